@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# hello-tui's two commands, each working on a fresh clone of a fresh machine:
+#
+#   ./dev.sh run [ARGS...]    set everything up, then run hello-tui
+#   ./dev.sh test [ARGS...]   set everything up, then run the whole test suite
+#                             (ruff, import-linter contracts, pytest; ARGS go to pytest)
+#
+# Setup is idempotent and quick when nothing changed: it installs missing
+# Debian packages (apt-get, when root), creates .venv and installs the
+# package with its extras only when pyproject.toml changed.
+set -euo pipefail
+
+cd "$(dirname "$0")"
+ROOT=$PWD
+VENV=$ROOT/.venv
+
+# Debian packages: what the app needs to run, and what the tests need on top.
+RUN_PKGS=(libportaudio2)
+TEST_PKGS=(libportaudio2 pulseaudio pulseaudio-utils tmux)
+
+say() { printf '%s\n' "dev.sh: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+find_python() {
+    local py
+    for py in "${PYTHON:-}" python3 python3.13 python3.12 python3.11; do
+        [ -n "$py" ] || continue
+        if command -v "$py" >/dev/null 2>&1 &&
+            "$py" -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            command -v "$py"
+            return 0
+        fi
+    done
+    return 1
+}
+
+missing_debs() {
+    local p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+    done
+}
+
+ensure_debs() { # ensure_debs required|optional PKG...
+    local need=$1; shift
+    command -v dpkg-query >/dev/null 2>&1 || { say "not a Debian system: make sure these are installed: $*"; return 0; }
+    local missing
+    missing=$(missing_debs "$@" | tr '\n' ' ')
+    [ -n "${missing// /}" ] || return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing Debian packages: $missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null || say "apt-get update failed; trying the install anyway"
+        # shellcheck disable=SC2086
+        apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
+            die "apt-get install $missing failed"
+    elif [ "$need" = required ]; then
+        die "missing Debian packages; run: sudo apt-get install $missing"
+    else
+        say "note: missing Debian packages (audio devices unavailable until installed): sudo apt-get install $missing"
+    fi
+}
+
+ensure_venv() {
+    local extras=$1 py stamp want
+    if [ ! -x "$VENV/bin/python" ]; then
+        py=$(find_python) || {
+            if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+                ensure_debs required python3 python3-venv
+                py=$(find_python) || die "Python 3.11 or newer is needed"
+            else
+                die "Python 3.11 or newer with venv is needed (sudo apt-get install python3 python3-venv)"
+            fi
+        }
+        say "creating .venv with $py"
+        "$py" -m venv "$VENV"
+    fi
+    stamp=$VENV/.hello-tui-setup
+    want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        say "installing hello-tui[$extras] into .venv"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip >/dev/null
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
+        echo "$want" >"$stamp"
+    fi
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+run)
+    ensure_debs optional "${RUN_PKGS[@]}"
+    ensure_venv video
+    exec "$VENV/bin/hello-tui" "$@"
+    ;;
+test)
+    ensure_debs required "${TEST_PKGS[@]}"
+    ensure_venv dev,video
+    say "ruff"
+    "$VENV/bin/ruff" check hello_tui tests bench
+    "$VENV/bin/ruff" format --check --quiet hello_tui tests bench ||
+        die "code is not formatted: run .venv/bin/ruff format hello_tui tests bench"
+    say "import-linter contracts"
+    "$VENV/bin/lint-imports" --no-cache
+    say "pytest"
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+*)
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

@@ -1,0 +1,1 @@
+"""The command-line face of hello-tui (scripts, SSH, quick edits)."""

@@ -1,0 +1,46 @@
+"""Turn every expected failure into one line on stderr and exit code 1."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable
+
+
+class CliError(Exception):
+    """A user-facing error: the message is printed as is."""
+
+
+def run_handler(call: Callable[[], int | None]) -> int:
+    """Run a command handler, mapping known errors to ``hello-tui: error: ...``."""
+    from hello_tui.config.loader import ConfigError
+    from hello_tui.config.paths import ProfileError
+    from hello_tui.contacts.model import ContactError, ContactNotFound
+    from hello_tui.history.store import HistoryError
+    from hello_tui.util.locking import LockTimeout
+
+    try:
+        return call() or 0
+    except (
+        CliError,
+        ConfigError,
+        ProfileError,
+        ContactError,
+        ContactNotFound,
+        HistoryError,
+        LockTimeout,
+    ) as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}")
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str) -> int:
+    # Keep it to one line even if a library put newlines in its message.
+    line = " ".join(message.split())
+    with contextlib.suppress(BrokenPipeError):
+        print(f"hello-tui: error: {line}", file=sys.stderr)
+    return 1

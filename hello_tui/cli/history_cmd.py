@@ -1,0 +1,42 @@
+"""``hello-tui history`` and ``hello-tui history clear``."""
+
+from __future__ import annotations
+
+import argparse
+
+from hello_tui.cli.context import Context
+from hello_tui.cli.output import iso, local_time, print_json, print_table
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    if s >= 3600:
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with Context(args).history() as history:
+        records = history.list(limit=args.limit)
+    if args.json:
+        print_json([{**r.to_dict(), "start": iso(r.start)} for r in records])
+        return 0
+    if not records:
+        print("No calls yet.")
+        return 0
+    arrow = {"outgoing": "→", "incoming": "←"}
+    print_table(
+        ["WHEN", "", "WHO", "DURATION", "OUTCOME"],
+        [
+            [local_time(r.start), arrow[r.direction], r.peer, _duration(r.duration), r.outcome]
+            for r in records
+        ],
+    )
+    return 0
+
+
+def cmd_clear(args: argparse.Namespace) -> int:
+    with Context(args).history() as history:
+        n = history.clear()
+    print(f"Forgot {n} call{'s' if n != 1 else ''}.")
+    return 0

@@ -1,0 +1,36 @@
+"""``hello-tui`` with no command.
+
+Until the call engine and the TUI land, this prints where things live and
+what you can do; later it opens the Textual app on the embedded default.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from hello_tui import __version__
+from hello_tui.cli.context import Context
+
+
+def cmd_home(args: argparse.Namespace) -> int:
+    ctx = Context(args)
+    settings = ctx.settings  # a broken config is reported here, before anything else
+    with ctx.contacts() as store:
+        n = store.count()
+    with ctx.history() as history:
+        calls = history.count()
+    profile = f" (profile {ctx.paths.profile})" if ctx.paths.profile else ""
+    print(f"hello-tui {__version__}{profile}")
+    print(
+        f"  config:   {ctx.paths.config_file}"
+        f"{'' if ctx.paths.config_file.exists() else '  (defaults)'}"
+    )
+    print(f"  contacts: {n} in {ctx.contacts_path} ({settings.contacts.backend}, on this device)")
+    print(f"  history:  {calls} call{'s' if calls != 1 else ''}")
+    print()
+    print("Try:")
+    print("  hello-tui contacts add 'Alice Martin' --email alice@example.org")
+    print("  hello-tui contacts import contacts.vcf")
+    print("  hello-tui contacts list")
+    print("  hello-tui --help")
+    return 0

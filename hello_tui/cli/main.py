@@ -1,0 +1,268 @@
+"""``hello-tui`` entry point: one command table, argparse, lazy handlers.
+
+Only the stdlib is imported here so ``hello-tui --help`` stays fast; each
+handler module (and whatever heavy library it needs) is imported when its
+command runs. Exit codes: 0 ok, 1 error (one line on stderr), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from hello_tui import __version__
+
+PROG = "hello-tui"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One row of the command table: name, help, handler ``module:function``,
+    a function adding its arguments, and optional sub-commands."""
+
+    name: str
+    help: str
+    handler: str = ""
+    args: Callable[[argparse.ArgumentParser], None] | None = None
+    children: tuple[Command, ...] = field(default_factory=tuple)
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+
+
+def _json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def _ref(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "ref", metavar="CONTACT", help="id (or a unique prefix), e-mail, or a name matching one"
+    )
+
+
+def _contacts_list(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query", nargs="?", default="", help="only contacts matching this text")
+    p.add_argument("--no-blocked", action="store_true", help="leave blocked contacts out")
+    p.add_argument("--limit", type=int, default=None, help="at most N contacts")
+    _json_flag(p)
+
+
+def _contacts_show(p: argparse.ArgumentParser) -> None:
+    _ref(p)
+    _json_flag(p)
+
+
+def _contact_fields(p: argparse.ArgumentParser, *, editing: bool) -> None:
+    if editing:
+        p.add_argument("--name", help="new display name")
+    p.add_argument(
+        "--email",
+        action="append",
+        default=None,
+        metavar="ADDRESS",
+        help="e-mail address (repeat for several)" + ("; replaces all" if editing else ""),
+    )
+    p.add_argument(
+        "--phone",
+        action="append",
+        default=None,
+        metavar="NUMBER",
+        help="phone number (repeat for several)" + ("; replaces all" if editing else ""),
+    )
+    if editing:
+        p.add_argument("--add-email", action="append", default=[], metavar="ADDRESS")
+        p.add_argument("--rm-email", action="append", default=[], metavar="ADDRESS")
+        p.add_argument("--add-phone", action="append", default=[], metavar="NUMBER")
+        p.add_argument("--rm-phone", action="append", default=[], metavar="NUMBER")
+    p.add_argument("--photo", metavar="FILE", help="PNG or JPEG picture")
+    if editing:
+        p.add_argument("--no-photo", action="store_true", help="remove the photo")
+    p.add_argument("--notes", help="free text")
+    fav = p.add_mutually_exclusive_group()
+    fav.add_argument(
+        "--favourite",
+        "--favorite",
+        dest="favourite",
+        action="store_true",
+        default=None,
+        help="list first",
+    )
+    if editing:
+        fav.add_argument(
+            "--no-favourite",
+            "--no-favorite",
+            dest="favourite",
+            action="store_false",
+            help="no longer a favourite",
+        )
+    _json_flag(p)
+
+
+def _contacts_add(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="display name")
+    _contact_fields(p, editing=False)
+
+
+def _contacts_edit(p: argparse.ArgumentParser) -> None:
+    _ref(p)
+    _contact_fields(p, editing=True)
+
+
+def _contacts_import(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a .vcf (vCard 3.0/4.0) or Google Contacts .csv file")
+    p.add_argument("--format", choices=["vcard", "csv"], help="override the file-name guess")
+    _json_flag(p)
+
+
+def _contacts_export(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="output file, or - for standard output")
+    p.add_argument("--format", choices=["vcard", "csv"], help="override the file-name guess")
+    p.add_argument(
+        "--vcard-version", choices=["3.0", "4.0"], default="3.0", help="vCard version (3.0)"
+    )
+
+
+def _history_list(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", type=int, default=50, help="at most N calls (50)")
+    _json_flag(p)
+
+
+_C = "hello_tui.cli.contacts_cmd"
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "contacts",
+        "manage the local address book (never leaves this device)",
+        children=(
+            Command(
+                "list",
+                "list contacts, favourites first",
+                f"{_C}:cmd_list",
+                _contacts_list,
+                aliases=("ls",),
+            ),
+            Command("show", "show one contact", f"{_C}:cmd_show", _contacts_show),
+            Command("add", "add a contact", f"{_C}:cmd_add", _contacts_add),
+            Command("edit", "change a contact", f"{_C}:cmd_edit", _contacts_edit),
+            Command("rm", "delete a contact", f"{_C}:cmd_rm", _contacts_show, aliases=("delete",)),
+            Command("block", "refuse calls from a contact", f"{_C}:cmd_block", _contacts_show),
+            Command(
+                "unblock", "accept calls from a contact again", f"{_C}:cmd_unblock", _contacts_show
+            ),
+            Command(
+                "import",
+                "import a vCard or Google Contacts CSV file",
+                f"{_C}:cmd_import",
+                _contacts_import,
+            ),
+            Command(
+                "export", "export contacts to vCard or CSV", f"{_C}:cmd_export", _contacts_export
+            ),
+        ),
+    ),
+    Command(
+        "history",
+        "show the local call history",
+        "hello_tui.cli.history_cmd:cmd_list",
+        _history_list,
+        children=(
+            Command(
+                "clear", "forget every call in the history", "hello_tui.cli.history_cmd:cmd_clear"
+            ),
+        ),
+    ),
+    Command(
+        "config",
+        "inspect the configuration",
+        children=(
+            Command(
+                "show",
+                "print the effective settings (defaults included)",
+                "hello_tui.cli.config_cmd:cmd_show",
+                _json_flag,
+            ),
+            Command(
+                "path",
+                "print where the config file and data live",
+                "hello_tui.cli.config_cmd:cmd_path",
+                _json_flag,
+            ),
+            Command(
+                "check",
+                "validate the config file (exit 1 if invalid)",
+                "hello_tui.cli.config_cmd:cmd_check",
+            ),
+        ),
+    ),
+)
+
+
+def _global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # Accepted before or after the sub-command: `hello-tui --profile bob contacts ls`
+    # and `hello-tui contacts ls --profile bob` both work.
+    default = argparse.SUPPRESS if suppress else None
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default,
+        help="config file (default: $HELLO_TUI_CONFIG or the profile's)",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="NAME",
+        default=default,
+        help="separate config and data (default: $HELLO_TUI_PROFILE)",
+    )
+
+
+def _add_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], commands: Sequence[Command]
+) -> None:
+    for cmd in commands:
+        p = sub.add_parser(
+            cmd.name,
+            help=cmd.help,
+            description=cmd.description or cmd.help[0].upper() + cmd.help[1:] + ".",
+            aliases=list(cmd.aliases),
+        )
+        _global_options(p, suppress=True)
+        if cmd.args:
+            cmd.args(p)
+        p.set_defaults(_handler=cmd.handler, _parser=p)
+        if cmd.children:
+            children = p.add_subparsers(title="commands", metavar="COMMAND")
+            _add_commands(children, cmd.children)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser (cheap: no handler module is imported)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Private audio-first calls from the terminal. Contacts stay on this device.",
+        epilog="Run 'hello-tui COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _global_options(parser, suppress=False)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_commands(sub, COMMANDS)
+    parser.set_defaults(_handler="hello_tui.cli.home:cmd_home", _parser=parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args._handler:  # a group like `hello-tui contacts` with no sub-command
+        args._parser.print_help(sys.stderr)
+        return 2
+    from hello_tui.cli.errors import run_handler
+
+    module, func = args._handler.split(":")
+    return run_handler(lambda: getattr(importlib.import_module(module), func)(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Where the config file and the profile's data live (XDG via platformdirs).
+
+Precedence for the config file: ``--config PATH``, then ``$HELLO_TUI_CONFIG``,
+then the profile's default. ``--profile NAME`` (or ``$HELLO_TUI_PROFILE``)
+gives a separate config *and* data directory, so two identities can live on
+one machine and call each other from two terminals.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "hello-tui"
+_PROFILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class ProfileError(ValueError):
+    """A profile name that could escape its directory or is otherwise unusable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    """Resolved locations for one profile."""
+
+    profile: str | None
+    config_file: Path
+    data_dir: Path
+
+    def contacts_file(self, backend: str) -> Path:
+        return self.data_dir / ("contacts.sqlite3" if backend == "sqlite" else "contacts.toml")
+
+    @property
+    def history_file(self) -> Path:
+        return self.data_dir / "history.sqlite3"
+
+
+def resolve_paths(
+    config: str | os.PathLike[str] | None = None, profile: str | None = None
+) -> Paths:
+    """Resolve the config file and data directory for ``profile``."""
+    profile = profile or os.environ.get("HELLO_TUI_PROFILE") or None
+    if profile is not None and not _PROFILE_RE.match(profile):
+        raise ProfileError(
+            f"invalid profile name {profile!r}: use letters, digits, '.', '_' or '-' (max 64)"
+        )
+    config_root = platformdirs.user_config_path(APP_NAME)
+    data_root = platformdirs.user_data_path(APP_NAME)
+    if profile:
+        config_root = config_root / "profiles" / profile
+        data_root = data_root / "profiles" / profile
+    explicit = config or os.environ.get("HELLO_TUI_CONFIG") or None
+    config_file = Path(explicit).expanduser() if explicit else config_root / "config.toml"
+    return Paths(profile=profile, config_file=config_file, data_dir=data_root)

@@ -1,0 +1,79 @@
+"""Typed settings, one Struct per TOML section, every key with its default.
+
+``config.example.toml`` documents each key; a test checks the two agree.
+Unknown keys are refused (``forbid_unknown_fields``) so a typo never passes
+silently.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ServerSettings(_Section):
+    # Empty: start an embedded server on loopback (the echo test works offline).
+    url: str = ""
+    connect_timeout: float = 5.0
+
+
+class AudioSettings(_Section):
+    input: str = "device:"
+    output: str = "device:"
+    sample_rate: int = 48000
+
+
+class VideoSettings(_Section):
+    enabled: bool = False
+    source: str = "camera:0"
+    width: int = 320
+    height: int = 240
+    fps: int = 15
+
+
+class TurnServer(_Section):
+    url: str
+    username: str = ""
+    credential: str = ""
+
+
+class IceSettings(_Section):
+    # No hidden defaults (promise P8): no STUN/TURN server unless listed here.
+    stun: list[str] = msgspec.field(default_factory=list)
+    turn: list[TurnServer] = msgspec.field(default_factory=list)
+
+
+class AccountSettings(_Section):
+    # Empty: anonymous use.
+    name: str = ""
+    key_file: str = ""
+
+
+class TelemetrySettings(_Section):
+    enabled: bool = False
+
+
+class ContactsSettings(_Section):
+    backend: Literal["toml", "sqlite"] = "toml"
+    # Empty: contacts.toml / contacts.sqlite3 in the profile's data directory.
+    path: str = ""
+
+
+class HistorySettings(_Section):
+    max_entries: int = 1000
+
+
+class Settings(_Section):
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    audio: AudioSettings = msgspec.field(default_factory=AudioSettings)
+    video: VideoSettings = msgspec.field(default_factory=VideoSettings)
+    ice: IceSettings = msgspec.field(default_factory=IceSettings)
+    account: AccountSettings = msgspec.field(default_factory=AccountSettings)
+    telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
+    contacts: ContactsSettings = msgspec.field(default_factory=ContactsSettings)
+    history: HistorySettings = msgspec.field(default_factory=HistorySettings)

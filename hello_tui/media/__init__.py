@@ -1,0 +1,1 @@
+"""Media: audio and video endpoints (sources and sinks) for calls."""
