@@ -50,10 +50,15 @@ ensure_debs() { # ensure_debs required|optional PKG...
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         say "installing Debian packages: $missing"
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq >/dev/null || say "apt-get update failed; trying the install anyway"
+        local log
+        log=$(mktemp)
+        apt-get update -qq >"$log" 2>&1 || say "apt-get update failed; trying the install anyway"
         # shellcheck disable=SC2086
-        apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
+        if ! apt-get install -y -qq --no-install-recommends $missing >>"$log" 2>&1; then
+            tail -20 "$log" >&2
             die "apt-get install $missing failed"
+        fi
+        rm -f "$log"
     elif [ "$need" = required ]; then
         die "missing Debian packages; run: sudo apt-get install $missing"
     else

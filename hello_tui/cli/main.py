@@ -26,7 +26,9 @@ class Command:
     name: str
     help: str
     handler: str = ""
-    args: Callable[[argparse.ArgumentParser], None] | None = None
+    # A function adding the command's arguments, or "module:function" naming one
+    # in a light module (imported when the parser is built: keep it stdlib-only).
+    args: Callable[[argparse.ArgumentParser], None] | str | None = None
     children: tuple[Command, ...] = field(default_factory=tuple)
     description: str = ""
     aliases: tuple[str, ...] = ()
@@ -228,7 +230,10 @@ def _add_commands(
             aliases=list(cmd.aliases),
         )
         _global_options(p, suppress=True)
-        if cmd.args:
+        if isinstance(cmd.args, str):
+            module, func = cmd.args.split(":")
+            getattr(importlib.import_module(module), func)(p)
+        elif cmd.args:
             cmd.args(p)
         p.set_defaults(_handler=cmd.handler, _parser=p)
         if cmd.children:
