@@ -7,6 +7,7 @@ what you can do; later it opens the Textual app on the embedded default.
 from __future__ import annotations
 
 import argparse
+import shutil
 
 from hello_tui import __version__
 from hello_tui.cli.context import Context
@@ -28,6 +29,8 @@ def cmd_home(args: argparse.Namespace) -> int:
     print(f"  contacts: {n} in {ctx.contacts_path} ({settings.contacts.backend}, on this device)")
     print(f"  history:  {calls} call{'s' if calls != 1 else ''}")
     print()
+    if shutil.which("hello-tui") is None:
+        print("(hello-tui is not on your PATH: use ./dev.sh run ARGS or .venv/bin/hello-tui ARGS)")
     print("Try:")
     print("  hello-tui contacts add 'Alice Martin' --email alice@example.org")
     print("  hello-tui contacts import contacts.vcf")
