@@ -114,7 +114,7 @@ test)
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
 *)
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
