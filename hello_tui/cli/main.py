@@ -176,6 +176,20 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "serve",
+        "run the rendezvous server",
+        "hello_tui.cli.serve_cmd:cmd_serve",
+        "hello_tui.cli.serve_cmd:add_arguments",
+        children=(
+            Command(
+                "invite",
+                "print one-time invite codes (for --invite-only servers)",
+                "hello_tui.cli.serve_cmd:cmd_invite",
+                "hello_tui.cli.serve_cmd:args_invite",
+            ),
+        ),
+    ),
+    Command(
         "config",
         "inspect the configuration",
         children=(

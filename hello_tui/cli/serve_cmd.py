@@ -1,0 +1,181 @@
+"""``hello-tui serve`` (the rendezvous server) and ``hello-tui serve invite``.
+
+Only the stdlib and hello_tui.cli are imported at module level, so building
+the parser (``hello-tui --help``) never loads aiohttp; the server is imported
+inside the handlers. Invite codes reach a running server through a file of
+SHA-256 digests in the server's data directory, which the server consumes
+from (see docs/server.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from hello_tui.cli.errors import CliError
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration(text: str) -> int:
+    """``3600``, ``90m``, ``12h``, ``30d`` or ``8w`` → seconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 3600, 12h, 30d, 8w)")
+    return int(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def _data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=None,
+        help="server data (invite digests); default: the profile's data dir + /server",
+    )
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``hello-tui serve``; defaults live in ServerSettings."""
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument(
+        "--port", type=int, default=5000, help="TCP port (5000); 0 picks a free one and prints it"
+    )
+    p.add_argument(
+        "--invite-only",
+        action="store_true",
+        help="registration needs a one-time code from 'hello-tui serve invite'",
+    )
+    p.add_argument(
+        "--public-url", default="", metavar="URL", help="base of room URLs, e.g. https://host"
+    )
+    p.add_argument(
+        "--secret-file",
+        metavar="PATH",
+        help="identity HMAC key (created 0600 if missing); default: random per process",
+    )
+    _data_dir(p)
+    p.add_argument("--ring-timeout", type=float, metavar="SECONDS", help="ringing timer (30)")
+    p.add_argument(
+        "--supervisory-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="time for a callee device to answer 'ringing' (10)",
+    )
+    p.add_argument(
+        "--connection-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="accept to 'connected', else media-fail (10)",
+    )
+    p.add_argument(
+        "--room-ttl", type=_duration, metavar="DURATION", help="room lifetime after last join (8w)"
+    )
+    p.add_argument(
+        "--max-connections-per-ip", type=int, metavar="N", help="0 disables the cap (100)"
+    )
+    p.add_argument(
+        "--rate", type=float, metavar="PER_SECOND", help="messages/s per connection (20)"
+    )
+    p.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="browser origin allowed besides the server's own (repeatable)",
+    )
+    p.add_argument("--tls-cert", metavar="PEM", help="serve wss:// with this certificate chain")
+    p.add_argument("--tls-key", metavar="PEM", help="private key for --tls-cert")
+    p.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share state with other instances through Redis (redis://HOST:PORT/DB); "
+        "needs --secret-file with the same secret on every instance",
+    )
+    p.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="(info)"
+    )
+
+
+def args_invite(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-n", "--count", type=int, default=1, help="how many codes (1)")
+    p.add_argument(
+        "--ttl", type=_duration, default=30 * 86400, metavar="DURATION", help="validity (30d)"
+    )
+    _data_dir(p)
+
+
+def _resolve_data_dir(args: argparse.Namespace) -> Path:
+    if args.data_dir:
+        return Path(args.data_dir).expanduser()
+    from hello_tui.config.paths import resolve_paths
+
+    paths = resolve_paths(getattr(args, "config", None), getattr(args, "profile", None))
+    return paths.data_dir / "server"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import dataclasses
+    import logging
+
+    from hello_tui.server.app import serve
+    from hello_tui.server.settings import ServerSettings, load_secret
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise CliError("--tls-cert and --tls-key go together")
+    if args.redis and not args.secret_file:
+        raise CliError("--redis needs --secret-file (every instance must share the secret)")
+    if args.redis and not args.redis.startswith(("redis://", "rediss://", "unix://")):
+        raise CliError(
+            f"--redis: expected a redis://, rediss:// or unix:// URL, got {args.redis!r}"
+        )
+    overrides = {
+        "ring_timeout": args.ring_timeout,
+        "supervisory_timeout": args.supervisory_timeout,
+        "connection_timeout": args.connection_timeout,
+        "room_ttl": args.room_ttl,
+        "max_connections_per_ip": args.max_connections_per_ip,
+        "rate": args.rate,
+    }
+    settings = ServerSettings(
+        host=args.host,
+        port=args.port,
+        registration="invite-only" if args.invite_only else "open",
+        public_url=args.public_url,
+        data_dir=_resolve_data_dir(args),
+        allowed_origins=tuple(args.allowed_origin),
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        redis_url=args.redis or "",
+    )
+    settings = dataclasses.replace(
+        settings, **{k: v for k, v in overrides.items() if v is not None}
+    )
+    if settings.room_ttl > settings.room_max_ttl:
+        settings = dataclasses.replace(settings, room_max_ttl=settings.room_ttl)
+    if args.secret_file:
+        try:
+            settings = dataclasses.replace(settings, secret=load_secret(args.secret_file))
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    def ready(url: str) -> None:
+        print(f"hello-tui server listening on {url}", flush=True)
+
+    asyncio.run(serve(settings, ready=ready))
+    return 0
+
+
+def cmd_invite(args: argparse.Namespace) -> int:
+    from hello_tui.server.invites import InviteBook
+
+    if not 1 <= args.count <= 1000:
+        raise CliError("--count must be between 1 and 1000")
+    data_dir = _resolve_data_dir(args)
+    for code in InviteBook(data_dir / "invites").create(args.count, args.ttl):
+        print(code)
+    return 0

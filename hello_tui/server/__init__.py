@@ -1,0 +1,1 @@
+"""The rendezvous server: routes calls, hosts rooms, forgets calls when they end."""

@@ -1,0 +1,154 @@
+"""Optional accounts (P2): a name bound to an Ed25519 key, stored as a keyed hash.
+
+The store key is HMAC-SHA256(server secret, normalised name): the server can
+find an account by name but a copy of the store cannot list names. The plain
+name lives only in the live session (to show callers' names to callees).
+Login is challenge-response: the signature covers the nonce *and* the session
+id (``login_payload``) so it cannot be replayed on another connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import unicodedata
+from typing import TYPE_CHECKING
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from hello_tui.server.errors import Refusal
+from hello_tui.server.privacy import log, short
+from hello_tui.server.records import AccountRecord
+from hello_tui.signaling.protocol import (
+    AccountDelete,
+    Challenge,
+    LoggedIn,
+    Login,
+    LoginProof,
+    Logout,
+    Ok,
+    Register,
+    login_payload,
+)
+
+if TYPE_CHECKING:
+    from hello_tui.server.hub import Hub
+    from hello_tui.server.session import Session
+
+
+def normalize_name(name: str) -> str:
+    """One account per spelling: NFKC, surrounding blanks stripped, case folded."""
+    return unicodedata.normalize("NFKC", name).strip().casefold()
+
+
+def name_key(secret: bytes, name: str) -> str:
+    """The only form in which a name reaches the store."""
+    return hmac.new(secret, normalize_name(name).encode(), hashlib.sha256).hexdigest()
+
+
+def b64decode(text: str) -> bytes:
+    """Base64 or base64url, padding optional (clients differ)."""
+    data = text.replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(data + "=" * (-len(data) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise Refusal("bad-message", "invalid base64") from None
+
+
+def public_key(text: str) -> Ed25519PublicKey:
+    raw = b64decode(text)
+    if len(raw) != 32:
+        raise Refusal("bad-message", "public_key must be a raw 32-byte Ed25519 key")
+    try:
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        raise Refusal("bad-message", "invalid Ed25519 public key") from None
+
+
+def verify(key_b64: str, signature_b64: str, payload: bytes) -> bool:
+    try:
+        public_key(key_b64).verify(b64decode(signature_b64), payload)
+    except (Refusal, InvalidSignature):
+        return False
+    return True
+
+
+class Accounts:
+    """Handlers for register / login / login-proof / logout / account-delete."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def key(self, name: str) -> str:
+        return name_key(self.hub.settings.secret, name)
+
+    async def register(self, session: Session, msg: Register) -> None:
+        if not normalize_name(msg.name):
+            raise Refusal("bad-message", "empty name")
+        key_text = base64.urlsafe_b64encode(public_key(msg.public_key).public_bytes_raw())
+        hub = self.hub
+        key = self.key(msg.name)
+        if await hub.store.get_account(key) is not None:
+            raise Refusal("name-taken", "that name is taken")
+        if hub.settings.registration == "invite-only":
+            if not msg.invite:
+                raise Refusal("invite-required", "this server needs an invite code to register")
+            if not await asyncio.to_thread(hub.invites.consume, msg.invite):
+                raise Refusal("invite-invalid", "unknown, used or expired invite code")
+        now = hub.store.clock()
+        record = AccountRecord(
+            public_key=key_text.decode().rstrip("="),
+            created=int(now),
+            until=now + hub.settings.account_ttl,
+        )
+        if not await hub.store.create_account(key, record):  # lost a race
+            raise Refusal("name-taken", "that name is taken")
+        log.info("account registered session=%s", short(session.id))
+        session.push(Ok(ref=msg.ref))
+
+    async def login(self, session: Session, msg: Login) -> None:
+        # Same answer whether or not the account exists: the proof step fails.
+        session.pending_login = (msg.name, secrets.token_urlsafe(32))
+        session.push(Challenge(nonce=session.pending_login[1], ref=msg.ref))
+
+    async def login_proof(self, session: Session, msg: LoginProof) -> None:
+        if session.pending_login is None:
+            raise Refusal("no-challenge", "send login first")
+        name, nonce = session.pending_login
+        session.pending_login = None  # one attempt per challenge
+        key = self.key(name)
+        store = self.hub.store
+        record = await store.get_account(key)
+        if record is None or not verify(
+            record.public_key, msg.signature, login_payload(nonce, session.id)
+        ):
+            raise Refusal("bad-signature", "the signature does not match this account")
+        # Logging in keeps an account alive: refresh its expiry.
+        record.until = store.clock() + self.hub.settings.account_ttl
+        await store.put_account(key, record)
+        await session.set_account(name, key)
+        log.info("logged in session=%s", short(session.id))
+        session.push(LoggedIn(name=name, ref=msg.ref))
+
+    async def logout(self, session: Session, msg: Logout) -> None:
+        await session.set_account(None, None)
+        session.push(Ok(ref=msg.ref))
+
+    async def delete(self, session: Session, msg: AccountDelete) -> None:
+        key = session.account_key
+        if key is None:
+            raise Refusal("auth-required", "log in first")
+        store = self.hub.store
+        await self.hub.rooms.delete_owned(f"a:{key}")
+        await store.delete_account(key)
+        await store.clear_presence(key)
+        for other in self.hub.sessions.values():
+            if other.account_key == key:  # this instance's other devices: now anonymous
+                await other.set_account(None, None)
+        log.info("account deleted session=%s", short(session.id))
+        session.push(Ok(ref=msg.ref))

@@ -1,0 +1,172 @@
+"""The aiohttp application: ``GET /ws``, ``GET /__heartbeat__``, ``GET /metrics``.
+
+``create_app`` builds it around a :class:`Hub` (reachable as ``app[HUB]``);
+``serve`` runs it until stopped, for ``hello-tui serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import ssl
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from hello_tui.server.hub import Hub
+from hello_tui.server.privacy import install_log_privacy, log, truncate_ip
+from hello_tui.server.session import Session
+from hello_tui.server.settings import ServerSettings
+from hello_tui.server.store import Store
+from hello_tui.signaling.protocol import MAX_MESSAGE_BYTES
+
+HUB = web.AppKey("hub", Hub)
+# Frames up to twice the protocol limit are read and answered "too-big";
+# beyond that aiohttp closes the connection with 1009 (message too big).
+WS_MAX_MSG_SIZE = 2 * MAX_MESSAGE_BYTES
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def origin_allowed(request: web.Request, settings: ServerSettings) -> bool:
+    """Terminal clients send no Origin; browsers must be same-origin or listed."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    origin = origin.lower()
+    if origin in (o.lower() for o in settings.allowed_origins):
+        return True
+    if settings.public_url and origin == _origin(settings.public_url):
+        return True
+    return urlsplit(origin).netloc == request.host.lower()
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB]
+    settings = hub.settings
+    if not origin_allowed(request, settings):
+        raise web.HTTPForbidden(text="origin not allowed")
+    ip = request.remote or "-"
+    if settings.max_connections and len(hub.sessions) >= settings.max_connections:
+        raise web.HTTPServiceUnavailable(text="server full")
+    if settings.max_connections_per_ip and hub.connections_by_ip[ip] >= (
+        settings.max_connections_per_ip
+    ):
+        raise web.HTTPTooManyRequests(text="too many connections from this address")
+    ws = web.WebSocketResponse(heartbeat=settings.heartbeat, max_msg_size=WS_MAX_MSG_SIZE)
+    await ws.prepare(request)
+    base_url = settings.public_url.rstrip("/") or f"{request.scheme}://{request.host}"
+    session = Session(hub, ws, base_url, truncate_ip(ip))
+    hub.sessions[session.id] = session
+    hub.connections_by_ip[ip] += 1
+    hub.metrics.connections += 1
+    hub.metrics.connections_total += 1
+    try:
+        await session.run()
+    finally:
+        hub.sessions.pop(session.id, None)
+        hub.connections_by_ip[ip] -= 1
+        if hub.connections_by_ip[ip] <= 0:
+            del hub.connections_by_ip[ip]
+        hub.metrics.connections -= 1
+    return ws
+
+
+async def heartbeat(request: web.Request) -> web.Response:
+    """200 if the store answers (load balancers and monitors poll this)."""
+    try:
+        healthy = await asyncio.wait_for(request.app[HUB].store.ping(), timeout=2.0)
+    except Exception:
+        healthy = False
+    body = {"status": "ok" if healthy else "down"}
+    return web.json_response(body, status=200 if healthy else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(
+        text=request.app[HUB].metrics.render(), content_type="text/plain", charset="utf-8"
+    )
+
+
+def create_app(
+    settings: ServerSettings | None = None, store: Store | None = None
+) -> web.Application:
+    """The server as an aiohttp app (tests run it under ``TestServer``)."""
+    install_log_privacy()
+    hub = Hub(settings or ServerSettings(), store)
+    app = web.Application()
+    app[HUB] = hub
+    app.router.add_get("/ws", websocket)
+    app.router.add_get("/__heartbeat__", heartbeat)
+    app.router.add_get("/metrics", metrics)
+
+    async def on_startup(_: web.Application) -> None:
+        await hub.start()
+
+    async def on_shutdown(_: web.Application) -> None:
+        await hub.shutdown()
+
+    async def on_cleanup(_: web.Application) -> None:
+        await hub.close()
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+def _tls(settings: ServerSettings) -> ssl.SSLContext | None:
+    if not settings.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
+
+
+async def serve(
+    settings: ServerSettings,
+    ready: Callable[[str], None] = print,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop``), then shut down gracefully."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    store: Store | None = None
+    if settings.redis_url:
+        from hello_tui.server.store.redis import RedisStore
+
+        store = RedisStore(settings.redis_url)
+        if not await store.ping():
+            await store.close()
+            raise ConnectionError(f"cannot reach Redis at {_redact_url(settings.redis_url)}")
+    runner = web.AppRunner(create_app(settings, store), handle_signals=False, shutdown_timeout=5.0)
+    await runner.setup()
+    tls = _tls(settings)
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
+    try:
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        scheme = "https" if tls else "http"
+        shown = f"[{host}]" if ":" in host else host
+        log.info("listening on port %d", port)
+        ready(f"{scheme}://{shown}:{port}")
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+
+
+def _redact_url(url: str) -> str:
+    """A Redis URL without its password, for messages."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path}"

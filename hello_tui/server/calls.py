@@ -1,0 +1,283 @@
+"""Direct calls: Firefox Hello's state machine, its three timers, and forgetting.
+
+States (the record's ``state``; "terminated" is the record being deleted)::
+
+    init --ringing--> alerting --accept--> connecting --connected--> connected
+      \\______________________/                \\_________________________/
+        reject / cancel / timers                  hangup / media-fail / closed
+
+Timers run on the instance that armed them: supervisory (init → setup-timeout),
+ringing (alerting → timeout), connection (connecting → media-fail). A timer
+only ends the call if it is still in the state the timer guards, so a late
+timer is harmless. Every ending goes through :meth:`Calls.finish`, which
+deletes the record (parties, held SDP, state) before telling anyone (P4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from hello_tui.server.errors import Refusal
+from hello_tui.server.privacy import log, short
+from hello_tui.server.records import CallRecord, CallState
+from hello_tui.signaling.protocol import (
+    Accept,
+    Accepted,
+    Answer,
+    Call,
+    CallCreated,
+    CallEnded,
+    Connected,
+    EndReason,
+    Hangup,
+    Incoming,
+    Offer,
+    Reject,
+    Ringing,
+)
+
+if TYPE_CHECKING:
+    from hello_tui.server.hub import Hub
+    from hello_tui.server.session import Session
+
+RINGING: frozenset[CallState] = frozenset({"init", "alerting"})
+replace = msgspec.structs.replace
+
+
+def _require(record: CallRecord | None) -> CallRecord:
+    if record is None:
+        raise Refusal("unknown-call", "no such call")
+    return record
+
+
+class Calls:
+    """Handlers for the call messages, plus the timers of this instance's calls."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    @property
+    def _setup_ttl(self) -> float:
+        s = self.hub.settings
+        return s.supervisory_timeout + s.ring_timeout + s.connection_timeout + 60.0
+
+    # ---------------------------------------------------------------- timers
+    def _arm(self, call_id: str, delay: float, reason: EndReason, states: set[CallState]) -> None:
+        self._disarm(call_id)
+        loop = asyncio.get_running_loop()
+        self._timers[call_id] = loop.call_later(
+            delay, lambda: self.hub.spawn(self.finish(call_id, reason, states=states))
+        )
+
+    def _disarm(self, call_id: str) -> None:
+        handle = self._timers.pop(call_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def cancel_all(self) -> None:
+        for call_id in list(self._timers):
+            self._disarm(call_id)
+
+    # ---------------------------------------------------------------- ending
+    async def finish(
+        self,
+        call_id: str,
+        reason: EndReason,
+        *,
+        states: Iterable[CallState] | None = None,
+        actor: str | None = None,
+        ref: int | None = None,
+    ) -> CallRecord | None:
+        """Delete the call (if still in one of ``states``) and tell every party
+        (``actor``'s copy carries ``ref``, answering its request).
+
+        Returns the deleted record, or None if someone else ended it first.
+        """
+        allowed = set(states) if states is not None else None
+
+        def drop(rec: CallRecord | None) -> CallRecord | None:
+            if rec is None or (allowed is not None and rec.state not in allowed):
+                return rec
+            return None
+
+        old, new = await self.hub.store.update_call(call_id, drop)
+        if old is None or new is not None:
+            return None
+        self._disarm(call_id)
+        self.hub.metrics.call_ended(reason)
+        log.info("call %s ended reason=%s", short(call_id), reason)
+        targets = dict.fromkeys([old.caller, *([old.callee] if old.callee else []), *old.devices])
+        for target in targets:
+            ended = CallEnded(call_id=call_id, reason=reason, ref=ref if target == actor else None)
+            await self.hub.store.deliver(target, ended)
+        return old
+
+    def ended_at_once(self, session: Session, call_id: str, reason: EndReason) -> None:
+        """A call that could not even ring: nothing was stored."""
+        self.hub.metrics.call_ended(reason)
+        log.info("call %s ended reason=%s", short(call_id), reason)
+        session.push(CallEnded(call_id=call_id, reason=reason))
+
+    # ---------------------------------------------------------------- caller
+    async def place(self, session: Session, msg: Call) -> None:
+        hub = self.hub
+        call_id = secrets.token_urlsafe(16)
+        hub.metrics.call_started()
+        session.push(CallCreated(call_id=call_id, ref=msg.ref))
+        key = hub.accounts.key(msg.to)
+        if await hub.store.get_account(key) is None:
+            return self.ended_at_once(session, call_id, "user-unknown")
+        devices = [d for d in await hub.store.list_presence(key) if d != session.id]
+        if not devices:
+            return self.ended_at_once(session, call_id, "unavailable")
+        record = CallRecord(
+            call_id=call_id,
+            state="init",
+            caller=session.id,
+            devices=devices,
+            offer=msg.offer,
+            video=msg.video,
+            until=hub.store.clock() + self._setup_ttl,
+        )
+        await hub.store.put_call(record)
+        self._arm(call_id, hub.settings.supervisory_timeout, "setup-timeout", {"init"})
+        log.info("call %s created devices=%d", short(call_id), len(devices))
+        incoming = Incoming(call_id=call_id, caller=session.name or "", video=msg.video)
+        missed = {d for d in devices if not await hub.store.deliver(d, incoming)}
+        if missed:  # stale device entries (e.g. a restarted instance): stop waiting for them
+            await self._drop_devices(call_id, missed)
+
+    async def _drop_devices(self, call_id: str, missed: set[str]) -> None:
+        def prune(rec: CallRecord | None) -> CallRecord | None:
+            if rec is None or rec.state not in RINGING:
+                return rec
+            return replace(rec, devices=[d for d in rec.devices if d not in missed])
+
+        _, new = await self.hub.store.update_call(call_id, prune)
+        if new is not None and new.state in RINGING and not new.devices:
+            await self.finish(call_id, "unavailable", states=RINGING)
+
+    # ---------------------------------------------------------------- callee devices
+    async def ringing(self, session: Session, msg: Ringing) -> None:
+        def ring(rec: CallRecord | None) -> CallRecord:
+            rec = _require(rec)
+            if session.id not in rec.devices:
+                raise Refusal("not-allowed", "not a ringing device of this call")
+            return replace(rec, state="alerting") if rec.state == "init" else rec
+
+        old, _ = await self.hub.store.update_call(msg.call_id, ring)
+        assert old is not None
+        if old.state == "init":
+            self._arm(msg.call_id, self.hub.settings.ring_timeout, "timeout", {"alerting"})
+            await self.hub.store.deliver(old.caller, Ringing(call_id=msg.call_id))
+        session.ok(msg.ref)
+
+    async def accept(self, session: Session, msg: Accept) -> None:
+        hub = self.hub
+        until = hub.store.clock() + hub.settings.connection_timeout + 60.0
+
+        def take(rec: CallRecord | None) -> CallRecord:
+            rec = _require(rec)
+            if session.id not in rec.devices or rec.state not in RINGING:
+                raise Refusal("not-allowed", "this device cannot accept this call now")
+            # The held offer leaves the store as it leaves for the accepting device.
+            return replace(
+                rec, state="connecting", callee=session.id, devices=[], offer=None, until=until
+            )
+
+        old, _ = await hub.store.update_call(msg.call_id, take)
+        assert old is not None and old.offer is not None
+        self._arm(msg.call_id, hub.settings.connection_timeout, "media-fail", {"connecting"})
+        session.push(Offer(call_id=msg.call_id, sdp=old.offer, ref=msg.ref))
+        await hub.store.deliver(old.caller, Accepted(call_id=msg.call_id))
+        elsewhere = CallEnded(call_id=msg.call_id, reason="answered-elsewhere")
+        for device in old.devices:
+            if device != session.id:
+                await hub.store.deliver(device, elsewhere)
+        log.info("call %s accepted", short(msg.call_id))
+
+    async def reject(self, session: Session, msg: Reject) -> None:
+        """``rejected`` ends the call for every device (as Hello did); ``busy`` only
+        withdraws this device, and the call ends ``busy`` when no device is left."""
+        await self.withdraw(session.id, msg.call_id, msg.reason)
+        session.ok(msg.ref)
+
+    async def withdraw(self, session_id: str, call_id: str, reason: EndReason) -> None:
+        def leave(rec: CallRecord | None) -> CallRecord | None:
+            rec = _require(rec)
+            if session_id not in rec.devices or rec.state not in RINGING:
+                raise Refusal("not-allowed", "this device is not ringing for this call")
+            # The withdrawing device hears no call-ended: it knows, and may never
+            # have shown the call (an automatic busy).
+            return replace(rec, devices=[d for d in rec.devices if d != session_id])
+
+        _, new = await self.hub.store.update_call(call_id, leave)
+        if new is not None and (reason == "rejected" or not new.devices):
+            await self.finish(call_id, reason, states=RINGING)
+
+    def busy_elsewhere(self, session: Session, call_id: str) -> None:
+        """A device already in a call answers ``busy`` for itself, unseen by its user."""
+
+        async def busy() -> None:
+            with contextlib.suppress(Refusal):  # the call ended meanwhile
+                await self.withdraw(session.id, call_id, "busy")
+
+        self.hub.spawn(busy())
+
+    # ---------------------------------------------------------------- both parties
+    async def relay(self, session: Session, msg: Offer | Answer) -> None:
+        """SDP goes to the other party only, and is not kept."""
+        rec = _require(await self.hub.store.get_call(msg.call_id))
+        if not rec.is_party(session.id):
+            raise Refusal("not-allowed", "not a party of this call")
+        other = rec.other(session.id)
+        if other is None:
+            raise Refusal("not-allowed", "the call has not been answered yet")
+        await self.hub.store.deliver(other, type(msg)(call_id=msg.call_id, sdp=msg.sdp))
+        session.ok(msg.ref)
+
+    async def connected(self, session: Session, msg: Connected) -> None:
+        until = self.hub.store.clock() + self.hub.settings.call_ttl
+
+        def mark(rec: CallRecord | None) -> CallRecord:
+            rec = _require(rec)
+            if not rec.is_party(session.id) or rec.callee is None:
+                raise Refusal("not-allowed", "not a party of an answered call")
+            return replace(rec, state="connected", until=until)
+
+        await self.hub.store.update_call(msg.call_id, mark)
+        self._disarm(msg.call_id)
+        session.ok(msg.ref)
+
+    async def hangup(self, session: Session, msg: Hangup) -> None:
+        rec = _require(await self.hub.store.get_call(msg.call_id))
+        if rec.kind == "room" and rec.room and rec.is_party(session.id):
+            await self.hub.rooms.leave(session, rec.room, "hangup", msg.ref)
+            return
+        if session.id in rec.devices and not rec.is_party(session.id):
+            await self.withdraw(session.id, msg.call_id, "rejected")  # hang up while ringing
+            session.ok(msg.ref)
+            return
+        if not rec.is_party(session.id):
+            raise Refusal("not-allowed", "not a party of this call")
+        # Before an answer the caller cancels; the state is re-checked atomically.
+        actor: dict[str, Any] = {"actor": session.id, "ref": msg.ref}
+        if rec.state in RINGING:
+            done = await self.finish(msg.call_id, "cancel", states=RINGING, **actor)
+            if done is not None:
+                return
+        if await self.finish(msg.call_id, msg.reason, **actor) is None:
+            raise Refusal("unknown-call", "the call already ended")
+
+    async def closed(self, session: Session, call_id: str) -> None:
+        """A party's connection vanished: the other side hears ``closed``."""
+        rec = await self.hub.store.get_call(call_id)
+        if rec is not None and rec.kind == "direct" and rec.is_party(session.id):
+            await self.finish(call_id, "closed")

@@ -1,0 +1,67 @@
+"""What the store holds: three record types, each with its own expiry.
+
+Every record carries ``until`` (Unix seconds): the store drops it then, so
+nothing a crashed client or instance leaves behind outlives its purpose (P4).
+Records are msgspec structs so any backend can serialise them the same way.
+Nothing here holds a plain account name or an IP address.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+CallState = Literal["init", "alerting", "connecting", "connected"]
+
+
+class AccountRecord(msgspec.Struct, kw_only=True):
+    """An identity: keyed by HMAC(secret, name), never by the name itself."""
+
+    public_key: str  # raw Ed25519 key, base64url
+    created: int
+    until: float
+
+
+class CallRecord(msgspec.Struct, kw_only=True):
+    """A call from invite to hang-up; deleted the moment it ends.
+
+    ``caller``/``callee``/``devices`` are session ids. ``offer`` is the held
+    SDP, dropped as soon as it is handed to the accepting device.
+    """
+
+    call_id: str
+    state: CallState
+    caller: str
+    until: float
+    kind: Literal["direct", "room"] = "direct"
+    callee: str | None = None
+    devices: list[str] = msgspec.field(default_factory=list)
+    offer: str | None = None
+    video: bool = False
+    room: str | None = None
+
+    def is_party(self, session_id: str) -> bool:
+        """Caller or the device that accepted (a room's two participants)."""
+        return session_id in (self.caller, self.callee)
+
+    def other(self, session_id: str) -> str | None:
+        """The opposite party of ``session_id`` (None before accept)."""
+        if session_id == self.caller:
+            return self.callee
+        return self.caller if session_id == self.callee else None
+
+
+class RoomRecord(msgspec.Struct, kw_only=True):
+    """A conversation URL. ``name`` is ciphertext the server cannot read;
+    ``owner`` is ``a:<account key>`` or ``s:<session id>`` (anonymous creator)."""
+
+    token: str
+    name: str
+    owner: str
+    created: int
+    expires: int  # Unix seconds: joining after this answers room-expired
+    ttl: int  # seconds added to "now" by each join
+    until: float  # expires + grace: then the record is gone
+    participants: list[str] = msgspec.field(default_factory=list)
+    call_id: str | None = None

@@ -1,0 +1,220 @@
+"""One connected client: hello → anonymous → logged-in, one frame at a time.
+
+Frames are read and handled in order; replies and deliveries go through
+:meth:`Session.push` into a bounded queue drained by a writer task, so a
+slow reader never blocks anyone else (it is dropped when its queue fills).
+``push`` also keeps the session's own bookkeeping — which calls and rooms it
+is a party to — so it can end them when the connection vanishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from hello_tui.server.errors import Refusal
+from hello_tui.server.privacy import log, short
+from hello_tui.server.ratelimit import TokenBucket
+from hello_tui.signaling.protocol import (
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
+    CallCreated,
+    CallEnded,
+    Error,
+    ErrorCode,
+    Hello,
+    Incoming,
+    Message,
+    Offer,
+    Ok,
+    PeerJoined,
+    PeerLeft,
+    ProtocolError,
+    RoomJoined,
+    Welcome,
+    decode_client,
+    encode,
+)
+
+if TYPE_CHECKING:
+    from hello_tui.server.hub import Hub
+
+Handler = Callable[["Session", Any], Awaitable[None]]
+_CLOSE = None  # queue sentinel: flush, then close the socket
+
+
+class Session:
+    """A client connection and what the server knows about it (memory only)."""
+
+    def __init__(self, hub: Hub, ws: web.WebSocketResponse, base_url: str, peer: str) -> None:
+        self.hub = hub
+        self.ws = ws
+        self.base_url = base_url
+        self.peer = peer  # truncated address, for logs
+        self.id = secrets.token_urlsafe(16)
+        self.state: Literal["new", "open", "closed"] = "new"
+        self.name: str | None = None  # the plain account name: here and nowhere else
+        self.account_key: str | None = None
+        self.pending_login: tuple[str, str] | None = None  # (name, nonce)
+        self.party_calls: set[str] = set()
+        self.rooms: set[str] = set()
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(hub.settings.send_queue)
+        self._bucket = TokenBucket(hub.settings.rate, hub.settings.burst)
+        self._close_code = WSCloseCode.GOING_AWAY
+        self._closing = False  # the writer is running the close handshake
+
+    @property
+    def owner(self) -> str:
+        """Who owns the rooms this session creates."""
+        return f"a:{self.account_key}" if self.account_key else f"s:{self.id}"
+
+    # ---------------------------------------------------------------- output
+    def push(self, message: Message) -> None:
+        """Queue ``message`` for this client (never blocks)."""
+        if self.state == "closed":
+            return
+        match message:
+            case Incoming() if self.party_calls:
+                self.hub.calls.busy_elsewhere(self, message.call_id)
+                return
+            case CallCreated() | Offer() | PeerJoined():
+                self.party_calls.add(message.call_id)
+            case RoomJoined():
+                self.rooms.add(message.room.token)
+                if message.call_id:
+                    self.party_calls.add(message.call_id)
+            case CallEnded() | PeerLeft():
+                self.party_calls.discard(message.call_id)
+        try:
+            self._queue.put_nowait(encode(message).decode())
+        except asyncio.QueueFull:
+            log.warning("session %s dropped: not reading", short(self.id))
+            self.close(WSCloseCode.POLICY_VIOLATION)
+
+    def ok(self, ref: int | None) -> None:
+        """Acknowledge a call-signalling message, only if the client asked (``ref``)."""
+        if ref is not None:
+            self.push(Ok(ref=ref))
+
+    def error(self, code: ErrorCode, message: str, ref: int | None = None) -> None:
+        self.hub.metrics.errors[code] += 1
+        self.push(Error(code=code, message=message, ref=ref))
+
+    def close(self, code: int = WSCloseCode.GOING_AWAY) -> None:
+        """Close after what is queued has been sent."""
+        self._close_code = code
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(_CLOSE)
+        if self._queue.full():
+            self.hub.spawn(self.ws.close(code=code))
+
+    async def _writer(self) -> None:
+        while (frame := await self._queue.get()) is not _CLOSE:
+            try:
+                await self.ws.send_str(frame)
+            except (ConnectionError, RuntimeError):
+                break
+            self.hub.metrics.messages_out += 1
+        self._closing = True
+        await self.ws.close(code=self._close_code)
+
+    # ---------------------------------------------------------------- account
+    async def set_account(self, name: str | None, key: str | None) -> None:
+        """Switch identity; keeps the account's device list (presence) in step."""
+        store = self.hub.store
+        if self.account_key is not None:
+            await store.remove_presence(self.account_key, self.id)
+        self.name, self.account_key = name, key
+        if key is not None:
+            await store.add_presence(key, self.id, store.clock() + self.hub.settings.presence_ttl)
+
+    # ---------------------------------------------------------------- input
+    async def run(self) -> None:
+        """Serve the connection until it closes, then forget it."""
+        writer = asyncio.create_task(self._writer())
+        try:
+            async for frame in self.ws:
+                if frame.type == WSMsgType.TEXT:
+                    await self._on_text(frame.data)
+                elif frame.type == WSMsgType.BINARY:
+                    self.hub.metrics.messages_in += 1
+                    self.error("bad-message", "text frames only")
+                else:  # ERROR (e.g. over max_msg_size: aiohttp closes with 1009)
+                    break
+        finally:
+            self.state = "closed"
+            if not self._closing:
+                writer.cancel()
+            # A server-side close (shutdown) must finish its handshake, not be cut.
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(writer, timeout=5.0)
+            await self._forget()
+
+    async def _on_text(self, data: str) -> None:
+        self.hub.metrics.messages_in += 1
+        if not self._bucket.take():
+            return self.error("rate-limited", "too many messages, slow down")
+        if len(data) > MAX_MESSAGE_BYTES or (
+            len(data) > MAX_MESSAGE_BYTES // 4 and len(data.encode()) > MAX_MESSAGE_BYTES
+        ):
+            return self.error("too-big", f"message over {MAX_MESSAGE_BYTES} bytes")
+        try:
+            message = decode_client(data)
+        except ProtocolError as exc:
+            return self.error(exc.code, str(exc), exc.ref)
+        if self.state == "new" or isinstance(message, Hello):
+            return await self._hello(message)
+        handler = self.hub.handlers.get(type(message))
+        if handler is None:
+            return self.error("bad-message", "not a client request", message.ref)
+        try:
+            await handler(self, message)
+        except Refusal as refusal:
+            self.error(refusal.code, refusal.message, message.ref)
+        except Exception:
+            log.exception("internal error on %s", type(message).__name__)
+            self.error("internal", "internal error", message.ref)
+
+    async def _hello(self, message: Message) -> None:
+        if not isinstance(message, Hello):
+            return self.error("hello-first", "send hello first", message.ref)
+        if self.state != "new":
+            return self.error("not-allowed", "hello was already received", message.ref)
+        if message.version != PROTOCOL_VERSION:
+            text = f"unsupported version; this server speaks {PROTOCOL_VERSION}"
+            return self.error("version", text, message.ref)
+        hub = self.hub
+        await hub.store.register_session(
+            self.id, hub.instance, hub.store.clock() + hub.settings.presence_ttl
+        )
+        self.state = "open"
+        log.info("session %s open from %s", short(self.id), self.peer)
+        self.push(
+            Welcome(
+                version=PROTOCOL_VERSION,
+                session=self.id,
+                registration=hub.settings.registration,
+                ref=message.ref,
+            )
+        )
+
+    async def _forget(self) -> None:
+        """The connection is gone: end its calls, leave its rooms, drop its records."""
+        hub = self.hub
+        try:
+            for token in list(self.rooms):
+                with contextlib.suppress(Refusal):
+                    await hub.rooms.leave(self, token, "closed")
+            for call_id in list(self.party_calls):
+                await hub.calls.closed(self, call_id)
+            if self.account_key is not None:
+                await hub.store.remove_presence(self.account_key, self.id)
+            await hub.store.unregister_session(self.id)
+        except Exception:
+            log.exception("cleanup of session %s failed", short(self.id))
+        log.info("session %s closed", short(self.id))

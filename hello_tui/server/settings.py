@@ -1,0 +1,88 @@
+"""Everything an operator can tune, in one frozen dataclass.
+
+Defaults follow Firefox Hello's loop-server (supervisory 10 s, ringing 30 s,
+connection 10 s, rooms kept 8 weeks after their last use). Tests shrink the
+timers; the CLI maps its flags onto these fields.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+WEEK = 7 * 24 * 3600
+SECRET_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Configuration of one server instance (all durations in seconds)."""
+
+    host: str = "127.0.0.1"
+    port: int = 5000
+    registration: Literal["open", "invite-only"] = "open"
+    # Base of room URLs ("https://hello.example.org"); empty: derived from the request.
+    public_url: str = ""
+    # Key of the identity HMAC. Random per process unless loaded with load_secret().
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(SECRET_BYTES), repr=False)
+    # Where the invite file lives; None: invites only in memory (tests, embedded).
+    data_dir: Path | None = None
+
+    # Call timers (Firefox Hello's names and defaults).
+    supervisory_timeout: float = 10.0  # call created → a callee device answered "ringing"
+    ring_timeout: float = 30.0  # ringing → accept
+    connection_timeout: float = 10.0  # accept → "connected"
+    call_ttl: float = 24 * 3600.0  # store TTL of a connected call (a crashed instance's leftovers)
+
+    # Rooms.
+    room_ttl: int = 8 * WEEK  # default lifetime, refreshed by every join
+    room_max_ttl: int = 8 * WEEK  # a client may ask for less, never more
+    room_expired_grace: int = 3600  # an expired room answers "room-expired" this long, then goes
+    max_rooms_per_owner: int = 100
+
+    # Accounts and presence.
+    account_ttl: int = 2 * 365 * 24 * 3600  # an account unused (no login) this long is forgotten
+    invite_ttl: int = 30 * 24 * 3600
+    presence_ttl: float = 120.0  # device and session records; refreshed while connected
+    sweep_interval: float = 30.0  # drop expired records, refresh live ones
+
+    # Connections.
+    heartbeat: float = 30.0  # WebSocket ping interval; a peer missing the pong is dropped
+    rate: float = 20.0  # messages per second per connection (token bucket refill)
+    burst: int = 60  # bucket size
+    max_connections_per_ip: int = 100  # 0: no cap
+    max_connections: int = 0  # 0: no cap
+    allowed_origins: tuple[str, ...] = ()  # browser origins besides the server's own
+    send_queue: int = 1024  # messages waiting for a slow reader before it is dropped
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Empty: state in this process (MemoryStore). A redis:// URL: RedisStore, shared
+    # by every instance pointing at it (they must share the secret too).
+    redis_url: str = ""
+
+    @property
+    def invites_file(self) -> Path | None:
+        return self.data_dir / "invites" if self.data_dir else None
+
+
+def load_secret(path: str | os.PathLike[str]) -> bytes:
+    """Read the HMAC secret from ``path``, creating it (0600, random) if missing.
+
+    A stable secret keeps account keys valid across restarts; losing it makes
+    every stored identity unreachable, which is the intended failure mode.
+    """
+    target = Path(path)
+    try:
+        data = target.read_bytes()
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = secrets.token_bytes(SECRET_BYTES)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    if len(data) < 16:
+        raise ValueError(f"{target}: secret too short (need at least 16 bytes)")
+    return data

@@ -1,0 +1,127 @@
+"""The storage seam: everything the server remembers goes through :class:`Store`.
+
+Methods are async so a Redis backend can implement the same interface.
+Read-modify-write goes through ``update_*(key, fn)``: ``fn`` gets the current
+record (or None) and returns the new one (None deletes it) or raises to
+abort; the backend applies it atomically (a Redis backend: WATCH/MULTI with
+retry, so ``fn`` must be pure). Every record expires at its ``until``.
+
+Delivery is part of the seam because with several instances the recipient's
+socket may live elsewhere: ``register_session`` says which instance holds a
+session, ``deliver`` routes a message to it (pub/sub on Redis, a direct call
+in memory), and each instance ``subscribe``\\s once with its handler.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from hello_tui.server.records import AccountRecord, CallRecord, RoomRecord
+from hello_tui.signaling.protocol import Message
+
+R = TypeVar("R")
+Updater = Callable[[R | None], R | None]
+DeliveryHandler = Callable[[str, Message], None]
+
+
+class Store(ABC):
+    """Abstract server state. ``clock`` returns Unix seconds (tests move it)."""
+
+    clock: Callable[[], float]
+
+    # ---------------------------------------------------------------- accounts
+    @abstractmethod
+    async def get_account(self, key: str) -> AccountRecord | None: ...
+
+    @abstractmethod
+    async def create_account(self, key: str, record: AccountRecord) -> bool:
+        """Store ``record`` unless ``key`` is taken (then return False)."""
+
+    @abstractmethod
+    async def put_account(self, key: str, record: AccountRecord) -> None: ...
+
+    @abstractmethod
+    async def delete_account(self, key: str) -> bool: ...
+
+    # ---------------------------------------------------------------- presence
+    @abstractmethod
+    async def add_presence(self, key: str, session_id: str, until: float) -> None:
+        """Record that ``session_id`` is a connected device of account ``key``."""
+
+    @abstractmethod
+    async def touch_presence(self, key: str, session_id: str, until: float) -> bool:
+        """Extend an existing device entry; False (and nothing stored) if gone."""
+
+    @abstractmethod
+    async def remove_presence(self, key: str, session_id: str) -> None: ...
+
+    @abstractmethod
+    async def clear_presence(self, key: str) -> None: ...
+
+    @abstractmethod
+    async def list_presence(self, key: str) -> list[str]: ...
+
+    # ---------------------------------------------------------------- calls
+    @abstractmethod
+    async def put_call(self, record: CallRecord) -> None: ...
+
+    @abstractmethod
+    async def get_call(self, call_id: str) -> CallRecord | None: ...
+
+    @abstractmethod
+    async def update_call(
+        self, call_id: str, fn: Updater[CallRecord]
+    ) -> tuple[CallRecord | None, CallRecord | None]:
+        """Atomically replace the record with ``fn(record)``; returns (old, new)."""
+
+    # ---------------------------------------------------------------- rooms
+    @abstractmethod
+    async def put_room(self, record: RoomRecord) -> None: ...
+
+    @abstractmethod
+    async def get_room(self, token: str) -> RoomRecord | None: ...
+
+    @abstractmethod
+    async def update_room(
+        self, token: str, fn: Updater[RoomRecord]
+    ) -> tuple[RoomRecord | None, RoomRecord | None]: ...
+
+    @abstractmethod
+    async def rooms_of(self, owner: str) -> list[RoomRecord]: ...
+
+    # ---------------------------------------------------------------- delivery
+    @abstractmethod
+    async def register_session(self, session_id: str, instance: str, until: float) -> None: ...
+
+    @abstractmethod
+    async def unregister_session(self, session_id: str) -> None: ...
+
+    @abstractmethod
+    async def deliver(self, session_id: str, message: Message) -> bool:
+        """Hand ``message`` to the instance holding ``session_id``; False if none does."""
+
+    @abstractmethod
+    def subscribe(self, instance: str, handler: DeliveryHandler) -> None:
+        """Receive every message delivered to sessions registered by ``instance``."""
+
+    @abstractmethod
+    def unsubscribe(self, instance: str) -> None: ...
+
+    # ---------------------------------------------------------------- upkeep
+    @abstractmethod
+    async def ping(self) -> bool:
+        """True if the backend answers (the heartbeat endpoint)."""
+
+    @abstractmethod
+    async def sweep(self) -> int:
+        """Drop expired records now; returns how many (a no-op where TTLs are native)."""
+
+    @abstractmethod
+    async def dump(self) -> dict[str, Any]:
+        """Everything held, as plain data: for tests proving what is forgotten."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections (nothing to do in memory)."""

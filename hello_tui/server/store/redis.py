@@ -1,0 +1,290 @@
+"""Redis store: several server instances share one deployment.
+
+Every key has a TTL (``PEXPIREAT`` at the record's ``until``), so anything a
+crashed client or a dead instance leaves behind disappears on its own (P4).
+Read-modify-write uses WATCH/MULTI with retries, so updaters must be pure.
+Messages for a session held by another instance travel over pub/sub on that
+instance's channel; a session held by this process is delivered directly.
+Publishes go through one dedicated connection, so two messages to the same
+session arrive in the order they were sent.
+
+Key layout (``prefix`` defaults to ``hello:``)::
+
+    {p}account:{hmac}      msgpack AccountRecord
+    {p}call:{call_id}      msgpack CallRecord
+    {p}room:{token}        msgpack RoomRecord
+    {p}owner:{owner}       set of room tokens (index for room-list)
+    {p}presence:{hmac}     sorted set: session id scored by its expiry
+    {p}session:{sid}       the instance holding the session
+    {p}inst:{instance}     pub/sub channel of an instance
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import WatchError
+
+from hello_tui.server.privacy import log
+from hello_tui.server.records import AccountRecord, CallRecord, RoomRecord
+from hello_tui.server.store.base import DeliveryHandler, Store, Updater
+from hello_tui.signaling.protocol import Message, ProtocolError, decode_server, encode
+
+T = TypeVar("T", AccountRecord, CallRecord, RoomRecord)
+
+_encoder = msgspec.msgpack.Encoder()
+_decoders: dict[type, msgspec.msgpack.Decoder[Any]] = {
+    t: msgspec.msgpack.Decoder(t) for t in (AccountRecord, CallRecord, RoomRecord)
+}
+_KINDS = {"account": AccountRecord, "call": CallRecord, "room": RoomRecord}
+_RETRIES = 50
+
+
+def _ms(until: float) -> int:
+    return max(1, int(until * 1000))
+
+
+class RedisStore(Store):
+    """The :class:`Store` seam on Redis (``--redis redis://127.0.0.1:6379/0``)."""
+
+    def __init__(self, url: str, *, prefix: str = "hello:") -> None:
+        self.clock: Callable[[], float] = time.time
+        self.url = url
+        self.prefix = prefix
+        self._r = aioredis.Redis.from_url(url)
+        # One connection for publishes keeps per-session message order.
+        self._pub = aioredis.Redis.from_url(url, single_connection_client=True)
+        self._handlers: dict[str, DeliveryHandler] = {}
+        self._listeners: dict[str, asyncio.Task[None]] = {}
+        self._instances: dict[str, str] = {}  # session id -> instance (cache, sessions never move)
+
+    def _k(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    # ---------------------------------------------------------------- records
+    async def _get(self, key: str, kind: type[T]) -> T | None:
+        data = await self._r.get(key)
+        return None if data is None else _decoders[kind].decode(data)
+
+    def _put_cmds(self, pipe: Any, key: str, record: T) -> None:
+        pipe.set(key, _encoder.encode(record), pxat=_ms(record.until))
+        if isinstance(record, RoomRecord):
+            owner = self._k("owner", record.owner)
+            pipe.sadd(owner, record.token)
+            # The index lives as long as its longest-lived room (GT: only ever extend).
+            pipe.pexpireat(owner, _ms(record.until), gt=True)
+            pipe.pexpireat(owner, _ms(record.until), nx=True)
+
+    async def _put(self, key: str, record: T) -> None:
+        async with self._r.pipeline(transaction=True) as pipe:
+            self._put_cmds(pipe, key, record)
+            await pipe.execute()
+
+    async def _update(self, key: str, kind: type[T], fn: Updater[T]) -> tuple[T | None, T | None]:
+        async with self._r.pipeline(transaction=True) as pipe:
+            for _ in range(_RETRIES):
+                try:
+                    await pipe.watch(key)
+                    data = await pipe.get(key)
+                    old = None if data is None else _decoders[kind].decode(data)
+                    new = fn(old)  # may raise: nothing changed
+                    pipe.multi()
+                    if new is None:
+                        pipe.delete(key)
+                    else:
+                        self._put_cmds(pipe, key, new)
+                    if isinstance(old, RoomRecord) and (new is None or new.owner != old.owner):
+                        pipe.srem(self._k("owner", old.owner), old.token)
+                    await pipe.execute()
+                    return old, new
+                except WatchError:
+                    continue
+                finally:
+                    await pipe.reset()
+        raise RuntimeError(f"{kind.__name__} update kept conflicting; gave up")
+
+    # ---------------------------------------------------------------- accounts
+    async def get_account(self, key: str) -> AccountRecord | None:
+        return await self._get(self._k("account", key), AccountRecord)
+
+    async def create_account(self, key: str, record: AccountRecord) -> bool:
+        ok = await self._r.set(
+            self._k("account", key), _encoder.encode(record), nx=True, pxat=_ms(record.until)
+        )
+        return bool(ok)
+
+    async def put_account(self, key: str, record: AccountRecord) -> None:
+        await self._put(self._k("account", key), record)
+
+    async def delete_account(self, key: str) -> bool:
+        return bool(await self._r.delete(self._k("account", key)))
+
+    # ---------------------------------------------------------------- presence
+    async def add_presence(self, key: str, session_id: str, until: float) -> None:
+        k = self._k("presence", key)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.zadd(k, {session_id: until})
+            pipe.zremrangebyscore(k, "-inf", self.clock())
+            # Only ever extend: one device's short expiry must not drop the others.
+            pipe.pexpireat(k, _ms(until), gt=True)
+            pipe.pexpireat(k, _ms(until), nx=True)
+            await pipe.execute()
+
+    async def touch_presence(self, key: str, session_id: str, until: float) -> bool:
+        k = self._k("presence", key)
+        # XX: only update an existing member; CH counts changed members.
+        changed = await self._r.zadd(k, {session_id: until}, xx=True, ch=True)
+        if changed:
+            await self._r.pexpireat(k, _ms(until), gt=True)
+        return bool(changed) or await self._r.zscore(k, session_id) is not None
+
+    async def remove_presence(self, key: str, session_id: str) -> None:
+        await self._r.zrem(self._k("presence", key), session_id)
+
+    async def clear_presence(self, key: str) -> None:
+        await self._r.delete(self._k("presence", key))
+
+    async def list_presence(self, key: str) -> list[str]:
+        members = await self._r.zrangebyscore(self._k("presence", key), f"({self.clock()}", "+inf")
+        return [m.decode() for m in members]
+
+    # ---------------------------------------------------------------- calls
+    async def put_call(self, record: CallRecord) -> None:
+        await self._put(self._k("call", record.call_id), record)
+
+    async def get_call(self, call_id: str) -> CallRecord | None:
+        return await self._get(self._k("call", call_id), CallRecord)
+
+    async def update_call(
+        self, call_id: str, fn: Updater[CallRecord]
+    ) -> tuple[CallRecord | None, CallRecord | None]:
+        return await self._update(self._k("call", call_id), CallRecord, fn)
+
+    # ---------------------------------------------------------------- rooms
+    async def put_room(self, record: RoomRecord) -> None:
+        await self._put(self._k("room", record.token), record)
+
+    async def get_room(self, token: str) -> RoomRecord | None:
+        return await self._get(self._k("room", token), RoomRecord)
+
+    async def update_room(
+        self, token: str, fn: Updater[RoomRecord]
+    ) -> tuple[RoomRecord | None, RoomRecord | None]:
+        return await self._update(self._k("room", token), RoomRecord, fn)
+
+    async def rooms_of(self, owner: str) -> list[RoomRecord]:
+        tokens = sorted(t.decode() for t in await self._r.smembers(self._k("owner", owner)))
+        if not tokens:
+            return []
+        blobs = await self._r.mget([self._k("room", t) for t in tokens])
+        rooms = [_decoders[RoomRecord].decode(b) for b in blobs if b is not None]
+        return sorted((r for r in rooms if r.owner == owner), key=lambda r: r.created)
+
+    # ---------------------------------------------------------------- delivery
+    async def register_session(self, session_id: str, instance: str, until: float) -> None:
+        self._instances[session_id] = instance
+        await self._r.set(self._k("session", session_id), instance, pxat=_ms(until))
+
+    async def unregister_session(self, session_id: str) -> None:
+        self._instances.pop(session_id, None)
+        await self._r.delete(self._k("session", session_id))
+
+    async def deliver(self, session_id: str, message: Message) -> bool:
+        instance = self._instances.get(session_id)
+        if instance is None:
+            raw = await self._r.get(self._k("session", session_id))
+            if raw is None:
+                return False
+            instance = raw.decode()
+        handler = self._handlers.get(instance)
+        if handler is not None:  # held by this process: no round trip
+            handler(session_id, message)
+            return True
+        payload = session_id.encode() + b"\n" + encode(message)
+        return bool(await self._pub.publish(self._k("inst", instance), payload))
+
+    def subscribe(self, instance: str, handler: DeliveryHandler) -> None:
+        self._handlers[instance] = handler
+        self._listeners[instance] = asyncio.get_running_loop().create_task(
+            self._listen(instance, handler)
+        )
+
+    async def wait_subscribed(self) -> None:
+        """Return once every listener's SUBSCRIBE is confirmed (no early message lost)."""
+        for _ in range(500):
+            pubsub_channels = await self._r.pubsub_channels(self._k("inst", "*"))
+            names = {c.decode() for c in pubsub_channels}
+            if all(self._k("inst", i) in names for i in self._listeners):
+                return
+            await asyncio.sleep(0.01)
+
+    async def _listen(self, instance: str, handler: DeliveryHandler) -> None:
+        pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self._k("inst", instance))
+            async for item in pubsub.listen():
+                if item.get("type") != "message":
+                    continue
+                sid, _, frame = bytes(item["data"]).partition(b"\n")
+                try:
+                    handler(sid.decode(), decode_server(frame))
+                except ProtocolError:
+                    log.error("dropped an undecodable delivery on the instance channel")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("instance channel listener failed")
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    def unsubscribe(self, instance: str) -> None:
+        self._handlers.pop(instance, None)
+        task = self._listeners.pop(instance, None)
+        if task is not None:
+            task.cancel()
+
+    # ---------------------------------------------------------------- upkeep
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._r.ping())
+        except Exception:
+            return False
+
+    async def sweep(self) -> int:
+        return 0  # TTLs are native; presence sets drop stale members on write
+
+    async def dump(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"records": {}, "presence": {}, "sessions": {}, "owners": {}}
+        async for raw in self._r.scan_iter(match=self.prefix + "*", count=500):
+            key = raw.decode()
+            kind, _, rest = key.removeprefix(self.prefix).partition(":")
+            if kind in _KINDS:
+                data = await self._r.get(key)
+                if data is not None:
+                    pttl = await self._r.pttl(key)
+                    out["records"][f"{kind}:{rest}"] = msgspec.to_builtins(
+                        _decoders[_KINDS[kind]].decode(data)
+                    ) | {"ttl_ms": pttl}
+            elif kind == "presence":
+                members = await self._r.zrange(key, 0, -1, withscores=True)
+                out["presence"][rest] = {m.decode(): s for m, s in members}
+            elif kind == "session":
+                out["sessions"][rest] = {"instance": (await self._r.get(key) or b"").decode()}
+            elif kind == "owner":
+                out["owners"][rest] = sorted(t.decode() for t in await self._r.smembers(key))
+            else:
+                out.setdefault("other", []).append(key)
+        return out
+
+    async def close(self) -> None:
+        for instance in list(self._listeners):
+            self.unsubscribe(instance)
+        await self._pub.aclose()
+        await self._r.aclose()

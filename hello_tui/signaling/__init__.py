@@ -1,0 +1,1 @@
+"""Signaling: the wire protocol shared with the server, and the client side."""

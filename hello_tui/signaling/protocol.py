@@ -1,0 +1,375 @@
+"""The signaling protocol: every message the client and server exchange.
+
+One WebSocket per client, one JSON object per text frame, discriminated by
+``type``. This module is the single schema the server, the client and the
+tests share (the server imports nothing else from the client). Decoding is
+strict: unknown types, unknown fields, wrong types and oversized values are
+rejected with a :class:`ProtocolError` carrying a machine-readable code.
+
+Requests may carry ``ref`` (a client-chosen integer); the reply to that
+request (``ok``, ``error`` or a typed answer) echoes it, so a client can
+match replies to requests without a second channel. See ``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+PROTOCOL_VERSION: Final = 1
+MAX_MESSAGE_BYTES: Final = 64 * 1024
+
+# Field shapes. Lengths are caps against abuse, far above real use.
+Ref = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=254)]
+Id = Annotated[str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Sdp = Annotated[str, msgspec.Meta(min_length=1, max_length=48 * 1024)]
+B64 = Annotated[str, msgspec.Meta(max_length=512, pattern=r"^[A-Za-z0-9_=+/-]*$")]
+Ciphertext = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^[A-Za-z0-9_=+/-]*$")]
+Seconds = Annotated[int, msgspec.Meta(ge=60, le=366 * 24 * 3600)]
+
+# Why a call ended, as Firefox Hello named them (plus the timers' own).
+EndReason = Literal[
+    "hangup",  # a party hung up after connecting
+    "rejected",  # the callee declined
+    "busy",  # the callee is in a call, on do-not-disturb, or blocked the caller
+    "timeout",  # nobody answered before the ringing timer
+    "cancel",  # the caller hung up before an answer
+    "answered-elsewhere",  # another device of the callee accepted
+    "user-unknown",  # no such account
+    "unavailable",  # the account exists but no device is connected
+    "closed",  # a party's connection vanished
+    "media-fail",  # media did not flow (reported by a client, or connection timer)
+    "setup-timeout",  # supervisory timer: both sides did not join in time
+]
+END_REASONS: Final[tuple[str, ...]] = EndReason.__args__  # type: ignore[attr-defined]
+
+ErrorCode = Literal[
+    "bad-message",  # not JSON, unknown type, wrong field
+    "too-big",  # over MAX_MESSAGE_BYTES
+    "rate-limited",
+    "version",  # unsupported protocol version
+    "hello-first",  # anything before hello
+    "auth-required",  # the request needs a logged-in account
+    "name-taken",
+    "invite-required",
+    "invite-invalid",
+    "bad-signature",
+    "no-challenge",
+    "unknown-call",
+    "not-allowed",  # not a party of that call, or wrong state
+    "unknown-room",
+    "room-full",
+    "room-expired",
+    "internal",
+]
+
+
+class Message(
+    msgspec.Struct, tag_field="type", forbid_unknown_fields=True, kw_only=True, omit_defaults=True
+):
+    """Base of every message; ``ref`` links a reply to its request."""
+
+    ref: Ref | None = None
+
+
+# ---------------------------------------------------------------- session
+class Hello(Message, tag="hello"):
+    """Client → server, first message. ``client`` is a short product string."""
+
+    version: int
+    client: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
+class IceServer(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    urls: list[str]
+    username: str = ""
+    credential: str = ""
+
+
+class Welcome(Message, tag="welcome"):
+    """Server → client: the session is open. ``registration`` is "open" or
+    "invite-only"; ``ice`` carries time-limited TURN credentials when the
+    operator configured a TURN secret (after login only)."""
+
+    version: int
+    session: Id
+    registration: Literal["open", "invite-only"] = "open"
+    ice: list[IceServer] = msgspec.field(default_factory=list)
+
+
+class Ok(Message, tag="ok"):
+    """Server → client: the request ``ref`` succeeded (no other data)."""
+
+
+class Error(Message, tag="error"):
+    """Server → client: the request ``ref`` (or an unparsable frame) failed.
+    The connection stays usable."""
+
+    code: ErrorCode
+    message: str
+
+
+class Reconnect(Message, tag="reconnect"):
+    """Server → client: the server is shutting down; reconnect after ``after_ms``."""
+
+    after_ms: int = 1000
+
+
+# ---------------------------------------------------------------- accounts
+class Register(Message, tag="register"):
+    """Bind ``name`` to an Ed25519 public key (raw 32 bytes, base64url)."""
+
+    name: Name
+    public_key: B64
+    invite: Annotated[str, msgspec.Meta(max_length=128)] = ""
+
+
+class Login(Message, tag="login"):
+    """Start a login as ``name``; the server replies with a ``challenge``."""
+
+    name: Name
+
+
+class Challenge(Message, tag="challenge"):
+    """Server → client: sign ``login_payload(nonce, session)`` with the account key."""
+
+    nonce: B64
+
+
+class LoginProof(Message, tag="login-proof"):
+    signature: B64
+
+
+class LoggedIn(Message, tag="logged-in"):
+    name: Name
+    ice: list[IceServer] = msgspec.field(default_factory=list)
+
+
+class Logout(Message, tag="logout"):
+    pass
+
+
+class AccountDelete(Message, tag="account-delete"):
+    """Delete the logged-in account and everything the server holds for it."""
+
+
+# ---------------------------------------------------------------- direct calls
+class Call(Message, tag="call"):
+    """Caller → server: ring every device of ``to``. The SDP offer travels
+    with the invite and is held by the server, then handed only to the device
+    that accepts: the call connects one round trip after accept."""
+
+    to: Name
+    offer: Sdp
+    video: bool = False
+
+
+class CallCreated(Message, tag="call-created"):
+    """Server → caller: the call exists (devices are being rung)."""
+
+    call_id: Id
+
+
+class Incoming(Message, tag="incoming"):
+    """Server → each callee device. ``caller`` is the caller's account name,
+    or empty for an anonymous caller."""
+
+    call_id: Id
+    caller: Annotated[str, msgspec.Meta(max_length=254)] = ""
+    video: bool = False
+
+
+class Ringing(Message, tag="ringing"):
+    """Callee device → server → caller: the device is ringing."""
+
+    call_id: Id
+
+
+class Accept(Message, tag="accept"):
+    """Callee device → server. The server replies with the held ``offer``,
+    tells the caller ``accepted`` and ends the call on the other devices."""
+
+    call_id: Id
+
+
+class Accepted(Message, tag="accepted"):
+    call_id: Id
+
+
+class Reject(Message, tag="reject"):
+    """Callee device → server: decline (``busy`` when blocked, in a call, DND)."""
+
+    call_id: Id
+    reason: Literal["rejected", "busy"] = "rejected"
+
+
+class Offer(Message, tag="offer"):
+    """SDP offer: server → accepting callee; or room participant ↔ peer."""
+
+    call_id: Id
+    sdp: Sdp
+
+
+class Answer(Message, tag="answer"):
+    """SDP answer, relayed to the other party only."""
+
+    call_id: Id
+    sdp: Sdp
+
+
+class Connected(Message, tag="connected"):
+    """A party's media is flowing; stops the connection timer."""
+
+    call_id: Id
+
+
+class Hangup(Message, tag="hangup"):
+    """End the call: ``cancel`` before answer is implied for the caller."""
+
+    call_id: Id
+    reason: Literal["hangup", "media-fail"] = "hangup"
+
+
+class CallEnded(Message, tag="call-ended"):
+    """Server → each party: the call is over and forgotten by the server."""
+
+    call_id: Id
+    reason: EndReason
+
+
+# ---------------------------------------------------------------- rooms
+class RoomInfo(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    token: Id
+    name: Ciphertext  # encrypted by the client; the key is only in the URL fragment
+    expires: int  # Unix seconds
+    participants: int = 0
+
+
+class RoomCreate(Message, tag="room-create"):
+    name: Ciphertext
+    ttl: Seconds | None = None
+
+
+class RoomCreated(Message, tag="room-created"):
+    room: RoomInfo
+    url: str
+
+
+class RoomList(Message, tag="room-list"):
+    pass
+
+
+class Rooms(Message, tag="rooms"):
+    rooms: list[RoomInfo]
+
+
+class RoomRename(Message, tag="room-rename"):
+    token: Id
+    name: Ciphertext
+
+
+class RoomDelete(Message, tag="room-delete"):
+    token: Id
+
+
+class RoomJoin(Message, tag="room-join"):
+    """Join a room (anyone holding the token). ``offer`` may ride along: if a
+    peer is already there it is relayed at once (the later arrival offers)."""
+
+    token: Id
+    offer: Sdp | None = None
+
+
+class RoomJoined(Message, tag="room-joined"):
+    """Server → joiner. With ``call_id`` set a peer is present: send your
+    ``offer`` for that call (unless it rode along with ``room-join``)."""
+
+    room: RoomInfo
+    call_id: Id | None = None
+
+
+class PeerJoined(Message, tag="peer-joined"):
+    """Server → the participant already in the room: expect an ``offer``."""
+
+    token: Id
+    call_id: Id
+
+
+class RoomLeave(Message, tag="room-leave"):
+    token: Id
+
+
+class PeerLeft(Message, tag="peer-left"):
+    """Server → remaining participant; ``reason`` is ``hangup`` or ``closed``."""
+
+    token: Id
+    call_id: Id
+    reason: EndReason
+
+
+ClientMessage = (
+    Hello | Register | Login | LoginProof | Logout | AccountDelete
+    | Call | Ringing | Accept | Reject | Offer | Answer | Connected | Hangup
+    | RoomCreate | RoomList | RoomRename | RoomDelete | RoomJoin | RoomLeave
+)  # fmt: skip
+ServerMessage = (
+    Welcome | Ok | Error | Reconnect | Challenge | LoggedIn
+    | CallCreated | Incoming | Ringing | Accepted | Offer | Answer | CallEnded
+    | RoomCreated | Rooms | RoomJoined | PeerJoined | PeerLeft
+)  # fmt: skip
+
+
+class ProtocolError(ValueError):
+    """A frame that is not a valid message; ``code`` goes into the error reply."""
+
+    def __init__(self, code: ErrorCode, message: str, ref: int | None = None) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.ref = ref
+
+
+_client_decoder = msgspec.json.Decoder(ClientMessage)
+_server_decoder = msgspec.json.Decoder(ServerMessage)
+_encoder = msgspec.json.Encoder()
+_ref_decoder = msgspec.json.Decoder(dict[str, object])
+
+
+def _decode(decoder: msgspec.json.Decoder, data: str | bytes) -> Message:
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ProtocolError("too-big", f"message over {MAX_MESSAGE_BYTES} bytes")
+    try:
+        return decoder.decode(data)  # type: ignore[no-any-return]
+    except msgspec.DecodeError as exc:
+        raise ProtocolError("bad-message", str(exc), _salvage_ref(data)) from None
+
+
+def _salvage_ref(data: str | bytes) -> int | None:
+    """The ``ref`` of an invalid request, so its error reply can still be matched."""
+    try:
+        ref = _ref_decoder.decode(data).get("ref")
+    except msgspec.DecodeError:
+        return None
+    return ref if isinstance(ref, int) and not isinstance(ref, bool) and ref >= 0 else None
+
+
+def decode_client(data: str | bytes) -> Message:
+    """Parse a client→server frame; raise :class:`ProtocolError` if invalid."""
+    return _decode(_client_decoder, data)
+
+
+def decode_server(data: str | bytes) -> Message:
+    """Parse a server→client frame; raise :class:`ProtocolError` if invalid."""
+    return _decode(_server_decoder, data)
+
+
+def encode(message: Message) -> bytes:
+    """Serialise any message to its JSON frame."""
+    return _encoder.encode(message)
+
+
+def login_payload(nonce: str, session: str) -> bytes:
+    """What a login signature covers: bound to this session so a signature
+    seen on one connection cannot be replayed on another."""
+    return f"hello-tui login v1\n{session}\n{nonce}".encode()

@@ -1,0 +1,81 @@
+"""Logs hold no raw IP, no account name and no SDP (P1, P2, P6)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from hello_tui.server.privacy import RedactingFilter, redact, truncate_ip
+from hello_tui.signaling import protocol as p
+from tests.server.conftest import Running, sdp
+from tests.server.test_calls import answer, place
+
+
+@pytest.mark.parametrize(
+    ("address", "truncated"),
+    [
+        ("203.0.113.77", "203.0.113.0/24"),
+        ("127.0.0.1", "127.0.0.0/24"),
+        ("2001:db8:abcd:12:1:2:3:4", "2001:db8:abcd::/48"),
+        ("::1", "::/48"),
+        ("::ffff:198.51.100.9", "198.51.100.0/24"),
+        ("fe80::1%eth0", "fe80::/48"),
+        ("", "-"),
+        (None, "-"),
+        ("not-an-ip", "?"),
+    ],
+)
+def test_truncate_ip(address: str | None, truncated: str) -> None:
+    assert truncate_ip(address) == truncated
+
+
+def test_redact_free_text() -> None:
+    text = "peer 192.0.2.33 and [2001:db8:1:2::9]:443 at 12:30:45 v1.2.3"
+    assert redact(text) == "peer 192.0.2.0/24 and [2001:db8:1::/48]:443 at 12:30:45 v1.2.3"
+
+
+def test_filter_rewrites_records() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "from %s", ("10.1.2.3",), None)
+    assert RedactingFilter().filter(record)
+    assert record.getMessage() == "from 10.1.2.0/24"
+
+
+async def test_no_ip_name_or_sdp_in_any_log(srv: Running, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret_name = "Zyxwvut Secretname"
+    alice = await srv.client(secret_name)
+    bob = await srv.client("Bobby Hiddenname")
+    call_id, offer = await place(bob, secret_name, alice)
+    reply = await answer(bob, alice, call_id, offer)
+    await alice.send(p.Hangup(call_id=call_id))
+    await bob.expect(p.CallEnded)
+    await alice.expect(p.CallEnded)
+    await alice.send(p.RoomCreate(name="c2VjcmV0", ref=1))
+    token = (await alice.expect(p.RoomCreated)).room.token
+    await alice.send(p.RoomJoin(token=token))
+    await alice.expect(p.RoomJoined)
+    room_offer = sdp()
+    await bob.send(p.RoomJoin(token=token, offer=room_offer))
+    await bob.expect(p.RoomJoined)
+    await bob.send_raw('{"type": "login", "name": 5}')  # errors are logged safely too
+    await bob.expect(p.Error)
+    await bob.close()
+    await alice.expect(p.PeerJoined)
+    await alice.expect(p.Offer)
+    await alice.expect(p.PeerLeft)
+    async with srv.http.get(srv.url("/metrics")) as resp:  # an access-log line
+        assert resp.status == 200
+    await srv.server.close()  # shutdown and cleanup log lines too
+
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("127.0.0.0/24" in m for m in messages), messages
+    assert any("GET /metrics" in m for m in messages)  # aiohttp's access log, redacted
+    for message in messages:
+        lowered = message.lower()
+        assert "127.0.0.1" not in message
+        assert "zyxwvut" not in lowered and "secretname" not in lowered
+        assert "hiddenname" not in lowered
+        assert "SDPMARKER" not in message and "v=0" not in message
+        for value in (offer, reply, room_offer, token, call_id):
+            assert value not in message
