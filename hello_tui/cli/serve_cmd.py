@@ -87,6 +87,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls-cert", metavar="PEM", help="serve wss:// with this certificate chain")
     p.add_argument("--tls-key", metavar="PEM", help="private key for --tls-cert")
     p.add_argument(
+        "--turn-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="TURN server for logged-in clients (turn:HOST:PORT; repeat for several)",
+    )
+    p.add_argument(
+        "--turn-secret-file",
+        metavar="PATH",
+        help="the TURN server's shared secret (coturn static-auth-secret): "
+        "clients get time-limited credentials",
+    )
+    p.add_argument(
         "--redis",
         metavar="URL",
         help="share state with other instances through Redis (redis://HOST:PORT/DB); "
@@ -114,6 +127,18 @@ def _resolve_data_dir(args: argparse.Namespace) -> Path:
     return paths.data_dir / "server"
 
 
+def _read_turn_secret(path: str | None) -> bytes:
+    if not path:
+        return b""
+    try:
+        secret = Path(path).expanduser().read_bytes().strip()
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read the TURN secret: {exc.strerror}") from None
+    if not secret:
+        raise CliError(f"{path}: the TURN secret is empty")
+    return secret
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
     import dataclasses
@@ -124,6 +149,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise CliError("--tls-cert and --tls-key go together")
+    if bool(args.turn_url) != bool(args.turn_secret_file):
+        raise CliError("--turn-url and --turn-secret-file go together")
+    for url in args.turn_url:
+        if not url.startswith(("turn:", "turns:")):
+            raise CliError(f"--turn-url: expected a turn: or turns: URL, got {url!r}")
     if args.redis and not args.secret_file:
         raise CliError("--redis needs --secret-file (every instance must share the secret)")
     if args.redis and not args.redis.startswith(("redis://", "rediss://", "unix://")):
@@ -148,6 +178,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,
         redis_url=args.redis or "",
+        turn_urls=tuple(args.turn_url),
+        turn_secret=_read_turn_secret(args.turn_secret_file),
     )
     settings = dataclasses.replace(
         settings, **{k: v for k, v in overrides.items() if v is not None}

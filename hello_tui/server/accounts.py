@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hello_tui.server.errors import Refusal
 from hello_tui.server.privacy import log, short
 from hello_tui.server.records import AccountRecord
+from hello_tui.server.turn import turn_credentials
 from hello_tui.signaling.protocol import (
     AccountDelete,
     Challenge,
@@ -133,7 +134,10 @@ class Accounts:
         await store.put_account(key, record)
         await session.set_account(name, key)
         log.info("logged in session=%s", short(session.id))
-        session.push(LoggedIn(name=name, ref=msg.ref))
+        settings = self.hub.settings
+        ice = turn_credentials(settings.turn_secret, settings.turn_urls, session.id,
+                               self.hub.store.clock(), settings.turn_ttl)  # fmt: skip
+        session.push(LoggedIn(name=name, ice=ice, ref=msg.ref))
 
     async def logout(self, session: Session, msg: Logout) -> None:
         await session.set_account(None, None)

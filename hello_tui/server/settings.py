@@ -62,6 +62,11 @@ class ServerSettings:
     # Empty: state in this process (MemoryStore). A redis:// URL: RedisStore, shared
     # by every instance pointing at it (they must share the secret too).
     redis_url: str = ""
+    # TURN REST API (coturn use-auth-secret): with a secret and URLs, logged-in
+    # sessions get time-limited credentials in ``logged-in``. No hidden defaults.
+    turn_secret: bytes = field(default=b"", repr=False)
+    turn_urls: tuple[str, ...] = ()
+    turn_ttl: int = 24 * 3600
 
     @property
     def invites_file(self) -> Path | None:
