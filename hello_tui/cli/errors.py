@@ -17,6 +17,7 @@ def run_handler(call: Callable[[], int | None]) -> int:
     from hello_tui.config.paths import ProfileError
     from hello_tui.contacts.model import ContactError, ContactNotFound
     from hello_tui.history.store import HistoryError
+    from hello_tui.signaling.errors import SignalingClientError
     from hello_tui.util.locking import LockTimeout
 
     try:
@@ -29,6 +30,7 @@ def run_handler(call: Callable[[], int | None]) -> int:
         ContactNotFound,
         HistoryError,
         LockTimeout,
+        SignalingClientError,
     ) as exc:
         return _fail(str(exc))
     except OSError as exc:

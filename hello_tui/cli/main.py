@@ -176,6 +176,68 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "account",
+        "optional account: let others call you by name",
+        children=(
+            Command(
+                "register",
+                "create an account bound to a new key on this device",
+                "hello_tui.cli.account_cmd:cmd_register",
+                "hello_tui.cli.account_cmd:args_register",
+            ),
+            Command(
+                "login",
+                "check that this device can sign in as the account",
+                "hello_tui.cli.account_cmd:cmd_login",
+                "hello_tui.cli.account_cmd:args_login",
+            ),
+            Command(
+                "show",
+                "show the account configured for this profile",
+                "hello_tui.cli.account_cmd:cmd_show",
+                "hello_tui.cli.account_cmd:args_show",
+            ),
+            Command(
+                "delete",
+                "delete the account and everything the server holds for it",
+                "hello_tui.cli.account_cmd:cmd_delete",
+                "hello_tui.cli.account_cmd:args_delete",
+            ),
+        ),
+    ),
+    Command(
+        "room",
+        "conversation URLs anyone can join",
+        children=(
+            Command(
+                "create",
+                "create a room and print its URL",
+                "hello_tui.cli.room_cmd:cmd_create",
+                "hello_tui.cli.room_cmd:args_create",
+            ),
+            Command(
+                "list",
+                "list your rooms",
+                "hello_tui.cli.room_cmd:cmd_list",
+                "hello_tui.cli.room_cmd:args_list",
+                aliases=("ls",),
+            ),
+            Command(
+                "rename",
+                "rename a room",
+                "hello_tui.cli.room_cmd:cmd_rename",
+                "hello_tui.cli.room_cmd:args_rename",
+            ),
+            Command(
+                "delete",
+                "delete a room",
+                "hello_tui.cli.room_cmd:cmd_delete",
+                "hello_tui.cli.room_cmd:args_delete",
+                aliases=("rm",),
+            ),
+        ),
+    ),
+    Command(
         "serve",
         "run the rendezvous server",
         "hello_tui.cli.serve_cmd:cmd_serve",

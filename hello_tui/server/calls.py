@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from hello_tui.server.errors import Refusal
+from hello_tui.server.ids import new_id
 from hello_tui.server.privacy import log, short
 from hello_tui.server.records import CallRecord, CallState
 from hello_tui.signaling.protocol import (
@@ -128,7 +128,7 @@ class Calls:
     # ---------------------------------------------------------------- caller
     async def place(self, session: Session, msg: Call) -> None:
         hub = self.hub
-        call_id = secrets.token_urlsafe(16)
+        call_id = new_id()
         hub.metrics.call_started()
         session.push(CallCreated(call_id=call_id, ref=msg.ref))
         key = hub.accounts.key(msg.to)

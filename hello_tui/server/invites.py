@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hello_tui.server.ids import new_id
 from hello_tui.util.atomic import atomic_write_text
 from hello_tui.util.locking import file_lock
 
@@ -57,7 +57,7 @@ class InviteBook:
 
     def create(self, count: int, ttl: float) -> list[str]:
         """Mint ``count`` fresh codes valid for ``ttl`` seconds; only digests are kept."""
-        codes = [secrets.token_urlsafe(16) for _ in range(count)]
+        codes = [new_id() for _ in range(count)]
         until = time.time() + ttl
         self._mutate(lambda entries: entries.update({digest(c): until for c in codes}))
         return codes

@@ -12,13 +12,13 @@ joins, a call record pairs them; it is deleted when either leaves.
 from __future__ import annotations
 
 import hmac
-import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from hello_tui.server.errors import Refusal
+from hello_tui.server.ids import new_id
 from hello_tui.server.privacy import log, short
 from hello_tui.server.records import CallRecord, RoomRecord
 from hello_tui.signaling.protocol import (
@@ -83,7 +83,7 @@ class RoomService:
         ttl = min(msg.ttl or settings.room_ttl, settings.room_max_ttl)
         now = int(hub.store.clock())
         room = RoomRecord(
-            token=secrets.token_urlsafe(16),
+            token=new_id(),
             name=msg.name,
             owner=session.owner,
             created=now,
@@ -127,7 +127,7 @@ class RoomService:
     async def join(self, session: Session, msg: RoomJoin) -> None:
         hub = self.hub
         now = hub.store.clock()
-        call_id = secrets.token_urlsafe(16)
+        call_id = new_id()
 
         def enter(room: RoomRecord | None) -> RoomRecord:
             room = _found(room, msg.token)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from hello_tui.server.errors import Refusal
+from hello_tui.server.ids import new_id
 from hello_tui.server.privacy import log, short
 from hello_tui.server.ratelimit import TokenBucket
 from hello_tui.signaling.protocol import (
@@ -56,7 +56,7 @@ class Session:
         self.ws = ws
         self.base_url = base_url
         self.peer = peer  # truncated address, for logs
-        self.id = secrets.token_urlsafe(16)
+        self.id = new_id()
         self.state: Literal["new", "open", "closed"] = "new"
         self.name: str | None = None  # the plain account name: here and nowhere else
         self.account_key: str | None = None

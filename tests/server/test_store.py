@@ -76,3 +76,11 @@ async def test_delivery_reaches_the_subscribed_instance() -> None:
     assert not await store.deliver("nobody", p.Ok(ref=3))
     assert got == [("s1", p.Ok(ref=1))]
     assert await store.ping()
+
+
+def test_ids_never_start_with_a_dash() -> None:
+    from hello_tui.server.ids import new_id
+
+    ids = [new_id() for _ in range(5000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert len(set(ids)) == 5000 and all(len(i) == 22 for i in ids)

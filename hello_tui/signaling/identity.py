@@ -1,0 +1,131 @@
+"""Account keys: one Ed25519 key pair per device, the private half never leaves it.
+
+An account is a name bound (on the server) to a public key; logging in means
+signing the server's challenge, so nobody can take over a name without the
+key file (promise P2) and no password ever crosses the wire.
+
+Wire encodings, as ``protocol.py`` states them: the public key is the raw 32
+bytes, the signature the raw 64 bytes, both base64url **without** padding.
+On disk the private key is PEM, unencrypted PKCS#8, mode 0600, written
+atomically; an existing key is never overwritten (losing it loses the name).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from hello_tui.signaling.errors import IdentityError
+from hello_tui.signaling.protocol import login_payload
+from hello_tui.util.atomic import atomic_write_bytes
+
+__all__ = [
+    "Ed25519PrivateKey",
+    "IdentityError",
+    "b64url_decode",
+    "b64url_encode",
+    "fingerprint",
+    "generate_key",
+    "load_key",
+    "public_key_b64",
+    "save_key",
+    "sign_login",
+    "verify_login",
+]
+
+
+def b64url_encode(data: bytes) -> str:
+    """base64url without padding: the form every binary field on the wire uses."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Inverse of :func:`b64url_encode`; tolerant of padding and of the standard
+    alphabet (``+/``), because the protocol's B64 shape admits both."""
+    cleaned = text.strip().rstrip("=").replace("+", "-").replace("/", "_")
+    try:
+        return base64.urlsafe_b64decode(cleaned + "=" * (-len(cleaned) % 4))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"invalid base64url: {exc}") from None
+
+
+def generate_key() -> Ed25519PrivateKey:
+    """A fresh account key (from the OS's CSPRNG)."""
+    return Ed25519PrivateKey.generate()
+
+
+def save_key(path: str | os.PathLike[str], key: Ed25519PrivateKey) -> None:
+    """Write ``key`` to ``path`` (PEM PKCS#8, 0600, atomic); refuse to overwrite.
+
+    Refusing matters: the server binds the name to this key, so replacing the
+    file silently would lock the user out of their own name.
+    """
+    target = Path(path)
+    if target.exists():
+        raise IdentityError(f"{target}: an account key already exists; not overwriting it")
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    atomic_write_bytes(target, pem, mode=0o600)
+
+
+def load_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
+    """Read an account key, with an error naming the file when it is unusable."""
+    source = Path(path)
+    try:
+        data = source.read_bytes()
+    except FileNotFoundError:
+        raise IdentityError(f"{source}: no account key file") from None
+    except OSError as exc:
+        raise IdentityError(f"{source}: cannot read account key: {exc.strerror}") from None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        raise IdentityError(f"{source}: the account key is password-protected") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise IdentityError(f"{source}: not a PEM private key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise IdentityError(f"{source}: not an Ed25519 key ({type(key).__name__})")
+    return key
+
+
+def _raw_public(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def public_key_b64(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+    """The public key as sent in ``register``: raw 32 bytes, base64url, no padding."""
+    return b64url_encode(_raw_public(key))
+
+
+def fingerprint(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+    """A short, comparable name for the key: ``SHA256:`` + base64 of the hash,
+    the form ``ssh-keygen -l`` users already know."""
+    digest = hashlib.sha256(_raw_public(key)).digest()
+    return "SHA256:" + base64.b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def sign_login(key: Ed25519PrivateKey, nonce: str, session: str) -> str:
+    """The ``login-proof`` signature: Ed25519 over ``login_payload(nonce, session)``,
+    base64url without padding. Binding to the session stops replay on another
+    connection."""
+    return b64url_encode(key.sign(login_payload(nonce, session)))
+
+
+def verify_login(public_key: str, signature: str, nonce: str, session: str) -> bool:
+    """Check a login signature (the server's side of :func:`sign_login`; used by tests)."""
+    try:
+        public = Ed25519PublicKey.from_public_bytes(b64url_decode(public_key))
+        public.verify(b64url_decode(signature), login_payload(nonce, session))
+    except (ValueError, InvalidSignature):
+        return False
+    return True

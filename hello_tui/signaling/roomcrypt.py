@@ -1,0 +1,175 @@
+"""Room names are encrypted by the client: the server stores and lists only
+ciphertext, and the key travels only in the URL fragment, which browsers and
+HTTP clients never send to a server. This is how Firefox Hello kept room
+names private, and the browser join page (plain JS, WebCrypto) must read the
+same format, so here it is exactly.
+
+Key
+    16 random bytes (AES-128). In a room URL it is the fragment ``#k=KEY``
+    where KEY is base64url **without padding** (22 characters)::
+
+        https://hello.example.org/r/Zb3kQ9xW2mLpT7vR#k=q1w2e3r4t5y6u7i8o9p0aA
+
+Encrypted name (``RoomInfo.name`` / ``room-create`` ``name``)
+    base64url without padding of ``version || nonce || ciphertext``:
+
+    - ``version``: one byte, ``0x01``;
+    - ``nonce``: 12 random bytes (a fresh one for every encryption);
+    - ``ciphertext``: AES-GCM output (encrypted data then the 16-byte tag),
+      with **no** additional authenticated data.
+
+    The plaintext is the UTF-8 name followed by zero bytes up to a multiple
+    of 32 bytes, so the ciphertext length reveals only a coarse bucket of the
+    name's length. Names are at most 256 characters and may not contain NUL;
+    the empty name (an unnamed room) is valid. Largest output: 1,404
+    characters, inside the protocol's 2,048.
+
+WebCrypto equivalent of :func:`decrypt_name`::
+
+    const b = b64urlDecode(ct);                       // Uint8Array
+    if (b[0] !== 1) throw new Error("unknown room name format");
+    const k = await crypto.subtle.importKey("raw", b64urlDecode(key), "AES-GCM", false,
+                                            ["decrypt"]);
+    const pt = await crypto.subtle.decrypt({name: "AES-GCM", iv: b.slice(1, 13)}, k,
+                                           b.slice(13));
+    const name = new TextDecoder().decode(pt).replace(/\\0+$/, "");
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+from hello_tui.signaling.errors import RoomCryptError
+
+__all__ = [
+    "KEY_BYTES",
+    "MAX_NAME_CHARS",
+    "RoomCryptError",
+    "decode_key",
+    "decrypt_name",
+    "encode_key",
+    "encrypt_name",
+    "new_room_key",
+    "parse_room_url",
+    "room_url",
+]
+
+KEY_BYTES = 16
+NONCE_BYTES = 12
+TAG_BYTES = 16
+VERSION = 1
+PAD_TO = 32
+MAX_NAME_CHARS = 256
+# The protocol's room token (``Id``): what the last path segment of a room URL is.
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def _b64e(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64d(text: str, what: str) -> bytes:
+    cleaned = text.strip().rstrip("=").replace("+", "-").replace("/", "_")
+    try:
+        return base64.urlsafe_b64decode(cleaned + "=" * (-len(cleaned) % 4))
+    except (ValueError, TypeError):
+        raise RoomCryptError(f"{what} is not valid base64url") from None
+
+
+def new_room_key() -> bytes:
+    """A fresh 128-bit room key."""
+    return os.urandom(KEY_BYTES)
+
+
+def encode_key(key: bytes) -> str:
+    """The key as it appears after ``#k=``."""
+    return _b64e(key)
+
+
+def decode_key(text: str) -> bytes:
+    """Parse a ``#k=`` value; a key of the wrong size is refused, not truncated."""
+    key = _b64d(text, "the room key")
+    if len(key) != KEY_BYTES:
+        raise RoomCryptError(
+            f"the room key must be {KEY_BYTES} bytes (22 base64url characters), got {len(key)}"
+        )
+    return key
+
+
+def _check_key(key: bytes) -> None:
+    if len(key) != KEY_BYTES:
+        raise RoomCryptError(f"the room key must be {KEY_BYTES} bytes, got {len(key)}")
+
+
+def encrypt_name(key: bytes, name: str) -> str:
+    """Encrypt a room name for the server (format in the module docstring)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    _check_key(key)
+    if len(name) > MAX_NAME_CHARS:
+        raise RoomCryptError(f"room name too long ({len(name)} characters, at most 256)")
+    if "\0" in name:
+        raise RoomCryptError("room name may not contain NUL characters")
+    plain = name.encode("utf-8")
+    plain += b"\0" * (-len(plain) % PAD_TO)
+    nonce = os.urandom(NONCE_BYTES)
+    return _b64e(bytes([VERSION]) + nonce + AESGCM(key).encrypt(nonce, plain, None))
+
+
+def decrypt_name(key: bytes, ciphertext: str) -> str:
+    """Decrypt a room name; a wrong key or tampered text is a clear error."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    _check_key(key)
+    blob = _b64d(ciphertext, "the encrypted room name")
+    if len(blob) < 1 + NONCE_BYTES + TAG_BYTES:
+        raise RoomCryptError("the encrypted room name is too short")
+    if blob[0] != VERSION:
+        raise RoomCryptError(f"unknown room name format version {blob[0]}")
+    nonce, body = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
+    try:
+        plain = AESGCM(key).decrypt(nonce, body, None)
+    except InvalidTag:
+        raise RoomCryptError(
+            "cannot decrypt the room name: wrong room key (the URL's #k=... part)"
+        ) from None
+    try:
+        return plain.rstrip(b"\0").decode("utf-8")
+    except UnicodeDecodeError:
+        raise RoomCryptError("the decrypted room name is not UTF-8") from None
+
+
+def room_url(base_url: str, key: bytes) -> str:
+    """``base_url`` (the server's room URL) with the key as its fragment."""
+    _check_key(key)
+    parts = urlsplit(base_url)
+    return urlunsplit(parts._replace(fragment=f"k={encode_key(key)}"))
+
+
+def parse_room_url(url: str) -> tuple[str, bytes | None]:
+    """``(token, key)`` from a room URL or a bare token.
+
+    The token is the URL's last path segment; the key comes from a ``k=``
+    entry in the fragment (``None`` when the fragment has none, e.g. a URL
+    copied without it, or a bare token).
+    """
+    text = url.strip()
+    if _TOKEN_RE.match(text):
+        return text, None
+    parts = urlsplit(text)
+    if not parts.scheme or not parts.netloc:
+        raise RoomCryptError(f"not a room URL or token: {url!r}")
+    segments = [s for s in parts.path.split("/") if s]
+    token = segments[-1] if segments else ""
+    if not _TOKEN_RE.match(token):
+        raise RoomCryptError(f"no room token in {url!r}")
+    key: bytes | None = None
+    for item in parts.fragment.split("&"):
+        name, _, value = item.partition("=")
+        if name == "k" and value:
+            key = decode_key(value)
+    return token, key
