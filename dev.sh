@@ -15,8 +15,8 @@ ROOT=$PWD
 VENV=$ROOT/.venv
 
 # Debian packages: what the app needs to run, and what the tests need on top.
-RUN_PKGS=(libportaudio2)
-TEST_PKGS=(libportaudio2 pulseaudio pulseaudio-utils redis-server tmux)
+RUN_PKGS=(libportaudio2 libasound2-plugins)
+TEST_PKGS=(libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils redis-server tmux)
 
 say() { printf '%s\n' "dev.sh: $*" >&2; }
 die() { say "error: $*"; exit 1; }

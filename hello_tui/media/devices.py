@@ -1,0 +1,181 @@
+"""Sound devices through PortAudio (sounddevice): listing, ``device:NAME`` lookup, fallback.
+
+sounddevice is imported lazily (importing it initialises PortAudio, which
+probes ALSA/JACK and is slow and noisy), inside :func:`quiet_stderr`. Three
+situations mean "no audio device" rather than a crash, and end in a
+:class:`FallbackNotice` the front end shows in one line: the PortAudio
+library is missing (sounddevice raises OSError on import), PortAudio lists
+no device of the wanted kind, or the device fails to open. A ``device:NAME``
+that matches nothing while devices exist is a user error instead
+(:class:`DeviceError`, listing what exists).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Literal
+
+from hello_tui.media.errors import AudioUnavailable, DeviceError
+from hello_tui.media.quiet import quiet_stderr
+
+Kind = Literal["input", "output"]
+
+_sd: ModuleType | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDevice:
+    """One PortAudio device as the user sees it."""
+
+    index: int
+    name: str
+    hostapi: str
+    inputs: int
+    outputs: int
+    default_input: bool = False
+    default_output: bool = False
+
+    def is_default(self, kind: Kind) -> bool:
+        return self.default_input if kind == "input" else self.default_output
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackNotice:
+    """Why a requested device endpoint was replaced, and by what. ``str()`` is the one line."""
+
+    role: Literal["audio-source", "audio-sink"]
+    requested: str
+    used: str
+    reason: str
+
+    def __str__(self) -> str:
+        if self.role == "audio-source":
+            return f"no audio input device ({self.reason}); using silence ({self.used})"
+        return f"no audio output device ({self.reason}); discarding received audio ({self.used})"
+
+
+def _check_alsa_config() -> None:
+    # PortAudio 19.6 aborts the whole process (assertion in BuildDeviceList) when
+    # ALSA_CONFIG_PATH names a missing file; refuse before it gets the chance.
+    for path in filter(None, os.environ.get("ALSA_CONFIG_PATH", "").split(":")):
+        if not os.path.exists(path):
+            raise AudioUnavailable(f"ALSA_CONFIG_PATH names a missing file: {path}")
+
+
+def portaudio() -> ModuleType:
+    """The sounddevice module, imported quietly on first use; raise AudioUnavailable."""
+    global _sd
+    if _sd is None:
+        _check_alsa_config()
+        try:
+            with quiet_stderr():
+                import sounddevice
+        except OSError as exc:  # libportaudio2 missing: "PortAudio library not found"
+            raise AudioUnavailable(str(exc) or "PortAudio library not found") from None
+        _sd = sounddevice
+    return _sd
+
+
+def refresh() -> None:
+    """Re-initialise PortAudio so devices plugged in (or servers started) since are seen."""
+    sd = portaudio()
+    with quiet_stderr():
+        sd._terminate()
+        sd._initialize()
+
+
+def list_devices(kind: Kind | None = None) -> list[AudioDevice]:
+    """Devices PortAudio reports, optionally only those with inputs/outputs."""
+    sd = portaudio()
+    with quiet_stderr():
+        raw: Any = sd.query_devices()
+        hostapis: Any = sd.query_hostapis()
+        default_in, default_out = sd.default.device
+    if default_in is None or default_in < 0:
+        default_in = _hostapi_default(hostapis, "default_input_device")
+    if default_out is None or default_out < 0:
+        default_out = _hostapi_default(hostapis, "default_output_device")
+    out = [
+        AudioDevice(
+            index=int(d["index"]),
+            name=str(d["name"]),
+            hostapi=str(hostapis[d["hostapi"]]["name"]),
+            inputs=int(d["max_input_channels"]),
+            outputs=int(d["max_output_channels"]),
+            default_input=d["index"] == default_in,
+            default_output=d["index"] == default_out,
+        )
+        for d in raw
+    ]
+    if kind == "input":
+        return [d for d in out if d.inputs > 0]
+    if kind == "output":
+        return [d for d in out if d.outputs > 0]
+    return out
+
+
+def _hostapi_default(hostapis: Any, key: str) -> int:
+    for api in hostapis:
+        if api.get(key, -1) >= 0:
+            return int(api[key])
+    return -1
+
+
+def resolve_device(name: str, kind: Kind) -> AudioDevice:
+    """The device ``device:NAME`` means: default when empty, else exact then substring match.
+
+    Raises AudioUnavailable when PortAudio has no device of this kind at all,
+    DeviceError when NAME matches none (or several) of the devices that exist.
+    """
+    devices = list_devices(kind)
+    if not devices:
+        raise AudioUnavailable("PortAudio found no devices")
+    if not name:
+        return next((d for d in devices if d.is_default(kind)), devices[0])
+    wanted = name.casefold()
+    exact = [d for d in devices if d.name.casefold() == wanted]
+    if exact:
+        return exact[0]
+    partial = [d for d in devices if wanted in d.name.casefold()]
+    if len(partial) == 1:
+        return partial[0]
+    if partial:
+        names = ", ".join(repr(d.name) for d in partial)
+        raise DeviceError(f"device:{name} is ambiguous: it matches {names}")
+    names = ", ".join(repr(d.name) for d in devices)
+    raise DeviceError(f"no audio {kind} device matches {name!r} (available: {names})")
+
+
+def open_stream(
+    kind: Kind,
+    name: str,
+    callback: Callable[..., None],
+    *,
+    samplerate: int,
+    blocksize: int,
+    latency: str | float = "low",
+) -> tuple[Any, AudioDevice]:
+    """Create (not start) a mono int16 Input/OutputStream on ``device:NAME``, quietly.
+
+    A PortAudio failure to open becomes AudioUnavailable naming the device.
+    """
+    sd = portaudio()
+    device = resolve_device(name, kind)
+    cls = sd.InputStream if kind == "input" else sd.OutputStream
+    try:
+        with quiet_stderr():
+            stream = cls(
+                device=device.index,
+                samplerate=samplerate,
+                channels=1,
+                dtype="int16",
+                blocksize=blocksize,
+                latency=latency,
+                callback=callback,
+            )
+    except (sd.PortAudioError, ValueError) as exc:
+        raise AudioUnavailable(f"cannot open {device.name!r}: {exc}") from None
+    return stream, device

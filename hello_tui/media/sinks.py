@@ -1,0 +1,228 @@
+"""Audio sinks behind ``null:``, ``file:PATH.wav`` and ``device:[NAME]``.
+
+``await sink.start(track)`` spawns a task that reads the (remote) track until
+it ends or ``await sink.stop()``. Frames of any format are conformed to mono
+s16 48 kHz first (aiortc's Opus decoder emits stereo). ``stats()`` gives the
+numbers the quality panel shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from hello_tui.media.audio_format import SAMPLE_RATE, Conformer, Samples, make_frame
+from hello_tui.media.devices import FallbackNotice, open_stream
+from hello_tui.media.endpoint import parse_endpoint
+from hello_tui.media.errors import AudioUnavailable, MediaError
+from hello_tui.media.levels import dbfs_to_level, rms_dbfs
+from hello_tui.media.playout import PlayoutBuffer, PlayoutConfig
+from hello_tui.media.quiet import quiet_stderr
+
+
+@dataclass(frozen=True, slots=True)
+class SinkStats:
+    """What a sink has done so far. Buffer fields stay 0 for sinks without one."""
+
+    frames: int
+    samples: int
+    level_dbfs: float  # what was last played (device) or received (null/file)
+    level: float  # the same on WebRTC's 0..1 audioLevel scale
+    buffer_ms: float = 0.0
+    underruns: int = 0
+    drops: int = 0  # samples dropped because the buffer overflowed
+    samples_removed: int = 0  # drift correction: squeezed out
+    samples_inserted: int = 0  # drift correction: stretched in
+
+
+class AudioSink:
+    """Consumes an audio track; subclasses say what happens to the samples."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.notice: FallbackNotice | None = None
+        self.frames = 0
+        self.samples = 0
+        self._last: Samples = np.zeros(0, dtype=np.int16)
+        self.done = asyncio.Event()  # set when the track ended or the sink stopped
+        self._task: asyncio.Task[None] | None = None
+        self._conformer = Conformer()
+        self._closed = False
+
+    async def start(self, track: MediaStreamTrack) -> None:
+        """Begin consuming ``track`` in a background task."""
+        if self._task is not None:
+            raise MediaError(f"{self.spec}: sink already started")
+        self._task = asyncio.get_running_loop().create_task(self._run(track))
+
+    async def _run(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                samples = self._conformer.convert(frame)
+                self.frames += 1
+                self.samples += len(samples)
+                self._last = samples
+                self._consume(samples)
+        except MediaStreamError:
+            pass
+        finally:
+            self.done.set()
+
+    def _consume(self, samples: Samples) -> None:
+        """Do something with one frame's worth of conformed samples."""
+
+    async def stop(self) -> None:
+        """Stop consuming and release the file/device (idempotent)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if not self._closed:
+            self._closed = True
+            self._close()
+        self.done.set()
+
+    def _close(self) -> None:
+        """Release resources (called once)."""
+
+    @property
+    def level_dbfs(self) -> float:
+        """RMS level of the last frame received (computed when asked, not per frame)."""
+        return rms_dbfs(self._last)
+
+    def stats(self) -> SinkStats:
+        level = self.level_dbfs
+        return SinkStats(self.frames, self.samples, level, dbfs_to_level(level))
+
+
+class NullSink(AudioSink):
+    """Discards audio (``null:``) but counts it — the headless answering peer's sink."""
+
+
+class FileSink(AudioSink):
+    """Records to a WAV file (``file:PATH``), 48 kHz mono s16; valid once stopped.
+
+    Samples are written as received, one after another (no gap filling), so
+    the file's duration is the audio the peer sent.
+    """
+
+    def __init__(self, spec: str, path: str) -> None:
+        super().__init__(spec)
+        self.path = path
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise MediaError(f"file:{path}: directory {parent} does not exist")
+        try:
+            self._container: Any = av.open(path, mode="w", format="wav")
+        except (av.FFmpegError, OSError) as exc:
+            raise MediaError(f"file:{path}: cannot write ({exc})") from None
+        self._stream: Any = self._container.add_stream("pcm_s16le", rate=SAMPLE_RATE, layout="mono")
+
+    def _consume(self, samples: Samples) -> None:
+        frame = make_frame(samples, self.samples - len(samples))
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def _close(self) -> None:
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
+        self._container.close()  # writes the trailer: RIFF sizes become correct
+
+
+class DeviceSink(AudioSink):
+    """Plays through a sound card (``device:[NAME]``) from a :class:`PlayoutBuffer`.
+
+    The event loop pushes received samples; PortAudio's callback pulls
+    ``blocksize`` samples every 10 ms, drift-corrected, silence on underrun.
+    """
+
+    def __init__(
+        self,
+        spec: str,
+        name: str,
+        config: PlayoutConfig | None = None,
+        blocksize: int = SAMPLE_RATE // 100,
+    ) -> None:
+        super().__init__(spec)
+        self.buffer = PlayoutBuffer(config)
+        self.card_underflows = 0
+        self._stream, self.device = open_stream(
+            "output", name, self._callback, samplerate=SAMPLE_RATE, blocksize=blocksize
+        )
+        self._running = False
+
+    def _callback(self, outdata: Any, frames: int, _time: Any, status: Any) -> None:
+        if status.output_underflow:
+            self.card_underflows += 1
+        outdata[:, 0] = self.buffer.pull(frames)
+
+    async def start(self, track: MediaStreamTrack) -> None:
+        await super().start(track)
+        with quiet_stderr():
+            self._stream.start()
+        self._running = True
+
+    def _consume(self, samples: Samples) -> None:
+        self.buffer.push(samples)
+
+    def _close(self) -> None:
+        with quiet_stderr():
+            if self._running:
+                self._stream.abort()
+            self._stream.close()
+
+    def stats(self) -> SinkStats:
+        b = self.buffer.stats()
+        return SinkStats(
+            frames=self.frames,
+            samples=self.samples,
+            level_dbfs=b.output_dbfs,
+            level=dbfs_to_level(b.output_dbfs),
+            buffer_ms=b.depth_ms,
+            underruns=b.underruns,
+            drops=b.overflow_drops,
+            samples_removed=b.samples_removed,
+            samples_inserted=b.samples_inserted,
+        )
+
+
+def open_audio_sink(
+    spec: str, *, fallback: bool = True, playout: PlayoutConfig | None = None
+) -> AudioSink:
+    """The sink for an audio-sink endpoint string.
+
+    With ``fallback``, an unusable ``device:`` becomes ``null:`` and the
+    sink's ``notice`` says why; a ``device:NAME`` matching no existing device
+    raises DeviceError; an unwritable file raises MediaError.
+    """
+    endpoint = parse_endpoint(spec, "audio-sink")
+    if endpoint.kind == "file":
+        return FileSink(spec, endpoint.arg)
+    if endpoint.kind == "device":
+        try:
+            return DeviceSink(spec, endpoint.arg, playout)
+        except AudioUnavailable as exc:
+            if not fallback:
+                raise
+            sink = NullSink("null:")
+            sink.notice = FallbackNotice("audio-sink", spec, "null:", exc.reason)
+            return sink
+    return NullSink(spec)
+
+
+__all__ = [
+    "AudioSink",
+    "DeviceSink",
+    "FileSink",
+    "NullSink",
+    "SinkStats",
+    "open_audio_sink",
+]

@@ -1,0 +1,302 @@
+"""Audio sources: aiortc tracks behind ``sine:HZ``, ``null:``, ``file:PATH``, ``device:[NAME]``.
+
+All produce 20 ms mono s16 48 kHz frames (see :mod:`audio_format`). Two
+clocks pace them:
+
+* generated sources (sine, null, file) are paced by ``time.monotonic``: frame
+  *n* is released at ``t0 + n × 20 ms`` with ``t0`` taken at the first
+  ``recv()``, so sleep overshoot never accumulates into drift. After a stall
+  of more than 100 ms (a blocked event loop) the source skips ahead — ``pts``
+  jumps by the lost time — instead of bursting stale frames.
+* the device source is paced by the sound card: PortAudio's callback pushes
+  each 20 ms block into a bounded queue and ``recv()`` just awaits it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import time
+from typing import Any
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from hello_tui.media.audio_format import (
+    FRAME_SAMPLES,
+    FRAME_SECONDS,
+    SAMPLE_RATE,
+    Conformer,
+    Rechunker,
+    Samples,
+    make_frame,
+    silence,
+)
+from hello_tui.media.devices import FallbackNotice, open_stream
+from hello_tui.media.endpoint import parse_endpoint
+from hello_tui.media.errors import AudioUnavailable, MediaError
+from hello_tui.media.quiet import quiet_stderr
+
+STALL_TIMEOUT = 0.200  # no block from the card for this long: send silence meanwhile
+MAX_LATE = 0.100  # seconds behind schedule before a paced source skips ahead
+SINE_AMPLITUDE = 0.25  # of full scale: about -15 dBFS RMS, loud but far from clipping
+
+
+class AudioSource(MediaStreamTrack):
+    """An audio track for ``RTCPeerConnection.addTrack``; ``notice`` is set after a fallback."""
+
+    kind = "audio"
+
+    def __init__(self, spec: str) -> None:
+        super().__init__()
+        self.spec = spec
+        self.notice: FallbackNotice | None = None
+        self.frames_sent = 0
+
+    def _check_live(self) -> None:
+        if self.readyState != "live":
+            raise MediaStreamError
+
+
+class PacedSource(AudioSource):
+    """A source whose samples are computed on demand, released on a monotonic schedule."""
+
+    def __init__(self, spec: str) -> None:
+        super().__init__(spec)
+        self._t0: float | None = None
+        self._next_pts = 0
+        self.frames_skipped = 0
+
+    async def recv(self) -> av.AudioFrame:
+        self._check_live()
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+            self._on_start()
+        pts = self._next_pts
+        due = self._t0 + pts / SAMPLE_RATE
+        if due > now:
+            await asyncio.sleep(due - now)
+            self._check_live()
+        elif now - due > MAX_LATE:
+            behind = int((now - due) / FRAME_SECONDS)
+            pts += behind * FRAME_SAMPLES
+            self.frames_skipped += behind
+        self._next_pts = pts + FRAME_SAMPLES
+        self.frames_sent += 1
+        return make_frame(self._samples(pts), pts)
+
+    def _on_start(self) -> None:
+        """Hook: the first recv() happened (the call is connected)."""
+
+    def _samples(self, pts: int) -> Samples:
+        raise NotImplementedError
+
+
+class NullSource(PacedSource):
+    """Paced digital silence (``null:``), and what a failed device falls back to."""
+
+    def _samples(self, pts: int) -> Samples:
+        return silence()
+
+
+class SineSource(PacedSource):
+    """A continuous-phase tone (``sine:HZ``): the phase is a function of ``pts``, never reset."""
+
+    def __init__(self, spec: str, hz: float, amplitude: float = SINE_AMPLITUDE) -> None:
+        super().__init__(spec)
+        self.hz = hz
+        self._scale = amplitude * 32767
+        self._step = 2 * math.pi * hz / SAMPLE_RATE * np.arange(FRAME_SAMPLES)
+
+    def _samples(self, pts: int) -> Samples:
+        cycles = (self.hz * pts / SAMPLE_RATE) % 1.0  # stays exact for hours of pts
+        return (np.sin(2 * math.pi * cycles + self._step) * self._scale).astype(np.int16)
+
+
+class FileSource(PacedSource):
+    """Plays a media file (``file:PATH``, anything av decodes) in real time, once.
+
+    The file is opened (and validated) at construction, but playback starts at
+    the first ``recv()`` — when the call connects. After the last sample it
+    sends silence and sets :attr:`ended` (an ``asyncio.Event``; :attr:`finished`
+    is the same as a bool) so a scripted call knows it can hang up.
+    """
+
+    def __init__(self, spec: str, path: str) -> None:
+        super().__init__(spec)
+        self.path = path
+        if not os.path.isfile(path):
+            raise MediaError(f"file:{path}: no such file")
+        try:
+            self._container: Any = av.open(path)
+        except (av.FFmpegError, OSError) as exc:
+            raise MediaError(f"file:{path}: cannot read it as audio ({exc})") from None
+        if not self._container.streams.audio:
+            self._container.close()
+            raise MediaError(f"file:{path}: has no audio stream")
+        stream = self._container.streams.audio[0]
+        self.duration: float | None = (
+            float(stream.duration * stream.time_base) if stream.duration is not None else None
+        )
+        self.ended = asyncio.Event()
+        self._decoded: Any = None
+        self._conformer = Conformer()
+        self._pending = Rechunker()
+        self._eof = False
+
+    @property
+    def finished(self) -> bool:
+        return self.ended.is_set()
+
+    def _on_start(self) -> None:
+        self._decoded = self._container.decode(audio=0)
+
+    def _samples(self, pts: int) -> Samples:
+        while len(self._pending) < FRAME_SAMPLES and not self._eof:
+            try:
+                frame = next(self._decoded)
+            except (StopIteration, av.FFmpegError):  # a corrupt tail ends the file too
+                self._pending.push(self._conformer.flush())
+                self._eof = True
+                self._container.close()
+            else:
+                self._pending.push(self._conformer.convert(frame))
+        chunk = self._pending.pop(pad=self._eof)
+        if chunk is None:
+            self.ended.set()  # the last real sample went out with the previous frame
+            return silence()
+        return chunk
+
+    def stop(self) -> None:
+        super().stop()
+        if not self._eof:
+            self._eof = True
+            self._container.close()
+
+
+class DeviceSource(AudioSource):
+    """Microphone (``device:[NAME]``), paced by the sound card's clock.
+
+    PortAudio's callback thread hands each block to the event loop with
+    ``call_soon_threadsafe``; the loop keeps at most ``queue_frames`` of them
+    (dropping the oldest, counted in :attr:`dropped`) so a slow consumer costs
+    bounded latency, never unbounded memory. ``recv()`` awaits the queue: no
+    sleeps, no second clock. The stream opens at construction (so a broken
+    device is found before the call) and starts at the first ``recv()``.
+    If the card stops delivering (device unplugged, sound server gone) for
+    ``STALL_TIMEOUT``, ``recv()`` returns silence every 20 ms instead of
+    hanging the sender, counting :attr:`stalls`, until blocks flow again.
+    """
+
+    def __init__(self, spec: str, name: str, queue_frames: int = 5) -> None:
+        super().__init__(spec)
+        self.queue_frames = queue_frames
+        self.dropped = 0
+        self.overflows = 0
+        self.stalls = 0
+        self._stalled = False
+        self._captured = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[tuple[Samples, int] | None] | None = None
+        self._chunks = Rechunker()
+        self._stream, self.device = open_stream(
+            "input", name, self._callback, samplerate=SAMPLE_RATE, blocksize=FRAME_SAMPLES
+        )
+
+    def _callback(self, indata: Any, frames: int, _time: Any, status: Any) -> None:
+        if status.input_overflow:
+            self.overflows += 1
+        loop = self._loop
+        if loop is None:
+            return
+        block = indata[:, 0].copy()
+        with contextlib.suppress(RuntimeError):  # loop closed under us: the call is over
+            loop.call_soon_threadsafe(self._push, block)
+
+    def _push(self, block: Samples) -> None:
+        queue = self._queue
+        if queue is None:
+            return
+        self._chunks.push(block)
+        while (chunk := self._chunks.pop()) is not None:
+            pts = self._captured
+            self._captured += FRAME_SAMPLES  # dropped frames still advance pts: a real gap
+            if queue.full():
+                queue.get_nowait()
+                self.dropped += 1
+            queue.put_nowait((chunk, pts))
+
+    async def recv(self) -> av.AudioFrame:
+        self._check_live()
+        if self._queue is None:
+            self._loop = asyncio.get_running_loop()
+            self._queue = asyncio.Queue(maxsize=self.queue_frames)
+            with quiet_stderr():
+                self._stream.start()
+        timeout = FRAME_SECONDS if self._stalled else STALL_TIMEOUT
+        try:
+            async with asyncio.timeout(timeout):  # cheaper than wait_for: no extra task
+                item = await self._queue.get()
+        except TimeoutError:
+            self._check_live()
+            if not self._stalled:
+                self._stalled = True
+                self.stalls += 1
+            item = (silence(), self._captured)
+            self._captured += FRAME_SAMPLES
+        else:
+            if item is None:
+                raise MediaStreamError
+            self._stalled = False
+        self.frames_sent += 1
+        return make_frame(item[0], item[1])
+
+    def stop(self) -> None:
+        if self.readyState == "live":
+            with quiet_stderr():
+                self._stream.abort()
+                self._stream.close()
+            if self._queue is not None:
+                if self._queue.full():
+                    self._queue.get_nowait()
+                self._queue.put_nowait(None)  # wake a pending recv()
+        super().stop()
+
+
+def open_audio_source(spec: str, *, fallback: bool = True) -> AudioSource:
+    """The track for an audio-source endpoint string.
+
+    With ``fallback``, an unusable ``device:`` (no PortAudio, no device, open
+    failure) becomes ``null:`` and the returned track's ``notice`` says why.
+    A ``device:NAME`` that matches no existing device raises DeviceError, a
+    bad file raises MediaError, a malformed spec EndpointError.
+    """
+    endpoint = parse_endpoint(spec, "audio-source")
+    if endpoint.kind == "sine":
+        return SineSource(spec, float(endpoint.arg))
+    if endpoint.kind == "file":
+        return FileSource(spec, endpoint.arg)
+    if endpoint.kind == "device":
+        try:
+            return DeviceSource(spec, endpoint.arg)
+        except AudioUnavailable as exc:
+            if not fallback:
+                raise
+            source = NullSource("null:")
+            source.notice = FallbackNotice("audio-source", spec, "null:", exc.reason)
+            return source
+    return NullSource(spec)
+
+
+__all__ = [
+    "AudioSource",
+    "DeviceSource",
+    "FileSource",
+    "NullSource",
+    "SineSource",
+    "open_audio_source",
+]

@@ -1,0 +1,95 @@
+"""Null and file sinks: counting, WAV validity, duration and content."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from hello_tui.media.errors import MediaError
+from hello_tui.media.sinks import FileSink, NullSink, open_audio_sink
+from hello_tui.media.sources import open_audio_source
+from tests.media.conftest import peak_hz, read_wav
+
+
+class StereoTrack(MediaStreamTrack):
+    """Frames shaped like aiortc's Opus decoder output (s16 stereo 48 kHz), unpaced."""
+
+    kind = "audio"
+
+    def __init__(self, left: np.ndarray, right: np.ndarray) -> None:
+        super().__init__()
+        self.left, self.right, self.pos = left, right, 0
+
+    async def recv(self) -> av.AudioFrame:
+        if self.pos >= len(self.left):
+            raise MediaStreamError
+        sl = slice(self.pos, self.pos + 960)
+        inter = np.stack([self.left[sl], self.right[sl]], axis=1).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(inter, format="s16", layout="stereo")
+        frame.sample_rate = 48000
+        frame.pts = self.pos
+        self.pos += 960
+        await asyncio.sleep(0)
+        return frame
+
+
+async def test_file_sink_writes_a_valid_wav_with_exact_content(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    left = rng.integers(-8000, 8000, size=960 * 50, dtype=np.int16)
+    right = rng.integers(-8000, 8000, size=960 * 50, dtype=np.int16)
+    out = tmp_path / "reply.wav"
+    sink = open_audio_sink(f"file:{out}")
+    assert isinstance(sink, FileSink)
+    await sink.start(StereoTrack(left, right))
+    await asyncio.wait_for(sink.done.wait(), 5)
+    await sink.stop()
+    data, rate, channels = read_wav(out)
+    assert (rate, channels) == (48000, 1)
+    assert len(data) == 960 * 50  # exactly one second
+    want = ((left.astype(np.int32) + right) // 2).astype(np.int16)
+    assert np.array_equal(data, want)
+    assert sink.stats().frames == 50
+
+
+async def test_file_sink_records_a_live_source_for_its_duration(tmp_path: Path) -> None:
+    out = tmp_path / "tone.wav"
+    sink = open_audio_sink(f"file:{out}")
+    source = open_audio_source("sine:440")
+    await sink.start(source)
+    await asyncio.sleep(0.3)
+    await sink.stop()
+    source.stop()
+    await sink.stop()  # idempotent
+    data, rate, _ = read_wav(out)
+    assert rate == 48000
+    frames = sink.stats().frames
+    assert 10 <= frames <= 25
+    assert len(data) == frames * 960  # the header agrees with what was received
+    assert peak_hz(data) == pytest.approx(440, abs=10)
+    with av.open(str(out)) as container:  # a second, independent reader accepts it too
+        stream = container.streams.audio[0]
+        assert stream.sample_rate == 48000
+        assert sum(f.samples for f in container.decode(stream)) == len(data)
+
+
+async def test_null_sink_counts_and_measures() -> None:
+    sink = open_audio_sink("null:")
+    assert isinstance(sink, NullSink) and sink.notice is None
+    tone = (np.sin(np.arange(960 * 5) * 2 * np.pi * 300 / 48000) * 16384).astype(np.int16)
+    await sink.start(StereoTrack(tone, tone))
+    await asyncio.wait_for(sink.done.wait(), 5)
+    stats = sink.stats()
+    assert stats.frames == 5 and stats.samples == 4800
+    assert stats.level_dbfs == pytest.approx(-9.03, abs=0.1)
+    assert 0.3 < stats.level < 0.4
+    await sink.stop()
+
+
+def test_file_sink_into_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match="does not exist"):
+        open_audio_sink(f"file:{tmp_path / 'no' / 'out.wav'}")

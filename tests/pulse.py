@@ -1,0 +1,153 @@
+"""A throwaway PulseAudio daemon with a null sink, so tests get real audio devices.
+
+The machine has no sound card. PulseAudio's ``module-null-sink`` is a virtual
+card with a real clock: what is played into sink ``hello_test`` comes back on
+its monitor source ``hello_test.monitor``. PortAudio talks ALSA; the ALSA
+``pulse`` plugin (Debian ``libasound2-plugins``) makes ALSA devices ``pulse``
+and ``default`` route to whatever server ``PULSE_SERVER`` names, so every
+PortAudio stream in the test process lands on this daemon and no other.
+
+Runs as root too (PulseAudio only warns), with all state in a temp dir:
+
+    pulseaudio --daemonize=no --exit-idle-time=-1 --system=false -n \
+        --use-pid-file=no --log-target=stderr -F DIR/default.pa
+
+where ``default.pa`` loads ``module-native-protocol-unix`` on ``DIR/native``
+(anonymous auth), the 48 kHz mono null sink, and sets it and its monitor
+as defaults.
+
+One quirk: an idle null sink renders on a timer of up to 2 s, and a new
+stream waits for that timer, so a PortAudio stream stalls for up to 2 s after
+its pre-fill (then overflows our buffers). A real card does not do this. A
+keepalive reader (``parec --latency-msec=10 -d hello_test.monitor --raw``,
+output discarded) makes the sink render in 10 ms steps, like a card; a
+``pactl suspend-sink hello_test 1`` then ``0`` right after it connects
+restarts the sink's timer, which a fresh sink otherwise keeps at 2 s once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+SINK = "hello_test"
+
+_SCRIPT = """\
+load-module module-native-protocol-unix socket={socket} auth-anonymous=1
+load-module module-null-sink sink_name={sink} rate=48000 channels=1 \
+sink_properties=device.description=hello-test
+set-default-sink {sink}
+set-default-source {sink}.monitor
+"""
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the test process dies (Linux prctl)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class PulseDaemon:
+    """Start with :meth:`start`, stop with :meth:`stop`; :attr:`env` reaches it."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = workdir
+        self.socket = workdir / "run" / "native"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.keepalive: subprocess.Popen[bytes] | None = None
+        self.env = {"PULSE_SERVER": f"unix:{self.socket}"}
+
+    def start(self, timeout: float = 10.0) -> None:
+        exe = shutil.which("pulseaudio")
+        if exe is None or shutil.which("pactl") is None:
+            raise RuntimeError(
+                "pulseaudio / pactl not installed (Debian: pulseaudio pulseaudio-utils "
+                "libasound2-plugins); ./dev.sh test installs them"
+            )
+        for sub in ("run", "home", "state"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        script = self.dir / "default.pa"
+        script.write_text(_SCRIPT.format(socket=self.socket, sink=SINK))
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.dir / "home"),
+            "XDG_RUNTIME_DIR": str(self.dir / "run"),
+            "PULSE_RUNTIME_PATH": str(self.dir / "run"),
+            "PULSE_STATE_PATH": str(self.dir / "state"),
+        }
+        cmd = [
+            exe,
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--system=false",
+            "-n",
+            "--use-pid-file=no",
+            "--log-target=stderr",
+            "--log-level=error",
+            "-F",
+            str(script),
+        ]
+        log = open(self.dir / "pulseaudio.log", "wb")  # noqa: SIM115 - lives as long as the daemon
+        self.proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd=self.dir,
+            preexec_fn=_die_with_parent,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"pulseaudio exited: {self.log()}")
+            if self.socket.exists() and self.pactl("info").returncode == 0:
+                self._start_keepalive()
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"pulseaudio did not come up in {timeout} s: {self.log()}")
+
+    def _start_keepalive(self) -> None:
+        self.keepalive = subprocess.Popen(
+            ["parec", "--latency-msec=10", "-d", f"{SINK}.monitor", "--raw"],
+            env={**os.environ, **self.env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
+        time.sleep(0.1)  # let it connect, then restart the sink's timer at the new latency
+        self.pactl("suspend-sink", SINK, "1")
+        self.pactl("suspend-sink", SINK, "0")
+
+    def pactl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["pactl", *args],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+
+    def log(self) -> str:
+        path = self.dir / "pulseaudio.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        for proc in (self.keepalive, self.proc):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self.keepalive = self.proc = None
