@@ -52,7 +52,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--secret-file",
         metavar="PATH",
-        help="identity HMAC key (created 0600 if missing); default: random per process",
+        help="identity HMAC key (created 0600 if missing); default: DATA_DIR/secret",
+    )
+    p.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="keep nothing on disk: random secret, accounts and rooms lost on exit",
     )
     _data_dir(p)
     p.add_argument("--ring-timeout", type=float, metavar="SECONDS", help="ringing timer (30)")
@@ -154,6 +159,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for url in args.turn_url:
         if not url.startswith(("turn:", "turns:")):
             raise CliError(f"--turn-url: expected a turn: or turns: URL, got {url!r}")
+    if args.ephemeral and (args.secret_file or args.redis):
+        raise CliError("--ephemeral keeps nothing: it excludes --secret-file and --redis")
     if args.redis and not args.secret_file:
         raise CliError("--redis needs --secret-file (every instance must share the secret)")
     if args.redis and not args.redis.startswith(("redis://", "rediss://", "unix://")):
@@ -186,9 +193,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if settings.room_ttl > settings.room_max_ttl:
         settings = dataclasses.replace(settings, room_max_ttl=settings.room_ttl)
-    if args.secret_file:
+    secret_file = args.secret_file
+    if not secret_file and not args.ephemeral:
+        # Accounts must survive a restart: a stable secret and a state file by default.
+        secret_file = settings.data_dir / "secret"
+        if not args.redis:
+            settings = dataclasses.replace(settings, state_file=settings.data_dir / "state")
+    if secret_file:
         try:
-            settings = dataclasses.replace(settings, secret=load_secret(args.secret_file))
+            settings = dataclasses.replace(settings, secret=load_secret(secret_file))
         except ValueError as exc:
             raise CliError(str(exc)) from None
     logging.basicConfig(
@@ -198,7 +211,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         print(f"hello-tui server listening on {url}", flush=True)
 
-    asyncio.run(serve(settings, ready=ready))
+    from hello_tui.server.store.persistent import StateFileError
+
+    try:
+        asyncio.run(serve(settings, ready=ready))
+    except StateFileError as exc:
+        raise CliError(str(exc)) from None
     return 0
 
 

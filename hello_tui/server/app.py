@@ -145,6 +145,10 @@ async def serve(
         if not await store.ping():
             await store.close()
             raise ConnectionError(f"cannot reach Redis at {_redact_url(settings.redis_url)}")
+    elif settings.state_file is not None:
+        from hello_tui.server.store.persistent import PersistentMemoryStore
+
+        store = PersistentMemoryStore(settings.state_file)
     runner = web.AppRunner(create_app(settings, store), handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     tls = _tls(settings)

@@ -62,6 +62,8 @@ class ServerSettings:
     # Empty: state in this process (MemoryStore). A redis:// URL: RedisStore, shared
     # by every instance pointing at it (they must share the secret too).
     redis_url: str = ""
+    # With MemoryStore: save accounts and rooms here so a restart keeps them (never calls).
+    state_file: Path | None = None
     # TURN REST API (coturn use-auth-secret): with a secret and URLs, logged-in
     # sessions get time-limited credentials in ``logged-in``. No hidden defaults.
     turn_secret: bytes = field(default=b"", repr=False)
