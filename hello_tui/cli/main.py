@@ -238,6 +238,24 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "call",
+        "place a call: an account, a contact, a room URL, or 'echo' (scripts: --json)",
+        "hello_tui.cli.call_cmd:cmd_call",
+        "hello_tui.cli.call_cmd:args_call",
+    ),
+    Command(
+        "answer",
+        "wait for calls and answer them without a TTY (--auto)",
+        "hello_tui.cli.call_cmd:cmd_answer",
+        "hello_tui.cli.call_cmd:args_answer",
+    ),
+    Command(
+        "join",
+        "join a conversation URL (a room) and talk to whoever is there",
+        "hello_tui.cli.call_cmd:cmd_join",
+        "hello_tui.cli.call_cmd:args_join",
+    ),
+    Command(
         "serve",
         "run the rendezvous server",
         "hello_tui.cli.serve_cmd:cmd_serve",

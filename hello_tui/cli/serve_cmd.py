@@ -149,7 +149,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import dataclasses
     import logging
 
-    from hello_tui.server.app import serve
+    from hello_tui.echo.service import serve_with_echo
     from hello_tui.server.settings import ServerSettings, load_secret
 
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -214,7 +214,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from hello_tui.server.store.persistent import StateFileError
 
     try:
-        asyncio.run(serve(settings, ready=ready))
+        # The echo peer (anyone may call "echo") runs beside the server, as a client.
+        asyncio.run(serve_with_echo(settings, ready=ready))
     except StateFileError as exc:
         raise CliError(str(exc)) from None
     return 0

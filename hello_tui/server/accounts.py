@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -40,6 +41,7 @@ from hello_tui.signaling.protocol import (
 if TYPE_CHECKING:
     from hello_tui.server.hub import Hub
     from hello_tui.server.session import Session
+    from hello_tui.server.settings import ServerSettings
 
 
 def normalize_name(name: str) -> str:
@@ -50,6 +52,15 @@ def normalize_name(name: str) -> str:
 def name_key(secret: bytes, name: str) -> str:
     """The only form in which a name reaches the store."""
     return hmac.new(secret, normalize_name(name).encode(), hashlib.sha256).hexdigest()
+
+
+def with_service(settings: ServerSettings, name: str, public_key_b64: str) -> ServerSettings:
+    """``settings`` with ``name`` reserved and bound to a service's key (the echo peer)."""
+    reserved = settings.reserved_names
+    if normalize_name(name) not in {normalize_name(n) for n in reserved}:
+        reserved = (*reserved, name)
+    keys = {**settings.service_keys, name_key(settings.secret, name): public_key_b64}
+    return dataclasses.replace(settings, reserved_names=reserved, service_keys=keys)
 
 
 def b64decode(text: str) -> bytes:
@@ -88,13 +99,21 @@ class Accounts:
     def key(self, name: str) -> str:
         return name_key(self.hub.settings.secret, name)
 
+    def reserved(self, name: str) -> bool:
+        """A service name (``echo``): nobody may register it."""
+        settings = self.hub.settings
+        normal = normalize_name(name)
+        return self.key(name) in settings.service_keys or any(
+            normalize_name(n) == normal for n in settings.reserved_names
+        )
+
     async def register(self, session: Session, msg: Register) -> None:
         if not normalize_name(msg.name):
             raise Refusal("bad-message", "empty name")
         key_text = base64.urlsafe_b64encode(public_key(msg.public_key).public_bytes_raw())
         hub = self.hub
         key = self.key(msg.name)
-        if await hub.store.get_account(key) is not None:
+        if self.reserved(msg.name) or await hub.store.get_account(key) is not None:
             raise Refusal("name-taken", "that name is taken")
         if hub.settings.registration == "invite-only":
             if not msg.invite:
@@ -124,7 +143,14 @@ class Accounts:
         session.pending_login = None  # one attempt per challenge
         key = self.key(name)
         store = self.hub.store
-        record = await store.get_account(key)
+        service_key = self.hub.settings.service_keys.get(key)
+        if service_key is not None:  # a service logs in with the key it was started with
+            now = store.clock()
+            record: AccountRecord | None = AccountRecord(
+                public_key=service_key, created=int(now), until=now
+            )
+        else:
+            record = await store.get_account(key)
         if record is None or not verify(
             record.public_key, msg.signature, login_payload(nonce, session.id)
         ):

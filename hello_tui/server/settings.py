@@ -69,6 +69,13 @@ class ServerSettings:
     turn_secret: bytes = field(default=b"", repr=False)
     turn_urls: tuple[str, ...] = ()
     turn_ttl: int = 24 * 3600
+    # Service accounts (the echo peer): names nobody may register, and the keys
+    # the services log in with — HMAC(secret, name) (``accounts.name_key``) →
+    # raw Ed25519 public key, base64url. A service generates its key at start
+    # and the server is given it here (``accounts.with_service``); nothing is
+    # written anywhere.
+    reserved_names: tuple[str, ...] = ("echo",)
+    service_keys: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def invites_file(self) -> Path | None:

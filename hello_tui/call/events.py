@@ -1,0 +1,178 @@
+"""The one stream of typed events a call emits.
+
+Every front end consumes the same stream: the CLI prints each event as one
+JSON line (``to_json()``), the TUI will wrap them in Textual messages, and
+telemetry will read the quality samples. Events are frozen dataclasses with
+a ``kind`` string, the call's server id (empty until the server gave one)
+and a wall-clock timestamp ``t`` (Unix seconds).
+
+Order of a call that connects::
+
+    Dialing | Incoming → Ringing | Waiting (a room) → Connecting → Connected → MediaFlowing
+        → (Muted / Unmuted / Notice / QualitySample)* → Ended
+
+``Ended`` is always the last event, exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEvent:
+    """Base of every call event."""
+
+    kind: ClassVar[str] = "event"
+    call_id: str = ""
+    t: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: ``{"kind": ..., "call_id": ..., "t": ..., fields...}``."""
+        data = asdict(self)
+        return {"kind": self.kind, **data}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dialing(CallEvent):
+    """An outgoing call or room join started; ``to`` is what the user asked for."""
+
+    kind: ClassVar[str] = "dialing"
+    to: str
+    room: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Incoming(CallEvent):
+    """Answer mode: someone is calling (``caller`` empty when anonymous)."""
+
+    kind: ClassVar[str] = "incoming"
+    caller: str
+    video: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ringing(CallEvent):
+    """The callee's device is ringing (caller side) or we are ringing (callee side)."""
+
+    kind: ClassVar[str] = "ringing"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Waiting(CallEvent):
+    """A room: we are in it alone, waiting for someone to join (they will offer)."""
+
+    kind: ClassVar[str] = "waiting"
+    token: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connecting(CallEvent):
+    """Answered: SDP exchanged, ICE and DTLS under way."""
+
+    kind: ClassVar[str] = "connecting"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connected(CallEvent):
+    """ICE and DTLS are up: media is encrypted (DTLS-SRTP).
+
+    ``sas`` is the short authentication string both sides derive from the two
+    DTLS fingerprints (see :mod:`hello_tui.call.sas`): read it aloud and
+    compare. ``setup_ms`` is the time since dialing (or accepting).
+    """
+
+    kind: ClassVar[str] = "connected"
+    sas: str
+    setup_ms: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaFlowing(CallEvent):
+    """The first remote audio frame was received; ``setup_ms`` since dial/accept."""
+
+    kind: ClassVar[str] = "media-flowing"
+    setup_ms: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Muted(CallEvent):
+    """Our microphone is muted: the far side receives silence."""
+
+    kind: ClassVar[str] = "muted"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unmuted(CallEvent):
+    kind: ClassVar[str] = "unmuted"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice(CallEvent):
+    """Something the user should know in one line (e.g. an audio device fallback)."""
+
+    kind: ClassVar[str] = "notice"
+    text: str
+    source: str = ""
+
+
+# QualitySample (a later issue) goes here: one per second while connected,
+# fed by the RTCPeerConnection stats, consumed by the quality panel and the
+# telemetry report alike. Add it to EVENT_TYPES below.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ended(CallEvent):
+    """The call is over. ``reason`` is one of the protocol's END_REASONS or a
+    local one (:data:`LOCAL_REASONS`); ``duration`` is seconds connected (0 if
+    never); ``stage`` is where the call was when it ended."""
+
+    kind: ClassVar[str] = "ended"
+    reason: str
+    duration: float
+    stage: str
+    message: str = ""
+
+
+LOCAL_REASONS: tuple[str, ...] = (
+    "unreachable",  # the server could not be reached, or the connection dropped
+    "error",  # something else went wrong locally (message says what)
+)
+STAGES: tuple[str, ...] = ("dialing", "ringing", "waiting", "connecting", "connected")
+
+EVENT_TYPES: dict[str, type[CallEvent]] = {
+    cls.kind: cls
+    for cls in (
+        Dialing,
+        Incoming,
+        Ringing,
+        Waiting,
+        Connecting,
+        Connected,
+        MediaFlowing,
+        Muted,
+        Unmuted,
+        Notice,
+        Ended,
+    )
+}
+
+__all__ = [
+    "EVENT_TYPES",
+    "LOCAL_REASONS",
+    "STAGES",
+    "CallEvent",
+    "Connected",
+    "Connecting",
+    "Dialing",
+    "Ended",
+    "Incoming",
+    "MediaFlowing",
+    "Muted",
+    "Notice",
+    "Ringing",
+    "Unmuted",
+    "Waiting",
+]

@@ -1,0 +1,181 @@
+"""The RTCPeerConnection of a call, and the few aiortc/aioice hooks it needs.
+
+- **ICE servers come only from the config** (``[ice] stun`` / ``[ice] turn``)
+  plus the time-limited TURN credentials the server hands out at login. The
+  configuration is always passed explicitly, *including an empty list*:
+  given ``iceServers=None``, aiortc silently uses ``stun.l.google.com``,
+  which would be a hidden third party (promise P8).
+- **Host addresses**: aioice gathers a candidate on every interface address
+  (it skips 127.0.0.1). A call whose signaling server is in this very process
+  (the embedded default) can only reach peers on this machine, so it gathers
+  on loopback only: nothing about the machine's addresses goes into its SDP.
+  :func:`host_addresses` scopes that per call (a context variable, so
+  concurrent calls in one process do not interfere); ``HELLO_TUI_ICE_HOSTS``
+  (comma-separated addresses) sets it for a whole process.
+- Media is DTLS-SRTP, aiortc's default and only mode.
+
+Wrapped tracks: :class:`GatedTrack` (mute: zeroed samples, same pacing, so
+the far side hears silence and the stream never stalls) and
+:class:`TappedTrack` (calls back on the first received frame).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import aioice.ice
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from hello_tui.config.settings import IceSettings
+
+__all__ = [
+    "GatedTrack",
+    "LoopbackTrack",
+    "TappedTrack",
+    "host_addresses",
+    "ice_servers",
+    "new_peer_connection",
+    "rtc_configuration",
+]
+
+# The aioice function we wrap (checked by tests/call/test_peer.py on upgrade).
+_original_get_host_addresses = aioice.ice.get_host_addresses
+_hosts: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
+    "hello_tui_ice_hosts", default=None
+)
+
+
+def _env_hosts() -> tuple[str, ...] | None:
+    text = os.environ.get("HELLO_TUI_ICE_HOSTS", "").strip()
+    return tuple(h.strip() for h in text.split(",") if h.strip()) or None
+
+
+def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    chosen = _hosts.get() or _env_hosts()
+    if chosen is None:
+        return _original_get_host_addresses(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
+    return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+
+aioice.ice.get_host_addresses = _get_host_addresses
+
+
+@contextlib.contextmanager
+def host_addresses(addresses: Sequence[str] | None) -> Iterator[None]:
+    """Gather ICE host candidates only on ``addresses`` within this block
+    (None: every interface, aioice's default)."""
+    token = _hosts.set(tuple(addresses) if addresses else None)
+    try:
+        yield
+    finally:
+        _hosts.reset(token)
+
+
+def ice_servers(ice: IceSettings | None, turn: Sequence[Any] = ()) -> list[RTCIceServer]:
+    """The ICE servers of a call: ``[ice]`` stun/turn, then the server's TURN
+    credentials (``protocol.IceServer`` items from ``logged-in``). Never a default."""
+    servers: list[RTCIceServer] = []
+    if ice is not None:
+        servers += [RTCIceServer(urls=url) for url in ice.stun]
+        servers += [
+            RTCIceServer(urls=t.url, username=t.username or None, credential=t.credential or None)
+            for t in ice.turn
+        ]
+    for entry in turn:
+        servers.append(
+            RTCIceServer(
+                urls=list(entry.urls),
+                username=entry.username or None,
+                credential=entry.credential or None,
+            )
+        )
+    return servers
+
+
+def rtc_configuration(servers: Sequence[RTCIceServer]) -> RTCConfiguration:
+    """An explicit configuration: an empty list means *no* STUN/TURN server."""
+    return RTCConfiguration(iceServers=list(servers))
+
+
+def new_peer_connection(servers: Sequence[RTCIceServer]) -> RTCPeerConnection:
+    return RTCPeerConnection(configuration=rtc_configuration(servers))
+
+
+class GatedTrack(MediaStreamTrack):
+    """Forwards ``source``'s frames, zeroed while :attr:`muted` (pacing and pts
+    unchanged, so the far side receives silence, not a gap)."""
+
+    kind = "audio"
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.source = source
+        self.muted = False
+
+    async def recv(self) -> Any:
+        frame = await self.source.recv()
+        if self.muted:
+            for plane in frame.planes:
+                plane.update(bytes(plane.buffer_size))
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self.source.stop()
+
+
+class TappedTrack(MediaStreamTrack):
+    """Forwards a remote track; calls ``on_first`` once, on the first frame."""
+
+    def __init__(self, track: MediaStreamTrack, on_first: Callable[[], None]) -> None:
+        super().__init__()
+        self.kind = track.kind
+        self.track = track
+        self._on_first: Callable[[], None] | None = on_first
+        self.frames = 0
+
+    async def recv(self) -> Any:
+        frame = await self.track.recv()
+        self.frames += 1
+        if self._on_first is not None:
+            callback, self._on_first = self._on_first, None
+            callback()
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self.track.stop()
+
+
+class LoopbackTrack(MediaStreamTrack):
+    """Sends back what it receives (the echo peer): its source is the remote
+    track, attached once the peer connection reports it."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inner: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
+
+    def attach(self, track: MediaStreamTrack) -> None:
+        if not self._inner.done():
+            self._inner.set_result(track)
+
+    async def recv(self) -> Any:
+        if self.readyState != "live":
+            raise MediaStreamError
+        inner = await self._inner
+        return await inner.recv()
+
+    def stop(self) -> None:
+        super().stop()
+        if self._inner.done():
+            self._inner.result().stop()
+        else:
+            self._inner.cancel()

@@ -1,0 +1,508 @@
+"""``hello-tui call``, ``hello-tui answer`` and ``hello-tui join``: scripted calls.
+
+Built for scripts: no TTY needed, stdin never read, one event per line on
+stdout (human text, or JSON with ``--json``, flushed at once), an exit code
+that says how the call went (:data:`EXIT_CODES`). SIGINT and SIGTERM hang up
+cleanly: the other side sees ``hangup`` (``cancel`` before an answer).
+
+Module level: stdlib and hello_tui.cli only (the parser imports this module
+for ``--help``); aiortc, aiohttp and the call engine load inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from hello_tui.cli.account_cmd import account_key, context, has_account, server_option
+from hello_tui.cli.errors import CliError
+
+if TYPE_CHECKING:
+    from hello_tui.call.engine import Call, Phone
+    from hello_tui.cli.context import Context
+
+# ---------------------------------------------------------------- exit codes
+OK, ERROR, USAGE, UNREACHABLE, REFUSED, NO_ANSWER, MEDIA_FAIL, INTERRUPTED = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    130,
+)
+
+EXIT_CODES = """\
+exit codes:
+  0    the call completed (connected, then hung up by either side)
+  1    other error (bad file, bad config, ...); one line on stderr
+  2    usage error
+  3    server unreachable, unknown user, user unavailable, unknown or expired room
+  4    busy or rejected (room full counts as busy)
+  5    no answer (ringing timed out, or --timeout expired)
+  6    media failure (ICE/DTLS did not connect)
+  130  interrupted (SIGINT/SIGTERM) before the call connected
+"""
+
+_BY_REASON = {
+    "hangup": OK,
+    "answered-elsewhere": OK,
+    "unreachable": UNREACHABLE,
+    "user-unknown": UNREACHABLE,
+    "unavailable": UNREACHABLE,
+    "busy": REFUSED,
+    "rejected": REFUSED,
+    "timeout": NO_ANSWER,
+    "setup-timeout": NO_ANSWER,
+    "media-fail": MEDIA_FAIL,
+}
+
+
+def exit_code(
+    reason: str, stage: str, *, interrupted: bool = False, timed_out: bool = False
+) -> int:
+    """The documented exit code for a call that ended with ``reason`` at ``stage``."""
+    if timed_out and stage != "connected":
+        return NO_ANSWER
+    if stage == "connected" and reason in ("hangup", "closed", "cancel"):
+        return OK
+    if interrupted and reason == "cancel":
+        return INTERRUPTED
+    return _BY_REASON.get(reason, ERROR)
+
+
+# ---------------------------------------------------------------- arguments
+def _media_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--audio-in",
+        metavar="SRC",
+        help="what to send: device:[NAME], file:PATH, sine:HZ, null: (default: [audio] input)",
+    )
+    p.add_argument(
+        "--audio-out",
+        metavar="SINK",
+        help="where to play: device:[NAME], file:PATH.wav, null: (default: [audio] output)",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        metavar="SECONDS",
+        help="hang up after SECONDS of media (default: until the far side hangs up, "
+        "or the --audio-in file has been sent)",
+    )
+    p.add_argument("--json", action="store_true", help="JSON lines on stdout, one per event")
+    server_option(p)
+
+
+def _epilog(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EXIT_CODES
+
+
+def args_call(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "target",
+        metavar="TARGET",
+        help="an account name, a contact (name or e-mail), a room URL, or 'echo'",
+    )
+    _media_options(p)
+    p.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="stop ringing after SECONDS (exit 5)"
+    )
+    _epilog(p)
+
+
+def args_answer(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--auto",
+        nargs="?",
+        type=float,
+        const=0.0,
+        default=None,
+        metavar="DELAY",
+        help="accept every call (after DELAY seconds); without it calls just ring",
+    )
+    p.add_argument(
+        "--from",
+        dest="allow",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="accept only these callers (repeatable); others are refused as busy",
+    )
+    p.add_argument("--once", action="store_true", help="exit after the first call")
+    _media_options(p)
+    _epilog(p)
+
+
+def args_join(p: argparse.ArgumentParser) -> None:
+    p.add_argument("url", metavar="URL", help="the room's URL (…/r/TOKEN#k=KEY) or token")
+    _media_options(p)
+    _epilog(p)
+
+
+# ---------------------------------------------------------------- printing
+class Printer:
+    """Events as human lines or JSON lines, flushed one by one."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def line(self, data: dict[str, Any], text: str) -> None:
+        try:
+            if self.as_json:
+                sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+            else:
+                sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # a closed pipe must not turn a good call into a crash
+            pass
+
+    def event(self, event: Any) -> None:
+        self.line(event.to_json(), self.human(event))
+
+    @staticmethod
+    def human(event: Any) -> str:
+        kind = event.kind
+        if kind == "dialing":
+            return f"Joining room {event.to}" if event.room else f"Calling {event.to}..."
+        if kind == "incoming":
+            return f"Incoming call from {event.caller or 'an anonymous caller'}"
+        if kind == "ringing":
+            return "Ringing..."
+        if kind == "waiting":
+            return "In the room, waiting for someone to join..."
+        if kind == "connecting":
+            return "Connecting..."
+        if kind == "connected":
+            return f"Connected, encrypted (DTLS-SRTP). Check code: {event.sas}"
+        if kind == "media-flowing":
+            return f"Audio flowing ({event.setup_ms:.0f} ms after dialing)"
+        if kind == "notice":
+            return f"Note: {event.text}"
+        if kind == "muted":
+            return "Muted"
+        if kind == "unmuted":
+            return "Unmuted"
+        if kind == "ended":
+            secs = round(event.duration)
+            tail = f" after {secs // 60}:{secs % 60:02d}" if event.stage == "connected" else ""
+            why = f" ({event.message})" if event.message else ""
+            return f"Call ended: {event.reason}{tail}{why}"
+        return f"{kind}"
+
+    def stats(self, call: Call, code: int) -> None:
+        flowing = next((e for e in call.event_log if e.kind == "media-flowing"), None)
+        sink = call.sink.stats() if call.sink is not None else None
+        ended = call.ended
+        data = {
+            "kind": "stats",
+            "call_id": call.call_id,
+            "reason": ended.reason if ended else "",
+            "exit_code": code,
+            "duration": ended.duration if ended else 0.0,
+            "setup_ms": getattr(flowing, "setup_ms", None),
+            "sas": call.sas,
+            "frames_received": sink.frames if sink else 0,
+            "samples_received": sink.samples if sink else 0,
+        }
+        if self.as_json:
+            self.line(data, "")
+
+
+# ---------------------------------------------------------------- shared engine
+def _settings_audio(ctx: Context, args: argparse.Namespace) -> tuple[str, str]:
+    audio = ctx.settings.audio
+    return args.audio_in or audio.input, args.audio_out or audio.output
+
+
+def _check_endpoints(audio_in: str, audio_out: str) -> None:
+    from hello_tui.media.endpoint import EndpointError, parse_endpoint
+
+    try:
+        parse_endpoint(audio_in, "audio-source")
+        parse_endpoint(audio_out, "audio-sink")
+    except EndpointError as exc:
+        raise CliError(str(exc)) from None
+
+
+class Session:
+    """One CLI run: the server (configured or embedded), a connected client, a Phone."""
+
+    def __init__(self, ctx: Context, args: argparse.Namespace, *, login: bool | None) -> None:
+        self.ctx = ctx
+        self.args = args
+        self.url = getattr(args, "server", None) or ctx.settings.server.url
+        self.embedded = not self.url
+        # Sign in when an account is configured (callees see who calls), except on
+        # the embedded server, which knows no accounts.
+        self.login = (has_account(ctx) and not self.embedded) if login is None else login
+        self.printer = Printer(args.json)
+
+    async def __aenter__(self) -> Phone:
+        import contextlib
+
+        from hello_tui.call.embedded import LOOPBACK, embedded_server
+        from hello_tui.call.engine import CallOptions, Phone
+        from hello_tui.call.peer import ice_servers
+        from hello_tui.signaling.client import SignalingClient
+
+        self._stack = contextlib.AsyncExitStack()
+        await self._stack.__aenter__()
+        url = self.url
+        if self.embedded:
+            url = (await self._stack.enter_async_context(embedded_server())).url
+        settings = self.ctx.settings
+        client = SignalingClient(connect_timeout=settings.server.connect_timeout, reconnect=None)
+        self._stack.push_async_callback(client.close)
+        await client.connect(url)
+        turn: list[Any] = []
+        if self.login:
+            name, key = account_key(self.ctx)
+            turn = list((await client.login(name, key)).ice)
+        audio_in, audio_out = _settings_audio(self.ctx, self.args)
+        history = self.ctx.history()
+        self._stack.callback(history.close)
+        options = CallOptions(
+            audio_in=audio_in,
+            audio_out=audio_out,
+            ice_servers=ice_servers(settings.ice, turn),
+            history=history,
+            host_addresses=LOOPBACK if self.embedded else None,
+        )
+        self.phone = Phone(client, options)
+        self._stack.push_async_callback(self.phone.close)
+        self.phone.start()
+        return self.phone
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.__aexit__(None, None, None)
+
+
+async def _follow(call: Call, printer: Printer) -> None:
+    async for event in call.events():
+        printer.event(event)
+
+
+async def drive(call: Call, args: argparse.Namespace, printer: Printer, stop: Any) -> int:
+    """Print the call's events, apply --duration/--timeout, hang up on ``stop``;
+    returns the exit code."""
+    import asyncio
+
+    from hello_tui.call import events as ev
+    from hello_tui.media.sources import FileSource
+
+    state = {"timed_out": False}
+
+    async def limits() -> None:
+        timeout = getattr(args, "timeout", None)
+        try:
+            if timeout:
+                try:
+                    await call.wait_for(ev.Connected, timeout)
+                except TimeoutError:
+                    state["timed_out"] = True
+                    await call.hangup()
+                    return
+            await call.wait_for(ev.MediaFlowing)
+            if args.duration is not None:
+                await asyncio.sleep(args.duration)  # the call's length, not a synchronisation
+            elif call.source is not None and isinstance(call.source.source, FileSource):
+                await call.source.source.ended.wait()
+            else:
+                return
+            await call.hangup()
+        except LookupError:  # the call ended first
+            return
+
+    follower = asyncio.create_task(_follow(call, printer))
+    limiter = asyncio.create_task(limits())
+    stopper = asyncio.create_task(stop.wait())
+    ender = asyncio.create_task(call.wait_ended())
+    await asyncio.wait({stopper, ender}, return_when=asyncio.FIRST_COMPLETED)
+    interrupted = stop.is_set() and call.ended is None
+    if interrupted:
+        await call.hangup()
+    ended = await call.wait_ended()
+    for task in (limiter, stopper, ender):
+        task.cancel()
+    await asyncio.gather(limiter, stopper, ender, return_exceptions=True)
+    await follower
+    code = exit_code(
+        ended.reason, ended.stage, interrupted=interrupted, timed_out=state["timed_out"]
+    )
+    if ended.reason in ("error", "unreachable") and ended.message:
+        print(f"hello-tui: error: {ended.message}", file=sys.stderr, flush=True)
+    printer.stats(call, code)
+    return code
+
+
+def _run(main: Any) -> int:
+    """Run ``main(stop)`` with SIGINT/SIGTERM setting ``stop``; map connection errors."""
+    import asyncio
+    import signal
+
+    from hello_tui.signaling.errors import ServerUnreachable
+
+    async def runner() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            return int(await main(stop))
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    try:
+        return asyncio.run(runner())
+    except ServerUnreachable as exc:
+        print(f"hello-tui: error: {exc}", file=sys.stderr)
+        return UNREACHABLE
+
+
+def _unreachable_json(args: argparse.Namespace, message: str) -> None:
+    if args.json:
+        Printer(True).line(
+            {"kind": "ended", "reason": "unreachable", "duration": 0.0, "stage": "dialing",
+             "message": message}, ""
+        )  # fmt: skip
+
+
+# ---------------------------------------------------------------- targets
+def resolve_target(ctx: Context, target: str) -> tuple[str, str, bool]:
+    """``(to, shown, is_room)``: a room URL, ``echo``, a contact's first e-mail
+    (by e-mail or unique name), else the text itself as an account name."""
+    text = target.strip()
+    if "://" in text:
+        return text, "room", True
+    if text.casefold() == "echo":
+        return "echo", "echo", False
+    try:
+        store = ctx.contacts()
+    except Exception:  # no usable address book: the target is an account name
+        return text, text, False
+    try:
+        contact = store.find_by_email(text)
+        if contact is not None:
+            return text, contact.name, False
+        from hello_tui.contacts.search import fold
+
+        named = [c for c in store.all() if fold(c.name) == fold(text) and c.emails]
+        if len(named) > 1:
+            raise CliError(f"{len(named)} contacts are named {text!r}: call one by e-mail")
+        if named:
+            return named[0].emails[0], named[0].name, False
+    finally:
+        store.close()
+    return text, text, False
+
+
+# ---------------------------------------------------------------- handlers
+def _place(args: argparse.Namespace, *, room: bool) -> int:
+    from hello_tui.signaling.errors import ServerUnreachable
+
+    ctx = context(args)
+    if room:
+        to, shown, is_room = args.url, "room", True
+    else:
+        to, shown, is_room = resolve_target(ctx, args.target)
+    if is_room:
+        from hello_tui.signaling.roomcrypt import parse_room_url
+
+        parse_room_url(to)  # a malformed URL is a one-line error before connecting
+    _check_endpoints(*_settings_audio(ctx, args))
+    session = Session(ctx, args, login=None)
+
+    async def main(stop: Any) -> int:
+        try:
+            async with session as phone:
+                call = phone.join(to, peer=shown) if is_room else phone.dial(to, peer=shown)
+                return await drive(call, args, session.printer, stop)
+        except ServerUnreachable as exc:
+            _unreachable_json(args, str(exc))
+            raise
+
+    return _run(main)
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    return _place(args, room=False)
+
+
+def cmd_join(args: argparse.Namespace) -> int:
+    return _place(args, room=True)
+
+
+def cmd_answer(args: argparse.Namespace) -> int:
+    import asyncio
+
+    ctx = context(args)
+    if not has_account(ctx):
+        raise CliError("answering needs an account: run 'hello-tui account register NAME'")
+    session = Session(ctx, args, login=True)
+    if session.embedded:
+        raise CliError(
+            "answering needs a server others can reach: set [server] url or pass --server URL"
+        )
+    _check_endpoints(*_settings_audio(ctx, args))
+    allowed = {a.casefold() for a in args.allow}
+
+    def screen(caller: str) -> str | None:
+        if allowed and caller.casefold() not in allowed:
+            return "busy"
+        contact = _contact_for(ctx, caller)
+        if contact is not None and contact.blocked:
+            return "busy"
+        return None
+
+    def name_of(caller: str) -> str:
+        contact = _contact_for(ctx, caller)
+        return contact.name if contact is not None else caller
+
+    async def main(stop: Any) -> int:
+        code = OK
+        async with session as phone:
+            phone.screen = screen
+            phone.name_of = name_of
+            session.printer.line(
+                {"kind": "listening", "name": phone.client.name},
+                f"Waiting for calls as {phone.client.name}...",
+            )
+            while not stop.is_set():
+                getter = asyncio.create_task(phone.next_incoming())
+                stopper = asyncio.create_task(stop.wait())
+                await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                if not getter.done():
+                    getter.cancel()
+                    break
+                call = getter.result()
+                if args.auto is not None:
+                    if args.auto > 0:
+                        await asyncio.sleep(args.auto)  # the requested answering delay
+                    if call.ended is None:
+                        await call.accept()
+                code = await drive(call, args, session.printer, stop)
+                if args.once:
+                    break
+        return code
+
+    return _run(main)
+
+
+def _contact_for(ctx: Context, caller: str) -> Any:
+    if not caller:
+        return None
+    try:
+        store = ctx.contacts()
+    except Exception:
+        return None
+    try:
+        return store.find_by_email(caller)
+    finally:
+        store.close()

@@ -1,0 +1,50 @@
+"""A real call between two peers: tones each way, recorded, analysed."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hello_tui.call import events as ev
+from tests.call.conftest import RATE, Env, T, dominant_hz, read_wav
+
+
+async def test_tones_cross_and_both_sides_see_the_same_code(env: Env) -> None:
+    alice = await env.phone("alice")
+    bob = await env.phone("bob")
+    a_wav, b_wav = env.wav("alice.wav"), env.wav("bob.wav")
+    call = alice.dial("bob", audio_in="sine:440", audio_out=f"file:{a_wav}")
+    incoming = await bob.next_incoming(T)
+    incoming.options.audio_in = "sine:880"
+    incoming.options.audio_out = f"file:{b_wav}"
+    await call.wait_for(ev.Ringing, T)
+    await incoming.accept()
+    a_conn = await call.wait_for(ev.Connected, T)
+    b_conn = await incoming.wait_for(ev.Connected, T)
+    assert a_conn.sas == b_conn.sas
+    assert len(a_conn.sas) == 7 and a_conn.sas[3] == " "
+    flowing = await call.wait_for(ev.MediaFlowing, T)
+    await incoming.wait_for(ev.MediaFlowing, T)
+    # 1.5 s of media, timed by the received audio itself (no sleeps as sync).
+    assert call.sink is not None and incoming.sink is not None
+    async with asyncio.timeout(T):
+        while call.sink.samples < 1.5 * RATE or incoming.sink.samples < 1.5 * RATE:
+            await asyncio.sleep(0.05)
+    ended = await call.hangup()
+    assert ended.reason == "hangup" and ended.stage == "connected"
+    b_end = await incoming.wait_ended(T)
+    assert b_end.reason == "hangup"
+    a_rec, b_rec = read_wav(a_wav), read_wav(b_wav)
+    assert abs(dominant_hz(a_rec[RATE // 4 :]) - 880) < 5
+    assert abs(dominant_hz(b_rec[RATE // 4 :]) - 440) < 5
+    assert 1.4 < len(a_rec) / RATE < 3.0
+    assert 1.4 < len(b_rec) / RATE < 3.0
+    print(f"setup: dial → first remote frame {flowing.setup_ms} ms")
+    kinds = [e.kind for e in call.event_log]
+    assert kinds[:2] == ["dialing", "ringing"]
+    assert kinds.index("connecting") < kinds.index("connected") < kinds.index("media-flowing")
+    assert kinds[-1] == "ended"
+    (a_hist,) = env.histories[0].list()
+    assert (a_hist.direction, a_hist.peer, a_hist.outcome) == ("outgoing", "bob", "answered")
+    assert a_hist.duration > 1.0
+    (b_hist,) = env.histories[1].list()
+    assert (b_hist.direction, b_hist.peer, b_hist.outcome) == ("incoming", "alice", "answered")
