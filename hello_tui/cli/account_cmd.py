@@ -58,7 +58,8 @@ def server_url(ctx: Context, args: argparse.Namespace) -> str:
     if not url:
         raise CliError(
             f"no server configured: set [server] url in {ctx.paths.config_file} or pass "
-            "--server URL (an embedded server comes in a later release)"
+            "--server URL (accounts and rooms need a server that outlives this command: "
+            "start one with 'hello-tui serve')"
         )
     return str(url)
 

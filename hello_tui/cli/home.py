@@ -32,6 +32,8 @@ def cmd_home(args: argparse.Namespace) -> int:
     if shutil.which("hello-tui") is None:
         print("(hello-tui is not on your PATH: use ./dev.sh run ARGS or .venv/bin/hello-tui ARGS)")
     print("Try:")
+    print("  hello-tui call echo                 # hear yourself through an embedded server")
+    print("  hello-tui call echo --audio-in sine:440 --audio-out file:echo.wav --duration 3")
     print("  hello-tui contacts add 'Alice Martin' --email alice@example.org")
     print("  hello-tui contacts import contacts.vcf")
     print("  hello-tui contacts list")
