@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
 Handler = Callable[["Session", Any], Awaitable[None]]
 _CLOSE = None  # queue sentinel: flush, then close the socket
+_TEXT = WSMsgType.TEXT
 
 
 class Session:
@@ -63,7 +65,12 @@ class Session:
         self.pending_login: tuple[str, str] | None = None  # (name, nonce)
         self.party_calls: set[str] = set()
         self.rooms: set[str] = set()
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(hub.settings.send_queue)
+        # Outgoing frames (encoded JSON), drained by a writer task that exists only
+        # while there is something to send: an idle connection holds neither a
+        # queue nor a task (memory per idle connection is what caps a server).
+        self._queue: deque[bytes | None] | None = None
+        self._queue_max = hub.settings.send_queue
+        self._writer: asyncio.Task[None] | None = None
         self._bucket = TokenBucket(hub.settings.rate, hub.settings.burst)
         self._close_code = WSCloseCode.GOING_AWAY
         self._closing = False  # the writer is running the close handshake
@@ -90,9 +97,7 @@ class Session:
                     self.party_calls.add(message.call_id)
             case CallEnded() | PeerLeft():
                 self.party_calls.discard(message.call_id)
-        try:
-            self._queue.put_nowait(encode(message).decode())
-        except asyncio.QueueFull:
+        if not self._put(encode(message)):
             log.warning("session %s dropped: not reading", short(self.id))
             self.close(WSCloseCode.POLICY_VIOLATION)
 
@@ -108,19 +113,37 @@ class Session:
     def close(self, code: int = WSCloseCode.GOING_AWAY) -> None:
         """Close after what is queued has been sent."""
         self._close_code = code
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(_CLOSE)
-        if self._queue.full():
+        self._put(_CLOSE)
+        if self._queue is not None and len(self._queue) >= self._queue_max:
             self.hub.spawn(self.ws.close(code=code))
 
-    async def _writer(self) -> None:
-        while (frame := await self._queue.get()) is not _CLOSE:
+    def _put(self, frame: bytes | None) -> bool:
+        """Queue a frame (False if the queue is full); start the writer if idle."""
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        elif len(queue) >= self._queue_max:
+            return False
+        queue.append(frame)
+        if self._writer is None and not self._closing:
+            self._writer = asyncio.get_running_loop().create_task(self._write(queue))
+        return True
+
+    async def _write(self, queue: deque[bytes | None]) -> None:
+        """Send what is queued, then stop; at the sentinel, close the socket."""
+        while queue:
+            frame = queue.popleft()
+            if frame is _CLOSE:
+                break
             try:
-                await self.ws.send_str(frame)
+                await self.ws.send_frame(frame, _TEXT)
             except (ConnectionError, RuntimeError):
                 break
             self.hub.metrics.messages_out += 1
-        self._closing = True
+        else:
+            self._queue = self._writer = None  # drained: the next push starts afresh
+            return
+        self._closing = True  # this task stays self._writer: run() awaits the handshake
         await self.ws.close(code=self._close_code)
 
     # ---------------------------------------------------------------- account
@@ -136,7 +159,6 @@ class Session:
     # ---------------------------------------------------------------- input
     async def run(self) -> None:
         """Serve the connection until it closes, then forget it."""
-        writer = asyncio.create_task(self._writer())
         try:
             async for frame in self.ws:
                 if frame.type == WSMsgType.TEXT:
@@ -148,11 +170,13 @@ class Session:
                     break
         finally:
             self.state = "closed"
-            if not self._closing:
-                writer.cancel()
-            # A server-side close (shutdown) must finish its handshake, not be cut.
-            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
-                await asyncio.wait_for(writer, timeout=5.0)
+            writer = self._writer
+            if writer is not None:
+                if not self._closing:
+                    writer.cancel()
+                # A server-side close (shutdown) must finish its handshake, not be cut.
+                with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                    await asyncio.wait_for(writer, timeout=5.0)
             await self._forget()
 
     async def _on_text(self, data: str) -> None:

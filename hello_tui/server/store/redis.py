@@ -44,6 +44,12 @@ _decoders: dict[type, msgspec.msgpack.Decoder[Any]] = {
 }
 _KINDS = {"account": AccountRecord, "call": CallRecord, "room": RoomRecord}
 _RETRIES = 50
+# Connections to Redis shared by this instance's requests. Past the cap a request
+# waits for a free connection (up to _POOL_WAIT seconds) rather than failing:
+# redis-py's default pool raises MaxConnectionsError at 100 commands in flight,
+# which a burst of logins or calls reaches (the error dropped the client's socket).
+_POOL_SIZE = 100
+_POOL_WAIT = 10.0
 
 
 def _ms(until: float) -> int:
@@ -57,9 +63,17 @@ class RedisStore(Store):
         self.clock: Callable[[], float] = time.time
         self.url = url
         self.prefix = prefix
-        self._r = aioredis.Redis.from_url(url)
-        # One connection for publishes keeps per-session message order.
+        self._r = aioredis.Redis.from_pool(
+            aioredis.BlockingConnectionPool.from_url(
+                url, max_connections=_POOL_SIZE, timeout=_POOL_WAIT
+            )
+        )
+        # One connection for publishes keeps per-session message order. Publishes
+        # waiting while a batch is in flight go out together as the next pipeline
+        # (one round trip), in the order they were made.
         self._pub = aioredis.Redis.from_url(url, single_connection_client=True)
+        self._pub_waiting: list[tuple[str, bytes, asyncio.Future[int]]] = []
+        self._pub_flusher: asyncio.Task[None] | None = None
         self._handlers: dict[str, DeliveryHandler] = {}
         self._listeners: dict[str, asyncio.Task[None]] = {}
         self._instances: dict[str, str] = {}  # session id -> instance (cache, sessions never move)
@@ -207,7 +221,37 @@ class RedisStore(Store):
             handler(session_id, message)
             return True
         payload = session_id.encode() + b"\n" + encode(message)
-        return bool(await self._pub.publish(self._k("inst", instance), payload))
+        return bool(await self._publish(self._k("inst", instance), payload))
+
+    async def _publish(self, channel: str, payload: bytes) -> int:
+        """PUBLISH in call order; returns the number of subscribers that got it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        self._pub_waiting.append((channel, payload, future))
+        if self._pub_flusher is None:
+            self._pub_flusher = loop.create_task(self._flush_publishes())
+        return await future
+
+    async def _flush_publishes(self) -> None:
+        try:
+            while self._pub_waiting:
+                batch, self._pub_waiting = self._pub_waiting, []
+                try:
+                    async with self._pub.pipeline(transaction=False) as pipe:
+                        for channel, payload, _ in batch:
+                            pipe.publish(channel, payload)
+                        results = await pipe.execute(raise_on_error=False)
+                except Exception as exc:
+                    results = [exc] * len(batch)
+                for (_, _, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(int(result))
+        finally:
+            self._pub_flusher = None
 
     def subscribe(self, instance: str, handler: DeliveryHandler) -> None:
         self._handlers[instance] = handler

@@ -1,0 +1,958 @@
+"""Load-test the rendezvous server against the bars of the server issue.
+
+* 10,000 idle *authenticated* connections (hello, register, login challenge
+  and Ed25519 proof each): the server's RSS (``VmRSS``) must stay under 250 MB.
+* Full direct-call exchanges with 3–5 KB SDPs (call → call-created/incoming →
+  ringing → accept → offer/accepted → answer → connected → hangup → call-ended
+  on both sides): at least 500 exchanges/s with p99 under 50 ms, and zero
+  messages lost or misrouted (every message is checked: type, call id, ref,
+  caller name and SDP content).
+* The same across two instances behind Redis (callers on A, callees on B).
+
+The server is a real subprocess (``python -m hello_tui serve --port 0``)
+pinned to core 0 with ``--rate 0 --max-connections-per-ip 0``; this load
+generator pins itself to core 1. With ``--redis``, both instances and
+redis-server share core 0. Exchanges are scheduled open-loop at a target
+rate (latency is measured from the *scheduled* start, so queueing counts),
+over a pool of ``--concurrency`` caller/callee pairs; a step-up sweep finds
+the highest rate that keeps p99 under the bar, and a closed-loop run (every
+pair back to back) finds the maximum throughput.
+
+Run: ``.venv/bin/python bench/server_load.py [--quick] [--idle N] [--calls N]
+[--concurrency N] [--redis] [--rates 500,1000] [--server-log-level info]``.
+Prints a plain-text table; exits 1 if a bar is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import os
+import random
+import re
+import resource
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hello_tui.signaling import protocol as p
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_CPU = 0
+CLIENT_CPU = 1
+IDLE_BAR_MB = 250.0
+RATE_BAR = 500.0
+P99_BAR_MS = 50.0
+EXCHANGE_TIMEOUT = 10.0  # a message not there after this long is lost
+SETUP_CONCURRENCY = 200  # connections being set up (hello/register/login) at once
+KEY_POOL = 8  # Ed25519 keys reused across names: signing cost is the client's
+MSGS_PER_EXCHANGE = 8  # caller: created, ringing, accepted, answer, ended; callee: 3
+NOFILE = 200_000
+
+M = TypeVar("M", bound=p.Message)
+
+
+class Misrouted(AssertionError):
+    """A message arrived with the wrong type, call id, ref or content."""
+
+
+class Lost(AssertionError):
+    """An expected message did not arrive (timeout or closed connection)."""
+
+
+# ---------------------------------------------------------------- process set-up
+def raise_nofile() -> None:
+    """As many descriptors as the kernel allows us (root may raise the hard limit)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for target in (max(NOFILE, hard), hard):
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, target))
+            return
+
+
+def pin(pid: int, cpu: int) -> None:
+    """Pin ``pid`` (0: this process) to ``cpu`` when the machine has it."""
+    if (os.cpu_count() or 1) > cpu:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, {cpu})
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class ServerProc:
+    """One ``hello-tui serve`` subprocess."""
+
+    proc: asyncio.subprocess.Process
+    url: str
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def metrics(self, http: aiohttp.ClientSession) -> dict[str, float]:
+        async with http.get(self.url + "/metrics") as resp:
+            text = await resp.text()
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 20)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+async def start_server(
+    tmp: Path,
+    log_level: str,
+    redis_url: str = "",
+    secret_file: Path | None = None,
+    cpu: int = SERVER_CPU,
+) -> ServerProc:
+    index = len(list(tmp.glob("server-*.log")))
+    log = tmp / f"server-{index}.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "hello_tui",
+        "serve",
+        "--port",
+        "0",
+        "--max-connections-per-ip",
+        "0",
+        "--rate",
+        "0",
+        "--data-dir",
+        str(tmp / "data"),
+        "--log-level",
+        log_level,
+    ]
+    if redis_url:
+        cmd += ["--redis", redis_url, "--secret-file", str(secret_file)]
+
+    def child() -> None:  # runs in the child, before exec
+        raise_nofile()
+        pin(0, cpu)
+
+    with log.open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=err, preexec_fn=child, cwd=ROOT
+        )
+    assert proc.stdout is not None
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+    except TimeoutError:
+        line = ""
+    match = re.search(r"listening on (\S+)", line)
+    if not match:
+        proc.kill()
+        await proc.wait()
+        raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
+    return ServerProc(proc, match.group(1), log)
+
+
+# ---------------------------------------------------------------- protocol client
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+class Keys:
+    """A few Ed25519 keys shared by many names (the server verifies once per login)."""
+
+    def __init__(self, n: int = KEY_POOL) -> None:
+        self.keys = [Ed25519PrivateKey.generate() for _ in range(n)]
+        self.public = [b64(k.public_key().public_bytes_raw()) for k in self.keys]
+
+    def pick(self, i: int) -> tuple[Ed25519PrivateKey, str]:
+        return self.keys[i % len(self.keys)], self.public[i % len(self.public)]
+
+
+class Conn:
+    """One WebSocket speaking the protocol; every receive is checked by the caller."""
+
+    __slots__ = ("name", "ref", "session", "ws")
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, name: str) -> None:
+        self.ws = ws
+        self.name = name
+        self.session = ""
+        self.ref = 0
+
+    def next_ref(self) -> int:
+        self.ref += 1
+        return self.ref
+
+    async def send(self, message: p.Message) -> None:
+        await self.ws.send_frame(p.encode(message), aiohttp.WSMsgType.TEXT)
+
+    async def recv(self) -> p.Message:
+        frame = await self.ws.receive()
+        if frame.type != aiohttp.WSMsgType.TEXT:
+            raise Lost(f"{self.name}: connection ended ({frame.type.name})")
+        return p.decode_server(frame.data)
+
+    async def expect(self, kind: type[M], **fields: Any) -> M:
+        message = await self.recv()
+        if type(message) is not kind:
+            raise Misrouted(f"{self.name}: expected {kind.__name__}, got {message!r:.200}")
+        for key, value in fields.items():
+            got = getattr(message, key)
+            if got != value:
+                raise Misrouted(f"{self.name}: {kind.__name__}.{key} {got!r:.80} != {value!r:.80}")
+        return message
+
+
+async def open_account(
+    http: aiohttp.ClientSession, url: str, name: str, key: Ed25519PrivateKey, public: str
+) -> Conn:
+    """Connect, hello, register ``name`` and log in with the challenge-response."""
+    ws = await http.ws_connect(url + "/ws", autoping=True, max_msg_size=1 << 20)
+    conn = Conn(ws, name)
+    await conn.send(p.Hello(version=p.PROTOCOL_VERSION, client="bench/server_load", ref=1))
+    conn.session = (await conn.expect(p.Welcome, ref=1)).session
+    await conn.send(p.Register(name=name, public_key=public, ref=2))
+    await conn.expect(p.Ok, ref=2)
+    return conn
+
+
+async def login(conn: Conn, key: Ed25519PrivateKey) -> None:
+    await conn.send(p.Login(name=conn.name, ref=3))
+    nonce = (await conn.expect(p.Challenge, ref=3)).nonce
+    signature = key.sign(p.login_payload(nonce, conn.session))
+    await conn.send(p.LoginProof(signature=b64(signature), ref=4))
+    await conn.expect(p.LoggedIn, ref=4, name=conn.name)
+
+
+def http_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=False))
+
+
+# ---------------------------------------------------------------- statistics
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+@dataclass
+class Row:
+    what: str
+    n: int
+    rate: float
+    lat_ms: list[float] = field(default_factory=list)
+    rss: float = float("nan")
+    bar: str = "–"
+    ok: bool | None = None  # None: information only
+    notes: list[str] = field(default_factory=list)
+
+    def cells(self) -> list[str]:
+        def ms(q: float) -> str:
+            v = pct(self.lat_ms, q)
+            return "–" if v != v else f"{v:.1f}"
+
+        verdict = "info" if self.ok is None else ("pass" if self.ok else "FAIL")
+        rss = "–" if self.rss != self.rss else f"{self.rss:.1f}"
+        return [
+            self.what,
+            str(self.n),
+            f"{self.rate:.0f}",
+            ms(50),
+            ms(95),
+            ms(99),
+            rss,
+            self.bar,
+            verdict,
+        ]
+
+
+def table(rows: list[Row]) -> str:
+    head = ["what", "n", "throughput/s", "p50 ms", "p95 ms", "p99 ms", "RSS MB", "bar", "result"]
+    grid = [head] + [r.cells() for r in rows]
+    widths = [max(len(line[i]) for line in grid) for i in range(len(head))]
+    out = []
+    for i, line in enumerate(grid):
+        out.append(
+            "  ".join(
+                c.ljust(w) if j == 0 else c.rjust(w)
+                for j, (c, w) in enumerate(zip(line, widths, strict=True))
+            )
+        )
+        if i == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- idle connections
+@dataclass
+class IdleResult:
+    n: int
+    connected: int
+    seconds: float
+    setup_ms: list[float]
+    unexpected: int
+    server_connections: float
+    rss_before: float
+    rss_after: float
+
+
+async def _idle_reader(conn: Conn, counts: dict[str, int]) -> None:
+    """Idle clients still read (so pings are answered); nothing should arrive."""
+    with contextlib.suppress(asyncio.CancelledError):
+        async for frame in conn.ws:
+            counts["unexpected"] += 1
+            del frame
+
+
+async def run_idle(
+    http: aiohttp.ClientSession,
+    url: str,
+    n: int,
+    keys: Keys,
+    server_pid: int | None = None,
+    settle: float = 2.0,
+    tag: str = "",
+) -> tuple[IdleResult, list[Conn]]:
+    """Open ``n`` authenticated connections and leave them idle; the caller closes them."""
+    tag = tag or secrets.token_hex(3)
+    rss_before = rss_mb(server_pid) if server_pid else float("nan")
+    sem = asyncio.Semaphore(SETUP_CONCURRENCY)
+    conns: list[Conn] = []
+    setup_ms: list[float] = []
+    counts = {"unexpected": 0, "failed": 0}
+    readers: list[asyncio.Task[None]] = []
+
+    async def one(i: int) -> None:
+        async with sem:
+            key, public = keys.pick(i)
+            t = time.perf_counter()
+            try:
+                conn = await open_account(http, url, f"idle-{tag}-{i}@bench.example", key, public)
+                await login(conn, key)
+            except (OSError, aiohttp.ClientError, AssertionError, p.ProtocolError) as exc:
+                counts["failed"] += 1
+                if counts["failed"] <= 3:
+                    print(f"  idle connection {i} failed: {exc!r:.200}", file=sys.stderr)
+                return
+            setup_ms.append((time.perf_counter() - t) * 1000)
+            conns.append(conn)
+            readers.append(asyncio.create_task(_idle_reader(conn, counts)))
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    seconds = time.perf_counter() - t0
+    await asyncio.sleep(settle)
+    rss_after = rss_mb(server_pid) if server_pid else float("nan")
+    server_connections = float("nan")
+    if server_pid:
+        async with http.get(url + "/metrics") as resp:
+            match = re.search(r"^hello_connections (\d+)", await resp.text(), re.M)
+            server_connections = float(match.group(1)) if match else float("nan")
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    result = IdleResult(
+        n,
+        len(conns),
+        seconds,
+        setup_ms,
+        counts["unexpected"],
+        server_connections,
+        rss_before,
+        rss_after,
+    )
+    return result, conns
+
+
+async def close_all(conns: list[Conn]) -> None:
+    for i in range(0, len(conns), 500):
+        await asyncio.gather(*(c.ws.close() for c in conns[i : i + 500]), return_exceptions=True)
+
+
+# ---------------------------------------------------------------- call exchanges
+_SDP_HEAD = (
+    "v=0\r\no=- {sid} 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"
+    "a=extmap-allow-mixed\r\na=msid-semantic: WMS {msid}\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126\r\nc=IN IP4 0.0.0.0\r\n"
+    "a=rtcp:9 IN IP4 0.0.0.0\r\na=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\n"
+    "a=ice-options:trickle\r\na=fingerprint:sha-256 {fp}\r\na=setup:{setup}\r\na=mid:0\r\n"
+    "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
+    "a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n"
+    "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n"
+    "a=sendrecv\r\na=msid:{msid} {track}\r\na=rtcp-mux\r\n"
+    "a=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 transport-cc\r\n"
+    "a=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:63 red/48000/2\r\n"
+    "a=fmtp:63 111/111\r\na=rtpmap:9 G722/8000\r\na=rtpmap:0 PCMU/8000\r\n"
+    "a=rtpmap:8 PCMA/8000\r\na=rtpmap:13 CN/8000\r\na=rtpmap:110 telephone-event/48000\r\n"
+    "a=rtpmap:126 telephone-event/8000\r\na=ssrc:{ssrc} cname:{cname}\r\n"
+    "a=ssrc:{ssrc} msid:{msid} {track}\r\n"
+    "m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103 104 105 106 107 108 109 127 125\r\n"
+    "c=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\na=ice-ufrag:{ufrag}\r\n"
+    "a=ice-pwd:{pwd}\r\na=fingerprint:sha-256 {fp}\r\na=setup:{setup}\r\na=mid:1\r\n"
+    "a=sendrecv\r\na=rtcp-mux\r\na=rtcp-rsize\r\n"
+)
+_SDP_CODEC = (
+    "a=rtpmap:{pt} VP8/90000\r\na=rtcp-fb:{pt} goog-remb\r\na=rtcp-fb:{pt} transport-cc\r\n"
+    "a=rtcp-fb:{pt} ccm fir\r\na=rtcp-fb:{pt} nack\r\na=rtcp-fb:{pt} nack pli\r\n"
+)
+_SDP_CANDIDATE = (
+    "a=candidate:{f} 1 udp {prio} 127.0.0.{h} {port} typ host generation 0 "
+    "network-id {nid} network-cost 10\r\n"
+)
+
+
+def make_sdp(kind: str, serial: int, rng: random.Random) -> str:
+    """A realistic audio+video SDP of 3–5 KB, unique to this exchange and side."""
+    token = secrets.token_hex(8)
+    text = _SDP_HEAD.format(
+        sid=f"{serial}{rng.randrange(10**9)}",
+        msid=f"{kind}-{serial}-{token}",
+        track=secrets.token_hex(16),
+        ufrag=token[:8],
+        pwd=secrets.token_hex(12),
+        fp=":".join(f"{b:02X}" for b in secrets.token_bytes(32)),
+        setup="actpass" if kind == "offer" else "active",
+        ssrc=rng.randrange(2**32),
+        cname=secrets.token_hex(8),
+    )
+    parts = [text]
+    for pt in range(96, 104):
+        parts.append(_SDP_CODEC.format(pt=pt))
+    target = rng.randrange(3000, 5000)
+    size = sum(map(len, parts))
+    i = 0
+    while size < target:
+        line = _SDP_CANDIDATE.format(
+            f=rng.randrange(10**9),
+            prio=rng.randrange(2**31),
+            h=i % 250 + 1,
+            port=rng.randrange(1024, 65535),
+            nid=i,
+        )
+        parts.append(line)
+        size += len(line)
+        i += 1
+    return "".join(parts)
+
+
+@dataclass
+class Exchange:
+    serial: int
+    offer: str
+    answer: str
+    callee_call_ids: list[str] = field(default_factory=list)
+    verified: int = 0
+    callee_done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+@dataclass
+class Pair:
+    caller: Conn
+    callee: Conn
+    current: Exchange | None = None
+    broken: bool = False
+
+
+@dataclass
+class CallStats:
+    latencies_ms: list[float] = field(default_factory=list)
+    done: int = 0
+    failed: int = 0
+    lost: int = 0
+    misrouted: int = 0
+    verified: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def fail(self, exc: BaseException, exchange: Exchange | None) -> None:
+        self.failed += 1
+        verified = exchange.verified if exchange else 0
+        if isinstance(exc, Misrouted | p.ProtocolError):
+            self.misrouted += 1
+            self.lost += MSGS_PER_EXCHANGE - verified - 1
+        else:
+            self.lost += MSGS_PER_EXCHANGE - verified
+        if len(self.errors) < 5:
+            self.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+
+
+class Jobs:
+    """Scheduled start times: open loop at ``rate``/s, or now (closed loop) if rate is 0."""
+
+    def __init__(self, n: int, rate: float) -> None:
+        self.n, self.rate = n, rate
+        self.i = 0
+        # Open loop starts a little ahead, so the first scheduled start is not late.
+        self.t0 = time.perf_counter() + (0.05 if rate > 0 else 0.0)
+
+    def take(self) -> float | None:
+        if self.i >= self.n:
+            return None
+        self.i += 1
+        if self.rate <= 0:
+            return time.perf_counter()
+        return self.t0 + (self.i - 1) / self.rate
+
+
+async def callee_loop(pair: Pair, stats: CallStats) -> None:
+    """React to every incoming call: ring, accept, check the offer, answer, await the end."""
+    conn = pair.callee
+    exchange: Exchange | None = None
+    try:
+        while True:
+            incoming = await conn.recv()  # waits between exchanges: no timeout here
+            exchange = pair.current
+            if exchange is None or type(incoming) is not p.Incoming:
+                raise Misrouted(f"{conn.name}: unexpected {incoming!r:.200}")
+            call_id = incoming.call_id
+            exchange.callee_call_ids.append(call_id)
+            if incoming.caller != pair.caller.name or incoming.video:
+                raise Misrouted(f"{conn.name}: incoming from {incoming.caller!r}")
+            exchange.verified += 1
+            ref = conn.next_ref()
+            await conn.send(p.Ringing(call_id=call_id))
+            await conn.send(p.Accept(call_id=call_id, ref=ref))
+            async with asyncio.timeout(EXCHANGE_TIMEOUT):
+                await conn.expect(p.Offer, call_id=call_id, ref=ref, sdp=exchange.offer)
+                exchange.verified += 1
+                await conn.send(p.Answer(call_id=call_id, sdp=exchange.answer))
+                await conn.expect(p.CallEnded, call_id=call_id, reason="hangup", ref=None)
+                exchange.verified += 1
+            exchange.callee_done.set_result(None)
+            exchange = None
+    except asyncio.CancelledError:
+        raise
+    except (AssertionError, TimeoutError, p.ProtocolError) as exc:
+        pair.broken = True
+        if exchange is not None and not exchange.callee_done.done():
+            exchange.callee_done.set_exception(
+                Lost(str(exc)) if isinstance(exc, TimeoutError) else exc
+            )
+        elif exchange is None:  # a message outside any exchange
+            stats.misrouted += 1
+            stats.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+
+
+async def caller_loop(
+    pair: Pair, jobs: Jobs, stats: CallStats, sdps: list[tuple[str, str]]
+) -> None:
+    conn = pair.caller
+    while not pair.broken and (t_sched := jobs.take()) is not None:
+        delay = t_sched - time.perf_counter()
+        serial = jobs.i
+        if delay > 0:
+            await asyncio.sleep(delay)
+        exchange = Exchange(serial, *sdps[serial - 1])
+        pair.current = exchange
+        try:
+            async with asyncio.timeout(EXCHANGE_TIMEOUT):
+                ref = conn.next_ref()
+                await conn.send(p.Call(to=pair.callee.name, offer=exchange.offer, ref=ref))
+                call_id = (await conn.expect(p.CallCreated, ref=ref)).call_id
+                exchange.verified += 1
+                await conn.expect(p.Ringing, call_id=call_id)
+                exchange.verified += 1
+                await conn.expect(p.Accepted, call_id=call_id)
+                exchange.verified += 1
+                await conn.expect(p.Answer, call_id=call_id, sdp=exchange.answer, ref=None)
+                exchange.verified += 1
+                await conn.send(p.Connected(call_id=call_id))
+                ref = conn.next_ref()
+                await conn.send(p.Hangup(call_id=call_id, ref=ref))
+                await conn.expect(p.CallEnded, call_id=call_id, reason="hangup", ref=ref)
+                exchange.verified += 1
+                await exchange.callee_done
+            if exchange.callee_call_ids != [call_id]:
+                raise Misrouted(f"callee saw {exchange.callee_call_ids}, caller {call_id}")
+        except (AssertionError, TimeoutError, p.ProtocolError) as exc:
+            pair.broken = True
+            stats.fail(
+                Lost(f"timeout in exchange {serial}") if isinstance(exc, TimeoutError) else exc,
+                exchange,
+            )
+            if not exchange.callee_done.done():
+                exchange.callee_done.cancel()
+            elif not exchange.callee_done.cancelled():
+                exchange.callee_done.exception()  # retrieved: no "never retrieved" warning
+            return
+        stats.latencies_ms.append((time.perf_counter() - t_sched) * 1000)
+        stats.verified += exchange.verified
+        stats.done += 1
+        pair.current = None
+
+
+async def open_pairs(
+    http: aiohttp.ClientSession, caller_url: str, callee_url: str, n: int, keys: Keys
+) -> list[Pair]:
+    tag = secrets.token_hex(3)
+    sem = asyncio.Semaphore(SETUP_CONCURRENCY)
+
+    async def account(url: str, name: str, i: int) -> Conn:
+        async with sem:
+            key, public = keys.pick(i)
+            conn = await open_account(http, url, name, key, public)
+            await login(conn, key)
+            return conn
+
+    callers = [account(caller_url, f"caller-{tag}-{i}@bench.example", i) for i in range(n)]
+    callees = [account(callee_url, f"callee-{tag}-{i}@bench.example", i) for i in range(n)]
+    conns = await asyncio.gather(*callers, *callees)
+    return [Pair(conns[i], conns[n + i]) for i in range(n)]
+
+
+def make_sdps(n: int, seed: int = 1) -> list[tuple[str, str]]:
+    """One unique (offer, answer) per exchange, made before the clock starts."""
+    rng = random.Random(seed)
+    return [(make_sdp("offer", i, rng), make_sdp("answer", i, rng)) for i in range(n)]
+
+
+async def run_calls(
+    pairs: list[Pair], n: int, rate: float, cpu: dict[str, int] | None = None
+) -> tuple[CallStats, float, str]:
+    """``n`` exchanges over ``pairs`` (open loop at ``rate``/s, or closed loop if 0).
+
+    Returns the stats, the wall time from the first scheduled start to the last
+    end, and the CPU use of the ``cpu`` processes over that time.
+    """
+    stats = CallStats()
+    sdps = make_sdps(n)
+    live = [pair for pair in pairs if not pair.broken]
+    callees = [asyncio.create_task(callee_loop(pair, stats)) for pair in live]
+    meter = CpuMeter(cpu or {})
+    jobs = Jobs(n, rate)
+    t0 = jobs.t0
+    await asyncio.gather(*(caller_loop(pair, jobs, stats, sdps) for pair in live))
+    wall = time.perf_counter() - t0
+    usage = meter.read()
+    # Anything still arriving now is a message nobody expected.
+    await asyncio.sleep(0.2)
+    for task in callees:
+        task.cancel()
+    await asyncio.gather(*callees, return_exceptions=True)
+    if jobs.i < n:  # every pair broke: the remaining exchanges never ran
+        stats.failed += n - jobs.i
+        stats.lost += (n - jobs.i) * MSGS_PER_EXCHANGE
+    return stats, wall, usage
+
+
+async def leftovers(pairs: list[Pair], wait: float = 0.3) -> int:
+    """Frames still queued on any client after a run (each one is misrouted)."""
+
+    async def one(conn: Conn) -> int:
+        count = 0
+        with contextlib.suppress(TimeoutError):
+            while True:
+                frame = await conn.ws.receive(timeout=wait)
+                if frame.type != aiohttp.WSMsgType.TEXT:
+                    return count
+                count += 1
+        return count
+
+    conns = [c for pair in pairs if not pair.broken for c in (pair.caller, pair.callee)]
+    return sum(await asyncio.gather(*(one(c) for c in conns)))
+
+
+# ---------------------------------------------------------------- scenarios
+@dataclass
+class Options:
+    idle: int
+    calls: int
+    concurrency: int
+    rates: list[float]
+    redis: bool
+    redis_cpus: tuple[int, int, int]
+    log_level: str
+    max_calls: int
+
+
+class CpuMeter:
+    """CPU share (of one core) of some processes over a phase."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.t = time.perf_counter()
+        self.start = {name: self._cpu(pid) for name, pid in pids.items()}
+
+    @staticmethod
+    def _cpu(pid: int) -> float:
+        return time.process_time() if pid == os.getpid() else cpu_seconds(pid)
+
+    def read(self) -> str:
+        if not self.pids:
+            return ""
+        dt = time.perf_counter() - self.t
+        parts = [
+            f"{name} {100 * (self._cpu(pid) - self.start[name]) / dt:.0f}%"
+            for name, pid in self.pids.items()
+        ]
+        return "CPU " + ", ".join(parts)
+
+
+async def idle_scenario(opts: Options, tmp: Path, keys: Keys) -> Row:
+    server = await start_server(tmp, opts.log_level)
+    try:
+        async with http_session() as http:
+            meter = CpuMeter({"server": server.pid, "generator": os.getpid()})
+            result, conns = await run_idle(http, server.url, opts.idle, keys, server.pid)
+            cpu = meter.read()
+            row = Row(
+                "idle authenticated connections (1 instance)",
+                opts.idle,
+                result.connected / result.seconds,
+                result.setup_ms,
+                result.rss_after,
+                f"RSS < {IDLE_BAR_MB:.0f} MB, all held",
+            )
+            held = result.server_connections >= opts.idle  # + the echo peer's own
+            row.ok = result.rss_after < IDLE_BAR_MB and result.connected == opts.idle and held
+            per_conn = (result.rss_after - result.rss_before) * 1024 / max(1, result.connected)
+            row.notes.append(
+                f"{result.connected}/{opts.idle} logged in in {result.seconds:.1f} s "
+                f"(latency = connect → logged-in); server holds {result.server_connections:.0f}; "
+                f"RSS {result.rss_before:.1f} MB empty → {result.rss_after:.1f} MB "
+                f"({per_conn:.1f} KB/connection); {result.unexpected} unexpected frames; {cpu}"
+            )
+            await close_all(conns)
+    finally:
+        await server.stop()
+    return row
+
+
+async def calls_scenario(
+    opts: Options, tmp: Path, keys: Keys, label: str, servers: list[ServerProc], cpu: dict[str, int]
+) -> list[Row]:
+    """Warm-up, an open-loop sweep up from the bar's rate, then closed loop at full tilt."""
+    rows: list[Row] = []
+    caller_srv, callee_srv = servers[0], servers[-1]
+    async with http_session() as http:
+        pairs = await open_pairs(http, caller_srv.url, callee_srv.url, opts.concurrency, keys)
+        await run_calls(pairs, min(300, opts.calls or 300), 0)  # warm-up (not reported)
+        best: Row | None = None
+        for rate in opts.rates:
+            stats, wall, usage = await run_calls(pairs, opts.calls, rate, cpu)
+            stray = await leftovers(pairs)
+            row = _call_row(f"{label}, open loop @{rate:.0f}/s", stats, wall, stray, servers)
+            row.notes.append(usage)
+            passed = row.ok
+            if rate == opts.rates[0] and len(servers) == 1:
+                row.bar = f"≥{RATE_BAR:.0f}/s, p99<{P99_BAR_MS:.0f}, 0 lost"
+                row.ok = passed and row.rate >= 0.97 * RATE_BAR
+            elif rate == opts.rates[0]:
+                # Behind Redis the issue asks to report throughput and p99; losing or
+                # misrouting a message is still a failure.
+                clean = stats.lost == 0 and stats.misrouted + stray == 0
+                row.bar, row.ok = "report; 0 lost", (None if clean else False)
+            else:
+                row.ok = None
+            rows.append(row)
+            if passed and stats.done == opts.calls:
+                best = row
+            else:
+                break
+            if any(pair.broken for pair in pairs):
+                break
+        stats, wall, usage = await run_calls(pairs, opts.max_calls, 0, cpu)
+        stray = await leftovers(pairs)
+        row = _call_row(
+            f"{label}, closed loop ×{opts.concurrency} (max)", stats, wall, stray, servers
+        )
+        row.notes.append(usage)
+        clean = stats.lost == 0 and stats.misrouted + stray == 0 and stats.failed == 0
+        row.bar, row.ok = "0 lost", (None if clean else False)
+        rows.append(row)
+        if best is not None:
+            rows[0].notes.append(
+                f"highest swept rate with p99 < {P99_BAR_MS:.0f} ms: "
+                f"{best.rate:.0f}/s (p99 {pct(best.lat_ms, 99):.1f} ms)"
+            )
+        ended: dict[str, float] = {}
+        for srv in servers:
+            for key, value in (await srv.metrics(http)).items():
+                ended[key] = ended.get(key, 0) + value
+        errors = {k: v for k, v in ended.items() if k.startswith("hello_errors_total")}
+        active = ended.get("hello_calls_active", 0)
+        rows[-1].notes.append(f"server: calls active at the end {active:.0f}, errors {errors or 0}")
+        if errors or active:
+            rows[-1].ok = False
+        await close_all([c for pair in pairs for c in (pair.caller, pair.callee)])
+    return rows
+
+
+def _call_row(
+    what: str, stats: CallStats, wall: float, stray: int, servers: list[ServerProc]
+) -> Row:
+    row = Row(
+        what,
+        stats.done,
+        stats.done / wall if wall > 0 else 0.0,
+        stats.latencies_ms,
+        max(rss_mb(s.pid) for s in servers),
+    )
+    lost, misrouted = stats.lost, stats.misrouted + stray
+    row.ok = (
+        lost == 0
+        and misrouted == 0
+        and stats.failed == 0
+        and pct(stats.latencies_ms, 99) < P99_BAR_MS
+    )
+    row.bar = f"p99<{P99_BAR_MS:.0f}, 0 lost"
+    row.notes.append(
+        f"{stats.done} exchanges, {stats.verified} messages verified, {lost} lost, "
+        f"{misrouted} misrouted, {stats.failed} failed exchanges"
+    )
+    row.notes += stats.errors
+    return row
+
+
+async def single_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
+    server = await start_server(tmp, opts.log_level)
+    try:
+        cpu = {"server": server.pid, "generator": os.getpid()}
+        return await calls_scenario(opts, tmp, keys, "call exchanges (1 instance)", [server], cpu)
+    finally:
+        await server.stop()
+
+
+@contextlib.contextmanager
+def _redis(cpu: int) -> Iterator[Any]:
+    sys.path.insert(0, str(ROOT))
+    from tests.services.redis import redis_server
+
+    with redis_server() as srv:
+        pin(srv.process.pid, cpu)
+        yield srv
+
+
+async def redis_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
+    secret = tmp / "secret"
+    secret.write_bytes(secrets.token_bytes(32))
+    secret.chmod(0o600)
+    cpu_a, cpu_b, cpu_redis = opts.redis_cpus
+    with _redis(cpu_redis) as redis:
+        servers = [
+            await start_server(tmp, opts.log_level, redis.url, secret, cpu)
+            for cpu in (cpu_a, cpu_b)
+        ]
+        try:
+            cpu = {"A": servers[0].pid, "B": servers[1].pid, "redis": redis.process.pid,
+                   "generator": os.getpid()}  # fmt: skip
+            where = (
+                "core 0"
+                if opts.redis_cpus == (0, 0, 0)
+                else "cores A{}/B{}/R{}".format(*opts.redis_cpus)
+            )
+            label = f"call exchanges (2 instances + Redis on {where})"
+            return await calls_scenario(opts, tmp, keys, label, servers, cpu)
+        finally:
+            for srv in servers:
+                await srv.stop()
+
+
+async def main_async(opts: Options) -> int:
+    keys = Keys()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="hello-load-") as name:
+        tmp = Path(name)
+        try:
+            if opts.idle:
+                rows.append(await idle_scenario(opts, tmp, keys))
+            if opts.calls:
+                rows += await single_scenario(opts, tmp, keys)
+                if opts.redis:
+                    rows += await redis_scenario(opts, tmp, keys)
+        except BaseException:
+            for log in sorted(tmp.glob("server-*.log")):
+                print(f"--- {log.name} (last lines)", file=sys.stderr)
+                print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
+    print(table(rows))
+    print()
+    for row in rows:
+        for note in row.notes:
+            print(f"- {row.what}: {note}")
+    return 0 if all(row.ok is not False for row in rows) else 1
+
+
+def parse(argv: list[str] | None = None) -> Options:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run under 30 s")
+    ap.add_argument("--idle", type=int, help="idle authenticated connections (10000)")
+    ap.add_argument("--calls", type=int, help="call exchanges per open-loop rate (5000)")
+    ap.add_argument("--max-calls", type=int, help="exchanges of the closed-loop run (= --calls)")
+    ap.add_argument("--concurrency", type=int, help="caller/callee pairs (128)")
+    ap.add_argument(
+        "--rates",
+        help="open-loop rates to sweep, comma-separated "
+        "(500,1000,1500,2000,2500,3000); the first is judged against the bar",
+    )
+    ap.add_argument("--redis", action="store_true", help="also run two instances behind Redis")
+    ap.add_argument(
+        "--redis-cpus",
+        default="0,0,0",
+        help="cores of instance A, instance B and redis-server (0,0,0: all on the server core)",
+    )
+    ap.add_argument(
+        "--server-log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="(warning)",
+    )
+    args = ap.parse_args(argv)
+    quick = args.quick
+    calls = args.calls if args.calls is not None else (400 if quick else 5000)
+    rates = args.rates or ("500" if quick else "500,1000,1500,2000,2500,3000")
+    return Options(
+        idle=args.idle if args.idle is not None else (300 if quick else 10_000),
+        calls=calls,
+        concurrency=args.concurrency or (32 if quick else 128),
+        rates=[float(r) for r in rates.split(",") if r.strip()],
+        redis=args.redis,
+        redis_cpus=tuple(int(c) for c in args.redis_cpus.split(",")),  # type: ignore[arg-type]
+        log_level=args.server_log_level,
+        max_calls=args.max_calls or calls,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse(argv)
+    raise_nofile()
+    pin(0, CLIENT_CPU)
+    with contextlib.suppress(ImportError):
+        import uvloop  # type: ignore[import-not-found]
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return asyncio.run(main_async(opts))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
