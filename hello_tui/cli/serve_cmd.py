@@ -55,6 +55,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="identity HMAC key (created 0600 if missing); default: DATA_DIR/secret",
     )
     p.add_argument(
+        "--no-echo",
+        action="store_true",
+        help="do not run the echo peer (by default it runs in a child process)",
+    )
+    p.add_argument(
         "--ephemeral",
         action="store_true",
         help="keep nothing on disk: random secret, accounts and rooms lost on exit",
@@ -215,7 +220,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         # The echo peer (anyone may call "echo") runs beside the server, as a client.
-        asyncio.run(serve_with_echo(settings, ready=ready))
+        asyncio.run(
+            serve_with_echo(settings, ready=ready, echo="off" if args.no_echo else "process")
+        )
     except StateFileError as exc:
         raise CliError(str(exc)) from None
     return 0

@@ -22,12 +22,12 @@ from typing import Any
 
 from hello_tui.call.engine import Call, CallOptions, Phone
 from hello_tui.call.peer import ice_servers
+from hello_tui.echo import ECHO_NAME
 from hello_tui.signaling.client import SignalingClient
 from hello_tui.signaling.errors import SignalingClientError
 
 __all__ = ["ECHO_NAME", "EchoBot"]
 
-ECHO_NAME = "echo"
 log = logging.getLogger(__name__)
 
 

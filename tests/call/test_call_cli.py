@@ -140,6 +140,7 @@ async def test_answer_auto_once(env: Env, tmp_path: Path) -> None:
 
 async def test_serve_hosts_the_echo_peer(tmp_path: Path) -> None:
     server = await _spawn("serve", "--port", "0", "--data-dir", str(tmp_path / "srv"))
+    children: list[str] = []
     try:
         assert server.stdout is not None
         line = (await asyncio.wait_for(server.stdout.readline(), T)).decode()
@@ -155,7 +156,18 @@ async def test_serve_hosts_the_echo_peer(tmp_path: Path) -> None:
                 )  # fmt: skip
         assert code == 0, err
         assert abs(dominant_hz(read_wav(wav)[RATE // 4 :]) - 550) < 5
+        # The echo peer runs in a child process: the server itself never maps
+        # PyAV's codec libraries (they would cost it ~44 MB).
+        maps = Path(f"/proc/{server.pid}/maps").read_text()
+        assert "libavcodec" not in maps and "libopus" not in maps
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert children, "the echo peer should be a child process of the server"
     finally:
         server.send_signal(signal.SIGTERM)
         await asyncio.wait_for(server.wait(), T)
     assert server.returncode == 0
+    for pid in children:
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        ), "the echo child outlived the server"
