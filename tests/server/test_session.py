@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from hello_tui.signaling import protocol as p
-from tests.server.conftest import Running, StartServer
+from tests.server.conftest import Client, Running, StartServer, sdp
 
 
 async def test_hello_welcome_and_order(srv: Running) -> None:
@@ -134,3 +134,25 @@ async def test_shutdown_tells_clients_to_reconnect(start_server: StartServer) ->
     assert 500 <= reconnect.after_ms <= 3000
     frame = await client.ws.receive(timeout=3)
     assert (frame.type, frame.data) == (aiohttp.WSMsgType.CLOSE, 1012)  # service restart
+
+
+async def test_peer_that_stops_answering_pings_is_dropped(start_server: StartServer) -> None:
+    srv = await start_server(heartbeat=1.0)
+    silent_ws = await srv.http.ws_connect(srv.url("/ws"), autoping=False)
+    silent = Client(silent_ws)
+    await silent.hello()
+    await silent.account("silent@example.org")
+    # The silent client never answers the server's pings: the server closes it.
+    closed = False
+    async with asyncio.timeout(10):
+        while not closed:
+            frame = await silent_ws.receive()
+            closed = frame.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                    aiohttp.WSMsgType.CLOSING)  # fmt: skip
+    # Calling it now finds no device: the dropped session left the device list.
+    alive = await srv.client("alive@example.org")
+    await alive.send(p.Call(to="silent@example.org", offer=sdp(), ref=1))
+    created = await alive.expect(p.CallCreated)
+    await alive.expect(p.CallEnded, call_id=created.call_id, reason="unavailable")
+    await alive.send(p.RoomList(ref=2))
+    await alive.expect(p.Rooms)
