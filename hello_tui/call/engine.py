@@ -41,6 +41,9 @@ from hello_tui.call.sas import SasError, fingerprint_from_sdp, sas_code
 from hello_tui.history.store import CallRecord, HistoryStore
 from hello_tui.media.sinks import AudioSink, open_audio_sink
 from hello_tui.media.sources import open_audio_source
+from hello_tui.quality.collector import MeteredTrack, QualityCollector
+from hello_tui.quality.sample import QualitySample
+from hello_tui.quality.summary import summarize
 from hello_tui.signaling import protocol as p
 from hello_tui.signaling.client import Disconnected, Reconnected, SignalingClient
 from hello_tui.signaling.errors import SignalingClientError, SignalingError
@@ -53,6 +56,7 @@ Stage = Literal["dialing", "ringing", "waiting", "connecting", "connected", "end
 Direction = Literal["outgoing", "incoming"]
 
 MEDIA_TIMEOUT = 10.0  # answered → ICE+DTLS connected, else media-fail (the server's timer too)
+QUALITY_INTERVAL = 1.0  # seconds between QualitySamples while connected
 UNROUTED_MAX = 64  # server messages kept for a call id not registered yet
 # A refused request that ends a call: the reason it ends with.
 _ERROR_REASONS = {"unknown-call": "closed", "room-full": "busy", "unknown-room": "user-unknown",
@@ -73,6 +77,7 @@ class CallOptions:
         media_timeout: float = MEDIA_TIMEOUT,
         audio_fallback: bool = True,
         loopback: bool = False,
+        quality_interval: float | None = QUALITY_INTERVAL,
     ) -> None:
         self.audio_in = audio_in
         self.audio_out = audio_out
@@ -82,6 +87,7 @@ class CallOptions:
         self.media_timeout = media_timeout
         self.audio_fallback = audio_fallback
         self.loopback = loopback  # send back what we receive (the echo peer)
+        self.quality_interval = quality_interval  # None: no quality samples
 
 
 class Call:
@@ -115,6 +121,9 @@ class Call:
         self.source: GatedTrack | None = None
         self.sink: AudioSink | None = None
         self.remote: TappedTrack | None = None
+        self.metered: MeteredTrack | None = None  # what we send, for audio_level_out
+        self.quality_samples: list[QualitySample] = []  # exactly those emitted as Quality
+        self._quality_task: asyncio.Task[None] | None = None
         self.history_record: CallRecord | None = None
         self._inbox: asyncio.Queue[p.Message] = asyncio.Queue()
         self._log: list[ev.CallEvent] = []
@@ -337,8 +346,7 @@ class Call:
     async def _new_offer(self) -> str:
         self._open_media()
         self.pc = self._make_pc()
-        assert self.source is not None
-        self.pc.addTransceiver(self.source, direction="sendrecv")
+        self.pc.addTransceiver(self._sent_track(), direction="sendrecv")
         return await self._local_description(self.pc, offer=True)
 
     async def _answer_offer(self, sdp: str) -> str:
@@ -347,9 +355,34 @@ class Call:
             await self.pc.close()
         self.pc = self._make_pc()
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-        assert self.source is not None
-        self.pc.addTrack(self.source)
+        self.pc.addTrack(self._sent_track())
         return await self._local_description(self.pc, offer=False)
+
+    def _sent_track(self) -> MeteredTrack:
+        """The source as sent, metered (the outgoing level of the quality samples)."""
+        assert self.source is not None
+        if self.metered is None:
+            self.metered = MeteredTrack(self.source)
+        return self.metered
+
+    async def _collect_quality(self, pc: RTCPeerConnection, interval: float) -> None:
+        """One Quality event per ``interval`` while connected (never breaks the call)."""
+        sink, metered = self.sink, self.metered
+        collector = QualityCollector(
+            pc,
+            sink.stats if sink is not None else None,
+            metered.level if metered is not None else None,
+        )
+        try:
+            async for sample in collector.run(interval):
+                if self.ended is not None or self.pc is not pc:
+                    return
+                self.quality_samples.append(sample)
+                self._emit(ev.Quality(call_id=self.call_id, sample=sample))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # stats are a window on the call, not part of it
+            log.warning("call %s: quality sampling stopped", self.call_id[:6], exc_info=True)
 
     def _arm_media_timer(self) -> None:
         if self._media_timer is None:
@@ -372,6 +405,10 @@ class Call:
         if self._media_timer is not None:
             self._media_timer.cancel()
         self._emit(ev.Connected(call_id=self.call_id, sas=self.sas, setup_ms=self._ms()))
+        if self.options.quality_interval and self._quality_task is None:
+            self._quality_task = asyncio.get_running_loop().create_task(
+                self._collect_quality(pc, self.options.quality_interval)
+            )
         if self.call_id and not self.is_room:
             self._spawn(self._tell_connected())
 
@@ -480,8 +517,20 @@ class Call:
             return self.ended
         stage = self.stage
         duration = round(time.time() - self.connected_at, 3) if self.connected_at else 0.0
+        if self._quality_task is not None:  # no sample after this point
+            self._quality_task.cancel()
+        outcome = ev.call_outcome(reason, stage)
+        quality = summarize(
+            self.quality_samples, outcome=outcome, reason=reason, duration_s=duration
+        )
         self.ended = ev.Ended(
-            call_id=self.call_id, reason=reason, duration=duration, stage=stage, message=message
+            call_id=self.call_id,
+            reason=reason,
+            duration=duration,
+            stage=stage,
+            message=message,
+            outcome=outcome,
+            quality=quality,
         )
         self.stage = "ended"
         if self._media_timer is not None:

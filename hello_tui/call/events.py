@@ -9,9 +9,15 @@ and a wall-clock timestamp ``t`` (Unix seconds).
 Order of a call that connects::
 
     Dialing | Incoming → Ringing | Waiting (a room) → Connecting → Connected → MediaFlowing
-        → (Muted / Unmuted / Notice / QualitySample)* → Ended
+        → (Muted / Unmuted / Notice / Quality)* → Ended
 
-``Ended`` is always the last event, exactly once.
+``Ended`` is always the last event, exactly once. While connected, a
+:class:`Quality` event carries one :class:`QualitySample` a second; ``Ended``
+carries the call's :class:`CallQualitySummary`, computed from those very
+samples (the panel, the CLI and telemetry all read the same numbers).
+
+Two clocks, kept apart by name: every event's ``t`` is wall-clock Unix time;
+a sample's own ``t`` (``Quality.sample.t``) is seconds since the call connected.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
+
+from hello_tui.quality.sample import QualitySample
+from hello_tui.quality.summary import CallQualitySummary
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,22 +127,50 @@ class Notice(CallEvent):
     source: str = ""
 
 
-# QualitySample (a later issue) goes here: one per second while connected,
-# fed by the RTCPeerConnection stats, consumed by the quality panel and the
-# telemetry report alike. Add it to EVENT_TYPES below.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Quality(CallEvent):
+    """One second of call quality while connected (``sample.t``: seconds since
+    connected; the event's own ``t`` is wall-clock, like every event's)."""
+
+    kind: ClassVar[str] = "quality"
+    sample: QualitySample
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "call_id": self.call_id, "t": self.t,
+                "sample": self.sample.to_json()}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ended(CallEvent):
     """The call is over. ``reason`` is one of the protocol's END_REASONS or a
     local one (:data:`LOCAL_REASONS`); ``duration`` is seconds connected (0 if
-    never); ``stage`` is where the call was when it ended."""
+    never); ``stage`` is where the call was when it ended; ``outcome`` is
+    :func:`call_outcome`; ``quality`` summarises the call's :class:`Quality`
+    samples (``summarize()`` over exactly the samples emitted; 0 samples if the
+    call never connected)."""
 
     kind: ClassVar[str] = "ended"
     reason: str
     duration: float
     stage: str
     message: str = ""
+    outcome: str = ""
+    quality: CallQualitySummary | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "kind": self.kind,
+            "call_id": self.call_id,
+            "t": self.t,
+            "reason": self.reason,
+            "duration": self.duration,
+            "stage": self.stage,
+            "message": self.message,
+            "outcome": self.outcome,
+        }
+        if self.quality is not None:
+            data["quality"] = self.quality.to_json()
+        return data
 
 
 LOCAL_REASONS: tuple[str, ...] = (
@@ -141,6 +178,24 @@ LOCAL_REASONS: tuple[str, ...] = (
     "error",  # something else went wrong locally (message says what)
 )
 STAGES: tuple[str, ...] = ("dialing", "ringing", "waiting", "connecting", "connected")
+OUTCOMES: tuple[str, ...] = ("completed", "dropped", "not-answered", "failed")
+_NORMAL_ENDINGS = frozenset({"hangup", "closed", "cancel", "answered-elsewhere"})
+_HUMAN_ENDINGS = frozenset(
+    {"rejected", "busy", "timeout", "cancel", "answered-elsewhere", "user-unknown", "unavailable"}
+)
+
+
+def call_outcome(reason: str, stage: str) -> str:
+    """How the call went, in four words (telemetry's ``outcome``):
+
+    ``completed`` (connected, then hung up), ``dropped`` (connected, then lost),
+    ``not-answered`` (never connected for a human reason: declined, busy, no
+    answer, cancelled, nobody there) or ``failed`` (never connected for a
+    technical reason: unreachable, media failure, setup timeout, error)."""
+    if stage == "connected":
+        return "completed" if reason in _NORMAL_ENDINGS else "dropped"
+    return "not-answered" if reason in _HUMAN_ENDINGS else "failed"
+
 
 EVENT_TYPES: dict[str, type[CallEvent]] = {
     cls.kind: cls
@@ -155,6 +210,7 @@ EVENT_TYPES: dict[str, type[CallEvent]] = {
         Muted,
         Unmuted,
         Notice,
+        Quality,
         Ended,
     )
 }
@@ -162,6 +218,7 @@ EVENT_TYPES: dict[str, type[CallEvent]] = {
 __all__ = [
     "EVENT_TYPES",
     "LOCAL_REASONS",
+    "OUTCOMES",
     "STAGES",
     "CallEvent",
     "Connected",
@@ -172,7 +229,9 @@ __all__ = [
     "MediaFlowing",
     "Muted",
     "Notice",
+    "Quality",
     "Ringing",
     "Unmuted",
     "Waiting",
+    "call_outcome",
 ]

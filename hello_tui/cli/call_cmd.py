@@ -5,6 +5,17 @@ stdout (human text, or JSON with ``--json``, flushed at once), an exit code
 that says how the call went (:data:`EXIT_CODES`). SIGINT and SIGTERM hang up
 cleanly: the other side sees ``hangup`` (``cancel`` before an answer).
 
+Quality: on a terminal, one live line (``render_line``) rewritten in place
+every second and cleared at the end; with ``--json`` every sample is a
+``quality`` event; the ``ended`` event carries the call's quality summary.
+
+Telemetry (docs/telemetry.md): off unless ``[telemetry] enabled``; asked
+once on the first interactive run; ``--no-telemetry`` for one run. Reports
+are queued locally after the call and sent for at most a few seconds once
+the call is over (what is not sent goes on the next run). ``--feedback`` (or
+a one-key question on a terminal) answers "How was your conversation?".
+Only with a server to send to: the embedded default gets nothing.
+
 Module level: stdlib and hello_tui.cli only (the parser imports this module
 for ``--help``); aiortc, aiohttp and the call engine load inside the handlers.
 """
@@ -94,6 +105,17 @@ def _media_options(p: argparse.ArgumentParser) -> None:
         "or the --audio-in file has been sent)",
     )
     p.add_argument("--json", action="store_true", help="JSON lines on stdout, one per event")
+    p.add_argument(
+        "--no-telemetry",
+        action="store_true",
+        help="send no call report this time (see 'hello-tui privacy')",
+    )
+    p.add_argument(
+        "--feedback",
+        metavar="RATING",
+        help="how the call went, sent to the server after it: happy, or sad[:REASON,...] "
+        "(audio-quality, video-quality, disconnected, confusing-controls, setup-slow, other)",
+    )
     server_option(p)
 
 
@@ -146,23 +168,55 @@ def args_join(p: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------- printing
 class Printer:
-    """Events as human lines or JSON lines, flushed one by one."""
+    """Events as human lines or JSON lines, flushed one by one. Quality samples:
+    every one with ``--json``; on a terminal, one line rewritten in place."""
 
-    def __init__(self, as_json: bool) -> None:
+    def __init__(self, as_json: bool, live: bool | None = None) -> None:
         self.as_json = as_json
+        self.live = (not as_json and _isatty(sys.stdout)) if live is None else live
+        self._live_shown = False
 
-    def line(self, data: dict[str, Any], text: str) -> None:
+    def _write(self, text: str) -> None:
         try:
-            if self.as_json:
-                sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
-            else:
-                sys.stdout.write(text + "\n")
+            sys.stdout.write(text)
             sys.stdout.flush()
         except BrokenPipeError:  # a closed pipe must not turn a good call into a crash
             pass
 
+    def clear_live(self) -> None:
+        if self._live_shown:
+            self._live_shown = False
+            self._write("\r\x1b[K")
+
+    def line(self, data: dict[str, Any], text: str) -> None:
+        if self.as_json:
+            self._write(json.dumps(data, ensure_ascii=False) + "\n")
+        else:
+            self.clear_live()
+            self._write(text + "\n")
+
     def event(self, event: Any) -> None:
+        if event.kind == "quality":
+            if self.as_json:
+                self.line(event.to_json(), "")
+            elif self.live:
+                self._live(event.sample)
+            return
         self.line(event.to_json(), self.human(event))
+        quality = getattr(event, "quality", None)
+        if event.kind == "ended" and not self.as_json and quality is not None and quality.samples:
+            self.line({}, summary_line(quality))
+
+    def _live(self, sample: Any) -> None:
+        import shutil
+
+        from hello_tui.quality.render import render_line
+
+        encoding = (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "")
+        text = render_line(sample, ascii_only=encoding != "utf8")
+        width = shutil.get_terminal_size((100, 24)).columns - 1
+        self._live_shown = True
+        self._write("\r" + text[: max(width, 10)] + "\x1b[K")
 
     @staticmethod
     def human(event: Any) -> str:
@@ -195,6 +249,7 @@ class Printer:
         return f"{kind}"
 
     def stats(self, call: Call, code: int) -> None:
+        self.clear_live()
         flowing = next((e for e in call.event_log if e.kind == "media-flowing"), None)
         sink = call.sink.stats() if call.sink is not None else None
         ended = call.ended
@@ -211,6 +266,214 @@ class Printer:
         }
         if self.as_json:
             self.line(data, "")
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def summary_line(q: Any) -> str:
+    """The end-of-call quality summary, for humans."""
+
+    def ms(p50: float | None, p95: float | None) -> str:
+        if p50 is None:
+            return "–"
+        return f"{p50:.0f} ms (p95 {p95:.0f})" if p95 is not None else f"{p50:.0f} ms"
+
+    loss50 = (q.fraction_lost_p50 or 0.0) * 100
+    loss95 = (q.fraction_lost_p95 or 0.0) * 100
+    mos = "–" if q.mos_mean is None else f"{q.mos_mean:.1f} (min {q.mos_min:.1f})"
+    rtt, jitter = ms(q.rtt_ms_p50, q.rtt_ms_p95), ms(q.jitter_ms_p50, q.jitter_ms_p95)
+    return (
+        f"Quality: RTT {rtt}, jitter {jitter}, loss {loss50:.1f} % (p95 {loss95:.1f}), "
+        f"MOS {mos}; {q.samples} samples"
+    )
+
+
+# ---------------------------------------------------------------- telemetry
+FLUSH_SECONDS = 3.0  # after the call: how long the process may spend sending reports
+FEEDBACK_KEYS = {"a": "audio-quality", "v": "video-quality", "d": "disconnected",
+                 "c": "confusing-controls", "s": "setup-slow", "o": "other"}  # fmt: skip
+
+
+def _read_key(prompt: str) -> str:
+    """Show ``prompt`` and read one key (no Enter needed); "" on Enter. Keys typed
+    during the call are discarded first (they answer nothing)."""
+    import os
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    old = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd, termios.TCSAFLUSH)  # flushes pending input
+        sys.stdout.write(prompt)
+        sys.stdout.flush()
+        key = os.read(fd, 1).decode(errors="ignore")
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, old)
+    return "" if key in ("\r", "\n") else key.lower()
+
+
+def ask_feedback(read_key: Any = _read_key, out: Any = None) -> tuple[str, list[str]] | None:
+    """The question "How was your conversation?": one key; then, if sad, one for why."""
+    out = out or sys.stdout
+    key = read_key("How was your conversation? [h]appy [s]ad [enter] skip ")
+    if key not in ("h", "s"):
+        out.write("\n")
+        return None
+    if key == "h":
+        out.write("happy\n")
+        return "happy", []
+    out.write("sad\n")
+    why = "What went wrong? [a]udio [v]ideo [d]isconnected [c]ontrols [s]low setup [o]ther "
+    reason = FEEDBACK_KEYS.get(read_key(why + "[enter] skip "))
+    out.write((reason or "") + "\n")
+    return "sad", [reason] if reason else []
+
+
+class Telemetry:
+    """This run's telemetry: whether it is on, where reports go, what is queued.
+
+    Nothing here may break or delay a call: every step swallows its errors
+    (logged at debug level) and sending happens after the call, bounded."""
+
+    def __init__(self, ctx: Context, args: argparse.Namespace, server_url: str) -> None:
+        from hello_tui.telemetry.report import parse_feedback
+        from hello_tui.telemetry.store import TelemetryStore
+
+        self.ctx = ctx
+        self.args = args
+        self.server_url = server_url  # "" for the embedded server: nothing is sent
+        self.store = TelemetryStore(ctx.paths.data_dir)
+        self.interactive = not args.json and _isatty(sys.stdin) and _isatty(sys.stdout)
+        self.enabled = False
+        self.feedback: tuple[str, list[str]] | None = None
+        if getattr(args, "feedback", None):
+            if args.no_telemetry:
+                raise CliError("--feedback sends a report; --no-telemetry sends none: pick one")
+            try:
+                self.feedback = parse_feedback(args.feedback)
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
+
+    def _url(self, kind: str) -> str:
+        from hello_tui.telemetry.sender import endpoint
+
+        return endpoint(self.server_url, kind)
+
+    def before(self) -> None:
+        """The first-run question (interactive only), then decide for this run."""
+        if not self.server_url or self.args.no_telemetry:
+            return  # nothing to send to, or nothing to send this time
+        settings = self.ctx.settings
+        try:
+            from hello_tui.telemetry.consent import first_run
+
+            settings = first_run(
+                settings,
+                self.ctx.paths.config_file,
+                self.store,
+                interactive=self.interactive,
+                stdin=sys.stdin,
+                stdout=sys.stdout,
+            )
+            if not settings.telemetry.enabled:
+                self.store.clear_queue("call")  # switched off: no call report waits
+            if self.interactive:
+                self._offer_crashes()
+        except (OSError, ValueError) as exc:
+            print(f"hello-tui: note: telemetry: {exc}", file=sys.stderr)
+        self.enabled = settings.telemetry.enabled and not self.args.no_telemetry
+
+    def _offer_crashes(self) -> None:
+        crashes = self.store.crashes()
+        if not crashes:
+            return
+        sys.stdout.write(
+            f"{len(crashes)} crash report(s) saved in {self.store.crash_dir} "
+            "('hello-tui privacy crashes list' shows them).\n"
+            f"Send them to {self._url('crash')}? [y/N] "
+        )
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() in ("y", "yes"):
+            queue_crashes(self.store, self._url("crash"))
+
+    def after_call(self, call: Call) -> None:
+        """Queue this call's report (if on) and the --feedback answer (if any)."""
+        try:
+            if self.enabled and self.server_url:
+                from hello_tui.signaling.protocol import encode_body
+                from hello_tui.telemetry.report import report_for_call
+
+                report = report_for_call(call, self.store.install_secret())
+                if report is not None:
+                    self.store.enqueue("call", self._url("call"), encode_body(report))
+            if self.feedback is not None:
+                self.send_feedback(*self.feedback)
+        except Exception as exc:
+            import logging
+
+            logging.getLogger(__name__).debug("telemetry: no report: %r", exc)
+
+    def ask_feedback(self, call: Call) -> None:
+        """On a terminal, after a call that connected: the one-key question."""
+        if (
+            self.feedback is not None
+            or not self.interactive
+            or not self.server_url
+            or call.ended is None
+            or call.ended.stage != "connected"
+        ):
+            return
+        try:
+            answer = ask_feedback()
+        except (OSError, ImportError, ValueError):  # not a real terminal after all
+            return
+        if answer is not None:
+            self.send_feedback(*answer)
+
+    def send_feedback(self, rating: str, reasons: list[str]) -> None:
+        if not self.server_url:
+            return
+        from hello_tui.signaling.protocol import encode_body
+        from hello_tui.telemetry.report import build_feedback
+
+        body = encode_body(build_feedback(rating, reasons))
+        self.store.enqueue("feedback", self._url("feedback"), body)
+
+    async def flush(self) -> None:
+        """Send what is queued (this run's bodies and earlier leftovers), bounded in
+        time; what is not sent stays queued for the next run."""
+        if self.args.no_telemetry or not self.server_url or not self.store.queued():
+            return
+        from hello_tui.telemetry.sender import flush_for
+
+        await flush_for(self.store, FLUSH_SECONDS)
+
+    def flush_now(self) -> None:
+        """:meth:`flush` in its own event loop, once the call's loop is over."""
+        import asyncio
+
+        try:
+            asyncio.run(self.flush())
+        except Exception as exc:
+            import logging
+
+            logging.getLogger(__name__).debug("telemetry: flush failed: %r", exc)
+
+
+def queue_crashes(store: Any, url: str) -> int:
+    """Move saved crash reports into the send queue (the user said yes)."""
+    n = 0
+    for path in store.crashes():
+        store.enqueue("crash", url, path.read_text(encoding="utf-8").strip())
+        path.unlink(missing_ok=True)
+        n += 1
+    return n
 
 
 # ---------------------------------------------------------------- shared engine
@@ -417,17 +680,27 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
         parse_room_url(to)  # a malformed URL is a one-line error before connecting
     _check_endpoints(*_settings_audio(ctx, args))
     session = Session(ctx, args, login=None)
+    telemetry = Telemetry(ctx, args, session.url or "")
+    telemetry.before()
+    calls: list[Call] = []
 
     async def main(stop: Any) -> int:
         try:
             async with session as phone:
                 call = phone.join(to, peer=shown) if is_room else phone.dial(to, peer=shown)
-                return await drive(call, args, session.printer, stop)
+                calls.append(call)
+                code = await drive(call, args, session.printer, stop)
+                telemetry.after_call(call)
+                return code
         except ServerUnreachable as exc:
             _unreachable_json(args, str(exc))
             raise
 
-    return _run(main)
+    code = _run(main)
+    if calls:
+        telemetry.ask_feedback(calls[0])
+    telemetry.flush_now()
+    return code
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -450,6 +723,8 @@ def cmd_answer(args: argparse.Namespace) -> int:
             "answering needs a server others can reach: set [server] url or pass --server URL"
         )
     _check_endpoints(*_settings_audio(ctx, args))
+    telemetry = Telemetry(ctx, args, session.url or "")
+    telemetry.before()
     allowed = {a.casefold() for a in args.allow}
 
     def screen(caller: str) -> str | None:
@@ -466,6 +741,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
 
     async def main(stop: Any) -> int:
         code = OK
+        senders: set[asyncio.Task[None]] = set()  # reports go out while we wait for calls
         async with session as phone:
             phone.screen = screen
             phone.name_of = name_of
@@ -488,11 +764,17 @@ def cmd_answer(args: argparse.Namespace) -> int:
                     if call.ended is None:
                         await call.accept()
                 code = await drive(call, args, session.printer, stop)
+                telemetry.after_call(call)
+                sender = asyncio.create_task(telemetry.flush())
+                senders.add(sender)
+                sender.add_done_callback(senders.discard)
                 if args.once:
                     break
         return code
 
-    return _run(main)
+    code = _run(main)
+    telemetry.flush_now()
+    return code
 
 
 def _contact_for(ctx: Context, caller: str) -> Any:

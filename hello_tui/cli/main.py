@@ -270,6 +270,37 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "privacy",
+        "show exactly what telemetry sent; crash reports kept on this device",
+        "hello_tui.cli.privacy_cmd:cmd_show",
+        "hello_tui.cli.privacy_cmd:args_show",
+        children=(
+            Command(
+                "crashes",
+                "crash reports kept on this device (sent only if you say so)",
+                "hello_tui.cli.privacy_cmd:cmd_crash_list",
+                children=(
+                    Command(
+                        "list",
+                        "print each saved report",
+                        "hello_tui.cli.privacy_cmd:cmd_crash_list",
+                    ),
+                    Command(
+                        "send",
+                        "send the saved reports to the server, then delete them here",
+                        "hello_tui.cli.privacy_cmd:cmd_crash_send",
+                        "hello_tui.cli.privacy_cmd:args_crash_send",
+                    ),
+                    Command(
+                        "clear",
+                        "delete the saved reports",
+                        "hello_tui.cli.privacy_cmd:cmd_crash_clear",
+                    ),
+                ),
+            ),
+        ),
+    ),
+    Command(
         "config",
         "inspect the configuration",
         children=(
@@ -360,7 +391,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hello_tui.cli.errors import run_handler
 
     module, func = args._handler.split(":")
-    return run_handler(lambda: getattr(importlib.import_module(module), func)(args))
+    try:
+        return run_handler(lambda: getattr(importlib.import_module(module), func)(args))
+    except Exception as exc:  # a bug: keep a local crash report, say where, exit 1
+        return _crashed(args, exc, func.removeprefix("cmd_").replace("_", " "))
+
+
+def _crashed(args: argparse.Namespace, exc: Exception, command: str) -> int:
+    """Save a crash report in the profile's data directory (sent only on a yes:
+    ``hello-tui privacy crashes send``, or the question on the next interactive call)."""
+    where = ""
+    try:
+        from hello_tui.config.paths import resolve_paths
+        from hello_tui.signaling.protocol import encode_body
+        from hello_tui.telemetry.report import build_crash_report
+        from hello_tui.telemetry.store import TelemetryStore
+
+        paths = resolve_paths(getattr(args, "config", None), getattr(args, "profile", None))
+        body = encode_body(build_crash_report(exc, command=command))
+        where = str(TelemetryStore(paths.data_dir).save_crash(body))
+    except Exception:  # never let the crash report hide the crash
+        where = ""
+    line = " ".join(f"{type(exc).__name__}: {exc}".split())
+    saved = (
+        f"; a crash report was saved in {where} (nothing was sent; "
+        "'hello-tui privacy crashes send' shares it)"
+        if where
+        else ""
+    )
+    print(f"hello-tui: internal error: {line}{saved}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The aiohttp application: ``GET /ws``, ``GET /__heartbeat__``, ``GET /metrics``.
+"""The aiohttp application: ``GET /ws``, ``GET /__heartbeat__``, ``GET /metrics``,
+and telemetry: ``POST /telemetry``, ``POST /feedback``, ``POST /crash``, ``GET /stats``.
 
 ``create_app`` builds it around a :class:`Hub` (reachable as ``app[HUB]``);
 ``serve`` runs it until stopped, for ``hello-tui serve``.
@@ -12,6 +13,7 @@ import ssl
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import msgspec
 from aiohttp import web
 
 from hello_tui.server.hub import Hub
@@ -19,9 +21,12 @@ from hello_tui.server.privacy import install_log_privacy, log, truncate_ip
 from hello_tui.server.session import Session
 from hello_tui.server.settings import ServerSettings
 from hello_tui.server.store import Store
+from hello_tui.server.telemetry import TelemetryAggregator, log_crash
+from hello_tui.signaling import protocol as p
 from hello_tui.signaling.protocol import MAX_MESSAGE_BYTES
 
 HUB = web.AppKey("hub", Hub)
+TELEMETRY = web.AppKey("telemetry", TelemetryAggregator)
 # Frames up to twice the protocol limit are read and answered "too-big";
 # beyond that aiohttp closes the connection with 1009 (message too big).
 WS_MAX_MSG_SIZE = 2 * MAX_MESSAGE_BYTES
@@ -87,22 +92,87 @@ async def heartbeat(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(
-        text=request.app[HUB].metrics.render(), content_type="text/plain", charset="utf-8"
-    )
+    text = request.app[HUB].metrics.render() + request.app[TELEMETRY].render()
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+# ---------------------------------------------------------------- telemetry
+_DECODERS = {
+    "call": (msgspec.json.Decoder(p.CallReport), p.MAX_TELEMETRY_BYTES),
+    "feedback": (msgspec.json.Decoder(p.FeedbackReport), p.MAX_TELEMETRY_BYTES),
+    "crash": (msgspec.json.Decoder(p.CrashReport), p.MAX_CRASH_BYTES),
+}
+
+
+def _refuse(status: int, message: str) -> web.Response:
+    # One line: msgspec's messages are single-line, but make sure of it.
+    return web.json_response({"error": " ".join(message.split())}, status=status)
+
+
+async def _intake(request: web.Request, kind: str) -> web.Response:
+    # The address is truncated before anything else happens: nothing below,
+    # logs included, ever sees the raw one.
+    network = truncate_ip(request.remote)
+    decoder, limit = _DECODERS[kind]
+    if request.content_length is not None and request.content_length > limit:
+        return _refuse(413, f"body over {limit} bytes")
+    body = await request.read()  # aiohttp caps any body at client_max_size (1 MiB)
+    if len(body) > limit:
+        return _refuse(413, f"body over {limit} bytes")
+    try:
+        report = decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        return _refuse(400, f"bad {kind} report: {exc}")
+    aggregator = request.app[TELEMETRY]
+    if kind == "call":
+        aggregator.add_call(report, network)
+    elif kind == "feedback":
+        aggregator.add_feedback(report, network)
+    else:
+        aggregator.add_crash(report, network)
+        log_crash(report)
+    return web.json_response({"status": "ok"}, status=202)
+
+
+async def post_telemetry(request: web.Request) -> web.Response:
+    return await _intake(request, "call")
+
+
+async def post_feedback(request: web.Request) -> web.Response:
+    return await _intake(request, "feedback")
+
+
+async def post_crash(request: web.Request) -> web.Response:
+    return await _intake(request, "crash")
+
+
+async def stats(request: web.Request) -> web.Response:
+    """Aggregates only, buckets under 5 left out (``server/telemetry.py``)."""
+    return web.json_response(request.app[TELEMETRY].stats())
 
 
 def create_app(
-    settings: ServerSettings | None = None, store: Store | None = None
+    settings: ServerSettings | None = None,
+    store: Store | None = None,
+    *,
+    telemetry: TelemetryAggregator | None = None,
 ) -> web.Application:
-    """The server as an aiohttp app (tests run it under ``TestServer``)."""
+    """The server as an aiohttp app (tests run it under ``TestServer``).
+
+    ``telemetry``: the aggregator of reports (default: a fresh one); pass one
+    built with ``country_of=`` to count countries from a GeoIP database."""
     install_log_privacy()
     hub = Hub(settings or ServerSettings(), store)
     app = web.Application()
     app[HUB] = hub
+    app[TELEMETRY] = telemetry if telemetry is not None else TelemetryAggregator()
     app.router.add_get("/ws", websocket)
     app.router.add_get("/__heartbeat__", heartbeat)
     app.router.add_get("/metrics", metrics)
+    app.router.add_post("/telemetry", post_telemetry)
+    app.router.add_post("/feedback", post_feedback)
+    app.router.add_post("/crash", post_crash)
+    app.router.add_get("/stats", stats)
 
     async def on_startup(_: web.Application) -> None:
         await hub.start()

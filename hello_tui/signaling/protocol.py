@@ -373,3 +373,120 @@ def login_payload(nonce: str, session: str) -> bytes:
     """What a login signature covers: bound to this session so a signature
     seen on one connection cannot be replayed on another."""
     return f"hello-tui login v1\n{session}\n{nonce}".encode()
+
+
+# ================================================================ telemetry (HTTP, not WebSocket)
+# The bodies of ``POST /telemetry``, ``POST /feedback`` and ``POST /crash``
+# (docs/telemetry.md). They live here because this is the one module the
+# server shares with the client. Every field is from a closed set or a
+# bounded number: nothing in them can carry a contact, an account name, a
+# room token, a call id, an address or SDP, and decoding rejects anything
+# else (unknown fields included).
+
+TELEMETRY_VERSION: Final = 1
+MAX_TELEMETRY_BYTES: Final = 8 * 1024  # a report is ~700 bytes
+MAX_CRASH_BYTES: Final = 24 * 1024
+
+OsFamily = Literal["linux", "macos", "windows", "bsd", "other"]
+NetworkType = Literal["wired", "wifi", "cellular", "loopback", "unknown"]
+CandidateType = Literal["host", "srflx", "prflx", "relay"]
+CallOutcome = Literal[
+    "completed",  # connected, then hung up normally (either side)
+    "dropped",  # connected, then lost (media failure, network, error)
+    "not-answered",  # never connected for a human reason: rejected, busy, no answer, cancel
+    "failed",  # never connected for a technical reason: unreachable, media-fail, error
+]
+CallStage = Literal["dialing", "ringing", "waiting", "connecting", "connected"]
+ReportReason = Literal[
+    "hangup", "rejected", "busy", "timeout", "cancel", "answered-elsewhere", "user-unknown",
+    "unavailable", "closed", "media-fail", "setup-timeout", "unreachable", "error",
+]  # fmt: skip
+FeedbackReason = Literal[
+    "audio-quality", "video-quality", "disconnected", "confusing-controls", "setup-slow", "other"
+]
+FEEDBACK_REASONS: Final[tuple[str, ...]] = FeedbackReason.__args__  # type: ignore[attr-defined]
+Version = Annotated[
+    str, msgspec.Meta(max_length=32, pattern=r"^[0-9]+(\.[0-9]+){0,3}[A-Za-z0-9.+-]*$")
+]
+# A coarse UTC timestamp: the hour, "2026-11-26T04".
+Hour = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}$")]
+DailyId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+Ms = Annotated[float, msgspec.Meta(ge=0, le=3_600_000)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Mos = Annotated[float, msgspec.Meta(ge=0, le=5)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**40)]
+Codec = Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[a-z0-9.-]+/[0-9]+(/[0-9]+)?$")]
+
+
+class _Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class QualityReport(_Body, kw_only=True):
+    """The end-of-call quality summary (``hello_tui.quality.summary``), as sent."""
+
+    samples: Count = 0
+    rtt_ms_p50: Ms | None = None
+    rtt_ms_p95: Ms | None = None
+    jitter_ms_p50: Ms | None = None
+    jitter_ms_p95: Ms | None = None
+    fraction_lost_p50: Fraction | None = None
+    fraction_lost_p95: Fraction | None = None
+    packets_lost: Count = 0
+    packets_received: Count = 0
+    mos_mean: Mos | None = None
+    mos_min: Mos | None = None
+    codec: Codec | None = None
+    candidate_type: CandidateType | None = None
+
+
+class CallReport(_Body, kw_only=True):
+    """``POST /telemetry``: one call, after it ended."""
+
+    v: Annotated[int, msgspec.Meta(ge=1, le=TELEMETRY_VERSION)] = TELEMETRY_VERSION
+    # Random per install *and per UTC day* (the client derives it from a local
+    # secret and the date): counts daily users, links nothing across days.
+    daily_id: DailyId
+    client_version: Version
+    os: OsFamily
+    hour: Hour  # when the call started, UTC, to the hour
+    direction: Literal["outgoing", "incoming"]
+    room: bool = False
+    outcome: CallOutcome
+    reason: ReportReason
+    stage: CallStage  # where the call was when it ended (for a failed call: where it failed)
+    duration_s: Annotated[float, msgspec.Meta(ge=0, le=7 * 24 * 3600)] = 0.0
+    setup_ms: Ms | None = None  # dial/accept → connected (DTLS up)
+    network_type: NetworkType = "unknown"
+    quality: QualityReport = msgspec.field(default_factory=QualityReport)
+
+
+class FeedbackReport(_Body, kw_only=True):
+    """``POST /feedback``: "How was your conversation?" (only when the user answered)."""
+
+    v: Annotated[int, msgspec.Meta(ge=1, le=TELEMETRY_VERSION)] = TELEMETRY_VERSION
+    rating: Literal["happy", "sad"]
+    reasons: Annotated[list[FeedbackReason], msgspec.Meta(max_length=6)] = msgspec.field(
+        default_factory=list
+    )
+    client_version: Version
+    os: OsFamily
+    hour: Hour
+
+
+class CrashReport(_Body, kw_only=True):
+    """``POST /crash``: an unexpected error, sent only when the user said yes."""
+
+    v: Annotated[int, msgspec.Meta(ge=1, le=TELEMETRY_VERSION)] = TELEMETRY_VERSION
+    client_version: Version
+    os: OsFamily
+    python: Annotated[str, msgspec.Meta(max_length=16, pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?$")]
+    hour: Hour
+    command: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[a-z -]*$")] = ""
+    error: Annotated[str, msgspec.Meta(max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")]
+    traceback: Annotated[str, msgspec.Meta(max_length=16 * 1024)] = ""
+
+
+def encode_body(body: _Body) -> bytes:
+    """The exact bytes a client sends (and keeps, for ``hello-tui privacy``)."""
+    return _encoder.encode(body)
