@@ -1,21 +1,35 @@
 """``hello-tui`` with no command.
 
-Until the call engine and the TUI land, this prints where things live and
-what you can do; later it opens the Textual app on the embedded default.
+On a terminal (stdin and stdout both TTYs) it opens the Textual app
+(``hello_tui.tui``) on the configured server, or the embedded default. Without
+a TTY (scripts, pipes, tests) it prints where things live and what to try,
+and exits 0 at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 
 from hello_tui import __version__
 from hello_tui.cli.context import Context
+from hello_tui.config.settings import Settings
 
 
 def cmd_home(args: argparse.Namespace) -> int:
     ctx = Context(args)
     settings = ctx.settings  # a broken config is reported here, before anything else
+    if sys.stdout.isatty() and sys.stdin.isatty():
+        from hello_tui.tui.app import run
+
+        return run(ctx.paths)
+    return summary(ctx, settings)
+
+
+def summary(ctx: Context, settings: object) -> int:
+    """The text summary printed without a TTY."""
+    assert isinstance(settings, Settings)
     with ctx.contacts() as store:
         n = store.count()
     with ctx.history() as history:

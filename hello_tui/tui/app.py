@@ -1,0 +1,270 @@
+"""The Textual app: ``hello-tui`` with no command, on a TTY.
+
+Opens on the main screen at once; the server connection (the embedded
+default, or ``[server] url`` with the account signed in) is made in a worker.
+Incoming calls are awaited in another worker and prompted over whatever
+screen is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from hello_tui.config.paths import Paths
+from hello_tui.config.settings import Settings
+from hello_tui.contacts.model import Contact
+from hello_tui.tui.backend import Backend
+from hello_tui.tui.feedback import Feedback, record_feedback
+from hello_tui.tui.screens.main import MainScreen
+from hello_tui.tui.widgets.status import StatusLine
+
+
+class HelloApp(App[None]):
+    """hello-tui: contacts, calls with a live quality panel, settings."""
+
+    TITLE = "hello-tui"
+    CSS_PATH = "styles.tcss"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", show=False),
+        Binding("f1", "command_palette", "Commands", show=False),
+    ]
+
+    def __init__(
+        self,
+        paths: Paths | None = None,
+        settings: Settings | None = None,
+        *,
+        connect: bool = True,
+        ring_bell: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.backend = Backend(paths, settings)
+        self.auto_connect = connect
+        self.ring_bell = ring_bell  # None: ring the bell when there is no output device
+        self.in_call = False
+        self.last_call: Any = None
+        self.ready = asyncio.Event()  # set once the backend connected (or failed)
+
+    # ------------------------------------------------------------ life
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen())
+        self.set_interval(1.0, self.refresh_status)
+        self.refresh_status()
+        if self.auto_connect:
+            self.action_retry()
+
+    async def on_unmount(self) -> None:
+        await self.backend.close()
+
+    def refresh_status(self) -> None:
+        status = self.backend.status()
+        for line in self.screen.query(StatusLine):
+            line.show(status)
+
+    # ------------------------------------------------------------ server
+    def action_retry(self) -> None:
+        self.ready.clear()
+        self.connect_backend()
+
+    @work(exclusive=True, group="backend", exit_on_error=False)
+    async def connect_backend(self) -> None:
+        self.refresh_status()
+        try:
+            await self.backend.connect()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.notify(
+                f"Cannot reach the server: {self.backend.error or exc}. "
+                "Press r to retry, or s to change the server in Settings.",
+                severity="error",
+                timeout=8,
+            )
+        else:
+            if self.backend.account:
+                self.receive_calls()
+        finally:
+            self.ready.set()
+            self.refresh_status()
+
+    @work(exclusive=True, group="incoming", exit_on_error=False)
+    async def receive_calls(self) -> None:
+        phone = self.backend.phone
+        while phone is not None and phone is self.backend.phone:
+            call = await phone.next_incoming()
+            if self.in_call:  # one call at a time: the second caller hears busy
+                await call.reject("busy")
+                continue
+            await self.prompt_incoming(call)
+
+    async def prompt_incoming(self, call: Any) -> None:
+        from hello_tui.tui.screens.incoming import IncomingCall
+
+        caller = _caller_of(call)
+        contact = self.backend.contact_for(caller)
+        photo = self.backend.contacts.photo_bytes(contact) if contact else None
+        bell = self.ring_bell
+        if bell is None:
+            bell = not await asyncio.to_thread(_has_output_device)
+        choice = await self.push_screen_wait(IncomingCall(call, photo=photo, bell=bell))
+        if choice == "accept" and call.ended is None:
+            await call.accept()
+            self.show_call(call, photo)
+        elif choice in ("decline", "block"):
+            await call.reject("rejected")
+            if choice == "block" and caller:
+                blocked = self.backend.block_caller(caller)
+                self.notify(f"Declined and blocked {blocked.name}")
+                self._refresh_main()
+            else:
+                self.notify(f"Declined the call from {call.peer}")
+        elif choice == "gone":
+            self.notify(f"Missed call from {call.peer}")
+            self._refresh_main()
+
+    # ------------------------------------------------------------ calls
+    def action_echo(self) -> None:
+        self.place_call("echo", "echo")
+
+    def call_contact(self, contact: Contact) -> None:
+        if contact.blocked:
+            self.notify(f"{contact.name} is blocked: unblock them (b) to call", severity="warning")
+            return
+        if not contact.emails:
+            self.notify(f"{contact.name} has no e-mail to call: add one (E)", severity="warning")
+            return
+        self.place_call(contact.emails[0], contact.name, self.backend.contacts.photo_bytes(contact))
+
+    def place_call(self, to: str, shown: str, photo: bytes | None = None) -> None:
+        if self.in_call:
+            self.notify("Already in a call", severity="warning")
+            return
+        if self.backend.phone is None:
+            why = self.backend.error or "still connecting to the server"
+            self.notify(f"Cannot call yet: {why}. Press r to retry.", severity="warning")
+            return
+        try:
+            call = self.backend.dial(to, peer=shown)
+        except Exception as exc:
+            self.notify(f"Cannot call {shown}: {exc}", severity="error")
+            return
+        self.show_call(call, photo)
+
+    def show_call(self, call: Any, photo: bytes | None = None) -> None:
+        from hello_tui.tui.screens.call import CallScreen
+
+        self.in_call = True
+        self.last_call = call
+        self.push_screen(CallScreen(call, photo=photo), self._call_ended)
+
+    def _call_ended(self, ended: Any) -> None:
+        self.in_call = False
+        self._refresh_main()
+        if ended is None:
+            return
+        secs = round(ended.duration)
+        tail = f" after {secs // 60}:{secs % 60:02d}" if ended.stage == "connected" else ""
+        why = f" ({ended.message})" if ended.message else ""
+        severity = "information" if ended.stage == "connected" else "warning"
+        self.notify(f"Call ended: {ended.reason}{tail}{why}", severity=severity)
+        if ended.stage == "connected":
+            self.ask_feedback(ended)
+
+    def ask_feedback(self, ended: Any) -> None:
+        from hello_tui.tui.screens.feedback import FeedbackPrompt
+
+        def done(answer: Feedback | None) -> None:
+            if answer is not None:
+                record_feedback(answer, self.backend.paths.data_dir)
+                self.notify("Thanks for the feedback")
+
+        self.push_screen(FeedbackPrompt(ended.call_id, ended.duration), done)
+
+    def _refresh_main(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.refresh_contacts()
+                screen.refresh_history()
+
+    # ------------------------------------------------------------ settings
+    def action_settings(self) -> None:
+        from hello_tui.tui.screens.settings import SettingsScreen
+
+        self.push_screen(SettingsScreen())
+
+    def action_toggle_dnd(self) -> None:
+        self.backend.set_dnd(not self.backend.dnd)
+        self.refresh_status()
+        self.notify("Do not disturb: on (calls answered busy)" if self.backend.dnd else
+                    "Do not disturb: off")  # fmt: skip
+
+    # ------------------------------------------------------------ palette
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Every key of the current screen, plus the app's own commands."""
+        yield from super().get_system_commands(screen)
+        seen: set[str] = {"quit", "app.quit", "command_palette"}
+        for node, bindings in screen._modal_binding_chain:
+            for _key, binding in bindings:
+                action = binding.action
+                if not binding.description or action in seen:
+                    continue
+                seen.add(action)
+                yield SystemCommand(
+                    binding.description,
+                    f"key: {binding.key_display or binding.key}",
+                    _runner(self, node, action),
+                )
+        for title, help_, action in (
+            ("Echo test", "Call the echo service: hear yourself (e)", self.action_echo),
+            ("Settings", "Audio devices, server, telemetry, do-not-disturb (s)",
+             self.action_settings),
+            ("Toggle do-not-disturb", "Answer calls busy without a prompt (d)",
+             self.action_toggle_dnd),
+            ("Reconnect", "Reach the server again (r)", self.action_retry),
+        ):  # fmt: skip
+            if title.lower() not in seen:
+                yield SystemCommand(title, help_, action)
+
+
+def _runner(app: App[Any], node: Any, action: str) -> Any:
+    async def run() -> None:
+        await app.run_action(action, node)
+
+    return run
+
+
+def _caller_of(call: Any) -> str:
+    """The caller's account name (the Incoming event's ``caller``)."""
+    for event in getattr(call, "event_log", []):
+        if event.kind == "incoming":
+            return str(event.caller)
+    return ""
+
+
+def _has_output_device() -> bool:
+    try:
+        from hello_tui.media.devices import list_devices
+
+        return bool(list_devices("output"))
+    except Exception:
+        return False
+
+
+def run(paths: Paths | None = None) -> int:
+    """Run the app on this terminal (``hello-tui`` with no command)."""
+    from hello_tui.media.quiet import divert_stderr
+
+    divert_stderr()  # before anything opens: PortAudio/ALSA noise must not reach the screen
+    app = HelloApp(paths)
+    with contextlib.suppress(KeyboardInterrupt):
+        app.run()
+    return 0

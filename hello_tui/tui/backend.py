@@ -1,0 +1,253 @@
+"""What the TUI drives: the local stores and, once connected, a :class:`Phone`.
+
+No Textual here: this is the same glue the CLI's ``Session`` does (server
+configured or embedded, a connected client, an optional login, call options
+from the config), kept in one object the app owns for its whole life. The
+heavy imports (aiortc, aiohttp, the server for the embedded default) happen
+in :meth:`Backend.connect`, which the app runs in a worker after the first
+paint, so the UI is interactive at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hello_tui.config.loader import load_config
+from hello_tui.config.paths import Paths, resolve_paths
+from hello_tui.config.settings import Settings
+from hello_tui.contacts.model import Contact
+from hello_tui.contacts.search import fold_key
+from hello_tui.contacts.store import ContactStore, open_store
+from hello_tui.history.store import HistoryStore
+from hello_tui.util.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    from hello_tui.call.engine import Call, Phone
+    from hello_tui.signaling.client import SignalingClient
+
+STATE_FILE = "tui-state.toml"  # front-end state that has no config key (do-not-disturb)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What the status line shows."""
+
+    account: str | None  # signed in as; None: anonymous
+    server: str  # "embedded" or the URL
+    reachable: bool | None  # None: still connecting
+    error: str
+    dnd: bool
+
+
+def key_path(paths: Paths, settings: Settings) -> Path:
+    """``[account] key_file`` (relative to the data directory), else ``account.key``."""
+    configured = settings.account.key_file
+    if not configured:
+        return paths.data_dir / "account.key"
+    path = Path(configured).expanduser()
+    return path if path.is_absolute() else paths.data_dir / path
+
+
+def contacts_path(paths: Paths, settings: Settings) -> Path:
+    configured = settings.contacts.path
+    if not configured:
+        return paths.contacts_file(settings.contacts.backend)
+    path = Path(configured).expanduser()
+    return path if path.is_absolute() else paths.data_dir / path
+
+
+class Backend:
+    """The local stores, the server connection and the phone of one TUI run."""
+
+    def __init__(self, paths: Paths | None = None, settings: Settings | None = None) -> None:
+        self.paths = paths or resolve_paths()
+        self.settings = settings if settings is not None else load_config(self.paths.config_file)
+        self.contacts: ContactStore = open_store(
+            self.settings.contacts.backend, contacts_path(self.paths, self.settings)
+        )
+        self.history = HistoryStore(
+            self.paths.history_file, max_entries=self.settings.history.max_entries
+        )
+        self.dnd = bool(self._read_state().get("do_not_disturb", False))
+        self.phone: Phone | None = None
+        self.client: SignalingClient | None = None
+        self.account: str | None = None
+        self.error = ""
+        self.connecting = False
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    # ------------------------------------------------------------ state file
+    @property
+    def state_path(self) -> Path:
+        return self.paths.data_dir / STATE_FILE
+
+    def _read_state(self) -> dict[str, Any]:
+        try:
+            return tomllib.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError):
+            return {}
+
+    def set_dnd(self, on: bool) -> None:
+        """Do-not-disturb: incoming calls are answered ``busy`` before ringing."""
+        self.dnd = on
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.state_path, f"do_not_disturb = {'true' if on else 'false'}\n")
+
+    # ------------------------------------------------------------ status
+    @property
+    def embedded(self) -> bool:
+        return not self.settings.server.url
+
+    @property
+    def has_account(self) -> bool:
+        return bool(self.settings.account.name) and key_path(self.paths, self.settings).exists()
+
+    def status(self) -> Status:
+        reachable: bool | None
+        if self.client is not None and self.client.is_connected:
+            reachable = True
+        elif self.connecting:
+            reachable = None
+        else:
+            reachable = False
+        return Status(
+            account=self.account,
+            server="embedded" if self.embedded else self.settings.server.url,
+            reachable=reachable,
+            error=self.error,
+            dnd=self.dnd,
+        )
+
+    # ------------------------------------------------------------ connecting
+    async def connect(self) -> None:
+        """Start the embedded server (no ``[server] url``) or reach the configured
+        one, sign in when an account is configured, and make the phone."""
+        import asyncio
+        import importlib
+
+        await self.disconnect()
+        self.connecting = True
+        self.error = ""
+        try:
+            # Import the heavy modules off the event loop: the UI stays live.
+            for name in ("hello_tui.call.engine", "hello_tui.call.embedded"):
+                await asyncio.to_thread(importlib.import_module, name)
+            await self._connect()
+        except BaseException as exc:
+            self.error = _one_line(exc)
+            await self.disconnect()
+            raise
+        finally:
+            self.connecting = False
+
+    async def _connect(self) -> None:
+        from hello_tui.call.embedded import LOOPBACK, embedded_server
+        from hello_tui.call.engine import CallOptions, Phone
+        from hello_tui.call.peer import ice_servers
+        from hello_tui.signaling.client import SignalingClient
+
+        stack = contextlib.AsyncExitStack()
+        self._stack = stack
+        await stack.__aenter__()
+        settings = self.settings
+        url = settings.server.url
+        if not url:
+            url = (await stack.enter_async_context(embedded_server())).url
+        timeout = settings.server.connect_timeout
+        if self.embedded:  # in this process: nothing to reconnect to
+            client = SignalingClient(connect_timeout=timeout, reconnect=None)
+        else:
+            client = SignalingClient(connect_timeout=timeout)
+        stack.push_async_callback(client.close)
+        await client.connect(url)
+        self.client = client
+        turn: list[Any] = []
+        if self.has_account and not self.embedded:
+            from hello_tui.signaling.identity import load_key
+
+            name = settings.account.name
+            key = load_key(key_path(self.paths, settings))
+            turn = list((await client.login(name, key)).ice)
+            self.account = name
+        options = CallOptions(
+            audio_in=settings.audio.input,
+            audio_out=settings.audio.output,
+            ice_servers=ice_servers(settings.ice, turn),
+            history=self.history,
+            host_addresses=LOOPBACK if self.embedded else None,
+        )
+        phone = Phone(client, options)
+        phone.screen = self.screen_caller
+        phone.name_of = self.name_of
+        stack.push_async_callback(phone.close)
+        phone.start()
+        self.phone = phone
+
+    async def disconnect(self) -> None:
+        stack, self._stack = self._stack, None
+        self.phone = None
+        self.client = None
+        self.account = None
+        if stack is not None:
+            with contextlib.suppress(Exception):
+                await stack.__aexit__(None, None, None)
+
+    async def close(self) -> None:
+        await self.disconnect()
+        self.contacts.close()
+        self.history.close()
+
+    def reload_settings(self, settings: Settings) -> None:
+        """New settings (saved by the settings screen): audio applies to the next call."""
+        self.settings = settings
+        if self.phone is not None:
+            self.phone.options.audio_in = settings.audio.input
+            self.phone.options.audio_out = settings.audio.output
+
+    # ------------------------------------------------------------ calls
+    def contact_for(self, caller: str) -> Contact | None:
+        """The contact a caller's account name belongs to: by e-mail, else by an
+        exact (folded) name."""
+        if not caller:
+            return None
+        found = self.contacts.find_by_email(caller) if "@" in caller else None
+        if found is not None:
+            return found
+        key = fold_key(caller)
+        return next((c for c in self.contacts.all() if fold_key(c.name) == key), None)
+
+    def screen_caller(self, caller: str) -> str | None:
+        """Refuse before ringing: do-not-disturb and blocked contacts get ``busy``."""
+        if self.dnd:
+            return "busy"
+        contact = self.contact_for(caller)
+        if contact is not None and contact.blocked:
+            return "busy"
+        return None
+
+    def name_of(self, caller: str) -> str:
+        contact = self.contact_for(caller)
+        return contact.name if contact is not None else caller
+
+    def block_caller(self, caller: str) -> Contact:
+        """Block the contact behind ``caller`` (added as a blocked contact if unknown)."""
+        contact = self.contact_for(caller)
+        if contact is not None:
+            return self.contacts.set_blocked(contact.id, True)
+        emails = [caller] if "@" in caller else []
+        notes = "" if emails else f"account name: {caller}"
+        return self.contacts.add(Contact(name=caller, emails=emails, notes=notes, blocked=True))
+
+    def dial(self, to: str, *, peer: str | None = None) -> Call:
+        if self.phone is None:
+            raise RuntimeError(self.error or "not connected to a server yet")
+        return self.phone.dial(to, peer=peer or to)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,77 @@
+"""After a call: "How was your conversation?" (skippable in one key)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, SelectionList, Static
+
+from hello_tui.tui.feedback import REASONS, Feedback
+
+
+class FeedbackPrompt(ModalScreen[Feedback | None]):
+    """``y`` happy, ``n`` sad (then pick reasons, enter sends), escape skips."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "happy", "Happy"),
+        Binding("n", "sad", "Sad"),
+        Binding("escape", "skip", "Skip"),
+        Binding("enter", "send", "Send", show=False, priority=True),
+    ]
+
+    def __init__(self, call_id: str = "", duration: float = 0.0) -> None:
+        super().__init__()
+        self.call_id, self.duration = call_id, duration
+        self.sad = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="feedback"):
+            yield Label("How was your conversation?", classes="title")
+            with Horizontal(classes="buttons", id="feedback-buttons"):
+                yield Button("☺ Good (y)", variant="success", id="happy")
+                yield Button("☹ Bad (n)", variant="error", id="sad")
+                yield Button("Skip (esc)", id="skip")
+            label = Static("What went wrong? (space: pick, enter: send)", id="reasons-label")
+            reasons = SelectionList[str](*[(label, key) for key, label in REASONS], id="reasons")
+            label.display = reasons.display = False  # shown after "sad"
+            yield label
+            yield reasons
+            yield Static("Optional. Kept on this device.", classes="hint")
+
+    @on(Button.Pressed, "#happy")
+    def action_happy(self) -> None:
+        if not self.sad:
+            self.dismiss(Feedback(happy=True, call_id=self.call_id, duration=self.duration))
+
+    @on(Button.Pressed, "#sad")
+    def action_sad(self) -> None:
+        if self.sad:
+            return
+        self.sad = True
+        self.query_one("#feedback-buttons").display = False
+        self.query_one("#reasons-label").display = True
+        reasons = self.query_one("#reasons", SelectionList)
+        reasons.display = True
+        reasons.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "send":
+            return self.sad  # until "sad", enter presses the focused button
+        return True
+
+    def action_send(self) -> None:
+        if not self.sad:
+            return
+        picked = tuple(self.query_one("#reasons", SelectionList).selected)
+        self.dismiss(
+            Feedback(happy=False, reasons=picked, call_id=self.call_id, duration=self.duration)
+        )
+
+    @on(Button.Pressed, "#skip")
+    def action_skip(self) -> None:
+        self.dismiss(None)

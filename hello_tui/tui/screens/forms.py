@@ -1,0 +1,153 @@
+"""Small modal forms: add/edit a contact, confirm, import a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+from hello_tui.contacts.model import Contact, ContactError
+from hello_tui.contacts.store import ContactStore
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+
+
+class ContactForm(ModalScreen[Contact | None]):
+    """Add (``contact`` None) or edit a contact. Enter or ctrl+s saves, escape cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "save", "Save"),
+    ]
+
+    def __init__(self, store: ContactStore, contact: Contact | None) -> None:
+        super().__init__()
+        self.store = store
+        self.contact = contact
+
+    def compose(self) -> ComposeResult:
+        c = self.contact
+        emails = ", ".join(c.emails) if c else ""
+        phones = ", ".join(c.phones) if c else ""
+        with Vertical(classes="dialog", id="contact-form"):
+            yield Label("Edit contact" if c else "Add a contact", classes="title")
+            yield Input(c.name if c else "", placeholder="Name", id="name")
+            yield Input(emails, placeholder="E-mails (comma-separated)", id="emails")
+            yield Input(phones, placeholder="Phones (comma-separated)", id="phones")
+            yield Input(c.notes if c else "", placeholder="Notes", id="notes")
+            yield Input(
+                "", placeholder="Photo: path to a PNG or JPEG (empty: keep)", id="photo-path"
+            )
+            yield Checkbox("Favourite", c.favourite if c else False, id="favourite")
+            yield Static("", id="form-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Save", variant="primary", id="save")
+                yield Button("Cancel", id="cancel")
+
+    def _value(self, wid: str) -> str:
+        return self.query_one(f"#{wid}", Input).value
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        error = self.query_one("#form-error", Static)
+        changes: dict[str, object] = {
+            "name": self._value("name").strip(),
+            "emails": _split(self._value("emails")),
+            "phones": _split(self._value("phones")),
+            "notes": self._value("notes").strip(),
+            "favourite": self.query_one("#favourite", Checkbox).value,
+        }
+        photo_path = self._value("photo-path").strip()
+        try:
+            if photo_path:
+                try:
+                    changes["photo"] = Path(photo_path).expanduser().read_bytes()
+                except OSError as exc:
+                    raise ContactError(f"{photo_path}: {exc.strerror}") from None
+            if self.contact is None:
+                saved = self.store.add(Contact(**changes))  # type: ignore[arg-type]
+            else:
+                saved = self.store.update(self.contact.copy(**changes))
+        except (ContactError, ValueError) as exc:
+            error.update(str(exc))
+            return
+        self.dismiss(saved)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class Confirm(ModalScreen[bool]):
+    """Yes / no. ``y`` or enter confirms; ``n`` or escape declines."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str, detail: str = "") -> None:
+        super().__init__()
+        self.question, self.detail = question, detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="confirm"):
+            yield Label(self.question, classes="title")
+            if self.detail:
+                yield Static(self.detail)
+            with Horizontal(classes="buttons"):
+                yield Button("Yes (y)", variant="error", id="yes")
+                yield Button("No (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class ImportFile(ModalScreen[str | None]):
+    """A path input; imports a vCard (.vcf) or Google Contacts CSV file."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, store: ContactStore) -> None:
+        super().__init__()
+        self.store = store
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="import"):
+            yield Label("Import contacts", classes="title")
+            yield Static("A vCard (.vcf, 3.0/4.0) or Google Contacts .csv file:")
+            yield Input(placeholder="~/contacts.vcf", id="path")
+            yield Static("", id="import-error", classes="error")
+
+    @on(Input.Submitted, "#path")
+    def _import(self, event: Input.Submitted) -> None:
+        from hello_tui.contacts.importer import import_file
+
+        text = event.value.strip()
+        if not text:
+            return
+        try:
+            report = import_file(self.store, Path(text).expanduser())
+        except (ContactError, OSError, ValueError) as exc:
+            self.query_one("#import-error", Static).update(str(exc))
+            return
+        self.dismiss(report.summary())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

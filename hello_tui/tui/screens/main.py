@@ -1,0 +1,292 @@
+"""The main screen: contacts on the left, the selected contact (or the call
+history) on the right."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Input,
+    OptionList,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+from textual.widgets.option_list import Option
+
+from hello_tui.contacts.model import Contact
+from hello_tui.tui.widgets.photo import Photo
+from hello_tui.tui.widgets.status import StatusLine
+
+LIST_LIMIT = 500  # contacts listed at once; typing narrows the rest down
+
+
+def contact_prompt(contact: Contact) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if contact.blocked:
+        text.append("⊘ " + contact.name, "dim strike")
+    elif contact.favourite:
+        text.append("★ ", "yellow")
+        text.append(contact.name)
+    else:
+        text.append("  " + contact.name)
+    return text
+
+
+def details_text(contact: Contact) -> Text:
+    text = Text()
+    text.append(contact.name, "bold")
+    if contact.favourite:
+        text.append("  ★ favourite", "yellow")
+    if contact.blocked:
+        text.append("  ⊘ blocked", "bold red")
+    text.append("\n")
+    for email in contact.emails:
+        text.append("\n✉ " + email)
+    for phone in contact.phones:
+        text.append("\n☎ " + phone)
+    if not contact.emails:
+        text.append("\n(no e-mail: add one to call this contact)", "dim")
+    if contact.notes:
+        text.append("\n\n" + contact.notes, "italic")
+    return text
+
+
+def when(t: float) -> str:
+    return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
+
+
+def duration(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+class MainScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # Most used first: at 80 columns the footer shows the first ones; all are
+        # in the command palette (ctrl+p).
+        Binding("c", "call", "Call"),
+        Binding("e", "app.echo", "Echo"),
+        Binding("a", "add", "Add"),
+        Binding("E", "edit", "Edit"),
+        Binding("x,delete", "delete", "Del"),
+        Binding("f", "favourite", "Fav"),
+        Binding("b", "block", "Block"),
+        Binding("i", "import", "Import"),
+        Binding("s", "app.settings", "Settings"),
+        Binding("slash", "search", "Find"),
+        Binding("t", "toggle_tab", "History"),
+        Binding("d", "app.toggle_dnd", "DND"),
+        Binding("r", "app.retry", "Reconnect", show=False),  # hinted on the status line
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield Input(placeholder="Search contacts (/)", id="search")
+                yield OptionList(id="contacts")
+                yield Static("", id="count")
+            with TabbedContent(id="tabs", initial="tab-contact"):
+                with TabPane("Contact", id="tab-contact"), Horizontal(id="contact-view"):
+                    yield Photo(id="photo")
+                    with VerticalScroll(id="details-scroll"):
+                        yield Static("", id="details")
+                with TabPane("History", id="tab-history"):
+                    yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#history", DataTable)
+        table.add_columns("When", "", "Who", "Outcome", "Length")
+        self.refresh_contacts()
+        self.refresh_history()
+        self.query_one("#contacts", OptionList).focus()
+
+    def on_screen_resume(self) -> None:
+        self.app.refresh_status()  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------ contacts
+    @property
+    def store(self):  # type: ignore[no-untyped-def]
+        return self.app.backend.contacts  # type: ignore[attr-defined]
+
+    def refresh_contacts(self, select: str | None = None) -> None:
+        query = self.query_one("#search", Input).value
+        found = self.store.search(query, limit=LIST_LIMIT)
+        found.sort(key=lambda c: c.blocked)  # stable: favourites first, blocked at the end
+        olist = self.query_one("#contacts", OptionList)
+        current = self.selected_id()
+        olist.clear_options()
+        olist.add_options([Option(contact_prompt(c), id=c.id) for c in found])
+        total = self.store.count()
+        shown = f"{len(found)} of {total}" if query or len(found) < total else f"{total}"
+        self.query_one("#count", Static).update(
+            f" {shown} contact{'s' if total != 1 else ''}" if total else " no contacts: a to add"
+        )
+        keep = select or current
+        index = next((i for i, c in enumerate(found) if c.id == keep), 0)
+        if found:
+            olist.highlighted = index
+        self.show_contact(found[index] if found else None)
+
+    def selected_id(self) -> str | None:
+        olist = self.query_one("#contacts", OptionList)
+        if olist.highlighted is None or olist.option_count == 0:
+            return None
+        return olist.get_option_at_index(olist.highlighted).id
+
+    def selected(self) -> Contact | None:
+        cid = self.selected_id()
+        if cid is None:
+            return None
+        try:
+            return self.store.get(cid)
+        except KeyError:
+            return None
+
+    def show_contact(self, contact: Contact | None) -> None:
+        photo = self.query_one("#photo", Photo)
+        details = self.query_one("#details", Static)
+        if contact is None:
+            photo.display = False
+            details.update(
+                Text.from_markup(
+                    "[b]No contact selected[/b]\n\n[dim]a[/] add a contact   [dim]i[/] import "
+                    "a vCard/CSV\n[dim]e[/] echo test: hear yourself through the server"
+                )
+            )
+            return
+        photo.display = True
+        photo.show(contact.name, self.store.photo_bytes(contact))
+        details.update(details_text(contact))
+
+    @on(Input.Changed, "#search")
+    def _search(self) -> None:
+        self.refresh_contacts()
+
+    @on(Input.Submitted, "#search")
+    def _search_done(self) -> None:
+        self.set_focus(self.query_one("#contacts", OptionList))
+
+    @on(OptionList.OptionHighlighted, "#contacts")
+    def _highlighted(self) -> None:
+        self.show_contact(self.selected())
+
+    @on(OptionList.OptionSelected, "#contacts")
+    def _selected(self) -> None:
+        self.action_call()
+
+    def key_escape(self) -> None:
+        search = self.query_one("#search", Input)
+        if search.has_focus:
+            if search.value:
+                search.value = ""
+            self.set_focus(self.query_one("#contacts", OptionList))
+
+    def key_down(self) -> None:
+        if self.query_one("#search", Input).has_focus:
+            self.set_focus(self.query_one("#contacts", OptionList))
+
+    # ------------------------------------------------------------ history
+    def refresh_history(self) -> None:
+        table = self.query_one("#history", DataTable)
+        table.clear()
+        for rec in self.app.backend.history.list(limit=200):  # type: ignore[attr-defined]
+            arrow = "→" if rec.direction == "outgoing" else "←"
+            table.add_row(when(rec.start), arrow, rec.peer, rec.outcome, duration(rec.duration))
+
+    def action_toggle_tab(self) -> None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        tabs.active = "tab-history" if tabs.active == "tab-contact" else "tab-contact"
+        if tabs.active == "tab-history":
+            self.refresh_history()
+
+    # ------------------------------------------------------------ actions
+    def action_search(self) -> None:
+        # Synchronous (widget.focus() is deferred): keys typed right after "/"
+        # must reach the search box, not the list's command keys.
+        self.set_focus(self.query_one("#search", Input))
+
+    def action_call(self) -> None:
+        contact = self.selected()
+        if contact is None:
+            self.notify("Select a contact first (or press e for the echo test)")
+            return
+        self.app.call_contact(contact)  # type: ignore[attr-defined]
+
+    def action_add(self) -> None:
+        from hello_tui.tui.screens.forms import ContactForm
+
+        def done(contact: Contact | None) -> None:
+            if contact is not None:
+                self.refresh_contacts(select=contact.id)
+                self.notify(f"Added {contact.name}")
+
+        self.app.push_screen(ContactForm(self.store, None), done)
+
+    def action_edit(self) -> None:
+        from hello_tui.tui.screens.forms import ContactForm
+
+        contact = self.selected()
+        if contact is None:
+            return
+
+        def done(saved: Contact | None) -> None:
+            if saved is not None:
+                self.refresh_contacts(select=saved.id)
+                self.notify(f"Saved {saved.name}")
+
+        self.app.push_screen(ContactForm(self.store, contact), done)
+
+    def action_delete(self) -> None:
+        from hello_tui.tui.screens.forms import Confirm
+
+        contact = self.selected()
+        if contact is None:
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.store.delete(contact.id)
+                self.refresh_contacts()
+                self.notify(f"Deleted {contact.name}")
+
+        self.app.push_screen(Confirm(f"Delete {contact.name}?", "This cannot be undone."), done)
+
+    def action_favourite(self) -> None:
+        contact = self.selected()
+        if contact is not None:
+            saved = self.store.set_favourite(contact.id, not contact.favourite)
+            self.refresh_contacts(select=saved.id)
+
+    def action_block(self) -> None:
+        contact = self.selected()
+        if contact is not None:
+            saved = self.store.set_blocked(contact.id, not contact.blocked)
+            self.refresh_contacts(select=saved.id)
+            self.notify(
+                f"Blocked {saved.name}: their calls are refused"
+                if saved.blocked
+                else f"Unblocked {saved.name}"
+            )
+
+    def action_import(self) -> None:
+        from hello_tui.tui.screens.forms import ImportFile
+
+        def done(summary: str | None) -> None:
+            if summary:
+                self.refresh_contacts()
+                self.notify(summary)
+
+        self.app.push_screen(ImportFile(self.store), done)

@@ -1,0 +1,1 @@
+"""Widgets of the TUI: photo (half-block cells), quality panel, status line."""

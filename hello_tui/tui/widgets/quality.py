@@ -1,0 +1,112 @@
+"""The live quality panel: fed only by ``QualitySample`` (no computation of its own).
+
+Each metric shows its last value and a sparkline of the last 60 samples (one
+a second); levels are meters; MOS has its bars (``quality.render``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Sparkline
+
+from hello_tui.quality.render import render_bars
+from hello_tui.quality.sample import QualitySample
+
+WINDOW = 60  # samples kept: one a second, the last minute
+UNKNOWN = "–"
+
+# (id, label, getter, format)
+METRICS: tuple[tuple[str, str, str], ...] = (
+    ("rtt", "RTT", "ms"),
+    ("jitter", "Jitter", "ms"),
+    ("loss", "Loss", "%"),
+    ("in", "In", "kbps"),
+    ("out", "Out", "kbps"),
+    ("mos", "MOS", ""),
+)
+
+
+def metric_values(s: QualitySample) -> dict[str, float | None]:
+    return {
+        "rtt": s.rtt_ms,
+        "jitter": s.jitter_ms,
+        "loss": s.fraction_lost * 100,
+        "in": s.bitrate_in_kbps,
+        "out": s.bitrate_out_kbps,
+        "mos": s.mos,
+    }
+
+
+def meter(level: float | None, width: int = 16) -> str:
+    """A level 0..1 as a bar of ``width`` cells (RMS, shown on a dB-ish scale)."""
+    if level is None:
+        return "·" * width
+    import math
+
+    db = 20 * math.log10(max(level, 1e-5))  # -100..0
+    fill = max(0.0, min(1.0, (db + 60) / 60))
+    n = round(fill * width)
+    return "█" * n + "·" * (width - n)
+
+
+class QualityPanel(Vertical):
+    """RTT, jitter, loss, bitrates, MOS (+ bars) with sparklines; levels as meters."""
+
+    DEFAULT_CSS = """
+    QualityPanel { height: auto; border: round $primary; padding: 0 1; }
+    QualityPanel .row { height: 1; }
+    QualityPanel .name { width: 7; color: $text-muted; }
+    QualityPanel .value { width: 16; }
+    QualityPanel Sparkline { height: 1; width: 1fr; }
+    QualityPanel #quality-wait { color: $text-muted; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.history: dict[str, deque[float]] = {m[0]: deque(maxlen=WINDOW) for m in METRICS}
+        self.samples = 0
+        self.last: QualitySample | None = None
+
+    def compose(self) -> ComposeResult:
+        self.border_title = "Quality"
+        yield Label("waiting for the first sample…", id="quality-wait")
+        for key, name, _unit in METRICS:
+            with Horizontal(classes="row"):
+                yield Label(name, classes="name")
+                yield Label(UNKNOWN, id=f"q-{key}", classes="value")
+                yield Sparkline([], id=f"spark-{key}")
+        with Horizontal(classes="row"):
+            yield Label("Mic", classes="name")
+            yield Label(meter(None), id="q-level-out")
+        with Horizontal(classes="row"):
+            yield Label("Speak.", classes="name")
+            yield Label(meter(None), id="q-level-in")
+
+    def add_sample(self, sample: QualitySample) -> None:
+        self.samples += 1
+        self.last = sample
+        self.query_one("#quality-wait", Label).display = False
+        values = metric_values(sample)
+        for key, _name, unit in METRICS:
+            value = values[key]
+            if value is not None:
+                self.history[key].append(float(value))
+            self.query_one(f"#q-{key}", Label).update(self._format(key, value, unit, sample))
+            spark = self.query_one(f"#spark-{key}", Sparkline)
+            spark.data = list(self.history[key])
+            spark.styles.max_width = max(1, len(spark.data))  # one cell a second, not stretched
+        self.query_one("#q-level-out", Label).update(meter(sample.audio_level_out))
+        self.query_one("#q-level-in", Label).update(meter(sample.audio_level_in))
+
+    @staticmethod
+    def _format(key: str, value: float | None, unit: str, sample: QualitySample) -> str:
+        if value is None:
+            return UNKNOWN
+        if key == "mos":
+            return f"{value:.1f} {render_bars(sample.bars)}"
+        if key == "loss":
+            return f"{value:.1f} %"
+        return f"{value:.0f} {unit}"

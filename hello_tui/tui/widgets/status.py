@@ -1,0 +1,47 @@
+"""The status line: who we are, whether the server answers, do-not-disturb."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from hello_tui.tui.backend import Status
+
+
+def status_text(status: Status) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(" hello-tui ", "bold reverse")
+    text.append("  ")
+    if status.account:
+        text.append(f"signed in as {status.account}", "bold")
+    else:
+        text.append("anonymous")
+    text.append("  ·  ")
+    server = "embedded server" if status.server == "embedded" else status.server
+    if status.reachable is not None and not status.reachable and status.server == "embedded":
+        server = "embedded"
+    if status.reachable is None:
+        text.append(f"{server}: connecting…", "yellow")
+    elif status.reachable:
+        text.append(f"{server}: reachable", "green")
+    else:
+        text.append(f"{server}: unreachable (r: retry)", "bold red")
+    text.append("  ·  ")
+    text.append("do not disturb" if status.dnd else "DND off", "bold magenta" if status.dnd else "")
+    text.append("  ·  ")
+    text.append("^p commands", "dim")
+    return text
+
+
+class StatusLine(Static):
+    DEFAULT_CSS = """
+    StatusLine { height: 1; background: $panel; }
+    """
+
+    def on_mount(self) -> None:
+        backend = getattr(self.app, "backend", None)
+        if backend is not None:
+            self.show(backend.status())
+
+    def show(self, status: Status) -> None:
+        self.update(status_text(status))

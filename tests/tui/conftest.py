@@ -1,0 +1,120 @@
+"""TUI tests: the real app under Pilot, with real stores, a real server and real calls.
+
+Every test runs in its own XDG directories (the autouse ``isolated_home``).
+Waiting is on conditions (the screen shows X, the store holds Y), with a
+timeout, never a bare sleep.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+from aiohttp.test_utils import TestServer
+
+from hello_tui.config.paths import resolve_paths
+
+T = 15.0  # generous bound for any single wait
+
+
+def write_config(data: dict[str, Any]) -> Path:
+    path = resolve_paths().config_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    return path
+
+
+TEST_AUDIO = {"audio": {"input": "sine:440", "output": "null:"}}
+
+
+async def wait_until(
+    pilot: Any, predicate: Callable[[], object], timeout: float = T, what: str = ""
+) -> None:
+    """Let the app run until ``predicate()`` is true (fails after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await pilot.pause(0.05)
+
+
+def visible_text(app: Any) -> str:
+    """The text of every visible Static/Label/Digits/Option of the active screen."""
+    from textual.widgets import Label, OptionList, Static
+
+    parts: list[str] = []
+    for widget in app.screen.query("*"):
+        if not widget.display or not widget.is_mounted:
+            continue
+        if isinstance(widget, (Static, Label)):
+            parts.append(str(widget.render()))
+        elif isinstance(widget, OptionList):
+            for i in range(widget.option_count):
+                parts.append(str(widget.get_option_at_index(i).prompt))
+    return "\n".join(parts)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[str]:
+    """A real rendezvous server on 127.0.0.1 (an ephemeral port); its ws URL."""
+    from hello_tui.server.app import create_app
+    from hello_tui.server.settings import ServerSettings
+
+    settings = ServerSettings(rate=0.0, max_connections_per_ip=0)
+    srv = TestServer(create_app(settings), host="127.0.0.1", port=0)
+    await srv.start_server()
+    yield str(srv.make_url("/ws"))
+    await srv.close()
+
+
+Peer = Callable[[str], Awaitable[Any]]
+
+
+@pytest.fixture
+async def peers(server: str, tmp_path: Path) -> AsyncIterator[Peer]:
+    """Scripted peers: ``phone = await peer("bob@example.org")`` registers, logs in
+    and returns a started :class:`Phone` (``sine:440`` in, ``null:`` out)."""
+    from hello_tui.call.engine import CallOptions, Phone
+    from hello_tui.signaling.client import SignalingClient
+    from hello_tui.signaling.identity import generate_key
+
+    made: list[tuple[Any, Any]] = []
+
+    async def make(name: str) -> Any:
+        client = SignalingClient(reconnect=None)
+        await client.connect(server)
+        key = generate_key()
+        await client.register(name, key)
+        await client.login(name, key)
+        phone = Phone(
+            client,
+            CallOptions(audio_in="sine:440", audio_out="null:", host_addresses=("127.0.0.1",)),
+        )
+        phone.start()
+        made.append((phone, client))
+        return phone
+
+    yield make
+    for phone, client in made:
+        await phone.close()
+        await client.close()
+
+
+async def register_tui_account(server: str, name: str) -> dict[str, Any]:
+    """Register ``name`` with a key saved where the TUI's profile looks for it;
+    returns the config sections that make the TUI sign in on ``server``."""
+    from hello_tui.signaling.client import SignalingClient
+    from hello_tui.signaling.identity import generate_key, save_key
+
+    paths = resolve_paths()
+    key = generate_key()
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    save_key(paths.data_dir / "account.key", key)
+    async with SignalingClient(reconnect=None) as client:
+        await client.connect(server)
+        await client.register(name, key)
+    return {"server": {"url": server}, "account": {"name": name}}

@@ -1,0 +1,122 @@
+"""Contacts on the main screen: add, find, edit, favourite, block, delete, import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input, OptionList
+
+from hello_tui.contacts.store import open_store
+from hello_tui.tui.app import HelloApp
+from hello_tui.tui.screens.forms import Confirm, ContactForm, ImportFile
+from hello_tui.tui.screens.main import MainScreen
+
+from .conftest import visible_text, wait_until
+
+
+def store_file() -> Path:
+    from hello_tui.config.paths import resolve_paths
+
+    return resolve_paths().contacts_file("toml")
+
+
+def names(app: HelloApp) -> list[str]:
+    olist = app.screen.query_one("#contacts", OptionList)
+    return [str(olist.get_option_at_index(i).prompt).strip() for i in range(olist.option_count)]
+
+
+async def test_add_then_find_a_contact() -> None:
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert "no contacts" in visible_text(app)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ContactForm))
+        await pilot.press(*"Alice Martin")
+        await pilot.press("tab", *"alice@example.org")
+        await pilot.press("tab", *"+33 6 12 34 56 78")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert "Alice Martin" in visible_text(app)
+        assert "alice@example.org" in visible_text(app)
+        # The store file changed, and another process would see the contact.
+        assert "alice@example.org" in store_file().read_text()
+        # A second contact, then search as you type (accent-insensitive).
+        app.backend.contacts.add(
+            __import__("hello_tui.contacts.model", fromlist=["Contact"]).Contact(
+                name="Élodie Zed", emails=["elodie@example.org"]
+            )
+        )
+        app.screen.refresh_contacts()  # type: ignore[attr-defined]
+        assert names(app) == ["Alice Martin", "Élodie Zed"]
+        await pilot.press("slash", *"elod")
+        assert app.screen.query_one("#search", Input).value == "elod"
+        await wait_until(pilot, lambda: names(app) == ["Élodie Zed"])
+        assert "elodie@example.org" in visible_text(app)
+        await pilot.press("escape")  # clears the search, back to the list
+        await wait_until(pilot, lambda: len(names(app)) == 2)
+
+
+async def test_invalid_contact_is_refused_with_the_reason() -> None:
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ContactForm))
+        await pilot.press(*"Bob", "tab", *"not-an-address", "enter")
+        await wait_until(pilot, lambda: "invalid e-mail address" in visible_text(app))
+        assert isinstance(app.screen, ContactForm)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert app.backend.contacts.count() == 0
+
+
+async def test_favourite_block_edit_delete() -> None:
+    path = store_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open_store("toml", path) as store:
+        from hello_tui.contacts.model import Contact
+
+        for name in ("Alice", "Bob", "Chloé"):
+            store.add(Contact(name=name, emails=[f"{name[:3].lower()}@example.org"]))
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: names(app) == ["Alice", "Bob", "Chloé"])
+        await pilot.press("down", "down", "f")  # Chloé becomes a favourite: listed first
+        await wait_until(pilot, lambda: names(app)[0] == "★ Chloé")
+        await pilot.press("b")  # block Chloé: dimmed and moved to the end
+        await wait_until(pilot, lambda: names(app)[-1] == "⊘ Chloé")
+        assert app.backend.contacts.find_by_email("chl@example.org").blocked
+        await pilot.press("home", "E")  # edit Alice
+        await wait_until(pilot, lambda: isinstance(app.screen, ContactForm))
+        name = app.screen.query_one("#name", Input)
+        name.value = "Alice Martin"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: "Alice Martin" in names(app))
+        await pilot.press("x")
+        await wait_until(pilot, lambda: isinstance(app.screen, Confirm))
+        assert "Delete Alice Martin?" in visible_text(app)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: "Alice Martin" not in names(app))
+        assert app.backend.contacts.find_by_email("ali@example.org") is None
+        assert "ali@example.org" not in path.read_text()
+
+
+async def test_import_a_vcard(tmp_path: Path) -> None:
+    vcf = tmp_path / "friends.vcf"
+    vcf.write_text(
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Zoé Imported\r\nEMAIL:zoe@example.org\r\n"
+        "TEL:+1 555 0100\r\nEND:VCARD\r\n"
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Yann Imported\r\nEMAIL:yann@example.org\r\nEND:VCARD\r\n",
+        encoding="utf-8",
+    )
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("i")
+        await wait_until(pilot, lambda: isinstance(app.screen, ImportFile))
+        await pilot.press(*str(tmp_path / "missing.vcf"), "enter")
+        await wait_until(pilot, lambda: "cannot read" in visible_text(app))
+        app.screen.query_one("#path", Input).value = str(vcf)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await wait_until(pilot, lambda: names(app) == ["Yann Imported", "Zoé Imported"])
+        assert "zoe@example.org" in store_file().read_text()
