@@ -13,6 +13,8 @@
   concurrent calls in one process do not interfere); ``HELLO_TUI_ICE_HOSTS``
   (comma-separated addresses) sets it for a whole process.
 - Media is DTLS-SRTP, aiortc's default and only mode.
+- Audio: :func:`new_peer_connection` applies :mod:`hello_tui.media.aiortc_adapter`
+  (a speech jitter buffer and Opus settings) to each connection it makes.
 
 Wrapped tracks: :class:`GatedTrack` (mute: zeroed samples, same pacing, so
 the far side hears silence and the stream never stalls) and
@@ -33,6 +35,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from hello_tui.config.settings import IceSettings
+from hello_tui.media import aiortc_adapter
 
 __all__ = [
     "GatedTrack",
@@ -104,7 +107,12 @@ def rtc_configuration(servers: Sequence[RTCIceServer]) -> RTCConfiguration:
 
 
 def new_peer_connection(servers: Sequence[RTCIceServer]) -> RTCPeerConnection:
-    return RTCPeerConnection(configuration=rtc_configuration(servers))
+    """A peer connection with the speech audio path (``media/aiortc_adapter.py``:
+    jitter buffer and Opus settings) unless ``HELLO_TUI_AIORTC_ADAPTER=0``."""
+    pc = RTCPeerConnection(configuration=rtc_configuration(servers))
+    if aiortc_adapter.enabled():
+        aiortc_adapter.adapt_peer_connection(pc)
+    return pc
 
 
 class GatedTrack(MediaStreamTrack):

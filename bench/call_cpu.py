@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""CPU and peak RSS of an audio call, per side, each side its own process.
+
+Bar: ≤ 10 % of one core per side (docs/benchmarks.md).
+
+Processes (all real CLI commands, loopback only, ICE on 127.0.0.1):
+``hello-tui serve --port 0`` (the server, echo peer included but idle),
+``hello-tui answer --auto --once`` as ``bob`` (``sine:660`` → ``null:``) and
+``hello-tui call bob`` (``sine:440`` → ``null:``, ``--duration S``). Each
+side gets its own XDG dirs. CPU = utime+stime from ``/proc/PID/stat``
+(children included, from just after ``media-flowing`` to just before the
+hang-up: start-up and imports are excluded) over wall time; peak RSS =
+``VmHWM`` from ``/proc/PID/status`` at the end of the call.
+
+    .venv/bin/python bench/call_cpu.py [--seconds 60] [--runs 3] [--no-adapter | --both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+BAR = 10.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14, 15 of stat(5)
+    return (utime + stime) / TICK
+
+
+def hwm_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _env(home: Path, adapter: bool) -> dict[str, str]:
+    env = dict(os.environ)
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        (home / var).mkdir(parents=True, exist_ok=True)
+        env[var] = str(home / var)
+    env["HELLO_TUI_ICE_HOSTS"] = "127.0.0.1"
+    env["HELLO_TUI_AIORTC_ADAPTER"] = "1" if adapter else "0"
+    env.pop("HELLO_TUI_CONFIG", None)
+    return env
+
+
+def _cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "hello_tui", *args]
+
+
+def one_call(seconds: float, adapter: bool, tmp: Path) -> dict[str, tuple[float, float]]:
+    server = subprocess.Popen(
+        _cmd("serve", "--port", "0", "--data-dir", str(tmp / "srv")),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=_env(tmp / "s", adapter),
+    )  # fmt: skip
+    procs = [server]
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().rsplit(" ", 1)[1].strip()
+        env_b, env_a = _env(tmp / "b", adapter), _env(tmp / "a", adapter)
+        subprocess.run(_cmd("account", "register", "bob", "--server", url), env=env_b,
+                       check=True, capture_output=True)  # fmt: skip
+        bob = subprocess.Popen(
+            _cmd("answer", "--auto", "--once", "--server", url, "--audio-in", "sine:660",
+                 "--audio-out", "null:", "--json"),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env_b,
+        )  # fmt: skip
+        procs.append(bob)
+        assert bob.stdout is not None
+        assert json.loads(bob.stdout.readline())["kind"] == "listening"
+        alice = subprocess.Popen(
+            _cmd("call", "bob", "--server", url, "--audio-in", "sine:440", "--audio-out",
+                 "null:", "--duration", str(seconds + 1), "--json"),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env_a,
+        )  # fmt: skip
+        procs.append(alice)
+        assert alice.stdout is not None
+        for line in alice.stdout:
+            if json.loads(line)["kind"] == "media-flowing":
+                break
+        time.sleep(0.5)  # past the first frames
+        t0 = time.monotonic()
+        c0 = {"caller": cpu_seconds(alice.pid), "callee": cpu_seconds(bob.pid)}
+        time.sleep(seconds - 0.5)
+        wall = time.monotonic() - t0
+        out = {
+            "caller": (100 * (cpu_seconds(alice.pid) - c0["caller"]) / wall, hwm_mib(alice.pid)),
+            "callee": (100 * (cpu_seconds(bob.pid) - c0["callee"]) / wall, hwm_mib(bob.pid)),
+        }
+        alice.wait(30)
+        bob.wait(30)
+        return out
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-adapter", action="store_true")
+    ap.add_argument("--both", action="store_true")
+    args = ap.parse_args()
+    configs = [True, False] if args.both else [not args.no_adapter]
+    ok = True
+    print(f"{'configuration':<14} {'side':<7} {'CPU % of a core (runs)':<30} {'median':>7} "
+          f"{'peak RSS MiB':>13}  bar")  # fmt: skip
+    for adapter in configs:
+        runs = []
+        for _ in range(args.runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                runs.append(one_call(args.seconds, adapter, Path(tmp)))
+        label = "with adapter" if adapter else "aiortc as is"
+        for side in ("caller", "callee"):
+            cpu = [r[side][0] for r in runs]
+            rss = max(r[side][1] for r in runs)
+            med = statistics.median(cpu)
+            verdict = "PASS" if med <= BAR else "FAIL"
+            ok &= verdict == "PASS" or not adapter
+            each = ", ".join(f"{c:.1f}" for c in cpu)
+            print(f"{label:<14} {side:<7} {each:<30} {med:>7.1f} {rss:>13.1f}  "
+                  f"≤ {BAR:.0f} {verdict}")  # fmt: skip
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,439 @@
+"""The one module that touches aiortc internals: a speech jitter buffer and Opus tuning.
+
+aiortc 1.16's audio path is built for robustness, not conversation:
+
+- its audio ``JitterBuffer(capacity=16, prefetch=4)`` releases frame *n* only
+  once packet *n+4* arrived (80 ms before the first frame, and 80 ms on every
+  frame after it), and a lost packet stalls it until 16 packets pile up
+  (~320 ms), after which it releases one frame per packet, so latency stays
+  high;
+- its ``OpusEncoder`` is fixed at 96 kbit/s stereo, no in-band FEC, no
+  expected-loss setting.
+
+This module replaces both **per peer connection**, never globally:
+:func:`adapt_peer_connection` shadows the connection's private
+``__createTransceiver`` on the instance, so every audio transceiver it makes
+gets, on its receiver, a :class:`SpeechJitterBuffer` and a decoder queue that
+unpacks its multi-frame releases (:class:`_ExpandingQueue`), and, on its
+sender, an ``send()`` wrapper that pre-sets a :class:`SpeechOpusEncoder` when
+Opus was negotiated. aiortc internals touched (all name-mangled private
+attributes, checked here and by ``tests/media/test_aiortc_adapter.py``):
+
+- ``RTCPeerConnection._RTCPeerConnection__createTransceiver`` (wrapped on the instance)
+- ``RTCRtpReceiver._RTCRtpReceiver__jitter_buffer`` (replaced; its ``add(packet)
+  -> (pli, JitterFrame | None)`` contract is kept)
+- ``RTCRtpReceiver._RTCRtpReceiver__decoder_queue`` / ``__decoder_thread``
+  (replaced before the decoder thread starts)
+- ``RTCRtpSender._RTCRtpSender__encoder`` (pre-set; aiortc creates one only if None)
+- ``aiortc.codecs.opus.OpusEncoder``'s ``codec`` / ``resampler`` attributes (subclassed)
+
+It is pinned: importing it with another aiortc version raises
+:class:`AiortcVersionError`, and adapting an object whose internals are not
+where 1.16 keeps them raises :class:`AiortcAdapterError` (never a silent
+fallback to the old behaviour). Set ``HELLO_TUI_AIORTC_ADAPTER=0`` to run
+aiortc unmodified (benchmarks compare both).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiortc
+from aiortc import RTCPeerConnection
+from aiortc.codecs.opus import SAMPLE_RATE, SAMPLES_PER_FRAME, TIME_BASE, OpusEncoder
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCRtpSender
+from av import AudioResampler, CodecContext
+
+__all__ = [
+    "SUPPORTED_AIORTC",
+    "AiortcAdapterError",
+    "AiortcVersionError",
+    "AudioTuning",
+    "SpeechJitterBuffer",
+    "SpeechOpusEncoder",
+    "adapt_peer_connection",
+    "enabled",
+]
+
+SUPPORTED_AIORTC = ("1.16.0",)
+
+
+class AiortcVersionError(ImportError):
+    """aiortc is not a version this adapter was verified against."""
+
+
+class AiortcAdapterError(RuntimeError):
+    """aiortc's internals are not where the adapter expects them."""
+
+
+def check_version(version: str) -> None:
+    if version not in SUPPORTED_AIORTC:
+        raise AiortcVersionError(
+            f"hello_tui.media.aiortc_adapter was verified with aiortc {SUPPORTED_AIORTC} "
+            f"but aiortc {version} is installed: it patches aiortc internals, so re-check "
+            "jitterbuffer.py, codecs/opus.py, rtcrtpreceiver.py, rtcrtpsender.py and "
+            "rtcpeerconnection.py, then update SUPPORTED_AIORTC (see docs/media.md)"
+        )
+
+
+check_version(aiortc.__version__)
+
+_CREATE = "_RTCPeerConnection__createTransceiver"
+_JITTER = "_RTCRtpReceiver__jitter_buffer"
+_DQUEUE = "_RTCRtpReceiver__decoder_queue"
+_DTHREAD = "_RTCRtpReceiver__decoder_thread"
+_ENCODER = "_RTCRtpSender__encoder"
+for _cls, _name in ((RTCPeerConnection, _CREATE),):
+    if not callable(getattr(_cls, _name, None)):  # pragma: no cover - only on an upgrade
+        raise AiortcAdapterError(f"aiortc {aiortc.__version__}: {_cls.__name__}.{_name} is gone")
+
+ENABLED: bool | None = None  # None: the HELLO_TUI_AIORTC_ADAPTER environment variable decides
+
+
+def enabled() -> bool:
+    """Whether new peer connections get the adapter (default: yes)."""
+    if ENABLED is not None:
+        return ENABLED
+    return os.environ.get("HELLO_TUI_AIORTC_ADAPTER", "1").strip().lower() not in (
+        "0",
+        "off",
+        "no",
+        "false",
+    )
+
+
+@dataclass(frozen=True)
+class AudioTuning:
+    """Speech settings for the Opus encoder and the receive jitter buffer."""
+
+    bitrate: int = 32_000  # bit/s; Opus VBR aims at it
+    fec: bool = True  # in-band FEC (LBRR): the next packet carries a coarse copy
+    packet_loss_pct: int = 10  # the loss the encoder expects (drives how much FEC it spends)
+    complexity: int = 10  # libopus 0..10; ~1 % of a core at 32 kbit/s mono here
+    stereo: bool | None = None  # None: as negotiated (the peer's fmtp stereo=1), else mono
+    min_depth_ms: int = 20  # the jitter buffer's wait for a missing packet: floor ...
+    max_depth_ms: int = 80  # ... and ceiling
+    capacity: int = 32  # packets held at most (640 ms of 20 ms frames)
+    max_conceal_ms: int = 100  # concealment frames for one gap; beyond, just skip
+
+
+# ----------------------------------------------------------------- jitter buffer
+
+
+def _seq_diff(a: int, b: int) -> int:
+    """a - b for 16-bit sequence numbers, in -32768..32767."""
+    return ((a - b + 0x8000) & 0xFFFF) - 0x8000
+
+
+def _ts_diff(a: int, b: int) -> int:
+    """a - b for 32-bit RTP timestamps, signed."""
+    return ((a - b + 0x8000_0000) & 0xFFFF_FFFF) - 0x8000_0000
+
+
+class ConcealFrame(JitterFrame):
+    """A lost frame: a one-byte Opus packet (TOC, code 0, no frame data), which
+    libopus decodes as packet-loss concealment."""
+
+
+class JitterBundle(JitterFrame):
+    """Several consecutive frames released at once (data/timestamp: the first's)."""
+
+    def __init__(self, parts: list[JitterFrame]) -> None:
+        super().__init__(data=parts[0].data, timestamp=parts[0].timestamp)
+        self.parts = parts
+
+
+@dataclass
+class JitterStats:
+    released: int = 0
+    concealed: int = 0  # concealment frames emitted
+    gaps: int = 0  # gaps skipped
+    late: int = 0  # packets that came after their gap was skipped (dropped)
+    duplicates: int = 0
+    resets: int = 0
+    target_ms: float = 0.0
+    jitter_ms: float = 0.0  # the lateness the target was derived from
+
+
+class SpeechJitterBuffer:
+    """An audio jitter buffer for conversation, with aiortc's ``add()`` contract.
+
+    Driven by packet arrivals (aiortc has no playout clock here; the sink's
+    playout buffer smooths timing). In-order packets are released at once —
+    the first frame at the first packet. A missing packet is waited for only
+    until more than ``target`` ms of later audio has arrived (so a packet
+    overtaken by the next one is still in time); then the gap is skipped
+    and one concealment frame per lost 20 ms (up to ``max_conceal_ms``) goes
+    to the decoder, which fills it with Opus PLC: a loss never stalls the
+    stream longer than the target. The target adapts to measured arrival
+    jitter: the 95th percentile of how late packets arrive relative to the
+    earliest-arriving one of the last ~2.5 s, rounded up to whole frames and
+    clamped to ``min_depth_ms``..``max_depth_ms``. At most ``capacity``
+    packets are held; a packet behind the release point is dropped.
+    """
+
+    WINDOW = 128  # packets of arrival history for the jitter estimate
+    MAX_MISORDER = 100  # further behind than this: the sender restarted
+
+    def __init__(
+        self,
+        tuning: AudioTuning | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rate: int = SAMPLE_RATE,
+    ) -> None:
+        self.tuning = tuning or AudioTuning()
+        self._clock = clock
+        self._rate = rate
+        self._held: dict[int, Any] = {}
+        self._next: int | None = None  # sequence number to release next
+        self._last_ts: int | None = None  # RTP timestamp of the last released frame
+        self._last_toc: int | None = None
+        self._frame = SAMPLES_PER_FRAME  # samples per packet, learnt from timestamps
+        self._ref_ts: int | None = None  # timestamp unwrapping for the jitter estimate
+        self._ext_ts = 0
+        self._delays: deque[float] = deque(maxlen=self.WINDOW)
+        self._since_estimate = 0
+        self.target_ms = float(self.tuning.min_depth_ms)
+        self.jitter_ms = 0.0
+        self.stats = JitterStats(target_ms=self.target_ms)
+
+    @property
+    def capacity(self) -> int:
+        return self.tuning.capacity
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    # aiortc's interface
+    def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
+        self._observe(packet)
+        seq = packet.sequence_number
+        if self._next is None:
+            self._next = seq
+        d = _seq_diff(seq, self._next)
+        if d < 0:
+            if d < -self.MAX_MISORDER:
+                self._reset(seq)
+            else:
+                self.stats.late += 1
+                return False, None
+        elif d >= 0x4000:  # a jump far ahead: the stream restarted
+            self._reset(seq)
+        if seq in self._held:
+            self.stats.duplicates += 1
+            return False, None
+        self._held[seq] = packet
+        return False, self._release()
+
+    def _reset(self, seq: int) -> None:
+        self.stats.resets += 1
+        self._held.clear()
+        self._next = seq
+        self._last_ts = None
+
+    def _release(self) -> JitterFrame | None:
+        out: list[JitterFrame] = []
+        t = self.tuning
+        assert self._next is not None
+        while self._held:
+            packet = self._held.pop(self._next, None)
+            if packet is not None:
+                out.append(self._frame_of(packet))
+                self._next = (self._next + 1) & 0xFFFF
+                continue
+            # A gap at self._next: how much later audio do we hold?
+            first_seq = min(self._held, key=lambda s: _seq_diff(s, self._next))  # type: ignore[arg-type]
+            newest = max(self._held.values(), key=lambda p: _seq_diff(p.sequence_number, first_seq))
+            first = self._held[first_seq]
+            expected_ts = (
+                (self._last_ts + self._frame) & 0xFFFF_FFFF
+                if self._last_ts is not None
+                else first.timestamp
+            )
+            ahead = _ts_diff(newest.timestamp, expected_ts) * 1000 / self._rate
+            if ahead <= self.target_ms and len(self._held) < t.capacity:
+                break  # keep waiting for the missing packet
+            self.stats.gaps += 1
+            missing_ts = _ts_diff(first.timestamp, expected_ts)
+            n = min(
+                max(missing_ts // self._frame, 0),
+                t.max_conceal_ms * self._rate // 1000 // self._frame,
+            )
+            if self._last_toc is not None:
+                toc = bytes([self._last_toc & 0xFC])
+                for k in range(n):
+                    ts = (expected_ts + k * self._frame) & 0xFFFF_FFFF
+                    out.append(ConcealFrame(data=toc, timestamp=ts))
+                self.stats.concealed += n
+            self._next = first_seq
+        if not out:
+            return None
+        self.stats.released += len(out)
+        return out[0] if len(out) == 1 else JitterBundle(out)
+
+    def _frame_of(self, packet: Any) -> JitterFrame:
+        data = getattr(packet, "_data", packet.payload)
+        if self._last_ts is not None:
+            step = _ts_diff(packet.timestamp, self._last_ts)
+            if 0 < step <= 6 * SAMPLES_PER_FRAME:  # 120 ms, Opus's longest packet
+                self._frame = step
+        self._last_ts = packet.timestamp
+        if data:
+            self._last_toc = data[0]
+        return JitterFrame(data=data, timestamp=packet.timestamp)
+
+    def _observe(self, packet: Any) -> None:
+        """Track how late each packet arrives relative to the earliest of the window."""
+        now = self._clock()
+        if self._ref_ts is None:
+            self._ref_ts = packet.timestamp
+        else:
+            self._ext_ts += _ts_diff(packet.timestamp, self._ref_ts)
+            self._ref_ts = packet.timestamp
+        self._delays.append(now - self._ext_ts / self._rate)
+        self._since_estimate += 1
+        if self._since_estimate >= 8 or len(self._delays) < 8:
+            self._since_estimate = 0
+            self._estimate()
+
+    def _estimate(self) -> None:
+        base = min(self._delays)
+        late = sorted(d - base for d in self._delays)
+        p95 = late[min(len(late) - 1, int(len(late) * 0.95))] * 1000
+        frame_ms = self._frame * 1000 / self._rate
+        frames = -(-p95 // frame_ms)  # ceil
+        t = self.tuning
+        self.jitter_ms = p95
+        self.target_ms = float(min(max(frames * frame_ms, t.min_depth_ms), t.max_depth_ms))
+        self.stats.target_ms = self.target_ms
+        self.stats.jitter_ms = round(p95, 2)
+
+
+class _ExpandingQueue(queue.Queue):  # type: ignore[type-arg]
+    """The receiver's decoder queue: unpacks :class:`JitterBundle` s (their first
+    timestamp was mapped by the receiver; the others follow it) and drops
+    concealment frames for codecs that are not Opus."""
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            super().put(item, block, timeout)
+            return
+        codec, frame = item
+        opus = codec.mimeType.lower() == "audio/opus"
+        if not isinstance(frame, JitterBundle):
+            if opus or not isinstance(frame, ConcealFrame):
+                super().put(item, block, timeout)
+            return
+        mapped, raw = frame.timestamp, frame.parts[0].timestamp  # the receiver mapped .timestamp
+        for part in frame.parts:
+            if opus or not isinstance(part, ConcealFrame):
+                ts = mapped + _ts_diff(part.timestamp, raw)
+                super().put((codec, JitterFrame(data=part.data, timestamp=ts)), block, timeout)
+
+
+# ----------------------------------------------------------------- Opus encoder
+
+
+class SpeechOpusEncoder(OpusEncoder):
+    """aiortc's Opus encoder with speech settings: bitrate, channels, FEC, loss, complexity."""
+
+    def __init__(self, tuning: AudioTuning | None = None, channels: int = 1) -> None:
+        super().__init__()
+        t = tuning or AudioTuning()
+        layout = "stereo" if channels == 2 else "mono"
+        codec = CodecContext.create("libopus", "w")
+        codec.bit_rate = t.bitrate
+        codec.format = "s16"
+        codec.layout = layout
+        codec.sample_rate = SAMPLE_RATE
+        codec.time_base = TIME_BASE
+        codec.options = {
+            "application": "voip",
+            "fec": "1" if t.fec else "0",
+            "packet_loss": str(max(0, min(100, t.packet_loss_pct))),
+            "compression_level": str(max(0, min(10, t.complexity))),  # = Opus complexity
+        }
+        self.codec = codec
+        self.resampler = AudioResampler(
+            format="s16", layout=layout, rate=SAMPLE_RATE, frame_size=SAMPLES_PER_FRAME
+        )
+        self.channels = channels
+        self.tuning = t
+
+
+# ----------------------------------------------------------------- installation
+
+
+def _require(obj: Any, name: str) -> None:
+    if name not in vars(obj):
+        raise AiortcAdapterError(
+            f"aiortc {aiortc.__version__}: {type(obj).__name__} has no {name}; "
+            "the adapter must be updated for this aiortc"
+        )
+
+
+def adapt_receiver(receiver: RTCRtpReceiver, tuning: AudioTuning | None = None) -> None:
+    """Give an audio receiver the speech jitter buffer (before it starts receiving)."""
+    for name in (_JITTER, _DQUEUE, _DTHREAD):
+        _require(receiver, name)
+    if getattr(receiver, _DTHREAD) is not None:
+        raise AiortcAdapterError("the receiver is already receiving: adapt it before")
+    setattr(receiver, _JITTER, SpeechJitterBuffer(tuning))
+    setattr(receiver, _DQUEUE, _ExpandingQueue())
+
+
+def adapt_sender(sender: RTCRtpSender, tuning: AudioTuning | None = None) -> None:
+    """Make an audio sender encode Opus with :class:`SpeechOpusEncoder`."""
+    _require(sender, _ENCODER)
+    t = tuning or AudioTuning()
+    original_send = sender.send
+
+    async def send(parameters: Any) -> None:
+        codec = parameters.codecs[0] if parameters.codecs else None
+        if (
+            codec is not None
+            and codec.mimeType.lower() == "audio/opus"
+            and getattr(sender, _ENCODER) is None
+        ):
+            stereo = t.stereo
+            if stereo is None:
+                stereo = str(codec.parameters.get("stereo", "0")) == "1"
+            setattr(sender, _ENCODER, SpeechOpusEncoder(t, channels=2 if stereo else 1))
+        await original_send(parameters)
+
+    sender.send = send  # type: ignore[method-assign]
+
+
+def adapt_peer_connection(
+    pc: RTCPeerConnection, tuning: AudioTuning | None = None
+) -> RTCPeerConnection:
+    """Adapt every audio transceiver ``pc`` has or will create; idempotent; returns ``pc``."""
+    if getattr(pc, "_hello_tui_adapted", False):
+        return pc
+    t = tuning or AudioTuning()
+    original = getattr(pc, _CREATE)
+
+    def create(direction: str, kind: str, sender_track: Any = None) -> Any:
+        transceiver = original(direction, kind, sender_track)
+        if kind == "audio":
+            adapt_receiver(transceiver.receiver, t)
+            adapt_sender(transceiver.sender, t)
+        return transceiver
+
+    for transceiver in pc.getTransceivers():
+        if transceiver.kind == "audio":
+            adapt_receiver(transceiver.receiver, t)
+            adapt_sender(transceiver.sender, t)
+    setattr(pc, _CREATE, create)
+    pc._hello_tui_adapted = True  # type: ignore[attr-defined]
+    pc._hello_tui_tuning = t  # type: ignore[attr-defined]
+    return pc

@@ -1,0 +1,342 @@
+"""The aiortc adapter: version guard, the speech jitter buffer, Opus settings, a real call.
+
+If an aiortc upgrade moves what the adapter relies on, these fail loudly:
+the import guard, the private attributes it replaces, the encoder fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import random
+from typing import Any
+
+import aiortc
+import numpy as np
+import pytest
+from aiortc import RTCPeerConnection
+from aiortc.codecs import get_capabilities
+from aiortc.codecs.opus import OpusDecoder
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtp import RtpPacket
+
+from hello_tui.call import events as ev
+from hello_tui.call.peer import new_peer_connection
+from hello_tui.media import aiortc_adapter as ad
+from hello_tui.media.audio_format import make_frame
+from tests.call import conftest as call_fixtures
+from tests.call.conftest import RATE, Env, T, dominant_hz, read_wav
+
+# The real-server fixtures of tests/call (a two-peer call through the real app).
+start_env = call_fixtures.start_env
+env = call_fixtures.env
+
+FRAME = 960
+
+
+class FakeClock:
+    """Time for the buffer. ``auto``: a packet arrives when its audio is due
+    (never earlier than the previous arrival), as on a clean network."""
+
+    def __init__(self, auto: bool = True) -> None:
+        self.now = 100.0
+        self.auto = auto
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def packet(seq: int, ts: int | None = None, data: bytes | None = None) -> RtpPacket:
+    p = RtpPacket(payload_type=96, sequence_number=seq & 0xFFFF, timestamp=(ts or 0) & 0xFFFFFFFF)
+    if ts is None:
+        p.timestamp = (seq * FRAME) & 0xFFFFFFFF
+    p.payload = data if data is not None else bytes([0x78, seq & 0xFF, 1, 2])
+    p._data = p.payload  # type: ignore[attr-defined] # what the receiver sets (depayloaded)
+    return p
+
+
+def frames_of(frame: JitterFrame | None) -> list[JitterFrame]:
+    if frame is None:
+        return []
+    return list(frame.parts) if isinstance(frame, ad.JitterBundle) else [frame]
+
+
+def feed(buf: ad.SpeechJitterBuffer, pkt: RtpPacket) -> list[JitterFrame]:
+    clock = buf._clock
+    if isinstance(clock, FakeClock) and clock.auto:
+        clock.now = max(clock.now, 100.0 + pkt.timestamp / RATE)
+    pli, frame = buf.add(pkt)
+    assert pli is False
+    return frames_of(frame)
+
+
+# ----------------------------------------------------------------- version guard
+
+
+def test_version_guard_accepts_the_pinned_version_only() -> None:
+    assert aiortc.__version__ in ad.SUPPORTED_AIORTC
+    ad.check_version(aiortc.__version__)
+    with pytest.raises(ad.AiortcVersionError, match=r"1\.17\.0"):
+        ad.check_version("1.17.0")
+
+
+def test_importing_with_another_aiortc_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc, "__version__", "2.0.0")
+    spec = importlib.util.spec_from_file_location("adapter_copy", ad.__file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    with pytest.raises(ImportError, match=r"aiortc 2\.0\.0 is installed"):
+        spec.loader.exec_module(module)
+
+
+# ----------------------------------------------------------------- jitter buffer
+
+
+def test_first_packet_is_released_at_once_and_order_is_kept() -> None:
+    buf = ad.SpeechJitterBuffer(clock=FakeClock())
+    out = []
+    for seq in range(10):
+        got = feed(buf, packet(seq))
+        assert len(got) == 1  # no prefetch: each packet out as it arrives
+        out += got
+    assert [f.timestamp for f in out] == [s * FRAME for s in range(10)]
+    assert len(buf) == 0
+
+
+def test_reordered_packets_come_out_in_order() -> None:
+    buf = ad.SpeechJitterBuffer(clock=FakeClock())
+    out: list[JitterFrame] = []
+    for seq in (0, 1, 3, 2, 4, 6, 5, 7):
+        out += feed(buf, packet(seq))
+    assert [f.timestamp // FRAME for f in out] == list(range(8))
+    assert not any(isinstance(f, ad.ConcealFrame) for f in out)
+    assert buf.stats.gaps == 0
+
+
+def test_lost_packet_is_concealed_without_stalling() -> None:
+    buf = ad.SpeechJitterBuffer(clock=FakeClock())
+    assert buf.target_ms == 20
+    for seq in (0, 1):
+        feed(buf, packet(seq))
+    # 2 is lost. 3 (20 ms beyond the gap, = the target): 2 may just be overtaken, wait;
+    assert feed(buf, packet(3)) == []
+    # 4: more than the target beyond the gap: conceal 2, release 3 and 4 at once.
+    got = feed(buf, packet(4))
+    assert [type(f) for f in got] == [ad.ConcealFrame, JitterFrame, JitterFrame]
+    plc = got[0]
+    assert plc.data == bytes([0x78 & 0xFC]) and plc.timestamp == 2 * FRAME
+    assert [f.timestamp for f in got[1:]] == [3 * FRAME, 4 * FRAME]
+    # the lost packet arriving afterwards is dropped, not replayed
+    assert feed(buf, packet(2)) == []
+    assert buf.stats.late == 1 and buf.stats.concealed == 1
+    assert [f.timestamp for f in feed(buf, packet(5))] == [5 * FRAME]
+
+
+def test_wait_for_a_missing_packet_is_the_target_then_skip() -> None:
+    tuning = ad.AudioTuning(min_depth_ms=60)
+    buf = ad.SpeechJitterBuffer(tuning, clock=FakeClock())
+    feed(buf, packet(0))
+    assert feed(buf, packet(2)) == []  # 20 ms ahead of the gap: wait
+    assert feed(buf, packet(3)) == []  # 40 ms: wait
+    assert feed(buf, packet(4)) == []  # 60 ms = target: wait
+    got = feed(buf, packet(5))  # 80 ms: conceal 1, release 2..5
+    assert [f.timestamp // FRAME for f in got] == [1, 2, 3, 4, 5]
+    assert isinstance(got[0], ad.ConcealFrame)
+
+
+def test_a_burst_loss_conceals_at_most_max_conceal_then_skips() -> None:
+    buf = ad.SpeechJitterBuffer(clock=FakeClock())
+    feed(buf, packet(0))
+    got = feed(buf, packet(21))  # 20 packets (400 ms) lost
+    conceal = [f for f in got if isinstance(f, ad.ConcealFrame)]
+    assert len(conceal) == 5  # 100 ms
+    assert got[-1].timestamp == 21 * FRAME
+
+
+def test_sequence_and_timestamp_wrap() -> None:
+    buf = ad.SpeechJitterBuffer(clock=FakeClock())
+    out: list[JitterFrame] = []
+    for i, seq in enumerate((65533, 65534, 65535, 0, 1)):
+        out += feed(buf, packet(seq, ts=0xFFFFFFFF - 2 * FRAME + i * FRAME))
+    assert len(out) == 5 and buf.stats.gaps == 0 and buf.stats.late == 0
+
+
+def test_memory_is_bounded_under_chaos() -> None:
+    rng = random.Random(7)
+    clock = FakeClock(auto=False)
+    buf = ad.SpeechJitterBuffer(clock=clock)
+    released = 0
+    for seq in range(5000):
+        clock.now += 0.02 + rng.uniform(0, 0.3)
+        if rng.random() < 0.3:
+            continue  # lost
+        s = seq + rng.randint(-40, 40)  # heavy reordering
+        released += len(feed(buf, packet(s)))
+        assert len(buf) <= buf.capacity
+    assert released > 1000
+    assert ad.AudioTuning().min_depth_ms <= buf.target_ms <= ad.AudioTuning().max_depth_ms
+
+
+def test_target_depth_adapts_to_jitter() -> None:
+    rng = random.Random(1)
+    clock = FakeClock(auto=False)
+    buf = ad.SpeechJitterBuffer(clock=clock)
+    seq = 0
+
+    def arrive(jitter_s: float, n: int) -> None:
+        nonlocal seq
+        for _ in range(n):
+            clock.now = 100.0 + seq * 0.02 + rng.uniform(0, jitter_s)
+            feed(buf, packet(seq))
+            seq += 1
+
+    arrive(0.002, 200)
+    assert buf.target_ms == 20
+    arrive(0.050, 200)  # up to 50 ms late
+    assert 40 <= buf.target_ms <= 80
+    grown = buf.target_ms
+    arrive(0.5, 200)  # far beyond the ceiling
+    assert buf.target_ms == 80
+    arrive(0.002, 300)  # calm again: the window forgets
+    assert buf.target_ms == 20 < grown
+
+
+def test_concealment_decodes_to_a_full_frame_of_sound() -> None:
+    """aiortc's own Opus decoder turns the one-byte frame into 20 ms of PLC."""
+    encoder = ad.SpeechOpusEncoder()
+    t = np.arange(FRAME * 30)
+    tone = (np.sin(2 * np.pi * 440 * t / RATE) * 8000).astype(np.int16)
+    packets = []
+    for i in range(30):
+        payloads, ts = encoder.encode(make_frame(tone[i * FRAME : (i + 1) * FRAME], i * FRAME))
+        packets += [packet(i, ts=ts, data=p) for p in payloads]
+    buf = ad.SpeechJitterBuffer(clock=FakeClock())
+    decoder = OpusDecoder()
+    decoded = []
+    for p in packets:
+        if p.sequence_number in (12, 20):
+            continue
+        for f in feed(buf, p):
+            decoded += decoder.decode(f)
+    assert buf.stats.concealed == 2
+    assert len(decoded) == len(packets)  # the two lost frames are there, concealed
+    assert all(f.samples == FRAME for f in decoded)
+    levels = [np.abs(f.to_ndarray()).max() for f in decoded[10:]]
+    assert min(levels) > 1000  # no silent hole where packets were lost
+
+
+def test_expanding_queue_maps_bundle_timestamps_and_drops_plc_for_other_codecs() -> None:
+    opus, pcmu = (
+        next(c for c in get_capabilities("audio").codecs if c.mimeType.lower() == m)
+        for m in ("audio/opus", "audio/pcmu")
+    )
+    q = ad._ExpandingQueue()
+    bundle = ad.JitterBundle(
+        [JitterFrame(b"a", 1000), ad.ConcealFrame(b"\x78", 1960), JitterFrame(b"b", 2920)]
+    )
+    bundle.timestamp = 0  # what aiortc's TimestampMapper does to the first
+    q.put((opus, bundle))
+    assert [(f.data, f.timestamp) for _, f in (q.get() for _ in range(3))] == [
+        (b"a", 0),
+        (b"\x78", 960),
+        (b"b", 1920),
+    ]
+    q.put((pcmu, bundle))
+    assert [f.data for _, f in (q.get() for _ in range(2))] == [b"a", b"b"]
+    q.put(None)
+    assert q.get() is None
+
+
+# ----------------------------------------------------------------- installation
+
+
+def _transceiver(pc: RTCPeerConnection) -> Any:
+    return pc.addTransceiver("audio", direction="sendrecv")
+
+
+async def test_adapter_replaces_the_internals_per_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HELLO_TUI_AIORTC_ADAPTER", raising=False)
+    plain = RTCPeerConnection()
+    adapted = ad.adapt_peer_connection(RTCPeerConnection())
+    assert ad.adapt_peer_connection(adapted) is adapted  # idempotent
+    try:
+        t_plain, t_adapted = _transceiver(plain), _transceiver(adapted)
+        rx = vars(t_adapted.receiver)
+        assert isinstance(rx["_RTCRtpReceiver__jitter_buffer"], ad.SpeechJitterBuffer)
+        assert isinstance(rx["_RTCRtpReceiver__decoder_queue"], ad._ExpandingQueue)
+        assert "send" in vars(t_adapted.sender)  # the per-instance wrapper
+        # the other connection is untouched: no global patch
+        rx0 = vars(t_plain.receiver)
+        assert not isinstance(rx0["_RTCRtpReceiver__jitter_buffer"], ad.SpeechJitterBuffer)
+        assert "send" not in vars(t_plain.sender)
+    finally:
+        await plain.close()
+        await adapted.close()
+    pc = new_peer_connection([])
+    assert getattr(pc, "_hello_tui_adapted", False)
+    await pc.close()
+    monkeypatch.setenv("HELLO_TUI_AIORTC_ADAPTER", "0")
+    pc = new_peer_connection([])
+    assert not getattr(pc, "_hello_tui_adapted", False)
+    await pc.close()
+
+
+def test_adapter_refuses_objects_without_the_expected_internals() -> None:
+    class NotAReceiver:
+        pass
+
+    with pytest.raises(ad.AiortcAdapterError, match="jitter_buffer"):
+        ad.adapt_receiver(NotAReceiver())  # type: ignore[arg-type]
+
+
+def test_encoder_settings_are_applied() -> None:
+    enc = ad.SpeechOpusEncoder(ad.AudioTuning(bitrate=24_000, complexity=5))
+    tone = (np.sin(2 * np.pi * 440 * np.arange(FRAME * 100) / RATE) * 8000).astype(np.int16)
+    sizes = []
+    for i in range(100):
+        payloads, _ = enc.encode(make_frame(tone[i * FRAME : (i + 1) * FRAME], i * FRAME))
+        sizes += [len(p) for p in payloads]
+    assert enc.codec.layout.name == "mono" and enc.codec.bit_rate == 24_000
+    assert enc.codec.options == {}  # libavcodec consumed every option: none was unknown
+    kbps = np.mean(sizes[20:]) * 8 * 50 / 1000
+    assert 12 < kbps < 36, kbps
+
+
+# ----------------------------------------------------------------- a real call
+
+
+async def test_a_call_with_the_adapter_carries_the_tone_at_speech_settings(env: Env) -> None:
+    alice = await env.phone("alice")
+    bob = await env.phone("bob")
+    a_wav, b_wav = env.wav("alice.wav"), env.wav("bob.wav")
+    call = alice.dial("bob", audio_in="sine:440", audio_out=f"file:{a_wav}")
+    incoming = await bob.next_incoming(T)
+    incoming.options.audio_in = "sine:880"
+    incoming.options.audio_out = f"file:{b_wav}"
+    await incoming.accept()
+    await call.wait_for(ev.MediaFlowing, T)
+    await incoming.wait_for(ev.MediaFlowing, T)
+    assert call.sink is not None and incoming.sink is not None and call.pc is not None
+    async with asyncio.timeout(T):
+        while call.sink.samples < 1.5 * RATE or incoming.sink.samples < 1.5 * RATE:
+            await asyncio.sleep(0.05)
+    sender = call.pc.getSenders()[0]
+    encoder = vars(sender)["_RTCRtpSender__encoder"]
+    receiver = call.pc.getReceivers()[0]
+    jitter = vars(receiver)["_RTCRtpReceiver__jitter_buffer"]
+    stats = await sender.getStats()
+    out = next(s for s in stats.values() if s.type == "outbound-rtp")
+    await call.hangup()
+    await incoming.wait_ended(T)
+
+    assert isinstance(encoder, ad.SpeechOpusEncoder)
+    assert encoder.codec.layout.name == "mono" and encoder.codec.bit_rate == 32_000
+    assert encoder.codec.options == {}
+    kbps = out.bytesSent / out.packetsSent * 8 * 50 / 1000  # payload per 20 ms packet
+    assert 16 < kbps < 48, kbps  # aiortc alone: ~70+ (96 kbit/s stereo)
+    assert isinstance(jitter, ad.SpeechJitterBuffer) and jitter.stats.released > 50
+    a_rec, b_rec = read_wav(a_wav), read_wav(b_wav)
+    assert abs(dominant_hz(a_rec[RATE // 4 :]) - 880) < 5
+    assert abs(dominant_hz(b_rec[RATE // 4 :]) - 440) < 5
