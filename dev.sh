@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # hello-tui's two commands, each working on a fresh clone of a fresh machine:
 #
-#   ./dev.sh run [ARGS...]    set everything up, then run hello-tui
+#   ./dev.sh run [ARGS...]    set everything up, then run hello-tui (no ARGS: the
+#                             app on the embedded default server, echo test running)
 #   ./dev.sh test [ARGS...]   set everything up, then run the whole test suite
 #                             (ruff, import-linter contracts, pytest; ARGS go to pytest)
 #
@@ -99,6 +100,8 @@ case "$cmd" in
 run)
     ensure_debs optional "${RUN_PKGS[@]}"
     ensure_venv video
+    # No arguments: the app on its embedded default, with the echo test running.
+    [ $# -gt 0 ] || set -- --echo
     exec "$VENV/bin/hello-tui" "$@"
     ;;
 test)
@@ -114,7 +117,7 @@ test)
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
 *)
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

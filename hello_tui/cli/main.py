@@ -374,6 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'hello-tui COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--echo",
+        action="store_true",
+        help="open the app and start the echo test at once (hear yourself, see the quality panel)",
+    )
     _global_options(parser, suppress=False)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_commands(sub, COMMANDS)

@@ -45,10 +45,13 @@ class HelloApp(App[None]):
         *,
         connect: bool = True,
         ring_bell: bool | None = None,
+        start_echo: bool = False,
     ) -> None:
         super().__init__()
         self.backend = Backend(paths, settings)
         self.auto_connect = connect
+        # `hello-tui --echo` (and `./dev.sh run`): a newcomer hears themselves at once.
+        self.start_echo = start_echo
         self.ring_bell = ring_bell  # None: ring the bell when there is no output device
         self.in_call = False
         self.last_call: Any = None
@@ -92,6 +95,9 @@ class HelloApp(App[None]):
         else:
             if self.backend.account:
                 self.receive_calls()
+            if self.start_echo:
+                self.start_echo = False
+                self.action_echo()
         finally:
             self.ready.set()
             self.refresh_status()
@@ -259,12 +265,13 @@ def _has_output_device() -> bool:
         return False
 
 
-def run(paths: Paths | None = None) -> int:
-    """Run the app on this terminal (``hello-tui`` with no command)."""
+def run(paths: Paths | None = None, *, echo: bool = False) -> int:
+    """Run the app on this terminal (``hello-tui`` with no command); ``echo``
+    starts the echo test as soon as the server answers."""
     from hello_tui.media.quiet import divert_stderr
 
     divert_stderr()  # before anything opens: PortAudio/ALSA noise must not reach the screen
-    app = HelloApp(paths)
+    app = HelloApp(paths, start_echo=echo)
     with contextlib.suppress(KeyboardInterrupt):
         app.run()
     return 0

@@ -141,3 +141,19 @@ async def test_do_not_disturb_answers_busy_without_a_prompt(server: str, peers: 
         assert (await call.wait_ended(T)).reason == "busy"
         assert isinstance(app.screen, MainScreen)
     assert "do_not_disturb = true" in app.backend.state_path.read_text()
+
+
+async def test_start_echo_opens_straight_into_the_echo_call() -> None:
+    """`hello-tui --echo` (what `./dev.sh run` runs): the newcomer's first screen
+    is an echo call with the quality panel, no key needed."""
+    write_config(TEST_AUDIO)
+    app = HelloApp(ring_bell=False, start_echo=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, CallScreen), what="call screen")
+        screen = app.screen
+        assert isinstance(screen, CallScreen)
+        await wait_until(pilot, lambda: screen.state == "connected", what="connected")
+        assert app.last_call.peer == "echo"
+        await wait_until(pilot, lambda: screen.query_one(QualityPanel).samples >= 1)
+        await pilot.press("h")
+        await wait_until(pilot, lambda: isinstance(app.screen, FeedbackPrompt), what="feedback")
