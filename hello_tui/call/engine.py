@@ -41,14 +41,24 @@ from hello_tui.call.sas import SasError, fingerprint_from_sdp, sas_code
 from hello_tui.history.store import CallRecord, HistoryStore
 from hello_tui.media.sinks import AudioSink, open_audio_sink
 from hello_tui.media.sources import open_audio_source
-from hello_tui.quality.collector import MeteredTrack, QualityCollector
+from hello_tui.media.video import (
+    DEFAULT_FPS,
+    DEFAULT_HEIGHT,
+    DEFAULT_WIDTH,
+    CameraGate,
+    FrameSink,
+    VideoRecorder,
+    VideoSource,
+    open_video_source,
+)
+from hello_tui.quality.collector import MeteredTrack, QualityCollector, VideoReading
 from hello_tui.quality.sample import QualitySample
 from hello_tui.quality.summary import summarize
 from hello_tui.signaling import protocol as p
 from hello_tui.signaling.client import Disconnected, Reconnected, SignalingClient
 from hello_tui.signaling.errors import SignalingClientError, SignalingError
 
-__all__ = ["Call", "CallOptions", "Phone"]
+__all__ = ["Call", "CallOptions", "NoVideo", "Phone"]
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=ev.CallEvent)
@@ -63,8 +73,25 @@ _ERROR_REASONS = {"unknown-call": "closed", "room-full": "busy", "unknown-room":
                   "room-expired": "user-unknown"}  # fmt: skip
 
 
+class NoVideo(RuntimeError):
+    """``set_camera()`` on a call that sends no video (video is negotiated when
+    the call starts; there is no renegotiation)."""
+
+
+class _VideoLoopback(LoopbackTrack):
+    """The echo peer's video: sends back the received video track."""
+
+    kind = "video"
+
+
 class CallOptions:
-    """What a call needs besides signaling: media endpoints, ICE, history."""
+    """What a call needs besides signaling: media endpoints, ICE, history.
+
+    Video: ``video_source`` (an endpoint, ``camera:INDEX`` / ``pattern:`` /
+    ``null:``) makes a video call; None (the default) an audio-only one.
+    ``null:`` (or a camera that cannot be used) still receives the far side's
+    video. ``video_out`` (``file:PATH.y4m`` / ``.mp4``) records what is received.
+    """
 
     def __init__(
         self,
@@ -78,6 +105,11 @@ class CallOptions:
         audio_fallback: bool = True,
         loopback: bool = False,
         quality_interval: float | None = QUALITY_INTERVAL,
+        video_source: str | None = None,
+        video_width: int = DEFAULT_WIDTH,
+        video_height: int = DEFAULT_HEIGHT,
+        video_fps: int = DEFAULT_FPS,
+        video_out: str | None = None,
     ) -> None:
         self.audio_in = audio_in
         self.audio_out = audio_out
@@ -88,6 +120,9 @@ class CallOptions:
         self.audio_fallback = audio_fallback
         self.loopback = loopback  # send back what we receive (the echo peer)
         self.quality_interval = quality_interval  # None: no quality samples
+        self.video_source = video_source
+        self.video_width, self.video_height, self.video_fps = video_width, video_height, video_fps
+        self.video_out = video_out
 
 
 class Call:
@@ -135,6 +170,14 @@ class Call:
         self._placing = False
         self._media_timer: asyncio.TimerHandle | None = None
         self.caller_video = False
+        # Video (None on an audio-only call): our source, what we send (the camera
+        # gate), the self-view, the far side's picture and its meter.
+        self.video_source: VideoSource | None = None
+        self.video_track: CameraGate | None = None
+        self.local_video: FrameSink | None = None
+        self.remote_video: FrameSink | None = None
+        self.video_meter: MeteredTrack | None = None
+        self._video_loopback: _VideoLoopback | None = None
 
     # ------------------------------------------------------------ events
     def _emit(self, event: ev.CallEvent) -> None:
@@ -188,10 +231,36 @@ class Call:
     def unmute(self) -> None:
         self.mute(False)
 
-    def set_camera(self, on: bool) -> None:
-        raise NotImplementedError(
-            "video is not supported yet: calls are audio-only in this release (camera stays off)"
+    @property
+    def video(self) -> bool:
+        """A video call: we send video, or receive it, or asked for it."""
+        return bool(
+            self.options.video_source is not None
+            or self.video_track is not None
+            or self.remote_video is not None
         )
+
+    @property
+    def camera_on(self) -> bool:
+        return self.video_track is not None and self.video_track.on
+
+    def set_camera(self, on: bool) -> None:
+        """Start/stop sending our video (the far side stops receiving new frames).
+
+        Raises :class:`NoVideo` if this call sends no video (audio-only, or the
+        camera could not be opened): video is negotiated when the call starts."""
+        gate = self.video_track
+        if gate is None:
+            why = self.video_source.notice if self.video_source is not None else None
+            raise NoVideo(
+                f"this call sends no video ({why})"
+                if why
+                else "this call sends no video: start the call with video to use the camera"
+            )
+        if self.ended is not None or gate.on == on:
+            return
+        gate.set_on(on)
+        self._emit(ev.CameraOn(call_id=self.call_id) if on else ev.CameraOff(call_id=self.call_id))
 
     async def hangup(self, reason: Literal["hangup", "media-fail"] = "hangup") -> ev.Ended:
         """End the call (cancel before an answer); returns the Ended event."""
@@ -225,10 +294,14 @@ class Call:
             return self.ended
         return await self._end(end_reason)
 
-    async def accept(self) -> None:
-        """Answer an incoming call: fetch the held offer, answer it."""
+    async def accept(self, *, video: str | None = None) -> None:
+        """Answer an incoming call: fetch the held offer, answer it. ``video``: the
+        video source to answer with (default: the options'; only used if the
+        caller offered video)."""
         if self.direction != "incoming" or self.stage != "ringing" or self.ended:
             raise RuntimeError("this call cannot be accepted now")
+        if video is not None:
+            self.options.video_source = video
         await self._kill_task()  # the ringing-phase inbox reader
         self._t0 = time.perf_counter()
         self._set_stage("connecting")
@@ -306,6 +379,9 @@ class Call:
 
         @pc.on("track")
         def _track(track: Any) -> None:
+            if track.kind == "video":
+                self._on_video_track(track)
+                return
             if track.kind != "audio" or self.remote is not None:
                 return
             self.remote = TappedTrack(track, self._on_first_frame)
@@ -316,6 +392,64 @@ class Call:
                 self._spawn(self.sink.start(self.remote))
 
         return pc
+
+    def _on_video_track(self, track: Any) -> None:
+        if self._video_loopback is not None:
+            self._video_loopback.attach(track)
+            return
+        if self.options.video_source is None or self.remote_video is not None:
+            return  # not a video call: the transceiver is made inactive (no frames)
+        recorder = None
+        if self.options.video_out:
+            recorder = VideoRecorder(self.options.video_out.removeprefix("file:"),
+                                     self.options.video_fps)  # fmt: skip
+        self.video_meter = MeteredTrack(track)
+        self.remote_video = FrameSink(recorder=recorder)
+        self.remote_video.start(self.video_meter)
+
+    def _open_video(self) -> None:
+        """Open the video source (once; a camera that cannot be used → a notice)."""
+        if self.video_source is not None or self.options.video_source is None:
+            return
+        opts = self.options
+        src = open_video_source(opts.video_source, opts.video_width, opts.video_height,
+                                opts.video_fps)  # fmt: skip
+        self.video_source = src
+        if src.notice is not None:
+            self._emit(ev.Notice(call_id=self.call_id, text=str(src.notice), source="video-in"))
+        if src.has_video:
+            self.local_video = FrameSink()
+            self.video_track = CameraGate(src, self.local_video)
+
+    def _add_video(self, pc: RTCPeerConnection, *, offer: bool) -> None:
+        """The video m-line: send our gate if we have one, else receive only;
+        answering an offer with video while audio-only: inactive."""
+        if offer:
+            if self.options.video_source is None or self.options.loopback:
+                return
+            self._open_video()
+            if self.video_track is not None:
+                pc.addTransceiver(self.video_track, direction="sendrecv")
+            else:
+                pc.addTransceiver("video", direction="recvonly")
+            return
+        videos = [t for t in pc.getTransceivers() if t.kind == "video"]
+        if not videos:
+            return
+        if self.options.loopback:
+            self._video_loopback = self._video_loopback or _VideoLoopback()
+            pc.addTrack(self._video_loopback)
+            receiver_track = videos[0].receiver.track
+            if receiver_track is not None:
+                self._video_loopback.attach(receiver_track)
+            return
+        if self.options.video_source is None:
+            for transceiver in videos:
+                transceiver.direction = "inactive"
+            return
+        self._open_video()
+        if self.video_track is not None:
+            pc.addTrack(self.video_track)
 
     def _open_media(self) -> None:
         """Open the source and sink (before any SDP: errors surface before ringing)."""
@@ -347,6 +481,7 @@ class Call:
         self._open_media()
         self.pc = self._make_pc()
         self.pc.addTransceiver(self._sent_track(), direction="sendrecv")
+        self._add_video(self.pc, offer=True)
         return await self._local_description(self.pc, offer=True)
 
     async def _answer_offer(self, sdp: str) -> str:
@@ -356,6 +491,7 @@ class Call:
         self.pc = self._make_pc()
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         self.pc.addTrack(self._sent_track())
+        self._add_video(self.pc, offer=False)
         return await self._local_description(self.pc, offer=False)
 
     def _sent_track(self) -> MeteredTrack:
@@ -372,6 +508,7 @@ class Call:
             pc,
             sink.stats if sink is not None else None,
             metered.level if metered is not None else None,
+            video=self._video_reading if self.video else None,
         )
         try:
             async for sample in collector.run(interval):
@@ -383,6 +520,10 @@ class Call:
             raise
         except Exception:  # stats are a window on the call, not part of it
             log.warning("call %s: quality sampling stopped", self.call_id[:6], exc_info=True)
+
+    def _video_reading(self) -> VideoReading:
+        meter = self.video_meter
+        return meter.video() if meter is not None else VideoReading(0, None, None)
 
     def _arm_media_timer(self) -> None:
         if self._media_timer is None:
@@ -437,7 +578,7 @@ class Call:
         sdp = await self._new_offer()
         self._placing = True
         try:
-            call_id = await self.client.call(to, sdp)
+            call_id = await self.client.call(to, sdp, video=self.options.video_source is not None)
         finally:
             self._placing = False
         self.call_id = call_id
@@ -542,6 +683,12 @@ class Call:
             await self.pc.close()
         if self.source is not None:
             self.source.stop()
+        if self.video_track is not None:
+            self.video_track.stop()
+        elif self.video_source is not None:
+            self.video_source.stop()
+        if self.remote_video is not None:
+            await self.remote_video.stop()
         self._write_history(reason, stage, duration)
         self._emit(self.ended)
         for task in list(self._background):
@@ -638,6 +785,11 @@ class Phone:
             media_timeout=base.media_timeout,
             audio_fallback=base.audio_fallback,
             loopback=base.loopback,
+            video_source=base.video_source,
+            video_width=base.video_width,
+            video_height=base.video_height,
+            video_fps=base.video_fps,
+            video_out=base.video_out,
         )
         for key, value in overrides.items():
             if value is not None:

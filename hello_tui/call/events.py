@@ -9,7 +9,7 @@ and a wall-clock timestamp ``t`` (Unix seconds).
 Order of a call that connects::
 
     Dialing | Incoming → Ringing | Waiting (a room) → Connecting → Connected → MediaFlowing
-        → (Muted / Unmuted / Notice / Quality)* → Ended
+        → (Muted / Unmuted / CameraOn / CameraOff / Notice / Quality)* → Ended
 
 ``Ended`` is always the last event, exactly once. While connected, a
 :class:`Quality` event carries one :class:`QualitySample` a second; ``Ended``
@@ -119,6 +119,20 @@ class Unmuted(CallEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CameraOn(CallEvent):
+    """Our camera is sending again (``call.set_camera(True)``; a video call starts on)."""
+
+    kind: ClassVar[str] = "camera-on"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CameraOff(CallEvent):
+    """Our camera is off: the far side receives no new frames."""
+
+    kind: ClassVar[str] = "camera-off"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Notice(CallEvent):
     """Something the user should know in one line (e.g. an audio device fallback)."""
 
@@ -209,6 +223,8 @@ EVENT_TYPES: dict[str, type[CallEvent]] = {
         MediaFlowing,
         Muted,
         Unmuted,
+        CameraOn,
+        CameraOff,
         Notice,
         Quality,
         Ended,
@@ -221,6 +237,8 @@ __all__ = [
     "OUTCOMES",
     "STAGES",
     "CallEvent",
+    "CameraOff",
+    "CameraOn",
     "Connected",
     "Connecting",
     "Dialing",

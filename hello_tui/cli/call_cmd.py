@@ -98,6 +98,21 @@ def _media_options(p: argparse.ArgumentParser) -> None:
         help="where to play: device:[NAME], file:PATH.wav, null: (default: [audio] output)",
     )
     p.add_argument(
+        "--video",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="SRC",
+        help="a video call: camera:INDEX, pattern: (a test picture) or null: (receive only); "
+        "without SRC, [video] source. Write --video=SRC before TARGET (default: audio only, "
+        "or [video] source when [video] enabled = true)",
+    )
+    p.add_argument(
+        "--video-out",
+        metavar="SINK",
+        help="record the received video: file:PATH.y4m or file:PATH.mp4",
+    )
+    p.add_argument(
         "--duration",
         type=float,
         metavar="SECONDS",
@@ -237,6 +252,10 @@ class Printer:
             return f"Audio flowing ({event.setup_ms:.0f} ms after dialing)"
         if kind == "notice":
             return f"Note: {event.text}"
+        if kind == "camera-on":
+            return "Camera on"
+        if kind == "camera-off":
+            return "Camera off"
         if kind == "muted":
             return "Muted"
         if kind == "unmuted":
@@ -263,6 +282,7 @@ class Printer:
             "sas": call.sas,
             "frames_received": sink.frames if sink else 0,
             "samples_received": sink.samples if sink else 0,
+            "video_frames_received": call.remote_video.frames if call.remote_video else 0,
         }
         if self.as_json:
             self.line(data, "")
@@ -482,6 +502,14 @@ def _settings_audio(ctx: Context, args: argparse.Namespace) -> tuple[str, str]:
     return args.audio_in or audio.input, args.audio_out or audio.output
 
 
+def _settings_video(ctx: Context, args: argparse.Namespace) -> str | None:
+    """The video source of this run: ``--video[=SRC]``, else [video] when enabled, else None."""
+    video = ctx.settings.video
+    if args.video is None:
+        return video.source if video.enabled else None
+    return args.video or video.source
+
+
 def _check_endpoints(audio_in: str, audio_out: str) -> None:
     from hello_tui.media.endpoint import EndpointError, parse_endpoint
 
@@ -490,6 +518,24 @@ def _check_endpoints(audio_in: str, audio_out: str) -> None:
         parse_endpoint(audio_out, "audio-sink")
     except EndpointError as exc:
         raise CliError(str(exc)) from None
+
+
+def _check_video(ctx: Context, args: argparse.Namespace) -> None:
+    from hello_tui.media.endpoint import EndpointError, parse_endpoint
+
+    source = _settings_video(ctx, args)
+    try:
+        if source is not None:
+            parse_endpoint(source, "video-source")
+    except EndpointError as exc:
+        raise CliError(f"--video: {exc}") from None
+    out = args.video_out
+    if out is not None:
+        path = out.removeprefix("file:")
+        if not out.startswith("file:") or not path.lower().endswith((".y4m", ".mp4")):
+            raise CliError(f"--video-out {out!r}: expected file:PATH.y4m or file:PATH.mp4")
+        if source is None:
+            raise CliError("--video-out records received video: add --video")
 
 
 class Session:
@@ -535,6 +581,11 @@ class Session:
             ice_servers=ice_servers(settings.ice, turn),
             history=history,
             host_addresses=LOOPBACK if self.embedded else None,
+            video_source=_settings_video(self.ctx, self.args),
+            video_width=settings.video.width,
+            video_height=settings.video.height,
+            video_fps=settings.video.fps,
+            video_out=self.args.video_out,
         )
         self.phone = Phone(client, options)
         self._stack.push_async_callback(self.phone.close)
@@ -679,6 +730,7 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
 
         parse_room_url(to)  # a malformed URL is a one-line error before connecting
     _check_endpoints(*_settings_audio(ctx, args))
+    _check_video(ctx, args)
     session = Session(ctx, args, login=None)
     telemetry = Telemetry(ctx, args, session.url or "")
     telemetry.before()
@@ -723,6 +775,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
             "answering needs a server others can reach: set [server] url or pass --server URL"
         )
     _check_endpoints(*_settings_audio(ctx, args))
+    _check_video(ctx, args)
     telemetry = Telemetry(ctx, args, session.url or "")
     telemetry.before()
     allowed = {a.casefold() for a in args.allow}

@@ -141,16 +141,22 @@ class HelloApp(App[None]):
     def action_echo(self) -> None:
         self.place_call("echo", "echo")
 
-    def call_contact(self, contact: Contact) -> None:
+    def action_echo_video(self) -> None:
+        self.place_call("echo", "echo", video=True)
+
+    def call_contact(self, contact: Contact, *, video: bool = False) -> None:
         if contact.blocked:
             self.notify(f"{contact.name} is blocked: unblock them (b) to call", severity="warning")
             return
         if not contact.emails:
             self.notify(f"{contact.name} has no e-mail to call: add one (E)", severity="warning")
             return
-        self.place_call(contact.emails[0], contact.name, self.backend.contacts.photo_bytes(contact))
+        photo = self.backend.contacts.photo_bytes(contact)
+        self.place_call(contact.emails[0], contact.name, photo, video=video)
 
-    def place_call(self, to: str, shown: str, photo: bytes | None = None) -> None:
+    def place_call(
+        self, to: str, shown: str, photo: bytes | None = None, *, video: bool = False
+    ) -> None:
         if self.in_call:
             self.notify("Already in a call", severity="warning")
             return
@@ -159,7 +165,7 @@ class HelloApp(App[None]):
             self.notify(f"Cannot call yet: {why}. Press r to retry.", severity="warning")
             return
         try:
-            call = self.backend.dial(to, peer=shown)
+            call = self.backend.dial(to, peer=shown, video=video)
         except Exception as exc:
             self.notify(f"Cannot call {shown}: {exc}", severity="error")
             return
@@ -231,6 +237,8 @@ class HelloApp(App[None]):
                 )
         for title, help_, action in (
             ("Echo test", "Call the echo service: hear yourself (e)", self.action_echo),
+            ("Echo test with video", "Call the echo service with [video] source: see yourself",
+             self.action_echo_video),
             ("Settings", "Audio devices, server, telemetry, do-not-disturb (s)",
              self.action_settings),
             ("Toggle do-not-disturb", "Answer calls busy without a prompt (d)",

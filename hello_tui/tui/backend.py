@@ -242,10 +242,15 @@ class Backend:
         notes = "" if emails else f"account name: {caller}"
         return self.contacts.add(Contact(name=caller, emails=emails, notes=notes, blocked=True))
 
-    def dial(self, to: str, *, peer: str | None = None) -> Call:
+    def dial(self, to: str, *, peer: str | None = None, video: bool = False) -> Call:
+        """Call ``to``; ``video``: with the ``[video]`` source and size."""
         if self.phone is None:
             raise RuntimeError(self.error or "not connected to a server yet")
-        return self.phone.dial(to, peer=peer or to)
+        if not video:
+            return self.phone.dial(to, peer=peer or to)
+        v = self.settings.video
+        return self.phone.dial(to, peer=peer or to, video_source=v.source, video_width=v.width,
+                               video_height=v.height, video_fps=v.fps)  # fmt: skip
 
 
 def _one_line(exc: BaseException) -> str:

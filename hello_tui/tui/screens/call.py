@@ -1,4 +1,6 @@
-"""The call screen: who, state, timer, check code, live quality panel.
+"""The call screen: who, state, timer, check code, live quality panel, and on a
+video call the far side's picture (half-block cells, ≤ 10 fps) with a small
+self-view; audio-only calls show the contact's photo or initials.
 
 Everything shown comes from the call's events (:func:`follow_call`, the one
 adapter) and its quality samples; the screen dismisses itself with the
@@ -21,6 +23,7 @@ from hello_tui.tui.messages import CallEventMessage, QualityUpdate, follow_call
 from hello_tui.tui.widgets.photo import Photo
 from hello_tui.tui.widgets.quality import QualityPanel
 from hello_tui.tui.widgets.status import StatusLine
+from hello_tui.tui.widgets.video import VideoView
 
 STATE_TEXT = {
     "dialing": "Calling…",
@@ -41,10 +44,21 @@ def clock(seconds: float) -> str:
 class CallScreen(Screen[Any]):
     """One call; dismissed with its ``Ended`` event."""
 
+    DEFAULT_CSS = """
+    CallScreen #remote-video { display: none; }
+    CallScreen #self-video { display: none; width: 16; height: 3; }
+    CallScreen.-video { overflow-y: hidden; }
+    CallScreen.-video #call-notice.-empty { display: none; }
+    CallScreen.-video #call-photo { display: none; }
+    CallScreen.-video #remote-video { display: block; margin-right: 2; }
+    CallScreen.-video #call-info { width: 28; }
+    CallScreen.-video #self-video { display: block; }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("m", "mute", "Mute"),
         Binding("h,escape", "hangup", "Hang up"),
-        Binding("v", "camera", "Camera", show=False),
+        Binding("v", "camera", "Camera"),
     ]
 
     def __init__(self, call: Any, *, photo: bytes | None = None, follow: bool = True) -> None:
@@ -61,6 +75,7 @@ class CallScreen(Screen[Any]):
         yield StatusLine(id="status")
         with Horizontal(id="call-top"):
             yield Photo(cols=16, rows=8, id="call-photo")
+            yield VideoView(self._remote_sink, self._remote_placeholder, id="remote-video")
             with Vertical(id="call-info"):
                 yield Label(self._peer(), id="call-peer")
                 with Horizontal(id="call-state-row"):
@@ -69,14 +84,63 @@ class CallScreen(Screen[Any]):
                 yield Label("", id="call-mute")
                 yield Label("Check code (read it aloud, both sides see the same):", id="sas-label")
                 yield Digits("", id="sas")
+                yield VideoView(self._local_sink, self._local_placeholder, id="self-video")
         yield QualityPanel(id="quality")
-        yield Static("", id="call-notice")
+        yield Static("", id="call-notice", classes="-empty")
         yield Footer(compact=True)
 
     def _peer(self) -> str:
         return getattr(self.call, "peer", "") or "call"
 
+    # ------------------------------------------------------------ video
+    @property
+    def video(self) -> bool:
+        return bool(getattr(self.call, "video", False))
+
+    def _remote_sink(self) -> Any:
+        return getattr(self.call, "remote_video", None)
+
+    def _local_sink(self) -> Any:
+        return getattr(self.call, "local_video", None)
+
+    def _remote_placeholder(self) -> str:
+        sink = self._remote_sink()
+        if sink is not None and sink.frames:
+            return "video paused"
+        return "waiting for video…" if self.state != "connected" or sink else "no video"
+
+    def _local_placeholder(self) -> str:
+        if getattr(self.call, "video_track", None) is None:
+            return "no camera"
+        return "camera off" if not getattr(self.call, "camera_on", False) else "…"
+
+    def _flags(self) -> None:
+        parts = []
+        if getattr(self.call, "muted", False):
+            parts.append("🔇 muted")
+        has_camera = getattr(self.call, "video_track", None) is not None
+        if self.video and has_camera and not getattr(self.call, "camera_on", False):
+            parts.append("camera off")
+        self.query_one("#call-mute", Label).update(" · ".join(parts))
+
+    def _fit_video(self) -> None:
+        """The picture takes what the status line, the panel and the footer leave."""
+        if not self.video:
+            return
+        used = sum(
+            w.outer_size.height
+            for w in (self.query_one("#status"), self.query_one(QualityPanel),
+                      self.query_one("#call-notice"), self.query_one(Footer))
+            if w.display
+        )  # fmt: skip
+        self.query_one("#call-top").styles.height = max(8, self.size.height - used)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_video)
+
     def on_mount(self) -> None:
+        self.set_class(self.video, "-video")
+        self.call_after_refresh(self._fit_video)
         self.query_one("#call-photo", Photo).show(self._peer(), self.photo)
         self.query_one("#sas-label").display = False
         self.set_interval(1.0, self._tick)
@@ -107,10 +171,13 @@ class CallScreen(Screen[Any]):
             self.set_state("connected")
             self.show_sas(event.sas)
             self._tick()
-        elif kind in ("muted", "unmuted"):
-            self.query_one("#call-mute", Label).update("🔇 muted" if kind == "muted" else "")
+        elif kind in ("muted", "unmuted", "camera-on", "camera-off"):
+            self._flags()
         elif kind == "notice":
-            self.query_one("#call-notice", Static).update(f"Note: {event.text}")
+            notice = self.query_one("#call-notice", Static)
+            notice.update(f"Note: {event.text}")
+            notice.remove_class("-empty")
+            self.call_after_refresh(self._fit_video)
         elif kind == "ended":
             self.ended = event
             self.dismiss(event)
@@ -118,6 +185,8 @@ class CallScreen(Screen[Any]):
     @on(QualityUpdate)
     def _quality(self, message: QualityUpdate) -> None:
         self.query_one(QualityPanel).add_sample(message.sample)
+        if self.video:  # the panel's height may have changed
+            self.call_after_refresh(self._fit_video)
 
     def action_mute(self) -> None:
         if self.call is not None:
@@ -128,7 +197,10 @@ class CallScreen(Screen[Any]):
             self.run_worker(self.call.hangup(), group="hangup", exclusive=True)
 
     def action_camera(self) -> None:
+        """Camera on/off (a video call only: video is chosen when the call starts)."""
+        if self.call is None:
+            return
         try:
-            self.call.set_camera(True)
-        except NotImplementedError as exc:
-            self.notify(str(exc), severity="warning")
+            self.call.set_camera(not getattr(self.call, "camera_on", False))
+        except RuntimeError as exc:  # NoVideo: an audio-only call, or no camera
+            self.notify(f"{exc}. Press C on a contact for a video call.", severity="warning")

@@ -75,6 +75,7 @@ class MainScreen(Screen[None]):
         # Most used first: at 80 columns the footer shows the first ones; all are
         # in the command palette (ctrl+p).
         Binding("c", "call", "Call"),
+        Binding("C", "call_video", "Video call"),
         Binding("e", "app.echo", "Echo"),
         Binding("a", "add", "Add"),
         Binding("E", "edit", "Edit"),
@@ -218,12 +219,15 @@ class MainScreen(Screen[None]):
         # must reach the search box, not the list's command keys.
         self.set_focus(self.query_one("#search", Input))
 
-    def action_call(self) -> None:
+    def action_call(self, video: bool = False) -> None:
         contact = self.selected()
         if contact is None:
             self.notify("Select a contact first (or press e for the echo test)")
             return
-        self.app.call_contact(contact)  # type: ignore[attr-defined]
+        self.app.call_contact(contact, video=video)  # type: ignore[attr-defined]
+
+    def action_call_video(self) -> None:
+        self.action_call(video=True)
 
     def action_add(self) -> None:
         from hello_tui.tui.screens.forms import ContactForm
