@@ -717,6 +717,16 @@ def resolve_target(ctx: Context, target: str) -> tuple[str, str, bool]:
 
 
 # ---------------------------------------------------------------- handlers
+def _room_origin(url: str) -> str | None:
+    """``https://host:port`` of a room URL (``…/r/TOKEN#k=…``); None if it has none."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https", "ws", "wss") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
 def _place(args: argparse.Namespace, *, room: bool) -> int:
     from hello_tui.signaling.errors import ServerUnreachable
 
@@ -729,6 +739,8 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
         from hello_tui.signaling.roomcrypt import parse_room_url
 
         parse_room_url(to)  # a malformed URL is a one-line error before connecting
+        if not getattr(args, "server", None):
+            args.server = _room_origin(to)  # a room URL names its server
     _check_endpoints(*_settings_audio(ctx, args))
     _check_video(ctx, args)
     session = Session(ctx, args, login=None)

@@ -22,6 +22,7 @@ from hello_tui.server.session import Session
 from hello_tui.server.settings import ServerSettings
 from hello_tui.server.store import Store
 from hello_tui.server.telemetry import TelemetryAggregator, log_crash
+from hello_tui.server.web_routes import add_web_routes
 from hello_tui.signaling import protocol as p
 from hello_tui.signaling.protocol import MAX_MESSAGE_BYTES
 
@@ -173,6 +174,7 @@ def create_app(
     app.router.add_post("/feedback", post_feedback)
     app.router.add_post("/crash", post_crash)
     app.router.add_get("/stats", stats)
+    add_web_routes(app, hub)  # the conversation page: GET /r/{token}, /static/*
 
     async def on_startup(_: web.Application) -> None:
         await hub.start()

@@ -16,8 +16,11 @@ log = logging.getLogger(LOGGER_NAME)
 
 # Loggers whose records may carry a peer address.
 _GUARDED = (LOGGER_NAME, "aiohttp.access", "aiohttp.server", "aiohttp.web", "aiohttp.websocket")
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
-_IPV6 = re.compile(r"(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+# An address may carry a prefix length; "Product/1.2.3.4" is a version, not an address.
+_IPV4 = re.compile(r"(?<![\w.])(?<![A-Za-z]/)(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?![\w.])")
+_IPV6 = re.compile(
+    r"(?<![\w:])(?<![A-Za-z]/)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:/\d{1,3})?(?![\w:])"
+)
 
 
 def truncate_ip(address: str | None) -> str:
@@ -39,11 +42,17 @@ def redact(text: str) -> str:
 
     def _sub(match: re.Match[str]) -> str:
         token = match.group(0)
+        address, _, prefix = token.partition("/")
         try:
-            ipaddress.ip_address(token)
+            ip = ipaddress.ip_address(address)
         except ValueError:
             return token
-        return truncate_ip(token)
+        limit = 24 if ip.version == 4 else 48
+        if prefix and int(prefix) <= limit:
+            # Already a network of /24 (/48) or wider: truncating again would only
+            # mangle it ("127.0.0.0/24/24"); a narrower prefix still gets truncated.
+            return str(ipaddress.ip_network(token, strict=False))
+        return truncate_ip(address)
 
     return _IPV6.sub(_sub, _IPV4.sub(_sub, text))
 

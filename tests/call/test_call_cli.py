@@ -171,3 +171,30 @@ async def test_serve_hosts_the_echo_peer(tmp_path: Path) -> None:
             not Path(f"/proc/{pid}").exists()
             or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
         ), "the echo child outlived the server"
+
+
+async def test_join_uses_the_server_named_by_the_room_url(tmp_path: Path) -> None:
+    """No --server, no [server] url: a room URL names its server (not the embedded one)."""
+    server = await _spawn("serve", "--port", "0", "--ephemeral", "--no-echo")
+    try:
+        assert server.stdout is not None
+        line = (await asyncio.wait_for(server.stdout.readline(), T)).decode()
+        url = line.rsplit(" ", 1)[1].strip()
+        code, out, err = await _run("room", "create", "Friday", "--server", url, "--json")
+        assert code == 0, err
+        room_url = json.loads(out)["url"]
+        assert room_url.startswith(url + "/r/") and "#k=" in room_url
+        wavs = [tmp_path / "a.wav", tmp_path / "b.wav"]
+        results = await asyncio.gather(
+            _run("join", room_url, "--audio-in", "sine:440", "--audio-out", f"file:{wavs[0]}",
+                 "--duration", "1"),
+            _run("join", room_url, "--audio-in", "sine:880", "--audio-out", f"file:{wavs[1]}",
+                 "--duration", "1"),
+        )  # fmt: skip
+        for code, _out, err in results:
+            assert code == 0, err
+        heard = {round(dominant_hz(read_wav(w)[RATE // 4 :]), -1) for w in wavs}
+        assert heard == {440, 880}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(server.wait(), T)

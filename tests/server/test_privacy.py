@@ -79,3 +79,19 @@ async def test_no_ip_name_or_sdp_in_any_log(srv: Running, caplog: pytest.LogCapt
         assert "SDPMARKER" not in message and "v=0" not in message
         for value in (offer, reply, room_offer, token, call_id):
             assert value not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.0/24 [26/Nov]", "127.0.0.0/24 [26/Nov]"),  # already truncated: untouched
+        ("ws://127.0.0.1:34099/ws", "ws://127.0.0.0/24:34099/ws"),  # inside a URL: truncated
+        ("HeadlessChrome/156.0.8078.73 Safari", "HeadlessChrome/156.0.8078.73 Safari"),
+        ("peer 10.1.2.3/32", "peer 10.1.2.0/24"),  # a narrower prefix is still truncated
+        ("2001:db8:1::/48 ok", "2001:db8:1::/48 ok"),
+        ("fe80::1/128", "fe80::/48"),
+    ],
+)
+def test_redact_is_idempotent_and_leaves_versions_alone(text: str, expected: str) -> None:
+    assert redact(text) == expected
+    assert redact(redact(text)) == expected

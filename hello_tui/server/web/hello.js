@@ -1,0 +1,852 @@
+// hello-tui conversation page: join a room from any WebRTC browser.
+//
+// Plain JavaScript, no dependencies, nothing loaded from elsewhere. It speaks
+// the signaling protocol of docs/protocol.md over this server's /ws, decrypts
+// the room name with the key in the URL fragment (#k=..., never sent to the
+// server; format in hello_tui/signaling/roomcrypt.py), and shows the same
+// six-digit check code as the terminal client (hello_tui/call/sas.py).
+// See docs/browser.md.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const body = document.body;
+  const SECTIONS = ["s-loading", "s-join", "s-status", "s-call", "s-ended", "s-error"];
+  const TOKEN = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
+  const VERSION = body.dataset.version || "0.0.0";
+  const PROTOCOL_VERSION = 1;
+  // Tests may shorten the timers (window.__helloTestConfig, set before this script).
+  const cfg = Object.assign(
+    { connectTimeoutMs: 15000, requestTimeoutMs: 10000, gatherTimeoutMs: 5000 },
+    window.__helloTestConfig || {},
+  );
+
+  const st = {
+    phase: "loading", // join | joining | waiting | connecting | connected | ended | error
+    errorKind: null,
+    roomName: null,
+    displayName: "",
+    ws: null,
+    ref: 0,
+    pending: new Map(), // ref -> {resolve, reject, timer}
+    ice: [],
+    stream: null,
+    pc: null,
+    callId: null,
+    inRoom: false,
+    sas: null,
+    fingerprints: null, // [local, remote] the check code was computed from
+    remoteSdp: null, // the peer's SDP as signalled
+    wasConnected: false,
+    endReason: null,
+    endBy: null,
+    muted: false,
+    cameraOn: false,
+    audioCtx: null,
+    analyser: null,
+    statsTimer: null,
+    connectTimer: null,
+    lastStats: null,
+    quality: null,
+    feedback: null,
+  };
+
+  // ------------------------------------------------------------ error pages
+  const ERRORS = {
+    expired: {
+      title: "This conversation has expired",
+      text: "Conversation links stop working some time after they were last used.",
+      hint: "Ask the person who sent it for a new link.",
+    },
+    unknown: {
+      title: "This conversation link does not work",
+      text: "There is no conversation with this link: it may be mistyped or cut short, "
+        + "or its owner deleted it.",
+      hint: "Ask the person who sent it to check the link.",
+    },
+    full: {
+      title: "This conversation is full",
+      text: "Two people are already talking here, and a conversation has room for two.",
+      hint: "Try again when one of them has left.",
+      retry: true,
+    },
+    "mic-denied": {
+      title: "Microphone access was refused",
+      text: "The call needs your microphone, and the browser was told not to share it.",
+      hint: "Allow the microphone for this site (the icon left of the address bar), "
+        + "then try again.",
+      retry: true,
+    },
+    "mic-missing": {
+      title: "No microphone found",
+      text: "The browser found no microphone to use, or it is busy in another program.",
+      hint: "Connect a microphone or headset (or close the program using it), then try again.",
+      retry: true,
+    },
+    "no-webrtc": {
+      title: "This browser cannot make calls",
+      text: "It lacks WebRTC (RTCPeerConnection, getUserMedia or WebCrypto).",
+      hint: "Open the link in a current Firefox, Chromium, Chrome, Edge or Safari.",
+    },
+    insecure: {
+      title: "This page needs a secure connection",
+      text: "Browsers allow the microphone and encryption only on https:// pages "
+        + "(or on this machine).",
+      hint: "The server's operator should serve it over https "
+        + "(hello-tui serve --tls-cert/--tls-key, or behind a TLS proxy).",
+    },
+    "connection-failed": {
+      title: "The call could not connect",
+      text: "Your browser and the other side could not reach each other.",
+      hint: "", // filled in by connectionHint()
+      retry: true,
+    },
+    unreachable: {
+      title: "Cannot reach the conversation server",
+      text: "The connection to the server failed or was lost.",
+      hint: "Check your network connection, then try again.",
+      retry: true,
+    },
+    error: {
+      title: "Something went wrong",
+      text: "",
+      hint: "Try again; if it keeps happening, tell the person who sent the link.",
+      retry: true,
+    },
+  };
+
+  function connectionHint() {
+    const relays = st.ice.length
+      ? `this server gave this page ${st.ice.length} relay server(s), and they did not help`
+      : "this server gave this page no TURN relay server (none is configured for "
+        + "anonymous guests)";
+    return "Likely causes: a firewall blocking UDP between you, or you are on different "
+      + `networks behind NAT and ${relays}. The server's operator can add a relay `
+      + "(a TURN server such as coturn, see hello-tui serve --turn-url).";
+  }
+
+  function show(id) {
+    for (const s of SECTIONS) $(s).hidden = s !== id;
+  }
+
+  function status(text) {
+    $("status-text").textContent = text;
+    show("s-status");
+  }
+
+  function fail(kind, detail) {
+    if (st.phase === "error") return;
+    cleanup();
+    closeWs();
+    st.phase = "error";
+    st.errorKind = kind;
+    const e = ERRORS[kind] || ERRORS.error;
+    $("error-title").textContent = e.title;
+    $("error-text").textContent = e.text || detail || "";
+    $("error-hint").textContent = kind === "connection-failed" ? connectionHint() : e.hint;
+    $("retry").hidden = !e.retry;
+    body.dataset.phase = "error";
+    show("s-error");
+  }
+
+  function setPhase(phase) {
+    st.phase = phase;
+    body.dataset.phase = phase;
+  }
+
+  // ------------------------------------------------------------ room name (roomcrypt.py)
+  function b64urlDecode(text) {
+    const b64 = text.replace(/-/g, "+").replace(/_/g, "/").replace(/=+$/, "");
+    const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  }
+
+  function fragmentKey() {
+    for (const item of location.hash.replace(/^#/, "").split("&")) {
+      const [name, value] = item.split("=", 2);
+      if (name === "k" && value) return value;
+    }
+    return null;
+  }
+
+  async function decryptName(ciphertext, keyText) {
+    const key = b64urlDecode(keyText);
+    if (key.length !== 16) throw new Error("the room key must be 16 bytes");
+    const b = b64urlDecode(ciphertext);
+    if (b.length < 29 || b[0] !== 1) throw new Error("unknown room name format");
+    const k = await crypto.subtle.importKey("raw", key, "AES-GCM", false, ["decrypt"]);
+    const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: b.slice(1, 13) }, k, b.slice(13));
+    return new TextDecoder("utf-8", { fatal: true }).decode(pt).replace(/\0+$/, "");
+  }
+
+  async function showRoomName(ciphertext) {
+    const note = $("room-note");
+    const key = fragmentKey();
+    if (!ciphertext) return;
+    if (!key) {
+      note.textContent = "This link has no key (#k=…), so the conversation's name "
+        + "cannot be shown. You can still join.";
+      note.hidden = false;
+      return;
+    }
+    try {
+      st.roomName = await decryptName(ciphertext, key);
+      $("room-name").textContent = st.roomName || "Unnamed conversation";
+      document.title = `${st.roomName || "Conversation"} · hello-tui`;
+      note.hidden = true;
+    } catch (e) {
+      note.textContent = "The key in this link does not open the conversation's name "
+        + "(the link may be damaged). You can still join.";
+      note.hidden = false;
+    }
+  }
+
+  // ------------------------------------------------------------ check code (sas.py)
+  const FP_RE = /^a=fingerprint:(\S+)\s+([0-9A-Fa-f:]+)\s*$/gm;
+
+  function normaliseFp(fp) {
+    const text = fp.trim();
+    const i = text.search(/\s/);
+    return `${text.slice(0, i).toLowerCase()} ${text.slice(i).trim().toUpperCase()}`;
+  }
+
+  function fingerprintFromSdp(sdp) {
+    const found = [...sdp.matchAll(FP_RE)].map((m) => [m[1].toLowerCase(), m[2]]);
+    if (!found.length) throw new Error("the SDP carries no a=fingerprint line");
+    const [alg, value] = found.find(([a]) => a === "sha-256") || found[0];
+    return normaliseFp(`${alg} ${value}`);
+  }
+
+  async function sasCode(fpA, fpB) {
+    const pair = [normaliseFp(fpA), normaliseFp(fpB)].sort();
+    const text = "hello-tui sas v1\n" + pair.join("\n");
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+    const n = new DataView(digest).getBigUint64(0, false) % 1000000n;
+    const digits = n.toString().padStart(6, "0");
+    return `${digits.slice(0, 3)} ${digits.slice(3)}`;
+  }
+
+  // ------------------------------------------------------------ signaling
+  function wsUrl() {
+    return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+  }
+
+  function request(msg) {
+    return new Promise((resolve, reject) => {
+      const ws = st.ws;
+      if (!ws || ws.readyState !== WebSocket.OPEN) {
+        reject(Object.assign(new Error("not connected"), { code: "unreachable" }));
+        return;
+      }
+      const ref = ++st.ref;
+      const timer = setTimeout(() => {
+        st.pending.delete(ref);
+        reject(Object.assign(new Error("the server did not answer"), { code: "unreachable" }));
+      }, cfg.requestTimeoutMs);
+      st.pending.set(ref, { resolve, reject, timer });
+      ws.send(JSON.stringify({ ...msg, ref }));
+    });
+  }
+
+  function connectWs() {
+    return new Promise((resolve, reject) => {
+      let ws;
+      try {
+        ws = new WebSocket(wsUrl());
+      } catch (e) {
+        reject(Object.assign(e, { code: "unreachable" }));
+        return;
+      }
+      st.ws = ws;
+      ws.onopen = () => {
+        request({ type: "hello", version: PROTOCOL_VERSION, client: `hello-web/${VERSION}` })
+          .then((welcome) => {
+            st.ice = Array.isArray(welcome.ice) ? welcome.ice : [];
+            resolve(welcome);
+          }, reject);
+      };
+      ws.onmessage = (ev) => onFrame(ev.data);
+      ws.onclose = () => {
+        if (st.ws !== ws) return;
+        st.ws = null;
+        for (const [, p] of st.pending) {
+          clearTimeout(p.timer);
+          p.reject(Object.assign(new Error("connection closed"), { code: "unreachable" }));
+        }
+        st.pending.clear();
+        reject(Object.assign(new Error("connection closed"), { code: "unreachable" }));
+        onServerLost();
+      };
+    });
+  }
+
+  function closeWs() {
+    const ws = st.ws;
+    st.ws = null;
+    if (ws) ws.close(1000);
+  }
+
+  function onFrame(text) {
+    let msg;
+    try {
+      msg = JSON.parse(text);
+    } catch (e) {
+      return;
+    }
+    if (msg.ref != null && st.pending.has(msg.ref)) {
+      const p = st.pending.get(msg.ref);
+      st.pending.delete(msg.ref);
+      clearTimeout(p.timer);
+      if (msg.type === "error") {
+        p.reject(Object.assign(new Error(msg.message), { code: msg.code }));
+      } else {
+        p.resolve(msg);
+      }
+      return;
+    }
+    switch (msg.type) {
+      case "peer-joined":
+        if (st.phase !== "waiting") return;
+        st.callId = msg.call_id;
+        setPhase("connecting");
+        status("Someone joined: connecting…");
+        armConnectTimer();
+        break;
+      case "offer":
+        if (msg.call_id === st.callId) answerOffer(msg.sdp).catch(onUnexpected);
+        break;
+      case "answer":
+        if (msg.call_id === st.callId && st.pc && st.pc.signalingState === "have-local-offer") {
+          st.remoteSdp = msg.sdp;
+          st.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp }).catch(onUnexpected);
+        }
+        break;
+      case "peer-left":
+        if (msg.call_id !== st.callId) return;
+        leaveRoom();
+        endCall(msg.reason === "hangup" ? "hangup" : msg.reason, "remote");
+        break;
+      case "reconnect":
+        onServerLost();
+        break;
+      default:
+        break;
+    }
+  }
+
+  function onServerLost() {
+    if (["connecting", "connected", "waiting"].includes(st.phase)) {
+      if (st.wasConnected) endCall("unreachable", "network");
+      else fail("unreachable");
+    }
+  }
+
+  function onUnexpected(e) {
+    console.error(e);
+    fail("error", String(e && e.message ? e.message : e));
+  }
+
+  // ------------------------------------------------------------ media and peer connection
+  function micErrorKind(e) {
+    const name = e && e.name;
+    if (["NotAllowedError", "PermissionDeniedError", "SecurityError"].includes(name)) {
+      return "mic-denied";
+    }
+    if (["NotFoundError", "DevicesNotFoundError", "OverconstrainedError", "NotReadableError",
+      "TrackStartError"].includes(name)) return "mic-missing";
+    return "error";
+  }
+
+  async function openMedia(wantCamera) {
+    try {
+      return await navigator.mediaDevices.getUserMedia({ audio: true, video: wantCamera });
+    } catch (e) {
+      if (wantCamera && micErrorKind(e) === "mic-missing") {
+        // No usable camera: carry on with the microphone alone.
+        return navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+      }
+      throw e;
+    }
+  }
+
+  function ensureAudioContext() {
+    if (st.audioCtx || !window.AudioContext) return;
+    st.audioCtx = new AudioContext();
+    st.analyser = st.audioCtx.createAnalyser();
+    st.analyser.fftSize = 8192;
+    st.analyser.smoothingTimeConstant = 0.3;
+  }
+
+  function makePc() {
+    // Only the server's ICE servers (TURN credentials), or none: never a public default.
+    const iceServers = st.ice.map((s) => ({
+      urls: s.urls,
+      ...(s.username ? { username: s.username } : {}),
+      ...(s.credential ? { credential: s.credential } : {}),
+    }));
+    const pc = new RTCPeerConnection({ iceServers });
+    for (const track of st.stream.getTracks()) pc.addTrack(track, st.stream);
+    pc.ontrack = (ev) => onRemoteTrack(ev);
+    pc.onconnectionstatechange = () => {
+      if (pc !== st.pc) return;
+      if (pc.connectionState === "connected") onConnected(pc).catch(onUnexpected);
+      else if (pc.connectionState === "failed") connectionFailed();
+    };
+    return pc;
+  }
+
+  function closePc() {
+    if (st.pc) st.pc.close();
+    st.pc = null;
+  }
+
+  function gatheringComplete(pc) {
+    // aiortc peers do not trickle: the SDP must carry every candidate.
+    return new Promise((resolve) => {
+      if (pc.iceGatheringState === "complete") return resolve();
+      const timer = setTimeout(resolve, cfg.gatherTimeoutMs);
+      pc.addEventListener("icegatheringstatechange", () => {
+        if (pc.iceGatheringState === "complete") {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  }
+
+  async function localSdp(pc, kind) {
+    const desc = kind === "offer" ? await pc.createOffer() : await pc.createAnswer();
+    await pc.setLocalDescription(desc);
+    await gatheringComplete(pc);
+    return pc.localDescription.sdp;
+  }
+
+  function onRemoteTrack(ev) {
+    const stream = ev.streams[0] || new MediaStream([ev.track]);
+    if (ev.track.kind === "video") {
+      $("remote-video").srcObject = stream;
+      $("remote-video").hidden = false;
+      return;
+    }
+    const audio = $("remote-audio");
+    audio.srcObject = stream; // also needed for WebAudio to see remote audio in Chromium
+    audio.play().catch(() => {});
+    if (st.audioCtx && st.analyser) {
+      st.audioCtx.createMediaStreamSource(stream).connect(st.analyser);
+    }
+  }
+
+  async function answerOffer(sdp) {
+    closePc();
+    st.pc = makePc();
+    st.remoteSdp = sdp;
+    await st.pc.setRemoteDescription({ type: "offer", sdp });
+    const answer = await localSdp(st.pc, "answer");
+    await request({ type: "answer", call_id: st.callId, sdp: answer });
+  }
+
+  function armConnectTimer() {
+    clearTimeout(st.connectTimer);
+    st.connectTimer = setTimeout(connectionFailed, cfg.connectTimeoutMs);
+  }
+
+  function connectionFailed() {
+    if (st.phase === "connected" || st.phase === "ended" || st.phase === "error") return;
+    leaveRoom();
+    fail("connection-failed");
+  }
+
+  function hexFingerprint(bytes) {
+    const hex = [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0"));
+    return `sha-256 ${hex.join(":").toUpperCase()}`;
+  }
+
+  async function dtlsFingerprints(pc) {
+    // The certificates DTLS actually used (getStats), hashed with SHA-256 like
+    // sas.py reads them from the SDP. Not pc.remoteDescription: Chromium keeps
+    // only one of the peer's fingerprints (aiortc announces sha-256, -384 and
+    // -512), and the one it verifies need not be the sha-256 one.
+    const report = await pc.getStats();
+    let transport = null;
+    report.forEach((s) => {
+      if (s.type === "transport" && s.remoteCertificateId) transport = s;
+    });
+    const local = transport && report.get(transport.localCertificateId);
+    const remote = transport && report.get(transport.remoteCertificateId);
+    if (local && remote && local.base64Certificate && remote.base64Certificate) {
+      const hash = (c) => crypto.subtle.digest("SHA-256", b64urlDecode(c.base64Certificate));
+      return [hexFingerprint(await hash(local)), hexFingerprint(await hash(remote))];
+    }
+    // Browsers without certificate stats: the SDP as it was signalled.
+    return [fingerprintFromSdp(pc.localDescription.sdp), fingerprintFromSdp(st.remoteSdp)];
+  }
+
+  async function onConnected(pc) {
+    if (st.phase === "connected") return;
+    clearTimeout(st.connectTimer);
+    setPhase("connected");
+    st.wasConnected = true;
+    try {
+      st.fingerprints = await dtlsFingerprints(pc);
+      st.sas = await sasCode(...st.fingerprints);
+    } catch (e) {
+      st.sas = "unavailable";
+    }
+    $("sas").textContent = st.sas;
+    renderPeople();
+    show("s-call");
+    st.lastStats = null;
+    st.statsTimer = setInterval(() => sampleStats().catch(() => {}), 1000);
+  }
+
+  // ------------------------------------------------------------ quality (getStats)
+  async function sampleStats() {
+    const pc = st.pc;
+    if (!pc) return;
+    const report = await pc.getStats();
+    let transport = null;
+    let pair = null;
+    let inbound = null;
+    let outbound = null;
+    let remoteInbound = null;
+    report.forEach((s) => {
+      if (s.type === "transport") transport = s;
+      else if (s.type === "inbound-rtp" && s.kind === "audio") inbound = s;
+      else if (s.type === "outbound-rtp" && s.kind === "audio") outbound = s;
+      else if (s.type === "remote-inbound-rtp" && s.kind === "audio") remoteInbound = s;
+    });
+    if (transport && transport.selectedCandidatePairId) {
+      pair = report.get(transport.selectedCandidatePairId);
+    }
+    if (!pair) {
+      report.forEach((s) => {
+        if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") pair = s;
+      });
+    }
+    const now = {
+      t: performance.now(),
+      lost: inbound ? inbound.packetsLost || 0 : 0,
+      received: inbound ? inbound.packetsReceived || 0 : 0,
+      bytesIn: inbound ? inbound.bytesReceived || 0 : 0,
+      bytesOut: outbound ? outbound.bytesSent || 0 : 0,
+    };
+    const prev = st.lastStats;
+    st.lastStats = now;
+    let rtt = pair && pair.currentRoundTripTime != null ? pair.currentRoundTripTime : null;
+    if (rtt == null && remoteInbound && remoteInbound.roundTripTime != null) {
+      rtt = remoteInbound.roundTripTime;
+    }
+    const q = {
+      rttMs: rtt == null ? null : rtt * 1000,
+      jitterMs: inbound && inbound.jitter != null ? inbound.jitter * 1000 : null,
+      lossPct: null,
+      inKbps: null,
+      outKbps: null,
+      packetsReceived: now.received,
+      audioLevel: inbound && inbound.audioLevel != null ? inbound.audioLevel : null,
+    };
+    if (prev) {
+      const dt = now.t - prev.t; // ms: bits per ms = kbit/s
+      const lost = Math.max(0, now.lost - prev.lost);
+      const got = Math.max(0, now.received - prev.received);
+      q.lossPct = lost + got ? (100 * lost) / (lost + got) : 0;
+      q.inKbps = dt > 0 ? ((now.bytesIn - prev.bytesIn) * 8) / dt : null;
+      q.outKbps = dt > 0 ? ((now.bytesOut - prev.bytesOut) * 8) / dt : null;
+    }
+    st.quality = q;
+    const f = (v, digits, unit) => (v == null ? "–" : `${v.toFixed(digits)}${unit}`);
+    $("quality").textContent = `RTT ${f(q.rttMs, 0, " ms")} · jitter ${f(q.jitterMs, 0, " ms")} · `
+      + `loss ${f(q.lossPct, 1, " %")} · in ${f(q.inKbps, 0, " kbps")} · `
+      + `out ${f(q.outKbps, 0, " kbps")}`;
+  }
+
+  // ------------------------------------------------------------ the call
+  function renderPeople() {
+    const list = $("people");
+    list.replaceChildren();
+    const me = document.createElement("li");
+    me.textContent = `${st.displayName} (you, in this browser)${st.muted ? " · muted" : ""}`;
+    list.append(me);
+    const other = document.createElement("li");
+    other.textContent = st.phase === "connected"
+      ? "The other person · connected"
+      : "The other person · connecting…";
+    list.append(other);
+  }
+
+  async function join() {
+    ensureAudioContext(); // inside the click: browsers let it play
+    if (st.audioCtx) st.audioCtx.resume().catch(() => {});
+    st.displayName = $("display-name").value.trim().slice(0, 64) || "Guest";
+    st.wasConnected = false;
+    st.endReason = null;
+    st.endBy = null;
+    st.callId = null;
+    st.sas = null;
+    st.fingerprints = null;
+    setPhase("joining");
+    $("cancel").hidden = true;
+    status("Asking for your microphone…");
+    try {
+      st.stream = await openMedia($("want-camera").checked);
+    } catch (e) {
+      fail(micErrorKind(e), e && e.message);
+      return;
+    }
+    setupLocalControls();
+    status("Connecting to the server…");
+    try {
+      await connectWs();
+    } catch (e) {
+      fail("unreachable");
+      return;
+    }
+    status("Joining the conversation…");
+    st.pc = makePc();
+    const offer = await localSdp(st.pc, "offer");
+    let joined;
+    try {
+      joined = await request({ type: "room-join", token: TOKEN, offer });
+    } catch (e) {
+      const kinds = {
+        "room-full": "full", "room-expired": "expired", "unknown-room": "unknown",
+        unreachable: "unreachable",
+      };
+      fail(kinds[e.code] || "error", e.message);
+      return;
+    }
+    st.inRoom = true;
+    $("cancel").hidden = false;
+    if (!st.roomName && joined.room) showRoomName(joined.room.name);
+    if (joined.call_id) {
+      // Someone was there: our offer went to them; their answer follows.
+      st.callId = joined.call_id;
+      setPhase("connecting");
+      status("Connecting to the other person…");
+      armConnectTimer();
+    } else {
+      closePc(); // alone: the next one to join offers, we answer
+      setPhase("waiting");
+      status("You are the first one here. Waiting for the other person to join…");
+    }
+  }
+
+  function setupLocalControls() {
+    st.muted = false;
+    const video = st.stream.getVideoTracks()[0];
+    st.cameraOn = Boolean(video);
+    const cam = $("camera");
+    cam.disabled = !video;
+    cam.title = video ? "" : "Tick “Turn on my camera” before joining to use it";
+    cam.textContent = st.cameraOn ? "Camera on" : "Camera off";
+    cam.setAttribute("aria-pressed", String(st.cameraOn));
+    $("mute").textContent = "Mute";
+    $("mute").setAttribute("aria-pressed", "false");
+    if (video) {
+      $("local-video").srcObject = new MediaStream([video]);
+      $("local-video").hidden = false;
+    }
+  }
+
+  function toggleMute() {
+    st.muted = !st.muted;
+    for (const t of st.stream.getAudioTracks()) t.enabled = !st.muted; // sends silence
+    $("mute").textContent = st.muted ? "Unmute" : "Mute";
+    $("mute").setAttribute("aria-pressed", String(st.muted));
+    renderPeople();
+  }
+
+  function toggleCamera() {
+    const video = st.stream && st.stream.getVideoTracks()[0];
+    if (!video) return;
+    st.cameraOn = !st.cameraOn;
+    video.enabled = st.cameraOn;
+    $("camera").textContent = st.cameraOn ? "Camera on" : "Camera off";
+    $("camera").setAttribute("aria-pressed", String(st.cameraOn));
+  }
+
+  function leaveRoom() {
+    if (!st.inRoom) return Promise.resolve();
+    st.inRoom = false;
+    return request({ type: "room-leave", token: TOKEN }).catch(() => {});
+  }
+
+  async function hangup() {
+    const leaving = leaveRoom();
+    endCall(st.wasConnected ? "hangup" : "cancel", "local");
+    await leaving;
+    closeWs();
+  }
+
+  function cleanup() {
+    clearTimeout(st.connectTimer);
+    clearInterval(st.statsTimer);
+    st.statsTimer = null;
+    closePc();
+    if (st.stream) for (const t of st.stream.getTracks()) t.stop();
+    st.stream = null;
+    $("local-video").hidden = true;
+    $("remote-video").hidden = true;
+  }
+
+  const ENDINGS = {
+    "local:hangup": ["Call ended", "You hung up."],
+    "local:cancel": ["You left", "You left before the call connected."],
+    "remote:hangup": ["Call ended", "The other person hung up."],
+    "remote:closed": ["Call ended", "The other person's connection dropped."],
+    "network:unreachable": ["Call ended", "The connection to the server was lost."],
+  };
+
+  function endCall(reason, by) {
+    if (st.phase === "ended" || st.phase === "error") return;
+    cleanup();
+    if (by !== "local") closeWs();
+    st.endReason = reason;
+    st.endBy = by;
+    setPhase("ended");
+    const [title, text] = ENDINGS[`${by}:${reason}`] || ["Call ended", `Reason: ${reason}.`];
+    $("ended-title").textContent = title;
+    $("ended-text").textContent = text;
+    $("feedback").hidden = !st.wasConnected;
+    $("fb-reasons").hidden = true;
+    $("feedback-done").hidden = true;
+    show("s-ended");
+  }
+
+  // ------------------------------------------------------------ feedback (docs/telemetry.md)
+  function osFamily() {
+    const ua = navigator.userAgent.toLowerCase();
+    const platform = ((navigator.userAgentData && navigator.userAgentData.platform)
+      || navigator.platform || "").toLowerCase();
+    if (ua.includes("android") || /iphone|ipad|ipod/.test(ua)) return "other";
+    if (platform.includes("win")) return "windows";
+    if (platform.includes("mac")) return "macos";
+    if (platform.includes("bsd")) return "bsd";
+    if (platform.includes("linux") || platform.includes("x11")) return "linux";
+    return "other";
+  }
+
+  async function sendFeedback(rating, reasons) {
+    $("feedback").hidden = true;
+    const done = $("feedback-done");
+    done.hidden = false;
+    done.textContent = "Sending…";
+    const report = {
+      v: 1,
+      rating,
+      reasons,
+      client_version: VERSION,
+      os: osFamily(),
+      hour: new Date().toISOString().slice(0, 13),
+    };
+    try {
+      const resp = await fetch("/feedback", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(report),
+        credentials: "omit",
+        cache: "no-store",
+        referrerPolicy: "no-referrer",
+      });
+      st.feedback = resp.ok ? "sent" : `refused ${resp.status}`;
+      done.textContent = resp.ok ? "Thank you: your answer was sent." : "The server refused it.";
+    } catch (e) {
+      st.feedback = "failed";
+      done.textContent = "It could not be sent (no connection to the server).";
+    }
+  }
+
+  // ------------------------------------------------------------ start
+  function wire() {
+    $("join-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      join().catch(onUnexpected);
+    });
+    $("hangup").addEventListener("click", () => hangup().catch(onUnexpected));
+    $("cancel").addEventListener("click", () => hangup().catch(onUnexpected));
+    $("mute").addEventListener("click", toggleMute);
+    $("camera").addEventListener("click", toggleCamera);
+    $("fb-happy").addEventListener("click", () => sendFeedback("happy", []));
+    $("fb-sad").addEventListener("click", () => {
+      $("fb-reasons").hidden = false;
+    });
+    $("fb-send").addEventListener("click", () => {
+      const reasons = [...$("fb-reasons").querySelectorAll("input:checked")].map((i) => i.value);
+      sendFeedback("sad", reasons);
+    });
+    $("fb-skip").addEventListener("click", () => {
+      $("feedback").hidden = true;
+      st.feedback = "skipped";
+      $("feedback-done").hidden = false;
+      $("feedback-done").textContent = "No feedback sent.";
+    });
+    const again = () => {
+      st.errorKind = null;
+      setPhase("join");
+      show("s-join");
+    };
+    $("rejoin").addEventListener("click", again);
+    $("retry").addEventListener("click", again);
+    window.addEventListener("pagehide", () => {
+      // Closing the tab mid-call: tell the other side it was a hang-up.
+      if (st.inRoom && st.ws && st.ws.readyState === WebSocket.OPEN) {
+        st.ws.send(JSON.stringify({ type: "room-leave", token: TOKEN }));
+      }
+    });
+  }
+
+  function peakHz() {
+    if (!st.analyser) return null;
+    const data = new Float32Array(st.analyser.frequencyBinCount);
+    st.analyser.getFloatFrequencyData(data);
+    let best = 1;
+    for (let i = 1; i < data.length; i++) if (data[i] > data[best]) best = i;
+    return { hz: (best * st.audioCtx.sampleRate) / st.analyser.fftSize, db: data[best] };
+  }
+
+  // What the browser tests read (docs/browser.md); nothing here changes the call.
+  window.__hello = {
+    test: {
+      phase: () => st.phase,
+      errorKind: () => st.errorKind,
+      roomName: () => st.roomName,
+      sas: () => st.sas,
+      quality: () => st.quality,
+      peakHz,
+      endReason: () => st.endReason,
+      endBy: () => st.endBy,
+      feedback: () => st.feedback,
+      iceServers: () => (st.pc ? st.pc.getConfiguration().iceServers : null),
+      fingerprints: () => st.fingerprints,
+      fingerprintFromSdp,
+      sasCode,
+      decryptName,
+    },
+  };
+
+  async function start() {
+    wire();
+    if (!window.isSecureContext) {
+      fail("insecure");
+      return;
+    }
+    const hasWebRtc = window.RTCPeerConnection && navigator.mediaDevices
+      && navigator.mediaDevices.getUserMedia && window.crypto && crypto.subtle
+      && window.WebSocket;
+    if (!hasWebRtc) {
+      fail("no-webrtc");
+      return;
+    }
+    const roomState = body.dataset.roomState;
+    if (roomState === "expired" || roomState === "unknown") {
+      fail(roomState);
+      return;
+    }
+    await showRoomName(body.dataset.roomName || "");
+    setPhase("join");
+    show("s-join");
+    $("display-name").focus();
+  }
+
+  start().catch(onUnexpected);
+})();
