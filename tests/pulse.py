@@ -23,6 +23,19 @@ keepalive reader (``parec --latency-msec=10 -d hello_test.monitor --raw``,
 output discarded) makes the sink render in 10 ms steps, like a card; a
 ``pactl suspend-sink hello_test 1`` then ``0`` right after it connects
 restarts the sink's timer, which a fresh sink otherwise keeps at 2 s once.
+
+More devices, by name (the call tests' device path):
+
+    daemon.add_null_sink("a_mic")            # + its keepalive reader and timer restart
+    conf = daemon.alsa_devices({"a_mic": "a_mic.monitor", "b_spk": "b_spk"})
+    os.environ["ALSA_CONFIG_PATH"] = str(conf); devices.refresh()
+    # PortAudio now lists ALSA PCMs "a_mic" (capture from a_mic.monitor) and
+    # "b_spk" (playback into b_spk): ``device:a_mic`` / ``device:b_spk``.
+
+``alsa_devices`` writes an ALSA config that includes the system's
+``alsa.conf`` and adds one ``type pulse`` PCM per name, pinned to a
+PulseAudio sink or source; PortAudio lists top-level PCM definitions as
+devices, so the names resolve like any sound card.
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ import time
 from pathlib import Path
 
 SINK = "hello_test"
+SYSTEM_ALSA_CONF = "/usr/share/alsa/alsa.conf"
 
 _SCRIPT = """\
 load-module module-native-protocol-unix socket={socket} auth-anonymous=1
@@ -61,6 +75,7 @@ class PulseDaemon:
         self.socket = workdir / "run" / "native"
         self.proc: subprocess.Popen[bytes] | None = None
         self.keepalive: subprocess.Popen[bytes] | None = None
+        self.extra_keepalives: list[subprocess.Popen[bytes]] = []
         self.env = {"PULSE_SERVER": f"unix:{self.socket}"}
 
     def start(self, timeout: float = 10.0) -> None:
@@ -115,18 +130,53 @@ class PulseDaemon:
         self.stop()
         raise RuntimeError(f"pulseaudio did not come up in {timeout} s: {self.log()}")
 
-    def _start_keepalive(self) -> None:
-        self.keepalive = subprocess.Popen(
-            ["parec", "--latency-msec=10", "-d", f"{SINK}.monitor", "--raw"],
+    def _keepalive_reader(self, sink: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            ["parec", "--latency-msec=10", "-d", f"{sink}.monitor", "--raw"],
             env={**os.environ, **self.env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
         )
-        time.sleep(0.1)  # let it connect, then restart the sink's timer at the new latency
-        self.pactl("suspend-sink", SINK, "1")
-        self.pactl("suspend-sink", SINK, "0")
+
+    def _restart_timer(self, sink: str) -> None:
+        time.sleep(0.1)  # let the reader connect, then restart the sink's timer at its latency
+        self.pactl("suspend-sink", sink, "1")
+        self.pactl("suspend-sink", sink, "0")
+
+    def _start_keepalive(self) -> None:
+        self.keepalive = self._keepalive_reader(SINK)
+        self._restart_timer(SINK)
+
+    def add_null_sink(self, name: str, rate: int = 48000, channels: int = 1) -> None:
+        """Load another null sink ``name`` (monitor: ``name.monitor``), kept rendering
+        in 10 ms steps like the default one."""
+        result = self.pactl(
+            "load-module",
+            "module-null-sink",
+            f"sink_name={name}",
+            f"rate={rate}",
+            f"channels={channels}",
+            f"sink_properties=device.description={name}",
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"cannot add null sink {name}: {result.stderr.strip()}")
+        self.extra_keepalives.append(self._keepalive_reader(name))
+        self._restart_timer(name)
+
+    def alsa_devices(self, devices: dict[str, str]) -> Path:
+        """Write an ALSA config (system config + one pulse PCM per ``{alsa name: pulse
+        sink or source}``) into the daemon's dir; point ``ALSA_CONFIG_PATH`` at it."""
+        lines = [f"<{SYSTEM_ALSA_CONF}>"]
+        for name, target in devices.items():
+            lines.append(
+                f'pcm.{name} {{ type pulse; device "{target}"; '
+                f'hint {{ show on; description "{name}" }} }}'
+            )
+        path = self.dir / "asound.conf"
+        path.write_text("\n".join(lines) + "\n")
+        return path
 
     def pactl(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -142,7 +192,7 @@ class PulseDaemon:
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
     def stop(self) -> None:
-        for proc in (self.keepalive, self.proc):
+        for proc in (*self.extra_keepalives, self.keepalive, self.proc):
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 try:
@@ -151,3 +201,4 @@ class PulseDaemon:
                     proc.kill()
                     proc.wait()
         self.keepalive = self.proc = None
+        self.extra_keepalives = []

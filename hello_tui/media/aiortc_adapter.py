@@ -1,4 +1,4 @@
-"""The one module that touches aiortc internals: a speech jitter buffer and Opus tuning.
+"""The one module that touches aiortc internals: a speech jitter buffer, Opus tuning, raw RTT.
 
 aiortc 1.16's audio path is built for robustness, not conversation:
 
@@ -27,6 +27,14 @@ attributes, checked here and by ``tests/media/test_aiortc_adapter.py``):
 - ``RTCRtpSender._RTCRtpSender__encoder`` (pre-set; aiortc creates one only if None)
 - ``aiortc.codecs.opus.OpusEncoder``'s ``codec`` / ``resampler`` attributes (subclassed)
 
+Separately, :func:`watch_rtcp` *observes* (changes nothing) the RTCP of a
+connection's senders to measure the round-trip time per report, unsmoothed:
+aiortc's ``roundTripTime`` is an EWMA moving 15 % per report and only counts
+a report that answers the very last SR sent. It wraps, on each
+``RTCRtpSender`` instance, ``_send_rtcp`` (to note when each SR left) and
+``_handle_rtcp_packet`` (to read the RR/SR report blocks about our stream),
+and reads ``RTCRtpSender._ssrc`` and ``.kind``.
+
 It is pinned: importing it with another aiortc version raises
 :class:`AiortcVersionError`, and adapting an object whose internals are not
 where 1.16 keeps them raises :class:`AiortcAdapterError` (never a silent
@@ -50,6 +58,7 @@ from aiortc.codecs.opus import SAMPLE_RATE, SAMPLES_PER_FRAME, TIME_BASE, OpusEn
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import RtcpRrPacket, RtcpSrPacket
 from av import AudioResampler, CodecContext
 
 __all__ = [
@@ -57,10 +66,14 @@ __all__ = [
     "AiortcAdapterError",
     "AiortcVersionError",
     "AudioTuning",
+    "RtcpWatch",
+    "RttReading",
     "SpeechJitterBuffer",
     "SpeechOpusEncoder",
     "adapt_peer_connection",
     "enabled",
+    "rtt_from_report",
+    "watch_rtcp",
 ]
 
 SUPPORTED_AIORTC = ("1.16.0",)
@@ -91,7 +104,13 @@ _JITTER = "_RTCRtpReceiver__jitter_buffer"
 _DQUEUE = "_RTCRtpReceiver__decoder_queue"
 _DTHREAD = "_RTCRtpReceiver__decoder_thread"
 _ENCODER = "_RTCRtpSender__encoder"
-for _cls, _name in ((RTCPeerConnection, _CREATE),):
+_SEND_RTCP = "_send_rtcp"  # RTCRtpSender: async (packets: list) -> None; SRs go out here
+_HANDLE_RTCP = "_handle_rtcp_packet"  # RTCRtpSender: async (packet) -> None; RRs come in here
+for _cls, _name in (
+    (RTCPeerConnection, _CREATE),
+    (RTCRtpSender, _SEND_RTCP),
+    (RTCRtpSender, _HANDLE_RTCP),
+):
     if not callable(getattr(_cls, _name, None)):  # pragma: no cover - only on an upgrade
         raise AiortcAdapterError(f"aiortc {aiortc.__version__}: {_cls.__name__}.{_name} is gone")
 
@@ -437,3 +456,124 @@ def adapt_peer_connection(
     pc._hello_tui_adapted = True  # type: ignore[attr-defined]
     pc._hello_tui_tuning = t  # type: ignore[attr-defined]
     return pc
+
+
+# ----------------------------------------------------------------- RTCP: raw RTT
+
+
+def rtt_from_report(arrival: float, sr_sent_at: float, dlsr: int) -> float:
+    """RFC 3550 §6.4.1 round-trip time of one report block, in seconds (≥ 0).
+
+    ``arrival`` and ``sr_sent_at`` are our own clock (when the report came in,
+    when the SR it answers — its LSR — went out); ``dlsr`` is the peer's
+    "delay since last SR" in 1/65536 s. The RFC's ``A − LSR − DLSR`` with our
+    send time instead of the SR's NTP field, which aiortc fills with the time
+    of the last *RTP* packet (up to 20 ms earlier than the SR).
+    """
+    return max(0.0, arrival - sr_sent_at - dlsr / 65536.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RttReading:
+    """One unsmoothed RTT measurement from one RTCP report block."""
+
+    rtt_s: float
+    at: float  # the watch's clock (monotonic) when the report arrived
+    kind: str  # the sender's kind: "audio" / "video"
+
+
+class RtcpWatch:
+    """Per-report RTT of each watched sender's stream (see :func:`watch_rtcp`).
+
+    For every SR a sender sends, its LSR (the middle 32 bits of the SR's NTP
+    timestamp, what the peer echoes) and our send time are kept (the last
+    :attr:`HISTORY`). Each RR/SR report block about the sender's SSRC whose
+    LSR we know gives one RTT = arrival − sent − DLSR; the latest per sender
+    is :meth:`readings`. A report answering an *older* SR still counts (aiortc
+    drops it), so every report measures.
+    """
+
+    HISTORY = 16  # SRs remembered per sender (≥ 16 s at aiortc's 0.5-1.5 s)
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._sent: dict[int, dict[int, float]] = {}  # id(sender) -> LSR -> sent at
+        self._latest: dict[int, RttReading] = {}
+        self.reports = 0  # report blocks about our streams seen
+        self.measured = 0  # ... that gave an RTT
+
+    def watching(self, sender: Any) -> bool:
+        return id(sender) in self._sent
+
+    def attach(self, sender: RTCRtpSender) -> bool:
+        """Start watching ``sender`` (idempotent); False if it already was."""
+        key = id(sender)
+        if key in self._sent:
+            return False
+        for name in (_SEND_RTCP, _HANDLE_RTCP, "_ssrc"):
+            if getattr(sender, name, None) is None:
+                raise AiortcAdapterError(
+                    f"aiortc {aiortc.__version__}: RTCRtpSender.{name} is gone; "
+                    "the adapter must be updated for this aiortc"
+                )
+        self._sent[key] = {}
+        send_rtcp, handle_rtcp = getattr(sender, _SEND_RTCP), getattr(sender, _HANDLE_RTCP)
+
+        async def send(packets: list[Any]) -> None:
+            self.sr_sent(key, packets)
+            await send_rtcp(packets)
+
+        async def handle(packet: Any) -> None:
+            self.rtcp_received(key, sender._ssrc, sender.kind, packet)
+            await handle_rtcp(packet)
+
+        setattr(sender, _SEND_RTCP, send)
+        setattr(sender, _HANDLE_RTCP, handle)
+        return True
+
+    def sr_sent(self, key: int, packets: list[Any]) -> None:
+        """Note the send time of each SR among ``packets`` (called before they leave)."""
+        history = self._sent.setdefault(key, {})
+        now = self._clock()
+        for packet in packets:
+            if isinstance(packet, RtcpSrPacket):
+                lsr = (packet.sender_info.ntp_timestamp >> 16) & 0xFFFF_FFFF
+                history.pop(lsr, None)  # re-insert: the dict stays in send order
+                history[lsr] = now
+                while len(history) > self.HISTORY:
+                    del history[next(iter(history))]
+
+    def rtcp_received(self, key: int, ssrc: int, kind: str, packet: Any) -> None:
+        """Measure from an incoming RR/SR's report blocks about stream ``ssrc``."""
+        if not isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            return
+        now = self._clock()
+        history = self._sent.get(key, {})
+        for report in packet.reports:
+            if report.ssrc != ssrc:
+                continue
+            self.reports += 1
+            sent_at = history.get(report.lsr) if report.lsr else None
+            if sent_at is None:  # no SR received yet (LSR 0), or one we did not see leave
+                continue
+            self.measured += 1
+            self._latest[key] = RttReading(rtt_from_report(now, sent_at, report.dlsr), now, kind)
+
+    def readings(self) -> dict[int, RttReading]:
+        """The latest reading per watched sender, keyed by ``id(sender)`` (aiortc's stats
+        ids are ``remote-inbound-rtp_<id(sender)>``)."""
+        return dict(self._latest)
+
+
+def watch_rtcp(pc: RTCPeerConnection) -> RtcpWatch:
+    """The connection's :class:`RtcpWatch`, now watching every sender it has (idempotent:
+    call it again to pick up transceivers added since). Observes only; aiortc's own
+    stats are unchanged. Independent of :func:`enabled`."""
+    watch = getattr(pc, "_hello_tui_rtcp_watch", None)
+    if watch is None:
+        watch = RtcpWatch()
+        pc._hello_tui_rtcp_watch = watch  # type: ignore[attr-defined]
+    for transceiver in pc.getTransceivers():
+        if not watch.watching(transceiver.sender):
+            watch.attach(transceiver.sender)
+    return watch

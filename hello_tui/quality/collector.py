@@ -9,7 +9,11 @@ where that is absorbed (each point is unit-tested in tests/quality):
 * ``remote-inbound-rtp.fractionLost`` is the raw 8-bit RTCP field: / 256.
 * ``remote-inbound-rtp.roundTripTime`` (seconds) is an EWMA (α = 0.85) over
   RTCP reports, ``None`` until the first report answering our SR; there is
-  no ``candidate-pair`` stat, so it is the only RTT source.
+  no ``candidate-pair`` stat. A 200 ms step takes ~9 reports (~10 s) to show
+  as +150 ms, so ``rtt_ms`` is the *latest raw* RTT of one RTCP report block
+  instead (``RTT = arrival − LSR − DLSR``), measured by the adapter's
+  :func:`~hello_tui.media.aiortc_adapter.watch_rtcp`; aiortc's smoothed value
+  only fills in before the first raw one (or if the watch cannot attach).
 * ``remote-inbound-rtp.ssrc`` is the *peer's* SSRC (the RR's sender), not
   the stream's; reports are matched to streams by aiortc's stats ids
   (``outbound-rtp_<id(sender)>`` ↔ ``remote-inbound-rtp_<id(sender)>``).
@@ -33,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -49,10 +54,13 @@ from aiortc.stats import (
     RTCRemoteOutboundRtpStreamStats,
 )
 
+from hello_tui.media.aiortc_adapter import AiortcAdapterError, RtcpWatch, watch_rtcp
 from hello_tui.media.levels import dbfs_to_level, frame_dbfs
 from hello_tui.media.sinks import SinkStats
 from hello_tui.quality.mos import bars_from_mos, estimate
 from hello_tui.quality.sample import QualitySample
+
+log = logging.getLogger(__name__)
 
 STALE_AFTER = 5.0  # seconds: RTCP-derived values older than this are unknown
 DEFAULT_CLOCK_RATES = {"audio": 48000, "video": 90000}
@@ -375,8 +383,14 @@ class StatsInterpreter:
         media: MediaReading | None = None,
         ice: IcePath | None = None,
         network_type: str = "unknown",
+        raw_rtt_ms: Mapping[str, float] | None = None,
     ) -> QualitySample:
-        """One sample for the interval since the previous call (or since ``started_at``)."""
+        """One sample for the interval since the previous call (or since ``started_at``).
+
+        ``raw_rtt_ms``: fresh unsmoothed RTTs (ms) by ``remote-inbound-rtp`` stats id
+        (from an :class:`RtcpWatch`); preferred over aiortc's smoothed ``roundTripTime``.
+        """
+        raw_rtt_ms = raw_rtt_ms or {}
         wall = wall or datetime.datetime.now(datetime.UTC)
         media = media or MediaReading()
         ice = ice or IcePath()
@@ -403,6 +417,8 @@ class StatsInterpreter:
         rtt_ms = remote_jitter_ms = remote_fraction = None
         ordered = ([audio] if audio else []) + [r for r in refs if r is not audio]
         for ref in ordered:
+            if rtt_ms is None and ref.remote_inbound_id in raw_rtt_ms:
+                rtt_ms = max(0.0, raw_rtt_ms[ref.remote_inbound_id])
             remote_in = report.get(ref.remote_inbound_id)
             if not isinstance(remote_in, RTCRemoteInboundRtpStreamStats) or not fresh(remote_in):
                 continue
@@ -509,10 +525,33 @@ class QualityCollector:
         self._sysfs = sysfs
         self._interpreter = StatsInterpreter(started_at=clock())
         self._network: dict[str | None, str] = {}  # base address → type (asked once each)
+        self._rtcp: RtcpWatch | None = self._watch()
+
+    def _watch(self) -> RtcpWatch | None:
+        """The connection's RTCP watch (raw RTT), picking up new senders; None if it
+        cannot attach (aiortc moved): then aiortc's smoothed RTT is used."""
+        try:
+            return watch_rtcp(self._pc)
+        except AiortcAdapterError:
+            log.warning("raw RTT unavailable; using aiortc's smoothed RTT", exc_info=True)
+            return None
+
+    def raw_rtt_ms(self) -> dict[str, float]:
+        """Fresh (≤ ``STALE_AFTER`` s) raw RTTs in ms by ``remote-inbound-rtp`` stats id."""
+        if self._rtcp is None:
+            return {}
+        now = time.monotonic()
+        return {
+            f"remote-inbound-rtp_{key}": reading.rtt_s * 1000.0
+            for key, reading in self._rtcp.readings().items()
+            if now - reading.at <= STALE_AFTER
+        }
 
     async def sample(self) -> QualitySample:
         """Take one getStats() snapshot and return the sample for the interval since the last."""
         report = await self._pc.getStats()
+        if self._rtcp is not None:
+            self._rtcp = self._watch()  # transceivers added since (e.g. video)
         ice = selected_path(self._pc)
         if ice.local_address not in self._network:
             self._network[ice.local_address] = network_type_for_address(
@@ -530,6 +569,7 @@ class QualityCollector:
             media=media,
             ice=ice,
             network_type=self._network[ice.local_address],
+            raw_rtt_ms=self.raw_rtt_ms(),
         )
 
     async def run(self, interval: float = 1.0) -> AsyncIterator[QualitySample]:

@@ -18,7 +18,11 @@ subject to loss, as with ``tc netem``. Drops are drawn from a seeded
     answer = relay.rewrite_answer(answer_sdp)  # B's SDP, as A will see it
     ...
     relay.stats  # per direction: forwarded, dropped
+    relay.set(loss=0.05, delay=0.1)            # conditions change at runtime, mid-call
     relay.close()
+
+Changes apply to every packet received from then on (one already waiting
+for its delay keeps the delay it was given), both directions alike.
 
 :func:`relay_phones` hooks a relay into two :class:`~hello_tui.signaling.client.SignalingClient`
 objects (the caller's ``call`` and the callee's ``answer``).
@@ -84,6 +88,24 @@ class LossyRelay:
         await loop.create_datagram_endpoint(lambda: relay.a, local_addr=(HOST, 0))
         await loop.create_datagram_endpoint(lambda: relay.b, local_addr=(HOST, 0))
         return relay
+
+    def set(
+        self,
+        *,
+        loss: float | None = None,
+        delay: float | None = None,
+        jitter: float | None = None,
+    ) -> None:
+        """Change the conditions now (``None`` keeps a value): loss 0..1, delay and
+        jitter in seconds."""
+        if loss is not None:
+            if not 0.0 <= loss <= 1.0:
+                raise ValueError(f"loss must be within 0..1, not {loss}")
+            self.loss = loss
+        if delay is not None:
+            self.delay = max(0.0, delay)
+        if jitter is not None:
+            self.jitter = max(0.0, jitter)
 
     def port(self, side: _Side) -> int:
         assert side.transport is not None
