@@ -4,8 +4,9 @@ An account is a name on the server bound to an Ed25519 key kept in this
 profile's data directory; signing in is signing a challenge (no password).
 This module is imported when the parser is built, so at module level it uses
 only the stdlib; the network and crypto libraries load inside the handlers.
-The helpers here (server URL, key path, connecting) are shared with
-``room_cmd``.
+The helpers here (server URL, connecting) are shared with ``room_cmd``; the
+account logic itself (key path, register, sign out, delete) is the core's
+``hello_tui.signaling.account_local``, which the TUI uses as well.
 """
 
 from __future__ import annotations
@@ -24,16 +25,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# Friendlier words for the server's error codes a user can do something about.
-_HINTS = {
-    "name-taken": "that account name is already taken",
+# The core's hints (``signaling.account_local.HINTS``), with the CLI's own flags
+# and commands where the user can act on them.
+_CLI_HINTS = {
     "invite-required": "this server is invite-only: pass --invite CODE",
-    "invite-invalid": "the invite code is invalid or already used",
-    "bad-signature": "the server did not accept this device's key for that account",
-    "unknown-room": "no such room (it may have expired or been deleted)",
-    "room-expired": "the room has expired",
     "auth-required": "this needs an account: run 'hello-tui account register NAME'",
-    "rate-limited": "the server is rate-limiting this client; try again shortly",
 }
 
 
@@ -66,11 +62,9 @@ def server_url(ctx: Context, args: argparse.Namespace) -> str:
 
 def key_path(ctx: Context) -> Path:
     """``[account] key_file`` (relative to the data directory), else ``account.key``."""
-    configured = ctx.settings.account.key_file
-    if not configured:
-        return ctx.paths.data_dir / "account.key"
-    path = Path(configured).expanduser()
-    return path if path.is_absolute() else ctx.paths.data_dir / path
+    from hello_tui.signaling import account_local
+
+    return account_local.key_path(ctx.paths, ctx.settings)
 
 
 def run_client(
@@ -97,32 +91,24 @@ def run_client(
     try:
         return asyncio.run(main())
     except SignalingError as exc:
-        hint = _HINTS.get(exc.code)
-        raise CliError(f"{hint} ({exc.code})" if hint else str(exc)) from None
+        from hello_tui.signaling.account_local import HINTS, explain
+
+        raise CliError(explain(exc, {**HINTS, **_CLI_HINTS})) from None
 
 
 def account_key(ctx: Context) -> tuple[str, Any]:
     """The configured account name and its loaded key, or a clear error."""
-    from hello_tui.signaling.identity import load_key
+    from hello_tui.signaling import account_local
 
-    name = ctx.settings.account.name
-    if not name:
+    if not ctx.settings.account.name:
         raise CliError("no account configured: run 'hello-tui account register NAME'")
-    return name, load_key(key_path(ctx))
+    return account_local.account_key(ctx.paths, ctx.settings)
 
 
 def has_account(ctx: Context) -> bool:
-    return bool(ctx.settings.account.name) and key_path(ctx).exists()
+    from hello_tui.signaling import account_local
 
-
-def _set_account_name(ctx: Context, name: str) -> None:
-    import msgspec
-
-    from hello_tui.config import save_config
-
-    settings = ctx.settings
-    account = msgspec.structs.replace(settings.account, name=name)
-    save_config(msgspec.structs.replace(settings, account=account), ctx.paths.config_file)
+    return account_local.has_account(ctx.paths, ctx.settings)
 
 
 # ---------------------------------------------------------------- arguments
@@ -147,7 +133,7 @@ def args_delete(p: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------- handlers
 def cmd_register(args: argparse.Namespace) -> int:
-    from hello_tui.signaling.identity import fingerprint, generate_key, save_key
+    from hello_tui.signaling import account_local
 
     ctx = context(args)
     path = key_path(ctx)
@@ -159,19 +145,16 @@ def cmd_register(args: argparse.Namespace) -> int:
     if path.exists():
         raise CliError(f"{path}: an account key already exists; not overwriting it")
     url = server_url(ctx, args)
-    key = generate_key()
-    save_key(path, key)
-    try:
-        run_client(ctx, url, lambda c: c.register(args.name, key, args.invite), login=False)
-    except BaseException:
-        # The server did not bind the name to this key: it is worthless, and
-        # leaving it would make the next attempt refuse to overwrite it.
-        path.unlink(missing_ok=True)
-        raise
-    _set_account_name(ctx, args.name)
+
+    async def register(client: SignalingClient) -> account_local.Registered:
+        # Key made and saved here, removed again if the server refuses.
+        return await account_local.register(client, ctx.paths, ctx.settings, args.name,
+                                            args.invite)  # fmt: skip
+
+    done = run_client(ctx, url, register, login=False)
     print(f"registered {args.name}")
-    print(f"key file: {path} (keep it: it is the only way to sign in as {args.name})")
-    print(f"fingerprint: {fingerprint(key)}")
+    print(f"key file: {done.key_file} (keep it: it is the only way to sign in as {args.name})")
+    print(f"fingerprint: {done.fingerprint}")
     return 0
 
 
@@ -236,8 +219,9 @@ def cmd_delete(args: argparse.Namespace) -> int:
         answer = input(f"Delete account {name} and everything the server holds for it? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             raise CliError(f"account {name} not deleted")
+    from hello_tui.signaling import account_local
+
     run_client(ctx, url, lambda c: c.delete_account(), login=True)
-    key_path(ctx).unlink(missing_ok=True)
-    _set_account_name(ctx, "")
+    account_local.forget(ctx.paths, ctx.settings)
     print(f"deleted account {name}")
     return 0

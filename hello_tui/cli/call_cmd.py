@@ -459,11 +459,9 @@ class Telemetry:
     def send_feedback(self, rating: str, reasons: list[str]) -> None:
         if not self.server_url:
             return
-        from hello_tui.signaling.protocol import encode_body
-        from hello_tui.telemetry.report import build_feedback
+        from hello_tui.telemetry.feedback import queue_feedback
 
-        body = encode_body(build_feedback(rating, reasons))
-        self.store.enqueue("feedback", self._url("feedback"), body)
+        queue_feedback(self.store, self.server_url, rating, reasons)
 
     async def flush(self) -> None:
         """Send what is queued (this run's bodies and earlier leftovers), bounded in

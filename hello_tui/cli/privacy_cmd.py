@@ -35,12 +35,6 @@ def _store(args: argparse.Namespace) -> Any:
     return ctx, TelemetryStore(ctx.paths.data_dir)
 
 
-def _when(ts: float) -> str:
-    import time
-
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     ctx, store = _store(args)
     enabled = ctx.settings.telemetry.enabled
@@ -64,23 +58,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         )
         sys.stdout.write("\n")
         return 0
-    state = "on" if enabled else "off"
-    print(f"Call reports: {state} ([telemetry] enabled in {ctx.paths.config_file}).")
-    print(f"Kept in {store.dir} (the last 100 sent).")
-    if not sent:
-        print("Nothing was sent.")
-    for entry in sent:
-        print(f"\nSent {_when(entry.at)}  {entry.kind}  to {entry.url}:")
-        print(entry.body)
-    if queued:
-        print(f"\nWaiting to be sent ({len(queued)}):")
-        for entry in queued:
-            print(f"\n{entry.kind} to {entry.url}, queued {_when(entry.at)}, "
-                  f"{entry.attempts} failed attempt(s):")  # fmt: skip
-            print(entry.body)
-    if crashes:
-        print(f"\n{len(crashes)} crash report(s) kept on this device, never sent without a yes: "
-              "'hello-tui privacy crashes list'.")  # fmt: skip
+    from hello_tui.telemetry.shown import privacy_lines
+
+    for line in privacy_lines(
+        store, enabled=enabled, config_file=ctx.paths.config_file, sent=sent, queued=queued
+    ):
+        print(line)
     return 0
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "KEY_BYTES",
     "MAX_NAME_CHARS",
     "RoomCryptError",
+    "check_name",
     "decode_key",
     "decrypt_name",
     "encode_key",
@@ -104,15 +105,20 @@ def _check_key(key: bytes) -> None:
         raise RoomCryptError(f"the room key must be {KEY_BYTES} bytes, got {len(key)}")
 
 
+def check_name(name: str) -> None:
+    """Refuse a name :func:`encrypt_name` would refuse (before any network work)."""
+    if len(name) > MAX_NAME_CHARS:
+        raise RoomCryptError(f"room name too long ({len(name)} characters, at most 256)")
+    if "\0" in name:
+        raise RoomCryptError("room name may not contain NUL characters")
+
+
 def encrypt_name(key: bytes, name: str) -> str:
     """Encrypt a room name for the server (format in the module docstring)."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     _check_key(key)
-    if len(name) > MAX_NAME_CHARS:
-        raise RoomCryptError(f"room name too long ({len(name)} characters, at most 256)")
-    if "\0" in name:
-        raise RoomCryptError("room name may not contain NUL characters")
+    check_name(name)
     plain = name.encode("utf-8")
     plain += b"\0" * (-len(plain) % PAD_TO)
     nonce = os.urandom(NONCE_BYTES)

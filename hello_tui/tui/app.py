@@ -35,7 +35,10 @@ class HelloApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", show=False),
-        Binding("f1", "command_palette", "Commands", show=False),
+        # Both keys here: with any binding to command_palette Textual no longer
+        # adds its own ctrl+p (the status line's "^p commands" would do nothing). The
+        # footers leave it out (show_command_palette=False): the status line says it.
+        Binding("ctrl+p,f1", "command_palette", "Commands", show=False, priority=True),
     ]
 
     def __init__(
@@ -55,6 +58,7 @@ class HelloApp(App[None]):
         self.ring_bell = ring_bell  # None: ring the bell when there is no output device
         self.in_call = False
         self.last_call: Any = None
+        self.call_server = ""  # the server the current/last call went through ("" embedded)
         self.ready = asyncio.Event()  # set once the backend connected (or failed)
 
     # ------------------------------------------------------------ life
@@ -95,6 +99,8 @@ class HelloApp(App[None]):
         else:
             if self.backend.account:
                 self.receive_calls()
+            if self.backend.telemetry_server:
+                self.send_telemetry()  # what earlier runs left queued
             if self.start_echo:
                 self.start_echo = False
                 self.action_echo()
@@ -171,11 +177,28 @@ class HelloApp(App[None]):
             return
         self.show_call(call, photo)
 
+    def join_room(self, url: str, name: str = "") -> None:
+        """Join a room by URL through the same flow as a call (``Phone.join``)."""
+        if self.in_call:
+            self.notify("Already in a call", severity="warning")
+            return
+        if self.backend.phone is None:
+            why = self.backend.error or "still connecting to the server"
+            self.notify(f"Cannot join yet: {why}. Press r to retry.", severity="warning")
+            return
+        try:
+            call = self.backend.join(url, peer=name or "room")
+        except Exception as exc:
+            self.notify(f"Cannot join the room: {exc}", severity="error")
+            return
+        self.show_call(call)
+
     def show_call(self, call: Any, photo: bytes | None = None) -> None:
         from hello_tui.tui.screens.call import CallScreen
 
         self.in_call = True
         self.last_call = call
+        self.call_server = self.backend.telemetry_server
         self.push_screen(CallScreen(call, photo=photo), self._call_ended)
 
     def _call_ended(self, ended: Any) -> None:
@@ -188,24 +211,81 @@ class HelloApp(App[None]):
         why = f" ({ended.message})" if ended.message else ""
         severity = "information" if ended.stage == "connected" else "warning"
         self.notify(f"Call ended: {ended.reason}{tail}{why}", severity=severity)
+        self.queue_call_report(self.last_call)
         if ended.stage == "connected":
             self.ask_feedback(ended)
+        elif self.call_server:
+            self.send_telemetry()
 
-    def ask_feedback(self, ended: Any) -> None:
+    def queue_call_report(self, call: Any) -> None:
+        """With ``[telemetry] enabled`` and a real server: the call's report, queued
+        (sent with the feedback, or at once). Never breaks anything."""
+        if call is None or not self.call_server or not self.backend.settings.telemetry.enabled:
+            return
+        try:
+            from hello_tui.signaling.protocol import encode_body
+            from hello_tui.telemetry.report import report_for_call
+            from hello_tui.telemetry.sender import endpoint
+            from hello_tui.telemetry.store import TelemetryStore
+
+            store = TelemetryStore(self.backend.paths.data_dir)
+            report = report_for_call(call, store.install_secret())
+            if report is not None:
+                store.enqueue("call", endpoint(self.call_server, "call"), encode_body(report))
+        except Exception as exc:
+            self.log.warning(f"telemetry: no call report: {exc!r}")
+
+    def ask_feedback(self, ended: Any, server: str | None = None) -> None:
+        """The after-call prompt; the answer goes to ``server`` (default: the
+        server of the last call) unless it is the embedded one."""
         from hello_tui.tui.screens.feedback import FeedbackPrompt
 
-        def done(answer: Feedback | None) -> None:
-            if answer is not None:
-                record_feedback(answer, self.backend.paths.data_dir)
-                self.notify("Thanks for the feedback")
+        to = self.call_server if server is None else server
 
-        self.push_screen(FeedbackPrompt(ended.call_id, ended.duration), done)
+        def done(answer: Feedback | None) -> None:
+            queued = False
+            if answer is not None:
+                try:
+                    queued = record_feedback(answer, self.backend.paths.data_dir, to)
+                except (OSError, ValueError) as exc:
+                    self.notify(f"Feedback not kept: {exc}", severity="error")
+                else:
+                    self.notify("Thanks for the feedback")
+            if to and (queued or self.backend.settings.telemetry.enabled):
+                self.send_telemetry()
+
+        self.push_screen(FeedbackPrompt(ended.call_id, ended.duration, sent_to=to), done)
+
+    @work(exclusive=True, group="telemetry", exit_on_error=False)
+    async def send_telemetry(self) -> None:
+        """Send the telemetry queue (bounded in time; what is not sent stays queued
+        for the next try). Nothing is sent unless something was queued."""
+        from hello_tui.telemetry.sender import flush_for
+        from hello_tui.telemetry.store import TelemetryStore
+
+        store = TelemetryStore(self.backend.paths.data_dir)
+        if not store.queued():
+            return
+        counts = await flush_for(store, 5.0)
+        if counts is None or counts.get("failed"):
+            self.notify(
+                "Feedback/report not sent yet (server unreachable): kept for the next try. "
+                "Settings › What was sent (ctrl+t) lists it.",
+                severity="warning",
+            )
 
     def _refresh_main(self) -> None:
         for screen in self.screen_stack:
             if isinstance(screen, MainScreen):
                 screen.refresh_contacts()
                 screen.refresh_history()
+
+    # ------------------------------------------------------------ rooms
+    def action_rooms(self) -> None:
+        from hello_tui.tui.screens.rooms import RoomsScreen
+
+        if not isinstance(self.screen, RoomsScreen):
+            self.push_screen(RoomsScreen())
 
     # ------------------------------------------------------------ settings
     def action_settings(self) -> None:
@@ -229,7 +309,7 @@ class HelloApp(App[None]):
                 action = binding.action
                 if not binding.description or action in seen:
                     continue
-                seen.add(action)
+                seen.update((action, binding.description.lower()))
                 yield SystemCommand(
                     binding.description,
                     f"key: {binding.key_display or binding.key}",
@@ -239,7 +319,9 @@ class HelloApp(App[None]):
             ("Echo test", "Call the echo service: hear yourself (e)", self.action_echo),
             ("Echo test with video", "Call the echo service with [video] source: see yourself",
              self.action_echo_video),
-            ("Settings", "Audio devices, server, telemetry, do-not-disturb (s)",
+            ("Rooms", "Conversation URLs: create, list, rename, delete, join (R)",
+             self.action_rooms),
+            ("Settings", "Audio devices, server, account, telemetry, do-not-disturb (s)",
              self.action_settings),
             ("Toggle do-not-disturb", "Answer calls busy without a prompt (d)",
              self.action_toggle_dnd),

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from hello_tui.config.loader import load_config
 from hello_tui.config.paths import Paths, resolve_paths
 from hello_tui.config.settings import Settings
@@ -23,11 +25,14 @@ from hello_tui.contacts.model import Contact
 from hello_tui.contacts.search import fold_key
 from hello_tui.contacts.store import ContactStore, open_store
 from hello_tui.history.store import HistoryStore
+from hello_tui.signaling.account_local import has_account
 from hello_tui.util.atomic import atomic_write_text
 
 if TYPE_CHECKING:
     from hello_tui.call.engine import Call, Phone
+    from hello_tui.signaling.account_local import Registered
     from hello_tui.signaling.client import SignalingClient
+    from hello_tui.signaling.rooms_local import Room
 
 STATE_FILE = "tui-state.toml"  # front-end state that has no config key (do-not-disturb)
 
@@ -43,13 +48,8 @@ class Status:
     dnd: bool
 
 
-def key_path(paths: Paths, settings: Settings) -> Path:
-    """``[account] key_file`` (relative to the data directory), else ``account.key``."""
-    configured = settings.account.key_file
-    if not configured:
-        return paths.data_dir / "account.key"
-    path = Path(configured).expanduser()
-    return path if path.is_absolute() else paths.data_dir / path
+class NeedsServer(RuntimeError):
+    """Rooms and accounts need a configured server (the embedded one dies with the app)."""
 
 
 def contacts_path(paths: Paths, settings: Settings) -> Path:
@@ -104,7 +104,13 @@ class Backend:
 
     @property
     def has_account(self) -> bool:
-        return bool(self.settings.account.name) and key_path(self.paths, self.settings).exists()
+        return has_account(self.paths, self.settings)
+
+    @property
+    def telemetry_server(self) -> str:
+        """Where telemetry and feedback go: the configured server; "" for the
+        embedded one (nothing is sent, as in the CLI)."""
+        return "" if self.embedded else self.settings.server.url
 
     def status(self) -> Status:
         reachable: bool | None
@@ -167,12 +173,7 @@ class Backend:
         self.client = client
         turn: list[Any] = []
         if self.has_account and not self.embedded:
-            from hello_tui.signaling.identity import load_key
-
-            name = settings.account.name
-            key = load_key(key_path(self.paths, settings))
-            turn = list((await client.login(name, key)).ice)
-            self.account = name
+            turn = await self._login(client)
         options = CallOptions(
             audio_in=settings.audio.input,
             audio_out=settings.audio.output,
@@ -186,6 +187,15 @@ class Backend:
         stack.push_async_callback(phone.close)
         phone.start()
         self.phone = phone
+
+    async def _login(self, client: SignalingClient) -> list[Any]:
+        """Sign in as the configured account; returns the TURN servers it was given."""
+        from hello_tui.signaling.account_local import account_key
+
+        name, key = account_key(self.paths, self.settings)
+        turn = list((await client.login(name, key)).ice)
+        self.account = name
+        return turn
 
     async def disconnect(self) -> None:
         stack, self._stack = self._stack, None
@@ -251,6 +261,115 @@ class Backend:
         v = self.settings.video
         return self.phone.dial(to, peer=peer or to, video_source=v.source, video_width=v.width,
                                video_height=v.height, video_fps=v.fps)  # fmt: skip
+
+    def join(self, url: str, *, peer: str | None = None) -> Call:
+        """Join a room by its URL (the existing call flow: ``Phone.join``)."""
+        if self.phone is None:
+            raise RuntimeError(self.error or "not connected to a server yet")
+        return self.phone.join(url, peer=peer or "room")
+
+    # ------------------------------------------------------------ rooms
+    @property
+    def rooms_path(self) -> Path:
+        from hello_tui.signaling.rooms_local import rooms_file
+
+        return rooms_file(self.paths.data_dir)
+
+    def _server_client(self) -> SignalingClient:
+        """The live client of a configured server (rooms and accounts need one)."""
+        if self.embedded:
+            raise NeedsServer(
+                "rooms and accounts need a real server (the embedded one stops with the app): "
+                "set Server URL in Settings"
+            )
+        if self.client is None:
+            raise RuntimeError(self.error or "not connected to the server yet")
+        return self.client
+
+    async def list_rooms(self) -> list[Room]:
+        from hello_tui.signaling.rooms_local import list_rooms
+
+        return await list_rooms(self._server_client(), self.rooms_path)
+
+    async def create_room(self, name: str) -> Room:
+        from hello_tui.signaling.roomcrypt import check_name
+        from hello_tui.signaling.rooms_local import create_room
+
+        check_name(name)
+        client = self._server_client()
+        return await create_room(client, self.rooms_path, self.settings.server.url, name)
+
+    async def rename_room(self, room: Room, name: str) -> None:
+        from hello_tui.signaling.roomcrypt import check_name
+        from hello_tui.signaling.rooms_local import rename_room, resolve
+
+        check_name(name)
+        token, key = resolve(self.rooms_path, room.url or room.token)
+        if key is None:
+            raise RuntimeError(f"no key for room {token} on this device: cannot encrypt a name")
+        await rename_room(self._server_client(), self.rooms_path, token, key, name)
+
+    async def delete_room(self, room: Room) -> None:
+        from hello_tui.signaling.rooms_local import delete_room
+
+        await delete_room(self._server_client(), self.rooms_path, room.token)
+
+    # ------------------------------------------------------------ account
+    async def register(self, name: str, invite: str = "") -> Registered:
+        """Register ``name`` (a new key, saved; ``[account] name`` written), then
+        sign in on the live connection."""
+        from hello_tui.signaling.account_local import register
+
+        client = self._server_client()
+        done = await register(client, self.paths, self.settings, name.strip(), invite.strip())
+        self.settings = done.settings
+        await self._apply_login(client)
+        return done
+
+    async def _apply_login(self, client: SignalingClient) -> None:
+        from hello_tui.call.peer import ice_servers
+
+        turn = await self._login(client)
+        if self.phone is not None:
+            self.phone.options.ice_servers = ice_servers(self.settings.ice, turn)
+
+    async def sign_in(self, name: str) -> None:
+        """Sign in as ``name`` with the key already on this device (after a sign
+        out): ``[account] name`` is written only once the server accepted it."""
+        from hello_tui.signaling.account_local import set_account_name
+
+        client = self._server_client()
+        saved = self.settings
+        self.settings = msgspec.structs.replace(
+            saved, account=msgspec.structs.replace(saved.account, name=name.strip())
+        )
+        try:
+            await self._apply_login(client)
+        except BaseException:
+            self.settings = saved
+            raise
+        self.settings = set_account_name(self.paths, saved, name.strip())
+
+    async def sign_out(self) -> None:
+        """Clear ``[account] name`` (the key stays) and sign out on the live connection."""
+        from hello_tui.signaling.account_local import sign_out
+
+        self.settings = sign_out(self.paths, self.settings)
+        client, self.account = self.client, None
+        if client is not None and client.is_connected and client.name:
+            with contextlib.suppress(Exception):
+                await client.logout()
+
+    async def delete_account(self) -> None:
+        """Delete the account on the server (signed in first if need be), then
+        the local key and ``[account] name``."""
+        from hello_tui.signaling.account_local import delete_account
+
+        client = self._server_client()
+        if not client.name:
+            await self._login(client)
+        self.settings = await delete_account(client, self.paths, self.settings)
+        self.account = None
 
 
 def _one_line(exc: BaseException) -> str:

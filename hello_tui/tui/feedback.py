@@ -1,26 +1,36 @@
 """Where the after-call feedback goes.
 
-The telemetry API for feedback is not in the core yet, so :func:`record_feedback`
-appends one JSON line per answer to ``feedback.jsonl`` in the profile's data
-directory (it never leaves the device). When telemetry grows a feedback
-function, point :data:`SINK` at it: the prompt does not change.
+:func:`record_feedback` does what the CLI's ``--feedback`` does, through the
+same core function (``hello_tui.telemetry.feedback.queue_feedback``): for a
+call through a real server it queues a ``FeedbackReport`` (rating, reasons,
+version, OS family, hour: nothing linking it to the call) for that server's
+``/feedback``; the app then sends the queue in a worker, and the body shows
+in Settings › What was sent and in ``hello-tui privacy``. Calls through the
+embedded server send nothing, as in the CLI.
+
+Either way the answer is also appended to ``feedback.jsonl`` in the data
+directory (one JSON object per answer, with the call id and where it was
+sent, if anywhere): the user's own record, which never leaves the device.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+# The protocol's feedback reasons (``protocol.FeedbackReason``), in the words shown.
 REASONS: tuple[tuple[str, str], ...] = (
     ("audio-quality", "Poor sound"),
-    ("echo", "Echo"),
-    ("delay", "Delay"),
-    ("dropped", "The call dropped"),
+    ("video-quality", "Poor picture"),
+    ("disconnected", "The call dropped"),
+    ("setup-slow", "Slow to connect"),
+    ("confusing-controls", "Confusing controls"),
     ("other", "Something else"),
 )
+JOURNAL = "feedback.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,21 +42,25 @@ class Feedback:
     t: float = field(default_factory=time.time)
 
 
-def _local_sink(feedback: Feedback, data_dir: Path) -> None:
+def record_feedback(feedback: Feedback, data_dir: Path, server_url: str = "") -> bool:
+    """Keep the answer locally and, for a real server (``server_url`` not
+    empty), queue it for that server. True when something was queued (the
+    caller sends the queue: ``telemetry.sender.flush``)."""
+    from hello_tui.telemetry.feedback import queue_feedback
+    from hello_tui.telemetry.store import TelemetryStore
+
+    rating = "happy" if feedback.happy else "sad"
+    entry = queue_feedback(TelemetryStore(data_dir), server_url, rating, feedback.reasons)
     data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / "feedback.jsonl").open("a", encoding="utf-8") as f:
-        f.write(json.dumps({**asdict(feedback), "reasons": list(feedback.reasons)}) + "\n")
-
-
-SINK: Callable[[Feedback, Path], None] = _local_sink
-
-
-def record_feedback(feedback: Feedback, data_dir: Path) -> None:
-    SINK(feedback, data_dir)
+    line = {**asdict(feedback), "reasons": list(feedback.reasons),
+            "sent_to": entry.url if entry is not None else None}  # fmt: skip
+    with (data_dir / JOURNAL).open("a", encoding="utf-8") as f:
+        f.write(json.dumps(line) + "\n")
+    return entry is not None
 
 
 def read_feedback(data_dir: Path) -> list[dict[str, object]]:
-    path = data_dir / "feedback.jsonl"
+    path = data_dir / JOURNAL
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,17 +59,32 @@ def visible_text(app: Any) -> str:
     return "\n".join(parts)
 
 
+@dataclass
+class RunningServer:
+    url: str  # ws://127.0.0.1:PORT/ws
+    telemetry: Any  # its TelemetryAggregator: what /telemetry and /feedback received
+
+
 @pytest.fixture
-async def server() -> AsyncIterator[str]:
-    """A real rendezvous server on 127.0.0.1 (an ephemeral port); its ws URL."""
+async def server_app() -> AsyncIterator[RunningServer]:
+    """A real rendezvous server on 127.0.0.1 (an ephemeral port), with its
+    telemetry aggregator (to assert on what it received)."""
     from hello_tui.server.app import create_app
     from hello_tui.server.settings import ServerSettings
+    from hello_tui.server.telemetry import TelemetryAggregator
 
     settings = ServerSettings(rate=0.0, max_connections_per_ip=0)
-    srv = TestServer(create_app(settings), host="127.0.0.1", port=0)
+    telemetry = TelemetryAggregator()
+    srv = TestServer(create_app(settings, telemetry=telemetry), host="127.0.0.1", port=0)
     await srv.start_server()
-    yield str(srv.make_url("/ws"))
+    yield RunningServer(str(srv.make_url("/ws")), telemetry)
     await srv.close()
+
+
+@pytest.fixture
+async def server(server_app: RunningServer) -> AsyncIterator[str]:
+    """The real server's ws URL."""
+    yield server_app.url
 
 
 Peer = Callable[[str], Awaitable[Any]]

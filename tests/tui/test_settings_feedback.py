@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import tomllib
 from types import SimpleNamespace
 
-from textual.widgets import Input, SelectionList, Switch
+from textual.command import CommandPalette
+from textual.widgets import Input, SelectionList, Switch, TextArea
 
 from hello_tui.config.paths import resolve_paths
+from hello_tui.telemetry.store import TelemetryStore
 from hello_tui.tui.app import HelloApp
 from hello_tui.tui.feedback import read_feedback
 from hello_tui.tui.screens.feedback import FeedbackPrompt
 from hello_tui.tui.screens.main import MainScreen
-from hello_tui.tui.screens.settings import SettingsScreen
+from hello_tui.tui.screens.rooms import RoomsScreen
+from hello_tui.tui.screens.settings import SentScreen, SettingsScreen
 
-from .conftest import visible_text, wait_until, write_config
+from .conftest import TEST_AUDIO, RunningServer, T, visible_text, wait_until, write_config
 
 
 async def test_change_a_setting_and_refuse_a_bad_one() -> None:
@@ -42,20 +47,57 @@ async def test_change_a_setting_and_refuse_a_bad_one() -> None:
         assert "do not disturb" in visible_text(app)
 
 
-async def test_feedback_sad_with_reasons() -> None:
-    app = HelloApp(connect=False)
+async def test_feedback_sad_with_reasons_reaches_the_server(server_app: RunningServer) -> None:
+    """The answer goes through the telemetry package to the real server's
+    /feedback (its aggregator counts it), shows in Settings › What was sent,
+    and is kept in the local journal."""
+    write_config({"server": {"url": server_app.url}, **TEST_AUDIO})
+    app = HelloApp(ring_bell=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
-        app.ask_feedback(SimpleNamespace(call_id="c1", duration=12.5))
+        await asyncio.wait_for(app.ready.wait(), T)
+        assert app.backend.telemetry_server == server_app.url
+        app.ask_feedback(SimpleNamespace(call_id="c1", duration=12.5), server=server_app.url)
         await wait_until(pilot, lambda: "How was your conversation?" in visible_text(app))
         assert isinstance(app.screen, FeedbackPrompt)
+        assert "Sent to 127.0.0.1:" in visible_text(app)  # says where it goes
         await pilot.press("n")
         await wait_until(pilot, lambda: app.screen.query_one(SelectionList).has_focus)
         await pilot.press("space", "down", "space", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        feedback = server_app.telemetry.feedback
+        await wait_until(pilot, lambda: feedback["rating"]["sad"] == 1, what="server got it")
+        assert dict(feedback["reason"]) == {"audio-quality": 1, "video-quality": 1}
+        store = TelemetryStore(app.backend.paths.data_dir)
+        [sent] = store.sent()
+        assert sent.kind == "feedback" and sent.url.endswith("/feedback") and not store.queued()
+        body = json.loads(sent.body)
+        assert body["rating"] == "sad" and "c1" not in sent.body  # nothing links it to the call
+        # Settings › What was sent (ctrl+t): the same text as `hello-tui privacy`.
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: isinstance(app.screen, SentScreen))
+        shown = app.screen.query_one(TextArea).text
+        assert sent.body in shown and "Call reports: off" in shown
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
     [answer] = read_feedback(resolve_paths().data_dir)
-    assert answer["happy"] is False and answer["reasons"] == ["audio-quality", "echo"]
-    assert answer["call_id"] == "c1"
+    assert answer["happy"] is False and answer["reasons"] == ["audio-quality", "video-quality"]
+    assert answer["call_id"] == "c1" and answer["sent_to"] == sent.url
+
+
+async def test_feedback_with_the_embedded_server_stays_on_the_device() -> None:
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        app.ask_feedback(SimpleNamespace(call_id="c2", duration=3.0))
+        await wait_until(pilot, lambda: "Kept on this device" in visible_text(app))
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+    [answer] = read_feedback(resolve_paths().data_dir)
+    assert answer["happy"] is True and answer["sent_to"] is None
+    store = TelemetryStore(resolve_paths().data_dir)
+    assert store.queued() == [] and store.sent() == []
 
 
 async def test_command_palette_lists_the_screen_keys() -> None:
@@ -63,9 +105,18 @@ async def test_command_palette_lists_the_screen_keys() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
         titles = {c.title for c in app.get_system_commands(app.screen)}
-        for title in ("Call", "Echo", "Add", "Edit", "Del", "Block", "Import", "Settings", "DND"):
+        for title in ("Call", "Echo", "Rooms", "Add", "Edit", "Del", "Block", "Import",
+                      "Settings", "DND"):  # fmt: skip
             assert title in titles
-        await pilot.press("ctrl+p", *"settings", "enter")
+        await pilot.press("ctrl+p")  # the palette itself (not "s" typed on the main screen)
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"rooms", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, RoomsScreen))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"settings", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
 
 

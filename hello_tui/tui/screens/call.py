@@ -87,7 +87,7 @@ class CallScreen(Screen[Any]):
                 yield VideoView(self._local_sink, self._local_placeholder, id="self-video")
         yield QualityPanel(id="quality")
         yield Static("", id="call-notice", classes="-empty")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def _peer(self) -> str:
         return getattr(self.call, "peer", "") or "call"

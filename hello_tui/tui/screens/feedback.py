@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from textual import on
 from textual.app import ComposeResult
@@ -24,9 +25,10 @@ class FeedbackPrompt(ModalScreen[Feedback | None]):
         Binding("enter", "send", "Send", show=False, priority=True),
     ]
 
-    def __init__(self, call_id: str = "", duration: float = 0.0) -> None:
+    def __init__(self, call_id: str = "", duration: float = 0.0, *, sent_to: str = "") -> None:
         super().__init__()
         self.call_id, self.duration = call_id, duration
+        self.sent_to = sent_to  # the server it goes to; "" (embedded): kept on this device
         self.sad = False
 
     def compose(self) -> ComposeResult:
@@ -41,7 +43,16 @@ class FeedbackPrompt(ModalScreen[Feedback | None]):
             label.display = reasons.display = False  # shown after "sad"
             yield label
             yield reasons
-            yield Static("Optional. Kept on this device.", classes="hint")
+            yield Static(self._where(), classes="hint", id="feedback-where")
+
+    def _where(self) -> str:
+        if not self.sent_to:
+            return "Optional. Kept on this device (the embedded server is sent nothing)."
+        host = urlsplit(self.sent_to).netloc or self.sent_to
+        return (
+            f"Optional. Sent to {host}: the answer only, nothing about the call or you "
+            "(Settings › What was sent shows it)."
+        )
 
     @on(Button.Pressed, "#happy")
     def action_happy(self) -> None:

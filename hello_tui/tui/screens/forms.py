@@ -151,3 +151,44 @@ class ImportFile(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class TextPrompt(ModalScreen[str | None]):
+    """One line of text (a room name, an account name). Enter submits the value
+    (``allow_empty``: even empty); escape cancels (None)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self,
+        title: str,
+        hint: str = "",
+        value: str = "",
+        *,
+        placeholder: str = "",
+        allow_empty: bool = False,
+        prompt_id: str = "text-prompt",
+    ) -> None:
+        super().__init__(id=prompt_id)
+        self.title_text, self.hint, self.value = title, hint, value
+        self.placeholder, self.allow_empty = placeholder, allow_empty
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="title")
+            if self.hint:
+                yield Static(self.hint, classes="hint")
+            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield Static("enter: OK   esc: cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#prompt-input", Input).focus()
+
+    @on(Input.Submitted, "#prompt-input")
+    def _submit(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if text or self.allow_empty:
+            self.dismiss(text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -77,6 +77,7 @@ class MainScreen(Screen[None]):
         Binding("c", "call", "Call"),
         Binding("C", "call_video", "Video call"),
         Binding("e", "app.echo", "Echo"),
+        Binding("R", "app.rooms", "Rooms"),
         Binding("a", "add", "Add"),
         Binding("E", "edit", "Edit"),
         Binding("x,delete", "delete", "Del"),
@@ -105,7 +106,7 @@ class MainScreen(Screen[None]):
                         yield Static("", id="details")
                 with TabPane("History", id="tab-history"):
                     yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#history", DataTable)

@@ -1,8 +1,15 @@
-"""Settings: audio endpoints, server, telemetry, do-not-disturb.
+"""Settings: audio endpoints, server, account, telemetry, do-not-disturb.
 
 Saved with ``save_config`` (atomic) after the config's own validator accepted
 the new values; a refused value is shown with the validator's reason and
 nothing is written.
+
+The account buttons act at once on the connected server (not on ctrl+s),
+through the core's ``hello_tui.signaling.account_local`` (what ``hello-tui
+account`` runs): register (a new key, ``[account] name`` written), sign in
+again with the key kept on this device, sign out (the name cleared, the key
+kept), delete (on the server, then the key and the name; asks y/n).
+"What was sent" shows the telemetry log, the same text as ``hello-tui privacy``.
 """
 
 from __future__ import annotations
@@ -16,10 +23,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch, TextArea
 
 from hello_tui.config.loader import ConfigError, parse_config, save_config, settings_to_dict
 from hello_tui.config.settings import Settings
+from hello_tui.signaling.account_local import explain, key_path
 from hello_tui.tui.widgets.status import StatusLine
 
 BASIC_IN = ("device:", "sine:440", "null:")
@@ -46,6 +54,10 @@ class SettingsScreen(Screen[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save"),
         Binding("escape", "close", "Back"),
+        Binding("ctrl+t", "sent", "What was sent"),
+        Binding("ctrl+r", "register", "Register / sign in"),
+        Binding("ctrl+o", "sign_out", "Sign out"),
+        Binding("ctrl+g", "delete_account", "Delete account"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -71,9 +83,17 @@ class SettingsScreen(Screen[bool]):
             yield Static("", id="devices-note", classes="hint")
             yield Label("Server URL (empty: the embedded server, echo test only)")
             yield Input(s.server.url, placeholder="wss://hello.example.org", id="server-url")
+            yield Label("Account")
+            yield Static("", id="account-info")
+            with Horizontal(classes="buttons-left"):
+                yield Button("Register (^r)", id="register")
+                yield Button("Sign out (^o)", id="sign-out")
+                yield Button("Delete (^g)", variant="error", id="delete-account")
             with Horizontal(classes="switch-row"):
                 yield Switch(s.telemetry.enabled, id="telemetry")
                 yield Label("Send anonymous call-quality telemetry")
+            with Horizontal(classes="buttons-left"):
+                yield Button("What was sent (^t)", id="sent")
             with Horizontal(classes="switch-row"):
                 yield Switch(dnd, id="dnd")
                 yield Label("Do not disturb (calls answered busy, no prompt)")
@@ -81,10 +101,14 @@ class SettingsScreen(Screen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
                 yield Button("Back (esc)", id="back")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.load_devices()
+        self.show_account()
+
+    def on_screen_resume(self) -> None:
+        self.show_account()
 
     @work(thread=True, exit_on_error=False)
     def load_devices(self) -> None:
@@ -144,9 +168,14 @@ class SettingsScreen(Screen[bool]):
             return
         error.update("")
         server_changed = new.server.url != backend.settings.server.url
+        switched_off = backend.settings.telemetry.enabled and not new.telemetry.enabled
         path.parent.mkdir(parents=True, exist_ok=True)
         save_config(new, path)
         backend.reload_settings(new)
+        if switched_off:  # as the CLI's consent does: no call report waits any more
+            from hello_tui.telemetry.store import TelemetryStore
+
+            TelemetryStore(backend.paths.data_dir).clear_queue("call")
         dnd = self.query_one("#dnd", Switch).value
         if dnd != backend.dnd:
             backend.set_dnd(dnd)
@@ -158,3 +187,164 @@ class SettingsScreen(Screen[bool]):
     @on(Button.Pressed, "#back")
     def action_close(self) -> None:
         self.dismiss(False)
+
+    # ------------------------------------------------------------ account
+    @property
+    def backend(self):  # type: ignore[no-untyped-def]
+        return self.app.backend  # type: ignore[attr-defined]
+
+    def key_exists(self) -> bool:
+        return key_path(self.backend.paths, self.backend.settings).exists()
+
+    def show_account(self) -> None:
+        b = self.backend
+        name = b.settings.account.name
+        key = self.key_exists()
+        if name and b.account == name:
+            text = f"signed in as {name}"
+        elif name:
+            text = f"{name} (not signed in: {'no server' if b.embedded else 'not connected'})"
+        elif key:
+            text = "anonymous (signed out: ^r signs in again with the key kept on this device)"
+        else:
+            text = "anonymous (^r registers a name on the server, no password: a key file)"
+        if b.embedded:
+            text += " · accounts need a real server: set Server URL and save"
+        self.query_one("#account-info", Static).update(text)
+        self.query_one("#register", Button).label = (
+            "Sign in (^r)" if key and not name else "Register (^r)"
+        )
+        self.query_one("#register", Button).disabled = bool(name)
+        self.query_one("#sign-out", Button).disabled = not name
+        self.query_one("#delete-account", Button).disabled = not (name and key)
+
+    def _account_done(self, message: str) -> None:
+        self.show_account()
+        app = self.app
+        app.refresh_status()  # type: ignore[attr-defined]
+        self.notify(message)
+
+    def _account_failed(self, what: str, exc: BaseException) -> None:
+        why = explain(exc)
+        self.query_one("#settings-error", Static).update(f"{what}: {why}")
+        self.notify(f"{what}: {why}", severity="error", timeout=8)
+        self.show_account()
+
+    @on(Button.Pressed, "#register")
+    def action_register(self) -> None:
+        from hello_tui.tui.screens.forms import TextPrompt
+
+        b = self.backend
+        if b.settings.account.name:
+            self.notify(f"This profile already has an account ({b.settings.account.name}): "
+                        "sign out or delete it first", severity="warning")  # fmt: skip
+            return
+        sign_in = self.key_exists()
+        if sign_in:
+            title = "Sign in"
+            hint = "The account name this device's key was registered with."
+        else:
+            title = "Register an account"
+            where = key_path(b.paths, b.settings)
+            hint = (
+                "A name others call you by. A key is made and kept on this device "
+                f"({where}): keep it, it is your password."
+            )
+
+        def done(name: str | None) -> None:
+            if name:
+                self.account_work("sign-in" if sign_in else "register", name)
+
+        self.app.push_screen(TextPrompt(title, hint, placeholder="Account name",
+                                        prompt_id="account-prompt"), done)  # fmt: skip
+
+    @on(Button.Pressed, "#sign-out")
+    def action_sign_out(self) -> None:
+        if self.backend.settings.account.name:
+            self.account_work("sign-out")
+
+    @on(Button.Pressed, "#delete-account")
+    def action_delete_account(self) -> None:
+        from hello_tui.tui.screens.forms import Confirm
+
+        name = self.backend.settings.account.name
+        if not name or not self.key_exists():
+            why = ("Signed out: sign in first (^r) to delete the account" if self.key_exists()
+                   else "No account on this device to delete")  # fmt: skip
+            self.notify(why, severity="warning")
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.account_work("delete")
+
+        self.app.push_screen(
+            Confirm(
+                f"Delete account {name}?",
+                "The server forgets the name and everything it holds for it; the key on "
+                "this device is removed. This cannot be undone.",
+            ),
+            done,
+        )
+
+    @work(exclusive=True, group="account", exit_on_error=False)
+    async def account_work(self, what: str, name: str = "") -> None:
+        b = self.backend
+        app = self.app
+        try:
+            if what == "register":
+                done = await b.register(name)
+                message = f"Registered and signed in as {name} (key: {done.key_file})"
+            elif what == "sign-in":
+                await b.sign_in(name)
+                message = f"Signed in as {name}"
+            elif what == "sign-out":
+                await b.sign_out()
+                message = "Signed out: anonymous (the key stays on this device)"
+            else:
+                old = b.settings.account.name
+                await b.delete_account()
+                message = f"Deleted account {old}"
+        except Exception as exc:
+            failed = {"register": "Not registered", "sign-in": "Not signed in",
+                      "sign-out": "Not signed out"}  # fmt: skip
+            self._account_failed(failed.get(what, "Not deleted"), exc)
+            return
+        self.query_one("#settings-error", Static).update("")
+        if b.account:
+            app.receive_calls()  # type: ignore[attr-defined]
+        else:
+            app.workers.cancel_group(app, "incoming")
+        self._account_done(message)
+
+    # ------------------------------------------------------------ telemetry
+    @on(Button.Pressed, "#sent")
+    def action_sent(self) -> None:
+        self.app.push_screen(SentScreen())
+
+
+class SentScreen(Screen[None]):
+    """Read-only: every telemetry body sent (byte for byte), and what waits."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "Back")]
+
+    def compose(self) -> ComposeResult:
+        from hello_tui.telemetry.shown import privacy_lines
+        from hello_tui.telemetry.store import TelemetryStore
+
+        b = self.app.backend  # type: ignore[attr-defined]
+        store = TelemetryStore(b.paths.data_dir)
+        lines = privacy_lines(
+            store, enabled=b.settings.telemetry.enabled, config_file=b.paths.config_file
+        )
+        yield StatusLine(id="status")
+        yield Label("What telemetry sent (as in 'hello-tui privacy')", id="sent-title",
+                    classes="title")  # fmt: skip
+        yield TextArea("\n".join(lines), read_only=True, soft_wrap=True, id="sent-log")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#sent-log", TextArea).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,182 @@
+"""Rooms this device made: the keys kept locally, and the room operations
+both front ends (``hello-tui room …`` and the TUI's rooms screen) run.
+
+The server stores and lists only encrypted names; the key that decrypts a
+room's name lives in its URL fragment (``#k=``) and in this profile's
+``<data_dir>/rooms.toml`` (token → key and the room's base URL, mode 0600,
+written atomically under a lock)::
+
+    [rooms.Zb3kQ9xW2mLpT7vR]
+    key = "q1w2e3r4t5y6u7i8o9p0aA"
+    url = "https://hello.example.org/r/Zb3kQ9xW2mLpT7vR"
+
+Module level is stdlib-only (the CLI's parser imports its users for
+``--help``); crypto, TOML writing and the client load inside the functions.
+The async operations take a connected :class:`SignalingClient` (signed in
+when the rooms should belong to an account) and raise its typed errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hello_tui.signaling.errors import SignalingClientError
+
+if TYPE_CHECKING:
+    from hello_tui.signaling.client import SignalingClient
+
+ROOMS_FILE = "rooms.toml"
+
+
+class RoomsFileError(SignalingClientError):
+    """The local rooms file cannot be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """A room as listed: ``name`` and ``url`` are None without a local key."""
+
+    token: str
+    name: str | None
+    url: str | None  # the full URL, with #k=
+    expires: int
+    participants: int = 0
+
+
+# ---------------------------------------------------------------- the local file
+def rooms_file(data_dir: Path) -> Path:
+    return Path(data_dir) / ROOMS_FILE
+
+
+def load_rooms(path: Path) -> dict[str, dict[str, Any]]:
+    """token → {key, url}; a missing file is no rooms."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RoomsFileError(f"{path}: unreadable rooms file: {exc}") from None
+    rooms = data.get("rooms", {})
+    return {t: r for t, r in rooms.items() if isinstance(r, dict)}
+
+
+def update_rooms(path: Path, token: str, entry: dict[str, Any] | None) -> None:
+    """Set (or with ``None`` remove) one room, under a lock, written atomically."""
+    import tomli_w
+
+    from hello_tui.util.atomic import atomic_write_text
+    from hello_tui.util.locking import file_lock
+
+    with file_lock(path.with_name(path.name + ".lock")):
+        rooms = load_rooms(path)
+        if entry is None:
+            if rooms.pop(token, None) is None:
+                return
+        else:
+            rooms[token] = entry
+        atomic_write_text(path, tomli_w.dumps({"rooms": rooms}))
+
+
+def key_of(entry: dict[str, Any] | None) -> bytes | None:
+    """The room key of a rooms-file entry (None when missing or malformed)."""
+    from hello_tui.signaling.roomcrypt import RoomCryptError, decode_key
+
+    if not entry or not isinstance(entry.get("key"), str):
+        return None
+    try:
+        return decode_key(entry["key"])
+    except RoomCryptError:
+        return None
+
+
+def absolute_url(url: str, server: str) -> str:
+    """The server's room URL, made absolute against the server's HTTP base."""
+    from urllib.parse import urljoin, urlsplit, urlunsplit
+
+    from hello_tui.signaling.client import ws_url
+
+    if urlsplit(url).scheme:
+        return url
+    parts = urlsplit(ws_url(server))
+    scheme = "https" if parts.scheme == "wss" else "http"
+    base = urlunsplit((scheme, parts.netloc, parts.path.removesuffix("ws"), "", ""))
+    return urljoin(base, url)
+
+
+def resolve(path: Path, ref: str) -> tuple[str, bytes | None]:
+    """Token and key from TOKEN or URL; the key from the URL, else remembered."""
+    from hello_tui.signaling.roomcrypt import parse_room_url
+
+    token, key = parse_room_url(ref)
+    if key is None:
+        key = key_of(load_rooms(path).get(token))
+    return token, key
+
+
+def describe(infos: list[Any], local: dict[str, dict[str, Any]]) -> list[Room]:
+    """The server's ``RoomInfo`` list with names decrypted by the local keys."""
+    from hello_tui.signaling.roomcrypt import RoomCryptError, decrypt_name, room_url
+
+    out: list[Room] = []
+    for info in infos:
+        entry = local.get(info.token)
+        key = key_of(entry)
+        name: str | None = None
+        full: str | None = None
+        if key is not None:
+            try:
+                name = decrypt_name(key, info.name)
+            except RoomCryptError:
+                name = None
+            if entry and isinstance(entry.get("url"), str):
+                full = room_url(entry["url"], key)
+        out.append(Room(info.token, name, full, info.expires, info.participants))
+    return out
+
+
+# ---------------------------------------------------------------- operations
+async def create_room(
+    client: SignalingClient, path: Path, server: str, name: str, ttl: int | None = None
+) -> Room:
+    """Encrypt ``name`` with a fresh key, create the room, remember the key."""
+    from hello_tui.signaling.roomcrypt import encode_key, encrypt_name, new_room_key, room_url
+
+    key = new_room_key()
+    created = await client.room_create(encrypt_name(key, name), ttl)
+    base = absolute_url(created.url, server)
+    update_rooms(path, created.room.token, {"key": encode_key(key), "url": base})
+    return Room(
+        created.room.token,
+        name,
+        room_url(base, key),
+        created.room.expires,
+        created.room.participants,
+    )
+
+
+async def list_rooms(client: SignalingClient, path: Path) -> list[Room]:
+    """The rooms the server lists for this session/account, names decrypted."""
+    infos = await client.room_list()
+    return describe(infos, load_rooms(path))
+
+
+async def rename_room(
+    client: SignalingClient, path: Path, token: str, key: bytes, name: str
+) -> None:
+    """Re-encrypt the name with the room's key; remember the key if it was new."""
+    from hello_tui.signaling.roomcrypt import encode_key, encrypt_name
+
+    await client.room_rename(token, encrypt_name(key, name))
+    entry = load_rooms(path).get(token)
+    if entry is None or key_of(entry) != key:
+        update_rooms(path, token, {**(entry or {}), "key": encode_key(key)})
+
+
+async def delete_room(client: SignalingClient, path: Path, token: str) -> None:
+    """Delete on the server, then forget the key."""
+    await client.room_delete(token)
+    update_rooms(path, token, None)
