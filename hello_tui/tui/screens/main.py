@@ -27,7 +27,7 @@ from hello_tui.contacts.model import Contact
 from hello_tui.tui.widgets.photo import Photo
 from hello_tui.tui.widgets.status import StatusLine
 
-LIST_LIMIT = 500  # contacts listed at once; typing narrows the rest down
+LIST_LIMIT = 100  # contacts listed at once (a screenful is ~20): typing narrows the rest down
 
 
 def contact_prompt(contact: Contact) -> Text:
