@@ -53,21 +53,32 @@ async def main():
     async with app.run_test(size=(80, 24)) as pilot:
         await asyncio.wait_for(app.ready.wait(), 20)
         await asyncio.sleep(1.0)  # a separate server's echo peer logs in just after it listens
-        await pilot.press("e")
+        video = len(sys.argv) > 2 and sys.argv[2] == "video"
+        if video:
+            app.action_echo_video()
+        else:
+            await pilot.press("e")
         while not (isinstance(app.screen, CallScreen) and app.screen.state == "connected"):
             await pilot.pause(0.01)
         loop = asyncio.get_running_loop()
         lags = []
+        drawn = {}
+        if video:
+            from hello_tui.tui.widgets.video import VideoView
+            await asyncio.sleep(2.0)  # the first pictures, then measure steady drawing
+            drawn = {v: v.frames_drawn for v in app.screen.query(VideoView)}
         cpu0, w0 = time.process_time(), time.perf_counter()
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
             t = loop.time()
             await asyncio.sleep(0.02)
             lags.append((loop.time() - t - 0.02) * 1000)
-        cpu = (time.process_time() - cpu0) / (time.perf_counter() - w0)
+        wall = time.perf_counter() - w0
+        cpu = (time.process_time() - cpu0) / wall
+        fps = [(v.frames_drawn - d0) / wall for v, d0 in drawn.items()]
         samples = app.screen.query_one(QualityPanel).samples
         await pilot.press("h")
-        print(json.dumps({"lags": lags, "cpu": cpu, "samples": samples}))
+        print(json.dumps({"lags": lags, "cpu": cpu, "samples": samples, "fps": fps}))
 asyncio.run(main())
 """
 
@@ -157,6 +168,7 @@ def main() -> None:
     ap.add_argument("--call-seconds", type=float, default=10.0)
     ap.add_argument("--contacts", type=int, default=10_000, help="for the search bench")
     ap.add_argument("--only-search", action="store_true")
+    ap.add_argument("--video", action="store_true", help="a video echo call (pattern:)")
     ap.add_argument(
         "--separate-server",
         action="store_true",
@@ -188,6 +200,9 @@ def main() -> None:
             f"launch to interactive main screen: median {statistics.median(launches):.3f} s"
             f" (min {min(launches):.3f}, max {max(launches):.3f}, n={len(launches)})"
         )
+        if args.video:
+            with open(os.path.join(tmp, "config", "hello-tui", "config.toml"), "a") as f:
+                f.write('[video]\nsource = "pattern:"\n')
         server = None
         if args.separate_server:
             # The server and the echo peer in their own processes: the TUI process
@@ -203,7 +218,8 @@ def main() -> None:
                 f.write(f'[server]\nurl = "{url}"\n')
         try:
             out = subprocess.run(
-                [sys.executable, "-c", CALL, str(args.call_seconds)],
+                [sys.executable, "-c", CALL, str(args.call_seconds)]
+                + (["video"] if args.video else []),
                 env=e,
                 capture_output=True,
                 text=True,
@@ -219,6 +235,11 @@ def main() -> None:
             f"({data['samples']} quality samples shown): median {statistics.median(lags):.2f} ms,"
             f" p99 {pct(lags, 99):.2f} ms, max {max(lags):.2f} ms (n={len(lags)});"
             f" process CPU {data['cpu'] * 100:.1f} % of a core"
+            + (
+                f"; video drawn at {', '.join(f'{x:.1f}' for x in data['fps'])} fps per view"
+                if data.get("fps")
+                else ""
+            )
         )
 
 
