@@ -48,6 +48,7 @@ class HelloApp(App[None]):
         *,
         connect: bool = True,
         ring_bell: bool | None = None,
+        ring_output: str | None = None,
         start_echo: bool = False,
     ) -> None:
         super().__init__()
@@ -56,6 +57,10 @@ class HelloApp(App[None]):
         # `hello-tui --echo` (and `./dev.sh run`): a newcomer hears themselves at once.
         self.start_echo = start_echo
         self.ring_bell = ring_bell  # None: ring the bell when there is no output device
+        # Where the ring tone plays (an audio-sink spec; tests pass `file:`). None: on
+        # `device:` when there is an output device, else the bell (unless ring_bell=False).
+        self.ring_output = ring_output
+        self.ringer: Any = None  # the last incoming call's Ringer (stopped once answered)
         self.in_call = False
         self.last_call: Any = None
         self.call_server = ""  # the server the current/last call went through ("" embedded)
@@ -124,12 +129,16 @@ class HelloApp(App[None]):
         caller = _caller_of(call)
         contact = self.backend.contact_for(caller)
         photo = self.backend.contacts.photo_bytes(contact) if contact else None
-        bell = self.ring_bell
-        if bell is None:
-            bell = not await asyncio.to_thread(_has_output_device)
-        choice = await self.push_screen_wait(IncomingCall(call, photo=photo, bell=bell))
-        if choice == "accept" and call.ended is None:
-            await call.accept()
+        ringer = await self._start_ringing()
+        # No tone (no output device, or it could not be opened): the terminal bell.
+        bell = ringer is None and self.ring_bell is not False
+        try:
+            choice = await self.push_screen_wait(IncomingCall(call, photo=photo, bell=bell))
+        finally:
+            if ringer is not None:
+                await ringer.stop()
+        if choice in ("accept", "video") and call.ended is None:
+            await self._accept(call, video=choice == "video")
             self.show_call(call, photo)
         elif choice in ("decline", "block"):
             await call.reject("rejected")
@@ -142,6 +151,34 @@ class HelloApp(App[None]):
         elif choice == "gone":
             self.notify(f"Missed call from {call.peer}")
             self._refresh_main()
+
+    async def _start_ringing(self) -> Any:
+        """The ring tone on ``ring_output`` (or ``device:`` when there is an output
+        device and the bell is not forced); None: nothing plays (the bell may)."""
+        spec = self.ring_output
+        if spec is None and self.ring_bell is None:
+            spec = "device:" if await asyncio.to_thread(_has_output_device) else None
+        if spec is None:
+            return None
+        from hello_tui.media.ring import Ringer
+
+        try:
+            self.ringer = await Ringer.open(spec)
+        except Exception as exc:  # no usable device after all: the bell rings instead
+            self.log.warning(f"ring tone on {spec}: {exc!r}")
+            return None
+        return self.ringer
+
+    async def _accept(self, call: Any, *, video: bool) -> None:
+        """Answer; with ``video`` the ``[video]`` source and size (a camera that
+        cannot be opened falls back, and the call screen shows the notice)."""
+        if not video:
+            await call.accept()
+            return
+        v = self.backend.settings.video
+        opts = call.options
+        opts.video_width, opts.video_height, opts.video_fps = v.width, v.height, v.fps
+        await call.accept(video=v.source)
 
     # ------------------------------------------------------------ calls
     def action_echo(self) -> None:

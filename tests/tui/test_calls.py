@@ -157,3 +157,123 @@ async def test_start_echo_opens_straight_into_the_echo_call() -> None:
         await wait_until(pilot, lambda: screen.query_one(QualityPanel).samples >= 1)
         await pilot.press("h")
         await wait_until(pilot, lambda: isinstance(app.screen, FeedbackPrompt), what="feedback")
+
+
+async def test_incoming_call_accept_with_video(server: str, peers: Any) -> None:
+    """`v` answers with the `[video] source`: the caller receives its frames."""
+    bob = await peers("bob@example.org")
+    config = await register_tui_account(server, "tui@example.org")
+    write_config({**config, **TEST_AUDIO, "video": {"source": "pattern:", "fps": 10}})
+    app = HelloApp(ring_bell=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await asyncio.wait_for(app.ready.wait(), T)
+        call = bob.dial("tui@example.org", video_source="pattern:")
+        await wait_until(pilot, lambda: isinstance(app.screen, IncomingCall), what="prompt")
+        assert "Video (v)" in _button_labels(app)
+        await pilot.press("v")
+        await call.wait_for(ev.Connected, T)
+        await wait_until(pilot, lambda: isinstance(app.screen, CallScreen))
+        assert app.last_call.options.video_source == "pattern:"
+        await wait_until(
+            pilot,
+            lambda: call.remote_video is not None and call.remote_video.frames >= 3,
+            what="the caller receives the TUI's video",
+        )
+        assert app.screen.has_class("-video")
+        await call.hangup()
+        await wait_until(pilot, lambda: app.last_call.ended is not None, what="ended")
+
+
+async def test_incoming_call_accept_with_video_without_a_camera(server: str, peers: Any) -> None:
+    """The default `camera:0` cannot be opened here: the call still connects and
+    the call screen shows the fallback notice."""
+    bob = await peers("bob@example.org")
+    app = await _tui_signed_in(server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await asyncio.wait_for(app.ready.wait(), T)
+        call = bob.dial("tui@example.org", video_source="pattern:")
+        await wait_until(pilot, lambda: isinstance(app.screen, IncomingCall), what="prompt")
+        await pilot.press("v")
+        await call.wait_for(ev.Connected, T)
+        await wait_until(pilot, lambda: isinstance(app.screen, CallScreen))
+
+        def camera_notices() -> list[Any]:
+            log = app.last_call.event_log
+            return [e for e in log if e.kind == "notice" and e.source == "video-in"]
+
+        await wait_until(pilot, camera_notices, what="the camera's fallback notice")
+        [notice] = camera_notices()
+        await wait_until(pilot, lambda: "Note: " in visible_text(app), what="notice shown")
+        assert f"Note: {notice.text}" in visible_text(app)
+        await call.hangup()
+        await wait_until(pilot, lambda: app.last_call.ended is not None, what="ended")
+
+
+def _button_labels(app: HelloApp) -> str:
+    from textual.widgets import Button
+
+    return " ".join(str(b.label) for b in app.screen.query(Button))
+
+
+async def test_incoming_call_rings_on_the_output_until_answered(
+    server: str, peers: Any, tmp_path: Any
+) -> None:
+    """With an output (here a `file:` sink) the prompt plays the 440/480 Hz
+    cadence while it is open; declining stops it and closes the file."""
+    from hello_tui.media.ring import RING_ON
+
+    wav = tmp_path / "ring.wav"
+    bob = await peers("bob@example.org")
+    config = await register_tui_account(server, "tui@example.org")
+    write_config({**config, **TEST_AUDIO})
+    app = HelloApp(ring_bell=False, ring_output=f"file:{wav}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await asyncio.wait_for(app.ready.wait(), T)
+        call = bob.dial("tui@example.org")
+        await wait_until(pilot, lambda: isinstance(app.screen, IncomingCall), what="prompt")
+        await wait_until(pilot, lambda: app.ringer is not None, what="ringing")
+        ringer = app.ringer
+        on = int(RING_ON * 48000)
+        await wait_until(pilot, lambda: ringer.sink.samples >= on + 24000, what="tone + pause")
+        assert not ringer.stopped
+        await pilot.press("d")
+        assert (await call.wait_ended(T)).reason == "rejected"
+        await wait_until(pilot, lambda: ringer.stopped, what="ringing stopped")
+        written = ringer.sink.samples
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert ringer.sink.samples == written  # nothing more reached the output
+    samples = _read_wav(wav)
+    assert len(samples) == written
+    tone, pause = samples[: on - 960], samples[on + 960 : on + 24000]
+    assert _rms(tone) > 3000 and _rms(pause) == 0
+    peaks = _peaks(tone, 2)
+    assert sorted(peaks) == [440, 480]
+
+
+def _read_wav(path: Any) -> Any:
+    import av
+    import numpy as np
+
+    with av.open(str(path)) as container:
+        chunks = [f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]
+    return np.concatenate(chunks).astype(np.float64)
+
+
+def _rms(samples: Any) -> float:
+    import numpy as np
+
+    return float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
+
+
+def _peaks(samples: Any, n: int) -> list[int]:
+    """The ``n`` strongest frequencies (Hz, 1 Hz bins over one second)."""
+    import numpy as np
+
+    spectrum = np.abs(np.fft.rfft(samples, 48000))  # first second, zero-padded
+    found: list[int] = []
+    for hz in np.argsort(spectrum)[::-1]:
+        if all(abs(int(hz) - f) > 10 for f in found):
+            found.append(int(hz))
+        if len(found) == n:
+            break
+    return found

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import tomllib
+from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 from textual.command import CommandPalette
 from textual.widgets import Input, SelectionList, Switch, TextArea
 
@@ -123,3 +125,40 @@ async def test_command_palette_lists_the_screen_keys() -> None:
 def test_hello_tui_without_a_tty_prints_the_summary(cli_proc) -> None:  # type: ignore[no-untyped-def]
     r = cli_proc()
     assert r.code == 0 and "contacts: 0" in r.out and "\x1b[" not in r.out
+
+
+async def test_settings_input_meter_and_test_tone(tmp_path: Path) -> None:
+    """The selected input's level is shown live (sine:440: about -15 dBFS) and
+    closed on leaving; the test tone plays 1 s of 440 Hz on the selected output."""
+    wav = tmp_path / "tone.wav"
+    write_config({"audio": {"input": "sine:440", "output": f"file:{wav}"}})
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        screen = app.screen
+        assert isinstance(screen, SettingsScreen)
+        await wait_until(pilot, lambda: "dBFS" in visible_text(app), what="a level")
+        level = next(line for line in visible_text(app).splitlines() if "dBFS" in line)
+        dbfs = int(level.split()[-2].replace("−", "-"))
+        assert -20 <= dbfs <= -10 and "█" in level
+        source = screen.meter_source
+        assert source is not None and source.readyState == "live"
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: screen.tones_played == 1, what="test tone played")
+        assert "played 1 s of 440 Hz" in visible_text(app)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        assert source.readyState == "ended"  # the input is closed on leaving
+    samples = _read_wav(wav)
+    assert abs(len(samples) - 48000) <= 960
+    spectrum = np.abs(np.fft.rfft(samples, 48000))
+    assert int(np.argmax(spectrum)) == 440
+
+
+def _read_wav(path: Path) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as container:
+        chunks = [f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]
+    return np.concatenate(chunks).astype(np.float64)

@@ -17,10 +17,12 @@ RING_EVERY = 2.0  # seconds between terminal bells (when there is no output devi
 
 
 class IncomingCall(ModalScreen[str]):
-    """Dismissed with ``accept``, ``decline``, ``block`` or ``gone`` (the caller hung up)."""
+    """Dismissed with ``accept``, ``video`` (accept with video), ``decline``, ``block``
+    or ``gone`` (the caller hung up)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a,enter", "choose('accept')", "Accept"),
+        Binding("v", "choose('video')", "Accept with video"),
         Binding("d,escape", "choose('decline')", "Decline"),
         Binding("b", "choose('block')", "Decline and block"),
     ]
@@ -39,9 +41,14 @@ class IncomingCall(ModalScreen[str]):
                 yield Label(self.call.peer or "anonymous", id="incoming-peer")
             with Horizontal(classes="buttons"):
                 yield Button("Accept (a)", variant="success", id="accept")
+                yield Button("Video (v)", variant="primary", id="video")
                 yield Button("Decline (d)", variant="error", id="decline")
                 yield Button("Block (b)", id="block")
-            yield Static("b: decline and block this caller", classes="hint")
+            yield Static(
+                "v: accept with video ([video] source) · b: decline and block",
+                classes="hint",
+                markup=False,
+            )
 
     def on_mount(self) -> None:
         self.query_one("#incoming-photo", Photo).show(self.call.peer or "?", self.photo)

@@ -10,11 +10,16 @@ account`` runs): register (a new key, ``[account] name`` written), sign in
 again with the key kept on this device, sign out (the name cleared, the key
 kept), delete (on the server, then the key and the name; asks y/n).
 "What was sent" shows the telemetry log, the same text as ``hello-tui privacy``.
+
+While the screen is shown, the selected audio input is open and its level is
+drawn about 10 times a second (``hello_tui.media.levels``); it is closed when
+the screen is left or covered. ``ctrl+n`` plays a 1 s 440 Hz test tone on the
+selected output (``hello_tui.media.ring.play_tone``).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import msgspec
 import tomli_w
@@ -28,10 +33,13 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 from hello_tui.config.loader import ConfigError, parse_config, save_config, settings_to_dict
 from hello_tui.config.settings import Settings
 from hello_tui.signaling.account_local import explain, key_path
+from hello_tui.tui.widgets.quality import meter
 from hello_tui.tui.widgets.status import StatusLine
 
 BASIC_IN = ("device:", "sine:440", "null:")
 BASIC_OUT = ("device:", "null:")
+METER_EVERY = 0.1  # seconds between input level redraws
+TONE_HZ, TONE_SECONDS = 440.0, 1.0
 
 
 def endpoint_options(
@@ -58,7 +66,15 @@ class SettingsScreen(Screen[bool]):
         Binding("ctrl+r", "register", "Register / sign in"),
         Binding("ctrl+o", "sign_out", "Sign out"),
         Binding("ctrl+g", "delete_account", "Delete account"),
+        Binding("ctrl+n", "test_tone", "Test tone"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.input_dbfs: float | None = None  # the loudest frame since the last redraw
+        self.input_error = ""
+        self.meter_source: Any = None  # the open input while the meter runs
+        self.tones_played = 0
 
     def compose(self) -> ComposeResult:
         s: Settings = self.app.backend.settings  # type: ignore[attr-defined]
@@ -73,6 +89,7 @@ class SettingsScreen(Screen[bool]):
                 allow_blank=False,
                 id="audio-in",
             )
+            yield Static("", id="input-level")
             yield Label("Audio output (speaker)")
             yield Select(
                 endpoint_options(s.audio.output, BASIC_OUT, []),
@@ -80,6 +97,9 @@ class SettingsScreen(Screen[bool]):
                 allow_blank=False,
                 id="audio-out",
             )
+            with Horizontal(classes="buttons-left"):
+                yield Button("Test tone (^n)", id="test-tone")
+                yield Static("", id="tone-note", classes="hint")
             yield Static("", id="devices-note", classes="hint")
             yield Label("Server URL (empty: the embedded server, echo test only)")
             yield Input(s.server.url, placeholder="wss://hello.example.org", id="server-url")
@@ -106,9 +126,100 @@ class SettingsScreen(Screen[bool]):
     def on_mount(self) -> None:
         self.load_devices()
         self.show_account()
+        self.set_interval(METER_EVERY, self.show_level)
 
     def on_screen_resume(self) -> None:
         self.show_account()
+        self.start_meter()
+
+    def on_screen_suspend(self) -> None:
+        self.stop_meter()
+
+    def on_unmount(self) -> None:
+        self.stop_meter()
+
+    # ------------------------------------------------------------ audio check
+    def start_meter(self) -> None:
+        self.input_dbfs = None
+        self.input_error = ""
+        self.run_meter(str(self.query_one("#audio-in", Select).value))
+
+    def stop_meter(self) -> None:
+        self.workers.cancel_group(self, "meter")
+        if self.meter_source is not None:
+            self.meter_source.stop()
+            self.meter_source = None
+
+    @on(Select.Changed, "#audio-in")
+    def _input_changed(self) -> None:
+        if self.is_current:
+            self.stop_meter()
+            self.start_meter()
+
+    @work(exclusive=True, group="meter", exit_on_error=False)
+    async def run_meter(self, spec: str) -> None:
+        """Read the input's frames as they come; ``show_level`` draws the loudest."""
+        import asyncio
+
+        from hello_tui.media.levels import frame_dbfs
+        from hello_tui.media.sources import open_audio_source
+
+        try:
+            source = await asyncio.to_thread(open_audio_source, spec)
+        except Exception as exc:
+            self.input_error = str(exc)
+            return
+        self.meter_source = source
+        if source.notice is not None:
+            self.input_error = str(source.notice)
+        try:
+            while True:
+                dbfs = frame_dbfs(await source.recv())
+                self.input_dbfs = dbfs if self.input_dbfs is None else max(dbfs, self.input_dbfs)
+        except Exception as exc:  # the source ended or was closed under us
+            if source.readyState == "live":
+                self.input_error = f"input stopped ({exc!r})"
+        finally:
+            source.stop()
+            if self.meter_source is source:
+                self.meter_source = None
+
+    def show_level(self) -> None:
+        from hello_tui.media.levels import FLOOR_DBFS, dbfs_to_level
+
+        dbfs = self.input_dbfs
+        self.input_dbfs = None
+        if dbfs is None:
+            text = f"Level {meter(None, 24)}  {self.input_error or 'opening…'}"
+        else:
+            shown = "−∞" if dbfs <= FLOOR_DBFS else f"{dbfs:.0f}"
+            note = f"  ({self.input_error})" if self.input_error else ""
+            text = f"Level {meter(dbfs_to_level(dbfs), 24)} {shown} dBFS{note}"
+        self.query_one("#input-level", Static).update(text)
+
+    @on(Button.Pressed, "#test-tone")
+    def action_test_tone(self) -> None:
+        self.play_test_tone(str(self.query_one("#audio-out", Select).value))
+
+    @work(exclusive=True, group="tone", exit_on_error=False)
+    async def play_test_tone(self, spec: str) -> None:
+        from hello_tui.media.ring import play_tone
+
+        note = self.query_one("#tone-note", Static)
+        note.update(f"playing {TONE_HZ:g} Hz on {spec}…")
+        try:
+            sink = await play_tone(spec, TONE_HZ, TONE_SECONDS)
+        except Exception as exc:
+            note.update(f"no test tone: {exc}")
+            self.notify(f"No test tone on {spec}: {exc}. Choose another output.",
+                        severity="error")  # fmt: skip
+            return
+        self.tones_played += 1
+        if sink.notice is not None:
+            note.update(f"not heard: {sink.notice}")
+            self.notify(f"Test tone: {sink.notice}", severity="warning")
+        else:
+            note.update(f"played {TONE_SECONDS:g} s of {TONE_HZ:g} Hz on {spec}")
 
     @work(thread=True, exit_on_error=False)
     def load_devices(self) -> None:
