@@ -207,6 +207,8 @@ class HelloApp(App[None]):
             why = self.backend.error or "still connecting to the server"
             self.notify(f"Cannot call yet: {why}. Press r to retry.", severity="warning")
             return
+        # "Video on by default" ([video] enabled) makes every call a video call.
+        video = video or self.backend.settings.video.enabled
         try:
             call = self.backend.dial(to, peer=shown, video=video)
         except Exception as exc:

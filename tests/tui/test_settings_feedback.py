@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 from textual.command import CommandPalette
-from textual.widgets import Input, SelectionList, Switch, TextArea
+from textual.widgets import Input, Select, SelectionList, Switch, TextArea
 
 from hello_tui.config.paths import resolve_paths
 from hello_tui.telemetry.store import TelemetryStore
@@ -40,10 +40,13 @@ async def test_change_a_setting_and_refuse_a_bad_one() -> None:
         url.value = ""
         app.screen.query_one("#telemetry", Switch).value = True
         app.screen.query_one("#dnd", Switch).value = True
+        app.screen.query_one("#camera", Select).value = "pattern:"
+        app.screen.query_one("#video-default", Switch).value = True
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
         saved = tomllib.loads(path.read_text())
         assert saved["telemetry"]["enabled"] is True
+        assert saved["video"]["source"] == "pattern:" and saved["video"]["enabled"] is True
         assert saved["audio"] == {"input": "sine:440", "output": "null:", "sample_rate": 48000}
         assert app.backend.settings.telemetry.enabled and app.backend.dnd
         assert "do not disturb" in visible_text(app)

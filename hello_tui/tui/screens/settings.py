@@ -101,6 +101,16 @@ class SettingsScreen(Screen[bool]):
                 yield Button("Test tone (^n)", id="test-tone")
                 yield Static("", id="tone-note", classes="hint")
             yield Static("", id="devices-note", classes="hint")
+            yield Label("Camera (for video calls: C, or v when a call rings)")
+            yield Select(
+                _camera_options(s.video.source),
+                value=s.video.source,
+                allow_blank=False,
+                id="camera",
+            )
+            with Horizontal(classes="switch-row"):
+                yield Switch(s.video.enabled, id="video-default")
+                yield Label("Video on by default (every call, echo included, sends video)")
             yield Label("Server URL (empty: the embedded server, echo test only)")
             yield Input(s.server.url, placeholder="wss://hello.example.org", id="server-url")
             yield Label("Account")
@@ -262,7 +272,14 @@ class SettingsScreen(Screen[bool]):
         telemetry = msgspec.structs.replace(
             s.telemetry, enabled=self.query_one("#telemetry", Switch).value
         )
-        return msgspec.structs.replace(s, audio=audio, server=server, telemetry=telemetry)
+        video = msgspec.structs.replace(
+            s.video,
+            source=str(self.query_one("#camera", Select).value),
+            enabled=self.query_one("#video-default", Switch).value,
+        )
+        return msgspec.structs.replace(
+            s, audio=audio, video=video, server=server, telemetry=telemetry
+        )
 
     @on(Button.Pressed, "#save")
     @on(Input.Submitted, "#server-url")
@@ -459,3 +476,13 @@ class SentScreen(Screen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def _camera_options(current: str) -> list[tuple[str, str]]:
+    """Video sources to pick from: the configured one first, cameras 0-3, the test
+    picture and none (a camera that cannot open falls back with a notice)."""
+    options = [(f"camera:{i} (video device {i})", f"camera:{i}") for i in range(4)]
+    options += [("pattern: (a moving test picture)", "pattern:"), ("null: (no video)", "null:")]
+    if current not in {value for _, value in options}:
+        options.insert(0, (f"{current} (configured)", current))
+    return options
