@@ -19,61 +19,39 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-TICK = os.sysconf("SC_CLK_TCK")
+from procs import cpu_seconds, hello_cmd, hwm_mib, isolated_env, stop_all
+
 BAR = 10.0
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    utime, stime = int(fields[11]), int(fields[12])  # fields 14, 15 of stat(5)
-    return (utime + stime) / TICK
-
-
-def hwm_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _env(home: Path, adapter: bool) -> dict[str, str]:
-    env = dict(os.environ)
-    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
-        (home / var).mkdir(parents=True, exist_ok=True)
-        env[var] = str(home / var)
-    env["HELLO_TUI_ICE_HOSTS"] = "127.0.0.1"
-    env["HELLO_TUI_AIORTC_ADAPTER"] = "1" if adapter else "0"
-    env.pop("HELLO_TUI_CONFIG", None)
-    return env
-
-
-def _cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "hello_tui", *args]
+def _flag(adapter: bool) -> str:
+    return "1" if adapter else "0"
 
 
 def one_call(seconds: float, adapter: bool, tmp: Path) -> dict[str, tuple[float, float]]:
     server = subprocess.Popen(
-        _cmd("serve", "--port", "0", "--data-dir", str(tmp / "srv")),
+        hello_cmd("serve", "--port", "0", "--data-dir", str(tmp / "srv")),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env=_env(tmp / "s", adapter),
+        env=isolated_env(tmp / "s", HELLO_TUI_AIORTC_ADAPTER=_flag(adapter)),
     )  # fmt: skip
     procs = [server]
     try:
         assert server.stdout is not None
         url = server.stdout.readline().rsplit(" ", 1)[1].strip()
-        env_b, env_a = _env(tmp / "b", adapter), _env(tmp / "a", adapter)
-        subprocess.run(_cmd("account", "register", "bob", "--server", url), env=env_b,
+        env_b, env_a = (
+            isolated_env(tmp / "b", HELLO_TUI_AIORTC_ADAPTER=_flag(adapter)),
+            isolated_env(tmp / "a", HELLO_TUI_AIORTC_ADAPTER=_flag(adapter)),
+        )
+        subprocess.run(hello_cmd("account", "register", "bob", "--server", url), env=env_b,
                        check=True, capture_output=True)  # fmt: skip
         bob = subprocess.Popen(
-            _cmd("answer", "--auto", "--once", "--server", url, "--audio-in", "sine:660",
+            hello_cmd("answer", "--auto", "--once", "--server", url, "--audio-in", "sine:660",
                  "--audio-out", "null:", "--json"),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env_b,
         )  # fmt: skip
@@ -81,7 +59,7 @@ def one_call(seconds: float, adapter: bool, tmp: Path) -> dict[str, tuple[float,
         assert bob.stdout is not None
         assert json.loads(bob.stdout.readline())["kind"] == "listening"
         alice = subprocess.Popen(
-            _cmd("call", "bob", "--server", url, "--audio-in", "sine:440", "--audio-out",
+            hello_cmd("call", "bob", "--server", url, "--audio-in", "sine:440", "--audio-out",
                  "null:", "--duration", str(seconds + 1), "--json"),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env_a,
         )  # fmt: skip
@@ -103,13 +81,7 @@ def one_call(seconds: float, adapter: bool, tmp: Path) -> dict[str, tuple[float,
         bob.wait(30)
         return out
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop_all(procs)
 
 
 def main() -> int:

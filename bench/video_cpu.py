@@ -17,64 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (``serve`` runs the echo peer in a child)."""
-    out = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            kids = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for kid in kids:
-            out += tree(int(kid))
-    return out
-
-
-def tree_cpu(pid: int) -> float:
-    return sum(cpu_seconds(p) for p in tree(pid))
-
-
-def hwm_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
-        (home / var).mkdir(parents=True, exist_ok=True)
-        env[var] = str(home / var)
-    env["HELLO_TUI_ICE_HOSTS"] = "127.0.0.1"
-    env.pop("HELLO_TUI_CONFIG", None)
-    return env
-
-
-def _cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "hello_tui", *args]
+from procs import cpu_seconds, hello_cmd, hwm_mib, isolated_env, stop_all, tree, tree_cpu
 
 
 def one_call(seconds: float, video: bool, tmp: Path) -> dict[str, tuple[float, float]]:
     server = subprocess.Popen(
-        _cmd("serve", "--port", "0", "--data-dir", str(tmp / "srv")),
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(tmp / "s"),
+        hello_cmd("serve", "--port", "0", "--data-dir", str(tmp / "srv")),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=isolated_env(tmp / "s"),
     )  # fmt: skip
     procs = [server]
     try:
@@ -82,9 +37,10 @@ def one_call(seconds: float, video: bool, tmp: Path) -> dict[str, tuple[float, f
         url = server.stdout.readline().rsplit(" ", 1)[1].strip()
         extra = ["--video=pattern:"] if video else []
         caller = subprocess.Popen(
-            _cmd("call", *extra, "echo", "--server", url, "--audio-in", "sine:440",
+            hello_cmd("call", *extra, "echo", "--server", url, "--audio-in", "sine:440",
                  "--audio-out", "null:", "--duration", str(seconds + 1), "--json"),
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(tmp / "a"),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            env=isolated_env(tmp / "a"),
         )  # fmt: skip
         procs.append(caller)
         assert caller.stdout is not None
@@ -109,13 +65,7 @@ def one_call(seconds: float, video: bool, tmp: Path) -> dict[str, tuple[float, f
         out["frames"] = (frames / (seconds + 1), 0.0)
         return out
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop_all(procs)
 
 
 def main() -> int:

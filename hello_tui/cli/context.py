@@ -28,12 +28,8 @@ class Context:
 
     @property
     def contacts_path(self) -> Path:
-        configured = self.settings.contacts.path
-        if not configured:
-            return self.paths.contacts_file(self.settings.contacts.backend)
-        path = Path(configured).expanduser()
-        # A relative path is relative to the profile's data directory.
-        return path if path.is_absolute() else self.paths.data_dir / path
+        contacts = self.settings.contacts
+        return self.paths.contacts_location(contacts.backend, contacts.path)
 
     def contacts(self) -> ContactStore:
         return open_store(self.settings.contacts.backend, self.contacts_path)

@@ -23,7 +23,7 @@ def cmd_home(args: argparse.Namespace) -> int:
     if sys.stdout.isatty() and sys.stdin.isatty():
         from hello_tui.tui.app import run
 
-        return run(ctx.paths, echo=bool(getattr(args, "echo", False)))
+        return run(ctx.paths, settings, echo=bool(getattr(args, "echo", False)))
     return summary(ctx, settings)
 
 

@@ -34,6 +34,14 @@ class Paths:
     def contacts_file(self, backend: str) -> Path:
         return self.data_dir / ("contacts.sqlite3" if backend == "sqlite" else "contacts.toml")
 
+    def contacts_location(self, backend: str, configured: str = "") -> Path:
+        """The address book's file: ``[contacts] path`` (relative to the data
+        directory, ``~`` expanded) or the backend's default name there."""
+        if not configured:
+            return self.contacts_file(backend)
+        path = Path(configured).expanduser()
+        return path if path.is_absolute() else self.data_dir / path
+
     @property
     def history_file(self) -> Path:
         return self.data_dir / "history.sqlite3"

@@ -394,13 +394,13 @@ def _has_output_device() -> bool:
         return False
 
 
-def run(paths: Paths | None = None, *, echo: bool = False) -> int:
+def run(paths: Paths | None = None, settings: Settings | None = None, *, echo: bool = False) -> int:
     """Run the app on this terminal (``hello-tui`` with no command); ``echo``
     starts the echo test as soon as the server answers."""
     from hello_tui.media.quiet import divert_stderr
 
     divert_stderr()  # before anything opens: PortAudio/ALSA noise must not reach the screen
-    app = HelloApp(paths, start_echo=echo)
+    app = HelloApp(paths, settings, start_echo=echo)  # the config is read once
     with contextlib.suppress(KeyboardInterrupt):
         app.run()
     return 0

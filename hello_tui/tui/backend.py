@@ -53,11 +53,7 @@ class NeedsServer(RuntimeError):
 
 
 def contacts_path(paths: Paths, settings: Settings) -> Path:
-    configured = settings.contacts.path
-    if not configured:
-        return paths.contacts_file(settings.contacts.backend)
-    path = Path(configured).expanduser()
-    return path if path.is_absolute() else paths.data_dir / path
+    return paths.contacts_location(settings.contacts.backend, settings.contacts.path)
 
 
 class Backend:

@@ -29,6 +29,9 @@ METRICS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+_SPARK_DIGITS = {"loss": 1, "mos": 1}
+
+
 def metric_values(s: QualitySample) -> dict[str, float | None]:
     return {
         "rtt": s.rtt_ms,
@@ -93,7 +96,9 @@ class QualityPanel(Vertical):
         for key, _name, unit in METRICS:
             value = values[key]
             if value is not None:
-                self.history[key].append(float(value))
+                # The sparkline scales to its own min..max: keep only the precision the
+                # number shows, so 4.40 vs 4.41 MOS does not draw as a cliff.
+                self.history[key].append(round(float(value), _SPARK_DIGITS.get(key, 0)))
             self.query_one(f"#q-{key}", Label).update(self._format(key, value, unit, sample))
             spark = self.query_one(f"#spark-{key}", Sparkline)
             spark.data = list(self.history[key])

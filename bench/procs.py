@@ -1,0 +1,69 @@
+"""Process helpers shared by the CPU benchmarks: /proc readings, an isolated
+environment, the hello-tui command line, and cleanup of what a run started."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` so far (fields 14 and 15 of stat(5))."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (``serve`` runs the echo peer in a child)."""
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for kid in kids:
+            out += tree(int(kid))
+    return out
+
+
+def tree_cpu(pid: int) -> float:
+    return sum(cpu_seconds(p) for p in tree(pid))
+
+
+def hwm_mib(pid: int) -> float:
+    """Peak resident memory (VmHWM) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def isolated_env(home: Path, **extra: str) -> dict[str, str]:
+    """Temporary XDG dirs (never the user's profile), loopback-only ICE, ``extra``."""
+    env = dict(os.environ)
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        (home / var).mkdir(parents=True, exist_ok=True)
+        env[var] = str(home / var)
+    env["HELLO_TUI_ICE_HOSTS"] = "127.0.0.1"
+    env.pop("HELLO_TUI_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+def hello_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "hello_tui", *args]
+
+
+def stop_all(procs: Iterable[subprocess.Popen[str]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
