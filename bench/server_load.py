@@ -199,11 +199,12 @@ class Keys:
 class Conn:
     """One WebSocket speaking the protocol; every receive is checked by the caller."""
 
-    __slots__ = ("name", "ref", "session", "ws")
+    __slots__ = ("name", "origin", "ref", "session", "ws")
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, name: str) -> None:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, name: str, origin: str = "") -> None:
         self.ws = ws
         self.name = name
+        self.origin = origin  # the server as dialled: what a login is signed for
         self.session = ""
         self.ref = 0
 
@@ -236,7 +237,7 @@ async def open_account(
 ) -> Conn:
     """Connect, hello, register ``name`` and log in with the challenge-response."""
     ws = await http.ws_connect(url + "/ws", autoping=True, max_msg_size=1 << 20)
-    conn = Conn(ws, name)
+    conn = Conn(ws, name, p.canonical_origin(url))
     await conn.send(p.Hello(version=p.PROTOCOL_VERSION, client="bench/server_load", ref=1))
     conn.session = (await conn.expect(p.Welcome, ref=1)).session
     await conn.send(p.Register(name=name, public_key=public, ref=2))
@@ -247,8 +248,8 @@ async def open_account(
 async def login(conn: Conn, key: Ed25519PrivateKey) -> None:
     await conn.send(p.Login(name=conn.name, ref=3))
     nonce = (await conn.expect(p.Challenge, ref=3)).nonce
-    signature = key.sign(p.login_payload(nonce, conn.session))
-    await conn.send(p.LoginProof(signature=b64(signature), ref=4))
+    signature = key.sign(p.login_payload(nonce, conn.session, conn.origin))
+    await conn.send(p.LoginProof(signature=b64(signature), origin=conn.origin, ref=4))
     await conn.expect(p.LoggedIn, ref=4, name=conn.name)
 
 

@@ -47,7 +47,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="registration needs a one-time code from 'hello-tui serve invite'",
     )
     p.add_argument(
-        "--public-url", default="", metavar="URL", help="base of room URLs, e.g. https://host"
+        "--public-url",
+        default="",
+        metavar="URL",
+        help="how clients reach this server, e.g. https://host: the base of room URLs and "
+        "the origin logins are signed for (needed behind a proxy or for a DNS name)",
+    )
+    p.add_argument(
+        "--alias",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another URL clients reach this server by (repeatable)",
     )
     p.add_argument(
         "--secret-file",
@@ -172,6 +183,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CliError(
             f"--redis: expected a redis://, rediss:// or unix:// URL, got {args.redis!r}"
         )
+    from urllib.parse import urlsplit
+
+    from hello_tui.signaling.protocol import canonical_origin
+
+    for flag, url in [("--public-url", args.public_url)] + [("--alias", a) for a in args.alias]:
+        if not url:
+            continue
+        try:
+            canonical_origin(url)
+        except ValueError:
+            raise CliError(f"{flag} {url!r}: expected http://HOST[:PORT] or https://…") from None
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise CliError(f"{flag} {url!r}: expected an http:// or https:// URL")
     overrides = {
         "ring_timeout": args.ring_timeout,
         "supervisory_timeout": args.supervisory_timeout,
@@ -185,6 +209,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         registration="invite-only" if args.invite_only else "open",
         public_url=args.public_url,
+        aliases=tuple(args.alias),
         data_dir=_resolve_data_dir(args),
         allowed_origins=tuple(args.allowed_origin),
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,

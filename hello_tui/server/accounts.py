@@ -3,8 +3,9 @@
 The store key is HMAC-SHA256(server secret, normalised name): the server can
 find an account by name but a copy of the store cannot list names. The plain
 name lives only in the live session (to show callers' names to callees).
-Login is challenge-response: the signature covers the nonce *and* the session
-id (``login_payload``) so it cannot be replayed on another connection.
+Login is challenge-response: the signature covers the nonce, the session id
+and the origin the client dialled (``login_payload``), so it can be neither
+replayed on another connection nor relayed by another server.
 """
 
 from __future__ import annotations
@@ -141,6 +142,15 @@ class Accounts:
             raise Refusal("no-challenge", "send login first")
         name, nonce = session.pending_login
         session.pending_login = None  # one attempt per challenge
+        if msg.origin not in session.login_origins:
+            # Signed for another server: a relayed login (or a server that does
+            # not know its public URL). Never accepted, whatever the signature.
+            log.warning("login for another origin refused session=%s", short(session.id))
+            raise Refusal(
+                "wrong-server",
+                "this login was signed for another server; if this server is reached "
+                "by that name, its operator must set --public-url",
+            )
         key = self.key(name)
         store = self.hub.store
         service_key = self.hub.settings.service_keys.get(key)
@@ -152,7 +162,7 @@ class Accounts:
         else:
             record = await store.get_account(key)
         if record is None or not verify(
-            record.public_key, msg.signature, login_payload(nonce, session.id)
+            record.public_key, msg.signature, login_payload(nonce, session.id, msg.origin)
         ):
             raise Refusal("bad-signature", "the signature does not match this account")
         # Logging in keeps an account alive: refresh its expiry.

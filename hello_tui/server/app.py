@@ -11,12 +11,12 @@ import asyncio
 import signal
 import ssl
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import msgspec
 from aiohttp import web
 
 from hello_tui.server.hub import Hub
+from hello_tui.server.origin import own_origins
 from hello_tui.server.privacy import install_log_privacy, log, truncate_ip
 from hello_tui.server.session import Session
 from hello_tui.server.settings import ServerSettings
@@ -24,7 +24,7 @@ from hello_tui.server.store import Store
 from hello_tui.server.telemetry import TelemetryAggregator, log_crash
 from hello_tui.server.web_routes import add_web_routes
 from hello_tui.signaling import protocol as p
-from hello_tui.signaling.protocol import MAX_MESSAGE_BYTES
+from hello_tui.signaling.protocol import MAX_MESSAGE_BYTES, canonical_origin
 
 HUB = web.AppKey("hub", Hub)
 TELEMETRY = web.AppKey("telemetry", TelemetryAggregator)
@@ -33,22 +33,19 @@ TELEMETRY = web.AppKey("telemetry", TelemetryAggregator)
 WS_MAX_MSG_SIZE = 2 * MAX_MESSAGE_BYTES
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
 def origin_allowed(request: web.Request, settings: ServerSettings) -> bool:
-    """Terminal clients send no Origin; browsers must be same-origin or listed."""
+    """Terminal clients send no Origin; browsers must be this server (as
+    ``own_origins`` knows it, never from the Host header, which a DNS-rebinding
+    page controls) or listed in ``allowed_origins``."""
     origin = request.headers.get("Origin")
     if origin is None:
         return True
-    origin = origin.lower()
-    if origin in (o.lower() for o in settings.allowed_origins):
+    if origin.lower() in (o.lower() for o in settings.allowed_origins):
         return True
-    if settings.public_url and origin == _origin(settings.public_url):
-        return True
-    return urlsplit(origin).netloc == request.host.lower()
+    try:
+        return canonical_origin(origin) in own_origins(request, settings)
+    except ValueError:  # "null" (a sandboxed page, a file) or garbage
+        return False
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -67,6 +64,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     base_url = settings.public_url.rstrip("/") or f"{request.scheme}://{request.host}"
     session = Session(hub, ws, base_url, truncate_ip(ip))
+    session.login_origins = own_origins(request, settings)
     hub.sessions[session.id] = session
     hub.connections_by_ip[ip] += 1
     hub.metrics.connections += 1

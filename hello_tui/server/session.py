@@ -63,6 +63,8 @@ class Session:
         self.name: str | None = None  # the plain account name: here and nowhere else
         self.account_key: str | None = None
         self.pending_login: tuple[str, str] | None = None  # (name, nonce)
+        # The origins a login on this connection may be signed for (server/origin.py).
+        self.login_origins: frozenset[str] = frozenset()
         self.party_calls: set[str] = set()
         self.rooms: set[str] = set()
         # Outgoing frames (encoded JSON), drained by a writer task that exists only

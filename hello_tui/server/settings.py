@@ -26,6 +26,9 @@ class ServerSettings:
     registration: Literal["open", "invite-only"] = "open"
     # Base of room URLs ("https://hello.example.org"); empty: derived from the request.
     public_url: str = ""
+    # Other URLs this server is reached by (a second DNS name, an onion address):
+    # logins signed for them are accepted too (server/origin.py).
+    aliases: tuple[str, ...] = ()
     # Key of the identity HMAC. Random per process unless loaded with load_secret().
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(SECRET_BYTES), repr=False)
     # Where the invite file lives; None: invites only in memory (tests, embedded).

@@ -77,6 +77,7 @@ from hello_tui.signaling.protocol import (
     RoomRename,
     Rooms,
     Welcome,
+    canonical_origin,
     decode_server,
     encode,
 )
@@ -618,9 +619,10 @@ class SignalingClient:
                     raise ProtocolMismatch(
                         f"expected challenge in reply to login, got {type(challenge).__name__}"
                     )
-                assert self._welcome is not None
-                signature = sign_login(key, challenge.nonce, self._welcome.session)
-                reply = await self._request_now(LoginProof(signature=signature))
+                assert self._welcome is not None and self._url is not None
+                origin = canonical_origin(self._url)  # the server we dialled, nothing it says
+                signature = sign_login(key, challenge.nonce, self._welcome.session, origin)
+                reply = await self._request_now(LoginProof(signature=signature, origin=origin))
         except TimeoutError:
             raise RequestTimeout(
                 f"the server did not complete the login within {self.request_timeout:g} s"

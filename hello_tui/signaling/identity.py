@@ -114,18 +114,18 @@ def fingerprint(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     return "SHA256:" + base64.b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def sign_login(key: Ed25519PrivateKey, nonce: str, session: str) -> str:
-    """The ``login-proof`` signature: Ed25519 over ``login_payload(nonce, session)``,
-    base64url without padding. Binding to the session stops replay on another
-    connection."""
-    return b64url_encode(key.sign(login_payload(nonce, session)))
+def sign_login(key: Ed25519PrivateKey, nonce: str, session: str, origin: str) -> str:
+    """The ``login-proof`` signature: Ed25519 over ``login_payload(nonce, session,
+    origin)``, base64url without padding. Binding to the session stops replay on
+    another connection; binding to the origin stops a relay through another server."""
+    return b64url_encode(key.sign(login_payload(nonce, session, origin)))
 
 
-def verify_login(public_key: str, signature: str, nonce: str, session: str) -> bool:
+def verify_login(public_key: str, signature: str, nonce: str, session: str, origin: str) -> bool:
     """Check a login signature (the server's side of :func:`sign_login`; used by tests)."""
     try:
         public = Ed25519PublicKey.from_public_bytes(b64url_decode(public_key))
-        public.verify(b64url_decode(signature), login_payload(nonce, session))
+        public.verify(b64url_decode(signature), login_payload(nonce, session, origin))
     except (ValueError, InvalidSignature):
         return False
     return True

@@ -14,11 +14,13 @@ match replies to requests without a second channel. See ``docs/protocol.md``.
 from __future__ import annotations
 
 from typing import Annotated, Final, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
 PROTOCOL_VERSION: Final = 1
 MAX_MESSAGE_BYTES: Final = 64 * 1024
+MAX_ORIGIN_CHARS: Final = 300
 
 # Field shapes. Lengths are caps against abuse, far above real use.
 Ref = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
@@ -56,6 +58,7 @@ ErrorCode = Literal[
     "invite-required",
     "invite-invalid",
     "bad-signature",
+    "wrong-server",  # a login signed for another server's origin (a relayed login)
     "no-challenge",
     "unknown-call",
     "not-allowed",  # not a party of that call, or wrong state
@@ -139,7 +142,11 @@ class Challenge(Message, tag="challenge"):
 
 
 class LoginProof(Message, tag="login-proof"):
+    """``signature`` covers ``login_payload(nonce, session, origin)``; ``origin``
+    is the server as the client dialled it (:func:`canonical_origin`)."""
+
     signature: B64
+    origin: Annotated[str, msgspec.Meta(max_length=MAX_ORIGIN_CHARS)]
 
 
 class LoggedIn(Message, tag="logged-in"):
@@ -369,10 +376,33 @@ def encode(message: Message) -> bytes:
     return _encoder.encode(message)
 
 
-def login_payload(nonce: str, session: str) -> bytes:
-    """What a login signature covers: bound to this session so a signature
-    seen on one connection cannot be replayed on another."""
-    return f"hello-tui login v1\n{session}\n{nonce}".encode()
+def canonical_origin(url: str) -> str:
+    """``scheme://host[:port]`` of a server URL, the form a login is bound to:
+    ``ws``/``wss`` become ``http``/``https``, the host is lower-case, a default
+    port is dropped. Raises ``ValueError`` for anything that is not a server URL."""
+    parts = urlsplit(url.strip())
+    scheme = {"http": "http", "ws": "http", "https": "https", "wss": "https"}.get(
+        parts.scheme.lower()
+    )
+    host = parts.hostname
+    if scheme is None or not host:
+        raise ValueError(f"not a server URL: {url!r}")
+    port = parts.port  # ValueError for a port out of range
+    if port in (None, 80 if scheme == "http" else 443):
+        port = None
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}" + (f":{port}" if port else "")
+
+
+def login_payload(nonce: str, session: str, origin: str) -> bytes:
+    """What a login signature covers. The session stops a replay on another
+    connection; the origin (the server the client dialled, canonical) stops a
+    relay: a proof made for ``http://evil`` is refused by the real server even
+    when evil passes the real server's challenge through (docs/security.md)."""
+    return (
+        f"hello-tui login v2\nprotocol {PROTOCOL_VERSION}\norigin {origin}\n"
+        f"session {session}\nnonce {nonce}"
+    ).encode()
 
 
 # ================================================================ telemetry (HTTP, not WebSocket)

@@ -78,6 +78,11 @@ class Client:
         self._ref += 1
         return self._ref
 
+    @property
+    def origin(self) -> str:
+        """The server as this socket dialled it: what its logins are signed for."""
+        return p.canonical_origin(str(self.ws._response.url))
+
     async def send(self, message: p.Message) -> None:
         await self.ws.send_str(p.encode(message).decode())
 
@@ -122,8 +127,10 @@ class Client:
         """Run the challenge-response; returns ``logged-in`` or the error."""
         await self.send(p.Login(name=name, ref=self.next_ref()))
         challenge = await self.expect(p.Challenge)
-        signature = (key or self.key).sign(p.login_payload(challenge.nonce, self.session))
-        await self.send(p.LoginProof(signature=b64(signature), ref=self.next_ref()))
+        payload = p.login_payload(challenge.nonce, self.session, self.origin)
+        signature = (key or self.key).sign(payload)
+        proof = p.LoginProof(signature=b64(signature), origin=self.origin, ref=self.next_ref())
+        await self.send(proof)
         reply = await self.recv()
         if isinstance(reply, p.LoggedIn):
             self.name = name

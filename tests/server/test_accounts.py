@@ -58,7 +58,7 @@ async def test_login_with_wrong_key_fails(srv: Running) -> None:
     reply = await mallory.login("nobody")
     assert isinstance(reply, p.Error) and reply.code == "bad-signature"
     # The challenge is single-use.
-    await mallory.send(p.LoginProof(signature=b64(b"x" * 64), ref=3))
+    await mallory.send(p.LoginProof(signature=b64(b"x" * 64), origin=mallory.origin, ref=3))
     await mallory.error("no-challenge", ref=3)
 
 
@@ -67,20 +67,21 @@ async def test_signature_replayed_on_another_session_fails(srv: Running) -> None
     await alice.register("alice")
     await alice.send(p.Login(name="alice"))
     challenge = await alice.expect(p.Challenge)
-    signature = b64(alice.key.sign(p.login_payload(challenge.nonce, alice.session)))
-    await alice.send(p.LoginProof(signature=signature))
+    payload = p.login_payload(challenge.nonce, alice.session, alice.origin)
+    signature = b64(alice.key.sign(payload))
+    await alice.send(p.LoginProof(signature=signature, origin=alice.origin))
     await alice.expect(p.LoggedIn, name="alice")
     # An eavesdropper replays nonce+signature on its own connection.
     eve = await srv.client()
     await eve.send(p.Login(name="alice"))
     await eve.expect(p.Challenge)
-    await eve.send(p.LoginProof(signature=signature, ref=5))
+    await eve.send(p.LoginProof(signature=signature, origin=eve.origin, ref=5))
     await eve.error("bad-signature", ref=5)
 
 
 async def test_proof_without_login_and_delete_without_account(srv: Running) -> None:
     client = await srv.client()
-    await client.send(p.LoginProof(signature="AAAA", ref=1))
+    await client.send(p.LoginProof(signature="AAAA", origin=client.origin, ref=1))
     await client.error("no-challenge", ref=1)
     await client.send(p.AccountDelete(ref=2))
     await client.error("auth-required", ref=2)

@@ -21,7 +21,13 @@ from hello_tui.signaling.identity import (
     sign_login,
     verify_login,
 )
-from hello_tui.signaling.protocol import Register, decode_client, encode, login_payload
+from hello_tui.signaling.protocol import (
+    Register,
+    canonical_origin,
+    decode_client,
+    encode,
+    login_payload,
+)
 
 
 def test_save_then_load_round_trips_with_private_mode(tmp_path: Path) -> None:
@@ -72,17 +78,41 @@ def test_public_key_is_raw_32_bytes_base64url_and_fits_the_protocol() -> None:
     assert decode_client(frame) == Register(name="alice", public_key=text)
 
 
-def test_signature_covers_nonce_and_session() -> None:
+def test_signature_covers_nonce_session_and_origin() -> None:
     key = generate_key()
-    sig = sign_login(key, "bm9uY2U", "session-1234")
+    here = "https://hello.example.org"
+    sig = sign_login(key, "bm9uY2U", "session-1234", here)
     assert len(b64url_decode(sig)) == 64
     pub = public_key_b64(key)
-    assert verify_login(pub, sig, "bm9uY2U", "session-1234")
-    assert not verify_login(pub, sig, "bm9uY2U", "session-9999")  # replay elsewhere fails
-    assert not verify_login(pub, sig, "other", "session-1234")
-    assert not verify_login(public_key_b64(generate_key()), sig, "bm9uY2U", "session-1234")
+    assert verify_login(pub, sig, "bm9uY2U", "session-1234", here)
+    assert not verify_login(pub, sig, "bm9uY2U", "session-9999", here)  # replay elsewhere
+    assert not verify_login(pub, sig, "other", "session-1234", here)
+    assert not verify_login(pub, sig, "bm9uY2U", "session-1234", "http://evil.example")  # relay
+    assert not verify_login(public_key_b64(generate_key()), sig, "bm9uY2U", "session-1234", here)
     # The signature is over exactly protocol.login_payload (what the server verifies).
-    key.public_key().verify(b64url_decode(sig), login_payload("bm9uY2U", "session-1234"))
+    payload = login_payload("bm9uY2U", "session-1234", here)
+    key.public_key().verify(b64url_decode(sig), payload)
+    assert b"protocol " in payload and here.encode() in payload
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("ws://127.0.0.1:5000/ws", "http://127.0.0.1:5000"),
+        ("HTTPS://Hello.Example.ORG:443/r/abc#k=x", "https://hello.example.org"),
+        ("wss://hello.example.org:8443", "https://hello.example.org:8443"),
+        ("http://[::1]:80/", "http://[::1]"),
+        ("http://user:pw@host:81/x?y", "http://host:81"),
+    ],
+)
+def test_canonical_origin(url: str, origin: str) -> None:
+    assert canonical_origin(url) == origin
+
+
+@pytest.mark.parametrize("url", ["", "ftp://host", "http://", "127.0.0.1:5000", "http://h:99999"])
+def test_canonical_origin_refuses_what_is_not_a_server(url: str) -> None:
+    with pytest.raises(ValueError):
+        canonical_origin(url)
 
 
 def test_b64url_decode_accepts_padding_and_standard_alphabet() -> None:
