@@ -26,7 +26,6 @@ from hello_tui.signaling.client import SignalingClient, SignalingError
 from hello_tui.signaling.identity import generate_key
 from tests.server.conftest import Running, StartServer, b64
 
-
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 
 
