@@ -552,13 +552,22 @@ class Session:
     async def __aenter__(self) -> Phone:
         import contextlib
 
+        self._stack = contextlib.AsyncExitStack()
+        await self._stack.__aenter__()
+        try:
+            return await self._open()
+        except BaseException:
+            # __aexit__ does not run when __aenter__ fails: close what was
+            # opened (the client's HTTP session) so the error stays one line.
+            await self._stack.__aexit__(None, None, None)
+            raise
+
+    async def _open(self) -> Phone:
         from hello_tui.call.embedded import LOOPBACK, embedded_server
         from hello_tui.call.engine import CallOptions, Phone
         from hello_tui.call.peer import ice_servers
         from hello_tui.signaling.client import SignalingClient
 
-        self._stack = contextlib.AsyncExitStack()
-        await self._stack.__aenter__()
         url = self.url
         if self.embedded:
             url = (await self._stack.enter_async_context(embedded_server())).url
@@ -733,15 +742,28 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
         to, shown, is_room = args.url, "room", True
     else:
         to, shown, is_room = resolve_target(ctx, args.target)
+    login: bool | None = None
     if is_room:
+        from hello_tui.signaling.account_local import is_own_server
         from hello_tui.signaling.roomcrypt import parse_room_url
 
         parse_room_url(to)  # a malformed URL is a one-line error before connecting
         if not getattr(args, "server", None):
             args.server = _room_origin(to)  # a room URL names its server
+            # ...but never where the account key signs in: only the configured
+            # server gets a login; any other is joined anonymously.
+            if not is_own_server(ctx.settings, args.server or ""):
+                login = False
+                if has_account(ctx):
+                    print(
+                        f"hello-tui: note: this link is on another server ({args.server}); "
+                        "joining without your account",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     _check_endpoints(*_settings_audio(ctx, args))
     _check_video(ctx, args)
-    session = Session(ctx, args, login=None)
+    session = Session(ctx, args, login=login)
     telemetry = Telemetry(ctx, args, session.url or "")
     telemetry.before()
     calls: list[Call] = []

@@ -68,6 +68,22 @@ def key_path(paths: Paths, settings: Settings) -> Path:
     return path if path.is_absolute() else paths.data_dir / path
 
 
+def is_own_server(settings: Settings, url: str) -> bool:
+    """True when ``url`` is the server this profile is configured for
+    (``[server] url``, same canonical origin). The account key signs in only
+    there: a room link that names another server is joined anonymously, so a
+    link can never choose where the key is used (docs/security.md)."""
+    from hello_tui.signaling.protocol import canonical_origin
+
+    configured = settings.server.url
+    if not configured:
+        return False
+    try:
+        return canonical_origin(configured) == canonical_origin(url)
+    except ValueError:
+        return False
+
+
 def has_account(paths: Paths, settings: Settings) -> bool:
     """A name is configured and its key file is there: calls can sign in."""
     return bool(settings.account.name) and key_path(paths, settings).exists()
