@@ -32,7 +32,9 @@ class Context:
         return self.paths.contacts_location(contacts.backend, contacts.path)
 
     def contacts(self) -> ContactStore:
+        self.paths.private_data_dir()
         return open_store(self.settings.contacts.backend, self.contacts_path)
 
     def history(self) -> HistoryStore:
+        self.paths.private_data_dir()
         return HistoryStore(self.paths.history_file, max_entries=self.settings.history.max_entries)

@@ -46,6 +46,13 @@ class Paths:
     def history_file(self) -> Path:
         return self.data_dir / "history.sqlite3"
 
+    def private_data_dir(self) -> Path:
+        """The data directory, created 0700 or tightened to it: it holds the
+        address book, the history and the account key."""
+        from hello_tui.util.private import private_dir
+
+        return private_dir(self.data_dir, tighten=True)
+
 
 def resolve_paths(
     config: str | os.PathLike[str] | None = None, profile: str | None = None

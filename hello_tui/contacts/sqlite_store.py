@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -37,6 +36,7 @@ from hello_tui.contacts.model import (
 )
 from hello_tui.contacts.store import ContactStore
 from hello_tui.contacts.toml_store import prepared
+from hello_tui.util.private import private_file
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
@@ -140,10 +140,8 @@ class SqliteContactStore(ContactStore):
         self._mutex = threading.RLock()  # the connection is shared by this object's users
         self._depth = 0
         self._check_header()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            # Create it private; SQLite gives the -wal and -shm files the same mode.
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        # Create it private; SQLite gives the -wal and -shm files the same mode.
+        private_file(self.path)
         try:
             # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves.
             self._db = sqlite3.connect(

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from hello_tui.util.private import private_file
+
 Direction = Literal["outgoing", "incoming"]
 DIRECTIONS: tuple[str, ...] = ("outgoing", "incoming")
 
@@ -58,7 +60,7 @@ class HistoryStore:
     def __init__(self, path: Path, *, max_entries: int = 1000) -> None:
         self.path = path
         self.max_entries = max_entries
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600; SQLite gives its -wal and -shm files the same mode
         try:
             self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")

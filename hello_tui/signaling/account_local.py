@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hello_tui.signaling.errors import SignalingClientError, SignalingError
+from hello_tui.util.private import private_dir
 
 if TYPE_CHECKING:
     from hello_tui.config.paths import Paths
@@ -107,7 +108,7 @@ def set_account_name(paths: Paths, settings: Settings, name: str) -> Settings:
 
     account = msgspec.structs.replace(settings.account, name=name)
     updated = msgspec.structs.replace(settings, account=account)
-    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(paths.config_file.parent)
     save_config(updated, paths.config_file)
     return updated
 
@@ -134,7 +135,7 @@ async def register(
 
     path = check_can_register(paths, settings)
     key = generate_key()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     save_key(path, key)
     try:
         await client.register(name, key, invite)

@@ -62,6 +62,7 @@ class Backend:
     def __init__(self, paths: Paths | None = None, settings: Settings | None = None) -> None:
         self.paths = paths or resolve_paths()
         self.settings = settings if settings is not None else load_config(self.paths.config_file)
+        self.paths.private_data_dir()
         self.contacts: ContactStore = open_store(
             self.settings.contacts.backend, contacts_path(self.paths, self.settings)
         )
@@ -90,7 +91,6 @@ class Backend:
     def set_dnd(self, on: bool) -> None:
         """Do-not-disturb: incoming calls are answered ``busy`` before ringing."""
         self.dnd = on
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.state_path, f"do_not_disturb = {'true' if on else 'false'}\n")
 
     # ------------------------------------------------------------ status

@@ -51,7 +51,9 @@ def record_feedback(feedback: Feedback, data_dir: Path, server_url: str = "") ->
 
     rating = "happy" if feedback.happy else "sad"
     entry = queue_feedback(TelemetryStore(data_dir), server_url, rating, feedback.reasons)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    from hello_tui.util.private import private_file
+
+    private_file(data_dir / JOURNAL)
     line = {**asdict(feedback), "reasons": list(feedback.reasons),
             "sent_to": entry.url if entry is not None else None}  # fmt: skip
     with (data_dir / JOURNAL).open("a", encoding="utf-8") as f:

@@ -12,6 +12,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from hello_tui.util.private import private_dir
+
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` atomically (temp file + fsync + rename).
@@ -20,7 +22,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int =
     readable by other users of the machine.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)  # missing folders are created 0700
     if target.exists():
         # Keep the permissions the user chose for an existing file.
         mode = target.stat().st_mode & 0o777

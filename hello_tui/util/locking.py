@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hello_tui.util.private import private_dir
+
 
 class LockTimeout(RuntimeError):
     """Another process held the lock for longer than we were willing to wait."""
@@ -23,7 +25,7 @@ def file_lock(path: str | os.PathLike[str], *, timeout: float = 10.0) -> Iterato
     replaced by rename on every write, which would orphan a lock held on it.
     """
     lock_path = Path(path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(lock_path.parent)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + timeout

@@ -297,7 +297,6 @@ class SettingsScreen(Screen[bool]):
         error.update("")
         server_changed = new.server.url != backend.settings.server.url
         switched_off = backend.settings.telemetry.enabled and not new.telemetry.enabled
-        path.parent.mkdir(parents=True, exist_ok=True)
         save_config(new, path)
         backend.reload_settings(new)
         if switched_off:  # as the CLI's consent does: no call report waits any more
