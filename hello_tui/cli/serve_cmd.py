@@ -151,10 +151,15 @@ def _resolve_data_dir(args: argparse.Namespace) -> Path:
 def _read_turn_secret(path: str | None) -> bytes:
     if not path:
         return b""
+    from hello_tui.server.settings import check_private
+
     try:
         secret = Path(path).expanduser().read_bytes().strip()
+        check_private(Path(path).expanduser(), "the TURN secret")
     except OSError as exc:
         raise CliError(f"{path}: cannot read the TURN secret: {exc.strerror}") from None
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     if not secret:
         raise CliError(f"{path}: the TURN secret is empty")
     return secret

@@ -183,6 +183,11 @@ def create_app(
     async def on_cleanup(_: web.Application) -> None:
         await hub.close()
 
+    async def no_sniffing(_: web.Request, response: web.StreamResponse) -> None:
+        # Browsers must take JSON and text for what they are, never guess HTML.
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+
+    app.on_response_prepare.append(no_sniffing)
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)

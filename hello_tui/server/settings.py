@@ -100,6 +100,17 @@ def load_secret(path: str | os.PathLike[str]) -> bytes:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+    check_private(target, "the server secret")
     if len(data) < 16:
         raise ValueError(f"{target}: secret too short (need at least 16 bytes)")
     return data
+
+
+def check_private(path: Path, what: str) -> None:
+    """Refuse a secret that other users can read (as ssh refuses such a key):
+    whoever reads it can recompute every identity hash or mint credentials."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ValueError(
+            f"{path}: {what} is readable by other users (mode {mode:04o}); run: chmod 600 {path}"
+        )

@@ -45,6 +45,7 @@ from hello_tui.signaling.errors import (
     SignalingError,
 )
 from hello_tui.signaling.protocol import (
+    MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     Accept,
     AccountDelete,
@@ -297,7 +298,9 @@ class SignalingClient:
                 self._http.ws_connect(
                     self._url,
                     heartbeat=self.heartbeat,
-                    max_msg_size=0,  # protocol.decode_server enforces its own cap
+                    # A hostile server cannot make us buffer more than this; frames
+                    # over MAX_MESSAGE_BYTES are then refused by decode_server.
+                    max_msg_size=2 * MAX_MESSAGE_BYTES,
                     autoping=True,
                 ),
                 self.connect_timeout,

@@ -350,13 +350,15 @@ def _decode(decoder: msgspec.json.Decoder, data: str | bytes) -> Message:
         return decoder.decode(data)  # type: ignore[no-any-return]
     except msgspec.DecodeError as exc:
         raise ProtocolError("bad-message", str(exc), _salvage_ref(data)) from None
+    except RecursionError:  # thousands of nested brackets: an error reply, not a crash
+        raise ProtocolError("bad-message", "nested too deeply", None) from None
 
 
 def _salvage_ref(data: str | bytes) -> int | None:
     """The ``ref`` of an invalid request, so its error reply can still be matched."""
     try:
         ref = _ref_decoder.decode(data).get("ref")
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     return ref if isinstance(ref, int) and not isinstance(ref, bool) and ref >= 0 else None
 
