@@ -155,6 +155,13 @@ def cmd_register(args: argparse.Namespace) -> int:
     print(f"registered {args.name}")
     print(f"key file: {done.key_file} (keep it: it is the only way to sign in as {args.name})")
     print(f"fingerprint: {done.fingerprint}")
+    if url != ctx.settings.server.url:
+        # The account lives on that server: calls, answer and rooms go there now
+        # (and it is the only server the key signs in to).
+        from hello_tui.config.editor import set_key
+
+        set_key(ctx.paths.config_file, "server.url", url)
+        print(f"server: {url} (saved as [server] url in {ctx.paths.config_file})")
     return 0
 
 

@@ -302,7 +302,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "config",
-        "inspect the configuration",
+        "inspect and change the configuration",
         children=(
             Command(
                 "show",
@@ -320,6 +320,18 @@ COMMANDS: tuple[Command, ...] = (
                 "check",
                 "validate the config file (exit 1 if invalid)",
                 "hello_tui.cli.config_cmd:cmd_check",
+            ),
+            Command(
+                "set",
+                "set SECTION.KEY to VALUE (comments and layout kept; validated first)",
+                "hello_tui.cli.config_cmd:cmd_set",
+                "hello_tui.cli.config_cmd:args_set",
+            ),
+            Command(
+                "unset",
+                "remove SECTION.KEY from the file (its default applies)",
+                "hello_tui.cli.config_cmd:cmd_unset",
+                "hello_tui.cli.config_cmd:args_unset",
             ),
         ),
     ),

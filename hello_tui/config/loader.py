@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
-import tomli_w
 
 from hello_tui.config.settings import Settings
 from hello_tui.media.endpoint import EndpointError, parse_endpoint
-from hello_tui.util.atomic import atomic_write_text
 
 
 class ConfigError(ValueError):
@@ -205,5 +203,8 @@ def settings_to_dict(settings: Settings) -> dict[str, Any]:
 
 
 def save_config(settings: Settings, path: Path) -> None:
-    """Write ``settings`` to ``path`` atomically (comments are not preserved)."""
-    atomic_write_text(path, tomli_w.dumps(settings_to_dict(settings)))
+    """Write ``settings`` to ``path`` atomically, keeping the user's comments
+    and layout: only changed keys are touched (``config/editor.py``)."""
+    from hello_tui.config.editor import write_settings
+
+    write_settings(settings, path)

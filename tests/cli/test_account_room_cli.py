@@ -141,6 +141,9 @@ def test_account_register_login_show_delete(cli: Cli, server: str, isolated_home
     assert key.read_text().startswith("-----BEGIN PRIVATE KEY-----")
     config = tomllib.loads(config_file(isolated_home).read_text())
     assert config["account"]["name"] == name
+    # The account lives on that server: it is remembered (the README walkthrough).
+    assert config["server"]["url"] == server
+    assert f"server: {server} (saved as [server] url" in r.out
 
     r = cli("account", "login", "--server", server)
     assert (r.code, r.out) == (0, f"signed in as {name}\n")
@@ -151,7 +154,7 @@ def test_account_register_login_show_delete(cli: Cli, server: str, isolated_home
     assert shown["key_file"] == str(key)
     assert shown["fingerprint"].startswith("SHA256:") and len(shown["public_key"]) == 43
     human = cli("account", "show").out
-    assert name in human and shown["fingerprint"] in human and "(not configured)" in human
+    assert name in human and shown["fingerprint"] in human and server in human
 
     # One account per profile; the key is never overwritten.
     before = key.read_bytes()
