@@ -73,8 +73,9 @@ def test_a_broken_file_is_never_rewritten(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("true", True), ("5", 5), ("2.5", 2.5), ('["stun:h"]', ["stun:h"]), ("device:USB", "device:USB"),
-     ("https://h.example", "https://h.example"), ('"quoted"', "quoted")],
+    [("true", True), ("5", 5), ("2.5", 2.5), ('["stun:h"]', ["stun:h"]),
+     ("device:USB", "device:USB"), ("https://h.example", "https://h.example"),
+     ('"quoted"', "quoted")],
 )  # fmt: skip
 def test_values_from_the_command_line(text: str, value: object) -> None:
     assert parse_value(text) == value
