@@ -109,3 +109,31 @@ async def test_an_answer_without_nonce_gets_no_code_and_no_reveal(env: Env) -> N
         seen.append(await waiter.next_of([p.Message], T))  # type: ignore[type-abstract]
     assert not [m for m in seen if isinstance(m, p.SasReveal)], seen
     await waiter.close()
+
+
+async def test_a_second_offer_cannot_restart_the_exchange(env: Env) -> None:
+    """One exchange per call: otherwise a relay could re-offer until the codes agreed."""
+    owner = await env.phone()
+    key = new_room_key()
+    created = await owner.client.room_create(encrypt_name(key, "retries"))
+    waiting = owner.join(room_url(created.url, key))
+    await waiting.wait_for(ev.Waiting, T)
+    guest = ManualPeer(await env.client())
+    first = secrets.token_bytes(32)
+    joined = await guest.client.room_join(created.room.token, offer=await guest.offer(first))
+    assert joined.call_id
+    answer = await guest.next_of([p.Answer], T)
+    assert isinstance(answer, p.Answer)
+    again = ManualPeer(guest.client)  # a fresh offer with a fresh commitment, same call
+    await guest.client.offer(joined.call_id, await again.offer(secrets.token_bytes(32)))
+    await guest.take_answer(answer.sdp)
+    await guest.reveal(joined.call_id, first)  # opens the first commitment only
+    check = await waiting.wait_for(ev.CheckCode, T)
+    assert check.status == "verified" and waiting.sas == check.code
+    await waiting.hangup()
+    seen: list[p.Message] = []
+    while not seen or not isinstance(seen[-1], p.PeerLeft):
+        seen.append(await guest.next_of([p.Message], T))  # type: ignore[type-abstract]
+    assert not [m for m in seen if isinstance(m, p.Answer)], seen  # never answered again
+    await guest.close()
+    await again.close()

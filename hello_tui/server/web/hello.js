@@ -465,7 +465,8 @@
         armConnectTimer();
         break;
       case "offer":
-        if (msg.call_id === st.callId) answerOffer(msg.sdp).catch(onUnexpected);
+        // One offer per call: a second one would restart the check code's exchange.
+        if (msg.call_id === st.callId && !st.pc) answerOffer(msg.sdp).catch(onUnexpected);
         break;
       case "answer":
         if (msg.call_id === st.callId && st.pc && st.pc.signalingState === "have-local-offer") {
