@@ -37,7 +37,7 @@ from hello_tui.call.peer import (
     host_addresses,
     new_peer_connection,
 )
-from hello_tui.call.sas import SasError, fingerprint_from_sdp, sas_code
+from hello_tui.call.sas import SasError, SasExchange, fingerprint_from_sdp
 from hello_tui.history.store import CallRecord, HistoryStore
 from hello_tui.media.sinks import AudioSink, open_audio_sink
 from hello_tui.media.sources import open_audio_source
@@ -150,7 +150,9 @@ class Call:
         self.started = time.time()
         self._t0 = time.perf_counter()  # dial (or accept) instant, for setup_ms
         self.connected_at: float | None = None
-        self.sas: str | None = None
+        self.sas: str | None = None  # the check code, once verified (never before)
+        self._sas: SasExchange | None = None  # this offer/answer's commitment exchange
+        self._sas_shown = False
         self.ended: ev.Ended | None = None
         self.pc: RTCPeerConnection | None = None
         self.source: GatedTrack | None = None
@@ -482,7 +484,8 @@ class Call:
         self.pc = self._make_pc()
         self.pc.addTransceiver(self._sent_track(), direction="sendrecv")
         self._add_video(self.pc, offer=True)
-        return await self._local_description(self.pc, offer=True)
+        self._sas = SasExchange("offerer")
+        return self._sas.stamp_offer(await self._local_description(self.pc, offer=True))
 
     async def _answer_offer(self, sdp: str) -> str:
         self._open_media()
@@ -492,7 +495,8 @@ class Call:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         self.pc.addTrack(self._sent_track())
         self._add_video(self.pc, offer=False)
-        return await self._local_description(self.pc, offer=False)
+        self._sas = SasExchange("answerer")
+        return self._sas.stamp_answer(sdp, await self._local_description(self.pc, offer=False))
 
     def _sent_track(self) -> MeteredTrack:
         """The source as sent, metered (the outgoing level of the quality samples)."""
@@ -535,23 +539,50 @@ class Call:
     def _on_media_connected(self) -> None:
         pc = self.pc
         assert pc is not None
-        try:
-            local = fingerprint_from_sdp(pc.localDescription.sdp)
-            remote = fingerprint_from_sdp(pc.remoteDescription.sdp)
-            self.sas = sas_code(local, remote)
-        except SasError:  # cannot happen with aiortc's SDP; never block a call on it
-            self.sas = "unavailable"
         self._set_stage("connected")
         self.connected_at = time.time()
         if self._media_timer is not None:
             self._media_timer.cancel()
-        self._emit(ev.Connected(call_id=self.call_id, sas=self.sas, setup_ms=self._ms()))
+        self._emit(ev.Connected(call_id=self.call_id, setup_ms=self._ms()))
+        self._settle_check_code()
         if self.options.quality_interval and self._quality_task is None:
             self._quality_task = asyncio.get_running_loop().create_task(
                 self._collect_quality(pc, self.options.quality_interval)
             )
         if self.call_id and not self.is_room:
             self._spawn(self._tell_connected())
+
+    @property
+    def check_status(self) -> str:
+        """``waiting``, ``verified`` (``sas`` holds the code), ``mismatch`` or ``unsupported``."""
+        return self._sas.status if self._sas is not None else "waiting"
+
+    def _settle_check_code(self) -> None:
+        """Emit :class:`~hello_tui.call.events.CheckCode` once the exchange is settled:
+        a mismatch at once; a code (or its absence) once DTLS has checked the fingerprints."""
+        exchange, pc = self._sas, self.pc
+        if exchange is None or pc is None or self._sas_shown or exchange.status == "waiting":
+            return
+        if exchange.status != "mismatch" and self.stage != "connected":
+            return
+        self._sas_shown = True
+        status = exchange.status
+        try:
+            local = fingerprint_from_sdp(pc.localDescription.sdp)
+            remote = fingerprint_from_sdp(pc.remoteDescription.sdp)
+        except SasError:  # cannot happen with aiortc's SDP; never block a call on it
+            local = remote = ""
+        if status == "verified":
+            offer, answer = (local, remote) if exchange.role == "offerer" else (remote, local)
+            self.sas = exchange.code(offer, answer) if local else None
+            status = status if self.sas else "unsupported"
+        if status == "mismatch":
+            log.warning("call %s: the check code's reveal does not match", self.call_id[:6])
+        self._emit(ev.CheckCode(call_id=self.call_id, status=status, code=self.sas or ""))
+
+    async def _reveal(self, nonce: str) -> None:
+        with contextlib.suppress(SignalingClientError, SignalingError):
+            await self.client.request(p.SasReveal(call_id=self.call_id, nonce=nonce))
 
     async def _tell_connected(self) -> None:
         with contextlib.suppress(SignalingClientError):
@@ -633,9 +664,17 @@ class Call:
                 self._emit(ev.Connecting(call_id=self.call_id))
                 self._arm_media_timer()
             case p.Answer() if self.pc is not None and self.pc.signalingState == "have-local-offer":
+                # The answer fixed the answerer's nonce: now (never earlier) ours may go.
+                reveal = self._sas.take_answer(msg.sdp) if self._sas is not None else None
+                if reveal is not None:
+                    self._spawn(self._reveal(reveal))
                 answer = RTCSessionDescription(sdp=msg.sdp, type="answer")
                 await self.pc.setRemoteDescription(answer)
-            case p.Offer() if self.is_room:
+                self._settle_check_code()
+            case p.SasReveal() if self._sas is not None:
+                self._sas.take_reveal(msg.nonce)
+                self._settle_check_code()
+            case p.Offer() if self.is_room and self.pc is None:  # one exchange per call
                 if self.stage == "waiting":
                     self._t0 = time.perf_counter()
                     self._set_stage("connecting")

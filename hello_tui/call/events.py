@@ -9,7 +9,11 @@ and a wall-clock timestamp ``t`` (Unix seconds).
 Order of a call that connects::
 
     Dialing | Incoming → Ringing | Waiting (a room) → Connecting → Connected → MediaFlowing
-        → (Muted / Unmuted / CameraOn / CameraOff / Notice / Quality)* → Ended
+        → (CheckCode / Muted / Unmuted / CameraOn / CameraOff / Notice / Quality)* → Ended
+
+``CheckCode`` comes once per call: right after ``Connected`` (usually) or a
+little later (the answerer waits for the offerer's reveal); a ``mismatch``
+one may come before ``Connected``. Until then the code is "waiting".
 
 ``Ended`` is always the last event, exactly once. While connected, a
 :class:`Quality` event carries one :class:`QualitySample` a second; ``Ended``
@@ -86,16 +90,41 @@ class Connecting(CallEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Connected(CallEvent):
-    """ICE and DTLS are up: media is encrypted (DTLS-SRTP).
-
-    ``sas`` is the short authentication string both sides derive from the two
-    DTLS fingerprints (see :mod:`hello_tui.call.sas`): read it aloud and
-    compare. ``setup_ms`` is the time since dialing (or accepting).
-    """
+    """ICE and DTLS are up: media is encrypted (DTLS-SRTP). ``setup_ms`` is the
+    time since dialing (or accepting). The check code follows in :class:`CheckCode`."""
 
     kind: ClassVar[str] = "connected"
-    sas: str
     setup_ms: float
+
+
+CHECK_STATUSES: tuple[str, ...] = ("verified", "mismatch", "unsupported")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckCode(CallEvent):
+    """The check code is settled (once per call; :mod:`hello_tui.call.sas`).
+
+    ``verified``: ``code`` is the six digits both sides show (``"482 913"``):
+    read it aloud and compare. ``mismatch``: the offerer's revealed nonce does
+    not open the commitment in its offer, so someone tampered with the call
+    setup: a loud warning, and never a code. ``unsupported``: the other side
+    sent no commitment (or no nonce): no code, rather than a weak one.
+    """
+
+    kind: ClassVar[str] = "check-code"
+    status: str
+    code: str = ""
+
+    def line(self) -> str:
+        """One line for people."""
+        if self.status == "verified":
+            return f"Check code: {self.code} (read it aloud: the other side must see the same)"
+        if self.status == "mismatch":
+            return (
+                "WARNING: no check code. The other side's reveal does not match its "
+                "commitment: someone may be intercepting this call. Hang up."
+            )
+        return "No check code: the other side does not support it."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -220,6 +249,7 @@ EVENT_TYPES: dict[str, type[CallEvent]] = {
         Waiting,
         Connecting,
         Connected,
+        CheckCode,
         MediaFlowing,
         Muted,
         Unmuted,
@@ -232,6 +262,7 @@ EVENT_TYPES: dict[str, type[CallEvent]] = {
 }
 
 __all__ = [
+    "CHECK_STATUSES",
     "EVENT_TYPES",
     "LOCAL_REASONS",
     "OUTCOMES",
@@ -239,6 +270,7 @@ __all__ = [
     "CallEvent",
     "CameraOff",
     "CameraOn",
+    "CheckCode",
     "Connected",
     "Connecting",
     "Dialing",

@@ -247,7 +247,9 @@ class Printer:
         if kind == "connecting":
             return "Connecting..."
         if kind == "connected":
-            return f"Connected, encrypted (DTLS-SRTP). Check code: {event.sas}"
+            return "Connected, encrypted (DTLS-SRTP). Check code: waiting..."
+        if kind == "check-code":
+            return str(event.line())
         if kind == "media-flowing":
             return f"Audio flowing ({event.setup_ms:.0f} ms after dialing)"
         if kind == "notice":
@@ -280,6 +282,7 @@ class Printer:
             "duration": ended.duration if ended else 0.0,
             "setup_ms": getattr(flowing, "setup_ms", None),
             "sas": call.sas,
+            "check": call.check_status,
             "frames_received": sink.frames if sink else 0,
             "samples_received": sink.samples if sink else 0,
             "video_frames_received": call.remote_video.frames if call.remote_video else 0,

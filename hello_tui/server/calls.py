@@ -40,6 +40,7 @@ from hello_tui.signaling.protocol import (
     Offer,
     Reject,
     Ringing,
+    SasReveal,
 )
 
 if TYPE_CHECKING:
@@ -232,15 +233,15 @@ class Calls:
         self.hub.spawn(busy())
 
     # ---------------------------------------------------------------- both parties
-    async def relay(self, session: Session, msg: Offer | Answer) -> None:
-        """SDP goes to the other party only, and is not kept."""
+    async def relay(self, session: Session, msg: Offer | Answer | SasReveal) -> None:
+        """SDP (and the check code's reveal) goes to the other party only, not kept."""
         rec = _require(await self.hub.store.get_call(msg.call_id))
         if not rec.is_party(session.id):
             raise Refusal("not-allowed", "not a party of this call")
         other = rec.other(session.id)
         if other is None:
             raise Refusal("not-allowed", "the call has not been answered yet")
-        await self.hub.store.deliver(other, type(msg)(call_id=msg.call_id, sdp=msg.sdp))
+        await self.hub.store.deliver(other, replace(msg, ref=None))
         session.ok(msg.ref)
 
     async def connected(self, session: Session, msg: Connected) -> None:

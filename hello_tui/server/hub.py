@@ -57,6 +57,7 @@ class Hub:
             p.Reject: self.calls.reject,
             p.Offer: self.calls.relay,
             p.Answer: self.calls.relay,
+            p.SasReveal: self.calls.relay,
             p.Connected: self.calls.connected,
             p.Hangup: self.calls.hangup,
             p.RoomCreate: self.rooms.create,

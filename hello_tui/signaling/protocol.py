@@ -30,6 +30,7 @@ Sdp = Annotated[str, msgspec.Meta(min_length=1, max_length=48 * 1024)]
 B64 = Annotated[str, msgspec.Meta(max_length=512, pattern=r"^[A-Za-z0-9_=+/-]*$")]
 Ciphertext = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^[A-Za-z0-9_=+/-]*$")]
 Seconds = Annotated[int, msgspec.Meta(ge=60, le=366 * 24 * 3600)]
+Nonce = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
 
 # Why a call ended, as Firefox Hello named them (plus the timers' own).
 EndReason = Literal[
@@ -226,6 +227,15 @@ class Answer(Message, tag="answer"):
     sdp: Sdp
 
 
+class SasReveal(Message, tag="sas-reveal"):
+    """Offerer → server → answerer, sent once the answer arrived: the nonce (32
+    bytes, base64url) whose hash the offer's ``a=hello-sas-commit`` carried,
+    for the check code (``hello_tui.call.sas``). Relayed like ``answer``, not kept."""
+
+    call_id: Id
+    nonce: Nonce
+
+
 class Connected(Message, tag="connected"):
     """A party's media is flowing; stops the connection timer."""
 
@@ -318,12 +328,12 @@ class PeerLeft(Message, tag="peer-left"):
 
 ClientMessage = (
     Hello | Register | Login | LoginProof | Logout | AccountDelete
-    | Call | Ringing | Accept | Reject | Offer | Answer | Connected | Hangup
+    | Call | Ringing | Accept | Reject | Offer | Answer | SasReveal | Connected | Hangup
     | RoomCreate | RoomList | RoomRename | RoomDelete | RoomJoin | RoomLeave
 )  # fmt: skip
 ServerMessage = (
     Welcome | Ok | Error | Reconnect | Challenge | LoggedIn
-    | CallCreated | Incoming | Ringing | Accepted | Offer | Answer | CallEnded
+    | CallCreated | Incoming | Ringing | Accepted | Offer | Answer | SasReveal | CallEnded
     | RoomCreated | Rooms | RoomJoined | PeerJoined | PeerLeft
 )  # fmt: skip
 

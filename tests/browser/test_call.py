@@ -62,15 +62,18 @@ async def test_browser_talks_to_terminal(
 
     await page.fill("#display-name", "Zoë")
     await page.click("#join")
-    connected = await call.wait_for(ev.Connected, timeout=15)
+    await call.wait_for(ev.Connected, timeout=15)
     await wait_phase(page, "connected")
     # ICE servers: exactly what the server gave (none), never a public default.
     assert await page.evaluate("window.__hello.test.iceServers()") == []
 
-    # The same check code on both sides, shown on the page.
-    assert re.fullmatch(r"\d{3} \d{3}", connected.sas)
-    assert await page.evaluate("window.__hello.test.sas()") == connected.sas
-    assert await page.text_content("#sas") == connected.sas
+    # The same check code on both sides, shown on the page. The page offered: the
+    # terminal verified its reveal against the commitment in its offer.
+    check = await call.wait_for(ev.CheckCode, timeout=10)
+    assert check.status == "verified" and re.fullmatch(r"\d{3} \d{3}", check.code)
+    await poll(page, "window.__hello.test.sasStatus()", lambda v: v == "verified")
+    assert await page.evaluate("window.__hello.test.sas()") == check.code
+    assert await page.text_content("#sas") == check.code
     # The page hashed the certificates DTLS used: the fingerprints the terminal read in the SDP.
     assert call.pc is not None
     terminal_fps = [fingerprint_from_sdp(call.pc.localDescription.sdp)]
@@ -168,9 +171,13 @@ async def test_terminal_joins_a_waiting_browser(env: Env, launch_browser: Launch
 
     phone = await env.phone(audio_in="sine:440")
     call = phone.join(room.url)
-    connected = await call.wait_for(ev.Connected, timeout=15)
+    check = await call.wait_for(ev.CheckCode, timeout=15)
+    assert check.status == "verified"
     await wait_phase(page, "connected")
-    assert await page.evaluate("window.__hello.test.sas()") == connected.sas
+    # The page answered: it checked the terminal's reveal before showing the code.
+    await poll(page, "window.__hello.test.sasStatus()", lambda v: v == "verified")
+    assert await page.evaluate("window.__hello.test.sas()") == check.code
+    assert await page.text_content("#sas") == check.code
     await poll(
         page,
         "window.__hello.test.peakHz()",

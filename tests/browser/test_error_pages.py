@@ -3,8 +3,10 @@ microphone, a browser without WebRTC, and a call whose media cannot connect."""
 
 from __future__ import annotations
 
+import secrets
+
 from hello_tui.call import events as ev
-from hello_tui.call.sas import sas_code
+from hello_tui.call.sas import b64, commitment, sas_code
 from tests.browser.conftest import Env, LaunchBrowser, wait_phase
 
 
@@ -58,11 +60,16 @@ async def test_unknown_room_and_no_webrtc(env: Env, launch_browser: LaunchBrowse
     assert (kind, title) == ("no-webrtc", "This browser cannot make calls")
     assert "Firefox" in hint
 
-    # The check-code code is sas.py's, for any pair of fingerprints, in either order.
+    # The check code and its commitment are sas.py's, for any fingerprints and nonces.
     fps = [("sha-256 " + ":".join(f"{(i * 7 + j) % 256:02X}" for j in range(32))) for i in range(4)]
-    for a, b in [(fps[0], fps[1]), (fps[2], fps[3]), (fps[3], fps[0].lower())]:
-        got = await page.evaluate("([a, b]) => window.__hello.test.sasCode(a, b)", [a, b])
-        assert got == sas_code(a, b) == sas_code(b, a)
+    nonces = [secrets.token_bytes(32) for _ in range(4)]
+    cases = [(fps[0], fps[1], 0, 1), (fps[2], fps[3], 2, 3), (fps[3], fps[0].lower(), 3, 0)]
+    for a, b, i, j in cases:
+        args = [a, b, b64(nonces[i]), b64(nonces[j])]
+        got = await page.evaluate("(x) => window.__hello.test.sasCode(...x)", args)
+        assert got == sas_code(a, b, nonces[i], nonces[j])
+        opened = await page.evaluate("(n) => window.__hello.test.commitment(n)", b64(nonces[i]))
+        assert opened == b64(commitment(nonces[i]))
 
 
 async def test_full_room(env: Env, launch_browser: LaunchBrowser) -> None:

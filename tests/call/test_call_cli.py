@@ -50,8 +50,9 @@ async def test_call_echo_out_of_the_box(tmp_path: Path) -> None:
     kinds = [line["kind"] for line in lines]
     assert kinds[0] == "dialing" and kinds[-2:] == ["ended", "stats"]
     assert "connected" in kinds and "media-flowing" in kinds
-    connected = next(line for line in lines if line["kind"] == "connected")
-    assert len(connected["sas"]) == 7
+    check = next(line for line in lines if line["kind"] == "check-code")
+    assert check["status"] == "verified" and len(check["code"]) == 7
+    assert lines[-1]["sas"] == check["code"] and lines[-1]["check"] == "verified"
     assert lines[-1]["exit_code"] == 0 and lines[-1]["reason"] == "hangup"
     audio = read_wav(wav)
     assert abs(dominant_hz(audio[RATE // 4 :]) - 440) < 5

@@ -22,8 +22,10 @@ async def test_anonymous_echo_call_hears_its_own_tone(tmp_path: Path) -> None:
         try:
             async with Phone(client, CallOptions(host_addresses=LOOPBACK)) as phone:
                 call = phone.dial("echo", audio_in="sine:660", audio_out=f"file:{out}")
-                connected = await call.wait_for(ev.Connected, T)
-                assert connected.sas
+                await call.wait_for(ev.Connected, T)
+                check = await call.wait_for(ev.CheckCode, T)  # the bot answers: we offered
+                assert check.status == "verified" and check.code == call.sas
+                assert call.sas is not None and len(call.sas) == 7
                 await call.wait_for(ev.MediaFlowing, T)
                 assert call.sink is not None
                 async with asyncio.timeout(T):

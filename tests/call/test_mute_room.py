@@ -59,9 +59,9 @@ async def test_two_clients_meet_in_a_room(env: Env) -> None:
     first = owner.join(url, audio_in="sine:500", audio_out=f"file:{a_wav}")
     await first.wait_for(ev.Waiting, T)  # alone until the guest arrives
     second = guest.join(url, audio_in="sine:1000", audio_out=f"file:{b_wav}")
-    a = await first.wait_for(ev.Connected, T)
-    b = await second.wait_for(ev.Connected, T)
-    assert a.sas == b.sas
+    a = await first.wait_for(ev.CheckCode, T)  # the first one in answers, the guest offers
+    b = await second.wait_for(ev.CheckCode, T)
+    assert a.status == b.status == "verified" and a.code == b.code
     await first.wait_for(ev.MediaFlowing, T)
     await second.wait_for(ev.MediaFlowing, T)
     await _until_received(first, RATE)

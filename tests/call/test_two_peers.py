@@ -20,10 +20,13 @@ async def test_tones_cross_and_both_sides_see_the_same_code(env: Env) -> None:
     incoming.options.audio_out = f"file:{b_wav}"
     await call.wait_for(ev.Ringing, T)
     await incoming.accept()
-    a_conn = await call.wait_for(ev.Connected, T)
-    b_conn = await incoming.wait_for(ev.Connected, T)
-    assert a_conn.sas == b_conn.sas
-    assert len(a_conn.sas) == 7 and a_conn.sas[3] == " "
+    await call.wait_for(ev.Connected, T)
+    await incoming.wait_for(ev.Connected, T)
+    a_check = await call.wait_for(ev.CheckCode, T)
+    b_check = await incoming.wait_for(ev.CheckCode, T)
+    assert a_check.status == b_check.status == "verified"
+    assert a_check.code == b_check.code == call.sas == incoming.sas
+    assert len(a_check.code) == 7 and a_check.code[3] == " "
     flowing = await call.wait_for(ev.MediaFlowing, T)
     await incoming.wait_for(ev.MediaFlowing, T)
     # 1.5 s of media, timed by the received audio itself (no sleeps as sync).

@@ -31,6 +31,7 @@ async def test_echo_call_connects_shows_quality_and_hangs_up() -> None:
         screen = app.screen
         assert isinstance(screen, CallScreen)
         await wait_until(pilot, lambda: screen.state == "connected", what="connected")
+        await wait_until(pilot, lambda: screen.check_status == "verified", what="check code")
         assert len(screen.sas) == 7 and screen.sas == app.last_call.sas  # "ddd ddd"
         assert "Connected · encrypted" in visible_text(app)
         panel = screen.query_one(QualityPanel)
@@ -80,10 +81,11 @@ async def test_incoming_call_accept(server: str, peers: Any) -> None:
         # Named from the local contacts.
         await wait_until(pilot, lambda: "Bob Dupont" in visible_text(app), what="caller's name")
         await pilot.press("a")
-        connected = await call.wait_for(ev.Connected, T)
+        check = await call.wait_for(ev.CheckCode, T)
+        assert check.status == "verified"
         await wait_until(pilot, lambda: isinstance(app.screen, CallScreen))
         screen = app.screen
-        await wait_until(pilot, lambda: screen.sas == connected.sas, what="same check code")
+        await wait_until(pilot, lambda: screen.sas == check.code, what="same check code")
         await call.hangup()  # the far side hangs up: the TUI's call screen closes
         await wait_until(pilot, lambda: isinstance(app.screen, FeedbackPrompt))
         await pilot.press("escape")  # skipped in one key: nothing recorded

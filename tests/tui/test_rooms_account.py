@@ -143,10 +143,11 @@ async def test_join_a_room_with_a_scripted_peer(server_app: RunningServer, peers
         await wait_until(pilot, lambda: call_screen.state == "waiting", what="waiting in room")
         assert "waiting for someone" in visible_text(app)
         theirs = bob.join(url)
-        connected = await theirs.wait_for(ev.Connected, T)
+        check = await theirs.wait_for(ev.CheckCode, T)
+        assert check.status == "verified"
         await wait_until(pilot, lambda: call_screen.state == "connected", what="connected")
-        await wait_until(pilot, lambda: call_screen.sas == connected.sas, what="same code")
-        assert app.last_call.is_room and app.last_call.sas == connected.sas
+        await wait_until(pilot, lambda: call_screen.sas == check.code, what="same code")
+        assert app.last_call.is_room and app.last_call.sas == check.code
         await theirs.hangup()
         await wait_until(pilot, lambda: isinstance(app.screen, FeedbackPrompt), what="feedback")
         await pilot.press("y")

@@ -103,7 +103,9 @@ async def test_call_screen_with_fixed_samples(
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
         screen = CallScreen(fake, photo=png(), follow=False)
         await app.push_screen(screen)
-        screen.post_message(CallEventMessage(fake, ev.Connected(sas="482 913", setup_ms=31.0)))
+        screen.post_message(CallEventMessage(fake, ev.Connected(setup_ms=31.0)))
+        check = ev.CheckCode(status="verified", code="482 913")
+        screen.post_message(CallEventMessage(fake, check))
         for i in range(40):
             sample = QualitySample(
                 t=i + 1.0,

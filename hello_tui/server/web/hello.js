@@ -4,7 +4,8 @@
 // the signaling protocol of docs/protocol.md over this server's /ws, decrypts
 // the room name with the key in the URL fragment (#k=..., never sent to the
 // server; format in hello_tui/signaling/roomcrypt.py), and shows the same
-// six-digit check code as the terminal client (hello_tui/call/sas.py).
+// six-digit check code as the terminal client, with its hash commitment
+// (hello_tui/call/sas.py, docs/security-sas.md).
 // See docs/browser.md.
 "use strict";
 
@@ -34,8 +35,17 @@
     pc: null,
     callId: null,
     inRoom: false,
-    sas: null,
-    fingerprints: null, // [local, remote] the check code was computed from
+    sas: null, // the check code, only once verified
+    // The commitment exchange (sas.py): our role in this offer/answer, our
+    // nonce, the peer's nonce (the offerer's only once it opened the commitment).
+    sasStatus: "waiting", // waiting | verified | mismatch | unsupported
+    sasRole: null,
+    sasMine: null,
+    sasTheirs: null,
+    sasCommit: null,
+    sasRevealSeen: false,
+    sasShown: false,
+    fingerprints: null, // [local, remote] the check code was computed from (false: unknown)
     remoteSdp: null, // the peer's SDP as signalled
     wasConnected: false,
     endReason: null,
@@ -217,13 +227,155 @@
     return normaliseFp(`${alg} ${value}`);
   }
 
-  async function sasCode(fpA, fpB) {
-    const pair = [normaliseFp(fpA), normaliseFp(fpB)].sort();
-    const text = "hello-tui sas v1\n" + pair.join("\n");
-    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-    const n = new DataView(digest).getBigUint64(0, false) % 1000000n;
+  const COMMIT_ATTR = "hello-sas-commit";
+  const NONCE_ATTR = "hello-sas-nonce";
+  const NONCE_BYTES = 32;
+  const utf8 = (text) => new TextEncoder().encode(text);
+
+  function concat(...parts) {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+
+  async function sha256(bytes) {
+    return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  }
+
+  function b64urlEncode(bytes) {
+    return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
+      .replace(/=+$/, "");
+  }
+
+  function strictB64(text, size) {
+    // Exactly `size` bytes of unpadded base64url, else null (as sas.py's unb64).
+    if (typeof text !== "string" || !/^[A-Za-z0-9_-]+$/.test(text)) return null;
+    try {
+      const bytes = b64urlDecode(text);
+      return bytes.length === size && b64urlEncode(bytes) === text ? bytes : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function newNonce() {
+    return crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
+  }
+
+  function commitment(nonce) {
+    return sha256(concat(utf8("hello-tui sas commit v1"), nonce));
+  }
+
+  function sdpAttribute(sdp, name) {
+    // A session-level a=name:value (before the first m= line), or null.
+    for (const line of sdp.split(/\r?\n/)) {
+      if (line.startsWith("m=")) return null;
+      if (line.startsWith(`a=${name}:`)) return line.slice(name.length + 3).trim();
+    }
+    return null;
+  }
+
+  function withSdpAttribute(sdp, name, value) {
+    const nl = sdp.includes("\r\n") ? "\r\n" : "\n";
+    const lines = sdp.split(nl);
+    let at = lines.findIndex((line) => line.startsWith("m="));
+    if (at < 0) at = lines[lines.length - 1] === "" ? lines.length - 1 : lines.length;
+    lines.splice(at, 0, `a=${name}:${value}`);
+    return lines.join(nl);
+  }
+
+  async function sasCode(fpOffer, fpAnswer, nonceOffer, nonceAnswer) {
+    // SHA-256("hello-tui sas v2" 0 fp_offer 0 fp_answer 0 n_offer n_answer), as sas.py.
+    const zero = new Uint8Array(1);
+    const data = concat(utf8("hello-tui sas v2"), zero, utf8(normaliseFp(fpOffer)), zero,
+      utf8(normaliseFp(fpAnswer)), zero, nonceOffer, nonceAnswer);
+    const digest = await sha256(data);
+    const n = new DataView(digest.buffer).getBigUint64(0, false) % 1000000n;
     const digits = n.toString().padStart(6, "0");
     return `${digits.slice(0, 3)} ${digits.slice(3)}`;
+  }
+
+  function sasReset(role) {
+    Object.assign(st, {
+      sas: null, sasStatus: "waiting", sasRole: role, sasMine: newNonce(), sasTheirs: null,
+      sasCommit: null, sasRevealSeen: false, sasShown: false,
+    });
+  }
+
+  async function stampOffer(sdp) {
+    sasReset("offerer");
+    return withSdpAttribute(sdp, COMMIT_ATTR, b64urlEncode(await commitment(st.sasMine)));
+  }
+
+  function stampAnswer(offerSdp, answerSdp) {
+    sasReset("answerer");
+    st.sasCommit = strictB64(sdpAttribute(offerSdp, COMMIT_ATTR), 32);
+    if (!st.sasCommit) st.sasStatus = "unsupported";
+    return withSdpAttribute(answerSdp, NONCE_ATTR, b64urlEncode(st.sasMine));
+  }
+
+  function takeAnswer(answerSdp) {
+    // The answer fixed the answerer's nonce: now (never earlier) ours may go.
+    if (st.sasRole !== "offerer" || st.sasStatus !== "waiting") return;
+    const theirs = strictB64(sdpAttribute(answerSdp, NONCE_ATTR), NONCE_BYTES);
+    if (!theirs) {
+      st.sasStatus = "unsupported";
+      return;
+    }
+    st.sasTheirs = theirs;
+    st.sasStatus = "verified";
+    request({ type: "sas-reveal", call_id: st.callId, nonce: b64urlEncode(st.sasMine) })
+      .catch(() => {});
+  }
+
+  async function takeReveal(nonceText) {
+    // Only the first reveal counts; a wrong one is final.
+    if (st.sasRole !== "answerer" || st.sasRevealSeen || st.sasStatus !== "waiting") return;
+    st.sasRevealSeen = true;
+    const commit = st.sasCommit;
+    const theirs = strictB64(nonceText, NONCE_BYTES);
+    const opened = theirs ? await commitment(theirs) : null;
+    const ok = opened && opened.every((b, i) => b === commit[i]);
+    st.sasStatus = ok ? "verified" : "mismatch";
+    if (ok) st.sasTheirs = theirs;
+    await settleCheckCode();
+  }
+
+  async function settleCheckCode() {
+    // A mismatch shows at once; a code (or its absence) once DTLS checked the certificates.
+    if (st.sasShown || st.sasStatus === "waiting") return;
+    if (st.sasStatus !== "mismatch" && (st.phase !== "connected" || st.fingerprints === null)) {
+      return;
+    }
+    st.sasShown = true;
+    if (st.sasStatus === "verified") {
+      if (st.fingerprints) {
+        const [local, remote] = st.fingerprints;
+        const offerer = st.sasRole === "offerer";
+        st.sas = await sasCode(offerer ? local : remote, offerer ? remote : local,
+          offerer ? st.sasMine : st.sasTheirs, offerer ? st.sasTheirs : st.sasMine);
+      } else {
+        st.sasStatus = "unsupported";
+      }
+    }
+    renderCheckCode();
+  }
+
+  function renderCheckCode() {
+    const box = $("sas-box");
+    box.classList.toggle("warning", st.sasStatus === "mismatch");
+    const texts = {
+      waiting: "waiting…",
+      mismatch: "WARNING: no check code. The other side's reveal does not match its "
+        + "commitment: someone may be intercepting this call. Hang up.",
+      unsupported: "No check code: the other side does not support it.",
+    };
+    $("sas").textContent = st.sasStatus === "verified" ? st.sas : texts[st.sasStatus];
+    $("sas").classList.toggle("code", st.sasStatus === "verified");
   }
 
   // ------------------------------------------------------------ signaling
@@ -313,13 +465,18 @@
         armConnectTimer();
         break;
       case "offer":
-        if (msg.call_id === st.callId) answerOffer(msg.sdp).catch(onUnexpected);
+        // One offer per call: a second one would restart the check code's exchange.
+        if (msg.call_id === st.callId && !st.pc) answerOffer(msg.sdp).catch(onUnexpected);
         break;
       case "answer":
         if (msg.call_id === st.callId && st.pc && st.pc.signalingState === "have-local-offer") {
           st.remoteSdp = msg.sdp;
+          takeAnswer(msg.sdp);
           st.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp }).catch(onUnexpected);
         }
+        break;
+      case "sas-reveal":
+        if (msg.call_id === st.callId) takeReveal(msg.nonce).catch(onUnexpected);
         break;
       case "peer-left":
         if (msg.call_id !== st.callId) return;
@@ -441,7 +598,7 @@
     st.pc = makePc();
     st.remoteSdp = sdp;
     await st.pc.setRemoteDescription({ type: "offer", sdp });
-    const answer = await localSdp(st.pc, "answer");
+    const answer = stampAnswer(sdp, await localSdp(st.pc, "answer"));
     await request({ type: "answer", call_id: st.callId, sdp: answer });
   }
 
@@ -486,13 +643,13 @@
     clearTimeout(st.connectTimer);
     setPhase("connected");
     st.wasConnected = true;
+    renderCheckCode();
     try {
       st.fingerprints = await dtlsFingerprints(pc);
-      st.sas = await sasCode(...st.fingerprints);
     } catch (e) {
-      st.sas = "unavailable";
+      st.fingerprints = false;
     }
-    $("sas").textContent = st.sas;
+    await settleCheckCode();
     renderPeople();
     show("s-call");
     st.lastStats = null;
@@ -582,7 +739,7 @@
     st.endReason = null;
     st.endBy = null;
     st.callId = null;
-    st.sas = null;
+    sasReset(null);
     st.fingerprints = null;
     setPhase("joining");
     $("cancel").hidden = true;
@@ -603,7 +760,7 @@
     }
     status("Joining the conversation…");
     st.pc = makePc();
-    const offer = await localSdp(st.pc, "offer");
+    const offer = await stampOffer(await localSdp(st.pc, "offer"));
     let joined;
     try {
       joined = await request({ type: "room-join", token: TOKEN, offer });
@@ -811,6 +968,7 @@
       errorKind: () => st.errorKind,
       roomName: () => st.roomName,
       sas: () => st.sas,
+      sasStatus: () => st.sasStatus,
       quality: () => st.quality,
       peakHz,
       endReason: () => st.endReason,
@@ -819,7 +977,9 @@
       iceServers: () => (st.pc ? st.pc.getConfiguration().iceServers : null),
       fingerprints: () => st.fingerprints,
       fingerprintFromSdp,
-      sasCode,
+      sasCode: (fpOffer, fpAnswer, nonceOffer, nonceAnswer) => sasCode(fpOffer, fpAnswer,
+        b64urlDecode(nonceOffer), b64urlDecode(nonceAnswer)),
+      commitment: async (nonce) => b64urlEncode(await commitment(b64urlDecode(nonce))),
       decryptName,
     },
   };

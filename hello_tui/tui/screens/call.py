@@ -34,6 +34,9 @@ STATE_TEXT = {
 }
 
 
+SAS_LABEL = "Check code (read it aloud, both sides see the same):"
+
+
 def clock(seconds: float) -> str:
     s = int(seconds)
     if s >= 3600:
@@ -68,7 +71,8 @@ class CallScreen(Screen[Any]):
         self.follow = follow
         self.state = "dialing" if call is None else call.stage
         self.connected_at: float | None = None
-        self.sas = ""
+        self.sas = ""  # the check code, once verified
+        self.check_status = "waiting"
         self.ended: Any = None
 
     def compose(self) -> ComposeResult:
@@ -82,7 +86,7 @@ class CallScreen(Screen[Any]):
                     yield Label(STATE_TEXT.get(self.state, self.state), id="call-state")
                     yield Label("", id="call-timer")
                 yield Label("", id="call-mute")
-                yield Label("Check code (read it aloud, both sides see the same):", id="sas-label")
+                yield Label(SAS_LABEL, id="sas-label", markup=False)
                 yield Digits("", id="sas")
                 yield VideoView(self._local_sink, self._local_placeholder, id="self-video")
         yield QualityPanel(id="quality")
@@ -155,10 +159,20 @@ class CallScreen(Screen[Any]):
         self.state = state
         self.query_one("#call-state", Label).update(STATE_TEXT.get(state, state))
 
-    def show_sas(self, sas: str) -> None:
-        self.sas = sas
-        self.query_one("#sas-label").display = True
-        self.query_one("#sas", Digits).update(sas if sas.replace(" ", "").isdigit() else "------")
+    def show_check(self, status: str, code: str = "", line: str = "") -> None:
+        """The check code (verified), "waiting", or instead of it one loud line."""
+        self.check_status = status
+        self.sas = code if status == "verified" else ""
+        label = self.query_one("#sas-label", Label)
+        label.display = True
+        label.set_class(status == "mismatch", "-warning")
+        digits = self.query_one("#sas", Digits)
+        digits.display = bool(self.sas)
+        if self.sas:
+            label.update(SAS_LABEL)
+            digits.update(self.sas)
+        else:
+            label.update("Check code: waiting…" if status == "waiting" else line)
 
     @on(CallEventMessage)
     def _event(self, message: CallEventMessage) -> None:
@@ -169,8 +183,11 @@ class CallScreen(Screen[Any]):
         elif kind == "connected":
             self.connected_at = getattr(self.call, "connected_at", None) or time.time()
             self.set_state("connected")
-            self.show_sas(event.sas)
+            if self.check_status == "waiting":
+                self.show_check("waiting")
             self._tick()
+        elif kind == "check-code":
+            self.show_check(event.status, event.code, event.line())
         elif kind in ("muted", "unmuted", "camera-on", "camera-off"):
             self._flags()
         elif kind == "notice":
