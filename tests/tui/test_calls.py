@@ -248,8 +248,10 @@ async def test_incoming_call_rings_on_the_output_until_answered(
     assert len(samples) == written
     tone, pause = samples[: on - 960], samples[on + 960 : on + 24000]
     assert _rms(tone) > 3000 and _rms(pause) == 0
-    peaks = _peaks(tone, 2)
-    assert sorted(peaks) == [440, 480]
+    # The two tones of the ring, within a few 1 Hz bins: how much of the last
+    # cadence got written varies with load, which moves a peak by a bin or two.
+    low, high = sorted(_peaks(tone, 2))
+    assert abs(low - 440) <= 3 and abs(high - 480) <= 3, (low, high)
 
 
 def _read_wav(path: Any) -> Any:

@@ -157,7 +157,7 @@ async def test_settings_input_meter_and_test_tone(tmp_path: Path) -> None:
     samples = _read_wav(wav)
     assert abs(len(samples) - 48000) <= 960
     spectrum = np.abs(np.fft.rfft(samples, 48000))
-    assert int(np.argmax(spectrum)) == 440
+    assert abs(int(np.argmax(spectrum)) - 440) <= 3  # a bin or two of leakage, not a pitch
 
 
 def _read_wav(path: Path) -> np.ndarray:
