@@ -10,6 +10,7 @@ from (see docs/server.md).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 from pathlib import Path
 
@@ -172,6 +173,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CliError(
             f"--redis: expected a redis://, rediss:// or unix:// URL, got {args.redis!r}"
         )
+    if args.redis and importlib.util.find_spec("redis") is None:  # the `server` extra
+        raise CliError("--redis needs the Redis client: pip install 'hello-tui[server]'")
     overrides = {
         "ring_timeout": args.ring_timeout,
         "supervisory_timeout": args.supervisory_timeout,
