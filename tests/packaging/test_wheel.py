@@ -228,6 +228,17 @@ def test_an_echo_call_from_the_installed_wheel(installed: Installed) -> None:
     assert stats["exit_code"] == 0 and stats["frames_received"] > 0
 
 
+def test_a_video_call_needs_no_extra(installed: Installed) -> None:
+    """The test picture and the terminal video work from the core (the extra is the camera)."""
+    proc = installed.run(
+        "hello-tui", "call", "--video=pattern:", "--audio-in", "sine:440", "--audio-out",
+        "null:", "--duration", "2", "--json", "echo",
+    )  # fmt: skip
+    _ok(proc, "hello-tui call --video=pattern: echo")
+    (stats,) = [e for e in map(json.loads, proc.stdout.splitlines()) if e["kind"] == "stats"]
+    assert stats["exit_code"] == 0 and stats["video_frames_received"] > 0
+
+
 def test_the_tui_reaches_its_main_screen_and_quits_cleanly(
     installed: Installed, tmp_path: Path
 ) -> None:
