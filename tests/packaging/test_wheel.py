@@ -162,7 +162,7 @@ class Installed:
 
     def pip_install(self, requirement: str) -> None:
         """pip with the caller's own settings (index, cache): only hello-tui is isolated."""
-        argv = [str(self.venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+        argv = [str(self.venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile"]
         argv += ["-c", str(ROOT / "constraints.txt"), requirement]
         proc = _run(argv, cwd=self.cwd, env=PIP_ENV, timeout=1800)
         if proc.returncode:
