@@ -57,10 +57,14 @@ def _source_files() -> list[Path]:
         if proc.returncode == 0:
             return [Path(p) for p in proc.stdout.split("\0") if p and (ROOT / p).is_file()]
     return [
-        p.relative_to(ROOT)
-        for p in ROOT.rglob("*")
-        if p.is_file() and not NOT_SOURCE & set(p.relative_to(ROOT).parts)
+        path.relative_to(ROOT)
+        for path in ROOT.rglob("*")
+        if path.is_file() and not _generated(path.relative_to(ROOT).parts)
     ]
+
+
+def _generated(parts: tuple[str, ...]) -> bool:
+    return bool(NOT_SOURCE & set(parts)) or any(p.endswith((".egg-info", ".pyc")) for p in parts)
 
 
 @dataclass
