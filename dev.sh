@@ -8,7 +8,8 @@
 #
 # Setup is idempotent and quick when nothing changed: it installs missing
 # Debian packages (apt-get, when root), creates .venv and installs the
-# package with its extras only when pyproject.toml changed.
+# package with its extras, at the exact versions of constraints.txt, only when
+# pyproject.toml or constraints.txt changed.
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -82,14 +83,15 @@ ensure_venv() {
         "$py" -m venv "$VENV"
     fi
     stamp=$VENV/.hello-tui-setup
-    want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras"
+    want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1) $extras"
     have=$(cat "$stamp" 2>/dev/null || true)
-    # An install with more extras (dev,video) also serves `run` (video).
+    # An install with more extras (dev,video,server) also serves `run` (video).
     if [ "$have" != "$want" ] && ! { [ "${have%% *}" = "${want%% *}" ] &&
         [[ ",${have#* }," == *",$extras,"* ]]; }; then
         say "installing hello-tui[$extras] into .venv"
         "$VENV/bin/python" -m pip install -q --disable-pip-version-check -U pip >/dev/null
-        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[$extras]"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+            -c constraints.txt -e ".[$extras]"
         echo "$want" >"$stamp"
     fi
 }
@@ -106,7 +108,7 @@ run)
     ;;
 test)
     ensure_debs required "${TEST_PKGS[@]}"
-    ensure_venv dev,video
+    ensure_venv dev,video,server
     say "ruff"
     "$VENV/bin/ruff" check hello_tui tests bench
     "$VENV/bin/ruff" format --check --quiet hello_tui tests bench ||

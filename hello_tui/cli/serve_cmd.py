@@ -10,6 +10,7 @@ from (see docs/server.md).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 from pathlib import Path
 
@@ -201,6 +202,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise CliError(f"{flag} {url!r}: expected http://HOST[:PORT] or https://…") from None
         if urlsplit(url).scheme not in ("http", "https"):
             raise CliError(f"{flag} {url!r}: expected an http:// or https:// URL")
+    if args.redis and importlib.util.find_spec("redis") is None:  # the `server` extra
+        raise CliError("--redis needs the Redis client: pip install 'hello-tui[server]'")
     overrides = {
         "ring_timeout": args.ring_timeout,
         "supervisory_timeout": args.supervisory_timeout,

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import sys
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from rich.console import Console
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -401,6 +404,17 @@ def run(paths: Paths | None = None, settings: Settings | None = None, *, echo: b
 
     divert_stderr()  # before anything opens: PortAudio/ALSA noise must not reach the screen
     app = HelloApp(paths, settings, start_echo=echo)  # the config is read once
+    # Textual prints an unhandled error as a screenful of traceback and still returns;
+    # keep that aside: a crash is re-raised so the CLI saves a crash report and says
+    # where in one line (exit 1).
+    printed = io.StringIO()
+    app.error_console = Console(file=printed, markup=False, highlight=False)
     with contextlib.suppress(KeyboardInterrupt):
         app.run()
+    if app.return_code:
+        crash = getattr(app, "_exception", None)  # Textual keeps the first unhandled error
+        if isinstance(crash, Exception):
+            raise crash
+        raise RuntimeError(f"the app stopped with exit code {app.return_code}")
+    sys.stderr.write(printed.getvalue())  # not a crash (e.g. an exit message): show it
     return 0
