@@ -26,8 +26,7 @@ def check_private(path: Path) -> None:
     mode = os.stat(path).st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ValueError(
-            f"{path}: readable by other users (mode {stat.S_IMODE(mode):04o}); "
-            f"run: chmod 600 {path}"
+            f"{path}: open to other users (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
         )
 
 
