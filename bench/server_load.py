@@ -56,6 +56,8 @@ P99_BAR_MS = 50.0
 EXCHANGE_TIMEOUT = 10.0  # a message not there after this long is lost
 SETUP_CONCURRENCY = 200  # connections being set up (hello/register/login) at once
 KEY_POOL = 8  # Ed25519 keys reused across names: signing cost is the client's
+ADMIN_TOKEN = secrets.token_urlsafe(24)  # /metrics needs it (--admin-token-file)
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 MSGS_PER_EXCHANGE = 8  # caller: created, ringing, accepted, answer, ended; callee: 3
 NOFILE = 200_000
 
@@ -112,7 +114,8 @@ class ServerProc:
         return self.proc.pid
 
     async def metrics(self, http: aiohttp.ClientSession) -> dict[str, float]:
-        async with http.get(self.url + "/metrics") as resp:
+        async with http.get(self.url + "/metrics", headers=ADMIN) as resp:
+            resp.raise_for_status()
             text = await resp.text()
         out: dict[str, float] = {}
         for line in text.splitlines():
@@ -140,6 +143,11 @@ async def start_server(
 ) -> ServerProc:
     index = len(list(tmp.glob("server-*.log")))
     log = tmp / f"server-{index}.log"
+    token_file = tmp / "admin-token"
+    if not token_file.exists():
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(ADMIN_TOKEN + "\n")
     cmd = [
         sys.executable,
         "-m",
@@ -155,6 +163,8 @@ async def start_server(
         str(tmp / "data"),
         "--log-level",
         log_level,
+        "--admin-token-file",
+        str(token_file),
     ]
     if redis_url:
         cmd += ["--redis", redis_url, "--secret-file", str(secret_file)]
@@ -375,7 +385,7 @@ async def run_idle(
     rss_after = rss_mb(server_pid) if server_pid else float("nan")
     server_connections = float("nan")
     if server_pid:
-        async with http.get(url + "/metrics") as resp:
+        async with http.get(url + "/metrics", headers=ADMIN) as resp:
             match = re.search(r"^hello_connections (\d+)", await resp.text(), re.M)
             server_connections = float(match.group(1)) if match else float("nan")
     for task in readers:

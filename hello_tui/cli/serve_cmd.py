@@ -27,6 +27,22 @@ def _duration(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
+MAX_EPSILON = 10.0  # beyond this the noise protects nobody; no flag turns it off
+
+
+def _epsilon(text: str) -> float:
+    """A finite privacy budget in (0, 10]: the command line cannot switch the noise off."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= MAX_EPSILON:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(
+            f"invalid epsilon {text!r} (a number above 0, at most {MAX_EPSILON:g})"
+        )
+    return value
+
+
 def _data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data-dir",
@@ -128,6 +144,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "needs --secret-file with the same secret on every instance",
     )
     p.add_argument(
+        "--admin-token-file",
+        metavar="PATH",
+        help="token (one line, mode 0600) that /stats and /metrics require as "
+        "'Authorization: Bearer TOKEN'; without it both answer 403",
+    )
+    p.add_argument(
+        "--telemetry-epsilon",
+        type=_epsilon,
+        metavar="EPSILON",
+        help="privacy budget of each published telemetry count: Laplace noise of "
+        "scale 3/EPSILON (1.0; smaller is noisier)",
+    )
+    p.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="(info)"
     )
 
@@ -164,6 +193,17 @@ def _read_turn_secret(path: str | None) -> bytes:
     if not secret:
         raise CliError(f"{path}: the TURN secret is empty")
     return secret
+
+
+def _read_admin_token(path: str | None) -> bytes:
+    if not path:
+        return b""
+    from hello_tui.server.admin import load_admin_token
+
+    try:
+        return load_admin_token(path)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -211,6 +251,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "room_ttl": args.room_ttl,
         "max_connections_per_ip": args.max_connections_per_ip,
         "rate": args.rate,
+        "telemetry_epsilon": args.telemetry_epsilon,
     }
     settings = ServerSettings(
         host=args.host,
@@ -225,6 +266,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         redis_url=args.redis or "",
         turn_urls=tuple(args.turn_url),
         turn_secret=_read_turn_secret(args.turn_secret_file),
+        admin_token=_read_admin_token(args.admin_token_file),
     )
     settings = dataclasses.replace(
         settings, **{k: v for k, v in overrides.items() if v is not None}

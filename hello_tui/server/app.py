@@ -1,5 +1,6 @@
 """The aiohttp application: ``GET /ws``, ``GET /__heartbeat__``, ``GET /metrics``,
 and telemetry: ``POST /telemetry``, ``POST /feedback``, ``POST /crash``, ``GET /stats``.
+``/metrics`` and ``/stats`` need the admin token (``server/admin.py``).
 
 ``create_app`` builds it around a :class:`Hub` (reachable as ``app[HUB]``);
 ``serve`` runs it until stopped, for ``hello-tui serve``.
@@ -15,6 +16,7 @@ from collections.abc import Callable
 import msgspec
 from aiohttp import web
 
+from hello_tui.server.admin import refusal
 from hello_tui.server.hub import Hub
 from hello_tui.server.origin import own_origins
 from hello_tui.server.privacy import install_log_privacy, log, truncate_ip
@@ -91,6 +93,8 @@ async def heartbeat(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    if (refused := refusal(request, request.app[HUB].settings.admin_token)) is not None:
+        return refused
     text = request.app[HUB].metrics.render() + request.app[TELEMETRY].render()
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
@@ -112,6 +116,10 @@ async def _intake(request: web.Request, kind: str) -> web.Response:
     # The address is truncated before anything else happens: nothing below,
     # logs included, ever sees the raw one.
     network = truncate_ip(request.remote)
+    # JSON only: a cross-site form (text/plain, urlencoded, multipart) needs no
+    # CORS preflight, application/json does, and this server answers none.
+    if request.content_type != "application/json":
+        return _refuse(415, "Content-Type must be application/json")
     decoder, limit = _DECODERS[kind]
     if request.content_length is not None and request.content_length > limit:
         return _refuse(413, f"body over {limit} bytes")
@@ -146,7 +154,9 @@ async def post_crash(request: web.Request) -> web.Response:
 
 
 async def stats(request: web.Request) -> web.Response:
-    """Aggregates only, buckets under 5 left out (``server/telemetry.py``)."""
+    """Noisy aggregates of closed periods (``server/telemetry.py``), for the admin only."""
+    if (refused := refusal(request, request.app[HUB].settings.admin_token)) is not None:
+        return refused
     return web.json_response(request.app[TELEMETRY].stats())
 
 
@@ -158,13 +168,18 @@ def create_app(
 ) -> web.Application:
     """The server as an aiohttp app (tests run it under ``TestServer``).
 
-    ``telemetry``: the aggregator of reports (default: a fresh one); pass one
-    built with ``country_of=`` to count countries from a GeoIP database."""
+    ``telemetry``: the aggregator of reports (default: one with the settings'
+    period and epsilon); pass one built with ``country_of=`` to count
+    countries from a GeoIP database."""
     install_log_privacy()
     hub = Hub(settings or ServerSettings(), store)
     app = web.Application()
     app[HUB] = hub
-    app[TELEMETRY] = telemetry if telemetry is not None else TelemetryAggregator()
+    if telemetry is None:
+        telemetry = TelemetryAggregator(
+            period=hub.settings.telemetry_period, epsilon=hub.settings.telemetry_epsilon
+        )
+    app[TELEMETRY] = telemetry
     app.router.add_get("/ws", websocket)
     app.router.add_get("/__heartbeat__", heartbeat)
     app.router.add_get("/metrics", metrics)

@@ -79,6 +79,11 @@ class ServerSettings:
     # written anywhere.
     reserved_names: tuple[str, ...] = ("echo",)
     service_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    # Telemetry and monitoring (docs/telemetry.md): /stats and /metrics need
+    # ``Authorization: Bearer <admin_token>``; empty: both answer 403.
+    admin_token: bytes = field(default=b"", repr=False)
+    telemetry_period: int = 24 * 3600  # aggregates are published when a period closes
+    telemetry_epsilon: float = 1.0  # privacy budget of each published count (Laplace noise)
 
     @property
     def invites_file(self) -> Path | None:

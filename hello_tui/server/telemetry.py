@@ -1,31 +1,34 @@
-"""Telemetry on the server: reports in, aggregates only, small buckets hidden (P6, P7).
+"""Telemetry on the server: reports in, noisy aggregates of closed periods out (P6, P7).
 
 ``POST /telemetry`` (a ``protocol.CallReport``), ``POST /feedback``
-(``FeedbackReport``) and ``POST /crash`` (``CrashReport``): size-capped,
-decoded strictly (bad input → 400 ``{"error": "..."}``). The sender's
-address is truncated (IPv4 /24, IPv6 /48) *first*, in the route, and only
-the truncated network ever reaches this module or a log line.
+(``FeedbackReport``) and ``POST /crash`` (``CrashReport``): JSON only,
+size-capped, decoded strictly (bad input → 400 ``{"error": "..."}``). The
+sender's address is truncated (IPv4 /24, IPv6 /48) *first*, in the route,
+and only the truncated network ever reaches this module or a log line.
 
-What is kept (in memory, per instance) is counts, nothing else:
+Reports are counted in *periods* (one UTC day by default). While a period is
+open, nothing of it is visible anywhere. For each bucket (``calls.outcome =
+completed``, ``quality.mos_mean = 4.0-4.3``, ...) the open period keeps the
+number of reports and the set of distinct *reporters*, a reporter being
+``HMAC(salt of the period, truncated network)`` -- not the client's
+``daily_id``, which a sender chooses freely. One reporter adds at most
+:data:`PER_REPORTER` reports to a bucket per period, so four fake reports
+from one network are one reporter and at most three reports.
 
-- calls by outcome, by end reason, by the stage where failed calls failed,
-  by network type, candidate type and direction;
-- quality distributions as histogram buckets (mean MOS, p50 RTT, p95
-  jitter, p95 loss, duration, setup time);
-- daily users: for the current UTC day, a set of
-  ``HMAC-SHA256(salt_of_the_day, daily_id or truncated network)``; the salt
-  is random, made when the day starts and discarded when it ends, at which
-  point the set becomes one number (users that day). The client's
-  ``daily_id`` already changes every day, so nothing links two days. Each
-  new user-day also counts its OS family and client version (and country,
-  when the operator plugged in a GeoIP lookup: ``country_of``);
-- feedback ratings and reasons; crash counts by error type and version
-  (the crash's traceback goes to the server log, for the operator).
+When the period closes (the first report or read after its end), each
+bucket is published only if its distinct-reporter count plus Laplace noise
+reaches :data:`MIN_BUCKET` (noisy thresholding), and what is published is
+its report count plus Laplace noise (scale ``PER_REPORTER / epsilon``),
+rounded and clamped at 0. The published values are added to running sums,
+fixed from then on (reading ``/stats`` again draws no new noise, so nothing
+averages out); the salt, the reporter sets and the counts are dropped.
 
-:meth:`TelemetryAggregator.stats` (``GET /stats``) and :meth:`render` (in
-``GET /metrics``) expose only buckets with at least :data:`MIN_BUCKET`
-members; smaller ones are left out, and no total is published beside a
-breakdown (a total minus the visible buckets would reveal a hidden one).
+Daily users: during the period, a set of ``HMAC(salt, daily_id)`` (at most
+:data:`PER_REPORTER` new users per network); at close, the noisy number of
+users, if the noisy number of networks they came from reaches the
+threshold. Each new user-day also counts its OS family and client version
+(and country, when the operator plugged in a GeoIP lookup: ``country_of``).
+See docs/telemetry.md and docs/security-telemetry.md.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ import hashlib
 import hmac
 import ipaddress
 import itertools
+import math
+import random
 import re
 import secrets
 import time
@@ -42,11 +47,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from hello_tui.server.noise import laplace, noise_scale, noisy_count
 from hello_tui.server.privacy import log
 from hello_tui.signaling import protocol as p
 
-MIN_BUCKET = 5  # buckets with fewer members are not exposed
-DAYS_KEPT = 31  # daily user counts kept (the counts, not the hashes)
+MIN_BUCKET = 5  # k: a bucket needs this many distinct reporters (after noise) to be published
+DAYS_KEPT = 31  # closed periods' user counts kept (the counts, not the hashes)
+DAY = 24 * 3600
+PERIOD = DAY  # reports are published once their period (a UTC day by default) has closed
+EPSILON = 1.0  # privacy budget of one published count
+PER_REPORTER = 3  # reports one network adds to one bucket per period, at most
+# Memory bounds of the open period: distinct buckets (labels of patterned
+# fields such as client_version are open-ended), and (bucket, reporter) pairs
+# plus users. Beyond them new ones are not counted until the period closes.
+MAX_BUCKETS = 4096
+MAX_ENTRIES = 500_000
 
 # Histogram edges: a value v falls in the bucket "lo-hi" with lo <= v < hi; the last is "lo+".
 BUCKETS: dict[str, tuple[float, ...]] = {
@@ -57,7 +72,17 @@ BUCKETS: dict[str, tuple[float, ...]] = {
     "duration_s": (0, 10, 60, 300, 1800, 3600),
     "setup_ms": (0, 100, 250, 500, 1000, 3000),
 }
+GROUPS: dict[str, tuple[str, ...]] = {
+    "calls": ("outcome", "reason", "failed_stage", "network_type", "candidate_type",
+              "direction", "codec"),
+    "quality": tuple(BUCKETS),
+    "users": ("os", "client_version", "country"),
+    "feedback": ("rating", "reason"),
+    "crashes": ("error", "client_version"),
+}  # fmt: skip
 COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+Key = tuple[str, str, str]  # (group, name, label), e.g. ("calls", "outcome", "completed")
 
 
 def bucket(value: float, edges: tuple[float, ...]) -> str:
@@ -74,18 +99,21 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def visible(counter: Counter[str], min_bucket: int = MIN_BUCKET) -> dict[str, int]:
-    """The buckets with at least ``min_bucket`` members, sorted by label."""
-    return {k: n for k, n in sorted(counter.items()) if n >= min_bucket}
-
-
 class TelemetryAggregator:
-    """Counts, and the current day's salted user hashes. Nothing else is kept.
+    """The open period's counts and reporter sets, and the published sums of closed ones.
 
-    ``clock`` gives Unix time (tests inject one to cross midnight);
+    ``clock`` gives Unix time (tests inject one to close periods);
     ``country_of(network_address)`` is the GeoIP hook: given the truncated
     network's first address (``203.0.113.0``), return an ISO 3166 alpha-2 code
     or None. No database ships with hello-tui (docs/telemetry.md).
+
+    ``period`` (seconds, aligned on the Unix epoch: a UTC day by default),
+    ``epsilon`` (privacy budget of each published count) and ``per_reporter``
+    (the cap on one network's reports per bucket per period, which bounds the
+    noise's sensitivity) set the privacy rule. ``rng`` draws the noise: the
+    OS's CSPRNG unless a test passes a seeded ``random.Random``. Only here,
+    never from the command line, can ``epsilon=math.inf`` turn the noise off
+    (tests that check exact counts).
     """
 
     def __init__(
@@ -94,52 +122,120 @@ class TelemetryAggregator:
         clock: Callable[[], float] = time.time,
         country_of: Callable[[str], str | None] | None = None,
         min_bucket: int = MIN_BUCKET,
+        period: int = PERIOD,
+        epsilon: float = EPSILON,
+        per_reporter: int = PER_REPORTER,
+        rng: random.Random | None = None,
     ) -> None:
+        if period < 60:
+            raise ValueError("telemetry period: at least 60 seconds")
+        if not epsilon > 0:
+            raise ValueError("telemetry epsilon: must be positive")
+        if per_reporter < 1:
+            raise ValueError("telemetry per_reporter: at least 1")
         self.clock = clock
         self.country_of = country_of
         self.min_bucket = min_bucket
-        self.calls: dict[str, Counter[str]] = {
-            name: Counter()
-            for name in ("outcome", "reason", "failed_stage", "network_type", "candidate_type",
-                         "direction", "codec")
-        }  # fmt: skip
-        self.quality: dict[str, Counter[str]] = {name: Counter() for name in BUCKETS}
-        self.users: dict[str, Counter[str]] = {
-            "os": Counter(), "client_version": Counter(), "country": Counter()
-        }  # fmt: skip
-        self.daily_users: dict[str, int] = {}  # past UTC days → users that day
-        self.feedback: dict[str, Counter[str]] = {"rating": Counter(), "reason": Counter()}
-        self.crashes: dict[str, Counter[str]] = {"error": Counter(), "client_version": Counter()}
-        self._day = ""
+        self.period = int(period)
+        self.epsilon = epsilon
+        self.per_reporter = per_reporter
+        self.rng = rng if rng is not None else random.SystemRandom()
+        # Published: running sums of the closed periods' noisy values, and users per period.
+        self.published: dict[str, dict[str, Counter[str]]] = {
+            group: {name: Counter() for name in names} for group, names in GROUPS.items()
+        }
+        self.daily_users: dict[str, int] = {}
+        self.closed_through = ""  # label of the last period closed
+        # The open period: forgotten when it closes.
+        self._index: int | None = None  # floor(time / period)
         self._salt = b""
-        self._today: set[bytes] = set()  # HMAC(salt, user key) of today's users
+        self._buckets: dict[Key, Counter[bytes]] = {}  # bucket → reporter → reports (≤ cap)
+        self._users: set[bytes] = set()  # HMAC(salt, daily_id) of this period's users
+        self._users_by: Counter[bytes] = Counter()  # reporter → new users it brought (≤ cap)
+        self._entries = 0
         self._rotate()
 
-    # ------------------------------------------------------------ the day
-    def _rotate(self) -> None:
-        """Start a new day if the clock crossed midnight UTC: the finished day's
-        set becomes a count, its salt is replaced (and so forgotten)."""
-        day = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")
-        if day == self._day:
-            return
-        if self._day:
-            self.daily_users[self._day] = len(self._today)
-            for old in sorted(self.daily_users)[:-DAYS_KEPT]:
-                del self.daily_users[old]
-        self._day = day
-        self._salt = secrets.token_bytes(32)
-        self._today = set()
+    # ------------------------------------------------------------ the period
+    @property
+    def scale(self) -> float:
+        """The Laplace scale of every noisy count: ``per_reporter / epsilon``."""
+        return noise_scale(self.per_reporter, self.epsilon)
 
-    def _user(self, key: str, report_os: str, version: str, network: str) -> None:
-        digest = hmac.new(self._salt, key.encode(), hashlib.sha256).digest()
-        if digest in self._today:
+    def label(self, index: int) -> str:
+        """A period's name: its first UTC day (``2026-11-26``), or minute if periods are shorter."""
+        start = datetime.fromtimestamp(index * self.period, UTC)
+        return start.strftime("%Y-%m-%d" if self.period % DAY == 0 else "%Y-%m-%dT%H:%MZ")
+
+    def _rotate(self) -> None:
+        """Close the open period if the clock has passed its end, and open the next:
+        a new random salt, empty sets (the old ones, and the old salt, are gone)."""
+        index = int(self.clock() // self.period)
+        if self._index is not None and index <= self._index:
             return
-        self._today.add(digest)
-        self.users["os"][report_os] += 1
-        self.users["client_version"][version] += 1
+        if self._index is not None:
+            self._close(self.label(self._index))
+        self._index = index
+        self._salt = secrets.token_bytes(32)
+        self._buckets = {}
+        self._users = set()
+        self._users_by = Counter()
+        self._entries = 0
+
+    def _shown(self, reporters: int) -> bool:
+        """Noisy thresholding: whether a bucket is published is itself noisy."""
+        return reporters + laplace(self.rng, self.scale) >= self.min_bucket
+
+    def _close(self, label: str) -> None:
+        """Publish the open period once, with noise, into the running sums."""
+        for key in sorted(self._buckets):
+            reporters = self._buckets[key]
+            if not self._shown(len(reporters)):
+                continue
+            value = noisy_count(self.rng, sum(reporters.values()), self.scale)
+            if value:
+                group, name, bucket_label = key
+                self.published[group][name][bucket_label] += value
+        if self._users_by and self._shown(len(self._users_by)):
+            users = noisy_count(self.rng, len(self._users), self.scale)
+            if users:
+                self.daily_users[label] = users
+                for old in sorted(self.daily_users)[:-DAYS_KEPT]:
+                    del self.daily_users[old]
+        self.closed_through = label
+
+    # ------------------------------------------------------------ counting
+    def _digest(self, value: str) -> bytes:
+        return hmac.new(self._salt, value.encode(), hashlib.sha256).digest()[:16]
+
+    def _count(self, key: Key, reporter: bytes) -> None:
+        reporters = self._buckets.get(key)
+        if reporters is None:
+            if len(self._buckets) >= MAX_BUCKETS:
+                return
+            reporters = self._buckets[key] = Counter()
+        n = reporters.get(reporter, 0)
+        if n >= self.per_reporter:
+            return  # this network has had its say in this bucket this period
+        if n == 0:
+            if self._entries >= MAX_ENTRIES:
+                return
+            self._entries += 1
+        reporters[reporter] = n + 1
+
+    def _user(self, key: str, report_os: str, version: str, network: str, who: bytes) -> None:
+        digest = self._digest(key)
+        if digest in self._users:
+            return
+        if self._users_by[who] >= self.per_reporter or self._entries >= MAX_ENTRIES:
+            return
+        self._users.add(digest)
+        self._users_by[who] += 1
+        self._entries += 1
+        self._count(("users", "os", report_os), who)
+        self._count(("users", "client_version", version), who)
         country = self._country(network)
         if country:
-            self.users["country"][country] += 1
+            self._count(("users", "country", country), who)
 
     def _country(self, network: str) -> str | None:
         if self.country_of is None:
@@ -155,18 +251,20 @@ class TelemetryAggregator:
     def add_call(self, report: p.CallReport, network: str) -> None:
         """Count one call report; ``network`` is the sender's *truncated* address."""
         self._rotate()
-        c = self.calls
-        c["outcome"][report.outcome] += 1
-        c["reason"][report.reason] += 1
-        c["direction"][report.direction] += 1
-        if report.outcome in ("failed", "dropped"):
-            c["failed_stage"][report.stage] += 1
-        c["network_type"][report.network_type] += 1
+        who = self._digest(network)
         q = report.quality
+        keys: list[Key] = [
+            ("calls", "outcome", report.outcome),
+            ("calls", "reason", report.reason),
+            ("calls", "direction", report.direction),
+            ("calls", "network_type", report.network_type),
+        ]
+        if report.outcome in ("failed", "dropped"):
+            keys.append(("calls", "failed_stage", report.stage))
         if q.candidate_type:
-            c["candidate_type"][q.candidate_type] += 1
+            keys.append(("calls", "candidate_type", q.candidate_type))
         if q.codec:
-            c["codec"][q.codec] += 1
+            keys.append(("calls", "codec", q.codec))
         values = {
             "mos_mean": q.mos_mean,
             "rtt_ms_p50": q.rtt_ms_p50,
@@ -177,44 +275,78 @@ class TelemetryAggregator:
         }
         for name, value in values.items():
             if value is not None:
-                self.quality[name][bucket(value, BUCKETS[name])] += 1
-        self._user(report.daily_id or network, report.os, report.client_version, network)
+                keys.append(("quality", name, bucket(value, BUCKETS[name])))
+        for key in keys:
+            self._count(key, who)
+        self._user(report.daily_id or network, report.os, report.client_version, network, who)
 
     def add_feedback(self, feedback: p.FeedbackReport, network: str) -> None:
         self._rotate()
-        self.feedback["rating"][feedback.rating] += 1
+        who = self._digest(network)
+        self._count(("feedback", "rating", feedback.rating), who)
         for reason in feedback.reasons:
-            self.feedback["reason"][reason] += 1
+            self._count(("feedback", "reason", reason), who)
 
     def add_crash(self, crash: p.CrashReport, network: str) -> None:
         self._rotate()
-        self.crashes["error"][crash.error] += 1
-        self.crashes["client_version"][crash.client_version] += 1
+        who = self._digest(network)
+        self._count(("crashes", "error", crash.error), who)
+        self._count(("crashes", "client_version", crash.client_version), who)
+
+    # ------------------------------------------------------------ the open period
+    def received(self, group: str) -> dict[str, Counter[str]]:
+        """The open period's report counts (per-reporter cap applied) in ``group``.
+
+        For tests and debugging in-process only: never published, never served."""
+        out: dict[str, Counter[str]] = {name: Counter() for name in GROUPS[group]}
+        for (g, name, label), reporters in self._buckets.items():
+            if g == group:
+                out[name][label] += sum(reporters.values())
+        return out
+
+    @property
+    def calls(self) -> dict[str, Counter[str]]:
+        return self.received("calls")
+
+    @property
+    def quality(self) -> dict[str, Counter[str]]:
+        return self.received("quality")
+
+    @property
+    def users(self) -> dict[str, Counter[str]]:
+        return self.received("users")
+
+    @property
+    def feedback(self) -> dict[str, Counter[str]]:
+        return self.received("feedback")
+
+    @property
+    def crashes(self) -> dict[str, Counter[str]]:
+        return self.received("crashes")
 
     # ------------------------------------------------------------ exposure
     def stats(self) -> dict[str, Any]:
-        """``GET /stats``: every breakdown, buckets under ``min_bucket`` left out."""
+        """``GET /stats``: the published sums of closed periods (never the open one)."""
         self._rotate()
-        n = self.min_bucket
 
-        def show(group: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
-            return {name: visible(counter, n) for name, counter in group.items()}
+        def show(group: str) -> dict[str, dict[str, int]]:
+            return {name: dict(sorted(c.items())) for name, c in self.published[group].items()}
 
-        daily = {**self.daily_users, self._day: len(self._today)}
         return {
-            "min_bucket": n,
-            "calls": show(self.calls),
-            "quality": show(self.quality),
-            "users": {
-                "daily": {d: u for d, u in sorted(daily.items()) if u >= n},
-                **show(self.users),
-            },
-            "feedback": show(self.feedback),
-            "crashes": show(self.crashes),
+            "period_s": self.period,
+            "published_through": self.closed_through or None,
+            "min_bucket": self.min_bucket,
+            "epsilon": None if math.isinf(self.epsilon) else self.epsilon,
+            "reports_per_reporter": self.per_reporter,
+            "calls": show("calls"),
+            "quality": show("quality"),
+            "users": {"daily": dict(sorted(self.daily_users.items())), **show("users")},
+            "feedback": show("feedback"),
+            "crashes": show("crashes"),
         }
 
     def render(self) -> str:
-        """Prometheus text for ``/metrics`` (the same visible buckets as :meth:`stats`)."""
+        """Prometheus text for ``/metrics`` (the same published values as :meth:`stats`)."""
         stats = self.stats()
         lines: list[str] = []
 
@@ -237,7 +369,8 @@ class TelemetryAggregator:
                     label = name
                 family(
                     f"{prefix}_{name}",
-                    f"Telemetry {group} by {name} (buckets under {stats['min_bucket']} hidden).",
+                    f"Telemetry {group} by {name}: sums over closed periods, noised "
+                    f"(small buckets hidden).",
                     label,
                     values,
                 )
@@ -261,4 +394,13 @@ def log_crash(crash: p.CrashReport) -> None:
     )
 
 
-__all__ = ["BUCKETS", "MIN_BUCKET", "TelemetryAggregator", "bucket", "log_crash", "visible"]
+__all__ = [
+    "BUCKETS",
+    "EPSILON",
+    "MIN_BUCKET",
+    "PERIOD",
+    "PER_REPORTER",
+    "TelemetryAggregator",
+    "bucket",
+    "log_crash",
+]

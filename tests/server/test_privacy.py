@@ -8,7 +8,7 @@ import pytest
 
 from hello_tui.server.privacy import RedactingFilter, redact, truncate_ip
 from hello_tui.signaling import protocol as p
-from tests.server.conftest import Running, sdp
+from tests.server.conftest import StartServer, sdp
 from tests.server.test_calls import answer, place
 
 
@@ -41,7 +41,10 @@ def test_filter_rewrites_records() -> None:
     assert record.getMessage() == "from 10.1.2.0/24"
 
 
-async def test_no_ip_name_or_sdp_in_any_log(srv: Running, caplog: pytest.LogCaptureFixture) -> None:
+async def test_no_ip_name_or_sdp_in_any_log(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    srv = await start_server(admin_token=b"privacy-test-admin-token")
     caplog.set_level(logging.DEBUG)
     secret_name = "Zyxwvut Secretname"
     alice = await srv.client(secret_name)
@@ -64,7 +67,8 @@ async def test_no_ip_name_or_sdp_in_any_log(srv: Running, caplog: pytest.LogCapt
     await alice.expect(p.PeerJoined)
     await alice.expect(p.Offer)
     await alice.expect(p.PeerLeft)
-    async with srv.http.get(srv.url("/metrics")) as resp:  # an access-log line
+    admin = {"Authorization": "Bearer privacy-test-admin-token"}
+    async with srv.http.get(srv.url("/metrics"), headers=admin) as resp:  # an access-log line
         assert resp.status == 200
     await srv.server.close()  # shutdown and cleanup log lines too
 
@@ -76,6 +80,7 @@ async def test_no_ip_name_or_sdp_in_any_log(srv: Running, caplog: pytest.LogCapt
         assert "127.0.0.1" not in message
         assert "zyxwvut" not in lowered and "secretname" not in lowered
         assert "hiddenname" not in lowered
+        assert "privacy-test-admin-token" not in message
         assert "SDPMARKER" not in message and "v=0" not in message
         for value in (offer, reply, room_offer, token, call_id):
             assert value not in message

@@ -72,14 +72,16 @@ async def test_rate_limit(start_server: StartServer) -> None:
     assert [r.code for r in replies if isinstance(r, p.Error)] == ["rate-limited"] * 6
 
 
-async def test_heartbeat_and_metrics(srv: Running) -> None:
+async def test_heartbeat_and_metrics(start_server: StartServer) -> None:
+    srv = await start_server(admin_token=b"session-test-admin-token")
     async with srv.http.get(srv.url("/__heartbeat__")) as resp:
         assert resp.status == 200
         assert (await resp.json())["status"] == "ok"
     client = await srv.client()
     await client.send_raw("garbage")
     await client.error("bad-message")
-    async with srv.http.get(srv.url("/metrics")) as resp:
+    admin = {"Authorization": "Bearer session-test-admin-token"}
+    async with srv.http.get(srv.url("/metrics"), headers=admin) as resp:
         assert resp.status == 200
         text = await resp.text()
     assert "hello_connections 1" in text
