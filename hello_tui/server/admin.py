@@ -12,29 +12,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import stat
 from pathlib import Path
 
 from aiohttp import web
 
+from hello_tui.server.settings import check_private
+
 MIN_TOKEN_BYTES = 16
 ENABLE_HINT = "/stats and /metrics are off: start the server with --admin-token-file PATH"
-
-
-def check_private(path: Path) -> None:
-    """Refuse a secret file that other users could read (one line, with the fix)."""
-    mode = os.stat(path).st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ValueError(
-            f"{path}: open to other users (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
-        )
 
 
 def load_admin_token(path: str | os.PathLike[str]) -> bytes:
     """The token in ``path`` (surrounding whitespace removed); ValueError with one line."""
     target = Path(path).expanduser()
     try:
-        check_private(target)
+        check_private(target, "the admin token")
         token = target.read_bytes().strip()
     except OSError as exc:
         raise ValueError(f"{target}: cannot read the admin token: {exc.strerror}") from None
@@ -68,4 +60,4 @@ def refusal(request: web.Request, token: bytes) -> web.Response | None:
     )
 
 
-__all__ = ["ENABLE_HINT", "check_private", "load_admin_token", "refusal"]
+__all__ = ["ENABLE_HINT", "load_admin_token", "refusal"]

@@ -67,7 +67,7 @@ async def test_the_bearer_token_is_required(start_server: StartServer, path: str
 def test_the_token_file_must_be_private_and_long_enough(tmp_path: Path) -> None:
     assert load_admin_token(token_file(tmp_path)) == TOKEN.encode()
     for mode in (0o644, 0o640, 0o604):
-        with pytest.raises(ValueError, match="open to other users") as err:
+        with pytest.raises(ValueError, match="readable by other users") as err:
             load_admin_token(token_file(tmp_path, mode))
         assert "chmod 600" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(ValueError, match="too short"):
@@ -83,7 +83,7 @@ def test_serve_refuses_bad_token_files_and_noise_off(
 ) -> None:
     shared = token_file(tmp_path, 0o644)
     result = cli("serve", "--admin-token-file", str(shared), "--data-dir", str(tmp_path))
-    assert result.code == 1 and "open to other users" in result.err
+    assert result.code == 1 and "readable by other users" in result.err
     assert result.err.count("\n") == 1
     for epsilon in ("inf", "nan", "0", "-1", "11", "1e9", "lots"):
         result = cli("serve", "--telemetry-epsilon", epsilon, "--data-dir", str(tmp_path))
