@@ -10,6 +10,8 @@ connection is closed, within generous timeouts, never how fast.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -285,3 +287,37 @@ async def test_slow_body_is_cut_off(start_server: StartServer) -> None:
     finally:
         writer.close()
     assert reply.startswith(b"HTTP/1.1 408")
+
+
+async def test_serve_flags_set_the_bounds() -> None:
+    """The real ``hello-tui serve``: its flags reach the settings, and its runner
+    has the head timeout (what the fixtures use is checked here for production)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hello_tui", "serve", "--port", "0", "--ephemeral", "--no-echo",
+        "--registrations-per-network", "1", "--header-timeout", "0.5", "--hello-timeout", "0.5",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), timeout=30)).decode()
+        url = line.split()[-1]
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        async with aiohttp.ClientSession() as http:
+            first = Client(await http.ws_connect(f"{url}/ws"))
+            await first.hello()
+            await first.register("alice")
+            second = Client(await http.ws_connect(f"{url}/ws"))
+            await second.hello()
+            await refused(second, p.Register(name="bob", public_key=second.public_key))
+            silent = Client(await http.ws_connect(f"{url}/ws"))
+            await silent.expect(p.Error, timeout=10, code="hello-first")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /a")
+        try:
+            assert await _closed_by_server(reader, writer) == b""
+        finally:
+            writer.close()
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), timeout=20)
