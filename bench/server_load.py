@@ -10,7 +10,8 @@
 * The same across two instances behind Redis (callers on A, callees on B).
 
 The server is a real subprocess (``python -m hello_tui serve --port 0``)
-pinned to core 0 with ``--rate 0 --max-connections-per-ip 0``; this load
+pinned to core 0 with ``--rate 0 --max-connections-per-ip 0`` and the
+per-network quotas off (one address plays every user); this load
 generator pins itself to core 1. With ``--redis``, both instances and
 redis-server share core 0. Exchanges are scheduled open-loop at a target
 rate (latency is measured from the *scheduled* start, so queueing counts),
@@ -158,6 +159,15 @@ async def start_server(
         "--max-connections-per-ip",
         "0",
         "--rate",
+        "0",
+        # One address plays 10k users: the per-network quotas would refuse it.
+        "--registrations-per-network",
+        "0",
+        "--rooms-per-network",
+        "0",
+        "--anonymous-rooms-per-network",
+        "0",
+        "--pending-calls-per-network",
         "0",
         "--data-dir",
         str(tmp / "data"),

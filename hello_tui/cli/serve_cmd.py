@@ -110,7 +110,52 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--room-ttl", type=_duration, metavar="DURATION", help="room lifetime after last join (8w)"
     )
     p.add_argument(
-        "--max-connections-per-ip", type=int, metavar="N", help="0 disables the cap (100)"
+        "--max-connections-per-ip",
+        type=int,
+        metavar="N",
+        help="WebSockets per IPv4 address or IPv6 /64; 0 disables the cap (100)",
+    )
+    p.add_argument(
+        "--max-connections", type=int, metavar="N", help="WebSockets in all; 0: no cap (20000)"
+    )
+    p.add_argument(
+        "--hello-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="close a connection that sends no hello by then (10)",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="an HTTP request's head must arrive within this (10; slow-loris)",
+    )
+    p.add_argument(
+        "--anonymous-room-ttl",
+        type=_duration,
+        metavar="DURATION",
+        help="lifetime of a room made without an account (24h)",
+    )
+    quotas = p.add_argument_group(
+        "quotas per client network (IPv4 address or IPv6 /64); 0 disables one"
+    )
+    quotas.add_argument(
+        "--registrations-per-network", type=int, metavar="N", help="accounts per hour (10)"
+    )
+    quotas.add_argument(
+        "--rooms-per-network", type=int, metavar="N", help="rooms created per hour (60)"
+    )
+    quotas.add_argument(
+        "--anonymous-rooms-per-network",
+        type=int,
+        metavar="N",
+        help="live rooms made without an account (20)",
+    )
+    quotas.add_argument(
+        "--pending-calls-per-network",
+        type=int,
+        metavar="N",
+        help="calls placed and not yet answered (20)",
     )
     p.add_argument(
         "--rate", type=float, metavar="PER_SECOND", help="messages/s per connection (20)"
@@ -250,9 +295,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "connection_timeout": args.connection_timeout,
         "room_ttl": args.room_ttl,
         "max_connections_per_ip": args.max_connections_per_ip,
+        "max_connections": args.max_connections,
+        "hello_timeout": args.hello_timeout,
+        "header_timeout": args.header_timeout,
+        "anonymous_room_ttl": args.anonymous_room_ttl,
+        "registrations_per_network": args.registrations_per_network,
+        "rooms_per_network": args.rooms_per_network,
+        "anonymous_rooms_per_network": args.anonymous_rooms_per_network,
+        "pending_calls_per_network": args.pending_calls_per_network,
         "rate": args.rate,
         "telemetry_epsilon": args.telemetry_epsilon,
     }
+    for name, value in overrides.items():
+        if value is not None and value < 0:
+            raise CliError(f"--{name.replace('_', '-')}: must be 0 or more, got {value:g}")
     settings = ServerSettings(
         host=args.host,
         port=args.port,

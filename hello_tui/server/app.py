@@ -12,6 +12,7 @@ import asyncio
 import signal
 import ssl
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -55,30 +56,39 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     settings = hub.settings
     if not origin_allowed(request, settings):
         raise web.HTTPForbidden(text="origin not allowed")
-    ip = request.remote or "-"
-    if settings.max_connections and len(hub.sessions) >= settings.max_connections:
-        raise web.HTTPServiceUnavailable(text="server full")
-    if settings.max_connections_per_ip and hub.connections_by_ip[ip] >= (
+    # The raw address goes no further than these two lines: the network's keyed
+    # hash counts connections and quotas, the truncated form goes to logs.
+    network = hub.quotas.network(request.remote)
+    peer = truncate_ip(request.remote)
+    # Slots are taken before the upgrade awaits, so a burst of handshakes
+    # cannot overshoot either cap.
+    if settings.max_connections and hub.connections >= settings.max_connections:
+        raise web.HTTPServiceUnavailable(text="server full: too many connections, try later")
+    if settings.max_connections_per_ip and hub.connections_by_network[network] >= (
         settings.max_connections_per_ip
     ):
-        raise web.HTTPTooManyRequests(text="too many connections from this address")
-    ws = web.WebSocketResponse(heartbeat=settings.heartbeat, max_msg_size=WS_MAX_MSG_SIZE)
-    await ws.prepare(request)
-    base_url = settings.public_url.rstrip("/") or f"{request.scheme}://{request.host}"
-    session = Session(hub, ws, base_url, truncate_ip(ip))
-    session.login_origins = own_origins(request, settings)
-    hub.sessions[session.id] = session
-    hub.connections_by_ip[ip] += 1
-    hub.metrics.connections += 1
-    hub.metrics.connections_total += 1
+        raise web.HTTPTooManyRequests(text="too many connections from this network")
+    hub.connections += 1
+    hub.connections_by_network[network] += 1
     try:
-        await session.run()
+        ws = web.WebSocketResponse(heartbeat=settings.heartbeat, max_msg_size=WS_MAX_MSG_SIZE)
+        await ws.prepare(request)
+        base_url = settings.public_url.rstrip("/") or f"{request.scheme}://{request.host}"
+        session = Session(hub, ws, base_url, peer, network)
+        session.login_origins = own_origins(request, settings)
+        hub.sessions[session.id] = session
+        hub.metrics.connections += 1
+        hub.metrics.connections_total += 1
+        try:
+            await session.run()
+        finally:
+            hub.sessions.pop(session.id, None)
+            hub.metrics.connections -= 1
     finally:
-        hub.sessions.pop(session.id, None)
-        hub.connections_by_ip[ip] -= 1
-        if hub.connections_by_ip[ip] <= 0:
-            del hub.connections_by_ip[ip]
-        hub.metrics.connections -= 1
+        hub.connections -= 1
+        hub.connections_by_network[network] -= 1
+        if hub.connections_by_network[network] <= 0:
+            del hub.connections_by_network[network]
     return ws
 
 
@@ -123,7 +133,11 @@ async def _intake(request: web.Request, kind: str) -> web.Response:
     decoder, limit = _DECODERS[kind]
     if request.content_length is not None and request.content_length > limit:
         return _refuse(413, f"body over {limit} bytes")
-    body = await request.read()  # aiohttp caps any body at client_max_size (1 MiB)
+    try:  # aiohttp caps any body at client_max_size (1 MiB); a slow one is cut off
+        async with asyncio.timeout(request.app[HUB].settings.body_timeout):
+            body = await request.read()
+    except TimeoutError:
+        return _refuse(408, "body too slow")
     if len(body) > limit:
         return _refuse(413, f"body over {limit} bytes")
     try:
@@ -209,6 +223,19 @@ def create_app(
     return app
 
 
+def runner_options(settings: ServerSettings) -> dict[str, Any]:
+    """``AppRunner`` options from the settings (``serve`` and the tests use these).
+
+    Slow-loris: aiohttp has no separate header-read timeout, but its keep-alive
+    timer starts when a connection opens and again after each response, is not
+    pushed back by partial data, and closes the connection if no complete
+    request head has arrived when it fires. So ``keepalive_timeout`` *is* the
+    header timeout (aiohttp's default would be 3,630 s). A WebSocket or a
+    request being handled is not idle, so the timer leaves it alone.
+    """
+    return {"handle_signals": False, "keepalive_timeout": settings.header_timeout}
+
+
 def _tls(settings: ServerSettings) -> ssl.SSLContext | None:
     if not settings.tls_cert:
         return None
@@ -239,7 +266,9 @@ async def serve(
         from hello_tui.server.store.persistent import PersistentMemoryStore
 
         store = PersistentMemoryStore(settings.state_file)
-    runner = web.AppRunner(create_app(settings, store), handle_signals=False, shutdown_timeout=5.0)
+    runner = web.AppRunner(
+        create_app(settings, store), **runner_options(settings), shutdown_timeout=5.0
+    )
     await runner.setup()
     tls = _tls(settings)
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)

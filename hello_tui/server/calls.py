@@ -112,6 +112,7 @@ class Calls:
         if old is None or new is not None:
             return None
         self._disarm(call_id)
+        self.hub.quotas.call_settled(call_id)
         self.hub.metrics.call_ended(reason)
         log.info("call %s ended reason=%s", short(call_id), reason)
         targets = dict.fromkeys([old.caller, *([old.callee] if old.callee else []), *old.devices])
@@ -122,6 +123,7 @@ class Calls:
 
     def ended_at_once(self, session: Session, call_id: str, reason: EndReason) -> None:
         """A call that could not even ring: nothing was stored."""
+        self.hub.quotas.call_settled(call_id)
         self.hub.metrics.call_ended(reason)
         log.info("call %s ended reason=%s", short(call_id), reason)
         session.push(CallEnded(call_id=call_id, reason=reason))
@@ -129,7 +131,21 @@ class Calls:
     # ---------------------------------------------------------------- caller
     async def place(self, session: Session, msg: Call) -> None:
         hub = self.hub
+        limit = hub.settings.max_held_offer
+        if limit and len(msg.offer) > limit // 4 and len(msg.offer.encode()) > limit:
+            raise Refusal("too-big", f"call offer over {limit} bytes")
+        await hub.quotas.check_pending_call(session.network, session.owner, self._ringing)
         call_id = new_id()
+        # Counted from here (before any await), so concurrent calls cannot overshoot.
+        hub.quotas.call_pending(session.network, session.owner, call_id)
+        try:
+            await self._place(session, msg, call_id)
+        except BaseException:
+            hub.quotas.call_settled(call_id)
+            raise
+
+    async def _place(self, session: Session, msg: Call, call_id: str) -> None:
+        hub = self.hub
         hub.metrics.call_started()
         session.push(CallCreated(call_id=call_id, ref=msg.ref))
         key = hub.accounts.key(msg.to)
@@ -154,6 +170,11 @@ class Calls:
         missed = {d for d in devices if not await hub.store.deliver(d, incoming)}
         if missed:  # stale device entries (e.g. a restarted instance): stop waiting for them
             await self._drop_devices(call_id, missed)
+
+    async def _ringing(self, call_id: str) -> bool:
+        """Still unanswered (the pending-call quotas re-check with this)."""
+        record = await self.hub.store.get_call(call_id)
+        return record is not None and record.state in RINGING
 
     async def _drop_devices(self, call_id: str, missed: set[str]) -> None:
         def prune(rec: CallRecord | None) -> CallRecord | None:
@@ -195,6 +216,7 @@ class Calls:
 
         old, _ = await hub.store.update_call(msg.call_id, take)
         assert old is not None and old.offer is not None
+        hub.quotas.call_settled(msg.call_id)
         self._arm(msg.call_id, hub.settings.connection_timeout, "media-fail", {"connecting"})
         session.push(Offer(call_id=msg.call_id, sdp=old.offer, ref=msg.ref))
         await hub.store.deliver(old.caller, Accepted(call_id=msg.call_id))

@@ -22,6 +22,7 @@ from hello_tui.server.calls import Calls
 from hello_tui.server.invites import InviteBook
 from hello_tui.server.metrics import Metrics
 from hello_tui.server.privacy import log
+from hello_tui.server.quotas import Quotas, refuse
 from hello_tui.server.rooms import RoomService
 from hello_tui.server.session import Handler, Session
 from hello_tui.server.settings import ServerSettings
@@ -39,14 +40,18 @@ class Hub:
         self.metrics = Metrics()
         self.invites = InviteBook(settings.invites_file)
         self.sessions: dict[str, Session] = {}
-        self.connections_by_ip: Counter[str] = Counter()  # raw IPs, in memory only, while open
+        self.quotas = Quotas(settings, self.store.clock)
+        # Open WebSockets per client network (keyed hash: Quotas.network), and
+        # every connection past the global-cap check (upgrading or open).
+        self.connections_by_network: Counter[str] = Counter()
+        self.connections = 0
         self.accounts = Accounts(self)
         self.calls = Calls(self)
         self.rooms = RoomService(self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._upkeep: asyncio.Task[None] | None = None
         self.handlers: dict[type[p.Message], Handler] = {
-            p.Register: self.accounts.register,
+            p.Register: self._register,
             p.Login: self.accounts.login,
             p.LoginProof: self.accounts.login_proof,
             p.Logout: self.accounts.logout,
@@ -67,6 +72,19 @@ class Hub:
             p.RoomJoin: self.rooms.join,
             p.RoomLeave: self.rooms.leave_request,
         }
+
+    async def _register(self, session: Session, msg: p.Register) -> None:
+        """``accounts.register`` under the per-network registration quota: a slot is
+        taken first (so concurrent attempts cannot overshoot) and given back if
+        the registration is refused for any other reason."""
+        window = self.quotas.registrations
+        if not window.take(session.network):
+            raise refuse("registrations")
+        try:
+            await self.accounts.register(session, msg)
+        except BaseException:
+            window.give_back(session.network)
+            raise
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run ``coro`` in the background, keeping a reference until it is done."""
@@ -94,6 +112,7 @@ class Hub:
             await asyncio.sleep(self.settings.sweep_interval)
             try:
                 await self.store.sweep()
+                self.quotas.prune()
                 until = self.store.clock() + self.settings.presence_ttl
                 for session in list(self.sessions.values()):
                     if session.state != "open":

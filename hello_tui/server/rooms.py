@@ -20,6 +20,7 @@ import msgspec
 from hello_tui.server.errors import Refusal
 from hello_tui.server.ids import new_id
 from hello_tui.server.privacy import log, short
+from hello_tui.server.quotas import refuse
 from hello_tui.server.records import CallRecord, RoomRecord
 from hello_tui.signaling.protocol import (
     EndReason,
@@ -78,9 +79,21 @@ class RoomService:
     async def create(self, session: Session, msg: RoomCreate) -> None:
         hub = self.hub
         settings = hub.settings
+        quotas = hub.quotas
+        anonymous = session.account_key is None
+        if anonymous and settings.registration == "invite-only":
+            raise Refusal("auth-required", "this server makes rooms for its accounts: log in")
         if len(await hub.store.rooms_of(session.owner)) >= settings.max_rooms_per_owner:
-            raise Refusal("not-allowed", f"at most {settings.max_rooms_per_owner} rooms")
+            raise Refusal("quota-exceeded", f"at most {settings.max_rooms_per_owner} rooms")
+        if anonymous and not await quotas.anonymous_rooms.room_for_one(
+            session.network, self._exists
+        ):
+            raise refuse("rooms without an account")
+        if not quotas.room_creations.take(session.network):
+            raise refuse("new rooms")
         ttl = min(msg.ttl or settings.room_ttl, settings.room_max_ttl)
+        if anonymous:
+            ttl = min(ttl, settings.anonymous_room_ttl)
         now = int(hub.store.clock())
         room = RoomRecord(
             token=new_id(),
@@ -92,10 +105,15 @@ class RoomService:
             until=now + ttl + settings.room_expired_grace,
         )
         await hub.store.put_room(room)
+        if anonymous:
+            quotas.anonymous_rooms.add(session.network, room.token)
         hub.metrics.rooms_created_total += 1
         log.info("room %s created session=%s", short(room.token), short(session.id))
         url = f"{session.base_url}/r/{room.token}"
         session.push(RoomCreated(room=info(room), url=url, ref=msg.ref))
+
+    async def _exists(self, token: str) -> bool:
+        return await self.hub.store.get_room(token) is not None
 
     async def list(self, session: Session, msg: RoomList) -> None:
         rooms = await self.hub.store.rooms_of(session.owner)
@@ -114,6 +132,7 @@ class RoomService:
 
         old, _ = await self.hub.store.update_room(msg.token, drop)
         assert old is not None
+        self.hub.quotas.anonymous_rooms.discard(old.token)
         await self._end_pair(old, None, "closed")
         session.push(Ok(ref=msg.ref))
 
@@ -121,6 +140,7 @@ class RoomService:
         """Account deletion: every room it owns goes, its pairs are told."""
         for room in await self.hub.store.rooms_of(owner):
             old, _ = await self.hub.store.update_room(room.token, lambda r: None)
+            self.hub.quotas.anonymous_rooms.discard(room.token)
             if old is not None:
                 await self._end_pair(old, None, "closed")
 

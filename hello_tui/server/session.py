@@ -53,11 +53,14 @@ _TEXT = WSMsgType.TEXT
 class Session:
     """A client connection and what the server knows about it (memory only)."""
 
-    def __init__(self, hub: Hub, ws: web.WebSocketResponse, base_url: str, peer: str) -> None:
+    def __init__(
+        self, hub: Hub, ws: web.WebSocketResponse, base_url: str, peer: str, network: str = "-"
+    ) -> None:
         self.hub = hub
         self.ws = ws
         self.base_url = base_url
         self.peer = peer  # truncated address, for logs
+        self.network = network  # keyed hash of the client's network, for quotas
         self.id = new_id()
         self.state: Literal["new", "open", "closed"] = "new"
         self.name: str | None = None  # the plain account name: here and nowhere else
@@ -76,6 +79,7 @@ class Session:
         self._bucket = TokenBucket(hub.settings.rate, hub.settings.burst)
         self._close_code = WSCloseCode.GOING_AWAY
         self._closing = False  # the writer is running the close handshake
+        self._hello_deadline: asyncio.TimerHandle | None = None
 
     @property
     def owner(self) -> str:
@@ -161,6 +165,9 @@ class Session:
     # ---------------------------------------------------------------- input
     async def run(self) -> None:
         """Serve the connection until it closes, then forget it."""
+        timeout = self.hub.settings.hello_timeout
+        if timeout > 0:
+            self._hello_deadline = asyncio.get_running_loop().call_later(timeout, self._no_hello)
         try:
             async for frame in self.ws:
                 if frame.type == WSMsgType.TEXT:
@@ -171,6 +178,8 @@ class Session:
                 else:  # ERROR (e.g. over max_msg_size: aiohttp closes with 1009)
                     break
         finally:
+            if self._hello_deadline is not None:
+                self._hello_deadline.cancel()
             self.state = "closed"
             writer = self._writer
             if writer is not None:
@@ -206,6 +215,14 @@ class Session:
             log.exception("internal error on %s", type(message).__name__)
             self.error("internal", "internal error", message.ref)
 
+    def _no_hello(self) -> None:
+        """A connection that has not said hello in time holds a slot for nothing."""
+        self._hello_deadline = None
+        if self.state == "new":
+            timeout = self.hub.settings.hello_timeout
+            self.error("hello-first", f"no hello within {timeout:g} s: closing")
+            self.close(WSCloseCode.POLICY_VIOLATION)
+
     async def _hello(self, message: Message) -> None:
         if not isinstance(message, Hello):
             return self.error("hello-first", "send hello first", message.ref)
@@ -219,6 +236,9 @@ class Session:
             self.id, hub.instance, hub.store.clock() + hub.settings.presence_ttl
         )
         self.state = "open"
+        if self._hello_deadline is not None:
+            self._hello_deadline.cancel()
+            self._hello_deadline = None
         log.info("session %s open from %s", short(self.id), self.peer)
         self.push(
             Welcome(

@@ -44,7 +44,8 @@ class ServerSettings:
     room_ttl: int = 8 * WEEK  # default lifetime, refreshed by every join
     room_max_ttl: int = 8 * WEEK  # a client may ask for less, never more
     room_expired_grace: int = 3600  # an expired room answers "room-expired" this long, then goes
-    max_rooms_per_owner: int = 100
+    max_rooms_per_owner: int = 100  # live rooms of one account (or one anonymous connection)
+    anonymous_room_ttl: int = 24 * 3600  # an anonymous creator's room: short-lived
 
     # Accounts and presence.
     account_ttl: int = 2 * 365 * 24 * 3600  # an account unused (no login) this long is forgotten
@@ -56,8 +57,25 @@ class ServerSettings:
     heartbeat: float = 30.0  # WebSocket ping interval; a peer missing the pong is dropped
     rate: float = 20.0  # messages per second per connection (token bucket refill)
     burst: int = 60  # bucket size
-    max_connections_per_ip: int = 100  # 0: no cap
-    max_connections: int = 0  # 0: no cap
+    max_connections_per_ip: int = 100  # per network (IPv4 address, IPv6 /64); 0: no cap
+    max_connections: int = 20_000  # WebSocket sessions of this instance; 0: no cap
+    hello_timeout: float = 10.0  # a connection that sends no hello by then is closed
+    # HTTP: a request's head (request line and headers) must arrive within this
+    # of the connection opening or of the previous response (aiohttp's
+    # keep-alive timer, which partial data does not extend); a body within
+    # body_timeout of its handler starting to read it.
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+
+    # Quotas per client network (an IPv4 address or an IPv6 /64, counted under a
+    # keyed hash in memory only: server/quotas.py) and per owner. 0: no quota.
+    quota_window: float = 3600.0  # the window of the counted-per-window quotas
+    registrations_per_network: int = 10  # accounts registered per window
+    rooms_per_network: int = 60  # rooms created per window (accounts and anonymous)
+    anonymous_rooms_per_network: int = 20  # live rooms made by anonymous connections
+    pending_calls_per_network: int = 20  # calls placed and not yet answered or ended
+    pending_calls_per_caller: int = 5  # the same, per account (or anonymous connection)
+    max_held_offer: int = 16 * 1024  # bytes of SDP held for an unanswered call
     allowed_origins: tuple[str, ...] = ()  # browser origins besides the server's own
     send_queue: int = 1024  # messages waiting for a slow reader before it is dropped
     tls_cert: Path | None = None

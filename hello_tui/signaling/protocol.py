@@ -28,7 +28,10 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=254)]
 Id = Annotated[str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Sdp = Annotated[str, msgspec.Meta(min_length=1, max_length=48 * 1024)]
 B64 = Annotated[str, msgspec.Meta(max_length=512, pattern=r"^[A-Za-z0-9_=+/-]*$")]
-Ciphertext = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^[A-Za-z0-9_=+/-]*$")]
+# An encrypted room name (roomcrypt): at most 256 characters of 4 UTF-8 bytes,
+# padded to 1,024, plus version, nonce and tag (1,053 bytes) in base64url.
+MAX_CIPHERTEXT: Final = 1404
+Ciphertext = Annotated[str, msgspec.Meta(max_length=MAX_CIPHERTEXT, pattern=r"^[A-Za-z0-9_=+/-]*$")]
 Seconds = Annotated[int, msgspec.Meta(ge=60, le=366 * 24 * 3600)]
 Nonce = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -66,6 +69,7 @@ ErrorCode = Literal[
     "unknown-room",
     "room-full",
     "room-expired",
+    "quota-exceeded",  # too many rooms, registrations or unanswered calls (network or account)
     "internal",
 ]
 

@@ -22,7 +22,7 @@ Encrypted name (``RoomInfo.name`` / ``room-create`` ``name``)
     of 32 bytes, so the ciphertext length reveals only a coarse bucket of the
     name's length. Names are at most 256 characters and may not contain NUL;
     the empty name (an unnamed room) is valid. Largest output: 1,404
-    characters, inside the protocol's 2,048.
+    characters: the protocol's bound (``MAX_CIPHERTEXT``).
 
 WebCrypto equivalent of :func:`decrypt_name`::
 

@@ -21,7 +21,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hello_tui.server.app import HUB, create_app
+from hello_tui.server.app import HUB, create_app, runner_options
 from hello_tui.server.hub import Hub
 from hello_tui.server.settings import ServerSettings
 from hello_tui.server.store import MemoryStore
@@ -204,7 +204,7 @@ async def start_server() -> AsyncIterator[StartServer]:
         clock = FakeClock()
         settings = ServerSettings(**{**FAST, **overrides})
         server = TestServer(create_app(settings, MemoryStore(clock=clock)), host="127.0.0.1")
-        await server.start_server()
+        await server.start_server(**runner_options(settings))
         run = Running(server, http, clock)
         running.append(run)
         return run

@@ -38,7 +38,13 @@ def test_sdps_are_realistic_and_unique() -> None:
 
 async def test_bench_scenario_loses_and_misroutes_nothing(start_server: StartServer) -> None:
     # Real timers (not the tests' 0.3 s): a slow CI machine must not end calls early.
-    srv = await start_server(supervisory_timeout=10.0, ring_timeout=30.0, connection_timeout=10.0)
+    srv = await start_server(
+        supervisory_timeout=10.0,
+        ring_timeout=30.0,
+        connection_timeout=10.0,
+        registrations_per_network=0,  # one address plays every user, as in the bench
+        pending_calls_per_network=0,
+    )
     url = str(srv.server.make_url("")).rstrip("/")
     keys = bench.Keys(2)
     async with bench.http_session() as http:

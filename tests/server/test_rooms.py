@@ -209,4 +209,4 @@ async def test_rooms_per_owner_cap(start_server: StartServer) -> None:
     await create(owner)
     await create(owner)
     await owner.send(p.RoomCreate(name=NAME, ref=99))
-    await owner.error("not-allowed", ref=99)
+    await owner.error("quota-exceeded", ref=99)

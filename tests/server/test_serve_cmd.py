@@ -73,6 +73,8 @@ def test_serve_flags_are_validated(cli: Callable[..., Result]) -> None:
     assert cli("serve", "--room-ttl", "soon").code == 2
     result = cli("serve", "--tls-cert", "x.pem")
     assert result.code == 1 and "--tls-key" in result.err
+    negative = cli("serve", "--registrations-per-network", "-1")
+    assert negative.code == 1 and "--registrations-per-network: must be 0 or more" in negative.err
 
 
 def test_redis_flag_is_validated(cli: Callable[..., Result], tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ async def test_connection_cap_per_ip(start_server: StartServer) -> None:
     await first.close()
     # The slot comes back once the server has processed the close.
     async with asyncio.timeout(3):
-        while srv.hub.connections_by_ip["127.0.0.1"] > 1:
+        while srv.hub.connections_by_network[srv.hub.quotas.network("127.0.0.1")] > 1:
             await asyncio.sleep(0)
     await srv.client()
 

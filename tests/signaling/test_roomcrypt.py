@@ -8,7 +8,7 @@ import msgspec
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from hello_tui.signaling.protocol import RoomCreate, decode_client, encode
+from hello_tui.signaling.protocol import MAX_CIPHERTEXT, RoomCreate, decode_client, encode
 from hello_tui.signaling.roomcrypt import (
     MAX_NAME_CHARS,
     RoomCryptError,
@@ -55,7 +55,7 @@ def test_nonce_is_fresh_and_length_is_bucketed() -> None:
 
 def test_largest_name_fits_the_protocol_ciphertext_field() -> None:
     ct = encrypt_name(new_room_key(), "😀" * MAX_NAME_CHARS)  # 4 bytes each in UTF-8
-    assert len(ct) <= 2048
+    assert len(ct) == MAX_CIPHERTEXT  # the protocol's bound is exactly the largest name
     assert decode_client(encode(RoomCreate(name=ct))) == RoomCreate(name=ct)
 
 
