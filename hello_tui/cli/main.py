@@ -301,6 +301,18 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "doctor",
+        "check sound, camera, config, server, account and TURN; say what to fix",
+        "hello_tui.cli.doctor_cmd:cmd_doctor",
+        "hello_tui.cli.doctor_cmd:args_doctor",
+    ),
+    Command(
+        "devices",
+        "list audio and video devices as --audio-in / --audio-out / --video strings",
+        "hello_tui.cli.devices_cmd:cmd_devices",
+        _json_flag,
+    ),
+    Command(
         "config",
         "inspect the configuration",
         children=(
