@@ -100,6 +100,15 @@ def level_for(verbose: int = 0, log_level: str | None = None) -> int:
 _handlers: list[logging.Handler] = []
 
 
+def stop_logging() -> None:
+    """Detach and close the handlers :func:`setup_logging` attached (tests run many CLIs)."""
+    root = logging.getLogger()
+    for handler in _handlers:
+        root.removeHandler(handler)
+        handler.close()
+    _handlers.clear()
+
+
 def setup_logging(
     log_file: Path, *, verbose: int = 0, log_level: str | None = None, console: bool = False
 ) -> Path | None:
@@ -108,11 +117,8 @@ def setup_logging(
     Returns the log file, or None when it cannot be written (the run carries on:
     a log is never a reason to fail).
     """
+    stop_logging()
     root = logging.getLogger()
-    for handler in _handlers:
-        root.removeHandler(handler)
-        handler.close()
-    _handlers.clear()
     level = level_for(verbose, log_level)
     redactor = RedactingFilter()
     formatter = logging.Formatter(FORMAT)
