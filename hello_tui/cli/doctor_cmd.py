@@ -18,10 +18,11 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from hello_tui.config.paths import Paths, resolve_paths
-from hello_tui.config.settings import Settings
+if TYPE_CHECKING:  # the parser imports this module for --help: stdlib only at run time
+    from hello_tui.config.paths import Paths
+    from hello_tui.config.settings import Settings
 
 Status = Literal["OK", "WARN", "FAIL"]
 APT_PORTAUDIO = "sudo apt-get install libportaudio2"
@@ -52,6 +53,8 @@ def args_doctor(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from hello_tui.config.paths import resolve_paths
+
     paths = resolve_paths(getattr(args, "config", None), getattr(args, "profile", None))
     checks: list[Check] = []
     for check in run_checks(paths, level=not args.no_level):
@@ -78,6 +81,7 @@ def run_checks(paths: Paths, *, level: bool = True) -> Iterator[Check]:
 # ---------------------------------------------------------------- config
 def check_config(paths: Paths) -> tuple[Settings, Check]:
     from hello_tui.config.loader import ConfigError, load_config
+    from hello_tui.config.settings import Settings
 
     where = paths.config_file
     try:
