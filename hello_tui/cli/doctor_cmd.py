@@ -126,7 +126,9 @@ def check_audio(settings: Settings, *, level: bool) -> Iterator[Check]:
         yield Check("input-level", "OK", f"skipped: the input is {source}, not a device")
         return
     if not used_input:
-        yield Check("input-level", "WARN", "skipped: no input device to record from")
+        yield Check(
+            "input-level", "WARN", "skipped: no input device to record from", WITHOUT_DEVICES
+        )
         return
     yield _level_check(settings.audio.input)
 
@@ -269,7 +271,14 @@ async def _network_checks(paths: Paths, settings: Settings) -> list[Check]:
                         f"start it ('hello-tui serve') or fix [server] url in {paths.config_file}",
                     )
                 )
-                checks.append(Check("account", "WARN", "not checked: the server is unreachable"))
+                checks.append(
+                    Check(
+                        "account",
+                        "WARN",
+                        "not checked: the server is unreachable",
+                        "fix the server line first",
+                    )
+                )
             else:
                 checks.append(
                     Check(

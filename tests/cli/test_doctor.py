@@ -139,6 +139,7 @@ def test_unreachable_configured_server_fails(cli: Cli) -> None:
     assert checks["server"]["status"] == "FAIL"
     assert "cannot reach" in checks["server"]["detail"]
     assert "hello-tui serve" in checks["server"]["fix"]
+    assert all(c["status"] == "OK" or c["fix"] for c in checks.values())
 
 
 @pytest.fixture
