@@ -49,6 +49,10 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
             code = main(list(args))
         except SystemExit as exc:  # argparse usage errors and --help
             code = int(exc.code or 0)
+        finally:
+            from hello_tui.util.logs import stop_logging
+
+            stop_logging()  # the log handlers of this run hold capsys' stderr
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
 

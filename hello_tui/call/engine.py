@@ -73,6 +73,22 @@ _ERROR_REASONS = {"unknown-call": "closed", "room-full": "busy", "unknown-room":
                   "room-expired": "user-unknown"}  # fmt: skip
 
 
+def _log_event(event: ev.CallEvent) -> None:
+    """One log line per call event: the kind and codes only, never who or what was said."""
+    cid = event.call_id[:6] or "-"
+    if isinstance(event, ev.Quality):
+        log.debug("call %s: quality sample", cid)
+    elif isinstance(event, ev.Ended):
+        log.info(
+            "call %s: ended reason=%s stage=%s after %.1f s",
+            cid, event.reason, event.stage, event.duration,
+        )  # fmt: skip
+    elif isinstance(event, ev.Notice):
+        log.info("call %s: notice (%s)", cid, event.source or "call")
+    else:
+        log.info("call %s: %s", cid, event.kind)
+
+
 class NoVideo(RuntimeError):
     """``set_camera()`` on a call that sends no video (video is negotiated when
     the call starts; there is no renegotiation)."""
@@ -184,6 +200,7 @@ class Call:
     # ------------------------------------------------------------ events
     def _emit(self, event: ev.CallEvent) -> None:
         self._log.append(event)
+        _log_event(event)
         waker, self._waker = self._waker, asyncio.get_running_loop().create_future()
         waker.set_result(None)
 

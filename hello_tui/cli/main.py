@@ -301,6 +301,18 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "doctor",
+        "check sound, camera, config, server, account and TURN; say what to fix",
+        "hello_tui.cli.doctor_cmd:cmd_doctor",
+        "hello_tui.cli.doctor_cmd:args_doctor",
+    ),
+    Command(
+        "devices",
+        "list audio and video devices as --audio-in / --audio-out / --video strings",
+        "hello_tui.cli.devices_cmd:cmd_devices",
+        _json_flag,
+    ),
+    Command(
         "config",
         "inspect and change the configuration",
         children=(
@@ -356,6 +368,26 @@ def _global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
+def _log_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # Not on `serve`, which has a --log-level of its own for the server's log.
+    default = argparse.SUPPRESS if suppress else None
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="log more, and echo the log on stderr (-vv: debug)",
+    )
+    p.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        default=default,
+        help="level of the log file (default INFO; 'hello-tui doctor' prints where it is)",
+    )
+
+
 def _add_commands(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], commands: Sequence[Command]
 ) -> None:
@@ -367,6 +399,8 @@ def _add_commands(
             aliases=list(cmd.aliases),
         )
         _global_options(p, suppress=True)
+        if not cmd.handler.startswith("hello_tui.cli.serve_cmd:"):
+            _log_options(p, suppress=True)
         if isinstance(cmd.args, str):
             module, func = cmd.args.split(":")
             getattr(importlib.import_module(module), func)(p)
@@ -392,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="open the app and start the echo test at once (hear yourself, see the quality panel)",
     )
     _global_options(parser, suppress=False)
+    _log_options(parser, suppress=False)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_commands(sub, COMMANDS)
     parser.set_defaults(_handler="hello_tui.cli.home:cmd_home", _parser=parser)
@@ -408,8 +443,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hello_tui.cli.errors import run_handler
 
     module, func = args._handler.split(":")
+
+    def handle() -> int | None:
+        if not module.startswith("hello_tui.cli.serve_cmd"):  # the server logs on its own
+            from hello_tui.cli.logging_setup import start_logging
+
+            start_logging(args)
+        return getattr(importlib.import_module(module), func)(args)  # type: ignore[no-any-return]
+
     try:
-        return run_handler(lambda: getattr(importlib.import_module(module), func)(args))
+        return run_handler(handle)
     except Exception as exc:  # a bug: keep a local crash report, say where, exit 1
         return _crashed(args, exc, func.removeprefix("cmd_").replace("_", " "))
 

@@ -4,6 +4,9 @@ Precedence for the config file: ``--config PATH``, then ``$HELLO_TUI_CONFIG``,
 then the profile's default. ``--profile NAME`` (or ``$HELLO_TUI_PROFILE``)
 gives a separate config *and* data directory, so two identities can live on
 one machine and call each other from two terminals.
+
+What the device can rebuild or lose without harm lives in the state
+directory (``$XDG_STATE_HOME``): the log files and the call history.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class Paths:
     profile: str | None
     config_file: Path
     data_dir: Path
+    state_dir: Path
 
     def contacts_file(self, backend: str) -> Path:
         return self.data_dir / ("contacts.sqlite3" if backend == "sqlite" else "contacts.toml")
@@ -44,13 +48,28 @@ class Paths:
 
     @property
     def history_file(self) -> Path:
-        return self.data_dir / "history.sqlite3"
+        """The call history, in the state directory; one an older version left in
+        the data directory is moved here on first use."""
+        from hello_tui.util.migrate import move_sqlite_once
+
+        path = self.state_dir / "history.sqlite3"
+        move_sqlite_once(self.data_dir / "history.sqlite3", path)
+        return path
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / "hello-tui.log"
 
     def private_data_dir(self) -> Path:
-        """The data directory, created 0700 or tightened to it: it holds the
-        address book, the history and the account key."""
+        """The data and state directories, created 0700 or tightened to it:
+        they hold the address book, the account key, the history and the log."""
         from hello_tui.util.private import private_dir
 
+        private_dir(self.state_dir, tighten=True)
         return private_dir(self.data_dir, tighten=True)
 
 
@@ -65,9 +84,11 @@ def resolve_paths(
         )
     config_root = platformdirs.user_config_path(APP_NAME)
     data_root = platformdirs.user_data_path(APP_NAME)
+    state_root = platformdirs.user_state_path(APP_NAME)
     if profile:
         config_root = config_root / "profiles" / profile
         data_root = data_root / "profiles" / profile
+        state_root = state_root / "profiles" / profile
     explicit = config or os.environ.get("HELLO_TUI_CONFIG") or None
     config_file = Path(explicit).expanduser() if explicit else config_root / "config.toml"
-    return Paths(profile=profile, config_file=config_file, data_dir=data_root)
+    return Paths(profile=profile, config_file=config_file, data_dir=data_root, state_dir=state_root)

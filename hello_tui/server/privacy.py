@@ -7,54 +7,18 @@ that reaches a log record anyway (aiohttp's access log prints the peer).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import re
+
+from hello_tui.signaling.redact import redact_ips
+from hello_tui.signaling.redact import truncate_ip as truncate_ip  # re-exported
 
 LOGGER_NAME = "hello_tui.server"
 log = logging.getLogger(LOGGER_NAME)
 
 # Loggers whose records may carry a peer address.
 _GUARDED = (LOGGER_NAME, "aiohttp.access", "aiohttp.server", "aiohttp.web", "aiohttp.websocket")
-# An address may carry a prefix length; "Product/1.2.3.4" is a version, not an address.
-_IPV4 = re.compile(r"(?<![\w.])(?<![A-Za-z]/)(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?![\w.])")
-_IPV6 = re.compile(
-    r"(?<![\w:])(?<![A-Za-z]/)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:/\d{1,3})?(?![\w:])"
-)
-
-
-def truncate_ip(address: str | None) -> str:
-    """``203.0.113.7`` → ``203.0.113.0/24``; ``2001:db8:1:2::5`` → ``2001:db8:1::/48``."""
-    if not address:
-        return "-"
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return "?"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
-
-
-def redact(text: str) -> str:
-    """Truncate every IP address found in free text."""
-
-    def _sub(match: re.Match[str]) -> str:
-        token = match.group(0)
-        address, _, prefix = token.partition("/")
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return token
-        limit = 24 if ip.version == 4 else 48
-        if prefix and int(prefix) <= limit:
-            # Already a network of /24 (/48) or wider: truncating again would only
-            # mangle it ("127.0.0.0/24/24"); a narrower prefix still gets truncated.
-            return str(ipaddress.ip_network(token, strict=False))
-        return truncate_ip(address)
-
-    return _IPV6.sub(_sub, _IPV4.sub(_sub, text))
+# The rules themselves are shared with the client's log (signaling/redact.py).
+redact = redact_ips
 
 
 class RedactingFilter(logging.Filter):

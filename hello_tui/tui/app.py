@@ -402,7 +402,9 @@ def run(paths: Paths | None = None, settings: Settings | None = None, *, echo: b
     starts the echo test as soon as the server answers."""
     from hello_tui.media.quiet import divert_stderr
 
-    divert_stderr()  # before anything opens: PortAudio/ALSA noise must not reach the screen
+    # Before anything opens: PortAudio/ALSA noise must not reach the screen; it goes
+    # to the log file (mode 0600), where `hello-tui doctor` says to look.
+    divert_stderr(str(paths.log_file) if paths is not None else None)
     app = HelloApp(paths, settings, start_echo=echo)  # the config is read once
     # Textual prints an unhandled error as a screenful of traceback and still returns;
     # keep that aside: a crash is re-raised so the CLI saves a crash report and says

@@ -32,18 +32,22 @@ def test_the_profile_is_private(cli: Cli, isolated_home: Path) -> None:
     assert cli("contacts", "add", "Bob", "--email", "bob@example.org").code == 0
     assert cli("history").code == 0
     data = isolated_home / "data" / "hello-tui"
-    assert mode(data) == 0o700
-    files = {p.name: mode(p) for p in data.iterdir() if p.is_file()}
+    state = isolated_home / "state" / "hello-tui"
+    assert mode(data) == 0o700 and mode(state) == 0o700
+    files = {p.name: mode(p) for d in (data, state) for p in d.rglob("*") if p.is_file()}
     assert "history.sqlite3" in files and "contacts.toml" in files, files
     assert all(m == 0o600 for m in files.values()), files
+    assert all(mode(p) == 0o700 for d in (data, state) for p in d.rglob("*") if p.is_dir())
 
 
 def test_an_old_open_data_dir_is_tightened(cli: Cli, isolated_home: Path) -> None:
     data = isolated_home / "data" / "hello-tui"
-    data.mkdir(parents=True)
-    data.chmod(0o755)
+    state = isolated_home / "state" / "hello-tui"
+    for folder in (data, state):
+        folder.mkdir(parents=True)
+        folder.chmod(0o755)
     assert cli("history").code == 0
-    assert mode(data) == 0o700
+    assert mode(data) == 0o700 and mode(state) == 0o700
 
 
 def test_private_dir_creates_parents_0700_and_leaves_a_chosen_folder_alone(
