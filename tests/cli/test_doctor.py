@@ -149,6 +149,7 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[str, int]]:
     coturn on it."""
     turn_port = _free_port()
     (tmp_path / "turn-secret").write_text("s3cret")
+    (tmp_path / "turn-secret").chmod(0o600)  # serve refuses a secret others can read
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hello_tui", "serve", "--port", "0",
         "--data-dir", str(tmp_path / "srv"), "--secret-file", str(tmp_path / "secret"),
