@@ -806,6 +806,9 @@ class Phone:
         # "busy" or "rejected"), and the name to show/record for a caller.
         self.screen: Callable[[str], str | None] | None = None
         self.name_of: Callable[[str], str] | None = None
+        # Someone called while this device was in another call (the server told
+        # them busy): the shown name, once it is in the history.
+        self.on_missed: Callable[[str], None] | None = None
 
     async def __aenter__(self) -> Phone:
         self.start()
@@ -912,6 +915,9 @@ class Phone:
         if isinstance(message, p.Incoming):
             await self._on_incoming(message)
             return
+        if isinstance(message, p.Missed):
+            self._on_missed(message)
+            return
         if isinstance(message, p.PeerJoined):
             call = self._room_calls.get(message.token)
             if call is not None:
@@ -926,6 +932,21 @@ class Phone:
             self._unrouted.append(message)
         else:
             call._inbox.put_nowait(message)
+
+    def _on_missed(self, msg: p.Missed) -> None:
+        caller = msg.caller
+        shown = (self.name_of(caller) if self.name_of and caller else caller) or "anonymous"
+        if self.screen is not None and caller and self.screen(caller) is not None:
+            return  # blocked (or do-not-disturb): not even a missed call to show
+        log.info("missed call %s while in another call", msg.call_id[:6])
+        store = self.options.history
+        if store is not None:
+            try:
+                store.add(CallRecord(direction="incoming", peer=shown, outcome="missed"))
+            except Exception as exc:  # history is a convenience: never break the phone
+                log.warning("could not write the call history: %s", exc)
+        if self.on_missed is not None:
+            self.on_missed(shown)
 
     async def _on_incoming(self, msg: p.Incoming) -> None:
         caller = msg.caller

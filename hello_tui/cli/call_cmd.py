@@ -767,6 +767,12 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
     _check_endpoints(*_settings_audio(ctx, args))
     _check_video(ctx, args)
     session = Session(ctx, args, login=login)
+    if not is_room and to != "echo" and not session.login:
+        # The server refuses it too (no oracle for strangers); say it before dialling.
+        raise CliError(
+            f"calling {shown} needs an account: run 'hello-tui account register NAME' "
+            "(without one: 'hello-tui call echo' and rooms)"
+        )
     telemetry = Telemetry(ctx, args, session.url or "")
     telemetry.before()
     calls: list[Call] = []
@@ -833,6 +839,10 @@ def cmd_answer(args: argparse.Namespace) -> int:
         async with session as phone:
             phone.screen = screen
             phone.name_of = name_of
+            phone.on_missed = lambda shown: session.printer.line(
+                {"kind": "missed", "caller": shown},
+                f"Missed call from {shown} (busy in another call)",
+            )
             session.printer.line(
                 {"kind": "listening", "name": phone.client.name},
                 f"Waiting for calls as {phone.client.name}...",

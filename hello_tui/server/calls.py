@@ -131,6 +131,14 @@ class Calls:
     # ---------------------------------------------------------------- caller
     async def place(self, session: Session, msg: Call) -> None:
         hub = self.hub
+        if session.account_key is None and not hub.accounts.reserved(msg.to):
+            # No oracle for strangers: without an account one can call the echo
+            # test and join rooms, not probe who exists or who is online.
+            raise Refusal(
+                "auth-required",
+                "sign in to call someone: without an account, calls reach the echo test "
+                "and rooms only",
+            )
         limit = hub.settings.max_held_offer
         if limit and len(msg.offer) > limit // 4 and len(msg.offer.encode()) > limit:
             raise Refusal("too-big", f"call offer over {limit} bytes")
@@ -149,10 +157,11 @@ class Calls:
         hub.metrics.call_started()
         session.push(CallCreated(call_id=call_id, ref=msg.ref))
         key = hub.accounts.key(msg.to)
-        if await hub.store.get_account(key) is None:
-            return self.ended_at_once(session, call_id, "user-unknown")
+        # No such account and nobody online look the same, and take the same
+        # steps (both lookups always run): the answer is not an existence oracle.
+        account = await hub.store.get_account(key)
         devices = [d for d in await hub.store.list_presence(key) if d != session.id]
-        if not devices:
+        if account is None or not devices:
             return self.ended_at_once(session, call_id, "unavailable")
         record = CallRecord(
             call_id=call_id,

@@ -31,6 +31,7 @@ from hello_tui.signaling.protocol import (
     Hello,
     Incoming,
     Message,
+    Missed,
     Offer,
     Ok,
     PeerJoined,
@@ -93,8 +94,11 @@ class Session:
             return
         match message:
             case Incoming() if self.party_calls:
+                # In a call already: the caller hears busy, this user hears who called.
                 self.hub.calls.busy_elsewhere(self, message.call_id)
-                return
+                message = Missed(
+                    call_id=message.call_id, caller=message.caller, video=message.video
+                )
             case CallCreated() | Offer() | PeerJoined():
                 self.party_calls.add(message.call_id)
             case RoomJoined():

@@ -43,8 +43,8 @@ EndReason = Literal[
     "timeout",  # nobody answered before the ringing timer
     "cancel",  # the caller hung up before an answer
     "answered-elsewhere",  # another device of the callee accepted
-    "user-unknown",  # no such account
-    "unavailable",  # the account exists but no device is connected
+    "user-unknown",  # no such room (the server never says it of an account: see unavailable)
+    "unavailable",  # no such account, or no device connected: the same answer, on purpose
     "closed",  # a party's connection vanished
     "media-fail",  # media did not flow (reported by a client, or connection timer)
     "setup-timeout",  # supervisory timer: both sides did not join in time
@@ -187,6 +187,16 @@ class CallCreated(Message, tag="call-created"):
 class Incoming(Message, tag="incoming"):
     """Server → each callee device. ``caller`` is the caller's account name,
     or empty for an anonymous caller."""
+
+    call_id: Id
+    caller: Annotated[str, msgspec.Meta(max_length=254)] = ""
+    video: bool = False
+
+
+class Missed(Message, tag="missed"):
+    """Server → a callee device that was in another call when ``incoming``
+    arrived: the caller was told ``busy``, and the user is told someone called
+    (nobody is turned away unseen). ``caller`` as in ``incoming``."""
 
     call_id: Id
     caller: Annotated[str, msgspec.Meta(max_length=254)] = ""
@@ -337,7 +347,7 @@ ClientMessage = (
 )  # fmt: skip
 ServerMessage = (
     Welcome | Ok | Error | Reconnect | Challenge | LoggedIn
-    | CallCreated | Incoming | Ringing | Accepted | Offer | Answer | SasReveal | CallEnded
+    | CallCreated | Incoming | Missed | Ringing | Accepted | Offer | Answer | SasReveal | CallEnded
     | RoomCreated | Rooms | RoomJoined | PeerJoined | PeerLeft
 )  # fmt: skip
 

@@ -105,6 +105,8 @@ class HelloApp(App[None]):
                 timeout=8,
             )
         else:
+            if self.backend.phone is not None:
+                self.backend.phone.on_missed = self.missed_call
             if self.backend.account:
                 self.receive_calls()
             if self.backend.telemetry_server:
@@ -115,6 +117,11 @@ class HelloApp(App[None]):
         finally:
             self.ready.set()
             self.refresh_status()
+
+    def missed_call(self, name: str) -> None:
+        """Someone called while a call was on: they heard busy; the user hears
+        who it was (the history has it too)."""
+        self.notify(f"Missed call from {name}: you were in a call", timeout=10, markup=False)
 
     @work(exclusive=True, group="incoming", exit_on_error=False)
     async def receive_calls(self) -> None:

@@ -77,7 +77,6 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
         return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
 
 
-
 # Libraries that log every packet at DEBUG: kept at INFO unless -vvv or --log-level DEBUG.
 CHATTY = ("aioice", "aiortc", "aiohttp")
 

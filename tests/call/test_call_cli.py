@@ -72,18 +72,17 @@ async def test_human_output_names_the_check_code(tmp_path: Path) -> None:
     assert "ALSA" not in err
 
 
-async def test_unknown_user_exits_3(env: Env) -> None:
+async def test_calling_a_person_needs_an_account(env: Env) -> None:
     code, out, err = await _run("call", "nobody", "--server", env.url, "--json")
-    assert code == 3, err
-    ended = [json.loads(line) for line in out.splitlines()][-2]
-    assert ended["kind"] == "ended" and ended["reason"] == "user-unknown"
+    assert (code, out) == (1, ""), err
+    assert err.count("\n") == 1 and "calling nobody needs an account" in err
 
 
 async def test_unreachable_server_exits_3() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
-    code, out, err = await _run("call", "bob", "--server", f"ws://127.0.0.1:{port}", "--json")
+    code, out, err = await _run("call", "echo", "--server", f"ws://127.0.0.1:{port}", "--json")
     assert code == 3
     assert "cannot reach the server" in err
     assert json.loads(out.splitlines()[-1])["reason"] == "unreachable"
@@ -95,6 +94,8 @@ async def test_bad_endpoint_is_a_usage_line() -> None:
 
 
 async def test_sigterm_hangs_up_cleanly(env: Env) -> None:
+    code, _, err = await _run("account", "register", "alice", "--server", env.url)
+    assert code == 0, err  # calling a person needs an account
     bob = await env.phone("bob")
     proc = await _spawn("call", "bob", "--server", env.url, "--audio-in", "sine:440", "--json")
     try:

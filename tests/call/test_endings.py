@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from hello_tui.call import events as ev
 from hello_tui.call.engine import Phone
 from tests.call.conftest import Env, StartEnv, T
@@ -35,6 +37,30 @@ async def test_busy(env: Env) -> None:
     await incoming.reject("busy")
     assert (await call.wait_ended(T)).reason == "busy"
     assert _history(env, 0) == ("outgoing", "bob", "busy")
+
+
+async def test_a_caller_turned_away_busy_is_shown_as_missed(env: Env) -> None:
+    """Bob is in a call with alice; carol calls bob: she hears busy (the server
+    answers for the busy device) and bob is told who called, once."""
+    alice, bob = await _ringing_pair(env)
+    carol = await env.phone("carol")
+    bob.name_of = lambda caller: {"carol": "Carol Durand"}.get(caller, caller)
+    missed: list[str] = []
+    bob.on_missed = missed.append
+    call = alice.dial("bob")
+    incoming = await bob.next_incoming(T)
+    await incoming.accept()
+    await call.wait_for(ev.Connected, T)
+    turned_away = carol.dial("bob")
+    assert (await turned_away.wait_ended(T)).reason == "busy"
+    async with asyncio.timeout(T):
+        while not missed:  # the notice follows the busy answer on bob's connection
+            await asyncio.sleep(0.01)
+    assert missed == ["Carol Durand"]
+    assert [(r.direction, r.peer, r.outcome) for r in env.histories[1].list()] == [
+        ("incoming", "Carol Durand", "missed")
+    ]
+    await call.hangup()
 
 
 async def test_blocked_caller_is_refused_busy_before_ringing(env: Env) -> None:
@@ -76,9 +102,10 @@ async def test_unavailable_and_unknown(env: Env) -> None:
     assert (await call.wait_ended(T)).reason == "unavailable"
     call = alice.dial("nobody-by-that-name")
     ended = await call.wait_ended(T)
-    assert (ended.reason, ended.stage) == ("user-unknown", "dialing")
+    # No existence oracle: nobody by that name looks like nobody online.
+    assert (ended.reason, ended.stage) == ("unavailable", "dialing")
     outcomes = [r.outcome for r in env.histories[0].list()]
-    assert sorted(outcomes) == ["unavailable", "user-unknown"]
+    assert outcomes == ["unavailable", "unavailable"]
 
 
 async def test_callee_hangs_up(env: Env) -> None:

@@ -187,7 +187,7 @@ async def test_pending_calls_per_caller_released_by_cancel_and_answer(
     await skip_to(bob, p.Offer, call_id=first)
     await alice.expect(p.Accepted, call_id=first)
     await place(alice, "nobody-here")  # ends at once: holds nothing
-    await alice.expect(p.CallEnded, reason="user-unknown")
+    await alice.expect(p.CallEnded, reason="unavailable")
     await place(alice, "carol")
     await refused(alice, p.Call(to="carol", offer=sdp()))
 
@@ -197,12 +197,12 @@ async def test_pending_calls_per_network(
 ) -> None:
     srv = await start_server(pending_calls_per_network=2, **SLOW)
     await srv.client("bob")
-    callers = [await srv.client() for _ in range(3)]  # anonymous: one network, 3 callers
+    callers = [await srv.client(f"caller{i}") for i in range(3)]  # one network, 3 callers
     await place(callers[0], "bob")
     await place(callers[1], "bob")
     error = await refused(callers[2], p.Call(to="bob", offer=sdp()))
     assert "network" in error.message
-    await place(await client_from(srv, elsewhere), "bob")  # another network
+    await place(await client_from(srv, elsewhere, "faraway"), "bob")  # another network
     await callers[0].close()  # a caller that vanishes ends its call: the slot comes back
     network = srv.hub.quotas.network("127.0.0.1")
     async with asyncio.timeout(5):

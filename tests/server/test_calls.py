@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from hello_tui.signaling import protocol as p
-from tests.server.conftest import Client, Running, sdp
+from tests.server.conftest import Client, Running, StartServer, sdp
 
 
 async def devices_of(srv: Running, name: str, count: int = 1) -> list[Client]:
@@ -50,7 +50,7 @@ async def answer(caller: Client, callee: Client, call_id: str, offer: str) -> st
 
 async def test_full_call_then_hangup(srv: Running) -> None:
     (alice,) = await devices_of(srv, "Alice")
-    caller = await srv.client()  # anonymous
+    caller = await srv.client("carol")
     call_id, offer = await place(caller, "alice", alice, video=True)
     assert len(call_id) >= 22  # 128 random bits
     reply = await answer(caller, alice, call_id, offer)
@@ -75,7 +75,7 @@ async def test_logged_in_caller_name_shown_and_callee_hangs_up(srv: Running) -> 
 
 async def test_reject_ends_the_call_on_every_device(srv: Running) -> None:
     phone, laptop = await devices_of(srv, "alice", 2)
-    caller = await srv.client()
+    caller = await srv.client("carol")
     call_id, offer = await place(caller, "alice", phone, laptop)
     await phone.send(p.Reject(call_id=call_id, ref=4))
     await caller.expect(p.CallEnded, call_id=call_id, reason="rejected")
@@ -86,7 +86,7 @@ async def test_reject_ends_the_call_on_every_device(srv: Running) -> None:
 
 async def test_busy_is_per_device(srv: Running) -> None:
     phone, laptop = await devices_of(srv, "alice", 2)
-    caller = await srv.client()
+    caller = await srv.client("carol")
     call_id, offer = await place(caller, "alice", phone, laptop)
     await phone.send(p.Reject(call_id=call_id, reason="busy", ref=1))
     await phone.expect(p.Ok, ref=1)
@@ -98,15 +98,18 @@ async def test_busy_is_per_device(srv: Running) -> None:
 
 async def test_callee_in_a_call_is_busy(srv: Running) -> None:
     (alice,) = await devices_of(srv, "alice")
-    first = await srv.client()
+    first = await srv.client("dave")
     call_id, offer = await place(first, "alice", alice)
     await answer(first, alice, call_id, offer)
-    second = await srv.client()
+    second = await srv.client("erin")
     ref = second.next_ref()
     offer2 = sdp()
     await second.send(p.Call(to="alice", offer=offer2, ref=ref))
     busy_id = (await second.expect(p.CallCreated, ref=ref)).call_id
     await second.expect(p.CallEnded, call_id=busy_id, reason="busy")
+    # The busy callee is told who called (not turned away unseen).
+    missed = await alice.expect(p.Missed, call_id=busy_id)
+    assert missed.caller == "erin"
     await srv.assert_forgotten(busy_id, offer2)
     # The first call is untouched.
     await first.send(p.Hangup(call_id=call_id))
@@ -115,7 +118,7 @@ async def test_callee_in_a_call_is_busy(srv: Running) -> None:
 
 async def test_ringing_timer_ends_with_timeout(srv: Running) -> None:
     (alice,) = await devices_of(srv, "alice")
-    caller = await srv.client()
+    caller = await srv.client("carol")
     call_id, offer = await place(caller, "alice", alice)
     await alice.send(p.Ringing(call_id=call_id))
     await caller.expect(p.Ringing)
@@ -126,7 +129,7 @@ async def test_ringing_timer_ends_with_timeout(srv: Running) -> None:
 
 async def test_supervisory_timer_ends_with_setup_timeout(srv: Running) -> None:
     (alice,) = await devices_of(srv, "alice")
-    caller = await srv.client()
+    caller = await srv.client("carol")
     call_id, offer = await place(caller, "alice", alice)  # alice never says "ringing"
     await caller.expect(p.CallEnded, call_id=call_id, reason="setup-timeout")
     await alice.expect(p.CallEnded, call_id=call_id, reason="setup-timeout")
@@ -135,7 +138,7 @@ async def test_supervisory_timer_ends_with_setup_timeout(srv: Running) -> None:
 
 async def test_caller_hangup_before_answer_cancels(srv: Running) -> None:
     phone, laptop = await devices_of(srv, "alice", 2)
-    caller = await srv.client()
+    caller = await srv.client("carol")
     call_id, offer = await place(caller, "alice", phone, laptop)
     await phone.send(p.Ringing(call_id=call_id))
     await caller.expect(p.Ringing)
@@ -148,7 +151,7 @@ async def test_caller_hangup_before_answer_cancels(srv: Running) -> None:
 
 async def test_first_accept_wins_others_answered_elsewhere(srv: Running) -> None:
     phone, laptop = await devices_of(srv, "alice", 2)
-    caller = await srv.client()
+    caller = await srv.client("carol")
     call_id, offer = await place(caller, "alice", phone, laptop)
     await laptop.send(p.Accept(call_id=call_id))
     await laptop.expect(p.Offer, sdp=offer)
@@ -165,18 +168,40 @@ async def test_first_accept_wins_others_answered_elsewhere(srv: Running) -> None
     await srv.assert_forgotten(call_id, offer)
 
 
-async def test_unknown_name_is_user_unknown(srv: Running) -> None:
-    caller = await srv.client()
-    call_id, offer = await place(caller, "nobody")
-    await caller.expect(p.CallEnded, call_id=call_id, reason="user-unknown")
-    await srv.assert_forgotten(call_id, offer)
+async def test_unknown_and_offline_look_the_same(srv: Running) -> None:
+    """No existence oracle: a name nobody has and an account with no device
+    online get the same answer, from the same steps."""
+    alice = await srv.client("alice")
+    await alice.send(p.Logout(ref=1))
+    await alice.expect(p.Ok, ref=1)
+    caller = await srv.client("carol")
+    unknown_id, offer = await place(caller, "nobody")
+    unknown = await caller.expect(p.CallEnded, call_id=unknown_id)
+    offline_id, offer2 = await place(caller, "alice")
+    offline = await caller.expect(p.CallEnded, call_id=offline_id)
+    assert unknown.reason == offline.reason == "unavailable"
+    await srv.assert_forgotten(unknown_id, offer, offline_id, offer2)
+
+
+async def test_anonymous_callers_reach_only_the_echo_test(start_server: StartServer) -> None:
+    srv = await start_server(reserved_names=("echo",))
+    await devices_of(srv, "alice")
+    anonymous = await srv.client()
+    await anonymous.send(p.Call(to="alice", offer=sdp(), ref=1))
+    refused = await anonymous.error("auth-required", ref=1)
+    assert "echo test and rooms" in refused.message
+    await anonymous.send(p.Call(to="nobody", offer=sdp(), ref=2))
+    await anonymous.error("auth-required", ref=2)  # the same for a name nobody has
+    await anonymous.send(p.Call(to="Echo", offer=sdp(), ref=3))  # a service: allowed
+    created = await anonymous.expect(p.CallCreated, ref=3)
+    await anonymous.expect(p.CallEnded, call_id=created.call_id, reason="unavailable")
 
 
 async def test_account_without_device_is_unavailable(srv: Running) -> None:
     alice = await srv.client("alice")
     await alice.send(p.Logout(ref=1))
     await alice.expect(p.Ok, ref=1)
-    caller = await srv.client()
+    caller = await srv.client("carol")
     call_id, offer = await place(caller, "alice")
     await caller.expect(p.CallEnded, call_id=call_id, reason="unavailable")
     # Calling yourself from your only device: nobody else to ring.
@@ -189,7 +214,7 @@ async def test_account_without_device_is_unavailable(srv: Running) -> None:
 @pytest.mark.parametrize("who", ["caller", "callee"])
 async def test_vanished_party_is_closed(srv: Running, who: str) -> None:
     (alice,) = await devices_of(srv, "alice")
-    caller = await srv.client()
+    caller = await srv.client("carol")
     call_id, offer = await place(caller, "alice", alice)
     reply = await answer(caller, alice, call_id, offer)
     gone, other = (caller, alice) if who == "caller" else (alice, caller)
@@ -200,7 +225,7 @@ async def test_vanished_party_is_closed(srv: Running, who: str) -> None:
 
 async def test_caller_vanishing_while_ringing_is_closed(srv: Running) -> None:
     (alice,) = await devices_of(srv, "alice")
-    caller = await srv.client()
+    caller = await srv.client("carol")
     call_id, offer = await place(caller, "alice", alice)
     await caller.close()
     await alice.expect(p.CallEnded, call_id=call_id, reason="closed")
@@ -209,7 +234,7 @@ async def test_caller_vanishing_while_ringing_is_closed(srv: Running) -> None:
 
 async def test_connection_timer_ends_with_media_fail(srv: Running) -> None:
     (alice,) = await devices_of(srv, "alice")
-    caller = await srv.client()
+    caller = await srv.client("carol")
     call_id, offer = await place(caller, "alice", alice)
     await alice.send(p.Accept(call_id=call_id))
     await alice.expect(p.Offer)
@@ -221,7 +246,7 @@ async def test_connection_timer_ends_with_media_fail(srv: Running) -> None:
 
 async def test_connected_stops_the_connection_timer(srv: Running) -> None:
     (alice,) = await devices_of(srv, "alice")
-    caller = await srv.client()
+    caller = await srv.client("carol")
     call_id, offer = await place(caller, "alice", alice)
     await answer(caller, alice, call_id, offer)
     with pytest.raises(asyncio.TimeoutError):  # no media-fail after 3 timer lengths
@@ -233,7 +258,7 @@ async def test_connected_stops_the_connection_timer(srv: Running) -> None:
 
 async def test_outsiders_and_unknown_calls(srv: Running) -> None:
     (alice,) = await devices_of(srv, "alice")
-    caller = await srv.client()
+    caller = await srv.client("carol")
     stranger = await srv.client()
     call_id, offer = await place(caller, "alice", alice)
     for message in (
@@ -260,7 +285,7 @@ async def test_outsiders_and_unknown_calls(srv: Running) -> None:
 
 async def test_callee_hangup_while_ringing_rejects(srv: Running) -> None:
     (alice,) = await devices_of(srv, "alice")
-    caller = await srv.client()
+    caller = await srv.client("carol")
     call_id, offer = await place(caller, "alice", alice)
     await alice.send(p.Hangup(call_id=call_id))
     await caller.expect(p.CallEnded, reason="rejected")
@@ -269,7 +294,7 @@ async def test_callee_hangup_while_ringing_rejects(srv: Running) -> None:
 
 async def test_renegotiation_offer_after_connect_is_relayed(srv: Running) -> None:
     (alice,) = await devices_of(srv, "alice")
-    caller = await srv.client()
+    caller = await srv.client("carol")
     call_id, offer = await place(caller, "alice", alice)
     await answer(caller, alice, call_id, offer)
     again = sdp("offer")
@@ -286,7 +311,7 @@ async def test_stale_device_entries_do_not_keep_a_call_ringing(srv: Running) -> 
     key = srv.hub.accounts.key("alice")
     # A device entry left by a crashed instance: nobody will receive for it.
     await srv.store.add_presence(key, "ghost-session-id-0000", srv.clock() + 60)
-    caller = await srv.client()
+    caller = await srv.client("carol")
     call_id, offer = await place(caller, "alice", alice)
     record = await srv.store.get_call(call_id)
     assert record is not None and record.devices == [alice.session]

@@ -64,7 +64,7 @@ class Fuzz:
 @pytest.fixture
 async def fuzz(start_server: StartServer) -> Fuzz:
     srv = await start_server(supervisory_timeout=5.0, ring_timeout=5.0, connection_timeout=5.0)
-    return Fuzz(srv, await srv.client(), await srv.client("alice"), await srv.client())
+    return Fuzz(srv, await srv.client(), await srv.client("alice"), await srv.client("carol"))
 
 
 @settings(

@@ -202,17 +202,22 @@ async def test_call_between_two_clients(server: Server, make_client: MakeClient)
 
 
 async def test_rejected_call_and_unknown_callee(server: Server, make_client: MakeClient) -> None:
-    alice = await make_client(server.url)  # anonymous caller
+    alice = await account(make_client, server, "alice")
     bob = await account(make_client, server, "bob")
     call_id = await alice.call("bob", OFFER, video=True)
     incoming = await wait_event(bob, p.Incoming)
-    assert incoming.caller == "" and incoming.video
+    assert incoming.caller == "alice" and incoming.video
     await bob.reject(call_id)
     assert (await wait_event(alice, p.CallEnded)).reason == "rejected"
 
     nobody = await alice.call("nobody-here", OFFER)
     ended = await wait_event(alice, p.CallEnded)
-    assert ended == p.CallEnded(call_id=nobody, reason="user-unknown")
+    assert ended == p.CallEnded(call_id=nobody, reason="unavailable")  # as if offline
+
+    anonymous = await make_client(server.url)
+    with pytest.raises(SignalingError) as refused:
+        await anonymous.call("bob", OFFER)
+    assert refused.value.code == "auth-required"
 
 
 async def test_typed_errors_for_calls(server: Server, make_client: MakeClient) -> None:
@@ -289,7 +294,7 @@ async def test_reconnects_after_restart_and_logs_in_again(
     assert client.name == "alice"
 
     # The restored session is logged in: another client can call alice by name.
-    caller = await make_client(server.url)
+    caller = await account(make_client, server, "carol")
     call_id = await caller.call("alice", OFFER)
     assert (await wait_event(client, p.Incoming)).call_id == call_id
 
