@@ -37,6 +37,9 @@ HINTS = {
     "room-expired": "the room has expired",
     "auth-required": "this needs an account: register one first",
     "rate-limited": "the server is rate-limiting this client; try again shortly",
+    "quota-exceeded": "the server's limit for this network or account is reached; try later",
+    "wrong-server": "the server refused a login signed for another address: its operator "
+    "must set --public-url to the URL you use",
 }
 
 
