@@ -396,7 +396,7 @@ async def run_idle(
     server_connections = float("nan")
     if server_pid:
         async with http.get(url + "/metrics", headers=ADMIN) as resp:
-            match = re.search(r"^hello_connections (\d+)", await resp.text(), re.M)
+            match = re.search(r"^hello_connections_open ([\d.]+)", await resp.text(), re.M)
             server_connections = float(match.group(1)) if match else float("nan")
     for task in readers:
         task.cancel()

@@ -105,8 +105,8 @@ async def heartbeat(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     if (refused := refusal(request, request.app[HUB].settings.admin_token)) is not None:
         return refused
-    text = request.app[HUB].metrics.render() + request.app[TELEMETRY].render()
-    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+    body, content_type = request.app[HUB].metrics.render(request.headers.get("Accept", ""))
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 # ---------------------------------------------------------------- telemetry
@@ -194,6 +194,7 @@ def create_app(
             period=hub.settings.telemetry_period, epsilon=hub.settings.telemetry_epsilon
         )
     app[TELEMETRY] = telemetry
+    hub.metrics.register(telemetry)  # its published aggregates, in /metrics too
     app.router.add_get("/ws", websocket)
     app.router.add_get("/__heartbeat__", heartbeat)
     app.router.add_get("/metrics", metrics)

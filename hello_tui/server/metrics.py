@@ -1,18 +1,40 @@
-"""Prometheus text exposition, hand-written: counters and gauges only.
+"""``/metrics``: the server's own counters, through ``prometheus_client``.
+
+The hot path keeps plain integers (an increment per message costs nothing);
+a collector turns them into metric families when Prometheus scrapes, beside
+the process metrics (CPU, memory, file descriptors) and one histogram: how
+long the server takes to handle a client message, by message type.
+Each server has its own registry, so several apps in one process (the tests)
+never share or clash.
 
 Only aggregates live here (P7): no label ever carries an identity, an address
-or a call id, just reason and error codes from closed sets.
+or a call id, just message types, end reasons and error codes from closed sets.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from prometheus_client import (
+    CollectorRegistry,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client import exposition as text_format
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.openmetrics import exposition as openmetrics
+from prometheus_client.registry import Collector
+
+# Handling a message is mostly sub-millisecond; the tail is what matters.
+HANDLE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 
 
 @dataclass
 class Metrics:
-    """Process-wide counters of one server instance."""
+    """Process-wide counters of one server instance, and its registry."""
 
     connections: int = 0
     connections_total: int = 0
@@ -23,6 +45,21 @@ class Metrics:
     messages_out: int = 0
     calls_ended: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    registry: CollectorRegistry = field(init=False, repr=False)
+    handling: Histogram = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(_ServerCollector(self))
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.handling = Histogram(
+            "hello_signaling_handle_seconds",
+            "Time to handle one client message, by message type.",
+            ["type"],
+            buckets=HANDLE_BUCKETS,
+            registry=self.registry,
+        )
 
     def call_started(self) -> None:
         self.calls_active += 1
@@ -32,40 +69,47 @@ class Metrics:
         self.calls_active = max(0, self.calls_active - 1)
         self.calls_ended[reason] += 1
 
-    def render(self) -> str:
-        """The ``/metrics`` body (text format 0.0.4)."""
-        lines: list[str] = []
+    def observe(self, kind: str, seconds: float) -> None:
+        self.handling.labels(kind).observe(seconds)
 
-        def metric(name: str, kind: str, help_: str, samples: dict[str, int]) -> None:
-            lines.append(f"# HELP {name} {help_}")
-            lines.append(f"# TYPE {name} {kind}")
-            for labels, value in samples.items():
-                lines.append(f"{name}{labels} {value}")
+    def register(self, collector: Collector) -> None:
+        """Add another source of families (the telemetry aggregates)."""
+        self.registry.register(collector)
 
-        metric("hello_connections", "gauge", "Open WebSocket connections.", {"": self.connections})
-        metric(
-            "hello_connections_total",
-            "counter",
-            "WebSocket connections accepted.",
-            {"": self.connections_total},
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The ``/metrics`` body and its content type: OpenMetrics when the
+        scraper asks for it (``Accept``), else the classic text format."""
+        if "application/openmetrics-text" in accept:
+            return openmetrics.generate_latest(self.registry), openmetrics.CONTENT_TYPE_LATEST
+        return text_format.generate_latest(self.registry), text_format.CONTENT_TYPE_LATEST
+
+
+class _ServerCollector(Collector):
+    def __init__(self, metrics: Metrics) -> None:
+        self.m = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.m
+        yield GaugeMetricFamily(
+            "hello_connections_open", "Open WebSocket connections.", value=m.connections
         )
-        metric("hello_calls_active", "gauge", "Calls in progress.", {"": self.calls_active})
-        metric("hello_calls_total", "counter", "Calls created.", {"": self.calls_total})
-        metric(
-            "hello_calls_ended_total",
-            "counter",
-            "Calls ended, by reason.",
-            {f'{{reason="{r}"}}': n for r, n in sorted(self.calls_ended.items())},
+        yield CounterMetricFamily(
+            "hello_connections", "WebSocket connections accepted.", value=m.connections_total
         )
-        metric(
-            "hello_rooms_created_total", "counter", "Rooms created.", {"": self.rooms_created_total}
+        yield GaugeMetricFamily("hello_calls_active", "Calls in progress.", value=m.calls_active)
+        yield CounterMetricFamily("hello_calls", "Calls created.", value=m.calls_total)
+        ended = CounterMetricFamily(
+            "hello_calls_ended", "Calls ended, by reason.", labels=["reason"]
         )
-        metric("hello_messages_in_total", "counter", "Frames received.", {"": self.messages_in})
-        metric("hello_messages_out_total", "counter", "Messages sent.", {"": self.messages_out})
-        metric(
-            "hello_errors_total",
-            "counter",
-            "Error replies, by code.",
-            {f'{{code="{c}"}}': n for c, n in sorted(self.errors.items())},
+        for reason, n in sorted(m.calls_ended.items()):
+            ended.add_metric([reason], n)
+        yield ended
+        yield CounterMetricFamily(
+            "hello_rooms_created", "Rooms created.", value=m.rooms_created_total
         )
-        return "\n".join(lines) + "\n"
+        yield CounterMetricFamily("hello_messages_in", "Frames received.", value=m.messages_in)
+        yield CounterMetricFamily("hello_messages_out", "Messages sent.", value=m.messages_out)
+        errors = CounterMetricFamily("hello_errors", "Error replies, by code.", labels=["code"])
+        for code, n in sorted(m.errors.items()):
+            errors.add_metric([code], n)
+        yield errors

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -211,6 +212,7 @@ class Session:
         handler = self.hub.handlers.get(type(message))
         if handler is None:
             return self.error("bad-message", "not a client request", message.ref)
+        started = time.perf_counter()
         try:
             await handler(self, message)
         except Refusal as refusal:
@@ -218,6 +220,8 @@ class Session:
         except Exception:
             log.exception("internal error on %s", type(message).__name__)
             self.error("internal", "internal error", message.ref)
+        finally:
+            self.hub.metrics.observe(message.__struct_config__.tag, time.perf_counter() - started)
 
     def _no_hello(self) -> None:
         """A connection that has not said hello in time holds a slot for nothing."""

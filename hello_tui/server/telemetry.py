@@ -43,9 +43,11 @@ import re
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from hello_tui.server.noise import laplace, noise_scale, noisy_count
 from hello_tui.server.privacy import log
@@ -345,17 +347,10 @@ class TelemetryAggregator:
             "crashes": show("crashes"),
         }
 
-    def render(self) -> str:
-        """Prometheus text for ``/metrics`` (the same published values as :meth:`stats`)."""
+    def collect(self) -> Iterator[Metric]:
+        """Metric families for ``/metrics`` (a ``prometheus_client`` collector):
+        the same published values as :meth:`stats`, as gauges."""
         stats = self.stats()
-        lines: list[str] = []
-
-        def family(name: str, help_: str, label: str, values: dict[str, int]) -> None:
-            lines.append(f"# HELP {name} {help_}")
-            lines.append(f"# TYPE {name} gauge")
-            for key, value in values.items():
-                lines.append(f'{name}{{{label}="{_escape(key)}"}} {value}')
-
         for group, prefix in (
             ("calls", "hello_telemetry_calls"),
             ("quality", "hello_telemetry_quality"),
@@ -367,18 +362,15 @@ class TelemetryAggregator:
                 label = "day" if (group, name) == ("users", "daily") else "bucket"
                 if group == "calls" or (group == "users" and name != "daily"):
                     label = name
-                family(
+                family = GaugeMetricFamily(
                     f"{prefix}_{name}",
                     f"Telemetry {group} by {name}: sums over closed periods, noised "
-                    f"(small buckets hidden).",
-                    label,
-                    values,
+                    "(small buckets hidden).",
+                    labels=[label],
                 )
-        return "\n".join(lines) + "\n"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+                for key, value in values.items():
+                    family.add_metric([key], value)
+                yield family
 
 
 def log_crash(crash: p.CrashReport) -> None:

@@ -7,6 +7,7 @@ import json
 
 import aiohttp
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from hello_tui.signaling import protocol as p
 from tests.server.conftest import Client, Running, StartServer, sdp
@@ -80,14 +81,34 @@ async def test_heartbeat_and_metrics(start_server: StartServer) -> None:
     client = await srv.client()
     await client.send_raw("garbage")
     await client.error("bad-message")
+    await client.send(p.RoomList(ref=1))
+    await client.expect(p.Rooms, ref=1)
     admin = {"Authorization": "Bearer session-test-admin-token"}
-    async with srv.http.get(srv.url("/metrics"), headers=admin) as resp:
+    # What Prometheus asks for: OpenMetrics, read back with its strict parser.
+    accept = {**admin, "Accept": "application/openmetrics-text; version=1.0.0"}
+    async with srv.http.get(srv.url("/metrics"), headers=accept) as resp:
         assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
         text = await resp.text()
-    assert "hello_connections 1" in text
-    assert 'hello_errors_total{code="bad-message"} 1' in text
-    assert "hello_messages_in_total 2" in text
-    assert "hello_calls_active 0" in text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    value = {
+        s.name + str(sorted(s.labels.items())): s.value
+        for f in families.values()
+        for s in f.samples
+    }
+    assert families["hello_connections"].type == "counter"  # and _open is a gauge: no clash
+    assert families["hello_connections_open"].type == "gauge"
+    assert value["hello_connections_open[]"] == 1
+    assert value["hello_errors_total[('code', 'bad-message')]"] == 1
+    assert value["hello_messages_in_total[]"] == 3
+    assert value["hello_calls_active[]"] == 0
+    assert families["hello_signaling_handle_seconds"].type == "histogram"
+    assert value["hello_signaling_handle_seconds_count[('type', 'room-list')]"] == 1
+    assert "process_resident_memory_bytes" in families  # process metrics come along
+    # The classic text format, for older scrapers, says the same.
+    async with srv.http.get(srv.url("/metrics"), headers=admin) as resp:
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        assert 'hello_errors_total{code="bad-message"} 1.0' in await resp.text()
 
 
 @pytest.mark.parametrize(

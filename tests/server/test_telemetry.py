@@ -204,10 +204,10 @@ async def test_the_open_period_is_never_published(server: Server) -> None:
     assert stats["users"]["client_version"] == {"0.1.0": 8}
     assert stats["users"]["country"] == {}  # no GeoIP database configured
     metrics = await get(url, "/metrics")
-    assert 'hello_telemetry_calls_outcome{outcome="completed"} 7' in metrics
+    assert 'hello_telemetry_calls_outcome{outcome="completed"} 7.0' in metrics
     assert 'outcome="failed"' not in metrics
-    assert 'hello_telemetry_quality_mos_mean{bucket="4.3+"} 8' in metrics
-    assert 'hello_telemetry_users_daily{day="2026-11-26"} 8' in metrics
+    assert 'hello_telemetry_quality_mos_mean{bucket="4.3+"} 8.0' in metrics
+    assert 'hello_telemetry_users_daily{day="2026-11-26"} 8.0' in metrics
 
     # What was published is fixed: new reports (the next open period) and
     # further reads change nothing until that period closes too.
