@@ -28,7 +28,7 @@ Daily users: during the period, a set of ``HMAC(salt, daily_id)`` (at most
 users, if the noisy number of networks they came from reaches the
 threshold. Each new user-day also counts its OS family and client version
 (and country, when the operator plugged in a GeoIP lookup: ``country_of``).
-See docs/telemetry.md and docs/security-telemetry.md.
+See docs/telemetry.md and docs/security.md, "Telemetry that resists differencing".
 """
 
 from __future__ import annotations
