@@ -34,7 +34,7 @@ nonce there) before it learns ``n_o``, and commit its own offer to the
 answerer before it sees ``n_a``: whatever it computes, the two codes it ends
 up with are independent random draws, one guess in a million per call. A peer
 that sends no commitment (or no nonce) gets no code at all, not a weak one.
-See docs/security-sas.md.
+See docs/security.md.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 // the room name with the key in the URL fragment (#k=..., never sent to the
 // server; format in hello_tui/signaling/roomcrypt.py), and shows the same
 // six-digit check code as the terminal client, with its hash commitment
-// (hello_tui/call/sas.py, docs/security-sas.md).
+// (hello_tui/call/sas.py, docs/security.md).
 // See docs/browser.md.
 "use strict";
 
