@@ -139,6 +139,8 @@ async def test_call_to_a_contact_logs_no_names_on_either_end(serve: str) -> None
     assert code == 0, err
     code, _, err = await _run("contacts", "add", "Carol Martin", "--email", "carol@example.org")
     assert code == 0, err
+    code, _, err = await _run("account", "register", "dave@example.org", "--server", serve)
+    assert code == 0, err  # calling a person needs an account
     answer = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hello_tui", "answer", "--auto", "--once", "--server", serve,
         "--audio-in", "sine:880", "--audio-out", "null:", "--duration", "1", "--json", "-vv",

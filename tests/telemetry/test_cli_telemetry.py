@@ -20,10 +20,18 @@ from tests.telemetry.conftest import TelServer
 QUESTION = "Send call-quality reports?"
 
 
+@pytest.fixture(autouse=True)
+async def caller_account(tel_server: TelServer) -> None:
+    """Calling a person needs an account: this profile has one on the test server."""
+    code, _, err = await _run("account", "register", "alice", "--server", tel_server.env.url)
+    assert code == 0, err
+
+
 def _enable() -> Path:
+    from hello_tui.config.editor import set_key
+
     config = resolve_paths(None, None).config_file
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text("[telemetry]\nenabled = true\n")
+    set_key(config, "telemetry.enabled", True)
     return config
 
 
@@ -88,12 +96,13 @@ async def test_report_sent_is_the_samples_and_privacy_shows_it(tel_server: TelSe
 
 async def test_disabled_by_default_sends_nothing_and_never_asks(tel_server: TelServer) -> None:
     config = resolve_paths(None, None).config_file
+    before = config.read_text()  # the account's name and server, nothing about telemetry
     code, lines, err = await _call(tel_server)
     assert code == 0, err
     assert tel_server.received == []
     assert sum(tel_server.aggregator.calls["outcome"].values()) == 0
     assert QUESTION not in json.dumps(lines) and QUESTION not in err  # no TTY: no question
-    assert not config.exists()  # nothing saved on its behalf
+    assert config.read_text() == before and "telemetry" not in before  # nothing saved for it
     shown = await _privacy()
     assert shown["sent"] == [] and shown["queued"] == [] and shown["asked"] is False
 
