@@ -1028,7 +1028,9 @@ class Phone:
 
     def _on_missed(self, msg: p.Missed) -> None:
         caller = msg.caller
-        shown = (self.name_of(caller) if self.name_of and caller else caller) or "anonymous"
+        trusted = self._ring_time_status(caller, msg.caller_key) not in ("changed", "unproven")
+        named = self.name_of(caller) if self.name_of and caller and trusted else caller
+        shown = named or "anonymous"
         if self.screen is not None and caller and self.screen(caller) is not None:
             return  # blocked (or do-not-disturb): not even a missed call to show
         log.info("missed call %s while in another call", msg.call_id[:6])

@@ -100,7 +100,10 @@ class Session:
                 # In a call already: the caller hears busy, this user hears who called.
                 self.hub.calls.busy_elsewhere(self, message.call_id)
                 message = Missed(
-                    call_id=message.call_id, caller=message.caller, video=message.video
+                    call_id=message.call_id,
+                    caller=message.caller,
+                    video=message.video,
+                    caller_key=message.caller_key,
                 )
             case CallCreated() | Offer() | PeerJoined():
                 self.party_calls.add(message.call_id)

@@ -203,11 +203,12 @@ class Incoming(Message, tag="incoming"):
 class Missed(Message, tag="missed"):
     """Server → a callee device that was in another call when ``incoming``
     arrived: the caller was told ``busy``, and the user is told someone called
-    (nobody is turned away unseen). ``caller`` as in ``incoming``."""
+    (nobody is turned away unseen). ``caller`` and ``caller_key`` as in ``incoming``."""
 
     call_id: Id
     caller: Annotated[str, msgspec.Meta(max_length=254)] = ""
     video: bool = False
+    caller_key: AccountKey = ""
 
 
 class Ringing(Message, tag="ringing"):

@@ -8,6 +8,7 @@ is deleted and its name registered again with another key.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
 from dataclasses import dataclass
@@ -239,3 +240,24 @@ async def test_no_identity_for_the_echo_test(tmp_path: Path) -> None:
         await client.close()
     assert not [e for e in call.event_log if isinstance(e, ev.Identity)]
     assert not (tmp_path / FILE_NAME).exists()
+
+
+async def test_a_missed_call_from_a_changed_key_is_not_the_contact(env: Env) -> None:
+    alice, bob, carol = [await person(env, n) for n in ("alice", "bob", "carol")]
+    await talk(bob, alice)  # alice pins bob's key
+    bob = await reregister(env, bob)
+    alice.phone.name_of = lambda caller: f"{caller.title()} (contact)"
+    missed: list[str] = []
+    alice.phone.on_missed = missed.append
+    busy_call = carol.phone.dial("alice")
+    in_call = await alice.phone.next_incoming(T)
+    await in_call.accept()
+    await busy_call.wait_for(ev.Connected, T)
+    assert (await bob.phone.dial("alice").wait_ended(T)).reason == "busy"
+    carol_again = carol.phone.dial("alice")  # a known key, for contrast: named as the contact
+    assert (await carol_again.wait_ended(T)).reason == "busy"
+    async with asyncio.timeout(T):
+        while len(missed) < 2:  # the notices follow the busy answers on alice's connection
+            await asyncio.sleep(0.02)
+    assert missed == ["bob", "Carol (contact)"]
+    await busy_call.hangup()
