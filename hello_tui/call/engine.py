@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeVar
 from aiortc import RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from hello_tui.call import events as ev
+from hello_tui.call.identity_proof import Identity, proven, stamp
 from hello_tui.call.peer import (
     GatedTrack,
     LoopbackTrack,
@@ -38,6 +39,7 @@ from hello_tui.call.peer import (
     new_peer_connection,
 )
 from hello_tui.call.sas import SasError, SasExchange, fingerprint_from_sdp
+from hello_tui.contacts.pins import key_fingerprint
 from hello_tui.history.store import CallRecord, HistoryStore
 from hello_tui.media.sinks import AudioSink, open_audio_sink
 from hello_tui.media.sources import open_audio_source
@@ -107,6 +109,8 @@ class CallOptions:
     ``null:``) makes a video call; None (the default) an audio-only one.
     ``null:`` (or a camera that cannot be used) still receives the far side's
     video. ``video_out`` (``file:PATH.y4m`` / ``.mp4``) records what is received.
+    ``identity``: the account we signed in as (name and key): direct calls sign
+    our DTLS fingerprint with it (:mod:`hello_tui.call.identity_proof`).
     """
 
     def __init__(
@@ -126,6 +130,7 @@ class CallOptions:
         video_height: int = DEFAULT_HEIGHT,
         video_fps: int = DEFAULT_FPS,
         video_out: str | None = None,
+        identity: Identity | None = None,
     ) -> None:
         self.audio_in = audio_in
         self.audio_out = audio_out
@@ -139,6 +144,7 @@ class CallOptions:
         self.video_source = video_source
         self.video_width, self.video_height, self.video_fps = video_width, video_height, video_fps
         self.video_out = video_out
+        self.identity = identity
 
 
 class Call:
@@ -169,6 +175,15 @@ class Call:
         self.sas: str | None = None  # the check code, once verified (never before)
         self._sas: SasExchange | None = None  # this offer/answer's commitment exchange
         self._sas_shown = False
+        # Who the other side is by key: the account name and key the server
+        # announced, whether its SDP signature checked out, and the settled event.
+        self.peer_account = ""
+        self.peer_key = ""
+        self._peer_proven = False
+        self.identity: ev.Identity | None = None
+        # Whether a front end may show the contact of that name (its photo):
+        # not while the key is known to differ from the pinned one, or unproven.
+        self.contact_shown = True
         self.ended: ev.Ended | None = None
         self.pc: RTCPeerConnection | None = None
         self.source: GatedTrack | None = None
@@ -502,7 +517,8 @@ class Call:
         self.pc.addTransceiver(self._sent_track(), direction="sendrecv")
         self._add_video(self.pc, offer=True)
         self._sas = SasExchange("offerer")
-        return self._sas.stamp_offer(await self._local_description(self.pc, offer=True))
+        sdp = self._sas.stamp_offer(await self._local_description(self.pc, offer=True))
+        return self._sign(sdp, "offer")
 
     async def _answer_offer(self, sdp: str) -> str:
         self._open_media()
@@ -513,7 +529,13 @@ class Call:
         self.pc.addTrack(self._sent_track())
         self._add_video(self.pc, offer=False)
         self._sas = SasExchange("answerer")
-        return self._sas.stamp_answer(sdp, await self._local_description(self.pc, offer=False))
+        answer = self._sas.stamp_answer(sdp, await self._local_description(self.pc, offer=False))
+        return self._sign(answer, "answer")
+
+    def _sign(self, sdp: str, role: str) -> str:
+        """Our identity signature on a direct call's SDP (rooms are anonymous)."""
+        identity = self.options.identity
+        return sdp if identity is None or self.is_room else stamp(sdp, role, identity)
 
     def _sent_track(self) -> MeteredTrack:
         """The source as sent, metered (the outgoing level of the quality samples)."""
@@ -561,6 +583,7 @@ class Call:
         if self._media_timer is not None:
             self._media_timer.cancel()
         self._emit(ev.Connected(call_id=self.call_id, setup_ms=self._ms()))
+        self._settle_identity()
         self._settle_check_code()
         if self.options.quality_interval and self._quality_task is None:
             self._quality_task = asyncio.get_running_loop().create_task(
@@ -597,6 +620,68 @@ class Call:
             log.warning("call %s: the check code's reveal does not match", self.call_id[:6])
         self._emit(ev.CheckCode(call_id=self.call_id, status=status, code=self.sas or ""))
 
+    def _settle_identity(self) -> None:
+        """Once DTLS is up (the peer holds the certificate its SDP signed):
+        judge the key against the pins and emit :class:`~hello_tui.call.events.Identity`."""
+        pins = self.phone.pins
+        if self.is_room or pins is None or not pins.applies(self.peer_account):
+            return
+        name, key = self.peer_account, self.peer_key
+        try:
+            status = pins.record(name, key) if self._peer_proven else "unproven"
+            pin = pins.get(name)
+        except Exception as exc:  # the pins are a safeguard: say so, never break the call
+            log.warning("call %s: the known keys cannot be read or written", self.call_id[:6])
+            self._emit(ev.Notice(call_id=self.call_id, text=str(exc), source="known-keys"))
+            return
+        self._emit_identity(status, pin, proven=self._peer_proven)
+
+    def _emit_identity(self, status: str, pin: Any, *, proven: bool) -> None:
+        key = self.peer_key
+        event = ev.Identity(
+            call_id=self.call_id,
+            name=self.peer_account,
+            status=status,
+            fingerprint=key_fingerprint(key) if key else "",
+            pinned=pin.fingerprint if pin is not None and pin.key != key else "",
+            proven=proven,
+        )
+        if status in ("changed", "unproven"):
+            log.warning("call %s: the peer's account key is %s", self.call_id[:6], status)
+            self.peer = self.peer_account or self.peer  # not the contact: the raw name
+            self.contact_shown = False
+        self.identity = event
+        self._emit(event)
+
+    def mark_verified(self) -> ev.Identity:
+        """The user compared the check code aloud: mark this account's pinned key
+        verified (``RuntimeError`` saying why when it cannot be)."""
+        identity, pins = self.identity, self.phone.pins
+        if identity is None or pins is None:
+            raise RuntimeError("no account key to verify on this call")
+        if not identity.proven or identity.status not in ("new", "known", "verified"):
+            raise RuntimeError(f"this account's key is {identity.status}: it cannot be verified")
+        if self.check_status != "verified":
+            raise RuntimeError("compare the check code first (there is none on this call yet)")
+        if identity.status != "verified":
+            pin = pins.verify(self.peer_account)
+            self._emit_identity("verified", pin, proven=True)
+        assert self.identity is not None
+        return self.identity
+
+    def accept_new_key(self) -> ev.Identity:
+        """The user accepts this account's changed key (proven on this call): it
+        replaces the pinned one, unverified (``RuntimeError`` saying why not)."""
+        identity, pins = self.identity, self.phone.pins
+        if identity is None or pins is None or identity.status != "changed":
+            raise RuntimeError("this account's key has not changed")
+        if not identity.proven:
+            raise RuntimeError("answer first: the new key is not proven yet")
+        pin = pins.trust(self.peer_account, self.peer_key)
+        self._emit_identity("known", pin, proven=True)
+        assert self.identity is not None
+        return self.identity
+
     async def _reveal(self, nonce: str) -> None:
         with contextlib.suppress(SignalingClientError, SignalingError):
             await self.client.request(p.SasReveal(call_id=self.call_id, nonce=nonce))
@@ -622,6 +707,7 @@ class Call:
 
     # ------------------------------------------------------------ drivers
     async def _run_outgoing(self, to: str) -> None:
+        self.peer_account = to
         self._emit(ev.Dialing(to=to))
         sdp = await self._new_offer()
         self._placing = True
@@ -642,6 +728,7 @@ class Call:
 
     async def _run_accept(self) -> None:
         offer = await self.client.accept(self.call_id)
+        self._peer_proven = proven(offer, "offer", self.peer_account, self.peer_key)
         answer = await self._answer_offer(offer)
         self._arm_media_timer()
         await self.client.answer(self.call_id, answer)
@@ -677,6 +764,7 @@ class Call:
                 self._set_stage("ringing")
                 self._emit(ev.Ringing(call_id=self.call_id))
             case p.Accepted():
+                self.peer_key = msg.callee_key
                 self._set_stage("connecting")
                 self._emit(ev.Connecting(call_id=self.call_id))
                 self._arm_media_timer()
@@ -685,6 +773,8 @@ class Call:
                 reveal = self._sas.take_answer(msg.sdp) if self._sas is not None else None
                 if reveal is not None:
                     self._spawn(self._reveal(reveal))
+                if not self.is_room:
+                    self._peer_proven = proven(msg.sdp, "answer", self.peer_account, self.peer_key)
                 answer = RTCSessionDescription(sdp=msg.sdp, type="answer")
                 await self.pc.setRemoteDescription(answer)
                 self._settle_check_code()
@@ -809,6 +899,8 @@ class Phone:
         # Someone called while this device was in another call (the server told
         # them busy): the shown name, once it is in the history.
         self.on_missed: Callable[[str], None] | None = None
+        # Trust on first use (hello_tui.contacts.pins.KeyPins): None checks no keys.
+        self.pins: Any = None
 
     async def __aenter__(self) -> Phone:
         self.start()
@@ -849,6 +941,7 @@ class Phone:
             video_height=base.video_height,
             video_fps=base.video_fps,
             video_out=base.video_out,
+            identity=base.identity,
         )
         for key, value in overrides.items():
             if value is not None:
@@ -935,7 +1028,9 @@ class Phone:
 
     def _on_missed(self, msg: p.Missed) -> None:
         caller = msg.caller
-        shown = (self.name_of(caller) if self.name_of and caller else caller) or "anonymous"
+        trusted = self._ring_time_status(caller, msg.caller_key) not in ("changed", "unproven")
+        named = self.name_of(caller) if self.name_of and caller and trusted else caller
+        shown = named or "anonymous"
         if self.screen is not None and caller and self.screen(caller) is not None:
             return  # blocked (or do-not-disturb): not even a missed call to show
         log.info("missed call %s while in another call", msg.call_id[:6])
@@ -948,15 +1043,32 @@ class Phone:
         if self.on_missed is not None:
             self.on_missed(shown)
 
+    def _ring_time_status(self, caller: str, key: str) -> str | None:
+        """What the pins say of the announced key before any proof (None: no pins)."""
+        if self.pins is None or not self.pins.applies(caller):
+            return None
+        try:
+            return str(self.pins.judge(caller, key))
+        except Exception:  # an unreadable file: the proven check will say so
+            return None
+
     async def _on_incoming(self, msg: p.Incoming) -> None:
         caller = msg.caller
-        shown = (self.name_of(caller) if self.name_of and caller else caller) or "anonymous"
+        status = self._ring_time_status(caller, msg.caller_key)
+        # A contact (its name, its photo) only for a key that is not known to be wrong.
+        trusted = status not in ("changed", "unproven")
+        named = self.name_of(caller) if self.name_of and caller and trusted else caller
+        shown = named or "anonymous"
         call = Call(self, "incoming", self._options(), peer=shown, call_id=msg.call_id)
         call.caller_video = msg.video
+        call.peer_account, call.peer_key = caller, msg.caller_key
+        call.contact_shown = trusted
         verdict = self.screen(caller) if self.screen is not None else None
         self._register(msg.call_id, call)
         self.live.add(call)
         call._emit(ev.Incoming(call_id=msg.call_id, caller=caller, video=msg.video))
+        if status == "changed":  # warn while it rings, before anyone answers
+            call._emit_identity("changed", self.pins.get(caller), proven=False)
         if verdict in ("busy", "rejected"):
             await call.reject(verdict)  # type: ignore[arg-type]
             return

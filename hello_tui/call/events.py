@@ -15,6 +15,12 @@ Order of a call that connects::
 little later (the answerer waits for the offerer's reveal); a ``mismatch``
 one may come before ``Connected``. Until then the code is "waiting".
 
+``Identity`` (direct calls, when the front end keeps pins) comes right after
+``Connected``: who the other side is, by key. An incoming call whose
+announced key differs from the pinned one also gets an unproven ``changed``
+one at ring time, before ``Ringing``; marking the contact verified during
+the call emits one more (``verified``).
+
 ``Ended`` is always the last event, exactly once. While connected, a
 :class:`Quality` event carries one :class:`QualitySample` a second; ``Ended``
 carries the call's :class:`CallQualitySummary`, computed from those very
@@ -125,6 +131,66 @@ class CheckCode(CallEvent):
                 "commitment: someone may be intercepting this call. Hang up."
             )
         return "No check code: the other side does not support it."
+
+
+IDENTITY_STATUSES: tuple[str, ...] = ("new", "known", "verified", "changed", "unproven")
+
+
+def printable(text: str) -> str:
+    """``text`` with every non-printable character escaped (``\\x1b``): a name
+    from the network must not move a terminal's cursor or forge a line."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identity(CallEvent):
+    """Who the other side is, by account key (:mod:`hello_tui.contacts.pins`).
+
+    ``name``: the account name the server gave (untrusted text).
+    ``fingerprint``: of the key the server announced ("" if none); ``pinned``:
+    of the key pinned before, when it differs (``changed``). ``proven``: the
+    SDP's signature checked out under that key and DTLS connected to the
+    signed certificate (False at ring time: only the server's word).
+    ``status``: ``new`` (pinned now), ``known``, ``verified`` (a check code
+    was compared once), ``changed`` (another key than the pinned one: a LOUD
+    warning, the pin is kept) or ``unproven`` (no valid signature: never pinned).
+    """
+
+    kind: ClassVar[str] = "identity"
+    name: str
+    status: str
+    fingerprint: str = ""
+    pinned: str = ""
+    proven: bool = True
+
+    @property
+    def trusted(self) -> bool:
+        """The contact behind this name may be shown (name, photo)."""
+        return self.status in ("new", "known", "verified")
+
+    def line(self) -> str:
+        """One line for people (the name escaped)."""
+        name = printable(self.name)
+        if self.status == "changed":
+            return (
+                f"WARNING: this is not the {name} you talked to before: the account's key "
+                f"changed (was {self.pinned or '?'}, now {self.fingerprint or '?'}). Someone "
+                f"else may have taken the name. Hang up unless {name} told you of a new key; "
+                f"to accept it: hello-tui contacts trust {name}"
+            )
+        if self.status == "unproven":
+            return (
+                f"WARNING: cannot prove this is the account {name}: its key signature is "
+                "missing or wrong (the server may be lying). Treat it as a stranger."
+            )
+        if self.status == "new":
+            return (
+                f"First call with {name}: key {self.fingerprint} remembered. Compare the "
+                f"check code aloud, then mark it verified: hello-tui contacts verify {name}"
+            )
+        if self.status == "verified":
+            return f"Identity: {name}, verified key {self.fingerprint}"
+        return f"Identity: {name}, same key as before ({self.fingerprint})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -250,6 +316,7 @@ EVENT_TYPES: dict[str, type[CallEvent]] = {
         Connecting,
         Connected,
         CheckCode,
+        Identity,
         MediaFlowing,
         Muted,
         Unmuted,
@@ -264,6 +331,7 @@ EVENT_TYPES: dict[str, type[CallEvent]] = {
 __all__ = [
     "CHECK_STATUSES",
     "EVENT_TYPES",
+    "IDENTITY_STATUSES",
     "LOCAL_REASONS",
     "OUTCOMES",
     "STAGES",
@@ -275,6 +343,7 @@ __all__ = [
     "Connecting",
     "Dialing",
     "Ended",
+    "Identity",
     "Incoming",
     "MediaFlowing",
     "Muted",

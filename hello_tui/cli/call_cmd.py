@@ -248,7 +248,7 @@ class Printer:
             return "Connecting..."
         if kind == "connected":
             return "Connected, encrypted (DTLS-SRTP). Check code: waiting..."
-        if kind == "check-code":
+        if kind in ("check-code", "identity"):
             return str(event.line())
         if kind == "media-flowing":
             return f"Audio flowing ({event.setup_ms:.0f} ms after dialing)"
@@ -283,6 +283,7 @@ class Printer:
             "setup_ms": getattr(flowing, "setup_ms", None),
             "sas": call.sas,
             "check": call.check_status,
+            "identity": call.identity.status if call.identity is not None else None,
             "frames_received": sink.frames if sink else 0,
             "samples_received": sink.samples if sink else 0,
             "video_frames_received": call.remote_video.frames if call.remote_video else 0,
@@ -568,7 +569,9 @@ class Session:
     async def _open(self) -> Phone:
         from hello_tui.call.embedded import LOOPBACK, embedded_server
         from hello_tui.call.engine import CallOptions, Phone
+        from hello_tui.call.identity_proof import Identity
         from hello_tui.call.peer import ice_servers
+        from hello_tui.contacts.pins import KeyPins
         from hello_tui.signaling.client import SignalingClient
 
         url = self.url
@@ -579,9 +582,11 @@ class Session:
         self._stack.push_async_callback(client.close)
         await client.connect(url)
         turn: list[Any] = []
+        identity = None
         if self.login:
             name, key = account_key(self.ctx)
             turn = list((await client.login(name, key)).ice)
+            identity = Identity(name, key)
         audio_in, audio_out = _settings_audio(self.ctx, self.args)
         history = self.ctx.history()
         self._stack.callback(history.close)
@@ -596,8 +601,10 @@ class Session:
             video_height=settings.video.height,
             video_fps=settings.video.fps,
             video_out=self.args.video_out,
+            identity=identity,
         )
         self.phone = Phone(client, options)
+        self.phone.pins = KeyPins.in_dir(self.ctx.paths.data_dir)
         self._stack.push_async_callback(self.phone.close)
         self.phone.start()
         return self.phone

@@ -132,6 +132,13 @@ def _history_list(p: argparse.ArgumentParser) -> None:
 
 
 _C = "hello_tui.cli.contacts_cmd"
+_K = "hello_tui.cli.keys_cmd"
+
+
+def _key_name(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="an account name, or a contact with one")
+    _json_flag(p)
+
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -161,6 +168,24 @@ COMMANDS: tuple[Command, ...] = (
             ),
             Command(
                 "export", "export contacts to vCard or CSV", f"{_C}:cmd_export", _contacts_export
+            ),
+            Command(
+                "keys",
+                "the account keys seen on calls (trust on first use)",
+                f"{_K}:cmd_keys",
+                _json_flag,
+            ),
+            Command(
+                "verify",
+                "mark an account's key verified (after comparing the check code aloud)",
+                f"{_K}:cmd_verify",
+                _key_name,
+            ),
+            Command(
+                "trust",
+                "accept an account's changed key (it replaces the remembered one)",
+                f"{_K}:cmd_trust",
+                _key_name,
             ),
         ),
     ),

@@ -83,6 +83,12 @@ def public_key(text: str) -> Ed25519PublicKey:
         raise Refusal("bad-message", "invalid Ed25519 public key") from None
 
 
+def raw_b64url(key_b64: str) -> str:
+    """A stored public key in the one form the protocol announces: raw 32 bytes,
+    base64url without padding (service keys may come padded or standard)."""
+    return base64.urlsafe_b64encode(public_key(key_b64).public_bytes_raw()).rstrip(b"=").decode()
+
+
 def verify(key_b64: str, signature_b64: str, payload: bytes) -> bool:
     try:
         public_key(key_b64).verify(b64decode(signature_b64), payload)
@@ -168,7 +174,7 @@ class Accounts:
         # Logging in keeps an account alive: refresh its expiry.
         record.until = store.clock() + self.hub.settings.account_ttl
         await store.put_account(key, record)
-        await session.set_account(name, key)
+        await session.set_account(name, key, raw_b64url(record.public_key))
         log.info("logged in session=%s", short(session.id))
         settings = self.hub.settings
         ice = turn_credentials(settings.turn_secret, settings.turn_urls, session.id,

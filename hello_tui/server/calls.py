@@ -175,7 +175,12 @@ class Calls:
         await hub.store.put_call(record)
         self._arm(call_id, hub.settings.supervisory_timeout, "setup-timeout", {"init"})
         log.info("call %s created devices=%d", short(call_id), len(devices))
-        incoming = Incoming(call_id=call_id, caller=session.name or "", video=msg.video)
+        incoming = Incoming(
+            call_id=call_id,
+            caller=session.name or "",
+            video=msg.video,
+            caller_key=session.public_key or "",
+        )
         missed = {d for d in devices if not await hub.store.deliver(d, incoming)}
         if missed:  # stale device entries (e.g. a restarted instance): stop waiting for them
             await self._drop_devices(call_id, missed)
@@ -228,7 +233,8 @@ class Calls:
         hub.quotas.call_settled(msg.call_id)
         self._arm(msg.call_id, hub.settings.connection_timeout, "media-fail", {"connecting"})
         session.push(Offer(call_id=msg.call_id, sdp=old.offer, ref=msg.ref))
-        await hub.store.deliver(old.caller, Accepted(call_id=msg.call_id))
+        accepted = Accepted(call_id=msg.call_id, callee_key=session.public_key or "")
+        await hub.store.deliver(old.caller, accepted)
         elsewhere = CallEnded(call_id=msg.call_id, reason="answered-elsewhere")
         for device in old.devices:
             if device != session.id:

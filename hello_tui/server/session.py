@@ -67,6 +67,9 @@ class Session:
         self.state: Literal["new", "open", "closed"] = "new"
         self.name: str | None = None  # the plain account name: here and nowhere else
         self.account_key: str | None = None
+        # The account's public key (base64url), told to the other party of a
+        # call so its client can check the SDP's identity signature. Never logged.
+        self.public_key: str | None = None
         self.pending_login: tuple[str, str] | None = None  # (name, nonce)
         # The origins a login on this connection may be signed for (server/origin.py).
         self.login_origins: frozenset[str] = frozenset()
@@ -98,7 +101,10 @@ class Session:
                 # In a call already: the caller hears busy, this user hears who called.
                 self.hub.calls.busy_elsewhere(self, message.call_id)
                 message = Missed(
-                    call_id=message.call_id, caller=message.caller, video=message.video
+                    call_id=message.call_id,
+                    caller=message.caller,
+                    video=message.video,
+                    caller_key=message.caller_key,
                 )
             case CallCreated() | Offer() | PeerJoined():
                 self.party_calls.add(message.call_id)
@@ -158,12 +164,15 @@ class Session:
         await self.ws.close(code=self._close_code)
 
     # ---------------------------------------------------------------- account
-    async def set_account(self, name: str | None, key: str | None) -> None:
+    async def set_account(
+        self, name: str | None, key: str | None, public_key: str | None = None
+    ) -> None:
         """Switch identity; keeps the account's device list (presence) in step."""
         store = self.hub.store
         if self.account_key is not None:
             await store.remove_presence(self.account_key, self.id)
         self.name, self.account_key = name, key
+        self.public_key = public_key if key is not None else None
         if key is not None:
             await store.add_presence(key, self.id, store.clock() + self.hub.settings.presence_ttl)
 

@@ -34,6 +34,9 @@ MAX_CIPHERTEXT: Final = 1404
 Ciphertext = Annotated[str, msgspec.Meta(max_length=MAX_CIPHERTEXT, pattern=r"^[A-Za-z0-9_=+/-]*$")]
 Seconds = Annotated[int, msgspec.Meta(ge=60, le=366 * 24 * 3600)]
 Nonce = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
+# An account's Ed25519 public key as the server announces it to the other party:
+# raw 32 bytes, base64url without padding (43 characters); empty when unknown.
+AccountKey = Annotated[str, msgspec.Meta(max_length=43, pattern=r"^([A-Za-z0-9_-]{43})?$")]
 
 # Why a call ended, as Firefox Hello named them (plus the timers' own).
 EndReason = Literal[
@@ -186,21 +189,26 @@ class CallCreated(Message, tag="call-created"):
 
 class Incoming(Message, tag="incoming"):
     """Server → each callee device. ``caller`` is the caller's account name,
-    or empty for an anonymous caller."""
+    or empty for an anonymous caller; ``caller_key`` the public key that
+    account signed in with (empty when anonymous). The key is only the
+    server's word: the offer's ``a=hello-identity`` signature proves it
+    (``hello_tui.call.identity_proof``)."""
 
     call_id: Id
     caller: Annotated[str, msgspec.Meta(max_length=254)] = ""
     video: bool = False
+    caller_key: AccountKey = ""
 
 
 class Missed(Message, tag="missed"):
     """Server → a callee device that was in another call when ``incoming``
     arrived: the caller was told ``busy``, and the user is told someone called
-    (nobody is turned away unseen). ``caller`` as in ``incoming``."""
+    (nobody is turned away unseen). ``caller`` and ``caller_key`` as in ``incoming``."""
 
     call_id: Id
     caller: Annotated[str, msgspec.Meta(max_length=254)] = ""
     video: bool = False
+    caller_key: AccountKey = ""
 
 
 class Ringing(Message, tag="ringing"):
@@ -217,7 +225,11 @@ class Accept(Message, tag="accept"):
 
 
 class Accepted(Message, tag="accepted"):
+    """Server → caller: a device accepted. ``callee_key``: the public key its
+    account signed in with, proved by the answer's ``a=hello-identity``."""
+
     call_id: Id
+    callee_key: AccountKey = ""
 
 
 class Reject(Message, tag="reject"):

@@ -137,7 +137,9 @@ class HelloApp(App[None]):
         from hello_tui.tui.screens.incoming import IncomingCall
 
         caller = _caller_of(call)
-        contact = self.backend.contact_for(caller)
+        # Not the contact's photo for a key that differs from the pinned one.
+        shown = getattr(call, "contact_shown", True)
+        contact = self.backend.contact_for(caller) if shown else None
         photo = self.backend.contacts.photo_bytes(contact) if contact else None
         ringer = await self._start_ringing()
         # No tone (no output device, or it could not be opened): the terminal bell.

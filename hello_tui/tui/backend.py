@@ -22,6 +22,7 @@ from hello_tui.config.loader import load_config
 from hello_tui.config.paths import Paths, resolve_paths
 from hello_tui.config.settings import Settings
 from hello_tui.contacts.model import Contact
+from hello_tui.contacts.pins import KeyPins
 from hello_tui.contacts.search import fold_key
 from hello_tui.contacts.store import ContactStore, open_store
 from hello_tui.history.store import HistoryStore
@@ -72,6 +73,7 @@ class Backend:
         self.dnd = bool(self._read_state().get("do_not_disturb", False))
         self.phone: Phone | None = None
         self.client: SignalingClient | None = None
+        self.identity: Any = None  # the account's name and key while signed in
         self.account: str | None = None
         self.error = ""
         self.connecting = False
@@ -176,8 +178,10 @@ class Backend:
             ice_servers=ice_servers(settings.ice, turn),
             history=self.history,
             host_addresses=LOOPBACK if self.embedded else None,
+            identity=self.identity,
         )
         phone = Phone(client, options)
+        phone.pins = self.pins
         phone.screen = self.screen_caller
         phone.name_of = self.name_of
         stack.push_async_callback(phone.close)
@@ -186,11 +190,15 @@ class Backend:
 
     async def _login(self, client: SignalingClient) -> list[Any]:
         """Sign in as the configured account; returns the TURN servers it was given."""
+        from hello_tui.call.identity_proof import Identity
         from hello_tui.signaling.account_local import account_key
 
         name, key = account_key(self.paths, self.settings)
         turn = list((await client.login(name, key)).ice)
         self.account = name
+        self.identity = Identity(name, key)
+        if self.phone is not None:  # calls from now on sign with it
+            self.phone.options.identity = self.identity
         return turn
 
     async def disconnect(self) -> None:
@@ -198,6 +206,7 @@ class Backend:
         self.phone = None
         self.client = None
         self.account = None
+        self.identity = None
         if stack is not None:
             with contextlib.suppress(Exception):
                 await stack.__aexit__(None, None, None)
@@ -215,6 +224,11 @@ class Backend:
             self.phone.options.audio_out = settings.audio.output
 
     # ------------------------------------------------------------ calls
+    @property
+    def pins(self) -> KeyPins:
+        """The account keys seen on calls (trust on first use: contacts/pins.py)."""
+        return KeyPins.in_dir(self.paths.data_dir)
+
     def contact_for(self, caller: str) -> Contact | None:
         """The contact a caller's account name belongs to: by e-mail, else by an
         exact (folded) name."""
@@ -351,7 +365,9 @@ class Backend:
         from hello_tui.signaling.account_local import sign_out
 
         self.settings = sign_out(self.paths, self.settings)
-        client, self.account = self.client, None
+        client, self.account, self.identity = self.client, None, None
+        if self.phone is not None:
+            self.phone.options.identity = None
         if client is not None and client.is_connected and client.name:
             with contextlib.suppress(Exception):
                 await client.logout()
@@ -365,7 +381,9 @@ class Backend:
         if not client.name:
             await self._login(client)
         self.settings = await delete_account(client, self.paths, self.settings)
-        self.account = None
+        self.account = self.identity = None
+        if self.phone is not None:
+            self.phone.options.identity = None
 
 
 def _one_line(exc: BaseException) -> str:

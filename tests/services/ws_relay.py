@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -24,6 +24,8 @@ class Relay:
     seen: list[str] = field(default_factory=list)  # frames from the client, in order
     upstream: aiohttp.ClientWebSocketResponse | None = None  # the last client's
     finished: asyncio.Event = field(default_factory=asyncio.Event)  # client gone, pump stopped
+    # A lying server: what the relay does to each frame on its way to the client.
+    rewrite_down: Callable[[str], str] | None = None
 
     @property
     def url(self) -> str:
@@ -45,7 +47,8 @@ class Relay:
         async def down() -> None:
             async for frame in upstream:
                 if frame.type == aiohttp.WSMsgType.TEXT:
-                    await client.send_str(frame.data)
+                    rewrite = self.rewrite_down
+                    await client.send_str(rewrite(frame.data) if rewrite else frame.data)
             await client.close()
 
         pump = asyncio.create_task(down())

@@ -23,7 +23,7 @@ from hello_tui.signaling.client import (
     SignalingClient,
     SignalingError,
 )
-from hello_tui.signaling.identity import generate_key
+from hello_tui.signaling.identity import generate_key, public_key_b64
 from hello_tui.signaling.roomcrypt import decrypt_name, encrypt_name, new_room_key
 from tests.signaling.conftest import WAIT, Server, wait_event
 
@@ -178,18 +178,23 @@ async def test_delete_account_needs_login(server: Server, make_client: MakeClien
 
 # ---------------------------------------------------------------- calls
 async def test_call_between_two_clients(server: Server, make_client: MakeClient) -> None:
-    alice = await account(make_client, server, "alice")
-    bob = await account(make_client, server, "bob")
+    alice_key, bob_key = generate_key(), generate_key()
+    alice, bob = await make_client(server.url), await make_client(server.url)
+    for client, name, key in ((alice, "alice", alice_key), (bob, "bob", bob_key)):
+        await client.register(name, key)
+        await client.login(name, key)
 
     call_id = await alice.call("bob", OFFER)
     incoming = await wait_event(bob, p.Incoming)
-    assert incoming == p.Incoming(call_id=call_id, caller="alice", video=False)
+    # Each side learns the key the other signed in with (proved in the SDP: call/identity_proof).
+    alice_pub, bob_pub = public_key_b64(alice_key), public_key_b64(bob_key)
+    assert incoming == p.Incoming(call_id=call_id, caller="alice", caller_key=alice_pub)
 
     await bob.ringing(call_id)
     assert await wait_event(alice, p.Ringing) == p.Ringing(call_id=call_id)
 
     assert await bob.accept(call_id) == OFFER  # the held offer reaches the accepting device
-    assert await wait_event(alice, p.Accepted) == p.Accepted(call_id=call_id)
+    assert await wait_event(alice, p.Accepted) == p.Accepted(call_id=call_id, callee_key=bob_pub)
 
     await bob.answer(call_id, ANSWER)
     assert await wait_event(alice, p.Answer) == p.Answer(call_id=call_id, sdp=ANSWER)

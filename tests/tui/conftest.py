@@ -95,6 +95,7 @@ async def peers(server: str, tmp_path: Path) -> AsyncIterator[Peer]:
     """Scripted peers: ``phone = await peer("bob@example.org")`` registers, logs in
     and returns a started :class:`Phone` (``sine:440`` in, ``null:`` out)."""
     from hello_tui.call.engine import CallOptions, Phone
+    from hello_tui.call.identity_proof import Identity
     from hello_tui.signaling.client import SignalingClient
     from hello_tui.signaling.identity import generate_key
 
@@ -106,10 +107,13 @@ async def peers(server: str, tmp_path: Path) -> AsyncIterator[Peer]:
         key = generate_key()
         await client.register(name, key)
         await client.login(name, key)
-        phone = Phone(
-            client,
-            CallOptions(audio_in="sine:440", audio_out="null:", host_addresses=("127.0.0.1",)),
+        options = CallOptions(
+            audio_in="sine:440",
+            audio_out="null:",
+            host_addresses=("127.0.0.1",),
+            identity=Identity(name, key),  # signs its SDP, as a real client does
         )
+        phone = Phone(client, options)
         phone.start()
         made.append((phone, client))
         return phone

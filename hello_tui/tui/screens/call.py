@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Digits, Footer, Label, Static
 
 from hello_tui.tui.messages import CallEventMessage, QualityUpdate, follow_call
+from hello_tui.tui.widgets.identity import IdentityLine
 from hello_tui.tui.widgets.photo import Photo
 from hello_tui.tui.widgets.quality import QualityPanel
 from hello_tui.tui.widgets.status import StatusLine
@@ -62,6 +63,8 @@ class CallScreen(Screen[Any]):
         Binding("m", "mute", "Mute"),
         Binding("h,escape", "hangup", "Hang up"),
         Binding("v", "camera", "Camera"),
+        Binding("k", "verify_key", "Key verified"),
+        Binding("t", "trust_key", "Accept new key", show=False),
     ]
 
     def __init__(self, call: Any, *, photo: bytes | None = None, follow: bool = True) -> None:
@@ -88,6 +91,7 @@ class CallScreen(Screen[Any]):
                 yield Label("", id="call-mute")
                 yield Label(SAS_LABEL, id="sas-label", markup=False)
                 yield Digits("", id="sas")
+                yield IdentityLine(id="call-identity")
                 yield VideoView(self._local_sink, self._local_placeholder, id="self-video")
         yield QualityPanel(id="quality")
         yield Static("", id="call-notice", classes="-empty")
@@ -188,6 +192,8 @@ class CallScreen(Screen[Any]):
             self._tick()
         elif kind == "check-code":
             self.show_check(event.status, event.code, event.line())
+        elif kind == "identity":
+            self.show_identity(event)
         elif kind in ("muted", "unmuted", "camera-on", "camera-off"):
             self._flags()
         elif kind == "notice":
@@ -204,6 +210,30 @@ class CallScreen(Screen[Any]):
         self.query_one(QualityPanel).add_sample(message.sample)
         if self.video:  # the panel's height may have changed
             self.call_after_refresh(self._fit_video)
+
+    def show_identity(self, event: Any) -> None:
+        """Who the other side is by key; for a changed or unproven key, the raw
+        account name (not the contact's) and no photo."""
+        self.query_one(IdentityLine).show(event)
+        if event.status in ("changed", "unproven"):
+            from textual.content import Content
+
+            self.query_one("#call-peer", Label).update(Content(self._peer()))
+            self.query_one("#call-photo", Photo).show(self._peer(), None)
+
+    def action_verify_key(self) -> None:
+        """After comparing the check code aloud: this account's key is verified."""
+        try:
+            self.call.mark_verified()
+        except (AttributeError, RuntimeError, ValueError) as exc:
+            self.notify(str(exc), severity="warning", markup=False)
+
+    def action_trust_key(self) -> None:
+        """Accept the changed key of this account (it replaces the pinned one)."""
+        try:
+            self.call.accept_new_key()
+        except (AttributeError, RuntimeError, ValueError) as exc:
+            self.notify(str(exc), severity="warning", markup=False)
 
     def action_mute(self) -> None:
         if self.call is not None:

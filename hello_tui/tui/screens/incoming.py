@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from hello_tui.tui.widgets.identity import IdentityLine
 from hello_tui.tui.widgets.photo import Photo
 
 RING_EVERY = 2.0  # seconds between terminal bells (when there is no output device)
@@ -39,6 +40,7 @@ class IncomingCall(ModalScreen[str]):
             with Horizontal(id="incoming-who"):
                 yield Photo(cols=10, rows=5, id="incoming-photo")
                 yield Label(self.call.peer or "anonymous", id="incoming-peer")
+            yield IdentityLine(id="incoming-identity")
             with Horizontal(classes="buttons"):
                 yield Button("Accept (a)", variant="success", id="accept")
                 yield Button("Video (v)", variant="primary", id="video")
@@ -53,6 +55,9 @@ class IncomingCall(ModalScreen[str]):
     def on_mount(self) -> None:
         self.query_one("#incoming-photo", Photo).show(self.call.peer or "?", self.photo)
         self.query_one("#accept", Button).focus()
+        identity = getattr(self.call, "identity", None)
+        if identity is not None:  # known at ring time: the key differs from the pinned one
+            self.query_one(IdentityLine).show(identity)
         if self.bell:
             self.app.bell()
             self.set_interval(RING_EVERY, self.app.bell)

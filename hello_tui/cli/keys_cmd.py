@@ -1,0 +1,125 @@
+"""``hello-tui contacts keys|verify|trust``: the account keys seen on calls.
+
+Trust on first use (:mod:`hello_tui.contacts.pins`): the first proven call
+with an account pins its key; a later call with another key is "changed" and
+warned about, never accepted silently. ``verify`` marks a pinned key verified
+once the check code was compared aloud; ``trust`` accepts a changed key.
+NAME is an account name, or a contact whose e-mail is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hello_tui.call.events import printable
+from hello_tui.cli.context import Context
+from hello_tui.cli.errors import CliError
+from hello_tui.cli.output import iso, print_json, print_table
+from hello_tui.contacts.pins import KeyPins, Pin, PinError, key_fingerprint
+
+
+def _pins(args: argparse.Namespace) -> KeyPins:
+    ctx = Context(args)
+    ctx.paths.private_data_dir()
+    return KeyPins.in_dir(ctx.paths.data_dir)
+
+
+def _account(args: argparse.Namespace, pins: KeyPins) -> str:
+    """The account NAME means: itself when pinned, else the pinned e-mail of the contact."""
+    name = args.name.strip()
+    if not name:
+        raise CliError("NAME: an account name or a contact")
+    if _get(pins, name) is not None:
+        return name
+    try:
+        from hello_tui.cli.contacts_cmd import resolve
+
+        with Context(args).contacts() as store:
+            contact = resolve(store, name)
+    except CliError:
+        return name
+    pinned = [e for e in contact.emails if _get(pins, e) is not None]
+    if len(pinned) > 1:
+        raise CliError(f"{printable(contact.name)} has keys for several accounts: name one")
+    return pinned[0] if pinned else name
+
+
+def _get(pins: KeyPins, name: str) -> Pin | None:
+    try:
+        return pins.get(name)
+    except PinError as exc:
+        raise CliError(str(exc)) from None
+
+
+def pin_to_json(pin: Pin) -> dict[str, Any]:
+    data = {"name": pin.name, "key": pin.key, "fingerprint": pin.fingerprint,
+            "first_seen": int(pin.first_seen), "verified": pin.verified}  # fmt: skip
+    if pin.pending:
+        data["pending"] = pin.pending
+        data["pending_fingerprint"] = key_fingerprint(pin.pending)
+    return data
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    pins = _pins(args)
+    try:
+        every = pins.all()
+    except PinError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print_json([pin_to_json(p) for p in every])
+        return 0
+    if not every:
+        print("No account keys yet: the first call with an account remembers its key.")
+        return 0
+    rows = []
+    for pin in every:
+        state = "verified" if pin.verified else "known"
+        if pin.pending:
+            state = f"CHANGED to {key_fingerprint(pin.pending)}"
+        rows.append([printable(pin.name), pin.fingerprint, iso(pin.first_seen)[:10], state])
+    print_table(["ACCOUNT", "KEY", "SINCE", ""], rows)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    pins = _pins(args)
+    name = _account(args, pins)
+    pin = _get(pins, name)
+    if pin is None:
+        raise CliError(f"no key is known for {printable(name)} yet: call them first")
+    if pin.pending:
+        raise CliError(
+            f"{printable(name)}'s key changed since it was pinned: accept the new one first "
+            f"('hello-tui contacts trust {printable(name)}'), then compare a check code again"
+        )
+    try:
+        pin = pins.verify(name)
+    except PinError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print_json(pin_to_json(pin))
+    else:
+        print(f"{printable(pin.name)}: key {pin.fingerprint} marked verified")
+    return 0
+
+
+def cmd_trust(args: argparse.Namespace) -> int:
+    pins = _pins(args)
+    name = _account(args, pins)
+    pin = _get(pins, name)
+    if pin is None or not pin.pending:
+        raise CliError(f"no changed key to accept for {printable(name)}")
+    try:
+        new = pins.trust(name)
+    except PinError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print_json(pin_to_json(new))
+    else:
+        print(
+            f"{printable(new.name)}: now key {new.fingerprint} (was {pin.fingerprint}); "
+            "not verified: compare a check code on the next call"
+        )
+    return 0
