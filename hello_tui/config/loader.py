@@ -1,7 +1,7 @@
 """Read, validate and write the config file.
 
 Errors are one line naming the file, the line when it can be found, the key
-and what was expected: ``config.toml:7: [audio] sample_rate: expected int, got str``.
+and what was expected: ``config.toml:7: [video] fps: expected int, got str``.
 A broken config file is never rewritten.
 """
 
@@ -54,11 +54,24 @@ def parse_config(raw: bytes, path: Path) -> Settings:
             raise ConfigError(f"{path}:{m.group(1)}:{m.group(2)}: invalid TOML: {msg}") from None
         raise ConfigError(f"{path}: invalid TOML: {msg}") from None
     try:
+        _drop_retired_keys(data)
         settings = msgspec.convert(data, Settings)
     except msgspec.ValidationError as exc:
         raise ConfigError(_describe_validation_error(str(exc), path, text)) from None
     _check_values(settings, path, text)
     return settings
+
+
+# Keys older versions wrote that mean nothing now: accepted, ignored, never an error.
+RETIRED_KEYS = {"audio": ("sample_rate",)}
+
+
+def _drop_retired_keys(data: dict[str, Any]) -> None:
+    for section, keys in RETIRED_KEYS.items():
+        table = data.get(section)
+        if isinstance(table, dict):
+            for key in keys:
+                table.pop(key, None)
 
 
 def _describe_validation_error(message: str, path: Path, text: str) -> str:
@@ -177,8 +190,6 @@ def _check_values(s: Settings, path: Path, text: str) -> None:
         parse_endpoint(s.video.source, "video-source")
     except EndpointError as exc:
         fail(["video", "source"], str(exc))
-    if s.audio.sample_rate not in (8000, 16000, 24000, 48000):
-        fail(["audio", "sample_rate"], "expected one of 8000, 16000, 24000, 48000")
     for key in ("width", "height", "fps"):
         value = getattr(s.video, key)
         if not 1 <= value <= 4096:

@@ -25,7 +25,6 @@ class ServerSettings(_Section):
 class AudioSettings(_Section):
     input: str = "device:"
     output: str = "device:"
-    sample_rate: int = 48000
 
 
 class VideoSettings(_Section):

@@ -108,11 +108,11 @@ def test_tone_input_needs_no_device(cli: Cli, pulse_devices: PulseDaemon) -> Non
 
 
 def test_config_error_is_a_fail_line_naming_the_file(cli: Cli) -> None:
-    path = _config('[audio]\ninput = "device:"\nsample_rate = "fast"\n')
+    path = _config('[video]\nenabled = false\nfps = "fast"\n')
     result = cli("doctor", "--no-level")
     assert result.code == 1
     [line] = [x for x in result.out.splitlines() if x.split()[1:2] == ["config"]]
-    assert line.startswith("FAIL") and f"{path}:3" in line and "sample_rate" in line
+    assert line.startswith("FAIL") and f"{path}:3" in line and "fps" in line
     assert all(len(x.split()) > 2 for x in result.out.splitlines())  # one line per check
     assert result.err == ""
 

@@ -57,7 +57,7 @@ def test_every_key_has_a_comment_above_its_section() -> None:
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [
-        ("[audio]\nsample_rate = 'x'\n", "c.toml:2: [audio] sample_rate: expected int"),
+        ("[video]\nfps = 'x'\n", "c.toml:2: [video] fps: expected int"),
         ("[server]\nport = 3\n", "c.toml:2: [server] port: unknown key (known keys: url,"),
         ("[bogus]\n", "c.toml:1: [bogus]: unknown section"),
         ("[audio\n", "c.toml:1:7: invalid TOML"),
@@ -138,3 +138,13 @@ def test_bad_profile_names(name: str) -> None:
         return
     with pytest.raises(ProfileError):
         resolve_paths(profile=name)
+
+
+def test_the_retired_sample_rate_is_accepted_and_ignored(tmp_path: Path) -> None:
+    """Older versions wrote ``[audio] sample_rate`` (validated, never used): such a
+    file still loads; the key is gone from the settings."""
+    path = tmp_path / "c.toml"
+    path.write_text('[audio]\ninput = "sine:440"\nsample_rate = 44100\n')
+    settings = load_config(path)
+    assert settings.audio.input == "sine:440"
+    assert not hasattr(settings.audio, "sample_rate")
