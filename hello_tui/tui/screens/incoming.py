@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from hello_tui.tui.text import plain
 from hello_tui.tui.widgets.photo import Photo
 
 RING_EVERY = 2.0  # seconds between terminal bells (when there is no output device)
@@ -38,7 +39,7 @@ class IncomingCall(ModalScreen[str]):
             yield Label("Incoming call", classes="title")
             with Horizontal(id="incoming-who"):
                 yield Photo(cols=10, rows=5, id="incoming-photo")
-                yield Label(self.call.peer or "anonymous", id="incoming-peer")
+                yield Label(plain(self.call.peer or "anonymous"), id="incoming-peer")
             with Horizontal(classes="buttons"):
                 yield Button("Accept (a)", variant="success", id="accept")
                 yield Button("Video (v)", variant="primary", id="video")
