@@ -1,8 +1,11 @@
-"""Privacy of logs: IPs truncated (IPv4 /24, IPv6 /48) before anything is logged.
+"""Privacy and integrity of logs: IPs truncated (IPv4 /24, IPv6 /48) before
+anything is logged, and untrusted text escaped so it cannot forge a line.
 
 The server's own log calls pass truncated addresses and never names or SDP;
 :class:`RedactingFilter` is the belt to those braces, rewriting any address
-that reaches a log record anyway (aiohttp's access log prints the peer).
+that reaches a log record anyway (aiohttp's access log prints the peer), and
+escaping every control, format and separator character (``\x1b``, ``\n``,
+``\u202e``): one record is one line, whatever a client sent.
 """
 
 from __future__ import annotations
@@ -37,6 +40,23 @@ def truncate_ip(address: str | None) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
+def escape_log(text: str) -> str:
+    """``text`` on one line: every non-printable character (control, format such
+    as bidi and zero-width, separators, unassigned) written as a ``\\xNN`` /
+    ``\\uNNNN`` escape: ESC never reaches a terminal reading the log, a newline
+    never starts a forged record."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable():
+            out.append(char)
+        else:
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
+
+
 def redact(text: str) -> str:
     """Truncate every IP address found in free text."""
 
@@ -58,14 +78,15 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites a record's message with every IP address truncated."""
+    """Rewrites a record's message with every IP address truncated and every
+    control character escaped (:func:`escape_log`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a broken format string is still logged, as is
             return True
-        cleaned = redact(message)
+        cleaned = escape_log(redact(message))
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
