@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 
 from hello_tui.quality.sample import QualitySample
 from hello_tui.quality.summary import CallQualitySummary
+from hello_tui.util.display import printable
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,12 +135,6 @@ class CheckCode(CallEvent):
 
 
 IDENTITY_STATUSES: tuple[str, ...] = ("new", "known", "verified", "changed", "unproven")
-
-
-def printable(text: str) -> str:
-    """``text`` with every non-printable character escaped (``\\x1b``): a name
-    from the network must not move a terminal's cursor or forge a line."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,7 @@ session-level attribute (as :mod:`hello_tui.call.sas` does its own)::
     payload = "hello-tui identity v1\\n" + role + "\\n" + name + "\\n" + fingerprint
 
 ``role`` is ``offer`` or ``answer``, ``name`` the signer's own account name
-normalised (:func:`normalize_name`: NFKC, trimmed, case-folded, as the server
+normalised (:func:`normalize_name`: the server's ``names.fold``, as the server
 compares names) and ``fingerprint`` its DTLS fingerprint as
 :func:`~hello_tui.call.sas.fingerprint_from_sdp` writes it. The peer checks
 the signature with the key the server announced. DTLS then refuses any
@@ -25,7 +25,6 @@ use: :mod:`hello_tui.contacts.pins`) as a changed key. See docs/security-pins.md
 
 from __future__ import annotations
 
-import unicodedata
 from typing import TYPE_CHECKING
 
 from hello_tui.call.sas import (
@@ -36,6 +35,7 @@ from hello_tui.call.sas import (
     unb64,
     with_sdp_attribute,
 )
+from hello_tui.signaling.names import fold
 
 if TYPE_CHECKING:  # cryptography loads when a call needs it, not with the front ends
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -67,8 +67,9 @@ class Identity:
 
 
 def normalize_name(name: str) -> str:
-    """One spelling per account, as the server compares names."""
-    return unicodedata.normalize("NFKC", name).strip().casefold()
+    """One key per look, as the server compares names (``names.fold``: NFKC,
+    case-blind confusable skeleton), so a look-alike meets the same pin."""
+    return fold(name.strip())
 
 
 def payload(role: str, name: str, fingerprint: str) -> bytes:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hello_tui.cli.errors import CliError
+from hello_tui.util.display import printable
 
 if TYPE_CHECKING:
     from hello_tui.cli.context import Context
@@ -152,8 +153,9 @@ def cmd_register(args: argparse.Namespace) -> int:
                                             args.invite)  # fmt: skip
 
     done = run_client(ctx, url, register, login=False)
-    print(f"registered {args.name}")
-    print(f"key file: {done.key_file} (keep it: it is the only way to sign in as {args.name})")
+    name = printable(done.settings.account.name)
+    print(f"registered {name}")
+    print(f"key file: {done.key_file} (keep it: it is the only way to sign in as {name})")
     print(f"fingerprint: {done.fingerprint}")
     if url != ctx.settings.server.url:
         # The account lives on that server: calls, answer and rooms go there now
@@ -174,7 +176,7 @@ def cmd_login(args: argparse.Namespace) -> int:
         return client.name
 
     signed_in = run_client(ctx, url, noop, login=True)
-    print(f"signed in as {signed_in or name}")
+    print(f"signed in as {printable(signed_in or name)}")
     return 0
 
 
@@ -212,7 +214,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("server", info["server"] or "(not configured)"),
     ]
     for label, value in rows:
-        print(f"{label:<12} {value}")
+        print(f"{label:<12} {printable(value)}")
     return 0
 
 

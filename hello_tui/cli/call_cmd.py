@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from hello_tui.cli.account_cmd import account_key, context, has_account, server_option
 from hello_tui.cli.errors import CliError
+from hello_tui.util.display import printable
 
 if TYPE_CHECKING:
     from hello_tui.call.engine import Call, Phone
@@ -206,9 +207,9 @@ class Printer:
     def line(self, data: dict[str, Any], text: str) -> None:
         if self.as_json:
             self._write(json.dumps(data, ensure_ascii=False) + "\n")
-        else:
+        else:  # one line each: a name's newline or ESC is shown, not obeyed
             self.clear_live()
-            self._write(text + "\n")
+            self._write(printable(text) + "\n")
 
     def event(self, event: Any) -> None:
         if event.kind == "quality":

@@ -14,6 +14,7 @@ from hello_tui.cli.output import iso, print_json, print_table
 from hello_tui.contacts.model import Contact, ContactNotFound, image_mime
 from hello_tui.contacts.search import fold
 from hello_tui.contacts.store import ContactStore
+from hello_tui.util.display import printable
 
 SHORT_ID = 8
 
@@ -106,19 +107,21 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _print_contact(c: Contact) -> None:
-    print(f"{c.name}{'  ★ favourite' if c.favourite else ''}{'  ⊘ blocked' if c.blocked else ''}")
-    print(f"  id:      {c.id}")
+    # Every field may come from an imported vCard: shown, never obeyed (printable).
+    flags = f"{'  ★ favourite' if c.favourite else ''}{'  ⊘ blocked' if c.blocked else ''}"
+    print(f"{printable(c.name)}{flags}")
+    print(f"  id:      {printable(c.id)}")
     for e in c.emails:
-        print(f"  e-mail:  {e}")
+        print(f"  e-mail:  {printable(e)}")
     for p in c.phones:
-        print(f"  phone:   {p}")
+        print(f"  phone:   {printable(p)}")
     if c.photo is not None or c.photo_path:
-        print(f"  photo:   {c.photo_path or 'stored'}")
+        print(f"  photo:   {printable(c.photo_path or 'stored')}")
     if c.notes:
         lines = c.notes.splitlines() or [""]
-        print(f"  notes:   {lines[0]}")
+        print(f"  notes:   {printable(lines[0])}")
         for line in lines[1:]:
-            print(f"           {line}")
+            print(f"           {printable(line)}")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -152,7 +155,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     if args.json:
         print_json(contact_to_json(stored))
     else:
-        print(f"Added {stored.name} ({stored.id[:SHORT_ID]}).")
+        print(f"Added {printable(stored.name)} ({stored.id[:SHORT_ID]}).")
     return 0
 
 
@@ -206,7 +209,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if args.json:
         print_json(contact_to_json(stored))
     else:
-        print(f"Updated {stored.name} ({stored.id[:SHORT_ID]}).")
+        print(f"Updated {printable(stored.name)} ({stored.id[:SHORT_ID]}).")
     return 0
 
 
@@ -217,7 +220,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
     if args.json:
         print_json(contact_to_json(c))
     else:
-        print(f"Deleted {c.name} ({c.id[:SHORT_ID]}).")
+        print(f"Deleted {printable(c.name)} ({c.id[:SHORT_ID]}).")
     return 0
 
 
@@ -228,7 +231,7 @@ def _set_blocked(args: argparse.Namespace, blocked: bool) -> int:
         print_json(contact_to_json(c))
     else:
         verb = "Blocked" if blocked else "Unblocked"
-        print(f"{verb} {c.name} ({c.id[:SHORT_ID]}).")
+        print(f"{verb} {printable(c.name)} ({c.id[:SHORT_ID]}).")
     return 0
 
 
@@ -248,11 +251,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.to_dict())
         return 0
-    print(report.summary())
+    print(printable(report.summary()))
     for skip in report.skipped:
-        print(f"  skipped {skip}", file=sys.stderr)
+        print(f"  skipped {printable(skip)}", file=sys.stderr)
     for warning in report.warnings:
-        print(f"  warning: {warning}", file=sys.stderr)
+        print(f"  warning: {printable(warning)}", file=sys.stderr)
     return 0
 
 

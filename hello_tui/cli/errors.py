@@ -6,6 +6,8 @@ import contextlib
 import sys
 from collections.abc import Callable
 
+from hello_tui.util.display import printable
+
 
 class CliError(Exception):
     """A user-facing error: the message is printed as is."""
@@ -42,7 +44,7 @@ def run_handler(call: Callable[[], int | None]) -> int:
 
 def _fail(message: str) -> int:
     # Keep it to one line even if a library put newlines in its message.
-    line = " ".join(message.split())
+    line = printable(" ".join(message.split()))
     with contextlib.suppress(BrokenPipeError):
         print(f"hello-tui: error: {line}", file=sys.stderr)
     return 1

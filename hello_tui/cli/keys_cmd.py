@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hello_tui.call.events import printable
 from hello_tui.cli.context import Context
 from hello_tui.cli.errors import CliError
 from hello_tui.cli.output import iso, print_json, print_table
 from hello_tui.contacts.pins import KeyPins, Pin, PinError, key_fingerprint
+from hello_tui.util.display import printable
 
 
 def _pins(args: argparse.Namespace) -> KeyPins:

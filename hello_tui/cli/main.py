@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hello_tui import __version__
+from hello_tui.util.display import printable
 
 PROG = "hello-tui"
 
@@ -497,7 +498,7 @@ def _crashed(args: argparse.Namespace, exc: Exception, command: str) -> int:
         where = str(TelemetryStore(paths.data_dir).save_crash(body))
     except Exception:  # never let the crash report hide the crash
         where = ""
-    line = " ".join(f"{type(exc).__name__}: {exc}".split())
+    line = printable(" ".join(f"{type(exc).__name__}: {exc}".split()))
     saved = (
         f"; a crash report was saved in {where} (nothing was sent; "
         "'hello-tui privacy crashes send' shares it)"

@@ -1,4 +1,8 @@
-"""Printing for humans (aligned columns) and scripts (JSON)."""
+"""Printing for humans (aligned columns) and scripts (JSON).
+
+Human output passes every cell through :func:`printable`: names and notes come
+from vCards and servers, and must not move the cursor or forge a line.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from hello_tui.util.display import printable
 
 
 def print_json(value: Any) -> None:
@@ -24,7 +30,8 @@ def local_time(ts: float) -> str:
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Left-aligned columns; the last column is not padded."""
+    """Left-aligned columns; the last column is not padded. Cells are untrusted."""
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):

@@ -1,7 +1,11 @@
 """Optional accounts (P2): a name bound to an Ed25519 key, stored as a keyed hash.
 
-The store key is HMAC-SHA256(server secret, normalised name): the server can
-find an account by name but a copy of the store cannot list names. The plain
+A name must pass the shared policy (``signaling.names.check_name``: printable,
+NFKC, no control/bidi/zero-width characters, bounded) or is refused ``bad-name``.
+The store key is HMAC-SHA256(server secret, ``names.fold(name)``), the name's
+case-insensitive UTS #39 confusable skeleton: the server can find an account by
+name but a copy of the store cannot list names, and a look-alike of a taken name
+(``MUM@example.org`` with a Cyrillic ``М``) has the same key, so it is taken too. The plain
 name lives only in the live session (to show callers' names to callees).
 Login is challenge-response: the signature covers the nonce, the session id
 and the origin the client dialled (``login_payload``), so it can be neither
@@ -17,7 +21,6 @@ import dataclasses
 import hashlib
 import hmac
 import secrets
-import unicodedata
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
@@ -27,6 +30,7 @@ from hello_tui.server.errors import Refusal
 from hello_tui.server.privacy import log, short
 from hello_tui.server.records import AccountRecord
 from hello_tui.server.turn import turn_credentials
+from hello_tui.signaling.names import BadName, check_name, fold
 from hello_tui.signaling.protocol import (
     AccountDelete,
     Challenge,
@@ -46,8 +50,16 @@ if TYPE_CHECKING:
 
 
 def normalize_name(name: str) -> str:
-    """One account per spelling: NFKC, surrounding blanks stripped, case folded."""
-    return unicodedata.normalize("NFKC", name).strip().casefold()
+    """One account per look: NFKC, case folded, confusable skeleton (``names.fold``)."""
+    return fold(name)
+
+
+def policy_name(name: str) -> str:
+    """``name`` as it will be shown to others, or a ``bad-name`` refusal."""
+    try:
+        return check_name(name)
+    except BadName as exc:
+        raise Refusal("bad-name", str(exc)) from None
 
 
 def name_key(secret: bytes, name: str) -> str:
@@ -97,6 +109,9 @@ def verify(key_b64: str, signature_b64: str, payload: bytes) -> bool:
     return True
 
 
+TAKEN = "that name is taken, or too close to an existing name"
+
+
 class Accounts:
     """Handlers for register / login / login-proof / logout / account-delete."""
 
@@ -115,13 +130,12 @@ class Accounts:
         )
 
     async def register(self, session: Session, msg: Register) -> None:
-        if not normalize_name(msg.name):
-            raise Refusal("bad-message", "empty name")
+        policy_name(msg.name)
         key_text = base64.urlsafe_b64encode(public_key(msg.public_key).public_bytes_raw())
         hub = self.hub
         key = self.key(msg.name)
         if self.reserved(msg.name) or await hub.store.get_account(key) is not None:
-            raise Refusal("name-taken", "that name is taken")
+            raise Refusal("name-taken", TAKEN)
         if hub.settings.registration == "invite-only":
             if not msg.invite:
                 raise Refusal("invite-required", "this server needs an invite code to register")
@@ -134,13 +148,13 @@ class Accounts:
             until=now + hub.settings.account_ttl,
         )
         if not await hub.store.create_account(key, record):  # lost a race
-            raise Refusal("name-taken", "that name is taken")
+            raise Refusal("name-taken", TAKEN)
         log.info("account registered session=%s", short(session.id))
         session.push(Ok(ref=msg.ref))
 
     async def login(self, session: Session, msg: Login) -> None:
         # Same answer whether or not the account exists: the proof step fails.
-        session.pending_login = (msg.name, secrets.token_urlsafe(32))
+        session.pending_login = (policy_name(msg.name), secrets.token_urlsafe(32))
         session.push(Challenge(nonce=session.pending_login[1], ref=msg.ref))
 
     async def login_proof(self, session: Session, msg: LoginProof) -> None:

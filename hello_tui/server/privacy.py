@@ -1,14 +1,18 @@
-"""Privacy of logs: IPs truncated (IPv4 /24, IPv6 /48) before anything is logged.
+"""Privacy and integrity of logs: IPs truncated (IPv4 /24, IPv6 /48) before
+anything is logged, and untrusted text escaped so it cannot forge a line.
 
 The server's own log calls pass truncated addresses and never names or SDP;
 :class:`RedactingFilter` is the belt to those braces, rewriting any address
-that reaches a log record anyway (aiohttp's access log prints the peer).
+that reaches a log record anyway (aiohttp's access log prints the peer), and
+escaping every control, format and separator character (``\x1b``, ``\n``,
+``\u202e``): one record is one line, whatever a client sent.
 """
 
 from __future__ import annotations
 
 import logging
 
+from hello_tui.signaling.redact import escape_log as escape_log  # re-exported
 from hello_tui.signaling.redact import redact_ips
 from hello_tui.signaling.redact import truncate_ip as truncate_ip  # re-exported
 
@@ -22,14 +26,15 @@ redact = redact_ips
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites a record's message with every IP address truncated."""
+    """Rewrites a record's message with every IP address truncated and every
+    control character escaped (:func:`escape_log`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a broken format string is still logged, as is
             return True
-        cleaned = redact(message)
+        cleaned = escape_log(redact(message))
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True

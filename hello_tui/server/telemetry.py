@@ -50,7 +50,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from hello_tui.server.noise import laplace, noise_scale, noisy_count
-from hello_tui.server.privacy import log
+from hello_tui.server.privacy import escape_log, log
 from hello_tui.signaling import protocol as p
 
 MIN_BUCKET = 5  # k: a bucket needs this many distinct reporters (after noise) to be published
@@ -373,17 +373,28 @@ class TelemetryAggregator:
                 yield family
 
 
+MAX_CRASH_LOG_LINES = 200
+
+
 def log_crash(crash: p.CrashReport) -> None:
-    """The operator sees a crash's traceback in the server log (no address, no name)."""
+    """The operator sees a crash's traceback in the server log (no address, no name).
+
+    The traceback is the client's text: one record per line, each marked
+    ``crash |`` and escaped (``escape_log``), so a newline or ESC in it cannot
+    forge a record of the server's own."""
     log.warning(
-        "crash report: %s in hello-tui %s (%s, python %s, command %r)\n%s",
+        "crash report: %s in hello-tui %s (%s, python %s, command %r)",
         crash.error,
         crash.client_version,
         crash.os,
         crash.python,
         crash.command,
-        crash.traceback,
     )
+    lines = crash.traceback.splitlines()
+    for line in lines[:MAX_CRASH_LOG_LINES]:
+        log.warning("crash | %s", escape_log(line))
+    if len(lines) > MAX_CRASH_LOG_LINES:
+        log.warning("crash | (%d more lines)", len(lines) - MAX_CRASH_LOG_LINES)
 
 
 __all__ = [

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # Friendlier words for the server's error codes a user can do something about
 # (front-end neutral; the CLI adds its own flags to some).
 HINTS = {
-    "name-taken": "that account name is already taken",
+    "name-taken": "that account name is taken, or too close to one that is",
     "invite-required": "this server is invite-only: an invite code is needed",
     "invite-invalid": "the invite code is invalid or already used",
     "bad-signature": "the server did not accept this device's key for that account",
@@ -135,7 +135,12 @@ async def register(
     to it on the server, then write ``[account] name``. If the server refuses
     (or anything fails before it agreed), the fresh key is removed again."""
     from hello_tui.signaling.identity import fingerprint, generate_key, save_key
+    from hello_tui.signaling.names import BadName, check_name
 
+    try:  # the server enforces the same policy: say why before making a key
+        name = check_name(name)
+    except BadName as exc:
+        raise AccountError(f"not a valid account name: {exc}") from None
     path = check_can_register(paths, settings)
     key = generate_key()
     private_dir(path.parent)

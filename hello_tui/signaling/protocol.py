@@ -61,7 +61,8 @@ ErrorCode = Literal[
     "version",  # unsupported protocol version
     "hello-first",  # anything before hello
     "auth-required",  # the request needs a logged-in account
-    "name-taken",
+    "name-taken",  # taken, reserved, or a look-alike of one (names.fold)
+    "bad-name",  # breaks the name policy (hello_tui.signaling.names)
     "invite-required",
     "invite-invalid",
     "bad-signature",

@@ -77,6 +77,23 @@ def redact_emails(text: str) -> str:
     return _EMAIL.sub(lambda m: f"…@{m.group('domain')}", text)
 
 
+def escape_log(text: str) -> str:
+    """``text`` on one line: every non-printable character (control, format such
+    as bidi and zero-width, separators, unassigned) written as a ``\\xNN`` /
+    ``\\uNNNN`` escape: ESC never reaches a terminal reading the log, a newline
+    never starts a forged record."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable():
+            out.append(char)
+        else:
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
+
+
 def redact(text: str) -> str:
     """Every rule above, SDP first (it holds addresses of its own)."""
     return redact_emails(redact_ips(redact_sdp(text)))

@@ -27,6 +27,7 @@ from hello_tui.contacts.model import Contact
 from hello_tui.tui.backend import Backend
 from hello_tui.tui.feedback import Feedback, record_feedback
 from hello_tui.tui.screens.main import MainScreen
+from hello_tui.tui.text import printable
 from hello_tui.tui.widgets.status import StatusLine
 
 
@@ -68,6 +69,25 @@ class HelloApp(App[None]):
         self.last_call: Any = None
         self.call_server = ""  # the server the current/last call went through ("" embedded)
         self.ready = asyncio.Event()  # set once the backend connected (or failed)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification (screens' too: ``Widget.notify`` calls this) is plain
+        text: messages carry callers' and contacts' names and servers' errors."""
+        super().notify(
+            printable(message, 1000),
+            title=printable(title, 200),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     # ------------------------------------------------------------ life
     def on_mount(self) -> None:

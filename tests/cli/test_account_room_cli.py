@@ -188,7 +188,10 @@ def test_name_taken_leaves_no_key_behind(cli: Cli, server: str, isolated_home: P
     name = unique("dave")
     assert cli("--profile", "one", "account", "register", name, "--server", server).code == 0
     line = one_error_line(cli("--profile", "two", "account", "register", name, "--server", server))
-    assert line == "hello-tui: error: that account name is already taken (name-taken)"
+    assert (
+        line
+        == "hello-tui: error: that account name is taken, or too close to one that is (name-taken)"
+    )
     assert not (data_dir(isolated_home, "two") / "account.key").exists()
     assert not config_file(isolated_home, "two").exists()
 

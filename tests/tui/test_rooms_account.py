@@ -218,6 +218,6 @@ async def test_register_a_taken_name_leaves_no_key(server: str, peers: Any) -> N
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: isinstance(app.screen, TextPrompt))
         await _type(pilot, "dave@example.org")
-        await wait_until(pilot, lambda: "already taken" in visible_text(app), what="refused")
+        await wait_until(pilot, lambda: "name is taken" in visible_text(app), what="refused")
         assert not (resolve_paths().data_dir / "account.key").exists()
         assert app.backend.account is None and not config().get("account", {}).get("name")

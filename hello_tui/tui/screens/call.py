@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Digits, Footer, Label, Static
 
 from hello_tui.tui.messages import CallEventMessage, QualityUpdate, follow_call
+from hello_tui.tui.text import plain
 from hello_tui.tui.widgets.identity import IdentityLine
 from hello_tui.tui.widgets.photo import Photo
 from hello_tui.tui.widgets.quality import QualityPanel
@@ -84,7 +85,7 @@ class CallScreen(Screen[Any]):
             yield Photo(cols=16, rows=8, id="call-photo")
             yield VideoView(self._remote_sink, self._remote_placeholder, id="remote-video")
             with Vertical(id="call-info"):
-                yield Label(self._peer(), id="call-peer")
+                yield Label(plain(self._peer()), id="call-peer")
                 with Horizontal(id="call-state-row"):
                     yield Label(STATE_TEXT.get(self.state, self.state), id="call-state")
                     yield Label("", id="call-timer")
@@ -161,7 +162,7 @@ class CallScreen(Screen[Any]):
 
     def set_state(self, state: str) -> None:
         self.state = state
-        self.query_one("#call-state", Label).update(STATE_TEXT.get(state, state))
+        self.query_one("#call-state", Label).update(plain(STATE_TEXT.get(state, state)))
 
     def show_check(self, status: str, code: str = "", line: str = "") -> None:
         """The check code (verified), "waiting", or instead of it one loud line."""
@@ -198,7 +199,7 @@ class CallScreen(Screen[Any]):
             self._flags()
         elif kind == "notice":
             notice = self.query_one("#call-notice", Static)
-            notice.update(f"Note: {event.text}")
+            notice.update(plain(f"Note: {event.text}"))
             notice.remove_class("-empty")
             self.call_after_refresh(self._fit_video)
         elif kind == "ended":

@@ -14,6 +14,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from hello_tui.contacts.model import Contact, ContactError
 from hello_tui.contacts.store import ContactStore
+from hello_tui.tui.text import plain
 
 
 def _split(text: str) -> list[str]:
@@ -78,7 +79,7 @@ class ContactForm(ModalScreen[Contact | None]):
             else:
                 saved = self.store.update(self.contact.copy(**changes))
         except (ContactError, ValueError) as exc:
-            error.update(str(exc))
+            error.update(plain(exc))
             return
         self.dismiss(saved)
 
@@ -101,9 +102,9 @@ class Confirm(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="confirm"):
-            yield Label(self.question, classes="title")
+            yield Label(plain(self.question), classes="title")  # names a contact
             if self.detail:
-                yield Static(self.detail)
+                yield Static(plain(self.detail))
             with Horizontal(classes="buttons"):
                 yield Button("Yes (y)", variant="error", id="yes")
                 yield Button("No (n)", id="no")
@@ -145,7 +146,7 @@ class ImportFile(ModalScreen[str | None]):
         try:
             report = import_file(self.store, Path(text).expanduser())
         except (ContactError, OSError, ValueError) as exc:
-            self.query_one("#import-error", Static).update(str(exc))
+            self.query_one("#import-error", Static).update(plain(exc))
             return
         self.dismiss(report.summary())
 

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from hello_tui.tui.text import plain
 from hello_tui.tui.widgets.identity import IdentityLine
 from hello_tui.tui.widgets.photo import Photo
 
@@ -39,7 +40,7 @@ class IncomingCall(ModalScreen[str]):
             yield Label("Incoming call", classes="title")
             with Horizontal(id="incoming-who"):
                 yield Photo(cols=10, rows=5, id="incoming-photo")
-                yield Label(self.call.peer or "anonymous", id="incoming-peer")
+                yield Label(plain(self.call.peer or "anonymous"), id="incoming-peer")
             yield IdentityLine(id="incoming-identity")
             with Horizontal(classes="buttons"):
                 yield Button("Accept (a)", variant="success", id="accept")

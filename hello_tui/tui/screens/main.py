@@ -24,40 +24,45 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from hello_tui.contacts.model import Contact
+from hello_tui.tui.text import printable
 from hello_tui.tui.widgets.photo import Photo
 from hello_tui.tui.widgets.status import StatusLine
 
 LIST_LIMIT = 100  # contacts listed at once (a screenful is ~20): typing narrows the rest down
 
 
+# Contacts come from vCard/CSV files: every field goes through printable() and
+# into Text.append (never parsed as markup).
 def contact_prompt(contact: Contact) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
+    name = printable(contact.name, 200)
     if contact.blocked:
-        text.append("⊘ " + contact.name, "dim strike")
+        text.append("⊘ " + name, "dim strike")
     elif contact.favourite:
         text.append("★ ", "yellow")
-        text.append(contact.name)
+        text.append(name)
     else:
-        text.append("  " + contact.name)
+        text.append("  " + name)
     return text
 
 
 def details_text(contact: Contact) -> Text:
     text = Text()
-    text.append(contact.name, "bold")
+    text.append(printable(contact.name), "bold")
     if contact.favourite:
         text.append("  ★ favourite", "yellow")
     if contact.blocked:
         text.append("  ⊘ blocked", "bold red")
     text.append("\n")
     for email in contact.emails:
-        text.append("\n✉ " + email)
+        text.append("\n✉ " + printable(email))
     for phone in contact.phones:
-        text.append("\n☎ " + phone)
+        text.append("\n☎ " + printable(phone))
     if not contact.emails:
         text.append("\n(no e-mail: add one to call this contact)", "dim")
     if contact.notes:
-        text.append("\n\n" + contact.notes, "italic")
+        notes = "\n".join(printable(line) for line in contact.notes.splitlines())
+        text.append("\n\n" + notes, "italic")
     return text
 
 
@@ -206,7 +211,9 @@ class MainScreen(Screen[None]):
         table.clear()
         for rec in self.app.backend.history.list(limit=200):  # type: ignore[attr-defined]
             arrow = "→" if rec.direction == "outgoing" else "←"
-            table.add_row(when(rec.start), arrow, rec.peer, rec.outcome, duration(rec.duration))
+            # Text, not str: DataTable parses a str cell as markup, and peers are names.
+            who, outcome = Text(printable(rec.peer, 200)), Text(printable(rec.outcome))
+            table.add_row(when(rec.start), arrow, who, outcome, duration(rec.duration))
 
     def action_toggle_tab(self) -> None:
         tabs = self.query_one("#tabs", TabbedContent)

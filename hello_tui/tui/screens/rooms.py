@@ -23,6 +23,7 @@ from textual.widgets.option_list import Option
 
 from hello_tui.signaling.account_local import HINTS, explain
 from hello_tui.signaling.rooms_local import Room
+from hello_tui.tui.text import printable
 from hello_tui.tui.widgets.status import StatusLine
 
 NO_SERVER = "Rooms need a real server (not the embedded one): set its URL in Settings (s)."
@@ -35,7 +36,7 @@ def room_label(room: Room) -> Text:
     if room.name is None:
         text.append(UNKNOWN, "dim italic")
     else:
-        text.append(room.name or "(unnamed)", "" if room.name else "dim")
+        text.append(printable(room.name, 200) or "(unnamed)", "" if room.name else "dim")
     people = f"  · {room.participants} in it" if room.participants else ""
     text.append(f"{people}  · until {_when(room.expires)}", "dim")
     return text
@@ -109,7 +110,7 @@ class RoomsScreen(Screen[None]):
         title.update(
             Text.assemble(
                 ("Rooms on ", "bold"),
-                (host, "bold"),
+                (printable(host), "bold"),
                 ("  names encrypted here; keys only on this device", "dim"),
             )
         )
@@ -117,7 +118,7 @@ class RoomsScreen(Screen[None]):
     def note(self, text: str, error: bool = False) -> None:
         note = self.query_one("#rooms-note", Static)
         note.set_class(error, "error")
-        note.update(Text(text))  # plain: "[server] url" is not markup
+        note.update(Text(printable(text)))  # plain: "[server] url" is not markup
 
     def show_rooms(self, rooms: list[Room]) -> None:
         self.rooms = rooms
@@ -156,7 +157,7 @@ class RoomsScreen(Screen[None]):
             )
             return
         text = Text()
-        text.append(room.name if room.name is not None else UNKNOWN, "bold")
+        text.append(printable(room.name) if room.name is not None else UNKNOWN, "bold")
         text.append(f"\nexpires {_when(room.expires)}", "dim")
         text.append(f" · {room.participants} in the room now\n", "dim")
         if room.url:

@@ -33,6 +33,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 from hello_tui.config.loader import ConfigError, parse_config, save_config, settings_to_dict
 from hello_tui.config.settings import Settings
 from hello_tui.signaling.account_local import explain, key_path
+from hello_tui.tui.text import plain
 from hello_tui.tui.widgets.quality import meter
 from hello_tui.tui.widgets.status import StatusLine
 
@@ -205,7 +206,7 @@ class SettingsScreen(Screen[bool]):
             shown = "−∞" if dbfs <= FLOOR_DBFS else f"{dbfs:.0f}"
             note = f"  ({self.input_error})" if self.input_error else ""
             text = f"Level {meter(dbfs_to_level(dbfs), 24)} {shown} dBFS{note}"
-        self.query_one("#input-level", Static).update(text)
+        self.query_one("#input-level", Static).update(plain(text))
 
     @on(Button.Pressed, "#test-tone")
     def action_test_tone(self) -> None:
@@ -216,20 +217,20 @@ class SettingsScreen(Screen[bool]):
         from hello_tui.media.ring import play_tone
 
         note = self.query_one("#tone-note", Static)
-        note.update(f"playing {TONE_HZ:g} Hz on {spec}…")
+        note.update(plain(f"playing {TONE_HZ:g} Hz on {spec}…"))
         try:
             sink = await play_tone(spec, TONE_HZ, TONE_SECONDS)
         except Exception as exc:
-            note.update(f"no test tone: {exc}")
+            note.update(plain(f"no test tone: {exc}"))
             self.notify(f"No test tone on {spec}: {exc}. Choose another output.",
                         severity="error")  # fmt: skip
             return
         self.tones_played += 1
         if sink.notice is not None:
-            note.update(f"not heard: {sink.notice}")
+            note.update(plain(f"not heard: {sink.notice}"))
             self.notify(f"Test tone: {sink.notice}", severity="warning")
         else:
-            note.update(f"played {TONE_SECONDS:g} s of {TONE_HZ:g} Hz on {spec}")
+            note.update(plain(f"played {TONE_SECONDS:g} s of {TONE_HZ:g} Hz on {spec}"))
 
     @work(thread=True, exit_on_error=False)
     def load_devices(self) -> None:
@@ -257,7 +258,7 @@ class SettingsScreen(Screen[bool]):
             value = select.value
             select.set_options(endpoint_options(current, basics, names))
             select.value = value
-        self.query_one("#devices-note", Static).update(note)
+        self.query_one("#devices-note", Static).update(plain(note))
 
     def build(self) -> Settings:
         s: Settings = self.app.backend.settings  # type: ignore[attr-defined]
@@ -291,7 +292,7 @@ class SettingsScreen(Screen[bool]):
             new = validate(self.build(), path)
         except ConfigError as exc:
             reason = str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
-            error.update(f"Not saved: {reason}")
+            error.update(plain(f"Not saved: {reason}"))
             self.notify(f"Not saved: {reason}", severity="error")
             return
         error.update("")
@@ -337,7 +338,7 @@ class SettingsScreen(Screen[bool]):
             text = "anonymous (^r registers a name on the server, no password: a key file)"
         if b.embedded:
             text += " · accounts need a real server: set Server URL and save"
-        self.query_one("#account-info", Static).update(text)
+        self.query_one("#account-info", Static).update(plain(text))
         self.query_one("#register", Button).label = (
             "Sign in (^r)" if key and not name else "Register (^r)"
         )
@@ -353,7 +354,7 @@ class SettingsScreen(Screen[bool]):
 
     def _account_failed(self, what: str, exc: BaseException) -> None:
         why = explain(exc)
-        self.query_one("#settings-error", Static).update(f"{what}: {why}")
+        self.query_one("#settings-error", Static).update(plain(f"{what}: {why}"))
         self.notify(f"{what}: {why}", severity="error", timeout=8)
         self.show_account()
 

@@ -12,7 +12,10 @@ from functools import lru_cache
 
 from rich.style import Style
 from rich.text import Text
+from textual.content import Content
 from textual.widgets import Static
+
+from hello_tui.util.display import printable
 
 
 @lru_cache(maxsize=64)
@@ -70,4 +73,4 @@ class Photo(Static):
             except Exception:  # an undecodable picture: fall back to initials
                 pass
         self.add_class("initials")
-        self.update(initials(name or "?"))
+        self.update(Content(printable(initials(name or "?"))))  # a name is never markup

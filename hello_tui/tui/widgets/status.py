@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from hello_tui.tui.backend import Status
+from hello_tui.tui.text import printable
 
 
 def status_text(status: Status) -> Text:
@@ -13,11 +14,11 @@ def status_text(status: Status) -> Text:
     text.append(" hello-tui ", "bold reverse")
     text.append("  ")
     if status.account:
-        text.append(f"signed in as {status.account}", "bold")
+        text.append(f"signed in as {printable(status.account, 100)}", "bold")
     else:
         text.append("anonymous")
     text.append("  ·  ")
-    server = "embedded server" if status.server == "embedded" else status.server
+    server = "embedded server" if status.server == "embedded" else printable(status.server, 100)
     if status.reachable is not None and not status.reachable and status.server == "embedded":
         server = "embedded"
     if status.reachable is None:
