@@ -818,6 +818,8 @@ class Call:
             message=message,
             outcome=outcome,
             quality=quality,
+            peer=self.peer or "",
+            direction=self.direction,
         )
         self.stage = "ended"
         if self._media_timer is not None:

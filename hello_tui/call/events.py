@@ -260,6 +260,18 @@ class Ended(CallEvent):
     message: str = ""
     outcome: str = ""
     quality: CallQualitySummary | None = None
+    # For the words people read (not in the JSON, which keeps the codes).
+    peer: str = ""
+    direction: str = ""
+
+    def line(self) -> str:
+        """One sentence for people ("No answer from Bob"): :mod:`wording`."""
+        from hello_tui.call.wording import end_words
+
+        return end_words(
+            self.reason, self.stage, self.duration,
+            peer=self.peer, direction=self.direction, message=self.message,
+        )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -20,7 +20,8 @@ middle) must put its own fingerprint in and cannot sign it with that key; a
 server that announces another key gets a signature that does not verify. In
 both cases the call is "unproven"; a server that announces its *own* key and
 signs with it passes this check, and is caught by the pins (trust on first
-use: :mod:`hello_tui.contacts.pins`) as a changed key. See docs/security.md, "Who is calling, really".
+use: :mod:`hello_tui.contacts.pins`) as a changed key. See docs/security.md,
+"Who is calling, really".
 """
 
 from __future__ import annotations

@@ -35,10 +35,32 @@ _CLI_HINTS = {
 
 
 # ---------------------------------------------------------------- shared helpers
+def server_url_arg(text: str) -> str:
+    """``--server``'s type: a malformed URL is a usage error (exit 2), not an
+    unreachable server."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text.strip())
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if (
+        parts.scheme.lower() not in ("ws", "wss", "http", "https")
+        or not parts.hostname
+        or not port_ok
+    ):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a server URL (expected ws://, wss://, http:// or https://HOST[:PORT])"
+        )
+    return text.strip()
+
+
 def server_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--server",
         metavar="URL",
+        type=server_url_arg,
         help="server to use (overrides [server] url; ws://, wss://, http:// or https://)",
     )
 

@@ -264,10 +264,7 @@ class Printer:
         if kind == "unmuted":
             return "Unmuted"
         if kind == "ended":
-            secs = round(event.duration)
-            tail = f" after {secs // 60}:{secs % 60:02d}" if event.stage == "connected" else ""
-            why = f" ({event.message})" if event.message else ""
-            return f"Call ended: {event.reason}{tail}{why}"
+            return str(event.line())
         return f"{kind}"
 
     def stats(self, call: Call, code: int) -> None:
@@ -517,10 +514,18 @@ def _check_endpoints(audio_in: str, audio_out: str) -> None:
     from hello_tui.media.endpoint import EndpointError, parse_endpoint
 
     try:
-        parse_endpoint(audio_in, "audio-source")
+        source = parse_endpoint(audio_in, "audio-source")
         parse_endpoint(audio_out, "audio-sink")
     except EndpointError as exc:
         raise CliError(str(exc)) from None
+    if source.kind == "file":  # before dialling, not as a failed call
+        import os
+
+        path = os.path.expanduser(source.arg)
+        if not os.path.isfile(path):
+            raise CliError(f"audio input {audio_in}: no such file")
+        if not os.access(path, os.R_OK):
+            raise CliError(f"audio input {audio_in}: not readable")
 
 
 def _check_video(ctx: Context, args: argparse.Namespace) -> None:
@@ -707,31 +712,36 @@ def _unreachable_json(args: argparse.Namespace, message: str) -> None:
 
 # ---------------------------------------------------------------- targets
 def resolve_target(ctx: Context, target: str) -> tuple[str, str, bool]:
-    """``(to, shown, is_room)``: a room URL, ``echo``, a contact's first e-mail
-    (by e-mail or unique name), else the text itself as an account name."""
+    """``(to, shown, is_room)``: a room URL, ``echo``, else a contact named the
+    way ``contacts show`` names one (id, e-mail, whole or partial name: its
+    first e-mail is dialled); text that names no contact is an account name.
+    A name that matches several contacts is an error listing them: never a
+    literal account name dialled by accident."""
     text = target.strip()
     if "://" in text:
         return text, "room", True
     if text.casefold() == "echo":
         return "echo", "echo", False
+    from hello_tui.cli.contacts_cmd import find
+
     try:
         store = ctx.contacts()
     except Exception:  # no usable address book: the target is an account name
         return text, text, False
     try:
-        contact = store.find_by_email(text)
-        if contact is not None:
-            return text, contact.name, False
-        from hello_tui.contacts.search import fold
-
-        named = [c for c in store.all() if fold(c.name) == fold(text) and c.emails]
-        if len(named) > 1:
-            raise CliError(f"{len(named)} contacts are named {text!r}: call one by e-mail")
-        if named:
-            return named[0].emails[0], named[0].name, False
+        contact, _ = find(store, text)
+    except CliError as exc:
+        if str(exc).startswith("no contact matches"):
+            return text, text, False
+        raise
     finally:
         store.close()
-    return text, text, False
+    if not contact.emails:
+        raise CliError(
+            f"{printable(contact.name)} has no e-mail address to call (add one: contacts edit)"
+        )
+    by_email = next((e for e in contact.emails if e.casefold() == text.casefold()), None)
+    return by_email or contact.emails[0], contact.name, False
 
 
 # ---------------------------------------------------------------- handlers

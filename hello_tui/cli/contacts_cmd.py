@@ -37,25 +37,32 @@ def contact_to_json(c: Contact) -> dict[str, Any]:
 def resolve(store: ContactStore, ref: str) -> Contact:
     """Find the one contact ``ref`` names: an id or unique id prefix, an
     e-mail address, or a name/text matching exactly one contact."""
+    return find(store, ref)[0]
+
+
+def find(store: ContactStore, ref: str) -> tuple[Contact, bool]:
+    """:func:`resolve`, and whether the match was fuzzy: only part of a name
+    ("Zoë" for "Zoë Durand"), not an id, an e-mail or the whole name. The one
+    rule for naming a contact, in ``contacts`` commands and ``call`` alike."""
     ref = ref.strip()
     try:
-        return store.get(ref)
+        return store.get(ref), False
     except ContactNotFound:
         pass
     if "@" in ref:
         found = store.find_by_email(ref)
         if found:
-            return found
+            return found, False
     if re.fullmatch(r"[0-9a-f]{4,31}", ref):
         by_prefix = [c for c in store.all() if c.id.startswith(ref)]
         if len(by_prefix) == 1:
-            return by_prefix[0]
+            return by_prefix[0], False
     matches = store.search(ref, limit=50)
     exact = [c for c in matches if fold(c.name) == fold(ref)]
     if len(exact) == 1:
-        return exact[0]
+        return exact[0], False
     if len(matches) == 1:
-        return matches[0]
+        return matches[0], True
     if not matches:
         raise CliError(f"no contact matches {ref!r}")
     names = ", ".join(f"{c.name} ({c.id[:SHORT_ID]})" for c in (exact or matches)[:5])
@@ -213,9 +220,27 @@ def cmd_edit(args: argparse.Namespace) -> int:
     return 0
 
 
+def confirm_fuzzy(contact: Contact, ref: str, action: str, yes: bool) -> None:
+    """A destructive command on a partial name asks first (``--yes`` skips the
+    question); without a terminal to ask on, it refuses."""
+    if yes:
+        return
+    shown = f"{printable(contact.name)} ({contact.id[:SHORT_ID]})"
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise CliError(
+            f"{ref!r} only partly matches {shown}: not {action} without --yes "
+            "(or name it by id, e-mail or full name)"
+        )
+    answer = input(f"{action.capitalize()} {shown}? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise CliError(f"{shown} not {action}")
+
+
 def cmd_rm(args: argparse.Namespace) -> int:
     with Context(args).contacts() as store, store.batch():
-        c = resolve(store, args.ref)
+        c, fuzzy = find(store, args.ref)
+        if fuzzy:
+            confirm_fuzzy(c, args.ref, "deleted", args.yes)
         store.delete(c.id)
     if args.json:
         print_json(contact_to_json(c))
@@ -226,7 +251,10 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 def _set_blocked(args: argparse.Namespace, blocked: bool) -> int:
     with Context(args).contacts() as store, store.batch():
-        c = store.set_blocked(resolve(store, args.ref).id, blocked)
+        found, fuzzy = find(store, args.ref)
+        if fuzzy and blocked:
+            confirm_fuzzy(found, args.ref, "blocked", args.yes)
+        c = store.set_blocked(found.id, blocked)
     if args.json:
         print_json(contact_to_json(c))
     else:

@@ -24,6 +24,8 @@ def run_handler(call: Callable[[], int | None]) -> int:
 
     try:
         return call() or 0
+    except BrokenPipeError:
+        return _reader_went_away()
     except (
         CliError,
         ConfigError,
@@ -40,6 +42,19 @@ def run_handler(call: Callable[[], int | None]) -> int:
         return _fail(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         return 130
+
+
+def _reader_went_away() -> int:
+    """``hello-tui contacts list | head``: the reader stopped reading. Say
+    nothing (like other Unix tools) and exit 141, what a shell reports for a
+    command stopped by SIGPIPE. Standard output is pointed at /dev/null so the
+    interpreter's last flush does not complain either."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 141
 
 
 def _fail(message: str) -> int:

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from hello_tui.call.wording import mmss, outcome_words
 from hello_tui.cli.context import Context
 from hello_tui.cli.output import iso, local_time, print_json, print_table
-
-
-def _duration(seconds: float) -> str:
-    s = round(seconds)
-    if s >= 3600:
-        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-    return f"{s // 60}:{s % 60:02d}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -28,7 +22,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     print_table(
         ["WHEN", "", "WHO", "DURATION", "OUTCOME"],
         [
-            [local_time(r.start), arrow[r.direction], r.peer, _duration(r.duration), r.outcome]
+            [
+                local_time(r.start),
+                arrow[r.direction],
+                r.peer,
+                mmss(r.duration),
+                outcome_words(r.outcome),
+            ]
             for r in records
         ],
     )

@@ -57,6 +57,13 @@ def _contacts_show(p: argparse.ArgumentParser) -> None:
     _json_flag(p)
 
 
+def _contacts_destructive(p: argparse.ArgumentParser) -> None:
+    _contacts_show(p)
+    p.add_argument(
+        "--yes", action="store_true", help="do not ask when the name only partly matches"
+    )
+
+
 def _contact_fields(p: argparse.ArgumentParser, *, editing: bool) -> None:
     if editing:
         p.add_argument("--name", help="new display name")
@@ -156,8 +163,12 @@ COMMANDS: tuple[Command, ...] = (
             Command("show", "show one contact", f"{_C}:cmd_show", _contacts_show),
             Command("add", "add a contact", f"{_C}:cmd_add", _contacts_add),
             Command("edit", "change a contact", f"{_C}:cmd_edit", _contacts_edit),
-            Command("rm", "delete a contact", f"{_C}:cmd_rm", _contacts_show, aliases=("delete",)),
-            Command("block", "refuse calls from a contact", f"{_C}:cmd_block", _contacts_show),
+            Command(
+                "rm", "delete a contact", f"{_C}:cmd_rm", _contacts_destructive, aliases=("delete",)
+            ),
+            Command(
+                "block", "refuse calls from a contact", f"{_C}:cmd_block", _contacts_destructive
+            ),
             Command(
                 "unblock", "accept calls from a contact again", f"{_C}:cmd_unblock", _contacts_show
             ),
@@ -462,7 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # the command's own usage, not the top-level one (exit 2)
+        args._parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not args._handler:  # a group like `hello-tui contacts` with no sub-command
         args._parser.print_help(sys.stderr)
         return 2

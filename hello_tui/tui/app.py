@@ -277,11 +277,8 @@ class HelloApp(App[None]):
         self._refresh_main()
         if ended is None:
             return
-        secs = round(ended.duration)
-        tail = f" after {secs // 60}:{secs % 60:02d}" if ended.stage == "connected" else ""
-        why = f" ({ended.message})" if ended.message else ""
         severity = "information" if ended.stage == "connected" else "warning"
-        self.notify(f"Call ended: {ended.reason}{tail}{why}", severity=severity)
+        self.notify(ended.line(), severity=severity)  # notify() escapes it
         self.queue_call_report(self.last_call)
         if ended.stage == "connected":
             self.ask_feedback(ended)

@@ -57,7 +57,7 @@ async def test_answer_shows_a_hostile_caller_on_one_line(
     assert lines[0] == ("Incoming call from Mum␍␊Incoming call from Your Bank␛[2J␛]0;owned␇\ufffd")
     assert sum(line.startswith("Incoming call from") for line in lines) == 1  # no forged line
     assert lines[1] == "Ringing..." and lines[2] == "Connecting..."
-    assert any(line.startswith("Call ended: hangup") for line in lines)
+    assert any(line.startswith("Call with ") and " ended after " in line for line in lines)
 
     again = "2 " + HOSTILE  # another account: JSON keeps the name, escaped
     code, out, err = await _answer_one(env, again, "--json")

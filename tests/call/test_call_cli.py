@@ -64,7 +64,7 @@ async def test_human_output_names_the_check_code(tmp_path: Path) -> None:
         "call", "echo", "--audio-in", "sine:300", "--audio-out", "device:", "--duration", "0.5"
     )
     assert code == 0, err
-    assert "Check code:" in out and "Call ended: hangup" in out
+    assert "Check code:" in out and "Call with echo ended after 0:0" in out
     # No sound card here (or none configured): one line says what the call uses instead,
     # and no ALSA/PortAudio chatter reaches stderr.
     if "Note:" in out:

@@ -231,7 +231,7 @@ async def test_first_interactive_run_asks_once_then_live_line_and_feedback(
             await proc.wait()
         os.close(master)
     assert proc.returncode == 0, bytes(seen)
-    assert b"Quality: RTT" in seen and b"Call ended: hangup" in seen
+    assert b"Quality: RTT" in seen and b"Call with bob ended after 0:0" in seen
     config = resolve_paths(None, None).config_file.read_text()
     assert "[telemetry]" in config and "enabled = true" in config
     assert len(tel_server.bodies("/telemetry")) == 1

@@ -23,6 +23,8 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
+from hello_tui.call.wording import mmss as duration
+from hello_tui.call.wording import outcome_words
 from hello_tui.contacts.model import Contact
 from hello_tui.tui.text import printable
 from hello_tui.tui.widgets.photo import Photo
@@ -68,11 +70,6 @@ def details_text(contact: Contact) -> Text:
 
 def when(t: float) -> str:
     return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
-
-
-def duration(seconds: float) -> str:
-    s = round(seconds)
-    return f"{s // 60}:{s % 60:02d}"
 
 
 class MainScreen(Screen[None]):
@@ -212,7 +209,7 @@ class MainScreen(Screen[None]):
         for rec in self.app.backend.history.list(limit=200):  # type: ignore[attr-defined]
             arrow = "→" if rec.direction == "outgoing" else "←"
             # Text, not str: DataTable parses a str cell as markup, and peers are names.
-            who, outcome = Text(printable(rec.peer, 200)), Text(printable(rec.outcome))
+            who, outcome = Text(printable(rec.peer, 200)), Text(outcome_words(rec.outcome))
             table.add_row(when(rec.start), arrow, who, outcome, duration(rec.duration))
 
     def action_toggle_tab(self) -> None:
