@@ -350,6 +350,12 @@ COMMANDS: tuple[Command, ...] = (
         _json_flag,
     ),
     Command(
+        "completion",
+        'print a shell completion script: eval "$(hello-tui completion bash)"',
+        "hello_tui.cli.completion:cmd_completion",
+        "hello_tui.cli.completion:args_completion",
+    ),
+    Command(
         "config",
         "inspect and change the configuration",
         children=(
