@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,9 @@ from hello_tui.contacts.store import ContactStore
 from hello_tui.util.display import printable
 
 SHORT_ID = 8
+
+
+PROGRESS_MIN_BYTES = 256 * 1024  # about a thousand cards: below that, no bar
 
 
 def contact_to_json(c: Contact) -> dict[str, Any]:
@@ -274,8 +279,9 @@ def cmd_unblock(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from hello_tui.contacts.importer import import_file
 
-    with Context(args).contacts() as store:
-        report = import_file(store, Path(args.file).expanduser(), fmt=args.format)
+    path = Path(args.file).expanduser()
+    with Context(args).contacts() as store, _import_progress(args, path) as progress:
+        report = import_file(store, path, fmt=args.format, progress=progress)
     if args.json:
         print_json(report.to_dict())
         return 0
@@ -285,6 +291,32 @@ def cmd_import(args: argparse.Namespace) -> int:
     for warning in report.warnings:
         print(f"  warning: {printable(warning)}", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _import_progress(args: argparse.Namespace, path: Path) -> Iterator[Any]:
+    """A progress bar on a terminal (stderr), for files big enough to wait on;
+    nothing otherwise: scripts get the one summary line."""
+    try:
+        big = path.stat().st_size > PROGRESS_MIN_BYTES
+    except OSError:
+        big = False  # import_file names the problem
+    if args.json or not big or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(f"{phase.capitalize()} {path.name}", total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        yield update
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -34,6 +34,7 @@ from hello_tui.contacts.search import fold_key
 from hello_tui.contacts.store import ContactStore
 from hello_tui.contacts.vcard import (
     ParseResult,
+    Progress,
     Skip,
     decode_text,
     export_vcards,
@@ -188,7 +189,9 @@ class _Merger:
         self.dirty[target_id] = merged
 
 
-def merge_into(store: ContactStore, parsed: ParseResult) -> ImportReport:
+def merge_into(
+    store: ContactStore, parsed: ParseResult, progress: Progress | None = None
+) -> ImportReport:
     """Merge parsed contacts into ``store`` (see the module docstring for the rules).
 
     One :meth:`~ContactStore.batch`, one :meth:`~ContactStore.save_many` (skipped
@@ -199,8 +202,11 @@ def merge_into(store: ContactStore, parsed: ParseResult) -> ImportReport:
     )
     with store.batch():
         merger = _Merger(store.all(), report)
-        for card in parsed.contacts:
+        total = len(parsed.contacts)
+        for done, card in enumerate(parsed.contacts, 1):
             merger.take(card)
+            if progress is not None:
+                progress("merging", done, total)
         if merger.dirty:
             store.save_many(list(merger.dirty.values()))
     return report
@@ -236,24 +242,29 @@ def _import_format(path: Path, data: bytes, fmt: str | None) -> str:
     )
 
 
-def parse_file(path: Path, *, fmt: str | None = None) -> ParseResult:
+def parse_file(
+    path: Path, *, fmt: str | None = None, progress: Progress | None = None
+) -> ParseResult:
     """Read and parse a contacts file without touching any store (for previews)."""
     path = Path(path)
     data = _read(path)
     kind = _import_format(path, data, fmt)
     if kind == "vcard":
-        return parse_vcards(data, source=str(path), base_dir=path.parent)
+        return parse_vcards(data, source=str(path), base_dir=path.parent, progress=progress)
     return parse_google_csv(data, source=str(path))
 
 
-def import_file(store: ContactStore, path: Path, *, fmt: str | None = None) -> ImportReport:
+def import_file(
+    store: ContactStore, path: Path, *, fmt: str | None = None, progress: Progress | None = None
+) -> ImportReport:
     """Import a .vcf/.vcard/.csv file into ``store``.
 
     The format comes from ``fmt`` ("vcard"/"vcf" or "csv"/"google"), else the
     extension, else the content. Relative PHOTO paths resolve against the file's
     folder. Unreadable file or unknown format: :class:`ContactError` naming it.
+    ``progress(phase, done, total)`` follows a long import ("reading", "merging").
     """
-    return merge_into(store, parse_file(path, fmt=fmt))
+    return merge_into(store, parse_file(path, fmt=fmt, progress=progress), progress)
 
 
 def _export(store: ContactStore, fmt: str, vcard_version: str) -> tuple[str, int]:

@@ -173,18 +173,33 @@ def _stray_warning(source: str, first: int, last: int) -> str:
     return f"{source}: {lines}: text outside any vCard ignored"
 
 
-def parse_vcards(data: bytes | str, *, source: str, base_dir: Path | None = None) -> ParseResult:
+# Progress of a long import: (phase, done, total), e.g. ("reading", 120, 5000).
+Progress = Callable[[str, int, int], None]
+_BEGIN = re.compile(r"^BEGIN:VCARD", re.IGNORECASE | re.MULTILINE)
+
+
+def parse_vcards(
+    data: bytes | str,
+    *,
+    source: str,
+    base_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> ParseResult:
     """Parse every card in ``data``; bad cards are skipped, never fatal.
 
     ``base_dir`` resolves relative PHOTO paths (the vCard file's folder).
+    ``progress("reading", done, total)`` is called after each card.
     Raises :class:`ContactError` only when the input holds no vCard at all.
     """
     result = ParseResult(source=source)
     text = decode_text(data, source=source, warnings=result.warnings)
     found = False
-    for chunk in _split_cards(text, source, result.warnings):
+    total = len(_BEGIN.findall(text)) if progress is not None else 0
+    for done, chunk in enumerate(_split_cards(text, source, result.warnings), 1):
         found = True
         _parse_chunk(chunk, base_dir, result)
+        if progress is not None:
+            progress("reading", done, max(total, done))
     if not found and text.strip():
         raise ContactError(f"{source}: no vCard found (no BEGIN:VCARD line)")
     return result
