@@ -122,10 +122,10 @@ class KeyPins:
             raise PinError(f"{self.path}: not valid TOML ({exc}); not touching it") from None
         pins: dict[str, Pin] = {}
         table = doc.get("keys", {})
-        for norm, entry in table.items() if isinstance(table, dict) else ():
+        for entry in table.values() if isinstance(table, dict) else ():
             pin = _pin_of(entry)
-            if pin is not None:
-                pins[normalize_name(norm)] = pin
+            if pin is not None:  # keyed by the name it was pinned for, as judged now
+                pins[normalize_name(pin.name)] = pin
         return pins
 
     def _save(self, pins: dict[str, Pin]) -> None:
