@@ -191,7 +191,7 @@ class Accounts:
         await session.set_account(name, key, raw_b64url(record.public_key))
         log.info("logged in session=%s", short(session.id))
         settings = self.hub.settings
-        ice = turn_credentials(settings.turn_secret, settings.turn_urls, session.id,
+        ice = turn_credentials(settings.turn_secret, settings.turn_urls,
                                self.hub.store.clock(), settings.turn_ttl)  # fmt: skip
         session.push(LoggedIn(name=name, ice=ice, ref=msg.ref))
 

@@ -89,7 +89,7 @@ class ServerSettings:
     # sessions get time-limited credentials in ``logged-in``. No hidden defaults.
     turn_secret: bytes = field(default=b"", repr=False)
     turn_urls: tuple[str, ...] = ()
-    turn_ttl: int = 24 * 3600
+    turn_ttl: int = 2 * 3600  # not revocable: the lifetime is the limit (server/turn.py)
     # Service accounts (the echo peer): names nobody may register, and the keys
     # the services log in with — HMAC(secret, name) (``accounts.name_key``) →
     # raw Ed25519 public key, base64url. A service generates its key at start
