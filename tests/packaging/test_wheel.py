@@ -232,6 +232,16 @@ def test_an_echo_call_from_the_installed_wheel(installed: Installed) -> None:
     assert stats["exit_code"] == 0 and stats["frames_received"] > 0
 
 
+def test_doctor_from_the_installed_wheel(installed: Installed) -> None:
+    """A new user's first diagnosis: every check answers, nothing fails on a
+    fresh profile with no server configured (embedded loopback)."""
+    proc = installed.run("hello-tui", "doctor", "--no-level", "--json")
+    checks = {c["check"]: c for c in json.loads(proc.stdout)}
+    assert {"config", "portaudio", "server", "account", "ice", "log"} <= set(checks), checks
+    failed = {k: c for k, c in checks.items() if c["status"] == "FAIL"}
+    assert proc.returncode == 0 and not failed, (proc.stderr, failed)
+
+
 def test_a_video_call_needs_no_extra(installed: Installed) -> None:
     """The test picture and the terminal video work from the core (the extra is the camera)."""
     proc = installed.run(
