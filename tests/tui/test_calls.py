@@ -171,7 +171,8 @@ async def test_incoming_call_accept_with_video(server: str, peers: Any) -> None:
         await asyncio.wait_for(app.ready.wait(), T)
         call = bob.dial("tui@example.org", video_source="pattern:")
         await wait_until(pilot, lambda: isinstance(app.screen, IncomingCall), what="prompt")
-        assert "Video (v)" in _button_labels(app)
+        # The prompt's buttons are composed just after the screen is pushed.
+        await wait_until(pilot, lambda: "Video (v)" in _button_labels(app), what="video button")
         await pilot.press("v")
         await call.wait_for(ev.Connected, T)
         await wait_until(pilot, lambda: isinstance(app.screen, CallScreen))

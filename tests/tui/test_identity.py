@@ -39,7 +39,11 @@ async def test_a_changed_key_is_announced_while_it_rings(server: str, peers: Any
         call = mum.dial("tui@example.org")
         await wait_until(pilot, lambda: isinstance(app.screen, IncomingCall), what="prompt")
         assert "Mum" in visible_text(app)
-        assert not app.screen.query_one("#incoming-photo", Photo).has_class("initials")
+        await wait_until(  # the photo is drawn once the prompt is mounted
+            pilot,
+            lambda: not app.screen.query_one("#incoming-photo", Photo).has_class("initials"),
+            what="Mum's photo",
+        )
         assert not app.screen.query_one(IdentityLine).display  # nothing to warn about
         await pilot.press("a")
         await wait_until(pilot, lambda: isinstance(app.screen, CallScreen), what="call screen")
