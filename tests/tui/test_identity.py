@@ -16,12 +16,9 @@ from hello_tui.tui.widgets.identity import IdentityLine
 from hello_tui.tui.widgets.photo import Photo
 
 from .conftest import TEST_AUDIO, T, register_tui_account, visible_text, wait_until, write_config
+from .test_snapshots import png
 
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e2b1f3"
-    "9a0000000049454e44ae426082"
-)
+PNG = png()  # a real picture: the widget draws it, or initials when it cannot
 
 
 async def test_a_changed_key_is_announced_while_it_rings(server: str, peers: Any) -> None:
