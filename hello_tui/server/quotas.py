@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 import time
 from collections import deque
@@ -29,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from hello_tui.server.errors import Refusal
+from hello_tui.signaling import redact
 
 if TYPE_CHECKING:
     from hello_tui.server.settings import ServerSettings
@@ -38,16 +38,7 @@ Alive = Callable[[str], Awaitable[bool]]
 
 def network_of(address: str | None) -> str:
     """``203.0.113.7`` → ``203.0.113.7/32``; ``2001:db8:1:2::5`` → ``2001:db8:1:2::/64``."""
-    if not address:
-        return "-"
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return "?"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    prefix = 32 if ip.version == 4 else 64
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+    return redact.network_of(address, 32, 64)
 
 
 class Window:

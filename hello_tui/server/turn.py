@@ -24,9 +24,7 @@ import secrets
 from hello_tui.signaling.protocol import IceServer
 
 
-def turn_credentials(
-    secret: bytes, urls: tuple[str, ...], now: float, ttl: int
-) -> list[IceServer]:
+def turn_credentials(secret: bytes, urls: tuple[str, ...], now: float, ttl: int) -> list[IceServer]:
     """ICE server entries valid for ``ttl`` seconds from ``now`` (empty without TURN)."""
     if not secret or not urls:
         return []

@@ -29,8 +29,9 @@ _EMAIL = re.compile(r"[\w.+%-]+@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 SDP_REDACTED = "[sdp redacted]"
 
 
-def truncate_ip(address: str | None) -> str:
-    """``203.0.113.7`` → ``203.0.113.0/24``; ``2001:db8:1:2::5`` → ``2001:db8:1::/48``."""
+def network_of(address: str | None, v4_prefix: int, v6_prefix: int) -> str:
+    """The network ``address`` belongs to, at these prefix lengths ("-" for none,
+    "?" for garbage); an IPv4-mapped IPv6 address counts as IPv4."""
     if not address:
         return "-"
     try:
@@ -39,8 +40,13 @@ def truncate_ip(address: str | None) -> str:
         return "?"
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    prefix = 24 if ip.version == 4 else 48
+    prefix = v4_prefix if ip.version == 4 else v6_prefix
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def truncate_ip(address: str | None) -> str:
+    """``203.0.113.7`` → ``203.0.113.0/24``; ``2001:db8:1:2::5`` → ``2001:db8:1::/48``."""
+    return network_of(address, 24, 48)
 
 
 def redact_ips(text: str) -> str:
