@@ -86,6 +86,7 @@ async def test_a_malicious_server_cannot_forge_the_prompt(
         await asyncio.wait_for(app.ready.wait(), T)
         call = mallory.dial("tui@example.org")
         await wait_until(pilot, lambda: isinstance(app.screen, IncomingCall), what="prompt")
+        await wait_until(pilot, lambda: bool(app.screen.query("#incoming-peer")), what="peer label")
         label = str(app.screen.query_one("#incoming-peer").render())
         assert label == printable(hostile)
         assert "\x1b" not in label and "\n" not in label and "\u202e" not in label

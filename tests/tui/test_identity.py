@@ -35,7 +35,7 @@ async def test_a_changed_key_is_announced_while_it_rings(server: str, peers: Any
         # First call: Mum's key is pinned; after comparing the code, k marks it verified.
         call = mum.dial("tui@example.org")
         await wait_until(pilot, lambda: isinstance(app.screen, IncomingCall), what="prompt")
-        assert "Mum" in visible_text(app)
+        await wait_until(pilot, lambda: "Mum" in visible_text(app), what="Mum's name")
         await wait_until(  # the photo is drawn once the prompt is mounted
             pilot,
             lambda: not app.screen.query_one("#incoming-photo", Photo).has_class("initials"),
@@ -65,8 +65,9 @@ async def test_a_changed_key_is_announced_while_it_rings(server: str, peers: Any
         call = impostor.dial("tui@example.org")
         await wait_until(pilot, lambda: isinstance(app.screen, IncomingCall), what="prompt")
         prompt = app.screen
+        warning = "WARNING: this is not the mum@example.org you talked to before"
+        await wait_until(pilot, lambda: warning in visible_text(app), what="the warning")
         text = visible_text(app)
-        assert "WARNING: this is not the mum@example.org you talked to before" in text
         assert "Mum" not in text and "mum@example.org" in text
         assert prompt.query_one(IdentityLine).has_class("-warning")
         assert prompt.query_one("#incoming-photo", Photo).has_class("initials")
