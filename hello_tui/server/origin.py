@@ -20,6 +20,7 @@ the configuration.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from aiohttp import web
@@ -30,8 +31,12 @@ from hello_tui.signaling.protocol import canonical_origin
 
 def configured_origins(settings: ServerSettings) -> frozenset[str]:
     """The origins the operator named (``public_url`` and ``aliases``)."""
-    urls = [settings.public_url, *settings.aliases]
-    return frozenset(canonical_origin(url) for url in urls if url)
+    return _configured(settings.public_url, settings.aliases)
+
+
+@functools.lru_cache(maxsize=8)
+def _configured(public_url: str, aliases: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(canonical_origin(url) for url in (public_url, *aliases) if url)
 
 
 def socket_origins(request: web.Request) -> frozenset[str]:
@@ -41,19 +46,30 @@ def socket_origins(request: web.Request) -> frozenset[str]:
     sockname = transport.get_extra_info("sockname") if transport is not None else None
     if not sockname or not isinstance(sockname, tuple):
         return frozenset()  # a Unix socket or a closed transport: nothing to derive
+    return _socket(request.scheme, str(sockname[0]), int(sockname[1]))
+
+
+@functools.lru_cache(maxsize=64)
+def _socket(scheme: str, host: str, port: int) -> frozenset[str]:
     try:
-        address = ipaddress.ip_address(str(sockname[0]).split("%", 1)[0])
+        address = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return frozenset()
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    port = int(sockname[1])
     hosts = [f"[{address}]" if address.version == 6 else str(address)]
     if address.is_loopback:
         hosts.append("localhost")
-    return frozenset(canonical_origin(f"{request.scheme}://{host}:{port}") for host in hosts)
+    return frozenset(canonical_origin(f"{scheme}://{h}:{port}") for h in hosts)
 
 
 def own_origins(request: web.Request, settings: ServerSettings) -> frozenset[str]:
-    """Every origin this connection may have been dialled as."""
-    return configured_origins(settings) | socket_origins(request)
+    """Every origin this connection may have been dialled as. Cached: every
+    connection on one listener shares one small set (10k idle connections
+    must not each carry their own copy)."""
+    return _union(configured_origins(settings), socket_origins(request))
+
+
+@functools.lru_cache(maxsize=64)
+def _union(a: frozenset[str], b: frozenset[str]) -> frozenset[str]:
+    return a | b

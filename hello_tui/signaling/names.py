@@ -64,6 +64,8 @@ class BadName(ValueError):
 def ignorable(char: str) -> bool:
     """A default-ignorable code point: drawn as nothing."""
     cp = ord(char)
+    if cp < 0x00AD:  # the first one: every ASCII name takes this path
+        return False
     return any(lo <= cp <= hi for lo, hi in _IGNORABLE)
 
 
@@ -134,6 +136,7 @@ def skeleton(text: str) -> str:
     return unicodedata.normalize("NFD", mapped)
 
 
+@functools.lru_cache(maxsize=4096)
 def fold(name: str) -> str:
     """The form two names share when they look alike, in any case.
 
@@ -144,6 +147,8 @@ def fold(name: str) -> str:
     a letter whose capital and small forms look like two different Latin
     letters (Greek ``Η``/``η``) keeps its case apart, as it looks different.
     """
+    # Cached: the server folds the callee's name on every call and the names
+    # in use are few; an uncached fold costs ~15 µs (six skeletons).
     text = skeleton(unicodedata.normalize("NFKC", name).strip())
     for _ in range(6):  # a fixed point within two or three rounds
         folded = skeleton(skeleton(text.upper()).casefold())
