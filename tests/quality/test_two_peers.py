@@ -88,9 +88,11 @@ async def test_samples_from_a_real_call(call: tuple[Peer, Peer]) -> None:
         last = samples[-1]
         print(render_line(last), last)
         assert [s.t for s in samples] == sorted(s.t for s in samples)
-        assert last.rtt_ms is not None and 0 <= last.rtt_ms < 100
-        assert last.jitter_ms is not None and 0 <= last.jitter_ms < 30
-        assert last.remote_jitter_ms is not None and last.remote_jitter_ms < 30
+        # Loopback: small, but a busy machine delays packets; the bounds catch
+        # a unit error (seconds for ms), not scheduling.
+        assert last.rtt_ms is not None and 0 <= last.rtt_ms < 500
+        assert last.jitter_ms is not None and 0 <= last.jitter_ms < 200
+        assert last.remote_jitter_ms is not None and last.remote_jitter_ms < 200
         assert last.packets_received > 100  # 50 packets/s of 20 ms Opus
         assert last.packets_lost == 0 and last.fraction_lost == 0.0
         assert last.remote_fraction_lost == 0.0
