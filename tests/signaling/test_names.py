@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hello_tui.signaling.names import (
+    MAX_NAME_BYTES,
     MAX_NAME_CHARS,
     BadName,
     check_name,
@@ -116,7 +117,8 @@ def test_any_text_is_refused_or_clean(name: str) -> None:
     assert shown == unicodedata.normalize("NFKC", shown)
     assert shown.isprintable()  # no Cc/Cf/Z* but space: nothing hidden, nothing obeyed
     assert shown == shown.strip() and "  " not in shown
-    assert 1 <= len(shown) <= MAX_NAME_CHARS
+    assert shown != "" and len(shown) <= MAX_NAME_CHARS  # what passed is within the policy
+    assert len(shown.encode("utf-8")) <= MAX_NAME_BYTES
     assert check_name(shown) == shown
     assert fold(shown) == fold(name)
 
