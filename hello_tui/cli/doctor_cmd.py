@@ -12,7 +12,6 @@ the user asked for cannot work as configured. Exit code 1 if any check FAILs.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import re
 import sys
@@ -74,6 +73,8 @@ def run_checks(paths: Paths, *, level: bool = True) -> Iterator[Check]:
     audio = list(check_audio(settings, level=level))
     yield from audio
     yield check_cameras(settings)
+    import asyncio
+
     yield from asyncio.run(_network_checks(paths, settings))
     yield check_log(paths)
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from importlib import resources
 from typing import Final
 
 MAX_NAME_CHARS: Final = 80
@@ -117,6 +116,8 @@ def valid_name(name: str) -> bool:
 def _prototypes() -> dict[str, str]:
     """confusables.txt: source code point → prototype (its skeleton)."""
     table: dict[str, str] = {}
+    from importlib import resources  # only when a name is first folded: --help stays light
+
     data = resources.files("hello_tui.signaling") / "data" / "confusables.txt"
     for line in data.read_text("utf-8-sig").splitlines():
         fields = line.split("#", 1)[0].split(";")
