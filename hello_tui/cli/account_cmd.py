@@ -38,21 +38,14 @@ _CLI_HINTS = {
 def server_url_arg(text: str) -> str:
     """``--server``'s type: a malformed URL is a usage error (exit 2), not an
     unreachable server."""
-    from urllib.parse import urlsplit
+    from hello_tui.signaling.urls import canonical_origin
 
-    parts = urlsplit(text.strip())
     try:
-        port_ok = parts.port is None or parts.port > 0
+        canonical_origin(text)
     except ValueError:
-        port_ok = False
-    if (
-        parts.scheme.lower() not in ("ws", "wss", "http", "https")
-        or not parts.hostname
-        or not port_ok
-    ):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a server URL (expected ws://, wss://, http:// or https://HOST[:PORT])"
-        )
+        ) from None
     return text.strip()
 
 

@@ -745,16 +745,6 @@ def resolve_target(ctx: Context, target: str) -> tuple[str, str, bool]:
 
 
 # ---------------------------------------------------------------- handlers
-def _room_origin(url: str) -> str | None:
-    """``https://host:port`` of a room URL (``…/r/TOKEN#k=…``); None if it has none."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme in ("http", "https", "ws", "wss") and parts.netloc:
-        return f"{parts.scheme}://{parts.netloc}"
-    return None
-
-
 def _place(args: argparse.Namespace, *, room: bool) -> int:
     from hello_tui.signaling.errors import ServerUnreachable
 
@@ -767,10 +757,11 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
     if is_room:
         from hello_tui.signaling.account_local import is_own_server
         from hello_tui.signaling.roomcrypt import parse_room_url
+        from hello_tui.signaling.urls import canonical_origin
 
         parse_room_url(to)  # a malformed URL is a one-line error before connecting
-        if not getattr(args, "server", None):
-            args.server = _room_origin(to)  # a room URL names its server
+        if not getattr(args, "server", None) and "://" in to:  # a bare token: [server] url
+            args.server = canonical_origin(to)  # a room URL names its server
             # ...but never where the account key signs in: only the configured
             # server gets a login; any other is joined anonymously.
             if not is_own_server(ctx.settings, args.server or ""):

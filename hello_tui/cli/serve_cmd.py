@@ -276,7 +276,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     from urllib.parse import urlsplit
 
-    from hello_tui.signaling.protocol import canonical_origin
+    from hello_tui.signaling.urls import canonical_origin
 
     for flag, url in [("--public-url", args.public_url)] + [("--alias", a) for a in args.alias]:
         if not url:

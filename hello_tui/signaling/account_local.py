@@ -77,7 +77,7 @@ def is_own_server(settings: Settings, url: str) -> bool:
     (``[server] url``, same canonical origin). The account key signs in only
     there: a room link that names another server is joined anonymously, so a
     link can never choose where the key is used (docs/security.md)."""
-    from hello_tui.signaling.protocol import canonical_origin
+    from hello_tui.signaling.urls import canonical_origin
 
     configured = settings.server.url
     if not configured:

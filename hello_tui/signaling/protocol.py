@@ -14,9 +14,10 @@ match replies to requests without a second channel. See ``docs/protocol.md``.
 from __future__ import annotations
 
 from typing import Annotated, Final, Literal
-from urllib.parse import urlsplit
 
 import msgspec
+
+from hello_tui.signaling.urls import canonical_origin as canonical_origin  # re-exported
 
 PROTOCOL_VERSION: Final = 1
 MAX_MESSAGE_BYTES: Final = 64 * 1024
@@ -413,24 +414,6 @@ def decode_server(data: str | bytes) -> Message:
 def encode(message: Message) -> bytes:
     """Serialise any message to its JSON frame."""
     return _encoder.encode(message)
-
-
-def canonical_origin(url: str) -> str:
-    """``scheme://host[:port]`` of a server URL, the form a login is bound to:
-    ``ws``/``wss`` become ``http``/``https``, the host is lower-case, a default
-    port is dropped. Raises ``ValueError`` for anything that is not a server URL."""
-    parts = urlsplit(url.strip())
-    scheme = {"http": "http", "ws": "http", "https": "https", "wss": "https"}.get(
-        parts.scheme.lower()
-    )
-    host = parts.hostname
-    if scheme is None or not host:
-        raise ValueError(f"not a server URL: {url!r}")
-    port = parts.port  # ValueError for a port out of range
-    if port in (None, 80 if scheme == "http" else 443):
-        port = None
-    shown = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{shown}" + (f":{port}" if port else "")
 
 
 def login_payload(nonce: str, session: str, origin: str) -> bytes:

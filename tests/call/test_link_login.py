@@ -84,6 +84,12 @@ async def test_a_link_to_another_server_joins_without_the_account(isolated_home:
             assert code == 1 and "(wrong-server)" in err, err
             assert len(err.strip().splitlines()) == 1, err  # one line, no traceback
             assert not relay.sent("room-join")
+
+            # A bare token names no server: the configured one, with the account.
+            relay.seen.clear()
+            token = urlsplit(link).path.rsplit("/", 1)[-1]
+            code, err = await _until_in_room(relay, ("join", token, *join[2:]))
+            assert relay.sent("login-proof") and "this link is on another server" not in err
     finally:
         server.send_signal(signal.SIGTERM)
         await asyncio.wait_for(server.wait(), T)
