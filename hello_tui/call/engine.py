@@ -861,9 +861,6 @@ class Call:
         return reason
 
     def _write_history(self, reason: str, stage: str, duration: float) -> None:
-        store = self.options.history
-        if store is None:
-            return
         record = CallRecord(
             direction=self.direction,
             peer=self.peer or "anonymous",
@@ -871,10 +868,19 @@ class Call:
             start=self.started,
             duration=duration,
         )
-        try:
-            self.history_record = store.add(record)
-        except Exception as exc:  # history is a convenience: never break a call's end
-            log.warning("could not write the call history: %s", exc)
+        self.history_record = add_to_history(self.options.history, record)
+
+
+def add_to_history(store: HistoryStore | None, record: CallRecord) -> CallRecord | None:
+    """Append ``record`` if there is a history; the history is a convenience:
+    a failure is logged, never raised into a call or the phone."""
+    if store is None:
+        return None
+    try:
+        return store.add(record)
+    except Exception as exc:
+        log.warning("could not write the call history: %s", exc)
+        return None
 
 
 class Phone:
@@ -1036,12 +1042,9 @@ class Phone:
         if self.screen is not None and caller and self.screen(caller) is not None:
             return  # blocked (or do-not-disturb): not even a missed call to show
         log.info("missed call %s while in another call", msg.call_id[:6])
-        store = self.options.history
-        if store is not None:
-            try:
-                store.add(CallRecord(direction="incoming", peer=shown, outcome="missed"))
-            except Exception as exc:  # history is a convenience: never break the phone
-                log.warning("could not write the call history: %s", exc)
+        add_to_history(
+            self.options.history, CallRecord(direction="incoming", peer=shown, outcome="missed")
+        )
         if self.on_missed is not None:
             self.on_missed(shown)
 

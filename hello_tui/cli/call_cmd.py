@@ -722,7 +722,7 @@ def resolve_target(ctx: Context, target: str) -> tuple[str, str, bool]:
         return text, "room", True
     if text.casefold() == "echo":
         return "echo", "echo", False
-    from hello_tui.cli.contacts_cmd import find
+    from hello_tui.cli.contacts_cmd import NoContact, find
 
     try:
         store = ctx.contacts()
@@ -730,10 +730,8 @@ def resolve_target(ctx: Context, target: str) -> tuple[str, str, bool]:
         return text, text, False
     try:
         contact, _ = find(store, text)
-    except CliError as exc:
-        if str(exc).startswith("no contact matches"):
-            return text, text, False
-        raise
+    except NoContact:
+        return text, text, False
     finally:
         store.close()
     if not contact.emails:

@@ -39,6 +39,10 @@ def contact_to_json(c: Contact) -> dict[str, Any]:
     }
 
 
+class NoContact(CliError):
+    """``ref`` names no contact (``call`` then takes it as an account name)."""
+
+
 def resolve(store: ContactStore, ref: str) -> Contact:
     """Find the one contact ``ref`` names: an id or unique id prefix, an
     e-mail address, or a name/text matching exactly one contact."""
@@ -69,7 +73,7 @@ def find(store: ContactStore, ref: str) -> tuple[Contact, bool]:
     if len(matches) == 1:
         return matches[0], True
     if not matches:
-        raise CliError(f"no contact matches {ref!r}")
+        raise NoContact(f"no contact matches {ref!r}")
     names = ", ".join(f"{c.name} ({c.id[:SHORT_ID]})" for c in (exact or matches)[:5])
     more = "…" if len(exact or matches) > 5 else ""
     raise CliError(f"{ref!r} matches several contacts: {names}{more}; use an id")

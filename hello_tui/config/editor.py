@@ -24,14 +24,14 @@ from hello_tui.config.settings import Settings
 from hello_tui.util.atomic import atomic_write_text
 
 
-def _document(path: Path) -> tomlkit.TOMLDocument:
-    """The file as tomlkit sees it (empty if missing); a broken file is
-    refused as on load (it is never rewritten)."""
-    load_config(path)  # ConfigError with file, line and key
+def _document(path: Path) -> tuple[tomlkit.TOMLDocument, Settings]:
+    """The file as tomlkit sees it (empty if missing) and the settings it
+    gives; a broken file is refused as on load (it is never rewritten)."""
+    settings = load_config(path)  # ConfigError with file, line and key
     try:
-        return tomlkit.parse(path.read_text(encoding="utf-8"))
+        return tomlkit.parse(path.read_text(encoding="utf-8")), settings
     except FileNotFoundError:
-        return tomlkit.document()
+        return tomlkit.document(), settings
 
 
 def _commit(doc: tomlkit.TOMLDocument, path: Path) -> Settings:
@@ -54,9 +54,8 @@ def _table(doc: tomlkit.TOMLDocument, section: str) -> Table:
 def write_settings(settings: Settings, path: Path) -> Settings:
     """Make ``path`` say ``settings``, touching only the keys that differ
     from what the file gives today (file values, else defaults)."""
-    doc = _document(path)
-    before = settings_to_dict(parse_config(tomlkit.dumps(doc).encode("utf-8"), path))
-    after = settings_to_dict(settings)
+    doc, current = _document(path)
+    before, after = settings_to_dict(current), settings_to_dict(settings)
     for section, values in after.items():
         for key, value in values.items():
             if before[section][key] != value:
@@ -87,7 +86,7 @@ def parse_value(text: str) -> Any:
 def set_key(path: Path, dotted: str, value: Any) -> Settings:
     """``hello-tui config set SECTION.KEY VALUE``; validated before writing."""
     section, key = _split(dotted)
-    doc = _document(path)
+    doc, _ = _document(path)
     _table(doc, section)[key] = value
     return _commit(doc, path)
 
@@ -95,7 +94,7 @@ def set_key(path: Path, dotted: str, value: Any) -> Settings:
 def unset_key(path: Path, dotted: str) -> Settings:
     """Remove ``SECTION.KEY`` from the file: its default applies again."""
     section, key = _split(dotted)
-    doc = _document(path)
+    doc, _ = _document(path)
     table = doc.get(section)
     if isinstance(table, Table) and key in table:
         del table[key]
