@@ -734,6 +734,9 @@ def resolve_target(ctx: Context, target: str) -> tuple[str, str, bool]:
         return text, text, False
     finally:
         store.close()
+    from hello_tui.util.logs import mark_sensitive
+
+    mark_sensitive(contact.name, *contact.emails)  # the log says "[name]", never who
     if not contact.emails:
         raise CliError(
             f"{printable(contact.name)} has no e-mail address to call (add one: contacts edit)"

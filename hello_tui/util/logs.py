@@ -20,7 +20,7 @@ import os
 import threading
 from pathlib import Path
 
-from hello_tui.signaling.redact import redact
+from hello_tui.signaling.redact import escape_log, redact
 from hello_tui.util.private import private_dir
 
 MAX_BYTES = 1_000_000
@@ -57,7 +57,8 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a broken format string is still logged, redacted as is
             message = str(record.msg)
-        cleaned = redact_record_text(message)
+        # The message is one line with no terminal escapes (a traceback below keeps its lines).
+        cleaned = escape_log(redact_record_text(message))
         if cleaned != message or record.args:
             record.msg, record.args = cleaned, None
         if record.exc_info and not record.exc_text:
