@@ -36,7 +36,7 @@ from hello_tui.call.sas import (
     unb64,
     with_sdp_attribute,
 )
-from hello_tui.signaling.names import fold
+from hello_tui.signaling.names import normalize_name
 
 if TYPE_CHECKING:  # cryptography loads when a call needs it, not with the front ends
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -47,7 +47,6 @@ if TYPE_CHECKING:  # cryptography loads when a call needs it, not with the front
 __all__ = [
     "IDENTITY_ATTR",
     "Identity",
-    "normalize_name",
     "payload",
     "proven",
     "stamp",
@@ -65,12 +64,6 @@ class Identity:
     def __init__(self, name: str, key: Ed25519PrivateKey) -> None:
         self.name = name
         self.key = key
-
-
-def normalize_name(name: str) -> str:
-    """One key per look, as the server compares names (``names.fold``: NFKC,
-    case-blind confusable skeleton), so a look-alike meets the same pin."""
-    return fold(name.strip())
 
 
 def payload(role: str, name: str, fingerprint: str) -> bytes:

@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 import tomli_w
 
-from hello_tui.call.identity_proof import normalize_name
+from hello_tui.signaling.names import normalize_name
 from hello_tui.util.atomic import atomic_write_text
 from hello_tui.util.locking import file_lock
 

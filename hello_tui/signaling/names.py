@@ -159,6 +159,12 @@ def fold(name: str) -> str:
     return text
 
 
+def normalize_name(name: str) -> str:
+    """One key per look, as the server compares names (:func:`fold`), so a
+    look-alike meets the same pin and the same identity proof."""
+    return fold(name.strip())
+
+
 def confusable(a: str, b: str) -> bool:
     """True when ``a`` and ``b`` would be the same account."""
     return fold(a) == fold(b)
@@ -173,6 +179,7 @@ __all__ = [
     "confusable",
     "fold",
     "ignorable",
+    "normalize_name",
     "skeleton",
     "valid_name",
 ]

@@ -1,0 +1,1 @@
+"""The session layer both faces share: settings in, a connected phone out."""
