@@ -4,7 +4,7 @@
 #   ./dev.sh run [ARGS...]    set everything up, then run hello-tui (no ARGS: the
 #                             app on the embedded default server, echo test running)
 #   ./dev.sh test [ARGS...]   set everything up, then run the whole test suite
-#                             (ruff, import-linter contracts, pytest; ARGS go to pytest)
+#                             (ruff, import-linter contracts, mypy, pytest; ARGS go to pytest)
 #
 # Setup is idempotent and quick when nothing changed: it installs missing
 # Debian packages (apt-get, when root), creates .venv and installs the
@@ -115,6 +115,9 @@ test)
         die "code is not formatted: run .venv/bin/ruff format hello_tui tests bench"
     say "import-linter contracts"
     "$VENV/bin/lint-imports" --no-cache
+    say "mypy"
+    # [tool.mypy] in pyproject.toml; the cache (.mypy_cache) makes a rerun quick.
+    "$VENV/bin/mypy"
     say "pytest"
     exec "$VENV/bin/python" -m pytest "$@"
     ;;

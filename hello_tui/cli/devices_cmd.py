@@ -76,7 +76,7 @@ def _audio(configured: dict[str, str]) -> tuple[dict[str, list[dict[str, Any]]],
     except AudioUnavailable as exc:
         return listing, str(exc)
     for kind in ("input", "output"):
-        k: Literal["input", "output"] = kind  # type: ignore[assignment]
+        k: Literal["input", "output"] = kind
         chosen = ""
         if configured[kind].startswith("device:"):
             try:

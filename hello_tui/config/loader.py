@@ -15,7 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from hello_tui.config.settings import Settings
-from hello_tui.media.endpoint import EndpointError, parse_endpoint
+from hello_tui.media.endpoint import EndpointError, Role, parse_endpoint
 
 
 class ConfigError(ValueError):
@@ -181,9 +181,10 @@ def _check_values(s: Settings, path: Path, text: str) -> None:
     def fail(keys: list[str], why: str) -> None:
         raise ConfigError(f"{_where(path, text, keys)}: {why}")
 
-    for key, role in (("input", "audio-source"), ("output", "audio-sink")):
+    audio: tuple[tuple[str, Role], ...] = (("input", "audio-source"), ("output", "audio-sink"))
+    for key, role in audio:
         try:
-            parse_endpoint(getattr(s.audio, key), role)  # type: ignore[arg-type]
+            parse_endpoint(getattr(s.audio, key), role)
         except EndpointError as exc:
             fail(["audio", key], str(exc))
     try:
@@ -210,7 +211,8 @@ def _check_values(s: Settings, path: Path, text: str) -> None:
 
 def settings_to_dict(settings: Settings) -> dict[str, Any]:
     """Plain dict of every setting (for ``config show`` and for saving)."""
-    return msgspec.to_builtins(settings)
+    plain: dict[str, Any] = msgspec.to_builtins(settings)  # a Struct becomes a dict
+    return plain
 
 
 def save_config(settings: Settings, path: Path) -> None:

@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 # Deliberately loose: an address book holds what people typed, but an address
 # must at least look like local@domain with no spaces.
@@ -74,10 +75,10 @@ class Contact:
     def primary_email(self) -> str | None:
         return self.emails[0] if self.emails else None
 
-    def copy(self, **changes: object) -> Contact:
+    def copy(self, **changes: Any) -> Contact:
         """A copy with ``changes`` applied (lists are copied, not shared)."""
         base = replace(self, emails=list(self.emails), phones=list(self.phones))
-        return replace(base, **changes)  # type: ignore[arg-type]
+        return replace(base, **changes)
 
 
 def image_mime(data: bytes) -> str | None:

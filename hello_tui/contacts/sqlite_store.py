@@ -309,7 +309,8 @@ class SqliteContactStore(ContactStore):
 
     def count(self) -> int:
         with self._mutex:
-            return self._db.execute("SELECT count(*) FROM contact").fetchone()[0]
+            (count,) = self._db.execute("SELECT count(*) FROM contact").fetchone()
+        return int(count)
 
     def photo_bytes(self, contact: Contact) -> bytes | None:
         """The photo bytes; ``None`` when there is none or its file has disappeared."""

@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from hello_tui.echo import ECHO_NAME
 from hello_tui.server.accounts import with_service
 from hello_tui.server.app import serve
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 EchoMode = Literal["process", "inline", "off"]
 
 
-def prepare_echo(settings: ServerSettings) -> tuple[ServerSettings, object]:
+def prepare_echo(settings: ServerSettings) -> tuple[ServerSettings, Ed25519PrivateKey]:
     """A fresh echo key, and ``settings`` that reserve ``echo`` for it."""
     key = generate_key()
     return with_service(settings, ECHO_NAME, public_key_b64(key)), key
@@ -72,7 +74,7 @@ async def serve_with_echo(
     async def start_inline(url: str) -> None:
         from hello_tui.echo.bot import EchoBot
 
-        bot = EchoBot(local_url(url), key)  # type: ignore[arg-type]
+        bot = EchoBot(local_url(url), key)
         try:
             await bot.start()
         except Exception as exc:
@@ -82,7 +84,7 @@ async def serve_with_echo(
         log.info("echo peer ready")
 
     async def start_process(url: str) -> None:
-        raw = key.private_bytes_raw()  # type: ignore[attr-defined]
+        raw = key.private_bytes_raw()
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "hello_tui.echo", local_url(url),
             stdin=asyncio.subprocess.PIPE,

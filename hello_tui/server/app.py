@@ -110,7 +110,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 # ---------------------------------------------------------------- telemetry
-_DECODERS = {
+# Each kind's decoder and size cap; _intake hands the report to that kind's sink.
+_DECODERS: dict[str, tuple[msgspec.json.Decoder[Any], int]] = {
     "call": (msgspec.json.Decoder(p.CallReport), p.MAX_TELEMETRY_BYTES),
     "feedback": (msgspec.json.Decoder(p.FeedbackReport), p.MAX_TELEMETRY_BYTES),
     "crash": (msgspec.json.Decoder(p.CrashReport), p.MAX_CRASH_BYTES),

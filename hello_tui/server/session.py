@@ -82,7 +82,7 @@ class Session:
         self._queue_max = hub.settings.send_queue
         self._writer: asyncio.Task[None] | None = None
         self._bucket = TokenBucket(hub.settings.rate, hub.settings.burst)
-        self._close_code = WSCloseCode.GOING_AWAY
+        self._close_code: int = WSCloseCode.GOING_AWAY
         self._closing = False  # the writer is running the close handshake
         self._hello_deadline: asyncio.TimerHandle | None = None
 
@@ -230,7 +230,8 @@ class Session:
             log.exception("internal error on %s", type(message).__name__)
             self.error("internal", "internal error", message.ref)
         finally:
-            self.hub.metrics.observe(message.__struct_config__.tag, time.perf_counter() - started)
+            kind = str(message.__struct_config__.tag)  # every message has a str tag
+            self.hub.metrics.observe(kind, time.perf_counter() - started)
 
     def _no_hello(self) -> None:
         """A connection that has not said hello in time holds a slot for nothing."""

@@ -29,7 +29,7 @@ import random
 import socket
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -660,8 +660,8 @@ class SignalingClient:
         reply = await self._expect(Accept(call_id=call_id), Offer)
         return reply.sdp
 
-    async def reject(self, call_id: str, reason: str = "rejected") -> None:
-        await self._ok(Reject(call_id=call_id, reason=reason))  # type: ignore[arg-type]
+    async def reject(self, call_id: str, reason: Literal["rejected", "busy"] = "rejected") -> None:
+        await self._ok(Reject(call_id=call_id, reason=reason))
 
     async def offer(self, call_id: str, sdp: str) -> None:
         """Send an SDP offer to the peer of a room call."""
@@ -674,8 +674,10 @@ class SignalingClient:
         """Media is flowing: stops the server's connection timer."""
         await self._ok(Connected(call_id=call_id))
 
-    async def hangup(self, call_id: str, reason: str = "hangup") -> None:
-        await self._ok(Hangup(call_id=call_id, reason=reason))  # type: ignore[arg-type]
+    async def hangup(
+        self, call_id: str, reason: Literal["hangup", "media-fail"] = "hangup"
+    ) -> None:
+        await self._ok(Hangup(call_id=call_id, reason=reason))
 
     # ------------------------------------------------------------ rooms
     async def room_create(self, name_ciphertext: str, ttl: int | None = None) -> RoomCreated:

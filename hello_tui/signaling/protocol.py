@@ -13,7 +13,7 @@ match replies to requests without a second channel. See ``docs/protocol.md``.
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, get_args
 
 import msgspec
 
@@ -53,7 +53,7 @@ EndReason = Literal[
     "media-fail",  # media did not flow (reported by a client, or connection timer)
     "setup-timeout",  # supervisory timer: both sides did not join in time
 ]
-END_REASONS: Final[tuple[str, ...]] = EndReason.__args__  # type: ignore[attr-defined]
+END_REASONS: Final[tuple[str, ...]] = get_args(EndReason)
 
 ErrorCode = Literal[
     "bad-message",  # not JSON, unknown type, wrong field
@@ -381,11 +381,11 @@ _encoder = msgspec.json.Encoder()
 _ref_decoder = msgspec.json.Decoder(dict[str, object])
 
 
-def _decode(decoder: msgspec.json.Decoder, data: str | bytes) -> Message:
+def _decode(decoder: msgspec.json.Decoder[Message], data: str | bytes) -> Message:
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError("too-big", f"message over {MAX_MESSAGE_BYTES} bytes")
     try:
-        return decoder.decode(data)  # type: ignore[no-any-return]
+        return decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise ProtocolError("bad-message", str(exc), _salvage_ref(data)) from None
     except RecursionError:  # thousands of nested brackets: an error reply, not a crash
@@ -456,7 +456,7 @@ ReportReason = Literal[
 FeedbackReason = Literal[
     "audio-quality", "video-quality", "disconnected", "confusing-controls", "setup-slow", "other"
 ]
-FEEDBACK_REASONS: Final[tuple[str, ...]] = FeedbackReason.__args__  # type: ignore[attr-defined]
+FEEDBACK_REASONS: Final[tuple[str, ...]] = get_args(FeedbackReason)
 Version = Annotated[
     str, msgspec.Meta(max_length=32, pattern=r"^[0-9]+(\.[0-9]+){0,3}[A-Za-z0-9.+-]*$")
 ]

@@ -18,6 +18,7 @@ import logging
 import logging.handlers
 import os
 import threading
+from io import TextIOWrapper
 from pathlib import Path
 
 from hello_tui.signaling.redact import escape_log, redact
@@ -72,10 +73,11 @@ class RedactingFilter(logging.Filter):
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A rotating file handler whose files are created 0600 (the umask notwithstanding)."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.chmod(self.baseFilename, 0o600)  # a file made by an older version
-        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
+        # Appending, always: RotatingFileHandler forces "a" when it rotates (maxBytes).
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
 # Libraries that log every packet at DEBUG: kept at INFO unless -vvv or --log-level DEBUG.

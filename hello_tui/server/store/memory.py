@@ -26,6 +26,13 @@ _decoders: dict[type, msgspec.msgpack.Decoder[Any]] = {
 }
 
 
+def _decode(kind: type[T], data: bytes) -> T:
+    """A record from its msgpack bytes, by the cached decoder of its type (the
+    dict cannot say that each key's decoder yields that key's type)."""
+    record: T = _decoders[kind].decode(data)
+    return record
+
+
 class MemoryStore(Store):
     """Dictionaries with expiry; every entry is ``key -> (until, value)``."""
 
@@ -45,7 +52,7 @@ class MemoryStore(Store):
         if entry[0] <= self.clock():
             self._drop(key)
             return None
-        return _decoders[kind].decode(entry[1])  # type: ignore[no-any-return]
+        return _decode(kind, entry[1])
 
     def _put(self, key: str, record: T) -> None:
         self._records[key] = (record.until, _encoder.encode(record))
@@ -55,7 +62,7 @@ class MemoryStore(Store):
     def _drop(self, key: str) -> None:
         entry = self._records.pop(key, None)
         if entry is not None and key.startswith("room:"):
-            room = _decoders[RoomRecord].decode(entry[1])
+            room = _decode(RoomRecord, entry[1])
             tokens = self._owners.get(room.owner)
             if tokens is not None:
                 tokens.discard(room.token)
@@ -69,7 +76,9 @@ class MemoryStore(Store):
             if old is not None:
                 self._drop(key)
         else:
-            if old is not None and isinstance(old, RoomRecord) and old.owner != new.owner:
+            if isinstance(old, RoomRecord) and (
+                not isinstance(new, RoomRecord) or new.owner != old.owner
+            ):
                 self._drop(key)
             self._put(key, new)
         return old, new

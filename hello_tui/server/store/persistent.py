@@ -43,7 +43,7 @@ import msgspec
 from hello_tui.server.privacy import log
 from hello_tui.server.records import AccountRecord, RoomRecord
 from hello_tui.server.store.base import Updater
-from hello_tui.server.store.memory import MemoryStore, _decoders, _encoder
+from hello_tui.server.store.memory import MemoryStore, _decode, _encoder
 
 FORMAT = 2  # PRAGMA user_version of the database
 LEGACY_FORMAT = 1  # the msgpack snapshot file
@@ -132,8 +132,8 @@ def _batch(rows: list[Row], deletes: list[str]) -> Batch:
 def _saved(key: str, data: bytes) -> Record:
     """A record as saved: a room with nobody in it and no call."""
     if not key.startswith("room:"):
-        return _decoders[AccountRecord].decode(data)  # type: ignore[no-any-return]
-    room: RoomRecord = _decoders[RoomRecord].decode(data)
+        return _decode(AccountRecord, data)
+    room = _decode(RoomRecord, data)
     room.participants = []
     room.call_id = None
     return room
@@ -162,10 +162,13 @@ class PersistentMemoryStore(MemoryStore):
         except BaseException:
             self._worker.shutdown()
             raise
-        decoders = {k: msgspec.json.Decoder(k) for k in (AccountRecord, RoomRecord)}
+        accounts = msgspec.json.Decoder(AccountRecord)
+        rooms = msgspec.json.Decoder(RoomRecord)
         for key, data in rows:
-            kind = AccountRecord if key.startswith("account:") else RoomRecord
-            self._put(key, decoders[kind].decode(data))
+            if key.startswith("account:"):
+                self._put(key, accounts.decode(data))
+            else:
+                self._put(key, rooms.decode(data))
 
     # ---------------------------------------------------------------- worker thread
     def _open(self) -> list[tuple[str, str]]:

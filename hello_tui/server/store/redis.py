@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 import redis.asyncio as aioredis
@@ -56,6 +56,20 @@ def _ms(until: float) -> int:
     return max(1, int(until * 1000))
 
 
+# redis-py types every reply as bytes | str (str with decode_responses, which this
+# store never sets); these two say which one the code relies on.
+def _bytes(reply: bytes | str) -> bytes:
+    return reply.encode() if isinstance(reply, str) else reply
+
+
+def _text(reply: object) -> str:
+    if isinstance(reply, bytes):
+        return reply.decode()
+    if isinstance(reply, str):
+        return reply
+    raise TypeError(f"unexpected Redis reply: {type(reply).__name__}")
+
+
 class RedisStore(Store):
     """The :class:`Store` seam on Redis (``--redis redis://127.0.0.1:6379/0``)."""
 
@@ -84,7 +98,7 @@ class RedisStore(Store):
     # ---------------------------------------------------------------- records
     async def _get(self, key: str, kind: type[T]) -> T | None:
         data = await self._r.get(key)
-        return None if data is None else _decoders[kind].decode(data)
+        return None if data is None else _decoders[kind].decode(_bytes(data))
 
     def _put_cmds(self, pipe: Any, key: str, record: T) -> None:
         pipe.set(key, _encoder.encode(record), pxat=_ms(record.until))
@@ -106,14 +120,16 @@ class RedisStore(Store):
                 try:
                     await pipe.watch(key)
                     data = await pipe.get(key)
-                    old = None if data is None else _decoders[kind].decode(data)
+                    old = None if data is None else _decoders[kind].decode(_bytes(data))
                     new = fn(old)  # may raise: nothing changed
                     pipe.multi()
                     if new is None:
                         pipe.delete(key)
                     else:
                         self._put_cmds(pipe, key, new)
-                    if isinstance(old, RoomRecord) and (new is None or new.owner != old.owner):
+                    if isinstance(old, RoomRecord) and (
+                        not isinstance(new, RoomRecord) or new.owner != old.owner
+                    ):
                         pipe.srem(self._k("owner", old.owner), old.token)
                     await pipe.execute()
                     return old, new
@@ -166,7 +182,7 @@ class RedisStore(Store):
 
     async def list_presence(self, key: str) -> list[str]:
         members = await self._r.zrangebyscore(self._k("presence", key), f"({self.clock()}", "+inf")
-        return [m.decode() for m in members]
+        return [_text(m) for m in members]
 
     # ---------------------------------------------------------------- calls
     async def put_call(self, record: CallRecord) -> None:
@@ -193,11 +209,11 @@ class RedisStore(Store):
         return await self._update(self._k("room", token), RoomRecord, fn)
 
     async def rooms_of(self, owner: str) -> list[RoomRecord]:
-        tokens = sorted(t.decode() for t in await self._r.smembers(self._k("owner", owner)))
+        tokens = sorted(_text(t) for t in await self._r.smembers(self._k("owner", owner)))
         if not tokens:
             return []
         blobs = await self._r.mget([self._k("room", t) for t in tokens])
-        rooms = [_decoders[RoomRecord].decode(b) for b in blobs if b is not None]
+        rooms = [_decoders[RoomRecord].decode(_bytes(b)) for b in blobs if b is not None]
         return sorted((r for r in rooms if r.owner == owner), key=lambda r: r.created)
 
     # ---------------------------------------------------------------- delivery
@@ -215,7 +231,7 @@ class RedisStore(Store):
             raw = await self._r.get(self._k("session", session_id))
             if raw is None:
                 return False
-            instance = raw.decode()
+            instance = _text(raw)
         handler = self._handlers.get(instance)
         if handler is not None:  # held by this process: no round trip
             handler(session_id, message)
@@ -263,7 +279,7 @@ class RedisStore(Store):
         """Return once every listener's SUBSCRIBE is confirmed (no early message lost)."""
         for _ in range(500):
             pubsub_channels = await self._r.pubsub_channels(self._k("inst", "*"))
-            names = {c.decode() for c in pubsub_channels}
+            names = {_text(c) for c in pubsub_channels}
             if all(self._k("inst", i) in names for i in self._listeners):
                 return
             await asyncio.sleep(0.01)
@@ -307,22 +323,25 @@ class RedisStore(Store):
     async def dump(self) -> dict[str, Any]:
         out: dict[str, Any] = {"records": {}, "presence": {}, "sessions": {}, "owners": {}}
         async for raw in self._r.scan_iter(match=self.prefix + "*", count=500):
-            key = raw.decode()
+            key = _text(raw)
             kind, _, rest = key.removeprefix(self.prefix).partition(":")
             if kind in _KINDS:
                 data = await self._r.get(key)
                 if data is not None:
                     pttl = await self._r.pttl(key)
                     out["records"][f"{kind}:{rest}"] = msgspec.to_builtins(
-                        _decoders[_KINDS[kind]].decode(data)
+                        _decoders[_KINDS[kind]].decode(_bytes(data))
                     ) | {"ttl_ms": pttl}
             elif kind == "presence":
-                members = await self._r.zrange(key, 0, -1, withscores=True)
-                out["presence"][rest] = {m.decode(): s for m, s in members}
+                # withscores=True: (member, score) pairs, which the reply's type does not say
+                members = cast(
+                    "list[tuple[bytes, float]]", await self._r.zrange(key, 0, -1, withscores=True)
+                )
+                out["presence"][rest] = {_text(m): s for m, s in members}
             elif kind == "session":
-                out["sessions"][rest] = {"instance": (await self._r.get(key) or b"").decode()}
+                out["sessions"][rest] = {"instance": _text(await self._r.get(key) or b"")}
             elif kind == "owner":
-                out["owners"][rest] = sorted(t.decode() for t in await self._r.smembers(key))
+                out["owners"][rest] = sorted(_text(t) for t in await self._r.smembers(key))
             else:
                 out.setdefault("other", []).append(key)
         return out
