@@ -55,6 +55,7 @@ from hello_tui.signaling.protocol import (
     Connected,
     Error,
     Hangup,
+    HangupReason,
     Hello,
     LoggedIn,
     Login,
@@ -66,6 +67,7 @@ from hello_tui.signaling.protocol import (
     Reconnect,
     Register,
     Reject,
+    RejectReason,
     Ringing,
     RoomCreate,
     RoomCreated,
@@ -660,8 +662,8 @@ class SignalingClient:
         reply = await self._expect(Accept(call_id=call_id), Offer)
         return reply.sdp
 
-    async def reject(self, call_id: str, reason: str = "rejected") -> None:
-        await self._ok(Reject(call_id=call_id, reason=reason))  # type: ignore[arg-type]
+    async def reject(self, call_id: str, reason: RejectReason = "rejected") -> None:
+        await self._ok(Reject(call_id=call_id, reason=reason))
 
     async def offer(self, call_id: str, sdp: str) -> None:
         """Send an SDP offer to the peer of a room call."""
@@ -674,8 +676,8 @@ class SignalingClient:
         """Media is flowing: stops the server's connection timer."""
         await self._ok(Connected(call_id=call_id))
 
-    async def hangup(self, call_id: str, reason: str = "hangup") -> None:
-        await self._ok(Hangup(call_id=call_id, reason=reason))  # type: ignore[arg-type]
+    async def hangup(self, call_id: str, reason: HangupReason = "hangup") -> None:
+        await self._ok(Hangup(call_id=call_id, reason=reason))
 
     # ------------------------------------------------------------ rooms
     async def room_create(self, name_ciphertext: str, ttl: int | None = None) -> RoomCreated:
