@@ -28,7 +28,6 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
 from hello_tui.config.settings import IceSettings
@@ -41,8 +40,6 @@ __all__ = [
     "rtc_configuration",
 ]
 
-# The aioice function we wrap (checked by tests/call/test_peer.py on upgrade).
-_original_get_host_addresses = aioice.ice.get_host_addresses
 _hosts: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
     "hello_tui_ice_hosts", default=None
 )
@@ -53,14 +50,11 @@ def _env_hosts() -> tuple[str, ...] | None:
     return tuple(h.strip() for h in text.split(",") if h.strip()) or None
 
 
-def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    chosen = _hosts.get() or _env_hosts()
-    if chosen is None:
-        return _original_get_host_addresses(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
-    return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+def _chosen_hosts() -> tuple[str, ...] | None:
+    return _hosts.get() or _env_hosts()
 
 
-aioice.ice.get_host_addresses = _get_host_addresses
+aiortc_adapter.choose_host_addresses(_chosen_hosts)  # aioice's gathering asks _chosen_hosts
 
 
 @contextlib.contextmanager

@@ -44,6 +44,10 @@ through the named functions below, never by attribute elsewhere):
   ``Connection``) and its ``_nominated`` pairs (aiortc has no candidate-pair
   stats), so aioice is pinned too (:data:`SUPPORTED_AIOICE`).
 
+And :func:`choose_host_addresses` wraps aioice's module function
+``aioice.ice.get_host_addresses`` (not public API), so a caller can scope
+which interface addresses ICE gathers host candidates on.
+
 It is pinned: importing it with another aiortc version raises
 :class:`AiortcVersionError`, and adapting an object whose internals are not
 where 1.16 keeps them raises :class:`AiortcAdapterError` (never a silent
@@ -57,11 +61,12 @@ import os
 import queue
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aioice
+import aioice.ice
 import aiortc
 from aioice import Candidate
 from aiortc import RTCPeerConnection, RTCRtpCodecParameters, RTCRtpTransceiver
@@ -83,6 +88,7 @@ __all__ = [
     "SpeechJitterBuffer",
     "SpeechOpusEncoder",
     "adapt_peer_connection",
+    "choose_host_addresses",
     "enabled",
     "negotiated_codecs",
     "nominated_candidates",
@@ -633,3 +639,26 @@ def nominated_candidates(transceiver: RTCRtpTransceiver) -> tuple[Candidate, Can
     if pair is None:
         return None
     return pair.local_candidate, pair.remote_candidate
+
+
+# ----------------------------------------------------------------- ICE host addresses
+
+_GET_HOST_ADDRESSES = aioice.ice.get_host_addresses  # aioice's own, called by gather_candidates
+_host_chooser: Callable[[], Sequence[str] | None] | None = None
+
+
+def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    chosen = _host_chooser() if _host_chooser is not None else None
+    if chosen is None:
+        return _GET_HOST_ADDRESSES(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
+    return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+
+def choose_host_addresses(choose: Callable[[], Sequence[str] | None]) -> None:
+    """Make aioice gather host candidates only on the addresses ``choose()`` returns
+    when it gathers (None: every interface, aioice's own list). Process-wide:
+    replaces the module function ``aioice.ice.get_host_addresses`` once; a later
+    call replaces ``choose``."""
+    global _host_chooser
+    _host_chooser = choose
+    aioice.ice.get_host_addresses = _host_addresses
