@@ -31,29 +31,30 @@ from aiortc import RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from hello_tui.call import events as ev
 from hello_tui.call.identity_proof import Identity, proven, stamp
-from hello_tui.call.peer import (
-    GatedTrack,
-    LoopbackTrack,
-    TappedTrack,
-    host_addresses,
-    new_peer_connection,
-)
+from hello_tui.call.peer import host_addresses, new_peer_connection
 from hello_tui.call.sas import SasError, SasExchange, fingerprint_from_sdp
 from hello_tui.contacts.pins import key_fingerprint
 from hello_tui.history.store import CallRecord, HistoryStore
 from hello_tui.media.sinks import AudioSink, open_audio_sink
 from hello_tui.media.sources import open_audio_source
+from hello_tui.media.tracks import (
+    CameraGate,
+    GatedTrack,
+    LoopbackTrack,
+    MeteredTrack,
+    TappedTrack,
+    VideoReading,
+)
 from hello_tui.media.video import (
     DEFAULT_FPS,
     DEFAULT_HEIGHT,
     DEFAULT_WIDTH,
-    CameraGate,
     FrameSink,
     VideoRecorder,
     VideoSource,
     open_video_source,
 )
-from hello_tui.quality.collector import MeteredTrack, QualityCollector, VideoReading
+from hello_tui.quality.collector import QualityCollector
 from hello_tui.quality.sample import QualitySample
 from hello_tui.quality.summary import summarize
 from hello_tui.signaling import protocol as p
@@ -64,15 +65,17 @@ __all__ = ["Call", "CallOptions", "NoVideo", "Phone"]
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=ev.CallEvent)
-Stage = Literal["dialing", "ringing", "waiting", "connecting", "connected", "ended"]
-Direction = Literal["outgoing", "incoming"]
+Stage = p.StageOrEnded  # the protocol's vocabulary (signaling/protocol.py)
+Direction = p.Direction
 
 MEDIA_TIMEOUT = 10.0  # answered → ICE+DTLS connected, else media-fail (the server's timer too)
 QUALITY_INTERVAL = 1.0  # seconds between QualitySamples while connected
 UNROUTED_MAX = 64  # server messages kept for a call id not registered yet
 # A refused request that ends a call: the reason it ends with.
-_ERROR_REASONS = {"unknown-call": "closed", "room-full": "busy", "unknown-room": "user-unknown",
-                  "room-expired": "user-unknown"}  # fmt: skip
+_ERROR_REASONS: dict[str, p.CallEndReason] = {
+    "unknown-call": "closed", "room-full": "busy", "unknown-room": "user-unknown",
+    "room-expired": "user-unknown",
+}  # fmt: skip
 
 
 def _log_event(event: ev.CallEvent) -> None:
@@ -312,7 +315,7 @@ class Call:
                 return await self.wait_ended()
             await self._kill_task()
             return await self._end("cancel")
-        end_reason = reason
+        end_reason: p.EndReason = reason
         try:
             reply = await self.client.request(p.Hangup(call_id=self.call_id, reason=reason))
         except SignalingError as exc:
@@ -363,10 +366,10 @@ class Call:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _queued_end(self) -> str | None:
+    def _queued_end(self) -> p.EndReason | None:
         """The reason of a call-ended/peer-left already waiting in the inbox."""
         items: list[p.Message] = []
-        reason = None
+        reason: p.EndReason | None = None
         while not self._inbox.empty():
             msg = self._inbox.get_nowait()
             items.append(msg)
@@ -383,7 +386,7 @@ class Call:
             raise
         except SignalingError as exc:
             queued = self._queued_end()
-            reason = queued or _ERROR_REASONS.get(exc.code, "error")
+            reason: p.CallEndReason = queued or _ERROR_REASONS.get(exc.code, "error")
             await self._end(reason, "" if queued else str(exc))
         except SignalingClientError as exc:
             await self._end("unreachable", str(exc))
@@ -799,10 +802,11 @@ class Call:
                 log.debug("call %s: ignoring %s", self.call_id[:6], type(msg).__name__)
 
     # ------------------------------------------------------------ the end
-    async def _end(self, reason: str, message: str = "") -> ev.Ended:
+    async def _end(self, reason: p.CallEndReason, message: str = "") -> ev.Ended:
         if self.ended is not None:
             return self.ended
         stage = self.stage
+        assert stage != "ended"  # the stage turns "ended" only below, with self.ended
         duration = round(time.time() - self.connected_at, 3) if self.connected_at else 0.0
         if self._quality_task is not None:  # no sample after this point
             self._quality_task.cancel()

@@ -26,6 +26,12 @@ the call emits one more (``verified``).
 carries the call's :class:`CallQualitySummary`, computed from those very
 samples (the panel, the CLI and telemetry all read the same numbers).
 
+The words an ``Ended`` carries (reason, stage, outcome, direction) are the
+protocol's vocabulary (:mod:`hello_tui.signaling.protocol`: ``CallEndReason``,
+``CallStage``, ``CallOutcome``, ``Direction``), the same the server and
+telemetry use. Consumers dispatch on the event's type (``match event: case
+Ended(): ...``); ``kind`` is the event's name in the JSON lines only.
+
 Two clocks, kept apart by name: every event's ``t`` is wall-clock Unix time;
 a sample's own ``t`` (``Quality.sample.t``) is seconds since the call connected.
 """
@@ -34,10 +40,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from hello_tui.quality.sample import QualitySample
 from hello_tui.quality.summary import CallQualitySummary
+from hello_tui.signaling.protocol import (
+    CallEndReason,
+    CallOutcome,
+    CallStage,
+    Direction,
+)
 from hello_tui.util.display import printable
 
 
@@ -246,23 +258,23 @@ class Quality(CallEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ended(CallEvent):
-    """The call is over. ``reason`` is one of the protocol's END_REASONS or a
-    local one (:data:`LOCAL_REASONS`); ``duration`` is seconds connected (0 if
-    never); ``stage`` is where the call was when it ended; ``outcome`` is
-    :func:`call_outcome`; ``quality`` summarises the call's :class:`Quality`
-    samples (``summarize()`` over exactly the samples emitted; 0 samples if the
-    call never connected)."""
+    """The call is over. ``reason`` is one of the protocol's ``CallEndReason``
+    (its END_REASONS or a LOCAL_REASONS one); ``duration`` is seconds connected
+    (0 if never); ``stage`` is where the call was when it ended; ``outcome`` is
+    :func:`call_outcome` ("" only if the maker did not say); ``quality``
+    summarises the call's :class:`Quality` samples (``summarize()`` over exactly
+    the samples emitted; 0 samples if the call never connected)."""
 
     kind: ClassVar[str] = "ended"
-    reason: str
+    reason: CallEndReason
     duration: float
-    stage: str
+    stage: CallStage
     message: str = ""
-    outcome: str = ""
+    outcome: CallOutcome | Literal[""] = ""
     quality: CallQualitySummary | None = None
     # For the words people read (not in the JSON, which keeps the codes).
     peer: str = ""
-    direction: str = ""
+    direction: Direction | Literal[""] = ""
 
     def line(self) -> str:
         """One sentence for people ("No answer from Bob"): :mod:`wording`."""
@@ -289,19 +301,15 @@ class Ended(CallEvent):
         return data
 
 
-LOCAL_REASONS: tuple[str, ...] = (
-    "unreachable",  # the server could not be reached, or the connection dropped
-    "error",  # something else went wrong locally (message says what)
+_NORMAL_ENDINGS: frozenset[CallEndReason] = frozenset(
+    {"hangup", "closed", "cancel", "answered-elsewhere"}
 )
-STAGES: tuple[str, ...] = ("dialing", "ringing", "waiting", "connecting", "connected")
-OUTCOMES: tuple[str, ...] = ("completed", "dropped", "not-answered", "failed")
-_NORMAL_ENDINGS = frozenset({"hangup", "closed", "cancel", "answered-elsewhere"})
-_HUMAN_ENDINGS = frozenset(
+_HUMAN_ENDINGS: frozenset[CallEndReason] = frozenset(
     {"rejected", "busy", "timeout", "cancel", "answered-elsewhere", "user-unknown", "unavailable"}
 )
 
 
-def call_outcome(reason: str, stage: str) -> str:
+def call_outcome(reason: CallEndReason, stage: CallStage) -> CallOutcome:
     """How the call went, in four words (telemetry's ``outcome``):
 
     ``completed`` (connected, then hung up), ``dropped`` (connected, then lost),
@@ -339,9 +347,6 @@ __all__ = [
     "CHECK_STATUSES",
     "EVENT_TYPES",
     "IDENTITY_STATUSES",
-    "LOCAL_REASONS",
-    "OUTCOMES",
-    "STAGES",
     "CallEvent",
     "CameraOff",
     "CameraOn",

@@ -16,39 +16,30 @@
 - Audio: :func:`new_peer_connection` applies :mod:`hello_tui.media.aiortc_adapter`
   (a speech jitter buffer and Opus settings) to each connection it makes.
 
-Wrapped tracks: :class:`GatedTrack` (mute: zeroed samples, same pacing, so
-the far side hears silence and the stream never stalls) and
-:class:`TappedTrack` (calls back on the first received frame).
+The tracks a call wraps (mute, first frame, echo) are in
+:mod:`hello_tui.media.tracks`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from hello_tui.config.settings import IceSettings
 from hello_tui.media import aiortc_adapter
 
 __all__ = [
-    "GatedTrack",
-    "LoopbackTrack",
-    "TappedTrack",
     "host_addresses",
     "ice_servers",
     "new_peer_connection",
     "rtc_configuration",
 ]
 
-# The aioice function we wrap (checked by tests/call/test_peer.py on upgrade).
-_original_get_host_addresses = aioice.ice.get_host_addresses
 _hosts: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
     "hello_tui_ice_hosts", default=None
 )
@@ -59,14 +50,11 @@ def _env_hosts() -> tuple[str, ...] | None:
     return tuple(h.strip() for h in text.split(",") if h.strip()) or None
 
 
-def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    chosen = _hosts.get() or _env_hosts()
-    if chosen is None:
-        return _original_get_host_addresses(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
-    return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+def _chosen_hosts() -> tuple[str, ...] | None:
+    return _hosts.get() or _env_hosts()
 
 
-aioice.ice.get_host_addresses = _get_host_addresses
+aiortc_adapter.choose_host_addresses(_chosen_hosts)  # aioice's gathering asks _chosen_hosts
 
 
 @contextlib.contextmanager
@@ -113,77 +101,3 @@ def new_peer_connection(servers: Sequence[RTCIceServer]) -> RTCPeerConnection:
     if aiortc_adapter.enabled():
         aiortc_adapter.adapt_peer_connection(pc)
     return pc
-
-
-class GatedTrack(MediaStreamTrack):
-    """Forwards ``source``'s frames, zeroed while :attr:`muted` (pacing and pts
-    unchanged, so the far side receives silence, not a gap)."""
-
-    kind = "audio"
-
-    def __init__(self, source: MediaStreamTrack) -> None:
-        super().__init__()
-        self.source = source
-        self.muted = False
-
-    async def recv(self) -> Any:
-        frame = await self.source.recv()
-        if self.muted:
-            for plane in frame.planes:
-                plane.update(bytes(plane.buffer_size))
-        return frame
-
-    def stop(self) -> None:
-        super().stop()
-        self.source.stop()
-
-
-class TappedTrack(MediaStreamTrack):
-    """Forwards a remote track; calls ``on_first`` once, on the first frame."""
-
-    def __init__(self, track: MediaStreamTrack, on_first: Callable[[], None]) -> None:
-        super().__init__()
-        self.kind = track.kind
-        self.track = track
-        self._on_first: Callable[[], None] | None = on_first
-        self.frames = 0
-
-    async def recv(self) -> Any:
-        frame = await self.track.recv()
-        self.frames += 1
-        if self._on_first is not None:
-            callback, self._on_first = self._on_first, None
-            callback()
-        return frame
-
-    def stop(self) -> None:
-        super().stop()
-        self.track.stop()
-
-
-class LoopbackTrack(MediaStreamTrack):
-    """Sends back what it receives (the echo peer): its source is the remote
-    track, attached once the peer connection reports it."""
-
-    kind = "audio"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._inner: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
-
-    def attach(self, track: MediaStreamTrack) -> None:
-        if not self._inner.done():
-            self._inner.set_result(track)
-
-    async def recv(self) -> Any:
-        if self.readyState != "live":
-            raise MediaStreamError
-        inner = await self._inner
-        return await inner.recv()
-
-    def stop(self) -> None:
-        super().stop()
-        if self._inner.done():
-            self._inner.result().stop()
-        else:
-            self._inner.cancel()

@@ -32,6 +32,7 @@ from hello_tui.cli.errors import CliError
 from hello_tui.util.display import printable
 
 if TYPE_CHECKING:
+    from hello_tui.call import events as ev
     from hello_tui.call.engine import Call, Phone
     from hello_tui.cli.context import Context
 
@@ -211,17 +212,20 @@ class Printer:
             self.clear_live()
             self._write(printable(text) + "\n")
 
-    def event(self, event: Any) -> None:
-        if event.kind == "quality":
+    def event(self, event: ev.CallEvent) -> None:
+        from hello_tui.call import events as ev
+
+        if isinstance(event, ev.Quality):
             if self.as_json:
                 self.line(event.to_json(), "")
             elif self.live:
                 self._live(event.sample)
             return
         self.line(event.to_json(), self.human(event))
-        quality = getattr(event, "quality", None)
-        if event.kind == "ended" and not self.as_json and quality is not None and quality.samples:
-            self.line({}, summary_line(quality))
+        if isinstance(event, ev.Ended) and not self.as_json:
+            quality = event.quality
+            if quality is not None and quality.samples:
+                self.line({}, summary_line(quality))
 
     def _live(self, sample: Any) -> None:
         import shutil
@@ -235,41 +239,43 @@ class Printer:
         self._write("\r" + text[: max(width, 10)] + "\x1b[K")
 
     @staticmethod
-    def human(event: Any) -> str:
-        kind = event.kind
-        if kind == "dialing":
-            return f"Joining room {event.to}" if event.room else f"Calling {event.to}..."
-        if kind == "incoming":
-            return f"Incoming call from {event.caller or 'an anonymous caller'}"
-        if kind == "ringing":
-            return "Ringing..."
-        if kind == "waiting":
-            return "In the room, waiting for someone to join..."
-        if kind == "connecting":
-            return "Connecting..."
-        if kind == "connected":
-            return "Connected, encrypted (DTLS-SRTP). Check code: waiting..."
-        if kind in ("check-code", "identity"):
-            return str(event.line())
-        if kind == "media-flowing":
-            return f"Audio flowing ({event.setup_ms:.0f} ms after dialing)"
-        if kind == "notice":
-            return f"Note: {event.text}"
-        if kind == "camera-on":
-            return "Camera on"
-        if kind == "camera-off":
-            return "Camera off"
-        if kind == "muted":
-            return "Muted"
-        if kind == "unmuted":
-            return "Unmuted"
-        if kind == "ended":
-            return str(event.line())
-        return f"{kind}"
+    def human(event: ev.CallEvent) -> str:
+        from hello_tui.call import events as ev
+
+        match event:
+            case ev.Dialing(to=to, room=room):
+                return f"Joining room {to}" if room else f"Calling {to}..."
+            case ev.Incoming(caller=caller):
+                return f"Incoming call from {caller or 'an anonymous caller'}"
+            case ev.Ringing():
+                return "Ringing..."
+            case ev.Waiting():
+                return "In the room, waiting for someone to join..."
+            case ev.Connecting():
+                return "Connecting..."
+            case ev.Connected():
+                return "Connected, encrypted (DTLS-SRTP). Check code: waiting..."
+            case ev.CheckCode() | ev.Identity() | ev.Ended():
+                return event.line()
+            case ev.MediaFlowing(setup_ms=setup_ms):
+                return f"Audio flowing ({setup_ms:.0f} ms after dialing)"
+            case ev.Notice(text=text):
+                return f"Note: {text}"
+            case ev.CameraOn():
+                return "Camera on"
+            case ev.CameraOff():
+                return "Camera off"
+            case ev.Muted():
+                return "Muted"
+            case ev.Unmuted():
+                return "Unmuted"
+        return event.kind
 
     def stats(self, call: Call, code: int) -> None:
         self.clear_live()
-        flowing = next((e for e in call.event_log if e.kind == "media-flowing"), None)
+        from hello_tui.call import events as ev
+
+        flowing = next((e for e in call.event_log if isinstance(e, ev.MediaFlowing)), None)
         sink = call.sink.stats() if call.sink is not None else None
         ended = call.ended
         data = {

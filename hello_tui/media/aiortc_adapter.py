@@ -35,6 +35,19 @@ a report that answers the very last SR sent. It wraps, on each
 ``_handle_rtcp_packet`` (to read the RR/SR report blocks about our stream),
 and reads ``RTCRtpSender._ssrc`` and ``.kind``.
 
+The quality collector reads two things aiortc keeps private (read only,
+through the named functions below, never by attribute elsewhere):
+
+- :func:`negotiated_codecs`: ``RTCRtpTransceiver._codecs`` (what the sender
+  encodes with, after negotiation);
+- :func:`nominated_candidates`: ``RTCIceTransport._connection`` (the aioice
+  ``Connection``) and its ``_nominated`` pairs (aiortc has no candidate-pair
+  stats), so aioice is pinned too (:data:`SUPPORTED_AIOICE`).
+
+And :func:`choose_host_addresses` wraps aioice's module function
+``aioice.ice.get_host_addresses`` (not public API), so a caller can scope
+which interface addresses ICE gathers host candidates on.
+
 It is pinned: importing it with another aiortc version raises
 :class:`AiortcVersionError`, and adapting an object whose internals are not
 where 1.16 keeps them raises :class:`AiortcAdapterError` (never a silent
@@ -48,12 +61,15 @@ import os
 import queue
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import aioice
+import aioice.ice
 import aiortc
-from aiortc import RTCPeerConnection
+from aioice import Candidate
+from aiortc import RTCPeerConnection, RTCRtpCodecParameters, RTCRtpTransceiver
 from aiortc.codecs.opus import SAMPLE_RATE, SAMPLES_PER_FRAME, TIME_BASE, OpusEncoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
@@ -62,6 +78,7 @@ from aiortc.rtp import RtcpRrPacket, RtcpSrPacket
 from av import AudioResampler, CodecContext
 
 __all__ = [
+    "SUPPORTED_AIOICE",
     "SUPPORTED_AIORTC",
     "AiortcAdapterError",
     "AiortcVersionError",
@@ -71,12 +88,16 @@ __all__ = [
     "SpeechJitterBuffer",
     "SpeechOpusEncoder",
     "adapt_peer_connection",
+    "choose_host_addresses",
     "enabled",
+    "negotiated_codecs",
+    "nominated_candidates",
     "rtt_from_report",
     "watch_rtcp",
 ]
 
 SUPPORTED_AIORTC = ("1.16.0",)
+SUPPORTED_AIOICE = ("0.13",)  # minor series (pyproject: aioice>=0.13,<0.14)
 
 
 class AiortcVersionError(ImportError):
@@ -97,7 +118,17 @@ def check_version(version: str) -> None:
         )
 
 
+def check_aioice_version(version: str) -> None:
+    if not any(version == v or version.startswith(v + ".") for v in SUPPORTED_AIOICE):
+        raise AiortcVersionError(
+            f"hello_tui.media.aiortc_adapter was verified with aioice {SUPPORTED_AIOICE} "
+            f"but aioice {version} is installed: it reads aioice internals, so re-check "
+            "ice.py (Connection._nominated), then update SUPPORTED_AIOICE (see docs/media.md)"
+        )
+
+
 check_version(aiortc.__version__)
+check_aioice_version(aioice.__version__)
 
 _CREATE = "_RTCPeerConnection__createTransceiver"
 _JITTER = "_RTCRtpReceiver__jitter_buffer"
@@ -106,6 +137,9 @@ _DTHREAD = "_RTCRtpReceiver__decoder_thread"
 _ENCODER = "_RTCRtpSender__encoder"
 _SEND_RTCP = "_send_rtcp"  # RTCRtpSender: async (packets: list) -> None; SRs go out here
 _HANDLE_RTCP = "_handle_rtcp_packet"  # RTCRtpSender: async (packet) -> None; RRs come in here
+_CODECS = "_codecs"  # RTCRtpTransceiver: list[RTCRtpCodecParameters], [] until negotiated
+_ICE_CONNECTION = "_connection"  # RTCIceTransport: the aioice.Connection
+_NOMINATED = "_nominated"  # aioice.Connection: dict[component, CandidatePair]
 for _cls, _name in (
     (RTCPeerConnection, _CREATE),
     (RTCRtpSender, _SEND_RTCP),
@@ -577,3 +611,54 @@ def watch_rtcp(pc: RTCPeerConnection) -> RtcpWatch:
         if not watch.watching(transceiver.sender):
             watch.attach(transceiver.sender)
     return watch
+
+
+# ----------------------------------------------------------------- reading private state
+
+
+def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
+    """The codecs negotiated for ``transceiver``, the one its sender encodes with
+    first; empty before negotiation. Reads ``RTCRtpTransceiver._codecs``."""
+    _require(transceiver, _CODECS)
+    return list(getattr(transceiver, _CODECS))
+
+
+def nominated_candidates(transceiver: RTCRtpTransceiver) -> tuple[Candidate, Candidate] | None:
+    """``(local, remote)``: the aioice candidates of the pair ICE nominated for
+    component 1 of ``transceiver``'s transport; None before nomination (or
+    without a transport). Reads ``RTCIceTransport._connection`` and aioice's
+    ``Connection._nominated``."""
+    dtls = transceiver.sender.transport
+    if dtls is None:
+        return None
+    ice = dtls.transport
+    _require(ice, _ICE_CONNECTION)
+    connection = getattr(ice, _ICE_CONNECTION)
+    _require(connection, _NOMINATED)
+    pair = getattr(connection, _NOMINATED).get(1)
+    if pair is None:
+        return None
+    return pair.local_candidate, pair.remote_candidate
+
+
+# ----------------------------------------------------------------- ICE host addresses
+
+_GET_HOST_ADDRESSES = aioice.ice.get_host_addresses  # aioice's own, called by gather_candidates
+_host_chooser: Callable[[], Sequence[str] | None] | None = None
+
+
+def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    chosen = _host_chooser() if _host_chooser is not None else None
+    if chosen is None:
+        return _GET_HOST_ADDRESSES(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
+    return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+
+def choose_host_addresses(choose: Callable[[], Sequence[str] | None]) -> None:
+    """Make aioice gather host candidates only on the addresses ``choose()`` returns
+    when it gathers (None: every interface, aioice's own list). Process-wide:
+    replaces the module function ``aioice.ice.get_host_addresses`` once; a later
+    call replaces ``choose``."""
+    global _host_chooser
+    _host_chooser = choose
+    aioice.ice.get_host_addresses = _host_addresses

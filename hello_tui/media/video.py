@@ -1,4 +1,4 @@
-"""Video: sources (``pattern:``, ``camera:INDEX``, ``null:``), the camera gate, and
+"""Video: sources (``pattern:``, ``camera:INDEX``, ``null:``) and
 :class:`FrameSink`, where front ends pick up the latest received picture.
 
 Core: no Textual. OpenCV (``cv2``, the ``video`` extra) is imported only when a
@@ -18,10 +18,8 @@ video clock (``time_base = 1/90000``), what aiortc's VP8 encoder takes as is.
 - :class:`CameraSource` — ``cv2.VideoCapture`` read in a thread, converted and
   scaled there, handed to the loop through a bounded queue (oldest dropped).
 - :class:`NullVideoSource` — no video (``has_video`` is False: nothing is sent).
-- :class:`CameraGate` — what a call sends: the source's frames while the camera
-  is on, nothing while it is off (the far side stops receiving frames); the
-  first frame after switching back on is a key frame. It also feeds the local
-  preview (a :class:`FrameSink`).
+- The camera gate (what a call sends while the camera is on) is a track
+  wrapper: :class:`hello_tui.media.tracks.CameraGate`.
 - :class:`FrameSink` — keeps only the latest frame, a counter and the measured
   frame rate; front ends pull a downscaled RGB picture at their own pace
   (:meth:`FrameSink.latest`). Optionally records to a file (:class:`VideoRecorder`).
@@ -54,7 +52,6 @@ __all__ = [
     "DEFAULT_HEIGHT",
     "DEFAULT_WIDTH",
     "VIDEO_CLOCK",
-    "CameraGate",
     "CameraSource",
     "FrameSink",
     "NullVideoSource",
@@ -422,60 +419,6 @@ def open_video_source(
         if not fallback:
             raise
         return NullVideoSource(VideoFallbackNotice(str(endpoint), str(exc)))
-
-
-# ---------------------------------------------------------------- sending: the camera gate
-class CameraGate(MediaStreamTrack):
-    """What a call sends: ``source``'s frames while :attr:`on`, nothing while off.
-
-    Off, ``recv()`` waits (without reading the source), so the sender sends no
-    packets and the far side stops receiving frames; a paced source skips ahead
-    when read again. The first frame after switching on is marked as a key
-    frame (``pict_type`` I, which aiortc's VP8 encoder honours). Every frame
-    sent is also pushed to ``preview`` (the self-view)."""
-
-    kind = "video"
-
-    def __init__(self, source: VideoSource, preview: FrameSink | None = None) -> None:
-        super().__init__()
-        self.source = source
-        self.preview = preview
-        self._on = asyncio.Event()
-        self._on.set()
-        self._keyframe = False
-
-    @property
-    def on(self) -> bool:
-        return self._on.is_set()
-
-    def set_on(self, on: bool) -> None:
-        if on and not self._on.is_set():
-            self._keyframe = True
-            self._on.set()
-        elif not on:
-            self._on.clear()
-
-    async def recv(self) -> Any:
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            await self._on.wait()
-            if self.readyState != "live":
-                raise MediaStreamError
-            frame = await self.source.recv()
-            if not self._on.is_set():  # switched off while waiting for the source
-                continue
-            if self._keyframe:
-                self._keyframe = False
-                frame.pict_type = av.video.frame.PictureType.I
-            if self.preview is not None:
-                self.preview.push(frame)
-            return frame
-
-    def stop(self) -> None:
-        super().stop()
-        self._on.set()  # wake a waiting recv(): it raises MediaStreamError
-        self.source.stop()
 
 
 # ---------------------------------------------------------------- receiving: the sink

@@ -28,8 +28,12 @@ where that is absorbed (each point is unit-tested in tests/quality):
   ``STALE_AFTER`` seconds are reported as unknown (``None``).
 * No audio level, jitter-buffer, frame or candidate-pair stats at all: levels
   and buffer depth come from our own media path (``SinkStats``, a
-  :class:`MeteredTrack` on the source), the candidate types from aioice's
-  nominated pair, the network type from the OS (``/sys/class/net``).
+  :class:`~hello_tui.media.tracks.MeteredTrack` on the source), the candidate
+  types from aioice's nominated pair, the network type from the OS
+  (``/sys/class/net``).
+
+What aiortc keeps private (the negotiated codecs, the nominated ICE pair) is
+read through :mod:`hello_tui.media.aiortc_adapter`, never here.
 """
 
 from __future__ import annotations
@@ -44,9 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import av
 from aiortc import RTCPeerConnection
-from aiortc.mediastreams import MediaStreamTrack
 from aiortc.stats import (
     RTCInboundRtpStreamStats,
     RTCOutboundRtpStreamStats,
@@ -54,11 +56,18 @@ from aiortc.stats import (
     RTCRemoteOutboundRtpStreamStats,
 )
 
-from hello_tui.media.aiortc_adapter import AiortcAdapterError, RtcpWatch, watch_rtcp
-from hello_tui.media.levels import dbfs_to_level, frame_dbfs
+from hello_tui.media.aiortc_adapter import (
+    AiortcAdapterError,
+    RtcpWatch,
+    negotiated_codecs,
+    nominated_candidates,
+    watch_rtcp,
+)
 from hello_tui.media.sinks import SinkStats
+from hello_tui.media.tracks import VideoReading
 from hello_tui.quality.mos import bars_from_mos, estimate
 from hello_tui.quality.sample import QualitySample
+from hello_tui.signaling.protocol import CANDIDATE_TYPES, CandidateType, NetworkType, one_of
 
 log = logging.getLogger(__name__)
 
@@ -133,13 +142,13 @@ class StreamRefs:
 def stream_refs(pc: RTCPeerConnection) -> list[StreamRefs]:
     """One :class:`StreamRefs` per transceiver, from aiortc's stats-id scheme.
 
-    The negotiated codec is the transceiver's first (aiortc's ``_codecs``,
-    what its sender encodes with); the clock rate defaults per kind before
-    negotiation.
+    The negotiated codec is the transceiver's first (what its sender encodes
+    with: :func:`~hello_tui.media.aiortc_adapter.negotiated_codecs`); the clock
+    rate defaults per kind before negotiation.
     """
     refs = []
     for transceiver in pc.getTransceivers():
-        codecs = getattr(transceiver, "_codecs", None) or []
+        codecs = negotiated_codecs(transceiver)
         codec = codecs[0] if codecs else None
         rid, sid = id(transceiver.receiver), id(transceiver.sender)
         refs.append(
@@ -167,28 +176,26 @@ def stream_refs(pc: RTCPeerConnection) -> list[StreamRefs]:
 class IcePath:
     """The selected candidate pair, reduced to what quality reporting needs."""
 
-    local_type: str | None = None
-    remote_type: str | None = None
+    local_type: CandidateType | None = None
+    remote_type: CandidateType | None = None
     local_address: str | None = None  # the local *base* address (host IP behind srflx/relay)
 
 
 def selected_path(pc: RTCPeerConnection) -> IcePath:
     """The nominated pair of the first component, from aioice (aiortc has no pair stats)."""
     for transceiver in pc.getTransceivers():
-        try:
-            connection = transceiver.sender.transport.transport._connection
-            pair = connection._nominated.get(1)
-        except AttributeError:
-            continue
+        pair = nominated_candidates(transceiver)
         if pair is None:
             continue
-        local, remote = pair.local_candidate, pair.remote_candidate
+        local, remote = pair
         base = local.host if local.type == "host" else (local.related_address or local.host)
-        return IcePath(local.type, remote.type, base)
+        return IcePath(
+            one_of(local.type, CANDIDATE_TYPES), one_of(remote.type, CANDIDATE_TYPES), base
+        )
     return IcePath()
 
 
-def classify_interface(name: str, sysfs: Path = SYSFS_NET) -> str:
+def classify_interface(name: str, sysfs: Path = SYSFS_NET) -> NetworkType:
     """``wired``/``wifi``/``cellular``/``loopback``/``unknown`` for a Linux interface.
 
     Wi-Fi: ``wireless/`` or ``phy80211`` present, or ``DEVTYPE=wlan``.
@@ -240,7 +247,7 @@ def interface_for_address(address: str) -> str | None:
     return None
 
 
-def network_type_for_address(address: str | None, sysfs: Path = SYSFS_NET) -> str:
+def network_type_for_address(address: str | None, sysfs: Path = SYSFS_NET) -> NetworkType:
     """The network type of the interface a local (base) address lives on.
 
     A loopback address is ``loopback`` wherever it is; an address we cannot
@@ -259,58 +266,6 @@ def network_type_for_address(address: str | None, sysfs: Path = SYSFS_NET) -> st
 
 
 # --- our own media path ------------------------------------------------------------------
-
-
-class MeteredTrack(MediaStreamTrack):
-    """Passes ``track``'s frames through, keeping what getStats() lacks.
-
-    Audio: the level of the last frame (``level()``, WebRTC's 0..1
-    ``audioLevel``, computed when asked, not per frame). Video: frames seen
-    and the last frame's size (``video()``), for fps and resolution. Put it
-    between a source and ``addTrack`` (outgoing level) or between the remote
-    track and its consumer (incoming video).
-    """
-
-    def __init__(self, track: MediaStreamTrack) -> None:
-        super().__init__()
-        self.kind = track.kind
-        self._track = track
-        self._last: Any = None
-        self.frames = 0
-        self.width: int | None = None
-        self.height: int | None = None
-
-    async def recv(self) -> Any:
-        frame = await self._track.recv()
-        self.frames += 1
-        if isinstance(frame, av.VideoFrame):
-            self.width, self.height = frame.width, frame.height
-        else:
-            self._last = frame
-        return frame
-
-    def level(self) -> float:
-        """audioLevel (0..1) of the last audio frame passed through; 0 before any."""
-        frame = self._last
-        if frame is None:
-            return 0.0
-        return dbfs_to_level(frame_dbfs(frame))
-
-    def video(self) -> VideoReading:
-        return VideoReading(self.frames, self.width, self.height)
-
-    def stop(self) -> None:
-        super().stop()
-        self._track.stop()
-
-
-@dataclass(frozen=True, slots=True)
-class VideoReading:
-    """Cumulative video frames and the last frame's size (what fps/resolution come from)."""
-
-    frames: int
-    width: int | None
-    height: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,7 +337,7 @@ class StatsInterpreter:
         wall: datetime.datetime | None = None,
         media: MediaReading | None = None,
         ice: IcePath | None = None,
-        network_type: str = "unknown",
+        network_type: NetworkType = "unknown",
         raw_rtt_ms: Mapping[str, float] | None = None,
     ) -> QualitySample:
         """One sample for the interval since the previous call (or since ``started_at``).
@@ -503,8 +458,8 @@ class QualityCollector:
 
     ``sink_stats`` gives the remote audio's sink stats (level in, playout
     buffer, underruns); ``source_level`` the outgoing audio level (e.g. a
-    :class:`MeteredTrack`'s ``level``); ``video`` the received video's frame
-    count and size (a :class:`MeteredTrack`'s ``video``).
+    :class:`~hello_tui.media.tracks.MeteredTrack`'s ``level``); ``video`` the
+    received video's frame count and size (a ``MeteredTrack``'s ``video``).
     """
 
     def __init__(
@@ -524,7 +479,7 @@ class QualityCollector:
         self._clock = clock
         self._sysfs = sysfs
         self._interpreter = StatsInterpreter(started_at=clock())
-        self._network: dict[str | None, str] = {}  # base address → type (asked once each)
+        self._network: dict[str | None, NetworkType] = {}  # base address → type (asked once each)
         self._rtcp: RtcpWatch | None = self._watch()
 
     def _watch(self) -> RtcpWatch | None:
@@ -589,11 +544,9 @@ class QualityCollector:
 __all__ = [
     "IcePath",
     "MediaReading",
-    "MeteredTrack",
     "QualityCollector",
     "StatsInterpreter",
     "StreamRefs",
-    "VideoReading",
     "classify_interface",
     "codec_name",
     "interface_for_address",

@@ -8,6 +8,9 @@ we use milliseconds). docs/quality.md maps every field to its source.
 
 ``None`` means "not known yet / not applicable" (e.g. RTT before the first
 RTCP receiver report, video fields on an audio-only call), never zero.
+
+Candidate and network types are the protocol's words (``CandidateType``,
+``NetworkType`` in :mod:`hello_tui.signaling.protocol`), the ones telemetry sends.
 """
 
 from __future__ import annotations
@@ -15,8 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-CANDIDATE_TYPES: tuple[str, ...] = ("host", "srflx", "prflx", "relay")
-NETWORK_TYPES: tuple[str, ...] = ("wired", "wifi", "cellular", "loopback", "unknown")
+from hello_tui.signaling.protocol import CandidateType, NetworkType
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,9 +50,9 @@ class QualitySample:
     mos: float | None = None  # E-model MOS from R, ~1..4.5
     bars: int | None = None  # 1..5 from MOS (hello_tui.quality.mos.BAR_THRESHOLDS)
     codec: str | None = None  # audio codec, "opus/48000/2" (codec.mimeType/clockRate/channels)
-    candidate_type: str | None = None  # local-candidate.candidateType of the selected pair
-    remote_candidate_type: str | None = None  # remote-candidate.candidateType
-    network_type: str = "unknown"  # wired / wifi / cellular / loopback / unknown (from the OS)
+    candidate_type: CandidateType | None = None  # local-candidate.candidateType, selected pair
+    remote_candidate_type: CandidateType | None = None  # remote-candidate.candidateType
+    network_type: NetworkType = "unknown"  # wired / wifi / cellular / loopback / unknown (OS)
     # Video (None on an audio-only call)
     video_fps: float | None = None  # inbound-rtp.framesPerSecond (received video)
     video_width: int | None = None  # inbound-rtp.frameWidth
@@ -67,4 +69,4 @@ class QualitySample:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-__all__ = ["CANDIDATE_TYPES", "NETWORK_TYPES", "QualitySample"]
+__all__ = ["QualitySample"]

@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 from hello_tui.quality.sample import QualitySample
+from hello_tui.signaling.protocol import CallEndReason, CallOutcome, CandidateType, NetworkType
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -36,8 +37,8 @@ class CallQualitySummary:
     """Duration, outcome and the distribution of the call's quality samples."""
 
     duration_s: float
-    outcome: str  # e.g. "completed", "failed", "dropped" (the caller's vocabulary)
-    reason: str = ""  # termination reason, when the caller has one
+    outcome: CallOutcome
+    reason: CallEndReason | Literal[""] = ""  # termination reason, when the caller has one
     samples: int = 0
     rtt_ms_p50: float | None = None
     rtt_ms_p95: float | None = None
@@ -50,8 +51,8 @@ class CallQualitySummary:
     mos_mean: float | None = None
     mos_min: float | None = None
     codec: str | None = None  # the last one seen
-    candidate_type: str | None = None
-    network_type: str = "unknown"
+    candidate_type: CandidateType | None = None
+    network_type: NetworkType = "unknown"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,8 +61,8 @@ class CallQualitySummary:
 def summarize(
     samples: Sequence[QualitySample],
     *,
-    outcome: str,
-    reason: str = "",
+    outcome: CallOutcome,
+    reason: CallEndReason | Literal[""] = "",
     duration_s: float | None = None,
 ) -> CallQualitySummary:
     """Summarise ``samples`` (in call order); ``duration_s`` defaults to the last ``t``."""

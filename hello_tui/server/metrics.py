@@ -28,6 +28,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 
+from hello_tui.signaling.protocol import EndReason
+
 # Handling a message is mostly sub-millisecond; the tail is what matters.
 HANDLE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 
@@ -43,7 +45,7 @@ class Metrics:
     rooms_created_total: int = 0
     messages_in: int = 0
     messages_out: int = 0
-    calls_ended: Counter[str] = field(default_factory=Counter)
+    calls_ended: Counter[EndReason] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     registry: CollectorRegistry = field(init=False, repr=False)
     handling: Histogram = field(init=False, repr=False)
@@ -65,7 +67,7 @@ class Metrics:
         self.calls_active += 1
         self.calls_total += 1
 
-    def call_ended(self, reason: str) -> None:
+    def call_ended(self, reason: EndReason) -> None:
         self.calls_active = max(0, self.calls_active - 1)
         self.calls_ended[reason] += 1
 

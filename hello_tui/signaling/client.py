@@ -29,7 +29,7 @@ import random
 import socket
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -55,6 +55,7 @@ from hello_tui.signaling.protocol import (
     Connected,
     Error,
     Hangup,
+    HangupReason,
     Hello,
     LoggedIn,
     Login,
@@ -66,6 +67,7 @@ from hello_tui.signaling.protocol import (
     Reconnect,
     Register,
     Reject,
+    RejectReason,
     Ringing,
     RoomCreate,
     RoomCreated,
@@ -660,7 +662,7 @@ class SignalingClient:
         reply = await self._expect(Accept(call_id=call_id), Offer)
         return reply.sdp
 
-    async def reject(self, call_id: str, reason: Literal["rejected", "busy"] = "rejected") -> None:
+    async def reject(self, call_id: str, reason: RejectReason = "rejected") -> None:
         await self._ok(Reject(call_id=call_id, reason=reason))
 
     async def offer(self, call_id: str, sdp: str) -> None:
@@ -674,9 +676,7 @@ class SignalingClient:
         """Media is flowing: stops the server's connection timer."""
         await self._ok(Connected(call_id=call_id))
 
-    async def hangup(
-        self, call_id: str, reason: Literal["hangup", "media-fail"] = "hangup"
-    ) -> None:
+    async def hangup(self, call_id: str, reason: HangupReason = "hangup") -> None:
         await self._ok(Hangup(call_id=call_id, reason=reason))
 
     # ------------------------------------------------------------ rooms

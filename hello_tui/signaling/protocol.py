@@ -13,7 +13,7 @@ match replies to requests without a second channel. See ``docs/protocol.md``.
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal, get_args
+from typing import Annotated, Final, Literal, TypeVar, get_args
 
 import msgspec
 
@@ -39,6 +39,14 @@ Nonce = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-
 # raw 32 bytes, base64url without padding (43 characters); empty when unknown.
 AccountKey = Annotated[str, msgspec.Meta(max_length=43, pattern=r"^([A-Za-z0-9_-]{43})?$")]
 
+# ---------------------------------------------------------------- the call vocabulary
+# Every word list of a call's life is defined here, once, as a Literal: the
+# wire (call-ended, peer-left, hangup, reject), the call events
+# (hello_tui.call.events), the quality samples and summary, the telemetry
+# reports, the server's counts and the faces all use these types. The tuples
+# beside them are the same words at run time (typing.get_args), for checks
+# and help texts. The words are wire and on-disk vocabulary: never rename one.
+
 # Why a call ended, as Firefox Hello named them (plus the timers' own).
 EndReason = Literal[
     "hangup",  # a party hung up after connecting
@@ -53,7 +61,48 @@ EndReason = Literal[
     "media-fail",  # media did not flow (reported by a client, or connection timer)
     "setup-timeout",  # supervisory timer: both sides did not join in time
 ]
-END_REASONS: Final[tuple[str, ...]] = get_args(EndReason)
+HangupReason = Literal["hangup", "media-fail"]  # what a party may say when it hangs up
+RejectReason = Literal["rejected", "busy"]  # what a callee device may say when it declines
+# Why a call ended, when the client itself ended it (never on the wire to the server).
+LocalReason = Literal[
+    "unreachable",  # the server could not be reached, or the connection dropped
+    "error",  # something else went wrong locally (the event's message says what)
+]
+CallEndReason = Literal[EndReason, LocalReason]  # an Ended event's and a report's reason
+# Where a call is; a call that ends reports the stage it was at.
+CallStage = Literal["dialing", "ringing", "waiting", "connecting", "connected"]
+StageOrEnded = Literal[CallStage, "ended"]  # a Call object's stage: over once it ended
+Direction = Literal["outgoing", "incoming"]
+CallOutcome = Literal[
+    "completed",  # connected, then hung up normally (either side)
+    "dropped",  # connected, then lost (media failure, network, error)
+    "not-answered",  # never connected for a human reason: rejected, busy, no answer, cancel
+    "failed",  # never connected for a technical reason: unreachable, media-fail, error
+]
+# The network the call's local candidate is on (from the OS, never finer than this).
+NetworkType = Literal["wired", "wifi", "cellular", "loopback", "unknown"]
+CandidateType = Literal["host", "srflx", "prflx", "relay"]  # ICE (RFC 8445 §5.1.1)
+
+END_REASONS: Final[tuple[EndReason, ...]] = get_args(EndReason)
+LOCAL_REASONS: Final[tuple[LocalReason, ...]] = get_args(LocalReason)
+CALL_END_REASONS: Final[tuple[CallEndReason, ...]] = get_args(CallEndReason)
+CALL_STAGES: Final[tuple[CallStage, ...]] = get_args(CallStage)
+DIRECTIONS: Final[tuple[Direction, ...]] = get_args(Direction)
+CALL_OUTCOMES: Final[tuple[CallOutcome, ...]] = get_args(CallOutcome)
+NETWORK_TYPES: Final[tuple[NetworkType, ...]] = get_args(NetworkType)
+CANDIDATE_TYPES: Final[tuple[CandidateType, ...]] = get_args(CandidateType)
+
+W = TypeVar("W", bound=str)
+
+
+def one_of(value: object, words: tuple[W, ...]) -> W | None:
+    """``value`` as one of ``words`` (a vocabulary tuple above), or None: how text
+    from outside (aioice, a file) becomes a typed word without a cast."""
+    for word in words:
+        if value == word:
+            return word
+    return None
+
 
 ErrorCode = Literal[
     "bad-message",  # not JSON, unknown type, wrong field
@@ -238,7 +287,7 @@ class Reject(Message, tag="reject"):
     """Callee device → server: decline (``busy`` when blocked, in a call, DND)."""
 
     call_id: Id
-    reason: Literal["rejected", "busy"] = "rejected"
+    reason: RejectReason = "rejected"
 
 
 class Offer(Message, tag="offer"):
@@ -274,7 +323,7 @@ class Hangup(Message, tag="hangup"):
     """End the call: ``cancel`` before answer is implied for the caller."""
 
     call_id: Id
-    reason: Literal["hangup", "media-fail"] = "hangup"
+    reason: HangupReason = "hangup"
 
 
 class CallEnded(Message, tag="call-ended"):
@@ -440,23 +489,12 @@ MAX_TELEMETRY_BYTES: Final = 8 * 1024  # a report is ~700 bytes
 MAX_CRASH_BYTES: Final = 24 * 1024
 
 OsFamily = Literal["linux", "macos", "windows", "bsd", "other"]
-NetworkType = Literal["wired", "wifi", "cellular", "loopback", "unknown"]
-CandidateType = Literal["host", "srflx", "prflx", "relay"]
-CallOutcome = Literal[
-    "completed",  # connected, then hung up normally (either side)
-    "dropped",  # connected, then lost (media failure, network, error)
-    "not-answered",  # never connected for a human reason: rejected, busy, no answer, cancel
-    "failed",  # never connected for a technical reason: unreachable, media-fail, error
-]
-CallStage = Literal["dialing", "ringing", "waiting", "connecting", "connected"]
-ReportReason = Literal[
-    "hangup", "rejected", "busy", "timeout", "cancel", "answered-elsewhere", "user-unknown",
-    "unavailable", "closed", "media-fail", "setup-timeout", "unreachable", "error",
-]  # fmt: skip
+FeedbackRating = Literal["happy", "sad"]
+FEEDBACK_RATINGS: Final[tuple[FeedbackRating, ...]] = get_args(FeedbackRating)
 FeedbackReason = Literal[
     "audio-quality", "video-quality", "disconnected", "confusing-controls", "setup-slow", "other"
 ]
-FEEDBACK_REASONS: Final[tuple[str, ...]] = get_args(FeedbackReason)
+FEEDBACK_REASONS: Final[tuple[FeedbackReason, ...]] = get_args(FeedbackReason)
 Version = Annotated[
     str, msgspec.Meta(max_length=32, pattern=r"^[0-9]+(\.[0-9]+){0,3}[A-Za-z0-9.+-]*$")
 ]
@@ -502,10 +540,10 @@ class CallReport(_Body, kw_only=True):
     client_version: Version
     os: OsFamily
     hour: Hour  # when the call started, UTC, to the hour
-    direction: Literal["outgoing", "incoming"]
+    direction: Direction
     room: bool = False
     outcome: CallOutcome
-    reason: ReportReason
+    reason: CallEndReason
     stage: CallStage  # where the call was when it ended (for a failed call: where it failed)
     duration_s: Annotated[float, msgspec.Meta(ge=0, le=7 * 24 * 3600)] = 0.0
     setup_ms: Ms | None = None  # dial/accept → connected (DTLS up)
@@ -517,7 +555,7 @@ class FeedbackReport(_Body, kw_only=True):
     """``POST /feedback``: "How was your conversation?" (only when the user answered)."""
 
     v: Annotated[int, msgspec.Meta(ge=1, le=TELEMETRY_VERSION)] = TELEMETRY_VERSION
-    rating: Literal["happy", "sad"]
+    rating: FeedbackRating
     reasons: Annotated[list[FeedbackReason], msgspec.Meta(max_length=6)] = msgspec.field(
         default_factory=list
     )

@@ -41,7 +41,7 @@ __all__ = [
 B = TypeVar("B", p.CallReport, p.FeedbackReport, p.CrashReport)
 
 
-def os_family(system: str | None = None) -> str:
+def os_family(system: str | None = None) -> p.OsFamily:
     """``linux`` / ``macos`` / ``windows`` / ``bsd`` / ``other``: never a version or host."""
     name = (system if system is not None else platform.system()).lower()
     if name == "linux":
@@ -88,41 +88,43 @@ def quality_report(summary: CallQualitySummary | None) -> p.QualityReport:
         mos_mean=summary.mos_mean,
         mos_min=summary.mos_min,
         codec=summary.codec,
-        candidate_type=summary.candidate_type,  # type: ignore[arg-type]
+        candidate_type=summary.candidate_type,
     )
-
-
-def _closed(value: str, allowed: Iterable[str], default: str) -> str:
-    return value if value in tuple(allowed) else default
 
 
 def build_call_report(
     ended: ev.Ended,
     *,
-    direction: str,
+    direction: p.Direction,
     room: bool,
     started: float,
     setup_ms: float | None,
     install_secret: str,
-    os: str | None = None,
+    os: p.OsFamily | None = None,
     client_version: str = __version__,
 ) -> p.CallReport:
-    """The report of one ended call (validated: raises ValueError if it would not pass)."""
+    """The report of one ended call (validated: raises ValueError if it would not pass).
+
+    The event's words are typed, but an event may have been built from text
+    (a test, an older writer): a word outside the vocabulary is reported as
+    the catch-all (``error``, ``dialing``, ``unknown``), never sent as is."""
     summary = ended.quality
     network = summary.network_type if summary is not None else "unknown"
+    reason = p.one_of(ended.reason, p.CALL_END_REASONS) or "error"
+    stage = p.one_of(ended.stage, p.CALL_STAGES) or "dialing"
     report = p.CallReport(
         daily_id=daily_id(install_secret, day_of(started)),
         client_version=client_version,
-        os=os or os_family(),  # type: ignore[arg-type]
+        os=os or os_family(),
         hour=hour_of(started),
-        direction=direction,  # type: ignore[arg-type]
+        direction=direction,
         room=room,
-        outcome=ended.outcome or ev.call_outcome(ended.reason, ended.stage),  # type: ignore[arg-type]
-        reason=_closed(ended.reason, p.ReportReason.__args__, "error"),  # type: ignore[attr-defined,arg-type]
-        stage=_closed(ended.stage, ev.STAGES, "dialing"),  # type: ignore[arg-type]
+        outcome=ended.outcome or ev.call_outcome(ended.reason, ended.stage),
+        reason=reason,
+        stage=stage,
         duration_s=ended.duration,
         setup_ms=setup_ms,
-        network_type=_closed(network, p.NetworkType.__args__, "unknown"),  # type: ignore[attr-defined,arg-type]
+        network_type=p.one_of(network, p.NETWORK_TYPES) or "unknown",
         quality=quality_report(summary),
     )
     return validate(report)
@@ -144,11 +146,12 @@ def report_for_call(call: Any, install_secret: str) -> p.CallReport | None:
     )
 
 
-def parse_feedback(spec: str) -> tuple[str, list[str]]:
-    """``happy`` | ``sad`` | ``sad:audio-quality,disconnected`` → ``(rating, reasons)``."""
-    rating, _, rest = spec.strip().partition(":")
-    rating = rating.strip().lower()
-    if rating not in ("happy", "sad"):
+def parse_feedback(spec: str) -> tuple[p.FeedbackRating, list[str]]:
+    """``happy`` | ``sad`` | ``sad:audio-quality,disconnected`` → ``(rating, reasons)``
+    (every reason one of ``protocol.FEEDBACK_REASONS``)."""
+    word, _, rest = spec.strip().partition(":")
+    rating = p.one_of(word.strip().lower(), p.FEEDBACK_RATINGS)
+    if rating is None:
         raise ValueError(f"--feedback: expected happy or sad[:REASON,...], got {spec!r}")
     reasons = [r.strip().lower() for r in rest.split(",") if r.strip()]
     for reason in reasons:
@@ -160,14 +163,24 @@ def parse_feedback(spec: str) -> tuple[str, list[str]]:
 
 
 def build_feedback(
-    rating: str, reasons: Iterable[str] = (), *, at: float | None = None, os: str | None = None
+    rating: str,
+    reasons: Iterable[str] = (),
+    *,
+    at: float | None = None,
+    os: p.OsFamily | None = None,
 ) -> p.FeedbackReport:
+    """The feedback body; ValueError for a rating or reason the protocol does not know."""
+    given = list(dict.fromkeys(reasons))
+    word = p.one_of(rating, p.FEEDBACK_RATINGS)
+    known = [r for r in (p.one_of(g, p.FEEDBACK_REASONS) for g in given) if r is not None]
+    if word is None or len(known) != len(given):
+        raise ValueError(f"invalid FeedbackReport: rating {rating!r}, reasons {given!r}")
     return validate(
         p.FeedbackReport(
-            rating=rating,  # type: ignore[arg-type]
-            reasons=list(dict.fromkeys(reasons)),  # type: ignore[arg-type]
+            rating=word,
+            reasons=known,
             client_version=__version__,
-            os=os or os_family(),  # type: ignore[arg-type]
+            os=os or os_family(),
             hour=hour_of(time.time() if at is None else at),
         )
     )
@@ -195,7 +208,7 @@ def build_crash_report(
     return validate(
         p.CrashReport(
             client_version=__version__,
-            os=os_family(),  # type: ignore[arg-type]
+            os=os_family(),
             python=python,
             hour=hour_of(time.time() if at is None else at),
             command=words,

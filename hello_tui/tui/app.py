@@ -408,9 +408,11 @@ def _runner(app: App[Any], node: Any, action: str) -> Any:
 
 def _caller_of(call: Any) -> str:
     """The caller's account name (the Incoming event's ``caller``)."""
+    from hello_tui.call.events import Incoming
+
     for event in getattr(call, "event_log", []):
-        if event.kind == "incoming":
-            return str(event.caller)
+        if isinstance(event, Incoming):
+            return event.caller
     return ""
 
 

@@ -23,6 +23,7 @@ from hello_tui.call.sas import (
     with_sdp_attribute,
 )
 from hello_tui.config.settings import IceSettings, TurnServer
+from hello_tui.media import aiortc_adapter
 from hello_tui.signaling.protocol import IceServer
 
 
@@ -69,9 +70,9 @@ async def test_ice_servers_come_from_the_config_and_the_server() -> None:
 
 
 def test_the_aioice_hook_is_in_place() -> None:
-    """Fails loudly if an aioice upgrade renames what peer.py wraps."""
-    assert aioice.ice.get_host_addresses is peer._get_host_addresses
-    assert peer._original_get_host_addresses.__name__ == "get_host_addresses"
+    """Fails loudly if an aioice upgrade renames what the adapter wraps for peer.py."""
+    assert aioice.ice.get_host_addresses is aiortc_adapter._host_addresses
+    assert aiortc_adapter._GET_HOST_ADDRESSES.__name__ == "get_host_addresses"
     assert aiortc.__version__.startswith("1.16.")
     with peer.host_addresses(["127.0.0.1", "::1"]):
         assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False) == ["127.0.0.1"]

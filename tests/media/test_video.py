@@ -14,9 +14,9 @@ from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder, vp8_depayload
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 
+from hello_tui.media.tracks import CameraGate
 from hello_tui.media.video import (
     VIDEO_CLOCK,
-    CameraGate,
     CameraUnavailable,
     FrameSink,
     NullVideoSource,

@@ -21,14 +21,13 @@ from aiortc.stats import (
 
 from hello_tui.media.audio_format import make_frame
 from hello_tui.media.sinks import SinkStats
+from hello_tui.media.tracks import MeteredTrack, VideoReading
 from hello_tui.quality.collector import (
     STALE_AFTER,
     IcePath,
     MediaReading,
-    MeteredTrack,
     StatsInterpreter,
     StreamRefs,
-    VideoReading,
     classify_interface,
     codec_name,
     interval_loss,

@@ -18,7 +18,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 
 from hello_tui.media.sinks import AudioSink, open_audio_sink
 from hello_tui.media.sources import open_audio_source
-from hello_tui.quality.collector import MeteredTrack, QualityCollector
+from hello_tui.media.tracks import MeteredTrack
+from hello_tui.quality.collector import QualityCollector
 from hello_tui.quality.render import render_line
 from hello_tui.quality.sample import QualitySample
 from hello_tui.quality.summary import summarize

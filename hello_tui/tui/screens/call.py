@@ -181,30 +181,35 @@ class CallScreen(Screen[Any]):
 
     @on(CallEventMessage)
     def _event(self, message: CallEventMessage) -> None:
-        event = message.event
-        kind = event.kind
-        if kind in ("ringing", "waiting", "connecting"):
-            self.set_state(kind)
-        elif kind == "connected":
-            self.connected_at = getattr(self.call, "connected_at", None) or time.time()
-            self.set_state("connected")
-            if self.check_status == "waiting":
-                self.show_check("waiting")
-            self._tick()
-        elif kind == "check-code":
-            self.show_check(event.status, event.code, event.line())
-        elif kind == "identity":
-            self.show_identity(event)
-        elif kind in ("muted", "unmuted", "camera-on", "camera-off"):
-            self._flags()
-        elif kind == "notice":
-            notice = self.query_one("#call-notice", Static)
-            notice.update(plain(f"Note: {event.text}"))
-            notice.remove_class("-empty")
-            self.call_after_refresh(self._fit_video)
-        elif kind == "ended":
-            self.ended = event
-            self.dismiss(event)
+        from hello_tui.call import events as ev
+
+        match message.event:
+            case ev.Ringing():
+                self.set_state("ringing")
+            case ev.Waiting():
+                self.set_state("waiting")
+            case ev.Connecting():
+                self.set_state("connecting")
+            case ev.Connected():
+                self.connected_at = getattr(self.call, "connected_at", None) or time.time()
+                self.set_state("connected")
+                if self.check_status == "waiting":
+                    self.show_check("waiting")
+                self._tick()
+            case ev.CheckCode() as check:
+                self.show_check(check.status, check.code, check.line())
+            case ev.Identity() as identity:
+                self.show_identity(identity)
+            case ev.Muted() | ev.Unmuted() | ev.CameraOn() | ev.CameraOff():
+                self._flags()
+            case ev.Notice(text=text):
+                notice = self.query_one("#call-notice", Static)
+                notice.update(plain(f"Note: {text}"))
+                notice.remove_class("-empty")
+                self.call_after_refresh(self._fit_video)
+            case ev.Ended() as ended:
+                self.ended = ended
+                self.dismiss(ended)
 
     @on(QualityUpdate)
     def _quality(self, message: QualityUpdate) -> None:

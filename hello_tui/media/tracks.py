@@ -1,0 +1,225 @@
+"""Track wrappers: aiortc ``MediaStreamTrack`` s that wrap another track.
+
+A call never hands a source or a remote track to its consumer directly; it
+puts one of these in between, each with one job:
+
+- :class:`GatedTrack` — mute: forwards the source's audio, zeroed while
+  :attr:`~GatedTrack.muted` (pacing and pts unchanged: the far side hears
+  silence, not a gap, and the stream never stalls).
+- :class:`CameraGate` — the camera switch: the source's video while on,
+  nothing while off; the first frame after switching on is a key frame.
+  Every frame sent also goes to the self-view (a :class:`~hello_tui.media.video.FrameSink`).
+- :class:`TappedTrack` — calls back once, on the first received frame (the
+  call's "media flowing").
+- :class:`MeteredTrack` — measures what getStats() lacks: the last audio
+  frame's level, video frames seen and their size (for the quality samples).
+- :class:`LoopbackTrack` — the echo peer: sends back the remote track,
+  attached once the peer connection reports it.
+
+Stopping a wrapper stops the track it wraps. What is not here: sources
+(``sources.py``, ``video.py``) and consumers (``sinks.py``, ``FrameSink``),
+which read or produce frames but wrap no track.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from hello_tui.media.levels import dbfs_to_level, frame_dbfs
+
+if TYPE_CHECKING:
+    from hello_tui.media.video import FrameSink, VideoSource
+
+__all__ = [
+    "CameraGate",
+    "GatedTrack",
+    "LoopbackTrack",
+    "MeteredTrack",
+    "TappedTrack",
+    "VideoReading",
+]
+
+
+class GatedTrack(MediaStreamTrack):
+    """Forwards ``source``'s frames, zeroed while :attr:`muted` (pacing and pts
+    unchanged, so the far side receives silence, not a gap)."""
+
+    kind = "audio"
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.source = source
+        self.muted = False
+
+    async def recv(self) -> Any:
+        frame = await self.source.recv()
+        if self.muted and isinstance(frame, av.AudioFrame):
+            for plane in frame.planes:
+                plane.update(bytes(plane.buffer_size))
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self.source.stop()
+
+
+class CameraGate(MediaStreamTrack):
+    """What a call sends: ``source``'s frames while :attr:`on`, nothing while off.
+
+    Off, ``recv()`` waits (without reading the source), so the sender sends no
+    packets and the far side stops receiving frames; a paced source skips ahead
+    when read again. The first frame after switching on is marked as a key
+    frame (``pict_type`` I, which aiortc's VP8 encoder honours). Every frame
+    sent is also pushed to ``preview`` (the self-view)."""
+
+    kind = "video"
+
+    def __init__(self, source: VideoSource, preview: FrameSink | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.preview = preview
+        self._on = asyncio.Event()
+        self._on.set()
+        self._keyframe = False
+
+    @property
+    def on(self) -> bool:
+        return self._on.is_set()
+
+    def set_on(self, on: bool) -> None:
+        if on and not self._on.is_set():
+            self._keyframe = True
+            self._on.set()
+        elif not on:
+            self._on.clear()
+
+    async def recv(self) -> Any:
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            await self._on.wait()
+            if self.readyState != "live":
+                raise MediaStreamError
+            frame = await self.source.recv()
+            if not self._on.is_set():  # switched off while waiting for the source
+                continue
+            if self._keyframe:
+                self._keyframe = False
+                frame.pict_type = av.video.frame.PictureType.I
+            if self.preview is not None:
+                self.preview.push(frame)
+            return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._on.set()  # wake a waiting recv(): it raises MediaStreamError
+        self.source.stop()
+
+
+class TappedTrack(MediaStreamTrack):
+    """Forwards a remote track; calls ``on_first`` once, on the first frame."""
+
+    def __init__(self, track: MediaStreamTrack, on_first: Callable[[], None]) -> None:
+        super().__init__()
+        self.kind = track.kind
+        self.track = track
+        self._on_first: Callable[[], None] | None = on_first
+        self.frames = 0
+
+    async def recv(self) -> Any:
+        frame = await self.track.recv()
+        self.frames += 1
+        if self._on_first is not None:
+            callback, self._on_first = self._on_first, None
+            callback()
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self.track.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class VideoReading:
+    """Cumulative video frames and the last frame's size (what fps/resolution come from)."""
+
+    frames: int
+    width: int | None
+    height: int | None
+
+
+class MeteredTrack(MediaStreamTrack):
+    """Passes ``track``'s frames through, keeping what getStats() lacks.
+
+    Audio: the level of the last frame (``level()``, WebRTC's 0..1
+    ``audioLevel``, computed when asked, not per frame). Video: frames seen
+    and the last frame's size (``video()``), for fps and resolution. Put it
+    between a source and ``addTrack`` (outgoing level) or between the remote
+    track and its consumer (incoming video).
+    """
+
+    def __init__(self, track: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = track.kind
+        self._track = track
+        self._last: Any = None
+        self.frames = 0
+        self.width: int | None = None
+        self.height: int | None = None
+
+    async def recv(self) -> Any:
+        frame = await self._track.recv()
+        self.frames += 1
+        if isinstance(frame, av.VideoFrame):
+            self.width, self.height = frame.width, frame.height
+        else:
+            self._last = frame
+        return frame
+
+    def level(self) -> float:
+        """audioLevel (0..1) of the last audio frame passed through; 0 before any."""
+        frame = self._last
+        if frame is None:
+            return 0.0
+        return dbfs_to_level(frame_dbfs(frame))
+
+    def video(self) -> VideoReading:
+        return VideoReading(self.frames, self.width, self.height)
+
+    def stop(self) -> None:
+        super().stop()
+        self._track.stop()
+
+
+class LoopbackTrack(MediaStreamTrack):
+    """Sends back what it receives (the echo peer): its source is the remote
+    track, attached once the peer connection reports it."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inner: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
+
+    def attach(self, track: MediaStreamTrack) -> None:
+        if not self._inner.done():
+            self._inner.set_result(track)
+
+    async def recv(self) -> Any:
+        if self.readyState != "live":
+            raise MediaStreamError
+        inner = await self._inner
+        return await inner.recv()
+
+    def stop(self) -> None:
+        super().stop()
+        if self._inner.done():
+            self._inner.result().stop()
+        else:
+            self._inner.cancel()
