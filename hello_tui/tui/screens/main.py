@@ -1,5 +1,9 @@
 """The main screen: contacts on the left, the selected contact (or the call
-history) on the right."""
+history) on the right.
+
+It is handed the backend (its contacts and history); a call is asked of the
+app with a :class:`CallContact` message.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,9 @@ from textual.widgets.option_list import Option
 from hello_tui.call.wording import mmss as duration
 from hello_tui.call.wording import outcome_words
 from hello_tui.contacts.model import Contact
+from hello_tui.contacts.store import ContactStore
+from hello_tui.tui.backend import Backend
+from hello_tui.tui.messages import CallContact
 from hello_tui.tui.text import printable
 from hello_tui.tui.widgets.photo import Photo
 from hello_tui.tui.widgets.status import StatusLine
@@ -94,6 +101,10 @@ class MainScreen(Screen[None]):
         Binding("q", "app.quit", "Quit"),
     ]
 
+    def __init__(self, backend: Backend) -> None:
+        super().__init__()
+        self.backend = backend
+
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
         with Horizontal(id="main"):
@@ -117,13 +128,10 @@ class MainScreen(Screen[None]):
         self.refresh_history()
         self.query_one("#contacts", OptionList).focus()
 
-    def on_screen_resume(self) -> None:
-        self.app.refresh_status()  # type: ignore[attr-defined]
-
     # ------------------------------------------------------------ contacts
     @property
-    def store(self):  # type: ignore[no-untyped-def]
-        return self.app.backend.contacts  # type: ignore[attr-defined]
+    def store(self) -> ContactStore:
+        return self.backend.contacts
 
     def refresh_contacts(self, select: str | None = None) -> None:
         query = self.query_one("#search", Input).value
@@ -206,7 +214,7 @@ class MainScreen(Screen[None]):
     def refresh_history(self) -> None:
         table = self.query_one("#history", DataTable)
         table.clear()
-        for rec in self.app.backend.history.list(limit=200):  # type: ignore[attr-defined]
+        for rec in self.backend.history.list(limit=200):
             arrow = "→" if rec.direction == "outgoing" else "←"
             # Text, not str: DataTable parses a str cell as markup, and peers are names.
             who, outcome = Text(printable(rec.peer, 200)), Text(outcome_words(rec.outcome))
@@ -229,7 +237,7 @@ class MainScreen(Screen[None]):
         if contact is None:
             self.notify("Select a contact first (or press e for the echo test)")
             return
-        self.app.call_contact(contact, video=video)  # type: ignore[attr-defined]
+        self.post_message(CallContact(contact, video=video))
 
     def action_call_video(self) -> None:
         self.action_call(video=True)
