@@ -194,8 +194,8 @@ class ImportFile(ModalScreen[str | None]):
         if event.state == WorkerState.SUCCESS:
             self.importing = False
             self.summary = event.worker.result
-            if self.is_current:  # else on resume: dismiss() pops whatever screen is on top
-                self.dismiss(self.summary)
+            if self.is_active:  # else on resume: dismiss() pops whatever screen is on top
+                self.on_screen_resume()
         elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
             self.importing = False
             path = self.query_one("#path", Input)
@@ -206,8 +206,9 @@ class ImportFile(ModalScreen[str | None]):
                 self.query_one("#import-error", Static).update(plain(event.worker.error))
 
     def on_screen_resume(self) -> None:
-        if self.summary is not None:
-            self.dismiss(self.summary)
+        summary, self.summary = self.summary, None  # once: a resume may come twice
+        if summary is not None:
+            self.dismiss(summary)
 
     def action_cancel(self) -> None:
         if self.importing:  # the file is being written into the store: let it finish
