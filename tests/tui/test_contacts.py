@@ -61,6 +61,29 @@ async def test_add_then_find_a_contact() -> None:
         await wait_until(pilot, lambda: len(names(app)) == 2)
 
 
+async def test_search_as_you_type_runs_off_the_ui_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hello_tui.contacts.model import Contact
+
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        store = app.backend.contacts
+        store.add(Contact(name="Élodie Zed", emails=["elodie@example.org"]))
+        store.add(Contact(name="Bob Dupont", emails=["bob@example.org"]))
+        app.screen.refresh_contacts()  # type: ignore[attr-defined]
+        searched_on: list[threading.Thread] = []
+        search = store.search
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            searched_on.append(threading.current_thread())
+            return search(*args, **kwargs)
+
+        monkeypatch.setattr(store, "search", recorded)
+        await pilot.press("slash", *"elod")
+        await wait_until(pilot, lambda: names(app) == ["Élodie Zed"])
+        assert searched_on and threading.main_thread() not in searched_on
+
+
 async def test_invalid_contact_is_refused_with_the_reason() -> None:
     app = HelloApp(connect=False)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -26,6 +26,7 @@ from textual.widgets import (
     TabPane,
 )
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
 from hello_tui.call.wording import mmss as duration
 from hello_tui.call.wording import outcome_words
@@ -135,13 +136,17 @@ class MainScreen(Screen[None]):
 
     def refresh_contacts(self, select: str | None = None) -> None:
         query = self.query_one("#search", Input).value
-        found = self.store.search(query, limit=LIST_LIMIT)
+        self.show_contacts(self.store.search(query, limit=LIST_LIMIT), query, select)
+
+    def show_contacts(
+        self, found: list[Contact], query: str, select: str | None = None, total: int | None = None
+    ) -> None:
         found.sort(key=lambda c: c.blocked)  # stable: favourites first, blocked at the end
         olist = self.query_one("#contacts", OptionList)
         current = self.selected_id()
         olist.clear_options()
         olist.add_options([Option(contact_prompt(c), id=c.id) for c in found])
-        total = self.store.count()
+        total = self.store.count() if total is None else total
         shown = f"{len(found)} of {total}" if query or len(found) < total else f"{total}"
         self.query_one("#count", Static).update(
             f" {shown} contact{'s' if total != 1 else ''}" if total else " no contacts: a to add"
@@ -184,8 +189,23 @@ class MainScreen(Screen[None]):
         details.update(details_text(contact))
 
     @on(Input.Changed, "#search")
-    def _search(self) -> None:
-        self.refresh_contacts()
+    def _search(self, event: Input.Changed) -> None:
+        self.search_contacts(event.value)
+
+    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
+    def search_contacts(self, query: str) -> tuple[str, list[Contact], int]:
+        """Search as you type, off the UI thread (a file store of thousands of
+        contacts takes tens of ms a key); the newest query wins."""
+        return query, self.store.search(query, limit=LIST_LIMIT), self.store.count()
+
+    @on(Worker.StateChanged)
+    def _searched(self, event: Worker.StateChanged) -> None:
+        result = event.worker.result
+        if event.worker.group != "search" or event.state != WorkerState.SUCCESS or not result:
+            return
+        query, found, total = result
+        if query == self.query_one("#search", Input).value:  # else a newer search is coming
+            self.show_contacts(found, query, total=total)
 
     @on(Input.Submitted, "#search")
     def _search_done(self) -> None:
