@@ -4,6 +4,11 @@ Opens on the main screen at once; the server connection (the embedded
 default, or ``[server] url`` with the account signed in) is made in a worker.
 Incoming calls are awaited in another worker and prompted over whatever
 screen is open.
+
+The app owns the backend, calls and the connection; screens get what they
+show passed down (the backend) and send requests up as messages
+(``tui/messages.py``). What the status line shows is the ``status`` reactive,
+set when the backend says it changed (``Backend.on_change``).
 """
 
 from __future__ import annotations
@@ -12,23 +17,30 @@ import asyncio
 import contextlib
 import io
 import sys
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
 
 from rich.console import Console
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
+from textual.reactive import var
 from textual.screen import Screen
 
 from hello_tui.config.paths import Paths
 from hello_tui.config.settings import Settings
 from hello_tui.contacts.model import Contact
-from hello_tui.tui.backend import Backend
+from hello_tui.tui.backend import Backend, Status
 from hello_tui.tui.feedback import Feedback, record_feedback
+from hello_tui.tui.messages import AccountChanged, CallContact, JoinRoom
 from hello_tui.tui.screens.main import MainScreen
 from hello_tui.tui.text import printable
-from hello_tui.tui.widgets.status import StatusLine
+
+# The backend says when the status changes, except for a dropped or restored server
+# connection: only the Phone sees the client's Disconnected/Reconnected events, and it
+# has no hook for them. A slow check catches those (it updates nothing otherwise).
+LINK_CHECK_EVERY = 5.0
 
 
 class HelloApp(App[None]):
@@ -44,6 +56,9 @@ class HelloApp(App[None]):
         # footers leave it out (show_command_palette=False): the status line says it.
         Binding("ctrl+p,f1", "command_palette", "Commands", show=False, priority=True),
     ]
+
+    # What the status lines show (widgets.status.StatusLine watches it).
+    status: var[Status] = var(Status(None, "embedded", None, "", False))
 
     def __init__(
         self,
@@ -69,6 +84,7 @@ class HelloApp(App[None]):
         self.last_call: Any = None
         self.call_server = ""  # the server the current/last call went through ("" embedded)
         self.ready = asyncio.Event()  # set once the backend connected (or failed)
+        self.set_reactive(HelloApp.status, self.backend.status())
 
     def notify(
         self,
@@ -91,19 +107,19 @@ class HelloApp(App[None]):
 
     # ------------------------------------------------------------ life
     def on_mount(self) -> None:
-        self.push_screen(MainScreen())
-        self.set_interval(1.0, self.refresh_status)
-        self.refresh_status()
+        self.backend.on_change = self.backend_changed
+        self.push_screen(MainScreen(self.backend))
+        self.set_interval(LINK_CHECK_EVERY, self.backend_changed)
         if self.auto_connect:
             self.action_retry()
 
     async def on_unmount(self) -> None:
+        self.backend.on_change = None
         await self.backend.close()
 
-    def refresh_status(self) -> None:
-        status = self.backend.status()
-        for line in self.screen.query(StatusLine):
-            line.show(status)
+    def backend_changed(self) -> None:
+        """Watchers run only when the value differs (``Status`` compares by value)."""
+        self.status = self.backend.status()
 
     # ------------------------------------------------------------ server
     def action_retry(self) -> None:
@@ -112,7 +128,6 @@ class HelloApp(App[None]):
 
     @work(exclusive=True, group="backend", exit_on_error=False)
     async def connect_backend(self) -> None:
-        self.refresh_status()
         try:
             await self.backend.connect()
         except asyncio.CancelledError:
@@ -136,7 +151,6 @@ class HelloApp(App[None]):
                 self.action_echo()
         finally:
             self.ready.set()
-            self.refresh_status()
 
     def missed_call(self, name: str) -> None:
         """Someone called while a call was on: they heard busy; the user hears
@@ -212,12 +226,28 @@ class HelloApp(App[None]):
         opts.video_width, opts.video_height, opts.video_fps = v.width, v.height, v.fps
         await call.accept(video=v.source)
 
+    @on(AccountChanged)
+    def _account_changed(self) -> None:
+        """Signed in: wait for calls; signed out or deleted: stop."""
+        if self.backend.account:
+            self.receive_calls()
+        else:
+            self.workers.cancel_group(self, "incoming")
+
     # ------------------------------------------------------------ calls
     def action_echo(self) -> None:
         self.place_call("echo", "echo")
 
     def action_echo_video(self) -> None:
         self.place_call("echo", "echo", video=True)
+
+    @on(CallContact)
+    def _call_contact(self, message: CallContact) -> None:
+        self.call_contact(message.contact, video=message.video)
+
+    @on(JoinRoom)
+    def _join_room(self, message: JoinRoom) -> None:
+        self.join_room(message.url, message.name)
 
     def call_contact(self, contact: Contact, *, video: bool = False) -> None:
         if contact.blocked:
@@ -353,17 +383,22 @@ class HelloApp(App[None]):
         from hello_tui.tui.screens.rooms import RoomsScreen
 
         if not isinstance(self.screen, RoomsScreen):
-            self.push_screen(RoomsScreen())
+            self.push_screen(RoomsScreen(self.backend, self.ready))
 
     # ------------------------------------------------------------ settings
     def action_settings(self) -> None:
         from hello_tui.tui.screens.settings import SettingsScreen
 
-        self.push_screen(SettingsScreen())
+        server = self.backend.settings.server.url
+
+        def done(saved: bool | None) -> None:
+            if saved and self.backend.settings.server.url != server:
+                self.action_retry()  # a new server: connect to it
+
+        self.push_screen(SettingsScreen(self.backend), done)
 
     def action_toggle_dnd(self) -> None:
         self.backend.set_dnd(not self.backend.dnd)
-        self.refresh_status()
         self.notify("Do not disturb: on (calls answered busy)" if self.backend.dnd else
                     "Do not disturb: off")  # fmt: skip
 
@@ -372,18 +407,19 @@ class HelloApp(App[None]):
         """Every key of the current screen, plus the app's own commands."""
         yield from super().get_system_commands(screen)
         seen: set[str] = {"quit", "app.quit", "command_palette"}
-        for node, bindings in screen._modal_binding_chain:
-            for _key, binding in bindings:
-                action = binding.action
-                if not binding.description or action in seen:
-                    continue
-                seen.update((action, binding.description.lower()))
-                yield SystemCommand(
-                    binding.description,
-                    f"key: {binding.key_display or binding.key}",
-                    _runner(self, node, action),
-                )
-        for title, help_, action in (
+        # The keys Textual would dispatch on this screen (focused widget, screen, app),
+        # minus those the screen's check_action hides.
+        for node, binding, _enabled, _tooltip in screen.active_bindings.values():
+            action = binding.action
+            if not binding.description or action in seen:
+                continue
+            seen.update((action, binding.description.lower()))
+            yield SystemCommand(
+                binding.description,
+                f"key: {binding.key_display or binding.key}",
+                _runner(self, node, action),
+            )
+        for title, help_, command in (
             ("Echo test", "Call the echo service: hear yourself (e)", self.action_echo),
             ("Echo test with video", "Call the echo service with [video] source: see yourself",
              self.action_echo_video),
@@ -396,10 +432,10 @@ class HelloApp(App[None]):
             ("Reconnect", "Reach the server again (r)", self.action_retry),
         ):  # fmt: skip
             if title.lower() not in seen:
-                yield SystemCommand(title, help_, action)
+                yield SystemCommand(title, help_, command)
 
 
-def _runner(app: App[Any], node: Any, action: str) -> Any:
+def _runner(app: App[Any], node: DOMNode, action: str) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
         await app.run_action(action, node)
 

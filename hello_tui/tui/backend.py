@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,12 @@ class Backend:
         self.error = ""
         self.connecting = False
         self._stack: contextlib.AsyncExitStack | None = None
+        # Called whenever status() may have changed (the TUI shows it from a reactive).
+        self.on_change: Callable[[], None] | None = None
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     # ------------------------------------------------------------ state file
     @property
@@ -94,6 +101,7 @@ class Backend:
         """Do-not-disturb: incoming calls are answered ``busy`` before ringing."""
         self.dnd = on
         atomic_write_text(self.state_path, f"do_not_disturb = {'true' if on else 'false'}\n")
+        self._changed()
 
     # ------------------------------------------------------------ status
     @property
@@ -136,6 +144,7 @@ class Backend:
         await self.disconnect()
         self.connecting = True
         self.error = ""
+        self._changed()
         try:
             # Import the heavy modules off the event loop: the UI stays live.
             for name in ("hello_tui.call.engine", "hello_tui.call.embedded"):
@@ -147,6 +156,7 @@ class Backend:
             raise
         finally:
             self.connecting = False
+            self._changed()
 
     async def _connect(self) -> None:
         from hello_tui.call.embedded import LOOPBACK, embedded_server
@@ -197,6 +207,7 @@ class Backend:
         turn = list((await client.login(name, key)).ice)
         self.account = name
         self.identity = Identity(name, key)
+        self._changed()
         if self.phone is not None:  # calls from now on sign with it
             self.phone.options.identity = self.identity
         return turn
@@ -210,6 +221,7 @@ class Backend:
         if stack is not None:
             with contextlib.suppress(Exception):
                 await stack.__aexit__(None, None, None)
+        self._changed()
 
     async def close(self) -> None:
         await self.disconnect()
@@ -222,6 +234,7 @@ class Backend:
         if self.phone is not None:
             self.phone.options.audio_in = settings.audio.input
             self.phone.options.audio_out = settings.audio.output
+        self._changed()
 
     # ------------------------------------------------------------ calls
     @property
@@ -368,6 +381,7 @@ class Backend:
         client, self.account, self.identity = self.client, None, None
         if self.phone is not None:
             self.phone.options.identity = None
+        self._changed()
         if client is not None and client.is_connected and client.name:
             with contextlib.suppress(Exception):
                 await client.logout()
@@ -384,6 +398,7 @@ class Backend:
         self.account = self.identity = None
         if self.phone is not None:
             self.phone.options.identity = None
+        self._changed()
 
 
 def _one_line(exc: BaseException) -> str:

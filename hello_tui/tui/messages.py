@@ -1,8 +1,13 @@
-"""Textual messages the TUI posts: the call's events wrapped, one adapter.
+"""Textual messages the TUI posts.
 
-:func:`follow_call` is the only place call events become messages: an async
-worker iterating ``call.events()`` and posting :class:`CallEventMessage` (or
-:class:`QualityUpdate` for a quality sample) to the widget that runs it.
+Two kinds. The call's events wrapped, one adapter: :func:`follow_call` is the
+only place call events become messages (an async worker iterating
+``call.events()`` and posting :class:`CallEventMessage`, or
+:class:`QualityUpdate` for a quality sample, to the widget that runs it).
+
+And requests a screen sends *up* to the app (messages bubble from a screen to
+its app): call a contact, join a room, the account changed. A screen
+never reaches into the app for these; the app owns calls and the connection.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Any
 from textual.message import Message
 from textual.widget import Widget
 
+from hello_tui.contacts.model import Contact
 from hello_tui.quality.sample import QualitySample
 
 
@@ -33,8 +39,26 @@ class QualityUpdate(Message):
         self.sample = sample
 
 
-class BackendChanged(Message):
-    """The server connection changed (connected, failed, signed in)."""
+class CallContact(Message):
+    """Call this contact (``video``: with the ``[video]`` source)."""
+
+    def __init__(self, contact: Contact, *, video: bool = False) -> None:
+        super().__init__()
+        self.contact = contact
+        self.video = video
+
+
+class JoinRoom(Message):
+    """Join a room by its URL (or token), shown as ``name``."""
+
+    def __init__(self, url: str, name: str = "") -> None:
+        super().__init__()
+        self.url = url
+        self.name = name
+
+
+class AccountChanged(Message):
+    """Signed in, out, or the account deleted: wait for calls, or stop."""
 
 
 def quality_sample_of(event: Any) -> QualitySample | None:

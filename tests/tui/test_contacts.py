@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
-from textual.widgets import Input, OptionList
+import pytest
+from textual.command import CommandPalette
+from textual.widgets import Input, OptionList, Static
 
 from hello_tui.contacts.store import open_store
 from hello_tui.tui.app import HelloApp
 from hello_tui.tui.screens.forms import Confirm, ContactForm, ImportFile
 from hello_tui.tui.screens.main import MainScreen
 
-from .conftest import visible_text, wait_until
+from .conftest import T, visible_text, wait_until
 
 
 def store_file() -> Path:
@@ -55,6 +59,29 @@ async def test_add_then_find_a_contact() -> None:
         assert "elodie@example.org" in visible_text(app)
         await pilot.press("escape")  # clears the search, back to the list
         await wait_until(pilot, lambda: len(names(app)) == 2)
+
+
+async def test_search_as_you_type_runs_off_the_ui_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hello_tui.contacts.model import Contact
+
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        store = app.backend.contacts
+        store.add(Contact(name="Élodie Zed", emails=["elodie@example.org"]))
+        store.add(Contact(name="Bob Dupont", emails=["bob@example.org"]))
+        app.screen.refresh_contacts()  # type: ignore[attr-defined]
+        searched_on: list[threading.Thread] = []
+        search = store.search
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            searched_on.append(threading.current_thread())
+            return search(*args, **kwargs)
+
+        monkeypatch.setattr(store, "search", recorded)
+        await pilot.press("slash", *"elod")
+        await wait_until(pilot, lambda: names(app) == ["Élodie Zed"])
+        assert searched_on and threading.main_thread() not in searched_on
 
 
 async def test_invalid_contact_is_refused_with_the_reason() -> None:
@@ -120,3 +147,63 @@ async def test_import_a_vcard(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
         await wait_until(pilot, lambda: names(app) == ["Yann Imported", "Zoé Imported"])
         assert "zoe@example.org" in store_file().read_text()
+
+
+async def test_a_large_import_runs_in_a_worker_and_the_app_keeps_taking_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """3,000 cards. The import is held at its start until the app has handled keys
+    meanwhile: an import on the UI thread would never let them through (the test
+    would time out, not pass). It finishes while the command palette covers the
+    dialog; the palette stays, and the summary comes once the dialog is back."""
+    n = 3000
+    vcf = tmp_path / "many.vcf"
+    vcf.write_text(
+        "".join(
+            f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Person {i:04d}\r\n"
+            f"EMAIL:p{i}@example.org\r\nEND:VCARD\r\n"
+            for i in range(n)
+        ),
+        encoding="utf-8",
+    )
+    from hello_tui.contacts import importer
+
+    real, gate, ran_on = importer.import_file, threading.Event(), []
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        ran_on.append(threading.current_thread())
+        if not gate.wait(T):
+            raise TimeoutError("the test never let the import go on")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "import_file", held)
+    app = HelloApp(connect=False)
+    shown: list[str] = []
+    notify = app.notify
+    monkeypatch.setattr(app, "notify", lambda m, **kw: (shown.append(m), notify(m, **kw))[1])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("i")
+        await wait_until(pilot, lambda: isinstance(app.screen, ImportFile))
+        dialog = app.screen
+        assert isinstance(dialog, ImportFile)
+        dialog.query_one("#path", Input).value = str(vcf)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: ran_on, what="the import started")
+        assert ran_on[0] is not threading.main_thread()
+        # The import is under way: keys still work (escape is refused, with a notice).
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: any("Still importing" in m for m in shown))
+        assert app.screen is dialog
+        await pilot.press("ctrl+p")
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        gate.set()
+        await wait_until(pilot, lambda: not dialog.importing, what="the import done")
+        assert isinstance(app.screen, CommandPalette)  # not popped by the dialog's dismiss
+        progress = str(dialog.query_one("#import-progress", Static).render())
+        assert f"{n:,} of {n:,} cards" in progress
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await wait_until(pilot, lambda: any(f"{n} added" in m for m in shown))
+        assert app.backend.contacts.count() == n
+        assert f"of {n} contacts" in visible_text(app)  # the list was refreshed

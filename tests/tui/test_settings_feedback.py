@@ -20,6 +20,7 @@ from hello_tui.tui.screens.feedback import FeedbackPrompt
 from hello_tui.tui.screens.main import MainScreen
 from hello_tui.tui.screens.rooms import RoomsScreen
 from hello_tui.tui.screens.settings import SentScreen, SettingsScreen
+from hello_tui.tui.widgets.status import StatusLine
 
 from .conftest import TEST_AUDIO, RunningServer, T, visible_text, wait_until, write_config
 
@@ -124,6 +125,34 @@ async def test_command_palette_lists_the_screen_keys() -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
         await pilot.press(*"settings", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+
+
+async def test_the_palette_lists_only_the_keys_the_screen_allows() -> None:
+    """Screen.active_bindings (public): on the embedded server the rooms screen hides
+    its server actions, and the palette does not offer them either."""
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, RoomsScreen))
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Back", "Settings"} <= titles
+        assert not titles & {"New room", "Join", "Copy URL", "Rename", "Del", "Refresh"}
+
+
+async def test_the_status_line_is_pushed_not_polled() -> None:
+    """The backend says when its status changes and every status line redraws at
+    once (the reactive's watcher), before any timer could run."""
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        main_line = app.screen.query_one(StatusLine)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        lines = [main_line, app.screen.query_one(StatusLine)]
+        assert all("DND off" in str(line.render()) for line in lines)
+        app.backend.set_dnd(True)  # not through the app: the backend tells it
+        assert all("do not disturb" in str(line.render()) for line in lines)
+        assert app.status.dnd
 
 
 def test_hello_tui_without_a_tty_prints_the_summary(cli_proc) -> None:  # type: ignore[no-untyped-def]

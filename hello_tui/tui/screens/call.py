@@ -4,7 +4,8 @@ self-view; audio-only calls show the contact's photo or initials.
 
 Everything shown comes from the call's events (:func:`follow_call`, the one
 adapter) and its quality samples; the screen dismisses itself with the
-``Ended`` event.
+``Ended`` event. The call's stage is the ``state`` reactive (its watcher draws
+it); the 1 s timer only advances the clock.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Digits, Footer, Label, Static
 
@@ -68,12 +70,15 @@ class CallScreen(Screen[Any]):
         Binding("t", "trust_key", "Accept new key", show=False),
     ]
 
+    # The call's stage as shown ("dialing", "ringing", ..., "connected"), set from its events.
+    state: var[str] = var("dialing", init=False)
+
     def __init__(self, call: Any, *, photo: bytes | None = None, follow: bool = True) -> None:
         super().__init__()
         self.call = call
         self.photo = photo
         self.follow = follow
-        self.state = "dialing" if call is None else call.stage
+        self.set_reactive(CallScreen.state, "dialing" if call is None else call.stage)
         self.connected_at: float | None = None
         self.sas = ""  # the check code, once verified
         self.check_status = "waiting"
@@ -160,8 +165,7 @@ class CallScreen(Screen[Any]):
         if self.connected_at is not None and self.ended is None:
             self.query_one("#call-timer", Label).update(clock(time.time() - self.connected_at))
 
-    def set_state(self, state: str) -> None:
-        self.state = state
+    def watch_state(self, state: str) -> None:
         self.query_one("#call-state", Label).update(plain(STATE_TEXT.get(state, state)))
 
     def show_check(self, status: str, code: str = "", line: str = "") -> None:
@@ -185,14 +189,14 @@ class CallScreen(Screen[Any]):
 
         match message.event:
             case ev.Ringing():
-                self.set_state("ringing")
+                self.state = "ringing"
             case ev.Waiting():
-                self.set_state("waiting")
+                self.state = "waiting"
             case ev.Connecting():
-                self.set_state("connecting")
+                self.state = "connecting"
             case ev.Connected():
                 self.connected_at = getattr(self.call, "connected_at", None) or time.time()
-                self.set_state("connected")
+                self.state = "connected"
                 if self.check_status == "waiting":
                     self.show_check("waiting")
                 self._tick()

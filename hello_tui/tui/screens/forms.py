@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
+from textual.worker import Worker, WorkerState
 
 from hello_tui.contacts.model import Contact, ContactError
 from hello_tui.contacts.store import ContactStore
@@ -60,22 +62,25 @@ class ContactForm(ModalScreen[Contact | None]):
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
         error = self.query_one("#form-error", Static)
+        edited = Contact(
+            name=self._value("name").strip(),
+            emails=_split(self._value("emails")),
+            phones=_split(self._value("phones")),
+            notes=self._value("notes").strip(),
+            favourite=self.query_one("#favourite", Checkbox).value,
+        )
         changes: dict[str, object] = {
-            "name": self._value("name").strip(),
-            "emails": _split(self._value("emails")),
-            "phones": _split(self._value("phones")),
-            "notes": self._value("notes").strip(),
-            "favourite": self.query_one("#favourite", Checkbox).value,
+            k: getattr(edited, k) for k in ("name", "emails", "phones", "notes", "favourite")
         }
         photo_path = self._value("photo-path").strip()
         try:
             if photo_path:
                 try:
-                    changes["photo"] = Path(photo_path).expanduser().read_bytes()
+                    changes["photo"] = edited.photo = Path(photo_path).expanduser().read_bytes()
                 except OSError as exc:
                     raise ContactError(f"{photo_path}: {exc.strerror}") from None
             if self.contact is None:
-                saved = self.store.add(Contact(**changes))  # type: ignore[arg-type]
+                saved = self.store.add(edited)
             else:
                 saved = self.store.update(self.contact.copy(**changes))
         except (ContactError, ValueError) as exc:
@@ -121,36 +126,94 @@ class Confirm(ModalScreen[bool]):
 
 
 class ImportFile(ModalScreen[str | None]):
-    """A path input; imports a vCard (.vcf) or Google Contacts CSV file."""
+    """A path input; imports a vCard (.vcf) or Google Contacts CSV file.
+
+    The import runs in a thread worker (a file of thousands of cards takes
+    seconds): the app keeps drawing and taking keys, the dialog shows how far
+    it got, and it is dismissed with the import's summary once done."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    PROGRESS_EVERY = 250  # cards between two progress lines
+
+    class Progress(Message):
+        """Posted from the import thread: ``done`` of ``total`` cards in ``phase``."""
+
+        bubble = False
+
+        def __init__(self, phase: str, done: int, total: int) -> None:
+            super().__init__()
+            self.phase, self.done, self.total = phase, done, total
 
     def __init__(self, store: ContactStore) -> None:
         super().__init__()
         self.store = store
+        self.importing = False
+        self.summary: str | None = None  # the result, kept while a screen covers this one
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="import"):
             yield Label("Import contacts", classes="title")
             yield Static("A vCard (.vcf, 3.0/4.0) or Google Contacts .csv file:")
             yield Input(placeholder="~/contacts.vcf", id="path")
+            yield Static("", id="import-progress", classes="hint")
             yield Static("", id="import-error", classes="error")
 
     @on(Input.Submitted, "#path")
     def _import(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text or self.importing:
+            return
+        self.importing = True
+        self.query_one("#path", Input).disabled = True
+        self.query_one("#import-error", Static).update("")
+        self.query_one("#import-progress", Static).update("importing…")
+        self.run_import(Path(text).expanduser())
+
+    @work(thread=True, exclusive=True, group="import", exit_on_error=False)
+    def run_import(self, path: Path) -> str:
         from hello_tui.contacts.importer import import_file
 
-        text = event.value.strip()
-        if not text:
+        def progress(phase: str, done: int, total: int) -> None:
+            if done == total or done % self.PROGRESS_EVERY == 0:
+                self.post_message(self.Progress(phase, done, total))  # thread-safe
+
+        return import_file(self.store, path, progress=progress).summary()
+
+    @on(Progress)
+    def _progress(self, message: Progress) -> None:
+        if self.importing:
+            what = "reading" if message.phase == "reading" else "merging"
+            self.query_one("#import-progress", Static).update(
+                plain(f"{what} {message.done:,} of {message.total:,} cards…")
+            )
+
+    @on(Worker.StateChanged)
+    def _done(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "import":
             return
-        try:
-            report = import_file(self.store, Path(text).expanduser())
-        except (ContactError, OSError, ValueError) as exc:
-            self.query_one("#import-error", Static).update(plain(exc))
-            return
-        self.dismiss(report.summary())
+        if event.state == WorkerState.SUCCESS:
+            self.importing = False
+            self.summary = event.worker.result
+            if self.is_active:  # else on resume: dismiss() pops whatever screen is on top
+                self.on_screen_resume()
+        elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+            self.importing = False
+            path = self.query_one("#path", Input)
+            path.disabled = False
+            path.focus()
+            self.query_one("#import-progress", Static).update("")
+            if event.worker.error is not None:
+                self.query_one("#import-error", Static).update(plain(event.worker.error))
+
+    def on_screen_resume(self) -> None:
+        summary, self.summary = self.summary, None  # once: a resume may come twice
+        if summary is not None:
+            self.dismiss(summary)
 
     def action_cancel(self) -> None:
+        if self.importing:  # the file is being written into the store: let it finish
+            self.notify("Still importing: this closes once it is done", severity="warning")
+            return
         self.dismiss(None)
 
 

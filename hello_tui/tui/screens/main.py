@@ -1,5 +1,9 @@
 """The main screen: contacts on the left, the selected contact (or the call
-history) on the right."""
+history) on the right.
+
+It is handed the backend (its contacts and history); a call is asked of the
+app with a :class:`CallContact` message.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import datetime as dt
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -22,10 +26,14 @@ from textual.widgets import (
     TabPane,
 )
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
 from hello_tui.call.wording import mmss as duration
 from hello_tui.call.wording import outcome_words
 from hello_tui.contacts.model import Contact
+from hello_tui.contacts.store import ContactStore
+from hello_tui.tui.backend import Backend
+from hello_tui.tui.messages import CallContact
 from hello_tui.tui.text import printable
 from hello_tui.tui.widgets.photo import Photo
 from hello_tui.tui.widgets.status import StatusLine
@@ -94,6 +102,10 @@ class MainScreen(Screen[None]):
         Binding("q", "app.quit", "Quit"),
     ]
 
+    def __init__(self, backend: Backend) -> None:
+        super().__init__()
+        self.backend = backend
+
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
         with Horizontal(id="main"):
@@ -117,23 +129,24 @@ class MainScreen(Screen[None]):
         self.refresh_history()
         self.query_one("#contacts", OptionList).focus()
 
-    def on_screen_resume(self) -> None:
-        self.app.refresh_status()  # type: ignore[attr-defined]
-
     # ------------------------------------------------------------ contacts
     @property
-    def store(self):  # type: ignore[no-untyped-def]
-        return self.app.backend.contacts  # type: ignore[attr-defined]
+    def store(self) -> ContactStore:
+        return self.backend.contacts
 
     def refresh_contacts(self, select: str | None = None) -> None:
         query = self.query_one("#search", Input).value
-        found = self.store.search(query, limit=LIST_LIMIT)
+        self.show_contacts(self.store.search(query, limit=LIST_LIMIT), query, select)
+
+    def show_contacts(
+        self, found: list[Contact], query: str, select: str | None = None, total: int | None = None
+    ) -> None:
         found.sort(key=lambda c: c.blocked)  # stable: favourites first, blocked at the end
         olist = self.query_one("#contacts", OptionList)
         current = self.selected_id()
         olist.clear_options()
         olist.add_options([Option(contact_prompt(c), id=c.id) for c in found])
-        total = self.store.count()
+        total = self.store.count() if total is None else total
         shown = f"{len(found)} of {total}" if query or len(found) < total else f"{total}"
         self.query_one("#count", Static).update(
             f" {shown} contact{'s' if total != 1 else ''}" if total else " no contacts: a to add"
@@ -176,8 +189,23 @@ class MainScreen(Screen[None]):
         details.update(details_text(contact))
 
     @on(Input.Changed, "#search")
-    def _search(self) -> None:
-        self.refresh_contacts()
+    def _search(self, event: Input.Changed) -> None:
+        self.search_contacts(event.value)
+
+    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
+    def search_contacts(self, query: str) -> tuple[str, list[Contact], int]:
+        """Search as you type, off the UI thread (a file store of thousands of
+        contacts takes tens of ms a key); the newest query wins."""
+        return query, self.store.search(query, limit=LIST_LIMIT), self.store.count()
+
+    @on(Worker.StateChanged)
+    def _searched(self, event: Worker.StateChanged) -> None:
+        result = event.worker.result
+        if event.worker.group != "search" or event.state != WorkerState.SUCCESS or not result:
+            return
+        query, found, total = result
+        if query == self.query_one("#search", Input).value:  # else a newer search is coming
+            self.show_contacts(found, query, total=total)
 
     @on(Input.Submitted, "#search")
     def _search_done(self) -> None:
@@ -206,7 +234,7 @@ class MainScreen(Screen[None]):
     def refresh_history(self) -> None:
         table = self.query_one("#history", DataTable)
         table.clear()
-        for rec in self.app.backend.history.list(limit=200):  # type: ignore[attr-defined]
+        for rec in self.backend.history.list(limit=200):
             arrow = "→" if rec.direction == "outgoing" else "←"
             # Text, not str: DataTable parses a str cell as markup, and peers are names.
             who, outcome = Text(printable(rec.peer, 200)), Text(outcome_words(rec.outcome))
@@ -229,7 +257,7 @@ class MainScreen(Screen[None]):
         if contact is None:
             self.notify("Select a contact first (or press e for the echo test)")
             return
-        self.app.call_contact(contact, video=video)  # type: ignore[attr-defined]
+        self.post_message(CallContact(contact, video=video))
 
     def action_call_video(self) -> None:
         self.action_call(video=True)

@@ -5,12 +5,17 @@ The logic is the core's (``hello_tui.signaling.rooms_local``, the same the
 lives only in the URL's ``#k=`` fragment and in the profile's ``rooms.toml``,
 so the list shows names decrypted here. Rooms need a real server: the
 embedded one stops with the app, so on it the screen says so in one line.
+
+The screen is handed the backend and the app's ``ready`` event (set once a
+connection attempt ended); joining a room is asked of the app with a
+:class:`JoinRoom` message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 from rich.text import Text
@@ -23,6 +28,8 @@ from textual.widgets.option_list import Option
 
 from hello_tui.signaling.account_local import HINTS, explain
 from hello_tui.signaling.rooms_local import Room
+from hello_tui.tui.backend import Backend
+from hello_tui.tui.messages import JoinRoom
 from hello_tui.tui.text import printable
 from hello_tui.tui.widgets.status import StatusLine
 
@@ -58,15 +65,13 @@ class RoomsScreen(Screen[None]):
         Binding("s", "app.settings", "Settings"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, backend: Backend, ready: asyncio.Event) -> None:
         super().__init__()
+        self.backend = backend
+        self.ready = ready  # set once the app's connection attempt ended
         self.rooms: list[Room] = []
         self.loaded = False
         self.select_token: str | None = None
-
-    @property
-    def backend(self) -> Any:
-        return self.app.backend  # type: ignore[attr-defined]
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -89,7 +94,6 @@ class RoomsScreen(Screen[None]):
         return True
 
     def on_screen_resume(self) -> None:
-        self.app.refresh_status()  # type: ignore[attr-defined]
         self.refresh_bindings()
         self.show_state()
         if not self.backend.embedded and self.loaded:
@@ -193,10 +197,9 @@ class RoomsScreen(Screen[None]):
 
     @work(exclusive=True, group="rooms", exit_on_error=False)
     async def load_rooms(self) -> None:
-        app: Any = self.app
-        if not app.ready.is_set():
+        if not self.ready.is_set():
             self.note("connecting to the server…")
-            await app.ready.wait()
+            await self.ready.wait()
         try:
             rooms = await self.backend.list_rooms()
         except Exception as exc:
@@ -256,7 +259,7 @@ class RoomsScreen(Screen[None]):
         if room is None:
             self.notify("No room selected: n creates one")
             return
-        self.app.join_room(room.url or room.token, room.name or "room")  # type: ignore[attr-defined]
+        self.post_message(JoinRoom(room.url or room.token, room.name or "room"))
 
     def action_rename(self) -> None:
         from hello_tui.tui.screens.forms import TextPrompt

@@ -19,6 +19,7 @@ selected output (``hello_tui.media.ring.play_tone``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import msgspec
@@ -33,6 +34,8 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 from hello_tui.config.loader import ConfigError, parse_config, save_config, settings_to_dict
 from hello_tui.config.settings import Settings
 from hello_tui.signaling.account_local import explain, key_path
+from hello_tui.tui.backend import Backend
+from hello_tui.tui.messages import AccountChanged
 from hello_tui.tui.text import plain
 from hello_tui.tui.widgets.quality import meter
 from hello_tui.tui.widgets.status import StatusLine
@@ -51,14 +54,16 @@ def endpoint_options(
     return [(labels.get(v, v), v) for v in values]
 
 
-def validate(settings: Settings, path: object) -> Settings:
+def validate(settings: Settings, path: Path) -> Settings:
     """Run the config file's validator over ``settings`` (raises ConfigError)."""
     raw = tomli_w.dumps(settings_to_dict(settings)).encode()
-    return parse_config(raw, path)  # type: ignore[arg-type]
+    return parse_config(raw, path)
 
 
 class SettingsScreen(Screen[bool]):
-    """Dismissed with True when saved."""
+    """Dismissed with True when saved (the app then reconnects if the server URL
+    changed). Handed the backend; account changes are told to the app at once
+    (:class:`AccountChanged`)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save"),
@@ -70,16 +75,17 @@ class SettingsScreen(Screen[bool]):
         Binding("ctrl+n", "test_tone", "Test tone"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, backend: Backend) -> None:
         super().__init__()
+        self.backend = backend
         self.input_dbfs: float | None = None  # the loudest frame since the last redraw
         self.input_error = ""
         self.meter_source: Any = None  # the open input while the meter runs
         self.tones_played = 0
 
     def compose(self) -> ComposeResult:
-        s: Settings = self.app.backend.settings  # type: ignore[attr-defined]
-        dnd: bool = self.app.backend.dnd  # type: ignore[attr-defined]
+        s = self.backend.settings
+        dnd = self.backend.dnd
         yield StatusLine(id="status")
         with VerticalScroll(id="settings"):
             yield Label("Settings", classes="title")
@@ -172,6 +178,8 @@ class SettingsScreen(Screen[bool]):
         """Read the input's frames as they come; ``show_level`` draws the loudest."""
         import asyncio
 
+        import av
+
         from hello_tui.media.levels import frame_dbfs
         from hello_tui.media.sources import open_audio_source
 
@@ -185,7 +193,10 @@ class SettingsScreen(Screen[bool]):
             self.input_error = str(source.notice)
         try:
             while True:
-                dbfs = frame_dbfs(await source.recv())
+                frame = await source.recv()
+                if not isinstance(frame, av.AudioFrame):  # an audio source sends audio
+                    continue
+                dbfs = frame_dbfs(frame)
                 self.input_dbfs = dbfs if self.input_dbfs is None else max(dbfs, self.input_dbfs)
         except Exception as exc:  # the source ended or was closed under us
             if source.readyState == "live":
@@ -249,7 +260,7 @@ class SettingsScreen(Screen[bool]):
         self.app.call_from_thread(self._set_devices, ins, outs, note)
 
     def _set_devices(self, ins: list[str], outs: list[str], note: str) -> None:
-        s: Settings = self.app.backend.settings  # type: ignore[attr-defined]
+        s = self.backend.settings
         for wid, current, basics, names in (
             ("#audio-in", s.audio.input, BASIC_IN, ins),
             ("#audio-out", s.audio.output, BASIC_OUT, outs),
@@ -261,7 +272,7 @@ class SettingsScreen(Screen[bool]):
         self.query_one("#devices-note", Static).update(plain(note))
 
     def build(self) -> Settings:
-        s: Settings = self.app.backend.settings  # type: ignore[attr-defined]
+        s = self.backend.settings
         audio = msgspec.structs.replace(
             s.audio,
             input=str(self.query_one("#audio-in", Select).value),
@@ -285,7 +296,7 @@ class SettingsScreen(Screen[bool]):
     @on(Button.Pressed, "#save")
     @on(Input.Submitted, "#server-url")
     def action_save(self) -> None:
-        backend = self.app.backend  # type: ignore[attr-defined]
+        backend = self.backend
         path = backend.paths.config_file
         error = self.query_one("#settings-error", Static)
         try:
@@ -296,7 +307,6 @@ class SettingsScreen(Screen[bool]):
             self.notify(f"Not saved: {reason}", severity="error")
             return
         error.update("")
-        server_changed = new.server.url != backend.settings.server.url
         switched_off = backend.settings.telemetry.enabled and not new.telemetry.enabled
         save_config(new, path)
         backend.reload_settings(new)
@@ -308,8 +318,6 @@ class SettingsScreen(Screen[bool]):
         if dnd != backend.dnd:
             backend.set_dnd(dnd)
         self.notify(f"Saved to {path}")
-        if server_changed:
-            self.app.action_retry()  # type: ignore[attr-defined]
         self.dismiss(True)
 
     @on(Button.Pressed, "#back")
@@ -317,10 +325,6 @@ class SettingsScreen(Screen[bool]):
         self.dismiss(False)
 
     # ------------------------------------------------------------ account
-    @property
-    def backend(self):  # type: ignore[no-untyped-def]
-        return self.app.backend  # type: ignore[attr-defined]
-
     def key_exists(self) -> bool:
         return key_path(self.backend.paths, self.backend.settings).exists()
 
@@ -348,8 +352,6 @@ class SettingsScreen(Screen[bool]):
 
     def _account_done(self, message: str) -> None:
         self.show_account()
-        app = self.app
-        app.refresh_status()  # type: ignore[attr-defined]
         self.notify(message)
 
     def _account_failed(self, what: str, exc: BaseException) -> None:
@@ -418,7 +420,6 @@ class SettingsScreen(Screen[bool]):
     @work(exclusive=True, group="account", exit_on_error=False)
     async def account_work(self, what: str, name: str = "") -> None:
         b = self.backend
-        app = self.app
         try:
             if what == "register":
                 done = await b.register(name)
@@ -439,16 +440,13 @@ class SettingsScreen(Screen[bool]):
             self._account_failed(failed.get(what, "Not deleted"), exc)
             return
         self.query_one("#settings-error", Static).update("")
-        if b.account:
-            app.receive_calls()  # type: ignore[attr-defined]
-        else:
-            app.workers.cancel_group(app, "incoming")
+        self.post_message(AccountChanged())
         self._account_done(message)
 
     # ------------------------------------------------------------ telemetry
     @on(Button.Pressed, "#sent")
     def action_sent(self) -> None:
-        self.app.push_screen(SentScreen())
+        self.app.push_screen(SentScreen(self.backend))
 
 
 class SentScreen(Screen[None]):
@@ -456,11 +454,15 @@ class SentScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "Back")]
 
+    def __init__(self, backend: Backend) -> None:
+        super().__init__()
+        self.backend = backend
+
     def compose(self) -> ComposeResult:
         from hello_tui.telemetry.shown import privacy_lines
         from hello_tui.telemetry.store import TelemetryStore
 
-        b = self.app.backend  # type: ignore[attr-defined]
+        b = self.backend
         store = TelemetryStore(b.paths.data_dir)
         lines = privacy_lines(
             store, enabled=b.settings.telemetry.enabled, config_file=b.paths.config_file

@@ -23,7 +23,7 @@ def decode_cells(data: bytes, cols: int, rows: int) -> tuple[tuple[tuple[int, ..
     """RGB pixels (``rows*2`` lines of ``<= cols`` pixels), aspect kept; raises on bad data."""
     import av
 
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         frame = next(container.decode(video=0))
     w, h = frame.width, frame.height
     scale = min(cols / w, (rows * 2) / h)
@@ -60,8 +60,10 @@ class Photo(Static):
     Photo.initials { background: $primary-darken-2; color: $text; }
     """
 
-    def __init__(self, cols: int = 16, rows: int = 8, **kwargs: object) -> None:
-        super().__init__("", **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self, cols: int = 16, rows: int = 8, *, id: str | None = None, classes: str | None = None
+    ) -> None:
+        super().__init__("", id=id, classes=classes)
         self.cols, self.rows = cols, rows
 
     def show(self, name: str, photo: bytes | None) -> None:

@@ -67,8 +67,8 @@ class QualityPanel(Vertical):
     QualityPanel #quality-wait { color: $text-muted; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self.history: dict[str, deque[float]] = {m[0]: deque(maxlen=WINDOW) for m in METRICS}
         self.samples = 0
         self.last: QualitySample | None = None

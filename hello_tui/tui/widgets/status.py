@@ -1,4 +1,8 @@
-"""The status line: who we are, whether the server answers, do-not-disturb."""
+"""The status line: who we are, whether the server answers, do-not-disturb.
+
+It shows the app's ``status`` reactive (``HelloApp.status``), watched from
+mount: nothing polls, every status line redraws when the status changes.
+"""
 
 from __future__ import annotations
 
@@ -40,9 +44,8 @@ class StatusLine(Static):
     """
 
     def on_mount(self) -> None:
-        backend = getattr(self.app, "backend", None)
-        if backend is not None:
-            self.show(backend.status())
+        if hasattr(self.app, "status"):  # the HelloApp (not a bare App hosting the widget)
+            self.watch(self.app, "status", self.show)
 
     def show(self, status: Status) -> None:
         self.update(status_text(status))
