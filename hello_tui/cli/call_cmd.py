@@ -269,7 +269,6 @@ class Printer:
 
     def stats(self, call: Call, code: int) -> None:
         self.clear_live()
-        flowing = next((e for e in call.event_log if e.kind == "media-flowing"), None)
         sink = call.sink.stats() if call.sink is not None else None
         ended = call.ended
         data = {
@@ -278,7 +277,7 @@ class Printer:
             "reason": ended.reason if ended else "",
             "exit_code": code,
             "duration": ended.duration if ended else 0.0,
-            "setup_ms": getattr(flowing, "setup_ms", None),
+            "setup_ms": call.flowing_ms,
             "sas": call.sas,
             "check": call.check_status,
             "identity": call.identity.status if call.identity is not None else None,
@@ -578,6 +577,7 @@ class Session:
         from hello_tui.call.identity_proof import Identity
         from hello_tui.call.peer import ice_servers
         from hello_tui.contacts.pins import KeyPins
+        from hello_tui.history.recorder import HistoryRecorder
         from hello_tui.signaling.client import SignalingClient
 
         url = self.url
@@ -600,7 +600,6 @@ class Session:
             audio_in=audio_in,
             audio_out=audio_out,
             ice_servers=ice_servers(settings.ice, turn),
-            history=history,
             host_addresses=LOOPBACK if self.embedded else None,
             video_source=_settings_video(self.ctx, self.args),
             video_width=settings.video.width,
@@ -610,6 +609,8 @@ class Session:
             identity=identity,
         )
         self.phone = Phone(client, options)
+        # SHIM until the session layer (issue 12) attaches the history where it makes phones.
+        HistoryRecorder(history).attach(self.phone)
         self.phone.pins = KeyPins.in_dir(self.ctx.paths.data_dir)
         self._stack.push_async_callback(self.phone.close)
         self.phone.start()

@@ -117,7 +117,7 @@ def build_call_report(
         hour=hour_of(started),
         direction=direction,  # type: ignore[arg-type]
         room=room,
-        outcome=ended.outcome or ev.call_outcome(ended.reason, ended.stage),  # type: ignore[arg-type]
+        outcome=ended.outcome,  # type: ignore[arg-type]
         reason=_closed(ended.reason, p.ReportReason.__args__, "error"),  # type: ignore[attr-defined,arg-type]
         stage=_closed(ended.stage, ev.STAGES, "dialing"),  # type: ignore[arg-type]
         duration_s=ended.duration,
@@ -133,13 +133,12 @@ def report_for_call(call: Any, install_secret: str) -> p.CallReport | None:
     ended = call.ended
     if ended is None:
         return None
-    connected = next((e for e in call.event_log if isinstance(e, ev.Connected)), None)
     return build_call_report(
         ended,
         direction=call.direction,
         room=call.is_room,
         started=call.started,
-        setup_ms=connected.setup_ms if connected is not None else None,
+        setup_ms=call.connected_ms,
         install_secret=install_secret,
     )
 
