@@ -278,7 +278,7 @@ class Call:
                 return await self.wait_ended()
             await self._kill_task()
             return await self._end("cancel")
-        end_reason = reason
+        end_reason: str = reason
         try:
             reply = await self.client.request(p.Hangup(call_id=self.call_id, reason=reason))
         except SignalingError as exc:
@@ -659,9 +659,9 @@ class Call:
                     self._t0 = time.perf_counter()
                     self._set_stage("connecting")
                     self._emit(ev.Connecting(call_id=self.call_id))
-                answer = await self._answer_offer(msg.sdp)
+                our_answer = await self._answer_offer(msg.sdp)
                 self._arm_media_timer()
-                await self.client.answer(self.call_id, answer)
+                await self.client.answer(self.call_id, our_answer)
             case p.CallEnded():
                 await self._end(msg.reason)
             case p.PeerLeft():
@@ -700,9 +700,9 @@ class Call:
         self.phone._unregister(self)
         await self.media.close(self.pc)
         self._emit(self.ended)
-        for task in list(self._background):
-            if task is not asyncio.current_task():
-                task.cancel()
+        for background in list(self._background):
+            if background is not asyncio.current_task():
+                background.cancel()
         task = self._task
         if task is not None and task is not asyncio.current_task() and not task.done():
             task.cancel()

@@ -172,8 +172,8 @@ class Phone:
     async def _dispatch(self, message: Any) -> None:
         if isinstance(message, (Disconnected, Reconnected)):
             if isinstance(message, Disconnected):
-                for call in list(self.live):
-                    await call._end("unreachable", f"lost the server: {message.reason}")
+                for live in list(self.live):
+                    await live._end("unreachable", f"lost the server: {message.reason}")
             return
         if isinstance(message, p.Incoming):
             await self._on_incoming(message)
@@ -182,10 +182,10 @@ class Phone:
             self._on_missed(message)
             return
         if isinstance(message, p.PeerJoined):
-            call = self._room_calls.get(message.token)
-            if call is not None:
-                call.call_id = message.call_id
-                self._register(message.call_id, call)
+            waiting = self._room_calls.get(message.token)
+            if waiting is not None:
+                waiting.call_id = message.call_id
+                self._register(message.call_id, waiting)
             return
         call_id = getattr(message, "call_id", None)
         if call_id is None:
