@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Call", "NoVideo"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("hello_tui.call.engine")  # the name the log files have always shown
 E = TypeVar("E", bound=ev.CallEvent)
 Stage = Literal["dialing", "ringing", "waiting", "connecting", "connected", "ended"]
 Direction = Literal["outgoing", "incoming"]

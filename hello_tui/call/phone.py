@@ -36,7 +36,7 @@ from hello_tui.signaling.errors import SignalingClientError
 
 __all__ = ["CallListener", "Phone"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("hello_tui.call.engine")  # the name the log files have always shown
 
 UNROUTED_MAX = 64  # server messages kept for a call id not registered yet
 
