@@ -42,7 +42,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -338,8 +338,7 @@ async def device_call(url: str, seconds: float, seed: int) -> Result:
         call = caller.dial(callee.name, audio_in="device:")  # type: ignore[attr-defined]
         incoming = await callee.next_incoming(10)
         _with_env(PULSE_SINK="ear")
-        incoming.options.audio_out = "device:"
-        await incoming.accept()
+        await incoming.accept(replace(incoming.options, audio_out="device:"))
         await incoming.wait_for(ev.MediaFlowing, 30)
         _with_env(PULSE_SINK="mouth", PULSE_SOURCE="ear.monitor")
         player = sd.OutputStream(samplerate=RATE, channels=1, dtype="int16", blocksize=480,

@@ -1,6 +1,9 @@
 """The call engine: signaling joined to aiortc peer connections (core: no Textual).
 
-``engine.Phone`` / ``engine.Call``, the event stream (``events``), ICE and
-track wrappers (``peer``), the check code (``sas``), the embedded default
-server (``embedded``). See docs/calls.md.
+``phone.Phone`` (routing, listeners) and ``call.Call`` (one call's state
+machine), ``options.CallOptions`` (frozen), the media policy
+(``media_policy``: devices, or the echo's loopback), the event stream
+(``events``), ICE and track wrappers (``peer``), the check code (``sas``),
+the embedded default server (``embedded``).
+``engine`` re-exports the old names. See docs/calls.md.
 """

@@ -259,11 +259,11 @@ class Quality(CallEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ended(CallEvent):
     """The call is over. ``reason`` is one of the protocol's ``CallEndReason``
-    (its END_REASONS or a LOCAL_REASONS one); ``duration`` is seconds connected
-    (0 if never); ``stage`` is where the call was when it ended; ``outcome`` is
-    :func:`call_outcome` ("" only if the maker did not say); ``quality``
-    summarises the call's :class:`Quality` samples (``summarize()`` over exactly
-    the samples emitted; 0 samples if the call never connected)."""
+    (END_REASONS or LOCAL_REASONS); ``duration`` is seconds connected (0 if
+    never); ``stage`` is where the call was when it ended; ``outcome`` is
+    :func:`call_outcome` of those two (filled in when not given); ``quality``
+    summarises the call's :class:`Quality` samples (``summarize()`` over
+    exactly the samples emitted; 0 samples if the call never connected)."""
 
     kind: ClassVar[str] = "ended"
     reason: CallEndReason
@@ -275,6 +275,15 @@ class Ended(CallEvent):
     # For the words people read (not in the JSON, which keeps the codes).
     peer: str = ""
     direction: Direction | Literal[""] = ""
+
+    def __post_init__(self) -> None:
+        if not self.outcome:
+            object.__setattr__(self, "outcome", call_outcome(self.reason, self.stage))
+
+    @property
+    def history_outcome(self) -> str:
+        """The history's word for this call: :func:`history_outcome`."""
+        return history_outcome(self.reason, self.stage, self.direction)
 
     def line(self) -> str:
         """One sentence for people ("No answer from Bob"): :mod:`wording`."""
@@ -309,8 +318,15 @@ _HUMAN_ENDINGS: frozenset[CallEndReason] = frozenset(
 )
 
 
+# How a call went: the one place that turns the facts (end reason, the stage it
+# ended in, its direction) into words. Two audiences, two vocabularies, both
+# fixed (telemetry's is on the wire, the history's is in users' files).
+_HANGUPS = frozenset({"hangup", "closed", "cancel"})
+_UNANSWERED = frozenset({"cancel", "timeout", "setup-timeout", "closed"})
+
+
 def call_outcome(reason: CallEndReason, stage: CallStage) -> CallOutcome:
-    """How the call went, in four words (telemetry's ``outcome``):
+    """How the call went, in four words (``Ended.outcome``, telemetry's ``outcome``):
 
     ``completed`` (connected, then hung up), ``dropped`` (connected, then lost),
     ``not-answered`` (never connected for a human reason: declined, busy, no
@@ -319,6 +335,17 @@ def call_outcome(reason: CallEndReason, stage: CallStage) -> CallOutcome:
     if stage == "connected":
         return "completed" if reason in _NORMAL_ENDINGS else "dropped"
     return "not-answered" if reason in _HUMAN_ENDINGS else "failed"
+
+
+def history_outcome(reason: str, stage: str, direction: str) -> str:
+    """The history's word (``CallRecord.outcome``): ``answered`` (connected,
+    then hung up), ``missed`` (an incoming call that stopped ringing unanswered)
+    or else the end reason itself (``rejected``, ``busy``, ``media-fail``, ...)."""
+    if stage == "connected" and reason in _HANGUPS:
+        return "answered"
+    if direction == "incoming" and reason in _UNANSWERED:
+        return "missed"
+    return reason
 
 
 EVENT_TYPES: dict[str, type[CallEvent]] = {
@@ -365,4 +392,5 @@ __all__ = [
     "Unmuted",
     "Waiting",
     "call_outcome",
+    "history_outcome",
 ]

@@ -273,9 +273,6 @@ class Printer:
 
     def stats(self, call: Call, code: int) -> None:
         self.clear_live()
-        from hello_tui.call import events as ev
-
-        flowing = next((e for e in call.event_log if isinstance(e, ev.MediaFlowing)), None)
         sink = call.sink.stats() if call.sink is not None else None
         ended = call.ended
         data = {
@@ -284,7 +281,7 @@ class Printer:
             "reason": ended.reason if ended else "",
             "exit_code": code,
             "duration": ended.duration if ended else 0.0,
-            "setup_ms": getattr(flowing, "setup_ms", None),
+            "setup_ms": call.flowing_ms,
             "sas": call.sas,
             "check": call.check_status,
             "identity": call.identity.status if call.identity is not None else None,
@@ -581,6 +578,7 @@ class Session:
     async def _open(self) -> Phone:
         from hello_tui.call.embedded import LOOPBACK, embedded_server
         from hello_tui.call.engine import CallOptions, Phone
+        from hello_tui.call.history_recorder import HistoryRecorder
         from hello_tui.call.identity_proof import Identity
         from hello_tui.call.peer import ice_servers
         from hello_tui.contacts.pins import KeyPins
@@ -606,7 +604,6 @@ class Session:
             audio_in=audio_in,
             audio_out=audio_out,
             ice_servers=ice_servers(settings.ice, turn),
-            history=history,
             host_addresses=LOOPBACK if self.embedded else None,
             video_source=_settings_video(self.ctx, self.args),
             video_width=settings.video.width,
@@ -616,6 +613,8 @@ class Session:
             identity=identity,
         )
         self.phone = Phone(client, options)
+        # SHIM until the session layer (issue 12) attaches the history where it makes phones.
+        HistoryRecorder(history).attach(self.phone)
         self.phone.pins = KeyPins.in_dir(self.ctx.paths.data_dir)
         self._stack.push_async_callback(self.phone.close)
         self.phone.start()

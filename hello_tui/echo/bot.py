@@ -7,9 +7,10 @@ answers ``busy`` for a device already in a call; so the bot keeps one idle
 line ready and opens another as soon as one picks up (up to ``max_lines``
 concurrent calls), closing surplus idle lines when calls end.
 
-The media path: the received track is the outgoing track (a
-:class:`~hello_tui.call.peer.LoopbackTrack`): decoded Opus frames go straight
-back to the encoder, no file, no buffer of ours.
+The media path is the echo media policy
+(:class:`~hello_tui.call.media_policy.EchoMedia`): the received track is the
+outgoing track, decoded Opus frames go straight back to the encoder, no file,
+no buffer of ours.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from hello_tui.call.engine import Call, CallOptions, Phone
+from hello_tui.call.engine import Call, CallOptions, EchoMedia, Phone
 from hello_tui.call.peer import ice_servers
 from hello_tui.echo import ECHO_NAME
 from hello_tui.signaling.client import SignalingClient
@@ -74,11 +75,9 @@ class EchoBot:
             await client.close()
             raise
         options = CallOptions(
-            loopback=True,
-            ice_servers=ice_servers(None, logged.ice),
-            host_addresses=self.host_addresses,
+            ice_servers=ice_servers(None, logged.ice), host_addresses=self.host_addresses
         )
-        phone = Phone(client, options)
+        phone = Phone(client, options, media=EchoMedia)  # sends back what it receives
         phone.start()
         line = _Line(client, phone)
         self.lines.append(line)

@@ -135,13 +135,12 @@ def report_for_call(call: Any, install_secret: str) -> p.CallReport | None:
     ended = call.ended
     if ended is None:
         return None
-    connected = next((e for e in call.event_log if isinstance(e, ev.Connected)), None)
     return build_call_report(
         ended,
         direction=call.direction,
         room=call.is_room,
         started=call.started,
-        setup_ms=connected.setup_ms if connected is not None else None,
+        setup_ms=call.connected_ms,
         install_secret=install_secret,
     )
 

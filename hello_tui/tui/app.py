@@ -18,6 +18,7 @@ import contextlib
 import io
 import sys
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from rich.console import Console
@@ -170,7 +171,7 @@ class HelloApp(App[None]):
     async def prompt_incoming(self, call: Any) -> None:
         from hello_tui.tui.screens.incoming import IncomingCall
 
-        caller = _caller_of(call)
+        caller = call.caller
         # Not the contact's photo for a key that differs from the pinned one.
         shown = getattr(call, "contact_shown", True)
         contact = self.backend.contact_for(caller) if shown else None
@@ -222,9 +223,8 @@ class HelloApp(App[None]):
             await call.accept()
             return
         v = self.backend.settings.video
-        opts = call.options
-        opts.video_width, opts.video_height, opts.video_fps = v.width, v.height, v.fps
-        await call.accept(video=v.source)
+        await call.accept(replace(call.options, video_source=v.source, video_width=v.width,
+                                  video_height=v.height, video_fps=v.fps))  # fmt: skip
 
     @on(AccountChanged)
     def _account_changed(self) -> None:
@@ -440,16 +440,6 @@ def _runner(app: App[Any], node: DOMNode, action: str) -> Callable[[], Awaitable
         await app.run_action(action, node)
 
     return run
-
-
-def _caller_of(call: Any) -> str:
-    """The caller's account name (the Incoming event's ``caller``)."""
-    from hello_tui.call.events import Incoming
-
-    for event in getattr(call, "event_log", []):
-        if isinstance(event, Incoming):
-            return event.caller
-    return ""
 
 
 def _has_output_device() -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -186,11 +186,14 @@ class Backend:
             audio_in=settings.audio.input,
             audio_out=settings.audio.output,
             ice_servers=ice_servers(settings.ice, turn),
-            history=self.history,
             host_addresses=LOOPBACK if self.embedded else None,
             identity=self.identity,
         )
         phone = Phone(client, options)
+        # SHIM until the session layer (issue 12) attaches the history where it makes phones.
+        from hello_tui.call.history_recorder import HistoryRecorder
+
+        HistoryRecorder(self.history).attach(phone)
         phone.pins = self.pins
         phone.screen = self.screen_caller
         phone.name_of = self.name_of
@@ -209,7 +212,7 @@ class Backend:
         self.identity = Identity(name, key)
         self._changed()
         if self.phone is not None:  # calls from now on sign with it
-            self.phone.options.identity = self.identity
+            self.phone.options = replace(self.phone.options, identity=self.identity)
         return turn
 
     async def disconnect(self) -> None:
@@ -232,8 +235,9 @@ class Backend:
         """New settings (saved by the settings screen): audio applies to the next call."""
         self.settings = settings
         if self.phone is not None:
-            self.phone.options.audio_in = settings.audio.input
-            self.phone.options.audio_out = settings.audio.output
+            self.phone.options = replace(
+                self.phone.options, audio_in=settings.audio.input, audio_out=settings.audio.output
+            )
         self._changed()
 
     # ------------------------------------------------------------ calls
@@ -354,7 +358,9 @@ class Backend:
 
         turn = await self._login(client)
         if self.phone is not None:
-            self.phone.options.ice_servers = ice_servers(self.settings.ice, turn)
+            self.phone.options = replace(
+                self.phone.options, ice_servers=ice_servers(self.settings.ice, turn)
+            )
 
     async def sign_in(self, name: str) -> None:
         """Sign in as ``name`` with the key already on this device (after a sign
@@ -380,7 +386,7 @@ class Backend:
         self.settings = sign_out(self.paths, self.settings)
         client, self.account, self.identity = self.client, None, None
         if self.phone is not None:
-            self.phone.options.identity = None
+            self.phone.options = replace(self.phone.options, identity=None)
         self._changed()
         if client is not None and client.is_connected and client.name:
             with contextlib.suppress(Exception):
@@ -397,7 +403,7 @@ class Backend:
         self.settings = await delete_account(client, self.paths, self.settings)
         self.account = self.identity = None
         if self.phone is not None:
-            self.phone.options.identity = None
+            self.phone.options = replace(self.phone.options, identity=None)
         self._changed()
 
 

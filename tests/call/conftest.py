@@ -22,6 +22,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from hello_tui.call.engine import CallOptions, Phone
+from hello_tui.call.history_recorder import HistoryRecorder
 from hello_tui.history.store import HistoryStore
 from hello_tui.server.app import create_app
 from hello_tui.server.settings import ServerSettings
@@ -74,8 +75,9 @@ class Env:
         client = await self.client(name)
         history = HistoryStore(self.tmp / f"history-{len(self.phones)}.sqlite3")
         self.histories.append(history)
-        opts = {"host_addresses": LOOPBACK, "history": history, **options}
+        opts = {"host_addresses": LOOPBACK, **options}
         phone = Phone(client, CallOptions(**opts))
+        HistoryRecorder(history).attach(phone)
         phone.start()
         self.phones.append(phone)
         return phone

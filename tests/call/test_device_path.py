@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -76,9 +77,9 @@ async def test_tone_into_a_mic_device_comes_out_of_b_speaker_device(
         bob = await env.phone("bob")
         call = alice.dial("bob", audio_in=f"device:{MIC}", audio_out="null:")
         incoming = await bob.next_incoming(T)
-        incoming.options.audio_in = "null:"
-        incoming.options.audio_out = f"device:{SPEAKER}"
-        await incoming.accept()
+        await incoming.accept(
+            replace(incoming.options, audio_in="null:", audio_out=f"device:{SPEAKER}")
+        )
         await call.wait_for(ev.MediaFlowing, 3 * T)
         await incoming.wait_for(ev.MediaFlowing, 3 * T)
         assert isinstance(incoming.sink, DeviceSink)

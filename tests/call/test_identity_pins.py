@@ -17,6 +17,7 @@ from typing import Any
 
 from hello_tui.call import events as ev
 from hello_tui.call.engine import CallOptions, Phone
+from hello_tui.call.history_recorder import HistoryRecorder
 from hello_tui.call.identity_proof import Identity
 from hello_tui.contacts.pins import FILE_NAME, KeyPins, key_fingerprint
 from hello_tui.history.store import HistoryStore
@@ -48,8 +49,9 @@ async def person(
     history = HistoryStore(env.tmp / f"history-{name}-{len(env.phones)}.sqlite3")
     env.histories.append(history)
     identity = Identity(name, key) if sign else None
-    options = CallOptions(host_addresses=LOOPBACK, history=history, identity=identity)
+    options = CallOptions(host_addresses=LOOPBACK, identity=identity)
     phone = Phone(client, options)
+    HistoryRecorder(history).attach(phone)
     phone.pins = KeyPins.in_dir(env.tmp / f"{name}-data")
     phone.start()
     env.phones.append(phone)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -99,11 +100,10 @@ async def test_five_percent_loss_both_ways_no_gap_and_the_tone_holds(env: Env) -
         relay_phones(relay, alice.client, bob.client)
         a_rec, b_rec = TimelineSink(env.wav("alice.wav")), TimelineSink(env.wav("bob.wav"))
         call = alice.dial("bob", audio_in="sine:440")
-        call.sink = a_rec  # before the call task opens its media
+        call.media.sink = a_rec  # before the call task opens its media
         incoming = await bob.next_incoming(T)
-        incoming.options.audio_in = "sine:660"
-        incoming.sink = b_rec
-        await incoming.accept()
+        incoming.media.sink = b_rec
+        await incoming.accept(replace(incoming.options, audio_in="sine:660"))
         await call.wait_for(ev.MediaFlowing, 3 * T)
         await incoming.wait_for(ev.MediaFlowing, 3 * T)
         async with asyncio.timeout(3 * T):

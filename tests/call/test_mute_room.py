@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from hello_tui.call import events as ev
 from hello_tui.call.engine import Call
@@ -24,8 +25,7 @@ async def test_far_side_records_silence_while_muted(env: Env) -> None:
     wav = env.wav("bob.wav")
     call = alice.dial("bob", audio_in="sine:440")
     incoming = await bob.next_incoming(T)
-    incoming.options.audio_out = f"file:{wav}"
-    await incoming.accept()
+    await incoming.accept(replace(incoming.options, audio_out=f"file:{wav}"))
     await incoming.wait_for(ev.MediaFlowing, T)
     assert incoming.sink is not None
     await _until_received(incoming, RATE // 2)

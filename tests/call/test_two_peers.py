@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -16,10 +17,8 @@ async def test_tones_cross_and_both_sides_see_the_same_code(env: Env) -> None:
     a_wav, b_wav = env.wav("alice.wav"), env.wav("bob.wav")
     call = alice.dial("bob", audio_in="sine:440", audio_out=f"file:{a_wav}")
     incoming = await bob.next_incoming(T)
-    incoming.options.audio_in = "sine:880"
-    incoming.options.audio_out = f"file:{b_wav}"
     await call.wait_for(ev.Ringing, T)
-    await incoming.accept()
+    await incoming.accept(replace(incoming.options, audio_in="sine:880", audio_out=f"file:{b_wav}"))
     await call.wait_for(ev.Connected, T)
     await incoming.wait_for(ev.Connected, T)
     a_check = await call.wait_for(ev.CheckCode, T)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,8 @@ async def test_pattern_video_arrives_recognisable_with_quality(env: Env, tmp_pat
     call = alice.dial("bob", audio_in="sine:440", video_source="pattern:")
     incoming = await bob.next_incoming(T)
     assert incoming.caller_video is True  # the call message's video flag
-    incoming.options.video_out = f"file:{recording}"
-    await incoming.accept(video="null:")  # receive only
+    # receive only (video="null:"), recording what comes
+    await incoming.accept(replace(incoming.options, video_out=f"file:{recording}"), video="null:")
     await call.wait_for(ev.Connected, T)
     await incoming.wait_for(ev.Connected, T)
     sink = incoming.remote_video

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import random
+from dataclasses import replace
 from typing import Any
 
 import aiortc
@@ -313,9 +314,7 @@ async def test_a_call_with_the_adapter_carries_the_tone_at_speech_settings(env: 
     a_wav, b_wav = env.wav("alice.wav"), env.wav("bob.wav")
     call = alice.dial("bob", audio_in="sine:440", audio_out=f"file:{a_wav}")
     incoming = await bob.next_incoming(T)
-    incoming.options.audio_in = "sine:880"
-    incoming.options.audio_out = f"file:{b_wav}"
-    await incoming.accept()
+    await incoming.accept(replace(incoming.options, audio_in="sine:880", audio_out=f"file:{b_wav}"))
     await call.wait_for(ev.MediaFlowing, T)
     await incoming.wait_for(ev.MediaFlowing, T)
     assert call.sink is not None and incoming.sink is not None and call.pc is not None

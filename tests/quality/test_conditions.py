@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -88,8 +89,7 @@ async def test_samples_follow_injected_delay_then_loss(env: Env) -> None:
         relay_phones(relay, alice.client, bob.client)
         call = alice.dial("bob", audio_in="sine:440")
         incoming = await bob.next_incoming(T)
-        incoming.options.audio_in = "sine:660"
-        await incoming.accept()
+        await incoming.accept(replace(incoming.options, audio_in="sine:660"))
         await call.wait_for(ev.MediaFlowing, 3 * T)
         await incoming.wait_for(ev.MediaFlowing, 3 * T)
         sides = (call, incoming)

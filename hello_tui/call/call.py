@@ -1,0 +1,713 @@
+"""One call: a state machine joined to one aiortc peer connection.
+
+A :class:`Call` is made by :class:`~hello_tui.call.phone.Phone`: outgoing
+(``phone.dial(name)``), incoming (``phone.next_incoming()`` then
+``call.accept()`` / ``call.reject()``) or a room (``phone.join(url)``). It
+emits one stream of typed events (:mod:`hello_tui.call.events`), read with
+``async for ev in call.events()`` by any number of consumers, each seeing the
+whole stream from the start; the phone's listeners
+(:class:`~hello_tui.call.phone.CallListener`, e.g. the history recorder) see
+each event synchronously first, so what they write is there before any
+consumer sees it.
+
+What the call learns is kept in fields (``caller``, ``connected_ms``,
+``flowing_ms``, ``sas``, ``identity``, ``ended``), never searched for in the
+event log. Its media (devices, or the echo's loopback) is the phone's media
+policy (:mod:`hello_tui.call.media_policy`).
+
+Connecting fast: the caller gathers its ICE candidates before sending the
+offer (host candidates on loopback take a millisecond), the offer rides with
+``call`` (and with ``room-join``), so the callee's answer comes back one round
+trip after ``accept``. No trickle ICE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+
+from hello_tui.call import events as ev
+from hello_tui.call.identity_proof import proven, stamp
+from hello_tui.call.media_policy import CallMedia
+from hello_tui.call.options import CallOptions
+from hello_tui.call.peer import host_addresses, new_peer_connection
+from hello_tui.call.sas import SasError, SasExchange, fingerprint_from_sdp
+from hello_tui.contacts.pins import key_fingerprint
+from hello_tui.media.sinks import AudioSink
+from hello_tui.media.tracks import CameraGate, GatedTrack, MeteredTrack
+from hello_tui.media.video import FrameSink
+from hello_tui.quality.collector import QualityCollector
+from hello_tui.quality.sample import QualitySample
+from hello_tui.quality.summary import summarize
+from hello_tui.signaling import protocol as p
+from hello_tui.signaling.errors import SignalingClientError, SignalingError
+
+if TYPE_CHECKING:
+    from hello_tui.call.phone import Phone
+
+__all__ = ["Call", "NoVideo"]
+
+log = logging.getLogger("hello_tui.call.engine")  # the name the log files have always shown
+E = TypeVar("E", bound=ev.CallEvent)
+Stage = p.StageOrEnded  # the protocol's vocabulary (signaling/protocol.py)
+Direction = p.Direction
+
+# A refused request that ends a call: the reason it ends with.
+_ERROR_REASONS: dict[str, p.CallEndReason] = {
+    "unknown-call": "closed", "room-full": "busy", "unknown-room": "user-unknown",
+    "room-expired": "user-unknown",
+}  # fmt: skip
+
+
+def _log_event(event: ev.CallEvent) -> None:
+    """One log line per call event: the kind and codes only, never who or what was said."""
+    cid = event.call_id[:6] or "-"
+    if isinstance(event, ev.Quality):
+        log.debug("call %s: quality sample", cid)
+    elif isinstance(event, ev.Ended):
+        log.info(
+            "call %s: ended reason=%s stage=%s after %.1f s",
+            cid, event.reason, event.stage, event.duration,
+        )  # fmt: skip
+    elif isinstance(event, ev.Notice):
+        log.info("call %s: notice (%s)", cid, event.source or "call")
+    else:
+        log.info("call %s: %s", cid, event.kind)
+
+
+class NoVideo(RuntimeError):
+    """``set_camera()`` on a call that sends no video (video is negotiated when
+    the call starts; there is no renegotiation)."""
+
+
+class Call:
+    """One call. Created by :class:`Phone`; never constructed directly."""
+
+    def __init__(
+        self,
+        phone: Phone,
+        direction: Direction,
+        options: CallOptions,
+        *,
+        peer: str,
+        call_id: str = "",
+        room_token: str = "",
+    ) -> None:
+        self.phone = phone
+        self.client = phone.client
+        self.direction: Direction = direction
+        self.options = options
+        self.peer = peer  # what the user sees: account name, contact, room
+        self.call_id = call_id
+        self.room_token = room_token
+        self.is_room = bool(room_token)
+        self.stage: Stage = "dialing" if direction == "outgoing" else "ringing"
+        self.started = time.time()
+        self._t0 = time.perf_counter()  # dial (or accept) instant, for setup_ms
+        # Facts the call learns, as they happen (None/"" until then).
+        self.caller = ""  # an incoming call's caller, by account name ("" anonymous)
+        self.caller_video = False  # the caller offered video
+        self.connected_at: float | None = None  # wall clock (time.time())
+        self.connected_ms: float | None = None  # Connected.setup_ms: dial/accept → DTLS up
+        self.flowing_ms: float | None = None  # MediaFlowing.setup_ms: → first remote audio
+        self.sas: str | None = None  # the check code, once verified (never before)
+        self._sas: SasExchange | None = None  # this offer/answer's commitment exchange
+        self._sas_shown = False
+        # Who the other side is by key: the account name and key the server
+        # announced, whether its SDP signature checked out, and the settled event.
+        self.peer_account = ""
+        self.peer_key = ""
+        self._peer_proven = False
+        self.identity: ev.Identity | None = None
+        # Whether a front end may show the contact of that name (its photo):
+        # not while the key is known to differ from the pinned one, or unproven.
+        self.contact_shown = True
+        self.ended: ev.Ended | None = None
+        self.pc: RTCPeerConnection | None = None
+        self.media: CallMedia = phone.media(
+            options, notice=self._notice, spawn=self._spawn, first_frame=self._on_first_frame
+        )
+        self.quality_samples: list[QualitySample] = []  # exactly those emitted as Quality
+        self._quality_task: asyncio.Task[None] | None = None
+        self._inbox: asyncio.Queue[p.Message] = asyncio.Queue()
+        self._log: list[ev.CallEvent] = []
+        loop = asyncio.get_running_loop()
+        self._waker: asyncio.Future[None] = loop.create_future()
+        self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._hangup_requested = False
+        self._placing = False
+        self._media_timer: asyncio.TimerHandle | None = None
+
+    # ------------------------------------------------------------ media endpoints
+    # The media policy's, named on the call for the front ends.
+    @property
+    def source(self) -> GatedTrack | None:
+        return self.media.source
+
+    @property
+    def sink(self) -> AudioSink | None:
+        return self.media.sink
+
+    @property
+    def metered(self) -> MeteredTrack | None:
+        return self.media.metered
+
+    @property
+    def video_track(self) -> CameraGate | None:
+        return self.media.video_track
+
+    @property
+    def local_video(self) -> FrameSink | None:
+        return self.media.local_video
+
+    @property
+    def remote_video(self) -> FrameSink | None:
+        return self.media.remote_video
+
+    # ------------------------------------------------------------ events
+    def _emit(self, event: ev.CallEvent) -> None:
+        self._log.append(event)
+        _log_event(event)
+        for listener in self.phone.listeners:  # before any consumer can see it
+            try:
+                listener.call_event(self, event)
+            except Exception:
+                log.exception("call %s: a listener failed on %s", self.call_id[:6], event.kind)
+        waker, self._waker = self._waker, asyncio.get_running_loop().create_future()
+        waker.set_result(None)
+
+    async def events(self) -> AsyncIterator[ev.CallEvent]:
+        """Every event of this call from the first, ending after :class:`Ended`."""
+        i = 0
+        while True:
+            while i < len(self._log):
+                event = self._log[i]
+                i += 1
+                yield event
+                if isinstance(event, ev.Ended):
+                    return
+            await asyncio.shield(self._waker)
+
+    async def wait_for(self, kind: type[E], timeout: float | None = None) -> E:
+        """The first event of type ``kind`` (raises LookupError if the call ends
+        without one, TimeoutError after ``timeout``)."""
+        async with asyncio.timeout(timeout):
+            async for event in self.events():
+                if isinstance(event, kind):
+                    return event
+        raise LookupError(f"the call ended ({self.ended and self.ended.reason}) before {kind.kind}")
+
+    async def wait_ended(self, timeout: float | None = None) -> ev.Ended:
+        return await self.wait_for(ev.Ended, timeout)
+
+    @property
+    def event_log(self) -> list[ev.CallEvent]:
+        return list(self._log)
+
+    def _ms(self) -> float:
+        return round((time.perf_counter() - self._t0) * 1000, 1)
+
+    def _notice(self, text: str, source: str) -> None:
+        self._emit(ev.Notice(call_id=self.call_id, text=text, source=source))
+
+    # ------------------------------------------------------------ controls
+    @property
+    def muted(self) -> bool:
+        return self.source is not None and self.source.muted
+
+    def mute(self, muted: bool = True) -> None:
+        """The far side receives silence while muted (the stream keeps flowing)."""
+        if self.source is None or self.ended is not None or self.source.muted == muted:
+            return
+        self.source.muted = muted
+        self._emit(ev.Muted(call_id=self.call_id) if muted else ev.Unmuted(call_id=self.call_id))
+
+    def unmute(self) -> None:
+        self.mute(False)
+
+    @property
+    def video(self) -> bool:
+        """A video call: we send video, or receive it, or asked for it."""
+        return bool(
+            self.options.video_source is not None
+            or self.video_track is not None
+            or self.remote_video is not None
+        )
+
+    @property
+    def camera_on(self) -> bool:
+        return self.video_track is not None and self.video_track.on
+
+    def set_camera(self, on: bool) -> None:
+        """Start/stop sending our video (the far side stops receiving new frames).
+
+        Raises :class:`NoVideo` if this call sends no video (audio-only, or the
+        camera could not be opened): video is negotiated when the call starts."""
+        gate = self.video_track
+        if gate is None:
+            video_source = self.media.video_source
+            why = video_source.notice if video_source is not None else None
+            raise NoVideo(
+                f"this call sends no video ({why})"
+                if why
+                else "this call sends no video: start the call with video to use the camera"
+            )
+        if self.ended is not None or gate.on == on:
+            return
+        gate.set_on(on)
+        self._emit(ev.CameraOn(call_id=self.call_id) if on else ev.CameraOff(call_id=self.call_id))
+
+    async def hangup(self, reason: Literal["hangup", "media-fail"] = "hangup") -> ev.Ended:
+        """End the call (cancel before an answer); returns the Ended event."""
+        if self.ended is not None:
+            return self.ended
+        self._hangup_requested = True
+        if self.direction == "incoming" and self.stage == "ringing":
+            return await self.reject()
+        if self.is_room:
+            with contextlib.suppress(SignalingClientError):
+                await self.client.room_leave(self.room_token)
+            return await self._end(reason if self.stage == "connected" else "cancel")
+        if not self.call_id:
+            if self._placing:  # the call is on its way: hung up as soon as it has an id
+                return await self.wait_ended()
+            await self._kill_task()
+            return await self._end("cancel")
+        end_reason: p.CallEndReason = reason
+        try:
+            reply = await self.client.request(p.Hangup(call_id=self.call_id, reason=reason))
+        except SignalingError as exc:
+            if exc.code != "unknown-call":
+                log.info("hangup refused: %s", exc)
+            end_reason = self._queued_end() or end_reason
+        except SignalingClientError as exc:
+            log.info("hangup not delivered: %s", exc)
+        else:
+            if isinstance(reply, p.CallEnded):
+                end_reason = reply.reason
+        if self.ended is not None:
+            return self.ended
+        return await self._end(end_reason)
+
+    async def accept(self, options: CallOptions | None = None, *, video: str | None = None) -> None:
+        """Answer an incoming call: fetch the held offer, answer it. ``options``:
+        what to answer with (default: the phone's when the call rang); ``video``:
+        shorthand for ``replace(options, video_source=video)`` (only used if the
+        caller offered video)."""
+        if self.direction != "incoming" or self.stage != "ringing" or self.ended:
+            raise RuntimeError("this call cannot be accepted now")
+        options = options or self.options
+        if video is not None:
+            options = replace(options, video_source=video)
+        self.options = self.media.options = options  # nothing is open yet
+        await self._kill_task()  # the ringing-phase inbox reader
+        self._t0 = time.perf_counter()
+        self._set_stage("connecting")
+        self._emit(ev.Connecting(call_id=self.call_id))
+        self._start(self._run_accept())
+
+    async def reject(self, reason: Literal["rejected", "busy"] = "rejected") -> ev.Ended:
+        """Decline an incoming call (``busy``: only this device withdraws)."""
+        if self.ended is not None:
+            return self.ended
+        with contextlib.suppress(SignalingClientError):
+            await self.client.reject(self.call_id, reason)
+        return await self._end(reason)
+
+    # ------------------------------------------------------------ internals
+    def _set_stage(self, stage: Stage) -> None:
+        if self.ended is None:
+            self.stage = stage
+
+    def _start(self, coro: Any) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._guard(coro))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _queued_end(self) -> p.EndReason | None:
+        """The reason of a call-ended/peer-left already waiting in the inbox."""
+        items: list[p.Message] = []
+        reason: p.EndReason | None = None
+        while not self._inbox.empty():
+            msg = self._inbox.get_nowait()
+            items.append(msg)
+            if isinstance(msg, (p.CallEnded, p.PeerLeft)) and reason is None:
+                reason = msg.reason
+        for msg in items:
+            self._inbox.put_nowait(msg)
+        return reason
+
+    async def _guard(self, coro: Any) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except SignalingError as exc:
+            queued = self._queued_end()
+            reason = queued or _ERROR_REASONS.get(exc.code, "error")
+            await self._end(reason, "" if queued else str(exc))
+        except SignalingClientError as exc:
+            await self._end("unreachable", str(exc))
+        except Exception as exc:
+            log.exception("call failed")
+            await self._end("error", f"{type(exc).__name__}: {exc}")
+
+    async def _kill_task(self) -> None:
+        task = self._task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _make_pc(self) -> RTCPeerConnection:
+        pc = new_peer_connection(self.options.ice_servers)
+
+        @pc.on("connectionstatechange")
+        async def _state() -> None:
+            if self.pc is not pc or self.ended is not None:
+                return
+            state = pc.connectionState
+            if state == "connected" and self.stage != "connected":
+                self._on_media_connected()
+            elif state == "failed":
+                self._spawn(self._media_failed("ICE/DTLS failed"))
+
+        @pc.on("track")
+        def _track(track: MediaStreamTrack) -> None:
+            self.media.on_track(track)
+
+        return pc
+
+    async def _local_description(self, pc: RTCPeerConnection, offer: bool) -> str:
+        """Create and set our SDP; ICE gathering completes inside (aiortc)."""
+        with host_addresses(self.options.host_addresses):
+            desc = await (pc.createOffer() if offer else pc.createAnswer())
+            await pc.setLocalDescription(desc)
+        return pc.localDescription.sdp
+
+    async def _new_offer(self) -> str:
+        self.media.open()
+        self.pc = self._make_pc()
+        self.pc.addTransceiver(self.media.sent_track(), direction="sendrecv")
+        self.media.add_video(self.pc, offer=True)
+        self._sas = SasExchange("offerer")
+        sdp = self._sas.stamp_offer(await self._local_description(self.pc, offer=True))
+        return self._sign(sdp, "offer")
+
+    async def _answer_offer(self, sdp: str) -> str:
+        self.media.open()
+        if self.pc is not None:
+            await self.pc.close()
+        self.pc = self._make_pc()
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        self.pc.addTrack(self.media.sent_track())
+        self.media.add_video(self.pc, offer=False)
+        self._sas = SasExchange("answerer")
+        answer = self._sas.stamp_answer(sdp, await self._local_description(self.pc, offer=False))
+        return self._sign(answer, "answer")
+
+    def _sign(self, sdp: str, role: str) -> str:
+        """Our identity signature on a direct call's SDP (rooms are anonymous)."""
+        identity = self.options.identity
+        return sdp if identity is None or self.is_room else stamp(sdp, role, identity)
+
+    async def _collect_quality(self, pc: RTCPeerConnection, interval: float) -> None:
+        """One Quality event per ``interval`` while connected (never breaks the call)."""
+        sink, metered = self.media.sink, self.media.metered
+        collector = QualityCollector(
+            pc,
+            sink.stats if sink is not None else None,
+            metered.level if metered is not None else None,
+            video=self.media.video_reading if self.video else None,
+        )
+        try:
+            async for sample in collector.run(interval):
+                if self.ended is not None or self.pc is not pc:
+                    return
+                self.quality_samples.append(sample)
+                self._emit(ev.Quality(call_id=self.call_id, sample=sample))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # stats are a window on the call, not part of it
+            log.warning("call %s: quality sampling stopped", self.call_id[:6], exc_info=True)
+
+    def _arm_media_timer(self) -> None:
+        if self._media_timer is None:
+            self._media_timer = asyncio.get_running_loop().call_later(
+                self.options.media_timeout,
+                lambda: self._spawn(self._media_failed("media did not connect in time")),
+            )
+
+    def _on_media_connected(self) -> None:
+        pc = self.pc
+        assert pc is not None
+        self._set_stage("connected")
+        self.connected_at = time.time()
+        if self._media_timer is not None:
+            self._media_timer.cancel()
+        self.connected_ms = self._ms()
+        self._emit(ev.Connected(call_id=self.call_id, setup_ms=self.connected_ms))
+        self._settle_identity()
+        self._settle_check_code()
+        if self.options.quality_interval and self._quality_task is None:
+            self._quality_task = asyncio.get_running_loop().create_task(
+                self._collect_quality(pc, self.options.quality_interval)
+            )
+        if self.call_id and not self.is_room:
+            self._spawn(self._tell_connected())
+
+    @property
+    def check_status(self) -> str:
+        """``waiting``, ``verified`` (``sas`` holds the code), ``mismatch`` or ``unsupported``."""
+        return self._sas.status if self._sas is not None else "waiting"
+
+    def _settle_check_code(self) -> None:
+        """Emit :class:`~hello_tui.call.events.CheckCode` once the exchange is settled:
+        a mismatch at once; a code (or its absence) once DTLS has checked the fingerprints."""
+        exchange, pc = self._sas, self.pc
+        if exchange is None or pc is None or self._sas_shown or exchange.status == "waiting":
+            return
+        if exchange.status != "mismatch" and self.stage != "connected":
+            return
+        self._sas_shown = True
+        status = exchange.status
+        try:
+            local = fingerprint_from_sdp(pc.localDescription.sdp)
+            remote = fingerprint_from_sdp(pc.remoteDescription.sdp)
+        except SasError:  # cannot happen with aiortc's SDP; never block a call on it
+            local = remote = ""
+        if status == "verified":
+            offer, answer = (local, remote) if exchange.role == "offerer" else (remote, local)
+            self.sas = exchange.code(offer, answer) if local else None
+            status = status if self.sas else "unsupported"
+        if status == "mismatch":
+            log.warning("call %s: the check code's reveal does not match", self.call_id[:6])
+        self._emit(ev.CheckCode(call_id=self.call_id, status=status, code=self.sas or ""))
+
+    def _settle_identity(self) -> None:
+        """Once DTLS is up (the peer holds the certificate its SDP signed):
+        judge the key against the pins and emit :class:`~hello_tui.call.events.Identity`."""
+        pins = self.phone.pins
+        if self.is_room or pins is None or not pins.applies(self.peer_account):
+            return
+        name, key = self.peer_account, self.peer_key
+        try:
+            status = pins.record(name, key) if self._peer_proven else "unproven"
+            pin = pins.get(name)
+        except Exception as exc:  # the pins are a safeguard: say so, never break the call
+            log.warning("call %s: the known keys cannot be read or written", self.call_id[:6])
+            self._emit(ev.Notice(call_id=self.call_id, text=str(exc), source="known-keys"))
+            return
+        self._emit_identity(status, pin, proven=self._peer_proven)
+
+    def _emit_identity(self, status: str, pin: Any, *, proven: bool) -> None:
+        key = self.peer_key
+        event = ev.Identity(
+            call_id=self.call_id,
+            name=self.peer_account,
+            status=status,
+            fingerprint=key_fingerprint(key) if key else "",
+            pinned=pin.fingerprint if pin is not None and pin.key != key else "",
+            proven=proven,
+        )
+        if status in ("changed", "unproven"):
+            log.warning("call %s: the peer's account key is %s", self.call_id[:6], status)
+            self.peer = self.peer_account or self.peer  # not the contact: the raw name
+            self.contact_shown = False
+        self.identity = event
+        self._emit(event)
+
+    def mark_verified(self) -> ev.Identity:
+        """The user compared the check code aloud: mark this account's pinned key
+        verified (``RuntimeError`` saying why when it cannot be)."""
+        identity, pins = self.identity, self.phone.pins
+        if identity is None or pins is None:
+            raise RuntimeError("no account key to verify on this call")
+        if not identity.proven or identity.status not in ("new", "known", "verified"):
+            raise RuntimeError(f"this account's key is {identity.status}: it cannot be verified")
+        if self.check_status != "verified":
+            raise RuntimeError("compare the check code first (there is none on this call yet)")
+        if identity.status != "verified":
+            pin = pins.verify(self.peer_account)
+            self._emit_identity("verified", pin, proven=True)
+        assert self.identity is not None
+        return self.identity
+
+    def accept_new_key(self) -> ev.Identity:
+        """The user accepts this account's changed key (proven on this call): it
+        replaces the pinned one, unverified (``RuntimeError`` saying why not)."""
+        identity, pins = self.identity, self.phone.pins
+        if identity is None or pins is None or identity.status != "changed":
+            raise RuntimeError("this account's key has not changed")
+        if not identity.proven:
+            raise RuntimeError("answer first: the new key is not proven yet")
+        pin = pins.trust(self.peer_account, self.peer_key)
+        self._emit_identity("known", pin, proven=True)
+        assert self.identity is not None
+        return self.identity
+
+    async def _reveal(self, nonce: str) -> None:
+        with contextlib.suppress(SignalingClientError, SignalingError):
+            await self.client.request(p.SasReveal(call_id=self.call_id, nonce=nonce))
+
+    async def _tell_connected(self) -> None:
+        with contextlib.suppress(SignalingClientError):
+            await self.client.connected(self.call_id)
+
+    def _on_first_frame(self) -> None:
+        if self.ended is None:
+            self.flowing_ms = self._ms()
+            self._emit(ev.MediaFlowing(call_id=self.call_id, setup_ms=self.flowing_ms))
+
+    async def _media_failed(self, why: str) -> None:
+        if self.ended is not None or self.stage == "connected":
+            return
+        if self.is_room:
+            with contextlib.suppress(SignalingClientError):
+                await self.client.room_leave(self.room_token)
+        elif self.call_id:
+            with contextlib.suppress(SignalingClientError):
+                await self.client.request(p.Hangup(call_id=self.call_id, reason="media-fail"))
+        await self._end("media-fail", why)
+
+    # ------------------------------------------------------------ drivers
+    async def _run_outgoing(self, to: str) -> None:
+        self.peer_account = to
+        self._emit(ev.Dialing(to=to))
+        sdp = await self._new_offer()
+        self._placing = True
+        try:
+            call_id = await self.client.call(to, sdp, video=self.options.video_source is not None)
+        finally:
+            self._placing = False
+        self.call_id = call_id
+        self.phone._register(call_id, self)
+        if self._hangup_requested:  # hung up while the call was being placed
+            reason = self._queued_end()
+            if reason is not None:
+                await self._end(reason)
+            else:
+                await self.hangup()
+            return
+        await self._serve_inbox()
+
+    async def _run_accept(self) -> None:
+        offer = await self.client.accept(self.call_id)
+        self._peer_proven = proven(offer, "offer", self.peer_account, self.peer_key)
+        answer = await self._answer_offer(offer)
+        self._arm_media_timer()
+        await self.client.answer(self.call_id, answer)
+        await self._serve_inbox()
+
+    async def _run_room(self, url: str) -> None:
+        self._emit(ev.Dialing(to=url, room=True))
+        sdp = await self._new_offer()
+        self.phone._room_calls[self.room_token] = self  # before joining: peer-joined may follow
+        joined = await self.client.room_join(self.room_token, offer=sdp)
+        if joined.call_id:  # a peer was there: our offer went to it
+            self.call_id = joined.call_id
+            self.phone._register(joined.call_id, self)
+            self._set_stage("connecting")
+            self._emit(ev.Connecting(call_id=self.call_id))
+            self._arm_media_timer()
+        else:  # alone: wait for the peer, who will offer
+            assert self.pc is not None
+            await self.pc.close()
+            self.pc = None
+            self._set_stage("waiting")
+            self._emit(ev.Waiting(token=self.room_token))
+        await self._serve_inbox()
+
+    async def _serve_inbox(self) -> None:
+        while self.ended is None:
+            msg = await self._inbox.get()
+            await self._handle(msg)
+
+    async def _handle(self, msg: p.Message) -> None:
+        match msg:
+            case p.Ringing() if self.stage == "dialing":
+                self._set_stage("ringing")
+                self._emit(ev.Ringing(call_id=self.call_id))
+            case p.Accepted():
+                self.peer_key = msg.callee_key
+                self._set_stage("connecting")
+                self._emit(ev.Connecting(call_id=self.call_id))
+                self._arm_media_timer()
+            case p.Answer() if self.pc is not None and self.pc.signalingState == "have-local-offer":
+                # The answer fixed the answerer's nonce: now (never earlier) ours may go.
+                reveal = self._sas.take_answer(msg.sdp) if self._sas is not None else None
+                if reveal is not None:
+                    self._spawn(self._reveal(reveal))
+                if not self.is_room:
+                    self._peer_proven = proven(msg.sdp, "answer", self.peer_account, self.peer_key)
+                answer = RTCSessionDescription(sdp=msg.sdp, type="answer")
+                await self.pc.setRemoteDescription(answer)
+                self._settle_check_code()
+            case p.SasReveal() if self._sas is not None:
+                self._sas.take_reveal(msg.nonce)
+                self._settle_check_code()
+            case p.Offer() if self.is_room and self.pc is None:  # one exchange per call
+                if self.stage == "waiting":
+                    self._t0 = time.perf_counter()
+                    self._set_stage("connecting")
+                    self._emit(ev.Connecting(call_id=self.call_id))
+                our_answer = await self._answer_offer(msg.sdp)
+                self._arm_media_timer()
+                await self.client.answer(self.call_id, our_answer)
+            case p.CallEnded():
+                await self._end(msg.reason)
+            case p.PeerLeft():
+                with contextlib.suppress(SignalingClientError):
+                    await self.client.room_leave(self.room_token)
+                await self._end(msg.reason)
+            case _:
+                log.debug("call %s: ignoring %s", self.call_id[:6], type(msg).__name__)
+
+    # ------------------------------------------------------------ the end
+    async def _end(self, reason: p.CallEndReason, message: str = "") -> ev.Ended:
+        if self.ended is not None:
+            return self.ended
+        stage = self.stage
+        assert stage != "ended"  # self.ended is set whenever the stage is
+        duration = round(time.time() - self.connected_at, 3) if self.connected_at else 0.0
+        if self._quality_task is not None:  # no sample after this point
+            self._quality_task.cancel()
+        outcome = ev.call_outcome(reason, stage)
+        quality = summarize(
+            self.quality_samples, outcome=outcome, reason=reason, duration_s=duration
+        )
+        self.ended = ev.Ended(
+            call_id=self.call_id,
+            reason=reason,
+            duration=duration,
+            stage=stage,
+            message=message,
+            outcome=outcome,
+            quality=quality,
+            peer=self.peer or "",
+            direction=self.direction,
+        )
+        self.stage = "ended"
+        if self._media_timer is not None:
+            self._media_timer.cancel()
+        self.phone._unregister(self)
+        await self.media.close(self.pc)
+        self._emit(self.ended)
+        for background in list(self._background):
+            if background is not asyncio.current_task():
+                background.cancel()
+        task = self._task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()
+        return self.ended

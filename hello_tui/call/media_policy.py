@@ -1,0 +1,218 @@
+"""A call's media, chosen when the phone is made: the media policy.
+
+:class:`CallMedia` (the default) is a person's call: the options' microphone
+and speaker (``audio_in`` / ``audio_out``), camera and recording, opened
+before any SDP so that a device error surfaces before ringing.
+:class:`EchoMedia` is the echo peer's: no device at all, what is received is
+sent back (audio, and video when the caller offers it). The engine
+(:class:`~hello_tui.call.call.Call`) holds one media object per call and asks
+it the same four things whatever the policy: open, the track to send, the
+video m-line, and what to do with a remote track.
+
+``Phone(client, options, media=EchoMedia)`` picks the policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCPeerConnection
+
+from hello_tui.call.options import CallOptions
+from hello_tui.media.sinks import AudioSink, open_audio_sink
+from hello_tui.media.sources import open_audio_source
+from hello_tui.media.tracks import (
+    CameraGate,
+    GatedTrack,
+    LoopbackTrack,
+    MeteredTrack,
+    TappedTrack,
+    VideoReading,
+)
+from hello_tui.media.video import (
+    FrameSink,
+    VideoRecorder,
+    VideoSource,
+    open_video_source,
+)
+
+__all__ = ["CallMedia", "EchoMedia", "MediaPolicy"]
+
+Notice = Callable[[str, str], None]  # (text, source): one line for the user
+Spawn = Callable[[Coroutine[Any, Any, Any]], None]  # a task that ends with the call
+
+
+class CallMedia:
+    """One call's media endpoints under the normal policy (the options' devices).
+
+    ``notice`` tells the user something in one line (a device fallback);
+    ``spawn`` runs a task that the call cancels when it ends; ``first_frame``
+    is called once, on the first remote audio frame."""
+
+    def __init__(
+        self, options: CallOptions, *, notice: Notice, spawn: Spawn, first_frame: Callable[[], None]
+    ) -> None:
+        self.options = options
+        self._notice, self._spawn, self._first_frame = notice, spawn, first_frame
+        self.source: GatedTrack | None = None  # what we send, gated by mute
+        self.sink: AudioSink | None = None
+        self.remote: TappedTrack | None = None
+        self.metered: MeteredTrack | None = None  # what we send, for audio_level_out
+        # Video (None on an audio-only call): our source, what we send (the camera
+        # gate), the self-view, the far side's picture and its meter.
+        self.video_source: VideoSource | None = None
+        self.video_track: CameraGate | None = None
+        self.local_video: FrameSink | None = None
+        self.remote_video: FrameSink | None = None
+        self.video_meter: MeteredTrack | None = None
+
+    # ------------------------------------------------------------ audio
+    def open(self) -> None:
+        """Open the source and sink (once; before any SDP: errors surface before ringing)."""
+        opts = self.options
+        if self.source is None:
+            src = open_audio_source(opts.audio_in, fallback=opts.audio_fallback)
+            if src.notice is not None:
+                self._notice(str(src.notice), "audio-in")
+            self.source = GatedTrack(src)
+        if self.sink is None:
+            sink = open_audio_sink(opts.audio_out, fallback=opts.audio_fallback)
+            if sink.notice is not None:
+                self._notice(str(sink.notice), "audio-out")
+            self.sink = sink
+
+    def sent_track(self) -> MeteredTrack:
+        """The source as sent, metered (the outgoing level of the quality samples)."""
+        assert self.source is not None, "open() first"
+        if self.metered is None:
+            self.metered = MeteredTrack(self.source)
+        return self.metered
+
+    def on_track(self, track: MediaStreamTrack) -> None:
+        """A remote track arrived (the peer connection's ``track`` event)."""
+        if track.kind == "video":
+            self._on_video(track)
+        elif track.kind == "audio" and self.remote is None:
+            self.remote = TappedTrack(track, self._first_frame)
+            self._play(self.remote)
+
+    def _play(self, remote: TappedTrack) -> None:
+        if self.sink is not None:
+            self._spawn(self.sink.start(remote))
+
+    # ------------------------------------------------------------ video
+    def add_video(self, pc: RTCPeerConnection, *, offer: bool) -> None:
+        """The video m-line: send our gate if we have one, else receive only;
+        answering an offer with video while audio-only: inactive."""
+        if self.options.video_source is None:
+            if not offer:
+                for transceiver in pc.getTransceivers():
+                    if transceiver.kind == "video":
+                        transceiver.direction = "inactive"
+            return
+        if offer:
+            self._open_video()
+            if self.video_track is not None:
+                pc.addTransceiver(self.video_track, direction="sendrecv")
+            else:
+                pc.addTransceiver("video", direction="recvonly")
+            return
+        if not any(t.kind == "video" for t in pc.getTransceivers()):
+            return
+        self._open_video()
+        if self.video_track is not None:
+            pc.addTrack(self.video_track)
+
+    def _open_video(self) -> None:
+        """Open the video source (once; a camera that cannot be used → a notice)."""
+        opts = self.options
+        if self.video_source is not None or opts.video_source is None:
+            return
+        src = open_video_source(opts.video_source, opts.video_width, opts.video_height,
+                                opts.video_fps)  # fmt: skip
+        self.video_source = src
+        if src.notice is not None:
+            self._notice(str(src.notice), "video-in")
+        if src.has_video:
+            self.local_video = FrameSink()
+            self.video_track = CameraGate(src, self.local_video)
+
+    def _on_video(self, track: MediaStreamTrack) -> None:
+        if self.options.video_source is None or self.remote_video is not None:
+            return  # not a video call: the transceiver is made inactive (no frames)
+        recorder = None
+        if self.options.video_out:
+            recorder = VideoRecorder(self.options.video_out.removeprefix("file:"),
+                                     self.options.video_fps)  # fmt: skip
+        self.video_meter = MeteredTrack(track)
+        self.remote_video = FrameSink(recorder=recorder)
+        self.remote_video.start(self.video_meter)
+
+    def video_reading(self) -> VideoReading:
+        meter = self.video_meter
+        return meter.video() if meter is not None else VideoReading(0, None, None)
+
+    # ------------------------------------------------------------ the end
+    async def close(self, pc: RTCPeerConnection | None) -> None:
+        """Stop everything opened (the call has ended); ``pc`` is closed after the
+        sink stopped reading from it."""
+        if self.sink is not None:
+            await self.sink.stop()
+        if pc is not None:
+            await pc.close()
+        if self.source is not None:
+            self.source.stop()
+        if self.video_track is not None:
+            self.video_track.stop()
+        elif self.video_source is not None:
+            self.video_source.stop()
+        if self.remote_video is not None:
+            await self.remote_video.stop()
+
+
+class _VideoLoopback(LoopbackTrack):
+    """The echo peer's video: sends back the received video track."""
+
+    kind = "video"
+
+
+class EchoMedia(CallMedia):
+    """The echo peer's policy: sends back what it receives; no device, no file.
+
+    The received audio track is the sent one (a :class:`LoopbackTrack`):
+    decoded Opus frames go straight back to the encoder. A caller that offers
+    video gets its own video back. The echo never offers (it only answers)."""
+
+    def __init__(
+        self, options: CallOptions, *, notice: Notice, spawn: Spawn, first_frame: Callable[[], None]
+    ) -> None:
+        super().__init__(options, notice=notice, spawn=spawn, first_frame=first_frame)
+        self._loopback: LoopbackTrack | None = None
+        self._video_loopback: _VideoLoopback | None = None
+
+    def open(self) -> None:
+        if self.source is None:
+            self._loopback = LoopbackTrack()
+            self.source = GatedTrack(self._loopback)
+
+    def _play(self, remote: TappedTrack) -> None:
+        if self._loopback is not None:
+            self._loopback.attach(remote)
+
+    def add_video(self, pc: RTCPeerConnection, *, offer: bool) -> None:
+        videos = [t for t in pc.getTransceivers() if t.kind == "video"]
+        if offer or not videos:
+            return
+        self._video_loopback = self._video_loopback or _VideoLoopback()
+        pc.addTrack(self._video_loopback)
+        receiver_track = videos[0].receiver.track
+        if receiver_track is not None:
+            self._video_loopback.attach(receiver_track)
+
+    def _on_video(self, track: MediaStreamTrack) -> None:
+        if self._video_loopback is not None:
+            self._video_loopback.attach(track)
+
+
+MediaPolicy = type[CallMedia]  # CallMedia (devices and files) or EchoMedia (sends back)

@@ -1,0 +1,248 @@
+"""The phone: one signaling connection, the calls on it, and who listens to them.
+
+:class:`Phone` owns one :class:`SignalingClient` and routes what the server
+sends to the right :class:`~hello_tui.call.call.Call` (by call id, or by room
+token for a room that is waiting for its peer). Its owner chooses, once:
+
+- the options every call starts from (:class:`CallOptions`, frozen: change
+  them with ``phone.options = replace(phone.options, ...)``);
+- the media policy (``media=``: :class:`CallMedia`, or :class:`EchoMedia` for
+  the echo peer);
+- the listeners (:class:`CallListener`): called synchronously with every
+  event of every call, in order, before any ``call.events()`` consumer sees
+  it, and with every call missed while busy. The history is one
+  (:class:`hello_tui.call.history_recorder.HistoryRecorder`).
+
+Core: no Textual, no CLI. The front ends decide what to show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from hello_tui.call import events as ev
+from hello_tui.call.call import Call
+from hello_tui.call.media_policy import CallMedia, MediaPolicy
+from hello_tui.call.options import CallOptions
+from hello_tui.signaling import protocol as p
+from hello_tui.signaling.client import Disconnected, Reconnected, SignalingClient
+from hello_tui.signaling.errors import SignalingClientError
+
+__all__ = ["CallListener", "Phone"]
+
+log = logging.getLogger("hello_tui.call.engine")  # the name the log files have always shown
+
+UNROUTED_MAX = 64  # server messages kept for a call id not registered yet
+
+
+class CallListener:
+    """Hears every call of a phone, synchronously (``phone.listeners.append``).
+
+    A listener runs inside the call's own step: it must be quick and must not
+    await; an exception is logged, never raised into the call."""
+
+    def call_event(self, call: Call, event: ev.CallEvent) -> None:
+        """Every event of every call, in order (``Ended`` last)."""
+
+    def missed(self, shown: str) -> None:
+        """Someone called while this device was in another call (the server told
+        them busy); ``shown``: the name to show (a contact's, or the account's)."""
+
+
+class Phone:
+    """Calls over one signaling connection; routes server messages to them.
+
+    ``async with Phone(client, options) as phone:`` then :meth:`dial`,
+    :meth:`join` or :meth:`next_incoming`. The client must be connected (and
+    logged in, to receive calls).
+    """
+
+    def __init__(
+        self,
+        client: SignalingClient,
+        options: CallOptions | None = None,
+        *,
+        media: MediaPolicy = CallMedia,
+    ) -> None:
+        self.client = client
+        self.options = options or CallOptions()
+        self.media = media
+        self.listeners: list[CallListener] = []
+        self._calls: dict[str, Call] = {}
+        self._room_calls: dict[str, Call] = {}
+        self._unrouted: deque[p.Message] = deque(maxlen=UNROUTED_MAX)
+        self._incoming: asyncio.Queue[Call] = asyncio.Queue()
+        self._router: asyncio.Task[None] | None = None
+        self.live: set[Call] = set()
+        # Front-end hooks: refuse a caller before ringing (blocked contacts: return
+        # "busy" or "rejected"), and the name to show/record for a caller.
+        self.screen: Callable[[str], str | None] | None = None
+        self.name_of: Callable[[str], str] | None = None
+        # Someone called while this device was in another call (the server told
+        # them busy): the shown name, once it is in the history.
+        self.on_missed: Callable[[str], None] | None = None
+        # Trust on first use (hello_tui.contacts.pins.KeyPins): None checks no keys.
+        self.pins: Any = None
+
+    async def __aenter__(self) -> Phone:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def start(self) -> None:
+        if self._router is None:
+            self._router = asyncio.get_running_loop().create_task(self._route())
+
+    async def close(self) -> None:
+        """Hang up every live call and stop routing."""
+        for call in list(self.live):
+            with contextlib.suppress(Exception):
+                await call.hangup()
+        if self._router is not None:
+            self._router.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._router
+            self._router = None
+
+    # ------------------------------------------------------------ placing calls
+    def _options(self, **overrides: Any) -> CallOptions:
+        """The phone's options with ``overrides`` (None: keep the phone's)."""
+        given = {key: value for key, value in overrides.items() if value is not None}
+        return replace(self.options, **given) if given else self.options
+
+    def dial(self, to: str, *, peer: str | None = None, **overrides: Any) -> Call:
+        """Call the account ``to``; returns at once (watch the call's events)."""
+        self.start()
+        call = Call(self, "outgoing", self._options(**overrides), peer=peer or to)
+        self.live.add(call)
+        call._start(call._run_outgoing(to))
+        return call
+
+    def join(self, room: str, *, peer: str | None = None, **overrides: Any) -> Call:
+        """Join a room by URL (``…/r/TOKEN#k=KEY``) or token."""
+        from hello_tui.signaling.roomcrypt import parse_room_url
+
+        self.start()
+        token, _key = parse_room_url(room)
+        call = Call(
+            self, "outgoing", self._options(**overrides), peer=peer or "room", room_token=token
+        )
+        self.live.add(call)
+        call._start(call._run_room(room))
+        return call
+
+    async def next_incoming(self, timeout: float | None = None) -> Call:
+        """The next incoming call, ringing (accept or reject it)."""
+        async with asyncio.timeout(timeout):
+            return await self._incoming.get()
+
+    # ------------------------------------------------------------ routing
+    def _register(self, call_id: str, call: Call) -> None:
+        self._calls[call_id] = call
+        kept = [m for m in self._unrouted if getattr(m, "call_id", None) != call_id]
+        for msg in self._unrouted:
+            if getattr(msg, "call_id", None) == call_id:
+                call._inbox.put_nowait(msg)
+        self._unrouted = deque(kept, maxlen=UNROUTED_MAX)
+
+    def _unregister(self, call: Call) -> None:
+        self.live.discard(call)
+        if call.call_id and self._calls.get(call.call_id) is call:
+            del self._calls[call.call_id]
+        if call.room_token and self._room_calls.get(call.room_token) is call:
+            del self._room_calls[call.room_token]
+
+    async def _route(self) -> None:
+        async for message in self.client.events():
+            try:
+                await self._dispatch(message)
+            except Exception:
+                log.exception("routing %s failed", type(message).__name__)
+        for call in list(self.live):  # the client closed under us
+            await call._end("unreachable", "the signaling connection closed")
+
+    async def _dispatch(self, message: Any) -> None:
+        if isinstance(message, (Disconnected, Reconnected)):
+            if isinstance(message, Disconnected):
+                for live in list(self.live):
+                    await live._end("unreachable", f"lost the server: {message.reason}")
+            return
+        if isinstance(message, p.Incoming):
+            await self._on_incoming(message)
+            return
+        if isinstance(message, p.Missed):
+            self._on_missed(message)
+            return
+        if isinstance(message, p.PeerJoined):
+            waiting = self._room_calls.get(message.token)
+            if waiting is not None:
+                waiting.call_id = message.call_id
+                self._register(message.call_id, waiting)
+            return
+        call_id = getattr(message, "call_id", None)
+        if call_id is None:
+            return
+        call = self._calls.get(call_id)
+        if call is None:
+            self._unrouted.append(message)
+        else:
+            call._inbox.put_nowait(message)
+
+    def _on_missed(self, msg: p.Missed) -> None:
+        caller = msg.caller
+        trusted = self._ring_time_status(caller, msg.caller_key) not in ("changed", "unproven")
+        named = self.name_of(caller) if self.name_of and caller and trusted else caller
+        shown = named or "anonymous"
+        if self.screen is not None and caller and self.screen(caller) is not None:
+            return  # blocked (or do-not-disturb): not even a missed call to show
+        log.info("missed call %s while in another call", msg.call_id[:6])
+        for listener in self.listeners:
+            try:
+                listener.missed(shown)
+            except Exception:
+                log.exception("a listener failed on a missed call")
+        if self.on_missed is not None:
+            self.on_missed(shown)
+
+    def _ring_time_status(self, caller: str, key: str) -> str | None:
+        """What the pins say of the announced key before any proof (None: no pins)."""
+        if self.pins is None or not self.pins.applies(caller):
+            return None
+        try:
+            return str(self.pins.judge(caller, key))
+        except Exception:  # an unreadable file: the proven check will say so
+            return None
+
+    async def _on_incoming(self, msg: p.Incoming) -> None:
+        caller = msg.caller
+        status = self._ring_time_status(caller, msg.caller_key)
+        # A contact (its name, its photo) only for a key that is not known to be wrong.
+        trusted = status not in ("changed", "unproven")
+        named = self.name_of(caller) if self.name_of and caller and trusted else caller
+        shown = named or "anonymous"
+        call = Call(self, "incoming", self._options(), peer=shown, call_id=msg.call_id)
+        call.caller, call.caller_video = caller, msg.video
+        call.peer_account, call.peer_key = caller, msg.caller_key
+        call.contact_shown = trusted
+        verdict = self.screen(caller) if self.screen is not None else None
+        self._register(msg.call_id, call)
+        self.live.add(call)
+        call._emit(ev.Incoming(call_id=msg.call_id, caller=caller, video=msg.video))
+        if status == "changed":  # warn while it rings, before anyone answers
+            call._emit_identity("changed", self.pins.get(caller), proven=False)
+        if verdict in ("busy", "rejected"):
+            await call.reject(verdict)  # type: ignore[arg-type]
+            return
+        call._start(call._serve_inbox())
+        with contextlib.suppress(SignalingClientError):
+            await self.client.ringing(msg.call_id)
+        call._emit(ev.Ringing(call_id=msg.call_id))
+        self._incoming.put_nowait(call)
