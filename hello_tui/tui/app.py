@@ -286,22 +286,13 @@ class HelloApp(App[None]):
             self.send_telemetry()
 
     def queue_call_report(self, call: Any) -> None:
-        """With ``[telemetry] enabled`` and a real server: the call's report, queued
-        (sent with the feedback, or at once). Never breaks anything."""
-        if call is None or not self.call_server or not self.backend.settings.telemetry.enabled:
-            return
-        try:
-            from hello_tui.signaling.protocol import encode_body
-            from hello_tui.telemetry.report import report_for_call
-            from hello_tui.telemetry.sender import endpoint
-            from hello_tui.telemetry.store import TelemetryStore
+        """The call's report, queued when consent allows (sent with the feedback,
+        or at once). Never breaks anything."""
+        from hello_tui.telemetry.after_call import queue_call_report
+        from hello_tui.telemetry.store import TelemetryStore
 
-            store = TelemetryStore(self.backend.paths.data_dir)
-            report = report_for_call(call, store.install_secret())
-            if report is not None:
-                store.enqueue("call", endpoint(self.call_server, "call"), encode_body(report))
-        except Exception as exc:
-            self.log.warning(f"telemetry: no call report: {exc!r}")
+        store = TelemetryStore(self.backend.paths.data_dir)
+        queue_call_report(store, call, self.backend.settings, self.call_server)
 
     def ask_feedback(self, ended: Any, server: str | None = None) -> None:
         """The after-call prompt; the answer goes to ``server`` (default: the

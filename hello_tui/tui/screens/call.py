@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Digits, Footer, Label, Static
 
+from hello_tui.call.wording import clock
 from hello_tui.tui.messages import CallEventMessage, QualityUpdate, follow_call
 from hello_tui.tui.text import plain
 from hello_tui.tui.widgets.identity import IdentityLine
@@ -37,13 +38,6 @@ STATE_TEXT = {
 
 
 SAS_LABEL = "Check code (read it aloud, both sides see the same):"
-
-
-def clock(seconds: float) -> str:
-    s = int(seconds)
-    if s >= 3600:
-        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-    return f"{s // 60:02d}:{s % 60:02d}"
 
 
 class CallScreen(Screen[Any]):
