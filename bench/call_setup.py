@@ -3,7 +3,7 @@
 
 Bar: median ≤ 100 ms over 20 calls (docs/benchmarks.md).
 
-One process: the embedded server (``hello_tui.call.embedded.embedded_server``,
+One process: the embedded server (``hello_tui.session.embedded.embedded_server``,
 the real aiohttp app on 127.0.0.1, echo peer off), a caller and an
 auto-answering callee (each its own logged-in ``SignalingClient`` + ``Phone``;
 the callee accepts the moment the call rings). ICE host candidates on
@@ -28,9 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hello_tui.call import events as ev
-from hello_tui.call.embedded import LOOPBACK, embedded_server
 from hello_tui.call.engine import CallOptions, Phone
 from hello_tui.media import aiortc_adapter
+from hello_tui.session.embedded import LOOPBACK, embedded_server
 from hello_tui.signaling.client import SignalingClient
 from hello_tui.signaling.identity import generate_key
 

@@ -53,12 +53,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from hello_tui.call import events as ev
-from hello_tui.call.embedded import LOOPBACK, embedded_server
 from hello_tui.call.engine import CallOptions, Phone
 from hello_tui.media import aiortc_adapter
 from hello_tui.media.audio_format import FRAME_SAMPLES, Conformer, make_frame
 from hello_tui.media.sinks import AudioSink
 from hello_tui.media.tracks import GatedTrack
+from hello_tui.session.embedded import LOOPBACK, embedded_server
 from hello_tui.signaling.client import SignalingClient
 from hello_tui.signaling.identity import generate_key
 

@@ -47,10 +47,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hello_tui.call import events as ev
-from hello_tui.call.embedded import LOOPBACK, embedded_server
 from hello_tui.call.engine import Call, CallOptions, Phone
 from hello_tui.quality.collector import QualityCollector
 from hello_tui.quality.sample import QualitySample
+from hello_tui.session.embedded import LOOPBACK, embedded_server
 from hello_tui.signaling.client import SignalingClient
 from hello_tui.signaling.identity import generate_key
 

@@ -89,6 +89,8 @@ class Phone:
         self.on_missed: Callable[[str], None] | None = None
         # Trust on first use (hello_tui.contacts.pins.KeyPins): None checks no keys.
         self.pins: Any = None
+        # The server connection dropped (False) or is back (True): faces show it.
+        self.on_connection: Callable[[bool], None] | None = None
 
     async def __aenter__(self) -> Phone:
         self.start()
@@ -174,6 +176,8 @@ class Phone:
             if isinstance(message, Disconnected):
                 for live in list(self.live):
                     await live._end("unreachable", f"lost the server: {message.reason}")
+            if self.on_connection is not None:
+                self.on_connection(isinstance(message, Reconnected))
             return
         if isinstance(message, p.Incoming):
             await self._on_incoming(message)

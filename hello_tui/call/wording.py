@@ -11,11 +11,20 @@ from __future__ import annotations
 
 def mmss(seconds: float) -> str:
     """``85.4`` → ``1:25``; an hour or more → ``1:02:03``."""
-    secs = max(0, round(seconds))
-    hours, rest = divmod(secs, 3600)
+    return _hms(round(seconds), pad=False)
+
+
+def clock(seconds: float) -> str:
+    """A running call's clock, whole seconds elapsed: ``5.9`` → ``00:05``; an
+    hour or more → ``1:02:03``."""
+    return _hms(int(seconds), pad=True)
+
+
+def _hms(secs: int, *, pad: bool) -> str:
+    hours, rest = divmod(max(0, secs), 3600)
     if hours:
         return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
-    return f"{rest // 60}:{rest % 60:02d}"
+    return f"{rest // 60:02d}:{rest % 60:02d}" if pad else f"{rest // 60}:{rest % 60:02d}"
 
 
 def end_words(

@@ -27,14 +27,15 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from hello_tui.cli.account_cmd import account_key, context, has_account, server_option
+from hello_tui.cli.account_cmd import context, has_account, server_option
 from hello_tui.cli.errors import CliError
 from hello_tui.util.display import printable
 
 if TYPE_CHECKING:
     from hello_tui.call import events as ev
-    from hello_tui.call.engine import Call, Phone
+    from hello_tui.call.engine import Call
     from hello_tui.cli.context import Context
+    from hello_tui.session.connect import Session
 
 # ---------------------------------------------------------------- exit codes
 OK, ERROR, USAGE, UNREACHABLE, REFUSED, NO_ANSWER, MEDIA_FAIL, INTERRUPTED = (
@@ -375,7 +376,7 @@ class Telemetry:
         self.server_url = server_url  # "" for the embedded server: nothing is sent
         self.store = TelemetryStore(ctx.paths.data_dir)
         self.interactive = not args.json and _isatty(sys.stdin) and _isatty(sys.stdout)
-        self.enabled = False
+        self.settings = ctx.settings  # after the first-run question, if asked
         self.feedback: tuple[str, list[str]] | None = None
         if getattr(args, "feedback", None):
             if args.no_telemetry:
@@ -396,7 +397,7 @@ class Telemetry:
             return  # nothing to send to, or nothing to send this time
         settings = self.ctx.settings
         try:
-            from hello_tui.telemetry.consent import first_run
+            from hello_tui.telemetry.consent import enforce_off, first_run
 
             settings = first_run(
                 settings,
@@ -406,13 +407,12 @@ class Telemetry:
                 stdin=sys.stdin,
                 stdout=sys.stdout,
             )
-            if not settings.telemetry.enabled:
-                self.store.clear_queue("call")  # switched off: no call report waits
+            enforce_off(self.store, settings)
             if self.interactive:
                 self._offer_crashes()
         except (OSError, ValueError) as exc:
             print(f"hello-tui: note: telemetry: {exc}", file=sys.stderr)
-        self.enabled = settings.telemetry.enabled and not self.args.no_telemetry
+        self.settings = settings
 
     def _offer_crashes(self) -> None:
         crashes = self.store.crashes()
@@ -429,14 +429,12 @@ class Telemetry:
 
     def after_call(self, call: Call) -> None:
         """Queue this call's report (if on) and the --feedback answer (if any)."""
-        try:
-            if self.enabled and self.server_url:
-                from hello_tui.signaling.protocol import encode_body
-                from hello_tui.telemetry.report import report_for_call
+        from hello_tui.telemetry.after_call import queue_call_report
 
-                report = report_for_call(call, self.store.install_secret())
-                if report is not None:
-                    self.store.enqueue("call", self._url("call"), encode_body(report))
+        queue_call_report(
+            self.store, call, self.settings, self.server_url, opted_out=self.args.no_telemetry
+        )
+        try:
             if self.feedback is not None:
                 self.send_feedback(*self.feedback)
         except Exception as exc:
@@ -549,79 +547,25 @@ def _check_video(ctx: Context, args: argparse.Namespace) -> None:
             raise CliError("--video-out records received video: add --video")
 
 
-class Session:
-    """One CLI run: the server (configured or embedded), a connected client, a Phone."""
+def _session(
+    ctx: Context, args: argparse.Namespace, *, login: bool | None, callers: Any = None
+) -> Session:
+    """This run's connection (hello_tui.session): --server or [server] url, else
+    the embedded server; media from the options, else the config; no reconnect."""
+    from hello_tui.session.connect import Session
 
-    def __init__(self, ctx: Context, args: argparse.Namespace, *, login: bool | None) -> None:
-        self.ctx = ctx
-        self.args = args
-        self.url = getattr(args, "server", None) or ctx.settings.server.url
-        self.embedded = not self.url
-        # Sign in when an account is configured (callees see who calls), except on
-        # the embedded server, which knows no accounts.
-        self.login = (has_account(ctx) and not self.embedded) if login is None else login
-        self.printer = Printer(args.json)
-
-    async def __aenter__(self) -> Phone:
-        import contextlib
-
-        self._stack = contextlib.AsyncExitStack()
-        await self._stack.__aenter__()
-        try:
-            return await self._open()
-        except BaseException:
-            # __aexit__ does not run when __aenter__ fails: close what was
-            # opened (the client's HTTP session) so the error stays one line.
-            await self._stack.__aexit__(None, None, None)
-            raise
-
-    async def _open(self) -> Phone:
-        from hello_tui.call.embedded import LOOPBACK, embedded_server
-        from hello_tui.call.engine import CallOptions, Phone
-        from hello_tui.call.history_recorder import HistoryRecorder
-        from hello_tui.call.identity_proof import Identity
-        from hello_tui.call.peer import ice_servers
-        from hello_tui.contacts.pins import KeyPins
-        from hello_tui.signaling.client import SignalingClient
-
-        url = self.url
-        if self.embedded:
-            url = (await self._stack.enter_async_context(embedded_server())).url
-        settings = self.ctx.settings
-        client = SignalingClient(connect_timeout=settings.server.connect_timeout, reconnect=None)
-        self._stack.push_async_callback(client.close)
-        await client.connect(url)
-        turn: list[Any] = []
-        identity = None
-        if self.login:
-            name, key = account_key(self.ctx)
-            turn = list((await client.login(name, key)).ice)
-            identity = Identity(name, key)
-        audio_in, audio_out = _settings_audio(self.ctx, self.args)
-        history = self.ctx.history()
-        self._stack.callback(history.close)
-        options = CallOptions(
-            audio_in=audio_in,
-            audio_out=audio_out,
-            ice_servers=ice_servers(settings.ice, turn),
-            host_addresses=LOOPBACK if self.embedded else None,
-            video_source=_settings_video(self.ctx, self.args),
-            video_width=settings.video.width,
-            video_height=settings.video.height,
-            video_fps=settings.video.fps,
-            video_out=self.args.video_out,
-            identity=identity,
-        )
-        self.phone = Phone(client, options)
-        # SHIM until the session layer (issue 12) attaches the history where it makes phones.
-        HistoryRecorder(history).attach(self.phone)
-        self.phone.pins = KeyPins.in_dir(self.ctx.paths.data_dir)
-        self._stack.push_async_callback(self.phone.close)
-        self.phone.start()
-        return self.phone
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._stack.__aexit__(None, None, None)
+    audio_in, audio_out = _settings_audio(ctx, args)
+    return Session(
+        ctx.paths,
+        ctx.settings,
+        server_url=getattr(args, "server", None),
+        login=login,
+        audio_in=audio_in,
+        audio_out=audio_out,
+        video_source=_settings_video(ctx, args),
+        video_out=args.video_out,
+        callers=callers,
+    )
 
 
 async def _follow(call: Call, printer: Printer) -> None:
@@ -781,14 +725,15 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
                     )
     _check_endpoints(*_settings_audio(ctx, args))
     _check_video(ctx, args)
-    session = Session(ctx, args, login=login)
+    session = _session(ctx, args, login=login)
+    printer = Printer(args.json)
     if not is_room and to != "echo" and not session.login:
         # The server refuses it too (no oracle for strangers); say it before dialling.
         raise CliError(
             f"calling {shown} needs an account: run 'hello-tui account register NAME' "
             "(without one: 'hello-tui call echo' and rooms)"
         )
-    telemetry = Telemetry(ctx, args, session.url or "")
+    telemetry = Telemetry(ctx, args, session.url)
     telemetry.before()
     calls: list[Call] = []
 
@@ -797,7 +742,7 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
             async with session as phone:
                 call = phone.join(to, peer=shown) if is_room else phone.dial(to, peer=shown)
                 calls.append(call)
-                code = await drive(call, args, session.printer, stop)
+                code = await drive(call, args, printer, stop)
                 telemetry.after_call(call)
                 return code
         except ServerUnreachable as exc:
@@ -825,40 +770,29 @@ def cmd_answer(args: argparse.Namespace) -> int:
     ctx = context(args)
     if not has_account(ctx):
         raise CliError("answering needs an account: run 'hello-tui account register NAME'")
-    session = Session(ctx, args, login=True)
+    from hello_tui.session.callers import Callers
+
+    callers = Callers(open_store=ctx.contacts, allowed=args.allow)
+    session = _session(ctx, args, login=True, callers=callers)
+    printer = Printer(args.json)
     if session.embedded:
         raise CliError(
             "answering needs a server others can reach: set [server] url or pass --server URL"
         )
     _check_endpoints(*_settings_audio(ctx, args))
     _check_video(ctx, args)
-    telemetry = Telemetry(ctx, args, session.url or "")
+    telemetry = Telemetry(ctx, args, session.url)
     telemetry.before()
-    allowed = {a.casefold() for a in args.allow}
-
-    def screen(caller: str) -> str | None:
-        if allowed and caller.casefold() not in allowed:
-            return "busy"
-        contact = _contact_for(ctx, caller)
-        if contact is not None and contact.blocked:
-            return "busy"
-        return None
-
-    def name_of(caller: str) -> str:
-        contact = _contact_for(ctx, caller)
-        return contact.name if contact is not None else caller
 
     async def main(stop: Any) -> int:
         code = OK
         senders: set[asyncio.Task[None]] = set()  # reports go out while we wait for calls
         async with session as phone:
-            phone.screen = screen
-            phone.name_of = name_of
-            phone.on_missed = lambda shown: session.printer.line(
+            phone.on_missed = lambda shown: printer.line(
                 {"kind": "missed", "caller": shown},
                 f"Missed call from {shown} (busy in another call)",
             )
-            session.printer.line(
+            printer.line(
                 {"kind": "listening", "name": phone.client.name},
                 f"Waiting for calls as {phone.client.name}...",
             )
@@ -876,7 +810,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
                         await asyncio.sleep(args.auto)  # the requested answering delay
                     if call.ended is None:
                         await call.accept()
-                code = await drive(call, args, session.printer, stop)
+                code = await drive(call, args, printer, stop)
                 telemetry.after_call(call)
                 sender = asyncio.create_task(telemetry.flush())
                 senders.add(sender)
@@ -888,16 +822,3 @@ def cmd_answer(args: argparse.Namespace) -> int:
     code = _run(main)
     telemetry.flush_now()
     return code
-
-
-def _contact_for(ctx: Context, caller: str) -> Any:
-    if not caller:
-        return None
-    try:
-        store = ctx.contacts()
-    except Exception:
-        return None
-    try:
-        return store.find_by_email(caller)
-    finally:
-        store.close()

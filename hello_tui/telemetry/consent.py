@@ -36,6 +36,20 @@ the config file (or --no-telemetry) switches it off.
 QUESTION = "Send call-quality reports? [y/N] "
 
 
+def sends_reports(settings: Settings, server_url: str, *, opted_out: bool = False) -> bool:
+    """The one consent rule: a call report is queued only with ``[telemetry]
+    enabled``, for a real server (``server_url`` empty: the embedded one, which
+    gets nothing) and not when this run said ``--no-telemetry``."""
+    return bool(server_url) and settings.telemetry.enabled and not opted_out
+
+
+def enforce_off(store: TelemetryStore, settings: Settings) -> None:
+    """Telemetry off (answered no, switched off in the config or the TUI's
+    settings): no call report waits in the queue any more."""
+    if not settings.telemetry.enabled:
+        store.clear_queue("call")
+
+
 def needs_asking(settings: Settings, store: TelemetryStore) -> bool:
     """True on the first interactive run: never asked, and not already enabled."""
     return not settings.telemetry.enabled and not store.asked
@@ -57,8 +71,7 @@ def save_choice(
     updated = msgspec.structs.replace(settings, telemetry=telemetry)
     save_config(updated, config_file)
     store.mark_asked()
-    if not enabled:
-        store.clear_queue("call")
+    enforce_off(store, updated)
     return updated
 
 

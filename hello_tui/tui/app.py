@@ -38,11 +38,6 @@ from hello_tui.tui.messages import AccountChanged, CallContact, JoinRoom
 from hello_tui.tui.screens.main import MainScreen
 from hello_tui.tui.text import printable
 
-# The backend says when the status changes, except for a dropped or restored server
-# connection: only the Phone sees the client's Disconnected/Reconnected events, and it
-# has no hook for them. A slow check catches those (it updates nothing otherwise).
-LINK_CHECK_EVERY = 5.0
-
 
 class HelloApp(App[None]):
     """hello-tui: contacts, calls with a live quality panel, settings."""
@@ -110,7 +105,6 @@ class HelloApp(App[None]):
     def on_mount(self) -> None:
         self.backend.on_change = self.backend_changed
         self.push_screen(MainScreen(self.backend))
-        self.set_interval(LINK_CHECK_EVERY, self.backend_changed)
         if self.auto_connect:
             self.action_retry()
 
@@ -316,22 +310,13 @@ class HelloApp(App[None]):
             self.send_telemetry()
 
     def queue_call_report(self, call: Any) -> None:
-        """With ``[telemetry] enabled`` and a real server: the call's report, queued
-        (sent with the feedback, or at once). Never breaks anything."""
-        if call is None or not self.call_server or not self.backend.settings.telemetry.enabled:
-            return
-        try:
-            from hello_tui.signaling.protocol import encode_body
-            from hello_tui.telemetry.report import report_for_call
-            from hello_tui.telemetry.sender import endpoint
-            from hello_tui.telemetry.store import TelemetryStore
+        """The call's report, queued when consent allows (sent with the feedback,
+        or at once). Never breaks anything."""
+        from hello_tui.telemetry.after_call import queue_call_report
+        from hello_tui.telemetry.store import TelemetryStore
 
-            store = TelemetryStore(self.backend.paths.data_dir)
-            report = report_for_call(call, store.install_secret())
-            if report is not None:
-                store.enqueue("call", endpoint(self.call_server, "call"), encode_body(report))
-        except Exception as exc:
-            self.log.warning(f"telemetry: no call report: {exc!r}")
+        store = TelemetryStore(self.backend.paths.data_dir)
+        queue_call_report(store, call, self.backend.settings, self.call_server)
 
     def ask_feedback(self, ended: Any, server: str | None = None) -> None:
         """The after-call prompt; the answer goes to ``server`` (default: the

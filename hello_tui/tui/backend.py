@@ -1,11 +1,13 @@
 """What the TUI drives: the local stores and, once connected, a :class:`Phone`.
 
-No Textual here: this is the same glue the CLI's ``Session`` does (server
-configured or embedded, a connected client, an optional login, call options
-from the config), kept in one object the app owns for its whole life. The
-heavy imports (aiortc, aiohttp, the server for the embedded default) happen
-in :meth:`Backend.connect`, which the app runs in a worker after the first
-paint, so the UI is interactive at once.
+No Textual here. The connection itself (server configured or embedded, a
+connected client, an optional login, call options from the config) is the
+session layer's :class:`~hello_tui.session.connect.Session`, the same one
+the CLI uses; this object keeps what the UI shows about it (:meth:`status`,
+told through :attr:`Backend.on_change`) and the operations the screens call.
+The heavy imports (aiortc, aiohttp, the server for the embedded default)
+happen in :meth:`Backend.connect`, which the app runs in a worker after the
+first paint, so the UI is interactive at once.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,14 +26,15 @@ from hello_tui.config.paths import Paths, resolve_paths
 from hello_tui.config.settings import Settings
 from hello_tui.contacts.model import Contact
 from hello_tui.contacts.pins import KeyPins
-from hello_tui.contacts.search import fold_key
 from hello_tui.contacts.store import ContactStore, open_store
 from hello_tui.history.store import HistoryStore
+from hello_tui.session.callers import Callers
 from hello_tui.signaling.account_local import has_account
 from hello_tui.util.atomic import atomic_write_text
 
 if TYPE_CHECKING:
     from hello_tui.call.engine import Call, Phone
+    from hello_tui.session.connect import Session
     from hello_tui.signaling.account_local import Registered
     from hello_tui.signaling.client import SignalingClient
     from hello_tui.signaling.rooms_local import Room
@@ -59,7 +62,12 @@ def contacts_path(paths: Paths, settings: Settings) -> Path:
 
 
 class Backend:
-    """The local stores, the server connection and the phone of one TUI run."""
+    """The local stores, the server connection and the phone of one TUI run.
+
+    ``on_change`` is called (on the event loop) whenever :meth:`status` may
+    read differently: connecting, connected, failed, signed in or out, server
+    lost or back, do-not-disturb switched.
+    """
 
     def __init__(self, paths: Paths | None = None, settings: Settings | None = None) -> None:
         self.paths = paths or resolve_paths()
@@ -72,19 +80,33 @@ class Backend:
             self.paths.history_file, max_entries=self.settings.history.max_entries
         )
         self.dnd = bool(self._read_state().get("do_not_disturb", False))
-        self.phone: Phone | None = None
-        self.client: SignalingClient | None = None
-        self.identity: Any = None  # the account's name and key while signed in
-        self.account: str | None = None
+        self.callers = Callers(store=self.contacts, dnd=lambda: self.dnd)
+        self.session: Session | None = None
         self.error = ""
         self.connecting = False
-        self._stack: contextlib.AsyncExitStack | None = None
-        # Called whenever status() may have changed (the TUI shows it from a reactive).
         self.on_change: Callable[[], None] | None = None
 
     def _changed(self) -> None:
         if self.on_change is not None:
             self.on_change()
+
+    # ------------------------------------------------------------ the session's parts
+    @property
+    def phone(self) -> Phone | None:
+        return self.session.phone if self.session is not None else None
+
+    @property
+    def client(self) -> SignalingClient | None:
+        return self.session.client if self.session is not None else None
+
+    @property
+    def account(self) -> str | None:
+        return self.session.account if self.session is not None else None
+
+    @property
+    def identity(self) -> Any:
+        """The account's name and key while signed in."""
+        return self.session.identity if self.session is not None else None
 
     # ------------------------------------------------------------ state file
     @property
@@ -147,9 +169,19 @@ class Backend:
         self._changed()
         try:
             # Import the heavy modules off the event loop: the UI stays live.
-            for name in ("hello_tui.call.engine", "hello_tui.call.embedded"):
+            for name in ("hello_tui.call.engine", "hello_tui.session.embedded"):
                 await asyncio.to_thread(importlib.import_module, name)
-            await self._connect()
+            from hello_tui.session.connect import Session
+
+            self.session = Session(
+                self.paths,
+                self.settings,
+                reconnect=True,
+                history=self.history,
+                callers=self.callers,
+            )
+            self.session.on_connection = lambda _up: self._changed()
+            await self.session.open()
         except BaseException as exc:
             self.error = _one_line(exc)
             await self.disconnect()
@@ -158,73 +190,12 @@ class Backend:
             self.connecting = False
             self._changed()
 
-    async def _connect(self) -> None:
-        from hello_tui.call.embedded import LOOPBACK, embedded_server
-        from hello_tui.call.engine import CallOptions, Phone
-        from hello_tui.call.peer import ice_servers
-        from hello_tui.signaling.client import SignalingClient
-
-        stack = contextlib.AsyncExitStack()
-        self._stack = stack
-        await stack.__aenter__()
-        settings = self.settings
-        url = settings.server.url
-        if not url:
-            url = (await stack.enter_async_context(embedded_server())).url
-        timeout = settings.server.connect_timeout
-        if self.embedded:  # in this process: nothing to reconnect to
-            client = SignalingClient(connect_timeout=timeout, reconnect=None)
-        else:
-            client = SignalingClient(connect_timeout=timeout)
-        stack.push_async_callback(client.close)
-        await client.connect(url)
-        self.client = client
-        turn: list[Any] = []
-        if self.has_account and not self.embedded:
-            turn = await self._login(client)
-        options = CallOptions(
-            audio_in=settings.audio.input,
-            audio_out=settings.audio.output,
-            ice_servers=ice_servers(settings.ice, turn),
-            host_addresses=LOOPBACK if self.embedded else None,
-            identity=self.identity,
-        )
-        phone = Phone(client, options)
-        # SHIM until the session layer (issue 12) attaches the history where it makes phones.
-        from hello_tui.call.history_recorder import HistoryRecorder
-
-        HistoryRecorder(self.history).attach(phone)
-        phone.pins = self.pins
-        phone.screen = self.screen_caller
-        phone.name_of = self.name_of
-        stack.push_async_callback(phone.close)
-        phone.start()
-        self.phone = phone
-
-    async def _login(self, client: SignalingClient) -> list[Any]:
-        """Sign in as the configured account; returns the TURN servers it was given."""
-        from hello_tui.call.identity_proof import Identity
-        from hello_tui.signaling.account_local import account_key
-
-        name, key = account_key(self.paths, self.settings)
-        turn = list((await client.login(name, key)).ice)
-        self.account = name
-        self.identity = Identity(name, key)
-        self._changed()
-        if self.phone is not None:  # calls from now on sign with it
-            self.phone.options = replace(self.phone.options, identity=self.identity)
-        return turn
-
     async def disconnect(self) -> None:
-        stack, self._stack = self._stack, None
-        self.phone = None
-        self.client = None
-        self.account = None
-        self.identity = None
-        if stack is not None:
+        session, self.session = self.session, None
+        if session is not None:
             with contextlib.suppress(Exception):
-                await stack.__aexit__(None, None, None)
-        self._changed()
+                await session.close()
+            self._changed()
 
     async def close(self) -> None:
         await self.disconnect()
@@ -232,12 +203,15 @@ class Backend:
         self.history.close()
 
     def reload_settings(self, settings: Settings) -> None:
-        """New settings (saved by the settings screen): audio applies to the next call."""
+        """New settings (saved by the settings screen): audio applies to the next
+        call; telemetry switched off leaves no call report waiting."""
+        from hello_tui.telemetry.consent import enforce_off
+        from hello_tui.telemetry.store import TelemetryStore
+
         self.settings = settings
-        if self.phone is not None:
-            self.phone.options = replace(
-                self.phone.options, audio_in=settings.audio.input, audio_out=settings.audio.output
-            )
+        if self.session is not None:
+            self.session.reload(settings)
+        enforce_off(TelemetryStore(self.paths.data_dir), settings)
         self._changed()
 
     # ------------------------------------------------------------ calls
@@ -247,37 +221,16 @@ class Backend:
         return KeyPins.in_dir(self.paths.data_dir)
 
     def contact_for(self, caller: str) -> Contact | None:
-        """The contact a caller's account name belongs to: by e-mail, else by an
-        exact (folded) name."""
-        if not caller:
-            return None
-        found = self.contacts.find_by_email(caller) if "@" in caller else None
-        if found is not None:
-            return found
-        key = fold_key(caller)
-        return next((c for c in self.contacts.all() if fold_key(c.name) == key), None)
+        return self.callers.contact_for(caller)
 
     def screen_caller(self, caller: str) -> str | None:
-        """Refuse before ringing: do-not-disturb and blocked contacts get ``busy``."""
-        if self.dnd:
-            return "busy"
-        contact = self.contact_for(caller)
-        if contact is not None and contact.blocked:
-            return "busy"
-        return None
+        return self.callers.screen(caller)
 
     def name_of(self, caller: str) -> str:
-        contact = self.contact_for(caller)
-        return contact.name if contact is not None else caller
+        return self.callers.name_of(caller)
 
     def block_caller(self, caller: str) -> Contact:
-        """Block the contact behind ``caller`` (added as a blocked contact if unknown)."""
-        contact = self.contact_for(caller)
-        if contact is not None:
-            return self.contacts.set_blocked(contact.id, True)
-        emails = [caller] if "@" in caller else []
-        notes = "" if emails else f"account name: {caller}"
-        return self.contacts.add(Contact(name=caller, emails=emails, notes=notes, blocked=True))
+        return self.callers.block(caller)
 
     def dial(self, to: str, *, peer: str | None = None, video: bool = False) -> Call:
         """Call ``to``; ``video``: with the ``[video]`` source and size."""
@@ -342,51 +295,47 @@ class Backend:
         await delete_room(self._server_client(), self.rooms_path, room.token)
 
     # ------------------------------------------------------------ account
+    def _live_session(self) -> Session:
+        self._server_client()  # a configured server, connected
+        assert self.session is not None
+        return self.session
+
     async def register(self, name: str, invite: str = "") -> Registered:
         """Register ``name`` (a new key, saved; ``[account] name`` written), then
         sign in on the live connection."""
         from hello_tui.signaling.account_local import register
 
-        client = self._server_client()
-        done = await register(client, self.paths, self.settings, name.strip(), invite.strip())
+        session = self._live_session()
+        assert session.client is not None
+        done = await register(
+            session.client, self.paths, self.settings, name.strip(), invite.strip()
+        )
         self.settings = done.settings
-        await self._apply_login(client)
+        await session.sign_in(self.settings)
+        self._changed()
         return done
-
-    async def _apply_login(self, client: SignalingClient) -> None:
-        from hello_tui.call.peer import ice_servers
-
-        turn = await self._login(client)
-        if self.phone is not None:
-            self.phone.options = replace(
-                self.phone.options, ice_servers=ice_servers(self.settings.ice, turn)
-            )
 
     async def sign_in(self, name: str) -> None:
         """Sign in as ``name`` with the key already on this device (after a sign
         out): ``[account] name`` is written only once the server accepted it."""
         from hello_tui.signaling.account_local import set_account_name
 
-        client = self._server_client()
-        saved = self.settings
-        self.settings = msgspec.structs.replace(
-            saved, account=msgspec.structs.replace(saved.account, name=name.strip())
+        session = self._live_session()
+        trying = msgspec.structs.replace(
+            self.settings, account=msgspec.structs.replace(self.settings.account, name=name.strip())
         )
-        try:
-            await self._apply_login(client)
-        except BaseException:
-            self.settings = saved
-            raise
-        self.settings = set_account_name(self.paths, saved, name.strip())
+        await session.sign_in(trying)
+        self.settings = set_account_name(self.paths, self.settings, name.strip())
+        self._changed()
 
     async def sign_out(self) -> None:
         """Clear ``[account] name`` (the key stays) and sign out on the live connection."""
         from hello_tui.signaling.account_local import sign_out
 
         self.settings = sign_out(self.paths, self.settings)
-        client, self.account, self.identity = self.client, None, None
-        if self.phone is not None:
-            self.phone.options = replace(self.phone.options, identity=None)
+        client = self.client
+        if self.session is not None:
+            self.session.signed_out()
         self._changed()
         if client is not None and client.is_connected and client.name:
             with contextlib.suppress(Exception):
@@ -397,13 +346,12 @@ class Backend:
         the local key and ``[account] name``."""
         from hello_tui.signaling.account_local import delete_account
 
+        session = self._live_session()
         client = self._server_client()
         if not client.name:
-            await self._login(client)
+            await session.sign_in(self.settings)
         self.settings = await delete_account(client, self.paths, self.settings)
-        self.account = self.identity = None
-        if self.phone is not None:
-            self.phone.options = replace(self.phone.options, identity=None)
+        session.signed_out()
         self._changed()
 
 

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from hello_tui.call import events as ev
-from hello_tui.call.embedded import LOOPBACK, embedded_server
 from hello_tui.call.engine import CallOptions, Phone
+from hello_tui.session.embedded import LOOPBACK, embedded_server
 from hello_tui.signaling.client import SignalingClient
 from hello_tui.signaling.errors import SignalingError
 from hello_tui.signaling.identity import generate_key

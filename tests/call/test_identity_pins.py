@@ -229,7 +229,7 @@ async def test_a_peer_that_signs_nothing_is_unproven(env: Env) -> None:
 
 async def test_no_identity_for_the_echo_test(tmp_path: Path) -> None:
     """The echo service gets a new key at every start: never pinned, never warned."""
-    from hello_tui.call.embedded import embedded_server
+    from hello_tui.session.embedded import embedded_server
 
     async with embedded_server() as server:
         client = SignalingClient(reconnect=None)

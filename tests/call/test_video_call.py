@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from hello_tui.call import events as ev
-from hello_tui.call.embedded import LOOPBACK, embedded_server
 from hello_tui.call.engine import CallOptions, NoVideo, Phone
 from hello_tui.media.video import Picture, decode_counter, pattern_colours
+from hello_tui.session.embedded import LOOPBACK, embedded_server
 from hello_tui.signaling.client import SignalingClient
 from tests.call.conftest import Env, T
 

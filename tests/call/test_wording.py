@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hello_tui.call import events as ev
-from hello_tui.call.wording import end_words, mmss, outcome_words
+from hello_tui.call.wording import clock, end_words, mmss, outcome_words
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,9 @@ def test_history_words_and_durations() -> None:
     ]  # fmt: skip
     assert outcome_words("something-new") == "something-new"
     assert (mmss(0), mmss(59.6), mmss(85), mmss(3600)) == ("0:00", "1:00", "1:25", "1:00:00")
+
+
+def test_the_running_clock_counts_whole_seconds_with_two_digit_minutes() -> None:
+    assert (clock(0), clock(5.9), clock(59.99), clock(61)) == ("00:00", "00:05", "00:59", "01:01")
+    assert (clock(3599.9), clock(3723)) == ("59:59", "1:02:03")
+    assert clock(-2) == "00:00"  # a clock read just before the connected time

