@@ -84,6 +84,42 @@ async def test_search_as_you_type_runs_off_the_ui_thread(monkeypatch: pytest.Mon
         assert searched_on and threading.main_thread() not in searched_on
 
 
+async def test_a_search_that_read_the_store_before_an_edit_does_not_hide_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A search worker still running when the list is refreshed (a contact was
+    added meanwhile) must not paint its older result over the newer list."""
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        store = app.backend.contacts
+        release, started = threading.Event(), threading.Event()
+        search = store.search
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread() is threading.main_thread():
+                return search(*args, **kwargs)
+            found = search(*args, **kwargs)  # read before the add below
+            started.set()
+            release.wait(10)
+            return found
+
+        monkeypatch.setattr(store, "search", held)
+        screen.search_contacts("", screen._listing)
+        await wait_until(pilot, started.is_set)
+        from hello_tui.contacts.model import Contact
+
+        store.add(Contact(name="Added Meanwhile", emails=["m@example.org"]))
+        screen.refresh_contacts()
+        assert names(app) == ["Added Meanwhile"]
+        release.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert names(app) == ["Added Meanwhile"]
+
+
 async def test_invalid_contact_is_refused_with_the_reason() -> None:
     app = HelloApp(connect=False)
     async with app.run_test(size=(80, 24)) as pilot:

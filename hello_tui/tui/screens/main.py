@@ -105,6 +105,7 @@ class MainScreen(Screen[None]):
     def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.backend = backend
+        self._listing = 0  # bumped by each synchronous listing (see search_contacts)
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -135,6 +136,7 @@ class MainScreen(Screen[None]):
         return self.backend.contacts
 
     def refresh_contacts(self, select: str | None = None) -> None:
+        self._listing += 1  # a search still in flight read the store before this: drop it
         query = self.query_one("#search", Input).value
         self.show_contacts(self.store.search(query, limit=LIST_LIMIT), query, select)
 
@@ -190,20 +192,23 @@ class MainScreen(Screen[None]):
 
     @on(Input.Changed, "#search")
     def _search(self, event: Input.Changed) -> None:
-        self.search_contacts(event.value)
+        self.search_contacts(event.value, self._listing)
 
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
-    def search_contacts(self, query: str) -> tuple[str, list[Contact], int]:
+    def search_contacts(self, query: str, listing: int) -> tuple[str, list[Contact], int, int]:
         """Search as you type, off the UI thread (a file store of thousands of
-        contacts takes tens of ms a key); the newest query wins."""
-        return query, self.store.search(query, limit=LIST_LIMIT), self.store.count()
+        contacts takes tens of ms a key); the newest query wins, and a listing
+        made since (an edit, an import) wins over a search that started before it."""
+        return query, self.store.search(query, limit=LIST_LIMIT), self.store.count(), listing
 
     @on(Worker.StateChanged)
     def _searched(self, event: Worker.StateChanged) -> None:
         result = event.worker.result
         if event.worker.group != "search" or event.state != WorkerState.SUCCESS or not result:
             return
-        query, found, total = result
+        query, found, total, listing = result
+        if listing != self._listing:
+            return  # the store changed after this search read it: the list is newer
         if query == self.query_one("#search", Input).value:  # else a newer search is coming
             self.show_contacts(found, query, total=total)
 
