@@ -53,17 +53,11 @@ def test_nothing_hidden_survives(text: str) -> None:
 @given(st.text())
 def test_a_human_line_is_one_line(text: str) -> None:
     """``answer``'s "Incoming call from …" line, whatever the caller's name."""
-
-    class Incoming:
-        kind = "incoming"
-        caller = text
-
-        def to_json(self) -> dict[str, str]:
-            return {"kind": "incoming", "caller": text}
+    from hello_tui.call import events as ev
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        Printer(as_json=False, live=False).event(Incoming())
+        Printer(as_json=False, live=False).event(ev.Incoming(call_id="c1", caller=text))
     out = buffer.getvalue()
     assert out.count("\n") == 1 and out.endswith("\n")
     assert "\x1b" not in out and "\r" not in out
