@@ -27,7 +27,7 @@ def _pins(args: argparse.Namespace) -> KeyPins:
 
 def _account(args: argparse.Namespace, pins: KeyPins) -> str:
     """The account NAME means: itself when pinned, else the pinned e-mail of the contact."""
-    name = args.name.strip()
+    name: str = args.name.strip()
     if not name:
         raise CliError("NAME: an account name or a contact")
     if _get(pins, name) is not None:

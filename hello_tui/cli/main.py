@@ -494,7 +494,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from hello_tui.cli.logging_setup import start_logging
 
             start_logging(args)
-        return getattr(importlib.import_module(module), func)(args)  # type: ignore[no-any-return]
+        command: Callable[[argparse.Namespace], int | None]
+        command = getattr(importlib.import_module(module), func)
+        return command(args)
 
     try:
         return run_handler(handle)

@@ -16,6 +16,7 @@ from typing import Any
 
 import av
 import numpy as np
+import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from hello_tui.media.audio_format import SAMPLE_RATE, Conformer, Samples, make_frame
@@ -66,6 +67,8 @@ class AudioSink:
         try:
             while True:
                 frame = await track.recv()
+                if not isinstance(frame, av.AudioFrame):  # an audio track sends audio
+                    continue
                 samples = self._conformer.convert(frame)
                 self.frames += 1
                 self.samples += len(samples)
@@ -159,7 +162,9 @@ class DeviceSink(AudioSink):
         )
         self._running = False
 
-    def _callback(self, outdata: Any, frames: int, _time: Any, status: Any) -> None:
+    def _callback(
+        self, outdata: npt.NDArray[np.int16], frames: int, _time: Any, status: Any
+    ) -> None:
         if status.output_underflow:
             self.card_underflows += 1
         outdata[:, 0] = self.buffer.pull(frames)
