@@ -20,9 +20,9 @@ import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from hello_tui.media.audio_format import SAMPLE_RATE, Conformer, Samples, make_frame
-from hello_tui.media.devices import FallbackNotice, open_stream
+from hello_tui.media.devices import FallbackNotice, device_or_null, open_stream
 from hello_tui.media.endpoint import parse_endpoint
-from hello_tui.media.errors import AudioUnavailable, MediaError
+from hello_tui.media.errors import MediaError
 from hello_tui.media.levels import dbfs_to_level, rms_dbfs
 from hello_tui.media.playout import PlayoutBuffer, PlayoutConfig
 from hello_tui.media.quiet import quiet_stderr
@@ -212,14 +212,13 @@ def open_audio_sink(
     if endpoint.kind == "file":
         return FileSink(spec, endpoint.arg)
     if endpoint.kind == "device":
-        try:
-            return DeviceSink(spec, endpoint.arg, playout)
-        except AudioUnavailable as exc:
-            if not fallback:
-                raise
-            sink = NullSink("null:")
-            sink.notice = FallbackNotice("audio-sink", spec, "null:", exc.reason)
-            return sink
+        return device_or_null(
+            "audio-sink",
+            spec,
+            lambda: DeviceSink(spec, endpoint.arg, playout),
+            NullSink,
+            fallback=fallback,
+        )
     return NullSink(spec)
 
 

@@ -36,9 +36,9 @@ from hello_tui.media.audio_format import (
     make_frame,
     silence,
 )
-from hello_tui.media.devices import FallbackNotice, open_stream
+from hello_tui.media.devices import FallbackNotice, device_or_null, open_stream
 from hello_tui.media.endpoint import parse_endpoint
-from hello_tui.media.errors import AudioUnavailable, MediaError
+from hello_tui.media.errors import MediaError
 from hello_tui.media.quiet import quiet_stderr
 
 STALL_TIMEOUT = 0.200  # no block from the card for this long: send silence meanwhile
@@ -282,14 +282,13 @@ def open_audio_source(spec: str, *, fallback: bool = True) -> AudioSource:
     if endpoint.kind == "file":
         return FileSource(spec, endpoint.arg)
     if endpoint.kind == "device":
-        try:
-            return DeviceSource(spec, endpoint.arg)
-        except AudioUnavailable as exc:
-            if not fallback:
-                raise
-            source = NullSource("null:")
-            source.notice = FallbackNotice("audio-source", spec, "null:", exc.reason)
-            return source
+        return device_or_null(
+            "audio-source",
+            spec,
+            lambda: DeviceSource(spec, endpoint.arg),
+            NullSource,
+            fallback=fallback,
+        )
     return NullSource(spec)
 
 
