@@ -244,7 +244,7 @@ class Call:
 
     @property
     def camera_on(self) -> bool:
-        return self.video_track is not None and self.video_track.on
+        return self.video_track is not None and self.video_track.sending
 
     def set_camera(self, on: bool) -> None:
         """Start/stop sending our video (the far side stops receiving new frames).
@@ -260,9 +260,9 @@ class Call:
                 if why
                 else "this call sends no video: start the call with video to use the camera"
             )
-        if self.ended is not None or gate.on == on:
+        if self.ended is not None or gate.sending == on:
             return
-        gate.set_on(on)
+        gate.set_sending(on)
         self._emit(ev.CameraOn(call_id=self.call_id) if on else ev.CameraOff(call_id=self.call_id))
 
     async def hangup(self, reason: Literal["hangup", "media-fail"] = "hangup") -> ev.Ended:

@@ -82,7 +82,7 @@ class Phone:
         self.live: set[Call] = set()
         # Front-end hooks: refuse a caller before ringing (blocked contacts: return
         # "busy" or "rejected"), and the name to show/record for a caller.
-        self.screen: Callable[[str], str | None] | None = None
+        self.screen: Callable[[str], p.RejectReason | None] | None = None
         self.name_of: Callable[[str], str] | None = None
         # Someone called while this device was in another call (the server told
         # them busy): the shown name, once it is in the history.
@@ -242,8 +242,8 @@ class Phone:
         call._emit(ev.Incoming(call_id=msg.call_id, caller=caller, video=msg.video))
         if status == "changed":  # warn while it rings, before anyone answers
             call._emit_identity("changed", self.pins.get(caller), proven=False)
-        if verdict in ("busy", "rejected"):
-            await call.reject(verdict)  # type: ignore[arg-type]
+        if verdict is not None:
+            await call.reject(verdict)
             return
         call._start(call._serve_inbox())
         with contextlib.suppress(SignalingClientError):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hello_tui.cli.errors import CliError
+from hello_tui.cli.output import json_flag
 from hello_tui.util.display import printable
 
 if TYPE_CHECKING:
@@ -74,6 +75,13 @@ def server_url(ctx: Context, args: argparse.Namespace) -> str:
             "start one with 'hello-tui serve')"
         )
     return str(url)
+
+
+def _account_on_server(args: argparse.Namespace) -> tuple[Context, str, str]:
+    """The context, the profile's account name and its server (login and delete)."""
+    ctx = context(args)
+    name, _ = account_key(ctx)
+    return ctx, name, server_url(ctx, args)
 
 
 def key_path(ctx: Context) -> Path:
@@ -139,7 +147,7 @@ def args_login(p: argparse.ArgumentParser) -> None:
 
 
 def args_show(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    json_flag(p)
 
 
 def args_delete(p: argparse.ArgumentParser) -> None:
@@ -183,9 +191,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
-    ctx = context(args)
-    name, _ = account_key(ctx)
-    url = server_url(ctx, args)
+    ctx, name, url = _account_on_server(args)
 
     async def noop(client: SignalingClient) -> str | None:
         return client.name
@@ -234,9 +240,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    ctx = context(args)
-    name, _ = account_key(ctx)
-    url = server_url(ctx, args)
+    ctx, name, url = _account_on_server(args)
     if not args.yes:
         if not sys.stdin.isatty():
             raise CliError(f"refusing to delete account {name} without --yes")

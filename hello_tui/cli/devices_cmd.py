@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from hello_tui.cli.context import Context
 from hello_tui.cli.doctor_cmd import APT_PORTAUDIO, _clean
+from hello_tui.cli.output import json_flag
 
 ALWAYS = {
     "input": ["file:PATH", "sine:HZ", "null:"],
@@ -25,7 +26,7 @@ ALWAYS = {
 
 
 def args_devices(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    json_flag(p)
 
 
 def cmd_devices(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:  # the parser imports this module for --help: stdlib only at run time
     from hello_tui.config.paths import Paths
     from hello_tui.config.settings import Settings
+    from hello_tui.media.endpoint import Role
 
 Status = Literal["OK", "WARN", "FAIL"]
 APT_PORTAUDIO = "sudo apt-get install libportaudio2"
@@ -113,10 +114,13 @@ def check_audio(settings: Settings, *, level: bool) -> Iterator[Check]:
         return
     yield Check("portaudio", "OK", str(sd.get_portaudio_version()[1]).split(",")[0])
     used_input = ""
-    for kind, key in (("input", settings.audio.input), ("output", settings.audio.output)):
-        role = "audio-source" if kind == "input" else "audio-sink"
-        endpoint = parse_endpoint(key, role)  # type: ignore[arg-type]  # validated with the config
-        check, name = _device_check(kind, endpoint.kind, endpoint.arg, key)  # type: ignore[arg-type]
+    directions: tuple[tuple[Literal["input", "output"], Role, str], ...] = (
+        ("input", "audio-source", settings.audio.input),
+        ("output", "audio-sink", settings.audio.output),
+    )
+    for kind, role, key in directions:
+        endpoint = parse_endpoint(key, role)  # validated with the config: it parses
+        check, name = _device_check(kind, endpoint.kind, endpoint.arg, key)
         if kind == "input":
             used_input = name
         yield check

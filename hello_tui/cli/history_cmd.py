@@ -6,7 +6,8 @@ import argparse
 
 from hello_tui.call.wording import mmss, outcome_words
 from hello_tui.cli.context import Context
-from hello_tui.cli.output import iso, local_time, print_json, print_table
+from hello_tui.cli.output import iso, print_json, print_table
+from hello_tui.util.timestamps import local_time
 
 
 def cmd_list(args: argparse.Namespace) -> int:

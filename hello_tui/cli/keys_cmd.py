@@ -10,6 +10,8 @@ NAME is an account name, or a contact whose e-mail is one.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hello_tui.cli.context import Context
@@ -27,7 +29,7 @@ def _pins(args: argparse.Namespace) -> KeyPins:
 
 def _account(args: argparse.Namespace, pins: KeyPins) -> str:
     """The account NAME means: itself when pinned, else the pinned e-mail of the contact."""
-    name = args.name.strip()
+    name: str = args.name.strip()
     if not name:
         raise CliError("NAME: an account name or a contact")
     if _get(pins, name) is not None:
@@ -45,11 +47,26 @@ def _account(args: argparse.Namespace, pins: KeyPins) -> str:
     return pinned[0] if pinned else name
 
 
-def _get(pins: KeyPins, name: str) -> Pin | None:
+@contextmanager
+def _pin_errors() -> Iterator[None]:
+    """A :class:`PinError` (the pins file unreadable or unwritable) is a one-line CLI error."""
     try:
-        return pins.get(name)
+        yield
     except PinError as exc:
         raise CliError(str(exc)) from None
+
+
+def _get(pins: KeyPins, name: str) -> Pin | None:
+    with _pin_errors():
+        return pins.get(name)
+
+
+def _show(args: argparse.Namespace, pin: Pin, line: str) -> None:
+    """What verify and trust print: the pin as JSON with ``--json``, else ``line``."""
+    if args.json:
+        print_json(pin_to_json(pin))
+    else:
+        print(line)
 
 
 def pin_to_json(pin: Pin) -> dict[str, Any]:
@@ -63,10 +80,8 @@ def pin_to_json(pin: Pin) -> dict[str, Any]:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     pins = _pins(args)
-    try:
+    with _pin_errors():
         every = pins.all()
-    except PinError as exc:
-        raise CliError(str(exc)) from None
     if args.json:
         print_json([pin_to_json(p) for p in every])
         return 0
@@ -94,14 +109,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"{printable(name)}'s key changed since it was pinned: accept the new one first "
             f"('hello-tui contacts trust {printable(name)}'), then compare a check code again"
         )
-    try:
+    with _pin_errors():
         pin = pins.verify(name)
-    except PinError as exc:
-        raise CliError(str(exc)) from None
-    if args.json:
-        print_json(pin_to_json(pin))
-    else:
-        print(f"{printable(pin.name)}: key {pin.fingerprint} marked verified")
+    _show(args, pin, f"{printable(pin.name)}: key {pin.fingerprint} marked verified")
     return 0
 
 
@@ -111,15 +121,12 @@ def cmd_trust(args: argparse.Namespace) -> int:
     pin = _get(pins, name)
     if pin is None or not pin.pending:
         raise CliError(f"no changed key to accept for {printable(name)}")
-    try:
+    with _pin_errors():
         new = pins.trust(name)
-    except PinError as exc:
-        raise CliError(str(exc)) from None
-    if args.json:
-        print_json(pin_to_json(new))
-    else:
-        print(
-            f"{printable(new.name)}: now key {new.fingerprint} (was {pin.fingerprint}); "
-            "not verified: compare a check code on the next call"
-        )
+    _show(
+        args,
+        new,
+        f"{printable(new.name)}: now key {new.fingerprint} (was {pin.fingerprint}); "
+        "not verified: compare a check code on the next call",
+    )
     return 0

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hello_tui import __version__
+from hello_tui.cli.output import json_flag
 from hello_tui.util.display import printable
 
 PROG = "hello-tui"
@@ -35,10 +36,6 @@ class Command:
     aliases: tuple[str, ...] = ()
 
 
-def _json_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
-
-
 def _ref(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "ref", metavar="CONTACT", help="id (or a unique prefix), e-mail, or a name matching one"
@@ -49,12 +46,12 @@ def _contacts_list(p: argparse.ArgumentParser) -> None:
     p.add_argument("query", nargs="?", default="", help="only contacts matching this text")
     p.add_argument("--no-blocked", action="store_true", help="leave blocked contacts out")
     p.add_argument("--limit", type=int, default=None, help="at most N contacts")
-    _json_flag(p)
+    json_flag(p)
 
 
 def _contacts_show(p: argparse.ArgumentParser) -> None:
     _ref(p)
-    _json_flag(p)
+    json_flag(p)
 
 
 def _contacts_destructive(p: argparse.ArgumentParser) -> None:
@@ -107,7 +104,7 @@ def _contact_fields(p: argparse.ArgumentParser, *, editing: bool) -> None:
             action="store_false",
             help="no longer a favourite",
         )
-    _json_flag(p)
+    json_flag(p)
 
 
 def _contacts_add(p: argparse.ArgumentParser) -> None:
@@ -123,7 +120,7 @@ def _contacts_edit(p: argparse.ArgumentParser) -> None:
 def _contacts_import(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a .vcf (vCard 3.0/4.0) or Google Contacts .csv file")
     p.add_argument("--format", choices=["vcard", "csv"], help="override the file-name guess")
-    _json_flag(p)
+    json_flag(p)
 
 
 def _contacts_export(p: argparse.ArgumentParser) -> None:
@@ -136,7 +133,7 @@ def _contacts_export(p: argparse.ArgumentParser) -> None:
 
 def _history_list(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=50, help="at most N calls (50)")
-    _json_flag(p)
+    json_flag(p)
 
 
 _C = "hello_tui.cli.contacts_cmd"
@@ -145,7 +142,7 @@ _K = "hello_tui.cli.keys_cmd"
 
 def _key_name(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME", help="an account name, or a contact with one")
-    _json_flag(p)
+    json_flag(p)
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -185,7 +182,7 @@ COMMANDS: tuple[Command, ...] = (
                 "keys",
                 "the account keys seen on calls (trust on first use)",
                 f"{_K}:cmd_keys",
-                _json_flag,
+                json_flag,
             ),
             Command(
                 "verify",
@@ -347,7 +344,7 @@ COMMANDS: tuple[Command, ...] = (
         "devices",
         "list audio and video devices as --audio-in / --audio-out / --video strings",
         "hello_tui.cli.devices_cmd:cmd_devices",
-        _json_flag,
+        json_flag,
     ),
     Command(
         "completion",
@@ -363,13 +360,13 @@ COMMANDS: tuple[Command, ...] = (
                 "show",
                 "print the effective settings (defaults included)",
                 "hello_tui.cli.config_cmd:cmd_show",
-                _json_flag,
+                json_flag,
             ),
             Command(
                 "path",
                 "print where the config file and data live",
                 "hello_tui.cli.config_cmd:cmd_path",
-                _json_flag,
+                json_flag,
             ),
             Command(
                 "check",
@@ -494,7 +491,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from hello_tui.cli.logging_setup import start_logging
 
             start_logging(args)
-        return getattr(importlib.import_module(module), func)(args)  # type: ignore[no-any-return]
+        command: Callable[[argparse.Namespace], int | None]
+        command = getattr(importlib.import_module(module), func)
+        return command(args)
 
     try:
         return run_handler(handle)

@@ -6,6 +6,7 @@ from vCards and servers, and must not move the cursor or forge a line.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -13,6 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hello_tui.util.display import printable
+
+
+def json_flag(p: argparse.ArgumentParser) -> None:
+    """The ``--json`` option of the commands that print data."""
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
 def print_json(value: Any) -> None:
@@ -23,10 +29,6 @@ def print_json(value: Any) -> None:
 def iso(ts: float) -> str:
     """RFC 3339 UTC timestamp, second precision."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def local_time(ts: float) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

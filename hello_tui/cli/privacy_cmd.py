@@ -17,11 +17,12 @@ import sys
 from typing import Any
 
 from hello_tui.cli.account_cmd import context, server_option, server_url
+from hello_tui.cli.output import json_flag
 
 
 def args_show(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the last N sent")
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    json_flag(p)
 
 
 def args_crash_send(p: argparse.ArgumentParser) -> None:

@@ -22,6 +22,7 @@ from hello_tui.cli.account_cmd import (
     server_url,
 )
 from hello_tui.cli.errors import CliError
+from hello_tui.cli.output import json_flag
 
 if TYPE_CHECKING:
     from hello_tui.cli.context import Context
@@ -45,20 +46,16 @@ def _room_ref(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _json_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
-
-
 # ---------------------------------------------------------------- arguments
 def args_create(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", default="", help="room name (encrypted; may be empty)")
     p.add_argument("--ttl", type=int, metavar="SECONDS", help="expire after SECONDS (min 60)")
-    _json_flag(p)
+    json_flag(p)
     server_option(p)
 
 
 def args_list(p: argparse.ArgumentParser) -> None:
-    _json_flag(p)
+    json_flag(p)
     server_option(p)
 
 
@@ -127,7 +124,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         }
         for room in rooms
     ]
-    from hello_tui.cli.output import iso, local_time, print_json, print_table
+    from hello_tui.cli.output import iso, print_json, print_table
+    from hello_tui.util.timestamps import local_time
 
     if args.json:
         print_json([{**r, "expires_iso": iso(r["expires"])} for r in out])

@@ -309,13 +309,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for name, value in overrides.items():
         if value is not None and value < 0:
             raise CliError(f"--{name.replace('_', '-')}: must be 0 or more, got {value:g}")
+    data_dir = _resolve_data_dir(args)
     settings = ServerSettings(
         host=args.host,
         port=args.port,
         registration="invite-only" if args.invite_only else "open",
         public_url=args.public_url,
         aliases=tuple(args.alias),
-        data_dir=_resolve_data_dir(args),
+        data_dir=data_dir,
         allowed_origins=tuple(args.allowed_origin),
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,
@@ -332,9 +333,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     secret_file = args.secret_file
     if not secret_file and not args.ephemeral:
         # Accounts must survive a restart: a stable secret and a state file by default.
-        secret_file = settings.data_dir / "secret"
+        secret_file = data_dir / "secret"
         if not args.redis:
-            settings = dataclasses.replace(settings, state_file=settings.data_dir / "state")
+            settings = dataclasses.replace(settings, state_file=data_dir / "state")
     if secret_file:
         try:
             settings = dataclasses.replace(settings, secret=load_secret(secret_file))

@@ -60,6 +60,7 @@ from __future__ import annotations
 import os
 import queue
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,12 +70,17 @@ import aioice
 import aioice.ice
 import aiortc
 from aioice import Candidate
-from aiortc import RTCPeerConnection, RTCRtpCodecParameters, RTCRtpTransceiver
+from aiortc import (
+    RTCPeerConnection,
+    RTCRtpCodecParameters,
+    RTCRtpTransceiver,
+)
 from aiortc.codecs.opus import SAMPLE_RATE, SAMPLES_PER_FRAME, TIME_BASE, OpusEncoder
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtp import RtcpRrPacket, RtcpSrPacket
+from aiortc.rtp import AnyRtcpPacket, RtcpRrPacket, RtcpSrPacket, RtpPacket
 from av import AudioResampler, CodecContext
 
 __all__ = [
@@ -90,6 +96,7 @@ __all__ = [
     "adapt_peer_connection",
     "choose_host_addresses",
     "enabled",
+    "is_adapted",
     "negotiated_codecs",
     "nominated_candidates",
     "rtt_from_report",
@@ -138,6 +145,10 @@ _ENCODER = "_RTCRtpSender__encoder"
 _SEND_RTCP = "_send_rtcp"  # RTCRtpSender: async (packets: list) -> None; SRs go out here
 _HANDLE_RTCP = "_handle_rtcp_packet"  # RTCRtpSender: async (packet) -> None; RRs come in here
 _CODECS = "_codecs"  # RTCRtpTransceiver: list[RTCRtpCodecParameters], [] until negotiated
+
+# What the adapter keeps per connection, beside it (weakly) rather than as attributes on it.
+_ADAPTED: weakref.WeakSet[RTCPeerConnection] = weakref.WeakSet()
+_WATCHES: weakref.WeakKeyDictionary[RTCPeerConnection, RtcpWatch] = weakref.WeakKeyDictionary()
 _ICE_CONNECTION = "_connection"  # RTCIceTransport: the aioice.Connection
 _NOMINATED = "_nominated"  # aioice.Connection: dict[component, CandidatePair]
 for _cls, _name in (
@@ -246,7 +257,7 @@ class SpeechJitterBuffer:
         self.tuning = tuning or AudioTuning()
         self._clock = clock
         self._rate = rate
-        self._held: dict[int, Any] = {}
+        self._held: dict[int, RtpPacket] = {}
         self._next: int | None = None  # sequence number to release next
         self._last_ts: int | None = None  # RTP timestamp of the last released frame
         self._last_toc: int | None = None
@@ -267,7 +278,7 @@ class SpeechJitterBuffer:
         return len(self._held)
 
     # aiortc's interface
-    def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         self._observe(packet)
         seq = packet.sequence_number
         if self._next is None:
@@ -304,7 +315,8 @@ class SpeechJitterBuffer:
                 self._next = (self._next + 1) & 0xFFFF
                 continue
             # A gap at self._next: how much later audio do we hold?
-            first_seq = min(self._held, key=lambda s: _seq_diff(s, self._next))  # type: ignore[arg-type]
+            gap_at = self._next  # an int here; the lambda would see the attribute's Optional
+            first_seq = min(self._held, key=lambda s: _seq_diff(s, gap_at))
             newest = max(self._held.values(), key=lambda p: _seq_diff(p.sequence_number, first_seq))
             first = self._held[first_seq]
             expected_ts = (
@@ -333,7 +345,7 @@ class SpeechJitterBuffer:
         self.stats.released += len(out)
         return out[0] if len(out) == 1 else JitterBundle(out)
 
-    def _frame_of(self, packet: Any) -> JitterFrame:
+    def _frame_of(self, packet: RtpPacket) -> JitterFrame:
         data = getattr(packet, "_data", packet.payload)
         if self._last_ts is not None:
             step = _ts_diff(packet.timestamp, self._last_ts)
@@ -344,7 +356,7 @@ class SpeechJitterBuffer:
             self._last_toc = data[0]
         return JitterFrame(data=data, timestamp=packet.timestamp)
 
-    def _observe(self, packet: Any) -> None:
+    def _observe(self, packet: RtpPacket) -> None:
         """Track how late each packet arrives relative to the earliest of the window."""
         now = self._clock()
         if self._ref_ts is None:
@@ -371,12 +383,16 @@ class SpeechJitterBuffer:
         self.stats.jitter_ms = round(p95, 2)
 
 
-class _ExpandingQueue(queue.Queue):  # type: ignore[type-arg]
+# What aiortc's receiver puts on its decoder queue: a frame with its codec; None stops it.
+_DecoderItem = tuple[RTCRtpCodecParameters, JitterFrame] | None
+
+
+class _ExpandingQueue(queue.Queue[_DecoderItem]):
     """The receiver's decoder queue: unpacks :class:`JitterBundle` s (their first
     timestamp was mapped by the receiver; the others follow it) and drops
     concealment frames for codecs that are not Opus."""
 
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+    def put(self, item: _DecoderItem, block: bool = True, timeout: float | None = None) -> None:
         if item is None:
             super().put(item, block, timeout)
             return
@@ -450,7 +466,7 @@ def adapt_sender(sender: RTCRtpSender, tuning: AudioTuning | None = None) -> Non
     t = tuning or AudioTuning()
     original_send = sender.send
 
-    async def send(parameters: Any) -> None:
+    async def send(parameters: RTCRtpSendParameters) -> None:
         codec = parameters.codecs[0] if parameters.codecs else None
         if (
             codec is not None
@@ -463,6 +479,8 @@ def adapt_sender(sender: RTCRtpSender, tuning: AudioTuning | None = None) -> Non
             setattr(sender, _ENCODER, SpeechOpusEncoder(t, channels=2 if stereo else 1))
         await original_send(parameters)
 
+    # The adapter's job: aiortc's method wrapped on this one instance (typeshed-style
+    # stubs call assigning to a method an error; it is what patching per instance is).
     sender.send = send  # type: ignore[method-assign]
 
 
@@ -470,7 +488,7 @@ def adapt_peer_connection(
     pc: RTCPeerConnection, tuning: AudioTuning | None = None
 ) -> RTCPeerConnection:
     """Adapt every audio transceiver ``pc`` has or will create; idempotent; returns ``pc``."""
-    if getattr(pc, "_hello_tui_adapted", False):
+    if pc in _ADAPTED:
         return pc
     t = tuning or AudioTuning()
     original = getattr(pc, _CREATE)
@@ -487,9 +505,13 @@ def adapt_peer_connection(
             adapt_receiver(transceiver.receiver, t)
             adapt_sender(transceiver.sender, t)
     setattr(pc, _CREATE, create)
-    pc._hello_tui_adapted = True  # type: ignore[attr-defined]
-    pc._hello_tui_tuning = t  # type: ignore[attr-defined]
+    _ADAPTED.add(pc)
     return pc
+
+
+def is_adapted(pc: RTCPeerConnection) -> bool:
+    """Whether :func:`adapt_peer_connection` adapted ``pc``."""
+    return pc in _ADAPTED
 
 
 # ----------------------------------------------------------------- RTCP: raw RTT
@@ -536,7 +558,7 @@ class RtcpWatch:
         self.reports = 0  # report blocks about our streams seen
         self.measured = 0  # ... that gave an RTT
 
-    def watching(self, sender: Any) -> bool:
+    def watching(self, sender: RTCRtpSender) -> bool:
         return id(sender) in self._sent
 
     def attach(self, sender: RTCRtpSender) -> bool:
@@ -553,11 +575,11 @@ class RtcpWatch:
         self._sent[key] = {}
         send_rtcp, handle_rtcp = getattr(sender, _SEND_RTCP), getattr(sender, _HANDLE_RTCP)
 
-        async def send(packets: list[Any]) -> None:
+        async def send(packets: list[AnyRtcpPacket]) -> None:
             self.sr_sent(key, packets)
             await send_rtcp(packets)
 
-        async def handle(packet: Any) -> None:
+        async def handle(packet: AnyRtcpPacket) -> None:
             self.rtcp_received(key, sender._ssrc, sender.kind, packet)
             await handle_rtcp(packet)
 
@@ -565,7 +587,7 @@ class RtcpWatch:
         setattr(sender, _HANDLE_RTCP, handle)
         return True
 
-    def sr_sent(self, key: int, packets: list[Any]) -> None:
+    def sr_sent(self, key: int, packets: list[AnyRtcpPacket]) -> None:
         """Note the send time of each SR among ``packets`` (called before they leave)."""
         history = self._sent.setdefault(key, {})
         now = self._clock()
@@ -577,7 +599,7 @@ class RtcpWatch:
                 while len(history) > self.HISTORY:
                     del history[next(iter(history))]
 
-    def rtcp_received(self, key: int, ssrc: int, kind: str, packet: Any) -> None:
+    def rtcp_received(self, key: int, ssrc: int, kind: str, packet: AnyRtcpPacket) -> None:
         """Measure from an incoming RR/SR's report blocks about stream ``ssrc``."""
         if not isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             return
@@ -603,10 +625,9 @@ def watch_rtcp(pc: RTCPeerConnection) -> RtcpWatch:
     """The connection's :class:`RtcpWatch`, now watching every sender it has (idempotent:
     call it again to pick up transceivers added since). Observes only; aiortc's own
     stats are unchanged. Independent of :func:`enabled`."""
-    watch = getattr(pc, "_hello_tui_rtcp_watch", None)
+    watch = _WATCHES.get(pc)
     if watch is None:
-        watch = RtcpWatch()
-        pc._hello_tui_rtcp_watch = watch  # type: ignore[attr-defined]
+        watch = _WATCHES[pc] = RtcpWatch()
     for transceiver in pc.getTransceivers():
         if not watch.watching(transceiver.sender):
             watch.attach(transceiver.sender)

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from hello_tui.media.errors import AudioUnavailable, DeviceError
 from hello_tui.media.quiet import quiet_stderr
@@ -55,6 +55,34 @@ class FallbackNotice:
         if self.role == "audio-source":
             return f"no audio input device ({self.reason}); using silence ({self.used})"
         return f"no audio output device ({self.reason}); discarding received audio ({self.used})"
+
+
+class HasNotice(Protocol):
+    notice: FallbackNotice | None
+
+
+_T = TypeVar("_T", bound=HasNotice)
+
+
+def device_or_null(
+    role: Literal["audio-source", "audio-sink"],
+    spec: str,
+    open_device: Callable[[], _T],
+    null: Callable[[str], _T],
+    *,
+    fallback: bool,
+) -> _T:
+    """``open_device()``; if the device is unusable (:class:`AudioUnavailable`) and
+    ``fallback``, ``null("null:")`` instead, its ``notice`` saying why. The one
+    fallback rule of sources and sinks."""
+    try:
+        return open_device()
+    except AudioUnavailable as exc:
+        if not fallback:
+            raise
+        replacement = null("null:")
+        replacement.notice = FallbackNotice(role, spec, "null:", exc.reason)
+        return replacement
 
 
 def _check_alsa_config() -> None:

@@ -90,7 +90,9 @@ def divert_stderr(log_path: str | None = None) -> bool:
         os.close(target)
         if sys.stderr is sys.__stderr__ or sys.stderr is None:
             sys.stderr = stream
-        sys.__stderr__ = stream
+        # typeshed declares sys.__stderr__ Final, but CPython lets it be rebound and
+        # Textual draws on it: rebinding it is the point here.
+        sys.__stderr__ = stream  # type: ignore[misc]
         _diverted = True
         silence_alsa_errors()
         return True

@@ -16,12 +16,13 @@ from typing import Any
 
 import av
 import numpy as np
+import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from hello_tui.media.audio_format import SAMPLE_RATE, Conformer, Samples, make_frame
-from hello_tui.media.devices import FallbackNotice, open_stream
+from hello_tui.media.devices import FallbackNotice, device_or_null, open_stream
 from hello_tui.media.endpoint import parse_endpoint
-from hello_tui.media.errors import AudioUnavailable, MediaError
+from hello_tui.media.errors import MediaError
 from hello_tui.media.levels import dbfs_to_level, rms_dbfs
 from hello_tui.media.playout import PlayoutBuffer, PlayoutConfig
 from hello_tui.media.quiet import quiet_stderr
@@ -66,6 +67,8 @@ class AudioSink:
         try:
             while True:
                 frame = await track.recv()
+                if not isinstance(frame, av.AudioFrame):  # an audio track sends audio
+                    continue
                 samples = self._conformer.convert(frame)
                 self.frames += 1
                 self.samples += len(samples)
@@ -159,7 +162,9 @@ class DeviceSink(AudioSink):
         )
         self._running = False
 
-    def _callback(self, outdata: Any, frames: int, _time: Any, status: Any) -> None:
+    def _callback(
+        self, outdata: npt.NDArray[np.int16], frames: int, _time: Any, status: Any
+    ) -> None:
         if status.output_underflow:
             self.card_underflows += 1
         outdata[:, 0] = self.buffer.pull(frames)
@@ -207,14 +212,13 @@ def open_audio_sink(
     if endpoint.kind == "file":
         return FileSink(spec, endpoint.arg)
     if endpoint.kind == "device":
-        try:
-            return DeviceSink(spec, endpoint.arg, playout)
-        except AudioUnavailable as exc:
-            if not fallback:
-                raise
-            sink = NullSink("null:")
-            sink.notice = FallbackNotice("audio-sink", spec, "null:", exc.reason)
-            return sink
+        return device_or_null(
+            "audio-sink",
+            spec,
+            lambda: DeviceSink(spec, endpoint.arg, playout),
+            NullSink,
+            fallback=fallback,
+        )
     return NullSink(spec)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import av
 import numpy as np
+import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from hello_tui.media.audio_format import (
@@ -35,9 +36,9 @@ from hello_tui.media.audio_format import (
     make_frame,
     silence,
 )
-from hello_tui.media.devices import FallbackNotice, open_stream
+from hello_tui.media.devices import FallbackNotice, device_or_null, open_stream
 from hello_tui.media.endpoint import parse_endpoint
-from hello_tui.media.errors import AudioUnavailable, MediaError
+from hello_tui.media.errors import MediaError
 from hello_tui.media.quiet import quiet_stderr
 
 STALL_TIMEOUT = 0.200  # no block from the card for this long: send silence meanwhile
@@ -75,7 +76,6 @@ class PacedSource(AudioSource):
         now = time.monotonic()
         if self._t0 is None:
             self._t0 = now
-            self._on_start()
         pts = self._next_pts
         due = self._t0 + pts / SAMPLE_RATE
         if due > now:
@@ -88,9 +88,6 @@ class PacedSource(AudioSource):
         self._next_pts = pts + FRAME_SAMPLES
         self.frames_sent += 1
         return make_frame(self._samples(pts), pts)
-
-    def _on_start(self) -> None:
-        """Hook: the first recv() happened (the call is connected)."""
 
     def _samples(self, pts: int) -> Samples:
         raise NotImplementedError
@@ -114,7 +111,9 @@ class SineSource(PacedSource):
 
     def _samples(self, pts: int) -> Samples:
         cycles = (self.hz * pts / SAMPLE_RATE) % 1.0  # stays exact for hours of pts
-        return (np.sin(2 * math.pi * cycles + self._step) * self._scale).astype(np.int16)
+        # numpy types a ufunc's result as Any: the annotation says what np.sin returns here.
+        wave: npt.NDArray[np.float64] = np.sin(2 * math.pi * cycles + self._step)
+        return (wave * self._scale).astype(np.int16)
 
 
 class FileSource(PacedSource):
@@ -132,18 +131,20 @@ class FileSource(PacedSource):
         if not os.path.isfile(path):
             raise MediaError(f"file:{path}: no such file")
         try:
-            self._container: Any = av.open(path)
+            self._container = av.open(path)
         except (av.FFmpegError, OSError) as exc:
             raise MediaError(f"file:{path}: cannot read it as audio ({exc})") from None
         if not self._container.streams.audio:
             self._container.close()
             raise MediaError(f"file:{path}: has no audio stream")
         stream = self._container.streams.audio[0]
+        duration, time_base = stream.duration, stream.time_base
         self.duration: float | None = (
-            float(stream.duration * stream.time_base) if stream.duration is not None else None
+            float(duration * time_base) if duration is not None and time_base is not None else None
         )
         self.ended = asyncio.Event()
-        self._decoded: Any = None
+        # A generator: nothing is decoded before the first recv() asks for samples.
+        self._decoded = self._container.decode(audio=0)
         self._conformer = Conformer()
         self._pending = Rechunker()
         self._eof = False
@@ -151,9 +152,6 @@ class FileSource(PacedSource):
     @property
     def finished(self) -> bool:
         return self.ended.is_set()
-
-    def _on_start(self) -> None:
-        self._decoded = self._container.decode(audio=0)
 
     def _samples(self, pts: int) -> Samples:
         while len(self._pending) < FRAME_SAMPLES and not self._eof:
@@ -200,17 +198,20 @@ class DeviceSource(AudioSource):
         self.stalls = 0
         self._stalled = False
         self._captured = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # Not ``_loop``: the track's base (pyee's emitter) owns that name.
+        self._main_loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[tuple[Samples, int] | None] | None = None
         self._chunks = Rechunker()
         self._stream, self.device = open_stream(
             "input", name, self._callback, samplerate=SAMPLE_RATE, blocksize=FRAME_SAMPLES
         )
 
-    def _callback(self, indata: Any, frames: int, _time: Any, status: Any) -> None:
+    def _callback(
+        self, indata: npt.NDArray[np.int16], frames: int, _time: Any, status: Any
+    ) -> None:
         if status.input_overflow:
             self.overflows += 1
-        loop = self._loop
+        loop = self._main_loop
         if loop is None:
             return
         block = indata[:, 0].copy()
@@ -233,7 +234,7 @@ class DeviceSource(AudioSource):
     async def recv(self) -> av.AudioFrame:
         self._check_live()
         if self._queue is None:
-            self._loop = asyncio.get_running_loop()
+            self._main_loop = asyncio.get_running_loop()
             self._queue = asyncio.Queue(maxsize=self.queue_frames)
             with quiet_stderr():
                 self._stream.start()
@@ -281,14 +282,13 @@ def open_audio_source(spec: str, *, fallback: bool = True) -> AudioSource:
     if endpoint.kind == "file":
         return FileSource(spec, endpoint.arg)
     if endpoint.kind == "device":
-        try:
-            return DeviceSource(spec, endpoint.arg)
-        except AudioUnavailable as exc:
-            if not fallback:
-                raise
-            source = NullSource("null:")
-            source.notice = FallbackNotice("audio-source", spec, "null:", exc.reason)
-            return source
+        return device_or_null(
+            "audio-source",
+            spec,
+            lambda: DeviceSource(spec, endpoint.arg),
+            NullSource,
+            fallback=fallback,
+        )
     return NullSource(spec)
 
 

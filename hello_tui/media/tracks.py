@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -34,7 +34,14 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from hello_tui.media.levels import dbfs_to_level, frame_dbfs
 
 if TYPE_CHECKING:
+    from av.frame import Frame
+    from av.packet import Packet
+    from av.stream import Stream
+
     from hello_tui.media.video import FrameSink, VideoSource
+
+    # What any MediaStreamTrack.recv() may return (aiortc's annotation).
+    Received = Frame | Packet[Stream]
 
 __all__ = [
     "CameraGate",
@@ -57,7 +64,7 @@ class GatedTrack(MediaStreamTrack):
         self.source = source
         self.muted = False
 
-    async def recv(self) -> Any:
+    async def recv(self) -> Received:
         frame = await self.source.recv()
         if self.muted and isinstance(frame, av.AudioFrame):
             for plane in frame.planes:
@@ -70,13 +77,14 @@ class GatedTrack(MediaStreamTrack):
 
 
 class CameraGate(MediaStreamTrack):
-    """What a call sends: ``source``'s frames while :attr:`on`, nothing while off.
+    """What a call sends: ``source``'s frames while :attr:`sending`, nothing while off.
 
     Off, ``recv()`` waits (without reading the source), so the sender sends no
     packets and the far side stops receiving frames; a paced source skips ahead
     when read again. The first frame after switching on is marked as a key
     frame (``pict_type`` I, which aiortc's VP8 encoder honours). Every frame
-    sent is also pushed to ``preview`` (the self-view)."""
+    sent is also pushed to ``preview`` (the self-view). Not ``on``: the track is a
+    pyee emitter, whose ``on()`` registers a listener (aiortc listens for "ended")."""
 
     kind = "video"
 
@@ -84,30 +92,30 @@ class CameraGate(MediaStreamTrack):
         super().__init__()
         self.source = source
         self.preview = preview
-        self._on = asyncio.Event()
-        self._on.set()
+        self._sending = asyncio.Event()
+        self._sending.set()
         self._keyframe = False
 
     @property
-    def on(self) -> bool:
-        return self._on.is_set()
+    def sending(self) -> bool:
+        return self._sending.is_set()
 
-    def set_on(self, on: bool) -> None:
-        if on and not self._on.is_set():
+    def set_sending(self, sending: bool) -> None:
+        if sending and not self._sending.is_set():
             self._keyframe = True
-            self._on.set()
-        elif not on:
-            self._on.clear()
+            self._sending.set()
+        elif not sending:
+            self._sending.clear()
 
-    async def recv(self) -> Any:
+    async def recv(self) -> av.VideoFrame:
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
-            await self._on.wait()
+            await self._sending.wait()
             if self.readyState != "live":
                 raise MediaStreamError
             frame = await self.source.recv()
-            if not self._on.is_set():  # switched off while waiting for the source
+            if not self._sending.is_set():  # switched off while waiting for the source
                 continue
             if self._keyframe:
                 self._keyframe = False
@@ -118,7 +126,7 @@ class CameraGate(MediaStreamTrack):
 
     def stop(self) -> None:
         super().stop()
-        self._on.set()  # wake a waiting recv(): it raises MediaStreamError
+        self._sending.set()  # wake a waiting recv(): it raises MediaStreamError
         self.source.stop()
 
 
@@ -132,7 +140,7 @@ class TappedTrack(MediaStreamTrack):
         self._on_first: Callable[[], None] | None = on_first
         self.frames = 0
 
-    async def recv(self) -> Any:
+    async def recv(self) -> Received:
         frame = await self.track.recv()
         self.frames += 1
         if self._on_first is not None:
@@ -168,17 +176,17 @@ class MeteredTrack(MediaStreamTrack):
         super().__init__()
         self.kind = track.kind
         self._track = track
-        self._last: Any = None
+        self._last: av.AudioFrame | None = None
         self.frames = 0
         self.width: int | None = None
         self.height: int | None = None
 
-    async def recv(self) -> Any:
+    async def recv(self) -> Received:
         frame = await self._track.recv()
         self.frames += 1
         if isinstance(frame, av.VideoFrame):
             self.width, self.height = frame.width, frame.height
-        else:
+        elif isinstance(frame, av.AudioFrame):
             self._last = frame
         return frame
 
@@ -211,7 +219,7 @@ class LoopbackTrack(MediaStreamTrack):
         if not self._inner.done():
             self._inner.set_result(track)
 
-    async def recv(self) -> Any:
+    async def recv(self) -> Received:
         if self.readyState != "live":
             raise MediaStreamError
         inner = await self._inner

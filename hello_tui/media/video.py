@@ -43,6 +43,7 @@ from typing import Any
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.container import OutputContainer
 
 from hello_tui.media.endpoint import parse_endpoint
 from hello_tui.media.quiet import quiet_stderr
@@ -116,7 +117,7 @@ class VideoSource(MediaStreamTrack):
         self.notice: VideoFallbackNotice | None = None
         self.frames = 0  # frames delivered by recv()
 
-    async def recv(self) -> Any:  # pragma: no cover - subclasses
+    async def recv(self) -> av.VideoFrame:  # pragma: no cover - subclasses
         raise NotImplementedError
 
 
@@ -130,7 +131,7 @@ class NullVideoSource(VideoSource):
         self.notice = notice
         self._stopped = asyncio.Event()
 
-    async def recv(self) -> Any:
+    async def recv(self) -> av.VideoFrame:
         await self._stopped.wait()
         raise MediaStreamError
 
@@ -299,7 +300,8 @@ class CameraSource(VideoSource):
         super().__init__(width, height, fps, f"camera:{index}")
         self.index = index
         self.dropped = 0
-        self._loop = asyncio.get_running_loop()
+        # Not ``_loop``: the track's base (pyee's emitter) owns that name.
+        self._main_loop = asyncio.get_running_loop()
         self._queue: collections.deque[tuple[float, av.VideoFrame]] = collections.deque(
             maxlen=CAMERA_QUEUE
         )
@@ -353,7 +355,7 @@ class CameraSource(VideoSource):
                 next_at = max(next_at + period, now - period)
                 frame = self._convert(bgr)
                 with contextlib.suppress(RuntimeError):  # the loop is closed
-                    self._loop.call_soon_threadsafe(self._push, now, frame)
+                    self._main_loop.call_soon_threadsafe(self._push, now, frame)
         finally:
             with contextlib.suppress(Exception):
                 self._cap.release()
@@ -549,39 +551,42 @@ class VideoRecorder:
             raise ValueError(f"{path}: video can be recorded to .y4m or .mp4")
         self.fps = fps
         self.frames = 0
-        self._container: Any = None
-        self._stream: Any = None
+        self._out: tuple[OutputContainer, av.VideoStream] | None = None  # at the first frame
         self._time_base = fractions.Fraction(1, 15)
         self._closed = False
 
     def write(self, frame: av.VideoFrame) -> None:
         if self._closed:
             return
-        if self._container is None:
-            mp4 = self.path.suffix.lower() == ".mp4"
-            self._container = av.open(str(self.path), "w", format=None if mp4 else "yuv4mpegpipe")
-            rate = fractions.Fraction(round(self.fps * 1000), 1000)
-            self._time_base = 1 / rate
-            stream = self._container.add_stream("mpeg4" if mp4 else "rawvideo", rate=rate)
-            stream.width, stream.height = frame.width, frame.height
-            stream.pix_fmt = "yuv420p"
-            if mp4:
-                stream.bit_rate = 1_000_000
-            self._stream = stream
-        stream = self._stream
+        if self._out is None:
+            self._out = self._open(frame)
+        container, stream = self._out
         out = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
         out.pts, out.time_base = self.frames, self._time_base
         self.frames += 1
         for packet in stream.encode(out):
-            self._container.mux(packet)
+            container.mux(packet)
+
+    def _open(self, first: av.VideoFrame) -> tuple[OutputContainer, av.VideoStream]:
+        mp4 = self.path.suffix.lower() == ".mp4"
+        container = av.open(str(self.path), "w", format=None if mp4 else "yuv4mpegpipe")
+        rate = fractions.Fraction(round(self.fps * 1000), 1000)
+        self._time_base = 1 / rate
+        stream = container.add_stream("mpeg4" if mp4 else "rawvideo", rate=rate)
+        stream.width, stream.height = first.width, first.height
+        stream.pix_fmt = "yuv420p"
+        if mp4:
+            stream.bit_rate = 1_000_000
+        return container, stream
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        if self._container is None:
+        if self._out is None:
             return
+        container, stream = self._out
         with contextlib.suppress(Exception):
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
-        self._container.close()
+            for packet in stream.encode(None):
+                container.mux(packet)
+        container.close()

@@ -46,7 +46,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aiortc import RTCPeerConnection
 from aiortc.stats import (
@@ -54,6 +53,7 @@ from aiortc.stats import (
     RTCOutboundRtpStreamStats,
     RTCRemoteInboundRtpStreamStats,
     RTCRemoteOutboundRtpStreamStats,
+    RTCStats,
 )
 
 from hello_tui.media.aiortc_adapter import (
@@ -330,7 +330,7 @@ class StatsInterpreter:
 
     def interpret(
         self,
-        report: Mapping[str, Any],
+        report: Mapping[str, RTCStats],
         refs: list[StreamRefs],
         now: float,
         *,
@@ -353,7 +353,7 @@ class StatsInterpreter:
 
         audio = next((r for r in refs if r.kind == "audio"), refs[0] if refs else None)
 
-        def fresh(stat: Any) -> bool:
+        def fresh(stat: RTCStats) -> bool:
             return (wall - stat.timestamp).total_seconds() <= STALE_AFTER
 
         # Audio in: jitter and loss, what the user hears.

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from hello_tui.contacts.model import Contact
 from hello_tui.contacts.search import fold_key
 from hello_tui.contacts.store import ContactStore
+from hello_tui.signaling.protocol import RejectReason
 
 __all__ = ["Callers", "find_caller"]
 
@@ -69,7 +70,7 @@ class Callers:
         finally:
             store.close()
 
-    def screen(self, caller: str) -> str | None:
+    def screen(self, caller: str) -> RejectReason | None:
         """Refuse before ringing (``busy``): do-not-disturb, a caller outside the
         allow list, a blocked contact. None: let it ring."""
         if self.dnd():

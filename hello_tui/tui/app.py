@@ -253,15 +253,21 @@ class HelloApp(App[None]):
         photo = self.backend.contacts.photo_bytes(contact)
         self.place_call(contact.emails[0], contact.name, photo, video=video)
 
+    def _can_start(self, verb: str) -> bool:
+        """Whether a call or a room can start now; if not, the notification says why."""
+        if self.in_call:
+            self.notify("Already in a call", severity="warning")
+            return False
+        if self.backend.phone is None:
+            why = self.backend.error or "still connecting to the server"
+            self.notify(f"Cannot {verb} yet: {why}. Press r to retry.", severity="warning")
+            return False
+        return True
+
     def place_call(
         self, to: str, shown: str, photo: bytes | None = None, *, video: bool = False
     ) -> None:
-        if self.in_call:
-            self.notify("Already in a call", severity="warning")
-            return
-        if self.backend.phone is None:
-            why = self.backend.error or "still connecting to the server"
-            self.notify(f"Cannot call yet: {why}. Press r to retry.", severity="warning")
+        if not self._can_start("call"):
             return
         # "Video on by default" ([video] enabled) makes every call a video call.
         video = video or self.backend.settings.video.enabled
@@ -274,12 +280,7 @@ class HelloApp(App[None]):
 
     def join_room(self, url: str, name: str = "") -> None:
         """Join a room by URL through the same flow as a call (``Phone.join``)."""
-        if self.in_call:
-            self.notify("Already in a call", severity="warning")
-            return
-        if self.backend.phone is None:
-            why = self.backend.error or "still connecting to the server"
-            self.notify(f"Cannot join yet: {why}. Press r to retry.", severity="warning")
+        if not self._can_start("join"):
             return
         try:
             call = self.backend.join(url, peer=name or "room")

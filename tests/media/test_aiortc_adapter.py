@@ -276,11 +276,11 @@ async def test_adapter_replaces_the_internals_per_connection(
         await plain.close()
         await adapted.close()
     pc = new_peer_connection([])
-    assert getattr(pc, "_hello_tui_adapted", False)
+    assert ad.is_adapted(pc)
     await pc.close()
     monkeypatch.setenv("HELLO_TUI_AIORTC_ADAPTER", "0")
     pc = new_peer_connection([])
-    assert not getattr(pc, "_hello_tui_adapted", False)
+    assert not ad.is_adapted(pc)
     await pc.close()
 
 

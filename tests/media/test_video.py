@@ -144,18 +144,28 @@ async def test_camera_gate_off_sends_nothing_and_restarts_with_a_key_frame() -> 
     preview = FrameSink()
     gate = CameraGate(PatternSource(64, 48, 50), preview)
     await gate.recv()
-    gate.set_on(False)
-    assert not gate.on
+    gate.set_sending(False)
+    assert not gate.sending
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.2):
             await gate.recv()
-    gate.set_on(True)
+    gate.set_sending(True)
     frame = await gate.recv()
     assert frame.pict_type == av.video.frame.PictureType.I
     assert preview.frames == 2
     gate.stop()
     with pytest.raises(MediaStreamError):
         await gate.recv()
+
+
+async def test_camera_gate_is_still_an_event_emitter() -> None:
+    # aiortc listens for a track's "ended" through pyee's on(): a property of the gate
+    # named `on` once hid that method (calling it raised TypeError).
+    gate = CameraGate(PatternSource(64, 48, 50))
+    ended: list[bool] = []
+    gate.on("ended", lambda: ended.append(True))
+    gate.stop()
+    assert ended == [True]
 
 
 @pytest.mark.parametrize("suffix", [".y4m", ".mp4"])

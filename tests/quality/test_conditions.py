@@ -30,7 +30,7 @@ import pytest
 
 from hello_tui.call import events as ev
 from hello_tui.call.engine import Call
-from hello_tui.media.aiortc_adapter import RtcpWatch
+from hello_tui.media.aiortc_adapter import watch_rtcp
 from hello_tui.quality.sample import QualitySample
 from tests.call import conftest as call_fixtures
 from tests.call.conftest import Env, T
@@ -154,8 +154,7 @@ async def test_samples_follow_injected_delay_then_loss(env: Env) -> None:
         # the RTT came from our raw RTCP measurement, not aiortc's EWMA
         for c in sides:
             assert c.pc is not None
-            watch = c.pc._hello_tui_rtcp_watch  # type: ignore[attr-defined]
-            assert isinstance(watch, RtcpWatch) and watch.measured > 0
+            assert watch_rtcp(c.pc).measured > 0  # the call's own watch, not a new one
 
         await call.hangup()
         await incoming.wait_ended(T)

@@ -7,7 +7,6 @@ app with a :class:`CallContact` message.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import ClassVar
 
 from rich.text import Text
@@ -37,6 +36,7 @@ from hello_tui.tui.messages import CallContact
 from hello_tui.tui.text import printable
 from hello_tui.tui.widgets.photo import Photo
 from hello_tui.tui.widgets.status import StatusLine
+from hello_tui.util.timestamps import local_time
 
 LIST_LIMIT = 100  # contacts listed at once (a screenful is ~20): typing narrows the rest down
 
@@ -74,10 +74,6 @@ def details_text(contact: Contact) -> Text:
         notes = "\n".join(printable(line) for line in contact.notes.splitlines())
         text.append("\n\n" + notes, "italic")
     return text
-
-
-def when(t: float) -> str:
-    return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
 
 
 class MainScreen(Screen[None]):
@@ -243,7 +239,7 @@ class MainScreen(Screen[None]):
             arrow = "→" if rec.direction == "outgoing" else "←"
             # Text, not str: DataTable parses a str cell as markup, and peers are names.
             who, outcome = Text(printable(rec.peer, 200)), Text(outcome_words(rec.outcome))
-            table.add_row(when(rec.start), arrow, who, outcome, duration(rec.duration))
+            table.add_row(local_time(rec.start), arrow, who, outcome, duration(rec.duration))
 
     def action_toggle_tab(self) -> None:
         tabs = self.query_one("#tabs", TabbedContent)
@@ -268,26 +264,21 @@ class MainScreen(Screen[None]):
         self.action_call(video=True)
 
     def action_add(self) -> None:
-        from hello_tui.tui.screens.forms import ContactForm
-
-        def done(contact: Contact | None) -> None:
-            if contact is not None:
-                self.refresh_contacts(select=contact.id)
-                self.notify(f"Added {contact.name}")
-
-        self.app.push_screen(ContactForm(self.store, None), done)
+        self._contact_form(None, "Added")
 
     def action_edit(self) -> None:
-        from hello_tui.tui.screens.forms import ContactForm
-
         contact = self.selected()
-        if contact is None:
-            return
+        if contact is not None:
+            self._contact_form(contact, "Saved")
+
+    def _contact_form(self, contact: Contact | None, done_word: str) -> None:
+        """The form for a new contact (``None``) or ``contact``; selects what it saved."""
+        from hello_tui.tui.screens.forms import ContactForm
 
         def done(saved: Contact | None) -> None:
             if saved is not None:
                 self.refresh_contacts(select=saved.id)
-                self.notify(f"Saved {saved.name}")
+                self.notify(f"{done_word} {saved.name}")
 
         self.app.push_screen(ContactForm(self.store, contact), done)
 

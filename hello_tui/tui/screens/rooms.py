@@ -14,7 +14,6 @@ connection attempt ended); joining a room is asked of the app with a
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from typing import ClassVar
 from urllib.parse import urlsplit
 
@@ -32,6 +31,7 @@ from hello_tui.tui.backend import Backend
 from hello_tui.tui.messages import JoinRoom
 from hello_tui.tui.text import printable
 from hello_tui.tui.widgets.status import StatusLine
+from hello_tui.util.timestamps import local_time
 
 NO_SERVER = "Rooms need a real server (not the embedded one): set its URL in Settings (s)."
 NO_SERVER_HINT = "e.g. one started with 'hello-tui serve', or [server] url in the config file"
@@ -45,12 +45,8 @@ def room_label(room: Room) -> Text:
     else:
         text.append(printable(room.name, 200) or "(unnamed)", "" if room.name else "dim")
     people = f"  · {room.participants} in it" if room.participants else ""
-    text.append(f"{people}  · until {_when(room.expires)}", "dim")
+    text.append(f"{people}  · until {local_time(room.expires)}", "dim")
     return text
-
-
-def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
 
 
 class RoomsScreen(Screen[None]):
@@ -162,7 +158,7 @@ class RoomsScreen(Screen[None]):
             return
         text = Text()
         text.append(printable(room.name) if room.name is not None else UNKNOWN, "bold")
-        text.append(f"\nexpires {_when(room.expires)}", "dim")
+        text.append(f"\nexpires {local_time(room.expires)}", "dim")
         text.append(f" · {room.participants} in the room now\n", "dim")
         if room.url:
             text.append(room.url, "underline")
