@@ -27,16 +27,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 from hello_tui.call import events as ev
-from hello_tui.call.media_policy import CallMedia
+from hello_tui.call.event_stream import EventStream
+from hello_tui.call.media_policy import CallMedia, NoVideo
 from hello_tui.call.options import CallOptions
-from hello_tui.call.peer import host_addresses, new_peer_connection
+from hello_tui.call.peer import local_description, new_peer_connection
 from hello_tui.call.quality_watch import QualityWatch
 from hello_tui.call.trust import CallTrust
 from hello_tui.media.sinks import AudioSink
@@ -78,11 +79,6 @@ def _log_event(event: ev.CallEvent) -> None:
         log.info("call %s: notice (%s)", cid, event.source or "call")
     else:
         log.info("call %s: %s", cid, event.kind)
-
-
-class NoVideo(RuntimeError):
-    """``set_camera()`` on a call that sends no video (video is negotiated when
-    the call starts; there is no renegotiation)."""
 
 
 class Call:
@@ -130,9 +126,7 @@ class Call:
         )
         self._quality = QualityWatch(self._on_sample)
         self._inbox: asyncio.Queue[p.Message] = asyncio.Queue()
-        self._log: list[ev.CallEvent] = []
-        loop = asyncio.get_running_loop()
-        self._waker: asyncio.Future[None] = loop.create_future()
+        self._stream = EventStream()
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._hangup_requested = False
@@ -217,43 +211,29 @@ class Call:
 
     # ------------------------------------------------------------ events
     def _emit(self, event: ev.CallEvent) -> None:
-        self._log.append(event)
+        self._stream.push(event)
         _log_event(event)
         for listener in self.phone.listeners:  # before any consumer can see it
             try:
                 listener.call_event(self, event)
             except Exception:
                 log.exception("call %s: a listener failed on %s", self.call_id[:6], event.kind)
-        waker, self._waker = self._waker, asyncio.get_running_loop().create_future()
-        waker.set_result(None)
 
-    async def events(self) -> AsyncIterator[ev.CallEvent]:
+    def events(self) -> AsyncIterator[ev.CallEvent]:
         """Every event of this call from the first, ending after :class:`Ended`."""
-        i = 0
-        while True:
-            while i < len(self._log):
-                event = self._log[i]
-                i += 1
-                yield event
-                if isinstance(event, ev.Ended):
-                    return
-            await asyncio.shield(self._waker)
+        return self._stream.events()
 
     async def wait_for(self, kind: type[E], timeout: float | None = None) -> E:
         """The first event of type ``kind`` (raises LookupError if the call ends
         without one, TimeoutError after ``timeout``)."""
-        async with asyncio.timeout(timeout):
-            async for event in self.events():
-                if isinstance(event, kind):
-                    return event
-        raise LookupError(f"the call ended ({self.ended and self.ended.reason}) before {kind.kind}")
+        return await self._stream.wait_for(kind, timeout)
 
     async def wait_ended(self, timeout: float | None = None) -> ev.Ended:
-        return await self.wait_for(ev.Ended, timeout)
+        return await self._stream.wait_for(ev.Ended, timeout)
 
     @property
     def event_log(self) -> list[ev.CallEvent]:
-        return list(self._log)
+        return self._stream.log
 
     def _ms(self) -> float:
         return round((time.perf_counter() - self._t0) * 1000, 1)
@@ -294,15 +274,7 @@ class Call:
 
         Raises :class:`NoVideo` if this call sends no video (audio-only, or the
         camera could not be opened): video is negotiated when the call starts."""
-        gate = self.video_track
-        if gate is None:
-            video_source = self.media.video_source
-            why = video_source.notice if video_source is not None else None
-            raise NoVideo(
-                f"this call sends no video ({why})"
-                if why
-                else "this call sends no video: start the call with video to use the camera"
-            )
+        gate = self.media.camera()
         if self.ended is not None or gate.on == on:
             return
         gate.set_on(on)
@@ -316,8 +288,7 @@ class Call:
         if self.direction == "incoming" and self.stage == "ringing":
             return await self.reject()
         if self.is_room:
-            with contextlib.suppress(SignalingClientError):
-                await self.client.room_leave(self.room_token)
+            await self._tell(self.client.room_leave(self.room_token))
             return await self._end(reason if self.stage == "connected" else "cancel")
         if not self.call_id:
             if self._placing:  # the call is on its way: hung up as soon as it has an id
@@ -362,8 +333,7 @@ class Call:
         """Decline an incoming call (``busy``: only this device withdraws)."""
         if self.ended is not None:
             return self.ended
-        with contextlib.suppress(SignalingClientError):
-            await self.client.reject(self.call_id, reason)
+        await self._tell(self.client.reject(self.call_id, reason))
         return await self._end(reason)
 
     # ------------------------------------------------------------ internals
@@ -433,19 +403,14 @@ class Call:
 
         return pc
 
-    async def _local_description(self, pc: RTCPeerConnection, offer: bool) -> str:
-        """Create and set our SDP; ICE gathering completes inside (aiortc)."""
-        with host_addresses(self.options.host_addresses):
-            desc = await (pc.createOffer() if offer else pc.createAnswer())
-            await pc.setLocalDescription(desc)
-        return pc.localDescription.sdp
-
     async def _new_offer(self) -> str:
         self.media.open()
         self.pc = self._make_pc()
         self.pc.addTransceiver(self.media.sent_track(), direction="sendrecv")
         self.media.add_video(self.pc, offer=True)
-        return self.trust.stamp_offer(await self._local_description(self.pc, offer=True))
+        hosts = self.options.host_addresses
+        sdp = await local_description(self.pc, offer=True, addresses=hosts)
+        return self.trust.stamp_offer(sdp)
 
     async def _answer_offer(self, sdp: str) -> str:
         self.media.open()
@@ -455,7 +420,9 @@ class Call:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         self.pc.addTrack(self.media.sent_track())
         self.media.add_video(self.pc, offer=False)
-        return self.trust.stamp_answer(sdp, await self._local_description(self.pc, offer=False))
+        hosts = self.options.host_addresses
+        answer = await local_description(self.pc, offer=False, addresses=hosts)
+        return self.trust.stamp_answer(sdp, answer)
 
     def _arm_media_timer(self) -> None:
         if self._media_timer is None:
@@ -484,13 +451,17 @@ class Call:
     def _settle_check_code(self) -> None:
         self.trust.settle_check_code(self.pc, connected=self.stage == "connected")
 
-    async def _reveal(self, nonce: str) -> None:
-        with contextlib.suppress(SignalingClientError, SignalingError):
-            await self.client.request(p.SasReveal(call_id=self.call_id, nonce=nonce))
-
-    async def _tell_connected(self) -> None:
+    async def _tell(self, request: Awaitable[Any]) -> None:
+        """Tell the server something it may not hear: the call goes on."""
         with contextlib.suppress(SignalingClientError):
-            await self.client.connected(self.call_id)
+            await request
+
+    async def _tell_connected(self) -> None:  # spawned: a coroutine of its own
+        await self._tell(self.client.connected(self.call_id))
+
+    async def _reveal(self, nonce: str) -> None:
+        with contextlib.suppress(SignalingClientError, SignalingError):  # it may refuse, too
+            await self.client.request(p.SasReveal(call_id=self.call_id, nonce=nonce))
 
     def _on_first_frame(self) -> None:
         if self.ended is None:
@@ -501,11 +472,10 @@ class Call:
         if self.ended is not None or self.stage == "connected":
             return
         if self.is_room:
-            with contextlib.suppress(SignalingClientError):
-                await self.client.room_leave(self.room_token)
+            await self._tell(self.client.room_leave(self.room_token))
         elif self.call_id:
-            with contextlib.suppress(SignalingClientError):
-                await self.client.request(p.Hangup(call_id=self.call_id, reason="media-fail"))
+            hangup = p.Hangup(call_id=self.call_id, reason="media-fail")
+            await self._tell(self.client.request(hangup))
         await self._end("media-fail", why)
 
     # ------------------------------------------------------------ drivers
@@ -592,8 +562,7 @@ class Call:
             case p.CallEnded():
                 await self._end(msg.reason)
             case p.PeerLeft():
-                with contextlib.suppress(SignalingClientError):
-                    await self.client.room_leave(self.room_token)
+                await self._tell(self.client.room_leave(self.room_token))
                 await self._end(msg.reason)
             case _:
                 log.debug("call %s: ignoring %s", self.call_id[:6], type(msg).__name__)
