@@ -27,23 +27,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 from hello_tui.call import events as ev
-from hello_tui.call.identity_proof import proven, stamp
-from hello_tui.call.media_policy import CallMedia
+from hello_tui.call.event_stream import EventStream
+from hello_tui.call.media_policy import CallMedia, NoVideo
 from hello_tui.call.options import CallOptions
-from hello_tui.call.peer import host_addresses, new_peer_connection
-from hello_tui.call.sas import SasError, SasExchange, fingerprint_from_sdp
-from hello_tui.contacts.pins import key_fingerprint
+from hello_tui.call.peer import local_description, new_peer_connection
+from hello_tui.call.quality_watch import QualityWatch
+from hello_tui.call.trust import CallTrust
 from hello_tui.media.sinks import AudioSink
 from hello_tui.media.tracks import CameraGate, GatedTrack, MeteredTrack
 from hello_tui.media.video import FrameSink
-from hello_tui.quality.collector import QualityCollector
 from hello_tui.quality.sample import QualitySample
 from hello_tui.quality.summary import summarize
 from hello_tui.signaling import protocol as p
@@ -82,11 +81,6 @@ def _log_event(event: ev.CallEvent) -> None:
         log.info("call %s: %s", cid, event.kind)
 
 
-class NoVideo(RuntimeError):
-    """``set_camera()`` on a call that sends no video (video is negotiated when
-    the call starts; there is no renegotiation)."""
-
-
 class Call:
     """One call. Created by :class:`Phone`; never constructed directly."""
 
@@ -117,29 +111,22 @@ class Call:
         self.connected_at: float | None = None  # wall clock (time.time())
         self.connected_ms: float | None = None  # Connected.setup_ms: dial/accept → DTLS up
         self.flowing_ms: float | None = None  # MediaFlowing.setup_ms: → first remote audio
-        self.sas: str | None = None  # the check code, once verified (never before)
-        self._sas: SasExchange | None = None  # this offer/answer's commitment exchange
-        self._sas_shown = False
-        # Who the other side is by key: the account name and key the server
-        # announced, whether its SDP signature checked out, and the settled event.
-        self.peer_account = ""
-        self.peer_key = ""
-        self._peer_proven = False
-        self.identity: ev.Identity | None = None
-        # Whether a front end may show the contact of that name (its photo):
-        # not while the key is known to differ from the pinned one, or unproven.
-        self.contact_shown = True
+        # Who the other side is by key, and the check code (call/trust.py).
+        self.trust = CallTrust(
+            pins=phone.pins,
+            identity=options.identity,
+            anonymous=self.is_room,
+            call_id=lambda: self.call_id,
+            emit=self._trust_event,
+        )
         self.ended: ev.Ended | None = None
         self.pc: RTCPeerConnection | None = None
         self.media: CallMedia = phone.media(
             options, notice=self._notice, spawn=self._spawn, first_frame=self._on_first_frame
         )
-        self.quality_samples: list[QualitySample] = []  # exactly those emitted as Quality
-        self._quality_task: asyncio.Task[None] | None = None
+        self._quality = QualityWatch(self._on_sample)
         self._inbox: asyncio.Queue[p.Message] = asyncio.Queue()
-        self._log: list[ev.CallEvent] = []
-        loop = asyncio.get_running_loop()
-        self._waker: asyncio.Future[None] = loop.create_future()
+        self._stream = EventStream()
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._hangup_requested = False
@@ -172,45 +159,81 @@ class Call:
     def remote_video(self) -> FrameSink | None:
         return self.media.remote_video
 
+    # ------------------------------------------------------------ trust, quality
+    # The trust job's and the quality watch's, named on the call for the front ends.
+    @property
+    def sas(self) -> str | None:
+        """The check code, once verified (never before)."""
+        return self.trust.sas
+
+    @property
+    def check_status(self) -> str:
+        """``waiting``, ``verified`` (``sas`` holds the code), ``mismatch`` or ``unsupported``."""
+        return self.trust.check_status
+
+    @property
+    def identity(self) -> ev.Identity | None:
+        return self.trust.identity
+
+    @property
+    def peer_account(self) -> str:
+        return self.trust.peer_account
+
+    @property
+    def peer_key(self) -> str:
+        return self.trust.peer_key
+
+    @property
+    def contact_shown(self) -> bool:
+        """A front end may show the contact of that name (not for a changed or unproven key)."""
+        return self.trust.contact_shown
+
+    def mark_verified(self) -> ev.Identity:
+        """The user compared the check code aloud: see :meth:`CallTrust.mark_verified`."""
+        return self.trust.mark_verified()
+
+    def accept_new_key(self) -> ev.Identity:
+        """The user accepts the changed key: see :meth:`CallTrust.accept_new_key`."""
+        return self.trust.accept_new_key()
+
+    @property
+    def quality_samples(self) -> list[QualitySample]:
+        """Exactly the samples emitted as :class:`~hello_tui.call.events.Quality`."""
+        return self._quality.samples
+
+    def _trust_event(self, event: ev.CallEvent) -> None:
+        if isinstance(event, ev.Identity) and event.status in ("changed", "unproven"):
+            self.peer = event.name or self.peer  # not the contact: the raw name
+        self._emit(event)
+
+    def _on_sample(self, sample: QualitySample) -> None:
+        self._emit(ev.Quality(call_id=self.call_id, sample=sample))
+
     # ------------------------------------------------------------ events
     def _emit(self, event: ev.CallEvent) -> None:
-        self._log.append(event)
+        self._stream.push(event)
         _log_event(event)
         for listener in self.phone.listeners:  # before any consumer can see it
             try:
                 listener.call_event(self, event)
             except Exception:
                 log.exception("call %s: a listener failed on %s", self.call_id[:6], event.kind)
-        waker, self._waker = self._waker, asyncio.get_running_loop().create_future()
-        waker.set_result(None)
 
-    async def events(self) -> AsyncIterator[ev.CallEvent]:
+    def events(self) -> AsyncIterator[ev.CallEvent]:
         """Every event of this call from the first, ending after :class:`Ended`."""
-        i = 0
-        while True:
-            while i < len(self._log):
-                event = self._log[i]
-                i += 1
-                yield event
-                if isinstance(event, ev.Ended):
-                    return
-            await asyncio.shield(self._waker)
+        return self._stream.events()
 
     async def wait_for(self, kind: type[E], timeout: float | None = None) -> E:
         """The first event of type ``kind`` (raises LookupError if the call ends
         without one, TimeoutError after ``timeout``)."""
-        async with asyncio.timeout(timeout):
-            async for event in self.events():
-                if isinstance(event, kind):
-                    return event
-        raise LookupError(f"the call ended ({self.ended and self.ended.reason}) before {kind.kind}")
+        return await self._stream.wait_for(kind, timeout)
 
     async def wait_ended(self, timeout: float | None = None) -> ev.Ended:
-        return await self.wait_for(ev.Ended, timeout)
+        return await self._stream.wait_for(ev.Ended, timeout)
 
     @property
     def event_log(self) -> list[ev.CallEvent]:
-        return list(self._log)
+        return self._stream.log
 
     def _ms(self) -> float:
         return round((time.perf_counter() - self._t0) * 1000, 1)
@@ -251,15 +274,7 @@ class Call:
 
         Raises :class:`NoVideo` if this call sends no video (audio-only, or the
         camera could not be opened): video is negotiated when the call starts."""
-        gate = self.video_track
-        if gate is None:
-            video_source = self.media.video_source
-            why = video_source.notice if video_source is not None else None
-            raise NoVideo(
-                f"this call sends no video ({why})"
-                if why
-                else "this call sends no video: start the call with video to use the camera"
-            )
+        gate = self.media.camera()
         if self.ended is not None or gate.sending == on:
             return
         gate.set_sending(on)
@@ -273,8 +288,7 @@ class Call:
         if self.direction == "incoming" and self.stage == "ringing":
             return await self.reject()
         if self.is_room:
-            with contextlib.suppress(SignalingClientError):
-                await self.client.room_leave(self.room_token)
+            await self._tell(self.client.room_leave(self.room_token))
             return await self._end(reason if self.stage == "connected" else "cancel")
         if not self.call_id:
             if self._placing:  # the call is on its way: hung up as soon as it has an id
@@ -308,6 +322,7 @@ class Call:
         if video is not None:
             options = replace(options, video_source=video)
         self.options = self.media.options = options  # nothing is open yet
+        self.trust.own = options.identity
         await self._kill_task()  # the ringing-phase inbox reader
         self._t0 = time.perf_counter()
         self._set_stage("connecting")
@@ -318,8 +333,7 @@ class Call:
         """Decline an incoming call (``busy``: only this device withdraws)."""
         if self.ended is not None:
             return self.ended
-        with contextlib.suppress(SignalingClientError):
-            await self.client.reject(self.call_id, reason)
+        await self._tell(self.client.reject(self.call_id, reason))
         return await self._end(reason)
 
     # ------------------------------------------------------------ internals
@@ -389,21 +403,14 @@ class Call:
 
         return pc
 
-    async def _local_description(self, pc: RTCPeerConnection, offer: bool) -> str:
-        """Create and set our SDP; ICE gathering completes inside (aiortc)."""
-        with host_addresses(self.options.host_addresses):
-            desc = await (pc.createOffer() if offer else pc.createAnswer())
-            await pc.setLocalDescription(desc)
-        return pc.localDescription.sdp
-
     async def _new_offer(self) -> str:
         self.media.open()
         self.pc = self._make_pc()
         self.pc.addTransceiver(self.media.sent_track(), direction="sendrecv")
         self.media.add_video(self.pc, offer=True)
-        self._sas = SasExchange("offerer")
-        sdp = self._sas.stamp_offer(await self._local_description(self.pc, offer=True))
-        return self._sign(sdp, "offer")
+        hosts = self.options.host_addresses
+        sdp = await local_description(self.pc, offer=True, addresses=hosts)
+        return self.trust.stamp_offer(sdp)
 
     async def _answer_offer(self, sdp: str) -> str:
         self.media.open()
@@ -413,34 +420,9 @@ class Call:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         self.pc.addTrack(self.media.sent_track())
         self.media.add_video(self.pc, offer=False)
-        self._sas = SasExchange("answerer")
-        answer = self._sas.stamp_answer(sdp, await self._local_description(self.pc, offer=False))
-        return self._sign(answer, "answer")
-
-    def _sign(self, sdp: str, role: str) -> str:
-        """Our identity signature on a direct call's SDP (rooms are anonymous)."""
-        identity = self.options.identity
-        return sdp if identity is None or self.is_room else stamp(sdp, role, identity)
-
-    async def _collect_quality(self, pc: RTCPeerConnection, interval: float) -> None:
-        """One Quality event per ``interval`` while connected (never breaks the call)."""
-        sink, metered = self.media.sink, self.media.metered
-        collector = QualityCollector(
-            pc,
-            sink.stats if sink is not None else None,
-            metered.level if metered is not None else None,
-            video=self.media.video_reading if self.video else None,
-        )
-        try:
-            async for sample in collector.run(interval):
-                if self.ended is not None or self.pc is not pc:
-                    return
-                self.quality_samples.append(sample)
-                self._emit(ev.Quality(call_id=self.call_id, sample=sample))
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # stats are a window on the call, not part of it
-            log.warning("call %s: quality sampling stopped", self.call_id[:6], exc_info=True)
+        hosts = self.options.host_addresses
+        answer = await local_description(self.pc, offer=False, addresses=hosts)
+        return self.trust.stamp_answer(sdp, answer)
 
     def _arm_media_timer(self) -> None:
         if self._media_timer is None:
@@ -458,112 +440,28 @@ class Call:
             self._media_timer.cancel()
         self.connected_ms = self._ms()
         self._emit(ev.Connected(call_id=self.call_id, setup_ms=self.connected_ms))
-        self._settle_identity()
+        self.trust.settle_identity()
         self._settle_check_code()
-        if self.options.quality_interval and self._quality_task is None:
-            self._quality_task = asyncio.get_running_loop().create_task(
-                self._collect_quality(pc, self.options.quality_interval)
-            )
+        if self.options.quality_interval:
+            interval = self.options.quality_interval
+            self._quality.start(pc, self.media, interval, video=self.video, cid=self.call_id)
         if self.call_id and not self.is_room:
             self._spawn(self._tell_connected())
 
-    @property
-    def check_status(self) -> str:
-        """``waiting``, ``verified`` (``sas`` holds the code), ``mismatch`` or ``unsupported``."""
-        return self._sas.status if self._sas is not None else "waiting"
-
     def _settle_check_code(self) -> None:
-        """Emit :class:`~hello_tui.call.events.CheckCode` once the exchange is settled:
-        a mismatch at once; a code (or its absence) once DTLS has checked the fingerprints."""
-        exchange, pc = self._sas, self.pc
-        if exchange is None or pc is None or self._sas_shown or exchange.status == "waiting":
-            return
-        if exchange.status != "mismatch" and self.stage != "connected":
-            return
-        self._sas_shown = True
-        status = exchange.status
-        try:
-            local = fingerprint_from_sdp(pc.localDescription.sdp)
-            remote = fingerprint_from_sdp(pc.remoteDescription.sdp)
-        except SasError:  # cannot happen with aiortc's SDP; never block a call on it
-            local = remote = ""
-        if status == "verified":
-            offer, answer = (local, remote) if exchange.role == "offerer" else (remote, local)
-            self.sas = exchange.code(offer, answer) if local else None
-            status = status if self.sas else "unsupported"
-        if status == "mismatch":
-            log.warning("call %s: the check code's reveal does not match", self.call_id[:6])
-        self._emit(ev.CheckCode(call_id=self.call_id, status=status, code=self.sas or ""))
+        self.trust.settle_check_code(self.pc, connected=self.stage == "connected")
 
-    def _settle_identity(self) -> None:
-        """Once DTLS is up (the peer holds the certificate its SDP signed):
-        judge the key against the pins and emit :class:`~hello_tui.call.events.Identity`."""
-        pins = self.phone.pins
-        if self.is_room or pins is None or not pins.applies(self.peer_account):
-            return
-        name, key = self.peer_account, self.peer_key
-        try:
-            status = pins.record(name, key) if self._peer_proven else "unproven"
-            pin = pins.get(name)
-        except Exception as exc:  # the pins are a safeguard: say so, never break the call
-            log.warning("call %s: the known keys cannot be read or written", self.call_id[:6])
-            self._emit(ev.Notice(call_id=self.call_id, text=str(exc), source="known-keys"))
-            return
-        self._emit_identity(status, pin, proven=self._peer_proven)
+    async def _tell(self, request: Awaitable[Any]) -> None:
+        """Tell the server something it may not hear: the call goes on."""
+        with contextlib.suppress(SignalingClientError):
+            await request
 
-    def _emit_identity(self, status: str, pin: Any, *, proven: bool) -> None:
-        key = self.peer_key
-        event = ev.Identity(
-            call_id=self.call_id,
-            name=self.peer_account,
-            status=status,
-            fingerprint=key_fingerprint(key) if key else "",
-            pinned=pin.fingerprint if pin is not None and pin.key != key else "",
-            proven=proven,
-        )
-        if status in ("changed", "unproven"):
-            log.warning("call %s: the peer's account key is %s", self.call_id[:6], status)
-            self.peer = self.peer_account or self.peer  # not the contact: the raw name
-            self.contact_shown = False
-        self.identity = event
-        self._emit(event)
-
-    def mark_verified(self) -> ev.Identity:
-        """The user compared the check code aloud: mark this account's pinned key
-        verified (``RuntimeError`` saying why when it cannot be)."""
-        identity, pins = self.identity, self.phone.pins
-        if identity is None or pins is None:
-            raise RuntimeError("no account key to verify on this call")
-        if not identity.proven or identity.status not in ("new", "known", "verified"):
-            raise RuntimeError(f"this account's key is {identity.status}: it cannot be verified")
-        if self.check_status != "verified":
-            raise RuntimeError("compare the check code first (there is none on this call yet)")
-        if identity.status != "verified":
-            pin = pins.verify(self.peer_account)
-            self._emit_identity("verified", pin, proven=True)
-        assert self.identity is not None
-        return self.identity
-
-    def accept_new_key(self) -> ev.Identity:
-        """The user accepts this account's changed key (proven on this call): it
-        replaces the pinned one, unverified (``RuntimeError`` saying why not)."""
-        identity, pins = self.identity, self.phone.pins
-        if identity is None or pins is None or identity.status != "changed":
-            raise RuntimeError("this account's key has not changed")
-        if not identity.proven:
-            raise RuntimeError("answer first: the new key is not proven yet")
-        pin = pins.trust(self.peer_account, self.peer_key)
-        self._emit_identity("known", pin, proven=True)
-        assert self.identity is not None
-        return self.identity
+    async def _tell_connected(self) -> None:  # spawned: a coroutine of its own
+        await self._tell(self.client.connected(self.call_id))
 
     async def _reveal(self, nonce: str) -> None:
-        with contextlib.suppress(SignalingClientError, SignalingError):
+        with contextlib.suppress(SignalingClientError, SignalingError):  # it may refuse, too
             await self.client.request(p.SasReveal(call_id=self.call_id, nonce=nonce))
-
-    async def _tell_connected(self) -> None:
-        with contextlib.suppress(SignalingClientError):
-            await self.client.connected(self.call_id)
 
     def _on_first_frame(self) -> None:
         if self.ended is None:
@@ -574,16 +472,15 @@ class Call:
         if self.ended is not None or self.stage == "connected":
             return
         if self.is_room:
-            with contextlib.suppress(SignalingClientError):
-                await self.client.room_leave(self.room_token)
+            await self._tell(self.client.room_leave(self.room_token))
         elif self.call_id:
-            with contextlib.suppress(SignalingClientError):
-                await self.client.request(p.Hangup(call_id=self.call_id, reason="media-fail"))
+            hangup = p.Hangup(call_id=self.call_id, reason="media-fail")
+            await self._tell(self.client.request(hangup))
         await self._end("media-fail", why)
 
     # ------------------------------------------------------------ drivers
     async def _run_outgoing(self, to: str) -> None:
-        self.peer_account = to
+        self.trust.peer_account = to
         self._emit(ev.Dialing(to=to))
         sdp = await self._new_offer()
         self._placing = True
@@ -604,7 +501,7 @@ class Call:
 
     async def _run_accept(self) -> None:
         offer = await self.client.accept(self.call_id)
-        self._peer_proven = proven(offer, "offer", self.peer_account, self.peer_key)
+        self.trust.take_offer(offer)
         answer = await self._answer_offer(offer)
         self._arm_media_timer()
         await self.client.answer(self.call_id, answer)
@@ -640,22 +537,19 @@ class Call:
                 self._set_stage("ringing")
                 self._emit(ev.Ringing(call_id=self.call_id))
             case p.Accepted():
-                self.peer_key = msg.callee_key
+                self.trust.peer_key = msg.callee_key
                 self._set_stage("connecting")
                 self._emit(ev.Connecting(call_id=self.call_id))
                 self._arm_media_timer()
             case p.Answer() if self.pc is not None and self.pc.signalingState == "have-local-offer":
                 # The answer fixed the answerer's nonce: now (never earlier) ours may go.
-                reveal = self._sas.take_answer(msg.sdp) if self._sas is not None else None
+                reveal = self.trust.take_answer(msg.sdp)
                 if reveal is not None:
                     self._spawn(self._reveal(reveal))
-                if not self.is_room:
-                    self._peer_proven = proven(msg.sdp, "answer", self.peer_account, self.peer_key)
                 answer = RTCSessionDescription(sdp=msg.sdp, type="answer")
                 await self.pc.setRemoteDescription(answer)
                 self._settle_check_code()
-            case p.SasReveal() if self._sas is not None:
-                self._sas.take_reveal(msg.nonce)
+            case p.SasReveal() if self.trust.take_reveal(msg.nonce):
                 self._settle_check_code()
             case p.Offer() if self.is_room and self.pc is None:  # one exchange per call
                 if self.stage == "waiting":
@@ -668,8 +562,7 @@ class Call:
             case p.CallEnded():
                 await self._end(msg.reason)
             case p.PeerLeft():
-                with contextlib.suppress(SignalingClientError):
-                    await self.client.room_leave(self.room_token)
+                await self._tell(self.client.room_leave(self.room_token))
                 await self._end(msg.reason)
             case _:
                 log.debug("call %s: ignoring %s", self.call_id[:6], type(msg).__name__)
@@ -681,11 +574,10 @@ class Call:
         stage = self.stage
         assert stage != "ended"  # self.ended is set whenever the stage is
         duration = round(time.time() - self.connected_at, 3) if self.connected_at else 0.0
-        if self._quality_task is not None:  # no sample after this point
-            self._quality_task.cancel()
+        self._quality.stop()  # no sample after this point
         outcome = ev.call_outcome(reason, stage)
         quality = summarize(
-            self.quality_samples, outcome=outcome, reason=reason, duration_s=duration
+            self._quality.samples, outcome=outcome, reason=reason, duration_s=duration
         )
         self.ended = ev.Ended(
             call_id=self.call_id,

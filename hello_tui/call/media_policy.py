@@ -37,10 +37,15 @@ from hello_tui.media.video import (
     open_video_source,
 )
 
-__all__ = ["CallMedia", "EchoMedia", "MediaPolicy"]
+__all__ = ["CallMedia", "EchoMedia", "MediaPolicy", "NoVideo"]
 
 Notice = Callable[[str, str], None]  # (text, source): one line for the user
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]  # a task that ends with the call
+
+
+class NoVideo(RuntimeError):
+    """``set_camera()`` on a call that sends no video (video is negotiated when
+    the call starts; there is no renegotiation)."""
 
 
 class CallMedia:
@@ -123,6 +128,17 @@ class CallMedia:
         self._open_video()
         if self.video_track is not None:
             pc.addTrack(self.video_track)
+
+    def camera(self) -> CameraGate:
+        """The camera gate, or :class:`NoVideo` saying why this call sends no video."""
+        if self.video_track is not None:
+            return self.video_track
+        why = self.video_source.notice if self.video_source is not None else None
+        raise NoVideo(
+            f"this call sends no video ({why})"
+            if why
+            else "this call sends no video: start the call with video to use the camera"
+        )
 
     def _open_video(self) -> None:
         """Open the video source (once; a camera that cannot be used → a notice)."""

@@ -36,6 +36,7 @@ from hello_tui.media import aiortc_adapter
 __all__ = [
     "host_addresses",
     "ice_servers",
+    "local_description",
     "new_peer_connection",
     "rtc_configuration",
 ]
@@ -66,6 +67,18 @@ def host_addresses(addresses: Sequence[str] | None) -> Iterator[None]:
         yield
     finally:
         _hosts.reset(token)
+
+
+async def local_description(
+    pc: RTCPeerConnection, *, offer: bool, addresses: Sequence[str] | None
+) -> str:
+    """Create and set our SDP (an offer, else an answer), gathering ICE host
+    candidates only on ``addresses``; ICE gathering completes inside (aiortc)."""
+    with host_addresses(addresses):
+        desc = await (pc.createOffer() if offer else pc.createAnswer())
+        await pc.setLocalDescription(desc)
+    sdp: str = pc.localDescription.sdp
+    return sdp
 
 
 def ice_servers(ice: IceSettings | None, turn: Sequence[Any] = ()) -> list[RTCIceServer]:

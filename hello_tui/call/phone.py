@@ -234,14 +234,13 @@ class Phone:
         shown = named or "anonymous"
         call = Call(self, "incoming", self._options(), peer=shown, call_id=msg.call_id)
         call.caller, call.caller_video = caller, msg.video
-        call.peer_account, call.peer_key = caller, msg.caller_key
-        call.contact_shown = trusted
+        call.trust.announce(caller, msg.caller_key, contact_shown=trusted)
         verdict = self.screen(caller) if self.screen is not None else None
         self._register(msg.call_id, call)
         self.live.add(call)
         call._emit(ev.Incoming(call_id=msg.call_id, caller=caller, video=msg.video))
         if status == "changed":  # warn while it rings, before anyone answers
-            call._emit_identity("changed", self.pins.get(caller), proven=False)
+            call.trust.emit_identity("changed", self.pins.get(caller), proven=False)
         if verdict is not None:
             await call.reject(verdict)
             return

@@ -27,6 +27,24 @@ def _hms(secs: int, *, pad: bool) -> str:
     return f"{rest // 60:02d}:{rest % 60:02d}" if pad else f"{rest // 60}:{rest % 60:02d}"
 
 
+# An end before (or without) a connection, by reason: the words, or
+# (outgoing, incoming) words where the direction changes them.
+_END_WORDS: dict[str, str | tuple[str, str]] = {
+    "rejected": ("{who} declined", "You declined"),
+    "busy": ("{who} is busy", "Turned away {who}: busy"),
+    "timeout": ("No answer from {who}", "Missed call from {who}"),
+    "setup-timeout": ("No answer from {who}", "Missed call from {who}"),
+    "cancel": ("You cancelled", "Missed call from {who}"),
+    "unavailable": "{who} is not available (no such account, or not online)",
+    "user-unknown": "No such room (it may have expired or been deleted)",
+    "answered-elsewhere": "Answered on another device",
+    "media-fail": "Could not connect to {who}: no media path (a firewall or NAT?)",
+    "closed": "{who} went away before the call connected",
+    "unreachable": "Cannot reach the server",
+    "error": "The call failed",
+}
+
+
 def end_words(
     reason: str, stage: str, duration: float, *, peer: str, direction: str, message: str = ""
 ) -> str:
@@ -39,30 +57,11 @@ def end_words(
         text = f"Call with {who} ended after {mmss(duration)}"
     elif connected and reason in ("closed", "media-fail", "unreachable"):
         text = f"Call with {who} was cut off after {mmss(duration)}"
-    elif reason == "rejected":
-        text = f"{who} declined" if outgoing else "You declined"
-    elif reason == "busy":
-        text = f"{who} is busy" if outgoing else f"Turned away {who}: busy"
-    elif reason in ("timeout", "setup-timeout"):
-        text = f"No answer from {who}" if outgoing else f"Missed call from {who}"
-    elif reason == "cancel":
-        text = "You cancelled" if outgoing else f"Missed call from {who}"
-    elif reason == "unavailable":
-        text = f"{who} is not available (no such account, or not online)"
-    elif reason == "user-unknown":
-        text = "No such room (it may have expired or been deleted)"
-    elif reason == "answered-elsewhere":
-        text = "Answered on another device"
-    elif reason == "media-fail":
-        text = f"Could not connect to {who}: no media path (a firewall or NAT?)"
-    elif reason == "closed":
-        text = f"{who} went away before the call connected"
-    elif reason == "unreachable":
-        text = "Cannot reach the server"
-    elif reason == "error":
-        text = "The call failed"
     else:
-        text = f"Call ended: {reason}"
+        words = _END_WORDS.get(reason, "Call ended: {reason}")
+        if isinstance(words, tuple):
+            words = words[0] if outgoing else words[1]
+        text = words.format(who=who, reason=reason)
     return (
         f"{text} ({message})"
         if message and reason in ("unreachable", "error", "media-fail")

@@ -312,17 +312,6 @@ class SqliteContactStore(ContactStore):
             (count,) = self._db.execute("SELECT count(*) FROM contact").fetchone()
         return int(count)
 
-    def photo_bytes(self, contact: Contact) -> bytes | None:
-        """The photo bytes; ``None`` when there is none or its file has disappeared."""
-        if contact.photo is not None:
-            return contact.photo
-        if not contact.photo_path:
-            return None
-        try:
-            return Path(contact.photo_path).expanduser().read_bytes()
-        except FileNotFoundError:
-            return None
-
     # -- writing ---------------------------------------------------------------------------
 
     def add(self, contact: Contact) -> Contact:

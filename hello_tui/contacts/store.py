@@ -53,9 +53,21 @@ class ContactStore(abc.ABC):
     def save_many(self, contacts: Iterable[Contact]) -> None:
         """Add or replace (by id) many contacts in one write (used by imports)."""
 
-    @abc.abstractmethod
     def photo_bytes(self, contact: Contact) -> bytes | None:
-        """The contact's photo as bytes, from ``photo`` or ``photo_path``."""
+        """The contact's photo as bytes, from ``photo`` or ``photo_path``; ``None``
+        when there is none or its file has disappeared."""
+        if contact.photo is not None:
+            return contact.photo
+        if not contact.photo_path:
+            return None
+        try:
+            return self._photo_file(contact.photo_path).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def _photo_file(self, photo_path: str) -> Path:
+        """The file a contact's ``photo_path`` names (``~`` expanded)."""
+        return Path(photo_path).expanduser()
 
     @abc.abstractmethod
     def batch(self) -> AbstractContextManager[None]:

@@ -223,17 +223,6 @@ class TomlContactStore(ContactStore):
             self._refresh()
             return len(self._contacts)
 
-    def photo_bytes(self, contact: Contact) -> bytes | None:
-        """The photo bytes; ``None`` when there is none or its file has disappeared."""
-        if contact.photo is not None:
-            return contact.photo
-        if not contact.photo_path:
-            return None
-        try:
-            return self._resolve_photo(contact.photo_path).read_bytes()
-        except FileNotFoundError:
-            return None
-
     # -- writing ---------------------------------------------------------------------------
 
     def add(self, contact: Contact) -> Contact:
@@ -312,7 +301,7 @@ class TomlContactStore(ContactStore):
             self._doomed_photos.discard(target)
             contact.photo, contact.photo_path = None, str(target)
         elif contact.photo_path:
-            contact.photo_path = str(self._resolve_photo(contact.photo_path))
+            contact.photo_path = str(self._photo_file(contact.photo_path))
         contact.created = _whole_seconds(contact.created)
         contact.updated = _whole_seconds(contact.updated)
         if old is not None:
@@ -346,8 +335,9 @@ class TomlContactStore(ContactStore):
             self._order = [c.id for c in ordered]
         return self._order
 
-    def _resolve_photo(self, photo: str) -> Path:
-        path = Path(photo).expanduser()
+    def _photo_file(self, photo_path: str) -> Path:
+        """Relative to the contacts file's folder, as the file writes them."""
+        path = Path(photo_path).expanduser()
         return path if path.is_absolute() else self.path.parent / path
 
     # -- internals: file -------------------------------------------------------------------
@@ -452,7 +442,7 @@ class TomlContactStore(ContactStore):
         check_id(_expect(contact_id, str, "id", "a string"))
         photo = get("photo")
         if photo is not None:
-            photo = str(self._resolve_photo(_expect(photo, str, "photo", "a path string")))
+            photo = str(self._photo_file(_expect(photo, str, "photo", "a path string")))
         created = _time_value(get("created"), "created", default_time)
         contact = Contact(
             name=_expect(table["name"], str, "name", "a string"),
