@@ -48,8 +48,10 @@ def one_call(seconds: float, adapter: bool, tmp: Path) -> dict[str, tuple[float,
             isolated_env(tmp / "b", HELLO_TUI_AIORTC_ADAPTER=_flag(adapter)),
             isolated_env(tmp / "a", HELLO_TUI_AIORTC_ADAPTER=_flag(adapter)),
         )
-        subprocess.run(hello_cmd("account", "register", "bob", "--server", url), env=env_b,
-                       check=True, capture_output=True)  # fmt: skip
+        # Both sides signed in: an anonymous caller may ring only echo and rooms.
+        for name, env in (("bob", env_b), ("alice", env_a)):
+            subprocess.run(hello_cmd("account", "register", name, "--server", url), env=env,
+                           check=True, capture_output=True)  # fmt: skip
         bob = subprocess.Popen(
             hello_cmd("answer", "--auto", "--once", "--server", url, "--audio-in", "sine:660",
                  "--audio-out", "null:", "--json"),
@@ -68,6 +70,8 @@ def one_call(seconds: float, adapter: bool, tmp: Path) -> dict[str, tuple[float,
         for line in alice.stdout:
             if json.loads(line)["kind"] == "media-flowing":
                 break
+        else:
+            raise RuntimeError("the call ended before media flowed")
         time.sleep(0.5)  # past the first frames
         t0 = time.monotonic()
         c0 = {"caller": cpu_seconds(alice.pid), "callee": cpu_seconds(bob.pid)}
