@@ -10,7 +10,9 @@ Each mutant is one small change to the module's syntax tree: a comparison
 flipped or moved across its boundary (``<`` → ``<=``, ``==`` → ``!=``, ``in`` →
 ``not in``), an integer or float constant ±1, a boolean flipped, ``+``/``-`` and
 ``*``/``/`` swapped, ``and``/``or`` swapped, a condition negated, a ``not``
-dropped, ``min``/``max`` swapped, a ``return`` returning ``None``. The
+dropped, ``min``/``max`` swapped, a ``return`` returning ``None``. Never
+mutated: docstrings, imports, ``__all__``, function annotations (strings at
+run time) and ``slots=`` (memory only). The
 module's own fast test files then run against it (``pytest -x``) in a forked
 child, with a timeout; a mutant is *killed* when they fail. Survivors are
 printed with their line. A survivor that is equivalent (no test could ever
@@ -135,6 +137,9 @@ def _skipped_nodes(tree: ast.Module) -> set[int]:
                 if arg is not None:
                     mark(arg.annotation)
         if isinstance(node, ast.ImportFrom | ast.Import):
+            mark(node)
+        # ``slots=True`` only saves memory: no behaviour a caller may rely on (equivalent).
+        if isinstance(node, ast.keyword) and node.arg == "slots":
             mark(node)
     return skip
 
