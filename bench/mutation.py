@@ -71,6 +71,8 @@ EQUIVALENT: dict[tuple[str, int, str], str] = {
     ("quality.mos", 39, "<= -> <"): "the polynomial is exactly 1.0 at R = 0",
     ("quality.mos", 41, ">= -> >"): "the polynomial is exactly 4.5 at R = 100",
     ("quality.mos", 61, ">= -> >"): "differs only at exactly threshold - 1e-9 (a float tolerance)",
+    ("signaling.protocol", 40, "max_length=43 -> 44"): "the pattern allows 43 characters or none",
+    ("signaling.protocol", 511, "kw_only=True -> False"): "_Body has no fields; each body sets it",
 }
 
 
@@ -144,8 +146,9 @@ def _skipped_nodes(tree: ast.Module) -> set[int]:
     return skip
 
 
-def _variants(node: ast.AST) -> Iterator[tuple[str, ast.AST]]:
-    """Every (description, replacement node) for one node."""
+def _variants(node: ast.AST, label: str = "") -> Iterator[tuple[str, ast.AST]]:
+    """Every (description, replacement node) for one node; ``label`` names a
+    keyword argument's constant ("kw_only=True -> False")."""
     if isinstance(node, ast.Compare):
         for i, op in enumerate(node.ops):
             for new in _CMP_SWAPS.get(type(op), ()):
@@ -164,10 +167,10 @@ def _variants(node: ast.AST) -> Iterator[tuple[str, ast.AST]]:
     elif isinstance(node, ast.Constant):
         value = node.value
         if isinstance(value, bool):
-            yield f"{value} -> {not value}", ast.Constant(not value)
+            yield f"{label}{value} -> {not value}", ast.Constant(not value)
         elif isinstance(value, int | float):
-            yield f"{value!r} -> {value + 1!r}", ast.Constant(value + 1)
-            yield f"{value!r} -> {value - 1!r}", ast.Constant(value - 1)
+            yield f"{label}{value!r} -> {value + 1!r}", ast.Constant(value + 1)
+            yield f"{label}{value!r} -> {value - 1!r}", ast.Constant(value - 1)
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         yield "not x -> x", copy.deepcopy(node.operand)
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
@@ -204,11 +207,12 @@ def mutants(source: str) -> list[tuple[Mutant, str]]:
     """Every mutant of ``source`` with its mutated source text."""
     tree = ast.parse(source)
     skip = _skipped_nodes(tree)
+    labels = {id(k.value): f"{k.arg}=" for k in ast.walk(tree) if isinstance(k, ast.keyword)}
     found: list[tuple[Mutant, str]] = []
     for node in list(ast.walk(tree)):
         if id(node) in skip:
             continue
-        for what, replacement in _variants(node):
+        for what, replacement in _variants(node, labels.get(id(node), "")):
             tree_copy = ast.parse(source)  # the same walk order: find the twin node
             twin = next(
                 n for n, o in zip(ast.walk(tree_copy), ast.walk(tree), strict=True) if o is node

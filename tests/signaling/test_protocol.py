@@ -237,8 +237,10 @@ BODY_EDGES: list[tuple[type[Any], dict[str, Any], str, Any, Any]] = [
     (p.CallReport, CALL_REPORT, "setup_ms", 0, -1),
     (p.CallReport, CALL_REPORT, "client_version", "1" * 32, "1" * 33),
     (p.FeedbackReport, FEEDBACK, "v", 1, 2),
+    (p.FeedbackReport, FEEDBACK, "v", 1, 0),
     (p.FeedbackReport, FEEDBACK, "reasons", ["other"] * 6, ["other"] * 7),
     (p.CrashReport, CRASH, "v", 1, 2),
+    (p.CrashReport, CRASH, "v", 1, 0),
     (p.CrashReport, CRASH, "python", "3.11.10000000000", "3.11.100000000000"),  # 16 / 17 chars
     (p.CrashReport, CRASH, "command", "c" * 32, "c" * 33),
     (p.CrashReport, CRASH, "error", "E" * 100, "E" * 101),
