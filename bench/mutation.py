@@ -71,6 +71,12 @@ EQUIVALENT: dict[tuple[str, int, str], str] = {
     ("quality.mos", 39, "<= -> <"): "the polynomial is exactly 1.0 at R = 0",
     ("quality.mos", 41, ">= -> >"): "the polynomial is exactly 4.5 at R = 100",
     ("quality.mos", 61, ">= -> >"): "differs only at exactly threshold - 1e-9 (a float tolerance)",
+    ("signaling.roomcrypt", 78, "-x -> x"): "b64decode ignores excess padding: len % 4 pads enough",
+    ("contacts.csv_google", 104, "return None"): "the one caller reads name() or ...: both falsy",
+    ("contacts.csv_google", 221, "default=0 -> 1"): "0 or 1 and 1 or 1 are both 1",
+    ("contacts.csv_google", 222, "default=0 -> 1"): "0 or 1 and 1 or 1 are both 1",
+    ("contacts.csv_google", 138, "1000 -> 1001"): "reorders only past a 'Phone 999 - Value' column",
+    ("contacts.csv_google", 138, "1000 -> 999"): "reorders only past a 'Phone 999 - Value' column",
     ("signaling.protocol", 40, "max_length=43 -> 44"): "the pattern allows 43 characters or none",
     ("signaling.protocol", 511, "kw_only=True -> False"): "_Body has no fields; each body sets it",
 }
