@@ -5,6 +5,9 @@
 #                             app on the embedded default server, echo test running)
 #   ./dev.sh test [ARGS...]   set everything up, then run the whole test suite
 #                             (ruff, import-linter contracts, mypy, pytest; ARGS go to pytest)
+#   ./dev.sh test --stress [ARGS...]
+#                             the same with a CPU hog on every core during pytest
+#                             (no ARGS: tests/media tests/call tests/tui; docs/testing.md)
 #
 # Setup is idempotent and quick when nothing changed: it installs missing
 # Debian packages (apt-get, when root), creates .venv and installs the
@@ -96,6 +99,31 @@ ensure_venv() {
     fi
 }
 
+# One busy process per core, so every test competes for the CPU as on a loaded
+# machine (CI runners, a laptop building something): stress-ng when installed,
+# else a shell loop. Started before pytest, killed by their ids when it ends.
+HOGS=()
+start_hogs() {
+    local n i
+    n=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+    if command -v stress-ng >/dev/null 2>&1; then
+        stress-ng --cpu "$n" --quiet &
+        HOGS+=($!)
+    else
+        for ((i = 0; i < n; i++)); do
+            sh -c 'while :; do :; done' &
+            HOGS+=($!)
+        done
+    fi
+    say "stress: ${#HOGS[@]} CPU hog(s) on $n core(s)"
+}
+stop_hogs() {
+    [ ${#HOGS[@]} -gt 0 ] || return 0
+    kill "${HOGS[@]}" 2>/dev/null || true
+    wait "${HOGS[@]}" 2>/dev/null || true
+    HOGS=()
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -107,6 +135,12 @@ run)
     exec "$VENV/bin/hello-tui" "$@"
     ;;
 test)
+    stress=0
+    if [ "${1:-}" = --stress ]; then
+        stress=1
+        shift
+        [ $# -gt 0 ] || set -- tests/media tests/call tests/tui
+    fi
     ensure_debs required "${TEST_PKGS[@]}"
     ensure_venv dev,video,server
     say "ruff"
@@ -119,10 +153,16 @@ test)
     # [tool.mypy] in pyproject.toml; the cache (.mypy_cache) makes a rerun quick.
     "$VENV/bin/mypy"
     say "pytest"
-    exec "$VENV/bin/python" -m pytest "$@"
+    [ "$stress" = 1 ] || exec "$VENV/bin/python" -m pytest "$@"
+    trap stop_hogs EXIT
+    start_hogs
+    rc=0
+    "$VENV/bin/python" -m pytest "$@" || rc=$?
+    stop_hogs
+    exit "$rc"
     ;;
 *)
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -52,8 +52,10 @@ def parse_endpoint(text: str, role: Role) -> Endpoint:
     """Parse ``text`` for ``role``; raise :class:`EndpointError` if malformed."""
     kind, sep, arg = text.partition(":")
     if not sep or kind not in _KINDS[role]:
-        label = role.replace("-", " ")
-        raise EndpointError(f"{text!r} is not an {label} (expected {expected_shapes(role)})")
+        label = {"audio-source": "an audio source", "audio-sink": "an audio sink"}.get(
+            role, "a video source"
+        )
+        raise EndpointError(f"{text!r} is not {label} (expected {expected_shapes(role)})")
     if kind == "file" and not arg:
         raise EndpointError(f"{text!r}: file: needs a path (file:PATH)")
     if kind == "null" and arg:

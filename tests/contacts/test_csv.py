@@ -232,3 +232,55 @@ def test_export_of_nothing_is_just_a_header() -> None:
     assert text.count("\r\n") == 1
     assert text.startswith("First Name,Middle Name,Last Name,")
     assert parse(text).contacts == []
+
+
+PAIRS_1 = ["E-mail 1 - Label", "E-mail 1 - Value", "Phone 1 - Label", "Phone 1 - Value"]
+
+
+@pytest.mark.parametrize(
+    ("contacts", "pairs"),
+    [
+        ([], PAIRS_1),  # nothing: still one pair of each, a template to fill in
+        ([Contact(name="Ann")], PAIRS_1),
+        (
+            [Contact(name="Ann", emails=["a@x.org", "b@x.org"], phones=["1", "2", "3"])],
+            ["E-mail 1 - Label", "E-mail 1 - Value", "E-mail 2 - Label", "E-mail 2 - Value",
+             "Phone 1 - Label", "Phone 1 - Value", "Phone 2 - Label", "Phone 2 - Value",
+             "Phone 3 - Label", "Phone 3 - Value"],
+        ),
+    ],
+)  # fmt: skip
+def test_export_header_has_a_pair_per_value_of_the_fullest_contact(
+    contacts: list[Contact], pairs: list[str]
+) -> None:
+    header = next(csv.reader(io.StringIO(export_google_csv(contacts))))
+    assert header == [*GOOGLE_HEADER, *pairs]
+
+
+def test_a_short_row_reads_its_missing_cells_as_empty() -> None:
+    result = parse("Name,E-mail 1 - Value,Notes\r\nAnn\r\nBob,b@x.org\r\n")
+    assert [(c.name, c.emails, c.notes) for c in result.contacts] == [
+        ("Ann", [], ""),
+        ("Bob", ["b@x.org"], ""),
+    ]
+
+
+def test_no_name_takes_the_first_address() -> None:
+    result = parse("Name,E-mail 1 - Value\r\n,first@x.org ::: second@x.org\r\n")
+    assert [(c.name, c.emails) for c in result.contacts] == [
+        ("first@x.org", ["first@x.org", "second@x.org"])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "emails"),
+    [
+        # Outlook's unnumbered column is number 1, wherever it stands...
+        ("Name,E-mail 2 Address,E-mail Address", ["b@x.org", "a@x.org"]),
+        ("Name,E-mail Address,E-mail 2 Address", ["a@x.org", "b@x.org"]),
+        # ...so it ties with an explicit 1: column order
+        ("Name,E-mail 1 Address,E-mail Address", ["a@x.org", "b@x.org"]),
+    ],
+)
+def test_outlook_email_columns_in_number_order(header: str, emails: list[str]) -> None:
+    assert parse(f"{header}\r\nAnn,a@x.org,b@x.org\r\n").contacts[0].emails == emails

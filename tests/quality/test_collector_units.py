@@ -36,7 +36,6 @@ from hello_tui.quality.collector import (
     rtcp_fraction,
     rtp_jitter_ms,
 )
-from hello_tui.quality.mos import estimate
 
 NOW = datetime.datetime(2025, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 AUDIO = StreamRefs(
@@ -152,8 +151,9 @@ def test_interpreter_converts_and_computes_intervals() -> None:
     assert (first.playout_buffer_ms, first.underruns) == (42.0, 1)
     assert (first.candidate_type, first.remote_candidate_type) == ("host", "srflx")
     assert first.network_type == "wired" and first.codec == "opus/48000/2"
-    r, mos = estimate(20.0, 5.0, 0.0)  # one-way latency is RTT / 2
-    assert first.r_factor == r and first.mos == mos and first.bars == 5
+    # One-way latency is RTT / 2: Le = 20 + 2 x 5 + 10 = 40 ms, R = 93.2 - 40/40 = 92.2.
+    assert first.r_factor == pytest.approx(92.2, abs=1e-9)
+    assert first.mos == pytest.approx(4.389099, abs=1e-6) and first.bars == 5
 
     second = interp.interpret(
         report(received=95, lost=5, jitter=960, sent_bytes=25_000, rtt=0.300,
@@ -169,7 +169,9 @@ def test_interpreter_converts_and_computes_intervals() -> None:
     # SR interval average: (25 000 − 15 000) / (100 − 50) = 200 B × 45 packets in 2 s
     assert second.bitrate_in_kbps == pytest.approx(45 * 200 * 8 / 2 / 1000)
     assert second.bytes_received == 15_000 + 45 * 200
-    assert second.mos == estimate(150.0, 20.0, 10.0)[1]
+    # Le = 150 + 2 x 20 + 10 = 200 ms (past the knee): R = 93.2 - 8 - 2.5 x 10 = 60.2.
+    assert second.r_factor == pytest.approx(60.2, abs=1e-9)
+    assert second.mos == pytest.approx(3.110354, abs=1e-6) and second.bars == 2
     assert second.mos is not None and first.mos is not None and second.mos < first.mos
     # without media readings: unknown, not zero
     assert second.audio_level_in is None and second.playout_buffer_ms is None

@@ -70,3 +70,60 @@ def test_mos_falls_monotonically_with_each_impairment() -> None:
             args[vary] = step / (20 if vary == 2 else 1)
             values.append(estimate(*args)[1])
         assert values == sorted(values, reverse=True)
+
+
+# Edges of the E-model, as fixed numbers worked by hand from the module's formulas.
+# (latency ms, jitter ms, loss %) -> R
+R_EDGES = [
+    ((149.5, 0.0, 0.0), 89.2125),  # Le 159.5, below the knee: 93.2 - 159.5/40
+    ((150.0, 0.0, 0.0), 89.2),  # Le 160, on the knee: both branches give Id = 4
+    ((150.5, 0.0, 0.0), 89.15),  # Le 160.5, past it: 93.2 - 40.5/10
+    ((0.0, 0.0, -2.7), 99.7),  # RTCP loss can be negative (duplicates): R rises...
+    ((0.0, 0.0, -10.0), 100.0),  # ...but is capped at 100
+    ((1000.0, 0.0, 10.0), 0.0),  # floored at 0 (4.2 - 25 would be negative)
+    ((1000.0, 0.0, 1.68), 0.0),  # 4.2 - 4.2: exactly 0
+]
+
+
+@pytest.mark.parametrize(("inputs", "r"), R_EDGES)
+def test_r_factor_edges(inputs: tuple[float, float, float], r: float) -> None:
+    assert r_factor(*inputs) == pytest.approx(r, abs=1e-9)
+
+
+# R -> MOS around the cut-offs at 0 and 100 (the polynomial: 1 + 0.035 R + 7e-6 R (R-60) (100-R)).
+MOS_EDGES = [
+    (-0.5, 1.0),
+    (0.0, 1.0),
+    (0.5, 0.996779125),  # the published polynomial dips below 1 here, on purpose
+    (99.5, 4.496255875),
+    (100.0, 4.5),
+    (100.5, 4.5),
+    (90.0, 4.339),
+    (80.0, 4.024),
+    (70.0, 3.597),
+    (60.0, 3.1),
+]
+
+
+@pytest.mark.parametrize(("r", "mos"), MOS_EDGES)
+def test_mos_from_r_edges(r: float, mos: float) -> None:
+    assert mos_from_r(r) == pytest.approx(mos, abs=1e-9)
+
+
+BAR_EDGES = [
+    (4.5, 5),
+    (4.339, 5),
+    (4.3389, 4),
+    (4.024, 4),
+    (4.0239, 3),
+    (3.597, 3),
+    (3.5969, 2),
+    (3.1, 2),
+    (3.0999, 1),
+    (1.0, 1),
+]
+
+
+@pytest.mark.parametrize(("mos", "bars"), BAR_EDGES)
+def test_bars_edges(mos: float, bars: int) -> None:
+    assert bars_from_mos(mos) == bars

@@ -8,7 +8,7 @@ import pytest
 
 from hello_tui.quality.render import render_bars, render_line
 from hello_tui.quality.sample import QualitySample
-from hello_tui.quality.summary import percentile, summarize
+from hello_tui.quality.summary import CallQualitySummary, percentile, summarize
 
 
 def _samples() -> list[QualitySample]:
@@ -98,3 +98,93 @@ def test_sample_json_round_trip() -> None:
     back = QualitySample.from_json(data)
     assert back.codec == "opus/48000/2" and back.rtt_ms == 0.3
     assert QualitySample.from_json(sample.to_json()) == QualitySample.from_json(data)
+
+
+def test_a_bare_sample_knows_only_counters_at_zero() -> None:
+    """Defaults: counters start at 0, everything measured is unknown (None), never 0."""
+    data = QualitySample(t=1.0, interval_s=1.0).to_json()
+    zeros = {"packets_received", "packets_lost", "packets_lost_interval", "fraction_lost",
+             "bytes_received", "bytes_sent"}  # fmt: skip
+    assert {k for k, v in data.items() if v == 0 and not isinstance(v, bool)} == zeros
+    assert all(data[k] == 0 for k in zeros)
+    assert data["network_type"] == "unknown"
+    known = zeros | {"t", "interval_s", "network_type"}
+    assert all(v is None for k, v in data.items() if k not in known)
+
+
+def test_a_sample_is_a_keyword_only_value() -> None:
+    import dataclasses
+
+    sample = QualitySample(t=1.0, interval_s=1.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sample.t = 2.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        QualitySample(1.0, 1.0)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [(0.1234564, 0.123456), (0.1234565001, 0.123457), (12.0, 12.0), (1e-7, 0.0)],
+)
+def test_json_floats_are_rounded_to_six_decimals(value: float, written: float) -> None:
+    assert QualitySample(t=value, interval_s=1.0).to_json()["t"] == written
+
+
+HUNDRED = [float(v) for v in range(1, 101)]
+
+
+@pytest.mark.parametrize(
+    ("p", "value"),
+    [
+        (5e-324, 1.0),  # the tiniest p (p/100 underflows to 0) is still rank 1
+        (0.5, 1.0),
+        (1, 1.0),
+        (49, 49.0),
+        (50, 50.0),
+        (50.4, 51.0),  # rank ceil(50.4) = 51: nearest rank rounds up
+        (95, 95.0),
+        (99.5, 100.0),
+        (100, 100.0),
+    ],
+)
+def test_percentile_ranks_of_a_hundred(p: float, value: float) -> None:
+    assert percentile(HUNDRED, p) == value
+
+
+@pytest.mark.parametrize("p", [0, -1, 100.5, 101])
+def test_percentile_outside_0_100_is_refused(p: float) -> None:
+    with pytest.raises(ValueError, match=r"percentile must be in \(0, 100\]"):
+        percentile(HUNDRED, p)
+
+
+def test_summary_percentiles_of_a_hundred_samples() -> None:
+    """100 distinct values per metric: p50 and p95 are exactly the 50th and 95th."""
+    samples = [
+        QualitySample(
+            t=float(i),
+            interval_s=1.0,
+            rtt_ms=float(i),
+            jitter_ms=float(101 - i),
+            fraction_lost=i / 1000,
+        )
+        for i in range(1, 101)
+    ]
+    s = summarize(samples, outcome="completed")
+    assert (s.rtt_ms_p50, s.rtt_ms_p95) == (50.0, 95.0)
+    assert (s.jitter_ms_p50, s.jitter_ms_p95) == (50.0, 95.0)
+    assert (s.fraction_lost_p50, s.fraction_lost_p95) == (0.05, 0.095)
+
+
+def test_summary_defaults_and_the_empty_call() -> None:
+    import dataclasses
+
+    bare = CallQualitySummary(duration_s=0.0, outcome="failed")
+    assert (bare.samples, bare.packets_lost, bare.packets_received) == (0, 0, 0)
+    assert bare.reason == "" and bare.network_type == "unknown" and bare.mos_mean is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        bare.samples = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        CallQualitySummary(0.0, "failed")  # type: ignore[misc]
+    empty = summarize([], outcome="failed")
+    assert (empty.packets_lost, empty.packets_received, empty.codec) == (0, 0, None)
+    assert empty.network_type == "unknown" and empty.candidate_type is None

@@ -139,3 +139,52 @@ def test_decode_key_rejects_wrong_sizes() -> None:
 def test_ciphertext_is_a_valid_protocol_value() -> None:
     ct = encrypt_name(new_room_key(), "x")
     msgspec.json.decode(encode(RoomCreate(name=ct)), type=RoomCreate)
+
+
+def test_name_length_edge_is_256_characters() -> None:
+    key = new_room_key()
+    assert decrypt_name(key, encrypt_name(key, "é" * 256)) == "é" * 256
+    with pytest.raises(RoomCryptError) as caught:
+        encrypt_name(key, "é" * 257)
+    assert str(caught.value) == "room name too long (257 characters, at most 256)"
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        (28, "the encrypted room name is too short"),  # version + nonce + a 15-byte tag
+        (29, "cannot decrypt the room name: wrong room key (the URL's #k=... part)"),
+    ],
+)
+def test_shortest_ciphertext_is_version_nonce_and_tag(size: int, message: str) -> None:
+    blob = base64.urlsafe_b64encode(b"\x01" + bytes(size - 1)).decode().rstrip("=")
+    with pytest.raises(RoomCryptError) as caught:
+        decrypt_name(new_room_key(), blob)
+    assert str(caught.value) == message
+
+
+def test_unknown_version_is_named() -> None:
+    blob = base64.urlsafe_b64encode(b"\x07" + bytes(40)).decode()
+    with pytest.raises(RoomCryptError) as caught:
+        decrypt_name(new_room_key(), blob)
+    assert str(caught.value) == "unknown room name format version 7"
+
+
+@pytest.mark.parametrize(
+    ("text", "token"),
+    [
+        (f"https://h.example/hello/r/{TOKEN}", TOKEN),  # a server under a path prefix
+        (f"https://h.example/a/b/c/{TOKEN}?x=1", TOKEN),
+    ],
+)
+def test_the_token_is_the_last_path_segment(text: str, token: str) -> None:
+    assert parse_room_url(text) == (token, None)
+
+
+@pytest.mark.parametrize(
+    "text", [f"file:///r/{TOKEN}", f"//h.example/r/{TOKEN}", f"h.example/r/{TOKEN}"]
+)
+def test_a_url_needs_both_scheme_and_host(text: str) -> None:
+    with pytest.raises(RoomCryptError) as caught:
+        parse_room_url(text)
+    assert str(caught.value) == f"not a room URL or token: {text!r}"

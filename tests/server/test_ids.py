@@ -1,0 +1,40 @@
+"""Random identifiers: their size, their alphabet, and never a leading dash."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hello_tui.server import ids
+from hello_tui.server.ids import new_id
+
+BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@pytest.mark.parametrize(("nbytes", "chars"), [(16, 22), (8, 11), (32, 43), (1, 2)])
+def test_size_and_alphabet(nbytes: int, chars: int) -> None:
+    value = new_id(nbytes)
+    assert len(value) == chars and BASE64URL.match(value)
+
+
+def test_default_is_128_bits() -> None:
+    assert len(new_id()) == 22  # 16 bytes as unpadded base64url
+
+
+def test_a_leading_dash_is_drawn_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    draws = iter(["-dash", "--more", "good-one"])
+    asked: list[int] = []
+
+    def token_urlsafe(nbytes: int) -> str:
+        asked.append(nbytes)
+        return next(draws)
+
+    monkeypatch.setattr(ids.secrets, "token_urlsafe", token_urlsafe)
+    assert new_id(12) == "good-one"
+    assert asked == [12, 12, 12]
+
+
+def test_never_starts_with_a_dash_over_many_draws() -> None:
+    values = {new_id(1) for _ in range(2000)}  # 1 byte: a dash every 64 draws or so
+    assert len(values) > 64 and not any(v.startswith("-") for v in values)
