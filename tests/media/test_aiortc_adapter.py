@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import random
+import re
 from dataclasses import replace
 from typing import Any
 
+import aioice
 import aiortc
 import numpy as np
 import pytest
@@ -81,12 +83,19 @@ def test_version_guard_accepts_the_pinned_version_only() -> None:
         ad.check_version("1.17.0")
 
 
-def test_importing_with_another_aiortc_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(aiortc, "__version__", "2.0.0")
+@pytest.mark.parametrize(
+    ("package", "version"), [(aiortc, "2.0.0"), (aioice, "0.99.0")], ids=["aiortc", "aioice"]
+)
+def test_importing_with_another_version_fails_loudly(
+    monkeypatch: pytest.MonkeyPatch, package: Any, version: str
+) -> None:
+    """The adapter reaches into both packages' internals: another version of
+    either refuses to import, naming the package and the version found."""
+    monkeypatch.setattr(package, "__version__", version)
     spec = importlib.util.spec_from_file_location("adapter_copy", ad.__file__)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    with pytest.raises(ImportError, match=r"aiortc 2\.0\.0 is installed"):
+    with pytest.raises(ImportError, match=rf"{package.__name__} {re.escape(version)} is installed"):
         spec.loader.exec_module(module)
 
 
