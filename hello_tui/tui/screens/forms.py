@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Static
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from hello_tui.contacts.model import Contact, ContactError
@@ -101,8 +101,8 @@ class Confirm(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str, detail: str = "") -> None:
-        super().__init__()
+    def __init__(self, question: str, detail: str = "", *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.question, self.detail = question, detail
 
     def compose(self) -> ComposeResult:
@@ -123,6 +123,36 @@ class Confirm(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class UnsavedChanges(ModalScreen[str]):
+    """Leaving a screen with changes: ``save``, ``discard`` or ``cancel`` (escape:
+    stay, the changes kept)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "choose('save')", "Save"),
+        Binding("d", "choose('discard')", "Discard"),
+        Binding("escape,c", "choose('cancel')", "Cancel"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="unsaved"):
+            yield Label("Save your changes?", classes="title")
+            with Horizontal(classes="buttons"):
+                yield Button("Save (s)", variant="primary", id="save")
+                yield Button("Discard (d)", variant="error", id="discard")
+                yield Button("Cancel (esc)", id="cancel")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "cancel")
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
 
 
 class ImportFile(ModalScreen[str | None]):

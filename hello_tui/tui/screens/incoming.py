@@ -25,7 +25,8 @@ class IncomingCall(ModalScreen[str]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a,enter", "choose('accept')", "Accept"),
         Binding("v", "choose('video')", "Accept with video"),
-        Binding("d,escape", "choose('decline')", "Decline"),
+        # h: the hang-up key of the call screen; escape declines nothing.
+        Binding("h,d", "choose('decline')", "Decline"),
         Binding("b", "choose('block')", "Decline and block"),
     ]
 
@@ -45,7 +46,7 @@ class IncomingCall(ModalScreen[str]):
             with Horizontal(classes="buttons"):
                 yield Button("Accept (a)", variant="success", id="accept")
                 yield Button("Video (v)", variant="primary", id="video")
-                yield Button("Decline (d)", variant="error", id="decline")
+                yield Button("Decline (h)", variant="error", id="decline")
                 yield Button("Block (b)", id="block")
             yield Static(
                 "v: accept with video ([video] source) · b: decline and block",
