@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from rich.console import Console
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
@@ -421,12 +421,13 @@ class HelloApp(App[None]):
             name = self.screen.__class__.__name__.removesuffix("Screen") or "screen"
             self.push_screen(KeysHelp(name, key_rows(self.screen)))
 
-    def on_resize(self) -> None:
-        """Below the smallest laid-out size, one clear line instead of a broken layout."""
+    def on_resize(self, event: events.Resize | None = None) -> None:
+        """Below the smallest laid-out size, one clear line instead of a broken layout
+        (the event's size: ``self.size`` follows it a frame later)."""
         from hello_tui.tui.screens.keys import fit_notice
 
         if self.screen_stack:
-            fit_notice(self.screen)
+            fit_notice(self.screen, event.size if event is not None else self.size)
 
     # ------------------------------------------------------------ palette
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:

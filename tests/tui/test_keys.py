@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from textual.command import CommandPalette
+from textual.widget import Widget
 from textual.widgets import Input
 
 from hello_tui.config.paths import resolve_paths
 from hello_tui.tui.app import HelloApp
 from hello_tui.tui.screens.call import CallScreen
-from hello_tui.tui.screens.forms import Confirm, UnsavedChanges
-from hello_tui.tui.screens.keys import HIDDEN_ACTIONS, KeysHelp
+from hello_tui.tui.screens.forms import Confirm, ContactForm, UnsavedChanges
+from hello_tui.tui.screens.keys import HIDDEN_ACTIONS, KeysHelp, TooSmall
 from hello_tui.tui.screens.main import MainScreen
 from hello_tui.tui.screens.settings import SettingsScreen
 
@@ -104,3 +106,47 @@ async def test_settings_with_a_change_asks_before_leaving() -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
         assert not config.exists() or "127.0.0.1:9" not in config.read_text()
         assert app.backend.settings.server.url == ""
+
+
+def _drawn(app: HelloApp, widget: Widget) -> bool:
+    """The widget is on screen, not covered and not clipped away."""
+    region = widget.region
+    if not region.area or not app.screen.region.contains_region(region):
+        return False
+    found, _ = app.screen.get_widget_at(region.x + region.width // 2, region.y)
+    return found is widget or widget in found.ancestors
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_contact_form_fits_and_shows_why_it_refuses(size: tuple[int, int]) -> None:
+    app = HelloApp(connect=False)
+    async with app.run_test(size=size) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ContactForm))
+        form = app.screen
+        assert app.focused is form.query_one("#name", Input)
+        assert "E-mails (comma-separated)" in visible_text(app)  # a label, not a placeholder
+        await pilot.press(*"Bob", "enter")
+        assert app.focused is form.query_one("#emails", Input)  # enter: the next field
+        await pilot.press(*"not-an-address", "enter", "ctrl+s")
+        await wait_until(pilot, lambda: "invalid e-mail address" in visible_text(app))
+        await pilot.pause()
+        assert _drawn(app, form.query_one("#form-error"))
+        assert _drawn(app, form.query_one("#save"))
+        assert app.backend.contacts.count() == 0
+
+
+async def test_too_small_terminal_says_so() -> None:
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(40, 12)) as pilot:
+        await wait_until(pilot, lambda: bool(app.screen.query(TooSmall)))
+        notice = app.screen.query_one(TooSmall)
+        assert "at least 60×20" in str(notice.render())
+        assert _drawn(app, notice)
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: not app.screen.query(TooSmall))
+        await pilot.press("a")  # a screen pushed while small gets the notice too
+        await wait_until(pilot, lambda: isinstance(app.screen, ContactForm))
+        await pilot.resize_terminal(50, 24)
+        await wait_until(pilot, lambda: bool(app.screen.query(TooSmall)))

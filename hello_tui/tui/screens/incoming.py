@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Footer, Label, Static
 
 from hello_tui.tui.text import plain
 from hello_tui.tui.widgets.identity import IdentityLine
@@ -53,6 +53,7 @@ class IncomingCall(ModalScreen[str]):
                 classes="hint",
                 markup=False,
             )
+        yield Footer(compact=True, show_command_palette=False)  # this dialog's keys
 
     def on_mount(self) -> None:
         self.query_one("#incoming-photo", Photo).show(self.call.peer or "?", self.photo)

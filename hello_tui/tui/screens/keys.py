@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
@@ -97,9 +98,8 @@ class TooSmall(Static):
         )
 
 
-def fit_notice(screen: Screen[Any]) -> None:
-    """Show or remove the too-small notice on ``screen`` for the terminal's size."""
-    size = screen.app.size
+def fit_notice(screen: Screen[Any], size: Size) -> None:
+    """Show or remove the too-small notice on ``screen`` for a terminal of ``size``."""
     small = size.width < MIN_WIDTH or size.height < MIN_HEIGHT
     shown = screen.query(TooSmall)
     if small and not shown:
