@@ -29,7 +29,7 @@ class ContactForm(ModalScreen[Contact | None]):
     buttons stay in view (a refused save must show why at 60×20)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+s", "save", "Save"),  # not priority: typed keys before it land first
         Binding("escape", "cancel", "Cancel"),
     ]
 
@@ -47,10 +47,10 @@ class ContactForm(ModalScreen[Contact | None]):
             with VerticalScroll(classes="form-body"):
                 for wid, label, value, placeholder in (
                     ("name", "Name", c.name if c else "", ""),
-                    ("emails", "E-mails (comma-separated)", emails, "ana@example.org"),
-                    ("phones", "Phones (comma-separated)", phones, "+33 6 12 34 56 78"),
+                    ("emails", "E-mails (comma-separated)", emails, "e.g. ana@example.org"),
+                    ("phones", "Phones (comma-separated)", phones, "e.g. +33 6 12 34 56 78"),
                     ("notes", "Notes", c.notes if c else "", ""),
-                    ("photo-path", "Photo: a PNG or JPEG file (empty: keep)", "", "~/ana.jpg"),
+                    ("photo-path", "Photo: a PNG or JPEG file (empty: keep)", "", "e.g. ~/ana.jpg"),
                 ):
                     yield Label(label, classes="field-label")
                     yield Input(value, placeholder=placeholder, id=wid)

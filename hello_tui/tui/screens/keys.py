@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -65,7 +66,7 @@ class KeysHelp(ModalScreen[None]):
         table = self.query_one(DataTable)
         table.add_columns("key", "what")
         for keys, what in self.rows:
-            table.add_row(plain(keys), plain(what))
+            table.add_row(Text(keys), Text(what))  # Text: measured (and never markup)
         table.focus()
 
     def action_close(self) -> None:
