@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from rich.console import Console
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
@@ -46,7 +46,8 @@ class HelloApp(App[None]):
     CSS_PATH = "styles.tcss"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "quit", "Quit", show=False),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),  # asks during a call
+        Binding("question_mark", "keys", "Help"),
         # Both keys here: with any binding to command_palette Textual no longer
         # adds its own ctrl+p (the status line's "^p commands" would do nothing). The
         # footers leave it out (show_command_palette=False): the status line says it.
@@ -105,6 +106,7 @@ class HelloApp(App[None]):
     def on_mount(self) -> None:
         self.backend.on_change = self.backend_changed
         self.push_screen(MainScreen(self.backend))
+        self.screen_change_signal.subscribe(self, lambda _: self.call_after_refresh(self.on_resize))
         if self.auto_connect:
             self.action_retry()
 
@@ -388,10 +390,52 @@ class HelloApp(App[None]):
         self.notify("Do not disturb: on (calls answered busy)" if self.backend.dnd else
                     "Do not disturb: off")  # fmt: skip
 
+    # ------------------------------------------------------------ keys
+    async def action_quit(self) -> None:
+        """Quitting during a call asks first (ctrl+q is one slip away from ctrl+w)."""
+        from hello_tui.tui.screens.forms import Confirm
+
+        if not self.in_call:
+            self.exit()
+            return
+        if any(isinstance(s, Confirm) and s.id == "confirm-quit" for s in self.screen_stack):
+            return
+
+        async def done(yes: bool | None) -> None:
+            if yes:
+                if self.last_call is not None:
+                    await self.last_call.hangup()
+                self.exit()
+
+        self.push_screen(
+            Confirm("End the call and quit?", "y: hang up and quit · n: stay in the call",
+                    id="confirm-quit"),
+            done,
+        )  # fmt: skip
+
+    def action_keys(self) -> None:
+        """``?``: every key of the current screen (from its active bindings)."""
+        from hello_tui.tui.screens.keys import KeysHelp, key_rows
+
+        if not isinstance(self.screen, KeysHelp):
+            name = self.screen.__class__.__name__.removesuffix("Screen") or "screen"
+            self.push_screen(KeysHelp(name, key_rows(self.screen)))
+
+    def on_resize(self, event: events.Resize | None = None) -> None:
+        """Below the smallest laid-out size, one clear line instead of a broken layout
+        (the event's size: ``self.size`` follows it a frame later)."""
+        from hello_tui.tui.screens.keys import fit_notice
+
+        if self.screen_stack:
+            fit_notice(self.screen, event.size if event is not None else self.size)
+
     # ------------------------------------------------------------ palette
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """Every key of the current screen, plus the app's own commands."""
-        yield from super().get_system_commands(screen)
+        for builtin in super().get_system_commands(screen):
+            if builtin.title != "Keys":  # Textual's key panel: ours is `?` (a modal)
+                yield builtin
+        yield SystemCommand("Keys", "Every key of this screen (?)", self.action_keys)
         seen: set[str] = {"quit", "app.quit", "command_palette"}
         # The keys Textual would dispatch on this screen (focused widget, screen, app),
         # minus those the screen's check_action hides.

@@ -38,8 +38,8 @@ async def test_add_then_find_a_contact() -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, ContactForm))
         await pilot.press(*"Alice Martin")
         await pilot.press("tab", *"alice@example.org")
-        await pilot.press("tab", *"+33 6 12 34 56 78")
-        await pilot.press("enter")
+        await pilot.press("enter", *"+33 6 12 34 56 78")  # enter: the next field
+        await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
         assert "Alice Martin" in visible_text(app)
         assert "alice@example.org" in visible_text(app)
@@ -126,6 +126,8 @@ async def test_invalid_contact_is_refused_with_the_reason() -> None:
         await pilot.press("a")
         await wait_until(pilot, lambda: isinstance(app.screen, ContactForm))
         await pilot.press(*"Bob", "tab", *"not-an-address", "enter")
+        assert isinstance(app.screen, ContactForm)  # enter moved on; it saved nothing
+        await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: "invalid e-mail address" in visible_text(app))
         assert isinstance(app.screen, ContactForm)
         await pilot.press("escape")

@@ -112,7 +112,7 @@ async def test_command_palette_lists_the_screen_keys() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
         titles = {c.title for c in app.get_system_commands(app.screen)}
-        for title in ("Call", "Echo", "Rooms", "Add", "Edit", "Del", "Block", "Import",
+        for title in ("Call", "Echo", "Rooms", "Add", "Edit", "Delete", "Block", "Import",
                       "Settings", "DND"):  # fmt: skip
             assert title in titles
         await pilot.press("ctrl+p")  # the palette itself (not "s" typed on the main screen)

@@ -58,7 +58,9 @@ class CallScreen(Screen[Any]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("m", "mute", "Mute"),
-        Binding("h,escape", "hangup", "Hang up"),
+        # One deliberate key (the same on the incoming prompt): escape only closes
+        # what is on top (the palette, the help), never the call.
+        Binding("h", "hangup", "Hang up"),
         Binding("v", "camera", "Camera"),
         Binding("k", "verify_key", "Key verified"),
         Binding("t", "trust_key", "Accept new key", show=False),

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, SelectionList, Static
+from textual.widgets import Button, Footer, Label, SelectionList, Static
 
 from hello_tui.tui.feedback import REASONS, Feedback
 
@@ -44,6 +44,7 @@ class FeedbackPrompt(ModalScreen[Feedback | None]):
             yield label
             yield reasons
             yield Static(self._where(), classes="hint", id="feedback-where")
+        yield Footer(compact=True, show_command_palette=False)  # this dialog's keys
 
     def _where(self) -> str:
         if not self.sent_to:

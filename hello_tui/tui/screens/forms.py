@@ -8,10 +8,10 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Static
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from hello_tui.contacts.model import Contact, ContactError
@@ -24,11 +24,13 @@ def _split(text: str) -> list[str]:
 
 
 class ContactForm(ModalScreen[Contact | None]):
-    """Add (``contact`` None) or edit a contact. Enter or ctrl+s saves, escape cancels."""
+    """Add (``contact`` None) or edit a contact. Enter moves to the next field,
+    ctrl+s saves, escape cancels. The fields scroll; the error line and the
+    buttons stay in view (a refused save must show why at 60×20)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save"),  # not priority: typed keys before it land first
         Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "save", "Save"),
     ]
 
     def __init__(self, store: ContactStore, contact: Contact | None) -> None:
@@ -40,25 +42,36 @@ class ContactForm(ModalScreen[Contact | None]):
         c = self.contact
         emails = ", ".join(c.emails) if c else ""
         phones = ", ".join(c.phones) if c else ""
-        with Vertical(classes="dialog", id="contact-form"):
+        with Vertical(classes="dialog form", id="contact-form"):
             yield Label("Edit contact" if c else "Add a contact", classes="title")
-            yield Input(c.name if c else "", placeholder="Name", id="name")
-            yield Input(emails, placeholder="E-mails (comma-separated)", id="emails")
-            yield Input(phones, placeholder="Phones (comma-separated)", id="phones")
-            yield Input(c.notes if c else "", placeholder="Notes", id="notes")
-            yield Input(
-                "", placeholder="Photo: path to a PNG or JPEG (empty: keep)", id="photo-path"
-            )
-            yield Checkbox("Favourite", c.favourite if c else False, id="favourite")
+            with VerticalScroll(classes="form-body"):
+                for wid, label, value, placeholder in (
+                    ("name", "Name", c.name if c else "", ""),
+                    ("emails", "E-mails (comma-separated)", emails, "e.g. ana@example.org"),
+                    ("phones", "Phones (comma-separated)", phones, "e.g. +33 6 12 34 56 78"),
+                    ("notes", "Notes", c.notes if c else "", ""),
+                    ("photo-path", "Photo: a PNG or JPEG file (empty: keep)", "", "e.g. ~/ana.jpg"),
+                ):
+                    yield Label(label, classes="field-label")
+                    yield Input(value, placeholder=placeholder, id=wid)
+                yield Checkbox("Favourite", c.favourite if c else False, id="favourite")
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
-                yield Button("Save", variant="primary", id="save")
-                yield Button("Cancel", id="cancel")
+                yield Button("Save (^s)", variant="primary", id="save")
+                yield Button("Cancel (esc)", id="cancel")
+        yield Footer(compact=True, show_command_palette=False)  # this dialog's keys
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+
+    @on(Input.Submitted)
+    def _next_field(self) -> None:
+        """Enter moves on (saving half-typed forms by accident helped nobody)."""
+        self.focus_next()
 
     def _value(self, wid: str) -> str:
         return self.query_one(f"#{wid}", Input).value
 
-    @on(Input.Submitted)
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
         error = self.query_one("#form-error", Static)
@@ -101,8 +114,8 @@ class Confirm(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str, detail: str = "") -> None:
-        super().__init__()
+    def __init__(self, question: str, detail: str = "", *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.question, self.detail = question, detail
 
     def compose(self) -> ComposeResult:
@@ -113,6 +126,7 @@ class Confirm(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button("Yes (y)", variant="error", id="yes")
                 yield Button("No (n)", id="no")
+        yield Footer(compact=True, show_command_palette=False)  # this dialog's keys
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -123,6 +137,36 @@ class Confirm(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class UnsavedChanges(ModalScreen[str]):
+    """Leaving a screen with changes: ``save``, ``discard`` or ``cancel`` (escape:
+    stay, the changes kept)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "choose('save')", "Save"),
+        Binding("d", "choose('discard')", "Discard"),
+        Binding("escape,c", "choose('cancel')", "Cancel"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="unsaved"):
+            yield Label("Save your changes?", classes="title")
+            with Horizontal(classes="buttons"):
+                yield Button("Save (s)", variant="primary", id="save")
+                yield Button("Discard (d)", variant="error", id="discard")
+                yield Button("Cancel (esc)", id="cancel")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "cancel")
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
 
 
 class ImportFile(ModalScreen[str | None]):
@@ -157,6 +201,7 @@ class ImportFile(ModalScreen[str | None]):
             yield Input(placeholder="~/contacts.vcf", id="path")
             yield Static("", id="import-progress", classes="hint")
             yield Static("", id="import-error", classes="error")
+        yield Footer(compact=True, show_command_palette=False)  # this dialog's keys
 
     @on(Input.Submitted, "#path")
     def _import(self, event: Input.Submitted) -> None:
@@ -244,6 +289,7 @@ class TextPrompt(ModalScreen[str | None]):
                 yield Static(self.hint, classes="hint")
             yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
             yield Static("enter: OK   esc: cancel", classes="hint")
+        yield Footer(compact=True, show_command_palette=False)  # this dialog's keys
 
     def on_mount(self) -> None:
         self.query_one("#prompt-input", Input).focus()

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Footer, Label, Static
 
 from hello_tui.tui.text import plain
 from hello_tui.tui.widgets.identity import IdentityLine
@@ -25,7 +25,8 @@ class IncomingCall(ModalScreen[str]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a,enter", "choose('accept')", "Accept"),
         Binding("v", "choose('video')", "Accept with video"),
-        Binding("d,escape", "choose('decline')", "Decline"),
+        # h: the hang-up key of the call screen; escape declines nothing.
+        Binding("h,d", "choose('decline')", "Decline"),
         Binding("b", "choose('block')", "Decline and block"),
     ]
 
@@ -45,13 +46,14 @@ class IncomingCall(ModalScreen[str]):
             with Horizontal(classes="buttons"):
                 yield Button("Accept (a)", variant="success", id="accept")
                 yield Button("Video (v)", variant="primary", id="video")
-                yield Button("Decline (d)", variant="error", id="decline")
+                yield Button("Decline (h)", variant="error", id="decline")
                 yield Button("Block (b)", id="block")
             yield Static(
                 "v: accept with video ([video] source) · b: decline and block",
                 classes="hint",
                 markup=False,
             )
+        yield Footer(compact=True, show_command_palette=False)  # this dialog's keys
 
     def on_mount(self) -> None:
         self.query_one("#incoming-photo", Photo).show(self.call.peer or "?", self.photo)

@@ -78,24 +78,25 @@ def details_text(contact: Contact) -> Text:
 
 class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        # Most used first: at 80 columns the footer shows the first ones; all are
-        # in the command palette (ctrl+p).
+        # The footer shows the essentials (at 80 columns all of them, with the app's
+        # `? Help`); the rest are in the help (?) and the command palette (ctrl+p).
         Binding("c", "call", "Call"),
-        Binding("C", "call_video", "Video call"),
-        Binding("e", "app.echo", "Echo"),
-        Binding("R", "app.rooms", "Rooms"),
-        Binding("a", "add", "Add"),
-        Binding("E", "edit", "Edit"),
-        Binding("x,delete", "delete", "Del"),
-        Binding("f", "favourite", "Fav"),
-        Binding("b", "block", "Block"),
-        Binding("i", "import", "Import"),
-        Binding("s", "app.settings", "Settings"),
         Binding("slash", "search", "Find"),
-        Binding("t", "toggle_tab", "History"),
-        Binding("d", "app.toggle_dnd", "DND"),
-        Binding("r", "app.retry", "Reconnect", show=False),  # hinted on the status line
+        Binding("question_mark", "app.keys", "Help"),  # the app's, shown early
         Binding("q", "app.quit", "Quit"),
+        Binding("C", "call_video", "Video"),
+        Binding("e", "app.echo", "Echo"),
+        Binding("a", "add", "Add"),
+        Binding("E", "edit", "Edit", show=False),
+        Binding("t", "toggle_tab", "History"),
+        Binding("s", "app.settings", "Settings"),
+        Binding("d", "app.toggle_dnd", "DND"),
+        Binding("R", "app.rooms", "Rooms", show=False),
+        Binding("x,delete", "delete", "Delete", show=False),
+        Binding("f", "favourite", "Favourite", show=False),
+        Binding("b", "block", "Block", show=False),
+        Binding("i", "import", "Import", show=False),
+        Binding("r", "app.retry", "Reconnect", show=False),  # hinted on the status line
     ]
 
     def __init__(self, backend: Backend) -> None:

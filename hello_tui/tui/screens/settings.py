@@ -315,9 +315,27 @@ class SettingsScreen(Screen[bool]):
         self.notify(f"Saved to {path}")
         self.dismiss(True)
 
+    def changed(self) -> bool:
+        """Whether the form differs from what is saved."""
+        dnd = self.query_one("#dnd", Switch).value
+        return self.build() != self.backend.settings or dnd != self.backend.dnd
+
     @on(Button.Pressed, "#back")
     def action_close(self) -> None:
-        self.dismiss(False)
+        """Back; with unsaved changes it asks first (save / discard / stay)."""
+        from hello_tui.tui.screens.forms import UnsavedChanges
+
+        if not self.changed():
+            self.dismiss(False)
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice == "save":
+                self.action_save()
+            elif choice == "discard":
+                self.dismiss(False)
+
+        self.app.push_screen(UnsavedChanges(), chosen)
 
     # ------------------------------------------------------------ account
     def key_exists(self) -> bool:
