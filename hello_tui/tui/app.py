@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import io
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -54,7 +55,7 @@ class HelloApp(App[None]):
     ]
 
     # What the status lines show (widgets.status.StatusLine watches it).
-    status: var[Status] = var(Status(None, "embedded", None, "", False))
+    status: var[Status] = var(Status(None, "embedded", "connecting", "", False))
 
     def __init__(
         self,
@@ -124,12 +125,12 @@ class HelloApp(App[None]):
     @work(exclusive=True, group="backend", exit_on_error=False)
     async def connect_backend(self) -> None:
         try:
-            await self.backend.connect()
+            await self.backend.connect_until_up()  # retried while the server is down
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self.notify(
-                f"Cannot reach the server: {self.backend.error or exc}. "
+                f"Cannot connect to the server: {self.backend.error or exc}. "
                 "Press r to retry, or s to change the server in Settings.",
                 severity="error",
                 timeout=8,
@@ -258,9 +259,14 @@ class HelloApp(App[None]):
         if self.in_call:
             self.notify("Already in a call", severity="warning")
             return False
-        if self.backend.phone is None:
-            why = self.backend.error or "still connecting to the server"
-            self.notify(f"Cannot {verb} yet: {why}. Press r to retry.", severity="warning")
+        if self.backend.phone is None or not self.backend.online:
+            # At once, with the reason: never a call left "Calling…" on a dead line.
+            status = self.backend.status()
+            why = status.error or ("still connecting to the server" if status.link ==
+                                   "connecting" else "not connected to the server")  # fmt: skip
+            secs = status.retry_in(time.monotonic())
+            then = f" (retrying in {secs}s)" if secs is not None else ". Press r to retry"
+            self.notify(f"Cannot {verb}: offline: {why}{then}.", severity="warning")
             return False
         return True
 

@@ -51,7 +51,7 @@ async def test_change_a_setting_and_refuse_a_bad_one() -> None:
         # Only the changed keys are written: the rest stays as the user left it.
         assert saved["audio"] == {"input": "sine:440", "output": "null:"}
         assert app.backend.settings.telemetry.enabled and app.backend.dnd
-        assert "do not disturb" in visible_text(app)
+        assert "DND on" in visible_text(app)
 
 
 async def test_feedback_sad_with_reasons_reaches_the_server(server_app: RunningServer) -> None:
@@ -151,7 +151,7 @@ async def test_the_status_line_is_pushed_not_polled() -> None:
         lines = [main_line, app.screen.query_one(StatusLine)]
         assert all("DND off" in str(line.render()) for line in lines)
         app.backend.set_dnd(True)  # not through the app: the backend tells it
-        assert all("do not disturb" in str(line.render()) for line in lines)
+        assert all("DND on" in str(line.render()) for line in lines)
         assert app.status.dnd
 
 

@@ -130,6 +130,7 @@ class CallScreen(Screen[Any]):
         if self.video and has_camera and not getattr(self.call, "camera_on", False):
             parts.append("camera off")
         self.query_one("#call-mute", Label).update(" · ".join(parts))
+        self.query_one(StatusLine).muted = bool(getattr(self.call, "muted", False))
 
     def _fit_video(self) -> None:
         """The picture takes what the status line, the panel and the footer leave."""
@@ -151,6 +152,7 @@ class CallScreen(Screen[Any]):
         self.call_after_refresh(self._fit_video)
         self.query_one("#call-photo", Photo).show(self._peer(), self.photo)
         self.query_one("#sas-label").display = False
+        self.query_one(StatusLine).muted = bool(getattr(self.call, "muted", False))
         self.set_interval(1.0, self._tick)
         if self.follow and self.call is not None:
             self.run_worker(follow_call(self.call, self), group="call-events", exit_on_error=False)
