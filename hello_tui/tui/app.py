@@ -35,7 +35,7 @@ from hello_tui.config.settings import Settings
 from hello_tui.contacts.model import Contact
 from hello_tui.tui.backend import Backend, Status
 from hello_tui.tui.feedback import Feedback, record_feedback
-from hello_tui.tui.messages import AccountChanged, CallContact, JoinRoom
+from hello_tui.tui.messages import AccountChanged, CallContact, Dial, JoinRoom
 from hello_tui.tui.screens.main import MainScreen
 from hello_tui.tui.text import printable
 
@@ -243,6 +243,28 @@ class HelloApp(App[None]):
     @on(JoinRoom)
     def _join_room(self, message: JoinRoom) -> None:
         self.join_room(message.url, message.name)
+
+    @on(Dial)
+    def _dial(self, message: Dial) -> None:
+        self.dial(message.text)
+
+    def dial(self, text: str) -> None:
+        """Dial anything: echo, a room URL (joined), a contact, an account name."""
+        from hello_tui.tui.dial import resolve
+
+        try:
+            target = resolve(text, self.backend.contacts)
+        except ValueError as exc:
+            self.notify(f"Cannot dial that: {exc}", severity="warning")
+            return
+        if target.kind == "echo":
+            self.action_echo()
+        elif target.kind == "room":
+            self.join_room(target.value)
+        elif target.contact is not None:
+            self.call_contact(target.contact)
+        else:
+            self.place_call(target.value, target.value)
 
     def call_contact(self, contact: Contact, *, video: bool = False) -> None:
         if contact.blocked:

@@ -101,7 +101,11 @@ class Backend:
         self.history = HistoryStore(
             self.paths.history_file, max_entries=self.settings.history.max_entries
         )
-        self.dnd = bool(self._read_state().get("do_not_disturb", False))
+        state = self._read_state()
+        self.dnd = bool(state.get("do_not_disturb", False))
+        # Missed calls after this time are marked in the History tab until it is seen.
+        seen = state.get("history_seen", 0.0)
+        self.history_seen = float(seen) if isinstance(seen, (int, float)) else 0.0
         self.callers = Callers(store=self.contacts, dnd=lambda: self.dnd)
         self.session: Session | None = None
         self.error = ""
@@ -148,8 +152,20 @@ class Backend:
     def set_dnd(self, on: bool) -> None:
         """Do-not-disturb: incoming calls are answered ``busy`` before ringing."""
         self.dnd = on
-        atomic_write_text(self.state_path, f"do_not_disturb = {'true' if on else 'false'}\n")
+        self._write_state()
         self._changed()
+
+    def mark_history_seen(self, when: float) -> None:
+        """The History tab was shown: missed calls up to ``when`` are no longer new."""
+        self.history_seen = max(self.history_seen, when)
+        self._write_state()
+
+    def _write_state(self) -> None:
+        atomic_write_text(
+            self.state_path,
+            f"do_not_disturb = {'true' if self.dnd else 'false'}\n"
+            f"history_seen = {self.history_seen!r}\n",
+        )
 
     # ------------------------------------------------------------ status
     @property
