@@ -93,7 +93,13 @@ class HelloApp(App[None]):
         markup: bool = True,
     ) -> None:
         """Every notification (screens' too: ``Widget.notify`` calls this) is plain
-        text: messages carry callers' and contacts' names and servers' errors."""
+        text: messages carry callers' and contacts' names and servers' errors.
+        On the call screen it joins the call's notice list instead of a toast,
+        which could cover the check code."""
+        add_notice = getattr(self.screen, "add_notice", None) if self.screen_stack else None
+        if add_notice is not None:
+            add_notice(printable(f"{title}: {message}" if title else message, 1000))
+            return
         super().notify(
             printable(message, 1000),
             title=printable(title, 200),
