@@ -69,7 +69,10 @@ async def test_feedback_sad_with_reasons_reaches_the_server(server_app: RunningS
         assert "Sent to 127.0.0.1:" in visible_text(app)  # says where it goes
         await pilot.press("n")
         await wait_until(pilot, lambda: app.screen.query_one(SelectionList).has_focus)
-        await pilot.press("space", "down", "space", "enter")
+        assert "[ ] " in visible_text(app) and "[x] " not in visible_text(app)
+        await pilot.press("space", "down", "space")
+        await wait_until(pilot, lambda: visible_text(app).count("[x] ") == 2, what="[x] marks")
+        await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
         feedback = server_app.telemetry.feedback
         await wait_until(pilot, lambda: feedback["rating"]["sad"] == 1, what="server got it")

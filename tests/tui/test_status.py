@@ -108,3 +108,14 @@ def test_every_state_is_a_word_and_short_at_80_columns() -> None:
     assert text.index("DND off") < text.index("connection refused")  # a cut eats the reason
     gone = status_text(Status(None, "x", "offline", "unknown host", False), width=80).plain
     assert gone.startswith("✕ offline") and "anonymous" in gone and "unknown host" in gone
+
+
+def test_sparklines_have_an_absolute_floor_so_steady_values_draw_flat() -> None:
+    from hello_tui.tui.widgets.quality import sparkline
+
+    assert sparkline([1.0, 2.0, 1.0, 2.0], "rtt") == "▁▁▁▁"  # 1 → 2 ms is not a cliff
+    assert sparkline([4.40, 4.41], "mos") == "██"
+    assert sparkline([0.0, 0.1], "loss") == "▁▁"
+    rising = sparkline([20.0, 300.0], "rtt")  # a real jump still shows
+    assert rising[0] == "▁" and rising[1] == "█"
+    assert len(sparkline([5.0] * 60, "jitter")) == 60
