@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from hello_tui.config.settings import Settings
     from hello_tui.history.store import HistoryStore
     from hello_tui.session.callers import Callers
-    from hello_tui.signaling.client import SignalingClient
+    from hello_tui.signaling.client import ReconnectPolicy, SignalingClient
 
 __all__ = ["Session"]
 
@@ -42,7 +42,9 @@ class Session:
     accounts). ``reconnect``: reconnect to a configured server after a drop
     (never to the embedded one: it lives in this process). ``history``: the
     store calls are written to; None opens one for the session's life.
-    ``on_connection`` is told when the server is lost (False) or back (True).
+    ``on_connection`` is told when the server is lost (False) or back (True),
+    ``on_retry`` before each reconnect attempt (the wait, the last reason).
+    ``policy``: the reconnect backoff (default: the client's).
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class Session:
         video_out: str | None = None,
         history: HistoryStore | None = None,
         callers: Callers | None = None,
+        policy: ReconnectPolicy | None = None,
     ) -> None:
         from hello_tui.signaling.account_local import has_account
 
@@ -70,6 +73,7 @@ class Session:
             (has_account(paths, settings) and not self.embedded) if login is None else login
         )
         self.reconnect = reconnect and not self.embedded
+        self.policy = policy  # the reconnect backoff; None: the client's default
         self.media = {"audio_in": audio_in, "audio_out": audio_out,
                       "video_source": video_source, "video_out": video_out}  # fmt: skip
         self.history = history
@@ -79,6 +83,8 @@ class Session:
         self.account: str | None = None  # signed in as; None: anonymous
         self.identity: Identity | None = None
         self.on_connection: Callable[[bool], None] | None = None
+        # Before each reconnect attempt: (seconds until it, why the last one failed).
+        self.on_retry: Callable[[float, str], None] | None = None
         self._stack: contextlib.AsyncExitStack | None = None
 
     async def __aenter__(self) -> Phone:
@@ -114,6 +120,9 @@ class Session:
         timeout = self.settings.server.connect_timeout
         if self.reconnect:
             client = SignalingClient(connect_timeout=timeout)
+            if self.policy is not None:
+                client.reconnect_policy = self.policy
+            client.on_retry = self._retrying
         else:
             client = SignalingClient(connect_timeout=timeout, reconnect=None)
         stack.push_async_callback(client.close)
@@ -148,6 +157,10 @@ class Session:
 
         self.paths.private_data_dir()
         return HistoryStore(self.paths.history_file, max_entries=self.settings.history.max_entries)
+
+    def _retrying(self, delay: float, reason: str) -> None:
+        if self.on_retry is not None:
+            self.on_retry(delay, reason)
 
     def _connection_changed(self, up: bool) -> None:
         if self.on_connection is not None:

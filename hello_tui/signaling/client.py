@@ -27,7 +27,7 @@ import errno
 import logging
 import random
 import socket
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -237,6 +237,10 @@ class SignalingClient:
         self._login_key: Ed25519PrivateKey | None = None
         self._reconnect_after: float = 0.0  # from a server `reconnect` notice
         self._background: set[asyncio.Task[None]] = set()  # keep references until done
+        self._lost_reason = ""
+        # Told before each reconnect attempt's wait: (delay in s, why the last try
+        # failed or why the connection dropped). A face shows "reconnecting in Ns".
+        self.on_retry: Callable[[float, str], None] | None = None
 
     # ------------------------------------------------------------ state
     @property
@@ -457,6 +461,7 @@ class SignalingClient:
 
     def _on_lost(self, reason: str) -> None:
         self._ready.clear()
+        self._lost_reason = reason
         self._ws = None
         self._fail_pending(ConnectionLost(f"connection to the server lost ({reason})"))
         if self._reconnector is not None and not self._reconnector.done():
@@ -484,12 +489,15 @@ class SignalingClient:
             if attempt == 0 and self._reconnect_after:
                 delay += self._reconnect_after
                 self._reconnect_after = 0.0
+            if self.on_retry is not None:
+                self.on_retry(delay, self._lost_reason)
             await asyncio.sleep(delay)
             attempt += 1
             try:
                 welcome = await self._open()
             except SignalingClientError as exc:
                 last_error = str(exc)
+                self._lost_reason = getattr(exc, "reason", "") or last_error  # short form
                 log.info("reconnect attempt %d failed: %s", attempt, exc)
                 continue
             login_error = None

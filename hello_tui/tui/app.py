@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import io
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -34,7 +35,7 @@ from hello_tui.config.settings import Settings
 from hello_tui.contacts.model import Contact
 from hello_tui.tui.backend import Backend, Status
 from hello_tui.tui.feedback import Feedback, record_feedback
-from hello_tui.tui.messages import AccountChanged, CallContact, JoinRoom
+from hello_tui.tui.messages import AccountChanged, CallContact, Dial, JoinRoom
 from hello_tui.tui.screens.main import MainScreen
 from hello_tui.tui.text import printable
 
@@ -55,7 +56,7 @@ class HelloApp(App[None]):
     ]
 
     # What the status lines show (widgets.status.StatusLine watches it).
-    status: var[Status] = var(Status(None, "embedded", None, "", False))
+    status: var[Status] = var(Status(None, "embedded", "connecting", "", False))
 
     def __init__(
         self,
@@ -93,7 +94,13 @@ class HelloApp(App[None]):
         markup: bool = True,
     ) -> None:
         """Every notification (screens' too: ``Widget.notify`` calls this) is plain
-        text: messages carry callers' and contacts' names and servers' errors."""
+        text: messages carry callers' and contacts' names and servers' errors.
+        On the call screen it joins the call's notice list instead of a toast,
+        which could cover the check code."""
+        add_notice = getattr(self.screen, "add_notice", None) if self.screen_stack else None
+        if add_notice is not None:
+            add_notice(printable(f"{title}: {message}" if title else message, 1000))
+            return
         super().notify(
             printable(message, 1000),
             title=printable(title, 200),
@@ -126,12 +133,12 @@ class HelloApp(App[None]):
     @work(exclusive=True, group="backend", exit_on_error=False)
     async def connect_backend(self) -> None:
         try:
-            await self.backend.connect()
+            await self.backend.connect_until_up()  # retried while the server is down
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self.notify(
-                f"Cannot reach the server: {self.backend.error or exc}. "
+                f"Cannot connect to the server: {self.backend.error or exc}. "
                 "Press r to retry, or s to change the server in Settings.",
                 severity="error",
                 timeout=8,
@@ -245,6 +252,28 @@ class HelloApp(App[None]):
     def _join_room(self, message: JoinRoom) -> None:
         self.join_room(message.url, message.name)
 
+    @on(Dial)
+    def _dial(self, message: Dial) -> None:
+        self.dial(message.text)
+
+    def dial(self, text: str) -> None:
+        """Dial anything: echo, a room URL (joined), a contact, an account name."""
+        from hello_tui.tui.dial import resolve
+
+        try:
+            target = resolve(text, self.backend.contacts)
+        except ValueError as exc:
+            self.notify(f"Cannot dial that: {exc}", severity="warning")
+            return
+        if target.kind == "echo":
+            self.action_echo()
+        elif target.kind == "room":
+            self.join_room(target.value)
+        elif target.contact is not None:
+            self.call_contact(target.contact)
+        else:
+            self.place_call(target.value, target.value)
+
     def call_contact(self, contact: Contact, *, video: bool = False) -> None:
         if contact.blocked:
             self.notify(f"{contact.name} is blocked: unblock them (b) to call", severity="warning")
@@ -260,9 +289,14 @@ class HelloApp(App[None]):
         if self.in_call:
             self.notify("Already in a call", severity="warning")
             return False
-        if self.backend.phone is None:
-            why = self.backend.error or "still connecting to the server"
-            self.notify(f"Cannot {verb} yet: {why}. Press r to retry.", severity="warning")
+        if self.backend.phone is None or not self.backend.online:
+            # At once, with the reason: never a call left "Calling…" on a dead line.
+            status = self.backend.status()
+            why = status.error or ("still connecting to the server" if status.link ==
+                                   "connecting" else "not connected to the server")  # fmt: skip
+            secs = status.retry_in(time.monotonic())
+            then = f" (retrying in {secs}s)" if secs is not None else ". Press r to retry"
+            self.notify(f"Cannot {verb}: offline: {why}{then}.", severity="warning")
             return False
         return True
 

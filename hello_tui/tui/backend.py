@@ -12,7 +12,11 @@ first paint, so the UI is interactive at once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import math
+import random
+import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +40,7 @@ if TYPE_CHECKING:
     from hello_tui.call.engine import Call, Phone
     from hello_tui.session.connect import Session
     from hello_tui.signaling.account_local import Registered
-    from hello_tui.signaling.client import SignalingClient
+    from hello_tui.signaling.client import ReconnectPolicy, SignalingClient
     from hello_tui.signaling.rooms_local import Room
 
 STATE_FILE = "tui-state.toml"  # front-end state that has no config key (do-not-disturb)
@@ -44,13 +48,31 @@ STATE_FILE = "tui-state.toml"  # front-end state that has no config key (do-not-
 
 @dataclass(frozen=True, slots=True)
 class Status:
-    """What the status line shows."""
+    """What the status line shows: the connection as the client last told it."""
 
     account: str | None  # signed in as; None: anonymous
     server: str  # "embedded" or the URL
-    reachable: bool | None  # None: still connecting
-    error: str
+    link: str  # "connecting" | "online" | "reconnecting" | "offline"
+    error: str  # why not online (the last failure), "" when online
     dnd: bool
+    retry_at: float | None = None  # time.monotonic() of the next attempt (reconnecting)
+
+    @property
+    def reachable(self) -> bool | None:
+        """True online, None connecting, False otherwise."""
+        return {"online": True, "connecting": None}.get(self.link, False)
+
+    def retry_in(self, now: float) -> int | None:
+        """Whole seconds until the next attempt (rounded up), if one is planned."""
+        if self.retry_at is None:
+            return None
+        return max(0, math.ceil(self.retry_at - now))
+
+
+# Failures worth trying again (the server is down or the network is): anything
+# else (a refused login, not a hello-tui server, a bad URL) stays offline until
+# the user acts (r, or Settings).
+TRANSIENT = ("ServerUnreachable", "RequestTimeout", "ConnectionLost", "NotConnected")
 
 
 class NeedsServer(RuntimeError):
@@ -79,11 +101,19 @@ class Backend:
         self.history = HistoryStore(
             self.paths.history_file, max_entries=self.settings.history.max_entries
         )
-        self.dnd = bool(self._read_state().get("do_not_disturb", False))
+        state = self._read_state()
+        self.dnd = bool(state.get("do_not_disturb", False))
+        # Missed calls after this time are marked in the History tab until it is seen.
+        seen = state.get("history_seen", 0.0)
+        self.history_seen = float(seen) if isinstance(seen, (int, float)) else 0.0
         self.callers = Callers(store=self.contacts, dnd=lambda: self.dnd)
         self.session: Session | None = None
         self.error = ""
-        self.connecting = False
+        self.link = "offline"  # see Status.link
+        self.retry_at: float | None = None
+        # The backoff between attempts (start-up and after a drop); None: the client's.
+        self.retry_policy: ReconnectPolicy | None = None
+        self._rng = random.Random()
         self.on_change: Callable[[], None] | None = None
 
     def _changed(self) -> None:
@@ -122,8 +152,20 @@ class Backend:
     def set_dnd(self, on: bool) -> None:
         """Do-not-disturb: incoming calls are answered ``busy`` before ringing."""
         self.dnd = on
-        atomic_write_text(self.state_path, f"do_not_disturb = {'true' if on else 'false'}\n")
+        self._write_state()
         self._changed()
+
+    def mark_history_seen(self, when: float) -> None:
+        """The History tab was shown: missed calls up to ``when`` are no longer new."""
+        self.history_seen = max(self.history_seen, when)
+        self._write_state()
+
+    def _write_state(self) -> None:
+        atomic_write_text(
+            self.state_path,
+            f"do_not_disturb = {'true' if self.dnd else 'false'}\n"
+            f"history_seen = {self.history_seen!r}\n",
+        )
 
     # ------------------------------------------------------------ status
     @property
@@ -140,21 +182,61 @@ class Backend:
         embedded one (nothing is sent, as in the CLI)."""
         return "" if self.embedded else self.settings.server.url
 
+    @property
+    def online(self) -> bool:
+        return self.link == "online"
+
+    @property
+    def connecting(self) -> bool:
+        return self.link == "connecting"
+
     def status(self) -> Status:
-        reachable: bool | None
-        if self.client is not None and self.client.is_connected:
-            reachable = True
-        elif self.connecting:
-            reachable = None
-        else:
-            reachable = False
         return Status(
             account=self.account,
             server="embedded" if self.embedded else self.settings.server.url,
-            reachable=reachable,
-            error=self.error,
+            link=self.link,
+            error="" if self.link == "online" else self.error,
             dnd=self.dnd,
+            retry_at=self.retry_at if self.link == "reconnecting" else None,
         )
+
+    def _set_link(self, link: str, error: str | None = None, delay: float | None = None) -> None:
+        self.link = link
+        if error is not None:
+            self.error = error
+        self.retry_at = None if delay is None else time.monotonic() + delay
+        self._changed()
+
+    def _connection(self, up: bool) -> None:
+        """The client's Disconnected / Reconnected (through the phone)."""
+        if up:
+            self._set_link("online", "")
+        elif self.link != "reconnecting":  # on_retry may have told the wait already
+            self._set_link("reconnecting", self.error or "connection lost")
+
+    def _retrying(self, delay: float, reason: str) -> None:
+        self._set_link("reconnecting", reason, delay)
+
+    async def connect_until_up(self) -> None:
+        """:meth:`connect`, tried again with the client's backoff and jitter while
+        the server cannot be reached (a TUI started before its server); other
+        failures (a refused login, a bad URL) raise at once."""
+        from hello_tui.signaling.client import ReconnectPolicy
+
+        policy = self.retry_policy or ReconnectPolicy()
+        attempt = 0
+        while True:
+            try:
+                await self.connect()
+                return
+            except Exception as exc:
+                if self.embedded or type(exc).__name__ not in TRANSIENT:
+                    raise
+                reason = getattr(exc, "reason", "") or _one_line(exc)
+            delay = policy.delay(attempt, self._rng)
+            attempt += 1
+            self._set_link("reconnecting", reason, delay)
+            await asyncio.sleep(delay)
 
     # ------------------------------------------------------------ connecting
     async def connect(self) -> None:
@@ -164,9 +246,7 @@ class Backend:
         import importlib
 
         await self.disconnect()
-        self.connecting = True
-        self.error = ""
-        self._changed()
+        self._set_link("connecting")
         try:
             # Import the heavy modules off the event loop: the UI stays live.
             for name in ("hello_tui.call.engine", "hello_tui.session.embedded"):
@@ -179,23 +259,25 @@ class Backend:
                 reconnect=True,
                 history=self.history,
                 callers=self.callers,
+                policy=self.retry_policy,
             )
-            self.session.on_connection = lambda _up: self._changed()
+            self.session.on_connection = self._connection
+            self.session.on_retry = self._retrying
             await self.session.open()
         except BaseException as exc:
             self.error = _one_line(exc)
             await self.disconnect()
+            self._set_link("offline")
             raise
-        finally:
-            self.connecting = False
-            self._changed()
+        self._set_link("online", "")
 
     async def disconnect(self) -> None:
         session, self.session = self.session, None
         if session is not None:
+            session.on_connection = session.on_retry = None
             with contextlib.suppress(Exception):
                 await session.close()
-            self._changed()
+            self._set_link("offline")
 
     async def close(self) -> None:
         await self.disconnect()

@@ -57,6 +57,15 @@ class JoinRoom(Message):
         self.name = name
 
 
+class Dial(Message):
+    """Call or open what ``text`` names: an account, a contact, a room URL, echo
+    (``tui/dial.py`` resolves it)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class AccountChanged(Message):
     """Signed in, out, or the account deleted: wait for calls, or stop."""
 

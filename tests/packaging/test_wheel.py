@@ -260,7 +260,7 @@ def test_the_tui_reaches_its_main_screen_and_quits_cleanly(
     try:
         term.start([str(installed.venv / "bin" / "hello-tui")], installed.env, installed.cwd)
         term.wait_screen(
-            lambda s: "Search contacts" in s and "embedded server: reachable" in s,
+            lambda s: "Search contacts" in s and "● online" in s,
             "main screen with the embedded server reachable",
         )
         term.keys("C-q")

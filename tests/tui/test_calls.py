@@ -25,7 +25,7 @@ async def test_echo_call_connects_shows_quality_and_hangs_up() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await asyncio.wait_for(app.ready.wait(), T)
         assert app.backend.status().reachable and app.backend.embedded
-        assert "embedded server: reachable" in visible_text(app)
+        assert "● online" in visible_text(app)
         await pilot.press("e")
         await wait_until(pilot, lambda: isinstance(app.screen, CallScreen))
         screen = app.screen
@@ -74,7 +74,7 @@ async def test_incoming_call_accept(server: str, peers: Any) -> None:
     app = await _tui_signed_in(server)
     async with app.run_test(size=(80, 24)) as pilot:
         await asyncio.wait_for(app.ready.wait(), T)
-        assert "signed in as tui@example.org" in visible_text(app)
+        assert "online as tui@example.org" in visible_text(app)
         app.backend.contacts.add(Contact(name="Bob Dupont", emails=["bob@example.org"]))
         call = bob.dial("tui@example.org")
         await wait_until(pilot, lambda: isinstance(app.screen, IncomingCall), what="prompt")
@@ -138,7 +138,7 @@ async def test_do_not_disturb_answers_busy_without_a_prompt(server: str, peers: 
     async with app.run_test(size=(80, 24)) as pilot:
         await asyncio.wait_for(app.ready.wait(), T)
         await pilot.press("d")
-        await wait_until(pilot, lambda: "do not disturb" in visible_text(app))
+        await wait_until(pilot, lambda: "DND on" in visible_text(app))
         call = bob.dial("tui@example.org")
         assert (await call.wait_ended(T)).reason == "busy"
         assert isinstance(app.screen, MainScreen)

@@ -164,10 +164,13 @@ async def _one_name(app: HelloApp, pilot: Any, name: str, missed_text: str) -> N
     screen = CallScreen(StubCall(name), follow=False)
     await app.push_screen(screen)
     assert str(screen.query_one("#call-peer").render()) == (expected or "call")
-    app.notify(missed_text, title=name)
+    app.notify(missed_text, title=name)  # on the call screen: its notice list, no toast
+    notice = str(screen.query_one("#call-notice").render())
+    assert printable(missed_text, 1000)[:50] in notice and _no_controls(notice)
     app.backend.history.add(CallRecord("incoming", name, "missed"))
     screen.dismiss(None)
     await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+    app.notify(missed_text, title=name)  # on the main screen: a toast
     main = app.screen
     assert isinstance(main, MainScreen)
     main.refresh_history()

@@ -175,7 +175,7 @@ async def test_account_register_sign_out_sign_in_delete(server: str) -> None:
         await wait_until(pilot, lambda: app.backend.account == "carol@example.org")
         assert config()["account"]["name"] == "carol@example.org"
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-        await wait_until(pilot, lambda: "signed in as carol@example.org" in visible_text(app))
+        await wait_until(pilot, lambda: "online as carol@example.org" in visible_text(app))
 
         await pilot.press("ctrl+o")  # sign out: the name goes, the key stays
         await wait_until(pilot, lambda: app.backend.account is None)

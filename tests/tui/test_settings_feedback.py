@@ -51,7 +51,7 @@ async def test_change_a_setting_and_refuse_a_bad_one() -> None:
         # Only the changed keys are written: the rest stays as the user left it.
         assert saved["audio"] == {"input": "sine:440", "output": "null:"}
         assert app.backend.settings.telemetry.enabled and app.backend.dnd
-        assert "do not disturb" in visible_text(app)
+        assert "DND on" in visible_text(app)
 
 
 async def test_feedback_sad_with_reasons_reaches_the_server(server_app: RunningServer) -> None:
@@ -69,7 +69,10 @@ async def test_feedback_sad_with_reasons_reaches_the_server(server_app: RunningS
         assert "Sent to 127.0.0.1:" in visible_text(app)  # says where it goes
         await pilot.press("n")
         await wait_until(pilot, lambda: app.screen.query_one(SelectionList).has_focus)
-        await pilot.press("space", "down", "space", "enter")
+        assert "[ ] " in visible_text(app) and "[x] " not in visible_text(app)
+        await pilot.press("space", "down", "space")
+        await wait_until(pilot, lambda: visible_text(app).count("[x] ") == 2, what="[x] marks")
+        await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
         feedback = server_app.telemetry.feedback
         await wait_until(pilot, lambda: feedback["rating"]["sad"] == 1, what="server got it")
@@ -151,7 +154,7 @@ async def test_the_status_line_is_pushed_not_polled() -> None:
         lines = [main_line, app.screen.query_one(StatusLine)]
         assert all("DND off" in str(line.render()) for line in lines)
         app.backend.set_dnd(True)  # not through the app: the backend tells it
-        assert all("do not disturb" in str(line.render()) for line in lines)
+        assert all("DND on" in str(line.render()) for line in lines)
         assert app.status.dnd
 
 

@@ -39,6 +39,8 @@ STATE_TEXT = {
 }
 
 
+NOTICES_KEPT = 4  # the call's notices shown at once (the newest; a repeat is not added twice)
+
 SAS_LABEL = "Check code (read it aloud, both sides see the same):"
 
 
@@ -79,6 +81,7 @@ class CallScreen(Screen[Any]):
         self.sas = ""  # the check code, once verified
         self.check_status = "waiting"
         self.ended: Any = None
+        self.notices: list[str] = []  # the call's notices, oldest first (see add_notice)
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -132,6 +135,7 @@ class CallScreen(Screen[Any]):
         if self.video and has_camera and not getattr(self.call, "camera_on", False):
             parts.append("camera off")
         self.query_one("#call-mute", Label).update(" · ".join(parts))
+        self.query_one(StatusLine).muted = bool(getattr(self.call, "muted", False))
 
     def _fit_video(self) -> None:
         """The picture takes what the status line, the panel and the footer leave."""
@@ -153,6 +157,7 @@ class CallScreen(Screen[Any]):
         self.call_after_refresh(self._fit_video)
         self.query_one("#call-photo", Photo).show(self._peer(), self.photo)
         self.query_one("#sas-label").display = False
+        self.query_one(StatusLine).muted = bool(getattr(self.call, "muted", False))
         self.set_interval(1.0, self._tick)
         if self.follow and self.call is not None:
             self.run_worker(follow_call(self.call, self), group="call-events", exit_on_error=False)
@@ -203,13 +208,22 @@ class CallScreen(Screen[Any]):
             case ev.Muted() | ev.Unmuted() | ev.CameraOn() | ev.CameraOff():
                 self._flags()
             case ev.Notice(text=text):
-                notice = self.query_one("#call-notice", Static)
-                notice.update(plain(f"Note: {text}"))
-                notice.remove_class("-empty")
-                self.call_after_refresh(self._fit_video)
+                self.add_notice(text)
             case ev.Ended() as ended:
                 self.ended = ended
                 self.dismiss(ended)
+
+    def add_notice(self, text: str) -> None:
+        """Keep ``text`` in the call's notice list (input or output fallback, camera,
+        network, and the app's notifications while this screen is shown: a toast
+        would cover the check code). Only the newest few are kept."""
+        if text in self.notices:
+            self.notices.remove(text)
+        self.notices = [*self.notices, text][-NOTICES_KEPT:]
+        notice = self.query_one("#call-notice", Static)
+        notice.update(plain("\n".join(f"Note: {line}" for line in self.notices)))
+        notice.remove_class("-empty")
+        self.call_after_refresh(self._fit_video)
 
     @on(QualityUpdate)
     def _quality(self, message: QualityUpdate) -> None:

@@ -9,10 +9,17 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, SelectionList, Static
 
 from hello_tui.tui.feedback import REASONS, Feedback
+from hello_tui.tui.text import plain
+
+
+def reason_prompt(label: str, picked: bool) -> Content:
+    """A word-and-glyph state, readable without colour (NO_COLOR, TERM=linux)."""
+    return plain(f"{'[x]' if picked else '[ ]'} {label}")
 
 
 class FeedbackPrompt(ModalScreen[Feedback | None]):
@@ -39,7 +46,9 @@ class FeedbackPrompt(ModalScreen[Feedback | None]):
                 yield Button("☹ Bad (n)", variant="error", id="sad")
                 yield Button("Skip (esc)", id="skip")
             label = Static("What went wrong? (space: pick, enter: send)", id="reasons-label")
-            reasons = SelectionList[str](*[(label, key) for key, label in REASONS], id="reasons")
+            reasons = SelectionList[str](
+                *[(reason_prompt(label, False), key) for key, label in REASONS], id="reasons"
+            )
             label.display = reasons.display = False  # shown after "sad"
             yield label
             yield reasons
@@ -70,6 +79,14 @@ class FeedbackPrompt(ModalScreen[Feedback | None]):
         reasons = self.query_one("#reasons", SelectionList)
         reasons.display = True
         reasons.focus()
+
+    @on(SelectionList.SelectedChanged, "#reasons")
+    def _picked(self) -> None:
+        reasons = self.query_one("#reasons", SelectionList)
+        for index, (key, label) in enumerate(REASONS):
+            reasons.replace_option_prompt_at_index(
+                index, reason_prompt(label, key in reasons.selected)
+            )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "send":

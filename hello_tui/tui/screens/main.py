@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -31,8 +31,9 @@ from hello_tui.call.wording import mmss as duration
 from hello_tui.call.wording import outcome_words
 from hello_tui.contacts.model import Contact
 from hello_tui.contacts.store import ContactStore
+from hello_tui.history.store import CallRecord
 from hello_tui.tui.backend import Backend
-from hello_tui.tui.messages import CallContact
+from hello_tui.tui.messages import CallContact, Dial, JoinRoom
 from hello_tui.tui.text import printable
 from hello_tui.tui.widgets.photo import Photo
 from hello_tui.tui.widgets.status import StatusLine
@@ -97,12 +98,14 @@ class MainScreen(Screen[None]):
         Binding("b", "block", "Block", show=False),
         Binding("i", "import", "Import", show=False),
         Binding("r", "app.retry", "Reconnect", show=False),  # hinted on the status line
+        Binding("o", "dial", "Dial", show=False),  # account, contact, room URL, echo
     ]
 
     def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.backend = backend
         self._listing = 0  # bumped by each synchronous listing (see search_contacts)
+        self._history: list[CallRecord] = []  # the History tab's rows, in order
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -236,17 +239,72 @@ class MainScreen(Screen[None]):
     def refresh_history(self) -> None:
         table = self.query_one("#history", DataTable)
         table.clear()
-        for rec in self.backend.history.list(limit=200):
+        self._history = self.backend.history.list(limit=200)
+        new = 0
+        for rec in self._history:
             arrow = "→" if rec.direction == "outgoing" else "←"
             # Text, not str: DataTable parses a str cell as markup, and peers are names.
             who, outcome = Text(printable(rec.peer, 200)), Text(outcome_words(rec.outcome))
+            if rec.outcome == "missed" and rec.start > self.backend.history_seen:
+                new += 1  # a word, not only a colour: readable without one
+                outcome = Text("● new · " + outcome_words(rec.outcome), "bold red")
             table.add_row(local_time(rec.start), arrow, who, outcome, duration(rec.duration))
+        tab = self.query_one("#tabs", TabbedContent).get_tab("tab-history")
+        tab.label = f"History ({new} missed)" if new else "History"
 
     def action_toggle_tab(self) -> None:
         tabs = self.query_one("#tabs", TabbedContent)
         tabs.active = "tab-history" if tabs.active == "tab-contact" else "tab-contact"
         if tabs.active == "tab-history":
             self.refresh_history()
+            self.set_focus(self.query_one("#history", DataTable))
+            if self._history:  # seen now: marked this time, not the next
+                self.backend.mark_history_seen(max(rec.start for rec in self._history))
+
+    def history_selected(self) -> CallRecord | None:
+        table = self.query_one("#history", DataTable)
+        row = table.cursor_row
+        return self._history[row] if 0 <= row < len(self._history) else None
+
+    @on(DataTable.RowSelected, "#history")
+    def _history_chosen(self) -> None:
+        self.action_call_back()
+
+    def action_call_back(self) -> None:
+        """Call back (or open again) the selected History entry: the name it
+        shows, resolved like the dial prompt (a contact, an account, echo)."""
+        rec = self.history_selected()
+        if rec is None:
+            self.notify("No call selected in the History tab")
+            return
+        self.post_message(Dial(rec.peer))
+
+    # ------------------------------------------------------------ dial anything
+    def action_dial(self, value: str = "") -> None:
+        from hello_tui.tui.screens.dial import DialPrompt
+
+        def done(text: str | None) -> None:
+            if text:
+                self.post_message(Dial(text))
+
+        self.app.push_screen(DialPrompt(self.store, value), done)
+
+    def on_paste(self, event: events.Paste) -> None:
+        """A room URL pasted on the main screen (not into the search box): offer
+        to join it."""
+        from hello_tui.tui.dial import room_url
+        from hello_tui.tui.screens.forms import Confirm
+
+        url = room_url(event.text)
+        if url is None:
+            return
+        event.stop()
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.post_message(JoinRoom(url))
+
+        self.app.push_screen(Confirm("Join this room?", printable(url, 300)), done)
 
     # ------------------------------------------------------------ actions
     def action_search(self) -> None:
@@ -255,6 +313,9 @@ class MainScreen(Screen[None]):
         self.set_focus(self.query_one("#search", Input))
 
     def action_call(self, video: bool = False) -> None:
+        if self.query_one("#tabs", TabbedContent).active == "tab-history":
+            self.action_call_back()  # c on the History tab: call the entry back
+            return
         contact = self.selected()
         if contact is None:
             self.notify("Select a contact first (or press e for the echo test)")

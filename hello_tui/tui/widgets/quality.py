@@ -2,6 +2,10 @@
 
 Each metric shows its last value and a sparkline of the last 60 samples (one
 a second); levels are meters; MOS has its bars (``quality.render``).
+
+Sparklines are drawn against an absolute scale per metric (:data:`SCALES`),
+not their own min..max: steady values draw flat (RTT 1 → 2 ms is two low
+bars, not a cliff); the top grows only when a value passes it.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from collections import deque
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, Sparkline
+from textual.widgets import Label
 
 from hello_tui.quality.render import render_bars
 from hello_tui.quality.sample import QualitySample
@@ -29,7 +33,29 @@ METRICS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-_SPARK_DIGITS = {"loss": 1, "mos": 1}
+SPARK = "▁▂▃▄▅▆▇█"
+# metric → (bottom, smallest top) of its sparkline: a value at the bottom draws ▁,
+# at the top █; the top is max(smallest top, the largest value shown).
+SCALES: dict[str, tuple[float, float]] = {
+    "rtt": (0.0, 100.0),  # ms: under 100 ms is good for a call
+    "jitter": (0.0, 30.0),  # ms
+    "loss": (0.0, 5.0),  # %: 5 % is already poor audio
+    "in": (0.0, 64.0),  # kbps: an Opus voice stream's order of magnitude
+    "out": (0.0, 64.0),
+    "mos": (1.0, 4.5),  # the E-model's whole range
+}
+
+
+def sparkline(values: list[float], key: str) -> str:
+    """One cell per value on the metric's absolute scale (see :data:`SCALES`)."""
+    bottom, top = SCALES[key]
+    top = max([top, *values])
+    span = top - bottom
+    cells = []
+    for value in values:
+        fill = 0.0 if span <= 0 else (min(max(value, bottom), top) - bottom) / span
+        cells.append(SPARK[min(len(SPARK) - 1, int(fill * (len(SPARK) - 1) + 0.5))])
+    return "".join(cells)
 
 
 def metric_values(s: QualitySample) -> dict[str, float | None]:
@@ -63,7 +89,7 @@ class QualityPanel(Vertical):
     QualityPanel .row { height: 1; }
     QualityPanel .name { width: 7; color: $text-muted; }
     QualityPanel .value { width: 16; }
-    QualityPanel Sparkline { height: 1; width: 1fr; }
+    QualityPanel .spark { height: 1; width: 1fr; }
     QualityPanel #quality-wait { color: $text-muted; }
     """
 
@@ -80,7 +106,7 @@ class QualityPanel(Vertical):
             with Horizontal(classes="row"):
                 yield Label(name, classes="name")
                 yield Label(UNKNOWN, id=f"q-{key}", classes="value")
-                yield Sparkline([], id=f"spark-{key}")
+                yield Label("", id=f"spark-{key}", classes="spark")
         with Horizontal(classes="row"):
             yield Label("Mic", classes="name")
             yield Label(meter(None), id="q-level-out")
@@ -96,13 +122,10 @@ class QualityPanel(Vertical):
         for key, _name, unit in METRICS:
             value = values[key]
             if value is not None:
-                # The sparkline scales to its own min..max: keep only the precision the
-                # number shows, so 4.40 vs 4.41 MOS does not draw as a cliff.
-                self.history[key].append(round(float(value), _SPARK_DIGITS.get(key, 0)))
+                self.history[key].append(float(value))
             self.query_one(f"#q-{key}", Label).update(self._format(key, value, unit, sample))
-            spark = self.query_one(f"#spark-{key}", Sparkline)
-            spark.data = list(self.history[key])
-            spark.styles.max_width = max(1, len(spark.data))  # one cell a second, not stretched
+            # One cell a second, not stretched, on the metric's own absolute scale.
+            self.query_one(f"#spark-{key}", Label).update(sparkline(list(self.history[key]), key))
         self.query_one("#q-level-out", Label).update(meter(sample.audio_level_out))
         self.query_one("#q-level-in", Label).update(meter(sample.audio_level_in))
 

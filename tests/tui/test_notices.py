@@ -1,0 +1,35 @@
+"""The call screen keeps the call's notices, not only the last: an echo call
+with no sound card here (``device:`` in and out) gets both fallbacks, and a
+notification during the call joins the list instead of a toast over the check
+code."""
+
+from __future__ import annotations
+
+from hello_tui.tui.app import HelloApp
+from hello_tui.tui.screens.call import NOTICES_KEPT, CallScreen
+from tests.tui.conftest import wait_until, write_config
+
+
+def notes(app: HelloApp) -> list[str]:
+    assert isinstance(app.screen, CallScreen)
+    return app.screen.notices
+
+
+async def test_every_notice_of_the_call_stays_visible() -> None:
+    write_config({"audio": {"input": "device:", "output": "device:"}})  # no devices here
+    app = HelloApp(ring_bell=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.backend.online, what="online")
+        await pilot.press("e")
+        await wait_until(pilot, lambda: isinstance(app.screen, CallScreen), what="call screen")
+        await wait_until(pilot, lambda: len(notes(app)) >= 2, what="two fallback notices")
+        shown = str(app.screen.query_one("#call-notice").render())
+        assert all(f"Note: {text}" in shown for text in notes(app))
+        toasts = len(app._notifications)
+        app.notify("something to say")  # as a screen would: no toast over the check code
+        assert notes(app)[-1] == "something to say" and len(app._notifications) == toasts
+        for i in range(NOTICES_KEPT + 2):
+            app.notify(f"n{i}")
+        assert len(notes(app)) == NOTICES_KEPT and notes(app)[-1] == f"n{NOTICES_KEPT + 1}"
+        await pilot.press("h")
+        await wait_until(pilot, lambda: not isinstance(app.screen, CallScreen), what="hung up")
