@@ -17,6 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Digits, Footer, Label, Static
@@ -221,7 +222,8 @@ class CallScreen(Screen[Any]):
             self.notices.remove(text)
         self.notices = [*self.notices, text][-NOTICES_KEPT:]
         notice = self.query_one("#call-notice", Static)
-        notice.update(plain("\n".join(f"Note: {line}" for line in self.notices)))
+        # One line each: a joined string would show its newlines escaped (plain()).
+        notice.update(Content("\n").join(plain(f"Note: {line}") for line in self.notices))
         notice.remove_class("-empty")
         self.call_after_refresh(self._fit_video)
 
@@ -236,8 +238,6 @@ class CallScreen(Screen[Any]):
         account name (not the contact's) and no photo."""
         self.query_one(IdentityLine).show(event)
         if event.status in ("changed", "unproven"):
-            from textual.content import Content
-
             self.query_one("#call-peer", Label).update(Content(self._peer()))
             self.query_one("#call-photo", Photo).show(self._peer(), None)
 
