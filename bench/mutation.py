@@ -110,6 +110,7 @@ EQUIVALENT: dict[tuple[str, int, str], str] = {
         "0 -> -1",
     ): "vobject never blames line 1 (our own BEGIN), so index != -1",
     ("contacts.vcard", 266, "transform=False -> True"): "no behaviour under HELLO-RAW-VCARD",
+    ("contacts.vcard", 508, "1024 -> 1023"): "10 MiB // (1023 * 1024) still floors to 10",
     ("contacts.vcard", 282, "0 -> -1"): "exactly one component here: [0] is [-1]",
     ("contacts.vcard", 292, "return None"): "the one caller reads name or None: both falsy",
     ("contacts.vcard", 387, "- -> +"): "padding longer than needed: only parts[:5] is read",
