@@ -249,6 +249,12 @@ def _read_lines(chunk: _Chunk, warnings: list[str]) -> list[ContentLine]:
         if not line.strip():
             in_base64 = False
             continue
+        if line[:1] in (" ", "\t") and not body:
+            # A continuation of nothing would fold into our own BEGIN line and
+            # lose the whole card: it is one unreadable line, dropped as such.
+            quoted = line[:60]
+            warnings.append(f"line {chunk.line + offset}: unreadable line ignored: {quoted!r}")
+            continue
         if line[:1] not in (" ", "\t"):
             if in_base64 and _BASE64_LINE_RE.fullmatch(line):
                 # vCard 2.1 writers often leave base64 continuation lines unindented.

@@ -50,6 +50,13 @@ def test_twenty_unreadable_lines_are_dropped_one_by_one() -> None:
     assert warnings[19] == "x.vcf: card 1 'A': line 23: unreadable line ignored: 'bad20'"
 
 
+def test_a_continuation_line_with_nothing_before_it_is_dropped_not_the_card() -> None:
+    text = "\r\n".join(["BEGIN:VCARD", " stray", "VERSION:3.0", "FN:A", "END:VCARD", ""])
+    contact, warnings = _one(text)
+    assert contact.name == "A"
+    assert warnings == ["x.vcf: card 1 'A': line 2: unreadable line ignored: ' stray'"]
+
+
 def test_twenty_one_unreadable_lines_skip_the_card() -> None:
     result = parse_vcards(_card("FN:A", *_bad(21)), source="x.vcf")
     assert result.contacts == []
