@@ -27,6 +27,7 @@ from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
+from textual.markup import escape
 from textual.reactive import var
 from textual.screen import Screen
 
@@ -480,7 +481,7 @@ class HelloApp(App[None]):
             seen.update((action, binding.description.lower()))
             yield SystemCommand(
                 binding.description,
-                f"key: {binding.key_display or binding.key}",
+                escape(f"key: {binding.key_display or binding.key}"),
                 _runner(self, node, action),
             )
         for title, help_, command in (
@@ -495,8 +496,8 @@ class HelloApp(App[None]):
              self.action_toggle_dnd),
             ("Reconnect", "Reach the server again (r)", self.action_retry),
         ):  # fmt: skip
-            if title.lower() not in seen:
-                yield SystemCommand(title, help_, command)
+            if title.lower() not in seen:  # the palette reads help as markup: "[video]"
+                yield SystemCommand(title, escape(help_), command)
 
 
 def _runner(app: App[Any], node: DOMNode, action: str) -> Callable[[], Awaitable[None]]:

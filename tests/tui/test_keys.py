@@ -150,3 +150,21 @@ async def test_too_small_terminal_says_so() -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, ContactForm))
         await pilot.resize_terminal(50, 24)
         await wait_until(pilot, lambda: bool(app.screen.query(TooSmall)))
+
+
+async def test_the_palette_shows_its_help_texts_literally() -> None:
+    """The palette renders a command's help as markup: "[video]" must not vanish
+    ("Call the echo service with  source" before)."""
+    from textual.content import Content
+
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        shown = {
+            c.title: Content.from_markup(c.help).plain for c in app.get_system_commands(app.screen)
+        }
+        assert (
+            shown["Echo test with video"]
+            == "Call the echo service with [video] source: see yourself"
+        )
+        assert all(text.startswith("key: ") for t, text in shown.items() if t == "Call")
