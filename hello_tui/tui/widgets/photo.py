@@ -44,7 +44,11 @@ def half_blocks(pixels: tuple[tuple[tuple[int, ...], ...], ...]) -> Text:
 
 
 def initials(name: str) -> str:
-    words = [w for w in name.replace("@", " ").replace(".", " ").split() if w[:1].isalnum()]
+    """Two letters for a face: of the display name, or of an address's local
+    part (alice.martin@example.org: AM, not the domain's AO)."""
+    if "@" in name and " " not in name.strip():
+        name = name.strip().split("@", 1)[0]
+    words = [w for w in name.replace(".", " ").replace("_", " ").split() if w[:1].isalnum()]
     if not words:
         return "?"
     if len(words) == 1:
