@@ -100,7 +100,10 @@ class HelloApp(App[None]):
         which could cover the check code."""
         add_notice = getattr(self.screen, "add_notice", None) if self.screen_stack else None
         if add_notice is not None:
-            add_notice(printable(f"{title}: {message}" if title else message, 1000))
+            # The title (often a caller's name: any length) is cut short, so it can
+            # never push the message itself out of the line.
+            text = printable(message, 1000)
+            add_notice(f"{printable(title, 60)}: {text}" if title else text)
             return
         super().notify(
             printable(message, 1000),

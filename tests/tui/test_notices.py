@@ -16,7 +16,10 @@ def notes(app: HelloApp) -> list[str]:
 
 
 async def test_every_notice_of_the_call_stays_visible() -> None:
-    write_config({"audio": {"input": "device:", "output": "device:"}})  # no devices here
+    # A device that exists nowhere: a PulseAudio started by another test would
+    # otherwise give PortAudio real devices, and no fallback notice.
+    absent = "device:hello-tui-no-such-card"
+    write_config({"audio": {"input": absent, "output": absent}})
     app = HelloApp(ring_bell=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.backend.online, what="online")
