@@ -16,6 +16,7 @@ import asyncio
 import wave
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -116,9 +117,20 @@ async def test_five_percent_loss_both_ways_no_gap_and_the_tone_holds(env: Env) -
     ab, ba = relay.stats["a->b"], relay.stats["b->a"]
     print(f"relay a->b {ab}, b->a {ba}")
     assert ab.dropped > 0 and ba.dropped > 0  # the loss really happened both ways
+    # A sender whose event loop stalled more than 100 ms skips ahead (its pts
+    # jump: media/sources.py MAX_LATE): that hole is the machine's, not the
+    # network's. The bound adds what each sender reports it skipped.
+    skipped = {hz: _frames_skipped(c) for hz, c in ((660, incoming), (440, call))}
     for rec, hz in ((a_rec.audio, 660), (b_rec.audio, 440)):
         body = rec[RATE // 4 : int(SECONDS * RATE)]
         gap = longest_gap_ms(body)
-        print(f"{hz} Hz: longest gap {gap} ms")
-        assert gap <= 100, f"a {gap} ms hole in the {hz} Hz tone"
+        bound = 100 + 20 * skipped[hz]
+        print(f"{hz} Hz: longest gap {gap} ms (sender skipped {skipped[hz]} frames)")
+        assert gap <= bound, f"a {gap} ms hole in the {hz} Hz tone"
         assert abs(dominant_hz(body) - hz) < 5
+
+
+def _frames_skipped(call: Any) -> int:
+    """Frames the call's paced source skipped after a stalled loop."""
+    source = call.media.source.source  # GatedTrack -> the sine source
+    return int(source.frames_skipped)
