@@ -5,6 +5,10 @@ code."""
 
 from __future__ import annotations
 
+import pytest
+
+from hello_tui.media import devices
+from hello_tui.media.errors import AudioUnavailable
 from hello_tui.tui.app import HelloApp
 from hello_tui.tui.screens.call import NOTICES_KEPT, CallScreen
 from tests.tui.conftest import wait_until, write_config
@@ -15,11 +19,14 @@ def notes(app: HelloApp) -> list[str]:
     return app.screen.notices
 
 
-async def test_every_notice_of_the_call_stays_visible() -> None:
-    # A device that exists nowhere: a PulseAudio started by another test would
-    # otherwise give PortAudio real devices, and no fallback notice.
-    absent = "device:hello-tui-no-such-card"
-    write_config({"audio": {"input": absent, "output": absent}})
+async def test_every_notice_of_the_call_stays_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A machine with no sound card (the one fake the suite allows): a PulseAudio
+    # started by another test would otherwise give PortAudio real devices.
+    def no_sound_card() -> None:
+        raise AudioUnavailable("PortAudio found no devices")
+
+    monkeypatch.setattr(devices, "portaudio", no_sound_card)
+    write_config({"audio": {"input": "device:", "output": "device:"}})
     app = HelloApp(ring_bell=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.backend.online, what="online")
