@@ -57,6 +57,13 @@ def test_a_continuation_line_with_nothing_before_it_is_dropped_not_the_card() ->
     assert warnings == ["x.vcf: card 1 'A': line 2: unreadable line ignored: ' stray'"]
 
 
+def test_a_long_leading_continuation_is_quoted_cut_at_60() -> None:
+    stray = " " + "y" * 70
+    text = "\r\n".join(["BEGIN:VCARD", stray, "VERSION:3.0", "FN:A", "END:VCARD", ""])
+    _contact, warnings = _one(text)
+    assert warnings == [f"x.vcf: card 1 'A': line 2: unreadable line ignored: {' ' + 'y' * 59!r}"]
+
+
 def test_twenty_one_unreadable_lines_skip_the_card() -> None:
     result = parse_vcards(_card("FN:A", *_bad(21)), source="x.vcf")
     assert result.contacts == []
