@@ -114,6 +114,7 @@ class Backend:
         # The backoff between attempts (start-up and after a drop); None: the client's.
         self.retry_policy: ReconnectPolicy | None = None
         self._rng = random.Random()
+        self._relogin: asyncio.Task[None] | None = None  # signing in again after a reconnect
         self.on_change: Callable[[], None] | None = None
 
     def _changed(self) -> None:
@@ -191,8 +192,11 @@ class Backend:
         return self.link == "connecting"
 
     def status(self) -> Status:
+        # Not online: the account this profile signs in as (the line says who is
+        # connecting, or who could not sign in), not "anonymous".
+        configured = self.settings.account.name if self.has_account else None
         return Status(
-            account=self.account,
+            account=self.account if self.link == "online" else self.account or configured,
             server="embedded" if self.embedded else self.settings.server.url,
             link=self.link,
             error="" if self.link == "online" else self.error,
@@ -209,10 +213,46 @@ class Backend:
 
     def _connection(self, up: bool) -> None:
         """The client's Disconnected / Reconnected (through the phone)."""
-        if up:
-            self._set_link("online", "")
-        elif self.link != "reconnecting":  # on_retry may have told the wait already
-            self._set_link("reconnecting", self.error or "connection lost")
+        if not up:
+            if self.link != "reconnecting":  # on_retry may have told the wait already
+                self._set_link("reconnecting", self.error or "connection lost")
+            return
+        session, client = self.session, self.client
+        if session is not None and client is not None and session.account and not client.name:
+            # Back, but the client's automatic re-login failed: not "online as NAME"
+            # (nobody can call us). Sign in again here, where the failure has a type.
+            self._set_link("connecting", "signing in again")
+            if self._relogin is None or self._relogin.done():
+                self._relogin = asyncio.get_running_loop().create_task(self._sign_in_again())
+            return
+        self._set_link("online", "")
+
+    async def _sign_in_again(self) -> None:
+        """After a failed re-login: retried with the backoff while the failure is
+        transient; a refusal (unknown account, bad key) stays offline with the
+        server's reason until the user acts (r, Settings)."""
+        from hello_tui.signaling.account_local import explain
+        from hello_tui.signaling.client import ReconnectPolicy
+
+        policy = self.retry_policy or ReconnectPolicy()
+        attempt = 0
+        while (session := self.session) is not None and self.link != "online":
+            try:
+                await session.sign_in()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                why = f"sign-in refused: {explain(exc)}"
+                if type(exc).__name__ not in TRANSIENT:
+                    session.signed_out()  # calls are not signed with a refused account
+                    self._set_link("offline", why)
+                    return
+                delay = policy.delay(attempt, self._rng)
+                attempt += 1
+                self._set_link("reconnecting", why, delay)
+                await asyncio.sleep(delay)
+            else:
+                self._set_link("online", "")
 
     def _retrying(self, delay: float, reason: str) -> None:
         self._set_link("reconnecting", reason, delay)
@@ -272,6 +312,9 @@ class Backend:
         self._set_link("online", "")
 
     async def disconnect(self) -> None:
+        if self._relogin is not None:
+            self._relogin.cancel()
+            self._relogin = None
         session, self.session = self.session, None
         if session is not None:
             session.on_connection = session.on_retry = None

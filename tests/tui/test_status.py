@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestServer
@@ -27,13 +28,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def start_server(port: int) -> TestServer:
-    from hello_tui.server.app import create_app
+def server_settings(state: Path | None = None) -> Any:
+    """One server's settings: its secret (and ``state``, its accounts kept on disk)
+    make a restart with the same object the same server to a client's key."""
     from hello_tui.server.settings import ServerSettings
 
-    srv = TestServer(
-        create_app(ServerSettings(rate=0.0, max_connections_per_ip=0)), host="127.0.0.1", port=port
-    )
+    return ServerSettings(rate=0.0, max_connections_per_ip=0, state_file=state)
+
+
+async def start_server(port: int, settings: Any = None) -> TestServer:
+    from hello_tui.server.app import create_app
+
+    settings = settings or server_settings()
+    store = None
+    if settings.state_file is not None:
+        from hello_tui.server.store.persistent import PersistentMemoryStore
+
+        store = PersistentMemoryStore(settings.state_file)
+    srv = TestServer(create_app(settings, store), host="127.0.0.1", port=port)
     await srv.start_server()
     return srv
 
@@ -48,9 +60,10 @@ def fast_app() -> HelloApp:
     return app
 
 
-async def test_server_killed_then_back_without_a_key_press() -> None:
+async def test_server_killed_then_back_without_a_key_press(tmp_path: Path) -> None:
     port = free_port()
-    srv = await start_server(port)
+    kept = server_settings(tmp_path / "server-state")  # the account survives the restart
+    srv = await start_server(port, kept)
     url = f"ws://127.0.0.1:{port}/ws"
     write_config({**await register_tui_account(url, "st@example.org"), **TEST_AUDIO})
     app = fast_app()
@@ -68,9 +81,35 @@ async def test_server_killed_then_back_without_a_key_press() -> None:
                 lambda: any("offline" in str(n.message) for n in app._notifications),
                 what="the offline notice",
             )
-            srv = await start_server(port)  # back on the same port
+            srv = await start_server(port, kept)  # back on the same port
             await wait_until(pilot, lambda: "online as st@example.org" in line(app), what="back")
             assert app.status.link == "online" and app.status.retry_at is None
+    finally:
+        await srv.close()
+
+
+async def test_a_refused_sign_in_after_a_reconnect_says_offline_and_why() -> None:
+    """The server comes back without the account (another server on the same
+    port): the client's automatic re-login fails. Not "online as NAME": offline,
+    the server's reason, and no more attempts until the user asks (r)."""
+    port = free_port()
+    srv = await start_server(port)
+    url = f"ws://127.0.0.1:{port}/ws"
+    write_config({**await register_tui_account(url, "gone@example.org"), **TEST_AUDIO})
+    app = fast_app()
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: "online as gone@example.org" in line(app))
+            await srv.close()
+            await wait_until(pilot, lambda: "reconnecting" in line(app), what="reconnecting")
+            srv = await start_server(port)  # a fresh server: it knows no such account
+            await wait_until(pilot, lambda: "✕ offline" in line(app), what="offline")
+            shown = line(app)
+            assert "gone@example.org" in shown and "sign-in refused" in shown
+            assert app.status.link == "offline" and app.status.retry_at is None
+            assert app.backend.account is None  # calls are no longer signed as it
+            await pilot.pause(1.0)  # a refusal is not retried by itself
+            assert app.status.link == "offline"
     finally:
         await srv.close()
 
