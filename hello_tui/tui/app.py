@@ -409,7 +409,7 @@ class HelloApp(App[None]):
         from hello_tui.tui.screens.rooms import RoomsScreen
 
         if not isinstance(self.screen, RoomsScreen):
-            self.push_screen(RoomsScreen(self.backend, self.ready))
+            self.push_screen(RoomsScreen(self.backend))
 
     # ------------------------------------------------------------ settings
     def action_settings(self) -> None:

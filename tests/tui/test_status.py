@@ -158,3 +158,27 @@ def test_sparklines_have_an_absolute_floor_so_steady_values_draw_flat() -> None:
     rising = sparkline([20.0, 300.0], "rtt")  # a real jump still shows
     assert rising[0] == "▁" and rising[1] == "█"
     assert len(sparkline([5.0] * 60, "jitter")) == 60
+
+
+async def test_rooms_opened_while_the_server_is_down_say_why_then_list_by_themselves() -> None:
+    from hello_tui.tui.screens.rooms import RoomsScreen
+
+    port = free_port()
+    write_config({"server": {"url": f"ws://127.0.0.1:{port}/ws"}, **TEST_AUDIO})
+    app = fast_app()
+    srv: TestServer | None = None
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: app.status.link == "reconnecting", what="down")
+            await pilot.press("R")
+            await wait_until(pilot, lambda: isinstance(app.screen, RoomsScreen))
+            screen = app.screen
+            note = screen.query_one("#rooms-note")
+            await wait_until(pilot, lambda: "refused" in str(note.render()), what="the reason")
+            assert "comes back by itself" in str(note.render())
+            srv = await start_server(port)  # no key press from here on
+            await wait_until(pilot, lambda: screen.loaded, what="listed once online")
+            assert "n: new room" in str(note.render())
+    finally:
+        if srv is not None:
+            await srv.close()

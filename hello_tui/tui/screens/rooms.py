@@ -6,14 +6,14 @@ lives only in the URL's ``#k=`` fragment and in the profile's ``rooms.toml``,
 so the list shows names decrypted here. Rooms need a real server: the
 embedded one stops with the app, so on it the screen says so in one line.
 
-The screen is handed the backend and the app's ``ready`` event (set once a
-connection attempt ended); joining a room is asked of the app with a
+The screen is handed the backend and follows the app's ``status`` reactive:
+while not online it says why (and lists again by itself once the link is
+back); joining a room is asked of the app with a
 :class:`JoinRoom` message.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import ClassVar
 from urllib.parse import urlsplit
 
@@ -27,7 +27,7 @@ from textual.widgets.option_list import Option
 
 from hello_tui.signaling.account_local import HINTS, explain
 from hello_tui.signaling.rooms_local import Room
-from hello_tui.tui.backend import Backend
+from hello_tui.tui.backend import Backend, Status
 from hello_tui.tui.messages import JoinRoom
 from hello_tui.tui.text import printable
 from hello_tui.tui.widgets.status import StatusLine
@@ -49,6 +49,16 @@ def room_label(room: Room) -> Text:
     return text
 
 
+def offline_line(status: Status) -> str:
+    """Why the rooms cannot be listed now, and what happens next."""
+    if status.link == "connecting":
+        return "connecting to the server… (the list follows)"
+    why = f": {status.error}" if status.error else ""
+    if status.link == "offline":
+        return f"offline{why}. r: retry, s: settings"
+    return f"reconnecting{why}. The list comes back by itself when the server does."
+
+
 class RoomsScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "create", "New room"),
@@ -61,10 +71,10 @@ class RoomsScreen(Screen[None]):
         Binding("s", "app.settings", "Settings"),
     ]
 
-    def __init__(self, backend: Backend, ready: asyncio.Event) -> None:
+    def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.backend = backend
-        self.ready = ready  # set once the app's connection attempt ended
+        self._online = False  # the link as last seen (a change to online lists again)
         self.rooms: list[Room] = []
         self.loaded = False
         self.select_token: str | None = None
@@ -80,8 +90,22 @@ class RoomsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.show_state()
         self.query_one("#rooms", OptionList).focus()
+        self._online = self.backend.online
+        if hasattr(self.app, "status"):  # the HelloApp: follow the connection as pushed
+            self.watch(self.app, "status", self._link_changed, init=False)
         if not self.backend.embedded:
             self.action_refresh()
+
+    def _link_changed(self, status: Status) -> None:
+        """Offline: say why at once (never "connecting…" forever); back online:
+        list again by itself."""
+        was, self._online = self._online, status.link == "online"
+        if self.backend.embedded:
+            return
+        if self._online and not was:
+            self.load_rooms()
+        elif not self._online:
+            self.note(offline_line(status), error=status.link == "offline")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # On the embedded server only Back and Settings mean anything (hidden otherwise).
@@ -188,14 +212,16 @@ class RoomsScreen(Screen[None]):
         return True
 
     def action_refresh(self) -> None:
-        if not self.backend.embedded:
+        if self.backend.link == "offline" and not self.backend.embedded:
+            self.run_action("app.retry")  # nothing would retry by itself
+        elif not self.backend.embedded:
             self.load_rooms()
 
     @work(exclusive=True, group="rooms", exit_on_error=False)
     async def load_rooms(self) -> None:
-        if not self.ready.is_set():
-            self.note("connecting to the server…")
-            await self.ready.wait()
+        if not self.backend.online:  # listed again when the link comes back
+            self.note(offline_line(self.backend.status()), error=self.backend.link == "offline")
+            return
         try:
             rooms = await self.backend.list_rooms()
         except Exception as exc:
