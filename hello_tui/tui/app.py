@@ -335,7 +335,19 @@ class HelloApp(App[None]):
         self.in_call = True
         self.last_call = call
         self.call_server = self.backend.telemetry_server
-        self.push_screen(CallScreen(call, photo=photo), self._call_ended)
+        screen = CallScreen(call, photo=photo)
+        self._main_notes([])  # a new call: the last one's notices are old news
+
+        def ended(result: Any) -> None:
+            self._main_notes(screen.notices)  # shown on the main screen until seen
+            self._call_ended(result)
+
+        self.push_screen(screen, ended)
+
+    def _main_notes(self, notes: list[str]) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.show_call_notes(notes)
 
     def _call_ended(self, ended: Any) -> None:
         self.in_call = False

@@ -11,6 +11,8 @@ from hello_tui.media import devices
 from hello_tui.media.errors import AudioUnavailable
 from hello_tui.tui.app import HelloApp
 from hello_tui.tui.screens.call import NOTICES_KEPT, CallScreen
+from hello_tui.tui.screens.feedback import FeedbackPrompt
+from hello_tui.tui.screens.main import MainScreen
 from tests.tui.conftest import wait_until, write_config
 
 
@@ -43,5 +45,16 @@ async def test_every_notice_of_the_call_stays_visible(monkeypatch: pytest.Monkey
         for i in range(NOTICES_KEPT + 2):
             app.notify(f"n{i}")
         assert len(notes(app)) == NOTICES_KEPT and notes(app)[-1] == f"n{NOTICES_KEPT + 1}"
+        kept = list(notes(app))
         await pilot.press("h")
         await wait_until(pilot, lambda: not isinstance(app.screen, CallScreen), what="hung up")
+        # The main screen keeps the call's notices in view until seen.
+        if isinstance(app.screen, FeedbackPrompt):
+            await pilot.press("escape")  # skip the question
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="main screen")
+        strip = app.screen.query_one("#call-notes")
+        assert strip.display and app.screen.call_notes == kept
+        assert all(n in str(strip.render()) for n in kept)
+        await pilot.press("escape")  # seen
+        await wait_until(pilot, lambda: not strip.display, what="dismissed")
+        assert app.screen.call_notes == []

@@ -14,6 +14,7 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import (
     DataTable,
@@ -34,7 +35,7 @@ from hello_tui.contacts.store import ContactStore
 from hello_tui.history.store import CallRecord
 from hello_tui.tui.backend import Backend
 from hello_tui.tui.messages import CallContact, Dial, JoinRoom
-from hello_tui.tui.text import printable
+from hello_tui.tui.text import plain, printable
 from hello_tui.tui.widgets.photo import Photo
 from hello_tui.tui.widgets.status import StatusLine
 from hello_tui.util.timestamps import local_time
@@ -106,6 +107,7 @@ class MainScreen(Screen[None]):
         self.backend = backend
         self._listing = 0  # bumped by each synchronous listing (see search_contacts)
         self._history: list[CallRecord] = []  # the History tab's rows, in order
+        self.call_notes: list[str] = []  # the last call's notices, shown until seen
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -121,6 +123,7 @@ class MainScreen(Screen[None]):
                         yield Static("", id="details")
                 with TabPane("History", id="tab-history"):
                     yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="call-notes", classes="-empty")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -230,6 +233,20 @@ class MainScreen(Screen[None]):
             if search.value:
                 search.value = ""
             self.set_focus(self.query_one("#contacts", OptionList))
+        elif self.call_notes:  # the topmost thing here: the last call's notices
+            self.show_call_notes([])
+
+    # ------------------------------------------------------------ the last call's notices
+    def show_call_notes(self, notes: list[str]) -> None:
+        """The notices of the call that just ended (an input fallback over SSH, a
+        missed caller...), kept in view until seen: escape, or the next call."""
+        self.call_notes = list(notes)
+        strip = self.query_one("#call-notes", Static)
+        strip.set_class(not notes, "-empty")
+        if notes:
+            head = plain(f"Last call ({len(notes)} note{'s' if len(notes) != 1 else ''}, "
+                         "esc: dismiss):")  # fmt: skip
+            strip.update(Content("\n").join([head, *(plain(f"• {n}") for n in notes)]))
 
     def key_down(self) -> None:
         if self.query_one("#search", Input).has_focus:
