@@ -101,6 +101,7 @@ class Call:
         self.peer = peer  # what the user sees: account name, contact, room
         self.call_id = call_id
         self.room_token = room_token
+        self.room_url = ""  # the URL joined (with its #k= key), for the history
         self.is_room = bool(room_token)
         self.stage: Stage = "dialing" if direction == "outgoing" else "ringing"
         self.started = time.time()

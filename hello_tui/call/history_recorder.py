@@ -49,6 +49,7 @@ class HistoryRecorder(CallListener):
                     outcome=event.history_outcome,
                     start=call.started,
                     duration=event.duration,
+                    room_url=call.room_url or None,
                 )
             )
 

@@ -137,6 +137,7 @@ class Phone:
         call = Call(
             self, "outgoing", self._options(**overrides), peer=peer or "room", room_token=token
         )
+        call.room_url = room if "#k=" in room else ""  # a bare token cannot be rejoined
         self.live.add(call)
         call._start(call._run_room(room))
         return call

@@ -35,6 +35,9 @@ class CallRecord:
     duration: float = 0.0
     contact_id: str | None = None
     id: int | None = None
+    # A room's URL with its #k= key, to rejoin it from the history: kept only
+    # in this file on this device (0600), like rooms.toml.
+    room_url: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -48,10 +51,18 @@ CREATE TABLE IF NOT EXISTS calls (
     outcome TEXT NOT NULL,
     start REAL NOT NULL,
     duration REAL NOT NULL DEFAULT 0,
-    contact_id TEXT
+    contact_id TEXT,
+    room_url TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_start ON calls (start);
 """
+
+
+def _add_room_url(db: sqlite3.Connection) -> None:
+    """A database made before rooms were kept gains the column (NULL: no room)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
+    if "room_url" not in columns:
+        db.execute("ALTER TABLE calls ADD COLUMN room_url TEXT")
 
 
 class HistoryStore:
@@ -65,6 +76,7 @@ class HistoryStore:
             self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            _add_room_url(self._db)
         except sqlite3.DatabaseError as exc:
             raise HistoryError(f"{path}: not a hello-tui history database ({exc})") from None
 
@@ -74,8 +86,8 @@ class HistoryStore:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {record.direction!r}")
         with self._write():
             cur = self._db.execute(
-                "INSERT INTO calls (direction, peer, outcome, start, duration, contact_id)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO calls (direction, peer, outcome, start, duration, contact_id,"
+                " room_url) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.direction,
                     record.peer,
@@ -83,6 +95,7 @@ class HistoryStore:
                     record.start,
                     record.duration,
                     record.contact_id,
+                    record.room_url,
                 ),
             )
             record.id = cur.lastrowid
@@ -96,7 +109,7 @@ class HistoryStore:
     def list(self, *, limit: int | None = None) -> list[CallRecord]:
         """Newest first."""
         rows = self._db.execute(
-            "SELECT direction, peer, outcome, start, duration, contact_id, id FROM calls"
+            "SELECT direction, peer, outcome, start, duration, contact_id, id, room_url FROM calls"
             " ORDER BY start DESC, id DESC LIMIT ?",
             (-1 if limit is None else limit,),
         ).fetchall()

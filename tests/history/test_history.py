@@ -68,3 +68,24 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         assert p.exitcode == 0
     with HistoryStore(path) as h:
         assert h.count() == 120
+
+
+def test_a_room_url_is_kept_and_an_older_database_gains_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)  # the schema before rooms were kept
+    db.executescript(
+        "CREATE TABLE calls (id INTEGER PRIMARY KEY AUTOINCREMENT, direction TEXT NOT NULL,"
+        " peer TEXT NOT NULL, outcome TEXT NOT NULL, start REAL NOT NULL,"
+        " duration REAL NOT NULL DEFAULT 0, contact_id TEXT);"
+        "INSERT INTO calls (direction, peer, outcome, start)"
+        " VALUES ('outgoing', 'old', 'answered', 1);"
+    )
+    db.close()
+    url = "https://h.example/r/abcdefghijklmnop#k=KEY"
+    with HistoryStore(path) as store:
+        store.add(CallRecord("outgoing", "Drop-in", "answered", start=2, room_url=url))
+        new, old = store.list()
+        assert new.room_url == url and new.peer == "Drop-in"
+        assert old.room_url is None and old.peer == "old"

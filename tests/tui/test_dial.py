@@ -70,6 +70,19 @@ async def test_dial_prompt_joins_a_pasted_room_url(server: str, peers: Any, tmp_
         await wait_until(pilot, lambda: call_screen.sas == check.code, what="same code")
         assert app.last_call.is_room
         await theirs.hangup()
+        await app.last_call.hangup()
+        await wait_until(pilot, lambda: not app.in_call, what="left the room")
+        if not isinstance(app.screen, MainScreen):
+            await pilot.press("escape")  # the feedback question
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="main screen")
+        # History keeps the room's URL (on this device): c on the entry rejoins it.
+        assert app.backend.history.list()[0].room_url == url
+        await pilot.press("t")
+        assert "room" in history_row(app)
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, CallScreen), what="rejoined")
+        assert app.last_call.is_room and app.last_call.room_url == url
+        await app.last_call.hangup()
 
 
 async def test_a_room_url_pasted_on_the_main_screen_offers_to_join(

@@ -262,6 +262,8 @@ class MainScreen(Screen[None]):
             arrow = "→" if rec.direction == "outgoing" else "←"
             # Text, not str: DataTable parses a str cell as markup, and peers are names.
             who, outcome = Text(printable(rec.peer, 200)), Text(outcome_words(rec.outcome))
+            if rec.room_url:  # c / enter rejoins it
+                who = Text.assemble(("room ", "dim"), who)
             if rec.outcome == "missed" and rec.start > self.backend.history_seen:
                 new += 1  # a word, not only a colour: readable without one
                 outcome = Text("● new · " + outcome_words(rec.outcome), "bold red")
@@ -288,11 +290,15 @@ class MainScreen(Screen[None]):
         self.action_call_back()
 
     def action_call_back(self) -> None:
-        """Call back (or open again) the selected History entry: the name it
-        shows, resolved like the dial prompt (a contact, an account, echo)."""
+        """Call back (or open again) the selected History entry: a room by the URL
+        its record keeps; else the name it shows, resolved like the dial prompt
+        (a contact, an account, echo)."""
         rec = self.history_selected()
         if rec is None:
             self.notify("No call selected in the History tab")
+            return
+        if rec.room_url:
+            self.post_message(JoinRoom(rec.room_url, rec.peer))
             return
         self.post_message(Dial(rec.peer))
 
