@@ -198,3 +198,55 @@ def _read_wav(path: Path) -> np.ndarray:
     with av.open(str(path)) as container:
         chunks = [f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]
     return np.concatenate(chunks).astype(np.float64)
+
+
+async def test_settings_at_60x20_focused_pinned_and_readable_without_colour() -> None:
+    write_config({"audio": {"input": "sine:440", "output": "null:"}})
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        screen = app.screen
+        await wait_until(pilot, lambda: app.focused is screen.query_one("#audio-in"))
+        # Save and the error line stay in view over the scrolling body.
+        for wid in ("#save", "#back"):
+            button = screen.query_one(wid)
+            region = button.region
+            assert region.height and screen.region.contains_region(region), wid
+            widget, _ = screen.get_widget_at(region.x + 1, region.y + region.height // 2)
+            assert widget is button or button in widget.ancestors, wid
+        # Each switch says its state in a word as well as its colour.
+        word = screen.query_one("#dnd-word")
+        assert str(word.render()) == "[ ] off"
+        screen.query_one("#dnd", Switch).value = True
+        await wait_until(pilot, lambda: str(word.render()) == "[x] on", what="the word")
+        # Register is not offered (footer, palette) while the profile has an account.
+        bindings = {b.action for _, b, _, _ in screen.active_bindings.values()}
+        assert "register" in bindings and "sign_out" not in bindings
+
+
+async def test_register_is_not_offered_while_signed_in_as_a_name() -> None:
+    write_config({"account": {"name": "me@example.org"}, **TEST_AUDIO})
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        bindings = {b.action for _, b, _, _ in app.screen.active_bindings.values()}
+        assert "register" not in bindings and "sign_out" in bindings
+
+
+def test_the_camera_list_offers_only_cameras_that_exist(tmp_path: Path) -> None:
+    from hello_tui.media.cameras import list_cameras
+    from hello_tui.tui.screens.settings import camera_options
+
+    for name, index, label in (("video0", "0", "Integrated"), ("video1", "1", "meta"),
+                               ("video2", "0", "USB [cam]")):  # fmt: skip
+        node = tmp_path / name
+        node.mkdir()
+        (node / "index").write_text(index)
+        (node / "name").write_text(label)
+    values = [v for _, v in camera_options("camera:0", list_cameras(tmp_path))]
+    assert values == ["camera:0", "camera:2", "pattern:", "null:"]  # not the metadata node
+    none_here = camera_options("camera:0", [])
+    assert [v for _, v in none_here] == ["camera:0", "pattern:", "null:"]
+    assert "not found" in none_here[0][0]

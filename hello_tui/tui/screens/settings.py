@@ -28,15 +28,17 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch, TextArea
 
 from hello_tui.config.loader import ConfigError, parse_config, save_config, settings_to_dict
 from hello_tui.config.settings import Settings
+from hello_tui.media.cameras import Camera, list_cameras
 from hello_tui.signaling.account_local import explain, key_path
 from hello_tui.tui.backend import Backend
 from hello_tui.tui.messages import AccountChanged
-from hello_tui.tui.text import plain
+from hello_tui.tui.text import plain, printable
 from hello_tui.tui.widgets.quality import meter
 from hello_tui.tui.widgets.status import StatusLine
 
@@ -110,13 +112,14 @@ class SettingsScreen(Screen[bool]):
             yield Static("", id="devices-note", classes="hint")
             yield Label("Camera (for video calls: C, or v when a call rings)")
             yield Select(
-                _camera_options(s.video.source),
+                camera_options(s.video.source, list_cameras()),
                 value=s.video.source,
                 allow_blank=False,
                 id="camera",
             )
             with Horizontal(classes="switch-row"):
                 yield Switch(s.video.enabled, id="video-default")
+                yield word_for("video-default", s.video.enabled)
                 yield Label("Video on by default (every call, echo included, sends video)")
             yield Label("Server URL (empty: the embedded server, echo test only)")
             yield Input(s.server.url, placeholder="wss://hello.example.org", id="server-url")
@@ -128,22 +131,41 @@ class SettingsScreen(Screen[bool]):
                 yield Button("Delete (^g)", variant="error", id="delete-account")
             with Horizontal(classes="switch-row"):
                 yield Switch(s.telemetry.enabled, id="telemetry")
+                yield word_for("telemetry", s.telemetry.enabled)
                 yield Label("Send anonymous call-quality telemetry")
             with Horizontal(classes="buttons-left"):
                 yield Button("What was sent (^t)", id="sent")
             with Horizontal(classes="switch-row"):
                 yield Switch(dnd, id="dnd")
+                yield word_for("dnd", dnd)
                 yield Label("Do not disturb (calls answered busy, no prompt)")
-            yield Static("", id="settings-error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Save (ctrl+s)", variant="primary", id="save")
-                yield Button("Back (esc)", id="back")
+        # Pinned below the scrolling body: a refusal and Save are always in view.
+        yield Static("", id="settings-error", classes="error")
+        with Horizontal(classes="buttons", id="settings-buttons"):
+            yield Button("Save (ctrl+s)", variant="primary", id="save")
+            yield Button("Back (esc)", id="back")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.load_devices()
         self.show_account()
         self.set_interval(METER_EVERY, self.show_level)
+        self.set_focus(self.query_one("#audio-in", Select))  # keys work at once
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Only the account keys that mean something now (shown in the footer)."""
+        named = bool(self.backend.settings.account.name)
+        if action == "register":
+            return not named
+        if action in ("sign_out", "delete_account"):
+            return named
+        return True
+
+    @on(Switch.Changed)
+    def _switched(self, event: Switch.Changed) -> None:
+        """Each switch says its state in a word too (readable without colour)."""
+        if event.switch.id:
+            self.query_one(f"#{event.switch.id}-word", Static).update(switch_word(event.value))
 
     def on_screen_resume(self) -> None:
         self.show_account()
@@ -362,6 +384,7 @@ class SettingsScreen(Screen[bool]):
         self.query_one("#register", Button).disabled = bool(name)
         self.query_one("#sign-out", Button).disabled = not name
         self.query_one("#delete-account", Button).disabled = not (name and key)
+        self.refresh_bindings()  # the footer offers Register only when it applies
 
     def _account_done(self, message: str) -> None:
         self.show_account()
@@ -493,11 +516,22 @@ class SentScreen(Screen[None]):
         self.dismiss(None)
 
 
-def _camera_options(current: str) -> list[tuple[str, str]]:
-    """Video sources to pick from: the configured one first, cameras 0-3, the test
-    picture and none (a camera that cannot open falls back with a notice)."""
-    options = [(f"camera:{i} (video device {i})", f"camera:{i}") for i in range(4)]
+def camera_options(current: str, cameras: list[Camera]) -> list[tuple[str, str]]:
+    """Video sources to pick from: the cameras that exist (by their names), the
+    test picture and none; the configured one first when it is none of those
+    (a configured camera that is not there says so)."""
+    options = [(f"{c.endpoint} ({printable(c.name, 40)})", c.endpoint) for c in cameras]
     options += [("pattern: (a moving test picture)", "pattern:"), ("null: (no video)", "null:")]
     if current not in {value for _, value in options}:
-        options.insert(0, (f"{current} (configured)", current))
+        gone = " not found" if current.startswith("camera:") else ""
+        options.insert(0, (f"{printable(current, 60)} (configured{gone})", current))
     return options
+
+
+def switch_word(on: bool) -> Content:
+    return Content("[x] on" if on else "[ ] off")  # literal: "[x]" is not markup
+
+
+def word_for(switch_id: str, on: bool) -> Static:
+    """The word beside switch ``switch_id`` (kept in step by ``_switched``)."""
+    return Static(switch_word(on), id=f"{switch_id}-word", classes="switch-word")
