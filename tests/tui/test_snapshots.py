@@ -124,3 +124,22 @@ async def test_call_screen_with_fixed_samples(
         await wait_until(pilot, lambda: screen.query_one("QualityPanel").samples == 40)
         await pilot.pause()
         assert_snapshot(app, "call_80x24", tmp_path)
+
+
+async def test_contact_form_and_help_screens(tmp_path: Path) -> None:
+    from hello_tui.tui.screens.forms import ContactForm
+    from hello_tui.tui.screens.keys import KeysHelp
+
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ContactForm))
+        await pilot.pause()
+        assert_snapshot(app, "contact_form_80x24", tmp_path)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, KeysHelp))
+        await pilot.pause()
+        assert_snapshot(app, "help_main_80x24", tmp_path)
