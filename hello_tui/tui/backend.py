@@ -117,6 +117,20 @@ class Backend:
         self._relogin: asyncio.Task[None] | None = None  # signing in again after a reconnect
         self.on_change: Callable[[], None] | None = None
 
+    def contacts_stamp(self) -> tuple[tuple[int, int, int], ...]:
+        """The contacts file as last written (mtime, size, inode; and an SQLite
+        store's WAL): another process (the CLI) editing the store changes it."""
+        path = contacts_path(self.paths, self.settings)
+        stamps = []
+        for p in (path, path.with_name(path.name + "-wal")):
+            try:
+                st = p.stat()
+            except OSError:
+                stamps.append((0, 0, 0))
+            else:
+                stamps.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        return tuple(stamps)
+
     def _changed(self) -> None:
         if self.on_change is not None:
             self.on_change()

@@ -245,3 +245,38 @@ async def test_a_large_import_runs_in_a_worker_and_the_app_keeps_taking_keys(
         await wait_until(pilot, lambda: any(f"{n} added" in m for m in shown))
         assert app.backend.contacts.count() == n
         assert f"of {n} contacts" in visible_text(app)  # the list was refreshed
+
+
+async def test_contacts_changed_by_the_cli_appear_and_a_vanished_one_is_said() -> None:
+    import asyncio
+    import os
+    import sys
+
+    async def cli(*args: str) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hello_tui", "contacts", *args, env=dict(os.environ),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await cli("add", "Zoé From The CLI", "--email", "zoe@example.org")  # another process
+        await wait_until(pilot, lambda: "Zoé From The CLI" in names(app), what="the new contact")
+        zoe = app.backend.contacts.find_by_email("zoe@example.org")
+        assert zoe is not None
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        screen._stamp = app.backend.contacts_stamp()  # the watch has not looked yet
+        app.backend.contacts.delete(zoe.id)  # as another process would, between looks
+        screen._stamp = app.backend.contacts_stamp()
+        assert screen.selected_id() == zoe.id
+        await pilot.press("E")
+        await wait_until(
+            pilot,
+            lambda: any("no longer exists" in str(n.message) for n in app._notifications),
+            what="the vanished notice",
+        )
+        assert not isinstance(app.screen, ContactForm) and "Zoé From The CLI" not in names(app)

@@ -40,6 +40,7 @@ from hello_tui.tui.widgets.photo import Photo
 from hello_tui.tui.widgets.status import StatusLine
 from hello_tui.util.timestamps import local_time
 
+STORE_POLL = 1.0  # seconds between looks at the contacts file (a stat: no busy loop)
 LIST_LIMIT = 100  # contacts listed at once (a screenful is ~20): typing narrows the rest down
 
 
@@ -108,6 +109,7 @@ class MainScreen(Screen[None]):
         self._listing = 0  # bumped by each synchronous listing (see search_contacts)
         self._history: list[CallRecord] = []  # the History tab's rows, in order
         self.call_notes: list[str] = []  # the last call's notices, shown until seen
+        self._stamp: tuple[tuple[int, int, int], ...] = ()  # the store file as last listed
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -132,6 +134,13 @@ class MainScreen(Screen[None]):
         self.refresh_contacts()
         self.refresh_history()
         self.query_one("#contacts", OptionList).focus()
+        # Contacts changed by another process (hello-tui contact ..., an import from the
+        # CLI) appear here: the file's stamp is looked at once a second.
+        self.set_interval(STORE_POLL, self._store_changed)
+
+    def _store_changed(self) -> None:
+        if self.backend.contacts_stamp() != self._stamp:
+            self.refresh_contacts()
 
     # ------------------------------------------------------------ contacts
     @property
@@ -140,6 +149,7 @@ class MainScreen(Screen[None]):
 
     def refresh_contacts(self, select: str | None = None) -> None:
         self._listing += 1  # a search still in flight read the store before this: drop it
+        self._stamp = self.backend.contacts_stamp()  # before reading: a later write shows
         query = self.query_one("#search", Input).value
         self.show_contacts(self.store.search(query, limit=LIST_LIMIT), query, select)
 
@@ -355,6 +365,10 @@ class MainScreen(Screen[None]):
         contact = self.selected()
         if contact is not None:
             self._contact_form(contact, "Saved")
+        elif self.selected_id() is not None:  # listed, but deleted elsewhere since
+            self.refresh_contacts()
+            self.notify("That contact no longer exists (deleted elsewhere): list refreshed",
+                        severity="warning")  # fmt: skip
 
     def _contact_form(self, contact: Contact | None, done_word: str) -> None:
         """The form for a new contact (``None``) or ``contact``; selects what it saved."""
