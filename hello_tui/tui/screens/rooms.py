@@ -94,7 +94,7 @@ class RoomsScreen(Screen[None]):
         if hasattr(self.app, "status"):  # the HelloApp: follow the connection as pushed
             self.watch(self.app, "status", self._link_changed, init=False)
         if not self.backend.embedded:
-            self.action_refresh()
+            self.load_rooms()
 
     def _link_changed(self, status: Status) -> None:
         """Offline: say why at once (never "connecting…" forever); back online:
@@ -117,7 +117,7 @@ class RoomsScreen(Screen[None]):
         self.refresh_bindings()
         self.show_state()
         if not self.backend.embedded and self.loaded:
-            self.action_refresh()  # after a call or a settings change
+            self.load_rooms()  # after a call or a settings change
 
     # ------------------------------------------------------------ drawing
     def show_state(self) -> None:
@@ -211,9 +211,9 @@ class RoomsScreen(Screen[None]):
             return False
         return True
 
-    def action_refresh(self) -> None:
+    async def action_refresh(self) -> None:
         if self.backend.link == "offline" and not self.backend.embedded:
-            self.run_action("app.retry")  # nothing would retry by itself
+            await self.run_action("app.retry")  # nothing would retry by itself
         elif not self.backend.embedded:
             self.load_rooms()
 
