@@ -104,7 +104,7 @@ async def test_wrong_protocol_is_protocol_mismatch() -> None:
     await server.start_server()
     try:
         client = SignalingClient(reconnect=None)
-        with pytest.raises(ProtocolMismatch, match="protocol version 99, this client 1"):
+        with pytest.raises(ProtocolMismatch, match="protocol version 99, this client 2"):
             await client.connect(str(server.make_url("/")))
         await client.close()
     finally:
