@@ -109,6 +109,7 @@ class Call:
         # Facts the call learns, as they happen (None/"" until then).
         self.caller = ""  # an incoming call's caller, by account name ("" anonymous)
         self.caller_video = False  # the caller offered video
+        self.peer_name = ""  # a room: the display name the other participant gave
         self.connected_at: float | None = None  # wall clock (time.time())
         self.connected_ms: float | None = None  # Connected.setup_ms: dial/accept → DTLS up
         self.flowing_ms: float | None = None  # MediaFlowing.setup_ms: → first remote audio
@@ -513,6 +514,7 @@ class Call:
         sdp = await self._new_offer()
         self.phone._room_calls[self.room_token] = self  # before joining: peer-joined may follow
         joined = await self.client.room_join(self.room_token, offer=sdp)
+        self._emit(room_entered(url, joined.room))
         if joined.call_id:  # a peer was there: our offer went to it
             self.call_id = joined.call_id
             self.phone._register(joined.call_id, self)
@@ -565,6 +567,9 @@ class Call:
             case p.PeerLeft():
                 await self._tell(self.client.room_leave(self.room_token))
                 await self._end(msg.reason)
+            case p.PeerName() | p.PeerJoined() if msg.display_name:
+                self.peer_name = msg.display_name
+                self._emit(ev.PeerName(call_id=self.call_id, name=msg.display_name))
             case _:
                 log.debug("call %s: ignoring %s", self.call_id[:6], type(msg).__name__)
 
@@ -604,3 +609,27 @@ class Call:
         if task is not None and task is not asyncio.current_task() and not task.done():
             task.cancel()
         return self.ended
+
+
+def room_entered(url: str, room: p.RoomInfo) -> ev.RoomEntered:
+    """The room's name and context, decrypted with the key in ``url`` (if any)."""
+    from hello_tui.signaling.roomcrypt import (
+        RoomContext,
+        RoomCryptError,
+        decrypt_context,
+        decrypt_name,
+        parse_room_url,
+    )
+
+    name: str | None = None
+    context = RoomContext()
+    try:
+        _, key = parse_room_url(url)
+        if key is not None:
+            name = decrypt_name(key, room.name)
+            context = decrypt_context(key, room.context)
+    except RoomCryptError as exc:
+        log.info("room %s: %s", room.token[:6], exc)
+    return ev.RoomEntered(
+        token=room.token, name=name, description=context.description, url=context.url
+    )

@@ -101,6 +101,27 @@ class Waiting(CallEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RoomEntered(CallEvent):
+    """A room was joined: its name and context (description, URL) as the room key
+    in the URL decrypts them (None: no key, or not readable with it). The URL is
+    someone else's text: shown, never opened."""
+
+    kind: ClassVar[str] = "room"
+    token: str
+    name: str | None = None
+    description: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerName(CallEvent):
+    """A room: the display name the other participant gave (its own words)."""
+
+    kind: ClassVar[str] = "peer-name"
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Connecting(CallEvent):
     """Answered: SDP exchanged, ICE and DTLS under way."""
 
@@ -367,6 +388,8 @@ EVENT_TYPES: dict[str, type[CallEvent]] = {
         Notice,
         Quality,
         Ended,
+        RoomEntered,
+        PeerName,
     )
 }
 

@@ -87,6 +87,9 @@ class Phone:
         # Someone called while this device was in another call (the server told
         # them busy): the shown name, once it is in the history.
         self.on_missed: Callable[[str], None] | None = None
+        # Someone is in a room this account owns and none of its devices is: the
+        # server's room-waiting (rooms_local.waiting_room decrypts its name).
+        self.on_room_waiting: Callable[[p.RoomWaiting], None] | None = None
         # Trust on first use (hello_tui.contacts.pins.KeyPins): None checks no keys.
         self.pins: Any = None
         # The server connection dropped (False) or is back (True): faces show it.
@@ -191,6 +194,12 @@ class Phone:
             if waiting is not None:
                 waiting.call_id = message.call_id
                 self._register(message.call_id, waiting)
+                if message.display_name:  # the call shows it (its inbox, in order)
+                    waiting._inbox.put_nowait(message)
+            return
+        if isinstance(message, p.RoomWaiting):
+            if self.on_room_waiting is not None:
+                self.on_room_waiting(message)
             return
         call_id = getattr(message, "call_id", None)
         if call_id is None:

@@ -163,7 +163,8 @@ def args_answer(p: argparse.ArgumentParser) -> None:
         const=0.0,
         default=None,
         metavar="DELAY",
-        help="accept every call (after DELAY seconds); without it calls just ring",
+        help="accept every call (after DELAY seconds) and join your rooms when someone "
+        "waits in one; without it calls just ring",
     )
     p.add_argument(
         "--from",
@@ -270,6 +271,13 @@ class Printer:
                 return "Muted"
             case ev.Unmuted():
                 return "Unmuted"
+            case ev.RoomEntered(name=name, description=description, url=url):
+                parts = [f"Room: {name}" if name else "Room (name unknown: no key in the URL)"]
+                parts += [f"About: {description}"] * bool(description)
+                parts += [f"Link (not opened): {url}"] * bool(url)
+                return " · ".join(parts)
+            case ev.PeerName(name=name):
+                return f"In the room: {name}"
         return event.kind
 
     def stats(self, call: Call, code: int) -> None:
@@ -784,6 +792,10 @@ def cmd_answer(args: argparse.Namespace) -> int:
     telemetry = Telemetry(ctx, args, session.url)
     telemetry.before()
 
+    from hello_tui.signaling.rooms_local import rooms_file
+
+    rooms_path = rooms_file(ctx.paths.data_dir)
+
     async def main(stop: Any) -> int:
         code = OK
         senders: set[asyncio.Task[None]] = set()  # reports go out while we wait for calls
@@ -792,24 +804,36 @@ def cmd_answer(args: argparse.Namespace) -> int:
                 {"kind": "missed", "caller": shown},
                 f"Missed call from {shown} (busy in another call)",
             )
+            waiting = RoomWaitingQueue(printer, rooms_path)
+            phone.on_room_waiting = waiting.heard
             printer.line(
                 {"kind": "listening", "name": phone.client.name},
                 f"Waiting for calls as {phone.client.name}...",
             )
             while not stop.is_set():
                 getter = asyncio.create_task(phone.next_incoming())
+                room = asyncio.create_task(waiting.next())
                 stopper = asyncio.create_task(stop.wait())
-                await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({getter, room, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 stopper.cancel()
-                if not getter.done():
+                if not getter.done() and not room.done():
                     getter.cancel()
+                    room.cancel()
                     break
-                call = getter.result()
-                if args.auto is not None:
-                    if args.auto > 0:
-                        await asyncio.sleep(args.auto)  # the requested answering delay
-                    if call.ended is None:
-                        await call.accept()
+                if getter.done():
+                    room.cancel()
+                    call = getter.result()
+                    if args.auto is not None:
+                        if args.auto > 0:
+                            await asyncio.sleep(args.auto)  # the requested answering delay
+                        if call.ended is None:
+                            await call.accept()
+                else:
+                    getter.cancel()
+                    if args.auto is None:  # printed as it came: only --auto joins
+                        continue
+                    found = room.result()
+                    call = phone.join(found.url or found.token, peer=found.name or "room")
                 code = await drive(call, args, printer, stop)
                 telemetry.after_call(call)
                 sender = asyncio.create_task(telemetry.flush())
@@ -822,3 +846,37 @@ def cmd_answer(args: argparse.Namespace) -> int:
     code = _run(main)
     telemetry.flush_now()
     return code
+
+
+class RoomWaitingQueue:
+    """``room-waiting`` as the answering loop sees it: printed at once (``{"kind":
+    "room-waiting", ...}`` with ``--json``), then queued for ``--auto`` to join."""
+
+    def __init__(self, printer: Printer, rooms_path: Any) -> None:
+        import asyncio
+
+        self.printer = printer
+        self.rooms_path = rooms_path
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=16)
+
+    def heard(self, msg: Any) -> None:
+        from hello_tui.signaling.rooms_local import waiting_room
+
+        found = waiting_room(self.rooms_path, msg)
+        who = found.visitor or "someone"
+        where = f"your room {found.name}" if found.name else f"your room {found.token}"
+        self.printer.line(
+            {
+                "kind": "room-waiting",
+                "token": found.token,
+                "name": found.name,
+                "visitor": found.visitor,
+                "url": found.url,
+            },
+            f"{who} is waiting in {where}",
+        )
+        if not self.queue.full():  # a flood of visitors is printed, not all queued
+            self.queue.put_nowait(found)
+
+    async def next(self) -> Any:
+        return await self.queue.get()

@@ -46,10 +46,35 @@ def _room_ref(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _context_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--description",
+        metavar="TEXT",
+        help="what the room is about, one line (encrypted like the name; at most 200 characters)",
+    )
+    p.add_argument(
+        "--link",
+        metavar="URL",
+        help="an http(s) link shown to those who join, as text (encrypted like the name)",
+    )
+
+
+def _context(args: argparse.Namespace) -> Any:
+    """The room context the flags give (None: neither flag), checked before connecting."""
+    from hello_tui.signaling.roomcrypt import RoomContext, check_context
+
+    if args.description is None and args.link is None:
+        return None
+    context = RoomContext(args.description or "", args.link or "")
+    check_context(context)
+    return context
+
+
 # ---------------------------------------------------------------- arguments
 def args_create(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", default="", help="room name (encrypted; may be empty)")
     p.add_argument("--ttl", type=int, metavar="SECONDS", help="expire after SECONDS (min 60)")
+    _context_options(p)
     json_flag(p)
     server_option(p)
 
@@ -62,6 +87,7 @@ def args_list(p: argparse.ArgumentParser) -> None:
 def args_rename(p: argparse.ArgumentParser) -> None:
     _room_ref(p)
     p.add_argument("name", help="the new name (encrypted with the room's key)")
+    _context_options(p)  # given: replaces the room's description and link (both)
     server_option(p)
 
 
@@ -80,10 +106,11 @@ def cmd_create(args: argparse.Namespace) -> int:
         raise CliError("--ttl must be between 60 seconds and 366 days")
     url = server_url(ctx, args)
     check_name(args.name)
+    room_context = _context(args)
     path = rooms_file(ctx)
 
     async def create(client: SignalingClient) -> rooms_local.Room:
-        return await rooms_local.create_room(client, path, url, args.name, args.ttl)
+        return await rooms_local.create_room(client, path, url, args.name, args.ttl, room_context)
 
     room = run_client(ctx, url, create, login=has_account(ctx))
     if args.json:
@@ -96,6 +123,8 @@ def cmd_create(args: argparse.Namespace) -> int:
                 "url": room.url,
                 "expires": room.expires,
                 "expires_iso": iso(room.expires),
+                "description": room.description,
+                "link": room.context_url,
             }
         )
     else:
@@ -121,6 +150,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             "url": room.url,
             "expires": room.expires,
             "participants": room.participants,
+            "description": room.description,
+            "link": room.context_url,
         }
         for room in rooms
     ]
@@ -161,10 +192,11 @@ def cmd_rename(args: argparse.Namespace) -> int:
         )
     url = server_url(ctx, args)
     check_name(args.name)
+    room_context = _context(args)
     run_client(
         ctx,
         url,
-        lambda c: rooms_local.rename_room(c, path, token, key, args.name),
+        lambda c: rooms_local.rename_room(c, path, token, key, args.name, room_context),
         login=has_account(ctx),
     )
     print(f"renamed room {token}")

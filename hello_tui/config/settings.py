@@ -51,6 +51,8 @@ class AccountSettings(_Section):
     # Empty: anonymous use.
     name: str = ""
     key_file: str = ""
+    # How you show yourself in rooms; empty: the account name (signed in), else none.
+    display_name: str = ""
 
 
 class TelemetrySettings(_Section):

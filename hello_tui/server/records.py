@@ -65,3 +65,4 @@ class RoomRecord(msgspec.Struct, kw_only=True):
     until: float  # expires + grace: then the record is gone
     participants: list[str] = msgspec.field(default_factory=list)
     call_id: str | None = None
+    context: str = ""  # ciphertext too (description and URL), "" when none

@@ -28,6 +28,7 @@ from hello_tui.signaling.protocol import (
     Ok,
     PeerJoined,
     PeerLeft,
+    PeerName,
     RoomCreate,
     RoomCreated,
     RoomDelete,
@@ -38,6 +39,7 @@ from hello_tui.signaling.protocol import (
     RoomList,
     RoomRename,
     Rooms,
+    RoomWaiting,
 )
 
 if TYPE_CHECKING:
@@ -49,7 +51,11 @@ replace = msgspec.structs.replace
 
 def info(room: RoomRecord) -> RoomInfo:
     return RoomInfo(
-        token=room.token, name=room.name, expires=room.expires, participants=len(room.participants)
+        token=room.token,
+        name=room.name,
+        expires=room.expires,
+        participants=len(room.participants),
+        context=room.context,
     )
 
 
@@ -103,6 +109,7 @@ class RoomService:
             expires=now + ttl,
             ttl=ttl,
             until=now + ttl + settings.room_expired_grace,
+            context=msg.context,
         )
         await hub.store.put_room(room)
         if anonymous:
@@ -121,7 +128,13 @@ class RoomService:
 
     async def rename(self, session: Session, msg: RoomRename) -> None:
         owned = self._owned_by(session, msg.token)
-        await self.hub.store.update_room(msg.token, lambda r: replace(owned(r), name=msg.name))
+        context = msg.context
+
+        def renamed(room: RoomRecord | None) -> RoomRecord:
+            room = replace(owned(room), name=msg.name)
+            return room if context is None else replace(room, context=context)
+
+        await self.hub.store.update_room(msg.token, renamed)
         session.push(Ok(ref=msg.ref))
 
     async def delete(self, session: Session, msg: RoomDelete) -> None:
@@ -168,8 +181,11 @@ class RoomService:
 
         _, room = await hub.store.update_room(msg.token, enter)
         assert room is not None
+        if msg.display_name:
+            session.display_names[room.token] = msg.display_name
         if room.call_id is None:
             session.push(RoomJoined(room=info(room), ref=msg.ref))
+            await self._tell_owner(room, msg.display_name)
             return
         first = room.participants[0]
         await hub.store.put_call(
@@ -186,9 +202,38 @@ class RoomService:
         hub.metrics.call_started()
         log.info("room %s paired call %s", short(room.token), short(call_id))
         session.push(RoomJoined(room=info(room), call_id=call_id, ref=msg.ref))
-        await hub.store.deliver(first, PeerJoined(token=room.token, call_id=call_id))
+        joined = PeerJoined(token=room.token, call_id=call_id, display_name=msg.display_name)
+        await hub.store.deliver(first, joined)
         if msg.offer is not None:  # the later arrival offers; relayed, never stored
             await hub.store.deliver(first, Offer(call_id=call_id, sdp=msg.offer))
+        await self._tell_owner(room, msg.display_name)
+
+    async def _tell_owner(self, room: RoomRecord, display_name: str) -> None:
+        """Someone is in the room and none of the owner's sessions is: each of them
+        hears ``room-waiting`` (through the store's delivery, so on any instance).
+        The visitor's display name is all it says of the visitor; it is not logged."""
+        kind, _, who = room.owner.partition(":")
+        devices = await self.hub.store.list_presence(who) if kind == "a" else [who]
+        if not devices or any(d in room.participants for d in devices):
+            return
+        waiting = RoomWaiting(token=room.token, name=room.name, display_name=display_name)
+        told = 0
+        for device in devices:
+            told += await self.hub.store.deliver(device, waiting)
+        log.info("room %s waiting: %d owner session(s) told", short(room.token), told)
+
+    async def tell_name(self, session: Session, token: str, call_id: str) -> None:
+        """``session`` (already in the room) learnt of a joiner: the joiner hears the
+        display name ``session`` gave, from this instance (names are never stored)."""
+        name = session.display_names.get(token)
+        record = await self.hub.store.get_call(call_id)
+        if not name or record is None:
+            return
+        joiner = record.other(session.id)
+        if joiner is not None:
+            await self.hub.store.deliver(
+                joiner, PeerName(token=token, call_id=call_id, display_name=name)
+            )
 
     async def leave_request(self, session: Session, msg: RoomLeave) -> None:
         await self.leave(session, msg.token, "hangup", msg.ref)
@@ -206,6 +251,7 @@ class RoomService:
             return replace(room, participants=rest, call_id=None)
 
         session.rooms.discard(token)
+        session.display_names.pop(token, None)
         old, _ = await self.hub.store.update_room(token, out)
         assert old is not None
         if old.call_id is not None:

@@ -25,6 +25,7 @@ from hello_tui.server.ratelimit import TokenBucket
 from hello_tui.signaling.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
+    PROTOCOL_VERSIONS,
     CallCreated,
     CallEnded,
     Error,
@@ -42,6 +43,7 @@ from hello_tui.signaling.protocol import (
     Welcome,
     decode_client,
     encode,
+    for_version,
 )
 
 if TYPE_CHECKING:
@@ -75,6 +77,10 @@ class Session:
         self.login_origins: frozenset[str] = frozenset()
         self.party_calls: set[str] = set()
         self.rooms: set[str] = set()
+        self.version = PROTOCOL_VERSION  # what this client said hello with
+        # The display name given with each room-join (token → name): in this live
+        # connection only, like ``name``; never stored, never logged.
+        self.display_names: dict[str, str] = {}
         # Outgoing frames (encoded JSON), drained by a writer task that exists only
         # while there is something to send: an idle connection holds neither a
         # queue nor a task (memory per idle connection is what caps a server).
@@ -96,6 +102,11 @@ class Session:
         """Queue ``message`` for this client (never blocks)."""
         if self.state == "closed":
             return
+        if self.version < PROTOCOL_VERSION:
+            downgraded = for_version(message, self.version)
+            if downgraded is None:
+                return
+            message = downgraded
         match message:
             case Incoming() if self.party_calls:
                 # In a call already: the caller hears busy, this user hears who called.
@@ -106,7 +117,11 @@ class Session:
                     video=message.video,
                     caller_key=message.caller_key,
                 )
-            case CallCreated() | Offer() | PeerJoined():
+            case PeerJoined():
+                self.party_calls.add(message.call_id)
+                if self.display_names.get(message.token):
+                    self.hub.spawn(self.hub.rooms.tell_name(self, message.token, message.call_id))
+            case CallCreated() | Offer():
                 self.party_calls.add(message.call_id)
             case RoomJoined():
                 self.rooms.add(message.room.token)
@@ -246,9 +261,10 @@ class Session:
             return self.error("hello-first", "send hello first", message.ref)
         if self.state != "new":
             return self.error("not-allowed", "hello was already received", message.ref)
-        if message.version != PROTOCOL_VERSION:
+        if message.version not in PROTOCOL_VERSIONS:
             text = f"unsupported version; this server speaks {PROTOCOL_VERSION}"
             return self.error("version", text, message.ref)
+        self.version = message.version
         hub = self.hub
         await hub.store.register_session(
             self.id, hub.instance, hub.store.clock() + hub.settings.presence_ttl
@@ -260,7 +276,7 @@ class Session:
         log.info("session %s open from %s", short(self.id), self.peer)
         self.push(
             Welcome(
-                version=PROTOCOL_VERSION,
+                version=self.version,
                 session=self.id,
                 registration=hub.settings.registration,
                 ref=message.ref,

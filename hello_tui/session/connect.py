@@ -129,6 +129,7 @@ class Session:
         await client.connect(url)
         self.client = client
         turn = await self._login(client) if self.login else []
+        self._show_as()
         history = self.history
         if history is None:
             history = self._open_history()
@@ -186,7 +187,14 @@ class Session:
         turn = list((await client.login(name, key)).ice)
         self.account = name
         self.identity = Identity(name, key)
+        self._show_as()
         return turn
+
+    def _show_as(self) -> None:
+        """Rooms: the profile's display name, else the account's where signed in."""
+        if self.client is not None:
+            shown = self.settings.account.display_name or (self.account or "")
+            self.client.display_name = shown
 
     async def sign_in(self, settings: Settings | None = None) -> None:
         """Sign in on the live connection as the account of ``settings`` (default:
@@ -209,6 +217,7 @@ class Session:
         self.account = None
         self.identity = None
         self.set_options(identity=None)
+        self._show_as()
 
     # ------------------------------------------------------------ settings
     def set_options(self, **changes: Any) -> None:

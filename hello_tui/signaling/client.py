@@ -47,6 +47,7 @@ from hello_tui.signaling.errors import (
 from hello_tui.signaling.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
+    PROTOCOL_VERSIONS,
     Accept,
     AccountDelete,
     Answer,
@@ -81,6 +82,7 @@ from hello_tui.signaling.protocol import (
     Rooms,
     Welcome,
     canonical_origin,
+    clean_display_name,
     decode_server,
     encode,
 )
@@ -198,6 +200,10 @@ def _reason(exc: BaseException) -> str:
     return text.lower() if text else type(exc).__name__
 
 
+class _VersionRefused(ProtocolMismatch):
+    """``error version`` in answer to our ``hello``: an older server may take an older one."""
+
+
 class SignalingClient:
     """One connection to a hello-tui server; safe to share between tasks.
 
@@ -241,6 +247,9 @@ class SignalingClient:
         # Told before each reconnect attempt's wait: (delay in s, why the last try
         # failed or why the connection dropped). A face shows "reconnecting in Ns".
         self.on_retry: Callable[[float, str], None] | None = None
+        # How this device shows itself in rooms (sent with room-join to a server
+        # that speaks version 2; "" sends none). Set by the face.
+        self.display_name = ""
 
     # ------------------------------------------------------------ state
     @property
@@ -335,12 +344,26 @@ class SignalingClient:
         )
         return welcome
 
+    @property
+    def version(self) -> int:
+        """The protocol version this connection speaks (the server's answer)."""
+        return self._welcome.version if self._welcome else PROTOCOL_VERSION
+
     async def _handshake(self, ws: aiohttp.ClientWebSocketResponse) -> Welcome:
+        """``hello`` with our version; an older server answers ``error version``
+        and stays ready for another ``hello``: say the older version then."""
+        for version in sorted(PROTOCOL_VERSIONS, reverse=True):
+            try:
+                return await self._hello(ws, version)
+            except _VersionRefused:
+                if version == min(PROTOCOL_VERSIONS):
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _hello(self, ws: aiohttp.ClientWebSocketResponse, version: int) -> Welcome:
         assert self._url is not None
         ref = self._take_ref()
-        await ws.send_str(
-            encode(Hello(version=PROTOCOL_VERSION, client=self.client_name, ref=ref)).decode()
-        )
+        await ws.send_str(encode(Hello(version=version, client=self.client_name, ref=ref)).decode())
         try:
             async with asyncio.timeout(self.connect_timeout):
                 frame = await ws.receive()
@@ -359,17 +382,17 @@ class SignalingClient:
             raise ProtocolMismatch(f"{self._url}: unexpected first message ({exc})") from None
         if isinstance(msg, Error):
             if msg.code == "version":
-                raise ProtocolMismatch(
+                raise _VersionRefused(
                     f"{self._url}: the server does not speak protocol version "
-                    f"{PROTOCOL_VERSION}: {msg.message}"
+                    f"{version}: {msg.message}"
                 )
             raise SignalingError(msg.code, msg.message)
         if not isinstance(msg, Welcome):
             raise ProtocolMismatch(f"{self._url}: expected welcome, got {type(msg).__name__}")
-        if msg.version != PROTOCOL_VERSION:
+        if msg.version != version:
             raise ProtocolMismatch(
                 f"{self._url}: the server speaks protocol version {msg.version}, "
-                f"this client {PROTOCOL_VERSION}"
+                f"this client {version}"
             )
         return msg
 
@@ -688,22 +711,37 @@ class SignalingClient:
         await self._ok(Hangup(call_id=call_id, reason=reason))
 
     # ------------------------------------------------------------ rooms
-    async def room_create(self, name_ciphertext: str, ttl: int | None = None) -> RoomCreated:
+    async def room_create(
+        self, name_ciphertext: str, ttl: int | None = None, context: str = ""
+    ) -> RoomCreated:
         """Create a room; the reply carries its token, expiry and base URL
-        (add the key fragment with :func:`roomcrypt.room_url`)."""
-        return await self._expect(RoomCreate(name=name_ciphertext, ttl=ttl), RoomCreated)
+        (add the key fragment with :func:`roomcrypt.room_url`). ``context``
+        (encrypted, :func:`roomcrypt.encrypt_context`) needs a version-2 server."""
+        self._need_v2(context, "room context")
+        msg = RoomCreate(name=name_ciphertext, ttl=ttl, context=context)
+        return await self._expect(msg, RoomCreated)
+
+    def _need_v2(self, value: object, what: str) -> None:
+        if value and self.version < 2:
+            raise SignalingError("not-allowed", f"this server is too old to keep {what}")
 
     async def room_list(self) -> list[RoomInfo]:
         return (await self._expect(RoomList(), Rooms)).rooms
 
-    async def room_rename(self, token: str, name_ciphertext: str) -> None:
-        await self._ok(RoomRename(token=token, name=name_ciphertext))
+    async def room_rename(
+        self, token: str, name_ciphertext: str, context: str | None = None
+    ) -> None:
+        """Rename; ``context`` (encrypted) replaces the room's, None keeps it."""
+        self._need_v2(context is not None, "room context")
+        await self._ok(RoomRename(token=token, name=name_ciphertext, context=context))
 
     async def room_delete(self, token: str) -> None:
         await self._ok(RoomDelete(token=token))
 
     async def room_join(self, token: str, offer: str | None = None) -> RoomJoined:
-        return await self._expect(RoomJoin(token=token, offer=offer), RoomJoined)
+        """Join; :attr:`display_name` rides along when the server speaks version 2."""
+        name = clean_display_name(self.display_name) if self.version >= 2 else ""
+        return await self._expect(RoomJoin(token=token, offer=offer, display_name=name), RoomJoined)
 
     async def room_leave(self, token: str) -> None:
         await self._ok(RoomLeave(token=token))

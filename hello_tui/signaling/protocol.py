@@ -13,13 +13,19 @@ match replies to requests without a second channel. See ``docs/protocol.md``.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Final, Literal, TypeVar, get_args
 
 import msgspec
 
 from hello_tui.signaling.urls import canonical_origin as canonical_origin  # re-exported
 
-PROTOCOL_VERSION: Final = 1
+# Version 2 is version 1 plus optional room fields and messages (display names,
+# room-waiting, room context). A server speaks both: a session that said hello
+# with 1 never receives what version 1 cannot decode (``for_version``); a client
+# says 2 first and, on ``error version``, says 1 on the same connection.
+PROTOCOL_VERSION: Final = 2
+PROTOCOL_VERSIONS: Final = (1, 2)
 MAX_MESSAGE_BYTES: Final = 64 * 1024
 MAX_ORIGIN_CHARS: Final = 300
 
@@ -35,6 +41,31 @@ MAX_CIPHERTEXT: Final = 1404
 Ciphertext = Annotated[str, msgspec.Meta(max_length=MAX_CIPHERTEXT, pattern=r"^[A-Za-z0-9_=+/-]*$")]
 Seconds = Annotated[int, msgspec.Meta(ge=60, le=366 * 24 * 3600)]
 Nonce = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
+# How a person shows themself in a room (docs/protocol.md): one line, no control,
+# bidi-override or line-separator characters; the faces still escape it when shown.
+MAX_DISPLAY_NAME: Final = 64
+DisplayName = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=MAX_DISPLAY_NAME,
+        pattern=r"^[^\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]*$",
+    ),
+]
+_NOT_SHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]+")
+
+
+def clean_display_name(text: str) -> str:
+    """``text`` as a valid ``DisplayName``: what it may not hold becomes a space,
+    runs of spaces one, cut to ``MAX_DISPLAY_NAME`` characters."""
+    return " ".join(_NOT_SHOWN.sub(" ", text).split())[:MAX_DISPLAY_NAME].strip()
+
+
+# A room's encrypted context (roomcrypt.encrypt_context): a description of at most
+# 200 characters and an http(s) URL of at most 500, as JSON, padded, encrypted.
+MAX_CONTEXT_CIPHERTEXT: Final = 2600
+ContextCiphertext = Annotated[
+    str, msgspec.Meta(max_length=MAX_CONTEXT_CIPHERTEXT, pattern=r"^[A-Za-z0-9_=+/-]*$")
+]
 # An account's Ed25519 public key as the server announces it to the other party:
 # raw 32 bytes, base64url without padding (43 characters); empty when unknown.
 AccountKey = Annotated[str, msgspec.Meta(max_length=43, pattern=r"^([A-Za-z0-9_-]{43})?$")]
@@ -339,11 +370,13 @@ class RoomInfo(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     name: Ciphertext  # encrypted by the client; the key is only in the URL fragment
     expires: int  # Unix seconds
     participants: int = 0
+    context: ContextCiphertext = ""  # v2: description and URL, encrypted like the name
 
 
 class RoomCreate(Message, tag="room-create"):
     name: Ciphertext
     ttl: Seconds | None = None
+    context: ContextCiphertext = ""  # v2
 
 
 class RoomCreated(Message, tag="room-created"):
@@ -362,6 +395,7 @@ class Rooms(Message, tag="rooms"):
 class RoomRename(Message, tag="room-rename"):
     token: Id
     name: Ciphertext
+    context: ContextCiphertext | None = None  # v2: None keeps it, "" clears it
 
 
 class RoomDelete(Message, tag="room-delete"):
@@ -374,6 +408,7 @@ class RoomJoin(Message, tag="room-join"):
 
     token: Id
     offer: Sdp | None = None
+    display_name: DisplayName = ""  # v2: how the joiner shows itself to the other
 
 
 class RoomJoined(Message, tag="room-joined"):
@@ -389,6 +424,7 @@ class PeerJoined(Message, tag="peer-joined"):
 
     token: Id
     call_id: Id
+    display_name: DisplayName = ""  # v2: the joiner's, as it gave it
 
 
 class RoomLeave(Message, tag="room-leave"):
@@ -403,6 +439,27 @@ class PeerLeft(Message, tag="peer-left"):
     reason: EndReason
 
 
+class PeerName(Message, tag="peer-name"):
+    """v2. Server → the later arrival of a pair: the display name the participant
+    already there gave. Sent by that participant's own instance, since the
+    server keeps display names only in the live connection, never in its store."""
+
+    token: Id
+    call_id: Id
+    display_name: DisplayName
+
+
+class RoomWaiting(Message, tag="room-waiting"):
+    """v2. Server → every signed-in session of a room's owner (or the anonymous
+    creating session) when someone joins the room while none of them is in it.
+    ``name`` is the room's ciphertext (the owner's device decrypts it);
+    ``display_name`` is all the server says about the visitor."""
+
+    token: Id
+    name: Ciphertext
+    display_name: DisplayName = ""
+
+
 ClientMessage = (
     Hello | Register | Login | LoginProof | Logout | AccountDelete
     | Call | Ringing | Accept | Reject | Offer | Answer | SasReveal | Connected | Hangup
@@ -411,8 +468,31 @@ ClientMessage = (
 ServerMessage = (
     Welcome | Ok | Error | Reconnect | Challenge | LoggedIn
     | CallCreated | Incoming | Missed | Ringing | Accepted | Offer | Answer | SasReveal | CallEnded
-    | RoomCreated | Rooms | RoomJoined | PeerJoined | PeerLeft
+    | RoomCreated | Rooms | RoomJoined | PeerJoined | PeerLeft | PeerName | RoomWaiting
 )  # fmt: skip
+
+
+def _v1_room(room: RoomInfo) -> RoomInfo:
+    return msgspec.structs.replace(room, context="") if room.context else room
+
+
+def for_version(message: Message, version: int) -> Message | None:
+    """``message`` as a session that said hello with ``version`` can decode it:
+    version 1 never sees version 2's fields (they are dropped) or messages
+    (None: not sent). Decoding is strict, so an unknown field would break it."""
+    if version >= PROTOCOL_VERSION:
+        return message
+    replace = msgspec.structs.replace
+    match message:
+        case PeerName() | RoomWaiting():
+            return None
+        case PeerJoined() if message.display_name:
+            return replace(message, display_name="")
+        case RoomJoined() | RoomCreated() if message.room.context:
+            return replace(message, room=_v1_room(message.room))
+        case Rooms() if any(r.context for r in message.rooms):
+            return replace(message, rooms=[_v1_room(r) for r in message.rooms])
+    return message
 
 
 class ProtocolError(ValueError):
@@ -470,9 +550,8 @@ def login_payload(nonce: str, session: str, origin: str) -> bytes:
     connection; the origin (the server the client dialled, canonical) stops a
     relay: a proof made for ``http://evil`` is refused by the real server even
     when evil passes the real server's challenge through (docs/security.md)."""
-    return (
-        f"hello-tui login v2\nprotocol {PROTOCOL_VERSION}\norigin {origin}\n"
-        f"session {session}\nnonce {nonce}"
+    return (  # "protocol 1" whatever the version spoken: the bytes every client signs
+        f"hello-tui login v2\nprotocol 1\norigin {origin}\nsession {session}\nnonce {nonce}"
     ).encode()
 
 

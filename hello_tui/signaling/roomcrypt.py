@@ -24,6 +24,16 @@ Encrypted name (``RoomInfo.name`` / ``room-create`` ``name``)
     the empty name (an unnamed room) is valid. Largest output: 1,404
     characters: the protocol's bound (``MAX_CIPHERTEXT``).
 
+Encrypted context (``RoomInfo.context``, protocol version 2)
+    Like Firefox Hello's room context: a short description and a URL. The same
+    format as the name, with the same key, over the UTF-8 of the JSON object
+    ``{"description": "...", "url": "..."}`` (both strings, either may be
+    empty), zero-padded to 32 bytes. The description is one line of at most
+    200 characters; the URL is ``http://`` or ``https://``, printable ASCII
+    without spaces, quotes or angle brackets, at most 500 characters. Largest
+    output: under 2,600 characters (``MAX_CONTEXT_CIPHERTEXT``). Faces show
+    the URL as text and never open it.
+
 WebCrypto equivalent of :func:`decrypt_name`::
 
     const b = b64urlDecode(ct);                       // Uint8Array
@@ -38,8 +48,10 @@ WebCrypto equivalent of :func:`decrypt_name`::
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from hello_tui.signaling.errors import RoomCryptError
@@ -47,11 +59,15 @@ from hello_tui.signaling.errors import RoomCryptError
 __all__ = [
     "KEY_BYTES",
     "MAX_NAME_CHARS",
+    "RoomContext",
     "RoomCryptError",
+    "check_context",
     "check_name",
     "decode_key",
+    "decrypt_context",
     "decrypt_name",
     "encode_key",
+    "encrypt_context",
     "encrypt_name",
     "new_room_key",
     "parse_room_url",
@@ -64,6 +80,10 @@ TAG_BYTES = 16
 VERSION = 1
 PAD_TO = 32
 MAX_NAME_CHARS = 256
+MAX_DESCRIPTION_CHARS = 200
+MAX_CONTEXT_URL_CHARS = 500
+_CONTEXT_URL_RE = re.compile(r"^https?://[!#-;=?-~]+$")  # printable ASCII but space " < >
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 # The protocol's room token (``Id``): what the last path segment of a room URL is.
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
@@ -113,40 +133,108 @@ def check_name(name: str) -> None:
         raise RoomCryptError("room name may not contain NUL characters")
 
 
-def encrypt_name(key: bytes, name: str) -> str:
-    """Encrypt a room name for the server (format in the module docstring)."""
+def _seal(key: bytes, text: str) -> str:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     _check_key(key)
-    check_name(name)
-    plain = name.encode("utf-8")
+    plain = text.encode("utf-8")
     plain += b"\0" * (-len(plain) % PAD_TO)
     nonce = os.urandom(NONCE_BYTES)
     return _b64e(bytes([VERSION]) + nonce + AESGCM(key).encrypt(nonce, plain, None))
 
 
-def decrypt_name(key: bytes, ciphertext: str) -> str:
-    """Decrypt a room name; a wrong key or tampered text is a clear error."""
+def _unseal(key: bytes, ciphertext: str, what: str) -> str:
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     _check_key(key)
-    blob = _b64d(ciphertext, "the encrypted room name")
+    blob = _b64d(ciphertext, f"the encrypted {what}")
     if len(blob) < 1 + NONCE_BYTES + TAG_BYTES:
-        raise RoomCryptError("the encrypted room name is too short")
+        raise RoomCryptError(f"the encrypted {what} is too short")
     if blob[0] != VERSION:
-        raise RoomCryptError(f"unknown room name format version {blob[0]}")
+        raise RoomCryptError(f"unknown {what} format version {blob[0]}")
     nonce, body = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
     try:
         plain = AESGCM(key).decrypt(nonce, body, None)
     except InvalidTag:
         raise RoomCryptError(
-            "cannot decrypt the room name: wrong room key (the URL's #k=... part)"
+            f"cannot decrypt the {what}: wrong room key (the URL's #k=... part)"
         ) from None
     try:
         return plain.rstrip(b"\0").decode("utf-8")
     except UnicodeDecodeError:
-        raise RoomCryptError("the decrypted room name is not UTF-8") from None
+        raise RoomCryptError(f"the decrypted {what} is not UTF-8") from None
+
+
+def encrypt_name(key: bytes, name: str) -> str:
+    """Encrypt a room name for the server (format in the module docstring)."""
+    _check_key(key)
+    check_name(name)
+    return _seal(key, name)
+
+
+def decrypt_name(key: bytes, ciphertext: str) -> str:
+    """Decrypt a room name; a wrong key or tampered text is a clear error."""
+    return _unseal(key, ciphertext, "room name")
+
+
+@dataclass(frozen=True, slots=True)
+class RoomContext:
+    """A room's description and URL (Hello's "context"); both may be empty."""
+
+    description: str = ""
+    url: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.description or self.url)
+
+
+def check_context(context: RoomContext) -> None:
+    """Refuse a description or URL :func:`encrypt_context` would refuse."""
+    description, url = context.description, context.url
+    if len(description) > MAX_DESCRIPTION_CHARS:
+        raise RoomCryptError(
+            f"room description too long ({len(description)} characters, at most "
+            f"{MAX_DESCRIPTION_CHARS})"
+        )
+    if _CONTROL_RE.search(description):
+        raise RoomCryptError("room description must be one line without control characters")
+    if len(url) > MAX_CONTEXT_URL_CHARS:
+        raise RoomCryptError(
+            f"room URL too long ({len(url)} characters, at most {MAX_CONTEXT_URL_CHARS})"
+        )
+    if url and not _CONTEXT_URL_RE.match(url):
+        raise RoomCryptError(
+            "room URL must start with http:// or https:// and hold no spaces, quotes or <>"
+        )
+
+
+def encrypt_context(key: bytes, context: RoomContext) -> str:
+    """Encrypt a room's context ("" for an empty one: the room has none)."""
+    check_context(context)
+    if not context:
+        return ""
+    text = json.dumps({"description": context.description, "url": context.url}, ensure_ascii=False)
+    return _seal(key, text)
+
+
+def decrypt_context(key: bytes, ciphertext: str) -> RoomContext:
+    """Decrypt (and check again: it is someone else's text) a room's context."""
+    if not ciphertext:
+        return RoomContext()
+    text = _unseal(key, ciphertext, "room context")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise RoomCryptError("the room context is not JSON") from None
+    if not isinstance(data, dict):
+        raise RoomCryptError("the room context is not a JSON object")
+    description, url = data.get("description", ""), data.get("url", "")
+    if not isinstance(description, str) or not isinstance(url, str):
+        raise RoomCryptError("the room context's fields must be strings")
+    context = RoomContext(description, url)
+    check_context(context)
+    return context
 
 
 def room_url(base_url: str, key: bytes) -> str:

@@ -18,6 +18,7 @@ when the rooms should belong to an account) and raise its typed errors.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,8 @@ from hello_tui.signaling.errors import SignalingClientError
 
 if TYPE_CHECKING:
     from hello_tui.signaling.client import SignalingClient
+    from hello_tui.signaling.protocol import RoomWaiting
+    from hello_tui.signaling.roomcrypt import RoomContext
 
 ROOMS_FILE = "rooms.toml"
 
@@ -43,6 +46,20 @@ class Room:
     url: str | None  # the full URL, with #k=
     expires: int
     participants: int = 0
+    description: str = ""  # the room's context, decrypted ("" without one or a key)
+    context_url: str = ""  # shown as text, never opened
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingRoom:
+    """Someone is in a room this account owns (``room-waiting``): the room's name
+    and full URL when this device has its key (else None), and the visitor's
+    display name as they gave it ("" when none): show it escaped."""
+
+    token: str
+    name: str | None
+    url: str | None
+    visitor: str
 
 
 # ---------------------------------------------------------------- the local file
@@ -119,7 +136,13 @@ def resolve(path: Path, ref: str) -> tuple[str, bytes | None]:
 
 def describe(infos: list[Any], local: dict[str, dict[str, Any]]) -> list[Room]:
     """The server's ``RoomInfo`` list with names decrypted by the local keys."""
-    from hello_tui.signaling.roomcrypt import RoomCryptError, decrypt_name, room_url
+    from hello_tui.signaling.roomcrypt import (
+        RoomContext,
+        RoomCryptError,
+        decrypt_context,
+        decrypt_name,
+        room_url,
+    )
 
     out: list[Room] = []
     for info in infos:
@@ -127,26 +150,72 @@ def describe(infos: list[Any], local: dict[str, dict[str, Any]]) -> list[Room]:
         key = key_of(entry)
         name: str | None = None
         full: str | None = None
+        context = RoomContext()
         if key is not None:
             try:
                 name = decrypt_name(key, info.name)
+                context = decrypt_context(key, getattr(info, "context", ""))
             except RoomCryptError:
-                name = None
+                pass
             if entry and isinstance(entry.get("url"), str):
                 full = room_url(entry["url"], key)
-        out.append(Room(info.token, name, full, info.expires, info.participants))
+        out.append(
+            Room(
+                info.token,
+                name,
+                full,
+                info.expires,
+                info.participants,
+                context.description,
+                context.url,
+            )
+        )
     return out
+
+
+def waiting_room(path: Path, msg: RoomWaiting) -> WaitingRoom:
+    """A ``room-waiting`` message as this device can show it (name decrypted with
+    the remembered key; an unreadable rooms file or name leaves it None)."""
+    from hello_tui.signaling.roomcrypt import RoomCryptError, decrypt_name, room_url
+
+    try:
+        entry = load_rooms(path).get(msg.token)
+    except RoomsFileError:
+        entry = None
+    key = key_of(entry)
+    name: str | None = None
+    full: str | None = None
+    if key is not None and entry is not None:
+        with contextlib.suppress(RoomCryptError):
+            name = decrypt_name(key, msg.name)
+        if isinstance(entry.get("url"), str):
+            full = room_url(entry["url"], key)
+    return WaitingRoom(msg.token, name, full, msg.display_name)
 
 
 # ---------------------------------------------------------------- operations
 async def create_room(
-    client: SignalingClient, path: Path, server: str, name: str, ttl: int | None = None
+    client: SignalingClient,
+    path: Path,
+    server: str,
+    name: str,
+    ttl: int | None = None,
+    context: RoomContext | None = None,
 ) -> Room:
-    """Encrypt ``name`` with a fresh key, create the room, remember the key."""
-    from hello_tui.signaling.roomcrypt import encode_key, encrypt_name, new_room_key, room_url
+    """Encrypt ``name`` (and the optional context) with a fresh key, create the
+    room, remember the key."""
+    from hello_tui.signaling.roomcrypt import (
+        RoomContext,
+        encode_key,
+        encrypt_context,
+        encrypt_name,
+        new_room_key,
+        room_url,
+    )
 
+    context = context or RoomContext()
     key = new_room_key()
-    created = await client.room_create(encrypt_name(key, name), ttl)
+    created = await client.room_create(encrypt_name(key, name), ttl, encrypt_context(key, context))
     base = absolute_url(created.url, server)
     update_rooms(path, created.room.token, {"key": encode_key(key), "url": base})
     return Room(
@@ -155,6 +224,8 @@ async def create_room(
         room_url(base, key),
         created.room.expires,
         created.room.participants,
+        context.description,
+        context.url,
     )
 
 
@@ -165,12 +236,19 @@ async def list_rooms(client: SignalingClient, path: Path) -> list[Room]:
 
 
 async def rename_room(
-    client: SignalingClient, path: Path, token: str, key: bytes, name: str
+    client: SignalingClient,
+    path: Path,
+    token: str,
+    key: bytes,
+    name: str,
+    context: RoomContext | None = None,
 ) -> None:
-    """Re-encrypt the name with the room's key; remember the key if it was new."""
-    from hello_tui.signaling.roomcrypt import encode_key, encrypt_name
+    """Re-encrypt the name (and, when given, replace the context) with the room's
+    key; remember the key if it was new."""
+    from hello_tui.signaling.roomcrypt import encode_key, encrypt_context, encrypt_name
 
-    await client.room_rename(token, encrypt_name(key, name))
+    sealed = None if context is None else encrypt_context(key, context)
+    await client.room_rename(token, encrypt_name(key, name), sealed)
     entry = load_rooms(path).get(token)
     if entry is None or key_of(entry) != key:
         update_rooms(path, token, {**(entry or {}), "key": encode_key(key)})

@@ -150,6 +150,9 @@ class HelloApp(App[None]):
         else:
             if self.backend.phone is not None:
                 self.backend.phone.on_missed = self.missed_call
+                from hello_tui.tui.screens.room_waiting import install  # "someone is waiting"
+
+                install(self)
             if self.backend.account:
                 self.receive_calls()
             if self.backend.telemetry_server:

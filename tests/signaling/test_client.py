@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -104,7 +105,7 @@ async def test_wrong_protocol_is_protocol_mismatch() -> None:
     await server.start_server()
     try:
         client = SignalingClient(reconnect=None)
-        with pytest.raises(ProtocolMismatch, match="protocol version 99, this client 1"):
+        with pytest.raises(ProtocolMismatch, match="protocol version 99, this client 2"):
             await client.connect(str(server.make_url("/")))
         await client.close()
     finally:
@@ -373,3 +374,47 @@ async def test_no_reconnect_policy_closes_and_fails_pending(
 async def _until(predicate: Callable[[], bool]) -> None:
     while not predicate():
         await asyncio.sleep(0.01)
+
+
+async def test_an_old_server_gets_hello_1_and_no_version_2_field() -> None:
+    """A version-1 server (it refuses hello 2 with error version, then takes 1):
+    the client falls back on the same socket and never sends a v2 field."""
+    received: list[dict[str, object]] = []
+
+    async def ws(request: web.Request) -> web.WebSocketResponse:
+        sock = web.WebSocketResponse()
+        await sock.prepare(request)
+        async for frame in sock:
+            msg = json.loads(frame.data)
+            received.append(msg)
+            ref = msg.get("ref")
+            if msg["type"] == "hello" and msg["version"] != 1:
+                await sock.send_json({"type": "error", "code": "version", "message": "1 only",
+                                      "ref": ref})  # fmt: skip
+            elif msg["type"] == "hello":
+                await sock.send_json({"type": "welcome", "version": 1, "session": "abcdefgh12",
+                                      "ref": ref})  # fmt: skip
+            elif msg["type"] == "room-join":
+                room = {"token": msg["token"], "name": "", "expires": 1}
+                await sock.send_json({"type": "room-joined", "room": room, "ref": ref})
+        return sock
+
+    app = web.Application()
+    app.router.add_get("/ws", ws)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        client = SignalingClient(reconnect=None)
+        client.display_name = "Ann"
+        welcome = await client.connect(str(server.make_url("/")))
+        assert welcome.version == 1 and client.version == 1
+        await client.room_join("abcdefgh12")
+        with pytest.raises(SignalingError, match="too old"):
+            await client.room_create("eA", context="Y29udGV4dA")
+        await client.close()
+    finally:
+        await server.close()
+    assert [m["version"] for m in received if m["type"] == "hello"] == [2, 1]
+    [join] = [m for m in received if m["type"] == "room-join"]
+    assert "display_name" not in join
+    assert not any(m["type"] == "room-create" for m in received)

@@ -188,7 +188,9 @@ def test_defaults() -> None:
 
 
 def test_login_payload_is_exact() -> None:
-    assert p.PROTOCOL_VERSION == 1
+    # The payload says "protocol 1" whatever version is spoken: version 2 clients
+    # sign the same bytes as version 1 ones (an old client still logs in).
+    assert p.PROTOCOL_VERSIONS == (1, 2)
     assert p.login_payload("N", "S", "https://h.example") == (
         b"hello-tui login v2\nprotocol 1\norigin https://h.example\nsession S\nnonce N"
     )
