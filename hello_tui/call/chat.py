@@ -17,10 +17,10 @@ Bounds (both directions; the other side is untrusted):
   most :data:`MAX_FRAME_BYTES` bytes (UTF-8); empty text is refused;
 - rate: a token bucket per direction (:class:`ChatLimits`, 5 a second,
   bursts of 20). Sending faster is refused (:class:`ChatError`, the message
-  is not sent); frames received faster are dropped, with one notice per
-  run of drops. The receiving bucket is the one that matters: it is what
-  bounds a flood from a hostile peer; the sending one keeps an honest client
-  from tripping the other side's.
+  is not sent); frames received faster are dropped, with a notice (at most
+  one every 10 s, with the count). The receiving bucket is the one that
+  matters: it bounds a flood from a hostile peer; the sending one keeps an
+  honest client from tripping the other side's.
 
 Received frames stay data: a frame that is not a v1 JSON object, not valid
 UTF-8 text, or out of bounds is dropped (with a notice); a v1 frame of
@@ -60,6 +60,7 @@ CHANNEL_ID = 0  # pre-negotiated (negotiated=true, id 0) on both sides, page inc
 VERSION = 1
 MAX_CHARS = 2000
 MAX_FRAME_BYTES = 8 * 1024
+NOTICE_INTERVAL = 10.0  # seconds: at most one drop notice this often during a flood
 
 
 class ChatError(ValueError):
@@ -180,7 +181,11 @@ class ChatChannel:
         self._channel: Any = None
         self._pending: list[str] = []
         self._unavailable = ""
-        self._dropping = False  # a run of dropped frames: one notice for all of it
+        # Drops are told at most once every NOTICE_INTERVAL seconds (a flood must
+        # not turn into a flood of notices), with the count since the last notice.
+        self._clock = clock
+        self._noticed = -math.inf
+        self._unreported = 0
         self.received = 0
         self.dropped = 0
         self.sent = 0
@@ -265,12 +270,14 @@ class ChatChannel:
         if text is None:
             log.debug("chat: ignoring a frame of another type")
             return
-        self._dropping = False
         self.received += 1
         self._on_message(text)
 
     def _drop(self, notice: str) -> None:
         self.dropped += 1
-        if not self._dropping:
-            self._dropping = True
-            self._on_notice(notice)
+        self._unreported += 1
+        now = self._clock()
+        if now - self._noticed >= NOTICE_INTERVAL:
+            n, self._unreported = self._unreported, 0
+            self._noticed = now
+            self._on_notice(notice if n == 1 else f"{notice} ({n} dropped)")

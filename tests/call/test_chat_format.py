@@ -117,3 +117,25 @@ def test_messages_wait_for_the_channel_and_unsent_ones_get_a_notice() -> None:
     chat.unavailable("the other side has no data channel")
     with pytest.raises(ChatError, match="no chat in this call"):
         chat.send("d")
+
+
+def test_a_flood_gets_a_notice_at_most_every_ten_seconds() -> None:
+    now = [0.0]
+    notices: list[str] = []
+    chat = ChatChannel(ChatLimits(rate=1.0, burst=2), on_message=lambda t: None,
+                       on_sent=lambda t: None, on_notice=notices.append,
+                       clock=lambda: now[0])  # fmt: skip
+    channel = _FakeChannel()
+    chat.attach(channel)
+    receive = channel.handlers["message"]
+    for _ in range(100):
+        receive(encode_chat("flood"))  # type: ignore[operator]
+    assert chat.received == 2 and chat.dropped == 98
+    assert notices == ["the other side is sending chat messages too fast: some are dropped"]
+    now[0] = 11.0
+    for _ in range(100):
+        receive(encode_chat("flood"))  # type: ignore[operator]
+    # 97 untold drops of the first flood, and this one: told with the count
+    assert notices[1:] == [
+        "the other side is sending chat messages too fast: some are dropped (98 dropped)"
+    ]
