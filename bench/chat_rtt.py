@@ -150,6 +150,13 @@ async def run(rounds: int, burst: int) -> dict[str, Any]:
                 round_trip.append((a_chats.got[a0][0] - sent) * 1000)
                 await asyncio.sleep(0.25)
             out["one_way_ms"], out["round_trip_ms"] = one_way, round_trip
+            # The control: the longest gap in a quiet stretch of this call (no chat),
+            # what the loaded machine does to audio with no help from chat.
+            quiet = time.perf_counter()
+            await asyncio.sleep(1.5)
+            out["quiet_gap_ms"] = [
+                s.longest_gap_ms(quiet, time.perf_counter()) for s in _sinks(call, incoming)
+            ]
             # 2. the burst
             b0 = len(b_chats.got)
             start = time.perf_counter()
@@ -228,6 +235,9 @@ def main() -> int:
           f"{r['burst_delivered_ms']:.0f} ms after the first send, longest audio "
           f"gap {gap:.0f} ms (alice, bob: {', '.join(f'{g:.0f}' for g in r['burst_gap_ms'])})"
           f"  bar ≤ {GAP_BAR_MS:.0f}: {'PASS' if good else 'FAIL'}")  # fmt: skip
+    print(f"control: longest audio gap in 1.5 s without chat "
+          f"{max(r['quiet_gap_ms']):.0f} ms (alice, bob: "
+          f"{', '.join(f'{g:.0f}' for g in r['quiet_gap_ms'])})")  # fmt: skip
     print(f"flood {args.burst} + 1 against the default limits: kept {r['flood_kept']}, dropped "
           f"{r['flood_dropped']}, {len(r['flood_notices'])} notice(s) {r['flood_notices']}, "
           f"over {r['flood_ms']:.0f} ms; longest audio gap "
