@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 from hello_tui.call import events as ev
+from hello_tui.call.chat import ChatChannel
 from hello_tui.call.event_stream import EventStream
 from hello_tui.call.media_policy import CallMedia, NoVideo
 from hello_tui.call.options import CallOptions
-from hello_tui.call.peer import local_description, new_peer_connection
+from hello_tui.call.peer import add_chat_channel, local_description, new_peer_connection
 from hello_tui.call.quality_watch import QualityWatch
 from hello_tui.call.trust import CallTrust
 from hello_tui.media.sinks import AudioSink
@@ -77,6 +78,8 @@ def _log_event(event: ev.CallEvent) -> None:
         )  # fmt: skip
     elif isinstance(event, ev.Notice):
         log.info("call %s: notice (%s)", cid, event.source or "call")
+    elif isinstance(event, ev.ChatMessage):  # never what was said, nor who said it
+        log.debug("call %s: chat (%s)", cid, event.sender)
     else:
         log.info("call %s: %s", cid, event.kind)
 
@@ -127,6 +130,14 @@ class Call:
             options, notice=self._notice, spawn=self._spawn, first_frame=self._on_first_frame
         )
         self._quality = QualityWatch(self._on_sample)
+        # Chat over the data channel (call/chat.py); the messages, kept for the call only.
+        self.chat = ChatChannel(
+            options.chat_limits,
+            on_message=lambda text: self._on_chat("remote", text),
+            on_sent=lambda text: self._on_chat("local", text),
+            on_notice=lambda text: self._notice(text, "chat"),
+        )
+        self.chat_log: list[ev.ChatMessage] = []
         self._inbox: asyncio.Queue[p.Message] = asyncio.Queue()
         self._stream = EventStream()
         self._task: asyncio.Task[None] | None = None
@@ -257,6 +268,30 @@ class Call:
 
     def unmute(self) -> None:
         self.mute(False)
+
+    def send_chat(self, text: str) -> None:
+        """Send a chat message over the data channel (end to end, never via the
+        server). Its :class:`~hello_tui.call.events.ChatMessage` (``local``)
+        follows once it went out: at once when chat is connected, else when it
+        connects. Raises :class:`~hello_tui.call.chat.ChatError` (one line:
+        empty, too long, too fast, the call is over, the other side has no chat)."""
+        from hello_tui.call.chat import ChatError
+
+        if self.ended is not None:
+            raise ChatError("the call is over")
+        self.chat.send(text)
+
+    def _on_chat(self, sender: Literal["local", "remote"], text: str) -> None:
+        if self.ended is not None:
+            return
+        if sender == "local":
+            identity = self.options.identity
+            name = identity.name if identity is not None else ""
+        else:
+            name = self.peer or ""
+        message = ev.ChatMessage(call_id=self.call_id, sender=sender, name=name, text=text)
+        self.chat_log.append(message)
+        self._emit(message)
 
     @property
     def video(self) -> bool:
@@ -410,6 +445,9 @@ class Call:
         self.pc = self._make_pc()
         self.pc.addTransceiver(self.media.sent_track(), direction="sendrecv")
         self.media.add_video(self.pc, offer=True)
+        channel = add_chat_channel(self.pc, answering=False)
+        assert channel is not None
+        self.chat.attach(channel)
         hosts = self.options.host_addresses
         sdp = await local_description(self.pc, offer=True, addresses=hosts)
         return self.trust.stamp_offer(sdp)
@@ -422,6 +460,11 @@ class Call:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         self.pc.addTrack(self.media.sent_track())
         self.media.add_video(self.pc, offer=False)
+        channel = add_chat_channel(self.pc, answering=True)
+        if channel is not None:
+            self.chat.attach(channel)
+        else:
+            self.chat.unavailable("the other side has no data channel")
         hosts = self.options.host_addresses
         answer = await local_description(self.pc, offer=False, addresses=hosts)
         return self.trust.stamp_answer(sdp, answer)
@@ -523,6 +566,7 @@ class Call:
             self._arm_media_timer()
         else:  # alone: wait for the peer, who will offer
             assert self.pc is not None
+            self.chat.detach()
             await self.pc.close()
             self.pc = None
             self._set_stage("waiting")
@@ -600,6 +644,7 @@ class Call:
         if self._media_timer is not None:
             self._media_timer.cancel()
         self.phone._unregister(self)
+        self.chat.close()  # before Ended: a notice for what was never sent
         await self.media.close(self.pc)
         self._emit(self.ended)
         for background in list(self._background):

@@ -9,7 +9,8 @@ and a wall-clock timestamp ``t`` (Unix seconds).
 Order of a call that connects::
 
     Dialing | Incoming → Ringing | Waiting (a room) → Connecting → Connected → MediaFlowing
-        → (CheckCode / Muted / Unmuted / CameraOn / CameraOff / Notice / Quality)* → Ended
+        → (CheckCode / Muted / Unmuted / CameraOn / CameraOff / Notice / Quality
+           / ChatMessage)* → Ended
 
 ``CheckCode`` comes once per call: right after ``Connected`` (usually) or a
 little later (the answerer waits for the offerer's reveal); a ``mismatch``
@@ -265,6 +266,29 @@ class Notice(CallEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ChatMessage(CallEvent):
+    """A chat message over the call's data channel (:mod:`hello_tui.call.chat`):
+    ``sender`` ``local`` (we sent it, once it went out) or ``remote``; ``name``
+    who it is from as the call knows them (untrusted text, like ``text``: faces
+    escape both); the event's ``t`` is when it was sent or received. In JSON
+    ``sender`` is ``from``. Kept in memory for the call only (``Call.chat_log``)."""
+
+    kind: ClassVar[str] = "chat"
+    sender: Literal["local", "remote"]
+    name: str
+    text: str
+
+    def line(self) -> str:
+        """One line for people (escaped: a newline or ESC in the text is shown, not obeyed)."""
+        who = self.name or ("me" if self.sender == "local" else "them")
+        return f"{printable(who)}: {printable(self.text)}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "call_id": self.call_id, "t": self.t,
+                "from": self.sender, "name": self.name, "text": self.text}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Quality(CallEvent):
     """One second of call quality while connected (``sample.t``: seconds since
     connected; the event's own ``t`` is wall-clock, like every event's)."""
@@ -390,6 +414,7 @@ EVENT_TYPES: dict[str, type[CallEvent]] = {
         Ended,
         RoomEntered,
         PeerName,
+        ChatMessage,
     )
 }
 
@@ -400,6 +425,7 @@ __all__ = [
     "CallEvent",
     "CameraOff",
     "CameraOn",
+    "ChatMessage",
     "CheckCode",
     "Connected",
     "Connecting",

@@ -9,10 +9,11 @@ applies to the next call; a live call keeps the options it started with).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiortc import RTCIceServer
 
+from hello_tui.call.chat import ChatLimits
 from hello_tui.call.identity_proof import Identity
 from hello_tui.media.video import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 
@@ -37,6 +38,7 @@ class CallOptions:
     interface). ``quality_interval``: seconds between quality samples (None:
     none). ``identity``: the account we signed in as (name and key): direct
     calls sign our DTLS fingerprint with it (:mod:`hello_tui.call.identity_proof`).
+    ``chat_limits``: the chat rate bound, per direction (:mod:`hello_tui.call.chat`).
     """
 
     audio_in: str = "null:"
@@ -52,6 +54,7 @@ class CallOptions:
     video_fps: int = DEFAULT_FPS
     video_out: str | None = None
     identity: Identity | None = None
+    chat_limits: ChatLimits = field(default_factory=ChatLimits)
 
     def __post_init__(self) -> None:
         # Tuples, so that a caller's list cannot change the options afterwards.

@@ -28,12 +28,14 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection
 
+from hello_tui.call.chat import CHANNEL_ID, CHANNEL_LABEL
 from hello_tui.config.settings import IceSettings
 from hello_tui.media import aiortc_adapter
 
 __all__ = [
+    "add_chat_channel",
     "host_addresses",
     "ice_servers",
     "local_description",
@@ -114,3 +116,15 @@ def new_peer_connection(servers: Sequence[RTCIceServer]) -> RTCPeerConnection:
     if aiortc_adapter.enabled():
         aiortc_adapter.adapt_peer_connection(pc)
     return pc
+
+
+def add_chat_channel(pc: RTCPeerConnection, *, answering: bool) -> RTCDataChannel | None:
+    """The call's pre-negotiated data channel (``hello``, id 0; docs/protocol.md).
+
+    The offerer adds it before ``createOffer`` (the offer then has its
+    ``m=application`` line). The answerer adds it after ``setRemoteDescription``,
+    and only if the offer has that line (``pc.sctp``): None otherwise, the other
+    side has no data channel (aiortc's public API only)."""
+    if answering and pc.sctp is None:
+        return None
+    return pc.createDataChannel(CHANNEL_LABEL, negotiated=True, id=CHANNEL_ID)

@@ -1,9 +1,14 @@
 """``hello-tui call``, ``hello-tui answer`` and ``hello-tui join``: scripted calls.
 
-Built for scripts: no TTY needed, stdin never read, one event per line on
-stdout (human text, or JSON with ``--json``, flushed at once), an exit code
-that says how the call went (:data:`EXIT_CODES`). SIGINT and SIGTERM hang up
-cleanly: the other side sees ``hangup`` (``cancel`` before an answer).
+Built for scripts: no TTY needed, one event per line on stdout (human text,
+or JSON with ``--json``, flushed at once), an exit code that says how the
+call went (:data:`EXIT_CODES`). SIGINT and SIGTERM hang up cleanly: the
+other side sees ``hangup`` (``cancel`` before an answer).
+
+With ``--json``, stdin steers the call: one JSON command a line
+(:mod:`hello_tui.call.commands`: chat, mute, unmute, camera, hangup); a bad
+line is an ``error`` event and the call goes on; stdin closing changes
+nothing. Without ``--json`` stdin is never read during the call.
 
 Quality: on a terminal, one live line (``render_line``) rewritten in place
 every second and cleared at the end; with ``--json`` every sample is a
@@ -278,6 +283,8 @@ class Printer:
                 return " · ".join(parts)
             case ev.PeerName(name=name):
                 return f"In the room: {name}"
+            case ev.ChatMessage():
+                return event.line()
         return event.kind
 
     def stats(self, call: Call, code: int) -> None:
@@ -325,6 +332,92 @@ def summary_line(q: Any) -> str:
         f"Quality: RTT {rtt}, jitter {jitter}, loss {loss50:.1f} % (p95 {loss95:.1f}), "
         f"MOS {mos}; {q.samples} samples"
     )
+
+
+# ---------------------------------------------------------------- steering
+def read_lines(fd: int, post: Any) -> None:
+    """Post each line read from ``fd`` (raw reads: a daemon thread blocked here
+    holds no lock at exit), a one-line complaint for a line too long, until EOF."""
+    import os
+
+    from hello_tui.call.commands import MAX_LINE_BYTES
+
+    too_long = f"command line too long (at most {MAX_LINE_BYTES} bytes)"
+    buf, skipping = b"", False  # skipping: the rest of a line already refused
+    while chunk := os.read(fd, 65536):
+        buf += chunk
+        while (end := buf.find(b"\n")) >= 0:
+            line, buf = buf[: end + 1], buf[end + 1 :]
+            if not skipping:
+                post(line if len(line) <= MAX_LINE_BYTES else too_long)
+            skipping = False
+        if len(buf) > MAX_LINE_BYTES:
+            if not skipping:
+                post(too_long)
+            buf, skipping = b"", True
+    if buf and not skipping:
+        post(buf)
+
+
+class Steering:
+    """``--json``: the commands on stdin (one JSON object a line), applied to the
+    call in progress (``steering.call``); each refused line prints an ``error``
+    event. A daemon thread reads stdin (any kind: pipe, file, terminal), so
+    nothing waits for it at exit; end of input stops reading, nothing else."""
+
+    def __init__(self, printer: Printer, fd: int | None = None) -> None:
+        self.printer = printer
+        self.call: Call | None = None
+        self._fd = fd
+        self._consumer: Any = None
+
+    def start(self) -> None:
+        import asyncio
+        import contextlib
+        import threading
+
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes | str | None] = asyncio.Queue()
+
+        def post(item: bytes | str | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: the run is over
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def read() -> None:
+            try:
+                fd = sys.stdin.fileno() if self._fd is None else self._fd
+                read_lines(fd, post)
+            except (OSError, ValueError):  # no usable stdin: nothing to steer with
+                pass
+            post(None)
+
+        threading.Thread(target=read, daemon=True, name="hello-tui-commands").start()
+        self._consumer = loop.create_task(self._consume(queue))
+
+    async def _consume(self, queue: Any) -> None:
+        from hello_tui.call.commands import CommandError, parse_command, run_command
+
+        while (line := await queue.get()) is not None:
+            try:
+                if isinstance(line, str):
+                    raise CommandError(line)
+                if not line.strip():
+                    continue
+                command = parse_command(line)
+                if self.call is None or self.call.ended is not None:
+                    raise CommandError("no call in progress")
+                await run_command(self.call, command)
+            except CommandError as exc:
+                self.printer.line(exc.to_json(), f"error: {exc}")
+
+    async def stop(self) -> None:
+        import asyncio
+        import contextlib
+
+        if self._consumer is not None:
+            self._consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._consumer
 
 
 # ---------------------------------------------------------------- telemetry
@@ -744,13 +837,21 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
     telemetry = Telemetry(ctx, args, session.url)
     telemetry.before()
     calls: list[Call] = []
+    steering = Steering(printer) if args.json else None
 
     async def main(stop: Any) -> int:
         try:
             async with session as phone:
                 call = phone.join(to, peer=shown) if is_room else phone.dial(to, peer=shown)
                 calls.append(call)
-                code = await drive(call, args, printer, stop)
+                if steering is not None:
+                    steering.call = call
+                    steering.start()
+                try:
+                    code = await drive(call, args, printer, stop)
+                finally:
+                    if steering is not None:
+                        await steering.stop()
                 telemetry.after_call(call)
                 return code
         except ServerUnreachable as exc:
@@ -795,10 +896,20 @@ def cmd_answer(args: argparse.Namespace) -> int:
     from hello_tui.signaling.rooms_local import rooms_file
 
     rooms_path = rooms_file(ctx.paths.data_dir)
+    steering = Steering(printer) if args.json else None
 
     async def main(stop: Any) -> int:
         code = OK
         senders: set[asyncio.Task[None]] = set()  # reports go out while we wait for calls
+        if steering is not None:
+            steering.start()
+        try:
+            return await answering(stop, code, senders)
+        finally:
+            if steering is not None:
+                await steering.stop()
+
+    async def answering(stop: Any, code: int, senders: set[asyncio.Task[None]]) -> int:
         async with session as phone:
             phone.on_missed = lambda shown: printer.line(
                 {"kind": "missed", "caller": shown},
@@ -834,6 +945,8 @@ def cmd_answer(args: argparse.Namespace) -> int:
                         continue
                     found = room.result()
                     call = phone.join(found.url or found.token, peer=found.name or "room")
+                if steering is not None:
+                    steering.call = call
                 code = await drive(call, args, printer, stop)
                 telemetry.after_call(call)
                 sender = asyncio.create_task(telemetry.flush())

@@ -7,6 +7,10 @@ answers ``busy`` for a device already in a call; so the bot keeps one idle
 line ready and opens another as soon as one picks up (up to ``max_lines``
 concurrent calls), closing surplus idle lines when calls end.
 
+Chat: every message received is sent back, prefixed ``echo: `` (cut to the
+chat bounds), over the same data channel; the echo's own receiving bound
+(:mod:`hello_tui.call.chat`) limits what a flood can make it send.
+
 The media path is the echo media policy
 (:class:`~hello_tui.call.media_policy.EchoMedia`): the received track is the
 outgoing track, decoded Opus frames go straight back to the encoder, no file,
@@ -21,15 +25,29 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from hello_tui.call import events as ev
+from hello_tui.call.chat import ChatError, clip_text
 from hello_tui.call.engine import Call, CallOptions, EchoMedia, Phone
 from hello_tui.call.peer import ice_servers
 from hello_tui.echo import ECHO_NAME
 from hello_tui.signaling.client import SignalingClient
 from hello_tui.signaling.errors import SignalingClientError
 
-__all__ = ["ECHO_NAME", "EchoBot"]
+__all__ = ["ECHO_NAME", "ECHO_PREFIX", "EchoBot", "echo_chat"]
 
 log = logging.getLogger(__name__)
+
+ECHO_PREFIX = "echo: "
+
+
+async def echo_chat(call: Call) -> None:
+    """Send back every chat message the call receives, prefixed, until it ends."""
+    async for event in call.events():
+        if isinstance(event, ev.ChatMessage) and event.sender == "remote":
+            try:
+                call.send_chat(clip_text(ECHO_PREFIX + event.text))
+            except ChatError as exc:  # the call ended, or a text that cannot be sent
+                log.debug("echo: chat not echoed: %s", exc)
 
 
 class _Line:
@@ -115,6 +133,7 @@ class EchoBot:
             log.exception("echo line failed")
 
     async def _answer(self, call: Call) -> None:
+        chat = asyncio.get_running_loop().create_task(echo_chat(call))
         try:
             await call.accept()
             self.calls_answered += 1
@@ -123,6 +142,9 @@ class EchoBot:
         finally:
             if call.ended is None:
                 await call.hangup()
+            chat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await chat
 
     async def close(self) -> None:
         self._closed = True

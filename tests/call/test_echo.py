@@ -46,3 +46,26 @@ async def test_anonymous_echo_call_hears_its_own_tone(tmp_path: Path) -> None:
             await client.close()
     recorded = read_wav(out)
     assert abs(dominant_hz(recorded[RATE // 4 :]) - 660) < 5
+
+
+async def test_the_echo_peer_echoes_chat_prefixed() -> None:
+    async with embedded_server() as server:
+        client = SignalingClient(reconnect=None)
+        await client.connect(server.url)
+        try:
+            async with Phone(client, CallOptions(host_addresses=LOOPBACK)) as phone:
+                call = phone.dial("echo")
+                call.send_chat("ping <i>1</i>")  # goes out once the channel opens
+                call.send_chat("x" * 2000)  # the prefix does not fit: cut to the bound
+                got: list[ev.ChatMessage] = []
+                async with asyncio.timeout(T):
+                    async for event in call.events():
+                        if isinstance(event, ev.ChatMessage) and event.sender == "remote":
+                            got.append(event)
+                            if len(got) == 2:
+                                break
+                assert got[0].text == "echo: ping <i>1</i>" and got[0].name == "echo"
+                assert got[1].text == "echo: " + "x" * 1994
+                await call.hangup()
+        finally:
+            await client.close()

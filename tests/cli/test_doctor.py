@@ -18,6 +18,7 @@ import pytest
 
 from hello_tui.config.paths import resolve_paths
 from hello_tui.media.cameras import list_cameras
+from hello_tui.signaling.protocol import PROTOCOL_VERSION
 from tests.call.conftest import MIC, SPEAKER
 from tests.conftest import Result
 from tests.media.conftest import tone, write_wav
@@ -172,7 +173,7 @@ async def test_running_server_answers_with_its_version(cli: Cli, server: tuple[s
     _config(f'[server]\nurl = "{url}"\n')
     code, checks = await asyncio.to_thread(_doctor, cli, "--no-level")
     assert checks["server"]["status"] == "OK", checks["server"]
-    assert "protocol version 1" in checks["server"]["detail"]
+    assert f"protocol version {PROTOCOL_VERSION}" in checks["server"]["detail"]
     assert checks["account"]["status"] == "OK" and "none" in checks["account"]["detail"]
     assert checks["ice"]["status"] == "WARN"  # a server, and no STUN/TURN for anonymous use
     assert code == 0

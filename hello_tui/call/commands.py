@@ -1,0 +1,145 @@
+"""Commands that steer a live call: one table for every face.
+
+A command is one JSON object (``{"cmd": "chat", "text": "hi"}``); the CLI
+reads them one per line on stdin with ``--json`` (docs/calls.md), and a
+control socket or the TUI can reuse the same table: :func:`parse_command`
+turns a line into a typed command (or :class:`CommandError`),
+:func:`run_command` applies it to a :class:`~hello_tui.call.call.Call`
+(or raises :class:`CommandError`, e.g. chat too fast, no camera). Nothing
+here prints: a refused command becomes the face's error event
+(:meth:`CommandError.to_json`), and what a command does shows as the call's
+own events (``chat`` from ``local``, ``muted``, ``camera-on``, ``ended``).
+
+| cmd | fields | does |
+|---|---|---|
+| ``chat`` | ``text`` (string) | ``call.send_chat(text)`` |
+| ``mute`` / ``unmute`` | | the microphone gate |
+| ``camera`` | ``on`` (bool) | ``call.set_camera(on)`` (a video call only) |
+| ``hangup`` | | ``call.hangup()`` |
+
+Lines are untrusted: at most :data:`MAX_LINE_BYTES`, unknown fields refused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hello_tui.call.call import Call
+
+__all__ = [
+    "COMMANDS",
+    "MAX_LINE_BYTES",
+    "Camera",
+    "Chat",
+    "Command",
+    "CommandError",
+    "Hangup",
+    "Mute",
+    "Unmute",
+    "parse_command",
+    "run_command",
+]
+
+MAX_LINE_BYTES = 16 * 1024  # a chat message is at most 8 KiB encoded: room for JSON escapes
+
+
+class CommandError(ValueError):
+    """A line that is not a command, or a command the call refuses: one line."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The error event the faces print (``{"kind": "error", "message": ...}``)."""
+        return {"kind": "error", "message": str(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Unmute:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Camera:
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    pass
+
+
+Command = Chat | Mute | Unmute | Camera | Hangup
+
+
+def _field(obj: dict[str, Any], name: str, kind: type, cmd: str) -> Any:
+    value = obj.get(name)
+    if not isinstance(value, kind):
+        raise CommandError(f'"{cmd}" needs "{name}": a {kind.__name__}')
+    return value
+
+
+# name → (fields it takes, how to build it)
+COMMANDS: dict[str, tuple[frozenset[str], Callable[[dict[str, Any]], Command]]] = {
+    "chat": (frozenset({"text"}), lambda o: Chat(_field(o, "text", str, "chat"))),
+    "mute": (frozenset(), lambda o: Mute()),
+    "unmute": (frozenset(), lambda o: Unmute()),
+    "camera": (frozenset({"on"}), lambda o: Camera(_field(o, "on", bool, "camera"))),
+    "hangup": (frozenset(), lambda o: Hangup()),
+}
+
+
+def parse_command(line: str | bytes) -> Command:
+    """One command from one line of JSON; :class:`CommandError` says what is wrong."""
+    if len(line) > MAX_LINE_BYTES:
+        raise CommandError(f"command line too long (at most {MAX_LINE_BYTES} bytes)")
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        raise CommandError("not a JSON command: expected one JSON object a line") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("cmd"), str):
+        raise CommandError('not a command: expected {"cmd": ...}')
+    name = obj["cmd"]
+    entry = COMMANDS.get(name)
+    if entry is None:
+        known = ", ".join(COMMANDS)
+        raise CommandError(f"unknown command {json.dumps(name)[:40]} (known: {known})")
+    fields, build = entry
+    extra = set(obj) - fields - {"cmd"}
+    if extra:
+        raise CommandError(f'"{name}" takes no field {json.dumps(sorted(extra)[0])[:40]}')
+    return build(obj)
+
+
+async def run_command(call: Call, command: Command) -> None:
+    """Apply ``command`` to ``call``; :class:`CommandError` if the call refuses it."""
+    from hello_tui.call.chat import ChatError
+    from hello_tui.call.media_policy import NoVideo
+
+    if call.ended is not None:
+        raise CommandError("the call is over")
+    try:
+        match command:
+            case Chat(text=text):
+                call.send_chat(text)
+            case Mute():
+                call.mute()
+            case Unmute():
+                call.unmute()
+            case Camera(on=on):
+                call.set_camera(on)
+            case Hangup():
+                await call.hangup()
+    except (ChatError, NoVideo) as exc:
+        raise CommandError(str(exc)) from None
