@@ -34,6 +34,7 @@ from hello_tui.config.settings import IceSettings
 from hello_tui.media import aiortc_adapter
 
 __all__ = [
+    "has_turn",
     "host_addresses",
     "ice_servers",
     "local_description",
@@ -100,6 +101,15 @@ def ice_servers(ice: IceSettings | None, turn: Sequence[Any] = ()) -> list[RTCIc
             )
         )
     return servers
+
+
+def has_turn(servers: Sequence[RTCIceServer]) -> bool:
+    """Whether any of ``servers`` is a TURN server (``turn:`` / ``turns:``)."""
+    for server in servers:
+        urls = [server.urls] if isinstance(server.urls, str) else server.urls
+        if any(url.startswith(("turn:", "turns:")) for url in urls):
+            return True
+    return False
 
 
 def rtc_configuration(servers: Sequence[RTCIceServer]) -> RTCConfiguration:

@@ -57,6 +57,7 @@ from hello_tui.signaling.protocol import (
     Hangup,
     HangupReason,
     Hello,
+    IceServer,
     LoggedIn,
     Login,
     LoginProof,
@@ -72,6 +73,7 @@ from hello_tui.signaling.protocol import (
     RoomCreate,
     RoomCreated,
     RoomDelete,
+    RoomIce,
     RoomInfo,
     RoomJoin,
     RoomJoined,
@@ -79,6 +81,7 @@ from hello_tui.signaling.protocol import (
     RoomList,
     RoomRename,
     Rooms,
+    RoomTurn,
     Welcome,
     canonical_origin,
     decode_server,
@@ -704,6 +707,10 @@ class SignalingClient:
 
     async def room_join(self, token: str, offer: str | None = None) -> RoomJoined:
         return await self._expect(RoomJoin(token=token, offer=offer), RoomJoined)
+
+    async def room_turn(self, token: str) -> list[IceServer]:
+        """Short-lived TURN credentials for a call in room ``token`` (empty: no TURN)."""
+        return list((await self._expect(RoomTurn(token=token), RoomIce)).ice)
 
     async def room_leave(self, token: str) -> None:
         await self._ok(RoomLeave(token=token))

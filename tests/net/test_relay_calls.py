@@ -106,3 +106,36 @@ def test_a_call_between_two_homes_goes_through_the_relay(world: World, tmp_path:
     for end in (alice_end, bob_end):
         assert end["reason"] == "hangup"
         assert end["quality"]["candidate_type"] == "relay", end["quality"]
+
+
+def test_an_anonymous_visitor_reaches_a_room_owner_in_another_home(
+    world: World, tmp_path: Path
+) -> None:
+    """The Hello link-clicker: no account, so its relay comes from the room (room-turn)."""
+    made = world.bob.run("room", "create", "Friday", "--server", world.public.url, "--json")
+    assert made.returncode == 0, made.stderr
+    url = json.loads(made.stdout)["url"]
+    visitor = world.public.home(1, tmp_path)  # home 1, a fresh profile with no account
+    heard = {"owner": tmp_path / "owner.wav", "visitor": tmp_path / "visitor.wav"}
+    owner = world.bob.spawn("join", url, "--audio-in", "sine:880", "--audio-out",
+                            f"file:{heard['owner']}", "--duration", "2", "--json")  # fmt: skip
+    try:
+        assert owner.stdout is not None
+        while (line := owner.stdout.readline()) and json.loads(line)["kind"] != "waiting":
+            pass
+        assert line, owner.communicate(timeout=T)[1]
+        joined = visitor.run("join", url, "--audio-in", "sine:440", "--audio-out",
+                             f"file:{heard['visitor']}", "--duration", "2", "--json",
+                             timeout=T)  # fmt: skip
+        owner_out, owner_err = owner.communicate(timeout=T)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+    assert joined.returncode == 0, joined.stderr
+    assert owner.returncode == 0, owner_err
+    end = next(e for e in _events(joined.stdout) if e["kind"] == "ended")
+    assert end["quality"]["candidate_type"] == "relay", end["quality"]
+    assert "media-flowing" in [e["kind"] for e in _events(owner_out)]
+    assert abs(_dominant_hz(heard["visitor"]) - 880) < 10
+    assert abs(_dominant_hz(heard["owner"]) - 440) < 10
