@@ -121,6 +121,7 @@ def new_peer_connection(servers: Sequence[RTCIceServer]) -> RTCPeerConnection:
     """A peer connection with the speech audio path (``media/aiortc_adapter.py``:
     jitter buffer and Opus settings) unless ``HELLO_TUI_AIORTC_ADAPTER=0``."""
     pc = RTCPeerConnection(configuration=rtc_configuration(servers))
+    aiortc_adapter.gather_every_turn(pc, servers)  # UDP, TCP and TLS relays at once
     if aiortc_adapter.enabled():
         aiortc_adapter.adapt_peer_connection(pc)
     return pc

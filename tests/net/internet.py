@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -151,16 +152,31 @@ class Internet:
         _run("ip", "-n", self.ns[b], "link", "set", b_if, "up")
 
     # ------------------------------------------------------------ profiles
-    def block_udp(self, home: int) -> None:
-        """Home ``home``'s router drops every UDP packet to or from the home
-        (a corporate network: no DNS here, so nothing is spared)."""
+    def block_udp(self, home: int, *, tcp_only_to: int | None = None) -> None:
+        """Home ``home``'s router drops every UDP packet to or from the home (a
+        corporate network; no DNS here, so nothing is spared); with
+        ``tcp_only_to`` it also lets TCP out to that port only (443: TLS only).
+        The rules count what they drop (:meth:`dropped`)."""
+        tcp = (
+            f'  iifname "lan" tcp dport != {int(tcp_only_to)} counter drop\n' if tcp_only_to else ""
+        )
         self.nft(
             f"r{home}",
             "table inet corp {\n"
-            " chain fwd { type filter hook forward priority filter;\n"
-            "  meta l4proto udp drop\n }\n"
+            " chain through { type filter hook forward priority filter;\n"
+            f"  meta l4proto udp counter drop\n{tcp} }}\n"
             "}\n",
         )
+
+    def unblock(self, home: int) -> None:
+        """Undo :meth:`block_udp`."""
+        self.sh(f"r{home}", "nft", "delete", "table", "inet", "corp")
+
+    def dropped(self, home: int) -> int:
+        """Packets the corporate rules of home ``home`` dropped so far."""
+        listing = [*self.exec_prefix(f"r{home}"), "nft", "list", "table", "inet", "corp"]
+        out = subprocess.run(listing, capture_output=True, text=True, check=True).stdout
+        return sum(int(n) for n in re.findall(r"counter packets (\d+)", out))
 
     def impair(self, home: int, *, loss_percent: int = 0, rate_kbit: int = 0) -> None:
         """Random loss both ways through home ``home``'s router (nftables
@@ -169,7 +185,7 @@ class Internet:
             self.nft(
                 f"r{home}",
                 "table inet impair {\n"
-                " chain fwd { type filter hook forward priority filter;\n"
+                " chain through { type filter hook forward priority filter;\n"
                 f"  numgen random mod 100 lt {int(loss_percent)} drop\n }}\n"
                 "}\n",
             )

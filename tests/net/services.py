@@ -41,9 +41,10 @@ class Public:
     net: Internet
     url: str  # the rendezvous server, as the homes dial it
     turn_log: Path
+    ca: Path  # the TURN server's self-signed certificate (homes trust it)
 
     def home(self, i: int, root: Path) -> Home:
-        return Home(self.net, f"h{i}", root / f"home{i}", self.url)
+        return Home(self.net, f"h{i}", root / f"home{i}", self.url, self.ca)
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Home:
     where: str
     root: Path
     server: str
+    ca: Path | None = None
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "HELLO_TUI_"))}
@@ -61,6 +63,8 @@ class Home:
                          ("XDG_STATE_HOME", "state"), ("XDG_CACHE_HOME", "cache")):  # fmt: skip
             (self.root / sub).mkdir(parents=True, exist_ok=True)
             env[var] = str(self.root / sub)
+        if self.ca is not None:  # turns: verifies coturn's certificate against this
+            env["SSL_CERT_FILE"] = str(self.ca)
         return env
 
     def config(self, text: str) -> None:
@@ -157,7 +161,7 @@ def public_services(
         started.append(server)
         _wait_tcp(net, TURN_PORT, started[0], "coturn")
         _wait_tcp(net, SERVER_PORT, server, "hello-tui serve")
-        yield Public(net, f"http://{PUBLIC_IP}:{SERVER_PORT}", turn_log)
+        yield Public(net, f"http://{PUBLIC_IP}:{SERVER_PORT}", turn_log, cert)
     finally:
         for proc in reversed(started):
             _stop(proc)

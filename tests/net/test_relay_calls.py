@@ -83,6 +83,8 @@ def relay_call(world: World, tmp: Path, *extra: str) -> tuple[dict[str, Any], di
             "--audio-out", f"file:{heard['alice']}", "--duration", "2", "--json", *extra,
             timeout=T,
         )  # fmt: skip
+        if alice.returncode != 0:
+            bob.kill()
         bob_out, bob_err = bob.communicate(timeout=T)
     finally:
         if bob.poll() is None:
@@ -139,3 +141,14 @@ def test_an_anonymous_visitor_reaches_a_room_owner_in_another_home(
     assert "media-flowing" in [e["kind"] for e in _events(owner_out)]
     assert abs(_dominant_hz(heard["visitor"]) - 880) < 10
     assert abs(_dominant_hz(heard["owner"]) - 440) < 10
+
+
+def test_udp_blocked_the_call_relays_over_tcp(world: World, tmp_path: Path) -> None:
+    world.net.block_udp(1)
+    try:
+        alice_end, bob_end = relay_call(world, tmp_path)
+        assert world.net.dropped(1) > 0  # UDP was tried, and dropped
+    finally:
+        world.net.unblock(1)
+    assert alice_end["quality"]["candidate_type"] == "relay"
+    assert bob_end["quality"]["candidate_type"] == "relay"
