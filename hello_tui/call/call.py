@@ -385,7 +385,7 @@ class Call:
                 await task
 
     def _make_pc(self) -> RTCPeerConnection:
-        pc = new_peer_connection(self.options.ice_servers)
+        pc = new_peer_connection(self.options.ice_servers, self.options.ice_transport_policy)
 
         @pc.on("connectionstatechange")
         async def _state() -> None:

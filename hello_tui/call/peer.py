@@ -28,7 +28,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnection
 
 from hello_tui.config.settings import IceSettings
 from hello_tui.media import aiortc_adapter
@@ -112,15 +112,18 @@ def has_turn(servers: Sequence[RTCIceServer]) -> bool:
     return False
 
 
-def rtc_configuration(servers: Sequence[RTCIceServer]) -> RTCConfiguration:
-    """An explicit configuration: an empty list means *no* STUN/TURN server."""
-    return RTCConfiguration(iceServers=list(servers))
+def rtc_configuration(servers: Sequence[RTCIceServer], policy: str = "all") -> RTCConfiguration:
+    """An explicit configuration: an empty list means *no* STUN/TURN server.
+    ``policy`` "relay": relay candidates only (aioice then gathers no host
+    address and hides the relay's related address)."""
+    transport = RTCIceTransportPolicy.RELAY if policy == "relay" else RTCIceTransportPolicy.ALL
+    return RTCConfiguration(iceServers=list(servers), iceTransportPolicy=transport)
 
 
-def new_peer_connection(servers: Sequence[RTCIceServer]) -> RTCPeerConnection:
+def new_peer_connection(servers: Sequence[RTCIceServer], policy: str = "all") -> RTCPeerConnection:
     """A peer connection with the speech audio path (``media/aiortc_adapter.py``:
     jitter buffer and Opus settings) unless ``HELLO_TUI_AIORTC_ADAPTER=0``."""
-    pc = RTCPeerConnection(configuration=rtc_configuration(servers))
+    pc = RTCPeerConnection(configuration=rtc_configuration(servers, policy))
     aiortc_adapter.gather_every_turn(pc, servers)  # UDP, TCP and TLS relays at once
     if aiortc_adapter.enabled():
         aiortc_adapter.adapt_peer_connection(pc)
