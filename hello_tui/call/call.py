@@ -38,7 +38,13 @@ from hello_tui.call.chat import ChatChannel
 from hello_tui.call.event_stream import EventStream
 from hello_tui.call.media_policy import CallMedia, NoVideo
 from hello_tui.call.options import CallOptions
-from hello_tui.call.peer import add_chat_channel, local_description, new_peer_connection
+from hello_tui.call.peer import (
+    add_chat_channel,
+    has_turn,
+    ice_servers,
+    local_description,
+    new_peer_connection,
+)
 from hello_tui.call.quality_watch import QualityWatch
 from hello_tui.call.trust import CallTrust
 from hello_tui.media.sinks import AudioSink
@@ -422,7 +428,7 @@ class Call:
                 await task
 
     def _make_pc(self) -> RTCPeerConnection:
-        pc = new_peer_connection(self.options.ice_servers)
+        pc = new_peer_connection(self.options.ice_servers, self.options.ice_transport_policy)
 
         @pc.on("connectionstatechange")
         async def _state() -> None:
@@ -554,6 +560,7 @@ class Call:
 
     async def _run_room(self, url: str) -> None:
         self._emit(ev.Dialing(to=url, room=True))
+        await self._room_relays()
         sdp = await self._new_offer()
         self.phone._room_calls[self.room_token] = self  # before joining: peer-joined may follow
         joined = await self.client.room_join(self.room_token, offer=sdp)
@@ -572,6 +579,20 @@ class Call:
             self._set_stage("waiting")
             self._emit(ev.Waiting(token=self.room_token))
         await self._serve_inbox()
+
+    async def _room_relays(self) -> None:
+        """Without a TURN server of our own (anonymous, or none configured), ask the
+        server for the room's short-lived credentials (server/room_turn.py)."""
+        if has_turn(self.options.ice_servers):
+            return
+        try:
+            turn = await self.client.room_turn(self.room_token)
+        except SignalingError as exc:  # rationed or refused: try direct paths only
+            log.info("room %s: no relay (%s)", self.room_token[:6], exc.code)
+            return
+        if turn:
+            servers = [*self.options.ice_servers, *ice_servers(None, turn)]
+            self.options = self.media.options = replace(self.options, ice_servers=servers)
 
     async def _serve_inbox(self) -> None:
         while self.ended is None:

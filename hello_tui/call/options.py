@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from aiortc import RTCIceServer
 
@@ -55,6 +56,8 @@ class CallOptions:
     video_out: str | None = None
     identity: Identity | None = None
     chat_limits: ChatLimits = field(default_factory=ChatLimits)
+    # "relay": gather and use TURN relays only (config [ice] transport_policy).
+    ice_transport_policy: Literal["all", "relay"] = "all"
 
     def __post_init__(self) -> None:
         # Tuples, so that a caller's list cannot change the options afterwards.

@@ -28,7 +28,13 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+)
 
 from hello_tui.call.chat import CHANNEL_ID, CHANNEL_LABEL
 from hello_tui.config.settings import IceSettings
@@ -36,6 +42,7 @@ from hello_tui.media import aiortc_adapter
 
 __all__ = [
     "add_chat_channel",
+    "has_turn",
     "host_addresses",
     "ice_servers",
     "local_description",
@@ -104,15 +111,28 @@ def ice_servers(ice: IceSettings | None, turn: Sequence[Any] = ()) -> list[RTCIc
     return servers
 
 
-def rtc_configuration(servers: Sequence[RTCIceServer]) -> RTCConfiguration:
-    """An explicit configuration: an empty list means *no* STUN/TURN server."""
-    return RTCConfiguration(iceServers=list(servers))
+def has_turn(servers: Sequence[RTCIceServer]) -> bool:
+    """Whether any of ``servers`` is a TURN server (``turn:`` / ``turns:``)."""
+    for server in servers:
+        urls = [server.urls] if isinstance(server.urls, str) else server.urls
+        if any(url.startswith(("turn:", "turns:")) for url in urls):
+            return True
+    return False
 
 
-def new_peer_connection(servers: Sequence[RTCIceServer]) -> RTCPeerConnection:
+def rtc_configuration(servers: Sequence[RTCIceServer], policy: str = "all") -> RTCConfiguration:
+    """An explicit configuration: an empty list means *no* STUN/TURN server.
+    ``policy`` "relay": relay candidates only (aioice then gathers no host
+    address and hides the relay's related address)."""
+    transport = RTCIceTransportPolicy.RELAY if policy == "relay" else RTCIceTransportPolicy.ALL
+    return RTCConfiguration(iceServers=list(servers), iceTransportPolicy=transport)
+
+
+def new_peer_connection(servers: Sequence[RTCIceServer], policy: str = "all") -> RTCPeerConnection:
     """A peer connection with the speech audio path (``media/aiortc_adapter.py``:
     jitter buffer and Opus settings) unless ``HELLO_TUI_AIORTC_ADAPTER=0``."""
-    pc = RTCPeerConnection(configuration=rtc_configuration(servers))
+    pc = RTCPeerConnection(configuration=rtc_configuration(servers, policy))
+    aiortc_adapter.gather_every_turn(pc, servers)  # UDP, TCP and TLS relays at once
     if aiortc_adapter.enabled():
         aiortc_adapter.adapt_peer_connection(pc)
     return pc

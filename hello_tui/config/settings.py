@@ -45,6 +45,9 @@ class IceSettings(_Section):
     # No hidden defaults (promise P8): no STUN/TURN server unless listed here.
     stun: list[str] = msgspec.field(default_factory=list)
     turn: list[TurnServer] = msgspec.field(default_factory=list)
+    # "relay": only TURN relays, never a host address in our SDP (the other side
+    # and its network never learn our IP; needs a TURN server). "all": any path.
+    transport_policy: Literal["all", "relay"] = "all"
 
 
 class AccountSettings(_Section):

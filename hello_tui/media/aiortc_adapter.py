@@ -44,6 +44,13 @@ through the named functions below, never by attribute elsewhere):
   ``Connection``) and its ``_nominated`` pairs (aiortc has no candidate-pair
   stats), so aioice is pinned too (:data:`SUPPORTED_AIOICE`).
 
+:func:`gather_every_turn` makes a connection ask every TURN server at once
+(aiortc passes aioice only the first): it wraps the instance's
+``__createDtlsTransport`` and shadows, on each aioice ``Connection``,
+``get_component_candidates`` (reading ``_protocols``, ``_transport_policy``,
+clearing ``turn_server``). It is about reaching the peer, not the audio
+path, so ``HELLO_TUI_AIORTC_ADAPTER=0`` leaves it on.
+
 And :func:`choose_host_addresses` wraps aioice's module function
 ``aioice.ice.get_host_addresses`` (not public API), so a caller can scope
 which interface addresses ICE gathers host candidates on.
@@ -96,6 +103,7 @@ __all__ = [
     "adapt_peer_connection",
     "choose_host_addresses",
     "enabled",
+    "gather_every_turn",
     "is_adapted",
     "negotiated_codecs",
     "nominated_candidates",
@@ -450,6 +458,14 @@ def _require(obj: Any, name: str) -> None:
         )
 
 
+def _require_method(obj: Any, name: str) -> None:
+    if not callable(getattr(obj, name, None)):
+        raise AiortcAdapterError(
+            f"aiortc {aiortc.__version__}: {type(obj).__name__} has no method {name}; "
+            "the adapter must be updated for this aiortc"
+        )
+
+
 def adapt_receiver(receiver: RTCRtpReceiver, tuning: AudioTuning | None = None) -> None:
     """Give an audio receiver the speech jitter buffer (before it starts receiving)."""
     for name in (_JITTER, _DQUEUE, _DTHREAD):
@@ -683,3 +699,132 @@ def choose_host_addresses(choose: Callable[[], Sequence[str] | None]) -> None:
     global _host_chooser
     _host_chooser = choose
     aioice.ice.get_host_addresses = _host_addresses
+
+
+# ----------------------------------------------------------------- every TURN server
+
+_CREATE_DTLS = "_RTCPeerConnection__createDtlsTransport"
+_GATHER = "get_component_candidates"  # aioice.Connection: host/srflx/relay of one component
+RELAY_GRACE = 0.25  # s: once one relay answered, how long the others get
+_TURN_LOCAL_PREF = {"udp": 65535, "tcp": 65534, "tls": 65533}  # a UDP relay first
+
+
+@dataclass(frozen=True)
+class TurnServer:
+    host: str
+    port: int
+    transport: str  # "udp" or "tcp"
+    tls: bool
+    username: str | None
+    password: str | None
+
+    @property
+    def kind(self) -> str:
+        return "tls" if self.tls else self.transport
+
+
+def turn_servers(servers: Sequence[Any]) -> list[TurnServer]:
+    """Every TURN URL of ``servers`` (``RTCIceServer``) that aioice can use, in order."""
+    from aiortc.rtcicetransport import parse_stun_turn_uri
+
+    found = []
+    for server in servers:
+        for uri in [server.urls] if isinstance(server.urls, str) else server.urls:
+            if not uri.startswith(("turn:", "turns:")):
+                continue
+            parsed = parse_stun_turn_uri(uri)
+            tls = parsed["scheme"] == "turns"
+            if parsed["transport"] not in ("udp", "tcp") or (tls and parsed["transport"] != "tcp"):
+                continue
+            found.append(TurnServer(parsed["host"], parsed["port"], parsed["transport"], tls,
+                                    server.username, server.credential))  # fmt: skip
+    return found
+
+
+def gather_every_turn(pc: RTCPeerConnection, servers: Sequence[Any]) -> RTCPeerConnection:
+    """Make ``pc`` gather a relay candidate from *every* TURN URL, not only the first.
+
+    aiortc hands aioice one TURN server (the first URL): with ``turn:…?transport=udp``
+    first, a network that blocks UDP gets no relay at all, and the allocation it
+    waits for holds gathering for 5 s. Here each ICE connection ``pc`` creates
+    (``RTCPeerConnection.__createDtlsTransport``, wrapped on the instance) asks
+    all of them at once; once one relay is granted the rest get
+    :data:`RELAY_GRACE` more, then are dropped. A UDP relay is preferred over
+    TCP and TLS (ICE local preference). Touches ``aioice.Connection.turn_server``
+    (cleared: aioice's own single relay is replaced) and
+    ``Connection.get_component_candidates`` (shadowed on the instance)."""
+    turns = turn_servers(servers)
+    if len(turns) < 2:
+        return pc  # aiortc's own way does the same with one
+    _require_method(pc, _CREATE_DTLS)
+    original = getattr(pc, _CREATE_DTLS)
+
+    def create() -> Any:
+        dtls = original()
+        ice = dtls.transport
+        _require(ice, _ICE_CONNECTION)
+        connection = getattr(ice, _ICE_CONNECTION)
+        for name in ("turn_server", "_protocols", "_transport_policy"):
+            _require(connection, name)
+        _require_method(connection, _GATHER)
+        connection.turn_server = None
+        setattr(connection, _GATHER, _gatherer(connection, getattr(connection, _GATHER), turns))
+        return dtls
+
+    setattr(pc, _CREATE_DTLS, create)
+    return pc
+
+
+def _gatherer(connection: Any, own: Callable[..., Any], turns: list[TurnServer]) -> Any:
+    import asyncio
+
+    from aioice.candidate import candidate_priority
+    from aioice.ice import StunProtocol, TransportPolicy, relayed_candidate
+
+    async def relay(component: int, turn: TurnServer) -> tuple[Candidate, Any]:
+        candidate, protocol = await relayed_candidate(
+            component=component,
+            hide_related_address=connection._transport_policy == TransportPolicy.RELAY,
+            protocol_factory=lambda: StunProtocol(connection),
+            turn_server=(turn.host, turn.port),
+            turn_username=turn.username,
+            turn_password=turn.password,
+            turn_ssl=turn.tls,
+            turn_transport=turn.transport,
+        )
+        candidate.priority = candidate_priority(component, "relay", _TURN_LOCAL_PREF[turn.kind])
+        return candidate, protocol
+
+    async def relays(component: int, timeout: float) -> list[Candidate]:
+        tasks = [asyncio.ensure_future(relay(component, t)) for t in turns]
+        got: list[Candidate] = []
+        pending = set(tasks)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while pending:
+            left = deadline - asyncio.get_running_loop().time()
+            if got:
+                left = min(left, RELAY_GRACE)
+            if left <= 0:
+                break
+            done, pending = await asyncio.wait(
+                pending, timeout=left, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                break
+            for task in done:
+                if task.exception() is None:
+                    candidate, protocol = task.result()
+                    got.append(candidate)
+                    connection._protocols.append(protocol)
+        for task in pending:
+            task.cancel()
+        return got
+
+    async def gather(component: int, addresses: list[str], timeout: int = 5) -> list[Candidate]:
+        found, relayed = await asyncio.gather(
+            own(component=component, addresses=addresses, timeout=timeout),
+            relays(component, timeout),
+        )
+        return [*found, *relayed]
+
+    return gather

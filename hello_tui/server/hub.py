@@ -23,6 +23,7 @@ from hello_tui.server.invites import InviteBook
 from hello_tui.server.metrics import Metrics
 from hello_tui.server.privacy import log
 from hello_tui.server.quotas import Quotas, refuse
+from hello_tui.server.room_turn import RoomTurnService
 from hello_tui.server.rooms import RoomService
 from hello_tui.server.session import Handler, Session
 from hello_tui.server.settings import ServerSettings
@@ -48,6 +49,7 @@ class Hub:
         self.accounts = Accounts(self)
         self.calls = Calls(self)
         self.rooms = RoomService(self)
+        self.room_turn = RoomTurnService(self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._upkeep: asyncio.Task[None] | None = None
         self.handlers: dict[type[p.Message], Handler] = {
@@ -71,6 +73,7 @@ class Hub:
             p.RoomDelete: self.rooms.delete,
             p.RoomJoin: self.rooms.join,
             p.RoomLeave: self.rooms.leave_request,
+            p.RoomTurn: self.room_turn.issue,
         }
 
     async def _register(self, session: Session, msg: p.Register) -> None:
@@ -113,6 +116,7 @@ class Hub:
             try:
                 await self.store.sweep()
                 self.quotas.prune()
+                self.room_turn.prune()
                 until = self.store.clock() + self.settings.presence_ttl
                 for session in list(self.sessions.values()):
                     if session.state != "open":

@@ -90,6 +90,11 @@ class ServerSettings:
     turn_secret: bytes = field(default=b"", repr=False)
     turn_urls: tuple[str, ...] = ()
     turn_ttl: int = 2 * 3600  # not revocable: the lifetime is the limit (server/turn.py)
+    # Room visitors (anonymous too) ask per room (server/room_turn.py): shorter-lived,
+    # rationed per room and per network within quota_window. 0: no limit.
+    room_turn_ttl: int = 3600
+    room_turn_per_room: int = 8
+    room_turn_per_network: int = 30
     # Service accounts (the echo peer): names nobody may register, and the keys
     # the services log in with — HMAC(secret, name) (``accounts.name_key``) →
     # raw Ed25519 public key, base64url. A service generates its key at start

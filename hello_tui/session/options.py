@@ -49,4 +49,5 @@ def call_options(
         video_fps=video.fps,
         video_out=video_out,
         identity=identity,
+        ice_transport_policy=settings.ice.transport_policy,
     )

@@ -58,6 +58,7 @@ from hello_tui.signaling.protocol import (
     Hangup,
     HangupReason,
     Hello,
+    IceServer,
     LoggedIn,
     Login,
     LoginProof,
@@ -73,6 +74,7 @@ from hello_tui.signaling.protocol import (
     RoomCreate,
     RoomCreated,
     RoomDelete,
+    RoomIce,
     RoomInfo,
     RoomJoin,
     RoomJoined,
@@ -80,6 +82,7 @@ from hello_tui.signaling.protocol import (
     RoomList,
     RoomRename,
     Rooms,
+    RoomTurn,
     Welcome,
     canonical_origin,
     clean_display_name,
@@ -742,6 +745,13 @@ class SignalingClient:
         """Join; :attr:`display_name` rides along when the server speaks version 2."""
         name = clean_display_name(self.display_name) if self.version >= 2 else ""
         return await self._expect(RoomJoin(token=token, offer=offer, display_name=name), RoomJoined)
+
+    async def room_turn(self, token: str) -> list[IceServer]:
+        """Short-lived TURN credentials for a call in room ``token`` (empty: no TURN,
+        or a version-1 server, which has no ``room-turn``)."""
+        if self.version < 2:
+            return []
+        return list((await self._expect(RoomTurn(token=token), RoomIce)).ice)
 
     async def room_leave(self, token: str) -> None:
         await self._ok(RoomLeave(token=token))

@@ -460,15 +460,31 @@ class RoomWaiting(Message, tag="room-waiting"):
     display_name: DisplayName = ""
 
 
+class RoomTurn(Message, tag="room-turn"):
+    """v2. Anyone holding a room's token (an anonymous visitor too) → server: TURN
+    credentials for a call in that room, before making an offer. Refused with
+    ``quota-exceeded`` past the per-room and per-network rates."""
+
+    token: Id
+
+
+class RoomIce(Message, tag="room-ice"):
+    """v2. Server → the asker: short-lived TURN credentials (empty without TURN)."""
+
+    ice: list[IceServer] = msgspec.field(default_factory=list)
+
+
 ClientMessage = (
     Hello | Register | Login | LoginProof | Logout | AccountDelete
     | Call | Ringing | Accept | Reject | Offer | Answer | SasReveal | Connected | Hangup
     | RoomCreate | RoomList | RoomRename | RoomDelete | RoomJoin | RoomLeave
+    | RoomTurn
 )  # fmt: skip
 ServerMessage = (
     Welcome | Ok | Error | Reconnect | Challenge | LoggedIn
     | CallCreated | Incoming | Missed | Ringing | Accepted | Offer | Answer | SasReveal | CallEnded
     | RoomCreated | Rooms | RoomJoined | PeerJoined | PeerLeft | PeerName | RoomWaiting
+    | RoomIce
 )  # fmt: skip
 
 

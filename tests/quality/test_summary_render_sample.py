@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hello_tui.quality.render import render_bars, render_line
+from hello_tui.quality.render import path_word, render_bars, render_line
 from hello_tui.quality.sample import QualitySample
 from hello_tui.quality.summary import CallQualitySummary, percentile, summarize
 
@@ -82,6 +82,14 @@ def test_render_line() -> None:
     assert render_line(lossy, ascii_only=True) == (
         "RTT –  jitter –  loss 12.5 %  in –  out –  MOS 3.3 ##..."
     )
+
+
+def test_render_line_says_relay_or_direct() -> None:
+    relayed = QualitySample(t=1, interval_s=1, candidate_type="host", remote_candidate_type="relay")
+    assert render_line(relayed).endswith("  relay")
+    direct = QualitySample(t=1, interval_s=1, candidate_type="srflx", remote_candidate_type="host")
+    assert render_line(direct).endswith("  direct")
+    assert path_word(QualitySample(t=1, interval_s=1)) is None
 
 
 def test_render_bars() -> None:

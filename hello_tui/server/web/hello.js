@@ -759,6 +759,15 @@
       return;
     }
     status("Joining the conversation…");
+    try {
+      // A visitor has no account: the room's own short-lived relay credentials.
+      if (!st.ice.length) {
+        const relays = await request({ type: "room-turn", token: TOKEN });
+        if (Array.isArray(relays.ice)) st.ice = relays.ice;
+      }
+    } catch (e) {
+      // Rationed or refused: direct paths only.
+    }
     st.pc = makePc();
     const offer = await stampOffer(await localSdp(st.pc, "offer"));
     let joined;
