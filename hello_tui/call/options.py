@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from aiortc import RTCIceServer
 
 from hello_tui.call.identity_proof import Identity
+from hello_tui.media.audio_processing import DEFAULT as DEFAULT_PROCESSING
+from hello_tui.media.audio_processing import ProcessingConfig
 from hello_tui.media.video import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 
 __all__ = ["MEDIA_TIMEOUT", "QUALITY_INTERVAL", "CallOptions"]
@@ -37,6 +39,8 @@ class CallOptions:
     interface). ``quality_interval``: seconds between quality samples (None:
     none). ``identity``: the account we signed in as (name and key): direct
     calls sign our DTLS fingerprint with it (:mod:`hello_tui.call.identity_proof`).
+    ``audio_processing``: echo cancellation, noise suppression and gain on
+    ``device:`` capture (:mod:`hello_tui.media.audio_processing`).
     """
 
     audio_in: str = "null:"
@@ -52,6 +56,7 @@ class CallOptions:
     video_fps: int = DEFAULT_FPS
     video_out: str | None = None
     identity: Identity | None = None
+    audio_processing: ProcessingConfig = DEFAULT_PROCESSING
 
     def __post_init__(self) -> None:
         # Tuples, so that a caller's list cannot change the options afterwards.
