@@ -20,6 +20,7 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCPeerConnection
 
 from hello_tui.call.options import CallOptions
+from hello_tui.media.audio_processing import attach_processing
 from hello_tui.media.sinks import AudioSink, open_audio_sink
 from hello_tui.media.sources import open_audio_source
 from hello_tui.media.tracks import (
@@ -86,6 +87,11 @@ class CallMedia:
             if sink.notice is not None:
                 self._notice(str(sink.notice), "audio-out")
             self.sink = sink
+            # Echo cancellation etc. on device: capture (the sink's playout is its reference).
+            captured = self.source.source if self.source is not None else None
+            notice = attach_processing(captured, sink, opts.audio_processing)
+            if notice is not None:
+                self._notice(notice, "audio-in")
 
     def sent_track(self) -> MeteredTrack:
         """The source as sent, metered (the outgoing level of the quality samples)."""

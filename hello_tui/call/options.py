@@ -16,6 +16,8 @@ from aiortc import RTCIceServer
 
 from hello_tui.call.chat import ChatLimits
 from hello_tui.call.identity_proof import Identity
+from hello_tui.media.audio_processing import DEFAULT as DEFAULT_PROCESSING
+from hello_tui.media.audio_processing import ProcessingConfig
 from hello_tui.media.video import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
 
 __all__ = ["MEDIA_TIMEOUT", "QUALITY_INTERVAL", "CallOptions"]
@@ -40,6 +42,8 @@ class CallOptions:
     none). ``identity``: the account we signed in as (name and key): direct
     calls sign our DTLS fingerprint with it (:mod:`hello_tui.call.identity_proof`).
     ``chat_limits``: the chat rate bound, per direction (:mod:`hello_tui.call.chat`).
+    ``audio_processing``: echo cancellation, noise suppression and gain on
+    ``device:`` capture (:mod:`hello_tui.media.audio_processing`).
     """
 
     audio_in: str = "null:"
@@ -58,6 +62,7 @@ class CallOptions:
     chat_limits: ChatLimits = field(default_factory=ChatLimits)
     # "relay": gather and use TURN relays only (config [ice] transport_policy).
     ice_transport_policy: Literal["all", "relay"] = "all"
+    audio_processing: ProcessingConfig = DEFAULT_PROCESSING
 
     def __post_init__(self) -> None:
         # Tuples, so that a caller's list cannot change the options afterwards.

@@ -127,6 +127,14 @@ def _media_options(p: argparse.ArgumentParser) -> None:
         help="hang up after SECONDS of media (default: until the far side hangs up, "
         "or the --audio-in file has been sent)",
     )
+    for stage, what in (("aec", "echo cancellation"), ("noise-suppression", "noise suppression"),
+                        ("auto-gain", "automatic gain")):  # fmt: skip
+        p.add_argument(
+            f"--no-{stage}",
+            action="store_true",
+            help=f"no {what} on a device: input this time (default: [audio] "
+            f"{stage.replace('-', '_')})",
+        )
     p.add_argument("--json", action="store_true", help="JSON lines on stdout, one per event")
     p.add_argument(
         "--no-telemetry",
@@ -604,6 +612,18 @@ def _settings_audio(ctx: Context, args: argparse.Namespace) -> tuple[str, str]:
     return args.audio_in or audio.input, args.audio_out or audio.output
 
 
+def _settings_processing(ctx: Context, args: argparse.Namespace) -> Any:
+    """The settings with --no-aec / --no-noise-suppression / --no-auto-gain applied."""
+    import msgspec
+
+    audio = ctx.settings.audio
+    off = {key: False for key in ("aec", "noise_suppression", "auto_gain")
+           if getattr(args, f"no_{key}", False)}  # fmt: skip
+    if not off:
+        return ctx.settings
+    return msgspec.structs.replace(ctx.settings, audio=msgspec.structs.replace(audio, **off))
+
+
 def _settings_video(ctx: Context, args: argparse.Namespace) -> str | None:
     """The video source of this run: ``--video[=SRC]``, else [video] when enabled, else None."""
     video = ctx.settings.video
@@ -658,7 +678,7 @@ def _session(
     audio_in, audio_out = _settings_audio(ctx, args)
     return Session(
         ctx.paths,
-        ctx.settings,
+        _settings_processing(ctx, args),
         server_url=getattr(args, "server", None),
         login=login,
         audio_in=audio_in,

@@ -25,6 +25,10 @@ class ServerSettings(_Section):
 class AudioSettings(_Section):
     input: str = "device:"
     output: str = "device:"
+    # The processing stage on device: capture (media/audio_processing.py).
+    aec: bool = True
+    noise_suppression: bool = True
+    auto_gain: bool = True
 
 
 class VideoSettings(_Section):

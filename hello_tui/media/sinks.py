@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +146,8 @@ class DeviceSink(AudioSink):
 
     The event loop pushes received samples; PortAudio's callback pulls
     ``blocksize`` samples every 10 ms, drift-corrected, silence on underrun.
+    ``far_end``, when set, is given each block as it goes to the card (from the
+    callback's thread): the echo canceller's reference, at the playout's timing.
     """
 
     def __init__(
@@ -157,6 +160,7 @@ class DeviceSink(AudioSink):
         super().__init__(spec)
         self.buffer = PlayoutBuffer(config)
         self.card_underflows = 0
+        self.far_end: Callable[[Samples], None] | None = None
         self._stream, self.device = open_stream(
             "output", name, self._callback, samplerate=SAMPLE_RATE, blocksize=blocksize
         )
@@ -167,7 +171,11 @@ class DeviceSink(AudioSink):
     ) -> None:
         if status.output_underflow:
             self.card_underflows += 1
-        outdata[:, 0] = self.buffer.pull(frames)
+        block = self.buffer.pull(frames)
+        outdata[:, 0] = block
+        far_end = self.far_end
+        if far_end is not None:
+            far_end(block)
 
     async def start(self, track: MediaStreamTrack) -> None:
         await super().start(track)

@@ -36,6 +36,7 @@ from hello_tui.media.audio_format import (
     make_frame,
     silence,
 )
+from hello_tui.media.audio_processing import CaptureProcessor
 from hello_tui.media.devices import FallbackNotice, device_or_null, open_stream
 from hello_tui.media.endpoint import parse_endpoint
 from hello_tui.media.errors import MediaError
@@ -188,6 +189,9 @@ class DeviceSource(AudioSource):
     If the card stops delivering (device unplugged, sound server gone) for
     ``STALL_TIMEOUT``, ``recv()`` returns silence every 20 ms instead of
     hanging the sender, counting :attr:`stalls`, until blocks flow again.
+
+    ``processor`` (set before the call starts): the audio processing stage
+    (echo cancellation, ...) run on each block in the callback's thread.
     """
 
     def __init__(self, spec: str, name: str, queue_frames: int = 5) -> None:
@@ -202,6 +206,7 @@ class DeviceSource(AudioSource):
         self._main_loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[tuple[Samples, int] | None] | None = None
         self._chunks = Rechunker()
+        self.processor: CaptureProcessor | None = None
         self._stream, self.device = open_stream(
             "input", name, self._callback, samplerate=SAMPLE_RATE, blocksize=FRAME_SAMPLES
         )
@@ -215,6 +220,9 @@ class DeviceSource(AudioSource):
         if loop is None:
             return
         block = indata[:, 0].copy()
+        processor = self.processor
+        if processor is not None:
+            block = processor.process(block)
         with contextlib.suppress(RuntimeError):  # loop closed under us: the call is over
             loop.call_soon_threadsafe(self._push, block)
 

@@ -30,14 +30,15 @@ def call_options(
     video_out: str | None = None,
 ) -> CallOptions:
     """Options for every call of a session: ``[audio]`` (or the face's
-    overrides), ICE from ``[ice]`` plus the login's TURN servers, the video
-    size from ``[video]``; calls through the embedded server gather on
-    loopback only."""
+    overrides) with its processing switches, ICE from ``[ice]`` plus the
+    login's TURN servers, the video size from ``[video]``; calls through the
+    embedded server gather on loopback only."""
     from hello_tui.call.engine import CallOptions
     from hello_tui.call.peer import ice_servers
+    from hello_tui.media.audio_processing import ProcessingConfig
     from hello_tui.session.embedded import LOOPBACK
 
-    video = settings.video
+    video, audio = settings.video, settings.audio
     return CallOptions(
         audio_in=audio_in or settings.audio.input,
         audio_out=audio_out or settings.audio.output,
@@ -50,4 +51,7 @@ def call_options(
         video_out=video_out,
         identity=identity,
         ice_transport_policy=settings.ice.transport_policy,
+        audio_processing=ProcessingConfig(
+            aec=audio.aec, noise_suppression=audio.noise_suppression, auto_gain=audio.auto_gain
+        ),
     )

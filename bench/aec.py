@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Echo cancellation on real calls: ERLE, double talk, CPU of the processing stage.
+
+Bars (docs/benchmarks.md): ERLE ≥ 25 dB after 2 s of convergence (median of
+5 calls); double talk: near-end speech sent keeps an envelope correlation
+≥ 0.9 with the clean near-end signal; the stage alone ≤ 2.5 % of a core.
+
+The room of ``tests/call/test_echo_cancellation.py``: a private PulseAudio
+daemon, Bob's speaker sink ``b_spk`` leaking into his microphone sink
+``b_mic`` (``tests/acoustic.py``: 50 ms, -6 dB, a 10 ms reverberant tail),
+both seen by PortAudio as sound cards. Alice (the far end) sends espeak-ng
+speech from a file and records what Bob sends; Bob talks through
+``device:b_mic`` / ``device:b_spk``. The embedded server on 127.0.0.1, real
+aiortc, Opus.
+
+- **ERLE**: Bob silent, so what Alice receives is echo. One call with all
+  processing off gives the echo's power (as sent, through Opus), then
+  ``--calls`` calls with echo cancellation (+ noise suppression and the
+  high-pass filter; the gain control off, since it would scale the residual)
+  give the residual's; both from 2.5 s after media starts to the end of the
+  far-end speech.
+- **double talk**: the same, and Bob speaks (a second espeak-ng voice played
+  into ``b_mic`` with ``paplay``) 3 s into the call, over Alice. The 10 ms
+  RMS envelope of what Alice receives is aligned to the clean sentence's (best
+  lag of the cross-correlation) and their Pearson correlation reported, with
+  processing on and off.
+- **CPU**: ``CaptureProcessor`` alone on 20 s of a synthetic echo scene
+  (the same room, convolved in numpy), thread CPU time per second of audio.
+
+    .venv/bin/python bench/aec.py [--calls 5] [--skip-calls]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hello_tui.call import events as ev
+from hello_tui.call.engine import CallOptions, Phone
+from hello_tui.media import devices
+from hello_tui.media.audio_processing import BLOCK, OFF, CaptureProcessor, ProcessingConfig
+from hello_tui.media.sources import FileSource
+from hello_tui.session.embedded import LOOPBACK, embedded_server
+from hello_tui.signaling.client import SignalingClient
+from hello_tui.signaling.identity import generate_key
+from tests.acoustic import (
+    AcousticPath,
+    echo_impulse,
+    envelope,
+    power_db,
+    read_mono,
+    resample,
+    speech,
+)
+from tests.pulse import PulseDaemon
+
+RATE = 48_000
+MIC, SPEAKER = "b_mic", "b_spk"
+FAR_TEXT = (
+    "Hello Bob, this is Alice calling from the other side of town. The weather has been "
+    "lovely today and I walked along the river for an hour before lunch. "
+    "Can you hear me clearly, or is there an echo on the line?"
+)
+NEAR_TEXT = "Yes, I can hear you very well. There is no echo at all, the line is perfect."
+CONVERGE_S = 2.5
+NEAR_AT_S = 3.0
+MEASURED = ProcessingConfig(aec=True, noise_suppression=True, auto_gain=False)
+
+_names = iter(range(1_000_000))
+
+
+async def _phone(url: str, name: str) -> tuple[Phone, str]:
+    name = f"{name}{next(_names)}"
+    client = SignalingClient(reconnect=None)
+    await client.connect(url)
+    key = generate_key()
+    await client.register(name, key)
+    await client.login(name, key)
+    phone = Phone(client, CallOptions(host_addresses=LOOPBACK))
+    phone.start()
+    return phone, name
+
+
+Phones = tuple[Phone, Phone, str]  # Alice, Bob, Bob's account name
+
+
+async def call(phones: Phones, daemon: PulseDaemon, far: Path, heard: Path,
+               processing: ProcessingConfig, near: Path | None = None) -> np.ndarray:  # fmt: skip
+    """One call; returns what Bob sent (Alice's recording)."""
+    alice, bob, bob_name = phones
+    talker = None
+    # A fresh room per call: PulseAudio raises a stream's latency after an
+    # underrun (a loaded machine), so a long-lived path would drift in delay.
+    room = AcousticPath(daemon.env, SPEAKER, MIC, delay_ms=50, gain_db=-6)
+    try:
+        c = alice.dial(bob_name, audio_in=f"file:{far}", audio_out=f"file:{heard}")
+        incoming = await bob.next_incoming(10)
+        await incoming.accept(
+            replace(incoming.options, audio_in=f"device:{MIC}", audio_out=f"device:{SPEAKER}",
+                    audio_processing=processing)
+        )  # fmt: skip
+        await c.wait_for(ev.MediaFlowing, 30)
+        if near is not None:
+            await asyncio.sleep(NEAR_AT_S)  # the script: Bob answers over Alice
+            talker = subprocess.Popen(["paplay", "-d", MIC, str(near)],
+                                      env={**os.environ, **daemon.env})  # fmt: skip
+        assert c.source is not None and isinstance(c.source.source, FileSource)
+        await asyncio.wait_for(c.source.source.ended.wait(), 60)
+        captured = incoming.source.source if incoming.source is not None else None
+        processor = getattr(captured, "processor", None)
+        if processor is not None:
+            print(f"    {processor.stats()}")
+        await c.hangup()
+        await incoming.wait_ended(10)
+    finally:
+        if talker is not None:
+            talker.wait(30)
+        room.stop()
+    from tests.call.conftest import read_wav
+
+    return read_wav(heard)
+
+
+def envelope_correlation(clean: np.ndarray, received: np.ndarray) -> float:
+    """Pearson correlation of 10 ms RMS envelopes at the best lag."""
+    a, b = envelope(clean), envelope(received)
+    a0, b0 = a - a.mean(), b - b.mean()
+    xc = np.correlate(b0, a0, mode="valid") if len(b0) >= len(a0) else np.zeros(1)
+    lag = int(np.argmax(xc))
+    seg = b[lag : lag + len(a)]
+    return float(np.corrcoef(a, seg)[0, 1])
+
+
+def cpu_alone(config: ProcessingConfig, seconds: float = 20.0) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        samples, rate = read_mono(speech(Path(tmp) / "far.wav", FAR_TEXT))
+    far = np.tile(resample(samples, rate), 4)[: int(seconds * RATE)]
+    far = far * (0.5 * 32767 / np.max(np.abs(far)))
+    mic = np.clip(np.convolve(far, echo_impulse())[: len(far)], -32768, 32767).astype(np.int16)
+    far16 = far.astype(np.int16)
+    proc = CaptureProcessor(config, echo_cancellation=config.aec)
+    t0 = time.thread_time()
+    for i in range(0, len(mic) - 960 + 1, 960):
+        proc.feed_far(far16[i : i + BLOCK])
+        proc.feed_far(far16[i + BLOCK : i + 960])
+        proc.process(mic[i : i + 960])
+    return 100 * (time.thread_time() - t0) / seconds
+
+
+async def run(args: argparse.Namespace) -> int:
+    logging.getLogger("aiortc").setLevel(logging.ERROR)
+    ok = True
+    for label, config in (("AEC+NS+AGC+HPF (the default)", ProcessingConfig()),
+                          ("AEC+HPF", ProcessingConfig(noise_suppression=False, auto_gain=False)),
+                          ("NS+AGC+HPF (no speaker)", ProcessingConfig(aec=False))):  # fmt: skip
+        pct = cpu_alone(config)
+        good = pct <= 2.5
+        ok &= good or "default" not in label
+        print(f"CPU of the stage alone, {label}: {pct:.2f} % of a core  "
+              f"{'PASS' if good else 'FAIL'}")  # fmt: skip
+    if args.skip_calls:
+        return 0 if ok else 1
+    work = Path(tempfile.mkdtemp(prefix="aec-bench-"))
+    daemon = PulseDaemon(work / "pulse")
+    daemon.start()
+    for name in (MIC, SPEAKER):
+        daemon.add_null_sink(name)
+    conf = daemon.alsa_devices({MIC: f"{MIC}.monitor", SPEAKER: SPEAKER})
+    os.environ.update({**daemon.env, "ALSA_CONFIG_PATH": str(conf)})
+    devices.refresh()
+    far = speech(work / "far.wav", FAR_TEXT)
+    near = speech(work / "near.wav", NEAR_TEXT, voice="en-gb", pitch=80)
+    try:
+        async with embedded_server(echo=False) as server:
+            alice, _ = await _phone(server.url, "alice")
+            bob, bob_name = await _phone(server.url, "bob")
+            url = (alice, bob, bob_name)
+            off = await call(url, daemon, far, work / "off.wav", OFF)
+            erles = []
+            for i in range(args.calls):
+                on = await call(url, daemon, far, work / f"on{i}.wav", MEASURED)
+                start, end = int(CONVERGE_S * RATE), min(len(off), len(on)) - RATE // 2
+                erle = power_db(off[start:end]) - power_db(on[start:end])
+                erles.append(erle)
+                print(f"  call {i + 1}: echo {power_db(off[start:end]):.1f} dB, residual "
+                      f"{power_db(on[start:end]):.1f} dB, ERLE {erle:.1f} dB")  # fmt: skip
+            median = statistics.median(erles)
+            good = median >= 25
+            ok &= good
+            print(f"ERLE after {CONVERGE_S} s, median of {args.calls} calls: {median:.1f} dB "
+                  f"({min(erles):.1f}–{max(erles):.1f})  {'PASS' if good else 'FAIL'}")  # fmt: skip
+            clean = resample(*read_mono(near)).astype(np.int16)
+            for label, config in (("on", MEASURED), ("off", OFF)):
+                got = await call(url, daemon, far, work / f"dt-{label}.wav", config, near)
+                r = envelope_correlation(clean, got)
+                good = r >= 0.9
+                ok &= good or label == "off"
+                verdict = ("PASS" if good else "FAIL") if label == "on" else "(reference)"
+                print(f"double talk, processing {label}: near-end envelope correlation "
+                      f"{r:.3f}  {verdict}")  # fmt: skip
+    finally:
+        daemon.stop()
+    return 0 if ok else 1
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=5)
+    ap.add_argument("--skip-calls", action="store_true", help="only the CPU figures")
+    return asyncio.run(run(ap.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
