@@ -71,6 +71,8 @@ class Hub:
             p.RoomDelete: self.rooms.delete,
             p.RoomJoin: self.rooms.join,
             p.RoomLeave: self.rooms.leave_request,
+            p.RoomAdmit: self.rooms.admit,
+            p.RoomDecline: self.rooms.decline,
         }
 
     async def _register(self, session: Session, msg: p.Register) -> None:
