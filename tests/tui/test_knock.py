@@ -69,3 +69,27 @@ async def test_decline_sends_the_visitor_away(server: str, peers: Any) -> None:
         assert ended.reason == "rejected" and "did not let you in" in ended.message
         await wait_until(pilot, lambda: app.screen is screen, what="prompt closed")
         assert screen.state == "waiting"  # the owner stays in the room
+
+
+async def test_rooms_screen_shows_context_as_text_and_knocking(server: str) -> None:
+    from hello_tui.signaling.roomcrypt import RoomContext
+    from hello_tui.tui.screens.rooms import RoomsScreen
+
+    write_config({**(await register_tui_account(server, "ona@example.org")), **TEST_AUDIO})
+    app = HelloApp(ring_bell=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await asyncio.wait_for(app.ready.wait(), T)
+        assert app.backend.client is not None
+        path = rooms_local.rooms_file(resolve_paths().data_dir)
+        context = RoomContext("Plan [b]v2[/b]", "https://example.org/agenda")
+        await rooms_local.create_room(
+            app.backend.client, path, server, "Board", context=context, knock=True
+        )
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, RoomsScreen), what="rooms")
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.selected() is not None, what="the room listed")
+        await wait_until(pilot, lambda: "Plan [b]v2[/b]" in visible_text(app), what="context")
+        text = visible_text(app)
+        assert "Link (not opened): https://example.org/agenda" in text
+        assert "Knock to enter" in text
