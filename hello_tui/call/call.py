@@ -72,6 +72,14 @@ _ERROR_REASONS: dict[str, p.CallEndReason] = {
 }  # fmt: skip
 
 
+# A knock that did not let us in: how the call ends, in words for the user.
+_NOT_LET_IN: dict[str, tuple[p.CallEndReason, str]] = {
+    "declined": ("rejected", "the room's owner did not let you in"),
+    "timeout": ("timeout", "nobody let you in: the wait in the lobby timed out"),
+    "closed": ("user-unknown", "the room was closed while you were waiting to be let in"),
+}
+
+
 def _log_event(event: ev.CallEvent) -> None:
     """One log line per call event: the kind and codes only, never who or what was said."""
     cid = event.call_id[:6] or "-"
@@ -563,7 +571,10 @@ class Call:
         await self._room_relays()
         sdp = await self._new_offer()
         self.phone._room_calls[self.room_token] = self  # before joining: peer-joined may follow
-        joined = await self.client.room_join(self.room_token, offer=sdp)
+        entered = await self.client.room_enter(self.room_token, offer=sdp)
+        joined = await self._let_in(entered) if isinstance(entered, p.RoomKnocking) else entered
+        if joined is None:  # not let in: the call has ended
+            return
         self._emit(room_entered(url, joined.room))
         if joined.call_id:  # a peer was there: our offer went to it
             self.call_id = joined.call_id
@@ -593,6 +604,35 @@ class Call:
         if turn:
             servers = [*self.options.ice_servers, *ice_servers(None, turn)]
             self.options = self.media.options = replace(self.options, ice_servers=servers)
+
+    async def _let_in(self, knocking: p.RoomKnocking) -> p.RoomJoined | None:
+        """A knock-to-enter room: wait in its lobby (our offer held by the server's
+        instance) until the owner admits us (``room-joined`` follows) or not."""
+        token, knock = self.room_token, knocking.knock
+        self._emit(ev.Knocking(token=token, owner_present=knocking.owner_present))
+        while self.ended is None:
+            match await self._inbox.get():
+                case p.RoomKnocking(knock=k, owner_present=present) if k == knock:
+                    self._emit(ev.Knocking(token=token, owner_present=present))
+                case p.RoomKnockEnded(knock=k, reason="admitted") if k == knock:
+                    self._emit(ev.Admitted(token=token))
+                case p.RoomKnockEnded(knock=k, reason=why) if k == knock:
+                    self._emit(ev.Declined(token=token, reason=why))
+                    reason, text = _NOT_LET_IN.get(why, _NOT_LET_IN["closed"])
+                    await self._end(reason, text)
+                case p.RoomJoined() as joined if joined.room.token == token:
+                    return joined
+                case other:
+                    log.debug("call: ignoring %s while knocking", type(other).__name__)
+        return None
+
+    async def admit(self, knock: str) -> None:
+        """A room we own: let the visitor who knocked (``ev.Knock.knock``) in."""
+        await self.client.room_admit(self.room_token, knock)
+
+    async def decline(self, knock: str) -> None:
+        """A room we own: turn the visitor who knocked away."""
+        await self.client.room_decline(self.room_token, knock)
 
     async def _serve_inbox(self) -> None:
         while self.ended is None:
@@ -635,6 +675,21 @@ class Call:
             case p.PeerName() | p.PeerJoined() if msg.display_name:
                 self.peer_name = msg.display_name
                 self._emit(ev.PeerName(call_id=self.call_id, name=msg.display_name))
+            case p.RoomKnock():  # someone knocks at our room: the face admits or declines
+                self._emit(
+                    ev.Knock(
+                        call_id=self.call_id,
+                        token=msg.token,
+                        knock=msg.knock,
+                        name=msg.display_name,
+                    )
+                )
+            case p.RoomKnockEnded():
+                self._emit(
+                    ev.KnockEnded(
+                        call_id=self.call_id, token=msg.token, knock=msg.knock, reason=msg.reason
+                    )
+                )
             case _:
                 log.debug("call %s: ignoring %s", self.call_id[:6], type(msg).__name__)
 

@@ -122,6 +122,57 @@ class PeerName(CallEvent):
     name: str
 
 
+# Knock to enter (a room's owner lets visitors in). The visitor's side:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Knocking(CallEvent):
+    """A knock-to-enter room: waiting to be let in (``owner_present``: the owner
+    is in the room and has been asked; else they were told someone waits)."""
+
+    kind: ClassVar[str] = "knocking"
+    token: str
+    owner_present: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Admitted(CallEvent):
+    """The room's owner let us in: the call goes on as a room join."""
+
+    kind: ClassVar[str] = "admitted"
+    token: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Declined(CallEvent):
+    """Not let in (``declined`` by the owner, ``timeout``, or the room ``closed``);
+    ``Ended`` follows."""
+
+    kind: ClassVar[str] = "declined"
+    token: str
+    reason: str
+
+
+# ... and the owner's, in the room:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Knock(CallEvent):
+    """Someone knocks at our room: ``call.admit(knock)`` or ``call.decline(knock)``.
+    ``name`` is the visitor's own words ("" if none)."""
+
+    kind: ClassVar[str] = "knock"
+    token: str
+    knock: str
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KnockEnded(CallEvent):
+    """A knock is over (``admitted``, ``declined``, ``timeout``, ``left``, ``closed``)."""
+
+    kind: ClassVar[str] = "knock-ended"
+    token: str
+    knock: str
+    reason: str
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Connecting(CallEvent):
     """Answered: SDP exchanged, ICE and DTLS under way."""
@@ -415,6 +466,11 @@ EVENT_TYPES: dict[str, type[CallEvent]] = {
         RoomEntered,
         PeerName,
         ChatMessage,
+        Knocking,
+        Admitted,
+        Declined,
+        Knock,
+        KnockEnded,
     )
 }
 

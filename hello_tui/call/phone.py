@@ -201,6 +201,13 @@ class Phone:
             if self.on_room_waiting is not None:
                 self.on_room_waiting(message)
             return
+        if isinstance(message, (p.RoomKnocking, p.RoomKnock, p.RoomKnockEnded, p.RoomJoined)):
+            # Knock to enter: the room's call (visitor waiting, or owner inside) handles it.
+            token = message.room.token if isinstance(message, p.RoomJoined) else message.token
+            room_call = self._room_calls.get(token)
+            if room_call is not None:
+                room_call._inbox.put_nowait(message)
+            return
         call_id = getattr(message, "call_id", None)
         if call_id is None:
             return

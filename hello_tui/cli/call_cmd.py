@@ -188,6 +188,13 @@ def args_answer(p: argparse.ArgumentParser) -> None:
         help="accept only these callers (repeatable); others are refused as busy",
     )
     p.add_argument("--once", action="store_true", help="exit after the first call")
+    p.add_argument(
+        "--admit",
+        choices=("all", "none"),
+        default=None,
+        help="in a knock-to-enter room you are in: let every visitor in, or turn every "
+        "one away (default with --auto: all; else knocks are only printed)",
+    )
     _media_options(p)
     _epilog(p)
 
@@ -293,6 +300,21 @@ class Printer:
                 return f"In the room: {name}"
             case ev.ChatMessage():
                 return event.line()
+            case ev.Knocking(owner_present=present):
+                if present:
+                    return "Knocking: waiting for the room's owner to let you in..."
+                return "Knocking: the room's owner is not here yet; they were told you are waiting"
+            case ev.Admitted():
+                return "Let in by the room's owner"
+            case ev.Declined(reason=reason):
+                return {
+                    "declined": "Not let in: the room's owner declined",
+                    "timeout": "Not let in: nobody answered your knock in time",
+                }.get(reason, "Not let in: the room was closed")
+            case ev.Knock(name=name):
+                return f"{name or 'Someone'} is knocking at your room"
+            case ev.KnockEnded(reason=reason):
+                return f"A knock ended: {reason}"
         return event.kind
 
     def stats(self, call: Call, code: int) -> None:
@@ -967,7 +989,10 @@ def cmd_answer(args: argparse.Namespace) -> int:
                     call = phone.join(found.url or found.token, peer=found.name or "room")
                 if steering is not None:
                     steering.call = call
+                policy = args.admit or ("all" if args.auto is not None else None)
+                doorman = asyncio.create_task(answer_knocks(call, policy, printer))
                 code = await drive(call, args, printer, stop)
+                doorman.cancel()
                 telemetry.after_call(call)
                 sender = asyncio.create_task(telemetry.flush())
                 senders.add(sender)
@@ -979,6 +1004,23 @@ def cmd_answer(args: argparse.Namespace) -> int:
     code = _run(main)
     telemetry.flush_now()
     return code
+
+
+async def answer_knocks(call: Call, policy: str | None, printer: Printer) -> None:
+    """Knocks at a room we are in (``ev.Knock``, printed by the call's follower):
+    ``all`` admits each, ``none`` declines each, None leaves them to time out."""
+    from hello_tui.call import events as ev
+    from hello_tui.signaling.errors import SignalingClientError
+
+    if policy is None:
+        return
+    async for event in call.events():
+        if not isinstance(event, ev.Knock):
+            continue
+        try:
+            await (call.admit if policy == "all" else call.decline)(event.knock)
+        except SignalingClientError as exc:  # already gone, or someone else answered
+            printer.line({"kind": "error", "message": str(exc)}, f"Note: {exc}")
 
 
 class RoomWaitingQueue:

@@ -75,6 +75,11 @@ def args_create(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", default="", help="room name (encrypted; may be empty)")
     p.add_argument("--ttl", type=int, metavar="SECONDS", help="expire after SECONDS (min 60)")
     _context_options(p)
+    p.add_argument(
+        "--knock",
+        action="store_true",
+        help="knock to enter: visitors wait until you let them in (join, answer, TUI)",
+    )
     json_flag(p)
     server_option(p)
 
@@ -88,6 +93,12 @@ def args_rename(p: argparse.ArgumentParser) -> None:
     _room_ref(p)
     p.add_argument("name", help="the new name (encrypted with the room's key)")
     _context_options(p)  # given: replaces the room's description and link (both)
+    p.add_argument(
+        "--knock",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="switch knock to enter on (--knock) or off (--no-knock); unset: kept",
+    )
     server_option(p)
 
 
@@ -110,7 +121,9 @@ def cmd_create(args: argparse.Namespace) -> int:
     path = rooms_file(ctx)
 
     async def create(client: SignalingClient) -> rooms_local.Room:
-        return await rooms_local.create_room(client, path, url, args.name, args.ttl, room_context)
+        return await rooms_local.create_room(
+            client, path, url, args.name, args.ttl, room_context, knock=args.knock
+        )
 
     room = run_client(ctx, url, create, login=has_account(ctx))
     if args.json:
@@ -125,6 +138,7 @@ def cmd_create(args: argparse.Namespace) -> int:
                 "expires_iso": iso(room.expires),
                 "description": room.description,
                 "link": room.context_url,
+                "knock": room.knock,
             }
         )
     else:
@@ -152,6 +166,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             "participants": room.participants,
             "description": room.description,
             "link": room.context_url,
+            "knock": room.knock,
         }
         for room in rooms
     ]
@@ -196,7 +211,9 @@ def cmd_rename(args: argparse.Namespace) -> int:
     run_client(
         ctx,
         url,
-        lambda c: rooms_local.rename_room(c, path, token, key, args.name, room_context),
+        lambda c: rooms_local.rename_room(
+            c, path, token, key, args.name, room_context, knock=args.knock
+        ),
         login=has_account(ctx),
     )
     print(f"renamed room {token}")

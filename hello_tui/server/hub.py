@@ -74,6 +74,8 @@ class Hub:
             p.RoomJoin: self.rooms.join,
             p.RoomLeave: self.rooms.leave_request,
             p.RoomTurn: self.room_turn.issue,
+            p.RoomAdmit: self.rooms.admit,
+            p.RoomDecline: self.rooms.decline,
         }
 
     async def _register(self, session: Session, msg: p.Register) -> None:

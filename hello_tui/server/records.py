@@ -52,6 +52,14 @@ class CallRecord(msgspec.Struct, kw_only=True):
         return self.caller if session_id == self.callee else None
 
 
+class KnockRecord(msgspec.Struct, kw_only=True):
+    """A visitor waiting in a knock-to-enter room's lobby: its session, never its name."""
+
+    knock: str  # the id the owner admits or declines by
+    session: str
+    until: float  # the visitor's instance ends the knock then (a crashed one: dropped)
+
+
 class RoomRecord(msgspec.Struct, kw_only=True):
     """A conversation URL. ``name`` is ciphertext the server cannot read;
     ``owner`` is ``a:<account key>`` or ``s:<session id>`` (anonymous creator)."""
@@ -66,3 +74,5 @@ class RoomRecord(msgspec.Struct, kw_only=True):
     participants: list[str] = msgspec.field(default_factory=list)
     call_id: str | None = None
     context: str = ""  # ciphertext too (description and URL), "" when none
+    knock: bool = False  # visitors wait in ``lobby`` until the owner admits them
+    lobby: list[KnockRecord] = msgspec.field(default_factory=list)

@@ -7,12 +7,22 @@ from that connection and otherwise simply expires. Every join pushes the
 expiry ``ttl`` seconds further; an expired room answers ``room-expired`` for
 ``room_expired_grace`` seconds, then is gone. When the second participant
 joins, a call record pairs them; it is deleted when either leaves.
+
+Knock to enter (a room's ``knock``): a visitor other than the owner waits in
+the room's lobby (``RoomRecord.lobby``: a knock id and its session, never its
+name) until an owner's session admits or declines it, or its wait times out.
+What the visitor brought (display name, offer, the timer) stays in its own
+instance's memory (``Session.knocks``): announcing the knock to the owner and
+entering once admitted both run there, reached through the store's delivery.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -21,20 +31,26 @@ from hello_tui.server.errors import Refusal
 from hello_tui.server.ids import new_id
 from hello_tui.server.privacy import log, short
 from hello_tui.server.quotas import refuse
-from hello_tui.server.records import CallRecord, RoomRecord
+from hello_tui.server.records import CallRecord, KnockRecord, RoomRecord
 from hello_tui.signaling.protocol import (
     EndReason,
+    KnockEnd,
     Offer,
     Ok,
     PeerJoined,
     PeerLeft,
     PeerName,
+    RoomAdmit,
     RoomCreate,
     RoomCreated,
+    RoomDecline,
     RoomDelete,
     RoomInfo,
     RoomJoin,
     RoomJoined,
+    RoomKnock,
+    RoomKnockEnded,
+    RoomKnocking,
     RoomLeave,
     RoomList,
     RoomRename,
@@ -49,6 +65,16 @@ if TYPE_CHECKING:
 replace = msgspec.structs.replace
 
 
+@dataclass
+class Knocking:
+    """A knock this session made, in its instance's memory only (never stored)."""
+
+    knock: str
+    offer: str | None
+    display_name: str
+    timer: asyncio.TimerHandle | None = None
+
+
 def info(room: RoomRecord) -> RoomInfo:
     return RoomInfo(
         token=room.token,
@@ -56,6 +82,7 @@ def info(room: RoomRecord) -> RoomInfo:
         expires=room.expires,
         participants=len(room.participants),
         context=room.context,
+        knock=room.knock,
     )
 
 
@@ -110,6 +137,7 @@ class RoomService:
             ttl=ttl,
             until=now + ttl + settings.room_expired_grace,
             context=msg.context,
+            knock=msg.knock,
         )
         await hub.store.put_room(room)
         if anonymous:
@@ -128,11 +156,12 @@ class RoomService:
 
     async def rename(self, session: Session, msg: RoomRename) -> None:
         owned = self._owned_by(session, msg.token)
-        context = msg.context
+        context, knock = msg.context, msg.knock
 
         def renamed(room: RoomRecord | None) -> RoomRecord:
             room = replace(owned(room), name=msg.name)
-            return room if context is None else replace(room, context=context)
+            room = room if context is None else replace(room, context=context)
+            return room if knock is None else replace(room, knock=knock)
 
         await self.hub.store.update_room(msg.token, renamed)
         session.push(Ok(ref=msg.ref))
@@ -147,6 +176,7 @@ class RoomService:
         assert old is not None
         self.hub.quotas.anonymous_rooms.discard(old.token)
         await self._end_pair(old, None, "closed")
+        await self._close_lobby(old)
         session.push(Ok(ref=msg.ref))
 
     async def delete_owned(self, owner: str) -> None:
@@ -156,20 +186,40 @@ class RoomService:
             self.hub.quotas.anonymous_rooms.discard(room.token)
             if old is not None:
                 await self._end_pair(old, None, "closed")
+                await self._close_lobby(old)
 
     async def join(self, session: Session, msg: RoomJoin) -> None:
+        await self._join(session, msg.token, msg.offer, msg.display_name, msg.ref)
+
+    async def _join(
+        self,
+        session: Session,
+        token: str,
+        offer: str | None,
+        display_name: str,
+        ref: int | None,
+        *,
+        admitted: bool = False,
+    ) -> None:
         hub = self.hub
         now = hub.store.clock()
         call_id = new_id()
+        knock_id = new_id()
+        knocks = [False]  # set by enter() (which the store may run more than once)
 
         def enter(room: RoomRecord | None) -> RoomRecord:
-            room = _found(room, msg.token)
+            room = _found(room, token)
+            knocks[0] = False
             if now >= room.expires:
                 raise Refusal("room-expired", "this room has expired")
             if session.id in room.participants:
                 raise Refusal("not-allowed", "already in this room")
             if len(room.participants) >= 2:
                 raise Refusal("room-full", "this room already has two participants")
+            lobby = [k for k in room.lobby if k.until > now]
+            if room.knock and not admitted and not hmac.compare_digest(room.owner, session.owner):
+                knocks[0] = True
+                return self._into_lobby(session, replace(room, lobby=lobby), knock_id, now)
             expires = int(now) + room.ttl
             return replace(
                 room,
@@ -177,15 +227,23 @@ class RoomService:
                 expires=expires,
                 until=expires + hub.settings.room_expired_grace,
                 call_id=call_id if room.participants else None,
+                lobby=lobby,
             )
 
-        _, room = await hub.store.update_room(msg.token, enter)
+        _, room = await hub.store.update_room(token, enter)
         assert room is not None
-        if msg.display_name:
-            session.display_names[room.token] = msg.display_name
+        if knocks[0]:
+            return await self._knocked(session, room, knock_id, offer, display_name, ref)
+        if display_name:
+            session.display_names[room.token] = display_name
+        if hmac.compare_digest(room.owner, session.owner):
+            # An owner's session arrived: whoever knocks is told, and tells it.
+            for entry in room.lobby:
+                knocking = RoomKnocking(token=room.token, knock=entry.knock, owner_present=True)
+                await hub.store.deliver(entry.session, knocking)
         if room.call_id is None:
-            session.push(RoomJoined(room=info(room), ref=msg.ref))
-            await self._tell_owner(room, msg.display_name)
+            session.push(RoomJoined(room=info(room), ref=ref))
+            await self._tell_owner(room, display_name)
             return
         first = room.participants[0]
         await hub.store.put_call(
@@ -201,19 +259,149 @@ class RoomService:
         )
         hub.metrics.call_started()
         log.info("room %s paired call %s", short(room.token), short(call_id))
-        session.push(RoomJoined(room=info(room), call_id=call_id, ref=msg.ref))
-        joined = PeerJoined(token=room.token, call_id=call_id, display_name=msg.display_name)
+        session.push(RoomJoined(room=info(room), call_id=call_id, ref=ref))
+        joined = PeerJoined(token=room.token, call_id=call_id, display_name=display_name)
         await hub.store.deliver(first, joined)
-        if msg.offer is not None:  # the later arrival offers; relayed, never stored
-            await hub.store.deliver(first, Offer(call_id=call_id, sdp=msg.offer))
-        await self._tell_owner(room, msg.display_name)
+        if offer is not None:  # the later arrival offers; relayed, never stored
+            await hub.store.deliver(first, Offer(call_id=call_id, sdp=offer))
+        await self._tell_owner(room, display_name)
+
+    # ---------------------------------------------------------------- knock to enter
+    def _into_lobby(
+        self, session: Session, room: RoomRecord, knock_id: str, now: float
+    ) -> RoomRecord:
+        if session.version < 2:
+            raise Refusal(
+                "not-allowed",
+                "this room lets visitors in when its owner says so, "
+                "which needs a newer client (protocol version 2)",
+            )
+        if room.token in session.knocks or any(k.session == session.id for k in room.lobby):
+            raise Refusal("not-allowed", "already knocking at this room")
+        if len(room.lobby) >= self.hub.settings.max_lobby:
+            raise Refusal("room-full", "too many people are already knocking at this room")
+        until = now + self.hub.settings.knock_timeout
+        entry = KnockRecord(knock=knock_id, session=session.id, until=until)
+        return replace(room, lobby=[*room.lobby, entry])
+
+    async def _knocked(
+        self,
+        session: Session,
+        room: RoomRecord,
+        knock_id: str,
+        offer: str | None,
+        display_name: str,
+        ref: int | None,
+    ) -> None:
+        """``session`` waits in the lobby: the owner's sessions in the room hear the
+        knock (``Session.push`` announces it), else the owner hears room-waiting."""
+        token = room.token
+        state = Knocking(knock=knock_id, offer=offer, display_name=display_name)
+        session.knocks[token] = state
+        hub = self.hub
+        state.timer = asyncio.get_running_loop().call_later(
+            hub.settings.knock_timeout,
+            lambda: hub.spawn(self.knock_over(session, token, knock_id, "timeout")),
+        )
+        present = bool(await self._owner_sessions(room, in_room=True))
+        log.info("room %s: a visitor knocks (owner present: %s)", short(token), present)
+        session.push(RoomKnocking(token=token, knock=knock_id, owner_present=present, ref=ref))
+        if not present:
+            await self._tell_owner(room, display_name)
+
+    async def announce_knock(self, session: Session, token: str) -> None:
+        """On the visitor's instance: the owner's sessions in the room hear the knock,
+        with the display name only this instance holds."""
+        state = session.knocks.get(token)
+        room = await self.hub.store.get_room(token)
+        if state is None or room is None:
+            return
+        knock = RoomKnock(token=token, knock=state.knock, display_name=state.display_name)
+        for owner in await self._owner_sessions(room, in_room=True):
+            await self.hub.store.deliver(owner, knock)
+
+    async def admit(self, session: Session, msg: RoomAdmit) -> None:
+        await self._answer_knock(session, msg.token, msg.knock, "admitted", msg.ref)
+
+    async def decline(self, session: Session, msg: RoomDecline) -> None:
+        await self._answer_knock(session, msg.token, msg.knock, "declined", msg.ref)
+
+    async def _answer_knock(
+        self, session: Session, token: str, knock: str, verdict: KnockEnd, ref: int | None
+    ) -> None:
+        """The owner's verdict: off the lobby; the visitor's instance is told (and
+        on ``admitted`` enters the room for it: ``enter_admitted``)."""
+        owned = self._owned_by(session, token)
+        now = self.hub.store.clock()
+
+        def take(room: RoomRecord | None) -> RoomRecord:
+            room = owned(room)
+            if not any(k.knock == knock and k.until > now for k in room.lobby):
+                raise Refusal("not-allowed", "nobody is knocking with that id any more")
+            if verdict == "admitted" and len(room.participants) >= 2:
+                raise Refusal("room-full", "this room already has two participants")
+            return replace(room, lobby=[k for k in room.lobby if k.knock != knock])
+
+        old, room = await self.hub.store.update_room(token, take)
+        assert old is not None and room is not None
+        visitor = next(k.session for k in old.lobby if k.knock == knock)
+        log.info("room %s: knock %s", short(token), verdict)
+        session.push(Ok(ref=ref))
+        ended = RoomKnockEnded(token=token, knock=knock, reason=verdict)
+        await self.hub.store.deliver(visitor, ended)
+        await self._tell_owner_in_room(room, ended)
+
+    async def enter_admitted(self, session: Session, token: str, state: Knocking) -> None:
+        """On the visitor's instance, once admitted: join as anyone would have."""
+        try:
+            await self._join(session, token, state.offer, state.display_name, None, admitted=True)
+        except Refusal:  # deleted, expired or filled meanwhile
+            session.push(RoomKnockEnded(token=token, knock=state.knock, reason="closed"))
+
+    async def knock_over(self, session: Session, token: str, knock: str, reason: KnockEnd) -> None:
+        """The visitor's side ends its knock (``timeout``, or ``left``: it gave up or
+        its connection closed): off the lobby, and the owner's sessions in the room told."""
+        state = session.knocks.get(token)
+        if state is None or state.knock != knock:
+            return
+        del session.knocks[token]
+        if state.timer is not None:
+            state.timer.cancel()
+
+        def out(room: RoomRecord | None) -> RoomRecord:
+            room = _found(room, token)
+            return replace(room, lobby=[k for k in room.lobby if k.knock != knock])
+
+        ended = RoomKnockEnded(token=token, knock=knock, reason=reason)
+        if reason == "timeout":
+            session.push(ended)
+        with contextlib.suppress(Refusal):
+            _, room = await self.hub.store.update_room(token, out)
+            if room is not None:
+                await self._tell_owner_in_room(room, ended)
+
+    async def _close_lobby(self, room: RoomRecord) -> None:
+        """The room is gone: everyone knocking hears ``closed``."""
+        for entry in room.lobby:
+            ended = RoomKnockEnded(token=room.token, knock=entry.knock, reason="closed")
+            await self.hub.store.deliver(entry.session, ended)
+
+    async def _owner_sessions(self, room: RoomRecord, *, in_room: bool = False) -> Sequence[str]:
+        """The owner's sessions: each device of the owning account, or the anonymous
+        creating session; with ``in_room``, only those in the room."""
+        kind, _, who = room.owner.partition(":")
+        devices = await self.hub.store.list_presence(who) if kind == "a" else [who]
+        return [d for d in devices if d in room.participants] if in_room else devices
+
+    async def _tell_owner_in_room(self, room: RoomRecord, message: RoomKnockEnded) -> None:
+        for owner in await self._owner_sessions(room, in_room=True):
+            await self.hub.store.deliver(owner, message)
 
     async def _tell_owner(self, room: RoomRecord, display_name: str) -> None:
         """Someone is in the room and none of the owner's sessions is: each of them
         hears ``room-waiting`` (through the store's delivery, so on any instance).
         The visitor's display name is all it says of the visitor; it is not logged."""
-        kind, _, who = room.owner.partition(":")
-        devices = await self.hub.store.list_presence(who) if kind == "a" else [who]
+        devices = await self._owner_sessions(room)
         if not devices or any(d in room.participants for d in devices):
             return
         waiting = RoomWaiting(token=room.token, name=room.name, display_name=display_name)
@@ -236,6 +424,11 @@ class RoomService:
             )
 
     async def leave_request(self, session: Session, msg: RoomLeave) -> None:
+        knocking = session.knocks.get(msg.token)
+        if knocking is not None and msg.token not in session.rooms:  # gives up knocking
+            await self.knock_over(session, msg.token, knocking.knock, "left")
+            session.push(Ok(ref=msg.ref))
+            return
         await self.leave(session, msg.token, "hangup", msg.ref)
 
     async def leave(

@@ -40,6 +40,8 @@ from hello_tui.signaling.protocol import (
     PeerLeft,
     ProtocolError,
     RoomJoined,
+    RoomKnockEnded,
+    RoomKnocking,
     Welcome,
     decode_client,
     encode,
@@ -48,6 +50,7 @@ from hello_tui.signaling.protocol import (
 
 if TYPE_CHECKING:
     from hello_tui.server.hub import Hub
+    from hello_tui.server.rooms import Knocking
 
 Handler = Callable[["Session", Any], Awaitable[None]]
 _CLOSE = None  # queue sentinel: flush, then close the socket
@@ -81,6 +84,8 @@ class Session:
         # The display name given with each room-join (token → name): in this live
         # connection only, like ``name``; never stored, never logged.
         self.display_names: dict[str, str] = {}
+        # Knocks at knock-to-enter rooms (token → what it brought): memory only too.
+        self.knocks: dict[str, Knocking] = {}
         # Outgoing frames (encoded JSON), drained by a writer task that exists only
         # while there is something to send: an idle connection holds neither a
         # queue nor a task (memory per idle connection is what caps a server).
@@ -129,9 +134,25 @@ class Session:
                     self.party_calls.add(message.call_id)
             case CallEnded() | PeerLeft():
                 self.party_calls.discard(message.call_id)
+            case RoomKnocking() if message.owner_present and message.token in self.knocks:
+                self.hub.spawn(self.hub.rooms.announce_knock(self, message.token))
+            case RoomKnockEnded() if self._knock_ended(message):
+                pass
         if not self._put(encode(message)):
             log.warning("session %s dropped: not reading", short(self.id))
             self.close(WSCloseCode.POLICY_VIOLATION)
+
+    def _knock_ended(self, message: RoomKnockEnded) -> bool:
+        """This session's own knock is over: forget it; admitted, enter the room."""
+        state = self.knocks.get(message.token)
+        if state is None or state.knock != message.knock:
+            return False
+        del self.knocks[message.token]
+        if state.timer is not None:
+            state.timer.cancel()
+        if message.reason == "admitted":
+            self.hub.spawn(self.hub.rooms.enter_admitted(self, message.token, state))
+        return True
 
     def ok(self, ref: int | None) -> None:
         """Acknowledge a call-signalling message, only if the client asked (``ref``)."""
@@ -290,6 +311,8 @@ class Session:
             for token in list(self.rooms):
                 with contextlib.suppress(Refusal):
                     await hub.rooms.leave(self, token, "closed")
+            for token, knocking in list(self.knocks.items()):
+                await hub.rooms.knock_over(self, token, knocking.knock, "left")
             for call_id in list(self.party_calls):
                 await hub.calls.closed(self, call_id)
             if self.account_key is not None:

@@ -46,6 +46,8 @@ class ServerSettings:
     room_expired_grace: int = 3600  # an expired room answers "room-expired" this long, then goes
     max_rooms_per_owner: int = 100  # live rooms of one account (or one anonymous connection)
     anonymous_room_ttl: int = 24 * 3600  # an anonymous creator's room: short-lived
+    knock_timeout: float = 300.0  # a knock-to-enter visitor waits this long in the lobby
+    max_lobby: int = 8  # visitors knocking at one room at a time (more: room-full)
 
     # Accounts and presence.
     account_ttl: int = 2 * 365 * 24 * 3600  # an account unused (no login) this long is forgotten

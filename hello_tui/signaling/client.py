@@ -71,13 +71,16 @@ from hello_tui.signaling.protocol import (
     Reject,
     RejectReason,
     Ringing,
+    RoomAdmit,
     RoomCreate,
     RoomCreated,
+    RoomDecline,
     RoomDelete,
     RoomIce,
     RoomInfo,
     RoomJoin,
     RoomJoined,
+    RoomKnocking,
     RoomLeave,
     RoomList,
     RoomRename,
@@ -715,13 +718,15 @@ class SignalingClient:
 
     # ------------------------------------------------------------ rooms
     async def room_create(
-        self, name_ciphertext: str, ttl: int | None = None, context: str = ""
+        self, name_ciphertext: str, ttl: int | None = None, context: str = "", knock: bool = False
     ) -> RoomCreated:
         """Create a room; the reply carries its token, expiry and base URL
         (add the key fragment with :func:`roomcrypt.room_url`). ``context``
-        (encrypted, :func:`roomcrypt.encrypt_context`) needs a version-2 server."""
+        (encrypted, :func:`roomcrypt.encrypt_context`) and ``knock`` (visitors
+        wait until the owner lets them in) need a version-2 server."""
         self._need_v2(context, "room context")
-        msg = RoomCreate(name=name_ciphertext, ttl=ttl, context=context)
+        self._need_v2(knock, "knock to enter")
+        msg = RoomCreate(name=name_ciphertext, ttl=ttl, context=context, knock=knock)
         return await self._expect(msg, RoomCreated)
 
     def _need_v2(self, value: object, what: str) -> None:
@@ -732,19 +737,46 @@ class SignalingClient:
         return (await self._expect(RoomList(), Rooms)).rooms
 
     async def room_rename(
-        self, token: str, name_ciphertext: str, context: str | None = None
+        self,
+        token: str,
+        name_ciphertext: str,
+        context: str | None = None,
+        knock: bool | None = None,
     ) -> None:
-        """Rename; ``context`` (encrypted) replaces the room's, None keeps it."""
+        """Rename; ``context`` (encrypted) replaces the room's and ``knock`` switches
+        knocking, None keeps either."""
         self._need_v2(context is not None, "room context")
-        await self._ok(RoomRename(token=token, name=name_ciphertext, context=context))
+        self._need_v2(knock is not None, "knock to enter")
+        msg = RoomRename(token=token, name=name_ciphertext, context=context, knock=knock)
+        await self._ok(msg)
 
     async def room_delete(self, token: str) -> None:
         await self._ok(RoomDelete(token=token))
 
     async def room_join(self, token: str, offer: str | None = None) -> RoomJoined:
-        """Join; :attr:`display_name` rides along when the server speaks version 2."""
+        """Join; :attr:`display_name` rides along when the server speaks version 2.
+        A knock-to-enter room answers ``room-knocking``: see :meth:`room_enter`."""
+        return await self._expect(self._join_message(token, offer), RoomJoined)
+
+    async def room_enter(self, token: str, offer: str | None = None) -> RoomJoined | RoomKnocking:
+        """Join, or knock at a knock-to-enter room: ``room-knocking`` means waiting
+        to be let in (then the events ``room-knock-ended`` and ``room-joined``)."""
+        reply = await self.request(self._join_message(token, offer))
+        if not isinstance(reply, (RoomJoined, RoomKnocking)):
+            raise ProtocolMismatch(f"expected room-joined, got {type(reply).__name__}")
+        return reply
+
+    def _join_message(self, token: str, offer: str | None) -> RoomJoin:
         name = clean_display_name(self.display_name) if self.version >= 2 else ""
-        return await self._expect(RoomJoin(token=token, offer=offer, display_name=name), RoomJoined)
+        return RoomJoin(token=token, offer=offer, display_name=name)
+
+    async def room_admit(self, token: str, knock: str) -> None:
+        """Let a knocking visitor in (the owner's sessions only)."""
+        await self._ok(RoomAdmit(token=token, knock=knock))
+
+    async def room_decline(self, token: str, knock: str) -> None:
+        """Turn a knocking visitor away."""
+        await self._ok(RoomDecline(token=token, knock=knock))
 
     async def room_turn(self, token: str) -> list[IceServer]:
         """Short-lived TURN credentials for a call in room ``token`` (empty: no TURN,

@@ -371,12 +371,14 @@ class RoomInfo(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     expires: int  # Unix seconds
     participants: int = 0
     context: ContextCiphertext = ""  # v2: description and URL, encrypted like the name
+    knock: bool = False  # v2: visitors knock and wait until the owner lets them in
 
 
 class RoomCreate(Message, tag="room-create"):
     name: Ciphertext
     ttl: Seconds | None = None
     context: ContextCiphertext = ""  # v2
+    knock: bool = False  # v2: knock to enter
 
 
 class RoomCreated(Message, tag="room-created"):
@@ -396,6 +398,7 @@ class RoomRename(Message, tag="room-rename"):
     token: Id
     name: Ciphertext
     context: ContextCiphertext | None = None  # v2: None keeps it, "" clears it
+    knock: bool | None = None  # v2: None keeps the setting
 
 
 class RoomDelete(Message, tag="room-delete"):
@@ -474,22 +477,73 @@ class RoomIce(Message, tag="room-ice"):
     ice: list[IceServer] = msgspec.field(default_factory=list)
 
 
+# How a knock ends: the visitor hears declined, timeout or closed (admitted: it is
+# let in, room-joined follows); the owner's sessions in the room hear every one.
+KnockEnd = Literal["admitted", "declined", "timeout", "left", "closed"]
+KNOCK_ENDS: Final[tuple[KnockEnd, ...]] = get_args(KnockEnd)
+
+
+class RoomKnocking(Message, tag="room-knocking"):
+    """v2. Server → a visitor of a knock-to-enter room, the reply to its
+    ``room-join``: it waits in the lobby. Sent again (without ``ref``) when one
+    of the owner's sessions enters the room (``owner_present``)."""
+
+    token: Id
+    knock: Id
+    owner_present: bool = False
+
+
+class RoomKnock(Message, tag="room-knock"):
+    """v2. Server → the owner's sessions in the room: a visitor knocks. The
+    display name comes from the visitor's own instance (never stored)."""
+
+    token: Id
+    knock: Id
+    display_name: DisplayName = ""
+
+
+class RoomAdmit(Message, tag="room-admit"):
+    """v2. The owner lets a knocking visitor in (answered ``ok``)."""
+
+    token: Id
+    knock: Id
+
+
+class RoomDecline(Message, tag="room-decline"):
+    """v2. The owner turns a knocking visitor away (answered ``ok``)."""
+
+    token: Id
+    knock: Id
+
+
+class RoomKnockEnded(Message, tag="room-knock-ended"):
+    """v2. A knock is over (``KnockEnd``): to the visitor and the owner's sessions in the room."""
+
+    token: Id
+    knock: Id
+    reason: KnockEnd
+
+
 ClientMessage = (
     Hello | Register | Login | LoginProof | Logout | AccountDelete
     | Call | Ringing | Accept | Reject | Offer | Answer | SasReveal | Connected | Hangup
     | RoomCreate | RoomList | RoomRename | RoomDelete | RoomJoin | RoomLeave
     | RoomTurn
+    | RoomAdmit | RoomDecline
 )  # fmt: skip
 ServerMessage = (
     Welcome | Ok | Error | Reconnect | Challenge | LoggedIn
     | CallCreated | Incoming | Missed | Ringing | Accepted | Offer | Answer | SasReveal | CallEnded
     | RoomCreated | Rooms | RoomJoined | PeerJoined | PeerLeft | PeerName | RoomWaiting
     | RoomIce
+    | RoomKnocking | RoomKnock | RoomKnockEnded
 )  # fmt: skip
 
 
 def _v1_room(room: RoomInfo) -> RoomInfo:
-    return msgspec.structs.replace(room, context="") if room.context else room
+    if room.context or room.knock:
+        return msgspec.structs.replace(room, context="", knock=False)
+    return room
 
 
 def for_version(message: Message, version: int) -> Message | None:
@@ -500,13 +554,13 @@ def for_version(message: Message, version: int) -> Message | None:
         return message
     replace = msgspec.structs.replace
     match message:
-        case PeerName() | RoomWaiting():
+        case PeerName() | RoomWaiting() | RoomKnocking() | RoomKnock() | RoomKnockEnded():
             return None
         case PeerJoined() if message.display_name:
             return replace(message, display_name="")
-        case RoomJoined() | RoomCreated() if message.room.context:
+        case RoomJoined() | RoomCreated() if message.room.context or message.room.knock:
             return replace(message, room=_v1_room(message.room))
-        case Rooms() if any(r.context for r in message.rooms):
+        case Rooms() if any(r.context or r.knock for r in message.rooms):
             return replace(message, rooms=[_v1_room(r) for r in message.rooms])
     return message
 

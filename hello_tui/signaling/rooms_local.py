@@ -48,6 +48,7 @@ class Room:
     participants: int = 0
     description: str = ""  # the room's context, decrypted ("" without one or a key)
     context_url: str = ""  # shown as text, never opened
+    knock: bool = False  # visitors wait until the owner lets them in
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,7 @@ def describe(infos: list[Any], local: dict[str, dict[str, Any]]) -> list[Room]:
                 info.participants,
                 context.description,
                 context.url,
+                bool(getattr(info, "knock", False)),
             )
         )
     return out
@@ -201,9 +203,10 @@ async def create_room(
     name: str,
     ttl: int | None = None,
     context: RoomContext | None = None,
+    knock: bool = False,
 ) -> Room:
     """Encrypt ``name`` (and the optional context) with a fresh key, create the
-    room, remember the key."""
+    room (``knock``: visitors wait to be let in), remember the key."""
     from hello_tui.signaling.roomcrypt import (
         RoomContext,
         encode_key,
@@ -215,7 +218,8 @@ async def create_room(
 
     context = context or RoomContext()
     key = new_room_key()
-    created = await client.room_create(encrypt_name(key, name), ttl, encrypt_context(key, context))
+    sealed = encrypt_context(key, context)
+    created = await client.room_create(encrypt_name(key, name), ttl, sealed, knock=knock)
     base = absolute_url(created.url, server)
     update_rooms(path, created.room.token, {"key": encode_key(key), "url": base})
     return Room(
@@ -226,6 +230,7 @@ async def create_room(
         created.room.participants,
         context.description,
         context.url,
+        created.room.knock,
     )
 
 
@@ -242,13 +247,14 @@ async def rename_room(
     key: bytes,
     name: str,
     context: RoomContext | None = None,
+    knock: bool | None = None,
 ) -> None:
-    """Re-encrypt the name (and, when given, replace the context) with the room's
-    key; remember the key if it was new."""
+    """Re-encrypt the name (and, when given, replace the context or switch
+    knocking) with the room's key; remember the key if it was new."""
     from hello_tui.signaling.roomcrypt import encode_key, encrypt_context, encrypt_name
 
     sealed = None if context is None else encrypt_context(key, context)
-    await client.room_rename(token, encrypt_name(key, name), sealed)
+    await client.room_rename(token, encrypt_name(key, name), sealed, knock=knock)
     entry = load_rooms(path).get(token)
     if entry is None or key_of(entry) != key:
         update_rooms(path, token, {**(entry or {}), "key": encode_key(key)})

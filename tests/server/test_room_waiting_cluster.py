@@ -89,3 +89,28 @@ async def test_owner_devices_on_both_instances_hear_the_visitor(pair: Pair) -> N
     text = json.dumps(await pair.store.dump())
     assert joined.call_id and joined.call_id in text  # the dump is the live state
     assert "Zelda" not in text and "Olive" not in text
+
+
+async def test_a_knock_and_its_admission_cross_instances(pair: Pair) -> None:
+    owner = await pair.client(0, "olive")
+    await owner.send(p.RoomCreate(name=NAME, knock=True, ref=1))
+    token = (await owner.expect(p.RoomCreated, ref=1)).room.token
+    visitor = await pair.client(1)
+    await visitor.send(p.RoomJoin(token=token, offer=sdp(), display_name="Zelda Across", ref=1))
+    knocking = await visitor.expect(p.RoomKnocking, ref=1, owner_present=False)
+    await owner.expect(p.RoomWaiting, display_name="Zelda Across")
+
+    await owner.send(p.RoomJoin(token=token, display_name="Olive", ref=2))
+    await owner.expect(p.RoomJoined, ref=2, call_id=None)
+    await visitor.expect(p.RoomKnocking, knock=knocking.knock, owner_present=True)
+    await owner.expect(p.RoomKnock, knock=knocking.knock, display_name="Zelda Across")
+    assert "Zelda" not in json.dumps(await pair.store.dump())
+
+    await owner.send(p.RoomAdmit(token=token, knock=knocking.knock, ref=3))
+    await owner.expect(p.Ok, ref=3)
+    await owner.expect(p.RoomKnockEnded, reason="admitted")
+    await visitor.expect(p.RoomKnockEnded, reason="admitted")
+    joined = await visitor.expect(p.RoomJoined, ref=None)
+    await owner.expect(p.PeerJoined, call_id=joined.call_id, display_name="Zelda Across")
+    await owner.expect(p.Offer, call_id=joined.call_id)
+    await visitor.expect(p.PeerName, display_name="Olive")

@@ -24,6 +24,7 @@ from textual.widgets import Digits, Footer, Label, Static
 
 from hello_tui.call.wording import clock
 from hello_tui.tui.messages import CallEventMessage, QualityUpdate, follow_call
+from hello_tui.tui.screens.knock import knock_over
 from hello_tui.tui.text import plain
 from hello_tui.tui.widgets.identity import IdentityLine
 from hello_tui.tui.widgets.photo import Photo
@@ -35,6 +36,8 @@ STATE_TEXT = {
     "dialing": "Calling…",
     "ringing": "Ringing…",
     "waiting": "In the room, waiting for someone…",
+    "knocking": "Knocking: waiting for the room's owner to let you in…",
+    "knocking-away": "Knocking: the room's owner is not here yet (they were told)…",
     "connecting": "Connecting…",
     "connected": "Connected · encrypted (DTLS-SRTP)",
 }
@@ -90,7 +93,7 @@ class CallScreen(Screen[Any]):
             yield Photo(cols=16, rows=8, id="call-photo")
             yield VideoView(self._remote_sink, self._remote_placeholder, id="remote-video")
             with Vertical(id="call-info"):
-                yield Label(plain(self._peer()), id="call-peer")
+                yield Label(plain(self._header()), id="call-peer")
                 with Horizontal(id="call-state-row"):
                     yield Label(STATE_TEXT.get(self.state, self.state), id="call-state")
                     yield Label("", id="call-timer")
@@ -105,6 +108,11 @@ class CallScreen(Screen[Any]):
 
     def _peer(self) -> str:
         return getattr(self.call, "peer", "") or "call"
+
+    def _header(self) -> str:
+        """Who: a room's other participant by the display name they gave, if any."""
+        name = getattr(self.call, "peer_name", "")
+        return f"{name} · {self._peer()}" if name else self._peer()
 
     # ------------------------------------------------------------ video
     @property
@@ -210,8 +218,29 @@ class CallScreen(Screen[Any]):
                 self._flags()
             case ev.Notice(text=text):
                 self.add_notice(text)
+            case ev.PeerName():
+                self.query_one("#call-peer", Label).update(plain(self._header()))
+            case ev.Knocking(owner_present=present):
+                self.state = "knocking" if present else "knocking-away"
+            case ev.Declined(reason=reason):
+                self.add_notice(
+                    "the room's owner did not let you in"
+                    if reason == "declined"
+                    else "nobody let you in in time"
+                    if reason == "timeout"
+                    else "the room was closed"
+                )
+            case ev.Knock() as knock:
+                from hello_tui.tui.screens.knock import ask
+
+                self._knock_prompt = ask(self, self.call, knock)
+            case ev.KnockEnded(knock=knock_id):
+                knock_over(getattr(self, "_knock_prompt", None), knock_id)
             case ev.Ended() as ended:
                 self.ended = ended
+                prompt = getattr(self, "_knock_prompt", None)
+                if prompt is not None:  # a knock still asked about: the call is over
+                    knock_over(prompt, prompt.knock.knock)
                 self.dismiss(ended)
 
     def add_notice(self, text: str) -> None:

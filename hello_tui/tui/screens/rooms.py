@@ -184,6 +184,13 @@ class RoomsScreen(Screen[None]):
         text.append(printable(room.name) if room.name is not None else UNKNOWN, "bold")
         text.append(f"\nexpires {local_time(room.expires)}", "dim")
         text.append(f" · {room.participants} in the room now\n", "dim")
+        # The room's context (decrypted here): someone's words and a link, as text only.
+        if room.description:
+            text.append(f"About: {printable(room.description, 200)}\n")
+        if room.context_url:
+            text.append(f"Link (not opened): {printable(room.context_url, 500)}\n", "dim")
+        if room.knock:
+            text.append("Knock to enter: visitors wait until you let them in\n", "dim")
         if room.url:
             text.append(room.url, "underline")
             text.append("\nc: copy  j/enter: join  e: rename  x: delete", "dim")
