@@ -2,11 +2,18 @@
 
 Every key has a TTL (``PEXPIREAT`` at the record's ``until``), so anything a
 crashed client or a dead instance leaves behind disappears on its own (P4).
-Read-modify-write uses WATCH/MULTI with retries, so updaters must be pure.
-Messages for a session held by another instance travel over pub/sub on that
-instance's channel; a session held by this process is delivered directly.
-Publishes go through one dedicated connection, so two messages to the same
-session arrive in the order they were sent.
+
+One round trip per state change: a call update is a Lua compare-and-set
+(``_CALL_WRITE``) against the bytes this instance last saw of the record
+(a local cache; a miss or a stale guess costs one more trip, never a wrong
+write), and the same script keeps the call's timer in the due-list
+(``{p}timers``), which every instance polls (``_CLAIM_DUE``: one claimer per
+due entry). Rooms and accounts, rarer, use WATCH/MULTI with retries; either
+way updaters must be pure. Messages for a session held by another instance
+travel over pub/sub on that instance's channel, looked up and published by
+one script (``_DELIVER``); a session held by this process is delivered
+directly. Publishes go through one dedicated connection, so two messages to
+the same session arrive in the order they were sent.
 
 Key layout (``prefix`` defaults to ``hello:``)::
 
@@ -16,6 +23,7 @@ Key layout (``prefix`` defaults to ``hello:``)::
     {p}owner:{owner}       set of room tokens (index for room-list)
     {p}presence:{hmac}     sorted set: session id scored by its expiry
     {p}session:{sid}       the instance holding the session
+    {p}timers              sorted set: call id scored by its timer's deadline
     {p}inst:{instance}     pub/sub channel of an instance
 """
 
@@ -52,6 +60,54 @@ _POOL_SIZE = 100
 _POOL_WAIT = 10.0
 
 
+# KEYS: call, timers. ARGV: mode ("cas" or "put"), expected bytes ("" = none),
+# new bytes ("" = delete), PXAT ms, call id, deadline ("" = no timer), timers PXAT ms.
+# Returns {1} when written, else {0, current bytes} ({0} if there is none).
+_CALL_WRITE = """
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == 'cas' and (cur or '') ~= ARGV[2] then
+  if cur then return {0, cur} end
+  return {0}
+end
+if ARGV[3] == '' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[5])
+  return {1}
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PXAT', ARGV[4])
+if ARGV[6] == '' then
+  redis.call('ZREM', KEYS[2], ARGV[5])
+else
+  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[7], 'GT')
+  redis.call('PEXPIREAT', KEYS[2], ARGV[7], 'NX')
+end
+return {1}
+"""
+# KEYS: timers. ARGV: now, lease deadline, limit, timers PXAT ms. Atomic, so
+# each due entry goes to one claimer; it comes due again at the lease deadline
+# unless the claimer's write moves or removes it first.
+_CLAIM_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, id in ipairs(due) do
+  redis.call('ZADD', KEYS[1], ARGV[2], id)
+end
+if #due > 0 then redis.call('PEXPIREAT', KEYS[1], ARGV[4], 'GT') end
+return due
+"""
+# KEYS: session. ARGV: channel prefix, payload. -1: no such session; else the
+# number of subscribers that got it (0: the instance holding it is gone).
+_DELIVER = """
+local inst = redis.call('GET', KEYS[1])
+if not inst then return -1 end
+return redis.call('PUBLISH', ARGV[1] .. inst, ARGV[2])
+"""
+# The due-list outlives its latest deadline by this much (a claimed entry's lease
+# included), so it goes once no instance is left to fire it.
+_TIMERS_SLACK = 600.0
+_SEEN_MAX = 20_000  # call records remembered as compare-and-set guesses
+
+
 def _ms(until: float) -> int:
     return max(1, int(until * 1000))
 
@@ -73,6 +129,8 @@ def _text(reply: object) -> str:
 class RedisStore(Store):
     """The :class:`Store` seam on Redis (``--redis redis://127.0.0.1:6379/0``)."""
 
+    shared_timers = True
+
     def __init__(self, url: str, *, prefix: str = "hello:") -> None:
         self.clock: Callable[[], float] = time.time
         self.url = url
@@ -91,6 +149,9 @@ class RedisStore(Store):
         self._handlers: dict[str, DeliveryHandler] = {}
         self._listeners: dict[str, asyncio.Task[None]] = {}
         self._instances: dict[str, str] = {}  # session id -> instance (cache, sessions never move)
+        # call id -> the record's bytes as this instance last read or wrote them:
+        # the expected value of the next compare-and-set (a guess, checked by Redis).
+        self._seen: dict[str, bytes] = {}
 
     def _k(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -185,16 +246,71 @@ class RedisStore(Store):
         return [_text(m) for m in members]
 
     # ---------------------------------------------------------------- calls
+    def _remember(self, call_id: str, data: bytes | None) -> None:
+        self._seen.pop(call_id, None)
+        if data is not None:
+            self._seen[call_id] = data
+            if len(self._seen) > _SEEN_MAX:
+                del self._seen[next(iter(self._seen))]
+
+    async def _write_call(
+        self, mode: str, call_id: str, expected: bytes | None, record: CallRecord | None
+    ) -> tuple[bool, bytes | None, bytes | None]:
+        """Run ``_CALL_WRITE``; returns (written, the new bytes, Redis's bytes if not)."""
+        data = _encoder.encode(record) if record is not None else b""
+        deadline = record.deadline if record is not None else None
+        reply = await self._r.eval(
+            _CALL_WRITE, 2, self._k("call", call_id), self._k("timers"),
+            mode, expected or b"", data, _ms(record.until) if record else 0, call_id,
+            repr(deadline) if deadline is not None else "",
+            _ms((deadline or 0) + _TIMERS_SLACK),
+        )  # fmt: skip
+        reply = cast("list[Any]", reply)
+        if int(reply[0]) == 1:
+            self._remember(call_id, data or None)
+            return True, data or None, None
+        current = _bytes(reply[1]) if len(reply) > 1 else None
+        self._remember(call_id, current)
+        return False, None, current
+
     async def put_call(self, record: CallRecord) -> None:
-        await self._put(self._k("call", record.call_id), record)
+        await self._write_call("put", record.call_id, None, record)
 
     async def get_call(self, call_id: str) -> CallRecord | None:
-        return await self._get(self._k("call", call_id), CallRecord)
+        data = await self._r.get(self._k("call", call_id))
+        self._remember(call_id, None if data is None else _bytes(data))
+        return None if data is None else _decoders[CallRecord].decode(_bytes(data))
 
     async def update_call(
         self, call_id: str, fn: Updater[CallRecord]
     ) -> tuple[CallRecord | None, CallRecord | None]:
-        return await self._update(self._k("call", call_id), CallRecord, fn)
+        guess, checked = self._seen.get(call_id), False
+        if guess is None:  # nothing seen here: read first (an absent record is a fact too)
+            raw = await self._r.get(self._k("call", call_id))
+            guess, checked = (None if raw is None else _bytes(raw)), True
+        decoder = _decoders[CallRecord]
+        for _ in range(_RETRIES):
+            old = None if guess is None else decoder.decode(guess)
+            try:
+                new = fn(old)
+            except Exception:
+                if checked:
+                    raise  # refused on what Redis holds: nothing changed
+                raw = await self._r.get(self._k("call", call_id))  # maybe a stale guess
+                guess, checked = (None if raw is None else _bytes(raw)), True
+                continue
+            written, _, current = await self._write_call("cas", call_id, guess, new)
+            if written:
+                return old, new
+            guess, checked = current, True
+        raise RuntimeError("CallRecord update kept conflicting; gave up")
+
+    async def claim_due_calls(self, now: float, lease: float, limit: int = 200) -> list[str]:
+        due = await self._r.eval(
+            _CLAIM_DUE, 1, self._k("timers"),
+            repr(now), repr(now + lease), limit, _ms(now + lease + _TIMERS_SLACK),
+        )  # fmt: skip
+        return [_text(d) for d in cast("list[Any]", due)]
 
     # ---------------------------------------------------------------- rooms
     async def put_room(self, record: RoomRecord) -> None:
@@ -227,23 +343,19 @@ class RedisStore(Store):
 
     async def deliver(self, session_id: str, message: Message) -> bool:
         instance = self._instances.get(session_id)
-        if instance is None:
-            raw = await self._r.get(self._k("session", session_id))
-            if raw is None:
-                return False
-            instance = _text(raw)
-        handler = self._handlers.get(instance)
+        handler = self._handlers.get(instance) if instance is not None else None
         if handler is not None:  # held by this process: no round trip
             handler(session_id, message)
             return True
+        # Elsewhere (or gone): one script looks the session up and publishes.
         payload = session_id.encode() + b"\n" + encode(message)
-        return bool(await self._publish(self._k("inst", instance), payload))
+        return await self._publish(self._k("session", session_id), payload) > 0
 
-    async def _publish(self, channel: str, payload: bytes) -> int:
-        """PUBLISH in call order; returns the number of subscribers that got it."""
+    async def _publish(self, session_key: str, payload: bytes) -> int:
+        """``_DELIVER`` in call order; the number of subscribers that got it (-1: no session)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
-        self._pub_waiting.append((channel, payload, future))
+        self._pub_waiting.append((session_key, payload, future))
         if self._pub_flusher is None:
             self._pub_flusher = loop.create_task(self._flush_publishes())
         return await future
@@ -254,8 +366,9 @@ class RedisStore(Store):
                 batch, self._pub_waiting = self._pub_waiting, []
                 try:
                     async with self._pub.pipeline(transaction=False) as pipe:
-                        for channel, payload, _ in batch:
-                            pipe.publish(channel, payload)
+                        channels = self._k("inst", "")
+                        for session_key, payload, _ in batch:
+                            pipe.eval(_DELIVER, 1, session_key, channels, payload)
                         results = await pipe.execute(raise_on_error=False)
                 except Exception as exc:
                     results = [exc] * len(batch)
@@ -321,7 +434,9 @@ class RedisStore(Store):
         return 0  # TTLs are native; presence sets drop stale members on write
 
     async def dump(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"records": {}, "presence": {}, "sessions": {}, "owners": {}}
+        out: dict[str, Any] = {
+            "records": {}, "presence": {}, "sessions": {}, "owners": {}, "timers": {}
+        }  # fmt: skip
         async for raw in self._r.scan_iter(match=self.prefix + "*", count=500):
             key = _text(raw)
             kind, _, rest = key.removeprefix(self.prefix).partition(":")
@@ -340,6 +455,11 @@ class RedisStore(Store):
                 out["presence"][rest] = {_text(m): s for m, s in members}
             elif kind == "session":
                 out["sessions"][rest] = {"instance": _text(await self._r.get(key) or b"")}
+            elif kind == "timers":
+                entries = cast(
+                    "list[tuple[bytes, float]]", await self._r.zrange(key, 0, -1, withscores=True)
+                )
+                out["timers"] = {_text(m): s for m, s in entries}
             elif kind == "owner":
                 out["owners"][rest] = sorted(_text(t) for t in await self._r.smembers(key))
             else:
