@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
+from redis.exceptions import NoScriptError, WatchError
 
 from hello_tui.server.privacy import log
 from hello_tui.server.records import AccountRecord, CallRecord, RoomRecord
@@ -104,6 +105,7 @@ return redis.call('PUBLISH', ARGV[1] .. inst, ARGV[2])
 """
 # The due-list outlives its latest deadline by this much (a claimed entry's lease
 # included), so it goes once no instance is left to fire it.
+_SHA = {s: hashlib.sha1(s.encode()).hexdigest() for s in (_CALL_WRITE, _CLAIM_DUE, _DELIVER)}
 _TIMERS_SLACK = 600.0
 _SEEN_MAX = 20_000  # call records remembered as compare-and-set guesses
 
@@ -140,12 +142,12 @@ class RedisStore(Store):
                 url, max_connections=_POOL_SIZE, timeout=_POOL_WAIT
             )
         )
-        # One connection for publishes keeps per-session message order. Publishes
-        # waiting while a batch is in flight go out together as the next pipeline
-        # (one round trip), in the order they were made.
-        self._pub = aioredis.Redis.from_url(url, single_connection_client=True)
-        self._pub_waiting: list[tuple[str, bytes, asyncio.Future[int]]] = []
-        self._pub_flusher: asyncio.Task[None] | None = None
+        # The hot path (call updates, lookups, deliveries) goes through one
+        # connection, auto-pipelined (_cmd): per-session message order is kept and
+        # a burst costs one round trip, not a pool checkout per command.
+        self._hot = aioredis.Redis.from_pool(aioredis.ConnectionPool.from_url(url))
+        self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._handlers: dict[str, DeliveryHandler] = {}
         self._listeners: dict[str, asyncio.Task[None]] = {}
         self._instances: dict[str, str] = {}  # session id -> instance (cache, sessions never move)
@@ -202,7 +204,8 @@ class RedisStore(Store):
 
     # ---------------------------------------------------------------- accounts
     async def get_account(self, key: str) -> AccountRecord | None:
-        return await self._get(self._k("account", key), AccountRecord)
+        data = await self._cmd("GET", self._k("account", key))
+        return None if data is None else _decoders[AccountRecord].decode(_bytes(data))
 
     async def create_account(self, key: str, record: AccountRecord) -> bool:
         ok = await self._r.set(
@@ -219,30 +222,36 @@ class RedisStore(Store):
     # ---------------------------------------------------------------- presence
     async def add_presence(self, key: str, session_id: str, until: float) -> None:
         k = self._k("presence", key)
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.zadd(k, {session_id: until})
-            pipe.zremrangebyscore(k, "-inf", self.clock())
+        # On the hot connection, in order with every other presence change of
+        # this instance (queued together: one round trip).
+        await asyncio.gather(
+            self._cmd("ZADD", k, repr(until), session_id),
+            self._cmd("ZREMRANGEBYSCORE", k, "-inf", repr(self.clock())),
             # Only ever extend: one device's short expiry must not drop the others.
-            pipe.pexpireat(k, _ms(until), gt=True)
-            pipe.pexpireat(k, _ms(until), nx=True)
-            await pipe.execute()
+            self._cmd("PEXPIREAT", k, _ms(until), "GT"),
+            self._cmd("PEXPIREAT", k, _ms(until), "NX"),
+        )
 
     async def touch_presence(self, key: str, session_id: str, until: float) -> bool:
         k = self._k("presence", key)
         # XX: only update an existing member; CH counts changed members.
-        changed = await self._r.zadd(k, {session_id: until}, xx=True, ch=True)
-        if changed:
-            await self._r.pexpireat(k, _ms(until), gt=True)
-        return bool(changed) or await self._r.zscore(k, session_id) is not None
+        changed, _, score = await asyncio.gather(
+            self._cmd("ZADD", k, "XX", "CH", repr(until), session_id),
+            self._cmd("PEXPIREAT", k, _ms(until), "GT"),
+            self._cmd("ZSCORE", k, session_id),
+        )
+        return bool(changed) or score is not None
 
     async def remove_presence(self, key: str, session_id: str) -> None:
-        await self._r.zrem(self._k("presence", key), session_id)
+        await self._cmd("ZREM", self._k("presence", key), session_id)
 
     async def clear_presence(self, key: str) -> None:
-        await self._r.delete(self._k("presence", key))
+        await self._cmd("DEL", self._k("presence", key))
 
     async def list_presence(self, key: str) -> list[str]:
-        members = await self._r.zrangebyscore(self._k("presence", key), f"({self.clock()}", "+inf")
+        members = await self._cmd(
+            "ZRANGEBYSCORE", self._k("presence", key), f"({self.clock()}", "+inf"
+        )
         return [_text(m) for m in members]
 
     # ---------------------------------------------------------------- calls
@@ -259,8 +268,8 @@ class RedisStore(Store):
         """Run ``_CALL_WRITE``; returns (written, the new bytes, Redis's bytes if not)."""
         data = _encoder.encode(record) if record is not None else b""
         deadline = record.deadline if record is not None else None
-        reply = await self._r.eval(
-            _CALL_WRITE, 2, self._k("call", call_id), self._k("timers"),
+        reply = await self._eval(
+            _CALL_WRITE, [self._k("call", call_id), self._k("timers")],
             mode, expected or b"", data, _ms(record.until) if record else 0, call_id,
             repr(deadline) if deadline is not None else "",
             _ms((deadline or 0) + _TIMERS_SLACK),
@@ -277,7 +286,7 @@ class RedisStore(Store):
         await self._write_call("put", record.call_id, None, record)
 
     async def get_call(self, call_id: str) -> CallRecord | None:
-        data = await self._r.get(self._k("call", call_id))
+        data = await self._cmd("GET", self._k("call", call_id))
         self._remember(call_id, None if data is None else _bytes(data))
         return None if data is None else _decoders[CallRecord].decode(_bytes(data))
 
@@ -286,7 +295,7 @@ class RedisStore(Store):
     ) -> tuple[CallRecord | None, CallRecord | None]:
         guess, checked = self._seen.get(call_id), False
         if guess is None:  # nothing seen here: read first (an absent record is a fact too)
-            raw = await self._r.get(self._k("call", call_id))
+            raw = await self._cmd("GET", self._k("call", call_id))
             guess, checked = (None if raw is None else _bytes(raw)), True
         decoder = _decoders[CallRecord]
         for _ in range(_RETRIES):
@@ -296,7 +305,7 @@ class RedisStore(Store):
             except Exception:
                 if checked:
                     raise  # refused on what Redis holds: nothing changed
-                raw = await self._r.get(self._k("call", call_id))  # maybe a stale guess
+                raw = await self._cmd("GET", self._k("call", call_id))  # maybe a stale guess
                 guess, checked = (None if raw is None else _bytes(raw)), True
                 continue
             written, _, current = await self._write_call("cas", call_id, guess, new)
@@ -306,8 +315,8 @@ class RedisStore(Store):
         raise RuntimeError("CallRecord update kept conflicting; gave up")
 
     async def claim_due_calls(self, now: float, lease: float, limit: int = 200) -> list[str]:
-        due = await self._r.eval(
-            _CLAIM_DUE, 1, self._k("timers"),
+        due = await self._eval(
+            _CLAIM_DUE, [self._k("timers")],
             repr(now), repr(now + lease), limit, _ms(now + lease + _TIMERS_SLACK),
         )  # fmt: skip
         return [_text(d) for d in cast("list[Any]", due)]
@@ -335,11 +344,11 @@ class RedisStore(Store):
     # ---------------------------------------------------------------- delivery
     async def register_session(self, session_id: str, instance: str, until: float) -> None:
         self._instances[session_id] = instance
-        await self._r.set(self._k("session", session_id), instance, pxat=_ms(until))
+        await self._cmd("SET", self._k("session", session_id), instance, "PXAT", _ms(until))
 
     async def unregister_session(self, session_id: str) -> None:
         self._instances.pop(session_id, None)
-        await self._r.delete(self._k("session", session_id))
+        await self._cmd("DEL", self._k("session", session_id))
 
     async def deliver(self, session_id: str, message: Message) -> bool:
         instance = self._instances.get(session_id)
@@ -353,34 +362,46 @@ class RedisStore(Store):
 
     async def _publish(self, session_key: str, payload: bytes) -> int:
         """``_DELIVER`` in call order; the number of subscribers that got it (-1: no session)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
-        self._pub_waiting.append((session_key, payload, future))
-        if self._pub_flusher is None:
-            self._pub_flusher = loop.create_task(self._flush_publishes())
-        return await future
+        return int(await self._eval(_DELIVER, [session_key], self._k("inst", ""), payload))
 
-    async def _flush_publishes(self) -> None:
+    async def _eval(self, script: str, keys: list[str], *args: Any) -> Any:
+        """Run a script by its SHA-1 (loaded by the first plain EVAL after a miss)."""
         try:
-            while self._pub_waiting:
-                batch, self._pub_waiting = self._pub_waiting, []
+            return await self._cmd("EVALSHA", _SHA[script], len(keys), *keys, *args)
+        except NoScriptError:  # first use, or Redis restarted
+            return await self._cmd("EVAL", script, len(keys), *keys, *args)
+
+    def _cmd(self, *args: Any) -> asyncio.Future[Any]:
+        """One command on the instance's hot connection, in call order. Commands
+        queued while a batch is in flight go out together as the next pipeline:
+        one write and one read for many requests, whatever their number."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append((args, future))
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush())
+        return future
+
+    async def _flush(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
                 try:
-                    async with self._pub.pipeline(transaction=False) as pipe:
-                        channels = self._k("inst", "")
-                        for session_key, payload, _ in batch:
-                            pipe.eval(_DELIVER, 1, session_key, channels, payload)
+                    async with self._hot.pipeline(transaction=False) as pipe:
+                        for args, _ in batch:
+                            pipe.execute_command(*args)
                         results = await pipe.execute(raise_on_error=False)
                 except Exception as exc:
                     results = [exc] * len(batch)
-                for (_, _, future), result in zip(batch, results, strict=True):
+                for (_, future), result in zip(batch, results, strict=True):
                     if future.done():
                         continue
                     if isinstance(result, BaseException):
                         future.set_exception(result)
                     else:
-                        future.set_result(int(result))
+                        future.set_result(result)
         finally:
-            self._pub_flusher = None
+            self._flusher = None
 
     def subscribe(self, instance: str, handler: DeliveryHandler) -> None:
         self._handlers[instance] = handler
@@ -469,5 +490,5 @@ class RedisStore(Store):
     async def close(self) -> None:
         for instance in list(self._listeners):
             self.unsubscribe(instance)
-        await self._pub.aclose()
+        await self._hot.aclose()
         await self._r.aclose()
