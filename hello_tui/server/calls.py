@@ -6,11 +6,15 @@ States (the record's ``state``; "terminated" is the record being deleted)::
       \\______________________/                \\_________________________/
         reject / cancel / timers                  hangup / media-fail / closed
 
-Timers run on the instance that armed them: supervisory (init → setup-timeout),
-ringing (alerting → timeout), connection (connecting → media-fail). A timer
-only ends the call if it is still in the state the timer guards, so a late
-timer is harmless. Every ending goes through :meth:`Calls.finish`, which
-deletes the record (parties, held SDP, state) before telling anyone (P4).
+Three timers: supervisory (init → setup-timeout), ringing (alerting →
+timeout), connection (connecting → media-fail). Each state change writes the
+guarding timer's ``deadline`` into the record. With a shared store
+(``Store.shared_timers``, Redis) every instance polls the store's due-list
+and one of them fires each timer, whichever instance armed it or died;
+otherwise the instance arms ``loop.call_later``. A timer only ends the call
+if it is still in the state the timer guards, so a late timer is harmless.
+Every ending goes through :meth:`Calls.finish` (or :meth:`Calls.expire`),
+which deletes the record (parties, held SDP, state) before telling anyone (P4).
 """
 
 from __future__ import annotations
@@ -48,6 +52,12 @@ if TYPE_CHECKING:
     from hello_tui.server.session import Session
 
 RINGING: frozenset[CallState] = frozenset({"init", "alerting"})
+# The ending of each timed state when its deadline passes.
+TIMED_OUT: dict[CallState, EndReason] = {
+    "init": "setup-timeout",
+    "alerting": "timeout",
+    "connecting": "media-fail",
+}
 replace = msgspec.structs.replace
 
 
@@ -72,6 +82,8 @@ class Calls:
     # ---------------------------------------------------------------- timers
     def _arm(self, call_id: str, delay: float, reason: EndReason, states: set[CallState]) -> None:
         self._disarm(call_id)
+        if self.hub.store.shared_timers:
+            return  # the record's deadline is the timer: poll_timers fires it
         loop = asyncio.get_running_loop()
         self._timers[call_id] = loop.call_later(
             delay, lambda: self.hub.spawn(self.finish(call_id, reason, states=states))
@@ -85,6 +97,43 @@ class Calls:
     def cancel_all(self) -> None:
         for call_id in list(self._timers):
             self._disarm(call_id)
+
+    async def poll_timers(self) -> None:
+        """Fire the store's due timers (shared stores only), until cancelled.
+
+        Every instance polls; the store hands each due call to one claimer, and
+        :meth:`expire` re-checks the record atomically, so a timer ends its
+        call exactly once whichever instances live or die."""
+        settings, store = self.hub.settings, self.hub.store
+        while True:
+            await asyncio.sleep(settings.timer_poll)
+            try:
+                due = await store.claim_due_calls(store.clock(), settings.timer_lease)
+            except Exception as exc:
+                log.error("timer poll failed: %s", type(exc).__name__)
+                continue
+            for call_id in due:
+                self.hub.spawn(self.expire(call_id))
+
+    async def expire(self, call_id: str) -> CallRecord | None:
+        """End ``call_id`` if its deadline has passed in the state it guards."""
+        now = self.hub.store.clock()
+        reason: list[EndReason] = []
+
+        def due(rec: CallRecord | None) -> CallRecord | None:
+            reason.clear()
+            if rec is None or rec.deadline is None or rec.deadline > now:
+                return rec  # written back as is: the due-list follows the record
+            if rec.state not in TIMED_OUT:
+                return replace(rec, deadline=None)
+            reason.append(TIMED_OUT[rec.state])
+            return None
+
+        old, new = await self.hub.store.update_call(call_id, due)
+        if old is None or new is not None or not reason:
+            return None
+        await self._ended(old, reason[0])
+        return old
 
     # ---------------------------------------------------------------- ending
     async def finish(
@@ -111,6 +160,14 @@ class Calls:
         old, new = await self.hub.store.update_call(call_id, drop)
         if old is None or new is not None:
             return None
+        await self._ended(old, reason, actor, ref)
+        return old
+
+    async def _ended(
+        self, old: CallRecord, reason: EndReason, actor: str | None = None, ref: int | None = None
+    ) -> None:
+        """The record is deleted: forget the call here and tell every party."""
+        call_id = old.call_id
         self._disarm(call_id)
         self.hub.quotas.call_settled(call_id)
         self.hub.metrics.call_ended(reason)
@@ -119,7 +176,6 @@ class Calls:
         for target in targets:
             ended = CallEnded(call_id=call_id, reason=reason, ref=ref if target == actor else None)
             await self.hub.store.deliver(target, ended)
-        return old
 
     def ended_at_once(self, session: Session, call_id: str, reason: EndReason) -> None:
         """A call that could not even ring: nothing was stored."""
@@ -171,6 +227,7 @@ class Calls:
             offer=msg.offer,
             video=msg.video,
             until=hub.store.clock() + self._setup_ttl,
+            deadline=hub.store.clock() + hub.settings.supervisory_timeout,
         )
         await hub.store.put_call(record)
         self._arm(call_id, hub.settings.supervisory_timeout, "setup-timeout", {"init"})
@@ -202,11 +259,15 @@ class Calls:
 
     # ---------------------------------------------------------------- callee devices
     async def ringing(self, session: Session, msg: Ringing) -> None:
+        deadline = self.hub.store.clock() + self.hub.settings.ring_timeout
+
         def ring(rec: CallRecord | None) -> CallRecord:
             rec = _require(rec)
             if session.id not in rec.devices:
                 raise Refusal("not-allowed", "not a ringing device of this call")
-            return replace(rec, state="alerting") if rec.state == "init" else rec
+            if rec.state != "init":
+                return rec
+            return replace(rec, state="alerting", deadline=deadline)
 
         old, _ = await self.hub.store.update_call(msg.call_id, ring)
         assert old is not None
@@ -217,7 +278,8 @@ class Calls:
 
     async def accept(self, session: Session, msg: Accept) -> None:
         hub = self.hub
-        until = hub.store.clock() + hub.settings.connection_timeout + 60.0
+        deadline = hub.store.clock() + hub.settings.connection_timeout
+        until = deadline + 60.0
 
         def take(rec: CallRecord | None) -> CallRecord:
             rec = _require(rec)
@@ -225,7 +287,13 @@ class Calls:
                 raise Refusal("not-allowed", "this device cannot accept this call now")
             # The held offer leaves the store as it leaves for the accepting device.
             return replace(
-                rec, state="connecting", callee=session.id, devices=[], offer=None, until=until
+                rec,
+                state="connecting",
+                callee=session.id,
+                devices=[],
+                offer=None,
+                until=until,
+                deadline=deadline,
             )
 
         old, _ = await hub.store.update_call(msg.call_id, take)
@@ -288,7 +356,7 @@ class Calls:
             rec = _require(rec)
             if not rec.is_party(session.id) or rec.callee is None:
                 raise Refusal("not-allowed", "not a party of an answered call")
-            return replace(rec, state="connected", until=until)
+            return replace(rec, state="connected", until=until, deadline=None)
 
         await self.hub.store.update_call(msg.call_id, mark)
         self._disarm(msg.call_id)

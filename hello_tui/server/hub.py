@@ -52,6 +52,7 @@ class Hub:
         self.room_turn = RoomTurnService(self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._upkeep: asyncio.Task[None] | None = None
+        self._timers: asyncio.Task[None] | None = None
         self.handlers: dict[type[p.Message], Handler] = {
             p.Register: self._register,
             p.Login: self.accounts.login,
@@ -110,7 +111,10 @@ class Hub:
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         self.store.subscribe(self.instance, self._on_delivery)
-        self._upkeep = asyncio.get_running_loop().create_task(self._upkeep_loop())
+        loop = asyncio.get_running_loop()
+        self._upkeep = loop.create_task(self._upkeep_loop())
+        if self.store.shared_timers:
+            self._timers = loop.create_task(self.calls.poll_timers())
 
     async def _upkeep_loop(self) -> None:
         while True:
@@ -137,10 +141,11 @@ class Hub:
             session.close(WSCloseCode.SERVICE_RESTART)
 
     async def close(self) -> None:
-        if self._upkeep is not None:
-            self._upkeep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._upkeep
+        for task in (self._upkeep, self._timers):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self.calls.cancel_all()
         for task in list(self._tasks):
             task.cancel()

@@ -40,6 +40,9 @@ class CallRecord(msgspec.Struct, kw_only=True):
     offer: str | None = None
     video: bool = False
     room: str | None = None
+    # When the timer guarding ``state`` fires (Unix seconds; None: no timer).
+    # A shared store keeps a due-list of these, so any instance can fire it.
+    deadline: float | None = None
 
     def is_party(self, session_id: str) -> bool:
         """Caller or the device that accepted (a room's two participants)."""

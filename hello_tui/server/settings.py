@@ -39,6 +39,10 @@ class ServerSettings:
     ring_timeout: float = 30.0  # ringing → accept
     connection_timeout: float = 10.0  # accept → "connected"
     call_ttl: float = 24 * 3600.0  # store TTL of a connected call (a crashed instance's leftovers)
+    # With a shared store (Redis): how often each instance looks for due timers,
+    # and how long a claimed timer waits before another instance may retry it.
+    timer_poll: float = 0.1
+    timer_lease: float = 5.0
 
     # Rooms.
     room_ttl: int = 8 * WEEK  # default lifetime, refreshed by every join

@@ -140,7 +140,8 @@ async def test_room_pairs_across_instances(cluster: Cluster) -> None:
 
 
 async def test_instance_keys_all_expire(cluster: Cluster) -> None:
-    await cluster.client(0, "erin@example.org")
+    # Held to the end: a client dropped here would close, and its keys go with it.
+    erin = await cluster.client(0, "erin@example.org")
     store = cluster.stores[0]
     keys = [k async for k in store._r.scan_iter(match=store.prefix + "*")]
     assert keys
@@ -148,3 +149,4 @@ async def test_instance_keys_all_expire(cluster: Cluster) -> None:
         ttl = await store._r.pttl(key)
         assert ttl > 0, f"{key!r} has no TTL: a dead instance would leave it behind"
     assert isinstance(cluster.servers[0].app[HUB].store, RedisStore)
+    await erin.close()

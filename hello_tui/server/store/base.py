@@ -30,6 +30,9 @@ class Store(ABC):
     """Abstract server state. ``clock`` returns Unix seconds (tests move it)."""
 
     clock: Callable[[], float]
+    # True where call timers live in the store (every instance polls
+    # :meth:`claim_due_calls`); False: the instance that armed a timer fires it.
+    shared_timers: bool = False
 
     # ---------------------------------------------------------------- accounts
     @abstractmethod
@@ -75,6 +78,14 @@ class Store(ABC):
         self, call_id: str, fn: Updater[CallRecord]
     ) -> tuple[CallRecord | None, CallRecord | None]:
         """Atomically replace the record with ``fn(record)``; returns (old, new)."""
+
+    async def claim_due_calls(self, now: float, lease: float, limit: int = 200) -> list[str]:
+        """Call ids whose ``deadline`` is due, each handed to one claimer only.
+
+        A claimed entry comes due again ``lease`` seconds later unless the call is
+        written meanwhile (ended, or re-armed), so a claimer that dies mid-way
+        loses nothing. Only stores with ``shared_timers`` keep such a list."""
+        return []
 
     # ---------------------------------------------------------------- rooms
     @abstractmethod

@@ -2,11 +2,18 @@
 
 Every key has a TTL (``PEXPIREAT`` at the record's ``until``), so anything a
 crashed client or a dead instance leaves behind disappears on its own (P4).
-Read-modify-write uses WATCH/MULTI with retries, so updaters must be pure.
-Messages for a session held by another instance travel over pub/sub on that
-instance's channel; a session held by this process is delivered directly.
-Publishes go through one dedicated connection, so two messages to the same
-session arrive in the order they were sent.
+
+One round trip per state change: a call update is a Lua compare-and-set
+(``_CALL_WRITE``) against the bytes this instance last saw of the record
+(a local cache; a miss or a stale guess costs one more trip, never a wrong
+write), and the same script keeps the call's timer in the due-list
+(``{p}timers``), which every instance polls (``_CLAIM_DUE``: one claimer per
+due entry). Rooms and accounts, rarer, use WATCH/MULTI with retries; either
+way updaters must be pure. Messages for a session held by another instance
+travel over pub/sub on that instance's channel, looked up and published by
+one script (``_DELIVER``); a session held by this process is delivered
+directly. Publishes go through one dedicated connection, so two messages to
+the same session arrive in the order they were sent.
 
 Key layout (``prefix`` defaults to ``hello:``)::
 
@@ -16,6 +23,7 @@ Key layout (``prefix`` defaults to ``hello:``)::
     {p}owner:{owner}       set of room tokens (index for room-list)
     {p}presence:{hmac}     sorted set: session id scored by its expiry
     {p}session:{sid}       the instance holding the session
+    {p}timers              sorted set: call id scored by its timer's deadline
     {p}inst:{instance}     pub/sub channel of an instance
 """
 
@@ -23,13 +31,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
+from redis.exceptions import NoScriptError, WatchError
 
 from hello_tui.server.privacy import log
 from hello_tui.server.records import AccountRecord, CallRecord, RoomRecord
@@ -50,6 +59,55 @@ _RETRIES = 50
 # which a burst of logins or calls reaches (the error dropped the client's socket).
 _POOL_SIZE = 100
 _POOL_WAIT = 10.0
+
+
+# KEYS: call, timers. ARGV: mode ("cas" or "put"), expected bytes ("" = none),
+# new bytes ("" = delete), PXAT ms, call id, deadline ("" = no timer), timers PXAT ms.
+# Returns {1} when written, else {0, current bytes} ({0} if there is none).
+_CALL_WRITE = """
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == 'cas' and (cur or '') ~= ARGV[2] then
+  if cur then return {0, cur} end
+  return {0}
+end
+if ARGV[3] == '' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[5])
+  return {1}
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PXAT', ARGV[4])
+if ARGV[6] == '' then
+  redis.call('ZREM', KEYS[2], ARGV[5])
+else
+  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[7], 'GT')
+  redis.call('PEXPIREAT', KEYS[2], ARGV[7], 'NX')
+end
+return {1}
+"""
+# KEYS: timers. ARGV: now, lease deadline, limit, timers PXAT ms. Atomic, so
+# each due entry goes to one claimer; it comes due again at the lease deadline
+# unless the claimer's write moves or removes it first.
+_CLAIM_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, id in ipairs(due) do
+  redis.call('ZADD', KEYS[1], ARGV[2], id)
+end
+if #due > 0 then redis.call('PEXPIREAT', KEYS[1], ARGV[4], 'GT') end
+return due
+"""
+# KEYS: session. ARGV: channel prefix, payload. -1: no such session; else the
+# number of subscribers that got it (0: the instance holding it is gone).
+_DELIVER = """
+local inst = redis.call('GET', KEYS[1])
+if not inst then return -1 end
+return redis.call('PUBLISH', ARGV[1] .. inst, ARGV[2])
+"""
+# The due-list outlives its latest deadline by this much (a claimed entry's lease
+# included), so it goes once no instance is left to fire it.
+_SHA = {s: hashlib.sha1(s.encode()).hexdigest() for s in (_CALL_WRITE, _CLAIM_DUE, _DELIVER)}
+_TIMERS_SLACK = 600.0
+_SEEN_MAX = 20_000  # call records remembered as compare-and-set guesses
 
 
 def _ms(until: float) -> int:
@@ -73,6 +131,8 @@ def _text(reply: object) -> str:
 class RedisStore(Store):
     """The :class:`Store` seam on Redis (``--redis redis://127.0.0.1:6379/0``)."""
 
+    shared_timers = True
+
     def __init__(self, url: str, *, prefix: str = "hello:") -> None:
         self.clock: Callable[[], float] = time.time
         self.url = url
@@ -82,15 +142,18 @@ class RedisStore(Store):
                 url, max_connections=_POOL_SIZE, timeout=_POOL_WAIT
             )
         )
-        # One connection for publishes keeps per-session message order. Publishes
-        # waiting while a batch is in flight go out together as the next pipeline
-        # (one round trip), in the order they were made.
-        self._pub = aioredis.Redis.from_url(url, single_connection_client=True)
-        self._pub_waiting: list[tuple[str, bytes, asyncio.Future[int]]] = []
-        self._pub_flusher: asyncio.Task[None] | None = None
+        # The hot path (call updates, lookups, deliveries) goes through one
+        # connection, auto-pipelined (_cmd): per-session message order is kept and
+        # a burst costs one round trip, not a pool checkout per command.
+        self._hot = aioredis.Redis.from_pool(aioredis.ConnectionPool.from_url(url))
+        self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._handlers: dict[str, DeliveryHandler] = {}
         self._listeners: dict[str, asyncio.Task[None]] = {}
         self._instances: dict[str, str] = {}  # session id -> instance (cache, sessions never move)
+        # call id -> the record's bytes as this instance last read or wrote them:
+        # the expected value of the next compare-and-set (a guess, checked by Redis).
+        self._seen: dict[str, bytes] = {}
 
     def _k(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -141,7 +204,8 @@ class RedisStore(Store):
 
     # ---------------------------------------------------------------- accounts
     async def get_account(self, key: str) -> AccountRecord | None:
-        return await self._get(self._k("account", key), AccountRecord)
+        data = await self._cmd("GET", self._k("account", key))
+        return None if data is None else _decoders[AccountRecord].decode(_bytes(data))
 
     async def create_account(self, key: str, record: AccountRecord) -> bool:
         ok = await self._r.set(
@@ -158,43 +222,104 @@ class RedisStore(Store):
     # ---------------------------------------------------------------- presence
     async def add_presence(self, key: str, session_id: str, until: float) -> None:
         k = self._k("presence", key)
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.zadd(k, {session_id: until})
-            pipe.zremrangebyscore(k, "-inf", self.clock())
+        # On the hot connection, in order with every other presence change of
+        # this instance (queued together: one round trip).
+        await asyncio.gather(
+            self._cmd("ZADD", k, repr(until), session_id),
+            self._cmd("ZREMRANGEBYSCORE", k, "-inf", repr(self.clock())),
             # Only ever extend: one device's short expiry must not drop the others.
-            pipe.pexpireat(k, _ms(until), gt=True)
-            pipe.pexpireat(k, _ms(until), nx=True)
-            await pipe.execute()
+            self._cmd("PEXPIREAT", k, _ms(until), "GT"),
+            self._cmd("PEXPIREAT", k, _ms(until), "NX"),
+        )
 
     async def touch_presence(self, key: str, session_id: str, until: float) -> bool:
         k = self._k("presence", key)
         # XX: only update an existing member; CH counts changed members.
-        changed = await self._r.zadd(k, {session_id: until}, xx=True, ch=True)
-        if changed:
-            await self._r.pexpireat(k, _ms(until), gt=True)
-        return bool(changed) or await self._r.zscore(k, session_id) is not None
+        changed, _, score = await asyncio.gather(
+            self._cmd("ZADD", k, "XX", "CH", repr(until), session_id),
+            self._cmd("PEXPIREAT", k, _ms(until), "GT"),
+            self._cmd("ZSCORE", k, session_id),
+        )
+        return bool(changed) or score is not None
 
     async def remove_presence(self, key: str, session_id: str) -> None:
-        await self._r.zrem(self._k("presence", key), session_id)
+        await self._cmd("ZREM", self._k("presence", key), session_id)
 
     async def clear_presence(self, key: str) -> None:
-        await self._r.delete(self._k("presence", key))
+        await self._cmd("DEL", self._k("presence", key))
 
     async def list_presence(self, key: str) -> list[str]:
-        members = await self._r.zrangebyscore(self._k("presence", key), f"({self.clock()}", "+inf")
+        members = await self._cmd(
+            "ZRANGEBYSCORE", self._k("presence", key), f"({self.clock()}", "+inf"
+        )
         return [_text(m) for m in members]
 
     # ---------------------------------------------------------------- calls
+    def _remember(self, call_id: str, data: bytes | None) -> None:
+        self._seen.pop(call_id, None)
+        if data is not None:
+            self._seen[call_id] = data
+            if len(self._seen) > _SEEN_MAX:
+                del self._seen[next(iter(self._seen))]
+
+    async def _write_call(
+        self, mode: str, call_id: str, expected: bytes | None, record: CallRecord | None
+    ) -> tuple[bool, bytes | None, bytes | None]:
+        """Run ``_CALL_WRITE``; returns (written, the new bytes, Redis's bytes if not)."""
+        data = _encoder.encode(record) if record is not None else b""
+        deadline = record.deadline if record is not None else None
+        reply = await self._eval(
+            _CALL_WRITE, [self._k("call", call_id), self._k("timers")],
+            mode, expected or b"", data, _ms(record.until) if record else 0, call_id,
+            repr(deadline) if deadline is not None else "",
+            _ms((deadline or 0) + _TIMERS_SLACK),
+        )  # fmt: skip
+        reply = cast("list[Any]", reply)
+        if int(reply[0]) == 1:
+            self._remember(call_id, data or None)
+            return True, data or None, None
+        current = _bytes(reply[1]) if len(reply) > 1 else None
+        self._remember(call_id, current)
+        return False, None, current
+
     async def put_call(self, record: CallRecord) -> None:
-        await self._put(self._k("call", record.call_id), record)
+        await self._write_call("put", record.call_id, None, record)
 
     async def get_call(self, call_id: str) -> CallRecord | None:
-        return await self._get(self._k("call", call_id), CallRecord)
+        data = await self._cmd("GET", self._k("call", call_id))
+        self._remember(call_id, None if data is None else _bytes(data))
+        return None if data is None else _decoders[CallRecord].decode(_bytes(data))
 
     async def update_call(
         self, call_id: str, fn: Updater[CallRecord]
     ) -> tuple[CallRecord | None, CallRecord | None]:
-        return await self._update(self._k("call", call_id), CallRecord, fn)
+        guess, checked = self._seen.get(call_id), False
+        if guess is None:  # nothing seen here: read first (an absent record is a fact too)
+            raw = await self._cmd("GET", self._k("call", call_id))
+            guess, checked = (None if raw is None else _bytes(raw)), True
+        decoder = _decoders[CallRecord]
+        for _ in range(_RETRIES):
+            old = None if guess is None else decoder.decode(guess)
+            try:
+                new = fn(old)
+            except Exception:
+                if checked:
+                    raise  # refused on what Redis holds: nothing changed
+                raw = await self._cmd("GET", self._k("call", call_id))  # maybe a stale guess
+                guess, checked = (None if raw is None else _bytes(raw)), True
+                continue
+            written, _, current = await self._write_call("cas", call_id, guess, new)
+            if written:
+                return old, new
+            guess, checked = current, True
+        raise RuntimeError("CallRecord update kept conflicting; gave up")
+
+    async def claim_due_calls(self, now: float, lease: float, limit: int = 200) -> list[str]:
+        due = await self._eval(
+            _CLAIM_DUE, [self._k("timers")],
+            repr(now), repr(now + lease), limit, _ms(now + lease + _TIMERS_SLACK),
+        )  # fmt: skip
+        return [_text(d) for d in cast("list[Any]", due)]
 
     # ---------------------------------------------------------------- rooms
     async def put_room(self, record: RoomRecord) -> None:
@@ -219,55 +344,64 @@ class RedisStore(Store):
     # ---------------------------------------------------------------- delivery
     async def register_session(self, session_id: str, instance: str, until: float) -> None:
         self._instances[session_id] = instance
-        await self._r.set(self._k("session", session_id), instance, pxat=_ms(until))
+        await self._cmd("SET", self._k("session", session_id), instance, "PXAT", _ms(until))
 
     async def unregister_session(self, session_id: str) -> None:
         self._instances.pop(session_id, None)
-        await self._r.delete(self._k("session", session_id))
+        await self._cmd("DEL", self._k("session", session_id))
 
     async def deliver(self, session_id: str, message: Message) -> bool:
         instance = self._instances.get(session_id)
-        if instance is None:
-            raw = await self._r.get(self._k("session", session_id))
-            if raw is None:
-                return False
-            instance = _text(raw)
-        handler = self._handlers.get(instance)
+        handler = self._handlers.get(instance) if instance is not None else None
         if handler is not None:  # held by this process: no round trip
             handler(session_id, message)
             return True
+        # Elsewhere (or gone): one script looks the session up and publishes.
         payload = session_id.encode() + b"\n" + encode(message)
-        return bool(await self._publish(self._k("inst", instance), payload))
+        return await self._publish(self._k("session", session_id), payload) > 0
 
-    async def _publish(self, channel: str, payload: bytes) -> int:
-        """PUBLISH in call order; returns the number of subscribers that got it."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
-        self._pub_waiting.append((channel, payload, future))
-        if self._pub_flusher is None:
-            self._pub_flusher = loop.create_task(self._flush_publishes())
-        return await future
+    async def _publish(self, session_key: str, payload: bytes) -> int:
+        """``_DELIVER`` in call order; the number of subscribers that got it (-1: no session)."""
+        return int(await self._eval(_DELIVER, [session_key], self._k("inst", ""), payload))
 
-    async def _flush_publishes(self) -> None:
+    async def _eval(self, script: str, keys: list[str], *args: Any) -> Any:
+        """Run a script by its SHA-1 (loaded by the first plain EVAL after a miss)."""
         try:
-            while self._pub_waiting:
-                batch, self._pub_waiting = self._pub_waiting, []
+            return await self._cmd("EVALSHA", _SHA[script], len(keys), *keys, *args)
+        except NoScriptError:  # first use, or Redis restarted
+            return await self._cmd("EVAL", script, len(keys), *keys, *args)
+
+    def _cmd(self, *args: Any) -> asyncio.Future[Any]:
+        """One command on the instance's hot connection, in call order. Commands
+        queued while a batch is in flight go out together as the next pipeline:
+        one write and one read for many requests, whatever their number."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append((args, future))
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush())
+        return future
+
+    async def _flush(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
                 try:
-                    async with self._pub.pipeline(transaction=False) as pipe:
-                        for channel, payload, _ in batch:
-                            pipe.publish(channel, payload)
+                    async with self._hot.pipeline(transaction=False) as pipe:
+                        for args, _ in batch:
+                            pipe.execute_command(*args)
                         results = await pipe.execute(raise_on_error=False)
                 except Exception as exc:
                     results = [exc] * len(batch)
-                for (_, _, future), result in zip(batch, results, strict=True):
+                for (_, future), result in zip(batch, results, strict=True):
                     if future.done():
                         continue
                     if isinstance(result, BaseException):
                         future.set_exception(result)
                     else:
-                        future.set_result(int(result))
+                        future.set_result(result)
         finally:
-            self._pub_flusher = None
+            self._flusher = None
 
     def subscribe(self, instance: str, handler: DeliveryHandler) -> None:
         self._handlers[instance] = handler
@@ -321,7 +455,9 @@ class RedisStore(Store):
         return 0  # TTLs are native; presence sets drop stale members on write
 
     async def dump(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"records": {}, "presence": {}, "sessions": {}, "owners": {}}
+        out: dict[str, Any] = {
+            "records": {}, "presence": {}, "sessions": {}, "owners": {}, "timers": {}
+        }  # fmt: skip
         async for raw in self._r.scan_iter(match=self.prefix + "*", count=500):
             key = _text(raw)
             kind, _, rest = key.removeprefix(self.prefix).partition(":")
@@ -340,6 +476,11 @@ class RedisStore(Store):
                 out["presence"][rest] = {_text(m): s for m, s in members}
             elif kind == "session":
                 out["sessions"][rest] = {"instance": _text(await self._r.get(key) or b"")}
+            elif kind == "timers":
+                entries = cast(
+                    "list[tuple[bytes, float]]", await self._r.zrange(key, 0, -1, withscores=True)
+                )
+                out["timers"] = {_text(m): s for m, s in entries}
             elif kind == "owner":
                 out["owners"][rest] = sorted(_text(t) for t in await self._r.smembers(key))
             else:
@@ -349,5 +490,5 @@ class RedisStore(Store):
     async def close(self) -> None:
         for instance in list(self._listeners):
             self.unsubscribe(instance)
-        await self._pub.aclose()
+        await self._hot.aclose()
         await self._r.aclose()
