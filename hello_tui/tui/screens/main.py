@@ -257,6 +257,7 @@ class MainScreen(Screen[None]):
         self.call_notes = list(notes)
         strip = self.query_one("#call-notes", Static)
         strip.set_class(not notes, "-empty")
+        self.set_class(bool(notes), "-call-notes")  # toasts go above the strip (styles.tcss)
         if notes:
             head = plain(f"Last call ({len(notes)} note{'s' if len(notes) != 1 else ''}, "
                          "esc: dismiss):")  # fmt: skip
