@@ -107,6 +107,10 @@ class MainScreen(Screen[None]):
         Binding("o", "dial", "Dial", show=False, priority=True),
     ]
 
+    # The list, not the first focusable widget (the search box: keys sent while the
+    # app starts, e.g. "a", were typed into it when the screen's resume won the race).
+    AUTO_FOCUS = "#contacts"
+
     def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.backend = backend
@@ -137,7 +141,7 @@ class MainScreen(Screen[None]):
         table.add_columns("When", "", "Who", "Outcome", "Length")
         self.refresh_contacts()
         self.refresh_history()
-        self.query_one("#contacts", OptionList).focus()
+        self.set_focus(self.query_one("#contacts", OptionList))  # synchronous: see AUTO_FOCUS
         # Contacts changed by another process (hello-tui contact ..., an import from the
         # CLI) appear here: the file's stamp is looked at once a second.
         self.set_interval(STORE_POLL, self._store_changed)
