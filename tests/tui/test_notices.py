@@ -58,3 +58,49 @@ async def test_every_notice_of_the_call_stays_visible(monkeypatch: pytest.Monkey
         await pilot.press("escape")  # seen
         await wait_until(pilot, lambda: not strip.display, what="dismissed")
         assert app.screen.call_notes == []
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_toasts_never_cover_the_last_calls_notices(size: tuple[int, int]) -> None:
+    """The "Call … ended" toast (and any other) lands above the main screen's
+    "Last call" strip, not over its right half."""
+    from textual.widgets._toast import Toast  # no public name: the type is what is drawn
+
+    app = HelloApp(connect=False)
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        long = "no audio input device (PortAudio found no devices); using silence " * 2
+        screen.show_call_notes([long, "no audio output device; the call is not heard", "x"])
+        # (a long timeout: a loaded machine must not see them expire mid-test)
+        app.notify("Call with echo ended: hangup after 0:42", timeout=600)
+        app.notify("a second toast, stacked above the first", timeout=600)
+        await wait_until(pilot, lambda: len(screen.query(Toast)) == 2, what="two toasts")
+        await pilot.pause()
+        strip = screen.query_one("#call-notes").region
+        assert strip.height >= 2
+        for toast in screen.query(Toast):
+            assert toast.region.height > 0
+            assert not toast.region.overlaps(strip), (toast.region, strip)
+        # Without notices the toasts sit in their usual place, just above the footer.
+        screen.show_call_notes([])
+        await pilot.pause()
+        assert max(t.region.bottom for t in screen.query(Toast)) == size[1] - 1
+
+
+async def test_toasts_from_before_a_call_do_not_cover_the_call_screen() -> None:
+    from textual.widgets._toast import Toast
+
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        app.notify("Added Bob", timeout=600)
+        await wait_until(pilot, lambda: len(app.screen.query(Toast)) == 1, what="a toast")
+        screen = CallScreen(None, follow=False)
+        await app.push_screen(screen)
+        screen.add_notice("no audio input device; using silence")
+        app.notify("during the call")  # joins the list
+        await pilot.pause()
+        assert not screen.query(Toast)
+        assert screen.notices == ["no audio input device; using silence", "during the call"]

@@ -168,6 +168,9 @@ class CallScreen(Screen[Any]):
         self.query_one("#sas-label").display = False
         self.query_one(StatusLine).muted = bool(getattr(self.call, "muted", False))
         self.set_interval(1.0, self._tick)
+        # Toasts from before the call (the app shows them on every screen) would lie
+        # over the notices; while this screen is up notifications join its list.
+        self.app.clear_notifications()
         if self.follow and self.call is not None:
             self.run_worker(follow_call(self.call, self), group="call-events", exit_on_error=False)
 

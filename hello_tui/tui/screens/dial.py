@@ -11,16 +11,16 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Static
 
 from hello_tui.contacts.store import ContactStore
 from hello_tui.tui.dial import MAX_DIAL, resolve, suggestions
+from hello_tui.tui.screens.typeahead import TypeAheadDialog
 from hello_tui.tui.text import plain
 
 
-class DialPrompt(ModalScreen[str | None]):
+class DialPrompt(TypeAheadDialog[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, store: ContactStore, value: str = "") -> None:
@@ -41,9 +41,6 @@ class DialPrompt(ModalScreen[str | None]):
             )
             yield Static("", id="dial-error", classes="hint")
             yield Static("enter: go   →: complete   esc: cancel", classes="hint")
-
-    def on_mount(self) -> None:
-        self.set_focus(self.query_one("#dial-input", Input))
 
     @on(Input.Submitted, "#dial-input")
     def _submit(self, event: Input.Submitted) -> None:

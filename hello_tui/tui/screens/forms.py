@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -16,6 +17,7 @@ from textual.worker import Worker, WorkerState
 
 from hello_tui.contacts.model import Contact, ContactError
 from hello_tui.contacts.store import ContactStore
+from hello_tui.tui.screens.typeahead import TypeAheadDialog
 from hello_tui.tui.text import plain
 
 
@@ -23,7 +25,7 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
 
 
-class ContactForm(ModalScreen[Contact | None]):
+class ContactForm(TypeAheadDialog[Contact | None]):
     """Add (``contact`` None) or edit a contact. Enter moves to the next field,
     ctrl+s saves, escape cancels. The fields scroll; the error line and the
     buttons stay in view (a refused save must show why at 60×20)."""
@@ -31,7 +33,10 @@ class ContactForm(ModalScreen[Contact | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save"),  # not priority: typed keys before it land first
         Binding("escape", "cancel", "Cancel"),
+        # priority: enter moves the focus as the key arrives (see action_next_field)
+        Binding("enter", "next_field", "Next field", show=False, priority=True),
     ]
+    FIRST_FIELD = "#name"
 
     def __init__(self, store: ContactStore, contact: Contact | None) -> None:
         super().__init__()
@@ -61,13 +66,21 @@ class ContactForm(ModalScreen[Contact | None]):
                 yield Button("Cancel (esc)", id="cancel")
         yield Footer(compact=True, show_command_palette=False)  # this dialog's keys
 
-    def on_mount(self) -> None:
-        self.query_one("#name", Input).focus()
+    def action_next_field(self) -> None:
+        """Enter in a field moves on (saving half-typed forms by accident helped nobody).
 
-    @on(Input.Submitted)
-    def _next_field(self) -> None:
-        """Enter moves on (saving half-typed forms by accident helped nobody)."""
+        A priority binding, run by the app as it takes the key from the terminal:
+        the focus has moved before the app sends on the keys typed behind enter
+        (tmux send-keys, a paste), so they land in the next field. The keys before
+        enter are already queued for this field and still reach it. The Input's own
+        enter (Submitted, handled once the key came back up) moved the focus only
+        after the keys behind it had been sent to the field it left."""
+        if not isinstance(self.focused, Input):
+            raise SkipAction()  # enter on a button presses it, on the checkbox toggles it
         self.focus_next()
+
+    async def field_entered(self, field: Input) -> None:
+        self.action_next_field()  # keys that reached the screen before the field had focus
 
     def _value(self, wid: str) -> str:
         return self.query_one(f"#{wid}", Input).value
@@ -169,7 +182,7 @@ class UnsavedChanges(ModalScreen[str]):
         self.dismiss(choice)
 
 
-class ImportFile(ModalScreen[str | None]):
+class ImportFile(TypeAheadDialog[str | None]):
     """A path input; imports a vCard (.vcf) or Google Contacts CSV file.
 
     The import runs in a thread worker (a file of thousands of cards takes
@@ -262,7 +275,7 @@ class ImportFile(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class TextPrompt(ModalScreen[str | None]):
+class TextPrompt(TypeAheadDialog[str | None]):
     """One line of text (a room name, an account name). Enter submits the value
     (``allow_empty``: even empty); escape cancels (None)."""
 
@@ -290,9 +303,6 @@ class TextPrompt(ModalScreen[str | None]):
             yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
             yield Static("enter: OK   esc: cancel", classes="hint")
         yield Footer(compact=True, show_command_palette=False)  # this dialog's keys
-
-    def on_mount(self) -> None:
-        self.query_one("#prompt-input", Input).focus()
 
     @on(Input.Submitted, "#prompt-input")
     def _submit(self, event: Input.Submitted) -> None:

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual import events, on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -84,13 +85,15 @@ class MainScreen(Screen[None]):
         # The footer shows the essentials (at 80 columns all of them, with the app's
         # `? Help`); the rest are in the help (?) and the command palette (ctrl+p).
         Binding("c", "call", "Call"),
-        Binding("slash", "search", "Find"),
+        # priority: run as the key arrives, so the keys behind it in a burst (a paste,
+        # tmux send-keys) are sent on to the search box, not to the list (see action_search)
+        Binding("slash", "search", "Find", priority=True),
         Binding("question_mark", "app.keys", "Help"),  # the app's, shown early
         Binding("q", "app.quit", "Quit"),
         Binding("C", "call_video", "Video"),
         Binding("e", "app.echo", "Echo"),
-        Binding("a", "add", "Add"),
-        Binding("E", "edit", "Edit", show=False),
+        Binding("a", "add", "Add", priority=True),  # (priority: see typeahead.py)
+        Binding("E", "edit", "Edit", show=False, priority=True),
         Binding("t", "toggle_tab", "History"),
         Binding("s", "app.settings", "Settings"),
         Binding("d", "app.toggle_dnd", "DND"),
@@ -98,10 +101,15 @@ class MainScreen(Screen[None]):
         Binding("x,delete", "delete", "Delete", show=False),
         Binding("f", "favourite", "Favourite", show=False),
         Binding("b", "block", "Block", show=False),
-        Binding("i", "import", "Import", show=False),
+        Binding("i", "import", "Import", show=False, priority=True),
         Binding("r", "app.retry", "Reconnect", show=False),  # hinted on the status line
-        Binding("o", "dial", "Dial", show=False),  # account, contact, room URL, echo
+        # account, contact, room URL, echo
+        Binding("o", "dial", "Dial", show=False, priority=True),
     ]
+
+    # The list, not the first focusable widget (the search box: keys sent while the
+    # app starts, e.g. "a", were typed into it when the screen's resume won the race).
+    AUTO_FOCUS = "#contacts"
 
     def __init__(self, backend: Backend) -> None:
         super().__init__()
@@ -133,7 +141,7 @@ class MainScreen(Screen[None]):
         table.add_columns("When", "", "Who", "Outcome", "Length")
         self.refresh_contacts()
         self.refresh_history()
-        self.query_one("#contacts", OptionList).focus()
+        self.set_focus(self.query_one("#contacts", OptionList))  # synchronous: see AUTO_FOCUS
         # Contacts changed by another process (hello-tui contact ..., an import from the
         # CLI) appear here: the file's stamp is looked at once a second.
         self.set_interval(STORE_POLL, self._store_changed)
@@ -253,6 +261,7 @@ class MainScreen(Screen[None]):
         self.call_notes = list(notes)
         strip = self.query_one("#call-notes", Static)
         strip.set_class(not notes, "-empty")
+        self.set_class(bool(notes), "-call-notes")  # toasts go above the strip (styles.tcss)
         if notes:
             head = plain(f"Last call ({len(notes)} note{'s' if len(notes) != 1 else ''}, "
                          "esc: dismiss):")  # fmt: skip
@@ -314,6 +323,7 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------ dial anything
     def action_dial(self, value: str = "") -> None:
+        self._not_while_typing()
         from hello_tui.tui.screens.dial import DialPrompt
 
         def done(text: str | None) -> None:
@@ -341,8 +351,13 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------ actions
     def action_search(self) -> None:
-        # Synchronous (widget.focus() is deferred): keys typed right after "/"
-        # must reach the search box, not the list's command keys.
+        """Focus the search box. The binding is a priority one: the app runs it as it
+        takes the key from the terminal, before it sends on the next key, and
+        set_focus is synchronous (widget.focus() is deferred), so every key behind "/"
+        goes to the search box. A plain binding would run only once the key had
+        bubbled up from the focused list, after the app had sent the keys behind it
+        to the list (where "a" adds a contact)."""
+        self._not_while_typing()  # "/" typed in the search box is a character
         self.set_focus(self.query_one("#search", Input))
 
     def action_call(self, video: bool = False) -> None:
@@ -358,10 +373,19 @@ class MainScreen(Screen[None]):
     def action_call_video(self) -> None:
         self.action_call(video=True)
 
+    def _not_while_typing(self) -> None:
+        """The keys that open a dialog with a text field are priority bindings (the
+        keys typed behind them then reach its field: screens/typeahead.py); typed in
+        the search box they are characters."""
+        if isinstance(self.focused, Input):
+            raise SkipAction()
+
     def action_add(self) -> None:
+        self._not_while_typing()
         self._contact_form(None, "Added")
 
     def action_edit(self) -> None:
+        self._not_while_typing()
         contact = self.selected()
         if contact is not None:
             self._contact_form(contact, "Saved")
@@ -415,6 +439,8 @@ class MainScreen(Screen[None]):
 
     def action_import(self) -> None:
         from hello_tui.tui.screens.forms import ImportFile
+
+        self._not_while_typing()
 
         def done(summary: str | None) -> None:
             if summary:
