@@ -4,9 +4,11 @@ nothing touches the developer's real profile."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 @pytest.fixture(autouse=True)
 def isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
+) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("home")
     for var, sub in (
         ("XDG_CONFIG_HOME", "config"),
@@ -28,7 +30,12 @@ def isolated_home(
         monkeypatch.setenv(var, str(home / sub))
     monkeypatch.delenv("HELLO_TUI_CONFIG", raising=False)
     monkeypatch.delenv("HELLO_TUI_PROFILE", raising=False)
-    return home
+    # Control sockets (session/control.py) of this test only, never the developer's
+    # running app; short (a socket's path has ~100 bytes) and 0700 (mkdtemp's mode).
+    runtime = tempfile.mkdtemp(prefix="ht-run-")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
+    yield home
+    shutil.rmtree(runtime, ignore_errors=True)
 
 
 @dataclass

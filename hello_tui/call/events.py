@@ -39,6 +39,7 @@ a sample's own ``t`` (``Quality.sample.t``) is seconds since the call connected.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
@@ -444,6 +445,18 @@ def history_outcome(reason: str, stage: str, direction: str) -> str:
     return reason
 
 
+def json_line(data: dict[str, Any]) -> str:
+    """One JSON line as every face writes it (``--json`` output, the control
+    socket): ``event.to_json()`` (or a face's own line, like :func:`missed_json`),
+    UTF-8 as is, one object a line (the encoder escapes newlines in text)."""
+    return json.dumps(data, ensure_ascii=False) + "\n"
+
+
+def missed_json(shown: str) -> dict[str, Any]:
+    """The ``missed`` line: someone called while this device was in another call."""
+    return {"kind": "missed", "caller": shown}
+
+
 EVENT_TYPES: dict[str, type[CallEvent]] = {
     cls.kind: cls
     for cls in (
@@ -498,4 +511,6 @@ __all__ = [
     "Waiting",
     "call_outcome",
     "history_outcome",
+    "json_line",
+    "missed_json",
 ]

@@ -28,7 +28,6 @@ for ``--help``); aiortc, aiohttp and the call engine load inside the handlers.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -229,7 +228,9 @@ class Printer:
 
     def line(self, data: dict[str, Any], text: str) -> None:
         if self.as_json:
-            self._write(json.dumps(data, ensure_ascii=False) + "\n")
+            from hello_tui.call.events import json_line
+
+            self._write(json_line(data))
         else:  # one line each: a name's newline or ESC is shown, not obeyed
             self.clear_live()
             self._write(printable(text) + "\n")
@@ -708,6 +709,7 @@ def _session(
         video_source=_settings_video(ctx, args),
         video_out=args.video_out,
         callers=callers,
+        face=args._handler.rpartition(":cmd_")[2] if hasattr(args, "_handler") else "",
     )
 
 
@@ -952,9 +954,11 @@ def cmd_answer(args: argparse.Namespace) -> int:
                 await steering.stop()
 
     async def answering(stop: Any, code: int, senders: set[asyncio.Task[None]]) -> int:
+        from hello_tui.call import events as ev
+
         async with session as phone:
             phone.on_missed = lambda shown: printer.line(
-                {"kind": "missed", "caller": shown},
+                ev.missed_json(shown),
                 f"Missed call from {shown} (busy in another call)",
             )
             waiting = RoomWaitingQueue(printer, rooms_path)

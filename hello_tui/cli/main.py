@@ -138,6 +138,7 @@ def _history_list(p: argparse.ArgumentParser) -> None:
 
 _C = "hello_tui.cli.contacts_cmd"
 _K = "hello_tui.cli.keys_cmd"
+_T = "hello_tui.cli.ctl_cmd"
 
 
 def _key_name(p: argparse.ArgumentParser) -> None:
@@ -288,6 +289,36 @@ COMMANDS: tuple[Command, ...] = (
         "join a conversation URL (a room) and talk to whoever is there",
         "hello_tui.cli.call_cmd:cmd_join",
         "hello_tui.cli.call_cmd:args_join",
+    ),
+    Command(
+        "ctl",
+        "steer a call another hello-tui process holds: chat, mute, hang up, follow its events",
+        children=(
+            Command(
+                "list",
+                "the running processes and their calls",
+                f"{_T}:cmd_list",
+                f"{_T}:args_list",
+                aliases=("ls",),
+            ),
+            Command(
+                "events",
+                "print the event stream (JSON lines, like --json)",
+                f"{_T}:cmd_events",
+                f"{_T}:args_events",
+            ),
+            Command("chat", "send a chat message", f"{_T}:cmd_chat", f"{_T}:args_chat"),
+            Command("mute", "mute the microphone", f"{_T}:cmd_mute", f"{_T}:args_plain"),
+            Command("unmute", "unmute the microphone", f"{_T}:cmd_unmute", f"{_T}:args_plain"),
+            Command("camera", "camera on or off", f"{_T}:cmd_camera", f"{_T}:args_camera"),
+            Command("hangup", "hang up the call", f"{_T}:cmd_hangup", f"{_T}:args_plain"),
+            Command(
+                "send",
+                "send one JSON command line (docs/calls.md)",
+                f"{_T}:cmd_send",
+                f"{_T}:args_send",
+            ),
+        ),
     ),
     Command(
         "serve",

@@ -76,6 +76,11 @@ class HistorySettings(_Section):
     max_entries: int = 1000
 
 
+class ControlSettings(_Section):
+    # A local control socket (0600, this user only) for `hello-tui ctl`: docs/calls.md.
+    socket: bool = True
+
+
 class Settings(_Section):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     audio: AudioSettings = msgspec.field(default_factory=AudioSettings)
@@ -85,3 +90,4 @@ class Settings(_Section):
     telemetry: TelemetrySettings = msgspec.field(default_factory=TelemetrySettings)
     contacts: ContactsSettings = msgspec.field(default_factory=ContactsSettings)
     history: HistorySettings = msgspec.field(default_factory=HistorySettings)
+    control: ControlSettings = msgspec.field(default_factory=ControlSettings)

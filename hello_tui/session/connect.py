@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from hello_tui.config.settings import Settings
     from hello_tui.history.store import HistoryStore
     from hello_tui.session.callers import Callers
+    from hello_tui.session.control import ControlServer
     from hello_tui.signaling.client import ReconnectPolicy, SignalingClient
 
 __all__ = ["Session"]
@@ -62,6 +63,7 @@ class Session:
         history: HistoryStore | None = None,
         callers: Callers | None = None,
         policy: ReconnectPolicy | None = None,
+        face: str = "",
     ) -> None:
         from hello_tui.signaling.account_local import has_account
 
@@ -85,6 +87,8 @@ class Session:
         self.on_connection: Callable[[bool], None] | None = None
         # Before each reconnect attempt: (seconds until it, why the last one failed).
         self.on_retry: Callable[[float, str], None] | None = None
+        self.face = face  # who this process is in `hello-tui ctl list` ("tui", "answer")
+        self.control: ControlServer | None = None  # the control socket, if one listens
         self._stack: contextlib.AsyncExitStack | None = None
 
     async def __aenter__(self) -> Phone:
@@ -148,10 +152,27 @@ class Session:
             phone.screen = self.callers.screen
             phone.name_of = self.callers.name_of
         phone.on_connection = self._connection_changed
+        if self.settings.control.socket:  # closed after the phone: clients see the Ended
+            await self._listen(phone, stack)
         stack.push_async_callback(phone.close)
         phone.start()
         self.phone = phone
         return phone
+
+    async def _listen(self, phone: Phone, stack: contextlib.AsyncExitStack) -> None:
+        """The local control socket (hello_tui.session.control); a call works without."""
+        from hello_tui.session.control import ControlServer
+
+        control = ControlServer(phone, face=self.face)
+        try:
+            await control.start()
+        except OSError as exc:
+            import logging
+
+            logging.getLogger(__name__).warning("no control socket: %s", exc)
+            return
+        stack.push_async_callback(control.close)
+        self.control = control
 
     def _open_history(self) -> HistoryStore:
         from hello_tui.history.store import HistoryStore
@@ -172,6 +193,7 @@ class Session:
         stack, self._stack = self._stack, None
         self.phone = None
         self.client = None
+        self.control = None
         self.account = None
         self.identity = None
         if stack is not None:

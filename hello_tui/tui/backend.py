@@ -314,6 +314,7 @@ class Backend:
                 history=self.history,
                 callers=self.callers,
                 policy=self.retry_policy,
+                face="tui",
             )
             self.session.on_connection = self._connection
             self.session.on_retry = self._retrying

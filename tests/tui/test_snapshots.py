@@ -143,3 +143,44 @@ async def test_contact_form_and_help_screens(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, KeysHelp))
         await pilot.pause()
         assert_snapshot(app, "help_main_80x24", tmp_path)
+
+
+async def test_call_screen_with_the_chat_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """80×24 with the chat open: the check code stays on screen, the messages
+    are text (a markup tag, an ESC and a newline shown, not obeyed)."""
+    from textual.widgets import Digits
+
+    from hello_tui.tui.widgets.chat import ChatBadge, ChatPane
+
+    monkeypatch.setattr(call_screen, "time", SimpleNamespace(time=lambda: T0 + 83))
+    app = HelloApp(connect=False)
+    fake = SimpleNamespace(peer="Alice Martin", stage="connecting", connected_at=T0, muted=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        screen = CallScreen(fake, photo=png(), follow=False)
+        await app.push_screen(screen)
+        screen.post_message(CallEventMessage(fake, ev.Connected(setup_ms=31.0)))
+        screen.post_message(CallEventMessage(fake, ev.CheckCode(status="verified", code="482 913")))
+        pane = screen.query_one(ChatPane)
+        said = [
+            ev.ChatMessage(t=T0 + 60, sender="local", name="me", text="hello?"),
+            ev.ChatMessage(t=T0 + 61, sender="remote", name="Alice [b]M[/b]",
+                           text="hi! [@click=app.quit]x[/] \x1b[2J\nforged line"),
+        ]  # fmt: skip
+        for event in said:
+            pane.post_message(CallEventMessage(fake, event))
+        await wait_until(pilot, lambda: len(pane.lines) == 2)
+        badge = screen.query_one(ChatBadge)
+        assert badge.display and "1 new" in str(badge.render())
+        await pilot.press("c")
+        await wait_until(pilot, lambda: pane.is_open and not badge.display)
+        await pilot.pause()
+        assert "\x1b" not in "".join(pane.lines) and "\n" not in "".join(pane.lines)
+        assert "[@click=app.quit]x[/]" in pane.lines[1] and "␛[2J␊forged line" in pane.lines[1]
+        sas = screen.query_one("#sas", Digits)
+        assert sas.display and sas.region.bottom <= 24 - pane.outer_size.height
+        assert_snapshot(app, "call_chat_80x24", tmp_path)
+        await pilot.press("escape")
+        assert not pane.is_open and not screen.has_class("-chat")

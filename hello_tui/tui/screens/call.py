@@ -26,6 +26,7 @@ from hello_tui.call.wording import clock
 from hello_tui.tui.messages import CallEventMessage, QualityUpdate, follow_call
 from hello_tui.tui.screens.knock import knock_over
 from hello_tui.tui.text import plain
+from hello_tui.tui.widgets.chat import ChatBadge, ChatPane
 from hello_tui.tui.widgets.identity import IdentityLine
 from hello_tui.tui.widgets.photo import Photo
 from hello_tui.tui.widgets.quality import QualityPanel
@@ -54,6 +55,7 @@ class CallScreen(Screen[Any]):
     DEFAULT_CSS = """
     CallScreen #remote-video { display: none; }
     CallScreen #self-video { display: none; width: 16; height: 3; }
+    CallScreen.-chat #quality { display: none; }
     CallScreen.-video { overflow-y: hidden; }
     CallScreen.-video #call-notice.-empty { display: none; }
     CallScreen.-video #call-photo { display: none; }
@@ -70,6 +72,7 @@ class CallScreen(Screen[Any]):
         Binding("v", "camera", "Camera"),
         Binding("k", "verify_key", "Key verified"),
         Binding("t", "trust_key", "Accept new key", show=False),
+        Binding("c", "chat", "Chat"),
     ]
 
     # The call's stage as shown ("dialing", "ringing", ..., "connected"), set from its events.
@@ -98,12 +101,14 @@ class CallScreen(Screen[Any]):
                     yield Label(STATE_TEXT.get(self.state, self.state), id="call-state")
                     yield Label("", id="call-timer")
                 yield Label("", id="call-mute")
+                yield ChatBadge(id="chat-badge")
                 yield Label(SAS_LABEL, id="sas-label", markup=False)
                 yield Digits("", id="sas")
                 yield IdentityLine(id="call-identity")
                 yield VideoView(self._local_sink, self._local_placeholder, id="self-video")
         yield QualityPanel(id="quality")
         yield Static("", id="call-notice", classes="-empty")
+        yield ChatPane(self.call, follow=self.follow, id="chat")
         yield Footer(compact=True, show_command_palette=False)
 
     def _peer(self) -> str:
@@ -153,7 +158,8 @@ class CallScreen(Screen[Any]):
         used = sum(
             w.outer_size.height
             for w in (self.query_one("#status"), self.query_one(QualityPanel),
-                      self.query_one("#call-notice"), self.query_one(Footer))
+                      self.query_one("#call-notice"), self.query_one(ChatPane),
+                      self.query_one(Footer))
             if w.display
         )  # fmt: skip
         self.query_one("#call-top").styles.height = max(8, self.size.height - used)
@@ -303,3 +309,8 @@ class CallScreen(Screen[Any]):
             self.call.set_camera(not getattr(self.call, "camera_on", False))
         except RuntimeError as exc:  # NoVideo: an audio-only call, or no camera
             self.notify(f"{exc}. Press C on a contact for a video call.", severity="warning")
+
+    def action_chat(self) -> None:
+        """Open or close the chat (it takes the quality panel's place while open)."""
+        self.query_one(ChatPane).toggle()
+        self.call_after_refresh(self._fit_video)
