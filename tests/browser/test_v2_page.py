@@ -199,3 +199,50 @@ async def test_page_answering_chats_and_drops_a_flood(
     assert numbers == sorted(numbers)
     await page.click("#hangup")
     await call.wait_ended(timeout=T)
+
+
+async def test_cli_join_json_chats_with_the_page(env: Env, launch_browser: LaunchBrowser) -> None:
+    """``hello-tui join URL --json``: a chat command on stdin reaches the page, and
+    the page's message comes out as a chat event (hostile text as data)."""
+    from tests.call.test_steering_cli import Lines, _finish, _spawn
+
+    room = await env.room("CLI and page")
+    browser = await launch_browser()
+    page = await browser.page()
+    await page.goto(room.url)
+    await wait_phase(page, "join")
+    await page.fill("#display-name", "Web <i>Wendy</i>")
+    await page.click("#join")
+    await wait_phase(page, "waiting")
+
+    proc = await _spawn(
+        "join", room.url, "--audio-in", "sine:440", "--audio-out", "null:", "--json"
+    )
+    lines = Lines(proc)
+    try:
+        named = await lines.until(lambda x: x["kind"] == "peer-name")
+        assert named["name"] == "Web <i>Wendy</i>"
+        lines.send('{"cmd": "chat", "text": "from the terminal <script>x</script>"}')
+        local = await lines.until(lambda x: x["kind"] == "chat" and x["from"] == "local")
+        assert local["text"] == "from the terminal <script>x</script>"
+        await wait_phase(page, "connected")
+        await poll(page, "window.__hello.test.chat().received", lambda n: n == 1)
+        texts = await page.eval_on_selector_all(
+            "#chat-log li.remote .text", "l => l.map(e => e.textContent)"
+        )
+        assert texts == ["from the terminal <script>x</script>"]
+        one_line = HOSTILE.replace("\n", " ")  # what a single-line input holds
+        await send_from_page(page, one_line)
+        remote = await lines.until(lambda x: x["kind"] == "chat" and x["from"] == "remote")
+        assert remote["text"] == one_line
+        lines.send('{"cmd": "hangup"}')
+        await lines.until(lambda x: x["kind"] == "ended")
+        await wait_phase(page, "ended")
+        # The CLI visitor has no account, so no name: the page says who it can.
+        assert await page.text_content("#ended-text") == "The other person hung up."
+        await _finish(proc)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0
