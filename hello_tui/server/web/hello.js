@@ -1032,6 +1032,7 @@
     show("s-call");
     $("chat").hidden = false;
     renderChatControls();
+    if (!st.chat.channel) chatNotice("No chat in this call: the other side's app does not offer it.");
     st.lastStats = null;
     st.statsTimer = setInterval(() => sampleStats().catch(() => {}), 1000);
   }
