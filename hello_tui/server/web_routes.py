@@ -12,8 +12,10 @@ Every response carries a strict Content-Security-Policy (only this origin,
 no inline script, no framing), ``Referrer-Policy: no-referrer`` and
 ``Cache-Control: no-store`` for the page. The page is told whether the room
 is live, expired or unknown (``data-room-state``), so a dead link says so
-before asking for the microphone; joining still reports ``room-expired`` /
-``room-full`` / ``unknown-room`` for what changes later.
+before asking for the microphone, and gets the room's name and context as
+the ciphertext they are (``data-room-name``, ``data-room-context``); joining
+still reports ``room-expired`` / ``room-full`` / ``unknown-room`` for what
+changes later.
 
 The access log would print the request path, i.e. the room token (a
 capability: whoever holds it can join). :class:`TokenLogFilter` shortens it to
@@ -135,17 +137,18 @@ def add_web_routes(app: web.Application, hub: Hub) -> None:
 
     async def room_page(request: web.Request) -> web.Response:
         token = request.match_info["token"]
-        state, status, name = "unknown", 404, ""
+        state, status, name, context = "unknown", 404, "", ""
         if _TOKEN_RE.match(token):
             room = await hub.store.get_room(token)
             if room is not None and room.token == token:
                 if hub.store.clock() >= room.expires:
                     state, status = "expired", 410
                 else:
-                    state, status, name = "live", 200, room.name
+                    state, status, name, context = "live", 200, room.name, room.context
         page = (
             template.replace("{{state}}", state)
             .replace("{{name}}", html.escape(name, quote=True))
+            .replace("{{context}}", html.escape(context, quote=True))
             .replace("{{version}}", html.escape(hello_tui.__version__, quote=True))
         )
         return web.Response(

@@ -82,6 +82,28 @@ async def test_room_page_headers_and_markup(env: Env) -> None:
     assert scripts == ["/static/hello.js"]
 
 
+async def test_page_carries_the_context_as_ciphertext(env: Env) -> None:
+    from hello_tui.signaling.roomcrypt import RoomContext
+    from tests.browser.test_v2_page import context_room
+
+    room = await context_room(
+        env, "Ctx", RoomContext("Secret agenda", "https://example.org/secret"), ttl=60
+    )
+    status, _, html = await get(env, f"/r/{room.token}")
+    assert status == 200
+    assert "Secret agenda" not in html and "example.org" not in html
+    parser = _Tags()
+    parser.feed(html)
+    body = next(attrs for tag, attrs in parser.tags if tag == "body")
+    stored = await env.store.get_room(room.token)
+    assert stored is not None and stored.context
+    assert body["data-room-context"] == stored.context
+    assert not [tag for tag, _ in parser.tags if tag == "a"]  # the page holds no links
+    env.clock.advance(61)
+    _, _, html = await get(env, f"/r/{room.token}")
+    assert 'data-room-context=""' in html  # an expired room says nothing more
+
+
 async def test_page_states_for_unknown_and_expired_rooms(env: Env) -> None:
     status, headers, html = await get(env, "/r/NoSuchRoomToken1234567")
     assert status == 404 and 'data-room-state="unknown"' in html

@@ -5,7 +5,9 @@
 // the room name with the key in the URL fragment (#k=..., never sent to the
 // server; format in hello_tui/signaling/roomcrypt.py), and shows the same
 // six-digit check code as the terminal client, with its hash commitment
-// (hello_tui/call/sas.py, docs/security.md).
+// (hello_tui/call/sas.py, docs/security.md). Protocol version 2: display
+// names, the room's context, knock to enter, and chat over a pre-negotiated
+// data channel (hello_tui/call/chat.py).
 // See docs/browser.md.
 "use strict";
 
@@ -13,9 +15,10 @@
   const $ = (id) => document.getElementById(id);
   const body = document.body;
   const SECTIONS = ["s-loading", "s-join", "s-status", "s-call", "s-ended", "s-error"];
+  const NAME_STORE = "hello-tui.display-name"; // localStorage: asked once, editable
   const TOKEN = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
   const VERSION = body.dataset.version || "0.0.0";
-  const PROTOCOL_VERSION = 1;
+  const PROTOCOL_VERSION = 2;
   // Tests may shorten the timers (window.__helloTestConfig, set before this script).
   const cfg = Object.assign(
     { connectTimeoutMs: 15000, requestTimeoutMs: 10000, gatherTimeoutMs: 5000 },
@@ -23,10 +26,16 @@
   );
 
   const st = {
-    phase: "loading", // join | joining | waiting | connecting | connected | ended | error
+    phase: "loading", // join | joining | knocking | waiting | connecting | connected | ended | error
     errorKind: null,
     roomName: null,
     displayName: "",
+    peerName: "", // the other side's display name (its own words: shown as text)
+    context: null, // {description, url} decrypted with the fragment's key
+    knock: null, // the knock id while waiting in a knock-to-enter room's lobby
+    knockWait: null, // {resolve} for the room-joined that admission brings
+    knockEnd: null, // why the knock ended when not let in
+    knockOwnerPresent: null,
     ws: null,
     ref: 0,
     pending: new Map(), // ref -> {resolve, reject, timer}
@@ -179,7 +188,8 @@
     return null;
   }
 
-  async function decryptName(ciphertext, keyText) {
+  async function unseal(ciphertext, keyText) {
+    // roomcrypt.py's format: version 1 || 12-byte nonce || AES-GCM, zero-padded UTF-8.
     const key = b64urlDecode(keyText);
     if (key.length !== 16) throw new Error("the room key must be 16 bytes");
     const b = b64urlDecode(ciphertext);
@@ -187,6 +197,94 @@
     const k = await crypto.subtle.importKey("raw", key, "AES-GCM", false, ["decrypt"]);
     const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: b.slice(1, 13) }, k, b.slice(13));
     return new TextDecoder("utf-8", { fatal: true }).decode(pt).replace(/\0+$/, "");
+  }
+
+  const decryptName = unseal;
+
+  // The room context's bounds, as roomcrypt.check_context checks them again on
+  // decryption: it is the owner's text, and this page holds it to the same rules.
+  const CONTEXT_URL_RE = /^https?:\/\/[!#-;=?-~]+$/; // printable ASCII but space " < >
+  const CONTROL_RE = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/;
+  const codePoints = (text) => [...text].length;
+
+  async function decryptContext(ciphertext, keyText) {
+    const data = JSON.parse(await unseal(ciphertext, keyText));
+    if (!data || typeof data !== "object" || Array.isArray(data)) {
+      throw new Error("the room context is not a JSON object");
+    }
+    const description = data.description === undefined ? "" : data.description;
+    const url = data.url === undefined ? "" : data.url;
+    if (typeof description !== "string" || typeof url !== "string") {
+      throw new Error("the room context's fields must be strings");
+    }
+    if (codePoints(description) > 200 || CONTROL_RE.test(description) || !wellFormed(description)) {
+      throw new Error("the room description is not one short line");
+    }
+    if (url.length > 500 || (url && !CONTEXT_URL_RE.test(url))) {
+      throw new Error("the room link is not an http(s) URL");
+    }
+    return { description, url };
+  }
+
+  function wellFormed(text) {
+    // No lone surrogates (they cannot be sent as UTF-8; Python refuses them).
+    if (typeof text.isWellFormed === "function") return text.isWellFormed();
+    return !/[\ud800-\udbff](?![\udc00-\udfff])|(?:^|[^\ud800-\udbff])[\udc00-\udfff]/.test(text);
+  }
+
+  async function showContext(ciphertext) {
+    // Shown as text only: the link is never opened, and never made a link (docs/browser.md).
+    const key = fragmentKey();
+    if (!ciphertext || !key) return;
+    const box = $("room-context");
+    try {
+      st.context = await decryptContext(ciphertext, key);
+    } catch (e) {
+      st.context = null;
+      $("room-description").textContent = "This conversation has a description this page "
+        + "cannot read (the link may be damaged).";
+      $("room-link-line").hidden = true;
+      box.hidden = false;
+      return;
+    }
+    $("room-description").textContent = st.context.description;
+    $("room-description").hidden = !st.context.description;
+    $("room-link").textContent = st.context.url;
+    $("room-link-line").hidden = !st.context.url;
+    box.hidden = !(st.context.description || st.context.url);
+  }
+
+  // Display names as the protocol takes them (protocol.clean_display_name): one
+  // line, no control, bidi-override or zero-width characters, at most 64.
+  const NOT_SHOWN_RE = /[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]+/g;
+
+  function cleanDisplayName(text) {
+    let t = String(text || "").replace(NOT_SHOWN_RE, " ");
+    if (!wellFormed(t)) t = [...t].filter((c) => wellFormed(c)).join("");
+    return [...t.split(/\s+/).filter(Boolean).join(" ")].slice(0, 64).join("").trim();
+  }
+
+  function rememberedName() {
+    try {
+      return cleanDisplayName(localStorage.getItem(NAME_STORE) || "");
+    } catch (e) {
+      return ""; // storage disabled: ask every time
+    }
+  }
+
+  function rememberName(name) {
+    try {
+      localStorage.setItem(NAME_STORE, name);
+    } catch (e) {
+      // storage disabled or full: the name is used for this call only
+    }
+  }
+
+  function showNameForm(name) {
+    $("display-name").value = name;
+    $("known-name").textContent = name;
+    $("name-known").hidden = !name;
+    $("name-field").hidden = Boolean(name);
   }
 
   async function showRoomName(ciphertext) {
@@ -378,6 +476,248 @@
     $("sas").classList.toggle("code", st.sasStatus === "verified");
   }
 
+  // ------------------------------------------------------------ chat (call/chat.py)
+  // One pre-negotiated data channel (label "hello", id 0, ordered), created before
+  // our offer or, answering, when the offer has an m=application line. Frames:
+  // {"v": 1, "type": "chat", "text": …}. The same bounds as the terminal side.
+  const CHAT_LABEL = "hello";
+  const CHAT_ID = 0;
+  const CHAT_MAX_CHARS = 2000;
+  const CHAT_MAX_FRAME_BYTES = 8 * 1024;
+  const CHAT_RATE = 5; // a second, per direction...
+  const CHAT_BURST = 20; // ...in bursts of this many
+  const CHAT_NOTICE_MS = 10000; // at most one drop notice this often
+  const CHAT_KEEP = 1000; // lines kept on the page (the rate bounds how fast they come)
+
+  function tokenBucket() {
+    let tokens = CHAT_BURST;
+    let last = performance.now();
+    return () => {
+      const now = performance.now();
+      tokens = Math.min(CHAT_BURST, tokens + ((now - last) / 1000) * CHAT_RATE);
+      last = now;
+      if (tokens < 1) return false;
+      tokens -= 1;
+      return true;
+    };
+  }
+
+  function newChat() {
+    return {
+      channel: null,
+      takeOut: tokenBucket(),
+      takeIn: tokenBucket(),
+      pending: [],
+      lines: [], // {kind: "local"|"remote"|"event", name, text}
+      notices: [],
+      received: 0,
+      dropped: 0,
+      sent: 0,
+      noticedAt: -Infinity,
+      unreported: 0,
+    };
+  }
+  st.chat = newChat();
+
+  const utf8Length = (text) => new TextEncoder().encode(text).length;
+  const chatFrame = (text) => JSON.stringify({ v: 1, type: "chat", text });
+
+  function chatLine(kind, name, text) {
+    const chat = st.chat;
+    chat.lines.push({ kind, name, text });
+    const log = $("chat-log");
+    const li = document.createElement("li");
+    if (kind === "event") {
+      li.className = "event";
+      li.textContent = text;
+    } else {
+      li.className = kind;
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = `${name}: `;
+      const what = document.createElement("span");
+      what.className = "text";
+      what.textContent = text; // someone else's words: text, never markup
+      li.append(who, what);
+    }
+    log.append(li);
+    while (chat.lines.length > CHAT_KEEP) {
+      chat.lines.shift();
+      log.firstElementChild.remove();
+    }
+    log.scrollTop = log.scrollHeight;
+    $("chat").hidden = false;
+  }
+
+  function chatNotice(text) {
+    st.chat.notices.push(text);
+    const note = $("chat-notice");
+    note.textContent = text;
+    note.hidden = false;
+  }
+
+  function peerLabel() {
+    return st.peerName || "The other person";
+  }
+
+  function roomEvent(text) {
+    chatLine("event", "", text);
+  }
+
+  function attachChannel(pc) {
+    const channel = pc.createDataChannel(CHAT_LABEL, { negotiated: true, id: CHAT_ID, ordered: true });
+    st.chat.channel = channel;
+    channel.onopen = () => {
+      if (st.chat.channel !== channel) return;
+      renderChatControls();
+      const pending = st.chat.pending;
+      st.chat.pending = [];
+      for (const text of pending) sendFrame(text);
+    };
+    channel.onclose = () => {
+      if (st.chat.channel === channel) renderChatControls();
+    };
+    channel.onmessage = (ev) => {
+      if (st.chat.channel === channel) receiveChat(ev.data);
+    };
+  }
+
+  function chatOpen() {
+    return Boolean(st.chat.channel && st.chat.channel.readyState === "open");
+  }
+
+  function renderChatControls() {
+    const live = ["connecting", "connected"].includes(st.phase) && Boolean(st.chat.channel);
+    $("chat-input").disabled = !live;
+    $("chat-send").disabled = !live;
+  }
+
+  function checkChat(text) {
+    // The reason a message cannot go (encode_chat), or "".
+    if (typeof text !== "string" || !text.trim()) return "An empty message is not sent.";
+    if (!wellFormed(text)) return "The message is not valid text: not sent.";
+    const n = codePoints(text);
+    if (n > CHAT_MAX_CHARS) {
+      return `Message too long (${n} characters, at most ${CHAT_MAX_CHARS}): not sent.`;
+    }
+    const size = utf8Length(chatFrame(text));
+    if (size > CHAT_MAX_FRAME_BYTES) {
+      return `Message too long (${size} bytes encoded, at most ${CHAT_MAX_FRAME_BYTES}): `
+        + "not sent.";
+    }
+    return "";
+  }
+
+  function sendChat(text) {
+    // True when it went out or waits for the channel to open; else a notice says why.
+    if (!st.chat.channel) {
+      chatNotice("No chat in this call: the other side's app does not offer it.");
+      return false;
+    }
+    const why = checkChat(text);
+    if (why) {
+      chatNotice(why);
+      return false;
+    }
+    if (!st.chat.takeOut()) {
+      chatNotice("Too many messages too fast: this one was not sent.");
+      return false;
+    }
+    if (!chatOpen()) {
+      if (st.chat.pending.length >= CHAT_BURST) {
+        chatNotice("Chat is not connected yet: too many messages waiting.");
+        return false;
+      }
+      st.chat.pending.push(text);
+      return true;
+    }
+    sendFrame(text);
+    return true;
+  }
+
+  function sendFrame(text) {
+    st.chat.channel.send(chatFrame(text));
+    st.chat.sent += 1;
+    chatLine("local", st.displayName || "me", text);
+  }
+
+  function decodeChat(data) {
+    // The text of a chat frame; null for a v1 frame of another type (ignored);
+    // throws for a frame that is not acceptable (decode_frame).
+    if (typeof data !== "string") throw new Error("not a text frame");
+    if (data.length > CHAT_MAX_FRAME_BYTES || utf8Length(data) > CHAT_MAX_FRAME_BYTES) {
+      throw new Error("frame too large");
+    }
+    let obj;
+    try {
+      obj = JSON.parse(data);
+    } catch (e) {
+      throw new Error("not JSON");
+    }
+    if (!obj || typeof obj !== "object" || Array.isArray(obj) || obj.v !== 1) {
+      throw new Error("not a version-1 message");
+    }
+    if (obj.type !== "chat") return null;
+    const text = obj.text;
+    if (typeof text !== "string" || !text || codePoints(text) > CHAT_MAX_CHARS) {
+      throw new Error("bad text");
+    }
+    if (!wellFormed(text)) throw new Error("text is not valid Unicode");
+    return text;
+  }
+
+  function receiveChat(data) {
+    if (!st.chat.takeIn()) {
+      dropChat("The other side is sending messages too fast: some are dropped");
+      return;
+    }
+    let text;
+    try {
+      text = decodeChat(data);
+    } catch (e) {
+      dropChat(`A message from the other side was dropped (${e.message})`);
+      return;
+    }
+    if (text === null) return;
+    st.chat.received += 1;
+    chatLine("remote", peerLabel(), text);
+  }
+
+  function dropChat(notice) {
+    // A flood must not become a flood of notices: one every 10 s, with the count.
+    const chat = st.chat;
+    chat.dropped += 1;
+    chat.unreported += 1;
+    const now = performance.now();
+    if (now - chat.noticedAt >= CHAT_NOTICE_MS) {
+      const n = chat.unreported;
+      chat.unreported = 0;
+      chat.noticedAt = now;
+      chatNotice(n === 1 ? `${notice}.` : `${notice} (${n} dropped).`);
+    }
+  }
+
+  function closeChat() {
+    const chat = st.chat;
+    if (chat.pending.length) {
+      const n = chat.pending.length;
+      chat.pending = [];
+      chatNotice(`${n} message${n > 1 ? "s" : ""} not sent: the call ended before chat `
+        + "connected.");
+    }
+    chat.channel = null;
+    renderChatControls();
+  }
+
+  function submitChat() {
+    const input = $("chat-input");
+    if (sendChat(input.value)) {
+      input.value = "";
+      $("chat-notice").hidden = true;
+    }
+    input.focus();
+  }
+
   // ------------------------------------------------------------ signaling
   function wsUrl() {
     return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
@@ -460,9 +800,40 @@
       case "peer-joined":
         if (st.phase !== "waiting") return;
         st.callId = msg.call_id;
+        st.peerName = cleanDisplayName(msg.display_name);
+        roomEvent(`${peerLabel()} joined`);
         setPhase("connecting");
-        status("Someone joined: connecting…");
+        status(`${st.peerName || "Someone"} joined: connecting…`);
         armConnectTimer();
+        break;
+      case "peer-name":
+        // The participant who was there first, in its own words (shown as text).
+        if (msg.call_id !== st.callId || st.peerName) return;
+        st.peerName = cleanDisplayName(msg.display_name);
+        if (st.peerName) roomEvent(`${st.peerName} is here`);
+        renderPeople();
+        break;
+      case "room-knocking":
+        // Again without a ref: the owner came in and is being asked now.
+        if (st.phase === "knocking" && msg.knock === st.knock) showKnocking(msg.owner_present);
+        break;
+      case "room-knock-ended":
+        if (st.phase !== "knocking" || msg.knock !== st.knock) return;
+        if (msg.reason === "admitted") {
+          status("The owner let you in: joining…");
+        } else {
+          st.inRoom = false; // the server took us out of the lobby
+          st.knockEnd = msg.reason;
+          endCall(msg.reason, "knock");
+        }
+        break;
+      case "room-joined":
+        // Admitted: the server joined us (no ref); the pairing follows as for any join.
+        if (st.phase === "knocking" && st.knockWait && msg.room && msg.room.token === TOKEN) {
+          const wait = st.knockWait;
+          st.knockWait = null;
+          wait.resolve(msg);
+        }
         break;
       case "offer":
         // One offer per call: a second one would restart the check code's exchange.
@@ -480,6 +851,7 @@
         break;
       case "peer-left":
         if (msg.call_id !== st.callId) return;
+        roomEvent(`${peerLabel()} left`);
         leaveRoom();
         endCall(msg.reason === "hangup" ? "hangup" : msg.reason, "remote");
         break;
@@ -492,7 +864,7 @@
   }
 
   function onServerLost() {
-    if (["connecting", "connected", "waiting"].includes(st.phase)) {
+    if (["connecting", "connected", "waiting", "knocking"].includes(st.phase)) {
       if (st.wasConnected) endCall("unreachable", "network");
       else fail("unreachable");
     }
@@ -534,7 +906,7 @@
     st.analyser.smoothingTimeConstant = 0.3;
   }
 
-  function makePc() {
+  function makePc(withChat) {
     // Only the server's ICE servers (TURN credentials), or none: never a public default.
     const iceServers = st.ice.map((s) => ({
       urls: s.urls,
@@ -543,6 +915,8 @@
     }));
     const pc = new RTCPeerConnection({ iceServers });
     for (const track of st.stream.getTracks()) pc.addTrack(track, st.stream);
+    // Offering: the chat channel goes into the first (and only) offer.
+    if (withChat) attachChannel(pc);
     pc.ontrack = (ev) => onRemoteTrack(ev);
     pc.onconnectionstatechange = () => {
       if (pc !== st.pc) return;
@@ -555,6 +929,7 @@
   function closePc() {
     if (st.pc) st.pc.close();
     st.pc = null;
+    st.chat.channel = null;
   }
 
   function gatheringComplete(pc) {
@@ -598,6 +973,9 @@
     st.pc = makePc();
     st.remoteSdp = sdp;
     await st.pc.setRemoteDescription({ type: "offer", sdp });
+    // Answering: the same negotiated channel, only if the offer carries one.
+    if (/^m=application /m.test(sdp)) attachChannel(st.pc);
+    renderChatControls();
     const answer = stampAnswer(sdp, await localSdp(st.pc, "answer"));
     await request({ type: "answer", call_id: st.callId, sdp: answer });
   }
@@ -652,6 +1030,9 @@
     await settleCheckCode();
     renderPeople();
     show("s-call");
+    $("chat").hidden = false;
+    renderChatControls();
+    if (!st.chat.channel) chatNotice("No chat in this call: the other side's app does not offer it.");
     st.lastStats = null;
     st.statsTimer = setInterval(() => sampleStats().catch(() => {}), 1000);
   }
@@ -722,19 +1103,28 @@
     const list = $("people");
     list.replaceChildren();
     const me = document.createElement("li");
-    me.textContent = `${st.displayName} (you, in this browser)${st.muted ? " · muted" : ""}`;
+    me.textContent = `${st.displayName || "You"} (you, in this browser)${st.muted ? " · muted" : ""}`;
     list.append(me);
     const other = document.createElement("li");
-    other.textContent = st.phase === "connected"
-      ? "The other person · connected"
-      : "The other person · connecting…";
+    other.textContent = `${peerLabel()} · ${st.phase === "connected" ? "connected" : "connecting…"}`;
     list.append(other);
   }
 
   async function join() {
     ensureAudioContext(); // inside the click: browsers let it play
     if (st.audioCtx) st.audioCtx.resume().catch(() => {});
-    st.displayName = $("display-name").value.trim().slice(0, 64) || "Guest";
+    st.displayName = cleanDisplayName($("display-name").value);
+    if (st.displayName) rememberName(st.displayName);
+    showNameForm(st.displayName);
+    st.peerName = "";
+    st.knock = null;
+    st.knockWait = null;
+    st.knockEnd = null;
+    st.knockOwnerPresent = null;
+    st.chat = newChat();
+    $("chat-log").replaceChildren();
+    $("chat-notice").hidden = true;
+    $("chat").hidden = true;
     st.wasConnected = false;
     st.endReason = null;
     st.endBy = null;
@@ -768,11 +1158,13 @@
     } catch (e) {
       // Rationed or refused: direct paths only.
     }
-    st.pc = makePc();
+    st.pc = makePc(true);
     const offer = await stampOffer(await localSdp(st.pc, "offer"));
     let joined;
     try {
-      joined = await request({ type: "room-join", token: TOKEN, offer });
+      const join = { type: "room-join", token: TOKEN, offer };
+      if (st.displayName) join.display_name = st.displayName;
+      joined = await request(join);
     } catch (e) {
       const kinds = {
         "room-full": "full", "room-expired": "expired", "unknown-room": "unknown",
@@ -783,7 +1175,13 @@
     }
     st.inRoom = true;
     $("cancel").hidden = false;
+    if (joined.type === "room-knocking") {
+      // A knock-to-enter room: wait in its lobby (the server holds our offer).
+      joined = await knock(joined);
+      if (!joined) return; // not let in, or we left: endCall said so
+    }
     if (!st.roomName && joined.room) showRoomName(joined.room.name);
+    if (!st.context && joined.room && joined.room.context) showContext(joined.room.context);
     if (joined.call_id) {
       // Someone was there: our offer went to them; their answer follows.
       st.callId = joined.call_id;
@@ -795,6 +1193,23 @@
       setPhase("waiting");
       status("You are the first one here. Waiting for the other person to join…");
     }
+  }
+
+  function showKnocking(ownerPresent) {
+    st.knockOwnerPresent = Boolean(ownerPresent);
+    status(ownerPresent
+      ? "Knocking… waiting for the owner to let you in."
+      : "Knocking… the owner is not here yet; they were told you are waiting.");
+  }
+
+  function knock(knocking) {
+    st.knock = knocking.knock;
+    setPhase("knocking");
+    showKnocking(knocking.owner_present);
+    $("cancel").hidden = false;
+    return new Promise((resolve) => {
+      st.knockWait = { resolve };
+    });
   }
 
   function setupLocalControls() {
@@ -846,6 +1261,9 @@
 
   function cleanup() {
     clearTimeout(st.connectTimer);
+    if (st.knockWait) st.knockWait.resolve(null);
+    st.knockWait = null;
+    closeChat();
     clearInterval(st.statsTimer);
     st.statsTimer = null;
     closePc();
@@ -861,6 +1279,9 @@
     "remote:hangup": ["Call ended", "The other person hung up."],
     "remote:closed": ["Call ended", "The other person's connection dropped."],
     "network:unreachable": ["Call ended", "The connection to the server was lost."],
+    "knock:declined": ["Not let in", "The conversation's owner did not let you in."],
+    "knock:timeout": ["Not let in", "Nobody let you in: the wait timed out."],
+    "knock:closed": ["Not let in", "The conversation was closed while you were waiting."],
   };
 
   function endCall(reason, by) {
@@ -870,7 +1291,8 @@
     st.endReason = reason;
     st.endBy = by;
     setPhase("ended");
-    const [title, text] = ENDINGS[`${by}:${reason}`] || ["Call ended", `Reason: ${reason}.`];
+    let [title, text] = ENDINGS[`${by}:${reason}`] || ["Call ended", `Reason: ${reason}.`];
+    if (by === "remote" && st.peerName) text = text.replace("The other person", st.peerName);
     $("ended-title").textContent = title;
     $("ended-text").textContent = text;
     $("feedback").hidden = !st.wasConnected;
@@ -930,6 +1352,16 @@
     });
     $("hangup").addEventListener("click", () => hangup().catch(onUnexpected));
     $("cancel").addEventListener("click", () => hangup().catch(onUnexpected));
+    $("chat-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      submitChat();
+    });
+    $("change-name").addEventListener("click", () => {
+      $("name-known").hidden = true;
+      $("name-field").hidden = false;
+      $("display-name").focus();
+      $("display-name").select();
+    });
     $("mute").addEventListener("click", toggleMute);
     $("camera").addEventListener("click", toggleCamera);
     $("fb-happy").addEventListener("click", () => sendFeedback("happy", []));
@@ -948,6 +1380,7 @@
     });
     const again = () => {
       st.errorKind = null;
+      $("chat").hidden = true;
       setPhase("join");
       show("s-join");
     };
@@ -990,6 +1423,25 @@
         b64urlDecode(nonceOffer), b64urlDecode(nonceAnswer)),
       commitment: async (nonce) => b64urlEncode(await commitment(b64urlDecode(nonce))),
       decryptName,
+      decryptContext,
+      cleanDisplayName,
+      context: () => st.context,
+      peerName: () => st.peerName,
+      displayName: () => st.displayName,
+      knockOwnerPresent: () => st.knockOwnerPresent,
+      knockEnd: () => st.knockEnd,
+      chat: () => ({
+        lines: st.chat.lines.map((l) => ({ ...l })),
+        notices: [...st.chat.notices],
+        open: chatOpen(),
+        received: st.chat.received,
+        dropped: st.chat.dropped,
+        sent: st.chat.sent,
+        label: st.chat.channel ? st.chat.channel.label : null,
+        id: st.chat.channel ? st.chat.channel.id : null,
+        negotiated: st.chat.channel ? st.chat.channel.negotiated : null,
+      }),
+      sendChat,
     },
   };
 
@@ -1012,9 +1464,12 @@
       return;
     }
     await showRoomName(body.dataset.roomName || "");
+    await showContext(body.dataset.roomContext || "");
+    showNameForm(rememberedName());
     setPhase("join");
     show("s-join");
-    $("display-name").focus();
+    if ($("name-field").hidden) $("join").focus();
+    else $("display-name").focus();
   }
 
   start().catch(onUnexpected);
