@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from hello_tui.cli.context import Context
     from hello_tui.session.connect import Session
 
+CLI_RECONNECT_CAP = 2.0  # seconds: the longest wait between two reconnect attempts
+
 # ---------------------------------------------------------------- exit codes
 OK, ERROR, USAGE, UNREACHABLE, REFUSED, NO_ANSWER, MEDIA_FAIL, INTERRUPTED = (
     0,
@@ -291,8 +293,12 @@ class Printer:
                 return " · ".join(parts)
             case ev.PeerName(name=name):
                 return f"In the room: {name}"
-            case ev.ChatMessage():
+            case ev.ChatMessage() | ev.ServerLost() | ev.ServerBack():
                 return event.line()
+            case ev.Reconnecting():
+                return "No audio from the other side: reconnecting..."
+            case ev.MediaResumed(gap_s=gap):
+                return f"Audio back (after {gap:.1f} s)"
         return event.kind
 
     def stats(self, call: Call, code: int) -> None:
@@ -312,6 +318,7 @@ class Printer:
             "frames_received": sink.frames if sink else 0,
             "samples_received": sink.samples if sink else 0,
             "video_frames_received": call.remote_video.frames if call.remote_video else 0,
+            "longest_audio_gap_ms": call.longest_gap_ms,
         }
         if self.as_json:
             self.line(data, "")
@@ -672,8 +679,10 @@ def _session(
     ctx: Context, args: argparse.Namespace, *, login: bool | None, callers: Any = None
 ) -> Session:
     """This run's connection (hello_tui.session): --server or [server] url, else
-    the embedded server; media from the options, else the config; no reconnect."""
+    the embedded server; media from the options, else the config. A dropped server
+    is reconnected to (backoff, jitter): a connected call outlives it."""
     from hello_tui.session.connect import Session
+    from hello_tui.signaling.client import ReconnectPolicy
 
     audio_in, audio_out = _settings_audio(ctx, args)
     return Session(
@@ -686,6 +695,9 @@ def _session(
         video_source=_settings_video(ctx, args),
         video_out=args.video_out,
         callers=callers,
+        reconnect=True,
+        # A call in progress wants its server back soon: full jitter, capped at 2 s.
+        policy=ReconnectPolicy(base=0.25, cap=CLI_RECONNECT_CAP),
     )
 
 
