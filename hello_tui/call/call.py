@@ -66,6 +66,8 @@ E = TypeVar("E", bound=ev.CallEvent)
 Stage = p.StageOrEnded  # the protocol's vocabulary (signaling/protocol.py)
 Direction = p.Direction
 
+CLOSE_WAIT = 2.0  # seconds the end of a call waits for its media to close
+
 # A refused request that ends a call: the reason it ends with.
 _ERROR_REASONS: dict[str, p.CallEndReason] = {
     "unknown-call": "closed", "room-full": "busy", "unknown-room": "user-unknown",
@@ -759,6 +761,17 @@ class Call:
                 log.debug("call %s: ignoring %s", self.call_id[:6], type(msg).__name__)
 
     # ------------------------------------------------------------ the end
+    async def _close_media(self) -> None:
+        """Close the media, waiting at most :data:`CLOSE_WAIT`: over a dead path
+        aioice's TURN deallocation retransmits for ~30 s; the rest finishes
+        in the background (or with the process)."""
+        closing = asyncio.ensure_future(self.media.close(self.pc))
+        closing.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved
+        try:
+            await asyncio.wait_for(asyncio.shield(closing), CLOSE_WAIT)
+        except TimeoutError:
+            log.info("call %s: media still closing after %g s", self.call_id[:6], CLOSE_WAIT)
+
     async def _end(self, reason: p.CallEndReason, message: str = "") -> ev.Ended:
         if self.ended is not None:
             return self.ended
@@ -788,7 +801,7 @@ class Call:
             self._watch.stop()
         self.phone._unregister(self)
         self.chat.close()  # before Ended: a notice for what was never sent
-        await self.media.close(self.pc)
+        await self._close_media()
         self._emit(self.ended)
         for background in list(self._background):
             if background is not asyncio.current_task():
