@@ -329,6 +329,9 @@ class Reconnecting(CallEvent):
     cause: str = "network"
     quiet_s: float = 0.0
 
+    def line(self) -> str:
+        return "No audio from the other side: reconnecting…"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MediaResumed(CallEvent):
@@ -337,6 +340,9 @@ class MediaResumed(CallEvent):
 
     kind: ClassVar[str] = "media-resumed"
     gap_s: float
+
+    def line(self) -> str:
+        return f"Audio back (nothing heard for {self.gap_s:.1f} s)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -293,12 +293,10 @@ class Printer:
                 return " · ".join(parts)
             case ev.PeerName(name=name):
                 return f"In the room: {name}"
-            case ev.ChatMessage() | ev.ServerLost() | ev.ServerBack():
+            case ev.ChatMessage() | ev.ServerLost() | ev.ServerBack() | ev.MediaResumed():
                 return event.line()
             case ev.Reconnecting():
                 return "No audio from the other side: reconnecting..."
-            case ev.MediaResumed(gap_s=gap):
-                return f"Audio back (after {gap:.1f} s)"
         return event.kind
 
     def stats(self, call: Call, code: int) -> None:

@@ -210,6 +210,8 @@ class CallScreen(Screen[Any]):
                 self._flags()
             case ev.Notice(text=text):
                 self.add_notice(text)
+            case ev.ServerLost() | ev.ServerBack() | ev.Reconnecting() | ev.MediaResumed():
+                self.add_notice(message.event.line())  # calls that recover (docs/calls.md)
             case ev.Ended() as ended:
                 self.ended = ended
                 self.dismiss(ended)
