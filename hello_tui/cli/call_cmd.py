@@ -64,7 +64,7 @@ exit codes:
   3    server unreachable, unknown user, user unavailable, unknown or expired room
   4    busy or rejected (room full counts as busy)
   5    no answer (ringing timed out, or --timeout expired)
-  6    media failure (ICE/DTLS did not connect)
+  6    media failure (ICE/DTLS did not connect, or the connection was lost mid-call)
   130  interrupted (SIGINT/SIGTERM) before the call connected
 """
 
