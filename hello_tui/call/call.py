@@ -37,6 +37,7 @@ from hello_tui.call import events as ev
 from hello_tui.call.chat import ChatChannel
 from hello_tui.call.event_stream import EventStream
 from hello_tui.call.media_policy import CallMedia, NoVideo
+from hello_tui.call.media_watch import MediaWatch
 from hello_tui.call.options import CallOptions
 from hello_tui.call.peer import (
     add_chat_channel,
@@ -64,6 +65,8 @@ log = logging.getLogger("hello_tui.call.engine")  # the name the log files have 
 E = TypeVar("E", bound=ev.CallEvent)
 Stage = p.StageOrEnded  # the protocol's vocabulary (signaling/protocol.py)
 Direction = p.Direction
+
+CLOSE_WAIT = 2.0  # seconds the end of a call waits for its media to close
 
 # A refused request that ends a call: the reason it ends with.
 _ERROR_REASONS: dict[str, p.CallEndReason] = {
@@ -159,6 +162,13 @@ class Call:
         self._hangup_requested = False
         self._placing = False
         self._media_timer: asyncio.TimerHandle | None = None
+        # Recovery (docs/calls.md, "Calls that recover"): a connected call outlives
+        # its server connection; the media watch ends it when the peer is gone.
+        self.server_gone = False  # the signaling connection is down (reconnecting, or gone)
+        self.server_forgot = False  # the server no longer knows this call: peer to peer
+        self._peer_closed_seen = False  # the server said the peer's connection vanished
+        self._watch: MediaWatch | None = None
+        self.chat.on_control = self._on_control
 
     # ------------------------------------------------------------ media endpoints
     # The media policy's, named on the call for the front ends.
@@ -338,6 +348,11 @@ class Call:
         self._hangup_requested = True
         if self.direction == "incoming" and self.stage == "ringing":
             return await self.reject()
+        if self.stage == "connected":
+            log.info("call %s: hanging up (%s)", self.call_id[:6], reason)
+            await self._say_bye()  # the peer ends at once, with or without the server
+            if self.server_gone or self.server_forgot:
+                return await self._end(reason, self._p2p_note())
         if self.is_room:
             await self._tell(self.client.room_leave(self.room_token))
             return await self._end(reason if self.stage == "connected" else "cancel")
@@ -445,6 +460,9 @@ class Call:
             state = pc.connectionState
             if state == "connected" and self.stage != "connected":
                 self._on_media_connected()
+            elif state in ("failed", "closed") and self.stage == "connected":
+                # failed: consent expired (~30 s); closed: the peer closed its DTLS.
+                self._spawn(self._connection_lost(state))
             elif state == "failed":
                 self._spawn(self._media_failed("ICE/DTLS failed"))
 
@@ -526,6 +544,101 @@ class Call:
         if self.ended is None:
             self.flowing_ms = self._ms()
             self._emit(ev.MediaFlowing(call_id=self.call_id, setup_ms=self.flowing_ms))
+            self._start_watch()
+
+    # ------------------------------------------------------------ recovery
+    def _start_watch(self) -> None:
+        media = self.media
+
+        def frames() -> int:
+            return media.remote.frames if media.remote is not None else 0
+
+        self._watch = MediaWatch(
+            frames,
+            on_stall=lambda quiet: self._emit(ev.Reconnecting(call_id=self.call_id, quiet_s=quiet)),
+            on_resume=lambda gap: self._emit(ev.MediaResumed(call_id=self.call_id, gap_s=gap)),
+            on_lost=lambda quiet: self._spawn(self._connection_lost(f"no audio for {quiet:g} s")),
+            lost_after=self.options.media_lost_after,
+        )
+        self._watch.start()
+
+    @property
+    def longest_gap_ms(self) -> float | None:
+        """The longest time without a received audio frame since media flowed
+        (None before), in ms, to the watch's tick (a quarter second)."""
+        return round(self._watch.longest_gap * 1000) if self._watch is not None else None
+
+    def _server_lost(self, reason: str, retrying: bool) -> None:
+        """The phone lost the server during this connected call: it goes on."""
+        if self.ended is not None or self.server_gone:
+            return
+        self.server_gone = True
+        self._emit(ev.ServerLost(call_id=self.call_id, reason=reason, retrying=retrying))
+
+    def _server_back(self) -> None:
+        """The phone is connected (and logged in) again: does the server still know us?"""
+        if self.ended is None and self.server_gone:
+            self._spawn(self._reconcile())
+
+    async def _reconcile(self) -> None:
+        known = False
+        if self.call_id and not self.is_room and not self.server_forgot:
+            try:  # harmless to repeat; refused unless this session is a party of it
+                await self.client.request(p.Connected(call_id=self.call_id), timeout=5.0)
+                known = True
+            except SignalingClientError as exc:  # SignalingError included
+                log.info("call %s: the server forgot it (%s)", self.call_id[:6], exc)
+        # A room's membership belonged to our old session: the server dropped it.
+        self.server_gone = False
+        self.server_forgot = not known
+        if self.ended is None:
+            self._emit(ev.ServerBack(call_id=self.call_id, call_known=known))
+
+    def _peer_left_server(self) -> None:
+        self._peer_closed_seen = self.server_forgot = True
+        self._notice("the server lost the other side: the call goes on peer to peer", "call")
+
+    def _p2p_note(self) -> str:
+        if self.server_gone:
+            return "ended peer to peer: the server was unreachable"
+        return "ended peer to peer: the server had forgotten the call"
+
+    async def _say_bye(self) -> None:
+        """Tell the peer over the data channel that we hang up (and let it leave)."""
+        if not self.chat.send_control("bye"):
+            return
+        with contextlib.suppress(TimeoutError):  # handed to SCTP, before the pc closes
+            async with asyncio.timeout(0.5):
+                while self.chat.buffered:
+                    await asyncio.sleep(0.01)
+
+    def _on_control(self, kind: str) -> None:
+        if self._hangup_requested:  # we are hanging up ourselves: that end wins
+            return
+        if kind == "bye" and self.ended is None and self.stage == "connected":
+            note = self._p2p_note() if (self.server_gone or self.server_forgot) else ""
+            self._spawn(self._end("hangup", note))
+
+    async def _connection_lost(self, why: str) -> None:
+        """A connected call's media path is gone (or the peer closed it)."""
+        if self.ended is not None or self.stage != "connected" or self._hangup_requested:
+            return
+        if why == "closed":  # the peer closed its DTLS: it left (a bye may have been lost)
+            await self._end("closed", self._p2p_note() if self.server_forgot else "")
+            return
+        who = self.peer or "the other side"
+        log.info("call %s: media path lost (%s)", self.call_id[:6], why)
+        if self._peer_closed_seen:
+            await self._end("closed", f"lost the connection to {who} (network)")
+            return
+        if self.call_id and not (self.server_gone or self.server_forgot):
+            hangup = p.Hangup(call_id=self.call_id, reason="media-fail")
+            if self.is_room:
+                await self._tell(self.client.room_leave(self.room_token))
+            else:
+                with contextlib.suppress(SignalingClientError):
+                    await self.client.request(hangup, timeout=2.0)
+        await self._end("media-fail", f"lost the connection to {who} (network)")
 
     async def _media_failed(self, why: str) -> None:
         if self.ended is not None or self.stage == "connected":
@@ -667,8 +780,17 @@ class Call:
                 our_answer = await self._answer_offer(msg.sdp)
                 self._arm_media_timer()
                 await self.client.answer(self.call_id, our_answer)
+            case p.CallEnded() if msg.reason == "closed" and self.stage == "connected":
+                # The peer's server connection vanished, not necessarily the peer:
+                # the media path decides (a bye, its DTLS closing, or the watch).
+                self._peer_left_server()
+            case p.CallEnded() if msg.reason == "media-fail" and self.stage == "connected":
+                who = self.peer or "the other side"
+                await self._end("media-fail", f"lost the connection to {who} (network)")
             case p.CallEnded():
                 await self._end(msg.reason)
+            case p.PeerLeft() if msg.reason == "closed" and self.stage == "connected":
+                self._peer_left_server()
             case p.PeerLeft():
                 await self._tell(self.client.room_leave(self.room_token))
                 await self._end(msg.reason)
@@ -694,6 +816,17 @@ class Call:
                 log.debug("call %s: ignoring %s", self.call_id[:6], type(msg).__name__)
 
     # ------------------------------------------------------------ the end
+    async def _close_media(self) -> None:
+        """Close the media, waiting at most :data:`CLOSE_WAIT`: over a dead path
+        aioice's TURN deallocation retransmits for ~30 s; the rest finishes
+        in the background (or with the process)."""
+        closing = asyncio.ensure_future(self.media.close(self.pc))
+        closing.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved
+        try:
+            await asyncio.wait_for(asyncio.shield(closing), CLOSE_WAIT)
+        except TimeoutError:
+            log.info("call %s: media still closing after %g s", self.call_id[:6], CLOSE_WAIT)
+
     async def _end(self, reason: p.CallEndReason, message: str = "") -> ev.Ended:
         if self.ended is not None:
             return self.ended
@@ -719,9 +852,11 @@ class Call:
         self.stage = "ended"
         if self._media_timer is not None:
             self._media_timer.cancel()
+        if self._watch is not None:
+            self._watch.stop()
         self.phone._unregister(self)
         self.chat.close()  # before Ended: a notice for what was never sent
-        await self.media.close(self.pc)
+        await self._close_media()
         self._emit(self.ended)
         for background in list(self._background):
             if background is not asyncio.current_task():

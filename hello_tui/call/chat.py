@@ -26,6 +26,12 @@ Received frames stay data: a frame that is not a v1 JSON object, not valid
 UTF-8 text, or out of bounds is dropped (with a notice); a v1 frame of
 another ``type`` is ignored, so later message kinds do not break this
 version. The text is handed on as is: the faces escape it where they show it.
+
+Control frames ride the same channel, additive (an older peer ignores them as
+a frame of another type): ``{"v": 1, "type": "bye"}`` says "I hung up", so a
+call ends on both sides even when the server is gone (docs/calls.md,
+*Calls that recover*). :meth:`ChatChannel.send_control` sends one;
+``on_control(type)`` hears one.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ __all__ = [
     "ChatLimits",
     "TokenBucket",
     "clip_text",
+    "control_type",
     "decode_frame",
     "encode_chat",
 ]
@@ -130,6 +137,20 @@ def clip_text(text: str) -> str:
     return text
 
 
+CONTROL_TYPES = frozenset({"bye"})
+
+
+def control_type(data: Any) -> str | None:
+    """The ``type`` of a v1 control frame (:data:`CONTROL_TYPES`), else None."""
+    try:
+        obj = json.loads(data) if isinstance(data, str) and len(data) <= MAX_FRAME_BYTES else None
+    except ValueError:
+        return None
+    if isinstance(obj, dict) and obj.get("v") == VERSION and obj.get("type") in CONTROL_TYPES:
+        return str(obj["type"])
+    return None
+
+
 def decode_frame(data: Any) -> str | None:
     """The text of a received chat frame; None for a v1 frame of another type
     (ignored); :class:`ChatError` for a frame that is not acceptable."""
@@ -189,6 +210,8 @@ class ChatChannel:
         self.received = 0
         self.dropped = 0
         self.sent = 0
+        # A control frame received (its type, one of CONTROL_TYPES); None: ignored.
+        self.on_control: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------ the channel
     def attach(self, channel: Any) -> None:
@@ -242,6 +265,18 @@ class ChatChannel:
         self.sent += 1
         self._on_sent(text)
 
+    def send_control(self, kind: str) -> bool:
+        """Send the control frame ``kind`` now if the channel is open (True if it went)."""
+        if kind not in CONTROL_TYPES or not self.open:
+            return False
+        self._channel.send(json.dumps({"v": VERSION, "type": kind}))
+        return True
+
+    @property
+    def buffered(self) -> int:
+        """Bytes handed to the channel and not sent yet (0 without a channel)."""
+        return int(getattr(self._channel, "bufferedAmount", 0) or 0) if self._channel else 0
+
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
         for text in pending:
@@ -268,7 +303,11 @@ class ChatChannel:
             self._drop(f"a chat message from the other side was dropped ({exc})")
             return
         if text is None:
-            log.debug("chat: ignoring a frame of another type")
+            kind = control_type(data)
+            if kind is not None and self.on_control is not None:
+                self.on_control(kind)
+            else:
+                log.debug("chat: ignoring a frame of another type")
             return
         self.received += 1
         self._on_message(text)

@@ -341,6 +341,63 @@ class ChatMessage(CallEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ServerLost(CallEvent):
+    """The connection to the rendezvous server dropped during a connected call.
+    The media path is the peers' own: the call goes on; the client reconnects
+    (with backoff and jitter) unless ``retrying`` is False (it gave up)."""
+
+    kind: ClassVar[str] = "server-lost"
+    reason: str
+    retrying: bool = True
+
+    def line(self) -> str:
+        then = "reconnecting..." if self.retrying else "it is not coming back"
+        return f"Lost the server ({self.reason}): the call goes on; {then}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerBack(CallEvent):
+    """The server connection is back during a call. ``call_known``: the server
+    still knows this call; False: it forgot it (it restarted, or it ended the
+    call when our old connection vanished), so the call goes on peer to peer
+    and hanging up ends it directly, over the data channel."""
+
+    kind: ClassVar[str] = "server-back"
+    call_known: bool
+
+    def line(self) -> str:
+        if self.call_known:
+            return "Server back"
+        return "Server back; it no longer knows this call: it goes on peer to peer"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconnecting(CallEvent):
+    """No audio from the other side for ``quiet_s`` seconds: the network path
+    is interrupted (``cause`` ``network``). :class:`MediaResumed` follows if it
+    comes back; the call ends (``media-fail``) if it does not in time."""
+
+    kind: ClassVar[str] = "reconnecting"
+    cause: str = "network"
+    quiet_s: float = 0.0
+
+    def line(self) -> str:
+        return "No audio from the other side: reconnecting…"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaResumed(CallEvent):
+    """Audio from the other side again after a :class:`Reconnecting`; ``gap_s``:
+    how long nothing was received."""
+
+    kind: ClassVar[str] = "media-resumed"
+    gap_s: float
+
+    def line(self) -> str:
+        return f"Audio back (nothing heard for {self.gap_s:.1f} s)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Quality(CallEvent):
     """One second of call quality while connected (``sample.t``: seconds since
     connected; the event's own ``t`` is wall-clock, like every event's)."""
@@ -484,6 +541,10 @@ EVENT_TYPES: dict[str, type[CallEvent]] = {
         Declined,
         Knock,
         KnockEnded,
+        ServerLost,
+        ServerBack,
+        Reconnecting,
+        MediaResumed,
     )
 }
 
@@ -503,10 +564,14 @@ __all__ = [
     "Identity",
     "Incoming",
     "MediaFlowing",
+    "MediaResumed",
     "Muted",
     "Notice",
     "Quality",
+    "Reconnecting",
     "Ringing",
+    "ServerBack",
+    "ServerLost",
     "Unmuted",
     "Waiting",
     "call_outcome",

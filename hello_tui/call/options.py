@@ -16,6 +16,7 @@ from aiortc import RTCIceServer
 
 from hello_tui.call.chat import ChatLimits
 from hello_tui.call.identity_proof import Identity
+from hello_tui.call.media_watch import LOST_AFTER
 from hello_tui.media.audio_processing import DEFAULT as DEFAULT_PROCESSING
 from hello_tui.media.audio_processing import ProcessingConfig
 from hello_tui.media.video import DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH
@@ -63,6 +64,9 @@ class CallOptions:
     # "relay": gather and use TURN relays only (config [ice] transport_policy).
     ice_transport_policy: Literal["all", "relay"] = "all"
     audio_processing: ProcessingConfig = DEFAULT_PROCESSING
+    # Connected, no audio from the other side for this long: the call is lost
+    # (hello_tui.call.media_watch; "reconnecting" is said after STALL_AFTER).
+    media_lost_after: float = LOST_AFTER
 
     def __post_init__(self) -> None:
         # Tuples, so that a caller's list cannot change the options afterwards.

@@ -173,12 +173,19 @@ class Phone:
             except Exception:
                 log.exception("routing %s failed", type(message).__name__)
         for call in list(self.live):  # the client closed under us
-            await call._end("unreachable", "the signaling connection closed")
+            if not call.server_gone:  # a call that outlived the server goes on
+                await call._end("unreachable", "the signaling connection closed")
 
     async def _dispatch(self, message: Any) -> None:
         if isinstance(message, (Disconnected, Reconnected)):
-            if isinstance(message, Disconnected):
-                for live in list(self.live):
+            # A connected call's media is the peers' own: it outlives the server
+            # (docs/calls.md, "Calls that recover"); a call still being set up cannot.
+            for live in list(self.live):
+                if isinstance(message, Reconnected):
+                    live._server_back()
+                elif live.stage == "connected":
+                    live._server_lost(message.reason, message.will_retry)
+                else:
                     await live._end("unreachable", f"lost the server: {message.reason}")
             if self.on_connection is not None:
                 self.on_connection(isinstance(message, Reconnected))

@@ -62,6 +62,8 @@ def end_words(
         if isinstance(words, tuple):
             words = words[0] if outgoing else words[1]
         text = words.format(who=who, reason=reason)
+    if connected and message and reason in ("closed", "media-fail"):
+        return f"{text}: {message}"  # "…cut off after 0:12: lost the connection to Bob (network)"
     return (
         f"{text} ({message})"
         if message and reason in ("unreachable", "error", "media-fail")

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from hello_tui.cli.context import Context
     from hello_tui.session.connect import Session
 
+CLI_RECONNECT_CAP = 2.0  # seconds: the longest wait between two reconnect attempts
+
 # ---------------------------------------------------------------- exit codes
 OK, ERROR, USAGE, UNREACHABLE, REFUSED, NO_ANSWER, MEDIA_FAIL, INTERRUPTED = (
     0,
@@ -61,7 +63,7 @@ exit codes:
   3    server unreachable, unknown user, user unavailable, unknown or expired room
   4    busy or rejected (room full counts as busy)
   5    no answer (ringing timed out, or --timeout expired)
-  6    media failure (ICE/DTLS did not connect)
+  6    media failure (ICE/DTLS did not connect, or the connection was lost mid-call)
   130  interrupted (SIGINT/SIGTERM) before the call connected
 """
 
@@ -299,7 +301,7 @@ class Printer:
                 return " · ".join(parts)
             case ev.PeerName(name=name):
                 return f"In the room: {name}"
-            case ev.ChatMessage():
+            case ev.ChatMessage() | ev.ServerLost() | ev.ServerBack() | ev.MediaResumed():
                 return event.line()
             case ev.Knocking(owner_present=present):
                 if present:
@@ -316,6 +318,8 @@ class Printer:
                 return f"{name or 'Someone'} is knocking at your room"
             case ev.KnockEnded(reason=reason):
                 return f"A knock ended: {reason}"
+            case ev.Reconnecting():
+                return "No audio from the other side: reconnecting..."
         return event.kind
 
     def stats(self, call: Call, code: int) -> None:
@@ -335,6 +339,7 @@ class Printer:
             "frames_received": sink.frames if sink else 0,
             "samples_received": sink.samples if sink else 0,
             "video_frames_received": call.remote_video.frames if call.remote_video else 0,
+            "longest_audio_gap_ms": call.longest_gap_ms,
         }
         if self.as_json:
             self.line(data, "")
@@ -695,8 +700,10 @@ def _session(
     ctx: Context, args: argparse.Namespace, *, login: bool | None, callers: Any = None
 ) -> Session:
     """This run's connection (hello_tui.session): --server or [server] url, else
-    the embedded server; media from the options, else the config; no reconnect."""
+    the embedded server; media from the options, else the config. A dropped server
+    is reconnected to (backoff, jitter): a connected call outlives it."""
     from hello_tui.session.connect import Session
+    from hello_tui.signaling.client import ReconnectPolicy
 
     audio_in, audio_out = _settings_audio(ctx, args)
     return Session(
@@ -710,6 +717,9 @@ def _session(
         video_out=args.video_out,
         callers=callers,
         face=args._handler.rpartition(":cmd_")[2] if hasattr(args, "_handler") else "",
+        reconnect=True,
+        # A call in progress wants its server back soon: full jitter, capped at 2 s.
+        policy=ReconnectPolicy(base=0.25, cap=CLI_RECONNECT_CAP),
     )
 
 

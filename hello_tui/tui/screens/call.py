@@ -245,6 +245,8 @@ class CallScreen(Screen[Any]):
                 self._knock_prompt = ask(self, self.call, knock)
             case ev.KnockEnded(knock=knock_id):
                 knock_over(getattr(self, "_knock_prompt", None), knock_id)
+            case ev.ServerLost() | ev.ServerBack() | ev.Reconnecting() | ev.MediaResumed():
+                self.add_notice(message.event.line())  # calls that recover (docs/calls.md)
             case ev.Ended() as ended:
                 self.ended = ended
                 prompt = getattr(self, "_knock_prompt", None)
