@@ -189,8 +189,10 @@ class Accounts:
             record = await store.get_account(key)
         payload = login_payload(nonce, session.id, msg.origin)
         # Any of the account's devices (server/devices.py): the one whose key signed.
-        signer = None if record is None else next(
-            (k for k in device_keys(record) if verify(k, msg.signature, payload)), None
+        signer = (
+            None
+            if record is None
+            else next((k for k in device_keys(record) if verify(k, msg.signature, payload)), None)
         )
         if record is None or signer is None:
             raise Refusal("bad-signature", "the signature does not match this account")

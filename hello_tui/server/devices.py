@@ -202,4 +202,3 @@ class DeviceService:
         log.info("session %s of a revoked device closed", short(session.id))
         await session.set_account(None, None)
         session.close()
-

@@ -341,14 +341,12 @@ async def fetch_link(client: SignalingClient, account: str, code: str) -> LinkOf
     import asyncio
 
     from hello_tui.signaling.identity import (
-        b64url_decode,
         check_link_tag,
-        fingerprint,
+        fingerprint_of,
         link_key,
         open_label,
         parse_link_code,
     )
-    from hello_tui.signaling.identity import Ed25519PublicKey as _Public
     from hello_tui.signaling.protocol import DeviceLinkGet, DeviceLinkRequest, device_id
 
     try:
@@ -364,10 +362,9 @@ async def fetch_link(client: SignalingClient, account: str, code: str) -> LinkOf
             "the code does not match the device waiting for it: check the code "
             "(nothing was approved)"
         )
-    public = _Public.from_public_bytes(b64url_decode(reply.public_key))
     label = open_label(box, reply.label, reply.public_key) if reply.label else ""
     return LinkOffer(handle, reply.public_key, device_id(reply.public_key),
-                     fingerprint(public), label, reply.tag)  # fmt: skip
+                     fingerprint_of(reply.public_key), label, reply.tag)  # fmt: skip
 
 
 async def approve_link(client: SignalingClient, paths: Paths, key: Any, offer: LinkOffer) -> None:
@@ -389,8 +386,7 @@ async def approve_link(client: SignalingClient, paths: Paths, key: Any, offer: L
 
 async def list_devices(client: SignalingClient, paths: Paths) -> list[Device]:
     """The account's devices (on a signed-in client), with this profile's labels."""
-    from hello_tui.signaling.identity import Ed25519PublicKey as _Public
-    from hello_tui.signaling.identity import b64url_decode, fingerprint
+    from hello_tui.signaling.identity import fingerprint_of
     from hello_tui.signaling.protocol import DeviceList, Devices
 
     reply = await client.request(DeviceList())
@@ -401,7 +397,7 @@ async def list_devices(client: SignalingClient, paths: Paths) -> list[Device]:
         Device(
             id=d.id,
             label=known.get(d.id, ""),
-            fingerprint=fingerprint(_Public.from_public_bytes(b64url_decode(d.public_key))),
+            fingerprint=fingerprint_of(d.public_key),
             added=d.added,
             approved_by=d.approved_by,
             current=d.current,

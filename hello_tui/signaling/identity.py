@@ -31,6 +31,7 @@ __all__ = [
     "b64url_decode",
     "b64url_encode",
     "fingerprint",
+    "fingerprint_of",
     "generate_key",
     "load_key",
     "public_key_b64",
@@ -112,6 +113,11 @@ def fingerprint(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     the form ``ssh-keygen -l`` users already know."""
     digest = hashlib.sha256(_raw_public(key)).digest()
     return "SHA256:" + base64.b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def fingerprint_of(public_key: str) -> str:
+    """:func:`fingerprint` of a public key as the wire carries it (base64url)."""
+    return fingerprint(Ed25519PublicKey.from_public_bytes(b64url_decode(public_key)))
 
 
 def sign_login(key: Ed25519PrivateKey, nonce: str, session: str, origin: str) -> str:

@@ -31,8 +31,11 @@ async def owner(srv: Running, name: str = "alice") -> Client:
 
 
 async def ask_link(new: Client, name: str, handle: str = "7KQ2") -> None:
-    await new.send(p.DeviceLink(name=name, public_key=new.public_key, handle=handle, tag=TAG,
-                                label="sealed", ref=1))  # fmt: skip
+    await new.send(
+        p.DeviceLink(
+            name=name, public_key=new.public_key, handle=handle, tag=TAG, label="sealed", ref=1
+        )
+    )
     await new.expect(p.Ok, ref=1)
 
 
@@ -48,8 +51,9 @@ async def link(srv: Running, first: Client, name: str = "alice") -> Client:
     request = await first.expect(p.DeviceLinkRequest, public_key=new.public_key, ref=2)
     assert request.tag == TAG and request.label == "sealed"  # relayed unchanged
     signature = approval(first, name, new)
-    await first.send(p.DeviceApprove(handle="7KQ2", public_key=new.public_key,
-                                     signature=signature, ref=3))  # fmt: skip
+    await first.send(
+        p.DeviceApprove(handle="7KQ2", public_key=new.public_key, signature=signature, ref=3)
+    )
     await first.expect(p.Ok, ref=3)
     await new.expect(p.DeviceLinked, name=name, device=p.device_id(new.public_key))
     assert isinstance(await new.login(name), p.LoggedIn)
@@ -82,21 +86,42 @@ async def test_the_server_adds_nothing_without_a_device_signature(srv: Running) 
     await ask_link(new, "alice")
     # A signature by another account's key (or over another key/code) is refused.
     mallory = await owner(srv, "mallory")
-    await first.send(p.DeviceApprove(handle="7KQ2", public_key=new.public_key,
-                                     signature=approval(mallory, "alice", new), ref=5))  # fmt: skip
+    await first.send(
+        p.DeviceApprove(
+            handle="7KQ2",
+            public_key=new.public_key,
+            signature=approval(mallory, "alice", new),
+            ref=5,
+        )
+    )
     await first.error("bad-signature", ref=5)
-    await first.send(p.DeviceApprove(handle="7KQ2", public_key=new.public_key,
-                                     signature=approval(first, "alice", new, "ZZZZ"), ref=6))  # fmt: skip
+    await first.send(
+        p.DeviceApprove(
+            handle="7KQ2",
+            public_key=new.public_key,
+            signature=approval(first, "alice", new, "ZZZZ"),
+            ref=6,
+        )
+    )
     await first.error("bad-signature", ref=6)
     # Mallory, signed in to her own account, cannot see or approve alice's link.
     await mallory.send(p.DeviceLinkGet(handle="7KQ2", ref=7))
     await mallory.error("unknown-link", ref=7)
-    await mallory.send(p.DeviceApprove(handle="7KQ2", public_key=new.public_key,
-                                       signature=approval(mallory, "mallory", new), ref=8))  # fmt: skip
+    await mallory.send(
+        p.DeviceApprove(
+            handle="7KQ2",
+            public_key=new.public_key,
+            signature=approval(mallory, "mallory", new),
+            ref=8,
+        )
+    )
     await mallory.error("unknown-link", ref=8)
     # Anonymous sessions cannot approve at all.
-    await new.send(p.DeviceApprove(handle="7KQ2", public_key=new.public_key,
-                                   signature=approval(new, "alice", new), ref=9))  # fmt: skip
+    await new.send(
+        p.DeviceApprove(
+            handle="7KQ2", public_key=new.public_key, signature=approval(new, "alice", new), ref=9
+        )
+    )
     await new.error("auth-required", ref=9)
     assert isinstance(await new.login("alice"), p.Error)  # still not a device of alice
 
@@ -104,8 +129,14 @@ async def test_the_server_adds_nothing_without_a_device_signature(srv: Running) 
 async def test_a_link_is_single_use_and_short_lived(srv: Running) -> None:
     first = await owner(srv)
     second = await link(srv, first)
-    await first.send(p.DeviceApprove(handle="7KQ2", public_key=second.public_key,
-                                     signature=approval(first, "alice", second), ref=7))  # fmt: skip
+    await first.send(
+        p.DeviceApprove(
+            handle="7KQ2",
+            public_key=second.public_key,
+            signature=approval(first, "alice", second),
+            ref=7,
+        )
+    )
     await first.error("unknown-link", ref=7)
     late = await v2(srv)
     await ask_link(late, "alice", "9XYZ")
@@ -120,8 +151,9 @@ async def test_linking_does_not_tell_who_exists_and_is_rate_limited(srv: Running
     await ask_link(stranger, "nobody-here")  # ok, like for an existing account
     for _ in range(LINKS_PER_NETWORK - 1):
         await ask_link(stranger, "alice")
-    await stranger.send(p.DeviceLink(name="alice", public_key=stranger.public_key,
-                                     handle="7KQ2", tag=TAG, ref=9))  # fmt: skip
+    await stranger.send(
+        p.DeviceLink(name="alice", public_key=stranger.public_key, handle="7KQ2", tag=TAG, ref=9)
+    )
     await stranger.error("rate-limited", ref=9)
 
 
