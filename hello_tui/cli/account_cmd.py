@@ -259,7 +259,6 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def args_link(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="the account to add this device to")
     p.add_argument("--label", default="", help="this device's name (default: the hostname)")
-    p.add_argument("--qr", action="store_true", help="also draw the code as a QR code")
     server_option(p)
 
 
@@ -280,15 +279,6 @@ def args_revoke(p: argparse.ArgumentParser) -> None:
     server_option(p)
 
 
-def _draw_qr(text: str) -> None:
-    try:
-        import segno  # type: ignore[import-not-found]  # optional: not a dependency
-    except ImportError:
-        print("(no QR: the optional package 'segno' is not installed)")
-        return
-    segno.make(text, micro=False).terminal(compact=True)
-
-
 def cmd_link(args: argparse.Namespace) -> int:
     """On the new device: make a key, file a pending link, show the code, wait."""
     from hello_tui.signaling import account_local
@@ -305,8 +295,6 @@ def cmd_link(args: argparse.Namespace) -> int:
         print(f"To add this device to {printable(pending.name)}, run on a device signed in to it:")
         print(f"  hello-tui account approve {pending.code}")
         print(f"This device: {pending.fingerprint} (the code expires in {minutes:g} minutes)")
-        if args.qr:
-            _draw_qr(pending.code)
         sys.stdout.flush()
         return await account_local.wait_linked(client, ctx.paths, ctx.settings, pending)
 
