@@ -253,3 +253,134 @@ def cmd_delete(args: argparse.Namespace) -> int:
     account_local.forget(ctx.paths, ctx.settings)
     print(f"deleted account {name}")
     return 0
+
+
+# ---------------------------------------------------------------- devices
+def args_link(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="the account to add this device to")
+    p.add_argument("--label", default="", help="this device's name (default: the hostname)")
+    server_option(p)
+
+
+def args_approve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("code", help="the code the new device shows (XXXX-XXXX-XXXX)")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    server_option(p)
+
+
+def args_devices(p: argparse.ArgumentParser) -> None:
+    json_flag(p)
+    server_option(p)
+
+
+def args_revoke(p: argparse.ArgumentParser) -> None:
+    p.add_argument("device", metavar="NAME|ID", help="a device's label, id or id prefix")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    server_option(p)
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    """On the new device: make a key, file a pending link, show the code, wait."""
+    from hello_tui.signaling import account_local
+
+    ctx = context(args)
+    if ctx.settings.account.name:
+        raise CliError(f"this profile already has an account ({ctx.settings.account.name})")
+    url = server_url(ctx, args)
+
+    async def link(client: SignalingClient) -> Any:
+        pending = await account_local.request_link(client, ctx.paths, ctx.settings,
+                                                   args.name, args.label)  # fmt: skip
+        minutes = account_local.LINK_WAIT / 60
+        print(f"To add this device to {printable(pending.name)}, run on a device signed in to it:")
+        print(f"  hello-tui account approve {pending.code}")
+        print(f"This device: {pending.fingerprint} (the code expires in {minutes:g} minutes)")
+        sys.stdout.flush()
+        return await account_local.wait_linked(client, ctx.paths, ctx.settings, pending)
+
+    try:
+        run_client(ctx, url, link, login=False)
+    except account_local.AccountError as exc:
+        raise CliError(str(exc)) from None
+    if url != ctx.settings.server.url:
+        from hello_tui.config.editor import set_key
+
+        set_key(ctx.paths.config_file, "server.url", url)
+    print(f"linked: this device signs in as {printable(args.name)}")
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    """On a signed-in device: check the code, show who asks, sign the approval."""
+    from hello_tui.signaling import account_local
+
+    ctx, name, url = _account_on_server(args)
+    _, key = account_key(ctx)
+
+    async def approve(client: SignalingClient) -> account_local.LinkOffer:
+        offer = await account_local.fetch_link(client, name, args.code)
+        label = printable(offer.label or "(no label)")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise CliError(f"refusing to add device {label} without --yes")
+            print(f"Device {label}, key {offer.fingerprint}")
+            answer = input(f"Let it sign in as {printable(name)}? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                raise CliError("not approved")
+        await account_local.approve_link(client, ctx.paths, key, offer)
+        return offer
+
+    try:
+        offer = run_client(ctx, url, approve, login=True)
+    except account_local.AccountError as exc:
+        raise CliError(str(exc)) from None
+    label = printable(offer.label or offer.device)
+    print(f"added device {label} ({offer.device}, {offer.fingerprint}) to {printable(name)}")
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from hello_tui.signaling import account_local
+
+    ctx, name, url = _account_on_server(args)
+    devices = run_client(ctx, url, lambda c: account_local.list_devices(c, ctx.paths), login=True)
+    if args.json:
+        from dataclasses import asdict
+
+        from hello_tui.cli.output import print_json
+
+        print_json({"account": name, "devices": [asdict(d) for d in devices]})
+        return 0
+    import time
+
+    for d in devices:
+        added = time.strftime("%Y-%m-%d", time.localtime(d.added))
+        mark = " (this device)" if d.current else ""
+        label = printable(d.label or "(no label here)")
+        print(f"{d.id}  {label:<20} added {added}  {d.fingerprint}{mark}")
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from hello_tui.signaling import account_local
+
+    ctx, name, url = _account_on_server(args)
+    if not args.yes and not sys.stdin.isatty():
+        raise CliError(f"refusing to revoke device {printable(args.device)} without --yes")
+    if not args.yes:
+        answer = input(f"Revoke device {printable(args.device)} of {printable(name)}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise CliError("not revoked")
+
+    async def revoke(client: SignalingClient) -> account_local.Device:
+        return await account_local.revoke_device(client, ctx.paths, args.device)
+
+    try:
+        device = run_client(ctx, url, revoke, login=True)
+    except account_local.AccountError as exc:
+        raise CliError(str(exc)) from None
+    print(f"revoked device {printable(device.label or device.id)} ({device.id})")
+    if device.current:  # this device's key no longer signs in: forget it here too
+        account_local.forget(ctx.paths, ctx.settings)
+        print("this device is signed out (its key was removed)")
+    return 0

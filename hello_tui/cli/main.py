@@ -238,6 +238,30 @@ COMMANDS: tuple[Command, ...] = (
                 "hello_tui.cli.account_cmd:cmd_delete",
                 "hello_tui.cli.account_cmd:args_delete",
             ),
+            Command(
+                "link",
+                "add this device to an account (approved on a device signed in to it)",
+                "hello_tui.cli.account_cmd:cmd_link",
+                "hello_tui.cli.account_cmd:args_link",
+            ),
+            Command(
+                "approve",
+                "let a new device sign in as the account (the code it shows)",
+                "hello_tui.cli.account_cmd:cmd_approve",
+                "hello_tui.cli.account_cmd:args_approve",
+            ),
+            Command(
+                "devices",
+                "list the devices that can sign in as the account",
+                "hello_tui.cli.account_cmd:cmd_devices",
+                "hello_tui.cli.account_cmd:args_devices",
+            ),
+            Command(
+                "revoke",
+                "stop a device from signing in as the account",
+                "hello_tui.cli.account_cmd:cmd_revoke",
+                "hello_tui.cli.account_cmd:args_revoke",
+            ),
         ),
     ),
     Command(

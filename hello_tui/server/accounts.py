@@ -101,6 +101,12 @@ def raw_b64url(key_b64: str) -> str:
     return base64.urlsafe_b64encode(public_key(key_b64).public_bytes_raw()).rstrip(b"=").decode()
 
 
+def device_keys(record: AccountRecord) -> list[str]:
+    """Every key that may sign in as the account: the first device's, then the
+    ones linked to it (``server/devices.py``)."""
+    return [record.public_key, *(d.public_key for d in record.devices)]
+
+
 def verify(key_b64: str, signature_b64: str, payload: bytes) -> bool:
     try:
         public_key(key_b64).verify(b64decode(signature_b64), payload)
@@ -181,14 +187,19 @@ class Accounts:
             )
         else:
             record = await store.get_account(key)
-        if record is None or not verify(
-            record.public_key, msg.signature, login_payload(nonce, session.id, msg.origin)
-        ):
+        payload = login_payload(nonce, session.id, msg.origin)
+        # Any of the account's devices (server/devices.py): the one whose key signed.
+        signer = (
+            None
+            if record is None
+            else next((k for k in device_keys(record) if verify(k, msg.signature, payload)), None)
+        )
+        if record is None or signer is None:
             raise Refusal("bad-signature", "the signature does not match this account")
         # Logging in keeps an account alive: refresh its expiry.
         record.until = store.clock() + self.hub.settings.account_ttl
         await store.put_account(key, record)
-        await session.set_account(name, key, raw_b64url(record.public_key))
+        await session.set_account(name, key, raw_b64url(signer))
         log.info("logged in session=%s", short(session.id))
         settings = self.hub.settings
         ice = turn_credentials(settings.turn_secret, settings.turn_urls,

@@ -19,6 +19,7 @@ from aiohttp import WSCloseCode
 
 from hello_tui.server.accounts import Accounts
 from hello_tui.server.calls import Calls
+from hello_tui.server.devices import DeviceService
 from hello_tui.server.invites import InviteBook
 from hello_tui.server.metrics import Metrics
 from hello_tui.server.privacy import log
@@ -50,6 +51,7 @@ class Hub:
         self.calls = Calls(self)
         self.rooms = RoomService(self)
         self.room_turn = RoomTurnService(self)
+        self.devices = DeviceService(self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._upkeep: asyncio.Task[None] | None = None
         self._timers: asyncio.Task[None] | None = None
@@ -77,6 +79,11 @@ class Hub:
             p.RoomTurn: self.room_turn.issue,
             p.RoomAdmit: self.rooms.admit,
             p.RoomDecline: self.rooms.decline,
+            p.DeviceLink: self.devices.link,
+            p.DeviceLinkGet: self.devices.link_get,
+            p.DeviceApprove: self.devices.approve,
+            p.DeviceList: self.devices.list,
+            p.DeviceRevoke: self.devices.revoke,
         }
 
     async def _register(self, session: Session, msg: p.Register) -> None:
@@ -123,6 +130,7 @@ class Hub:
                 await self.store.sweep()
                 self.quotas.prune()
                 self.room_turn.prune()
+                self.devices.prune()
                 until = self.store.clock() + self.settings.presence_ttl
                 for session in list(self.sessions.values()):
                     if session.state != "open":

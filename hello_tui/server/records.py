@@ -15,12 +15,35 @@ import msgspec
 CallState = Literal["init", "alerting", "connecting", "connected"]
 
 
+class DeviceRecord(msgspec.Struct, kw_only=True):
+    """A further device's key, with the approval that added it (server/devices.py)."""
+
+    public_key: str  # raw Ed25519 key, base64url
+    added: int
+    approved_by: str  # the approving device's id (protocol.device_id)
+    signature: str  # its signature over protocol.device_approval_payload
+
+
+class LinkRecord(msgspec.Struct, kw_only=True):
+    """A new device waiting for approval: its key, the code's handle and tag (never
+    the code's secret), its sealed label and the session to tell (minutes only)."""
+
+    handle: str
+    public_key: str
+    tag: str
+    label: str
+    session: str
+    until: float
+
+
 class AccountRecord(msgspec.Struct, kw_only=True):
     """An identity: keyed by HMAC(secret, name), never by the name itself."""
 
-    public_key: str  # raw Ed25519 key, base64url
+    public_key: str  # raw Ed25519 key, base64url: the first device
     created: int
     until: float
+    devices: list[DeviceRecord] = msgspec.field(default_factory=list)  # the others
+    links: list[LinkRecord] = msgspec.field(default_factory=list)  # pending, short-lived
 
 
 class CallRecord(msgspec.Struct, kw_only=True):

@@ -28,6 +28,7 @@ from hello_tui.signaling.protocol import (
     PROTOCOL_VERSIONS,
     CallCreated,
     CallEnded,
+    DeviceRevoked,
     Error,
     ErrorCode,
     Hello,
@@ -138,6 +139,8 @@ class Session:
                 self.hub.spawn(self.hub.rooms.announce_knock(self, message.token))
             case RoomKnockEnded() if self._knock_ended(message):
                 pass
+            case DeviceRevoked():  # one of the account's keys is gone: is it this one?
+                self.hub.spawn(self.hub.devices.revoked_here(self, message))
         if not self._put(encode(message)):
             log.warning("session %s dropped: not reading", short(self.id))
             self.close(WSCloseCode.POLICY_VIOLATION)

@@ -31,6 +31,7 @@ __all__ = [
     "b64url_decode",
     "b64url_encode",
     "fingerprint",
+    "fingerprint_of",
     "generate_key",
     "load_key",
     "public_key_b64",
@@ -114,6 +115,11 @@ def fingerprint(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     return "SHA256:" + base64.b64encode(digest).rstrip(b"=").decode("ascii")
 
 
+def fingerprint_of(public_key: str) -> str:
+    """:func:`fingerprint` of a public key as the wire carries it (base64url)."""
+    return fingerprint(Ed25519PublicKey.from_public_bytes(b64url_decode(public_key)))
+
+
 def sign_login(key: Ed25519PrivateKey, nonce: str, session: str, origin: str) -> str:
     """The ``login-proof`` signature: Ed25519 over ``login_payload(nonce, session,
     origin)``, base64url without padding. Binding to the session stops replay on
@@ -129,3 +135,86 @@ def verify_login(public_key: str, signature: str, nonce: str, session: str, orig
     except (ValueError, InvalidSignature):
         return False
     return True
+
+
+# ---------------------------------------------------------------- linking a device
+# The code a new device shows: 12 characters of Crockford base32 (no I, L, O, U),
+# ``HHHH-SSSS-SSSS``. The handle ``HHHH`` (20 bits) is how the server files the
+# pending link; the secret (40 bits) never leaves the two devices. Stretched
+# with scrypt it keys the tag (which binds the new key to the code) and the box
+# that carries the new device's label to the approving device.
+LINK_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_LINK_CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
+_LABEL_PAD = 256
+
+
+def new_link_code() -> str:
+    """A fresh link code, ``HHHH-SSSS-SSSS`` (60 random bits)."""
+    import secrets
+
+    chars = "".join(secrets.choice(LINK_ALPHABET) for _ in range(12))
+    return f"{chars[:4]}-{chars[4:8]}-{chars[8:]}"
+
+
+def parse_link_code(text: str) -> tuple[str, str]:
+    """``(handle, secret)`` from a code as a person types it (any case, dashes or
+    spaces anywhere, O for 0, I/L for 1); ``ValueError`` if it is not one."""
+    cleaned = "".join(text.upper().split()).replace("-", "").translate(_LINK_CONFUSABLE)
+    if len(cleaned) != 12 or any(c not in LINK_ALPHABET for c in cleaned):
+        raise ValueError("a link code is 12 letters and digits, like 7KQ2-M9XD-4TRA")
+    return cleaned[:4], cleaned[4:]
+
+
+def link_key(handle: str, secret: str, name: str) -> bytes:
+    """The link's 32-byte key: scrypt (n=2^15) over the code's secret, salted
+    with the handle and the account name, so that guessing the 40-bit secret
+    from what the server holds costs ~2^40 scrypt runs."""
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    from hello_tui.signaling.names import fold
+
+    salt = f"hello-tui link v1\n{handle}\n{fold(name)}".encode()
+    return Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(secret.encode())
+
+
+def link_tag(key: bytes, public_key: str, name: str) -> str:
+    """HMAC-SHA256 under the link key over the new device's public key and the
+    account: the approving device recomputes it from the typed code."""
+    import hmac
+
+    from hello_tui.signaling.names import fold
+
+    mac = hmac.new(key, f"tag\n{public_key}\n{fold(name)}".encode(), hashlib.sha256)
+    return b64url_encode(mac.digest())
+
+
+def check_link_tag(key: bytes, public_key: str, name: str, tag: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(link_tag(key, public_key, name), tag)
+
+
+def seal_label(key: bytes, label: str, public_key: str) -> str:
+    """A device's label for the approving device only: AES-GCM under the link
+    key, padded to 256 bytes (length hidden), bound to the new device's key."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    data = label.encode()[:_LABEL_PAD]
+    nonce = os.urandom(12)
+    box = AESGCM(key).encrypt(nonce, data.ljust(_LABEL_PAD, b"\0"), public_key.encode())
+    return b64url_encode(b"\x01" + nonce + box)
+
+
+def open_label(key: bytes, sealed: str, public_key: str) -> str:
+    """The label :func:`seal_label` sealed ("" when none or it does not open)."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    try:
+        raw = b64url_decode(sealed)
+        if len(raw) < 29 or raw[0] != 1:
+            return ""
+        data = AESGCM(key).decrypt(raw[1:13], raw[13:], public_key.encode())
+    except (ValueError, InvalidTag):
+        return ""
+    return data.rstrip(b"\0").decode("utf-8", "replace")

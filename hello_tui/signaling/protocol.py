@@ -13,6 +13,8 @@ match replies to requests without a second channel. See ``docs/protocol.md``.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from typing import Annotated, Final, Literal, TypeVar, get_args
 
@@ -156,6 +158,7 @@ ErrorCode = Literal[
     "room-expired",
     "quota-exceeded",  # too many rooms, registrations or unanswered calls (network or account)
     "internal",
+    "unknown-link",  # v2: no pending device link with that code (expired, used or mistyped)
 ]
 
 
@@ -250,6 +253,94 @@ class Logout(Message, tag="logout"):
 
 class AccountDelete(Message, tag="account-delete"):
     """Delete the logged-in account and everything the server holds for it."""
+
+
+# Linking a second device (v2, docs/accounts-and-rooms.md "Your devices"). The new
+# device makes its own key and shows a code ``HHHH-SSSS-SSSS``: the handle ``HHHH``
+# reaches the server, the secret ``SSSS-SSSS`` never does; ``tag`` (an HMAC keyed
+# by the secret, stretched) lets the approving device check the key it is shown is
+# the one the new device made. The approval is signed by a device already on the
+# account (``device_approval_payload``): the server cannot add a key by itself.
+DeviceId = Annotated[str, msgspec.Meta(min_length=12, max_length=12, pattern=r"^[A-Za-z0-9_-]+$")]
+LinkHandle = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-HJKMNP-TV-Z]{4}$")]
+LinkTag = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
+# A device's label (hostname by default), sealed with the link's key: at most 64
+# characters padded to 256 bytes, + version, nonce and tag, base64url.
+LabelBox = Annotated[str, msgspec.Meta(max_length=384, pattern=r"^[A-Za-z0-9_-]*$")]
+LINK_TTL: Final = 300  # seconds a pending link waits for its approval
+
+
+class DeviceLink(Message, tag="device-link"):
+    """v2. A new device → server: ask to join account ``name`` with its own key.
+    Answered ``ok`` whether or not the account exists (no enumeration); then
+    ``device-linked`` arrives once a device of the account approved."""
+
+    name: Name
+    public_key: AccountKey
+    handle: LinkHandle
+    tag: LinkTag
+    label: LabelBox = ""
+
+
+class DeviceLinkGet(Message, tag="device-link-get"):
+    """v2. A signed-in device → server: the pending link with this handle, if any
+    (answered ``device-link-request`` or ``unknown-link``; misses are rate-limited)."""
+
+    handle: LinkHandle
+
+
+class DeviceLinkRequest(Message, tag="device-link-request"):
+    """v2. Server → the asking device: what the new device sent, unchanged."""
+
+    handle: LinkHandle
+    public_key: AccountKey
+    tag: LinkTag
+    label: LabelBox = ""
+
+
+class DeviceApprove(Message, tag="device-approve"):
+    """v2. A signed-in device adds the linked key: ``signature`` is its account key's
+    Ed25519 signature over ``device_approval_payload`` (answered ``ok``)."""
+
+    handle: LinkHandle
+    public_key: AccountKey
+    signature: B64
+
+
+class DeviceLinked(Message, tag="device-linked"):
+    """v2. Server → the new device's session: approved; sign in as ``name``."""
+
+    name: Name
+    device: DeviceId
+
+
+class DeviceInfo(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    id: DeviceId
+    public_key: AccountKey
+    added: int  # Unix seconds
+    approved_by: Annotated[str, msgspec.Meta(max_length=12)] = ""  # "" for the first key
+    current: bool = False  # the asking session's own device
+
+
+class DeviceList(Message, tag="device-list"):
+    """v2. The signed-in account's devices (answered ``devices``)."""
+
+
+class Devices(Message, tag="devices"):
+    devices: list[DeviceInfo]
+
+
+class DeviceRevoke(Message, tag="device-revoke"):
+    """v2. Remove a device's key from the account (answered ``ok``); its sessions
+    get ``device-revoked`` and are signed out and closed."""
+
+    device: DeviceId
+
+
+class DeviceRevoked(Message, tag="device-revoked"):
+    """v2. Server → the account's sessions: ``device`` was revoked."""
+
+    device: DeviceId
 
 
 # ---------------------------------------------------------------- direct calls
@@ -530,6 +621,7 @@ ClientMessage = (
     | RoomCreate | RoomList | RoomRename | RoomDelete | RoomJoin | RoomLeave
     | RoomTurn
     | RoomAdmit | RoomDecline
+    | DeviceLink | DeviceLinkGet | DeviceApprove | DeviceList | DeviceRevoke
 )  # fmt: skip
 ServerMessage = (
     Welcome | Ok | Error | Reconnect | Challenge | LoggedIn
@@ -537,6 +629,7 @@ ServerMessage = (
     | RoomCreated | Rooms | RoomJoined | PeerJoined | PeerLeft | PeerName | RoomWaiting
     | RoomIce
     | RoomKnocking | RoomKnock | RoomKnockEnded
+    | DeviceLinkRequest | DeviceLinked | Devices | DeviceRevoked
 )  # fmt: skip
 
 
@@ -556,6 +649,10 @@ def for_version(message: Message, version: int) -> Message | None:
     match message:
         case PeerName() | RoomWaiting() | RoomKnocking() | RoomKnock() | RoomKnockEnded():
             return None
+        case DeviceLinkRequest() | DeviceLinked() | Devices() | DeviceRevoked():
+            return None
+        case Error() if message.code == "unknown-link":
+            return replace(message, code="not-allowed")
         case PeerJoined() if message.display_name:
             return replace(message, display_name="")
         case RoomJoined() | RoomCreated() if message.room.context or message.room.knock:
@@ -622,6 +719,21 @@ def login_payload(nonce: str, session: str, origin: str) -> bytes:
     when evil passes the real server's challenge through (docs/security.md)."""
     return (  # "protocol 1" whatever the version spoken: the bytes every client signs
         f"hello-tui login v2\nprotocol 1\norigin {origin}\nsession {session}\nnonce {nonce}"
+    ).encode()
+
+
+def device_id(public_key: str) -> str:
+    """A device's id: the first 12 characters of base64url(SHA-256(raw key)),
+    from the key as the wire carries it (base64url, padding optional)."""
+    raw = base64.urlsafe_b64decode(public_key + "=" * (-len(public_key) % 4))
+    return base64.urlsafe_b64encode(hashlib.sha256(raw).digest()).decode()[:12]
+
+
+def device_approval_payload(name: str, public_key: str, handle: str, tag: str) -> bytes:
+    """What an approving device signs: the account (as signed in), the new key,
+    the link's handle and the tag the code's secret made (docs/security.md)."""
+    return (
+        f"hello-tui device v1\naccount {name}\ndevice {public_key}\nlink {handle}\ntag {tag}"
     ).encode()
 
 
