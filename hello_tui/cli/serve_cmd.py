@@ -167,6 +167,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="ORIGIN",
         help="browser origin allowed besides the server's own (repeatable)",
     )
+    p.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="a reverse proxy (address or network, repeatable) whose X-Forwarded-For "
+        "names the client; from any other peer the header is ignored",
+    )
     p.add_argument("--tls-cert", metavar="PEM", help="serve wss:// with this certificate chain")
     p.add_argument("--tls-key", metavar="PEM", help="private key for --tls-cert")
     p.add_argument(
@@ -276,7 +284,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     from urllib.parse import urlsplit
 
+    from hello_tui.server.forwarded import trusted_networks
     from hello_tui.signaling.urls import canonical_origin
+
+    try:
+        trusted_networks(tuple(args.trusted_proxy))
+    except ValueError as exc:
+        raise CliError(f"--trusted-proxy: {exc}") from None
 
     for flag, url in [("--public-url", args.public_url)] + [("--alias", a) for a in args.alias]:
         if not url:
@@ -321,6 +335,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,
         redis_url=args.redis or "",
+        trusted_proxies=tuple(args.trusted_proxy),
         turn_urls=tuple(args.turn_url),
         turn_secret=_read_turn_secret(args.turn_secret_file),
         admin_token=_read_admin_token(args.admin_token_file),
