@@ -1,9 +1,9 @@
-"""A real HAProxy in front of ``hello-tui serve`` instances, as deploy/haproxy.cfg
-sets it up: WebSocket balancing (leastconn), X-Forwarded-For, health checks
-on ``/__heartbeat__``, TLS terminated at the proxy with a certificate made
-here. The proxy connects to the instances from ``SOURCE`` (another loopback
-address), the one address the instances trust, so a test can also reach an
-instance directly from 127.0.0.1 as an untrusted peer would."""
+"""A real HAProxy in front of ``hello-tui serve`` instances, running
+deploy/haproxy.cfg itself: WebSocket balancing (leastconn), X-Forwarded-For,
+health checks on ``/__heartbeat__``, TLS terminated at the proxy with a
+certificate made here. The proxy connects to the instances from ``SOURCE``
+(another loopback address), the one address the instances trust, so a test
+can also reach an instance directly from 127.0.0.1 as an untrusted peer would."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import ipaddress
+import re
 import shutil
 import socket
 from collections.abc import AsyncIterator
@@ -62,36 +63,30 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     return bundle, cert_path
 
 
+DEPLOYED = Path(__file__).resolve().parents[2] / "deploy" / "haproxy.cfg"
+
+
 def config(port: int, tls_port: int, bundle: Path, backends: list[str]) -> str:
-    """deploy/haproxy.cfg with loopback ports, fewer connections (the fd limit
-    here), fast health checks, no logging."""
+    """deploy/haproxy.cfg with loopback addresses, this certificate, these
+    servers, fewer connections (the fd limit here), faster checks, no logging
+    and no redirect to https (tests use both ports). Every rewrite must match:
+    the file the operators get is the file the tests run."""
     servers = "".join(f"    server i{n} {urlsplit(url).netloc}\n" for n, url in enumerate(backends))
-    return f"""global
-    maxconn 4000
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 60s
-    timeout server 60s
-    timeout tunnel 1h
-    timeout client-fin 5s
-    option forwardfor
-    option redispatch 1
-    retries 3
-
-frontend hello
-    bind 127.0.0.1:{port}
-    bind 127.0.0.1:{tls_port} ssl crt {bundle}
-    default_backend instances
-
-backend instances
-    balance leastconn
-    source {SOURCE}
-    option httpchk GET /__heartbeat__
-    http-check expect status 200
-    default-server check inter 300ms fall 2 rise 1
-{servers}"""
+    rewrites = [
+        (r"(?m)^\s*log .*\n", ""),
+        (r"(?m)^\s*maxconn \d+", "    maxconn 4000"),
+        (r"(?m)^\s*bind :80\n", f"    bind 127.0.0.1:{port}\n"),
+        (r"(?m)^\s*bind :443 ssl crt \S+", f"    bind 127.0.0.1:{tls_port} ssl crt {bundle}"),
+        (r"(?m)^\s*http-request redirect scheme https.*\n", ""),
+        (r"(?m)^\s*source \S+", f"    source {SOURCE}"),
+        (r"inter 1s fall 2 rise 2", "inter 300ms fall 2 rise 1"),
+        (r"(?m)(^\s*server .*\n)+", servers),
+    ]
+    text = DEPLOYED.read_text()
+    for pattern, replacement in rewrites:
+        text, count = re.subn(pattern, lambda _m, r=replacement: r, text)
+        assert count, f"deploy/haproxy.cfg no longer has {pattern!r}"
+    return text
 
 
 @dataclass
