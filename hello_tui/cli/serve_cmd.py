@@ -220,6 +220,11 @@ def args_invite(p: argparse.ArgumentParser) -> None:
         "--ttl", type=_duration, default=30 * 86400, metavar="DURATION", help="validity (30d)"
     )
     _data_dir(p)
+    p.add_argument(
+        "--redis",
+        metavar="URL",
+        help="put the codes in this Redis (the one the instances share) instead of the data dir",
+    )
 
 
 def _resolve_data_dir(args: argparse.Namespace) -> Path:
@@ -376,11 +381,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_invite(args: argparse.Namespace) -> int:
-    from hello_tui.server.invites import InviteBook
+    from hello_tui.server.invites import InviteBook, mint_in_redis
 
     if not 1 <= args.count <= 1000:
         raise CliError("--count must be between 1 and 1000")
-    data_dir = _resolve_data_dir(args)
-    for code in InviteBook(data_dir / "invites").create(args.count, args.ttl):
+    if args.redis:
+        if not args.redis.startswith(("redis://", "rediss://", "unix://")):
+            raise CliError(f"--redis: expected a redis:// URL, got {args.redis!r}")
+        if importlib.util.find_spec("redis") is None:
+            raise CliError("--redis needs the Redis client: pip install 'hello-tui[server]'")
+        import redis
+
+        try:
+            codes = mint_in_redis(args.redis, args.count, args.ttl)
+        except redis.RedisError as exc:
+            raise CliError(f"cannot store the codes in Redis: {exc}") from None
+    else:
+        codes = InviteBook(_resolve_data_dir(args) / "invites").create(args.count, args.ttl)
+    for code in codes:
         print(code)
     return 0
