@@ -167,6 +167,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="ORIGIN",
         help="browser origin allowed besides the server's own (repeatable)",
     )
+    p.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="a reverse proxy (address or network, repeatable) whose X-Forwarded-For "
+        "names the client; from any other peer the header is ignored",
+    )
     p.add_argument("--tls-cert", metavar="PEM", help="serve wss:// with this certificate chain")
     p.add_argument("--tls-key", metavar="PEM", help="private key for --tls-cert")
     p.add_argument(
@@ -212,6 +220,11 @@ def args_invite(p: argparse.ArgumentParser) -> None:
         "--ttl", type=_duration, default=30 * 86400, metavar="DURATION", help="validity (30d)"
     )
     _data_dir(p)
+    p.add_argument(
+        "--redis",
+        metavar="URL",
+        help="put the codes in this Redis (the one the instances share) instead of the data dir",
+    )
 
 
 def _resolve_data_dir(args: argparse.Namespace) -> Path:
@@ -276,7 +289,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     from urllib.parse import urlsplit
 
+    from hello_tui.server.forwarded import trusted_networks
     from hello_tui.signaling.urls import canonical_origin
+
+    try:
+        trusted_networks(tuple(args.trusted_proxy))
+    except ValueError as exc:
+        raise CliError(f"--trusted-proxy: {exc}") from None
 
     for flag, url in [("--public-url", args.public_url)] + [("--alias", a) for a in args.alias]:
         if not url:
@@ -321,6 +340,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,
         redis_url=args.redis or "",
+        trusted_proxies=tuple(args.trusted_proxy),
         turn_urls=tuple(args.turn_url),
         turn_secret=_read_turn_secret(args.turn_secret_file),
         admin_token=_read_admin_token(args.admin_token_file),
@@ -361,11 +381,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_invite(args: argparse.Namespace) -> int:
-    from hello_tui.server.invites import InviteBook
+    from hello_tui.server.invites import InviteBook, mint_in_redis
 
     if not 1 <= args.count <= 1000:
         raise CliError("--count must be between 1 and 1000")
-    data_dir = _resolve_data_dir(args)
-    for code in InviteBook(data_dir / "invites").create(args.count, args.ttl):
+    if args.redis:
+        if not args.redis.startswith(("redis://", "rediss://", "unix://")):
+            raise CliError(f"--redis: expected a redis:// URL, got {args.redis!r}")
+        if importlib.util.find_spec("redis") is None:
+            raise CliError("--redis needs the Redis client: pip install 'hello-tui[server]'")
+        import redis
+
+        try:
+            codes = mint_in_redis(args.redis, args.count, args.ttl)
+        except redis.RedisError as exc:
+            raise CliError(f"cannot store the codes in Redis: {exc}") from None
+    else:
+        codes = InviteBook(_resolve_data_dir(args) / "invites").create(args.count, args.ttl)
+    for code in codes:
         print(code)
     return 0

@@ -27,6 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hello_tui.server.errors import Refusal
+from hello_tui.server.invites import digest as invite_digest
 from hello_tui.server.privacy import log, short
 from hello_tui.server.records import AccountRecord
 from hello_tui.server.turn import turn_credentials
@@ -145,7 +146,9 @@ class Accounts:
         if hub.settings.registration == "invite-only":
             if not msg.invite:
                 raise Refusal("invite-required", "this server needs an invite code to register")
-            if not await asyncio.to_thread(hub.invites.consume, msg.invite):
+            if not await hub.store.consume_invite(invite_digest(msg.invite)) and not (
+                await asyncio.to_thread(hub.invites.consume, msg.invite)
+            ):
                 raise Refusal("invite-invalid", "unknown, used or expired invite code")
         now = hub.store.clock()
         record = AccountRecord(

@@ -18,6 +18,7 @@ import msgspec
 from aiohttp import web
 
 from hello_tui.server.admin import refusal
+from hello_tui.server.forwarded import client_address
 from hello_tui.server.hub import Hub
 from hello_tui.server.origin import own_origins
 from hello_tui.server.privacy import install_log_privacy, log, truncate_ip
@@ -56,10 +57,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     settings = hub.settings
     if not origin_allowed(request, settings):
         raise web.HTTPForbidden(text="origin not allowed")
-    # The raw address goes no further than these two lines: the network's keyed
+    # The raw address goes no further than these lines: the network's keyed
     # hash counts connections and quotas, the truncated form goes to logs.
-    network = hub.quotas.network(request.remote)
-    peer = truncate_ip(request.remote)
+    address = client_address(request, settings.trusted_proxies)
+    network = hub.quotas.network(address)
+    peer = truncate_ip(address)
     # Slots are taken before the upgrade awaits, so a burst of handshakes
     # cannot overshoot either cap.
     if settings.max_connections and hub.connections >= settings.max_connections:
@@ -126,7 +128,7 @@ def _refuse(status: int, message: str) -> web.Response:
 async def _intake(request: web.Request, kind: str) -> web.Response:
     # The address is truncated before anything else happens: nothing below,
     # logs included, ever sees the raw one.
-    network = truncate_ip(request.remote)
+    network = truncate_ip(client_address(request, request.app[HUB].settings.trusted_proxies))
     # JSON only: a cross-site form (text/plain, urlencoded, multipart) needs no
     # CORS preflight, application/json does, and this server answers none.
     if request.content_type != "application/json":

@@ -6,6 +6,13 @@ atomically), so the CLI and the server need no other channel. Only SHA-256
 digests are stored: the file never lets anyone recover a code. Each line is
 ``<hex digest> <expiry unix seconds>``. This module is stdlib + hello_tui.util
 only, so the CLI can import it without aiohttp.
+
+With several instances on Redis, ``hello-tui serve invite --redis URL`` puts
+the digests in Redis instead (``{prefix}invite:{digest}``, expiring with the
+code: :func:`mint_in_redis`), and an instance takes a code with one ``DEL``
+(``RedisStore.consume_invite``), which succeeds for exactly one caller: a
+code works once across every instance. An instance checks Redis first, then
+its own file (codes minted there before Redis, or without ``--redis``).
 """
 
 from __future__ import annotations
@@ -91,3 +98,19 @@ class InviteBook:
             entries = self._read()
             change(entries)
             self._write(entries)
+
+
+def mint_in_redis(url: str, count: int, ttl: float, prefix: str = "hello:") -> list[str]:
+    """Mint ``count`` codes into the Redis at ``url`` (digests only, expiring in ``ttl``)."""
+    import redis  # the `server` extra; imported here so the CLI needs it only for this
+
+    codes = [new_id() for _ in range(count)]
+    client = redis.Redis.from_url(url)
+    try:
+        with client.pipeline(transaction=True) as pipe:
+            for code in codes:
+                pipe.set(f"{prefix}invite:{digest(code)}", b"1", ex=max(1, int(ttl)), nx=True)
+            pipe.execute()
+    finally:
+        client.close()
+    return codes

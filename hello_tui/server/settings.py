@@ -84,6 +84,9 @@ class ServerSettings:
     max_held_offer: int = 16 * 1024  # bytes of SDP held for an unanswered call
     allowed_origins: tuple[str, ...] = ()  # browser origins besides the server's own
     send_queue: int = 1024  # messages waiting for a slow reader before it is dropped
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the
+    # client (server/forwarded.py); from any other peer the header is ignored.
+    trusted_proxies: tuple[str, ...] = ()
     tls_cert: Path | None = None
     tls_key: Path | None = None
     # Empty: state in this process (MemoryStore). A redis:// URL: RedisStore, shared

@@ -52,13 +52,15 @@ class Fleet:
     http: aiohttp.ClientSession
     instances: list[Instance] = field(default_factory=list)
     clients: list[Client] = field(default_factory=list)
+    started: int = 0  # instances begun (numbered before any await: starts may overlap)
 
     async def start(self, *flags: str) -> Instance:
         secret = self.tmp / "secret"
         if not secret.exists():
             secret.write_bytes(os.urandom(32))
             secret.chmod(0o600)
-        index = len(self.instances)
+        index = self.started
+        self.started += 1
         log = self.tmp / f"instance-{index}.log"
         cmd = [sys.executable, "-m", "hello_tui", "serve", "--port", "0", "--no-echo",
                "--redis", self.redis_url, "--secret-file", str(secret),

@@ -77,6 +77,11 @@ def test_serve_flags_are_validated(cli: Callable[..., Result]) -> None:
     assert negative.code == 1 and "--registrations-per-network: must be 0 or more" in negative.err
 
 
+def test_trusted_proxy_is_validated(cli: Callable[..., Result]) -> None:
+    bad = cli("serve", "--ephemeral", "--trusted-proxy", "proxy.example.org")
+    assert bad.code == 1 and bad.err.count("\n") == 1 and "--trusted-proxy" in bad.err
+
+
 def test_redis_flag_is_validated(cli: Callable[..., Result], tmp_path: Path) -> None:
     no_secret = cli("serve", "--redis", "redis://127.0.0.1:1/0")
     assert no_secret.code == 1 and "--secret-file" in no_secret.err

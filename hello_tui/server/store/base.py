@@ -34,6 +34,13 @@ class Store(ABC):
     # :meth:`claim_due_calls`); False: the instance that armed a timer fires it.
     shared_timers: bool = False
 
+    # ---------------------------------------------------------------- invites
+    async def consume_invite(self, digest: str) -> bool:
+        """Take the invite with this SHA-256 digest from a shared store: True once.
+        Stores of one process keep none (their invites are a file:
+        ``server/invites.py``)."""
+        return False
+
     # ---------------------------------------------------------------- accounts
     @abstractmethod
     async def get_account(self, key: str) -> AccountRecord | None: ...

@@ -24,6 +24,7 @@ Key layout (``prefix`` defaults to ``hello:``)::
     {p}presence:{hmac}     sorted set: session id scored by its expiry
     {p}session:{sid}       the instance holding the session
     {p}timers              sorted set: call id scored by its timer's deadline
+    {p}invite:{sha256}     an unused invite code's digest (expires with the code)
     {p}inst:{instance}     pub/sub channel of an instance
 """
 
@@ -443,6 +444,11 @@ class RedisStore(Store):
         task = self._listeners.pop(instance, None)
         if task is not None:
             task.cancel()
+
+    # ---------------------------------------------------------------- invites
+    async def consume_invite(self, digest: str) -> bool:
+        # DEL answers 1 to exactly one caller, whichever instance: single use.
+        return bool(await self._r.delete(self._k("invite", digest)))
 
     # ---------------------------------------------------------------- upkeep
     async def ping(self) -> bool:

@@ -1,0 +1,135 @@
+"""A real HAProxy in front of ``hello-tui serve`` instances, running
+deploy/haproxy.cfg itself: WebSocket balancing (leastconn), X-Forwarded-For,
+health checks on ``/__heartbeat__``, TLS terminated at the proxy with a
+certificate made here. The proxy connects to the instances from ``SOURCE``
+(another loopback address), the one address the instances trust, so a test
+can also reach an instance directly from 127.0.0.1 as an untrusted peer would."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import ipaddress
+import re
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+SOURCE = "127.0.0.2"  # the proxy's address as the instances see it
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    """(HAProxy's PEM: certificate then key, the certificate alone for clients)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    bundle, cert_path = tmp / "proxy.pem", tmp / "proxy-cert.pem"
+    bundle.write_bytes(cert_pem + key_pem)
+    bundle.chmod(0o600)
+    cert_path.write_bytes(cert_pem)
+    return bundle, cert_path
+
+
+DEPLOYED = Path(__file__).resolve().parents[2] / "deploy" / "haproxy.cfg"
+
+
+def config(port: int, tls_port: int, bundle: Path, backends: list[str]) -> str:
+    """deploy/haproxy.cfg with loopback addresses, this certificate, these
+    servers, fewer connections (the fd limit here), faster checks, no logging
+    and no redirect to https (tests use both ports). Every rewrite must match:
+    the file the operators get is the file the tests run."""
+    servers = "".join(f"    server i{n} {urlsplit(url).netloc}\n" for n, url in enumerate(backends))
+    rewrites = [
+        (r"(?m)^\s*log .*\n", ""),
+        (r"(?m)^\s*maxconn \d+", "    maxconn 4000"),
+        (r"(?m)^\s*bind :80\n", f"    bind 127.0.0.1:{port}\n"),
+        (r"(?m)^\s*bind :443 ssl crt \S+", f"    bind 127.0.0.1:{tls_port} ssl crt {bundle}"),
+        (r"(?m)^\s*http-request redirect scheme https.*\n", ""),
+        (r"(?m)^\s*source \S+", f"    source {SOURCE}"),
+        (r"inter 1s fall 2 rise 2", "inter 300ms fall 2 rise 1"),
+        (r"(?m)(^\s*server .*\n)+", servers),
+    ]
+    text = DEPLOYED.read_text()
+    for pattern, replacement in rewrites:
+        text, count = re.subn(pattern, lambda _m, r=replacement: r, text)
+        assert count, f"deploy/haproxy.cfg no longer has {pattern!r}"
+    return text
+
+
+@dataclass
+class Proxy:
+    url: str  # http://127.0.0.1:PORT
+    tls_url: str  # https://127.0.0.1:PORT
+    cert: Path  # what a client trusts for tls_url
+
+
+@contextlib.asynccontextmanager
+async def haproxy(tmp: Path, backends: list[str], port: int, tls_port: int) -> AsyncIterator[Proxy]:
+    """Run HAProxy in the foreground over ``backends`` until the block ends."""
+    binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    if not Path(binary).exists():
+        raise RuntimeError("haproxy is not installed (./dev.sh test installs it)")
+    bundle, cert = self_signed(tmp)
+    cfg = tmp / "haproxy.cfg"
+    cfg.write_text(config(port, tls_port, bundle, backends))
+    log = tmp / "haproxy.log"
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            binary, "-db", "-f", str(cfg), stdout=out, stderr=out
+        )
+    try:
+        await _until_listening(port, proc, log)
+        yield Proxy(f"http://127.0.0.1:{port}", f"https://127.0.0.1:{tls_port}", cert)
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+async def _until_listening(port: int, proc: asyncio.subprocess.Process, log: Path) -> None:
+    for _ in range(200):
+        if proc.returncode is not None:
+            raise RuntimeError(f"haproxy exited: {log.read_text()[-2000:]}")
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"haproxy did not listen: {log.read_text()[-2000:]}")
