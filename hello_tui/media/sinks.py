@@ -147,7 +147,8 @@ class DeviceSink(AudioSink):
     The event loop pushes received samples; PortAudio's callback pulls
     ``blocksize`` samples every 10 ms, drift-corrected, silence on underrun.
     ``far_end``, when set, is given each block as it goes to the card (from the
-    callback's thread): the echo canceller's reference, at the playout's timing.
+    callback's thread) and the time it will be heard (PortAudio's DAC time):
+    the echo canceller's reference, at the playout's timing.
     """
 
     def __init__(
@@ -160,22 +161,22 @@ class DeviceSink(AudioSink):
         super().__init__(spec)
         self.buffer = PlayoutBuffer(config)
         self.card_underflows = 0
-        self.far_end: Callable[[Samples], None] | None = None
+        self.far_end: Callable[[Samples, float], None] | None = None
         self._stream, self.device = open_stream(
             "output", name, self._callback, samplerate=SAMPLE_RATE, blocksize=blocksize
         )
         self._running = False
 
     def _callback(
-        self, outdata: npt.NDArray[np.int16], frames: int, _time: Any, status: Any
+        self, outdata: npt.NDArray[np.int16], frames: int, when: Any, status: Any
     ) -> None:
         if status.output_underflow:
             self.card_underflows += 1
         block = self.buffer.pull(frames)
         outdata[:, 0] = block
         far_end = self.far_end
-        if far_end is not None:
-            far_end(block)
+        if far_end is not None:  # a host API without timing reports 0: estimate it
+            far_end(block, when.outputBufferDacTime or when.currentTime + self._stream.latency)
 
     async def start(self, track: MediaStreamTrack) -> None:
         await super().start(track)
