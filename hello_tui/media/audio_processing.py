@@ -65,7 +65,7 @@ __all__ = [
 BLOCK = SAMPLE_RATE // 100  # the module's unit: 10 ms
 FAR_RING = 1 << 17  # far samples kept for pairing (2.7 s): more than any stall we recover from
 CLOCK_WINDOW = 5  # callbacks in each stream's running median of its clock offset
-REALIGN_S = 0.005  # the pairing lag moves only when the measured one is this far from it
+REALIGN_S = 0.020  # the pairing lag moves only when the measured one is this far from it
 LEAD_S = 0.010  # the reference is taken this far ahead of the capture time (see above)
 
 

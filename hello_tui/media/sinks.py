@@ -28,6 +28,11 @@ from hello_tui.media.levels import dbfs_to_level, rms_dbfs
 from hello_tui.media.playout import PlayoutBuffer, PlayoutConfig
 from hello_tui.media.quiet import quiet_stderr
 
+# The card's own buffer ahead of the callback. PortAudio's "low" (20 ms on ALSA) underran
+# dozens of times a call when the process was late by 30-80 ms on a loaded machine: each
+# underrun is a click, and it moves the echo path under the echo canceller (docs/media.md).
+SPEAKER_LATENCY_S = 0.080
+
 
 @dataclass(frozen=True, slots=True)
 class SinkStats:
@@ -163,8 +168,9 @@ class DeviceSink(AudioSink):
         self.card_underflows = 0
         self.far_end: Callable[[Samples, float], None] | None = None
         self._stream, self.device = open_stream(
-            "output", name, self._callback, samplerate=SAMPLE_RATE, blocksize=blocksize
-        )
+            "output", name, self._callback, samplerate=SAMPLE_RATE, blocksize=blocksize,
+            latency=SPEAKER_LATENCY_S,
+        )  # fmt: skip
         self._running = False
 
     def _callback(

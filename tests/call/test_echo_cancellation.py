@@ -95,6 +95,9 @@ async def echo_call(env: Env, far: Path, heard: Path, processing: ProcessingConf
     assert call.source is not None and isinstance(call.source.source, FileSource)
     async with asyncio.timeout(6 * T):
         await call.source.source.ended.wait()
+    speaker, mic = incoming.sink, incoming.source.source
+    print(f"speaker underflows {getattr(speaker, 'card_underflows', '-')}, "
+          f"microphone overflows {mic.overflows}")  # fmt: skip
     await call.hangup()
     await incoming.wait_ended(T)
     if processing.aec:
