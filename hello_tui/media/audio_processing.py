@@ -20,9 +20,12 @@ the devices' own clocks: the output callback gives each block's DAC time
 time. Both map a stream's sample count to time (a running median over the
 last callbacks, so one late callback does not move it); their difference is
 the pairing lag, held constant while it stays within ``REALIGN_S`` of the
-measured one (a contiguous reference, which the canceller needs) and jumped
-when it does not (an underrun, a stalled process: both streams lose or skip
-samples unevenly). The reference is taken ``LEAD_S`` ahead, so the delay the
+measured one (a contiguous reference, which the canceller needs: ALSA's
+pulse plugin reports capture times that wander ~10 ms with nothing wrong)
+and jumped when it does not, or as soon as fresh times are in after a
+callback reports an underrun/overflow (the card played silence we never
+gave it, or lost captured samples: the echo moved against the reference).
+The reference is taken ``LEAD_S`` ahead, so the delay the
 canceller must find is the acoustic path plus that lead, never negative when
 the devices' reported latencies are a little off. Pairing by arrival order
 instead (a queue) made the delay the canceller sees jump by 10-400 ms
@@ -65,6 +68,7 @@ __all__ = [
 BLOCK = SAMPLE_RATE // 100  # the module's unit: 10 ms
 FAR_RING = 1 << 17  # far samples kept for pairing (2.7 s): more than any stall we recover from
 CLOCK_WINDOW = 5  # callbacks in each stream's running median of its clock offset
+RESYNC_AFTER = 3  # callbacks of both streams after an xrun before the pairing follows it
 REALIGN_S = 0.020  # the pairing lag moves only when the measured one is this far from it
 LEAD_S = 0.010  # the reference is taken this far ahead of the capture time (see above)
 
@@ -140,6 +144,7 @@ class CaptureProcessor:
         self._far_clock: collections.deque[float] = collections.deque(maxlen=CLOCK_WINDOW)
         self._near_clock: collections.deque[float] = collections.deque(maxlen=CLOCK_WINDOW)
         self._lag: int | None = None  # far index paired with near index k is k + lag
+        self._resync = False  # an xrun: realign as soon as both clocks have fresh times
         self._near_partial = np.zeros(0, dtype=np.int16)
         self._lock = threading.Lock()
         self._silence = np.zeros(BLOCK, dtype=np.int16)
@@ -150,12 +155,18 @@ class CaptureProcessor:
         # Diagnostics (bench/aec.py): called with each (near, far) 10 ms pair the binding gets.
         self.tap: Callable[[Samples, Samples], None] | None = None
 
-    def feed_far(self, samples: Samples, play_time: float | None = None) -> None:
+    def feed_far(
+        self, samples: Samples, play_time: float | None = None, underflow: bool = False
+    ) -> None:
         """What the speaker plays (any length; copied); ``play_time``: when its first
-        sample reaches the speaker, on the capture's clock (PortAudio stream time)."""
+        sample reaches the speaker, on the capture's clock (PortAudio stream time);
+        ``underflow``: the card ran dry before this block (PortAudio's status flag)."""
         if not self.echo_cancellation:
             return
         with self._lock:
+            if underflow:
+                self._far_clock.clear()
+                self._resync = True
             if play_time is not None:
                 self._far_clock.append(play_time - self._far_count / SAMPLE_RATE)
             samples = samples[-FAR_RING:]
@@ -172,11 +183,14 @@ class CaptureProcessor:
         than ``REALIGN_S`` (0 without times)."""
         with self._lock:
             far = statistics.median_low(self._far_clock) if self._far_clock else None
+            fresh = min(len(self._far_clock), len(self._near_clock)) >= RESYNC_AFTER
+            resync = self._resync and fresh
+            self._resync = self._resync and not fresh
         near = statistics.median_low(self._near_clock) if self._near_clock else None
         measured = 0 if far is None or near is None else round((near - far + LEAD_S) * SAMPLE_RATE)
         if self._lag is None:
             self._lag = measured
-        elif abs(measured - self._lag) > REALIGN_S * SAMPLE_RATE:
+        elif abs(measured - self._lag) > (BLOCK // 10 if resync else REALIGN_S * SAMPLE_RATE):
             self._lag = measured
             self.realignments += 1
         return self._lag
@@ -196,10 +210,17 @@ class CaptureProcessor:
         self.far_missing += 1 if hi - lo < BLOCK else 0
         return out
 
-    def process(self, near: Samples, capture_time: float | None = None) -> Samples:
+    def process(
+        self, near: Samples, capture_time: float | None = None, overflow: bool = False
+    ) -> Samples:
         """Process captured samples (any length; ``capture_time``: when the first one
-        was captured, PortAudio stream time); returns the processed ones, in whole
-        10 ms frames (a remainder waits for the next call)."""
+        was captured, PortAudio stream time; ``overflow``: samples were lost before
+        these); returns the processed ones, in whole 10 ms frames (a remainder waits
+        for the next call)."""
+        if overflow:
+            with self._lock:
+                self._near_clock.clear()
+                self._resync = True
         if capture_time is not None:
             self._near_clock.append(capture_time - self._near_count / SAMPLE_RATE)
         first = self._near_count - len(self._near_partial)  # near index of pending[0]

@@ -152,7 +152,8 @@ class DeviceSink(AudioSink):
     The event loop pushes received samples; PortAudio's callback pulls
     ``blocksize`` samples every 10 ms, drift-corrected, silence on underrun.
     ``far_end``, when set, is given each block as it goes to the card (from the
-    callback's thread) and the time it will be heard (PortAudio's DAC time):
+    callback's thread), the time it will be heard (PortAudio's DAC time) and
+    whether the card ran dry before it:
     the echo canceller's reference, at the playout's timing.
     """
 
@@ -166,7 +167,7 @@ class DeviceSink(AudioSink):
         super().__init__(spec)
         self.buffer = PlayoutBuffer(config)
         self.card_underflows = 0
-        self.far_end: Callable[[Samples, float], None] | None = None
+        self.far_end: Callable[[Samples, float, bool], None] | None = None
         self._stream, self.device = open_stream(
             "output", name, self._callback, samplerate=SAMPLE_RATE, blocksize=blocksize,
             latency=SPEAKER_LATENCY_S,
@@ -182,7 +183,8 @@ class DeviceSink(AudioSink):
         outdata[:, 0] = block
         far_end = self.far_end
         if far_end is not None:  # a host API without timing reports 0: estimate it
-            far_end(block, when.outputBufferDacTime or when.currentTime + self._stream.latency)
+            played = when.outputBufferDacTime or when.currentTime + self._stream.latency
+            far_end(block, played, bool(status.output_underflow))
 
     async def start(self, track: MediaStreamTrack) -> None:
         await super().start(track)

@@ -221,7 +221,7 @@ class DeviceSource(AudioSource):
         processor = self.processor
         if processor is not None:  # a host API without timing reports 0: estimate it
             captured = when.inputBufferAdcTime or when.currentTime - self._stream.latency
-            block = processor.process(block, captured)
+            block = processor.process(block, captured, bool(status.input_overflow))
         with contextlib.suppress(RuntimeError):  # loop closed under us: the call is over
             loop.call_soon_threadsafe(self._push, block)
 

@@ -183,3 +183,21 @@ async def test_device_capture_gets_the_stage_and_a_device_speaker_feeds_it(
         source.stop()
         await speaker.stop()
     assert ProcessingConfig(aec=True, noise_suppression=True, auto_gain=True) == ap.DEFAULT
+
+
+@pytest.mark.parametrize("underflow", [False, True])
+def test_a_small_shift_moves_the_pairing_only_after_an_underrun(underflow: bool) -> None:
+    """The speaker's times move 10 ms (less than REALIGN_S): capture-time wander is
+    ignored, but after an underrun flag the pairing follows the fresh times."""
+    proc = CaptureProcessor(ProcessingConfig(), echo_cancellation=True)
+    got = paired(proc)
+    lead = round(LEAD_S * RATE)
+    for k in range(0, 14 * BLOCK, 2 * BLOCK):
+        shifted = k >= 6 * BLOCK  # from here on, far sample j plays 10 ms later
+        flag = underflow and k == 6 * BLOCK
+        proc.feed_far(RAMP[k : k + 2 * BLOCK], 100.0 + k / RATE + 0.010 * shifted, flag)
+        proc.process(np.zeros(2 * BLOCK, dtype=np.int16), 100.0 + k / RATE)
+    moved = 480 if underflow else 0  # the far stream is 10 ms behind the capture now
+    assert got[10:12] == [k * BLOCK + lead + 1 - moved for k in (10, 11)]
+    assert proc.stats().realignments == int(underflow)
+    assert REALIGN_S > 0.010
