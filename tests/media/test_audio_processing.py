@@ -192,10 +192,12 @@ def test_a_small_shift_moves_the_pairing_only_after_an_underrun(underflow: bool)
     proc = CaptureProcessor(ProcessingConfig(), echo_cancellation=True)
     got = paired(proc)
     lead = round(LEAD_S * RATE)
+    proc.feed_far(RAMP[: 2 * BLOCK], 100.0)
     for k in range(0, 14 * BLOCK, 2 * BLOCK):
-        shifted = k >= 6 * BLOCK  # from here on, far sample j plays 10 ms later
-        flag = underflow and k == 6 * BLOCK
-        proc.feed_far(RAMP[k : k + 2 * BLOCK], 100.0 + k / RATE + 0.010 * shifted, flag)
+        j = k + 2 * BLOCK  # the speaker runs 20 ms ahead of the microphone
+        shifted = j >= 6 * BLOCK  # from here on, far sample j plays 10 ms later
+        flag = underflow and j == 6 * BLOCK
+        proc.feed_far(RAMP[j : j + 2 * BLOCK], 100.0 + j / RATE + 0.010 * shifted, flag)
         proc.process(np.zeros(2 * BLOCK, dtype=np.int16), 100.0 + k / RATE)
     moved = 480 if underflow else 0  # the far stream is 10 ms behind the capture now
     assert got[10:12] == [k * BLOCK + lead + 1 - moved for k in (10, 11)]
