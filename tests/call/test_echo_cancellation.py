@@ -8,8 +8,11 @@ speech rendered by espeak-ng (``file:``) and records what Bob sends back
 (``file:``); Bob talks through ``device:b_mic`` / ``device:b_spk``, silent
 himself, so everything Alice hears is echo. The same call twice: processing
 off (the echo comes back) and echo cancellation on; the echo return loss
-enhancement is the power ratio of the two. A robust bound here (15 dB), the
-figure in bench/aec.py. Content only, no timing assertions.
+enhancement is the power ratio of the two. The bound here is 10 dB: a canceller
+that never converges (the old arrival-order pairing, a jumping echo path) gives
+~2 dB; a converged call 25-60 dB; under a CPU hog single calls with many
+speaker underruns measured 15.5 dB. The 25 dB bar (median of 5) is bench/aec.py's.
+Content only, no timing assertions.
 """
 
 from __future__ import annotations
@@ -127,4 +130,4 @@ async def test_echo_cancellation_removes_the_speaker_from_what_the_callee_sends(
     erle = power_db(echo) - power_db(residual)
     print(f"echo {power_db(echo):.1f} dB, residual {power_db(residual):.1f} dB: ERLE {erle:.1f} dB")
     assert rms(echo) > 300  # the room really leaks: without processing Alice hears herself
-    assert erle >= 15
+    assert erle >= 10
