@@ -24,6 +24,12 @@ aiortc, Opus.
   RMS envelope of what Alice receives is aligned to the clean sentence's (best
   lag of the cross-correlation) and their Pearson correlation reported, with
   processing on and off.
+- **echo delay** (each call with echo cancellation): what the canceller is
+  given, 10 ms (near, far) pairs, recorded through ``CaptureProcessor.tap``;
+  per 2 s window with far-end speech the lag of the cross-correlation's peak
+  (the echo delay the canceller has to find) and the peak's normalized height
+  (near 1: one steady delay; near 0: the delay jumps within the window).
+  Printed with the pairing lag from the devices' clocks and its realignments.
 - **CPU**: ``CaptureProcessor`` alone on 20 s of a synthetic echo scene
   (the same room, convolved in numpy), thread CPU time per second of audio.
 
@@ -58,6 +64,7 @@ from hello_tui.signaling.client import SignalingClient
 from hello_tui.signaling.identity import generate_key
 from tests.acoustic import (
     AcousticPath,
+    echo_delays,
     echo_impulse,
     envelope,
     power_db,
@@ -102,8 +109,6 @@ async def call(phones: Phones, daemon: PulseDaemon, far: Path, heard: Path,
     """One call; returns what Bob sent (Alice's recording)."""
     alice, bob, bob_name = phones
     talker = None
-    # A fresh room per call: PulseAudio raises a stream's latency after an
-    # underrun (a loaded machine), so a long-lived path would drift in delay.
     room = AcousticPath(daemon.env, SPEAKER, MIC, delay_ms=50, gain_db=-6)
     try:
         c = alice.dial(bob_name, audio_in=f"file:{far}", audio_out=f"file:{heard}")
@@ -113,16 +118,26 @@ async def call(phones: Phones, daemon: PulseDaemon, far: Path, heard: Path,
                     audio_processing=processing)
         )  # fmt: skip
         await c.wait_for(ev.MediaFlowing, 30)
+        pairs: list[tuple[np.ndarray, np.ndarray]] = []
+        captured = incoming.source.source if incoming.source is not None else None
+        if getattr(captured, "processor", None) is not None:
+            captured.processor.tap = lambda n, f: pairs.append((n.copy(), f.copy()))  # type: ignore[union-attr]
         if near is not None:
             await asyncio.sleep(NEAR_AT_S)  # the script: Bob answers over Alice
             talker = subprocess.Popen(["paplay", "-d", MIC, str(near)],
                                       env={**os.environ, **daemon.env})  # fmt: skip
         assert c.source is not None and isinstance(c.source.source, FileSource)
         await asyncio.wait_for(c.source.source.ended.wait(), 60)
-        captured = incoming.source.source if incoming.source is not None else None
         processor = getattr(captured, "processor", None)
         if processor is not None:
-            print(f"    {processor.stats()}")
+            processor.tap = None
+            st = processor.stats()
+            print(
+                f"    pairing lag {st.pairing_ms:.1f} ms, {st.realignments} realignments, far "
+                f"frames {st.far_frames}, near {st.frames}, missing {st.far_missing}"
+            )
+            if pairs:
+                print(f"    echo delay per 2 s window, ms (peak): {echo_delays(pairs)}")
         await c.hangup()
         await incoming.wait_ended(10)
     finally:

@@ -5,19 +5,19 @@
 * :func:`echo_impulse` is the room: a delay, an attenuation and a short
   decaying tail (a little reverb), seeded so every run hears the same room.
 * :class:`AcousticPath` leaks a PulseAudio sink (the "speaker") into another
-  sink whose monitor is the "microphone": ``parec`` reads the speaker's
-  monitor, this module (run as ``python -m tests.acoustic``) convolves it with
-  the impulse response, ``pacat`` plays the result into the microphone's sink
-  (mixed with whatever else is played there, e.g. the near-end talker).
+  sink whose monitor is the "microphone": PulseAudio's loopback module plays
+  the speaker's monitor into the microphone's sink at a fixed delay and
+  attenuation (mixed with whatever else is played there, e.g. the near-end
+  talker).
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import os
 import shutil
 import subprocess
-import sys
+import time
 import wave
 from pathlib import Path
 
@@ -77,69 +77,70 @@ def power_db(samples: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(x**2) + 1e-9)) if len(x) else -90.0
 
 
+def echo_delays(pairs: list[tuple[np.ndarray, np.ndarray]]) -> str:
+    """The echo delay in what the canceller got, per 2 s window: cross-correlation peak."""
+    near = np.concatenate([p[0] for p in pairs]).astype(np.float64)
+    far = np.concatenate([p[1] for p in pairs]).astype(np.float64)
+    out, size, max_lag = [], 2 * RATE, RATE // 2
+    for s in range(0, len(near) - size + 1, size):
+        f, n = far[s : s + size], near[s : s + size]
+        if np.std(f) < 50:
+            continue  # the far end is silent here
+        length = 1 << int(np.ceil(np.log2(2 * size)))
+        xc = np.fft.irfft(np.fft.rfft(n, length) * np.conj(np.fft.rfft(f, length)), length)
+        xc = np.abs(xc[:max_lag])
+        peak = xc.max() / (np.linalg.norm(f) * np.linalg.norm(n) + 1e-9)
+        out.append(f"{np.argmax(xc) * 1000 / RATE:.0f} ({peak:.2f})")
+    return " ".join(out)
+
+
 class AcousticPath:
-    """``parec`` (speaker monitor) → the room → ``pacat`` (microphone sink); runs until stopped."""
+    """The speaker's monitor played into the microphone's sink by PulseAudio's
+    ``module-loopback`` at a fixed latency and volume; runs until stopped.
+
+    Why not ``parec | convolve | pacat`` (the first room): the pipes between the
+    processes buffer whatever a stall leaves in them and ``pacat`` raises its
+    latency after an underrun, so that room's delay grew from 50 ms to 400+ ms
+    and jumped during a call on a loaded machine — a room no laptop has. The
+    loopback module measures its own latency and holds it at ``delay_ms``
+    (plus the null sinks' few ms), so the echo path stays put like a real one.
+    It has no reverberant tail (that would need a LADSPA plugin package)."""
 
     def __init__(self, env: dict[str, str], speaker: str, mic_sink: str,
                  delay_ms: float = 50.0, gain_db: float = -6.0) -> None:  # fmt: skip
-        full = {**os.environ, **env}
-        raw = ["--raw", "--format=s16le", f"--rate={RATE}", "--channels=1", "--latency-msec=10"]
-        self.procs: list[subprocess.Popen[bytes]] = []
-        rec = subprocess.Popen(["parec", "-d", f"{speaker}.monitor", *raw], env=full,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
-        self.procs.append(rec)
-        room = subprocess.Popen(
-            [sys.executable, "-m", "tests.acoustic", "--delay-ms", str(delay_ms),
-             "--gain-db", str(gain_db)],
-            stdin=rec.stdout, stdout=subprocess.PIPE, env=full,
+        self.env = {**os.environ, **env}
+        loaded = self._pactl(
+            "load-module", "module-loopback", f"source={speaker}.monitor", f"sink={mic_sink}",
+            f"latency_msec={round(delay_ms)}", "source_dont_move=1", "sink_dont_move=1",
+            "remix=0", "sink_input_properties=media.name=acoustic-path",
         )  # fmt: skip
-        self.procs.append(room)
-        play = subprocess.Popen(["pacat", "-d", mic_sink, *raw], env=full, stdin=room.stdout,
-                                stderr=subprocess.DEVNULL)  # fmt: skip
-        self.procs.append(play)
-        assert rec.stdout is not None and room.stdout is not None
-        rec.stdout.close()  # the children hold the pipes now
-        room.stdout.close()
+        self.module = loaded.strip()
+        deadline = time.monotonic() + 10
+        while (stream := self._sink_input()) is None:  # it connects asynchronously
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the acoustic path's loopback did not connect")
+            time.sleep(0.05)
+        self._pactl("set-sink-input-volume", stream, f"{10 ** (gain_db / 20):.4f}")
+
+    def _sink_input(self) -> str | None:
+        """The loopback's sink input (``pactl list sink-inputs``: its "Owner Module")."""
+        current = None
+        for line in self._pactl("list", "sink-inputs").splitlines():
+            line = line.strip()
+            if line.startswith("Sink Input #"):
+                current = line.removeprefix("Sink Input #")
+            elif line == f"Owner Module: {self.module}":
+                return current
+        return None
+
+    def _pactl(self, *args: str) -> str:
+        done = subprocess.run(["pactl", *args], env=self.env, capture_output=True, text=True,
+                              timeout=10)  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"pactl {args[0]}: {done.stderr.strip()}")
+        return done.stdout
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):
-            proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _convolve_stream(delay_ms: float, gain_db: float) -> None:
-    """stdin → stdout, raw s16 mono, convolved block by block (overlap-add)."""
-    ir = echo_impulse(delay_ms, gain_db)
-    tail = np.zeros(len(ir) - 1)
-    src, dst = sys.stdin.buffer, sys.stdout.buffer
-    while True:
-        data = src.read(BLOCK * 2)
-        if len(data) < BLOCK * 2:
-            return
-        x = np.frombuffer(data, dtype=np.int16).astype(np.float64)
-        y = np.convolve(x, ir)
-        y[: len(tail)] += tail
-        tail = y[BLOCK:].copy()
-        out = np.clip(y[:BLOCK], -32768, 32767).astype(np.int16)
-        try:
-            dst.write(out.tobytes())
-            dst.flush()
-        except BrokenPipeError:
-            return
-
-
-def _main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--delay-ms", type=float, default=50.0)
-    p.add_argument("--gain-db", type=float, default=-6.0)
-    args = p.parse_args()
-    _convolve_stream(args.delay_ms, args.gain_db)
-
-
-if __name__ == "__main__":
-    _main()
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+            self._pactl("unload-module", self.module)

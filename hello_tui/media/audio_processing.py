@@ -12,11 +12,26 @@ be swapped:
   out (called from the input device's callback);
 * :meth:`CaptureProcessor.stats` — counters, speech probability, gain.
 
-The binding processes 10 ms pairs (far, near) in one call, so far-end frames
-wait in a short queue until the next capture block takes them: each near
-10 ms takes the oldest waiting far 10 ms, or silence when none is there (the
-speaker played nothing). The queue is kept short (``MAX_FAR_BACKLOG``): a
-reference that lags the microphone would reach the canceller after its echo.
+The binding processes 10 ms pairs (near, far) in one call, so the far end
+is kept in a ring (``FAR_RING`` samples) and each near 10 ms is paired with
+the far samples that the speaker played at the moment it was captured, by
+the devices' own clocks: the output callback gives each block's DAC time
+(PortAudio's ``outputBufferDacTime``), the input callback each block's ADC
+time. Both map a stream's sample count to time (a running median over the
+last callbacks, so one late callback does not move it); their difference is
+the pairing lag, held constant while it stays within ``REALIGN_S`` of the
+measured one (a contiguous reference, which the canceller needs: ALSA's
+pulse plugin reports capture times that wander ~10 ms with nothing wrong)
+and jumped when it does not, or as soon as fresh times are in after a
+callback reports an underrun/overflow (the card played silence we never
+gave it, or lost captured samples: the echo moved against the reference).
+The reference is taken ``LEAD_S`` ahead, so the delay the
+canceller must find is the acoustic path plus that lead, never negative when
+the devices' reported latencies are a little off. Pairing by arrival order
+instead (a queue) made the delay the canceller sees jump by 10-400 ms
+whenever one callback was late, and AEC3 then never converged (docs/media.md).
+Without times (tests feeding synthetic scenes) near sample *k* pairs with
+far sample *k*.
 
 Only ``device:`` capture is processed (files, tones and silence stay
 bit-exact), and echo cancellation only when the output is a device too.
@@ -27,8 +42,10 @@ processor: the call goes on unprocessed.
 from __future__ import annotations
 
 import collections
+import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +66,11 @@ __all__ = [
 ]
 
 BLOCK = SAMPLE_RATE // 100  # the module's unit: 10 ms
-MAX_FAR_BACKLOG = 4  # far frames (10 ms) kept waiting for the microphone; older ones are dropped
+FAR_RING = 1 << 17  # far samples kept for pairing (2.7 s): more than any stall we recover from
+CLOCK_WINDOW = 5  # callbacks in each stream's running median of its clock offset
+RESYNC_AFTER = 3  # callbacks of both streams after an xrun before the pairing follows it
+REALIGN_S = 0.020  # the pairing lag moves only when the measured one is this far from it
+LEAD_S = 0.010  # the reference is taken this far ahead of the capture time (see above)
 
 
 class ProcessingUnavailable(RuntimeError):
@@ -79,8 +100,9 @@ OFF = ProcessingConfig(aec=False, noise_suppression=False, auto_gain=False)
 class ProcessingStats:
     frames: int  # near-end 10 ms frames processed
     far_frames: int  # far-end 10 ms frames received from the playout
-    far_missing: int  # near frames processed with silence as reference (nothing played)
-    far_dropped: int  # far frames dropped because the reference ran ahead of the microphone
+    far_missing: int  # near frames paired with (partly) no reference: nothing played then
+    realignments: int  # jumps of the pairing lag (underruns, stalls)
+    pairing_ms: float  # the pairing lag: far stream position minus near position, in ms
     speech_probability: float  # of the last frame, 0..1
     gain_db: float  # applied by the gain control (0 when off)
     cpu_seconds: float  # thread CPU time spent in the binding
@@ -116,53 +138,108 @@ class CaptureProcessor:
             )
         except Exception as exc:  # a binding that loads but refuses the settings
             raise ProcessingUnavailable(f"audio processing cannot start ({exc})") from None
-        self._far: collections.deque[Samples] = collections.deque()
-        self._far_partial = np.zeros(0, dtype=np.int16)
+        self._ring = np.zeros(FAR_RING, dtype=np.int16)
+        self._far_count = 0  # far samples received so far (the ring's write position)
+        self._near_count = 0  # near samples received so far
+        self._far_clock: collections.deque[float] = collections.deque(maxlen=CLOCK_WINDOW)
+        self._near_clock: collections.deque[float] = collections.deque(maxlen=CLOCK_WINDOW)
+        self._lag: int | None = None  # far index paired with near index k is k + lag
+        self._resync = False  # an xrun: realign as soon as both clocks have fresh times
         self._near_partial = np.zeros(0, dtype=np.int16)
         self._lock = threading.Lock()
         self._silence = np.zeros(BLOCK, dtype=np.int16)
-        self.frames = self.far_frames = self.far_missing = self.far_dropped = 0
+        self.frames = self.far_frames = self.far_missing = self.realignments = 0
         self.cpu_seconds = 0.0
         self.speech_probability = 0.0
         self.gain_db = 0.0
+        # Diagnostics (bench/aec.py): called with each (near, far) 10 ms pair the binding gets.
+        self.tap: Callable[[Samples, Samples], None] | None = None
 
-    def feed_far(self, samples: Samples) -> None:
-        """What the speaker is about to play (any length; copied)."""
+    def feed_far(
+        self, samples: Samples, play_time: float | None = None, underflow: bool = False
+    ) -> None:
+        """What the speaker plays (any length; copied); ``play_time``: when its first
+        sample reaches the speaker, on the capture's clock (PortAudio stream time);
+        ``underflow``: the card ran dry before this block (PortAudio's status flag)."""
         if not self.echo_cancellation:
             return
         with self._lock:
-            pending = np.concatenate((self._far_partial, samples))
-            n = len(pending) // BLOCK
-            for i in range(n):
-                self._far.append(pending[i * BLOCK : (i + 1) * BLOCK])
-            self._far_partial = pending[n * BLOCK :].copy()
-            self.far_frames += n
-            excess = len(self._far) - MAX_FAR_BACKLOG
-            for _ in range(max(0, excess)):
-                self._far.popleft()
-            self.far_dropped += max(0, excess)
+            if underflow:
+                self._far_clock.clear()
+                self._resync = True
+            if play_time is not None:
+                self._far_clock.append(play_time - self._far_count / SAMPLE_RATE)
+            samples = samples[-FAR_RING:]
+            n = len(samples)
+            at = self._far_count % FAR_RING
+            first = min(n, FAR_RING - at)
+            self._ring[at : at + first] = samples[:first]
+            self._ring[: n - first] = samples[first:]
+            self._far_count += n
+            self.far_frames = self._far_count // BLOCK
 
-    def _next_far(self) -> Samples:
+    def _align(self) -> int:
+        """The pairing lag in samples, moved only when the clocks say it is off by more
+        than ``REALIGN_S`` (0 without times)."""
         with self._lock:
-            if self._far:
-                return self._far.popleft()
-        self.far_missing += 1
-        return self._silence
+            far = statistics.median_low(self._far_clock) if self._far_clock else None
+            fresh = min(len(self._far_clock), len(self._near_clock)) >= RESYNC_AFTER
+            resync = self._resync and fresh
+            self._resync = self._resync and not fresh
+        near = statistics.median_low(self._near_clock) if self._near_clock else None
+        measured = 0 if far is None or near is None else round((near - far + LEAD_S) * SAMPLE_RATE)
+        if self._lag is None:
+            self._lag = measured
+        elif abs(measured - self._lag) > (BLOCK // 10 if resync else REALIGN_S * SAMPLE_RATE):
+            self._lag = measured
+            self.realignments += 1
+        return self._lag
 
-    def process(self, near: Samples) -> Samples:
-        """Process captured samples (any length); returns the processed ones, in
-        whole 10 ms frames (a remainder waits for the next call)."""
+    def _far_at(self, index: int) -> Samples:
+        """Far samples ``index .. index + BLOCK`` (zeros where the ring has none)."""
+        with self._lock:
+            lo = max(index, self._far_count - FAR_RING, 0)
+            hi = min(index + BLOCK, self._far_count)
+            if lo == index and hi == index + BLOCK:
+                at = index % FAR_RING
+                if at + BLOCK <= FAR_RING:
+                    return self._ring[at : at + BLOCK].copy()
+            out = np.zeros(BLOCK, dtype=np.int16)
+            if hi > lo:  # rare: the ring's wrap, or the edge of what was played
+                out[lo - index : hi - index] = self._ring[np.arange(lo, hi) % FAR_RING]
+        self.far_missing += 1 if hi - lo < BLOCK else 0
+        return out
+
+    def process(
+        self, near: Samples, capture_time: float | None = None, overflow: bool = False
+    ) -> Samples:
+        """Process captured samples (any length; ``capture_time``: when the first one
+        was captured, PortAudio stream time; ``overflow``: samples were lost before
+        these); returns the processed ones, in whole 10 ms frames (a remainder waits
+        for the next call)."""
+        if overflow:
+            with self._lock:
+                self._near_clock.clear()
+                self._resync = True
+        if capture_time is not None:
+            self._near_clock.append(capture_time - self._near_count / SAMPLE_RATE)
+        first = self._near_count - len(self._near_partial)  # near index of pending[0]
+        self._near_count += len(near)
         pending = np.concatenate((self._near_partial, near)) if len(self._near_partial) else near
         n = len(pending) // BLOCK
         self._near_partial = pending[n * BLOCK :].copy()
         if n == 0:
             return self._silence[:0]
         out = np.empty(n * BLOCK, dtype=np.int16)
+        lag = self._align() if self.echo_cancellation else 0
+        tap = self.tap
         t0 = time.thread_time()
         for i in range(n):
             chunk = pending[i * BLOCK : (i + 1) * BLOCK]
-            far = self._next_far() if self.echo_cancellation else None
+            far = self._far_at(first + i * BLOCK + lag) if self.echo_cancellation else None
             out[i * BLOCK : (i + 1) * BLOCK] = self._ap.process(chunk, far)
+            if tap is not None:
+                tap(chunk, self._silence if far is None else far)
         self.cpu_seconds += time.thread_time() - t0
         self.frames += n
         self.speech_probability = float(self._ap.speech_probability)
@@ -175,7 +252,8 @@ class CaptureProcessor:
             frames=self.frames,
             far_frames=self.far_frames,
             far_missing=self.far_missing,
-            far_dropped=self.far_dropped,
+            realignments=self.realignments,
+            pairing_ms=(self._lag or 0) * 1000 / SAMPLE_RATE,
             speech_probability=self.speech_probability,
             gain_db=self.gain_db,
             cpu_seconds=self.cpu_seconds,

@@ -28,6 +28,11 @@ from hello_tui.media.levels import dbfs_to_level, rms_dbfs
 from hello_tui.media.playout import PlayoutBuffer, PlayoutConfig
 from hello_tui.media.quiet import quiet_stderr
 
+# The card's own buffer ahead of the callback. PortAudio's "low" (20 ms on ALSA) underran
+# dozens of times a call when the process was late by 30-80 ms on a loaded machine: each
+# underrun is a click, and it moves the echo path under the echo canceller (docs/media.md).
+SPEAKER_LATENCY_S = 0.080
+
 
 @dataclass(frozen=True, slots=True)
 class SinkStats:
@@ -147,7 +152,9 @@ class DeviceSink(AudioSink):
     The event loop pushes received samples; PortAudio's callback pulls
     ``blocksize`` samples every 10 ms, drift-corrected, silence on underrun.
     ``far_end``, when set, is given each block as it goes to the card (from the
-    callback's thread): the echo canceller's reference, at the playout's timing.
+    callback's thread), the time it will be heard (PortAudio's DAC time) and
+    whether the card ran dry before it:
+    the echo canceller's reference, at the playout's timing.
     """
 
     def __init__(
@@ -160,22 +167,24 @@ class DeviceSink(AudioSink):
         super().__init__(spec)
         self.buffer = PlayoutBuffer(config)
         self.card_underflows = 0
-        self.far_end: Callable[[Samples], None] | None = None
+        self.far_end: Callable[[Samples, float, bool], None] | None = None
         self._stream, self.device = open_stream(
-            "output", name, self._callback, samplerate=SAMPLE_RATE, blocksize=blocksize
-        )
+            "output", name, self._callback, samplerate=SAMPLE_RATE, blocksize=blocksize,
+            latency=SPEAKER_LATENCY_S,
+        )  # fmt: skip
         self._running = False
 
     def _callback(
-        self, outdata: npt.NDArray[np.int16], frames: int, _time: Any, status: Any
+        self, outdata: npt.NDArray[np.int16], frames: int, when: Any, status: Any
     ) -> None:
         if status.output_underflow:
             self.card_underflows += 1
         block = self.buffer.pull(frames)
         outdata[:, 0] = block
         far_end = self.far_end
-        if far_end is not None:
-            far_end(block)
+        if far_end is not None:  # a host API without timing reports 0: estimate it
+            played = when.outputBufferDacTime or when.currentTime + self._stream.latency
+            far_end(block, played, bool(status.output_underflow))
 
     async def start(self, track: MediaStreamTrack) -> None:
         await super().start(track)

@@ -211,9 +211,7 @@ class DeviceSource(AudioSource):
             "input", name, self._callback, samplerate=SAMPLE_RATE, blocksize=FRAME_SAMPLES
         )
 
-    def _callback(
-        self, indata: npt.NDArray[np.int16], frames: int, _time: Any, status: Any
-    ) -> None:
+    def _callback(self, indata: npt.NDArray[np.int16], frames: int, when: Any, status: Any) -> None:
         if status.input_overflow:
             self.overflows += 1
         loop = self._main_loop
@@ -221,8 +219,9 @@ class DeviceSource(AudioSource):
             return
         block = indata[:, 0].copy()
         processor = self.processor
-        if processor is not None:
-            block = processor.process(block)
+        if processor is not None:  # a host API without timing reports 0: estimate it
+            captured = when.inputBufferAdcTime or when.currentTime - self._stream.latency
+            block = processor.process(block, captured, bool(status.input_overflow))
         with contextlib.suppress(RuntimeError):  # loop closed under us: the call is over
             loop.call_soon_threadsafe(self._push, block)
 

@@ -1,15 +1,18 @@
 """Echo cancellation on a real call: the callee's speaker leaks into its microphone.
 
 A private PulseAudio daemon with null sinks ``b_mic`` and ``b_spk``, seen by
-PortAudio as sound cards. The room (:class:`tests.acoustic.AcousticPath`)
-plays what Bob's speaker (``b_spk``) renders into Bob's microphone sink
-(``b_mic``) 50 ms later at -6 dB with a short reverberant tail. Alice sends
+PortAudio as sound cards. The room (:class:`tests.acoustic.AcousticPath`,
+PulseAudio's loopback module) plays what Bob's speaker (``b_spk``) renders
+into Bob's microphone sink (``b_mic``) 50 ms later at -6 dB. Alice sends
 speech rendered by espeak-ng (``file:``) and records what Bob sends back
 (``file:``); Bob talks through ``device:b_mic`` / ``device:b_spk``, silent
 himself, so everything Alice hears is echo. The same call twice: processing
 off (the echo comes back) and echo cancellation on; the echo return loss
-enhancement is the power ratio of the two. A robust bound here (15 dB), the
-figure in bench/aec.py. Content only, no timing assertions.
+enhancement is the power ratio of the two. The bound here is 10 dB: a canceller
+that never converges (the old arrival-order pairing, a jumping echo path) gives
+~2 dB; a converged call 25-60 dB; under a CPU hog single calls with many
+speaker underruns measured 15.5 dB. The 25 dB bar (median of 5) is bench/aec.py's.
+Content only, no timing assertions.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import pytest
 from hello_tui.call import events as ev
 from hello_tui.media.audio_processing import OFF, ProcessingConfig
 from hello_tui.media.sources import DeviceSource, FileSource
-from tests.acoustic import AcousticPath, power_db, speech
+from tests.acoustic import AcousticPath, echo_delays, power_db, speech
 from tests.call.conftest import RATE, Env, T, read_wav, rms
 from tests.pulse import PulseDaemon
 
@@ -87,16 +90,26 @@ async def echo_call(env: Env, far: Path, heard: Path, processing: ProcessingConf
                 audio_processing=processing)
     )  # fmt: skip
     await call.wait_for(ev.MediaFlowing, 3 * T)
+    assert incoming.source is not None and isinstance(incoming.source.source, DeviceSource)
+    processor = incoming.source.source.processor
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    if processor is not None:  # what the canceller gets, to print the echo delay in it
+        processor.tap = lambda near, far: pairs.append((near.copy(), far.copy()))
     assert call.source is not None and isinstance(call.source.source, FileSource)
     async with asyncio.timeout(6 * T):
         await call.source.source.ended.wait()
-    assert incoming.source is not None and isinstance(incoming.source.source, DeviceSource)
-    processor = incoming.source.source.processor
+    speaker, mic = incoming.sink, incoming.source.source
+    print(f"speaker underflows {getattr(speaker, 'card_underflows', '-')}, "
+          f"microphone overflows {mic.overflows}")  # fmt: skip
     await call.hangup()
     await incoming.wait_ended(T)
     if processing.aec:
         assert processor is not None and processor.echo_cancellation
-        assert processor.stats().far_frames > 0  # the playout fed the reference
+        stats = processor.stats()
+        print(f"pairing {stats.pairing_ms:.1f} ms, {stats.realignments} realignments, "
+              f"{stats.far_missing} of {stats.frames} frames without reference")  # fmt: skip
+        print(f"echo delay per 2 s, ms (peak): {echo_delays(pairs)}")
+        assert stats.far_frames > 0  # the playout fed the reference
     else:
         assert processor is None  # everything off: the capture is untouched
     return read_wav(heard)
@@ -117,4 +130,4 @@ async def test_echo_cancellation_removes_the_speaker_from_what_the_callee_sends(
     erle = power_db(echo) - power_db(residual)
     print(f"echo {power_db(echo):.1f} dB, residual {power_db(residual):.1f} dB: ERLE {erle:.1f} dB")
     assert rms(echo) > 300  # the room really leaks: without processing Alice hears herself
-    assert erle >= 15
+    assert erle >= 10

@@ -1,7 +1,7 @@
 """The audio processing stage (media/audio_processing.py): the binding for real.
 
-What the canceller removes on a synthetic echo path, how the far-end queue
-pairs and bounds the reference, where the stage is attached (only on
+What the canceller removes on a synthetic echo path, how the reference is
+paired with the capture by the devices' clocks, where the stage is attached (only on
 ``device:`` capture; files and tones stay bit-exact), and the one-line notice
 when the binding cannot be loaded.
 """
@@ -19,8 +19,9 @@ from hello_tui.call.options import CallOptions
 from hello_tui.media import audio_processing as ap
 from hello_tui.media.audio_processing import (
     BLOCK,
-    MAX_FAR_BACKLOG,
+    LEAD_S,
     OFF,
+    REALIGN_S,
     CaptureProcessor,
     ProcessingConfig,
     attach_processing,
@@ -59,18 +60,65 @@ def test_the_canceller_removes_a_synthetic_echo(tmp_path: Path) -> None:
     assert erle >= 25
     stats = proc.stats()
     assert stats.frames == len(sent) // BLOCK == stats.far_frames
-    assert stats.far_missing == stats.far_dropped == 0
+    assert stats.far_missing == stats.realignments == 0
 
 
-def test_the_reference_queue_stays_short_and_silence_stands_in_for_a_missing_one() -> None:
+def paired(proc: CaptureProcessor) -> list[int]:
+    """Record, per near 10 ms, the far index the canceller got (far samples are a ramp)."""
+    got: list[int] = []
+    proc.tap = lambda near, far: got.append(int(far[0]) if far.any() else -1)
+    return got
+
+
+RAMP = np.arange(30 * BLOCK, dtype=np.int16) + 1  # far sample j has the value j + 1
+
+
+def test_without_times_near_sample_k_is_paired_with_far_sample_k() -> None:
     proc = CaptureProcessor(ProcessingConfig(), echo_cancellation=True)
-    proc.feed_far(np.ones(10 * BLOCK + 100, dtype=np.int16))  # a burst: 10 frames and a bit
+    got = paired(proc)
+    proc.feed_far(RAMP[: 10 * BLOCK + 100])  # a burst: all of it is kept
+    out = proc.process(np.zeros(6 * BLOCK + 7, dtype=np.int16))
+    assert len(out) == 6 * BLOCK  # the 7 left over wait for the next block
+    assert len(proc.process(np.zeros(6 * BLOCK - 7, dtype=np.int16))) == 6 * BLOCK
+    # The 11th was played in part (100 samples, then silence), the 12th not at all.
+    assert got == [i * BLOCK + 1 for i in range(11)] + [-1]
     stats = proc.stats()
-    assert stats.far_frames == 10 and stats.far_dropped == 10 - MAX_FAR_BACKLOG
-    out = proc.process(np.zeros((MAX_FAR_BACKLOG + 2) * BLOCK + 7, dtype=np.int16))
-    assert len(out) == (MAX_FAR_BACKLOG + 2) * BLOCK  # the 7 left over wait for the next block
-    assert proc.stats().far_missing == 2
-    assert len(proc.process(np.zeros(BLOCK - 7, dtype=np.int16))) == BLOCK
+    assert stats.far_frames == 10 and stats.far_missing == 2 and stats.realignments == 0
+
+
+def test_the_reference_is_what_the_speaker_played_when_the_microphone_captured() -> None:
+    """The output plays far sample j at 100 + j/rate (+ jitter); the input captures
+    near sample k at 100.030 + k/rate: near k pairs with far k + 30 ms + the lead,
+    contiguously, although the far end arrived in bursts and the times jitter."""
+    proc = CaptureProcessor(ProcessingConfig(), echo_cancellation=True)
+    got = paired(proc)
+    jitter = [0.0, 0.002, -0.001, 0.003, 0.0, -0.002, 0.001, 0.0, 0.002, -0.003]
+    proc.feed_far(RAMP[: 4 * BLOCK], 100.0)  # the output callback runs ahead of the input
+    for i in range(4, 18, 2):
+        proc.feed_far(RAMP[i * BLOCK : (i + 2) * BLOCK], 100.0 + i / 100 + jitter[i % 10] / 4)
+    for k in range(0, 10 * BLOCK, 2 * BLOCK):
+        proc.process(np.zeros(2 * BLOCK, dtype=np.int16), 100.030 + k / RATE + jitter[k % 10])
+    lag = round((0.030 + LEAD_S) * RATE)
+    assert got == [k + lag + 1 for k in range(0, 10 * BLOCK, BLOCK)]
+    assert proc.stats().realignments == 0 and proc.stats().pairing_ms == 40.0
+
+
+def test_a_lost_stretch_of_samples_realigns_the_pairing_once() -> None:
+    """The input overflows: 50 ms of samples never reach us, so the capture clock
+    jumps past the sample count; after a few blocks the pairing follows, once."""
+    proc = CaptureProcessor(ProcessingConfig(), echo_cancellation=True)
+    got = paired(proc)
+    proc.feed_far(RAMP, 100.0)
+    t = 100.0
+    for k in range(0, 16 * BLOCK, 2 * BLOCK):
+        if k == 4 * BLOCK:
+            t += 0.050  # lost, and more than REALIGN_S
+        proc.process(np.zeros(2 * BLOCK, dtype=np.int16), t + k / RATE)
+    lead = round(LEAD_S * RATE)
+    assert got[:6] == [k * BLOCK + lead + 1 for k in range(6)]  # median of 5: not moved yet
+    assert got[-4:] == [k * BLOCK + lead + 2401 for k in range(12, 16)]  # 50 ms = 2400 later
+    assert proc.stats().realignments == 1
+    assert REALIGN_S < 0.050
 
 
 def test_without_echo_cancellation_no_reference_is_kept() -> None:
@@ -135,3 +183,23 @@ async def test_device_capture_gets_the_stage_and_a_device_speaker_feeds_it(
         source.stop()
         await speaker.stop()
     assert ProcessingConfig(aec=True, noise_suppression=True, auto_gain=True) == ap.DEFAULT
+
+
+@pytest.mark.parametrize("underflow", [False, True])
+def test_a_small_shift_moves_the_pairing_only_after_an_underrun(underflow: bool) -> None:
+    """The speaker's times move 10 ms (less than REALIGN_S): capture-time wander is
+    ignored, but after an underrun flag the pairing follows the fresh times."""
+    proc = CaptureProcessor(ProcessingConfig(), echo_cancellation=True)
+    got = paired(proc)
+    lead = round(LEAD_S * RATE)
+    proc.feed_far(RAMP[: 2 * BLOCK], 100.0)
+    for k in range(0, 14 * BLOCK, 2 * BLOCK):
+        j = k + 2 * BLOCK  # the speaker runs 20 ms ahead of the microphone
+        shifted = j >= 6 * BLOCK  # from here on, far sample j plays 10 ms later
+        flag = underflow and j == 6 * BLOCK
+        proc.feed_far(RAMP[j : j + 2 * BLOCK], 100.0 + j / RATE + 0.010 * shifted, flag)
+        proc.process(np.zeros(2 * BLOCK, dtype=np.int16), 100.0 + k / RATE)
+    moved = 480 if underflow else 0  # the far stream is 10 ms behind the capture now
+    assert got[10:12] == [k * BLOCK + lead + 1 - moved for k in (10, 11)]
+    assert proc.stats().realignments == int(underflow)
+    assert REALIGN_S > 0.010
