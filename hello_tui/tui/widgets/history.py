@@ -158,9 +158,10 @@ class HistoryTable(DataTable[Text | str]):
         for header, width in zip(HEADERS, widths, strict=True):
             self.add_column(gap + header, width=width)
         for row in rows:
-            who = row.who.copy()
-            who.truncate(widths[1] - len(gap), overflow="ellipsis")
-            cells = (Text(row.when), who, row.outcome, Text(row.length))
-            self.add_row(*(Text(gap) + cell for cell in cells))
+            cells = [Text(gap) + cell for cell in (Text(row.when), row.who, row.outcome,
+                                                   Text(row.length))]  # fmt: skip
+            for cell in cells:  # the whole text kept in the cell, cut where drawn
+                cell.no_wrap, cell.overflow = True, "ellipsis"
+            self.add_row(*cells)
         if rows:
             self.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
