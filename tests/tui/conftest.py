@@ -59,6 +59,22 @@ def visible_text(app: Any) -> str:
     return "\n".join(parts)
 
 
+def screen_text(app: Any) -> str:
+    """The screen as drawn (what a user sees: cut, scrolled off and covered parts
+    excluded), one line per terminal row, as ``export_screenshot`` renders it."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      record=True, legacy_windows=False, safe_box=False)  # fmt: skip
+    console.print(
+        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    )
+    return console.export_text()
+
+
 @dataclass
 class RunningServer:
     url: str  # ws://127.0.0.1:PORT/ws

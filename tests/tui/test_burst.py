@@ -90,3 +90,48 @@ async def test_keys_right_after_a_dialog_key_reach_its_field() -> None:
         search = app.screen.query_one("#search", Input)
         await wait_until(pilot, lambda: search.value == "oai", what=f"got {search.value!r}")
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_keys_right_after_n_and_e_on_rooms_reach_the_name_prompt(server: str) -> None:
+    """``n`` (new room) and ``e`` (rename) with the name typed right behind them:
+    the keys reached the list (``x`` deletes, ``j`` joins), not the prompt."""
+    from hello_tui.tui.screens.rooms import RoomsScreen
+
+    from .conftest import TEST_AUDIO, write_config
+
+    write_config({"server": {"url": server}, **TEST_AUDIO})
+    app = HelloApp(ring_bell=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.backend.online, what="online")
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, RoomsScreen))
+        rooms = app.screen
+        assert isinstance(rooms, RoomsScreen)
+        await wait_until(pilot, lambda: rooms.loaded and app.focused is not None, what="listed")
+        burst(app, "n", *"Jinx", "enter")  # j, x: join and delete on the list
+        await wait_until(pilot, lambda: [r.name for r in rooms.rooms] == ["Jinx"],
+                         what=f"room Jinx, got {[r.name for r in rooms.rooms]}")  # fmt: skip
+        await wait_until(pilot, lambda: app.screen is rooms and app.focused is not None)
+        burst(app, "e", *"jx")  # the old name is selected in the field: typing replaces it
+        await wait_until(pilot, lambda: app.screen is not rooms, what="the rename prompt")
+        field = app.screen.query_one("#prompt-input", Input)
+        await wait_until(pilot, lambda: field.value == "jx", what="jx in the rename prompt")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is rooms)
+        assert [r.name for r in rooms.rooms] == ["Jinx"]
+
+
+async def test_keys_right_after_ctrl_r_in_settings_reach_the_account_prompt() -> None:
+    from hello_tui.tui.screens.settings import SettingsScreen
+
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        settings = app.screen
+        await wait_until(pilot, lambda: app.focused is not None)
+        burst(app, "ctrl+r", *"alice")
+        await wait_until(pilot, lambda: app.screen is not settings, what="the account prompt")
+        field = app.screen.query_one("#prompt-input", Input)
+        await wait_until(pilot, lambda: field.value == "alice", what=f"got {field.value!r}")

@@ -104,7 +104,7 @@ async def test_a_malicious_server_cannot_forge_the_prompt(
         await pilot.press("t")
         table = app.screen.query_one("#history")
         cells = [str(c) for c in table.get_row_at(0)]
-        assert printable(hostile) in cells
+        assert any(c.endswith(f"← {printable(hostile)}") for c in cells)  # after the arrow
         assert all(_no_controls(n.message) for n in _notifications(app))
 
 
@@ -175,7 +175,7 @@ async def _one_name(app: HelloApp, pilot: Any, name: str, missed_text: str) -> N
     assert isinstance(main, MainScreen)
     main.refresh_history()
     cells = [str(c) for c in main.query_one("#history").get_row_at(0)]
-    assert printable(name, 200) in cells
+    assert any(c.endswith(f"← {printable(name, 200)}") for c in cells)  # after the arrow
 
     def shown() -> list[Any]:
         return [n for n in _notifications(app) if n.message == printable(missed_text, 1000)]

@@ -17,6 +17,7 @@ from hello_tui.tui.screens.forms import Confirm, ContactForm, ImportFile, TextPr
 from hello_tui.tui.screens.incoming import IncomingCall
 from hello_tui.tui.screens.keys import KeysHelp
 from hello_tui.tui.screens.main import MainScreen
+from hello_tui.tui.screens.notes import CallNotes
 from hello_tui.tui.screens.rooms import RoomsScreen
 from hello_tui.tui.screens.settings import SentScreen, SettingsScreen
 
@@ -37,6 +38,7 @@ SCREENS: list[tuple[str, type[DOMNode]]] = [
     ("Unsaved changes", UnsavedChanges),
     ("Import", ImportFile),
     ("Text prompt", TextPrompt),
+    ("Last call's notes", CallNotes),
     ("Keys help (?)", KeysHelp),
 ]
 

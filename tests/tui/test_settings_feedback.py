@@ -250,3 +250,28 @@ def test_the_camera_list_offers_only_cameras_that_exist(tmp_path: Path) -> None:
     none_here = camera_options("camera:0", [])
     assert [v for _, v in none_here] == ["camera:0", "pattern:", "null:"]
     assert "not found" in none_here[0][0]
+
+
+async def test_audio_processing_switches_saved_keeping_the_comments() -> None:
+    """[audio] aec / noise_suppression / auto_gain: switches with their word, saved
+    through the comment-preserving writer (only the changed key written)."""
+    path = write_config({"audio": {"input": "sine:440", "output": "null:"}})
+    path.write_text("# my phone\n" + path.read_text().replace("[audio]", "[audio] # mine"))
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        screen = app.screen
+        for key in ("aec", "noise_suppression", "auto_gain"):  # defaults: on
+            assert str(screen.query_one(f"#audio-{key}-word").render()) == "[x] on", key
+        screen.query_one("#audio-aec", Switch).value = False
+        word = screen.query_one("#audio-aec-word")
+        await wait_until(pilot, lambda: str(word.render()) == "[ ] off", what="the word")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        text = path.read_text()
+        assert text.startswith("# my phone\n") and "[audio] # mine" in text
+        saved = tomllib.loads(text)
+        assert saved["audio"] == {"input": "sine:440", "output": "null:", "aec": False}
+        audio = app.backend.settings.audio
+        assert (audio.aec, audio.noise_suppression, audio.auto_gain) == (False, True, True)

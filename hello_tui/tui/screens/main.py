@@ -29,19 +29,18 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from hello_tui.call.wording import mmss as duration
-from hello_tui.call.wording import outcome_words
 from hello_tui.contacts.model import Contact
 from hello_tui.contacts.store import ContactStore
 from hello_tui.history.store import CallRecord
 from hello_tui.tui.backend import Backend
 from hello_tui.tui.messages import CallContact, Dial, JoinRoom
 from hello_tui.tui.text import plain, printable
+from hello_tui.tui.widgets.history import HistoryTable
 from hello_tui.tui.widgets.photo import Photo
 from hello_tui.tui.widgets.status import StatusLine
-from hello_tui.util.timestamps import local_time
 
 STORE_POLL = 1.0  # seconds between looks at the contacts file (a stat: no busy loop)
+NOTES_SHOWN = 4  # the last call's notes in the strip (the newest; n shows them all)
 LIST_LIMIT = 100  # contacts listed at once (a screenful is ~20): typing narrows the rest down
 
 
@@ -81,6 +80,10 @@ def details_text(contact: Contact) -> Text:
 
 
 class MainScreen(Screen[None]):
+    # Below 80 columns the contacts list narrows (styles.tcss): the History table
+    # needs the room for its four columns.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (80, "-wide")]  # noqa: RUF012 (mypy: ClassVar here clashes with Screen)
+
     BINDINGS: ClassVar[list[BindingType]] = [
         # The footer shows the essentials (at 80 columns all of them, with the app's
         # `? Help`); the rest are in the help (?) and the command palette (ctrl+p).
@@ -105,6 +108,7 @@ class MainScreen(Screen[None]):
         Binding("r", "app.retry", "Reconnect", show=False),  # hinted on the status line
         # account, contact, room URL, echo
         Binding("o", "dial", "Dial", show=False, priority=True),
+        Binding("n", "call_notes", "Last call's notes", show=False),
     ]
 
     # The list, not the first focusable widget (the search box: keys sent while the
@@ -132,13 +136,11 @@ class MainScreen(Screen[None]):
                     with VerticalScroll(id="details-scroll"):
                         yield Static("", id="details")
                 with TabPane("History", id="tab-history"):
-                    yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
+                    yield HistoryTable(id="history")
         yield Static("", id="call-notes", classes="-empty")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        table = self.query_one("#history", DataTable)
-        table.add_columns("When", "", "Who", "Outcome", "Length")
         self.refresh_contacts()
         self.refresh_history()
         self.set_focus(self.query_one("#contacts", OptionList))  # synchronous: see AUTO_FOCUS
@@ -263,9 +265,20 @@ class MainScreen(Screen[None]):
         strip.set_class(not notes, "-empty")
         self.set_class(bool(notes), "-call-notes")  # toasts go above the strip (styles.tcss)
         if notes:
-            head = plain(f"Last call ({len(notes)} note{'s' if len(notes) != 1 else ''}, "
-                         "esc: dismiss):")  # fmt: skip
-            strip.update(Content("\n").join([head, *(plain(f"• {n}") for n in notes)]))
+            # One line each, cut with an ellipsis (styles.tcss); n shows them in full.
+            count = f"{len(notes)} note{'s' if len(notes) != 1 else ''}"
+            head = plain(f"Last call ({count}, n: read in full, esc: dismiss):")
+            shown = notes[-NOTES_SHOWN:]
+            strip.update(Content("\n").join([head, *(plain(f"• {n}") for n in shown)]))
+
+    def action_call_notes(self) -> None:
+        """The last call's notes in full (wrapped), while the strip shows them."""
+        from hello_tui.tui.screens.notes import CallNotes
+
+        if not self.call_notes:
+            self.notify("No notes from the last call")
+            return
+        self.app.push_screen(CallNotes(self.call_notes))
 
     def key_down(self) -> None:
         if self.query_one("#search", Input).has_focus:
@@ -273,20 +286,11 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------ history
     def refresh_history(self) -> None:
-        table = self.query_one("#history", DataTable)
-        table.clear()
         self._history = self.backend.history.list(limit=200)
-        new = 0
-        for rec in self._history:
-            arrow = "→" if rec.direction == "outgoing" else "←"
-            # Text, not str: DataTable parses a str cell as markup, and peers are names.
-            who, outcome = Text(printable(rec.peer, 200)), Text(outcome_words(rec.outcome))
-            if rec.room_url:  # c / enter rejoins it
-                who = Text.assemble(("room ", "dim"), who)
-            if rec.outcome == "missed" and rec.start > self.backend.history_seen:
-                new += 1  # a word, not only a colour: readable without one
-                outcome = Text("● new · " + outcome_words(rec.outcome), "bold red")
-            table.add_row(local_time(rec.start), arrow, who, outcome, duration(rec.duration))
+        seen = self.backend.history_seen
+        # fitted to its width (widgets/history.py): a missed call not seen yet says "● new"
+        self.query_one("#history", HistoryTable).show(self._history, seen)
+        new = sum(rec.outcome == "missed" and rec.start > seen for rec in self._history)
         tab = self.query_one("#tabs", TabbedContent).get_tab("tab-history")
         tab.label = f"History ({new} missed)" if new else "History"
 

@@ -61,10 +61,12 @@ def offline_line(status: Status) -> str:
 
 class RoomsScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "create", "New room"),
+        # priority: the keys typed right behind them reach the name prompt, not the
+        # list (where x deletes, j joins): see screens/typeahead.py
+        Binding("n", "create", "New room", priority=True),
         Binding("j", "join", "Join"),
         Binding("c", "copy", "Copy URL"),
-        Binding("e", "rename", "Rename"),
+        Binding("e", "rename", "Rename", priority=True),
         Binding("x,delete", "delete", "Del"),
         Binding("r", "refresh", "Refresh"),
         Binding("escape,q", "close", "Back"),

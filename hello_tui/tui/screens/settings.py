@@ -1,4 +1,5 @@
-"""Settings: audio endpoints, server, account, telemetry, do-not-disturb.
+"""Settings: audio endpoints and the microphone's processing, server, account,
+telemetry, do-not-disturb.
 
 Saved with ``save_config`` (atomic) after the config's own validator accepted
 the new values; a refused value is shown with the validator's reason and
@@ -46,6 +47,12 @@ BASIC_IN = ("device:", "sine:440", "null:")
 BASIC_OUT = ("device:", "null:")
 METER_EVERY = 0.1  # seconds between input level redraws
 TONE_HZ, TONE_SECONDS = 440.0, 1.0
+# The microphone's processing switches ([audio] keys), in the order shown.
+PROCESSING = (
+    ("aec", "Echo cancellation (the far side does not hear itself)"),
+    ("noise_suppression", "Noise suppression"),
+    ("auto_gain", "Automatic gain (an even microphone level)"),
+)
 
 
 def endpoint_options(
@@ -71,7 +78,8 @@ class SettingsScreen(Screen[bool]):
         Binding("ctrl+s", "save", "Save"),
         Binding("escape", "close", "Back"),
         Binding("ctrl+t", "sent", "What was sent"),
-        Binding("ctrl+r", "register", "Register / sign in"),
+        # priority: the name typed right behind it reaches the prompt (typeahead.py)
+        Binding("ctrl+r", "register", "Register / sign in", priority=True),
         Binding("ctrl+o", "sign_out", "Sign out"),
         Binding("ctrl+g", "delete_account", "Delete account"),
         Binding("ctrl+n", "test_tone", "Test tone"),
@@ -110,6 +118,14 @@ class SettingsScreen(Screen[bool]):
                 yield Button("Test tone (^n)", id="test-tone")
                 yield Static("", id="tone-note", classes="hint")
             yield Static("", id="devices-note", classes="hint")
+            # [audio] aec / noise_suppression / auto_gain: the processing of a device:
+            # microphone (media/audio_processing.py); other inputs are not processed.
+            for key, label in PROCESSING:
+                with Horizontal(classes="switch-row"):
+                    on = bool(getattr(s.audio, key))
+                    yield Switch(on, id=f"audio-{key}")
+                    yield word_for(f"audio-{key}", on)
+                    yield Label(label)
             yield Label("Camera (for video calls: C, or v when a call rings)")
             yield Select(
                 camera_options(s.video.source, list_cameras()),
@@ -299,6 +315,7 @@ class SettingsScreen(Screen[bool]):
             s.audio,
             input=str(self.query_one("#audio-in", Select).value),
             output=str(self.query_one("#audio-out", Select).value),
+            **{key: self.query_one(f"#audio-{key}", Switch).value for key, _ in PROCESSING},
         )
         server = msgspec.structs.replace(
             s.server, url=self.query_one("#server-url", Input).value.strip()

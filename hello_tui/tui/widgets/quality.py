@@ -6,6 +6,14 @@ a second); levels are meters; MOS has its bars (``quality.render``).
 Sparklines are drawn against an absolute scale per metric (:data:`SCALES`),
 not their own min..max: steady values draw flat (RTT 1 → 2 ms is two low
 bars, not a cliff); the top grows only when a value passes it.
+
+How media travels (``relay`` through TURN, or ``direct``: ``path_word``, the
+CLI line's last word) is the bottom border's title.
+
+On the call screen the panel takes what is left (``height: 1fr``, styles.tcss):
+the check code and the notices keep their lines. With fewer rows than the
+full panel needs it is *compact*: the CLI's one quality line, wrapped, then the
+two meters as far as they fit.
 """
 
 from __future__ import annotations
@@ -14,13 +22,15 @@ from collections import deque
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.scalar import Unit
 from textual.widgets import Label
 
-from hello_tui.quality.render import render_bars
+from hello_tui.quality.render import path_word, render_bars, render_line
 from hello_tui.quality.sample import QualitySample
 
 WINDOW = 60  # samples kept: one a second, the last minute
 UNKNOWN = "–"
+WAITING = "waiting for the first sample…"
 
 # (id, label, getter, format)
 METRICS: tuple[tuple[str, str, str], ...] = (
@@ -90,8 +100,13 @@ class QualityPanel(Vertical):
     QualityPanel .name { width: 7; color: $text-muted; }
     QualityPanel .value { width: 16; }
     QualityPanel .spark { height: 1; width: 1fr; }
-    QualityPanel #quality-wait { color: $text-muted; }
+    QualityPanel { overflow: hidden hidden; }
+    QualityPanel #quality-line { display: none; width: 1fr; height: auto; }
+    QualityPanel.-compact .metric { display: none; }
+    QualityPanel.-compact #quality-line { display: block; }
     """
+
+    ROWS = len(METRICS) + 2  # the metrics and the two meters: the full panel's height
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -101,9 +116,10 @@ class QualityPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         self.border_title = "Quality"
-        yield Label("waiting for the first sample…", id="quality-wait")
+        self.border_subtitle = WAITING
+        yield Label(WAITING, id="quality-line")
         for key, name, _unit in METRICS:
-            with Horizontal(classes="row"):
+            with Horizontal(classes="row metric"):
                 yield Label(name, classes="name")
                 yield Label(UNKNOWN, id=f"q-{key}", classes="value")
                 yield Label("", id=f"spark-{key}", classes="spark")
@@ -117,7 +133,9 @@ class QualityPanel(Vertical):
     def add_sample(self, sample: QualitySample) -> None:
         self.samples += 1
         self.last = sample
-        self.query_one("#quality-wait", Label).display = False
+        path = path_word(sample)
+        self.border_subtitle = f"path: {path}" if path else ""
+        self.query_one("#quality-line", Label).update(render_line(sample))
         values = metric_values(sample)
         for key, _name, unit in METRICS:
             value = values[key]
@@ -128,6 +146,13 @@ class QualityPanel(Vertical):
             self.query_one(f"#spark-{key}", Label).update(sparkline(list(self.history[key]), key))
         self.query_one("#q-level-out", Label).update(meter(sample.audio_level_out))
         self.query_one("#q-level-in", Label).update(meter(sample.audio_level_in))
+
+    def on_resize(self) -> None:
+        """Compact when given fewer rows than the full panel: only where the panel's
+        height is what is left (a fraction); an ``auto`` height is always full."""
+        height = self.styles.height
+        fits = height is None or height.unit != Unit.FRACTION or self.size.height >= self.ROWS
+        self.set_class(not fits, "-compact")
 
     @staticmethod
     def _format(key: str, value: float | None, unit: str, sample: QualitySample) -> str:
