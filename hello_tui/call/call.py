@@ -617,14 +617,22 @@ class Call:
             return
         if kind == "bye" and self.ended is None and self.stage == "connected":
             note = self._p2p_note() if (self.server_gone or self.server_forgot) else ""
-            self._spawn(self._end("hangup", note))
+            self._spawn(self._peer_ended("hangup", note))
+
+    async def _peer_ended(self, reason: p.CallEndReason, note: str) -> None:
+        """The peer ended a connected call over the media path: in a room we must
+        still leave it on the server, or it keeps our seat (a rejoin is refused)."""
+        if self.is_room and not self.server_gone:
+            with contextlib.suppress(SignalingClientError, SignalingError):
+                await self.client.room_leave(self.room_token)
+        await self._end(reason, note)
 
     async def _connection_lost(self, why: str) -> None:
         """A connected call's media path is gone (or the peer closed it)."""
         if self.ended is not None or self.stage != "connected" or self._hangup_requested:
             return
         if why == "closed":  # the peer closed its DTLS: it left (a bye may have been lost)
-            await self._end("closed", self._p2p_note() if self.server_forgot else "")
+            await self._peer_ended("closed", self._p2p_note() if self.server_forgot else "")
             return
         who = self.peer or "the other side"
         log.info("call %s: media path lost (%s)", self.call_id[:6], why)
