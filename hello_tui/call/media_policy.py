@@ -14,6 +14,9 @@ video m-line, and what to do with a remote track.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -40,7 +43,17 @@ from hello_tui.media.video import (
 
 __all__ = ["CallMedia", "EchoMedia", "MediaPolicy", "NoVideo"]
 
+log = logging.getLogger(__name__)
+
 Notice = Callable[[str, str], None]  # (text, source): one line for the user
+_Opened = tuple[GatedTrack, AudioSink, list[tuple[str, str]]]  # source, sink, notices
+
+
+def _endpoints(opts: CallOptions) -> tuple[str, str, object]:
+    """What the opened audio endpoints depend on."""
+    return opts.audio_in, opts.audio_out, opts.audio_processing
+
+
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]  # a task that ends with the call
 
 
@@ -72,26 +85,96 @@ class CallMedia:
         self.local_video: FrameSink | None = None
         self.remote_video: FrameSink | None = None
         self.video_meter: MeteredTrack | None = None
+        self._prepared: tuple[tuple[str, str, object], asyncio.Task[_Opened]] | None = None
+        self._warmed = 0  # 1: the speaker was started early, 2: the microphone too
 
     # ------------------------------------------------------------ audio
     def open(self) -> None:
         """Open the source and sink (once; before any SDP: errors surface before ringing)."""
-        opts = self.options
-        if self.source is None:
+        if self.source is None or self.sink is None:
+            self._adopt(self._open_endpoints(self.options, self.source, self.sink))
+
+    async def prepare(self, *, capture: bool = True) -> None:
+        """:meth:`open` with its blocking part (PortAudio opening the streams, the
+        processing stage loading) in a worker thread, then the devices started in
+        another (:meth:`warm`, not awaited), so the streams run by the time ICE and
+        DTLS have connected instead of starting after. ``capture=False`` (a call
+        still ringing) starts only the speaker: the microphone starts once the
+        user answers. The same call preparing again (ringing, then answered)
+        reuses what was opened, unless it was answered with other endpoints."""
+        wanted = _endpoints(self.options)
+        if self._prepared is not None and self._prepared[0] != wanted:
+            await self._drop_endpoints()
+        if self._prepared is None:
+            task = asyncio.get_running_loop().create_task(
+                asyncio.to_thread(self._open_endpoints, self.options, self.source, self.sink)
+            )
+            self._prepared = (wanted, task)
+        opened = await asyncio.shield(self._prepared[1])
+        if self.source is None or self.sink is None:
+            self._adopt(opened)
+        if self._warmed < (2 if capture else 1):
+            self._warmed = 2 if capture else 1
+            self._spawn(asyncio.to_thread(self.warm, capture=capture))
+
+    def warm(self, *, capture: bool = True) -> None:
+        """Start the devices now (blocking; any thread): the speaker plays silence
+        and the microphone's blocks are dropped until the call reads them
+        (``DeviceSink.warm`` / ``DeviceSource.warm``). A device that fails to start
+        here fails again, visibly, where the call starts it."""
+        devices: list[object] = [self.sink]
+        if capture and self.source is not None:
+            devices.append(self.source.source)
+        for device in devices:
+            warm = getattr(device, "warm", None)
+            if warm is not None:
+                try:
+                    warm()
+                except Exception as exc:  # PortAudio's error: the call's own start says it
+                    log.info("warming %s failed: %s", type(device).__name__, exc)
+
+    @staticmethod
+    def _open_endpoints(
+        opts: CallOptions, source: GatedTrack | None, sink: AudioSink | None
+    ) -> _Opened:
+        """Open what is missing (blocking); notices are told by :meth:`_adopt`, in the loop."""
+        notices: list[tuple[str, str]] = []
+        if source is None:
             src = open_audio_source(opts.audio_in, fallback=opts.audio_fallback)
             if src.notice is not None:
-                self._notice(str(src.notice), "audio-in")
-            self.source = GatedTrack(src)
-        if self.sink is None:
+                notices.append((str(src.notice), "audio-in"))
+            source = GatedTrack(src)
+        if sink is None:
             sink = open_audio_sink(opts.audio_out, fallback=opts.audio_fallback)
             if sink.notice is not None:
-                self._notice(str(sink.notice), "audio-out")
-            self.sink = sink
+                notices.append((str(sink.notice), "audio-out"))
             # Echo cancellation etc. on device: capture (the sink's playout is its reference).
-            captured = self.source.source if self.source is not None else None
-            notice = attach_processing(captured, sink, opts.audio_processing)
+            notice = attach_processing(source.source, sink, opts.audio_processing)
             if notice is not None:
-                self._notice(notice, "audio-in")
+                notices.append((notice, "audio-in"))
+        return source, sink, notices
+
+    def _adopt(self, opened: _Opened) -> None:
+        source, sink, notices = opened
+        self.source, self.sink = source, sink
+        for text, role in notices:
+            self._notice(text, role)
+
+    async def _drop_endpoints(self) -> None:
+        """Close what a superseded :meth:`prepare` opened (other options since)."""
+        assert self._prepared is not None
+        task, self._prepared = self._prepared[1], None
+        with contextlib.suppress(Exception):
+            source, sink, _ = await asyncio.shield(task)
+            if self.source is None:
+                source.stop()
+                await sink.stop()
+        if self.source is not None:
+            self.source.stop()
+        if self.sink is not None:
+            await self.sink.stop()
+        self.source = self.sink = None
+        self._warmed = 0
 
     def sent_track(self) -> MeteredTrack:
         """The source as sent, metered (the outgoing level of the quality samples)."""
@@ -179,6 +262,9 @@ class CallMedia:
     async def close(self, pc: RTCPeerConnection | None) -> None:
         """Stop everything opened (the call has ended); ``pc`` is closed after the
         sink stopped reading from it."""
+        if self._prepared is not None and (self.source is None or self.sink is None):
+            with contextlib.suppress(Exception):  # still opening: adopt it, to close it
+                self._adopt(await asyncio.shield(self._prepared[1]))
         if self.sink is not None:
             await self.sink.stop()
         if pc is not None:
@@ -217,6 +303,9 @@ class EchoMedia(CallMedia):
         if self.source is None:
             self._loopback = LoopbackTrack()
             self.source = GatedTrack(self._loopback)
+
+    async def prepare(self, *, capture: bool = True) -> None:
+        self.open()  # no device: nothing to open in the background
 
     def _play(self, remote: TappedTrack) -> None:
         if self._loopback is not None:
