@@ -93,6 +93,7 @@ from aiortc.rtcrtpsender import RTCEncodedFrame, RTCRtpSender
 from aiortc.rtp import AnyRtcpPacket, RtcpRrPacket, RtcpSrPacket, RtpPacket
 from av import AudioFrame, AudioResampler, CodecContext, FFmpegError, Packet
 from av.audio.codeccontext import AudioCodecContext
+from av.frame import Frame
 
 __all__ = [
     "SUPPORTED_AIOICE",
@@ -501,6 +502,38 @@ class SpeechOpusEncoder(OpusEncoder):
         )
         self.channels = channels
         self.tuning = t
+        self._layout = layout
+        self._direct: bool | None = None  # frames go straight to libopus (None: undecided)
+        self._next_pts = 0
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        """aiortc's ``encode``, minus its resampler for frames already in the codec's
+        format (s16, 48 kHz, the codec's layout, 20 ms: what every source here
+        sends), which costs a copy through libswresample per frame for nothing.
+        Decided on the first frame, then kept (the resampler holds samples); the
+        pts stay continuous, as the resampler makes them (a source's skipped
+        frames must not become an RTP timestamp jump the far side reads as jitter)."""
+        assert isinstance(frame, AudioFrame)
+        if self._direct is None:
+            self._direct = (
+                frame.format.name == "s16"
+                and frame.sample_rate == SAMPLE_RATE
+                and frame.layout.name == self._layout
+                and frame.samples == SAMPLES_PER_FRAME
+            )
+        if not self._direct or frame.samples != SAMPLES_PER_FRAME:
+            self._direct = False
+            return super().encode(frame, force_keyframe)
+        frame.pts, frame.time_base = self._next_pts, TIME_BASE
+        self._next_pts += SAMPLES_PER_FRAME
+        packets = self.codec.encode(frame)
+        if not packets:
+            return [], 0
+        if self.first_packet_pts is None:
+            self.first_packet_pts = packets[0].pts
+        first = packets[0].pts
+        assert first is not None and self.first_packet_pts is not None
+        return [bytes(p) for p in packets], first - self.first_packet_pts
 
 
 # ----------------------------------------------------------------- installation
@@ -592,7 +625,8 @@ def _inline_encoding(
 def audio_level_dbov(frame: AudioFrame) -> int:
     """aiortc's ``rtp.compute_audio_level_dbov`` (RFC 6465 App. A: -127..0, the
     RMS over the frame's first plane per sample), vectorised."""
-    pcm = np.frombuffer(bytes(frame.planes[0]), dtype=np.int16).astype(np.float64)
+    count = frame.samples * len(frame.layout.channels)  # the plane may be padded
+    pcm = np.frombuffer(memoryview(frame.planes[0]), dtype=np.int16, count=count).astype(np.float64)
     rms = math.sqrt(float(np.dot(pcm, pcm)) / (frame.samples * 32767 * 32767))
     if rms <= 0:
         return -127

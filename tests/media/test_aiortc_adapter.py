@@ -360,6 +360,29 @@ def test_encoder_settings_are_applied() -> None:
     assert 12 < kbps < 36, kbps
 
 
+def test_encoder_skips_the_resampler_for_frames_in_its_format_with_continuous_timestamps() -> None:
+    tone = (np.sin(2 * np.pi * 440 * np.arange(FRAME * 20) / RATE) * 8000).astype(np.int16)
+    enc = ad.SpeechOpusEncoder()
+    stamps = []
+    for i in range(20):
+        pts = i * FRAME + (5 * FRAME if i >= 10 else 0)  # the source skipped 5 frames
+        payloads, ts = enc.encode(make_frame(tone[i * FRAME : (i + 1) * FRAME], pts))
+        if payloads:
+            stamps.append(ts)
+    assert enc._direct is True
+    assert np.all(np.diff(stamps) == FRAME)  # no RTP timestamp jump for a skipped frame
+    decoder = OpusDecoder()
+    heard = np.concatenate(
+        [f.to_ndarray().reshape(-1)[::2] for p in [enc.encode(make_frame(tone[:FRAME], 0))[0][0]]
+         for f in decoder.decode(JitterFrame(p, 0))]
+    )  # fmt: skip
+    assert np.abs(heard).max() > 1000  # real audio, encoded without the resampler
+    stereo = ad.SpeechOpusEncoder(channels=2)  # a peer that asked for stereo: mono is converted
+    for i in range(3):
+        stereo.encode(make_frame(tone[i * FRAME : (i + 1) * FRAME], i * FRAME))
+    assert stereo._direct is False
+
+
 # ----------------------------------------------------------------- a real call
 
 
