@@ -46,7 +46,8 @@ __all__ = ["CallMedia", "EchoMedia", "MediaPolicy", "NoVideo"]
 log = logging.getLogger(__name__)
 
 Notice = Callable[[str, str], None]  # (text, source): one line for the user
-_Opened = tuple[GatedTrack, AudioSink, list[tuple[str, str]]]  # source, sink, notices
+# What the worker opened (None: was there already) and the notices to tell.
+_Opened = tuple[GatedTrack | None, AudioSink | None, list[tuple[str, str]]]
 
 
 def _endpoints(opts: CallOptions) -> tuple[str, str, object]:
@@ -85,7 +86,11 @@ class CallMedia:
         self.local_video: FrameSink | None = None
         self.remote_video: FrameSink | None = None
         self.video_meter: MeteredTrack | None = None
-        self._prepared: tuple[tuple[str, str, object], asyncio.Task[_Opened]] | None = None
+        # prepare(): for which endpoints, the worker opening them, what it opened.
+        self._prepared_for: tuple[str, str, object] | None = None
+        self._opening: asyncio.Future[_Opened] | None = None
+        self._own_source: GatedTrack | None = None
+        self._own_sink: AudioSink | None = None
         self._warmed = 0  # 1: the speaker was started early, 2: the microphone too
 
     # ------------------------------------------------------------ audio
@@ -101,18 +106,21 @@ class CallMedia:
         DTLS have connected instead of starting after. ``capture=False`` (a call
         still ringing) starts only the speaker: the microphone starts once the
         user answers. The same call preparing again (ringing, then answered)
-        reuses what was opened, unless it was answered with other endpoints."""
+        reuses what was opened, except what depends on an endpoint that changed
+        (answered with other devices): that is closed and opened anew. A slot
+        filled from outside meanwhile (a test's recorder) is left alone."""
         wanted = _endpoints(self.options)
-        if self._prepared is not None and self._prepared[0] != wanted:
-            await self._drop_endpoints()
-        if self._prepared is None:
-            task = asyncio.get_running_loop().create_task(
+        if self._prepared_for is not None and self._prepared_for != wanted:
+            was, self._prepared_for = self._prepared_for, None
+            processing = was[2] != wanted[2]
+            await self._retire(source=processing or was[0] != wanted[0],
+                               sink=processing or was[1] != wanted[1])  # fmt: skip
+        if self._prepared_for is None:
+            self._prepared_for = wanted
+            self._opening = asyncio.get_running_loop().create_task(
                 asyncio.to_thread(self._open_endpoints, self.options, self.source, self.sink)
             )
-            self._prepared = (wanted, task)
-        opened = await asyncio.shield(self._prepared[1])
-        if self.source is None or self.sink is None:
-            self._adopt(opened)
+        await self._adopt_opened()
         if self._warmed < (2 if capture else 1):
             self._warmed = 2 if capture else 1
             self._spawn(asyncio.to_thread(self.warm, capture=capture))
@@ -137,44 +145,67 @@ class CallMedia:
     def _open_endpoints(
         opts: CallOptions, source: GatedTrack | None, sink: AudioSink | None
     ) -> _Opened:
-        """Open what is missing (blocking); notices are told by :meth:`_adopt`, in the loop."""
+        """Open the missing endpoints (blocking; None for one given); notices are
+        told by :meth:`_adopt_opened`, in the loop."""
         notices: list[tuple[str, str]] = []
+        new_source = new_sink = None
         if source is None:
             src = open_audio_source(opts.audio_in, fallback=opts.audio_fallback)
             if src.notice is not None:
                 notices.append((str(src.notice), "audio-in"))
-            source = GatedTrack(src)
+            source = new_source = GatedTrack(src)
         if sink is None:
-            sink = open_audio_sink(opts.audio_out, fallback=opts.audio_fallback)
+            sink = new_sink = open_audio_sink(opts.audio_out, fallback=opts.audio_fallback)
             if sink.notice is not None:
                 notices.append((str(sink.notice), "audio-out"))
+        if new_source is not None or new_sink is not None:
             # Echo cancellation etc. on device: capture (the sink's playout is its reference).
             notice = attach_processing(source.source, sink, opts.audio_processing)
             if notice is not None:
                 notices.append((notice, "audio-in"))
-        return source, sink, notices
+        return new_source, new_sink, notices
 
     def _adopt(self, opened: _Opened) -> None:
         source, sink, notices = opened
-        self.source, self.sink = source, sink
+        self.source = source or self.source
+        self.sink = sink or self.sink
         for text, role in notices:
             self._notice(text, role)
 
-    async def _drop_endpoints(self) -> None:
-        """Close what a superseded :meth:`prepare` opened (other options since)."""
-        assert self._prepared is not None
-        task, self._prepared = self._prepared[1], None
-        with contextlib.suppress(Exception):
-            source, sink, _ = await asyncio.shield(task)
+    async def _adopt_opened(self) -> None:
+        """Put what the worker opened into the slots still empty (and close what
+        was opened for a slot filled meanwhile from outside)."""
+        opening = self._opening
+        if opening is None:
+            return
+        source, sink, notices = await asyncio.shield(opening)
+        if self._opening is not opening:  # another waiter (ringing, then answered) took it
+            return
+        self._opening = None
+        if source is not None:
             if self.source is None:
+                self.source = self._own_source = source
+            else:
                 source.stop()
+        if sink is not None:
+            if self.sink is None:
+                self.sink = self._own_sink = sink
+            else:
                 await sink.stop()
-        if self.source is not None:
-            self.source.stop()
-        if self.sink is not None:
-            await self.sink.stop()
-        self.source = self.sink = None
+        for text, role in notices:
+            self._notice(text, role)
+
+    async def _retire(self, *, source: bool, sink: bool) -> None:
+        """Close what :meth:`prepare` opened for endpoints that changed since."""
+        with contextlib.suppress(Exception):  # it failed to open: nothing to close
+            await self._adopt_opened()
         self._warmed = 0
+        if source and self._own_source is not None and self.source is self._own_source:
+            self._own_source.stop()
+            self.source = self._own_source = None
+        if sink and self._own_sink is not None and self.sink is self._own_sink:
+            await self._own_sink.stop()
+            self.sink = self._own_sink = None
 
     def sent_track(self) -> MeteredTrack:
         """The source as sent, metered (the outgoing level of the quality samples)."""
@@ -262,9 +293,8 @@ class CallMedia:
     async def close(self, pc: RTCPeerConnection | None) -> None:
         """Stop everything opened (the call has ended); ``pc`` is closed after the
         sink stopped reading from it."""
-        if self._prepared is not None and (self.source is None or self.sink is None):
-            with contextlib.suppress(Exception):  # still opening: adopt it, to close it
-                self._adopt(await asyncio.shield(self._prepared[1]))
+        with contextlib.suppress(Exception):  # still opening: adopt it, to close it
+            await self._adopt_opened()
         if self.sink is not None:
             await self.sink.stop()
         if pc is not None:

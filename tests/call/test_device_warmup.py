@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 
 from hello_tui.call import events as ev
 from hello_tui.media.sinks import DeviceSink
@@ -68,3 +69,24 @@ async def test_a_declined_ringing_call_closes_the_devices_it_opened(
     await call.wait_ended(T)
     assert isinstance(speaker, DeviceSink) and speaker._closed
     assert mic.readyState == "ended"
+
+
+async def test_answered_with_another_microphone_keeps_the_speaker_opened_while_ringing(
+    env: Env, pulse_devices: PulseDaemon
+) -> None:
+    alice = await env.phone("alice", audio_in="sine:440", audio_out="null:")
+    bob = await env.phone("bob", **DEVICES)
+    call = alice.dial("bob")
+    incoming = await bob.next_incoming(T)
+    await until(lambda: isinstance(incoming.sink, DeviceSink) and incoming.sink._running)
+    speaker = incoming.sink
+    assert incoming.source is not None
+    mic = incoming.source.source
+    await incoming.accept(replace(incoming.options, audio_in="sine:660"))
+    await incoming.wait_for(ev.MediaFlowing, 3 * T)
+    await call.wait_for(ev.MediaFlowing, 3 * T)
+    assert incoming.sink is speaker  # the speaker's endpoint did not change: kept
+    assert incoming.source is not None and incoming.source.source is not mic
+    assert mic.readyState == "ended"  # the microphone opened while ringing: closed
+    await call.hangup()
+    await incoming.wait_ended(T)
