@@ -473,7 +473,7 @@ class Call:
         return pc
 
     async def _new_offer(self) -> str:
-        self.media.open()
+        await self.media.prepare()
         self.pc = self._make_pc()
         self.pc.addTransceiver(self.media.sent_track(), direction="sendrecv")
         self.media.add_video(self.pc, offer=True)
@@ -485,7 +485,7 @@ class Call:
         return self.trust.stamp_offer(sdp)
 
     async def _answer_offer(self, sdp: str) -> str:
-        self.media.open()
+        await self.media.prepare()
         if self.pc is not None:
             await self.pc.close()
         self.pc = self._make_pc()
@@ -500,6 +500,17 @@ class Call:
         hosts = self.options.host_addresses
         answer = await local_description(self.pc, offer=False, addresses=hosts)
         return self.trust.stamp_answer(sdp, answer)
+
+    def _prefetch_media(self) -> None:
+        """An incoming call rings: open the devices and start the speaker meanwhile
+        (the answer then finds them ready); a failure here is met again, and told,
+        when the call is answered."""
+
+        async def prefetch() -> None:
+            with contextlib.suppress(Exception):
+                await self.media.prepare(capture=False)
+
+        self._spawn(prefetch())
 
     def _arm_media_timer(self) -> None:
         if self._media_timer is None:

@@ -14,6 +14,9 @@ video m-line, and what to do with a remote track.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -40,7 +43,18 @@ from hello_tui.media.video import (
 
 __all__ = ["CallMedia", "EchoMedia", "MediaPolicy", "NoVideo"]
 
+log = logging.getLogger(__name__)
+
 Notice = Callable[[str, str], None]  # (text, source): one line for the user
+# What the worker opened (None: was there already) and the notices to tell.
+_Opened = tuple[GatedTrack | None, AudioSink | None, list[tuple[str, str]]]
+
+
+def _endpoints(opts: CallOptions) -> tuple[str, str, object]:
+    """What the opened audio endpoints depend on."""
+    return opts.audio_in, opts.audio_out, opts.audio_processing
+
+
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]  # a task that ends with the call
 
 
@@ -72,26 +86,126 @@ class CallMedia:
         self.local_video: FrameSink | None = None
         self.remote_video: FrameSink | None = None
         self.video_meter: MeteredTrack | None = None
+        # prepare(): for which endpoints, the worker opening them, what it opened.
+        self._prepared_for: tuple[str, str, object] | None = None
+        self._opening: asyncio.Future[_Opened] | None = None
+        self._own_source: GatedTrack | None = None
+        self._own_sink: AudioSink | None = None
+        self._warmed = 0  # 1: the speaker was started early, 2: the microphone too
 
     # ------------------------------------------------------------ audio
     def open(self) -> None:
         """Open the source and sink (once; before any SDP: errors surface before ringing)."""
-        opts = self.options
-        if self.source is None:
+        if self.source is None or self.sink is None:
+            self._adopt(self._open_endpoints(self.options, self.source, self.sink))
+
+    async def prepare(self, *, capture: bool = True) -> None:
+        """:meth:`open` with its blocking part (PortAudio opening the streams, the
+        processing stage loading) in a worker thread, then the devices started in
+        another (:meth:`warm`, not awaited), so the streams run by the time ICE and
+        DTLS have connected instead of starting after. ``capture=False`` (a call
+        still ringing) starts only the speaker: the microphone starts once the
+        user answers. The same call preparing again (ringing, then answered)
+        reuses what was opened, except what depends on an endpoint that changed
+        (answered with other devices): that is closed and opened anew. A slot
+        filled from outside meanwhile (a test's recorder) is left alone."""
+        wanted = _endpoints(self.options)
+        if self._prepared_for is not None and self._prepared_for != wanted:
+            was, self._prepared_for = self._prepared_for, None
+            processing = was[2] != wanted[2]
+            await self._retire(source=processing or was[0] != wanted[0],
+                               sink=processing or was[1] != wanted[1])  # fmt: skip
+        if self._prepared_for is None:
+            self._prepared_for = wanted
+            self._opening = asyncio.get_running_loop().create_task(
+                asyncio.to_thread(self._open_endpoints, self.options, self.source, self.sink)
+            )
+        await self._adopt_opened()
+        if self._warmed < (2 if capture else 1):
+            self._warmed = 2 if capture else 1
+            self._spawn(asyncio.to_thread(self.warm, capture=capture))
+
+    def warm(self, *, capture: bool = True) -> None:
+        """Start the devices now (blocking; any thread): the speaker plays silence
+        and the microphone's blocks are dropped until the call reads them
+        (``DeviceSink.warm`` / ``DeviceSource.warm``). A device that fails to start
+        here fails again, visibly, where the call starts it."""
+        devices: list[object] = [self.sink]
+        if capture and self.source is not None:
+            devices.append(self.source.source)
+        for device in devices:
+            warm = getattr(device, "warm", None)
+            if warm is not None:
+                try:
+                    warm()
+                except Exception as exc:  # PortAudio's error: the call's own start says it
+                    log.info("warming %s failed: %s", type(device).__name__, exc)
+
+    @staticmethod
+    def _open_endpoints(
+        opts: CallOptions, source: GatedTrack | None, sink: AudioSink | None
+    ) -> _Opened:
+        """Open the missing endpoints (blocking; None for one given); notices are
+        told by :meth:`_adopt_opened`, in the loop."""
+        notices: list[tuple[str, str]] = []
+        new_source = new_sink = None
+        if source is None:
             src = open_audio_source(opts.audio_in, fallback=opts.audio_fallback)
             if src.notice is not None:
-                self._notice(str(src.notice), "audio-in")
-            self.source = GatedTrack(src)
-        if self.sink is None:
-            sink = open_audio_sink(opts.audio_out, fallback=opts.audio_fallback)
+                notices.append((str(src.notice), "audio-in"))
+            source = new_source = GatedTrack(src)
+        if sink is None:
+            sink = new_sink = open_audio_sink(opts.audio_out, fallback=opts.audio_fallback)
             if sink.notice is not None:
-                self._notice(str(sink.notice), "audio-out")
-            self.sink = sink
+                notices.append((str(sink.notice), "audio-out"))
+        if new_source is not None or new_sink is not None:
             # Echo cancellation etc. on device: capture (the sink's playout is its reference).
-            captured = self.source.source if self.source is not None else None
-            notice = attach_processing(captured, sink, opts.audio_processing)
+            notice = attach_processing(source.source, sink, opts.audio_processing)
             if notice is not None:
-                self._notice(notice, "audio-in")
+                notices.append((notice, "audio-in"))
+        return new_source, new_sink, notices
+
+    def _adopt(self, opened: _Opened) -> None:
+        source, sink, notices = opened
+        self.source = source or self.source
+        self.sink = sink or self.sink
+        for text, role in notices:
+            self._notice(text, role)
+
+    async def _adopt_opened(self) -> None:
+        """Put what the worker opened into the slots still empty (and close what
+        was opened for a slot filled meanwhile from outside)."""
+        opening = self._opening
+        if opening is None:
+            return
+        source, sink, notices = await asyncio.shield(opening)
+        if self._opening is not opening:  # another waiter (ringing, then answered) took it
+            return
+        self._opening = None
+        if source is not None:
+            if self.source is None:
+                self.source = self._own_source = source
+            else:
+                source.stop()
+        if sink is not None:
+            if self.sink is None:
+                self.sink = self._own_sink = sink
+            else:
+                await sink.stop()
+        for text, role in notices:
+            self._notice(text, role)
+
+    async def _retire(self, *, source: bool, sink: bool) -> None:
+        """Close what :meth:`prepare` opened for endpoints that changed since."""
+        with contextlib.suppress(Exception):  # it failed to open: nothing to close
+            await self._adopt_opened()
+        self._warmed = 0
+        if source and self._own_source is not None and self.source is self._own_source:
+            self._own_source.stop()
+            self.source = self._own_source = None
+        if sink and self._own_sink is not None and self.sink is self._own_sink:
+            await self._own_sink.stop()
+            self.sink = self._own_sink = None
 
     def sent_track(self) -> MeteredTrack:
         """The source as sent, metered (the outgoing level of the quality samples)."""
@@ -179,6 +293,8 @@ class CallMedia:
     async def close(self, pc: RTCPeerConnection | None) -> None:
         """Stop everything opened (the call has ended); ``pc`` is closed after the
         sink stopped reading from it."""
+        with contextlib.suppress(Exception):  # still opening: adopt it, to close it
+            await self._adopt_opened()
         if self.sink is not None:
             await self.sink.stop()
         if pc is not None:
@@ -217,6 +333,9 @@ class EchoMedia(CallMedia):
         if self.source is None:
             self._loopback = LoopbackTrack()
             self.source = GatedTrack(self._loopback)
+
+    async def prepare(self, *, capture: bool = True) -> None:
+        self.open()  # no device: nothing to open in the background
 
     def _play(self, remote: TappedTrack) -> None:
         if self._loopback is not None:

@@ -268,6 +268,7 @@ class Phone:
         if verdict is not None:
             await call.reject(verdict)
             return
+        call._prefetch_media()  # devices opened while it rings, not after the answer
         call._start(call._serve_inbox())
         with contextlib.suppress(SignalingClientError):
             await self.client.ringing(msg.call_id)

@@ -64,18 +64,21 @@ aiortc unmodified (benchmarks compare both).
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import queue
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aioice
 import aioice.ice
 import aiortc
+import numpy as np
 from aioice import Candidate
 from aiortc import (
     RTCPeerConnection,
@@ -86,9 +89,11 @@ from aiortc.codecs.opus import SAMPLE_RATE, SAMPLES_PER_FRAME, TIME_BASE, OpusEn
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
-from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtcrtpsender import RTCEncodedFrame, RTCRtpSender
 from aiortc.rtp import AnyRtcpPacket, RtcpRrPacket, RtcpSrPacket, RtpPacket
-from av import AudioResampler, CodecContext
+from av import AudioFrame, AudioResampler, CodecContext, FFmpegError, Packet
+from av.audio.codeccontext import AudioCodecContext
+from av.frame import Frame
 
 __all__ = [
     "SUPPORTED_AIOICE",
@@ -110,6 +115,8 @@ __all__ = [
     "rtt_from_report",
     "watch_rtcp",
 ]
+
+log = logging.getLogger(__name__)
 
 SUPPORTED_AIORTC = ("1.16.0",)
 SUPPORTED_AIOICE = ("0.13",)  # minor series (pyproject: aioice>=0.13,<0.14)
@@ -150,6 +157,8 @@ _JITTER = "_RTCRtpReceiver__jitter_buffer"
 _DQUEUE = "_RTCRtpReceiver__decoder_queue"
 _DTHREAD = "_RTCRtpReceiver__decoder_thread"
 _ENCODER = "_RTCRtpSender__encoder"
+_TRACK = "_RTCRtpSender__track"
+_NEXT_FRAME = "_next_encoded_frame"  # RTCRtpSender: async (codec) -> RTCEncodedFrame | None
 _SEND_RTCP = "_send_rtcp"  # RTCRtpSender: async (packets: list) -> None; SRs go out here
 _HANDLE_RTCP = "_handle_rtcp_packet"  # RTCRtpSender: async (packet) -> None; RRs come in here
 _CODECS = "_codecs"  # RTCRtpTransceiver: list[RTCRtpCodecParameters], [] until negotiated
@@ -408,13 +417,61 @@ class _ExpandingQueue(queue.Queue[_DecoderItem]):
         opus = codec.mimeType.lower() == "audio/opus"
         if not isinstance(frame, JitterBundle):
             if opus or not isinstance(frame, ConcealFrame):
-                super().put(item, block, timeout)
+                self._deliver(codec, frame, opus)
             return
         mapped, raw = frame.timestamp, frame.parts[0].timestamp  # the receiver mapped .timestamp
         for part in frame.parts:
             if opus or not isinstance(part, ConcealFrame):
                 ts = mapped + _ts_diff(part.timestamp, raw)
-                super().put((codec, JitterFrame(data=part.data, timestamp=ts)), block, timeout)
+                self._deliver(codec, JitterFrame(data=part.data, timestamp=ts), opus)
+
+    def _deliver(self, codec: RTCRtpCodecParameters, frame: JitterFrame, opus: bool) -> None:
+        """Hand one frame to the decoder: here, aiortc's decoder thread."""
+        super().put((codec, frame))
+
+
+class _InlineDecoderQueue(_ExpandingQueue):
+    """The decoder queue that decodes Opus itself, on the event loop, as each frame
+    leaves the jitter buffer, and puts the PCM straight on the remote track's queue.
+
+    aiortc's path costs two thread hand-offs per 20 ms frame (the loop wakes its
+    decoder thread; the thread wakes the loop with ``run_coroutine_threadsafe``,
+    a new task per frame) for a decode of ~50 µs: here, none. Opus is decoded to
+    mono (libopus downmixes a stereo stream; every sink plays mono), so the
+    sink's conversion is a view. Other codecs still go to aiortc's thread, which
+    otherwise waits on an empty queue; ``put(None)`` still stops it."""
+
+    def __init__(self, receiver: RTCRtpReceiver) -> None:
+        super().__init__()
+        self._receiver = receiver
+        self._decoder: AudioCodecContext | None = None
+
+    def _deliver(self, codec: RTCRtpCodecParameters, frame: JitterFrame, opus: bool) -> None:
+        track = self._receiver._track
+        if not opus or track is None:
+            super()._deliver(codec, frame, opus)
+            return
+        if self._decoder is None:
+            self._decoder = mono_opus_decoder()
+        packet = Packet(frame.data)
+        packet.pts = frame.timestamp
+        packet.time_base = TIME_BASE
+        try:
+            decoded = self._decoder.decode(packet)
+        except FFmpegError as exc:  # as aiortc's thread: keep the decoder, drop the frame
+            log.warning("opus: failed to decode a frame: %s", exc)
+            return
+        for pcm in decoded:
+            track._queue.put_nowait(pcm)
+
+
+def mono_opus_decoder() -> AudioCodecContext:
+    """A libopus decoder to mono s16 48 kHz (aiortc's own decodes to stereo)."""
+    codec = CodecContext.create("libopus", "r")
+    codec.format = "s16"
+    codec.layout = "mono"
+    codec.sample_rate = SAMPLE_RATE
+    return codec
 
 
 # ----------------------------------------------------------------- Opus encoder
@@ -445,6 +502,38 @@ class SpeechOpusEncoder(OpusEncoder):
         )
         self.channels = channels
         self.tuning = t
+        self._layout = layout
+        self._direct: bool | None = None  # frames go straight to libopus (None: undecided)
+        self._next_pts = 0
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        """aiortc's ``encode``, minus its resampler for frames already in the codec's
+        format (s16, 48 kHz, the codec's layout, 20 ms: what every source here
+        sends), which costs a copy through libswresample per frame for nothing.
+        Decided on the first frame, then kept (the resampler holds samples); the
+        pts stay continuous, as the resampler makes them (a source's skipped
+        frames must not become an RTP timestamp jump the far side reads as jitter)."""
+        assert isinstance(frame, AudioFrame)
+        if self._direct is None:
+            self._direct = (
+                frame.format.name == "s16"
+                and frame.sample_rate == SAMPLE_RATE
+                and frame.layout.name == self._layout
+                and frame.samples == SAMPLES_PER_FRAME
+            )
+        if not self._direct or frame.samples != SAMPLES_PER_FRAME:
+            self._direct = False
+            return super().encode(frame, force_keyframe)
+        frame.pts, frame.time_base = self._next_pts, TIME_BASE
+        self._next_pts += SAMPLES_PER_FRAME
+        packets = self.codec.encode(frame)
+        if not packets:
+            return [], 0
+        if self.first_packet_pts is None:
+            self.first_packet_pts = packets[0].pts
+        first = packets[0].pts
+        assert first is not None and self.first_packet_pts is not None
+        return [bytes(p) for p in packets], first - self.first_packet_pts
 
 
 # ----------------------------------------------------------------- installation
@@ -468,17 +557,19 @@ def _require_method(obj: Any, name: str) -> None:
 
 def adapt_receiver(receiver: RTCRtpReceiver, tuning: AudioTuning | None = None) -> None:
     """Give an audio receiver the speech jitter buffer (before it starts receiving)."""
-    for name in (_JITTER, _DQUEUE, _DTHREAD):
+    for name in (_JITTER, _DQUEUE, _DTHREAD, "_track"):
         _require(receiver, name)
     if getattr(receiver, _DTHREAD) is not None:
         raise AiortcAdapterError("the receiver is already receiving: adapt it before")
     setattr(receiver, _JITTER, SpeechJitterBuffer(tuning))
-    setattr(receiver, _DQUEUE, _ExpandingQueue())
+    setattr(receiver, _DQUEUE, _InlineDecoderQueue(receiver))
 
 
 def adapt_sender(sender: RTCRtpSender, tuning: AudioTuning | None = None) -> None:
-    """Make an audio sender encode Opus with :class:`SpeechOpusEncoder`."""
-    _require(sender, _ENCODER)
+    """Make an audio sender encode Opus with :class:`SpeechOpusEncoder`, inline."""
+    for name in (_ENCODER, _TRACK, "_enabled"):
+        _require(sender, name)
+    _require_method(sender, _NEXT_FRAME)
     t = tuning or AudioTuning()
     original_send = sender.send
 
@@ -498,6 +589,48 @@ def adapt_sender(sender: RTCRtpSender, tuning: AudioTuning | None = None) -> Non
     # The adapter's job: aiortc's method wrapped on this one instance (typeshed-style
     # stubs call assigning to a method an error; it is what patching per instance is).
     sender.send = send  # type: ignore[method-assign]
+    setattr(sender, _NEXT_FRAME, _inline_encoding(sender, getattr(sender, _NEXT_FRAME)))
+
+
+def _inline_encoding(
+    sender: RTCRtpSender,
+    aiortcs: Callable[[RTCRtpCodecParameters], Awaitable[RTCEncodedFrame | None]],
+) -> Callable[[RTCRtpCodecParameters], Awaitable[RTCEncodedFrame | None]]:
+    """``RTCRtpSender._next_encoded_frame`` for a :class:`SpeechOpusEncoder`: the
+    frame is encoded on the event loop, where it arrived (aiortc hands each 20 ms
+    frame to a thread pool and back: two thread hand-offs for ~100 µs of libopus),
+    and its RFC 6465 level computed with numpy (aiortc's is a Python loop over
+    every sample). Any other encoder: aiortc's own method."""
+
+    async def next_encoded_frame(codec: RTCRtpCodecParameters) -> RTCEncodedFrame | None:
+        encoder = getattr(sender, _ENCODER)
+        if not isinstance(encoder, SpeechOpusEncoder):
+            return await aiortcs(codec)
+        data = await getattr(sender, _TRACK).recv()
+        if not sender._enabled:  # aiortc's rule: read the track, send nothing
+            return None
+        if isinstance(data, AudioFrame):
+            level: int | None = audio_level_dbov(data)
+            payloads, timestamp = encoder.encode(data)
+        else:  # a pre-encoded packet
+            level = None
+            payloads, timestamp = encoder.pack(data)
+        if not payloads:
+            return None
+        return RTCEncodedFrame(payloads, timestamp, level)  # type: ignore[arg-type]  # aiortc's None
+
+    return next_encoded_frame
+
+
+def audio_level_dbov(frame: AudioFrame) -> int:
+    """aiortc's ``rtp.compute_audio_level_dbov`` (RFC 6465 App. A: -127..0, the
+    RMS over the frame's first plane per sample), vectorised."""
+    count = frame.samples * len(frame.layout.channels)  # the plane may be padded
+    pcm = np.frombuffer(memoryview(frame.planes[0]), dtype=np.int16, count=count).astype(np.float64)
+    rms = math.sqrt(float(np.dot(pcm, pcm)) / (frame.samples * 32767 * 32767))
+    if rms <= 0:
+        return -127
+    return round(min(max(20 * math.log10(rms), -127), 0))
 
 
 def adapt_peer_connection(

@@ -56,7 +56,10 @@ class Conformer:
         """Samples of ``frame`` in the internal format (any length)."""
         if frame.format.name == "s16" and frame.sample_rate == SAMPLE_RATE:
             channels = len(frame.layout.channels)
-            data = frame.to_ndarray().reshape(-1)
+            # A read-only view of the (packed) plane: to_ndarray() would vstack a copy.
+            data = np.frombuffer(
+                memoryview(frame.planes[0]), dtype=np.int16, count=frame.samples * channels
+            )
             if channels == 1:
                 return data.astype(np.int16, copy=False)
             if channels == 2:

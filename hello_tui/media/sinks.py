@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -173,6 +174,16 @@ class DeviceSink(AudioSink):
             latency=SPEAKER_LATENCY_S,
         )  # fmt: skip
         self._running = False
+        self._start_lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Start the card now (any thread; blocking): it plays silence until the
+        first frames arrive, and ``start()`` no longer waits for it. Idempotent."""
+        with self._start_lock:
+            if not self._running and not self._closed:
+                with quiet_stderr():
+                    self._stream.start()
+                self._running = True
 
     def _callback(
         self, outdata: npt.NDArray[np.int16], frames: int, when: Any, status: Any
@@ -188,15 +199,13 @@ class DeviceSink(AudioSink):
 
     async def start(self, track: MediaStreamTrack) -> None:
         await super().start(track)
-        with quiet_stderr():
-            self._stream.start()
-        self._running = True
+        self.warm()
 
     def _consume(self, samples: Samples) -> None:
         self.buffer.push(samples)
 
     def _close(self) -> None:
-        with quiet_stderr():
+        with self._start_lock, quiet_stderr():
             if self._running:
                 self._stream.abort()
             self._stream.close()

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import math
 import os
+import threading
 import time
 from typing import Any
 
@@ -207,9 +208,21 @@ class DeviceSource(AudioSource):
         self._queue: asyncio.Queue[tuple[Samples, int] | None] | None = None
         self._chunks = Rechunker()
         self.processor: CaptureProcessor | None = None
+        self._start_lock = threading.Lock()
+        self._started = False
         self._stream, self.device = open_stream(
             "input", name, self._callback, samplerate=SAMPLE_RATE, blocksize=FRAME_SAMPLES
         )
+
+    def warm(self) -> None:
+        """Start the card now (any thread; blocking): blocks are dropped until the
+        first ``recv()``, which then gets the next one within a block's time
+        instead of waiting for the stream to start. Idempotent."""
+        with self._start_lock:
+            if not self._started:
+                with quiet_stderr():
+                    self._stream.start()
+                self._started = True
 
     def _callback(self, indata: npt.NDArray[np.int16], frames: int, when: Any, status: Any) -> None:
         if status.input_overflow:
@@ -243,8 +256,7 @@ class DeviceSource(AudioSource):
         if self._queue is None:
             self._main_loop = asyncio.get_running_loop()
             self._queue = asyncio.Queue(maxsize=self.queue_frames)
-            with quiet_stderr():
-                self._stream.start()
+            self.warm()
         timeout = FRAME_SECONDS if self._stalled else STALL_TIMEOUT
         try:
             async with asyncio.timeout(timeout):  # cheaper than wait_for: no extra task
@@ -265,7 +277,8 @@ class DeviceSource(AudioSource):
 
     def stop(self) -> None:
         if self.readyState == "live":
-            with quiet_stderr():
+            with self._start_lock, quiet_stderr():
+                self._started = True  # closed: warm() must not start it again
                 self._stream.abort()
                 self._stream.close()
             if self._queue is not None:

@@ -14,6 +14,7 @@ codes; the TUI its status line. Heavy imports happen in :meth:`Session.open`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import replace
@@ -116,6 +117,7 @@ class Session:
         from hello_tui.contacts.pins import KeyPins
         from hello_tui.signaling.client import SignalingClient
 
+        self._warm_audio(stack)
         url = self.url
         if self.embedded:
             from hello_tui.session.embedded import embedded_server
@@ -173,6 +175,21 @@ class Session:
             return
         stack.push_async_callback(control.close)
         self.control = control
+
+    def _warm_audio(self, stack: contextlib.AsyncExitStack) -> None:
+        """Sound devices in this session's calls: load PortAudio (and the processing
+        stage) in a worker thread while connecting, not on the first call's path."""
+        from hello_tui.media.warmup import uses_devices, warm_audio_stack
+
+        audio = self.settings.audio
+        endpoints = (self.media["audio_in"] or audio.input, self.media["audio_out"] or audio.output)
+        if not uses_devices(endpoints):
+            return
+        processing = audio.aec or audio.noise_suppression or audio.auto_gain
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(warm_audio_stack, processing=processing)
+        )
+        stack.push_async_callback(lambda: asyncio.wait({task}))  # no thread left behind
 
     def _open_history(self) -> HistoryStore:
         from hello_tui.history.store import HistoryStore

@@ -204,3 +204,24 @@ async def test_join_uses_the_server_named_by_the_room_url(tmp_path: Path) -> Non
     finally:
         server.send_signal(signal.SIGTERM)
         await asyncio.wait_for(server.wait(), T)
+
+
+async def test_an_audio_only_call_imports_no_video_or_tui_stack(tmp_path: Path) -> None:
+    """An audio-only CLI call loads neither OpenCV nor Textual (nor the TUI):
+    what a command does not use costs no memory (docs/media.md, "Memory")."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-X", "importtime", "-m", "hello_tui",
+        "call", "echo", "--audio-in", "sine:440", "--audio-out", "null:", "--duration", "1",
+        "--json",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "HELLO_TUI_ICE_HOSTS": "127.0.0.1"},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert b'"kind": "media-flowing"' in out  # a real call took place
+    imported = {
+        line.split("|")[-1].strip() for line in err.decode().splitlines() if "import time:" in line
+    }
+    assert "aiortc" in imported and "numpy" in imported  # the measurement sees the call's imports
+    for heavy in ("cv2", "textual", "hello_tui.tui", "rich"):
+        assert heavy not in imported, f"an audio-only call imported {heavy}"

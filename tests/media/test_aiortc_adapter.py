@@ -15,13 +15,15 @@ from typing import Any
 
 import aioice
 import aiortc
+import av
 import numpy as np
 import pytest
 from aiortc import RTCPeerConnection
 from aiortc.codecs import get_capabilities
 from aiortc.codecs.opus import OpusDecoder
 from aiortc.jitterbuffer import JitterFrame
-from aiortc.rtp import RtpPacket
+from aiortc.rtcrtpreceiver import RemoteStreamTrack
+from aiortc.rtp import RtpPacket, compute_audio_level_dbov
 
 from hello_tui.call import events as ev
 from hello_tui.call.peer import new_peer_connection
@@ -257,6 +259,50 @@ def test_expanding_queue_maps_bundle_timestamps_and_drops_plc_for_other_codecs()
     assert q.get() is None
 
 
+def test_inline_decoder_queue_decodes_opus_to_mono_on_the_track_queue() -> None:
+    """Opus is decoded where it leaves the jitter buffer (no thread hop), to mono,
+    concealment included; another codec still goes to aiortc's decoder thread."""
+    opus, pcmu = (
+        next(c for c in get_capabilities("audio").codecs if c.mimeType.lower() == m)
+        for m in ("audio/opus", "audio/pcmu")
+    )
+
+    class Receiver:
+        _track = RemoteStreamTrack(kind="audio")
+
+    enc = ad.SpeechOpusEncoder(channels=2)
+    tone = (np.sin(2 * np.pi * 440 * np.arange(FRAME * 10) / RATE) * 8000).astype(np.int16)
+    stereo = np.repeat(tone, 2)
+    encoded = []
+    for i in range(10):
+        frame = av.AudioFrame.from_ndarray(
+            stereo[i * 2 * FRAME : (i + 1) * 2 * FRAME].reshape(1, -1),
+            format="s16",
+            layout="stereo",
+        )
+        frame.sample_rate, frame.pts = RATE, i * FRAME
+        encoded += enc.encode(frame)[0]
+    q = ad._InlineDecoderQueue(Receiver())  # type: ignore[arg-type]
+    for i, payload in enumerate(encoded):
+        q.put((opus, JitterFrame(payload, i * FRAME)))
+    q.put((opus, ad.ConcealFrame(bytes([encoded[-1][0] & 0xFC]), len(encoded) * FRAME)))
+    out = Receiver._track._queue
+    frames = [out.get_nowait() for _ in range(out.qsize())]
+    assert len(frames) == len(encoded) + 1 and q.empty()
+    assert all(f.layout.name == "mono" and f.samples == FRAME for f in frames)
+    assert np.abs(frames[5].to_ndarray()).max() > 4000  # the tone, not silence
+    q.put((pcmu, JitterFrame(b"\xff" * 160, 0)))
+    assert q.get_nowait()[0] is pcmu and out.empty()  # aiortc's thread decodes it
+
+
+@pytest.mark.parametrize("amplitude", [0, 1, 300, 8000, 32767])
+def test_audio_level_matches_aiortcs_rfc6465_level(amplitude: int) -> None:
+    rng = np.random.default_rng(amplitude)
+    pcm = (rng.uniform(-1, 1, FRAME) * amplitude).astype(np.int16)
+    frame = make_frame(pcm, 0)
+    assert ad.audio_level_dbov(frame) == compute_audio_level_dbov(frame)
+
+
 # ----------------------------------------------------------------- installation
 
 
@@ -314,6 +360,29 @@ def test_encoder_settings_are_applied() -> None:
     assert 12 < kbps < 36, kbps
 
 
+def test_encoder_skips_the_resampler_for_frames_in_its_format_with_continuous_timestamps() -> None:
+    tone = (np.sin(2 * np.pi * 440 * np.arange(FRAME * 20) / RATE) * 8000).astype(np.int16)
+    enc = ad.SpeechOpusEncoder()
+    stamps = []
+    for i in range(20):
+        pts = i * FRAME + (5 * FRAME if i >= 10 else 0)  # the source skipped 5 frames
+        payloads, ts = enc.encode(make_frame(tone[i * FRAME : (i + 1) * FRAME], pts))
+        if payloads:
+            stamps.append(ts)
+    assert enc._direct is True
+    assert np.all(np.diff(stamps) == FRAME)  # no RTP timestamp jump for a skipped frame
+    decoder = OpusDecoder()
+    heard = np.concatenate(
+        [f.to_ndarray().reshape(-1)[::2] for p in [enc.encode(make_frame(tone[:FRAME], 0))[0][0]]
+         for f in decoder.decode(JitterFrame(p, 0))]
+    )  # fmt: skip
+    assert np.abs(heard).max() > 1000  # real audio, encoded without the resampler
+    stereo = ad.SpeechOpusEncoder(channels=2)  # a peer that asked for stereo: mono is converted
+    for i in range(3):
+        stereo.encode(make_frame(tone[i * FRAME : (i + 1) * FRAME], i * FRAME))
+    assert stereo._direct is False
+
+
 # ----------------------------------------------------------------- a real call
 
 
@@ -334,6 +403,7 @@ async def test_a_call_with_the_adapter_carries_the_tone_at_speech_settings(env: 
     encoder = vars(sender)["_RTCRtpSender__encoder"]
     receiver = call.pc.getReceivers()[0]
     jitter = vars(receiver)["_RTCRtpReceiver__jitter_buffer"]
+    decoder_queue = vars(receiver)["_RTCRtpReceiver__decoder_queue"]
     stats = await sender.getStats()
     out = next(s for s in stats.values() if s.type == "outbound-rtp")
     await call.hangup()
@@ -345,6 +415,9 @@ async def test_a_call_with_the_adapter_carries_the_tone_at_speech_settings(env: 
     kbps = out.bytesSent / out.packetsSent * 8 * 50 / 1000  # payload per 20 ms packet
     assert 16 < kbps < 48, kbps  # aiortc alone: ~70+ (96 kbit/s stereo)
     assert isinstance(jitter, ad.SpeechJitterBuffer) and jitter.stats.released > 50
+    assert isinstance(decoder_queue, ad._InlineDecoderQueue) and decoder_queue._decoder is not None
+    assert decoder_queue.qsize() == 0  # every frame was decoded inline, none left to the thread
+    assert "_next_encoded_frame" in vars(sender)  # encoded inline
     a_rec, b_rec = read_wav(a_wav), read_wav(b_wav)
     assert abs(dominant_hz(a_rec[RATE // 4 :]) - 880) < 5
     assert abs(dominant_hz(b_rec[RATE // 4 :]) - 440) < 5

@@ -1,0 +1,42 @@
+"""Load the audio stack once per process, before the first call needs it.
+
+A ``device:`` call's first open costs ~100 ms that have nothing to do with the
+call: importing sounddevice initialises PortAudio (which probes ALSA, JACK and
+the sound server), and the processing stage's binding loads its library. A
+session that will use devices starts :func:`warm_audio_stack` in a worker
+thread when it connects, so this runs alongside connecting and signing in
+instead of between "dial" and the offer (or between "answer" and the answer).
+
+It only imports and initialises; it opens no stream and never raises (what
+fails here fails again, and is told, where the call opens its devices).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+__all__ = ["uses_devices", "warm_audio_stack"]
+
+log = logging.getLogger(__name__)
+
+
+def uses_devices(endpoints: Iterable[str | None]) -> bool:
+    """Whether any of the endpoint strings is a sound device (``device:[NAME]``)."""
+    return any((spec or "").strip().startswith("device:") for spec in endpoints)
+
+
+def warm_audio_stack(*, processing: bool) -> None:
+    """Import and initialise PortAudio, the device endpoints' modules and, with
+    ``processing``, the processing stage's binding (blocking; any thread)."""
+    try:
+        from hello_tui.media import sinks, sources  # noqa: F401  (numpy, av, aiortc)
+        from hello_tui.media.devices import portaudio
+
+        portaudio()
+        if processing:
+            from hello_tui.media.audio_processing import _load_binding
+
+            _load_binding()
+    except Exception as exc:  # met again, and told, when a call opens its devices
+        log.info("audio warm-up: %s", exc)
