@@ -1,0 +1,134 @@
+"""Terminal sharing over the call's data channel: real aiortc peers through the
+real server, real ptys running real programs (hello_tui/share/, docs/sharing.md)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from hello_tui.call import events as ev
+from hello_tui.call.call import Call
+from hello_tui.share.wire import ShareError
+from tests.call.conftest import Env, T
+
+
+async def _connected_pair(env: Env) -> tuple[Call, Call]:
+    alice = await env.phone("alice")
+    bob = await env.phone("bob")
+    call = alice.dial("bob")
+    incoming = await bob.next_incoming(T)
+    await incoming.accept()
+    await call.wait_for(ev.Connected, T)
+    await incoming.wait_for(ev.Connected, T)
+    return call, incoming
+
+
+async def _until(check: Callable[[], bool], what: str, timeout: float = T) -> None:
+    """Poll ``check`` (a screen catching up) until true; fail after ``timeout``."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not check():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+def _screen(call: Call, side: str) -> str:
+    return call.share_snapshot(side).text  # type: ignore[arg-type]
+
+
+async def _event(call: Call, kind: type, **fields: object) -> ev.CallEvent:
+    async with asyncio.timeout(T):
+        async for event in call.events():
+            if isinstance(event, kind) and all(getattr(event, k) == v for k, v in fields.items()):
+                return event
+    raise AssertionError(f"the call ended without {kind.__name__} {fields}")
+
+
+async def test_viewer_sees_the_sharers_screen_and_its_end(env: Env) -> None:
+    sharer, viewer = await _connected_pair(env)
+    script = "printf 'hello \\033[31mred\\033[0m world\\n\\303\\251t\\303\\251 done\\n'"
+    await sharer.share.start(["sh", "-c", script], cols=60, rows=10)
+    started = await _event(viewer, ev.ShareStarted, side="remote")
+    assert (started.cols, started.rows) == (60, 10)  # type: ignore[attr-defined]
+    await _event(viewer, ev.ShareStopped, side="remote")  # the program ended by itself
+    await _event(sharer, ev.ShareStopped, side="local")
+    remote, local = _screen(viewer, "remote"), _screen(sharer, "local")
+    assert remote.splitlines()[:2] == ["hello red world", "été done"]
+    assert remote == local
+    assert viewer.share.last_remote is not None
+    red = viewer.share.last_remote.screen.buffer[0][6]
+    assert (red.data, red.fg) == ("r", "red")
+    await sharer.hangup()
+
+
+async def test_control_is_granted_revoked_and_ends_with_the_share(env: Env) -> None:
+    sharer, viewer = await _connected_pair(env)
+    await sharer.share.start(["cat"], cols=40, rows=8)  # cat echoes what is typed
+    await _event(viewer, ev.ShareStarted, side="remote")
+    # Read-only by default: the viewer cannot even try, and a frame sent anyway
+    # (a hostile client) never reaches the pty.
+    with pytest.raises(ShareError, match="not given you control"):
+        viewer.share.send_input("typed without control\r")
+    viewer.share.control = True  # pretend: the viewer believes it has control
+    viewer.share.send_input("ungranted\r")
+    await _until(lambda: sharer.share.input_refused == 1, "the refused input")
+    # The sharer types: that does reach it.
+    sharer.share.send_input("from the sharer\r")
+    await _until(lambda: "from the sharer" in _screen(viewer, "remote"), "the sharer's line")
+    assert "ungranted" not in _screen(sharer, "local")
+    viewer.share.control = False
+
+    sharer.share.grant()
+    await _event(viewer, ev.ShareControl, side="remote", granted=True)
+    viewer.share.send_input("granted line\r")
+    await _until(lambda: "granted line" in _screen(viewer, "remote"), "the granted echo")
+
+    sharer.share.revoke()
+    await _event(viewer, ev.ShareControl, side="remote", granted=False)
+    with pytest.raises(ShareError, match="not given you control"):
+        viewer.share.send_input("after revoke\r")
+    viewer.share.control = True  # hostile again: sent, refused by the sharer
+    viewer.share.send_input("after revoke\r")
+    await _until(lambda: sharer.share.input_refused == 2, "the second refused input")
+    assert "after revoke" not in _screen(sharer, "local")
+
+    sharer.share.grant()
+    await _event(viewer, ev.ShareControl, side="remote", granted=True)
+    await sharer.share.stop()
+    await _event(sharer, ev.ShareControl, side="local", granted=False)  # ends with the share
+    await _event(viewer, ev.ShareStopped, side="remote")
+    assert not viewer.share.control and not sharer.share.granted
+    await sharer.hangup()
+
+
+async def test_the_call_ending_hangs_the_shared_program_up(env: Env) -> None:
+    sharer, viewer = await _connected_pair(env)
+    await sharer.share.start(["sleep", "600"])
+    await _event(viewer, ev.ShareStarted, side="remote")
+    pty = sharer.share._pty
+    assert pty is not None and pty.process is not None
+    sharer.share.grant()
+    await viewer.hangup()
+    await sharer.wait_ended(T)
+    assert await asyncio.wait_for(pty.process.wait(), T) is not None  # hung up, not leaked
+    kinds = [e.kind for e in sharer.event_log]
+    assert kinds.index("share-stopped") < kinds.index("ended")
+    assert not sharer.share.granted
+
+
+async def test_a_flood_is_cut_to_the_latest_screen(env: Env) -> None:
+    """3 MB of plain text: the viewer ends on exactly the sharer's screen, and
+    far fewer bytes crossed than the program wrote."""
+    sharer, viewer = await _connected_pair(env)
+    script = "for i in $(seq 1 3); do yes 'flood line' | head -c 1000000; done; echo END"
+    await sharer.share.start(["sh", "-c", script], cols=80, rows=24)
+    await _event(sharer, ev.ShareStopped, side="local")
+    await _event(viewer, ev.ShareStopped, side="remote")
+    remote, local = _screen(viewer, "remote"), _screen(sharer, "local")
+    assert remote == local
+    assert "END" in local and local.splitlines()[0] == "flood line"
+    assert sharer.share.bytes_sent < 30_000, sharer.share.bytes_sent
+    await sharer.hangup()
