@@ -5,10 +5,11 @@ screen we view), over the call's ``share`` data channel (:mod:`.wire`).
 (:mod:`.pty_process`) and keeps a :class:`~.terminal.Terminal` of it. Output
 is coalesced: at most :data:`FPS` frames a second, each the bytes read since
 the last one (a plain-text flood cut to its last screenful), zlib-compressed.
-Each frame's emulation is bounded in time (:data:`TICK_BUDGET`); what is
-left waits, and above :data:`PENDING_MAX` the pty is not read, so the
-program blocks: a flood is throttled to what the call can afford, never
-queued without bound. A viewer that falls behind (the channel's
+Each frame's emulation is bounded in time (:data:`TICK_BUDGET`), frames
+that cost more come less often (:data:`CPU_SHARE`); what is left waits,
+and above :data:`PENDING_MAX` the pty is not read, so the program blocks:
+a flood is throttled to what the call can afford, never queued without
+bound. A viewer that falls behind (the channel's
 ``bufferedAmount`` above :data:`BUFFER_HIGH`) gets no more frames until the
 buffer drains, then one snapshot of the screen as it is: the latest screen,
 not a backlog. An idle program sends nothing.
@@ -64,6 +65,7 @@ BUFFER_HIGH = 64 * 1024  # the channel's bufferedAmount above which the viewer i
 BUFFER_LOW = 16 * 1024  # ... and below which it gets a snapshot
 VIEW_RATE = 1024 * 1024  # screen bytes a second a viewer emulates at most (burst: twice)
 INPUT_RATE = 200  # input frames a second from a granted viewer at most (burst: twice)
+CPU_SHARE = 0.25  # a frame costing d seconds is followed by one no sooner than d / CPU_SHARE
 NOTICE_INTERVAL = 10.0
 
 Side = Literal["local", "remote"]
@@ -112,6 +114,8 @@ class ShareSession:
         self._closed = False
         # ours
         self._pty: PtyProcess | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self._unseen: Terminal | None = None  # a share that ended before the channel opened
         self.local: Terminal | None = None
         self._title = ""
         self._started = 0.0
@@ -119,6 +123,7 @@ class ShareSession:
         self._pending = bytearray()
         self._tick: asyncio.TimerHandle | None = None
         self._last_tick = -math.inf
+        self._last_cost = 0.0  # seconds the last frame took: frames slow down when dear
         self._behind = True  # the viewer needs a snapshot (first one included)
         self._finishing = False
         self._input = _Bucket(INPUT_RATE, clock)
@@ -178,6 +183,12 @@ class ShareSession:
             self._announce()
             self._behind = True
             self._schedule()
+        elif self._unseen is not None:  # shared and ended before the channel opened
+            terminal, self._unseen = self._unseen, None
+            start = Control("share-start", terminal.cols, terminal.rows, self._title)
+            self._send(encode_control(start))
+            self._send_screen(SCREEN_SNAPSHOT, terminal.snapshot())
+            self._send(encode_control(Control("share-stop")))
 
     def _announce(self) -> None:
         assert self.local is not None
@@ -210,6 +221,7 @@ class ShareSession:
         self._pending.clear()
         self._finishing = False
         self.granted = False
+        self._unseen = None
         try:
             await pty.spawn(argv, cols, rows)
         except ShareError:
@@ -239,10 +251,15 @@ class ShareSession:
             self._tick.cancel()
             self._tick = None
         pty.pause()
-        if pty.process is not None and pty.eof:  # the program ended by itself
-            asyncio.get_running_loop().create_task(pty.close())
-        self._send(encode_control(Control("share-stop")))
+        if pty.eof:  # the program ended by itself: close the pty once it is reaped
+            task = asyncio.get_running_loop().create_task(pty.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
         local, self.local = self.local, None
+        if self.open:
+            self._send(encode_control(Control("share-stop")))
+        elif not self._closed:
+            self._unseen = local
         was_granted, self.granted = self.granted, False
         if was_granted:
             self._on_change(ShareChange("control", "local", granted=False))
@@ -282,7 +299,8 @@ class ShareSession:
     def _schedule(self) -> None:
         if self._tick is None and self._pty is not None:
             loop = asyncio.get_running_loop()
-            delay = max(0.0, self._last_tick + 1.0 / FPS - self._clock())
+            spacing = max(1.0 / FPS, self._last_cost / CPU_SHARE)
+            delay = max(0.0, self._last_tick + spacing - self._clock())
             self._tick = loop.call_later(delay, self._run_tick)
 
     def _run_tick(self) -> None:
@@ -292,6 +310,7 @@ class ShareSession:
             self._frame()
         except Exception:  # never let a frame break the call
             log.exception("share: a frame failed")
+        self._last_cost = self._clock() - self._last_tick
 
     def _emulate(self) -> bytes:
         """Feed what the pty gave to our terminal, for at most TICK_BUDGET; what was fed."""

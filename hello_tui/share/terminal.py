@@ -21,11 +21,11 @@ from __future__ import annotations
 import re
 
 import pyte
-from pyte import graphics
+from pyte import charsets, graphics
 from pyte import modes as mo
 from pyte.screens import Char
 
-__all__ = ["MAX_COLS", "MAX_ROWS", "Terminal", "utf8_cut"]
+__all__ = ["MAX_COLS", "MAX_ROWS", "FastScreen", "Terminal", "utf8_cut"]
 
 MAX_COLS, MAX_ROWS = 400, 200  # a screen's bounds, both ends (the other side is untrusted)
 
@@ -78,6 +78,55 @@ def _sgr(char: Char) -> str:
     return "\x1b[" + ";".join(parts) + "m"
 
 
+class FastScreen(pyte.Screen):
+    """pyte's screen with a fast path for the commonest text: printable ASCII in
+    the default character set, autowrap on, insert mode off. pyte's ``draw``
+    spends some microseconds a character (its width, the charset, the modes);
+    this writes a row's worth of cells at once, with the same result (the
+    tests compare the two). Anything else goes to pyte's own."""
+
+    _cells: dict[Char, dict[str, Char]]
+
+    def __init__(self, columns: int, lines: int) -> None:
+        self._cells = {}
+        super().__init__(columns, lines)
+
+    def draw(self, data: str) -> None:
+        mode = self.mode
+        charset = self.g1_charset if self.charset else self.g0_charset
+        if (
+            not (data.isascii() and data.isprintable())
+            or charset is not charsets.LAT1_MAP
+            or mo.IRM in mode
+            or mo.DECAWM not in mode
+        ):
+            super().draw(data)
+            return
+        cursor, cols, n, i = self.cursor, self.columns, len(data), 0
+        attrs = cursor.attrs
+        cells = self._cells.get(attrs)
+        if cells is None:  # Chars are immutable: one per (character, attributes), shared
+            if len(self._cells) > 256:
+                self._cells.clear()
+            cells = self._cells[attrs] = {}
+        missing = [c for c in set(data) if c not in cells]
+        for c in missing:
+            cells[c] = attrs._replace(data=c)
+        while i < n:
+            if cursor.x >= cols:
+                self.dirty.add(cursor.y)
+                self.carriage_return()
+                self.linefeed()
+            take = min(n - i, cols - cursor.x)
+            x = cursor.x
+            self.buffer[cursor.y].update(
+                zip(range(x, x + take), map(cells.__getitem__, data[i : i + take]), strict=True)
+            )
+            cursor.x += take
+            i += take
+        self.dirty.add(cursor.y)
+
+
 class Terminal:
     """A ``cols`` x ``rows`` pyte screen fed with bytes."""
 
@@ -85,7 +134,7 @@ class Terminal:
         if not (1 <= cols <= MAX_COLS and 1 <= rows <= MAX_ROWS):
             raise ValueError(f"a shared terminal is 1-{MAX_COLS} x 1-{MAX_ROWS}")
         self.cols, self.rows = cols, rows
-        self.screen = pyte.Screen(cols, rows)
+        self.screen = FastScreen(cols, rows)
         self.stream = pyte.ByteStream(self.screen)
 
     def feed(self, data: bytes) -> None:
