@@ -224,7 +224,7 @@ class Terminal:
         cur = screen.cursor
         origin = screen.margins.top if screen.margins and mo.DECOM in screen.mode else 0
         row = cur.y - origin + 1
-        if cur.x >= self.cols and mo.DECAWM in screen.mode:
+        if cur.x >= self.cols:
             # pyte's pending wrap (the cursor past the last column): redraw that cell.
             char = screen.buffer[cur.y][self.cols - 1]
             out.append(f"\x1b[{row};{self.cols}H{_sgr(char)}{char.data or ' '}")
