@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -16,7 +17,11 @@ from hello_tui.call import events as ev
 from hello_tui.call.call import Call
 from hello_tui.media.sinks import NullSink
 from hello_tui.share.wire import ShareError
+from hello_tui.signaling.roomcrypt import encrypt_name, new_room_key, room_url
 from tests.call.conftest import Env, T
+from tests.call.test_chat_privacy import server_frames
+
+__all__ = ["server_frames"]  # the fixture, shared with the chat privacy test
 
 
 async def _connected_pair(env: Env) -> tuple[Call, Call]:
@@ -40,8 +45,12 @@ async def _until(check: Callable[[], bool], what: str, timeout: float = T) -> No
         raise AssertionError(f"timed out waiting for {what}") from None
 
 
-def _screen(call: Call, side: str) -> str:
-    return call.share_snapshot(side).text  # type: ignore[arg-type]
+def _screen(call: Call, side: Literal["local", "remote"]) -> str:
+    """The screen's text ("" while there is none yet), read without an event."""
+    try:
+        return call.share.snapshot(side)[1].text()
+    except ShareError:
+        return ""
 
 
 async def _event(call: Call, kind: type, *, timeout: float = T, **fields: object) -> ev.CallEvent:
@@ -60,7 +69,9 @@ async def test_viewer_sees_the_sharers_screen_and_its_end(env: Env) -> None:
     assert (started.cols, started.rows) == (60, 10)  # type: ignore[attr-defined]
     await _event(viewer, ev.ShareStopped, side="remote")  # the program ended by itself
     await _event(sharer, ev.ShareStopped, side="local")
-    remote, local = _screen(viewer, "remote"), _screen(sharer, "local")
+    shot = viewer.share_snapshot()  # theirs: the last one, stopped
+    assert shot.side == "remote" and shot in viewer.event_log
+    remote, local = shot.text, _screen(sharer, "local")
     assert remote.splitlines()[:2] == ["hello red world", "été done"]
     assert remote == local
     assert viewer.share.last_remote is not None
@@ -173,3 +184,33 @@ async def test_a_10_mb_flood_ends_on_the_sharers_screen(
     for sink in sinks:  # audio kept arriving all through the flood
         assert [t for t in sink.arrivals if t > end - 0.5], "no audio at the end of the flood"
     await sharer.hangup()
+
+
+async def test_nothing_shared_passes_through_the_server(
+    env: Env, server_frames: list[bytes]
+) -> None:
+    """In a room (the later arrival shares) every frame the server relays is
+    captured: neither the screen's text nor the title nor what was typed is in any."""
+    secret = f"screen{secrets.token_hex(8)}"
+    typed = f"typed{secrets.token_hex(8)}"
+    title = f"title{secrets.token_hex(8)}"
+    owner, guest = await env.phone(), await env.phone()
+    key = new_room_key()
+    created = await owner.client.room_create(encrypt_name(key, "share room"))
+    url = room_url(created.url, key)
+    viewer = owner.join(url)
+    await viewer.wait_for(ev.Waiting, T)
+    sharer = guest.join(url)
+    await sharer.wait_for(ev.Connected, T)
+    await sharer.share.start(["sh", "-c", f"echo {secret}; cat"], title=title)
+    await _until(lambda: secret in _screen(viewer, "remote"), "the secret on the viewer")
+    sharer.share.grant()
+    await _until(lambda: viewer.share.control, "the grant")
+    viewer.share.send_input(typed + "\r")
+    await _until(lambda: typed in _screen(viewer, "remote"), "the typed echo")
+    await sharer.hangup()
+    await viewer.wait_ended(T)
+    captured = b"\n".join(server_frames)
+    assert b"webrtc-datachannel" in captured  # the capture saw the room's offer
+    for word in (secret, typed, title):
+        assert word.encode() not in captured
