@@ -16,6 +16,7 @@ import pytest
 from hello_tui.call import events as ev
 from hello_tui.call.call import Call
 from hello_tui.media.sinks import NullSink
+from hello_tui.share import session as share_session
 from hello_tui.share.wire import ShareError
 from hello_tui.signaling.roomcrypt import encrypt_name, new_room_key, room_url
 from tests.call.conftest import Env, T
@@ -214,3 +215,28 @@ async def test_nothing_shared_passes_through_the_server(
     assert b"webrtc-datachannel" in captured  # the capture saw the room's offer
     for word in (secret, typed, title):
         assert word.encode() not in captured
+
+
+async def test_a_viewer_behind_gets_snapshots_of_the_latest_screen(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the send buffer deemed always full, the viewer gets only snapshots
+    (never the backlog of bytes), and still ends on the sharer's exact screen;
+    the output is coloured (no plain-text cut) and larger than a frame's work."""
+    monkeypatch.setattr(share_session, "BUFFER_HIGH", -1)
+    sharer, viewer = await _connected_pair(env)
+    script = (
+        "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); "
+        "printf '\\033[3%dm%05d colour \\033[1mbold\\033[0m\\n' $((i % 8)) $i; done"
+    )
+    await sharer.share.start(["sh", "-c", script], cols=40, rows=12)
+    await _event(sharer, ev.ShareStopped, side="local", timeout=120)
+    await _event(viewer, ev.ShareStopped, side="remote")
+    share = sharer.share
+    assert share.frames_sent >= 1 and share.snapshots_sent == share.frames_sent
+    remote, local = _screen(viewer, "remote"), _screen(sharer, "local")
+    assert remote == local and "03000 colour bold" in local
+    assert viewer.share.last_remote is not None and sharer.share.last_local is not None
+    cell = viewer.share.last_remote.screen.buffer[10][0]
+    assert cell == sharer.share.last_local.screen.buffer[10][0] and cell.fg != "default"
+    await sharer.hangup()
