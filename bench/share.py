@@ -241,8 +241,13 @@ def main() -> int:
     ap.add_argument("--idle", type=float, default=20.0, help="seconds of an idle shared shell")
     ap.add_argument("--keys", type=int, default=40, help="keystrokes timed")
     ap.add_argument("--rounds", type=int, default=3, help="floods, each then a quiet control")
+    ap.add_argument("--read-kb", type=int, help="override share.session.READ_PER_FRAME (KiB)")
     ap.add_argument("--mb", type=float, default=10.0, help="the flood's size in MB")
     args = ap.parse_args()
+    if args.read_kb:
+        from hello_tui.share import session
+
+        session.READ_PER_FRAME = args.read_kb * 1024
     r = asyncio.run(run(args.idle, args.keys, args.mb, args.rounds))
     ok = True
     print("terminal sharing over the data channel, loopback, embedded server, in-process peers")

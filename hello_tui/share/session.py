@@ -61,6 +61,7 @@ FPS = 30  # frames a second at most, each way
 TICK_BUDGET = 0.010  # seconds of emulation per frame at most (the call's loop is shared)
 PIECE = 1024  # bytes fed to the emulator between two looks at the clock
 PENDING_MAX = 256 * 1024  # bytes read but not yet emulated: above this the pty is not read
+READ_PER_FRAME = 64 * 1024  # bytes read from the pty between two frames at most
 BUFFER_HIGH = 64 * 1024  # the channel's bufferedAmount above which the viewer is "behind"
 BUFFER_LOW = 16 * 1024  # ... and below which it gets a snapshot
 VIEW_RATE = 1024 * 1024  # screen bytes a second a viewer emulates at most (burst: twice)
@@ -121,6 +122,7 @@ class ShareSession:
         self._started = 0.0
         self.granted = False  # we let the other side type
         self._pending = bytearray()
+        self._read = 0  # bytes read from the pty since the last frame
         self._tick: asyncio.TimerHandle | None = None
         self._last_tick = -math.inf
         self._last_cost = 0.0  # seconds the last frame took: frames slow down when dear
@@ -288,7 +290,9 @@ class ShareSession:
 
     def _on_pty_data(self, data: bytes) -> None:
         self._pending += data
-        if len(self._pending) > PENDING_MAX and self._pty is not None:
+        self._read += len(data)
+        over = len(self._pending) > PENDING_MAX or self._read >= READ_PER_FRAME
+        if over and self._pty is not None:
             self._pty.pause()  # the program blocks on its writes until we catch up
         self._schedule()
 
@@ -350,6 +354,7 @@ class ShareSession:
                 self._send_screen(SCREEN_BYTES, fed)
         elif fed:
             self._behind = True  # no viewer yet: it gets a snapshot when the channel opens
+        self._read = 0
         if len(self._pending) < PENDING_MAX // 2 and self._pty is not None:
             self._pty.resume()
         if self._pending or (self._behind and self.open):
