@@ -12,7 +12,8 @@ a flood is throttled to what the call can afford, never queued without
 bound. A viewer that falls behind (the channel's
 ``bufferedAmount`` above :data:`BUFFER_HIGH`) gets no more frames until the
 buffer drains, then one snapshot of the screen as it is: the latest screen,
-not a backlog. An idle program sends nothing.
+not a backlog. The last frame of a share is a snapshot too. An idle program
+sends nothing.
 
 **Control.** Read-only by default. Input from the other side reaches the pty
 only while we granted control (:meth:`grant`; :meth:`revoke` takes it back);
@@ -20,9 +21,10 @@ the grant is ours, kept here, and ends with the share and with the call.
 Input sent without a grant is dropped and counted (``input_refused``).
 
 **Viewing.** Frames from the other side feed a terminal of the size they
-announced; :meth:`snapshot` reads it as text. Screen bytes are bounded per
-second (:data:`VIEW_RATE`): past that, frames are dropped and a snapshot
-asked for (a hostile sharer cannot make us emulate without end).
+announced; :meth:`snapshot` reads it as text. The time spent emulating them
+is bounded (:data:`VIEW_SHARE` of the loop, :data:`VIEW_FRAME` per frame):
+past that, frames are dropped (or cut short) and a snapshot asked for: a
+hostile sharer cannot make us emulate without end, whatever its bytes cost.
 
 Nothing here knows the call: changes go out through ``on_change`` (a
 :class:`ShareChange`), one-line notices through ``on_notice``.
@@ -62,9 +64,12 @@ TICK_BUDGET = 0.010  # seconds of emulation per frame at most (the call's loop i
 PIECE = 1024  # bytes fed to the emulator between two looks at the clock
 PENDING_MAX = 256 * 1024  # bytes read but not yet emulated: above this the pty is not read
 READ_PER_FRAME = 64 * 1024  # bytes read from the pty between two frames at most
+FRAME_BYTES = 64 * 1024  # terminal bytes a frame carries at most (+ a piece): inflated and
+# even incompressible, well inside the wire's bounds (wire.MAX_FRAME_BYTES)
 BUFFER_HIGH = 64 * 1024  # the channel's bufferedAmount above which the viewer is "behind"
 BUFFER_LOW = 16 * 1024  # ... and below which it gets a snapshot
-VIEW_RATE = 1024 * 1024  # screen bytes a second a viewer emulates at most (burst: twice)
+VIEW_SHARE = 0.25  # seconds of emulation a second a viewer spends at most (burst: twice)
+VIEW_FRAME = 0.05  # seconds of emulation one received frame may take at most
 INPUT_RATE = 200  # input frames a second from a granted viewer at most (burst: twice)
 CPU_SHARE = 0.25  # a frame costing d seconds is followed by one no sooner than d / CPU_SHARE
 NOTICE_INTERVAL = 10.0
@@ -90,6 +95,14 @@ class _Bucket:
     def __init__(self, rate: float, clock: Callable[[], float]) -> None:
         self.rate, self.burst = rate, 2 * rate
         self._clock, self._tokens, self._last = clock, 2 * rate, clock()
+
+    def spend(self, n: float) -> bool:
+        """Spend ``n`` if anything is left (the balance may go below zero)."""
+        self.take(0.0)
+        if self._tokens <= 0:
+            return False
+        self._tokens -= n
+        return True
 
     def take(self, n: float = 1.0) -> bool:
         now = self._clock()
@@ -134,7 +147,7 @@ class ShareSession:
         self.remote_title = ""
         self._remote_started = 0.0
         self.control = False  # they let us type
-        self._view = _Bucket(VIEW_RATE, clock)
+        self._view = _Bucket(VIEW_SHARE, clock)
         self._sync_asked = -math.inf
         self._synced = True  # false after a dropped frame, until the next snapshot
         # The last terminals that stopped: their final screens stay readable.
@@ -189,7 +202,7 @@ class ShareSession:
             terminal, self._unseen = self._unseen, None
             start = Control("share-start", terminal.cols, terminal.rows, self._title)
             self._send(encode_control(start))
-            self._send_screen(SCREEN_SNAPSHOT, terminal.snapshot())
+            self._send_screen(SCREEN_SNAPSHOT, terminal.snapshot(MAX_SCREEN_BYTES))
             self._send(encode_control(Control("share-stop")))
 
     def _announce(self) -> None:
@@ -259,6 +272,9 @@ class ShareSession:
             task.add_done_callback(self._closing.discard)
         local, self.local = self.local, None
         if self.open:
+            # The last screen as it is, whatever came before: a viewer that fell
+            # behind or cut a frame short (its budget) ends on the right screen.
+            self._send_screen(SCREEN_SNAPSHOT, local.snapshot(MAX_SCREEN_BYTES))
             self._send(encode_control(Control("share-stop")))
         elif not self._closed:
             self._unseen = local
@@ -326,7 +342,7 @@ class ShareSession:
         work = prefix + work[skip:]
         deadline = self._clock() + TICK_BUDGET
         pos = 0
-        while pos < len(work) and pos < MAX_SCREEN_BYTES // 2:
+        while pos < len(work) and pos < FRAME_BYTES:
             end = min(pos + PIECE, len(work))
             if end < len(work):
                 end = pos + (utf8_cut(work[pos:end]) or end - pos)
@@ -348,7 +364,7 @@ class ShareSession:
                 self._behind = True
             if self._behind:
                 if buffered <= BUFFER_LOW and self.local.idle:
-                    self._send_screen(SCREEN_SNAPSHOT, self.local.snapshot())
+                    self._send_screen(SCREEN_SNAPSHOT, self.local.snapshot(MAX_SCREEN_BYTES))
                     self._behind = False
             elif fed:
                 self._send_screen(SCREEN_BYTES, fed)
@@ -452,17 +468,27 @@ class ShareSession:
             raise ShareError("a screen frame while nothing is shared")
         kind, data = decode_screen(frame)
         self.frames_received += 1
-        if not self._view.take(len(data)):
-            self.frames_dropped += 1
-            self._notice("the shared terminal sends too much: frames dropped, asking for a resync")
-            self._ask_sync()
+        if kind == SCREEN_BYTES and not self._synced:
+            self.frames_dropped += 1  # bytes after a drop: meaningless until a snapshot
+            return
+        if not self._view.spend(0.0):
+            self._too_much()
             return
         if kind == SCREEN_SNAPSHOT:
             self.remote.reset()
             self._synced = True
-        elif not self._synced:
-            return  # bytes after a drop: meaningless until the next snapshot
-        self.remote.feed(data)
+        start = self._clock()
+        for pos in range(0, len(data), PIECE * 4):
+            self.remote.feed(data[pos : pos + PIECE * 4])
+            if self._clock() - start > VIEW_FRAME and pos + PIECE * 4 < len(data):
+                self._too_much()  # cut short: the screen is wrong until a snapshot
+                break
+        self._view.spend(self._clock() - start)
+
+    def _too_much(self) -> None:
+        self.frames_dropped += 1
+        self._notice("the shared terminal sends too much: frames dropped, asking for a resync")
+        self._ask_sync()
 
     def _ask_sync(self) -> None:
         self._synced = False

@@ -189,10 +189,17 @@ class Terminal:
         return f"\x1b[{self.rows};1H".encode(), cut + 1
 
     # ------------------------------------------------------------ snapshots
-    def snapshot(self) -> bytes:
+    def snapshot(self, limit: int | None = None) -> bytes:
         """ANSI bytes that turn a fresh terminal of this size into this screen
         (cells and colours, cursor and its attributes, margins, modes; not the
-        saved cursor, tab stops or charsets)."""
+        saved cursor, tab stops or charsets). Longer than ``limit`` (a huge
+        screen changing colour every cell), the text alone, without colours."""
+        data = self._snapshot(colour=True)
+        if limit is not None and len(data) > limit:
+            data = self._snapshot(colour=False)
+        return data
+
+    def _snapshot(self, *, colour: bool) -> bytes:
         screen = self.screen
         out = [_RESET.decode(), "\x1b[?7l"]  # no autowrap while painting the last column
         current = ""
@@ -207,7 +214,7 @@ class Terminal:
                 char = line[x]
                 if not char.data:  # the second cell of a wide character
                     continue
-                sgr = _sgr(char)
+                sgr = _sgr(char) if colour else "\x1b[0m"
                 if sgr != current:
                     out.append(sgr)
                     current = sgr

@@ -17,7 +17,14 @@ from hello_tui.call import events as ev
 from hello_tui.call.call import Call
 from hello_tui.media.sinks import NullSink
 from hello_tui.share import session as share_session
-from hello_tui.share.wire import ShareError
+from hello_tui.share.wire import (
+    SCREEN_BYTES,
+    SCREEN_SNAPSHOT,
+    Control,
+    ShareError,
+    encode_control,
+    encode_screen,
+)
 from hello_tui.signaling.roomcrypt import encrypt_name, new_room_key, room_url
 from tests.call.conftest import Env, T
 from tests.call.test_chat_privacy import server_frames
@@ -64,17 +71,21 @@ async def _event(call: Call, kind: type, *, timeout: float = T, **fields: object
 
 async def test_viewer_sees_the_sharers_screen_and_its_end(env: Env) -> None:
     sharer, viewer = await _connected_pair(env)
-    script = "printf 'hello \\033[31mred\\033[0m world\\n\\303\\251t\\303\\251 done\\n'"
+    script = "printf 'hello \\033[31mred\\033[0m world\\n\\303\\251t\\303\\251 done\\n'; read x"
     await sharer.share.start(["sh", "-c", script], cols=60, rows=10)
     started = await _event(viewer, ev.ShareStarted, side="remote")
     assert (started.cols, started.rows) == (60, 10)  # type: ignore[attr-defined]
-    await _event(viewer, ev.ShareStopped, side="remote")  # the program ended by itself
-    await _event(sharer, ev.ShareStopped, side="local")
-    shot = viewer.share_snapshot()  # theirs: the last one, stopped
+    # Streamed (no snapshot yet: the share's last frame is one)
+    await _until(lambda: "été done" in _screen(viewer, "remote"), "the output")
+    shot = viewer.share_snapshot()  # theirs
     assert shot.side == "remote" and shot in viewer.event_log
     remote, local = shot.text, _screen(sharer, "local")
     assert remote.splitlines()[:2] == ["hello red world", "été done"]
     assert remote == local
+    sharer.share.send_input("\r")  # read returns: the program ends by itself
+    await _event(viewer, ev.ShareStopped, side="remote")
+    await _event(sharer, ev.ShareStopped, side="local")
+    assert viewer.share_snapshot().text == local  # the last screen stays readable
     assert viewer.share.last_remote is not None
     red = viewer.share.last_remote.screen.buffer[0][6]
     assert (red.data, red.fg) == ("r", "red")
@@ -166,14 +177,17 @@ async def test_a_10_mb_flood_ends_on_the_sharers_screen(
     await viewer.accept()
     for call in (sharer, viewer):
         await call.wait_for(ev.MediaFlowing, T)
-    script = "yes 'flood line' | head -c 10000000; echo; echo END"
+    script = "yes 'flood line' | head -c 10000000; echo; echo END; exec cat"
     start = time.perf_counter()
     await sharer.share.start(["sh", "-c", script], cols=80, rows=24)
-    await _event(sharer, ev.ShareStopped, side="local", timeout=120)
-    await _event(viewer, ev.ShareStopped, side="remote")
+    # While still sharing (the share's last frame, a snapshot, would hide a
+    # broken stream): the viewer catches up with the sharer's exact screen.
+    await _until(lambda: "END" in _screen(sharer, "local"), "the end of the flood", 120)
+    await _until(
+        lambda: _screen(viewer, "remote") == _screen(sharer, "local"), "the viewer to catch up"
+    )
     end = time.perf_counter()
-    remote, local = _screen(viewer, "remote"), _screen(sharer, "local")
-    assert remote == local
+    local = _screen(sharer, "local")
     lines = local.splitlines()
     assert lines[0] == "flood line" and "END" in lines, local
     assert sharer.share.bytes_sent < 100_000, sharer.share.bytes_sent  # of 10 MB written
@@ -240,3 +254,31 @@ async def test_a_viewer_behind_gets_snapshots_of_the_latest_screen(
     cell = viewer.share.last_remote.screen.buffer[10][0]
     assert cell == sharer.share.last_local.screen.buffer[10][0] and cell.fg != "default"
     await sharer.hangup()
+
+
+async def test_a_hostile_sharer_is_bounded(env: Env) -> None:
+    """Frames written straight onto the real channel (no ShareSession rules):
+    malformed ones are dropped with a notice, and screen bytes beyond the
+    viewer's budget are dropped until a snapshot, which it asks for."""
+    hostile, viewer = await _connected_pair(env)
+    channel = hostile.share._channel
+    await _until(lambda: hostile.share.open, "the share channel")
+    syncs: list[str] = []
+    channel.on("message", lambda data: syncs.append(data) if "share-sync" in str(data) else None)
+    channel.send(encode_control(Control("share-start", 80, 24, "\x1b]0;evil\x07title")))
+    await _event(viewer, ev.ShareStarted, side="remote")
+    channel.send(b"\x09junk")  # an unknown kind
+    channel.send("{not json")
+    screenful = b"x" * 200_000  # compresses to a few hundred bytes
+    for _ in range(40):  # 8 MB of screen bytes at once, over a 1 MiB/s budget
+        channel.send(encode_screen(SCREEN_BYTES, screenful))
+    await _until(lambda: viewer.share.frames_received >= 40, "the frames")
+    assert viewer.share.frames_dropped >= 2 + 20  # the junk, and most of the screen bytes
+    await _until(lambda: bool(syncs), "the viewer asking for a snapshot")
+    notices = [e.text for e in viewer.event_log if isinstance(e, ev.Notice)]
+    assert any(n.startswith("a share frame from the other side was dropped") for n in notices)
+    started = next(e for e in viewer.event_log if isinstance(e, ev.ShareStarted))
+    assert "\x1b" not in started.line()  # the title is shown escaped
+    channel.send(encode_screen(SCREEN_SNAPSHOT, b"\x1bcresynced"))
+    await _until(lambda: _screen(viewer, "remote").startswith("resynced"), "the snapshot")
+    await hostile.hangup()

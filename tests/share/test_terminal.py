@@ -123,3 +123,16 @@ def test_size_bounds() -> None:
         Terminal(0, 24)
     with pytest.raises(ValueError):
         Terminal(80, 10_000)
+
+
+def test_a_snapshot_too_long_keeps_the_text_without_colours() -> None:
+    term = Terminal(120, 40)
+    for y in range(40):
+        term.feed(b"".join(b"\x1b[38;2;%d;%d;%dm#" % (x, y, x + y) for x in range(119)) + b"\r\n")
+    full = term.snapshot()
+    plain = term.snapshot(limit=len(full) - 1)
+    assert len(plain) < len(full) // 5
+    viewer = Terminal(120, 40)
+    viewer.feed(plain)
+    assert viewer.text() == term.text() and viewer.cursor == term.cursor
+    assert viewer.screen.buffer[0][0].fg == "default"
