@@ -41,6 +41,7 @@ from hello_tui.call.media_watch import MediaWatch
 from hello_tui.call.options import CallOptions
 from hello_tui.call.peer import (
     add_chat_channel,
+    add_share_channel,
     has_turn,
     ice_servers,
     local_description,
@@ -53,6 +54,7 @@ from hello_tui.media.tracks import CameraGate, GatedTrack, MeteredTrack
 from hello_tui.media.video import FrameSink
 from hello_tui.quality.sample import QualitySample
 from hello_tui.quality.summary import summarize
+from hello_tui.share.session import ShareChange, ShareSession
 from hello_tui.signaling import protocol as p
 from hello_tui.signaling.errors import SignalingClientError, SignalingError
 
@@ -155,6 +157,10 @@ class Call:
             on_notice=lambda text: self._notice(text, "chat"),
         )
         self.chat_log: list[ev.ChatMessage] = []
+        # Terminal sharing over the data channel's second stream (hello_tui/share/).
+        self.share = ShareSession(
+            on_change=self._on_share, on_notice=lambda text: self._notice(text, "share")
+        )
         self._inbox: asyncio.Queue[p.Message] = asyncio.Queue()
         self._stream = EventStream()
         self._task: asyncio.Task[None] | None = None
@@ -316,6 +322,24 @@ class Call:
         message = ev.ChatMessage(call_id=self.call_id, sender=sender, name=name, text=text)
         self.chat_log.append(message)
         self._emit(message)
+
+    def _on_share(self, change: ShareChange) -> None:
+        cid, side = self.call_id, change.side
+        if change.what == "started":
+            self._emit(ev.ShareStarted(call_id=cid, side=side, cols=change.cols,
+                                       rows=change.rows, title=change.title))  # fmt: skip
+        elif change.what == "stopped":
+            self._emit(ev.ShareStopped(call_id=cid, side=side, duration=change.duration))
+        else:
+            self._emit(ev.ShareControl(call_id=cid, side=side, granted=change.granted))
+
+    def share_snapshot(self, side: Literal["local", "remote"] | None = None) -> ev.ShareSnapshot:
+        """The shared screen as text (theirs by default, else ours), also emitted."""
+        side, term = self.share.snapshot(side)
+        event = ev.ShareSnapshot(call_id=self.call_id, side=side, cols=term.cols,
+                                 rows=term.rows, text=term.text(), cursor=term.cursor)  # fmt: skip
+        self._emit(event)
+        return event
 
     @property
     def video(self) -> bool:
@@ -480,6 +504,9 @@ class Call:
         channel = add_chat_channel(self.pc, answering=False)
         assert channel is not None
         self.chat.attach(channel)
+        share = add_share_channel(self.pc, answering=False)
+        assert share is not None
+        self.share.attach(share)
         hosts = self.options.host_addresses
         sdp = await local_description(self.pc, offer=True, addresses=hosts)
         return self.trust.stamp_offer(sdp)
@@ -497,6 +524,11 @@ class Call:
             self.chat.attach(channel)
         else:
             self.chat.unavailable("the other side has no data channel")
+        share = add_share_channel(self.pc, answering=True)
+        if share is not None:
+            self.share.attach(share)
+        else:
+            self.share.unavailable("the other side has no data channel")
         hosts = self.options.host_addresses
         answer = await local_description(self.pc, offer=False, addresses=hosts)
         return self.trust.stamp_answer(sdp, answer)
@@ -717,6 +749,7 @@ class Call:
         else:  # alone: wait for the peer, who will offer
             assert self.pc is not None
             self.chat.detach()
+            self.share.detach()
             await self.pc.close()
             self.pc = None
             self._set_stage("waiting")
@@ -875,6 +908,7 @@ class Call:
             self._watch.stop()
         self.phone._unregister(self)
         self.chat.close()  # before Ended: a notice for what was never sent
+        await self.share.close()  # the shared program hung up, every grant ends
         await self._close_media()
         self._emit(self.ended)
         for background in list(self._background):

@@ -16,6 +16,15 @@ own events (``chat`` from ``local``, ``muted``, ``camera-on``, ``ended``).
 | ``mute`` / ``unmute`` | | the microphone gate |
 | ``camera`` | ``on`` (bool) | ``call.set_camera(on)`` (a video call only) |
 | ``hangup`` | | ``call.hangup()`` |
+| ``share-start`` | ``command`` or ``shell``; ``cols``, ``rows`` | share a terminal (80x24) |
+| ``share-stop`` | | stop sharing (the program is hung up) |
+| ``share-grant`` / ``share-revoke`` | | the other side may / may not type in ours |
+| ``share-snapshot`` | ``side`` (optional) | a ``share-snapshot`` event: the screen |
+| ``share-input`` | ``data`` (string) | type in ours, or in theirs when granted |
+
+``command`` is split like a shell would (no shell runs it); ``shell``: true
+shares ``$SHELL``. ``side`` is ``local`` or ``remote`` (default: theirs if
+they share, else ours). Sharing is docs/sharing.md.
 
 Lines are untrusted: at most :data:`MAX_LINE_BYTES`, unknown fields refused.
 """
@@ -25,7 +34,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from hello_tui.call.call import Call
@@ -39,6 +48,12 @@ __all__ = [
     "CommandError",
     "Hangup",
     "Mute",
+    "ShareGrant",
+    "ShareInput",
+    "ShareRevoke",
+    "ShareSnapshotCmd",
+    "ShareStart",
+    "ShareStop",
     "Unmute",
     "parse_command",
     "run_command",
@@ -80,7 +95,83 @@ class Hangup:
     pass
 
 
-Command = Chat | Mute | Unmute | Camera | Hangup
+@dataclass(frozen=True, slots=True)
+class ShareStart:
+    argv: tuple[str, ...]
+    cols: int = 80
+    rows: int = 24
+
+
+@dataclass(frozen=True, slots=True)
+class ShareStop:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ShareGrant:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ShareRevoke:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ShareSnapshotCmd:
+    side: Literal["local", "remote"] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShareInput:
+    data: str
+
+
+Command = (
+    Chat | Mute | Unmute | Camera | Hangup
+    | ShareStart | ShareStop | ShareGrant | ShareRevoke | ShareSnapshotCmd | ShareInput
+)  # fmt: skip
+
+
+def share_argv(command: str | None, shell: bool) -> tuple[str, ...]:
+    """What ``--share CMD`` / ``--share-shell`` (and ``share-start``) run: CMD split
+    the way a shell would (no shell in between), or ``$SHELL`` (else /bin/sh)."""
+    import os
+    import shlex
+
+    if shell:
+        return (os.environ.get("SHELL") or "/bin/sh",)
+    try:
+        argv = tuple(shlex.split(command or ""))
+    except ValueError as exc:
+        raise CommandError(f"share: cannot split the command ({exc})") from None
+    if not argv:
+        raise CommandError('"share-start" needs "command" (a string) or "shell": true')
+    return argv
+
+
+def _share_start(o: dict[str, Any]) -> ShareStart:
+    command, shell = o.get("command"), o.get("shell", False)
+    if (command is not None and not isinstance(command, str)) or not isinstance(shell, bool):
+        raise CommandError('"share-start" needs "command" (a string) or "shell": true')
+    size: dict[str, int] = {}
+    for name in ("cols", "rows"):
+        if name in o:
+            value = o[name]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise CommandError(f'"share-start": "{name}" must be a positive integer')
+            size[name] = value
+    return ShareStart(share_argv(command, shell), **size)
+
+
+_INPUT = "share-input"
+
+
+def _share_side(o: dict[str, Any]) -> ShareSnapshotCmd:
+    side = o.get("side")
+    if side not in (None, "local", "remote"):
+        raise CommandError('"share-snapshot": "side" is "local" or "remote"')
+    return ShareSnapshotCmd(side)
 
 
 def _field(obj: dict[str, Any], name: str, kind: type, cmd: str) -> Any:
@@ -97,6 +188,12 @@ COMMANDS: dict[str, tuple[frozenset[str], Callable[[dict[str, Any]], Command]]] 
     "unmute": (frozenset(), lambda o: Unmute()),
     "camera": (frozenset({"on"}), lambda o: Camera(_field(o, "on", bool, "camera"))),
     "hangup": (frozenset(), lambda o: Hangup()),
+    "share-start": (frozenset({"command", "shell", "cols", "rows"}), _share_start),
+    "share-stop": (frozenset(), lambda o: ShareStop()),
+    "share-grant": (frozenset(), lambda o: ShareGrant()),
+    "share-revoke": (frozenset(), lambda o: ShareRevoke()),
+    "share-snapshot": (frozenset({"side"}), _share_side),
+    "share-input": (frozenset({"data"}), lambda o: ShareInput(_field(o, "data", str, _INPUT))),
 }
 
 
@@ -126,6 +223,7 @@ async def run_command(call: Call, command: Command) -> None:
     """Apply ``command`` to ``call``; :class:`CommandError` if the call refuses it."""
     from hello_tui.call.chat import ChatError
     from hello_tui.call.media_policy import NoVideo
+    from hello_tui.share.wire import ShareError
 
     if call.ended is not None:
         raise CommandError("the call is over")
@@ -141,5 +239,17 @@ async def run_command(call: Call, command: Command) -> None:
                 call.set_camera(on)
             case Hangup():
                 await call.hangup()
-    except (ChatError, NoVideo) as exc:
+            case ShareStart(argv=argv, cols=cols, rows=rows):
+                await call.share.start(argv, cols=cols, rows=rows)
+            case ShareStop():
+                await call.share.stop()
+            case ShareGrant():
+                call.share.grant()
+            case ShareRevoke():
+                call.share.revoke()
+            case ShareSnapshotCmd(side=side):
+                call.share_snapshot(side)
+            case ShareInput(data=data):
+                call.share.send_input(data)
+    except (ChatError, NoVideo, ShareError) as exc:
         raise CommandError(str(exc)) from None

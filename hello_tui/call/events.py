@@ -10,7 +10,7 @@ Order of a call that connects::
 
     Dialing | Incoming → Ringing | Waiting (a room) → Connecting → Connected → MediaFlowing
         → (CheckCode / Muted / Unmuted / CameraOn / CameraOff / Notice / Quality
-           / ChatMessage)* → Ended
+           / ChatMessage / Share*)* → Ended
 
 ``CheckCode`` comes once per call: right after ``Connected`` (usually) or a
 little later (the answerer waits for the offerer's reveal); a ``mismatch``
@@ -398,6 +398,74 @@ class MediaResumed(CallEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ShareStarted(CallEvent):
+    """A terminal is shared (:mod:`hello_tui.share`): ``side`` ``local`` (ours, over
+    the call's ``share`` channel) or ``remote`` (theirs: we view it). ``title``
+    is what the sharer named it (untrusted text from a remote: faces escape it)."""
+
+    kind: ClassVar[str] = "share-started"
+    side: Literal["local", "remote"]
+    cols: int
+    rows: int
+    title: str = ""
+
+    def line(self) -> str:
+        who = "You share" if self.side == "local" else "They share"
+        return f"{who} a terminal ({self.cols}x{self.rows}): {printable(self.title)}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShareStopped(CallEvent):
+    """A shared terminal stopped after ``duration`` seconds (the call's end stops it too)."""
+
+    kind: ClassVar[str] = "share-stopped"
+    side: Literal["local", "remote"]
+    duration: float
+
+    def line(self) -> str:
+        who = "You stopped" if self.side == "local" else "They stopped"
+        return f"{who} sharing a terminal ({self.duration:.0f} s)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShareControl(CallEvent):
+    """Keyboard control of a shared terminal changed hands: ``side`` ``local``: we
+    granted (or revoked) it on ours; ``remote``: they did on theirs (``granted``:
+    we may type now). Read-only is the default; a grant ends with the share."""
+
+    kind: ClassVar[str] = "share-control"
+    side: Literal["local", "remote"]
+    granted: bool
+
+    def line(self) -> str:
+        if self.side == "local":
+            return (
+                "CONTROL GRANTED: the other side can type in your shared terminal"
+                if self.granted
+                else "Control revoked: your shared terminal is read-only for them"
+            )
+        return "You may type in their terminal" if self.granted else "Their terminal is read-only"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShareSnapshot(CallEvent):
+    """A shared terminal's screen as text (``{"cmd": "share-snapshot"}``): one line
+    a row, trailing blanks trimmed; ``cursor`` ``[x, y]`` from 0."""
+
+    kind: ClassVar[str] = "share-snapshot"
+    side: Literal["local", "remote"]
+    cols: int
+    rows: int
+    text: str
+    cursor: tuple[int, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "call_id": self.call_id, "t": self.t, "side": self.side,
+                "cols": self.cols, "rows": self.rows, "text": self.text,
+                "cursor": list(self.cursor)}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Quality(CallEvent):
     """One second of call quality while connected (``sample.t``: seconds since
     connected; the event's own ``t`` is wall-clock, like every event's)."""
@@ -545,6 +613,10 @@ EVENT_TYPES: dict[str, type[CallEvent]] = {
         ServerBack,
         Reconnecting,
         MediaResumed,
+        ShareStarted,
+        ShareStopped,
+        ShareControl,
+        ShareSnapshot,
     )
 }
 
@@ -572,6 +644,10 @@ __all__ = [
     "Ringing",
     "ServerBack",
     "ServerLost",
+    "ShareControl",
+    "ShareSnapshot",
+    "ShareStarted",
+    "ShareStopped",
     "Unmuted",
     "Waiting",
     "call_outcome",

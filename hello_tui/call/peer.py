@@ -39,9 +39,11 @@ from aiortc import (
 from hello_tui.call.chat import CHANNEL_ID, CHANNEL_LABEL
 from hello_tui.config.settings import IceSettings
 from hello_tui.media import aiortc_adapter
+from hello_tui.share import wire as share_wire
 
 __all__ = [
     "add_chat_channel",
+    "add_share_channel",
     "has_turn",
     "host_addresses",
     "ice_servers",
@@ -148,3 +150,12 @@ def add_chat_channel(pc: RTCPeerConnection, *, answering: bool) -> RTCDataChanne
     if answering and pc.sctp is None:
         return None
     return pc.createDataChannel(CHANNEL_LABEL, negotiated=True, id=CHANNEL_ID)
+
+
+def add_share_channel(pc: RTCPeerConnection, *, answering: bool) -> RTCDataChannel | None:
+    """The call's second pre-negotiated channel (``share``, id 1): terminal sharing
+    (:mod:`hello_tui.share.wire`), apart from chat so a screenful never waits in
+    chat's way. Added right after :func:`add_chat_channel`, under the same rule."""
+    if answering and pc.sctp is None:
+        return None
+    return pc.createDataChannel(share_wire.CHANNEL_LABEL, negotiated=True, id=share_wire.CHANNEL_ID)

@@ -6,7 +6,7 @@ call went (:data:`EXIT_CODES`). SIGINT and SIGTERM hang up cleanly: the
 other side sees ``hangup`` (``cancel`` before an answer).
 
 With ``--json``, stdin steers the call: one JSON command a line
-(:mod:`hello_tui.call.commands`: chat, mute, unmute, camera, hangup); a bad
+(:mod:`hello_tui.call.commands`: chat, mute, unmute, camera, hangup, share-*); a bad
 line is an ``error`` event and the call goes on; stdin closing changes
 nothing. Without ``--json`` stdin is never read during the call.
 
@@ -137,6 +137,20 @@ def _media_options(p: argparse.ArgumentParser) -> None:
             f"{stage.replace('-', '_')})",
         )
     p.add_argument("--json", action="store_true", help="JSON lines on stdout, one per event")
+    share = p.add_mutually_exclusive_group()
+    share.add_argument(
+        "--share",
+        metavar="CMD",
+        help="share a terminal running CMD once connected (read-only for the other side; "
+        'grant control with {"cmd": "share-grant"} on stdin with --json)',
+    )
+    share.add_argument("--share-shell", action="store_true", help="share a terminal running $SHELL")
+    p.add_argument(
+        "--share-size",
+        metavar="COLSxROWS",
+        default="80x24",
+        help="the shared terminal's size (default: 80x24)",
+    )
     p.add_argument(
         "--no-telemetry",
         action="store_true",
@@ -301,7 +315,15 @@ class Printer:
                 return " · ".join(parts)
             case ev.PeerName(name=name):
                 return f"In the room: {name}"
-            case ev.ChatMessage() | ev.ServerLost() | ev.ServerBack() | ev.MediaResumed():
+            case (
+                ev.ChatMessage()
+                | ev.ServerLost()
+                | ev.ServerBack()
+                | ev.MediaResumed()
+                | ev.ShareStarted()
+                | ev.ShareStopped()
+                | ev.ShareControl()
+            ):
                 return event.line()
             case ev.Knocking(owner_present=present):
                 if present:
@@ -320,6 +342,9 @@ class Printer:
                 return f"A knock ended: {reason}"
             case ev.Reconnecting():
                 return "No audio from the other side: reconnecting..."
+            case ev.ShareSnapshot(side=side, text=text):
+                rows = "\n".join("  " + printable(row) for row in text.split("\n"))
+                return f"{'Your' if side == 'local' else 'Their'} shared terminal:\n{rows}"
         return event.kind
 
     def stats(self, call: Call, code: int) -> None:
@@ -761,6 +786,7 @@ async def drive(call: Call, args: argparse.Namespace, printer: Printer, stop: An
 
     follower = asyncio.create_task(_follow(call, printer))
     limiter = asyncio.create_task(limits())
+    sharer = asyncio.create_task(share_when_connected(call, args, printer))
     stopper = asyncio.create_task(stop.wait())
     ender = asyncio.create_task(call.wait_ended())
     await asyncio.wait({stopper, ender}, return_when=asyncio.FIRST_COMPLETED)
@@ -768,9 +794,9 @@ async def drive(call: Call, args: argparse.Namespace, printer: Printer, stop: An
     if interrupted:
         await call.hangup()
     ended = await call.wait_ended()
-    for task in (limiter, stopper, ender):
+    for task in (limiter, stopper, ender, sharer):
         task.cancel()
-    await asyncio.gather(limiter, stopper, ender, return_exceptions=True)
+    await asyncio.gather(limiter, stopper, ender, sharer, return_exceptions=True)
     await follower
     code = exit_code(
         ended.reason, ended.stage, interrupted=interrupted, timed_out=state["timed_out"]
@@ -779,6 +805,39 @@ async def drive(call: Call, args: argparse.Namespace, printer: Printer, stop: An
         print(f"hello-tui: error: {ended.message}", file=sys.stderr, flush=True)
     printer.stats(call, code)
     return code
+
+
+def share_size(text: str) -> tuple[int, int]:
+    """``--share-size COLSxROWS``: (cols, rows); CliError if it is not one."""
+    from hello_tui.share.terminal import MAX_COLS, MAX_ROWS
+
+    cols, _, rows = text.lower().partition("x")
+    if not (cols.isdigit() and rows.isdigit()):
+        raise CliError(f"--share-size {text!r}: expected COLSxROWS, e.g. 80x24")
+    if not (1 <= int(cols) <= MAX_COLS and 1 <= int(rows) <= MAX_ROWS):
+        raise CliError(f"--share-size {text!r}: at most {MAX_COLS}x{MAX_ROWS}")
+    return int(cols), int(rows)
+
+
+async def share_when_connected(call: Call, args: argparse.Namespace, printer: Printer) -> None:
+    """``--share CMD`` / ``--share-shell``: share once the call connects; a
+    program that cannot start is an error event, and the call goes on."""
+    from hello_tui.call import events as ev
+    from hello_tui.call.commands import CommandError, share_argv
+    from hello_tui.share.wire import ShareError
+
+    command, shell = getattr(args, "share", None), getattr(args, "share_shell", False)
+    if not command and not shell:
+        return
+    cols, rows = share_size(getattr(args, "share_size", "80x24"))
+    try:
+        argv = share_argv(command, shell)
+        await call.wait_for(ev.Connected)
+        await call.share.start(argv, cols=cols, rows=rows)
+    except LookupError:  # the call ended first
+        return
+    except (CommandError, ShareError) as exc:
+        printer.line({"kind": "error", "message": str(exc)}, f"error: {exc}")
 
 
 def _run(main: Any) -> int:
@@ -880,6 +939,7 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
                     )
     _check_endpoints(*_settings_audio(ctx, args))
     _check_video(ctx, args)
+    share_size(args.share_size)  # before dialling, not as a failed share
     session = _session(ctx, args, login=login)
     printer = Printer(args.json)
     if not is_room and to != "echo" and not session.login:
@@ -944,6 +1004,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
         )
     _check_endpoints(*_settings_audio(ctx, args))
     _check_video(ctx, args)
+    share_size(args.share_size)  # before dialling, not as a failed share
     telemetry = Telemetry(ctx, args, session.url)
     telemetry.before()
 
