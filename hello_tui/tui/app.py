@@ -116,13 +116,20 @@ class HelloApp(App[None]):
     # ------------------------------------------------------------ life
     def on_mount(self) -> None:
         self.backend.on_change = self.backend_changed
+        self.backend.bell = self._sound_bell
         self.push_screen(MainScreen(self.backend))
         self.screen_change_signal.subscribe(self, lambda _: self.call_after_refresh(self.on_resize))
         if self.auto_connect:
             self.action_retry()
 
+    def _sound_bell(self) -> None:
+        """A call sound's stand-in when there is no output (not when the bell is off)."""
+        if self.ring_bell is not False:
+            self.bell()
+
     async def on_unmount(self) -> None:
         self.backend.on_change = None
+        self.backend.bell = None
         await self.backend.close()
 
     def backend_changed(self) -> None:
