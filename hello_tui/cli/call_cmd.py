@@ -136,6 +136,12 @@ def _media_options(p: argparse.ArgumentParser) -> None:
         )
     p.add_argument("--json", action="store_true", help="JSON lines on stdout, one per event")
     p.add_argument(
+        "--sounds",
+        action="store_true",
+        help="call sounds as [sounds] says (connecting, connected, failed, joined, left, "
+        "message) on the output device, else the terminal bell (default: silent)",
+    )
+    p.add_argument(
         "--no-telemetry",
         action="store_true",
         help="send no call report this time (see 'hello-tui privacy')",
@@ -699,7 +705,7 @@ def _session(
     from hello_tui.session.connect import Session
 
     audio_in, audio_out = _settings_audio(ctx, args)
-    return Session(
+    session = Session(
         ctx.paths,
         _settings_processing(ctx, args),
         server_url=getattr(args, "server", None),
@@ -710,7 +716,19 @@ def _session(
         video_out=args.video_out,
         callers=callers,
         face=args._handler.rpartition(":cmd_")[2] if hasattr(args, "_handler") else "",
+        sounds=getattr(args, "sounds", False),
     )
+    session.bell = _terminal_bell
+    return session
+
+
+def _terminal_bell() -> None:
+    """A call sound's stand-in without a sound output: BEL on stderr, if a terminal."""
+    import sys
+
+    if sys.stderr.isatty():
+        sys.stderr.write("\a")
+        sys.stderr.flush()
 
 
 async def _follow(call: Call, printer: Printer) -> None:

@@ -25,9 +25,9 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError
 
-from hello_tui.media.audio_format import FRAME_SAMPLES, SAMPLE_RATE, Samples
+from hello_tui.media.audio_format import FRAME_SAMPLES, SAMPLE_RATE, Samples, make_frame
 from hello_tui.media.sinks import AudioSink, DeviceSink, open_audio_sink
-from hello_tui.media.sources import PacedSource
+from hello_tui.media.sources import AudioSource
 
 log = logging.getLogger(__name__)
 
@@ -74,23 +74,31 @@ def duration(cue: Cue) -> float:
     return sum(seconds for _, seconds in PATTERNS[cue])
 
 
-class CueTrack(PacedSource):
-    """Plays ``samples`` in real time (the last frame padded with silence), then ends."""
+class CueTrack(AudioSource):
+    """Plays ``samples`` in real time (the last frame padded with silence), then
+    ends. Late frames are sent late, never skipped: a cue is short and whole."""
 
     def __init__(self, samples: Samples) -> None:
         super().__init__("cue:")
         frames = -(-len(samples) // FRAME_SAMPLES)
-        self._samples_all = np.zeros(frames * FRAME_SAMPLES, dtype=np.int16)
-        self._samples_all[: len(samples)] = samples
+        self._all = np.zeros(frames * FRAME_SAMPLES, dtype=np.int16)
+        self._all[: len(samples)] = samples
+        self._t0: float | None = None
+        self._pts = 0
 
     async def recv(self) -> av.AudioFrame:
-        if self._next_pts >= len(self._samples_all):
+        self._check_live()
+        if self._pts >= len(self._all):
             raise MediaStreamError
-        return await super().recv()
-
-    def _samples(self, pts: int) -> Samples:
-        chunk = self._samples_all[pts : pts + FRAME_SAMPLES]  # short after a skip-ahead
-        return np.pad(chunk, (0, FRAME_SAMPLES - len(chunk)))
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        due = self._t0 + self._pts / SAMPLE_RATE
+        if due > now:
+            await asyncio.sleep(due - now)
+        pts, self._pts = self._pts, self._pts + FRAME_SAMPLES
+        self.frames_sent += 1
+        return make_frame(self._all[pts : pts + FRAME_SAMPLES], pts)
 
 
 class CuePlayer:

@@ -23,6 +23,8 @@ attention (``cues.BELL_CUES``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from hello_tui.config.settings import SoundsSettings
 
 MESSAGE_EVERY = 1.0  # seconds: at most one message cue in this time
+CLOSE_WAIT = 1.0  # seconds a closing session lets the last cue play
 
 __all__ = ["CallSounds", "cue_for", "sound_output"]
 
@@ -101,4 +104,8 @@ class CallSounds(CallListener):
         self.player.play(cue)
 
     async def close(self) -> None:
+        """Let the last cue finish (the ``left`` of the call that just ended, when
+        a CLI run exits), a second at most, then stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.player.idle(), CLOSE_WAIT)
         await self.player.close()
