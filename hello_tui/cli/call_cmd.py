@@ -324,7 +324,7 @@ class Printer:
                 return f"A knock ended: {reason}"
         return event.kind
 
-    def stats(self, call: Call, code: int) -> None:
+    def stats(self, call: Call, code: int, hint: dict[str, Any] | None = None) -> None:
         self.clear_live()
         sink = call.sink.stats() if call.sink is not None else None
         ended = call.ended
@@ -341,6 +341,8 @@ class Printer:
             "frames_received": sink.frames if sink else 0,
             "samples_received": sink.samples if sink else 0,
             "video_frames_received": call.remote_video.frames if call.remote_video else 0,
+            # A call that did not connect: try again, or share a link (drive's recovery_hint).
+            "recovery": {k: v for k, v in hint.items() if k != "line"} if hint else None,
         }
         if self.as_json:
             self.line(data, "")
@@ -736,9 +738,17 @@ async def _follow(call: Call, printer: Printer) -> None:
         printer.event(event)
 
 
-async def drive(call: Call, args: argparse.Namespace, printer: Printer, stop: Any) -> int:
+async def drive(
+    call: Call,
+    args: argparse.Namespace,
+    printer: Printer,
+    stop: Any,
+    share_server: tuple[str, ...] | None = None,
+) -> int:
     """Print the call's events, apply --duration/--timeout, hang up on ``stop``;
-    returns the exit code."""
+    returns the exit code. A ``call`` that did not connect ends with the
+    recovery hint (``share_server``: the ``room create`` options that reach the
+    call's server; None: no server to make a room on, only Retry)."""
     import asyncio
 
     from hello_tui.call import events as ev
@@ -785,8 +795,37 @@ async def drive(call: Call, args: argparse.Namespace, printer: Printer, stop: An
     )
     if ended.reason in ("error", "unreachable") and ended.message:
         print(f"hello-tui: error: {ended.message}", file=sys.stderr, flush=True)
-    printer.stats(call, code)
+    hint = recovery_hint(call, getattr(args, "target", ""), state["timed_out"], share_server)
+    if hint is not None and not printer.as_json:
+        printer.line({}, hint["line"])
+    printer.stats(call, code, hint)
     return code
+
+
+def recovery_hint(
+    call: Call, target: str, timed_out: bool, share_server: tuple[str, ...] | None
+) -> dict[str, Any] | None:
+    """Like Hello after a failed or unanswered call: try again, or share a link
+    instead (session/recovery.py). ``line`` for people; ``retry`` and ``share``
+    (None: not offered) are the commands, ready for a shell."""
+    import shlex
+
+    from hello_tui.session.recovery import recovery_for, share_room_name
+
+    if call.ended is None or not target:
+        return None
+    offer = recovery_for(call.ended, outgoing=call.direction == "outgoing", room=call.is_room,
+                         target=target, timed_out=timed_out)  # fmt: skip
+    if offer is None:
+        return None
+    retry = shlex.join(["hello-tui", "call", target])
+    share = None
+    if offer.share and share_server is not None:
+        name = share_room_name(call.peer or target)
+        share = shlex.join(["hello-tui", "room", "create", "--qr", *share_server, name])
+    line = f"{offer.lead.capitalize()}: try again ({retry})"
+    line += f", or share a link instead ({share})" if share else ""
+    return {"lead": offer.lead, "retry": retry, "share": share, "line": line}
 
 
 def _run(main: Any) -> int:
@@ -909,8 +948,11 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
                 if steering is not None:
                     steering.call = call
                     steering.start()
+                share: tuple[str, ...] | None = None  # the embedded server keeps no rooms
+                if not session.embedded:
+                    share = ("--server", args.server) if args.server else ()
                 try:
-                    code = await drive(call, args, printer, stop)
+                    code = await drive(call, args, printer, stop, share)
                 finally:
                     if steering is not None:
                         await steering.stop()
