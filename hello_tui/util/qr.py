@@ -1,4 +1,4 @@
-"""A QR code drawn in the terminal with half-block characters, and OSC 52.
+"""A QR code drawn in the terminal with half-block characters.
 
 :func:`qr_matrix` is the code's modules (``segno``, error correction ``M``,
 a 4-module quiet zone as the standard asks); :func:`qr_lines` draws two module
@@ -6,18 +6,12 @@ rows per text line: upper half block, lower half block, full block or space.
 A phone's camera wants dark modules on a light ground, and most terminals draw
 light text on a dark one: with ``invert`` (the default) the *light* modules
 (and the quiet zone) are the blocks, so the code reads dark-on-light there.
-
-:func:`osc52` is the escape that asks the terminal to put text on the
-clipboard (xterm, kitty, WezTerm, iTerm2, foot, tmux with set-clipboard...).
 """
 
 from __future__ import annotations
 
-import base64
-
 QUIET = 4  # modules of quiet zone around the code (ISO/IEC 18004)
 _BLOCKS = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}
-OSC52_MAX = 74_994  # bytes of base64 xterm accepts in one OSC 52 by default
 
 
 def qr_matrix(text: str) -> list[list[bool]]:
@@ -52,10 +46,4 @@ def matrix_of_lines(lines: list[str], *, invert: bool = True) -> list[list[bool]
     return rows
 
 
-def osc52(text: str) -> str | None:
-    """The OSC 52 escape that copies ``text`` to the clipboard (None: too long)."""
-    data = base64.b64encode(text.encode()).decode("ascii")
-    return None if len(data) > OSC52_MAX else f"\x1b]52;c;{data}\x07"
-
-
-__all__ = ["matrix_of_lines", "osc52", "qr_lines", "qr_matrix"]
+__all__ = ["matrix_of_lines", "qr_lines", "qr_matrix"]

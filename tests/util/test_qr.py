@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hello_tui.util.qr import matrix_of_lines, osc52, qr_lines, qr_matrix
+from hello_tui.util.qr import matrix_of_lines, qr_lines, qr_matrix
 
 URL = "https://hello.example.org/r/3kq9VfX2pLm8Ab#k=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA"
 
@@ -30,8 +30,3 @@ def test_a_decoder_reads_the_url_back_from_the_drawn_text() -> None:
     image = np.kron(image, np.ones((8, 8), dtype=np.uint8))  # 8 px a module
     text, points, _ = cv2.QRCodeDetector().detectAndDecode(image)
     assert points is not None and text == URL
-
-
-def test_osc52_copies_base64_and_refuses_what_is_too_long() -> None:
-    assert osc52("héllo") == "\x1b]52;c;aMOpbGxv\x07"
-    assert osc52("x" * 100_000) is None
