@@ -122,8 +122,10 @@ async def test_retry_calls_again(server: str, peers: Any) -> None:
         # Bob's phone rang twice: the first call, then the retry.
         rang = [await asyncio.wait_for(bob.next_incoming(), T) for _ in range(2)]
         assert rang[0].call_id != rang[1].call_id
-        assert app.last_call is not first and isinstance(app.screen, CallScreen)
-        await wait_until(pilot, lambda: isinstance(app.screen, RetryOrShare), what="again")
+        assert app.last_call is not first
+        second = app.last_call
+        await wait_until(pilot, lambda: second.ended is not None and isinstance(app.screen,
+                         RetryOrShare), what="the offer again")  # fmt: skip
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
         outcomes = [r.outcome for r in app.backend.history.list()]
