@@ -152,6 +152,12 @@ def _media_options(p: argparse.ArgumentParser) -> None:
         help="the shared terminal's size (default: 80x24)",
     )
     p.add_argument(
+        "--sounds",
+        action="store_true",
+        help="call sounds as [sounds] says (connecting, connected, failed, joined, left, "
+        "message) on the output device, else the terminal bell (default: silent)",
+    )
+    p.add_argument(
         "--no-telemetry",
         action="store_true",
         help="send no call report this time (see 'hello-tui privacy')",
@@ -347,7 +353,7 @@ class Printer:
                 return f"{'Your' if side == 'local' else 'Their'} shared terminal:\n{rows}"
         return event.kind
 
-    def stats(self, call: Call, code: int) -> None:
+    def stats(self, call: Call, code: int, hint: dict[str, Any] | None = None) -> None:
         self.clear_live()
         sink = call.sink.stats() if call.sink is not None else None
         ended = call.ended
@@ -365,6 +371,8 @@ class Printer:
             "samples_received": sink.samples if sink else 0,
             "video_frames_received": call.remote_video.frames if call.remote_video else 0,
             "longest_audio_gap_ms": call.longest_gap_ms,
+            # A call that did not connect: try again, or share a link (drive's recovery_hint).
+            "recovery": {k: v for k, v in hint.items() if k != "line"} if hint else None,
         }
         if self.as_json:
             self.line(data, "")
@@ -731,7 +739,7 @@ def _session(
     from hello_tui.signaling.client import ReconnectPolicy
 
     audio_in, audio_out = _settings_audio(ctx, args)
-    return Session(
+    session = Session(
         ctx.paths,
         _settings_processing(ctx, args),
         server_url=getattr(args, "server", None),
@@ -745,7 +753,19 @@ def _session(
         reconnect=True,
         # A call in progress wants its server back soon: full jitter, capped at 2 s.
         policy=ReconnectPolicy(base=0.25, cap=CLI_RECONNECT_CAP),
+        sounds=getattr(args, "sounds", False),
     )
+    session.bell = _terminal_bell
+    return session
+
+
+def _terminal_bell() -> None:
+    """A call sound's stand-in without a sound output: BEL on stderr, if a terminal."""
+    import sys
+
+    if sys.stderr.isatty():
+        sys.stderr.write("\a")
+        sys.stderr.flush()
 
 
 async def _follow(call: Call, printer: Printer) -> None:
@@ -753,9 +773,17 @@ async def _follow(call: Call, printer: Printer) -> None:
         printer.event(event)
 
 
-async def drive(call: Call, args: argparse.Namespace, printer: Printer, stop: Any) -> int:
+async def drive(
+    call: Call,
+    args: argparse.Namespace,
+    printer: Printer,
+    stop: Any,
+    share_server: tuple[str, ...] | None = None,
+) -> int:
     """Print the call's events, apply --duration/--timeout, hang up on ``stop``;
-    returns the exit code."""
+    returns the exit code. A ``call`` that did not connect ends with the
+    recovery hint (``share_server``: the ``room create`` options that reach the
+    call's server; None: no server to make a room on, only Retry)."""
     import asyncio
 
     from hello_tui.call import events as ev
@@ -803,7 +831,10 @@ async def drive(call: Call, args: argparse.Namespace, printer: Printer, stop: An
     )
     if ended.reason in ("error", "unreachable") and ended.message:
         print(f"hello-tui: error: {ended.message}", file=sys.stderr, flush=True)
-    printer.stats(call, code)
+    hint = recovery_hint(call, getattr(args, "target", ""), state["timed_out"], share_server)
+    if hint is not None and not printer.as_json:
+        printer.line({}, hint["line"])
+    printer.stats(call, code, hint)
     return code
 
 
@@ -838,6 +869,32 @@ async def share_when_connected(call: Call, args: argparse.Namespace, printer: Pr
         return
     except (CommandError, ShareError) as exc:
         printer.line({"kind": "error", "message": str(exc)}, f"error: {exc}")
+
+
+def recovery_hint(
+    call: Call, target: str, timed_out: bool, share_server: tuple[str, ...] | None
+) -> dict[str, Any] | None:
+    """Like Hello after a failed or unanswered call: try again, or share a link
+    instead (session/recovery.py). ``line`` for people; ``retry`` and ``share``
+    (None: not offered) are the commands, ready for a shell."""
+    import shlex
+
+    from hello_tui.session.recovery import recovery_for, share_room_name
+
+    if call.ended is None or not target:
+        return None
+    offer = recovery_for(call.ended, outgoing=call.direction == "outgoing", room=call.is_room,
+                         target=target, timed_out=timed_out)  # fmt: skip
+    if offer is None:
+        return None
+    retry = shlex.join(["hello-tui", "call", target])
+    share = None
+    if offer.share and share_server is not None:
+        name = share_room_name(call.peer or target)
+        share = shlex.join(["hello-tui", "room", "create", "--qr", *share_server, name])
+    line = f"{offer.lead.capitalize()}: try again ({retry})"
+    line += f", or share a link instead ({share})" if share else ""
+    return {"lead": offer.lead, "retry": retry, "share": share, "line": line}
 
 
 def _run(main: Any) -> int:
@@ -961,8 +1018,11 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
                 if steering is not None:
                     steering.call = call
                     steering.start()
+                share: tuple[str, ...] | None = None  # the embedded server keeps no rooms
+                if not session.embedded:
+                    share = ("--server", args.server) if args.server else ()
                 try:
-                    code = await drive(call, args, printer, stop)
+                    code = await drive(call, args, printer, stop, share)
                 finally:
                     if steering is not None:
                         await steering.stop()

@@ -80,6 +80,12 @@ def args_create(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="knock to enter: visitors wait until you let them in (join, answer, TUI)",
     )
+    p.add_argument(
+        "--qr",
+        action="store_true",
+        help="also draw the URL as a QR code (for a phone to scan); with --json: a 'qr' "
+        "field, the code's lines",
+    )
     json_flag(p)
     server_option(p)
 
@@ -139,11 +145,21 @@ def cmd_create(args: argparse.Namespace) -> int:
                 "description": room.description,
                 "link": room.context_url,
                 "knock": room.knock,
+                **({"qr": _qr(room.url)} if args.qr else {}),
             }
         )
     else:
         print(room.url)
+        if args.qr:
+            print("\n".join(_qr(room.url)))
     return 0
+
+
+def _qr(url: str | None) -> list[str]:
+    """The URL as a QR code in half blocks (light modules drawn: dark terminals)."""
+    from hello_tui.util.qr import qr_lines
+
+    return qr_lines(url) if url else []
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -187,6 +187,11 @@ def _check_values(s: Settings, path: Path, text: str) -> None:
             parse_endpoint(getattr(s.audio, key), role)
         except EndpointError as exc:
             fail(["audio", key], str(exc))
+    if s.sounds.output:
+        try:
+            parse_endpoint(s.sounds.output, "audio-sink")
+        except EndpointError as exc:
+            fail(["sounds", "output"], str(exc))
     try:
         parse_endpoint(s.video.source, "video-source")
     except EndpointError as exc:

@@ -81,6 +81,19 @@ class ControlSettings(_Section):
     socket: bool = True
 
 
+class SoundsSettings(_Section):
+    # Call sounds (docs/config.md): each cue on/off; never while do-not-disturb is on.
+    enabled: bool = True
+    connecting: bool = True
+    connected: bool = True
+    failed: bool = True
+    joined: bool = True
+    left: bool = True
+    message: bool = True
+    # "": the [audio] output when it is a device, else the terminal bell; or a sink spec.
+    output: str = ""
+
+
 class Settings(_Section):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     audio: AudioSettings = msgspec.field(default_factory=AudioSettings)
@@ -91,3 +104,4 @@ class Settings(_Section):
     contacts: ContactsSettings = msgspec.field(default_factory=ContactsSettings)
     history: HistorySettings = msgspec.field(default_factory=HistorySettings)
     control: ControlSettings = msgspec.field(default_factory=ControlSettings)
+    sounds: SoundsSettings = msgspec.field(default_factory=SoundsSettings)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from hello_tui.history.store import HistoryStore
     from hello_tui.session.callers import Callers
     from hello_tui.session.control import ControlServer
+    from hello_tui.session.sounds import CallSounds
     from hello_tui.signaling.client import ReconnectPolicy, SignalingClient
 
 __all__ = ["Session"]
@@ -65,6 +66,7 @@ class Session:
         callers: Callers | None = None,
         policy: ReconnectPolicy | None = None,
         face: str = "",
+        sounds: bool = False,
     ) -> None:
         from hello_tui.signaling.account_local import has_account
 
@@ -90,6 +92,11 @@ class Session:
         self.on_retry: Callable[[float, str], None] | None = None
         self.face = face  # who this process is in `hello-tui ctl list` ("tui", "answer")
         self.control: ControlServer | None = None  # the control socket, if one listens
+        # Call sounds (session/sounds.py) when ``sounds`` and ``[sounds] enabled``;
+        # ``bell``: the face's terminal bell, for when there is no sound output.
+        self.sounds = sounds
+        self.bell: Callable[[], None] | None = None
+        self.call_sounds: CallSounds | None = None
         self._stack: contextlib.AsyncExitStack | None = None
 
     async def __aenter__(self) -> Phone:
@@ -154,6 +161,8 @@ class Session:
             phone.screen = self.callers.screen
             phone.name_of = self.callers.name_of
         phone.on_connection = self._connection_changed
+        if self.sounds:
+            self._add_sounds(phone, stack)
         if self.settings.control.socket:  # closed after the phone: clients see the Ended
             await self._listen(phone, stack)
         stack.push_async_callback(phone.close)
@@ -191,6 +200,19 @@ class Session:
         )
         stack.push_async_callback(lambda: asyncio.wait({task}))  # no thread left behind
 
+    def _add_sounds(self, phone: Phone, stack: contextlib.AsyncExitStack) -> None:
+        from hello_tui.session.sounds import CallSounds
+
+        callers = self.callers
+        sounds = CallSounds(
+            self.settings.sounds,
+            quiet=callers.dnd if callers is not None else lambda: False,
+            bell=lambda: self.bell() if self.bell is not None else None,
+        )
+        phone.listeners.append(sounds)
+        stack.push_async_callback(sounds.close)
+        self.call_sounds = sounds
+
     def _open_history(self) -> HistoryStore:
         from hello_tui.history.store import HistoryStore
 
@@ -211,6 +233,7 @@ class Session:
         self.phone = None
         self.client = None
         self.control = None
+        self.call_sounds = None
         self.account = None
         self.identity = None
         if stack is not None:
@@ -268,3 +291,5 @@ class Session:
         """New settings: the audio devices apply to the next call."""
         self.settings = settings
         self.set_options(audio_in=settings.audio.input, audio_out=settings.audio.output)
+        if self.call_sounds is not None:
+            self.call_sounds.settings = settings.sounds

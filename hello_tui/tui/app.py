@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from rich.console import Console
 from textual import events, on, work
@@ -81,6 +81,7 @@ class HelloApp(App[None]):
         self.ringer: Any = None  # the last incoming call's Ringer (stopped once answered)
         self.in_call = False
         self.last_call: Any = None
+        self.last_dial: LastDial | None = None  # how the last outgoing call was placed (Retry)
         self.call_server = ""  # the server the current/last call went through ("" embedded)
         self.ready = asyncio.Event()  # set once the backend connected (or failed)
         self.set_reactive(HelloApp.status, self.backend.status())
@@ -116,13 +117,20 @@ class HelloApp(App[None]):
     # ------------------------------------------------------------ life
     def on_mount(self) -> None:
         self.backend.on_change = self.backend_changed
+        self.backend.bell = self._sound_bell
         self.push_screen(MainScreen(self.backend))
         self.screen_change_signal.subscribe(self, lambda _: self.call_after_refresh(self.on_resize))
         if self.auto_connect:
             self.action_retry()
 
+    def _sound_bell(self) -> None:
+        """A call sound's stand-in when there is no output (not when the bell is off)."""
+        if self.ring_bell is not False:
+            self.bell()
+
     async def on_unmount(self) -> None:
         self.backend.on_change = None
+        self.backend.bell = None
         await self.backend.close()
 
     def backend_changed(self) -> None:
@@ -314,6 +322,7 @@ class HelloApp(App[None]):
             return
         # "Video on by default" ([video] enabled) makes every call a video call.
         video = video or self.backend.settings.video.enabled
+        self.last_dial = LastDial(to, shown, photo, video)
         try:
             call = self.backend.dial(to, peer=shown, video=video)
         except Exception as exc:
@@ -357,13 +366,56 @@ class HelloApp(App[None]):
         self._refresh_main()
         if ended is None:
             return
-        severity = "information" if ended.stage == "connected" else "warning"
-        self.notify(ended.line(), severity=severity)  # notify() escapes it
+        from hello_tui.tui.screens.call_ended import offer_for
+
+        offer = offer_for(self, ended)
+        if offer is not None:  # did not connect: Retry, or Share a link (the prompt says why)
+            self.offer_recovery(ended, offer.share)
+        else:
+            severity = "information" if ended.stage == "connected" else "warning"
+            self.notify(ended.line(), severity=severity)  # notify() escapes it
         self.queue_call_report(self.last_call)
         if ended.stage == "connected":
             self.ask_feedback(ended)
         elif self.call_server:
             self.send_telemetry()
+
+    def offer_recovery(self, ended: Any, share: bool) -> None:
+        """Like Hello: call again, or make a room named for them and show its link."""
+        from hello_tui.tui.screens.call_ended import RetryOrShare
+
+        dial = self.last_dial
+        if dial is None:
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice == "retry":
+                self.place_call(dial.to, dial.shown, dial.photo, video=dial.video)
+            elif choice == "share":
+                self.share_link(dial.shown)
+
+        self.push_screen(RetryOrShare(ended.line(), share=share), chosen)
+
+    @work(exclusive=True, group="share", exit_on_error=False)
+    async def share_link(self, shown: str) -> None:
+        """A room named for ``shown``, its URL shown as text and QR code, copied."""
+        from hello_tui.session.recovery import share_room_name
+        from hello_tui.tui.screens.call_ended import ShareLink
+        from hello_tui.util.qr import qr_lines
+
+        name = share_room_name(shown)
+        try:
+            room = await self.backend.create_room(name)
+        except Exception as exc:  # the embedded server keeps no rooms; offline; refused
+            self.notify(f"No link made: {exc}", severity="warning", timeout=10)
+            return
+        url = room.url or ""
+
+        def chosen(choice: str | None) -> None:
+            if choice == "join":
+                self.join_room(url, name)
+
+        self.push_screen(ShareLink(name, url, qr_lines(url)), chosen)
 
     def queue_call_report(self, call: Any) -> None:
         """The call's report, queued when consent allows (sent with the feedback,
@@ -516,6 +568,15 @@ class HelloApp(App[None]):
         ):  # fmt: skip
             if title.lower() not in seen:  # the palette reads help as markup: "[video]"
                 yield SystemCommand(title, escape(help_), command)
+
+
+class LastDial(NamedTuple):
+    """What Retry calls again."""
+
+    to: str
+    shown: str
+    photo: bytes | None
+    video: bool
 
 
 def _runner(app: App[Any], node: DOMNode, action: str) -> Callable[[], Awaitable[None]]:

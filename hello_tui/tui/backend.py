@@ -116,6 +116,8 @@ class Backend:
         self._rng = random.Random()
         self._relogin: asyncio.Task[None] | None = None  # signing in again after a reconnect
         self.on_change: Callable[[], None] | None = None
+        # The terminal bell for call sounds when there is no sound output (the app's).
+        self.bell: Callable[[], None] | None = None
 
     def contacts_stamp(self) -> tuple[tuple[int, int, int], ...]:
         """The contacts file as last written (mtime, size, inode; and an SQLite
@@ -315,7 +317,9 @@ class Backend:
                 callers=self.callers,
                 policy=self.retry_policy,
                 face="tui",
+                sounds=True,  # [sounds] says which (session/sounds.py)
             )
+            self.session.bell = lambda: self.bell() if self.bell is not None else None
             self.session.on_connection = self._connection
             self.session.on_retry = self._retrying
             await self.session.open()

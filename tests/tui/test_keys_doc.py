@@ -12,12 +12,14 @@ from textual.dom import DOMNode
 
 from hello_tui.tui.app import HelloApp
 from hello_tui.tui.screens.call import CallScreen
+from hello_tui.tui.screens.call_ended import RetryOrShare, ShareLink
 from hello_tui.tui.screens.feedback import FeedbackPrompt
 from hello_tui.tui.screens.forms import Confirm, ContactForm, ImportFile, TextPrompt, UnsavedChanges
 from hello_tui.tui.screens.incoming import IncomingCall
 from hello_tui.tui.screens.keys import KeysHelp
 from hello_tui.tui.screens.main import MainScreen
 from hello_tui.tui.screens.notes import CallNotes
+from hello_tui.tui.screens.room_waiting import RoomWaitingPrompt
 from hello_tui.tui.screens.rooms import RoomsScreen
 from hello_tui.tui.screens.settings import SentScreen, SettingsScreen
 
@@ -30,6 +32,9 @@ SCREENS: list[tuple[str, type[DOMNode]]] = [
     ("Call", CallScreen),
     ("Incoming call", IncomingCall),
     ("After a call (feedback)", FeedbackPrompt),
+    ("A call that did not connect", RetryOrShare),
+    ("Share a link", ShareLink),
+    ("Someone is waiting in your room", RoomWaitingPrompt),
     ("Rooms", RoomsScreen),
     ("Settings", SettingsScreen),
     ("What was sent", SentScreen),

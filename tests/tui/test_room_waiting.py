@@ -7,16 +7,21 @@ terminal gets, and none on do-not-disturb."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from hello_tui.call import events as ev
 from hello_tui.config.paths import resolve_paths
 from hello_tui.signaling import rooms_local
 from hello_tui.tui.app import HelloApp
+from hello_tui.tui.screens import room_waiting
 from hello_tui.tui.screens.call import CallScreen
 from hello_tui.tui.screens.room_waiting import RoomWaitingPrompt, notification_method
+from tests.call.conftest import read_wav
 
 from .conftest import TEST_AUDIO, T, register_tui_account, visible_text, wait_until, write_config
 
@@ -52,6 +57,37 @@ async def test_prompt_appears_and_join_now_joins(server: str, peers: Any) -> Non
         peer = await theirs.wait_for(ev.PeerName, T)
         assert peer.name == "olive@example.org"  # the TUI sends the account's name
         await theirs.hangup()
+
+
+async def test_in_5_minutes_joins_muted_tells_them_and_reminds(
+    server: str, peers: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The visitor reads the message in the chat, hears only silence (the owner's
+    sine never went out), stays in the room; the owner is reminded later."""
+    monkeypatch.setattr(room_waiting, "LATER_SECONDS", 1.0)
+    write_config({**(await register_tui_account(server, "otto@example.org")), **TEST_AUDIO})
+    visitor = await peers("vera@example.org")
+    wav = tmp_path / "heard.wav"
+    visitor.options = replace(visitor.options, audio_out=f"file:{wav}")
+    app = HelloApp(ring_bell=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        url = await _own_room(app, server, "Office hours")
+        theirs = visitor.join(url)
+        await wait_until(pilot, lambda: isinstance(app.screen, RoomWaitingPrompt), what="prompt")
+        assert "5: join muted" in visible_text(app)
+        await pilot.press("5")
+        said = await theirs.wait_for(ev.ChatMessage, T)
+        assert (said.sender, said.text) == ("remote", room_waiting.LATER_TEXT)
+        await theirs.wait_for(ev.MediaFlowing, T)
+        assert app.last_call.is_room and app.last_call.muted
+        reminded = "5 minutes are up: they are waiting in the room. m unmutes"
+        await wait_until(pilot, lambda: reminded in app.screen.notices, what="the reminder")
+        assert theirs.ended is None  # still in the room, not sent away
+        await wait_until(pilot, lambda: theirs.sink.frames >= 50, what="a second heard")
+        await theirs.hangup()
+    heard = read_wav(wav)
+    assert len(heard) >= 48_000  # a second and more of the owner's side...
+    assert np.max(np.abs(heard)) < 300  # ...and all of it silence: no 440 Hz ever went out
 
 
 async def test_do_not_disturb_shows_a_quiet_notice_only(server: str, peers: Any) -> None:

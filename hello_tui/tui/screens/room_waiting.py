@@ -1,5 +1,15 @@
-""" "Someone is waiting in your room": a ringing-style prompt (join now / dismiss),
-the terminal bell, and a desktop notification where one can be shown.
+""" "Someone is waiting in your room": a ringing-style prompt (join now / in 5
+minutes / dismiss), the terminal bell, and a desktop notification where one can
+be shown.
+
+"In 5 minutes" (``5``): the chat is end to end, so telling the visitor means
+being in the room. The owner joins **muted** (camera off), the message
+:data:`LATER_TEXT` goes out as soon as the data channel opens (queued until
+then), and the owner stays: leaving would end the visitor's call too (a room
+call ends with ``peer-left``), and they would have to come back by the link.
+The visitor can answer in the chat; the owner hears them. After
+:data:`LATER_SECONDS`, if the owner is still muted in that room, a reminder
+(notice and bell) says they are waiting and ``m`` unmutes.
 
 The server's ``room-waiting`` reaches every signed-in session of the owner;
 :func:`install` hooks it on the phone. The room's name is decrypted here
@@ -16,6 +26,7 @@ PATH; otherwise nothing but the bell.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -30,9 +41,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
 
+from hello_tui.call.phone import CallListener
 from hello_tui.tui.text import plain, printable
 
 RING_EVERY = 2.0  # seconds between bells while the prompt is up
+LATER_SECONDS = 300.0  # "in 5 minutes": the owner is reminded then
+LATER_TEXT = "I'll be with you in 5 minutes (muted until then; you can write here)"
 Method = Literal["osc9", "osc777", "notify-send"]
 _OSC9 = {"iTerm.app", "WezTerm", "ghostty", "vscode"}
 _OSC9_TERMS = ("xterm-kitty", "xterm-ghostty")
@@ -88,6 +102,7 @@ class RoomWaitingPrompt(ModalScreen[str]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j,enter", "choose('join')", "Join now"),
+        Binding("5", "choose('later')", "In 5 minutes"),
         Binding("d,escape", "choose('dismiss')", "Dismiss"),
     ]
 
@@ -105,8 +120,14 @@ class RoomWaitingPrompt(ModalScreen[str]):
             yield Label(plain(f"in {room}"), id="waiting-room")
             with Horizontal(classes="buttons"):
                 yield Button("Join now (j)", variant="success", id="join")
+                yield Button("In 5 min (5)", id="later")
                 yield Button("Dismiss (d)", id="dismiss")
-            yield Static("j: join the room now · d: dismiss", classes="hint", markup=False)
+            yield Static(
+                "j: join now · 5: join muted, tell them in the chat you come in 5 minutes · "
+                "d: dismiss",
+                classes="hint",
+                markup=False,
+            )
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -143,9 +164,58 @@ def install(app: Any, env: Mapping[str, str] | None = None) -> None:
         notify_desktop(app, "hello-tui", f"{who} is waiting in {where}", method)
 
         def chosen(choice: str | None) -> None:
-            if choice == "join":
+            if choice in ("join", "later"):
                 app.join_room(found.url or found.token, found.name or "room")
+            if choice == "later":
+                coming_later(app, app.last_call if app.in_call else None)
 
         app.push_screen(RoomWaitingPrompt(found, bell=app.ring_bell is not False), chosen)
 
     phone.on_room_waiting = heard
+
+
+def coming_later(app: Any, call: Any) -> None:
+    """ "In 5 minutes" on the room call just joined: muted before any audio can
+    flow, the message queued, a reminder set (see the module's docstring)."""
+    phone = app.backend.phone
+    if call is None or not call.is_room or phone is None:
+        return
+    phone.listeners.append(_MuteOnEntry(call, phone))
+    said = "Joining muted: they will read that you come in 5 minutes. m unmutes"
+    try:
+        call.send_chat(LATER_TEXT)  # queued until the data channel opens
+    except Exception as exc:  # ChatError: one line, the call goes on
+        said = f"Not sent: {exc}"
+    # Once the call screen (just pushed) is up: it keeps the line among its notices.
+    app.call_after_refresh(app.notify, said, timeout=10)
+
+    def remind() -> None:
+        if call.ended is None and call.muted:
+            app.bell()
+            app.notify("5 minutes are up: they are waiting in the room. m unmutes",
+                       severity="warning", timeout=30)  # fmt: skip
+
+    app.set_timer(LATER_SECONDS, remind)
+
+
+class _MuteOnEntry(CallListener):
+    """Mutes ``call`` at its first event once its microphone is open: the source
+    opens with the offer, before the room is entered, and no audio flows until
+    the other side answered that offer; so nothing is ever sent unmuted."""
+
+    def __init__(self, call: Any, phone: Any) -> None:
+        self.call, self.phone = call, phone
+        self.done = False
+
+    def call_event(self, call: Any, event: Any) -> None:
+        if call is not self.call or self.done:
+            return
+        if call.source is not None or call.ended is not None:
+            self.done = True
+            call.mute(True)
+            # Not while the phone is going through its listeners: just after.
+            asyncio.get_running_loop().call_soon(self._remove)
+
+    def _remove(self) -> None:
+        if self in self.phone.listeners:
+            self.phone.listeners.remove(self)

@@ -155,6 +155,7 @@ class SettingsScreen(Screen[bool]):
                 yield Switch(dnd, id="dnd")
                 yield word_for("dnd", dnd)
                 yield Label("Do not disturb (calls answered busy, no prompt)")
+            yield from sound_switches(s.sounds)
         # Pinned below the scrolling body: a refusal and Save are always in view.
         yield Static("", id="settings-error", classes="error")
         with Horizontal(classes="buttons", id="settings-buttons"):
@@ -328,8 +329,12 @@ class SettingsScreen(Screen[bool]):
             source=str(self.query_one("#camera", Select).value),
             enabled=self.query_one("#video-default", Switch).value,
         )
+        sounds = msgspec.structs.replace(
+            s.sounds,
+            **{key: self.query_one(f"#sound-{key}", Switch).value for key, _ in SOUND_SWITCHES},
+        )
         return msgspec.structs.replace(
-            s, audio=audio, video=video, server=server, telemetry=telemetry
+            s, audio=audio, video=video, server=server, telemetry=telemetry, sounds=sounds
         )
 
     @on(Button.Pressed, "#save")
@@ -543,6 +548,30 @@ def camera_options(current: str, cameras: list[Camera]) -> list[tuple[str, str]]
         gone = " not found" if current.startswith("camera:") else ""
         options.insert(0, (f"{printable(current, 60)} (configured{gone})", current))
     return options
+
+
+# Call sounds ([sounds], session/sounds.py): their own group, one switch per cue.
+SOUND_SWITCHES: tuple[tuple[str, str], ...] = (
+    ("enabled", "Call sounds (never while do not disturb is on)"),
+    ("connecting", "Sound: connecting (dialing out)"),
+    ("connected", "Sound: connected"),
+    ("failed", "Sound: call failed or not answered"),
+    ("joined", "Sound: someone joined your room"),
+    ("left", "Sound: conversation ended"),
+    ("message", "Sound: chat message"),
+)
+
+
+def sound_switches(sounds: Any) -> ComposeResult:
+    """The call sounds group: a title, then a switch and its word per key."""
+    where = sounds.output or "the audio output if a device, else the terminal bell"
+    yield Label(plain(f"Call sounds (on {where})"), id="sounds-title")
+    for key, label in SOUND_SWITCHES:
+        on = bool(getattr(sounds, key))
+        with Horizontal(classes="switch-row"):
+            yield Switch(on, id=f"sound-{key}")
+            yield word_for(f"sound-{key}", on)
+            yield Label(label)
 
 
 def switch_word(on: bool) -> Content:
