@@ -381,7 +381,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_invite(args: argparse.Namespace) -> int:
-    from hello_tui.server.invites import InviteBook, mint_in_redis
+    from hello_tui.server.invites import InviteBook
 
     if not 1 <= args.count <= 1000:
         raise CliError("--count must be between 1 and 1000")
@@ -390,11 +390,11 @@ def cmd_invite(args: argparse.Namespace) -> int:
             raise CliError(f"--redis: expected a redis:// URL, got {args.redis!r}")
         if importlib.util.find_spec("redis") is None:
             raise CliError("--redis needs the Redis client: pip install 'hello-tui[server]'")
-        import redis
+        from hello_tui.server.store.redis import InviteStoreError, mint_in_redis
 
         try:
             codes = mint_in_redis(args.redis, args.count, args.ttl)
-        except redis.RedisError as exc:
+        except InviteStoreError as exc:
             raise CliError(f"cannot store the codes in Redis: {exc}") from None
     else:
         codes = InviteBook(_resolve_data_dir(args) / "invites").create(args.count, args.ttl)

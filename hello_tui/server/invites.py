@@ -98,19 +98,3 @@ class InviteBook:
             entries = self._read()
             change(entries)
             self._write(entries)
-
-
-def mint_in_redis(url: str, count: int, ttl: float, prefix: str = "hello:") -> list[str]:
-    """Mint ``count`` codes into the Redis at ``url`` (digests only, expiring in ``ttl``)."""
-    import redis  # the `server` extra; imported here so the CLI needs it only for this
-
-    codes = [new_id() for _ in range(count)]
-    client = redis.Redis.from_url(url)
-    try:
-        with client.pipeline(transaction=True) as pipe:
-            for code in codes:
-                pipe.set(f"{prefix}invite:{digest(code)}", b"1", ex=max(1, int(ttl)), nx=True)
-            pipe.execute()
-    finally:
-        client.close()
-    return codes

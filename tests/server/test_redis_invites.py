@@ -15,9 +15,9 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 
 from hello_tui.server.app import create_app
-from hello_tui.server.invites import digest, mint_in_redis
+from hello_tui.server.invites import digest
 from hello_tui.server.settings import ServerSettings
-from hello_tui.server.store.redis import RedisStore
+from hello_tui.server.store.redis import RedisStore, mint_in_redis
 from hello_tui.signaling import protocol as p
 from tests.conftest import Result
 from tests.server.conftest import FAST, Client

@@ -498,3 +498,31 @@ class RedisStore(Store):
             self.unsubscribe(instance)
         await self._hot.aclose()
         await self._r.aclose()
+
+
+class InviteStoreError(Exception):
+    """Codes could not be stored in Redis (one line: what Redis said)."""
+
+
+def mint_in_redis(url: str, count: int, ttl: float, prefix: str = "hello:") -> list[str]:
+    """Mint ``count`` invite codes into the Redis at ``url``: digests only, each
+    expiring in ``ttl`` (server/invites.py takes one with a single ``DEL``).
+    Here, not in invites.py: this module is the only one importing redis (the
+    ``server`` extra), as tests/packaging checks."""
+    import redis
+
+    from hello_tui.server.ids import new_id
+    from hello_tui.server.invites import digest
+
+    codes = [new_id() for _ in range(count)]
+    client = redis.Redis.from_url(url)
+    try:
+        with client.pipeline(transaction=True) as pipe:
+            for code in codes:
+                pipe.set(f"{prefix}invite:{digest(code)}", b"1", ex=max(1, int(ttl)), nx=True)
+            pipe.execute()
+    except redis.RedisError as exc:
+        raise InviteStoreError(str(exc)) from None
+    finally:
+        client.close()
+    return codes
