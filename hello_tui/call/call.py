@@ -811,6 +811,7 @@ class Call:
                 self._emit(ev.Ringing(call_id=self.call_id))
             case p.Accepted():
                 self.trust.peer_key = msg.callee_key
+                self.trust.peer_chain = list(msg.callee_chain)
                 self._set_stage("connecting")
                 self._emit(ev.Connecting(call_id=self.call_id))
                 self._arm_media_timer()

@@ -220,7 +220,9 @@ class CheckCode(CallEvent):
         return "No check code: the other side does not support it."
 
 
-IDENTITY_STATUSES: tuple[str, ...] = ("new", "known", "verified", "changed", "unproven")
+IDENTITY_STATUSES: tuple[str, ...] = (
+    "new", "known", "verified", "linked", "changed", "unproven"
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,8 +235,11 @@ class Identity(CallEvent):
     SDP's signature checked out under that key and DTLS connected to the
     signed certificate (False at ring time: only the server's word).
     ``status``: ``new`` (pinned now), ``known``, ``verified`` (a check code
-    was compared once), ``changed`` (another key than the pinned one: a LOUD
-    warning, the pin is kept) or ``unproven`` (no valid signature: never pinned).
+    was compared once), ``linked`` (another device of the same account: its key
+    was approved by a pinned one, ``linked_by`` the approving device's id,
+    ``linked_on`` when, as the server recorded it; now pinned too), ``changed``
+    (another key than the pinned one: a LOUD warning, the pin is kept) or
+    ``unproven`` (no valid signature: never pinned).
     """
 
     kind: ClassVar[str] = "identity"
@@ -243,11 +248,13 @@ class Identity(CallEvent):
     fingerprint: str = ""
     pinned: str = ""
     proven: bool = True
+    linked_by: str = ""
+    linked_on: int = 0
 
     @property
     def trusted(self) -> bool:
         """The contact behind this name may be shown (name, photo)."""
-        return self.status in ("new", "known", "verified")
+        return self.status in ("new", "known", "verified", "linked")
 
     def line(self) -> str:
         """One line for people (the name escaped)."""
@@ -271,6 +278,13 @@ class Identity(CallEvent):
             )
         if self.status == "verified":
             return f"Identity: {name}, verified key {self.fingerprint}"
+        if self.status == "linked":
+            by = f" by device {self.linked_by}" if self.linked_by else ""
+            when = time.strftime(" on %Y-%m-%d", time.localtime(self.linked_on))
+            return (
+                f"Same account {name}, a new device (linked{by}"
+                f"{when if self.linked_on else ''}): its key is remembered now."
+            )
         return f"Identity: {name}, same key as before ({self.fingerprint})"
 
 

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -226,7 +226,8 @@ class Phone:
 
     def _on_missed(self, msg: p.Missed) -> None:
         caller = msg.caller
-        trusted = self._ring_time_status(caller, msg.caller_key) not in ("changed", "unproven")
+        status = self._ring_time_status(caller, msg.caller_key, msg.caller_chain)
+        trusted = status not in ("changed", "unproven")
         named = self.name_of(caller) if self.name_of and caller and trusted else caller
         shown = named or "anonymous"
         if self.screen is not None and caller and self.screen(caller) is not None:
@@ -240,25 +241,27 @@ class Phone:
         if self.on_missed is not None:
             self.on_missed(shown)
 
-    def _ring_time_status(self, caller: str, key: str) -> str | None:
+    def _ring_time_status(
+        self, caller: str, key: str, chain: Sequence[p.DeviceApproval] = ()
+    ) -> str | None:
         """What the pins say of the announced key before any proof (None: no pins)."""
         if self.pins is None or not self.pins.applies(caller):
             return None
         try:
-            return str(self.pins.judge(caller, key))
+            return str(self.pins.judge(caller, key, chain))
         except Exception:  # an unreadable file: the proven check will say so
             return None
 
     async def _on_incoming(self, msg: p.Incoming) -> None:
         caller = msg.caller
-        status = self._ring_time_status(caller, msg.caller_key)
+        status = self._ring_time_status(caller, msg.caller_key, msg.caller_chain)
         # A contact (its name, its photo) only for a key that is not known to be wrong.
         trusted = status not in ("changed", "unproven")
         named = self.name_of(caller) if self.name_of and caller and trusted else caller
         shown = named or "anonymous"
         call = Call(self, "incoming", self._options(), peer=shown, call_id=msg.call_id)
         call.caller, call.caller_video = caller, msg.video
-        call.trust.announce(caller, msg.caller_key, contact_shown=trusted)
+        call.trust.announce(caller, msg.caller_key, contact_shown=trusted, chain=msg.caller_chain)
         verdict = self.screen(caller) if self.screen is not None else None
         self._register(msg.call_id, call)
         self.live.add(call)

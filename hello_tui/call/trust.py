@@ -7,7 +7,9 @@ callback it is given (the call's own event stream):
 - **identity**: the account name and key the server announced for the peer,
   whether the peer's SDP signature checked out under that key
   (:mod:`hello_tui.call.identity_proof`), and, once DTLS is up, the judgement
-  of that key against the pins (:mod:`hello_tui.contacts.pins`): one
+  of that key against the pins (:mod:`hello_tui.contacts.pins`), following the
+  approval chain the server sent with it when the key is another device of a
+  pinned account (``linked``, checked here, never taken on the server's word): one
   :class:`~hello_tui.call.events.Identity` event, again when the user marks
   the key verified or accepts a changed one;
 - **check code**: this offer/answer's commitment exchange
@@ -22,13 +24,14 @@ check code works the same.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from hello_tui.call import events as ev
 from hello_tui.call.identity_proof import Identity, proven, stamp
 from hello_tui.call.sas import SasError, SasExchange, Status, fingerprint_from_sdp
 from hello_tui.contacts.pins import KeyPins, Pin, key_fingerprint
+from hello_tui.signaling.protocol import DeviceApproval, device_id
 
 if TYPE_CHECKING:
     from aiortc import RTCPeerConnection
@@ -62,6 +65,7 @@ class CallTrust:
         # announced, whether its SDP signature checked out, and the settled event.
         self.peer_account = ""
         self.peer_key = ""
+        self.peer_chain: list[DeviceApproval] = []  # how peer_key was linked (unchecked)
         self.peer_proven = False
         self.identity: ev.Identity | None = None
         # Whether a front end may show the contact of that name (its photo):
@@ -135,9 +139,18 @@ class CallTrust:
         self._emit(ev.CheckCode(call_id=self._call_id(), status=status, code=self.sas or ""))
 
     # ------------------------------------------------------------ identity
-    def announce(self, account: str, key: str, *, contact_shown: bool = True) -> None:
-        """Who the server says the peer is (its account name and key)."""
+    def announce(
+        self,
+        account: str,
+        key: str,
+        *,
+        contact_shown: bool = True,
+        chain: Sequence[DeviceApproval] = (),
+    ) -> None:
+        """Who the server says the peer is (its account name and key, and the
+        approvals that linked that key to the account's older ones)."""
         self.peer_account, self.peer_key = account, key
+        self.peer_chain = list(chain)
         self.contact_shown = contact_shown
 
     def settle_identity(self) -> None:
@@ -148,7 +161,8 @@ class CallTrust:
             return
         name, key = self.peer_account, self.peer_key
         try:
-            status: str = pins.record(name, key) if self.peer_proven else "unproven"
+            proven = self.peer_proven
+            status: str = pins.record(name, key, self.peer_chain) if proven else "unproven"
             pin = pins.get(name)
         except Exception as exc:  # the pins are a safeguard: say so, never break the call
             log.warning("call %s: the known keys cannot be read or written", self._call_id()[:6])
@@ -159,6 +173,8 @@ class CallTrust:
     def emit_identity(self, status: str, pin: Pin | None, *, proven: bool) -> None:
         """Emit (and keep) an :class:`~hello_tui.call.events.Identity` of ``status``."""
         key = self.peer_key
+        link = next((x for x in self.peer_chain if x.public_key == key), None)
+        linked = status == "linked" and link is not None
         event = ev.Identity(
             call_id=self._call_id(),
             name=self.peer_account,
@@ -166,6 +182,8 @@ class CallTrust:
             fingerprint=key_fingerprint(key) if key else "",
             pinned=pin.fingerprint if pin is not None and pin.key != key else "",
             proven=proven,
+            linked_by=device_id(link.approver) if linked and link is not None else "",
+            linked_on=link.added if linked and link is not None else 0,
         )
         if status in ("changed", "unproven"):
             log.warning("call %s: the peer's account key is %s", self._call_id()[:6], status)
@@ -179,7 +197,7 @@ class CallTrust:
         identity, pins = self.identity, self.pins
         if identity is None or pins is None:
             raise RuntimeError("no account key to verify on this call")
-        if not identity.proven or identity.status not in ("new", "known", "verified"):
+        if not identity.proven or identity.status not in ("new", "known", "verified", "linked"):
             raise RuntimeError(f"this account's key is {identity.status}: it cannot be verified")
         if self.check_status != "verified":
             raise RuntimeError("compare the check code first (there is none on this call yet)")

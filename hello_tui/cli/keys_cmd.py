@@ -75,6 +75,8 @@ def pin_to_json(pin: Pin) -> dict[str, Any]:
     if pin.pending:
         data["pending"] = pin.pending
         data["pending_fingerprint"] = key_fingerprint(pin.pending)
+    if pin.devices:  # further devices of the account, linked from the pinned key
+        data["devices"] = [{"key": k, "fingerprint": key_fingerprint(k)} for k in pin.devices]
     return data
 
 
@@ -91,6 +93,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     rows = []
     for pin in every:
         state = "verified" if pin.verified else "known"
+        if pin.devices:
+            state += f" +{len(pin.devices)} linked device{'s' if len(pin.devices) > 1 else ''}"
         if pin.pending:
             state = f"CHANGED to {key_fingerprint(pin.pending)}"
         rows.append([printable(pin.name), pin.fingerprint, iso(pin.first_seen)[:10], state])

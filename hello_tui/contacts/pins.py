@@ -10,6 +10,10 @@ that key to the account name. Later calls compare:
 - ``known``: the pinned key;
 - ``verified``: the pinned key, and the user compared a check code with its
   owner once (``hello-tui contacts verify NAME``, or ``k`` on the call screen);
+- ``linked``: another key of the same account, approved (directly or through a
+  chain) by a pinned key: the approvals the server sent with the call are
+  checked here (:func:`hello_tui.signaling.identity.approval_path`) and every
+  key on the way is pinned too (``devices``); known from then on;
 - ``changed``: another key. Never replaced silently: the new key is kept as
   ``pending`` until the user accepts it (``hello-tui contacts trust NAME``),
   which also clears ``verified``;
@@ -24,6 +28,7 @@ under ``known_keys.toml.lock``)::
     first_seen = 1767225600           # Unix seconds
     verified = false
     pending = "base64url ..."         # a changed key seen on a proven call (optional)
+    devices = ["base64url ...", ...]  # further keys linked from the pinned one (optional)
 
 Core: no Textual, no network. Names here are untrusted text: shown escaped.
 """
@@ -35,13 +40,16 @@ import hashlib
 import re
 import time
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
 
+from hello_tui.signaling.identity import approval_path
 from hello_tui.signaling.names import normalize_name
+from hello_tui.signaling.protocol import DeviceApproval
 from hello_tui.util.atomic import atomic_write_text
 from hello_tui.util.locking import file_lock
 
@@ -56,12 +64,13 @@ __all__ = [
 ]
 
 FILE_NAME = "known_keys.toml"
-Status = Literal["new", "known", "verified", "changed", "unproven"]
-STATUSES: tuple[str, ...] = ("new", "known", "verified", "changed", "unproven")
+Status = Literal["new", "known", "verified", "linked", "changed", "unproven"]
+STATUSES: tuple[str, ...] = ("new", "known", "verified", "linked", "changed", "unproven")
 # Names whose key is expected to change (the echo service gets a fresh key at
 # every server start): never pinned, nothing to warn about.
 UNPINNED = frozenset({"echo"})
 MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_DEVICES = 64  # linked keys kept per name (the newest)
 _KEY_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
@@ -84,10 +93,16 @@ class Pin:
     first_seen: float
     verified: bool = False
     pending: str = ""  # a changed key seen on a proven call, not accepted yet
+    devices: tuple[str, ...] = ()  # further keys of the account, linked from ``key``
 
     @property
     def fingerprint(self) -> str:
         return key_fingerprint(self.key)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every key this name is known by: the pinned one and those linked to it."""
+        return (self.key, *self.devices)
 
 
 class KeyPins:
@@ -139,6 +154,8 @@ class KeyPins:
             }
             if pin.pending:
                 entry["pending"] = pin.pending
+            if pin.devices:
+                entry["devices"] = list(pin.devices)
             doc["keys"][norm] = entry
         atomic_write_text(self.path, tomli_w.dumps(doc), mode=0o600)
 
@@ -157,21 +174,22 @@ class KeyPins:
         return sorted(self._load().values(), key=lambda p: normalize_name(p.name))
 
     # ------------------------------------------------------------ judging
-    def judge(self, name: str, key: str) -> Status:
-        """What the pin says of ``key`` for ``name``, without writing (ring time:
-        the key is only the server's word yet)."""
+    def judge(self, name: str, key: str, chain: Sequence[DeviceApproval] = ()) -> Status:
+        """What the pin says of ``key`` for ``name`` (and the approval ``chain``
+        the server sent with it), without writing (ring time: the key is only
+        the server's word yet)."""
         pin = self.get(name)
         if not key or not _KEY_RE.match(key):
             return "unproven"
         if pin is None:
             return "new"
-        if pin.key != key:
-            return "changed"
-        return "verified" if pin.verified else "known"
+        return _status(pin, key, _path(pin, name, key, chain))
 
-    def record(self, name: str, key: str) -> Status:
-        """A call proved ``name`` holds ``key``: pin it if new; a changed key is
-        kept as ``pending`` (never replacing the pin). Returns the status."""
+    def record(self, name: str, key: str, chain: Sequence[DeviceApproval] = ()) -> Status:
+        """A call proved ``name`` holds ``key``: pin it if new; a key linked to
+        a pinned one by ``chain`` is pinned with every key on the way
+        (``linked``); a changed key is kept as ``pending`` (never replacing the
+        pin). Returns the status."""
         if not _KEY_RE.match(key or ""):
             return "unproven"
         norm = normalize_name(name)
@@ -181,12 +199,17 @@ class KeyPins:
             if pin is None:
                 pins[norm] = Pin(name=name, key=key, first_seen=self._clock())
                 return "new"
-            if pin.key == key:
-                if pin.pending:
-                    pins[norm] = replace(pin, pending="")
-                return "verified" if pin.verified else "known"
-            pins[norm] = replace(pin, pending=key)
-            return "changed"
+            path = _path(pin, name, key, chain)
+            status = _status(pin, key, path)
+            if status == "changed":
+                pins[norm] = replace(pin, pending=key)
+            elif path:  # linked: every key on the way, newest last
+                new = [x.public_key for x in path if x.public_key not in pin.keys]
+                devices = (*pin.devices, *dict.fromkeys(new))[-MAX_DEVICES:]
+                pins[norm] = replace(pin, devices=devices, pending="")
+            elif pin.pending:
+                pins[norm] = replace(pin, pending="")
+            return status
 
         result: Status = self._update(change)
         return result
@@ -240,10 +263,33 @@ def _pin_of(entry: Any) -> Pin | None:
         return None
     first_seen = entry.get("first_seen", 0)
     pending = entry.get("pending", "")
+    devices = entry.get("devices", [])
     return Pin(
         name=name[:254],
         key=key,
         first_seen=float(first_seen) if isinstance(first_seen, int | float) else 0.0,
         verified=entry.get("verified") is True,
         pending=pending if isinstance(pending, str) and _KEY_RE.match(pending) else "",
+        devices=tuple(
+            d
+            for d in (devices if isinstance(devices, list) else [])[-MAX_DEVICES:]
+            if isinstance(d, str) and _KEY_RE.match(d) and d != key
+        ),
     )
+
+
+def _path(
+    pin: Pin, name: str, key: str, chain: Sequence[DeviceApproval]
+) -> list[DeviceApproval] | None:
+    """The verified approvals from ``key`` to the pin's keys, under the name as
+    called now or as first seen (the approving device signed the name it signed
+    in with; the server keeps no plain name to tell which)."""
+    return approval_path((name, pin.name), key, chain, pin.keys)
+
+
+def _status(pin: Pin, key: str, path: list[DeviceApproval] | None) -> Status:
+    if path is None:
+        return "changed"
+    if path:
+        return "linked"
+    return "verified" if pin.verified else "known"

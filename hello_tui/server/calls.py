@@ -237,6 +237,7 @@ class Calls:
             caller=session.name or "",
             video=msg.video,
             caller_key=session.public_key or "",
+            caller_chain=await hub.devices.chain_of(session),
         )
         missed = {d for d in devices if not await hub.store.deliver(d, incoming)}
         if missed:  # stale device entries (e.g. a restarted instance): stop waiting for them
@@ -301,7 +302,11 @@ class Calls:
         hub.quotas.call_settled(msg.call_id)
         self._arm(msg.call_id, hub.settings.connection_timeout, "media-fail", {"connecting"})
         session.push(Offer(call_id=msg.call_id, sdp=old.offer, ref=msg.ref))
-        accepted = Accepted(call_id=msg.call_id, callee_key=session.public_key or "")
+        accepted = Accepted(
+            call_id=msg.call_id,
+            callee_key=session.public_key or "",
+            callee_chain=await hub.devices.chain_of(session),
+        )
         await hub.store.deliver(old.caller, accepted)
         elsewhere = CallEnded(call_id=msg.call_id, reason="answered-elsewhere")
         for device in old.devices:

@@ -23,6 +23,8 @@ from hello_tui.server.quotas import Window
 from hello_tui.server.records import AccountRecord, DeviceRecord, LinkRecord
 from hello_tui.signaling.protocol import (
     LINK_TTL,
+    Chain,
+    DeviceApproval,
     DeviceApprove,
     DeviceInfo,
     DeviceLink,
@@ -53,6 +55,27 @@ def _raw(key_b64: str) -> str:
     return base64.urlsafe_b64encode(public_key(key_b64).public_bytes_raw()).rstrip(b"=").decode()
 
 
+def approval_chain(record: AccountRecord, key: str) -> Chain:
+    """The approvals from ``key`` up to a key no approval of this record added
+    (the first device, or a revoked approver): what a contact who pinned any key
+    on the way needs to follow it. Each link is the stored signature, unchanged."""
+    by_key = {d.public_key: d for d in record.devices if d.approver_key and d.tag}
+    chain: Chain = []
+    while (found := by_key.pop(key, None)) is not None:  # pop: no cycle runs twice
+        chain.append(
+            DeviceApproval(
+                public_key=found.public_key,
+                approver=found.approver_key,
+                handle=found.handle,
+                tag=found.tag,
+                signature=found.signature,
+                added=found.added,
+            )
+        )
+        key = found.approver_key
+    return chain
+
+
 class DeviceService:
     """Handlers for device-link / -link-get / -approve / -list / -revoke."""
 
@@ -61,6 +84,15 @@ class DeviceService:
         clock = hub.store.clock
         self.link_window = Window(LINKS_PER_NETWORK, 3600, clock)
         self.miss_window = Window(MISSES_PER_ACCOUNT, 600, clock)
+
+    async def chain_of(self, session: Session) -> Chain:
+        """The approval chain of the key ``session`` signed in with ([] for a first
+        device or an anonymous session; ``for_version`` drops it for v1 receivers)."""
+        key, mine = session.account_key, session.public_key
+        if key is None or mine is None:
+            return []
+        record = await self.hub.store.get_account(key)
+        return [] if record is None else approval_chain(record, mine)
 
     def prune(self) -> None:
         self.link_window.prune()
@@ -149,6 +181,9 @@ class DeviceService:
                     added=int(self.hub.store.clock()),
                     approved_by=device_id(session.public_key),
                     signature=msg.signature,
+                    approver_key=session.public_key,
+                    handle=link.handle,
+                    tag=link.tag,
                 )
             )
         await self.hub.store.put_account(key, record)

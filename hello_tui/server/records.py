@@ -22,6 +22,11 @@ class DeviceRecord(msgspec.Struct, kw_only=True):
     added: int
     approved_by: str  # the approving device's id (protocol.device_id)
     signature: str  # its signature over protocol.device_approval_payload
+    # What else that signature covers, kept so contacts can check it (the approval
+    # chain served with calls); "" in records written before the chain existed.
+    approver_key: str = ""
+    handle: str = ""
+    tag: str = ""
 
 
 class LinkRecord(msgspec.Struct, kw_only=True):

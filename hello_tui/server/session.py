@@ -122,6 +122,7 @@ class Session:
                     caller=message.caller,
                     video=message.video,
                     caller_key=message.caller_key,
+                    caller_chain=message.caller_chain,
                 )
             case PeerJoined():
                 self.party_calls.add(message.call_id)

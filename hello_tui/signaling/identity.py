@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -22,12 +23,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from hello_tui.signaling.errors import IdentityError
-from hello_tui.signaling.protocol import login_payload
+from hello_tui.signaling.protocol import (
+    MAX_CHAIN,
+    DeviceApproval,
+    device_approval_payload,
+    login_payload,
+)
 from hello_tui.util.atomic import atomic_write_bytes
 
 __all__ = [
     "Ed25519PrivateKey",
     "IdentityError",
+    "approval_path",
     "b64url_decode",
     "b64url_encode",
     "fingerprint",
@@ -218,3 +225,48 @@ def open_label(key: bytes, sealed: str, public_key: str) -> str:
     except (ValueError, InvalidTag):
         return ""
     return data.rstrip(b"\0").decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------- a device's approval chain
+def approval_path(
+    accounts: Iterable[str],
+    key: str,
+    chain: Sequence[DeviceApproval],
+    trusted: Collection[str],
+) -> list[DeviceApproval] | None:
+    """The links of ``chain`` leading from ``key`` up to one of the ``trusted``
+    keys, each an Ed25519 signature by its approver over
+    ``device_approval_payload(account, key, handle, tag)`` for one of the names
+    in ``accounts`` (the account as the approving device signed in; the server
+    keeps no plain name, so the caller offers the forms it knows). None when
+    there is no such path: a missing link, a signature by another key or for
+    another account, or a path leading nowhere trusted. ``[]`` when ``key`` is
+    trusted already. Pure: the chain is the server's word until checked here."""
+    names = list(dict.fromkeys(a for a in accounts if a))
+    by_key: dict[str, DeviceApproval] = {}
+    for given in chain[:MAX_CHAIN]:
+        by_key.setdefault(given.public_key, given)
+    path: list[DeviceApproval] = []
+    while key not in trusted:
+        link = by_key.pop(key, None)  # pop: a cycle ends the walk
+        if link is None or not _approved(names, link):
+            return None
+        path.append(link)
+        key = link.approver
+    return path
+
+
+def _approved(names: list[str], link: DeviceApproval) -> bool:
+    try:
+        approver = Ed25519PublicKey.from_public_bytes(b64url_decode(link.approver))
+        signature = b64url_decode(link.signature)
+    except ValueError:
+        return False
+    for name in names:
+        payload = device_approval_payload(name, link.public_key, link.handle, link.tag)
+        try:
+            approver.verify(signature, payload)
+        except InvalidSignature:
+            continue
+        return True
+    return False

@@ -343,6 +343,25 @@ class DeviceRevoked(Message, tag="device-revoked"):
     device: DeviceId
 
 
+class DeviceApproval(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """v2. One link of a device's approval chain, as the server keeps it: the
+    ``approver`` key signed ``device_approval_payload(account, public_key, handle,
+    tag)`` (``signature``). ``added`` is the server's word (not signed)."""
+
+    public_key: AccountKey
+    approver: AccountKey
+    handle: LinkHandle
+    tag: LinkTag
+    signature: B64
+    added: int = 0
+
+
+MAX_CHAIN: Final = 20  # the server's MAX_DEVICES: no chain is longer
+# The approvals from a device's key up to the account's first key (its own first),
+# so a contact who pinned an older key of the account can follow them (docs/security.md).
+Chain = Annotated[list[DeviceApproval], msgspec.Meta(max_length=MAX_CHAIN)]
+
+
 # ---------------------------------------------------------------- direct calls
 class Call(Message, tag="call"):
     """Caller → server: ring every device of ``to``. The SDP offer travels
@@ -371,6 +390,7 @@ class Incoming(Message, tag="incoming"):
     caller: Annotated[str, msgspec.Meta(max_length=254)] = ""
     video: bool = False
     caller_key: AccountKey = ""
+    caller_chain: Chain = msgspec.field(default_factory=list)  # v2: how caller_key was linked
 
 
 class Missed(Message, tag="missed"):
@@ -382,6 +402,7 @@ class Missed(Message, tag="missed"):
     caller: Annotated[str, msgspec.Meta(max_length=254)] = ""
     video: bool = False
     caller_key: AccountKey = ""
+    caller_chain: Chain = msgspec.field(default_factory=list)  # v2: how caller_key was linked
 
 
 class Ringing(Message, tag="ringing"):
@@ -403,6 +424,7 @@ class Accepted(Message, tag="accepted"):
 
     call_id: Id
     callee_key: AccountKey = ""
+    callee_chain: Chain = msgspec.field(default_factory=list)  # v2: how callee_key was linked
 
 
 class Reject(Message, tag="reject"):
@@ -659,6 +681,10 @@ def for_version(message: Message, version: int) -> Message | None:
             return replace(message, room=_v1_room(message.room))
         case Rooms() if any(r.context or r.knock for r in message.rooms):
             return replace(message, rooms=[_v1_room(r) for r in message.rooms])
+        case Incoming() | Missed() if message.caller_chain:
+            return replace(message, caller_chain=[])
+        case Accepted() if message.callee_chain:
+            return replace(message, callee_chain=[])
     return message
 
 

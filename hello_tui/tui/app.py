@@ -478,6 +478,12 @@ class HelloApp(App[None]):
         if not isinstance(self.screen, RoomsScreen):
             self.push_screen(RoomsScreen(self.backend))
 
+    def action_devices(self) -> None:
+        from hello_tui.tui.screens.devices import DevicesScreen
+
+        if not isinstance(self.screen, DevicesScreen):
+            self.push_screen(DevicesScreen(self.backend))
+
     # ------------------------------------------------------------ settings
     def action_settings(self) -> None:
         from hello_tui.tui.screens.settings import SettingsScreen
@@ -562,6 +568,8 @@ class HelloApp(App[None]):
              self.action_rooms),
             ("Settings", "Audio devices, server, account, telemetry, do-not-disturb (s)",
              self.action_settings),
+            ("Devices", "This account's devices: approve a new one, revoke (D)",
+             self.action_devices),
             ("Toggle do-not-disturb", "Answer calls busy without a prompt (d)",
              self.action_toggle_dnd),
             ("Reconnect", "Reach the server again (r)", self.action_retry),

@@ -13,6 +13,7 @@ from textual.dom import DOMNode
 from hello_tui.tui.app import HelloApp
 from hello_tui.tui.screens.call import CallScreen
 from hello_tui.tui.screens.call_ended import RetryOrShare, ShareLink
+from hello_tui.tui.screens.devices import DevicesScreen
 from hello_tui.tui.screens.feedback import FeedbackPrompt
 from hello_tui.tui.screens.forms import Confirm, ContactForm, ImportFile, TextPrompt, UnsavedChanges
 from hello_tui.tui.screens.incoming import IncomingCall
@@ -36,6 +37,7 @@ SCREENS: list[tuple[str, type[DOMNode]]] = [
     ("Share a link", ShareLink),
     ("Someone is waiting in your room", RoomWaitingPrompt),
     ("Rooms", RoomsScreen),
+    ("Devices", DevicesScreen),
     ("Settings", SettingsScreen),
     ("What was sent", SentScreen),
     ("Contact form", ContactForm),

@@ -101,6 +101,7 @@ class MainScreen(Screen[None]):
         Binding("s", "app.settings", "Settings"),
         Binding("d", "app.toggle_dnd", "DND"),
         Binding("R", "app.rooms", "Rooms", show=False),
+        Binding("D", "app.devices", "Devices", show=False),
         Binding("x,delete", "delete", "Delete", show=False),
         Binding("f", "favourite", "Favourite", show=False),
         Binding("b", "block", "Block", show=False),

@@ -82,6 +82,7 @@ class SettingsScreen(Screen[bool]):
         Binding("ctrl+r", "register", "Register / sign in", priority=True),
         Binding("ctrl+o", "sign_out", "Sign out"),
         Binding("ctrl+g", "delete_account", "Delete account"),
+        Binding("ctrl+l", "app.devices", "Devices", show=False),
         Binding("ctrl+n", "test_tone", "Test tone"),
     ]
 
