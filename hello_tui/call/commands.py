@@ -16,6 +16,7 @@ own events (``chat`` from ``local``, ``muted``, ``camera-on``, ``ended``).
 | ``mute`` / ``unmute`` | | the microphone gate |
 | ``camera`` | ``on`` (bool) | ``call.set_camera(on)`` (a video call only) |
 | ``hangup`` | | ``call.hangup()`` |
+| ``audio-in`` / ``audio-out`` | ``endpoint`` (``device:NAME``) | move the mic / speaker |
 
 Lines are untrusted: at most :data:`MAX_LINE_BYTES`, unknown fields refused.
 """
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = [
     "COMMANDS",
     "MAX_LINE_BYTES",
+    "AudioIn",
+    "AudioOut",
     "Camera",
     "Chat",
     "Command",
@@ -80,7 +83,17 @@ class Hangup:
     pass
 
 
-Command = Chat | Mute | Unmute | Camera | Hangup
+@dataclass(frozen=True, slots=True)
+class AudioIn:
+    endpoint: str
+
+
+@dataclass(frozen=True, slots=True)
+class AudioOut:
+    endpoint: str
+
+
+Command = Chat | Mute | Unmute | Camera | Hangup | AudioIn | AudioOut
 
 
 def _field(obj: dict[str, Any], name: str, kind: type, cmd: str) -> Any:
@@ -97,6 +110,14 @@ COMMANDS: dict[str, tuple[frozenset[str], Callable[[dict[str, Any]], Command]]] 
     "unmute": (frozenset(), lambda o: Unmute()),
     "camera": (frozenset({"on"}), lambda o: Camera(_field(o, "on", bool, "camera"))),
     "hangup": (frozenset(), lambda o: Hangup()),
+    "audio-in": (
+        frozenset({"endpoint"}),
+        lambda o: AudioIn(_field(o, "endpoint", str, "audio-in")),
+    ),
+    "audio-out": (
+        frozenset({"endpoint"}),
+        lambda o: AudioOut(_field(o, "endpoint", str, "audio-out")),
+    ),
 }
 
 
@@ -124,8 +145,10 @@ def parse_command(line: str | bytes) -> Command:
 
 async def run_command(call: Call, command: Command) -> None:
     """Apply ``command`` to ``call``; :class:`CommandError` if the call refuses it."""
+    from hello_tui.call.audio_devices import switch_audio
     from hello_tui.call.chat import ChatError
     from hello_tui.call.media_policy import NoVideo
+    from hello_tui.media.errors import MediaError
 
     if call.ended is not None:
         raise CommandError("the call is over")
@@ -141,5 +164,9 @@ async def run_command(call: Call, command: Command) -> None:
                 call.set_camera(on)
             case Hangup():
                 await call.hangup()
-    except (ChatError, NoVideo) as exc:
+            case AudioIn(endpoint=endpoint):
+                await switch_audio(call, "in", endpoint)
+            case AudioOut(endpoint=endpoint):
+                await switch_audio(call, "out", endpoint)
+    except (ChatError, NoVideo, MediaError) as exc:
         raise CommandError(str(exc)) from None
