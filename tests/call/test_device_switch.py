@@ -16,6 +16,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 import wave
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -252,3 +253,30 @@ async def test_talking_while_muted_gives_one_hint(
         hints = [e for e in call.event_log if isinstance(e, ev.MutedSpeech)]
     assert hint.line().startswith("You are muted")
     assert len(hints) <= 2  # rate-limited: at most one per 10 s of talking
+
+
+async def test_the_speaker_opens_at_low_latency_and_reopens_larger_only_when_it_runs_dry(
+    env: Env, devices4: PulseDaemon, tones: None
+) -> None:
+    """Run under load (``./dev.sh test --stress``) to see it step up; prints what it chose."""
+    async with call_pair(env, "device:a_mic", "device:b_spk") as (_, incoming):
+        sink = incoming.sink
+        assert isinstance(sink, DeviceSink)
+        first = sink.stats().latency_ms
+        await asyncio.sleep(12.0)
+        stats = sink.stats()
+        steps = [
+            e
+            for e in incoming.event_log
+            if isinstance(e, ev.AudioDeviceChanged) and e.reason == "latency"
+        ]
+        settled = time.monotonic() - 1.0  # later underruns: the watch may not have ticked yet
+        times = [t for t in sink.underflow_times if t < settled]
+    print(f"speaker: opened at {first} ms, now {stats.latency_ms} ms, "
+          f"{stats.card_underruns} card underruns, {len(steps)} step(s)")  # fmt: skip
+    dense = any(sum(1 for t in times if s <= t < s + 10.0) >= 5 for s in times)
+    if steps:
+        assert len(steps) == 1 and dense  # stepped once, because the card kept running dry
+        assert steps[0].latency_ms == stats.latency_ms > first
+    else:
+        assert not dense and stats.latency_ms == first  # no reason to step: it stayed low
