@@ -320,6 +320,8 @@ class Printer:
                 return f"A knock ended: {reason}"
             case ev.Reconnecting():
                 return "No audio from the other side: reconnecting..."
+            case ev.AudioDeviceChanged() | ev.MutedSpeech():
+                return event.line()
         return event.kind
 
     def stats(self, call: Call, code: int) -> None:
