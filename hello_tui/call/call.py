@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 from hello_tui.call import events as ev
+from hello_tui.call.audio_devices import watch_devices
 from hello_tui.call.chat import ChatChannel
 from hello_tui.call.event_stream import EventStream
 from hello_tui.call.media_policy import CallMedia, NoVideo
@@ -588,6 +589,7 @@ class Call:
             self.flowing_ms = self._ms()
             self._emit(ev.MediaFlowing(call_id=self.call_id, setup_ms=self.flowing_ms))
             self._start_watch()
+            self._spawn(watch_devices(self))  # switch/lost/latency, muted hint (audio_devices.py)
 
     # ------------------------------------------------------------ recovery
     def _start_watch(self) -> None:

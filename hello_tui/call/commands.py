@@ -21,6 +21,7 @@ own events (``chat`` from ``local``, ``muted``, ``camera-on``, ``ended``).
 | ``share-grant`` / ``share-revoke`` | | the other side may / may not type in ours |
 | ``share-snapshot`` | ``side`` (optional) | a ``share-snapshot`` event: the screen |
 | ``share-input`` | ``data`` (string) | type in ours, or in theirs when granted |
+| ``audio-in`` / ``audio-out`` | ``endpoint`` (``device:NAME``) | move the mic / speaker |
 
 ``command`` is split like a shell would (no shell runs it); ``shell``: true
 shares ``$SHELL``. ``side`` is ``local`` or ``remote`` (default: theirs if
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = [
     "COMMANDS",
     "MAX_LINE_BYTES",
+    "AudioIn",
+    "AudioOut",
     "Camera",
     "Chat",
     "Command",
@@ -127,8 +130,18 @@ class ShareInput:
     data: str
 
 
+@dataclass(frozen=True, slots=True)
+class AudioIn:
+    endpoint: str
+
+
+@dataclass(frozen=True, slots=True)
+class AudioOut:
+    endpoint: str
+
+
 Command = (
-    Chat | Mute | Unmute | Camera | Hangup
+    Chat | Mute | Unmute | Camera | Hangup | AudioIn | AudioOut
     | ShareStart | ShareStop | ShareGrant | ShareRevoke | ShareSnapshotCmd | ShareInput
 )  # fmt: skip
 
@@ -194,6 +207,14 @@ COMMANDS: dict[str, tuple[frozenset[str], Callable[[dict[str, Any]], Command]]] 
     "share-revoke": (frozenset(), lambda o: ShareRevoke()),
     "share-snapshot": (frozenset({"side"}), _share_side),
     "share-input": (frozenset({"data"}), lambda o: ShareInput(_field(o, "data", str, _INPUT))),
+    "audio-in": (
+        frozenset({"endpoint"}),
+        lambda o: AudioIn(_field(o, "endpoint", str, "audio-in")),
+    ),
+    "audio-out": (
+        frozenset({"endpoint"}),
+        lambda o: AudioOut(_field(o, "endpoint", str, "audio-out")),
+    ),
 }
 
 
@@ -221,8 +242,10 @@ def parse_command(line: str | bytes) -> Command:
 
 async def run_command(call: Call, command: Command) -> None:
     """Apply ``command`` to ``call``; :class:`CommandError` if the call refuses it."""
+    from hello_tui.call.audio_devices import switch_audio
     from hello_tui.call.chat import ChatError
     from hello_tui.call.media_policy import NoVideo
+    from hello_tui.media.errors import MediaError
     from hello_tui.share.wire import ShareError
 
     if call.ended is not None:
@@ -251,5 +274,9 @@ async def run_command(call: Call, command: Command) -> None:
                 call.share_snapshot(side)
             case ShareInput(data=data):
                 call.share.send_input(data)
-    except (ChatError, NoVideo, ShareError) as exc:
+            case AudioIn(endpoint=endpoint):
+                await switch_audio(call, "in", endpoint)
+            case AudioOut(endpoint=endpoint):
+                await switch_audio(call, "out", endpoint)
+    except (ChatError, NoVideo, ShareError, MediaError) as exc:
         raise CommandError(str(exc)) from None

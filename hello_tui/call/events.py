@@ -10,7 +10,7 @@ Order of a call that connects::
 
     Dialing | Incoming → Ringing | Waiting (a room) → Connecting → Connected → MediaFlowing
         → (CheckCode / Muted / Unmuted / CameraOn / CameraOff / Notice / Quality
-           / ChatMessage / Share*)* → Ended
+           / ChatMessage / Share* / AudioDeviceChanged / MutedSpeech)* → Ended
 
 ``CheckCode`` comes once per call: right after ``Connected`` (usually) or a
 little later (the answerer waits for the offerer's reveal); a ``mismatch``
@@ -584,6 +584,40 @@ def history_outcome(reason: str, stage: str, direction: str) -> str:
     return reason
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioDeviceChanged(CallEvent):
+    """Our microphone (``direction`` ``in``) or speaker (``out``) changed mid-call,
+    without renegotiation: ``switched`` (asked for: the ``audio-in``/``audio-out``
+    command), ``lost`` (the device disappeared: moved to the default one) or
+    ``latency`` (the speaker kept running dry: reopened at ``latency_ms``)."""
+
+    kind: ClassVar[str] = "audio-device"
+    direction: Literal["in", "out"]
+    device: str
+    previous: str = ""
+    reason: Literal["switched", "lost", "latency"] = "switched"
+    latency_ms: float | None = None
+
+    def line(self) -> str:
+        what = "Microphone" if self.direction == "in" else "Speaker"
+        if self.reason == "lost":
+            return f"{what} {printable(self.previous)!r} is gone: now {printable(self.device)!r}"
+        if self.reason == "latency":
+            return f"{what} kept running dry: its buffer is now {self.latency_ms or 0:.0f} ms"
+        return f"{what}: now {printable(self.device)!r}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MutedSpeech(CallEvent):
+    """The microphone hears someone talking while the call is muted (at most
+    once every 10 s): the "you are muted" hint."""
+
+    kind: ClassVar[str] = "muted-speech"
+
+    def line(self) -> str:
+        return "You are muted: the other side does not hear you"
+
+
 def json_line(data: dict[str, Any]) -> str:
     """One JSON line as every face writes it (``--json`` output, the control
     socket): ``event.to_json()`` (or a face's own line, like :func:`missed_json`),
@@ -631,6 +665,8 @@ EVENT_TYPES: dict[str, type[CallEvent]] = {
         ShareStopped,
         ShareControl,
         ShareSnapshot,
+        AudioDeviceChanged,
+        MutedSpeech,
     )
 }
 
@@ -638,6 +674,7 @@ __all__ = [
     "CHECK_STATUSES",
     "EVENT_TYPES",
     "IDENTITY_STATUSES",
+    "AudioDeviceChanged",
     "CallEvent",
     "CameraOff",
     "CameraOn",
@@ -652,6 +689,7 @@ __all__ = [
     "MediaFlowing",
     "MediaResumed",
     "Muted",
+    "MutedSpeech",
     "Notice",
     "Quality",
     "Reconnecting",

@@ -351,6 +351,8 @@ class Printer:
             case ev.ShareSnapshot(side=side, text=text):
                 rows = "\n".join("  " + printable(row) for row in text.split("\n"))
                 return f"{'Your' if side == 'local' else 'Their'} shared terminal:\n{rows}"
+            case ev.AudioDeviceChanged() | ev.MutedSpeech():
+                return event.line()
         return event.kind
 
     def stats(self, call: Call, code: int, hint: dict[str, Any] | None = None) -> None:

@@ -13,6 +13,7 @@ that matches nothing while devices exist is a user error instead
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -24,6 +25,10 @@ from hello_tui.media.quiet import quiet_stderr
 Kind = Literal["input", "output"]
 
 _sd: ModuleType | None = None
+# PortAudio's API is not thread-safe: streams are opened/closed from worker threads when a
+# device is switched mid-call (docs/media.md, "Devices that change"), one call at a time.
+_pa_lock = threading.RLock()
+DEVICE_BUSY = -9985  # paDeviceUnavailable: someone (maybe we) holds it, it has not gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,11 +195,27 @@ def open_stream(
 
     A PortAudio failure to open becomes AudioUnavailable naming the device.
     """
-    sd = portaudio()
     device = resolve_device(name, kind)
+    stream = open_on(
+        kind, device, callback, samplerate=samplerate, blocksize=blocksize, latency=latency
+    )
+    return stream, device
+
+
+def open_on(
+    kind: Kind,
+    device: AudioDevice,
+    callback: Callable[..., None],
+    *,
+    samplerate: int,
+    blocksize: int,
+    latency: str | float = "low",
+) -> Any:
+    """Create (not start) a stream on ``device`` as :func:`open_stream` does."""
+    sd = portaudio()
     cls = sd.InputStream if kind == "input" else sd.OutputStream
     try:
-        with quiet_stderr():
+        with _pa_lock, quiet_stderr():
             stream = cls(
                 device=device.index,
                 samplerate=samplerate,
@@ -206,4 +227,46 @@ def open_stream(
             )
     except (sd.PortAudioError, ValueError) as exc:
         raise AudioUnavailable(f"cannot open {device.name!r}: {exc}") from None
-    return stream, device
+    return stream
+
+
+def start_stream(stream: Any) -> None:
+    """Start a stream (quietly); a PortAudio failure becomes AudioUnavailable."""
+    sd = portaudio()
+    try:
+        with _pa_lock, quiet_stderr():
+            stream.start()
+    except sd.PortAudioError as exc:
+        raise AudioUnavailable(f"cannot start the stream: {exc}") from None
+
+
+def close_stream(stream: Any, *, started: bool = True) -> None:
+    """Abort (when started) and close a stream, quietly, never raising."""
+    sd = portaudio()
+    with _pa_lock, quiet_stderr():
+        try:
+            if started:
+                stream.abort()
+            stream.close()
+        except sd.PortAudioError:
+            pass  # the device is gone: nothing left to release
+
+
+def still_there(kind: Kind, device: AudioDevice, samplerate: int) -> bool:
+    """Whether ``device`` can still be opened (a stream created and closed, never started).
+
+    PortAudio lists devices once (re-listing would close every open stream), so a
+    device that went away is found by opening it: a sound server's device that was
+    removed fails with an I/O error. Busy (held by someone, maybe us) counts as there.
+    """
+    sd = portaudio()
+    cls = sd.InputStream if kind == "input" else sd.OutputStream
+    try:
+        with _pa_lock, quiet_stderr():
+            cls(device=device.index, samplerate=samplerate, channels=1, dtype="int16").close()
+    except sd.PortAudioError as exc:
+        code = exc.args[1] if len(exc.args) > 1 else None
+        return code == DEVICE_BUSY
+    except ValueError:
+        return False
+    return True

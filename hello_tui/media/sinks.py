@@ -9,9 +9,11 @@ numbers the quality panel shows.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,17 +24,24 @@ import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from hello_tui.media.audio_format import SAMPLE_RATE, Conformer, Samples, make_frame
-from hello_tui.media.devices import FallbackNotice, device_or_null, open_stream
+from hello_tui.media.devices import (
+    AudioDevice,
+    FallbackNotice,
+    close_stream,
+    device_or_null,
+    open_stream,
+    start_stream,
+)
 from hello_tui.media.endpoint import parse_endpoint
 from hello_tui.media.errors import MediaError
 from hello_tui.media.levels import dbfs_to_level, rms_dbfs
 from hello_tui.media.playout import PlayoutBuffer, PlayoutConfig
-from hello_tui.media.quiet import quiet_stderr
 
-# The card's own buffer ahead of the callback. PortAudio's "low" (20 ms on ALSA) underran
-# dozens of times a call when the process was late by 30-80 ms on a loaded machine: each
-# underrun is a click, and it moves the echo path under the echo canceller (docs/media.md).
-SPEAKER_LATENCY_S = 0.080
+# The card's own buffer ahead of the callback: PortAudio's "low" at first (about 20 ms on
+# ALSA). On a loaded machine that underruns (each underrun a click, and a jump of the echo
+# path under the canceller): the device watch then reopens the speaker at a larger latency
+# (media/output_latency.py, docs/media.md "Devices that change").
+SPEAKER_LATENCY: str | float = "low"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +57,8 @@ class SinkStats:
     drops: int = 0  # samples dropped because the buffer overflowed
     samples_removed: int = 0  # drift correction: squeezed out
     samples_inserted: int = 0  # drift correction: stretched in
+    card_underruns: int = 0  # the sound card ran dry (PortAudio's output underflow)
+    latency_ms: float = 0.0  # the card's buffer ahead of the callback (adaptive)
 
 
 class AudioSink:
@@ -156,6 +167,10 @@ class DeviceSink(AudioSink):
     callback's thread), the time it will be heard (PortAudio's DAC time) and
     whether the card ran dry before it:
     the echo canceller's reference, at the playout's timing.
+
+    :meth:`switch` moves playout to another device (or reopens this one at
+    another ``latency``) mid-call: a new stream pulls from the same buffer;
+    only the stream of the current generation plays, the old one gets silence.
     """
 
     def __init__(
@@ -169,9 +184,22 @@ class DeviceSink(AudioSink):
         self.buffer = PlayoutBuffer(config)
         self.card_underflows = 0
         self.far_end: Callable[[Samples, float, bool], None] | None = None
+        # Devices that change (switch), and the card's underruns the latency policy reads.
+        self.name = name
+        self.latency: str | float = SPEAKER_LATENCY
+        self.blocksize = blocksize
+        self.switches = 0
+        self.switch_gap_ms: float | None = None  # the last switch: old stream's end → new's start
+        self.underflow_times: collections.deque[float] = collections.deque(maxlen=64)
+        self.last_block = 0.0  # time.monotonic() of the last callback (the device watch)
+        self._generation = 0
+        self._fresh = False
+        self._end_dac: float | None = None  # when what the current stream was given ends
+        self._switched_from: float | None = None
+        self._play_lock = threading.Lock()
         self._stream, self.device = open_stream(
-            "output", name, self._callback, samplerate=SAMPLE_RATE, blocksize=blocksize,
-            latency=SPEAKER_LATENCY_S,
+            "output", name, self._callback_for(0), samplerate=SAMPLE_RATE, blocksize=blocksize,
+            latency=self.latency,
         )  # fmt: skip
         self._running = False
         self._start_lock = threading.Lock()
@@ -181,34 +209,94 @@ class DeviceSink(AudioSink):
         first frames arrive, and ``start()`` no longer waits for it. Idempotent."""
         with self._start_lock:
             if not self._running and not self._closed:
-                with quiet_stderr():
-                    self._stream.start()
+                start_stream(self._stream)
                 self._running = True
+
+    def _callback_for(self, generation: int) -> Callable[..., None]:
+        def callback(outdata: npt.NDArray[np.int16], frames: int, when: Any, status: Any) -> None:
+            with self._play_lock:  # a replaced stream's last callback may still be running
+                if generation == self._generation:
+                    self._callback(outdata, frames, when, status)
+                    return
+            outdata.fill(0)
+
+        return callback
 
     def _callback(
         self, outdata: npt.NDArray[np.int16], frames: int, when: Any, status: Any
     ) -> None:
+        self.last_block = time.monotonic()
         if status.output_underflow:
             self.card_underflows += 1
+            self.underflow_times.append(self.last_block)
+        played = when.outputBufferDacTime or when.currentTime + self._stream.latency
+        fresh = self._fresh
+        if fresh:
+            self._fresh = False
+            if self._switched_from is not None:
+                self.switch_gap_ms = round(max(0.0, played - self._switched_from) * 1000, 1)
+        self._end_dac = played + frames / SAMPLE_RATE
         block = self.buffer.pull(frames)
         outdata[:, 0] = block
         far_end = self.far_end
-        if far_end is not None:  # a host API without timing reports 0: estimate it
-            played = when.outputBufferDacTime or when.currentTime + self._stream.latency
-            far_end(block, played, bool(status.output_underflow))
+        if far_end is not None:  # a host API without timing reports 0: estimated above
+            far_end(block, played, bool(status.output_underflow) or fresh)
 
     async def start(self, track: MediaStreamTrack) -> None:
         await super().start(track)
         self.warm()
 
+    @property
+    def started(self) -> bool:
+        return self._running
+
+    @property
+    def stream_active(self) -> bool:
+        """PortAudio still runs the stream (False after a device error stopped it)."""
+        return bool(self._stream.active)
+
+    def switch(self, name: str, latency: str | float | None = None) -> AudioDevice:
+        """Play on ``device:NAME`` (at ``latency``: seconds, or PortAudio's "low"/"high";
+        unchanged when None) from now on, from the same playout buffer.
+
+        The new stream starts before the old one is dropped; its first block
+        tells the echo canceller to re-pair (as after an underrun). Blocking
+        (PortAudio): call it in a thread. Raises DeviceError / AudioUnavailable,
+        and the old stream keeps playing then."""
+        latency = self.latency if latency is None else latency
+        generation = self._generation + 1
+        stream, device = open_stream(
+            "output", name, self._callback_for(generation), samplerate=SAMPLE_RATE,
+            blocksize=self.blocksize, latency=latency,
+        )  # fmt: skip
+        running = self._running
+        try:
+            if running:
+                start_stream(stream)
+        except Exception:
+            close_stream(stream, started=False)
+            raise
+        with self._play_lock:
+            if self._closed:  # stopped meanwhile: keep nothing open
+                old = stream
+            else:
+                old, self._stream = self._stream, stream
+                self._generation = generation
+                self._fresh = True
+                self._switched_from = self._end_dac
+                self.name, self.device, self.latency = name, device, latency
+                self.switches += 1
+        close_stream(old, started=running)
+        return device
+
     def _consume(self, samples: Samples) -> None:
         self.buffer.push(samples)
 
     def _close(self) -> None:
-        with self._start_lock, quiet_stderr():
-            if self._running:
-                self._stream.abort()
-            self._stream.close()
+        with self._start_lock:
+            with self._play_lock:
+                self._generation = -1
+            close_stream(self._stream, started=self._running)
 
     def stats(self) -> SinkStats:
         b = self.buffer.stats()
@@ -222,6 +310,8 @@ class DeviceSink(AudioSink):
             drops=b.overflow_drops,
             samples_removed=b.samples_removed,
             samples_inserted=b.samples_inserted,
+            card_underruns=self.card_underflows,
+            latency_ms=round(self._stream.latency * 1000, 1),
         )
 
 

@@ -20,6 +20,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import av
@@ -38,10 +39,17 @@ from hello_tui.media.audio_format import (
     silence,
 )
 from hello_tui.media.audio_processing import CaptureProcessor
-from hello_tui.media.devices import FallbackNotice, device_or_null, open_stream
+from hello_tui.media.devices import (
+    AudioDevice,
+    FallbackNotice,
+    close_stream,
+    device_or_null,
+    open_stream,
+    start_stream,
+)
 from hello_tui.media.endpoint import parse_endpoint
 from hello_tui.media.errors import MediaError
-from hello_tui.media.quiet import quiet_stderr
+from hello_tui.media.levels import rms_dbfs
 
 STALL_TIMEOUT = 0.200  # no block from the card for this long: send silence meanwhile
 MAX_LATE = 0.100  # seconds behind schedule before a paced source skips ahead
@@ -178,6 +186,17 @@ class FileSource(PacedSource):
             self._container.close()
 
 
+VOICE_PROBABILITY = 0.5  # the processor's speech probability that counts as talking
+VOICE_DBFS = -40.0  # without a processor: a block this loud counts as talking
+
+
+def _is_voice(block: Samples, processor: CaptureProcessor | None) -> bool:
+    """The processor's voice detector when there is one, else a simple energy gate."""
+    if processor is not None:
+        return processor.speech_probability >= VOICE_PROBABILITY
+    return len(block) > 0 and rms_dbfs(block) >= VOICE_DBFS
+
+
 class DeviceSource(AudioSource):
     """Microphone (``device:[NAME]``), paced by the sound card's clock.
 
@@ -193,6 +212,10 @@ class DeviceSource(AudioSource):
 
     ``processor`` (set before the call starts): the audio processing stage
     (echo cancellation, ...) run on each block in the callback's thread.
+
+    :meth:`switch` moves the track to another device mid-call: a new stream
+    feeds the same queue (pts, processor and sender unchanged); only the
+    stream of the current ``generation`` is heard.
     """
 
     def __init__(self, spec: str, name: str, queue_frames: int = 5) -> None:
@@ -210,8 +233,21 @@ class DeviceSource(AudioSource):
         self.processor: CaptureProcessor | None = None
         self._start_lock = threading.Lock()
         self._started = False
+        # Devices that change (switch): which stream is heard, when it last delivered.
+        self.name = name
+        self.switches = 0
+        self.switch_gap_ms: float | None = None  # the last switch's gap in what was captured
+        self.last_block = 0.0  # time.monotonic() of the last block (the device watch)
+        self._generation = 0
+        self._fresh = False  # the first block of a new stream: the processor re-pairs
+        self._end_adc: float | None = None  # capture time just past the last block
+        self._switched_from: float | None = None
+        self._capture_lock = threading.Lock()
+        # Voice while muted (the "you are muted" hint): counted only while ``listening``.
+        self.listening = False
+        self.voice_blocks = 0
         self._stream, self.device = open_stream(
-            "input", name, self._callback, samplerate=SAMPLE_RATE, blocksize=FRAME_SAMPLES
+            "input", name, self._callback_for(0), samplerate=SAMPLE_RATE, blocksize=FRAME_SAMPLES
         )
 
     def warm(self) -> None:
@@ -220,11 +256,27 @@ class DeviceSource(AudioSource):
         instead of waiting for the stream to start. Idempotent."""
         with self._start_lock:
             if not self._started:
-                with quiet_stderr():
-                    self._stream.start()
+                start_stream(self._stream)
                 self._started = True
 
+    def _callback_for(self, generation: int) -> Callable[..., None]:
+        def callback(indata: npt.NDArray[np.int16], frames: int, when: Any, status: Any) -> None:
+            with self._capture_lock:  # a replaced stream's last callback may still be running
+                if generation == self._generation:
+                    self._callback(indata, frames, when, status)
+
+        return callback
+
     def _callback(self, indata: npt.NDArray[np.int16], frames: int, when: Any, status: Any) -> None:
+        self.last_block = time.monotonic()
+        fresh = self._fresh
+        if fresh:
+            self._fresh = False
+            if self._switched_from is not None and when.inputBufferAdcTime:
+                gap = when.inputBufferAdcTime - self._switched_from
+                self.switch_gap_ms = round(max(0.0, gap) * 1000, 1)
+        if when.inputBufferAdcTime:
+            self._end_adc = when.inputBufferAdcTime + frames / SAMPLE_RATE
         if status.input_overflow:
             self.overflows += 1
         loop = self._main_loop
@@ -234,7 +286,9 @@ class DeviceSource(AudioSource):
         processor = self.processor
         if processor is not None:  # a host API without timing reports 0: estimate it
             captured = when.inputBufferAdcTime or when.currentTime - self._stream.latency
-            block = processor.process(block, captured, bool(status.input_overflow))
+            block = processor.process(block, captured, bool(status.input_overflow) or fresh)
+        if self.listening and _is_voice(block, processor):
+            self.voice_blocks += 1
         with contextlib.suppress(RuntimeError):  # loop closed under us: the call is over
             loop.call_soon_threadsafe(self._push, block)
 
@@ -275,12 +329,54 @@ class DeviceSource(AudioSource):
         self.frames_sent += 1
         return make_frame(item[0], item[1])
 
+    @property
+    def started(self) -> bool:
+        return self._queue is not None
+
+    @property
+    def stream_active(self) -> bool:
+        """PortAudio still runs the stream (False after a device error stopped it)."""
+        return bool(self._stream.active)
+
+    def switch(self, name: str) -> AudioDevice:
+        """Capture from ``device:NAME`` from now on, without a gap in the track.
+
+        The new stream is opened and started before the old one is dropped; its
+        first block tells the processor to re-pair (as after an overflow).
+        Blocking (PortAudio): call it in a thread. Raises DeviceError /
+        AudioUnavailable, and the old device keeps capturing then."""
+        generation = self._generation + 1
+        stream, device = open_stream(
+            "input", name, self._callback_for(generation), samplerate=SAMPLE_RATE,
+            blocksize=FRAME_SAMPLES,
+        )  # fmt: skip
+        started = self._started
+        try:
+            if started:
+                start_stream(stream)
+        except Exception:
+            close_stream(stream, started=False)
+            raise
+        with self._capture_lock:
+            if self.readyState != "live":  # stopped meanwhile: keep nothing open
+                old = stream
+            else:
+                old, self._stream = self._stream, stream
+                self._generation = generation
+                self._fresh = True
+                self._switched_from = self._end_adc
+                self.name, self.device = name, device
+                self.switches += 1
+        close_stream(old, started=started)
+        return device
+
     def stop(self) -> None:
         if self.readyState == "live":
-            with self._start_lock, quiet_stderr():
-                self._started = True  # closed: warm() must not start it again
-                self._stream.abort()
-                self._stream.close()
+            with self._start_lock:
+                started, self._started = self._started, True  # closed: warm() must not start it
+                with self._capture_lock:
+                    self._generation = -1
+                close_stream(self._stream, started=started)
             if self._queue is not None:
                 if self._queue.full():
                     self._queue.get_nowait()

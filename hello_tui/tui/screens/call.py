@@ -247,6 +247,8 @@ class CallScreen(Screen[Any]):
                 knock_over(getattr(self, "_knock_prompt", None), knock_id)
             case ev.ServerLost() | ev.ServerBack() | ev.Reconnecting() | ev.MediaResumed():
                 self.add_notice(message.event.line())  # calls that recover (docs/calls.md)
+            case ev.AudioDeviceChanged() | ev.MutedSpeech():
+                self.add_notice(message.event.line())  # devices that change (docs/media.md)
             case ev.Ended() as ended:
                 self.ended = ended
                 prompt = getattr(self, "_knock_prompt", None)
