@@ -53,7 +53,12 @@ def _spawn(home: Home, frames: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def _side(name: str, proc: subprocess.Popen[str], frames: Path) -> Side:
-    out, err = proc.communicate(timeout=T)
+    try:
+        out, err = proc.communicate(timeout=T)
+    except subprocess.TimeoutExpired:  # a call that never ended: a failure, not a hang
+        proc.kill()
+        out, err = proc.communicate()
+        err += f"\n(killed after {T:g} s)"
     events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     ended = next((e for e in events if e["kind"] == "ended"), {})
     log = json.loads(frames.read_text()) if frames.exists() else {}
