@@ -174,6 +174,8 @@ class Call:
         self.server_gone = False  # the signaling connection is down (reconnecting, or gone)
         self.server_forgot = False  # the server no longer knows this call: peer to peer
         self._peer_closed_seen = False  # the server said the peer's connection vanished
+        self._peer_said_bye = False  # the peer hung up over the data channel
+        self._closed_while_ending = False  # its "closed" came with a hang-up under way
         self._watch: MediaWatch | None = None
         self.chat.on_control = self._on_control
 
@@ -641,11 +643,18 @@ class Call:
 
     def _peer_left_server(self) -> None:
         self._peer_closed_seen = self.server_forgot = True
+        # Either side's hang-up makes the peer's session close (the echo peer's at
+        # once): that "closed" races the end already under way, and is no news.
+        if self._hangup_requested or self._peer_said_bye or self.ended is not None:
+            self._closed_while_ending = True
+            return
         self._notice("the server lost the other side: the call goes on peer to peer", "call")
 
     def _p2p_note(self) -> str:
         if self.server_gone:
             return "ended peer to peer: the server was unreachable"
+        if self._closed_while_ending:  # the server ended it because of the hang-up itself
+            return ""
         return "ended peer to peer: the server had forgotten the call"
 
     async def _say_bye(self) -> None:
@@ -661,6 +670,7 @@ class Call:
         if self._hangup_requested:  # we are hanging up ourselves: that end wins
             return
         if kind == "bye" and self.ended is None and self.stage == "connected":
+            self._peer_said_bye = True
             note = self._p2p_note() if (self.server_gone or self.server_forgot) else ""
             self._spawn(self._peer_ended("hangup", note))
 

@@ -113,3 +113,30 @@ async def test_a_call_outlives_its_server_and_hangs_up_over_the_data_channel(
         assert ended.message == "ended peer to peer: the server was unreachable"
     outcomes = [h.list()[0].outcome for h in env.histories]
     assert outcomes == ["answered", "answered"]
+
+
+async def test_the_peers_session_closing_during_our_hang_up_is_no_news(env: Env) -> None:
+    # What the echo call showed: our bye makes the peer leave, its server session
+    # closes, and the server's call-ended "closed" reaches us mid-hang-up. Forced
+    # here: the peer's connection goes exactly between our bye and our hangup request.
+    alice, bob = await env.phone("alice"), await env.phone("bob")
+    bob_client = env.clients[-1]
+    call = alice.dial("bob", audio_in="sine:440")
+    incoming = await bob.next_incoming(T)
+    await incoming.accept()
+    await call.wait_for(ev.MediaFlowing, T)
+    say_bye = call._say_bye
+
+    async def bye_then_the_peer_vanishes() -> None:
+        await say_bye()
+        await bob_client.close()
+        async with asyncio.timeout(T):  # the server's "closed" has been handled
+            while not call._peer_closed_seen:
+                await asyncio.sleep(0.01)
+
+    call._say_bye = bye_then_the_peer_vanishes  # type: ignore[method-assign]
+    ended = await call.hangup()
+    assert (ended.reason, ended.stage, ended.message) == ("hangup", "connected", "")
+    notices = [e.text for e in call.event_log if isinstance(e, ev.Notice) and e.source == "call"]
+    assert notices == []
+    assert (await incoming.wait_ended(T)).reason == "hangup"  # the bye reached bob

@@ -16,8 +16,9 @@ the public side routes both home subnets: the same links, a direct path (the
 benchmarks' baseline).
 
 Profiles are nftables rules in a router (:meth:`Internet.block_udp`,
-:meth:`Internet.impair`): the kernel here has no ``sch_netem``, but nftables'
-``numgen random`` drops and ``tc tbf`` caps a rate.
+:meth:`Internet.impair`, :meth:`Internet.burst_loss`): the kernel here has no
+``sch_netem``, but nftables' ``numgen random`` drops (with a conntrack mark
+for bursts) and ``tc tbf`` caps a rate.
 
 Needs root and ``ip netns`` (``iproute2``) and ``nft`` (Debian ``nftables``);
 :func:`unavailable` says why not, for a skip. Only addresses inside these
@@ -186,13 +187,47 @@ class Internet:
                 f"r{home}",
                 "table inet impair {\n"
                 " chain through { type filter hook forward priority filter;\n"
-                f"  numgen random mod 100 lt {int(loss_percent)} drop\n }}\n"
+                f"  numgen random mod 100 lt {int(loss_percent)} counter drop\n }}\n"
                 "}\n",
             )
         if rate_kbit:
             rate = f"{int(rate_kbit)}kbit"
             self.sh(f"r{home}", "tc", "qdisc", "replace", "dev", "wan", "root", "tbf",
                     "rate", rate, "burst", "4kb", "latency", "100ms")  # fmt: skip
+
+    def burst_loss(self, home: int, *, loss_percent: float, mean_burst: float) -> None:
+        """Bursty loss through home ``home``'s router, both ways: a two-state
+        (Gilbert) model kept in each flow's conntrack mark. A packet of a flow in
+        the good state turns it bad with probability p (it is dropped); in the bad
+        state every packet is dropped, and each turns it good again with probability
+        q = 1/``mean_burst`` (that packet passes). Long-run loss
+        p / (p + q) = ``loss_percent``; bursts average ``mean_burst`` packets."""
+        q = 1.0 / mean_burst
+        loss = loss_percent / 100.0
+        p = q * loss / (1.0 - loss)
+        enter, leave = round(p * 10000), round(q * 10000)
+        self.nft(
+            f"r{home}",
+            "table inet impair {\n"
+            " chain through { type filter hook forward priority filter;\n"
+            f"  ct mark 0 numgen random mod 10000 lt {enter} ct mark set 1 counter drop\n"
+            f"  ct mark 1 numgen random mod 10000 lt {leave} ct mark set 0 accept\n"
+            "  ct mark 1 counter drop\n }\n"
+            "}\n",
+        )
+
+    def dropped_by_impairment(self, home: int) -> int:
+        """Packets the loss rules of home ``home`` dropped so far (0: none set)."""
+        listing = [*self.exec_prefix(f"r{home}"), "nft", "list", "table", "inet", "impair"]
+        out = subprocess.run(listing, capture_output=True, text=True, check=False).stdout
+        return sum(int(n) for n in re.findall(r"counter packets (\d+)", out))
+
+    def clear_impairments(self, home: int) -> None:
+        """Undo :meth:`impair` and :meth:`burst_loss` (whatever of them is set)."""
+        subprocess.run([*self.exec_prefix(f"r{home}"), "nft", "delete", "table", "inet", "impair"],
+                       capture_output=True, check=False)  # fmt: skip
+        subprocess.run([*self.exec_prefix(f"r{home}"), "tc", "qdisc", "del", "dev", "wan", "root"],
+                       capture_output=True, check=False)  # fmt: skip
 
     # ------------------------------------------------------------ teardown
     def destroy(self) -> None:
