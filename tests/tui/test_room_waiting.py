@@ -44,8 +44,12 @@ async def test_prompt_appears_and_join_now_joins(server: str, peers: Any) -> Non
         url = await _own_room(app, server, "Standup")
         theirs = visitor.join(url)
         await wait_until(pilot, lambda: isinstance(app.screen, RoomWaitingPrompt), what="prompt")
+        # The screen is current before it is drawn: wait for its words (under load
+        # the first frame can come a few ticks later).
+        await wait_until(
+            pilot, lambda: "Someone is waiting in your room" in visible_text(app), what="drawn"
+        )
         text = visible_text(app)
-        assert "Someone is waiting in your room" in text
         assert "Vic [b]bold[/b]" in text and "in Standup" in text  # shown, not obeyed
         await pilot.press("j")
         await wait_until(pilot, lambda: isinstance(app.screen, CallScreen), what="call screen")
@@ -74,7 +78,7 @@ async def test_in_5_minutes_joins_muted_tells_them_and_reminds(
         url = await _own_room(app, server, "Office hours")
         theirs = visitor.join(url)
         await wait_until(pilot, lambda: isinstance(app.screen, RoomWaitingPrompt), what="prompt")
-        assert "5: join muted" in visible_text(app)
+        await wait_until(pilot, lambda: "5: join muted" in visible_text(app), what="drawn")
         await pilot.press("5")
         said = await theirs.wait_for(ev.ChatMessage, T)
         assert (said.sender, said.text) == ("remote", room_waiting.LATER_TEXT)
