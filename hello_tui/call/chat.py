@@ -44,6 +44,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hello_tui.util.data_channel import ChannelUser
+from hello_tui.util.token_bucket import TokenBucket
+
 __all__ = [
     "CHANNEL_ID",
     "CHANNEL_LABEL",
@@ -86,27 +89,6 @@ class ChatLimits:
     @classmethod
     def unlimited(cls) -> ChatLimits:
         return cls(rate=math.inf, burst=1)
-
-
-class TokenBucket:
-    """``burst`` tokens, refilled at ``rate`` a second; :meth:`take` spends one."""
-
-    def __init__(self, limits: ChatLimits, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate, self.burst = limits.rate, float(limits.burst)
-        self._clock = clock
-        self._tokens = self.burst
-        self._last = clock()
-
-    def take(self) -> bool:
-        if math.isinf(self.rate):
-            return True
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
 
 
 def _frame(text: str) -> str:
@@ -176,7 +158,7 @@ def decode_frame(data: Any) -> str | None:
     return text
 
 
-class ChatChannel:
+class ChatChannel(ChannelUser):
     """One call's chat over its data channel (an aiortc ``RTCDataChannel``).
 
     ``on_message(text)``: a message received and accepted. ``on_sent(text)``:
@@ -195,13 +177,12 @@ class ChatChannel:
         on_notice: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._out = TokenBucket(limits, clock)
-        self._in = TokenBucket(limits, clock)
+        super().__init__()
+        self._out = TokenBucket(limits.rate, limits.burst, clock)
+        self._in = TokenBucket(limits.rate, limits.burst, clock)
         self._queue_max = max(1, limits.burst)
         self._on_message, self._on_sent, self._on_notice = on_message, on_sent, on_notice
-        self._channel: Any = None
         self._pending: list[str] = []
-        self._unavailable = ""
         # Drops are told at most once every NOTICE_INTERVAL seconds (a flood must
         # not turn into a flood of notices), with the count since the last notice.
         self._clock = clock
@@ -214,37 +195,13 @@ class ChatChannel:
         self.on_control: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------ the channel
-    def attach(self, channel: Any) -> None:
-        """Use ``channel`` (a fresh peer connection's); a previous one is forgotten."""
-        self._channel = channel
-        self._unavailable = ""
-
-        def _open() -> None:
-            if channel is self._channel:
-                self._flush()
-
-        def _message(data: Any) -> None:
-            if channel is self._channel:
-                self._receive(data)
-
-        channel.on("open", _open)
-        channel.on("message", _message)
-        if channel.readyState == "open":
-            self._flush()
-
-    def detach(self) -> None:
-        """The peer connection is being dropped (a room's lone offer)."""
-        self._channel = None
+    def _on_open(self) -> None:
+        self._flush()
 
     def unavailable(self, why: str) -> None:
         """The other side negotiated no data channel: chat is impossible in this call."""
-        self._channel = None
-        self._unavailable = why
+        super().unavailable(why)
         self._give_up(why)
-
-    @property
-    def open(self) -> bool:
-        return self._channel is not None and self._channel.readyState == "open"
 
     # ------------------------------------------------------------ sending
     def send(self, text: str) -> None:

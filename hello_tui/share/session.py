@@ -54,6 +54,8 @@ from hello_tui.share.wire import (
     encode_control,
     encode_screen,
 )
+from hello_tui.util.data_channel import ChannelUser
+from hello_tui.util.token_bucket import TokenBucket
 
 __all__ = ["ShareChange", "ShareError", "ShareSession"]
 
@@ -91,30 +93,7 @@ class ShareChange:
     duration: float = 0.0
 
 
-class _Bucket:
-    def __init__(self, rate: float, clock: Callable[[], float]) -> None:
-        self.rate, self.burst = rate, 2 * rate
-        self._clock, self._tokens, self._last = clock, 2 * rate, clock()
-
-    def spend(self, n: float) -> bool:
-        """Spend ``n`` if anything is left (the balance may go below zero)."""
-        self.take(0.0)
-        if self._tokens <= 0:
-            return False
-        self._tokens -= n
-        return True
-
-    def take(self, n: float = 1.0) -> bool:
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        if self._tokens >= n:
-            self._tokens -= n
-            return True
-        return False
-
-
-class ShareSession:
+class ShareSession(ChannelUser):
     def __init__(
         self,
         *,
@@ -122,9 +101,8 @@ class ShareSession:
         on_notice: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         self._on_change, self._on_notice, self._clock = on_change, on_notice, clock
-        self._channel: Any = None
-        self._unavailable = ""
         self._closed = False
         # ours
         self._pty: PtyProcess | None = None
@@ -141,13 +119,13 @@ class ShareSession:
         self._last_cost = 0.0  # seconds the last frame took: frames slow down when dear
         self._behind = True  # the viewer needs a snapshot (first one included)
         self._finishing = False
-        self._input = _Bucket(INPUT_RATE, clock)
+        self._input = TokenBucket(INPUT_RATE, 2 * INPUT_RATE, clock)
         # theirs
         self.remote: Terminal | None = None
         self.remote_title = ""
         self._remote_started = 0.0
         self.control = False  # they let us type
-        self._view = _Bucket(VIEW_SHARE, clock)
+        self._view = TokenBucket(VIEW_SHARE, 2 * VIEW_SHARE, clock)
         self._sync_asked = -math.inf
         self._synced = True  # false after a dropped frame, until the next snapshot
         # The last terminals that stopped: their final screens stay readable.
@@ -160,40 +138,12 @@ class ShareSession:
         self._noticed = -math.inf
 
     # ------------------------------------------------------------ the channel
-    def attach(self, channel: Any) -> None:
-        self._channel = channel
-        self._unavailable = ""
-
-        def _open() -> None:
-            if channel is self._channel:
-                self._opened()
-
-        def _message(data: Any) -> None:
-            if channel is self._channel:
-                self._receive(data)
-
-        channel.on("open", _open)
-        channel.on("message", _message)
-        if channel.readyState == "open":
-            self._opened()
-
-    def detach(self) -> None:
-        self._channel = None
-
-    def unavailable(self, why: str) -> None:
-        self._channel = None
-        self._unavailable = why
-
-    @property
-    def open(self) -> bool:
-        return self._channel is not None and self._channel.readyState == "open"
-
     def _send(self, frame: str | bytes) -> None:
         if self.open:
             self._channel.send(frame)
             self.bytes_sent += len(frame)
 
-    def _opened(self) -> None:
+    def _on_open(self) -> None:
         if self.local is not None:  # sharing already: announce it, then a snapshot
             self._announce()
             self._behind = True

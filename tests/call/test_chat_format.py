@@ -75,11 +75,11 @@ def test_clip_text_always_fits(text: str) -> None:
 
 def test_the_token_bucket_allows_a_burst_then_the_rate() -> None:
     now = [0.0]
-    bucket = TokenBucket(ChatLimits(rate=5.0, burst=20), clock=lambda: now[0])
+    bucket = TokenBucket(5.0, 20, clock=lambda: now[0])
     assert sum(bucket.take() for _ in range(30)) == 20
     now[0] += 1.0
     assert sum(bucket.take() for _ in range(30)) == 5
-    assert TokenBucket(ChatLimits.unlimited()).take()
+    assert TokenBucket(ChatLimits.unlimited().rate, 1).take()
 
 
 class _FakeChannel:
