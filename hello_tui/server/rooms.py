@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from hello_tui.server.devices import box_key_ids
 from hello_tui.server.errors import Refusal
 from hello_tui.server.ids import new_id
 from hello_tui.server.privacy import log, short
@@ -48,6 +49,8 @@ from hello_tui.signaling.protocol import (
     RoomInfo,
     RoomJoin,
     RoomJoined,
+    RoomKeyAdd,
+    RoomKeyBox,
     RoomKnock,
     RoomKnockEnded,
     RoomKnocking,
@@ -56,6 +59,7 @@ from hello_tui.signaling.protocol import (
     RoomRename,
     Rooms,
     RoomWaiting,
+    device_id,
 )
 
 if TYPE_CHECKING:
@@ -75,7 +79,8 @@ class Knocking:
     timer: asyncio.TimerHandle | None = None
 
 
-def info(room: RoomRecord) -> RoomInfo:
+def info(room: RoomRecord, device: str | None = None) -> RoomInfo:
+    """The room as listed; with ``device`` (an owner's device id), its sealed key."""
     return RoomInfo(
         token=room.token,
         name=room.name,
@@ -83,7 +88,12 @@ def info(room: RoomRecord) -> RoomInfo:
         participants=len(room.participants),
         context=room.context,
         knock=room.knock,
+        key_box=room.key_boxes.get(device) if device else None,
     )
+
+
+def _device_of(session: Session) -> str | None:
+    return None if session.public_key is None else device_id(session.public_key)
 
 
 def _found(room: RoomRecord | None, token: str) -> RoomRecord:
@@ -145,14 +155,35 @@ class RoomService:
         hub.metrics.rooms_created_total += 1
         log.info("room %s created session=%s", short(room.token), short(session.id))
         url = f"{session.base_url}/r/{room.token}"
-        session.push(RoomCreated(room=info(room), url=url, ref=msg.ref))
+        session.push(RoomCreated(room=info(room, _device_of(session)), url=url, ref=msg.ref))
 
     async def _exists(self, token: str) -> bool:
         return await self.hub.store.get_room(token) is not None
 
     async def list(self, session: Session, msg: RoomList) -> None:
         rooms = await self.hub.store.rooms_of(session.owner)
-        session.push(Rooms(rooms=[info(r) for r in rooms], ref=msg.ref))
+        mine = _device_of(session)
+        session.push(Rooms(rooms=[info(r, mine) for r in rooms], ref=msg.ref))
+
+    async def _key_boxes(self, session: Session, boxes: Sequence[RoomKeyBox]) -> dict[str, str]:
+        """The boxes for current devices of the session's account (none for others)."""
+        if not boxes or session.account_key is None:
+            return {}
+        record = await self.hub.store.get_account(session.account_key)
+        ids = set() if record is None else box_key_ids(record)
+        return {b.device: b.box for b in boxes if b.device in ids}
+
+    async def key_add(self, session: Session, msg: RoomKeyAdd) -> None:
+        """The owner's device seals the room's key to more of the account's devices."""
+        owned = self._owned_by(session, msg.token)
+        boxes = await self._key_boxes(session, msg.key_boxes)
+
+        def added(room: RoomRecord | None) -> RoomRecord:
+            room = owned(room)
+            return replace(room, key_boxes={**room.key_boxes, **boxes})
+
+        await self.hub.store.update_room(msg.token, added)
+        session.push(Ok(ref=msg.ref))
 
     async def rename(self, session: Session, msg: RoomRename) -> None:
         owned = self._owned_by(session, msg.token)
