@@ -50,7 +50,6 @@ from hello_tui.signaling.protocol import (
     RoomJoin,
     RoomJoined,
     RoomKeyAdd,
-    RoomKeyBox,
     RoomKnock,
     RoomKnockEnded,
     RoomKnocking,
@@ -165,22 +164,20 @@ class RoomService:
         mine = _device_of(session)
         session.push(Rooms(rooms=[info(r, mine) for r in rooms], ref=msg.ref))
 
-    async def _key_boxes(self, session: Session, boxes: Sequence[RoomKeyBox]) -> dict[str, str]:
-        """The boxes for current devices of the session's account (none for others)."""
-        if not boxes or session.account_key is None:
-            return {}
-        record = await self.hub.store.get_account(session.account_key)
-        ids = set() if record is None else box_key_ids(record)
-        return {b.device: b.box for b in boxes if b.device in ids}
-
     async def key_add(self, session: Session, msg: RoomKeyAdd) -> None:
-        """The owner's device seals the room's key to more of the account's devices."""
+        """The owner's device seals the room's key to more of the account's devices.
+        Only current devices of the account keep boxes (so at most ``MAX_DEVICES``)."""
         owned = self._owned_by(session, msg.token)
-        boxes = await self._key_boxes(session, msg.key_boxes)
+        record = None
+        if session.account_key is not None:
+            record = await self.hub.store.get_account(session.account_key)
+        ids = set() if record is None else box_key_ids(record)
+        boxes = {b.device: b.box for b in msg.key_boxes if b.device in ids}
 
         def added(room: RoomRecord | None) -> RoomRecord:
             room = owned(room)
-            return replace(room, key_boxes={**room.key_boxes, **boxes})
+            kept = {d: b for d, b in room.key_boxes.items() if d in ids}
+            return replace(room, key_boxes={**kept, **boxes})
 
         await self.hub.store.update_room(msg.token, added)
         session.push(Ok(ref=msg.ref))
