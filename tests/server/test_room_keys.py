@@ -44,6 +44,7 @@ async def test_a_room_key_reaches_the_second_device_sealed(srv: Running) -> None
     boxes = [
         p.RoomKeyBox(device=d.id, box=seal(d.box_key, key, token)) for d in devices
     ]  # fmt: skip
+    assert all(len(b.box) == 103 for b in boxes)  # the documented size, within KeyBox
     await first.send(p.RoomKeyAdd(token=token, key_boxes=boxes, ref=31))
     await first.expect(p.Ok, ref=31)
     # The second device gets its own box, and only its own, with the listing.
