@@ -296,7 +296,9 @@ def cmd_link(args: argparse.Namespace) -> int:
         print(f"  hello-tui account approve {pending.code}")
         print(f"This device: {pending.fingerprint} (the code expires in {minutes:g} minutes)")
         sys.stdout.flush()
-        return await account_local.wait_linked(client, ctx.paths, ctx.settings, pending)
+        settings = await account_local.wait_linked(client, ctx.paths, ctx.settings, pending)
+        await account_local.publish_after_link(client, ctx.paths, settings)
+        return settings
 
     try:
         run_client(ctx, url, link, login=False)

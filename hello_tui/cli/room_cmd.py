@@ -170,7 +170,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     path = rooms_file(ctx)
 
     async def listing(client: SignalingClient) -> list[rooms_local.Room]:
-        return await rooms_local.list_rooms(client, path)
+        return await rooms_local.list_rooms(client, path, url)
 
     rooms = run_client(ctx, url, listing, login=has_account(ctx))
     out: list[dict[str, Any]] = [

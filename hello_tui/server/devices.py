@@ -16,16 +16,19 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from hello_tui.server.accounts import device_keys, public_key, raw_b64url, verify
 from hello_tui.server.errors import Refusal
 from hello_tui.server.privacy import log, short
 from hello_tui.server.quotas import Window
-from hello_tui.server.records import AccountRecord, DeviceRecord, LinkRecord
+from hello_tui.server.records import AccountRecord, BoxKeyRecord, DeviceRecord, LinkRecord
 from hello_tui.signaling.protocol import (
     LINK_TTL,
     Chain,
     DeviceApproval,
     DeviceApprove,
+    DeviceBoxKey,
     DeviceInfo,
     DeviceLink,
     DeviceLinked,
@@ -36,6 +39,7 @@ from hello_tui.signaling.protocol import (
     DeviceRevoked,
     Devices,
     Ok,
+    box_key_payload,
     device_approval_payload,
     device_id,
 )
@@ -74,6 +78,18 @@ def approval_chain(record: AccountRecord, key: str) -> Chain:
         )
         key = found.approver_key
     return chain
+
+
+def _with_box_key(row: DeviceInfo, record: AccountRecord) -> DeviceInfo:
+    found = record.box_keys.get(row.id)
+    if found is None:
+        return row
+    return msgspec.structs.replace(row, box_key=found.box_key, box_signature=found.signature)
+
+
+def box_key_ids(record: AccountRecord) -> set[str]:
+    """The devices of the account a room key may be sealed to (current ones)."""
+    return {device_id(raw_b64url(k)) for k in device_keys(record)}
 
 
 class DeviceService:
@@ -208,7 +224,24 @@ class DeviceService:
             )
             for d in record.devices
         ]
+        rows = [_with_box_key(row, record) for row in rows]
         session.push(Devices(devices=rows, ref=msg.ref))
+
+    async def box_key(self, session: Session, msg: DeviceBoxKey) -> None:
+        """Keep the session's device's X25519 key, if its own Ed25519 key signed it."""
+        key, record = await self._own(session)
+        assert session.name is not None and session.public_key is not None
+        payload = box_key_payload(session.name, session.public_key, msg.box_key)
+        if not verify(session.public_key, msg.signature, payload):
+            raise Refusal("bad-signature", "the box key is not signed by this device's key")
+        current = box_key_ids(record)
+        boxes = {d: b for d, b in record.box_keys.items() if d in current}  # revoked: gone
+        boxes[device_id(session.public_key)] = BoxKeyRecord(
+            box_key=msg.box_key, signature=msg.signature
+        )
+        record.box_keys = boxes
+        await self.hub.store.put_account(key, record)
+        session.push(Ok(ref=msg.ref))
 
     async def revoke(self, session: Session, msg: DeviceRevoke) -> None:
         key, record = await self._own(session)

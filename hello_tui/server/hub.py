@@ -84,6 +84,8 @@ class Hub:
             p.DeviceApprove: self.devices.approve,
             p.DeviceList: self.devices.list,
             p.DeviceRevoke: self.devices.revoke,
+            p.DeviceBoxKey: self.devices.box_key,
+            p.RoomKeyAdd: self.rooms.key_add,
         }
 
     async def _register(self, session: Session, msg: p.Register) -> None:

@@ -41,6 +41,14 @@ class LinkRecord(msgspec.Struct, kw_only=True):
     until: float
 
 
+class BoxKeyRecord(msgspec.Struct, kw_only=True):
+    """A device's published X25519 key for room keys, with its Ed25519 signature
+    over protocol.box_key_payload (kept so every device can check it)."""
+
+    box_key: str
+    signature: str
+
+
 class AccountRecord(msgspec.Struct, kw_only=True):
     """An identity: keyed by HMAC(secret, name), never by the name itself."""
 
@@ -49,6 +57,8 @@ class AccountRecord(msgspec.Struct, kw_only=True):
     until: float
     devices: list[DeviceRecord] = msgspec.field(default_factory=list)  # the others
     links: list[LinkRecord] = msgspec.field(default_factory=list)  # pending, short-lived
+    # device id → its box key (rooms' keys are sealed to it); revoked ones pruned
+    box_keys: dict[str, BoxKeyRecord] = msgspec.field(default_factory=dict)
 
 
 class CallRecord(msgspec.Struct, kw_only=True):
@@ -107,3 +117,6 @@ class RoomRecord(msgspec.Struct, kw_only=True):
     context: str = ""  # ciphertext too (description and URL), "" when none
     knock: bool = False  # visitors wait in ``lobby`` until the owner admits them
     lobby: list[KnockRecord] = msgspec.field(default_factory=list)
+    # device id → the room key sealed to that device of the owner's account
+    # (ciphertext only: the server holds no key that opens them)
+    key_boxes: dict[str, str] = msgspec.field(default_factory=dict)

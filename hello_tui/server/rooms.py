@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from hello_tui.server.devices import box_key_ids
 from hello_tui.server.errors import Refusal
 from hello_tui.server.ids import new_id
 from hello_tui.server.privacy import log, short
@@ -48,6 +49,7 @@ from hello_tui.signaling.protocol import (
     RoomInfo,
     RoomJoin,
     RoomJoined,
+    RoomKeyAdd,
     RoomKnock,
     RoomKnockEnded,
     RoomKnocking,
@@ -56,6 +58,7 @@ from hello_tui.signaling.protocol import (
     RoomRename,
     Rooms,
     RoomWaiting,
+    device_id,
 )
 
 if TYPE_CHECKING:
@@ -75,7 +78,8 @@ class Knocking:
     timer: asyncio.TimerHandle | None = None
 
 
-def info(room: RoomRecord) -> RoomInfo:
+def info(room: RoomRecord, device: str | None = None) -> RoomInfo:
+    """The room as listed; with ``device`` (an owner's device id), its sealed key."""
     return RoomInfo(
         token=room.token,
         name=room.name,
@@ -83,7 +87,12 @@ def info(room: RoomRecord) -> RoomInfo:
         participants=len(room.participants),
         context=room.context,
         knock=room.knock,
+        key_box=room.key_boxes.get(device) if device else None,
     )
+
+
+def _device_of(session: Session) -> str | None:
+    return None if session.public_key is None else device_id(session.public_key)
 
 
 def _found(room: RoomRecord | None, token: str) -> RoomRecord:
@@ -145,14 +154,33 @@ class RoomService:
         hub.metrics.rooms_created_total += 1
         log.info("room %s created session=%s", short(room.token), short(session.id))
         url = f"{session.base_url}/r/{room.token}"
-        session.push(RoomCreated(room=info(room), url=url, ref=msg.ref))
+        session.push(RoomCreated(room=info(room, _device_of(session)), url=url, ref=msg.ref))
 
     async def _exists(self, token: str) -> bool:
         return await self.hub.store.get_room(token) is not None
 
     async def list(self, session: Session, msg: RoomList) -> None:
         rooms = await self.hub.store.rooms_of(session.owner)
-        session.push(Rooms(rooms=[info(r) for r in rooms], ref=msg.ref))
+        mine = _device_of(session)
+        session.push(Rooms(rooms=[info(r, mine) for r in rooms], ref=msg.ref))
+
+    async def key_add(self, session: Session, msg: RoomKeyAdd) -> None:
+        """The owner's device seals the room's key to more of the account's devices.
+        Only current devices of the account keep boxes (so at most ``MAX_DEVICES``)."""
+        owned = self._owned_by(session, msg.token)
+        record = None
+        if session.account_key is not None:
+            record = await self.hub.store.get_account(session.account_key)
+        ids = set() if record is None else box_key_ids(record)
+        boxes = {b.device: b.box for b in msg.key_boxes if b.device in ids}
+
+        def added(room: RoomRecord | None) -> RoomRecord:
+            room = owned(room)
+            kept = {d: b for d, b in room.key_boxes.items() if d in ids}
+            return replace(room, key_boxes={**kept, **boxes})
+
+        await self.hub.store.update_room(msg.token, added)
+        session.push(Ok(ref=msg.ref))
 
     async def rename(self, session: Session, msg: RoomRename) -> None:
         owned = self._owned_by(session, msg.token)

@@ -334,6 +334,20 @@ async def wait_linked(
     return set_account_name(paths, settings, pending.name)
 
 
+async def publish_after_link(client: SignalingClient, paths: Paths, settings: Settings) -> None:
+    """Once linked: sign in and publish this device's box key, so rooms made on
+    the account's other devices are sealed to it from now on (best effort: the
+    first room listing publishes it otherwise)."""
+    from hello_tui.signaling.rooms_local import publish_box_key
+
+    try:
+        name, key = account_key(paths, settings)
+        await client.login(name, key)
+        await publish_box_key(client)
+    except SignalingClientError:  # IdentityError and AccountError are ones too
+        pass
+
+
 async def fetch_link(client: SignalingClient, account: str, code: str) -> LinkOffer:
     """On a signed-in device: the device waiting with ``code``, checked against the
     code's secret (``AccountError`` when the code does not match what the server

@@ -27,7 +27,7 @@ import errno
 import logging
 import random
 import socket
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -54,6 +54,7 @@ from hello_tui.signaling.protocol import (
     Call,
     CallCreated,
     Connected,
+    DeviceBoxKey,
     Error,
     Hangup,
     HangupReason,
@@ -80,6 +81,8 @@ from hello_tui.signaling.protocol import (
     RoomInfo,
     RoomJoin,
     RoomJoined,
+    RoomKeyAdd,
+    RoomKeyBox,
     RoomKnocking,
     RoomLeave,
     RoomList,
@@ -728,6 +731,21 @@ class SignalingClient:
         self._need_v2(knock, "knock to enter")
         msg = RoomCreate(name=name_ciphertext, ttl=ttl, context=context, knock=knock)
         return await self._expect(msg, RoomCreated)
+
+    @property
+    def login_identity(self) -> tuple[str, Ed25519PrivateKey] | None:
+        """The account name and device key this client signed in with (None: anonymous)."""
+        if self._login_name is None or self._login_key is None:
+            return None
+        return self._login_name, self._login_key
+
+    async def device_box_key(self, box_key: str, signature: str) -> None:
+        """v2: publish this device's X25519 key for room keys (``roomkeys.sign_box_key``)."""
+        await self._ok(DeviceBoxKey(box_key=box_key, signature=signature))
+
+    async def room_key_add(self, token: str, key_boxes: Sequence[RoomKeyBox]) -> None:
+        """v2: add boxes of a room's key for more devices of the account."""
+        await self._ok(RoomKeyAdd(token=token, key_boxes=list(key_boxes)))
 
     def _need_v2(self, value: object, what: str) -> None:
         if value and self.version < 2:

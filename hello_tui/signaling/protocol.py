@@ -320,6 +320,8 @@ class DeviceInfo(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
     added: int  # Unix seconds
     approved_by: Annotated[str, msgspec.Meta(max_length=12)] = ""  # "" for the first key
     current: bool = False  # the asking session's own device
+    box_key: AccountKey = ""  # v2: its X25519 key for room keys, "" before it published one
+    box_signature: B64 = ""  # its Ed25519 signature over box_key_payload
 
 
 class DeviceList(Message, tag="device-list"):
@@ -360,6 +362,40 @@ MAX_CHAIN: Final = 20  # the server's MAX_DEVICES: no chain is longer
 # The approvals from a device's key up to the account's first key (its own first),
 # so a contact who pinned an older key of the account can follow them (docs/security.md).
 Chain = Annotated[list[DeviceApproval], msgspec.Meta(max_length=MAX_CHAIN)]
+
+# Room keys on every device (v2, docs/accounts-and-rooms.md "Room keys on every
+# device"). Each device publishes an X25519 key derived from its key file, signed
+# by its Ed25519 key (``box_key_payload``) so the server cannot slip in its own; a
+# room's key travels to each device sealed to that key (``roomkeys.seal``), and the
+# server keeps only the sealed boxes.
+BoxKey = AccountKey  # raw X25519 public key, base64url without padding
+# version, ephemeral key, nonce, the sealed 16-byte key and its tag: 77 bytes.
+KeyBox = Annotated[str, msgspec.Meta(max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class DeviceBoxKey(Message, tag="device-box-key"):
+    """v2. A signed-in device publishes its X25519 key (answered ``ok``);
+    ``signature``: its Ed25519 signature over ``box_key_payload``."""
+
+    box_key: BoxKey
+    signature: B64
+
+
+class RoomKeyBox(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A room key sealed to one device of the owner's account."""
+
+    device: DeviceId
+    box: KeyBox
+
+
+KeyBoxes = Annotated[list[RoomKeyBox], msgspec.Meta(max_length=MAX_CHAIN)]
+
+
+class RoomKeyAdd(Message, tag="room-key-add"):
+    """v2. The owner's device adds boxes of a room's key for (new) devices (``ok``)."""
+
+    token: Id
+    key_boxes: KeyBoxes
 
 
 # ---------------------------------------------------------------- direct calls
@@ -485,6 +521,7 @@ class RoomInfo(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     participants: int = 0
     context: ContextCiphertext = ""  # v2: description and URL, encrypted like the name
     knock: bool = False  # v2: visitors knock and wait until the owner lets them in
+    key_box: KeyBox | None = None  # v2: the room key sealed to the asking device
 
 
 class RoomCreate(Message, tag="room-create"):
@@ -644,6 +681,7 @@ ClientMessage = (
     | RoomTurn
     | RoomAdmit | RoomDecline
     | DeviceLink | DeviceLinkGet | DeviceApprove | DeviceList | DeviceRevoke
+    | DeviceBoxKey | RoomKeyAdd
 )  # fmt: skip
 ServerMessage = (
     Welcome | Ok | Error | Reconnect | Challenge | LoggedIn
@@ -655,9 +693,13 @@ ServerMessage = (
 )  # fmt: skip
 
 
+def _v2_only(room: RoomInfo) -> bool:
+    return bool(room.context or room.knock or room.key_box is not None)
+
+
 def _v1_room(room: RoomInfo) -> RoomInfo:
-    if room.context or room.knock:
-        return msgspec.structs.replace(room, context="", knock=False)
+    if _v2_only(room):
+        return msgspec.structs.replace(room, context="", knock=False, key_box=None)
     return room
 
 
@@ -677,9 +719,9 @@ def for_version(message: Message, version: int) -> Message | None:
             return replace(message, code="not-allowed")
         case PeerJoined() if message.display_name:
             return replace(message, display_name="")
-        case RoomJoined() | RoomCreated() if message.room.context or message.room.knock:
+        case RoomJoined() | RoomCreated() if _v2_only(message.room):
             return replace(message, room=_v1_room(message.room))
-        case Rooms() if any(r.context or r.knock for r in message.rooms):
+        case Rooms() if any(_v2_only(r) for r in message.rooms):
             return replace(message, rooms=[_v1_room(r) for r in message.rooms])
         case Incoming() | Missed() if message.caller_chain:
             return replace(message, caller_chain=[])
@@ -753,6 +795,12 @@ def device_id(public_key: str) -> str:
     from the key as the wire carries it (base64url, padding optional)."""
     raw = base64.urlsafe_b64decode(public_key + "=" * (-len(public_key) % 4))
     return base64.urlsafe_b64encode(hashlib.sha256(raw).digest()).decode()[:12]
+
+
+def box_key_payload(name: str, public_key: str, box_key: str) -> bytes:
+    """What a device signs to publish its X25519 key: the account, its own
+    Ed25519 key and the X25519 key (each base64url), one per line."""
+    return f"hello-tui box key v1\naccount {name}\ndevice {public_key}\nbox {box_key}".encode()
 
 
 def device_approval_payload(name: str, public_key: str, handle: str, tag: str) -> bytes:

@@ -222,6 +222,8 @@ async def create_room(
     created = await client.room_create(encrypt_name(key, name), ttl, sealed, knock=knock)
     base = absolute_url(created.url, server)
     update_rooms(path, created.room.token, {"key": encode_key(key), "url": base})
+    with contextlib.suppress(SignalingClientError):  # the next listing seals what is missing
+        await sync_room_keys(client, path, [created.room])
     return Room(
         created.room.token,
         name,
@@ -234,10 +236,81 @@ async def create_room(
     )
 
 
-async def list_rooms(client: SignalingClient, path: Path) -> list[Room]:
-    """The rooms the server lists for this session/account, names decrypted."""
+async def list_rooms(client: SignalingClient, path: Path, server: str = "") -> list[Room]:
+    """The rooms the server lists for this session/account, names decrypted: keys
+    sealed to this device are opened and remembered, and the keys this device
+    holds are sealed to the account's other devices (``sync_room_keys``)."""
     infos = await client.room_list()
+    with contextlib.suppress(SignalingClientError):
+        await sync_room_keys(client, path, infos, server)
     return describe(infos, load_rooms(path))
+
+
+# ---------------------------------------------------------------- keys on every device
+async def publish_box_key(client: SignalingClient) -> list[tuple[str, str]]:
+    """Make sure the server has this device's X25519 key; return (device id, box
+    key) of every device of the account whose key its own device key signed
+    (this one included). Nothing when anonymous or on a version-1 server."""
+    from hello_tui.signaling.protocol import DeviceList, Devices
+    from hello_tui.signaling.roomkeys import sign_box_key, verify_box_key
+
+    identity = client.login_identity
+    if identity is None or client.version < 2:
+        return []
+    name, key = identity
+    reply = await client.request(DeviceList())
+    if not isinstance(reply, Devices):
+        return []
+    box_key, signature = sign_box_key(key, name)
+    out: list[tuple[str, str]] = []
+    for device in reply.devices:
+        if device.current:
+            if device.box_key != box_key:
+                await client.device_box_key(box_key, signature)
+            out.append((device.id, box_key))
+        elif device.box_key and verify_box_key(
+            name, device.public_key, device.box_key, device.box_signature
+        ):
+            out.append((device.id, device.box_key))
+    return out
+
+
+async def sync_room_keys(
+    client: SignalingClient, path: Path, infos: list[Any], server: str = ""
+) -> None:
+    """Open the room keys sealed to this device that ``rooms.toml`` lacks, and seal
+    the keys it holds to the account's devices it has not sealed them to yet
+    (remembered per room as ``boxed``)."""
+    from hello_tui.signaling.protocol import RoomKeyBox
+    from hello_tui.signaling.roomcrypt import encode_key
+    from hello_tui.signaling.roomkeys import open_box, seal
+
+    devices = await publish_box_key(client)
+    identity = client.login_identity
+    if not devices or identity is None:
+        return
+    local = load_rooms(path)
+    for info in infos:
+        entry = local.get(info.token)
+        key = key_of(entry)
+        if key is None and info.key_box:
+            key = open_box(identity[1], info.key_box, info.token)
+            if key is None:
+                continue
+            entry = {"key": encode_key(key)}
+            if server:
+                entry["url"] = absolute_url(f"r/{info.token}", server)
+            update_rooms(path, info.token, entry)
+        if key is None or entry is None:
+            continue
+        boxed = entry.get("boxed", [])
+        boxed = boxed if isinstance(boxed, list) else []
+        todo = [(d, box_key) for d, box_key in devices if d not in boxed]
+        if not todo:
+            continue
+        boxes = [RoomKeyBox(device=d, box=seal(box_key, key, info.token)) for d, box_key in todo]
+        await client.room_key_add(info.token, boxes)
+        update_rooms(path, info.token, {**entry, "boxed": [*boxed, *(d for d, _ in todo)]})
 
 
 async def rename_room(

@@ -413,7 +413,7 @@ class Backend:
     async def list_rooms(self) -> list[Room]:
         from hello_tui.signaling.rooms_local import list_rooms
 
-        return await list_rooms(self._server_client(), self.rooms_path)
+        return await list_rooms(self._server_client(), self.rooms_path, self.settings.server.url)
 
     async def create_room(self, name: str) -> Room:
         from hello_tui.signaling.roomcrypt import check_name
