@@ -71,7 +71,8 @@ async def test_page_views_a_shared_terminal_and_types_only_when_granted(
     assert (state["active"], state["cols"], state["rows"]) == (True, 60, 10)
     assert state["granted"] is False and state["dropped"] == 0
     assert await page.is_visible("#share")
-    assert (state["shown"] or "").splitlines()[0] == "hello from the pty"  # drawn as text
+    shown = await page.text_content("#share-screen") or ""
+    assert shown.splitlines()[0].rstrip() == "hello from the pty"  # drawn, as text
     term = "window.__hello.test.shareTerminal()"
     assert await page.evaluate(f"[{term}.cols, {term}.rows]") == [60, 10]
     assert "View only" in (await page.text_content("#share-control") or "")
@@ -110,5 +111,50 @@ async def test_page_views_a_shared_terminal_and_types_only_when_granted(
     assert "late" not in local_screen(call)
     await call.hangup()
     await wait_phase(page, "ended")
+    assert not [m for m in browser.console if "Content Security Policy" in m], browser.console
+    assert not [m for m in browser.console if m.startswith("pageerror")], browser.console
+
+
+async def test_page_answering_views_a_share_to_its_last_screen(
+    env: Env, launch_browser: LaunchBrowser
+) -> None:
+    """The page answers (it waited): the share channel is the phone's offer's id 1;
+    a program that ends at once arrives as bytes then the share's last frame, a
+    snapshot (loaded after ``term.reset()``), in colour, then share-stop."""
+    room = await env.room("Answering")
+    browser = await launch_browser()
+    page = await browser.page()
+    await page.goto(room.url)
+    await wait_phase(page, "join")
+    await page.fill("#display-name", "Viewer")
+    await page.click("#join")
+    await wait_phase(page, "waiting")
+    phone = await env.phone(audio_in="sine:440")
+    call = phone.join(room.url)
+    await call.wait_for(ev.Connected, timeout=T)
+    await wait_phase(page, "connected")
+    state = await share_state(page)
+    assert (state["label"], state["id"], state["negotiated"]) == ("share", 1, True)
+
+    script = "printf '\\033[31mred\\033[0m <b>&amp;</b>\\nsecond\\n'"
+    await call.share.start(["sh", "-c", script], cols=40, rows=6)
+    await call.wait_for(ev.ShareStopped, timeout=T)
+    state = await poll(
+        page,
+        SHARE,
+        lambda s: not s["active"] and s["snapshots"] >= 1 and s["lines"][1] == "second",
+        timeout=T,
+    )
+    assert state["lines"][0] == "red <b>&amp;</b>"  # markup stays text
+    assert state["dropped"] == 0 and state["inputSent"] == 0
+    # The colour is a class on a span; no element came from the program's text.
+    red = await page.eval_on_selector_all(
+        "#share-screen .f1", "l => l.map(e => e.textContent).join('')"
+    )
+    assert red == "red"
+    assert await page.evaluate("document.querySelectorAll('#share-screen b').length") == 0
+    assert not await page.is_visible("#share")
+    await page.click("#hangup")
+    await call.wait_ended(timeout=T)
     assert not [m for m in browser.console if "Content Security Policy" in m], browser.console
     assert not [m for m in browser.console if m.startswith("pageerror")], browser.console

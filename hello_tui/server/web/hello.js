@@ -929,6 +929,7 @@
       queue: Promise.resolve(), // screen frames are applied in order
       drawPending: false,
       frames: 0,
+      snapshots: 0,
       dropped: 0,
       inputSent: 0,
       keysRefused: 0,
@@ -1071,7 +1072,10 @@
         return;
       }
       if (term !== share.term) return;
-      if (kind === SHARE_SNAPSHOT) term.reset();
+      if (kind === SHARE_SNAPSHOT) {
+        term.reset();
+        share.snapshots += 1;
+      }
       await new Promise((resolve) => term.write(bytes, resolve));
       share.frames += 1;
       scheduleDraw();
@@ -1100,11 +1104,66 @@
     return lines;
   }
 
+  function cellClass(cell, cursor) {
+    // Classes only (hello.css): the CSP allows no style attributes. The 16
+    // basic colours, bold, underline, inverse; other colours show as default.
+    let fg = cell.isFgPalette() && cell.getFgColor() < 16 ? cell.getFgColor() : -1;
+    let bg = cell.isBgPalette() && cell.getBgColor() < 16 ? cell.getBgColor() : -1;
+    if (cell.isBold() && fg >= 0 && fg < 8) fg += 8;
+    const names = [];
+    if (cell.isInverse() !== 0 ? !cursor : cursor) {
+      names.push(`f${bg < 0 ? "bg" : bg}`, `b${fg < 0 ? "fg" : fg}`);
+    } else {
+      if (fg >= 0) names.push(`f${fg}`);
+      if (bg >= 0) names.push(`b${bg}`);
+    }
+    if (cell.isBold()) names.push("bold");
+    if (cell.isUnderline()) names.push("ul");
+    return names.join(" ");
+  }
+
   function drawShare() {
-    // Text only (textContent): whatever the sharer's program prints stays text.
+    // Spans with textContent and classes: what the sharer's program prints stays
+    // text, its colours are classes. One span a run of cells alike.
+    const term = st.share.term;
     const screen = $("share-screen");
-    const lines = shareLines();
-    screen.textContent = lines.join("\n");
+    if (!term) {
+      screen.replaceChildren();
+      return;
+    }
+    const buf = term.buffer.active;
+    const cell = buf.getNullCell();
+    const rows = [];
+    for (let y = 0; y < term.rows; y++) {
+      const line = buf.getLine(buf.viewportY + y);
+      const row = document.createElement("span");
+      row.className = "row";
+      let run = "";
+      let runClass = "";
+      const flush = () => {
+        if (!run) return;
+        const span = document.createElement("span");
+        if (runClass) span.className = runClass;
+        span.textContent = run;
+        row.append(span);
+        run = "";
+      };
+      for (let x = 0; line && x < term.cols; x++) {
+        line.getCell(x, cell);
+        if (cell.getWidth() === 0) continue; // the right half of a wide character
+        const cursor = y === buf.cursorY && x === buf.cursorX && buf.viewportY === buf.baseY;
+        const cls = cellClass(cell, cursor);
+        if (cls !== runClass) {
+          flush();
+          runClass = cls;
+        }
+        run += cell.getChars() || " ";
+      }
+      flush();
+      rows.push(row, "\n");
+    }
+    rows.pop();
+    screen.replaceChildren(...rows);
   }
 
   // Keys → what a terminal sends for them (xterm's defaults, normal cursor mode).
@@ -1120,6 +1179,10 @@
       const c = ev.key.toUpperCase().charCodeAt(0);
       if (c >= 64 && c <= 95) return String.fromCharCode(c - 64);
       return null;
+    }
+    const term = st.share.term;
+    if (/^Arrow/.test(ev.key) && term && term.modes.applicationCursorKeysMode) {
+      return SHARE_KEYS[ev.key].replace("[", "O"); // what vim, less, htop ask for
     }
     if (SHARE_KEYS[ev.key]) return SHARE_KEYS[ev.key];
     if ([...ev.key].length === 1 && !ev.ctrlKey) return (ev.altKey ? "\x1b" : "") + ev.key;
@@ -1716,6 +1779,7 @@
         lines: shareLines(),
         shown: $("share-screen").textContent,
         frames: st.share.frames,
+        snapshots: st.share.snapshots,
         dropped: st.share.dropped,
         inputSent: st.share.inputSent,
         keysRefused: st.share.keysRefused,
