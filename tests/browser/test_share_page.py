@@ -158,3 +158,50 @@ async def test_page_answering_views_a_share_to_its_last_screen(
     await call.wait_ended(timeout=T)
     assert not [m for m in browser.console if "Content Security Policy" in m], browser.console
     assert not [m for m in browser.console if m.startswith("pageerror")], browser.console
+
+
+async def test_cli_sharer_and_the_page(env: Env, launch_browser: LaunchBrowser) -> None:
+    """``hello-tui join URL --share CMD --json`` as a subprocess: the page sees the
+    program; control granted over stdin lets the page's keys in, and only then."""
+    from tests.call.test_steering_cli import Lines, _finish, _spawn
+
+    room = await env.room("CLI share")
+    browser = await launch_browser()
+    page = await browser.page()
+    await page.goto(room.url)
+    await wait_phase(page, "join")
+    await page.fill("#display-name", "Viewer")
+    await page.click("#join")
+    await wait_phase(page, "waiting")
+
+    share = "sh -c \"printf 'cli pty ready\\n'; exec cat\""
+    proc = await _spawn(
+        "join", room.url, "--audio-in", "sine:440", "--audio-out", "null:", "--json",
+        "--share", share, "--share-size", "50x8",
+    )  # fmt: skip
+    lines = Lines(proc)
+    try:
+        started = await lines.until(lambda x: x["kind"] == "share-started")
+        assert (started["side"], started["cols"], started["rows"]) == ("local", 50, 8)
+        await wait_phase(page, "connected")
+        await poll(page, SHARE, lambda s: s["lines"][:1] == ["cli pty ready"], timeout=T)
+        await page.click("#share-screen")
+        await page.keyboard.type("nope")
+        assert (await share_state(page))["inputSent"] == 0
+        lines.send('{"cmd": "share-grant"}')
+        await poll(page, SHARE, lambda s: s["granted"], timeout=T)
+        await page.keyboard.type("yes")
+        await page.keyboard.press("Enter")
+        await poll(page, SHARE, lambda s: s["lines"][1:3] == ["yes", "yes"], timeout=T)
+        lines.send('{"cmd": "share-snapshot", "side": "local"}')
+        shot = await lines.until(lambda x: x["kind"] == "share-snapshot")
+        assert shot["text"].splitlines()[:3] == ["cli pty ready", "yes", "yes"]
+        lines.send('{"cmd": "hangup"}')
+        await lines.until(lambda x: x["kind"] == "ended")
+        await wait_phase(page, "ended")
+        await _finish(proc)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0
