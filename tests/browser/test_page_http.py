@@ -140,6 +140,10 @@ def test_assets_are_package_data() -> None:
     assert not re.search(r"(?:https?|wss?)://\w", js)
     for banned in ("eval(", "new Function", "innerHTML", "outerHTML", "document.write"):
         assert banned not in js, banned
+    # The vendored emulator too: nothing the CSP (no eval, Trusted Types 'none') refuses.
+    xterm = (web / "vendor" / "xterm.js").read_text("utf-8")
+    for banned in ("eval(", "new Function", "innerHTML", "outerHTML", "insertAdjacentHTML"):
+        assert banned not in xterm, banned
 
 
 @pytest.mark.parametrize(
