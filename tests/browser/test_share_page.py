@@ -205,3 +205,35 @@ async def test_cli_sharer_and_the_page(env: Env, launch_browser: LaunchBrowser) 
             proc.kill()
             await proc.wait()
     assert proc.returncode == 0
+
+
+async def test_page_behind_skips_to_a_snapshot(env: Env, launch_browser: LaunchBrowser) -> None:
+    """A page that is behind skips byte frames and asks for the screen as it is
+    (share-sync); the sharer's snapshot brings it up to date. Made to be behind
+    from the start here (at most 0 frames queued), so nothing but the snapshot
+    can draw the text."""
+    room = await env.room("Behind")
+    phone = await env.phone(audio_in="sine:440")
+    call = phone.join(room.url)
+    await call.wait_for(ev.Waiting, timeout=T)
+    browser = await launch_browser()
+    page = await browser.page(init_script="window.__helloTestConfig = {shareMaxPending: 0};")
+    await page.goto(room.url)
+    await wait_phase(page, "join")
+    await page.fill("#display-name", "Slow")
+    await page.click("#join")
+    await call.wait_for(ev.Connected, timeout=T)
+    await wait_phase(page, "connected")
+
+    # A share begins with a snapshot; what the program prints later comes as bytes.
+    script = "printf 'first\\n'; read x; printf 'only by snapshot\\n'; exec cat"
+    await call.share.start(["sh", "-c", script], cols=40, rows=5)
+    before = await poll(page, SHARE, lambda s: s["lines"][:1] == ["first"], timeout=T)
+    assert before["snapshots"] >= 1
+    call.share.send_input("\r")
+    state = await poll(page, SHARE, lambda s: "only by snapshot" in s["lines"], timeout=T)
+    assert state["active"] and state["skipped"] > before["skipped"]
+    assert state["snapshots"] > before["snapshots"]
+    await call.hangup()
+    await wait_phase(page, "ended")
+    assert not [m for m in browser.console if m.startswith("pageerror")], browser.console

@@ -21,7 +21,12 @@
   const PROTOCOL_VERSION = 2;
   // Tests may shorten the timers (window.__helloTestConfig, set before this script).
   const cfg = Object.assign(
-    { connectTimeoutMs: 15000, requestTimeoutMs: 10000, gatherTimeoutMs: 5000 },
+    {
+      connectTimeoutMs: 15000,
+      requestTimeoutMs: 10000,
+      gatherTimeoutMs: 5000,
+      shareMaxPending: 32, // screen frames queued before the page skips to a snapshot
+    },
     window.__helloTestConfig || {},
   );
 
@@ -928,6 +933,12 @@
       term: null,
       queue: Promise.resolve(), // screen frames are applied in order
       drawPending: false,
+      pending: 0, // frames inflating or being written
+      behind: false, // skipping byte frames until a snapshot
+      skipped: 0,
+      syncAt: -Infinity,
+      syncTimer: null,
+      broken: false, // a frame was lost: the next snapshot mends it
       frames: 0,
       snapshots: 0,
       dropped: 0,
@@ -1002,6 +1013,9 @@
     // Not opened: no DOM of its own, only the emulator and its buffer.
     share.term = new window.Terminal({ cols, rows, scrollback: 1000, allowProposedApi: false });
     share.queue = Promise.resolve();
+    share.pending = 0;
+    share.behind = false;
+    share.broken = false;
     $("share-title").textContent = title
       ? `${peerLabel()} shares: ${title} (${cols}×${rows})`
       : `${peerLabel()} shares a terminal (${cols}×${rows})`;
@@ -1061,25 +1075,63 @@
       shareFrameError("unknown kind");
       return;
     }
+    // Behind (a flood, a slow machine): skip byte frames and ask for the screen
+    // as it is now, once a second at most; a snapshot replaces whatever was lost.
+    if (kind === SHARE_BYTES && (share.behind || share.pending >= cfg.shareMaxPending)) {
+      share.behind = true;
+      share.skipped += 1;
+      askSync();
+      return;
+    }
+    if (kind === SHARE_SNAPSHOT) {
+      share.behind = false;
+      share.broken = false;
+    }
     const term = share.term;
     const inflating = inflate(frame.subarray(1));
+    share.pending += 1;
     share.queue = share.queue.then(async () => {
-      let bytes;
       try {
-        bytes = await inflating;
-      } catch (e) {
-        shareFrameError(e.message || "does not inflate");
-        return;
+        let bytes;
+        try {
+          bytes = await inflating;
+        } catch (e) {
+          shareFrameError(e.message || "does not inflate");
+          if (term === share.term) {
+            share.broken = true; // the screen missed a part: ask for it whole
+            askSync();
+          }
+          return;
+        }
+        if (term !== share.term) return;
+        if (kind === SHARE_SNAPSHOT) {
+          term.reset();
+          share.snapshots += 1;
+        }
+        await new Promise((resolve) => term.write(bytes, resolve));
+        share.frames += 1;
+        scheduleDraw();
+      } finally {
+        if (term === share.term) share.pending -= 1;
       }
-      if (term !== share.term) return;
-      if (kind === SHARE_SNAPSHOT) {
-        term.reset();
-        share.snapshots += 1;
-      }
-      await new Promise((resolve) => term.write(bytes, resolve));
-      share.frames += 1;
-      scheduleDraw();
     });
+  }
+
+  function askSync() {
+    // share-sync, at most once a second (the sharer rate-limits it too): later
+    // rather than never, or a page that fell behind at the end of a flood
+    // would stay on an old screen while the program idles.
+    const share = st.share;
+    const wait = share.syncAt + 1000 - performance.now();
+    if (share.syncTimer) return;
+    share.syncTimer = setTimeout(() => {
+      share.syncTimer = null;
+      if (share !== st.share || !share.active || !share.behind && !share.broken) return;
+      if (!share.channel || share.channel.readyState !== "open") return;
+      share.syncAt = performance.now();
+      share.broken = false;
+      share.channel.send(JSON.stringify({ v: 1, type: "share-sync" }));
+    }, Math.max(0, wait));
   }
 
   function scheduleDraw() {
@@ -1780,6 +1832,7 @@
         shown: $("share-screen").textContent,
         frames: st.share.frames,
         snapshots: st.share.snapshots,
+        skipped: st.share.skipped,
         dropped: st.share.dropped,
         inputSent: st.share.inputSent,
         keysRefused: st.share.keysRefused,
