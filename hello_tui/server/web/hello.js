@@ -1244,8 +1244,8 @@
   function onShareKey(ev) {
     const data = keyData(ev);
     if (data === null) return;
-    ev.preventDefault();
-    sendShareInput(data);
+    // Only a sent key is taken from the browser: view-only, Tab still moves on.
+    if (sendShareInput(data)) ev.preventDefault();
   }
 
   function sendShareInput(data) {
