@@ -2,11 +2,11 @@
 
 ``GET /r/{token}`` serves one small page (``hello_tui/server/web/``: plain
 HTML, CSS and JavaScript shipped in the package, no build step) and
-``GET /static/{name}`` its three assets. The page speaks the same WebSocket
-protocol as the terminal client (``/ws``) and decrypts the room name itself
-with the key from the URL fragment (``#k=…``), which browsers never send: the
-server sees the token in the path, never the key, and the name stays
-ciphertext. See ``docs/browser.md``.
+``GET /static/{name}`` its assets (among them xterm.js, vendored under
+``web/vendor/``). The page speaks the same WebSocket protocol as the
+terminal client (``/ws``) and decrypts the room name itself with the key
+from the URL fragment (``#k=…``), which browsers never send: the server
+sees the token in the path, never the key, and the name stays ciphertext. See ``docs/browser.md``.
 
 Every response carries a strict Content-Security-Policy (only this origin,
 no inline script, no framing), ``Referrer-Policy: no-referrer`` and
@@ -38,14 +38,23 @@ import hello_tui
 if TYPE_CHECKING:
     from hello_tui.server.hub import Hub
 
-__all__ = ["STATIC_FILES", "TokenLogFilter", "add_web_routes", "content_security_policy"]
+__all__ = [
+    "STATIC_FILES",
+    "STATIC_PATHS",
+    "TokenLogFilter",
+    "add_web_routes",
+    "content_security_policy",
+]
 
 # The only files served under /static/ (no directory listing, no path tricks).
 STATIC_FILES = {
     "hello.js": "text/javascript",
     "hello.css": "text/css",
     "icon.svg": "image/svg+xml",
+    "xterm.js": "text/javascript",  # vendor/: the shared terminal's emulator (docs/browser.md)
 }
+# Where a static file lives under web/, when not at its top.
+STATIC_PATHS = {"xterm.js": "vendor/xterm.js"}
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _PATH_TOKEN_RE = re.compile(r"(/r/[A-Za-z0-9_-]{6})[A-Za-z0-9_-]+")
 _ACCESS_LOGGERS = ("aiohttp.access", "aiohttp.server", "aiohttp.web")
@@ -126,7 +135,7 @@ def add_web_routes(app: web.Application, hub: Hub) -> None:
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
     template = _read("index.html")
-    assets = {name: _read(name).encode("utf-8") for name in STATIC_FILES}
+    assets = {name: _read(STATIC_PATHS.get(name, name)).encode("utf-8") for name in STATIC_FILES}
 
     def headers(request: web.Request, cache: str) -> dict[str, str]:
         return {

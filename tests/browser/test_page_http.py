@@ -10,7 +10,7 @@ from importlib import resources
 import aiohttp
 import pytest
 
-from hello_tui.server.web_routes import STATIC_FILES, TokenLogFilter
+from hello_tui.server.web_routes import STATIC_FILES, STATIC_PATHS, TokenLogFilter
 from tests.browser.conftest import Env, StartEnv
 
 
@@ -79,7 +79,7 @@ async def test_room_page_headers_and_markup(env: Env) -> None:
             value = attrs.get(attr)
             assert value is None or value.startswith("/static/"), (tag, attr, value)
     scripts = [a["src"] for t, a in parser.tags if t == "script"]
-    assert scripts == ["/static/hello.js"]
+    assert scripts == ["/static/xterm.js", "/static/hello.js"]
 
 
 async def test_page_carries_the_context_as_ciphertext(env: Env) -> None:
@@ -133,12 +133,17 @@ async def test_static_files_only_the_listed_ones(env: Env) -> None:
 def test_assets_are_package_data() -> None:
     web = resources.files("hello_tui.server") / "web"
     for name in ("index.html", *STATIC_FILES):
-        assert (web / name).is_file(), name
+        assert (web / STATIC_PATHS.get(name, name)).is_file(), name
+    assert (web / "vendor" / "LICENSE.xterm").is_file()  # MIT: its licence ships with it
     js = (web / "hello.js").read_text("utf-8")
     # Nothing fetched from elsewhere, nothing evaluated, no HTML injected.
     assert not re.search(r"(?:https?|wss?)://\w", js)
     for banned in ("eval(", "new Function", "innerHTML", "outerHTML", "document.write"):
         assert banned not in js, banned
+    # The vendored emulator too: nothing the CSP (no eval, Trusted Types 'none') refuses.
+    xterm = (web / "vendor" / "xterm.js").read_text("utf-8")
+    for banned in ("eval(", "new Function", "innerHTML", "outerHTML", "insertAdjacentHTML"):
+        assert banned not in xterm, banned
 
 
 @pytest.mark.parametrize(

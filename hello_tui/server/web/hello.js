@@ -21,7 +21,12 @@
   const PROTOCOL_VERSION = 2;
   // Tests may shorten the timers (window.__helloTestConfig, set before this script).
   const cfg = Object.assign(
-    { connectTimeoutMs: 15000, requestTimeoutMs: 10000, gatherTimeoutMs: 5000 },
+    {
+      connectTimeoutMs: 15000,
+      requestTimeoutMs: 10000,
+      gatherTimeoutMs: 5000,
+      shareMaxPending: 32, // screen frames queued before the page skips to a snapshot
+    },
     window.__helloTestConfig || {},
   );
 
@@ -898,6 +903,372 @@
     }
   }
 
+  // ------------------------------------------------------------ a shared terminal (share/)
+  // A second pre-negotiated channel ("share", id 1, ordered), created with chat's.
+  // Control frames are JSON (share-start/stop/grant/revoke/input/sync); screen
+  // frames are binary: a kind byte, then zlib data ("deflate" to
+  // DecompressionStream) of terminal bytes to feed on (1) or a whole screen to
+  // load into a reset terminal (2). xterm.js (vendor/) is the VT emulator; the
+  // page draws its buffer as text itself (its DOM renderer needs inline styles).
+  // Read-only: keys go to the sharer only while it has granted control.
+  const SHARE_LABEL = "share";
+  const SHARE_ID = 1;
+  const SHARE_BYTES = 1;
+  const SHARE_SNAPSHOT = 2;
+  const SHARE_MAX_FRAME = 128 * 1024; // on the wire (wire.py)
+  const SHARE_MAX_SCREEN = 256 * 1024; // inflated
+  const SHARE_MAX_COLS = 400;
+  const SHARE_MAX_ROWS = 200;
+  const SHARE_MAX_INPUT = 4096;
+  const SHARE_MAX_TITLE = 120;
+
+  function newShare() {
+    return {
+      channel: null,
+      active: false,
+      cols: 0,
+      rows: 0,
+      title: "",
+      granted: false,
+      term: null,
+      queue: Promise.resolve(), // screen frames are applied in order
+      drawPending: false,
+      pending: 0, // frames inflating or being written
+      behind: false, // skipping byte frames until a snapshot
+      skipped: 0,
+      syncAt: -Infinity,
+      syncTimer: null,
+      broken: false, // a frame was lost: the next snapshot mends it
+      frames: 0,
+      snapshots: 0,
+      dropped: 0,
+      inputSent: 0,
+      keysRefused: 0,
+    };
+  }
+  st.share = newShare();
+
+  function attachShareChannel(pc) {
+    const channel = pc.createDataChannel(SHARE_LABEL, { negotiated: true, id: SHARE_ID,
+      ordered: true });
+    channel.binaryType = "arraybuffer";
+    st.share.channel = channel;
+    channel.onmessage = (ev) => {
+      if (st.share.channel === channel) receiveShare(ev.data);
+    };
+    channel.onclose = () => {
+      if (st.share.channel === channel) shareStopped();
+    };
+  }
+
+  function shareFrameError(why) {
+    st.share.dropped += 1;
+    $("share-notice").textContent = `A screen update was dropped (${why}).`;
+    $("share-notice").hidden = false;
+  }
+
+  function receiveShare(data) {
+    if (typeof data !== "string") {
+      receiveScreen(data);
+      return;
+    }
+    let obj;
+    try {
+      if (data.length > SHARE_MAX_INPUT * 8) throw new Error("too large");
+      obj = JSON.parse(data);
+    } catch (e) {
+      shareFrameError("not JSON");
+      return;
+    }
+    if (!obj || typeof obj !== "object" || obj.v !== 1) {
+      shareFrameError("not a version-1 frame");
+      return;
+    }
+    const okSize = (n, top) => Number.isInteger(n) && n >= 1 && n <= top;
+    if (obj.type === "share-start") {
+      const title = obj.title === undefined ? "" : obj.title;
+      if (!okSize(obj.cols, SHARE_MAX_COLS) || !okSize(obj.rows, SHARE_MAX_ROWS)
+        || typeof title !== "string") {
+        shareFrameError("bad share-start");
+        return;
+      }
+      shareStarted(obj.cols, obj.rows, [...title].slice(0, SHARE_MAX_TITLE).join(""));
+    } else if (obj.type === "share-stop") {
+      shareStopped();
+    } else if (obj.type === "share-grant" || obj.type === "share-revoke") {
+      st.share.granted = obj.type === "share-grant" && st.share.active;
+      renderShareControl();
+    }
+    // Other types (input, sync: the sharer's to receive) are ignored.
+  }
+
+  function shareStarted(cols, rows, title) {
+    const share = st.share;
+    if (share.term) share.term.dispose();
+    share.active = true;
+    share.granted = false;
+    share.cols = cols;
+    share.rows = rows;
+    share.title = title;
+    // Not opened: no DOM of its own, only the emulator and its buffer.
+    share.term = new window.Terminal({ cols, rows, scrollback: 1000, allowProposedApi: false });
+    share.queue = Promise.resolve();
+    share.pending = 0;
+    share.behind = false;
+    share.broken = false;
+    $("share-title").textContent = title
+      ? `${peerLabel()} shares: ${title} (${cols}×${rows})`
+      : `${peerLabel()} shares a terminal (${cols}×${rows})`;
+    $("share-notice").hidden = true;
+    $("share-screen").replaceChildren();
+    $("share").hidden = false;
+    renderShareControl();
+    drawShare();
+  }
+
+  function shareStopped() {
+    const share = st.share;
+    if (!share.active) return;
+    share.active = false;
+    share.granted = false;
+    renderShareControl();
+    $("share").hidden = true;
+  }
+
+  function renderShareControl() {
+    const granted = st.share.granted && st.share.active;
+    $("share-control").textContent = granted
+      ? "You have control: your keys go to their terminal (click it first)."
+      : "View only.";
+    $("share-screen").classList.toggle("granted", granted);
+  }
+
+  async function inflate(bytes) {
+    // zlib data (RFC 1950) → bytes, at most SHARE_MAX_SCREEN of them (a zip bomb stops).
+    const reader = new Blob([bytes]).stream()
+      .pipeThrough(new DecompressionStream("deflate")).getReader();
+    const parts = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > SHARE_MAX_SCREEN) {
+        reader.cancel().catch(() => {});
+        throw new Error("too large once inflated");
+      }
+      parts.push(value);
+    }
+    return concat(...parts);
+  }
+
+  function receiveScreen(data) {
+    const share = st.share;
+    const frame = new Uint8Array(data);
+    if (!share.active || !share.term) return; // no share announced: nothing to draw on
+    if (frame.length < 2 || frame.length > SHARE_MAX_FRAME) {
+      shareFrameError("size out of bounds");
+      return;
+    }
+    const kind = frame[0];
+    if (kind !== SHARE_BYTES && kind !== SHARE_SNAPSHOT) {
+      shareFrameError("unknown kind");
+      return;
+    }
+    // Behind (a flood, a slow machine): skip byte frames and ask for the screen
+    // as it is now, once a second at most; a snapshot replaces whatever was lost.
+    if (kind === SHARE_BYTES && (share.behind || share.pending >= cfg.shareMaxPending)) {
+      share.behind = true;
+      share.skipped += 1;
+      askSync();
+      return;
+    }
+    if (kind === SHARE_SNAPSHOT) {
+      share.behind = false;
+      share.broken = false;
+    }
+    const term = share.term;
+    const inflating = inflate(frame.subarray(1));
+    share.pending += 1;
+    share.queue = share.queue.then(async () => {
+      try {
+        let bytes;
+        try {
+          bytes = await inflating;
+        } catch (e) {
+          shareFrameError(e.message || "does not inflate");
+          if (term === share.term) {
+            share.broken = true; // the screen missed a part: ask for it whole
+            askSync();
+          }
+          return;
+        }
+        if (term !== share.term) return;
+        if (kind === SHARE_SNAPSHOT) {
+          term.reset();
+          share.snapshots += 1;
+        }
+        await new Promise((resolve) => term.write(bytes, resolve));
+        share.frames += 1;
+        scheduleDraw();
+      } finally {
+        if (term === share.term) share.pending -= 1;
+      }
+    });
+  }
+
+  function askSync() {
+    // share-sync, at most once a second (the sharer rate-limits it too): later
+    // rather than never, or a page that fell behind at the end of a flood
+    // would stay on an old screen while the program idles.
+    const share = st.share;
+    const wait = share.syncAt + 1000 - performance.now();
+    if (share.syncTimer) return;
+    share.syncTimer = setTimeout(() => {
+      share.syncTimer = null;
+      if (share !== st.share || !share.active || !share.behind && !share.broken) return;
+      if (!share.channel || share.channel.readyState !== "open") return;
+      share.syncAt = performance.now();
+      share.broken = false;
+      share.channel.send(JSON.stringify({ v: 1, type: "share-sync" }));
+    }, Math.max(0, wait));
+  }
+
+  function scheduleDraw() {
+    if (st.share.drawPending) return;
+    st.share.drawPending = true;
+    requestAnimationFrame(() => {
+      st.share.drawPending = false;
+      drawShare();
+    });
+  }
+
+  function shareLines() {
+    // The visible screen, one string a row (trailing blanks trimmed).
+    const term = st.share.term;
+    if (!term) return [];
+    const buf = term.buffer.active;
+    const lines = [];
+    for (let y = 0; y < term.rows; y++) {
+      const line = buf.getLine(buf.viewportY + y);
+      lines.push(line ? line.translateToString(true) : "");
+    }
+    return lines;
+  }
+
+  function cellClass(cell, cursor) {
+    // Classes only (hello.css): the CSP allows no style attributes. The 16
+    // basic colours, bold, underline, inverse; other colours show as default.
+    let fg = cell.isFgPalette() && cell.getFgColor() < 16 ? cell.getFgColor() : -1;
+    let bg = cell.isBgPalette() && cell.getBgColor() < 16 ? cell.getBgColor() : -1;
+    if (cell.isBold() && fg >= 0 && fg < 8) fg += 8;
+    const names = [];
+    if (cell.isInverse() !== 0 ? !cursor : cursor) {
+      names.push(`f${bg < 0 ? "bg" : bg}`, `b${fg < 0 ? "fg" : fg}`);
+    } else {
+      if (fg >= 0) names.push(`f${fg}`);
+      if (bg >= 0) names.push(`b${bg}`);
+    }
+    if (cell.isBold()) names.push("bold");
+    if (cell.isUnderline()) names.push("ul");
+    return names.join(" ");
+  }
+
+  function drawShare() {
+    // Spans with textContent and classes: what the sharer's program prints stays
+    // text, its colours are classes. One span a run of cells alike.
+    const term = st.share.term;
+    const screen = $("share-screen");
+    if (!term) {
+      screen.replaceChildren();
+      return;
+    }
+    const buf = term.buffer.active;
+    const cell = buf.getNullCell();
+    const rows = [];
+    for (let y = 0; y < term.rows; y++) {
+      const line = buf.getLine(buf.viewportY + y);
+      const row = document.createElement("span");
+      row.className = "row";
+      let run = "";
+      let runClass = "";
+      const flush = () => {
+        if (!run) return;
+        const span = document.createElement("span");
+        if (runClass) span.className = runClass;
+        span.textContent = run;
+        row.append(span);
+        run = "";
+      };
+      for (let x = 0; line && x < term.cols; x++) {
+        line.getCell(x, cell);
+        if (cell.getWidth() === 0) continue; // the right half of a wide character
+        const cursor = y === buf.cursorY && x === buf.cursorX && buf.viewportY === buf.baseY;
+        const cls = cellClass(cell, cursor);
+        if (cls !== runClass) {
+          flush();
+          runClass = cls;
+        }
+        run += cell.getChars() || " ";
+      }
+      flush();
+      rows.push(row, "\n");
+    }
+    rows.pop();
+    screen.replaceChildren(...rows);
+  }
+
+  // Keys → what a terminal sends for them (xterm's defaults, normal cursor mode).
+  const SHARE_KEYS = {
+    Enter: "\r", Backspace: "\x7f", Tab: "\t", Escape: "\x1b",
+    ArrowUp: "\x1b[A", ArrowDown: "\x1b[B", ArrowRight: "\x1b[C", ArrowLeft: "\x1b[D",
+    Home: "\x1b[H", End: "\x1b[F", Delete: "\x1b[3~", PageUp: "\x1b[5~", PageDown: "\x1b[6~",
+  };
+
+  function keyData(ev) {
+    if (ev.metaKey) return null;
+    if (ev.ctrlKey && !ev.altKey && ev.key.length === 1) {
+      const c = ev.key.toUpperCase().charCodeAt(0);
+      if (c >= 64 && c <= 95) return String.fromCharCode(c - 64);
+      return null;
+    }
+    const term = st.share.term;
+    if (/^Arrow/.test(ev.key) && term && term.modes.applicationCursorKeysMode) {
+      return SHARE_KEYS[ev.key].replace("[", "O"); // what vim, less, htop ask for
+    }
+    if (SHARE_KEYS[ev.key]) return SHARE_KEYS[ev.key];
+    if ([...ev.key].length === 1 && !ev.ctrlKey) return (ev.altKey ? "\x1b" : "") + ev.key;
+    return null;
+  }
+
+  function onShareKey(ev) {
+    const data = keyData(ev);
+    if (data === null) return;
+    // Only a sent key is taken from the browser: view-only, Tab still moves on.
+    if (sendShareInput(data)) ev.preventDefault();
+  }
+
+  function sendShareInput(data) {
+    // Only while granted, and the sharer checks again: it drops input it did not allow.
+    const share = st.share;
+    if (!share.active || !share.granted || !share.channel
+      || share.channel.readyState !== "open") {
+      share.keysRefused += 1;
+      return false;
+    }
+    const text = String(data).slice(0, SHARE_MAX_INPUT);
+    if (!text) return false;
+    share.channel.send(JSON.stringify({ v: 1, type: "share-input", data: text }));
+    share.inputSent += 1;
+    return true;
+  }
+
+  function closeShare() {
+    shareStopped();
+    if (st.share.term) st.share.term.dispose();
+    st.share = newShare();
+  }
+
   function ensureAudioContext() {
     if (st.audioCtx || !window.AudioContext) return;
     st.audioCtx = new AudioContext();
@@ -916,7 +1287,10 @@
     const pc = new RTCPeerConnection({ iceServers });
     for (const track of st.stream.getTracks()) pc.addTrack(track, st.stream);
     // Offering: the chat channel goes into the first (and only) offer.
-    if (withChat) attachChannel(pc);
+    if (withChat) {
+      attachChannel(pc);
+      attachShareChannel(pc);
+    }
     pc.ontrack = (ev) => onRemoteTrack(ev);
     pc.onconnectionstatechange = () => {
       if (pc !== st.pc) return;
@@ -930,6 +1304,7 @@
     if (st.pc) st.pc.close();
     st.pc = null;
     st.chat.channel = null;
+    st.share.channel = null;
   }
 
   function gatheringComplete(pc) {
@@ -974,7 +1349,10 @@
     st.remoteSdp = sdp;
     await st.pc.setRemoteDescription({ type: "offer", sdp });
     // Answering: the same negotiated channel, only if the offer carries one.
-    if (/^m=application /m.test(sdp)) attachChannel(st.pc);
+    if (/^m=application /m.test(sdp)) {
+      attachChannel(st.pc);
+      attachShareChannel(st.pc);
+    }
     renderChatControls();
     const answer = stampAnswer(sdp, await localSdp(st.pc, "answer"));
     await request({ type: "answer", call_id: st.callId, sdp: answer });
@@ -1264,6 +1642,7 @@
     if (st.knockWait) st.knockWait.resolve(null);
     st.knockWait = null;
     closeChat();
+    closeShare();
     clearInterval(st.statsTimer);
     st.statsTimer = null;
     closePc();
@@ -1363,6 +1742,7 @@
       $("display-name").select();
     });
     $("mute").addEventListener("click", toggleMute);
+    $("share-screen").addEventListener("keydown", onShareKey);
     $("camera").addEventListener("click", toggleCamera);
     $("fb-happy").addEventListener("click", () => sendFeedback("happy", []));
     $("fb-sad").addEventListener("click", () => {
@@ -1442,6 +1822,25 @@
         negotiated: st.chat.channel ? st.chat.channel.negotiated : null,
       }),
       sendChat,
+      share: () => ({
+        active: st.share.active,
+        cols: st.share.cols,
+        rows: st.share.rows,
+        title: st.share.title,
+        granted: st.share.granted,
+        lines: shareLines(),
+        shown: $("share-screen").textContent,
+        frames: st.share.frames,
+        snapshots: st.share.snapshots,
+        skipped: st.share.skipped,
+        dropped: st.share.dropped,
+        inputSent: st.share.inputSent,
+        keysRefused: st.share.keysRefused,
+        label: st.share.channel ? st.share.channel.label : null,
+        id: st.share.channel ? st.share.channel.id : null,
+        negotiated: st.share.channel ? st.share.channel.negotiated : null,
+      }),
+      shareTerminal: () => st.share.term,
     },
   };
 
