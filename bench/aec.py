@@ -159,6 +159,39 @@ def envelope_correlation(clean: np.ndarray, received: np.ndarray) -> float:
     return float(np.corrcoef(a, seg)[0, 1])
 
 
+SWEEP = {
+    "AEC+NS1": MEASURED,
+    "AEC+NS0": replace(MEASURED, ns_level=0),
+    "AEC": replace(MEASURED, noise_suppression=False),
+    "AEC+NS1+AGC": ProcessingConfig(),
+    "AEC+NS0+AGC": ProcessingConfig(ns_level=0),
+}
+
+
+async def sweep(phones: Phones, daemon: PulseDaemon, work: Path, far: Path, near: Path,
+                rounds: int) -> None:  # fmt: skip
+    """Double talk and ERLE per setting, settings alternated call by call so the
+    machine's load is shared; medians over ``rounds``."""
+    clean = resample(*read_mono(near)).astype(np.int16)
+    off = await call(phones, daemon, far, work / "off.wav", OFF)
+    dts: dict[str, list[float]] = {k: [] for k in SWEEP}
+    erles: dict[str, list[float]] = {k: [] for k in SWEEP}
+    for i in range(rounds):
+        for label, config in SWEEP.items():
+            got = await call(phones, daemon, far, work / "dt.wav", config, near)
+            dts[label].append(envelope_correlation(clean, got))
+            on = await call(phones, daemon, far, work / "on.wav", config)
+            start, end = int(CONVERGE_S * RATE), min(len(off), len(on)) - RATE // 2
+            erles[label].append(power_db(off[start:end]) - power_db(on[start:end]))
+            print(f"  round {i + 1} {label}: double talk {dts[label][-1]:.3f}, "
+                  f"ERLE {erles[label][-1]:.1f} dB", flush=True)  # fmt: skip
+    print("| setting | double talk, median (calls) | ERLE dB, median (calls) |")
+    for label in SWEEP:
+        d, e = dts[label], erles[label]
+        print(f"| {label} | {statistics.median(d):.3f} ({', '.join(f'{x:.3f}' for x in d)}) | "
+              f"{statistics.median(e):.1f} ({', '.join(f'{x:.1f}' for x in e)}) |")  # fmt: skip
+
+
 def cpu_alone(config: ProcessingConfig, seconds: float = 20.0) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         samples, rate = read_mono(speech(Path(tmp) / "far.wav", FAR_TEXT))
@@ -178,9 +211,10 @@ def cpu_alone(config: ProcessingConfig, seconds: float = 20.0) -> float:
 async def run(args: argparse.Namespace) -> int:
     logging.getLogger("aiortc").setLevel(logging.ERROR)
     ok = True
-    for label, config in (("AEC+NS+AGC+HPF (the default)", ProcessingConfig()),
-                          ("AEC+HPF", ProcessingConfig(noise_suppression=False, auto_gain=False)),
-                          ("NS+AGC+HPF (no speaker)", ProcessingConfig(aec=False))):  # fmt: skip
+    cpu_configs = (("AEC+NS+AGC+HPF (the default)", ProcessingConfig()),
+                   ("AEC+HPF", ProcessingConfig(noise_suppression=False, auto_gain=False)),
+                   ("NS+AGC+HPF (no speaker)", ProcessingConfig(aec=False)))  # fmt: skip
+    for label, config in () if args.sweep else cpu_configs:
         pct = cpu_alone(config)
         good = pct <= 2.5
         ok &= good or "default" not in label
@@ -203,6 +237,9 @@ async def run(args: argparse.Namespace) -> int:
             alice, _ = await _phone(server.url, "alice")
             bob, bob_name = await _phone(server.url, "bob")
             url = (alice, bob, bob_name)
+            if args.sweep:
+                await sweep(url, daemon, work, far, near, args.sweep)
+                return 0
             off = await call(url, daemon, far, work / "off.wav", OFF)
             erles = []
             for i in range(args.calls):
@@ -235,6 +272,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=5)
     ap.add_argument("--skip-calls", action="store_true", help="only the CPU figures")
+    ap.add_argument("--sweep", type=int, default=0, metavar="ROUNDS",
+                    help="double talk and ERLE per processing setting, alternated")  # fmt: skip
     return asyncio.run(run(ap.parse_args()))
 
 
