@@ -169,15 +169,16 @@ SWEEP = {
 
 
 async def sweep(phones: Phones, daemon: PulseDaemon, work: Path, far: Path, near: Path,
-                rounds: int) -> None:  # fmt: skip
+                rounds: int, only: list[str]) -> None:  # fmt: skip
     """Double talk and ERLE per setting, settings alternated call by call so the
     machine's load is shared; medians over ``rounds``."""
+    settings = {k: v for k, v in SWEEP.items() if not only or k in only}
     clean = resample(*read_mono(near)).astype(np.int16)
     off = await call(phones, daemon, far, work / "off.wav", OFF)
-    dts: dict[str, list[float]] = {k: [] for k in SWEEP}
-    erles: dict[str, list[float]] = {k: [] for k in SWEEP}
+    dts: dict[str, list[float]] = {k: [] for k in settings}
+    erles: dict[str, list[float]] = {k: [] for k in settings}
     for i in range(rounds):
-        for label, config in SWEEP.items():
+        for label, config in settings.items():
             got = await call(phones, daemon, far, work / "dt.wav", config, near)
             dts[label].append(envelope_correlation(clean, got))
             on = await call(phones, daemon, far, work / "on.wav", config)
@@ -186,10 +187,42 @@ async def sweep(phones: Phones, daemon: PulseDaemon, work: Path, far: Path, near
             print(f"  round {i + 1} {label}: double talk {dts[label][-1]:.3f}, "
                   f"ERLE {erles[label][-1]:.1f} dB", flush=True)  # fmt: skip
     print("| setting | double talk, median (calls) | ERLE dB, median (calls) |")
-    for label in SWEEP:
+    for label in settings:
         d, e = dts[label], erles[label]
         print(f"| {label} | {statistics.median(d):.3f} ({', '.join(f'{x:.3f}' for x in d)}) | "
               f"{statistics.median(e):.1f} ({', '.join(f'{x:.1f}' for x in e)}) |")  # fmt: skip
+
+
+def synthetic_double_talk(config: ProcessingConfig | None) -> tuple[float, float]:
+    """Double talk and ERLE of ``config`` on the numpy room (no PulseAudio, no
+    load): far speech, its echo (``echo_impulse``), Bob's sentence from 3 s."""
+    with tempfile.TemporaryDirectory() as tmp:
+        far, rate = read_mono(speech(Path(tmp) / "far.wav", FAR_TEXT))
+        near, nrate = read_mono(speech(Path(tmp) / "near.wav", NEAR_TEXT, voice="en-gb", pitch=80))
+    far = resample(far, rate)
+    far = far * (0.5 * 32767 / np.max(np.abs(far)))
+    clean = resample(near, nrate)
+    clean = clean * (0.5 * 32767 / np.max(np.abs(clean)))
+    echo = np.convolve(far, echo_impulse())[: len(far)]
+    at = int(NEAR_AT_S * RATE)
+    talk = echo.copy()
+    talk[at : at + len(clean)] += clean[: len(talk) - at]
+    results = []
+    for mic in (talk, echo):
+        mic16 = np.clip(mic, -32768, 32767).astype(np.int16)
+        if config is None:
+            out = mic16
+        else:
+            proc = CaptureProcessor(config, echo_cancellation=config.aec)
+            far16 = far.astype(np.int16)
+            out = np.concatenate([
+                (proc.feed_far(far16[i : i + 960]), proc.process(mic16[i : i + 960]))[1]
+                for i in range(0, len(mic16) - 960 + 1, 960)
+            ])  # fmt: skip
+        results.append(out)
+    start = int(CONVERGE_S * RATE)
+    erle = power_db(echo[start : len(results[1])]) - power_db(results[1][start:])
+    return envelope_correlation(clean.astype(np.int16), results[0]), erle
 
 
 def cpu_alone(config: ProcessingConfig, seconds: float = 20.0) -> float:
@@ -238,7 +271,12 @@ async def run(args: argparse.Namespace) -> int:
             bob, bob_name = await _phone(server.url, "bob")
             url = (alice, bob, bob_name)
             if args.sweep:
-                await sweep(url, daemon, work, far, near, args.sweep)
+                for label, config in (("none", None), *SWEEP.items()):
+                    if args.only and label not in args.only:
+                        continue
+                    r, erle = synthetic_double_talk(config)
+                    print(f"synthetic room, {label}: double talk {r:.3f}, ERLE {erle:.1f} dB")
+                await sweep(url, daemon, work, far, near, args.sweep, args.only)
                 return 0
             off = await call(url, daemon, far, work / "off.wav", OFF)
             erles = []
@@ -274,6 +312,8 @@ def main() -> int:
     ap.add_argument("--skip-calls", action="store_true", help="only the CPU figures")
     ap.add_argument("--sweep", type=int, default=0, metavar="ROUNDS",
                     help="double talk and ERLE per processing setting, alternated")  # fmt: skip
+    ap.add_argument("--only", type=lambda v: v.split(","), default=[],
+                    help="with --sweep: these settings only (comma-separated labels)")  # fmt: skip
     return asyncio.run(run(ap.parse_args()))
 
 
