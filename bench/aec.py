@@ -215,10 +215,11 @@ def synthetic_double_talk(config: ProcessingConfig | None) -> tuple[float, float
         else:
             proc = CaptureProcessor(config, echo_cancellation=config.aec)
             far16 = far.astype(np.int16)
-            out = np.concatenate([
-                (proc.feed_far(far16[i : i + 960]), proc.process(mic16[i : i + 960]))[1]
-                for i in range(0, len(mic16) - 960 + 1, 960)
-            ])  # fmt: skip
+            blocks = []
+            for i in range(0, len(mic16) - 960 + 1, 960):
+                proc.feed_far(far16[i : i + 960])
+                blocks.append(proc.process(mic16[i : i + 960]))
+            out = np.concatenate(blocks)
         results.append(out)
     start = int(CONVERGE_S * RATE)
     erle = power_db(echo[start : len(results[1])]) - power_db(results[1][start:])
@@ -271,10 +272,11 @@ async def run(args: argparse.Namespace) -> int:
             bob, bob_name = await _phone(server.url, "bob")
             url = (alice, bob, bob_name)
             if args.sweep:
-                for label, config in (("none", None), *SWEEP.items()):
+                synthetic: dict[str, ProcessingConfig | None] = {"none": None, **SWEEP}
+                for label, setting in synthetic.items():
                     if args.only and label not in args.only:
                         continue
-                    r, erle = synthetic_double_talk(config)
+                    r, erle = synthetic_double_talk(setting)
                     print(f"synthetic room, {label}: double talk {r:.3f}, ERLE {erle:.1f} dB")
                 await sweep(url, daemon, work, far, near, args.sweep, args.only)
                 return 0
