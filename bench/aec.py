@@ -159,6 +159,73 @@ def envelope_correlation(clean: np.ndarray, received: np.ndarray) -> float:
     return float(np.corrcoef(a, seg)[0, 1])
 
 
+SWEEP = {
+    "AEC+NS1": MEASURED,
+    "AEC+NS0": replace(MEASURED, ns_level=0),
+    "AEC": replace(MEASURED, noise_suppression=False),
+    "AEC+NS1+AGC": ProcessingConfig(),
+    "AEC+NS0+AGC": ProcessingConfig(ns_level=0),
+}
+
+
+async def sweep(phones: Phones, daemon: PulseDaemon, work: Path, far: Path, near: Path,
+                rounds: int, only: list[str]) -> None:  # fmt: skip
+    """Double talk and ERLE per setting, settings alternated call by call so the
+    machine's load is shared; medians over ``rounds``."""
+    settings = {k: v for k, v in SWEEP.items() if not only or k in only}
+    clean = resample(*read_mono(near)).astype(np.int16)
+    off = await call(phones, daemon, far, work / "off.wav", OFF)
+    dts: dict[str, list[float]] = {k: [] for k in settings}
+    erles: dict[str, list[float]] = {k: [] for k in settings}
+    for i in range(rounds):
+        for label, config in settings.items():
+            got = await call(phones, daemon, far, work / "dt.wav", config, near)
+            dts[label].append(envelope_correlation(clean, got))
+            on = await call(phones, daemon, far, work / "on.wav", config)
+            start, end = int(CONVERGE_S * RATE), min(len(off), len(on)) - RATE // 2
+            erles[label].append(power_db(off[start:end]) - power_db(on[start:end]))
+            print(f"  round {i + 1} {label}: double talk {dts[label][-1]:.3f}, "
+                  f"ERLE {erles[label][-1]:.1f} dB", flush=True)  # fmt: skip
+    print("| setting | double talk, median (calls) | ERLE dB, median (calls) |")
+    for label in settings:
+        d, e = dts[label], erles[label]
+        print(f"| {label} | {statistics.median(d):.3f} ({', '.join(f'{x:.3f}' for x in d)}) | "
+              f"{statistics.median(e):.1f} ({', '.join(f'{x:.1f}' for x in e)}) |")  # fmt: skip
+
+
+def synthetic_double_talk(config: ProcessingConfig | None) -> tuple[float, float]:
+    """Double talk and ERLE of ``config`` on the numpy room (no PulseAudio, no
+    load): far speech, its echo (``echo_impulse``), Bob's sentence from 3 s."""
+    with tempfile.TemporaryDirectory() as tmp:
+        far, rate = read_mono(speech(Path(tmp) / "far.wav", FAR_TEXT))
+        near, nrate = read_mono(speech(Path(tmp) / "near.wav", NEAR_TEXT, voice="en-gb", pitch=80))
+    far = resample(far, rate)
+    far = far * (0.5 * 32767 / np.max(np.abs(far)))
+    clean = resample(near, nrate)
+    clean = clean * (0.5 * 32767 / np.max(np.abs(clean)))
+    echo = np.convolve(far, echo_impulse())[: len(far)]
+    at = int(NEAR_AT_S * RATE)
+    talk = echo.copy()
+    talk[at : at + len(clean)] += clean[: len(talk) - at]
+    results = []
+    for mic in (talk, echo):
+        mic16 = np.clip(mic, -32768, 32767).astype(np.int16)
+        if config is None:
+            out = mic16
+        else:
+            proc = CaptureProcessor(config, echo_cancellation=config.aec)
+            far16 = far.astype(np.int16)
+            blocks = []
+            for i in range(0, len(mic16) - 960 + 1, 960):
+                proc.feed_far(far16[i : i + 960])
+                blocks.append(proc.process(mic16[i : i + 960]))
+            out = np.concatenate(blocks)
+        results.append(out)
+    start = int(CONVERGE_S * RATE)
+    erle = power_db(echo[start : len(results[1])]) - power_db(results[1][start:])
+    return envelope_correlation(clean.astype(np.int16), results[0]), erle
+
+
 def cpu_alone(config: ProcessingConfig, seconds: float = 20.0) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         samples, rate = read_mono(speech(Path(tmp) / "far.wav", FAR_TEXT))
@@ -178,9 +245,10 @@ def cpu_alone(config: ProcessingConfig, seconds: float = 20.0) -> float:
 async def run(args: argparse.Namespace) -> int:
     logging.getLogger("aiortc").setLevel(logging.ERROR)
     ok = True
-    for label, config in (("AEC+NS+AGC+HPF (the default)", ProcessingConfig()),
-                          ("AEC+HPF", ProcessingConfig(noise_suppression=False, auto_gain=False)),
-                          ("NS+AGC+HPF (no speaker)", ProcessingConfig(aec=False))):  # fmt: skip
+    cpu_configs = (("AEC+NS+AGC+HPF (the default)", ProcessingConfig()),
+                   ("AEC+HPF", ProcessingConfig(noise_suppression=False, auto_gain=False)),
+                   ("NS+AGC+HPF (no speaker)", ProcessingConfig(aec=False)))  # fmt: skip
+    for label, config in () if args.sweep else cpu_configs:
         pct = cpu_alone(config)
         good = pct <= 2.5
         ok &= good or "default" not in label
@@ -203,6 +271,15 @@ async def run(args: argparse.Namespace) -> int:
             alice, _ = await _phone(server.url, "alice")
             bob, bob_name = await _phone(server.url, "bob")
             url = (alice, bob, bob_name)
+            if args.sweep:
+                synthetic: dict[str, ProcessingConfig | None] = {"none": None, **SWEEP}
+                for label, setting in synthetic.items():
+                    if args.only and label not in args.only:
+                        continue
+                    r, erle = synthetic_double_talk(setting)
+                    print(f"synthetic room, {label}: double talk {r:.3f}, ERLE {erle:.1f} dB")
+                await sweep(url, daemon, work, far, near, args.sweep, args.only)
+                return 0
             off = await call(url, daemon, far, work / "off.wav", OFF)
             erles = []
             for i in range(args.calls):
@@ -235,6 +312,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=5)
     ap.add_argument("--skip-calls", action="store_true", help="only the CPU figures")
+    ap.add_argument("--sweep", type=int, default=0, metavar="ROUNDS",
+                    help="double talk and ERLE per processing setting, alternated")  # fmt: skip
+    ap.add_argument("--only", type=lambda v: v.split(","), default=[],
+                    help="with --sweep: these settings only (comma-separated labels)")  # fmt: skip
     return asyncio.run(run(ap.parse_args()))
 
 

@@ -86,6 +86,7 @@ class ProcessingConfig:
     aec: bool = True
     noise_suppression: bool = True
     auto_gain: bool = True
+    ns_level: int = 1  # 0-3: at most 6, 12, 18, 21 dB of noise removed (bench/aec.py --sweep)
 
     @property
     def any(self) -> bool:
@@ -135,6 +136,7 @@ class CaptureProcessor:
                 noise_suppression=config.noise_suppression,
                 high_pass_filter=True,
                 auto_gain_control=config.auto_gain,
+                ns_level=config.ns_level,
             )
         except Exception as exc:  # a binding that loads but refuses the settings
             raise ProcessingUnavailable(f"audio processing cannot start ({exc})") from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -28,6 +29,7 @@ _sd: ModuleType | None = None
 # PortAudio's API is not thread-safe: streams are opened/closed from worker threads when a
 # device is switched mid-call (docs/media.md, "Devices that change"), one call at a time.
 _pa_lock = threading.RLock()
+_streams: weakref.WeakSet[Any] = weakref.WeakSet()  # made by open_on: refresh_if_idle waits
 DEVICE_BUSY = -9985  # paDeviceUnavailable: someone (maybe we) holds it, it has not gone
 
 
@@ -113,11 +115,29 @@ def portaudio() -> ModuleType:
 
 
 def refresh() -> None:
-    """Re-initialise PortAudio so devices plugged in (or servers started) since are seen."""
+    """Re-initialise PortAudio so devices plugged in (or servers started) since are seen.
+
+    This closes every open stream: see :func:`refresh_if_idle`."""
     sd = portaudio()
-    with quiet_stderr():
+    with _pa_lock, quiet_stderr():
         sd._terminate()
         sd._initialize()
+
+
+def streams_open() -> int:
+    """How many streams made by :func:`open_on` are open now (a call, a tone, a meter)."""
+    with _pa_lock:
+        return sum(1 for stream in list(_streams) if not stream.closed)
+
+
+def refresh_if_idle() -> bool:
+    """:func:`refresh` only while no stream of ours is open (PortAudio can re-list
+    devices only by re-initialising, which would silence a call); whether it did."""
+    with _pa_lock:
+        if streams_open():
+            return False
+        refresh()
+        return True
 
 
 def list_devices(kind: Kind | None = None) -> list[AudioDevice]:
@@ -227,6 +247,7 @@ def open_on(
             )
     except (sd.PortAudioError, ValueError) as exc:
         raise AudioUnavailable(f"cannot open {device.name!r}: {exc}") from None
+    _streams.add(stream)
     return stream
 
 

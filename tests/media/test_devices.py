@@ -109,3 +109,20 @@ async def test_device_sink_buffer_stays_bounded_and_underruns_are_counted(
     await sink.stop()
     assert starved.underruns >= 1
     assert starved.buffer_ms == 0
+
+
+def test_refresh_if_idle_waits_for_open_streams(pulse: PulseDaemon) -> None:
+    """Re-listing re-initialises PortAudio (every stream closed): never under an open one."""
+    before = devices.streams_open()  # 0 unless an earlier test left a stream open
+    stream, _ = devices.open_stream(
+        "input", "pulse", lambda *a: None, samplerate=48_000, blocksize=960
+    )
+    try:
+        devices.start_stream(stream)
+        assert devices.streams_open() == before + 1
+        assert devices.refresh_if_idle() is False
+        assert stream.active  # still capturing
+    finally:
+        devices.close_stream(stream)
+    assert devices.streams_open() == before
+    assert devices.refresh_if_idle() is (before == 0)

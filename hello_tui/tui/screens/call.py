@@ -24,6 +24,7 @@ from textual.widgets import Digits, Footer, Label, Static
 
 from hello_tui.call.wording import clock
 from hello_tui.tui.messages import CallEventMessage, QualityUpdate, follow_call
+from hello_tui.tui.screens.audio_devices import AudioDevicePicker, picker_over
 from hello_tui.tui.screens.knock import knock_over
 from hello_tui.tui.text import plain
 from hello_tui.tui.widgets.chat import ChatBadge, ChatPane
@@ -73,6 +74,7 @@ class CallScreen(Screen[Any]):
         Binding("k", "verify_key", "Key verified"),
         Binding("t", "trust_key", "Accept new key", show=False),
         Binding("c", "chat", "Chat"),
+        Binding("a", "audio_devices", "Audio devices", show=False),
     ]
 
     # The call's stage as shown ("dialing", "ringing", ..., "connected"), set from its events.
@@ -254,6 +256,7 @@ class CallScreen(Screen[Any]):
                 prompt = getattr(self, "_knock_prompt", None)
                 if prompt is not None:  # a knock still asked about: the call is over
                     knock_over(prompt, prompt.knock.knock)
+                picker_over(getattr(self, "_device_picker", None))
                 self.dismiss(ended)
 
     def add_notice(self, text: str) -> None:
@@ -313,6 +316,12 @@ class CallScreen(Screen[Any]):
             self.call.set_camera(not getattr(self.call, "camera_on", False))
         except RuntimeError as exc:  # NoVideo: an audio-only call, or no camera
             self.notify(f"{exc}. Press C on a contact for a video call.", severity="warning")
+
+    def action_audio_devices(self) -> None:
+        """The device picker: move the microphone or speaker mid-call (``audio-in``/``-out``)."""
+        if self.call is not None and self.ended is None:
+            self._device_picker = AudioDevicePicker(self.call)
+            self.app.push_screen(self._device_picker)
 
     def action_chat(self) -> None:
         """Open or close the chat (it takes the quality panel's place while open)."""

@@ -46,6 +46,7 @@ from hello_tui.tui.widgets.status import StatusLine
 BASIC_IN = ("device:", "sine:440", "null:")
 BASIC_OUT = ("device:", "null:")
 METER_EVERY = 0.1  # seconds between input level redraws
+RELIST_EVERY = 3.0  # seconds between device re-lists while Settings is shown (hot-plug)
 TONE_HZ, TONE_SECONDS = 440.0, 1.0
 # The microphone's processing switches ([audio] keys), in the order shown.
 PROCESSING = (
@@ -93,6 +94,8 @@ class SettingsScreen(Screen[bool]):
         self.input_error = ""
         self.meter_source: Any = None  # the open input while the meter runs
         self.tones_played = 0
+        self.relisting = False  # the meter is closed while PortAudio re-lists devices
+        self.device_options: dict[str, list[tuple[str, str]]] = {}  # as last set, per Select
 
     def compose(self) -> ComposeResult:
         s = self.backend.settings
@@ -168,6 +171,7 @@ class SettingsScreen(Screen[bool]):
         self.load_devices()
         self.show_account()
         self.set_interval(METER_EVERY, self.show_level)
+        self.set_interval(RELIST_EVERY, self._relist)
         self.set_focus(self.query_one("#audio-in", Select))  # keys work at once
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -188,6 +192,11 @@ class SettingsScreen(Screen[bool]):
     def on_screen_resume(self) -> None:
         self.show_account()
         self.start_meter()
+        self.load_devices()
+
+    def _relist(self) -> None:
+        if self.is_current:  # hot-plug: devices plugged in while Settings is open
+            self.load_devices()
 
     def on_screen_suspend(self) -> None:
         self.stop_meter()
@@ -250,6 +259,8 @@ class SettingsScreen(Screen[bool]):
         from hello_tui.media.levels import FLOOR_DBFS, dbfs_to_level
 
         dbfs = self.input_dbfs
+        if dbfs is None and self.relisting:
+            return  # the meter reopens in a moment: keep the last level
         self.input_dbfs = None
         if dbfs is None:
             text = f"Level {meter(None, 24)}  {self.input_error or 'opening…'}"
@@ -283,21 +294,49 @@ class SettingsScreen(Screen[bool]):
         else:
             note.update(plain(f"played {TONE_SECONDS:g} s of {TONE_HZ:g} Hz on {spec}"))
 
-    @work(thread=True, exit_on_error=False)
-    def load_devices(self) -> None:
-        from hello_tui.media.devices import list_devices
+    @work(exclusive=True, group="devices", exit_on_error=False)
+    async def load_devices(self) -> None:
+        """List the devices; re-list them first (hot-plug) when no stream but this
+        screen's meter is open. PortAudio re-lists only by re-initialising, which
+        closes every stream: never during a call, a ring or a tone, and the meter
+        is closed for that moment (its last level stays drawn)."""
+        import asyncio
+
+        from hello_tui.media import devices
+        from hello_tui.media.sources import DeviceSource
+
+        metering = isinstance(self.meter_source, DeviceSource)
+        relist = devices.streams_open() <= int(metering)
+        if relist and metering:
+            self.relisting = True
+            self.stop_meter()
+        try:
+            ins, outs, note = await asyncio.to_thread(self._list_devices, relist)
+        finally:
+            if self.relisting:
+                self.relisting = False
+                if self.is_current:
+                    self.start_meter()
+        self._set_devices(ins, outs, note)
+
+    @staticmethod
+    def _list_devices(relist: bool) -> tuple[list[str], list[str], str]:
+        from hello_tui.media.devices import list_devices, refresh_if_idle
         from hello_tui.media.errors import AudioUnavailable
 
         try:
+            relisted = relist and refresh_if_idle()
             ins = [d.name for d in list_devices("input")]
             outs = [d.name for d in list_devices("output")]
             note = f"{len(ins)} input and {len(outs)} output devices found"
             if not ins and not outs:
                 note = "no audio devices found: calls send silence and discard what they receive"
+            if not relisted:
+                note += " (the list is re-read when no call or sound is playing)"
         except (AudioUnavailable, OSError) as exc:
             ins, outs = [], []
             note = f"no audio devices ({exc}): calls use the fallback (silence)"
-        self.app.call_from_thread(self._set_devices, ins, outs, note)
+        return ins, outs, note
 
     def _set_devices(self, ins: list[str], outs: list[str], note: str) -> None:
         s = self.backend.settings
@@ -307,7 +346,11 @@ class SettingsScreen(Screen[bool]):
         ):
             select = self.query_one(wid, Select)
             value = select.value
-            select.set_options(endpoint_options(current, basics, names))
+            options = endpoint_options(str(value), (current, *basics), names)
+            if options == self.device_options.get(wid):
+                continue  # unchanged: an open drop-down stays open
+            self.device_options[wid] = options
+            select.set_options(options)
             select.value = value
         self.query_one("#devices-note", Static).update(plain(note))
 
