@@ -112,5 +112,28 @@ async def test_share_both_ways_from_the_call_screen(server: str, peers: Any) -> 
         await pilot.press("p")
         await wait_until(pilot, lambda: "while paused" in view.text(), what="unpaused")
 
+        # ctrl+c typed in their terminal is theirs (cat ends), not the app's.
+        await pilot.press("i", "ctrl+c")
+        await wait_until(pilot, lambda: call.share.local is None, what="their cat ended")
+        await wait_until(pilot, lambda: not pane.display, what="pane hidden again")
+        assert mine.ended is None and not view.has_focus
+
         await call.hangup()
         await wait_until(pilot, lambda: not isinstance(app.screen, CallScreen), what="ended")
+
+
+def test_rows_keep_colours_and_attributes_and_show_controls_as_text() -> None:
+    from hello_tui.share.terminal import Terminal
+    from hello_tui.tui.widgets.shared_terminal import row_strip
+
+    term = Terminal(20, 2)
+    term.feed(b"\x1b[1;31mred\x1b[0m \x1b[38;2;1;2;3;44mtc\x1b[0m [b]\xe7\x95\x8c")
+    # pyte keeps controls out of cells; were one there, it would show as "?".
+    term.screen.buffer[0][13] = term.screen.default_char._replace(data="\x1b")
+    strip = row_strip(term.screen.buffer[0], 20, {})
+    assert strip.cell_length == 20 and strip.text.rstrip() == "red tc [b]界 ?"
+    styles = {seg.text: seg.style for seg in strip if seg.text.strip()}
+    red, tc = styles["red"], styles["tc"]
+    assert red is not None and red.bold and red.color is not None and red.color.name == "red"
+    assert tc is not None and tc.color is not None and tc.color.triplet == (1, 2, 3)
+    assert tc.bgcolor is not None and tc.bgcolor.name == "blue"

@@ -52,6 +52,13 @@ KEY_BYTES = {
 }  # fmt: skip
 
 
+def _ctrl(key: str) -> str:
+    """``ctrl+c`` as ``\\x03`` (not every driver gives the key its character)."""
+    if len(key) == 6 and key.startswith("ctrl+") and "a" <= key[5] <= "z":
+        return chr(ord(key[5]) - 96)
+    return ""
+
+
 def _colour(name: str) -> Color | None:
     """pyte's colour name (``red``, ``brightred``, ``brown``, or ``rrggbb``) as Rich's."""
     if name == "default":
@@ -188,7 +195,7 @@ class SharedTerminal(ScrollView, can_focus=False):
     def on_key(self, event: events.Key) -> None:
         if event.key == "escape":
             return  # the pane's binding: keys go back to the call
-        data = KEY_BYTES.get(event.key) or event.character
+        data = KEY_BYTES.get(event.key) or _ctrl(event.key) or event.character
         if not data:
             return
         event.stop()
