@@ -68,6 +68,7 @@ async def test_share_both_ways_from_the_call_screen(server: str, peers: Any) -> 
         # g grants: the banner says so, always visible; bob's keys reach our pty.
         await pilot.press("g")
         await wait_until(pilot, lambda: BANNER in visible_text(app), what="the banner")
+        assert 0 < sas.region.bottom <= 24 and view.region.height > 0  # all in view
         await wait_until(pilot, lambda: call.share.control, what="bob's control")
         call.share.send_input("from bob\r")
         await wait_until(pilot, lambda: "from bob" in view.text(), what="bob's keys")
