@@ -31,6 +31,7 @@ from hello_tui.tui.widgets.chat import ChatBadge, ChatPane
 from hello_tui.tui.widgets.identity import IdentityLine
 from hello_tui.tui.widgets.photo import Photo
 from hello_tui.tui.widgets.quality import QualityPanel
+from hello_tui.tui.widgets.shared_terminal import BANNER, SharePane
 from hello_tui.tui.widgets.status import StatusLine
 from hello_tui.tui.widgets.video import VideoView
 
@@ -57,6 +58,10 @@ class CallScreen(Screen[Any]):
     CallScreen #remote-video { display: none; }
     CallScreen #self-video { display: none; width: 16; height: 3; }
     CallScreen.-chat #quality { display: none; }
+    CallScreen.-share #quality { display: none; }
+    CallScreen.-video SharePane { height: 12; }
+    CallScreen #share-banner { display: none; height: 1; padding: 0 1;
+                               background: $error; color: $text; text-style: bold; }
     CallScreen.-video { overflow-y: hidden; }
     CallScreen.-video #call-notice.-empty { display: none; }
     CallScreen.-video #call-photo { display: none; }
@@ -75,6 +80,12 @@ class CallScreen(Screen[Any]):
         Binding("t", "trust_key", "Accept new key", show=False),
         Binding("c", "chat", "Chat"),
         Binding("a", "audio_devices", "Audio devices", show=False),
+        # Terminal sharing (docs/sharing.md; widgets/shared_terminal.py).
+        Binding("s", "share", "Share"),
+        Binding("g", "grant", "Grant/revoke control", show=False),
+        Binding("i", "type_in", "Type in the shared terminal", show=False),
+        Binding("p", "pause_share", "Pause the shared view", show=False),
+        Binding("y", "copy_share", "Copy the shared screen", show=False),
     ]
 
     # The call's stage as shown ("dialing", "ringing", ..., "connected"), set from its events.
@@ -94,6 +105,7 @@ class CallScreen(Screen[Any]):
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
+        yield Static(BANNER, id="share-banner", markup=False)
         with Horizontal(id="call-top"):
             yield Photo(cols=16, rows=8, id="call-photo")
             yield VideoView(self._remote_sink, self._remote_placeholder, id="remote-video")
@@ -109,6 +121,7 @@ class CallScreen(Screen[Any]):
                 yield IdentityLine(id="call-identity")
                 yield VideoView(self._local_sink, self._local_placeholder, id="self-video")
         yield QualityPanel(id="quality")
+        yield SharePane(self.call, id="share")
         yield Static("", id="call-notice", classes="-empty")
         yield ChatPane(self.call, follow=self.follow, id="chat")
         yield Footer(compact=True, show_command_palette=False)
@@ -160,6 +173,7 @@ class CallScreen(Screen[Any]):
         used = sum(
             w.outer_size.height
             for w in (self.query_one("#status"), self.query_one(QualityPanel),
+                      self.query_one("#share-banner"), self.query_one(SharePane),
                       self.query_one("#call-notice"), self.query_one(ChatPane),
                       self.query_one(Footer))
             if w.display
@@ -251,6 +265,10 @@ class CallScreen(Screen[Any]):
                 self.add_notice(message.event.line())  # calls that recover (docs/calls.md)
             case ev.AudioDeviceChanged() | ev.MutedSpeech():
                 self.add_notice(message.event.line())  # devices that change (docs/media.md)
+            case ev.ShareStarted() | ev.ShareStopped() | ev.ShareControl():
+                self.add_notice(message.event.line())
+                self.query_one(SharePane).on_share(message.event)
+                self.call_after_refresh(self._fit_video)
             case ev.Ended() as ended:
                 self.ended = ended
                 prompt = getattr(self, "_knock_prompt", None)
@@ -327,3 +345,73 @@ class CallScreen(Screen[Any]):
         """Open or close the chat (it takes the quality panel's place while open)."""
         self.query_one(ChatPane).toggle()
         self.call_after_refresh(self._fit_video)
+
+    # ------------------------------------------------------------ sharing
+    def action_share(self) -> None:
+        """Stop sharing, or ask what to share: a command, or (empty) the shell."""
+        share = getattr(self.call, "share", None)
+        if share is None:
+            return
+        if share.sharing:
+            self.run_worker(self._share_do(share.stop()), group="share", exclusive=True)
+            return
+        from hello_tui.tui.screens.forms import TextPrompt
+
+        prompt = TextPrompt(
+            "Share a terminal",
+            "A command to run (e.g. htop), or empty for your shell. "
+            "Read-only for them until you press g.",
+            placeholder="your shell",
+            allow_empty=True,
+            prompt_id="share-prompt",
+        )
+        self.app.push_screen(prompt, self._share_start)
+
+    def _share_start(self, command: str | None) -> None:
+        if command is None:
+            return
+        from hello_tui.call.commands import CommandError, share_argv
+
+        try:
+            argv = share_argv(command, not command.strip())
+        except CommandError as exc:
+            self.notify(str(exc), severity="warning", markup=False)
+            return
+        start = self.call.share.start(argv, title=command.strip() or "shell")
+        self.run_worker(self._share_do(start), group="share", exclusive=True)
+
+    async def _share_do(self, step: Any) -> None:
+        from hello_tui.share.wire import ShareError
+
+        try:
+            await step
+        except ShareError as exc:
+            self.notify(str(exc), severity="warning", markup=False)
+
+    def action_grant(self) -> None:
+        """Let them type in our shared terminal, or take it back (one key)."""
+        share = getattr(self.call, "share", None)
+        if share is None or not share.sharing:
+            self.notify("You are not sharing a terminal (s shares one)", severity="warning")
+            return
+        share.revoke() if share.granted else share.grant()
+        self.query_one(SharePane).banner()
+
+    def action_type_in(self) -> None:
+        why = self.query_one(SharePane).type_in()
+        if why:
+            self.notify(why.capitalize(), severity="warning", markup=False)
+
+    def action_pause_share(self) -> None:
+        pane = self.query_one(SharePane)
+        if pane.side:
+            pane.toggle_pause()
+
+    def action_copy_share(self) -> None:
+        """The shared screen as shown, to the clipboard (OSC 52, where the terminal allows)."""
+        pane = self.query_one(SharePane)
+        if not pane.side:
+            self.notify("Nothing is shared", severity="warning")
+            return
+        self.app.copy_to_clipboard(pane.view.text())
+        self.notify("Shared screen copied to the clipboard (if the terminal allows it)")
