@@ -66,6 +66,12 @@ class PlayoutConfig:
     jitter_window_s: float = 2.0
     underrun_boost_ms: float = 20.0
     boost_half_life_s: float = 20.0
+    # Adaptive: a depth far above the target (a burst after a stall) drains faster: up to
+    # ``fast_ratio`` of each block resampled away (2 %: a third of a semitone, while it lasts),
+    # and whole quiet blocks (peak under ``quiet_peak``, ~-50 dBFS) skipped.
+    fast_excess_ms: float = 20.0
+    fast_ratio: float = 0.02
+    quiet_peak: int = 100
 
 
 def ms_to_samples(ms: float) -> int:
@@ -95,6 +101,15 @@ class DriftController:
         """Aim at ``target`` ± ``tolerance`` samples from the next update on."""
         self._target, self._tolerance = target, tolerance
 
+    def excess(self) -> float:
+        """Smoothed depth above the dead band, in samples (0 inside or below it)."""
+        return max(0.0, (self._avg or 0.0) - self._target - self._tolerance)
+
+    def shift(self, samples: int) -> None:
+        """The buffer lost ``samples`` outside a correction: move the average with it."""
+        if self._avg is not None:
+            self._avg -= samples
+
     def reset(self, depth: int) -> None:
         """Start afresh (after an underrun refill or an overflow trim)."""
         self._avg = float(depth)
@@ -112,7 +127,10 @@ class DriftController:
         want = 0.0
         if abs(error) > self._tolerance:
             excess = error - math.copysign(self._tolerance, error)
-            limit = cfg.max_ratio * n
+            ratio = cfg.max_ratio
+            if cfg.adaptive and excess > ms_to_samples(cfg.fast_excess_ms):
+                ratio = max(ratio, cfg.fast_ratio)
+            limit = ratio * n
             want = max(-limit, min(limit, excess * n / (SAMPLE_RATE * cfg.settle_s)))
         self._carry += want
         adjust = int(self._carry)  # toward zero; the fraction carries to the next pull
@@ -233,6 +251,19 @@ class PlayoutBuffer:
             return self._target
         return self._target + max(0, self._last_push - self._last_pull) // 2
 
+    def _skip_quiet(self, depth: int, n: int) -> int:
+        """Far above the target, drop the next ``n`` samples if they and the ``n`` after them
+        are quiet (a pause in speech: nothing to hear, no edge to click); the new depth."""
+        if self.drift.excess() < ms_to_samples(self.config.fast_excess_ms) or depth < 3 * n:
+            return depth
+        ahead = self._buf[self._start : self._start + 2 * n]
+        if int(np.max(np.abs(ahead.astype(np.int32)))) >= self.config.quiet_peak:
+            return depth
+        self._start += n
+        self.samples_removed += n
+        self.drift.shift(n)
+        return depth - n
+
     def _grow(self) -> None:
         cfg = self.config
         step = ms_to_samples(cfg.underrun_boost_ms)
@@ -285,6 +316,8 @@ class PlayoutBuffer:
                     return silence(n)
                 self._priming = False
                 self.drift.reset(depth)
+            if self.config.adaptive:
+                depth = self._skip_quiet(depth, n)
             adjust = self.drift.update(depth, n)
             take = n + adjust
             if take > depth:  # starving: play what is left, then silence, and refill

@@ -25,6 +25,7 @@ def drive(
     late_ms: Callable[[int], float] = lambda k: 0.0,
     skip: frozenset[int] = frozenset(),
     on_pull: Callable[[int], None] | None = None,
+    preload: np.ndarray | None = None,
 ) -> np.ndarray:
     """Push 20 ms of a tone per frame k at k·20 ms + late_ms(k) (arrival order kept; frames
     in ``skip`` never come), pull 10 ms every 10 ms of the card's clock; return what played."""
@@ -34,6 +35,8 @@ def drive(
         at = k * 0.020 + late_ms(k) / 1000
         arrivals.append(max(at, arrivals[-1]) if arrivals else at)
     played, k, j = [], 0, 0
+    if preload is not None:  # a burst already waiting when playout starts
+        buf.push(preload, now=0.0)
     while True:
         t_pull = 0.005 + j * 0.010
         if t_pull >= seconds:
@@ -126,3 +129,35 @@ def test_fixed_target_is_unchanged_by_default() -> None:
     buf = PlayoutBuffer(PlayoutConfig())
     drive(buf, 5.0)
     assert buf.target == ms_to_samples(40)
+
+
+def test_a_burst_drains_fast_and_without_clicks() -> None:
+    # 100 ms of tone too many (a stalled network releasing): at the 0.5 % drift rate it would
+    # take 20 s to drain; far above the target the rate is 2 %, still a smooth resampling.
+    extra = tone(4800)
+    buf = PlayoutBuffer(ADAPTIVE)
+    depths: list[int] = []
+    out = drive(buf, 8.0, preload=extra, on_pull=lambda j: depths.append(buf.depth))
+    assert np.mean(depths[:100]) > ms_to_samples(80)
+    assert np.mean(depths[-100:]) < ms_to_samples(45)  # within ~7 s
+    assert buf.underruns == 0 and buf.overflow_drops == 0
+    assert_smooth(out)
+    slow = PlayoutBuffer(PlayoutConfig(target_ms=20, tolerance_ms=2.5))
+    slow_depths: list[int] = []
+    drive(slow, 8.0, preload=extra, on_pull=lambda j: slow_depths.append(slow.depth))
+    assert np.mean(slow_depths[-100:]) > ms_to_samples(60)  # the fixed rate is still draining
+
+
+def test_a_pause_far_above_the_target_is_skipped() -> None:
+    # 100 ms of silence too many: dropped whole, within the first second, nothing audible lost.
+    buf = PlayoutBuffer(ADAPTIVE)
+    depths: list[int] = []
+    out = drive(buf, 1.0, preload=np.zeros(4800, np.int16), on_pull=depths.append)
+    assert buf.samples_removed >= 4800 - ms_to_samples(40)
+    assert buf.underruns == 0
+    pushed = int(1.0 / 0.020) * 960
+    audible = int(np.count_nonzero(out))
+    # The tone is all there: what is not played is silence skipped, squeezing, or buffered.
+    assert audible + buf.depth + buf.samples_removed - buf.samples_inserted - 4800 <= pushed
+    assert pushed - audible - buf.depth <= ms_to_samples(60)
+    assert_smooth(out[np.argmax(out != 0) + 480 :])  # past the signal's own silence→tone edge
