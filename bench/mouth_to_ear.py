@@ -322,7 +322,7 @@ async def device_call(url: str, seconds: float, seed: int) -> Result:
     caller = await _phone(url, f"a{seed}", audio_out="null:")
     callee = await _phone(url, f"b{seed}", audio_in="null:")
     played: list[tuple[float, int]] = []  # (dac time, first sample index)
-    playout = ""
+    playout_note = ""
     recorded: list[tuple[float, np.ndarray]] = []  # (adc time, samples)
     pos = 0
 
@@ -358,7 +358,7 @@ async def device_call(url: str, seconds: float, seed: int) -> Result:
         if sink is not None:  # the callee's playout: where its adaptive target ended
             st = sink.stats()
             target = getattr(st, "target_ms", 0.0)
-            playout = (
+            playout_note = (
                 f"playout: depth {st.buffer_ms:.0f} ms, target {target:.0f} ms, underruns "
                 f"{st.underruns}, card {st.latency_ms:.0f} ms, card underruns {st.card_underruns}"
             )
@@ -370,7 +370,7 @@ async def device_call(url: str, seconds: float, seed: int) -> Result:
         for phone in (caller, callee):
             await phone.close()
             await phone.client.close()
-    res = Result(playout=playout)
+    res = Result(playout=playout_note)
     mouths = []
     for dac, p0 in played:
         k = -(-p0 // PERIOD) * PERIOD  # next chirp start at or after p0

@@ -149,11 +149,12 @@ def test_a_burst_drains_fast_and_without_clicks() -> None:
 
 
 def test_a_pause_far_above_the_target_is_skipped() -> None:
-    # 100 ms of silence too many: dropped whole, within the first second, nothing audible lost.
+    # 100 ms of silence too many: dropped in whole blocks down to ~20 ms above the target
+    # within the first second (2 % resampling could remove 20 ms), nothing audible lost.
     buf = PlayoutBuffer(ADAPTIVE)
     depths: list[int] = []
     out = drive(buf, 1.0, preload=np.zeros(4800, np.int16), on_pull=depths.append)
-    assert buf.samples_removed >= 4800 - ms_to_samples(40)
+    assert buf.samples_removed >= ms_to_samples(50)
     assert buf.underruns == 0
     pushed = int(1.0 / 0.020) * 960
     audible = int(np.count_nonzero(out))
