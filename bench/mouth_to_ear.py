@@ -248,9 +248,9 @@ async def file_call(url: str, seconds: float, loss: float, seed: int) -> Result:
         source = ChirpSource()
         sink = TimedSink()
         call = caller.dial(callee.name)  # type: ignore[attr-defined]
-        call.source = GatedTrack(source)
+        call.media.source = GatedTrack(source)
         incoming = await callee.next_incoming(10)
-        incoming.sink = sink
+        incoming.media.sink = sink
         await incoming.accept()
         await incoming.wait_for(ev.MediaFlowing, 30)
         await asyncio.sleep(seconds)
