@@ -131,30 +131,24 @@ def test_fixed_target_is_unchanged_by_default() -> None:
     assert buf.target == ms_to_samples(40)
 
 
-def test_a_burst_drains_fast_and_without_clicks() -> None:
-    # 100 ms of tone too many (a stalled network releasing): at the 0.5 % drift rate it would
-    # take 20 s to drain; far above the target the rate is 2 %, still a smooth resampling.
-    extra = tone(4800)
+def test_a_burst_of_sound_drains_only_at_the_drift_rate() -> None:
+    # 100 ms of tone too many (a stalled network releasing): sound is never squeezed faster
+    # than the drift correction's 0.5 % (a pitch change no one hears), so no click either.
     buf = PlayoutBuffer(ADAPTIVE)
-    depths: list[int] = []
-    out = drive(buf, 8.0, preload=extra, on_pull=lambda j: depths.append(buf.depth))
-    assert np.mean(depths[:100]) > ms_to_samples(80)
-    assert np.mean(depths[-100:]) < ms_to_samples(45)  # within ~7 s
+    out = drive(buf, 8.0, preload=tone(4800))
+    assert buf.samples_removed <= 0.005 * len(out) + 480
+    assert buf.samples_removed > 0.004 * 6 * 48000  # it is draining, at about that rate
     assert buf.underruns == 0 and buf.overflow_drops == 0
     assert_smooth(out)
-    slow = PlayoutBuffer(PlayoutConfig(target_ms=20, tolerance_ms=2.5))
-    slow_depths: list[int] = []
-    drive(slow, 8.0, preload=extra, on_pull=lambda j: slow_depths.append(slow.depth))
-    assert np.mean(slow_depths[-100:]) > ms_to_samples(60)  # the fixed rate is still draining
 
 
 def test_a_pause_far_above_the_target_is_skipped() -> None:
     # 100 ms of silence too many: dropped in whole blocks down to ~20 ms above the target
-    # within the first second (2 % resampling could remove 20 ms), nothing audible lost.
+    # within the first second (resampling could remove 5 ms), nothing audible lost.
     buf = PlayoutBuffer(ADAPTIVE)
     depths: list[int] = []
     out = drive(buf, 1.0, preload=np.zeros(4800, np.int16), on_pull=depths.append)
-    assert buf.samples_removed >= ms_to_samples(50)
+    assert buf.samples_removed >= ms_to_samples(40)
     assert buf.underruns == 0
     pushed = int(1.0 / 0.020) * 960
     audible = int(np.count_nonzero(out))
