@@ -173,6 +173,7 @@ class Result:
     latencies: list[tuple[float, float]] = field(default_factory=list)  # (t, latency ms)
     max_gap_ms: float = 0.0
     max_stall_ms: float = 0.0
+    playout: str = ""  # device calls: the callee's playout buffer at hangup
 
 
 def longest_quiet_ms(x: np.ndarray, window_ms: int = 5) -> float:
@@ -247,9 +248,9 @@ async def file_call(url: str, seconds: float, loss: float, seed: int) -> Result:
         source = ChirpSource()
         sink = TimedSink()
         call = caller.dial(callee.name)  # type: ignore[attr-defined]
-        call.source = GatedTrack(source)
+        call.media.source = GatedTrack(source)
         incoming = await callee.next_incoming(10)
-        incoming.sink = sink
+        incoming.media.sink = sink
         await incoming.accept()
         await incoming.wait_for(ev.MediaFlowing, 30)
         await asyncio.sleep(seconds)
@@ -321,6 +322,7 @@ async def device_call(url: str, seconds: float, seed: int) -> Result:
     caller = await _phone(url, f"a{seed}", audio_out="null:")
     callee = await _phone(url, f"b{seed}", audio_in="null:")
     played: list[tuple[float, int]] = []  # (dac time, first sample index)
+    playout_note = ""
     recorded: list[tuple[float, np.ndarray]] = []  # (adc time, samples)
     pos = 0
 
@@ -352,6 +354,14 @@ async def device_call(url: str, seconds: float, seed: int) -> Result:
         recorder.stop()
         player.close()
         recorder.close()
+        sink = getattr(incoming, "sink", None)
+        if sink is not None:  # the callee's playout: where its adaptive target ended
+            st = sink.stats()
+            target = getattr(st, "target_ms", 0.0)
+            playout_note = (
+                f"playout: depth {st.buffer_ms:.0f} ms, target {target:.0f} ms, underruns "
+                f"{st.underruns}, card {st.latency_ms:.0f} ms, card underruns {st.card_underruns}"
+            )
         await call.hangup()
         await incoming.wait_ended(10)
     finally:
@@ -360,7 +370,7 @@ async def device_call(url: str, seconds: float, seed: int) -> Result:
         for phone in (caller, callee):
             await phone.close()
             await phone.client.close()
-    res = Result()
+    res = Result(playout=playout_note)
     mouths = []
     for dac, p0 in played:
         k = -(-p0 // PERIOD) * PERIOD  # next chirp start at or after p0
@@ -429,7 +439,7 @@ async def run(args: argparse.Namespace) -> int:
                     med, lo, hi = summary(res)
                     meds.append(med)
                     print(f"  {label} call {i + 1}: median {med:.1f} ms ({lo:.1f}–{hi:.1f}, "
-                          f"{len(res.latencies)} chirps)")  # fmt: skip
+                          f"{len(res.latencies)} chirps) {res.playout}")  # fmt: skip
                 what = "device→device" if args.device else "file→file"
                 median = statistics.median(meds)
                 verdict = ""

@@ -21,12 +21,24 @@ duplicating one sample. Under a constant skew *s* the depth settles at about
 ``target + tolerance + s × settle_s``. A hard bound (``max_ms``) and an
 underrun rule (play silence, then refill to target before playing again)
 handle what drift correction must not: bursts and starvation.
+
+With ``adaptive=True`` the target follows the network, as WebRTC's NetEQ
+does: :class:`ArrivalJitter` keeps the delay of each arrival relative to the
+sender's timeline (arrival time minus samples received so far) over the last
+``jitter_window_s``; the target is the push/pull sawtooth plus ``jitter_k`` ×
+the 95th percentile of those delays above their minimum plus ``margin_ms``,
+clamped to ``min_target_ms`` .. ``max_target_ms``. It shrinks only through
+the drift correction above (≤ 0.5 % of a block, inaudible), and grows at
+once on an underrun: each adds ``underrun_boost_ms`` that halves every
+``boost_half_life_s``, and the refill primes to the new target.
 """
 
 from __future__ import annotations
 
+import collections
 import math
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +57,21 @@ class PlayoutConfig:
     smoothing_s: float = 1.0
     settle_s: float = 2.0
     max_ratio: float = 0.005
+    # Adaptive target (off: a fixed ``target_ms``). ``target_ms`` is then where it starts.
+    adaptive: bool = False
+    min_target_ms: float = 20.0
+    max_target_ms: float = 120.0
+    margin_ms: float = 5.0
+    jitter_k: float = 1.0
+    jitter_window_s: float = 2.0
+    underrun_boost_ms: float = 20.0
+    boost_half_life_s: float = 20.0
+    # Adaptive: a depth far above the target (a burst after a stall) also drains by
+    # skipping whole quiet blocks (peak under ``quiet_peak``, ~-50 dBFS: a pause in speech).
+    # Sound is never resampled faster than ``max_ratio`` (a faster rate was tried: 2 % moved
+    # a 440 Hz tone by 6 Hz, audible on a tone and failing tests/media/test_devices.py).
+    fast_excess_ms: float = 20.0
+    quiet_peak: int = 100
 
 
 def ms_to_samples(ms: float) -> int:
@@ -65,6 +92,23 @@ class DriftController:
     def average_depth(self) -> float:
         """Smoothed depth in samples (0 before the first update)."""
         return self._avg or 0.0
+
+    @property
+    def target(self) -> int:
+        return self._target
+
+    def set_target(self, target: int, tolerance: int) -> None:
+        """Aim at ``target`` ± ``tolerance`` samples from the next update on."""
+        self._target, self._tolerance = target, tolerance
+
+    def excess(self) -> float:
+        """Smoothed depth above the dead band, in samples (0 inside or below it)."""
+        return max(0.0, (self._avg or 0.0) - self._target - self._tolerance)
+
+    def shift(self, samples: int) -> None:
+        """The buffer lost ``samples`` outside a correction: move the average with it."""
+        if self._avg is not None:
+            self._avg -= samples
 
     def reset(self, depth: int) -> None:
         """Start afresh (after an underrun refill or an overflow trim)."""
@@ -91,6 +135,44 @@ class DriftController:
         return adjust
 
 
+class ArrivalJitter:
+    """How late arrivals come relative to the sender's timeline, over a sliding window.
+
+    Each push of *n* samples at time *t* has a relative delay ``t - sent / rate``
+    (``sent``: samples received before it). Steady arrivals keep it constant, so
+    the spread (95th percentile minus minimum) is the jitter a buffer must absorb;
+    a clock skew adds only skew × window to it. A sender that paused (the delay
+    jumps by more than ``restart_s``) starts a fresh window.
+    """
+
+    def __init__(self, window_s: float, restart_s: float = 0.2) -> None:
+        self.window_s = window_s
+        self.restart_s = restart_s
+        self._sent = 0
+        self._delays: collections.deque[tuple[float, float]] = collections.deque()
+
+    def add(self, now: float, n: int) -> None:
+        delay = now - self._sent / SAMPLE_RATE
+        self._sent += n
+        delays = self._delays
+        if delays and delay - min(d for _, d in delays) > self.restart_s:
+            delays.clear()
+        delays.append((now, delay))
+        while delays[0][0] < now - self.window_s:
+            delays.popleft()
+
+    @property
+    def count(self) -> int:
+        return len(self._delays)
+
+    def spread_s(self, percentile: float = 95.0) -> float:
+        """The ``percentile`` of the window's delays above their minimum (0 when empty)."""
+        if not self._delays:
+            return 0.0
+        d = np.fromiter((d for _, d in self._delays), dtype=np.float64)
+        return float(np.percentile(d, percentile) - d.min())
+
+
 @dataclass(frozen=True, slots=True)
 class PlayoutStats:
     depth_ms: float
@@ -99,6 +181,8 @@ class PlayoutStats:
     samples_removed: int
     samples_inserted: int
     output_dbfs: float
+    target_ms: float = 0.0
+    jitter_ms: float = 0.0
 
 
 class PlayoutBuffer:
@@ -119,15 +203,90 @@ class PlayoutBuffer:
         self.samples_removed = 0
         self.samples_inserted = 0
         self._last_out: Samples = silence(0)  # level is computed on demand, not per callback
+        # The adaptive target's inputs (see the module docstring).
+        self.jitter = ArrivalJitter(self.config.jitter_window_s)
+        self._last_push = 960
+        self._last_pull = 480
+        self._boost = 0.0  # samples added by underruns, decaying
+        self._boost_at = 0.0
+        self._last_now = 0.0
+        self._pushes = 0
+        self._jitter_ms = 0.0
+        if self.config.adaptive:
+            self._set_target(self._target)
+
+    @property
+    def target(self) -> int:
+        """The depth aimed at now, in samples."""
+        return self._target
 
     @property
     def depth(self) -> int:
         return self._end - self._start
 
-    def push(self, samples: Samples) -> None:
-        """Append received samples; past ``max_ms``, drop the oldest back to the target."""
+    def _retarget(self, now: float) -> None:
+        """Adaptive mode: recompute the target from the arrival jitter and the underrun boost."""
+        cfg = self.config
+        if self._boost:
+            self._boost *= 0.5 ** ((now - self._boost_at) / cfg.boost_half_life_s)
+            self._boost_at = now
+            if self._boost < 1:
+                self._boost = 0.0
+        if self.jitter.count < 25 and not self._boost:  # under ~0.5 s of arrivals: keep the start
+            return
+        self._jitter_ms = self.jitter.spread_s() * 1000
+        sawtooth = (self._last_push + self._last_pull) / 2
+        want = sawtooth + ms_to_samples(cfg.margin_ms + cfg.jitter_k * self._jitter_ms)
+        want += self._boost
+        lo, hi = ms_to_samples(cfg.min_target_ms), ms_to_samples(cfg.max_target_ms)
+        self._set_target(round(max(lo, min(hi, want))))
+
+    def _prime_level(self) -> int:
+        """Depth to refill to: the target, or in adaptive mode the sawtooth's top (so its
+        mean, which the drift controller sees, starts at the target, not half a push below)."""
+        if not self.config.adaptive:
+            return self._target
+        return self._target + max(0, self._last_push - self._last_pull) // 2
+
+    def _skip_quiet(self, depth: int, n: int) -> int:
+        """Far above the target, drop the next ``n`` samples if they and the ``n`` after them
+        are quiet (a pause in speech: nothing to hear, no edge to click); the new depth."""
+        if self.drift.excess() < ms_to_samples(self.config.fast_excess_ms) or depth < 3 * n:
+            return depth
+        ahead = self._buf[self._start : self._start + 2 * n]
+        if int(np.max(np.abs(ahead.astype(np.int32)))) >= self.config.quiet_peak:
+            return depth
+        self._start += n
+        self.samples_removed += n
+        self.drift.shift(n)
+        return depth - n
+
+    def _grow(self) -> None:
+        cfg = self.config
+        step = ms_to_samples(cfg.underrun_boost_ms)
+        self._boost += step
+        self._boost_at = self._last_now  # decays on the arrivals' clock
+        self._set_target(min(ms_to_samples(cfg.max_target_ms), self._target + step))
+
+    def _set_target(self, target: int) -> None:
+        self._target = target
+        # The dead band narrows with the target: ±10 ms around 20 ms would allow starving.
+        tolerance = min(ms_to_samples(self.config.tolerance_ms), target // 8)
+        self.drift.set_target(target, tolerance)
+
+    def push(self, samples: Samples, now: float | None = None) -> None:
+        """Append received samples (arrived at ``now``, time.monotonic() by default);
+        past ``max_ms``, drop the oldest back to the target."""
         with self._lock:
             n = len(samples)
+            if self.config.adaptive:
+                now = time.monotonic() if now is None else now
+                self.jitter.add(now, n)
+                self._last_now = now
+                self._last_push = n
+                self._pushes += 1
+                if self._pushes % 5 == 0 or self._boost:  # a percentile per 100 ms is plenty
+                    self._retarget(now)
             if self._end + n > len(self._buf):
                 depth = self.depth
                 self._buf[:depth] = self._buf[self._start : self._end]
@@ -146,13 +305,16 @@ class PlayoutBuffer:
     def pull(self, n: int) -> Samples:
         """The next ``n`` samples for the card: drift-corrected, or silence on underrun."""
         with self._lock:
+            self._last_pull = n
             depth = self.depth
             if self._priming:
-                if depth < self._target:
+                if depth < self._prime_level():
                     self._last_out = silence(0)
                     return silence(n)
                 self._priming = False
                 self.drift.reset(depth)
+            if self.config.adaptive:
+                depth = self._skip_quiet(depth, n)
             adjust = self.drift.update(depth, n)
             take = n + adjust
             if take > depth:  # starving: play what is left, then silence, and refill
@@ -161,6 +323,8 @@ class PlayoutBuffer:
                 self._start = self._end
                 self.underruns += 1
                 self._priming = True
+                if self.config.adaptive:  # grow at once: the refill primes to the new target
+                    self._grow()
             else:
                 block = self._buf[self._start : self._start + take]
                 self._start += take
@@ -189,4 +353,6 @@ class PlayoutBuffer:
             samples_removed=self.samples_removed,
             samples_inserted=self.samples_inserted,
             output_dbfs=self.output_dbfs,
+            target_ms=self._target * 1000 / SAMPLE_RATE,
+            jitter_ms=self._jitter_ms,
         )

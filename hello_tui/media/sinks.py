@@ -43,6 +43,9 @@ from hello_tui.media.playout import PlayoutBuffer, PlayoutConfig
 # (media/output_latency.py, docs/media.md "Devices that change").
 SPEAKER_LATENCY: str | float = "low"
 
+# The speaker's playout buffer follows the network's jitter (docs/media.md, "Playout buffer").
+DEVICE_PLAYOUT = PlayoutConfig(adaptive=True)
+
 
 @dataclass(frozen=True, slots=True)
 class SinkStats:
@@ -59,6 +62,7 @@ class SinkStats:
     samples_inserted: int = 0  # drift correction: stretched in
     card_underruns: int = 0  # the sound card ran dry (PortAudio's output underflow)
     latency_ms: float = 0.0  # the card's buffer ahead of the callback (adaptive)
+    target_ms: float = 0.0  # the playout buffer's depth aimed at (adaptive)
 
 
 class AudioSink:
@@ -181,7 +185,7 @@ class DeviceSink(AudioSink):
         blocksize: int = SAMPLE_RATE // 100,
     ) -> None:
         super().__init__(spec)
-        self.buffer = PlayoutBuffer(config)
+        self.buffer = PlayoutBuffer(config or DEVICE_PLAYOUT)
         self.card_underflows = 0
         self.far_end: Callable[[Samples, float, bool], None] | None = None
         # Devices that change (switch), and the card's underruns the latency policy reads.
@@ -312,6 +316,7 @@ class DeviceSink(AudioSink):
             samples_inserted=b.samples_inserted,
             card_underruns=self.card_underflows,
             latency_ms=round(self._stream.latency * 1000, 1),
+            target_ms=round(b.target_ms, 1),
         )
 
 

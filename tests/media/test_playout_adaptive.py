@@ -1,0 +1,158 @@
+"""The playout buffer's adaptive target, on synthetic arrival times (no device, no sleeping)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import numpy as np
+
+from hello_tui.media.playout import ArrivalJitter, PlayoutBuffer, PlayoutConfig, ms_to_samples
+
+ADAPTIVE = PlayoutConfig(adaptive=True)  # starts at 40 ms, floor 20 ms
+AMP = 10000
+MAX_STEP = 2 * np.pi * 440 / 48000 * AMP * 1.05 + 2  # a 440 Hz tone's own slope, and a bit
+
+
+def tone(n: int) -> np.ndarray:
+    """A 440 Hz tone that is never 0 (an offset), so silence is countable."""
+    return (np.sin(2 * np.pi * 440 * np.arange(n) / 48000) * AMP + 12000).astype(np.int16)
+
+
+def drive(
+    buf: PlayoutBuffer,
+    seconds: float,
+    late_ms: Callable[[int], float] = lambda k: 0.0,
+    skip: frozenset[int] = frozenset(),
+    on_pull: Callable[[int], None] | None = None,
+    preload: np.ndarray | None = None,
+) -> np.ndarray:
+    """Push 20 ms of a tone per frame k at k·20 ms + late_ms(k) (arrival order kept; frames
+    in ``skip`` never come), pull 10 ms every 10 ms of the card's clock; return what played."""
+    src = tone(int(48000 * (seconds + 1)))
+    arrivals: list[float] = []
+    for k in range(int(seconds / 0.020)):
+        at = k * 0.020 + late_ms(k) / 1000
+        arrivals.append(max(at, arrivals[-1]) if arrivals else at)
+    played, k, j = [], 0, 0
+    if preload is not None:  # a burst already waiting when playout starts
+        buf.push(preload, now=0.0)
+    while True:
+        t_pull = 0.005 + j * 0.010
+        if t_pull >= seconds:
+            break
+        if k < len(arrivals) and arrivals[k] <= t_pull:
+            if k not in skip:
+                buf.push(src[k * 960 : (k + 1) * 960], now=arrivals[k])
+            k += 1
+            continue
+        played.append(buf.pull(480))
+        if on_pull:
+            on_pull(j)
+        j += 1
+    return np.concatenate(played)
+
+
+def assert_smooth(out: np.ndarray) -> None:
+    """No click: between silences, no step larger than the tone's own slope."""
+    x = out.astype(np.int32)
+    steps = np.abs(np.diff(x))
+    both_sound = (x[:-1] != 0) & (x[1:] != 0)
+    assert np.max(steps[both_sound]) <= MAX_STEP
+
+
+def test_arrival_jitter_is_the_spread_of_relative_delays() -> None:
+    steady = ArrivalJitter(window_s=2.0)
+    for k in range(200):
+        steady.add(1.0 + k * 0.020, 960)  # a constant offset is not jitter
+    assert steady.spread_s() < 1e-9
+    rng = random.Random(3)
+    jittery = ArrivalJitter(window_s=2.0)
+    for k in range(200):
+        jittery.add(k * 0.020 + rng.uniform(0, 0.030), 960)
+    assert 0.020 < jittery.spread_s() <= 0.030
+    paused = ArrivalJitter(window_s=2.0)
+    for k in range(100):
+        paused.add(k * 0.020 + rng.uniform(0, 0.030), 960)
+    for k in range(100, 200):  # the sender paused 1 s: a fresh start, not 1 s of jitter
+        paused.add(1.0 + k * 0.020, 960)
+    assert paused.spread_s() < 1e-9
+
+
+def test_steady_arrivals_shrink_the_target_to_the_floor_without_clicks() -> None:
+    buf = PlayoutBuffer(ADAPTIVE)
+    assert buf.target == ms_to_samples(40)
+    depths: list[int] = []
+    out = drive(buf, 20.0, on_pull=lambda j: depths.append(buf.depth))
+    assert buf.target == ms_to_samples(ADAPTIVE.min_target_ms)
+    assert buf.underruns == 0 and buf.overflow_drops == 0
+    assert buf.samples_removed > 0  # it got there by squeezing, not by dropping
+    # The last 5 s sit near the floor (mean depth, after each pull), not near the old 40 ms.
+    assert np.mean(depths[-500:]) < ms_to_samples(20)
+    # Every pushed sample was played, squeezed out, or is still buffered: nothing lost.
+    pushed = int(20.0 / 0.020) * 960
+    audible = int(np.count_nonzero(out))
+    assert abs(audible + buf.samples_removed - buf.samples_inserted + buf.depth - pushed) <= 4
+    assert_smooth(out)
+
+
+def test_jittery_arrivals_grow_the_target() -> None:
+    rng = random.Random(7)
+    buf = PlayoutBuffer(ADAPTIVE)
+    out = drive(buf, 20.0, late_ms=lambda k: rng.uniform(0, 40))
+    assert buf.target > ms_to_samples(50)  # sawtooth 15 + margin 5 + ~38 ms of jitter
+    assert buf.target <= ms_to_samples(ADAPTIVE.max_target_ms)
+    assert buf.stats().jitter_ms > 30
+    assert_smooth(out)
+
+
+def test_an_underrun_grows_the_target_at_once() -> None:
+    buf = PlayoutBuffer(ADAPTIVE)
+    seen: dict[int, int] = {}
+
+    def watch(j: int) -> None:
+        if buf.underruns and not seen:
+            seen[j] = buf.target
+
+    drive(buf, 12.0)
+    floor = buf.target
+    assert floor == ms_to_samples(ADAPTIVE.min_target_ms)
+    # The same call, with 3 frames (60 ms) missing at 10 s: the buffer starves there.
+    buf = PlayoutBuffer(ADAPTIVE)
+    drive(buf, 12.0, skip=frozenset({500, 501, 502}), on_pull=watch)
+    assert buf.underruns == 1
+    (grown,) = seen.values()
+    assert grown >= floor + ms_to_samples(ADAPTIVE.underrun_boost_ms)  # at the same pull
+
+
+def test_fixed_target_is_unchanged_by_default() -> None:
+    buf = PlayoutBuffer(PlayoutConfig())
+    drive(buf, 5.0)
+    assert buf.target == ms_to_samples(40)
+
+
+def test_a_burst_of_sound_drains_only_at_the_drift_rate() -> None:
+    # 100 ms of tone too many (a stalled network releasing): sound is never squeezed faster
+    # than the drift correction's 0.5 % (a pitch change no one hears), so no click either.
+    buf = PlayoutBuffer(ADAPTIVE)
+    out = drive(buf, 8.0, preload=tone(4800))
+    assert buf.samples_removed <= 0.005 * len(out) + 480
+    assert buf.samples_removed > 0.004 * 6 * 48000  # it is draining, at about that rate
+    assert buf.underruns == 0 and buf.overflow_drops == 0
+    assert_smooth(out)
+
+
+def test_a_pause_far_above_the_target_is_skipped() -> None:
+    # 100 ms of silence too many: dropped in whole blocks down to ~20 ms above the target
+    # within the first second (resampling could remove 5 ms), nothing audible lost.
+    buf = PlayoutBuffer(ADAPTIVE)
+    depths: list[int] = []
+    out = drive(buf, 1.0, preload=np.zeros(4800, np.int16), on_pull=depths.append)
+    assert buf.samples_removed >= ms_to_samples(40)
+    assert buf.underruns == 0
+    pushed = int(1.0 / 0.020) * 960
+    audible = int(np.count_nonzero(out))
+    # The tone is all there: what is not played is silence skipped, squeezing, or buffered.
+    assert audible + buf.depth + buf.samples_removed - buf.samples_inserted - 4800 <= pushed
+    assert pushed - audible - buf.depth <= ms_to_samples(60)
+    assert_smooth(out[np.argmax(out != 0) + 480 :])  # past the signal's own silence→tone edge
