@@ -198,10 +198,9 @@ class Calls:
         limit = hub.settings.max_held_offer
         if limit and len(msg.offer) > limit // 4 and len(msg.offer.encode()) > limit:
             raise Refusal("too-big", f"call offer over {limit} bytes")
-        await hub.quotas.check_pending_call(session.network, session.owner, self._ringing)
         call_id = new_id()
-        # Counted from here (before any await), so concurrent calls cannot overshoot.
-        hub.quotas.call_pending(session.network, session.owner, call_id)
+        # Counted from here (atomically), so concurrent calls cannot overshoot.
+        await hub.quotas.take_pending_call(session.network, session.owner, call_id, self._ringing)
         try:
             await self._place(session, msg, call_id)
         except BaseException:

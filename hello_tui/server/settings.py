@@ -31,6 +31,9 @@ class ServerSettings:
     aliases: tuple[str, ...] = ()
     # Key of the identity HMAC. Random per process unless loaded with load_secret().
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(SECRET_BYTES), repr=False)
+    # True when ``secret`` is the operator's (--secret-file), the same on every
+    # instance: per-network quotas then count in a shared store (server/quotas.py).
+    shared_secret: bool = False
     # Where the invite file lives; None: invites only in memory (tests, embedded).
     data_dir: Path | None = None
 
@@ -74,7 +77,8 @@ class ServerSettings:
     body_timeout: float = 10.0
 
     # Quotas per client network (an IPv4 address or an IPv6 /64, counted under a
-    # keyed hash in memory only: server/quotas.py) and per owner. 0: no quota.
+    # keyed hash: in memory, or in Redis for all instances: server/quotas.py)
+    # and per owner. 0: no quota.
     quota_window: float = 3600.0  # the window of the counted-per-window quotas
     registrations_per_network: int = 10  # accounts registered per window
     rooms_per_network: int = 60  # rooms created per window (accounts and anonymous)

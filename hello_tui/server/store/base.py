@@ -34,6 +34,31 @@ class Store(ABC):
     # :meth:`claim_due_calls`); False: the instance that armed a timer fires it.
     shared_timers: bool = False
 
+    # True where quotas can be counted in the store, the same for every instance
+    # (server/quotas.py); False: each instance counts in its own memory.
+    shared_quotas: bool = False
+
+    # ---------------------------------------------------------------- quotas
+    async def window_take(self, key: str, limit: int, window: float) -> bool:
+        """Count one event under ``key`` unless ``limit`` are already counted in its
+        window (which starts at the first event and lasts ``window`` seconds, then
+        the key is gone); False, nothing counted, when full. Shared stores only."""
+        raise NotImplementedError
+
+    async def window_give_back(self, key: str) -> None:
+        """Uncount one event of ``key``'s window (the request failed otherwise)."""
+        raise NotImplementedError
+
+    async def live_take(self, key: str, item: str, limit: int, until: float) -> list[str]:
+        """Add ``item`` to the live set ``key`` (it leaves at ``until`` at the latest)
+        unless the set holds ``limit`` live items: then nothing is added and the
+        items are returned, for the caller to re-check. ``[]``: added."""
+        raise NotImplementedError
+
+    async def live_drop(self, key: str, *items: str) -> None:
+        """Take ``items`` out of the live set ``key`` (they ended)."""
+        raise NotImplementedError
+
     # ---------------------------------------------------------------- invites
     async def consume_invite(self, digest: str) -> bool:
         """Take the invite with this SHA-256 digest from a shared store: True once.
