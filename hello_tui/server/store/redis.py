@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -179,6 +180,9 @@ class RedisStore(Store):
         # connection, auto-pipelined (_cmd): per-session message order is kept and
         # a burst costs one round trip, not a pool checkout per command.
         self._hot = aioredis.Redis.from_pool(aioredis.ConnectionPool.from_url(url))
+        # HELLO_REDIS_AUTOPIPELINE=0: each command on its own pool connection
+        # instead (the A/B switch of bench/server_load.py; not for production).
+        self._pipelined = os.environ.get("HELLO_REDIS_AUTOPIPELINE", "1") != "0"
         self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._handlers: dict[str, DeliveryHandler] = {}
@@ -397,6 +401,17 @@ class RedisStore(Store):
         """``_DELIVER`` in call order; the number of subscribers that got it (-1: no session)."""
         return int(await self._eval(_DELIVER, [session_key], self._k("inst", ""), payload))
 
+    @property
+    def redis(self) -> aioredis.Redis:
+        """The pooled client, for modules keeping their own keys (telemetry)."""
+        return self._r
+
+    async def script(self, script: str, keys: list[str], *args: Any) -> Any:
+        """Run a Lua script of another module on the hot connection (by SHA-1)."""
+        if script not in _SHA:
+            _SHA[script] = hashlib.sha1(script.encode()).hexdigest()
+        return await self._eval(script, keys, *args)
+
     async def _eval(self, script: str, keys: list[str], *args: Any) -> Any:
         """Run a script by its SHA-1 (loaded by the first plain EVAL after a miss)."""
         try:
@@ -409,6 +424,8 @@ class RedisStore(Store):
         queued while a batch is in flight go out together as the next pipeline:
         one write and one read for many requests, whatever their number."""
         loop = asyncio.get_running_loop()
+        if not self._pipelined:
+            return loop.create_task(self._r.execute_command(*args))
         future: asyncio.Future[Any] = loop.create_future()
         self._waiting.append((args, future))
         if self._flusher is None:
