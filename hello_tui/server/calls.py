@@ -173,9 +173,10 @@ class Calls:
         self.hub.metrics.call_ended(reason)
         log.info("call %s ended reason=%s", short(call_id), reason)
         targets = dict.fromkeys([old.caller, *([old.callee] if old.callee else []), *old.devices])
-        for target in targets:
-            ended = CallEnded(call_id=call_id, reason=reason, ref=ref if target == actor else None)
-            await self.hub.store.deliver(target, ended)
+        await self.hub.store.deliver_many(
+            (t, CallEnded(call_id=call_id, reason=reason, ref=ref if t == actor else None))
+            for t in targets
+        )
 
     def ended_at_once(self, session: Session, call_id: str, reason: EndReason) -> None:
         """A call that could not even ring: nothing was stored."""
@@ -301,11 +302,10 @@ class Calls:
         self._arm(msg.call_id, hub.settings.connection_timeout, "media-fail", {"connecting"})
         session.push(Offer(call_id=msg.call_id, sdp=old.offer, ref=msg.ref))
         accepted = Accepted(call_id=msg.call_id, callee_key=session.public_key or "")
-        await hub.store.deliver(old.caller, accepted)
         elsewhere = CallEnded(call_id=msg.call_id, reason="answered-elsewhere")
-        for device in old.devices:
-            if device != session.id:
-                await hub.store.deliver(device, elsewhere)
+        await hub.store.deliver_many(
+            [(old.caller, accepted), *((d, elsewhere) for d in old.devices if d != session.id)]
+        )
         log.info("call %s accepted", short(msg.call_id))
 
     async def reject(self, session: Session, msg: Reject) -> None:

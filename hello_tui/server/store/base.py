@@ -15,7 +15,7 @@ in memory), and each instance ``subscribe``\\s once with its handler.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from hello_tui.server.records import AccountRecord, CallRecord, RoomRecord
@@ -144,6 +144,11 @@ class Store(ABC):
     @abstractmethod
     async def deliver(self, session_id: str, message: Message) -> bool:
         """Hand ``message`` to the instance holding ``session_id``; False if none does."""
+
+    async def deliver_many(self, messages: Iterable[tuple[str, Message]]) -> list[bool]:
+        """:meth:`deliver` each (session id, message), in order; a shared store
+        sends them together (one round trip)."""
+        return [await self.deliver(session_id, message) for session_id, message in messages]
 
     @abstractmethod
     def subscribe(self, instance: str, handler: DeliveryHandler) -> None:

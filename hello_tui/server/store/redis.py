@@ -37,7 +37,7 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
 import msgspec
@@ -396,6 +396,34 @@ class RedisStore(Store):
         # Elsewhere (or gone): one script looks the session up and publishes.
         payload = session_id.encode() + b"\n" + encode(message)
         return await self._publish(self._k("session", session_id), payload) > 0
+
+    async def deliver_many(self, messages: Iterable[tuple[str, Message]]) -> list[bool]:
+        # Local ones at once; the others queued together before any await, so
+        # they leave in one pipeline (each session's messages in call order).
+        sent: list[tuple[str, bytes, asyncio.Future[Any]] | bool] = []
+        for session_id, message in messages:
+            instance = self._instances.get(session_id)
+            handler = self._handlers.get(instance) if instance is not None else None
+            if handler is not None:
+                handler(session_id, message)
+                sent.append(True)
+                continue
+            key = self._k("session", session_id)
+            payload = session_id.encode() + b"\n" + encode(message)
+            future = self._cmd("EVALSHA", _SHA[_DELIVER], 1, key, self._k("inst", ""), payload)
+            sent.append((key, payload, future))
+        out = []
+        for item in sent:
+            if isinstance(item, bool):
+                out.append(item)
+                continue
+            key, payload, future = item
+            try:
+                reply = int(await future)
+            except NoScriptError:  # not loaded yet (or Redis restarted): EVAL loads it
+                reply = await self._publish(key, payload)
+            out.append(reply > 0)
+        return out
 
     async def _publish(self, session_key: str, payload: bytes) -> int:
         """``_DELIVER`` in call order; the number of subscribers that got it (-1: no session)."""
