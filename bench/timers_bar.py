@@ -32,11 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hello_tui.signaling import protocol as p  # noqa: E402
-from tests.server.conftest import Client, sdp  # noqa: E402
+from tests.server.conftest import Client, b64, sdp  # noqa: E402
 from tests.server.instances import Fleet  # noqa: E402
 from tests.services.redis import redis_server  # noqa: E402
 
 INSTANCES = 3
+SETUP_TIMEOUT = 60.0
 KILLED = 1
 
 
@@ -73,20 +74,23 @@ async def read(party: Party) -> None:
 async def run(calls: int, per_caller: int, timeout: float) -> int:
     n = calls // per_caller
     with redis_server() as redis, tempfile.TemporaryDirectory(prefix="hello-timers-") as tmp:
-        async with aiohttp.ClientSession() as http:
+        # No cap on held connections (aiohttp's default is 100).
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             fleet = Fleet(Path(tmp), redis.url, http)
             try:
                 flags = ("--ring-timeout", f"{timeout:g}", "--supervisory-timeout", f"{timeout:g}",
                          "--max-connections", "0")  # fmt: skip
                 instances = [await fleet.start(*flags) for _ in range(INSTANCES)]
                 t0 = time.monotonic()
-                sem = asyncio.Semaphore(100)
+                sem = asyncio.Semaphore(20)
 
                 async def party(i: int, callee: bool) -> Party:
                     where = (i + 1) % INSTANCES if callee else i % INSTANCES
                     name = f"{'callee' if callee else 'caller'}{i}@bench.example"
                     async with sem:
-                        return Party(await fleet.client(instances[where].url, name), where, callee)
+                        client = await signed_in(http, instances[where].url, name)
+                        fleet.clients.append(client)
+                        return Party(client, where, callee)
 
                 callers = list(await asyncio.gather(*(party(i, False) for i in range(n))))
                 callees = list(await asyncio.gather(*(party(i, True) for i in range(n))))
@@ -163,6 +167,24 @@ async def run(calls: int, per_caller: int, timeout: float) -> int:
                 return 0 if ok else 1
             finally:
                 await fleet.stop()
+
+
+async def signed_in(http: aiohttp.ClientSession, url: str, name: str) -> Client:
+    """hello, register and log in, with timeouts a loaded machine can meet."""
+    client = Client(await http.ws_connect(url + "/ws"))
+    await client.send(p.Hello(version=1, client="bench"))
+    client.session = (await client.expect(p.Welcome, timeout=SETUP_TIMEOUT)).session
+    ref = client.next_ref()
+    await client.send(p.Register(name=name, public_key=client.public_key, ref=ref))
+    await client.expect(p.Ok, timeout=SETUP_TIMEOUT, ref=ref)
+    await client.send(p.Login(name=name, ref=client.next_ref()))
+    challenge = await client.expect(p.Challenge, timeout=SETUP_TIMEOUT)
+    signature = client.key.sign(p.login_payload(challenge.nonce, client.session, client.origin))
+    proof = p.LoginProof(signature=b64(signature), origin=client.origin, ref=client.next_ref())
+    await client.send(proof)
+    await client.expect(p.LoggedIn, timeout=SETUP_TIMEOUT)
+    client.name = name
+    return client
 
 
 async def _call_keys(url: str) -> list[str]:
