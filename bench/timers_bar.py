@@ -48,6 +48,7 @@ class Party:
     callee: bool
     ended: list[tuple[str, str]] = field(default_factory=list)  # (call id, reason)
     created: dict[int, str] = field(default_factory=dict)  # ref -> call id
+    rang: set[str] = field(default_factory=set)  # calls whose callee said "ringing"
     other: int = 0  # messages that are neither expected nor harmless
 
 
@@ -65,7 +66,9 @@ async def read(party: Party) -> None:
                     party.created[message.ref] = message.call_id
                 case p.CallEnded():
                     party.ended.append((message.call_id, message.reason))
-                case p.Ringing() | p.Ok():
+                case p.Ringing():
+                    party.rang.add(message.call_id)
+                case p.Ok():
                     pass
                 case _:
                     party.other += 1
@@ -113,6 +116,13 @@ async def run(calls: int, per_caller: int, timeout: float) -> int:
                         k = ref - 1
                         reason = "setup-timeout" if k % 3 == 2 else "timeout"
                         expected[call_id] = (reason, i, (i + k) % n)
+                # Every call that is to ring has rung before the kill (else a callee
+                # on the killed instance may not have said so: setup-timeout).
+                ringing = {c for c, (reason, _, _) in expected.items() if reason == "timeout"}
+                while time.monotonic() - t0 < timeout:
+                    if ringing <= set().union(*(c.rang for c in callers)):
+                        break
+                    await asyncio.sleep(0.05)
                 placed = time.monotonic() - t0
                 early = sum(len(x.ended) for x in callers + callees)
                 print(f"{len(expected)}/{n * per_caller} calls placed in {placed:.1f} s "
@@ -150,6 +160,18 @@ async def run(calls: int, per_caller: int, timeout: float) -> int:
                             right += 1
                         elif ids[call_id] == 1:
                             wrong += 1
+                shown = 0
+                for x in alive:
+                    ids = Counter(call_id for call_id, _ in x.ended)
+                    for (call_id, reason), _ in wants[id(x)].items():
+                        if shown < 8 and (ids[call_id] != 1 or (call_id, reason) not in x.ended):
+                            shown += 1
+                            _, i, j = expected[call_id]
+                            heard = [r for c, r in x.ended if c == call_id]
+                            print(f"  {'callee' if x.callee else 'caller'} on instance "
+                                  f"{x.instance}: call {call_id[:6]} (caller on "
+                                  f"{callers[i].instance}, callee on {callees[j].instance}) "
+                                  f"want {reason}, heard {heard}")  # fmt: skip
                 expected_endings = sum(sum(w.values()) for w in wants.values())
                 others = sum(x.other for x in alive)
                 left = await _call_keys(redis.url)
