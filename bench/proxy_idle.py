@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hello_tui.signaling.client import Reconnected, SignalingClient  # noqa: E402
+from hello_tui.signaling.client import Disconnected, Reconnected, SignalingClient  # noqa: E402
 from tests.server.instances import Fleet  # noqa: E402
 from tests.server.proxy import SOURCE, free_port, haproxy  # noqa: E402
 from tests.services.redis import redis_server  # noqa: E402
@@ -58,14 +58,18 @@ def opened(log: Path) -> set[str]:
     return set(re.findall(r"session (\S+) open from", log.read_text()))
 
 
-async def back(client: SignalingClient) -> float:
-    """When the client is logged in again (monotonic time)."""
+async def back(client: SignalingClient) -> tuple[float, float]:
+    """When the client saw its connection drop, and when it was logged in again
+    (monotonic times)."""
+    dropped = 0.0
     while True:
         event = await client.next_event()
+        if isinstance(event, Disconnected) and not dropped:
+            dropped = time.monotonic()
         if isinstance(event, Reconnected):
             if event.login_error is not None:
                 raise RuntimeError(f"login again failed: {event.login_error}")
-            return time.monotonic()
+            return dropped, time.monotonic()
 
 
 async def run(n: int) -> int:
@@ -111,7 +115,9 @@ async def run(n: int) -> int:
                     killed = time.monotonic()
                     await victim.kill()
                     done, pending = await asyncio.wait(waits, timeout=60)
-                    times = sorted(t.result() - killed for t in done if t.exception() is None)
+                    results = [t.result() for t in done if t.exception() is None]
+                    times = sorted(t - killed for _, t in results)
+                    drops = sorted(d - killed for d, _ in results if d)
                     failed = len(pending) + sum(1 for t in done if t.exception() is not None)
                     for task in pending:
                         task.cancel()
@@ -123,6 +129,11 @@ async def run(n: int) -> int:
                             acted += 1
                         except Exception:
                             pass
+                    if drops:
+                        print(
+                            f"drop seen by the clients: median "
+                            f"{statistics.median(drops):.2f} s, last {drops[-1]:.2f} s"
+                        )
                     if times:
                         p95 = times[int(0.95 * (len(times) - 1))]
                         print(
