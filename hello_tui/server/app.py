@@ -278,7 +278,9 @@ async def serve(
     )
     await runner.setup()
     tls = _tls(settings)
-    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
+    site = web.TCPSite(
+        runner, settings.host, settings.port, ssl_context=tls, backlog=settings.listen_backlog
+    )
     try:
         await site.start()
         host, port = runner.addresses[0][:2]

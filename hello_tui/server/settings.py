@@ -68,6 +68,11 @@ class ServerSettings:
     burst: int = 60  # bucket size
     max_connections_per_ip: int = 100  # per network (IPv4 address, IPv6 /64); 0: no cap
     max_connections: int = 20_000  # WebSocket sessions of this instance; 0: no cap
+    # Pending TCP connections the kernel queues for accept (capped by
+    # net.core.somaxconn). aiohttp's default, 128, is small for the clients of
+    # a lost instance coming back at once (thousands): an overflowing queue
+    # drops handshakes, which then wait for TCP retransmits (seconds).
+    listen_backlog: int = 4096
     hello_timeout: float = 10.0  # a connection that sends no hello by then is closed
     # HTTP: a request's head (request line and headers) must arrive within this
     # of the connection opening or of the previous response (aiohttp's
