@@ -84,9 +84,12 @@ def raise_nofile() -> None:
             return
 
 
+PINNING = True  # --no-pin: let the kernel place every process
+
+
 def pin(pid: int, cpu: int) -> None:
     """Pin ``pid`` (0: this process) to ``cpu`` when the machine has it."""
-    if (os.cpu_count() or 1) > cpu:
+    if PINNING and (os.cpu_count() or 1) > cpu:
         with contextlib.suppress(OSError):
             os.sched_setaffinity(pid, {cpu})
 
@@ -179,6 +182,8 @@ async def start_server(
     ]
     if redis_url:
         cmd += ["--redis", redis_url, "--secret-file", str(secret_file)]
+    if profile := os.environ.get("HELLO_BENCH_PROFILE"):  # a directory: cProfile each server
+        cmd[1:1] = ["-m", "cProfile", "-o", str(Path(profile) / f"server-{index}.prof")]
 
     def child() -> None:  # runs in the child, before exec
         raise_nofile()
@@ -718,13 +723,23 @@ class Options:
     max_calls: int
 
 
+def runqueue_wait(pid: int) -> float:
+    """Seconds the process's main thread has waited, runnable, for a CPU
+    (``/proc/PID/schedstat``, second field): what a loaded machine costs it."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    return float("nan")
+
+
 class CpuMeter:
-    """CPU share (of one core) of some processes over a phase."""
+    """CPU share (of one core) of some processes over a phase, and how long each
+    waited for a CPU while runnable (the scheduling delay other load adds)."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
         self.t = time.perf_counter()
         self.start = {name: self._cpu(pid) for name, pid in pids.items()}
+        self.waits = {name: runqueue_wait(pid or os.getpid()) for name, pid in pids.items()}
 
     @staticmethod
     def _cpu(pid: int) -> float:
@@ -738,7 +753,11 @@ class CpuMeter:
             f"{name} {100 * (self._cpu(pid) - self.start[name]) / dt:.0f}%"
             for name, pid in self.pids.items()
         ]
-        return "CPU " + ", ".join(parts)
+        waits = [
+            f"{name} {100 * (runqueue_wait(pid or os.getpid()) - self.waits[name]) / dt:.0f}%"
+            for name, pid in self.pids.items()
+        ]
+        return "CPU " + ", ".join(parts) + "; waiting for a CPU " + ", ".join(waits)
 
 
 async def idle_scenario(opts: Options, tmp: Path, keys: Keys) -> Row:
@@ -1012,7 +1031,13 @@ def parse(argv: list[str] | None = None) -> Options:
         choices=["debug", "info", "warning", "error"],
         help="(warning)",
     )
+    ap.add_argument(
+        "--no-pin", action="store_true", help="pin no process to a core (a loaded machine)"
+    )
     args = ap.parse_args(argv)
+    if args.no_pin:
+        global PINNING
+        PINNING = False
     quick = args.quick
     calls = args.calls if args.calls is not None else (400 if quick else 5000)
     rates = args.rates or ("500" if quick else "500,1000,1500,2000,2500,3000")

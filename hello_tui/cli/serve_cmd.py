@@ -358,7 +358,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings = dataclasses.replace(settings, state_file=data_dir / "state")
     if secret_file:
         try:
-            settings = dataclasses.replace(settings, secret=load_secret(secret_file))
+            settings = dataclasses.replace(
+                settings, secret=load_secret(secret_file), shared_secret=True
+            )
         except ValueError as exc:
             raise CliError(str(exc)) from None
     logging.basicConfig(

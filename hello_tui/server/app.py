@@ -107,6 +107,7 @@ async def heartbeat(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     if (refused := refusal(request, request.app[HUB].settings.admin_token)) is not None:
         return refused
+    await request.app[TELEMETRY].refresh()  # its published aggregates are in here too
     body, content_type = request.app[HUB].metrics.render(request.headers.get("Accept", ""))
     return web.Response(body=body, headers={"Content-Type": content_type})
 
@@ -147,13 +148,8 @@ async def _intake(request: web.Request, kind: str) -> web.Response:
         report = decoder.decode(body)
     except msgspec.DecodeError as exc:
         return _refuse(400, f"bad {kind} report: {exc}")
-    aggregator = request.app[TELEMETRY]
-    if kind == "call":
-        aggregator.add_call(report, network)
-    elif kind == "feedback":
-        aggregator.add_feedback(report, network)
-    else:
-        aggregator.add_crash(report, network)
+    await request.app[TELEMETRY].ingest(report, network)
+    if kind == "crash":
         log_crash(report)
     return web.json_response({"status": "ok"}, status=202)
 
@@ -174,7 +170,9 @@ async def stats(request: web.Request) -> web.Response:
     """Noisy aggregates of closed periods (``server/telemetry.py``), for the admin only."""
     if (refused := refusal(request, request.app[HUB].settings.admin_token)) is not None:
         return refused
-    return web.json_response(request.app[TELEMETRY].stats())
+    telemetry = request.app[TELEMETRY]
+    await telemetry.refresh()
+    return web.json_response(telemetry.stats())
 
 
 def create_app(
@@ -193,9 +191,14 @@ def create_app(
     app = web.Application()
     app[HUB] = hub
     if telemetry is None:
-        telemetry = TelemetryAggregator(
-            period=hub.settings.telemetry_period, epsilon=hub.settings.telemetry_epsilon
-        )
+        period, epsilon = hub.settings.telemetry_period, hub.settings.telemetry_epsilon
+        telemetry = TelemetryAggregator(period=period, epsilon=epsilon)
+        if hub.store.shared_quotas:  # several instances on Redis: one period, one set of sums
+            from hello_tui.server.store.redis import RedisStore
+            from hello_tui.server.telemetry_shared import SharedTelemetry
+
+            if isinstance(hub.store, RedisStore):
+                telemetry = SharedTelemetry(hub.store, period=period, epsilon=epsilon)
     app[TELEMETRY] = telemetry
     hub.metrics.register(telemetry)  # its published aggregates, in /metrics too
     app.router.add_get("/ws", websocket)
@@ -275,7 +278,9 @@ async def serve(
     )
     await runner.setup()
     tls = _tls(settings)
-    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls)
+    site = web.TCPSite(
+        runner, settings.host, settings.port, ssl_context=tls, backlog=settings.listen_backlog
+    )
     try:
         await site.start()
         host, port = runner.addresses[0][:2]

@@ -173,9 +173,10 @@ class Calls:
         self.hub.metrics.call_ended(reason)
         log.info("call %s ended reason=%s", short(call_id), reason)
         targets = dict.fromkeys([old.caller, *([old.callee] if old.callee else []), *old.devices])
-        for target in targets:
-            ended = CallEnded(call_id=call_id, reason=reason, ref=ref if target == actor else None)
-            await self.hub.store.deliver(target, ended)
+        await self.hub.store.deliver_many(
+            (t, CallEnded(call_id=call_id, reason=reason, ref=ref if t == actor else None))
+            for t in targets
+        )
 
     def ended_at_once(self, session: Session, call_id: str, reason: EndReason) -> None:
         """A call that could not even ring: nothing was stored."""
@@ -198,10 +199,9 @@ class Calls:
         limit = hub.settings.max_held_offer
         if limit and len(msg.offer) > limit // 4 and len(msg.offer.encode()) > limit:
             raise Refusal("too-big", f"call offer over {limit} bytes")
-        await hub.quotas.check_pending_call(session.network, session.owner, self._ringing)
         call_id = new_id()
-        # Counted from here (before any await), so concurrent calls cannot overshoot.
-        hub.quotas.call_pending(session.network, session.owner, call_id)
+        # Counted from here (atomically), so concurrent calls cannot overshoot.
+        await hub.quotas.take_pending_call(session.network, session.owner, call_id, self._ringing)
         try:
             await self._place(session, msg, call_id)
         except BaseException:
@@ -307,11 +307,10 @@ class Calls:
             callee_key=session.public_key or "",
             callee_chain=await hub.devices.chain_of(session),
         )
-        await hub.store.deliver(old.caller, accepted)
         elsewhere = CallEnded(call_id=msg.call_id, reason="answered-elsewhere")
-        for device in old.devices:
-            if device != session.id:
-                await hub.store.deliver(device, elsewhere)
+        await hub.store.deliver_many(
+            [(old.caller, accepted), *((d, elsewhere) for d in old.devices if d != session.id)]
+        )
         log.info("call %s accepted", short(msg.call_id))
 
     async def reject(self, session: Session, msg: Reject) -> None:

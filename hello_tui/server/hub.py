@@ -42,7 +42,7 @@ class Hub:
         self.metrics = Metrics()
         self.invites = InviteBook(settings.invites_file)
         self.sessions: dict[str, Session] = {}
-        self.quotas = Quotas(settings, self.store.clock)
+        self.quotas = Quotas(settings, self.store.clock, self.store)
         # Open WebSockets per client network (keyed hash: Quotas.network), and
         # every connection past the global-cap check (upgrading or open).
         self.connections_by_network: Counter[str] = Counter()
@@ -93,12 +93,12 @@ class Hub:
         taken first (so concurrent attempts cannot overshoot) and given back if
         the registration is refused for any other reason."""
         window = self.quotas.registrations
-        if not window.take(session.network):
+        if not await window.take(session.network):
             raise refuse("registrations")
         try:
             await self.accounts.register(session, msg)
         except BaseException:
-            window.give_back(session.network)
+            await window.give_back(session.network)
             raise
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:

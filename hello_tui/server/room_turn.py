@@ -11,8 +11,8 @@ bandwidth. So room credentials are:
   call can last: aiortc cannot swap credentials mid-call, hence not minutes;
 - **rate-limited** per room (``room_turn_per_room`` per window: a call needs
   two, a few rejoins some more) and per client network
-  (``room_turn_per_network``), in memory, per instance, like the other quotas
-  (:mod:`hello_tui.server.quotas`);
+  (``room_turn_per_network``), like the other quotas: in Redis for every
+  instance where the secret is shared (:mod:`hello_tui.server.quotas`);
 - **anonymous** like the account ones (:mod:`hello_tui.server.turn`): the
   username names neither the room nor the session.
 
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from hello_tui.server.errors import Refusal
 from hello_tui.server.privacy import log, short
-from hello_tui.server.quotas import Window, refuse
+from hello_tui.server.quotas import refuse
 from hello_tui.server.turn import turn_credentials
 from hello_tui.signaling.protocol import RoomIce, RoomTurn
 
@@ -41,9 +41,9 @@ class RoomTurnService:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         settings = hub.settings
-        clock = hub.store.clock
-        self.per_room = Window(settings.room_turn_per_room, settings.quota_window, clock)
-        self.per_network = Window(settings.room_turn_per_network, settings.quota_window, clock)
+        window = hub.quotas.make_window  # shared across instances where quotas are
+        self.per_room = window(settings.room_turn_per_room, "turn-room")
+        self.per_network = window(settings.room_turn_per_network, "turn")
 
     def prune(self) -> None:
         """Drop emptied windows (the hub's upkeep)."""
@@ -64,10 +64,10 @@ class RoomTurnService:
             raise Refusal("room-expired", "this room has expired")
         if len(room.participants) >= 2 and session.id not in room.participants:
             raise Refusal("room-full", "this room already has two participants")
-        if not self.per_network.take(session.network):
+        if not await self.per_network.take(session.network):
             raise refuse("relay requests")
-        if not self.per_room.take(room.token):
-            self.per_network.give_back(session.network)
+        if not await self.per_room.take(room.token):
+            await self.per_network.give_back(session.network)
             raise Refusal("quota-exceeded", "too many relay requests for this room; try later")
         ice = turn_credentials(settings.turn_secret, settings.turn_urls, now,
                                settings.room_turn_ttl)  # fmt: skip

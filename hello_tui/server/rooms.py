@@ -131,7 +131,7 @@ class RoomService:
             session.network, self._exists
         ):
             raise refuse("rooms without an account")
-        if not quotas.room_creations.take(session.network):
+        if not await quotas.room_creations.take(session.network):
             raise refuse("new rooms")
         ttl = min(msg.ttl or settings.room_ttl, settings.room_max_ttl)
         if anonymous:

@@ -31,6 +31,9 @@ class ServerSettings:
     aliases: tuple[str, ...] = ()
     # Key of the identity HMAC. Random per process unless loaded with load_secret().
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(SECRET_BYTES), repr=False)
+    # True when ``secret`` is the operator's (--secret-file), the same on every
+    # instance: per-network quotas then count in a shared store (server/quotas.py).
+    shared_secret: bool = False
     # Where the invite file lives; None: invites only in memory (tests, embedded).
     data_dir: Path | None = None
 
@@ -65,6 +68,11 @@ class ServerSettings:
     burst: int = 60  # bucket size
     max_connections_per_ip: int = 100  # per network (IPv4 address, IPv6 /64); 0: no cap
     max_connections: int = 20_000  # WebSocket sessions of this instance; 0: no cap
+    # Pending TCP connections the kernel queues for accept (capped by
+    # net.core.somaxconn). aiohttp's default, 128, is small for the clients of
+    # a lost instance coming back at once (thousands): an overflowing queue
+    # drops handshakes, which then wait for TCP retransmits (seconds).
+    listen_backlog: int = 4096
     hello_timeout: float = 10.0  # a connection that sends no hello by then is closed
     # HTTP: a request's head (request line and headers) must arrive within this
     # of the connection opening or of the previous response (aiohttp's
@@ -74,7 +82,8 @@ class ServerSettings:
     body_timeout: float = 10.0
 
     # Quotas per client network (an IPv4 address or an IPv6 /64, counted under a
-    # keyed hash in memory only: server/quotas.py) and per owner. 0: no quota.
+    # keyed hash: in memory, or in Redis for all instances: server/quotas.py)
+    # and per owner. 0: no quota.
     quota_window: float = 3600.0  # the window of the counted-per-window quotas
     registrations_per_network: int = 10  # accounts registered per window
     rooms_per_network: int = 60  # rooms created per window (accounts and anonymous)

@@ -101,6 +101,51 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def call_keys(report: p.CallReport) -> list[Key]:
+    """The buckets one call report counts in (its user's, if new, aside)."""
+    q = report.quality
+    keys: list[Key] = [
+        ("calls", "outcome", report.outcome),
+        ("calls", "reason", report.reason),
+        ("calls", "direction", report.direction),
+        ("calls", "network_type", report.network_type),
+    ]
+    if report.outcome in ("failed", "dropped"):
+        keys.append(("calls", "failed_stage", report.stage))
+    if q.candidate_type:
+        keys.append(("calls", "candidate_type", q.candidate_type))
+    if q.codec:
+        keys.append(("calls", "codec", q.codec))
+    values = {
+        "mos_mean": q.mos_mean,
+        "rtt_ms_p50": q.rtt_ms_p50,
+        "jitter_ms_p95": q.jitter_ms_p95,
+        "fraction_lost_p95": q.fraction_lost_p95,
+        "duration_s": report.duration_s if report.stage == "connected" else None,
+        "setup_ms": report.setup_ms,
+    }
+    for name, value in values.items():
+        if value is not None:
+            keys.append(("quality", name, bucket(value, BUCKETS[name])))
+    return keys
+
+
+def feedback_keys(feedback: p.FeedbackReport) -> list[Key]:
+    return [("feedback", "rating", feedback.rating)] + [
+        ("feedback", "reason", reason) for reason in feedback.reasons
+    ]
+
+
+def crash_keys(crash: p.CrashReport) -> list[Key]:
+    return [("crashes", "error", crash.error), ("crashes", "client_version", crash.client_version)]
+
+
+def user_keys(report_os: str, version: str, country: str | None) -> list[Key]:
+    """The buckets a new user-day counts in."""
+    keys: list[Key] = [("users", "os", report_os), ("users", "client_version", version)]
+    return keys + ([("users", "country", country)] if country else [])
+
+
 class TelemetryAggregator:
     """The open period's counts and reporter sets, and the published sums of closed ones.
 
@@ -189,21 +234,40 @@ class TelemetryAggregator:
 
     def _close(self, label: str) -> None:
         """Publish the open period once, with noise, into the running sums."""
-        for key in sorted(self._buckets):
-            reporters = self._buckets[key]
-            if not self._shown(len(reporters)):
+        buckets = {key: sum(r.values()) for key, r in self._buckets.items() if r}
+        reporters = {key: len(r) for key, r in self._buckets.items()}
+        self.publish(label, buckets, reporters, len(self._users), len(self._users_by))
+
+    def publish(
+        self,
+        label: str,
+        reports: dict[Key, int],
+        reporters: dict[Key, int],
+        users: int,
+        user_networks: int,
+    ) -> tuple[dict[Key, int], int]:
+        """Add one closed period's noisy values to the running sums: each bucket's
+        report count, if its distinct reporters (plus noise) reach the threshold,
+        and the number of users, if the networks they came from do. Returns what
+        was added (a shared store adds the same to its sums)."""
+        added: dict[Key, int] = {}
+        for key in sorted(reports):
+            if not self._shown(reporters.get(key, 0)):
                 continue
-            value = noisy_count(self.rng, sum(reporters.values()), self.scale)
+            value = noisy_count(self.rng, reports[key], self.scale)
             if value:
                 group, name, bucket_label = key
                 self.published[group][name][bucket_label] += value
-        if self._users_by and self._shown(len(self._users_by)):
-            users = noisy_count(self.rng, len(self._users), self.scale)
-            if users:
-                self.daily_users[label] = users
+                added[key] = value
+        shown_users = 0
+        if user_networks and self._shown(user_networks):
+            shown_users = noisy_count(self.rng, users, self.scale)
+            if shown_users:
+                self.daily_users[label] = shown_users
                 for old in sorted(self.daily_users)[:-DAYS_KEPT]:
                     del self.daily_users[old]
         self.closed_through = label
+        return added, shown_users
 
     # ------------------------------------------------------------ counting
     def _digest(self, value: str) -> bytes:
@@ -233,11 +297,8 @@ class TelemetryAggregator:
         self._users.add(digest)
         self._users_by[who] += 1
         self._entries += 1
-        self._count(("users", "os", report_os), who)
-        self._count(("users", "client_version", version), who)
-        country = self._country(network)
-        if country:
-            self._count(("users", "country", country), who)
+        for bucket_key in user_keys(report_os, version, self._country(network)):
+            self._count(bucket_key, who)
 
     def _country(self, network: str) -> str | None:
         if self.country_of is None:
@@ -254,46 +315,37 @@ class TelemetryAggregator:
         """Count one call report; ``network`` is the sender's *truncated* address."""
         self._rotate()
         who = self._digest(network)
-        q = report.quality
-        keys: list[Key] = [
-            ("calls", "outcome", report.outcome),
-            ("calls", "reason", report.reason),
-            ("calls", "direction", report.direction),
-            ("calls", "network_type", report.network_type),
-        ]
-        if report.outcome in ("failed", "dropped"):
-            keys.append(("calls", "failed_stage", report.stage))
-        if q.candidate_type:
-            keys.append(("calls", "candidate_type", q.candidate_type))
-        if q.codec:
-            keys.append(("calls", "codec", q.codec))
-        values = {
-            "mos_mean": q.mos_mean,
-            "rtt_ms_p50": q.rtt_ms_p50,
-            "jitter_ms_p95": q.jitter_ms_p95,
-            "fraction_lost_p95": q.fraction_lost_p95,
-            "duration_s": report.duration_s if report.stage == "connected" else None,
-            "setup_ms": report.setup_ms,
-        }
-        for name, value in values.items():
-            if value is not None:
-                keys.append(("quality", name, bucket(value, BUCKETS[name])))
-        for key in keys:
+        for key in call_keys(report):
             self._count(key, who)
         self._user(report.daily_id or network, report.os, report.client_version, network, who)
 
     def add_feedback(self, feedback: p.FeedbackReport, network: str) -> None:
         self._rotate()
         who = self._digest(network)
-        self._count(("feedback", "rating", feedback.rating), who)
-        for reason in feedback.reasons:
-            self._count(("feedback", "reason", reason), who)
+        for key in feedback_keys(feedback):
+            self._count(key, who)
 
     def add_crash(self, crash: p.CrashReport, network: str) -> None:
         self._rotate()
         who = self._digest(network)
-        self._count(("crashes", "error", crash.error), who)
-        self._count(("crashes", "client_version", crash.client_version), who)
+        for key in crash_keys(crash):
+            self._count(key, who)
+
+    # ------------------------------------------------------------ async seam
+    # The app goes through these two, so an aggregator kept in a shared store
+    # (server/telemetry_shared.py) can do its I/O; here they are the plain calls.
+    async def ingest(self, report: p.CallReport | p.FeedbackReport | p.CrashReport,
+                     network: str) -> None:  # fmt: skip
+        """Count one report of any kind; ``network`` is the *truncated* address."""
+        if isinstance(report, p.CallReport):
+            self.add_call(report, network)
+        elif isinstance(report, p.FeedbackReport):
+            self.add_feedback(report, network)
+        else:
+            self.add_crash(report, network)
+
+    async def refresh(self) -> None:
+        """Bring :attr:`published` up to date (before :meth:`stats` or :meth:`collect`)."""
 
     # ------------------------------------------------------------ the open period
     def received(self, group: str) -> dict[str, Counter[str]]:

@@ -15,7 +15,7 @@ in memory), and each instance ``subscribe``\\s once with its handler.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from hello_tui.server.records import AccountRecord, CallRecord, RoomRecord
@@ -33,6 +33,31 @@ class Store(ABC):
     # True where call timers live in the store (every instance polls
     # :meth:`claim_due_calls`); False: the instance that armed a timer fires it.
     shared_timers: bool = False
+
+    # True where quotas can be counted in the store, the same for every instance
+    # (server/quotas.py); False: each instance counts in its own memory.
+    shared_quotas: bool = False
+
+    # ---------------------------------------------------------------- quotas
+    async def window_take(self, key: str, limit: int, window: float) -> bool:
+        """Count one event under ``key`` unless ``limit`` are already counted in its
+        window (which starts at the first event and lasts ``window`` seconds, then
+        the key is gone); False, nothing counted, when full. Shared stores only."""
+        raise NotImplementedError
+
+    async def window_give_back(self, key: str) -> None:
+        """Uncount one event of ``key``'s window (the request failed otherwise)."""
+        raise NotImplementedError
+
+    async def live_take(self, key: str, item: str, limit: int, until: float) -> list[str]:
+        """Add ``item`` to the live set ``key`` (it leaves at ``until`` at the latest)
+        unless the set holds ``limit`` live items: then nothing is added and the
+        items are returned, for the caller to re-check. ``[]``: added."""
+        raise NotImplementedError
+
+    async def live_drop(self, key: str, *items: str) -> None:
+        """Take ``items`` out of the live set ``key`` (they ended)."""
+        raise NotImplementedError
 
     # ---------------------------------------------------------------- invites
     async def consume_invite(self, digest: str) -> bool:
@@ -119,6 +144,11 @@ class Store(ABC):
     @abstractmethod
     async def deliver(self, session_id: str, message: Message) -> bool:
         """Hand ``message`` to the instance holding ``session_id``; False if none does."""
+
+    async def deliver_many(self, messages: Iterable[tuple[str, Message]]) -> list[bool]:
+        """:meth:`deliver` each (session id, message), in order; a shared store
+        sends them together (one round trip)."""
+        return [await self.deliver(session_id, message) for session_id, message in messages]
 
     @abstractmethod
     def subscribe(self, instance: str, handler: DeliveryHandler) -> None:

@@ -25,6 +25,8 @@ Key layout (``prefix`` defaults to ``hello:``)::
     {p}session:{sid}       the instance holding the session
     {p}timers              sorted set: call id scored by its timer's deadline
     {p}invite:{sha256}     an unused invite code's digest (expires with the code)
+    {p}quota:{name}:{key}  a window quota's counter (expires with its window)
+    {p}live:{name}:{key}   sorted set: a live quota's items scored by their end
     {p}inst:{instance}     pub/sub channel of an instance
 """
 
@@ -33,8 +35,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
 import msgspec
@@ -104,9 +107,38 @@ local inst = redis.call('GET', KEYS[1])
 if not inst then return -1 end
 return redis.call('PUBLISH', ARGV[1] .. inst, ARGV[2])
 """
+# KEYS: counter. ARGV: limit, window ms. 1: counted; 0: the window is full.
+_WINDOW_TAKE = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+"""
+# KEYS: counter. DECR keeps the key's expiry; an expired window has nothing to give back.
+_WINDOW_GIVE_BACK = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+return 1
+"""
+# KEYS: live set. ARGV: now, limit, item, its end (score), the set's PXAT ms.
+# {1}: added; {0, items...}: full (the items, for the caller to re-check).
+_LIVE_TAKE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if not redis.call('ZSCORE', KEYS[1], ARGV[3])
+    and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local out = redis.call('ZRANGE', KEYS[1], 0, -1)
+  table.insert(out, 1, 0)
+  return out
+end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[5], 'GT')
+redis.call('PEXPIREAT', KEYS[1], ARGV[5], 'NX')
+return {1}
+"""
 # The due-list outlives its latest deadline by this much (a claimed entry's lease
 # included), so it goes once no instance is left to fire it.
-_SHA = {s: hashlib.sha1(s.encode()).hexdigest() for s in (_CALL_WRITE, _CLAIM_DUE, _DELIVER)}
+_SCRIPTS = (_CALL_WRITE, _CLAIM_DUE, _DELIVER, _WINDOW_TAKE, _WINDOW_GIVE_BACK, _LIVE_TAKE)
+_SHA = {s: hashlib.sha1(s.encode()).hexdigest() for s in _SCRIPTS}
 _TIMERS_SLACK = 600.0
 _SEEN_MAX = 20_000  # call records remembered as compare-and-set guesses
 
@@ -133,6 +165,7 @@ class RedisStore(Store):
     """The :class:`Store` seam on Redis (``--redis redis://127.0.0.1:6379/0``)."""
 
     shared_timers = True
+    shared_quotas = True
 
     def __init__(self, url: str, *, prefix: str = "hello:") -> None:
         self.clock: Callable[[], float] = time.time
@@ -147,6 +180,9 @@ class RedisStore(Store):
         # connection, auto-pipelined (_cmd): per-session message order is kept and
         # a burst costs one round trip, not a pool checkout per command.
         self._hot = aioredis.Redis.from_pool(aioredis.ConnectionPool.from_url(url))
+        # HELLO_REDIS_AUTOPIPELINE=0: each command on its own pool connection
+        # instead (the A/B switch of bench/server_load.py; not for production).
+        self._pipelined = os.environ.get("HELLO_REDIS_AUTOPIPELINE", "1") != "0"
         self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._handlers: dict[str, DeliveryHandler] = {}
@@ -361,9 +397,48 @@ class RedisStore(Store):
         payload = session_id.encode() + b"\n" + encode(message)
         return await self._publish(self._k("session", session_id), payload) > 0
 
+    async def deliver_many(self, messages: Iterable[tuple[str, Message]]) -> list[bool]:
+        # Local ones at once; the others queued together before any await, so
+        # they leave in one pipeline (each session's messages in call order).
+        sent: list[tuple[str, bytes, asyncio.Future[Any]] | bool] = []
+        for session_id, message in messages:
+            instance = self._instances.get(session_id)
+            handler = self._handlers.get(instance) if instance is not None else None
+            if handler is not None:
+                handler(session_id, message)
+                sent.append(True)
+                continue
+            key = self._k("session", session_id)
+            payload = session_id.encode() + b"\n" + encode(message)
+            future = self._cmd("EVALSHA", _SHA[_DELIVER], 1, key, self._k("inst", ""), payload)
+            sent.append((key, payload, future))
+        out = []
+        for item in sent:
+            if isinstance(item, bool):
+                out.append(item)
+                continue
+            key, payload, future = item
+            try:
+                reply = int(await future)
+            except NoScriptError:  # not loaded yet (or Redis restarted): EVAL loads it
+                reply = await self._publish(key, payload)
+            out.append(reply > 0)
+        return out
+
     async def _publish(self, session_key: str, payload: bytes) -> int:
         """``_DELIVER`` in call order; the number of subscribers that got it (-1: no session)."""
         return int(await self._eval(_DELIVER, [session_key], self._k("inst", ""), payload))
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        """The pooled client, for modules keeping their own keys (telemetry)."""
+        return self._r
+
+    async def script(self, script: str, keys: list[str], *args: Any) -> Any:
+        """Run a Lua script of another module on the hot connection (by SHA-1)."""
+        if script not in _SHA:
+            _SHA[script] = hashlib.sha1(script.encode()).hexdigest()
+        return await self._eval(script, keys, *args)
 
     async def _eval(self, script: str, keys: list[str], *args: Any) -> Any:
         """Run a script by its SHA-1 (loaded by the first plain EVAL after a miss)."""
@@ -377,6 +452,8 @@ class RedisStore(Store):
         queued while a batch is in flight go out together as the next pipeline:
         one write and one read for many requests, whatever their number."""
         loop = asyncio.get_running_loop()
+        if not self._pipelined:
+            return loop.create_task(self._r.execute_command(*args))
         future: asyncio.Future[Any] = loop.create_future()
         self._waiting.append((args, future))
         if self._flusher is None:
@@ -445,6 +522,29 @@ class RedisStore(Store):
         if task is not None:
             task.cancel()
 
+    # ---------------------------------------------------------------- quotas
+    # On the hot connection: a quota check travels in the same pipeline as the
+    # request's other commands.
+    async def window_take(self, key: str, limit: int, window: float) -> bool:
+        reply = await self._eval(
+            _WINDOW_TAKE, [self._k("quota", key)], limit, max(1, int(window * 1000))
+        )
+        return int(reply) == 1
+
+    async def window_give_back(self, key: str) -> None:
+        await self._eval(_WINDOW_GIVE_BACK, [self._k("quota", key)])
+
+    async def live_take(self, key: str, item: str, limit: int, until: float) -> list[str]:
+        reply = cast("list[Any]", await self._eval(
+            _LIVE_TAKE, [self._k("live", key)],
+            repr(self.clock()), limit, item, repr(until), _ms(until),
+        ))  # fmt: skip
+        return [] if int(reply[0]) == 1 else [_text(m) for m in reply[1:]]
+
+    async def live_drop(self, key: str, *items: str) -> None:
+        if items:
+            await self._cmd("ZREM", self._k("live", key), *items)
+
     # ---------------------------------------------------------------- invites
     async def consume_invite(self, digest: str) -> bool:
         # DEL answers 1 to exactly one caller, whichever instance: single use.
@@ -487,6 +587,20 @@ class RedisStore(Store):
                     "list[tuple[bytes, float]]", await self._r.zrange(key, 0, -1, withscores=True)
                 )
                 out["timers"] = {_text(m): s for m, s in entries}
+            elif kind == "quota":
+                count = _text(await self._r.get(key) or b"0")
+                out.setdefault("quotas", {})[rest] = {
+                    "count": int(count),
+                    "ttl_ms": await self._r.pttl(key),
+                }
+            elif kind == "live":
+                items = cast(
+                    "list[tuple[bytes, float]]", await self._r.zrange(key, 0, -1, withscores=True)
+                )
+                out.setdefault("live", {})[rest] = {
+                    "items": {_text(m): s for m, s in items},
+                    "ttl_ms": await self._r.pttl(key),
+                }
             elif kind == "owner":
                 out["owners"][rest] = sorted(_text(t) for t in await self._r.smembers(key))
             else:

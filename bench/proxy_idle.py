@@ -1,0 +1,167 @@
+"""Idle connections behind the proxy, one instance killed (issue 18's bar: 10k
+spread evenly over three instances; kill one, every client signed in again
+within 10 s).
+
+Three real ``hello-tui serve`` processes on one redis-server behind a real
+HAProxy running deploy/haproxy.cfg (tests/server/proxy.py). ``--clients``
+real ``SignalingClient``\\ s (the client the TUI and CLI use: reconnect with
+jittered backoff, log in again) register and log in through the proxy and
+stay idle; the spread is read from the instances' own logs (the sessions each
+one opened). Then instance 0 is killed with SIGKILL and the time until each
+of its clients is logged in again elsewhere is measured.
+
+Run: ``.venv/bin/python bench/proxy_idle.py [--clients 3000]``. Exits 1 if a
+client does not come back, if it takes over 10 s, or if an instance holds
+under 80 % of its even share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hello_tui.signaling.client import Disconnected, Reconnected, SignalingClient  # noqa: E402
+from tests.server.instances import Fleet  # noqa: E402
+from tests.server.proxy import SOURCE, free_port, haproxy  # noqa: E402
+from tests.services.redis import redis_server  # noqa: E402
+
+INSTANCES = 3
+BAR_S = 10.0
+SPREAD = 0.8  # each instance holds at least this share of an even split
+
+
+def raise_nofile() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for target in (200_000, hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, max(target, hard)))
+            return
+        except (ValueError, OSError):
+            continue
+
+
+def opened(log: Path) -> set[str]:
+    """Session id prefixes an instance logged as opened."""
+    return set(re.findall(r"session (\S+) open from", log.read_text()))
+
+
+async def back(client: SignalingClient) -> tuple[float, float]:
+    """When the client saw its connection drop, and when it was logged in again
+    (monotonic times)."""
+    dropped = 0.0
+    while True:
+        event = await client.next_event()
+        if isinstance(event, Disconnected) and not dropped:
+            dropped = time.monotonic()
+        if isinstance(event, Reconnected):
+            if event.login_error is not None:
+                raise RuntimeError(f"login again failed: {event.login_error}")
+            return dropped, time.monotonic()
+
+
+async def run(n: int) -> int:
+    raise_nofile()
+    with redis_server() as redis, tempfile.TemporaryDirectory(prefix="hello-idle-") as name:
+        tmp = Path(name)
+        async with aiohttp.ClientSession() as http:
+            fleet = Fleet(tmp, redis.url, http)
+            clients: list[SignalingClient] = []
+            try:
+                port, tls_port = free_port(), free_port()
+                own = ("--trusted-proxy", SOURCE, "--log-level", "info", "--max-connections", "0",
+                       "--public-url", f"http://127.0.0.1:{port}")  # fmt: skip
+                instances = list(await asyncio.gather(*(fleet.start(*own) for _ in range(3))))
+                async with haproxy(tmp, [i.url for i in instances], port, tls_port) as proxy:
+                    sem = asyncio.Semaphore(50)
+                    key = Ed25519PrivateKey.generate()  # signing is the client's cost
+
+                    async def one(i: int) -> SignalingClient:
+                        client = SignalingClient(heartbeat=None)
+                        clients.append(client)
+                        async with sem:
+                            await client.connect(proxy.url)
+                            await client.register(f"idle{i}@bench.example", key)
+                            await client.login(f"idle{i}@bench.example", key)
+                        return client
+
+                    t0 = time.monotonic()
+                    await asyncio.gather(*(one(i) for i in range(n)))
+                    print(f"{n} clients logged in through the proxy in "
+                          f"{time.monotonic() - t0:.1f} s")  # fmt: skip
+                    sessions = [opened(i.log) for i in instances]
+                    share = [
+                        sum(1 for c in clients if (c.session or "")[:6] in s) for s in sessions
+                    ]
+                    even = n / INSTANCES
+                    spread_ok = all(k >= SPREAD * even for k in share) and sum(share) == n
+                    print(f"spread over the instances: {share} (even: {even:.0f} each)")
+
+                    victim = instances[0]
+                    on_victim = [c for c in clients if (c.session or "")[:6] in sessions[0]]
+                    waits = [asyncio.create_task(back(c)) for c in on_victim]
+                    killed = time.monotonic()
+                    await victim.kill()
+                    done, pending = await asyncio.wait(waits, timeout=60)
+                    results = [t.result() for t in done if t.exception() is None]
+                    times = sorted(t - killed for _, t in results)
+                    drops = sorted(d - killed for d, _ in results if d)
+                    failed = len(pending) + sum(1 for t in done if t.exception() is not None)
+                    for task in pending:
+                        task.cancel()
+                    # Really served: every one of them can act as its account again.
+                    acted = 0
+                    for client in on_victim:
+                        try:
+                            await client.room_list()
+                            acted += 1
+                        except Exception:
+                            pass
+                    if drops:
+                        print(
+                            f"drop seen by the clients: median "
+                            f"{statistics.median(drops):.2f} s, last {drops[-1]:.2f} s"
+                        )
+                    if times:
+                        p95 = times[int(0.95 * (len(times) - 1))]
+                        print(
+                            f"kill -9 of instance 0: {len(times)}/{len(on_victim)} of its "
+                            f"clients logged in again elsewhere; median "
+                            f"{statistics.median(times):.2f} s, p95 {p95:.2f} s, last "
+                            f"{times[-1]:.2f} s (bar {BAR_S:g} s); {acted} listed rooms"
+                        )
+                    ok = (
+                        spread_ok
+                        and not failed
+                        and bool(times)
+                        and times[-1] <= BAR_S
+                        and acted == len(on_victim)
+                    )
+                    print("PASS" if ok else "FAIL")
+                    return 0 if ok else 1
+            finally:
+                await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+                await fleet.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clients", type=int, default=3000, help="idle clients (3000)")
+    args = ap.parse_args(argv)
+    return asyncio.run(run(args.clients))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
