@@ -131,7 +131,7 @@ class DeviceService:
     # ---------------------------------------------------------------- the new device
     async def link(self, session: Session, msg: DeviceLink) -> None:
         new_key = _raw(msg.public_key)  # a malformed key is refused, account or not
-        if not self.link_window.take(session.network):
+        if not await self.link_window.take(session.network):
             raise Refusal("rate-limited", "too many device links from this network; try later")
         accounts = self.hub.accounts
         store = self.hub.store
@@ -160,7 +160,7 @@ class DeviceService:
         key, record = await self._own(session)
         link = next((x for x in self._live_links(record) if x.handle == msg.handle), None)
         if link is None:
-            if not self.miss_window.take(key):
+            if not await self.miss_window.take(key):
                 raise Refusal("rate-limited", "too many unknown link codes; try later")
             raise Refusal("unknown-link", "no device is waiting with that code")
         session.push(
