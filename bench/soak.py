@@ -182,6 +182,8 @@ def soak(calls: int, duration: float, tmp: Path, long_call: float = 0.0,
                 problem = problem or f"answerer: ended {ended.get('reason')!r}"
             if problem:
                 result.unexplained.append(f"call {i + 1}: {problem}")
+                if progress:
+                    print(f"  unexplained: {result.unexplained[-1]}", flush=True)
             if stats.get("setup_ms") is not None and i < calls:
                 result.setup_ms.append(float(stats["setup_ms"]))
             if answer.poll() is not None:
