@@ -16,16 +16,9 @@ from tests.net.test_relay_calls import relay_call
 
 
 def test_only_tls_on_443_the_call_relays_over_turns(world: World, tmp_path: Path) -> None:
-    # As block_udp(1, tcp_only_to=443), but the rendezvous server stays reachable: here it
-    # listens on its own port of the public address (deployed, it is wss on 443 of its host).
-    world.net.nft(
-        "r1",
-        "table inet corp {\n"
-        " chain through { type filter hook forward priority filter;\n"
-        "  meta l4proto udp counter drop\n"
-        f'  iifname "lan" tcp dport != {{ {TURNS_PORT}, {SERVER_PORT} }} counter drop\n }}\n'
-        "}\n",
-    )
+    # The rendezvous server stays reachable: here it listens on its own port of the
+    # public address (deployed, it is wss on 443 of its own host).
+    world.net.block_udp(1, tcp_only_to=(TURNS_PORT, SERVER_PORT))
     try:
         alice_end, bob_end = relay_call(world, tmp_path)
         assert world.net.dropped(1) > 0  # UDP and TCP 3478 were tried, and dropped
