@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "soak.py"
-CALLS = 10  # ~6 s a call (process start-up) on an idle machine
+CALLS = 10  # ~3 s a call (process start-ups), far more under load
 
 
 def _load_bench() -> ModuleType:
