@@ -16,7 +16,7 @@ Then, optionally, one long call (``--long SECONDS``) sampled every 10 s.
 
     .venv/bin/python bench/soak.py [--calls 100] [--duration 2] [--long 300]
 
-``tests/call/test_soak.py`` runs the same code with 15 short calls.
+``tests/call/test_soak.py`` runs the same code with 10 short calls.
 """
 
 from __future__ import annotations
