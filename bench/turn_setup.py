@@ -9,11 +9,13 @@ own freshly built namespaces:
 
 - ``direct``: no NAT, the public side routes both home subnets (host pair);
 - ``turn-udp``: both homes behind NATs: media via coturn over UDP;
-- ``udp-blocked``: the caller's home drops all UDP: coturn over TCP.
+- ``udp-blocked``: the caller's home drops all UDP: coturn over TCP;
+- ``tls-443``: the caller's home lets out only TCP to 443 (and the
+  rendezvous server's port): coturn over TLS on 443.
 
 Bars (docs/benchmarks.md): turn-udp ≤ 300 ms, udp-blocked ≤ 1 s (medians).
 
-    .venv/bin/python bench/turn_setup.py [--calls 5]
+    .venv/bin/python bench/turn_setup.py [--calls 5] [--profiles tls-443 …]
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.net.internet import internet, unavailable
-from tests.net.services import public_services
+from tests.net.services import SERVER_PORT, TURNS_PORT, public_services
 
-BARS = {"turn-udp": 300.0, "udp-blocked": 1000.0}
+BARS = {"turn-udp": 300.0, "udp-blocked": 1000.0, "tls-443": 1000.0}
+PROFILES = ("direct", "turn-udp", "udp-blocked", "tls-443")
 
 
 def _calls(profile: str, calls: int, tmp: Path) -> list[tuple[float, str]]:
@@ -42,6 +45,8 @@ def _calls(profile: str, calls: int, tmp: Path) -> list[tuple[float, str]]:
             assert done.returncode == 0, done.stderr
         if profile == "udp-blocked":
             net.block_udp(1)
+        if profile == "tls-443":
+            net.block_udp(1, tcp_only_to=(TURNS_PORT, SERVER_PORT))
         for _ in range(calls):
             answer = bob.spawn("answer", "--auto", "--once", "--server", pub.url, "--audio-in",
                                "sine:880", "--audio-out", "null:", "--json")  # fmt: skip
@@ -62,6 +67,7 @@ def _calls(profile: str, calls: int, tmp: Path) -> list[tuple[float, str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=5)
+    parser.add_argument("--profiles", nargs="+", choices=PROFILES, default=PROFILES)
     args = parser.parse_args()
     reason = unavailable()
     if reason:
@@ -69,7 +75,7 @@ def main() -> int:
         return 0
     ok = True
     with tempfile.TemporaryDirectory(prefix="turn-bench-") as tmp:
-        for profile in ("direct", "turn-udp", "udp-blocked"):
+        for profile in args.profiles:
             got = _calls(profile, args.calls, Path(tmp) / profile)
             times = sorted(t for t, _ in got)
             paths = sorted({p for _, p in got})

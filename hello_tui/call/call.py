@@ -47,6 +47,8 @@ from hello_tui.call.peer import (
     ice_servers,
     local_description,
     new_peer_connection,
+    turn_is_stale,
+    without_timed_turn,
 )
 from hello_tui.call.quality_watch import QualityWatch
 from hello_tui.call.trust import CallTrust
@@ -717,6 +719,7 @@ class Call:
     async def _run_outgoing(self, to: str) -> None:
         self.trust.peer_account = to
         self._emit(ev.Dialing(to=to))
+        await self._call_relays()
         sdp = await self._new_offer()
         self._placing = True
         try:
@@ -735,6 +738,7 @@ class Call:
         await self._serve_inbox()
 
     async def _run_accept(self) -> None:
+        await self._call_relays()
         offer = await self.client.accept(self.call_id)
         self.trust.take_offer(offer)
         answer = await self._answer_offer(offer)
@@ -781,6 +785,22 @@ class Call:
         if turn:
             servers = [*self.options.ice_servers, *ice_servers(None, turn)]
             self.options = self.media.options = replace(self.options, ice_servers=servers)
+
+    async def _call_relays(self) -> None:
+        """A direct call: the login's TURN credentials may be hours old and coturn
+        re-checks their expiry on every allocation refresh, so past half their
+        lifetime ask for fresh ones (server/room_turn.py, ``call-turn``)."""
+        servers = self.options.ice_servers
+        if not turn_is_stale(servers, time.time()):
+            return
+        try:
+            turn = await self.client.call_turn()
+        except SignalingError as exc:  # rationed or refused: keep what we have
+            log.info("call: no fresh relay credentials (%s)", exc.code)
+            return
+        if turn:
+            fresh = [*without_timed_turn(servers), *ice_servers(None, turn)]
+            self.options = self.media.options = replace(self.options, ice_servers=fresh)
 
     async def _let_in(self, knocking: p.RoomKnocking) -> p.RoomJoined | None:
         """A knock-to-enter room: wait in its lobby (our offer held by the server's

@@ -113,6 +113,31 @@ def ice_servers(ice: IceSettings | None, turn: Sequence[Any] = ()) -> list[RTCIc
     return servers
 
 
+# Server-issued TURN credentials (TURN REST API) are named "<expiry>:<id>"; a call
+# asks for fresh ones when those it holds have less than this left: half the
+# server's default 2 h lifetime, ample for coturn's refreshes during a long call.
+FRESH_FOR = 3600
+
+
+def _turn_expiry(server: RTCIceServer) -> int | None:
+    """The expiry in a TURN REST username (None: another kind of server or name)."""
+    name = server.username or ""
+    head, sep, _ = name.partition(":")
+    return int(head) if sep and head.isdigit() and len(head) <= 12 else None
+
+
+def turn_is_stale(servers: Sequence[RTCIceServer], now: float) -> bool:
+    """Whether any time-limited TURN credentials in ``servers`` end within ``FRESH_FOR``."""
+    return any(
+        (expiry := _turn_expiry(s)) is not None and expiry - now < FRESH_FOR for s in servers
+    )
+
+
+def without_timed_turn(servers: Sequence[RTCIceServer]) -> list[RTCIceServer]:
+    """``servers`` minus the time-limited TURN entries (to be replaced by fresh ones)."""
+    return [s for s in servers if _turn_expiry(s) is None]
+
+
 def has_turn(servers: Sequence[RTCIceServer]) -> bool:
     """Whether any of ``servers`` is a TURN server (``turn:`` / ``turns:``)."""
     for server in servers:

@@ -77,6 +77,7 @@ class Hub:
             p.RoomJoin: self.rooms.join,
             p.RoomLeave: self.rooms.leave_request,
             p.RoomTurn: self.room_turn.issue,
+            p.CallTurn: self.room_turn.issue_call,
             p.RoomAdmit: self.rooms.admit,
             p.RoomDecline: self.rooms.decline,
             p.DeviceLink: self.devices.link,

@@ -1,4 +1,5 @@
-"""TURN credentials for a room's visitors, anonymous ones included (``room-turn``).
+"""TURN credentials for a room's visitors, anonymous ones included (``room-turn``),
+and fresh ones for an account's direct call (``call-turn``, :meth:`RoomTurnService.issue_call`).
 
 A conversation URL is meant to work for anyone, so its holder must be able to
 cross NATs like an account can; but a link must not become a tap on relay
@@ -30,7 +31,7 @@ from hello_tui.server.errors import Refusal
 from hello_tui.server.privacy import log, short
 from hello_tui.server.quotas import refuse
 from hello_tui.server.turn import turn_credentials
-from hello_tui.signaling.protocol import RoomIce, RoomTurn
+from hello_tui.signaling.protocol import CallTurn, RoomIce, RoomTurn
 
 if TYPE_CHECKING:
     from hello_tui.server.hub import Hub
@@ -44,11 +45,13 @@ class RoomTurnService:
         window = hub.quotas.make_window  # shared across instances where quotas are
         self.per_room = window(settings.room_turn_per_room, "turn-room")
         self.per_network = window(settings.room_turn_per_network, "turn")
+        self.per_account = window(settings.call_turn_per_account, "turn-account")
 
     def prune(self) -> None:
         """Drop emptied windows (the hub's upkeep)."""
         self.per_room.prune()
         self.per_network.prune()
+        self.per_account.prune()
 
     async def issue(self, session: Session, msg: RoomTurn) -> None:
         hub = self.hub
@@ -72,4 +75,19 @@ class RoomTurnService:
         ice = turn_credentials(settings.turn_secret, settings.turn_urls, now,
                                settings.room_turn_ttl)  # fmt: skip
         log.info("room %s turn credentials session=%s", short(room.token), short(session.id))
+        session.push(RoomIce(ice=ice, ref=msg.ref))
+
+    async def issue_call(self, session: Session, msg: CallTurn) -> None:
+        """Fresh account credentials for a direct call (``call-turn``): the login's
+        may be hours old, and a relay allocated on them would fail its refresh."""
+        settings = self.hub.settings
+        if session.account_key is None:
+            raise Refusal("auth-required", "log in first")
+        if not settings.turn_secret or not settings.turn_urls:
+            session.push(RoomIce(ref=msg.ref))
+            return
+        if not await self.per_account.take(session.account_key):
+            raise Refusal("quota-exceeded", "too many relay requests for this account; try later")
+        ice = turn_credentials(settings.turn_secret, settings.turn_urls, self.hub.store.clock(),
+                               settings.turn_ttl)  # fmt: skip
         session.push(RoomIce(ice=ice, ref=msg.ref))

@@ -113,6 +113,8 @@ class ServerSettings:
     room_turn_ttl: int = 3600
     room_turn_per_room: int = 8
     room_turn_per_network: int = 30
+    # Direct calls refresh the login's credentials (call-turn): per account per quota_window.
+    call_turn_per_account: int = 60
     # Service accounts (the echo peer): names nobody may register, and the keys
     # the services log in with — HMAC(secret, name) (``accounts.name_key``) →
     # raw Ed25519 public key, base64url. A service generates its key at start

@@ -53,6 +53,7 @@ from hello_tui.signaling.protocol import (
     Answer,
     Call,
     CallCreated,
+    CallTurn,
     Connected,
     DeviceBoxKey,
     Error,
@@ -802,6 +803,13 @@ class SignalingClient:
         if self.version < 2:
             return []
         return list((await self._expect(RoomTurn(token=token), RoomIce)).ice)
+
+    async def call_turn(self) -> list[IceServer]:
+        """Fresh TURN credentials for a direct call of this account (empty: no TURN,
+        or a version-1 server, which has no ``call-turn``)."""
+        if self.version < 2:
+            return []
+        return list((await self._expect(CallTurn(), RoomIce)).ice)
 
     async def room_leave(self, token: str) -> None:
         await self._ok(RoomLeave(token=token))

@@ -513,6 +513,13 @@ class CallEnded(Message, tag="call-ended"):
     reason: EndReason
 
 
+class CallTurn(Message, tag="call-turn"):
+    """v2. A signed-in session → server, before it places or accepts a call: fresh
+    TURN credentials (answered ``room-ice``), since those of ``logged-in`` may be
+    near their end (coturn re-checks the expiry on each allocation refresh).
+    Rationed per account; ``auth-required`` without an account."""
+
+
 # ---------------------------------------------------------------- rooms
 class RoomInfo(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     token: Id
@@ -680,6 +687,7 @@ ClientMessage = (
     | RoomCreate | RoomList | RoomRename | RoomDelete | RoomJoin | RoomLeave
     | RoomTurn
     | RoomAdmit | RoomDecline
+    | CallTurn
     | DeviceLink | DeviceLinkGet | DeviceApprove | DeviceList | DeviceRevoke
     | DeviceBoxKey | RoomKeyAdd
 )  # fmt: skip

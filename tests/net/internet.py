@@ -153,14 +153,14 @@ class Internet:
         _run("ip", "-n", self.ns[b], "link", "set", b_if, "up")
 
     # ------------------------------------------------------------ profiles
-    def block_udp(self, home: int, *, tcp_only_to: int | None = None) -> None:
+    def block_udp(self, home: int, *, tcp_only_to: int | tuple[int, ...] | None = None) -> None:
         """Home ``home``'s router drops every UDP packet to or from the home (a
         corporate network; no DNS here, so nothing is spared); with
-        ``tcp_only_to`` it also lets TCP out to that port only (443: TLS only).
-        The rules count what they drop (:meth:`dropped`)."""
-        tcp = (
-            f'  iifname "lan" tcp dport != {int(tcp_only_to)} counter drop\n' if tcp_only_to else ""
-        )
+        ``tcp_only_to`` it also lets TCP out to that port (or those ports) only
+        (443: TLS only). The rules count what they drop (:meth:`dropped`)."""
+        ports = (tcp_only_to,) if isinstance(tcp_only_to, int) else tcp_only_to or ()
+        allowed = ", ".join(str(int(port)) for port in ports)
+        tcp = f'  iifname "lan" tcp dport != {{ {allowed} }} counter drop\n' if ports else ""
         self.nft(
             f"r{home}",
             "table inet corp {\n"
