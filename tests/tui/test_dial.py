@@ -20,6 +20,7 @@ from hello_tui.history.store import CallRecord
 from hello_tui.tui.app import HelloApp
 from hello_tui.tui.dial import resolve, room_url
 from hello_tui.tui.screens.call import CallScreen
+from hello_tui.tui.screens.call_ended import RetryOrShare
 from hello_tui.tui.screens.dial import DialPrompt
 from hello_tui.tui.screens.forms import Confirm
 from hello_tui.tui.screens.main import MainScreen
@@ -120,6 +121,9 @@ async def test_call_back_from_history_dials_that_peer(server: str, peers: Any) -
         incoming = await bob.next_incoming(T)  # the TUI dialled bob's account
         await wait_until(pilot, lambda: isinstance(app.screen, CallScreen), what="calling")
         await incoming.reject("rejected")
+        # A declined call offers Retry or Share a link, as Hello did: dismiss it.
+        await wait_until(pilot, lambda: isinstance(app.screen, RetryOrShare), what="retry prompt")
+        await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="ended")
         app.screen.refresh_history()  # type: ignore[attr-defined]
         assert "missed" in history_row(app, 1) and "● new" not in history_row(app, 1)  # seen
