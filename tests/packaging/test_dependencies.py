@@ -48,7 +48,9 @@ def _imports(path: Path) -> list[Import]:
             elif isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
                 found.append(Import(rel, child.module, not in_function))
             nested = isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
-            visit(child, in_function or nested)
+            # `if TYPE_CHECKING:` never runs: its imports are for the type checker only.
+            checking = isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test)
+            visit(child, in_function or nested or checking)
 
     visit(tree, False)
     return found
