@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import logging
 import statistics
 import sys
@@ -45,31 +44,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hello_tui.call import events as ev
 from hello_tui.call.engine import Call, CallOptions, Phone
-from hello_tui.media.sinks import NullSink
 from hello_tui.session.embedded import LOOPBACK, embedded_server
 from hello_tui.signaling.client import SignalingClient
 from hello_tui.signaling.identity import generate_key
+from tests.arrivals import ArrivalSink
 
 IDLE_BAR_KBPS = 1.0
 KEY_BAR_MS = 50.0
 GAP_BAR_MS = 100.0
 T = 30.0
-
-
-class ArrivalSink(NullSink):
-    """A null sink that notes when each decoded frame arrives."""
-
-    def __init__(self) -> None:
-        super().__init__("null:")
-        self.arrivals: list[float] = []
-
-    def _consume(self, samples: Any) -> None:
-        self.arrivals.append(time.perf_counter())
-
-    def longest_gap_ms(self, start: float, end: float) -> float:
-        times = [t for t in self.arrivals if start <= t <= end]
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        return max(gaps, default=float("nan")) * 1000
 
 
 class LoopProbe:

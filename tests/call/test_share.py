@@ -4,18 +4,15 @@ real server, real ptys running real programs (hello_tui/share/, docs/sharing.md)
 from __future__ import annotations
 
 import asyncio
-import itertools
-import math
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 import pytest
 
 from hello_tui.call import events as ev
 from hello_tui.call.call import Call
-from hello_tui.media.sinks import NullSink
 from hello_tui.share import session as share_session
 from hello_tui.share.wire import (
     SCREEN_BYTES,
@@ -26,6 +23,7 @@ from hello_tui.share.wire import (
     encode_screen,
 )
 from hello_tui.signaling.roomcrypt import encrypt_name, new_room_key, room_url
+from tests.arrivals import ArrivalSink
 from tests.call.conftest import Env, T
 from tests.call.test_chat_privacy import server_frames
 
@@ -145,21 +143,6 @@ async def test_the_call_ending_hangs_the_shared_program_up(env: Env) -> None:
     kinds = [e.kind for e in sharer.event_log]
     assert kinds.index("share-stopped") < kinds.index("ended")
     assert not sharer.share.granted
-
-
-class ArrivalSink(NullSink):
-    """A null sink that notes when each decoded audio frame arrives."""
-
-    def __init__(self) -> None:
-        super().__init__("null:")
-        self.arrivals: list[float] = []
-
-    def _consume(self, samples: Any) -> None:
-        self.arrivals.append(time.perf_counter())
-
-    def longest_gap_ms(self, start: float, end: float) -> float:
-        times = [t for t in self.arrivals if start <= t <= end]
-        return max((b - a for a, b in itertools.pairwise(times)), default=math.nan) * 1000
 
 
 async def test_a_10_mb_flood_ends_on_the_sharers_screen(
