@@ -84,7 +84,9 @@ async def _unanswered(pilot: Any, app: HelloApp) -> None:
     await asyncio.wait_for(app.ready.wait(), T)
     app.place_call("bob@example.org", "Bob")
     await wait_until(pilot, lambda: isinstance(app.screen, RetryOrShare), what="the offer")
-    assert "No answer" in visible_text(app) and "Bob" in visible_text(app)
+    # Current before drawn: wait for its words (the first frame can come late).
+    await wait_until(pilot, lambda: "No answer" in visible_text(app), what="the offer drawn")
+    assert "Bob" in visible_text(app)
 
 
 async def test_an_unanswered_call_offers_a_link_with_its_qr_code(server: str, peers: Any) -> None:
