@@ -5,6 +5,7 @@ over the pre-negotiated data channel in both roles, bounded, hostile text kept t
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from hello_tui.call import events as ev
@@ -181,6 +182,7 @@ async def test_page_answering_chats_and_drops_a_flood(
     await poll(page, "window.__hello.test.chat().received", lambda n: n == 1)
 
     # 200 at once: the page keeps a burst and drops the rest, with few notices.
+    flood_start = time.monotonic()
     for i in range(200):
         call.send_chat(f"flood {i}")
     final = await poll(
@@ -189,10 +191,13 @@ async def test_page_answering_chats_and_drops_a_flood(
         lambda c: c["received"] + c["dropped"] == 201,
         timeout=T,
     )
+    elapsed = time.monotonic() - flood_start
     assert final["dropped"] > 0 and final["received"] >= 20
-    assert final["received"] < 201
+    # The page's bucket (5/s, bursts of 20): the one before, a burst, then the refill.
+    assert final["received"] <= 1 + 20 + 5 * elapsed + 1
     drops = [n for n in final["notices"] if "too fast" in n]
-    assert 1 <= len(drops) <= 3, final["notices"]
+    # Drops are told, at most once every 10 s (a flood is not a flood of notices).
+    assert 1 <= len(drops) <= 1 + elapsed // 10, (elapsed, final["notices"])
     # What got through is in order.
     got = [line["text"] for line in final["lines"] if line["kind"] == "remote"]
     numbers = [int(t.split()[1]) for t in got[1:]]
