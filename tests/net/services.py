@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.certs import self_signed
 from tests.net.internet import PUBLIC_IP, Internet
 
 SERVER_PORT = 8080
@@ -85,17 +86,6 @@ class Home:
                                 stdin=subprocess.DEVNULL, text=True, env=self.env())  # fmt: skip
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "turn.pem", directory / "turn.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-days", "1", "-subj", "/CN=turn.hello.test",
-         "-addext", f"subjectAltName=IP:{PUBLIC_IP}", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    return cert, key
-
-
 def _wait_tcp(net: Internet, port: int, proc: subprocess.Popen[bytes], what: str) -> None:
     probe = f"import socket; socket.create_connection(('{PUBLIC_IP}', {port}), timeout=0.5)"
     deadline = time.monotonic() + 20
@@ -134,7 +124,7 @@ def public_services(
     secret_file = tmp / "turn-secret"
     secret_file.write_text(secret + "\n")
     secret_file.chmod(0o600)
-    cert, key = _self_signed(tmp)
+    cert, key = self_signed(tmp, PUBLIC_IP, stem="turn")
     turn_log = tmp / "turn.log"
     started: list[subprocess.Popen[bytes]] = []
     try:

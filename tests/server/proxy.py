@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import ipaddress
 import re
 import shutil
 import socket
@@ -19,10 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from tests.certs import self_signed
 
 SOURCE = "127.0.0.2"  # the proxy's address as the instances see it
 
@@ -33,34 +28,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def self_signed(tmp: Path) -> tuple[Path, Path]:
+def proxy_pem(tmp: Path) -> tuple[Path, Path]:
     """(HAProxy's PEM: certificate then key, the certificate alone for clients)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    bundle, cert_path = tmp / "proxy.pem", tmp / "proxy-cert.pem"
-    bundle.write_bytes(cert_pem + key_pem)
+    cert, key = self_signed(tmp, stem="proxy-cert")
+    bundle = tmp / "proxy.pem"
+    bundle.write_bytes(cert.read_bytes() + key.read_bytes())
     bundle.chmod(0o600)
-    cert_path.write_bytes(cert_pem)
-    return bundle, cert_path
+    return bundle, cert
 
 
 DEPLOYED = Path(__file__).resolve().parents[2] / "deploy" / "haproxy.cfg"
@@ -102,7 +76,7 @@ async def haproxy(tmp: Path, backends: list[str], port: int, tls_port: int) -> A
     binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
     if not Path(binary).exists():
         raise RuntimeError("haproxy is not installed (./dev.sh test installs it)")
-    bundle, cert = self_signed(tmp)
+    bundle, cert = proxy_pem(tmp)
     cfg = tmp / "haproxy.cfg"
     cfg.write_text(config(port, tls_port, bundle, backends))
     log = tmp / "haproxy.log"
