@@ -169,6 +169,7 @@ class Call:
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._hangup_requested = False
+        self._left_room = False  # room-leave sent (_leave_room: once)
         self._placing = False
         self._media_timer: asyncio.TimerHandle | None = None
         # Recovery (docs/calls.md, "Calls that recover"): a connected call outlives
@@ -383,7 +384,7 @@ class Call:
             if self.server_gone or self.server_forgot:
                 return await self._end(reason, self._p2p_note())
         if self.is_room:
-            await self._tell(self.client.room_leave(self.room_token))
+            await self._leave_room()
             return await self._end(reason if self.stage == "connected" else "cancel")
         if not self.call_id:
             if self._placing:  # the call is on its way: hung up as soon as it has an id
@@ -674,22 +675,24 @@ class Call:
         if kind == "bye" and self.ended is None and self.stage == "connected":
             self._peer_said_bye = True
             note = self._p2p_note() if (self.server_gone or self.server_forgot) else ""
-            self._spawn(self._peer_ended("hangup", note))
+            self._spawn(self._end("hangup", note))
 
-    async def _peer_ended(self, reason: p.CallEndReason, note: str) -> None:
-        """The peer ended a connected call over the media path: in a room we must
-        still leave it on the server, or it keeps our seat (a rejoin is refused)."""
-        if self.is_room and not self.server_gone:
-            with contextlib.suppress(SignalingClientError, SignalingError):
-                await self.client.room_leave(self.room_token)
-        await self._end(reason, note)
+    async def _leave_room(self) -> None:
+        """Leave the room on the server, once, whichever way the call ends (our
+        hang-up, the peer's bye, a lost path): else the server keeps our seat and
+        a rejoin is refused. Not when the server is gone; a refusal changes nothing."""
+        if not self.is_room or self._left_room or self.server_gone:
+            return
+        self._left_room = True
+        with contextlib.suppress(SignalingClientError, SignalingError):
+            await self.client.room_leave(self.room_token)
 
     async def _connection_lost(self, why: str) -> None:
         """A connected call's media path is gone (or the peer closed it)."""
         if self.ended is not None or self.stage != "connected" or self._hangup_requested:
             return
         if why == "closed":  # the peer closed its DTLS: it left (a bye may have been lost)
-            await self._peer_ended("closed", self._p2p_note() if self.server_forgot else "")
+            await self._end("closed", self._p2p_note() if self.server_forgot else "")
             return
         who = self.peer or "the other side"
         log.info("call %s: media path lost (%s)", self.call_id[:6], why)
@@ -699,7 +702,7 @@ class Call:
         if self.call_id and not (self.server_gone or self.server_forgot):
             hangup = p.Hangup(call_id=self.call_id, reason="media-fail")
             if self.is_room:
-                await self._tell(self.client.room_leave(self.room_token))
+                await self._leave_room()
             else:
                 with contextlib.suppress(SignalingClientError):
                     await self.client.request(hangup, timeout=2.0)
@@ -709,7 +712,7 @@ class Call:
         if self.ended is not None or self.stage == "connected":
             return
         if self.is_room:
-            await self._tell(self.client.room_leave(self.room_token))
+            await self._leave_room()
         elif self.call_id:
             hangup = p.Hangup(call_id=self.call_id, reason="media-fail")
             await self._tell(self.client.request(hangup))
@@ -877,7 +880,7 @@ class Call:
             case p.PeerLeft() if msg.reason == "closed" and self.stage == "connected":
                 self._peer_left_server()
             case p.PeerLeft():
-                await self._tell(self.client.room_leave(self.room_token))
+                await self._leave_room()
                 await self._end(msg.reason)
             case p.PeerName() | p.PeerJoined() if msg.display_name:
                 self.peer_name = msg.display_name
@@ -914,6 +917,9 @@ class Call:
 
     async def _end(self, reason: p.CallEndReason, message: str = "") -> ev.Ended:
         if self.ended is not None:
+            return self.ended
+        await self._leave_room()  # every way a room call ends (a no-op for the rest)
+        if self.ended is not None:  # ended meanwhile, while we told the server
             return self.ended
         stage = self.stage
         assert stage != "ended"  # self.ended is set whenever the stage is
