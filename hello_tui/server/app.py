@@ -239,8 +239,16 @@ def runner_options(settings: ServerSettings) -> dict[str, Any]:
     request head has arrived when it fires. So ``keepalive_timeout`` *is* the
     header timeout (aiohttp's default would be 3,630 s). A WebSocket or a
     request being handled is not idle, so the timer leaves it alone.
+
+    A request refused before its body was read (413, a slow body's 408) leaves
+    the connection reading and dropping the rest of the body so the client sees
+    the answer: 1 s of that, not aiohttp's 10 s a slow-loris could hold.
     """
-    return {"handle_signals": False, "keepalive_timeout": settings.header_timeout}
+    return {
+        "handle_signals": False,
+        "keepalive_timeout": settings.header_timeout,
+        "lingering_time": 1.0,
+    }
 
 
 def _tls(settings: ServerSettings) -> ssl.SSLContext | None:
