@@ -112,6 +112,7 @@ class ShareSession(ChannelUser):
         self._title = ""
         self._started = 0.0
         self.granted = False  # we let the other side type
+        self._on_grant: Callable[[bool], None] | None = None  # the program's own gate (tmux)
         self._pending = bytearray()
         self._read = 0  # bytes read from the pty since the last frame
         self._tick: asyncio.TimerHandle | None = None
@@ -168,9 +169,16 @@ class ShareSession(ChannelUser):
         return self.local is not None
 
     async def start(
-        self, argv: Sequence[str], *, cols: int = 80, rows: int = 24, title: str = ""
+        self,
+        argv: Sequence[str],
+        *,
+        cols: int = 80,
+        rows: int = 24,
+        title: str = "",
+        on_grant: Callable[[bool], None] | None = None,
     ) -> None:
-        """Share ``argv`` running in a new ``cols`` x ``rows`` pty."""
+        """Share ``argv`` running in a new ``cols`` x ``rows`` pty; ``on_grant(granted)``
+        is told each grant and revoke (a tmux client made writable only meanwhile)."""
         if self._closed:
             raise ShareError("the call is over")
         if self._unavailable:
@@ -186,6 +194,7 @@ class ShareSession(ChannelUser):
         self._pending.clear()
         self._finishing = False
         self.granted = False
+        self._on_grant = on_grant
         self._unseen = None
         try:
             await pty.spawn(argv, cols, rows)
@@ -251,6 +260,8 @@ class ShareSession(ChannelUser):
         if self.granted == granted:
             return
         self.granted = granted
+        if self._on_grant is not None:
+            self._on_grant(granted)
         self._send(encode_control(Control("share-grant" if granted else "share-revoke")))
         self._on_change(ShareChange("control", "local", granted=granted))
 

@@ -359,8 +359,8 @@ class CallScreen(Screen[Any]):
 
         prompt = TextPrompt(
             "Share a terminal",
-            "A command to run (e.g. htop), or empty for your shell. "
-            "Read-only for them until you press g.",
+            "A command to run (e.g. htop), empty for your shell, or tmux:PANE for a tmux "
+            "pane (e.g. tmux:%3). Read-only for them until you press g.",
             placeholder="your shell",
             allow_empty=True,
             prompt_id="share-prompt",
@@ -372,6 +372,16 @@ class CallScreen(Screen[Any]):
             return
         from hello_tui.call.commands import CommandError, share_argv
 
+        if command.strip().startswith("tmux:"):
+            from hello_tui.share.tmux import start_tmux_share
+
+            pane = command.strip()[5:].strip()
+            self.run_worker(
+                self._share_do(start_tmux_share(self.call.share, pane)),
+                group="share",
+                exclusive=True,
+            )
+            return
         try:
             argv = share_argv(command, not command.strip())
         except CommandError as exc:
