@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hello_tui.share.pty_process import PtyProcess
+from hello_tui.share.scrollback import ViewTerminal
 from hello_tui.share.terminal import MAX_COLS, MAX_ROWS, Terminal, utf8_cut
 from hello_tui.share.wire import (
     MAX_INPUT_CHARS,
@@ -387,7 +388,7 @@ class ShareSession(ChannelUser):
             case "share-start":
                 if self.remote is not None:
                     self._remote_stopped()
-                self.remote = Terminal(control.cols, control.rows)
+                self.remote = ViewTerminal(control.cols, control.rows)  # with scroll-back
                 self.remote_title = control.title
                 self._remote_started = self._clock()
                 self.control = False
