@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hello_tui.call import events as ev
+from hello_tui.call.commands import CommandError, parse_command, run_command
 from hello_tui.share.tmux import check_pane, start_tmux_share
 from hello_tui.share.wire import ShareError
 from tests.call.conftest import Env, T
@@ -119,6 +120,17 @@ async def test_a_tmux_pane_is_shared_read_only_until_granted(env: Env, tmux: Tmu
         lambda: tmux("list-sessions", "-F", "#{session_name}") == "work", "our session gone"
     )
     assert os.path.isdir(tmux.tmpdir)
+
+    # The same over stdin / the control socket: {"cmd": "share-tmux", ...}.
+    with pytest.raises(CommandError, match='"cols" and "rows" go together'):
+        parse_command('{"cmd": "share-tmux", "pane": "work:0", "cols": 40}')
+    with pytest.raises(CommandError, match=r"^no tmux pane 'nosuch'"):
+        await run_command(sharer, parse_command('{"cmd": "share-tmux", "pane": "nosuch"}'))
+    await run_command(
+        sharer, parse_command('{"cmd": "share-tmux", "pane": "work:0", "cols": 40, "rows": 8}')
+    )
+    started = await _event(viewer, ev.ShareStarted, side="remote", cols=40)
+    assert started.rows == 8  # type: ignore[attr-defined]
     await sharer.hangup()
 
 
