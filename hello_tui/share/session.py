@@ -113,7 +113,7 @@ class ShareSession(ChannelUser):
         self._title = ""
         self._started = 0.0
         self.granted = False  # we let the other side type
-        self._on_grant: Callable[[bool], None] | None = None  # the program's own gate (tmux)
+        self._on_input: Callable[[str], None] | None = None  # typing, if not into the pty
         self._pending = bytearray()
         self._read = 0  # bytes read from the pty since the last frame
         self._tick: asyncio.TimerHandle | None = None
@@ -176,10 +176,11 @@ class ShareSession(ChannelUser):
         cols: int = 80,
         rows: int = 24,
         title: str = "",
-        on_grant: Callable[[bool], None] | None = None,
+        on_input: Callable[[str], None] | None = None,
     ) -> None:
-        """Share ``argv`` running in a new ``cols`` x ``rows`` pty; ``on_grant(granted)``
-        is told each grant and revoke (a tmux client made writable only meanwhile)."""
+        """Share ``argv`` running in a new ``cols`` x ``rows`` pty. ``on_input(text)``,
+        if given, types instead of the pty (a tmux pane: its client is read-only);
+        the grant gate is the same."""
         if self._closed:
             raise ShareError("the call is over")
         if self._unavailable:
@@ -195,7 +196,7 @@ class ShareSession(ChannelUser):
         self._pending.clear()
         self._finishing = False
         self.granted = False
-        self._on_grant = on_grant
+        self._on_input = on_input
         self._unseen = None
         try:
             await pty.spawn(argv, cols, rows)
@@ -261,8 +262,6 @@ class ShareSession(ChannelUser):
         if self.granted == granted:
             return
         self.granted = granted
-        if self._on_grant is not None:
-            self._on_grant(granted)
         self._send(encode_control(Control("share-grant" if granted else "share-revoke")))
         self._on_change(ShareChange("control", "local", granted=granted))
 
@@ -351,7 +350,7 @@ class ShareSession(ChannelUser):
         if not data or len(data) > MAX_INPUT_CHARS:
             raise ShareError(f"input must be 1-{MAX_INPUT_CHARS} characters")
         if self._pty is not None:
-            self._pty.write(data.encode("utf-8", "replace"))
+            self._type(data)
             return
         if self.remote is None:
             raise ShareError("no shared terminal to type into")
@@ -364,7 +363,13 @@ class ShareSession(ChannelUser):
             self.input_refused += 1
             self._notice("input from the other side was ignored (no control granted)")
             return
-        self._pty.write(data.encode("utf-8", "replace"))
+        self._type(data)
+
+    def _type(self, data: str) -> None:
+        if self._on_input is not None:
+            self._on_input(data)
+        elif self._pty is not None:
+            self._pty.write(data.encode("utf-8", "replace"))
 
     # ------------------------------------------------------------ receiving
     def _receive(self, data: Any) -> None:

@@ -2,22 +2,22 @@
 
 The share's pty runs a tmux *client*, not a program of its own:
 
-- **A grouped session.** ``tmux new-session -d -t SESSION`` makes a session
-  that shares the pane's session's windows but has its own current window,
+- **A grouped session.** ``new-session -t SESSION`` makes a session that
+  shares the pane's session's windows but has its own current window,
   so showing the pane's window never switches what the sharer's own client
   shows. It is made by our client itself, in one command list with the
   rest, and destroyed as soon as that client leaves (``destroy-unattached``):
   when the share stops, the pty's hang-up ends it.
 - **A read-only client that does not resize.** The same command list sets
   ``refresh-client -f read-only,ignore-size`` before tmux reads a key from
-  the client: tmux itself ignores its keys, and the
-  sharer's windows keep their size. The pty is the window's size (bounded),
+  the client: tmux itself ignores its keys, and the sharer's windows keep
+  their size. The pty is the window's size (bounded),
   so the viewer sees it whole (plus the status line).
-- **Granting** turns the client writable (``switch-client -r`` clears both
-  flags, ``refresh-client -f ignore-size`` sets one back); revoking sets
-  ``read-only`` again. The share's own grant gate still applies
-  first: an ungranted viewer's keys never reach the pty; tmux's read-only
-  flag is a second wall behind it.
+- **Typing goes to the pane only.** The client stays read-only for the
+  whole share; what may be typed (the sharer's own input, a granted
+  viewer's: the share's grant gate decides, as for any share) goes in with
+  ``send-keys -l`` to that pane: literal characters, never tmux's prefix,
+  bindings or commands, never another window or session of the sharer's.
 
 The tmux server is the one ``tmux`` itself would use (``$TMUX``, else
 ``$TMUX_TMPDIR``'s default socket); the client is started with ``$TMUX``
@@ -42,7 +42,8 @@ __all__ = ["check_pane", "start_tmux_share"]
 TIMEOUT = 5.0  # seconds a tmux command may take
 _NAMES = itertools.count(1)  # our grouped sessions' names, in this process
 _INFO = "\t".join(("#{socket_path}", "#{session_id}", "#{window_index}", "#{window_width}",
-                   "#{window_height}", "#{status}"))  # fmt: skip
+                   "#{window_height}", "#{status}", "#{pane_id}"))  # fmt: skip
+QUEUED = 64 * 1024  # characters waiting to be typed into the pane at most
 
 
 async def _tmux(*args: str, socket: str = "") -> tuple[int, str]:
@@ -67,35 +68,32 @@ async def _tmux(*args: str, socket: str = "") -> tuple[int, str]:
     return code, text.strip() if code == 0 else (text.strip().splitlines() or ["failed"])[0]
 
 
-class _Grant:
-    """Turns our tmux client writable while control is granted."""
+class _Typist:
+    """Types into one pane with ``send-keys -l`` (literal: no key names, no tmux
+    bindings), in order, one tmux command at a time; at most :data:`QUEUED`
+    characters wait (a paste beyond that is cut)."""
 
-    def __init__(self, socket: str, session: str) -> None:
-        self.socket, self.session = socket, session  # =NAME: exactly that session
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._lock = asyncio.Lock()
+    def __init__(self, socket: str, pane_id: str) -> None:
+        self.socket, self.pane_id = socket, pane_id
+        self._queue: list[str] = []
+        self._queued = 0
+        self._task: asyncio.Task[None] | None = None
 
-    def __call__(self, granted: bool) -> None:
-        task = asyncio.get_running_loop().create_task(self._set(granted))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def __call__(self, text: str) -> None:
+        text = text.replace("\0", "")  # not in an argv
+        if not text or self._queued + len(text) > QUEUED:
+            return
+        self._queue.append(text)
+        self._queued += len(text)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._drain())
 
-    async def _set(self, granted: bool) -> None:
-        async with self._lock:  # grant and revoke in their order
-            target, socket = self.session, self.socket
-            code, out = await _tmux(
-                "list-clients", "-t", target, "-F", "#{client_tty} #{client_readonly}",
-                socket=socket,
-            )  # fmt: skip
-            for line in out.splitlines() if code == 0 else ():
-                tty, _, readonly = line.rpartition(" ")
-                if not tty:
-                    continue
-                if not granted:  # -f can set read-only, never clear it
-                    await _tmux("refresh-client", "-t", tty, "-f", "read-only", socket=socket)
-                elif readonly == "1":  # -r clears read-only and ignore-size: put that back
-                    await _tmux("switch-client", "-c", tty, "-t", target, "-r", socket=socket)
-                    await _tmux("refresh-client", "-t", tty, "-f", "ignore-size", socket=socket)
+    async def _drain(self) -> None:
+        while self._queue:
+            text = "".join(self._queue)
+            self._queue.clear()
+            self._queued = 0
+            await _tmux("send-keys", "-t", self.pane_id, "-l", "--", text, socket=self.socket)
 
 
 def _checked(pane: str) -> None:
@@ -134,9 +132,9 @@ async def start_tmux_share(
         raise ShareError(f"no tmux pane {pane!r}: {out}")
     code, out = await _tmux("display-message", "-p", "-t", pane, _INFO)
     fields = out.split("\t")
-    if code != 0 or len(fields) != 6 or not (fields[3] + fields[4]).isdigit():
+    if code != 0 or len(fields) != 7 or not (fields[3] + fields[4]).isdigit():
         raise ShareError(f"no tmux pane {pane!r}: {out}")
-    socket, session_id, window, width, height, status = fields
+    socket, session_id, window, width, height, status, pane_id = fields
     if size is None:  # the window, and the status line(s) our client draws under it
         lines = int(status) if status.isdigit() else int(status != "off")
         size = (min(int(width), MAX_COLS), min(int(height) + lines, MAX_ROWS))
@@ -151,7 +149,7 @@ async def start_tmux_share(
     try:
         await share.start(
             argv, cols=size[0], rows=size[1], title=f"tmux {pane}",
-            on_grant=_Grant(socket, f"={name}"),
+            on_input=_Typist(socket, pane_id),
         )  # fmt: skip
     except ShareError as exc:
         raise ShareError(f"cannot share tmux pane {pane!r}: {exc}") from None

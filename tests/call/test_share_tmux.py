@@ -87,27 +87,29 @@ async def test_a_tmux_pane_is_shared_read_only_until_granted(env: Env, tmux: Tmu
     viewer.share.control = True
     viewer.share.send_input("ungranted\r")
     await _until(lambda: sharer.share.input_refused == 1, "the refused input")
-    # The sharer's own pty input: the tmux client is read-only, tmux drops it.
-    sharer.share.send_input("typed while read-only\r")
     viewer.share.control = False
+    # The sharer's own input goes into the pane (send-keys), not through our client.
+    sharer.share.send_input("from the sharer\r")
+    await _until(lambda: "from the sharer" in tmux.pane_text(), "the sharer's line")
 
     sharer.share.grant()
     await _event(viewer, ev.ShareControl, side="remote", granted=True)
-    await _until(
-        lambda: tmux("list-clients", "-F", "#{client_flags}").count("ignore-size,UTF-8") == 1,
-        "a writable client that still ignores sizes",
-    )
     viewer.share.send_input("granted line\r")
     await _until(lambda: "granted line" in tmux.pane_text(), "the granted line in the pane")
     await _until(lambda: "granted line" in _screen(viewer, "remote"), "the granted echo")
+    # Granted keys are the pane's, never tmux's: prefix + c (a new window) is two bytes for cat.
+    viewer.share.send_input("\x02c after prefix\r")
+    await _until(lambda: "c after prefix" in tmux.pane_text(), "the prefix typed as text")
+    assert tmux("list-windows", "-t", "work", "-F", "#{window_index}").split() == ["0", "5"]
+    assert tmux("list-clients", "-F", "#{client_readonly}") == "1"  # all along
 
     sharer.share.revoke()
     await _event(viewer, ev.ShareControl, side="remote", granted=False)
-    await _until(
-        lambda: tmux("list-clients", "-F", "#{client_readonly}") == "1", "a read-only client"
-    )
-    pane = tmux.pane_text()
-    assert "ungranted" not in pane and "typed while read-only" not in pane
+    viewer.share.control = True
+    viewer.share.send_input("after revoke\r")
+    await _until(lambda: sharer.share.input_refused == 2, "the input after the revoke")
+    viewer.share.control = False
+    assert "ungranted" not in tmux.pane_text() and "after revoke" not in tmux.pane_text()
     # The sharer's own client still shows its window, at its size (ours ignores sizes).
     assert tmux("display-message", "-p", "-t", "work", "#{window_index}") == "5"
     assert tmux("display-message", "-p", "-t", "work:0", "#{window_width}x#{window_height}") == (
