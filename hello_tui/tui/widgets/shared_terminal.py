@@ -176,12 +176,11 @@ class SharedTerminal(ScrollView, can_focus=False):
         scrolled = getattr(screen, "scrolled", 0)
         if self.back:  # keep showing the same lines while new ones push the old up
             self.back = min(len(self.history), self.back + scrolled - self._scrolled)
-        self._scrolled = scrolled
+        moved, self._scrolled = scrolled != self._scrolled, scrolled
         if self.back or self._redraw:
-            self._redraw = bool(
-                self.back
-            )  # back at live: one full redraw, then rows as they change
-            self._window(term)
+            if self._redraw or moved or screen.dirty:  # else nothing shown has changed
+                self._redraw = False
+                self._window(term)  # at live: once, then only the rows that change
             return
         cur = screen.cursor
         cursor = (cur.x, cur.y) if not cur.hidden else (-1, -1)
