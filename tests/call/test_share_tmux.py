@@ -52,7 +52,8 @@ def tmux(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tmux]:
     try:
         yield server
     finally:
-        subprocess.run([TMUX, "kill-server"], capture_output=True, timeout=10)
+        socket = f"{tmpdir}/tmux-{os.getuid()}/default"  # not $TMUX_TMPDIR: a test may unset it
+        subprocess.run([TMUX, "-S", socket, "kill-server"], capture_output=True, timeout=10)
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
