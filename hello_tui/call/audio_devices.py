@@ -9,9 +9,11 @@ and turns what happened into the call's events
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Literal
 
 from hello_tui.call import events as ev
+from hello_tui.media.audio_processing import follow_output
 from hello_tui.media.device_watch import (
     DeviceChange,
     DeviceWatch,
@@ -65,6 +67,10 @@ async def switch_audio(call: Call, direction: Literal["in", "out"], endpoint: st
             raise MediaError("this call's speaker is not a device: nothing to switch")
         change = await switch_output(sink, name)
     _emit_change(call, change)
+    if direction == "out":  # echo cancellation follows the speaker: off on a headset
+        notice = await asyncio.to_thread(follow_output, device_source(call), _device_sink(call))
+        if notice is not None and call.ended is None:
+            call._notice(notice, "audio-out")
 
 
 async def watch_devices(call: Call) -> None:
