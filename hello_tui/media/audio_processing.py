@@ -89,6 +89,10 @@ class ProcessingConfig:
     noise_suppression: bool = True
     auto_gain: bool = True
     ns_level: int = 1  # 0-3: at most 6, 12, 18, 21 dB of noise removed (bench/aec.py --sweep)
+    # The gain control's adaptive gain stops here (the binding's default is 50 dB):
+    # past ~15 dB its limiter flattens the talker's envelope and it lifts the residual
+    # echo too; double talk with a -20 dB microphone went 0.877 -> 0.768 (docs/media.md).
+    agc_max_gain_db: float = 12.0
     # Echo cancellation on a headset output too ([audio] aec = "on"); by default a
     # headset gets none (nothing to cancel, and AEC3 would duck the local talker).
     aec_on_headset: bool = False
@@ -173,6 +177,7 @@ class CaptureProcessor:
                 high_pass_filter=True,
                 auto_gain_control=self.config.auto_gain,
                 ns_level=self.config.ns_level,
+                agc_max_gain_db=self.config.agc_max_gain_db,
             )
         except Exception as exc:  # a binding that loads but refuses the settings
             raise ProcessingUnavailable(f"audio processing cannot start ({exc})") from None
