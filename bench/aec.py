@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hello_tui.call import events as ev
 from hello_tui.call.engine import CallOptions, Phone
-from hello_tui.media import devices
+from hello_tui.media import audio_processing, devices
 from hello_tui.media.audio_processing import BLOCK, OFF, CaptureProcessor, ProcessingConfig
 from hello_tui.media.sources import FileSource
 from hello_tui.session.embedded import LOOPBACK, embedded_server
@@ -137,8 +137,9 @@ async def call(phones: Phones, daemon: PulseDaemon, far: Path, heard: Path,
             processor.tap = None
             st = processor.stats()
             print(
-                f"    pairing lag {st.pairing_ms:.1f} ms, {st.realignments} realignments, far "
-                f"frames {st.far_frames}, near {st.frames}, missing {st.far_missing}"
+                f"    pairing lag {st.pairing_ms:.1f} ms, {st.realignments} realignments, "
+                f"{st.gaps_filled} underruns filled, far frames {st.far_frames}, near "
+                f"{st.frames}, missing {st.far_missing}"
             )
             if pairs:
                 print(f"    echo delay per 2 s window, ms (peak): {echo_delays(pairs)}")
@@ -170,7 +171,14 @@ SWEEP = {
     "AEC+NS1+AGC": ProcessingConfig(),  # the default: AGC's gain capped at 12 dB
     "AEC+NS1+AGC50": ProcessingConfig(agc_max_gain_db=50.0),  # the binding's own cap
     "AEC+NS0+AGC": ProcessingConfig(ns_level=0),
+    # Speaker underruns re-pair the reference instead of filling their silence into it
+    # (the behaviour before session 5): audio_processing.MAX_GAP = 0 for these calls.
+    "AEC+NS1 no-fill": MEASURED,
 }
+
+
+def gap_fill(label: str) -> None:
+    audio_processing.MAX_GAP = 0 if label.endswith("no-fill") else RATE // 2
 
 
 async def sweep(phones: Phones, daemon: PulseDaemon, work: Path, far: Path, near: Path,
@@ -184,13 +192,15 @@ async def sweep(phones: Phones, daemon: PulseDaemon, work: Path, far: Path, near
     erles: dict[str, list[float]] = {k: [] for k in settings}
     for i in range(rounds):
         for label, config in settings.items():
+            gap_fill(label)
             got = await call(phones, daemon, far, work / "dt.wav", config, near)
             dts[label].append(envelope_correlation(clean, got))
             on = await call(phones, daemon, far, work / "on.wav", config)
             start, end = int(CONVERGE_S * RATE), min(len(off), len(on)) - RATE // 2
             erles[label].append(power_db(off[start:end]) - power_db(on[start:end]))
             print(f"  round {i + 1} {label}: double talk {dts[label][-1]:.3f}, "
-                  f"ERLE {erles[label][-1]:.1f} dB", flush=True)  # fmt: skip
+                  f"ERLE {erles[label][-1]:.1f} dB, load {os.getloadavg()[0]:.1f}",
+                  flush=True)  # fmt: skip
     print("| setting | double talk, median (calls) | ERLE dB, median (calls) |")
     for label in settings:
         d, e = dts[label], erles[label]

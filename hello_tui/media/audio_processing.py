@@ -23,8 +23,12 @@ the pairing lag, held constant while it stays within ``REALIGN_S`` of the
 measured one (a contiguous reference, which the canceller needs: ALSA's
 pulse plugin reports capture times that wander ~10 ms with nothing wrong)
 and jumped when it does not, or as soon as fresh times are in after a
-callback reports an underrun/overflow (the card played silence we never
-gave it, or lost captured samples: the echo moved against the reference).
+callback reports an overflow (lost captured samples: the echo moved against
+the reference). After a speaker underrun (the card played silence we never
+gave it) the silence goes into the reference instead, as long as the block's
+DAC time says how long it was (1 ms to 0.5 s late): the far stream then stays
+a timeline of what the speaker played, the pairing lag does not move, and
+AEC3 keeps the echo delay it found (a jump made it search again).
 The reference is taken ``LEAD_S`` ahead, so the delay the
 canceller must find is the acoustic path plus that lead, never negative when
 the devices' reported latencies are a little off. Pairing by arrival order
@@ -73,6 +77,7 @@ CLOCK_WINDOW = 5  # callbacks in each stream's running median of its clock offse
 RESYNC_AFTER = 3  # callbacks of both streams after an xrun before the pairing follows it
 REALIGN_S = 0.020  # the pairing lag moves only when the measured one is this far from it
 LEAD_S = 0.010  # the reference is taken this far ahead of the capture time (see above)
+MAX_GAP = SAMPLE_RATE // 2  # a speaker underrun's silence filled into the reference, at most
 
 
 class ProcessingUnavailable(RuntimeError):
@@ -129,6 +134,7 @@ class ProcessingStats:
     gain_db: float  # applied by the gain control (0 when off)
     cpu_seconds: float  # thread CPU time spent in the binding
     echo_cancellation: bool
+    gaps_filled: int = 0  # speaker underruns whose silence went into the reference
 
 
 def _load_binding() -> Any:
@@ -160,6 +166,7 @@ class CaptureProcessor:
         self._lock = threading.Lock()
         self._silence = np.zeros(BLOCK, dtype=np.int16)
         self.frames = self.far_frames = self.far_missing = self.realignments = 0
+        self.gaps_filled = 0  # speaker underruns whose silence went into the reference
         self.cpu_seconds = 0.0
         self.speech_probability = 0.0
         self.gain_db = 0.0
@@ -207,18 +214,35 @@ class CaptureProcessor:
             return
         with self._lock:
             if underflow:
-                self._far_clock.clear()
-                self._resync = True
+                gap = self._played_gap(play_time)
+                if gap:  # the card played silence we never gave it: so does the reference
+                    self._write(np.zeros(gap, dtype=np.int16))
+                    self.gaps_filled += 1
+                else:  # no trustworthy gap: re-pair from fresh times
+                    self._far_clock.clear()
+                    self._resync = True
             if play_time is not None:
                 self._far_clock.append(play_time - self._far_count / SAMPLE_RATE)
-            samples = samples[-FAR_RING:]
-            n = len(samples)
-            at = self._far_count % FAR_RING
-            first = min(n, FAR_RING - at)
-            self._ring[at : at + first] = samples[:first]
-            self._ring[: n - first] = samples[first:]
-            self._far_count += n
-            self.far_frames = self._far_count // BLOCK
+            self._write(samples)
+
+    def _played_gap(self, play_time: float | None) -> int:
+        """Samples of silence the card played before a block due at ``play_time``
+        (0 when the times cannot say: none yet, earlier than due, or too far)."""
+        if play_time is None or not self._far_clock:
+            return 0
+        due = statistics.median_low(self._far_clock) + self._far_count / SAMPLE_RATE
+        gap = round((play_time - due) * SAMPLE_RATE)
+        return gap if BLOCK // 10 <= gap <= MAX_GAP else 0
+
+    def _write(self, samples: Samples) -> None:
+        samples = samples[-FAR_RING:]
+        n = len(samples)
+        at = self._far_count % FAR_RING
+        first = min(n, FAR_RING - at)
+        self._ring[at : at + first] = samples[:first]
+        self._ring[: n - first] = samples[first:]
+        self._far_count += n
+        self.far_frames = self._far_count // BLOCK
 
     def _align(self) -> int:
         """The pairing lag in samples, moved only when the clocks say it is off by more
@@ -302,6 +326,7 @@ class CaptureProcessor:
             gain_db=self.gain_db,
             cpu_seconds=self.cpu_seconds,
             echo_cancellation=self.echo_cancellation,
+            gaps_filled=self.gaps_filled,
         )
 
 
