@@ -11,7 +11,8 @@ describe each sink with ``device.form_factor`` (``headset``, ``headphone``,
 ``speaker``, ``internal``...) and the type and name of its active port (a
 laptop's card with headphones plugged in: ``analog-output-headphones``,
 type ``Headphones``). ``pactl -f json`` (PulseAudio 16+, pipewire-pulse)
-gives both; the PortAudio device is matched to a sink by name: ``default`` /
+gives both (asked only when a server's socket is there: pactl must not
+autospawn a daemon); the PortAudio device is matched to a sink by name: ``default`` /
 ``pulse`` / ``pipewire`` (or empty) is the server's default sink; an ALSA
 card ``… (hw:C,D)`` is the sink with ``alsa.card`` C and ``alsa.device`` D;
 any other name is a sink of that name or description (an ALSA ``type
@@ -26,6 +27,7 @@ Blocking (a subprocess, at most ``TIMEOUT`` s): call it off the event loop.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -49,9 +51,20 @@ class OutputKind:
     why: str  # one line, e.g. 'PulseAudio sink "b_spk": device.form_factor=headset'
 
 
+def _server_present() -> bool:
+    """A PulseAudio-protocol server is there to ask (so pactl never autospawns one)."""
+    if os.environ.get("PULSE_SERVER"):
+        return True
+    runtime = os.environ.get("PULSE_RUNTIME_PATH")
+    if not runtime:
+        base = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+        runtime = os.path.join(base, "pulse")
+    return os.path.exists(os.path.join(runtime, "native"))
+
+
 def _pactl_json(*args: str) -> Any:
     exe = shutil.which("pactl")
-    if exe is None:
+    if exe is None or not _server_present():
         return None
     try:
         done = subprocess.run(

@@ -9,6 +9,7 @@ PortAudio lists them as ALSA devices named after their sinks.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -54,6 +55,19 @@ def test_without_a_sound_server_the_name_is_all_there_is(
     monkeypatch.setenv("PATH", "/nonexistent")  # no pactl
     assert output_kind("Jabra Headset: USB Audio (hw:2,0)").headset is True
     assert output_kind("HDA Intel PCH: ALC257 Analog (hw:0,0)").headset is None
+
+
+def test_no_server_socket_no_pactl(
+    kinds: PulseDaemon, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """pactl is run only when a server's socket is there (it could autospawn one)."""
+    monkeypatch.delenv("PULSE_SERVER")
+    monkeypatch.delenv("PULSE_RUNTIME_PATH", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert output_kind("k_speaker").headset is None
+    (tmp_path / "pulse").mkdir()
+    (tmp_path / "pulse" / "native").symlink_to(kinds.socket)
+    assert output_kind("k_speaker").headset is False  # the same daemon, by its socket
 
 
 def test_a_laptop_card_with_headphones_plugged_in_is_a_headset() -> None:
