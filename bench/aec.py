@@ -261,6 +261,9 @@ async def run(args: argparse.Namespace) -> int:
     global REVERB
     REVERB = args.reverb
     logging.getLogger("aiortc").setLevel(logging.ERROR)
+    if args.verbose:  # why the pairing moved, each time
+        logging.basicConfig(format="      %(message)s")
+        logging.getLogger("hello_tui.media.audio_processing").setLevel(logging.DEBUG)
     ok = True
     cpu_configs = (("AEC+NS+AGC+HPF (the default)", ProcessingConfig()),
                    ("AEC+HPF", ProcessingConfig(noise_suppression=False, auto_gain=False)),
@@ -338,6 +341,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=5)
     ap.add_argument("--skip-calls", action="store_true", help="only the CPU figures")
+    ap.add_argument("-v", "--verbose", action="store_true", help="why the pairing moved")
     ap.add_argument("--reverb", action="store_true",
                     help="the room with a reverberant tail (swh-plugins' gverb)")  # fmt: skip
     ap.add_argument("--sweep", type=int, default=0, metavar="ROUNDS",

@@ -46,6 +46,7 @@ processor: the call goes on unprocessed.
 from __future__ import annotations
 
 import collections
+import logging
 import statistics
 import threading
 import time
@@ -70,6 +71,8 @@ __all__ = [
     "headset_notice",
     "open_processor",
 ]
+
+log = logging.getLogger(__name__)
 
 BLOCK = SAMPLE_RATE // 100  # the module's unit: 10 ms
 FAR_RING = 1 << 17  # far samples kept for pairing (2.7 s): more than any stall we recover from
@@ -257,6 +260,8 @@ class CaptureProcessor:
         if self._lag is None:
             self._lag = measured
         elif abs(measured - self._lag) > (BLOCK // 10 if resync else REALIGN_S * SAMPLE_RATE):
+            log.debug("pairing moved %+.1f ms (%s)", (measured - self._lag) * 1000 / SAMPLE_RATE,
+                      "after an xrun" if resync else "clocks drifted apart")  # fmt: skip
             self._lag = measured
             self.realignments += 1
         return self._lag
