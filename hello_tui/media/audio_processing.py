@@ -115,7 +115,7 @@ class ProcessingConfig:
     ) -> ProcessingConfig:
         """From ``[audio]``: ``aec`` is ``"auto"`` (or ``true``: on unless the output
         is a headset), ``"on"`` (on a headset too) or ``"off"`` (or ``false``)."""
-        mode = {True: "auto", False: "off"}.get(aec, aec) if isinstance(aec, bool) else aec
+        mode = ("auto" if aec else "off") if isinstance(aec, bool) else aec
         return cls(
             aec=mode != "off", noise_suppression=noise_suppression, auto_gain=auto_gain,
             aec_on_headset=mode == "on",
@@ -203,7 +203,7 @@ class CaptureProcessor:
             self._far_clock.clear()
             self._near_clock.clear()
             self._lag = None
-            self._resync = False
+            self._resync = True  # follow the first fresh times
             self._ap = module
             self.echo_cancellation = on
 
