@@ -8,7 +8,8 @@
   sink whose monitor is the "microphone": PulseAudio's loopback module plays
   the speaker's monitor into the microphone's sink at a fixed delay and
   attenuation (mixed with whatever else is played there, e.g. the near-end
-  talker).
+  talker); with ``reverb=True`` through a small room's reverberation on the
+  way (:data:`ROOM`: ``module-ladspa-sink`` running swh-plugins' ``gverb``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ import numpy as np
 
 RATE = 48_000
 BLOCK = 480  # 10 ms
+LADSPA_DIRS = ("/usr/lib/ladspa", "/usr/local/lib/ladspa")
+# gverb's controls: room size (m), reverb time (s), damping, input bandwidth, dry,
+# early reflections and tail levels (dB). A small office: a click comes back with
+# its tail ~10 dB under the direct sound, decaying ~10 dB per 100 ms.
+ROOM = (5.0, 0.3, 0.5, 0.75, 0.0, -15.0, -25.0)
 
 
 def speech(path: Path, text: str, *, voice: str = "en-us", pitch: int = 50) -> Path:
@@ -104,17 +110,36 @@ class AcousticPath:
     and jumped during a call on a loaded machine — a room no laptop has. The
     loopback module measures its own latency and holds it at ``delay_ms``
     (plus the null sinks' few ms), so the echo path stays put like a real one.
-    It has no reverberant tail (that would need a LADSPA plugin package)."""
+    ``reverb=True`` adds a small room's reverberant tail (:data:`ROOM`) between
+    the loopback and the microphone: PulseAudio's LADSPA filter sink with
+    swh-plugins' ``gverb`` (Debian ``swh-plugins``, in dev.sh's list)."""
 
-    def __init__(self, env: dict[str, str], speaker: str, mic_sink: str,
-                 delay_ms: float = 50.0, gain_db: float = -6.0) -> None:  # fmt: skip
+    def __init__(self, env: dict[str, str], speaker: str, mic_sink: str, delay_ms: float = 50.0,
+                 gain_db: float = -6.0, reverb: bool = False) -> None:  # fmt: skip
         self.env = {**os.environ, **env}
-        loaded = self._pactl(
-            "load-module", "module-loopback", f"source={speaker}.monitor", f"sink={mic_sink}",
-            f"latency_msec={round(delay_ms)}", "source_dont_move=1", "sink_dont_move=1",
-            "remix=0", "sink_input_properties=media.name=acoustic-path",
-        )  # fmt: skip
-        self.module = loaded.strip()
+        self.room: str | None = None
+        self.module: str | None = None
+        into = mic_sink
+        if reverb:  # loopback -> the room's reverb (a LADSPA filter sink) -> the microphone
+            if not any(os.path.exists(f"{d}/gverb_1216.so") for d in LADSPA_DIRS):
+                raise RuntimeError("swh-plugins is missing (./dev.sh installs it)")
+            into = f"{mic_sink}_room"
+            self.room = self._pactl(
+                "load-module", "module-ladspa-sink", f"sink_name={into}",
+                f"sink_master={mic_sink}", "plugin=gverb_1216", "label=gverb",
+                "channels=2", "channel_map=left,right",  # gverb: mono in, stereo out
+                "control=" + ",".join(f"{v:g}" for v in ROOM),
+            ).strip()  # fmt: skip
+        try:
+            self.module = self._pactl(
+                "load-module", "module-loopback", f"source={speaker}.monitor", f"sink={into}",
+                f"latency_msec={round(delay_ms)}", "source_dont_move=1", "sink_dont_move=1",
+                *(() if reverb else ("remix=0",)),
+                "sink_input_properties=media.name=acoustic-path",
+            ).strip()  # fmt: skip
+        except RuntimeError:
+            self.stop()
+            raise
         deadline = time.monotonic() + 10
         while (stream := self._sink_input()) is None:  # it connects asynchronously
             if time.monotonic() > deadline:
@@ -142,5 +167,7 @@ class AcousticPath:
         return done.stdout
 
     def stop(self) -> None:
-        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-            self._pactl("unload-module", self.module)
+        for module in (self.module, self.room):
+            if module is not None:
+                with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                    self._pactl("unload-module", module)

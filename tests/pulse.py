@@ -46,7 +46,9 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 SINK = "hello_test"
@@ -149,16 +151,21 @@ class PulseDaemon:
         self.keepalive = self._keepalive_reader(SINK)
         self._restart_timer(SINK)
 
-    def add_null_sink(self, name: str, rate: int = 48000, channels: int = 1) -> None:
+    def add_null_sink(
+        self, name: str, rate: int = 48000, channels: int = 1,
+        properties: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         """Load another null sink ``name`` (monitor: ``name.monitor``), kept rendering
-        in 10 ms steps like the default one."""
+        in 10 ms steps like the default one; ``properties``: more sink properties,
+        e.g. ``{"device.form_factor": "headset"}`` (values without spaces)."""
+        props = {"device.description": name, **(properties or {})}
         result = self.pactl(
             "load-module",
             "module-null-sink",
             f"sink_name={name}",
             f"rate={rate}",
             f"channels={channels}",
-            f"sink_properties=device.description={name}",
+            'sink_properties="' + " ".join(f"{k}={v}" for k, v in props.items()) + '"',
         )
         if result.returncode != 0:
             raise RuntimeError(f"cannot add null sink {name}: {result.stderr.strip()}")
@@ -202,3 +209,46 @@ class PulseDaemon:
                     proc.wait()
         self.keepalive = self.proc = None
         self.extra_keepalives = []
+
+
+@contextlib.contextmanager
+def pulse_devices(
+    workdir: Path,
+    mics: Iterable[str] = (),
+    speakers: Iterable[str] = (),
+    properties: dict[str, dict[str, str]] | None = None,
+) -> Iterator[PulseDaemon]:
+    """A private daemon whose null sinks PortAudio lists as sound cards: each of
+    ``mics`` an input (capturing its sink's monitor: play into the sink to speak
+    into it), each of ``speakers`` an output (record its monitor). ``properties``:
+    more sink properties per name (e.g. a headset's form factor). The process's
+    environment (``PULSE_SERVER``, ``ALSA_CONFIG_PATH``) and PortAudio's device
+    list are put back afterwards. RuntimeError when PulseAudio cannot start."""
+    from hello_tui.media import devices
+
+    mics, speakers = list(mics), list(speakers)
+    daemon = PulseDaemon(workdir)
+    try:
+        daemon.start()
+        for name in (*mics, *speakers):
+            daemon.add_null_sink(name, properties=(properties or {}).get(name))
+    except RuntimeError:
+        daemon.stop()
+        raise
+    conf = daemon.alsa_devices({**{m: f"{m}.monitor" for m in mics}, **{s: s for s in speakers}})
+    wanted = {**daemon.env, "ALSA_CONFIG_PATH": str(conf)}
+    saved = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    devices.refresh()  # PortAudio re-reads the ALSA config and finds the daemon
+    try:
+        yield daemon
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if "sounddevice" in sys.modules:
+            with contextlib.suppress(Exception):
+                devices.refresh()  # back to the devices of before
+        daemon.stop()

@@ -9,9 +9,11 @@ and turns what happened into the call's events
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Literal
 
 from hello_tui.call import events as ev
+from hello_tui.media.audio_processing import follow_output
 from hello_tui.media.device_watch import (
     DeviceChange,
     DeviceWatch,
@@ -65,6 +67,22 @@ async def switch_audio(call: Call, direction: Literal["in", "out"], endpoint: st
             raise MediaError("this call's speaker is not a device: nothing to switch")
         change = await switch_output(sink, name)
     _emit_change(call, change)
+    if direction == "out":
+        await _follow_output(call)
+
+
+async def _follow_output(call: Call) -> None:
+    """Echo cancellation follows the speaker: off on a headset, on off it (a notice)."""
+    notice = await asyncio.to_thread(follow_output, device_source(call), _device_sink(call))
+    if notice is not None and call.ended is None:
+        call._notice(notice, "audio-out")
+
+
+def _changed(call: Call, change: DeviceChange) -> None:
+    """The device watch moved a device (lost: to the default; latency: reopened)."""
+    _emit_change(call, change)
+    if change.direction == "out" and change.reason == "lost":
+        call._spawn(_follow_output(call))
 
 
 async def watch_devices(call: Call) -> None:
@@ -80,7 +98,7 @@ async def watch_devices(call: Call) -> None:
     watch = DeviceWatch(
         source,
         sink,
-        on_change=lambda change: _emit_change(call, change),
+        on_change=lambda change: _changed(call, change),
         on_notice=call._notice,
         muted=lambda: call.muted,
         on_muted_voice=muted_voice,

@@ -26,7 +26,9 @@ class AudioSettings(_Section):
     input: str = "device:"
     output: str = "device:"
     # The processing stage on device: capture (media/audio_processing.py).
-    aec: bool = True
+    # aec: "auto" (= true: on unless the output is a headset), "on" (a headset
+    # too), "off" (= false).
+    aec: bool | Literal["auto", "on", "off"] = True
     noise_suppression: bool = True
     auto_gain: bool = True
 

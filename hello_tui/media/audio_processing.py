@@ -23,8 +23,12 @@ the pairing lag, held constant while it stays within ``REALIGN_S`` of the
 measured one (a contiguous reference, which the canceller needs: ALSA's
 pulse plugin reports capture times that wander ~10 ms with nothing wrong)
 and jumped when it does not, or as soon as fresh times are in after a
-callback reports an underrun/overflow (the card played silence we never
-gave it, or lost captured samples: the echo moved against the reference).
+callback reports an overflow (lost captured samples: the echo moved against
+the reference). After a speaker underrun (the card played silence we never
+gave it) the silence goes into the reference instead, as long as the block's
+DAC time says how long it was (1 ms to 0.5 s late): the far stream then stays
+a timeline of what the speaker played, the pairing lag does not move, and
+AEC3 keeps the echo delay it found (a jump made it search again).
 The reference is taken ``LEAD_S`` ahead, so the delay the
 canceller must find is the acoustic path plus that lead, never negative when
 the devices' reported latencies are a little off. Pairing by arrival order
@@ -42,6 +46,7 @@ processor: the call goes on unprocessed.
 from __future__ import annotations
 
 import collections
+import logging
 import statistics
 import threading
 import time
@@ -62,8 +67,12 @@ __all__ = [
     "ProcessingStats",
     "ProcessingUnavailable",
     "attach_processing",
+    "follow_output",
+    "headset_notice",
     "open_processor",
 ]
+
+log = logging.getLogger(__name__)
 
 BLOCK = SAMPLE_RATE // 100  # the module's unit: 10 ms
 FAR_RING = 1 << 17  # far samples kept for pairing (2.7 s): more than any stall we recover from
@@ -71,6 +80,7 @@ CLOCK_WINDOW = 5  # callbacks in each stream's running median of its clock offse
 RESYNC_AFTER = 3  # callbacks of both streams after an xrun before the pairing follows it
 REALIGN_S = 0.020  # the pairing lag moves only when the measured one is this far from it
 LEAD_S = 0.010  # the reference is taken this far ahead of the capture time (see above)
+MAX_GAP = SAMPLE_RATE // 2  # a speaker underrun's silence filled into the reference, at most
 
 
 class ProcessingUnavailable(RuntimeError):
@@ -87,10 +97,29 @@ class ProcessingConfig:
     noise_suppression: bool = True
     auto_gain: bool = True
     ns_level: int = 1  # 0-3: at most 6, 12, 18, 21 dB of noise removed (bench/aec.py --sweep)
+    # The gain control's adaptive gain stops here (the binding's default is 50 dB):
+    # past ~15 dB its limiter flattens the talker's envelope and it lifts the residual
+    # echo too; double talk with a -20 dB microphone went 0.877 -> 0.768 (docs/media.md).
+    agc_max_gain_db: float = 12.0
+    # Echo cancellation on a headset output too ([audio] aec = "on"); by default a
+    # headset gets none (nothing to cancel, and AEC3 would duck the local talker).
+    aec_on_headset: bool = False
 
     @property
     def any(self) -> bool:
         return self.aec or self.noise_suppression or self.auto_gain
+
+    @classmethod
+    def from_switches(
+        cls, aec: bool | str, noise_suppression: bool, auto_gain: bool
+    ) -> ProcessingConfig:
+        """From ``[audio]``: ``aec`` is ``"auto"`` (or ``true``: on unless the output
+        is a headset), ``"on"`` (on a headset too) or ``"off"`` (or ``false``)."""
+        mode = ("auto" if aec else "off") if isinstance(aec, bool) else aec
+        return cls(
+            aec=mode != "off", noise_suppression=noise_suppression, auto_gain=auto_gain,
+            aec_on_headset=mode == "on",
+        )  # fmt: skip
 
 
 DEFAULT = ProcessingConfig()
@@ -108,6 +137,7 @@ class ProcessingStats:
     gain_db: float  # applied by the gain control (0 when off)
     cpu_seconds: float  # thread CPU time spent in the binding
     echo_cancellation: bool
+    gaps_filled: int = 0  # speaker underruns whose silence went into the reference
 
 
 def _load_binding() -> Any:
@@ -125,21 +155,9 @@ class CaptureProcessor:
     callback's thread) and ``process`` (the input callback's thread)."""
 
     def __init__(self, config: ProcessingConfig, *, echo_cancellation: bool) -> None:
-        binding = _load_binding()
         self.config = config
         self.echo_cancellation = echo_cancellation and config.aec
-        try:
-            self._ap = binding.AudioProcessor(
-                sample_rate=SAMPLE_RATE,
-                num_channels=1,
-                echo_cancellation=self.echo_cancellation,
-                noise_suppression=config.noise_suppression,
-                high_pass_filter=True,
-                auto_gain_control=config.auto_gain,
-                ns_level=config.ns_level,
-            )
-        except Exception as exc:  # a binding that loads but refuses the settings
-            raise ProcessingUnavailable(f"audio processing cannot start ({exc})") from None
+        self._ap = self._module(self.echo_cancellation)
         self._ring = np.zeros(FAR_RING, dtype=np.int16)
         self._far_count = 0  # far samples received so far (the ring's write position)
         self._near_count = 0  # near samples received so far
@@ -151,11 +169,43 @@ class CaptureProcessor:
         self._lock = threading.Lock()
         self._silence = np.zeros(BLOCK, dtype=np.int16)
         self.frames = self.far_frames = self.far_missing = self.realignments = 0
+        self.gaps_filled = 0  # speaker underruns whose silence went into the reference
         self.cpu_seconds = 0.0
         self.speech_probability = 0.0
         self.gain_db = 0.0
         # Diagnostics (bench/aec.py): called with each (near, far) 10 ms pair the binding gets.
         self.tap: Callable[[Samples, Samples], None] | None = None
+
+    def _module(self, echo_cancellation: bool) -> Any:
+        binding = _load_binding()
+        try:
+            return binding.AudioProcessor(
+                sample_rate=SAMPLE_RATE,
+                num_channels=1,
+                echo_cancellation=echo_cancellation,
+                noise_suppression=self.config.noise_suppression,
+                high_pass_filter=True,
+                auto_gain_control=self.config.auto_gain,
+                ns_level=self.config.ns_level,
+                agc_max_gain_db=self.config.agc_max_gain_db,
+            )
+        except Exception as exc:  # a binding that loads but refuses the settings
+            raise ProcessingUnavailable(f"audio processing cannot start ({exc})") from None
+
+    def set_echo_cancellation(self, on: bool) -> None:
+        """Turn echo cancellation on or off mid-call (the speaker moved to or from a
+        headset): a fresh module (the binding fixes it at creation; NS and AGC
+        restart too) and a fresh pairing, found from the clocks as at the start."""
+        if on == self.echo_cancellation:
+            return
+        module = self._module(on)
+        with self._lock:
+            self._far_clock.clear()
+            self._near_clock.clear()
+            self._lag = None
+            self._resync = True  # follow the first fresh times
+            self._ap = module
+            self.echo_cancellation = on
 
     def feed_far(
         self, samples: Samples, play_time: float | None = None, underflow: bool = False
@@ -167,18 +217,35 @@ class CaptureProcessor:
             return
         with self._lock:
             if underflow:
-                self._far_clock.clear()
-                self._resync = True
+                gap = self._played_gap(play_time)
+                if gap:  # the card played silence we never gave it: so does the reference
+                    self._write(np.zeros(gap, dtype=np.int16))
+                    self.gaps_filled += 1
+                else:  # no trustworthy gap: re-pair from fresh times
+                    self._far_clock.clear()
+                    self._resync = True
             if play_time is not None:
                 self._far_clock.append(play_time - self._far_count / SAMPLE_RATE)
-            samples = samples[-FAR_RING:]
-            n = len(samples)
-            at = self._far_count % FAR_RING
-            first = min(n, FAR_RING - at)
-            self._ring[at : at + first] = samples[:first]
-            self._ring[: n - first] = samples[first:]
-            self._far_count += n
-            self.far_frames = self._far_count // BLOCK
+            self._write(samples)
+
+    def _played_gap(self, play_time: float | None) -> int:
+        """Samples of silence the card played before a block due at ``play_time``
+        (0 when the times cannot say: none yet, earlier than due, or too far)."""
+        if play_time is None or not self._far_clock:
+            return 0
+        due = statistics.median_low(self._far_clock) + self._far_count / SAMPLE_RATE
+        gap = round((play_time - due) * SAMPLE_RATE)
+        return gap if BLOCK // 10 <= gap <= MAX_GAP else 0
+
+    def _write(self, samples: Samples) -> None:
+        samples = samples[-FAR_RING:]
+        n = len(samples)
+        at = self._far_count % FAR_RING
+        first = min(n, FAR_RING - at)
+        self._ring[at : at + first] = samples[:first]
+        self._ring[: n - first] = samples[first:]
+        self._far_count += n
+        self.far_frames = self._far_count // BLOCK
 
     def _align(self) -> int:
         """The pairing lag in samples, moved only when the clocks say it is off by more
@@ -193,6 +260,8 @@ class CaptureProcessor:
         if self._lag is None:
             self._lag = measured
         elif abs(measured - self._lag) > (BLOCK // 10 if resync else REALIGN_S * SAMPLE_RATE):
+            log.debug("pairing moved %+.1f ms (%s)", (measured - self._lag) * 1000 / SAMPLE_RATE,
+                      "after an xrun" if resync else "clocks drifted apart")  # fmt: skip
             self._lag = measured
             self.realignments += 1
         return self._lag
@@ -233,20 +302,22 @@ class CaptureProcessor:
         if n == 0:
             return self._silence[:0]
         out = np.empty(n * BLOCK, dtype=np.int16)
-        lag = self._align() if self.echo_cancellation else 0
+        with self._lock:  # the pair set_echo_cancellation swaps
+            module, cancel = self._ap, self.echo_cancellation
+        lag = self._align() if cancel else 0
         tap = self.tap
         t0 = time.thread_time()
         for i in range(n):
             chunk = pending[i * BLOCK : (i + 1) * BLOCK]
-            far = self._far_at(first + i * BLOCK + lag) if self.echo_cancellation else None
-            out[i * BLOCK : (i + 1) * BLOCK] = self._ap.process(chunk, far)
+            far = self._far_at(first + i * BLOCK + lag) if cancel else None
+            out[i * BLOCK : (i + 1) * BLOCK] = module.process(chunk, far)
             if tap is not None:
                 tap(chunk, self._silence if far is None else far)
         self.cpu_seconds += time.thread_time() - t0
         self.frames += n
-        self.speech_probability = float(self._ap.speech_probability)
+        self.speech_probability = float(module.speech_probability)
         if self.config.auto_gain:
-            self.gain_db = float(self._ap.gain_db)
+            self.gain_db = float(module.gain_db)
         return out
 
     def stats(self) -> ProcessingStats:
@@ -260,6 +331,7 @@ class CaptureProcessor:
             gain_db=self.gain_db,
             cpu_seconds=self.cpu_seconds,
             echo_cancellation=self.echo_cancellation,
+            gaps_filled=self.gaps_filled,
         )
 
 
@@ -276,21 +348,63 @@ def open_processor(
         return None, f"no echo cancellation or noise suppression: {exc}"
 
 
+def headset_notice(config: ProcessingConfig, device: str) -> str | None:
+    """When ``device`` (a PortAudio output's name) is a headset and ``config`` does
+    not ask for echo cancellation there: the one line saying it is off (blocking:
+    asks the sound server, :mod:`hello_tui.media.output_kind`). Else None."""
+    if not config.aec or config.aec_on_headset:
+        return None
+    from hello_tui.media.output_kind import output_kind
+
+    kind = output_kind(device)
+    if not kind.headset:
+        return None
+    return (
+        f'echo cancellation off: the output is a headset ({kind.why}); [audio] aec = "on" keeps it'
+    )
+
+
+def follow_output(source: object, sink: object) -> str | None:
+    """After the speaker moved to another device mid-call: echo cancellation goes
+    off on a headset and back on off it (``config.aec`` only); returns the one
+    line saying so when it changed. Blocking (asks the sound server)."""
+    from hello_tui.media.sinks import DeviceSink
+    from hello_tui.media.sources import DeviceSource
+
+    processor = source.processor if isinstance(source, DeviceSource) else None
+    if processor is None or not isinstance(sink, DeviceSink) or not processor.config.aec:
+        return None
+    notice = headset_notice(processor.config, sink.device.name)
+    want = notice is None
+    if want == processor.echo_cancellation:
+        return None
+    try:
+        processor.set_echo_cancellation(want)
+    except ProcessingUnavailable as exc:
+        return f"echo cancellation unchanged: {exc}"
+    sink.far_end = processor.feed_far if want else None
+    return notice or f'echo cancellation on: the output "{sink.device.name[:60]}" is not a headset'
+
+
 def attach_processing(source: object, sink: object, config: ProcessingConfig) -> str | None:
     """Put a processing stage on ``source`` if it is a device (``device:`` capture),
-    with echo cancellation fed by ``sink`` if that is a device too; returns a
-    one-line notice when the binding cannot be used. Other sources are left
-    untouched (bit-exact)."""
+    with echo cancellation fed by ``sink`` if that is a device too and not a
+    headset (unless ``config.aec_on_headset``); returns a one-line notice when the
+    binding cannot be used or echo cancellation is off for a headset. Other
+    sources are left untouched (bit-exact). Blocking (may ask the sound server)."""
     from hello_tui.media.sinks import DeviceSink
     from hello_tui.media.sources import DeviceSource
 
     if not isinstance(source, DeviceSource) or source.processor is not None:
         return None
     speaker = sink if isinstance(sink, DeviceSink) else None
+    headset = headset_notice(config, speaker.device.name) if speaker is not None else None
+    if headset is not None:
+        speaker = None
     processor, notice = open_processor(config, echo_cancellation=speaker is not None)
     if processor is None:
         return notice
     source.processor = processor
     if speaker is not None and processor.echo_cancellation:
         speaker.far_end = processor.feed_far
-    return None
+    return headset

@@ -194,7 +194,7 @@ class Session:
         endpoints = (self.media["audio_in"] or audio.input, self.media["audio_out"] or audio.output)
         if not uses_devices(endpoints):
             return
-        processing = audio.aec or audio.noise_suppression or audio.auto_gain
+        processing = audio.aec not in (False, "off") or audio.noise_suppression or audio.auto_gain
         task = asyncio.get_running_loop().create_task(
             asyncio.to_thread(warm_audio_stack, processing=processing)
         )

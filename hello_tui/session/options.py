@@ -51,7 +51,7 @@ def call_options(
         video_out=video_out,
         identity=identity,
         ice_transport_policy=settings.ice.transport_policy,
-        audio_processing=ProcessingConfig(
-            aec=audio.aec, noise_suppression=audio.noise_suppression, auto_gain=audio.auto_gain
+        audio_processing=ProcessingConfig.from_switches(
+            audio.aec, audio.noise_suppression, audio.auto_gain
         ),
     )

@@ -8,9 +8,6 @@ is always on events, with timeouts.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import wave
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +26,7 @@ from hello_tui.server.settings import ServerSettings
 from hello_tui.signaling.client import SignalingClient
 from hello_tui.signaling.identity import generate_key
 from tests.pulse import PulseDaemon
+from tests.pulse import pulse_devices as pulse_device_set
 
 RATE = 48_000
 LOOPBACK = ("127.0.0.1",)
@@ -130,30 +128,5 @@ def pulse_devices(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseDae
     PortAudio as devices ``a_mic`` (input: ``a_mic.monitor``) and ``b_spk`` (output),
     so ``device:a_mic`` / ``device:b_spk`` name them. Play into sink ``a_mic`` and
     record ``b_spk.monitor`` (``paplay``/``parec`` with ``daemon.env``)."""
-    from hello_tui.media import devices
-
-    daemon = PulseDaemon(tmp_path_factory.mktemp("pulse"))
-    try:
-        daemon.start()
-        for name in (MIC, SPEAKER):
-            daemon.add_null_sink(name)
-    except RuntimeError as exc:
-        daemon.stop()
-        pytest.fail(str(exc))
-    conf = daemon.alsa_devices({MIC: f"{MIC}.monitor", SPEAKER: SPEAKER})
-    wanted = {**daemon.env, "ALSA_CONFIG_PATH": str(conf)}
-    saved = {k: os.environ.get(k) for k in wanted}
-    os.environ.update(wanted)
-    devices.refresh()  # PortAudio re-reads the ALSA config and finds the daemon
-    try:
+    with pulse_device_set(tmp_path_factory.mktemp("pulse"), [MIC], [SPEAKER]) as daemon:
         yield daemon
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        if "sounddevice" in sys.modules:
-            with contextlib.suppress(Exception):
-                devices.refresh()  # back to the devices of before
-        daemon.stop()

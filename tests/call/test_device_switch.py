@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import os
 import subprocess
-import sys
 import time
 import wave
 from collections.abc import AsyncIterator, Iterator
@@ -39,7 +38,7 @@ from hello_tui.media.sources import DeviceSource
 from tests.acoustic import read_mono, resample, speech
 from tests.call.conftest import RATE, Env, T, rms
 from tests.call.test_device_path import record, write_tone
-from tests.pulse import SINK, PulseDaemon
+from tests.pulse import SINK, PulseDaemon, pulse_devices
 
 MICS = {"a_mic": 440, "a_mic2": 1000}  # the tone played into each microphone
 SPEAKERS = ("b_spk", "b_spk2")
@@ -48,33 +47,8 @@ BLOCK = RATE // 50  # 20 ms
 
 @pytest.fixture
 def devices4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseDaemon]:
-    from hello_tui.media import devices
-
-    daemon = PulseDaemon(tmp_path_factory.mktemp("pulse"))
-    try:
-        daemon.start()
-        for name in (*MICS, *SPEAKERS):
-            daemon.add_null_sink(name)
-    except RuntimeError as exc:
-        daemon.stop()
-        pytest.fail(str(exc))
-    conf = daemon.alsa_devices({**{m: f"{m}.monitor" for m in MICS}, **{s: s for s in SPEAKERS}})
-    wanted = {**daemon.env, "ALSA_CONFIG_PATH": str(conf)}
-    saved = {k: os.environ.get(k) for k in wanted}
-    os.environ.update(wanted)
-    devices.refresh()
-    try:
+    with pulse_devices(tmp_path_factory.mktemp("pulse"), MICS, SPEAKERS) as daemon:
         yield daemon
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        if "sounddevice" in sys.modules:
-            with contextlib.suppress(Exception):
-                devices.refresh()
-        daemon.stop()
 
 
 @pytest.fixture

@@ -188,7 +188,9 @@ async def test_device_capture_gets_the_stage_and_a_device_speaker_feeds_it(
 @pytest.mark.parametrize("underflow", [False, True])
 def test_a_small_shift_moves_the_pairing_only_after_an_underrun(underflow: bool) -> None:
     """The speaker's times move 10 ms (less than REALIGN_S): capture-time wander is
-    ignored, but after an underrun flag the pairing follows the fresh times."""
+    ignored, but after an underrun flag the card played 10 ms of silence: they go
+    into the reference, so the pairing (unchanged) gives the canceller what the
+    speaker played at each moment."""
     proc = CaptureProcessor(ProcessingConfig(), echo_cancellation=True)
     got = paired(proc)
     lead = round(LEAD_S * RATE)
@@ -201,5 +203,23 @@ def test_a_small_shift_moves_the_pairing_only_after_an_underrun(underflow: bool)
         proc.process(np.zeros(2 * BLOCK, dtype=np.int16), 100.0 + k / RATE)
     moved = 480 if underflow else 0  # the far stream is 10 ms behind the capture now
     assert got[10:12] == [k * BLOCK + lead + 1 - moved for k in (10, 11)]
-    assert proc.stats().realignments == int(underflow)
+    assert proc.stats().realignments == 0
+    assert proc.stats().gaps_filled == int(underflow)
     assert REALIGN_S > 0.010
+
+
+def test_an_underrun_the_times_cannot_measure_re_pairs_from_fresh_times() -> None:
+    """After an underrun whose block is due *earlier* than the far stream says (a new
+    stream after a switch, times that disagree), nothing is filled: the pairing
+    follows the fresh times, once."""
+    proc = CaptureProcessor(ProcessingConfig(), echo_cancellation=True)
+    got = paired(proc)
+    lead = round(LEAD_S * RATE)
+    proc.feed_far(RAMP[: 2 * BLOCK], 100.0)
+    for k in range(0, 14 * BLOCK, 2 * BLOCK):
+        j = k + 2 * BLOCK
+        early = j >= 6 * BLOCK  # from here on, far sample j plays 10 ms earlier
+        proc.feed_far(RAMP[j : j + 2 * BLOCK], 100.0 + j / RATE - 0.010 * early, j == 6 * BLOCK)
+        proc.process(np.zeros(2 * BLOCK, dtype=np.int16), 100.0 + k / RATE)
+    assert got[10:12] == [k * BLOCK + lead + 1 + 480 for k in (10, 11)]
+    assert proc.stats().realignments == 1 and proc.stats().gaps_filled == 0

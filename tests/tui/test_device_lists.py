@@ -9,9 +9,6 @@ A private PulseAudio daemon whose null sinks PortAudio lists as sound cards
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -23,7 +20,7 @@ from hello_tui.tui.app import HelloApp
 from hello_tui.tui.screens.audio_devices import AudioDevicePicker
 from hello_tui.tui.screens.call import CallScreen
 from hello_tui.tui.screens.settings import SettingsScreen
-from tests.pulse import PulseDaemon
+from tests.pulse import PulseDaemon, pulse_devices
 
 from .conftest import T, visible_text, wait_until, write_config
 
@@ -32,31 +29,8 @@ MIC, SPEAKER, PLUGGED, MIC2 = "t_mic", "t_spk", "t_spk2", "t_mic2"
 
 @pytest.fixture
 def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseDaemon]:
-    daemon = PulseDaemon(tmp_path_factory.mktemp("pulse"))
-    try:
-        daemon.start()
-        for name in (MIC, SPEAKER):
-            daemon.add_null_sink(name)
-    except RuntimeError as exc:
-        daemon.stop()
-        pytest.fail(str(exc))
-    conf = daemon.alsa_devices({MIC: f"{MIC}.monitor", SPEAKER: SPEAKER})
-    wanted = {**daemon.env, "ALSA_CONFIG_PATH": str(conf)}
-    saved = {k: os.environ.get(k) for k in wanted}
-    os.environ.update(wanted)
-    devices.refresh()
-    try:
+    with pulse_devices(tmp_path_factory.mktemp("pulse"), [MIC], [SPEAKER]) as daemon:
         yield daemon
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        if "sounddevice" in sys.modules:
-            with contextlib.suppress(Exception):
-                devices.refresh()
-        daemon.stop()
 
 
 def _outputs(app: HelloApp) -> list[str]:

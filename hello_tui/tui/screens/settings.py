@@ -126,7 +126,7 @@ class SettingsScreen(Screen[bool]):
             # microphone (media/audio_processing.py); other inputs are not processed.
             for key, label in PROCESSING:
                 with Horizontal(classes="switch-row"):
-                    on = bool(getattr(s.audio, key))
+                    on = getattr(s.audio, key) not in (False, "off")  # aec: also "auto"/"on"
                     yield Switch(on, id=f"audio-{key}")
                     yield word_for(f"audio-{key}", on)
                     yield Label(label)
