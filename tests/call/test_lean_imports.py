@@ -31,6 +31,7 @@ NOT_IMPORTED = (
     "prometheus_client",
     "qrcode",
     "segno",
+    "dns",  # dnspython, for aioice's mDNS resolver: deferred (media/aioice_mdns.py)
 )
 
 
