@@ -7,3 +7,7 @@ machine), ``options.CallOptions`` (frozen), the media policy
 the embedded default server (``embedded``).
 ``engine`` re-exports the old names. See docs/calls.md.
 """
+
+from hello_tui.media.aioice_mdns import defer as _defer_mdns
+
+_defer_mdns()  # before any aiortc import here: dnspython only for an mDNS candidate

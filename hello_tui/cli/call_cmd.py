@@ -847,7 +847,7 @@ async def drive(
 
 def share_size(text: str) -> tuple[int, int]:
     """``--share-size COLSxROWS``: (cols, rows); CliError if it is not one."""
-    from hello_tui.share.terminal import MAX_COLS, MAX_ROWS
+    from hello_tui.share.limits import MAX_COLS, MAX_ROWS
 
     cols, _, rows = text.lower().partition("x")
     if not (cols.isdigit() and rows.isdigit()):

@@ -19,10 +19,9 @@ from hello_tui.echo.bot import EchoBot
 from hello_tui.echo.service import prepare_echo
 from hello_tui.server.app import create_app
 from hello_tui.server.settings import ServerSettings
+from hello_tui.session.options import LOOPBACK
 
 __all__ = ["LOOPBACK", "Embedded", "embedded_server"]
-
-LOOPBACK: tuple[str, ...] = ("127.0.0.1",)
 
 
 @dataclass(frozen=True)

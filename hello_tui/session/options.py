@@ -15,7 +15,12 @@ if TYPE_CHECKING:
     from hello_tui.call.identity_proof import Identity
     from hello_tui.config.settings import Settings
 
-__all__ = ["call_options"]
+__all__ = ["LOOPBACK", "call_options"]
+
+# Calls through the embedded server gather on loopback only. Held here, not in
+# .embedded (which re-exports it), so that options for a remote server never
+# import the server, the echo peer and prometheus_client (docs/media.md, "Memory").
+LOOPBACK: tuple[str, ...] = ("127.0.0.1",)
 
 
 def call_options(
@@ -36,7 +41,6 @@ def call_options(
     from hello_tui.call.engine import CallOptions
     from hello_tui.call.peer import ice_servers
     from hello_tui.media.audio_processing import ProcessingConfig
-    from hello_tui.session.embedded import LOOPBACK
 
     video, audio = settings.video, settings.audio
     return CallOptions(

@@ -38,11 +38,10 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from hello_tui.share.limits import MAX_COLS, MAX_ROWS, utf8_cut
 from hello_tui.share.pty_process import PtyProcess
-from hello_tui.share.scrollback import ViewTerminal
-from hello_tui.share.terminal import MAX_COLS, MAX_ROWS, Terminal, utf8_cut
 from hello_tui.share.wire import (
     MAX_INPUT_CHARS,
     MAX_SCREEN_BYTES,
@@ -58,9 +57,27 @@ from hello_tui.share.wire import (
 from hello_tui.util.data_channel import ChannelUser
 from hello_tui.util.token_bucket import TokenBucket
 
+if TYPE_CHECKING:
+    from hello_tui.share.terminal import Terminal
+
 __all__ = ["ShareChange", "ShareError", "ShareSession"]
 
 log = logging.getLogger(__name__)
+
+
+def _terminal(cols: int, rows: int) -> Terminal:
+    # pyte is loaded by the first share, not by every call (docs/media.md, "Memory").
+    from hello_tui.share.terminal import Terminal
+
+    return Terminal(cols, rows)
+
+
+def _view_terminal(cols: int, rows: int) -> Terminal:
+    # The viewer's terminal keeps a scroll-back (share/scrollback.py); pyte, as above.
+    from hello_tui.share.scrollback import ViewTerminal
+
+    return ViewTerminal(cols, rows)
+
 
 FPS = 30  # frames a second at most, each way
 TICK_BUDGET = 0.010  # seconds of emulation per frame at most (the call's loop is shared)
@@ -190,7 +207,7 @@ class ShareSession(ChannelUser):
         if not (1 <= cols <= MAX_COLS and 1 <= rows <= MAX_ROWS):
             raise ShareError(f"a shared terminal is 1-{MAX_COLS} x 1-{MAX_ROWS}")
         pty = PtyProcess(self._on_pty_data, self._on_pty_eof)
-        terminal = Terminal(cols, rows)
+        terminal = _terminal(cols, rows)
         self._pty, self.local = pty, terminal  # before spawn: output may come at once
         self._title = title or " ".join(argv)
         self._pending.clear()
@@ -393,7 +410,7 @@ class ShareSession(ChannelUser):
             case "share-start":
                 if self.remote is not None:
                     self._remote_stopped()
-                self.remote = ViewTerminal(control.cols, control.rows)  # with scroll-back
+                self.remote = _view_terminal(control.cols, control.rows)  # with scroll-back
                 self.remote_title = control.title
                 self._remote_started = self._clock()
                 self.control = False

@@ -25,9 +25,9 @@ from pyte import charsets, graphics
 from pyte import modes as mo
 from pyte.screens import Char
 
-__all__ = ["MAX_COLS", "MAX_ROWS", "FastScreen", "Terminal", "utf8_cut"]
+from hello_tui.share.limits import MAX_COLS, MAX_ROWS, utf8_cut
 
-MAX_COLS, MAX_ROWS = 400, 200  # a screen's bounds, both ends (the other side is untrusted)
+__all__ = ["MAX_COLS", "MAX_ROWS", "FastScreen", "Terminal", "utf8_cut"]
 
 _PLAIN = re.compile(rb"[\x20-\x7e\t\r\n]*")
 _RESET = b"\x1bc"  # RIS: pyte resets screen, modes, margins, charsets
@@ -41,19 +41,6 @@ _FLAGS = (("bold", "1"), ("italics", "3"), ("underscore", "4"), ("blink", "5"),
           ("reverse", "7"), ("strikethrough", "9"))  # fmt: skip
 # Modes a snapshot restores when they differ from a fresh screen's (DEC private ones shifted).
 _MODES = (mo.IRM, mo.LNM, mo.DECOM, mo.DECAWM, mo.DECTCEM, mo.DECSCNM)
-
-
-def utf8_cut(data: bytes) -> int:
-    """The length of ``data``'s prefix that ends on a UTF-8 character boundary."""
-    n = len(data)
-    for back in range(1, min(4, n) + 1):
-        byte = data[n - back]
-        if byte < 0x80:
-            return n
-        if byte >= 0xC0:  # a lead byte: is its sequence complete?
-            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
-            return n if back >= need else n - back
-    return n  # not UTF-8 (or a long run of continuation bytes): pass it on
 
 
 def _colour(name: str, table: dict[str, str], base: str) -> str:

@@ -30,7 +30,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from hello_tui.share.terminal import MAX_COLS, MAX_ROWS
+from hello_tui.share.limits import MAX_COLS, MAX_ROWS
 
 __all__ = [
     "CHANNEL_ID",

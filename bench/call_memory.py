@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Peak RSS and CPU of an audio-only CLI call, per side, and where the memory goes.
+
+Bar (issue 17): peak RSS per side ≤ 80 MiB (docs/benchmarks.md).
+
+Processes (real CLI commands, loopback only): ``hello-tui serve --port 0
+--no-echo``, ``hello-tui answer --auto --once`` (bob) and ``hello-tui call
+bob --duration S`` (alice), each with its own XDG dirs. ``--mode null``:
+``sine:`` → ``null:``; ``--mode device``: ``device:`` both ways on a private
+PulseAudio daemon (tests/pulse.py; the default sink and its monitor).
+Near the end of each call the script reads each side's ``VmHWM`` and
+``/proc/PID/smaps`` and, with ``--maps``, prints the resident memory per
+mapped file (grouped: the Python packages' extension modules and the
+libraries they bundle, system libraries, heap/anonymous). CPU: utime+stime
+from just after ``media-flowing`` over wall time.
+
+    python bench/call_memory.py [--mode null|device] [--seconds 8] [--runs 3] [--maps]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from procs import cpu_seconds, hello_cmd, hwm_mib, isolated_env, stop_all
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+BAR_MIB = 80.0
+
+
+def rss_by_mapping(pid: int) -> dict[str, int]:
+    """Resident kB per mapping name (file path, ``[heap]``, ``[anon]``, ``[stack]``)."""
+    out: dict[str, int] = defaultdict(int)
+    name = "[anon]"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            parts = line.split(None, 5)
+            name = parts[5].strip() if len(parts) > 5 and parts[5].strip() else "[anon]"
+        elif line.startswith("Rss:"):
+            out[name] += int(line.split()[1])
+    return dict(out)
+
+
+def group(path: str) -> str:
+    """A mapping's component: the site-package it belongs to, else the file or kind."""
+    m = re.search(r"site-packages/([^/]+)", path)
+    if m:
+        pkg = m.group(1).removesuffix(".libs")
+        return pkg.split(".")[0].split("-")[0].lstrip("_") or pkg
+    if path.startswith("["):
+        return path
+    return os.path.basename(path).split(".so")[0]
+
+
+def one_call(
+    mode: str, seconds: float, tmp: Path, pulse_env: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    def env(home: str) -> dict[str, str]:
+        return isolated_env(tmp / home, **pulse_env)
+
+    ends = ("sine:440", "null:") if mode == "null" else ("device:", "device:")
+    server = subprocess.Popen(
+        hello_cmd("serve", "--port", "0", "--ephemeral", "--no-echo"),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env("s"),
+    )  # fmt: skip
+    procs = [server]
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().rsplit(" ", 1)[1].strip()
+        for name, home in (("bob", "b"), ("alice", "a")):
+            subprocess.run(hello_cmd("account", "register", name, "--server", url),
+                           env=env(home), check=True, capture_output=True)  # fmt: skip
+        bob = subprocess.Popen(
+            hello_cmd("answer", "--auto", "--once", "--server", url, "--audio-in", ends[0],
+                      "--audio-out", ends[1], "--json"),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env("b"),
+        )  # fmt: skip
+        procs.append(bob)
+        assert bob.stdout is not None
+        assert json.loads(bob.stdout.readline())["kind"] == "listening"
+        alice = subprocess.Popen(
+            hello_cmd("call", "bob", "--server", url, "--audio-in", ends[0], "--audio-out",
+                      ends[1], "--duration", str(seconds + 1), "--json"),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env("a"),
+        )  # fmt: skip
+        procs.append(alice)
+        assert alice.stdout is not None
+        for line in alice.stdout:
+            if json.loads(line)["kind"] == "media-flowing":
+                break
+        else:
+            raise RuntimeError("the call ended before media flowed")
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        c0 = {"caller": cpu_seconds(alice.pid), "callee": cpu_seconds(bob.pid)}
+        time.sleep(seconds - 0.5)
+        wall = time.monotonic() - t0
+        out = {}
+        for side, p in (("caller", alice), ("callee", bob)):
+            out[side] = {
+                "cpu": 100 * (cpu_seconds(p.pid) - c0[side]) / wall,
+                "hwm": hwm_mib(p.pid),
+                "maps": rss_by_mapping(p.pid),
+            }
+        alice.wait(30)
+        bob.wait(30)
+        return out
+    finally:
+        stop_all(procs)
+
+
+def print_maps(maps: dict[str, int], top: int) -> None:
+    groups: dict[str, int] = defaultdict(int)
+    for path, kb in maps.items():
+        groups[group(path)] += kb
+    total = sum(groups.values())
+    print(f"    {'component':<28} {'MiB':>6}")
+    for name, kb in sorted(groups.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"    {name:<28} {kb / 1024:>6.1f}")
+    print(f"    {'(total RSS now)':<28} {total / 1024:>6.1f}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mode", choices=("null", "device"), default="null")
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--maps", action="store_true", help="RSS per component (last run)")
+    ap.add_argument("--top", type=int, default=25)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as root:
+        daemon = None
+        pulse_env: dict[str, str] = {}
+        if args.mode == "device":
+            from tests.pulse import PulseDaemon
+
+            daemon = PulseDaemon(Path(root) / "pulse")
+            daemon.start()
+            pulse_env = daemon.env
+        try:
+            runs = []
+            for i in range(args.runs):
+                with tempfile.TemporaryDirectory(dir=root) as tmp:
+                    runs.append(one_call(args.mode, args.seconds, Path(tmp), pulse_env))
+                print(f"  run {i + 1}: " + ", ".join(
+                    f"{s} {r['cpu']:.1f} % {r['hwm']:.1f} MiB" for s, r in runs[-1].items()
+                ), flush=True)  # fmt: skip
+        finally:
+            if daemon is not None:
+                daemon.stop()
+    ok = True
+    for side in ("caller", "callee"):
+        hwm = statistics.median(r[side]["hwm"] for r in runs)
+        cpu = statistics.median(r[side]["cpu"] for r in runs)
+        verdict = "PASS" if hwm <= BAR_MIB else "FAIL"
+        ok &= verdict == "PASS"
+        print(f"{args.mode:<7} {side:<7} peak RSS {hwm:6.1f} MiB (median of {len(runs)}, "
+              f"bar ≤ {BAR_MIB:.0f}: {verdict}), CPU {cpu:5.1f} % of a core")  # fmt: skip
+        if args.maps:
+            print_maps(runs[-1][side]["maps"], args.top)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

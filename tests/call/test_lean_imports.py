@@ -1,0 +1,69 @@
+"""An audio-only CLI call through a remote server loads only what it uses.
+
+Issue 17's memory bar (peak RSS per side ≤ 80 MiB, docs/media.md "Memory"):
+every module a command imports but never runs is resident for the whole call.
+The caller is a real ``hello-tui call`` process under ``-X importtime``
+(every import it made, whenever it made it), the callee a phone in this
+process, through the test server (not the embedded one, which legitimately
+loads the server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from hello_tui.call import events as ev
+from tests.call.conftest import Env, T
+
+# What an audio-only call through a remote server must not load, and why it once did.
+NOT_IMPORTED = (
+    "textual",  # the TUI
+    "rich",
+    "hello_tui.tui",
+    "cv2",  # cameras
+    "pyte",  # terminal sharing's screen: loaded by the first share
+    "wcwidth",
+    "hello_tui.share.terminal",
+    "hello_tui.server",  # the embedded server (LOOPBACK lived in session.embedded)
+    "hello_tui.echo",
+    "prometheus_client",
+    "qrcode",
+    "segno",
+    "dns",  # dnspython, for aioice's mDNS resolver: deferred (media/aioice_mdns.py)
+)
+
+
+async def _hello(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-X", "importtime", "-m", "hello_tui", *args,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "HELLO_TUI_ICE_HOSTS": "127.0.0.1"},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_an_audio_call_through_a_server_imports_only_the_call(env: Env) -> None:
+    code, _, err = await _hello("account", "register", "alice", "--server", env.url)
+    assert code == 0, err[-2000:]
+    bob = await env.phone("bob")
+    caller = asyncio.ensure_future(
+        _hello("call", "bob", "--server", env.url, "--audio-in", "sine:440",
+               "--audio-out", "null:", "--duration", "1", "--json")
+    )  # fmt: skip
+    incoming = await bob.next_incoming(T)
+    await incoming.accept()
+    await incoming.wait_for(ev.MediaFlowing, T)
+    code, out, err = await asyncio.wait_for(caller, 60)
+    assert code == 0, err[-2000:]
+    assert '"kind": "media-flowing"' in out  # a real call took place
+    imported = {line.split("|")[-1].strip() for line in err.splitlines() if "import time:" in line}
+    assert {"aiortc", "av", "numpy", "hello_tui.call.engine"} <= imported  # it sees the call
+    loaded = sorted(
+        name for name in imported for heavy in NOT_IMPORTED
+        if name == heavy or name.startswith(heavy + ".")
+    )  # fmt: skip
+    assert loaded == [], f"an audio-only call imported {loaded}"
