@@ -218,7 +218,9 @@ class CallMedia:
         """A remote track arrived (the peer connection's ``track`` event)."""
         if track.kind == "video":
             self._on_video(track)
-        elif track.kind == "audio" and self.remote is None:
+        elif track.kind == "audio" and self.remote is not None:
+            self.remote.replace(track)  # a renewed transport's: the same consumer reads it
+        elif track.kind == "audio":
             self.remote = TappedTrack(track, self._first_frame)
             self._play(self.remote)
 
