@@ -656,24 +656,28 @@ class Call:
             self._emit(ev.Reconnecting(call_id=self.call_id, cause="network-change"))
         if not self.is_room and not self.server_gone:  # its TCP may be silently dead
             self.client.drop_connection("the network changed")
-        self._spawn(self.renewal.offer("network change"))
+        self._spawn(self.renewal.offer("network change", again=True))
 
     def _renewing(self, on: bool) -> None:
         if self._watch is not None:
             self._watch.hold(on)
 
-    async def _renewed_pc(self) -> RTCPeerConnection:
+    def _renewed_pc(self) -> RTCPeerConnection:
         """A new connection for the call, with the old one's DTLS certificate (the
-        check code can stay) and our tracks moved off the old one's senders (a
-        sender that stops stops its track: the source is the call's)."""
-        old, pc = self.pc, self._make_pc()
+        check code can stay)."""
+        pc = self._make_pc()
+        if self.pc is not None:
+            reuse_certificate(pc, self.pc)
+        return pc
+
+    def _switch_to(self, pc: RTCPeerConnection) -> None:
+        """``pc`` becomes the call's connection; our tracks leave the old one's
+        senders (a sender that stops stops its track: the source is the call's)."""
+        old, self.pc = self.pc, pc
         if old is not None:
-            reuse_certificate(pc, old)
             for sender in old.getSenders():
                 sender.replaceTrack(None)
             self._replaced.append(old)
-        self.pc = pc
-        return pc
 
     def _attach_channels(self, pc: RTCPeerConnection, *, answering: bool) -> None:
         chat = add_chat_channel(pc, answering=answering)
@@ -683,13 +687,18 @@ class Call:
         if share is not None:
             self.share.attach(share)
 
-    async def _renew_offer(self, round_: int) -> tuple[RTCPeerConnection, str]:
+    async def _renew_offer(self, round_: int) -> tuple[RTCPeerConnection, str] | None:
+        """Round ``round_``'s connection and offer (None: a newer round replaced it
+        while it gathered)."""
         self.trust.renew(round_)
-        pc = await self._renewed_pc()
+        pc = self._renewed_pc()
+        self._switch_to(pc)
         pc.addTransceiver(self.media.sent_track(), direction="sendrecv")
         self.media.add_video(pc, offer=True)
         self._attach_channels(pc, answering=False)
         sdp = await local_description(pc, offer=True, addresses=self.options.host_addresses)
+        if self.pc is not pc:
+            return None
         return pc, self.trust.stamp_offer(sdp)
 
     async def _renew_answered(self, pc: RTCPeerConnection, sdp: str) -> None:
@@ -702,10 +711,15 @@ class Call:
         self._close_replaced()  # after the track event: the sink reads the new track
 
     async def _renew_answer(self, round_: int, offer: str) -> str:
+        pc = self._renewed_pc()
+        try:  # an offer we cannot take changes nothing (the offerer sends a round again)
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        except Exception:
+            self._spawn(pc.close())
+            raise
         self.trust.renew(round_)
         self.trust.take_offer(offer)
-        pc = await self._renewed_pc()
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        self._switch_to(pc)
         pc.addTrack(self.media.sent_track())
         self.media.add_video(pc, offer=False)
         self._attach_channels(pc, answering=True)

@@ -64,10 +64,12 @@ class Renewal:
         )
 
     # ------------------------------------------------------------ the offerer
-    async def offer(self, cause: str) -> None:
-        """Renew the transport (the offerer only; once at a time)."""
+    async def offer(self, cause: str, *, again: bool = False) -> None:
+        """Renew the transport (the offerer only). One round at a time, unless
+        ``again``: the network changed once more, the round under way offered
+        what is gone (its loop stops; the new round replaces its connection)."""
         call = self.call
-        if self.active or not call.offerer or not self.possible():
+        if (self.active and not again) or not call.offerer or not self.possible():
             return
         self.active, self.started = True, time.monotonic()
         self.round += 1
@@ -75,13 +77,16 @@ class Renewal:
         log.info("call %s: renewing the transport (round %d, %s)", call.call_id[:6], round_, cause)
         call._renewing(True)
         try:
-            pc, sdp = await call._renew_offer(round_)
+            made = await call._renew_offer(round_)
         except Exception:  # no transport to offer: the media watch ends the call, in words
             log.warning("call %s: renewal failed", call.call_id[:6], exc_info=True)
             return
+        if made is None:  # a newer round took over
+            return
+        pc, sdp = made
         answered: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._answer = (round_, answered)
-        while call.ended is None and not answered.done():
+        while call.ended is None and not answered.done() and self.round == round_:
             try:
                 await call.client.request(
                     p.RenewOffer(call_id=call.call_id, round=round_, sdp=sdp),
@@ -95,7 +100,7 @@ class Renewal:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(answered), RESEND_AFTER)
-        if answered.done() and call.ended is None:
+        if answered.done() and call.ended is None and self.round == round_:
             await call._renew_answered(pc, answered.result())
 
     def take_answer(self, msg: p.RenewAnswer) -> None:
@@ -111,12 +116,18 @@ class Renewal:
             if self._answered is not None and self._answered[0] == msg.round:
                 sdp = self._answered[1]
             elif msg.round > self.round and call.ended is None and call.stage == "connected":
-                self.round = msg.round
-                self.active, self.started = True, time.monotonic()
                 log.info("call %s: the other side renews the transport (round %d)",
                          call.call_id[:6], msg.round)  # fmt: skip
-                call._renewing(True)
-                sdp = await call._renew_answer(msg.round, msg.sdp)
+                started = time.monotonic()
+                call._renewing(True)  # gathering may take seconds: hold the end off now
+                try:
+                    sdp = await call._renew_answer(msg.round, msg.sdp)
+                except Exception as exc:  # unusable: the call goes on as it is
+                    log.warning("call %s: cannot answer the renewal: %s", call.call_id[:6], exc)
+                    call._renewing(self.active)
+                    return
+                self.round = msg.round
+                self.active, self.started = True, started
                 self._answered = (msg.round, sdp)
             else:
                 return
@@ -141,6 +152,6 @@ async def watch_addresses(call: Call) -> None:
     while call.ended is None:
         await asyncio.sleep(ADDRESS_POLL)
         now = aiortc_adapter.interface_addresses()
-        if now != before:
+        if now != before and now:  # none at all: mid-change, nothing to offer yet
             before = now
             call._network_changed()

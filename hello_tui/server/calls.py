@@ -390,8 +390,8 @@ class Calls:
 
     async def renew(self, session: Session, msg: RenewOffer | RenewAnswer) -> None:
         """A new transport within a connected call (v2): relayed to the other party
-        like ``offer``/``answer``. Offers are bounded: rounds go up one at a time
-        (the current one may be sent again) and at most :data:`MAX_RENEWALS` per call.
+        like ``offer``/``answer``. Offers are bounded: rounds never go back (the
+        current one may be sent again) and stop at :data:`MAX_RENEWALS` per call.
         A party back on a new session with the same device key takes its place."""
 
         def check(rec: CallRecord | None) -> CallRecord:
@@ -404,8 +404,8 @@ class Calls:
                 return rec
             if msg.round > MAX_RENEWALS:
                 raise Refusal("rate-limited", "this call renewed its transport too often")
-            if msg.round not in (rec.renew_round, rec.renew_round + 1):
-                raise Refusal("not-allowed", "not the next renewal of this call")
+            if msg.round < rec.renew_round:
+                raise Refusal("not-allowed", "an older renewal of this call")
             return replace(rec, renew_round=msg.round)
 
         _, rec = await self.hub.store.update_call(msg.call_id, check)
