@@ -656,7 +656,7 @@ class Call:
             self._emit(ev.Reconnecting(call_id=self.call_id, cause="network-change"))
         if not self.is_room and not self.server_gone:  # its TCP may be silently dead
             self.client.drop_connection("the network changed")
-        self._spawn(self.renewal.offer("network change", again=True))
+        self._spawn(self.renewal.offer("network change", again=True, local=True))
 
     def _renewing(self, on: bool) -> None:
         if self._watch is not None:

@@ -8,12 +8,14 @@ else: the call id, the source and the sink (re-attached), the chat and share
 channels (re-created with the same negotiated ids), the quality samples, the
 event stream. The old connection is dropped once the new one is negotiated.
 
-Who renews: the side that made the call's offer (the caller; in a room, the
-later arrival), never the other, so two renewals never cross. The other side
-answers each round it is sent, and answers a round again when it is sent again
-(an answer lost while a side reconnected to the server). The offerer sends a
-round again every :data:`RESEND_AFTER` seconds until it is answered or the
-call ends (the media watch's budget, inside 10 s). docs/calls.md, "A new
+Who renews: the side whose own network changed, at once (it knows first);
+and the side that made the call's offer (the caller; in a room, the later
+arrival) when the audio stops. Two rounds crossing: the call's offerer keeps
+its own, the other side drops its own and answers. A side answers each round
+it is sent, and answers a round again when it is sent again (an answer lost
+while a side reconnected to the server). A round is sent again every
+:data:`RESEND_AFTER` seconds until it is answered or the call ends (the media
+watch's budget, inside 10 s). docs/calls.md, "A new
 transport within the call", has the rest (the check code, the server side).
 """
 
@@ -41,15 +43,15 @@ ADDRESS_POLL = 0.5  # s between two looks at the interface addresses during a ca
 
 
 class Renewal:
-    """One call's transport renewals (the offerer's rounds, or the answers to them)."""
+    """One call's transport renewals: our rounds, and the answers to the other side's."""
 
     def __init__(self, call: Call) -> None:
         self.call = call
-        self.round = 0  # the last round started (offerer) or answered (answerer)
+        self.round = 0  # the last round started or answered (rounds only go up)
         self.active = False  # a round is under way: its connection has not connected yet
         self.started: float | None = None  # monotonic: when the round under way started
-        self._answer: tuple[int, asyncio.Future[str]] | None = None  # the offerer's wait
-        self._answered: tuple[int, str] | None = None  # the answerer's last (round, answer)
+        self._mine: tuple[int, asyncio.Future[str]] | None = None  # our round, its answer
+        self._answered: tuple[int, str] | None = None  # our last answer (round, sdp)
         self._lock = asyncio.Lock()
 
     def possible(self) -> bool:
@@ -63,17 +65,22 @@ class Renewal:
             and call.client.version >= 2
         )
 
-    # ------------------------------------------------------------ the offerer
-    async def offer(self, cause: str, *, again: bool = False) -> None:
-        """Renew the transport (the offerer only). One round at a time, unless
-        ``again``: the network changed once more, the round under way offered
-        what is gone (its loop stops; the new round replaces its connection)."""
+    # ------------------------------------------------------------ offering
+    async def offer(self, cause: str, *, again: bool = False, local: bool = False) -> None:
+        """Renew the transport: the call's offerer when the audio stops, either side
+        at once when its own network changed (``local``). One round at a time,
+        unless ``again``: the network changed once more, so the round under way
+        offered what is gone (its loop stops; the new round replaces its connection)."""
         call = self.call
-        if (self.active and not again) or not call.offerer or not self.possible():
+        if not self.possible() or not (call.offerer or local):
+            return
+        if self.active and not again:
             return
         self.active, self.started = True, time.monotonic()
         self.round += 1
         round_ = self.round
+        answered: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        mine = self._mine = (round_, answered)
         log.info("call %s: renewing the transport (round %d, %s)", call.call_id[:6], round_, cause)
         call._renewing(True)
         try:
@@ -84,9 +91,7 @@ class Renewal:
         if made is None:  # a newer round took over
             return
         pc, sdp = made
-        answered: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._answer = (round_, answered)
-        while call.ended is None and not answered.done() and self.round == round_:
+        while call.ended is None and not answered.done() and self._mine is mine:
             try:
                 await call.client.request(
                     p.RenewOffer(call_id=call.call_id, round=round_, sdp=sdp),
@@ -100,22 +105,26 @@ class Renewal:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(answered), RESEND_AFTER)
-        if answered.done() and call.ended is None and self.round == round_:
+        if answered.done() and call.ended is None and self._mine is mine:
             await call._renew_answered(pc, answered.result())
 
     def take_answer(self, msg: p.RenewAnswer) -> None:
-        waiting = self._answer
-        if waiting is not None and waiting[0] == msg.round and not waiting[1].done():
-            waiting[1].set_result(msg.sdp)
+        mine = self._mine
+        if mine is not None and mine[0] == msg.round and not mine[1].done():
+            mine[1].set_result(msg.sdp)
 
-    # ------------------------------------------------------------ the answerer
+    # ------------------------------------------------------------ answering
     async def answer(self, msg: p.RenewOffer) -> None:
-        """Answer a round (again, if it is sent again); older rounds are ignored."""
+        """Answer a round (again, if it is sent again); older rounds are ignored.
+        Two rounds crossing: the call's offerer keeps its own and ignores the
+        other's; the other side drops its own and answers."""
         call = self.call
         async with self._lock:
             if self._answered is not None and self._answered[0] == msg.round:
                 sdp = self._answered[1]
-            elif msg.round > self.round and call.ended is None and call.stage == "connected":
+            elif self._mine is not None and call.offerer:
+                return  # ours wins: the other side answers it
+            elif msg.round >= self.round and call.ended is None and call.stage == "connected":
                 log.info("call %s: the other side renews the transport (round %d)",
                          call.call_id[:6], msg.round)  # fmt: skip
                 started = time.monotonic()
@@ -126,6 +135,7 @@ class Renewal:
                     log.warning("call %s: cannot answer the renewal: %s", call.call_id[:6], exc)
                     call._renewing(self.active)
                     return
+                self._mine = None  # a round of ours, crossing this one, is dropped
                 self.round = msg.round
                 self.active, self.started = True, started
                 self._answered = (msg.round, sdp)
@@ -141,7 +151,7 @@ class Renewal:
         if not self.active:
             return None
         self.active = False
-        self._answer = None
+        self._mine = None
         return round(time.monotonic() - (self.started or time.monotonic()), 3)
 
 

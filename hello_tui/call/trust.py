@@ -145,7 +145,8 @@ class CallTrust:
             local = remote = ""
         offer, answer = (local, remote) if exchange.role == "offerer" else (remote, local)
         before, changed = self.sas, False
-        if status != "mismatch" and self._fingerprints == (offer, answer) and before:
+        same = self._fingerprints is not None and set(self._fingerprints) == {offer, answer}
+        if status != "mismatch" and same and before:
             # A renewed transport between the same certificates (DTLS checked them):
             # the code shown before still holds, and the same on both sides.
             status = "verified"
