@@ -671,13 +671,24 @@ class Call:
         return pc
 
     def _switch_to(self, pc: RTCPeerConnection) -> None:
-        """``pc`` becomes the call's connection; our tracks leave the old one's
-        senders (a sender that stops stops its track: the source is the call's)."""
+        """``pc`` becomes the call's connection. Our tracks stay on the old one's
+        senders until ``pc`` connects (:meth:`_move_tracks`): a path that came back
+        meanwhile still carries us, and one track never feeds two senders."""
         old, self.pc = self.pc, pc
         if old is not None:
+            self._replaced.append(old)
+
+    def _move_tracks(self, pc: RTCPeerConnection) -> None:
+        """What we send moves to ``pc``'s senders, off the replaced connections'
+        (a sender that stops stops its track: the source is the call's)."""
+        for old in self._replaced:
             for sender in old.getSenders():
                 sender.replaceTrack(None)
-            self._replaced.append(old)
+        sending = {"audio": self.media.sent_track(), "video": self.media.video_track}
+        for transceiver in pc.getTransceivers():
+            track = sending.get(transceiver.kind)
+            if track is not None and transceiver.sender.track is None:
+                transceiver.sender.replaceTrack(track)
 
     def _attach_channels(self, pc: RTCPeerConnection, *, answering: bool) -> None:
         chat = add_chat_channel(pc, answering=answering)
@@ -692,9 +703,10 @@ class Call:
         while it gathered)."""
         self.trust.renew(round_)
         pc = self._renewed_pc()
+        old = self.pc
         self._switch_to(pc)
-        pc.addTransceiver(self.media.sent_track(), direction="sendrecv")
-        self.media.add_video(pc, offer=True)
+        for transceiver in old.getTransceivers() if old is not None else ():
+            pc.addTransceiver(transceiver.kind, direction=transceiver.direction or "sendrecv")
         self._attach_channels(pc, answering=False)
         sdp = await local_description(pc, offer=True, addresses=self.options.host_addresses)
         if self.pc is not pc:
@@ -708,7 +720,6 @@ class Call:
         if reveal is not None:
             self._spawn(self._reveal(reveal))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
-        self._close_replaced()  # after the track event: the sink reads the new track
 
     async def _renew_answer(self, round_: int, offer: str) -> str:
         pc = self._renewed_pc()
@@ -719,9 +730,12 @@ class Call:
             raise
         self.trust.renew(round_)
         self.trust.take_offer(offer)
+        old = self.pc
         self._switch_to(pc)
-        pc.addTrack(self.media.sent_track())
-        self.media.add_video(pc, offer=False)
+        # The same directions as before (our tracks join when it connects).
+        was = {t.kind: t.direction for t in old.getTransceivers()} if old is not None else {}
+        for transceiver in pc.getTransceivers():
+            transceiver.direction = was.get(transceiver.kind, "inactive")
         self._attach_channels(pc, answering=True)
         answer = await local_description(pc, offer=False, addresses=self.options.host_addresses)
         return self.trust.stamp_answer(offer, answer)
@@ -739,8 +753,9 @@ class Call:
         if took is None:
             return
         log.info("call %s: transport renewed in %.2f s", self.call_id[:6], took)
-        # Only now (the answerer): a DTLS close on the old connection would reach the
-        # offerer before our answer does, and end the track its sink still reads.
+        # Only now: a DTLS close on an old connection could reach the other side
+        # before our answer does, and end the track its sink still reads.
+        self._move_tracks(pc)
         self._close_replaced()
         self._renewing(False)
         self._settle_check_code()

@@ -57,7 +57,9 @@ async def test_a_renewed_transport_carries_the_call_on_with_the_same_code(env: E
     assert a_code.status == b_code.status == "verified"
     assert a_code.code == b_code.code == code and not a_code.changed and not b_code.changed
     # Audio both ways on the new connections, through the same sinks.
-    assert old_a is not None and old_a.connectionState == "closed"
+    async with asyncio.timeout(T):  # closed in the background
+        while not (old_a and old_b and old_a.connectionState == old_b.connectionState == "closed"):
+            await asyncio.sleep(0.05)
     await _frames_grow(call, 25)
     await _frames_grow(incoming, 25)
     # Chat over the re-created data channel (same negotiated id).
