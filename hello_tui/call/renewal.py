@@ -34,12 +34,13 @@ from hello_tui.signaling.errors import SignalingClientError, SignalingError
 if TYPE_CHECKING:
     from hello_tui.call.call import Call
 
-__all__ = ["ADDRESS_POLL", "RESEND_AFTER", "Renewal", "watch_addresses"]
+__all__ = ["ADDRESS_POLL", "RESEND_AFTER", "ROUND_STALE", "Renewal", "watch_addresses"]
 
 log = logging.getLogger("hello_tui.call.engine")  # the name the log files have always shown
 
 RESEND_AFTER = 2.0  # s: a renew-offer not answered by then is sent again (the same round)
 ADDRESS_POLL = 0.5  # s between two looks at the interface addresses during a call
+ROUND_STALE = 10.0  # s: a round still not connected by then (the old path came back) is over
 
 
 class Renewal:
@@ -74,7 +75,8 @@ class Renewal:
         call = self.call
         if not self.possible() or not (call.offerer or local):
             return
-        if self.active and not again:
+        stale = self.started is not None and time.monotonic() - self.started > ROUND_STALE
+        if self.active and not again and not stale:
             return
         self.active, self.started = True, time.monotonic()
         self.round += 1
