@@ -95,3 +95,22 @@ async def test_the_server_relays_renewals_in_order_bounded_and_only_between_part
     assert p.for_version(offer, 1) is None and p.for_version(offer, 2) is offer
     await call.hangup()
     await incoming.wait_ended(T)
+
+
+async def test_a_renewal_with_another_certificate_says_the_code_changed(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call, incoming = await _connected(env)
+    code = call.sas
+    # As a peer that does not keep its certificate (or someone in the middle) would.
+    monkeypatch.setattr("hello_tui.call.call.reuse_certificate", lambda pc, previous: None)
+    await call.renewal.offer("test")
+    a_code, b_code = await _renewed_code(call), await _renewed_code(incoming)
+    assert a_code.status == b_code.status == "verified"
+    assert a_code.changed and b_code.changed
+    assert a_code.code == b_code.code == call.sas == incoming.sas != code  # a fresh exchange
+    assert a_code.line().startswith("WARNING: the check code changed")
+    await _frames_grow(call, 25)
+    await _frames_grow(incoming, 25)
+    await call.hangup()
+    await incoming.wait_ended(T)
