@@ -409,6 +409,8 @@ class Reconnecting(CallEvent):
     quiet_s: float = 0.0
 
     def line(self) -> str:
+        if self.cause == "network-change":
+            return "The network changed: reconnecting…"
         return "No audio from the other side: reconnecting…"
 
 
