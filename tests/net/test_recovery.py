@@ -145,7 +145,7 @@ def test_a_home_whose_address_moves_keeps_its_call_on_a_new_transport(
     world: World, tmp_path: Path, home: int
 ) -> None:
     seen: tuple[list[Any], list[Any]] = ([], [])
-    alice, bob = _start(world, tmp_path, "--duration", "8", seen=seen)
+    alice, bob = _start(world, tmp_path, "--duration", "6", seen=seen)
     try:
         moved_at = time.time()
         world.net.move_home(home, 3)  # the old address is gone, with every socket on it
