@@ -114,3 +114,27 @@ async def test_a_renewal_with_another_certificate_says_the_code_changed(
     await _frames_grow(incoming, 25)
     await call.hangup()
     await incoming.wait_ended(T)
+
+
+async def test_a_renewed_video_call_keeps_its_picture_both_ways(env: Env) -> None:
+    alice, bob = await env.phone("alice"), await env.phone("bob")
+    call = alice.dial("bob", audio_in="sine:440", audio_out="null:", video_source="pattern:")
+    incoming = await bob.next_incoming(T)
+    await incoming.accept(replace(incoming.options, audio_in="sine:880", audio_out="null:"),
+                          video="pattern:")  # fmt: skip
+    for side in (call, incoming):
+        await side.wait_for(ev.MediaFlowing, T)
+        await side.wait_for(ev.CheckCode, T)
+    await call.renewal.offer("test")
+    await _renewed_code(call)
+    await _renewed_code(incoming)
+    for side in (call, incoming):  # the same picture sinks, fed by the new connection
+        sink = side.remote_video
+        assert sink is not None
+        start = sink.frames
+        async with asyncio.timeout(T):
+            while sink.frames < start + 10:
+                await asyncio.sleep(0.05)
+    await _frames_grow(call, 25)
+    await call.hangup()
+    await incoming.wait_ended(T)
