@@ -184,8 +184,9 @@ class Call:
         self._closed_while_ending = False  # its "closed" came with a hang-up under way
         self._watch: MediaWatch | None = None
         self.chat.on_control = self._on_control
-        # A new transport within the call (call/renewal.py): made by the side
-        # that made the offer; the connections it replaced, closing.
+        # A new transport within the call (call/renewal.py). ``offerer``: we made
+        # the call's offer (we renew when audio stops; our round wins a crossing).
+        # The connections a renewal replaced, until it connects.
         self.offerer = False
         self.renewal = Renewal(self)
         self._replaced: list[RTCPeerConnection] = []
