@@ -47,10 +47,12 @@ from hello_tui.call.peer import (
     ice_servers,
     local_description,
     new_peer_connection,
+    reuse_certificate,
     turn_is_stale,
     without_timed_turn,
 )
 from hello_tui.call.quality_watch import QualityWatch
+from hello_tui.call.renewal import Renewal, watch_addresses
 from hello_tui.call.trust import CallTrust
 from hello_tui.media.sinks import AudioSink
 from hello_tui.media.tracks import CameraGate, GatedTrack, MeteredTrack
@@ -59,7 +61,7 @@ from hello_tui.quality.sample import QualitySample
 from hello_tui.quality.summary import summarize
 from hello_tui.share.session import ShareChange, ShareSession
 from hello_tui.signaling import protocol as p
-from hello_tui.signaling.errors import SignalingClientError, SignalingError
+from hello_tui.signaling.errors import RequestTimeout, SignalingClientError, SignalingError
 
 if TYPE_CHECKING:
     from hello_tui.call.phone import Phone
@@ -72,6 +74,7 @@ Stage = p.StageOrEnded  # the protocol's vocabulary (signaling/protocol.py)
 Direction = p.Direction
 
 CLOSE_WAIT = 2.0  # seconds the end of a call waits for its media to close
+PROBE_TIMEOUT = 2.0  # s: the server's answer to a probe when audio stops, else reconnect
 
 # A refused request that ends a call: the reason it ends with.
 _ERROR_REASONS: dict[str, p.CallEndReason] = {
@@ -182,6 +185,12 @@ class Call:
         self._closed_while_ending = False  # its "closed" came with a hang-up under way
         self._watch: MediaWatch | None = None
         self.chat.on_control = self._on_control
+        # A new transport within the call (call/renewal.py). ``offerer``: we made
+        # the call's offer (we renew when audio stops; our round wins a crossing).
+        # The connections a renewal replaced, until it connects.
+        self.offerer = False
+        self.renewal = Renewal(self)
+        self._replaced: list[RTCPeerConnection] = []
 
     # ------------------------------------------------------------ media endpoints
     # The media policy's, named on the call for the front ends.
@@ -492,6 +501,10 @@ class Call:
             state = pc.connectionState
             if state == "connected" and self.stage != "connected":
                 self._on_media_connected()
+            elif state == "connected":
+                self._on_renewed(pc)
+            elif state in ("failed", "closed") and self.renewal.active:
+                pass  # a renewal under way: the media watch decides, in time
             elif state in ("failed", "closed") and self.stage == "connected":
                 # failed: consent expired (~30 s); closed: the peer closed its DTLS.
                 self._spawn(self._connection_lost(state))
@@ -506,6 +519,7 @@ class Call:
 
     async def _new_offer(self) -> str:
         await self.media.prepare()
+        self.offerer = True
         self.pc = self._make_pc()
         self.pc.addTransceiver(self.media.sent_track(), direction="sendrecv")
         self.media.add_video(self.pc, offer=True)
@@ -523,6 +537,7 @@ class Call:
         await self.media.prepare()
         if self.pc is not None:
             await self.pc.close()
+        self.offerer = False
         self.pc = self._make_pc()
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         self.pc.addTrack(self.media.sent_track())
@@ -597,6 +612,7 @@ class Call:
             self._emit(ev.MediaFlowing(call_id=self.call_id, setup_ms=self.flowing_ms))
             self._start_watch()
             self._spawn(watch_devices(self))  # switch/lost/latency, muted hint (audio_devices.py)
+            self._spawn(watch_addresses(self))  # a network change renews the transport
 
     # ------------------------------------------------------------ recovery
     def _start_watch(self) -> None:
@@ -607,12 +623,148 @@ class Call:
 
         self._watch = MediaWatch(
             frames,
-            on_stall=lambda quiet: self._emit(ev.Reconnecting(call_id=self.call_id, quiet_s=quiet)),
+            on_stall=self._on_stall,
             on_resume=lambda gap: self._emit(ev.MediaResumed(call_id=self.call_id, gap_s=gap)),
             on_lost=lambda quiet: self._spawn(self._connection_lost(f"no audio for {quiet:g} s")),
             lost_after=self.options.media_lost_after,
+            on_long_stall=lambda quiet: self._spawn(self.renewal.offer("no audio")),
         )
         self._watch.start()
+
+    def _on_stall(self, quiet: float) -> None:
+        self._emit(ev.Reconnecting(call_id=self.call_id, quiet_s=quiet))
+        self._spawn(self._probe_server())
+
+    async def _probe_server(self) -> None:
+        """Audio stopped: is the server still there? A connection that went silently
+        dead (our address moved) is dropped at once, not after its heartbeat (~30 s):
+        the client reconnects and the call is taken back over (``_reconcile``)."""
+        if self.is_room or not self.call_id or self.server_gone or self.server_forgot:
+            return
+        try:
+            await self.client.request(p.Connected(call_id=self.call_id), timeout=PROBE_TIMEOUT)
+        except RequestTimeout:
+            log.info("call %s: the server did not answer: reconnecting", self.call_id[:6])
+            self.client.drop_connection("the server did not answer")
+        except SignalingClientError:
+            pass
+
+    # ------------------------------------------------------------ a new transport
+    def _network_changed(self) -> None:
+        """An interface went or came, or an address moved (``renewal.watch_addresses``)."""
+        if self.ended is not None or self.stage != "connected":
+            return
+        log.info("call %s: the network changed", self.call_id[:6])
+        if self._watch is not None and self._watch.stall_now():
+            self._emit(ev.Reconnecting(call_id=self.call_id, cause="network-change"))
+        if not self.is_room and not self.server_gone:  # its TCP may be silently dead
+            self.client.drop_connection("the network changed")
+        self._spawn(self.renewal.offer("network change", again=True, local=True))
+
+    def _renewing(self, on: bool) -> None:
+        if self._watch is not None:
+            self._watch.hold(on)
+
+    def _renewed_pc(self) -> RTCPeerConnection:
+        """A new connection for the call, with the old one's DTLS certificate (the
+        check code can stay)."""
+        pc = self._make_pc()
+        if self.pc is not None:
+            reuse_certificate(pc, self.pc)
+        return pc
+
+    def _switch_to(self, pc: RTCPeerConnection) -> None:
+        """``pc`` becomes the call's connection. Our tracks stay on the old one's
+        senders until ``pc`` connects (:meth:`_move_tracks`): a path that came back
+        meanwhile still carries us, and one track never feeds two senders."""
+        old, self.pc = self.pc, pc
+        if old is not None:
+            self._replaced.append(old)
+
+    def _move_tracks(self, pc: RTCPeerConnection) -> None:
+        """What we send moves to ``pc``'s senders, off the replaced connections'
+        (a sender that stops stops its track: the source is the call's)."""
+        for old in self._replaced:
+            for sender in old.getSenders():
+                sender.replaceTrack(None)
+        sending = {"audio": self.media.sent_track(), "video": self.media.video_track}
+        for transceiver in pc.getTransceivers():
+            track = sending.get(transceiver.kind)
+            if track is not None and transceiver.sender.track is None:
+                transceiver.sender.replaceTrack(track)
+
+    def _attach_channels(self, pc: RTCPeerConnection, *, answering: bool) -> None:
+        chat = add_chat_channel(pc, answering=answering)
+        if chat is not None:
+            self.chat.attach(chat)
+        share = add_share_channel(pc, answering=answering)
+        if share is not None:
+            self.share.attach(share)
+
+    async def _renew_offer(self, round_: int) -> tuple[RTCPeerConnection, str] | None:
+        """Round ``round_``'s connection and offer (None: a newer round replaced it
+        while it gathered)."""
+        self.trust.renew(round_)
+        pc = self._renewed_pc()
+        old = self.pc
+        self._switch_to(pc)
+        for transceiver in old.getTransceivers() if old is not None else ():
+            pc.addTransceiver(transceiver.kind, direction=transceiver.direction or "sendrecv")
+        self._attach_channels(pc, answering=False)
+        sdp = await local_description(pc, offer=True, addresses=self.options.host_addresses)
+        if self.pc is not pc:
+            return None
+        return pc, self.trust.stamp_offer(sdp)
+
+    async def _renew_answered(self, pc: RTCPeerConnection, sdp: str) -> None:
+        if self.pc is not pc or pc.signalingState != "have-local-offer":
+            return  # a newer round, or answered already
+        reveal = self.trust.take_answer(sdp)
+        if reveal is not None:
+            self._spawn(self._reveal(reveal))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    async def _renew_answer(self, round_: int, offer: str) -> str:
+        pc = self._renewed_pc()
+        try:  # an offer we cannot take changes nothing (the offerer sends a round again)
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        except Exception:
+            self._spawn(pc.close())
+            raise
+        self.trust.renew(round_)
+        self.trust.take_offer(offer)
+        old = self.pc
+        self._switch_to(pc)
+        # The same directions as before (our tracks join when it connects).
+        was = {t.kind: t.direction for t in old.getTransceivers()} if old is not None else {}
+        for transceiver in pc.getTransceivers():
+            transceiver.direction = was.get(transceiver.kind, "inactive")
+        self._attach_channels(pc, answering=True)
+        answer = await local_description(pc, offer=False, addresses=self.options.host_addresses)
+        return self.trust.stamp_answer(offer, answer)
+
+    def _close_replaced(self) -> None:
+        """Close the connections a renewal replaced, in the background (over a dead
+        path aioice's TURN deallocation retransmits for ~30 s)."""
+        replaced, self._replaced = self._replaced, []
+        for old in replaced:
+            self._spawn(old.close())
+
+    def _on_renewed(self, pc: RTCPeerConnection) -> None:
+        """A renewed transport connected: the check code again, sampling moves to it."""
+        took = self.renewal.connected()
+        if took is None:
+            return
+        log.info("call %s: transport renewed in %.2f s", self.call_id[:6], took)
+        # Only now: a DTLS close on an old connection could reach the other side
+        # before our answer does, and end the track its sink still reads.
+        self._move_tracks(pc)
+        self._close_replaced()
+        self._renewing(False)
+        self._settle_check_code()
+        if self.options.quality_interval:
+            self._quality.move_to(pc, self.media, self.options.quality_interval,
+                                  video=self.video, cid=self.call_id)  # fmt: skip
 
     @property
     def longest_gap_ms(self) -> float | None:
@@ -862,6 +1014,10 @@ class Call:
                 self._settle_check_code()
             case p.SasReveal() if self.trust.take_reveal(msg.nonce):
                 self._settle_check_code()
+            case p.RenewOffer() if self.stage == "connected":
+                self._spawn(self.renewal.answer(msg))
+            case p.RenewAnswer():
+                self.renewal.take_answer(msg)
             case p.Offer() if self.is_room and self.pc is None:  # one exchange per call
                 if self.stage == "waiting":
                     self._t0 = time.perf_counter()
@@ -950,6 +1106,10 @@ class Call:
         self.phone._unregister(self)
         self.chat.close()  # before Ended: a notice for what was never sent
         await self.share.close()  # the shared program hung up, every grant ends
+        for old in self._replaced:  # a renewal's leftovers: closing on their own
+            closing = asyncio.ensure_future(old.close())
+            closing.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._replaced = []
         await self._close_media()
         self._emit(self.ended)
         for background in list(self._background):

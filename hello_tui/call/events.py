@@ -207,9 +207,20 @@ class CheckCode(CallEvent):
     kind: ClassVar[str] = "check-code"
     status: str
     code: str = ""
+    # A renewed transport (docs/calls.md, "A new transport within the call"): its
+    # round (0: the call's first), and whether the code differs from the last one.
+    renewal: int = 0
+    changed: bool = False
 
     def line(self) -> str:
         """One line for people."""
+        if self.status == "verified" and self.changed:
+            return (
+                f"WARNING: the check code changed with the new connection: {self.code}. "
+                "Read it aloud again: if the other side sees another, hang up."
+            )
+        if self.status == "verified" and self.renewal:
+            return f"Reconnected: check code unchanged ({self.code})"
         if self.status == "verified":
             return f"Check code: {self.code} (read it aloud: the other side must see the same)"
         if self.status == "mismatch":
@@ -388,14 +399,18 @@ class ServerBack(CallEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reconnecting(CallEvent):
     """No audio from the other side for ``quiet_s`` seconds: the network path
-    is interrupted (``cause`` ``network``). :class:`MediaResumed` follows if it
-    comes back; the call ends (``media-fail``) if it does not in time."""
+    is interrupted (``cause`` ``network``), or our own network changed
+    (``network-change``: the call renews its transport at once).
+    :class:`MediaResumed` follows if it comes back; the call ends
+    (``media-fail``) if it does not in time."""
 
     kind: ClassVar[str] = "reconnecting"
     cause: str = "network"
     quiet_s: float = 0.0
 
     def line(self) -> str:
+        if self.cause == "network-change":
+            return "The network changed: reconnecting…"
         return "No audio from the other side: reconnecting…"
 
 

@@ -218,7 +218,9 @@ class CallMedia:
         """A remote track arrived (the peer connection's ``track`` event)."""
         if track.kind == "video":
             self._on_video(track)
-        elif track.kind == "audio" and self.remote is None:
+        elif track.kind == "audio" and self.remote is not None:
+            self.remote.replace(track)  # a renewed transport's: the same consumer reads it
+        elif track.kind == "audio":
             self.remote = TappedTrack(track, self._first_frame)
             self._play(self.remote)
 
@@ -275,6 +277,9 @@ class CallMedia:
             self.video_track = CameraGate(src, self.local_video)
 
     def _on_video(self, track: MediaStreamTrack) -> None:
+        if self.video_meter is not None:  # a renewed transport's: the same picture reads it
+            self.video_meter.replace(track)
+            return
         if self.options.video_source is None or self.remote_video is not None:
             return  # not a video call: the transceiver is made inactive (no frames)
         recorder = None

@@ -9,6 +9,11 @@ frame count is a faster and public signal: frames stop for ``stall_after``
 seconds → ``on_stall`` (the call says "reconnecting…"); they come back →
 ``on_resume(gap)``; none for ``lost_after`` → ``on_lost`` (the call ends with
 a reason in words, well inside 10 s). Nothing of aiortc's is touched.
+
+A call that can renew its transport (docs/calls.md, "A new transport within
+the call") is told ``on_long_stall`` once per interruption, after
+``renew_after`` seconds, and holds the end off while a renewal is under way
+(:meth:`MediaWatch.hold`: at most :data:`RENEW_LOST_AFTER`, still inside 10 s).
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ import contextlib
 import time
 from collections.abc import Callable
 
-__all__ = ["LOST_AFTER", "STALL_AFTER", "MediaWatch"]
+__all__ = ["LOST_AFTER", "RENEW_AFTER", "RENEW_LOST_AFTER", "STALL_AFTER", "MediaWatch"]
 
 STALL_AFTER = 1.5  # seconds without a received frame: the path is interrupted
+RENEW_AFTER = 2.5  # seconds without one: the offerer renews the transport
 LOST_AFTER = 8.0  # seconds without one: the call is lost (the bar: ended within 10 s)
+RENEW_LOST_AFTER = 9.0  # the same while a renewal is under way
 TICK = 0.25
 
 
@@ -37,12 +44,17 @@ class MediaWatch:
         on_lost: Callable[[float], None],
         stall_after: float = STALL_AFTER,
         lost_after: float = LOST_AFTER,
+        on_long_stall: Callable[[float], None] | None = None,
+        renew_after: float = RENEW_AFTER,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._frames = frames
         self._on_stall, self._on_resume, self._on_lost = on_stall, on_resume, on_lost
+        self._on_long_stall = on_long_stall
         self.stall_after = min(stall_after, lost_after)
-        self.lost_after = lost_after
+        self.renew_after = renew_after
+        self.lost_after = self._lost_default = lost_after
+        self._long_told = False
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self.stalled = False
@@ -51,6 +63,17 @@ class MediaWatch:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def hold(self, on: bool) -> None:
+        """A renewal is under way (or over): give up after :data:`RENEW_LOST_AFTER`
+        seconds without a frame (or the default again)."""
+        self.lost_after = max(self._lost_default, RENEW_LOST_AFTER) if on else self._lost_default
+
+    def stall_now(self) -> bool:
+        """Count the path as interrupted from now (our network changed): True if it
+        was not already (the caller says "reconnecting"; the watch will not again)."""
+        was, self.stalled = self.stalled, True
+        return not was
 
     def stop(self) -> None:
         task, self._task = self._task, None
@@ -65,6 +88,7 @@ class MediaWatch:
             quiet = now - seen
             if count != last:
                 last, seen = count, now
+                self._long_told = False
                 if self.stalled:
                     self.stalled = False
                     self.longest_gap = max(self.longest_gap, quiet)
@@ -74,6 +98,10 @@ class MediaWatch:
             if not self.stalled and quiet >= self.stall_after:
                 self.stalled = True
                 self._on_stall(round(quiet, 2))
+            if not self._long_told and quiet >= self.renew_after:
+                self._long_told = True
+                if self._on_long_stall is not None:
+                    self._on_long_stall(round(quiet, 2))
             if quiet >= self.lost_after:
                 self._task = None
                 with contextlib.suppress(Exception):

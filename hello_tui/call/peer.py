@@ -49,6 +49,7 @@ __all__ = [
     "ice_servers",
     "local_description",
     "new_peer_connection",
+    "reuse_certificate",
     "rtc_configuration",
 ]
 
@@ -163,6 +164,12 @@ def new_peer_connection(servers: Sequence[RTCIceServer], policy: str = "all") ->
     if aiortc_adapter.enabled():
         aiortc_adapter.adapt_peer_connection(pc)
     return pc
+
+
+def reuse_certificate(pc: RTCPeerConnection, previous: RTCPeerConnection) -> None:
+    """``pc`` presents ``previous``'s DTLS certificate (a call's renewed transport:
+    the same fingerprint, so the check code stays; ``media/aiortc_adapter.py``)."""
+    aiortc_adapter.reuse_certificate(pc, previous)
 
 
 def add_chat_channel(pc: RTCPeerConnection, *, answering: bool) -> RTCDataChannel | None:

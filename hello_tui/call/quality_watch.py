@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ class QualityWatch:
         self._on_sample = on_sample
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
+        self._started_at: float | None = None  # monotonic: when sampling began (t = 0)
 
     def start(
         self, pc: RTCPeerConnection, media: CallMedia, interval: float, *, video: bool, cid: str
@@ -44,6 +46,18 @@ class QualityWatch:
             self._task = asyncio.get_running_loop().create_task(
                 self._collect(pc, media, interval, video, cid)
             )
+
+    def move_to(
+        self, pc: RTCPeerConnection, media: CallMedia, interval: float, *, video: bool, cid: str
+    ) -> None:
+        """The call renewed its transport: sample ``pc`` from now on (``t`` still
+        counts from when the call connected; the samples so far are kept)."""
+        if self._stopped or self._task is None:
+            return
+        self._task.cancel()
+        self._task = asyncio.get_running_loop().create_task(
+            self._collect(pc, media, interval, video, cid)
+        )
 
     def stop(self) -> None:
         """No sample after this point."""
@@ -55,11 +69,14 @@ class QualityWatch:
         self, pc: RTCPeerConnection, media: CallMedia, interval: float, video: bool, cid: str
     ) -> None:
         sink, metered = media.sink, media.metered
+        if self._started_at is None:
+            self._started_at = time.monotonic()
         collector = QualityCollector(
             pc,
             sink.stats if sink is not None else None,
             metered.level if metered is not None else None,
             video=media.video_reading if video else None,
+            started_at=self._started_at,
         )
         try:
             async for sample in collector.run(interval):

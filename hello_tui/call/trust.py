@@ -74,6 +74,17 @@ class CallTrust:
         self.sas: str | None = None  # the check code, once verified (never before)
         self._exchange: SasExchange | None = None  # this offer/answer's commitment exchange
         self._code_shown = False
+        # A renewed transport: its round, and the (offer, answer) fingerprints the
+        # code last shown was derived from.
+        self.renewal = 0
+        self._fingerprints: tuple[str, str] | None = None
+
+    def renew(self, renewal: int) -> None:
+        """A new transport within the call (round ``renewal``): the next offer and
+        answer settle the check code again (:meth:`settle_check_code`)."""
+        self.renewal = renewal
+        self._exchange = None
+        self._code_shown = False
 
     # ------------------------------------------------------------ our SDP, peer's SDP
     def stamp_offer(self, sdp: str) -> str:
@@ -119,7 +130,9 @@ class CallTrust:
         a mismatch at once; a code (or its absence) once DTLS has checked the fingerprints
         (``connected``) of ``pc``'s descriptions."""
         exchange = self._exchange
-        if exchange is None or pc is None or self._code_shown or exchange.status == "waiting":
+        if exchange is None or pc is None or self._code_shown:
+            return
+        if exchange.status == "waiting" and not (connected and self._same_certificates(pc)):
             return
         if exchange.status != "mismatch" and not connected:
             return
@@ -130,13 +143,43 @@ class CallTrust:
             remote = fingerprint_from_sdp(pc.remoteDescription.sdp)
         except SasError:  # cannot happen with aiortc's SDP; never block a call on it
             local = remote = ""
-        if status == "verified":
-            offer, answer = (local, remote) if exchange.role == "offerer" else (remote, local)
+        offer, answer = (local, remote) if exchange.role == "offerer" else (remote, local)
+        before, changed = self.sas, False
+        same = self._fingerprints is not None and set(self._fingerprints) == {offer, answer}
+        if status != "mismatch" and same and before:
+            # A renewed transport between the same certificates (DTLS checked them):
+            # the code shown before still holds, and the same on both sides.
+            status = "verified"
+        elif status == "verified":
             self.sas = exchange.code(offer, answer) if local else None
             status = status if self.sas else "unsupported"
+            changed = self.renewal > 0 and self.sas != before
         if status == "mismatch":
             log.warning("call %s: the check code's reveal does not match", self._call_id()[:6])
-        self._emit(ev.CheckCode(call_id=self._call_id(), status=status, code=self.sas or ""))
+        elif changed:
+            log.warning("call %s: the check code changed on renewal", self._call_id()[:6])
+        if local:
+            self._fingerprints = (offer, answer)
+        self._emit(
+            ev.CheckCode(
+                call_id=self._call_id(),
+                status=status,
+                code=self.sas or "",
+                renewal=self.renewal,
+                changed=changed,
+            )
+        )
+
+    def _same_certificates(self, pc: RTCPeerConnection) -> bool:
+        """A renewal between the certificates the shown code was derived from."""
+        if self.renewal == 0 or self._fingerprints is None or not self.sas:
+            return False
+        try:
+            pair = {fingerprint_from_sdp(pc.localDescription.sdp),
+                    fingerprint_from_sdp(pc.remoteDescription.sdp)}  # fmt: skip
+        except SasError:
+            return False
+        return pair == set(self._fingerprints)
 
     # ------------------------------------------------------------ identity
     def announce(

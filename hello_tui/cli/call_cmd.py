@@ -351,6 +351,8 @@ class Printer:
                 return f"{name or 'Someone'} is knocking at your room"
             case ev.KnockEnded(reason=reason):
                 return f"A knock ended: {reason}"
+            case ev.Reconnecting(cause="network-change"):
+                return "The network changed: reconnecting..."
             case ev.Reconnecting():
                 return "No audio from the other side: reconnecting..."
             case ev.ShareSnapshot(side=side, text=text):

@@ -54,6 +54,10 @@ path, so ``HELLO_TUI_AIORTC_ADAPTER=0`` leaves it on.
 And :func:`choose_host_addresses` wraps aioice's module function
 ``aioice.ice.get_host_addresses`` (not public API), so a caller can scope
 which interface addresses ICE gathers host candidates on.
+:func:`interface_addresses` calls the original (the addresses a network change
+moves), and :func:`reuse_certificate` sets ``RTCPeerConnection.__certificates``
+(a call's renewed transport presents the same DTLS certificate, so the check
+code need not change: docs/calls.md, "A new transport within the call").
 
 It is pinned: importing it with another aiortc version raises
 :class:`AiortcVersionError`, and adapting an object whose internals are not
@@ -109,9 +113,11 @@ __all__ = [
     "choose_host_addresses",
     "enabled",
     "gather_every_turn",
+    "interface_addresses",
     "is_adapted",
     "negotiated_codecs",
     "nominated_candidates",
+    "reuse_certificate",
     "rtt_from_report",
     "watch_rtcp",
 ]
@@ -832,6 +838,27 @@ def choose_host_addresses(choose: Callable[[], Sequence[str] | None]) -> None:
     global _host_chooser
     _host_chooser = choose
     aioice.ice.get_host_addresses = _host_addresses
+
+
+def interface_addresses() -> frozenset[str]:
+    """Every interface address ICE would gather on (aioice's own list, whatever
+    :func:`choose_host_addresses` scoped): a change means the network changed."""
+    return frozenset(_GET_HOST_ADDRESSES(use_ipv4=True, use_ipv6=True))
+
+
+# ----------------------------------------------------------------- a renewed transport
+
+_CERTIFICATES = "_RTCPeerConnection__certificates"
+
+
+def reuse_certificate(pc: RTCPeerConnection, previous: RTCPeerConnection) -> None:
+    """Make ``pc`` (before its first description) present ``previous``'s DTLS
+    certificate: the same fingerprint, so a renewed transport within a call keeps
+    its check code. aiortc makes a new certificate per connection and has no
+    public way to pass one (``RTCConfiguration`` has no ``certificates``)."""
+    _require(pc, _CERTIFICATES)
+    _require(previous, _CERTIFICATES)
+    setattr(pc, _CERTIFICATES, list(getattr(previous, _CERTIFICATES)))
 
 
 # ----------------------------------------------------------------- every TURN server

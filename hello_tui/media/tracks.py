@@ -140,8 +140,20 @@ class TappedTrack(MediaStreamTrack):
         self._on_first: Callable[[], None] | None = on_first
         self.frames = 0
 
+    def replace(self, track: MediaStreamTrack) -> None:
+        """A renewed transport's remote track takes over (the call keeps its consumer);
+        a read waiting on the old one moves on when the old connection closes."""
+        self.track = track
+
     async def recv(self) -> Received:
-        frame = await self.track.recv()
+        while True:
+            track = self.track
+            try:
+                frame = await track.recv()
+                break
+            except MediaStreamError:
+                if self.track is track:  # not replaced: this track really ended
+                    raise
         self.frames += 1
         if self._on_first is not None:
             callback, self._on_first = self._on_first, None
@@ -181,8 +193,19 @@ class MeteredTrack(MediaStreamTrack):
         self.width: int | None = None
         self.height: int | None = None
 
+    def replace(self, track: MediaStreamTrack) -> None:
+        """A renewed transport's remote track takes over (as :meth:`TappedTrack.replace`)."""
+        self._track = track
+
     async def recv(self) -> Received:
-        frame = await self._track.recv()
+        while True:
+            track = self._track
+            try:
+                frame = await track.recv()
+                break
+            except MediaStreamError:
+                if self._track is track:  # not replaced: this track really ended
+                    raise
         self.frames += 1
         if isinstance(frame, av.VideoFrame):
             self.width, self.height = frame.width, frame.height

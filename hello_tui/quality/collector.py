@@ -471,6 +471,7 @@ class QualityCollector:
         video: Callable[[], VideoReading] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sysfs: Path = SYSFS_NET,
+        started_at: float | None = None,
     ) -> None:
         self._pc = pc
         self._sink_stats = sink_stats
@@ -478,7 +479,9 @@ class QualityCollector:
         self._video = video
         self._clock = clock
         self._sysfs = sysfs
-        self._interpreter = StatsInterpreter(started_at=clock())
+        # t = 0: now, or when the call connected (a call's renewed transport, docs/calls.md)
+        t0 = clock() if started_at is None else started_at
+        self._interpreter = StatsInterpreter(started_at=t0)
         self._network: dict[str | None, NetworkType] = {}  # base address → type (asked once each)
         self._rtcp: RtcpWatch | None = self._watch()
 

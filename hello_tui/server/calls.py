@@ -43,6 +43,8 @@ from hello_tui.signaling.protocol import (
     Incoming,
     Offer,
     Reject,
+    RenewAnswer,
+    RenewOffer,
     Ringing,
     SasReveal,
 )
@@ -65,6 +67,23 @@ def _require(record: CallRecord | None) -> CallRecord:
     if record is None:
         raise Refusal("unknown-call", "no such call")
     return record
+
+
+MAX_RENEWALS = 20  # renew-offer rounds per call (each one a new peer connection)
+
+
+def _claim(rec: CallRecord, session: Session) -> CallRecord:
+    """``rec`` with ``session`` in place of the party whose device key it signed in
+    with: that device reconnected (its old session may linger until its heartbeat
+    fails). Anonymous parties have no key and cannot be taken over."""
+    key = session.public_key
+    if rec.is_party(session.id) or not key:
+        return rec
+    if key == rec.caller_key:
+        return replace(rec, caller=session.id)
+    if key == rec.callee_key and rec.callee is not None:
+        return replace(rec, callee=session.id)
+    return rec
 
 
 class Calls:
@@ -240,6 +259,7 @@ class Calls:
             video=msg.video,
             until=hub.store.clock() + self._setup_ttl,
             deadline=hub.store.clock() + hub.settings.supervisory_timeout,
+            caller_key=session.public_key or "",
         )
         await hub.store.put_call(record)
         self._arm(call_id, hub.settings.supervisory_timeout, "setup-timeout", {"init"})
@@ -304,6 +324,7 @@ class Calls:
                 state="connecting",
                 callee=session.id,
                 devices=[],
+                callee_key=session.public_key or "",
                 offer=None,
                 until=until,
                 deadline=deadline,
@@ -369,13 +390,42 @@ class Calls:
         until = self.hub.store.clock() + self.hub.settings.call_ttl
 
         def mark(rec: CallRecord | None) -> CallRecord:
-            rec = _require(rec)
+            rec = _claim(_require(rec), session)
             if not rec.is_party(session.id) or rec.callee is None:
                 raise Refusal("not-allowed", "not a party of an answered call")
             return replace(rec, state="connected", until=until, deadline=None)
 
         await self.hub.store.update_call(msg.call_id, mark)
+        session.party_calls.add(msg.call_id)  # a party taken back over (_claim), too
         self._disarm(msg.call_id)
+        session.ok(msg.ref)
+
+    async def renew(self, session: Session, msg: RenewOffer | RenewAnswer) -> None:
+        """A new transport within a connected call (v2): relayed to the other party
+        like ``offer``/``answer``. Offers are bounded: rounds never go back (the
+        current one may be sent again) and stop at :data:`MAX_RENEWALS` per call.
+        A party back on a new session with the same device key takes its place."""
+
+        def check(rec: CallRecord | None) -> CallRecord:
+            rec = _claim(_require(rec), session)
+            if not rec.is_party(session.id):
+                raise Refusal("not-allowed", "not a party of this call")
+            if rec.callee is None or (rec.kind == "direct" and rec.state != "connected"):
+                raise Refusal("not-allowed", "only a connected call renews its transport")
+            if isinstance(msg, RenewAnswer):
+                return rec
+            if msg.round > MAX_RENEWALS:
+                raise Refusal("rate-limited", "this call renewed its transport too often")
+            if msg.round < rec.renew_round:
+                raise Refusal("not-allowed", "an older renewal of this call")
+            return replace(rec, renew_round=msg.round)
+
+        _, rec = await self.hub.store.update_call(msg.call_id, check)
+        assert rec is not None
+        session.party_calls.add(msg.call_id)
+        other = rec.other(session.id)
+        assert other is not None
+        await self.hub.store.deliver(other, replace(msg, ref=None))
         session.ok(msg.ref)
 
     async def hangup(self, session: Session, msg: Hangup) -> None:

@@ -87,6 +87,8 @@ class Hub:
             p.DeviceRevoke: self.devices.revoke,
             p.DeviceBoxKey: self.devices.box_key,
             p.RoomKeyAdd: self.rooms.key_add,
+            p.RenewOffer: self.calls.renew,
+            p.RenewAnswer: self.calls.renew,
         }
 
     async def _register(self, session: Session, msg: p.Register) -> None:

@@ -81,6 +81,11 @@ class CallRecord(msgspec.Struct, kw_only=True):
     # When the timer guarding ``state`` fires (Unix seconds; None: no timer).
     # A shared store keeps a due-list of these, so any instance can fire it.
     deadline: float | None = None
+    # The parties' device keys ("" anonymous): a party that reconnects (a new
+    # session, e.g. after a network change) with the same key takes its place back.
+    caller_key: str = ""
+    callee_key: str = ""
+    renew_round: int = 0  # the last renew-offer round relayed (bounded: calls.MAX_RENEWALS)
 
     def is_party(self, session_id: str) -> bool:
         """Caller or the device that accepted (a room's two participants)."""

@@ -510,6 +510,21 @@ class SignalingClient:
         else:
             self._spawn(self.close())
 
+    def drop_connection(self, reason: str) -> None:
+        """Give up the current connection now and reconnect, as if it had dropped
+        (the network changed: the old TCP connection may be silently dead, and the
+        heartbeat would take ~30 s to say so)."""
+        ws = self._ws
+        if self._closed or ws is None:
+            return
+        self._on_lost(reason)
+
+        async def close() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 2.0)
+
+        self._spawn(close())
+
     async def _reconnect_loop(self) -> None:
         policy = self.reconnect_policy
         assert policy is not None

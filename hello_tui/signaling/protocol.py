@@ -520,6 +520,27 @@ class CallTurn(Message, tag="call-turn"):
     Rationed per account; ``auth-required`` without an account."""
 
 
+class RenewOffer(Message, tag="renew-offer"):
+    """v2. A connected call's offerer → server → the other party: a fresh transport
+    within the same call (a new peer connection: aiortc has no ICE restart), after
+    ICE failed or the network changed (docs/calls.md, "A new transport within the
+    call"). ``round`` counts the renewals of this call (from 1); the same round
+    may be sent again (its answer got lost while a side reconnected). Relayed
+    like ``offer``, only for a connected call, a bounded number of times."""
+
+    call_id: Id
+    round: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+    sdp: Sdp
+
+
+class RenewAnswer(Message, tag="renew-answer"):
+    """v2. The answer to ``renew-offer`` of the same ``round``, relayed back."""
+
+    call_id: Id
+    round: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+    sdp: Sdp
+
+
 # ---------------------------------------------------------------- rooms
 class RoomInfo(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     token: Id
@@ -690,6 +711,7 @@ ClientMessage = (
     | CallTurn
     | DeviceLink | DeviceLinkGet | DeviceApprove | DeviceList | DeviceRevoke
     | DeviceBoxKey | RoomKeyAdd
+    | RenewOffer | RenewAnswer
 )  # fmt: skip
 ServerMessage = (
     Welcome | Ok | Error | Reconnect | Challenge | LoggedIn
@@ -698,6 +720,7 @@ ServerMessage = (
     | RoomIce
     | RoomKnocking | RoomKnock | RoomKnockEnded
     | DeviceLinkRequest | DeviceLinked | Devices | DeviceRevoked
+    | RenewOffer | RenewAnswer
 )  # fmt: skip
 
 
@@ -722,6 +745,8 @@ def for_version(message: Message, version: int) -> Message | None:
         case PeerName() | RoomWaiting() | RoomKnocking() | RoomKnock() | RoomKnockEnded():
             return None
         case DeviceLinkRequest() | DeviceLinked() | Devices() | DeviceRevoked():
+            return None
+        case RenewOffer() | RenewAnswer():  # a v1 peer keeps its call as it was
             return None
         case Error() if message.code == "unknown-link":
             return replace(message, code="not-allowed")

@@ -169,6 +169,17 @@ class Internet:
             "}\n",
         )
 
+    def move_home(self, home: int, host: int) -> str:
+        """Home ``home`` gets another address (``10.{home}.0.{host}``) in place of
+        the one it has: what a laptop sees when its network changes. Sockets bound
+        to the old address are left with nothing; the NAT maps the new one afresh.
+        Returns the new address; :meth:`move_home` with 2 puts it back."""
+        ns, new = self.ns[f"h{home}"], f"10.{home}.0.{host}"
+        batch = (f"address flush dev eth0\naddress add {new}/24 dev eth0\n"
+                 f"route replace default via 10.{home}.0.1\n")  # fmt: skip
+        _run("ip", "-n", ns, "-batch", "-", input=batch)
+        return new
+
     def unblock(self, home: int) -> None:
         """Undo :meth:`block_udp`."""
         self.sh(f"r{home}", "nft", "delete", "table", "inet", "corp")

@@ -255,6 +255,8 @@ class CallScreen(Screen[Any]):
                 self._tick()
             case ev.CheckCode() as check:
                 self.show_check(check.status, check.code, check.line())
+                if check.renewal:  # a renewed transport: changed (a warning) or not
+                    self.add_notice(check.line())
             case ev.Identity() as identity:
                 self.show_identity(identity)
             case ev.Muted() | ev.Unmuted() | ev.CameraOn() | ev.CameraOff():
