@@ -180,6 +180,7 @@ class ShareSession(ChannelUser):
         if not (1 <= cols <= MAX_COLS and 1 <= rows <= MAX_ROWS):
             raise ShareError(f"a shared terminal is 1-{MAX_COLS} x 1-{MAX_ROWS}")
         pty = PtyProcess(self._on_pty_data, self._on_pty_eof)
+        pty.read_bytes = READ_PER_FRAME
         terminal = Terminal(cols, rows)
         self._pty, self.local = pty, terminal  # before spawn: output may come at once
         self._title = title or " ".join(argv)
@@ -257,9 +258,10 @@ class ShareSession(ChannelUser):
     def _on_pty_data(self, data: bytes) -> None:
         self._pending += data
         self._read += len(data)
-        over = len(self._pending) > PENDING_MAX or self._read >= READ_PER_FRAME
-        if over and self._pty is not None:
-            self._pty.pause()  # the program blocks on its writes until we catch up
+        if self._pty is not None:
+            # One read a frame (up to READ_PER_FRAME): the next comes after the
+            # frame; meanwhile the pump's pipe fills and the program blocks.
+            self._pty.pause()
         self._schedule()
 
     def _on_pty_eof(self) -> None:
