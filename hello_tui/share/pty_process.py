@@ -36,7 +36,8 @@ from hello_tui.share.wire import ShareError
 
 __all__ = ["PtyProcess"]
 
-READ_BYTES = 65536  # a pipe read at most (the pipe's default capacity)
+READ_BYTES = 65536  # a pipe read at most, unless the reader says otherwise (read_bytes)
+PIPE_BYTES = 256 * 1024  # the pump's pipe, enlarged where the system lets us (Linux)
 PUMP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pump.py")
 KILL_AFTER = 1.0  # seconds between SIGHUP and SIGKILL when sharing stops
 
@@ -111,6 +112,9 @@ class PtyProcess:
     async def _start_pump(master: int) -> tuple[int, int]:
         """The pump reading ``master`` into a new pipe: (the pipe's read end, its pid)."""
         out, into = os.pipe()
+        if hasattr(fcntl, "F_SETPIPE_SZ"):
+            with contextlib.suppress(OSError):  # a lower pipe-max-size: the default 64 KiB
+                fcntl.fcntl(out, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         argv = [sys.executable, "-I", "-S", PUMP]
         try:
             if hasattr(os, "posix_spawn"):

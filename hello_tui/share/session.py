@@ -62,10 +62,11 @@ __all__ = ["ShareChange", "ShareError", "ShareSession"]
 log = logging.getLogger(__name__)
 
 FPS = 30  # frames a second at most, each way
+FLOOD_FPS = 10  # ... while a plain-text flood is cut to its last screenful (none can read it)
 TICK_BUDGET = 0.010  # seconds of emulation per frame at most (the call's loop is shared)
 PIECE = 1024  # bytes fed to the emulator between two looks at the clock
 PENDING_MAX = 256 * 1024  # bytes read but not yet emulated: above this the pty is not read
-READ_PER_FRAME = 64 * 1024  # bytes read from the pty between two frames at most
+READ_PER_FRAME = 256 * 1024  # bytes read from the pty between two frames at most (one read)
 FRAME_BYTES = 64 * 1024  # terminal bytes a frame carries at most (+ a piece): inflated and
 # even incompressible, well inside the wire's bounds (wire.MAX_FRAME_BYTES)
 BUFFER_HIGH = 64 * 1024  # the channel's bufferedAmount above which the viewer is "behind"
@@ -117,6 +118,7 @@ class ShareSession(ChannelUser):
         self._tick: asyncio.TimerHandle | None = None
         self._last_tick = -math.inf
         self._last_cost = 0.0  # seconds the last frame took: frames slow down when dear
+        self._flood = False  # the last frame's bytes were cut (a plain-text flood)
         self._behind = True  # the viewer needs a snapshot (first one included)
         self._finishing = False
         self._input = TokenBucket(INPUT_RATE, 2 * INPUT_RATE, clock)
@@ -271,7 +273,8 @@ class ShareSession(ChannelUser):
     def _schedule(self) -> None:
         if self._tick is None and self._pty is not None:
             loop = asyncio.get_running_loop()
-            spacing = max(1.0 / FPS, self._last_cost / CPU_SHARE)
+            fps = FLOOD_FPS if self._flood else FPS
+            spacing = max(1.0 / fps, self._last_cost / CPU_SHARE)
             delay = max(0.0, self._last_tick + spacing - self._clock())
             self._tick = loop.call_later(delay, self._run_tick)
 
@@ -291,6 +294,7 @@ class ShareSession(ChannelUser):
         work = bytes(self._pending)
         self._pending.clear()
         prefix, skip = terminal.plain_cut(work)
+        self._flood = skip > 0
         work = prefix + work[skip:]
         deadline = self._clock() + TICK_BUDGET
         pos = 0
