@@ -34,6 +34,8 @@ def main() -> int:
                 return 0
         try:
             data = os.read(0, READ)
+        except BlockingIOError:  # the pty is shared non-blocking with the call (it types)
+            continue
         except OSError:  # EIO: the last holder of the pty's slave is gone
             return 0
         if not data:
