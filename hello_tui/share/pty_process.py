@@ -10,13 +10,13 @@ stalls the event loop, hence the audio, for tens of milliseconds. Where
 ``posix_spawn`` cannot, a ``fork`` with ``TIOCSCTTY`` does.
 
 The pty is read by a small process of its own (:mod:`.pump`), which pours
-what it reads into a pipe: a pty gives at most 4 KiB a read, the pipe up to
-64 KiB, so a flood costs the event loop one read a frame instead of sixteen
-(and as many GIL hand-overs). The pipe is read on the event loop
-(``add_reader``); when the reader stops reading (:meth:`PtyProcess.pause`)
-the pipe fills, the pump blocks, then the pty's buffer fills and the program
-blocks on its writes: a flood is throttled at its source. Typing goes
-straight to the pty's master.
+what it reads into a pipe: a pty gives at most 4 KiB a read, the pipe (256
+KiB where Linux lets us enlarge it) all it holds, so a flood costs the event
+loop one read a frame instead of tens (and as many GIL hand-overs). The
+pipe is read on the event loop (``add_reader``); when the reader stops
+reading (:meth:`PtyProcess.pause`) the pipe fills, the pump blocks, then the
+pty's buffer fills and the program blocks on its writes: a flood is
+throttled at its source. Typing goes straight to the pty's master.
 """
 
 from __future__ import annotations
@@ -87,6 +87,8 @@ class PtyProcess:
         except OSError as exc:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)  # killed: at once
             os.close(master)
             self.master = -1
             raise ShareError(f"cannot read the terminal: {exc.strerror or exc}") from None

@@ -6,7 +6,7 @@ read, so a 10 MB ``cat`` is some 2,500 reads, each one a turn of the call's
 event loop and a release and re-take of its GIL (measured: 2.8 s of the loop
 in a 10 MB flood, single reads stalling it up to 16 ms while aiortc's threads
 held the GIL). Here those reads cost the call nothing; the pipe gathers them,
-and the call reads it once a frame, up to 64 KiB at a time.
+and the call reads it once a frame, up to 256 KiB at a time.
 
 Back-pressure is kept: when the call does not read, the pipe fills, the
 write below blocks, this process stops reading the pty, and the program

@@ -4,7 +4,8 @@ screen we view), over the call's ``share`` data channel (:mod:`.wire`).
 **Sharing.** :meth:`ShareSession.start` runs a command in a pty
 (:mod:`.pty_process`) and keeps a :class:`~.terminal.Terminal` of it. Output
 is coalesced: at most :data:`FPS` frames a second, each the bytes read since
-the last one (a plain-text flood cut to its last screenful), zlib-compressed.
+the last one (one read of the pty's pipe a frame), zlib-compressed; a
+plain-text flood is cut to its last screenful and sent at :data:`FLOOD_FPS`.
 Each frame's emulation is bounded in time (:data:`TICK_BUDGET`), frames
 that cost more come less often (:data:`CPU_SHARE`); what is left waits,
 and above :data:`PENDING_MAX` the pty is not read, so the program blocks:
@@ -114,7 +115,6 @@ class ShareSession(ChannelUser):
         self._started = 0.0
         self.granted = False  # we let the other side type
         self._pending = bytearray()
-        self._read = 0  # bytes read from the pty since the last frame
         self._tick: asyncio.TimerHandle | None = None
         self._last_tick = -math.inf
         self._last_cost = 0.0  # seconds the last frame took: frames slow down when dear
@@ -259,7 +259,6 @@ class ShareSession(ChannelUser):
 
     def _on_pty_data(self, data: bytes) -> None:
         self._pending += data
-        self._read += len(data)
         if self._pty is not None:
             # One read a frame (up to READ_PER_FRAME): the next comes after the
             # frame; meanwhile the pump's pipe fills and the program blocks.
@@ -326,7 +325,6 @@ class ShareSession(ChannelUser):
                 self._send_screen(SCREEN_BYTES, fed)
         elif fed:
             self._behind = True  # no viewer yet: it gets a snapshot when the channel opens
-        self._read = 0
         if len(self._pending) < PENDING_MAX // 2 and self._pty is not None:
             self._pty.resume()
         if self._pending or (self._behind and self.open):
