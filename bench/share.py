@@ -97,10 +97,10 @@ async def _phone(url: str, name: str) -> Phone:
     return phone
 
 
-async def _until(check: Any, timeout: float = T) -> None:
+async def _until(check: Any, timeout: float = T, every: float = 0.002) -> None:
     async with asyncio.timeout(timeout):
         while not check():
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(every)
 
 
 _stops: dict[tuple[int, str], int] = {}  # ShareStopped events awaited so far, per call and side
@@ -114,7 +114,9 @@ async def _stopped(call: Call, side: str, timeout: float = T) -> None:
     def count() -> int:
         return sum(isinstance(e, ev.ShareStopped) and e.side == side for e in call.event_log)
 
-    await _until(lambda: count() >= _stops[key], timeout)
+    # Every 50 ms, not 2: a flood's end needs no precision, and 500 wake-ups a
+    # second of the shared loop (each scanning the event log) are load of our own.
+    await _until(lambda: count() >= _stops[key], timeout, every=0.05)
 
 
 def _share_bytes(*calls: Call) -> int:
