@@ -23,7 +23,7 @@ VENV=$ROOT/.venv
 
 # Debian packages: what the app needs to run, and what the tests need on top.
 RUN_PKGS=(libportaudio2 libasound2-plugins)
-TEST_PKGS=(libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils redis-server tmux chromium chromium-driver coturn nftables espeak-ng haproxy swh-plugins)
+TEST_PKGS=(libportaudio2 libasound2-plugins pulseaudio pulseaudio-utils redis-server tmux chromium chromium-driver coturn nftables espeak-ng haproxy swh-plugins htop)
 
 say() { printf '%s\n' "dev.sh: $*" >&2; }
 die() { say "error: $*"; exit 1; }

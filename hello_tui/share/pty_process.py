@@ -7,10 +7,16 @@ with ``posix_spawn`` (``setsid``, then the pty opened by path: a session
 leader's first terminal becomes its controlling one), which never copies
 this process: a ``fork`` of a process holding a call (aiortc, PyAV, numpy)
 stalls the event loop, hence the audio, for tens of milliseconds. Where
-``posix_spawn`` cannot, a ``fork`` with ``TIOCSCTTY`` does. Reads are
-non-blocking on the event loop (``add_reader``); when the reader stops
-reading (:meth:`PtyProcess.pause`), the kernel's pty buffer fills and the
-program blocks on its writes: a flood is throttled at its source.
+``posix_spawn`` cannot, a ``fork`` with ``TIOCSCTTY`` does.
+
+The pty is read by a small process of its own (:mod:`.pump`), which pours
+what it reads into a pipe: a pty gives at most 4 KiB a read, the pipe (256
+KiB where Linux lets us enlarge it) all it holds, so a flood costs the event
+loop one read a frame instead of tens (and as many GIL hand-overs). The
+pipe is read on the event loop (``add_reader``); when the reader stops
+reading (:meth:`PtyProcess.pause`) the pipe fills, the pump blocks, then the
+pty's buffer fills and the program blocks on its writes: a flood is
+throttled at its source. Typing goes straight to the pty's master.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import os
 import shutil
 import signal
 import struct
+import sys
 import termios
 from collections.abc import Callable, Sequence
 
@@ -29,7 +36,9 @@ from hello_tui.share.wire import ShareError
 
 __all__ = ["PtyProcess"]
 
-READ_BYTES = 65536
+READ_BYTES = 65536  # a pipe read at most, unless the reader says otherwise (read_bytes)
+PIPE_BYTES = 256 * 1024  # the pump's pipe, enlarged where the system lets us (Linux)
+PUMP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pump.py")
 KILL_AFTER = 1.0  # seconds between SIGHUP and SIGKILL when sharing stops
 
 
@@ -45,6 +54,9 @@ class PtyProcess:
         self._on_data, self._on_eof = on_data, on_eof
         self.master = -1
         self.pid = 0
+        self._out = -1  # the pump's pipe, read end
+        self._pump = 0
+        self.read_bytes = READ_BYTES
         self.returncode: int | None = None
         self._exited = asyncio.Event()
         self._reaper: asyncio.Task[None] | None = None
@@ -70,6 +82,16 @@ class PtyProcess:
             os.close(slave)
         os.set_blocking(master, False)
         self.master = master
+        try:
+            self._out, self._pump = await self._start_pump(master)
+        except OSError as exc:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)  # killed: at once
+            os.close(master)
+            self.master = -1
+            raise ShareError(f"cannot read the terminal: {exc.strerror or exc}") from None
         self._reaper = asyncio.get_running_loop().create_task(self._reap())
         self.resume()
 
@@ -88,6 +110,37 @@ class PtyProcess:
         )  # fmt: skip
         return process.pid
 
+    @staticmethod
+    async def _start_pump(master: int) -> tuple[int, int]:
+        """The pump reading ``master`` into a new pipe: (the pipe's read end, its pid)."""
+        out, into = os.pipe()
+        if hasattr(fcntl, "F_SETPIPE_SZ"):
+            with contextlib.suppress(OSError):  # a lower pipe-max-size: the default 64 KiB
+                fcntl.fcntl(out, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        argv = [sys.executable, "-I", "-S", PUMP]
+        try:
+            if hasattr(os, "posix_spawn"):
+                actions = [
+                    (os.POSIX_SPAWN_DUP2, master, 0),
+                    (os.POSIX_SPAWN_DUP2, into, 1),
+                    (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+                ]
+                # Its own process group: ^C in the caller's terminal does not end it.
+                pid = os.posix_spawn(sys.executable, argv, {}, file_actions=actions, setpgroup=0)
+            else:
+                process = await asyncio.create_subprocess_exec(
+                    *argv, stdin=master, stdout=into, stderr=asyncio.subprocess.DEVNULL, env={},
+                    start_new_session=True,
+                )  # fmt: skip
+                pid = process.pid
+        except OSError:
+            os.close(out)
+            raise
+        finally:
+            os.close(into)
+        os.set_blocking(out, False)
+        return out, pid
+
     async def _reap(self) -> None:
         """Collect the program's exit (polled: no SIGCHLD handler is ours to take)."""
         delay = 0.02
@@ -105,21 +158,21 @@ class PtyProcess:
 
     # ------------------------------------------------------------ reading
     def resume(self) -> None:
-        if not self._reading and self.master >= 0 and not self.eof:
-            asyncio.get_running_loop().add_reader(self.master, self._readable)
+        if not self._reading and self._out >= 0 and not self.eof:
+            asyncio.get_running_loop().add_reader(self._out, self._readable)
             self._reading = True
 
     def pause(self) -> None:
         if self._reading:
-            asyncio.get_running_loop().remove_reader(self.master)
+            asyncio.get_running_loop().remove_reader(self._out)
             self._reading = False
 
     def _readable(self) -> None:
         try:
-            data = os.read(self.master, READ_BYTES)
+            data = os.read(self._out, self.read_bytes)
         except BlockingIOError:
             return
-        except OSError:  # EIO: the last process holding the pty's slave is gone
+        except OSError:
             data = b""
         if data:
             self._on_data(data)
@@ -160,3 +213,27 @@ class PtyProcess:
         if self.master >= 0:
             os.close(self.master)
             self.master = -1
+        if self._out >= 0:  # the pump exits (EPIPE, POLLERR or the pty's end)
+            os.close(self._out)
+            self._out = -1
+        if self._pump:
+            pump, self._pump = self._pump, 0
+            await _reap_pump(pump)
+
+
+async def _reap_pump(pid: int) -> None:
+    """Collect the pump (it ends with the pty or its pipe; SIGKILL if it lingers)."""
+    delay, waited = 0.005, 0.0
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        if waited > KILL_AFTER:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(delay)
+        waited += delay
+        delay = min(0.1, delay * 2)

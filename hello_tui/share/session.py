@@ -4,7 +4,8 @@ screen we view), over the call's ``share`` data channel (:mod:`.wire`).
 **Sharing.** :meth:`ShareSession.start` runs a command in a pty
 (:mod:`.pty_process`) and keeps a :class:`~.terminal.Terminal` of it. Output
 is coalesced: at most :data:`FPS` frames a second, each the bytes read since
-the last one (a plain-text flood cut to its last screenful), zlib-compressed.
+the last one (one read of the pty's pipe a frame), zlib-compressed; a
+plain-text flood is cut to its last screenful and sent at :data:`FLOOD_FPS`.
 Each frame's emulation is bounded in time (:data:`TICK_BUDGET`), frames
 that cost more come less often (:data:`CPU_SHARE`); what is left waits,
 and above :data:`PENDING_MAX` the pty is not read, so the program blocks:
@@ -80,10 +81,11 @@ def _view_terminal(cols: int, rows: int) -> Terminal:
 
 
 FPS = 30  # frames a second at most, each way
+FLOOD_FPS = 10  # ... while a plain-text flood is cut to its last screenful (none can read it)
 TICK_BUDGET = 0.010  # seconds of emulation per frame at most (the call's loop is shared)
 PIECE = 1024  # bytes fed to the emulator between two looks at the clock
 PENDING_MAX = 256 * 1024  # bytes read but not yet emulated: above this the pty is not read
-READ_PER_FRAME = 64 * 1024  # bytes read from the pty between two frames at most
+READ_PER_FRAME = 256 * 1024  # bytes read from the pty between two frames at most (one read)
 FRAME_BYTES = 64 * 1024  # terminal bytes a frame carries at most (+ a piece): inflated and
 # even incompressible, well inside the wire's bounds (wire.MAX_FRAME_BYTES)
 BUFFER_HIGH = 64 * 1024  # the channel's bufferedAmount above which the viewer is "behind"
@@ -132,10 +134,10 @@ class ShareSession(ChannelUser):
         self.granted = False  # we let the other side type
         self._on_input: Callable[[str], None] | None = None  # typing, if not into the pty
         self._pending = bytearray()
-        self._read = 0  # bytes read from the pty since the last frame
         self._tick: asyncio.TimerHandle | None = None
         self._last_tick = -math.inf
         self._last_cost = 0.0  # seconds the last frame took: frames slow down when dear
+        self._flood = False  # the last frame's bytes were cut (a plain-text flood)
         self._behind = True  # the viewer needs a snapshot (first one included)
         self._finishing = False
         self._input = TokenBucket(INPUT_RATE, 2 * INPUT_RATE, clock)
@@ -207,6 +209,7 @@ class ShareSession(ChannelUser):
         if not (1 <= cols <= MAX_COLS and 1 <= rows <= MAX_ROWS):
             raise ShareError(f"a shared terminal is 1-{MAX_COLS} x 1-{MAX_ROWS}")
         pty = PtyProcess(self._on_pty_data, self._on_pty_eof)
+        pty.read_bytes = READ_PER_FRAME
         terminal = _terminal(cols, rows)
         self._pty, self.local = pty, terminal  # before spawn: output may come at once
         self._title = title or " ".join(argv)
@@ -284,10 +287,10 @@ class ShareSession(ChannelUser):
 
     def _on_pty_data(self, data: bytes) -> None:
         self._pending += data
-        self._read += len(data)
-        over = len(self._pending) > PENDING_MAX or self._read >= READ_PER_FRAME
-        if over and self._pty is not None:
-            self._pty.pause()  # the program blocks on its writes until we catch up
+        if self._pty is not None:
+            # One read a frame (up to READ_PER_FRAME): the next comes after the
+            # frame; meanwhile the pump's pipe fills and the program blocks.
+            self._pty.pause()
         self._schedule()
 
     def _on_pty_eof(self) -> None:
@@ -297,7 +300,8 @@ class ShareSession(ChannelUser):
     def _schedule(self) -> None:
         if self._tick is None and self._pty is not None:
             loop = asyncio.get_running_loop()
-            spacing = max(1.0 / FPS, self._last_cost / CPU_SHARE)
+            fps = FLOOD_FPS if self._flood else FPS
+            spacing = max(1.0 / fps, self._last_cost / CPU_SHARE)
             delay = max(0.0, self._last_tick + spacing - self._clock())
             self._tick = loop.call_later(delay, self._run_tick)
 
@@ -317,6 +321,7 @@ class ShareSession(ChannelUser):
         work = bytes(self._pending)
         self._pending.clear()
         prefix, skip = terminal.plain_cut(work)
+        self._flood = skip > 0
         work = prefix + work[skip:]
         deadline = self._clock() + TICK_BUDGET
         pos = 0
@@ -348,7 +353,6 @@ class ShareSession(ChannelUser):
                 self._send_screen(SCREEN_BYTES, fed)
         elif fed:
             self._behind = True  # no viewer yet: it gets a snapshot when the channel opens
-        self._read = 0
         if len(self._pending) < PENDING_MAX // 2 and self._pty is not None:
             self._pty.resume()
         if self._pending or (self._behind and self.open):

@@ -149,8 +149,8 @@ async def test_a_10_mb_flood_ends_on_the_sharers_screen(
     env: Env, record_property: Callable[[str, object], None]
 ) -> None:
     """`yes | head -c 10000000`: the viewer ends on exactly the sharer's screen,
-    a sliver of the 10 MB crosses, and the audio keeps flowing both ways (the
-    longest gap is recorded; bench/share.py holds the 100 ms bar)."""
+    a sliver of the 10 MB crosses, and audio keeps arriving on both sides (the
+    longest gap is only recorded: bench/share.py holds the 100 ms bar)."""
     alice = await env.phone("alice", audio_in="sine:440")
     bob = await env.phone("bob", audio_in="sine:440")
     sharer = alice.dial("bob")
@@ -174,13 +174,13 @@ async def test_a_10_mb_flood_ends_on_the_sharers_screen(
     lines = local.splitlines()
     assert lines[0] == "flood line" and "END" in lines, local
     assert sharer.share.bytes_sent < 100_000, sharer.share.bytes_sent  # of 10 MB written
-    sinks = [c.sink for c in (sharer, viewer)]
-    assert all(isinstance(s, ArrivalSink) for s in sinks)
-    gaps = [s.longest_gap_ms(start, end) for s in sinks]  # type: ignore[union-attr]
+    sinks = [c.sink for c in (sharer, viewer) if isinstance(c.sink, ArrivalSink)]
+    assert len(sinks) == 2
+    gaps = [s.longest_gap_ms(start, end) for s in sinks]
     record_property("flood_seconds", round(end - start, 2))
     record_property("audio_gap_ms", [round(g) for g in gaps])
-    for sink in sinks:  # audio kept arriving all through the flood
-        assert [t for t in sink.arrivals if t > end - 0.5], "no audio at the end of the flood"
+    for sink in sinks:  # audio kept arriving during the flood (how evenly: the bench)
+        assert [t for t in sink.arrivals if start < t < end], "no audio during the flood"
     await sharer.hangup()
 
 
