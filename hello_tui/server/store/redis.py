@@ -28,6 +28,7 @@ Key layout (``prefix`` defaults to ``hello:``)::
     {p}quota:{name}:{key}  a window quota's counter (expires with its window)
     {p}live:{name}:{key}   sorted set: a live quota's items scored by their end
     {p}inst:{instance}     pub/sub channel of an instance
+    {p}alive               sorted set: instance id scored by its last beat
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar, cast
 
 import msgspec
@@ -135,12 +136,28 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[5], 'GT')
 redis.call('PEXPIREAT', KEYS[1], ARGV[5], 'NX')
 return {1}
 """
+# KEYS: alive. ARGV: before. The instances last beating before then, each taken
+# out as it is returned: one claimer per dead instance.
+_CLAIM_DEAD = """
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+for _, id in ipairs(dead) do redis.call('ZREM', KEYS[1], id) end
+return dead
+"""
 # The due-list outlives its latest deadline by this much (a claimed entry's lease
 # included), so it goes once no instance is left to fire it.
-_SCRIPTS = (_CALL_WRITE, _CLAIM_DUE, _DELIVER, _WINDOW_TAKE, _WINDOW_GIVE_BACK, _LIVE_TAKE)
+_SCRIPTS = (
+    _CALL_WRITE,
+    _CLAIM_DUE,
+    _DELIVER,
+    _WINDOW_TAKE,
+    _WINDOW_GIVE_BACK,
+    _LIVE_TAKE,
+    _CLAIM_DEAD,
+)
 _SHA = {s: hashlib.sha1(s.encode()).hexdigest() for s in _SCRIPTS}
 _TIMERS_SLACK = 600.0
 _SEEN_MAX = 20_000  # call records remembered as compare-and-set guesses
+_SCAN_BATCH = 500  # keys read per round trip while looking through a dead instance's leftovers
 
 
 def _ms(until: float) -> int:
@@ -550,6 +567,86 @@ class RedisStore(Store):
         # DEL answers 1 to exactly one caller, whichever instance: single use.
         return bool(await self._r.delete(self._k("invite", digest)))
 
+    # ---------------------------------------------------------------- instances
+    async def beat(self, instance: str, now: float, ttl: float) -> bool:
+        k = self._k("alive")
+        added, _, _ = await asyncio.gather(
+            self._cmd("ZADD", k, repr(now), instance),
+            self._cmd("PEXPIREAT", k, _ms(now + ttl), "GT"),
+            self._cmd("PEXPIREAT", k, _ms(now + ttl), "NX"),
+        )
+        return bool(added)
+
+    async def claim_dead_instances(self, before: float) -> list[str]:
+        dead = await self._eval(_CLAIM_DEAD, [self._k("alive")], repr(before))
+        return [_text(d) for d in cast("list[Any]", dead)]
+
+    async def _scan(self, kind: str) -> AsyncIterator[tuple[str, Any]]:
+        """(key, value) of every string key ``{p}KIND:*``, read in batches. Only
+        after an instance's death: no index is kept for it on the hot path."""
+        keys: list[str] = []
+        async for raw in self._r.scan_iter(match=self._k(kind, "*"), count=1000):
+            keys.append(_text(raw))
+            if len(keys) >= _SCAN_BATCH:
+                for pair in zip(keys, await self._r.mget(keys), strict=True):
+                    yield pair
+                keys = []
+        if keys:
+            for pair in zip(keys, await self._r.mget(keys), strict=True):
+                yield pair
+
+    async def sessions_of(self, instances: set[str]) -> set[str]:
+        found = set()
+        marker = len(self._k("session", ""))
+        async for key, value in self._scan("session"):
+            if value is not None and _text(value) in instances:
+                found.add(key[marker:])
+        return found
+
+    async def calls_with(self, sessions: set[str]) -> list[CallRecord]:
+        out = []
+        async for _, data in self._scan("call"):
+            if data is None:
+                continue
+            record = _decoders[CallRecord].decode(_bytes(data))
+            named = {record.caller, record.callee, *record.devices}
+            if not named.isdisjoint(sessions):
+                out.append(record)
+        return out
+
+    async def rooms_with(self, sessions: set[str]) -> list[RoomRecord]:
+        out = []
+        async for _, data in self._scan("room"):
+            if data is None:
+                continue
+            room = _decoders[RoomRecord].decode(_bytes(data))
+            named = {*room.participants, *(k.session for k in room.lobby)}
+            if not named.isdisjoint(sessions):
+                out.append(room)
+        return out
+
+    async def forget_sessions(self, sessions: set[str]) -> None:
+        ids = sorted(sessions)
+        for start in range(0, len(ids), _SCAN_BATCH):
+            await self._r.delete(*(self._k("session", s) for s in ids[start : start + _SCAN_BATCH]))
+        for sid in ids:
+            self._instances.pop(sid, None)
+        keys = [
+            _text(k) async for k in self._r.scan_iter(match=self._k("presence", "*"), count=1000)
+        ]
+        for start in range(0, len(keys), _SCAN_BATCH):
+            batch = keys[start : start + _SCAN_BATCH]
+            async with self._r.pipeline(transaction=False) as pipe:
+                for key in batch:
+                    pipe.zrange(key, 0, -1)
+                members = await pipe.execute()
+            async with self._r.pipeline(transaction=False) as pipe:
+                for key, listed in zip(batch, members, strict=True):
+                    stale = [m for m in listed if _text(m) in sessions]
+                    if stale:
+                        pipe.zrem(key, *stale)
+                await pipe.execute()
+
     # ---------------------------------------------------------------- upkeep
     async def ping(self) -> bool:
         try:
@@ -601,6 +698,11 @@ class RedisStore(Store):
                     "items": {_text(m): s for m, s in items},
                     "ttl_ms": await self._r.pttl(key),
                 }
+            elif kind == "alive":
+                beats = cast(
+                    "list[tuple[bytes, float]]", await self._r.zrange(key, 0, -1, withscores=True)
+                )
+                out["instances"] = {_text(m): s for m, s in beats}
             elif kind == "owner":
                 out["owners"][rest] = sorted(_text(t) for t in await self._r.smembers(key))
             else:
