@@ -152,13 +152,21 @@ async def run(n: int, proxies: int) -> int:
                                 except SignalingClientError as exc:
                                     await client.close()
                                     setup_errors[type(exc).__name__] += 1
+                                    # registered, but the answer timed out
+                                    registered |= getattr(exc, "code", "") == "name-taken"
                                     if attempt == 4:
                                         raise
                         clients.append(client)
                         return client
 
                     t0 = time.monotonic()
-                    await asyncio.gather(*(one(i) for i in range(n)))
+                    try:
+                        await asyncio.gather(*(one(i) for i in range(n)))
+                    except SignalingClientError:
+                        for log in [i.log for i in instances] + sorted(tmp.glob("haproxy*.log")):
+                            lines = log.read_text(errors="replace").splitlines()
+                            print(f"--- {log.name}:", *lines[-8:], sep="\n  ")
+                        raise
                     took = time.monotonic() - t0
                     print(f"{n} clients logged in through {proxies} proxies in {took:.1f} s; "
                           f"retried: {dict(setup_errors)}")  # fmt: skip

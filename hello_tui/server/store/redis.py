@@ -43,11 +43,12 @@ from typing import Any, TypeVar, cast
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, WatchError
+from redis.exceptions import NoScriptError, ResponseError, WatchError
 
 from hello_tui.server.privacy import log
 from hello_tui.server.records import AccountRecord, CallRecord, RoomRecord
 from hello_tui.server.store.base import DeliveryHandler, Store, Updater
+from hello_tui.server.store.resp import HotConnection, ReplyError, supported
 from hello_tui.signaling.protocol import Message, ProtocolError, decode_server, encode
 
 T = TypeVar("T", AccountRecord, CallRecord, RoomRecord)
@@ -197,6 +198,13 @@ class RedisStore(Store):
         # connection, auto-pipelined (_cmd): per-session message order is kept and
         # a burst costs one round trip, not a pool checkout per command.
         self._hot = aioredis.Redis.from_pool(aioredis.ConnectionPool.from_url(url))
+        # ...spoken in RESP directly (store/resp.py: a fraction of redis-py's CPU per
+        # command); HELLO_REDIS_HOT=redis-py keeps redis-py (the bench's A/B switch).
+        self._resp = (
+            HotConnection(url)
+            if supported(url) and os.environ.get("HELLO_REDIS_HOT", "resp") != "redis-py"
+            else None
+        )
         # HELLO_REDIS_AUTOPIPELINE=0: each command on its own pool connection
         # instead (the A/B switch of bench/server_load.py; not for production).
         self._pipelined = os.environ.get("HELLO_REDIS_AUTOPIPELINE", "1") != "0"
@@ -482,15 +490,22 @@ class RedisStore(Store):
             while self._waiting:
                 batch, self._waiting = self._waiting, []
                 try:
-                    async with self._hot.pipeline(transaction=False) as pipe:
-                        for args, _ in batch:
-                            pipe.execute_command(*args)
-                        results = await pipe.execute(raise_on_error=False)
+                    if self._resp is not None:
+                        results = await self._resp.execute([args for args, _ in batch])
+                    else:
+                        async with self._hot.pipeline(transaction=False) as pipe:
+                            for args, _ in batch:
+                                pipe.execute_command(*args)
+                            results = await pipe.execute(raise_on_error=False)
                 except Exception as exc:
                     results = [exc] * len(batch)
                 for (_, future), result in zip(batch, results, strict=True):
                     if future.done():
                         continue
+                    if isinstance(result, ReplyError):
+                        text = str(result)
+                        noscript = text.startswith("NOSCRIPT")
+                        result = NoScriptError(text) if noscript else ResponseError(text)
                     if isinstance(result, BaseException):
                         future.set_exception(result)
                     else:
@@ -712,6 +727,8 @@ class RedisStore(Store):
     async def close(self) -> None:
         for instance in list(self._listeners):
             self.unsubscribe(instance)
+        if self._resp is not None:
+            await self._resp.close()
         await self._hot.aclose()
         await self._r.aclose()
 
