@@ -58,3 +58,25 @@ async def test_store_turns_reply_errors_into_redis_py_exceptions(redis_srv: Redi
         assert int(await store.script("return 41 + 1", [])) == 42
     finally:
         await store.close()
+
+
+async def test_subscriber_gets_every_payload_in_order(redis_srv: RedisServer) -> None:
+    import asyncio
+
+    from hello_tui.server.store.resp import Subscriber
+
+    sub, pub = Subscriber(redis_srv.url), HotConnection(redis_srv.url)
+    payloads = [b"%d\n" % n + b"x" * (n * 997 % 70_000) for n in range(200)]  # some span reads
+    stream = sub.messages("chan")
+    try:
+        first = asyncio.ensure_future(anext(stream))
+        async with asyncio.timeout(10):
+            while (await pub.execute([("PUBSUB", "NUMSUB", "chan")]))[0][1] == 0:
+                await asyncio.sleep(0.01)
+        await pub.execute([("PUBLISH", "chan", data) for data in payloads])
+        got = [await first] + [await anext(stream) for _ in payloads[1:]]
+        assert got == payloads
+    finally:
+        await stream.aclose()
+        await sub.close()
+        await pub.close()

@@ -48,7 +48,7 @@ from redis.exceptions import NoScriptError, ResponseError, WatchError
 from hello_tui.server.privacy import log
 from hello_tui.server.records import AccountRecord, CallRecord, RoomRecord
 from hello_tui.server.store.base import DeliveryHandler, Store, Updater
-from hello_tui.server.store.resp import HotConnection, ReplyError, supported
+from hello_tui.server.store.resp import HotConnection, ReplyError, Subscriber, supported
 from hello_tui.signaling.protocol import Message, ProtocolError, decode_server, encode
 
 T = TypeVar("T", AccountRecord, CallRecord, RoomRecord)
@@ -529,6 +529,8 @@ class RedisStore(Store):
             await asyncio.sleep(0.01)
 
     async def _listen(self, instance: str, handler: DeliveryHandler) -> None:
+        if self._resp is not None:  # spoken in RESP directly, like the hot connection
+            return await self._listen_resp(instance, handler)
         pubsub = self._r.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(self._k("inst", instance))
@@ -547,6 +549,22 @@ class RedisStore(Store):
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
+
+    async def _listen_resp(self, instance: str, handler: DeliveryHandler) -> None:
+        subscriber = Subscriber(self.url)
+        try:
+            async for data in subscriber.messages(self._k("inst", instance)):
+                sid, _, frame = data.partition(b"\n")
+                try:
+                    handler(sid.decode(), decode_server(frame))
+                except ProtocolError:
+                    log.error("dropped an undecodable delivery on the instance channel")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("instance channel listener failed")
+        finally:
+            await subscriber.close()
 
     def unsubscribe(self, instance: str) -> None:
         self._handlers.pop(instance, None)

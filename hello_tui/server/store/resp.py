@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -35,19 +36,20 @@ def pack(args: tuple[Any, ...]) -> bytes:
     """One command as a RESP array of bulk strings."""
     out = [b"*%d\r\n" % len(args)]
     for arg in args:
-        if isinstance(arg, bytes):
+        kind = type(arg)
+        if kind is bytes:
             data = arg
-        elif isinstance(arg, str):
+        elif kind is str:
             data = arg.encode()
         elif isinstance(arg, int):
             data = b"%d" % arg
         elif isinstance(arg, float):
             data = repr(arg).encode()
+        elif isinstance(arg, (bytes, bytearray, memoryview)):
+            data = bytes(arg)
         else:
             raise TypeError(f"cannot send {type(arg).__name__} to Redis")
-        out.append(b"$%d\r\n" % len(data))
-        out.append(data)
-        out.append(b"\r\n")
+        out.append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(out)
 
 
@@ -109,6 +111,9 @@ class HotConnection:
     async def _connect(self) -> None:
         self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         self._buf.clear()
+        await self._setup()
+
+    async def _setup(self) -> None:
         setup: list[tuple[Any, ...]] = []
         if self.password is not None:
             setup.append(
@@ -157,3 +162,31 @@ class HotConnection:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+
+class Subscriber(HotConnection):
+    """The instance's channel: ``SUBSCRIBE`` once, then every message's payload.
+    redis-py's pub/sub reader parsed each delivery line by line through several
+    layers; here a read's worth of messages is parsed from one buffer."""
+
+    async def messages(self, channel: str) -> AsyncGenerator[bytes, None]:
+        """Payloads published on ``channel``, until the connection drops."""
+        await self._connect()
+        assert self._reader is not None and self._writer is not None
+        self._writer.write(pack(("SUBSCRIBE", channel)))
+        buf, pos = self._buf, 0
+        while True:
+            try:
+                reply, pos = parse(buf, pos)
+            except _Incomplete:
+                del buf[:pos]
+                pos = 0
+                data = await self._reader.read(_CHUNK)
+                if not data:
+                    raise ConnectionError("Redis closed the connection") from None
+                buf += data
+                continue
+            if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
+                yield reply[2]
+            elif isinstance(reply, ReplyError):
+                raise ConnectionError(f"Redis refused the subscription: {reply}")
