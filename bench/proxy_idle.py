@@ -232,6 +232,19 @@ async def run(n: int, proxies: int) -> int:
                         and times[-1] <= BAR_S
                         and acted == len(on_victim)
                     )
+                    # A survivor reaps the dead instance (server/reaper.py, 15 s by default).
+                    reaped: list[str] = []
+                    for _ in range(300):
+                        reaped = [
+                            line.split("WARNING hello_tui.server: ")[-1]
+                            for i in instances[1:]
+                            for line in i.log.read_text().splitlines()
+                            if "is dead: forgot" in line
+                        ]
+                        if reaped:
+                            break
+                        await asyncio.sleep(0.1)
+                    print(f"reaped: {reaped or 'not within 30 s'}")
                     print("PASS" if ok else "FAIL")
                     return 0 if ok else 1
             finally:
