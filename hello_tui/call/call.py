@@ -164,6 +164,7 @@ class Call:
         self.share = ShareSession(
             on_change=self._on_share, on_notice=lambda text: self._notice(text, "share")
         )
+        self.shared_s: float | None = None  # seconds shared, either way (telemetry: only that)
         self._inbox: asyncio.Queue[p.Message] = asyncio.Queue()
         self._stream = EventStream()
         self._task: asyncio.Task[None] | None = None
@@ -335,6 +336,7 @@ class Call:
             self._emit(ev.ShareStarted(call_id=cid, side=side, cols=change.cols,
                                        rows=change.rows, title=change.title))  # fmt: skip
         elif change.what == "stopped":
+            self.shared_s = (self.shared_s or 0.0) + change.duration
             self._emit(ev.ShareStopped(call_id=cid, side=side, duration=change.duration))
         else:
             self._emit(ev.ShareControl(call_id=cid, side=side, granted=change.granted))

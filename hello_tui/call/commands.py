@@ -22,6 +22,7 @@ own events (``chat`` from ``local``, ``muted``, ``camera-on``, ``ended``).
 | ``share-snapshot`` | ``side`` (optional) | a ``share-snapshot`` event: the screen |
 | ``share-input`` | ``data`` (string) | type in ours, or in theirs when granted |
 | ``audio-in`` / ``audio-out`` | ``endpoint`` (``device:NAME``) | move the mic / speaker |
+| ``share-tmux`` | ``pane``; ``cols``, ``rows`` (optional) | share a tmux pane (docs/sharing.md) |
 
 ``command`` is split like a shell would (no shell runs it); ``shell``: true
 shares ``$SHELL``. ``side`` is ``local`` or ``remote`` (default: theirs if
@@ -140,9 +141,17 @@ class AudioOut:
     endpoint: str
 
 
+@dataclass(frozen=True, slots=True)
+class ShareTmux:
+    pane: str
+    cols: int | None = None  # None: the pane's window's size
+    rows: int | None = None
+
+
 Command = (
     Chat | Mute | Unmute | Camera | Hangup | AudioIn | AudioOut
     | ShareStart | ShareStop | ShareGrant | ShareRevoke | ShareSnapshotCmd | ShareInput
+    | ShareTmux
 )  # fmt: skip
 
 
@@ -180,6 +189,14 @@ def _share_start(o: dict[str, Any]) -> ShareStart:
 _INPUT = "share-input"
 
 
+def _share_tmux(o: dict[str, Any]) -> ShareTmux:
+    pane = _field(o, "pane", str, "share-tmux")
+    size = _share_start({"command": "tmux", **{k: o[k] for k in ("cols", "rows") if k in o}})
+    if ("cols" in o) != ("rows" in o):
+        raise CommandError('"share-tmux": "cols" and "rows" go together')
+    return ShareTmux(pane, size.cols, size.rows) if "cols" in o else ShareTmux(pane)
+
+
 def _share_side(o: dict[str, Any]) -> ShareSnapshotCmd:
     side = o.get("side")
     if side not in (None, "local", "remote"):
@@ -215,6 +232,7 @@ COMMANDS: dict[str, tuple[frozenset[str], Callable[[dict[str, Any]], Command]]] 
         frozenset({"endpoint"}),
         lambda o: AudioOut(_field(o, "endpoint", str, "audio-out")),
     ),
+    "share-tmux": (frozenset({"pane", "cols", "rows"}), _share_tmux),
 }
 
 
@@ -278,5 +296,10 @@ async def run_command(call: Call, command: Command) -> None:
                 await switch_audio(call, "in", endpoint)
             case AudioOut(endpoint=endpoint):
                 await switch_audio(call, "out", endpoint)
+            case ShareTmux(pane=pane, cols=cols, rows=rows):
+                from hello_tui.share.tmux import start_tmux_share
+
+                size = (cols, rows) if cols is not None and rows is not None else None
+                await start_tmux_share(call.share, pane, size=size)
     except (ChatError, NoVideo, ShareError, MediaError) as exc:
         raise CommandError(str(exc)) from None

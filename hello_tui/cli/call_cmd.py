@@ -145,11 +145,16 @@ def _media_options(p: argparse.ArgumentParser) -> None:
         'grant control with {"cmd": "share-grant"} on stdin with --json)',
     )
     share.add_argument("--share-shell", action="store_true", help="share a terminal running $SHELL")
+    share.add_argument(
+        "--share-tmux",
+        metavar="PANE",
+        help="share a tmux pane (e.g. %%3 or work:1.0), read-only for the other side",
+    )
     p.add_argument(
         "--share-size",
         metavar="COLSxROWS",
-        default="80x24",
-        help="the shared terminal's size (default: 80x24)",
+        default=None,
+        help="the shared terminal's size (default: 80x24; a tmux pane: its window's)",
     )
     p.add_argument(
         "--sounds",
@@ -852,6 +857,20 @@ def share_size(text: str) -> tuple[int, int]:
     return int(cols), int(rows)
 
 
+def check_share(args: argparse.Namespace) -> None:
+    """``--share-size`` and ``--share-tmux``'s pane, before dialling: a one-line CliError."""
+    share_size(getattr(args, "share_size", None) or "80x24")
+    pane = getattr(args, "share_tmux", None)
+    if pane is not None:
+        from hello_tui.share.tmux import check_pane
+        from hello_tui.share.wire import ShareError
+
+        try:
+            check_pane(pane)
+        except ShareError as exc:
+            raise CliError(str(exc)) from None
+
+
 async def share_when_connected(call: Call, args: argparse.Namespace, printer: Printer) -> None:
     """``--share CMD`` / ``--share-shell``: share once the call connects; a
     program that cannot start is an error event, and the call goes on."""
@@ -860,10 +879,17 @@ async def share_when_connected(call: Call, args: argparse.Namespace, printer: Pr
     from hello_tui.share.wire import ShareError
 
     command, shell = getattr(args, "share", None), getattr(args, "share_shell", False)
-    if not command and not shell:
+    pane, size = getattr(args, "share_tmux", None), getattr(args, "share_size", None)
+    if not command and not shell and pane is None:
         return
-    cols, rows = share_size(getattr(args, "share_size", "80x24"))
+    cols, rows = share_size(size or "80x24")
     try:
+        if pane is not None:
+            from hello_tui.share.tmux import start_tmux_share
+
+            await call.wait_for(ev.Connected)
+            await start_tmux_share(call.share, pane, size=(cols, rows) if size else None)
+            return
         argv = share_argv(command, shell)
         await call.wait_for(ev.Connected)
         await call.share.start(argv, cols=cols, rows=rows)
@@ -998,7 +1024,7 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
                     )
     _check_endpoints(*_settings_audio(ctx, args))
     _check_video(ctx, args)
-    share_size(args.share_size)  # before dialling, not as a failed share
+    check_share(args)  # before dialling, not as a failed share
     session = _session(ctx, args, login=login)
     printer = Printer(args.json)
     if not is_room and to != "echo" and not session.login:
@@ -1066,7 +1092,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
         )
     _check_endpoints(*_settings_audio(ctx, args))
     _check_video(ctx, args)
-    share_size(args.share_size)  # before dialling, not as a failed share
+    check_share(args)  # before dialling, not as a failed share
     telemetry = Telemetry(ctx, args, session.url)
     telemetry.before()
 

@@ -25,6 +25,7 @@ from hello_tui.server.privacy import install_log_privacy, log, truncate_ip
 from hello_tui.server.session import Session
 from hello_tui.server.settings import ServerSettings
 from hello_tui.server.store import Store
+from hello_tui.server.store.base import redact_store_url
 from hello_tui.server.telemetry import TelemetryAggregator, log_crash
 from hello_tui.server.web_routes import add_web_routes
 from hello_tui.signaling import protocol as p
@@ -239,8 +240,16 @@ def runner_options(settings: ServerSettings) -> dict[str, Any]:
     request head has arrived when it fires. So ``keepalive_timeout`` *is* the
     header timeout (aiohttp's default would be 3,630 s). A WebSocket or a
     request being handled is not idle, so the timer leaves it alone.
+
+    A request refused before its body was read (413, a slow body's 408) leaves
+    the connection reading and dropping the rest of the body so the client sees
+    the answer: 1 s of that, not aiohttp's 10 s a slow-loris could hold.
     """
-    return {"handle_signals": False, "keepalive_timeout": settings.header_timeout}
+    return {
+        "handle_signals": False,
+        "keepalive_timeout": settings.header_timeout,
+        "lingering_time": 1.0,
+    }
 
 
 def _tls(settings: ServerSettings) -> ssl.SSLContext | None:
@@ -268,7 +277,7 @@ async def serve(
         store = RedisStore(settings.redis_url)
         if not await store.ping():
             await store.close()
-            raise ConnectionError(f"cannot reach Redis at {_redact_url(settings.redis_url)}")
+            raise ConnectionError(f"cannot reach Redis at {redact_store_url(settings.redis_url)}")
     elif settings.state_file is not None:
         from hello_tui.server.store.persistent import PersistentMemoryStore
 
@@ -293,12 +302,3 @@ async def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await runner.cleanup()
-
-
-def _redact_url(url: str) -> str:
-    """A Redis URL without its password, for messages."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path}"

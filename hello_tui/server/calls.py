@@ -110,7 +110,8 @@ class Calls:
             try:
                 due = await store.claim_due_calls(store.clock(), settings.timer_lease)
             except Exception as exc:
-                log.error("timer poll failed: %s", type(exc).__name__)
+                if not store.unavailable(exc):  # an outage is logged once, by the store
+                    log.error("timer poll failed: %s", type(exc).__name__)
                 continue
             for call_id in due:
                 self.hub.spawn(self.expire(call_id))
@@ -209,9 +210,20 @@ class Calls:
             raise
 
     async def _place(self, session: Session, msg: Call, call_id: str) -> None:
-        hub = self.hub
-        hub.metrics.call_started()
+        self.hub.metrics.call_started()
         session.push(CallCreated(call_id=call_id, ref=msg.ref))
+        try:
+            await self._ring(session, msg, call_id)
+        except Exception as exc:
+            # The store went away after the caller had its call id: end that call
+            # for the caller now (it would wait for its own timer otherwise); the
+            # request's error says why.
+            if self.hub.store.unavailable(exc):
+                self.ended_at_once(session, call_id, "unavailable")
+            raise
+
+    async def _ring(self, session: Session, msg: Call, call_id: str) -> None:
+        hub = self.hub
         key = hub.accounts.key(msg.to)
         # No such account and nobody online look the same, and take the same
         # steps (both lookups always run): the answer is not an existence oracle.

@@ -145,8 +145,9 @@ class Hub:
                     await self.store.register_session(session.id, self.instance, until)
                     if session.account_key is not None:
                         await self.store.touch_presence(session.account_key, session.id, until)
-            except Exception:
-                log.exception("upkeep failed")
+            except Exception as exc:
+                if not self.store.unavailable(exc):  # an outage is logged once, by the store
+                    log.exception("upkeep failed")
 
     async def shutdown(self) -> None:
         """Tell every client to reconnect (jittered, so they do not stampede), then close."""

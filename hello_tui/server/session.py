@@ -58,6 +58,10 @@ _CLOSE = None  # queue sentinel: flush, then close the socket
 _TEXT = WSMsgType.TEXT
 
 
+# What a request gets while the shared store (Redis) cannot be reached.
+_UNAVAILABLE = "the server cannot reach its database right now; try again in a moment"
+
+
 class Session:
     """A client connection and what the server knows about it (memory only)."""
 
@@ -257,7 +261,15 @@ class Session:
         except ProtocolError as exc:
             return self.error(exc.code, str(exc), exc.ref)
         if self.state == "new" or isinstance(message, Hello):
-            return await self._hello(message)
+            try:
+                return await self._hello(message)
+            except Exception as exc:
+                if not self.hub.store.unavailable(exc):
+                    raise
+                # Not registered, so unreachable for calls: close, and the client's
+                # backoff comes back once the store is.
+                self.error("internal", _UNAVAILABLE, message.ref)
+                return self.close(WSCloseCode.TRY_AGAIN_LATER)
         handler = self.hub.handlers.get(type(message))
         if handler is None:
             return self.error("bad-message", "not a client request", message.ref)
@@ -266,9 +278,12 @@ class Session:
             await handler(self, message)
         except Refusal as refusal:
             self.error(refusal.code, refusal.message, message.ref)
-        except Exception:
-            log.exception("internal error on %s", type(message).__name__)
-            self.error("internal", "internal error", message.ref)
+        except Exception as exc:
+            if self.hub.store.unavailable(exc):  # logged once by the store, not per request
+                self.error("internal", _UNAVAILABLE, message.ref)
+            else:
+                log.exception("internal error on %s", type(message).__name__)
+                self.error("internal", "internal error", message.ref)
         finally:
             kind = str(message.__struct_config__.tag)  # every message has a str tag
             self.hub.metrics.observe(kind, time.perf_counter() - started)
@@ -322,6 +337,8 @@ class Session:
             if self.account_key is not None:
                 await hub.store.remove_presence(self.account_key, self.id)
             await hub.store.unregister_session(self.id)
-        except Exception:
-            log.exception("cleanup of session %s failed", short(self.id))
+        except Exception as exc:
+            # With the store unreachable, its records expire by their TTLs instead.
+            if not hub.store.unavailable(exc):
+                log.exception("cleanup of session %s failed", short(self.id))
         log.info("session %s closed", short(self.id))

@@ -73,10 +73,11 @@ BUCKETS: dict[str, tuple[float, ...]] = {
     "fraction_lost_p95": (0, 0.01, 0.03, 0.05, 0.1, 0.2),
     "duration_s": (0, 10, 60, 300, 1800, 3600),
     "setup_ms": (0, 100, 250, 500, 1000, 3000),
+    "shared_s": (0, 10, 60, 300, 1800, 3600),
 }
 GROUPS: dict[str, tuple[str, ...]] = {
     "calls": ("outcome", "reason", "failed_stage", "network_type", "candidate_type",
-              "direction", "codec"),
+              "direction", "codec", "shared"),
     "quality": tuple(BUCKETS),
     "users": ("os", "client_version", "country"),
     "feedback": ("rating", "reason"),
@@ -116,6 +117,8 @@ def call_keys(report: p.CallReport) -> list[Key]:
         keys.append(("calls", "candidate_type", q.candidate_type))
     if q.codec:
         keys.append(("calls", "codec", q.codec))
+    if report.shared_s is not None:  # version 2: a terminal was shared, and how long
+        keys.append(("calls", "shared", "terminal"))
     values = {
         "mos_mean": q.mos_mean,
         "rtt_ms_p50": q.rtt_ms_p50,
@@ -123,6 +126,7 @@ def call_keys(report: p.CallReport) -> list[Key]:
         "fraction_lost_p95": q.fraction_lost_p95,
         "duration_s": report.duration_s if report.stage == "connected" else None,
         "setup_ms": report.setup_ms,
+        "shared_s": report.shared_s,
     }
     for name, value in values.items():
         if value is not None:

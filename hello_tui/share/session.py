@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hello_tui.share.pty_process import PtyProcess
+from hello_tui.share.scrollback import ViewTerminal
 from hello_tui.share.terminal import MAX_COLS, MAX_ROWS, Terminal, utf8_cut
 from hello_tui.share.wire import (
     MAX_INPUT_CHARS,
@@ -112,6 +113,7 @@ class ShareSession(ChannelUser):
         self._title = ""
         self._started = 0.0
         self.granted = False  # we let the other side type
+        self._on_input: Callable[[str], None] | None = None  # typing, if not into the pty
         self._pending = bytearray()
         self._read = 0  # bytes read from the pty since the last frame
         self._tick: asyncio.TimerHandle | None = None
@@ -168,9 +170,17 @@ class ShareSession(ChannelUser):
         return self.local is not None
 
     async def start(
-        self, argv: Sequence[str], *, cols: int = 80, rows: int = 24, title: str = ""
+        self,
+        argv: Sequence[str],
+        *,
+        cols: int = 80,
+        rows: int = 24,
+        title: str = "",
+        on_input: Callable[[str], None] | None = None,
     ) -> None:
-        """Share ``argv`` running in a new ``cols`` x ``rows`` pty."""
+        """Share ``argv`` running in a new ``cols`` x ``rows`` pty. ``on_input(text)``,
+        if given, types instead of the pty (a tmux pane: its client is read-only);
+        the grant gate is the same."""
         if self._closed:
             raise ShareError("the call is over")
         if self._unavailable:
@@ -186,6 +196,7 @@ class ShareSession(ChannelUser):
         self._pending.clear()
         self._finishing = False
         self.granted = False
+        self._on_input = on_input
         self._unseen = None
         try:
             await pty.spawn(argv, cols, rows)
@@ -339,7 +350,7 @@ class ShareSession(ChannelUser):
         if not data or len(data) > MAX_INPUT_CHARS:
             raise ShareError(f"input must be 1-{MAX_INPUT_CHARS} characters")
         if self._pty is not None:
-            self._pty.write(data.encode("utf-8", "replace"))
+            self._type(data)
             return
         if self.remote is None:
             raise ShareError("no shared terminal to type into")
@@ -352,7 +363,13 @@ class ShareSession(ChannelUser):
             self.input_refused += 1
             self._notice("input from the other side was ignored (no control granted)")
             return
-        self._pty.write(data.encode("utf-8", "replace"))
+        self._type(data)
+
+    def _type(self, data: str) -> None:
+        if self._on_input is not None:
+            self._on_input(data)
+        elif self._pty is not None:
+            self._pty.write(data.encode("utf-8", "replace"))
 
     # ------------------------------------------------------------ receiving
     def _receive(self, data: Any) -> None:
@@ -376,7 +393,7 @@ class ShareSession(ChannelUser):
             case "share-start":
                 if self.remote is not None:
                     self._remote_stopped()
-                self.remote = Terminal(control.cols, control.rows)
+                self.remote = ViewTerminal(control.cols, control.rows)  # with scroll-back
                 self.remote_title = control.title
                 self._remote_started = self._clock()
                 self.control = False

@@ -827,7 +827,10 @@ def device_approval_payload(name: str, public_key: str, handle: str, tag: str) -
 # room token, a call id, an address or SDP, and decoding rejects anything
 # else (unknown fields included).
 
-TELEMETRY_VERSION: Final = 1
+# Version 2 adds ``CallReport.shared_s``. A client says 2 only in a report that
+# carries it (a server that knows 1 only still takes every other body); a
+# server accepts 1 and 2, and refuses ``shared_s`` in a version 1 body.
+TELEMETRY_VERSION: Final = 2
 MAX_TELEMETRY_BYTES: Final = 8 * 1024  # a report is ~700 bytes
 MAX_CRASH_BYTES: Final = 24 * 1024
 
@@ -876,7 +879,7 @@ class QualityReport(_Body, kw_only=True):
 class CallReport(_Body, kw_only=True):
     """``POST /telemetry``: one call, after it ended."""
 
-    v: Annotated[int, msgspec.Meta(ge=1, le=TELEMETRY_VERSION)] = TELEMETRY_VERSION
+    v: Annotated[int, msgspec.Meta(ge=1, le=TELEMETRY_VERSION)] = 1
     # Random per install *and per UTC day* (the client derives it from a local
     # secret and the date): counts daily users, links nothing across days.
     daily_id: DailyId
@@ -892,12 +895,19 @@ class CallReport(_Body, kw_only=True):
     setup_ms: Ms | None = None  # dial/accept → connected (DTLS up)
     network_type: NetworkType = "unknown"
     quality: QualityReport = msgspec.field(default_factory=QualityReport)
+    # Version 2: seconds a terminal was shared in this call (either way; None: none was).
+    # Only that and how long: never what was shared, by whom, or its size.
+    shared_s: Annotated[float, msgspec.Meta(ge=0, le=7 * 24 * 3600)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.shared_s is not None and self.v < 2:
+            raise ValueError("shared_s needs v 2")
 
 
 class FeedbackReport(_Body, kw_only=True):
     """``POST /feedback``: "How was your conversation?" (only when the user answered)."""
 
-    v: Annotated[int, msgspec.Meta(ge=1, le=TELEMETRY_VERSION)] = TELEMETRY_VERSION
+    v: Annotated[int, msgspec.Meta(ge=1, le=1)] = 1  # unchanged: version 2 is CallReport's
     rating: FeedbackRating
     reasons: Annotated[list[FeedbackReason], msgspec.Meta(max_length=6)] = msgspec.field(
         default_factory=list
@@ -910,7 +920,7 @@ class FeedbackReport(_Body, kw_only=True):
 class CrashReport(_Body, kw_only=True):
     """``POST /crash``: an unexpected error, sent only when the user said yes."""
 
-    v: Annotated[int, msgspec.Meta(ge=1, le=TELEMETRY_VERSION)] = TELEMETRY_VERSION
+    v: Annotated[int, msgspec.Meta(ge=1, le=1)] = 1  # unchanged: version 2 is CallReport's
     client_version: Version
     os: OsFamily
     python: Annotated[str, msgspec.Meta(max_length=16, pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?$")]
@@ -921,5 +931,10 @@ class CrashReport(_Body, kw_only=True):
 
 
 def encode_body(body: _Body) -> bytes:
-    """The exact bytes a client sends (and keeps, for ``hello-tui privacy``)."""
+    """The exact bytes a client sends (and keeps, for ``hello-tui privacy``). A call
+    report without ``shared_s`` leaves the field out: version 1 bodies, byte for byte."""
+    if isinstance(body, CallReport) and body.shared_s is None:
+        data = msgspec.to_builtins(body)
+        del data["shared_s"]
+        return _encoder.encode(data)
     return _encoder.encode(body)

@@ -25,7 +25,10 @@ _IPV6 = re.compile(
 # and the lines that matter most if one shows up alone.
 _SDP_START = re.compile(r"(?<![\w=])v=0(?=\r?\n|\\r\\n|\\n|$)")
 _SDP_SECRET = re.compile(r"a=(?:fingerprint|candidate|ice-ufrag|ice-pwd|crypto):[^\r\n\\'\"]*")
-_EMAIL = re.compile(r"[\w.+%-]+@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+# The look-behind starts a match only at the head of a run of local-part
+# characters: without it a long run with no "@" is rescanned from each of its
+# characters, quadratic (15 ms for 1,000 characters, minutes for 200,000).
+_EMAIL = re.compile(r"(?<![\w.+%-])[\w.+%-]+@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 SDP_REDACTED = "[sdp redacted]"
 
 
@@ -80,6 +83,8 @@ def redact_sdp(text: str) -> str:
 
 def redact_emails(text: str) -> str:
     """``alice@example.org`` → ``…@example.org``."""
+    if "@" not in text:
+        return text
     return _EMAIL.sub(lambda m: f"…@{m.group('domain')}", text)
 
 

@@ -3,7 +3,8 @@
 Nothing here reads the call's peer, account, room token, call id or SDP: a
 report is assembled field by field from the ``Ended`` event (reason, stage,
 duration, outcome, quality summary), the ``Connected`` event's ``setup_ms``,
-the call's direction and whether it was a room. Every body is validated
+the call's direction, whether it was a room, and for how long a terminal was
+shared in it (``Call.shared_s``: the ``share-stopped`` events' durations). Every body is validated
 against the protocol's strict decoder before it is kept or sent.
 """
 
@@ -102,6 +103,7 @@ def build_call_report(
     install_secret: str,
     os: p.OsFamily | None = None,
     client_version: str = __version__,
+    shared_s: float | None = None,
 ) -> p.CallReport:
     """The report of one ended call (validated: raises ValueError if it would not pass).
 
@@ -127,6 +129,8 @@ def build_call_report(
         network_type=p.one_of(network, p.NETWORK_TYPES) or "unknown",
         quality=quality_report(summary),
     )
+    if shared_s is not None:  # version 2 only when it says something version 1 cannot
+        report.v, report.shared_s = 2, round(min(shared_s, 7 * 24 * 3600.0), 1)
     return validate(report)
 
 
@@ -142,6 +146,7 @@ def report_for_call(call: Any, install_secret: str) -> p.CallReport | None:
         started=call.started,
         setup_ms=call.connected_ms,
         install_secret=install_secret,
+        shared_s=getattr(call, "shared_s", None),
     )
 
 

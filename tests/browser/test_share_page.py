@@ -237,3 +237,67 @@ async def test_page_behind_skips_to_a_snapshot(env: Env, launch_browser: LaunchB
     await call.hangup()
     await wait_phase(page, "ended")
     assert not [m for m in browser.console if m.startswith("pageerror")], browser.console
+
+
+async def test_page_pauses_and_scrolls_back(env: Env, launch_browser: LaunchBrowser) -> None:
+    """Pause freezes the drawn view (frames go on underneath); Scroll back shows
+    xterm's scroll-back and stays on its lines while new ones come; Back to live,
+    and the keys (Shift+PageUp; End while view-only) do the same, sending nothing."""
+    room = await env.room("Scroll")
+    phone = await env.phone(audio_in="sine:440")
+    call = phone.join(room.url)
+    await call.wait_for(ev.Waiting, timeout=T)
+    browser = await launch_browser()
+    page = await browser.page()
+    await page.goto(room.url)
+    await wait_phase(page, "join")
+    await page.fill("#display-name", "Viewer")
+    await page.click("#join")
+    await call.wait_for(ev.Connected, timeout=T)
+    # 30 rows: seq's 58 lines come as bytes, not cut to a screenful (plain_cut: 2 x rows).
+    await call.share.start(["sh", "-c", "printf 'ready\\n'; read x; seq 1 58; exec cat"],
+                           cols=30, rows=30)  # fmt: skip
+    await poll(page, SHARE, lambda s: s["lines"][:1] == ["ready"], timeout=T)
+
+    def shown(s: dict[str, Any]) -> list[str]:
+        return [line.rstrip() for line in s["shown"].split("\n")]
+
+    call.share.send_input("\r")
+    state = await poll(page, SHARE, lambda s: "58" in shown(s), timeout=T)
+    assert state["back"] == 0 and not state["paused"] and state["scroll"] == ""
+
+    await page.click("#share-back")  # a page (rows - 1) into the scroll-back
+    state = await share_state(page)
+    assert state["back"] == 29 and state["scroll"] == "Scrolled back 29 lines."
+    assert shown(state)[0] == "1" and shown(state)[-1] == "30"
+    assert await page.is_visible("#share-live")
+    call.share.send_input("x\r")  # two lines more (the echo, cat's copy): the view stays
+    state = await poll(page, SHARE, lambda s: s["back"] == 31, timeout=T)
+    assert shown(state)[0] == "1" and shown(state)[-1] == "30"
+    await page.click("#share-live")
+    state = await share_state(page)
+    assert state["back"] == 0 and shown(state)[-3:] == ["x", "x", ""]
+    assert not await page.is_visible("#share-live")
+
+    # Keys on the view while view-only: they scroll, and none is sent.
+    await page.click("#share-screen")
+    await page.keyboard.press("Shift+PageUp")
+    assert (await share_state(page))["back"] == 29
+    await page.keyboard.press("End")
+    state = await share_state(page)
+    assert state["back"] == 0 and state["inputSent"] == 0 and state["keysRefused"] == 0
+
+    # Paused: what is drawn stays, what arrives is kept; resuming shows it.
+    await page.click("#share-pause")
+    state = await share_state(page)
+    assert state["paused"] and state["scroll"] == "Paused."
+    assert await page.get_attribute("#share-pause", "aria-pressed") == "true"
+    call.share.send_input("later\r")
+    state = await poll(page, SHARE, lambda s: "later" in s["lines"], timeout=T)
+    assert "later" not in shown(state)
+    await page.click("#share-pause")
+    state = await share_state(page)
+    assert not state["paused"] and "later" in shown(state)
+    await call.hangup()
+    assert not [m for m in browser.console if "Content Security Policy" in m], browser.console
+    assert not [m for m in browser.console if m.startswith("pageerror")], browser.console

@@ -32,7 +32,7 @@ from tests.pulse import PulseDaemon
 
 RATE = 48_000
 LOOPBACK = ("127.0.0.1",)
-T = 10.0  # generous timeout for any single wait
+T = 20.0  # generous timeout for any single wait (a CLI child starting under load takes >10 s)
 
 
 def read_wav(path: Path) -> np.ndarray:

@@ -157,9 +157,7 @@ async def test_server_killed_and_restarted_mid_call(tmp_path: Path) -> None:
     await server.start()
     sides: list[Side] = []
     try:
-        # 12 s: long enough for the backoff (jittered, doubling from 0.25 s) to
-        # find the restarted server before the caller hangs up.
-        alice, bob, envs = await _call(tmp_path, server, "--duration", "12")
+        alice, bob, envs = await _call(tmp_path, server, stdin=True)
         sides += [alice, bob]
         await asyncio.sleep(INTO_CALL)
         await server.kill()
@@ -168,7 +166,10 @@ async def test_server_killed_and_restarted_mid_call(tmp_path: Path) -> None:
         await server.start()  # the same port, the same state file
         back = await alice.until("server-back")
         assert back["call_known"] is False  # a new server: the call is peer to peer now
-        # bob's own backoff (jittered) may not have found it before alice hangs up.
+        # alice hangs up once she is back (no fixed call length to outwait the
+        # backoff); bob's own backoff (jittered) may not have found it by then.
+        alice.proc.stdin.write(b'{"cmd": "hangup"}\n')
+        await alice.proc.stdin.drain()
         (code_a, err_a), (code_b, err_b) = await asyncio.gather(alice.finish(), bob.finish())
     finally:
         for side in sides:

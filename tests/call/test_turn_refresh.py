@@ -17,7 +17,10 @@ DEAD_TURN = "turn:127.0.0.1:1?transport=tcp"
 async def test_stale_login_credentials_are_refreshed_per_call(start_env: StartEnv) -> None:
     env = await start_env(turn_secret=b"s3cret", turn_urls=(DEAD_TURN,), turn_ttl=7200)
     stale = RTCIceServer(DEAD_TURN, f"{int(time.time()) + 120}:old", "x")  # 2 min left
-    own = RTCIceServer("stun:127.0.0.1:1")  # from the config: kept as it is
+    # From the config, kept as it is: a TURN entry with a plain (non-expiring)
+    # username; over TCP to a dead port, so it fails at once (a STUN server that
+    # never answers holds gathering for its whole retransmission timeout).
+    own = RTCIceServer(DEAD_TURN, "me", "pw")
     alice = await env.phone("alice", ice_servers=[own, stale])
     bob = await env.phone("bob", ice_servers=[own, stale])
     call = alice.dial("bob", audio_in="sine:440", audio_out="null:")

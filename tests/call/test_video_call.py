@@ -79,13 +79,21 @@ async def test_pattern_video_arrives_recognisable_with_quality(env: Env, tmp_pat
     assert call.local_video is not None and call.local_video.frames > 0
     # Quality: the receiving side's samples carry the video fps and size.
     sample = (await incoming.wait_for(ev.Quality, T)).sample
-    async with asyncio.timeout(T):
+    samples = []
+    async with asyncio.timeout(3 * T):
         async for event in incoming.events():
             if isinstance(event, ev.Quality) and event.sample.t > 1.5:
-                sample = event.sample
-                break
-    # 15 fps sent: never more than that, and some on even a busy machine.
-    assert sample.video_fps is not None and 2 < sample.video_fps < 20, sample.video_fps
+                samples.append(event.sample)
+                if len(samples) == 3:
+                    break
+    sample = samples[-1]
+    # 15 fps sent: never more than that, and some on even a busy machine. Over
+    # three samples: one short sample after a stall (a burst of queued frames)
+    # can read above the sent rate on a loaded machine.
+    assert all(s.video_fps is not None for s in samples), samples
+    seconds = sum(s.interval_s for s in samples)
+    fps = sum((s.video_fps or 0) * s.interval_s for s in samples) / seconds
+    assert 2 < fps < 20, [(s.video_fps, s.interval_s) for s in samples]
     assert (sample.video_width, sample.video_height) == (320, 240)
     # The audio-only peer of the offer's other direction: alice receives nothing.
     assert call.remote_video is None or call.remote_video.frames == 0

@@ -129,6 +129,9 @@ async def test_a_cue_on_the_output_device_reaches_it(pulse: PulseDaemon) -> None
     mic = open_audio_source("device:")
     player = CuePlayer("device:")
     try:
+        # The microphone runs before the cue starts: a stream that opens late under
+        # load would otherwise miss the cue's head and hear less than it played.
+        await asyncio.wait_for(mic.recv(), T)
         player.play("failed")
         frames = [await asyncio.wait_for(mic.recv(), 2) for _ in range(50)]  # 1 s
         await asyncio.wait_for(player.idle(), T)

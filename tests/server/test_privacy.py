@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -100,3 +102,18 @@ async def test_no_ip_name_or_sdp_in_any_log(
 def test_redact_is_idempotent_and_leaves_versions_alone(text: str, expected: str) -> None:
     assert redact(text) == expected
     assert redact(redact(text)) == expected
+
+
+def test_redacting_long_text_takes_linear_time() -> None:
+    """A long run of name characters with no "@" (a flood of chat, a hostile
+    display name in a log line) once cost quadratic time in the e-mail rule:
+    15 ms for 1,000 characters, minutes for 200,000. Run in a child so a
+    regression fails on the 60 s limit instead of hanging the suite."""
+    code = (
+        "from hello_tui.signaling.redact import redact\n"
+        "text = 'x' * 200_000 + ' bob@example.org ' + 'y.' * 100_000\n"
+        "out = redact(text)\n"
+        "assert '…@example.org' in out and 'bob' not in out, out[-80:]\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

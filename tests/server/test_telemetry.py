@@ -143,6 +143,28 @@ async def test_bad_input_is_a_400_with_one_line(server: Server, data: bytes) -> 
     assert sum(server.agg.calls["outcome"].values()) == 0
 
 
+async def test_version_1_and_2_reports_are_accepted_sharing_counted(server: Server) -> None:
+    old = body(report())  # a version 1 client's bytes: no shared_s
+    assert b'"v":1' in old and b"shared_s" not in old
+    assert (await post(server.url, old))[0] == 202
+    status, _ = await post(server.url, body(report(1, v=2, shared_s=75.5)))
+    assert status == 202
+    status, _ = await post(server.url, body(report(2, v=2)))  # version 2, nothing shared
+    assert status == 202
+    agg = server.agg
+    assert agg.calls["outcome"] == {"completed": 3}
+    assert agg.calls["shared"] == {"terminal": 1}
+    assert agg.quality["shared_s"] == {"60-300": 1}
+    for bad in (
+        old.replace(b"{", b'{"shared_s":3.0,', 1),  # shared_s needs v 2
+        old.replace(b'"v":1', b'"v":3'),  # a version this server does not know
+        body(report(3, v=2, shared_s=-1.0)),
+    ):
+        status, reply = await post(server.url, bad)
+        assert status == 400 and "\n" not in reply["error"], bad
+    assert sum(agg.calls["outcome"].values()) == 3
+
+
 async def test_oversized_body_is_refused(server: Server) -> None:
     status, reply = await post(server.url, b"{" + b" " * p.MAX_TELEMETRY_BYTES + b"}")
     assert status == 413 and "error" in reply

@@ -231,12 +231,15 @@ CRASH: dict[str, Any] = {
 }  # fmt: skip
 
 BODY_EDGES: list[tuple[type[Any], dict[str, Any], str, Any, Any]] = [
-    (p.CallReport, CALL_REPORT, "v", 1, 2),
+    (p.CallReport, CALL_REPORT, "v", 2, 3),  # version 2: shared_s (docs/telemetry.md)
     (p.CallReport, CALL_REPORT, "v", 1, 0),
     (p.CallReport, CALL_REPORT, "duration_s", 7 * 86400, 7 * 86400 + 1),
     (p.CallReport, CALL_REPORT, "duration_s", 0.0, -0.5),
     (p.CallReport, CALL_REPORT, "setup_ms", 3_600_000, 3_600_001),
     (p.CallReport, CALL_REPORT, "setup_ms", 0, -1),
+    (p.CallReport, {**CALL_REPORT, "v": 2}, "shared_s", 7 * 86400, 7 * 86400 + 1),
+    (p.CallReport, {**CALL_REPORT, "v": 2}, "shared_s", 0.0, -0.5),
+    (p.CallReport, CALL_REPORT, "shared_s", None, 1.0),  # in a version 1 body
     (p.CallReport, CALL_REPORT, "client_version", "1" * 32, "1" * 33),
     (p.FeedbackReport, FEEDBACK, "v", 1, 2),
     (p.FeedbackReport, FEEDBACK, "v", 1, 0),
@@ -298,4 +301,4 @@ def test_telemetry_bodies_refuse_unknown_fields_and_default_exactly() -> None:
 
 
 def test_telemetry_size_bounds() -> None:
-    assert (p.TELEMETRY_VERSION, p.MAX_TELEMETRY_BYTES, p.MAX_CRASH_BYTES) == (1, 8192, 24576)
+    assert (p.TELEMETRY_VERSION, p.MAX_TELEMETRY_BYTES, p.MAX_CRASH_BYTES) == (2, 8192, 24576)

@@ -181,3 +181,43 @@ def test_crash_report_hides_the_home_directory() -> None:
         crash = r.build_crash_report(exc, command="call")
     assert str(Path.home()) not in crash.traceback and "~/secret.txt" in crash.traceback
     assert crash.error == "RuntimeError" and crash.command == "call"
+
+
+async def test_sharing_is_reported_as_that_and_how_long_only(tel_server: TelServer) -> None:
+    env = tel_server.env
+    alice = await env.phone("alice-zqx")
+    bob = await env.phone("bob-zqx")
+    a = alice.dial("bob-zqx")
+    b = await bob.next_incoming(T)
+    await b.accept()
+    await a.wait_for(ev.Connected, T)
+    await a.share.start(["sh", "-c", "echo zqx-screen-text; read x"], title="zqx-title")
+    await b.wait_for(ev.ShareStarted, T)
+    await a.share.stop()
+    await b.wait_for(ev.ShareStopped, T)
+    await a.hangup()
+    await b.wait_ended(T)
+    for call in (a, b):  # the sharer and the viewer alike
+        report = r.report_for_call(call, SECRET)
+        assert report is not None and report.v == 2
+        assert report.shared_s is not None and 0 <= report.shared_s <= report.duration_s + 1
+        text = p.encode_body(report).decode()
+        for value in ("zqx", "sh -c", "read x", "title", "cols", "rows", "side"):
+            assert value not in text, (value, text)
+        assert list(json.loads(text))[-1] == "shared_s"  # one field more than version 1
+
+
+def test_a_call_without_sharing_is_a_version_1_body() -> None:
+    ended = ev.Ended(reason="hangup", duration=3.0, stage="connected", outcome="completed",
+                     quality=summarize([], outcome="completed"))  # fmt: skip
+    plain = r.build_call_report(ended, direction="outgoing", room=False, started=1.8e9,
+                                setup_ms=None, install_secret=SECRET)  # fmt: skip
+    data = json.loads(p.encode_body(plain))
+    assert data["v"] == 1 and "shared_s" not in data  # what a version 1 server accepts
+    shared = r.build_call_report(ended, direction="outgoing", room=False, started=1.8e9,
+                                 setup_ms=None, install_secret=SECRET, shared_s=2.04)  # fmt: skip
+    data = json.loads(p.encode_body(shared))
+    assert (data["v"], data["shared_s"]) == (2, 2.0)
+    data["v"] = 1  # shared_s in a version 1 body: refused
+    with pytest.raises(msgspec.ValidationError, match="shared_s needs v 2"):
+        msgspec.json.decode(json.dumps(data), type=p.CallReport)

@@ -188,6 +188,13 @@ class Store(ABC):
         return None
 
     # ---------------------------------------------------------------- upkeep
+    def unavailable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the backend cannot be reached right now (a shared
+        store's connection lost or refused), not a bug: the request is refused as
+        "unavailable" and no traceback is logged. A store logs the outage itself,
+        once, and once more when it is back."""
+        return False
+
     @abstractmethod
     async def ping(self) -> bool:
         """True if the backend answers (the heartbeat endpoint)."""
@@ -203,3 +210,12 @@ class Store(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Release connections (nothing to do in memory)."""
+
+
+def redact_store_url(url: str) -> str:
+    """A Redis URL without its password, for messages."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path}"

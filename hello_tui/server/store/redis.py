@@ -38,16 +38,20 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar, cast
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, ResponseError, WatchError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import BusyLoadingError, NoScriptError, ResponseError, WatchError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hello_tui.server.privacy import log
 from hello_tui.server.records import AccountRecord, CallRecord, RoomRecord
-from hello_tui.server.store.base import DeliveryHandler, Store, Updater
+from hello_tui.server.store.base import DeliveryHandler, Store, Updater, redact_store_url
 from hello_tui.server.store.resp import HotConnection, ReplyError, Subscriber, supported
 from hello_tui.signaling.protocol import Message, ProtocolError, decode_server, encode
 
@@ -161,6 +165,15 @@ _SEEN_MAX = 20_000  # call records remembered as compare-and-set guesses
 _SCAN_BATCH = 500  # keys read per round trip while looking through a dead instance's leftovers
 
 
+def _redis_error(text: str) -> Exception:
+    """redis-py's exception for an error reply read by store/resp.py."""
+    if text.startswith("NOSCRIPT"):
+        return NoScriptError(text)
+    if text.startswith("LOADING"):  # Redis restarted, reading its data: an outage
+        return BusyLoadingError(text)
+    return ResponseError(text)
+
+
 def _ms(until: float) -> int:
     return max(1, int(until * 1000))
 
@@ -179,6 +192,12 @@ def _text(reply: object) -> str:
     raise TypeError(f"unexpected Redis reply: {type(reply).__name__}")
 
 
+# Re-subscribing after a lost connection: first try soon, then back off, but
+# not far: until it is subscribed again, deliveries to this instance are missed.
+_RESUBSCRIBE_FIRST = 0.05
+_RESUBSCRIBE_MAX = 0.5
+
+
 class RedisStore(Store):
     """The :class:`Store` seam on Redis (``--redis redis://127.0.0.1:6379/0``)."""
 
@@ -189,15 +208,20 @@ class RedisStore(Store):
         self.clock: Callable[[], float] = time.time
         self.url = url
         self.prefix = prefix
+        # One immediate retry on a fresh connection: after Redis restarts, every
+        # pooled connection is dead and would fail its next command once. (The
+        # retry sends a command again only when its connection broke, here a
+        # dead socket to a Redis that never received it.)
+        again = {"retry": Retry(NoBackoff(), 1), "retry_on_error": [RedisConnectionError]}
         self._r = aioredis.Redis.from_pool(
             aioredis.BlockingConnectionPool.from_url(
-                url, max_connections=_POOL_SIZE, timeout=_POOL_WAIT
+                url, max_connections=_POOL_SIZE, timeout=_POOL_WAIT, **again
             )
         )
         # The hot path (call updates, lookups, deliveries) goes through one
         # connection, auto-pipelined (_cmd): per-session message order is kept and
         # a burst costs one round trip, not a pool checkout per command.
-        self._hot = aioredis.Redis.from_pool(aioredis.ConnectionPool.from_url(url))
+        self._hot = aioredis.Redis.from_pool(aioredis.ConnectionPool.from_url(url, **again))
         # ...spoken in RESP directly (store/resp.py: a fraction of redis-py's CPU per
         # command); HELLO_REDIS_HOT=redis-py keeps redis-py (the bench's A/B switch).
         self._resp = (
@@ -216,6 +240,30 @@ class RedisStore(Store):
         # call id -> the record's bytes as this instance last read or wrote them:
         # the expected value of the next compare-and-set (a guess, checked by Redis).
         self._seen: dict[str, bytes] = {}
+        self._down_since: float | None = None  # monotonic, while Redis is unreachable
+
+    # ---------------------------------------------------------------- outages
+    def unavailable(self, exc: BaseException) -> bool:
+        # redis-py raises these for a refused, reset or timed-out connection and for
+        # a Redis still loading its data after a restart (BusyLoadingError).
+        if not isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
+            return False
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.error(
+                "Redis at %s unreachable (%s): requests get 'unavailable' until it is back",
+                redact_store_url(self.url), type(exc).__name__,
+            )  # fmt: skip
+        return True
+
+    def _reachable(self) -> None:
+        """Something just worked: if Redis was down, say once that it is back."""
+        if self._down_since is not None:
+            log.warning(
+                "Redis at %s reachable again after %.1f s",
+                redact_store_url(self.url), time.monotonic() - self._down_since,
+            )  # fmt: skip
+            self._down_since = None
 
     def _k(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -499,13 +547,13 @@ class RedisStore(Store):
                             results = await pipe.execute(raise_on_error=False)
                 except Exception as exc:
                     results = [exc] * len(batch)
+                else:
+                    self._reachable()
                 for (_, future), result in zip(batch, results, strict=True):
                     if future.done():
                         continue
-                    if isinstance(result, ReplyError):
-                        text = str(result)
-                        noscript = text.startswith("NOSCRIPT")
-                        result = NoScriptError(text) if noscript else ResponseError(text)
+                    if isinstance(result, ReplyError):  # as redis-py would raise it
+                        result = _redis_error(str(result))
                     if isinstance(result, BaseException):
                         future.set_exception(result)
                     else:
@@ -529,42 +577,57 @@ class RedisStore(Store):
             await asyncio.sleep(0.01)
 
     async def _listen(self, instance: str, handler: DeliveryHandler) -> None:
-        if self._resp is not None:  # spoken in RESP directly, like the hot connection
-            return await self._listen_resp(instance, handler)
+        """Receive this instance's deliveries, until cancelled. A lost connection
+        (Redis restarting) is re-made with backoff and the channel subscribed
+        again: without that, the instance would never hear another delivery."""
+        pause = _RESUBSCRIBE_FIRST
+
+        def subscribed() -> None:
+            nonlocal pause
+            self._reachable()
+            pause = _RESUBSCRIBE_FIRST
+
+        while True:
+            try:
+                async for data in self._channel(instance, subscribed):
+                    sid, _, frame = data.partition(b"\n")
+                    try:
+                        handler(sid.decode(), decode_server(frame))
+                    except ProtocolError:
+                        log.error("dropped an undecodable delivery on the instance channel")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not self.unavailable(exc):
+                    log.exception("instance channel listener failed")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _RESUBSCRIBE_MAX)
+
+    async def _channel(
+        self, instance: str, subscribed: Callable[[], None]
+    ) -> AsyncGenerator[bytes, None]:
+        """The payloads published on this instance's channel, until the
+        connection drops: read in RESP directly, like the hot connection, or
+        through redis-py's pub/sub (HELLO_REDIS_HOT=redis-py)."""
+        channel = self._k("inst", instance)
+        if self._resp is not None:
+            subscriber = Subscriber(self.url)
+            try:
+                async for data in subscriber.messages(channel, subscribed):
+                    yield data
+            finally:
+                await subscriber.close()
+            return
         pubsub = self._r.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.subscribe(self._k("inst", instance))
+            await pubsub.subscribe(channel)
+            subscribed()
             async for item in pubsub.listen():
-                if item.get("type") != "message":
-                    continue
-                sid, _, frame = bytes(item["data"]).partition(b"\n")
-                try:
-                    handler(sid.decode(), decode_server(frame))
-                except ProtocolError:
-                    log.error("dropped an undecodable delivery on the instance channel")
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("instance channel listener failed")
+                if item.get("type") == "message":
+                    yield bytes(item["data"])
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
-
-    async def _listen_resp(self, instance: str, handler: DeliveryHandler) -> None:
-        subscriber = Subscriber(self.url)
-        try:
-            async for data in subscriber.messages(self._k("inst", instance)):
-                sid, _, frame = data.partition(b"\n")
-                try:
-                    handler(sid.decode(), decode_server(frame))
-                except ProtocolError:
-                    log.error("dropped an undecodable delivery on the instance channel")
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("instance channel listener failed")
-        finally:
-            await subscriber.close()
 
     def unsubscribe(self, instance: str) -> None:
         self._handlers.pop(instance, None)
@@ -683,9 +746,11 @@ class RedisStore(Store):
     # ---------------------------------------------------------------- upkeep
     async def ping(self) -> bool:
         try:
-            return bool(await self._r.ping())
+            answered = bool(await self._r.ping())
         except Exception:
             return False
+        self._reachable()
+        return answered
 
     async def sweep(self) -> int:
         return 0  # TTLs are native; presence sets drop stale members on write

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -121,20 +121,31 @@ class HotConnection:
             )
         if self.db:
             setup.append(("SELECT", self.db))
-        if setup:
-            for reply in await self._roundtrip(setup):
-                if isinstance(reply, Exception):
-                    raise ConnectionError(f"Redis refused the connection setup: {reply}")
+        # PING: a Redis just restarted answers LOADING until its data is read;
+        # until then the connection counts as not made (an outage, as redis-py's).
+        setup.append(("PING",))
+        for reply in await self._roundtrip(setup):
+            if isinstance(reply, Exception):
+                raise ConnectionError(f"Redis refused the connection setup: {reply}")
 
     async def execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Send ``commands`` as one pipeline; their replies, in order."""
-        try:
-            if self._writer is None:
-                await self._connect()
-            return await self._roundtrip(commands)
-        except BaseException:
-            await self.close()  # a half-read reply must not meet the next batch
-            raise
+        """Send ``commands`` as one pipeline; their replies, in order. A connection
+        found broken (Redis restarted since the last batch) is re-made and the
+        batch sent once more, as redis-py's pool retries a command once."""
+        for attempt in range(2):
+            fresh = self._writer is None
+            try:
+                if fresh:
+                    await self._connect()
+                return await self._roundtrip(commands)
+            except OSError:  # ConnectionError included
+                await self.close()  # a half-read reply must not meet the next batch
+                if fresh or attempt:
+                    raise
+            except BaseException:
+                await self.close()
+                raise
+        raise AssertionError("unreachable")
 
     async def _roundtrip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         assert self._reader is not None and self._writer is not None
@@ -169,8 +180,11 @@ class Subscriber(HotConnection):
     redis-py's pub/sub reader parsed each delivery line by line through several
     layers; here a read's worth of messages is parsed from one buffer."""
 
-    async def messages(self, channel: str) -> AsyncGenerator[bytes, None]:
-        """Payloads published on ``channel``, until the connection drops."""
+    async def messages(
+        self, channel: str, subscribed: Callable[[], None] | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """Payloads published on ``channel``, until the connection drops;
+        ``subscribed`` is called once Redis confirms the subscription."""
         await self._connect()
         assert self._reader is not None and self._writer is not None
         self._writer.write(pack(("SUBSCRIBE", channel)))
@@ -188,5 +202,8 @@ class Subscriber(HotConnection):
                 continue
             if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
                 yield reply[2]
+            elif isinstance(reply, list) and reply and reply[0] == b"subscribe":
+                if subscribed is not None:
+                    subscribed()
             elif isinstance(reply, ReplyError):
                 raise ConnectionError(f"Redis refused the subscription: {reply}")

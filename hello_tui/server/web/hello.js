@@ -944,6 +944,9 @@
       dropped: 0,
       inputSent: 0,
       keysRefused: 0,
+      paused: false, // the view stays as it was; frames are still written underneath
+      back: 0, // lines scrolled back into xterm's scroll-back (0: the live screen)
+      lastBase: 0, // the buffer's baseY at the last draw: new lines keep the view in place
     };
   }
   st.share = newShare();
@@ -1016,6 +1019,10 @@
     share.pending = 0;
     share.behind = false;
     share.broken = false;
+    share.paused = false;
+    share.back = 0;
+    share.lastBase = 0;
+    renderShareScroll();
     $("share-title").textContent = title
       ? `${peerLabel()} shares: ${title} (${cols}×${rows})`
       : `${peerLabel()} shares a terminal (${cols}×${rows})`;
@@ -1174,20 +1181,66 @@
     return names.join(" ");
   }
 
-  function drawShare() {
+  function scrollShare(lines) {
+    // Into xterm's scroll-back (positive) or towards the live screen; 0 lines back
+    // and not paused is live. Scrolled back, the view keeps its lines as new ones come.
+    const share = st.share;
+    if (!share.term) return;
+    const base = share.term.buffer.active.baseY;
+    if (share.back > 0) share.back += base - share.lastBase;
+    share.lastBase = base;
+    share.back = Math.max(0, Math.min(base, share.back + lines));
+    drawShare(true);
+  }
+
+  function pauseShare(paused) {
+    st.share.paused = paused;
+    drawShare(true);
+  }
+
+  function liveShare() {
+    st.share.paused = false;
+    st.share.back = 0;
+    drawShare(true);
+  }
+
+  function renderShareScroll() {
+    const share = st.share;
+    const parts = [];
+    if (share.paused) parts.push("Paused.");
+    if (share.back > 0) parts.push(`Scrolled back ${share.back} lines.`);
+    $("share-scroll").textContent = parts.join(" ");
+    $("share-pause").textContent = share.paused ? "Resume" : "Pause";
+    $("share-pause").setAttribute("aria-pressed", String(share.paused));
+    $("share-live").hidden = !share.paused && share.back === 0;
+  }
+
+  function sharePage() {
+    return st.share.term ? Math.max(1, st.share.term.rows - 1) : 1;
+  }
+
+  function drawShare(force) {
     // Spans with textContent and classes: what the sharer's program prints stays
     // text, its colours are classes. One span a run of cells alike.
-    const term = st.share.term;
+    const share = st.share;
+    const term = share.term;
     const screen = $("share-screen");
+    renderShareScroll();
     if (!term) {
       screen.replaceChildren();
       return;
     }
+    if (share.paused && !force) return; // frozen: frames go on into xterm underneath
     const buf = term.buffer.active;
+    if (share.back > 0) {
+      share.back = Math.max(0, Math.min(buf.baseY, share.back + buf.baseY - share.lastBase));
+    }
+    share.lastBase = buf.baseY;
+    const top = buf.baseY - share.back;
     const cell = buf.getNullCell();
     const rows = [];
     for (let y = 0; y < term.rows; y++) {
-      const line = buf.getLine(buf.viewportY + y);
+      const line = buf.getLine(top + y);
       const row = document.createElement("span");
       row.className = "row";
       let run = "";
@@ -1203,7 +1256,7 @@
       for (let x = 0; line && x < term.cols; x++) {
         line.getCell(x, cell);
         if (cell.getWidth() === 0) continue; // the right half of a wide character
-        const cursor = y === buf.cursorY && x === buf.cursorX && buf.viewportY === buf.baseY;
+        const cursor = y === buf.cursorY && x === buf.cursorX && share.back === 0;
         const cls = cellClass(cell, cursor);
         if (cls !== runClass) {
           flush();
@@ -1241,7 +1294,28 @@
     return null;
   }
 
+  function shareScrollKey(ev) {
+    // Lines to scroll (Infinity: to the top, -Infinity: live), or 0 for a key that is
+    // not a scroll key here. Shift+PageUp/PageDown always scroll the view; while
+    // view-only (nothing would be sent) PageUp/PageDown, Home and End do too.
+    if (ev.ctrlKey || ev.altKey || ev.metaKey) return 0;
+    const local = ev.shiftKey || !st.share.granted;
+    if (!local) return 0;
+    if (ev.key === "PageUp") return sharePage();
+    if (ev.key === "PageDown") return -sharePage();
+    if (!ev.shiftKey && ev.key === "Home") return Infinity;
+    if (!ev.shiftKey && ev.key === "End") return -Infinity;
+    return 0;
+  }
+
   function onShareKey(ev) {
+    const lines = shareScrollKey(ev);
+    if (lines) {
+      ev.preventDefault();
+      if (lines === -Infinity) liveShare();
+      else scrollShare(lines === Infinity ? 1e9 : lines);
+      return;
+    }
     const data = keyData(ev);
     if (data === null) return;
     // Only a sent key is taken from the browser: view-only, Tab still moves on.
@@ -1743,6 +1817,10 @@
     });
     $("mute").addEventListener("click", toggleMute);
     $("share-screen").addEventListener("keydown", onShareKey);
+    $("share-pause").addEventListener("click", () => pauseShare(!st.share.paused));
+    $("share-back").addEventListener("click", () => scrollShare(sharePage()));
+    $("share-forward").addEventListener("click", () => scrollShare(-sharePage()));
+    $("share-live").addEventListener("click", liveShare);
     $("camera").addEventListener("click", toggleCamera);
     $("fb-happy").addEventListener("click", () => sendFeedback("happy", []));
     $("fb-sad").addEventListener("click", () => {
@@ -1830,6 +1908,9 @@
         granted: st.share.granted,
         lines: shareLines(),
         shown: $("share-screen").textContent,
+        paused: st.share.paused,
+        back: st.share.back,
+        scroll: $("share-scroll").textContent,
         frames: st.share.frames,
         snapshots: st.share.snapshots,
         skipped: st.share.skipped,

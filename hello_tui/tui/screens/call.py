@@ -31,7 +31,7 @@ from hello_tui.tui.widgets.chat import ChatBadge, ChatPane
 from hello_tui.tui.widgets.identity import IdentityLine
 from hello_tui.tui.widgets.photo import Photo
 from hello_tui.tui.widgets.quality import QualityPanel
-from hello_tui.tui.widgets.shared_terminal import BANNER, SharePane
+from hello_tui.tui.widgets.shared_terminal import BANNER, SharedTerminal, SharePane
 from hello_tui.tui.widgets.status import StatusLine
 from hello_tui.tui.widgets.video import VideoView
 
@@ -86,6 +86,24 @@ class CallScreen(Screen[Any]):
         Binding("i", "type_in", "Type in the shared terminal", show=False),
         Binding("p", "pause_share", "Pause the shared view", show=False),
         Binding("y", "copy_share", "Copy the shared screen", show=False),
+        # Before the chat log's own (priority), but only while a terminal is shown and
+        # keys are not being typed into it or into the chat (check_action).
+        Binding(
+            "pageup", "share_back(1)", "Scroll the shared terminal back", show=False, priority=True
+        ),
+        Binding("pagedown", "share_back(-1)", "Scroll it forward", show=False, priority=True),
+        Binding(
+            "shift+up", "share_back_line(1)", "Scroll it back a line", show=False, priority=True
+        ),
+        Binding(
+            "shift+down",
+            "share_back_line(-1)",
+            "Scroll it forward a line",
+            show=False,
+            priority=True,
+        ),
+        Binding("end", "share_live", "Back to the live shared screen", show=False, priority=True),
+        Binding("Y", "copy_share_lines", "Copy lines of the shared terminal", show=False),
     ]
 
     # The call's stage as shown ("dialing", "ringing", ..., "connected"), set from its events.
@@ -359,8 +377,8 @@ class CallScreen(Screen[Any]):
 
         prompt = TextPrompt(
             "Share a terminal",
-            "A command to run (e.g. htop), or empty for your shell. "
-            "Read-only for them until you press g.",
+            "A command to run (e.g. htop), empty for your shell, or tmux:PANE for a tmux "
+            "pane (e.g. tmux:%3). Read-only for them until you press g.",
             placeholder="your shell",
             allow_empty=True,
             prompt_id="share-prompt",
@@ -372,6 +390,16 @@ class CallScreen(Screen[Any]):
             return
         from hello_tui.call.commands import CommandError, share_argv
 
+        if command.strip().startswith("tmux:"):
+            from hello_tui.share.tmux import start_tmux_share
+
+            pane = command.strip()[5:].strip()
+            self.run_worker(
+                self._share_do(start_tmux_share(self.call.share, pane)),
+                group="share",
+                exclusive=True,
+            )
+            return
         try:
             argv = share_argv(command, not command.strip())
         except CommandError as exc:
@@ -408,10 +436,82 @@ class CallScreen(Screen[Any]):
             pane.toggle_pause()
 
     def action_copy_share(self) -> None:
-        """The shared screen as shown, to the clipboard (OSC 52, where the terminal allows)."""
+        """The shared screen as shown (scrolled back or not), to the clipboard (OSC 52,
+        where the terminal allows)."""
         pane = self.query_one(SharePane)
         if not pane.side:
             self.notify("Nothing is shared", severity="warning")
             return
         self.app.copy_to_clipboard(pane.view.text())
         self.notify("Shared screen copied to the clipboard (if the terminal allows it)")
+
+    _SCROLL_ACTIONS = frozenset({"share_back", "share_back_line", "share_live"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in self._SCROLL_ACTIONS:
+            return True
+        from textual.widgets import Input
+
+        focused = self.focused
+        if isinstance(focused, (Input, SharedTerminal)):
+            return False  # those keys are theirs (the chat's line, the shared program)
+        return bool(self.query_one(SharePane).side)
+
+    def action_share_back(self, pages: int) -> None:
+        """A page into the shared terminal's history (negative: towards live)."""
+        pane = self.query_one(SharePane)
+        view = pane.view
+        if pane.side and view.terminal is not None:
+            self._share_scroll(max(1, view.terminal.rows - 1) * pages)
+
+    def action_share_back_line(self, lines: int) -> None:
+        if self.query_one(SharePane).side:
+            self._share_scroll(lines)
+
+    def _share_scroll(self, lines: int) -> None:
+        pane = self.query_one(SharePane)
+        if lines > 0 and not pane.view.history:
+            self.notify("No scroll-back: no line has scrolled off the shared screen yet")
+            return
+        pane.view.scroll_back(lines)
+        pane.poll()
+
+    def action_share_live(self) -> None:
+        pane = self.query_one(SharePane)
+        if pane.side and pane.view.back:
+            pane.view.scroll_back(-pane.view.back)
+            pane.poll()
+
+    def action_copy_share_lines(self) -> None:
+        """Ask which lines of the history and screen to copy: ``A-B`` or the last ``N``."""
+        pane = self.query_one(SharePane)
+        if not pane.side:
+            self.notify("Nothing is shared", severity="warning")
+            return
+        from hello_tui.tui.screens.forms import TextPrompt
+
+        count = pane.view.line_count()
+        prompt = TextPrompt(
+            "Copy lines of the shared terminal",
+            f"Lines 1-{count} (the scroll-back first, the screen last): A-B, "
+            "or N for the last N lines.",
+            placeholder=f"1-{count}",
+            prompt_id="share-lines-prompt",
+        )
+        self.app.push_screen(prompt, self._copy_lines)
+
+    def _copy_lines(self, spec: str | None) -> None:
+        if not spec:
+            return
+        view = self.query_one(SharePane).view
+        count = view.line_count()
+        first_s, dash, last_s = spec.strip().partition("-")
+        if not dash:
+            last_s = str(count)
+            first_s = str(max(1, count - int(first_s) + 1)) if first_s.isdigit() else ""
+        if not (first_s.isdigit() and last_s.isdigit() and 1 <= int(first_s) <= int(last_s)):
+            self.notify(f"Lines: A-B or N, within 1-{count}", severity="warning")
+            return
+        first, last = int(first_s), min(int(last_s), count)
+        self.app.copy_to_clipboard(view.lines_text(first, last))
+        self.notify(f"Lines {first}-{last} copied to the clipboard (if the terminal allows it)")

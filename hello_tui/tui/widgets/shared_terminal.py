@@ -12,7 +12,12 @@ never parsed as markup, and a cell that is not printable shows as ``?``.
 Colours and bold/italic/underline/reverse/strike are kept (a style per
 distinct cell attributes, cached). ``p`` freezes the view (the emulator goes
 on underneath); a shared size larger than the pane scrolls (wheel,
-scrollbars). While :class:`SharedTerminal` has focus (``i``) keys and pastes
+scrollbars). A viewer's terminal keeps the lines that scrolled off its top
+(:mod:`hello_tui.share.scrollback`): PageUp/PageDown (a page), shift+up/down
+(a line) move into them, and the view stays on the same lines while new
+ones arrive, until End (or PageDown to the bottom) returns to the live
+screen. ``y`` copies what is shown (scrolled back or not), ``Y`` a range of
+lines of the history and screen. While :class:`SharedTerminal` has focus (``i``) keys and pastes
 are typed into the shared terminal (:meth:`ShareSession.send_input`: ours,
 or theirs once they granted control); escape gives the keys back to the call.
 """
@@ -132,16 +137,35 @@ class SharedTerminal(ScrollView, can_focus=False):
         self.texts: list[str] = []  # ... and as plain text (copy)
         self._styles: dict[Any, Style] = {}
         self._cursor: tuple[int, int] = (-1, -1)
+        self.back = 0  # lines scrolled back into the history (0: the live screen)
+        self._scrolled = 0  # the screen's count of lines pushed off its top, last look
+        self._redraw = False
 
     def show(self, terminal: Any) -> None:
         """Follow ``terminal`` (a :class:`~hello_tui.share.terminal.Terminal`, or None)."""
         if terminal is not self.terminal:
             self.terminal = terminal
             self.lines, self.texts = [], []
+            self.back = 0
             if terminal is not None:
                 terminal.screen.dirty.update(range(terminal.rows))
                 self.virtual_size = Size(terminal.cols, terminal.rows)
+                self._scrolled = getattr(terminal.screen, "scrolled", 0)
         self.update()
+
+    @property
+    def history(self) -> Any:
+        """The lines above the screen (a viewer's terminal keeps them; ours does not)."""
+        return getattr(self.terminal, "history", ())
+
+    def scroll_back(self, lines: int) -> int:
+        """Move ``lines`` back into the history (negative: towards the live screen);
+        the number of lines now scrolled back."""
+        self.back = max(0, min(len(self.history), self.back + lines))
+        self.paused = False  # scrolled back, the view stays on its lines anyway
+        self._redraw = True
+        self.update()
+        return self.back
 
     def update(self) -> None:
         """Redraw the rows that changed since the last look (nothing while paused)."""
@@ -149,6 +173,15 @@ class SharedTerminal(ScrollView, can_focus=False):
         if term is None or self.paused:
             return
         screen = term.screen
+        scrolled = getattr(screen, "scrolled", 0)
+        if self.back:  # keep showing the same lines while new ones push the old up
+            self.back = min(len(self.history), self.back + scrolled - self._scrolled)
+        moved, self._scrolled = scrolled != self._scrolled, scrolled
+        if self.back or self._redraw:
+            if self._redraw or moved or screen.dirty:  # else nothing shown has changed
+                self._redraw = False
+                self._window(term)  # at live: once, then only the rows that change
+            return
         cur = screen.cursor
         cursor = (cur.x, cur.y) if not cur.hidden else (-1, -1)
         dirty = set(screen.dirty)
@@ -170,9 +203,41 @@ class SharedTerminal(ScrollView, can_focus=False):
                 self.texts[y] = "".join(row[i].data for i in range(term.cols)).rstrip()
         self.refresh()
 
+    def _window(self, term: Any) -> None:
+        """Draw ``rows`` lines ending ``back`` lines above the live screen's bottom."""
+        screen, history, cols = term.screen, self.history, term.cols
+        screen.dirty.clear()
+        self._cursor = (-2, -2)  # the next live draw redraws the cursor's row
+        start = len(history) - self.back
+        rows = [
+            history[i] if i < len(history) else screen.buffer[i - len(history)]
+            for i in range(start, start + term.rows)
+        ]
+        self.lines = [row_strip(row, cols, self._styles) for row in rows]
+        self.texts = ["".join(row[x].data for x in range(cols)).rstrip() for row in rows]
+        if not self.back:
+            screen.dirty.update(range(term.rows))
+        self.refresh()
+
     def text(self) -> str:
         """What is shown, as text: one line a row, trailing blanks trimmed."""
         return "\n".join(printable(line) for line in self.texts).rstrip("\n")
+
+    def lines_text(self, first: int, last: int) -> str:
+        """Lines ``first`` to ``last`` (1-based, inclusive) of the history and screen
+        together (history first), as text."""
+        term = self.terminal
+        if term is None:
+            return ""
+        rows = [*self.history, *(term.screen.buffer[y] for y in range(term.rows))]
+        cols = term.cols
+        picked = rows[max(0, first - 1) : max(0, last)]
+        texts = ("".join(row[x].data for x in range(cols)).rstrip() for row in picked)
+        return "\n".join(printable(line) for line in texts).rstrip("\n")
+
+    def line_count(self) -> int:
+        """Lines in the history and the screen together."""
+        return len(self.history) + (self.terminal.rows if self.terminal is not None else 0)
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
@@ -293,6 +358,8 @@ class SharePane(Vertical):
         else:
             head = f"You share: {printable(self.titles['local'], 40)} ({size}) · i: type"
         tail = " · PAUSED (p)" if view.paused else ""
+        if view.back:
+            tail += f" · scrolled back {view.back} lines (End: live)"
         label = self.query_one("#share-title", Label)
         line = f"{head}{tail} · y: copy"
         if str(label.content) != line:
