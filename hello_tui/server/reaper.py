@@ -19,9 +19,14 @@ what that instance would have done when the connection closed
 Nothing of this costs anything per message: the dead instance's leftovers are
 found by scanning the store once, when it dies.
 
-An instance that finds it was declared dead (stalled longer than the period:
-its sessions are forgotten elsewhere) tells its clients to reconnect, so they
-sign in again with sessions the store knows.
+An instance judges others only after a whole period of its own beats on
+time: just started, or back from a Redis outage (when every beat stopped,
+not one instance), it first gives the others a period to beat again, so an
+outage does not make the instances reap each other. An instance that finds
+it was reaped (stalled longer than the period: its sessions are forgotten
+elsewhere, their routes gone) tells its clients to reconnect, so they sign in
+again with sessions the store knows; a beat set that merely expired in a long
+Redis outage leaves the routes, and changes nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ class Reaper:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self._beaten = False
+        self._last_beat: float | None = None  # when this instance last beat
+        self._steady_since = 0.0  # beating on time since then
         self.reaped: list[tuple[str, int, float]] = []  # (instance, sessions, seconds)
 
     async def run(self) -> None:
@@ -54,17 +61,40 @@ class Reaper:
         period = settings.instance_timeout
         while period > 0:  # 0: never declare an instance dead
             try:
-                now = store.clock()
-                fresh = await store.beat(self.hub.instance, now, 2 * period)
-                if fresh and self._beaten:
-                    log.warning("this instance was declared dead: its clients reconnect")
-                    await self.hub.shutdown()
-                self._beaten = True
-                for instance in await store.claim_dead_instances(now - period):
-                    await self.reap({instance})
+                await self._beat(period)
             except Exception as exc:
-                log.error("instance beat failed: %s", type(exc).__name__)
+                if not store.unavailable(exc):  # an outage is logged once, by the store
+                    log.error("instance beat failed: %s", type(exc).__name__)
             await asyncio.sleep(period / BEATS)
+
+    async def _beat(self, period: float) -> None:
+        store = self.hub.store
+        now = store.clock()
+        fresh = await store.beat(self.hub.instance, now, 2 * period)
+        late = self._last_beat is None or now - self._last_beat > 3 * period / BEATS
+        if fresh and self._beaten and await self._reaped(late):
+            log.warning("this instance was declared dead: its clients reconnect")
+            await self.hub.shutdown()
+        self._beaten = True
+        self._last_beat = now
+        if late:  # just started, or cut off from Redis (so were the others, maybe)
+            self._steady_since = now
+        if now - self._steady_since < period:
+            return  # judge no one before they have had a whole period to beat again
+        for instance in await store.claim_dead_instances(now - period):
+            await self.reap({instance})
+
+    async def _reaped(self, late: bool) -> bool:
+        """This instance's beat had vanished: was it reaped? Beating on time, only a
+        reaper removes it. After a gap (a stall, or a Redis outage long enough for
+        the beat set to expire) the evidence is its sessions' routes: a reaper
+        deleted them; an expired set left them."""
+        if not late:
+            return True
+        ours = {s.id for s in self.hub.sessions.values() if s.state == "open"}
+        if not ours:
+            return False
+        return ours.isdisjoint(await self.hub.store.sessions_of({self.hub.instance}))
 
     async def reap(self, instances: set[str]) -> int:
         """Forget every session of ``instances``; returns how many there were."""
