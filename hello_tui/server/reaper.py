@@ -70,7 +70,10 @@ class Reaper:
     async def _beat(self, period: float) -> None:
         store = self.hub.store
         now = store.clock()
-        fresh = await store.beat(self.hub.instance, now, 2 * period)
+        # The beat set outlives the sessions' routes: a fleet restarted within
+        # that time still finds (and reaps) the old instances' leftovers.
+        keep = max(2 * period, self.hub.settings.presence_ttl)
+        fresh = await store.beat(self.hub.instance, now, keep)
         late = self._last_beat is None or now - self._last_beat > 3 * period / BEATS
         if fresh and self._beaten and await self._reaped(late):
             log.warning("this instance was declared dead: its clients reconnect")

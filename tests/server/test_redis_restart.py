@@ -112,6 +112,9 @@ async def test_both_instances_outlive_a_redis_restart(
     told = await newcomer.expect(p.Error, ref=1, timeout=T)
     assert "cannot reach its database" in told.message
     assert (await ws.receive(timeout=T)).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    # Down for longer than the instance timeout (0.5 s): every beat is old when
+    # it comes back, and still no instance may take the other for dead.
+    await asyncio.sleep(1.0)
 
     await asyncio.to_thread(redis_srv.start)
     # Each instance subscribes its delivery channel again by itself (a delivery
