@@ -680,7 +680,7 @@ async def run_calls(
     t0 = jobs.t0
     await asyncio.gather(*(caller_loop(pair, jobs, stats, sdps) for pair in live))
     wall = time.perf_counter() - t0
-    usage = meter.read()
+    usage = meter.read(stats.done)
     # Anything still arriving now is a message nobody expected.
     await asyncio.sleep(0.2)
     for task in callees:
@@ -745,10 +745,16 @@ class CpuMeter:
     def _cpu(pid: int) -> float:
         return time.process_time() if pid == os.getpid() else cpu_seconds(pid)
 
-    def read(self) -> str:
+    def read(self, exchanges: int = 0) -> str:
         if not self.pids:
             return ""
         dt = time.perf_counter() - self.t
+        per = ""
+        if exchanges:  # CPU per exchange: what a loaded machine distorts least
+            per = "; CPU ms per exchange " + ", ".join(
+                f"{name} {1000 * (self._cpu(pid) - self.start[name]) / exchanges:.3f}"
+                for name, pid in self.pids.items()
+            )
         parts = [
             f"{name} {100 * (self._cpu(pid) - self.start[name]) / dt:.0f}%"
             for name, pid in self.pids.items()
@@ -757,7 +763,7 @@ class CpuMeter:
             f"{name} {100 * (runqueue_wait(pid or os.getpid()) - self.waits[name]) / dt:.0f}%"
             for name, pid in self.pids.items()
         ]
-        return "CPU " + ", ".join(parts) + "; waiting for a CPU " + ", ".join(waits)
+        return "CPU " + ", ".join(parts) + "; waiting for a CPU " + ", ".join(waits) + per
 
 
 async def idle_scenario(opts: Options, tmp: Path, keys: Keys) -> Row:

@@ -136,6 +136,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help="lifetime of a room made without an account (24h)",
     )
+    p.add_argument(
+        "--instance-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="with --redis: an instance silent this long is dead, its sessions forgotten (15)",
+    )
     quotas = p.add_argument_group(
         "quotas per client network (IPv4 address or IPv6 /64); 0 disables one"
     )
@@ -324,6 +330,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "pending_calls_per_network": args.pending_calls_per_network,
         "rate": args.rate,
         "telemetry_epsilon": args.telemetry_epsilon,
+        "instance_timeout": args.instance_timeout,
     }
     for name, value in overrides.items():
         if value is not None and value < 0:

@@ -117,6 +117,7 @@ def verify(key_b64: str, signature_b64: str, payload: bytes) -> bool:
 
 
 TAKEN = "that name is taken, or too close to an existing name"
+ACCOUNT_REFRESH = 24 * 3600.0  # a login refreshes the account's expiry if older than this
 
 
 class Accounts:
@@ -199,9 +200,12 @@ class Accounts:
         )
         if record is None or signer is None:
             raise Refusal("bad-signature", "the signature does not match this account")
-        # Logging in keeps an account alive: refresh its expiry.
-        record.until = store.clock() + self.hub.settings.account_ttl
-        await store.put_account(key, record)
+        # Logging in keeps an account alive: refresh its expiry, at most once a
+        # day (a store write per login is what a reconnect wave waits on).
+        until = store.clock() + self.hub.settings.account_ttl
+        if record.until < until - ACCOUNT_REFRESH:
+            record.until = until
+            await store.put_account(key, record)
         await session.set_account(name, key, raw_b64url(signer))
         log.info("logged in session=%s", short(session.id))
         settings = self.hub.settings

@@ -24,6 +24,7 @@ from hello_tui.server.invites import InviteBook
 from hello_tui.server.metrics import Metrics
 from hello_tui.server.privacy import log
 from hello_tui.server.quotas import Quotas, refuse
+from hello_tui.server.reaper import Reaper
 from hello_tui.server.room_turn import RoomTurnService
 from hello_tui.server.rooms import RoomService
 from hello_tui.server.session import Handler, Session
@@ -52,9 +53,11 @@ class Hub:
         self.rooms = RoomService(self)
         self.room_turn = RoomTurnService(self)
         self.devices = DeviceService(self)
+        self.reaper = Reaper(self)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._upkeep: asyncio.Task[None] | None = None
         self._timers: asyncio.Task[None] | None = None
+        self._beats: asyncio.Task[None] | None = None
         self.handlers: dict[type[p.Message], Handler] = {
             p.Register: self._register,
             p.Login: self.accounts.login,
@@ -127,6 +130,7 @@ class Hub:
         self._upkeep = loop.create_task(self._upkeep_loop())
         if self.store.shared_timers:
             self._timers = loop.create_task(self.calls.poll_timers())
+            self._beats = loop.create_task(self.reaper.run())
 
     async def _upkeep_loop(self) -> None:
         while True:
@@ -155,7 +159,7 @@ class Hub:
             session.close(WSCloseCode.SERVICE_RESTART)
 
     async def close(self) -> None:
-        for task in (self._upkeep, self._timers):
+        for task in (self._upkeep, self._timers, self._beats):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

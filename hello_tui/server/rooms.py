@@ -481,6 +481,28 @@ class RoomService:
         if ref is not None or reason == "hangup":
             session.push(Ok(ref=ref))
 
+    async def forget_sessions(self, token: str, gone: set[str]) -> None:
+        """Sessions of a dead instance (server/reaper.py) leave the room and its
+        lobby; if one was in the pair's call, the other hears ``peer-left``."""
+        paired: list[bool] = []
+
+        def out(room: RoomRecord | None) -> RoomRecord | None:
+            paired.clear()
+            if room is None:
+                return None
+            broken = room.call_id is not None and not gone.isdisjoint(room.participants)
+            paired.append(broken)
+            return replace(
+                room,
+                participants=[p for p in room.participants if p not in gone],
+                lobby=[k for k in room.lobby if k.session not in gone],
+                call_id=None if broken else room.call_id,
+            )
+
+        old, _ = await self.hub.store.update_room(token, out)
+        if old is not None and paired and paired[0]:
+            await self._end_pair(old, None, "closed")
+
     async def _end_pair(self, room: RoomRecord, leaver: str | None, reason: EndReason) -> None:
         """Delete the pair's call; everyone but ``leaver`` hears ``peer-left``."""
         if room.call_id is None:

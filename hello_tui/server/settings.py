@@ -46,6 +46,10 @@ class ServerSettings:
     # and how long a claimed timer waits before another instance may retry it.
     timer_poll: float = 0.1
     timer_lease: float = 5.0
+    # An instance that has not beaten for this long is dead: a survivor forgets
+    # its sessions and ends their connected calls (server/reaper.py). Each
+    # instance beats five times per period.
+    instance_timeout: float = 15.0
 
     # Rooms.
     room_ttl: int = 8 * WEEK  # default lifetime, refreshed by every join

@@ -40,7 +40,7 @@ def proxy_pem(tmp: Path) -> tuple[Path, Path]:
 DEPLOYED = Path(__file__).resolve().parents[2] / "deploy" / "haproxy.cfg"
 
 
-def config(port: int, tls_port: int, bundle: Path, backends: list[str]) -> str:
+def config(port: int, tls_port: int, bundle: Path, backends: list[str], maxconn: int = 4000) -> str:
     """deploy/haproxy.cfg with loopback addresses, this certificate, these
     servers, fewer connections (the fd limit here), faster checks, no logging
     and no redirect to https (tests use both ports). Every rewrite must match:
@@ -48,7 +48,7 @@ def config(port: int, tls_port: int, bundle: Path, backends: list[str]) -> str:
     servers = "".join(f"    server i{n} {urlsplit(url).netloc}\n" for n, url in enumerate(backends))
     rewrites = [
         (r"(?m)^\s*log .*\n", ""),
-        (r"(?m)^\s*maxconn \d+", "    maxconn 4000"),
+        (r"(?m)^\s*maxconn \d+", f"    maxconn {maxconn}"),
         (r"(?m)^\s*bind :80\n", f"    bind 127.0.0.1:{port}\n"),
         (r"(?m)^\s*bind :443 ssl crt \S+", f"    bind 127.0.0.1:{tls_port} ssl crt {bundle}"),
         (r"(?m)^\s*http-request redirect scheme https.*\n", ""),
@@ -58,7 +58,7 @@ def config(port: int, tls_port: int, bundle: Path, backends: list[str]) -> str:
     ]
     text = DEPLOYED.read_text()
     for pattern, replacement in rewrites:
-        text, count = re.subn(pattern, lambda _m, r=replacement: r, text)
+        text, count = re.subn(pattern, replacement.replace("\\", "\\\\"), text)
         assert count, f"deploy/haproxy.cfg no longer has {pattern!r}"
     return text
 
@@ -68,25 +68,30 @@ class Proxy:
     url: str  # http://127.0.0.1:PORT
     tls_url: str  # https://127.0.0.1:PORT
     cert: Path  # what a client trusts for tls_url
+    pid: int = 0  # the HAProxy process (benches read its CPU time)
 
 
 @contextlib.asynccontextmanager
-async def haproxy(tmp: Path, backends: list[str], port: int, tls_port: int) -> AsyncIterator[Proxy]:
-    """Run HAProxy in the foreground over ``backends`` until the block ends."""
+async def haproxy(
+    tmp: Path, backends: list[str], port: int, tls_port: int, maxconn: int = 4000, name: str = ""
+) -> AsyncIterator[Proxy]:
+    """Run HAProxy in the foreground over ``backends`` until the block ends.
+    Several, each with its own ``name``, may share the ports: each binds with
+    SO_REUSEPORT and the kernel spreads new connections over them."""
     binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
     if not Path(binary).exists():
         raise RuntimeError("haproxy is not installed (./dev.sh test installs it)")
     bundle, cert = proxy_pem(tmp)
-    cfg = tmp / "haproxy.cfg"
-    cfg.write_text(config(port, tls_port, bundle, backends))
-    log = tmp / "haproxy.log"
+    cfg = tmp / f"haproxy{name}.cfg"
+    cfg.write_text(config(port, tls_port, bundle, backends, maxconn))
+    log = tmp / f"haproxy{name}.log"
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(
             binary, "-db", "-f", str(cfg), stdout=out, stderr=out
         )
     try:
         await _until_listening(port, proc, log)
-        yield Proxy(f"http://127.0.0.1:{port}", f"https://127.0.0.1:{tls_port}", cert)
+        yield Proxy(f"http://127.0.0.1:{port}", f"https://127.0.0.1:{tls_port}", cert, proc.pid)
     finally:
         if proc.returncode is None:
             proc.terminate()

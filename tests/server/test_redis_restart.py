@@ -65,6 +65,9 @@ async def two(redis_srv: RestartableRedis) -> AsyncIterator[Two]:
         settings = ServerSettings(
             **{**FAST, "ring_timeout": 2.0, "supervisory_timeout": 2.0},
             secret=secret, redis_url=redis_srv.url,
+            # Shorter than the outage: no beat gets through it, yet nobody is
+            # reaped (server/reaper.py waits a period of beats after an outage).
+            instance_timeout=0.5,
         )  # fmt: skip
         server = TestServer(create_app(settings, store), host="127.0.0.1")
         await server.start_server()
@@ -109,6 +112,9 @@ async def test_both_instances_outlive_a_redis_restart(
     told = await newcomer.expect(p.Error, ref=1, timeout=T)
     assert "cannot reach its database" in told.message
     assert (await ws.receive(timeout=T)).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    # Down for longer than the instance timeout (0.5 s): every beat is old when
+    # it comes back, and still no instance may take the other for dead.
+    await asyncio.sleep(1.0)
 
     await asyncio.to_thread(redis_srv.start)
     # Each instance subscribes its delivery channel again by itself (a delivery
@@ -138,3 +144,4 @@ async def test_both_instances_outlive_a_redis_restart(
     assert text.count("unreachable (") == 2, text  # one line per instance (store)
     assert text.count("reachable again after") == 2, text
     assert "Traceback" not in text and not any(r.exc_info for r in caplog.records)
+    assert "is dead" not in text and "declared dead" not in text

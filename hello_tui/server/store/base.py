@@ -157,6 +157,36 @@ class Store(ABC):
     @abstractmethod
     def unsubscribe(self, instance: str) -> None: ...
 
+    # ---------------------------------------------------------------- instances
+    # Several instances on one shared store: each beats; one that stops beating
+    # is dead, and a survivor forgets its sessions (server/reaper.py). A store
+    # of one process has no other instance: these do nothing there.
+    async def beat(self, instance: str, now: float, ttl: float) -> bool:
+        """Say ``instance`` is alive at ``now``; True if the store had no beat of
+        it (its first, or it was declared dead meanwhile)."""
+        return False
+
+    async def claim_dead_instances(self, before: float) -> list[str]:
+        """Instances whose last beat is older than ``before``, each handed to one
+        claimer only (removed from the beating set as it is claimed)."""
+        return []
+
+    async def sessions_of(self, instances: set[str]) -> set[str]:
+        """Ids of the sessions registered by these instances."""
+        return set()
+
+    async def calls_with(self, sessions: set[str]) -> list[CallRecord]:
+        """Call records naming one of ``sessions`` (caller, callee or ringing device)."""
+        return []
+
+    async def rooms_with(self, sessions: set[str]) -> list[RoomRecord]:
+        """Room records with one of ``sessions`` among participants or in the lobby."""
+        return []
+
+    async def forget_sessions(self, sessions: set[str]) -> None:
+        """Drop these sessions' routes and device entries (their instance is dead)."""
+        return None
+
     # ---------------------------------------------------------------- upkeep
     def unavailable(self, exc: BaseException) -> bool:
         """Whether ``exc`` means the backend cannot be reached right now (a shared

@@ -28,6 +28,7 @@ Key layout (``prefix`` defaults to ``hello:``)::
     {p}quota:{name}:{key}  a window quota's counter (expires with its window)
     {p}live:{name}:{key}   sorted set: a live quota's items scored by their end
     {p}inst:{instance}     pub/sub channel of an instance
+    {p}alive               sorted set: instance id scored by its last beat
 """
 
 from __future__ import annotations
@@ -37,20 +38,21 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar, cast
 
 import msgspec
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import BusyLoadingError, NoScriptError, ResponseError, WatchError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hello_tui.server.privacy import log
 from hello_tui.server.records import AccountRecord, CallRecord, RoomRecord
 from hello_tui.server.store.base import DeliveryHandler, Store, Updater, redact_store_url
+from hello_tui.server.store.resp import HotConnection, ReplyError, Subscriber, supported
 from hello_tui.signaling.protocol import Message, ProtocolError, decode_server, encode
 
 T = TypeVar("T", AccountRecord, CallRecord, RoomRecord)
@@ -139,12 +141,37 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[5], 'GT')
 redis.call('PEXPIREAT', KEYS[1], ARGV[5], 'NX')
 return {1}
 """
+# KEYS: alive. ARGV: before. The instances last beating before then, each taken
+# out as it is returned: one claimer per dead instance.
+_CLAIM_DEAD = """
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+for _, id in ipairs(dead) do redis.call('ZREM', KEYS[1], id) end
+return dead
+"""
 # The due-list outlives its latest deadline by this much (a claimed entry's lease
 # included), so it goes once no instance is left to fire it.
-_SCRIPTS = (_CALL_WRITE, _CLAIM_DUE, _DELIVER, _WINDOW_TAKE, _WINDOW_GIVE_BACK, _LIVE_TAKE)
+_SCRIPTS = (
+    _CALL_WRITE,
+    _CLAIM_DUE,
+    _DELIVER,
+    _WINDOW_TAKE,
+    _WINDOW_GIVE_BACK,
+    _LIVE_TAKE,
+    _CLAIM_DEAD,
+)
 _SHA = {s: hashlib.sha1(s.encode()).hexdigest() for s in _SCRIPTS}
 _TIMERS_SLACK = 600.0
 _SEEN_MAX = 20_000  # call records remembered as compare-and-set guesses
+_SCAN_BATCH = 500  # keys read per round trip while looking through a dead instance's leftovers
+
+
+def _redis_error(text: str) -> Exception:
+    """redis-py's exception for an error reply read by store/resp.py."""
+    if text.startswith("NOSCRIPT"):
+        return NoScriptError(text)
+    if text.startswith("LOADING"):  # Redis restarted, reading its data: an outage
+        return BusyLoadingError(text)
+    return ResponseError(text)
 
 
 def _ms(until: float) -> int:
@@ -195,6 +222,13 @@ class RedisStore(Store):
         # connection, auto-pipelined (_cmd): per-session message order is kept and
         # a burst costs one round trip, not a pool checkout per command.
         self._hot = aioredis.Redis.from_pool(aioredis.ConnectionPool.from_url(url, **again))
+        # ...spoken in RESP directly (store/resp.py: a fraction of redis-py's CPU per
+        # command); HELLO_REDIS_HOT=redis-py keeps redis-py (the bench's A/B switch).
+        self._resp = (
+            HotConnection(url)
+            if supported(url) and os.environ.get("HELLO_REDIS_HOT", "resp") != "redis-py"
+            else None
+        )
         # HELLO_REDIS_AUTOPIPELINE=0: each command on its own pool connection
         # instead (the A/B switch of bench/server_load.py; not for production).
         self._pipelined = os.environ.get("HELLO_REDIS_AUTOPIPELINE", "1") != "0"
@@ -504,10 +538,13 @@ class RedisStore(Store):
             while self._waiting:
                 batch, self._waiting = self._waiting, []
                 try:
-                    async with self._hot.pipeline(transaction=False) as pipe:
-                        for args, _ in batch:
-                            pipe.execute_command(*args)
-                        results = await pipe.execute(raise_on_error=False)
+                    if self._resp is not None:
+                        results = await self._resp.execute([args for args, _ in batch])
+                    else:
+                        async with self._hot.pipeline(transaction=False) as pipe:
+                            for args, _ in batch:
+                                pipe.execute_command(*args)
+                            results = await pipe.execute(raise_on_error=False)
                 except Exception as exc:
                     results = [exc] * len(batch)
                 else:
@@ -515,6 +552,8 @@ class RedisStore(Store):
                 for (_, future), result in zip(batch, results, strict=True):
                     if future.done():
                         continue
+                    if isinstance(result, ReplyError):  # as redis-py would raise it
+                        result = _redis_error(str(result))
                     if isinstance(result, BaseException):
                         future.set_exception(result)
                     else:
@@ -542,16 +581,16 @@ class RedisStore(Store):
         (Redis restarting) is re-made with backoff and the channel subscribed
         again: without that, the instance would never hear another delivery."""
         pause = _RESUBSCRIBE_FIRST
+
+        def subscribed() -> None:
+            nonlocal pause
+            self._reachable()
+            pause = _RESUBSCRIBE_FIRST
+
         while True:
-            pubsub = self._r.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self._k("inst", instance))
-                self._reachable()
-                pause = _RESUBSCRIBE_FIRST
-                async for item in pubsub.listen():
-                    if item.get("type") != "message":
-                        continue
-                    sid, _, frame = bytes(item["data"]).partition(b"\n")
+                async for data in self._channel(instance, subscribed):
+                    sid, _, frame = data.partition(b"\n")
                     try:
                         handler(sid.decode(), decode_server(frame))
                     except ProtocolError:
@@ -561,11 +600,34 @@ class RedisStore(Store):
             except Exception as exc:
                 if not self.unavailable(exc):
                     log.exception("instance channel listener failed")
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
             await asyncio.sleep(pause)
             pause = min(pause * 2, _RESUBSCRIBE_MAX)
+
+    async def _channel(
+        self, instance: str, subscribed: Callable[[], None]
+    ) -> AsyncGenerator[bytes, None]:
+        """The payloads published on this instance's channel, until the
+        connection drops: read in RESP directly, like the hot connection, or
+        through redis-py's pub/sub (HELLO_REDIS_HOT=redis-py)."""
+        channel = self._k("inst", instance)
+        if self._resp is not None:
+            subscriber = Subscriber(self.url)
+            try:
+                async for data in subscriber.messages(channel, subscribed):
+                    yield data
+            finally:
+                await subscriber.close()
+            return
+        pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(channel)
+            subscribed()
+            async for item in pubsub.listen():
+                if item.get("type") == "message":
+                    yield bytes(item["data"])
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
 
     def unsubscribe(self, instance: str) -> None:
         self._handlers.pop(instance, None)
@@ -600,6 +662,86 @@ class RedisStore(Store):
     async def consume_invite(self, digest: str) -> bool:
         # DEL answers 1 to exactly one caller, whichever instance: single use.
         return bool(await self._r.delete(self._k("invite", digest)))
+
+    # ---------------------------------------------------------------- instances
+    async def beat(self, instance: str, now: float, ttl: float) -> bool:
+        k = self._k("alive")
+        added, _, _ = await asyncio.gather(
+            self._cmd("ZADD", k, repr(now), instance),
+            self._cmd("PEXPIREAT", k, _ms(now + ttl), "GT"),
+            self._cmd("PEXPIREAT", k, _ms(now + ttl), "NX"),
+        )
+        return bool(added)
+
+    async def claim_dead_instances(self, before: float) -> list[str]:
+        dead = await self._eval(_CLAIM_DEAD, [self._k("alive")], repr(before))
+        return [_text(d) for d in cast("list[Any]", dead)]
+
+    async def _scan(self, kind: str) -> AsyncIterator[tuple[str, Any]]:
+        """(key, value) of every string key ``{p}KIND:*``, read in batches. Only
+        after an instance's death: no index is kept for it on the hot path."""
+        keys: list[str] = []
+        async for raw in self._r.scan_iter(match=self._k(kind, "*"), count=1000):
+            keys.append(_text(raw))
+            if len(keys) >= _SCAN_BATCH:
+                for pair in zip(keys, await self._r.mget(keys), strict=True):
+                    yield pair
+                keys = []
+        if keys:
+            for pair in zip(keys, await self._r.mget(keys), strict=True):
+                yield pair
+
+    async def sessions_of(self, instances: set[str]) -> set[str]:
+        found = set()
+        marker = len(self._k("session", ""))
+        async for key, value in self._scan("session"):
+            if value is not None and _text(value) in instances:
+                found.add(key[marker:])
+        return found
+
+    async def calls_with(self, sessions: set[str]) -> list[CallRecord]:
+        out = []
+        async for _, data in self._scan("call"):
+            if data is None:
+                continue
+            record = _decoders[CallRecord].decode(_bytes(data))
+            named = {record.caller, record.callee, *record.devices}
+            if not named.isdisjoint(sessions):
+                out.append(record)
+        return out
+
+    async def rooms_with(self, sessions: set[str]) -> list[RoomRecord]:
+        out = []
+        async for _, data in self._scan("room"):
+            if data is None:
+                continue
+            room = _decoders[RoomRecord].decode(_bytes(data))
+            named = {*room.participants, *(k.session for k in room.lobby)}
+            if not named.isdisjoint(sessions):
+                out.append(room)
+        return out
+
+    async def forget_sessions(self, sessions: set[str]) -> None:
+        ids = sorted(sessions)
+        for start in range(0, len(ids), _SCAN_BATCH):
+            await self._r.delete(*(self._k("session", s) for s in ids[start : start + _SCAN_BATCH]))
+        for sid in ids:
+            self._instances.pop(sid, None)
+        keys = [
+            _text(k) async for k in self._r.scan_iter(match=self._k("presence", "*"), count=1000)
+        ]
+        for start in range(0, len(keys), _SCAN_BATCH):
+            batch = keys[start : start + _SCAN_BATCH]
+            async with self._r.pipeline(transaction=False) as pipe:
+                for key in batch:
+                    pipe.zrange(key, 0, -1)
+                members = await pipe.execute()
+            async with self._r.pipeline(transaction=False) as pipe:
+                for key, listed in zip(batch, members, strict=True):
+                    stale = [m for m in listed if _text(m) in sessions]
+                    if stale:
+                        pipe.zrem(key, *stale)
+                await pipe.execute()
 
     # ---------------------------------------------------------------- upkeep
     async def ping(self) -> bool:
@@ -654,6 +796,11 @@ class RedisStore(Store):
                     "items": {_text(m): s for m, s in items},
                     "ttl_ms": await self._r.pttl(key),
                 }
+            elif kind == "alive":
+                beats = cast(
+                    "list[tuple[bytes, float]]", await self._r.zrange(key, 0, -1, withscores=True)
+                )
+                out["instances"] = {_text(m): s for m, s in beats}
             elif kind == "owner":
                 out["owners"][rest] = sorted(_text(t) for t in await self._r.smembers(key))
             else:
@@ -663,6 +810,8 @@ class RedisStore(Store):
     async def close(self) -> None:
         for instance in list(self._listeners):
             self.unsubscribe(instance)
+        if self._resp is not None:
+            await self._resp.close()
         await self._hot.aclose()
         await self._r.aclose()
 
