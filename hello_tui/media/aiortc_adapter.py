@@ -91,9 +91,11 @@ from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCEncodedFrame, RTCRtpSender
 from aiortc.rtp import AnyRtcpPacket, RtcpRrPacket, RtcpSrPacket, RtpPacket
-from av import AudioFrame, AudioResampler, CodecContext, FFmpegError, Packet
-from av.audio.codeccontext import AudioCodecContext
+from av import AudioFrame, AudioResampler, CodecContext
 from av.frame import Frame
+
+from hello_tui.media.audio_format import make_frame
+from hello_tui.media.opus_decoder import OpusDecoder, OpusError, has_lbrr
 
 __all__ = [
     "SUPPORTED_AIOICE",
@@ -204,6 +206,7 @@ class AudioTuning:
     max_depth_ms: int = 80  # ... and ceiling
     capacity: int = 32  # packets held at most (640 ms of 20 ms frames)
     max_conceal_ms: int = 100  # concealment frames for one gap; beyond, just skip
+    decode_fec: bool = True  # recover a lost packet from the next one's FEC (any sender's)
 
 
 # ----------------------------------------------------------------- jitter buffer
@@ -223,6 +226,36 @@ class ConcealFrame(JitterFrame):
     """A lost frame: a one-byte Opus packet (TOC, code 0, no frame data), which
     libopus decodes as packet-loss concealment."""
 
+    def __init__(self, data: bytes, timestamp: int, samples: int = SAMPLES_PER_FRAME) -> None:
+        super().__init__(data=data, timestamp=timestamp)
+        self.samples = samples  # the lost frame's duration at 48 kHz
+
+
+class FecFrame(ConcealFrame):
+    """The lost frame just before a received packet: ``data`` is that next packet,
+    whose in-band FEC (LBRR) data recovers this one (``opus_decode(decode_fec=1)``).
+    ``lbrr``: the packet does carry FEC (else libopus conceals). A decoder that
+    cannot use FEC gets a plain :class:`ConcealFrame` (:func:`_as_conceal`)."""
+
+    def __init__(
+        self, data: bytes, timestamp: int, samples: int = SAMPLES_PER_FRAME, lbrr: bool = False
+    ) -> None:
+        super().__init__(data=data, timestamp=timestamp, samples=samples)
+        self.lbrr = lbrr
+
+
+def _as_conceal(frame: FecFrame) -> ConcealFrame:
+    return ConcealFrame(bytes([frame.data[0] & 0xFC]), frame.timestamp, frame.samples)
+
+
+def _retimed(frame: JitterFrame, timestamp: int) -> JitterFrame:
+    """The same frame (kind, data) at another timestamp."""
+    if isinstance(frame, FecFrame):
+        return FecFrame(frame.data, timestamp, frame.samples, frame.lbrr)
+    if isinstance(frame, ConcealFrame):
+        return ConcealFrame(frame.data, timestamp, frame.samples)
+    return JitterFrame(data=frame.data, timestamp=timestamp)
+
 
 class JitterBundle(JitterFrame):
     """Several consecutive frames released at once (data/timestamp: the first's)."""
@@ -235,7 +268,8 @@ class JitterBundle(JitterFrame):
 @dataclass
 class JitterStats:
     released: int = 0
-    concealed: int = 0  # concealment frames emitted
+    concealed: int = 0  # concealment frames emitted (FEC frames included)
+    recovered: int = 0  # of those, FEC frames whose next packet carries FEC data
     gaps: int = 0  # gaps skipped
     late: int = 0  # packets that came after their gap was skipped (dropped)
     duplicates: int = 0
@@ -352,9 +386,18 @@ class SpeechJitterBuffer:
             )
             if self._last_toc is not None:
                 toc = bytes([self._last_toc & 0xFC])
-                for k in range(n):
+                # The frame right before ``first`` can come back from its FEC data,
+                # when the gap is not longer than what is concealed.
+                fec = t.decode_fec and n > 0 and n * self._frame == missing_ts
+                for k in range(n - 1 if fec else n):
                     ts = (expected_ts + k * self._frame) & 0xFFFF_FFFF
-                    out.append(ConcealFrame(data=toc, timestamp=ts))
+                    out.append(ConcealFrame(toc, ts, self._frame))
+                if fec:
+                    ts = (expected_ts + (n - 1) * self._frame) & 0xFFFF_FFFF
+                    data = getattr(first, "_data", first.payload)
+                    lbrr = has_lbrr(data)
+                    out.append(FecFrame(data, ts, self._frame, lbrr))
+                    self.stats.recovered += lbrr
                 self.stats.concealed += n
             self._next = first_seq
         if not out:
@@ -422,12 +465,14 @@ class _ExpandingQueue(queue.Queue[_DecoderItem]):
         mapped, raw = frame.timestamp, frame.parts[0].timestamp  # the receiver mapped .timestamp
         for part in frame.parts:
             if opus or not isinstance(part, ConcealFrame):
-                ts = mapped + _ts_diff(part.timestamp, raw)
-                self._deliver(codec, JitterFrame(data=part.data, timestamp=ts), opus)
+                self._deliver(codec, _retimed(part, mapped + _ts_diff(part.timestamp, raw)), opus)
 
     def _deliver(self, codec: RTCRtpCodecParameters, frame: JitterFrame, opus: bool) -> None:
-        """Hand one frame to the decoder: here, aiortc's decoder thread."""
-        super().put((codec, frame))
+        """Hand one frame to the decoder: here, aiortc's decoder thread (FFmpeg's
+        libopus: no FEC, so an FEC frame is concealed instead)."""
+        if isinstance(frame, FecFrame):
+            frame = _as_conceal(frame)
+        super().put((codec, JitterFrame(data=frame.data, timestamp=frame.timestamp)))
 
 
 class _InlineDecoderQueue(_ExpandingQueue):
@@ -439,12 +484,16 @@ class _InlineDecoderQueue(_ExpandingQueue):
     a new task per frame) for a decode of ~50 µs: here, none. Opus is decoded to
     mono (libopus downmixes a stereo stream; every sink plays mono), so the
     sink's conversion is a view. Other codecs still go to aiortc's thread, which
-    otherwise waits on an empty queue; ``put(None)`` still stops it."""
+    otherwise waits on an empty queue; ``put(None)`` still stops it.
+
+    The decoder is libopus itself (:class:`~hello_tui.media.opus_decoder.OpusDecoder`,
+    not FFmpeg's wrapper), so a :class:`FecFrame` is recovered from the next
+    packet's in-band FEC and a :class:`ConcealFrame` concealed by libopus PLC."""
 
     def __init__(self, receiver: RTCRtpReceiver) -> None:
         super().__init__()
         self._receiver = receiver
-        self._decoder: AudioCodecContext | None = None
+        self._decoder: OpusDecoder | None = None
 
     def _deliver(self, codec: RTCRtpCodecParameters, frame: JitterFrame, opus: bool) -> None:
         track = self._receiver._track
@@ -452,26 +501,19 @@ class _InlineDecoderQueue(_ExpandingQueue):
             super()._deliver(codec, frame, opus)
             return
         if self._decoder is None:
-            self._decoder = mono_opus_decoder()
-        packet = Packet(frame.data)
-        packet.pts = frame.timestamp
-        packet.time_base = TIME_BASE
+            self._decoder = OpusDecoder(SAMPLE_RATE, 1)
         try:
-            decoded = self._decoder.decode(packet)
-        except FFmpegError as exc:  # as aiortc's thread: keep the decoder, drop the frame
+            if isinstance(frame, FecFrame):
+                pcm = self._decoder.recover(frame.data, frame.samples)
+            elif isinstance(frame, ConcealFrame):
+                pcm = self._decoder.conceal(frame.samples)
+            else:
+                pcm = self._decoder.decode(frame.data)
+        except OpusError as exc:  # as aiortc's thread: keep the decoder, drop the frame
             log.warning("opus: failed to decode a frame: %s", exc)
             return
-        for pcm in decoded:
-            track._queue.put_nowait(pcm)
-
-
-def mono_opus_decoder() -> AudioCodecContext:
-    """A libopus decoder to mono s16 48 kHz (aiortc's own decodes to stereo)."""
-    codec = CodecContext.create("libopus", "r")
-    codec.format = "s16"
-    codec.layout = "mono"
-    codec.sample_rate = SAMPLE_RATE
-    return codec
+        if pcm.size:
+            track._queue.put_nowait(make_frame(pcm, frame.timestamp))
 
 
 # ----------------------------------------------------------------- Opus encoder
