@@ -40,6 +40,8 @@ through the named functions below, never by attribute elsewhere):
 
 - :func:`negotiated_codecs`: ``RTCRtpTransceiver._codecs`` (what the sender
   encodes with, after negotiation);
+- :func:`fec_recovered`: the count of lost packets our own jitter buffer
+  recovered from in-band FEC (``RTCRtpReceiver.__jitter_buffer``);
 - :func:`nominated_candidates`: ``RTCIceTransport._connection`` (the aioice
   ``Connection``) and its ``_nominated`` pairs (aiortc has no candidate-pair
   stats), so aioice is pinned too (:data:`SUPPORTED_AIOICE`).
@@ -72,7 +74,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aioice
@@ -110,6 +112,7 @@ __all__ = [
     "adapt_peer_connection",
     "choose_host_addresses",
     "enabled",
+    "fec_recovered",
     "gather_every_turn",
     "is_adapted",
     "negotiated_codecs",
@@ -206,7 +209,9 @@ class AudioTuning:
     max_depth_ms: int = 80  # ... and ceiling
     capacity: int = 32  # packets held at most (640 ms of 20 ms frames)
     max_conceal_ms: int = 100  # concealment frames for one gap; beyond, just skip
-    decode_fec: bool = True  # recover a lost packet from the next one's FEC (any sender's)
+    # Recover a lost packet from the next one's in-band FEC (any sender's);
+    # HELLO_TUI_OPUS_FEC=0 turns it off (benchmarks compare both).
+    decode_fec: bool = field(default_factory=lambda: os.environ.get("HELLO_TUI_OPUS_FEC") != "0")
 
 
 # ----------------------------------------------------------------- jitter buffer
@@ -826,6 +831,14 @@ def watch_rtcp(pc: RTCPeerConnection) -> RtcpWatch:
 
 
 # ----------------------------------------------------------------- reading private state
+
+
+def fec_recovered(transceiver: RTCRtpTransceiver) -> int | None:
+    """Packets of ``transceiver``'s received audio recovered from in-band FEC so far
+    (``SpeechJitterBuffer.stats.recovered``); None when it has no speech jitter
+    buffer (video, or the adapter off). Reads ``RTCRtpReceiver.__jitter_buffer``."""
+    buffer = vars(transceiver.receiver).get(_JITTER)
+    return buffer.stats.recovered if isinstance(buffer, SpeechJitterBuffer) else None
 
 
 def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:

@@ -98,7 +98,8 @@ class OpusDecoder:
         )
         if n < 0:
             raise OpusError(f"opus_decode: {_error(n)}")
-        return np.frombuffer(self._pcm, dtype=np.int16, count=n * self.channels).copy()
+        pcm = np.frombuffer(memoryview(self._pcm), dtype=np.int16, count=n * self.channels)
+        return pcm.copy()
 
     def decode(self, data: bytes) -> np.ndarray:
         """A received packet (any duration up to 120 ms)."""

@@ -75,3 +75,18 @@ async def test_readers_see_a_real_connection(monkeypatch: pytest.MonkeyPatch) ->
     finally:
         for pc in pcs:
             await pc.close()
+
+
+async def test_fec_recovered_reads_the_speech_jitter_buffer_only() -> None:
+    pc = RTCPeerConnection()
+    plain = pc.addTransceiver("audio")
+    assert ad.fec_recovered(plain) is None  # aiortc's own buffer: nothing to report
+    adapted = RTCPeerConnection()
+    ad.adapt_peer_connection(adapted)
+    transceiver = adapted.addTransceiver("audio")
+    assert ad.fec_recovered(transceiver) == 0
+    buffer = vars(transceiver.receiver)["_RTCRtpReceiver__jitter_buffer"]
+    buffer.stats.recovered = 3
+    assert ad.fec_recovered(transceiver) == 3
+    await pc.close()
+    await adapted.close()

@@ -20,6 +20,7 @@ from hello_tui.media import aiortc_adapter as ad
 from hello_tui.media.audio_format import make_frame
 from hello_tui.media.opus_decoder import OpusDecoder, OpusError, has_lbrr
 from tests.media.test_aiortc_adapter import FRAME, FakeClock, feed, packet
+from tests.speechlike import voiced
 
 RATE = 48_000
 SECONDS = 3
@@ -28,22 +29,10 @@ DROPPED = frozenset(range(15, SECONDS * 50 - 5, 7))
 OPUS = next(c for c in get_capabilities("audio").codecs if c.mimeType.lower() == "audio/opus")
 
 
-def voiced() -> np.ndarray:
-    """Speech-like sound: a harmonic series whose pitch glides, in syllable-rate
-    bursts, so concealment (which extrapolates the last pitch) cannot guess it."""
-    t = np.arange(RATE * SECONDS) / RATE
-    f0 = 140 + 60 * np.sin(2 * np.pi * 0.9 * t) + 25 * np.sin(2 * np.pi * 5.3 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / RATE
-    sound = sum(np.sin(k * phase) / k for k in range(1, 9))
-    envelope = 0.25 + 0.75 * np.abs(np.sin(2 * np.pi * 2.2 * t))
-    signal = np.asarray(sound) * envelope
-    return np.asarray(signal / np.abs(signal).max() * 12_000, dtype=np.int16)
-
-
 @pytest.fixture(scope="module")
 def payloads() -> list[bytes]:
     encoder = ad.SpeechOpusEncoder()  # the call's settings: FEC on, 10 % loss expected
-    pcm = voiced()
+    pcm = voiced(SECONDS)
     out: list[bytes] = []
     for i in range(len(pcm) // FRAME):
         out += encoder.encode(make_frame(pcm[i * FRAME : (i + 1) * FRAME], i * FRAME))[0]
