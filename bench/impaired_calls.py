@@ -65,6 +65,10 @@ def _row(profile: str, sides: list[Side], failed: int) -> tuple[str, bool]:
     speech = [s.gaps["speech"] for s in ok_sides if "speech" in s.gaps]
     snr = statistics.median(x["snr_db"] for x in speech) if speech else float("nan")
     bad = statistics.median(x["bad"] for x in speech) * 100 if speech else float("nan")
+    rtts = [s.quality.get("rtt_ms_p50") for s in ok_sides]
+    jitters = [s.quality.get("jitter_ms_p50") for s in ok_sides]
+    rtt = statistics.median(x for x in rtts if x is not None) if any(rtts) else float("nan")
+    jit = statistics.median(x for x in jitters if x is not None) if any(jitters) else float("nan")
     heard = [s.heard_loss_percent for s in ok_sides if s.heard_loss_percent is not None]
     heard_loss = statistics.median(heard) if heard else float("nan")
     stall = max(s.gaps["stall_ms"] or 0 for s in ok_sides)
@@ -77,7 +81,8 @@ def _row(profile: str, sides: list[Side], failed: int) -> tuple[str, bool]:
         ok = lost <= GAP_BAR_MS and mos >= MOS_BAR and not failed
         verdict = "  PASS" if ok else "  FAIL"
     line = (f"{profile:8} lost {lost:4.0f} ms (network {network:4.0f})  stall {stall:5.0f} ms  "
-            f"MOS {mos:4.2f}  loss {loss:4.1f} % heard {heard_loss:4.1f} %  "
+            f"MOS {mos:4.2f} (RTT {rtt:4.0f} jitter {jit:4.0f} ms)  "
+            f"loss {loss:4.1f} % heard {heard_loss:4.1f} %  "
             f"clean tone {clean:5.1f} %  SNR {snr:4.1f} dB bad {bad:4.1f} %  "
             f"sides={len(ok_sides)} failed={failed}"
             f"{verdict}")  # fmt: skip

@@ -50,6 +50,8 @@ def segmental_snr(received: np.ndarray, sent: np.ndarray, frame: int = 960) -> d
     ref = sent.astype(np.float64)
     n = min(len(heard), len(ref))
     span = min(n, RATE * 4)
+    if span < 2 * frame:
+        return {"snr_db": float("nan"), "bad": float("nan"), "lag": 0}
     a, b = heard[:span], ref[:span]
     size = 1 << int(np.ceil(np.log2(2 * span)))
     corr = np.fft.irfft(np.fft.rfft(a, size) * np.conj(np.fft.rfft(b, size)), size)
