@@ -40,8 +40,8 @@ through the named functions below, never by attribute elsewhere):
 
 - :func:`negotiated_codecs`: ``RTCRtpTransceiver._codecs`` (what the sender
   encodes with, after negotiation);
-- :func:`fec_recovered`: the count of lost packets our own jitter buffer
-  recovered from in-band FEC (``RTCRtpReceiver.__jitter_buffer``);
+- :func:`jitter_counts`: the lost packets our own jitter buffer recovered
+  from in-band FEC, and the late ones it dropped (``RTCRtpReceiver.__jitter_buffer``);
 - :func:`nominated_candidates`: ``RTCIceTransport._connection`` (the aioice
   ``Connection``) and its ``_nominated`` pairs (aiortc has no candidate-pair
   stats), so aioice is pinned too (:data:`SUPPORTED_AIOICE`).
@@ -116,9 +116,9 @@ __all__ = [
     "adapt_peer_connection",
     "choose_host_addresses",
     "enabled",
-    "fec_recovered",
     "gather_every_turn",
     "is_adapted",
+    "jitter_counts",
     "negotiated_codecs",
     "nominated_candidates",
     "pace_checks",
@@ -838,12 +838,15 @@ def watch_rtcp(pc: RTCPeerConnection) -> RtcpWatch:
 # ----------------------------------------------------------------- reading private state
 
 
-def fec_recovered(transceiver: RTCRtpTransceiver) -> int | None:
-    """Packets of ``transceiver``'s received audio recovered from in-band FEC so far
-    (``SpeechJitterBuffer.stats.recovered``); None when it has no speech jitter
-    buffer (video, or the adapter off). Reads ``RTCRtpReceiver.__jitter_buffer``."""
+def jitter_counts(transceiver: RTCRtpTransceiver) -> tuple[int, int] | None:
+    """``(recovered, late)``: packets of ``transceiver``'s received audio recovered
+    from in-band FEC so far, and dropped for arriving after their gap was skipped
+    (``SpeechJitterBuffer.stats``); None when it has no speech jitter buffer
+    (video, or the adapter off). Reads ``RTCRtpReceiver.__jitter_buffer``."""
     buffer = vars(transceiver.receiver).get(_JITTER)
-    return buffer.stats.recovered if isinstance(buffer, SpeechJitterBuffer) else None
+    if not isinstance(buffer, SpeechJitterBuffer):
+        return None
+    return buffer.stats.recovered, buffer.stats.late
 
 
 def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:

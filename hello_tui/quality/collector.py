@@ -59,7 +59,7 @@ from aiortc.stats import (
 from hello_tui.media.aiortc_adapter import (
     AiortcAdapterError,
     RtcpWatch,
-    fec_recovered,
+    jitter_counts,
     negotiated_codecs,
     nominated_candidates,
     watch_rtcp,
@@ -110,13 +110,14 @@ def interval_loss(
     return lost, (lost / expected if expected else 0.0)
 
 
-def effective_loss(lost: int, fraction_lost: float, recovered: int) -> float:
-    """The interval's loss as heard: ``fraction_lost`` less the lost packets our
-    decoder recovered from in-band FEC (``recovered`` of the ``lost``; a recovery
-    counted just after its interval's stats never makes it negative)."""
-    if lost <= 0 or fraction_lost <= 0.0:
+def effective_loss(expected: int, lost: int, recovered: int, late: int = 0) -> float:
+    """The interval's loss as heard, 0..1: of the ``expected`` packets, the ``lost``
+    ones less those our decoder recovered from in-band FEC, plus those that came
+    too late for the jitter buffer (received for RTP, never played). Counts from
+    two sources a moment apart: clamped to 0..1."""
+    if expected <= 0:
         return 0.0
-    return fraction_lost * max(0, lost - max(0, recovered)) / lost
+    return min(1.0, max(0, lost - max(0, recovered) + max(0, late)) / expected)
 
 
 def kbps(byte_count: float, seconds: float) -> float | None:
@@ -286,6 +287,7 @@ class MediaReading:
     source_level: float | None = None
     video: VideoReading | None = None
     fec_recovered: int | None = None  # audio packets in recovered from FEC, cumulative
+    late_dropped: int | None = None  # audio packets in dropped by the jitter buffer as late
 
 
 # --- the stateful part -------------------------------------------------------------------
@@ -336,6 +338,7 @@ class StatsInterpreter:
     _prev_received: int = field(default=0, init=False)
     _prev_lost: int = field(default=0, init=False)
     _prev_recovered: int = field(default=0, init=False)
+    _prev_late: int = field(default=0, init=False)
     _prev_sent: int = field(default=0, init=False)
     _prev_video_frames: int = field(default=0, init=False)
     _inbound: dict[str, _InboundBytes] = field(default_factory=dict, init=False)
@@ -380,8 +383,12 @@ class StatsInterpreter:
             self._prev_received, self._prev_lost, received, lost
         )
         recovered = media.fec_recovered if media.fec_recovered is not None else self._prev_recovered
+        late = media.late_dropped if media.late_dropped is not None else self._prev_late
         effective_fraction_lost = effective_loss(
-            lost_interval, fraction_lost, recovered - self._prev_recovered
+            max(0, received - self._prev_received) + lost_interval,
+            lost_interval,
+            recovered - self._prev_recovered,
+            late - self._prev_late,
         )
 
         # RTT and the peer's view of our stream (RTCP receiver reports).
@@ -468,7 +475,7 @@ class StatsInterpreter:
         )
         self._prev_at = now
         self._prev_received, self._prev_lost, self._prev_sent = received, lost, sent
-        self._prev_recovered = recovered
+        self._prev_recovered, self._prev_late = recovered, late
         return sample
 
 
@@ -521,11 +528,14 @@ class QualityCollector:
             if now - reading.at <= STALE_AFTER
         }
 
-    def _fec_recovered(self) -> int | None:
-        """Audio packets recovered from FEC so far (None without the speech jitter buffer)."""
-        counts = [fec_recovered(t) for t in self._pc.getTransceivers() if t.kind == "audio"]
+    def _jitter_counts(self) -> tuple[int | None, int | None]:
+        """Audio packets recovered from FEC and dropped as late so far (None, None
+        without the speech jitter buffer)."""
+        counts = [jitter_counts(t) for t in self._pc.getTransceivers() if t.kind == "audio"]
         known = [c for c in counts if c is not None]
-        return sum(known) if known else None
+        if not known:
+            return None, None
+        return sum(c[0] for c in known), sum(c[1] for c in known)
 
     async def sample(self) -> QualitySample:
         """Take one getStats() snapshot and return the sample for the interval since the last."""
@@ -537,11 +547,13 @@ class QualityCollector:
             self._network[ice.local_address] = network_type_for_address(
                 ice.local_address, self._sysfs
             )
+        recovered, late = self._jitter_counts()
         media = MediaReading(
             sink=self._sink_stats() if self._sink_stats else None,
             source_level=self._source_level() if self._source_level else None,
             video=self._video() if self._video else None,
-            fec_recovered=self._fec_recovered(),
+            fec_recovered=recovered,
+            late_dropped=late,
         )
         return self._interpreter.interpret(
             report,
