@@ -45,7 +45,7 @@ def test_an_impaired_call_still_delivers_audio(
     else:
         net.impair(1, rate_kbit=int(value))
     try:
-        sides = recorded_call(*homes, tmp_path, SECONDS)
+        sides = recorded_call(*homes, tmp_path, SECONDS, speech=True)  # speech: FEC is coded
         dropped = net.dropped_by_impairment(1)
     finally:
         net.clear_impairments(1)
