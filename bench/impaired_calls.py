@@ -20,6 +20,8 @@ over all sides and calls.
 Bars (issue 14): 20 % loss → no gap > 200 ms and MOS ≥ 3.0.
 
     .venv/bin/python bench/impaired_calls.py [--calls 3] [--seconds 10] [--only loss-20]
+
+``HELLO_TUI_OPUS_FEC=0`` in the environment: the same without FEC decoding.
 """
 
 from __future__ import annotations
@@ -57,6 +59,18 @@ def _row(profile: str, sides: list[Side], failed: int) -> tuple[str, bool]:
     if not ok_sides:
         return f"{profile:8} no call completed ({failed} failed)", False
     lost = max(s.gaps["lost_ms"] for s in ok_sides)
+    network = max(s.gaps.get("lost_network_ms") or 0 for s in ok_sides)
+    cleans = [s.gaps["tone_clean"] for s in ok_sides if s.gaps.get("tone_clean") is not None]
+    clean = statistics.median(cleans) * 100 if cleans else float("nan")
+    speech = [s.gaps["speech"] for s in ok_sides if "speech" in s.gaps]
+    snr = statistics.median(x["snr_db"] for x in speech) if speech else float("nan")
+    bad = statistics.median(x["bad"] for x in speech) * 100 if speech else float("nan")
+    rtts = [s.quality.get("rtt_ms_p50") for s in ok_sides]
+    jitters = [s.quality.get("jitter_ms_p50") for s in ok_sides]
+    rtt = statistics.median(x for x in rtts if x is not None) if any(rtts) else float("nan")
+    jit = statistics.median(x for x in jitters if x is not None) if any(jitters) else float("nan")
+    heard = [s.heard_loss_percent for s in ok_sides if s.heard_loss_percent is not None]
+    heard_loss = statistics.median(heard) if heard else float("nan")
     stall = max(s.gaps["stall_ms"] or 0 for s in ok_sides)
     moses = [s.mos for s in ok_sides if s.mos is not None]
     mos = statistics.median(moses) if moses else float("nan")
@@ -66,8 +80,12 @@ def _row(profile: str, sides: list[Side], failed: int) -> tuple[str, bool]:
     if profile == "loss-20":
         ok = lost <= GAP_BAR_MS and mos >= MOS_BAR and not failed
         verdict = "  PASS" if ok else "  FAIL"
-    line = (f"{profile:8} lost {lost:4.0f} ms  stall {stall:5.0f} ms  MOS {mos:4.2f}  "
-            f"RTCP loss {loss:4.1f} %  sides={len(ok_sides)} failed={failed}{verdict}")  # fmt: skip
+    line = (f"{profile:8} lost {lost:4.0f} ms (network {network:4.0f})  stall {stall:5.0f} ms  "
+            f"MOS {mos:4.2f} (RTT {rtt:4.0f} jitter {jit:4.0f} ms)  "
+            f"loss {loss:4.1f} % heard {heard_loss:4.1f} %  "
+            f"clean tone {clean:5.1f} %  SNR {snr:4.1f} dB bad {bad:4.1f} %  "
+            f"sides={len(ok_sides)} failed={failed}"
+            f"{verdict}")  # fmt: skip
     return line, ok
 
 
@@ -76,6 +94,8 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--only", choices=PROFILES, action="append")
+    parser.add_argument("--signal", choices=("speech", "tone"), default="speech",
+                        help="what the callers send (a steady tone: no FEC, see docs)")  # fmt: skip
     args = parser.parse_args()
     reason = unavailable()
     if reason:
@@ -96,7 +116,8 @@ def main() -> int:
             sides: list[Side] = []
             failed = 0
             for i in range(args.calls):
-                got = recorded_call(alice, bob, Path(tmp) / f"{profile}-{i}", args.seconds)
+                got = recorded_call(alice, bob, Path(tmp) / f"{profile}-{i}", args.seconds,
+                                    speech=args.signal == "speech")  # fmt: skip
                 failed += any(s.code != 0 for s in got)
                 sides.extend(got)
             net.clear_impairments(1)

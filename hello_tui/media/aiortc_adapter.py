@@ -40,6 +40,8 @@ through the named functions below, never by attribute elsewhere):
 
 - :func:`negotiated_codecs`: ``RTCRtpTransceiver._codecs`` (what the sender
   encodes with, after negotiation);
+- :func:`jitter_counts`: the lost packets our own jitter buffer recovered
+  from in-band FEC, and the late ones it dropped (``RTCRtpReceiver.__jitter_buffer``);
 - :func:`nominated_candidates`: ``RTCIceTransport._connection`` (the aioice
   ``Connection``) and its ``_nominated`` pairs (aiortc has no candidate-pair
   stats), so aioice is pinned too (:data:`SUPPORTED_AIOICE`).
@@ -50,6 +52,10 @@ through the named functions below, never by attribute elsewhere):
 ``get_component_candidates`` (reading ``_protocols``, ``_transport_policy``,
 clearing ``turn_server``). It is about reaching the peer, not the audio
 path, so ``HELLO_TUI_AIORTC_ADAPTER=0`` leaves it on.
+
+:func:`pace_checks` starts ICE checks four per aioice tick (a 5 ms pacing
+instead of 20 ms), shadowing ``Connection._check_periodic`` on the instance
+and reading ``Connection._check_list``.
 
 And :func:`choose_host_addresses` wraps aioice's module function
 ``aioice.ice.get_host_addresses`` (not public API), so a caller can scope
@@ -76,7 +82,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aioice
@@ -95,9 +101,11 @@ from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCEncodedFrame, RTCRtpSender
 from aiortc.rtp import AnyRtcpPacket, RtcpRrPacket, RtcpSrPacket, RtpPacket
-from av import AudioFrame, AudioResampler, CodecContext, FFmpegError, Packet
-from av.audio.codeccontext import AudioCodecContext
+from av import AudioFrame, AudioResampler, CodecContext
 from av.frame import Frame
+
+from hello_tui.media.audio_format import make_frame
+from hello_tui.media.opus_decoder import OpusDecoder, OpusError, has_lbrr
 
 __all__ = [
     "SUPPORTED_AIOICE",
@@ -115,8 +123,10 @@ __all__ = [
     "gather_every_turn",
     "interface_addresses",
     "is_adapted",
+    "jitter_counts",
     "negotiated_codecs",
     "nominated_candidates",
+    "pace_checks",
     "reuse_certificate",
     "rtt_from_report",
     "watch_rtcp",
@@ -210,6 +220,9 @@ class AudioTuning:
     max_depth_ms: int = 80  # ... and ceiling
     capacity: int = 32  # packets held at most (640 ms of 20 ms frames)
     max_conceal_ms: int = 100  # concealment frames for one gap; beyond, just skip
+    # Recover a lost packet from the next one's in-band FEC (any sender's);
+    # HELLO_TUI_OPUS_FEC=0 turns it off (benchmarks compare both).
+    decode_fec: bool = field(default_factory=lambda: os.environ.get("HELLO_TUI_OPUS_FEC") != "0")
 
 
 # ----------------------------------------------------------------- jitter buffer
@@ -229,6 +242,36 @@ class ConcealFrame(JitterFrame):
     """A lost frame: a one-byte Opus packet (TOC, code 0, no frame data), which
     libopus decodes as packet-loss concealment."""
 
+    def __init__(self, data: bytes, timestamp: int, samples: int = SAMPLES_PER_FRAME) -> None:
+        super().__init__(data=data, timestamp=timestamp)
+        self.samples = samples  # the lost frame's duration at 48 kHz
+
+
+class FecFrame(ConcealFrame):
+    """The lost frame just before a received packet: ``data`` is that next packet,
+    whose in-band FEC (LBRR) data recovers this one (``opus_decode(decode_fec=1)``).
+    ``lbrr``: the packet does carry FEC (else libopus conceals). A decoder that
+    cannot use FEC gets a plain :class:`ConcealFrame` (:func:`_as_conceal`)."""
+
+    def __init__(
+        self, data: bytes, timestamp: int, samples: int = SAMPLES_PER_FRAME, lbrr: bool = False
+    ) -> None:
+        super().__init__(data=data, timestamp=timestamp, samples=samples)
+        self.lbrr = lbrr
+
+
+def _as_conceal(frame: FecFrame) -> ConcealFrame:
+    return ConcealFrame(bytes([frame.data[0] & 0xFC]), frame.timestamp, frame.samples)
+
+
+def _retimed(frame: JitterFrame, timestamp: int) -> JitterFrame:
+    """The same frame (kind, data) at another timestamp."""
+    if isinstance(frame, FecFrame):
+        return FecFrame(frame.data, timestamp, frame.samples, frame.lbrr)
+    if isinstance(frame, ConcealFrame):
+        return ConcealFrame(frame.data, timestamp, frame.samples)
+    return JitterFrame(data=frame.data, timestamp=timestamp)
+
 
 class JitterBundle(JitterFrame):
     """Several consecutive frames released at once (data/timestamp: the first's)."""
@@ -241,7 +284,8 @@ class JitterBundle(JitterFrame):
 @dataclass
 class JitterStats:
     released: int = 0
-    concealed: int = 0  # concealment frames emitted
+    concealed: int = 0  # concealment frames emitted (FEC frames included)
+    recovered: int = 0  # of those, FEC frames whose next packet carries FEC data
     gaps: int = 0  # gaps skipped
     late: int = 0  # packets that came after their gap was skipped (dropped)
     duplicates: int = 0
@@ -358,9 +402,18 @@ class SpeechJitterBuffer:
             )
             if self._last_toc is not None:
                 toc = bytes([self._last_toc & 0xFC])
-                for k in range(n):
+                # The frame right before ``first`` can come back from its FEC data,
+                # when the gap is not longer than what is concealed.
+                fec = t.decode_fec and n > 0 and n * self._frame == missing_ts
+                for k in range(n - 1 if fec else n):
                     ts = (expected_ts + k * self._frame) & 0xFFFF_FFFF
-                    out.append(ConcealFrame(data=toc, timestamp=ts))
+                    out.append(ConcealFrame(toc, ts, self._frame))
+                if fec:
+                    ts = (expected_ts + (n - 1) * self._frame) & 0xFFFF_FFFF
+                    data = getattr(first, "_data", first.payload)
+                    lbrr = has_lbrr(data)
+                    out.append(FecFrame(data, ts, self._frame, lbrr))
+                    self.stats.recovered += lbrr
                 self.stats.concealed += n
             self._next = first_seq
         if not out:
@@ -428,12 +481,14 @@ class _ExpandingQueue(queue.Queue[_DecoderItem]):
         mapped, raw = frame.timestamp, frame.parts[0].timestamp  # the receiver mapped .timestamp
         for part in frame.parts:
             if opus or not isinstance(part, ConcealFrame):
-                ts = mapped + _ts_diff(part.timestamp, raw)
-                self._deliver(codec, JitterFrame(data=part.data, timestamp=ts), opus)
+                self._deliver(codec, _retimed(part, mapped + _ts_diff(part.timestamp, raw)), opus)
 
     def _deliver(self, codec: RTCRtpCodecParameters, frame: JitterFrame, opus: bool) -> None:
-        """Hand one frame to the decoder: here, aiortc's decoder thread."""
-        super().put((codec, frame))
+        """Hand one frame to the decoder: here, aiortc's decoder thread (FFmpeg's
+        libopus: no FEC, so an FEC frame is concealed instead)."""
+        if isinstance(frame, FecFrame):
+            frame = _as_conceal(frame)
+        super().put((codec, JitterFrame(data=frame.data, timestamp=frame.timestamp)))
 
 
 class _InlineDecoderQueue(_ExpandingQueue):
@@ -445,12 +500,17 @@ class _InlineDecoderQueue(_ExpandingQueue):
     a new task per frame) for a decode of ~50 µs: here, none. Opus is decoded to
     mono (libopus downmixes a stereo stream; every sink plays mono), so the
     sink's conversion is a view. Other codecs still go to aiortc's thread, which
-    otherwise waits on an empty queue; ``put(None)`` still stops it."""
+    otherwise waits on an empty queue; ``put(None)`` still stops it.
+
+    The decoder is libopus itself (:class:`~hello_tui.media.opus_decoder.OpusDecoder`,
+    not FFmpeg's wrapper), so a :class:`FecFrame` is recovered from the next
+    packet's in-band FEC and a :class:`ConcealFrame` concealed by libopus PLC."""
 
     def __init__(self, receiver: RTCRtpReceiver) -> None:
         super().__init__()
         self._receiver = receiver
-        self._decoder: AudioCodecContext | None = None
+        self._decoder: OpusDecoder | None = None
+        self._opus_missing = False
 
     def _deliver(self, codec: RTCRtpCodecParameters, frame: JitterFrame, opus: bool) -> None:
         track = self._receiver._track
@@ -458,26 +518,30 @@ class _InlineDecoderQueue(_ExpandingQueue):
             super()._deliver(codec, frame, opus)
             return
         if self._decoder is None:
-            self._decoder = mono_opus_decoder()
-        packet = Packet(frame.data)
-        packet.pts = frame.timestamp
-        packet.time_base = TIME_BASE
+            try:
+                self._decoder = OpusDecoder(SAMPLE_RATE, 1)
+            except OpusError as exc:
+                # No system libopus (a pipx install on a machine without libopus0):
+                # FFmpeg's decoder, as before FEC; a lost frame stays a gap.
+                log.warning("opus: %s; decoding without FEC recovery", exc)
+                self._opus_missing = True
+        if self._opus_missing:
+            if not isinstance(frame, FecFrame | ConcealFrame):
+                super()._deliver(codec, frame, opus)
+            return
+        assert self._decoder is not None
         try:
-            decoded = self._decoder.decode(packet)
-        except FFmpegError as exc:  # as aiortc's thread: keep the decoder, drop the frame
+            if isinstance(frame, FecFrame):
+                pcm = self._decoder.recover(frame.data, frame.samples)
+            elif isinstance(frame, ConcealFrame):
+                pcm = self._decoder.conceal(frame.samples)
+            else:
+                pcm = self._decoder.decode(frame.data)
+        except OpusError as exc:  # as aiortc's thread: keep the decoder, drop the frame
             log.warning("opus: failed to decode a frame: %s", exc)
             return
-        for pcm in decoded:
-            track._queue.put_nowait(pcm)
-
-
-def mono_opus_decoder() -> AudioCodecContext:
-    """A libopus decoder to mono s16 48 kHz (aiortc's own decodes to stereo)."""
-    codec = CodecContext.create("libopus", "r")
-    codec.format = "s16"
-    codec.layout = "mono"
-    codec.sample_rate = SAMPLE_RATE
-    return codec
+        if pcm.size:
+            track._queue.put_nowait(make_frame(pcm, frame.timestamp))
 
 
 # ----------------------------------------------------------------- Opus encoder
@@ -792,6 +856,17 @@ def watch_rtcp(pc: RTCPeerConnection) -> RtcpWatch:
 # ----------------------------------------------------------------- reading private state
 
 
+def jitter_counts(transceiver: RTCRtpTransceiver) -> tuple[int, int] | None:
+    """``(recovered, late)``: packets of ``transceiver``'s received audio recovered
+    from in-band FEC so far, and dropped for arriving after their gap was skipped
+    (``SpeechJitterBuffer.stats``); None when it has no speech jitter buffer
+    (video, or the adapter off). Reads ``RTCRtpReceiver.__jitter_buffer``."""
+    buffer = vars(transceiver.receiver).get(_JITTER)
+    if not isinstance(buffer, SpeechJitterBuffer):
+        return None
+    return buffer.stats.recovered, buffer.stats.late
+
+
 def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
     """The codecs negotiated for ``transceiver``, the one its sender encodes with
     first; empty before negotiation. Reads ``RTCRtpTransceiver._codecs``."""
@@ -988,3 +1063,46 @@ def _gatherer(connection: Any, own: Callable[..., Any], turns: list[TurnServer])
         return [*found, *relayed]
 
     return gather
+
+
+# ----------------------------------------------------------------- ICE check pacing
+
+_CHECK_PERIODIC = "_check_periodic"  # aioice.Connection: starts one check, connect() calls it
+CHECKS_PER_TICK = 4  # aioice ticks every 20 ms: 4 checks a tick is a 5 ms pacing (Ta)
+
+
+def pace_checks(pc: RTCPeerConnection, per_tick: int = CHECKS_PER_TICK) -> RTCPeerConnection:
+    """Start ICE connectivity checks ``per_tick`` at a time on each of ``pc``'s ICE
+    connections: aioice starts one per 20 ms (its Ta), so with host, server-reflexive
+    and three relay candidates a side the first relay-to-relay pair — the one two
+    NATed homes need, ranked below every pair with a host candidate — waits 60 ms
+    or more before its first packet leaves. The order is aioice's (by priority),
+    so a direct pair is still tried first; its ``connect()`` loop and
+    nomination are unchanged. Shadows ``aioice.Connection._check_periodic`` on the
+    instance (through ``RTCPeerConnection.__createDtlsTransport``, wrapped on ``pc``)."""
+    _require_method(pc, _CREATE_DTLS)
+    original = getattr(pc, _CREATE_DTLS)
+
+    def create() -> Any:
+        dtls = original()
+        ice = dtls.transport
+        _require(ice, _ICE_CONNECTION)
+        connection = getattr(ice, _ICE_CONNECTION)
+        _require_method(connection, _CHECK_PERIODIC)
+        own = getattr(connection, _CHECK_PERIODIC)
+
+        def periodic() -> bool:
+            more = bool(own())
+            for _ in range(per_tick - 1):
+                if not more or not any(
+                    p.state.name in ("WAITING", "FROZEN") for p in connection._check_list
+                ):
+                    break
+                more = bool(own())
+            return more
+
+        setattr(connection, _CHECK_PERIODIC, periodic)
+        return dtls
+
+    setattr(pc, _CREATE_DTLS, create)
+    return pc

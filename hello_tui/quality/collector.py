@@ -59,6 +59,7 @@ from aiortc.stats import (
 from hello_tui.media.aiortc_adapter import (
     AiortcAdapterError,
     RtcpWatch,
+    jitter_counts,
     negotiated_codecs,
     nominated_candidates,
     watch_rtcp,
@@ -107,6 +108,16 @@ def interval_loss(
     received = max(0, received_now - received_before)
     expected = received + lost
     return lost, (lost / expected if expected else 0.0)
+
+
+def effective_loss(expected: int, lost: int, recovered: int, late: int = 0) -> float:
+    """The interval's loss as heard, 0..1: of the ``expected`` packets, the ``lost``
+    ones less those our decoder recovered from in-band FEC, plus those that came
+    too late for the jitter buffer (received for RTP, never played). Counts from
+    two sources a moment apart: clamped to 0..1."""
+    if expected <= 0:
+        return 0.0
+    return min(1.0, max(0, lost - max(0, recovered) + max(0, late)) / expected)
 
 
 def kbps(byte_count: float, seconds: float) -> float | None:
@@ -275,6 +286,8 @@ class MediaReading:
     sink: SinkStats | None = None
     source_level: float | None = None
     video: VideoReading | None = None
+    fec_recovered: int | None = None  # audio packets in recovered from FEC, cumulative
+    late_dropped: int | None = None  # audio packets in dropped by the jitter buffer as late
 
 
 # --- the stateful part -------------------------------------------------------------------
@@ -324,6 +337,8 @@ class StatsInterpreter:
     _prev_at: float | None = field(default=None, init=False)
     _prev_received: int = field(default=0, init=False)
     _prev_lost: int = field(default=0, init=False)
+    _prev_recovered: int = field(default=0, init=False)
+    _prev_late: int = field(default=0, init=False)
     _prev_sent: int = field(default=0, init=False)
     _prev_video_frames: int = field(default=0, init=False)
     _inbound: dict[str, _InboundBytes] = field(default_factory=dict, init=False)
@@ -367,6 +382,14 @@ class StatsInterpreter:
         lost_interval, fraction_lost = interval_loss(
             self._prev_received, self._prev_lost, received, lost
         )
+        recovered = media.fec_recovered if media.fec_recovered is not None else self._prev_recovered
+        late = media.late_dropped if media.late_dropped is not None else self._prev_late
+        effective_fraction_lost = effective_loss(
+            max(0, received - self._prev_received) + lost_interval,
+            lost_interval,
+            recovered - self._prev_recovered,
+            late - self._prev_late,
+        )
 
         # RTT and the peer's view of our stream (RTCP receiver reports).
         rtt_ms = remote_jitter_ms = remote_fraction = None
@@ -402,11 +425,11 @@ class StatsInterpreter:
                 known_in = known_in or estimator.avg_payload is not None
         bytes_in = int(sum(e.bytes for e in self._inbound.values()))
 
-        # MOS: one-way latency = RTT / 2, jitter and loss as heard.
+        # MOS: one-way latency = RTT / 2, jitter and loss as heard (after FEC recovery).
         r = mos = None
         bars = None
         if rtt_ms is not None and jitter_ms is not None:
-            r, mos = estimate(rtt_ms / 2.0, jitter_ms, fraction_lost * 100.0)
+            r, mos = estimate(rtt_ms / 2.0, jitter_ms, effective_fraction_lost * 100.0)
             bars = bars_from_mos(mos)
 
         # Video in, from a MeteredTrack on the remote video.
@@ -429,6 +452,8 @@ class StatsInterpreter:
             packets_lost_interval=lost_interval,
             fraction_lost=fraction_lost,
             remote_fraction_lost=remote_fraction,
+            packets_recovered=recovered,
+            effective_fraction_lost=effective_fraction_lost,
             bytes_received=bytes_in,
             bytes_sent=sent,
             bitrate_in_kbps=kbps(added_in, interval) if known_in else None,
@@ -450,6 +475,7 @@ class StatsInterpreter:
         )
         self._prev_at = now
         self._prev_received, self._prev_lost, self._prev_sent = received, lost, sent
+        self._prev_recovered, self._prev_late = recovered, late
         return sample
 
 
@@ -505,6 +531,15 @@ class QualityCollector:
             if now - reading.at <= STALE_AFTER
         }
 
+    def _jitter_counts(self) -> tuple[int | None, int | None]:
+        """Audio packets recovered from FEC and dropped as late so far (None, None
+        without the speech jitter buffer)."""
+        counts = [jitter_counts(t) for t in self._pc.getTransceivers() if t.kind == "audio"]
+        known = [c for c in counts if c is not None]
+        if not known:
+            return None, None
+        return sum(c[0] for c in known), sum(c[1] for c in known)
+
     async def sample(self) -> QualitySample:
         """Take one getStats() snapshot and return the sample for the interval since the last."""
         report = await self._pc.getStats()
@@ -515,10 +550,13 @@ class QualityCollector:
             self._network[ice.local_address] = network_type_for_address(
                 ice.local_address, self._sysfs
             )
+        recovered, late = self._jitter_counts()
         media = MediaReading(
             sink=self._sink_stats() if self._sink_stats else None,
             source_level=self._source_level() if self._source_level else None,
             video=self._video() if self._video else None,
+            fec_recovered=recovered,
+            late_dropped=late,
         )
         return self._interpreter.interpret(
             report,
@@ -552,6 +590,7 @@ __all__ = [
     "StreamRefs",
     "classify_interface",
     "codec_name",
+    "effective_loss",
     "interface_for_address",
     "interval_loss",
     "kbps",

@@ -36,6 +36,8 @@ class QualitySample:
     packets_lost_interval: int = 0  # of those, lost during this interval
     fraction_lost: float = 0.0  # 0..1, lost / expected during this interval (audio in)
     remote_fraction_lost: float | None = None  # remote-inbound-rtp.fractionLost (0..1)
+    packets_recovered: int = 0  # of packets_lost, recovered from in-band FEC, cumulative
+    effective_fraction_lost: float = 0.0  # 0..1, fraction_lost less FEC recoveries: heard lost
     bytes_received: int = 0  # RTP payload bytes in, all streams, cumulative (estimated)
     bytes_sent: int = 0  # outbound-rtp.bytesSent summed: RTP payload bytes out, cumulative
     bitrate_in_kbps: float | None = None  # payload bitrate in over the interval

@@ -53,6 +53,10 @@ class CallQualitySummary:
     codec: str | None = None  # the last one seen
     candidate_type: CandidateType | None = None
     network_type: NetworkType = "unknown"
+    # Loss as heard: less what in-band FEC recovered (what the MOS is computed from).
+    effective_fraction_lost_p50: float | None = None
+    effective_fraction_lost_p95: float | None = None
+    packets_recovered: int = 0  # cumulative count of the last sample
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,6 +75,7 @@ def summarize(
     rtt = _present(s.rtt_ms for s in samples)
     jitter = _present(s.jitter_ms for s in samples)
     loss = [s.fraction_lost for s in samples]
+    heard = [s.effective_fraction_lost for s in samples]
     mos = _present(s.mos for s in samples)
     last = samples[-1] if samples else None
     return CallQualitySummary(
@@ -93,6 +98,9 @@ def summarize(
             (s.candidate_type for s in reversed(samples) if s.candidate_type), None
         ),
         network_type=last.network_type if last else "unknown",
+        effective_fraction_lost_p50=percentile(heard, 50),
+        effective_fraction_lost_p95=percentile(heard, 95),
+        packets_recovered=last.packets_recovered if last else 0,
     )
 
 

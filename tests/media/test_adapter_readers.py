@@ -75,3 +75,18 @@ async def test_readers_see_a_real_connection(monkeypatch: pytest.MonkeyPatch) ->
     finally:
         for pc in pcs:
             await pc.close()
+
+
+async def test_jitter_counts_read_the_speech_jitter_buffer_only() -> None:
+    pc = RTCPeerConnection()
+    plain = pc.addTransceiver("audio")
+    assert ad.jitter_counts(plain) is None  # aiortc's own buffer: nothing to report
+    adapted = RTCPeerConnection()
+    ad.adapt_peer_connection(adapted)
+    transceiver = adapted.addTransceiver("audio")
+    assert ad.jitter_counts(transceiver) == (0, 0)
+    buffer = vars(transceiver.receiver)["_RTCRtpReceiver__jitter_buffer"]
+    buffer.stats.recovered, buffer.stats.late = 3, 2
+    assert ad.jitter_counts(transceiver) == (3, 2)
+    await pc.close()
+    await adapted.close()

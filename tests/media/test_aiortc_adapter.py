@@ -132,11 +132,13 @@ def test_lost_packet_is_concealed_without_stalling() -> None:
         feed(buf, packet(seq))
     # 2 is lost. 3 (20 ms beyond the gap, = the target): 2 may just be overtaken, wait;
     assert feed(buf, packet(3)) == []
-    # 4: more than the target beyond the gap: conceal 2, release 3 and 4 at once.
+    # 4: more than the target beyond the gap: recover 2 from 3's FEC, release 3 and 4.
     got = feed(buf, packet(4))
-    assert [type(f) for f in got] == [ad.ConcealFrame, JitterFrame, JitterFrame]
-    plc = got[0]
-    assert plc.data == bytes([0x78 & 0xFC]) and plc.timestamp == 2 * FRAME
+    assert [type(f) for f in got] == [ad.FecFrame, JitterFrame, JitterFrame]
+    fec = got[0]
+    assert isinstance(fec, ad.FecFrame) and fec.data == packet(3).payload
+    assert fec.timestamp == 2 * FRAME and fec.samples == FRAME
+    assert not fec.lbrr and buf.stats.recovered == 0  # this fake packet carries no FEC
     assert [f.timestamp for f in got[1:]] == [3 * FRAME, 4 * FRAME]
     # the lost packet arriving afterwards is dropped, not replayed
     assert feed(buf, packet(2)) == []
@@ -154,6 +156,18 @@ def test_wait_for_a_missing_packet_is_the_target_then_skip() -> None:
     got = feed(buf, packet(5))  # 80 ms: conceal 1, release 2..5
     assert [f.timestamp // FRAME for f in got] == [1, 2, 3, 4, 5]
     assert isinstance(got[0], ad.ConcealFrame)
+
+
+def test_a_two_packet_gap_is_concealed_then_recovered_from_fec() -> None:
+    buf = ad.SpeechJitterBuffer(clock=FakeClock())
+    feed(buf, packet(0))
+    got = feed(buf, packet(3))  # 1 and 2 lost; 3 is 40 ms ahead of the gap: skip it
+    assert [type(f) for f in got] == [ad.ConcealFrame, ad.FecFrame, JitterFrame]
+    assert [f.timestamp // FRAME for f in got] == [1, 2, 3]
+    assert got[1].data == got[2].data  # 2 comes from 3's FEC data
+    off = ad.SpeechJitterBuffer(ad.AudioTuning(decode_fec=False), clock=FakeClock())
+    feed(off, packet(0))
+    assert [type(f) for f in feed(off, packet(3))] == [ad.ConcealFrame] * 2 + [JitterFrame]
 
 
 def test_a_burst_loss_conceals_at_most_max_conceal_then_skips() -> None:
@@ -255,6 +269,10 @@ def test_expanding_queue_maps_bundle_timestamps_and_drops_plc_for_other_codecs()
     ]
     q.put((pcmu, bundle))
     assert [f.data for _, f in (q.get() for _ in range(2))] == [b"a", b"b"]
+    # aiortc's (FFmpeg's) decoder cannot use FEC: an FEC frame reaches it as concealment
+    q.put((opus, ad.FecFrame(b"\x7b\x01\x02", 960, lbrr=True)))
+    _, plc = q.get()
+    assert (plc.data, plc.timestamp, type(plc)) == (b"\x78", 960, JitterFrame)
     q.put(None)
     assert q.get() is None
 

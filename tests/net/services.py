@@ -33,6 +33,10 @@ TURN_URLS = (
 )
 
 
+# HELLO_TUI_* variables a home's CLI still gets from the caller's environment.
+PASSED_THROUGH = ("HELLO_TUI_OPUS_FEC",)
+
+
 class ServiceUnavailable(RuntimeError):
     """coturn is not installed."""
 
@@ -66,6 +70,9 @@ class Home:
             env[var] = str(self.root / sub)
         if self.ca is not None:  # turns: verifies coturn's certificate against this
             env["SSL_CERT_FILE"] = str(self.ca)
+        for var in PASSED_THROUGH:  # benchmark A/B switches reach the homes' CLIs
+            if var in os.environ:
+                env[var] = os.environ[var]
         return env
 
     def config(self, text: str) -> None:

@@ -30,6 +30,7 @@ from hello_tui.quality.collector import (
     StreamRefs,
     classify_interface,
     codec_name,
+    effective_loss,
     interval_loss,
     kbps,
     network_type_for_address,
@@ -175,6 +176,47 @@ def test_interpreter_converts_and_computes_intervals() -> None:
     assert second.mos is not None and first.mos is not None and second.mos < first.mos
     # without media readings: unknown, not zero
     assert second.audio_level_in is None and second.playout_buffer_ms is None
+
+
+def test_effective_loss_takes_fec_recoveries_off_and_late_drops_on() -> None:
+    assert effective_loss(50, 10, 8) == pytest.approx(0.04)
+    assert effective_loss(50, 10, 0) == 0.2
+    assert effective_loss(50, 10, 12) == 0.0  # a count from just after: never negative
+    assert effective_loss(0, 0, 3) == 0.0
+    assert effective_loss(50, 10, -1) == 0.2
+    assert effective_loss(50, 0, 0, late=2) == pytest.approx(0.04)  # received, never played
+    assert effective_loss(50, 10, 8, late=3) == pytest.approx(0.1)
+    assert effective_loss(5, 5, 0, late=5) == 1.0
+
+
+def test_mos_is_computed_from_loss_as_heard_after_fec() -> None:
+    """20 % lost, 16 of the 20 recovered from FEC: the sample keeps the network's
+    loss, and the MOS is the E-model's for the 4 % the listener did not get."""
+    interp = StatsInterpreter(started_at=100.0)
+    interp.interpret(report(received=50, lost=0, jitter=240, sent_bytes=15_000), [AUDIO],
+                     101.0, wall=NOW, media=MediaReading(fec_recovered=0))  # fmt: skip
+    heard = interp.interpret(
+        report(received=130, lost=20, jitter=240, sent_bytes=30_000), [AUDIO], 103.0,
+        wall=NOW, media=MediaReading(fec_recovered=16, late_dropped=0),
+    )  # fmt: skip
+    assert heard.fraction_lost == 0.2 and heard.packets_lost_interval == 20
+    assert heard.packets_recovered == 16
+    assert heard.effective_fraction_lost == pytest.approx(0.04)
+    # Le = 20 + 2 x 5 + 10 = 40 ms: R = 93.2 - 1 - 2.5 x 4 = 82.2.
+    assert heard.r_factor == pytest.approx(82.2)
+    raw = StatsInterpreter(started_at=100.0)  # no FEC reading (adapter off): raw loss
+    raw.interpret(report(received=50, lost=0, jitter=240, sent_bytes=15_000), [AUDIO], 101.0,
+                  wall=NOW)  # fmt: skip
+    plain = raw.interpret(report(received=130, lost=20, jitter=240, sent_bytes=30_000),
+                          [AUDIO], 103.0, wall=NOW)  # fmt: skip
+    assert plain.effective_fraction_lost == 0.2 and plain.packets_recovered == 0
+    assert plain.r_factor == pytest.approx(42.2)  # 93.2 - 1 - 2.5 x 20
+    assert heard.mos is not None and plain.mos is not None and heard.mos > 3.0 > plain.mos
+    late = interp.interpret(  # the next interval: 2 late packets, nothing lost on the wire
+        report(received=180, lost=20, jitter=240, sent_bytes=40_000), [AUDIO], 104.0,
+        wall=NOW, media=MediaReading(fec_recovered=16, late_dropped=2),
+    )  # fmt: skip
+    assert late.fraction_lost == 0.0 and late.effective_fraction_lost == pytest.approx(0.04)
 
 
 def test_no_sender_report_yet_means_unknown_bitrate_in_then_catch_up() -> None:

@@ -112,7 +112,8 @@ def test_a_bare_sample_knows_only_counters_at_zero() -> None:
     """Defaults: counters start at 0, everything measured is unknown (None), never 0."""
     data = QualitySample(t=1.0, interval_s=1.0).to_json()
     zeros = {"packets_received", "packets_lost", "packets_lost_interval", "fraction_lost",
-             "bytes_received", "bytes_sent"}  # fmt: skip
+             "bytes_received", "bytes_sent", "packets_recovered",
+             "effective_fraction_lost"}  # fmt: skip
     assert {k for k, v in data.items() if v == 0 and not isinstance(v, bool)} == zeros
     assert all(data[k] == 0 for k in zeros)
     assert data["network_type"] == "unknown"
