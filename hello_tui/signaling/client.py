@@ -313,9 +313,18 @@ class SignalingClient:
         self._ready.set()
         return welcome
 
-    async def _open(self) -> Welcome:
+    def _attempt_timeout(self, attempt: int) -> float:
+        """How long reconnect ``attempt`` (from 1) may take to get a welcome: the
+        connect timeout, doubled each attempt up to 8 times it. After an instance
+        dies its thousands of clients arrive at once, and the survivors' queue
+        can be longer than 5 s: a client that gave up at 5 s and came back would
+        only add to the queue (each abandoned attempt cost a handshake anyway)."""
+        return float(self.connect_timeout * 2 ** min(max(attempt - 1, 0), 3))
+
+    async def _open(self, timeout: float | None = None) -> Welcome:
         """Connect, hello, welcome; start the reader. Raises typed errors."""
         assert self._url is not None
+        timeout = self.connect_timeout if timeout is None else timeout
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession()
         try:
@@ -328,16 +337,14 @@ class SignalingClient:
                     max_msg_size=2 * MAX_MESSAGE_BYTES,
                     autoping=True,
                 ),
-                self.connect_timeout,
+                timeout,
             )
         except TimeoutError:
-            raise ServerUnreachable(
-                self._url, f"timed out after {self.connect_timeout:g} s"
-            ) from None
+            raise ServerUnreachable(self._url, f"timed out after {timeout:g} s") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise ServerUnreachable(self._url, _reason(exc)) from None
         try:
-            welcome = await self._handshake(ws)
+            welcome = await self._handshake(ws, timeout)
         except (aiohttp.ClientError, OSError) as exc:
             await ws.close()
             raise ServerUnreachable(self._url, _reason(exc)) from None
@@ -359,28 +366,29 @@ class SignalingClient:
         """The protocol version this connection speaks (the server's answer)."""
         return self._welcome.version if self._welcome else PROTOCOL_VERSION
 
-    async def _handshake(self, ws: aiohttp.ClientWebSocketResponse) -> Welcome:
+    async def _handshake(self, ws: aiohttp.ClientWebSocketResponse, timeout: float) -> Welcome:
         """``hello`` with our version; an older server answers ``error version``
         and stays ready for another ``hello``: say the older version then."""
         for version in sorted(PROTOCOL_VERSIONS, reverse=True):
             try:
-                return await self._hello(ws, version)
+                return await self._hello(ws, version, timeout)
             except _VersionRefused:
                 if version == min(PROTOCOL_VERSIONS):
                     raise
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    async def _hello(self, ws: aiohttp.ClientWebSocketResponse, version: int) -> Welcome:
+    async def _hello(
+        self, ws: aiohttp.ClientWebSocketResponse, version: int, timeout: float
+    ) -> Welcome:
         assert self._url is not None
         ref = self._take_ref()
         await ws.send_str(encode(Hello(version=version, client=self.client_name, ref=ref)).decode())
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            async with asyncio.timeout(timeout):
                 frame = await ws.receive()
         except TimeoutError:
             raise ProtocolMismatch(
-                f"{self._url}: no welcome within {self.connect_timeout:g} s "
-                "(not a hello-tui server?)"
+                f"{self._url}: no welcome within {timeout:g} s (not a hello-tui server?)"
             ) from None
         if frame.type != aiohttp.WSMsgType.TEXT:
             raise ProtocolMismatch(
@@ -542,7 +550,7 @@ class SignalingClient:
             await asyncio.sleep(delay)
             attempt += 1
             try:
-                welcome = await self._open()
+                welcome = await self._open(self._attempt_timeout(attempt))
             except SignalingClientError as exc:
                 last_error = str(exc)
                 self._lost_reason = getattr(exc, "reason", "") or last_error  # short form

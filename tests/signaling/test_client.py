@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
 import time
@@ -418,3 +419,41 @@ async def test_an_old_server_gets_hello_1_and_no_version_2_field() -> None:
     [join] = [m for m in received if m["type"] == "room-join"]
     assert "display_name" not in join
     assert not any(m["type"] == "room-create" for m in received)
+
+
+async def test_a_reconnect_waits_longer_at_each_attempt_for_a_busy_server(
+    server: Server, make_client: MakeClient
+) -> None:
+    """After an instance dies its clients all arrive at the survivors at once; a
+    queue longer than the connect timeout must not turn every client into a
+    stream of abandoned attempts. Here the port accepts and never answers (a
+    server drowning in handshakes): each attempt is given twice the last one's
+    time, up to 8 times the connect timeout, and the client still comes back."""
+    client = await make_client(
+        server.url, connect_timeout=0.2, reconnect=ReconnectPolicy(base=0.01, cap=0.02)
+    )
+    reasons: list[str] = []
+    client.on_retry = lambda _delay, reason: reasons.append(reason)
+    port = server.port
+    await server.stop()
+    await wait_event(client, Disconnected)
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepted, never answered
+        writer.close()
+
+    drowning = await asyncio.start_server(silent, "127.0.0.1", port)
+    try:
+        async with asyncio.timeout(WAIT + 4.0):
+            while sum("timed out after" in r for r in reasons) < 5:
+                await asyncio.sleep(0.02)
+    finally:
+        drowning.close()
+        await drowning.wait_closed()
+    # (An attempt before the silent server listened was refused, not timed out.)
+    waits = [float(r.split("timed out after ", 1)[1].split()[0]) for r in reasons if "timed" in r]
+    assert waits[-1] == 1.6 and waits[0] <= 0.4, reasons
+    assert all(b == min(2 * a, 1.6) for a, b in itertools.pairwise(waits)), reasons
+    await server.start()
+    back = await wait_event(client, Reconnected, timeout=WAIT + 4.0)
+    assert client.is_connected and back.attempts >= 6
