@@ -1,6 +1,6 @@
-"""Pilot's keys and pauses without Textual's wait for an idle CPU.
+"""Pilot's keys without Textual's wait for an idle CPU.
 
-``Pilot.press`` waits twice per key, and ``Pilot.pause()`` once, until the
+``Pilot.press`` waits twice per key (``Pilot.pause()`` once) until the
 process looks idle (under 5 % of a core over 1/50 s, textual/_wait.py), else
 for ``max_sleep`` = 1 s. With a live call in the test process (both peers, the
 server, audio) it never looks idle, so every key cost 2 s.
@@ -11,8 +11,9 @@ the posted key land, then waits until the app and every widget of the current
 screen have processed their queued messages (each finishing the handler it is
 in), again while any of them has more queued (a key forwarded to a widget, a
 pushed screen's mount), up to ``ROUNDS``. The CPU-idle wait follows as before,
-capped at ``IDLE_CAP``. Tests that read what a key leads to over the network
-still wait for it with ``wait_until``.
+capped at ``IDLE_CAP`` after a key; ``pause()`` keeps Textual's full wait (its
+callers read what is drawn; few run during a call). Tests that read what a key
+leads to over the network still wait for it with ``wait_until``.
 """
 
 from __future__ import annotations
@@ -57,14 +58,25 @@ async def settle(app: Any) -> None:
 
 
 async def wait_for_idle(min_sleep: float = SLEEP_GRANULARITY, max_sleep: float = 1.0) -> None:
-    """Textual's ``wait_for_idle``, for tests: settle the app, then a brief idle wait."""
+    """For ``Pilot.press``: settle the app, then a brief CPU-idle wait."""
     app = active_app.get(None)
     if app is not None and app.is_running:
         await settle(app)
     await cpu_idle(min(min_sleep, IDLE_CAP), min(max_sleep, IDLE_CAP))
 
 
+async def wait_for_idle_settled(
+    min_sleep: float = SLEEP_GRANULARITY, max_sleep: float = 1.0
+) -> None:
+    """For ``Pilot.pause()``/``exit``: settle the app, then Textual's own CPU-idle wait,
+    unbounded as before (what a test reads after ``pause()`` is drawn: snapshots, toasts)."""
+    app = active_app.get(None)
+    if app is not None and app.is_running:
+        await settle(app)
+    await cpu_idle(min_sleep, max_sleep)
+
+
 def install(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Use :func:`wait_for_idle` in ``Pilot.press``/``pause``/``exit`` for one test."""
+    """Use these waits in ``Pilot.press`` (App._press_keys) and ``Pilot.pause`` for one test."""
     monkeypatch.setattr(textual_app, "wait_for_idle", wait_for_idle)
-    monkeypatch.setattr(textual_pilot, "wait_for_idle", wait_for_idle)
+    monkeypatch.setattr(textual_pilot, "wait_for_idle", wait_for_idle_settled)
