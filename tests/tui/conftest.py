@@ -2,7 +2,8 @@
 
 Every test runs in its own XDG directories (the autouse ``isolated_home``).
 Waiting is on conditions (the screen shows X, the store holds Y), with a
-timeout, never a bare sleep.
+timeout, never a bare sleep. Pilot's keys wait for the app to have handled them,
+not for an idle CPU (the autouse ``quick_pilot``; tests/tui/pilot_keys.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from aiohttp.test_utils import TestServer
 
 from hello_tui.config.paths import resolve_paths
 
+from .pilot_keys import install as install_quick_pilot
+
 T = 15.0  # generous bound for any single wait
+
+
+@pytest.fixture(autouse=True)
+def quick_pilot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key costs what the app needs to handle it (2 s each during a call before)."""
+    install_quick_pilot(monkeypatch)
 
 
 def write_config(data: dict[str, Any]) -> Path:
