@@ -991,6 +991,23 @@ def gather_every_turn(pc: RTCPeerConnection, servers: Sequence[Any]) -> RTCPeerC
     turns = turn_servers(servers)
     if len(turns) < 2:
         return pc  # aiortc's own way does the same with one
+
+    def adapt(connection: Any) -> None:
+        for name in ("turn_server", "_protocols", "_transport_policy"):
+            _require(connection, name)
+        _require_method(connection, _GATHER)
+        connection.turn_server = None
+        setattr(connection, _GATHER, _gatherer(connection, getattr(connection, _GATHER), turns))
+
+    return _on_each_ice_connection(pc, adapt)
+
+
+def _on_each_ice_connection(
+    pc: RTCPeerConnection, adapt: Callable[[Any], None]
+) -> RTCPeerConnection:
+    """Call ``adapt`` on each ``aioice.Connection`` that ``pc`` creates, as it is
+    created: ``RTCPeerConnection.__createDtlsTransport`` wrapped on the instance
+    (the one place aiortc makes one; the adapters above and below share it)."""
     _require_method(pc, _CREATE_DTLS)
     original = getattr(pc, _CREATE_DTLS)
 
@@ -998,12 +1015,7 @@ def gather_every_turn(pc: RTCPeerConnection, servers: Sequence[Any]) -> RTCPeerC
         dtls = original()
         ice = dtls.transport
         _require(ice, _ICE_CONNECTION)
-        connection = getattr(ice, _ICE_CONNECTION)
-        for name in ("turn_server", "_protocols", "_transport_policy"):
-            _require(connection, name)
-        _require_method(connection, _GATHER)
-        connection.turn_server = None
-        setattr(connection, _GATHER, _gatherer(connection, getattr(connection, _GATHER), turns))
+        adapt(getattr(ice, _ICE_CONNECTION))
         return dtls
 
     setattr(pc, _CREATE_DTLS, create)
@@ -1080,14 +1092,8 @@ def pace_checks(pc: RTCPeerConnection, per_tick: int = CHECKS_PER_TICK) -> RTCPe
     so a direct pair is still tried first; its ``connect()`` loop and
     nomination are unchanged. Shadows ``aioice.Connection._check_periodic`` on the
     instance (through ``RTCPeerConnection.__createDtlsTransport``, wrapped on ``pc``)."""
-    _require_method(pc, _CREATE_DTLS)
-    original = getattr(pc, _CREATE_DTLS)
 
-    def create() -> Any:
-        dtls = original()
-        ice = dtls.transport
-        _require(ice, _ICE_CONNECTION)
-        connection = getattr(ice, _ICE_CONNECTION)
+    def adapt(connection: Any) -> None:
         _require_method(connection, _CHECK_PERIODIC)
         own = getattr(connection, _CHECK_PERIODIC)
 
@@ -1102,7 +1108,5 @@ def pace_checks(pc: RTCPeerConnection, per_tick: int = CHECKS_PER_TICK) -> RTCPe
             return more
 
         setattr(connection, _CHECK_PERIODIC, periodic)
-        return dtls
 
-    setattr(pc, _CREATE_DTLS, create)
-    return pc
+    return _on_each_ice_connection(pc, adapt)
