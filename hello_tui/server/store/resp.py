@@ -107,10 +107,12 @@ class HotConnection:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._buf = bytearray()
+        self._pos = 0  # where the next reply starts in _buf
 
     async def _connect(self) -> None:
         self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         self._buf.clear()
+        self._pos = 0
         await self._setup()
 
     async def _setup(self) -> None:
@@ -148,24 +150,28 @@ class HotConnection:
         raise AssertionError("unreachable")
 
     async def _roundtrip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        assert self._reader is not None and self._writer is not None
+        assert self._writer is not None
         self._writer.write(b"".join([pack(c) for c in commands]))
-        buf, pos = self._buf, 0
-        out: list[Any] = []
-        while len(out) < len(commands):
+        return [await self._reply() for _ in commands]
+
+    async def _reply(self) -> Any:
+        """The next reply on the connection, reading as much more as it needs."""
+        assert self._reader is not None
+        buf = self._buf
+        while True:
             try:
-                reply, pos = parse(buf, pos)
+                reply, self._pos = parse(buf, self._pos)
             except _Incomplete:
-                del buf[:pos]
-                pos = 0
+                # Drop what was parsed once per read, not per reply (a batch's
+                # replies would each move the rest of the buffer).
+                del buf[: self._pos]
+                self._pos = 0
                 data = await self._reader.read(_CHUNK)
                 if not data:
                     raise ConnectionError("Redis closed the connection") from None
                 buf += data
                 continue
-            out.append(reply)
-        del buf[:pos]
-        return out
+            return reply
 
     async def close(self) -> None:
         writer, self._reader, self._writer = self._writer, None, None
@@ -186,20 +192,10 @@ class Subscriber(HotConnection):
         """Payloads published on ``channel``, until the connection drops;
         ``subscribed`` is called once Redis confirms the subscription."""
         await self._connect()
-        assert self._reader is not None and self._writer is not None
+        assert self._writer is not None
         self._writer.write(pack(("SUBSCRIBE", channel)))
-        buf, pos = self._buf, 0
         while True:
-            try:
-                reply, pos = parse(buf, pos)
-            except _Incomplete:
-                del buf[:pos]
-                pos = 0
-                data = await self._reader.read(_CHUNK)
-                if not data:
-                    raise ConnectionError("Redis closed the connection") from None
-                buf += data
-                continue
+            reply = await self._reply()
             if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
                 yield reply[2]
             elif isinstance(reply, list) and reply and reply[0] == b"subscribe":
