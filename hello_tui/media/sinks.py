@@ -43,8 +43,12 @@ from hello_tui.media.playout import PlayoutBuffer, PlayoutConfig
 # (media/output_latency.py, docs/media.md "Devices that change").
 SPEAKER_LATENCY: str | float = "low"
 
-# The speaker's playout buffer follows the network's jitter (docs/media.md, "Playout buffer").
-DEVICE_PLAYOUT = PlayoutConfig(adaptive=True)
+# The speaker's playout buffer follows the network's jitter (docs/media.md, "Playout buffer"),
+# with no extra depth per underrun: side by side on a quiet machine the boost (20 ms per
+# underrun, halving over 20 s) kept 30-70 ms buffered on a 1 ms-jitter link for the one or
+# two underruns of a call's start, for 13-17 ms more mouth-to-ear and no fewer dropouts
+# (docs/benchmarks.md, "On a quiet machine, session 5").
+DEVICE_PLAYOUT = PlayoutConfig(adaptive=True, underrun_boost_ms=0.0)
 
 
 @dataclass(frozen=True, slots=True)
