@@ -87,7 +87,9 @@ async def test_call_echo_json_chat_on_stdin_gets_the_echo_and_bad_lines_get_erro
 
 
 async def test_stdin_closing_changes_nothing() -> None:
-    proc = await _spawn("call", "echo", "--json", "--duration", "2")
+    # 5 s: the echo's answer must come back before the call ends by itself, and
+    # the data channel can open late on a loaded machine (2 s was not always enough).
+    proc = await _spawn("call", "echo", "--json", "--duration", "5")
     lines = Lines(proc)
     lines.send('{"cmd": "chat", "text": "then stdin closes"}')
     assert proc.stdin is not None
