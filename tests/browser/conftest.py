@@ -231,3 +231,10 @@ async def wait_phase(page: Any, phase: str, timeout: float = T) -> None:
             " document.getElementById('error-text').textContent] : 'no __hello'"
         )
         raise AssertionError(f"page never reached {phase!r}: {state}") from None
+
+
+async def join(page: Any, name: str = "Guest") -> None:
+    """As a person does on the join screen: the name, then Join."""
+    await wait_phase(page, "join")
+    await page.fill("#display-name", name)
+    await page.click("#join")

@@ -12,7 +12,7 @@ import numpy as np
 
 from hello_tui.call import events as ev
 from hello_tui.call.sas import fingerprint_from_sdp
-from tests.browser.conftest import Env, LaunchBrowser, wait_phase
+from tests.browser.conftest import Env, LaunchBrowser, join, wait_phase
 
 RATE = 48_000
 
@@ -163,9 +163,7 @@ async def test_terminal_joins_a_waiting_browser(env: Env, launch_browser: Launch
     browser = await launch_browser()
     page = await browser.page()
     await page.goto(room.url)
-    await wait_phase(page, "join")
-    await page.fill("#display-name", "Early bird")
-    await page.click("#join")
+    await join(page, "Early bird")
     await wait_phase(page, "waiting")
     assert "first one here" in (await page.text_content("#status-text") or "")
 

@@ -7,7 +7,7 @@ import secrets
 
 from hello_tui.call import events as ev
 from hello_tui.call.sas import b64, commitment, sas_code
-from tests.browser.conftest import Env, LaunchBrowser, wait_phase
+from tests.browser.conftest import Env, LaunchBrowser, join, wait_phase
 
 
 async def error_of(page) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
@@ -17,12 +17,6 @@ async def error_of(page) -> tuple[str, str, str]:  # type: ignore[no-untyped-def
     hint = await page.text_content("#error-hint") or ""
     assert await page.is_visible("#s-error")
     return kind, title, hint
-
-
-async def join(page, name: str = "Guest") -> None:  # type: ignore[no-untyped-def]
-    await wait_phase(page, "join")
-    await page.fill("#display-name", name)
-    await page.click("#join")
 
 
 async def test_expired_room(env: Env, launch_browser: LaunchBrowser) -> None:

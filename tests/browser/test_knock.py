@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hello_tui.call import events as ev
 from hello_tui.signaling.roomcrypt import encode_key, encrypt_name, new_room_key
-from tests.browser.conftest import Env, LaunchBrowser, Room, StartEnv, wait_phase
+from tests.browser.conftest import Env, LaunchBrowser, Room, StartEnv, join, wait_phase
 from tests.browser.test_call import poll
 
 T = 15.0
@@ -27,9 +27,7 @@ async def test_page_knocks_owner_arrives_and_lets_it_in(
     browser = await launch_browser()
     page = await browser.page()
     await page.goto(room.url)
-    await wait_phase(page, "join")
-    await page.fill("#display-name", "Vic")
-    await page.click("#join")
+    await join(page, "Vic")
 
     # Nobody of the owner's is in the room: the page says they were told.
     await wait_phase(page, "knocking")
@@ -66,9 +64,7 @@ async def test_page_declined_is_told(env: Env, launch_browser: LaunchBrowser) ->
     browser = await launch_browser()
     page = await browser.page()
     await page.goto(room.url)
-    await wait_phase(page, "join")
-    await page.fill("#display-name", "Mallory")
-    await page.click("#join")
+    await join(page, "Mallory")
     await wait_phase(page, "knocking")
     assert await page.text_content("#status-text") == (
         "Knocking… waiting for the owner to let you in."
@@ -95,9 +91,7 @@ async def test_page_leaving_the_lobby_ends_the_knock(
     browser = await launch_browser()
     page = await browser.page()
     await page.goto(room.url)
-    await wait_phase(page, "join")
-    await page.fill("#display-name", "Impatient")
-    await page.click("#join")
+    await join(page, "Impatient")
     await wait_phase(page, "knocking")
     knock = await inside.wait_for(ev.Knock, timeout=T)
     await page.click("#cancel")
@@ -115,9 +109,7 @@ async def test_page_nobody_answers_the_knock(
     browser = await launch_browser()
     page = await browser.page()
     await page.goto(room.url)
-    await wait_phase(page, "join")
-    await page.fill("#display-name", "Early")
-    await page.click("#join")
+    await join(page, "Early")
     await wait_phase(page, "ended")  # knocking, then the lobby's timer
     assert await page.evaluate("window.__hello.test.knockEnd()") == "timeout"
     assert await page.evaluate("window.__hello.test.knockOwnerPresent()") is False

@@ -9,7 +9,7 @@ import secrets
 
 from hello_tui.call.sas import NONCE_ATTR, fingerprint_from_sdp, sas_code, sdp_attribute, unb64
 from hello_tui.signaling import protocol as p
-from tests.browser.conftest import Env, LaunchBrowser, Room, wait_phase
+from tests.browser.conftest import Env, LaunchBrowser, Room, join, wait_phase
 from tests.browser.test_call import poll
 from tests.call.manual_peer import ManualPeer
 
@@ -20,9 +20,7 @@ async def _browser_waits(env: Env, launch_browser: LaunchBrowser, room: Room):  
     browser = await launch_browser()
     page = await browser.page()
     await page.goto(room.url)
-    await wait_phase(page, "join")
-    await page.fill("#display-name", "Answerer")
-    await page.click("#join")
+    await join(page, "Answerer")
     await wait_phase(page, "waiting")
     return page
 

@@ -12,7 +12,7 @@ from typing import Any
 from hello_tui.call import events as ev
 from hello_tui.call.call import Call
 from hello_tui.share.wire import ShareError
-from tests.browser.conftest import Env, LaunchBrowser, wait_phase
+from tests.browser.conftest import Env, LaunchBrowser, join, wait_phase
 from tests.browser.test_call import poll
 
 T = 15.0
@@ -52,9 +52,7 @@ async def test_page_views_a_shared_terminal_and_types_only_when_granted(
     browser = await launch_browser()
     page = await browser.page()
     await page.goto(room.url)
-    await wait_phase(page, "join")
-    await page.fill("#display-name", "Viewer")
-    await page.click("#join")
+    await join(page, "Viewer")
     await call.wait_for(ev.Connected, timeout=T)
     await wait_phase(page, "connected")
     # The page offered: its share channel is the negotiated one, beside chat's.
@@ -125,9 +123,7 @@ async def test_page_answering_views_a_share_to_its_last_screen(
     browser = await launch_browser()
     page = await browser.page()
     await page.goto(room.url)
-    await wait_phase(page, "join")
-    await page.fill("#display-name", "Viewer")
-    await page.click("#join")
+    await join(page, "Viewer")
     await wait_phase(page, "waiting")
     phone = await env.phone(audio_in="sine:440")
     call = phone.join(room.url)
@@ -169,9 +165,7 @@ async def test_cli_sharer_and_the_page(env: Env, launch_browser: LaunchBrowser) 
     browser = await launch_browser()
     page = await browser.page()
     await page.goto(room.url)
-    await wait_phase(page, "join")
-    await page.fill("#display-name", "Viewer")
-    await page.click("#join")
+    await join(page, "Viewer")
     await wait_phase(page, "waiting")
 
     share = "sh -c \"printf 'cli pty ready\\n'; exec cat\""
@@ -219,9 +213,7 @@ async def test_page_behind_skips_to_a_snapshot(env: Env, launch_browser: LaunchB
     browser = await launch_browser()
     page = await browser.page(init_script="window.__helloTestConfig = {shareMaxPending: 0};")
     await page.goto(room.url)
-    await wait_phase(page, "join")
-    await page.fill("#display-name", "Slow")
-    await page.click("#join")
+    await join(page, "Slow")
     await call.wait_for(ev.Connected, timeout=T)
     await wait_phase(page, "connected")
 
@@ -250,9 +242,7 @@ async def test_page_pauses_and_scrolls_back(env: Env, launch_browser: LaunchBrow
     browser = await launch_browser()
     page = await browser.page()
     await page.goto(room.url)
-    await wait_phase(page, "join")
-    await page.fill("#display-name", "Viewer")
-    await page.click("#join")
+    await join(page, "Viewer")
     await call.wait_for(ev.Connected, timeout=T)
     # 30 rows: seq's 58 lines come as bytes, not cut to a screenful (plain_cut: 2 x rows).
     await call.share.start(["sh", "-c", "printf 'ready\\n'; read x; seq 1 58; exec cat"],

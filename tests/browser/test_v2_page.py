@@ -17,7 +17,7 @@ from hello_tui.signaling.roomcrypt import (
     encrypt_name,
     new_room_key,
 )
-from tests.browser.conftest import Env, LaunchBrowser, Room, wait_phase
+from tests.browser.conftest import Env, LaunchBrowser, Room, join, wait_phase
 from tests.browser.test_call import poll
 
 T = 15.0
@@ -158,9 +158,7 @@ async def test_page_answering_chats_and_drops_a_flood(
     browser = await launch_browser()
     page = await browser.page()
     await page.goto(room.url)
-    await wait_phase(page, "join")
-    await page.fill("#display-name", "Page")
-    await page.click("#join")
+    await join(page, "Page")
     await wait_phase(page, "waiting")
 
     # The phone lifts its own limits: only the page's bound stands against the flood.
@@ -220,9 +218,7 @@ async def test_cli_join_json_chats_with_the_page(env: Env, launch_browser: Launc
     browser = await launch_browser()
     page = await browser.page()
     await page.goto(room.url)
-    await wait_phase(page, "join")
-    await page.fill("#display-name", "Web <i>Wendy</i>")
-    await page.click("#join")
+    await join(page, "Web <i>Wendy</i>")
     await wait_phase(page, "waiting")
 
     proc = await _spawn(
