@@ -18,14 +18,13 @@ hang-up: start-up and imports are excluded) over wall time; peak RSS =
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from procs import cpu_seconds, hello_cmd, hwm_mib, isolated_env, stop_all
+from procs import cpu_seconds, hello_cmd, hwm_mib, isolated_env, signed_in_call, stop_all
 
 BAR = 10.0
 
@@ -48,30 +47,9 @@ def one_call(seconds: float, adapter: bool, tmp: Path) -> dict[str, tuple[float,
             isolated_env(tmp / "b", HELLO_TUI_AIORTC_ADAPTER=_flag(adapter)),
             isolated_env(tmp / "a", HELLO_TUI_AIORTC_ADAPTER=_flag(adapter)),
         )
-        # Both sides signed in: an anonymous caller may ring only echo and rooms.
-        for name, env in (("bob", env_b), ("alice", env_a)):
-            subprocess.run(hello_cmd("account", "register", name, "--server", url), env=env,
-                           check=True, capture_output=True)  # fmt: skip
-        bob = subprocess.Popen(
-            hello_cmd("answer", "--auto", "--once", "--server", url, "--audio-in", "sine:660",
-                 "--audio-out", "null:", "--json"),
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env_b,
-        )  # fmt: skip
-        procs.append(bob)
-        assert bob.stdout is not None
-        assert json.loads(bob.stdout.readline())["kind"] == "listening"
-        alice = subprocess.Popen(
-            hello_cmd("call", "bob", "--server", url, "--audio-in", "sine:440", "--audio-out",
-                 "null:", "--duration", str(seconds + 1), "--json"),
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env_a,
-        )  # fmt: skip
-        procs.append(alice)
-        assert alice.stdout is not None
-        for line in alice.stdout:
-            if json.loads(line)["kind"] == "media-flowing":
-                break
-        else:
-            raise RuntimeError("the call ended before media flowed")
+        alice, bob = signed_in_call(
+            url, (env_a, env_b), ("sine:440", "sine:660", "null:"), seconds, procs
+        )
         time.sleep(0.5)  # past the first frames
         t0 = time.monotonic()
         c0 = {"caller": cpu_seconds(alice.pid), "callee": cpu_seconds(bob.pid)}

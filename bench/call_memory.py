@@ -20,7 +20,6 @@ from just after ``media-flowing`` over wall time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -32,7 +31,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from procs import cpu_seconds, hello_cmd, hwm_mib, isolated_env, stop_all
+from procs import cpu_seconds, hello_cmd, hwm_mib, isolated_env, signed_in_call, stop_all
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 BAR_MIB = 80.0
@@ -77,29 +76,9 @@ def one_call(
     try:
         assert server.stdout is not None
         url = server.stdout.readline().rsplit(" ", 1)[1].strip()
-        for name, home in (("bob", "b"), ("alice", "a")):
-            subprocess.run(hello_cmd("account", "register", name, "--server", url),
-                           env=env(home), check=True, capture_output=True)  # fmt: skip
-        bob = subprocess.Popen(
-            hello_cmd("answer", "--auto", "--once", "--server", url, "--audio-in", ends[0],
-                      "--audio-out", ends[1], "--json"),
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env("b"),
-        )  # fmt: skip
-        procs.append(bob)
-        assert bob.stdout is not None
-        assert json.loads(bob.stdout.readline())["kind"] == "listening"
-        alice = subprocess.Popen(
-            hello_cmd("call", "bob", "--server", url, "--audio-in", ends[0], "--audio-out",
-                      ends[1], "--duration", str(seconds + 1), "--json"),
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env("a"),
-        )  # fmt: skip
-        procs.append(alice)
-        assert alice.stdout is not None
-        for line in alice.stdout:
-            if json.loads(line)["kind"] == "media-flowing":
-                break
-        else:
-            raise RuntimeError("the call ended before media flowed")
+        alice, bob = signed_in_call(
+            url, (env("a"), env("b")), (ends[0], ends[0], ends[1]), seconds, procs
+        )
         time.sleep(0.5)
         t0 = time.monotonic()
         c0 = {"caller": cpu_seconds(alice.pid), "callee": cpu_seconds(bob.pid)}
