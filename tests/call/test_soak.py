@@ -9,25 +9,13 @@ generous bound on its memory growth. No timing is asserted.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "soak.py"
+from tests.benches import load_bench
+
 CALLS = 10  # ~3 s a call (process start-ups), far more under load
 
-
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("soak_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_bench("soak.py")
 
 
 def test_back_to_back_calls_into_one_answerer(tmp_path: Path) -> None:

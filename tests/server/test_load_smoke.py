@@ -7,26 +7,10 @@ verifier. Asserts zero lost or misrouted messages; no timing is asserted.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
+from tests.benches import load_bench
 from tests.server.conftest import StartServer
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "server_load.py"
-
-
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("server_load_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_bench("server_load.py")
 
 
 def test_sdps_are_realistic_and_unique() -> None:
