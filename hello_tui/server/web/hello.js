@@ -554,6 +554,13 @@
     $("chat").hidden = false;
   }
 
+  // What the tests read of a data channel: which one the page negotiated.
+  function channelInfo(channel) {
+    return channel
+      ? { label: channel.label, id: channel.id, negotiated: channel.negotiated }
+      : { label: null, id: null, negotiated: null };
+  }
+
   function chatNotice(text) {
     st.chat.notices.push(text);
     const note = $("chat-notice");
@@ -1895,9 +1902,7 @@
         received: st.chat.received,
         dropped: st.chat.dropped,
         sent: st.chat.sent,
-        label: st.chat.channel ? st.chat.channel.label : null,
-        id: st.chat.channel ? st.chat.channel.id : null,
-        negotiated: st.chat.channel ? st.chat.channel.negotiated : null,
+        ...channelInfo(st.chat.channel),
       }),
       sendChat,
       share: () => ({
@@ -1917,9 +1922,7 @@
         dropped: st.share.dropped,
         inputSent: st.share.inputSent,
         keysRefused: st.share.keysRefused,
-        label: st.share.channel ? st.share.channel.label : null,
-        id: st.share.channel ? st.share.channel.id : null,
-        negotiated: st.share.channel ? st.share.channel.negotiated : null,
+        ...channelInfo(st.share.channel),
       }),
       shareTerminal: () => st.share.term,
     },
