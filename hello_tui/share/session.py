@@ -148,6 +148,7 @@ class ShareSession(ChannelUser):
         self.control = False  # they let us type
         self._view = TokenBucket(VIEW_SHARE, 2 * VIEW_SHARE, clock)
         self._sync_asked = -math.inf
+        self._sync_retry: asyncio.TimerHandle | None = None
         self._synced = True  # false after a dropped frame, until the next snapshot
         # The last terminals that stopped: their final screens stay readable.
         self.last_local: Terminal | None = None
@@ -458,6 +459,7 @@ class ShareSession(ChannelUser):
         self.frames_received += 1
         if kind == SCREEN_BYTES and not self._synced:
             self.frames_dropped += 1  # bytes after a drop: meaningless until a snapshot
+            self._ask_sync()
             return
         if not self._view.spend(0.0):
             self._too_much()
@@ -479,10 +481,22 @@ class ShareSession(ChannelUser):
         self._ask_sync()
 
     def _ask_sync(self) -> None:
+        # At most one ask a second; one that falls inside that second is sent at
+        # its end instead, so a snapshot dropped in turn (over budget, or lost to
+        # a sharer that missed the ask) cannot leave the view stuck unsynced.
         self._synced = False
         now = self._clock()
-        if now - self._sync_asked >= 1.0:
+        wait = self._sync_asked + 1.0 - now
+        if wait <= 0:
             self._sync_asked = now
+            self._send(encode_control(Control("share-sync")))
+        elif self._sync_retry is None and not self._closed:
+            self._sync_retry = asyncio.get_running_loop().call_later(wait, self._retry_sync)
+
+    def _retry_sync(self) -> None:
+        self._sync_retry = None
+        if not self._synced and self.remote is not None and not self._closed:
+            self._sync_asked = self._clock()  # the second has passed on the loop
             self._send(encode_control(Control("share-sync")))
 
     # ------------------------------------------------------------ reading screens
@@ -502,6 +516,9 @@ class ShareSession(ChannelUser):
     async def close(self) -> None:
         """The call ended: our program is hung up, every grant ends."""
         self._closed = True
+        if self._sync_retry is not None:
+            self._sync_retry.cancel()
+            self._sync_retry = None
         pty = self._pty
         if pty is not None:
             self._finish()

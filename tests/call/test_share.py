@@ -262,6 +262,12 @@ async def test_a_hostile_sharer_is_bounded(env: Env) -> None:
     assert any(n.startswith("a share frame from the other side was dropped") for n in notices)
     started = next(e for e in viewer.event_log if isinstance(e, ev.ShareStarted))
     assert "\x1b" not in started.line()  # the title is shown escaped
-    channel.send(encode_screen(SCREEN_SNAPSHOT, b"\x1bcresynced"))
+    # Answer each ask as a sharer does: under load the first snapshot may come
+    # while the viewer's budget is still spent, be dropped, and be asked again.
+    snapshot = encode_screen(SCREEN_SNAPSHOT, b"\x1bcresynced")
+    channel.on(
+        "message", lambda data: channel.send(snapshot) if "share-sync" in str(data) else None
+    )
+    channel.send(snapshot)
     await _until(lambda: _screen(viewer, "remote").startswith("resynced"), "the snapshot")
     await hostile.hangup()
