@@ -125,6 +125,9 @@ async def test_the_peers_session_closing_during_our_hang_up_is_no_news(env: Env)
     incoming = await bob.next_incoming(T)
     await incoming.accept()
     await call.wait_for(ev.MediaFlowing, T)
+    async with asyncio.timeout(T):  # the bye needs the data channel, which may open after media
+        while not (call.chat.open and incoming.chat.open):
+            await asyncio.sleep(0.01)
     say_bye = call._say_bye
 
     async def bye_then_the_peer_vanishes() -> None:

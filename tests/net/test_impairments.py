@@ -54,7 +54,12 @@ def test_an_impaired_call_still_delivers_audio(
         assert side.code == 0, side.stderr[-2000:]
         assert (side.ended["reason"], side.ended["stage"]) == ("hangup", "connected")
         gaps = side.gaps
-        assert gaps["frames"] >= 0.8 * SECONDS * 50  # 20 ms frames: most of the audio came
+        # Most of the audio sent came: the timestamps' holes are what never arrived.
+        # (Not frames per second of the call: at load 18 the CLI processes themselves
+        # fall behind real time, and a loaded machine takes seconds to set up.)
+        heard_ms = gaps["frames"] * 20
+        assert heard_ms >= 0.8 * (heard_ms + gaps["missing_total_ms"])
+        assert gaps["frames"] >= 0.5 * SECONDS * 50  # and for most of the call
         # no long silence (seen once: 540 ms at 5 % random loss, cause not found yet)
         assert gaps["lost_ms"] is not None and gaps["lost_ms"] <= 1000
         assert gaps["stall_ms"] <= 1000

@@ -104,7 +104,9 @@ async def test_samples_follow_injected_delay_then_loss(env: Env) -> None:
         clean = await samples_after(sides, mark(sides), 3)
         clean_rtt = median_of(clean[0] + clean[1], "rtt_ms")
         clean_mos = median_of(clean[0] + clean[1], "mos")
-        assert clean_rtt < 50
+        # Loopback: a few ms quiet, ~150 ms seen at load 18; what matters is that it
+        # sits well below the delay about to be added, so the rise can be told.
+        assert clean_rtt < 2 * DELAY * 1000
         assert sum(s.packets_lost_interval for side in clean for s in side) == 0
 
         # +100 ms each way: RTT rises by ~200 ms on both sides.
