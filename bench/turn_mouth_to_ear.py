@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -72,7 +73,8 @@ def chirp() -> np.ndarray:
     n = int(0.040 * RATE)
     t = np.arange(n) / RATE
     f0, f1 = 500.0, 4000.0
-    return np.sin(2 * np.pi * (f0 * t + 0.5 * (f1 - f0) / t[-1] * t * t)) * np.hanning(n)
+    out: np.ndarray = np.sin(2 * np.pi * (f0 * t + 0.5 * (f1 - f0) / t[-1] * t * t))
+    return out * np.hanning(n)
 
 
 def write_stimulus(path: Path, seconds: float) -> int:
@@ -112,9 +114,9 @@ def chirp_delays(raw: Path, max_lag_s: float = 0.9) -> list[float]:
     left, right = _xcorr(data[:, 0], tpl), _xcorr(data[:, 1], tpl)
     if left.max() <= 0:
         return []
-    refs, i = [], 0
+    refs, i, threshold = [], 0, 0.5 * left.max()
     while i < len(left):  # sent chirps: maxima over half the loudest, ≥ 0.5 s apart
-        if left[i] >= 0.5 * left.max():
+        if left[i] >= threshold:
             k = i + int(np.argmax(left[i : i + RATE // 10]))
             refs.append(k)
             i = k + RATE // 2
@@ -250,6 +252,7 @@ class CallResult:
     b_to_a: list[float] = field(default_factory=list)
     playout: str = ""
     error: str = ""
+    timing: str = ""  # where the wall time of the call went
 
     def median(self) -> float | None:
         both = self.a_to_b + self.b_to_a
@@ -321,6 +324,7 @@ def one_call(
 ) -> CallResult:
     alice, bob = homes
     res = CallResult(arm)
+    t0 = time.monotonic()
     net.set_nat(arm == "relay")
     for home, base in zip(homes, bases, strict=True):  # the account's config, + the policy
         home.config(base + (RELAY_CONFIG if arm == "relay" else ""))
@@ -363,18 +367,32 @@ def one_call(
             res.error = "no media: " + " ".join(e["kind"] for e in a_lines.events)
             return res
         procs += rig.play(stimulus)
+        t_media = time.monotonic()
         call.wait(seconds + 60)
+        t_hung = time.monotonic()
         answer.wait(30)
+        res.timing = (
+            f"to media {t_media - t0:.1f} s, caller out {t_hung - t_media:.1f} s, "
+            f"callee out {time.monotonic() - t_hung:.1f} s"
+        )
         a_lines.thread.join(5)
         b_lines.thread.join(5)
         stats = [e for e in a_lines.events if e["kind"] == "stats"]
         if stats and stats[-1].get("setup_ms") is not None:
             res.setup_ms = float(stats[-1]["setup_ms"])
-        paths = []
+        paths, playout = [], []
         for lines, name in ((a_lines, "A"), (b_lines, "B")):
             end: dict[str, Any] = next((e for e in lines.events if e["kind"] == "ended"), {})
-            paths.append(f"{name}:{(end.get('quality') or {}).get('candidate_type') or '?'}")
-        res.path = " ".join(paths)
+            quality = end.get("quality") or {}
+            paths.append(f"{name}:{quality.get('candidate_type') or '?'}")
+            last = next((e for e in reversed(lines.events) if e["kind"] == "stats"), {})
+            play = last.get("playout") or {}
+            playout.append(
+                f"{name} jitter {quality.get('jitter_ms_p50') or 0:.0f} ms, playout target "
+                f"{play.get('target_ms', 0):.0f} depth {play.get('buffer_ms', 0):.0f} card "
+                f"{play.get('card_ms', 0):.0f} ms"
+            )
+        res.path, res.playout = " ".join(paths), "; ".join(playout)
     finally:
         for proc in reversed(procs):
             _end(proc)
@@ -404,6 +422,7 @@ def main() -> int:
     ap.add_argument("--arms", nargs="+", choices=("relay", "direct"), default=("relay", "direct"))
     ap.add_argument("--keep", action="store_true", help="keep the recordings (path printed)")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up namespaces and daemons
     reason = unavailable()
     if reason:
         print(f"skipped: {reason}")
@@ -443,7 +462,7 @@ def main() -> int:
                         f"m2e A→B {_med(r.a_to_b):5.1f} B→A {_med(r.b_to_a):5.1f} "
                         f"(n={len(r.a_to_b)}+{len(r.b_to_a)})  median "
                         f"{med if med is not None else float('nan'):5.1f}  path {r.path}"
-                        f"  {r.error}",
+                        f"  {r.error}\n      {r.playout}\n      {r.timing}",
                         flush=True,
                     )
     finally:
