@@ -251,6 +251,8 @@ class CallResult:
     a_to_b: list[float] = field(default_factory=list)
     b_to_a: list[float] = field(default_factory=list)
     playout: str = ""
+    rtt: list[float] = field(default_factory=list)  # RTCP round trip, each side's median
+    targets: list[float] = field(default_factory=list)  # playout target + card buffer, per side
     error: str = ""
     timing: str = ""  # where the wall time of the call went
 
@@ -387,9 +389,14 @@ def one_call(
             paths.append(f"{name}:{quality.get('candidate_type') or '?'}")
             last = next((e for e in reversed(lines.events) if e["kind"] == "stats"), {})
             play = last.get("playout") or {}
+            rtt, target = quality.get("rtt_ms_p50"), play.get("target_ms")
+            if rtt is not None:
+                res.rtt.append(float(rtt))
+            if target is not None:
+                res.targets.append(float(target) + float(play.get("card_ms", 0)))
             playout.append(
-                f"{name} jitter {quality.get('jitter_ms_p50') or 0:.0f} ms, playout target "
-                f"{play.get('target_ms', 0):.0f} depth {play.get('buffer_ms', 0):.0f} card "
+                f"{name} rtt {rtt or 0:.1f} ms, jitter {quality.get('jitter_ms_p50') or 0:.0f} ms,"
+                f" playout target {target or 0:.0f} depth {play.get('buffer_ms', 0):.0f} card "
                 f"{play.get('card_ms', 0):.0f} ms"
             )
         res.path, res.playout = " ".join(paths), "; ".join(playout)
@@ -488,6 +495,12 @@ def main() -> int:
             f"(calls {min(calls):.1f}–{max(calls):.1f}; A→B {ab:.1f}, B→A {ba:.1f}); "
             f"setup median {_med(setups):.0f} ms ({setups[0] if setups else 0:.0f}–"
             f"{setups[-1] if setups else 0:.0f})  paths {sorted({r.path for r in mine})}"
+        )
+        rtt = _med([x for r in mine for x in r.rtt])
+        held = _med([x for r in mine for x in r.targets])
+        print(
+            f"        RTCP round trip median {rtt:.1f} ms; playout target + card buffer at "
+            f"hangup, median {held:.0f} ms"
         )
     if "relay" in medians and "direct" in medians:
         diff = medians["relay"] - medians["direct"]
