@@ -504,6 +504,16 @@ def main() -> int:
         )
     if "relay" in medians and "direct" in medians:
         diff = medians["relay"] - medians["direct"]
+        relay = [r.median() for r in results if r.arm == "relay"]
+        direct = [r.median() for r in results if r.arm == "direct"]
+        pairs = [
+            a - b for a, b in zip(relay, direct, strict=False) if a is not None and b is not None
+        ]
+        if pairs:  # each relay call against the direct call right after it: shared noise
+            print(
+                f"paired (relay call i − direct call i): median {statistics.median(pairs):+.1f} ms"
+                f" ({', '.join(f'{x:+.0f}' for x in pairs)})"
+            )
         verdict = "PASS" if diff <= BAR_MS else "FAIL"
         print(f"relay − direct: {diff:+.1f} ms (bar ≤ {BAR_MS:.0f} ms)  {verdict}")
         return 0 if verdict == "PASS" else 1
