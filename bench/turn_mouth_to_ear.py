@@ -4,7 +4,8 @@
 The namespace Internet of ``tests/net/`` (root needed): ``hello-tui serve`` and
 a real coturn on the public side, each home a ``hello-tui`` CLI subprocess
 (``call`` in home 1, ``answer --auto --once`` in home 2). One Internet for the
-whole run; the two arms alternate call by call:
+whole run; the two arms alternate call by call, in ABBA order (relay first
+in even rounds, direct first in odd ones):
 
 - ``relay``: both homes behind their NATs and ``[ice] transport_policy =
   "relay"`` in both homes' config: media through coturn over UDP;
@@ -24,9 +25,14 @@ by the far end): the delay is that of the whole chain, capture device →
 Opus → network → jitter buffer → playback device, on one clock. Setup: the
 caller's ``stats`` line (dial → first remote audio frame).
 
+Also reported per arm: RTCP round trip (what the path itself costs) and the
+each side's playout target + card buffer at hangup (what the adaptive
+buffers added); and the median of the round-by-round relay − direct
+differences, which share the machine's noise.
+
 Bar (docs/benchmarks.md): relay median within 10 ms of direct.
 
-    sudo .venv/bin/python bench/turn_mouth_to_ear.py [--calls 5] [--call-seconds 10]
+    .venv/bin/python bench/turn_mouth_to_ear.py [--calls 5] [--call-seconds 10]  # as root
 """
 
 from __future__ import annotations
