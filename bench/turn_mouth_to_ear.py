@@ -263,6 +263,8 @@ class CallResult:
     timing: str = ""  # where the wall time of the call went
 
     def median(self) -> float | None:
+        if self.error:
+            return None
         both = self.a_to_b + self.b_to_a
         return statistics.median(both) if both else None
 
@@ -406,6 +408,9 @@ def one_call(
                 f"{play.get('card_ms', 0):.0f} ms"
             )
         res.path, res.playout = " ".join(paths), "; ".join(playout)
+        want = "relay" if arm == "relay" else "host"
+        if any(not p.endswith(f":{want}") for p in paths):  # the arm did not take its path
+            res.error = f"not {want} on both sides: left out"
     finally:
         for proc in reversed(procs):
             _end(proc)
