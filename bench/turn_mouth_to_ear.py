@@ -56,8 +56,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.net.internet import Internet, internet, unavailable
-from tests.net.services import Home, public_services
+from tests.net.internet import Internet, NetError, internet, unavailable
+from tests.net.services import Home, ServiceUnavailable, public_services
 from tests.pulse import PulseDaemon
 
 RATE = 48_000
@@ -484,6 +484,9 @@ def main() -> int:
                         f"  {r.error}\n      {r.playout}\n      {r.timing}",
                         flush=True,
                     )
+    except (RuntimeError, ServiceUnavailable, NetError) as exc:  # no pulseaudio, coturn, …
+        print(f"turn_mouth_to_ear: {exc}", file=sys.stderr)
+        return 2
     finally:
         rig.stop()
         if not args.keep:
