@@ -310,15 +310,16 @@ def _config(home: Home) -> str:
     return text if not text or text.endswith("\n") else text + "\n"
 
 
-def _spawn(home: Home, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        home.cmd(*args),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env={**home.env(), **env},
-    )
+def _spawn(home: Home, env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[str]:
+    with log.open("wb") as err:  # a file, not a pipe nobody reads: it can never fill up
+        return subprocess.Popen(
+            home.cmd(*args),
+            stdout=subprocess.PIPE,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={**home.env(), **env},
+        )
 
 
 def one_call(
@@ -344,6 +345,7 @@ def one_call(
     answer = _spawn(
         bob,
         {**pulse, "PULSE_SOURCE": "b_mic", "PULSE_SINK": "b_spk"},
+        where / "answer.err",
         "answer",
         "--auto",
         "--once",
@@ -356,13 +358,14 @@ def one_call(
     try:
         b_lines = Lines(answer)
         if b_lines.wait("listening", 60) is None:
-            res.error = "callee never listened: " + answer.communicate(timeout=10)[1][-300:]
+            res.error = "callee never listened: " + (where / "answer.err").read_text()[-300:]
             return res
         recorders = rig.record(where)
         time.sleep(0.5)
         call = _spawn(
             alice,
             {**pulse, "PULSE_SOURCE": "a_mic", "PULSE_SINK": "a_spk"},
+            where / "call.err",
             "call",
             "bob",
             "--server",
