@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from hello_tui.call import events as ev
     from hello_tui.call.engine import Call
     from hello_tui.cli.context import Context
+    from hello_tui.media.sinks import SinkStats
     from hello_tui.session.connect import Session
 
 CLI_RECONNECT_CAP = 2.0  # seconds: the longest wait between two reconnect attempts
@@ -382,9 +383,23 @@ class Printer:
             "longest_audio_gap_ms": call.longest_gap_ms,
             # A call that did not connect: try again, or share a link (drive's recovery_hint).
             "recovery": {k: v for k, v in hint.items() if k != "line"} if hint else None,
+            # A device sink's playout at the end (benchmarks read where its target went).
+            "playout": _playout(sink),
         }
         if self.as_json:
             self.line(data, "")
+
+
+def _playout(sink: SinkStats | None) -> dict[str, Any] | None:
+    if sink is None or not sink.latency_ms:
+        return None  # no playout buffer (null:, file:)
+    return {
+        "buffer_ms": sink.buffer_ms,
+        "target_ms": sink.target_ms,
+        "card_ms": sink.latency_ms,
+        "underruns": sink.underruns,
+        "card_underruns": sink.card_underruns,
+    }
 
 
 def _isatty(stream: Any) -> bool:

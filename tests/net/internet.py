@@ -128,16 +128,34 @@ class Internet:
             _run("ip", "-n", router, "addr", "add", f"10.{i}.0.1/24", "dev", "lan")
             _run("ip", "-n", home, "addr", "add", f"{home_ip(i)}/24", "dev", "eth0")
             _run("ip", "-n", home, "route", "add", "default", "via", f"10.{i}.0.1")
-            if self.nat:
-                self.nft(
-                    f"r{i}",
-                    "table ip nat {\n"
-                    " chain post { type nat hook postrouting priority srcnat;\n"
-                    '  oifname "wan" masquerade\n }\n'
-                    "}\n",
-                )
+            self._nat_home(i, self.nat)
+
+    def _nat_home(self, i: int, on: bool) -> None:
+        if on:
+            self.nft(
+                f"r{i}",
+                "table ip nat {\n"
+                " chain post { type nat hook postrouting priority srcnat;\n"
+                '  oifname "wan" masquerade\n }\n'
+                "}\n",
+            )
+        else:
+            _run("ip", "-n", self.ns["pub"], "route", "add", f"10.{i}.0.0/24", "via", _WAN[i][1])
+
+    def set_nat(self, on: bool) -> None:
+        """Put both homes behind their NATs (``True``) or route them plainly, the
+        public side knowing both home subnets (``False``: a direct path on the same
+        links, as ``nat=False`` builds it). Flows already tracked keep their mapping;
+        new ones (a new call's sockets) see the new setting."""
+        if on == self.nat:
+            return
+        for i in (1, 2):
+            if on:
+                _run("ip", "-n", self.ns["pub"], "route", "del", f"10.{i}.0.0/24")
             else:
-                _run("ip", "-n", self.ns["pub"], "route", "add", f"10.{i}.0.0/24", "via", wan_ip)
+                self.sh(f"r{i}", "nft", "delete", "table", "ip", "nat")
+            self._nat_home(i, on)
+        self.nat = on
 
     def _sysctls(self, name: str) -> None:
         # No IPv6 at all (no link-local candidates); routers and the public side forward.

@@ -152,3 +152,28 @@ def test_udp_blocked_the_call_relays_over_tcp(world: World, tmp_path: Path) -> N
         world.net.unblock(1)
     assert alice_end["quality"]["candidate_type"] == "relay"
     assert bob_end["quality"]["candidate_type"] == "relay"
+
+
+def test_forced_relay_from_the_config_relays_though_the_homes_could_meet(
+    world: World, tmp_path: Path
+) -> None:
+    """``[ice] transport_policy = "relay"`` in both homes' config, with the NATs off so a
+    direct path exists (home 1 reaches home 2's own address): the call still goes through
+    coturn, and each side's quality data says so."""
+    homes = (world.alice, world.bob)
+    saved = [(h.root / "config" / "hello-tui" / "config.toml").read_text() for h in homes]
+    world.net.set_nat(False)
+    try:
+        listener = _listen(world.net, "h2", 10.0)
+        subprocess.run([*world.net.exec_prefix("h1"), sys.executable, "-c", _SEND, home_ip(2)],
+                       check=True)  # fmt: skip
+        assert listener.communicate(timeout=20)[0].strip() == f"from-{home_ip(2)}"
+        for home, text in zip(homes, saved, strict=True):
+            home.config(text.rstrip("\n") + '\n\n[ice]\ntransport_policy = "relay"\n')
+        alice_end, bob_end = relay_call(world, tmp_path)
+    finally:
+        world.net.set_nat(True)
+        for home, text in zip(homes, saved, strict=True):
+            home.config(text)
+    assert alice_end["quality"]["candidate_type"] == "relay", alice_end["quality"]
+    assert bob_end["quality"]["candidate_type"] == "relay", bob_end["quality"]
