@@ -687,7 +687,7 @@ class Call:
         for old in self._replaced:
             for sender in old.getSenders():
                 sender.replaceTrack(None)
-        sending = {"audio": self.media.sent_track(), "video": self.media.video_track}
+        sending = {"audio": self.media.sent_track(), "video": self.media.sent_video()}
         for transceiver in pc.getTransceivers():
             track = sending.get(transceiver.kind)
             if track is not None and transceiver.sender.track is None:
