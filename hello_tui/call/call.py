@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
@@ -191,6 +192,9 @@ class Call:
         self.offerer = False
         self.renewal = Renewal(self)
         self._replaced: list[RTCPeerConnection] = []
+        # A room's seat secret: our next session takes the seat back with it
+        # (the call outlives a dropped signaling connection, and can renew).
+        self._seat = secrets.token_urlsafe(32) if self.is_room else ""
 
     # ------------------------------------------------------------ media endpoints
     # The media policy's, named on the call for the front ends.
@@ -657,7 +661,7 @@ class Call:
         log.info("call %s: the network changed", self.call_id[:6])
         if self._watch is not None and self._watch.stall_now():
             self._emit(ev.Reconnecting(call_id=self.call_id, cause="network-change"))
-        if not self.is_room and not self.server_gone:  # its TCP may be silently dead
+        if not self.server_gone:  # its TCP may be silently dead (a room: seat kept)
             self.client.drop_connection("the network changed")
         self._spawn(self.renewal.offer("network change", again=True, local=True))
 
@@ -786,13 +790,18 @@ class Call:
 
     async def _reconcile(self) -> None:
         known = False
-        if self.call_id and not self.is_room and not self.server_forgot:
+        if self.is_room and self.call_id and not self.server_forgot:
+            try:  # our seat, back on this session (the server kept it for a while)
+                joined = await self.client.room_reseat(self.room_token, self._seat, 5.0)
+                known = joined.call_id == self.call_id
+            except SignalingClientError as exc:  # SignalingError included
+                log.info("room %s: the seat is gone (%s)", self.room_token[:6], exc)
+        elif self.call_id and not self.is_room and not self.server_forgot:
             try:  # harmless to repeat; refused unless this session is a party of it
                 await self.client.request(p.Connected(call_id=self.call_id), timeout=5.0)
                 known = True
             except SignalingClientError as exc:  # SignalingError included
                 log.info("call %s: the server forgot it (%s)", self.call_id[:6], exc)
-        # A room's membership belonged to our old session: the server dropped it.
         self.server_gone = False
         self.server_forgot = not known
         if self.ended is None:
@@ -831,15 +840,16 @@ class Call:
             note = self._p2p_note() if (self.server_gone or self.server_forgot) else ""
             self._spawn(self._end("hangup", note))
 
-    async def _leave_room(self) -> None:
+    async def _leave_room(self, reason: p.HangupReason = "hangup") -> None:
         """Leave the room on the server, once, whichever way the call ends (our
-        hang-up, the peer's bye, a lost path): else the server keeps our seat and
-        a rejoin is refused. Not when the server is gone; a refusal changes nothing."""
+        hang-up, the peer's bye, a lost path: ``media-fail``, the other side says so
+        in words): else the server keeps our seat and a rejoin is refused. Not when
+        the server is gone; a refusal changes nothing."""
         if not self.is_room or self._left_room or self.server_gone:
             return
         self._left_room = True
         with contextlib.suppress(SignalingClientError, SignalingError):
-            await self.client.room_leave(self.room_token)
+            await self.client.room_leave(self.room_token, reason)
 
     async def _connection_lost(self, why: str) -> None:
         """A connected call's media path is gone (or the peer closed it)."""
@@ -856,7 +866,7 @@ class Call:
         if self.call_id and not (self.server_gone or self.server_forgot):
             hangup = p.Hangup(call_id=self.call_id, reason="media-fail")
             if self.is_room:
-                await self._leave_room()
+                await self._leave_room("media-fail")
             else:
                 with contextlib.suppress(SignalingClientError):
                     await self.client.request(hangup, timeout=2.0)
@@ -908,7 +918,7 @@ class Call:
         await self._room_relays()
         sdp = await self._new_offer()
         self.phone._room_calls[self.room_token] = self  # before joining: peer-joined may follow
-        entered = await self.client.room_enter(self.room_token, offer=sdp)
+        entered = await self.client.room_enter(self.room_token, offer=sdp, seat=self._seat)
         joined = await self._let_in(entered) if isinstance(entered, p.RoomKnocking) else entered
         if joined is None:  # not let in: the call has ended
             return
@@ -1037,6 +1047,10 @@ class Call:
                 await self._end(msg.reason)
             case p.PeerLeft() if msg.reason == "closed" and self.stage == "connected":
                 self._peer_left_server()
+            case p.PeerLeft() if msg.reason == "media-fail" and self.stage == "connected":
+                self._left_room = True  # the server took us out with the pair
+                who = self.peer or "the other side"
+                await self._end("media-fail", f"lost the connection to {who} (network)")
             case p.PeerLeft():
                 await self._leave_room()
                 await self._end(msg.reason)
