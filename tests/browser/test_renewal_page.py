@@ -11,6 +11,7 @@ from typing import Any
 
 from hello_tui.call import events as ev
 from hello_tui.call.call import Call
+from hello_tui.server.app import HUB
 from tests.browser.conftest import Env, LaunchBrowser, T, join, wait_phase
 from tests.browser.test_call import poll
 
@@ -69,10 +70,22 @@ async def test_the_page_answers_a_renewal_and_the_call_goes_on(
     page = await _page(launch_browser, env, room.url)
     await join(page, "Zoë")
     await wait_phase(page, "waiting")
-    call = (await env.phone(audio_in="sine:440")).join(room.url)  # the terminal offers
+    phone = await env.phone(audio_in="sine:440")
+    call = phone.join(room.url)  # the terminal offers
     code = (await call.wait_for(ev.CheckCode, T)).code
     await call.wait_for(ev.MediaFlowing, T)
     await poll(page, f"{HOOK}.sas()", lambda v: v == code)
+    # The page's server connection drops: the call goes on, the page reconnects
+    # and takes its seat back (the terminal is told nothing).
+    sessions = env.server.app[HUB].sessions
+    (dropped,) = [s for i, s in sessions.items() if i != phone.client.session and s.rooms]
+    dropped.close()
+    await poll(page, f"{HOOK}.reseats()", lambda n: n == 1)
+    assert await page.evaluate(f"{HOOK}.inRoom()") and not await page.evaluate(
+        f"{HOOK}.serverGone()"
+    )
+    assert await page.evaluate(f"{HOOK}.phase()") == "connected"
+    assert not [e for e in call.event_log if isinstance(e, ev.Notice) and e.source == "call"]
     old = call.pc
     await call.renewal.offer("test")  # as after a network change on the terminal's side
     renewed = await _renewed(call)

@@ -64,6 +64,10 @@
     watch: null, // the media watch: newWatch()
     reconnecting: false,
     reconnects: 0, // times "Reconnecting…" was shown in this call
+    seat: "", // our seat's secret (room-join): a new connection takes the seat back with it
+    serverGone: false, // the server connection dropped during the call: reconnecting
+    reseats: 0, // times the seat was taken back on a new connection
+    probing: false,
     watchTimer: null,
     sas: null, // the check code, only once verified
     // The commitment exchange (sas.py): our role in this offer/answer, our
@@ -755,7 +759,7 @@
     return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
   }
 
-  function request(msg) {
+  function request(msg, timeoutMs) {
     return new Promise((resolve, reject) => {
       const ws = st.ws;
       if (!ws || ws.readyState !== WebSocket.OPEN) {
@@ -765,8 +769,8 @@
       const ref = ++st.ref;
       const timer = setTimeout(() => {
         st.pending.delete(ref);
-        reject(Object.assign(new Error("the server did not answer"), { code: "unreachable" }));
-      }, cfg.requestTimeoutMs);
+        reject(Object.assign(new Error("the server did not answer"), { code: "timeout" }));
+      }, timeoutMs || cfg.requestTimeoutMs);
       st.pending.set(ref, { resolve, reject, timer });
       ws.send(JSON.stringify({ ...msg, ref }));
     });
@@ -904,9 +908,63 @@
   }
 
   function onServerLost() {
+    if (st.phase === "connected" && st.inRoom && st.seat) {
+      // The media is the peers' own: the call goes on while we reconnect and
+      // take our seat back (the server keeps it a while), as the terminal does.
+      reconnectServer().catch(onUnexpected);
+      return;
+    }
     if (["connecting", "connected", "waiting", "knocking"].includes(st.phase)) {
       if (st.wasConnected) endCall("unreachable", "network");
       else fail("unreachable");
+    }
+  }
+
+  async function reconnectServer() {
+    if (st.serverGone) return;
+    st.serverGone = true;
+    closeWs();
+    for (const [, p] of st.pending) {
+      clearTimeout(p.timer);
+      p.reject(Object.assign(new Error("connection closed"), { code: "unreachable" }));
+    }
+    st.pending.clear();
+    $("server-lost").hidden = false;
+    for (let attempt = 0; st.phase === "connected"; attempt += 1) {
+      const wait = Math.random() * Math.min(5000, 250 * 2 ** Math.min(attempt, 10));
+      await new Promise((resolve) => { setTimeout(resolve, wait); });
+      if (st.phase !== "connected") return;
+      try {
+        await connectWs();
+        const seat = { type: "room-join", token: TOKEN, seat: st.seat };
+        if (st.displayName) seat.display_name = st.displayName;
+        const joined = await request(seat);
+        if (joined.call_id !== st.callId) throw new Error("another call");
+        st.reseats += 1;
+      } catch (e) {
+        if (e.code === "unreachable" || e.code === "timeout") {
+          closeWs();
+          continue; // not back yet
+        }
+        st.inRoom = false; // the seat is gone: the call goes on peer to peer only
+      }
+      st.serverGone = false;
+      $("server-lost").hidden = true;
+      return;
+    }
+  }
+
+  async function probeServer() {
+    // Audio stopped: is the server still there? A connection that went silently
+    // dead (our address moved) is remade at once, not when TCP notices.
+    if (st.probing || st.serverGone || !st.ws || !st.inRoom) return;
+    st.probing = true;
+    try {
+      await request({ type: "room-list" }, 2000);
+    } catch (e) {
+      if (e.code === "timeout" && st.phase === "connected") reconnectServer().catch(onUnexpected);
+    } finally {
+      st.probing = false;
     }
   }
 
@@ -1573,7 +1631,10 @@
       return;
     }
     const quiet = now - w.lastAt;
-    if (quiet >= cfg.stallMs) showReconnecting(true);
+    if (quiet >= cfg.stallMs) {
+      showReconnecting(true);
+      probeServer().catch(() => {});
+    }
     if (quiet >= cfg.renewAfterMs && st.offerer) offerRenewal().catch(onUnexpected);
     if (quiet >= (st.renew.active ? cfg.renewLostMs : cfg.lostMs)) mediaLost();
   }
@@ -1620,10 +1681,11 @@
     const sdp = await stampOffer(await localSdp(pc, "offer"));
     while (r.mine === mine && st.pc === pc && pc.signalingState === "have-local-offer"
       && st.phase === "connected") {
+      if (!st.inRoom) return; // the server forgot us: the media watch decides
       try {
-        await request({ type: "renew-offer", call_id: st.callId, round, sdp });
+        if (!st.serverGone) await request({ type: "renew-offer", call_id: st.callId, round, sdp });
       } catch (e) {
-        if (e.code !== "unreachable") return; // refused: the media watch ends the call
+        if (!["unreachable", "timeout"].includes(e.code)) return; // refused: the watch ends it
       }
       await new Promise((resolve) => { setTimeout(resolve, cfg.resendMs); });
     }
@@ -1806,6 +1868,10 @@
     st.reconnecting = false;
     st.reconnects = 0;
     $("reconnecting").hidden = true;
+    st.seat = b64urlEncode(crypto.getRandomValues(new Uint8Array(32)));
+    st.serverGone = false;
+    st.reseats = 0;
+    $("server-lost").hidden = true;
     setPhase("joining");
     $("cancel").hidden = true;
     status("Asking for your microphone…");
@@ -1842,13 +1908,13 @@
     const offer = await stampOffer(await localSdp(st.pc, "offer"));
     let joined;
     try {
-      const join = { type: "room-join", token: TOKEN, offer };
+      const join = { type: "room-join", token: TOKEN, offer, seat: st.seat };
       if (st.displayName) join.display_name = st.displayName;
       joined = await request(join);
     } catch (e) {
       const kinds = {
         "room-full": "full", "room-expired": "expired", "unknown-room": "unknown",
-        unreachable: "unreachable",
+        unreachable: "unreachable", timeout: "unreachable",
       };
       fail(kinds[e.code] || "error", e.message);
       return;
@@ -1955,6 +2021,7 @@
     st.watchTimer = null;
     st.reconnecting = false;
     $("reconnecting").hidden = true;
+    $("server-lost").hidden = true;
     closePc();
     if (st.stream) for (const t of st.stream.getTracks()) t.stop();
     st.stream = null;
@@ -2126,6 +2193,9 @@
       peerName: () => st.peerName,
       reconnecting: () => st.reconnecting,
       reconnects: () => st.reconnects,
+      serverGone: () => st.serverGone,
+      reseats: () => st.reseats,
+      inRoom: () => st.inRoom,
       renewals: () => (st.renew ? st.renew.count : 0),
       codeChanged: () => st.codeChanged,
       longestGapMs: () => (st.watch ? st.watch.longestMs : null),
