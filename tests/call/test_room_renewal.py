@@ -6,12 +6,17 @@ seat secret. Real peers, the real server app, over loopback."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from typing import Any
+
+import pytest
 
 from hello_tui.call import events as ev
 from hello_tui.call.call import Call
 from hello_tui.call.engine import CallOptions, Phone
+from hello_tui.signaling import protocol as p
 from hello_tui.signaling.client import ReconnectPolicy, SignalingClient
+from hello_tui.signaling.errors import SignalingError
 from hello_tui.signaling.roomcrypt import encrypt_name, new_room_key, room_url
 from tests.call.conftest import LOOPBACK, Env, StartEnv, T
 from tests.call.test_renewal import _frames_grow, _renewed_code
@@ -93,3 +98,24 @@ async def test_a_room_call_that_loses_its_media_ends_on_both_sides_in_words(env:
     assert ended.reason == "media-fail"
     assert ended.message.startswith("lost the connection to")
     assert (await second.wait_ended(T)).reason == "media-fail"
+
+
+async def test_only_the_seat_secret_takes_a_seat_back(env: Env) -> None:
+    owner, ann, ben, eve = [await env.client() for _ in range(4)]
+    key = new_room_key()
+    token = (await owner.room_create(encrypt_name(key, "standup"))).room.token
+    ann_seat, ben_seat = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    await ann.room_enter(token, seat=ann_seat)
+    paired = await ben.room_enter(token, "v=0\r\n", seat=ben_seat)
+    assert isinstance(paired, p.RoomJoined) and paired.call_id
+    for wrong in (secrets.token_urlsafe(32), ""):  # a guess, or none: the room is full
+        with pytest.raises(SignalingError) as full:
+            await eve.room_enter(token, seat=wrong)
+        assert full.value.code == "room-full"
+    # Ben's secret, from another connection: Ben's seat, in the same call.
+    back = await eve.room_reseat(token, ben_seat, T)
+    assert back.call_id == paired.call_id
+    await eve.request(p.RenewOffer(call_id=paired.call_id, round=1, sdp="v=0\r\n"))
+    with pytest.raises(SignalingError) as gone:  # the old connection is a party no more
+        await ben.request(p.RenewOffer(call_id=paired.call_id, round=2, sdp="v=0\r\n"))
+    assert gone.value.code == "not-allowed"
