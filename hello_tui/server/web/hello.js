@@ -1589,7 +1589,7 @@
     if (!st.chat.channel) chatNotice("No chat in this call: the other side's app does not offer it.");
     st.lastStats = null;
     st.statsTimer = setInterval(() => sampleStats().catch(() => {}), 1000);
-    st.watchTimer = setInterval(() => watchMedia().catch(() => {}), 250);
+    st.watchTimer = setInterval(() => watchMedia().catch(() => {}), 500);
   }
 
   // ------------------------------------------------------------ a call that recovers
