@@ -643,10 +643,12 @@ class Call:
         """Audio stopped: is the server still there? A connection that went silently
         dead (our address moved) is dropped at once, not after its heartbeat (~30 s):
         the client reconnects and the call is taken back over (``_reconcile``)."""
-        if self.is_room or not self.call_id or self.server_gone or self.server_forgot:
+        if not self.call_id or self.server_gone or self.server_forgot:
             return
+        # A room: any harmless request (``connected`` would change its record's expiry).
+        probe = p.RoomList() if self.is_room else p.Connected(call_id=self.call_id)
         try:
-            await self.client.request(p.Connected(call_id=self.call_id), timeout=PROBE_TIMEOUT)
+            await self.client.request(probe, timeout=PROBE_TIMEOUT)
         except RequestTimeout:
             log.info("call %s: the server did not answer: reconnecting", self.call_id[:6])
             self.client.drop_connection("the server did not answer")
