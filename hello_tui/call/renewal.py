@@ -96,8 +96,8 @@ class Renewal:
         while call.ended is None and not answered.done() and self._mine is mine:
             if call.server_forgot:  # no server to carry it: the media watch decides
                 return
-            if call.server_gone:  # reconnecting: sent once the server knows us again
-                await asyncio.sleep(0.25)
+            if call.server_gone and call.is_room:  # sent once our seat is back (a direct
+                await asyncio.sleep(0.25)  # call's party is taken back by the round itself)
                 continue
             try:
                 await call.client.request(
