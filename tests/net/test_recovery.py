@@ -198,6 +198,7 @@ def test_a_room_call_whose_home_moves_takes_its_seat_back_and_renews(
     _until(alice, "media-flowing", seen)
     _until(bob, "media-flowing")
     try:
+        moved_at = time.time()
         world.net.move_home(2, 3)  # bob's (waited first: not the call's offerer)
         alice.wait(timeout=T)  # hangs up after --duration: bob then ends too
         results = _finish(alice, bob)
@@ -218,3 +219,7 @@ def test_a_room_call_whose_home_moves_takes_its_seat_back_and_renews(
     bob_events = results[1][1]
     back = [e for e in bob_events if e["kind"] == "server-back"]
     assert back and back[-1]["call_known"], back  # its seat, taken back
+    resumed = [e for e in bob_events if e["kind"] == "media-resumed"]
+    took = f"{resumed[0]['t'] - moved_at:.2f} s" if resumed else "-"
+    print(f"bob (moved, room): audio back {took}, seat back "
+          f"{back[-1]['t'] - moved_at:.2f} s after home 2 moved")  # fmt: skip
