@@ -45,10 +45,19 @@ async def _hears(call: Call, frames: int) -> None:
 
 
 async def _page_hears(page: Any, packets: int) -> None:
-    """The page's live connection receives ``packets`` more audio packets."""
-    start = (await page.evaluate(f"{HOOK}.quality()") or {}).get("packetsReceived", 0)
-    await poll(page, f"{HOOK}.quality()",
-               lambda q: q is not None and q["packetsReceived"] >= start + packets)  # fmt: skip
+    """The page's live connection receives ``packets`` more audio packets (a count
+    that goes down is a new connection's, counted from 0)."""
+    start = last = None
+    async with asyncio.timeout(T):
+        while True:
+            quality = await page.evaluate(f"{HOOK}.quality()")
+            count = quality["packetsReceived"] if quality else 0
+            if start is None or last is None or count < last:
+                start = 0 if last is not None else count
+            if count >= start + packets:
+                return
+            last = count
+            await asyncio.sleep(0.2)
 
 
 async def _chat_both_ways(page: Any, call: Call) -> None:

@@ -1627,7 +1627,9 @@
       w.received = received;
       w.longestMs = Math.max(w.longestMs, now - w.lastAt);
       w.lastAt = now;
-      if (st.reconnecting && !st.renew.active) showReconnecting(false);
+      // A round that never connected while the old path carried on is over, too.
+      const stale = now - st.renew.startedAt > cfg.renewLostMs;
+      if (st.reconnecting && (!st.renew.active || stale)) showReconnecting(false);
       return;
     }
     const quiet = now - w.lastAt;
@@ -1766,7 +1768,7 @@
 
   // ------------------------------------------------------------ quality (getStats)
   async function sampleStats() {
-    const pc = st.pc;
+    const pc = st.livePc || st.pc; // the connection carrying the call
     if (!pc) return;
     const report = await pc.getStats();
     let transport = null;
