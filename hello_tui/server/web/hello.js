@@ -7,7 +7,9 @@
 // six-digit check code as the terminal client, with its hash commitment
 // (hello_tui/call/sas.py, docs/security.md). Protocol version 2: display
 // names, the room's context, knock to enter, and chat over a pre-negotiated
-// data channel (hello_tui/call/chat.py).
+// data channel (hello_tui/call/chat.py); a call that recovers: a new transport
+// within the call (renew-offer/renew-answer, hello_tui/call/renewal.py) and a
+// seat taken back after the server connection dropped.
 // See docs/browser.md.
 "use strict";
 
