@@ -28,7 +28,8 @@ async def _phone(env: Env, **options: Any) -> Phone:
     client = SignalingClient(reconnect=FAST_BACK)
     await client.connect(env.url)
     env.clients.append(client)
-    phone = Phone(client, CallOptions(host_addresses=LOOPBACK, **options))
+    # A loaded machine must not end the call by the watch while it renews.
+    phone = Phone(client, CallOptions(host_addresses=LOOPBACK, media_lost_after=60.0, **options))
     phone.start()
     env.phones.append(phone)
     return phone
