@@ -1675,7 +1675,7 @@
     // The call's offerer renews when the audio stops (one round at a time).
     const r = st.renew;
     const stale = r.active && performance.now() - r.startedAt > cfg.renewLostMs;
-    if (r.active && !stale) return;
+    if ((r.active && !stale) || !st.inRoom) return; // no server to carry it: the watch decides
     r.round += 1;
     const round = r.round;
     const pc = makePc(true);
