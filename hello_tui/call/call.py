@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
@@ -191,6 +192,9 @@ class Call:
         self.offerer = False
         self.renewal = Renewal(self)
         self._replaced: list[RTCPeerConnection] = []
+        # A room's seat secret: our next session takes the seat back with it
+        # (the call outlives a dropped signaling connection, and can renew).
+        self._seat = secrets.token_urlsafe(32) if self.is_room else ""
 
     # ------------------------------------------------------------ media endpoints
     # The media policy's, named on the call for the front ends.
@@ -639,10 +643,12 @@ class Call:
         """Audio stopped: is the server still there? A connection that went silently
         dead (our address moved) is dropped at once, not after its heartbeat (~30 s):
         the client reconnects and the call is taken back over (``_reconcile``)."""
-        if self.is_room or not self.call_id or self.server_gone or self.server_forgot:
+        if not self.call_id or self.server_gone or self.server_forgot:
             return
+        # A room: any harmless request (``connected`` would change its record's expiry).
+        probe = p.RoomList() if self.is_room else p.Connected(call_id=self.call_id)
         try:
-            await self.client.request(p.Connected(call_id=self.call_id), timeout=PROBE_TIMEOUT)
+            await self.client.request(probe, timeout=PROBE_TIMEOUT)
         except RequestTimeout:
             log.info("call %s: the server did not answer: reconnecting", self.call_id[:6])
             self.client.drop_connection("the server did not answer")
@@ -657,7 +663,7 @@ class Call:
         log.info("call %s: the network changed", self.call_id[:6])
         if self._watch is not None and self._watch.stall_now():
             self._emit(ev.Reconnecting(call_id=self.call_id, cause="network-change"))
-        if not self.is_room and not self.server_gone:  # its TCP may be silently dead
+        if not self.server_gone:  # its TCP may be silently dead (a room: seat kept)
             self.client.drop_connection("the network changed")
         self._spawn(self.renewal.offer("network change", again=True, local=True))
 
@@ -687,7 +693,7 @@ class Call:
         for old in self._replaced:
             for sender in old.getSenders():
                 sender.replaceTrack(None)
-        sending = {"audio": self.media.sent_track(), "video": self.media.video_track}
+        sending = {"audio": self.media.sent_track(), "video": self.media.sent_video()}
         for transceiver in pc.getTransceivers():
             track = sending.get(transceiver.kind)
             if track is not None and transceiver.sender.track is None:
@@ -786,13 +792,18 @@ class Call:
 
     async def _reconcile(self) -> None:
         known = False
-        if self.call_id and not self.is_room and not self.server_forgot:
+        if self.is_room and self.call_id and not self.server_forgot:
+            try:  # our seat, back on this session (the server kept it for a while)
+                joined = await self.client.room_reseat(self.room_token, self._seat, 5.0)
+                known = joined.call_id == self.call_id
+            except SignalingClientError as exc:  # SignalingError included
+                log.info("room %s: the seat is gone (%s)", self.room_token[:6], exc)
+        elif self.call_id and not self.is_room and not self.server_forgot:
             try:  # harmless to repeat; refused unless this session is a party of it
                 await self.client.request(p.Connected(call_id=self.call_id), timeout=5.0)
                 known = True
             except SignalingClientError as exc:  # SignalingError included
                 log.info("call %s: the server forgot it (%s)", self.call_id[:6], exc)
-        # A room's membership belonged to our old session: the server dropped it.
         self.server_gone = False
         self.server_forgot = not known
         if self.ended is None:
@@ -831,15 +842,16 @@ class Call:
             note = self._p2p_note() if (self.server_gone or self.server_forgot) else ""
             self._spawn(self._end("hangup", note))
 
-    async def _leave_room(self) -> None:
+    async def _leave_room(self, reason: p.HangupReason = "hangup") -> None:
         """Leave the room on the server, once, whichever way the call ends (our
-        hang-up, the peer's bye, a lost path): else the server keeps our seat and
-        a rejoin is refused. Not when the server is gone; a refusal changes nothing."""
+        hang-up, the peer's bye, a lost path: ``media-fail``, the other side says so
+        in words): else the server keeps our seat and a rejoin is refused. Not when
+        the server is gone; a refusal changes nothing."""
         if not self.is_room or self._left_room or self.server_gone:
             return
         self._left_room = True
         with contextlib.suppress(SignalingClientError, SignalingError):
-            await self.client.room_leave(self.room_token)
+            await self.client.room_leave(self.room_token, reason)
 
     async def _connection_lost(self, why: str) -> None:
         """A connected call's media path is gone (or the peer closed it)."""
@@ -856,7 +868,7 @@ class Call:
         if self.call_id and not (self.server_gone or self.server_forgot):
             hangup = p.Hangup(call_id=self.call_id, reason="media-fail")
             if self.is_room:
-                await self._leave_room()
+                await self._leave_room("media-fail")
             else:
                 with contextlib.suppress(SignalingClientError):
                     await self.client.request(hangup, timeout=2.0)
@@ -908,7 +920,7 @@ class Call:
         await self._room_relays()
         sdp = await self._new_offer()
         self.phone._room_calls[self.room_token] = self  # before joining: peer-joined may follow
-        entered = await self.client.room_enter(self.room_token, offer=sdp)
+        entered = await self.client.room_enter(self.room_token, offer=sdp, seat=self._seat)
         joined = await self._let_in(entered) if isinstance(entered, p.RoomKnocking) else entered
         if joined is None:  # not let in: the call has ended
             return
@@ -1037,6 +1049,10 @@ class Call:
                 await self._end(msg.reason)
             case p.PeerLeft() if msg.reason == "closed" and self.stage == "connected":
                 self._peer_left_server()
+            case p.PeerLeft() if msg.reason == "media-fail" and self.stage == "connected":
+                self._left_room = True  # the server took us out with the pair
+                who = self.peer or "the other side"
+                await self._end("media-fail", f"lost the connection to {who} (network)")
             case p.PeerLeft():
                 await self._leave_room()
                 await self._end(msg.reason)

@@ -214,6 +214,10 @@ class CallMedia:
             self.metered = MeteredTrack(self.source)
         return self.metered
 
+    def sent_video(self) -> MediaStreamTrack | None:
+        """What we send on the video m-line (a renewed transport's sender takes it)."""
+        return self.video_track
+
     def on_track(self, track: MediaStreamTrack) -> None:
         """A remote track arrived (the peer connection's ``track`` event)."""
         if track.kind == "video":
@@ -359,6 +363,9 @@ class EchoMedia(CallMedia):
     def _on_video(self, track: MediaStreamTrack) -> None:
         if self._video_loopback is not None:
             self._video_loopback.attach(track)
+
+    def sent_video(self) -> MediaStreamTrack | None:
+        return self._video_loopback  # the caller's own video, sent back
 
 
 MediaPolicy = type[CallMedia]  # CallMedia (devices and files) or EchoMedia (sends back)

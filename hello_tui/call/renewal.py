@@ -94,6 +94,11 @@ class Renewal:
             return
         pc, sdp = made
         while call.ended is None and not answered.done() and self._mine is mine:
+            if call.server_forgot:  # no server to carry it: the media watch decides
+                return
+            if call.server_gone and call.is_room:  # sent once our seat is back (a direct
+                await asyncio.sleep(0.25)  # call's party is taken back by the round itself)
+                continue
             try:
                 await call.client.request(
                     p.RenewOffer(call_id=call.call_id, round=round_, sdp=sdp),
@@ -145,7 +150,7 @@ class Renewal:
                 return
         reply = p.RenewAnswer(call_id=call.call_id, round=msg.round, sdp=sdp)
         with contextlib.suppress(SignalingClientError):  # the offerer sends the round again
-            await call.client.request(reply, timeout=RESEND_AFTER)
+            await call.client.request(reply, timeout=RESEND_AFTER)  # (a refusal included)
 
     # ------------------------------------------------------------ both
     def connected(self) -> float | None:

@@ -237,20 +237,31 @@ class LoopbackTrack(MediaStreamTrack):
     def __init__(self) -> None:
         super().__init__()
         self._inner: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
+        self._track: MediaStreamTrack | None = None  # the latest attached
 
     def attach(self, track: MediaStreamTrack) -> None:
+        """The remote track to send back; a renewed transport's takes over (a read
+        waiting on the old one moves on when the old connection closes)."""
+        self._track = track
         if not self._inner.done():
             self._inner.set_result(track)
 
     async def recv(self) -> Received:
         if self.readyState != "live":
             raise MediaStreamError
-        inner = await self._inner
-        return await inner.recv()
+        await self._inner
+        while True:
+            inner = self._track
+            assert inner is not None
+            try:
+                return await inner.recv()
+            except MediaStreamError:
+                if self._track is inner or self.readyState != "live":  # really ended
+                    raise
 
     def stop(self) -> None:
         super().stop()
-        if self._inner.done():
-            self._inner.result().stop()
+        if self._track is not None:
+            self._track.stop()
         else:
             self._inner.cancel()

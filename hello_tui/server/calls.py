@@ -431,7 +431,7 @@ class Calls:
     async def hangup(self, session: Session, msg: Hangup) -> None:
         rec = _require(await self.hub.store.get_call(msg.call_id))
         if rec.kind == "room" and rec.room and rec.is_party(session.id):
-            await self.hub.rooms.leave(session, rec.room, "hangup", msg.ref)
+            await self.hub.rooms.leave(session, rec.room, msg.reason, msg.ref)
             return
         if session.id in rec.devices and not rec.is_party(session.id):
             await self.withdraw(session.id, msg.call_id, "rejected")  # hang up while ringing

@@ -165,6 +165,7 @@ class Hub:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self.calls.cancel_all()
+        self.rooms.cancel_all()
         for task in list(self._tasks):
             task.cancel()
         self.store.unsubscribe(self.instance)

@@ -125,3 +125,6 @@ class RoomRecord(msgspec.Struct, kw_only=True):
     # device id → the room key sealed to that device of the owner's account
     # (ciphertext only: the server holds no key that opens them)
     key_boxes: dict[str, str] = msgspec.field(default_factory=dict)
+    # participant's session id → SHA-256 (hex) of the seat secret it joined with
+    # (v2 room-join ``seat``): a new session holding the secret takes the seat back
+    seats: dict[str, str] = msgspec.field(default_factory=dict)

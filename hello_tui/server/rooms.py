@@ -8,6 +8,12 @@ expiry ``ttl`` seconds further; an expired room answers ``room-expired`` for
 ``room_expired_grace`` seconds, then is gone. When the second participant
 joins, a call record pairs them; it is deleted when either leaves.
 
+A paired participant that joined with a seat secret (v2 ``room-join`` ``seat``)
+and whose connection drops keeps its seat for ``room_seat_grace`` seconds: the
+other is told nothing, and the same client, reconnected, takes the seat back
+with the secret (``RoomService.reseat``): the pair's call record names its new
+session, so the call goes on and can renew its transport (docs/calls.md).
+
 Knock to enter (a room's ``knock``): a visitor other than the owner waits in
 the room's lobby (``RoomRecord.lobby``: a knock id and its session, never its
 name) until an owner's session admits or declines it, or its wait times out.
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -76,6 +83,7 @@ class Knocking:
     offer: str | None
     display_name: str
     timer: asyncio.TimerHandle | None = None
+    seat: str = ""  # the hash of the seat secret it knocked with
 
 
 def info(room: RoomRecord, device: str | None = None) -> RoomInfo:
@@ -101,11 +109,37 @@ def _found(room: RoomRecord | None, token: str) -> RoomRecord:
     return room
 
 
+def seat_hash(secret: str) -> str:
+    """What the room keeps of a seat secret ("" for none)."""
+    return hashlib.sha256(secret.encode()).hexdigest() if secret else ""
+
+
+def _without(session_id: str, token: str) -> Callable[[RoomRecord | None], RoomRecord]:
+    """The room without participant ``session_id`` (and without its pair's call)."""
+
+    def out(room: RoomRecord | None) -> RoomRecord:
+        room = _found(room, token)
+        if session_id not in room.participants:
+            raise Refusal("not-allowed", "not in this room")
+        rest = [p for p in room.participants if p != session_id]
+        seats = {k: v for k, v in room.seats.items() if k in rest}
+        return replace(room, participants=rest, seats=seats, call_id=None)
+
+    return out
+
+
 class RoomService:
     """Handlers for the room messages."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
+        # (room token, session id) → the timer ending a dropped participant's seat
+        self._held: dict[tuple[str, str], asyncio.TimerHandle] = {}
+
+    def cancel_all(self) -> None:
+        for timer in self._held.values():
+            timer.cancel()
+        self._held.clear()
 
     def _owned_by(self, session: Session, token: str) -> Callable[[RoomRecord | None], RoomRecord]:
         owner = session.owner
@@ -217,7 +251,8 @@ class RoomService:
                 await self._close_lobby(old)
 
     async def join(self, session: Session, msg: RoomJoin) -> None:
-        await self._join(session, msg.token, msg.offer, msg.display_name, msg.ref)
+        seat = seat_hash(msg.seat)
+        await self._join(session, msg.token, msg.offer, msg.display_name, msg.ref, seat=seat)
 
     async def _join(
         self,
@@ -228,16 +263,29 @@ class RoomService:
         ref: int | None,
         *,
         admitted: bool = False,
+        seat: str = "",
     ) -> None:
         hub = self.hub
         now = hub.store.clock()
         call_id = new_id()
         knock_id = new_id()
         knocks = [False]  # set by enter() (which the store may run more than once)
+        held: list[str] = []  # the seat taken back: its old session
 
         def enter(room: RoomRecord | None) -> RoomRecord:
             room = _found(room, token)
             knocks[0] = False
+            held.clear()
+            mine = [p for p in room.participants
+                    if seat and hmac.compare_digest(room.seats.get(p, ""), seat)]  # fmt: skip
+            if mine and mine[0] != session.id:  # the same client on a new session
+                held.append(mine[0])
+                moved = {mine[0]: session.id}
+                return replace(
+                    room,
+                    participants=[moved.get(p, p) for p in room.participants],
+                    seats={moved.get(k, k): v for k, v in room.seats.items()},
+                )
             if now >= room.expires:
                 raise Refusal("room-expired", "this room has expired")
             if session.id in room.participants:
@@ -249,8 +297,10 @@ class RoomService:
                 knocks[0] = True
                 return self._into_lobby(session, replace(room, lobby=lobby), knock_id, now)
             expires = int(now) + room.ttl
+            seats = {k: v for k, v in room.seats.items() if k in room.participants}
             return replace(
                 room,
+                seats={**seats, session.id: seat} if seat else seats,
                 participants=[*room.participants, session.id],
                 expires=expires,
                 until=expires + hub.settings.room_expired_grace,
@@ -260,8 +310,10 @@ class RoomService:
 
         _, room = await hub.store.update_room(token, enter)
         assert room is not None
+        if held:
+            return await self.reseat(session, room, held[0], display_name, ref)
         if knocks[0]:
-            return await self._knocked(session, room, knock_id, offer, display_name, ref)
+            return await self._knocked(session, room, knock_id, offer, display_name, ref, seat)
         if display_name:
             session.display_names[room.token] = display_name
         if hmac.compare_digest(room.owner, session.owner):
@@ -320,11 +372,12 @@ class RoomService:
         offer: str | None,
         display_name: str,
         ref: int | None,
+        seat: str = "",
     ) -> None:
         """``session`` waits in the lobby: the owner's sessions in the room hear the
         knock (``Session.push`` announces it), else the owner hears room-waiting."""
         token = room.token
-        state = Knocking(knock=knock_id, offer=offer, display_name=display_name)
+        state = Knocking(knock=knock_id, offer=offer, display_name=display_name, seat=seat)
         session.knocks[token] = state
         hub = self.hub
         state.timer = asyncio.get_running_loop().call_later(
@@ -382,7 +435,8 @@ class RoomService:
     async def enter_admitted(self, session: Session, token: str, state: Knocking) -> None:
         """On the visitor's instance, once admitted: join as anyone would have."""
         try:
-            await self._join(session, token, state.offer, state.display_name, None, admitted=True)
+            await self._join(session, token, state.offer, state.display_name, None,
+                             admitted=True, seat=state.seat)  # fmt: skip
         except Refusal:  # deleted, expired or filled meanwhile
             session.push(RoomKnockEnded(token=token, knock=state.knock, reason="closed"))
 
@@ -457,29 +511,71 @@ class RoomService:
             await self.knock_over(session, msg.token, knocking.knock, "left")
             session.push(Ok(ref=msg.ref))
             return
-        await self.leave(session, msg.token, "hangup", msg.ref)
+        await self.leave(session, msg.token, msg.reason, msg.ref)
 
     async def leave(
         self, session: Session, token: str, reason: EndReason, ref: int | None = None
     ) -> None:
         """``session`` leaves the room; the pair's call record is deleted."""
-
-        def out(room: RoomRecord | None) -> RoomRecord:
-            room = _found(room, token)
-            if session.id not in room.participants:
-                raise Refusal("not-allowed", "not in this room")
-            rest = [p for p in room.participants if p != session.id]
-            return replace(room, participants=rest, call_id=None)
-
         session.rooms.discard(token)
         session.display_names.pop(token, None)
-        old, _ = await self.hub.store.update_room(token, out)
+        old, _ = await self.hub.store.update_room(token, _without(session.id, token))
         assert old is not None
         if old.call_id is not None:
             session.party_calls.discard(old.call_id)
         await self._end_pair(old, session.id, reason)
         if ref is not None or reason == "hangup":
             session.push(Ok(ref=ref))
+
+    # ---------------------------------------------------------------- seats kept
+    async def away(self, session: Session, token: str) -> None:
+        """``session``'s connection dropped: a paired participant that joined with a
+        seat secret keeps its seat for ``room_seat_grace`` (nobody is told: the
+        media path is the peers' own); anyone else leaves, ``closed``."""
+        grace = self.hub.settings.room_seat_grace
+        room = await self.hub.store.get_room(token)
+        kept = room is not None and room.call_id is not None and session.id in room.seats
+        if not kept or grace <= 0:
+            await self.leave(session, token, "closed")
+            return
+        session.rooms.discard(token)
+        key = (token, session.id)
+        self._held[key] = asyncio.get_running_loop().call_later(
+            grace, lambda: self.hub.spawn(self._seat_lapsed(*key))
+        )
+        log.info("room %s: a participant's connection dropped; seat kept %g s",
+                 short(token), grace)  # fmt: skip
+
+    async def _seat_lapsed(self, token: str, session_id: str) -> None:
+        """Nobody took the seat back in time: it leaves as a dropped connection does."""
+        self._held.pop((token, session_id), None)
+        with contextlib.suppress(Refusal):  # taken back, left, or the room is gone
+            old, _ = await self.hub.store.update_room(token, _without(session_id, token))
+            assert old is not None
+            await self._end_pair(old, session_id, "closed")
+
+    async def reseat(
+        self, session: Session, room: RoomRecord, old: str, display_name: str, ref: int | None
+    ) -> None:
+        """``session`` took back the seat of ``old`` (the same client, reconnected):
+        the pair's call names it now; no one else hears of it."""
+        held = self._held.pop((room.token, old), None)
+        if held is not None:
+            held.cancel()
+        if room.call_id is not None:
+
+            def moved(rec: CallRecord | None) -> CallRecord | None:
+                if rec is None:
+                    return None
+                caller = session.id if rec.caller == old else rec.caller
+                callee = session.id if rec.callee == old else rec.callee
+                return replace(rec, caller=caller, callee=callee)
+
+            await self.hub.store.update_call(room.call_id, moved)
+        if display_name:
+            session.display_names[room.token] = display_name
+        log.info("room %s: a participant took its seat back", short(room.token))
+        session.push(RoomJoined(room=info(room), call_id=room.call_id, ref=ref))
 
     async def forget_sessions(self, token: str, gone: set[str]) -> None:
         """Sessions of a dead instance (server/reaper.py) leave the room and its

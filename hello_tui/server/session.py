@@ -329,7 +329,7 @@ class Session:
         try:
             for token in list(self.rooms):
                 with contextlib.suppress(Refusal):
-                    await hub.rooms.leave(self, token, "closed")
+                    await hub.rooms.away(self, token)
             for token, knocking in list(self.knocks.items()):
                 await hub.rooms.knock_over(self, token, knocking.knock, "left")
             for call_id in list(self.party_calls):

@@ -59,6 +59,9 @@ class ServerSettings:
     anonymous_room_ttl: int = 24 * 3600  # an anonymous creator's room: short-lived
     knock_timeout: float = 300.0  # a knock-to-enter visitor waits this long in the lobby
     max_lobby: int = 8  # visitors knocking at one room at a time (more: room-full)
+    # A paired participant whose connection dropped keeps its seat this long: its
+    # client reconnects and takes it back (room-join ``seat``), the call goes on.
+    room_seat_grace: float = 20.0
 
     # Accounts and presence.
     account_ttl: int = 2 * 365 * 24 * 3600  # an account unused (no login) this long is forgotten

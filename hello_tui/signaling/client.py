@@ -800,17 +800,29 @@ class SignalingClient:
         A knock-to-enter room answers ``room-knocking``: see :meth:`room_enter`."""
         return await self._expect(self._join_message(token, offer), RoomJoined)
 
-    async def room_enter(self, token: str, offer: str | None = None) -> RoomJoined | RoomKnocking:
+    async def room_enter(
+        self, token: str, offer: str | None = None, *, seat: str = ""
+    ) -> RoomJoined | RoomKnocking:
         """Join, or knock at a knock-to-enter room: ``room-knocking`` means waiting
-        to be let in (then the events ``room-knock-ended`` and ``room-joined``)."""
-        reply = await self.request(self._join_message(token, offer))
+        to be let in (then the events ``room-knock-ended`` and ``room-joined``).
+        ``seat``: a secret that lets a later session take this seat back (v2)."""
+        reply = await self.request(self._join_message(token, offer, seat))
         if not isinstance(reply, (RoomJoined, RoomKnocking)):
             raise ProtocolMismatch(f"expected room-joined, got {type(reply).__name__}")
         return reply
 
-    def _join_message(self, token: str, offer: str | None) -> RoomJoin:
+    def _join_message(self, token: str, offer: str | None, seat: str = "") -> RoomJoin:
         name = clean_display_name(self.display_name) if self.version >= 2 else ""
-        return RoomJoin(token=token, offer=offer, display_name=name)
+        seat = seat if self.version >= 2 else ""
+        return RoomJoin(token=token, offer=offer, display_name=name, seat=seat)
+
+    async def room_reseat(self, token: str, seat: str, timeout: float) -> RoomJoined:
+        """Take our seat in room ``token`` back on this (new) connection (v2)."""
+        message = self._join_message(token, None, seat)
+        reply = await self.request(message, timeout=timeout)
+        if not isinstance(reply, RoomJoined):
+            raise ProtocolMismatch(f"expected room-joined, got {type(reply).__name__}")
+        return reply
 
     async def room_admit(self, token: str, knock: str) -> None:
         """Let a knocking visitor in (the owner's sessions only)."""
@@ -834,5 +846,7 @@ class SignalingClient:
             return []
         return list((await self._expect(CallTurn(), RoomIce)).ice)
 
-    async def room_leave(self, token: str) -> None:
-        await self._ok(RoomLeave(token=token))
+    async def room_leave(self, token: str, reason: HangupReason = "hangup") -> None:
+        """Leave; ``media-fail`` (v2): because the media path is gone."""
+        reason = reason if self.version >= 2 else "hangup"
+        await self._ok(RoomLeave(token=token, reason=reason))

@@ -71,6 +71,9 @@ ContextCiphertext = Annotated[
 # An account's Ed25519 public key as the server announces it to the other party:
 # raw 32 bytes, base64url without padding (43 characters); empty when unknown.
 AccountKey = Annotated[str, msgspec.Meta(max_length=43, pattern=r"^([A-Za-z0-9_-]{43})?$")]
+# v2: a room participant's seat secret (room-join): 32 random bytes, base64url
+# without padding; empty when none. The server keeps only its hash.
+Seat = Annotated[str, msgspec.Meta(max_length=43, pattern=r"^([A-Za-z0-9_-]{43})?$")]
 
 # ---------------------------------------------------------------- the call vocabulary
 # Every word list of a call's life is defined here, once, as a Literal: the
@@ -590,6 +593,10 @@ class RoomJoin(Message, tag="room-join"):
     token: Id
     offer: Sdp | None = None
     display_name: DisplayName = ""  # v2: how the joiner shows itself to the other
+    # v2: a secret the joiner picked. A later room-join with the same secret, from
+    # a new session (the old one's connection dropped), takes that seat back while
+    # the room keeps it (``room_seat_grace``): the pair's call goes on, renewable.
+    seat: Seat = ""
 
 
 class RoomJoined(Message, tag="room-joined"):
@@ -610,6 +617,9 @@ class PeerJoined(Message, tag="peer-joined"):
 
 class RoomLeave(Message, tag="room-leave"):
     token: Id
+    # v2: ``media-fail``: we leave because the media path is gone (the other side
+    # hears peer-left with that reason, and says so in words).
+    reason: HangupReason = "hangup"
 
 
 class PeerLeft(Message, tag="peer-left"):

@@ -10,7 +10,10 @@ import pytest
 
 from hello_tui.call import events as ev
 from hello_tui.call.call import Call
+from hello_tui.call.engine import CallOptions, Phone
+from hello_tui.session.embedded import LOOPBACK, embedded_server
 from hello_tui.signaling import protocol as p
+from hello_tui.signaling.client import SignalingClient
 from hello_tui.signaling.errors import SignalingError
 from tests.call.conftest import Env, T
 
@@ -138,3 +141,30 @@ async def test_a_renewed_video_call_keeps_its_picture_both_ways(env: Env) -> Non
     await _frames_grow(call, 25)
     await call.hangup()
     await incoming.wait_ended(T)
+
+
+async def test_the_echo_peer_sends_the_video_back_on_the_renewed_transport() -> None:
+    async with embedded_server() as server:
+        client = SignalingClient(reconnect=None)
+        await client.connect(server.url)
+        try:
+            async with Phone(client, CallOptions(host_addresses=LOOPBACK)) as phone:
+                call = phone.dial("echo", audio_in="sine:440", video_source="pattern:")
+                await call.wait_for(ev.MediaFlowing, T)
+                await call.wait_for(ev.CheckCode, T)
+                old = call.pc
+                await call.renewal.offer("test")
+                await _renewed_code(call)
+                async with asyncio.timeout(T):  # from now on only the new one carries us
+                    while old is None or old.connectionState != "closed":
+                        await asyncio.sleep(0.05)
+                sink = call.remote_video
+                assert sink is not None
+                start = sink.frames
+                async with asyncio.timeout(T):  # our own picture, sent back
+                    while sink.frames < start + 10:
+                        await asyncio.sleep(0.05)
+                await _frames_grow(call, 25)
+                await call.hangup()
+        finally:
+            await client.close()

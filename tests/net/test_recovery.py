@@ -180,3 +180,46 @@ def test_a_home_whose_address_moves_keeps_its_call_on_a_new_transport(
         print(f"{name}{' (moved)' if mover else ''}: audio back {back} after home {home} "
               f"moved; longest time without audio {stats['longest_audio_gap_ms']} ms")  # fmt: skip
     assert codes[0] == codes[1]
+
+
+def test_a_room_call_whose_home_moves_takes_its_seat_back_and_renews(
+    world: World, tmp_path: Path
+) -> None:
+    """A room: the moved side's signaling drops with its address; its client comes
+    back on a new session, takes its seat back (the seat secret) and renews."""
+    made = world.alice.run("room", "create", "standup", "--json", "--server", world.public.url)
+    assert made.returncode == 0, made.stderr
+    url = json.loads(made.stdout)["url"]
+    common = ("--server", world.public.url, "--audio-out", "null:", "--json")
+    bob = world.bob.spawn("join", url, "--audio-in", "sine:880", *common)
+    _until(bob, "waiting")
+    alice = world.alice.spawn("join", url, "--audio-in", "sine:440", "--duration", "6", *common)
+    seen: list[dict[str, Any]] = []
+    _until(alice, "media-flowing", seen)
+    _until(bob, "media-flowing")
+    try:
+        moved_at = time.time()
+        world.net.move_home(2, 3)  # bob's (waited first: not the call's offerer)
+        alice.wait(timeout=T)  # hangs up after --duration: bob then ends too
+        results = _finish(alice, bob)
+    finally:
+        _kill(alice, bob)
+        world.net.move_home(2, 2)
+    (first,) = [e for e in seen if e["kind"] == "check-code"]
+    for code, events, err in results:
+        assert code == 0, err
+        ended = next(e for e in events if e["kind"] == "ended")
+        assert (ended["reason"], ended["stage"]) == ("hangup", "connected"), ended
+        renewed = [e for e in events if e["kind"] == "check-code" and e["renewal"]]
+        assert renewed and renewed[-1]["code"] == first["code"], renewed
+        assert not renewed[-1]["changed"]
+        since = events[events.index(renewed[0]) :]
+        samples = [e["sample"] for e in since if e["kind"] == "quality"]
+        assert samples and samples[-1]["bitrate_in_kbps"] > 0, samples[-1:]
+    bob_events = results[1][1]
+    back = [e for e in bob_events if e["kind"] == "server-back"]
+    assert back and back[-1]["call_known"], back  # its seat, taken back
+    resumed = [e for e in bob_events if e["kind"] == "media-resumed"]
+    took = f"{resumed[0]['t'] - moved_at:.2f} s" if resumed else "-"
+    print(f"bob (moved, room): audio back {took}, seat back "
+          f"{back[-1]['t'] - moved_at:.2f} s after home 2 moved")  # fmt: skip

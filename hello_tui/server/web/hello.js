@@ -7,7 +7,9 @@
 // six-digit check code as the terminal client, with its hash commitment
 // (hello_tui/call/sas.py, docs/security.md). Protocol version 2: display
 // names, the room's context, knock to enter, and chat over a pre-negotiated
-// data channel (hello_tui/call/chat.py).
+// data channel (hello_tui/call/chat.py); a call that recovers: a new transport
+// within the call (renew-offer/renew-answer, hello_tui/call/renewal.py) and a
+// seat taken back after the server connection dropped.
 // See docs/browser.md.
 "use strict";
 
@@ -25,6 +27,14 @@
       connectTimeoutMs: 15000,
       requestTimeoutMs: 10000,
       gatherTimeoutMs: 5000,
+      // A connected call's media watch (as call/media_watch.py): no audio packet for
+      // stallMs → "Reconnecting…"; renewAfterMs → the call's offerer renews the
+      // transport; lostMs (renewLostMs while a renewal is under way) → the call ends.
+      stallMs: 1500,
+      renewAfterMs: 2500,
+      lostMs: 8000,
+      renewLostMs: 9000,
+      resendMs: 2000, // a renew-offer not answered by then is sent again
       shareMaxPending: 32, // screen frames queued before the page skips to a snapshot
     },
     window.__helloTestConfig || {},
@@ -49,6 +59,18 @@
     pc: null,
     callId: null,
     inRoom: false,
+    offerer: false, // we made the call's offer (the later arrival): we renew when audio stops
+    cert: null, // one DTLS certificate for every connection of the call (the code can stay)
+    livePc: null, // the connection carrying the call (a renewal's, once it connected)
+    renew: null, // a new transport within the call: newRenewal()
+    watch: null, // the media watch: newWatch()
+    reconnecting: false,
+    reconnects: 0, // times "Reconnecting…" was shown in this call
+    seat: "", // our seat's secret (room-join): a new connection takes the seat back with it
+    serverGone: false, // the server connection dropped during the call: reconnecting
+    reseats: 0, // times the seat was taken back on a new connection
+    probing: false,
+    watchTimer: null,
     sas: null, // the check code, only once verified
     // The commitment exchange (sas.py): our role in this offer/answer, our
     // nonce, the peer's nonce (the offerer's only once it opened the commitment).
@@ -61,6 +83,8 @@
     sasShown: false,
     fingerprints: null, // [local, remote] the check code was computed from (false: unknown)
     remoteSdp: null, // the peer's SDP as signalled
+    sasBefore: null, // the code shown before a renewal (it holds for the same certificates)
+    codeChanged: false, // a renewal brought another code: compare again
     wasConnected: false,
     endReason: null,
     endBy: null,
@@ -461,6 +485,7 @@
         const offerer = st.sasRole === "offerer";
         st.sas = await sasCode(offerer ? local : remote, offerer ? remote : local,
           offerer ? st.sasMine : st.sasTheirs, offerer ? st.sasTheirs : st.sasMine);
+        st.codeChanged = Boolean(st.sasBefore && st.sas !== st.sasBefore);
       } else {
         st.sasStatus = "unsupported";
       }
@@ -479,6 +504,7 @@
     };
     $("sas").textContent = st.sasStatus === "verified" ? st.sas : texts[st.sasStatus];
     $("sas").classList.toggle("code", st.sasStatus === "verified");
+    $("sas-changed").hidden = !st.codeChanged;
   }
 
   // ------------------------------------------------------------ chat (call/chat.py)
@@ -735,7 +761,7 @@
     return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
   }
 
-  function request(msg) {
+  function request(msg, timeoutMs) {
     return new Promise((resolve, reject) => {
       const ws = st.ws;
       if (!ws || ws.readyState !== WebSocket.OPEN) {
@@ -745,8 +771,8 @@
       const ref = ++st.ref;
       const timer = setTimeout(() => {
         st.pending.delete(ref);
-        reject(Object.assign(new Error("the server did not answer"), { code: "unreachable" }));
-      }, cfg.requestTimeoutMs);
+        reject(Object.assign(new Error("the server did not answer"), { code: "timeout" }));
+      }, timeoutMs || cfg.requestTimeoutMs);
       st.pending.set(ref, { resolve, reject, timer });
       ws.send(JSON.stringify({ ...msg, ref }));
     });
@@ -861,11 +887,19 @@
       case "sas-reveal":
         if (msg.call_id === st.callId) takeReveal(msg.nonce).catch(onUnexpected);
         break;
+      case "renew-offer":
+        if (msg.call_id === st.callId && st.phase === "connected") {
+          answerRenewal(msg).catch((e) => console.warn("cannot answer the renewal", e));
+        }
+        break;
+      case "renew-answer":
+        if (msg.call_id === st.callId) takeRenewAnswer(msg).catch(onUnexpected);
+        break;
       case "peer-left":
         if (msg.call_id !== st.callId) return;
         roomEvent(`${peerLabel()} left`);
         leaveRoom();
-        endCall(msg.reason === "hangup" ? "hangup" : msg.reason, "remote");
+        endCall(msg.reason, "remote");
         break;
       case "reconnect":
         onServerLost();
@@ -876,9 +910,63 @@
   }
 
   function onServerLost() {
+    if (st.phase === "connected" && st.inRoom && st.seat) {
+      // The media is the peers' own: the call goes on while we reconnect and
+      // take our seat back (the server keeps it a while), as the terminal does.
+      reconnectServer().catch(onUnexpected);
+      return;
+    }
     if (["connecting", "connected", "waiting", "knocking"].includes(st.phase)) {
       if (st.wasConnected) endCall("unreachable", "network");
       else fail("unreachable");
+    }
+  }
+
+  async function reconnectServer() {
+    if (st.serverGone) return;
+    st.serverGone = true;
+    closeWs();
+    for (const [, p] of st.pending) {
+      clearTimeout(p.timer);
+      p.reject(Object.assign(new Error("connection closed"), { code: "unreachable" }));
+    }
+    st.pending.clear();
+    $("server-lost").hidden = false;
+    for (let attempt = 0; st.phase === "connected"; attempt += 1) {
+      const wait = Math.random() * Math.min(5000, 250 * 2 ** Math.min(attempt, 10));
+      await new Promise((resolve) => { setTimeout(resolve, wait); });
+      if (st.phase !== "connected") return;
+      try {
+        await connectWs();
+        const seat = { type: "room-join", token: TOKEN, seat: st.seat };
+        if (st.displayName) seat.display_name = st.displayName;
+        const joined = await request(seat);
+        if (joined.call_id !== st.callId) throw new Error("another call");
+        st.reseats += 1;
+      } catch (e) {
+        if (e.code === "unreachable" || e.code === "timeout") {
+          closeWs();
+          continue; // not back yet
+        }
+        st.inRoom = false; // the seat is gone: the call goes on peer to peer only
+      }
+      st.serverGone = false;
+      $("server-lost").hidden = true;
+      return;
+    }
+  }
+
+  async function probeServer() {
+    // Audio stopped: is the server still there? A connection that went silently
+    // dead (our address moved) is remade at once, not when TCP notices.
+    if (st.probing || st.serverGone || !st.ws || !st.inRoom) return;
+    st.probing = true;
+    try {
+      await request({ type: "room-list" }, 2000);
+    } catch (e) {
+      if (e.code === "timeout" && st.phase === "connected") reconnectServer().catch(onUnexpected);
+    } finally {
+      st.probing = false;
     }
   }
 
@@ -1365,7 +1453,8 @@
       ...(s.username ? { username: s.username } : {}),
       ...(s.credential ? { credential: s.credential } : {}),
     }));
-    const pc = new RTCPeerConnection({ iceServers });
+    const certificates = st.cert ? [st.cert] : undefined; // the same for every connection
+    const pc = new RTCPeerConnection(certificates ? { iceServers, certificates } : { iceServers });
     for (const track of st.stream.getTracks()) pc.addTrack(track, st.stream);
     // Offering: the chat channel goes into the first (and only) offer.
     if (withChat) {
@@ -1375,8 +1464,11 @@
     pc.ontrack = (ev) => onRemoteTrack(ev);
     pc.onconnectionstatechange = () => {
       if (pc !== st.pc) return;
-      if (pc.connectionState === "connected") onConnected(pc).catch(onUnexpected);
-      else if (pc.connectionState === "failed") connectionFailed();
+      if (pc.connectionState === "connected") {
+        (st.phase === "connected" ? onRenewed(pc) : onConnected(pc)).catch(onUnexpected);
+      } else if (pc.connectionState === "failed") {
+        connectionFailed(); // before connecting; after, the media watch decides
+      }
     };
     return pc;
   }
@@ -1384,6 +1476,8 @@
   function closePc() {
     if (st.pc) st.pc.close();
     st.pc = null;
+    st.livePc = null;
+    if (st.renew) for (const old of st.renew.old) old.close();
     st.chat.channel = null;
     st.share.channel = null;
   }
@@ -1426,6 +1520,7 @@
 
   async function answerOffer(sdp) {
     closePc();
+    st.offerer = false;
     st.pc = makePc();
     st.remoteSdp = sdp;
     await st.pc.setRemoteDescription({ type: "offer", sdp });
@@ -1480,6 +1575,8 @@
     clearTimeout(st.connectTimer);
     setPhase("connected");
     st.wasConnected = true;
+    st.livePc = pc;
+    st.watch = newWatch();
     renderCheckCode();
     try {
       st.fingerprints = await dtlsFingerprints(pc);
@@ -1494,11 +1591,186 @@
     if (!st.chat.channel) chatNotice("No chat in this call: the other side's app does not offer it.");
     st.lastStats = null;
     st.statsTimer = setInterval(() => sampleStats().catch(() => {}), 1000);
+    st.watchTimer = setInterval(() => watchMedia().catch(() => {}), 500);
+  }
+
+  // ------------------------------------------------------------ a call that recovers
+  // The media watch (call/media_watch.py) and a new transport within the call
+  // (call/renewal.py, docs/calls.md): a new RTCPeerConnection negotiated with
+  // renew-offer / renew-answer, since the terminal side (aiortc) cannot restart
+  // ICE. It gets our tracks, the chat and share channels (same negotiated ids)
+  // and our DTLS certificate (so the check code can stay); the old connection
+  // carries the call until the new one connects, then closes.
+  function newWatch() {
+    return { pc: null, received: 0, lastAt: performance.now(), longestMs: 0 };
+  }
+
+  function newRenewal() {
+    return { round: 0, active: false, startedAt: 0, mine: null, answered: null, old: [],
+      count: 0, fpBefore: null };
+  }
+
+  async function watchMedia() {
+    const pc = st.livePc;
+    const w = st.watch;
+    if (!pc || !w || st.phase !== "connected") return;
+    const report = await pc.getStats();
+    let received = 0;
+    report.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "audio") received = s.packetsReceived || 0;
+    });
+    if (st.phase !== "connected" || st.watch !== w) return;
+    const now = performance.now();
+    if (w.pc !== pc) {
+      w.pc = pc;
+      w.received = 0;
+    }
+    if (received > w.received) {
+      w.received = received;
+      w.longestMs = Math.max(w.longestMs, now - w.lastAt);
+      w.lastAt = now;
+      // A round that never connected while the old path carried on is over, too.
+      const stale = now - st.renew.startedAt > cfg.renewLostMs;
+      if (st.reconnecting && (!st.renew.active || stale)) showReconnecting(false);
+      return;
+    }
+    const quiet = now - w.lastAt;
+    if (quiet >= cfg.stallMs) {
+      showReconnecting(true);
+      probeServer().catch(() => {});
+    }
+    if (quiet >= cfg.renewAfterMs && st.offerer) offerRenewal().catch(onUnexpected);
+    if (quiet >= (st.renew.active ? cfg.renewLostMs : cfg.lostMs)) mediaLost();
+  }
+
+  function showReconnecting(on) {
+    if (st.reconnecting === on) return;
+    st.reconnecting = on;
+    if (on) st.reconnects += 1;
+    $("reconnecting").hidden = !on;
+    renderPeople();
+  }
+
+  function mediaLost() {
+    // Nothing came back in time: the other side hears why (room-leave media-fail).
+    leaveRoom("media-fail");
+    endCall("media-fail", "network");
+  }
+
+  function beginRenewal(pc) {
+    // ``pc`` becomes the call's connection; the ones it replaces close once it connects.
+    const r = st.renew;
+    if (!r.active) {
+      st.sasBefore = st.sas;
+      r.fpBefore = st.fingerprints;
+    }
+    r.active = true;
+    r.startedAt = performance.now();
+    if (st.pc) r.old.push(st.pc);
+    st.pc = pc;
+    showReconnecting(true);
+  }
+
+  async function offerRenewal() {
+    // The call's offerer renews when the audio stops (one round at a time).
+    const r = st.renew;
+    const stale = r.active && performance.now() - r.startedAt > cfg.renewLostMs;
+    if ((r.active && !stale) || !st.inRoom) return; // no server to carry it: the watch decides
+    r.round += 1;
+    const round = r.round;
+    const pc = makePc(true);
+    beginRenewal(pc);
+    const mine = { round, pc };
+    r.mine = mine;
+    const sdp = await stampOffer(await localSdp(pc, "offer"));
+    while (r.mine === mine && st.pc === pc && pc.signalingState === "have-local-offer"
+      && st.phase === "connected") {
+      if (!st.inRoom) return; // the server forgot us: the media watch decides
+      try {
+        if (!st.serverGone) await request({ type: "renew-offer", call_id: st.callId, round, sdp });
+      } catch (e) {
+        if (!["unreachable", "timeout"].includes(e.code)) return; // refused: the watch ends it
+      }
+      await new Promise((resolve) => { setTimeout(resolve, cfg.resendMs); });
+    }
+  }
+
+  async function takeRenewAnswer(msg) {
+    const mine = st.renew.mine;
+    if (!mine || mine.round !== msg.round || st.pc !== mine.pc) return;
+    if (mine.pc.signalingState !== "have-local-offer") return;
+    st.remoteSdp = msg.sdp;
+    takeAnswer(msg.sdp);
+    await mine.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
+  }
+
+  async function answerRenewal(msg) {
+    // Each round is answered (again, with the same answer, if it is sent again);
+    // two rounds crossing: the call's offerer keeps its own.
+    const r = st.renew;
+    let sdp = r.answered && r.answered.round === msg.round ? r.answered.sdp : null;
+    if (!sdp) {
+      if ((r.mine && st.offerer) || msg.round < r.round) return;
+      const pc = makePc();
+      try {
+        await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
+      } catch (e) {
+        pc.close(); // an offer we cannot take changes nothing
+        throw e;
+      }
+      if (st.phase !== "connected") {
+        pc.close();
+        return;
+      }
+      r.mine = null;
+      r.round = msg.round;
+      beginRenewal(pc);
+      st.remoteSdp = msg.sdp;
+      if (/^m=application /m.test(msg.sdp)) {
+        attachChannel(pc);
+        attachShareChannel(pc);
+      }
+      sdp = stampAnswer(msg.sdp, await localSdp(pc, "answer"));
+      r.answered = { round: msg.round, sdp };
+    }
+    const reply = { type: "renew-answer", call_id: st.callId, round: msg.round, sdp };
+    await request(reply).catch(() => {}); // lost: the offerer sends the round again
+  }
+
+  async function onRenewed(pc) {
+    // The new connection is up: the old ones go, the check code is settled again.
+    const r = st.renew;
+    if (!r.active) return;
+    r.active = false;
+    r.mine = null;
+    r.count += 1;
+    for (const old of r.old) old.close();
+    r.old = [];
+    st.livePc = pc;
+    st.lastStats = null;
+    let fps;
+    try {
+      fps = await dtlsFingerprints(pc);
+    } catch (e) {
+      fps = false;
+    }
+    st.fingerprints = fps;
+    const before = r.fpBefore;
+    const same = fps && before && fps.length === 2 && fps.every((f) => before.includes(f));
+    if (st.sasStatus !== "mismatch" && same && st.sasBefore) {
+      // The same certificates, checked again by DTLS: the code shown before holds.
+      Object.assign(st, { sas: st.sasBefore, sasStatus: "verified", sasShown: true,
+        codeChanged: false });
+      renderCheckCode();
+    } else {
+      await settleCheckCode();
+    }
+    renderChatControls();
   }
 
   // ------------------------------------------------------------ quality (getStats)
   async function sampleStats() {
-    const pc = st.pc;
+    const pc = st.livePc || st.pc; // the connection carrying the call
     if (!pc) return;
     const report = await pc.getStats();
     let transport = null;
@@ -1565,7 +1837,9 @@
     me.textContent = `${st.displayName || "You"} (you, in this browser)${st.muted ? " · muted" : ""}`;
     list.append(me);
     const other = document.createElement("li");
-    other.textContent = `${peerLabel()} · ${st.phase === "connected" ? "connected" : "connecting…"}`;
+    const state = st.phase !== "connected" ? "connecting…"
+      : st.reconnecting ? "reconnecting…" : "connected";
+    other.textContent = `${peerLabel()} · ${state}`;
     list.append(other);
   }
 
@@ -1590,6 +1864,18 @@
     st.callId = null;
     sasReset(null);
     st.fingerprints = null;
+    st.sasBefore = null;
+    st.codeChanged = false;
+    st.offerer = false;
+    st.renew = newRenewal();
+    st.watch = null;
+    st.reconnecting = false;
+    st.reconnects = 0;
+    $("reconnecting").hidden = true;
+    st.seat = b64urlEncode(crypto.getRandomValues(new Uint8Array(32)));
+    st.serverGone = false;
+    st.reseats = 0;
+    $("server-lost").hidden = true;
     setPhase("joining");
     $("cancel").hidden = true;
     status("Asking for your microphone…");
@@ -1617,17 +1903,22 @@
     } catch (e) {
       // Rationed or refused: direct paths only.
     }
+    try { // one certificate for every connection of this call (a renewal keeps the code)
+      st.cert = await RTCPeerConnection.generateCertificate({ name: "ECDSA", namedCurve: "P-256" });
+    } catch (e) {
+      st.cert = null;
+    }
     st.pc = makePc(true);
     const offer = await stampOffer(await localSdp(st.pc, "offer"));
     let joined;
     try {
-      const join = { type: "room-join", token: TOKEN, offer };
+      const join = { type: "room-join", token: TOKEN, offer, seat: st.seat };
       if (st.displayName) join.display_name = st.displayName;
       joined = await request(join);
     } catch (e) {
       const kinds = {
         "room-full": "full", "room-expired": "expired", "unknown-room": "unknown",
-        unreachable: "unreachable",
+        unreachable: "unreachable", timeout: "unreachable",
       };
       fail(kinds[e.code] || "error", e.message);
       return;
@@ -1644,6 +1935,7 @@
     if (joined.call_id) {
       // Someone was there: our offer went to them; their answer follows.
       st.callId = joined.call_id;
+      st.offerer = true;
       setPhase("connecting");
       status("Connecting to the other person…");
       armConnectTimer();
@@ -1705,10 +1997,13 @@
     $("camera").setAttribute("aria-pressed", String(st.cameraOn));
   }
 
-  function leaveRoom() {
+  function leaveRoom(reason) {
+    // reason "media-fail": we leave because the media path is gone (the other side says so)
     if (!st.inRoom) return Promise.resolve();
     st.inRoom = false;
-    return request({ type: "room-leave", token: TOKEN }).catch(() => {});
+    const leave = { type: "room-leave", token: TOKEN };
+    if (reason) leave.reason = reason;
+    return request(leave).catch(() => {});
   }
 
   async function hangup() {
@@ -1726,6 +2021,11 @@
     closeShare();
     clearInterval(st.statsTimer);
     st.statsTimer = null;
+    clearInterval(st.watchTimer);
+    st.watchTimer = null;
+    st.reconnecting = false;
+    $("reconnecting").hidden = true;
+    $("server-lost").hidden = true;
     closePc();
     if (st.stream) for (const t of st.stream.getTracks()) t.stop();
     st.stream = null;
@@ -1738,6 +2038,8 @@
     "local:cancel": ["You left", "You left before the call connected."],
     "remote:hangup": ["Call ended", "The other person hung up."],
     "remote:closed": ["Call ended", "The other person's connection dropped."],
+    "remote:media-fail": ["Call cut off", "The other person lost the connection (network)."],
+    "network:media-fail": ["Call cut off", "Lost the connection to the other person (network)."],
     "network:unreachable": ["Call ended", "The connection to the server was lost."],
     "knock:declined": ["Not let in", "The conversation's owner did not let you in."],
     "knock:timeout": ["Not let in", "Nobody let you in: the wait timed out."],
@@ -1753,6 +2055,7 @@
     setPhase("ended");
     let [title, text] = ENDINGS[`${by}:${reason}`] || ["Call ended", `Reason: ${reason}.`];
     if (by === "remote" && st.peerName) text = text.replace("The other person", st.peerName);
+    if (by === "network" && st.peerName) text = text.replace("the other person", st.peerName);
     $("ended-title").textContent = title;
     $("ended-text").textContent = text;
     $("feedback").hidden = !st.wasConnected;
@@ -1892,6 +2195,14 @@
       cleanDisplayName,
       context: () => st.context,
       peerName: () => st.peerName,
+      reconnecting: () => st.reconnecting,
+      reconnects: () => st.reconnects,
+      serverGone: () => st.serverGone,
+      reseats: () => st.reseats,
+      inRoom: () => st.inRoom,
+      renewals: () => (st.renew ? st.renew.count : 0),
+      codeChanged: () => st.codeChanged,
+      longestGapMs: () => (st.watch ? st.watch.longestMs : null),
       displayName: () => st.displayName,
       knockOwnerPresent: () => st.knockOwnerPresent,
       knockEnd: () => st.knockEnd,
