@@ -19,10 +19,10 @@ from pathlib import Path
 def traced(trace_dir: Path, command: str, near: float) -> list[tuple[float, str]]:
     """The SETUP lines of the ``command`` process whose trace spans ``near``."""
     for path in sorted(trace_dir.glob(f"{command}-*.trace")):
-        lines = [ln.split(" ", 3) for ln in path.read_text().splitlines() if ln.startswith("SETUP")]
+        lines = [ln.split(" ", 4) for ln in path.read_text().splitlines() if ln.startswith("SETUP")]
         stamps = [float(x[1]) for x in lines]
         if stamps and min(stamps) - 15 <= near <= max(stamps) + 1:
-            return [(float(t), label) for _, t, _pid, label in lines]
+            return [(float(t), f"{label}  [cpu {cpu}]") for _, t, _pid, cpu, label in lines]
     return []
 
 

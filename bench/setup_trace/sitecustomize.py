@@ -2,7 +2,7 @@
 
 Put this folder first on ``PYTHONPATH`` with ``HELLO_TUI_SETUP_TRACE=DIR`` and each
 hello-tui process writes one line per setup milestone to ``DIR/<command>-<pid>.trace``,
-``SETUP <time.time()> <pid> <label>``: a single clock across processes (the
+``SETUP <time.time()> <pid> <CPU ms> <label>``: a single clock across processes (the
 side-by-side harness stamps its events with ``time.time()`` too). Functions are
 wrapped as their modules load (an import hook), so nothing is imported earlier
 than hello-tui itself would; only the first few calls of each are written.
@@ -81,7 +81,8 @@ def _say(label: str) -> None:
         role = sys.argv[1] if len(sys.argv) > 1 else "x"
         path = os.path.join(os.environ["HELLO_TUI_SETUP_TRACE"], f"{role}-{os.getpid()}.trace")
         _fd.append(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-    os.write(_fd[0], f"SETUP {time.time():.6f} {os.getpid()} {label}\n".encode())
+    cpu = time.process_time() * 1000  # the process's CPU so far: busy, or waiting its turn?
+    os.write(_fd[0], f"SETUP {time.time():.6f} {os.getpid()} {cpu:.1f} {label}\n".encode())
 
 
 def _wrap(fn, label: str, times: int):
