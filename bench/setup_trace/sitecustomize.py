@@ -85,6 +85,9 @@ def _say(label: str) -> None:
     os.write(_fd[0], f"SETUP {time.time():.6f} {os.getpid()} {cpu:.1f} {label}\n".encode())
 
 
+_calling: list[bool] = []  # from the first dial / incoming call on, imports are listed
+
+
 def _wrap(fn, label: str, times: int):
     left = [times]
 
@@ -105,6 +108,8 @@ def _wrap(fn, label: str, times: int):
                 return await fn(*args, **kwargs)
             left[0] -= 1
             name = describe(args)
+            if label in ("dial", "incoming"):
+                _calling.append(True)
             _say(f"{name} >")
             try:
                 return await fn(*args, **kwargs)
@@ -156,6 +161,8 @@ class _Loader(importlib.abc.Loader):
 
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
+        if _calling and not name.startswith("encodings"):
+            _say(f"import {name}")  # imported on the call path
         if name not in TARGETS:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)

@@ -1110,3 +1110,22 @@ def pace_checks(pc: RTCPeerConnection, per_tick: int = CHECKS_PER_TICK) -> RTCPe
         setattr(connection, _CHECK_PERIODIC, periodic)
 
     return _on_each_ice_connection(pc, adapt)
+
+
+# ----------------------------------------------------------------- first-use costs
+
+
+def warm_up() -> None:
+    """Pay once, before the first call, what a process pays at its first call
+    (blocking; any thread; never raises): OpenSSL's first key and certificate
+    (aiortc makes one per connection: ~7-14 ms the first time, 0.4 ms after,
+    before the offer or the answer), libopus's first encode (~4-12 ms, at the
+    first packet sent) and the decoder's library (at the first packet received)."""
+    from aiortc.rtcdtlstransport import RTCCertificate
+
+    try:
+        RTCCertificate.generateCertificate()
+        SpeechOpusEncoder().encode(make_frame(np.zeros(SAMPLES_PER_FRAME, dtype=np.int16), 0))
+        OpusDecoder(SAMPLE_RATE, 1)
+    except Exception as exc:  # met again, and handled, where a call needs it
+        log.info("warm-up: %s", exc)
