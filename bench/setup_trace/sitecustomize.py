@@ -20,7 +20,12 @@ import time
 
 # module -> [(qualname, label, times)]: enter/exit lines of the first `times` calls
 TARGETS: dict[str, list[tuple[str, str, int]]] = {
-    "hello_tui.session.connect": [("Session.__aenter__", "session ready (signed in)", 1)],
+    "hello_tui.session.connect": [
+        ("Session.__aenter__", "session ready (signed in)", 1),
+        ("Session._warm_audio", "session: audio warm-up started", 1),
+    ],
+    "hello_tui.media.warmup": [("warm_audio_stack", "audio warm-up (thread)", 1)],
+    "hello_tui.media.audio_processing": [("_load_binding", "processing binding", 2)],
     "hello_tui.call.call": [
         ("Call._run_outgoing", "dial", 1),
         ("Call._new_offer", "offer", 1),
