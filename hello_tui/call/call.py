@@ -307,13 +307,17 @@ class Call:
     # ------------------------------------------------------------ controls
     @property
     def muted(self) -> bool:
-        return self.source is not None and self.source.muted
+        return self.source.muted if self.source is not None else self.media.mute_on_open
 
     def mute(self, muted: bool = True) -> None:
-        """The far side receives silence while muted (the stream keeps flowing)."""
-        if self.source is None or self.ended is not None or self.source.muted == muted:
+        """The far side receives silence while muted (the stream keeps flowing);
+        muted before the microphone is open, it opens muted."""
+        if self.ended is not None or self.muted == muted:
             return
-        self.source.muted = muted
+        if self.source is not None:
+            self.source.muted = muted
+        else:
+            self.media.mute_on_open = muted
         self._emit(ev.Muted(call_id=self.call_id) if muted else ev.Unmuted(call_id=self.call_id))
 
     def unmute(self) -> None:
@@ -522,7 +526,7 @@ class Call:
         return pc
 
     async def _new_offer(self) -> str:
-        await self.media.prepare()
+        self._open_devices()
         self.offerer = True
         self.pc = self._make_pc()
         self.pc.addTransceiver(self.media.sent_track(), direction="sendrecv")
@@ -538,7 +542,7 @@ class Call:
         return self.trust.stamp_offer(sdp)
 
     async def _answer_offer(self, sdp: str) -> str:
-        await self.media.prepare()
+        self._open_devices()
         if self.pc is not None:
             await self.pc.close()
         self.offerer = False
@@ -559,6 +563,22 @@ class Call:
         hosts = self.options.host_addresses
         answer = await local_description(self.pc, offer=False, addresses=hosts)
         return self.trust.stamp_answer(sdp, answer)
+
+    def _open_devices(self) -> None:
+        """Open the devices (a worker thread) while the call is signalled and ICE
+        and DTLS connect, not before the offer or the answer: opening a sound
+        card's streams waits 40-250 ms on the sound server. What we send waits
+        for them (``CallMedia.begin``); a failure ends the call."""
+        self.media.begin()
+        self._spawn(self._devices_opened())
+
+    async def _devices_opened(self) -> None:
+        try:
+            await self.media.ready()
+        except Exception as exc:  # a fallback (null:) is a notice, not this
+            log.warning("call %s: the audio devices did not open: %s", self.call_id[:6], exc)
+            self._notice(f"the audio devices did not open: {exc}", "audio-in")
+            await self.hangup()
 
     def _prefetch_media(self) -> None:
         """An incoming call rings: open the devices and start the speaker meanwhile

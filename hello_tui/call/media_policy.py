@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCPeerConnection
+from aiortc.mediastreams import MediaStreamError
 
 from hello_tui.call.options import CallOptions
 from hello_tui.media.audio_processing import attach_processing
@@ -92,6 +93,8 @@ class CallMedia:
         self._own_source: GatedTrack | None = None
         self._own_sink: AudioSink | None = None
         self._warmed = 0  # 1: the speaker was started early, 2: the microphone too
+        self._preparing: asyncio.Future[None] | None = None  # begin(): prepare() under way
+        self.mute_on_open = False  # muted before the source was open (begin())
 
     # ------------------------------------------------------------ audio
     def open(self) -> None:
@@ -101,9 +104,9 @@ class CallMedia:
 
     async def prepare(self, *, capture: bool = True) -> None:
         """:meth:`open` with its blocking part (PortAudio opening the streams, the
-        processing stage loading) in a worker thread, then the devices started in
-        another (:meth:`warm`, not awaited), so the streams run by the time ICE and
-        DTLS have connected instead of starting after. ``capture=False`` (a call
+        processing stage loading) in a worker thread, which then starts the devices
+        (:meth:`warm`), so the streams run by the time ICE and DTLS have connected
+        instead of starting after. ``capture=False`` (a call
         still ringing) starts only the speaker: the microphone starts once the
         user answers. The same call preparing again (ringing, then answered)
         reuses what was opened, except what depends on an endpoint that changed
@@ -117,29 +120,48 @@ class CallMedia:
                                sink=processing or was[1] != wanted[1])  # fmt: skip
         if self._prepared_for is None:
             self._prepared_for = wanted
+            # Started in the opening thread, right after opening: not a hop through
+            # the loop, which is busy connecting the call meanwhile.
+            self._warmed = 2 if capture else 1
             self._opening = asyncio.get_running_loop().create_task(
-                asyncio.to_thread(self._open_endpoints, self.options, self.source, self.sink)
+                asyncio.to_thread(
+                    self._open_and_start, self.options, self.source, self.sink, capture
+                )
             )
         await self._adopt_opened()
         if self._warmed < (2 if capture else 1):
             self._warmed = 2 if capture else 1
             self._spawn(asyncio.to_thread(self.warm, capture=capture))
 
+    def begin(self, *, capture: bool = True) -> None:
+        """:meth:`prepare` without waiting for it: the devices open (PortAudio and
+        the sound server: 40-250 ms, mostly waiting) while the call is signalled
+        and ICE/DTLS connect. :meth:`sent_track` and the remote audio's playout
+        wait for them (:meth:`ready`); the call awaits :meth:`ready` to learn of
+        a failure."""
+        self._preparing = asyncio.ensure_future(self.prepare(capture=capture))
+        self._preparing.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def ready(self) -> None:
+        """Wait for what :meth:`begin` started (raises what opening raised)."""
+        if self._preparing is not None:
+            await asyncio.shield(self._preparing)
+
     def warm(self, *, capture: bool = True) -> None:
         """Start the devices now (blocking; any thread): the speaker plays silence
         and the microphone's blocks are dropped until the call reads them
         (``DeviceSink.warm`` / ``DeviceSource.warm``). A device that fails to start
         here fails again, visibly, where the call starts it."""
-        devices: list[object] = [self.sink]
-        if capture and self.source is not None:
-            devices.append(self.source.source)
-        for device in devices:
-            warm = getattr(device, "warm", None)
-            if warm is not None:
-                try:
-                    warm()
-                except Exception as exc:  # PortAudio's error: the call's own start says it
-                    log.info("warming %s failed: %s", type(device).__name__, exc)
+        _start(self.sink, self.source if capture else None)
+
+    @classmethod
+    def _open_and_start(
+        cls, opts: CallOptions, source: GatedTrack | None, sink: AudioSink | None, capture: bool
+    ) -> _Opened:
+        """:meth:`_open_endpoints`, then start what it opened (:meth:`warm`)."""
+        opened = cls._open_endpoints(opts, source, sink)
+        _start(opened[1], opened[0] if capture else None)
+        return opened
 
     @staticmethod
     def _open_endpoints(
@@ -185,6 +207,7 @@ class CallMedia:
         if source is not None:
             if self.source is None:
                 self.source = self._own_source = source
+                source.muted = self.mute_on_open
             else:
                 source.stop()
         if sink is not None:
@@ -208,10 +231,14 @@ class CallMedia:
             self.sink = self._own_sink = None
 
     def sent_track(self) -> MeteredTrack:
-        """The source as sent, metered (the outgoing level of the quality samples)."""
-        assert self.source is not None, "open() first"
+        """The source as sent, metered (the outgoing level of the quality samples);
+        before :meth:`begin`'s devices are open, a stand-in that waits for them."""
         if self.metered is None:
-            self.metered = MeteredTrack(self.source)
+            if self.source is None:
+                assert self._preparing is not None, "open(), prepare() or begin() first"
+                self.metered = MeteredTrack(_OpeningSource(self))
+            else:
+                self.metered = MeteredTrack(self.source)
         return self.metered
 
     def sent_video(self) -> MediaStreamTrack | None:
@@ -231,6 +258,14 @@ class CallMedia:
     def _play(self, remote: TappedTrack) -> None:
         if self.sink is not None:
             self._spawn(self.sink.start(remote))
+        elif self._preparing is not None:  # begin(): the speaker is still opening
+            self._spawn(self._play_when_open(remote))
+
+    async def _play_when_open(self, remote: TappedTrack) -> None:
+        with contextlib.suppress(Exception):  # the call is told by its own ready()
+            await self.ready()
+        if self.sink is not None and self.remote is remote:
+            await self.sink.start(remote)
 
     # ------------------------------------------------------------ video
     def add_video(self, pc: RTCPeerConnection, *, offer: bool) -> None:
@@ -318,6 +353,40 @@ class CallMedia:
             await self.remote_video.stop()
 
 
+def _start(sink: AudioSink | None, source: GatedTrack | None) -> None:
+    """Start a sink and a source that can be started early (devices); blocking."""
+    for device in (sink, source.source if source is not None else None):
+        warm = getattr(device, "warm", None)
+        if warm is not None:
+            try:
+                warm()
+            except Exception as exc:  # PortAudio's error: the call's own start says it
+                log.info("warming %s failed: %s", type(device).__name__, exc)
+
+
+class _OpeningSource(MediaStreamTrack):
+    """What a call sends while :meth:`CallMedia.begin`'s devices are still opening
+    (the SDP needs a track, not the device): the first ``recv`` (once DTLS is up)
+    waits for them, then the sent track reads the source itself."""
+
+    kind = "audio"
+
+    def __init__(self, media: CallMedia) -> None:
+        super().__init__()
+        self._media = media
+
+    async def recv(self) -> Any:
+        try:
+            await self._media.ready()
+        except Exception as exc:  # the call ends on it (its own ready())
+            raise MediaStreamError(f"the audio source did not open: {exc}") from None
+        source, metered = self._media.source, self._media.metered
+        if source is None or metered is None or self.readyState != "live":
+            raise MediaStreamError("the audio source did not open")
+        metered.replace(source)
+        return await source.recv()
+
+
 class _VideoLoopback(LoopbackTrack):
     """The echo peer's video: sends back the received video track."""
 
@@ -345,6 +414,9 @@ class EchoMedia(CallMedia):
 
     async def prepare(self, *, capture: bool = True) -> None:
         self.open()  # no device: nothing to open in the background
+
+    def begin(self, *, capture: bool = True) -> None:
+        self.open()
 
     def _play(self, remote: TappedTrack) -> None:
         if self._loopback is not None:

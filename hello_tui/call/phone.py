@@ -30,6 +30,7 @@ from hello_tui.call import events as ev
 from hello_tui.call.call import Call
 from hello_tui.call.media_policy import CallMedia, MediaPolicy
 from hello_tui.call.options import CallOptions
+from hello_tui.media.aiortc_adapter import warm_up
 from hello_tui.signaling import protocol as p
 from hello_tui.signaling.client import Disconnected, Reconnected, SignalingClient
 from hello_tui.signaling.errors import SignalingClientError
@@ -79,6 +80,7 @@ class Phone:
         self._unrouted: deque[p.Message] = deque(maxlen=UNROUTED_MAX)
         self._incoming: asyncio.Queue[Call] = asyncio.Queue()
         self._router: asyncio.Task[None] | None = None
+        self._warming: asyncio.Task[None] | None = None
         self.live: set[Call] = set()
         # Front-end hooks: refuse a caller before ringing (blocked contacts: return
         # "busy" or "rejected"), and the name to show/record for a caller.
@@ -104,13 +106,19 @@ class Phone:
 
     def start(self) -> None:
         if self._router is None:
-            self._router = asyncio.get_running_loop().create_task(self._route())
+            loop = asyncio.get_running_loop()
+            self._router = loop.create_task(self._route())
+            # A process's first call pays one-off costs (OpenSSL, libopus): now, not then.
+            self._warming = loop.create_task(asyncio.to_thread(warm_up))
 
     async def close(self) -> None:
         """Hang up every live call and stop routing."""
         for call in list(self.live):
             with contextlib.suppress(Exception):
                 await call.hangup()
+        if self._warming is not None:  # no thread left behind
+            await asyncio.wait({self._warming})
+            self._warming = None
         if self._router is not None:
             self._router.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -163,8 +163,10 @@ class KeyPins:
         """Read, change, write under the lock; returns what ``change`` returned."""
         with file_lock(self.path.with_name(self.path.name + ".lock")):
             pins = self._load()
+            before = dict(pins)
             result = change(pins)
-            self._save(pins)
+            if pins != before:  # a known key (most calls): no write, no fsync on the loop
+                self._save(pins)
             return result
 
     def get(self, name: str) -> Pin | None:

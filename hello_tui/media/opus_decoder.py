@@ -30,13 +30,21 @@ class OpusError(RuntimeError):
     """libopus is missing or refused a call; the message says which."""
 
 
+SONAME = "libopus.so.0"
+
+
 @cache
 def _lib() -> ctypes.CDLL:
-    name = ctypes.util.find_library("opus") or "libopus.so.0"
+    # The soname first: find_library runs `ldconfig -p` in a subprocess (10-80 ms,
+    # and the first received packet of a call waits for it on the event loop).
     try:
-        lib = ctypes.CDLL(name)
-    except OSError as exc:
-        raise OpusError(f"libopus not found ({name}): install libopus0") from exc
+        lib = ctypes.CDLL(SONAME)
+    except OSError:
+        name = ctypes.util.find_library("opus") or SONAME
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError as exc:
+            raise OpusError(f"libopus not found ({name}): install libopus0") from exc
     lib.opus_decoder_create.restype = ctypes.c_void_p
     lib.opus_decoder_create.argtypes = [ctypes.c_int32, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
     lib.opus_decoder_destroy.restype = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -119,12 +120,15 @@ class Session:
             raise
 
     async def _open(self, stack: contextlib.AsyncExitStack) -> Phone:
+        # Before the call stack's imports (~0.5-1 s): PortAudio's start-up runs
+        # alongside them, not alongside the sign-in only (a CLI call dials right
+        # after it, and its devices then waited for the rest of the warm-up).
+        self._warm_audio(stack)
         from hello_tui.call.engine import Phone
         from hello_tui.call.history_recorder import HistoryRecorder
         from hello_tui.contacts.pins import KeyPins
         from hello_tui.signaling.client import SignalingClient
 
-        self._warm_audio(stack)
         url = self.url
         if self.embedded:
             from hello_tui.session.embedded import embedded_server
@@ -195,8 +199,10 @@ class Session:
         if not uses_devices(endpoints):
             return
         processing = audio.aec not in (False, "off") or audio.noise_suppression or audio.auto_gain
-        task = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(warm_audio_stack, processing=processing)
+        # Submitted now (run_in_executor, not a to_thread task that would start only
+        # once the loop runs again, after the imports that follow).
+        task = asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(warm_audio_stack, processing=processing)
         )
         stack.push_async_callback(lambda: asyncio.wait({task}))  # no thread left behind
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
+from collections.abc import Iterable
 from typing import Final
 
 MAX_NAME_CHARS: Final = 80
@@ -112,14 +113,17 @@ def valid_name(name: str) -> bool:
     return True
 
 
-@functools.cache
-def _prototypes() -> dict[str, str]:
-    """confusables.txt: source code point → prototype (its skeleton)."""
-    table: dict[str, str] = {}
+def _table_text() -> str:
     from importlib import resources  # only when a name is first folded: --help stays light
 
     data = resources.files("hello_tui.signaling") / "data" / "confusables.txt"
-    for line in data.read_text("utf-8-sig").splitlines():
+    return data.read_text("utf-8-sig")
+
+
+def _parse(lines: Iterable[str]) -> dict[str, str]:
+    """confusables.txt lines: source code point → prototype (its skeleton)."""
+    table: dict[str, str] = {}
+    for line in lines:
         fields = line.split("#", 1)[0].split(";")
         if len(fields) < 2 or not fields[0].strip():
             continue
@@ -128,10 +132,29 @@ def _prototypes() -> dict[str, str]:
     return table
 
 
+@functools.cache
+def _prototypes() -> dict[str, str]:
+    """The whole table (~6,300 entries: tens of ms to parse)."""
+    return _parse(_table_text().splitlines())
+
+
+# The table's entries whose source is an ASCII code point, as confusables.txt
+# 17.0.0 has them (tests/signaling/test_names.py checks them against the file):
+# all an ASCII string's skeleton reads. Every name a call signs or checks goes
+# through fold(); parsing the whole file took 40-150 ms at a client's first call
+# (its offer's signature, the callee's pin lookup), between dialling and ringing.
+ASCII_PROTOTYPES: Final = {
+    "`": "'", '"': "''", "|": "l", "1": "l", "I": "l", "0": "O", "%": "\u00ba/\u2080", "m": "rn",
+}  # fmt: skip
+
+
 def skeleton(text: str) -> str:
     """UTS #39 skeleton: NFD, default-ignorables removed, each character replaced
     by its prototype, NFD again. Equal skeletons: confusable strings. Not for display."""
-    table = _prototypes()
+    # NFD keeps ASCII as it is and no ASCII character is ignorable: an ASCII
+    # string maps through the ASCII sources alone (a non-ASCII prototype they
+    # produce is met by the full table in the next round of fold()).
+    table = ASCII_PROTOTYPES if text.isascii() else _prototypes()
     nfd = unicodedata.normalize("NFD", text)
     mapped = "".join(table.get(c, c) for c in nfd if not ignorable(c))
     return unicodedata.normalize("NFD", mapped)

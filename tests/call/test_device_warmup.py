@@ -1,7 +1,8 @@
 """Devices are opened and started while the call is set up, not after it connects.
 
-The callee's devices are opened while it rings: its speaker starts then, its
-microphone only once the call is answered (and the answer uses those very
+The caller's devices open while the call is signalled and connects (the offer
+does not wait for them). The callee's devices are opened while it rings: its
+speaker starts then, its microphone only once the call is answered (and the answer uses those very
 devices); a ringing call that is declined closes what it opened. Real peers
 through the real server, PulseAudio null sinks as sound cards (``pulse_devices``).
 No timing assertion: only which device is started when.
@@ -10,10 +11,14 @@ No timing assertion: only which device is started when.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 
+import pytest
+
 from hello_tui.call import events as ev
+from hello_tui.call.media_policy import CallMedia
 from hello_tui.media.sinks import DeviceSink
 from hello_tui.media.sources import DeviceSource
 from tests.call.conftest import MIC, SPEAKER, Env, T
@@ -88,5 +93,41 @@ async def test_answered_with_another_microphone_keeps_the_speaker_opened_while_r
     assert incoming.sink is speaker  # the speaker's endpoint did not change: kept
     assert incoming.source is not None and incoming.source.source is not mic
     assert mic.readyState == "ended"  # the microphone opened while ringing: closed
+    await call.hangup()
+    await incoming.wait_ended(T)
+
+
+async def test_the_call_rings_and_connects_while_the_callers_devices_open(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The offer and ICE/DTLS do not wait for the caller's devices (opening a sound
+    card waits on the sound server); what it sends waits for them, and a mute
+    pressed meanwhile holds: the microphone opens muted."""
+    gate = threading.Event()
+    opening = CallMedia._open_endpoints
+
+    def slow(opts: object, source: object, sink: object) -> object:
+        if getattr(opts, "audio_in", "") == "sine:440":  # alice's, not bob's
+            gate.wait(4 * T)  # longer than any wait below: the old order fails
+        return opening(opts, source, sink)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CallMedia, "_open_endpoints", staticmethod(slow))
+    alice = await env.phone("alice", audio_in="sine:440", audio_out="null:")
+    bob = await env.phone("bob", audio_in="sine:660", audio_out="null:")
+    try:
+        call = alice.dial("bob")
+        incoming = await bob.next_incoming(T)  # rang: the offer went out
+        call.mute()
+        assert call.muted and call.source is None
+        await incoming.accept()
+        await call.wait_for(ev.Connected, T)
+        await incoming.wait_for(ev.Connected, T)
+        assert call.source is None  # still opening: nothing sent, nothing played yet
+        assert not any(isinstance(e, ev.MediaFlowing) for e in incoming.event_log)
+    finally:
+        gate.set()
+    await incoming.wait_for(ev.MediaFlowing, T)
+    await call.wait_for(ev.MediaFlowing, T)
+    assert call.source is not None and call.source.muted  # opened muted
     await call.hangup()
     await incoming.wait_ended(T)

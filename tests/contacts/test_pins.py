@@ -87,3 +87,18 @@ def test_malformed_entries_are_skipped(tmp_path: Path) -> None:
 def test_echo_is_never_pinned() -> None:
     assert not KeyPins.applies("echo") and not KeyPins.applies("ECHO ")
     assert KeyPins.applies("bob") and not KeyPins.applies("")
+
+
+def test_a_known_key_is_not_written_again(tmp_path: Path) -> None:
+    """Each call records the peer's key once DTLS is up, on the event loop, just
+    before the first audio: a known key changes nothing, so the file (and its
+    fsync) is left alone; a change is still written."""
+    pins = KeyPins.in_dir(tmp_path)
+    k1, k2 = key(), key()
+    pins.record("mum@example.org", k1)
+    path = tmp_path / FILE_NAME
+    written = path.stat().st_ino  # an atomic write replaces the file: a new inode
+    assert pins.record("mum@example.org", k1) == "known"
+    assert path.stat().st_ino == written
+    assert pins.record("mum@example.org", k2) == "changed"
+    assert path.stat().st_ino != written

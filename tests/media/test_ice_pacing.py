@@ -44,3 +44,23 @@ async def test_a_plain_connection_keeps_aioices_pace() -> None:
     connection = pc.addTransceiver("audio").receiver.transport.transport._connection
     assert "_check_periodic" not in vars(connection)
     await pc.close()
+
+
+async def test_once_every_pair_started_the_tick_says_so_at_once() -> None:
+    """No more remote candidates expected and every pair started: the tick that
+    started the last one returns False (aioice's own answer), so ``connect()``
+    waits for the result now, not after one more 20 ms sleep, on both sides."""
+    pc = ad.pace_checks(RTCPeerConnection())
+    connection = pc.addTransceiver("audio").receiver.transport.transport._connection
+    pairs = [SimpleNamespace(state=State.WAITING, name=0)]  # one host pair: loopback
+
+    def start(pair: SimpleNamespace) -> None:
+        pair.state = State.IN_PROGRESS
+
+    connection._check_list = pairs
+    connection.check_start_task = start
+    connection._remote_candidates_end = True  # a full SDP: no trickle
+    assert connection._check_periodic() is False
+    assert pairs[0].state == State.IN_PROGRESS  # started all the same
+    connection._check_list = []
+    await pc.close()

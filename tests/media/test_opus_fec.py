@@ -119,3 +119,21 @@ def test_lbrr_flag_read_from_every_packet_framing(payloads: list[bytes]) -> None
             bytes([toc | 3, 0x80 | 0x40 | 2, 3, len(frame)]) + frame + frame + b"\0\0\0",
         ]
         assert {has_lbrr(w) for w in wrapped} == {has_lbrr(data)}
+
+
+def test_libopus_loads_by_soname_without_a_subprocess(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decoder is made on a call's first received packet, on the event loop:
+    find_library (``ldconfig -p`` in a subprocess, 10-80 ms) is only the fallback."""
+    import ctypes.util
+
+    from hello_tui.media import opus_decoder
+
+    def no_subprocess(name: str) -> str:
+        raise AssertionError(f"find_library({name!r}) on the call path")
+
+    monkeypatch.setattr(ctypes.util, "find_library", no_subprocess)
+    opus_decoder._lib.cache_clear()
+    try:
+        assert OpusDecoder(48000, 1).decode(b"\xf8\xff\xfe").size  # a valid Opus frame
+    finally:
+        opus_decoder._lib.cache_clear()

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hello_tui.signaling import names
 from hello_tui.signaling.names import (
+    ASCII_PROTOTYPES,
     MAX_NAME_BYTES,
     MAX_NAME_CHARS,
     BadName,
@@ -135,3 +137,42 @@ def test_fold_takes_any_text(name: str) -> None:
 @given(st.text(st.characters(codec="ascii"), max_size=60))
 def test_fold_ignores_case(name: str) -> None:
     assert fold(name.upper()) == fold(name.lower()) == fold(name)
+
+
+def test_ascii_prototypes_are_the_files() -> None:
+    """The ASCII shortcut is exactly the data file's ASCII entries (a new
+    confusables.txt with another ASCII entry fails here, not in production)."""
+    table = names._prototypes()
+    assert {k: v for k, v in table.items() if k.isascii()} == ASCII_PROTOTYPES
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.characters(codec="ascii"), max_size=40))
+def test_ascii_names_fold_as_with_the_whole_table(name: str) -> None:
+    """An ASCII name folds the same through the shortcut as through the whole table
+    (the server may have loaded it: both ends must agree on every name)."""
+    full = names._prototypes()
+
+    def skeleton_full(text: str) -> str:
+        nfd = unicodedata.normalize("NFD", text)
+        mapped = "".join(full.get(c, c) for c in nfd if not names.ignorable(c))
+        return unicodedata.normalize("NFD", mapped)
+
+    text = skeleton_full(unicodedata.normalize("NFKC", name).strip())
+    for _ in range(6):
+        folded = skeleton_full(skeleton_full(text.upper()).casefold())
+        if folded == text:
+            break
+        text = folded
+    assert names.fold.__wrapped__(name) == text
+
+
+def test_an_ascii_name_does_not_parse_the_table() -> None:
+    """A call's names (signature, pins) are ASCII as a rule: folding one never
+    pays for parsing the ~10,000-line file (40-150 ms at a first call)."""
+    names._prototypes.cache_clear()
+    try:
+        assert names.fold.__wrapped__("mum@example.org") == "rnurn@exarnple.org"
+        assert names._prototypes.cache_info().currsize == 0
+    finally:
+        names._prototypes.cache_clear()
