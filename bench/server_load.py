@@ -49,6 +49,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hello_tui.signaling import protocol as p
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "bench") not in sys.path:
+    sys.path.insert(0, str(ROOT / "bench"))
+import rawws  # noqa: E402  (bench/rawws.py, beside this script)
+
 SERVER_CPU = 0
 CLIENT_CPU = 1
 IDLE_BAR_MB = 250.0
@@ -145,6 +149,7 @@ async def start_server(
     redis_url: str = "",
     secret_file: Path | None = None,
     cpu: int = SERVER_CPU,
+    loop: str = "auto",
 ) -> ServerProc:
     index = len(list(tmp.glob("server-*.log")))
     log = tmp / f"server-{index}.log"
@@ -179,6 +184,8 @@ async def start_server(
         log_level,
         "--admin-token-file",
         str(token_file),
+        "--loop",
+        loop,
     ]
     if redis_url:
         cmd += ["--redis", redis_url, "--secret-file", str(secret_file)]
@@ -257,13 +264,76 @@ class Conn:
                 raise Misrouted(f"{self.name}: {kind.__name__}.{key} {got!r:.80} != {value!r:.80}")
         return message
 
+    async def close(self) -> None:
+        await self.ws.close()
+
+    async def drain(self, wait: float) -> int:
+        """Text frames still arriving within ``wait`` s of each other (each one unexpected)."""
+        count = 0
+        with contextlib.suppress(TimeoutError):
+            while True:
+                frame = await self.ws.receive(timeout=wait)
+                if frame.type != aiohttp.WSMsgType.TEXT:
+                    return count
+                count += 1
+        return count
+
+    async def read_idle(self, counts: dict[str, int]) -> None:
+        """Read (so pings are answered) until cancelled; count what arrives."""
+        with contextlib.suppress(asyncio.CancelledError):
+            async for frame in self.ws:
+                counts["unexpected"] += 1
+                del frame
+
+
+class RawConn(Conn):
+    """The same, over :class:`rawws.RawWebSocket` (the lean generator, the default):
+    no aiohttp on the client side, frames built and parsed in one place."""
+
+    __slots__ = ()
+    ws: rawws.RawWebSocket  # type: ignore[assignment]
+
+    async def send(self, message: p.Message) -> None:
+        self.ws.send(p.encode(message))
+
+    async def recv(self) -> p.Message:
+        try:
+            data = await self.ws.recv()
+        except rawws.Closed as exc:
+            raise Lost(f"{self.name}: connection ended ({exc})") from None
+        return p.decode_server(data)
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+    async def drain(self, wait: float) -> int:
+        count = 0
+        with contextlib.suppress(TimeoutError, rawws.Closed):
+            while True:
+                async with asyncio.timeout(wait):
+                    await self.ws.recv()
+                count += 1
+        return count
+
+    async def read_idle(self, counts: dict[str, int]) -> None:
+        with contextlib.suppress(asyncio.CancelledError, rawws.Closed):
+            while True:
+                await self.ws.recv()
+                counts["unexpected"] += 1
+
+
+LEAN = True  # --generator aiohttp: the aiohttp client of the earlier figures
+
 
 async def open_account(
     http: aiohttp.ClientSession, url: str, name: str, key: Ed25519PrivateKey, public: str
 ) -> Conn:
     """Connect, hello, register ``name`` and log in with the challenge-response."""
-    ws = await http.ws_connect(url + "/ws", autoping=True, max_msg_size=1 << 20)
-    conn = Conn(ws, name, p.canonical_origin(url))
+    if LEAN:
+        conn: Conn = RawConn(await rawws.RawWebSocket.connect(url), name, p.canonical_origin(url))
+    else:
+        ws = await http.ws_connect(url + "/ws", autoping=True, max_msg_size=1 << 20)
+        conn = Conn(ws, name, p.canonical_origin(url))
     await conn.send(p.Hello(version=p.PROTOCOL_VERSION, client="bench/server_load", ref=1))
     conn.session = (await conn.expect(p.Welcome, ref=1)).session
     await conn.send(p.Register(name=name, public_key=public, ref=2))
@@ -354,10 +424,7 @@ class IdleResult:
 
 async def _idle_reader(conn: Conn, counts: dict[str, int]) -> None:
     """Idle clients still read (so pings are answered); nothing should arrive."""
-    with contextlib.suppress(asyncio.CancelledError):
-        async for frame in conn.ws:
-            counts["unexpected"] += 1
-            del frame
+    await conn.read_idle(counts)
 
 
 async def run_idle(
@@ -422,7 +489,7 @@ async def run_idle(
 
 async def close_all(conns: list[Conn]) -> None:
     for i in range(0, len(conns), 500):
-        await asyncio.gather(*(c.ws.close() for c in conns[i : i + 500]), return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in conns[i : i + 500]), return_exceptions=True)
 
 
 # ---------------------------------------------------------------- call exchanges
@@ -695,18 +762,8 @@ async def run_calls(
 async def leftovers(pairs: list[Pair], wait: float = 0.3) -> int:
     """Frames still queued on any client after a run (each one is misrouted)."""
 
-    async def one(conn: Conn) -> int:
-        count = 0
-        with contextlib.suppress(TimeoutError):
-            while True:
-                frame = await conn.ws.receive(timeout=wait)
-                if frame.type != aiohttp.WSMsgType.TEXT:
-                    return count
-                count += 1
-        return count
-
     conns = [c for pair in pairs if not pair.broken for c in (pair.caller, pair.callee)]
-    return sum(await asyncio.gather(*(one(c) for c in conns)))
+    return sum(await asyncio.gather(*(c.drain(wait) for c in conns)))
 
 
 # ---------------------------------------------------------------- scenarios
@@ -721,6 +778,7 @@ class Options:
     redis_cpus: tuple[int, int, int]
     log_level: str
     max_calls: int
+    server_loop: str = "auto"
 
 
 def runqueue_wait(pid: int) -> float:
@@ -767,7 +825,7 @@ class CpuMeter:
 
 
 async def idle_scenario(opts: Options, tmp: Path, keys: Keys) -> Row:
-    server = await start_server(tmp, opts.log_level)
+    server = await start_server(tmp, opts.log_level, loop=opts.server_loop)
     try:
         async with http_session() as http:
             meter = CpuMeter({"server": server.pid, "generator": os.getpid()})
@@ -942,7 +1000,7 @@ def _call_row(
 
 
 async def single_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
-    server = await start_server(tmp, opts.log_level)
+    server = await start_server(tmp, opts.log_level, loop=opts.server_loop)
     try:
         cpu = {"server": server.pid, "generator": os.getpid()}
         return await calls_scenario(opts, tmp, keys, "call exchanges (1 instance)", [server], cpu)
@@ -967,7 +1025,7 @@ async def redis_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
     cpu_a, cpu_b, cpu_redis = opts.redis_cpus
     with _redis(cpu_redis) as redis:
         servers = [
-            await start_server(tmp, opts.log_level, redis.url, secret, cpu)
+            await start_server(tmp, opts.log_level, redis.url, secret, cpu, opts.server_loop)
             for cpu in (cpu_a, cpu_b)
         ]
         try:
@@ -1040,10 +1098,24 @@ def parse(argv: list[str] | None = None) -> Options:
     ap.add_argument(
         "--no-pin", action="store_true", help="pin no process to a core (a loaded machine)"
     )
+    ap.add_argument(
+        "--generator",
+        default="lean",
+        choices=["lean", "aiohttp"],
+        help="the load generator's client: raw frames (lean, bench/rawws.py) or aiohttp's "
+        "WebSocket client (the figures before session 6)",
+    )
+    ap.add_argument(
+        "--server-loop",
+        default="auto",
+        choices=["auto", "uvloop", "asyncio"],
+        help="the servers' event loop (`serve --loop`; auto: uvloop when installed)",
+    )
     args = ap.parse_args(argv)
+    global PINNING, LEAN
     if args.no_pin:
-        global PINNING
         PINNING = False
+    LEAN = args.generator == "lean"
     quick = args.quick
     calls = args.calls if args.calls is not None else (400 if quick else 5000)
     rates = args.rates or ("500" if quick else "500,1000,1500,2000,2500,3000")
@@ -1057,6 +1129,7 @@ def parse(argv: list[str] | None = None) -> Options:
         redis_cpus=tuple(int(c) for c in args.redis_cpus.split(",")),  # type: ignore[arg-type]
         log_level=args.server_log_level,
         max_calls=args.max_calls or calls,
+        server_loop=args.server_loop,
     )
 
 
