@@ -228,7 +228,7 @@ class LeanClient:
             await self.ws.close()
 
 
-async def run(n: int, proxies: int, real: bool = False) -> int:
+async def run(n: int, proxies: int, real: bool = False, loop: str = "auto") -> int:
     raise_nofile()
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     maxconn = min(n + 500, (limit - 200) // 2)
@@ -243,7 +243,7 @@ async def run(n: int, proxies: int, real: bool = False) -> int:
             try:
                 port, tls_port = free_port(), free_port()
                 own = ("--trusted-proxy", SOURCE, "--log-level", "info", "--max-connections", "0",
-                       "--public-url", f"http://127.0.0.1:{port}")  # fmt: skip
+                       "--public-url", f"http://127.0.0.1:{port}", "--loop", loop)  # fmt: skip
                 instances = list(await asyncio.gather(*(fleet.start(*own) for _ in range(3))))
                 urls = [i.url for i in instances]
                 async with contextlib.AsyncExitStack() as stack:
@@ -395,13 +395,19 @@ def main(argv: list[str] | None = None) -> int:
         help="the TUI's SignalingClient for every client (the figures before session 6) "
         "instead of the lean raw-frame clients",
     )
+    ap.add_argument(
+        "--server-loop",
+        default="auto",
+        choices=["auto", "uvloop", "asyncio"],
+        help="the instances' event loop (`serve --loop`; auto: uvloop when installed)",
+    )
     args = ap.parse_args(argv)
     proxies = args.proxies or (1 if args.clients <= 9000 else 2)
     with contextlib.suppress(ImportError):  # the generator as lean as it can be
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return asyncio.run(run(args.clients, proxies, args.real_clients))
+    return asyncio.run(run(args.clients, proxies, args.real_clients, args.server_loop))
 
 
 if __name__ == "__main__":
