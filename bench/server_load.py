@@ -110,6 +110,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def kernel_seconds(pid: int) -> float:
+    """System (kernel) CPU seconds of ``pid``: on loopback, mostly TCP send and receive."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class ServerProc:
     """One ``hello-tui serve`` subprocess."""
@@ -779,6 +785,7 @@ class Options:
     log_level: str
     max_calls: int
     server_loop: str = "auto"
+    loop_ab: bool = False
 
 
 def runqueue_wait(pid: int) -> float:
@@ -797,11 +804,16 @@ class CpuMeter:
         self.pids = pids
         self.t = time.perf_counter()
         self.start = {name: self._cpu(pid) for name, pid in pids.items()}
+        self.kernel = {name: self._kernel(pid) for name, pid in pids.items()}
         self.waits = {name: runqueue_wait(pid or os.getpid()) for name, pid in pids.items()}
 
     @staticmethod
     def _cpu(pid: int) -> float:
         return time.process_time() if pid == os.getpid() else cpu_seconds(pid)
+
+    @staticmethod
+    def _kernel(pid: int) -> float:
+        return os.times().system if pid == os.getpid() else kernel_seconds(pid)
 
     def read(self, exchanges: int = 0) -> str:
         if not self.pids:
@@ -812,6 +824,14 @@ class CpuMeter:
             per = "; CPU ms per exchange " + ", ".join(
                 f"{name} {1000 * (self._cpu(pid) - self.start[name]) / exchanges:.3f}"
                 for name, pid in self.pids.items()
+            )
+            per += (
+                " (of which in the kernel "
+                + ", ".join(
+                    f"{name} {1000 * (self._kernel(pid) - self.kernel[name]) / exchanges:.3f}"
+                    for name, pid in self.pids.items()
+                )
+                + ")"
             )
         parts = [
             f"{name} {100 * (self._cpu(pid) - self.start[name]) / dt:.0f}%"
@@ -1043,6 +1063,59 @@ async def redis_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
                 await srv.stop()
 
 
+async def loop_ab_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
+    """uvloop against asyncio *at the same time*: two pairs of instances on one
+    Redis (A1/B1 on the stdlib loop, A2/B2 on uvloop), each driven at half the
+    rate by this one generator, so both arms share whatever else the machine
+    runs. The figure to read is each arm's server CPU per exchange."""
+    secret = tmp / "secret"
+    secret.write_bytes(secrets.token_bytes(32))
+    secret.chmod(0o600)
+    rows: list[Row] = []
+    arms = ("asyncio", "uvloop")
+    with _redis(opts.redis_cpus[2]) as redis:
+        servers = {
+            arm: [
+                await start_server(tmp, opts.log_level, redis.url, secret, SERVER_CPU, arm)
+                for _ in range(2)
+            ]
+            for arm in arms
+        }
+        try:
+            async with http_session() as http:
+                pairs = {
+                    arm: await open_pairs(http, srv[0].url, srv[1].url, opts.concurrency // 2, keys)
+                    for arm, srv in servers.items()
+                }
+                await asyncio.gather(*(run_calls(pairs[a], 200, 0) for a in arms))  # warm-up
+                for rate in opts.rates:
+                    results = await asyncio.gather(
+                        *(
+                            run_calls(
+                                pairs[arm],
+                                opts.calls // 2,
+                                rate / 2,
+                                {"A": servers[arm][0].pid, "B": servers[arm][1].pid},
+                            )
+                            for arm in arms
+                        )
+                    )
+                    for arm, (stats, wall, usage) in zip(arms, results, strict=True):
+                        stray = await leftovers(pairs[arm])
+                        what = f"{arm} pair, open loop @{rate / 2:.0f}/s (of {rate:.0f})"
+                        row = _call_row(what, stats, wall, stray, servers[arm])
+                        clean = stats.lost == stats.failed == stats.misrouted + stray == 0
+                        row.bar, row.ok = "0 lost", (None if clean else False)
+                        row.notes.append(usage)
+                        rows.append(row)
+                for arm in arms:
+                    await close_all([c for pair in pairs[arm] for c in (pair.caller, pair.callee)])
+        finally:
+            for srv in (s for arm in arms for s in servers[arm]):
+                await srv.stop()
+    return rows
+
+
 async def main_async(opts: Options) -> int:
     keys = Keys()
     rows: list[Row] = []
@@ -1051,9 +1124,11 @@ async def main_async(opts: Options) -> int:
         try:
             if opts.idle:
                 rows.append(await idle_scenario(opts, tmp, keys))
-            if opts.calls and not opts.redis_only:
+            if opts.calls and not opts.redis_only and not opts.loop_ab:
                 rows += await single_scenario(opts, tmp, keys)
-            if opts.calls and opts.redis:
+            if opts.loop_ab:
+                rows += await loop_ab_scenario(opts, tmp, keys)
+            elif opts.calls and opts.redis:
                 rows += await redis_scenario(opts, tmp, keys)
         except BaseException:
             for log in sorted(tmp.glob("server-*.log")):
@@ -1106,6 +1181,12 @@ def parse(argv: list[str] | None = None) -> Options:
         "WebSocket client (the figures before session 6)",
     )
     ap.add_argument(
+        "--loop-ab",
+        action="store_true",
+        help="only this: two instance pairs on one Redis at once, one on asyncio and one "
+        "on uvloop, each at half of each --rates rate (both arms under the same load)",
+    )
+    ap.add_argument(
         "--server-loop",
         default="auto",
         choices=["auto", "uvloop", "asyncio"],
@@ -1130,6 +1211,7 @@ def parse(argv: list[str] | None = None) -> Options:
         log_level=args.server_log_level,
         max_calls=args.max_calls or calls,
         server_loop=args.server_loop,
+        loop_ab=args.loop_ab,
     )
 
 
