@@ -4,11 +4,13 @@ within 10 s).
 
 Three real ``hello-tui serve`` processes on one redis-server behind a real
 HAProxy running deploy/haproxy.cfg (tests/server/proxy.py). ``--clients``
-real ``SignalingClient``\\ s (the client the TUI and CLI use: reconnect with
-jittered backoff, log in again) register and log in through the proxy and
-stay idle; the spread is read from the instances' own logs (the sessions each
-one opened). Then instance 0 is killed with SIGKILL and the time until each
-of its clients is logged in again elsewhere is measured.
+lean clients on raw frames (``LeanClient``: the real client's jittered
+backoff and growing attempt timeouts, at a fraction of its CPU; with
+``--real-clients``, the ``SignalingClient`` the TUI and CLI use) register
+and log in through the proxy and stay idle; the spread is read from the
+instances' own logs (the sessions each one opened). Then instance 0 is
+killed with SIGKILL and the time until each of its clients is logged in
+again elsewhere is measured.
 
 Where the time goes: the CPU each process spent from the kill until the last
 client was back (this bench's own clients included: they sign and handshake
@@ -21,7 +23,9 @@ this machine allows a process (two per proxied connection): ``--proxies 2``
 kernel spreads new connections over (SO_REUSEPORT), as two proxy hosts behind
 one address would be.
 
-Run: ``.venv/bin/python bench/proxy_idle.py [--clients 3000] [--proxies N]``.
+Run: ``.venv/bin/python bench/proxy_idle.py [--clients 3000] [--proxies N]
+[--real-clients] [--server-loop auto|uvloop|asyncio]``; bar 2 of issue 18:
+``--clients 10000``.
 Exits 1 if a client does not come back, if it takes over 10 s, or if an
 instance holds under 80 % of its even share.
 """

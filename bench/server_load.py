@@ -19,8 +19,16 @@ over a pool of ``--concurrency`` caller/callee pairs; a step-up sweep finds
 the highest rate that keeps p99 under the bar, and a closed-loop run (every
 pair back to back) finds the maximum throughput.
 
+The generator speaks raw WebSocket frames (bench/rawws.py: the least CPU
+taken from the servers' cores); ``--generator aiohttp`` runs aiohttp's client,
+as every figure before session 6 did. The servers run on uvloop when it is
+installed (``--server-loop asyncio`` for the stdlib loop); ``--loop-ab`` runs
+an asyncio pair and a uvloop pair of instances at once on one Redis.
+
 Run: ``.venv/bin/python bench/server_load.py [--quick] [--idle N] [--calls N]
-[--concurrency N] [--redis] [--rates 500,1000] [--server-log-level info]``.
+[--concurrency N] [--redis] [--rates 500,1000] [--server-log-level info]``;
+bar 1 of issue 18: ``--redis-only --idle 0 --calls 4000 --rates 1000
+--concurrency 64 --max-calls 4000 --no-pin``.
 Prints a plain-text table; exits 1 if a bar is missed.
 """
 
