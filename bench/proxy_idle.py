@@ -150,6 +150,7 @@ class LeanClient:
         self._watch: asyncio.Task[None] | None = None
         self._closed = False
         self.registered = False
+        self.failures: Counter[str] = Counter()  # failed reconnect attempts, by why
 
     async def _request(self, message: p.Message, kind: type[p.Message]) -> p.Message:
         assert self.ws is not None
@@ -207,10 +208,14 @@ class LeanClient:
                 attempt += 1
                 if self.ws is not None:
                     self.ws.abort()
+                step = "connect/hello"
                 try:
                     await self._open(CONNECT_TIMEOUT * 2 ** min(attempt - 1, 3))
+                    step = "login"
                     await self._login()
-                except (OSError, TimeoutError, rawws.Closed, SignalingClientError):
+                except (OSError, TimeoutError, rawws.Closed, SignalingClientError) as exc:
+                    reason = str(exc) if isinstance(exc, rawws.Closed) else type(exc).__name__
+                    self.failures[f"{step}: {reason[:60]}"] += 1
                     continue
                 self.events.put_nowait(Reconnected(self.session, self.name, attempt, None))
                 break
@@ -336,6 +341,11 @@ async def run(n: int, proxies: int, real: bool = False, loop: str = "auto") -> i
                             print(f"  {who:16} CPU {used:6.2f} s ({100 * used / wave:4.0f} %), "
                                   f"run-queue wait {queued:6.2f} s")  # fmt: skip
                     print(f"attempts to get back: {dict(sorted(attempts.items()))}")
+                    if not real:
+                        why: Counter[str] = Counter()
+                        for client in on_victim:
+                            why.update(getattr(client, "failures", {}))
+                        print(f"failed attempts, by why: {dict(why.most_common(8))}")
                     failed = len(pending) + sum(1 for t in done if t.exception() is not None)
                     for task in pending:
                         task.cancel()
