@@ -19,8 +19,16 @@ over a pool of ``--concurrency`` caller/callee pairs; a step-up sweep finds
 the highest rate that keeps p99 under the bar, and a closed-loop run (every
 pair back to back) finds the maximum throughput.
 
+The generator speaks raw WebSocket frames (bench/rawws.py: the least CPU
+taken from the servers' cores); ``--generator aiohttp`` runs aiohttp's client,
+as every figure before session 6 did. The servers run on uvloop when it is
+installed (``--server-loop asyncio`` for the stdlib loop); ``--loop-ab`` runs
+an asyncio pair and a uvloop pair of instances at once on one Redis.
+
 Run: ``.venv/bin/python bench/server_load.py [--quick] [--idle N] [--calls N]
-[--concurrency N] [--redis] [--rates 500,1000] [--server-log-level info]``.
+[--concurrency N] [--redis] [--rates 500,1000] [--server-log-level info]``;
+bar 1 of issue 18: ``--redis-only --idle 0 --calls 4000 --rates 1000
+--concurrency 64 --max-calls 4000 --no-pin``.
 Prints a plain-text table; exits 1 if a bar is missed.
 """
 
@@ -49,6 +57,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hello_tui.signaling import protocol as p
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "bench") not in sys.path:
+    sys.path.insert(0, str(ROOT / "bench"))
+import rawws  # noqa: E402  (bench/rawws.py, beside this script)
+
 SERVER_CPU = 0
 CLIENT_CPU = 1
 IDLE_BAR_MB = 250.0
@@ -106,6 +118,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def kernel_seconds(pid: int) -> float:
+    """System (kernel) CPU seconds of ``pid``: on loopback, mostly TCP send and receive."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class ServerProc:
     """One ``hello-tui serve`` subprocess."""
@@ -145,6 +163,7 @@ async def start_server(
     redis_url: str = "",
     secret_file: Path | None = None,
     cpu: int = SERVER_CPU,
+    loop: str = "auto",
 ) -> ServerProc:
     index = len(list(tmp.glob("server-*.log")))
     log = tmp / f"server-{index}.log"
@@ -179,6 +198,8 @@ async def start_server(
         log_level,
         "--admin-token-file",
         str(token_file),
+        "--loop",
+        loop,
     ]
     if redis_url:
         cmd += ["--redis", redis_url, "--secret-file", str(secret_file)]
@@ -257,13 +278,76 @@ class Conn:
                 raise Misrouted(f"{self.name}: {kind.__name__}.{key} {got!r:.80} != {value!r:.80}")
         return message
 
+    async def close(self) -> None:
+        await self.ws.close()
+
+    async def drain(self, wait: float) -> int:
+        """Text frames still arriving within ``wait`` s of each other (each one unexpected)."""
+        count = 0
+        with contextlib.suppress(TimeoutError):
+            while True:
+                frame = await self.ws.receive(timeout=wait)
+                if frame.type != aiohttp.WSMsgType.TEXT:
+                    return count
+                count += 1
+        return count
+
+    async def read_idle(self, counts: dict[str, int]) -> None:
+        """Read (so pings are answered) until cancelled; count what arrives."""
+        with contextlib.suppress(asyncio.CancelledError):
+            async for frame in self.ws:
+                counts["unexpected"] += 1
+                del frame
+
+
+class RawConn(Conn):
+    """The same, over :class:`rawws.RawWebSocket` (the lean generator, the default):
+    no aiohttp on the client side, frames built and parsed in one place."""
+
+    __slots__ = ()
+    ws: rawws.RawWebSocket  # type: ignore[assignment]
+
+    async def send(self, message: p.Message) -> None:
+        self.ws.send(p.encode(message))
+
+    async def recv(self) -> p.Message:
+        try:
+            data = await self.ws.recv()
+        except rawws.Closed as exc:
+            raise Lost(f"{self.name}: connection ended ({exc})") from None
+        return p.decode_server(data)
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+    async def drain(self, wait: float) -> int:
+        count = 0
+        with contextlib.suppress(TimeoutError, rawws.Closed):
+            while True:
+                async with asyncio.timeout(wait):
+                    await self.ws.recv()
+                count += 1
+        return count
+
+    async def read_idle(self, counts: dict[str, int]) -> None:
+        with contextlib.suppress(asyncio.CancelledError, rawws.Closed):
+            while True:
+                await self.ws.recv()
+                counts["unexpected"] += 1
+
+
+LEAN = True  # --generator aiohttp: the aiohttp client of the earlier figures
+
 
 async def open_account(
     http: aiohttp.ClientSession, url: str, name: str, key: Ed25519PrivateKey, public: str
 ) -> Conn:
     """Connect, hello, register ``name`` and log in with the challenge-response."""
-    ws = await http.ws_connect(url + "/ws", autoping=True, max_msg_size=1 << 20)
-    conn = Conn(ws, name, p.canonical_origin(url))
+    if LEAN:
+        conn: Conn = RawConn(await rawws.RawWebSocket.connect(url), name, p.canonical_origin(url))
+    else:
+        ws = await http.ws_connect(url + "/ws", autoping=True, max_msg_size=1 << 20)
+        conn = Conn(ws, name, p.canonical_origin(url))
     await conn.send(p.Hello(version=p.PROTOCOL_VERSION, client="bench/server_load", ref=1))
     conn.session = (await conn.expect(p.Welcome, ref=1)).session
     await conn.send(p.Register(name=name, public_key=public, ref=2))
@@ -354,10 +438,7 @@ class IdleResult:
 
 async def _idle_reader(conn: Conn, counts: dict[str, int]) -> None:
     """Idle clients still read (so pings are answered); nothing should arrive."""
-    with contextlib.suppress(asyncio.CancelledError):
-        async for frame in conn.ws:
-            counts["unexpected"] += 1
-            del frame
+    await conn.read_idle(counts)
 
 
 async def run_idle(
@@ -422,7 +503,7 @@ async def run_idle(
 
 async def close_all(conns: list[Conn]) -> None:
     for i in range(0, len(conns), 500):
-        await asyncio.gather(*(c.ws.close() for c in conns[i : i + 500]), return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in conns[i : i + 500]), return_exceptions=True)
 
 
 # ---------------------------------------------------------------- call exchanges
@@ -695,18 +776,8 @@ async def run_calls(
 async def leftovers(pairs: list[Pair], wait: float = 0.3) -> int:
     """Frames still queued on any client after a run (each one is misrouted)."""
 
-    async def one(conn: Conn) -> int:
-        count = 0
-        with contextlib.suppress(TimeoutError):
-            while True:
-                frame = await conn.ws.receive(timeout=wait)
-                if frame.type != aiohttp.WSMsgType.TEXT:
-                    return count
-                count += 1
-        return count
-
     conns = [c for pair in pairs if not pair.broken for c in (pair.caller, pair.callee)]
-    return sum(await asyncio.gather(*(one(c) for c in conns)))
+    return sum(await asyncio.gather(*(c.drain(wait) for c in conns)))
 
 
 # ---------------------------------------------------------------- scenarios
@@ -721,6 +792,8 @@ class Options:
     redis_cpus: tuple[int, int, int]
     log_level: str
     max_calls: int
+    server_loop: str = "auto"
+    loop_ab: bool = False
 
 
 def runqueue_wait(pid: int) -> float:
@@ -739,11 +812,16 @@ class CpuMeter:
         self.pids = pids
         self.t = time.perf_counter()
         self.start = {name: self._cpu(pid) for name, pid in pids.items()}
+        self.kernel = {name: self._kernel(pid) for name, pid in pids.items()}
         self.waits = {name: runqueue_wait(pid or os.getpid()) for name, pid in pids.items()}
 
     @staticmethod
     def _cpu(pid: int) -> float:
         return time.process_time() if pid == os.getpid() else cpu_seconds(pid)
+
+    @staticmethod
+    def _kernel(pid: int) -> float:
+        return os.times().system if pid == os.getpid() else kernel_seconds(pid)
 
     def read(self, exchanges: int = 0) -> str:
         if not self.pids:
@@ -754,6 +832,14 @@ class CpuMeter:
             per = "; CPU ms per exchange " + ", ".join(
                 f"{name} {1000 * (self._cpu(pid) - self.start[name]) / exchanges:.3f}"
                 for name, pid in self.pids.items()
+            )
+            per += (
+                " (of which in the kernel "
+                + ", ".join(
+                    f"{name} {1000 * (self._kernel(pid) - self.kernel[name]) / exchanges:.3f}"
+                    for name, pid in self.pids.items()
+                )
+                + ")"
             )
         parts = [
             f"{name} {100 * (self._cpu(pid) - self.start[name]) / dt:.0f}%"
@@ -767,7 +853,7 @@ class CpuMeter:
 
 
 async def idle_scenario(opts: Options, tmp: Path, keys: Keys) -> Row:
-    server = await start_server(tmp, opts.log_level)
+    server = await start_server(tmp, opts.log_level, loop=opts.server_loop)
     try:
         async with http_session() as http:
             meter = CpuMeter({"server": server.pid, "generator": os.getpid()})
@@ -942,7 +1028,7 @@ def _call_row(
 
 
 async def single_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
-    server = await start_server(tmp, opts.log_level)
+    server = await start_server(tmp, opts.log_level, loop=opts.server_loop)
     try:
         cpu = {"server": server.pid, "generator": os.getpid()}
         return await calls_scenario(opts, tmp, keys, "call exchanges (1 instance)", [server], cpu)
@@ -967,7 +1053,7 @@ async def redis_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
     cpu_a, cpu_b, cpu_redis = opts.redis_cpus
     with _redis(cpu_redis) as redis:
         servers = [
-            await start_server(tmp, opts.log_level, redis.url, secret, cpu)
+            await start_server(tmp, opts.log_level, redis.url, secret, cpu, opts.server_loop)
             for cpu in (cpu_a, cpu_b)
         ]
         try:
@@ -985,6 +1071,59 @@ async def redis_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
                 await srv.stop()
 
 
+async def loop_ab_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
+    """uvloop against asyncio *at the same time*: two pairs of instances on one
+    Redis (A1/B1 on the stdlib loop, A2/B2 on uvloop), each driven at half the
+    rate by this one generator, so both arms share whatever else the machine
+    runs. The figure to read is each arm's server CPU per exchange."""
+    secret = tmp / "secret"
+    secret.write_bytes(secrets.token_bytes(32))
+    secret.chmod(0o600)
+    rows: list[Row] = []
+    arms = ("asyncio", "uvloop")
+    with _redis(opts.redis_cpus[2]) as redis:
+        servers = {
+            arm: [
+                await start_server(tmp, opts.log_level, redis.url, secret, SERVER_CPU, arm)
+                for _ in range(2)
+            ]
+            for arm in arms
+        }
+        try:
+            async with http_session() as http:
+                pairs = {
+                    arm: await open_pairs(http, srv[0].url, srv[1].url, opts.concurrency // 2, keys)
+                    for arm, srv in servers.items()
+                }
+                await asyncio.gather(*(run_calls(pairs[a], 200, 0) for a in arms))  # warm-up
+                for rate in opts.rates:
+                    results = await asyncio.gather(
+                        *(
+                            run_calls(
+                                pairs[arm],
+                                opts.calls // 2,
+                                rate / 2,
+                                {"A": servers[arm][0].pid, "B": servers[arm][1].pid},
+                            )
+                            for arm in arms
+                        )
+                    )
+                    for arm, (stats, wall, usage) in zip(arms, results, strict=True):
+                        stray = await leftovers(pairs[arm])
+                        what = f"{arm} pair, open loop @{rate / 2:.0f}/s (of {rate:.0f})"
+                        row = _call_row(what, stats, wall, stray, servers[arm])
+                        clean = stats.lost == stats.failed == stats.misrouted + stray == 0
+                        row.bar, row.ok = "0 lost", (None if clean else False)
+                        row.notes.append(usage)
+                        rows.append(row)
+                for arm in arms:
+                    await close_all([c for pair in pairs[arm] for c in (pair.caller, pair.callee)])
+        finally:
+            for srv in (s for arm in arms for s in servers[arm]):
+                await srv.stop()
+    return rows
+
+
 async def main_async(opts: Options) -> int:
     keys = Keys()
     rows: list[Row] = []
@@ -993,9 +1132,11 @@ async def main_async(opts: Options) -> int:
         try:
             if opts.idle:
                 rows.append(await idle_scenario(opts, tmp, keys))
-            if opts.calls and not opts.redis_only:
+            if opts.calls and not opts.redis_only and not opts.loop_ab:
                 rows += await single_scenario(opts, tmp, keys)
-            if opts.calls and opts.redis:
+            if opts.loop_ab:
+                rows += await loop_ab_scenario(opts, tmp, keys)
+            elif opts.calls and opts.redis:
                 rows += await redis_scenario(opts, tmp, keys)
         except BaseException:
             for log in sorted(tmp.glob("server-*.log")):
@@ -1040,10 +1181,30 @@ def parse(argv: list[str] | None = None) -> Options:
     ap.add_argument(
         "--no-pin", action="store_true", help="pin no process to a core (a loaded machine)"
     )
+    ap.add_argument(
+        "--generator",
+        default="lean",
+        choices=["lean", "aiohttp"],
+        help="the load generator's client: raw frames (lean, bench/rawws.py) or aiohttp's "
+        "WebSocket client (the figures before session 6)",
+    )
+    ap.add_argument(
+        "--loop-ab",
+        action="store_true",
+        help="only this: two instance pairs on one Redis at once, one on asyncio and one "
+        "on uvloop, each at half of each --rates rate (both arms under the same load)",
+    )
+    ap.add_argument(
+        "--server-loop",
+        default="auto",
+        choices=["auto", "uvloop", "asyncio"],
+        help="the servers' event loop (`serve --loop`; auto: uvloop when installed)",
+    )
     args = ap.parse_args(argv)
+    global PINNING, LEAN
     if args.no_pin:
-        global PINNING
         PINNING = False
+    LEAN = args.generator == "lean"
     quick = args.quick
     calls = args.calls if args.calls is not None else (400 if quick else 5000)
     rates = args.rates or ("500" if quick else "500,1000,1500,2000,2500,3000")
@@ -1057,6 +1218,8 @@ def parse(argv: list[str] | None = None) -> Options:
         redis_cpus=tuple(int(c) for c in args.redis_cpus.split(",")),  # type: ignore[arg-type]
         log_level=args.server_log_level,
         max_calls=args.max_calls or calls,
+        server_loop=args.server_loop,
+        loop_ab=args.loop_ab,
     )
 
 

@@ -218,6 +218,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="(info)"
     )
+    p.add_argument(
+        "--loop",
+        choices=["auto", "uvloop", "asyncio"],
+        default=None,
+        help="event loop: uvloop when installed (auto), or insist on one; "
+        "default: $HELLO_LOOP, else auto",
+    )
 
 
 def args_invite(p: argparse.ArgumentParser) -> None:
@@ -274,6 +281,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
     import dataclasses
     import logging
+    import os
 
     from hello_tui.echo.service import serve_with_echo
     from hello_tui.server.settings import ServerSettings, load_secret
@@ -376,14 +384,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     def ready(url: str) -> None:
         print(f"hello-tui server listening on {url}", flush=True)
+        logging.getLogger("hello_tui.server").info(
+            "event loop: %s", loop_name(asyncio.get_running_loop())
+        )
 
+    from hello_tui.server.eventloop import ENV, loop_factory, loop_name
     from hello_tui.server.store.persistent import StateFileError
 
     try:
+        factory = loop_factory(args.loop or os.environ.get(ENV) or "auto")
+    except ValueError as exc:
+        raise CliError(f"--loop: {exc}") from None
+
+    try:
         # The echo peer (anyone may call "echo") runs beside the server, as a client.
-        asyncio.run(
-            serve_with_echo(settings, ready=ready, echo="off" if args.no_echo else "process")
-        )
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(
+                serve_with_echo(settings, ready=ready, echo="off" if args.no_echo else "process")
+            )
     except StateFileError as exc:
         raise CliError(str(exc)) from None
     return 0

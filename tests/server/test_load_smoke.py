@@ -7,6 +7,8 @@ verifier. Asserts zero lost or misrouted messages; no timing is asserted.
 
 from __future__ import annotations
 
+import pytest
+
 from tests.benches import load_bench
 from tests.server.conftest import StartServer
 
@@ -20,7 +22,12 @@ def test_sdps_are_realistic_and_unique() -> None:
     assert all(3000 <= len(s) <= 5200 and s.startswith("v=0\r\n") for s in flat)
 
 
-async def test_bench_scenario_loses_and_misroutes_nothing(start_server: StartServer) -> None:
+@pytest.mark.parametrize("generator", ["lean", "aiohttp"])
+async def test_bench_scenario_loses_and_misroutes_nothing(
+    start_server: StartServer, monkeypatch: pytest.MonkeyPatch, generator: str
+) -> None:
+    # The raw-frame client (the default) and aiohttp's (--generator aiohttp) alike.
+    monkeypatch.setattr(bench, "LEAN", generator == "lean")
     # Real timers (not the tests' 0.3 s): a slow CI machine must not end calls early.
     srv = await start_server(
         supervisory_timeout=10.0,
@@ -37,6 +44,7 @@ async def test_bench_scenario_loses_and_misroutes_nothing(start_server: StartSer
         assert len(srv.hub.sessions) == 50
 
         pairs = await bench.open_pairs(http, url, url, 5, keys)
+        assert isinstance(pairs[0].caller, bench.RawConn) == (generator == "lean")
         for rate in (0.0, 500.0):  # closed loop, then open loop
             stats, _, _ = await bench.run_calls(pairs, 50, rate)
             assert (stats.lost, stats.misrouted, stats.failed) == (0, 0, 0), stats.errors
@@ -53,3 +61,55 @@ async def test_bench_scenario_loses_and_misroutes_nothing(start_server: StartSer
     assert dict(metrics.calls_ended) == {"hangup": 100}
     assert not metrics.errors
     assert not [k for k in (await srv.store.dump())["records"] if k.startswith("call:")]
+
+
+class _Transport:
+    """What RawWebSocket writes, for the parser test (no socket)."""
+
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.out.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+async def test_raw_frames_parse_across_any_split_and_pings_are_answered() -> None:
+    rawws = load_bench("rawws.py")
+    payloads = [b"x" * 5, b"y" * 300, b"z" * 70_000, b'{"type":"ok"}']
+
+    def server_frame(data: bytes, opcode: int = 1) -> bytes:  # unmasked, as a server sends
+        n = len(data)
+        if n < 126:
+            return bytes([0x80 | opcode, n]) + data
+        if n < 1 << 16:
+            return bytes([0x80 | opcode, 126]) + n.to_bytes(2, "big") + data
+        return bytes([0x80 | opcode, 127]) + n.to_bytes(8, "big") + data
+
+    stream = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+    stream += server_frame(payloads[0]) + server_frame(payloads[1]) + server_frame(b"hi", 9)
+    stream += server_frame(payloads[2]) + server_frame(payloads[3])
+    for step in (1, 3, 7, 1000, len(stream)):
+        ws = rawws.RawWebSocket()
+        transport = _Transport()
+        ws.connection_made(transport)
+        for i in range(0, len(stream), step):
+            ws.data_received(stream[i : i + step])
+        assert [await ws.recv() for _ in payloads] == payloads
+        assert ws.pending() == 0
+        # The ping's pong: FIN + opcode 10, masked (zero key), the same payload.
+        assert transport.out == [bytes([0x8A, 0x80 | 2]) + b"\0\0\0\0" + b"hi"]
+
+
+def test_raw_client_frames_are_masked_with_their_lengths() -> None:
+    rawws = load_bench("rawws.py")
+    for n, head in ((5, b"\x81\x85"), (300, b"\x81\xfe\x01\x2c"), (70_000, b"\x81\xff")):
+        data = rawws.frame(b"a" * n)
+        assert data.startswith(head)
+        assert data.endswith(b"\0\0\0\0" + b"a" * n)
+        assert len(data) == n + 4 + {5: 2, 300: 4, 70_000: 10}[n]
