@@ -31,6 +31,10 @@ class AudioSettings(_Section):
     aec: bool | Literal["auto", "on", "off"] = True
     noise_suppression: bool = True
     auto_gain: bool = True
+    # How device: endpoints reach the sound card (media/devices.py): "pulse" (libpulse,
+    # a PulseAudio or PipeWire-pulse server), "portaudio" (ALSA...), "auto": pulse when
+    # a server answers, else PortAudio.
+    backend: Literal["auto", "pulse", "portaudio"] = "auto"
 
 
 class VideoSettings(_Section):
