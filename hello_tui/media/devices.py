@@ -6,7 +6,8 @@ talks to a PulseAudio/PipeWire-pulse server through libpulse
 (:mod:`hello_tui.media.pulse_streams`), ``portaudio`` goes through
 sounddevice, ALSA and whatever ALSA reaches; ``auto`` (the default) takes
 pulse when a server answers, else PortAudio. On pulse a device is a sink or
-source: ``device:NAME`` matches its name or its description.
+source: ``device:NAME`` matches its name or its description, and as an input
+a sink's name means its monitor (what it plays).
 
 sounddevice is imported lazily (importing it initialises PortAudio, which
 probes ALSA/JACK and is slow and noisy), inside :func:`quiet_stderr`. Three
@@ -256,6 +257,8 @@ def resolve_device(name: str, kind: Kind) -> AudioDevice:
         return next((d for d in devices if d.is_default(kind)), devices[0])
     wanted = name.casefold()
     exact = [d for d in devices if wanted in (d.name.casefold(), d.description.casefold())]
+    if not exact and kind == "input":  # pulse: a sink's name as an input is its monitor
+        exact = [d for d in devices if d.hostapi == PULSE_HOSTAPI and d.name == f"{name}.monitor"]
     if exact:
         return exact[0]
     partial = [

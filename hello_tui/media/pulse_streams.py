@@ -58,6 +58,8 @@ RATE = 48_000
 # underran on a loaded machine.
 LOW_LATENCY_S = 0.030
 HIGH_LATENCY_S = 0.100
+GAP_S = 0.012  # the server's play time this far off our blocks' timeline: it moved
+TOLD_AFTER_S = 0.100  # an underflow message this soon after a gap we found: the same one
 CAPTURE_JUMP_S = 0.030  # capture times this far off the samples' count: data was lost
 
 
@@ -313,7 +315,10 @@ class PulseStream:
         self._data = np.zeros((blocksize, 1), dtype=np.int16)
         self._times, self._status = _Times(), _Status()
         self._latency = self.requested_latency  # the server's, once it reported one
-        self._underflow = False
+        self._granted = self.requested_latency
+        self._underflow = False  # the server's underflow message, not yet passed on
+        self._next_play: float | None = None  # when the next block written will be heard
+        self._gap_seen = float("-inf")  # when _play_time last found the speaker ran dry
         self._pending = np.zeros(0, dtype=np.int16)  # captured samples short of a block
         self._pending_at = 0.0  # capture time of _pending[0]
         self._usec, self._negative = ctypes.c_uint64(), ctypes.c_int()
@@ -333,9 +338,10 @@ class PulseStream:
 
     @property
     def latency(self) -> float:
-        """Seconds between a block's callback and its sound (playback) / since its
-        capture (record), as the server last reported it."""
-        return self._latency
+        """The latency the server granted (playback: its ``tlength``; record: its
+        ``fragsize``), in seconds, steady like PortAudio's; before start, what was
+        asked. Each block's own time comes from the server's live latency."""
+        return self._granted
 
     def start(self) -> None:
         """Connect and wait until the stream runs; AudioUnavailable naming the device."""
@@ -369,6 +375,12 @@ class PulseStream:
                 lib.pa_threaded_mainloop_wait(ctx.ml)
                 state = lib.pa_stream_get_state(stream)
             error = ctx.error() if state != pa.STREAM_READY else ""
+            granted = lib.pa_stream_get_buffer_attr(stream) if not error else None
+            if granted:
+                size = (
+                    granted.contents.tlength if self.kind == "output" else granted.contents.fragsize
+                )
+                self._granted = size / 2 / RATE
         if error:
             self.close()
             raise AudioUnavailable(f"cannot open {self.device!r}: {error}")
@@ -386,6 +398,27 @@ class PulseStream:
         self.underflows += 1
         self._underflow = True
 
+    def _play_time(self, measured: float, now: float) -> tuple[float, bool]:
+        """When the next block will be heard, and whether the speaker ran dry before it.
+
+        The blocks form one timeline (each starts where the last ended), which moves
+        only when the server's timing says it must: later by more than ``GAP_S`` (the
+        speaker played silence: an underrun, flagged, often a callback before the
+        server's own underflow message, which then adds nothing), or earlier by more
+        than that. The interpolated latency's wobble (a few ms) never moves it, so
+        the echo canceller's reference stays a contiguous record of what played."""
+        expected = self._next_play
+        told, self._underflow = self._underflow, False
+        if expected is None:
+            return measured, told
+        late = measured - expected
+        if late > GAP_S or (told and late > 0.001 and now - self._gap_seen > TOLD_AFTER_S):
+            self._gap_seen = now
+            return measured, True
+        if late < -2 * GAP_S:  # (just after a stall the measured time overshoots)
+            return measured, False
+        return expected, False
+
     def _write(self, stream: Any, nbytes: int, _u: Any) -> None:
         """The server wants ``nbytes`` more: whole blocks from the callback."""
         try:
@@ -393,15 +426,18 @@ class PulseStream:
             if not blocks:
                 return
             now = time.monotonic()
-            first = now + self._now_latency(stream)
             times, status, data, lib = self._times, self._status, self._data, self._ctx.lib
+            first, status.output_underflow = self._play_time(now + self._now_latency(stream), now)
             times.currentTime = now
+            step = self.blocksize / RATE
             for i in range(blocks):
-                times.outputBufferDacTime = first + i * self.blocksize / RATE
-                status.output_underflow, self._underflow = self._underflow, False
+                times.outputBufferDacTime = first + i * step
+                if i:
+                    status.output_underflow = False
                 self.callback(data, self.blocksize, times, status)
                 lib.pa_stream_write(stream, data.ctypes.data, self.blocksize * 2, None, 0,
                                     pa.SEEK_RELATIVE)  # fmt: skip
+            self._next_play = first + blocks * step
         except Exception:  # a callback must not raise into C
             log.exception("pulse playback callback")
 
@@ -424,17 +460,18 @@ class PulseStream:
             log.exception("pulse record callback")
 
     def _take(self, chunk: np.ndarray[Any, np.dtype[np.int16]], captured: float) -> None:
+        """Append ``chunk`` (its first sample captured at ``captured``, by the server's
+        timing) and pass on whole blocks. Like playback, the capture times form one
+        timeline that moves only when the server's timing is off it by more than
+        ``CAPTURE_JUMP_S``: later means samples were lost (flagged as an overflow)."""
         pending = self._pending
-        if len(pending):
-            expected = self._pending_at + len(pending) / RATE
-            if abs(captured - expected) > CAPTURE_JUMP_S:  # the server dropped some
+        expected = self._pending_at + len(pending) / RATE
+        if self._pending_at == 0.0 or abs(captured - expected) > CAPTURE_JUMP_S:
+            if self._pending_at and captured > expected:  # the server dropped some
                 self._status.input_overflow = True
                 self.overflows += 1
-                self._pending_at = captured - len(pending) / RATE
-            pending = np.concatenate((pending, chunk))
-        else:
-            pending = chunk
-            self._pending_at = captured
+            self._pending_at = captured - len(pending) / RATE
+        pending = np.concatenate((pending, chunk)) if len(pending) else chunk
         block, times, status = self.blocksize, self._times, self._status
         at = 0
         while len(pending) - at >= block:
