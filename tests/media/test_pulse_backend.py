@@ -4,6 +4,7 @@ with its times, underruns reported, a removed sink noticed, the backend switch."
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import threading
@@ -120,7 +121,7 @@ def test_played_sound_reaches_the_monitor_and_capture_has_its_times(
     recorded = np.concatenate([c[0] for c in captured[len(captured) // 3 :]])
     assert peak_hz(recorded) == pytest.approx(440, abs=3)
     assert all(adc <= now for _, adc, now, _ in captured)
-    for (_, a, _, _), (_, b, _, lost) in zip(captured, captured[1:], strict=False):
+    for (_, a, _, _), (_, b, _, lost) in itertools.pairwise(captured):
         assert lost or b - a == pytest.approx(0.020, abs=1e-6)
 
 
