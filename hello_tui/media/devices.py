@@ -46,6 +46,9 @@ _streams: weakref.WeakSet[Any] = weakref.WeakSet()  # made by open_on: refresh_i
 DEVICE_BUSY = -9985  # paDeviceUnavailable: someone (maybe we) holds it, it has not gone
 _backend_setting: Backend = "auto"  # [audio] backend (set_backend)
 PULSE_HOSTAPI = "PulseAudio"  # AudioDevice.hostapi of the pulse backend's devices
+# PortAudio's (ALSA's) names of the sound server's default device: on pulse they mean
+# the default too (unless a device has that name), so configs written for PortAudio work.
+PULSE_DEFAULTS = frozenset({"default", "pulse", "pipewire", "sysdefault"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,9 +256,13 @@ def resolve_device(name: str, kind: Kind) -> AudioDevice:
     devices = list_devices(kind)
     if not devices:
         raise AudioUnavailable(f"{_label()} found no devices")
-    if not name:
-        return next((d for d in devices if d.is_default(kind)), devices[0])
     wanted = name.casefold()
+    if not name or (
+        wanted in PULSE_DEFAULTS
+        and devices[0].hostapi == PULSE_HOSTAPI
+        and not any(d.name.casefold() == wanted for d in devices)
+    ):
+        return _default(devices, kind)
     exact = [d for d in devices if wanted in (d.name.casefold(), d.description.casefold())]
     if not exact and kind == "input":  # pulse: a sink's name as an input is its monitor
         exact = [d for d in devices if d.hostapi == PULSE_HOSTAPI and d.name == f"{name}.monitor"]
@@ -271,6 +278,17 @@ def resolve_device(name: str, kind: Kind) -> AudioDevice:
         raise DeviceError(f"device:{name} is ambiguous: it matches {names}")
     names = ", ".join(repr(d.name) for d in devices)
     raise DeviceError(f"no audio {kind} device matches {name!r} (available: {names})")
+
+
+def _default(devices: list[AudioDevice], kind: Kind) -> AudioDevice:
+    """The default device; on pulse, the one ``PULSE_SINK``/``PULSE_SOURCE`` names
+    first (as every libpulse client honours them), unless no such device exists."""
+    if devices[0].hostapi == PULSE_HOSTAPI:
+        wanted = os.environ.get("PULSE_SOURCE" if kind == "input" else "PULSE_SINK", "")
+        named = [d for d in devices if wanted and d.name == wanted]
+        if named:
+            return named[0]
+    return next((d for d in devices if d.is_default(kind)), devices[0])
 
 
 def _label() -> str:
