@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -166,3 +167,33 @@ def test_the_backend_setting_and_its_override(monkeypatch: pytest.MonkeyPatch) -
             devices.set_backend("jack")
     finally:
         devices.set_backend("auto")
+
+
+def test_a_device_call_on_pulse_never_loads_portaudio(pulse: PulseDaemon) -> None:
+    """The memory the backend saves (~24 MiB: PortAudio and ALSA's plugins) is saved
+    only if nothing on a device call's path imports sounddevice (warm-up included)."""
+    code = """
+import asyncio, sys
+from hello_tui.media.warmup import warm_audio_stack
+from hello_tui.media.sinks import open_audio_sink
+from hello_tui.media.sources import open_audio_source
+
+async def main():
+    warm_audio_stack(processing=False)
+    sink = open_audio_sink("device:", fallback=False)
+    mic = open_audio_source("device:", fallback=False)
+    await sink.start(open_audio_source("sine:440"))
+    await mic.recv()
+    mic.stop()
+    await sink.stop()
+    print(type(sink._stream).__name__, "sounddevice" in sys.modules)
+
+asyncio.run(main())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **pulse.env, devices.BACKEND_ENV: "auto"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["PulseStream", "False"]
