@@ -52,11 +52,11 @@ log = logging.getLogger(__name__)
 
 Kind = Literal["input", "output"]
 RATE = 48_000
-# "low": the playback stream's whole latency (tlength; the server gives the sink about
-# (tlength - 2 blocks) / 2 of it). PortAudio through ALSA's pulse plugin ends up at
-# ~30 ms + 2.5 ms; 20 ms made the server run a null sink in 0.5 ms steps, which
-# underran on a loaded machine.
-LOW_LATENCY_S = 0.030
+# "low": the playback stream's tlength. With ADJUST_LATENCY the server grants less
+# (asked 30/50/80/120 ms: buffer 20/30/50/70 ms + a few ms in the sink, on the tests'
+# null sink); 50 ms gives ~34 ms, PortAudio's chain through ALSA's pulse plugin ~32.5.
+# 30 ms (~22 ms) underran far more often on a loaded machine.
+LOW_LATENCY_S = 0.050
 HIGH_LATENCY_S = 0.100
 GAP_S = 0.012  # the server's play time this far off our blocks' timeline: it moved
 TOLD_AFTER_S = 0.100  # an underflow message this soon after a gap we found: the same one

@@ -168,7 +168,7 @@ def test_the_backend_setting_and_its_override(monkeypatch: pytest.MonkeyPatch) -
         with pytest.raises(ValueError, match="unknown audio backend"):
             devices.set_backend("jack")
     finally:
-        devices.set_backend("auto")
+        devices.set_backend("portaudio")  # the default
 
 
 def test_a_device_call_on_pulse_never_loads_portaudio(pulse: PulseDaemon) -> None:
