@@ -54,7 +54,7 @@ class Tone:
 
 def flagged_after(tone: Tone, first: int) -> list[int]:
     """Indexes of the blocks from ``first`` on that came after an underrun."""
-    return [i for i, (_, _, under) in enumerate(list(tone.times)) if under and i > first]
+    return [i for i, (_, _, under) in enumerate(list(tone.times)) if under and i >= first]
 
 
 def parec(daemon: PulseDaemon, source: str, seconds: float) -> np.ndarray:
