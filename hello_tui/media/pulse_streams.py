@@ -4,8 +4,10 @@ PortAudio reaches a PulseAudio (or PipeWire-pulse) server through ALSA's pulse
 plugin, which costs ~24 MiB of plugins and hides the server's own timing: an
 underrun on the server's side never reaches PortAudio, so the echo canceller's
 reference pairing moved on with nothing to tell it why (docs/media.md, "The
-pulse backend"). Here one threaded mainloop and one context per process (and
-per ``PULSE_SERVER``) carry every stream; each stream is mono int16 48 kHz with
+pulse backend"). Here each stream has a threaded mainloop and context of its own
+(as the plugin has: the capture's echo cancellation never delays the speaker's
+refill; ``HELLO_TUI_PULSE_THREADS=shared`` puts them on the one the device
+listing uses, per process and ``PULSE_SERVER``); each stream is mono int16 48 kHz with
 explicit buffer attributes (playback ``tlength`` = the latency asked for,
 ``minreq`` and ``prebuf`` one block; record ``fragsize`` one block), and the
 server's timing (``pa_stream_get_latency``, interpolated, auto-updated) gives
@@ -243,6 +245,16 @@ def context() -> _Context:
         return _context
 
 
+def _own_context() -> _Context:
+    """A context on a mainloop thread of its own, for one stream (AudioUnavailable)."""
+    if not _server_present():
+        raise AudioUnavailable("no PulseAudio server is running")
+    try:
+        return _Context(_server())
+    except pa.PulseMissing as exc:
+        raise AudioUnavailable(str(exc)) from None
+
+
 def available() -> bool:
     """Whether a PulseAudio (or PipeWire-pulse) server answers (connects if needed)."""
     try:
@@ -309,7 +321,10 @@ class PulseStream:
         self.closed = False
         self.underflows = 0
         self.overflows = 0
-        self._ctx = context()
+        # A mainloop thread of its own (as ALSA's pulse plugin has one per stream): the
+        # capture's processing (echo cancellation) never delays the speaker's refill.
+        self._own = os.environ.get("HELLO_TUI_PULSE_THREADS", "per-stream") != "shared"
+        self._ctx = _own_context() if self._own else context()
         self._ctx.streams.add(self)
         self._stream: int | None = None
         self._data = np.zeros((blocksize, 1), dtype=np.int16)
@@ -496,13 +511,14 @@ class PulseStream:
             return
         self.closed = True
         stream, self._stream = self._stream, None
-        if stream is None:
-            return
         ctx, lib = self._ctx, self._ctx.lib
-        with ctx.locked():
-            lib.pa_stream_set_write_callback(stream, pa.StreamRequest(), None)
-            lib.pa_stream_set_read_callback(stream, pa.StreamRequest(), None)
-            lib.pa_stream_set_underflow_callback(stream, pa.StreamNotify(), None)
-            lib.pa_stream_set_state_callback(stream, pa.StreamNotify(), None)
-            lib.pa_stream_disconnect(stream)
-            lib.pa_stream_unref(stream)
+        if stream is not None:
+            with ctx.locked():
+                lib.pa_stream_set_write_callback(stream, pa.StreamRequest(), None)
+                lib.pa_stream_set_read_callback(stream, pa.StreamRequest(), None)
+                lib.pa_stream_set_underflow_callback(stream, pa.StreamNotify(), None)
+                lib.pa_stream_set_state_callback(stream, pa.StreamNotify(), None)
+                lib.pa_stream_disconnect(stream)
+                lib.pa_stream_unref(stream)
+        if self._own:
+            ctx.close()

@@ -118,14 +118,21 @@ def test_played_sound_reaches_the_monitor_and_capture_has_its_times(
     # Each played block has a time it will be heard: after it was written, not long after.
     ahead = sorted(dac - now for now, dac, _ in tone.times)
     assert 0 <= ahead[len(ahead) // 2] <= 0.2
-    # Our capture heard it too, in 20 ms blocks whose capture times step by 20 ms
-    # (unless the server dropped samples, which it says) and lie in the past.
+    # Our capture heard it too, in 20 ms blocks captured a little before they arrive,
+    # whose capture times step by 20 ms: one timeline, moved only when the server's
+    # timing leaves it by 30 ms (lost samples are flagged; a loaded machine may move
+    # it once or twice).
     assert len(captured) >= 25
     recorded = np.concatenate([c[0] for c in captured[len(captured) // 3 :]])
     assert peak_hz(recorded) == pytest.approx(440, abs=3)
-    assert all(adc <= now for _, adc, now, _ in captured)
-    for (_, a, _, _), (_, b, _, lost) in itertools.pairwise(captured):
-        assert lost or b - a == pytest.approx(0.020, abs=1e-6)
+    age = sorted(now - adc for _, adc, now, _ in captured)
+    assert 0 < age[len(age) // 2] <= 0.2
+    moved = sum(
+        1
+        for (_, a, _, _), (_, b, _, lost) in itertools.pairwise(captured)
+        if not lost and b - a != pytest.approx(0.020, abs=1e-6)
+    )
+    assert moved <= 2
 
 
 def test_an_underrun_on_the_server_is_reported_to_the_next_block(
