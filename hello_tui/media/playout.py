@@ -261,20 +261,6 @@ class PlayoutBuffer:
         self.drift.shift(n)
         return depth - n
 
-    def catch_up(self, samples: int) -> int:
-        """The card played ``samples`` of silence we never gave it (an underrun whose
-        length its timing told): everything buffered is now heard that much later.
-        Drop up to that many of the oldest samples, never below the target, so the
-        delay stays what it was (the audio dropped would otherwise have been heard
-        late for the rest of the call, drained only at the drift rate); how many."""
-        with self._lock:
-            drop = max(0, min(samples, self.depth - self._target))
-            if drop:
-                self._start += drop
-                self.samples_removed += drop
-                self.drift.shift(drop)
-            return drop
-
     def _grow(self) -> None:
         cfg = self.config
         step = ms_to_samples(cfg.underrun_boost_ms)

@@ -191,7 +191,6 @@ class DeviceSink(AudioSink):
         super().__init__(spec)
         self.buffer = PlayoutBuffer(config or DEVICE_PLAYOUT)
         self.card_underflows = 0
-        self.caught_up = 0  # samples dropped after underruns to keep the delay (catch_up)
         self.far_end: Callable[[Samples, float, bool], None] | None = None
         # Devices that change (switch), and the card's underruns the latency policy reads.
         self.name = name
@@ -239,12 +238,6 @@ class DeviceSink(AudioSink):
             self.card_underflows += 1
             self.underflow_times.append(self.last_block)
         played = when.outputBufferDacTime or when.currentTime + self._stream.latency
-        if status.output_underflow and self._end_dac is not None and not self._fresh:
-            # The card's timing says how long it ran dry (the pulse backend does): keep
-            # the delay instead of playing the rest of the call that much later.
-            gap = round((played - self._end_dac) * SAMPLE_RATE)
-            if 0 < gap <= SAMPLE_RATE // 2:
-                self.caught_up += self.buffer.catch_up(gap)
         fresh = self._fresh
         if fresh:
             self._fresh = False

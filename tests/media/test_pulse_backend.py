@@ -18,8 +18,6 @@ import pytest
 from hello_tui.media import devices
 from hello_tui.media.errors import DeviceError
 from hello_tui.media.levels import rms_dbfs
-from hello_tui.media.playout import PlayoutConfig
-from hello_tui.media.sinks import DeviceSink
 from tests.media.conftest import peak_hz
 from tests.pulse import SINK, PulseDaemon
 
@@ -206,28 +204,3 @@ asyncio.run(main())
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["PulseStream", "False"]
-
-
-def test_the_speaker_keeps_its_delay_after_running_dry(pulse_backend: PulseDaemon) -> None:
-    """The playout drops what the speaker's silence delayed (down to its target),
-    instead of playing the rest of the call that much later."""
-    sink = DeviceSink("device:", "", PlayoutConfig(target_ms=40, max_ms=400))
-    sink.buffer.push(np.full(RATE * 3 // 10, 1000, dtype=np.int16))  # 300 ms to be played
-    inner, blocks = sink._stream.callback, [0]
-
-    def stalling(*args: Any) -> None:
-        inner(*args)
-        blocks[0] += 1
-        if blocks[0] == 5:
-            time.sleep(0.2)  # the callback's thread is stuck: the speaker runs dry
-
-    sink._stream.callback = stalling
-    sink.warm()
-    try:
-        deadline = time.monotonic() + 10
-        while not (blocks[0] > 5 and sink.caught_up) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        sink._close()
-    assert sink.card_underflows >= 1
-    assert sink.caught_up > 0 and sink.buffer.samples_removed >= sink.caught_up
