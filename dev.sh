@@ -22,8 +22,8 @@ ROOT=$PWD
 VENV=$ROOT/.venv
 
 # Debian packages: what the app needs to run, and what the tests need on top.
-RUN_PKGS=(libportaudio2 libasound2-plugins libopus0)
-TEST_PKGS=(libportaudio2 libasound2-plugins libopus0 pulseaudio pulseaudio-utils redis-server tmux chromium chromium-driver coturn nftables espeak-ng haproxy swh-plugins htop)
+RUN_PKGS=(libportaudio2 libasound2-plugins libopus0 libpulse0)
+TEST_PKGS=(libportaudio2 libasound2-plugins libopus0 libpulse0 pulseaudio pulseaudio-utils redis-server tmux chromium chromium-driver coturn nftables espeak-ng haproxy swh-plugins htop)
 
 say() { printf '%s\n' "dev.sh: $*" >&2; }
 die() { say "error: $*"; exit 1; }

@@ -24,7 +24,11 @@ class Context:
 
     @cached_property
     def settings(self) -> Settings:
-        return load_config(self.paths.config_file)
+        from hello_tui.media.devices import set_backend  # stdlib only: no audio stack loads
+
+        settings = load_config(self.paths.config_file)
+        set_backend(settings.audio.backend)
+        return settings
 
     @property
     def contacts_path(self) -> Path:

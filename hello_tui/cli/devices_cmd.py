@@ -91,7 +91,7 @@ def _audio(configured: dict[str, str]) -> tuple[dict[str, list[dict[str, Any]]],
             listing[kind].append(
                 {
                     "endpoint": f"device:{d.name}",
-                    "detail": f"{d.hostapi}, {channels} ch",
+                    "detail": ", ".join(filter(None, (d.description, d.hostapi, f"{channels} ch"))),
                     "default": d.is_default(k),
                     "configured": d.name == chosen,
                 }

@@ -31,6 +31,11 @@ class AudioSettings(_Section):
     aec: bool | Literal["auto", "on", "off"] = True
     noise_suppression: bool = True
     auto_gain: bool = True
+    # How device: endpoints reach the sound card (media/devices.py): "pulse" (libpulse,
+    # a PulseAudio or PipeWire-pulse server), "portaudio" (ALSA...), "auto": pulse when
+    # a server answers, else PortAudio. PortAudio by default until pulse holds under
+    # load (docs/media.md, "The pulse backend").
+    backend: Literal["auto", "pulse", "portaudio"] = "portaudio"
 
 
 class VideoSettings(_Section):

@@ -1,4 +1,14 @@
-"""Sound devices through PortAudio (sounddevice): listing, ``device:NAME`` lookup, fallback.
+"""Sound devices: listing, ``device:NAME`` lookup, fallback; PulseAudio or PortAudio.
+
+Two backends carry ``device:`` streams (``[audio] backend``, or the
+``HELLO_TUI_AUDIO_BACKEND`` environment variable, which wins): ``pulse``
+talks to a PulseAudio/PipeWire-pulse server through libpulse
+(:mod:`hello_tui.media.pulse_streams`), ``portaudio`` goes through
+sounddevice, ALSA and whatever ALSA reaches (the default, for now: see
+docs/media.md, "The pulse backend"); ``auto`` takes pulse when a server
+answers, else PortAudio. On pulse a device is a sink or
+source: ``device:NAME`` matches its name or its description, and as an input
+a sink's name means its monitor (what it plays).
 
 sounddevice is imported lazily (importing it initialises PortAudio, which
 probes ALSA/JACK and is slow and noisy), inside :func:`quiet_stderr`. Three
@@ -13,6 +23,7 @@ that matches nothing while devices exist is a user error instead
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -24,6 +35,9 @@ from hello_tui.media.errors import AudioUnavailable, DeviceError
 from hello_tui.media.quiet import quiet_stderr
 
 Kind = Literal["input", "output"]
+Backend = Literal["auto", "pulse", "portaudio"]
+BACKENDS: tuple[Backend, ...] = ("auto", "pulse", "portaudio")
+BACKEND_ENV = "HELLO_TUI_AUDIO_BACKEND"
 
 _sd: ModuleType | None = None
 # PortAudio's API is not thread-safe: streams are opened/closed from worker threads when a
@@ -31,6 +45,11 @@ _sd: ModuleType | None = None
 _pa_lock = threading.RLock()
 _streams: weakref.WeakSet[Any] = weakref.WeakSet()  # made by open_on: refresh_if_idle waits
 DEVICE_BUSY = -9985  # paDeviceUnavailable: someone (maybe we) holds it, it has not gone
+_backend_setting: Backend = "portaudio"  # [audio] backend (set_backend); docs/media.md
+PULSE_HOSTAPI = "PulseAudio"  # AudioDevice.hostapi of the pulse backend's devices
+# PortAudio's (ALSA's) names of the sound server's default device: on pulse they mean
+# the default too (unless a device has that name), so configs written for PortAudio work.
+PULSE_DEFAULTS = frozenset({"default", "pulse", "pipewire", "sysdefault"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +63,7 @@ class AudioDevice:
     outputs: int
     default_input: bool = False
     default_output: bool = False
+    description: str = ""  # the pulse backend: the sink's/source's description
 
     def is_default(self, kind: Kind) -> bool:
         return self.default_input if kind == "input" else self.default_output
@@ -92,6 +112,33 @@ def device_or_null(
         return replacement
 
 
+def set_backend(backend: str) -> None:
+    """Use ``backend`` ("auto", "pulse", "portaudio"; ``[audio] backend``) from now on."""
+    global _backend_setting
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown audio backend {backend!r} (one of {', '.join(BACKENDS)})")
+    _backend_setting = backend
+
+
+def backend() -> Literal["pulse", "portaudio"]:
+    """The backend ``device:`` endpoints use now: the environment variable, else the
+    setting; ``auto`` is pulse when a PulseAudio server answers (connecting to it)."""
+    wanted = os.environ.get(BACKEND_ENV, "").strip().lower() or _backend_setting
+    if wanted == "portaudio":
+        return "portaudio"
+    if wanted == "pulse":
+        return "pulse"
+    from hello_tui.media import pulse_streams
+
+    return "pulse" if pulse_streams.available() else "portaudio"
+
+
+def _pulse() -> ModuleType:
+    from hello_tui.media import pulse_streams
+
+    return pulse_streams
+
+
 def _check_alsa_config() -> None:
     # PortAudio 19.6 aborts the whole process (assertion in BuildDeviceList) when
     # ALSA_CONFIG_PATH names a missing file; refuse before it gets the chance.
@@ -117,7 +164,12 @@ def portaudio() -> ModuleType:
 def refresh() -> None:
     """Re-initialise PortAudio so devices plugged in (or servers started) since are seen.
 
-    This closes every open stream: see :func:`refresh_if_idle`."""
+    This closes every open stream: see :func:`refresh_if_idle`. The pulse backend
+    lists afresh each time; it only reconnects (to a changed ``PULSE_SERVER``)."""
+    if "hello_tui.media.pulse_streams" in sys.modules:
+        _pulse().reset()
+    if backend() == "pulse" and _sd is None:
+        return
     sd = portaudio()
     with _pa_lock, quiet_stderr():
         sd._terminate()
@@ -134,6 +186,8 @@ def refresh_if_idle() -> bool:
     """:func:`refresh` only while no stream of ours is open (PortAudio can re-list
     devices only by re-initialising, which would silence a call); whether it did."""
     with _pa_lock:
+        if backend() == "pulse":
+            return True  # listing never disturbs a pulse stream: nothing to wait for
         if streams_open():
             return False
         refresh()
@@ -141,7 +195,9 @@ def refresh_if_idle() -> bool:
 
 
 def list_devices(kind: Kind | None = None) -> list[AudioDevice]:
-    """Devices PortAudio reports, optionally only those with inputs/outputs."""
+    """Devices the backend reports, optionally only those with inputs/outputs."""
+    if backend() == "pulse":
+        return _pulse_devices(kind)
     sd = portaudio()
     with quiet_stderr():
         raw: Any = sd.query_devices()
@@ -170,6 +226,21 @@ def list_devices(kind: Kind | None = None) -> list[AudioDevice]:
     return out
 
 
+def _pulse_devices(kind: Kind | None) -> list[AudioDevice]:
+    out: list[AudioDevice] = []
+    for k in ("input", "output") if kind is None else (kind,):
+        for d in _pulse().list_pulse_devices(k):
+            out.append(
+                AudioDevice(
+                    index=d.index, name=d.name, hostapi=PULSE_HOSTAPI,
+                    inputs=int(k == "input"), outputs=int(k == "output"),
+                    default_input=d.default and k == "input",
+                    default_output=d.default and k == "output", description=d.description,
+                )
+            )  # fmt: skip
+    return out
+
+
 def _hostapi_default(hostapis: Any, key: str) -> int:
     for api in hostapis:
         if api.get(key, -1) >= 0:
@@ -185,14 +256,22 @@ def resolve_device(name: str, kind: Kind) -> AudioDevice:
     """
     devices = list_devices(kind)
     if not devices:
-        raise AudioUnavailable("PortAudio found no devices")
-    if not name:
-        return next((d for d in devices if d.is_default(kind)), devices[0])
+        raise AudioUnavailable(f"{_label()} found no devices")
     wanted = name.casefold()
-    exact = [d for d in devices if d.name.casefold() == wanted]
+    if not name or (
+        wanted in PULSE_DEFAULTS
+        and devices[0].hostapi == PULSE_HOSTAPI
+        and not any(d.name.casefold() == wanted for d in devices)
+    ):
+        return _default(devices, kind)
+    exact = [d for d in devices if wanted in (d.name.casefold(), d.description.casefold())]
+    if not exact and kind == "input":  # pulse: a sink's name as an input is its monitor
+        exact = [d for d in devices if d.hostapi == PULSE_HOSTAPI and d.name == f"{name}.monitor"]
     if exact:
         return exact[0]
-    partial = [d for d in devices if wanted in d.name.casefold()]
+    partial = [
+        d for d in devices if wanted in d.name.casefold() or wanted in d.description.casefold()
+    ]
     if len(partial) == 1:
         return partial[0]
     if partial:
@@ -200,6 +279,21 @@ def resolve_device(name: str, kind: Kind) -> AudioDevice:
         raise DeviceError(f"device:{name} is ambiguous: it matches {names}")
     names = ", ".join(repr(d.name) for d in devices)
     raise DeviceError(f"no audio {kind} device matches {name!r} (available: {names})")
+
+
+def _default(devices: list[AudioDevice], kind: Kind) -> AudioDevice:
+    """The default device; on pulse, the one ``PULSE_SINK``/``PULSE_SOURCE`` names
+    first (as every libpulse client honours them), unless no such device exists."""
+    if devices[0].hostapi == PULSE_HOSTAPI:
+        wanted = os.environ.get("PULSE_SOURCE" if kind == "input" else "PULSE_SINK", "")
+        named = [d for d in devices if wanted and d.name == wanted]
+        if named:
+            return named[0]
+    return next((d for d in devices if d.is_default(kind)), devices[0])
+
+
+def _label() -> str:
+    return "PulseAudio" if backend() == "pulse" else "PortAudio"
 
 
 def open_stream(
@@ -232,6 +326,12 @@ def open_on(
     latency: str | float = "low",
 ) -> Any:
     """Create (not start) a stream on ``device`` as :func:`open_stream` does."""
+    if device.hostapi == PULSE_HOSTAPI:
+        stream = _pulse().PulseStream(
+            kind, device.name, callback, blocksize=blocksize, latency=latency
+        )
+        _streams.add(stream)
+        return stream
     sd = portaudio()
     cls = sd.InputStream if kind == "input" else sd.OutputStream
     try:
@@ -251,8 +351,16 @@ def open_on(
     return stream
 
 
+def _is_pulse(stream: Any) -> bool:
+    pulse = sys.modules.get("hello_tui.media.pulse_streams")
+    return pulse is not None and isinstance(stream, pulse.PulseStream)
+
+
 def start_stream(stream: Any) -> None:
     """Start a stream (quietly); a PortAudio failure becomes AudioUnavailable."""
+    if _is_pulse(stream):
+        stream.start()  # raises AudioUnavailable itself
+        return
     sd = portaudio()
     try:
         with _pa_lock, quiet_stderr():
@@ -263,6 +371,9 @@ def start_stream(stream: Any) -> None:
 
 def close_stream(stream: Any, *, started: bool = True) -> None:
     """Abort (when started) and close a stream, quietly, never raising."""
+    if _is_pulse(stream):
+        stream.close()
+        return
     sd = portaudio()
     with _pa_lock, quiet_stderr():
         try:
@@ -280,6 +391,8 @@ def still_there(kind: Kind, device: AudioDevice, samplerate: int) -> bool:
     device that went away is found by opening it: a sound server's device that was
     removed fails with an I/O error. Busy (held by someone, maybe us) counts as there.
     """
+    if device.hostapi == PULSE_HOSTAPI:  # the server lists afresh: ask it by name
+        return bool(_pulse().device_present(kind, device.name))
     sd = portaudio()
     cls = sd.InputStream if kind == "input" else sd.OutputStream
     try:

@@ -27,13 +27,15 @@ def uses_devices(endpoints: Iterable[str | None]) -> bool:
 
 
 def warm_audio_stack(*, processing: bool) -> None:
-    """Import and initialise PortAudio, the device endpoints' modules and, with
+    """Import and initialise the audio backend (PortAudio, or a PulseAudio context),
+    the device endpoints' modules and, with
     ``processing``, the processing stage's binding (blocking; any thread)."""
     try:
         from hello_tui.media import sinks, sources  # noqa: F401  (numpy, av, aiortc)
-        from hello_tui.media.devices import portaudio
+        from hello_tui.media.devices import backend, portaudio
 
-        portaudio()
+        if backend() == "portaudio":  # else: connected to the sound server just now
+            portaudio()
         if processing:
             from hello_tui.media.audio_processing import _load_binding
 

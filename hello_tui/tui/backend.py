@@ -94,6 +94,9 @@ class Backend:
     def __init__(self, paths: Paths | None = None, settings: Settings | None = None) -> None:
         self.paths = paths or resolve_paths()
         self.settings = settings if settings is not None else load_config(self.paths.config_file)
+        from hello_tui.media.devices import set_backend  # stdlib only: no audio stack loads
+
+        set_backend(self.settings.audio.backend)
         self.paths.private_data_dir()
         self.contacts: ContactStore = open_store(
             self.settings.contacts.backend, contacts_path(self.paths, self.settings)
@@ -353,6 +356,9 @@ class Backend:
         from hello_tui.telemetry.store import TelemetryStore
 
         self.settings = settings
+        from hello_tui.media.devices import set_backend
+
+        set_backend(settings.audio.backend)  # the next stream opened uses it
         if self.session is not None:
             self.session.reload(settings)
         enforce_off(TelemetryStore(self.paths.data_dir), settings)

@@ -242,7 +242,10 @@ async def test_turn_allocation_with_server_credentials(
         await coturn.wait()
 
 
-def test_devices_lists_endpoint_strings_and_marks(cli: Cli, pulse_devices: PulseDaemon) -> None:
+def test_devices_lists_endpoint_strings_and_marks(
+    cli: Cli, pulse_devices: PulseDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HELLO_TUI_AUDIO_BACKEND", "portaudio")  # its ALSA names and "default"
     _config(f'[audio]\ninput = "device:{MIC}"\noutput = "null:"\n')
     result = cli("devices")
     assert result.code == 0, result.err

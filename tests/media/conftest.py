@@ -39,6 +39,23 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseDaemon]:
     daemon.stop()
 
 
+@pytest.fixture(params=["pulse", "portaudio"])
+def audio_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test on each ``device:`` backend (media/devices.py): libpulse, PortAudio."""
+    from hello_tui.media.devices import BACKEND_ENV
+
+    monkeypatch.setenv(BACKEND_ENV, request.param)
+    return str(request.param)
+
+
+@pytest.fixture
+def portaudio_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PortAudio's behaviour under test (its ALSA device names, its re-listing)."""
+    from hello_tui.media.devices import BACKEND_ENV
+
+    monkeypatch.setenv(BACKEND_ENV, "portaudio")
+
+
 def write_wav(path: Path, samples: np.ndarray, rate: int = RATE, channels: int = 1) -> Path:
     """Write int16 ``samples`` (interleaved when ``channels`` > 1) as a WAV with stdlib wave."""
     with wave.open(str(path), "wb") as w:

@@ -60,7 +60,8 @@ def run_py(
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, **(env or {})},
+        # PortAudio's failures and chatter: the pulse backend has neither ALSA nor PortAudio.
+        env={**os.environ, "HELLO_TUI_AUDIO_BACKEND": "portaudio", **(env or {})},
         **kw,  # type: ignore[arg-type]
     )
 
@@ -169,13 +170,15 @@ asyncio.run(main())
 """
 
 
-def _run_until_server_dies(tmp_path: Path, mode: str) -> subprocess.CompletedProcess[str]:
-    daemon = PulseDaemon(tmp_path / mode)
+def _run_until_server_dies(
+    tmp_path: Path, mode: str, backend: str = "portaudio"
+) -> subprocess.CompletedProcess[str]:
+    daemon = PulseDaemon(tmp_path / f"{mode}-{backend}")
     daemon.start()
     try:
         proc = subprocess.Popen(
             [sys.executable, "-c", KILLED_SERVER, mode],
-            env={**os.environ, **daemon.env},
+            env={**os.environ, **daemon.env, "HELLO_TUI_AUDIO_BACKEND": backend},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -197,3 +200,8 @@ def test_portaudio_runtime_chatter_is_diverted(tmp_path: Path) -> None:
     assert diverted.returncode == 0
     assert diverted.stderr == "python-visible\n"  # ... unless diverted; Python still gets through
     assert diverted.stdout.splitlines()[-1] == "stalls 1 20"
+    pulse = _run_until_server_dies(tmp_path, "plain", "pulse")  # libpulse: no chatter at all
+    assert pulse.returncode == 0
+    assert pulse.stderr == "python-visible\n"
+    _, stalls, frames = pulse.stdout.splitlines()[-1].split()
+    assert int(stalls) >= 1 and frames == "20"  # silence, not a hang

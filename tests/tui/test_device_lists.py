@@ -28,7 +28,11 @@ MIC, SPEAKER, PLUGGED, MIC2 = "t_mic", "t_spk", "t_spk2", "t_mic2"
 
 
 @pytest.fixture
-def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseDaemon]:
+def pulse(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[PulseDaemon]:
+    # The ALSA names t_mic/t_spk are PortAudio's (the pulse backend: t_mic.monitor, ...).
+    monkeypatch.setenv("HELLO_TUI_AUDIO_BACKEND", "portaudio")
     with pulse_devices(tmp_path_factory.mktemp("pulse"), [MIC], [SPEAKER]) as daemon:
         yield daemon
 

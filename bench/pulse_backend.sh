@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The pulse backend against PortAudio, each side by side with baresip, on this
+# checkout's code: ROUNDS alternations of one side-by-side run per backend
+# (one baresip call and one hello-tui device: call each), then a table.
+#
+#   bash bench/pulse_backend.sh [ROUNDS [CALL_SECONDS]]     (defaults 3 20)
+#
+# Needs the side-by-side harness (PEERS, default /work/shared/peers) and a
+# venv with hello-tui's dependencies (HT_VENV, default /work/main/.venv).
+# The backend is chosen per run with HELLO_TUI_AUDIO_BACKEND; the hello-tui
+# processes run this checkout (PYTHONPATH), whatever the venv has installed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROUNDS="${1:-3}"
+CALL_S="${2:-20}"
+PEERS="${PEERS:-/work/shared/peers}"
+VENV="${HT_VENV:-/work/main/.venv}"
+OUT="${PULSE_BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/pulse-bench.XXXXXX")}"
+mkdir -p "$OUT"
+cat > "$OUT/hello-tui" <<WRAP
+#!/bin/sh
+PYTHONPATH="$ROOT" exec "$VENV/bin/hello-tui" "\$@"
+WRAP
+chmod +x "$OUT/hello-tui"
+for i in $(seq 1 "$ROUNDS"); do
+  for backend in pulse portaudio; do
+    echo "[pulse-bench] round $i: $backend (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+    HELLO_TUI_AUDIO_BACKEND="$backend" HT_DIR="$ROOT" HT_BIN="$OUT/hello-tui" \
+      BS_PYTHON="$VENV/bin/python" SBS_WORK="$OUT/$backend-$i" \
+      bash "$PEERS/side-by-side.sh" 1 "$CALL_S" --arms baresip,hello-device \
+      > "$OUT/$backend-$i.log" 2>&1 || echo "[pulse-bench] run failed: $OUT/$backend-$i.log" >&2
+  done
+done
+"$VENV/bin/python" "$ROOT/bench/pulse_backend_table.py" "$OUT"

@@ -1,0 +1,524 @@
+"""Sound devices straight through PulseAudio (libpulse), without PortAudio and ALSA.
+
+PortAudio reaches a PulseAudio (or PipeWire-pulse) server through ALSA's pulse
+plugin, which costs ~24 MiB of plugins and hides the server's own timing: an
+underrun on the server's side never reaches PortAudio, so the echo canceller's
+reference pairing moved on with nothing to tell it why (docs/media.md, "The
+pulse backend"). Here each stream has a threaded mainloop and context of its own
+(as the plugin has: the capture's echo cancellation never delays the speaker's
+refill; ``HELLO_TUI_PULSE_THREADS=shared`` puts them on the one the device
+listing uses, per process and ``PULSE_SERVER``); each stream is mono int16 48 kHz with
+explicit buffer attributes (playback ``tlength`` = the latency asked for,
+``minreq`` and ``prebuf`` one block; record ``fragsize`` one block), and the
+server's timing (``pa_stream_get_latency``, interpolated, auto-updated) gives
+each block the time it will be heard or was captured, on ``time.monotonic()``.
+The server's underflow callback marks the next block as after an underrun.
+
+:class:`PulseStream` looks like the PortAudio streams sounddevice makes (what
+``devices.open_on`` returns): ``start``/``stop``/``abort``/``close``,
+``active``, ``closed``, ``latency`` and a callback ``(data, frames, when,
+status)`` whose ``when`` has ``inputBufferAdcTime``/``outputBufferDacTime``/
+``currentTime`` and ``status`` ``input_overflow``/``output_underflow``, so the
+device source and sink run on either backend unchanged. Callbacks run on the
+mainloop's thread with its lock held: they must not call back into this module.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from hello_tui.media import pulse_lib as pa
+from hello_tui.media.errors import AudioUnavailable
+
+__all__ = [
+    "PulseDevice",
+    "PulseStream",
+    "available",
+    "device_present",
+    "list_pulse_devices",
+    "reset",
+]
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["input", "output"]
+RATE = 48_000
+# "low": the playback stream's tlength. With ADJUST_LATENCY the server grants less
+# (asked 30/50/80/120 ms: buffer 20/30/50/70 ms + a few ms in the sink, on the tests'
+# null sink); 50 ms gives ~34 ms, PortAudio's chain through ALSA's pulse plugin ~32.5.
+# 30 ms (~22 ms) underran far more often on a loaded machine.
+LOW_LATENCY_S = 0.050
+HIGH_LATENCY_S = 0.100
+GAP_S = 0.012  # the server's play time this far off our blocks' timeline: it moved
+TOLD_AFTER_S = 0.100  # an underflow message this soon after a gap we found: the same one
+CAPTURE_JUMP_S = 0.030  # capture times this far off the samples' count: data was lost
+
+
+@dataclass(frozen=True, slots=True)
+class PulseDevice:
+    name: str  # the server's sink/source name (stable, unique)
+    description: str  # what a person reads ("Built-in Audio Analog Stereo")
+    index: int
+    kind: Kind
+    default: bool
+
+
+class _Times:
+    """The timing fields of sounddevice's callback ``time`` argument that we fill."""
+
+    __slots__ = ("currentTime", "inputBufferAdcTime", "outputBufferDacTime")
+
+    def __init__(self) -> None:
+        self.currentTime = self.inputBufferAdcTime = self.outputBufferDacTime = 0.0
+
+
+class _Status:
+    __slots__ = ("input_overflow", "output_underflow")
+
+    def __init__(self) -> None:
+        self.input_overflow = self.output_underflow = False
+
+
+class _Context:
+    """One threaded mainloop and connected context (blocking constructor)."""
+
+    def __init__(self, server: str | None) -> None:
+        lib = pa.lib()
+        self.lib = lib
+        self.server = server
+        self.ml = lib.pa_threaded_mainloop_new()
+        if not self.ml:
+            raise AudioUnavailable("PulseAudio: cannot create a mainloop")
+        self.ctx = lib.pa_context_new(lib.pa_threaded_mainloop_get_api(self.ml), b"hello-tui")
+        self._on_state = pa.ContextNotify(lambda _c, _u: self._signal())
+        lib.pa_context_set_state_callback(self.ctx, self._on_state, None)
+        address = server.encode() if server else None
+        if lib.pa_context_connect(self.ctx, address, pa.CONTEXT_NOAUTOSPAWN, None) < 0:
+            error = self.error()
+            self._free()
+            raise AudioUnavailable(f"PulseAudio: {error}")
+        lib.pa_threaded_mainloop_start(self.ml)
+        with self.locked():
+            while (state := lib.pa_context_get_state(self.ctx)) != pa.CONTEXT_READY:
+                if state in (pa.CONTEXT_FAILED, pa.CONTEXT_TERMINATED):
+                    break
+                lib.pa_threaded_mainloop_wait(self.ml)
+        if state != pa.CONTEXT_READY:
+            error = self.error()
+            self.close()
+            raise AudioUnavailable(f"PulseAudio: {error}")
+        self.streams: weakref.WeakSet[PulseStream] = weakref.WeakSet()
+
+    def _signal(self) -> None:
+        self.lib.pa_threaded_mainloop_signal(self.ml, 0)
+
+    def error(self) -> str:
+        text = self.lib.pa_strerror(self.lib.pa_context_errno(self.ctx))
+        return text.decode(errors="replace") if text else "unknown error"
+
+    @property
+    def ready(self) -> bool:
+        with self.locked():
+            return bool(self.lib.pa_context_get_state(self.ctx) == pa.CONTEXT_READY)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        if self.lib.pa_threaded_mainloop_in_thread(self.ml):
+            yield  # a callback: the mainloop's lock is ours already
+            return
+        self.lib.pa_threaded_mainloop_lock(self.ml)
+        try:
+            yield
+        finally:
+            self.lib.pa_threaded_mainloop_unlock(self.ml)
+
+    def wait_for(self, op: int | None) -> None:
+        """Wait (lock held) until the operation ``op`` is done, then release it."""
+        if not op:
+            raise AudioUnavailable(f"PulseAudio: {self.error()}")
+        try:
+            while self.lib.pa_operation_get_state(op) == pa.OPERATION_RUNNING:
+                self.lib.pa_threaded_mainloop_wait(self.ml)
+        finally:
+            self.lib.pa_operation_unref(op)
+
+    def devices(self, kind: Kind, name: str | None = None) -> list[tuple[str, str, int]]:
+        """(name, description, index) of the sinks (output) or sources (input); only
+        the one called ``name`` when given (empty when there is none)."""
+        found: list[tuple[str, str, int]] = []
+
+        def on_info(_c: Any, info: Any, eol: int, _u: Any) -> None:
+            if eol or not info:
+                self._signal()
+                return
+            i = info.contents
+            found.append((_text(i.name), _text(i.description), int(i.index)))
+
+        callback = pa.DeviceInfoCb(on_info)
+        lib, what = self.lib, "sink" if kind == "output" else "source"
+        with self.locked():
+            if name is None:
+                self.wait_for(getattr(lib, f"pa_context_get_{what}_info_list")(
+                    self.ctx, callback, None))  # fmt: skip
+            else:
+                self.wait_for(getattr(lib, f"pa_context_get_{what}_info_by_name")(
+                    self.ctx, name.encode(), callback, None))  # fmt: skip
+        return found
+
+    def defaults(self) -> tuple[str, str]:
+        """The server's default sink and source names."""
+        names = ["", ""]
+
+        def on_info(_c: Any, info: Any, _u: Any) -> None:
+            if info:
+                names[:] = [_text(info.contents.default_sink_name),
+                            _text(info.contents.default_source_name)]  # fmt: skip
+            self._signal()
+
+        callback = pa.ServerInfoCb(on_info)
+        with self.locked():
+            self.wait_for(self.lib.pa_context_get_server_info(self.ctx, callback, None))
+        return names[0], names[1]
+
+    def close(self) -> None:
+        lib = self.lib
+        lib.pa_threaded_mainloop_stop(self.ml)
+        lib.pa_context_disconnect(self.ctx)
+        self._free()
+
+    def _free(self) -> None:
+        self.lib.pa_context_unref(self.ctx)
+        self.lib.pa_threaded_mainloop_free(self.ml)
+
+
+def _text(value: bytes | None) -> str:
+    return value.decode(errors="replace") if value else ""
+
+
+_lock = threading.Lock()
+_context: _Context | None = None
+
+
+def _server() -> str | None:
+    return os.environ.get("PULSE_SERVER") or None
+
+
+def _server_present() -> bool:
+    """A server's socket is there (we never autospawn one)."""
+    if _server():
+        return True
+    runtime = os.environ.get("PULSE_RUNTIME_PATH")
+    if not runtime:
+        runtime = os.path.join(os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}",
+                               "pulse")  # fmt: skip
+    return os.path.exists(os.path.join(runtime, "native"))
+
+
+def context() -> _Context:
+    """The process's context for the server ``PULSE_SERVER`` names now (connected on
+    first use, again after the server changed or went away); AudioUnavailable."""
+    global _context
+    with _lock:
+        current = _context
+        if current is not None and current.server == _server() and current.ready:
+            return current
+        if current is not None and not any(not s.closed for s in list(current.streams)):
+            current.close()
+        _context = None
+        if not _server_present():
+            raise AudioUnavailable("no PulseAudio server is running")
+        try:
+            _context = _Context(_server())
+        except pa.PulseMissing as exc:
+            raise AudioUnavailable(str(exc)) from None
+        return _context
+
+
+def _own_context() -> _Context:
+    """A context on a mainloop thread of its own, for one stream (AudioUnavailable)."""
+    if not _server_present():
+        raise AudioUnavailable("no PulseAudio server is running")
+    try:
+        return _Context(_server())
+    except pa.PulseMissing as exc:
+        raise AudioUnavailable(str(exc)) from None
+
+
+def available() -> bool:
+    """Whether a PulseAudio (or PipeWire-pulse) server answers (connects if needed)."""
+    try:
+        context()
+    except AudioUnavailable:
+        return False
+    return True
+
+
+def reset() -> None:
+    """Forget the context when no stream uses it (the next use connects again)."""
+    global _context
+    with _lock:
+        if _context is not None and not any(not s.closed for s in list(_context.streams)):
+            _context.close()
+            _context = None
+
+
+def list_pulse_devices(kind: Kind) -> list[PulseDevice]:
+    """The server's sinks (``output``) or sources (``input``, monitors included)."""
+    ctx = context()
+    default_sink, default_source = ctx.defaults()
+    default = default_sink if kind == "output" else default_source
+    return [
+        PulseDevice(name, description, index, kind, name == default)
+        for name, description, index in ctx.devices(kind)
+    ]
+
+
+def device_present(kind: Kind, name: str) -> bool:
+    """Whether the server still has the sink/source ``name``."""
+    try:
+        return bool(context().devices(kind, name))
+    except AudioUnavailable:
+        return False
+
+
+def _latency_s(latency: str | float) -> float:
+    if latency == "low":
+        return LOW_LATENCY_S
+    if latency == "high":
+        return HIGH_LATENCY_S
+    return max(0.005, float(latency))
+
+
+class PulseStream:
+    """One playback (``output``) or record (``input``) stream on a sink/source.
+
+    Created unconnected (the device is known to exist); :meth:`start` connects it
+    and waits until the server has it running."""
+
+    def __init__(
+        self,
+        kind: Kind,
+        device: str,
+        callback: Callable[..., None],
+        *,
+        blocksize: int,
+        latency: str | float = "low",
+    ) -> None:
+        self.kind, self.device, self.callback = kind, device, callback
+        self.blocksize = blocksize
+        self.requested_latency = _latency_s(latency)
+        self.closed = False
+        self.underflows = 0
+        self.overflows = 0
+        # A mainloop thread of its own (as ALSA's pulse plugin has one per stream): the
+        # capture's processing (echo cancellation) never delays the speaker's refill.
+        self._own = os.environ.get("HELLO_TUI_PULSE_THREADS", "per-stream") != "shared"
+        self._ctx = _own_context() if self._own else context()
+        self._ctx.streams.add(self)
+        self._stream: int | None = None
+        self._data = np.zeros((blocksize, 1), dtype=np.int16)
+        self._times, self._status = _Times(), _Status()
+        self._latency = self.requested_latency  # the server's, once it reported one
+        self._granted = self.requested_latency
+        self._underflow = False  # the server's underflow message, not yet passed on
+        self._next_play: float | None = None  # when the next block written will be heard
+        self._gap_seen = float("-inf")  # when _play_time last found the speaker ran dry
+        self._pending = np.zeros(0, dtype=np.int16)  # captured samples short of a block
+        self._pending_at = 0.0  # capture time of _pending[0]
+        self._usec, self._negative = ctypes.c_uint64(), ctypes.c_int()
+        self._peek_data, self._peek_size = ctypes.c_void_p(), ctypes.c_size_t()
+        # Kept referenced for as long as the stream can call them.
+        self._on_state = pa.StreamNotify(lambda _s, _u: self._ctx._signal())
+        self._on_request = pa.StreamRequest(self._write if kind == "output" else self._read)
+        self._on_underflow = pa.StreamNotify(self._underflowed)
+
+    @property
+    def active(self) -> bool:
+        """The server runs the stream (False before start, after close or a failure)."""
+        if self._stream is None or self.closed:
+            return False
+        with self._ctx.locked():
+            return bool(self._ctx.lib.pa_stream_get_state(self._stream) == pa.STREAM_READY)
+
+    @property
+    def latency(self) -> float:
+        """The latency the server granted (playback: its ``tlength``; record: its
+        ``fragsize``), in seconds, steady like PortAudio's; before start, what was
+        asked. Each block's own time comes from the server's live latency."""
+        return self._granted
+
+    def start(self) -> None:
+        """Connect and wait until the stream runs; AudioUnavailable naming the device."""
+        if self._stream is not None or self.closed:
+            return
+        ctx, lib = self._ctx, self._ctx.lib
+        spec = pa.SampleSpec(pa.SAMPLE_S16LE, RATE, 1)
+        block = self.blocksize * 2
+        flags = pa.STREAM_INTERPOLATE_TIMING | pa.STREAM_AUTO_TIMING_UPDATE
+        flags |= pa.STREAM_ADJUST_LATENCY
+        with ctx.locked():
+            stream = lib.pa_stream_new(ctx.ctx, f"hello-tui {self.kind}".encode(), spec, None)
+            if not stream:
+                raise AudioUnavailable(f"cannot open {self.device!r}: {ctx.error()}")
+            self._stream = stream
+            lib.pa_stream_set_state_callback(stream, self._on_state, None)
+            if self.kind == "output":
+                tlength = max(block, round(self.requested_latency * RATE) * 2)
+                attr = pa.BufferAttr(pa.UNSET, tlength, block, block, pa.UNSET)
+                lib.pa_stream_set_write_callback(stream, self._on_request, None)
+                lib.pa_stream_set_underflow_callback(stream, self._on_underflow, None)
+                rc = lib.pa_stream_connect_playback(
+                    stream, self.device.encode(), attr, flags, None, None
+                )
+            else:
+                attr = pa.BufferAttr(pa.UNSET, pa.UNSET, pa.UNSET, pa.UNSET, block)
+                lib.pa_stream_set_read_callback(stream, self._on_request, None)
+                rc = lib.pa_stream_connect_record(stream, self.device.encode(), attr, flags)
+            state = pa.STREAM_FAILED if rc < 0 else lib.pa_stream_get_state(stream)
+            while state not in (pa.STREAM_READY, pa.STREAM_FAILED, pa.STREAM_TERMINATED):
+                lib.pa_threaded_mainloop_wait(ctx.ml)
+                state = lib.pa_stream_get_state(stream)
+            error = ctx.error() if state != pa.STREAM_READY else ""
+            granted = lib.pa_stream_get_buffer_attr(stream) if not error else None
+            if granted:
+                size = (
+                    granted.contents.tlength if self.kind == "output" else granted.contents.fragsize
+                )
+                self._granted = size / 2 / RATE
+        if error:
+            self.close()
+            raise AudioUnavailable(f"cannot open {self.device!r}: {error}")
+
+    def _now_latency(self, stream: Any) -> float:
+        """The server's latency now, in seconds (mainloop lock held); the last one
+        when it has none yet (no timing update received)."""
+        lib = self._ctx.lib
+        if lib.pa_stream_get_latency(stream, self._usec, self._negative) == 0:
+            usec = self._usec.value
+            self._latency = -usec / 1e6 if self._negative.value else usec / 1e6
+        return self._latency
+
+    def _underflowed(self, _s: Any, _u: Any) -> None:
+        self.underflows += 1
+        self._underflow = True
+
+    def _play_time(self, measured: float, now: float) -> tuple[float, bool]:
+        """When the next block will be heard, and whether the speaker ran dry before it.
+
+        The blocks form one timeline (each starts where the last ended), which moves
+        only when the server's timing says it must: later by more than ``GAP_S`` (the
+        speaker played silence: an underrun, flagged, often a callback before the
+        server's own underflow message, which then adds nothing), or earlier by more
+        than that. The interpolated latency's wobble (a few ms) never moves it, so
+        the echo canceller's reference stays a contiguous record of what played."""
+        expected = self._next_play
+        told, self._underflow = self._underflow, False
+        if expected is None:
+            return measured, told
+        late = measured - expected
+        if late > GAP_S or (told and late > 0.001 and now - self._gap_seen > TOLD_AFTER_S):
+            self._gap_seen = now
+            return measured, True
+        if late < -2 * GAP_S:  # (just after a stall the measured time overshoots)
+            return measured, False
+        return expected, False
+
+    def _write(self, stream: Any, nbytes: int, _u: Any) -> None:
+        """The server wants ``nbytes`` more: whole blocks from the callback."""
+        try:
+            blocks = nbytes // (self.blocksize * 2)
+            if not blocks:
+                return
+            now = time.monotonic()
+            times, status, data, lib = self._times, self._status, self._data, self._ctx.lib
+            first, status.output_underflow = self._play_time(now + self._now_latency(stream), now)
+            times.currentTime = now
+            step = self.blocksize / RATE
+            for i in range(blocks):
+                times.outputBufferDacTime = first + i * step
+                if i:
+                    status.output_underflow = False
+                self.callback(data, self.blocksize, times, status)
+                lib.pa_stream_write(stream, data.ctypes.data, self.blocksize * 2, None, 0,
+                                    pa.SEEK_RELATIVE)  # fmt: skip
+            self._next_play = first + blocks * step
+        except Exception:  # a callback must not raise into C
+            log.exception("pulse playback callback")
+
+    def _read(self, stream: Any, _nbytes: int, _u: Any) -> None:
+        """Captured data is there: hand it on in whole blocks with their capture times."""
+        try:
+            lib = self._ctx.lib
+            while lib.pa_stream_peek(stream, self._peek_data, self._peek_size) == 0:
+                size = self._peek_size.value
+                if not size:
+                    break
+                if self._peek_data.value is None:  # a hole: samples lost
+                    self._status.input_overflow = True
+                    self.overflows += 1
+                else:
+                    chunk = np.frombuffer(ctypes.string_at(self._peek_data, size), np.int16)
+                    self._take(chunk, time.monotonic() - self._now_latency(stream))
+                lib.pa_stream_drop(stream)
+        except Exception:
+            log.exception("pulse record callback")
+
+    def _take(self, chunk: np.ndarray[Any, np.dtype[np.int16]], captured: float) -> None:
+        """Append ``chunk`` (its first sample captured at ``captured``, by the server's
+        timing) and pass on whole blocks. Like playback, the capture times form one
+        timeline that moves only when the server's timing is off it by more than
+        ``CAPTURE_JUMP_S``: later means samples were lost (flagged as an overflow)."""
+        pending = self._pending
+        expected = self._pending_at + len(pending) / RATE
+        if self._pending_at == 0.0 or abs(captured - expected) > CAPTURE_JUMP_S:
+            if self._pending_at and captured > expected:  # the server dropped some
+                self._status.input_overflow = True
+                self.overflows += 1
+            self._pending_at = captured - len(pending) / RATE
+        pending = np.concatenate((pending, chunk)) if len(pending) else chunk
+        block, times, status = self.blocksize, self._times, self._status
+        at = 0
+        while len(pending) - at >= block:
+            self._data[:, 0] = pending[at : at + block]
+            times.currentTime = time.monotonic()
+            times.inputBufferAdcTime = self._pending_at + at / RATE
+            self.callback(self._data, block, times, status)
+            status.input_overflow = False
+            at += block
+        self._pending = pending[at:].copy() if at else pending
+        self._pending_at += at / RATE
+
+    def stop(self) -> None:
+        self.close()
+
+    def abort(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Disconnect and free the stream (idempotent, never raises)."""
+        if self.closed:
+            return
+        self.closed = True
+        stream, self._stream = self._stream, None
+        ctx, lib = self._ctx, self._ctx.lib
+        if stream is not None:
+            with ctx.locked():
+                lib.pa_stream_set_write_callback(stream, pa.StreamRequest(), None)
+                lib.pa_stream_set_read_callback(stream, pa.StreamRequest(), None)
+                lib.pa_stream_set_underflow_callback(stream, pa.StreamNotify(), None)
+                lib.pa_stream_set_state_callback(stream, pa.StreamNotify(), None)
+                lib.pa_stream_disconnect(stream)
+                lib.pa_stream_unref(stream)
+        if self._own:
+            ctx.close()

@@ -1,0 +1,206 @@
+"""The pulse backend (media/pulse_streams.py) on the real PulseAudio daemon of the tests:
+devices by name and description, sound that reaches the null sink's monitor, capture
+with its times, underruns reported, a removed sink noticed, the backend switch."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hello_tui.media import devices
+from hello_tui.media.errors import DeviceError
+from hello_tui.media.levels import rms_dbfs
+from tests.media.conftest import peak_hz
+from tests.pulse import SINK, PulseDaemon
+
+RATE = 48_000
+
+
+@pytest.fixture
+def pulse_backend(pulse: PulseDaemon, monkeypatch: pytest.MonkeyPatch) -> PulseDaemon:
+    monkeypatch.setenv(devices.BACKEND_ENV, "pulse")
+    return pulse
+
+
+class Tone:
+    """A playback callback: a continuous 440 Hz tone; records each block's times."""
+
+    def __init__(self, stall_at: int | None = None) -> None:
+        self.n = 0
+        self.stall_at = stall_at
+        self.times: list[tuple[float, float, bool]] = []  # (now, DAC time, underflow before)
+        self.underflowed = threading.Event()
+
+    def __call__(self, out: Any, frames: int, when: Any, status: Any) -> None:
+        t = np.arange(self.n, self.n + frames) / RATE
+        out[:, 0] = (np.sin(2 * np.pi * 440 * t) * 0.3 * 32767).astype(np.int16)
+        self.n += frames
+        self.times.append((when.currentTime, when.outputBufferDacTime, status.output_underflow))
+        if status.output_underflow:
+            self.underflowed.set()
+        if self.stall_at is not None and len(self.times) == self.stall_at:
+            time.sleep(0.25)  # the callback's thread is stuck: the server's buffer runs dry
+
+
+def flagged_after(tone: Tone, first: int) -> list[int]:
+    """Indexes of the blocks from ``first`` on that came after an underrun."""
+    return [i for i, (_, _, under) in enumerate(list(tone.times)) if under and i >= first]
+
+
+def parec(daemon: PulseDaemon, source: str, seconds: float) -> np.ndarray:
+    """``seconds`` of ``source`` recorded by PulseAudio's own client (not ours)."""
+    proc = subprocess.Popen(
+        ["parec", "--raw", "--format=s16le", "--rate=48000", "--channels=1", "-d", source],
+        env={**os.environ, **daemon.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(seconds)
+    finally:
+        proc.terminate()
+        data, _ = proc.communicate(timeout=10)
+    return np.frombuffer(data[: len(data) // 2 * 2], dtype=np.int16)
+
+
+def test_devices_are_sinks_and_sources_by_name_or_description(pulse_backend: PulseDaemon) -> None:
+    outputs = devices.list_devices("output")
+    inputs = devices.list_devices("input")
+    sink = next(d for d in outputs if d.name == SINK)
+    assert sink.description == "hello-test" and sink.default_output and sink.outputs == 1
+    assert next(d for d in inputs if d.name == f"{SINK}.monitor").default_input
+    assert devices.resolve_device("", "output").name == SINK
+    assert devices.resolve_device("HELLO-TEST", "output").name == SINK  # a description
+    assert devices.resolve_device(SINK, "input").name == f"{SINK}.monitor"  # a sink: its monitor
+    with pytest.raises(DeviceError) as info:
+        devices.resolve_device("USB Headset", "output")
+    assert f"'{SINK}'" in str(info.value) and "\n" not in str(info.value)
+    assert devices.refresh_if_idle()  # the server lists afresh: never waits for streams
+
+
+def test_played_sound_reaches_the_monitor_and_capture_has_its_times(
+    pulse_backend: PulseDaemon,
+) -> None:
+    tone = Tone()
+    captured: list[tuple[np.ndarray, float, float, bool]] = []
+
+    def mic(data: Any, frames: int, when: Any, status: Any) -> None:
+        captured.append(
+            (data[:, 0].copy(), when.inputBufferAdcTime, when.currentTime, status.input_overflow)
+        )
+
+    speaker, _ = devices.open_stream("output", SINK, tone, samplerate=RATE, blocksize=480)
+    source, _ = devices.open_stream("input", SINK, mic, samplerate=RATE, blocksize=960)
+    try:
+        devices.start_stream(speaker)
+        devices.start_stream(source)
+        assert speaker.active and source.active
+        assert devices.streams_open() >= 2
+        heard = parec(pulse_backend, f"{SINK}.monitor", 1.5)
+    finally:
+        devices.close_stream(speaker)
+        devices.close_stream(source)
+    assert not speaker.active and speaker.closed
+    # PulseAudio's own recorder hears our tone on the sink's monitor.
+    tail = heard[len(heard) // 3 :]
+    assert peak_hz(tail) == pytest.approx(440, abs=3)
+    assert rms_dbfs(tail) > -40  # sound (0.3 of full scale, less a loaded machine's dropouts)
+    # Each played block has a time it will be heard: after it was written, not long after.
+    ahead = sorted(dac - now for now, dac, _ in tone.times)
+    assert 0 <= ahead[len(ahead) // 2] <= 0.2
+    # Our capture heard it too, in 20 ms blocks captured a little before they arrive,
+    # whose capture times step by 20 ms: one timeline, moved only when the server's
+    # timing leaves it by 30 ms (lost samples are flagged; a loaded machine may move
+    # it once or twice).
+    assert len(captured) >= 25
+    recorded = np.concatenate([c[0] for c in captured[len(captured) // 3 :]])
+    assert peak_hz(recorded) == pytest.approx(440, abs=3)
+    age = sorted(now - adc for _, adc, now, _ in captured)
+    assert 0 < age[len(age) // 2] <= 0.2
+    moved = sum(
+        1
+        for (_, a, _, _), (_, b, _, lost) in itertools.pairwise(captured)
+        if not lost and b - a != pytest.approx(0.020, abs=1e-6)
+    )
+    assert moved <= 2
+
+
+def test_an_underrun_on_the_server_is_reported_to_the_next_block(
+    pulse_backend: PulseDaemon,
+) -> None:
+    tone = Tone(stall_at=20)
+    speaker, _ = devices.open_stream("output", SINK, tone, samplerate=RATE, blocksize=480)
+    try:
+        devices.start_stream(speaker)
+        deadline = time.monotonic() + 10
+        while not (after := flagged_after(tone, 20)) and time.monotonic() < deadline:
+            time.sleep(0.05)  # 250 ms stuck with 30 ms buffered: the sink ran dry
+    finally:
+        devices.close_stream(speaker)
+    assert speaker.underflows >= 1 and tone.underflowed.is_set()
+    assert after, "the block after the stall was not flagged"
+    now, dac, _ = tone.times[after[0]]
+    assert dac >= now  # the block after the gap: its own (later) time, which the AEC reads
+
+
+def test_a_removed_sink_is_no_longer_there(pulse_backend: PulseDaemon) -> None:
+    loaded = pulse_backend.pactl(
+        "load-module", "module-null-sink", "sink_name=gone_spk", "rate=48000", "channels=1"
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    device = devices.resolve_device("gone_spk", "output")
+    assert devices.still_there("output", device, RATE)
+    pulse_backend.pactl("unload-module", loaded.stdout.strip())
+    assert not devices.still_there("output", device, RATE)
+    assert "gone_spk" not in {d.name for d in devices.list_devices("output")}
+
+
+def test_the_backend_setting_and_its_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(devices.BACKEND_ENV, raising=False)
+    try:
+        devices.set_backend("portaudio")
+        assert devices.backend() == "portaudio"
+        monkeypatch.setenv(devices.BACKEND_ENV, "pulse")
+        assert devices.backend() == "pulse"  # the environment wins
+        with pytest.raises(ValueError, match="unknown audio backend"):
+            devices.set_backend("jack")
+    finally:
+        devices.set_backend("portaudio")  # the default
+
+
+def test_a_device_call_on_pulse_never_loads_portaudio(pulse: PulseDaemon) -> None:
+    """The memory the backend saves (~24 MiB: PortAudio and ALSA's plugins) is saved
+    only if nothing on a device call's path imports sounddevice (warm-up included)."""
+    code = """
+import asyncio, sys
+from hello_tui.media.warmup import warm_audio_stack
+from hello_tui.media.sinks import open_audio_sink
+from hello_tui.media.sources import open_audio_source
+
+async def main():
+    warm_audio_stack(processing=False)
+    sink = open_audio_sink("device:", fallback=False)
+    mic = open_audio_source("device:", fallback=False)
+    await sink.start(open_audio_source("sine:440"))
+    await mic.recv()
+    mic.stop()
+    await sink.stop()
+    print(type(sink._stream).__name__, "sounddevice" in sys.modules)
+
+asyncio.run(main())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **pulse.env, devices.BACKEND_ENV: "auto"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["PulseStream", "False"]
