@@ -410,17 +410,22 @@ class Call:
                 return await self.wait_ended()
             await self._kill_task()
             return await self._end("cancel")
+        # The server may have ended the call first: as "closed" when our bye made the
+        # peer leave and its session closed before our request arrived (a slow link
+        # widens that window) - our own hang-up then, not news. Other reasons stand.
         end_reason: p.CallEndReason = reason
         try:
             reply = await self.client.request(p.Hangup(call_id=self.call_id, reason=reason))
         except SignalingError as exc:
             if exc.code != "unknown-call":
                 log.info("hangup refused: %s", exc)
-            end_reason = self._queued_end() or end_reason
+            queued = self._queued_end()
+            if queued is not None and queued != "closed":
+                end_reason = queued
         except SignalingClientError as exc:
             log.info("hangup not delivered: %s", exc)
         else:
-            if isinstance(reply, p.CallEnded):
+            if isinstance(reply, p.CallEnded) and reply.reason != "closed":
                 end_reason = reply.reason
         if self.ended is not None:
             return self.ended
