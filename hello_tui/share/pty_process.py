@@ -42,7 +42,20 @@ PUMP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pump.py")
 KILL_AFTER = 1.0  # seconds between SIGHUP and SIGKILL when sharing stops
 
 
+# A spawned child keeps the signals its parent ignores and its thread's mask: the
+# shared program starts with them as a terminal gives them, so ^C (the pty's
+# SIGINT to its foreground job) works whatever the call's process ignores or
+# blocks. (Two full test runs saw a shared cat survive ^C; run alone it ended.)
+_TERMINAL_SIGNALS = (
+    signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU,
+    signal.SIGPIPE, signal.SIGHUP, signal.SIGTERM, signal.SIGCHLD, signal.SIGWINCH,
+)  # fmt: skip
+
+
 def _controlling_tty() -> None:  # in the child, after setsid: fd 0 is the pty's slave
+    for sig in _TERMINAL_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
@@ -103,7 +116,10 @@ class PtyProcess:
                 (os.POSIX_SPAWN_DUP2, 0, 1),
                 (os.POSIX_SPAWN_DUP2, 0, 2),
             ]
-            return os.posix_spawn(path, list(argv), env, file_actions=actions, setsid=True)
+            return os.posix_spawn(
+                path, list(argv), env, file_actions=actions, setsid=True,
+                setsigdef=_TERMINAL_SIGNALS, setsigmask=(),
+            )  # fmt: skip
         process = await asyncio.create_subprocess_exec(
             path, *argv[1:], stdin=slave, stdout=slave, stderr=slave, env=env,
             start_new_session=True, preexec_fn=_controlling_tty,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -85,3 +86,24 @@ def test_a_call_that_dies_leaves_no_shared_program_behind(tmp_path: Path) -> Non
     while (_alive(shell) or _alive(pump)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(shell) and not _alive(pump)
+
+
+async def test_ctrl_c_ends_the_program_whatever_the_caller_ignores_or_blocks() -> None:
+    # The shared program is the user's terminal: ^C must reach its foreground job
+    # even when the call's process ignores or blocks SIGINT (a test runner, a
+    # daemon, a thread's mask) - a spawned child keeps ignored signals and masks.
+    ended = asyncio.Event()
+    pty = PtyProcess(lambda _data: None, ended.set)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGQUIT})
+    try:
+        await pty.spawn(["cat"], 80, 24)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, previous)
+    pty.write(b"\x03")
+    try:
+        await asyncio.wait_for(ended.wait(), T)
+        assert await asyncio.wait_for(pty.wait(), T) == -signal.SIGINT
+    finally:
+        await pty.close()
