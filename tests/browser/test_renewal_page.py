@@ -14,6 +14,7 @@ from hello_tui.call.call import Call
 from hello_tui.server.app import HUB
 from tests.browser.conftest import Env, LaunchBrowser, T, join, wait_phase
 from tests.browser.test_call import poll as poll_page
+from tests.call.test_renewal import renewed_code
 
 HOOK = "window.__hello.test"
 # The tests about recovering must not be ended by the page's own media watch
@@ -31,15 +32,6 @@ async def _page(launch_browser: LaunchBrowser, env: Env, url: str, **config: Any
     page = await browser.page(init_script=script)
     await page.goto(url)
     return page
-
-
-async def _renewed(call: Call) -> ev.CheckCode:
-    async with asyncio.timeout(T):
-        while True:
-            codes = [e for e in call.event_log if isinstance(e, ev.CheckCode) and e.renewal]
-            if codes:
-                return codes[-1]
-            await asyncio.sleep(0.05)
 
 
 async def _hears(call: Call, frames: int) -> None:
@@ -104,7 +96,7 @@ async def test_the_page_answers_a_renewal_and_the_call_goes_on(
     assert not [e for e in call.event_log if isinstance(e, ev.Notice) and e.source == "call"]
     old = call.pc
     await call.renewal.offer("test")  # as after a network change on the terminal's side
-    renewed = await _renewed(call)
+    renewed = await renewed_code(call)
     # The page kept its certificate: the same code on both sides, no warning.
     assert renewed.status == "verified" and renewed.code == code and not renewed.changed
     await poll(page, f"{HOOK}.renewals()", lambda n: n == 1)
@@ -149,7 +141,7 @@ async def test_the_page_renews_when_the_audio_stops(
         if sender.track is not None and sender.track.kind == "audio":
             sender.replaceTrack(None)
     await poll(page, f"{HOOK}.reconnecting()", lambda v: v is True)
-    renewed = await _renewed(call)  # the page's round, answered by the terminal
+    renewed = await renewed_code(call)  # the page's round, answered by the terminal
     assert renewed.status == "verified" and not renewed.changed
     await poll(page, f"{HOOK}.renewals()", lambda n: n == 1)
     await _page_hears(page, 25)  # the terminal's audio, on the new connection

@@ -37,7 +37,8 @@ async def _frames_grow(call: Call, by: int) -> None:
             await asyncio.sleep(0.05)
 
 
-async def _renewed_code(call: Call) -> ev.CheckCode:
+async def renewed_code(call: Call) -> ev.CheckCode:
+    """The check code of ``call``'s latest renewal (the browser's tests use it too)."""
     async with asyncio.timeout(T):
         while True:
             codes = [e for e in call.event_log if isinstance(e, ev.CheckCode) and e.renewal]
@@ -51,7 +52,7 @@ async def test_a_renewed_transport_carries_the_call_on_with_the_same_code(env: E
     code, old_a, old_b = call.sas, call.pc, incoming.pc
     chat = asyncio.ensure_future(incoming.wait_for(ev.ChatMessage, T))
     await call.renewal.offer("test")
-    a_code, b_code = await _renewed_code(call), await _renewed_code(incoming)
+    a_code, b_code = await renewed_code(call), await renewed_code(incoming)
     # New peer connections on both sides, the same call; the old ones dropped.
     assert call.pc is not old_a and incoming.pc is not old_b
     assert call.stage == incoming.stage == "connected"
@@ -108,7 +109,7 @@ async def test_a_renewal_with_another_certificate_says_the_code_changed(
     # As a peer that does not keep its certificate (or someone in the middle) would.
     monkeypatch.setattr("hello_tui.call.call.reuse_certificate", lambda pc, previous: None)
     await call.renewal.offer("test")
-    a_code, b_code = await _renewed_code(call), await _renewed_code(incoming)
+    a_code, b_code = await renewed_code(call), await renewed_code(incoming)
     assert a_code.status == b_code.status == "verified"
     assert a_code.changed and b_code.changed
     assert a_code.code == b_code.code == call.sas == incoming.sas != code  # a fresh exchange
@@ -129,8 +130,8 @@ async def test_a_renewed_video_call_keeps_its_picture_both_ways(env: Env) -> Non
         await side.wait_for(ev.MediaFlowing, T)
         await side.wait_for(ev.CheckCode, T)
     await call.renewal.offer("test")
-    await _renewed_code(call)
-    await _renewed_code(incoming)
+    await renewed_code(call)
+    await renewed_code(incoming)
     for side in (call, incoming):  # the same picture sinks, fed by the new connection
         sink = side.remote_video
         assert sink is not None
@@ -154,7 +155,7 @@ async def test_the_echo_peer_sends_the_video_back_on_the_renewed_transport() -> 
                 await call.wait_for(ev.CheckCode, T)
                 old = call.pc
                 await call.renewal.offer("test")
-                await _renewed_code(call)
+                await renewed_code(call)
                 async with asyncio.timeout(T):  # from now on only the new one carries us
                     while old is None or old.connectionState != "closed":
                         await asyncio.sleep(0.05)
