@@ -159,8 +159,12 @@ async def test_instance_killed_during_calls(
         # Ringing between survivors: still connects after the kill.
         await r3[1].accept(replace(r3[1].options, audio_in="sine:880"))
         for phone in on[0]:  # back through the proxy, signed in again elsewhere
-            async with asyncio.timeout(T):
-                while not (phone.client.is_connected and phone.client.name):
+            async with asyncio.timeout(T):  # a new session: the old one may not look dead yet
+                while not (
+                    phone.client.is_connected
+                    and phone.client.name
+                    and phone.client.session not in dead_sessions
+                ):
                     await asyncio.sleep(0.05)
             assert instances[holder(phone, instances)] is not victim
         back = time.monotonic() - killed
