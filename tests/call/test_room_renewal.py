@@ -19,7 +19,7 @@ from hello_tui.signaling.client import ReconnectPolicy, SignalingClient
 from hello_tui.signaling.errors import SignalingError
 from hello_tui.signaling.roomcrypt import encrypt_name, new_room_key, room_url
 from tests.call.conftest import LOOPBACK, Env, StartEnv, T
-from tests.call.test_renewal import _frames_grow, _renewed_code
+from tests.call.test_renewal import _frames_grow, renewed_code
 
 FAST_BACK = ReconnectPolicy(base=0.05, cap=0.2)  # a dropped connection is back at once
 
@@ -60,7 +60,7 @@ async def test_a_room_call_takes_its_seat_back_and_renews(env: Env) -> None:
     assert back.call_known
     # A new transport, negotiated through the server for the new session.
     await second.renewal.offer("test", local=True)
-    a_code, b_code = await _renewed_code(first), await _renewed_code(second)
+    a_code, b_code = await renewed_code(first), await renewed_code(second)
     assert a_code.code == b_code.code == code and not a_code.changed
     await _frames_grow(first, 25)
     await _frames_grow(second, 25)
