@@ -12,9 +12,10 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import pytest
@@ -26,6 +27,10 @@ from hello_tui.server.hub import Hub
 from hello_tui.server.settings import ServerSettings
 from hello_tui.server.store import MemoryStore
 from hello_tui.signaling import protocol as p
+from tests.services.redis import RedisServer, redis_server
+
+if TYPE_CHECKING:  # instances.py imports this module's Client
+    from tests.server.instances import Fleet
 
 M = TypeVar("M", bound=p.Message)
 TIMEOUT = 3.0
@@ -222,3 +227,23 @@ async def start_server() -> AsyncIterator[StartServer]:
 @pytest.fixture
 async def srv(start_server: StartServer) -> Running:
     return await start_server()
+
+
+# Real ``hello-tui serve`` instances on one real Redis (a module may define its
+# own ``redis_srv``, e.g. one it restarts; ``fleet`` then uses that one).
+@pytest.fixture
+def redis_srv() -> Iterator[RedisServer]:
+    with redis_server() as srv:
+        yield srv
+
+
+@pytest.fixture
+async def fleet(redis_srv: RedisServer, tmp_path: Path) -> AsyncIterator[Fleet]:
+    from tests.server.instances import Fleet
+
+    async with aiohttp.ClientSession() as http:
+        fleet = Fleet(tmp_path, redis_srv.url, http)
+        try:
+            yield fleet
+        finally:
+            await fleet.stop()

@@ -7,35 +7,16 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import sys
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from hello_tui.server import eventloop
 from hello_tui.signaling import protocol as p
 from tests.server.conftest import sdp
 from tests.server.instances import Fleet
-from tests.services.redis import RedisServer, redis_server
 
 HAVE_UVLOOP = importlib.util.find_spec("uvloop") is not None
-
-
-@pytest.fixture
-def redis_srv() -> Iterator[RedisServer]:
-    with redis_server() as srv:
-        yield srv
-
-
-@pytest.fixture
-async def fleet(redis_srv: RedisServer, tmp_path: Path) -> AsyncIterator[Fleet]:
-    async with aiohttp.ClientSession() as http:
-        fleet = Fleet(tmp_path, redis_srv.url, http)
-        try:
-            yield fleet
-        finally:
-            await fleet.stop()
 
 
 def test_asyncio_is_the_stdlib_loop() -> None:

@@ -9,35 +9,15 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
-import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
 from hello_tui.signaling import protocol as p
 from tests.server.conftest import Client, sdp
 from tests.server.instances import Fleet
-from tests.services.redis import RedisServer, redis_server
 
 RING = 2.0  # ring timeout of these instances, seconds
-
-
-@pytest.fixture
-def redis_srv() -> Iterator[RedisServer]:
-    with redis_server() as srv:
-        yield srv
-
-
-@pytest.fixture
-async def fleet(redis_srv: RedisServer, tmp_path: Path) -> AsyncIterator[Fleet]:
-    async with aiohttp.ClientSession() as http:
-        fleet = Fleet(tmp_path, redis_srv.url, http)
-        try:
-            yield fleet
-        finally:
-            await fleet.stop()
 
 
 async def call_keys(url: str) -> list[str]:
