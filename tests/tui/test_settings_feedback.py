@@ -110,6 +110,18 @@ async def test_feedback_with_the_embedded_server_stays_on_the_device() -> None:
     assert store.queued() == [] and store.sent() == []
 
 
+async def test_q_on_the_feedback_prompt_skips_and_quits() -> None:
+    app = HelloApp(connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
+        app.ask_feedback(SimpleNamespace(call_id="c3", duration=2.0))
+        await wait_until(pilot, lambda: "How was your conversation?" in visible_text(app))
+        await pilot.press("q")
+        await wait_until(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 0
+    assert read_feedback(resolve_paths().data_dir) == []  # skipped: nothing recorded
+
+
 async def test_command_palette_lists_the_screen_keys() -> None:
     app = HelloApp(connect=False)
     async with app.run_test(size=(80, 24)) as pilot:

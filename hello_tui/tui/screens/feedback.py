@@ -23,12 +23,15 @@ def reason_prompt(label: str, picked: bool) -> Content:
 
 
 class FeedbackPrompt(ModalScreen[Feedback | None]):
-    """``y`` happy, ``n`` sad (then pick reasons, enter sends), escape skips."""
+    """``y`` happy, ``n`` sad (then pick reasons, enter sends), escape skips, ``q`` skips
+    and quits."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "happy", "Happy"),
         Binding("n", "sad", "Sad"),
         Binding("escape", "skip", "Skip"),
+        # The prompt follows a hang-up: a user leaving the app should not have to skip first.
+        Binding("q", "skip_and_quit", "Skip & quit"),
         Binding("enter", "send", "Send", show=False, priority=True),
     ]
 
@@ -104,3 +107,8 @@ class FeedbackPrompt(ModalScreen[Feedback | None]):
     @on(Button.Pressed, "#skip")
     def action_skip(self) -> None:
         self.dismiss(None)
+
+    async def action_skip_and_quit(self) -> None:
+        """Nothing recorded, then the app's own quit (which still asks during a call)."""
+        self.dismiss(None)
+        await self.app.run_action("app.quit")
