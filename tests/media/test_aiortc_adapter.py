@@ -424,6 +424,8 @@ async def test_a_call_with_the_adapter_carries_the_tone_at_speech_settings(env: 
     decoder_queue = vars(receiver)["_RTCRtpReceiver__decoder_queue"]
     stats = await sender.getStats()
     out = next(s for s in stats.values() if s.type == "outbound-rtp")
+    path = ad.fast_path(sender.transport)
+    transport_stats = next(s for s in stats.values() if s.type == "transport")
     await call.hangup()
     await incoming.wait_ended(T)
 
@@ -436,6 +438,10 @@ async def test_a_call_with_the_adapter_carries_the_tone_at_speech_settings(env: 
     assert isinstance(decoder_queue, ad._InlineDecoderQueue) and decoder_queue._decoder is not None
     assert decoder_queue.qsize() == 0  # every frame was decoded inline, none left to the thread
     assert "_next_encoded_frame" in vars(sender)  # encoded inline
+    # media took the fast path both ways, and aiortc's transport stats still count it
+    assert path is not None and path.fast_in > 50 and path.fast_out > 50
+    assert transport_stats.packetsReceived >= path.fast_in
+    assert transport_stats.packetsSent >= path.fast_out
     a_rec, b_rec = read_wav(a_wav), read_wav(b_wav)
     assert abs(dominant_hz(a_rec[RATE // 4 :]) - 880) < 5
     assert abs(dominant_hz(b_rec[RATE // 4 :]) - 440) < 5
