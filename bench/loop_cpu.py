@@ -31,9 +31,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HELLO_TUI_ICE_HOSTS", "127.0.0.1")
 
-from hello_tui.call.peer import new_peer_connection  # noqa: E402
-from hello_tui.media.sinks import NullSink  # noqa: E402
-from hello_tui.media.sources import SineSource  # noqa: E402
+from hello_tui.call.peer import new_peer_connection
+from hello_tui.media.sinks import NullSink
+from hello_tui.media.sources import SineSource
 
 
 async def one_window(seconds: float, warm: float = 1.0) -> float:
@@ -41,9 +41,11 @@ async def one_window(seconds: float, warm: float = 1.0) -> float:
     a, b = new_peer_connection([]), new_peer_connection([])
     sinks = [NullSink("null:"), NullSink("null:")]
 
+    starts: list[asyncio.Task[None]] = []
+
     def on_track(sink: NullSink):  # type: ignore[no-untyped-def]
         def handler(track):  # type: ignore[no-untyped-def]
-            asyncio.ensure_future(sink.start(track))
+            starts.append(asyncio.ensure_future(sink.start(track)))
 
         return handler
 

@@ -125,7 +125,10 @@ __all__ = [
     "adapt_peer_connection",
     "choose_host_addresses",
     "enabled",
+    "fast_enabled",
+    "fast_path",
     "gather_every_turn",
+    "install_fast_path",
     "interface_addresses",
     "is_adapted",
     "jitter_counts",
@@ -134,6 +137,7 @@ __all__ = [
     "pace_checks",
     "reuse_certificate",
     "rtt_from_report",
+    "run_eagerly",
     "watch_rtcp",
 ]
 

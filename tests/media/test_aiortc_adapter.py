@@ -445,3 +445,84 @@ async def test_a_call_with_the_adapter_carries_the_tone_at_speech_settings(env: 
     a_rec, b_rec = read_wav(a_wav), read_wav(b_wav)
     assert abs(dominant_hz(a_rec[RATE // 4 :]) - 880) < 5
     assert abs(dominant_hz(b_rec[RATE // 4 :]) - 440) < 5
+
+
+# ----------------------------------------------------------------- the per-packet fast path
+
+
+async def test_run_eagerly_runs_a_coroutine_now_and_finishes_one_that_waits() -> None:
+    done: list[str] = []
+
+    async def quick() -> None:
+        done.append("quick")
+
+    ad.run_eagerly(quick())
+    assert done == ["quick"]  # in the caller's stack, no task
+
+    gate: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def waits() -> None:
+        done.append("before")
+        done.append(f"got {await gate}")
+        await asyncio.sleep(0)  # a bare yield too
+        done.append("after")
+
+    ad.run_eagerly(waits())
+    assert done == ["quick", "before"]  # ran up to the wait at once
+    gate.set_result(7)
+    async with asyncio.timeout(T):
+        while "after" not in done:
+            await asyncio.sleep(0.01)
+    assert done == ["quick", "before", "got 7", "after"]
+
+    failing: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    seen: list[BaseException] = []
+
+    async def fails_later() -> None:
+        try:
+            await failing
+        except ValueError as exc:
+            seen.append(exc)  # the awaited future's error reaches the coroutine
+
+    ad.run_eagerly(fails_later())
+    failing.set_exception(ValueError("x"))
+    async with asyncio.timeout(T):
+        while not seen:
+            await asyncio.sleep(0.01)
+
+
+async def test_fast_path_is_installed_per_connection_and_can_be_turned_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HELLO_TUI_FAST_RTP", raising=False)
+    on = ad.adapt_peer_connection(RTCPeerConnection())
+    monkeypatch.setenv("HELLO_TUI_FAST_RTP", "0")
+    off = ad.adapt_peer_connection(RTCPeerConnection())
+    try:
+        for pc in (on, off):
+            pc.addTransceiver("audio", direction="sendrecv")
+            await pc.setLocalDescription(await pc.createOffer())  # creates the transports
+        t_on, t_off = on.getTransceivers()[0], off.getTransceivers()[0]
+        assert ad.fast_path(t_on.sender.transport) is not None
+        assert "_send_rtp" in vars(t_on.sender.transport)
+        assert ad.fast_path(t_off.sender.transport) is None
+        assert "_send_rtp" not in vars(t_off.sender.transport)
+    finally:
+        await on.close()
+        await off.close()
+
+
+def test_fast_path_refuses_transports_without_the_expected_internals() -> None:
+    class Bare:
+        pass
+
+    class Pc:
+        def _RTCPeerConnection__createDtlsTransport(self) -> Any:
+            dtls, ice = Bare(), Bare()
+            ice._connection = Bare()  # type: ignore[attr-defined]
+            dtls.transport = ice  # type: ignore[attr-defined]
+            return dtls
+
+    pc = ad.install_fast_path(Pc())  # type: ignore[arg-type]
+    with pytest.raises(ad.AiortcAdapterError, match="_rx_srtp"):
+        pc._RTCPeerConnection__createDtlsTransport()
