@@ -22,6 +22,7 @@ from aiortc import RTCPeerConnection
 from aiortc.codecs import get_capabilities
 from aiortc.codecs.opus import OpusDecoder
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtp import RtpPacket, compute_audio_level_dbov
 
@@ -438,6 +439,7 @@ async def test_a_call_with_the_adapter_carries_the_tone_at_speech_settings(env: 
     assert isinstance(decoder_queue, ad._InlineDecoderQueue) and decoder_queue._decoder is not None
     assert decoder_queue.qsize() == 0  # every frame was decoded inline, none left to the thread
     assert "_next_encoded_frame" in vars(sender)  # encoded inline
+    assert "_run_rtp" in vars(sender)  # packets written by the adapter's loop
     # media took the fast path both ways, and aiortc's transport stats still count it
     assert path is not None and path.fast_in > 50 and path.fast_out > 50
     assert transport_stats.packetsReceived >= path.fast_in
@@ -526,3 +528,53 @@ def test_fast_path_refuses_transports_without_the_expected_internals() -> None:
     pc = ad.install_fast_path(Pc())  # type: ignore[arg-type]
     with pytest.raises(ad.AiortcAdapterError, match="_rx_srtp"):
         pc._RTCPeerConnection__createDtlsTransport()
+
+
+@pytest.mark.parametrize(
+    ("ids", "mid"),
+    [
+        ({"mid": 1, "abs": 2, "level": 3}, "0"),  # what aiortc offers for audio
+        ({"mid": 4, "abs": 0, "level": 10}, "audio"),  # a browser's ids, no abs-send-time
+        ({"mid": 0, "abs": 0, "level": 0}, None),  # nothing negotiated
+        ({"mid": 9, "abs": 3, "level": 0}, "a-long-mid-value"),  # 16 bytes: still one-byte
+    ],
+)
+def test_rtp_audio_writer_writes_aiortcs_bytes(ids: dict[str, int], mid: str | None) -> None:
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters
+    from aiortc.rtp import HeaderExtensionsMap
+
+    uris = {
+        "mid": "urn:ietf:params:rtp-hdrext:sdes:mid",
+        "abs": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+        "level": "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+    }
+    ext_map = HeaderExtensionsMap()
+    ext_map.configure(
+        RTCRtpSendParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=i, uri=uris[k]) for k, i in ids.items() if i
+            ]
+        )
+    )
+    writer = ad.RtpAudioWriter.for_map(ext_map, mid)
+    assert writer is not None
+    for seq, level, payload in ((1, -30, b"\x78abc"), (65535, None, b"\xfc"), (7, 0, b"x" * 61)):
+        packet = RtpPacket(111, 1, seq, 0xDEADBEEF, 0x1234_5678, payload)
+        packet.extensions.mid = mid
+        packet.extensions.abs_send_time = 0xABCDEF
+        if level is not None:
+            packet.extensions.audio_level = (False, -level)
+        mine = writer.serialize(111, 1, seq, 0xDEADBEEF, 0x1234_5678, payload, 0xABCDEF, level)
+        assert mine == packet.serialize(ext_map)
+        assert RtpPacket.parse(mine, ext_map).payload == payload
+    # two-byte headers (an id above 14): aiortc's own loop
+    ext_map.configure(RTCRtpSendParameters(headerExtensions=[
+        RTCRtpHeaderExtensionParameters(id=15, uri=uris["level"])]))  # fmt: skip
+    assert ad.RtpAudioWriter.for_map(ext_map, mid) is None
+
+
+def test_ntp_now_is_aiortcs_clock() -> None:
+    from aiortc import clock
+
+    before, mine, after = clock.current_ntp_time(), ad._ntp_now(), clock.current_ntp_time()
+    assert before - 2**22 <= mine <= after + 2**22  # within a millisecond (2**32 per second)
