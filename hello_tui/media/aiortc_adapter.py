@@ -457,9 +457,8 @@ class SpeechJitterBuffer:
             self._estimate()
 
     def _estimate(self) -> None:
-        base = min(self._delays)
-        late = sorted(d - base for d in self._delays)
-        p95 = late[min(len(late) - 1, int(len(late) * 0.95))] * 1000
+        arrived = sorted(self._delays)  # lateness relative to the earliest: minus arrived[0]
+        p95 = (arrived[min(len(arrived) - 1, int(len(arrived) * 0.95))] - arrived[0]) * 1000
         frame_ms = self._frame * 1000 / self._rate
         frames = -(-p95 // frame_ms)  # ceil
         t = self.tuning
