@@ -10,7 +10,11 @@ environment variable set before each call's connections are made), so both
 arms share the machine's noise; the medians per arm are compared.
 
     .venv/bin/python bench/loop_cpu.py [--var HELLO_TUI_FAST_RTP] [--off 0] [--on 1]
-                                       [--windows 10] [--seconds 5]
+                                       [--windows 10] [--seconds 5] [--loop uvloop]
+
+Two runs at once, one per arm (``--off 1 --on 1`` for all windows on), pair
+their windows in time: both share the same moment's load, which a loaded
+machine needs to see a 5 % difference.
 
 What it leaves out: devices (PortAudio threads; the side-by-side harness in
 ../shared/peers measures those), signaling, the quality collector. What it
@@ -81,6 +85,7 @@ async def main() -> None:
     ap.add_argument("--on", default="1")
     ap.add_argument("--windows", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     args = ap.parse_args()
     arms: dict[str, list[float]] = {args.off: [], args.on: []}
     print(f"load {os.getloadavg()[0]:.2f}", flush=True)
@@ -99,4 +104,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if "uvloop" in sys.argv:  # --loop uvloop: the same windows on uvloop's loop
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
