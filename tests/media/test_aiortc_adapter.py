@@ -22,6 +22,7 @@ from aiortc import RTCPeerConnection
 from aiortc.codecs import get_capabilities
 from aiortc.codecs.opus import OpusDecoder
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtp import RtpPacket, compute_audio_level_dbov
 
@@ -422,8 +423,12 @@ async def test_a_call_with_the_adapter_carries_the_tone_at_speech_settings(env: 
     receiver = call.pc.getReceivers()[0]
     jitter = vars(receiver)["_RTCRtpReceiver__jitter_buffer"]
     decoder_queue = vars(receiver)["_RTCRtpReceiver__decoder_queue"]
+    path = ad.fast_path(sender.transport)
+    assert path is not None
+    fast_in, fast_out = path.fast_in, path.fast_out  # before the stats: they count on
     stats = await sender.getStats()
     out = next(s for s in stats.values() if s.type == "outbound-rtp")
+    transport_stats = next(s for s in stats.values() if s.type == "transport")
     await call.hangup()
     await incoming.wait_ended(T)
 
@@ -436,6 +441,142 @@ async def test_a_call_with_the_adapter_carries_the_tone_at_speech_settings(env: 
     assert isinstance(decoder_queue, ad._InlineDecoderQueue) and decoder_queue._decoder is not None
     assert decoder_queue.qsize() == 0  # every frame was decoded inline, none left to the thread
     assert "_next_encoded_frame" in vars(sender)  # encoded inline
+    assert "_run_rtp" in vars(sender)  # packets written by the adapter's loop
+    # media took the fast path both ways, and aiortc's transport stats still count it
+    assert fast_in > 50 and fast_out > 50
+    assert transport_stats.packetsReceived >= fast_in
+    assert transport_stats.packetsSent >= fast_out
     a_rec, b_rec = read_wav(a_wav), read_wav(b_wav)
     assert abs(dominant_hz(a_rec[RATE // 4 :]) - 880) < 5
     assert abs(dominant_hz(b_rec[RATE // 4 :]) - 440) < 5
+
+
+# ----------------------------------------------------------------- the per-packet fast path
+
+
+async def test_run_eagerly_runs_a_coroutine_now_and_finishes_one_that_waits() -> None:
+    done: list[str] = []
+
+    async def quick() -> None:
+        done.append("quick")
+
+    ad.run_eagerly(quick())
+    assert done == ["quick"]  # in the caller's stack, no task
+
+    gate: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def waits() -> None:
+        done.append("before")
+        done.append(f"got {await gate}")
+        await asyncio.sleep(0)  # a bare yield too
+        done.append("after")
+
+    ad.run_eagerly(waits())
+    assert done == ["quick", "before"]  # ran up to the wait at once
+    gate.set_result(7)
+    async with asyncio.timeout(T):
+        while "after" not in done:
+            await asyncio.sleep(0.01)
+    assert done == ["quick", "before", "got 7", "after"]
+
+    failing: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    seen: list[BaseException] = []
+
+    async def fails_later() -> None:
+        try:
+            await failing
+        except ValueError as exc:
+            seen.append(exc)  # the awaited future's error reaches the coroutine
+
+    ad.run_eagerly(fails_later())
+    failing.set_exception(ValueError("x"))
+    async with asyncio.timeout(T):
+        while not seen:
+            await asyncio.sleep(0.01)
+
+
+async def test_fast_path_is_installed_per_connection_and_can_be_turned_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HELLO_TUI_FAST_RTP", raising=False)
+    on = ad.adapt_peer_connection(RTCPeerConnection())
+    monkeypatch.setenv("HELLO_TUI_FAST_RTP", "0")
+    off = ad.adapt_peer_connection(RTCPeerConnection())
+    try:
+        for pc in (on, off):
+            pc.addTransceiver("audio", direction="sendrecv")
+            await pc.setLocalDescription(await pc.createOffer())  # creates the transports
+        t_on, t_off = on.getTransceivers()[0], off.getTransceivers()[0]
+        assert ad.fast_path(t_on.sender.transport) is not None
+        assert "_send_rtp" in vars(t_on.sender.transport)
+        assert ad.fast_path(t_off.sender.transport) is None
+        assert "_send_rtp" not in vars(t_off.sender.transport)
+    finally:
+        await on.close()
+        await off.close()
+
+
+def test_fast_path_refuses_transports_without_the_expected_internals() -> None:
+    class Bare:
+        pass
+
+    class Pc:
+        def _RTCPeerConnection__createDtlsTransport(self) -> Any:
+            dtls, ice = Bare(), Bare()
+            ice._connection = Bare()  # type: ignore[attr-defined]
+            dtls.transport = ice  # type: ignore[attr-defined]
+            return dtls
+
+    pc = ad.install_fast_path(Pc())  # type: ignore[arg-type]
+    with pytest.raises(ad.AiortcAdapterError, match="_rx_srtp"):
+        pc._RTCPeerConnection__createDtlsTransport()
+
+
+@pytest.mark.parametrize(
+    ("ids", "mid"),
+    [
+        ({"mid": 1, "abs": 2, "level": 3}, "0"),  # what aiortc offers for audio
+        ({"mid": 4, "abs": 0, "level": 10}, "audio"),  # a browser's ids, no abs-send-time
+        ({"mid": 0, "abs": 0, "level": 0}, None),  # nothing negotiated
+        ({"mid": 9, "abs": 3, "level": 0}, "a-long-mid-value"),  # 16 bytes: still one-byte
+    ],
+)
+def test_rtp_audio_writer_writes_aiortcs_bytes(ids: dict[str, int], mid: str | None) -> None:
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters
+    from aiortc.rtp import HeaderExtensionsMap
+
+    uris = {
+        "mid": "urn:ietf:params:rtp-hdrext:sdes:mid",
+        "abs": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+        "level": "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+    }
+    ext_map = HeaderExtensionsMap()
+    ext_map.configure(
+        RTCRtpSendParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=i, uri=uris[k]) for k, i in ids.items() if i
+            ]
+        )
+    )
+    writer = ad.RtpAudioWriter.for_map(ext_map, mid)
+    assert writer is not None
+    for seq, level, payload in ((1, -30, b"\x78abc"), (65535, None, b"\xfc"), (7, 0, b"x" * 61)):
+        packet = RtpPacket(111, 1, seq, 0xDEADBEEF, 0x1234_5678, payload)
+        packet.extensions.mid = mid
+        packet.extensions.abs_send_time = 0xABCDEF
+        if level is not None:
+            packet.extensions.audio_level = (False, -level)
+        mine = writer.serialize(111, 1, seq, 0xDEADBEEF, 0x1234_5678, payload, 0xABCDEF, level)
+        assert mine == packet.serialize(ext_map)
+        assert RtpPacket.parse(mine, ext_map).payload == payload
+    # two-byte headers (an id above 14): aiortc's own loop
+    ext_map.configure(RTCRtpSendParameters(headerExtensions=[
+        RTCRtpHeaderExtensionParameters(id=15, uri=uris["level"])]))  # fmt: skip
+    assert ad.RtpAudioWriter.for_map(ext_map, mid) is None
+
+
+def test_ntp_now_is_aiortcs_clock() -> None:
+    from aiortc import clock
+
+    before, mine, after = clock.current_ntp_time(), ad._ntp_now(), clock.current_ntp_time()
+    assert before - 2**22 <= mine <= after + 2**22  # within a millisecond (2**32 per second)
