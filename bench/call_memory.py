@@ -38,6 +38,14 @@ BAR_MIB = 80.0
 DUMP: Path | None = None
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory now (VmRSS) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def read_smaps(path: Path) -> list[dict[str, Any]]:
     """Each mapping of an smaps file: name, permissions, size and its kB counters."""
     maps: list[dict[str, Any]] = []
@@ -124,6 +132,7 @@ def one_call(
         time.sleep(0.5)
         t0 = time.monotonic()
         c0 = {"caller": cpu_seconds(alice.pid), "callee": cpu_seconds(bob.pid)}
+        rss0 = {"caller": rss_mib(alice.pid), "callee": rss_mib(bob.pid)}
         time.sleep(seconds - 0.5)
         wall = time.monotonic() - t0
         out = {}
@@ -131,6 +140,7 @@ def one_call(
             out[side] = {
                 "cpu": 100 * (cpu_seconds(p.pid) - c0[side]) / wall,
                 "hwm": hwm_mib(p.pid),
+                "rss0": rss0[side],
                 "maps": rss_by_component(read_smaps(Path(f"/proc/{p.pid}/smaps"))),
             }
             if DUMP:
@@ -179,7 +189,8 @@ def main() -> int:
                 with tempfile.TemporaryDirectory(dir=root) as tmp:
                     runs.append(one_call(args.mode, args.seconds, Path(tmp), pulse_env))
                 print(f"  run {i + 1}: " + ", ".join(
-                    f"{s} {r['cpu']:.1f} % {r['hwm']:.1f} MiB" for s, r in runs[-1].items()
+                    f"{s} {r['cpu']:.1f} % {r['hwm']:.1f} MiB (at flow {r['rss0']:.1f})"
+                    for s, r in runs[-1].items()
                 ), flush=True)  # fmt: skip
         finally:
             if daemon is not None:
