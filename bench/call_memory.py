@@ -68,7 +68,7 @@ def component(maps: list[dict[str, Any]], i: int) -> str:
     reservations, a thread stack 8 MiB after a 4 KiB guard page, pymalloc's
     arenas 1 MiB, the main malloc arena ``[heap]``)."""
     m = maps[i]
-    path = m["name"]
+    path: str = m["name"]
     if path and not path.startswith("["):
         site = re.search(r"site-packages/([^/]+)", path)
         if site:
