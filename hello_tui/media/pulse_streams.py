@@ -293,8 +293,8 @@ def device_present(kind: Kind, name: str) -> bool:
 
 
 def _latency_s(latency: str | float) -> float:
-    if latency == "low":
-        return LOW_LATENCY_S
+    if latency == "low":  # HELLO_TUI_PULSE_LOW_MS: for measuring (bench/pulse_backend.sh)
+        return float(os.environ.get("HELLO_TUI_PULSE_LOW_MS") or LOW_LATENCY_S * 1000) / 1000
     if latency == "high":
         return HIGH_LATENCY_S
     return max(0.005, float(latency))
