@@ -169,8 +169,8 @@ class ArrivalJitter:
         """The ``percentile`` of the window's delays above their minimum (0 when empty)."""
         if not self._delays:
             return 0.0
-        # numpy's default ("linear") percentile, in Python: np.percentile costs
-        # ~0.1 ms a push and its np.unique imports numpy.ma (1.2 MiB) mid-call.
+        # numpy's default ("linear") percentile, in Python: 15 us where np.percentile
+        # took 0.1-0.3 ms, and its np.unique imports numpy.ma (1.2 MiB) mid-call.
         d = sorted(delay for _, delay in self._delays)
         pos = (len(d) - 1) * percentile / 100
         lo = int(pos)
