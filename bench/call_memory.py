@@ -9,12 +9,17 @@ bob --duration S`` (alice), each with its own XDG dirs. ``--mode null``:
 ``sine:`` → ``null:``; ``--mode device``: ``device:`` both ways on a private
 PulseAudio daemon (tests/pulse.py; the default sink and its monitor).
 Near the end of each call the script reads each side's ``VmHWM`` and
-``/proc/PID/smaps`` and, with ``--maps``, prints the resident memory per
-mapped file (grouped: the Python packages' extension modules and the
-libraries they bundle, system libraries, heap/anonymous). CPU: utime+stime
-from just after ``media-flowing`` over wall time.
+``/proc/PID/smaps`` and, with ``--maps``, prints the resident (and dirty)
+memory per component: each Python package's extension modules with the
+libraries they bundle, each system library, and the kinds of anonymous memory
+(pymalloc arenas, malloc's main and per-thread arenas, thread stacks); with
+``--dump DIR``, keeps each side's ``smaps``, ``smaps_rollup`` and ``status``.
+Each run also prints the RSS 0.5 s after ``media-flowing`` (the peak is
+reached by then). CPU: utime+stime from just after ``media-flowing`` over
+wall time. The backend of ``device:`` follows ``HELLO_TUI_AUDIO_BACKEND``.
 
     python bench/call_memory.py [--mode null|device] [--seconds 8] [--runs 3] [--maps]
+        [--dump DIR]
 """
 
 from __future__ import annotations
