@@ -9,6 +9,8 @@
 # venv with hello-tui's dependencies (HT_VENV, default /work/main/.venv).
 # The backend is chosen per run with HELLO_TUI_AUDIO_BACKEND; the hello-tui
 # processes run this checkout (PYTHONPATH), whatever the venv has installed.
+# PULSE_ARMS (default "pulse portaudio"): the arms, each BACKEND or pulse@MS
+# (the pulse backend with HELLO_TUI_PULSE_LOW_MS=MS, its "low" playback tlength).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS="${1:-3}"
@@ -23,12 +25,14 @@ PYTHONPATH="$ROOT" exec "$VENV/bin/hello-tui" "\$@"
 WRAP
 chmod +x "$OUT/hello-tui"
 for i in $(seq 1 "$ROUNDS"); do
-  for backend in pulse portaudio; do
-    echo "[pulse-bench] round $i: $backend (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  for arm in ${PULSE_ARMS:-pulse portaudio}; do
+    backend="${arm%@*}"; low=""; [ "$arm" != "$backend" ] && low="${arm#*@}"
+    echo "[pulse-bench] round $i: $arm (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+    HELLO_TUI_PULSE_LOW_MS="$low" \
     HELLO_TUI_AUDIO_BACKEND="$backend" HT_DIR="$ROOT" HT_BIN="$OUT/hello-tui" \
-      BS_PYTHON="$VENV/bin/python" SBS_WORK="$OUT/$backend-$i" \
+      BS_PYTHON="$VENV/bin/python" SBS_WORK="$OUT/$arm-$i" \
       bash "$PEERS/side-by-side.sh" 1 "$CALL_S" --arms baresip,hello-device \
-      > "$OUT/$backend-$i.log" 2>&1 || echo "[pulse-bench] run failed: $OUT/$backend-$i.log" >&2
+      > "$OUT/$arm-$i.log" 2>&1 || echo "[pulse-bench] run failed: $OUT/$arm-$i.log" >&2
   done
 done
 "$VENV/bin/python" "$ROOT/bench/pulse_backend_table.py" "$OUT"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -539,6 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from hello_tui.cli.errors import run_handler
 
+    _process_settings()
     module, func = args._handler.split(":")
 
     def handle() -> int | None:
@@ -554,6 +556,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_handler(handle)
     except Exception as exc:  # a bug: keep a local crash report, say where, exit 1
         return _crashed(args, exc, func.removeprefix("cmd_").replace("_", " "))
+
+
+def _process_settings() -> None:
+    """Start-up settings that must precede the handler's imports (docs/media.md "Memory").
+
+    OpenBLAS (numpy's) starts a pool of (cores - 1) threads at import; the
+    only BLAS calls here are dot products of one 20 ms block, below its threading
+    threshold, so the pool only idles (its stacks and buffers). The user's value wins.
+    """
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def _crashed(args: argparse.Namespace, exc: Exception, command: str) -> int:

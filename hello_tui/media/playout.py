@@ -169,8 +169,13 @@ class ArrivalJitter:
         """The ``percentile`` of the window's delays above their minimum (0 when empty)."""
         if not self._delays:
             return 0.0
-        d = np.fromiter((d for _, d in self._delays), dtype=np.float64)
-        return float(np.percentile(d, percentile) - d.min())
+        # numpy's default ("linear") percentile, in Python: 15 us where np.percentile
+        # took 0.1-0.3 ms, and its np.unique imports numpy.ma (1.2 MiB) mid-call.
+        d = sorted(delay for _, delay in self._delays)
+        pos = (len(d) - 1) * percentile / 100
+        lo = int(pos)
+        hi = min(lo + 1, len(d) - 1)
+        return d[lo] + (d[hi] - d[lo]) * (pos - lo) - d[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,8 @@ RATE = 48_000
 # 30 ms (~22 ms) underran far more often on a loaded machine.
 LOW_LATENCY_S = 0.050
 HIGH_LATENCY_S = 0.100
+# With ADJUST_LATENCY the server grants about this share of the tlength asked (above).
+GRANTED_OF_ASKED = 0.6
 GAP_S = 0.012  # the server's play time this far off our blocks' timeline: it moved
 TOLD_AFTER_S = 0.100  # an underflow message this soon after a gap we found: the same one
 CAPTURE_JUMP_S = 0.030  # capture times this far off the samples' count: data was lost
@@ -293,8 +295,8 @@ def device_present(kind: Kind, name: str) -> bool:
 
 
 def _latency_s(latency: str | float) -> float:
-    if latency == "low":
-        return LOW_LATENCY_S
+    if latency == "low":  # HELLO_TUI_PULSE_LOW_MS: for measuring (bench/pulse_backend.sh)
+        return float(os.environ.get("HELLO_TUI_PULSE_LOW_MS") or LOW_LATENCY_S * 1000) / 1000
     if latency == "high":
         return HIGH_LATENCY_S
     return max(0.005, float(latency))
@@ -318,6 +320,7 @@ class PulseStream:
         self.kind, self.device, self.callback = kind, device, callback
         self.blocksize = blocksize
         self.requested_latency = _latency_s(latency)
+        self._raw_latency = latency
         self.closed = False
         self.underflows = 0
         self.overflows = 0
@@ -374,7 +377,7 @@ class PulseStream:
             self._stream = stream
             lib.pa_stream_set_state_callback(stream, self._on_state, None)
             if self.kind == "output":
-                tlength = max(block, round(self.requested_latency * RATE) * 2)
+                tlength = max(block, round(self._ask_s() * RATE) * 2)
                 attr = pa.BufferAttr(pa.UNSET, tlength, block, block, pa.UNSET)
                 lib.pa_stream_set_write_callback(stream, self._on_request, None)
                 lib.pa_stream_set_underflow_callback(stream, self._on_underflow, None)
@@ -399,6 +402,16 @@ class PulseStream:
         if error:
             self.close()
             raise AudioUnavailable(f"cannot open {self.device!r}: {error}")
+
+    def _ask_s(self) -> float:
+        """The playback ``tlength`` to ask for. "low" asks LOW_LATENCY_S as it is
+        (granted ~34 ms, PortAudio's "low" ~32.5); a latency in seconds (the
+        speaker's ladder after underruns, media/output_latency.py) asks enough that
+        the server grants about that much, as PortAudio grants at least what it is
+        asked (its 80 ms step: 90 ms), where asking 80 ms got 50."""
+        if self._raw_latency == "low" or os.environ.get("HELLO_TUI_PULSE_ASK") == "asked":
+            return self.requested_latency
+        return self.requested_latency / GRANTED_OF_ASKED
 
     def _now_latency(self, stream: Any) -> float:
         """The server's latency now, in seconds (mainloop lock held); the last one

@@ -79,6 +79,19 @@ def test_arrival_jitter_is_the_spread_of_relative_delays() -> None:
     assert paused.spread_s() < 1e-9
 
 
+def test_arrival_jitter_spread_is_numpys_linear_percentile() -> None:
+    """spread_s computes np.percentile's default in Python (numpy's pulls in numpy.ma)."""
+    rng = random.Random(5)
+    for n in (1, 2, 3, 10, 57):
+        jitter = ArrivalJitter(window_s=10.0, restart_s=10.0)
+        for k in range(n):
+            jitter.add(k * 0.020 + rng.uniform(0, 0.050), 960)
+        d = np.array([delay for _, delay in jitter._delays])
+        for p in (0.0, 50.0, 95.0, 100.0):
+            want = float(np.percentile(d, p) - d.min())
+            assert abs(jitter.spread_s(p) - want) < 1e-12, (n, p)
+
+
 def test_steady_arrivals_shrink_the_target_to_the_floor_without_clicks() -> None:
     buf = PlayoutBuffer(ADAPTIVE)
     assert buf.target == ms_to_samples(40)
