@@ -56,6 +56,11 @@ if TYPE_CHECKING:
 Handler = Callable[["Session", Any], Awaitable[None]]
 _CLOSE = None  # queue sentinel: flush, then close the socket
 _TEXT = WSMsgType.TEXT
+# Messages that ``push`` only forwards (no bookkeeping, the same in every
+# version): from another instance their frame goes out as it came, neither
+# decoded nor encoded again (an answer's SDP is most of an exchange's bytes).
+_AS_IS = frozenset({b"ringing", b"accepted", b"answer", b"sas-reveal"})
+_TAG = b'{"type":"'
 
 
 # What a request gets while the shared store (Redis) cannot be reached.
@@ -149,6 +154,18 @@ class Session:
         if not self._put(encode(message)):
             log.warning("session %s dropped: not reading", short(self.id))
             self.close(WSCloseCode.POLICY_VIOLATION)
+
+    def push_frame(self, frame: bytes) -> bool:
+        """Send an encoded server message as it is, if :meth:`push` would do
+        nothing more with it (see ``_AS_IS``); False: push the decoded message."""
+        if self.version < PROTOCOL_VERSION or not frame.startswith(_TAG):
+            return False
+        if frame[9 : frame.find(b'"', 9)] not in _AS_IS:
+            return False
+        if self.state != "closed" and not self._put(frame):
+            log.warning("session %s dropped: not reading", short(self.id))
+            self.close(WSCloseCode.POLICY_VIOLATION)
+        return True
 
     def _knock_ended(self, message: RoomKnockEnded) -> bool:
         """This session's own knock is over: forget it; admitted, enter the room."""

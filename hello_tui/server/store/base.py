@@ -24,6 +24,10 @@ from hello_tui.signaling.protocol import Message
 R = TypeVar("R")
 Updater = Callable[[R | None], R | None]
 DeliveryHandler = Callable[[str, Message], None]
+# Offered a delivery's frame (JSON as the sending instance encoded it) before it
+# is decoded; True: taken as is (sent to the session), False: decode and hand
+# it to the DeliveryHandler.
+FrameHandler = Callable[[str, bytes], bool]
 
 
 class Store(ABC):
@@ -156,6 +160,10 @@ class Store(ABC):
 
     @abstractmethod
     def unsubscribe(self, instance: str) -> None: ...
+
+    def take_frames(self, instance: str, handler: FrameHandler) -> None:  # noqa: B027
+        """Offer ``handler`` the frames that reach ``instance`` from other processes
+        before decoding them (a store delivering in-process has none)."""
 
     # ---------------------------------------------------------------- instances
     # Several instances on one shared store: each beats; one that stops beating

@@ -51,7 +51,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hello_tui.server.privacy import log
 from hello_tui.server.records import AccountRecord, CallRecord, RoomRecord
-from hello_tui.server.store.base import DeliveryHandler, Store, Updater, redact_store_url
+from hello_tui.server.store.base import (
+    DeliveryHandler,
+    FrameHandler,
+    Store,
+    Updater,
+    redact_store_url,
+)
 from hello_tui.server.store.resp import HotConnection, ReplyError, Subscriber, supported
 from hello_tui.signaling.protocol import (
     Accepted,
@@ -253,6 +259,7 @@ class RedisStore(Store):
         self._in_flight: asyncio.Future[Any] | None = None
         self._flusher: asyncio.Task[None] | None = None  # connecting, or redis-py's pipeline
         self._handlers: dict[str, DeliveryHandler] = {}
+        self._frame_handlers: dict[str, FrameHandler] = {}
         self._listeners: dict[str, asyncio.Task[None]] = {}
         self._instances: dict[str, str] = {}  # session id -> instance (cache, sessions never move)
         # call id -> the record's bytes as this instance last read or wrote them:
@@ -661,7 +668,10 @@ class RedisStore(Store):
                     n = int(size)
                     self._remember(call_id.decode(), frame[:n])
                     frame = frame[n:]
-                handler(sid.decode(), decode_server(frame))
+                session_id = sid.decode()
+                frames = self._frame_handlers.get(instance)
+                if frames is None or not frames(session_id, frame):
+                    handler(session_id, decode_server(frame))
             except (ProtocolError, ValueError):
                 log.error("dropped an undecodable delivery on the instance channel")
             except Exception:
@@ -703,8 +713,12 @@ class RedisStore(Store):
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
 
+    def take_frames(self, instance: str, handler: FrameHandler) -> None:
+        self._frame_handlers[instance] = handler
+
     def unsubscribe(self, instance: str) -> None:
         self._handlers.pop(instance, None)
+        self._frame_handlers.pop(instance, None)
         task = self._listeners.pop(instance, None)
         if task is not None:
             task.cancel()

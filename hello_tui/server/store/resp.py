@@ -36,14 +36,20 @@ class _Incomplete(Exception):
 
 def pack(args: tuple[Any, ...]) -> bytes:
     """One command as a RESP array of bulk strings."""
-    out = [b"*%d\r\n" % len(args)]
+    return b"".join(pack_into([], args))
+
+
+def pack_into(out: list[bytes], args: tuple[Any, ...]) -> list[bytes]:
+    """Append one command's pieces to ``out`` (joined once per batch: a record's
+    bytes are copied once, not once per formatting step)."""
+    out.append(b"*%d\r\n" % len(args))
     for arg in args:
         kind = type(arg)
-        if kind is bytes:
-            data = arg
-        elif kind is str:
+        if kind is str:
             data = arg.encode()
-        elif isinstance(arg, int):
+        elif kind is bytes:
+            data = arg
+        elif kind is int or isinstance(arg, int):
             data = b"%d" % arg
         elif isinstance(arg, float):
             data = repr(arg).encode()
@@ -51,8 +57,11 @@ def pack(args: tuple[Any, ...]) -> bytes:
             data = bytes(arg)
         else:
             raise TypeError(f"cannot send {type(arg).__name__} to Redis")
-        out.append(b"$%d\r\n%b\r\n" % (len(data), data))
-    return b"".join(out)
+        if len(data) < 64:
+            out.append(b"$%d\r\n%b\r\n" % (len(data), data))
+        else:
+            out += (b"$%d\r\n" % len(data), data, b"\r\n")
+    return out
 
 
 class ReplyError(Exception):
@@ -130,7 +139,10 @@ class _Protocol(asyncio.Protocol):
 
     def send(self, commands: Sequence[Command], futures: Sequence[asyncio.Future[Any]]) -> None:
         assert self.transport is not None
-        self.transport.write(b"".join([pack(c) for c in commands]))
+        out: list[bytes] = []
+        for command in commands:
+            pack_into(out, command)
+        self.transport.write(b"".join(out))
         self._waiters.extend(futures)
 
     def data_received(self, data: bytes) -> None:
