@@ -14,6 +14,7 @@ in memory), and each instance ``subscribe``\\s once with its handler.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -62,6 +63,10 @@ class Store(ABC):
     async def live_drop(self, key: str, *items: str) -> None:
         """Take ``items`` out of the live set ``key`` (they ended)."""
         raise NotImplementedError
+
+    def live_drop_soon(self, key: str, *items: str) -> asyncio.Future[Any]:
+        """:meth:`live_drop`, started now (queued in call order), not awaited."""
+        return asyncio.ensure_future(self.live_drop(key, *items))
 
     # ---------------------------------------------------------------- invites
     async def consume_invite(self, digest: str) -> bool:

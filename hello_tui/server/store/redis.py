@@ -253,6 +253,7 @@ class RedisStore(Store):
         self._pipelined = os.environ.get("HELLO_REDIS_AUTOPIPELINE", "1") != "0"
         self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._flush_soon = False  # a _flush is scheduled (call_soon)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the hot connection's
         # The last command of the batch out on the hot connection: one batch at a
         # time, so commands queued meanwhile leave together (fewer, larger writes
         # for this process and for Redis: measured cheaper than a write per turn).
@@ -561,7 +562,9 @@ class RedisStore(Store):
         queued within one turn of the event loop go out together as one
         pipelined write, whatever their number; replies resolve their futures
         as they are read (store/resp.py), so batches never wait for each other."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:  # (get_running_loop makes a getpid syscall: once per store)
+            loop = self._loop = asyncio.get_running_loop()
         if not self._pipelined:
             return loop.create_task(self._r.execute_command(*args))
         future: asyncio.Future[Any] = loop.create_future()
@@ -745,6 +748,9 @@ class RedisStore(Store):
     async def live_drop(self, key: str, *items: str) -> None:
         if items:
             await self._cmd("ZREM", self._k("live", key), *items)
+
+    def live_drop_soon(self, key: str, *items: str) -> asyncio.Future[Any]:
+        return self._cmd("ZREM", self._k("live", key), *items)  # (no task: a queued command)
 
     # ---------------------------------------------------------------- invites
     async def consume_invite(self, digest: str) -> bool:
