@@ -23,7 +23,9 @@ The generator speaks raw WebSocket frames (bench/rawws.py: the least CPU
 taken from the servers' cores); ``--generator aiohttp`` runs aiohttp's client,
 as every figure before session 6 did. The servers run on uvloop when it is
 installed (``--server-loop asyncio`` for the stdlib loop); ``--loop-ab`` runs
-an asyncio pair and a uvloop pair of instances at once on one Redis.
+an asyncio pair and a uvloop pair of instances at once on one Redis, and
+``--code-ab DIR`` this checkout's pair and another checkout's (a change's A/B
+under one load: compare the pairs' CPU ms per exchange).
 
 Run: ``.venv/bin/python bench/server_load.py [--quick] [--idle N] [--calls N]
 [--concurrency N] [--redis] [--rates 500,1000] [--server-log-level info]``;
