@@ -23,7 +23,9 @@ The generator speaks raw WebSocket frames (bench/rawws.py: the least CPU
 taken from the servers' cores); ``--generator aiohttp`` runs aiohttp's client,
 as every figure before session 6 did. The servers run on uvloop when it is
 installed (``--server-loop asyncio`` for the stdlib loop); ``--loop-ab`` runs
-an asyncio pair and a uvloop pair of instances at once on one Redis.
+an asyncio pair and a uvloop pair of instances at once on one Redis, and
+``--code-ab DIR`` this checkout's pair and another checkout's (a change's A/B
+under one load: compare the pairs' CPU ms per exchange).
 
 Run: ``.venv/bin/python bench/server_load.py [--quick] [--idle N] [--calls N]
 [--concurrency N] [--redis] [--rates 500,1000] [--server-log-level info]``;
@@ -164,6 +166,7 @@ async def start_server(
     secret_file: Path | None = None,
     cpu: int = SERVER_CPU,
     loop: str = "auto",
+    root: Path = ROOT,
 ) -> ServerProc:
     index = len(list(tmp.glob("server-*.log")))
     log = tmp / f"server-{index}.log"
@@ -210,9 +213,12 @@ async def start_server(
         raise_nofile()
         pin(0, cpu)
 
+    env = None
+    if root != ROOT:  # another checkout's server (--code-ab): its code first on the path
+        env = {**os.environ, "PYTHONPATH": str(root)}
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
-            *cmd, stdout=asyncio.subprocess.PIPE, stderr=err, preexec_fn=child, cwd=ROOT
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=err, preexec_fn=child, cwd=root, env=env
         )
     assert proc.stdout is not None
     try:
@@ -794,6 +800,7 @@ class Options:
     max_calls: int
     server_loop: str = "auto"
     loop_ab: bool = False
+    code_ab: Path | None = None
 
 
 def runqueue_wait(pid: int) -> float:
@@ -910,13 +917,17 @@ def step_note(before: dict[str, float], after: dict[str, float], exchanges: int)
 
 
 async def redis_commands(url: str) -> dict[str, int]:
-    """Commands Redis has run so far, by name (scripts' inner calls as well)."""
+    """Commands Redis has run so far, by name (scripts' inner calls as well), and
+    the microseconds Redis spent in each (``usec:NAME``; a script's time includes
+    its inner calls')."""
     import redis.asyncio as aioredis
 
     r = aioredis.Redis.from_url(url)
     try:
         stats = await r.info("commandstats")
-        return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+        out = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+        out |= {"usec:" + k.removeprefix("cmdstat_"): int(v["usec"]) for k, v in stats.items()}
+        return out
     finally:
         await r.aclose()
 
@@ -969,10 +980,17 @@ async def calls_scenario(
             per = {k: (v - commands_before.get(k, 0)) / max(1, exchanges) for k, v in after.items()}
             # Every instance polls the timer due-list (10/s): not per exchange.
             polls = 10 * len(servers) * (time.perf_counter() - t_before) / max(1, exchanges)
-            shown = ", ".join(f"{k} {v:.2f}" for k, v in sorted(per.items()) if v >= 0.01)
+            calls = {k: v for k, v in per.items() if not k.startswith("usec:")}
+            shown = ", ".join(f"{k} {v:.2f}" for k, v in sorted(calls.items()) if v >= 0.01)
             rows[0].notes.append(
                 f"Redis commands per exchange over {exchanges} exchanges "
                 f"(~{polls:.2f} of them timer polls; inner script calls counted too): {shown}"
+            )
+            usec = {k[5:]: v for k, v in per.items() if k.startswith("usec:") and v >= 0.05}
+            timed = ", ".join(f"{k} {v:.1f}" for k, v in sorted(usec.items(), key=lambda i: -i[1]))
+            rows[0].notes.append(
+                "Redis µs per exchange in commands (INFO commandstats; a script's time "
+                f"includes its inner calls', so they overlap): {timed}"
             )
         rows[0].notes.append(step_note(costs_before, costs_after, exchanges))
         stray = await leftovers(pairs)
@@ -1075,16 +1093,24 @@ async def loop_ab_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
     """uvloop against asyncio *at the same time*: two pairs of instances on one
     Redis (A1/B1 on the stdlib loop, A2/B2 on uvloop), each driven at half the
     rate by this one generator, so both arms share whatever else the machine
-    runs. The figure to read is each arm's server CPU per exchange."""
+    runs. The figure to read is each arm's server CPU per exchange.
+
+    ``--code-ab DIR`` runs the same with this checkout's servers against those
+    of another checkout (DIR, e.g. a ``git worktree`` of the commit before a
+    change), both on the default loop: a change's A/B under one load."""
     secret = tmp / "secret"
     secret.write_bytes(secrets.token_bytes(32))
     secret.chmod(0o600)
     rows: list[Row] = []
-    arms = ("asyncio", "uvloop")
+    arms: tuple[str, ...] = ("asyncio", "uvloop")
+    setups = {"asyncio": ("asyncio", ROOT), "uvloop": ("uvloop", ROOT)}
+    if opts.code_ab is not None:
+        arms = ("this", "other")
+        setups = {"this": (opts.server_loop, ROOT), "other": (opts.server_loop, opts.code_ab)}
     with _redis(opts.redis_cpus[2]) as redis:
         servers = {
             arm: [
-                await start_server(tmp, opts.log_level, redis.url, secret, SERVER_CPU, arm)
+                await start_server(tmp, opts.log_level, redis.url, secret, SERVER_CPU, *setups[arm])
                 for _ in range(2)
             ]
             for arm in arms
@@ -1132,9 +1158,10 @@ async def main_async(opts: Options) -> int:
         try:
             if opts.idle:
                 rows.append(await idle_scenario(opts, tmp, keys))
-            if opts.calls and not opts.redis_only and not opts.loop_ab:
+            ab = opts.loop_ab or opts.code_ab is not None
+            if opts.calls and not opts.redis_only and not ab:
                 rows += await single_scenario(opts, tmp, keys)
-            if opts.loop_ab:
+            if ab:
                 rows += await loop_ab_scenario(opts, tmp, keys)
             elif opts.calls and opts.redis:
                 rows += await redis_scenario(opts, tmp, keys)
@@ -1195,6 +1222,13 @@ def parse(argv: list[str] | None = None) -> Options:
         "on uvloop, each at half of each --rates rate (both arms under the same load)",
     )
     ap.add_argument(
+        "--code-ab",
+        type=Path,
+        metavar="DIR",
+        help="only this: like --loop-ab, this checkout's servers against those of the "
+        "checkout at DIR (e.g. a git worktree of the commit before a change)",
+    )
+    ap.add_argument(
         "--server-loop",
         default="auto",
         choices=["auto", "uvloop", "asyncio"],
@@ -1220,6 +1254,7 @@ def parse(argv: list[str] | None = None) -> Options:
         max_calls=args.max_calls or calls,
         server_loop=args.server_loop,
         loop_ab=args.loop_ab,
+        code_ab=args.code_ab.resolve() if args.code_ab else None,
     )
 
 

@@ -123,9 +123,14 @@ class Hub:
         if session is not None:
             session.push(message)
 
+    def _on_frame(self, session_id: str, frame: bytes) -> bool:
+        session = self.sessions.get(session_id)
+        return session is None or session.push_frame(frame)
+
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         self.store.subscribe(self.instance, self._on_delivery)
+        self.store.take_frames(self.instance, self._on_frame)
         loop = asyncio.get_running_loop()
         self._upkeep = loop.create_task(self._upkeep_loop())
         if self.store.shared_timers:

@@ -41,7 +41,7 @@ import hmac
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from hello_tui.server.errors import Refusal
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from hello_tui.server.store import Store
 
 Alive = Callable[[str], Awaitable[bool]]
-Forget = Callable[[Coroutine[Any, Any, None]], None]
+Forget = Callable[["asyncio.Future[Any]"], None]
 
 
 def network_of(address: str | None) -> str:
@@ -193,7 +193,7 @@ class SharedLiveSet(LiveSet):
     def discard(self, item: str) -> None:
         key = self._owner.pop(item, None)
         if key is not None:
-            self._forget(self.store.live_drop(f"{self.name}:{key}", item))
+            self._forget(self.store.live_drop_soon(f"{self.name}:{key}", item))
 
 
 _said_per_instance = False
@@ -211,7 +211,7 @@ class Quotas:
     ):
         global _said_per_instance
         s = settings
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
         shared = store if store is not None and store.shared_quotas else None
         if shared is not None and not s.shared_secret:
             if not _said_per_instance:
@@ -257,13 +257,13 @@ class Quotas:
         self.registrations.prune()
         self.room_creations.prune()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run a store write in the background (queued in call order at once)."""
-        task = asyncio.get_running_loop().create_task(coro)
+    def _spawn(self, task: asyncio.Future[Any]) -> None:
+        """Keep a store write running in the background (queued in call order at
+        once) until it is done; a failure is logged."""
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("quota update failed: %s", type(task.exception()).__name__)

@@ -23,16 +23,32 @@ def test_default_is_128_bits() -> None:
 
 
 def test_a_leading_dash_is_drawn_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    draws = iter(["-dash", "--more", "good-one"])
+    draws = iter([b"\xf8\x00\x00", b"\xfb\xff\xff", b"\x00\x10\x83"])  # "-…", "-…", "ABCD"
     asked: list[int] = []
 
-    def token_urlsafe(nbytes: int) -> str:
+    def random(nbytes: int) -> bytes:
         asked.append(nbytes)
         return next(draws)
 
-    monkeypatch.setattr(ids.secrets, "token_urlsafe", token_urlsafe)
-    assert new_id(12) == "good-one"
-    assert asked == [12, 12, 12]
+    monkeypatch.setattr(ids, "_random", random)
+    assert new_id(3) == "ABCD"
+    assert asked == [3, 3, 3]
+
+
+def test_ids_differ_across_a_fork() -> None:
+    import os
+
+    new_id()  # the pool is filled here
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child != new_id()
 
 
 def test_never_starts_with_a_dash_over_many_draws() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 
+import msgspec
 import pytest
 
 from hello_tui.server.records import AccountRecord, CallRecord, RoomRecord
@@ -136,6 +137,64 @@ async def test_delivery_between_two_instances_keeps_order(redis_srv: RedisServer
         assert [m.call_id for _, m in got] == [f"call-{i:06d}" for i in range(200)]  # type: ignore[attr-defined]
         assert {sid for sid, _ in got} == {"sess-bbbb"}
         assert not await a.deliver("sess-none", p.Ringing(call_id="call-000000"))
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_incoming_carries_the_record_and_relays_pass_as_frames(
+    redis_srv: RedisServer,
+) -> None:
+    """An ``incoming`` delivered to another instance brings the call record along:
+    that instance's next update is one compare-and-set, with no GET first. A
+    relayed ``answer`` is offered as its frame (not decoded) when a frame
+    handler takes it; an ``incoming`` never is."""
+    prefix = f"h{time.monotonic_ns()}:"
+    a, b = RedisStore(redis_srv.url, prefix=prefix), RedisStore(redis_srv.url, prefix=prefix)
+    messages: list[p.Message] = []
+    frames: list[bytes] = []
+    arrived = asyncio.Event()
+
+    def on_message(_: str, msg: p.Message) -> None:
+        messages.append(msg)
+        arrived.set()
+
+    def on_frame(_: str, frame: bytes) -> bool:
+        if not frame.startswith(b'{"type":"answer"'):
+            return False
+        frames.append(frame)
+        arrived.set()
+        return True
+
+    async def gets() -> int:
+        stats = await a._r.info("commandstats")
+        return int(stats.get("cmdstat_get", {}).get("calls", 0))
+
+    try:
+        b.subscribe("inst-b", on_message)
+        b.take_frames("inst-b", on_frame)
+        await b.wait_subscribed()
+        await b.register_session("sess-bbbb", "inst-b", time.time() + 30)
+        record = _call()
+        await a.put_call(record)
+        assert await a.deliver("sess-bbbb", p.Incoming(call_id=record.call_id, caller="alice"))
+        await asyncio.wait_for(arrived.wait(), 10)
+        assert [type(m) for m in messages] == [p.Incoming] and frames == []
+
+        before = await gets()
+        old, new = await b.update_call(
+            record.call_id, lambda rec: rec and msgspec.structs.replace(rec, state="alerting")
+        )
+        assert old == record and new is not None and new.state == "alerting"
+        # One GET: the compare-and-set script's own (the guess came with the delivery)
+        assert await gets() == before + 1
+        assert (await a.get_call(record.call_id)) == new
+
+        arrived.clear()
+        answer = p.Answer(call_id=record.call_id, sdp="v=0 ANSWER")
+        assert await a.deliver("sess-bbbb", answer)
+        await asyncio.wait_for(arrived.wait(), 10)
+        assert frames == [p.encode(answer)] and len(messages) == 1
     finally:
         await a.close()
         await b.close()

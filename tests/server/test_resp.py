@@ -67,16 +67,20 @@ async def test_subscriber_gets_every_payload_in_order(redis_srv: RedisServer) ->
 
     sub, pub = Subscriber(redis_srv.url), HotConnection(redis_srv.url)
     payloads = [b"%d\n" % n + b"x" * (n * 997 % 70_000) for n in range(200)]  # some span reads
-    stream = sub.messages("chan")
+    got: list[bytes] = []
+    listening = asyncio.ensure_future(sub.listen("chan", got.append))
     try:
-        first = asyncio.ensure_future(anext(stream))
         async with asyncio.timeout(10):
             while (await pub.execute([("PUBSUB", "NUMSUB", "chan")]))[0][1] == 0:
                 await asyncio.sleep(0.01)
-        await pub.execute([("PUBLISH", "chan", data) for data in payloads])
-        got = [await first] + [await anext(stream) for _ in payloads[1:]]
+            await pub.execute([("PUBLISH", "chan", data) for data in payloads])
+            while len(got) < len(payloads):
+                await asyncio.sleep(0.01)
         assert got == payloads
+        await sub.close()  # the connection dropped: listen says so
+        with pytest.raises(ConnectionError):
+            await asyncio.wait_for(listening, 10)
     finally:
-        await stream.aclose()
+        listening.cancel()
         await sub.close()
         await pub.close()

@@ -14,6 +14,7 @@ in memory), and each instance ``subscribe``\\s once with its handler.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -24,6 +25,10 @@ from hello_tui.signaling.protocol import Message
 R = TypeVar("R")
 Updater = Callable[[R | None], R | None]
 DeliveryHandler = Callable[[str, Message], None]
+# Offered a delivery's frame (JSON as the sending instance encoded it) before it
+# is decoded; True: taken as is (sent to the session), False: decode and hand
+# it to the DeliveryHandler.
+FrameHandler = Callable[[str, bytes], bool]
 
 
 class Store(ABC):
@@ -58,6 +63,10 @@ class Store(ABC):
     async def live_drop(self, key: str, *items: str) -> None:
         """Take ``items`` out of the live set ``key`` (they ended)."""
         raise NotImplementedError
+
+    def live_drop_soon(self, key: str, *items: str) -> asyncio.Future[Any]:
+        """:meth:`live_drop`, started now (queued in call order), not awaited."""
+        return asyncio.ensure_future(self.live_drop(key, *items))
 
     # ---------------------------------------------------------------- invites
     async def consume_invite(self, digest: str) -> bool:
@@ -156,6 +165,10 @@ class Store(ABC):
 
     @abstractmethod
     def unsubscribe(self, instance: str) -> None: ...
+
+    def take_frames(self, instance: str, handler: FrameHandler) -> None:  # noqa: B027
+        """Offer ``handler`` the frames that reach ``instance`` from other processes
+        before decoding them (a store delivering in-process has none)."""
 
     # ---------------------------------------------------------------- instances
     # Several instances on one shared store: each beats; one that stops beating

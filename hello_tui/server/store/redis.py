@@ -38,7 +38,7 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar, cast
 
 import msgspec
@@ -51,9 +51,22 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hello_tui.server.privacy import log
 from hello_tui.server.records import AccountRecord, CallRecord, RoomRecord
-from hello_tui.server.store.base import DeliveryHandler, Store, Updater, redact_store_url
+from hello_tui.server.store.base import (
+    DeliveryHandler,
+    FrameHandler,
+    Store,
+    Updater,
+    redact_store_url,
+)
 from hello_tui.server.store.resp import HotConnection, ReplyError, Subscriber, supported
-from hello_tui.signaling.protocol import Message, ProtocolError, decode_server, encode
+from hello_tui.signaling.protocol import (
+    Accepted,
+    Incoming,
+    Message,
+    ProtocolError,
+    decode_server,
+    encode,
+)
 
 T = TypeVar("T", AccountRecord, CallRecord, RoomRecord)
 
@@ -161,12 +174,18 @@ _SCRIPTS = (
 )
 _SHA = {s: hashlib.sha1(s.encode()).hexdigest() for s in _SCRIPTS}
 _TIMERS_SLACK = 600.0
+# Deliveries after which the receiving instance's next request updates the call
+# (ringing after incoming, connected after accepted): they carry the record as
+# the sender wrote it, the receiver's compare-and-set guess. Without it that
+# request first reads the record (one more command and round trip each).
+_HINTED = (Incoming, Accepted)
 _SEEN_MAX = 20_000  # call records remembered as compare-and-set guesses
 _SCAN_BATCH = 500  # keys read per round trip while looking through a dead instance's leftovers
 
 
-def _redis_error(text: str) -> Exception:
+def _redis_error(error: ReplyError) -> Exception:
     """redis-py's exception for an error reply read by store/resp.py."""
+    text = str(error)
     if text.startswith("NOSCRIPT"):
         return NoScriptError(text)
     if text.startswith("LOADING"):  # Redis restarted, reading its data: an outage
@@ -225,7 +244,7 @@ class RedisStore(Store):
         # ...spoken in RESP directly (store/resp.py: a fraction of redis-py's CPU per
         # command); HELLO_REDIS_HOT=redis-py keeps redis-py (the bench's A/B switch).
         self._resp = (
-            HotConnection(url)
+            HotConnection(url, errors=_redis_error)
             if supported(url) and os.environ.get("HELLO_REDIS_HOT", "resp") != "redis-py"
             else None
         )
@@ -233,8 +252,15 @@ class RedisStore(Store):
         # instead (the A/B switch of bench/server_load.py; not for production).
         self._pipelined = os.environ.get("HELLO_REDIS_AUTOPIPELINE", "1") != "0"
         self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._flush_soon = False  # a _flush is scheduled (call_soon)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the hot connection's
+        # The last command of the batch out on the hot connection: one batch at a
+        # time, so commands queued meanwhile leave together (fewer, larger writes
+        # for this process and for Redis: measured cheaper than a write per turn).
+        self._in_flight: asyncio.Future[Any] | None = None
+        self._flusher: asyncio.Task[None] | None = None  # connecting, or redis-py's pipeline
         self._handlers: dict[str, DeliveryHandler] = {}
+        self._frame_handlers: dict[str, FrameHandler] = {}
         self._listeners: dict[str, asyncio.Task[None]] = {}
         self._instances: dict[str, str] = {}  # session id -> instance (cache, sessions never move)
         # call id -> the record's bytes as this instance last read or wrote them:
@@ -467,8 +493,19 @@ class RedisStore(Store):
             handler(session_id, message)
             return True
         # Elsewhere (or gone): one script looks the session up and publishes.
-        payload = session_id.encode() + b"\n" + encode(message)
+        payload = self._payload(session_id, message)
         return await self._publish(self._k("session", session_id), payload) > 0
+
+    def _payload(self, session_id: str, message: Message) -> bytes:
+        """What travels on the instance channel: ``sid\\n`` and the frame, or for a
+        hinted message ``sid call_id size\\n``, the record's bytes, then the frame."""
+        if type(message) in _HINTED:
+            call_id: str = message.call_id  # type: ignore[attr-defined]
+            seen = self._seen.get(call_id)
+            if seen is not None:
+                head = f"{session_id} {call_id} {len(seen)}\n".encode()
+                return head + seen + encode(message)
+        return session_id.encode() + b"\n" + encode(message)
 
     async def deliver_many(self, messages: Iterable[tuple[str, Message]]) -> list[bool]:
         # Local ones at once; the others queued together before any await, so
@@ -482,7 +519,7 @@ class RedisStore(Store):
                 sent.append(True)
                 continue
             key = self._k("session", session_id)
-            payload = session_id.encode() + b"\n" + encode(message)
+            payload = self._payload(session_id, message)
             future = self._cmd("EVALSHA", _SHA[_DELIVER], 1, key, self._k("inst", ""), payload)
             sent.append((key, payload, future))
         out = []
@@ -522,29 +559,69 @@ class RedisStore(Store):
 
     def _cmd(self, *args: Any) -> asyncio.Future[Any]:
         """One command on the instance's hot connection, in call order. Commands
-        queued while a batch is in flight go out together as the next pipeline:
-        one write and one read for many requests, whatever their number."""
-        loop = asyncio.get_running_loop()
+        queued within one turn of the event loop go out together as one
+        pipelined write, whatever their number; replies resolve their futures
+        as they are read (store/resp.py), so batches never wait for each other."""
+        loop = self._loop
+        if loop is None:  # (get_running_loop makes a getpid syscall: once per store)
+            loop = self._loop = asyncio.get_running_loop()
         if not self._pipelined:
             return loop.create_task(self._r.execute_command(*args))
         future: asyncio.Future[Any] = loop.create_future()
         self._waiting.append((args, future))
-        if self._flusher is None:
-            self._flusher = loop.create_task(self._flush())
+        if not self._flush_soon:
+            self._flush_soon = True
+            loop.call_soon(self._flush)
         return future
 
-    async def _flush(self) -> None:
+    def _flush(self) -> None:
+        self._flush_soon = False
+        if not self._waiting or self._flusher is not None:
+            return  # (a connecting or redis-py flusher sends what is waiting when done)
+        resp = self._resp
+        if resp is not None and resp.ready:
+            if self._in_flight is not None:
+                return  # sent when its replies are in: batches grow while one is out
+            batch, self._waiting = self._waiting, []
+            resp.submit(batch)
+            self._in_flight = last = batch[-1][1]
+            last.add_done_callback(self._landed)
+            return
+        flush = self._connect_then_flush() if resp is not None else self._flush_redis_py()
+        self._flusher = asyncio.get_running_loop().create_task(flush)
+
+    def _landed(self, _: asyncio.Future[Any]) -> None:
+        """The batch out is answered (or failed): send what waits."""
+        self._in_flight = None
+        self._flush()
+
+    async def _connect_then_flush(self) -> None:
+        """(Re)connect the hot connection, then send what waits; if Redis cannot be
+        reached, what waits fails (the requests answer 'unavailable')."""
+        assert self._resp is not None
+        try:
+            await self._resp.connect()
+        except Exception as exc:
+            batch, self._waiting = self._waiting, []
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+        else:
+            self._reachable()
+        finally:
+            self._flusher = None
+        self._flush()
+
+    async def _flush_redis_py(self) -> None:
+        """HELLO_REDIS_HOT=redis-py: each batch a redis-py pipeline, one at a time."""
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
                 try:
-                    if self._resp is not None:
-                        results = await self._resp.execute([args for args, _ in batch])
-                    else:
-                        async with self._hot.pipeline(transaction=False) as pipe:
-                            for args, _ in batch:
-                                pipe.execute_command(*args)
-                            results = await pipe.execute(raise_on_error=False)
+                    async with self._hot.pipeline(transaction=False) as pipe:
+                        for args, _ in batch:
+                            pipe.execute_command(*args)
+                        results = await pipe.execute(raise_on_error=False)
                 except Exception as exc:
                     results = [exc] * len(batch)
                 else:
@@ -552,8 +629,6 @@ class RedisStore(Store):
                 for (_, future), result in zip(batch, results, strict=True):
                     if future.done():
                         continue
-                    if isinstance(result, ReplyError):  # as redis-py would raise it
-                        result = _redis_error(str(result))
                     if isinstance(result, BaseException):
                         future.set_exception(result)
                     else:
@@ -587,14 +662,27 @@ class RedisStore(Store):
             self._reachable()
             pause = _RESUBSCRIBE_FIRST
 
+        def received(data: bytes) -> None:
+            head, _, frame = data.partition(b"\n")
+            sid, _, hint = head.partition(b" ")
+            try:
+                if hint:  # the call record as its sender wrote it
+                    call_id, _, size = hint.partition(b" ")
+                    n = int(size)
+                    self._remember(call_id.decode(), frame[:n])
+                    frame = frame[n:]
+                session_id = sid.decode()
+                frames = self._frame_handlers.get(instance)
+                if frames is None or not frames(session_id, frame):
+                    handler(session_id, decode_server(frame))
+            except (ProtocolError, ValueError):
+                log.error("dropped an undecodable delivery on the instance channel")
+            except Exception:
+                log.exception("a delivery on the instance channel failed")
+
         while True:
             try:
-                async for data in self._channel(instance, subscribed):
-                    sid, _, frame = data.partition(b"\n")
-                    try:
-                        handler(sid.decode(), decode_server(frame))
-                    except ProtocolError:
-                        log.error("dropped an undecodable delivery on the instance channel")
+                await self._channel(instance, received, subscribed)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -604,17 +692,16 @@ class RedisStore(Store):
             pause = min(pause * 2, _RESUBSCRIBE_MAX)
 
     async def _channel(
-        self, instance: str, subscribed: Callable[[], None]
-    ) -> AsyncGenerator[bytes, None]:
-        """The payloads published on this instance's channel, until the
-        connection drops: read in RESP directly, like the hot connection, or
-        through redis-py's pub/sub (HELLO_REDIS_HOT=redis-py)."""
+        self, instance: str, received: Callable[[bytes], None], subscribed: Callable[[], None]
+    ) -> None:
+        """Hand each payload published on this instance's channel to ``received``
+        until the connection drops: read in RESP directly, like the hot
+        connection, or through redis-py's pub/sub (HELLO_REDIS_HOT=redis-py)."""
         channel = self._k("inst", instance)
         if self._resp is not None:
             subscriber = Subscriber(self.url)
             try:
-                async for data in subscriber.messages(channel, subscribed):
-                    yield data
+                await subscriber.listen(channel, received, subscribed)
             finally:
                 await subscriber.close()
             return
@@ -624,13 +711,17 @@ class RedisStore(Store):
             subscribed()
             async for item in pubsub.listen():
                 if item.get("type") == "message":
-                    yield bytes(item["data"])
+                    received(bytes(item["data"]))
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
 
+    def take_frames(self, instance: str, handler: FrameHandler) -> None:
+        self._frame_handlers[instance] = handler
+
     def unsubscribe(self, instance: str) -> None:
         self._handlers.pop(instance, None)
+        self._frame_handlers.pop(instance, None)
         task = self._listeners.pop(instance, None)
         if task is not None:
             task.cancel()
@@ -657,6 +748,9 @@ class RedisStore(Store):
     async def live_drop(self, key: str, *items: str) -> None:
         if items:
             await self._cmd("ZREM", self._k("live", key), *items)
+
+    def live_drop_soon(self, key: str, *items: str) -> asyncio.Future[Any]:
+        return self._cmd("ZREM", self._k("live", key), *items)  # (no task: a queued command)
 
     # ---------------------------------------------------------------- invites
     async def consume_invite(self, digest: str) -> bool:
