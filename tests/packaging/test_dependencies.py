@@ -27,6 +27,7 @@ EXTRA_MODULES = {
     "hello_tui/media/video.py": "video",  # cv2, imported inside _cv2()
     "hello_tui/server/store/redis.py": "server",  # redis; server/app.py imports it lazily
     "hello_tui/server/eventloop.py": "server",  # uvloop, imported inside loop_factory()
+    "hello_tui/server/store/resp.py": "server",  # hiredis, imported inside _load_hiredis()
 }
 
 
