@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -24,7 +25,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 
 from hello_tui.call.options import CallOptions
-from hello_tui.media.audio_processing import attach_processing
+from hello_tui.media.audio_processing import attach_processing, follow_output
 from hello_tui.media.sinks import AudioSink, open_audio_sink
 from hello_tui.media.sources import open_audio_source
 from hello_tui.media.tracks import (
@@ -93,14 +94,25 @@ class CallMedia:
         self._own_source: GatedTrack | None = None
         self._own_sink: AudioSink | None = None
         self._warmed = 0  # 1: the speaker was started early, 2: the microphone too
+        # The opening thread starts the microphone after opening if this says so by
+        # then (an answer while it rang); ``_thread_done``: too late, the loop starts it.
+        self._gate = threading.Lock()
+        self._capture_wanted = False
+        self._thread_done = False
         self._preparing: asyncio.Future[None] | None = None  # begin(): prepare() under way
         self.mute_on_open = False  # muted before the source was open (begin())
+        # Opened in the background: is the speaker a headset? Asked once audio flows.
+        self._ask_headset = False
+        self._flowing = False
 
     # ------------------------------------------------------------ audio
     def open(self) -> None:
         """Open the source and sink (once; before any SDP: errors surface before ringing)."""
         if self.source is None or self.sink is None:
             self._adopt(self._open_endpoints(self.options, self.source, self.sink))
+            self._ask_headset = False
+            if (notice := self._headset_notice()) is not None:
+                self._notice(notice, "audio-in")
 
     async def prepare(self, *, capture: bool = True) -> None:
         """:meth:`open` with its blocking part (PortAudio opening the streams, the
@@ -123,11 +135,15 @@ class CallMedia:
             # Started in the opening thread, right after opening: not a hop through
             # the loop, which is busy connecting the call meanwhile.
             self._warmed = 2 if capture else 1
+            with self._gate:
+                self._capture_wanted, self._thread_done = capture, False
             self._opening = asyncio.get_running_loop().create_task(
-                asyncio.to_thread(
-                    self._open_and_start, self.options, self.source, self.sink, capture
-                )
+                asyncio.to_thread(self._open_and_start, self.options, self.source, self.sink)
             )
+        elif capture and self._warmed < 2 and self._opening is not None:
+            with self._gate:  # answered while the devices still open: that thread starts it
+                if not self._thread_done:
+                    self._capture_wanted, self._warmed = True, 2
         await self._adopt_opened()
         if self._warmed < (2 if capture else 1):
             self._warmed = 2 if capture else 1
@@ -154,13 +170,23 @@ class CallMedia:
         here fails again, visibly, where the call starts it."""
         _start(self.sink, self.source if capture else None)
 
-    @classmethod
     def _open_and_start(
-        cls, opts: CallOptions, source: GatedTrack | None, sink: AudioSink | None, capture: bool
+        self, opts: CallOptions, source: GatedTrack | None, sink: AudioSink | None
     ) -> _Opened:
-        """:meth:`_open_endpoints`, then start what it opened (:meth:`warm`)."""
-        opened = cls._open_endpoints(opts, source, sink)
-        _start(opened[1], opened[0] if capture else None)
+        """:meth:`_open_endpoints`, then start what it opened (:meth:`warm`): the
+        speaker, and the microphone if capture is wanted by then (a call answered
+        while its devices were opening starts capturing here, not after a hop
+        through the loop)."""
+        opened = self._open_endpoints(opts, source, sink)
+        if self._capture_wanted:  # the microphone first: its first block takes longest
+            _start(None, opened[0])
+            _start(opened[1], None)
+            return opened
+        _start(opened[1], None)
+        with self._gate:
+            capture, self._thread_done = self._capture_wanted, True
+        if capture:
+            _start(None, opened[0])
         return opened
 
     @staticmethod
@@ -182,7 +208,11 @@ class CallMedia:
                 notices.append((str(sink.notice), "audio-out"))
         if new_source is not None or new_sink is not None:
             # Echo cancellation etc. on device: capture (the sink's playout is its reference).
-            notice = attach_processing(source.source, sink, opts.audio_processing)
+            # Whether the speaker is a headset (two pactl runs: 30-50 ms) is asked once
+            # audio flows (_headset_notice), not between opening and starting the devices.
+            notice = attach_processing(
+                source.source, sink, opts.audio_processing, ask_headset=False
+            )
             if notice is not None:
                 notices.append((notice, "audio-in"))
         return new_source, new_sink, notices
@@ -217,6 +247,26 @@ class CallMedia:
                 await sink.stop()
         for text, role in notices:
             self._notice(text, role)
+        self._ask_headset = source is not None or sink is not None
+        if self._flowing:
+            self._spawn(self._tell_headset())
+
+    def _headset_notice(self) -> str | None:
+        """Echo cancellation off if the speaker is a headset (blocking: asks the sound
+        server); the notice saying so, or None."""
+        return follow_output(self.source.source if self.source else None, self.sink)
+
+    async def _tell_headset(self) -> None:
+        if self._ask_headset:
+            self._ask_headset = False
+            notice = await asyncio.to_thread(self._headset_notice)
+            if notice is not None:
+                self._notice(notice, "audio-in")
+
+    def _on_first_frame(self) -> None:
+        self._flowing = True
+        self._first_frame()
+        self._spawn(self._tell_headset())
 
     async def _retire(self, *, source: bool, sink: bool) -> None:
         """Close what :meth:`prepare` opened for endpoints that changed since."""
@@ -252,7 +302,7 @@ class CallMedia:
         elif track.kind == "audio" and self.remote is not None:
             self.remote.replace(track)  # a renewed transport's: the same consumer reads it
         elif track.kind == "audio":
-            self.remote = TappedTrack(track, self._first_frame)
+            self.remote = TappedTrack(track, self._on_first_frame)
             self._play(self.remote)
 
     def _play(self, remote: TappedTrack) -> None:
