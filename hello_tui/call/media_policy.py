@@ -280,6 +280,14 @@ class CallMedia:
             await self._own_sink.stop()
             self.sink = self._own_sink = None
 
+    def connected(self) -> None:
+        """The call's media connected (DTLS up): the microphone's blocks are kept
+        from now on (``DeviceSource.listen``), not only from the sender's first
+        read, which comes after the loop has done the connection's own steps."""
+        listen = getattr(self.source.source if self.source else None, "listen", None)
+        if listen is not None:  # muted: the gate zeroes what it forwards
+            listen()
+
     def sent_track(self) -> MeteredTrack:
         """The source as sent, metered (the outgoing level of the quality samples);
         before :meth:`begin`'s devices are open, a stand-in that waits for them."""
