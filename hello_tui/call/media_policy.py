@@ -43,7 +43,7 @@ from hello_tui.media.video import (
     open_video_source,
 )
 
-__all__ = ["CallMedia", "EchoMedia", "MediaPolicy", "NoVideo"]
+__all__ = ["CallMedia", "EchoMedia", "MediaPolicy", "NoVideo", "OpenedAhead"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ class CallMedia:
         # Opened in the background: is the speaker a headset? Asked once audio flows.
         self._ask_headset = False
         self._flowing = False
+        self.ahead: OpenedAhead | None = None  # devices a CLI call opened while signing in
 
     # ------------------------------------------------------------ audio
     def open(self) -> None:
@@ -131,15 +132,7 @@ class CallMedia:
             await self._retire(source=processing or was[0] != wanted[0],
                                sink=processing or was[1] != wanted[1])  # fmt: skip
         if self._prepared_for is None:
-            self._prepared_for = wanted
-            # Started in the opening thread, right after opening: not a hop through
-            # the loop, which is busy connecting the call meanwhile.
-            self._warmed = 2 if capture else 1
-            with self._gate:
-                self._capture_wanted, self._thread_done = capture, False
-            self._opening = asyncio.get_running_loop().create_task(
-                asyncio.to_thread(self._open_and_start, self.options, self.source, self.sink)
-            )
+            self._launch(capture)
         elif capture and self._warmed < 2 and self._opening is not None:
             with self._gate:  # answered while the devices still open: that thread starts it
                 if not self._thread_done:
@@ -149,12 +142,36 @@ class CallMedia:
             self._warmed = 2 if capture else 1
             self._spawn(asyncio.to_thread(self.warm, capture=capture))
 
+    def _launch(self, capture: bool) -> None:
+        """Submit the opening thread now (not a task that starts one on the loop's
+        next turn); the devices are started there, right after opening: not a hop
+        through the loop, which is busy connecting the call meanwhile."""
+        wanted = _endpoints(self.options)
+        self._prepared_for = wanted
+        self._warmed = 2 if capture else 1
+        with self._gate:
+            self._capture_wanted, self._thread_done = capture, False
+        ahead = None
+        if self.ahead is not None and self.source is None and self.sink is None:
+            ahead = self.ahead.take(wanted)
+        loop = asyncio.get_running_loop()
+        if ahead is None:
+            self._opening = loop.run_in_executor(
+                None, self._open_and_start, self.options, self.source, self.sink
+            )
+        elif ahead.done() and not ahead.cancelled() and ahead.exception() is None:
+            self._opening = loop.run_in_executor(None, self._start_opened, ahead.result())
+        else:
+            self._opening = loop.create_task(self._start_ahead(ahead))
+
     def begin(self, *, capture: bool = True) -> None:
         """:meth:`prepare` without waiting for it: the devices open (PortAudio and
         the sound server: 40-250 ms, mostly waiting) while the call is signalled
         and ICE/DTLS connect. :meth:`sent_track` and the remote audio's playout
         wait for them (:meth:`ready`); the call awaits :meth:`ready` to learn of
         a failure."""
+        if self._prepared_for is None:
+            self._launch(capture)  # now: prepare() below runs on the loop's next turn
         self._preparing = asyncio.ensure_future(self.prepare(capture=capture))
         self._preparing.add_done_callback(lambda t: t.cancelled() or t.exception())
 
@@ -177,7 +194,18 @@ class CallMedia:
         speaker, and the microphone if capture is wanted by then (a call answered
         while its devices were opening starts capturing here, not after a hop
         through the loop)."""
-        opened = self._open_endpoints(opts, source, sink)
+        return self._start_opened(self._open_endpoints(opts, source, sink))
+
+    async def _start_ahead(self, ahead: asyncio.Future[_Opened]) -> _Opened:
+        """The devices opened ahead (:class:`OpenedAhead`), started in a thread; if
+        that opening failed, opened again here (and what fails is told as usual)."""
+        try:
+            opened = await ahead
+        except Exception:
+            return await asyncio.to_thread(self._open_and_start, self.options, None, None)
+        return await asyncio.to_thread(self._start_opened, opened)
+
+    def _start_opened(self, opened: _Opened) -> _Opened:
         if self._capture_wanted:  # the microphone first: its first block takes longest
             _start(None, opened[0])
             _start(opened[1], None)
@@ -409,6 +437,46 @@ class CallMedia:
             self.video_source.stop()
         if self.remote_video is not None:
             await self.remote_video.stop()
+
+
+class OpenedAhead:
+    """A call's audio devices opened (not started: nothing is captured or played)
+    before it is dialled, while the process signs in: a CLI ``call`` dials as soon
+    as it has, and its opening (PortAudio and the sound server: 20-60 ms, and CPU
+    the connecting call needs) is then off the call's path. The first call whose
+    endpoints are the same takes them (:meth:`CallMedia.prepare` starts them);
+    otherwise :meth:`close` closes them."""
+
+    def __init__(self, opened: asyncio.Future[_Opened], options: CallOptions) -> None:
+        self._opened = opened
+        self._for = _endpoints(options)
+        self._taken = False
+
+    @staticmethod
+    def open(options: CallOptions) -> _Opened:
+        """Open ``options``' audio endpoints (blocking: a worker thread)."""
+        return CallMedia._open_endpoints(options, None, None)
+
+    def take(self, wanted: tuple[str, str, object]) -> asyncio.Future[_Opened] | None:
+        """The opening, for a call that wants these endpoints (once); else None."""
+        if self._taken or wanted != self._for:
+            return None
+        self._taken = True
+        return self._opened
+
+    async def close(self) -> None:
+        """Close what no call took (the process ends, or its call wanted others)."""
+        if self._taken:
+            return
+        self._taken = True
+        try:
+            source, sink, _ = await self._opened
+        except Exception:  # nothing opened: nothing to close
+            return
+        if source is not None:
+            source.stop()
+        if sink is not None:
+            await sink.stop()
 
 
 def _start(sink: AudioSink | None, source: GatedTrack | None) -> None:
