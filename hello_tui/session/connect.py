@@ -126,11 +126,19 @@ class Session:
         # Before the call stack's imports (~0.5-1 s): PortAudio's start-up runs
         # alongside them, not alongside the sign-in only (a CLI call dials right
         # after it, and its devices then waited for the rest of the warm-up).
-        ahead = self._warm_audio(stack)
+        opening = self._warm_audio(stack)
         from hello_tui.call.engine import Phone
         from hello_tui.call.history_recorder import HistoryRecorder
+        from hello_tui.call.media_policy import OpenedAhead
         from hello_tui.contacts.pins import KeyPins
         from hello_tui.signaling.client import SignalingClient
+
+        ahead = None
+        if opening is not None:  # closed unless a call takes them (or a step below fails)
+            media = call_options(self.settings, embedded=self.embedded, turn=(), identity=None,
+                                 **self.media)  # fmt: skip
+            ahead = OpenedAhead(opening, media)
+            stack.push_async_callback(ahead.close)
 
         url = self.url
         if self.embedded:
@@ -162,11 +170,7 @@ class Session:
             **self.media,
         )
         phone = Phone(client, options)
-        if ahead is not None:
-            from hello_tui.call.media_policy import OpenedAhead
-
-            phone.opened_ahead = OpenedAhead(ahead, options)
-            stack.push_async_callback(phone.opened_ahead.close)  # the phone was not started
+        phone.opened_ahead = ahead
         HistoryRecorder(history).attach(phone)  # before any call: records precede Ended readers
         phone.pins = KeyPins.in_dir(self.paths.data_dir)
         if self.callers is not None:
