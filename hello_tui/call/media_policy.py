@@ -58,6 +58,9 @@ def _endpoints(opts: CallOptions) -> tuple[str, str, object]:
 
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]  # a task that ends with the call
+# Seconds after the first remote audio before asking whether the speaker is a headset
+# (devices opened for the call itself): echo cancellation runs on a headset meanwhile.
+HEADSET_AFTER = 1.0
 
 
 class NoVideo(RuntimeError):
@@ -105,6 +108,7 @@ class CallMedia:
         self._ask_headset = False
         self._flowing = False
         self.ahead: OpenedAhead | None = None  # devices a CLI call opened while signing in
+        self._asked_ahead = False  # took them: the headset question was asked then
 
     # ------------------------------------------------------------ audio
     def open(self) -> None:
@@ -154,6 +158,7 @@ class CallMedia:
         ahead = None
         if self.ahead is not None and self.source is None and self.sink is None:
             ahead = self.ahead.take(wanted)
+            self._asked_ahead = ahead is not None
         loop = asyncio.get_running_loop()
         if ahead is None:
             self._opening = loop.run_in_executor(
@@ -202,6 +207,7 @@ class CallMedia:
         try:
             opened = await ahead
         except Exception:
+            self._asked_ahead = False
             return await asyncio.to_thread(self._open_and_start, self.options, None, None)
         return await asyncio.to_thread(self._start_opened, opened)
 
@@ -219,7 +225,11 @@ class CallMedia:
 
     @staticmethod
     def _open_endpoints(
-        opts: CallOptions, source: GatedTrack | None, sink: AudioSink | None
+        opts: CallOptions,
+        source: GatedTrack | None,
+        sink: AudioSink | None,
+        *,
+        ask_headset: bool = False,
     ) -> _Opened:
         """Open the missing endpoints (blocking; None for one given); notices are
         told by :meth:`_adopt_opened`, in the loop."""
@@ -236,10 +246,11 @@ class CallMedia:
                 notices.append((str(sink.notice), "audio-out"))
         if new_source is not None or new_sink is not None:
             # Echo cancellation etc. on device: capture (the sink's playout is its reference).
-            # Whether the speaker is a headset (two pactl runs: 30-50 ms) is asked once
-            # audio flows (_headset_notice), not between opening and starting the devices.
+            # Whether the speaker is a headset (two pactl runs: 30-50 ms) is asked after
+            # audio flows (_tell_headset), not between opening and starting the devices
+            # (unless asked to: opened ahead, off the call's path).
             notice = attach_processing(
-                source.source, sink, opts.audio_processing, ask_headset=False
+                source.source, sink, opts.audio_processing, ask_headset=ask_headset
             )
             if notice is not None:
                 notices.append((notice, "audio-in"))
@@ -275,7 +286,7 @@ class CallMedia:
                 await sink.stop()
         for text, role in notices:
             self._notice(text, role)
-        self._ask_headset = source is not None or sink is not None
+        self._ask_headset = (source is not None or sink is not None) and not self._asked_ahead
         if self._flowing:
             self._spawn(self._tell_headset())
 
@@ -287,6 +298,9 @@ class CallMedia:
     async def _tell_headset(self) -> None:
         if self._ask_headset:
             self._ask_headset = False
+            # Not at once: the pactl runs would take the CPU the far side's first
+            # packets need (its own first audio comes a few ms after ours).
+            await asyncio.sleep(HEADSET_AFTER)
             notice = await asyncio.to_thread(self._headset_notice)
             if notice is not None:
                 self._notice(notice, "audio-in")
@@ -455,7 +469,7 @@ class OpenedAhead:
     @staticmethod
     def open(options: CallOptions) -> _Opened:
         """Open ``options``' audio endpoints (blocking: a worker thread)."""
-        return CallMedia._open_endpoints(options, None, None)
+        return CallMedia._open_endpoints(options, None, None, ask_headset=True)
 
     def take(self, wanted: tuple[str, str, object]) -> asyncio.Future[_Opened] | None:
         """The opening, for a call that wants these endpoints (once); else None."""
