@@ -108,7 +108,6 @@ class CallMedia:
         self._ask_headset = False
         self._flowing = False
         self.ahead: OpenedAhead | None = None  # devices a CLI call opened while signing in
-        self._asked_ahead = False  # took them: the headset question was asked then
 
     # ------------------------------------------------------------ audio
     def open(self) -> None:
@@ -158,7 +157,6 @@ class CallMedia:
         ahead = None
         if self.ahead is not None and self.source is None and self.sink is None:
             ahead = self.ahead.take(wanted)
-            self._asked_ahead = ahead is not None
         loop = asyncio.get_running_loop()
         if ahead is None:
             self._opening = loop.run_in_executor(
@@ -207,7 +205,6 @@ class CallMedia:
         try:
             opened = await ahead
         except Exception:
-            self._asked_ahead = False
             return await asyncio.to_thread(self._open_and_start, self.options, None, None)
         return await asyncio.to_thread(self._start_opened, opened)
 
@@ -225,11 +222,7 @@ class CallMedia:
 
     @staticmethod
     def _open_endpoints(
-        opts: CallOptions,
-        source: GatedTrack | None,
-        sink: AudioSink | None,
-        *,
-        ask_headset: bool = False,
+        opts: CallOptions, source: GatedTrack | None, sink: AudioSink | None
     ) -> _Opened:
         """Open the missing endpoints (blocking; None for one given); notices are
         told by :meth:`_adopt_opened`, in the loop."""
@@ -246,11 +239,12 @@ class CallMedia:
                 notices.append((str(sink.notice), "audio-out"))
         if new_source is not None or new_sink is not None:
             # Echo cancellation etc. on device: capture (the sink's playout is its reference).
-            # Whether the speaker is a headset (two pactl runs: 30-50 ms) is asked after
-            # audio flows (_tell_headset), not between opening and starting the devices
-            # (unless asked to: opened ahead, off the call's path).
+            # Whether the speaker is a headset (two pactl runs: 30-50 ms, and the sound
+            # server's work for them) is asked after audio flows (_tell_headset), not
+            # between opening and starting the devices (nor while opening ahead, which
+            # may still run when the call is dialled).
             notice = attach_processing(
-                source.source, sink, opts.audio_processing, ask_headset=ask_headset
+                source.source, sink, opts.audio_processing, ask_headset=False
             )
             if notice is not None:
                 notices.append((notice, "audio-in"))
@@ -286,7 +280,7 @@ class CallMedia:
                 await sink.stop()
         for text, role in notices:
             self._notice(text, role)
-        self._ask_headset = (source is not None or sink is not None) and not self._asked_ahead
+        self._ask_headset = source is not None or sink is not None
         if self._flowing:
             self._spawn(self._tell_headset())
 
@@ -469,7 +463,7 @@ class OpenedAhead:
     @staticmethod
     def open(options: CallOptions) -> _Opened:
         """Open ``options``' audio endpoints (blocking: a worker thread)."""
-        return CallMedia._open_endpoints(options, None, None, ask_headset=True)
+        return CallMedia._open_endpoints(options, None, None)
 
     def take(self, wanted: tuple[str, str, object]) -> asyncio.Future[_Opened] | None:
         """The opening, for a call that wants these endpoints (once); else None."""
