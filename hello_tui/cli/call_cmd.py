@@ -1043,7 +1043,6 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
     _check_video(ctx, args)
     check_share(args)  # before dialling, not as a failed share
     session = _session(ctx, args, login=login)
-    session.open_audio_ahead = True  # dialled once signed in: devices opened meanwhile
     printer = Printer(args.json)
     if not is_room and to != "echo" and not session.login:
         # The server refuses it too (no oracle for strangers); say it before dialling.

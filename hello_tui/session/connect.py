@@ -84,8 +84,9 @@ class Session:
                       "video_source": video_source, "video_out": video_out}  # fmt: skip
         self.history = history
         self.callers = callers
-        # A CLI call dials as soon as it has signed in: its devices are opened (not
-        # started) meanwhile (call.media_policy.OpenedAhead).
+        # Open the devices of a call dialled as soon as it has signed in, without
+        # starting them, meanwhile (call.media_policy.OpenedAhead). Off: measured
+        # slower than opening at dial on this 2-core machine (docs/media.md).
         self.open_audio_ahead = False
         self.client: SignalingClient | None = None
         self.phone: Phone | None = None
