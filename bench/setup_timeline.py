@@ -55,6 +55,21 @@ def main() -> None:
         if -50 <= ms <= 2000:
             pad = "" if side == "caller" else " " * 44
             print(f"{ms:8.1f}  {pad}{text}")
+    # The CPU each process spent from the call's start (dial / incoming) to its first
+    # remote audio: the work on the setup path, which the machine's load does not inflate.
+    for side, rows_ in (("caller", sorted(a)), ("callee", sorted(b))):
+        start = "dial >" if side == "caller" else "incoming >"
+        print(f"CPU {side}: {cpu_between(rows_, start, 'EVENT media-flowing')} ms")
+
+
+def cpu_between(rows: list[tuple[float, str]], start: str, end: str) -> str:
+    """Process CPU ms from the traced line ``start`` to the last traced line before ``end``."""
+    first = next((i for i, (_, x) in enumerate(rows) if x.startswith(start)), None)
+    last = next((i for i, (_, x) in enumerate(rows) if x == end), None)
+    if first is None or last is None:
+        return "?"
+    cpus = [float(x.rsplit("[cpu ", 1)[1].rstrip("]")) for _, x in rows[first:last] if "[cpu " in x]
+    return f"{cpus[-1] - cpus[0]:.1f}" if cpus else "?"
 
 
 if __name__ == "__main__":

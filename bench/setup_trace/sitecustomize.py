@@ -25,7 +25,10 @@ TARGETS: dict[str, list[tuple[str, str, int]]] = {
         ("Session._warm_audio", "session: audio warm-up started", 1),
     ],
     "hello_tui.media.warmup": [("warm_audio_stack", "audio warm-up (thread)", 1)],
-    "hello_tui.media.audio_processing": [("_load_binding", "processing binding", 2)],
+    "hello_tui.media.audio_processing": [
+        ("_load_binding", "processing binding", 2),
+        ("attach_processing", "attach processing", 1),
+    ],
     "hello_tui.call.call": [
         ("Call._run_outgoing", "dial", 1),
         ("Call._new_offer", "offer", 1),
@@ -51,6 +54,9 @@ TARGETS: dict[str, list[tuple[str, str, int]]] = {
         ("CallMedia.prepare", "media.prepare", 3),
         ("CallMedia._open_endpoints", "open endpoints (thread)", 2),
         ("CallMedia.warm", "warm devices (thread)", 3),
+        ("OpenedAhead.open", "open ahead (thread)", 1),
+        ("CallMedia._start_opened", "start devices (thread)", 2),
+        ("CallMedia.connected", "media connected: mic kept", 1),
     ],
     "hello_tui.call.peer": [("local_description", "SDP + ICE gathering", 1)],
     "hello_tui.signaling.client": [
@@ -60,8 +66,21 @@ TARGETS: dict[str, list[tuple[str, str, int]]] = {
         ("SignalingClient.answer", "req answer", 1),
         ("SignalingClient._dispatch", "ws rx", 8),
     ],
-    "hello_tui.media.sinks": [("DeviceSink.warm", "speaker start", 2)],
-    "hello_tui.media.sources": [("DeviceSource.warm", "mic start", 2)],
+    "hello_tui.media.sinks": [
+        ("DeviceSink.warm", "speaker start", 2),
+        ("DeviceSink._callback", "speaker callback (PortAudio thread)", 2),
+    ],
+    "hello_tui.media.sources": [
+        ("DeviceSource.warm", "mic start", 2),
+        ("DeviceSource._callback", "mic callback (PortAudio thread)", 3),
+        ("DeviceSource.recv", "mic recv", 2),
+        ("DeviceSource._push", "mic block on the loop", 2),
+    ],
+    "hello_tui.media.devices": [
+        ("resolve_device", "device lookup", 2),
+        ("open_on", "stream open", 2),
+        ("start_stream", "stream start", 3),
+    ],
     "aiortc.rtcpeerconnection": [
         ("RTCPeerConnection.setRemoteDescription", "setRemoteDescription", 1),
         ("RTCPeerConnection._RTCPeerConnection__connect", "pc connect", 2),

@@ -606,6 +606,7 @@ class Call:
     def _on_media_connected(self) -> None:
         pc = self.pc
         assert pc is not None
+        self.media.connected()  # first: the microphone's next block is sent, not dropped
         self._set_stage("connected")
         self.connected_at = time.time()
         if self._media_timer is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -24,7 +25,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 
 from hello_tui.call.options import CallOptions
-from hello_tui.media.audio_processing import attach_processing
+from hello_tui.media.audio_processing import attach_processing, follow_output
 from hello_tui.media.sinks import AudioSink, open_audio_sink
 from hello_tui.media.sources import open_audio_source
 from hello_tui.media.tracks import (
@@ -42,7 +43,7 @@ from hello_tui.media.video import (
     open_video_source,
 )
 
-__all__ = ["CallMedia", "EchoMedia", "MediaPolicy", "NoVideo"]
+__all__ = ["CallMedia", "EchoMedia", "MediaPolicy", "NoVideo", "OpenedAhead"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ def _endpoints(opts: CallOptions) -> tuple[str, str, object]:
 
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], None]  # a task that ends with the call
+# Seconds after the first remote audio before asking whether the speaker is a headset
+# (devices opened for the call itself): echo cancellation runs on a headset meanwhile.
+HEADSET_AFTER = 1.0
 
 
 class NoVideo(RuntimeError):
@@ -93,14 +97,26 @@ class CallMedia:
         self._own_source: GatedTrack | None = None
         self._own_sink: AudioSink | None = None
         self._warmed = 0  # 1: the speaker was started early, 2: the microphone too
+        # The opening thread starts the microphone after opening if this says so by
+        # then (an answer while it rang); ``_thread_done``: too late, the loop starts it.
+        self._gate = threading.Lock()
+        self._capture_wanted = False
+        self._thread_done = False
         self._preparing: asyncio.Future[None] | None = None  # begin(): prepare() under way
         self.mute_on_open = False  # muted before the source was open (begin())
+        # Opened in the background: is the speaker a headset? Asked once audio flows.
+        self._ask_headset = False
+        self._flowing = False
+        self.ahead: OpenedAhead | None = None  # devices a CLI call opened while signing in
 
     # ------------------------------------------------------------ audio
     def open(self) -> None:
         """Open the source and sink (once; before any SDP: errors surface before ringing)."""
         if self.source is None or self.sink is None:
             self._adopt(self._open_endpoints(self.options, self.source, self.sink))
+            self._ask_headset = False
+            if (notice := self._headset_notice()) is not None:
+                self._notice(notice, "audio-in")
 
     async def prepare(self, *, capture: bool = True) -> None:
         """:meth:`open` with its blocking part (PortAudio opening the streams, the
@@ -119,19 +135,37 @@ class CallMedia:
             await self._retire(source=processing or was[0] != wanted[0],
                                sink=processing or was[1] != wanted[1])  # fmt: skip
         if self._prepared_for is None:
-            self._prepared_for = wanted
-            # Started in the opening thread, right after opening: not a hop through
-            # the loop, which is busy connecting the call meanwhile.
-            self._warmed = 2 if capture else 1
-            self._opening = asyncio.get_running_loop().create_task(
-                asyncio.to_thread(
-                    self._open_and_start, self.options, self.source, self.sink, capture
-                )
-            )
+            self._launch(capture)
+        elif capture and self._warmed < 2 and self._opening is not None:
+            with self._gate:  # answered while the devices still open: that thread starts it
+                if not self._thread_done:
+                    self._capture_wanted, self._warmed = True, 2
         await self._adopt_opened()
         if self._warmed < (2 if capture else 1):
             self._warmed = 2 if capture else 1
             self._spawn(asyncio.to_thread(self.warm, capture=capture))
+
+    def _launch(self, capture: bool) -> None:
+        """Submit the opening thread now (not a task that starts one on the loop's
+        next turn); the devices are started there, right after opening: not a hop
+        through the loop, which is busy connecting the call meanwhile."""
+        wanted = _endpoints(self.options)
+        self._prepared_for = wanted
+        self._warmed = 2 if capture else 1
+        with self._gate:
+            self._capture_wanted, self._thread_done = capture, False
+        ahead = None
+        if self.ahead is not None and self.source is None and self.sink is None:
+            ahead = self.ahead.take(wanted)
+        loop = asyncio.get_running_loop()
+        if ahead is None:
+            self._opening = loop.run_in_executor(
+                None, self._open_and_start, self.options, self.source, self.sink
+            )
+        elif ahead.done() and not ahead.cancelled() and ahead.exception() is None:
+            self._opening = loop.run_in_executor(None, self._start_opened, ahead.result())
+        else:
+            self._opening = loop.create_task(self._start_ahead(ahead))
 
     def begin(self, *, capture: bool = True) -> None:
         """:meth:`prepare` without waiting for it: the devices open (PortAudio and
@@ -139,6 +173,8 @@ class CallMedia:
         and ICE/DTLS connect. :meth:`sent_track` and the remote audio's playout
         wait for them (:meth:`ready`); the call awaits :meth:`ready` to learn of
         a failure."""
+        if self._prepared_for is None:
+            self._launch(capture)  # now: prepare() below runs on the loop's next turn
         self._preparing = asyncio.ensure_future(self.prepare(capture=capture))
         self._preparing.add_done_callback(lambda t: t.cancelled() or t.exception())
 
@@ -154,13 +190,34 @@ class CallMedia:
         here fails again, visibly, where the call starts it."""
         _start(self.sink, self.source if capture else None)
 
-    @classmethod
     def _open_and_start(
-        cls, opts: CallOptions, source: GatedTrack | None, sink: AudioSink | None, capture: bool
+        self, opts: CallOptions, source: GatedTrack | None, sink: AudioSink | None
     ) -> _Opened:
-        """:meth:`_open_endpoints`, then start what it opened (:meth:`warm`)."""
-        opened = cls._open_endpoints(opts, source, sink)
-        _start(opened[1], opened[0] if capture else None)
+        """:meth:`_open_endpoints`, then start what it opened (:meth:`warm`): the
+        speaker, and the microphone if capture is wanted by then (a call answered
+        while its devices were opening starts capturing here, not after a hop
+        through the loop)."""
+        return self._start_opened(self._open_endpoints(opts, source, sink))
+
+    async def _start_ahead(self, ahead: asyncio.Future[_Opened]) -> _Opened:
+        """The devices opened ahead (:class:`OpenedAhead`), started in a thread; if
+        that opening failed, opened again here (and what fails is told as usual)."""
+        try:
+            opened = await ahead
+        except Exception:
+            return await asyncio.to_thread(self._open_and_start, self.options, None, None)
+        return await asyncio.to_thread(self._start_opened, opened)
+
+    def _start_opened(self, opened: _Opened) -> _Opened:
+        if self._capture_wanted:  # the microphone first: its first block takes longest
+            _start(None, opened[0])
+            _start(opened[1], None)
+            return opened
+        _start(opened[1], None)
+        with self._gate:
+            capture, self._thread_done = self._capture_wanted, True
+        if capture:
+            _start(None, opened[0])
         return opened
 
     @staticmethod
@@ -182,7 +239,13 @@ class CallMedia:
                 notices.append((str(sink.notice), "audio-out"))
         if new_source is not None or new_sink is not None:
             # Echo cancellation etc. on device: capture (the sink's playout is its reference).
-            notice = attach_processing(source.source, sink, opts.audio_processing)
+            # Whether the speaker is a headset (two pactl runs: 30-50 ms, and the sound
+            # server's work for them) is asked after audio flows (_tell_headset), not
+            # between opening and starting the devices (nor while opening ahead, which
+            # may still run when the call is dialled).
+            notice = attach_processing(
+                source.source, sink, opts.audio_processing, ask_headset=False
+            )
             if notice is not None:
                 notices.append((notice, "audio-in"))
         return new_source, new_sink, notices
@@ -217,6 +280,29 @@ class CallMedia:
                 await sink.stop()
         for text, role in notices:
             self._notice(text, role)
+        self._ask_headset = source is not None or sink is not None
+        if self._flowing:
+            self._spawn(self._tell_headset())
+
+    def _headset_notice(self) -> str | None:
+        """Echo cancellation off if the speaker is a headset (blocking: asks the sound
+        server); the notice saying so, or None."""
+        return follow_output(self.source.source if self.source else None, self.sink)
+
+    async def _tell_headset(self) -> None:
+        if self._ask_headset:
+            self._ask_headset = False
+            # Not at once: the pactl runs would take the CPU the far side's first
+            # packets need (its own first audio comes a few ms after ours).
+            await asyncio.sleep(HEADSET_AFTER)
+            notice = await asyncio.to_thread(self._headset_notice)
+            if notice is not None:
+                self._notice(notice, "audio-in")
+
+    def _on_first_frame(self) -> None:
+        self._flowing = True
+        self._first_frame()
+        self._spawn(self._tell_headset())
 
     async def _retire(self, *, source: bool, sink: bool) -> None:
         """Close what :meth:`prepare` opened for endpoints that changed since."""
@@ -229,6 +315,14 @@ class CallMedia:
         if sink and self._own_sink is not None and self.sink is self._own_sink:
             await self._own_sink.stop()
             self.sink = self._own_sink = None
+
+    def connected(self) -> None:
+        """The call's media connected (DTLS up): the microphone's blocks are kept
+        from now on (``DeviceSource.listen``), not only from the sender's first
+        read, which comes after the loop has done the connection's own steps."""
+        listen = getattr(self.source.source if self.source else None, "listen", None)
+        if listen is not None:  # muted: the gate zeroes what it forwards
+            listen()
 
     def sent_track(self) -> MeteredTrack:
         """The source as sent, metered (the outgoing level of the quality samples);
@@ -252,7 +346,7 @@ class CallMedia:
         elif track.kind == "audio" and self.remote is not None:
             self.remote.replace(track)  # a renewed transport's: the same consumer reads it
         elif track.kind == "audio":
-            self.remote = TappedTrack(track, self._first_frame)
+            self.remote = TappedTrack(track, self._on_first_frame)
             self._play(self.remote)
 
     def _play(self, remote: TappedTrack) -> None:
@@ -351,6 +445,46 @@ class CallMedia:
             self.video_source.stop()
         if self.remote_video is not None:
             await self.remote_video.stop()
+
+
+class OpenedAhead:
+    """A call's audio devices opened (not started: nothing is captured or played)
+    before it is dialled, while the process signs in: a CLI ``call`` dials as soon
+    as it has, and its opening (PortAudio and the sound server: 20-60 ms, and CPU
+    the connecting call needs) is then off the call's path. The first call whose
+    endpoints are the same takes them (:meth:`CallMedia.prepare` starts them);
+    otherwise :meth:`close` closes them."""
+
+    def __init__(self, opened: asyncio.Future[_Opened], options: CallOptions) -> None:
+        self._opened = opened
+        self._for = _endpoints(options)
+        self._taken = False
+
+    @staticmethod
+    def open(options: CallOptions) -> _Opened:
+        """Open ``options``' audio endpoints (blocking: a worker thread)."""
+        return CallMedia._open_endpoints(options, None, None)
+
+    def take(self, wanted: tuple[str, str, object]) -> asyncio.Future[_Opened] | None:
+        """The opening, for a call that wants these endpoints (once); else None."""
+        if self._taken or wanted != self._for:
+            return None
+        self._taken = True
+        return self._opened
+
+    async def close(self) -> None:
+        """Close what no call took (the process ends, or its call wanted others)."""
+        if self._taken:
+            return
+        self._taken = True
+        try:
+            source, sink, _ = await self._opened
+        except Exception:  # nothing opened: nothing to close
+            return
+        if source is not None:
+            source.stop()
+        if sink is not None:
+            await sink.stop()
 
 
 def _start(sink: AudioSink | None, source: GatedTrack | None) -> None:

@@ -386,19 +386,25 @@ def follow_output(source: object, sink: object) -> str | None:
     return notice or f'echo cancellation on: the output "{sink.device.name[:60]}" is not a headset'
 
 
-def attach_processing(source: object, sink: object, config: ProcessingConfig) -> str | None:
+def attach_processing(
+    source: object, sink: object, config: ProcessingConfig, *, ask_headset: bool = True
+) -> str | None:
     """Put a processing stage on ``source`` if it is a device (``device:`` capture),
     with echo cancellation fed by ``sink`` if that is a device too and not a
     headset (unless ``config.aec_on_headset``); returns a one-line notice when the
     binding cannot be used or echo cancellation is off for a headset. Other
-    sources are left untouched (bit-exact). Blocking (may ask the sound server)."""
+    sources are left untouched (bit-exact). Blocking (may ask the sound server).
+    ``ask_headset=False``: echo cancellation on for now, the sound server not asked
+    (a call's setup asks later, off its path: :func:`follow_output`)."""
     from hello_tui.media.sinks import DeviceSink
     from hello_tui.media.sources import DeviceSource
 
     if not isinstance(source, DeviceSource) or source.processor is not None:
         return None
     speaker = sink if isinstance(sink, DeviceSink) else None
-    headset = headset_notice(config, speaker.device.name) if speaker is not None else None
+    headset = (
+        headset_notice(config, speaker.device.name) if speaker is not None and ask_headset else None
+    )
     if headset is not None:
         speaker = None
     processor, notice = open_processor(config, echo_cancellation=speaker is not None)

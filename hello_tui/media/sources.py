@@ -305,16 +305,27 @@ class DeviceSource(AudioSource):
                 self.dropped += 1
             queue.put_nowait((chunk, pts))
 
-    async def recv(self) -> av.AudioFrame:
-        self._check_live()
+    def listen(self) -> None:
+        """Keep the card's blocks from now on (in the event loop; the stream is
+        started if it was not): a call calls it when its media connects, so a
+        block that comes before the sender's first ``recv()`` (the loop busy
+        with the connection's own steps) is sent, not dropped. Idempotent."""
+        self._listening()
+
+    def _listening(self) -> asyncio.Queue[tuple[Samples, int] | None]:
         if self._queue is None:
             self._main_loop = asyncio.get_running_loop()
             self._queue = asyncio.Queue(maxsize=self.queue_frames)
             self.warm()
+        return self._queue
+
+    async def recv(self) -> av.AudioFrame:
+        self._check_live()
+        queue = self._listening()
         timeout = FRAME_SECONDS if self._stalled else STALL_TIMEOUT
         try:
             async with asyncio.timeout(timeout):  # cheaper than wait_for: no extra task
-                item = await self._queue.get()
+                item = await queue.get()
         except TimeoutError:
             self._check_live()
             if not self._stalled:

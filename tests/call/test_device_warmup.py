@@ -18,11 +18,13 @@ from dataclasses import replace
 import pytest
 
 from hello_tui.call import events as ev
-from hello_tui.call.media_policy import CallMedia
+from hello_tui.call.media_policy import CallMedia, OpenedAhead
 from hello_tui.media.sinks import DeviceSink
 from hello_tui.media.sources import DeviceSource
+from hello_tui.media.tracks import GatedTrack
 from tests.call.conftest import MIC, SPEAKER, Env, T
 from tests.pulse import PulseDaemon
+from tests.pulse import pulse_devices as pulse_device_set
 
 DEVICES = {"audio_in": f"device:{MIC}", "audio_out": f"device:{SPEAKER}"}
 
@@ -131,3 +133,146 @@ async def test_the_call_rings_and_connects_while_the_callers_devices_open(
     assert call.source is not None and call.source.muted  # opened muted
     await call.hangup()
     await incoming.wait_ended(T)
+
+
+async def test_answered_while_its_devices_open_the_microphone_starts_where_they_opened(
+    env: Env, pulse_devices: PulseDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer comes while the devices opened at ringing are still opening: the
+    opening thread starts the microphone itself, before it hands them over (no hop
+    through the loop, which is busy connecting the call)."""
+    gate = threading.Event()
+    steps: list[str] = []
+    opening, start_opened = CallMedia._open_endpoints, CallMedia._start_opened
+    warm = DeviceSource.warm
+
+    def slow(opts: object, source: object, sink: object) -> object:
+        if getattr(opts, "audio_in", "") == DEVICES["audio_in"]:  # bob's, not alice's
+            gate.wait(4 * T)
+        return opening(opts, source, sink)  # type: ignore[arg-type]
+
+    def start(self: CallMedia, opened: object) -> object:
+        result = start_opened(self, opened)  # type: ignore[arg-type]
+        if self.options.audio_in == DEVICES["audio_in"]:
+            steps.append("handed over")
+        return result
+
+    def mic_start(self: DeviceSource) -> None:
+        steps.append("mic started")
+        warm(self)
+
+    monkeypatch.setattr(CallMedia, "_open_endpoints", staticmethod(slow))
+    monkeypatch.setattr(CallMedia, "_start_opened", start)
+    monkeypatch.setattr(DeviceSource, "warm", mic_start)
+    alice = await env.phone("alice", audio_in="sine:440", audio_out="null:")
+    bob = await env.phone("bob", **DEVICES)
+    call = alice.dial("bob")
+    incoming = await bob.next_incoming(T)
+    try:
+        await incoming.accept()
+        await incoming.wait_for(ev.Connecting, T)
+        assert incoming.source is None and steps == []  # answered: still opening
+    finally:
+        gate.set()
+    await incoming.wait_for(ev.MediaFlowing, 3 * T)
+    await call.wait_for(ev.MediaFlowing, 3 * T)
+    assert steps[:2] == ["mic started", "handed over"]
+    await call.hangup()
+    await incoming.wait_ended(T)
+
+
+async def test_a_headset_is_asked_about_once_audio_flows_and_its_echo_cancellation_goes_off(
+    env: Env, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether the speaker is a headset (pactl, twice: 30-50 ms) is not asked between
+    opening and starting the devices but once audio flows; the answer still turns
+    echo cancellation off for a headset, with the notice."""
+    from hello_tui.media import output_kind as kinds
+
+    asked_when_flowing: list[bool] = []
+    real = kinds.output_kind
+    headset = "b_headset"
+
+    def output_kind(device: str) -> kinds.OutputKind:
+        asked_when_flowing.append(any(isinstance(e, ev.MediaFlowing) for e in incoming.event_log))
+        return real(device)
+
+    monkeypatch.setattr(kinds, "output_kind", output_kind)
+    props = {headset: {"device.form_factor": "headset"}}
+    with pulse_device_set(tmp_path_factory.mktemp("pulse"), [MIC], [headset], props):
+        alice = await env.phone("alice", audio_in="sine:440", audio_out="null:")
+        bob = await env.phone("bob", audio_in=f"device:{MIC}", audio_out=f"device:{headset}")
+        call = alice.dial("bob")
+        incoming = await bob.next_incoming(T)
+        await incoming.accept()
+        await incoming.wait_for(ev.MediaFlowing, 3 * T)
+        async with asyncio.timeout(3 * T):
+            async for event in incoming.events():
+                if isinstance(event, ev.Notice) and "the output is a headset" in event.text:
+                    break
+        assert incoming.source is not None
+        mic = incoming.source.source
+        assert isinstance(mic, DeviceSource)
+        processor = mic.processor
+        assert processor is not None and not processor.echo_cancellation
+        assert asked_when_flowing == [True]
+        await call.hangup()
+        await incoming.wait_ended(T)
+
+
+async def test_a_microphone_listening_keeps_the_blocks_that_come_before_the_first_read(
+    pulse_devices: PulseDaemon,
+) -> None:
+    """``listen()`` (the call's media connected) keeps the card's blocks: one that
+    comes before the sender's first ``recv()`` is sent, not dropped."""
+    mic = DeviceSource(f"device:{MIC}", MIC)
+    try:
+        mic.warm()
+        await asyncio.sleep(0.1)  # blocks come and go: nobody listens yet
+        assert mic._queue is None
+        mic.listen()
+        await until(lambda: mic._queue is not None and not mic._queue.empty())
+        frame = await mic.recv()
+        assert frame.pts == 0 and mic.dropped == 0
+    finally:
+        mic.stop()
+
+
+async def test_a_cli_call_takes_the_devices_opened_while_it_signed_in(
+    env: Env, pulse_devices: PulseDaemon
+) -> None:
+    """Devices opened ahead (not started: nothing captured before the dial) are the
+    ones the first call with those endpoints starts; a call with others leaves them,
+    and the phone closes them when it closes."""
+    bob = await env.phone("bob", audio_in="sine:660", audio_out="null:")
+    alice = await env.phone("alice", **DEVICES)
+    loop = asyncio.get_running_loop()
+    ahead = loop.run_in_executor(None, OpenedAhead.open, alice.options)
+    alice.opened_ahead = OpenedAhead(ahead, alice.options)
+    source, sink, _ = await ahead
+    assert isinstance(source, GatedTrack) and isinstance(sink, DeviceSink)
+    mic = source.source
+    assert isinstance(mic, DeviceSource) and not mic._started and not sink._running
+
+    call = alice.dial("bob")
+    incoming = await bob.next_incoming(T)
+    await incoming.accept()
+    await call.wait_for(ev.MediaFlowing, 3 * T)
+    assert call.source is source and call.sink is sink and mic._started
+    await call.hangup()
+    await incoming.wait_ended(T)
+
+    other = await env.phone("carol", **DEVICES)
+    spare = loop.run_in_executor(None, OpenedAhead.open, other.options)
+    other.opened_ahead = OpenedAhead(spare, other.options)
+    unused, unused_sink, _ = await spare
+    call = other.dial("bob", audio_in="sine:440")  # other endpoints: not taken
+    incoming = await bob.next_incoming(T)
+    await incoming.accept()
+    await call.wait_for(ev.MediaFlowing, 3 * T)
+    assert call.source is not unused and call.sink is not unused_sink
+    await call.hangup()
+    await incoming.wait_ended(T)
+    await other.close()
+    assert unused is not None and unused.readyState == "ended"
+    assert isinstance(unused_sink, DeviceSink) and unused_sink._closed
