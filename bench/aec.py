@@ -34,7 +34,7 @@ aiortc, Opus.
 - **CPU**: ``CaptureProcessor`` alone on 20 s of a synthetic echo scene
   (the same room, convolved in numpy), thread CPU time per second of audio.
 
-    .venv/bin/python bench/aec.py [--calls 5] [--skip-calls] [--reverb]
+    .venv/bin/python bench/aec.py [--calls 5] [--skip-calls] [--reverb] [--tune]
 """
 
 from __future__ import annotations
@@ -174,6 +174,9 @@ SWEEP = {
     # Speaker underruns re-pair the reference instead of filling their silence into it
     # (the behaviour before session 5): audio_processing.MAX_GAP = 0 for these calls.
     "AEC+NS1 no-fill": MEASURED,
+    # AEC3 with the binding's default config (no shim), against MEASURED's tuned one.
+    "AEC+NS1 untuned": replace(MEASURED, tuned_aec=False),
+    "AEC untuned": replace(MEASURED, noise_suppression=False, tuned_aec=False),
 }
 
 
@@ -208,9 +211,32 @@ async def sweep(phones: Phones, daemon: PulseDaemon, work: Path, far: Path, near
               f"{statistics.median(e):.1f} ({', '.join(f'{x:.1f}' for x in e)}) |")  # fmt: skip
 
 
-def synthetic_double_talk(config: ProcessingConfig | None) -> tuple[float, float]:
+def reverb_impulse(delay_ms: float = 50.0, seed: int = 7) -> np.ndarray:
+    """A harder numpy room than ``echo_impulse``: the direct path at -6.7 dB, then
+    400 ms of reverberation 6 dB under it in all, decaying 3 dB per 50 ms: with
+    AEC3's defaults ERLE after 2.5 s is ~25 dB, as in the gverb room (``--reverb``)."""
+    rng = np.random.default_rng(seed)
+    delay, length = int(delay_ms * RATE / 1000), int(0.4 * RATE)
+    ir = np.zeros(delay + length)
+    direct = 10 ** (-6.7 / 20)
+    ir[delay] = direct
+    tail = rng.standard_normal(length - 1) * 10 ** (-3 / 20 * np.arange(1, length) / (0.05 * RATE))
+    ir[delay + 1 :] = tail * direct * 10 ** (-6 / 20) / np.sqrt(np.sum(tail**2))
+    return ir
+
+
+def fft_convolve(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``np.convolve(x, h)[: len(x)]``, fast for long ``h``."""
+    k = 1 << (len(x) + len(h) - 2).bit_length()
+    return np.fft.irfft(np.fft.rfft(x, k) * np.fft.rfft(h, k), k)[: len(x)]
+
+
+def synthetic_double_talk(
+    config: ProcessingConfig | None, impulse: np.ndarray | None = None
+) -> tuple[float, float]:
     """Double talk and ERLE of ``config`` on the numpy room (no PulseAudio, no
-    load): far speech, its echo (``echo_impulse``), Bob's sentence from 3 s."""
+    load): far speech, its echo (``impulse``, default ``echo_impulse()``), Bob's
+    sentence from 3 s."""
     with tempfile.TemporaryDirectory() as tmp:
         far, rate = read_mono(speech(Path(tmp) / "far.wav", FAR_TEXT))
         near, nrate = read_mono(speech(Path(tmp) / "near.wav", NEAR_TEXT, voice="en-gb", pitch=80))
@@ -218,7 +244,7 @@ def synthetic_double_talk(config: ProcessingConfig | None) -> tuple[float, float
     far = far * (0.5 * 32767 / np.max(np.abs(far)))
     clean = resample(near, nrate)
     clean = clean * (0.5 * 32767 / np.max(np.abs(clean)))
-    echo = np.convolve(far, echo_impulse())[: len(far)]
+    echo = fft_convolve(far, echo_impulse() if impulse is None else impulse)
     at = int(NEAR_AT_S * RATE)
     talk = echo.copy()
     talk[at : at + len(clean)] += clean[: len(talk) - at]
@@ -239,6 +265,34 @@ def synthetic_double_talk(config: ProcessingConfig | None) -> tuple[float, float
     start = int(CONVERGE_S * RATE)
     erle = power_db(echo[start : len(results[1])]) - power_db(results[1][start:])
     return envelope_correlation(clean.astype(np.int16), results[0]), erle
+
+
+def tune_table() -> int:
+    """``--tune``: AEC3 with the binding's default config against the shipped tuning
+    (``media/aec3_tuned.py``), AEC alone and AEC + NS 1, on the numpy rooms with the
+    echo 10-200 ms late (deterministic: no devices, no load)."""
+    from hello_tui.media import aec3_tuned
+
+    try:
+        aec3_tuned.load_shim()
+    except aec3_tuned.ShimUnavailable as exc:
+        print(f"the AEC3 shim is unavailable: {exc}")
+        return 1
+    rooms = {f"{kind} {d} ms": fn(d) for d in (10, 50, 100, 200)
+             for kind, fn in (("synthetic", lambda d: echo_impulse(delay_ms=d)),
+                              ("reverberant", reverb_impulse))}  # fmt: skip
+    print("| setting | " + " | ".join(rooms) + " |")
+    print("|---" * (len(rooms) + 1) + "|")
+    for label, config in (("AEC, default", SWEEP["AEC untuned"]),
+                          ("AEC, tuned", replace(SWEEP["AEC untuned"], tuned_aec=True)),
+                          ("AEC + NS 1, default", SWEEP["AEC+NS1 untuned"]),
+                          ("AEC + NS 1, tuned", MEASURED)):  # fmt: skip
+        cells = []
+        for ir in rooms.values():
+            r, erle = synthetic_double_talk(config, ir)
+            cells.append(f"{r:.3f} / {erle:.1f} dB")
+        print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+    return 0
 
 
 def cpu_alone(config: ProcessingConfig, seconds: float = 20.0) -> float:
@@ -268,6 +322,8 @@ async def run(args: argparse.Namespace) -> int:
     cpu_configs = (("AEC+NS+AGC+HPF (the default)", ProcessingConfig()),
                    ("AEC+HPF", ProcessingConfig(noise_suppression=False, auto_gain=False)),
                    ("NS+AGC+HPF (no speaker)", ProcessingConfig(aec=False)))  # fmt: skip
+    if args.tune:
+        return tune_table()
     for label, config in () if args.sweep else cpu_configs:
         pct = cpu_alone(config)
         good = pct <= 2.5
@@ -346,6 +402,8 @@ def main() -> int:
                     help="the room with a reverberant tail (swh-plugins' gverb)")  # fmt: skip
     ap.add_argument("--sweep", type=int, default=0, metavar="ROUNDS",
                     help="double talk and ERLE per processing setting, alternated")  # fmt: skip
+    ap.add_argument("--tune", action="store_true",
+                    help="double talk / ERLE, AEC3 default vs tuned, numpy rooms only")  # fmt: skip
     ap.add_argument("--only", type=lambda v: v.split(","), default=[],
                     help="with --sweep: these settings only (comma-separated labels)")  # fmt: skip
     return asyncio.run(run(ap.parse_args()))

@@ -32,8 +32,26 @@ PINNED = "0.2.0"  # the pywebrtc-audio version whose headers the shim is compile
 SHIM = Path(__file__).with_name("_aec3_shim.so")
 BLOCK = SAMPLE_RATE // 100
 
-# The tuning (bench/aec.py --tune, docs/benchmarks.md "Audio processing").
-TUNING: Mapping[str, float] = {}
+_NEAREND = "suppressor.nearend_tuning."
+_NORMAL = "suppressor.normal_tuning."
+# The tuning (bench/aec.py --tune; figures in docs/benchmarks.md "Audio processing"):
+# the suppressor more transparent while the near end dominates (its nearend masks),
+# a little more in the normal state, and a 30-block (120 ms) linear filter instead
+# of 13, so the reverberant tail is removed linearly rather than by suppression.
+TUNING: Mapping[str, float] = {
+    _NEAREND + "mask_lf.enr_transparent": 4.0,  # default 1.09
+    _NEAREND + "mask_lf.enr_suppress": 5.0,  # 1.1
+    _NEAREND + "mask_hf.enr_transparent": 1.0,  # 0.1
+    _NEAREND + "mask_hf.enr_suppress": 1.2,  # 0.3
+    _NORMAL + "mask_lf.enr_transparent": 0.6,  # 0.3
+    _NORMAL + "mask_lf.enr_suppress": 0.8,  # 0.4
+    _NORMAL + "mask_hf.enr_transparent": 0.15,  # 0.07
+    _NORMAL + "mask_hf.enr_suppress": 0.2,  # 0.1
+    "filter.main.length_blocks": 30,  # 13
+    "filter.shadow.length_blocks": 30,  # 13
+    "filter.main_initial.length_blocks": 30,  # 12
+    "filter.shadow_initial.length_blocks": 30,  # 12
+}
 
 
 class ShimUnavailable(RuntimeError):
