@@ -320,6 +320,7 @@ async def run(args: argparse.Namespace) -> int:
         logging.getLogger("hello_tui.media.audio_processing").setLevel(logging.DEBUG)
     ok = True
     cpu_configs = (("AEC+NS+AGC+HPF (the default)", ProcessingConfig()),
+                   ("AEC+NS+AGC+HPF, untuned AEC3 (no shim)", ProcessingConfig(tuned_aec=False)),
                    ("AEC+HPF", ProcessingConfig(noise_suppression=False, auto_gain=False)),
                    ("NS+AGC+HPF (no speaker)", ProcessingConfig(aec=False)))  # fmt: skip
     if args.tune:
