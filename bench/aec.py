@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hello_tui.call import events as ev
 from hello_tui.call.engine import CallOptions, Phone
-from hello_tui.media import audio_processing, devices
+from hello_tui.media import aec3_tuned, audio_processing, devices
 from hello_tui.media.audio_processing import BLOCK, OFF, CaptureProcessor, ProcessingConfig
 from hello_tui.media.sources import FileSource
 from hello_tui.session.embedded import LOOPBACK, embedded_server
@@ -177,11 +177,16 @@ SWEEP = {
     # AEC3 with the binding's default config (no shim), against MEASURED's tuned one.
     "AEC+NS1 untuned": replace(MEASURED, tuned_aec=False),
     "AEC untuned": replace(MEASURED, noise_suppression=False, tuned_aec=False),
+    # The shipped tuning without its normal-state masks (aec3_tuned.TUNING is swapped).
+    "AEC+NS1 nearend-only": MEASURED,
 }
+SHIPPED_TUNING = dict(aec3_tuned.TUNING)
+NEAREND_ONLY = {k: v for k, v in SHIPPED_TUNING.items() if "normal_tuning" not in k}
 
 
 def gap_fill(label: str) -> None:
     audio_processing.MAX_GAP = 0 if label.endswith("no-fill") else RATE // 2
+    aec3_tuned.TUNING = NEAREND_ONLY if label.endswith("nearend-only") else SHIPPED_TUNING
 
 
 async def sweep(phones: Phones, daemon: PulseDaemon, work: Path, far: Path, near: Path,
@@ -271,8 +276,6 @@ def tune_table() -> int:
     """``--tune``: AEC3 with the binding's default config against the shipped tuning
     (``media/aec3_tuned.py``), AEC alone and AEC + NS 1, on the numpy rooms with the
     echo 10-200 ms late (deterministic: no devices, no load)."""
-    from hello_tui.media import aec3_tuned
-
     try:
         aec3_tuned.load_shim()
     except aec3_tuned.ShimUnavailable as exc:
@@ -292,7 +295,40 @@ def tune_table() -> int:
             r, erle = synthetic_double_talk(config, ir)
             cells.append(f"{r:.3f} / {erle:.1f} dB")
         print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+    jumps_table()
     return 0
+
+
+def jumps_table() -> None:
+    """ERLE per window when the echo path moves under the canceller (what a pairing
+    move does in a loaded call): 60 ms, then 90 ms from 4 s, then 45 ms from 7 s."""
+    with tempfile.TemporaryDirectory() as tmp:
+        samples, rate = read_mono(speech(Path(tmp) / "far.wav", FAR_TEXT))
+    far = resample(samples, rate)
+    far = far * (0.5 * 32767 / np.max(np.abs(far)))
+    n = len(far) // 960 * 960
+    windows = ((2.5, 4), (4, 5), (5, 7), (7, 8), (8, n / RATE))
+    print("\nERLE per window, echo path 60 → 90 ms at 4 s → 45 ms at 7 s (AEC + NS 1):")
+    print("| setting | room | " + " | ".join(f"{a:g}–{b:.0f} s" for a, b in windows) + " |")
+    print("|---|---" + "|---" * len(windows) + "|")
+    for room, make in (("synthetic", lambda d: echo_impulse(delay_ms=d)),
+                       ("reverberant", reverb_impulse)):  # fmt: skip
+        echo = np.zeros(len(far))
+        for a, b, d in ((0, 4, 60), (4, 7, 90), (7, 99, 45)):
+            echo[a * RATE : b * RATE] = fft_convolve(far, make(d))[a * RATE : b * RATE]
+        mic = np.clip(echo, -32768, 32767).astype(np.int16)[:n]
+        for label in ("AEC+NS1 untuned", "AEC+NS1", "AEC+NS1 nearend-only"):
+            gap_fill(label)
+            proc = CaptureProcessor(SWEEP[label], echo_cancellation=True)
+            out = []
+            for i in range(0, n, 960):
+                proc.feed_far(far[i : i + 960].astype(np.int16))
+                out.append(proc.process(mic[i : i + 960]))
+            sent = np.concatenate(out)
+            spans = [slice(int(a * RATE), int(b * RATE)) for a, b in windows]
+            cells = [power_db(echo[w]) - power_db(sent[w]) for w in spans]
+            print(f"| {label} | {room} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
+    gap_fill("")
 
 
 def cpu_alone(config: ProcessingConfig, seconds: float = 20.0) -> float:
@@ -355,6 +391,7 @@ async def run(args: argparse.Namespace) -> int:
                 for label, setting in synthetic.items():
                     if args.only and label not in args.only:
                         continue
+                    gap_fill(label)
                     r, erle = synthetic_double_talk(setting)
                     print(f"synthetic room, {label}: double talk {r:.3f}, ERLE {erle:.1f} dB")
                 await sweep(url, daemon, work, far, near, args.sweep, args.only)

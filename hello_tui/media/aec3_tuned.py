@@ -130,9 +130,10 @@ class TunedProcessor:
         auto_gain_control: bool,
         ns_level: int = 1,
         agc_max_gain_db: float = 50.0,
-        tuning: Mapping[str, float] = TUNING,
+        tuning: Mapping[str, float] | None = None,  # None: TUNING
     ) -> None:
         lib = load_shim()
+        tuning = TUNING if tuning is None else tuning
         cfg = lib.aec3_config_new()
         try:
             for name, value in tuning.items():
