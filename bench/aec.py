@@ -179,14 +179,18 @@ SWEEP = {
     "AEC untuned": replace(MEASURED, noise_suppression=False, tuned_aec=False),
     # The shipped tuning without its normal-state masks (aec3_tuned.TUNING is swapped).
     "AEC+NS1 nearend-only": MEASURED,
+    # The shipped masks with AEC3's own filter length (13 blocks).
+    "AEC+NS1 masks-only": MEASURED,
 }
 SHIPPED_TUNING = dict(aec3_tuned.TUNING)
 NEAREND_ONLY = {k: v for k, v in SHIPPED_TUNING.items() if "normal_tuning" not in k}
+MASKS_ONLY = {k: v for k, v in SHIPPED_TUNING.items() if not k.startswith("filter.")}
 
 
 def gap_fill(label: str) -> None:
     audio_processing.MAX_GAP = 0 if label.endswith("no-fill") else RATE // 2
-    aec3_tuned.TUNING = NEAREND_ONLY if label.endswith("nearend-only") else SHIPPED_TUNING
+    variants = {"nearend-only": NEAREND_ONLY, "masks-only": MASKS_ONLY}
+    aec3_tuned.TUNING = variants.get(label.rpartition(" ")[2], SHIPPED_TUNING)
 
 
 async def sweep(phones: Phones, daemon: PulseDaemon, work: Path, far: Path, near: Path,
@@ -317,7 +321,7 @@ def jumps_table() -> None:
         for a, b, d in ((0, 4, 60), (4, 7, 90), (7, 99, 45)):
             echo[a * RATE : b * RATE] = fft_convolve(far, make(d))[a * RATE : b * RATE]
         mic = np.clip(echo, -32768, 32767).astype(np.int16)[:n]
-        for label in ("AEC+NS1 untuned", "AEC+NS1", "AEC+NS1 nearend-only"):
+        for label in ("AEC+NS1 untuned", "AEC+NS1", "AEC+NS1 nearend-only", "AEC+NS1 masks-only"):
             gap_fill(label)
             proc = CaptureProcessor(SWEEP[label], echo_cancellation=True)
             out = []
