@@ -181,15 +181,19 @@ SWEEP = {
     "AEC+NS1 nearend-only": MEASURED,
     # The shipped masks with AEC3's own filter length (13 blocks).
     "AEC+NS1 masks-only": MEASURED,
+    # Only the nearend state's masks (AEC3's filter length and normal-state masks).
+    "AEC+NS1 nearend-masks": MEASURED,
 }
 SHIPPED_TUNING = dict(aec3_tuned.TUNING)
 NEAREND_ONLY = {k: v for k, v in SHIPPED_TUNING.items() if "normal_tuning" not in k}
 MASKS_ONLY = {k: v for k, v in SHIPPED_TUNING.items() if not k.startswith("filter.")}
+NEAREND_MASKS = {k: v for k, v in SHIPPED_TUNING.items() if "nearend_tuning" in k}
 
 
 def gap_fill(label: str) -> None:
     audio_processing.MAX_GAP = 0 if label.endswith("no-fill") else RATE // 2
-    variants = {"nearend-only": NEAREND_ONLY, "masks-only": MASKS_ONLY}
+    variants = {"nearend-only": NEAREND_ONLY, "masks-only": MASKS_ONLY,
+                "nearend-masks": NEAREND_MASKS}  # fmt: skip
     aec3_tuned.TUNING = variants.get(label.rpartition(" ")[2], SHIPPED_TUNING)
 
 
