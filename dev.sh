@@ -23,7 +23,7 @@ VENV=$ROOT/.venv
 
 # Debian packages: what the app needs to run, and what the tests need on top.
 RUN_PKGS=(libportaudio2 libasound2-plugins libopus0 libpulse0)
-TEST_PKGS=(libportaudio2 libasound2-plugins libopus0 libpulse0 pulseaudio pulseaudio-utils redis-server tmux chromium chromium-driver coturn nftables espeak-ng haproxy swh-plugins htop)
+TEST_PKGS=(libportaudio2 libasound2-plugins libopus0 libpulse0 pulseaudio pulseaudio-utils redis-server tmux chromium chromium-driver coturn nftables espeak-ng haproxy swh-plugins htop g++)
 
 say() { printf '%s\n' "dev.sh: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -132,7 +132,7 @@ with tarfile.open(fileobj=io.BytesIO(data)) as tar:
     for m in tar.getmembers():
         if m.isfile() and m.name.startswith(top + "vendor/webrtc_audio/") and m.name.endswith(".h"):
             m.name = m.name[len(top):]
-            tar.extract(m, dest, filter="data")
+            tar.extract(m, dest, set_attrs=False)
 PY
     fi
     # The defines of the sdist's CMakeLists.txt (struct layouts depend on them).
