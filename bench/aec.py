@@ -34,7 +34,7 @@ aiortc, Opus.
 - **CPU**: ``CaptureProcessor`` alone on 20 s of a synthetic echo scene
   (the same room, convolved in numpy), thread CPU time per second of audio.
 
-    .venv/bin/python bench/aec.py [--calls 5] [--skip-calls] [--reverb]
+    .venv/bin/python bench/aec.py [--calls 5] [--skip-calls] [--reverb] [--tune]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hello_tui.call import events as ev
 from hello_tui.call.engine import CallOptions, Phone
-from hello_tui.media import audio_processing, devices
+from hello_tui.media import aec3_tuned, audio_processing, devices
 from hello_tui.media.audio_processing import BLOCK, OFF, CaptureProcessor, ProcessingConfig
 from hello_tui.media.sources import FileSource
 from hello_tui.session.embedded import LOOPBACK, embedded_server
@@ -174,11 +174,27 @@ SWEEP = {
     # Speaker underruns re-pair the reference instead of filling their silence into it
     # (the behaviour before session 5): audio_processing.MAX_GAP = 0 for these calls.
     "AEC+NS1 no-fill": MEASURED,
+    # AEC3 with the binding's default config (no shim), against MEASURED's tuned one.
+    "AEC+NS1 untuned": replace(MEASURED, tuned_aec=False),
+    "AEC untuned": replace(MEASURED, noise_suppression=False, tuned_aec=False),
+    # The shipped tuning without its normal-state masks (aec3_tuned.TUNING is swapped).
+    "AEC+NS1 nearend-only": MEASURED,
+    # The shipped masks with AEC3's own filter length (13 blocks).
+    "AEC+NS1 masks-only": MEASURED,
+    # Only the nearend state's masks (AEC3's filter length and normal-state masks).
+    "AEC+NS1 nearend-masks": MEASURED,
 }
+SHIPPED_TUNING = dict(aec3_tuned.TUNING)
+NEAREND_ONLY = {k: v for k, v in SHIPPED_TUNING.items() if "normal_tuning" not in k}
+MASKS_ONLY = {k: v for k, v in SHIPPED_TUNING.items() if not k.startswith("filter.")}
+NEAREND_MASKS = {k: v for k, v in SHIPPED_TUNING.items() if "nearend_tuning" in k}
 
 
 def gap_fill(label: str) -> None:
     audio_processing.MAX_GAP = 0 if label.endswith("no-fill") else RATE // 2
+    variants = {"nearend-only": NEAREND_ONLY, "masks-only": MASKS_ONLY,
+                "nearend-masks": NEAREND_MASKS}  # fmt: skip
+    aec3_tuned.TUNING = variants.get(label.rpartition(" ")[2], SHIPPED_TUNING)
 
 
 async def sweep(phones: Phones, daemon: PulseDaemon, work: Path, far: Path, near: Path,
@@ -208,9 +224,32 @@ async def sweep(phones: Phones, daemon: PulseDaemon, work: Path, far: Path, near
               f"{statistics.median(e):.1f} ({', '.join(f'{x:.1f}' for x in e)}) |")  # fmt: skip
 
 
-def synthetic_double_talk(config: ProcessingConfig | None) -> tuple[float, float]:
+def reverb_impulse(delay_ms: float = 50.0, seed: int = 7) -> np.ndarray:
+    """A harder numpy room than ``echo_impulse``: the direct path at -6.7 dB, then
+    400 ms of reverberation 6 dB under it in all, decaying 3 dB per 50 ms: with
+    AEC3's defaults ERLE after 2.5 s is ~25 dB, as in the gverb room (``--reverb``)."""
+    rng = np.random.default_rng(seed)
+    delay, length = int(delay_ms * RATE / 1000), int(0.4 * RATE)
+    ir = np.zeros(delay + length)
+    direct = 10 ** (-6.7 / 20)
+    ir[delay] = direct
+    tail = rng.standard_normal(length - 1) * 10 ** (-3 / 20 * np.arange(1, length) / (0.05 * RATE))
+    ir[delay + 1 :] = tail * direct * 10 ** (-6 / 20) / np.sqrt(np.sum(tail**2))
+    return ir
+
+
+def fft_convolve(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``np.convolve(x, h)[: len(x)]``, fast for long ``h``."""
+    k = 1 << (len(x) + len(h) - 2).bit_length()
+    return np.fft.irfft(np.fft.rfft(x, k) * np.fft.rfft(h, k), k)[: len(x)]
+
+
+def synthetic_double_talk(
+    config: ProcessingConfig | None, impulse: np.ndarray | None = None
+) -> tuple[float, float]:
     """Double talk and ERLE of ``config`` on the numpy room (no PulseAudio, no
-    load): far speech, its echo (``echo_impulse``), Bob's sentence from 3 s."""
+    load): far speech, its echo (``impulse``, default ``echo_impulse()``), Bob's
+    sentence from 3 s."""
     with tempfile.TemporaryDirectory() as tmp:
         far, rate = read_mono(speech(Path(tmp) / "far.wav", FAR_TEXT))
         near, nrate = read_mono(speech(Path(tmp) / "near.wav", NEAR_TEXT, voice="en-gb", pitch=80))
@@ -218,7 +257,7 @@ def synthetic_double_talk(config: ProcessingConfig | None) -> tuple[float, float
     far = far * (0.5 * 32767 / np.max(np.abs(far)))
     clean = resample(near, nrate)
     clean = clean * (0.5 * 32767 / np.max(np.abs(clean)))
-    echo = np.convolve(far, echo_impulse())[: len(far)]
+    echo = fft_convolve(far, echo_impulse() if impulse is None else impulse)
     at = int(NEAR_AT_S * RATE)
     talk = echo.copy()
     talk[at : at + len(clean)] += clean[: len(talk) - at]
@@ -239,6 +278,65 @@ def synthetic_double_talk(config: ProcessingConfig | None) -> tuple[float, float
     start = int(CONVERGE_S * RATE)
     erle = power_db(echo[start : len(results[1])]) - power_db(results[1][start:])
     return envelope_correlation(clean.astype(np.int16), results[0]), erle
+
+
+def tune_table() -> int:
+    """``--tune``: AEC3 with the binding's default config against the shipped tuning
+    (``media/aec3_tuned.py``), AEC alone and AEC + NS 1, on the numpy rooms with the
+    echo 10-200 ms late (deterministic: no devices, no load)."""
+    try:
+        aec3_tuned.load_shim()
+    except aec3_tuned.ShimUnavailable as exc:
+        print(f"the AEC3 shim is unavailable: {exc}")
+        return 1
+    rooms = {f"{kind} {d} ms": fn(d) for d in (10, 50, 100, 200)
+             for kind, fn in (("synthetic", lambda d: echo_impulse(delay_ms=d)),
+                              ("reverberant", reverb_impulse))}  # fmt: skip
+    print("| setting | " + " | ".join(rooms) + " |")
+    print("|---" * (len(rooms) + 1) + "|")
+    for label, config in (("AEC, default", SWEEP["AEC untuned"]),
+                          ("AEC, tuned", replace(SWEEP["AEC untuned"], tuned_aec=True)),
+                          ("AEC + NS 1, default", SWEEP["AEC+NS1 untuned"]),
+                          ("AEC + NS 1, tuned", MEASURED)):  # fmt: skip
+        cells = []
+        for ir in rooms.values():
+            r, erle = synthetic_double_talk(config, ir)
+            cells.append(f"{r:.3f} / {erle:.1f} dB")
+        print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+    jumps_table()
+    return 0
+
+
+def jumps_table() -> None:
+    """ERLE per window when the echo path moves under the canceller (what a pairing
+    move does in a loaded call): 60 ms, then 90 ms from 4 s, then 45 ms from 7 s."""
+    with tempfile.TemporaryDirectory() as tmp:
+        samples, rate = read_mono(speech(Path(tmp) / "far.wav", FAR_TEXT))
+    far = resample(samples, rate)
+    far = far * (0.5 * 32767 / np.max(np.abs(far)))
+    n = len(far) // 960 * 960
+    windows = ((2.5, 4), (4, 5), (5, 7), (7, 8), (8, n / RATE))
+    print("\nERLE per window, echo path 60 → 90 ms at 4 s → 45 ms at 7 s (AEC + NS 1):")
+    print("| setting | room | " + " | ".join(f"{a:g}–{b:.0f} s" for a, b in windows) + " |")
+    print("|---|---" + "|---" * len(windows) + "|")
+    for room, make in (("synthetic", lambda d: echo_impulse(delay_ms=d)),
+                       ("reverberant", reverb_impulse)):  # fmt: skip
+        echo = np.zeros(len(far))
+        for a, b, d in ((0, 4, 60), (4, 7, 90), (7, 99, 45)):
+            echo[a * RATE : b * RATE] = fft_convolve(far, make(d))[a * RATE : b * RATE]
+        mic = np.clip(echo, -32768, 32767).astype(np.int16)[:n]
+        for label in ("AEC+NS1 untuned", "AEC+NS1", "AEC+NS1 nearend-only", "AEC+NS1 masks-only"):
+            gap_fill(label)
+            proc = CaptureProcessor(SWEEP[label], echo_cancellation=True)
+            out = []
+            for i in range(0, n, 960):
+                proc.feed_far(far[i : i + 960].astype(np.int16))
+                out.append(proc.process(mic[i : i + 960]))
+            sent = np.concatenate(out)
+            spans = [slice(int(a * RATE), int(b * RATE)) for a, b in windows]
+            cells = [power_db(echo[w]) - power_db(sent[w]) for w in spans]
+            print(f"| {label} | {room} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
+    gap_fill("")
 
 
 def cpu_alone(config: ProcessingConfig, seconds: float = 20.0) -> float:
@@ -266,8 +364,11 @@ async def run(args: argparse.Namespace) -> int:
         logging.getLogger("hello_tui.media.audio_processing").setLevel(logging.DEBUG)
     ok = True
     cpu_configs = (("AEC+NS+AGC+HPF (the default)", ProcessingConfig()),
+                   ("AEC+NS+AGC+HPF, untuned AEC3 (no shim)", ProcessingConfig(tuned_aec=False)),
                    ("AEC+HPF", ProcessingConfig(noise_suppression=False, auto_gain=False)),
                    ("NS+AGC+HPF (no speaker)", ProcessingConfig(aec=False)))  # fmt: skip
+    if args.tune:
+        return tune_table()
     for label, config in () if args.sweep else cpu_configs:
         pct = cpu_alone(config)
         good = pct <= 2.5
@@ -298,6 +399,7 @@ async def run(args: argparse.Namespace) -> int:
                 for label, setting in synthetic.items():
                     if args.only and label not in args.only:
                         continue
+                    gap_fill(label)
                     r, erle = synthetic_double_talk(setting)
                     print(f"synthetic room, {label}: double talk {r:.3f}, ERLE {erle:.1f} dB")
                 await sweep(url, daemon, work, far, near, args.sweep, args.only)
@@ -346,6 +448,8 @@ def main() -> int:
                     help="the room with a reverberant tail (swh-plugins' gverb)")  # fmt: skip
     ap.add_argument("--sweep", type=int, default=0, metavar="ROUNDS",
                     help="double talk and ERLE per processing setting, alternated")  # fmt: skip
+    ap.add_argument("--tune", action="store_true",
+                    help="double talk / ERLE, AEC3 default vs tuned, numpy rooms only")  # fmt: skip
     ap.add_argument("--only", type=lambda v: v.split(","), default=[],
                     help="with --sweep: these settings only (comma-separated labels)")  # fmt: skip
     return asyncio.run(run(ap.parse_args()))

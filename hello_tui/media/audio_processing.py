@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from hello_tui.media import aec3_tuned
 from hello_tui.media.audio_format import SAMPLE_RATE, Samples
 
 __all__ = [
@@ -104,6 +105,9 @@ class ProcessingConfig:
     # Echo cancellation on a headset output too ([audio] aec = "on"); by default a
     # headset gets none (nothing to cancel, and AEC3 would duck the local talker).
     aec_on_headset: bool = False
+    # AEC3 with our suppressor tuning (media/aec3_tuned.py) when dev.sh built the shim
+    # for the installed pywebrtc-audio; else, or False, the binding's default config.
+    tuned_aec: bool = True
 
     @property
     def any(self) -> bool:
@@ -138,6 +142,7 @@ class ProcessingStats:
     cpu_seconds: float  # thread CPU time spent in the binding
     echo_cancellation: bool
     gaps_filled: int = 0  # speaker underruns whose silence went into the reference
+    tuned: bool = False  # AEC3 runs with our tuning (the shim), not the binding's default
 
 
 def _load_binding() -> Any:
@@ -178,6 +183,21 @@ class CaptureProcessor:
 
     def _module(self, echo_cancellation: bool) -> Any:
         binding = _load_binding()
+        self.tuned = False
+        if echo_cancellation and self.config.tuned_aec:
+            try:
+                module = aec3_tuned.TunedProcessor(
+                    echo_cancellation=True,
+                    noise_suppression=self.config.noise_suppression,
+                    auto_gain_control=self.config.auto_gain,
+                    ns_level=self.config.ns_level,
+                    agc_max_gain_db=self.config.agc_max_gain_db,
+                )
+            except aec3_tuned.ShimUnavailable as exc:
+                log.info("AEC3 tuning shim unused (%s): the binding's default tuning", exc)
+            else:
+                self.tuned = True
+                return module
         try:
             return binding.AudioProcessor(
                 sample_rate=SAMPLE_RATE,
@@ -332,6 +352,7 @@ class CaptureProcessor:
             cpu_seconds=self.cpu_seconds,
             echo_cancellation=self.echo_cancellation,
             gaps_filled=self.gaps_filled,
+            tuned=self.tuned,
         )
 
 

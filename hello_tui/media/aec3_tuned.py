@@ -1,0 +1,180 @@
+"""AEC3 with a tuned suppressor: the optional shim (``aec3_shim.cpp``) through ctypes.
+
+pywebrtc-audio builds AEC3 with the default ``EchoCanceller3Config`` and
+exposes none of it. Its extension exports the WebRTC C++ symbols, so
+``aec3_shim.cpp`` (compiled by ``dev.sh`` against the headers of the same
+pinned sdist, linked against the installed extension) repeats the binding's
+``AudioProcessor`` chain with a config of ours. The shim depends on the
+extension's struct layouts: it is used only with the exact version it was
+built for (:data:`PINNED`), else the binding's default runs (docs/media.md).
+
+:class:`TunedProcessor` has the binding's ``AudioProcessor`` surface that
+:class:`~hello_tui.media.audio_processing.CaptureProcessor` uses
+(``process(near, far)``, ``speech_probability``, ``gain_db``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from hello_tui.media.audio_format import SAMPLE_RATE, Samples
+
+__all__ = ["PINNED", "SHIM", "TUNING", "ShimUnavailable", "TunedProcessor", "load_shim"]
+
+PINNED = "0.2.0"  # the pywebrtc-audio version whose headers the shim is compiled against
+# Where dev.sh builds it (gitignored); HELLO_TUI_AEC3_SHIM overrides.
+SHIM = Path(__file__).with_name("_aec3_shim.so")
+BLOCK = SAMPLE_RATE // 100
+
+_NEAREND = "suppressor.nearend_tuning."
+_NORMAL = "suppressor.normal_tuning."
+# The tuning (bench/aec.py --tune; figures in docs/benchmarks.md "Audio processing"):
+# the suppressor more transparent while the near end dominates (its nearend masks),
+# a little more in the normal state, and a 30-block (120 ms) linear filter instead
+# of 13, so the reverberant tail is removed linearly rather than by suppression.
+TUNING: Mapping[str, float] = {
+    _NEAREND + "mask_lf.enr_transparent": 4.0,  # default 1.09
+    _NEAREND + "mask_lf.enr_suppress": 5.0,  # 1.1
+    _NEAREND + "mask_hf.enr_transparent": 1.0,  # 0.1
+    _NEAREND + "mask_hf.enr_suppress": 1.2,  # 0.3
+    _NORMAL + "mask_lf.enr_transparent": 0.6,  # 0.3
+    _NORMAL + "mask_lf.enr_suppress": 0.8,  # 0.4
+    _NORMAL + "mask_hf.enr_transparent": 0.15,  # 0.07
+    _NORMAL + "mask_hf.enr_suppress": 0.2,  # 0.1
+    "filter.main.length_blocks": 30,  # 13
+    "filter.shadow.length_blocks": 30,  # 13
+    "filter.main_initial.length_blocks": 30,  # 12
+    "filter.shadow_initial.length_blocks": 30,  # 12
+}
+
+
+class ShimUnavailable(RuntimeError):
+    """The shim is not built, or does not match the installed pywebrtc-audio."""
+
+
+_lib: ctypes.CDLL | None = None
+
+
+def load_shim() -> ctypes.CDLL:
+    """The shim's library, loaded once; :class:`ShimUnavailable` with one line why not."""
+    global _lib
+    if _lib is not None:
+        return _lib
+    path = Path(os.environ.get("HELLO_TUI_AEC3_SHIM") or SHIM)
+    if not path.is_file():
+        raise ShimUnavailable(f"not built ({path.name}: ./dev.sh builds it)")
+    try:
+        version = metadata.version("pywebrtc-audio")
+    except metadata.PackageNotFoundError:
+        raise ShimUnavailable("pywebrtc-audio is not installed") from None
+    if version != PINNED:  # other struct layouts: calling in would corrupt memory
+        raise ShimUnavailable(f"built for pywebrtc-audio {PINNED}, {version} is installed")
+    try:
+        import pywebrtc_audio  # noqa: F401  (the extension the shim links against)
+
+        lib = ctypes.CDLL(str(path))
+    except (ImportError, OSError) as exc:
+        raise ShimUnavailable(f"cannot load ({exc})") from None
+    lib.aec3_shim_abi.restype = ctypes.c_char_p
+    if lib.aec3_shim_abi().decode() != f"pywebrtc-audio {PINNED}":
+        raise ShimUnavailable(f"{path.name} was built for {lib.aec3_shim_abi().decode()}")
+    vp, i16 = ctypes.c_void_p, ctypes.POINTER(ctypes.c_int16)
+    lib.aec3_config_new.restype = vp
+    lib.aec3_config_free.argtypes = [vp]
+    lib.aec3_config_set.argtypes = [vp, ctypes.c_char_p, ctypes.c_double]
+    lib.aec3_config_get.argtypes = [vp, ctypes.c_char_p]
+    lib.aec3_config_get.restype = ctypes.c_double
+    lib.aec3_config_valid.argtypes = [vp]
+    lib.aec3_create.argtypes = [vp, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                ctypes.c_int, ctypes.c_float]  # fmt: skip
+    lib.aec3_create.restype = vp
+    lib.aec3_process.argtypes = [vp, i16, i16, i16, ctypes.c_int]
+    lib.aec3_speech_probability.argtypes = [vp]
+    lib.aec3_speech_probability.restype = ctypes.c_float
+    lib.aec3_gain_db.argtypes = [vp]
+    lib.aec3_gain_db.restype = ctypes.c_float
+    lib.aec3_destroy.argtypes = [vp]
+    _lib = lib
+    return lib
+
+
+def config_defaults(names: list[str]) -> dict[str, float]:
+    """The default config's value of each field (the ABI test compares them with
+    the header's defaults: a layout change reads garbage there)."""
+    lib = load_shim()
+    cfg = lib.aec3_config_new()
+    try:
+        return {n: lib.aec3_config_get(cfg, n.encode()) for n in names}
+    finally:
+        lib.aec3_config_free(cfg)
+
+
+def _ptr(a: np.ndarray) -> ctypes._Pointer[ctypes.c_int16]:
+    return a.ctypes.data_as(ctypes.POINTER(ctypes.c_int16))
+
+
+class TunedProcessor:
+    """HPF, AEC3 with ``tuning`` applied to its config, NS, AGC2: 48 kHz mono int16."""
+
+    def __init__(
+        self,
+        *,
+        echo_cancellation: bool,
+        noise_suppression: bool,
+        auto_gain_control: bool,
+        ns_level: int = 1,
+        agc_max_gain_db: float = 50.0,
+        tuning: Mapping[str, float] | None = None,  # None: TUNING
+    ) -> None:
+        lib = load_shim()
+        tuning = TUNING if tuning is None else tuning
+        cfg = lib.aec3_config_new()
+        try:
+            for name, value in tuning.items():
+                if lib.aec3_config_set(cfg, name.encode(), float(value)) != 0:
+                    raise ShimUnavailable(f"unknown AEC3 config field {name!r}")
+            handle = lib.aec3_create(cfg, SAMPLE_RATE, int(echo_cancellation),
+                                     int(noise_suppression), int(auto_gain_control), ns_level,
+                                     agc_max_gain_db)  # fmt: skip
+        finally:
+            lib.aec3_config_free(cfg)
+        if not handle:
+            raise ShimUnavailable("the shim refused the settings")
+        self._lib, self._handle = lib, handle
+        self._aec = echo_cancellation
+        self._agc = auto_gain_control
+
+    def __del__(self) -> None:
+        handle, self._handle = getattr(self, "_handle", None), None
+        if handle:
+            self._lib.aec3_destroy(handle)
+
+    def process(self, near: Samples, far: Samples | None = None) -> Samples:
+        """Whole 10 ms frames of ``near`` (and ``far``, same length, with AEC)."""
+        near = np.ascontiguousarray(near, dtype=np.int16)
+        frames = len(near) // BLOCK
+        if frames * BLOCK != len(near):
+            raise ValueError("near must be whole 10 ms frames")
+        out = np.empty(len(near), dtype=np.int16)
+        if self._aec:
+            if far is None or len(far) != len(near):
+                raise ValueError("far must match near with echo cancellation")
+            far = np.ascontiguousarray(far, dtype=np.int16)
+            self._lib.aec3_process(self._handle, _ptr(near), _ptr(far), _ptr(out), frames)
+        else:
+            self._lib.aec3_process(self._handle, _ptr(near), None, _ptr(out), frames)
+        return out
+
+    @property
+    def speech_probability(self) -> float:
+        return float(self._lib.aec3_speech_probability(self._handle))
+
+    @property
+    def gain_db(self) -> float:
+        return float(self._lib.aec3_gain_db(self._handle))
