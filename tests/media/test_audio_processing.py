@@ -8,6 +8,7 @@ when the binding cannot be loaded.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -246,7 +247,8 @@ def shim_or_skip() -> None:
     try:
         aec3_tuned.load_shim()
     except aec3_tuned.ShimUnavailable as exc:
-        if not aec3_tuned.SHIM.is_file():
+        # CI runs ./dev.sh test, which builds it (g++ is in its packages): missing there = defect.
+        if not aec3_tuned.SHIM.is_file() and not os.environ.get("CI"):
             pytest.skip(f"the AEC3 shim is not built here ({exc}): ./dev.sh builds it with g++")
         raise
 
