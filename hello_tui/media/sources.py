@@ -54,6 +54,10 @@ from hello_tui.media.levels import rms_dbfs
 STALL_TIMEOUT = 0.200  # no block from the card for this long: send silence meanwhile
 MAX_LATE = 0.100  # seconds behind schedule before a paced source skips ahead
 SINE_AMPLITUDE = 0.25  # of full scale: about -15 dBFS RMS, loud but far from clipping
+# The microphone's stream: PortAudio's latency ahead of the callback, and its block (the
+# frames sent are 20 ms whatever the block; docs/media.md "Where mouth-to-ear goes").
+MIC_LATENCY: str | float = "low"
+MIC_BLOCK = FRAME_SAMPLES
 
 
 class AudioSource(MediaStreamTrack):
@@ -247,8 +251,9 @@ class DeviceSource(AudioSource):
         self.listening = False
         self.voice_blocks = 0
         self._stream, self.device = open_stream(
-            "input", name, self._callback_for(0), samplerate=SAMPLE_RATE, blocksize=FRAME_SAMPLES
-        )
+            "input", name, self._callback_for(0), samplerate=SAMPLE_RATE, blocksize=MIC_BLOCK,
+            latency=MIC_LATENCY,
+        )  # fmt: skip
 
     def warm(self) -> None:
         """Start the card now (any thread; blocking): blocks are dropped until the
@@ -348,7 +353,7 @@ class DeviceSource(AudioSource):
         generation = self._generation + 1
         stream, device = open_stream(
             "input", name, self._callback_for(generation), samplerate=SAMPLE_RATE,
-            blocksize=FRAME_SAMPLES,
+            blocksize=MIC_BLOCK, latency=MIC_LATENCY,
         )  # fmt: skip
         started = self._started
         try:
