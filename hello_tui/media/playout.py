@@ -79,6 +79,10 @@ class PlayoutConfig:
     accelerate_ms: float = 0.0
     accelerate_min_ms: float = 2.0
     accelerate_excess_ms: float = 5.0
+    # Adaptive: after an underrun, play again once this much is buffered (one 20 ms frame),
+    # not the whole target (0: the target, as at the start). The depth then grows back
+    # through the drift correction; a stall's burst usually refills it at once.
+    underrun_refill_ms: float = 0.0
 
 
 SPLICE_FADE = SAMPLE_RATE * 25 // 10000  # 2.5 ms: the cross-fade over an accelerate splice
@@ -258,10 +262,14 @@ class PlayoutBuffer:
 
     def _prime_level(self) -> int:
         """Depth to refill to: the target, or in adaptive mode the sawtooth's top (so its
-        mean, which the drift controller sees, starts at the target, not half a push below)."""
+        mean, which the drift controller sees, starts at the target, not half a push below);
+        after an underrun, at most ``underrun_refill_ms``."""
         if not self.config.adaptive:
             return self._target
-        return self._target + max(0, self._last_push - self._last_pull) // 2
+        level = self._target + max(0, self._last_push - self._last_pull) // 2
+        if self.underruns and self.config.underrun_refill_ms > 0:
+            return min(level, ms_to_samples(self.config.underrun_refill_ms))
+        return level
 
     def _skip_quiet(self, depth: int, n: int) -> int:
         """Far above the target, drop the next ``n`` samples if they and the ``n`` after them

@@ -198,3 +198,20 @@ def test_accelerate_leaves_a_buffer_at_its_target_alone() -> None:
     assert 0 < spliced[300] == spliced[-1]  # after 3 s, never again
     assert buf.underruns == 0
     assert_smooth(out)
+
+
+def test_after_an_underrun_playout_resumes_with_the_first_frame_back() -> None:
+    # 60 ms missing at 10 s: with a refill level of one frame, the buffer plays again as
+    # soon as a frame is back; refilling the whole target leaves more silence.
+    def run(refill_ms: float) -> tuple[int, int]:
+        cfg = dataclasses.replace(ADAPTIVE, underrun_refill_ms=refill_ms)
+        buf = PlayoutBuffer(cfg)
+        out = drive(buf, 12.0, skip=frozenset({500, 501, 502}))
+        assert buf.underruns == 1
+        assert_smooth(out)
+        return int(np.count_nonzero(out[480 * 100 :] == 0)), buf.target
+
+    quick, _ = run(20.0)
+    slow, _ = run(0.0)
+    assert quick <= ms_to_samples(60 + 10)  # the missing frames, and the pull they ended in
+    assert slow >= quick + ms_to_samples(20)
