@@ -4,12 +4,16 @@
     HELLO_TUI_M2E_TRACE=/tmp/m2e-trace PYTHONPATH=bench/m2e_trace:$PWD \\
         HT_BIN=... bash ../shared/peers/side-by-side.sh 2 10 --arms hello-device
     python bench/mouth_to_ear_budget.py /tmp/m2e-trace [SBS_WORK/results.json]
+    python bench/mouth_to_ear_budget.py --processing   # the processing stage's own delay
 
 Each stage is the median over a direction's frames of the time its first sample
 spends there (bench/m2e_trace/sitecustomize.py says how each is taken); the sum
 is ADC to DAC as PortAudio reports them. With the harness's results.json, the
 measured mouth-to-ear less that sum is what lies outside the processes (the
-PulseAudio null sinks, remaps and recorders of the measurement chain).
+PulseAudio null sinks, remaps and recorders of the measurement chain) and the delay
+inside the processed samples themselves, which no timestamp sees: ``--processing``
+measures that one offline (white noise through ``CaptureProcessor`` in 20 ms blocks, the
+lag of the cross-correlation's peak, per combination of stages).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import glob
 import json
 import os
 import statistics
+import sys
 from collections import defaultdict
 
 
@@ -83,7 +88,29 @@ def direction(tx: dict[str, list[list[float]]], rx: dict[str, list[list[float]]]
     return stages
 
 
+def processing_delays() -> None:
+    import numpy as np
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from hello_tui.media.audio_processing import CaptureProcessor, ProcessingConfig
+
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(48_000 * 3) * 3000).astype(np.int16)
+    print("processing stage: delay of its output, ms (offline, white noise)")
+    for aec, ns, agc in ((0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1)):
+        cfg = ProcessingConfig(aec=bool(aec), noise_suppression=bool(ns), auto_gain=bool(agc))
+        proc = CaptureProcessor(cfg, echo_cancellation=cfg.aec)
+        out = np.concatenate([proc.process(x[i : i + 960]) for i in range(0, len(x), 960)])
+        a, b = x[48_000:96_000].astype(float), out[48_000:96_000].astype(float)
+        lag = int(np.argmax(np.abs(np.correlate(b, a[: len(a) - 2000], "valid"))))
+        on = [n for n, v in (("aec", aec), ("ns", ns), ("agc", agc)) if v] or ["high-pass only"]
+        print(f"  {'+'.join(on):<16} {lag * 1000 / 48_000:5.1f}")
+
+
 def main() -> None:
+    if "--processing" in sys.argv:
+        processing_delays()
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("trace_dir")
     ap.add_argument("results", nargs="?", help="the harness's results.json")

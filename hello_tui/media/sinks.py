@@ -51,8 +51,9 @@ SPEAKER_BLOCK = SAMPLE_RATE // 100  # the callback's pull: 10 ms
 # (docs/benchmarks.md, "On a quiet machine, session 5").
 # After an underrun it plays again from the first frame back instead of refilling the target,
 # and a depth above the target is spliced out (accelerate) rather than drained at 0.5 %:
-# replayed on the arrivals of 44 loaded calls, 10.7 ms in the buffer against 27.6 (medians)
-# for 11 % less silence (docs/benchmarks.md, "Mouth-to-ear: where each millisecond goes").
+# replayed on the arrivals of 74 loaded calls' speakers, 18 ms in the buffer against 37
+# (medians) for about the same silence (docs/benchmarks.md, "Mouth-to-ear: where each
+# millisecond goes").
 DEVICE_PLAYOUT = PlayoutConfig(
     adaptive=True, underrun_boost_ms=0.0, accelerate_ms=5.0, underrun_refill_ms=20.0
 )
