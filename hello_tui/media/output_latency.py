@@ -18,7 +18,11 @@ from collections.abc import Iterable
 
 __all__ = ["LADDER", "LatencyPolicy"]
 
-LADDER: tuple[str | float, ...] = ("low", 0.080)  # PortAudio's "low", then 80 ms (the cap)
+# PortAudio's "low" (~22 ms on the ALSA pulse plugin), then 40 ms, then 80 ms (the cap). The
+# 40 ms step (session 7): straight to 80 ms put 58 ms on the rest of a loaded call's
+# mouth-to-ear (its card stage 94-103 ms in 6 of 12 directions); with the middle step the
+# card stage stayed <= 47 ms and far-end dropouts were no worse (docs/benchmarks.md).
+LADDER: tuple[str | float, ...] = ("low", 0.040, 0.080)
 UNDERRUNS = 5  # this many card underruns ...
 WINDOW_S = 10.0  # ... within this many seconds: one step up
 

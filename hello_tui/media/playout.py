@@ -72,6 +72,20 @@ class PlayoutConfig:
     # a 440 Hz tone by 6 Hz, audible on a tone and failing tests/media/test_devices.py).
     fast_excess_ms: float = 20.0
     quiet_peak: int = 100
+    # Adaptive: above the target's band by ``accelerate_excess_ms`` (smoothed), splice up to
+    # ``accelerate_ms`` out of each pull where the sound repeats best, cross-faded (as
+    # NetEQ's "accelerate"): a burst drains at up to accelerate_ms per pull with no pitch
+    # change. 0: off (drain by the drift correction and quiet blocks only).
+    accelerate_ms: float = 0.0
+    accelerate_min_ms: float = 2.0
+    accelerate_excess_ms: float = 5.0
+    # Adaptive: after an underrun, play again once this much is buffered (one 20 ms frame),
+    # not the whole target (0: the target, as at the start). The depth then grows back
+    # through the drift correction; a stall's burst usually refills it at once.
+    underrun_refill_ms: float = 0.0
+
+
+SPLICE_FADE = SAMPLE_RATE * 25 // 10000  # 2.5 ms: the cross-fade over an accelerate splice
 
 
 def ms_to_samples(ms: float) -> int:
@@ -100,6 +114,10 @@ class DriftController:
     def set_target(self, target: int, tolerance: int) -> None:
         """Aim at ``target`` ± ``tolerance`` samples from the next update on."""
         self._target, self._tolerance = target, tolerance
+
+    @property
+    def tolerance(self) -> int:
+        return self._tolerance
 
     def excess(self) -> float:
         """Smoothed depth above the dead band, in samples (0 inside or below it)."""
@@ -207,6 +225,7 @@ class PlayoutBuffer:
         self.overflow_drops = 0
         self.samples_removed = 0
         self.samples_inserted = 0
+        self.accelerated = 0  # of samples_removed: spliced out by _accelerate
         self._last_out: Samples = silence(0)  # level is computed on demand, not per callback
         # The adaptive target's inputs (see the module docstring).
         self.jitter = ArrivalJitter(self.config.jitter_window_s)
@@ -248,10 +267,14 @@ class PlayoutBuffer:
 
     def _prime_level(self) -> int:
         """Depth to refill to: the target, or in adaptive mode the sawtooth's top (so its
-        mean, which the drift controller sees, starts at the target, not half a push below)."""
+        mean, which the drift controller sees, starts at the target, not half a push below);
+        after an underrun, at most ``underrun_refill_ms``."""
         if not self.config.adaptive:
             return self._target
-        return self._target + max(0, self._last_push - self._last_pull) // 2
+        level = self._target + max(0, self._last_push - self._last_pull) // 2
+        if self.underruns and self.config.underrun_refill_ms > 0:
+            return min(level, ms_to_samples(self.config.underrun_refill_ms))
+        return level
 
     def _skip_quiet(self, depth: int, n: int) -> int:
         """Far above the target, drop the next ``n`` samples if they and the ``n`` after them
@@ -265,6 +288,35 @@ class PlayoutBuffer:
         self.samples_removed += n
         self.drift.shift(n)
         return depth - n
+
+    def _accelerate(self, depth: int, n: int) -> Samples | None:
+        """Far enough above the target, the next ``n`` samples with ``c`` more spliced out
+        (``accelerate_min_ms`` <= c <= ``accelerate_ms``, never below the target's band): c is
+        where the sound best repeats itself (a whole number of a tone's periods), and the
+        splice is cross-faded over ``SPLICE_FADE`` samples, so no click, no pitch change."""
+        cfg = self.config
+        w = SPLICE_FADE
+        if n < w or self.drift.excess() < ms_to_samples(cfg.accelerate_excess_ms):
+            return None
+        lo = ms_to_samples(cfg.accelerate_min_ms)
+        room = depth - n - self._target - self.drift.tolerance  # what may go, this pull
+        hi = min(ms_to_samples(cfg.accelerate_ms), room)
+        if hi < lo:
+            return None
+        x = self._buf[self._start : self._start + n + hi].astype(np.float64)
+        head = x[:w]
+        windows = np.lib.stride_tricks.sliding_window_view(x[lo : hi + w], w)
+        energy = np.einsum("ij,ij->i", windows, windows) * float(head @ head)
+        score = (windows @ head) / np.sqrt(energy + 1.0)
+        c = lo + int(np.argmax(score))
+        ramp = np.arange(1, w + 1) / (w + 1)
+        out = np.empty(n, dtype=np.int16)
+        out[:w] = np.round(head * (1 - ramp) + x[c : c + w] * ramp)
+        out[w:] = self._buf[self._start + c + w : self._start + c + n]
+        self._start += n + c
+        self.samples_removed += c
+        self.accelerated += c
+        return out
 
     def _grow(self) -> None:
         cfg = self.config
@@ -320,6 +372,13 @@ class PlayoutBuffer:
                 self.drift.reset(depth)
             if self.config.adaptive:
                 depth = self._skip_quiet(depth, n)
+                if self.config.accelerate_ms > 0:
+                    spliced = self._accelerate(depth, n)
+                    if spliced is not None:
+                        self.drift.update(depth, n)  # the depth seen (the splice is the correction)
+                        self.drift.shift(depth - n - self.depth)  # the samples spliced out
+                        self._last_out = spliced
+                        return spliced
             adjust = self.drift.update(depth, n)
             take = n + adjust
             if take > depth:  # starving: play what is left, then silence, and refill

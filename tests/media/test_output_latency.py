@@ -5,14 +5,16 @@ from __future__ import annotations
 from hello_tui.media.output_latency import LADDER, LatencyPolicy
 
 
-def test_starts_at_portaudio_low_and_steps_up_once_after_five_underruns_in_ten_seconds() -> None:
+def test_starts_at_portaudio_low_and_steps_up_after_five_underruns_in_ten_seconds() -> None:
     policy = LatencyPolicy()
     assert policy.latency == "low" == LADDER[0]
     assert policy.next_latency([1.0, 2.0, 3.0, 4.0], now=5.0) is None  # four: stays
-    assert policy.next_latency([1.0, 2.0, 3.0, 4.0, 4.5], now=5.0) == 0.080
-    assert policy.step == 1  # now at 80 ms
+    assert policy.next_latency([1.0, 2.0, 3.0, 4.0, 4.5], now=5.0) == 0.040
+    assert policy.step == 1  # now at 40 ms: a middle step before the 80 ms cap
+    assert policy.next_latency([5.1 + i / 10 for i in range(5)], now=6.0) == 0.080
     # At the top of the ladder it stays, however often the card runs dry.
-    assert policy.next_latency([5.1 + i / 10 for i in range(50)], now=11.0) is None
+    assert policy.next_latency([6.1 + i / 10 for i in range(50)], now=12.0) is None
+    assert policy.latency == 0.080
 
 
 def test_underruns_spread_over_more_than_the_window_do_not_count() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 
@@ -169,3 +170,61 @@ def test_a_pause_far_above_the_target_is_skipped() -> None:
     assert audible + buf.depth + buf.samples_removed - buf.samples_inserted - 4800 <= pushed
     assert pushed - audible - buf.depth <= ms_to_samples(60)
     assert_smooth(out[np.argmax(out != 0) + 480 :])  # past the signal's own silence→tone edge
+
+
+ACCELERATE = dataclasses.replace(ADAPTIVE, accelerate_ms=5.0)
+
+
+def up_crossings(x: np.ndarray) -> np.ndarray:
+    """Sample indices where the tone (its offset removed) crosses zero upward."""
+    y = x.astype(np.int32) - 12000
+    return np.flatnonzero((y[:-1] < 0) & (y[1:] >= 0))
+
+
+def test_a_burst_of_sound_is_spliced_out_in_whole_periods() -> None:
+    # 100 ms of tone too many: accelerate splices it out within ~1 s (at most 5 ms per
+    # 10 ms pull), each splice a whole number of the tone's periods, cross-faded: the
+    # period between zero crossings stays the tone's (a cut anywhere else would make
+    # one period up to half a period short), and no step exceeds the tone's slope.
+    buf = PlayoutBuffer(ACCELERATE)
+    depths: list[int] = []
+    out = drive(buf, 3.0, preload=tone(4800), on_pull=lambda j: depths.append(buf.depth))
+    assert buf.underruns == 0 and buf.overflow_drops == 0
+    assert buf.accelerated >= ms_to_samples(60)
+    assert max(depths[100:]) < ms_to_samples(40)  # drained within the first second
+    assert min(depths) >= 0 and buf.target == ms_to_samples(ACCELERATE.min_target_ms)
+    first = np.argmax(out != 0)
+    periods = np.diff(up_crossings(out[first:]))
+    assert np.all(np.abs(periods - 48000 / 440) < 3)
+    assert_smooth(out)
+    pushed = int(3.0 / 0.020) * 960 + 4800
+    audible = int(np.count_nonzero(out))
+    assert abs(audible + buf.samples_removed - buf.samples_inserted + buf.depth - pushed) <= 4
+
+
+def test_accelerate_leaves_a_buffer_at_its_target_alone() -> None:
+    # Steady arrivals from the start: the excess is only the 40 -> 20 ms start, spliced out
+    # once; then nothing more (the drift correction keeps the band).
+    buf = PlayoutBuffer(ACCELERATE)
+    spliced: list[int] = []
+    out = drive(buf, 10.0, on_pull=lambda j: spliced.append(buf.accelerated))
+    assert 0 < spliced[300] == spliced[-1]  # after 3 s, never again
+    assert buf.underruns == 0
+    assert_smooth(out)
+
+
+def test_after_an_underrun_playout_resumes_with_the_first_frame_back() -> None:
+    # 60 ms missing at 10 s: with a refill level of one frame, the buffer plays again as
+    # soon as a frame is back; refilling the whole target leaves more silence.
+    def run(refill_ms: float) -> tuple[int, int]:
+        cfg = dataclasses.replace(ADAPTIVE, underrun_refill_ms=refill_ms)
+        buf = PlayoutBuffer(cfg)
+        out = drive(buf, 12.0, skip=frozenset({500, 501, 502}))
+        assert buf.underruns == 1
+        assert_smooth(out)
+        return int(np.count_nonzero(out[480 * 100 :] == 0)), buf.target
+
+    quick, _ = run(20.0)
+    slow, _ = run(0.0)
+    assert quick <= ms_to_samples(60 + 10)  # the missing frames, and the pull they ended in
+    assert slow >= quick + ms_to_samples(20)
