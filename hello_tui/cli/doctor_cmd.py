@@ -73,6 +73,7 @@ def run_checks(paths: Paths, *, level: bool = True) -> Iterator[Check]:
     yield check
     audio = list(check_audio(settings, level=level))
     yield from audio
+    yield check_echo_cancel()
     yield check_cameras(settings)
     import asyncio
 
@@ -136,6 +137,23 @@ def check_audio(settings: Settings, *, level: bool) -> Iterator[Check]:
         )
         return
     yield _level_check(settings.audio.input)
+
+
+def check_echo_cancel() -> Check:
+    """Which AEC3 tuning a device call's echo canceller gets (docs/media.md, session 7)."""
+    from hello_tui.media import aec3_tuned
+
+    try:
+        aec3_tuned.load_shim()
+    except aec3_tuned.ShimUnavailable as exc:
+        return Check(
+            "echo-cancel",
+            "OK",
+            f"AEC3 with pywebrtc-audio's default tuning (our tuning's shim: {exc}); it ducks "
+            "your voice more while the other side talks",
+        )
+    return Check("echo-cancel", "OK", f"AEC3 with our tuning (shim for pywebrtc-audio "
+                 f"{aec3_tuned.PINNED})")  # fmt: skip
 
 
 def _device_check(

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from hello_tui.config.paths import resolve_paths
+from hello_tui.media import aec3_tuned
 from hello_tui.media.cameras import list_cameras
 from hello_tui.signaling.protocol import PROTOCOL_VERSION
 from tests.call.conftest import MIC, SPEAKER
@@ -26,7 +27,7 @@ from tests.pulse import PulseDaemon
 
 Cli = Callable[..., Result]
 CHECKS = [
-    "config", "portaudio", "audio-input", "audio-output", "input-level", "camera",
+    "config", "portaudio", "audio-input", "audio-output", "input-level", "echo-cancel", "camera",
     "server", "account", "ice", "turn", "log",
 ]  # fmt: skip
 
@@ -131,6 +132,9 @@ def test_json_shape_and_log_path(cli: Cli) -> None:
     log = resolve_paths().log_file
     assert checks["log"]["detail"].startswith(str(log))
     assert checks["turn"]["status"] == "WARN" and "no TURN" in checks["turn"]["detail"]
+    built = aec3_tuned.SHIM.is_file()  # dev.sh builds it (CI: test_audio_processing.py insists)
+    tuning = "AEC3 with our tuning" if built else "AEC3 with pywebrtc-audio's default"
+    assert checks["echo-cancel"]["detail"].startswith(tuning)
 
 
 def test_unreachable_configured_server_fails(cli: Cli) -> None:
