@@ -72,27 +72,7 @@ struct Agc2State {
         ad_config.initial_gain_db = 15.0f;
         ad_config.max_gain_change_db_per_second = max_change_per_sec;
         ad_config.max_output_noise_level_dbfs = max_noise_dbfs;
-
-        webrtc::FieldTrialsView field_trials;
-        auto cpu = webrtc::GetAvailableCpuFeatures();
-
-        vad = std::make_unique<webrtc::VoiceActivityDetectorWrapper>(
-            cpu, sample_rate_);
-        noise_estimator = webrtc::CreateNoiseFloorEstimator(dumper.get());
-        speech_estimator = webrtc::SpeechLevelEstimator::Create(
-            field_trials, dumper.get(), ad_config,
-            kAgcAdjacentSpeechFramesThreshold);
-        saturation_protector = webrtc::CreateSaturationProtector(
-            ad_config.headroom_db, kAgcAdjacentSpeechFramesThreshold,
-            dumper.get());
-
-        if (adaptive) {
-            adaptive_ctrl = std::make_unique<webrtc::AdaptiveDigitalGainController>(
-                dumper.get(), ad_config, kAgcAdjacentSpeechFramesThreshold);
-        }
-
-        limiter = std::make_unique<webrtc::Limiter>(
-            dumper.get(), frame_size, "agc2");
+        reset(frame_size);  // the same construction as a reset: one copy of it
     }
 
     void reset(int frame_size) {
