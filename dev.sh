@@ -22,7 +22,7 @@ ROOT=$PWD
 VENV=$ROOT/.venv
 
 # Debian packages: what the app needs to run, and what the tests need on top.
-RUN_PKGS=(libportaudio2 libasound2-plugins libopus0 libpulse0)
+RUN_PKGS=(libportaudio2 libasound2-plugins libopus0 libpulse0 g++)  # g++: the AEC3 shim (below)
 TEST_PKGS=(libportaudio2 libasound2-plugins libopus0 libpulse0 pulseaudio pulseaudio-utils redis-server tmux chromium chromium-driver coturn nftables espeak-ng haproxy swh-plugins htop g++)
 
 say() { printf '%s\n' "dev.sh: $*" >&2; }
@@ -69,7 +69,7 @@ ensure_debs() { # ensure_debs required|optional PKG...
     elif [ "$need" = required ]; then
         die "missing Debian packages; run: sudo apt-get install $missing"
     else
-        say "note: missing Debian packages (audio devices unavailable until installed): sudo apt-get install $missing"
+        say "note: missing Debian packages (sound devices, the tuned echo canceller): sudo apt-get install $missing"
     fi
 }
 
