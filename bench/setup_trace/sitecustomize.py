@@ -54,7 +54,6 @@ TARGETS: dict[str, list[tuple[str, str, int]]] = {
         ("CallMedia.prepare", "media.prepare", 3),
         ("CallMedia._open_endpoints", "open endpoints (thread)", 2),
         ("CallMedia.warm", "warm devices (thread)", 3),
-        ("OpenedAhead.open", "open ahead (thread)", 1),
         ("CallMedia._start_opened", "start devices (thread)", 2),
         ("CallMedia.connected", "media connected: mic kept", 1),
     ],

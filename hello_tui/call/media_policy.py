@@ -43,7 +43,7 @@ from hello_tui.media.video import (
     open_video_source,
 )
 
-__all__ = ["CallMedia", "EchoMedia", "MediaPolicy", "NoVideo", "OpenedAhead"]
+__all__ = ["CallMedia", "EchoMedia", "MediaPolicy", "NoVideo"]
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,6 @@ class CallMedia:
         # Opened in the background: is the speaker a headset? Asked once audio flows.
         self._ask_headset = False
         self._flowing = False
-        self.ahead: OpenedAhead | None = None  # devices a CLI call opened while signing in
 
     # ------------------------------------------------------------ audio
     def open(self) -> None:
@@ -154,18 +153,9 @@ class CallMedia:
         self._warmed = 2 if capture else 1
         with self._gate:
             self._capture_wanted, self._thread_done = capture, False
-        ahead = None
-        if self.ahead is not None and self.source is None and self.sink is None:
-            ahead = self.ahead.take(wanted)
-        loop = asyncio.get_running_loop()
-        if ahead is None:
-            self._opening = loop.run_in_executor(
-                None, self._open_and_start, self.options, self.source, self.sink
-            )
-        elif ahead.done() and not ahead.cancelled() and ahead.exception() is None:
-            self._opening = loop.run_in_executor(None, self._start_opened, ahead.result())
-        else:
-            self._opening = loop.create_task(self._start_ahead(ahead))
+        self._opening = asyncio.get_running_loop().run_in_executor(
+            None, self._open_and_start, self.options, self.source, self.sink
+        )
 
     def begin(self, *, capture: bool = True) -> None:
         """:meth:`prepare` without waiting for it: the devices open (PortAudio and
@@ -198,15 +188,6 @@ class CallMedia:
         while its devices were opening starts capturing here, not after a hop
         through the loop)."""
         return self._start_opened(self._open_endpoints(opts, source, sink))
-
-    async def _start_ahead(self, ahead: asyncio.Future[_Opened]) -> _Opened:
-        """The devices opened ahead (:class:`OpenedAhead`), started in a thread; if
-        that opening failed, opened again here (and what fails is told as usual)."""
-        try:
-            opened = await ahead
-        except Exception:
-            return await asyncio.to_thread(self._open_and_start, self.options, None, None)
-        return await asyncio.to_thread(self._start_opened, opened)
 
     def _start_opened(self, opened: _Opened) -> _Opened:
         if self._capture_wanted:  # the microphone first: its first block takes longest
@@ -241,8 +222,7 @@ class CallMedia:
             # Echo cancellation etc. on device: capture (the sink's playout is its reference).
             # Whether the speaker is a headset (two pactl runs: 30-50 ms, and the sound
             # server's work for them) is asked after audio flows (_tell_headset), not
-            # between opening and starting the devices (nor while opening ahead, which
-            # may still run when the call is dialled).
+            # between opening and starting the devices.
             notice = attach_processing(
                 source.source, sink, opts.audio_processing, ask_headset=False
             )
@@ -445,46 +425,6 @@ class CallMedia:
             self.video_source.stop()
         if self.remote_video is not None:
             await self.remote_video.stop()
-
-
-class OpenedAhead:
-    """A call's audio devices opened (not started: nothing is captured or played)
-    before it is dialled, while the process signs in: a CLI ``call`` dials as soon
-    as it has, and its opening (PortAudio and the sound server: 20-60 ms, and CPU
-    the connecting call needs) is then off the call's path. The first call whose
-    endpoints are the same takes them (:meth:`CallMedia.prepare` starts them);
-    otherwise :meth:`close` closes them."""
-
-    def __init__(self, opened: asyncio.Future[_Opened], options: CallOptions) -> None:
-        self._opened = opened
-        self._for = _endpoints(options)
-        self._taken = False
-
-    @staticmethod
-    def open(options: CallOptions) -> _Opened:
-        """Open ``options``' audio endpoints (blocking: a worker thread)."""
-        return CallMedia._open_endpoints(options, None, None)
-
-    def take(self, wanted: tuple[str, str, object]) -> asyncio.Future[_Opened] | None:
-        """The opening, for a call that wants these endpoints (once); else None."""
-        if self._taken or wanted != self._for:
-            return None
-        self._taken = True
-        return self._opened
-
-    async def close(self) -> None:
-        """Close what no call took (the process ends, or its call wanted others)."""
-        if self._taken:
-            return
-        self._taken = True
-        try:
-            source, sink, _ = await self._opened
-        except Exception:  # nothing opened: nothing to close
-            return
-        if source is not None:
-            source.stop()
-        if sink is not None:
-            await sink.stop()
 
 
 def _start(sink: AudioSink | None, source: GatedTrack | None) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from hello_tui.call import events as ev
 from hello_tui.call.call import Call
-from hello_tui.call.media_policy import CallMedia, MediaPolicy, OpenedAhead
+from hello_tui.call.media_policy import CallMedia, MediaPolicy
 from hello_tui.call.options import CallOptions
 from hello_tui.media.aiortc_adapter import warm_up
 from hello_tui.signaling import protocol as p
@@ -96,9 +96,6 @@ class Phone:
         self.pins: Any = None
         # The server connection dropped (False) or is back (True): faces show it.
         self.on_connection: Callable[[bool], None] | None = None
-        # Audio devices opened before the first call was dialled (a CLI call, while it
-        # signed in): the first outgoing call with the same endpoints starts them.
-        self.opened_ahead: OpenedAhead | None = None
 
     async def __aenter__(self) -> Phone:
         self.start()
@@ -119,8 +116,6 @@ class Phone:
         for call in list(self.live):
             with contextlib.suppress(Exception):
                 await call.hangup()
-        if self.opened_ahead is not None:  # no call took them: closed
-            await self.opened_ahead.close()
         if self._warming is not None:  # no thread left behind
             await asyncio.wait({self._warming})
             self._warming = None
@@ -140,7 +135,6 @@ class Phone:
         """Call the account ``to``; returns at once (watch the call's events)."""
         self.start()
         call = Call(self, "outgoing", self._options(**overrides), peer=peer or to)
-        call.media.ahead = self.opened_ahead
         self.live.add(call)
         call._start(call._run_outgoing(to))
         return call
@@ -155,7 +149,6 @@ class Phone:
             self, "outgoing", self._options(**overrides), peer=peer or "room", room_token=token
         )
         call.room_url = room if "#k=" in room else ""  # a bare token cannot be rejoined
-        call.media.ahead = self.opened_ahead
         self.live.add(call)
         call._start(call._run_room(room))
         return call

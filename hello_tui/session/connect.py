@@ -84,10 +84,6 @@ class Session:
                       "video_source": video_source, "video_out": video_out}  # fmt: skip
         self.history = history
         self.callers = callers
-        # Open the devices of a call dialled as soon as it has signed in, without
-        # starting them, meanwhile (call.media_policy.OpenedAhead). Off: measured
-        # slower than opening at dial on this 2-core machine (docs/media.md).
-        self.open_audio_ahead = False
         self.client: SignalingClient | None = None
         self.phone: Phone | None = None
         self.account: str | None = None  # signed in as; None: anonymous
@@ -127,19 +123,11 @@ class Session:
         # Before the call stack's imports (~0.5-1 s): PortAudio's start-up runs
         # alongside them, not alongside the sign-in only (a CLI call dials right
         # after it, and its devices then waited for the rest of the warm-up).
-        opening = self._warm_audio(stack)
+        self._warm_audio(stack)
         from hello_tui.call.engine import Phone
         from hello_tui.call.history_recorder import HistoryRecorder
-        from hello_tui.call.media_policy import OpenedAhead
         from hello_tui.contacts.pins import KeyPins
         from hello_tui.signaling.client import SignalingClient
-
-        ahead = None
-        if opening is not None:  # closed unless a call takes them (or a step below fails)
-            media = call_options(self.settings, embedded=self.embedded, turn=(), identity=None,
-                                 **self.media)  # fmt: skip
-            ahead = OpenedAhead(opening, media)
-            stack.push_async_callback(ahead.close)
 
         url = self.url
         if self.embedded:
@@ -171,7 +159,6 @@ class Session:
             **self.media,
         )
         phone = Phone(client, options)
-        phone.opened_ahead = ahead
         HistoryRecorder(history).attach(phone)  # before any call: records precede Ended readers
         phone.pins = KeyPins.in_dir(self.paths.data_dir)
         if self.callers is not None:
@@ -202,37 +189,22 @@ class Session:
         stack.push_async_callback(control.close)
         self.control = control
 
-    def _warm_audio(self, stack: contextlib.AsyncExitStack) -> asyncio.Future[Any] | None:
+    def _warm_audio(self, stack: contextlib.AsyncExitStack) -> None:
         """Sound devices in this session's calls: load PortAudio (and the processing
-        stage) in a worker thread while connecting, not on the first call's path.
-        With :attr:`open_audio_ahead` (a CLI call, dialled once signed in) the thread
-        then opens the call's devices too, without starting them; returns that
-        opening (the phone's ``opened_ahead``)."""
+        stage) in a worker thread while connecting, not on the first call's path."""
         from hello_tui.media.warmup import uses_devices, warm_audio_stack
 
         audio = self.settings.audio
         endpoints = (self.media["audio_in"] or audio.input, self.media["audio_out"] or audio.output)
         if not uses_devices(endpoints):
-            return None
+            return
         processing = audio.aec not in (False, "off") or audio.noise_suppression or audio.auto_gain
-        warm = functools.partial(warm_audio_stack, processing=processing)
         # Submitted now (run_in_executor, not a to_thread task that would start only
         # once the loop runs again, after the imports that follow).
         task = asyncio.get_running_loop().run_in_executor(
-            None, functools.partial(self._open_ahead, warm) if self.open_audio_ahead else warm
+            None, functools.partial(warm_audio_stack, processing=processing)
         )
         stack.push_async_callback(lambda: asyncio.wait({task}))  # no thread left behind
-        return task if self.open_audio_ahead else None
-
-    def _open_ahead(self, warm: Callable[[], None]) -> Any:
-        """Warm the audio stack, then open (not start) the call's audio endpoints."""
-        warm()
-        from hello_tui.call.media_policy import OpenedAhead
-
-        options = call_options(
-            self.settings, embedded=self.embedded, turn=(), identity=None, **self.media
-        )
-        return OpenedAhead.open(options)
 
     def _add_sounds(self, phone: Phone, stack: contextlib.AsyncExitStack) -> None:
         from hello_tui.session.sounds import CallSounds

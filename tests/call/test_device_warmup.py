@@ -18,10 +18,9 @@ from dataclasses import replace
 import pytest
 
 from hello_tui.call import events as ev
-from hello_tui.call.media_policy import CallMedia, OpenedAhead
+from hello_tui.call.media_policy import CallMedia
 from hello_tui.media.sinks import DeviceSink
 from hello_tui.media.sources import DeviceSource
-from hello_tui.media.tracks import GatedTrack
 from tests.call.conftest import MIC, SPEAKER, Env, T
 from tests.pulse import PulseDaemon
 from tests.pulse import pulse_devices as pulse_device_set
@@ -236,43 +235,3 @@ async def test_a_microphone_listening_keeps_the_blocks_that_come_before_the_firs
         assert frame.pts == 0 and mic.dropped == 0
     finally:
         mic.stop()
-
-
-async def test_a_cli_call_takes_the_devices_opened_while_it_signed_in(
-    env: Env, pulse_devices: PulseDaemon
-) -> None:
-    """Devices opened ahead (not started: nothing captured before the dial) are the
-    ones the first call with those endpoints starts; a call with others leaves them,
-    and the phone closes them when it closes."""
-    bob = await env.phone("bob", audio_in="sine:660", audio_out="null:")
-    alice = await env.phone("alice", **DEVICES)
-    loop = asyncio.get_running_loop()
-    ahead = loop.run_in_executor(None, OpenedAhead.open, alice.options)
-    alice.opened_ahead = OpenedAhead(ahead, alice.options)
-    source, sink, _ = await ahead
-    assert isinstance(source, GatedTrack) and isinstance(sink, DeviceSink)
-    mic = source.source
-    assert isinstance(mic, DeviceSource) and not mic._started and not sink._running
-
-    call = alice.dial("bob")
-    incoming = await bob.next_incoming(T)
-    await incoming.accept()
-    await call.wait_for(ev.MediaFlowing, 3 * T)
-    assert call.source is source and call.sink is sink and mic._started
-    await call.hangup()
-    await incoming.wait_ended(T)
-
-    other = await env.phone("carol", **DEVICES)
-    spare = loop.run_in_executor(None, OpenedAhead.open, other.options)
-    other.opened_ahead = OpenedAhead(spare, other.options)
-    unused, unused_sink, _ = await spare
-    call = other.dial("bob", audio_in="sine:440")  # other endpoints: not taken
-    incoming = await bob.next_incoming(T)
-    await incoming.accept()
-    await call.wait_for(ev.MediaFlowing, 3 * T)
-    assert call.source is not unused and call.sink is not unused_sink
-    await call.hangup()
-    await incoming.wait_ended(T)
-    await other.close()
-    assert unused is not None and unused.readyState == "ended"
-    assert isinstance(unused_sink, DeviceSink) and unused_sink._closed
