@@ -102,53 +102,13 @@ ensure_venv() {
 }
 
 # The optional AEC3 shim (hello_tui/media/aec3_shim.cpp, docs/media.md "Audio
-# processing"): AEC3 with our tuning, compiled against the headers of the exact
-# pywebrtc-audio sdist installed (pinned URL and sha256; `pip download` of it
-# spends ~2 min building metadata) and linked against its extension. ~6 s once,
-# then cached; without g++ (or with another pywebrtc-audio) it is skipped and
-# echo cancellation runs with the binding's default tuning.
-AEC3_SDIST=https://files.pythonhosted.org/packages/d8/b0/8d9e93083ac412cc758003d5e216d44f69b50619cdd0cfc7897e576eb90c/pywebrtc_audio-0.2.0.tar.gz
-AEC3_SHA256=cdc47c063439b033bdd6110d2e1119fd6e36c6e007ed824bc369c9a5e3cb307a
+# processing"): AEC3 with our tuning. hello_tui/media/aec3_build.py is the one build
+# (the wheel build runs it too): the pinned pywebrtc-audio sdist's headers (sha256
+# checked) and one g++ run, ~8 s once, then cached in ~/.cache/hello-tui; without
+# g++ (or offline, or on another architecture) one note line and no shim: echo
+# cancellation then runs with the binding's default tuning.
 build_aec3_shim() {
-    local out=hello_tui/media/_aec3_shim.so src=hello_tui/media/aec3_shim.cpp ext want cache hdr arch
-    command -v g++ >/dev/null 2>&1 || { say "note: no g++: AEC3 shim not built (echo cancellation keeps pywebrtc-audio's default tuning; apt-get install g++)"; return 0; }
-    ext=$("$VENV/bin/python" -c 'import importlib.metadata as m, pywebrtc_audio._webrtc_audio as e; print(m.version("pywebrtc-audio"), e.__file__)' 2>/dev/null) || { say "note: pywebrtc-audio missing: AEC3 shim not built"; return 0; }
-    [ "${ext%% *}" = 0.2.0 ] || { say "note: pywebrtc-audio ${ext%% *} is not the pinned 0.2.0: AEC3 shim not built"; return 0; }
-    want="$(sha256sum "$src" | cut -d' ' -f1) $ext"
-    [ -f "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$want" ] && return 0
-    cache=${XDG_CACHE_HOME:-$HOME/.cache}/hello-tui/pywebrtc_audio-0.2.0
-    hdr=$cache/vendor/webrtc_audio
-    if [ ! -f "$hdr/compat_includes.h" ]; then
-        say "fetching pywebrtc-audio 0.2.0's headers for the AEC3 shim"
-        mkdir -p "$cache"
-        "$VENV/bin/python" - "$AEC3_SDIST" "$AEC3_SHA256" "$cache" <<'PY' || { say "note: cannot fetch the sdist: AEC3 shim not built"; return 0; }
-import hashlib, io, sys, tarfile, urllib.request
-url, sha, dest = sys.argv[1:]
-data = urllib.request.urlopen(url, timeout=60).read()
-if hashlib.sha256(data).hexdigest() != sha:
-    sys.exit("checksum mismatch")
-with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-    top = "pywebrtc_audio-0.2.0/"
-    for m in tar.getmembers():
-        if m.isfile() and m.name.startswith(top + "vendor/webrtc_audio/") and m.name.endswith(".h"):
-            m.name = m.name[len(top):]
-            tar.extract(m, dest, set_attrs=False)
-PY
-    fi
-    # The defines of the sdist's CMakeLists.txt (struct layouts depend on them).
-    case $(uname -m) in
-    x86_64) arch=-DWEBRTC_ARCH_X86_FAMILY ;;
-    aarch64) arch="-DWEBRTC_ARCH_ARM64 -DWEBRTC_ARCH_ARM_FAMILY -DWEBRTC_HAS_NEON" ;;
-    *) say "note: AEC3 shim not built on $(uname -m)"; return 0 ;;
-    esac
-    say "building the AEC3 shim"
-    # shellcheck disable=SC2086
-    g++ -std=c++17 -O2 -fPIC -shared -DWEBRTC_POSIX -DWEBRTC_LINUX -DWEBRTC_THREAD_RR \
-        -DWEBRTC_APM_DEBUG_DUMP=0 $arch -include "$hdr/compat_includes.h" \
-        -I"$hdr" -I"$hdr/audio_processing" -I"$hdr/audio_processing/logging" -I"$hdr/abseil" \
-        -Wno-deprecated-declarations -Wno-invalid-offsetof "$src" -o "$out.tmp" "${ext#* }" &&
-        mv "$out.tmp" "$out" && echo "$want" >"$out.stamp" ||
-        say "note: the AEC3 shim failed to build: echo cancellation keeps the default tuning"
+    "$VENV/bin/python" hello_tui/media/aec3_build.py hello_tui/media/_aec3_shim.so
 }
 
 # One busy process per core, so every test competes for the CPU as on a loaded

@@ -2,8 +2,9 @@
 
 pywebrtc-audio builds AEC3 with the default ``EchoCanceller3Config`` and
 exposes none of it. Its extension exports the WebRTC C++ symbols, so
-``aec3_shim.cpp`` (compiled by ``dev.sh`` against the headers of the same
-pinned sdist, linked against the installed extension) repeats the binding's
+``aec3_shim.cpp`` (compiled by ``aec3_build.py``, from ``dev.sh`` or the wheel
+build, against the headers of the same pinned sdist; its WebRTC symbols resolve
+against the installed extension when loaded) repeats the binding's
 ``AudioProcessor`` chain with a config of ours. The shim depends on the
 extension's struct layouts: it is used only with the exact version it was
 built for (:data:`PINNED`), else the binding's default runs (docs/media.md).
@@ -28,7 +29,7 @@ from hello_tui.media.audio_format import SAMPLE_RATE, Samples
 __all__ = ["PINNED", "SHIM", "TUNING", "ShimUnavailable", "TunedProcessor", "load_shim"]
 
 PINNED = "0.2.0"  # the pywebrtc-audio version whose headers the shim is compiled against
-# Where dev.sh builds it (gitignored); HELLO_TUI_AEC3_SHIM overrides.
+# Where dev.sh and the wheel build put it (gitignored); HELLO_TUI_AEC3_SHIM overrides.
 SHIM = Path(__file__).with_name("_aec3_shim.so")
 BLOCK = SAMPLE_RATE // 100
 
@@ -68,7 +69,7 @@ def load_shim() -> ctypes.CDLL:
         return _lib
     path = Path(os.environ.get("HELLO_TUI_AEC3_SHIM") or SHIM)
     if not path.is_file():
-        raise ShimUnavailable(f"not built ({path.name}: ./dev.sh builds it)")
+        raise ShimUnavailable(f"not built ({path.name}: no g++ when hello-tui was built?)")
     try:
         version = metadata.version("pywebrtc-audio")
     except metadata.PackageNotFoundError:
@@ -76,8 +77,12 @@ def load_shim() -> ctypes.CDLL:
     if version != PINNED:  # other struct layouts: calling in would corrupt memory
         raise ShimUnavailable(f"built for pywebrtc-audio {PINNED}, {version} is installed")
     try:
-        import pywebrtc_audio  # noqa: F401  (the extension the shim links against)
+        from pywebrtc_audio import _webrtc_audio as extension
 
+        # The shim is linked without the extension (aec3_build.py): its WebRTC symbols
+        # resolve against the extension's, once the already-imported extension is made
+        # global (RTLD_NOLOAD: the same copy, never a second one).
+        ctypes.CDLL(extension.__file__, mode=os.RTLD_GLOBAL | os.RTLD_NOLOAD)
         lib = ctypes.CDLL(str(path))
     except (ImportError, OSError) as exc:
         raise ShimUnavailable(f"cannot load ({exc})") from None
