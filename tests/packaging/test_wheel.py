@@ -74,6 +74,7 @@ class Built:
     wheel: Path  # built from the tree (what `pipx install .` does)
     wheel_from_sdist: Path  # built from the unpacked sdist (what PyPI users build)
     runtime_files: list[str]  # every non-Python file under hello_tui/
+    build_python: Path  # the build venv's (the backend pyproject.toml asks for)
 
 
 BUILD = """\
@@ -116,7 +117,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         for p in (src / "hello_tui").rglob("*")
         if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
     )
-    return Built(src, sdist, wheel, wheel_from_sdist, runtime)
+    return Built(src, sdist, wheel, wheel_from_sdist, runtime, Path(py))
 
 
 def _build_requires(src: Path) -> list[str]:
@@ -140,6 +141,75 @@ def test_the_runtime_files_are_in_the_wheel_and_the_sdist(built: Built) -> None:
         assert rel in sdist, f"{rel} is not in the sdist"
     from_sdist = set(zipfile.ZipFile(built.wheel_from_sdist).namelist())
     assert from_sdist == wheel, "a wheel built from the sdist differs from one built from the tree"
+
+
+# ---------------------------------------------------------------- the AEC3 shim
+SHIM = "hello_tui/media/_aec3_shim.so"
+
+
+def _shim_expected() -> bool:
+    """With g++ the wheel build compiles the shim (media/aec3_build.py); CI has g++
+    (dev.sh's packages), so there a missing shim fails instead of skipping."""
+    return bool(shutil.which("g++") or os.environ.get("CI"))
+
+
+def _wheel_meta(wheel: Path) -> dict[str, str]:
+    with zipfile.ZipFile(wheel) as whl:
+        text = whl.read(f"hello_tui-{__version__}.dist-info/WHEEL").decode()
+    return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+
+
+def test_the_wheel_holds_the_aec3_shim_tagged_for_this_platform(built: Built) -> None:
+    if not _shim_expected():
+        pytest.skip("no g++ here: the wheel build skips the AEC3 shim")
+    import platform
+
+    for wheel in (built.wheel, built.wheel_from_sdist):
+        assert SHIM in zipfile.ZipFile(wheel).namelist(), (
+            f"{wheel.name} has no AEC3 shim although g++ is installed "
+            "(setup.py runs hello_tui/media/aec3_build.py: its note line says why)"
+        )
+        meta = _wheel_meta(wheel)
+        # A linux .so: pip must never install this wheel on another platform.
+        assert meta["Tag"] == f"py3-none-linux_{platform.machine()}", meta
+        assert meta["Root-Is-Purelib"] == "false", meta
+    assert built.sdist.name.endswith(".tar.gz")
+    with tarfile.open(built.sdist) as tar:  # the source builds it; the binary is not shipped
+        assert not any(m.name.endswith("_aec3_shim.so") for m in tar.getmembers())
+
+
+@pytest.fixture(scope="module")
+def pure_wheel(built: Built, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The wheel built where there is no compiler: a PATH without g++ (the tree's
+    build/ still holds the shim of the first build: it must not get in)."""
+    out = tmp_path_factory.mktemp("pure")
+    bare = out / "bin"
+    bare.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "CXX"} | {"PATH": str(bare)}
+    proc = _ok(
+        _run([str(built.build_python), "-c", BUILD, "wheel", str(out)], cwd=built.src, env=env),
+        "build wheel without g++",
+    )
+    return out / proc.stdout.strip().splitlines()[-1], proc.stderr
+
+
+def test_without_gxx_the_build_makes_a_pure_wheel(
+    built: Built, pure_wheel: tuple[Path, str]
+) -> None:
+    wheel, log = pure_wheel
+    notes = [line for line in log.splitlines() if "AEC3 shim not built" in line]
+    assert notes == [
+        "note: AEC3 shim not built (no g++ (apt-get install g++)): echo cancellation keeps "
+        "pywebrtc-audio's default tuning"
+    ], log[-2000:]
+    meta = _wheel_meta(wheel)
+    assert (meta["Tag"], meta["Root-Is-Purelib"]) == ("py3-none-any", "true"), meta
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert SHIM not in names
+    full = set(zipfile.ZipFile(built.wheel).namelist()) - {SHIM}
+    assert {n for n in names if ".dist-info/" not in n} == {
+        n for n in full if ".dist-info/" not in n
+    }
 
 
 def test_the_license_is_in_the_metadata(built: Built) -> None:
@@ -240,6 +310,33 @@ def test_doctor_from_the_installed_wheel(installed: Installed) -> None:
     assert {"config", "portaudio", "server", "account", "ice", "log"} <= set(checks), checks
     failed = {k: c for k, c in checks.items() if c["status"] == "FAIL"}
     assert proc.returncode == 0 and not failed, (proc.stderr, failed)
+    # The wheel's AEC3 shim loads against the installed pywebrtc-audio: our tuning runs.
+    if _shim_expected():
+        assert checks["echo-cancel"]["detail"].startswith("AEC3 with our tuning"), checks
+
+
+def test_the_pure_wheel_runs_with_the_default_tuning(
+    pure_wheel: tuple[Path, str], installed: Installed, tmp_path: Path
+) -> None:
+    """Installed in a venv of its own (the dependencies borrowed from the installed
+    venv through a .pth, after its own site-packages), it runs and says which tuning."""
+    venv = tmp_path / "venv"
+    _ok(_run([sys.executable, "-m", "venv", str(venv)]), "python -m venv")
+    (site,) = venv.glob("lib/python*/site-packages")
+    (deps,) = installed.venv.glob("lib/python*/site-packages")
+    argv = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps"]
+    _ok(_run([*argv, "--no-compile", str(pure_wheel[0])], env=PIP_ENV), "pip install pure wheel")
+    (site / "zz_deps.pth").write_text(f"{deps}\n")  # after: pip would see hello-tui there
+    env = installed.env | {"PATH": f"{venv / 'bin'}:/usr/bin:/bin"}
+    proc = _run(
+        [str(venv / "bin" / "hello-tui"), "doctor", "--no-level", "--json"],
+        cwd=installed.cwd, env=env, timeout=180, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    checks = {c["check"]: c for c in json.loads(proc.stdout)}
+    assert proc.returncode == 0, proc.stderr
+    where = checks["echo-cancel"]["detail"]
+    assert where.startswith("AEC3 with pywebrtc-audio's default tuning"), checks
+    assert "_aec3_shim.so" in where  # why: not built
 
 
 def test_a_video_call_needs_no_extra(installed: Installed) -> None:
