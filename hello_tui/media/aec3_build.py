@@ -31,7 +31,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-PINNED = "0.2.0"  # = aec3_tuned.PINNED (a test checks they agree)
+PINNED = "0.2.0"  # aec3_tuned loads the shim only with this pywebrtc-audio installed
 SDIST_URL = (
     "https://files.pythonhosted.org/packages/d8/b0/"
     "8d9e93083ac412cc758003d5e216d44f69b50619cdd0cfc7897e576eb90c/pywebrtc_audio-0.2.0.tar.gz"

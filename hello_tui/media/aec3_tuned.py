@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hello_tui.media.aec3_build import PINNED  # the version whose headers it is built with
 from hello_tui.media.audio_format import SAMPLE_RATE, Samples
 
 __all__ = ["PINNED", "SHIM", "TUNING", "ShimUnavailable", "TunedProcessor", "load_shim"]
 
-PINNED = "0.2.0"  # the pywebrtc-audio version whose headers the shim is compiled against
 # Where dev.sh and the wheel build put it (gitignored); HELLO_TUI_AEC3_SHIM overrides.
 SHIM = Path(__file__).with_name("_aec3_shim.so")
 BLOCK = SAMPLE_RATE // 100
