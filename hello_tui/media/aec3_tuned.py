@@ -69,7 +69,7 @@ def load_shim() -> ctypes.CDLL:
         return _lib
     path = Path(os.environ.get("HELLO_TUI_AEC3_SHIM") or SHIM)
     if not path.is_file():
-        raise ShimUnavailable(f"not built ({path.name}: no g++ when hello-tui was built?)")
+        raise ShimUnavailable(f"not built ({path.name}: no g++ or no network at the build)")
     try:
         version = metadata.version("pywebrtc-audio")
     except metadata.PackageNotFoundError:

@@ -105,8 +105,8 @@ class ProcessingConfig:
     # Echo cancellation on a headset output too ([audio] aec = "on"); by default a
     # headset gets none (nothing to cancel, and AEC3 would duck the local talker).
     aec_on_headset: bool = False
-    # AEC3 with our suppressor tuning (media/aec3_tuned.py) when dev.sh built the shim
-    # for the installed pywebrtc-audio; else, or False, the binding's default config.
+    # AEC3 with our suppressor tuning (media/aec3_tuned.py) when the shim is built (dev.sh
+    # or the wheel build) for the installed pywebrtc-audio; else, or False, the default.
     tuned_aec: bool = True
 
     @property
