@@ -137,6 +137,12 @@ def _media_options(p: argparse.ArgumentParser) -> None:
             help=f"no {what} on a device: input this time (default: [audio] "
             f"{stage.replace('-', '_')})",
         )
+    p.add_argument(
+        "--aec-tuning",
+        choices=("tuned", "default"),
+        help="AEC3's config this time: ours (when its shim is built) or pywebrtc-audio's "
+        "default (default: [audio] echo_tuning)",
+    )
     p.add_argument("--json", action="store_true", help="JSON lines on stdout, one per event")
     share = p.add_mutually_exclusive_group()
     share.add_argument(
@@ -698,12 +704,15 @@ def _settings_audio(ctx: Context, args: argparse.Namespace) -> tuple[str, str]:
 
 
 def _settings_processing(ctx: Context, args: argparse.Namespace) -> Any:
-    """The settings with --no-aec / --no-noise-suppression / --no-auto-gain applied."""
+    """The settings with --no-aec / --no-noise-suppression / --no-auto-gain / --aec-tuning
+    applied."""
     import msgspec
 
     audio = ctx.settings.audio
-    off = {key: False for key in ("aec", "noise_suppression", "auto_gain")
-           if getattr(args, f"no_{key}", False)}  # fmt: skip
+    off: dict[str, Any] = {key: False for key in ("aec", "noise_suppression", "auto_gain")
+                           if getattr(args, f"no_{key}", False)}  # fmt: skip
+    if getattr(args, "aec_tuning", None):
+        off["echo_tuning"] = args.aec_tuning
     if not off:
         return ctx.settings
     return msgspec.structs.replace(ctx.settings, audio=msgspec.structs.replace(audio, **off))

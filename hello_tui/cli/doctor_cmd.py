@@ -73,7 +73,7 @@ def run_checks(paths: Paths, *, level: bool = True) -> Iterator[Check]:
     yield check
     audio = list(check_audio(settings, level=level))
     yield from audio
-    yield check_echo_cancel()
+    yield check_echo_cancel(settings.audio.echo_tuning)
     yield check_cameras(settings)
     import asyncio
 
@@ -139,9 +139,13 @@ def check_audio(settings: Settings, *, level: bool) -> Iterator[Check]:
     yield _level_check(settings.audio.input)
 
 
-def check_echo_cancel() -> Check:
+def check_echo_cancel(echo_tuning: str = "tuned") -> Check:
     """Which AEC3 tuning a device call's echo canceller gets (docs/media.md, session 7)."""
     from hello_tui.media import aec3_tuned
+
+    if echo_tuning == "default":
+        return Check("echo-cancel", "OK", "AEC3 with pywebrtc-audio's default tuning "
+                     '([audio] echo_tuning = "default")')  # fmt: skip
 
     try:
         aec3_tuned.load_shim()

@@ -36,6 +36,9 @@ class AudioSettings(_Section):
     # a server answers, else PortAudio. PortAudio by default until pulse holds under
     # load (docs/media.md, "The pulse backend").
     backend: Literal["auto", "pulse", "portaudio"] = "portaudio"
+    # AEC3's config: "tuned" (ours, through the shim when it is built: media/aec3_tuned.py)
+    # or "default" (pywebrtc-audio's; ducks the local talker more during double talk).
+    echo_tuning: Literal["tuned", "default"] = "tuned"
 
 
 class VideoSettings(_Section):

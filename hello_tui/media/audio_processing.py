@@ -115,14 +115,19 @@ class ProcessingConfig:
 
     @classmethod
     def from_switches(
-        cls, aec: bool | str, noise_suppression: bool, auto_gain: bool
+        cls,
+        aec: bool | str,
+        noise_suppression: bool,
+        auto_gain: bool,
+        echo_tuning: str = "tuned",
     ) -> ProcessingConfig:
         """From ``[audio]``: ``aec`` is ``"auto"`` (or ``true``: on unless the output
-        is a headset), ``"on"`` (on a headset too) or ``"off"`` (or ``false``)."""
+        is a headset), ``"on"`` (on a headset too) or ``"off"`` (or ``false``);
+        ``echo_tuning`` ``"tuned"`` (ours, when the shim is built) or ``"default"``."""
         mode = ("auto" if aec else "off") if isinstance(aec, bool) else aec
         return cls(
             aec=mode != "off", noise_suppression=noise_suppression, auto_gain=auto_gain,
-            aec_on_headset=mode == "on",
+            aec_on_headset=mode == "on", tuned_aec=echo_tuning != "default",
         )  # fmt: skip
 
 

@@ -56,6 +56,6 @@ def call_options(
         identity=identity,
         ice_transport_policy=settings.ice.transport_policy,
         audio_processing=ProcessingConfig.from_switches(
-            audio.aec, audio.noise_suppression, audio.auto_gain
+            audio.aec, audio.noise_suppression, audio.auto_gain, audio.echo_tuning
         ),
     )

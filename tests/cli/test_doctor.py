@@ -137,6 +137,15 @@ def test_json_shape_and_log_path(cli: Cli) -> None:
     assert checks["echo-cancel"]["detail"].startswith(tuning)
 
 
+def test_doctor_says_when_the_config_asks_for_the_default_tuning(cli: Cli) -> None:
+    _config('[audio]\necho_tuning = "default"\n')
+    code, checks = _doctor(cli, "--no-level")
+    assert code == 0
+    assert checks["echo-cancel"]["detail"] == (
+        'AEC3 with pywebrtc-audio\'s default tuning ([audio] echo_tuning = "default")'
+    )
+
+
 def test_unreachable_configured_server_fails(cli: Cli) -> None:
     _config(f'[server]\nurl = "ws://127.0.0.1:{_free_port()}"\nconnect_timeout = 2\n')
     code, checks = _doctor(cli, "--no-level")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -373,6 +374,29 @@ def test_the_tuning_keeps_the_near_talker_and_still_removes_the_echo(tmp_path: P
     print(f"double talk: default {default:.3f}, tuned {tuned:.3f}; tuned ERLE {erle:.1f} dB")
     assert tuned >= 0.9 > default  # the bar, which AEC3's default config misses here
     assert erle >= 25
+
+
+def test_echo_tuning_default_runs_the_binding_with_the_shim_there() -> None:
+    # [audio] echo_tuning = "default" / --aec-tuning default: the binding's own config.
+    shim_or_skip()
+    for tuning, tuned in (("tuned", True), ("default", False)):
+        config = ProcessingConfig.from_switches(True, True, True, tuning)
+        assert config.tuned_aec is tuned
+        assert CaptureProcessor(config, echo_cancellation=True).tuned is tuned
+
+
+def test_the_aec_tuning_option_overrides_the_config() -> None:
+    import argparse
+    from types import SimpleNamespace
+
+    from hello_tui.cli.call_cmd import _settings_processing
+    from hello_tui.config.settings import Settings
+
+    ctx: Any = SimpleNamespace(settings=Settings())
+    assert ctx.settings.audio.echo_tuning == "tuned"
+    got = _settings_processing(ctx, argparse.Namespace(aec_tuning="default", no_aec=True))
+    assert (got.audio.echo_tuning, got.audio.aec) == ("default", False)
+    assert _settings_processing(ctx, argparse.Namespace(aec_tuning=None)) is ctx.settings
 
 
 def test_without_the_shim_the_binding_default_runs(monkeypatch: pytest.MonkeyPatch) -> None:
