@@ -321,11 +321,18 @@ def test_the_pure_wheel_runs_with_the_default_tuning(
     """Installed in a venv of its own (the dependencies borrowed from the installed
     venv through a .pth, after its own site-packages), it runs and says which tuning."""
     venv = tmp_path / "venv"
-    _ok(_run([sys.executable, "-m", "venv", str(venv)]), "python -m venv")
+    _ok(_run([sys.executable, "-m", "venv", "--without-pip", str(venv)]), "python -m venv")
     (site,) = venv.glob("lib/python*/site-packages")
     (deps,) = installed.venv.glob("lib/python*/site-packages")
-    argv = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps"]
-    _ok(_run([*argv, "--no-compile", str(pure_wheel[0])], env=PIP_ENV), "pip install pure wheel")
+    argv = [
+        str(installed.venv / "bin" / "python"),
+        "-m",
+        "pip",
+        "--python",
+        str(venv / "bin" / "python"),
+    ]
+    argv += ["install", "-q", "--no-deps", "--no-compile", str(pure_wheel[0])]
+    _ok(_run(argv, env=PIP_ENV), "pip install pure wheel")
     (site / "zz_deps.pth").write_text(f"{deps}\n")  # after: pip would see hello-tui there
     env = installed.env | {"PATH": f"{venv / 'bin'}:/usr/bin:/bin"}
     proc = _run(
