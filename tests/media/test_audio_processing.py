@@ -266,8 +266,13 @@ def test_the_shim_build_skips_with_one_note_line(
     monkeypatch.setenv(aec3_build.SKIP_ENV, "")
     monkeypatch.setenv("CXX", "no-such-compiler-here")
     assert aec3_build.build(tmp_path / "shim.so", log=notes.append) is None
-    assert [n.split(" (")[0] for n in notes] == ["note: AEC3 shim not built"] * 2, notes
+    monkeypatch.delenv("CXX")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no headers, no object
+    monkeypatch.setattr(aec3_build, "SDIST_URL", "http://127.0.0.1:9/sdist.tar.gz")  # offline
+    assert aec3_build.build(tmp_path / "shim.so", log=notes.append) is None
+    assert [n.split(" (")[0] for n in notes] == ["note: AEC3 shim not built"] * 3, notes
     assert "no-such-compiler-here" in notes[1]
+    assert "cannot fetch" in notes[2] or "no g++" in notes[2], notes[2]
     assert not (tmp_path / "shim.so").exists()
 
 
