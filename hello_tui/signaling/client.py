@@ -27,12 +27,20 @@ import errno
 import logging
 import random
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import aiohttp
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as _ws_connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidMessage,
+    InvalidStatus,
+    WebSocketException,
+)
 
 from hello_tui import __version__
 from hello_tui.signaling.errors import (
@@ -189,25 +197,45 @@ _ERRNO_REASONS = {
 
 def _reason(exc: BaseException) -> str:
     """A short lower-case phrase for why a connection attempt failed."""
-    if isinstance(exc, aiohttp.WSServerHandshakeError):
-        return f"no hello-tui server there (HTTP {exc.status} on the WebSocket upgrade)"
-    if isinstance(exc, (aiohttp.ClientConnectorDNSError, socket.gaierror)):
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        return f"no hello-tui server there (HTTP {status} on the WebSocket upgrade)"
+    if isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, OSError):
+        return _reason(exc.__cause__)  # the connection failed during the upgrade
+    if isinstance(exc, ConnectionClosed):
+        sent = exc.sent
+        if sent is not None and sent.code not in (1000, 1001) and not exc.rcvd_then_sent:
+            # We closed it on an error: websockets' own words, not the server's.
+            if sent.reason == "keepalive ping timeout":
+                return "no answer to the heartbeat ping"
+            return sent.reason.lower() or f"closed with code {sent.code}"
+        cause = exc.__cause__
+        return _reason(cause) if cause is not None else "the server closed the connection"
+    if isinstance(exc, WebSocketException):  # an answer that is not a WebSocket upgrade
+        return f"no hello-tui server there ({str(exc).lower() or type(exc).__name__})"
+    if isinstance(exc, socket.gaierror):
         return "unknown host"
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+    if isinstance(exc, ssl.SSLCertVerificationError):
         return "TLS certificate not trusted"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        os_error = exc.os_error
-        if os_error.errno in _ERRNO_REASONS:
-            return _ERRNO_REASONS[os_error.errno]
+    if isinstance(exc, OSError):
+        if exc.errno in _ERRNO_REASONS:
+            return _ERRNO_REASONS[exc.errno]
         # Multiple addresses (::1 and 127.0.0.1) fail as a combined OSError.
-        text = str(os_error).lower()
+        text = str(exc).lower()
         if "connect call failed" in text or "refused" in text:
             return "connection refused"
-        return text or type(os_error).__name__
-    if isinstance(exc, OSError) and exc.errno in _ERRNO_REASONS:
-        return _ERRNO_REASONS[exc.errno]
+        return text or type(exc).__name__
     text = str(exc).strip()
     return text.lower() if text else type(exc).__name__
+
+
+class _Connect(_ws_connect):
+    """websockets' ``connect`` minus redirects: a 3xx on ``/ws`` is not a hello-tui
+    server (the login signs the origin we dialled, so a moved server could not
+    take it anyway), as with aiohttp before."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
 
 
 class _VersionRefused(ProtocolMismatch):
@@ -237,8 +265,7 @@ class SignalingClient:
         self.reconnect_policy = reconnect
         self.heartbeat = heartbeat
         self._rng = rng or random.Random()
-        self._http: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: ClientConnection | None = None
         self._url: str | None = None
         self._welcome: Welcome | None = None
         self._next_ref = 1
@@ -325,27 +352,31 @@ class SignalingClient:
         """Connect, hello, welcome; start the reader. Raises typed errors."""
         assert self._url is not None
         timeout = self.connect_timeout if timeout is None else timeout
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession()
+        heartbeat = self.heartbeat
         try:
             ws = await asyncio.wait_for(
-                self._http.ws_connect(
+                _Connect(
                     self._url,
-                    heartbeat=self.heartbeat,
+                    # A ping every `heartbeat` s, the connection dropped if no pong
+                    # comes within half of it (aiohttp's heartbeat, as before).
+                    ping_interval=heartbeat,
+                    ping_timeout=heartbeat / 2 if heartbeat else None,
                     # A hostile server cannot make us buffer more than this; frames
                     # over MAX_MESSAGE_BYTES are then refused by decode_server.
-                    max_msg_size=2 * MAX_MESSAGE_BYTES,
-                    autoping=True,
+                    max_size=2 * MAX_MESSAGE_BYTES,
+                    compression=None,  # small JSON: not worth a zlib context per side
+                    proxy=None,  # as before: no proxy from the environment
+                    open_timeout=None,  # ours, above
                 ),
                 timeout,
             )
         except TimeoutError:
             raise ServerUnreachable(self._url, f"timed out after {timeout:g} s") from None
-        except (aiohttp.ClientError, OSError) as exc:
+        except (WebSocketException, OSError) as exc:
             raise ServerUnreachable(self._url, _reason(exc)) from None
         try:
             welcome = await self._handshake(ws, timeout)
-        except (aiohttp.ClientError, OSError) as exc:
+        except (WebSocketException, OSError) as exc:
             await ws.close()
             raise ServerUnreachable(self._url, _reason(exc)) from None
         except BaseException:
@@ -366,7 +397,7 @@ class SignalingClient:
         """The protocol version this connection speaks (the server's answer)."""
         return self._welcome.version if self._welcome else PROTOCOL_VERSION
 
-    async def _handshake(self, ws: aiohttp.ClientWebSocketResponse, timeout: float) -> Welcome:
+    async def _handshake(self, ws: ClientConnection, timeout: float) -> Welcome:
         """``hello`` with our version; an older server answers ``error version``
         and stays ready for another ``hello``: say the older version then."""
         for version in sorted(PROTOCOL_VERSIONS, reverse=True):
@@ -377,25 +408,25 @@ class SignalingClient:
                     raise
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    async def _hello(
-        self, ws: aiohttp.ClientWebSocketResponse, version: int, timeout: float
-    ) -> Welcome:
+    async def _hello(self, ws: ClientConnection, version: int, timeout: float) -> Welcome:
         assert self._url is not None
         ref = self._take_ref()
-        await ws.send_str(encode(Hello(version=version, client=self.client_name, ref=ref)).decode())
+        await ws.send(encode(Hello(version=version, client=self.client_name, ref=ref)), text=True)
         try:
             async with asyncio.timeout(timeout):
-                frame = await ws.receive()
+                data = await ws.recv()
         except TimeoutError:
             raise ProtocolMismatch(
                 f"{self._url}: no welcome within {timeout:g} s (not a hello-tui server?)"
             ) from None
-        if frame.type != aiohttp.WSMsgType.TEXT:
+        except ConnectionClosed:
+            data = b""  # (as a binary frame: not a welcome)
+        if not isinstance(data, str):
             raise ProtocolMismatch(
                 f"{self._url}: the server closed the connection instead of a welcome"
             )
         try:
-            msg = decode_server(frame.data)
+            msg = decode_server(data)
         except ProtocolError as exc:
             raise ProtocolMismatch(f"{self._url}: unexpected first message ({exc})") from None
         if isinstance(msg, Error):
@@ -430,9 +461,6 @@ class SignalingClient:
                 await self._ws.close()
             self._ws = None
         self._fail_pending(ConnectionLost("the signaling client was closed"))
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
         self._events.put_nowait(None)
 
     # ------------------------------------------------------------ plumbing
@@ -447,22 +475,22 @@ class SignalingClient:
             if not fut.done():
                 fut.set_exception(exc)
 
-    async def _send(self, ws: aiohttp.ClientWebSocketResponse, msg: Message) -> None:
+    async def _send(self, ws: ClientConnection, msg: Message) -> None:
         async with self._send_lock:
-            await ws.send_str(encode(msg).decode())
+            await ws.send(encode(msg), text=True)  # UTF-8 JSON bytes, as a text frame
 
-    async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    async def _read_loop(self, ws: ClientConnection) -> None:
         reason = "the server closed the connection"
         try:
-            async for frame in ws:
-                if frame.type == aiohttp.WSMsgType.TEXT:
-                    self._dispatch(frame.data)
-                elif frame.type == aiohttp.WSMsgType.ERROR:
-                    reason = f"connection error: {_reason(ws.exception() or Exception())}"
-                    break
+            async for data in ws:  # ends at a normal close (1000, 1001)
+                if isinstance(data, str):  # binary frames are no part of the protocol
+                    self._dispatch(data)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # a transport error surfacing from receive()
+        except ConnectionClosed as exc:  # an error closed it, or the TCP connection broke
+            text = _reason(exc)
+            reason = text if text == reason else f"connection error: {text}"
+        except Exception as exc:  # a transport error surfacing from recv()
             reason = f"connection error: {_reason(exc)}"
         if self._closed or self._ws is not ws:
             return
@@ -618,7 +646,7 @@ class SignalingClient:
             msg.ref = ref
             try:
                 await self._send(ws, msg)
-            except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
+            except (WebSocketException, ConnectionError, RuntimeError) as exc:
                 raise ConnectionLost(f"connection to the server lost ({_reason(exc)})") from None
             reply = await fut
         finally:

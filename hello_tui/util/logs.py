@@ -5,7 +5,7 @@
 directory) at INFO by default; ``-v`` / ``-vv`` (or ``--log-level``) lower
 the level and also echo records on stderr for the CLI. Every record passes
 :class:`RedactingFilter` on the way to any of our handlers, whichever logger
-(ours, aiortc, aioice, aiohttp) produced it: IP addresses truncated, SDP cut,
+(ours, aiortc, aioice, aiohttp, websockets) produced it: IP addresses truncated, SDP cut,
 e-mail addresses reduced to their domain, and any word a front end marks
 sensitive (a contact's name) replaced. Our own code never passes contacts,
 SDP or message text to a log call in the first place; the filter is the
@@ -81,7 +81,7 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
 
 
 # Libraries that log every packet at DEBUG: kept at INFO unless -vvv or --log-level DEBUG.
-CHATTY = ("aioice", "aiortc", "aiohttp")
+CHATTY = ("aioice", "aiortc", "aiohttp", "websockets")  # websockets: every frame, payload too
 
 
 def level_for(verbose: int = 0, log_level: str | None = None) -> int:

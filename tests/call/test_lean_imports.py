@@ -32,6 +32,9 @@ NOT_IMPORTED = (
     "qrcode",
     "segno",
     "dns",  # dnspython, for aioice's mDNS resolver: deferred (media/aioice_mdns.py)
+    "aiohttp",  # the signaling WebSocket is websockets' now (9.4 MiB, 105 modules)
+    "yarl",
+    "multidict",
 )
 
 
