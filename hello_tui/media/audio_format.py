@@ -39,7 +39,7 @@ def make_frame(samples: Samples, pts: int) -> av.AudioFrame:
     pcm = np.ascontiguousarray(samples, dtype=np.int16).reshape(-1)
     frame = av.AudioFrame(format=_S16, layout=_MONO, samples=len(pcm))
     if len(pcm):
-        frame.planes[0].update(pcm)
+        frame.planes[0].update(pcm)  # type: ignore[arg-type]  # any buffer (the stub says bytes)
     frame.sample_rate = SAMPLE_RATE
     frame.pts = pts
     frame.time_base = TIME_BASE
