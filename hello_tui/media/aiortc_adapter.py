@@ -26,6 +26,9 @@ attributes, checked here and by ``tests/media/test_aiortc_adapter.py``):
   (replaced before the decoder thread starts)
 - ``RTCRtpSender._RTCRtpSender__encoder`` (pre-set; aiortc creates one only if None)
 - ``aiortc.codecs.opus.OpusEncoder``'s ``codec`` / ``resampler`` attributes (subclassed)
+- ``RemoteStreamTrack._queue`` of an audio track (replaced by an
+  :class:`~hello_tui.media.eager.EagerQueue` at the connection's first ``track``
+  event: :func:`eager_track_queue`)
 
 Separately, :func:`watch_rtcp` *observes* (changes nothing) the RTCP of a
 connection's senders to measure the round-trip time per report, unsmoothed:
