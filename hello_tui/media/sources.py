@@ -404,10 +404,14 @@ class DeviceSource(AudioSource):
                 with self._capture_lock:
                     self._generation = -1
                 close_stream(self._stream, started=started)
+            # Ended before the wake: an eager queue may run the reader (the sender's
+            # task, which stops this track on its way out) inside put_nowait.
+            super().stop()
             if self._queue is not None:
                 if self._queue.full():
                     self._queue.get_nowait()
                 self._queue.put_nowait(None)  # wake a pending recv()
+            return
         super().stop()
 
 

@@ -140,3 +140,40 @@ def test_the_adapter_refuses_a_remote_track_without_aiortcs_queue() -> None:
     del bare._queue
     with pytest.raises(ad.AiortcAdapterError):
         ad.eager_track_queue(bare)
+
+
+async def test_a_device_source_stopped_from_a_callback_ends_its_reader_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The eager wake runs the reader inside stop(); a reader that stops the track
+    on its way out (as aiortc's sender does) must find it already ended."""
+    from aiortc.mediastreams import MediaStreamError
+
+    from hello_tui.media import sources
+
+    closed: list[object] = []
+
+    class Card:
+        latency = 0.02
+        active = True
+
+    monkeypatch.setattr(sources, "open_stream", lambda kind, name, cb, **kw: (Card(), None))
+    monkeypatch.setattr(sources, "start_stream", lambda stream: None)
+    monkeypatch.setattr(sources, "close_stream", lambda stream, started=True: closed.append(stream))
+    source = sources.DeviceSource("device:test", "test")
+    ended: list[str] = []
+
+    async def sender() -> None:
+        try:
+            await source.recv()
+        except MediaStreamError:
+            ended.append(source.readyState)
+            source.stop()  # aiortc's sender stops its track when its loop ends
+
+    task = asyncio.create_task(sender())
+    await asyncio.sleep(0.01)  # the reader waits on the (eager) queue
+    done = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(lambda: (source.stop(), done.set_result(None)))
+    await asyncio.wait_for(done, T)
+    await asyncio.wait_for(task, T)
+    assert ended == ["ended"] and len(closed) == 1  # closed once, not again from the reader
