@@ -11,6 +11,7 @@ arms share the machine's noise; the medians per arm are compared.
 
     .venv/bin/python bench/loop_cpu.py [--var HELLO_TUI_FAST_RTP] [--off 0] [--on 1]
                                        [--windows 10] [--seconds 5] [--loop uvloop]
+                                       [--source sine|thread]
 
 Two runs at once, one per arm (``--off 1 --on 1`` for all windows on), pair
 their windows in time: both share the same moment's load, which a loaded
@@ -20,6 +21,11 @@ What it leaves out: devices (PortAudio threads; the side-by-side harness in
 ../shared/peers measures those), signaling, the quality collector. What it
 keeps: aiortc/aioice/pylibsrtp per packet, the adapter, Opus encode and
 decode, the sources' pacing and the sinks' conversion.
+
+``--source thread`` sends from a ``DeviceSource`` whose "card" is a Python
+thread delivering a 10 ms block of tone every 10 ms (the microphone's
+hand-off: ``call_soon_threadsafe`` per 20 ms frame, the source's queue, the
+sender's task), instead of ``sine:`` (a timer in the loop).
 """
 
 from __future__ import annotations
@@ -35,9 +41,59 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HELLO_TUI_ICE_HOSTS", "127.0.0.1")
 
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+import hello_tui.media.sources as sources
 from hello_tui.call.peer import new_peer_connection
 from hello_tui.media.sinks import NullSink
-from hello_tui.media.sources import SineSource
+from hello_tui.media.sources import MIC_BLOCK, DeviceSource, SineSource
+
+
+class ThreadCard:
+    """A capture stream for ``DeviceSource``: a thread calls its callback with a
+    10 ms block of a tone every 10 ms (absolute deadlines), as PortAudio would."""
+
+    latency = 0.02
+    active = True
+
+    def __init__(self, callback: Any, hz: float) -> None:
+        self._callback = callback
+        n = np.arange(48_000) * 2 * np.pi * hz / 48_000
+        self._tone = (np.sin(n) * 8000).astype(np.int16).reshape(-1, 1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        status = SimpleNamespace(input_overflow=False)
+        at, pos = time.monotonic(), 0
+        while not self._stop.is_set():
+            at += MIC_BLOCK / 48_000
+            self._stop.wait(max(0.0, at - time.monotonic()))
+            block = self._tone[pos : pos + MIC_BLOCK]
+            pos = (pos + MIC_BLOCK) % (48_000 - MIC_BLOCK)
+            when = SimpleNamespace(inputBufferAdcTime=at, currentTime=at)
+            self._callback(block, MIC_BLOCK, when, status)
+
+
+def thread_source(hz: float) -> DeviceSource:
+    """A ``DeviceSource`` fed by a :class:`ThreadCard` (the bench's stand-in microphone)."""
+    sources.open_stream = lambda kind, name, callback, **kw: (ThreadCard(callback, hz), None)
+    sources.start_stream = lambda stream: stream.start()
+    sources.close_stream = lambda stream, started=True: stream.close()
+    return DeviceSource("device:bench", "bench")
+
+
+SOURCE_KIND = "sine"
 
 
 async def one_window(seconds: float, warm: float = 1.0) -> float:
@@ -55,8 +111,12 @@ async def one_window(seconds: float, warm: float = 1.0) -> float:
 
     a.on("track", on_track(sinks[0]))
     b.on("track", on_track(sinks[1]))
-    a.addTrack(SineSource("sine:440", 440))
-    b.addTrack(SineSource("sine:660", 660))
+    if SOURCE_KIND == "thread":
+        a.addTrack(thread_source(440))
+        b.addTrack(thread_source(660))
+    else:
+        a.addTrack(SineSource("sine:440", 440))
+        b.addTrack(SineSource("sine:660", 660))
     try:
         await a.setLocalDescription(await a.createOffer())
         await b.setRemoteDescription(a.localDescription)
@@ -86,7 +146,10 @@ async def main() -> None:
     ap.add_argument("--windows", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    ap.add_argument("--source", choices=("sine", "thread"), default="sine")
     args = ap.parse_args()
+    global SOURCE_KIND
+    SOURCE_KIND = args.source
     arms: dict[str, list[float]] = {args.off: [], args.on: []}
     print(f"load {os.getloadavg()[0]:.2f}", flush=True)
     for i in range(args.windows):

@@ -26,6 +26,9 @@ attributes, checked here and by ``tests/media/test_aiortc_adapter.py``):
   (replaced before the decoder thread starts)
 - ``RTCRtpSender._RTCRtpSender__encoder`` (pre-set; aiortc creates one only if None)
 - ``aiortc.codecs.opus.OpusEncoder``'s ``codec`` / ``resampler`` attributes (subclassed)
+- ``RemoteStreamTrack._queue`` of an audio track (replaced by an
+  :class:`~hello_tui.media.eager.EagerQueue` at the connection's first ``track``
+  event: :func:`eager_track_queue`)
 
 Separately, :func:`watch_rtcp` *observes* (changes nothing) the RTCP of a
 connection's senders to measure the round-trip time per report, unsmoothed:
@@ -110,6 +113,7 @@ from av import AudioFrame, AudioResampler, CodecContext
 from av.frame import Frame
 
 from hello_tui.media.audio_format import make_frame
+from hello_tui.media.eager import EagerQueue, eager_enabled
 from hello_tui.media.opus_decoder import OpusDecoder, OpusError, has_lbrr
 
 __all__ = [
@@ -180,6 +184,7 @@ check_aioice_version(aioice.__version__)
 _CREATE = "_RTCPeerConnection__createTransceiver"
 _JITTER = "_RTCRtpReceiver__jitter_buffer"
 _DQUEUE = "_RTCRtpReceiver__decoder_queue"
+_TRACK_QUEUE = "_queue"  # RemoteStreamTrack: asyncio.Queue of decoded frames, None ends it
 _DTHREAD = "_RTCRtpReceiver__decoder_thread"
 _ENCODER = "_RTCRtpSender__encoder"
 _TRACK = "_RTCRtpSender__track"
@@ -646,6 +651,29 @@ def adapt_receiver(receiver: RTCRtpReceiver, tuning: AudioTuning | None = None) 
     _AUDIO_RECEIVERS.add(receiver)
 
 
+def eager_track_queue(track: Any) -> None:
+    """Give an audio ``RemoteStreamTrack`` an :class:`~hello_tui.media.eager.EagerQueue`
+    for its ``_queue`` (in aiortc 1.16 an ``asyncio.Queue``, read by ``recv()`` with
+    ``get``, written by the decoder thread with ``put`` and by the inline decoder with
+    ``put_nowait``): a frame decoded in the datagram callback (the fast path) then
+    runs the sink's task in that callback, one loop iteration instead of two.
+
+    Run as the connection's first ``track`` listener (:func:`adapt_peer_connection`
+    registers it when the connection is made), so before any reader can wait on
+    the old queue; a queue that already holds frames is left alone."""
+    if getattr(track, "kind", None) != "audio":
+        return
+    _require(track, _TRACK_QUEUE)
+    own = getattr(track, _TRACK_QUEUE)
+    if not isinstance(own, asyncio.Queue | EagerQueue):
+        raise AiortcAdapterError(
+            f"aiortc {aiortc.__version__}: the remote track's {_TRACK_QUEUE} is not an "
+            "asyncio.Queue; the adapter must be updated for this aiortc"
+        )
+    if isinstance(own, asyncio.Queue) and own.empty():
+        setattr(track, _TRACK_QUEUE, EagerQueue())
+
+
 def adapt_sender(sender: RTCRtpSender, tuning: AudioTuning | None = None) -> None:
     """Make an audio sender encode Opus with :class:`SpeechOpusEncoder`, inline."""
     for name in (_ENCODER, _TRACK, "_enabled"):
@@ -743,6 +771,8 @@ def adapt_peer_connection(
     setattr(pc, _CREATE, create)
     if fast_enabled():
         install_fast_path(pc)
+    if eager_enabled():
+        pc.on("track", eager_track_queue)  # first listener: before any sink reads the track
     _ADAPTED.add(pc)
     return pc
 

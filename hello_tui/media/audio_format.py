@@ -25,11 +25,21 @@ TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 Samples = npt.NDArray[np.int16]
 
 
+_S16 = av.AudioFormat("s16")
+_MONO = av.AudioLayout("mono")
+
+
 def make_frame(samples: Samples, pts: int) -> av.AudioFrame:
-    """Wrap mono int16 ``samples`` as an aiortc-ready frame starting at sample ``pts``."""
-    frame = av.AudioFrame.from_ndarray(
-        np.ascontiguousarray(samples, dtype=np.int16).reshape(1, -1), format="s16", layout="mono"
-    )
+    """Wrap mono int16 ``samples`` as an aiortc-ready frame starting at sample ``pts``.
+
+    The frame is allocated and its one plane filled directly: ``from_ndarray``
+    does the same after parsing the format and layout names and checking the
+    array in Python, twice the cost (9.5 -> 4.7 us warm, 26 -> 14 us right after
+    an Opus encode; twice per 20 ms frame and side in a call)."""
+    pcm = np.ascontiguousarray(samples, dtype=np.int16).reshape(-1)
+    frame = av.AudioFrame(format=_S16, layout=_MONO, samples=len(pcm))
+    if len(pcm):
+        frame.planes[0].update(pcm)  # type: ignore[arg-type]  # any buffer (the stub says bytes)
     frame.sample_rate = SAMPLE_RATE
     frame.pts = pts
     frame.time_base = TIME_BASE

@@ -47,6 +47,7 @@ from hello_tui.media.devices import (
     open_stream,
     start_stream,
 )
+from hello_tui.media.eager import EagerQueue, frame_queue
 from hello_tui.media.endpoint import parse_endpoint
 from hello_tui.media.errors import MediaError
 from hello_tui.media.levels import rms_dbfs
@@ -203,6 +204,10 @@ def _is_voice(block: Samples, processor: CaptureProcessor | None) -> bool:
     return len(block) > 0 and rms_dbfs(block) >= VOICE_DBFS
 
 
+# What the capture hand-off queues: (samples, pts), None when the source stops.
+_FrameQueue = EagerQueue[tuple[Samples, int] | None] | asyncio.Queue[tuple[Samples, int] | None]
+
+
 class DeviceSource(AudioSource):
     """Microphone (``device:[NAME]``), paced by the sound card's clock.
 
@@ -234,7 +239,7 @@ class DeviceSource(AudioSource):
         self._captured = 0
         # Not ``_loop``: the track's base (pyee's emitter) owns that name.
         self._main_loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[tuple[Samples, int] | None] | None = None
+        self._queue: _FrameQueue | None = None
         self._chunks = Rechunker()
         self.processor: CaptureProcessor | None = None
         self._start_lock = threading.Lock()
@@ -321,10 +326,12 @@ class DeviceSource(AudioSource):
         with the connection's own steps) is sent, not dropped. Idempotent."""
         self._listening()
 
-    def _listening(self) -> asyncio.Queue[tuple[Samples, int] | None]:
+    def _listening(self) -> _FrameQueue:
         if self._queue is None:
             self._main_loop = asyncio.get_running_loop()
-            self._queue = asyncio.Queue(maxsize=self.queue_frames)
+            # Eager: the block's call_soon_threadsafe callback (_push) runs the sender's
+            # task (encode, packetise, send) in the same loop iteration (media/eager.py).
+            self._queue = frame_queue(maxsize=self.queue_frames)
             self.warm()
         return self._queue
 
@@ -397,10 +404,14 @@ class DeviceSource(AudioSource):
                 with self._capture_lock:
                     self._generation = -1
                 close_stream(self._stream, started=started)
+            # Ended before the wake: an eager queue may run the reader (the sender's
+            # task, which stops this track on its way out) inside put_nowait.
+            super().stop()
             if self._queue is not None:
                 if self._queue.full():
                     self._queue.get_nowait()
                 self._queue.put_nowait(None)  # wake a pending recv()
+            return
         super().stop()
 
 

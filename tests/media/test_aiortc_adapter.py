@@ -30,6 +30,7 @@ from hello_tui.call import events as ev
 from hello_tui.call.peer import new_peer_connection
 from hello_tui.media import aiortc_adapter as ad
 from hello_tui.media.audio_format import make_frame
+from hello_tui.media.eager import EagerQueue
 from tests.call import conftest as call_fixtures
 from tests.call.conftest import RATE, Env, T, dominant_hz, read_wav
 
@@ -423,6 +424,7 @@ async def test_a_call_with_the_adapter_carries_the_tone_at_speech_settings(env: 
     receiver = call.pc.getReceivers()[0]
     jitter = vars(receiver)["_RTCRtpReceiver__jitter_buffer"]
     decoder_queue = vars(receiver)["_RTCRtpReceiver__decoder_queue"]
+    track_queue = vars(receiver.track)["_queue"]
     path = ad.fast_path(sender.transport)
     assert path is not None
     fast_in, fast_out = path.fast_in, path.fast_out  # before the stats: they count on
@@ -440,6 +442,7 @@ async def test_a_call_with_the_adapter_carries_the_tone_at_speech_settings(env: 
     assert isinstance(jitter, ad.SpeechJitterBuffer) and jitter.stats.released > 50
     assert isinstance(decoder_queue, ad._InlineDecoderQueue) and decoder_queue._decoder is not None
     assert decoder_queue.qsize() == 0  # every frame was decoded inline, none left to the thread
+    assert isinstance(track_queue, EagerQueue)  # the sink's task ran in the datagram callback
     assert "_next_encoded_frame" in vars(sender)  # encoded inline
     assert "_run_rtp" in vars(sender)  # packets written by the adapter's loop
     # media took the fast path both ways, and aiortc's transport stats still count it
