@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import os
 import random
 import re
@@ -56,6 +57,7 @@ from typing import Any, TypeVar
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hello_tui.server.gcpauses import GcPauses
 from hello_tui.signaling import protocol as p
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -760,6 +762,13 @@ async def run_calls(
     """
     stats = CallStats()
     sdps = make_sdps(n)
+    if GEN_GC_FREEZE:
+        # The generator's heap (aiohttp, cryptography, msgspec, 2n SDPs) out of the
+        # collector's reach: a full collection of it stopped every exchange in flight
+        # for 30–60 ms once per run, at the p99 (docs/benchmarks.md, session 8).
+        gc.collect()
+        gc.freeze()
+        GEN_PAUSES.reset()  # that collection was before the clock
     live = [pair for pair in pairs if not pair.broken]
     callees = [asyncio.create_task(callee_loop(pair, stats)) for pair in live]
     meter = CpuMeter(cpu or {})
@@ -903,6 +912,43 @@ async def step_costs(http: aiohttp.ClientSession, servers: list[ServerProc]) -> 
     return out
 
 
+GEN_PAUSES = GcPauses()  # the generator's own collections
+GEN_GC_FREEZE = True  # --gen-gc default: leave the generator's collector alone
+
+
+async def gc_pauses(http: aiohttp.ClientSession, srv: ServerProc) -> list[list[float]]:
+    """A server's GC pauses so far: per generation [count, seconds, longest]."""
+    m = await srv.metrics(http)
+    return [
+        [
+            m.get(f'hello_gc_pauses_total{{generation="{g}"}}', 0.0),
+            m.get(f'hello_gc_pause_seconds_total{{generation="{g}"}}', 0.0),
+            m.get(f'hello_gc_pause_max_seconds{{generation="{g}"}}', 0.0),
+        ]
+        for g in range(3)
+    ]
+
+
+def gc_note(before: list[list[list[float]]], after: list[list[list[float]]]) -> str:
+    """Per process, collections during the run per generation: count, mean and
+    longest pause (the longest since start, for the servers)."""
+
+    def one(b: list[list[float]], a: list[list[float]]) -> str:
+        parts = []
+        for g in range(3):
+            n = a[g][0] - b[g][0]
+            if n:
+                mean = 1000 * (a[g][1] - b[g][1]) / n
+                parts.append(f"gen{g} {n:.0f}× {mean:.2f}/{1000 * a[g][2]:.1f} ms")
+        return " ".join(parts) or "none"
+
+    names = "AB" if len(after) == 2 else [str(i) for i in range(len(after))]
+    out = [f"{name} {one(b, a)}" for name, b, a in zip(names, before, after, strict=True)]
+    gen = [[0.0, 0.0, 0.0] for _ in range(3)]
+    out.append("generator " + one(gen, GEN_PAUSES.by_generation))
+    return "GC pauses (count, mean/max): " + ", ".join(out)
+
+
 def step_note(before: dict[str, float], after: dict[str, float], exchanges: int) -> str:
     """Mean server time per step (handler wall time, Redis round trips included)."""
     parts = []
@@ -953,7 +999,11 @@ async def calls_scenario(
         exchanges = 0
         best: Row | None = None
         for rate in opts.rates:
+            gc_before = [await gc_pauses(http, srv) for srv in servers]
+            GEN_PAUSES.reset()
             stats, wall, usage = await run_calls(pairs, opts.calls, rate, cpu)
+            gc_after = [await gc_pauses(http, srv) for srv in servers]
+            usage += "; " + gc_note(gc_before, gc_after)
             exchanges += stats.done
             stray = await leftovers(pairs)
             row = _call_row(f"{label}, open loop @{rate:.0f}/s", stats, wall, stray, servers)
@@ -1151,6 +1201,7 @@ async def loop_ab_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
 
 
 async def main_async(opts: Options) -> int:
+    GEN_PAUSES.install()
     keys = Keys()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="hello-load-") as name:
@@ -1234,10 +1285,18 @@ def parse(argv: list[str] | None = None) -> Options:
         choices=["auto", "uvloop", "asyncio"],
         help="the servers' event loop (`serve --loop`; auto: uvloop when installed)",
     )
+    ap.add_argument(
+        "--gen-gc",
+        default="freeze",
+        choices=["freeze", "default"],
+        help="the generator's own cyclic GC: its heap frozen before each run (freeze), or "
+        "left as Python sets it (default: a full collection stalls it mid-run)",
+    )
     args = ap.parse_args(argv)
-    global PINNING, LEAN
+    global PINNING, LEAN, GEN_GC_FREEZE
     if args.no_pin:
         PINNING = False
+    GEN_GC_FREEZE = args.gen_gc == "freeze"
     LEAN = args.generator == "lean"
     quick = args.quick
     calls = args.calls if args.calls is not None else (400 if quick else 5000)
