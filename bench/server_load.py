@@ -52,7 +52,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -345,6 +345,7 @@ class RawConn(Conn):
 
 
 LEAN = True  # --generator aiohttp: the aiohttp client of the earlier figures
+MACHINE = True  # --generator lean: the lean client driven by a task per side
 
 
 async def open_account(
@@ -628,6 +629,7 @@ class Jobs:
     def __init__(self, n: int, rate: float) -> None:
         self.n, self.rate = n, rate
         self.i = 0
+        self.running = 0  # pairs still taking jobs (the callback-driven generator)
         # Open loop starts a little ahead, so the first scheduled start is not late.
         self.t0 = time.perf_counter() + (0.05 if rate > 0 else 0.0)
 
@@ -770,11 +772,15 @@ async def run_calls(
         gc.freeze()
         GEN_PAUSES.reset()  # that collection was before the clock
     live = [pair for pair in pairs if not pair.broken]
-    callees = [asyncio.create_task(callee_loop(pair, stats)) for pair in live]
+    machine = LEAN and MACHINE
+    callees = [] if machine else [asyncio.create_task(callee_loop(p_, stats)) for p_ in live]
     meter = CpuMeter(cpu or {})
     jobs = Jobs(n, rate)
     t0 = jobs.t0
-    await asyncio.gather(*(caller_loop(pair, jobs, stats, sdps) for pair in live))
+    if machine:
+        await run_machines(live, jobs, stats, sdps)
+    else:
+        await asyncio.gather(*(caller_loop(pair, jobs, stats, sdps) for pair in live))
     wall = time.perf_counter() - t0
     usage = meter.read(stats.done)
     # Anything still arriving now is a message nobody expected.
@@ -786,6 +792,225 @@ async def run_calls(
         stats.failed += n - jobs.i
         stats.lost += (n - jobs.i) * MSGS_PER_EXCHANGE
     return stats, wall, usage
+
+
+class MachinePair:
+    """One caller/callee pair driven by callbacks (``--generator machine``, the
+    default): each frame is checked and answered inside the read callback that
+    parsed it, with no task, future or timeout object per message. The checks
+    are the lean loops' (callee_loop, caller_loop), message for message; an
+    exchange ends when both sides have seen ``call-ended``."""
+
+    __slots__ = (
+        "call_id",
+        "callee",
+        "callee_ref",
+        "callee_step",
+        "caller",
+        "caller_ref",
+        "done",
+        "exchange",
+        "jobs",
+        "loop",
+        "pair",
+        "sdps",
+        "stats",
+        "step",
+        "t_sched",
+        "timer",
+    )  # fmt: skip
+
+    def __init__(
+        self, pair: Pair, jobs: Jobs, stats: CallStats, sdps: list[tuple[str, str]],
+        done: asyncio.Future[None], loop: asyncio.AbstractEventLoop,
+    ) -> None:  # fmt: skip
+        self.pair, self.jobs, self.stats, self.sdps = pair, jobs, stats, sdps
+        self.done, self.loop = done, loop
+        self.caller = cast("RawConn", pair.caller)
+        self.callee = cast("RawConn", pair.callee)
+        self.exchange: Exchange | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.call_id = ""
+        self.caller_ref = self.callee_ref = 0
+        self.step = self.callee_step = 0  # how far each side is in its exchange
+        self.t_sched = 0.0
+        self.caller.ws.on_message = self.on_caller
+        self.callee.ws.on_message = self.on_callee
+
+    # ------------------------------------------------------------ scheduling
+    def next(self) -> None:
+        """Take the next scheduled exchange (open loop: start it at its time)."""
+        self.exchange = self.pair.current = None
+        if self.pair.broken or (t_sched := self.jobs.take()) is None:
+            self.finish()
+            return
+        self.t_sched = t_sched
+        delay = t_sched - time.perf_counter()
+        if delay > 0:
+            self.loop.call_later(delay, self.start, self.jobs.i)
+        else:
+            self.start(self.jobs.i)
+
+    def start(self, serial: int) -> None:
+        if self.pair.broken:  # broke by a stray message while waiting for its time
+            return
+        exchange = self.exchange = Exchange(serial, *self.sdps[serial - 1])
+        self.pair.current = exchange
+        self.step = self.callee_step = 0
+        self.call_id = ""
+        self.timer = self.loop.call_later(EXCHANGE_TIMEOUT, self.timed_out)
+        self.caller_ref = ref = self.caller.next_ref()
+        self.caller.ws.send(p.encode(p.Call(to=self.callee.name, offer=exchange.offer, ref=ref)))
+
+    def finish(self) -> None:
+        """This pair runs no more exchanges: the run ends when every pair has."""
+        if self.caller.ws.on_message is None:  # already finished
+            return
+        self.caller.ws.on_message = self.callee.ws.on_message = None
+        self.jobs.running -= 1
+        if self.jobs.running == 0 and not self.done.done():
+            self.done.set_result(None)
+
+    def timed_out(self) -> None:
+        self.timer = None
+        if self.exchange is not None:
+            self.fail(Lost(f"timeout in exchange {self.exchange.serial}"))
+
+    def fail(self, exc: AssertionError | p.ProtocolError) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.pair.broken = True
+        if self.exchange is None:  # a message outside any exchange
+            self.stats.misrouted += 1
+            self.stats.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+        else:
+            self.stats.fail(exc, self.exchange)
+        self.exchange = None
+        self.finish()
+
+    def check_end(self) -> None:
+        """Both sides saw the end: the exchange is done."""
+        exchange = self.exchange
+        if exchange is None or self.step != 5 or self.callee_step != 3:
+            return
+        if exchange.callee_call_ids != [self.call_id]:
+            self.fail(Misrouted(f"callee saw {exchange.callee_call_ids}, caller {self.call_id}"))
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        stats = self.stats
+        stats.latencies_ms.append((time.perf_counter() - self.t_sched) * 1000)
+        stats.verified += exchange.verified
+        stats.done += 1
+        self.next()
+
+    # ------------------------------------------------------------ the two sides
+    def decode(self, conn: RawConn, data: bytes) -> p.Message:
+        if not data:
+            raise Lost(f"{conn.name}: connection ended ({conn.ws.closed})")
+        return p.decode_server(data)
+
+    def on_caller(self, data: bytes) -> None:
+        if self.pair.broken:
+            return
+        conn, exchange = self.caller, self.exchange
+        try:
+            message = self.decode(conn, data)
+            if exchange is None:
+                raise Misrouted(f"{conn.name}: unexpected {message!r:.200}")
+            step, kind = self.step, type(message)
+            if step == 0:
+                _expect(conn, message, p.CallCreated, ref=self.caller_ref)
+                self.call_id = message.call_id  # type: ignore[attr-defined]
+            elif step == 1:
+                _expect(conn, message, p.Ringing, call_id=self.call_id)
+            elif step == 2:
+                _expect(conn, message, p.Accepted, call_id=self.call_id)
+            elif step == 3:
+                _expect(
+                    conn, message, p.Answer, call_id=self.call_id, sdp=exchange.answer, ref=None
+                )
+                conn.ws.send(p.encode(p.Connected(call_id=self.call_id)))
+                self.caller_ref = ref = conn.next_ref()
+                conn.ws.send(p.encode(p.Hangup(call_id=self.call_id, ref=ref)))
+            elif step == 4:
+                _expect(
+                    conn, message, p.CallEnded, call_id=self.call_id, reason="hangup",
+                    ref=self.caller_ref,
+                )  # fmt: skip
+            else:
+                raise Misrouted(f"{conn.name}: unexpected {kind.__name__} after the end")
+            exchange.verified += 1
+            self.step = step + 1
+        except (AssertionError, p.ProtocolError) as exc:
+            self.fail(exc)
+            return
+        if self.step == 5:
+            self.check_end()
+
+    def on_callee(self, data: bytes) -> None:
+        if self.pair.broken:
+            return
+        conn, exchange = self.callee, self.exchange
+        try:
+            message = self.decode(conn, data)
+            step = self.callee_step
+            if exchange is None or (step == 0 and type(message) is not p.Incoming):
+                raise Misrouted(f"{conn.name}: unexpected {message!r:.200}")
+            if step == 0:
+                incoming = cast("p.Incoming", message)
+                call_id = incoming.call_id
+                exchange.callee_call_ids.append(call_id)
+                if incoming.caller != self.caller.name or incoming.video:
+                    raise Misrouted(f"{conn.name}: incoming from {incoming.caller!r}")
+                self.callee_ref = ref = conn.next_ref()
+                conn.ws.send(p.encode(p.Ringing(call_id=call_id)))
+                conn.ws.send(p.encode(p.Accept(call_id=call_id, ref=ref)))
+            elif step == 1:
+                call_id = exchange.callee_call_ids[0]
+                _expect(
+                    conn, message, p.Offer, call_id=call_id, ref=self.callee_ref,
+                    sdp=exchange.offer,
+                )  # fmt: skip
+                conn.ws.send(p.encode(p.Answer(call_id=call_id, sdp=exchange.answer)))
+            elif step == 2:
+                call_id = exchange.callee_call_ids[0]
+                _expect(conn, message, p.CallEnded, call_id=call_id, reason="hangup", ref=None)
+            else:
+                raise Misrouted(f"{conn.name}: unexpected {message!r:.200}")
+            exchange.verified += 1
+            self.callee_step = step + 1
+        except (AssertionError, p.ProtocolError) as exc:
+            self.fail(exc)
+            return
+        if self.callee_step == 3:
+            self.check_end()
+
+
+def _expect(conn: Conn, message: p.Message, kind: type[p.Message], **fields: Any) -> None:
+    """``Conn.expect``'s checks on a message already read."""
+    if type(message) is not kind:
+        raise Misrouted(f"{conn.name}: expected {kind.__name__}, got {message!r:.200}")
+    for key, value in fields.items():
+        got = getattr(message, key)
+        if got != value:
+            raise Misrouted(f"{conn.name}: {kind.__name__}.{key} {got!r:.80} != {value!r:.80}")
+
+
+async def run_machines(
+    live: list[Pair], jobs: Jobs, stats: CallStats, sdps: list[tuple[str, str]]
+) -> None:
+    """Every pair as a :class:`MachinePair` until the jobs run out (or all broke)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    jobs.running = len(live)
+    machines = [MachinePair(pair, jobs, stats, sdps, done, loop) for pair in live]
+    for machine in machines:
+        machine.next()
+    if live:
+        await done
 
 
 async def leftovers(pairs: list[Pair], wait: float = 0.3) -> int:
@@ -1261,10 +1486,11 @@ def parse(argv: list[str] | None = None) -> Options:
     )
     ap.add_argument(
         "--generator",
-        default="lean",
-        choices=["lean", "aiohttp"],
-        help="the load generator's client: raw frames (lean, bench/rawws.py) or aiohttp's "
-        "WebSocket client (the figures before session 6)",
+        default="machine",
+        choices=["machine", "lean", "aiohttp"],
+        help="the load generator: raw frames (bench/rawws.py) checked and answered in the "
+        "read callback (machine), the same frames through a task per side (lean, sessions "
+        "6-7) or aiohttp's WebSocket client (the figures before session 6)",
     )
     ap.add_argument(
         "--loop-ab",
@@ -1293,11 +1519,12 @@ def parse(argv: list[str] | None = None) -> Options:
         "left as Python sets it (default: a full collection stalls it mid-run)",
     )
     args = ap.parse_args(argv)
-    global PINNING, LEAN, GEN_GC_FREEZE
+    global PINNING, LEAN, GEN_GC_FREEZE, MACHINE
     if args.no_pin:
         PINNING = False
     GEN_GC_FREEZE = args.gen_gc == "freeze"
-    LEAN = args.generator == "lean"
+    LEAN = args.generator in ("machine", "lean")
+    MACHINE = args.generator == "machine"
     quick = args.quick
     calls = args.calls if args.calls is not None else (400 if quick else 5000)
     rates = args.rates or ("500" if quick else "500,1000,1500,2000,2500,3000")
