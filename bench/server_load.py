@@ -1164,14 +1164,16 @@ def gc_note(before: list[list[list[float]]], after: list[list[list[float]]]) -> 
             n = a[g][0] - b[g][0]
             if n:
                 mean = 1000 * (a[g][1] - b[g][1]) / n
-                parts.append(f"gen{g} {n:.0f}× {mean:.2f}/{1000 * a[g][2]:.1f} ms")
+                parts.append(f"gen{g} {n:.0f}× {mean:.2f}/{1000 * a[g][2]:.1f}")
         return " ".join(parts) or "none"
 
     names = "AB" if len(after) == 2 else [str(i) for i in range(len(after))]
     out = [f"{name} {one(b, a)}" for name, b, a in zip(names, before, after, strict=True)]
     gen = [[0.0, 0.0, 0.0] for _ in range(3)]
     out.append("generator " + one(gen, GEN_PAUSES.by_generation))
-    return "GC pauses (count, mean/max): " + ", ".join(out)
+    return "GC pauses in the run (count× mean/longest ms; the servers' longest since start): " + (
+        ", ".join(out)
+    )
 
 
 def step_note(before: dict[str, float], after: dict[str, float], exchanges: int) -> str:
