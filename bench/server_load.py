@@ -41,6 +41,7 @@ import asyncio
 import base64
 import contextlib
 import gc
+import itertools
 import os
 import random
 import re
@@ -604,6 +605,8 @@ class Pair:
 @dataclass
 class CallStats:
     latencies_ms: list[float] = field(default_factory=list)
+    # Per exchange (callback-driven generator only): the times of STAGES' ends.
+    marks: list[list[float]] = field(default_factory=list)
     done: int = 0
     failed: int = 0
     lost: int = 0
@@ -812,6 +815,7 @@ class MachinePair:
         "exchange",
         "jobs",
         "loop",
+        "marks",
         "pair",
         "sdps",
         "stats",
@@ -834,6 +838,7 @@ class MachinePair:
         self.caller_ref = self.callee_ref = 0
         self.step = self.callee_step = 0  # how far each side is in its exchange
         self.t_sched = 0.0
+        self.marks: list[float] = []
         self.caller.ws.on_message = self.on_caller
         self.callee.ws.on_message = self.on_callee
 
@@ -859,6 +864,7 @@ class MachinePair:
         self.step = self.callee_step = 0
         self.call_id = ""
         self.timer = self.loop.call_later(EXCHANGE_TIMEOUT, self.timed_out)
+        self.marks = [self.t_sched, time.perf_counter(), 0.0, 0.0, 0.0, 0.0, 0.0]
         self.caller_ref = ref = self.caller.next_ref()
         self.caller.ws.send(p.encode(p.Call(to=self.callee.name, offer=exchange.offer, ref=ref)))
 
@@ -901,7 +907,9 @@ class MachinePair:
             self.timer.cancel()
             self.timer = None
         stats = self.stats
-        stats.latencies_ms.append((time.perf_counter() - self.t_sched) * 1000)
+        now = self.marks[6] = time.perf_counter()
+        stats.latencies_ms.append((now - self.t_sched) * 1000)
+        stats.marks.append(self.marks)
         stats.verified += exchange.verified
         stats.done += 1
         self.next()
@@ -932,6 +940,7 @@ class MachinePair:
                 _expect(
                     conn, message, p.Answer, call_id=self.call_id, sdp=exchange.answer, ref=None
                 )
+                self.marks[4] = time.perf_counter()
                 conn.ws.send(p.encode(p.Connected(call_id=self.call_id)))
                 self.caller_ref = ref = conn.next_ref()
                 conn.ws.send(p.encode(p.Hangup(call_id=self.call_id, ref=ref)))
@@ -940,6 +949,7 @@ class MachinePair:
                     conn, message, p.CallEnded, call_id=self.call_id, reason="hangup",
                     ref=self.caller_ref,
                 )  # fmt: skip
+                self.marks[5] = time.perf_counter()
             else:
                 raise Misrouted(f"{conn.name}: unexpected {kind.__name__} after the end")
             exchange.verified += 1
@@ -965,6 +975,7 @@ class MachinePair:
                 exchange.callee_call_ids.append(call_id)
                 if incoming.caller != self.caller.name or incoming.video:
                     raise Misrouted(f"{conn.name}: incoming from {incoming.caller!r}")
+                self.marks[2] = time.perf_counter()
                 self.callee_ref = ref = conn.next_ref()
                 conn.ws.send(p.encode(p.Ringing(call_id=call_id)))
                 conn.ws.send(p.encode(p.Accept(call_id=call_id, ref=ref)))
@@ -974,6 +985,7 @@ class MachinePair:
                     conn, message, p.Offer, call_id=call_id, ref=self.callee_ref,
                     sdp=exchange.offer,
                 )  # fmt: skip
+                self.marks[3] = time.perf_counter()
                 conn.ws.send(p.encode(p.Answer(call_id=call_id, sdp=exchange.answer)))
             elif step == 2:
                 call_id = exchange.callee_call_ids[0]
@@ -987,6 +999,36 @@ class MachinePair:
             return
         if self.callee_step == 3:
             self.check_end()
+
+
+STAGES = (
+    "start late",
+    "call→incoming",
+    "incoming→offer",
+    "offer→answer",
+    "answer→ended",
+    "callee's end after",
+)
+
+
+def stage_note(stats: CallStats) -> str:
+    """Where an exchange's time goes, stage by stage along its critical path: the
+    median of each stage over all exchanges, and its mean over the slowest 1 %
+    (those at or above the p99), so a tail made in one stage shows as that stage."""
+    if not stats.marks:
+        return ""
+    rows = [[max(0.0, b - a) * 1000 for a, b in itertools.pairwise(m)] for m in stats.marks]
+    p99 = pct(stats.latencies_ms, 99)
+    slow = [r for r, lat in zip(rows, stats.latencies_ms, strict=True) if lat >= p99]
+    parts = []
+    for i, name in enumerate(STAGES):
+        column = [r[i] for r in rows]
+        tail = sum(r[i] for r in slow) / max(1, len(slow))
+        parts.append(f"{name} {pct(column, 50):.1f} / {tail:.1f}")
+    return (
+        f"ms per stage, median of all / mean of the {len(slow)} slowest (≥ p99 {p99:.1f}): "
+        + ", ".join(parts)
+    )
 
 
 def _expect(conn: Conn, message: p.Message, kind: type[p.Message], **fields: Any) -> None:
@@ -1235,6 +1277,8 @@ async def calls_scenario(
             stray = await leftovers(pairs)
             row = _call_row(f"{label}, open loop @{rate:.0f}/s", stats, wall, stray, servers)
             row.notes.append(usage)
+            if stats.marks:
+                row.notes.append(stage_note(stats))
             passed = row.ok
             if rate == opts.rates[0]:
                 bar = RATE_BAR if len(servers) == 1 else REDIS_RATE_BAR
