@@ -1247,6 +1247,37 @@ async def redis_commands(url: str) -> dict[str, int]:
         await r.aclose()
 
 
+SLOWLOG_US = 1000  # a Redis command over 1 ms is a tail cause for every instance
+
+
+async def redis_slowlog(url: str, reset: bool = False) -> str:
+    """Redis commands slower than ``SLOWLOG_US`` since the reset (Redis's own
+    execution time: one slow command stalls both instances)."""
+    import redis.asyncio as aioredis
+
+    r = aioredis.Redis.from_url(url)
+    try:
+        if reset:
+            await r.config_set("slowlog-log-slower-than", SLOWLOG_US)
+            await r.config_set("slowlog-max-len", 1024)
+            await r.slowlog_reset()
+            return ""
+        n = await r.slowlog_len()
+        entries = await r.slowlog_get(1024)
+        worst = sorted(entries, key=lambda e: -int(e["duration"]))[:3]
+
+        def what(command: Any) -> str:
+            text = command.decode(errors="replace") if isinstance(command, bytes) else command
+            return str(text)[:40]
+
+        shown = ", ".join(f"{int(e['duration']) / 1000:.1f} ms {what(e['command'])}" for e in worst)
+        return f"Redis commands over {SLOWLOG_US / 1000:.0f} ms (SLOWLOG): {n}" + (
+            f"; slowest {shown}" if shown else ""
+        )
+    finally:
+        await r.aclose()
+
+
 async def calls_scenario(
     opts: Options,
     tmp: Path,
@@ -1264,6 +1295,8 @@ async def calls_scenario(
         await run_calls(pairs, min(300, opts.calls or 300), 0)  # warm-up (not reported)
         costs_before = await step_costs(http, servers)
         commands_before = await redis_commands(redis_url) if redis_url else {}
+        if redis_url:
+            await redis_slowlog(redis_url, reset=True)
         t_before = time.perf_counter()
         exchanges = 0
         best: Row | None = None
@@ -1313,6 +1346,7 @@ async def calls_scenario(
                 "Redis µs per exchange in commands (INFO commandstats; a script's time "
                 f"includes its inner calls', so they overlap): {timed}"
             )
+            rows[0].notes.append(await redis_slowlog(redis_url))
         rows[0].notes.append(step_note(costs_before, costs_after, exchanges))
         stray = await leftovers(pairs)
         row = _call_row(
