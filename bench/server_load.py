@@ -1181,6 +1181,7 @@ async def step_costs(http: aiohttp.ClientSession, servers: list[ServerProc]) -> 
 
 GEN_PAUSES = GcPauses()  # the generator's own collections
 GEN_GC_FREEZE = True  # --gen-gc default: leave the generator's collector alone
+REDIS_NICE = 0  # --redis-nice N: redis-server's scheduling priority (negative: before the others)
 
 
 async def gc_pauses(http: aiohttp.ClientSession, srv: ServerProc) -> list[list[float]]:
@@ -1416,6 +1417,8 @@ def _redis(cpu: int) -> Iterator[Any]:
 
     with redis_server() as srv:
         pin(srv.process.pid, cpu)
+        if REDIS_NICE:
+            os.setpriority(os.PRIO_PROCESS, srv.process.pid, REDIS_NICE)
         yield srv
 
 
@@ -1598,8 +1601,16 @@ def parse(argv: list[str] | None = None) -> Options:
         help="the generator's own cyclic GC: its heap frozen before each run (freeze), or "
         "left as Python sets it (default: a full collection stalls it mid-run)",
     )
+    ap.add_argument(
+        "--redis-nice",
+        type=int,
+        default=0,
+        help="redis-server's nice value (e.g. -5: it runs before the instances and the "
+        "generator when several are runnable; needs root for negative values)",
+    )
     args = ap.parse_args(argv)
-    global PINNING, LEAN, GEN_GC_FREEZE, MACHINE
+    global PINNING, LEAN, GEN_GC_FREEZE, MACHINE, REDIS_NICE
+    REDIS_NICE = args.redis_nice
     if args.no_pin:
         PINNING = False
     GEN_GC_FREEZE = args.gen_gc == "freeze"
