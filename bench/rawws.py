@@ -23,6 +23,7 @@ import base64
 import os
 import struct
 from collections import deque
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 _ZERO_MASK = b"\x00\x00\x00\x00"
@@ -58,6 +59,10 @@ class RawWebSocket(asyncio.Protocol):
         self._inbox: deque[bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self.closed: str = ""  # why, once closed
+        # Set: each text message goes straight to this callback from data_received
+        # (no future, no task wake-up: the callback-driven generator, ``--generator
+        # machine``); None: to the inbox that recv() reads.
+        self.on_message: Callable[[bytes], None] | None = None
 
     # ------------------------------------------------------------ set-up
     @classmethod
@@ -101,6 +106,8 @@ class RawWebSocket(asyncio.Protocol):
         self._wake()
 
     def _wake(self) -> None:
+        if self.closed and self.on_message is not None:
+            self.on_message(b"")  # the callback hears the end as an empty message
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -149,8 +156,11 @@ class RawWebSocket(asyncio.Protocol):
                 self.abort()
                 return
             if opcode == 1:
-                self._inbox.append(payload)
-                got = True
+                if self.on_message is not None:
+                    self.on_message(payload)
+                else:
+                    self._inbox.append(payload)
+                    got = True
             elif opcode == 9:  # ping
                 self._write(frame(payload, 10))
             elif opcode == 8:

@@ -40,6 +40,8 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
+import itertools
 import os
 import random
 import re
@@ -51,11 +53,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hello_tui.server.gcpauses import GcPauses
 from hello_tui.signaling import protocol as p
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -343,6 +346,7 @@ class RawConn(Conn):
 
 
 LEAN = True  # --generator aiohttp: the aiohttp client of the earlier figures
+MACHINE = True  # --generator lean: the lean client driven by a task per side
 
 
 async def open_account(
@@ -601,6 +605,8 @@ class Pair:
 @dataclass
 class CallStats:
     latencies_ms: list[float] = field(default_factory=list)
+    # Per exchange (callback-driven generator only): the times of STAGES' ends.
+    marks: list[list[float]] = field(default_factory=list)
     done: int = 0
     failed: int = 0
     lost: int = 0
@@ -626,6 +632,7 @@ class Jobs:
     def __init__(self, n: int, rate: float) -> None:
         self.n, self.rate = n, rate
         self.i = 0
+        self.running = 0  # pairs still taking jobs (the callback-driven generator)
         # Open loop starts a little ahead, so the first scheduled start is not late.
         self.t0 = time.perf_counter() + (0.05 if rate > 0 else 0.0)
 
@@ -760,12 +767,23 @@ async def run_calls(
     """
     stats = CallStats()
     sdps = make_sdps(n)
+    if GEN_GC_FREEZE:
+        # The generator's heap (aiohttp, cryptography, msgspec, 2n SDPs) out of the
+        # collector's reach: a full collection of it stopped every exchange in flight
+        # for 30–60 ms once per run, at the p99 (docs/benchmarks.md, session 8).
+        gc.collect()
+        gc.freeze()
+        GEN_PAUSES.reset()  # that collection was before the clock
     live = [pair for pair in pairs if not pair.broken]
-    callees = [asyncio.create_task(callee_loop(pair, stats)) for pair in live]
+    machine = LEAN and MACHINE
+    callees = [] if machine else [asyncio.create_task(callee_loop(p_, stats)) for p_ in live]
     meter = CpuMeter(cpu or {})
     jobs = Jobs(n, rate)
     t0 = jobs.t0
-    await asyncio.gather(*(caller_loop(pair, jobs, stats, sdps) for pair in live))
+    if machine:
+        await run_machines(live, jobs, stats, sdps)
+    else:
+        await asyncio.gather(*(caller_loop(pair, jobs, stats, sdps) for pair in live))
     wall = time.perf_counter() - t0
     usage = meter.read(stats.done)
     # Anything still arriving now is a message nobody expected.
@@ -777,6 +795,264 @@ async def run_calls(
         stats.failed += n - jobs.i
         stats.lost += (n - jobs.i) * MSGS_PER_EXCHANGE
     return stats, wall, usage
+
+
+class MachinePair:
+    """One caller/callee pair driven by callbacks (``--generator machine``, the
+    default): each frame is checked and answered inside the read callback that
+    parsed it, with no task, future or timeout object per message. The checks
+    are the lean loops' (callee_loop, caller_loop), message for message; an
+    exchange ends when both sides have seen ``call-ended``."""
+
+    __slots__ = (
+        "call_id",
+        "callee",
+        "callee_ref",
+        "callee_step",
+        "caller",
+        "caller_ref",
+        "done",
+        "exchange",
+        "jobs",
+        "loop",
+        "marks",
+        "pair",
+        "sdps",
+        "stats",
+        "step",
+        "t_sched",
+        "timer",
+    )  # fmt: skip
+
+    def __init__(
+        self, pair: Pair, jobs: Jobs, stats: CallStats, sdps: list[tuple[str, str]],
+        done: asyncio.Future[None], loop: asyncio.AbstractEventLoop,
+    ) -> None:  # fmt: skip
+        self.pair, self.jobs, self.stats, self.sdps = pair, jobs, stats, sdps
+        self.done, self.loop = done, loop
+        self.caller = cast("RawConn", pair.caller)
+        self.callee = cast("RawConn", pair.callee)
+        self.exchange: Exchange | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.call_id = ""
+        self.caller_ref = self.callee_ref = 0
+        self.step = self.callee_step = 0  # how far each side is in its exchange
+        self.t_sched = 0.0
+        self.marks: list[float] = []
+        self.caller.ws.on_message = self.on_caller
+        self.callee.ws.on_message = self.on_callee
+
+    # ------------------------------------------------------------ scheduling
+    def next(self) -> None:
+        """Take the next scheduled exchange (open loop: start it at its time)."""
+        self.exchange = self.pair.current = None
+        if self.pair.broken or (t_sched := self.jobs.take()) is None:
+            self.finish()
+            return
+        self.t_sched = t_sched
+        delay = t_sched - time.perf_counter()
+        if delay > 0:
+            self.loop.call_later(delay, self.start, self.jobs.i)
+        else:
+            self.start(self.jobs.i)
+
+    def start(self, serial: int) -> None:
+        if self.pair.broken:  # broke by a stray message while waiting for its time
+            return
+        exchange = self.exchange = Exchange(serial, *self.sdps[serial - 1])
+        self.pair.current = exchange
+        self.step = self.callee_step = 0
+        self.call_id = ""
+        self.timer = self.loop.call_later(EXCHANGE_TIMEOUT, self.timed_out)
+        self.marks = [self.t_sched, time.perf_counter(), 0.0, 0.0, 0.0, 0.0, 0.0]
+        self.caller_ref = ref = self.caller.next_ref()
+        self.caller.ws.send(p.encode(p.Call(to=self.callee.name, offer=exchange.offer, ref=ref)))
+
+    def finish(self) -> None:
+        """This pair runs no more exchanges: the run ends when every pair has."""
+        if self.caller.ws.on_message is None:  # already finished
+            return
+        self.caller.ws.on_message = self.callee.ws.on_message = None
+        self.jobs.running -= 1
+        if self.jobs.running == 0 and not self.done.done():
+            self.done.set_result(None)
+
+    def timed_out(self) -> None:
+        self.timer = None
+        if self.exchange is not None:
+            self.fail(Lost(f"timeout in exchange {self.exchange.serial}"))
+
+    def fail(self, exc: AssertionError | p.ProtocolError) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.pair.broken = True
+        if self.exchange is None:  # a message outside any exchange
+            self.stats.misrouted += 1
+            self.stats.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+        else:
+            self.stats.fail(exc, self.exchange)
+        self.exchange = None
+        self.finish()
+
+    def check_end(self) -> None:
+        """Both sides saw the end: the exchange is done."""
+        exchange = self.exchange
+        if exchange is None or self.step != 5 or self.callee_step != 3:
+            return
+        if exchange.callee_call_ids != [self.call_id]:
+            self.fail(Misrouted(f"callee saw {exchange.callee_call_ids}, caller {self.call_id}"))
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        stats = self.stats
+        now = self.marks[6] = time.perf_counter()
+        stats.latencies_ms.append((now - self.t_sched) * 1000)
+        stats.marks.append(self.marks)
+        stats.verified += exchange.verified
+        stats.done += 1
+        self.next()
+
+    # ------------------------------------------------------------ the two sides
+    def decode(self, conn: RawConn, data: bytes) -> p.Message:
+        if not data:
+            raise Lost(f"{conn.name}: connection ended ({conn.ws.closed})")
+        return p.decode_server(data)
+
+    def on_caller(self, data: bytes) -> None:
+        if self.pair.broken:
+            return
+        conn, exchange = self.caller, self.exchange
+        try:
+            message = self.decode(conn, data)
+            if exchange is None:
+                raise Misrouted(f"{conn.name}: unexpected {message!r:.200}")
+            step, kind = self.step, type(message)
+            if step == 0:
+                _expect(conn, message, p.CallCreated, ref=self.caller_ref)
+                self.call_id = message.call_id  # type: ignore[attr-defined]
+            elif step == 1:
+                _expect(conn, message, p.Ringing, call_id=self.call_id)
+            elif step == 2:
+                _expect(conn, message, p.Accepted, call_id=self.call_id)
+            elif step == 3:
+                _expect(
+                    conn, message, p.Answer, call_id=self.call_id, sdp=exchange.answer, ref=None
+                )
+                self.marks[4] = time.perf_counter()
+                conn.ws.send(p.encode(p.Connected(call_id=self.call_id)))
+                self.caller_ref = ref = conn.next_ref()
+                conn.ws.send(p.encode(p.Hangup(call_id=self.call_id, ref=ref)))
+            elif step == 4:
+                _expect(
+                    conn, message, p.CallEnded, call_id=self.call_id, reason="hangup",
+                    ref=self.caller_ref,
+                )  # fmt: skip
+                self.marks[5] = time.perf_counter()
+            else:
+                raise Misrouted(f"{conn.name}: unexpected {kind.__name__} after the end")
+            exchange.verified += 1
+            self.step = step + 1
+        except (AssertionError, p.ProtocolError) as exc:
+            self.fail(exc)
+            return
+        if self.step == 5:
+            self.check_end()
+
+    def on_callee(self, data: bytes) -> None:
+        if self.pair.broken:
+            return
+        conn, exchange = self.callee, self.exchange
+        try:
+            message = self.decode(conn, data)
+            step = self.callee_step
+            if exchange is None or (step == 0 and type(message) is not p.Incoming):
+                raise Misrouted(f"{conn.name}: unexpected {message!r:.200}")
+            if step == 0:
+                incoming = cast("p.Incoming", message)
+                call_id = incoming.call_id
+                exchange.callee_call_ids.append(call_id)
+                if incoming.caller != self.caller.name or incoming.video:
+                    raise Misrouted(f"{conn.name}: incoming from {incoming.caller!r}")
+                self.marks[2] = time.perf_counter()
+                self.callee_ref = ref = conn.next_ref()
+                conn.ws.send(p.encode(p.Ringing(call_id=call_id)))
+                conn.ws.send(p.encode(p.Accept(call_id=call_id, ref=ref)))
+            elif step == 1:
+                call_id = exchange.callee_call_ids[0]
+                _expect(
+                    conn, message, p.Offer, call_id=call_id, ref=self.callee_ref,
+                    sdp=exchange.offer,
+                )  # fmt: skip
+                self.marks[3] = time.perf_counter()
+                conn.ws.send(p.encode(p.Answer(call_id=call_id, sdp=exchange.answer)))
+            elif step == 2:
+                call_id = exchange.callee_call_ids[0]
+                _expect(conn, message, p.CallEnded, call_id=call_id, reason="hangup", ref=None)
+            else:
+                raise Misrouted(f"{conn.name}: unexpected {message!r:.200}")
+            exchange.verified += 1
+            self.callee_step = step + 1
+        except (AssertionError, p.ProtocolError) as exc:
+            self.fail(exc)
+            return
+        if self.callee_step == 3:
+            self.check_end()
+
+
+STAGES = (
+    "start late",
+    "call→incoming",
+    "incoming→offer",
+    "offer→answer",
+    "answer→ended",
+    "callee's end after",
+)
+
+
+def stage_note(stats: CallStats) -> str:
+    """Where an exchange's time goes, stage by stage along its critical path: the
+    median of each stage over all exchanges, and its mean over the slowest 1 %
+    (those at or above the p99), so a tail made in one stage shows as that stage."""
+    if not stats.marks:
+        return ""
+    rows = [[max(0.0, b - a) * 1000 for a, b in itertools.pairwise(m)] for m in stats.marks]
+    p99 = pct(stats.latencies_ms, 99)
+    slow = [r for r, lat in zip(rows, stats.latencies_ms, strict=True) if lat >= p99]
+    parts = []
+    for i, name in enumerate(STAGES):
+        column = [r[i] for r in rows]
+        tail = sum(r[i] for r in slow) / max(1, len(slow))
+        parts.append(f"{name} {pct(column, 50):.1f} / {tail:.1f}")
+    return (
+        f"ms per stage, median of all / mean of the {len(slow)} slowest (≥ p99 {p99:.1f}): "
+        + ", ".join(parts)
+    )
+
+
+def _expect(conn: Conn, message: p.Message, kind: type[p.Message], **fields: Any) -> None:
+    """``Conn.expect``'s checks on a message already read."""
+    if type(message) is not kind:
+        raise Misrouted(f"{conn.name}: expected {kind.__name__}, got {message!r:.200}")
+    for key, value in fields.items():
+        got = getattr(message, key)
+        if got != value:
+            raise Misrouted(f"{conn.name}: {kind.__name__}.{key} {got!r:.80} != {value!r:.80}")
+
+
+async def run_machines(
+    live: list[Pair], jobs: Jobs, stats: CallStats, sdps: list[tuple[str, str]]
+) -> None:
+    """Every pair as a :class:`MachinePair` until the jobs run out (or all broke)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    jobs.running = len(live)
+    machines = [MachinePair(pair, jobs, stats, sdps, done, loop) for pair in live]
+    for machine in machines:
+        machine.next()
+    if live:
+        await done
 
 
 async def leftovers(pairs: list[Pair], wait: float = 0.3) -> int:
@@ -903,6 +1179,46 @@ async def step_costs(http: aiohttp.ClientSession, servers: list[ServerProc]) -> 
     return out
 
 
+GEN_PAUSES = GcPauses()  # the generator's own collections
+GEN_GC_FREEZE = True  # --gen-gc default: leave the generator's collector alone
+REDIS_NICE = 0  # --redis-nice N: redis-server's scheduling priority (negative: before the others)
+
+
+async def gc_pauses(http: aiohttp.ClientSession, srv: ServerProc) -> list[list[float]]:
+    """A server's GC pauses so far: per generation [count, seconds, longest]."""
+    m = await srv.metrics(http)
+    return [
+        [
+            m.get(f'hello_gc_pauses_total{{generation="{g}"}}', 0.0),
+            m.get(f'hello_gc_pause_seconds_total{{generation="{g}"}}', 0.0),
+            m.get(f'hello_gc_pause_max_seconds{{generation="{g}"}}', 0.0),
+        ]
+        for g in range(3)
+    ]
+
+
+def gc_note(before: list[list[list[float]]], after: list[list[list[float]]]) -> str:
+    """Per process, collections during the run per generation: count, mean and
+    longest pause (the longest since start, for the servers)."""
+
+    def one(b: list[list[float]], a: list[list[float]]) -> str:
+        parts = []
+        for g in range(3):
+            n = a[g][0] - b[g][0]
+            if n:
+                mean = 1000 * (a[g][1] - b[g][1]) / n
+                parts.append(f"gen{g} {n:.0f}× {mean:.2f}/{1000 * a[g][2]:.1f}")
+        return " ".join(parts) or "none"
+
+    names = "AB" if len(after) == 2 else [str(i) for i in range(len(after))]
+    out = [f"{name} {one(b, a)}" for name, b, a in zip(names, before, after, strict=True)]
+    gen = [[0.0, 0.0, 0.0] for _ in range(3)]
+    out.append("generator " + one(gen, GEN_PAUSES.by_generation))
+    return "GC pauses in the run (count× mean/longest ms; the servers' longest since start): " + (
+        ", ".join(out)
+    )
+
+
 def step_note(before: dict[str, float], after: dict[str, float], exchanges: int) -> str:
     """Mean server time per step (handler wall time, Redis round trips included)."""
     parts = []
@@ -932,6 +1248,37 @@ async def redis_commands(url: str) -> dict[str, int]:
         await r.aclose()
 
 
+SLOWLOG_US = 1000  # a Redis command over 1 ms is a tail cause for every instance
+
+
+async def redis_slowlog(url: str, reset: bool = False) -> str:
+    """Redis commands slower than ``SLOWLOG_US`` since the reset (Redis's own
+    execution time: one slow command stalls both instances)."""
+    import redis.asyncio as aioredis
+
+    r = aioredis.Redis.from_url(url)
+    try:
+        if reset:
+            await r.config_set("slowlog-log-slower-than", SLOWLOG_US)
+            await r.config_set("slowlog-max-len", 1024)
+            await r.slowlog_reset()
+            return ""
+        n = await r.slowlog_len()
+        entries = await r.slowlog_get(1024)
+        worst = sorted(entries, key=lambda e: -int(e["duration"]))[:3]
+
+        def what(command: Any) -> str:
+            text = command.decode(errors="replace") if isinstance(command, bytes) else command
+            return str(text)[:40]
+
+        shown = ", ".join(f"{int(e['duration']) / 1000:.1f} ms {what(e['command'])}" for e in worst)
+        return f"Redis commands over {SLOWLOG_US / 1000:.0f} ms (SLOWLOG): {n}" + (
+            f"; slowest {shown}" if shown else ""
+        )
+    finally:
+        await r.aclose()
+
+
 async def calls_scenario(
     opts: Options,
     tmp: Path,
@@ -949,15 +1296,23 @@ async def calls_scenario(
         await run_calls(pairs, min(300, opts.calls or 300), 0)  # warm-up (not reported)
         costs_before = await step_costs(http, servers)
         commands_before = await redis_commands(redis_url) if redis_url else {}
+        if redis_url:
+            await redis_slowlog(redis_url, reset=True)
         t_before = time.perf_counter()
         exchanges = 0
         best: Row | None = None
         for rate in opts.rates:
+            gc_before = [await gc_pauses(http, srv) for srv in servers]
+            GEN_PAUSES.reset()
             stats, wall, usage = await run_calls(pairs, opts.calls, rate, cpu)
+            gc_after = [await gc_pauses(http, srv) for srv in servers]
+            usage += "; " + gc_note(gc_before, gc_after)
             exchanges += stats.done
             stray = await leftovers(pairs)
             row = _call_row(f"{label}, open loop @{rate:.0f}/s", stats, wall, stray, servers)
             row.notes.append(usage)
+            if stats.marks:
+                row.notes.append(stage_note(stats))
             passed = row.ok
             if rate == opts.rates[0]:
                 bar = RATE_BAR if len(servers) == 1 else REDIS_RATE_BAR
@@ -992,6 +1347,7 @@ async def calls_scenario(
                 "Redis µs per exchange in commands (INFO commandstats; a script's time "
                 f"includes its inner calls', so they overlap): {timed}"
             )
+            rows[0].notes.append(await redis_slowlog(redis_url))
         rows[0].notes.append(step_note(costs_before, costs_after, exchanges))
         stray = await leftovers(pairs)
         row = _call_row(
@@ -1061,6 +1417,8 @@ def _redis(cpu: int) -> Iterator[Any]:
 
     with redis_server() as srv:
         pin(srv.process.pid, cpu)
+        if REDIS_NICE:
+            os.setpriority(os.PRIO_PROCESS, srv.process.pid, REDIS_NICE)
         yield srv
 
 
@@ -1151,6 +1509,7 @@ async def loop_ab_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
 
 
 async def main_async(opts: Options) -> int:
+    GEN_PAUSES.install()
     keys = Keys()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="hello-load-") as name:
@@ -1210,10 +1569,11 @@ def parse(argv: list[str] | None = None) -> Options:
     )
     ap.add_argument(
         "--generator",
-        default="lean",
-        choices=["lean", "aiohttp"],
-        help="the load generator's client: raw frames (lean, bench/rawws.py) or aiohttp's "
-        "WebSocket client (the figures before session 6)",
+        default="machine",
+        choices=["machine", "lean", "aiohttp"],
+        help="the load generator: raw frames (bench/rawws.py) checked and answered in the "
+        "read callback (machine), the same frames through a task per side (lean, sessions "
+        "6-7) or aiohttp's WebSocket client (the figures before session 6)",
     )
     ap.add_argument(
         "--loop-ab",
@@ -1234,11 +1594,28 @@ def parse(argv: list[str] | None = None) -> Options:
         choices=["auto", "uvloop", "asyncio"],
         help="the servers' event loop (`serve --loop`; auto: uvloop when installed)",
     )
+    ap.add_argument(
+        "--gen-gc",
+        default="freeze",
+        choices=["freeze", "default"],
+        help="the generator's own cyclic GC: its heap frozen before each run (freeze), or "
+        "left as Python sets it (default: a full collection stalls it mid-run)",
+    )
+    ap.add_argument(
+        "--redis-nice",
+        type=int,
+        default=0,
+        help="redis-server's nice value (e.g. -5: it runs before the instances and the "
+        "generator when several are runnable; needs root for negative values)",
+    )
     args = ap.parse_args(argv)
-    global PINNING, LEAN
+    global PINNING, LEAN, GEN_GC_FREEZE, MACHINE, REDIS_NICE
+    REDIS_NICE = args.redis_nice
     if args.no_pin:
         PINNING = False
-    LEAN = args.generator == "lean"
+    GEN_GC_FREEZE = args.gen_gc == "freeze"
+    LEAN = args.generator in ("machine", "lean")
+    MACHINE = args.generator == "machine"
     quick = args.quick
     calls = args.calls if args.calls is not None else (400 if quick else 5000)
     rates = args.rates or ("500" if quick else "500,1000,1500,2000,2500,3000")

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from hello_tui.server.admin import refusal
 from hello_tui.server.forwarded import client_address
+from hello_tui.server.gcpauses import PAUSES, gc_tuning
 from hello_tui.server.hub import Hub
 from hello_tui.server.origin import own_origins
 from hello_tui.server.privacy import install_log_privacy, log, truncate_ip
@@ -296,9 +297,12 @@ async def serve(
         scheme = "https" if tls else "http"
         shown = f"[{host}]" if ":" in host else host
         log.info("listening on port %d", port)
+        PAUSES.install()
+        gc_tuning()
         ready(f"{scheme}://{shown}:{port}")
         await stop.wait()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        PAUSES.uninstall()
         await runner.cleanup()

@@ -37,6 +37,7 @@ from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from hello_tui.server.gcpauses import PAUSES
 from hello_tui.signaling.protocol import EndReason
 
 # Handling a message is mostly sub-millisecond; the tail is what matters.
@@ -135,3 +136,24 @@ class _ServerCollector(Collector):
                 buckets.append((bound, cumulative))
             handling.add_metric([kind], buckets, sum_value=slots[-1])
         yield handling
+        yield from _gc_families()
+
+
+def _gc_families() -> Iterator[Metric]:
+    """The collector's pauses in this process (zero until ``serve`` installs the hook)."""
+    count = CounterMetricFamily(
+        "hello_gc_pauses", "Cyclic GC collections timed, by generation.", labels=["generation"]
+    )
+    total = CounterMetricFamily(
+        "hello_gc_pause_seconds", "Time stopped in cyclic GC, by generation.", labels=["generation"]
+    )
+    longest = GaugeMetricFamily(
+        "hello_gc_pause_max_seconds",
+        "Longest cyclic GC pause, by generation.",
+        labels=["generation"],
+    )
+    for gen, (n, seconds, worst) in enumerate(PAUSES.by_generation):
+        count.add_metric([str(gen)], n)
+        total.add_metric([str(gen)], seconds)
+        longest.add_metric([str(gen)], worst)
+    yield from (count, total, longest)

@@ -22,12 +22,14 @@ def test_sdps_are_realistic_and_unique() -> None:
     assert all(3000 <= len(s) <= 5200 and s.startswith("v=0\r\n") for s in flat)
 
 
-@pytest.mark.parametrize("generator", ["lean", "aiohttp"])
+@pytest.mark.parametrize("generator", ["machine", "lean", "aiohttp"])
 async def test_bench_scenario_loses_and_misroutes_nothing(
     start_server: StartServer, monkeypatch: pytest.MonkeyPatch, generator: str
 ) -> None:
-    # The raw-frame client (the default) and aiohttp's (--generator aiohttp) alike.
-    monkeypatch.setattr(bench, "LEAN", generator == "lean")
+    # The callback-driven raw-frame client (the default), the same frames through a
+    # task per side (--generator lean) and aiohttp's (--generator aiohttp) alike.
+    monkeypatch.setattr(bench, "LEAN", generator != "aiohttp")
+    monkeypatch.setattr(bench, "MACHINE", generator == "machine")
     # Real timers (not the tests' 0.3 s): a slow CI machine must not end calls early.
     srv = await start_server(
         supervisory_timeout=10.0,
@@ -44,7 +46,7 @@ async def test_bench_scenario_loses_and_misroutes_nothing(
         assert len(srv.hub.sessions) == 50
 
         pairs = await bench.open_pairs(http, url, url, 5, keys)
-        assert isinstance(pairs[0].caller, bench.RawConn) == (generator == "lean")
+        assert isinstance(pairs[0].caller, bench.RawConn) == (generator != "aiohttp")
         for rate in (0.0, 500.0):  # closed loop, then open loop
             stats, _, _ = await bench.run_calls(pairs, 50, rate)
             assert (stats.lost, stats.misrouted, stats.failed) == (0, 0, 0), stats.errors
@@ -61,6 +63,26 @@ async def test_bench_scenario_loses_and_misroutes_nothing(
     assert dict(metrics.calls_ended) == {"hangup": 100}
     assert not metrics.errors
     assert not [k for k in (await srv.store.dump())["records"] if k.startswith("call:")]
+
+
+@pytest.mark.parametrize("generator", ["machine", "lean"])
+async def test_bench_counts_a_misrouted_call(
+    start_server: StartServer, monkeypatch: pytest.MonkeyPatch, generator: str
+) -> None:
+    # Two callees' names swapped in the generator's books: each caller dials the
+    # other pair's callee, whose incoming names the wrong caller.
+    monkeypatch.setattr(bench, "LEAN", True)
+    monkeypatch.setattr(bench, "MACHINE", generator == "machine")
+    srv = await start_server(registrations_per_network=0, pending_calls_per_network=0)
+    url = str(srv.server.make_url("")).rstrip("/")
+    async with bench.http_session() as http:
+        pairs = await bench.open_pairs(http, url, url, 2, bench.Keys(2))
+        a, b = pairs[0].callee, pairs[1].callee
+        a.name, b.name = b.name, a.name
+        stats, _, _ = await bench.run_calls(pairs, 4, 0.0)
+        assert stats.misrouted >= 1 and stats.done == 0, stats
+        assert stats.errors and "Misrouted" in stats.errors[0]
+        await bench.close_all([c for pair in pairs for c in (pair.caller, pair.callee)])
 
 
 class _Transport:

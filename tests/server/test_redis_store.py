@@ -198,3 +198,18 @@ async def test_incoming_carries_the_record_and_relays_pass_as_frames(
     finally:
         await a.close()
         await b.close()
+
+
+async def test_reads_queue_when_called_and_leave_together(store: RedisStore) -> None:
+    # A call's lookups (calls.py) are started together: the Redis store queues
+    # each read when it is called, so they share one pipelined write.
+    rec = AccountRecord(public_key="pk", created=1, until=time.time() + 60)
+    assert await store.create_account("h2", rec)
+    await store.add_presence("h2", "sess-1", time.time() + 60)
+    await store.add_presence("h2", "sess-2", time.time() - 1)  # expired: not listed
+    waiting = len(store._waiting)
+    account_soon = store.get_account("h2")
+    present_soon = store.list_presence("h2")
+    assert len(store._waiting) == waiting + 2  # both queued before any await
+    assert await present_soon == ["sess-1"]
+    assert await account_soon == rec

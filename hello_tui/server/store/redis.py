@@ -38,7 +38,7 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any, TypeVar, cast
 
 import msgspec
@@ -339,8 +339,14 @@ class RedisStore(Store):
         raise RuntimeError(f"{kind.__name__} update kept conflicting; gave up")
 
     # ---------------------------------------------------------------- accounts
-    async def get_account(self, key: str) -> AccountRecord | None:
-        data = await self._cmd("GET", self._k("account", key))
+    def get_account(self, key: str) -> Coroutine[Any, Any, AccountRecord | None]:
+        # Queued when called, not when awaited: reads started together leave in
+        # one round trip (a call's lookups, calls.py).
+        return self._account(self._cmd("GET", self._k("account", key)))
+
+    @staticmethod
+    async def _account(reply: asyncio.Future[Any]) -> AccountRecord | None:
+        data = await reply
         return None if data is None else _decoders[AccountRecord].decode(_bytes(data))
 
     async def create_account(self, key: str, record: AccountRecord) -> bool:
@@ -384,11 +390,15 @@ class RedisStore(Store):
     async def clear_presence(self, key: str) -> None:
         await self._cmd("DEL", self._k("presence", key))
 
-    async def list_presence(self, key: str) -> list[str]:
-        members = await self._cmd(
-            "ZRANGEBYSCORE", self._k("presence", key), f"({self.clock()}", "+inf"
+    def list_presence(self, key: str) -> Coroutine[Any, Any, list[str]]:
+        # Queued when called, as get_account.
+        return self._members(
+            self._cmd("ZRANGEBYSCORE", self._k("presence", key), f"({self.clock()}", "+inf")
         )
-        return [_text(m) for m in members]
+
+    @staticmethod
+    async def _members(reply: asyncio.Future[Any]) -> list[str]:
+        return [_text(m) for m in await reply]
 
     # ---------------------------------------------------------------- calls
     def _remember(self, call_id: str, data: bytes | None) -> None:
