@@ -300,7 +300,11 @@ class DeviceSource(AudioSource):
             # The block captured just before the call's media connected starts the first
             # frame, so that frame is whole at the first block after it (0-10 ms after the
             # connect, not 10-20): on the blocks' own cadence, nothing queued behind it.
-            self._take(*early)
+            # Unprocessed: the processing stage starts at the next block, as without it,
+            # so its input is unchanged (fed this block too, its near/far pairing started
+            # from the busy moment before the connect; docs/media.md). Nothing plays yet
+            # to echo, and the stage's output opens with its own 15 ms of delay anyway.
+            self._chunks.push(early[0])
         self._take(*block)
         # Whole 20 ms frames only cross to the loop: a block shorter than a frame (MIC_BLOCK)
         # costs no loop wake-up of its own. (Only the current generation's callback gets here.)

@@ -245,8 +245,9 @@ async def test_the_first_frame_starts_with_the_block_captured_before_listening(
 ) -> None:
     """The microphone captures half frames: the block captured just before ``listen()``
     (the call's media connected) is the first frame's first half, so that frame is
-    whole at the first block after it instead of the second; processed in order when
-    there is a processor. The card's callback is driven by hand (the stream is never
+    whole at the first block after it instead of the second. With a processor, that
+    block goes out as captured and the processor starts at the next one, exactly as a
+    fresh processor would. The card's callback is driven by hand (the stream is never
     started): block *n* holds the value *n*."""
     when = SimpleNamespace(inputBufferAdcTime=0.0, currentTime=1.0)
     status = SimpleNamespace(input_overflow=False)
@@ -270,8 +271,9 @@ async def test_the_first_frame_starts_with_the_block_captured_before_listening(
             if processed:
                 twin, _ = open_processor(DEFAULT, echo_cancellation=False)
                 assert twin is not None
-                want = np.concatenate([twin.process(block(n)[:, 0], 1.0) for n in (3, 4)])
+                want = np.concatenate([block(3)[:, 0], twin.process(block(4)[:, 0], 1.0)])
                 assert np.array_equal(samples, want)
+                assert mic.processor.frames == 1  # the block before listen() was not processed
             else:
                 assert samples.tolist() == [3] * MIC_BLOCK + [4] * MIC_BLOCK
             assert frame.pts == 0 and mic.dropped == 0
