@@ -196,6 +196,10 @@ VOICE_PROBABILITY = 0.5  # the processor's speech probability that counts as tal
 VOICE_DBFS = -40.0  # without a processor: a block this loud counts as talking
 
 
+def _cancels_echo(processor: CaptureProcessor | None) -> bool:
+    return processor is not None and processor.echo_cancellation
+
+
 def _is_voice(block: Samples, processor: CaptureProcessor | None) -> bool:
     """The processor's voice detector when there is one, else a simple energy gate."""
     if processor is not None:
@@ -296,14 +300,15 @@ class DeviceSource(AudioSource):
             self._early = block if frames < FRAME_SAMPLES else None
             return
         early, self._early = self._early, None
-        if early is not None and not len(self._chunks):
+        processor = self.processor
+        if early is not None and not len(self._chunks) and not _cancels_echo(processor):
             # The block captured just before the call's media connected starts the first
             # frame, so that frame is whole at the first block after it (0-10 ms after the
             # connect, not 10-20): on the blocks' own cadence, nothing queued behind it.
-            # Unprocessed: the processing stage starts at the next block, as without it,
-            # so its input is unchanged (fed this block too, its near/far pairing started
-            # from the busy moment before the connect; docs/media.md). Nothing plays yet
-            # to echo, and the stage's output opens with its own 15 ms of delay anyway.
+            # Unprocessed: a processing stage starts at the next block, as without it.
+            # Not with echo cancellation: alternated runs of bench/aec.py had ERLE fall
+            # from ~45 to ~22 dB with it, processed or not, for a cause not found yet
+            # (docs/media.md, "Where setup time goes (session 8)").
             self._chunks.push(early[0])
         self._take(*block)
         # Whole 20 ms frames only cross to the loop: a block shorter than a frame (MIC_BLOCK)
