@@ -25,5 +25,8 @@ fi
 if [ "$(cat "$S/ab.tree" 2>/dev/null || echo new)" = base ]; then P="${AB_BASE:?}"; else P="${AB_NEW:-$HERE}"; fi
 [ -n "${HT_TRACE:-}" ] && P="$HERE/bench/setup_trace:$P" && export HELLO_TUI_SETUP_TRACE="$HT_TRACE"
 unset PYTHONDONTWRITEBYTECODE
+# `python -m` puts the working directory first on sys.path: run from inside a checkout
+# (the harness inherits our cwd), both arms would import that checkout's hello_tui.
+export PYTHONSAFEPATH=1
 export PYTHONPATH="$P"
 exec "${AB_PYTHON:-$HERE/.venv/bin/python}" -m hello_tui "$@"

@@ -71,7 +71,7 @@ TARGETS: dict[str, list[tuple[str, str, int]]] = {
     ],
     "hello_tui.media.sources": [
         ("DeviceSource.warm", "mic start", 2),
-        ("DeviceSource._callback", "mic callback (PortAudio thread)", 3),
+        ("DeviceSource._callback", "mic callback (PortAudio thread)", 60),
         ("DeviceSource.recv", "mic recv", 2),
         ("DeviceSource._push", "mic block on the loop", 2),
     ],

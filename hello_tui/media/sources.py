@@ -197,6 +197,10 @@ VOICE_PROBABILITY = 0.5  # the processor's speech probability that counts as tal
 VOICE_DBFS = -40.0  # without a processor: a block this loud counts as talking
 
 
+def _cancels_echo(processor: CaptureProcessor | None) -> bool:
+    return processor is not None and processor.echo_cancellation
+
+
 def _is_voice(block: Samples, processor: CaptureProcessor | None) -> bool:
     """The processor's voice detector when there is one, else a simple energy gate."""
     if processor is not None:
@@ -254,6 +258,8 @@ class DeviceSource(AudioSource):
         self._end_adc: float | None = None  # capture time just past the last block
         self._switched_from: float | None = None
         self._capture_lock = threading.Lock()
+        # The last block captured before anyone listened: (samples, capture time, re-pair).
+        self._early: tuple[Samples, float, bool] | None = None
         # Voice while muted (the "you are muted" hint): counted only while ``listening``.
         self.listening = False
         self.voice_blocks = 0
@@ -291,22 +297,39 @@ class DeviceSource(AudioSource):
             self._end_adc = when.inputBufferAdcTime + frames / SAMPLE_RATE
         if status.input_overflow:
             self.overflows += 1
+        # A host API without timing reports 0: estimate it.
+        captured = when.inputBufferAdcTime or when.currentTime - self._stream.latency
+        block = (indata[:, 0].copy(), captured, bool(status.input_overflow) or fresh)
         loop = self._main_loop
-        if loop is None:
+        if loop is None:  # nobody listens yet: only the last block short of a frame is kept
+            self._early = block if frames < FRAME_SAMPLES else None
             return
-        block = indata[:, 0].copy()
+        early, self._early = self._early, None
         processor = self.processor
-        if processor is not None:  # a host API without timing reports 0: estimate it
-            captured = when.inputBufferAdcTime or when.currentTime - self._stream.latency
-            block = processor.process(block, captured, bool(status.input_overflow) or fresh)
-        if self.listening and _is_voice(block, processor):
-            self.voice_blocks += 1
+        if early is not None and not len(self._chunks) and not _cancels_echo(processor):
+            # The block captured just before the call's media connected starts the first
+            # frame, so that frame is whole at the first block after it (0-10 ms after the
+            # connect, not 10-20): on the blocks' own cadence, nothing queued behind it.
+            # Unprocessed: a processing stage starts at the next block, as without it.
+            # Not with echo cancellation: alternated runs of bench/aec.py had ERLE fall
+            # from ~45 to ~22 dB with it, processed or not, for a cause not found yet
+            # (docs/media.md, "Where setup time goes (session 8)").
+            self._chunks.push(early[0])
+        self._take(*block)
         # Whole 20 ms frames only cross to the loop: a block shorter than a frame (MIC_BLOCK)
         # costs no loop wake-up of its own. (Only the current generation's callback gets here.)
-        self._chunks.push(block)
         while (chunk := self._chunks.pop()) is not None:
             with contextlib.suppress(RuntimeError):  # loop closed under us: the call is over
                 loop.call_soon_threadsafe(self._push, chunk)
+
+    def _take(self, block: Samples, captured: float, repair: bool) -> None:
+        """Process one captured block (the callback's thread) into the frame rechunker."""
+        processor = self.processor
+        if processor is not None:
+            block = processor.process(block, captured, repair)
+        if self.listening and _is_voice(block, processor):
+            self.voice_blocks += 1
+        self._chunks.push(block)
 
     def _push(self, chunk: Samples) -> None:
         queue = self._queue
@@ -391,6 +414,7 @@ class DeviceSource(AudioSource):
                 old, self._stream = self._stream, stream
                 self._generation = generation
                 self._fresh = True
+                self._early = None  # the old stream's: not contiguous with the new one
                 self._switched_from = self._end_adc
                 self.name, self.device = name, device
                 self.switches += 1

@@ -36,6 +36,11 @@ def warm_audio_stack(*, processing: bool) -> None:
 
         if backend() == "portaudio":  # else: connected to the sound server just now
             portaudio()
+        # libopus for the received audio: loaded here, not when the first packet
+        # arrives (0.5-5 ms on the event loop, on the path to first audio).
+        from hello_tui.media.opus_decoder import libopus_version
+
+        libopus_version()
         if processing:
             from hello_tui.media.audio_processing import _load_binding
 

@@ -14,13 +14,16 @@ import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from hello_tui.call import events as ev
 from hello_tui.call.media_policy import CallMedia
+from hello_tui.media.audio_processing import DEFAULT, open_processor
 from hello_tui.media.sinks import DeviceSink
-from hello_tui.media.sources import DeviceSource
+from hello_tui.media.sources import MIC_BLOCK, DeviceSource
 from tests.call.conftest import MIC, SPEAKER, Env, T
 from tests.pulse import PulseDaemon
 from tests.pulse import pulse_devices as pulse_device_set
@@ -235,3 +238,51 @@ async def test_a_microphone_listening_keeps_the_blocks_that_come_before_the_firs
         assert frame.pts == 0 and mic.dropped == 0
     finally:
         mic.stop()
+
+
+async def test_the_first_frame_starts_with_the_block_captured_before_listening(
+    pulse_devices: PulseDaemon,
+) -> None:
+    """The microphone captures half frames: the block captured just before ``listen()``
+    (the call's media connected) is the first frame's first half, so that frame is
+    whole at the first block after it instead of the second. With a processor, that
+    block goes out as captured and the processor starts at the next one, exactly as a
+    fresh processor would; with echo cancellation it is not kept. The card's callback
+    is driven by hand (the stream is never started): block *n* holds the value *n*."""
+    when = SimpleNamespace(inputBufferAdcTime=0.0, currentTime=1.0)
+    status = SimpleNamespace(input_overflow=False)
+
+    def block(n: int) -> np.ndarray:
+        return np.full((MIC_BLOCK, 1), n, dtype=np.int16)
+
+    for processed, aec in ((False, False), (True, False), (True, True)):
+        mic = DeviceSource(f"device:{MIC}", MIC)
+        try:
+            mic._started = True  # warm() must not start the real stream: we are the card
+            if processed:
+                mic.processor, _ = open_processor(DEFAULT, echo_cancellation=aec)
+                assert mic.processor is not None
+            for n in (1, 2, 3):  # nobody listens: only the last one is kept
+                mic._callback(block(n), MIC_BLOCK, when, status)
+            mic.listen()
+            mic._callback(block(4), MIC_BLOCK, when, status)
+            if aec:  # with echo cancellation the block before listen() is not kept
+                mic._callback(block(5), MIC_BLOCK, when, status)
+            frame = await asyncio.wait_for(mic.recv(), T)
+            samples = frame.to_ndarray()[0]
+            if aec:
+                twin, _ = open_processor(DEFAULT, echo_cancellation=True)
+                assert twin is not None
+                want = np.concatenate([twin.process(block(n)[:, 0], 1.0) for n in (4, 5)])
+                assert np.array_equal(samples, want)
+            elif processed:
+                twin, _ = open_processor(DEFAULT, echo_cancellation=False)
+                assert twin is not None
+                want = np.concatenate([block(3)[:, 0], twin.process(block(4)[:, 0], 1.0)])
+                assert np.array_equal(samples, want)
+                assert mic.processor.frames == 1  # the block before listen() was not processed
+            else:
+                assert samples.tolist() == [3] * MIC_BLOCK + [4] * MIC_BLOCK
+            assert frame.pts == 0 and mic.dropped == 0
+        finally:
+            mic.stop()
