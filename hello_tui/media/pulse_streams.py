@@ -331,6 +331,11 @@ class PulseStream:
         self._ctx.streams.add(self)
         self._stream: int | None = None
         self._data = np.zeros((blocksize, 1), dtype=np.int16)
+        self._out = self._data  # playback: the blocks of one request, written at once
+        # libpulse keeping the GIL, for the callbacks (HELLO_TUI_PULSE_GIL=release: the
+        # releasing handle, to measure the difference: bench/speaker_underruns.py)
+        release = os.environ.get("HELLO_TUI_PULSE_GIL") == "release"
+        self._held = pa.lib() if release else pa.held()
         self._times, self._status = _Times(), _Status()
         self._latency = self.requested_latency  # the server's, once it reported one
         self._granted = self.requested_latency
@@ -416,8 +421,7 @@ class PulseStream:
     def _now_latency(self, stream: Any) -> float:
         """The server's latency now, in seconds (mainloop lock held); the last one
         when it has none yet (no timing update received)."""
-        lib = self._ctx.lib
-        if lib.pa_stream_get_latency(stream, self._usec, self._negative) == 0:
+        if self._held.pa_stream_get_latency(stream, self._usec, self._negative) == 0:
             usec = self._usec.value
             self._latency = -usec / 1e6 if self._negative.value else usec / 1e6
         return self._latency
@@ -448,13 +452,20 @@ class PulseStream:
         return expected, False
 
     def _write(self, stream: Any, nbytes: int, _u: Any) -> None:
-        """The server wants ``nbytes`` more: whole blocks from the callback."""
+        """The server wants ``nbytes`` more: whole blocks from the callback, one write.
+
+        libpulse is called through :func:`pulse_lib.held` here (the GIL kept): the
+        callback takes the GIL once, as PortAudio's does, not once per call."""
         try:
-            blocks = nbytes // (self.blocksize * 2)
+            size = self.blocksize * 2
+            blocks = nbytes // size
             if not blocks:
                 return
             now = time.monotonic()
-            times, status, data, lib = self._times, self._status, self._data, self._ctx.lib
+            times, status = self._times, self._status
+            if len(self._out) < blocks * self.blocksize:
+                self._out = np.zeros((blocks * self.blocksize, 1), dtype=np.int16)
+            out = self._out
             first, status.output_underflow = self._play_time(now + self._now_latency(stream), now)
             times.currentTime = now
             step = self.blocksize / RATE
@@ -462,9 +473,10 @@ class PulseStream:
                 times.outputBufferDacTime = first + i * step
                 if i:
                     status.output_underflow = False
-                self.callback(data, self.blocksize, times, status)
-                lib.pa_stream_write(stream, data.ctypes.data, self.blocksize * 2, None, 0,
-                                    pa.SEEK_RELATIVE)  # fmt: skip
+                self.callback(out[i * self.blocksize : (i + 1) * self.blocksize],
+                              self.blocksize, times, status)  # fmt: skip
+            self._held.pa_stream_write(stream, out.ctypes.data, blocks * size, None, 0,
+                                       pa.SEEK_RELATIVE)  # fmt: skip
             self._next_play = first + blocks * step
         except Exception:  # a callback must not raise into C
             log.exception("pulse playback callback")
@@ -472,7 +484,7 @@ class PulseStream:
     def _read(self, stream: Any, _nbytes: int, _u: Any) -> None:
         """Captured data is there: hand it on in whole blocks with their capture times."""
         try:
-            lib = self._ctx.lib
+            lib = self._held
             while lib.pa_stream_peek(stream, self._peek_data, self._peek_size) == 0:
                 size = self._peek_size.value
                 if not size:
