@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.pulse import SINK, PulseDaemon  # noqa: E402
+from tests.pulse import SINK, PulseDaemon
 
 RATE = 48_000
 BLOCK = 480
