@@ -10,8 +10,7 @@
 # The backend is chosen per run with HELLO_TUI_AUDIO_BACKEND; the hello-tui
 # processes run this checkout (PYTHONPATH), whatever the venv has installed.
 # PULSE_ARMS (default "pulse portaudio"): the arms, each BACKEND or pulse@MS
-# (the pulse backend with HELLO_TUI_PULSE_LOW_MS=MS, its "low" playback tlength), and
-# "+early" after the backend for HELLO_TUI_PULSE_PLAYBACK=early (pulse+early@30).
+# (the pulse backend with HELLO_TUI_PULSE_LOW_MS=MS, its "low" playback tlength).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS="${1:-3}"
@@ -28,9 +27,8 @@ chmod +x "$OUT/hello-tui"
 for i in $(seq 1 "$ROUNDS"); do
   for arm in ${PULSE_ARMS:-pulse portaudio}; do
     backend="${arm%@*}"; low=""; [ "$arm" != "$backend" ] && low="${arm#*@}"
-    mode=adjust; [ "${backend%+early}" != "$backend" ] && mode=early && backend="${backend%+early}"
     echo "[pulse-bench] round $i: $arm (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-    HELLO_TUI_PULSE_LOW_MS="$low" HELLO_TUI_PULSE_PLAYBACK="$mode" \
+    HELLO_TUI_PULSE_LOW_MS="$low" \
     HELLO_TUI_AUDIO_BACKEND="$backend" HT_DIR="$ROOT" HT_BIN="$OUT/hello-tui" \
       BS_PYTHON="$VENV/bin/python" SBS_WORK="$OUT/$arm-$i" \
       bash "$PEERS/side-by-side.sh" 1 "$CALL_S" --arms baresip,hello-device \

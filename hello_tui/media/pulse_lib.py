@@ -48,7 +48,6 @@ STREAM_READY, STREAM_FAILED, STREAM_TERMINATED = 2, 3, 4
 STREAM_INTERPOLATE_TIMING = 0x2
 STREAM_AUTO_TIMING_UPDATE = 0x8
 STREAM_ADJUST_LATENCY = 0x2000
-STREAM_EARLY_REQUESTS = 0x4000
 STREAM_START_CORKED = 0x1
 SEEK_RELATIVE = 0
 OPERATION_RUNNING = 0
@@ -158,6 +157,7 @@ IN_CALLBACK = (
     "pa_stream_peek",
     "pa_stream_drop",
     "pa_stream_get_latency",
+    "pa_stream_get_state",
 )
 
 _lib: Any = None

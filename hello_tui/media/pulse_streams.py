@@ -62,10 +62,6 @@ LOW_LATENCY_S = 0.050
 HIGH_LATENCY_S = 0.100
 # With ADJUST_LATENCY the server grants about this share of the tlength asked (above).
 GRANTED_OF_ASKED = 0.6
-# Early-requests mode (HELLO_TUI_PULSE_PLAYBACK=early): "low" is this tlength, the sink
-# runs at one block: what ALSA's pulse plugin asks for PortAudio's "low" (tlength 30 ms,
-# minreq 10, the server's "final latency" 40 ms).
-EARLY_LOW_S = 0.030
 GAP_S = 0.012  # the server's play time this far off our blocks' timeline: it moved
 TOLD_AFTER_S = 0.100  # an underflow message this soon after a gap we found: the same one
 CAPTURE_JUMP_S = 0.030  # capture times this far off the samples' count: data was lost
@@ -298,10 +294,6 @@ def device_present(kind: Kind, name: str) -> bool:
         return False
 
 
-def _early() -> bool:
-    return os.environ.get("HELLO_TUI_PULSE_PLAYBACK", "adjust") == "early"
-
-
 def _latency_s(latency: str | float) -> float:
     if latency == "low":  # HELLO_TUI_PULSE_LOW_MS: for measuring (bench/pulse_backend.sh)
         return float(os.environ.get("HELLO_TUI_PULSE_LOW_MS") or LOW_LATENCY_S * 1000) / 1000
@@ -355,17 +347,22 @@ class PulseStream:
         self._usec, self._negative = ctypes.c_uint64(), ctypes.c_int()
         self._peek_data, self._peek_size = ctypes.c_void_p(), ctypes.c_size_t()
         # Kept referenced for as long as the stream can call them.
-        self._on_state = pa.StreamNotify(lambda _s, _u: self._ctx._signal())
+        self._state = -1  # the stream's state as its last state callback saw it
+        self._on_state = pa.StreamNotify(self._state_changed)
         self._on_request = pa.StreamRequest(self._write if kind == "output" else self._read)
         self._on_underflow = pa.StreamNotify(self._underflowed)
 
     @property
     def active(self) -> bool:
-        """The server runs the stream (False before start, after close or a failure)."""
-        if self._stream is None or self.closed:
-            return False
-        with self._ctx.locked():
-            return bool(self._ctx.lib.pa_stream_get_state(self._stream) == pa.STREAM_READY)
+        """The server runs the stream (False before start, after close or a failure).
+        Kept by the state callback: asking takes no lock (the device watch asks from the
+        event loop, and holding the speaker's lock while waiting for the GIL back would
+        hold up its refill)."""
+        return self._stream is not None and not self.closed and self._state == pa.STREAM_READY
+
+    def _state_changed(self, stream: Any, _u: Any) -> None:
+        self._state = int(self._held.pa_stream_get_state(stream))
+        self._ctx._signal()
 
     @property
     def latency(self) -> float:
@@ -382,21 +379,16 @@ class PulseStream:
         spec = pa.SampleSpec(pa.SAMPLE_S16LE, RATE, 1)
         block = self.blocksize * 2
         flags = pa.STREAM_INTERPOLATE_TIMING | pa.STREAM_AUTO_TIMING_UPDATE
-        early = self.kind == "output" and _early()
-        flags |= pa.STREAM_EARLY_REQUESTS if early else pa.STREAM_ADJUST_LATENCY
+        flags |= pa.STREAM_ADJUST_LATENCY
         with ctx.locked():
             stream = lib.pa_stream_new(ctx.ctx, f"hello-tui {self.kind}".encode(), spec, None)
             if not stream:
                 raise AudioUnavailable(f"cannot open {self.device!r}: {ctx.error()}")
             self._stream = stream
             lib.pa_stream_set_state_callback(stream, self._on_state, None)
-            if self.kind == "output" and early:
-                tlength = max(2 * block, round(self._early_s() * RATE) * 2)
-                attr = pa.BufferAttr(pa.UNSET, tlength, tlength - block, block, pa.UNSET)
-            elif self.kind == "output":
+            if self.kind == "output":
                 tlength = max(block, round(self._ask_s() * RATE) * 2)
                 attr = pa.BufferAttr(pa.UNSET, tlength, block, block, pa.UNSET)
-            if self.kind == "output":
                 lib.pa_stream_set_write_callback(stream, self._on_request, None)
                 lib.pa_stream_set_underflow_callback(stream, self._on_underflow, None)
                 rc = lib.pa_stream_connect_playback(
@@ -420,14 +412,6 @@ class PulseStream:
         if error:
             self.close()
             raise AudioUnavailable(f"cannot open {self.device!r}: {error}")
-
-    def _early_s(self) -> float:
-        """The playback ``tlength`` in early-requests mode: all of it in the stream's
-        buffer, the sink run at one block (as ALSA's pulse plugin has it)."""
-        if self._raw_latency == "low":
-            low = os.environ.get("HELLO_TUI_PULSE_LOW_MS")
-            return float(low) / 1000 if low else EARLY_LOW_S
-        return self.requested_latency
 
     def _ask_s(self) -> float:
         """The playback ``tlength`` to ask for. "low" asks LOW_LATENCY_S as it is
