@@ -294,6 +294,26 @@ def device_present(kind: Kind, name: str) -> bool:
         return False
 
 
+_pinned = threading.local()  # set on a libpulse thread once its thread state is kept
+
+
+def _pin_thread_state() -> None:
+    """Keep this (libpulse's) thread's Python thread state from one callback to the next.
+
+    ctypes makes a thread state when a callback enters on a thread that has none and
+    frees it on the way out (cffi, which sounddevice uses, keeps it): with it go a
+    16 KiB frame stack, mapped and unmapped at every 10 ms block. Under load that
+    stalled the whole process (a thread descheduled while unmapping holds the memory
+    map's lock): in one side-by-side call, speaker callbacks 56-71 ms apart at the
+    99th percentile against 19-23, and 36-46 card underruns a side against 4-8
+    (docs/media.md, "The pulse backend"). One more ``PyGILState_Ensure``, never
+    released, keeps it: one thread state (~17 KiB) per stream thread, never freed
+    (a stream's thread ends with it). HELLO_TUI_PULSE_PIN=0: off, to measure."""
+    if not getattr(_pinned, "done", False) and os.environ.get("HELLO_TUI_PULSE_PIN") != "0":
+        ctypes.pythonapi.PyGILState_Ensure()
+        _pinned.done = True
+
+
 def _latency_s(latency: str | float) -> float:
     if latency == "low":  # HELLO_TUI_PULSE_LOW_MS: for measuring (bench/pulse_backend.sh)
         return float(os.environ.get("HELLO_TUI_PULSE_LOW_MS") or LOW_LATENCY_S * 1000) / 1000
@@ -462,6 +482,7 @@ class PulseStream:
         libpulse is called through :func:`pulse_lib.held` here (the GIL kept): the
         callback takes the GIL once, as PortAudio's does, not once per call."""
         try:
+            _pin_thread_state()
             size = self.blocksize * 2
             blocks = nbytes // size
             if not blocks:
@@ -489,6 +510,7 @@ class PulseStream:
     def _read(self, stream: Any, _nbytes: int, _u: Any) -> None:
         """Captured data is there: hand it on in whole blocks with their capture times."""
         try:
+            _pin_thread_state()
             lib = self._held
             while lib.pa_stream_peek(stream, self._peek_data, self._peek_size) == 0:
                 size = self._peek_size.value
