@@ -4,8 +4,9 @@ Only this module touches ctypes (the streams are :mod:`hello_tui.media.pulse_str
 ``libpulse.so.0`` (Debian ``libpulse0``; PipeWire's pulse server speaks the same
 protocol) is loaded on first use; :func:`lib` raises :class:`PulseMissing` when it
 cannot be. Structs declare only the leading fields we read: libpulse owns them and
-passes pointers, so a prefix is enough. Every foreign call releases the GIL (CDLL),
-which the threaded mainloop's callbacks need to run while Python waits on it.
+passes pointers, so a prefix is enough. Calls through :func:`lib` release the GIL
+(CDLL), which the threaded mainloop's callbacks need to run while Python waits on it;
+:func:`held` keeps it, for the few non-blocking calls made inside those callbacks.
 """
 
 from __future__ import annotations
