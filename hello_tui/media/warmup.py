@@ -34,8 +34,13 @@ def warm_audio_stack(*, processing: bool) -> None:
         from hello_tui.media import sinks, sources  # noqa: F401  (numpy, av, aiortc)
         from hello_tui.media.devices import backend, portaudio
 
-        if backend() == "portaudio":  # else: connected to the sound server just now
+        if backend() == "portaudio":
             portaudio()
+        else:  # pulse: libpulse loaded, the listing context connected ("auto" just did)
+            from hello_tui.media import pulse_lib, pulse_streams
+
+            pulse_streams.available()
+            pulse_lib.held()
         if processing:
             from hello_tui.media.audio_processing import _load_binding
 
