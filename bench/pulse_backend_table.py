@@ -14,7 +14,8 @@ from typing import Any
 
 
 def figures(r: dict[str, Any]) -> dict[str, float]:
-    """Per side (caller a, callee b, averaged): CPU %, peak RSS MiB; mouth-to-ear ms both ways."""
+    """Per side (caller a, callee b, averaged): CPU %, peak RSS MiB; mouth-to-ear ms both
+    ways; dial -> first remote audio per side."""
     window = r.get("window_s") or 20.0
     cpu = [r["cpu_call_s"][s] / window * 100 for s in ("a", "b")]
     rss = [r["mem_kb"][s]["VmHWM"] / 1024 for s in ("a", "b")]
@@ -23,6 +24,9 @@ def figures(r: dict[str, Any]) -> dict[str, float]:
     ways = [lat[d]["median_ms"] for d in ("a_to_b", "b_to_a") if lat.get(d, {}).get("median_ms")]
     if ways:
         out["mouth-to-ear ms"] = statistics.mean(ways)
+    for side, key in (("caller", "media_flowing_a_ms"), ("callee", "media_flowing_b_ms")):
+        if r.get(key) is not None:
+            out[f"first audio {side} ms"] = float(r[key])
     drops = [lat[d].get("dropout_ms", 0) for d in ("a_to_b", "b_to_a") if d in lat]
     if drops:
         out["dropouts ms"] = float(sum(drops))

@@ -13,7 +13,9 @@ hello-tui process appends one line per audio event to ``DIR/<command>-<pid>.m2e`
 * ``S t ssrc seq`` / ``I t ssrc seq``: an RTP packet sent / arrived (the header is
   in clear under SRTP), paired across the two processes by (ssrc, seq);
 * ``K t n``: a decoded frame of ``n`` samples went into the playout buffer;
-* ``Q t n priming``: every speaker callback (a pull of ``n``);
+* ``Q t n priming under card told``: every speaker callback (a pull of ``n``; ``under``:
+  the card ran dry before it; ``card``: its DAC time minus its callback time, -1
+  unknown; ``told``: the pulse server's underflow messages so far, -1 on PortAudio);
 * ``O t resid card depth target``: a speaker callback; ``resid`` = how long the
   first sample it pulls sat in the playout buffer, less its offset in its frame
   (so it adds to the frame's first sample's delay), ``card`` = PortAudio's DAC
@@ -98,7 +100,11 @@ def _patch_sinks(mod) -> None:
         depth, priming, target = buf.depth, buf._priming, buf.target
         callback(self, outdata, frames, when, status)
         st = self.__dict__.get("_m2e")
-        _say(f"Q {t:.6f} {frames} {int(priming)}")  # every pull (bench/playout_replay.py)
+        dac = when.outputBufferDacTime
+        card = dac - when.currentTime if dac else -1.0
+        under = int(bool(status.output_underflow))
+        told = getattr(self._stream, "underflows", -1)  # the pulse server's own messages
+        _say(f"Q {t:.6f} {frames} {int(priming)} {under} {card:.6f} {told}")  # every pull
         if st is None or priming:
             return
         first = st["pushed"] - depth  # index of the first sample this pull took

@@ -33,9 +33,9 @@ class AudioSettings(_Section):
     auto_gain: bool = True
     # How device: endpoints reach the sound card (media/devices.py): "pulse" (libpulse,
     # a PulseAudio or PipeWire-pulse server), "portaudio" (ALSA...), "auto": pulse when
-    # a server answers, else PortAudio. PortAudio by default until pulse holds under
-    # load (docs/media.md, "The pulse backend").
-    backend: Literal["auto", "pulse", "portaudio"] = "portaudio"
+    # a server answers and libpulse loads, else PortAudio (the default: docs/media.md,
+    # "The pulse backend", has the figures both ways).
+    backend: Literal["auto", "pulse", "portaudio"] = "auto"
     # AEC3's config: "tuned" (ours, through the shim when it is built: media/aec3_tuned.py)
     # or "default" (pywebrtc-audio's; ducks the local talker more during double talk).
     echo_tuning: Literal["tuned", "default"] = "tuned"

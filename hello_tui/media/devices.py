@@ -4,9 +4,9 @@ Two backends carry ``device:`` streams (``[audio] backend``, or the
 ``HELLO_TUI_AUDIO_BACKEND`` environment variable, which wins): ``pulse``
 talks to a PulseAudio/PipeWire-pulse server through libpulse
 (:mod:`hello_tui.media.pulse_streams`), ``portaudio`` goes through
-sounddevice, ALSA and whatever ALSA reaches (the default, for now: see
-docs/media.md, "The pulse backend"); ``auto`` takes pulse when a server
-answers, else PortAudio. On pulse a device is a sink or
+sounddevice, ALSA and whatever ALSA reaches; ``auto`` (the default: see
+docs/media.md, "The pulse backend") takes pulse when a server answers and
+libpulse loads, else PortAudio. On pulse a device is a sink or
 source: ``device:NAME`` matches its name or its description, and as an input
 a sink's name means its monitor (what it plays).
 
@@ -45,7 +45,7 @@ _sd: ModuleType | None = None
 _pa_lock = threading.RLock()
 _streams: weakref.WeakSet[Any] = weakref.WeakSet()  # made by open_on: refresh_if_idle waits
 DEVICE_BUSY = -9985  # paDeviceUnavailable: someone (maybe we) holds it, it has not gone
-_backend_setting: Backend = "portaudio"  # [audio] backend (set_backend); docs/media.md
+_backend_setting: Backend = "auto"  # [audio] backend (set_backend); docs/media.md
 PULSE_HOSTAPI = "PulseAudio"  # AudioDevice.hostapi of the pulse backend's devices
 # PortAudio's (ALSA's) names of the sound server's default device: on pulse they mean
 # the default too (unless a device has that name), so configs written for PortAudio work.

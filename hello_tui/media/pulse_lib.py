@@ -4,8 +4,9 @@ Only this module touches ctypes (the streams are :mod:`hello_tui.media.pulse_str
 ``libpulse.so.0`` (Debian ``libpulse0``; PipeWire's pulse server speaks the same
 protocol) is loaded on first use; :func:`lib` raises :class:`PulseMissing` when it
 cannot be. Structs declare only the leading fields we read: libpulse owns them and
-passes pointers, so a prefix is enough. Every foreign call releases the GIL (CDLL),
-which the threaded mainloop's callbacks need to run while Python waits on it.
+passes pointers, so a prefix is enough. Calls through :func:`lib` release the GIL
+(CDLL), which the threaded mainloop's callbacks need to run while Python waits on it;
+:func:`held` keeps it, for the few non-blocking calls made inside those callbacks.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "PulseMissing",
     "SampleSpec",
     "ServerInfo",
+    "held",
     "lib",
 ]
 
@@ -147,7 +149,20 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "pa_stream_get_device_name": (c_char_p, [c_void_p]),
 }
 
+# Called from the mainloop's own thread inside a stream callback (its lock held): they
+# never block, so they keep the GIL (PyDLL). Through CDLL each call gives the GIL away
+# and takes it back, and taking it back waits up to the switch interval (5 ms) while
+# the event loop runs Python: three such calls made a 10 ms refill 15 ms late.
+IN_CALLBACK = (
+    "pa_stream_write",
+    "pa_stream_peek",
+    "pa_stream_drop",
+    "pa_stream_get_latency",
+    "pa_stream_get_state",
+)
+
 _lib: Any = None
+_held: Any = None
 
 
 def lib() -> Any:
@@ -163,3 +178,17 @@ def lib() -> Any:
             fn.restype, fn.argtypes = restype, argtypes
         _lib = handle
     return _lib
+
+
+def held() -> Any:
+    """The functions of :data:`IN_CALLBACK`, called without releasing the GIL (PyDLL):
+    for a stream callback only, where the mainloop's lock is held and they never block."""
+    global _held
+    if _held is None:
+        lib()  # PulseMissing first
+        handle = ctypes.PyDLL("libpulse.so.0")
+        for name in IN_CALLBACK:
+            fn = getattr(handle, name)
+            fn.restype, fn.argtypes = _SIGNATURES[name]
+        _held = handle
+    return _held

@@ -294,6 +294,26 @@ def device_present(kind: Kind, name: str) -> bool:
         return False
 
 
+_pinned = threading.local()  # set on a libpulse thread once its thread state is kept
+
+
+def _pin_thread_state() -> None:
+    """Keep this (libpulse's) thread's Python thread state from one callback to the next.
+
+    ctypes makes a thread state when a callback enters on a thread that has none and
+    frees it on the way out (cffi, which sounddevice uses, keeps it): with it go a
+    16 KiB frame stack, mapped and unmapped at every 10 ms block. Under load that
+    stalled the whole process (a thread descheduled while unmapping holds the memory
+    map's lock): in one side-by-side call, speaker callbacks 56-71 ms apart at the
+    99th percentile against 19-23, and 36-46 card underruns a side against 4-8
+    (docs/media.md, "The pulse backend"). One more ``PyGILState_Ensure``, never
+    released, keeps it: one thread state (~17 KiB) per stream thread, never freed
+    (a stream's thread ends with it). HELLO_TUI_PULSE_PIN=0: off, to measure."""
+    if not getattr(_pinned, "done", False) and os.environ.get("HELLO_TUI_PULSE_PIN") != "0":
+        ctypes.pythonapi.PyGILState_Ensure()
+        _pinned.done = True
+
+
 def _latency_s(latency: str | float) -> float:
     if latency == "low":  # HELLO_TUI_PULSE_LOW_MS: for measuring (bench/pulse_backend.sh)
         return float(os.environ.get("HELLO_TUI_PULSE_LOW_MS") or LOW_LATENCY_S * 1000) / 1000
@@ -331,6 +351,11 @@ class PulseStream:
         self._ctx.streams.add(self)
         self._stream: int | None = None
         self._data = np.zeros((blocksize, 1), dtype=np.int16)
+        self._out = self._data  # playback: the blocks of one request, written at once
+        # libpulse keeping the GIL, for the callbacks (HELLO_TUI_PULSE_GIL=release: the
+        # releasing handle, to measure the difference: bench/speaker_underruns.py)
+        release = os.environ.get("HELLO_TUI_PULSE_GIL") == "release"
+        self._held = pa.lib() if release else pa.held()
         self._times, self._status = _Times(), _Status()
         self._latency = self.requested_latency  # the server's, once it reported one
         self._granted = self.requested_latency
@@ -342,17 +367,22 @@ class PulseStream:
         self._usec, self._negative = ctypes.c_uint64(), ctypes.c_int()
         self._peek_data, self._peek_size = ctypes.c_void_p(), ctypes.c_size_t()
         # Kept referenced for as long as the stream can call them.
-        self._on_state = pa.StreamNotify(lambda _s, _u: self._ctx._signal())
+        self._state = -1  # the stream's state as its last state callback saw it
+        self._on_state = pa.StreamNotify(self._state_changed)
         self._on_request = pa.StreamRequest(self._write if kind == "output" else self._read)
         self._on_underflow = pa.StreamNotify(self._underflowed)
 
     @property
     def active(self) -> bool:
-        """The server runs the stream (False before start, after close or a failure)."""
-        if self._stream is None or self.closed:
-            return False
-        with self._ctx.locked():
-            return bool(self._ctx.lib.pa_stream_get_state(self._stream) == pa.STREAM_READY)
+        """The server runs the stream (False before start, after close or a failure).
+        Kept by the state callback: asking takes no lock (the device watch asks from the
+        event loop, and holding the speaker's lock while waiting for the GIL back would
+        hold up its refill)."""
+        return self._stream is not None and not self.closed and self._state == pa.STREAM_READY
+
+    def _state_changed(self, stream: Any, _u: Any) -> None:
+        self._state = int(self._held.pa_stream_get_state(stream))
+        self._ctx._signal()
 
     @property
     def latency(self) -> float:
@@ -416,8 +446,7 @@ class PulseStream:
     def _now_latency(self, stream: Any) -> float:
         """The server's latency now, in seconds (mainloop lock held); the last one
         when it has none yet (no timing update received)."""
-        lib = self._ctx.lib
-        if lib.pa_stream_get_latency(stream, self._usec, self._negative) == 0:
+        if self._held.pa_stream_get_latency(stream, self._usec, self._negative) == 0:
             usec = self._usec.value
             self._latency = -usec / 1e6 if self._negative.value else usec / 1e6
         return self._latency
@@ -448,13 +477,21 @@ class PulseStream:
         return expected, False
 
     def _write(self, stream: Any, nbytes: int, _u: Any) -> None:
-        """The server wants ``nbytes`` more: whole blocks from the callback."""
+        """The server wants ``nbytes`` more: whole blocks from the callback, one write.
+
+        libpulse is called through :func:`pulse_lib.held` here (the GIL kept): the
+        callback takes the GIL once, as PortAudio's does, not once per call."""
         try:
-            blocks = nbytes // (self.blocksize * 2)
+            _pin_thread_state()
+            size = self.blocksize * 2
+            blocks = nbytes // size
             if not blocks:
                 return
             now = time.monotonic()
-            times, status, data, lib = self._times, self._status, self._data, self._ctx.lib
+            times, status = self._times, self._status
+            if len(self._out) < blocks * self.blocksize:
+                self._out = np.zeros((blocks * self.blocksize, 1), dtype=np.int16)
+            out = self._out
             first, status.output_underflow = self._play_time(now + self._now_latency(stream), now)
             times.currentTime = now
             step = self.blocksize / RATE
@@ -462,9 +499,10 @@ class PulseStream:
                 times.outputBufferDacTime = first + i * step
                 if i:
                     status.output_underflow = False
-                self.callback(data, self.blocksize, times, status)
-                lib.pa_stream_write(stream, data.ctypes.data, self.blocksize * 2, None, 0,
-                                    pa.SEEK_RELATIVE)  # fmt: skip
+                self.callback(out[i * self.blocksize : (i + 1) * self.blocksize],
+                              self.blocksize, times, status)  # fmt: skip
+            self._held.pa_stream_write(stream, out.ctypes.data, blocks * size, None, 0,
+                                       pa.SEEK_RELATIVE)  # fmt: skip
             self._next_play = first + blocks * step
         except Exception:  # a callback must not raise into C
             log.exception("pulse playback callback")
@@ -472,7 +510,8 @@ class PulseStream:
     def _read(self, stream: Any, _nbytes: int, _u: Any) -> None:
         """Captured data is there: hand it on in whole blocks with their capture times."""
         try:
-            lib = self._ctx.lib
+            _pin_thread_state()
+            lib = self._held
             while lib.pa_stream_peek(stream, self._peek_data, self._peek_size) == 0:
                 size = self._peek_size.value
                 if not size:

@@ -34,8 +34,13 @@ def warm_audio_stack(*, processing: bool) -> None:
         from hello_tui.media import sinks, sources  # noqa: F401  (numpy, av, aiortc)
         from hello_tui.media.devices import backend, portaudio
 
-        if backend() == "portaudio":  # else: connected to the sound server just now
+        if backend() == "portaudio":
             portaudio()
+        else:  # pulse: libpulse loaded, the listing context connected ("auto" just did)
+            from hello_tui.media import pulse_lib, pulse_streams
+
+            pulse_streams.available()
+            pulse_lib.held()
         # libopus for the received audio: loaded here, not when the first packet
         # arrives (0.5-5 ms on the event loop, on the path to first audio).
         from hello_tui.media.opus_decoder import libopus_version

@@ -28,6 +28,7 @@ async def test_every_notice_of_the_call_stays_visible(monkeypatch: pytest.Monkey
         raise AudioUnavailable("PortAudio found no devices")
 
     monkeypatch.setattr(devices, "portaudio", no_sound_card)
+    monkeypatch.setenv(devices.BACKEND_ENV, "portaudio")  # not a sound server's devices either
     write_config({"audio": {"input": "device:", "output": "device:"}})
     app = HelloApp(ring_bell=False)
     async with app.run_test(size=(80, 24)) as pilot:
