@@ -25,6 +25,7 @@ mainloop's thread with its lock held: they must not call back into this module.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import logging
 import os
@@ -247,6 +248,28 @@ def context() -> _Context:
         return _context
 
 
+_open_streams: weakref.WeakSet[PulseStream] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_threads_at_exit() -> None:
+    """Stop every libpulse mainloop thread before the interpreter finalizes.
+
+    Those threads keep a Python thread state (:func:`_pin_thread_state`); finalization
+    frees every thread state, so a callback entering after it used a freed one and
+    crashed the process on its way out (1 exit in 8 of a script that left its streams
+    open; pytest-xdist's worker once). atexit runs before that, with threads still
+    able to take the GIL: closing joins each thread (libpulse's calls here release
+    the GIL)."""
+    global _context
+    for stream in list(_open_streams):
+        stream.close()
+    with _lock:
+        ctx, _context = _context, None
+    if ctx is not None:
+        ctx.close()
+
+
 def _own_context() -> _Context:
     """A context on a mainloop thread of its own, for one stream (AudioUnavailable)."""
     if not _server_present():
@@ -349,6 +372,7 @@ class PulseStream:
         self._own = os.environ.get("HELLO_TUI_PULSE_THREADS", "per-stream") != "shared"
         self._ctx = _own_context() if self._own else context()
         self._ctx.streams.add(self)
+        _open_streams.add(self)
         self._stream: int | None = None
         self._data = np.zeros((blocksize, 1), dtype=np.int16)
         self._out = self._data  # playback: the blocks of one request, written at once

@@ -248,3 +248,38 @@ def test_a_larger_speaker_latency_is_granted_about_as_asked(pulse_backend: Pulse
             devices.close_stream(speaker)
     assert granted["low"] < 0.050
     assert granted[0.080] >= 0.070, granted
+
+
+def _mainloop_threads() -> int:
+    """libpulse's mainloop threads alive in this process (they name themselves)."""
+    count = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/comm") as f:
+                count += f.read().strip() == "threaded-ml"
+        except OSError:  # the thread ended meanwhile
+            pass
+    return count
+
+
+def test_exit_stops_every_mainloop_thread_a_call_left_open(pulse_backend: PulseDaemon) -> None:
+    """A libpulse thread still running when the interpreter finalizes calls into a
+    freed thread state and crashes the process on its way out (seen: a segfault in
+    ``threaded-ml`` inside _ctypes). The exit hook closes what was left open first:
+    no mainloop thread survives it, and the streams say closed."""
+    from hello_tui.media import pulse_streams
+
+    before = _mainloop_threads()
+    tone = Tone()
+    out, _ = devices.open_stream("output", SINK, tone, samplerate=RATE, blocksize=480)
+    mic, _ = devices.open_stream("input", f"{SINK}.monitor", lambda *a: None,
+                                 samplerate=RATE, blocksize=480)  # fmt: skip
+    out.start()
+    mic.start()
+    deadline = time.monotonic() + 10
+    while not tone.times and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert tone.times and _mainloop_threads() > before
+    pulse_streams._stop_threads_at_exit()
+    assert out.closed and mic.closed
+    assert _mainloop_threads() == 0
