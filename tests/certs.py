@@ -3,8 +3,11 @@ own wss, HAProxy terminating TLS, coturn's TURN over TLS on 443."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from cryptography import x509
@@ -44,3 +47,22 @@ def self_signed(directory: Path, ip: str = "127.0.0.1", stem: str = "cert") -> t
     )
     key_path.chmod(0o600)
     return cert_path, key_path
+
+
+@contextlib.asynccontextmanager
+async def tls_server(directory: Path) -> AsyncIterator[tuple[str, Path]]:
+    """(https URL, the certificate that signs it) of a real server on an ephemeral
+    port, speaking wss with a fresh self-signed certificate; stopped on the way out."""
+    from hello_tui.server.app import serve
+    from hello_tui.server.settings import ServerSettings
+
+    cert, key = self_signed(directory)
+    settings = ServerSettings(port=0, tls_cert=cert, tls_key=key, rate=0.0)
+    urls: asyncio.Queue[str] = asyncio.Queue()
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, ready=urls.put_nowait, stop=stop))
+    try:
+        yield await asyncio.wait_for(urls.get(), 10), cert
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)

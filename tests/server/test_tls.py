@@ -3,27 +3,18 @@ certificate, and a plain ws:// client cannot talk to it."""
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from hello_tui.server.app import serve
-from hello_tui.server.settings import ServerSettings
 from hello_tui.signaling import protocol as p
-from tests.certs import self_signed
+from tests.certs import tls_server
 
 
 async def test_wss_with_the_given_certificate(tmp_path: Path) -> None:
-    cert, key = self_signed(tmp_path)
-    settings = ServerSettings(port=0, tls_cert=cert, tls_key=key, rate=0.0)
-    urls: asyncio.Queue[str] = asyncio.Queue()
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, ready=urls.put_nowait, stop=stop))
-    try:
-        url = await asyncio.wait_for(urls.get(), 10)
+    async with tls_server(tmp_path) as (url, cert):
         assert url.startswith("https://127.0.0.1:")
         trust = ssl.create_default_context(cafile=str(cert))
         async with aiohttp.ClientSession() as http:
@@ -35,6 +26,3 @@ async def test_wss_with_the_given_certificate(tmp_path: Path) -> None:
                 await http.ws_connect(url.replace("https", "ws") + "/ws")
             with pytest.raises(aiohttp.ClientConnectorCertificateError):
                 await http.ws_connect(url.replace("https", "wss") + "/ws")  # untrusted
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)

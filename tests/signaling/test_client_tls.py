@@ -5,33 +5,22 @@ one line, never connecting in the clear."""
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from hello_tui.server.app import serve
-from hello_tui.server.settings import ServerSettings
 from hello_tui.signaling.client import ServerUnreachable, SignalingClient
 from hello_tui.telemetry.sender import post_status
-from tests.certs import self_signed
+from tests.certs import tls_server as serving_tls
 
 
 @pytest.fixture
 async def tls_server(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
     """(https URL, the certificate that signs it) of a server on an ephemeral port."""
-    cert, key = self_signed(tmp_path)
-    settings = ServerSettings(port=0, tls_cert=cert, tls_key=key, rate=0.0)
-    urls: asyncio.Queue[str] = asyncio.Queue()
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, ready=urls.put_nowait, stop=stop))
-    try:
-        yield await asyncio.wait_for(urls.get(), 10), cert
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
+    async with serving_tls(tmp_path) as served:
+        yield served
 
 
 async def test_wss_is_trusted_through_the_users_ca_file(
