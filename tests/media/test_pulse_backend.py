@@ -173,16 +173,16 @@ def test_the_backend_setting_and_its_override(monkeypatch: pytest.MonkeyPatch) -
         with pytest.raises(ValueError, match="unknown audio backend"):
             devices.set_backend("jack")
     finally:
-        devices.set_backend("auto")  # the default
+        devices.set_backend("portaudio")  # the default
 
 
-def test_the_default_falls_back_to_portaudio_without_a_server_or_libpulse(
+def test_auto_falls_back_to_portaudio_without_a_server_or_libpulse(
     pulse: PulseDaemon, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The default (``auto``) is pulse only while a server answers and libpulse loads."""
+    """``auto`` is pulse only while a server answers and libpulse loads."""
     from hello_tui.media import pulse_lib, pulse_streams
 
-    monkeypatch.delenv(devices.BACKEND_ENV, raising=False)
+    monkeypatch.setenv(devices.BACKEND_ENV, "auto")
     assert devices.backend() == "pulse"  # the tests' daemon answers
     monkeypatch.delenv("PULSE_SERVER")
     monkeypatch.setenv("PULSE_RUNTIME_PATH", str(tmp_path))  # no socket there: no server
@@ -204,7 +204,7 @@ def test_the_default_falls_back_to_portaudio_without_a_server_or_libpulse(
 def test_a_device_call_on_pulse_never_loads_portaudio(pulse: PulseDaemon) -> None:
     """The memory the backend saves (~17 MiB: PortAudio and ALSA's plugins) is saved
     only if nothing on a device call's path imports sounddevice (warm-up included), with
-    the default setting (``auto``) where a server answers."""
+    ``auto`` where a server answers."""
     code = """
 import asyncio, sys
 from hello_tui.media.warmup import warm_audio_stack
@@ -225,7 +225,7 @@ asyncio.run(main())
 """
     out = subprocess.run(
         [sys.executable, "-c", code],
-        env={k: v for k, v in {**os.environ, **pulse.env}.items() if k != devices.BACKEND_ENV},
+        env={**os.environ, **pulse.env, devices.BACKEND_ENV: "auto"},
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
