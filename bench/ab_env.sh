@@ -20,5 +20,8 @@ if [ "${1:-}" = answer ]; then
   echo "$n $(cat "$S/ab.value")" >> "$S/ab.log"
 fi
 export "${AB_VAR:?AB_VAR: the variable to alternate}=$(cat "$S/ab.value" 2>/dev/null || echo "${AB_ON:-1}")"
+# `python -m` puts the working directory first on sys.path: started from inside another
+# checkout (the harness inherits our cwd), the calls would import that checkout (ab_hello.sh).
+export PYTHONSAFEPATH=1
 export PYTHONPATH="$HERE"
 exec "${AB_PYTHON:-$HERE/.venv/bin/python}" -m hello_tui "$@"

@@ -463,7 +463,7 @@ class PulseStream:
         speaker's ladder after underruns, media/output_latency.py) asks enough that
         the server grants about that much, as PortAudio grants at least what it is
         asked (its 80 ms step: 90 ms), where asking 80 ms got 50."""
-        if self._raw_latency == "low" or os.environ.get("HELLO_TUI_PULSE_ASK") == "asked":
+        if self._raw_latency == "low":
             return self.requested_latency
         return self.requested_latency / GRANTED_OF_ASKED
 
