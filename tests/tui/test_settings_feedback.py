@@ -274,9 +274,10 @@ async def test_audio_processing_switches_saved_keeping_the_comments() -> None:
         await pilot.press("s")
         await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
         screen = app.screen
-        for key in ("aec", "noise_suppression", "auto_gain"):  # defaults: on
+        for key in ("aec", "noise_suppression", "auto_gain", "echo_tuning"):  # defaults: on
             assert str(screen.query_one(f"#audio-{key}-word").render()) == "[x] on", key
         screen.query_one("#audio-aec", Switch).value = False
+        screen.query_one("#audio-echo_tuning", Switch).value = False
         word = screen.query_one("#audio-aec-word")
         await wait_until(pilot, lambda: str(word.render()) == "[ ] off", what="the word")
         await pilot.press("ctrl+s")
@@ -284,6 +285,9 @@ async def test_audio_processing_switches_saved_keeping_the_comments() -> None:
         text = path.read_text()
         assert text.startswith("# my phone\n") and "[audio] # mine" in text
         saved = tomllib.loads(text)
-        assert saved["audio"] == {"input": "sine:440", "output": "null:", "aec": False}
+        assert saved["audio"] == {
+            "input": "sine:440", "output": "null:", "aec": False, "echo_tuning": "default"
+        }  # fmt: skip
         audio = app.backend.settings.audio
         assert (audio.aec, audio.noise_suppression, audio.auto_gain) == (False, True, True)
+        assert audio.echo_tuning == "default"

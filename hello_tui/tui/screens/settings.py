@@ -130,6 +130,13 @@ class SettingsScreen(Screen[bool]):
                     yield Switch(on, id=f"audio-{key}")
                     yield word_for(f"audio-{key}", on)
                     yield Label(label)
+            # [audio] echo_tuning: our AEC3 tuning (the shim) or WebRTC's own, the escape
+            # hatch for a room where ours does worse; stored as "tuned" / "default".
+            tuned = s.audio.echo_tuning != "default"
+            with Horizontal(classes="switch-row"):
+                yield Switch(tuned, id="audio-echo_tuning")
+                yield word_for("audio-echo_tuning", tuned)
+                yield Label("Tuned echo canceller (off: WebRTC's default settings)")
             yield Label("Camera (for video calls: C, or v when a call rings)")
             yield Select(
                 camera_options(s.video.source, list_cameras()),
@@ -356,11 +363,13 @@ class SettingsScreen(Screen[bool]):
 
     def build(self) -> Settings:
         s = self.backend.settings
+        tuned = self.query_one("#audio-echo_tuning", Switch).value
         audio = msgspec.structs.replace(
             s.audio,
             input=str(self.query_one("#audio-in", Select).value),
             output=str(self.query_one("#audio-out", Select).value),
             **{key: self.query_one(f"#audio-{key}", Switch).value for key, _ in PROCESSING},
+            echo_tuning="tuned" if tuned else "default",
         )
         server = msgspec.structs.replace(
             s.server, url=self.query_one("#server-url", Input).value.strip()
