@@ -53,7 +53,17 @@ def new_threads(before: set[int]) -> list[int]:
     return sorted(set(thread_cpu()) - before)
 
 
-async def run(windows: int, seconds: float) -> None:
+async def spin(share: float) -> None:
+    """Python work on the loop for ``share`` of every 20 ms (a call's loop holds the GIL
+    ~8 % of the time: the device threads then wait for it as in a call)."""
+    while True:
+        end = time.thread_time() + 0.020 * share
+        while time.thread_time() < end:
+            sum(range(200))
+        await asyncio.sleep(0.020 * (1 - share))
+
+
+async def run(windows: int, seconds: float, processing: bool, loop_load: float) -> None:
     from hello_tui.media.audio_processing import DEFAULT, attach_processing
     from hello_tui.media.sinks import DeviceSink, open_audio_sink
     from hello_tui.media.sources import DeviceSource, SineSource, open_audio_source
@@ -67,7 +77,7 @@ async def run(windows: int, seconds: float) -> None:
     in_threads = new_threads(before)
     if not isinstance(speaker, DeviceSink) or not isinstance(mic, DeviceSource):
         raise SystemExit(f"device_cpu: no device ({speaker.notice or mic.notice})")
-    notice = attach_processing(mic, speaker, DEFAULT, ask_headset=False)
+    notice = attach_processing(mic, speaker, DEFAULT, ask_headset=False) if processing else None
     if notice:
         print(f"device_cpu: {notice}", file=sys.stderr)
     speaker.warm()
@@ -75,6 +85,7 @@ async def run(windows: int, seconds: float) -> None:
     await speaker.start(SineSource("sine:440", 440.0))
     sink = open_audio_sink("null:")
     await sink.start(mic)
+    busy = asyncio.create_task(spin(loop_load)) if loop_load else None
     await asyncio.sleep(1.0)
     rows = []
     for i in range(windows):
@@ -105,6 +116,8 @@ async def run(windows: int, seconds: float) -> None:
           f"speaker underruns {speaker.stats().underruns}, card {speaker.card_underflows}, "
           f"processed {processed.frames if processed else 0}, "
           f"far missing {processed.far_missing if processed else 0}")  # fmt: skip
+    if busy is not None:
+        busy.cancel()
     mic.stop()
     await sink.stop()
     await speaker.stop()
@@ -114,6 +127,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--windows", type=int, default=6)
     ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--no-processing", action="store_true", help="no AEC3/NS/AGC2 stage")
+    ap.add_argument("--loop-load", type=float, default=0.0,  # (a call's loop: ~0.08)
+                    help="share of each 20 ms spent in Python on the loop")  # fmt: skip
     args = ap.parse_args()
     os.environ.setdefault("HELLO_TUI_AUDIO_BACKEND", "pulse")
     sys.path.append(str(SRC))  # after PYTHONPATH: the hello_tui measured is the one it names
@@ -123,7 +139,7 @@ def main() -> int:
     daemon.start()
     os.environ.update(daemon.env)
     try:
-        asyncio.run(run(args.windows, args.seconds))
+        asyncio.run(run(args.windows, args.seconds, not args.no_processing, args.loop_load))
     finally:
         daemon.stop()
     return 0

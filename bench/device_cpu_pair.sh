@@ -10,12 +10,12 @@
 # process) and the medians. PYTHON: the interpreter (default /work/main/.venv's).
 set -eu
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
-A="$1"; B="$2"; N="${3:-8}"; S="${4:-4}"
+A="$1"; B="$2"; N="${3:-8}"; S="${4:-4}"; shift 2; shift $(( $# > 2 ? 2 : $# )); MORE="$*"
 PY="${PYTHON:-/work/main/.venv/bin/python}"
 T="$(mktemp -d)"
 echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
-env PYTHONPATH="$HERE" $A "$PY" "$HERE/bench/device_cpu.py" --windows "$N" --seconds "$S" > "$T/a" 2>&1 &
-env PYTHONPATH="$HERE" $B "$PY" "$HERE/bench/device_cpu.py" --windows "$N" --seconds "$S" > "$T/b" 2>&1
+env PYTHONPATH="$HERE" $A "$PY" "$HERE/bench/device_cpu.py" --windows "$N" --seconds "$S" $MORE > "$T/a" 2>&1 &
+env PYTHONPATH="$HERE" $B "$PY" "$HERE/bench/device_cpu.py" --windows "$N" --seconds "$S" $MORE > "$T/b" 2>&1
 wait
 echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "A: ${A:-as is}"; grep median "$T/a"
