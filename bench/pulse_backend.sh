@@ -31,12 +31,13 @@ for i in $(seq 1 "$ROUNDS"); do
   for arm in ${PULSE_ARMS:-pulse portaudio}; do
     base="${arm%%:*}"; knob=""; [ "$arm" != "$base" ] && knob="${arm#*:}"
     backend="${base%@*}"; low=""; [ "$base" != "$backend" ] && low="${base#*@}"
+    name="$(printf %s "$arm" | tr / _)"  # (a run's directory: HT_CODE's path has slashes)
     echo "[pulse-bench] round $i: $arm (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
     env $knob HELLO_TUI_PULSE_LOW_MS="$low" \
     HELLO_TUI_AUDIO_BACKEND="$backend" HT_DIR="$ROOT" HT_BIN="$OUT/hello-tui" \
-      BS_PYTHON="$VENV/bin/python" SBS_WORK="$OUT/$arm-$i" \
+      BS_PYTHON="$VENV/bin/python" SBS_WORK="$OUT/$name-$i" \
       bash "$PEERS/side-by-side.sh" 1 "$CALL_S" --arms baresip,hello-device \
-      > "$OUT/$arm-$i.log" 2>&1 || echo "[pulse-bench] run failed: $OUT/$arm-$i.log" >&2
+      > "$OUT/$name-$i.log" 2>&1 || echo "[pulse-bench] run failed: $OUT/$name-$i.log" >&2
   done
 done
 "$VENV/bin/python" "$ROOT/bench/pulse_backend_table.py" "$OUT"
