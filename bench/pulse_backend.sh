@@ -10,7 +10,10 @@
 # The backend is chosen per run with HELLO_TUI_AUDIO_BACKEND; the hello-tui
 # processes run this checkout (PYTHONPATH), whatever the venv has installed.
 # PULSE_ARMS (default "pulse portaudio"): the arms, each BACKEND or pulse@MS
-# (the pulse backend with HELLO_TUI_PULSE_LOW_MS=MS, its "low" playback tlength).
+# (the pulse backend with HELLO_TUI_PULSE_LOW_MS=MS, its "low" playback tlength), each
+# optionally followed by :VAR=VALUE, an environment setting for that arm's hello-tui
+# (e.g. PULSE_ARMS="pulse pulse:HELLO_TUI_MIC_BLOCK=960": a knob A/B'd, alternated;
+# "pulse:HT_CODE=DIR": the hello-tui code of another checkout or export, DIR).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS="${1:-3}"
@@ -21,18 +24,20 @@ OUT="${PULSE_BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/pulse-bench.XXXXXX")}"
 mkdir -p "$OUT"
 cat > "$OUT/hello-tui" <<WRAP
 #!/bin/sh
-PYTHONPATH="$ROOT" exec "$VENV/bin/hello-tui" "\$@"
+PYTHONPATH="\${HT_CODE:-$ROOT}" exec "$VENV/bin/hello-tui" "\$@"
 WRAP
 chmod +x "$OUT/hello-tui"
 for i in $(seq 1 "$ROUNDS"); do
   for arm in ${PULSE_ARMS:-pulse portaudio}; do
-    backend="${arm%@*}"; low=""; [ "$arm" != "$backend" ] && low="${arm#*@}"
+    base="${arm%%:*}"; knob=""; [ "$arm" != "$base" ] && knob="${arm#*:}"
+    backend="${base%@*}"; low=""; [ "$base" != "$backend" ] && low="${base#*@}"
+    name="$(printf %s "$arm" | tr / _)"  # (a run's directory: HT_CODE's path has slashes)
     echo "[pulse-bench] round $i: $arm (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-    HELLO_TUI_PULSE_LOW_MS="$low" \
+    env $knob HELLO_TUI_PULSE_LOW_MS="$low" \
     HELLO_TUI_AUDIO_BACKEND="$backend" HT_DIR="$ROOT" HT_BIN="$OUT/hello-tui" \
-      BS_PYTHON="$VENV/bin/python" SBS_WORK="$OUT/$arm-$i" \
+      BS_PYTHON="$VENV/bin/python" SBS_WORK="$OUT/$name-$i" \
       bash "$PEERS/side-by-side.sh" 1 "$CALL_S" --arms baresip,hello-device \
-      > "$OUT/$arm-$i.log" 2>&1 || echo "[pulse-bench] run failed: $OUT/$arm-$i.log" >&2
+      > "$OUT/$name-$i.log" 2>&1 || echo "[pulse-bench] run failed: $OUT/$name-$i.log" >&2
   done
 done
 "$VENV/bin/python" "$ROOT/bench/pulse_backend_table.py" "$OUT"

@@ -20,6 +20,10 @@ def figures(r: dict[str, Any]) -> dict[str, float]:
     cpu = [r["cpu_call_s"][s] / window * 100 for s in ("a", "b")]
     rss = [r["mem_kb"][s]["VmHWM"] / 1024 for s in ("a", "b")]
     out = {"cpu %": statistics.mean(cpu), "peak RSS MiB": statistics.mean(rss)}
+    groups = r.get("cpu_groups_per_20s") or {}
+    if all(s in groups for s in ("a", "b")):  # per thread group (the harness's split)
+        for key, group in (("cpu main thread %", "main"), ("cpu audio threads %", "audio_io")):
+            out[key] = statistics.mean(groups[s][group] * 5 for s in ("a", "b"))
     lat = r.get("latency") or {}
     ways = [lat[d]["median_ms"] for d in ("a_to_b", "b_to_a") if lat.get(d, {}).get("median_ms")]
     if ways:

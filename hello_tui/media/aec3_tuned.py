@@ -109,6 +109,24 @@ def load_shim() -> ctypes.CDLL:
     return lib
 
 
+_held: ctypes.PyDLL | None = None
+
+
+def _held_shim() -> ctypes.PyDLL:
+    """The shim's getters through a handle that keeps the GIL (``PyDLL``): they read a
+    field. Through ``CDLL`` each call gives the GIL away and waits to take it back
+    (up to the switch interval while the event loop runs Python), twice a block in
+    the capture callback."""
+    global _held
+    if _held is None:
+        held = ctypes.PyDLL(str(Path(os.environ.get("HELLO_TUI_AEC3_SHIM") or SHIM)))
+        for name in ("aec3_speech_probability", "aec3_gain_db"):
+            getattr(held, name).argtypes = [ctypes.c_void_p]
+            getattr(held, name).restype = ctypes.c_float
+        _held = held
+    return _held
+
+
 def config_defaults(names: list[str]) -> dict[str, float]:
     """The default config's value of each field (the ABI test compares them with
     the header's defaults: a layout change reads garbage there)."""
@@ -152,8 +170,14 @@ class TunedProcessor:
         if not handle:
             raise ShimUnavailable("the shim refused the settings")
         self._lib, self._handle = lib, handle
+        self._held = _held_shim()
         self._aec = echo_cancellation
         self._agc = auto_gain_control
+        # The last call's size and its pointers: a capture block is always the same size,
+        # and building three ctypes pointers per block cost more than the copies.
+        self._frames = 0
+        self._bufs: list[Samples] = []  # near, far, out
+        self._ptrs: list[ctypes._Pointer[ctypes.c_int16]] = []
 
     def __del__(self) -> None:
         handle, self._handle = getattr(self, "_handle", None), None
@@ -162,24 +186,28 @@ class TunedProcessor:
 
     def process(self, near: Samples, far: Samples | None = None) -> Samples:
         """Whole 10 ms frames of ``near`` (and ``far``, same length, with AEC)."""
-        near = np.ascontiguousarray(near, dtype=np.int16)
         frames = len(near) // BLOCK
         if frames * BLOCK != len(near):
             raise ValueError("near must be whole 10 ms frames")
-        out = np.empty(len(near), dtype=np.int16)
-        if self._aec:
-            if far is None or len(far) != len(near):
-                raise ValueError("far must match near with echo cancellation")
-            far = np.ascontiguousarray(far, dtype=np.int16)
-            self._lib.aec3_process(self._handle, _ptr(near), _ptr(far), _ptr(out), frames)
-        else:
-            self._lib.aec3_process(self._handle, _ptr(near), None, _ptr(out), frames)
-        return out
+        if self._aec and (far is None or len(far) != len(near)):
+            raise ValueError("far must match near with echo cancellation")
+        if frames != self._frames or not self._bufs:
+            self._bufs = [np.zeros(frames * BLOCK, dtype=np.int16) for _ in range(3)]
+            self._ptrs = [_ptr(b) for b in self._bufs]
+            self._frames = frames
+        near_buf, far_buf, out = self._bufs
+        near_ptr, far_ptr, out_ptr = self._ptrs
+        near_buf[:] = near
+        if far is not None and self._aec:
+            far_buf[:] = far
+        self._lib.aec3_process(self._handle, near_ptr, far_ptr if self._aec else None, out_ptr,
+                               frames)  # fmt: skip
+        return out.copy()
 
     @property
     def speech_probability(self) -> float:
-        return float(self._lib.aec3_speech_probability(self._handle))
+        return float(self._held.aec3_speech_probability(self._handle))
 
     @property
     def gain_db(self) -> float:
-        return float(self._lib.aec3_gain_db(self._handle))
+        return float(self._held.aec3_gain_db(self._handle))

@@ -323,21 +323,23 @@ class CaptureProcessor:
         self._near_count += len(near)
         pending = np.concatenate((self._near_partial, near)) if len(self._near_partial) else near
         n = len(pending) // BLOCK
-        self._near_partial = pending[n * BLOCK :].copy()
+        rest = len(pending) - n * BLOCK  # (no copy when none is left: the usual case)
+        self._near_partial = pending[n * BLOCK :].copy() if rest else self._silence[:0]
         if n == 0:
             return self._silence[:0]
-        out = np.empty(n * BLOCK, dtype=np.int16)
         with self._lock:  # the pair set_echo_cancellation swaps
             module, cancel = self._ap, self.echo_cancellation
         lag = self._align() if cancel else 0
         tap = self.tap
         t0 = time.thread_time()
+        outs = []
         for i in range(n):
             chunk = pending[i * BLOCK : (i + 1) * BLOCK]
             far = self._far_at(first + i * BLOCK + lag) if cancel else None
-            out[i * BLOCK : (i + 1) * BLOCK] = module.process(chunk, far)
+            outs.append(module.process(chunk, far))
             if tap is not None:
                 tap(chunk, self._silence if far is None else far)
+        out = outs[0] if n == 1 else np.concatenate(outs)  # (one block: a device's usual)
         self.cpu_seconds += time.thread_time() - t0
         self.frames += n
         self.speech_probability = float(module.speech_probability)

@@ -36,12 +36,14 @@ once on an underrun: each adds ``underrun_boost_ms`` that halves every
 from __future__ import annotations
 
 import collections
+import functools
 import math
 import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from hello_tui.media.audio_format import SAMPLE_RATE, Samples, silence
 from hello_tui.media.levels import rms_dbfs
@@ -90,6 +92,16 @@ SPLICE_FADE = SAMPLE_RATE * 25 // 10000  # 2.5 ms: the cross-fade over an accele
 
 def ms_to_samples(ms: float) -> int:
     return round(ms * SAMPLE_RATE / 1000)
+
+
+@functools.lru_cache(maxsize=16)
+def _stretch_grid(take: int, n: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Where drift correction reads ``n`` samples out of ``take``, and the grid it reads
+    from: the same few sizes at every pull (a sample or two either way), so kept
+    (read-only) instead of two arrays built per 10 ms block in the speaker's callback."""
+    src, grid = np.linspace(0.0, take - 1, n), np.arange(take)
+    src.flags.writeable = grid.flags.writeable = False
+    return src, grid
 
 
 class DriftController:
@@ -393,8 +405,8 @@ class PlayoutBuffer:
                 block = self._buf[self._start : self._start + take]
                 self._start += take
                 if adjust:
-                    src = np.linspace(0.0, take - 1, n)
-                    out = np.interp(src, np.arange(take), block).astype(np.int16)
+                    src, grid = _stretch_grid(take, n)
+                    out = np.interp(src, grid, block).astype(np.int16)
                     if adjust > 0:
                         self.samples_removed += adjust
                     else:

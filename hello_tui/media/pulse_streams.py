@@ -376,6 +376,7 @@ class PulseStream:
         self._stream: int | None = None
         self._data = np.zeros((blocksize, 1), dtype=np.int16)
         self._out = self._data  # playback: the blocks of one request, written at once
+        self._out_at = self._out.ctypes.data  # its address (numpy's .ctypes costs µs a call)
         # libpulse keeping the GIL, for the callbacks (HELLO_TUI_PULSE_GIL=release: the
         # releasing handle, to measure the difference: bench/speaker_underruns.py)
         release = os.environ.get("HELLO_TUI_PULSE_GIL") == "release"
@@ -515,6 +516,7 @@ class PulseStream:
             times, status = self._times, self._status
             if len(self._out) < blocks * self.blocksize:
                 self._out = np.zeros((blocks * self.blocksize, 1), dtype=np.int16)
+                self._out_at = self._out.ctypes.data
             out = self._out
             first, status.output_underflow = self._play_time(now + self._now_latency(stream), now)
             times.currentTime = now
@@ -525,7 +527,7 @@ class PulseStream:
                     status.output_underflow = False
                 self.callback(out[i * self.blocksize : (i + 1) * self.blocksize],
                               self.blocksize, times, status)  # fmt: skip
-            self._held.pa_stream_write(stream, out.ctypes.data, blocks * size, None, 0,
+            self._held.pa_stream_write(stream, self._out_at, blocks * size, None, 0,
                                        pa.SEEK_RELATIVE)  # fmt: skip
             self._next_play = first + blocks * step
         except Exception:  # a callback must not raise into C
@@ -572,7 +574,7 @@ class PulseStream:
             self.callback(self._data, block, times, status)
             status.input_overflow = False
             at += block
-        self._pending = pending[at:].copy() if at else pending
+        self._pending = pending[at:].copy() if at and at < len(pending) else pending[at:]
         self._pending_at += at / RATE
 
     def stop(self) -> None:

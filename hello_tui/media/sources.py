@@ -60,7 +60,10 @@ SINE_AMPLITUDE = 0.25  # of full scale: about -15 dBFS RMS, loud but far from cl
 # side at load 2-3: 89.2 ms mouth-to-ear against 94.7 (medians of 16 directions), far-end
 # dropouts 5 against 15 ms per call, CPU +0.4 points (docs/media.md "Where mouth-to-ear goes").
 MIC_LATENCY: str | float = 0.010
-MIC_BLOCK = FRAME_SAMPLES // 2
+# HELLO_TUI_MIC_BLOCK=960: 20 ms reads, for measuring (on pulse ~1 point less CPU in the
+# capture thread; mouth-to-ear and ERLE not measured on a quiet machine yet: docs/media.md,
+# "The device path per thread").
+MIC_BLOCK = int(os.environ.get("HELLO_TUI_MIC_BLOCK") or FRAME_SAMPLES // 2)
 
 
 class AudioSource(MediaStreamTrack):

@@ -324,7 +324,12 @@ def test_the_shim_with_the_default_config_is_the_binding_bit_for_bit(tmp_path: P
                                                 high_pass_filter=True, **settings)  # fmt: skip
     shim = aec3_tuned.TunedProcessor(tuning={}, **settings)  # type: ignore[arg-type]
     a = [binding.process(mic[i : i + BLOCK], far[i : i + BLOCK]) for i in range(0, n, BLOCK)]
-    b = [shim.process(mic[i : i + BLOCK], far[i : i + BLOCK]) for i in range(0, n, BLOCK)]
+    b: list[np.ndarray] = []
+    i = 0
+    while i < n:  # 10, 10, 20, 20 ms calls: the shim's kept buffers change size, and each
+        step = min(BLOCK * (1 + len(b) // 2 % 2), n - i)  # output kept must stay as returned
+        b.append(shim.process(mic[i : i + step], far[i : i + step]))
+        i += step
     assert np.array_equal(np.concatenate(a), np.concatenate(b))
     assert shim.speech_probability == binding.speech_probability
 
