@@ -90,8 +90,18 @@ TARGETS: dict[str, list[tuple[str, str, int]]] = {
         ("RTCDtlsTransport._setup_srtp", "SRTP keys", 1),
         ("RTCDtlsTransport._send_rtp", "RTP out", 2),
         ("RTCDtlsTransport._handle_rtp_data", "RTP in", 2),
+        ("RTCDtlsTransport._write_ssl", "DTLS flight out", 4),
+        ("RTCDtlsTransport._recv_next", "DTLS flight in", 4),
+        ("RTCDtlsTransport._validate_peer_identity", "DTLS peer fingerprint", 1),
     ],
-    "aioice.ice": [("Connection.gather_candidates", "aioice gather", 1)],
+    "aioice.ice": [
+        ("Connection.gather_candidates", "aioice gather", 1),
+        ("Connection.check_start", "STUN check", 4),
+        ("Connection.request_received", "STUN request in", 4),
+        ("Connection.check_complete", "STUN check complete", 4),
+        ("StunProtocol.datagram_received", "udp in", 8),
+    ],
+    "aioice.stun": [("Transaction.response_received", "STUN response in", 4)],
 }
 
 

@@ -1138,6 +1138,9 @@ def _gatherer(connection: Any, own: Callable[..., Any], turns: list[TurnServer])
 
 _CHECK_PERIODIC = "_check_periodic"  # aioice.Connection: starts one check, connect() calls it
 CHECKS_PER_TICK = 4  # aioice ticks every 20 ms: 4 checks a tick is a 5 ms pacing (Ta)
+_CHECK_LIST = "_check_list"  # aioice.Connection: CandidatePair list, sorted by priority
+_CHECK_LIST_DONE = "_check_list_done"  # aioice.Connection: completed, failed or closed
+_EXPECTED = "_remote_candidates_expected"  # aioice.Connection: () -> bool, trickle still open
 
 
 def pace_checks(pc: RTCPeerConnection, per_tick: int = CHECKS_PER_TICK) -> RTCPeerConnection:
@@ -1145,33 +1148,47 @@ def pace_checks(pc: RTCPeerConnection, per_tick: int = CHECKS_PER_TICK) -> RTCPe
     connections: aioice starts one per 20 ms (its Ta), so with host, server-reflexive
     and three relay candidates a side the first relay-to-relay pair — the one two
     NATed homes need, ranked below every pair with a host candidate — waits 60 ms
-    or more before its first packet leaves. The order is aioice's (by priority),
-    so a direct pair is still tried first; nomination is unchanged. Once every
-    pair has started, the tick says so at once, so ``connect()`` stops pacing
-    and waits for the result instead of sleeping one more Ta (20 ms, on both
-    sides, before DTLS could start). Shadows ``aioice.Connection._check_periodic`` on the
-    instance (through ``RTCPeerConnection.__createDtlsTransport``, wrapped on ``pc``)."""
+    or more before its first packet leaves. The order is aioice's (the highest
+    Waiting pair, else the highest Frozen one), so a direct pair is still tried
+    first; nomination is unchanged. Once every pair has started, the tick says so
+    at once (aioice's own answer: False once no more remote candidates are
+    expected), so ``connect()`` stops pacing and waits for the result instead of
+    sleeping one more Ta (20 ms, on both sides, before DTLS could start).
+
+    "Started" is "has its check task" (``CandidatePair.task``): aioice 0.13's
+    ``check_start_task`` only creates the task, and the pair stays Waiting or
+    Frozen until the task first runs, i.e. after the tick. Asked by state alone
+    (session 6's version), every tick re-picked the same pair, so one check
+    started per tick and ``connect()`` always slept 20 ms after the first check
+    of a one-pair (loopback, LAN) call, however soon its answer came. Shadows
+    ``aioice.Connection._check_periodic`` on the instance (through
+    ``RTCPeerConnection.__createDtlsTransport``, wrapped on ``pc``), reading
+    ``Connection._check_list``, ``_check_list_done`` and ``_remote_candidates_expected``."""
 
     def adapt(connection: Any) -> None:
         _require_method(connection, _CHECK_PERIODIC)
-        own = getattr(connection, _CHECK_PERIODIC)
+        _require_method(connection, _EXPECTED)
+        _require_method(connection, "check_start_task")
+        _require(connection, _CHECK_LIST)
+        _require(connection, _CHECK_LIST_DONE)
 
-        def waiting() -> bool:
-            return any(p.state.name in ("WAITING", "FROZEN") for p in connection._check_list)
+        def unstarted(state: str) -> Any:
+            for pair in getattr(connection, _CHECK_LIST):  # sorted: highest priority first
+                if pair.state.name == state and getattr(pair, "task", None) is None:
+                    return pair
+            return None
 
         def periodic() -> bool:
-            more = bool(own())
-            for _ in range(per_tick - 1):
-                if not more or not waiting():
+            if getattr(connection, _CHECK_LIST_DONE):  # completed, failed or closed
+                return False
+            for _ in range(per_tick):
+                pair = unstarted("WAITING") or unstarted("FROZEN")
+                if pair is None:
                     break
-                more = bool(own())
-            if more and not waiting():
-                # Every pair started: aioice's own answer now (False once no more
-                # remote candidates are expected), not after one more 20 ms sleep.
-                # connect() then waits for the check list's result, which on a
-                # direct path comes ~1 ms after the first check, not 20 ms.
-                more = bool(own())
-            return more
+                connection.check_start_task(pair)
+            if unstarted("WAITING") or unstarted("FROZEN"):
+                return True
+            return bool(getattr(connection, _EXPECTED)())
 
         setattr(connection, _CHECK_PERIODIC, periodic)
 
