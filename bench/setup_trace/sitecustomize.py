@@ -93,7 +93,9 @@ TARGETS: dict[str, list[tuple[str, str, int]]] = {
         ("RTCDtlsTransport._write_ssl", "DTLS flight out", 4),
         ("RTCDtlsTransport._recv_next", "DTLS flight in", 4),
         ("RTCDtlsTransport._validate_peer_identity", "DTLS peer fingerprint", 1),
+        ("RTCCertificate.generateCertificate", "DTLS certificate", 3),
     ],
+    "hello_tui.media.aiortc_adapter": [("warm_up", "aiortc warm-up (thread)", 2)],
     "aioice.ice": [
         ("Connection.gather_candidates", "aioice gather", 1),
         ("Connection.check_start", "STUN check", 4),
@@ -176,6 +178,8 @@ def _patch(module) -> None:
             continue
         if isinstance(fn, staticmethod):
             setattr(obj, attr, staticmethod(_wrap(fn.__func__, label, times)))
+        elif isinstance(fn, classmethod):
+            setattr(obj, attr, classmethod(_wrap(fn.__func__, label, times)))
         else:
             setattr(obj, attr, _wrap(fn, label, times))
 

@@ -83,6 +83,7 @@ import math
 import os
 import queue
 import struct
+import threading
 import time
 import weakref
 from collections import deque
@@ -1541,17 +1542,27 @@ def install_fast_path(pc: RTCPeerConnection) -> RTCPeerConnection:
 # ----------------------------------------------------------------- first-use costs
 
 
+_WARMING = threading.Lock()
+_warmed: list[bool] = []  # once per process: a session starts it early, the phone again
+
+
 def warm_up() -> None:
     """Pay once, before the first call, what a process pays at its first call
     (blocking; any thread; never raises): OpenSSL's first key and certificate
     (aiortc makes one per connection: ~7-14 ms the first time, 0.4 ms after,
     before the offer or the answer), libopus's first encode (~4-12 ms, at the
-    first packet sent) and the decoder's library (at the first packet received)."""
-    from aiortc.rtcdtlstransport import RTCCertificate
+    first packet sent) and the decoder's library (at the first packet received).
+    Once per process: a second call (the phone's, after the session's) waits for
+    the first and returns."""
+    with _WARMING:
+        if _warmed:
+            return
+        _warmed.append(True)
+        from aiortc.rtcdtlstransport import RTCCertificate
 
-    try:
-        RTCCertificate.generateCertificate()
-        SpeechOpusEncoder().encode(make_frame(np.zeros(SAMPLES_PER_FRAME, dtype=np.int16), 0))
-        OpusDecoder(SAMPLE_RATE, 1)
-    except Exception as exc:  # met again, and handled, where a call needs it
-        log.info("warm-up: %s", exc)
+        try:
+            RTCCertificate.generateCertificate()
+            SpeechOpusEncoder().encode(make_frame(np.zeros(SAMPLES_PER_FRAME, dtype=np.int16), 0))
+            OpusDecoder(SAMPLE_RATE, 1)
+        except Exception as exc:  # met again, and handled, where a call needs it
+            log.info("warm-up: %s", exc)

@@ -124,6 +124,7 @@ class Session:
         # alongside them, not alongside the sign-in only (a CLI call dials right
         # after it, and its devices then waited for the rest of the warm-up).
         self._warm_audio(stack)
+        self._warm_call(stack)
         from hello_tui.call.engine import Phone
         from hello_tui.call.history_recorder import HistoryRecorder
         from hello_tui.contacts.pins import KeyPins
@@ -204,6 +205,14 @@ class Session:
         task = asyncio.get_running_loop().run_in_executor(
             None, functools.partial(warm_audio_stack, processing=processing)
         )
+        stack.push_async_callback(lambda: asyncio.wait({task}))  # no thread left behind
+
+    def _warm_call(self, stack: contextlib.AsyncExitStack) -> None:
+        """The call stack's first-use costs (DTLS certificate, Opus) in a worker
+        thread now, while importing and signing in (``media/warmup.py``)."""
+        from hello_tui.media.warmup import warm_call_stack
+
+        task = asyncio.get_running_loop().run_in_executor(None, warm_call_stack)
         stack.push_async_callback(lambda: asyncio.wait({task}))  # no thread left behind
 
     def _add_sounds(self, phone: Phone, stack: contextlib.AsyncExitStack) -> None:
