@@ -47,9 +47,17 @@ def warm_audio_stack(*, processing: bool) -> None:
 
         libopus_version()
         if processing:
-            from hello_tui.media.audio_processing import _load_binding
+            from hello_tui.media.audio_processing import (
+                ProcessingConfig,
+                _load_binding,
+                open_processor,
+            )
 
             _load_binding()
+            # The process's first processor loads the AEC3 tuning shim and sets up
+            # the library (~10 ms, later ones ~0.5): here, not in the call's opening
+            # thread, which shares the 2 cores with the call's signalling and ICE.
+            open_processor(ProcessingConfig(), echo_cancellation=True)
     except Exception as exc:  # met again, and told, when a call opens its devices
         log.info("audio warm-up: %s", exc)
 

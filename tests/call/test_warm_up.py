@@ -29,12 +29,24 @@ async def test_a_starting_phone_warms_the_first_calls_costs(
         made.append("encode")
         return encode(self, frame)  # type: ignore[arg-type]
 
+    context = RTCCertificate._create_ssl_context
+
+    def dtls_context(self: RTCCertificate, srtp_profiles: list[object]) -> object:
+        made.append("dtls context")
+        return context(self, srtp_profiles=srtp_profiles)  # type: ignore[arg-type]
+
     monkeypatch.setattr(RTCCertificate, "generateCertificate", classmethod(certificate))
+    monkeypatch.setattr(RTCCertificate, "_create_ssl_context", dtls_context)
     monkeypatch.setattr(aiortc_adapter.SpeechOpusEncoder, "encode", encoded)
     monkeypatch.setattr(aiortc_adapter, "_warmed", [])  # this process may have warmed already
     phone = await env.phone("alice")
     await phone.close()  # waits for the warm-up: no thread left behind
-    assert made == ["certificate", "encode"]  # before any call was dialled
+    # before any call was dialled: a DTLS handshake in memory (client, server), an encode
+    assert made == ["certificate", "dtls context", "certificate", "dtls context", "encode"]
+
+
+def test_the_warm_up_handshake_completes() -> None:
+    aiortc_adapter._warm_dtls()  # raises if the in-memory handshake stalls
 
 
 def test_warm_up_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -59,7 +71,7 @@ def test_warm_up_is_paid_once_per_process(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(aiortc_adapter, "_warmed", [])
     aiortc_adapter.warm_up()  # the session's, while it signs in
     aiortc_adapter.warm_up()  # the phone's, when it starts: nothing left to pay
-    assert made == ["certificate"]
+    assert made == ["certificate", "certificate"]  # the handshake's two ends, once
 
 
 async def test_a_session_warms_the_call_stack_before_its_phone_starts(
@@ -78,3 +90,23 @@ async def test_a_session_warms_the_call_stack_before_its_phone_starts(
     async with session:
         pass
     assert seen == [(False, True)]  # once, in a worker thread, before the phone existed
+
+
+def test_the_audio_warm_up_makes_the_first_processor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first processor of a process (the AEC3 shim's load, the library's set-up)
+    is made by the session's audio warm-up, not by the call's opening thread."""
+    from hello_tui.media import audio_processing, devices
+
+    made: list[bool] = []
+
+    def processor(config: object, *, echo_cancellation: bool) -> tuple[None, None]:
+        made.append(echo_cancellation)
+        return None, None
+
+    monkeypatch.setattr(devices, "backend", lambda: "portaudio")
+    monkeypatch.setattr(devices, "portaudio", lambda: None)  # no sound server needed here
+    monkeypatch.setattr(audio_processing, "open_processor", processor)
+    warmup.warm_audio_stack(processing=False)
+    assert made == []
+    warmup.warm_audio_stack(processing=True)
+    assert made == [True]
