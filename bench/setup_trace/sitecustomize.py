@@ -208,5 +208,18 @@ class _Finder(importlib.abc.MetaPathFinder):
         return spec
 
 
+def _gc(phase: str, info: dict) -> None:
+    # A collection on the call's path: how long each pause took, and of which generation.
+    if _calling and _gc_left[0] > 0:
+        if phase == "stop":
+            _gc_left[0] -= 1
+        _say(f"gc gen{info['generation']} {'>' if phase == 'start' else '<'}")
+
+
+_gc_left = [40]
+
 if os.environ.get("HELLO_TUI_SETUP_TRACE"):
     sys.meta_path.insert(0, _Finder())
+    import gc
+
+    gc.callbacks.append(_gc)

@@ -17,11 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from hello_tui.session.options import call_options
+
+GC_ENV = "HELLO_GC"  # "default": no gc.freeze at start-up (A/B runs; the server's knob too)
 
 if TYPE_CHECKING:
     from hello_tui.call.engine import Phone
@@ -173,6 +177,7 @@ class Session:
         stack.push_async_callback(phone.close)
         phone.start()
         self.phone = phone
+        self._freeze_start_up()
         return phone
 
     async def _listen(self, phone: Phone, stack: contextlib.AsyncExitStack) -> None:
@@ -205,6 +210,7 @@ class Session:
         task = asyncio.get_running_loop().run_in_executor(
             None, functools.partial(warm_audio_stack, processing=processing)
         )
+        task.add_done_callback(lambda _: self._freeze_start_up())
         stack.push_async_callback(lambda: asyncio.wait({task}))  # no thread left behind
 
     def _warm_call(self, stack: contextlib.AsyncExitStack) -> None:
@@ -213,7 +219,26 @@ class Session:
         from hello_tui.media.warmup import warm_call_stack
 
         task = asyncio.get_running_loop().run_in_executor(None, warm_call_stack)
+        task.add_done_callback(lambda _: self._freeze_start_up())
         stack.push_async_callback(lambda: asyncio.wait({task}))  # no thread left behind
+
+    def _freeze_start_up(self) -> None:
+        """Move what the start-up built (the imports' ~10^5 objects, the warm-ups')
+        to the permanent generation (``gc.freeze``), so the young collections a
+        call's setup triggers walk only what the call allocates: unfrozen, a
+        generation-1 collection met on the path to first audio paused the loop
+        2.5-5 ms (docs/media.md, "Where setup time goes", session 9). At the
+        phone's start and again as each warm-up thread ends, but only while no
+        call is live: a live call's objects (aiortc's reference cycles) frozen
+        would never be collected. No ``gc.collect()`` first (tens of ms before
+        the dial); the little cyclic garbage of the imports stays.
+        ``HELLO_GC=default`` leaves the collector alone (as for the server)."""
+        if os.environ.get(GC_ENV, "") == "default":
+            return
+        phone = self.phone
+        if phone is None or phone.live:
+            return
+        gc.freeze()
 
     def _add_sounds(self, phone: Phone, stack: contextlib.AsyncExitStack) -> None:
         from hello_tui.session.sounds import CallSounds
