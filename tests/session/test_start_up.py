@@ -1,5 +1,7 @@
-"""A session freezes its start-up for the cyclic collector (``gc.freeze``), so the
-young collections a call's setup triggers walk only what the call allocates."""
+"""What a session does at start so a call's setup does not: it freezes its start-up
+for the cyclic collector (``gc.freeze``), so the young collections a call's setup
+triggers walk only what the call allocates, and imports the address book's module
+when it has callers to screen and name."""
 
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ import pytest
 
 from hello_tui.config.paths import resolve_paths
 from hello_tui.config.settings import Settings
+from hello_tui.contacts.store import open_store
+from hello_tui.session import connect
+from hello_tui.session.callers import Callers
 from hello_tui.session.connect import GC_ENV, Session
 
 
@@ -50,3 +55,20 @@ async def test_nothing_is_frozen_while_a_call_is_live(unfrozen: None) -> None:
         phone.live.discard(live)  # type: ignore[arg-type]
         session._freeze_start_up()
         assert gc.get_freeze_count() > 0
+
+
+async def test_a_session_with_callers_imports_the_address_books_module(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    imported: list[str] = []
+    monkeypatch.setattr(connect, "_import_book", imported.append)
+    callers = Callers(open_store=lambda: open_store("toml", f"{tmp_path}/contacts.toml"))
+    settings = Settings()
+    session = Session(resolve_paths(), settings, callers=callers, audio_in="sine:440")
+    async with session:
+        pass  # closing waits for the warm-up thread
+    assert imported == ["hello_tui.contacts.toml_store"]
+    imported.clear()
+    async with _session():  # no callers (a CLI call): nothing to screen
+        pass
+    assert imported == []
