@@ -1549,9 +1549,11 @@ _DTLS_CONTEXT = "_create_ssl_context"  # RTCCertificate: (srtp_profiles) -> SSL.
 def _warm_dtls() -> None:
     """One DTLS handshake between two throwaway certificates, in memory (no
     socket): what ``RTCDtlsTransport.start`` runs, client and server side, up to
-    the SRTP keys. A process's first ``SSL.Context`` costs 8-28 ms here (OpenSSL's
-    lazy set-up), every later one ~0.5 ms; unwarmed, the first call paid it on
-    each side after ICE, before its first DTLS flight."""
+    the SRTP keys. In a process that has imported the call stack, its first
+    DTLS context costs ~2 ms, every later one 0.5-0.7 ms (in a bare interpreter
+    the first is 16-18 ms: the certificate's conversion imports); unwarmed, the
+    first call paid it on each side after ICE, before its first DTLS flight,
+    with the handshake's other first-time paths."""
     from aiortc.rtcdtlstransport import SRTP_PROFILES, RTCCertificate
     from OpenSSL import SSL
 
@@ -1593,8 +1595,8 @@ def warm_up() -> None:
     (blocking; any thread; never raises): OpenSSL's first key and certificate
     (aiortc makes one per connection: ~7-14 ms the first time, 0.4 ms after,
     before the offer or the answer), its first DTLS context and handshake
-    (:func:`_warm_dtls`: 8-28 ms the first time, 0.5 ms after, on both sides'
-    path between ICE and the connect), libopus's first encode (~4-12 ms, at the
+    (:func:`_warm_dtls`: ~2 ms the first time, 0.5-0.7 after, on both sides'
+    path between ICE and the first DTLS flight), libopus's first encode (~4-12 ms, at the
     first packet sent) and the decoder's library (at the first packet received).
     Once per process: a second call (the phone's, after the session's) waits for
     the first and returns."""
