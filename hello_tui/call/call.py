@@ -546,12 +546,13 @@ class Call:
         sdp = await local_description(self.pc, offer=True, addresses=hosts)
         return self.trust.stamp_offer(sdp)
 
-    async def _answer_offer(self, sdp: str) -> str:
+    async def _answer_offer(self, sdp: str, pc: RTCPeerConnection | None = None) -> str:
+        """Our answer to ``sdp`` on ``pc`` (made ahead by the caller), else a new connection."""
         self._open_devices()
         if self.pc is not None:
             await self.pc.close()
         self.offerer = False
-        self.pc = self._make_pc()
+        self.pc = pc if pc is not None else self._make_pc()
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         self.pc.addTrack(self.media.sent_track())
         self.media.add_video(self.pc, offer=False)
@@ -934,9 +935,21 @@ class Call:
 
     async def _run_accept(self) -> None:
         await self._call_relays()
-        offer = await self.client.accept(self.call_id)
+        # `accept` goes out first (its task's first step sends it); the peer
+        # connection (its certificate, the adapters: 1-3 ms) is made while the
+        # server answers with the held offer, not after it came back.
+        request = asyncio.ensure_future(self.client.accept(self.call_id))
+        await asyncio.sleep(0)
+        pc = self._make_pc()
+        try:
+            offer = await request
+        except BaseException:
+            request.cancel()
+            closing = asyncio.ensure_future(pc.close())  # never used: nothing to wait for
+            closing.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise
         self.trust.take_offer(offer)
-        answer = await self._answer_offer(offer)
+        answer = await self._answer_offer(offer, pc)
         self._arm_media_timer()
         await self.client.answer(self.call_id, answer)
         await self._serve_inbox()
