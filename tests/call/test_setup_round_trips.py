@@ -11,6 +11,7 @@ from aiortc import RTCPeerConnection
 
 from hello_tui.call import events as ev
 from hello_tui.call.call import Call
+from hello_tui.call.media_policy import CallMedia
 from hello_tui.signaling.errors import SignalingError
 from tests.call.conftest import Env
 
@@ -109,3 +110,31 @@ async def test_a_refused_accept_closes_the_connection_made_ahead(
         while answerer[0].connectionState != "closed":
             await asyncio.sleep(0.01)
     await call.hangup()
+
+
+async def test_the_microphone_is_kept_from_the_dtls_connect_itself(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``CallMedia.connected`` (the microphone's blocks kept from now on) runs inside
+    aiortc's DTLS state change, before its connect task starts the receiver, on
+    both sides: a block arriving in between would otherwise be dropped."""
+    alice = await env.phone("alice", audio_in="sine:440")
+    bob = await env.phone("bob", audio_in="sine:440")
+    started: list[bool] = []
+    connected = CallMedia.connected
+
+    def keeping(self: CallMedia) -> None:
+        (pc,) = [c.pc for c in (*alice.live, *bob.live) if c.media is self]
+        assert pc is not None
+        started.append(pc.getTransceivers()[0].receiver._RTCRtpReceiver__started)  # type: ignore[attr-defined]
+        connected(self)
+
+    monkeypatch.setattr(CallMedia, "connected", keeping)
+    call = alice.dial("bob")
+    incoming = await bob.next_incoming(T)
+    await incoming.accept()
+    await incoming.wait_for(ev.MediaFlowing, T)
+    await call.wait_for(ev.MediaFlowing, T)
+    assert started.count(False) == 2  # each side once before its receiver started
+    await call.hangup()
+    await incoming.wait_ended(T)
