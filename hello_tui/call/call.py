@@ -533,7 +533,10 @@ class Call:
             # under load). A block that came in between was dropped: +10 ms.
             first = pc.connectionState == "connected" and self.stage != "connected"
             if first and self.pc is pc and self.ended is None:
-                self.media.connected()
+                try:
+                    self.media.connected()
+                except Exception:  # never into aiortc's DTLS start: _state meets it again
+                    log.debug("keeping the microphone at the connect failed", exc_info=True)
 
         @pc.on("track")
         def _track(track: MediaStreamTrack) -> None:
@@ -950,14 +953,16 @@ class Call:
         # connection (its certificate, the adapters: 1-3 ms) is made while the
         # server answers with the held offer, not after it came back.
         request = asyncio.ensure_future(self.client.accept(self.call_id))
-        await asyncio.sleep(0)
-        pc = self._make_pc()
+        pc: RTCPeerConnection | None = None
         try:
+            await asyncio.sleep(0)  # the request's first step sends it, before we make pc
+            pc = self._make_pc()
             offer = await request
         except BaseException:
             request.cancel()
-            closing = asyncio.ensure_future(pc.close())  # never used: nothing to wait for
-            closing.add_done_callback(lambda t: t.cancelled() or t.exception())
+            if pc is not None:  # never used: nothing to wait for
+                closing = asyncio.ensure_future(pc.close())
+                closing.add_done_callback(lambda t: t.cancelled() or t.exception())
             raise
         self.trust.take_offer(offer)
         answer = await self._answer_offer(offer, pc)
