@@ -90,8 +90,20 @@ TARGETS: dict[str, list[tuple[str, str, int]]] = {
         ("RTCDtlsTransport._setup_srtp", "SRTP keys", 1),
         ("RTCDtlsTransport._send_rtp", "RTP out", 2),
         ("RTCDtlsTransport._handle_rtp_data", "RTP in", 2),
+        ("RTCDtlsTransport._write_ssl", "DTLS flight out", 4),
+        ("RTCDtlsTransport._recv_next", "DTLS flight in", 4),
+        ("RTCDtlsTransport._validate_peer_identity", "DTLS peer fingerprint", 1),
+        ("RTCCertificate.generateCertificate", "DTLS certificate", 3),
     ],
-    "aioice.ice": [("Connection.gather_candidates", "aioice gather", 1)],
+    "hello_tui.media.aiortc_adapter": [("warm_up", "aiortc warm-up (thread)", 2)],
+    "aioice.ice": [
+        ("Connection.gather_candidates", "aioice gather", 1),
+        ("Connection.check_start", "STUN check", 4),
+        ("Connection.request_received", "STUN request in", 4),
+        ("Connection.check_complete", "STUN check complete", 4),
+        ("StunProtocol.datagram_received", "udp in", 8),
+    ],
+    "aioice.stun": [("Transaction.response_received", "STUN response in", 4)],
 }
 
 
@@ -166,6 +178,8 @@ def _patch(module) -> None:
             continue
         if isinstance(fn, staticmethod):
             setattr(obj, attr, staticmethod(_wrap(fn.__func__, label, times)))
+        elif isinstance(fn, classmethod):
+            setattr(obj, attr, classmethod(_wrap(fn.__func__, label, times)))
         else:
             setattr(obj, attr, _wrap(fn, label, times))
 
@@ -194,5 +208,18 @@ class _Finder(importlib.abc.MetaPathFinder):
         return spec
 
 
+def _gc(phase: str, info: dict) -> None:
+    # A collection on the call's path: how long each pause took, and of which generation.
+    if _calling and _gc_left[0] > 0:
+        if phase == "stop":
+            _gc_left[0] -= 1
+        _say(f"gc gen{info['generation']} {'>' if phase == 'start' else '<'}")
+
+
+_gc_left = [40]
+
 if os.environ.get("HELLO_TUI_SETUP_TRACE"):
     sys.meta_path.insert(0, _Finder())
+    import gc
+
+    gc.callbacks.append(_gc)

@@ -260,6 +260,10 @@ class Phone:
         except Exception:  # an unreadable file: the proven check will say so
             return None
 
+    async def _ringing(self, call_id: str) -> None:
+        with contextlib.suppress(SignalingClientError):  # the call's own messages end it
+            await self.client.ringing(call_id)
+
     async def _on_incoming(self, msg: p.Incoming) -> None:
         caller = msg.caller
         status = self._ring_time_status(caller, msg.caller_key, msg.caller_chain)
@@ -281,7 +285,12 @@ class Phone:
             return
         call._prefetch_media()  # devices opened while it rings, not after the answer
         call._start(call._serve_inbox())
-        with contextlib.suppress(SignalingClientError):
-            await self.client.ringing(msg.call_id)
+        # `ringing` goes out now; its `ok` is not waited for: the server serves one
+        # connection's messages in order, so an `accept` sent right after (an
+        # auto-answer, a quick user) still follows it, one round trip sooner. The
+        # task's first step takes the client's send lock before the call is
+        # handed out below (one loop turn), so nothing can overtake it.
+        call._spawn(self._ringing(msg.call_id))
+        await asyncio.sleep(0)
         call._emit(ev.Ringing(call_id=msg.call_id))
         self._incoming.put_nowait(call)

@@ -78,11 +78,13 @@ aiortc unmodified (benchmarks compare both).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
 import queue
 import struct
+import threading
 import time
 import weakref
 from collections import deque
@@ -1138,6 +1140,9 @@ def _gatherer(connection: Any, own: Callable[..., Any], turns: list[TurnServer])
 
 _CHECK_PERIODIC = "_check_periodic"  # aioice.Connection: starts one check, connect() calls it
 CHECKS_PER_TICK = 4  # aioice ticks every 20 ms: 4 checks a tick is a 5 ms pacing (Ta)
+_CHECK_LIST = "_check_list"  # aioice.Connection: CandidatePair list, sorted by priority
+_CHECK_LIST_DONE = "_check_list_done"  # aioice.Connection: completed, failed or closed
+_EXPECTED = "_remote_candidates_expected"  # aioice.Connection: () -> bool, trickle still open
 
 
 def pace_checks(pc: RTCPeerConnection, per_tick: int = CHECKS_PER_TICK) -> RTCPeerConnection:
@@ -1145,33 +1150,47 @@ def pace_checks(pc: RTCPeerConnection, per_tick: int = CHECKS_PER_TICK) -> RTCPe
     connections: aioice starts one per 20 ms (its Ta), so with host, server-reflexive
     and three relay candidates a side the first relay-to-relay pair — the one two
     NATed homes need, ranked below every pair with a host candidate — waits 60 ms
-    or more before its first packet leaves. The order is aioice's (by priority),
-    so a direct pair is still tried first; nomination is unchanged. Once every
-    pair has started, the tick says so at once, so ``connect()`` stops pacing
-    and waits for the result instead of sleeping one more Ta (20 ms, on both
-    sides, before DTLS could start). Shadows ``aioice.Connection._check_periodic`` on the
-    instance (through ``RTCPeerConnection.__createDtlsTransport``, wrapped on ``pc``)."""
+    or more before its first packet leaves. The order is aioice's (the highest
+    Waiting pair, else the highest Frozen one), so a direct pair is still tried
+    first; nomination is unchanged. Once every pair has started, the tick says so
+    at once (aioice's own answer: False once no more remote candidates are
+    expected), so ``connect()`` stops pacing and waits for the result instead of
+    sleeping one more Ta (20 ms, on both sides, before DTLS could start).
+
+    "Started" is "has its check task" (``CandidatePair.task``): aioice 0.13's
+    ``check_start_task`` only creates the task, and the pair stays Waiting or
+    Frozen until the task first runs, i.e. after the tick. Asked by state alone
+    (session 6's version), every tick re-picked the same pair, so one check
+    started per tick and ``connect()`` always slept 20 ms after the first check
+    of a one-pair (loopback, LAN) call, however soon its answer came. Shadows
+    ``aioice.Connection._check_periodic`` on the instance (through
+    ``RTCPeerConnection.__createDtlsTransport``, wrapped on ``pc``), reading
+    ``Connection._check_list``, ``_check_list_done`` and ``_remote_candidates_expected``."""
 
     def adapt(connection: Any) -> None:
         _require_method(connection, _CHECK_PERIODIC)
-        own = getattr(connection, _CHECK_PERIODIC)
+        _require_method(connection, _EXPECTED)
+        _require_method(connection, "check_start_task")
+        _require(connection, _CHECK_LIST)
+        _require(connection, _CHECK_LIST_DONE)
 
-        def waiting() -> bool:
-            return any(p.state.name in ("WAITING", "FROZEN") for p in connection._check_list)
+        def unstarted(state: str) -> Any:
+            for pair in getattr(connection, _CHECK_LIST):  # sorted: highest priority first
+                if pair.state.name == state and getattr(pair, "task", None) is None:
+                    return pair
+            return None
 
         def periodic() -> bool:
-            more = bool(own())
-            for _ in range(per_tick - 1):
-                if not more or not waiting():
+            if getattr(connection, _CHECK_LIST_DONE):  # completed, failed or closed
+                return False
+            for _ in range(per_tick):
+                pair = unstarted("WAITING") or unstarted("FROZEN")
+                if pair is None:
                     break
-                more = bool(own())
-            if more and not waiting():
-                # Every pair started: aioice's own answer now (False once no more
-                # remote candidates are expected), not after one more 20 ms sleep.
-                # connect() then waits for the check list's result, which on a
-                # direct path comes ~1 ms after the first check, not 20 ms.
-                more = bool(own())
-            return more
+                connection.check_start_task(pair)
+            if unstarted("WAITING") or unstarted("FROZEN"):
+                return True
+            return bool(getattr(connection, _EXPECTED)())
 
         setattr(connection, _CHECK_PERIODIC, periodic)
 
@@ -1524,17 +1543,70 @@ def install_fast_path(pc: RTCPeerConnection) -> RTCPeerConnection:
 # ----------------------------------------------------------------- first-use costs
 
 
+_DTLS_CONTEXT = "_create_ssl_context"  # RTCCertificate: (srtp_profiles) -> SSL.Context
+
+
+def _warm_dtls() -> None:
+    """One DTLS handshake between two throwaway certificates, in memory (no
+    socket): what ``RTCDtlsTransport.start`` runs, client and server side, up to
+    the SRTP keys. In a process that has imported the call stack, its first
+    DTLS context costs ~2 ms, every later one 0.5-0.7 ms (in a bare interpreter
+    the first is 16-18 ms: the certificate's conversion imports); unwarmed, the
+    first call paid it on each side after ICE, before its first DTLS flight,
+    with the handshake's other first-time paths."""
+    from aiortc.rtcdtlstransport import SRTP_PROFILES, RTCCertificate
+    from OpenSSL import SSL
+
+    _require_method(RTCCertificate, _DTLS_CONTEXT)
+    ends = []
+    for accept in (False, True):
+        context = getattr(RTCCertificate.generateCertificate(), _DTLS_CONTEXT)(
+            srtp_profiles=SRTP_PROFILES
+        )
+        end = SSL.Connection(context)
+        end.set_accept_state() if accept else end.set_connect_state()
+        ends.append(end)
+    done = [False, False]
+    for _ in range(8):  # DTLS 1.2: two round trips
+        for i, (end, other) in enumerate((ends, ends[::-1])):
+            if not done[i]:
+                try:
+                    end.do_handshake()
+                    done[i] = True
+                except SSL.WantReadError:
+                    pass
+            with contextlib.suppress(SSL.WantReadError):
+                while True:
+                    other.bio_write(end.bio_read(4096))
+        if all(done):
+            break
+    if not all(done):
+        raise AiortcAdapterError("the warm-up's DTLS handshake did not complete")
+    ends[0].export_keying_material(b"EXTRACTOR-dtls_srtp", 60)
+    ends[0].get_peer_certificate(as_cryptography=True)
+
+
+_WARMING = threading.Lock()
+_warmed: list[bool] = []  # once per process: a session starts it early, the phone again
+
+
 def warm_up() -> None:
     """Pay once, before the first call, what a process pays at its first call
     (blocking; any thread; never raises): OpenSSL's first key and certificate
     (aiortc makes one per connection: ~7-14 ms the first time, 0.4 ms after,
-    before the offer or the answer), libopus's first encode (~4-12 ms, at the
-    first packet sent) and the decoder's library (at the first packet received)."""
-    from aiortc.rtcdtlstransport import RTCCertificate
-
-    try:
-        RTCCertificate.generateCertificate()
-        SpeechOpusEncoder().encode(make_frame(np.zeros(SAMPLES_PER_FRAME, dtype=np.int16), 0))
-        OpusDecoder(SAMPLE_RATE, 1)
-    except Exception as exc:  # met again, and handled, where a call needs it
-        log.info("warm-up: %s", exc)
+    before the offer or the answer), its first DTLS context and handshake
+    (:func:`_warm_dtls`: ~2 ms the first time, 0.5-0.7 after, on both sides'
+    path between ICE and the first DTLS flight), libopus's first encode (~4-12 ms, at the
+    first packet sent) and the decoder's library (at the first packet received).
+    Once per process: a second call (the phone's, after the session's) waits for
+    the first and returns."""
+    with _WARMING:
+        if _warmed:
+            return
+        _warmed.append(True)
+        try:
+            _warm_dtls()
+            SpeechOpusEncoder().encode(make_frame(np.zeros(SAMPLES_PER_FRAME, dtype=np.int16), 0))
+            OpusDecoder(SAMPLE_RATE, 1)
+        except Exception as exc:  # met again, and handled, where a call needs it
+            log.info("warm-up: %s", exc)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-__all__ = ["uses_devices", "warm_audio_stack"]
+__all__ = ["uses_devices", "warm_audio_stack", "warm_call_stack"]
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,31 @@ def warm_audio_stack(*, processing: bool) -> None:
 
         libopus_version()
         if processing:
-            from hello_tui.media.audio_processing import _load_binding
+            from hello_tui.media.audio_processing import (
+                ProcessingConfig,
+                _load_binding,
+                open_processor,
+            )
 
             _load_binding()
+            # The process's first processor loads the AEC3 tuning shim and sets up
+            # the library (~10 ms, later ones ~0.5): here, not in the call's opening
+            # thread, which shares the 2 cores with the call's signalling and ICE.
+            open_processor(ProcessingConfig(), echo_cancellation=True)
     except Exception as exc:  # met again, and told, when a call opens its devices
         log.info("audio warm-up: %s", exc)
+
+
+def warm_call_stack() -> None:
+    """Import the call's media stack and pay its first-use costs (OpenSSL's first
+    DTLS certificate, libopus's first encode: ``aiortc_adapter.warm_up``), blocking,
+    in any thread, never raising. A session submits it when it starts, alongside
+    its imports and sign-in: the phone's own warm-up starts only once the phone
+    does, right before a CLI call dials, so it ran alongside the dial (the first
+    connection's certificate then cost 5-8 ms on the offer's path, not 0.4)."""
+    try:
+        from hello_tui.media.aiortc_adapter import warm_up
+
+        warm_up()
+    except Exception as exc:  # met again, and told, where a call needs it
+        log.info("call warm-up: %s", exc)

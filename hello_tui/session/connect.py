@@ -17,11 +17,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
+import importlib
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from hello_tui.session.options import call_options
+
+# The address book's module per [contacts] backend (contacts/store.py, open_store).
+STORE_MODULES = {
+    "toml": "hello_tui.contacts.toml_store",
+    "sqlite": "hello_tui.contacts.sqlite_store",
+}
+GC_ENV = "HELLO_GC"  # "default": no gc.freeze at start-up (A/B runs; the server's knob too)
 
 if TYPE_CHECKING:
     from hello_tui.call.engine import Phone
@@ -35,6 +45,11 @@ if TYPE_CHECKING:
     from hello_tui.signaling.client import ReconnectPolicy, SignalingClient
 
 __all__ = ["Session"]
+
+
+def _import_book(module: str) -> None:
+    with contextlib.suppress(Exception):  # met again, and told, when the book is opened
+        importlib.import_module(module)
 
 
 class Session:
@@ -124,6 +139,7 @@ class Session:
         # alongside them, not alongside the sign-in only (a CLI call dials right
         # after it, and its devices then waited for the rest of the warm-up).
         self._warm_audio(stack)
+        self._warm_call(stack)
         from hello_tui.call.engine import Phone
         from hello_tui.call.history_recorder import HistoryRecorder
         from hello_tui.contacts.pins import KeyPins
@@ -172,6 +188,7 @@ class Session:
         stack.push_async_callback(phone.close)
         phone.start()
         self.phone = phone
+        self._freeze_start_up()
         return phone
 
     async def _listen(self, phone: Phone, stack: contextlib.AsyncExitStack) -> None:
@@ -204,7 +221,44 @@ class Session:
         task = asyncio.get_running_loop().run_in_executor(
             None, functools.partial(warm_audio_stack, processing=processing)
         )
+        task.add_done_callback(lambda _: self._freeze_start_up())
         stack.push_async_callback(lambda: asyncio.wait({task}))  # no thread left behind
+
+    def _warm_call(self, stack: contextlib.AsyncExitStack) -> None:
+        """The call stack's first-use costs (DTLS certificate and handshake, Opus)
+        in a worker thread now, while importing and signing in (``media/warmup.py``);
+        with callers to screen and name, the address book's module too (imported
+        at the first ``incoming`` otherwise: ~1-1.5 ms before the callee rings)."""
+        from hello_tui.media.warmup import warm_call_stack
+
+        book = STORE_MODULES[self.settings.contacts.backend] if self.callers is not None else None
+
+        def warm() -> None:
+            warm_call_stack()
+            if book is not None:  # screening and naming a caller open the address book
+                _import_book(book)
+
+        task = asyncio.get_running_loop().run_in_executor(None, warm)
+        task.add_done_callback(lambda _: self._freeze_start_up())
+        stack.push_async_callback(lambda: asyncio.wait({task}))  # no thread left behind
+
+    def _freeze_start_up(self) -> None:
+        """Move what the start-up built (the imports' ~10^5 objects, the warm-ups')
+        to the permanent generation (``gc.freeze``), so the young collections a
+        call's setup triggers walk only what the call allocates: unfrozen, a
+        generation-1 collection met on the path to first audio paused the loop
+        2.5-5 ms (docs/media.md, "Where setup time goes", session 9). At the
+        phone's start and again as each warm-up thread ends, but only while no
+        call is live: a live call's objects (aiortc's reference cycles) frozen
+        would never be collected. No ``gc.collect()`` first (tens of ms before
+        the dial); the little cyclic garbage of the imports stays.
+        ``HELLO_GC=default`` leaves the collector alone (as for the server)."""
+        if os.environ.get(GC_ENV, "") == "default":
+            return
+        phone = self.phone
+        if phone is None or phone.live:
+            return
+        gc.freeze()
 
     def _add_sounds(self, phone: Phone, stack: contextlib.AsyncExitStack) -> None:
         from hello_tui.session.sounds import CallSounds
