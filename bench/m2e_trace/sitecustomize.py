@@ -192,6 +192,7 @@ PATCHES = {
     "hello_tui.media.sinks": _patch_sinks,
     "aiortc.rtcdtlstransport": _patch_dtls,
     "hello_tui.media.output_latency": lambda mod: None,
+    "hello_tui.media.pulse_streams": lambda mod: None,
 }
 PATCHES = {name: _patch_and_set(patch) for name, patch in PATCHES.items()}
 
