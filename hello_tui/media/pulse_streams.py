@@ -57,12 +57,12 @@ Kind = Literal["input", "output"]
 RATE = 48_000
 # "low": the playback stream's tlength. With ADJUST_LATENCY the server grants less
 # (asked 30/35/50/80/120 ms: 25/27.5/35/50/70 granted) and puts (tlength - 2 minreq) / 2
-# of it in the sink. Session 9: 35 ms, a block's wait from the write callback to the
-# DAC 12-17 ms against 25-31 at 50 (the harness's null sinks; side by side m2e 81-88 ms
-# in the calls that kept it, docs/media.md "The pulse backend"). 30 ms underran far more
-# often on a loaded machine in session 7, before the GIL and thread-state fixes; a
-# loaded call still steps up the ladder (media/output_latency.py).
-LOW_LATENCY_S = 0.035
+# of it in the sink; 50 ms: a block waits ~25-30 ms from the write callback to the DAC.
+# 35 ms (session 9) cut that wait to 14-17 ms, but the server's requests came less
+# regularly, the playout buffer sat higher, and far-end dropouts and the echo pairing's
+# filled underruns went up: not kept (docs/media.md, "The speaker's tlength").
+# 30 ms underran far more often on a loaded machine (session 7).
+LOW_LATENCY_S = 0.050
 HIGH_LATENCY_S = 0.100
 # With ADJUST_LATENCY the server grants about this share of the tlength asked (above).
 GRANTED_OF_ASKED = 0.6
@@ -470,7 +470,7 @@ class PulseStream:
 
     def _ask_s(self) -> float:
         """The playback ``tlength`` to ask for. "low" asks LOW_LATENCY_S as it is
-        (granted ~27.5 ms); a latency in seconds (the speaker's ladder after
+        (granted ~35 ms); a latency in seconds (the speaker's ladder after
         underruns, media/output_latency.py) asks enough that the server grants
         about that much, as PortAudio grants at least what it is asked (its 80 ms
         step: 90 ms), where asking 80 ms got 50."""
