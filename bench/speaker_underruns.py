@@ -70,10 +70,13 @@ def one(arm: str, seconds: float, daemon: PulseDaemon, work: Path) -> dict[str, 
     tone = (np.sin(2 * np.pi * 440 * np.arange(RATE) / RATE) * 8000).astype(np.int16)
     pos = [0]
     flagged = [0]
+    card: list[float] = []  # each block's wait in the card: DAC time minus callback time
 
-    def callback(out: Any, frames: int, _when: Any, status: Any) -> None:
+    def callback(out: Any, frames: int, when: Any, status: Any) -> None:
         if status.output_underflow:
             flagged[0] += 1
+        if when.outputBufferDacTime:
+            card.append(when.outputBufferDacTime - when.currentTime)
         i = pos[0]
         out[:, 0] = np.take(tone, np.arange(i, i + frames), mode="wrap")
         pos[0] = (i + frames) % RATE
@@ -109,6 +112,7 @@ def one(arm: str, seconds: float, daemon: PulseDaemon, work: Path) -> dict[str, 
     latency = getattr(stream, "latency", 0.0) * 1000
     return {"arm": arm, "gaps": count, "gap_ms": round(ms, 1), "flagged": flagged[0],
             "server_underflows": server, "latency_ms": round(latency, 1),
+            "card_ms": round(float(np.median(card)) * 1000, 1) if card else None,
             "cpu_s": round(cpu, 2), "load": os.getloadavg()[0]}  # fmt: skip
 
 
@@ -133,6 +137,7 @@ def main() -> None:
                 mine = [x for x in results if x["arm"] == arm]
                 print(f"{arm}: gaps {[x['gaps'] for x in mine]}, "
                       f"ms {[x['gap_ms'] for x in mine]}, "
+                      f"card ms {[x['card_ms'] for x in mine]}, "
                       f"load {[round(x['load'], 1) for x in mine]}")  # fmt: skip
         finally:
             daemon.stop()

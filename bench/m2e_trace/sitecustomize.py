@@ -24,7 +24,8 @@ hello-tui process appends one line per audio event to ``DIR/<command>-<pid>.m2e`
 ``HELLO_TUI_M2E_SET`` (with or without the trace) overrides the latency settings for an
 A/B run, comma-separated: ``sources.MIC_LATENCY=0.01``, ``sources.MIC_BLOCK=480``,
 ``sinks.SPEAKER_LATENCY=0.015``, ``playout.min_target_ms=15`` (a field of
-``sinks.DEVICE_PLAYOUT``), ``output_latency.LADDER=low/0.04/0.08``.
+``sinks.DEVICE_PLAYOUT``), ``output_latency.LADDER=low/0.04/0.08``,
+``pulse_streams.LOW_LATENCY_S=0.035``.
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ PATCHES = {
     "hello_tui.media.sinks": _patch_sinks,
     "aiortc.rtcdtlstransport": _patch_dtls,
     "hello_tui.media.output_latency": lambda mod: None,
+    "hello_tui.media.pulse_streams": lambda mod: None,
 }
 PATCHES = {name: _patch_and_set(patch) for name, patch in PATCHES.items()}
 

@@ -56,9 +56,12 @@ log = logging.getLogger(__name__)
 Kind = Literal["input", "output"]
 RATE = 48_000
 # "low": the playback stream's tlength. With ADJUST_LATENCY the server grants less
-# (asked 30/50/80/120 ms: buffer 20/30/50/70 ms + a few ms in the sink, on the tests'
-# null sink); 50 ms gives ~34 ms, PortAudio's chain through ALSA's pulse plugin ~32.5.
-# 30 ms (~22 ms) underran far more often on a loaded machine.
+# (asked 30/35/50/80/120 ms: 25/27.5/35/50/70 granted) and puts (tlength - 2 minreq) / 2
+# of it in the sink; 50 ms: a block waits ~25-30 ms from the write callback to the DAC.
+# 35 ms (session 9) cut that wait to 14-17 ms, but the server's requests came less
+# regularly, the playout buffer sat higher, and far-end dropouts and the echo pairing's
+# filled underruns went up: not kept (docs/media.md, "The speaker's tlength").
+# 30 ms underran far more often on a loaded machine (session 7).
 LOW_LATENCY_S = 0.050
 HIGH_LATENCY_S = 0.100
 # With ADJUST_LATENCY the server grants about this share of the tlength asked (above).
@@ -345,6 +348,12 @@ def _latency_s(latency: str | float) -> float:
     return max(0.005, float(latency))
 
 
+def _knob_bytes(name: str, default: int) -> int:
+    """A buffer attribute in bytes from a measuring knob in ms (bench/pulse_backend.sh)."""
+    ms = os.environ.get(name)
+    return round(float(ms) * RATE / 1000) * 2 if ms else default
+
+
 class PulseStream:
     """One playback (``output``) or record (``input``) stream on a sink/source.
 
@@ -433,14 +442,16 @@ class PulseStream:
             lib.pa_stream_set_state_callback(stream, self._on_state, None)
             if self.kind == "output":
                 tlength = max(block, round(self._ask_s() * RATE) * 2)
-                attr = pa.BufferAttr(pa.UNSET, tlength, block, block, pa.UNSET)
+                minreq = _knob_bytes("HELLO_TUI_PULSE_MINREQ_MS", block)
+                attr = pa.BufferAttr(pa.UNSET, tlength, block, minreq, pa.UNSET)
                 lib.pa_stream_set_write_callback(stream, self._on_request, None)
                 lib.pa_stream_set_underflow_callback(stream, self._on_underflow, None)
                 rc = lib.pa_stream_connect_playback(
                     stream, self.device.encode(), attr, flags, None, None
                 )
             else:
-                attr = pa.BufferAttr(pa.UNSET, pa.UNSET, pa.UNSET, pa.UNSET, block)
+                fragsize = _knob_bytes("HELLO_TUI_PULSE_FRAGSIZE_MS", block)
+                attr = pa.BufferAttr(pa.UNSET, pa.UNSET, pa.UNSET, pa.UNSET, fragsize)
                 lib.pa_stream_set_read_callback(stream, self._on_request, None)
                 rc = lib.pa_stream_connect_record(stream, self.device.encode(), attr, flags)
             state = pa.STREAM_FAILED if rc < 0 else lib.pa_stream_get_state(stream)
@@ -460,10 +471,10 @@ class PulseStream:
 
     def _ask_s(self) -> float:
         """The playback ``tlength`` to ask for. "low" asks LOW_LATENCY_S as it is
-        (granted ~34 ms, PortAudio's "low" ~32.5); a latency in seconds (the
-        speaker's ladder after underruns, media/output_latency.py) asks enough that
-        the server grants about that much, as PortAudio grants at least what it is
-        asked (its 80 ms step: 90 ms), where asking 80 ms got 50."""
+        (granted ~35 ms); a latency in seconds (the speaker's ladder after
+        underruns, media/output_latency.py) asks enough that the server grants
+        about that much, as PortAudio grants at least what it is asked (its 80 ms
+        step: 90 ms), where asking 80 ms got 50."""
         if self._raw_latency == "low":
             return self.requested_latency
         return self.requested_latency / GRANTED_OF_ASKED
