@@ -230,5 +230,7 @@ def redact_store_url(url: str) -> str:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
+    if parts.scheme == "unix":  # the socket's path (the query may hold a password)
+        return f"unix://{parts.path}"
     host = parts.hostname or ""
     return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path}"
