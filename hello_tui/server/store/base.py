@@ -114,6 +114,12 @@ class Store(ABC):
     @abstractmethod
     async def get_call(self, call_id: str) -> CallRecord | None: ...
 
+    async def known_call(self, call_id: str) -> CallRecord | None:
+        """The call record as this instance last wrote or read it, if it kept one
+        (no round trip), else :meth:`get_call`. It may be stale: only for
+        decisions that an :meth:`update_call` re-checks."""
+        return await self.get_call(call_id)
+
     @abstractmethod
     async def update_call(
         self, call_id: str, fn: Updater[CallRecord]

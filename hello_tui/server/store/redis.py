@@ -436,6 +436,13 @@ class RedisStore(Store):
         self._remember(call_id, None if data is None else _bytes(data))
         return None if data is None else _decoders[CallRecord].decode(_bytes(data))
 
+    async def known_call(self, call_id: str) -> CallRecord | None:
+        seen = self._seen.get(call_id)
+        if seen is None:
+            return await self.get_call(call_id)
+        record: CallRecord = _decoders[CallRecord].decode(seen)
+        return record
+
     async def update_call(
         self, call_id: str, fn: Updater[CallRecord]
     ) -> tuple[CallRecord | None, CallRecord | None]:
