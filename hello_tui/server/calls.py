@@ -291,9 +291,6 @@ class Calls:
             deadline=hub.store.clock() + hub.settings.supervisory_timeout,
             caller_key=session.public_key or "",
         )
-        await hub.store.put_call(record)
-        self._arm(call_id, hub.settings.supervisory_timeout, "setup-timeout", {"init"})
-        log.info("call %s created devices=%d", short(call_id), len(devices))
         incoming = Incoming(
             call_id=call_id,
             caller=session.name or "",
@@ -301,7 +298,11 @@ class Calls:
             caller_key=session.public_key or "",
             caller_chain=chain,
         )
-        missed = {d for d in devices if not await hub.store.deliver(d, incoming)}
+        # Stored, then told: one round trip on a shared store (in that order).
+        reached = await hub.store.put_call_then_deliver(record, [(d, incoming) for d in devices])
+        self._arm(call_id, hub.settings.supervisory_timeout, "setup-timeout", {"init"})
+        log.info("call %s created devices=%d", short(call_id), len(devices))
+        missed = {d for d, ok in zip(devices, reached, strict=True) if not ok}
         if missed:  # stale device entries (e.g. a restarted instance): stop waiting for them
             await self._drop_devices(call_id, missed)
 

@@ -160,6 +160,14 @@ class Store(ABC):
     async def deliver(self, session_id: str, message: Message) -> bool:
         """Hand ``message`` to the instance holding ``session_id``; False if none does."""
 
+    async def put_call_then_deliver(
+        self, record: CallRecord, messages: Iterable[tuple[str, Message]]
+    ) -> list[bool]:
+        """:meth:`put_call`, then :meth:`deliver_many` (a shared store sends both
+        in one round trip, in that order)."""
+        await self.put_call(record)
+        return await self.deliver_many(messages)
+
     async def deliver_many(self, messages: Iterable[tuple[str, Message]]) -> list[bool]:
         """:meth:`deliver` each (session id, message), in order; a shared store
         sends them together (one round trip)."""
