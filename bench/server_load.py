@@ -1181,6 +1181,7 @@ async def step_costs(http: aiohttp.ClientSession, servers: list[ServerProc]) -> 
 
 GEN_PAUSES = GcPauses()  # the generator's own collections
 GEN_GC_FREEZE = True  # --gen-gc default: leave the generator's collector alone
+REDIS_UNIX = False  # --redis-socket unix: the instances reach Redis by its unix socket
 REDIS_NICE = 0  # --redis-nice N: redis-server's scheduling priority (negative: before the others)
 
 
@@ -1415,11 +1416,16 @@ def _redis(cpu: int) -> Iterator[Any]:
     sys.path.insert(0, str(ROOT))
     from tests.services.redis import redis_server
 
-    with redis_server() as srv:
+    with redis_server(unix=REDIS_UNIX) as srv:
         pin(srv.process.pid, cpu)
         if REDIS_NICE:
             os.setpriority(os.PRIO_PROCESS, srv.process.pid, REDIS_NICE)
         yield srv
+
+
+def _url(redis: Any) -> str:
+    """How the instances reach the bench's Redis (--redis-socket)."""
+    return str(redis.unix_url if REDIS_UNIX else redis.url)
 
 
 async def redis_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
@@ -1429,7 +1435,7 @@ async def redis_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
     cpu_a, cpu_b, cpu_redis = opts.redis_cpus
     with _redis(cpu_redis) as redis:
         servers = [
-            await start_server(tmp, opts.log_level, redis.url, secret, cpu, opts.server_loop)
+            await start_server(tmp, opts.log_level, _url(redis), secret, cpu, opts.server_loop)
             for cpu in (cpu_a, cpu_b)
         ]
         try:
@@ -1441,7 +1447,7 @@ async def redis_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
                 else "cores A{}/B{}/R{}".format(*opts.redis_cpus)
             )
             label = f"call exchanges (2 instances + Redis on {where})"
-            return await calls_scenario(opts, tmp, keys, label, servers, cpu, redis.url)
+            return await calls_scenario(opts, tmp, keys, label, servers, cpu, _url(redis))
         finally:
             for srv in servers:
                 await srv.stop()
@@ -1466,9 +1472,10 @@ async def loop_ab_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
         arms = ("this", "other")
         setups = {"this": (opts.server_loop, ROOT), "other": (opts.server_loop, opts.code_ab)}
     with _redis(opts.redis_cpus[2]) as redis:
+        url = _url(redis)
         servers = {
             arm: [
-                await start_server(tmp, opts.log_level, redis.url, secret, SERVER_CPU, *setups[arm])
+                await start_server(tmp, opts.log_level, url, secret, SERVER_CPU, *setups[arm])
                 for _ in range(2)
             ]
             for arm in arms
@@ -1608,9 +1615,17 @@ def parse(argv: list[str] | None = None) -> Options:
         help="redis-server's nice value (e.g. -5: it runs before the instances and the "
         "generator when several are runnable; needs root for negative values)",
     )
+    ap.add_argument(
+        "--redis-socket",
+        default="tcp",
+        choices=["tcp", "unix"],
+        help="how the instances reach Redis: loopback TCP (tcp, as from another host) or "
+        "its unix socket (unix: a Redis on the instances' host)",
+    )
     args = ap.parse_args(argv)
-    global PINNING, LEAN, GEN_GC_FREEZE, MACHINE, REDIS_NICE
+    global PINNING, LEAN, GEN_GC_FREEZE, MACHINE, REDIS_NICE, REDIS_UNIX
     REDIS_NICE = args.redis_nice
+    REDIS_UNIX = args.redis_socket == "unix"
     if args.no_pin:
         PINNING = False
     GEN_GC_FREEZE = args.gen_gc == "freeze"

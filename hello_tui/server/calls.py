@@ -195,6 +195,8 @@ class Calls:
         def drop(rec: CallRecord | None) -> CallRecord | None:
             if rec is None or (allowed is not None and rec.state not in allowed):
                 return rec
+            if actor is not None and not rec.is_party(actor):  # (hangup chose on a guess)
+                raise Refusal("not-allowed", "not a party of this call")
             return None
 
         old, new = await self.hub.store.update_call(call_id, drop)
@@ -289,9 +291,6 @@ class Calls:
             deadline=hub.store.clock() + hub.settings.supervisory_timeout,
             caller_key=session.public_key or "",
         )
-        await hub.store.put_call(record)
-        self._arm(call_id, hub.settings.supervisory_timeout, "setup-timeout", {"init"})
-        log.info("call %s created devices=%d", short(call_id), len(devices))
         incoming = Incoming(
             call_id=call_id,
             caller=session.name or "",
@@ -299,7 +298,11 @@ class Calls:
             caller_key=session.public_key or "",
             caller_chain=chain,
         )
-        missed = {d for d in devices if not await hub.store.deliver(d, incoming)}
+        # Stored, then told: one round trip on a shared store (in that order).
+        reached = await hub.store.put_call_then_deliver(record, [(d, incoming) for d in devices])
+        self._arm(call_id, hub.settings.supervisory_timeout, "setup-timeout", {"init"})
+        log.info("call %s created devices=%d", short(call_id), len(devices))
+        missed = {d for d, ok in zip(devices, reached, strict=True) if not ok}
         if missed:  # stale device entries (e.g. a restarted instance): stop waiting for them
             await self._drop_devices(call_id, missed)
 
@@ -457,7 +460,14 @@ class Calls:
         session.ok(msg.ref)
 
     async def hangup(self, session: Session, msg: Hangup) -> None:
-        rec = _require(await self.hub.store.get_call(msg.call_id))
+        # A party hanging up its direct call: the record this instance last wrote
+        # (at connected) decides, without a read; finish re-checks state and party
+        # in its compare-and-set. Anything else is decided on what the store holds.
+        store = self.hub.store
+        rec = await store.known_call(msg.call_id)
+        if rec is None or rec.kind != "direct" or not rec.is_party(session.id):
+            rec = await store.get_call(msg.call_id)
+        rec = _require(rec)
         if rec.kind == "room" and rec.room and rec.is_party(session.id):
             await self.hub.rooms.leave(session, rec.room, msg.reason, msg.ref)
             return

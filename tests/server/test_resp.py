@@ -84,3 +84,26 @@ async def test_subscriber_gets_every_payload_in_order(redis_srv: RedisServer) ->
         listening.cancel()
         await sub.close()
         await pub.close()
+
+
+async def test_unix_socket_url_takes_the_resp_path() -> None:
+    from hello_tui.server.store.base import redact_store_url
+    from hello_tui.server.store.resp import supported
+
+    with redis_server(unix=True) as srv:
+        url = srv.unix_url
+        assert supported(url) and not supported("rediss://h:6379/0")
+        conn = HotConnection(url.replace("?db=0", "?db=3"))
+        assert conn.socket_path == str(srv.socket) and conn.db == 3
+        try:
+            assert await conn.execute([("SET", "k", "v"), ("GET", "k")]) == [b"OK", b"v"]
+        finally:
+            await conn.close()
+        store = RedisStore(url)
+        try:
+            assert store._resp is not None  # not redis-py's slower pipeline
+            assert int(await store.script("return 40 + 2", [])) == 42
+            assert await store._cmd("GET", "k") is None  # database 0, not 3
+        finally:
+            await store.close()
+    assert redact_store_url("unix:///run/r.sock?db=0&password=hunter2") == "unix:///run/r.sock"

@@ -27,10 +27,16 @@ class RedisServer:
     host: str
     port: int
     process: subprocess.Popen[bytes]
+    socket: Path | None = None  # its unix socket too (redis_server(unix=True))
 
     @property
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}/0"
+
+    @property
+    def unix_url(self) -> str:
+        assert self.socket is not None, "started without unix=True"
+        return f"unix://{self.socket}?db=0"
 
 
 def _free_port() -> int:
@@ -46,13 +52,16 @@ def _exe() -> str:
     return exe
 
 
-def _start(port: int, workdir: Path, *, persist: bool, timeout: float) -> subprocess.Popen[bytes]:
-    """redis-server on 127.0.0.1:``port``, once it answers PING."""
+def _start(
+    port: int, workdir: Path, *, persist: bool, timeout: float, unixsocket: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """redis-server on 127.0.0.1:``port`` (and ``unixsocket``), once it answers PING."""
+    unix = ["--unixsocket", str(unixsocket), "--unixsocketperm", "700"] if unixsocket else []
     proc = subprocess.Popen(
         [_exe(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "yes" if persist else "no", "--appendfsync", "always",
          "--dir", str(workdir), "--logfile", str(workdir / "redis.log"),
-         "--protected-mode", "yes"],
+         "--protected-mode", "yes", *unix],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + timeout
@@ -83,14 +92,15 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def redis_server(timeout: float = 10.0) -> Iterator[RedisServer]:
-    """Run ``redis-server`` on 127.0.0.1 for the duration of the block."""
+def redis_server(timeout: float = 10.0, unix: bool = False) -> Iterator[RedisServer]:
+    """Run ``redis-server`` on 127.0.0.1 (and a unix socket) for the block."""
     _exe()
     with tempfile.TemporaryDirectory(prefix="hello-redis-") as tmp:
         port = _free_port()
-        proc = _start(port, Path(tmp), persist=False, timeout=timeout)
+        sock = Path(tmp) / "redis.sock" if unix else None
+        proc = _start(port, Path(tmp), persist=False, timeout=timeout, unixsocket=sock)
         try:
-            yield RedisServer("127.0.0.1", port, proc)
+            yield RedisServer("127.0.0.1", port, proc, sock)
         finally:
             _stop(proc)
 

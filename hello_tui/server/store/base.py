@@ -114,6 +114,12 @@ class Store(ABC):
     @abstractmethod
     async def get_call(self, call_id: str) -> CallRecord | None: ...
 
+    async def known_call(self, call_id: str) -> CallRecord | None:
+        """The call record as this instance last wrote or read it, if it kept one
+        (no round trip), else :meth:`get_call`. It may be stale: only for
+        decisions that an :meth:`update_call` re-checks."""
+        return await self.get_call(call_id)
+
     @abstractmethod
     async def update_call(
         self, call_id: str, fn: Updater[CallRecord]
@@ -153,6 +159,14 @@ class Store(ABC):
     @abstractmethod
     async def deliver(self, session_id: str, message: Message) -> bool:
         """Hand ``message`` to the instance holding ``session_id``; False if none does."""
+
+    async def put_call_then_deliver(
+        self, record: CallRecord, messages: Iterable[tuple[str, Message]]
+    ) -> list[bool]:
+        """:meth:`put_call`, then :meth:`deliver_many` (a shared store sends both
+        in one round trip, in that order)."""
+        await self.put_call(record)
+        return await self.deliver_many(messages)
 
     async def deliver_many(self, messages: Iterable[tuple[str, Message]]) -> list[bool]:
         """:meth:`deliver` each (session id, message), in order; a shared store
@@ -230,5 +244,7 @@ def redact_store_url(url: str) -> str:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
+    if parts.scheme == "unix":  # the socket's path (the query may hold a password)
+        return f"unix://{parts.path}"
     host = parts.hostname or ""
     return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path}"

@@ -413,14 +413,8 @@ class RedisStore(Store):
     ) -> tuple[bool, bytes | None, bytes | None]:
         """Run ``_CALL_WRITE``; returns (written, the new bytes, Redis's bytes if not)."""
         data = _encoder.encode(record) if record is not None else b""
-        deadline = record.deadline if record is not None else None
-        reply = await self._eval(
-            _CALL_WRITE, [self._k("call", call_id), self._k("timers")],
-            mode, expected or b"", data, _ms(record.until) if record else 0, call_id,
-            repr(deadline) if deadline is not None else "",
-            _ms((deadline or 0) + _TIMERS_SLACK),
-        )  # fmt: skip
-        reply = cast("list[Any]", reply)
+        keys, args = self._call_write_args(mode, call_id, expected, record, data)
+        reply = cast("list[Any]", await self._eval(_CALL_WRITE, keys, *args))
         if int(reply[0]) == 1:
             self._remember(call_id, data or None)
             return True, data or None, None
@@ -428,13 +422,59 @@ class RedisStore(Store):
         self._remember(call_id, current)
         return False, None, current
 
+    def _call_write_args(
+        self,
+        mode: str,
+        call_id: str,
+        expected: bytes | None,
+        record: CallRecord | None,
+        data: bytes,
+    ) -> tuple[list[str], tuple[Any, ...]]:
+        """``_CALL_WRITE``'s keys and arguments."""
+        deadline = record.deadline if record is not None else None
+        return [self._k("call", call_id), self._k("timers")], (
+            mode, expected or b"", data, _ms(record.until) if record else 0, call_id,
+            repr(deadline) if deadline is not None else "",
+            _ms((deadline or 0) + _TIMERS_SLACK),
+        )  # fmt: skip
+
     async def put_call(self, record: CallRecord) -> None:
         await self._write_call("put", record.call_id, None, record)
+
+    async def put_call_then_deliver(
+        self, record: CallRecord, messages: Iterable[tuple[str, Message]]
+    ) -> list[bool]:
+        # The write and the deliveries leave in one batch on the hot connection,
+        # which Redis runs in order: the record exists before anyone hears of it,
+        # one round trip instead of two on the call's critical path. (The scripts
+        # are loaded on every (re)connect, so the write does not miss its script
+        # after a restart while a delivery behind it runs; if it does miss, the
+        # EVAL below still stores the record before the deliveries are counted.)
+        data = _encoder.encode(record)
+        keys, args = self._call_write_args("put", record.call_id, None, record, data)
+        write = self._cmd("EVALSHA", _SHA[_CALL_WRITE], len(keys), *keys, *args)
+        self._remember(record.call_id, data)  # the deliveries' hint: what is written
+        sent = self._queue_deliveries(messages)
+        try:
+            await write
+        except NoScriptError:
+            await self._cmd("EVAL", _CALL_WRITE, len(keys), *keys, *args)
+        except Exception:
+            await self._collect(sent, raise_first=False)  # none left unretrieved
+            raise
+        return await self._collect(sent)
 
     async def get_call(self, call_id: str) -> CallRecord | None:
         data = await self._cmd("GET", self._k("call", call_id))
         self._remember(call_id, None if data is None else _bytes(data))
         return None if data is None else _decoders[CallRecord].decode(_bytes(data))
+
+    async def known_call(self, call_id: str) -> CallRecord | None:
+        seen = self._seen.get(call_id)
+        if seen is None:
+            return await self.get_call(call_id)
+        record: CallRecord = _decoders[CallRecord].decode(seen)
+        return record
 
     async def update_call(
         self, call_id: str, fn: Updater[CallRecord]
@@ -518,8 +558,13 @@ class RedisStore(Store):
         return session_id.encode() + b"\n" + encode(message)
 
     async def deliver_many(self, messages: Iterable[tuple[str, Message]]) -> list[bool]:
-        # Local ones at once; the others queued together before any await, so
-        # they leave in one pipeline (each session's messages in call order).
+        return await self._collect(self._queue_deliveries(messages))
+
+    def _queue_deliveries(
+        self, messages: Iterable[tuple[str, Message]]
+    ) -> list[tuple[str, bytes, asyncio.Future[Any]] | bool]:
+        """Local ones at once; the others queued together before any await, so
+        they leave in one pipeline (each session's messages in call order)."""
         sent: list[tuple[str, bytes, asyncio.Future[Any]] | bool] = []
         for session_id, message in messages:
             instance = self._instances.get(session_id)
@@ -532,7 +577,14 @@ class RedisStore(Store):
             payload = self._payload(session_id, message)
             future = self._cmd("EVALSHA", _SHA[_DELIVER], 1, key, self._k("inst", ""), payload)
             sent.append((key, payload, future))
+        return sent
+
+    async def _collect(
+        self, sent: list[tuple[str, bytes, asyncio.Future[Any]] | bool], raise_first: bool = True
+    ) -> list[bool]:
+        """Whether each delivery :meth:`_queue_deliveries` queued reached a session."""
         out = []
+        error: BaseException | None = None
         for item in sent:
             if isinstance(item, bool):
                 out.append(item)
@@ -542,7 +594,11 @@ class RedisStore(Store):
                 reply = int(await future)
             except NoScriptError:  # not loaded yet (or Redis restarted): EVAL loads it
                 reply = await self._publish(key, payload)
+            except Exception as exc:  # every future awaited, the first error raised
+                error, reply = error or exc, 0
             out.append(reply > 0)
+        if error is not None and raise_first:
+            raise error
         return out
 
     async def _publish(self, session_key: str, payload: bytes) -> int:
@@ -611,6 +667,12 @@ class RedisStore(Store):
         assert self._resp is not None
         try:
             await self._resp.connect()
+            # Every script known by then, loaded before the first batch: a write
+            # and a delivery queued together never find one loaded, one not.
+            loaded = await self._resp.execute([("SCRIPT", "LOAD", s) for s in _SHA])
+            failed = [r for r in loaded if isinstance(r, ReplyError)]
+            if failed:
+                raise _redis_error(failed[0])
         except Exception as exc:
             batch, self._waiting = self._waiting, []
             for _, future in batch:
