@@ -7,6 +7,8 @@ import random
 from collections.abc import Callable
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hello_tui.media.playout import ArrivalJitter, PlayoutBuffer, PlayoutConfig, ms_to_samples
 
@@ -91,6 +93,29 @@ def test_arrival_jitter_spread_is_numpys_linear_percentile() -> None:
         for p in (0.0, 50.0, 95.0, 100.0):
             want = float(np.percentile(d, p) - d.min())
             assert abs(jitter.spread_s(p) - want) < 1e-12, (n, p)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0.0, 0.4), st.sampled_from((480, 960))), min_size=1, max_size=300)
+)
+def test_arrival_jitter_window_minimum_matches_a_scan(pushes: list[tuple[float, int]]) -> None:
+    """The monotonic minimum keeps exactly the window a scan of every entry would: the
+    same restarts after a pause, the same entries, the same minimum after each push."""
+    jitter = ArrivalJitter(window_s=0.5, restart_s=0.2)
+    window: list[tuple[float, float]] = []
+    now, sent = 0.0, 0
+    for gap, n in pushes:
+        now += gap
+        delay = now - sent / 48000
+        sent += n
+        if window and delay - min(d for _, d in window) > 0.2:
+            window.clear()
+        window.append((now, delay))
+        window = [(t, d) for t, d in window if t >= now - 0.5]
+        jitter.add(now, n)
+        assert list(jitter._delays) == window
+        assert jitter._mins[0][1] == min(d for _, d in window)
 
 
 def test_steady_arrivals_shrink_the_target_to_the_floor_without_clicks() -> None:
