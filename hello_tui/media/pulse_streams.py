@@ -497,15 +497,15 @@ class PulseStream:
         if not info or info.contents.read_index_corrupt:
             return now + self._now_latency(stream)
         i = info.contents
-        sink = i.sink_usec / 1e6
+        sink = float(i.sink_usec) / 1e6
         soonest = now + sink
-        stamp = i.timestamp.tv_sec + i.timestamp.tv_usec / 1e6 - (time.time() - now)
+        stamp = float(i.timestamp.tv_sec) + i.timestamp.tv_usec / 1e6 - (time.time() - now)
         if not i.playing:  # ran dry (or prebuffering) when the server reported
             if self._written > i.read_index and self._next_play is not None:
                 return self._next_play  # written since: it restarted on our timeline
             return soonest  # the next block restarts it
         self._report_at = stamp
-        return max(soonest, stamp + sink + (self._written - i.read_index) / (2 * RATE))
+        return max(soonest, stamp + sink + (self._written - int(i.read_index)) / (2 * RATE))
 
     def _underflowed(self, _s: Any, _u: Any) -> None:
         self.underflows += 1
