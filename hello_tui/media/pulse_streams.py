@@ -499,9 +499,9 @@ class PulseStream:
         i = info.contents
         sink = float(i.sink_usec) / 1e6
         soonest = now + sink
-        stamp = float(i.timestamp.tv_sec) + i.timestamp.tv_usec / 1e6 - (time.time() - now)
+        stamp: float = float(i.timestamp.tv_sec) + i.timestamp.tv_usec / 1e6 - (time.time() - now)
         if not i.playing:  # ran dry (or prebuffering) when the server reported
-            if self._written > i.read_index and self._next_play is not None:
+            if self._next_play is not None and self._written > int(i.read_index):
                 return self._next_play  # written since: it restarted on our timeline
             return soonest  # the next block restarts it
         self._report_at = stamp
