@@ -82,7 +82,7 @@ RESYNC_AFTER = 3  # callbacks of both streams after an xrun before the pairing f
 REALIGN_S = 0.020  # the pairing lag moves only when the measured one is this far from it
 LEAD_S = 0.010  # the reference is taken this far ahead of the capture time (see above)
 MAX_GAP = SAMPLE_RATE // 2  # a speaker underrun's silence filled into the reference, at most
-REFINE = SAMPLE_RATE // 10  # a filled gap can be shortened while this little was written after
+REFINE = SAMPLE_RATE * 3 // 10  # a filled gap can be shortened while this little came after
 
 
 class ProcessingUnavailable(RuntimeError):

@@ -65,6 +65,7 @@ HIGH_LATENCY_S = 0.100
 GRANTED_OF_ASKED = 0.6
 GAP_S = 0.012  # the server's play time this far off our blocks' timeline: it moved
 TOLD_AFTER_S = 0.100  # an underflow message this soon after a gap we found: the same one
+REFINE_S = 0.300  # a gap's guessed length is corrected by a report this soon after it
 CAPTURE_JUMP_S = 0.030  # capture times this far off the samples' count: data was lost
 
 
@@ -533,7 +534,7 @@ class PulseStream:
         # (0-10 ms here), so its length was a guess: the first report taken after it
         # says, and the gap is corrected (flagged: the reference gets the missing
         # silence, or gives back what was too much) while the blocks since are unheard.
-        if self._refine and now - self._gap_seen > TOLD_AFTER_S:
+        if self._refine and now - self._gap_seen > REFINE_S:
             self._refine = False
         if self._refine and (self._report_at or 0.0) > self._gap_seen:
             self._refine = False
