@@ -28,7 +28,8 @@ the reference). After a speaker underrun (the card played silence we never
 gave it) the silence goes into the reference instead, as long as the block's
 DAC time says how long it was (1 ms to 0.5 s late): the far stream then stays
 a timeline of what the speaker played, the pairing lag does not move, and
-AEC3 keeps the echo delay it found (a jump made it search again).
+AEC3 keeps the echo delay it found (a jump made it search again); a gap
+filled too long is trimmed when a flagged block soon after says so.
 The reference is taken ``LEAD_S`` ahead, so the delay the
 canceller must find is the acoustic path plus that lead, never negative when
 the devices' reported latencies are a little off. Pairing by arrival order

@@ -10,9 +10,10 @@ refill; ``HELLO_TUI_PULSE_THREADS=shared`` puts them on the one the device
 listing uses, per process and ``PULSE_SERVER``); each stream is mono int16 48 kHz with
 explicit buffer attributes (playback ``tlength`` = the latency asked for,
 ``minreq`` and ``prebuf`` one block; record ``fragsize`` one block), and the
-server's timing (``pa_stream_get_latency``, interpolated, auto-updated) gives
-each block the time it will be heard or was captured, on ``time.monotonic()``.
-The server's underflow callback marks the next block as after an underrun.
+server's timing gives each block the time it will be heard (the server's own
+timing report, :meth:`PulseStream._heard_at`) or was captured
+(``pa_stream_get_latency``), on ``time.monotonic()``. The server's underflow
+callback marks the next block as after an underrun.
 
 :class:`PulseStream` looks like the PortAudio streams sounddevice makes (what
 ``devices.open_on`` returns): ``start``/``stop``/``abort``/``close``,
