@@ -502,9 +502,13 @@ class PulseStream:
         sink = float(i.sink_usec) / 1e6
         soonest = now + sink
         stamp: float = float(i.timestamp.tv_sec) + i.timestamp.tv_usec / 1e6 - (time.time() - now)
+        stale = stamp < self._gap_seen or (not i.playing and self._written > int(i.read_index))
+        if stale and self._next_play is not None:
+            # Taken before the last restart (or not playing yet, and written since): it
+            # says nothing of the blocks written since, so the timeline holds, unless
+            # it ran dry again. (Its old read index put them up to 30 ms early.)
+            return max(self._next_play, soonest)
         if not i.playing:  # ran dry (or prebuffering) when the server reported
-            if self._next_play is not None and self._written > int(i.read_index):
-                return self._next_play  # written since: it restarted on our timeline
             return soonest  # the next block restarts it
         self._report_at = stamp
         return max(soonest, stamp + sink + (self._written - int(i.read_index)) / (2 * RATE))
