@@ -185,6 +185,10 @@ class CaptureProcessor:
         self.gaps_filled = 0  # speaker underruns whose silence went into the reference
         self.gaps_trimmed = 0  # filled gaps found too long afterwards and shortened
         self._fill: tuple[int, int] | None = None  # the last filled gap: (end, length)
+        # Trim a filled gap a later flagged block says was too long: only where the
+        # speaker corrects its gaps so (the pulse backend); PortAudio's DAC times wander
+        # by more than such a correction, and it re-pairs as before.
+        self.trim_fills = False
         self.cpu_seconds = 0.0
         self.speech_probability = 0.0
         self.gain_db = 0.0
@@ -276,7 +280,7 @@ class CaptureProcessor:
         earlier than the timeline says, flagged, within ``REFINE`` of that gap (the
         pulse backend's speaker knows a gap's length only from the server's next
         report, after it guessed it); 0 otherwise."""
-        if play_time is None or not self._far_clock or self._fill is None:
+        if not self.trim_fills or play_time is None or not self._far_clock or not self._fill:
             return 0
         end, length = self._fill
         if self._far_count - end > REFINE:
@@ -446,8 +450,15 @@ def follow_output(source: object, sink: object) -> str | None:
         processor.set_echo_cancellation(want)
     except ProcessingUnavailable as exc:
         return f"echo cancellation unchanged: {exc}"
+    processor.trim_fills = _corrects_gaps(sink)
     sink.far_end = processor.feed_far if want else None
     return notice or f'echo cancellation on: the output "{sink.device.name[:60]}" is not a headset'
+
+
+def _corrects_gaps(sink: Any) -> bool:
+    """The speaker plays through the pulse backend, whose stream corrects a gap's
+    length after it (media/pulse_streams.py): trimming is for it only."""
+    return type(getattr(sink, "_stream", None)).__name__ == "PulseStream"
 
 
 def attach_processing(
@@ -476,5 +487,6 @@ def attach_processing(
         return notice
     source.processor = processor
     if speaker is not None and processor.echo_cancellation:
+        processor.trim_fills = _corrects_gaps(speaker)
         speaker.far_end = processor.feed_far
     return headset

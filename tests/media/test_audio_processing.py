@@ -161,7 +161,7 @@ async def test_files_and_tones_are_never_processed(tmp_path: Path) -> None:
 
 
 async def test_device_capture_gets_the_stage_and_a_device_speaker_feeds_it(
-    pulse: PulseDaemon,
+    pulse: PulseDaemon, audio_backend: str
 ) -> None:
     source = open_audio_source("device:", fallback=False)
     speaker = open_audio_sink("device:", fallback=False)
@@ -170,6 +170,8 @@ async def test_device_capture_gets_the_stage_and_a_device_speaker_feeds_it(
         assert attach_processing(source, speaker, ProcessingConfig()) is None
         assert source.processor is not None and source.processor.echo_cancellation
         assert speaker.far_end == source.processor.feed_far
+        # Filled gaps are trimmed only after a pulse speaker's own correction.
+        assert source.processor.trim_fills == (audio_backend == "pulse")
         # To a file (no speaker): noise suppression and gain, no echo cancellation.
         other = open_audio_source("device:", fallback=False)
         assert isinstance(other, DeviceSource)
@@ -219,6 +221,7 @@ def test_a_gap_filled_too_long_is_trimmed_when_the_speaker_corrects_it() -> None
     been measured right at once, and the pairing never moves (the old way: a
     re-pairing, or 20 ms of wrong reference until the clocks said so)."""
     proc = CaptureProcessor(ProcessingConfig(), echo_cancellation=True)
+    proc.trim_fills = True  # a pulse speaker (attach_processing sets it)
     got = paired(proc)
     lead = round(LEAD_S * RATE)
     proc.feed_far(RAMP[: 2 * BLOCK], 100.0)
