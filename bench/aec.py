@@ -138,7 +138,8 @@ async def call(phones: Phones, daemon: PulseDaemon, far: Path, heard: Path,
             st = processor.stats()
             print(
                 f"    pairing lag {st.pairing_ms:.1f} ms, {st.realignments} realignments, "
-                f"{st.gaps_filled} underruns filled, far frames {st.far_frames}, near "
+                f"{st.gaps_filled} underruns filled ({st.gaps_trimmed} trimmed), "
+                f"far frames {st.far_frames}, near "
                 f"{st.frames}, missing {st.far_missing}"
             )
             if pairs:

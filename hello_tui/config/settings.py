@@ -33,10 +33,10 @@ class AudioSettings(_Section):
     auto_gain: bool = True
     # How device: endpoints reach the sound card (media/devices.py): "pulse" (libpulse,
     # a PulseAudio or PipeWire-pulse server), "portaudio" (ALSA...), "auto": pulse when
-    # a server answers and libpulse loads, else PortAudio. PortAudio by default: pulse
-    # is leaner and faster to first audio, but AEC3 cancels less echo on it (docs/media.md,
-    # "The pulse backend", session 8: ERLE 24.6 against 41.6 dB, quiet).
-    backend: Literal["auto", "pulse", "portaudio"] = "portaudio"
+    # a server answers and libpulse loads, else PortAudio (the default: leaner, and since
+    # session 9 the echo canceller's reference is as steady on it: docs/media.md, "The
+    # pulse backend", has the figures both ways).
+    backend: Literal["auto", "pulse", "portaudio"] = "auto"
     # AEC3's config: "tuned" (ours, through the shim when it is built: media/aec3_tuned.py)
     # or "default" (pywebrtc-audio's; ducks the local talker more during double talk).
     echo_tuning: Literal["tuned", "default"] = "tuned"

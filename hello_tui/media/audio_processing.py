@@ -28,7 +28,8 @@ the reference). After a speaker underrun (the card played silence we never
 gave it) the silence goes into the reference instead, as long as the block's
 DAC time says how long it was (1 ms to 0.5 s late): the far stream then stays
 a timeline of what the speaker played, the pairing lag does not move, and
-AEC3 keeps the echo delay it found (a jump made it search again).
+AEC3 keeps the echo delay it found (a jump made it search again); a gap
+filled too long is trimmed when a flagged block soon after says so.
 The reference is taken ``LEAD_S`` ahead, so the delay the
 canceller must find is the acoustic path plus that lead, never negative when
 the devices' reported latencies are a little off. Pairing by arrival order
@@ -82,6 +83,7 @@ RESYNC_AFTER = 3  # callbacks of both streams after an xrun before the pairing f
 REALIGN_S = 0.020  # the pairing lag moves only when the measured one is this far from it
 LEAD_S = 0.010  # the reference is taken this far ahead of the capture time (see above)
 MAX_GAP = SAMPLE_RATE // 2  # a speaker underrun's silence filled into the reference, at most
+REFINE = SAMPLE_RATE * 3 // 10  # a filled gap can be shortened while this little came after
 
 
 class ProcessingUnavailable(RuntimeError):
@@ -148,6 +150,7 @@ class ProcessingStats:
     echo_cancellation: bool
     gaps_filled: int = 0  # speaker underruns whose silence went into the reference
     tuned: bool = False  # AEC3 runs with our tuning (the shim), not the binding's default
+    gaps_trimmed: int = 0  # filled underrun gaps found too long afterwards and shortened
 
 
 def _load_binding() -> Any:
@@ -180,6 +183,12 @@ class CaptureProcessor:
         self._silence = np.zeros(BLOCK, dtype=np.int16)
         self.frames = self.far_frames = self.far_missing = self.realignments = 0
         self.gaps_filled = 0  # speaker underruns whose silence went into the reference
+        self.gaps_trimmed = 0  # filled gaps found too long afterwards and shortened
+        self._fill: tuple[int, int] | None = None  # the last filled gap: (end, length)
+        # Trim a filled gap a later flagged block says was too long: only where the
+        # speaker corrects its gaps so (the pulse backend); PortAudio's DAC times wander
+        # by more than such a correction, and it re-pairs as before.
+        self.trim_fills = False
         self.cpu_seconds = 0.0
         self.speech_probability = 0.0
         self.gain_db = 0.0
@@ -228,6 +237,7 @@ class CaptureProcessor:
             self._far_clock.clear()
             self._near_clock.clear()
             self._lag = None
+            self._fill = None
             self._resync = True  # follow the first fresh times
             self._ap = module
             self.echo_cancellation = on
@@ -246,6 +256,9 @@ class CaptureProcessor:
                 if gap:  # the card played silence we never gave it: so does the reference
                     self._write(np.zeros(gap, dtype=np.int16))
                     self.gaps_filled += 1
+                    self._fill = (self._far_count, gap)
+                elif excess := self._overfilled(play_time):
+                    self._trim(excess)
                 else:  # no trustworthy gap: re-pair from fresh times
                     self._far_clock.clear()
                     self._resync = True
@@ -261,6 +274,34 @@ class CaptureProcessor:
         due = statistics.median_low(self._far_clock) + self._far_count / SAMPLE_RATE
         gap = round((play_time - due) * SAMPLE_RATE)
         return gap if BLOCK // 10 <= gap <= MAX_GAP else 0
+
+    def _overfilled(self, play_time: float | None) -> int:
+        """Samples of the last filled gap that the speaker never played: a block due
+        earlier than the timeline says, flagged, within ``REFINE`` of that gap (the
+        pulse backend's speaker knows a gap's length only from the server's next
+        report, after it guessed it); 0 otherwise."""
+        if not self.trim_fills or play_time is None or not self._far_clock or not self._fill:
+            return 0
+        end, length = self._fill
+        if self._far_count - end > REFINE:
+            return 0
+        due = statistics.median_low(self._far_clock) + self._far_count / SAMPLE_RATE
+        early = round((due - play_time) * SAMPLE_RATE)
+        return early if BLOCK // 10 <= early <= length else 0
+
+    def _trim(self, excess: int) -> None:
+        """Take ``excess`` samples of the last filled silence back out of the ring: what
+        was written after it moves that much earlier, so the far stream stays what the
+        speaker played and the pairing does not move."""
+        assert self._fill is not None
+        end, length = self._fill
+        moved = np.arange(end, self._far_count)
+        self._ring[(moved - excess) % FAR_RING] = self._ring[moved % FAR_RING]
+        self._far_count -= excess
+        self.far_frames = self._far_count // BLOCK
+        self._fill = (end - excess, length - excess)
+        self._far_clock.clear()  # their offsets counted the samples taken out
+        self.gaps_trimmed += 1
 
     def _write(self, samples: Samples) -> None:
         samples = samples[-FAR_RING:]
@@ -360,6 +401,7 @@ class CaptureProcessor:
             echo_cancellation=self.echo_cancellation,
             gaps_filled=self.gaps_filled,
             tuned=self.tuned,
+            gaps_trimmed=self.gaps_trimmed,
         )
 
 
@@ -410,8 +452,15 @@ def follow_output(source: object, sink: object) -> str | None:
         processor.set_echo_cancellation(want)
     except ProcessingUnavailable as exc:
         return f"echo cancellation unchanged: {exc}"
+    processor.trim_fills = _corrects_gaps(sink)
     sink.far_end = processor.feed_far if want else None
     return notice or f'echo cancellation on: the output "{sink.device.name[:60]}" is not a headset'
+
+
+def _corrects_gaps(sink: Any) -> bool:
+    """The speaker plays through the pulse backend, whose stream corrects a gap's
+    length after it (media/pulse_streams.py): trimming is for it only."""
+    return type(getattr(sink, "_stream", None)).__name__ == "PulseStream"
 
 
 def attach_processing(
@@ -440,5 +489,6 @@ def attach_processing(
         return notice
     source.processor = processor
     if speaker is not None and processor.echo_cancellation:
+        processor.trim_fills = _corrects_gaps(speaker)
         speaker.far_end = processor.feed_far
     return headset

@@ -33,6 +33,7 @@ __all__ = [
     "PulseMissing",
     "SampleSpec",
     "ServerInfo",
+    "TimingInfo",
     "held",
     "lib",
 ]
@@ -83,6 +84,25 @@ class ServerInfo(Structure):  # pa_server_info, the fields up to the defaults
         ("sample_spec", SampleSpec),
         ("default_sink_name", c_char_p),
         ("default_source_name", c_char_p),
+    ]
+
+
+class TimeVal(Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_usec", ctypes.c_long)]
+
+
+class TimingInfo(Structure):  # pa_timing_info, the fields up to the read index
+    _fields_ = [
+        ("timestamp", TimeVal),  # when the server took the indices (gettimeofday)
+        ("synchronized_clocks", c_int),
+        ("sink_usec", c_uint64),
+        ("source_usec", c_uint64),
+        ("transport_usec", c_uint64),
+        ("playing", c_int),
+        ("write_index_corrupt", c_int),
+        ("write_index", c_int64),
+        ("read_index_corrupt", c_int),
+        ("read_index", c_int64),
     ]
 
 
@@ -147,6 +167,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "pa_stream_get_latency": (c_int, [c_void_p, POINTER(c_uint64), POINTER(c_int)]),
     "pa_stream_get_buffer_attr": (POINTER(BufferAttr), [c_void_p]),
     "pa_stream_get_device_name": (c_char_p, [c_void_p]),
+    "pa_stream_get_timing_info": (POINTER(TimingInfo), [c_void_p]),
 }
 
 # Called from the mainloop's own thread inside a stream callback (its lock held): they
@@ -159,6 +180,7 @@ IN_CALLBACK = (
     "pa_stream_drop",
     "pa_stream_get_latency",
     "pa_stream_get_state",
+    "pa_stream_get_timing_info",
 )
 
 _lib: Any = None

@@ -10,9 +10,10 @@ refill; ``HELLO_TUI_PULSE_THREADS=shared`` puts them on the one the device
 listing uses, per process and ``PULSE_SERVER``); each stream is mono int16 48 kHz with
 explicit buffer attributes (playback ``tlength`` = the latency asked for,
 ``minreq`` and ``prebuf`` one block; record ``fragsize`` one block), and the
-server's timing (``pa_stream_get_latency``, interpolated, auto-updated) gives
-each block the time it will be heard or was captured, on ``time.monotonic()``.
-The server's underflow callback marks the next block as after an underrun.
+server's timing gives each block the time it will be heard (the server's own
+timing report, :meth:`PulseStream._heard_at`) or was captured
+(``pa_stream_get_latency``), on ``time.monotonic()``. The server's underflow
+callback marks the next block as after an underrun.
 
 :class:`PulseStream` looks like the PortAudio streams sounddevice makes (what
 ``devices.open_on`` returns): ``start``/``stop``/``abort``/``close``,
@@ -68,6 +69,7 @@ HIGH_LATENCY_S = 0.100
 GRANTED_OF_ASKED = 0.6
 GAP_S = 0.012  # the server's play time this far off our blocks' timeline: it moved
 TOLD_AFTER_S = 0.100  # an underflow message this soon after a gap we found: the same one
+REFINE_S = 0.300  # a gap's guessed length is corrected by a report this soon after it
 CAPTURE_JUMP_S = 0.030  # capture times this far off the samples' count: data was lost
 
 
@@ -396,6 +398,12 @@ class PulseStream:
         self._underflow = False  # the server's underflow message, not yet passed on
         self._next_play: float | None = None  # when the next block written will be heard
         self._gap_seen = float("-inf")  # when _play_time last found the speaker ran dry
+        self._written = 0  # bytes written to the playback stream (its write index)
+        self._report_at: float | None = None  # when the server took the timing used last
+        self._refine = False  # a gap's length was guessed: correct it from the next report
+        # The play time from the server's last timing report (_heard_at), not libpulse's
+        # smoothed latency; HELLO_TUI_PULSE_TIMING=smoothed: the latter, to measure.
+        self._raw_timing = os.environ.get("HELLO_TUI_PULSE_TIMING") != "smoothed"
         self._pending = np.zeros(0, dtype=np.int16)  # captured samples short of a block
         self._pending_at = 0.0  # capture time of _pending[0]
         self._usec, self._negative = ctypes.c_uint64(), ctypes.c_int()
@@ -487,6 +495,36 @@ class PulseStream:
             self._latency = -usec / 1e6 if self._negative.value else usec / 1e6
         return self._latency
 
+    def _heard_at(self, stream: Any, now: float) -> float:
+        """When the next byte written will be heard (mainloop lock held), from the
+        server's last timing report itself: byte ``read_index`` reached the sink at
+        ``timestamp`` and is heard ``sink_usec`` later, the bytes after it follow
+        at the rate, and nothing is heard before the sink has it (``now + sink_usec``:
+        the buffer ran dry). ``pa_stream_get_latency`` interpolates through a
+        smoother that libpulse pauses at an underflow and keeps monotonic, and
+        clamps a playback latency at 0: after an underrun it said the speaker
+        played up to ~50 ms earlier or later than it did, and that error went into
+        the echo canceller's reference as silence and pairing moves (docs/media.md,
+        "The pulse backend")."""
+        info = self._held.pa_stream_get_timing_info(stream) if self._raw_timing else None
+        self._report_at = None
+        if not info or info.contents.read_index_corrupt:
+            return now + self._now_latency(stream)
+        i = info.contents
+        sink = float(i.sink_usec) / 1e6
+        soonest = now + sink
+        stamp: float = float(i.timestamp.tv_sec) + i.timestamp.tv_usec / 1e6 - (time.time() - now)
+        stale = stamp < self._gap_seen or (not i.playing and self._written > int(i.read_index))
+        if stale and self._next_play is not None:
+            # Taken before the last restart (or not playing yet, and written since): it
+            # says nothing of the blocks written since, so the timeline holds, unless
+            # it ran dry again. (Its old read index put them up to 30 ms early.)
+            return max(self._next_play, soonest)
+        if not i.playing:  # ran dry (or prebuffering) when the server reported
+            return soonest  # the next block restarts it
+        self._report_at = stamp
+        return max(soonest, stamp + sink + (self._written - int(i.read_index)) / (2 * RATE))
+
     def _underflowed(self, _s: Any, _u: Any) -> None:
         self.underflows += 1
         self._underflow = True
@@ -507,7 +545,18 @@ class PulseStream:
         late = measured - expected
         if late > GAP_S or (told and late > 0.001 and now - self._gap_seen > TOLD_AFTER_S):
             self._gap_seen = now
+            self._refine = True
             return measured, True
+        # The restart after a gap is heard between now and now + the sink's latency
+        # (0-10 ms here), so its length was a guess: the first report taken after it
+        # says, and the gap is corrected (flagged: the reference gets the missing
+        # silence, or gives back what was too much) while the blocks since are unheard.
+        if self._refine and now - self._gap_seen > REFINE_S:
+            self._refine = False
+        if self._refine and (self._report_at or 0.0) > self._gap_seen:
+            self._refine = False
+            if abs(late) > 0.001:
+                return measured, True
         if late < -2 * GAP_S:  # (just after a stall the measured time overshoots)
             return measured, False
         return expected, False
@@ -529,7 +578,7 @@ class PulseStream:
                 self._out = np.zeros((blocks * self.blocksize, 1), dtype=np.int16)
                 self._out_at = self._out.ctypes.data
             out = self._out
-            first, status.output_underflow = self._play_time(now + self._now_latency(stream), now)
+            first, status.output_underflow = self._play_time(self._heard_at(stream, now), now)
             times.currentTime = now
             step = self.blocksize / RATE
             for i in range(blocks):
@@ -540,6 +589,7 @@ class PulseStream:
                               self.blocksize, times, status)  # fmt: skip
             self._held.pa_stream_write(stream, self._out_at, blocks * size, None, 0,
                                        pa.SEEK_RELATIVE)  # fmt: skip
+            self._written += blocks * size
             self._next_play = first + blocks * step
         except Exception:  # a callback must not raise into C
             log.exception("pulse playback callback")

@@ -161,7 +161,7 @@ async def test_files_and_tones_are_never_processed(tmp_path: Path) -> None:
 
 
 async def test_device_capture_gets_the_stage_and_a_device_speaker_feeds_it(
-    pulse: PulseDaemon,
+    pulse: PulseDaemon, audio_backend: str
 ) -> None:
     source = open_audio_source("device:", fallback=False)
     speaker = open_audio_sink("device:", fallback=False)
@@ -170,6 +170,8 @@ async def test_device_capture_gets_the_stage_and_a_device_speaker_feeds_it(
         assert attach_processing(source, speaker, ProcessingConfig()) is None
         assert source.processor is not None and source.processor.echo_cancellation
         assert speaker.far_end == source.processor.feed_far
+        # Filled gaps are trimmed only after a pulse speaker's own correction.
+        assert source.processor.trim_fills == (audio_backend == "pulse")
         # To a file (no speaker): noise suppression and gain, no echo cancellation.
         other = open_audio_source("device:", fallback=False)
         assert isinstance(other, DeviceSource)
@@ -209,6 +211,31 @@ def test_a_small_shift_moves_the_pairing_only_after_an_underrun(underflow: bool)
     assert proc.stats().realignments == 0
     assert proc.stats().gaps_filled == int(underflow)
     assert REALIGN_S > 0.010
+
+
+def test_a_gap_filled_too_long_is_trimmed_when_the_speaker_corrects_it() -> None:
+    """The pulse speaker guesses an underrun's length (the restart is heard somewhere
+    within the sink's latency) and corrects it from the server's next report: a flagged
+    block due earlier than the far stream says, just after a fill, takes the excess
+    silence back out. The reference is then what the speaker played, as if the gap had
+    been measured right at once, and the pairing never moves (the old way: a
+    re-pairing, or 20 ms of wrong reference until the clocks said so)."""
+    proc = CaptureProcessor(ProcessingConfig(), echo_cancellation=True)
+    proc.trim_fills = True  # a pulse speaker (attach_processing sets it)
+    got = paired(proc)
+    lead = round(LEAD_S * RATE)
+    proc.feed_far(RAMP[: 2 * BLOCK], 100.0)
+    for k in range(0, 14 * BLOCK, 2 * BLOCK):
+        j = k + 2 * BLOCK
+        shift = 0.010 if j >= 6 * BLOCK else 0.0  # the card really played 10 ms of silence
+        if j == 6 * BLOCK:
+            shift = 0.030  # ... but the speaker first thought 30
+        flagged = j in (6 * BLOCK, 8 * BLOCK)  # the gap, then its correction
+        proc.feed_far(RAMP[j : j + 2 * BLOCK], 100.0 + j / RATE + shift, flagged)
+        proc.process(np.zeros(2 * BLOCK, dtype=np.int16), 100.0 + k / RATE)
+    assert got[10:12] == [k * BLOCK + lead + 1 - 480 for k in (10, 11)]
+    stats = proc.stats()
+    assert (stats.realignments, stats.gaps_filled, stats.gaps_trimmed) == (0, 1, 1)
 
 
 def test_an_underrun_the_times_cannot_measure_re_pairs_from_fresh_times() -> None:

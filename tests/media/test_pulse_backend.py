@@ -151,6 +151,57 @@ def test_an_underrun_on_the_server_is_reported_to_the_next_block(
     assert dac >= now  # the block after the gap: its own (later) time, which the AEC reads
 
 
+def test_the_speakers_times_come_from_the_servers_timing_report(
+    pulse_backend: PulseDaemon,
+) -> None:
+    """Each block's DAC time is read from the server's own timing report (read index,
+    timestamp, sink latency: ``pa_timing_info``, declared by prefix in pulse_lib), not
+    libpulse's smoothed latency (after an underrun it left the timeline ~10 ms off:
+    ``bench/pulse_timing.py``). A wrong struct layout reads nonsense here."""
+    tone = Tone()
+    speaker, _ = devices.open_stream("output", SINK, tone, samplerate=RATE, blocksize=480)
+    try:
+        devices.start_stream(speaker)
+        deadline = time.monotonic() + 10
+        while len(tone.times) < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with speaker._ctx.locked():
+            now = time.monotonic()
+            heard = speaker._heard_at(speaker._stream, now)
+            info = speaker._held.pa_stream_get_timing_info(speaker._stream).contents
+            written, read, playing = speaker._written, info.read_index, info.playing
+    finally:
+        devices.close_stream(speaker)
+    assert playing and speaker._report_at is not None, "no timing report was used"
+    assert 0 < read <= written  # bytes: the server has played some of what was written
+    assert abs(speaker._report_at - now) < 5.0  # the report's time, on our clock
+    assert now <= heard < now + 1.0
+
+
+def test_a_guessed_gap_is_corrected_by_the_first_report_after_it(
+    pulse_backend: PulseDaemon,
+) -> None:
+    """After an underrun the speaker restarts somewhere within the sink's latency, so the
+    gap's length is a guess; the first report taken after the restart corrects it (a
+    flagged block: the echo canceller's reference gets the missing silence, or trims
+    what was too much), once, and a report from before the restart corrects nothing."""
+    from hello_tui.media.pulse_streams import PulseStream
+
+    speaker = PulseStream("output", SINK, lambda *a: None, blocksize=480)
+    try:
+        speaker._next_play = 100.0
+        assert speaker._play_time(100.200, 99.9) == (100.200, True)  # ran dry: 200 ms late
+        speaker._next_play = 100.230  # three blocks written from the guess
+        speaker._report_at = 99.8  # taken before the restart: says nothing about it
+        assert speaker._play_time(100.225, 99.91) == (100.230, False)
+        speaker._report_at = 99.92  # the first report after it: 5 ms less gap
+        assert speaker._play_time(100.225, 99.93) == (100.225, True)
+        speaker._next_play = 100.235
+        assert speaker._play_time(100.232, 99.94) == (100.235, False)  # once only
+    finally:
+        speaker.close()
+
+
 def test_a_removed_sink_is_no_longer_there(pulse_backend: PulseDaemon) -> None:
     loaded = pulse_backend.pactl(
         "load-module", "module-null-sink", "sink_name=gone_spk", "rate=48000", "channels=1"
@@ -164,6 +215,9 @@ def test_a_removed_sink_is_no_longer_there(pulse_backend: PulseDaemon) -> None:
 
 
 def test_the_backend_setting_and_its_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hello_tui.config.settings import AudioSettings
+
+    assert AudioSettings().backend == "auto"  # the default (docs/media.md, session 9)
     monkeypatch.delenv(devices.BACKEND_ENV, raising=False)
     try:
         devices.set_backend("portaudio")
@@ -173,7 +227,7 @@ def test_the_backend_setting_and_its_override(monkeypatch: pytest.MonkeyPatch) -
         with pytest.raises(ValueError, match="unknown audio backend"):
             devices.set_backend("jack")
     finally:
-        devices.set_backend("portaudio")  # the default
+        devices.set_backend("auto")  # the default
 
 
 def test_auto_falls_back_to_portaudio_without_a_server_or_libpulse(
