@@ -115,6 +115,7 @@ StreamNotify = CFUNCTYPE(None, c_void_p, c_void_p)
 StreamRequest = CFUNCTYPE(None, c_void_p, c_size_t, c_void_p)
 ServerInfoCb = CFUNCTYPE(None, c_void_p, POINTER(ServerInfo), c_void_p)
 DeviceInfoCb = CFUNCTYPE(None, c_void_p, POINTER(DeviceInfo), c_int, c_void_p)
+MainloopOnce = CFUNCTYPE(None, c_void_p, c_void_p)
 
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "pa_threaded_mainloop_new": (c_void_p, []),
@@ -127,6 +128,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "pa_threaded_mainloop_signal": (None, [c_void_p, c_int]),
     "pa_threaded_mainloop_get_api": (c_void_p, [c_void_p]),
     "pa_threaded_mainloop_in_thread": (c_int, [c_void_p]),
+    "pa_mainloop_api_once": (None, [c_void_p, MainloopOnce, c_void_p]),
     "pa_context_new": (c_void_p, [c_void_p, c_char_p]),
     "pa_context_connect": (c_int, [c_void_p, c_char_p, c_int, c_void_p]),
     "pa_context_disconnect": (None, [c_void_p]),

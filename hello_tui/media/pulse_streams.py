@@ -201,9 +201,27 @@ class _Context:
 
     def close(self) -> None:
         lib = self.lib
+        self._unpin()
         lib.pa_threaded_mainloop_stop(self.ml)
         lib.pa_context_disconnect(self.ctx)
         self._free()
+
+    def _unpin(self) -> None:
+        """Give back the thread state a stream callback kept on this mainloop's thread
+        (:func:`_pin_thread_state`) before the thread ends, from a callback on it."""
+        lib = self.lib
+        if lib.pa_threaded_mainloop_in_thread(self.ml):
+            return  # (never closed from its own thread; stop would not return either)
+        done = threading.Event()
+
+        def once(_api: Any, _u: Any) -> None:
+            _unpin_thread_state()
+            done.set()
+
+        self._once = pa.MainloopOnce(once)  # (kept: libpulse holds it until it runs)
+        with self.locked():
+            lib.pa_mainloop_api_once(lib.pa_threaded_mainloop_get_api(self.ml), self._once, None)
+        done.wait(1.0)  # bounded: a mainloop that no longer runs must not hang a close
 
     def _free(self) -> None:
         self.lib.pa_context_unref(self.ctx)
@@ -335,11 +353,23 @@ def _pin_thread_state() -> None:
     map's lock): in one side-by-side call, speaker callbacks 56-71 ms apart at the
     99th percentile against 19-23, and 36-46 card underruns a side against 4-8
     (docs/media.md, "The pulse backend"). One more ``PyGILState_Ensure``, never
-    released, keeps it: one thread state (~17 KiB) per stream thread, never freed
-    (a stream's thread ends with it). HELLO_TUI_PULSE_PIN=0: off, to measure."""
+    released until the stream closes, keeps it: one thread state (~17 KiB) per stream
+    thread, freed by :func:`_unpin_thread_state`. HELLO_TUI_PULSE_PIN=0: off, to
+    measure."""
     if not getattr(_pinned, "done", False) and os.environ.get("HELLO_TUI_PULSE_PIN") != "0":
         ctypes.pythonapi.PyGILState_Ensure()
         _pinned.done = True
+
+
+def _unpin_thread_state() -> None:
+    """Undo :func:`_pin_thread_state` on this thread, from inside a callback: the kept
+    ``PyGILState_Ensure`` is released (it returned LOCKED: only its count goes), so
+    ctypes' own release on the callback's way out clears and frees the thread state,
+    as for any foreign thread's callback. Called once per mainloop, just before it
+    stops (a thread state left behind stayed in the interpreter's list for good)."""
+    if getattr(_pinned, "done", False):
+        ctypes.pythonapi.PyGILState_Release(0)  # PyGILState_LOCKED
+        _pinned.done = False
 
 
 def _latency_s(latency: str | float) -> float:

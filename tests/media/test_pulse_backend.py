@@ -4,6 +4,7 @@ with its times, underruns reported, a removed sink noticed, the backend switch."
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import subprocess
@@ -314,6 +315,45 @@ def _mainloop_threads() -> int:
         except OSError:  # the thread ended meanwhile
             pass
     return count
+
+
+def _thread_states() -> int:
+    """How many thread states the interpreter holds (its C list, dead threads' too)."""
+    api = ctypes.pythonapi
+    api.PyInterpreterState_Get.restype = ctypes.c_void_p
+    api.PyInterpreterState_ThreadHead.restype = ctypes.c_void_p
+    api.PyInterpreterState_ThreadHead.argtypes = [ctypes.c_void_p]
+    api.PyThreadState_Next.restype = ctypes.c_void_p
+    api.PyThreadState_Next.argtypes = [ctypes.c_void_p]
+    count, ts = 0, api.PyInterpreterState_ThreadHead(api.PyInterpreterState_Get())
+    while ts:
+        count, ts = count + 1, api.PyThreadState_Next(ts)
+    return count
+
+
+def test_a_closed_stream_gives_back_its_threads_kept_thread_state(
+    pulse_backend: PulseDaemon,
+) -> None:
+    """A stream's libpulse thread keeps a Python thread state between callbacks (a
+    fresh one per callback stalled the process); closing the stream frees it, so
+    calls that come and go do not pile thread states up in the interpreter."""
+    before = _thread_states()
+    for _ in range(3):
+        tone = Tone()
+        out, _ = devices.open_stream("output", SINK, tone, samplerate=RATE, blocksize=480)
+        heard: list[int] = []
+        mic, _ = devices.open_stream("input", f"{SINK}.monitor", lambda *a, h=heard: h.append(1),
+                                     samplerate=RATE, blocksize=480)  # fmt: skip
+        out.start()
+        mic.start()
+        deadline = time.monotonic() + 10
+        while (not tone.times or not heard) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert tone.times and heard  # both threads ran callbacks (and kept a state)
+        assert _thread_states() >= before + 2
+        out.close()
+        mic.close()
+    assert _thread_states() == before
 
 
 def test_exit_stops_every_mainloop_thread_a_call_left_open(pulse_backend: PulseDaemon) -> None:
