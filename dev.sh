@@ -183,7 +183,9 @@ test)
         # file each at a time (module fixtures stay whole), cut the wall time
         # without crowding the CPU. HT_TEST_WORKERS=0 runs it in one process.
         workers=${HT_TEST_WORKERS:-$(test_workers)}
-        [ "$workers" -gt 0 ] && set -- -n "$workers" --dist loadfile
+        # A worker that crashes (a segfault) ends the run at once, the test named,
+        # rather than being replaced: xdist's replacement left the run hanging.
+        [ "$workers" -gt 0 ] && set -- -n "$workers" --dist loadfile --max-worker-restart 0
     fi
     [ "$stress" = 1 ] || exec "$VENV/bin/python" -m pytest "$@"
     trap stop_hogs EXIT

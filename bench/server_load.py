@@ -1087,13 +1087,25 @@ def runqueue_wait(pid: int) -> float:
     return float("nan")
 
 
+def stolen_seconds() -> float:
+    """CPU seconds the hypervisor gave other guests while this VM's CPUs wanted to
+    run (``/proc/stat``'s steal, summed over CPUs): on a shared host a "quiet"
+    machine can still lose a quarter of its two cores, which no process here shows."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
+
+
 class CpuMeter:
-    """CPU share (of one core) of some processes over a phase, and how long each
-    waited for a CPU while runnable (the scheduling delay other load adds)."""
+    """CPU share (of one core) of some processes over a phase, how long each
+    waited for a CPU while runnable (the scheduling delay other load adds), and
+    how much of the machine the hypervisor took (steal)."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
         self.t = time.perf_counter()
+        self.stolen = stolen_seconds()
         self.start = {name: self._cpu(pid) for name, pid in pids.items()}
         self.kernel = {name: self._kernel(pid) for name, pid in pids.items()}
         self.waits = {name: runqueue_wait(pid or os.getpid()) for name, pid in pids.items()}
@@ -1132,7 +1144,11 @@ class CpuMeter:
             f"{name} {100 * (runqueue_wait(pid or os.getpid()) - self.waits[name]) / dt:.0f}%"
             for name, pid in self.pids.items()
         ]
-        return "CPU " + ", ".join(parts) + "; waiting for a CPU " + ", ".join(waits) + per
+        steal = 100 * (stolen_seconds() - self.stolen) / dt / (os.cpu_count() or 1)
+        return (
+            "CPU " + ", ".join(parts) + "; waiting for a CPU " + ", ".join(waits)
+            + f"; stolen by the hypervisor {steal:.0f}% of the machine" + per
+        )  # fmt: skip
 
 
 async def idle_scenario(opts: Options, tmp: Path, keys: Keys) -> Row:

@@ -15,6 +15,17 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_start_up_freeze() -> None:
+    """A test process is not a user's: its sessions come and go, each after other
+    tests' garbage, which a start-up ``gc.freeze`` would keep for good (streams with
+    native threads alive at exit crashed a worker). tests/session/test_start_up.py
+    opens it again for its own tests."""
+    from hello_tui.session import connect
+
+    connect._start_up_over = True
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

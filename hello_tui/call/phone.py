@@ -82,6 +82,7 @@ class Phone:
         self._router: asyncio.Task[None] | None = None
         self._warming: asyncio.Task[None] | None = None
         self.live: set[Call] = set()
+        self.calls_started = 0  # placed, joined or answered (session/connect.py's gc.freeze)
         # Front-end hooks: refuse a caller before ringing (blocked contacts: return
         # "busy" or "rejected"), and the name to show/record for a caller.
         self.screen: Callable[[str], p.RejectReason | None] | None = None
@@ -136,6 +137,7 @@ class Phone:
         self.start()
         call = Call(self, "outgoing", self._options(**overrides), peer=peer or to)
         self.live.add(call)
+        self.calls_started += 1
         call._start(call._run_outgoing(to))
         return call
 
@@ -150,6 +152,7 @@ class Phone:
         )
         call.room_url = room if "#k=" in room else ""  # a bare token cannot be rejoined
         self.live.add(call)
+        self.calls_started += 1
         call._start(call._run_room(room))
         return call
 
@@ -277,6 +280,7 @@ class Phone:
         verdict = self.screen(caller) if self.screen is not None else None
         self._register(msg.call_id, call)
         self.live.add(call)
+        self.calls_started += 1
         call._emit(ev.Incoming(call_id=msg.call_id, caller=caller, video=msg.video))
         if status == "changed":  # warn while it rings, before anyone answers
             call.trust.emit_identity("changed", self.pins.get(caller), proven=False)

@@ -32,6 +32,11 @@ STORE_MODULES = {
     "sqlite": "hello_tui.contacts.sqlite_store",
 }
 GC_ENV = "HELLO_GC"  # "default": no gc.freeze at start-up (A/B runs; the server's knob too)
+# gc.freeze belongs to a process's start-up: once a call has started in this process,
+# or its first session has closed (a TUI reconnecting, a test worker's next test), a
+# freeze would also make earlier calls' uncollected cycles permanent, streams with
+# native callback threads among them (alive at exit, they crashed a test worker).
+_start_up_over = False
 
 if TYPE_CHECKING:
     from hello_tui.call.engine import Phone
@@ -186,6 +191,7 @@ class Session:
         if self.settings.control.socket:  # closed after the phone: clients see the Ended
             await self._listen(phone, stack)
         stack.push_async_callback(phone.close)
+        stack.callback(_end_start_up)  # later sessions of this process freeze nothing
         phone.start()
         self.phone = phone
         self._freeze_start_up()
@@ -251,12 +257,18 @@ class Session:
         phone's start and again as each warm-up thread ends, but only while no
         call is live: a live call's objects (aiortc's reference cycles) frozen
         would never be collected. No ``gc.collect()`` first (tens of ms before
-        the dial); the little cyclic garbage of the imports stays.
-        ``HELLO_GC=default`` leaves the collector alone (as for the server)."""
-        if os.environ.get(GC_ENV, "") == "default":
+        the dial); the little cyclic garbage of the imports stays. Once per
+        process: not after its first call started or its first session closed
+        (``_start_up_over``). ``HELLO_GC=default`` leaves the collector alone
+        (as for the server)."""
+        global _start_up_over
+        if os.environ.get(GC_ENV, "") == "default" or _start_up_over:
             return
         phone = self.phone
         if phone is None or phone.live:
+            return
+        if phone.calls_started:  # this process has had a call: start-up is over
+            _start_up_over = True
             return
         gc.freeze()
 
@@ -353,3 +365,8 @@ class Session:
         self.set_options(audio_in=settings.audio.input, audio_out=settings.audio.output)
         if self.call_sounds is not None:
             self.call_sounds.settings = settings.sounds
+
+
+def _end_start_up() -> None:
+    global _start_up_over
+    _start_up_over = True

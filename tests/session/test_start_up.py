@@ -19,8 +19,10 @@ from hello_tui.session.connect import GC_ENV, Session
 
 
 @pytest.fixture
-def unfrozen() -> Iterator[None]:
-    gc.unfreeze()  # this worker's earlier sessions froze theirs
+def unfrozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    gc.unfreeze()
+    # A fresh process's start-up (tests/conftest.py ends it for the test process).
+    monkeypatch.setattr(connect, "_start_up_over", False)
     yield
     gc.unfreeze()
 
@@ -55,6 +57,24 @@ async def test_nothing_is_frozen_while_a_call_is_live(unfrozen: None) -> None:
         phone.live.discard(live)  # type: ignore[arg-type]
         session._freeze_start_up()
         assert gc.get_freeze_count() > 0
+
+
+async def test_only_the_process_start_up_is_frozen(unfrozen: None) -> None:
+    """Once a call has started, or the first session has closed (a TUI that signs in
+    again, a test worker's next test), nothing more is frozen: earlier calls'
+    uncollected cycles (streams with native threads among them) would stay forever."""
+    session = _session()
+    async with session as phone:
+        gc.unfreeze()
+        phone.calls_started = 1  # a call came and went
+        session._freeze_start_up()
+        assert gc.get_freeze_count() == 0
+    connect._start_up_over = False
+    async with _session():
+        assert gc.get_freeze_count() > 10_000  # a first session's start-up
+    gc.unfreeze()
+    async with _session():  # the process's second session
+        assert gc.get_freeze_count() == 0
 
 
 async def test_a_session_with_callers_imports_the_address_books_module(
