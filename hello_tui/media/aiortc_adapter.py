@@ -1587,7 +1587,7 @@ def _warm_dtls() -> None:
 
 
 _WARMING = threading.Lock()
-_warmed: list[bool] = []  # once per process: a session starts it early, the phone again
+_warmed = False  # once per process: a session starts it early, the phone again
 
 
 def warm_up() -> None:
@@ -1600,10 +1600,11 @@ def warm_up() -> None:
     first packet sent) and the decoder's library (at the first packet received).
     Once per process: a second call (the phone's, after the session's) waits for
     the first and returns."""
+    global _warmed
     with _WARMING:
         if _warmed:
             return
-        _warmed.append(True)
+        _warmed = True
         try:
             _warm_dtls()
             SpeechOpusEncoder().encode(make_frame(np.zeros(SAMPLES_PER_FRAME, dtype=np.int16), 0))

@@ -458,9 +458,9 @@ def follow_output(source: object, sink: object) -> str | None:
 
 
 def _corrects_gaps(sink: Any) -> bool:
-    """The speaker plays through the pulse backend, whose stream corrects a gap's
-    length after it (media/pulse_streams.py): trimming is for it only."""
-    return type(getattr(sink, "_stream", None)).__name__ == "PulseStream"
+    """The speaker's stream corrects a gap's length after it (the pulse backend's
+    says so: ``PulseStream.corrects_gaps``): trimming is for it only."""
+    return bool(getattr(getattr(sink, "stream", None), "corrects_gaps", False))
 
 
 def attach_processing(

@@ -392,6 +392,11 @@ class PulseStream:
     Created unconnected (the device is known to exist); :meth:`start` connects it
     and waits until the server has it running."""
 
+    # A playback block flagged after a gap carries the server's corrected time for it
+    # (the first report after the restart: _heard_at), so a gap filled too long into
+    # the echo canceller's reference can be trimmed (audio_processing; PortAudio: no).
+    corrects_gaps = True
+
     def __init__(
         self,
         kind: Kind,

@@ -267,6 +267,11 @@ class DeviceSink(AudioSink):
         return self._running
 
     @property
+    def stream(self) -> Any:
+        """The card's stream now (PortAudio's or the pulse backend's; a switch replaces it)."""
+        return self._stream
+
+    @property
     def stream_active(self) -> bool:
         """PortAudio still runs the stream (False after a device error stopped it)."""
         return bool(self._stream.active)

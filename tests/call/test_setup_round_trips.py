@@ -12,10 +12,21 @@ from aiortc import RTCPeerConnection
 from hello_tui.call import events as ev
 from hello_tui.call.call import Call
 from hello_tui.call.media_policy import CallMedia
+from hello_tui.call.phone import Phone
 from hello_tui.signaling.errors import SignalingError
 from tests.call.conftest import Env
 
 T = 15.0
+
+
+async def _connect(alice: Phone, bob: Phone) -> tuple[Call, Call]:
+    """Alice calls Bob, Bob answers, and both hear media: (Alice's call, Bob's)."""
+    call = alice.dial("bob")
+    incoming = await bob.next_incoming(T)
+    await incoming.accept()
+    await incoming.wait_for(ev.MediaFlowing, T)
+    await call.wait_for(ev.MediaFlowing, T)
+    return call, incoming
 
 
 async def test_the_call_is_answerable_before_the_server_acks_ringing(env: Env) -> None:
@@ -71,11 +82,7 @@ async def test_the_callees_connection_is_made_while_accept_is_in_flight(
 
     bob.client.accept = accepted  # type: ignore[method-assign]
     monkeypatch.setattr(Call, "_make_pc", made)
-    call = alice.dial("bob")
-    incoming = await bob.next_incoming(T)
-    await incoming.accept()
-    await incoming.wait_for(ev.MediaFlowing, T)
-    await call.wait_for(ev.MediaFlowing, T)
+    call, incoming = await _connect(alice, bob)
     assert order == ["accept sent", "connection made", "offer back"]
     await call.hangup()
     await incoming.wait_ended(T)
@@ -130,11 +137,7 @@ async def test_the_microphone_is_kept_from_the_dtls_connect_itself(
         connected(self)
 
     monkeypatch.setattr(CallMedia, "connected", keeping)
-    call = alice.dial("bob")
-    incoming = await bob.next_incoming(T)
-    await incoming.accept()
-    await incoming.wait_for(ev.MediaFlowing, T)
-    await call.wait_for(ev.MediaFlowing, T)
+    call, incoming = await _connect(alice, bob)
     assert started.count(False) == 2  # each side once before its receiver started
     await call.hangup()
     await incoming.wait_ended(T)

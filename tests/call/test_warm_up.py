@@ -38,7 +38,7 @@ async def test_a_starting_phone_warms_the_first_calls_costs(
     monkeypatch.setattr(RTCCertificate, "generateCertificate", classmethod(certificate))
     monkeypatch.setattr(RTCCertificate, "_create_ssl_context", dtls_context)
     monkeypatch.setattr(aiortc_adapter.SpeechOpusEncoder, "encode", encoded)
-    monkeypatch.setattr(aiortc_adapter, "_warmed", [])  # this process may have warmed already
+    monkeypatch.setattr(aiortc_adapter, "_warmed", False)  # this process may have warmed already
     phone = await env.phone("alice")
     await phone.close()  # waits for the warm-up: no thread left behind
     # before any call was dialled: a DTLS handshake in memory (client, server), an encode
@@ -54,7 +54,7 @@ def test_warm_up_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
         raise RuntimeError("no OpenSSL today")
 
     monkeypatch.setattr(RTCCertificate, "generateCertificate", classmethod(broken))
-    monkeypatch.setattr(aiortc_adapter, "_warmed", [])
+    monkeypatch.setattr(aiortc_adapter, "_warmed", False)
     aiortc_adapter.warm_up()  # logged; the call meets it again and handles it
     assert aiortc_adapter._warmed  # and not tried again
 
@@ -68,7 +68,7 @@ def test_warm_up_is_paid_once_per_process(monkeypatch: pytest.MonkeyPatch) -> No
         return generate(cls)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(RTCCertificate, "generateCertificate", classmethod(certificate))
-    monkeypatch.setattr(aiortc_adapter, "_warmed", [])
+    monkeypatch.setattr(aiortc_adapter, "_warmed", False)
     aiortc_adapter.warm_up()  # the session's, while it signs in
     aiortc_adapter.warm_up()  # the phone's, when it starts: nothing left to pay
     assert made == ["certificate", "certificate"]  # the handshake's two ends, once
