@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
+import signal
 import sys
-import threading
 
 from hello_tui.media.quiet import divert_stderr
 
@@ -24,25 +25,42 @@ async def _main(url: str, key_b64: bytes) -> int:
     loop = asyncio.get_running_loop()
     parent_gone = asyncio.Event()
 
-    def watch_stdin() -> None:
-        sys.stdin.buffer.read()  # returns at EOF: the server closed the pipe or died
-        loop.call_soon_threadsafe(parent_gone.set)
+    fd = sys.stdin.fileno()
 
-    threading.Thread(target=watch_stdin, daemon=True, name="echo-parent-watch").start()
+    def stdin_readable() -> None:
+        # EOF: the server closed the pipe or died. The raw fd from the loop, not a
+        # thread blocked in sys.stdin's buffer: that thread held the buffer's lock,
+        # and an exit with the pipe still open (the peer could not start) aborted
+        # the process at shutdown ("could not acquire lock for <stdin>").
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(fd)
+            parent_gone.set()
+
+    loop.add_reader(fd, stdin_readable)
     bot = EchoBot(url, key)
     try:
-        await bot.start()
-    except Exception as exc:
-        logging.getLogger("hello_tui.echo").warning("the echo peer could not start: %s", exc)
-        return 1
-    try:
-        await parent_gone.wait()
+        try:
+            await bot.start()
+        except Exception as exc:
+            logging.getLogger("hello_tui.echo").warning("the echo peer could not start: %s", exc)
+            return 1
+        try:
+            await parent_gone.wait()
+        finally:
+            await bot.close()
+        return 0
     finally:
-        await bot.close()
-    return 0
+        loop.remove_reader(fd)
 
 
 def main() -> int:
+    # Ctrl-C in the server's terminal reaches its whole process group: the server
+    # stops and closes our pipe, which is how we end (no KeyboardInterrupt here).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if len(sys.argv) != 2:
         print("usage: python -m hello_tui.echo URL  (key on stdin)", file=sys.stderr)
         return 2
