@@ -98,6 +98,88 @@ class _Status:
         self.input_overflow = self.output_underflow = False
 
 
+# Every callback libpulse holds is one of the module-level thunks below, alive as long
+# as the process, and finds the object it is for by the key passed as its userdata.
+# A thunk per object (a CFUNCTYPE kept on it) died with the object: libpulse still
+# held its address when the cycle collector freed one, and its next callback jumped
+# through a freed thunk (a test worker's SIGSEGV on a mainloop thread, in ctypes'
+# _CallPythonObject with its callable already NULL: docs/media.md, "The pulse
+# backend", session 10). A callback for a key no longer registered does nothing.
+_live: dict[int, Any] = {}  # key -> _Context, PulseStream or a pending request's state
+_next_key = iter(range(1, 1 << 62))
+stale_callbacks = 0  # callbacks that found their object gone (tests check it stays 0)
+
+
+def _register(obj: Any) -> int:
+    key = next(_next_key)
+    _live[key] = obj
+    return key
+
+
+def _lookup(key: int | None) -> Any:
+    obj = _live.get(key or 0)
+    if obj is None:
+        global stale_callbacks
+        stale_callbacks += 1
+    return obj
+
+
+def _on_context_state(_c: Any, key: int | None) -> None:
+    if (ctx := _lookup(key)) is not None:
+        ctx._signal()
+
+
+def _on_stream_state(stream: Any, key: int | None) -> None:
+    if (obj := _lookup(key)) is not None:
+        obj._state_changed(stream)
+
+
+def _on_stream_request(stream: Any, nbytes: int, key: int | None) -> None:
+    if (obj := _lookup(key)) is not None:
+        obj._request(stream, nbytes)
+
+
+def _on_stream_underflow(_s: Any, key: int | None) -> None:
+    if (obj := _lookup(key)) is not None:
+        obj._underflowed()
+
+
+def _on_once(_api: Any, key: int | None) -> None:
+    if (done := _lookup(key)) is not None:
+        _unpin_thread_state()
+        done.set()
+
+
+def _on_device_info(_c: Any, info: Any, eol: int, key: int | None) -> None:
+    if (request := _lookup(key)) is None:
+        return
+    ctx, found = request
+    if eol or not info:
+        ctx._signal()
+        return
+    i = info.contents
+    found.append((_text(i.name), _text(i.description), int(i.index)))
+
+
+def _on_server_info(_c: Any, info: Any, key: int | None) -> None:
+    if (request := _lookup(key)) is None:
+        return
+    ctx, names = request
+    if info:
+        names[:] = [_text(info.contents.default_sink_name),
+                    _text(info.contents.default_source_name)]  # fmt: skip
+    ctx._signal()
+
+
+CONTEXT_STATE = pa.ContextNotify(_on_context_state)
+STREAM_STATE = pa.StreamNotify(_on_stream_state)
+STREAM_REQUEST = pa.StreamRequest(_on_stream_request)
+STREAM_UNDERFLOW = pa.StreamNotify(_on_stream_underflow)
+ONCE = pa.MainloopOnce(_on_once)
+DEVICE_INFO = pa.DeviceInfoCb(_on_device_info)
+SERVER_INFO = pa.ServerInfoCb(_on_server_info)
+
+
 class _Context:
     """One threaded mainloop and connected context (blocking constructor)."""
 
@@ -109,8 +191,8 @@ class _Context:
         if not self.ml:
             raise AudioUnavailable("PulseAudio: cannot create a mainloop")
         self.ctx = lib.pa_context_new(lib.pa_threaded_mainloop_get_api(self.ml), b"hello-tui")
-        self._on_state = pa.ContextNotify(lambda _c, _u: self._signal())
-        lib.pa_context_set_state_callback(self.ctx, self._on_state, None)
+        self.key = _register(self)
+        lib.pa_context_set_state_callback(self.ctx, CONTEXT_STATE, self.key)
         address = server.encode() if server else None
         if lib.pa_context_connect(self.ctx, address, pa.CONTEXT_NOAUTOSPAWN, None) < 0:
             error = self.error()
@@ -165,38 +247,29 @@ class _Context:
         """(name, description, index) of the sinks (output) or sources (input); only
         the one called ``name`` when given (empty when there is none)."""
         found: list[tuple[str, str, int]] = []
-
-        def on_info(_c: Any, info: Any, eol: int, _u: Any) -> None:
-            if eol or not info:
-                self._signal()
-                return
-            i = info.contents
-            found.append((_text(i.name), _text(i.description), int(i.index)))
-
-        callback = pa.DeviceInfoCb(on_info)
+        key = _register((self, found))
         lib, what = self.lib, "sink" if kind == "output" else "source"
-        with self.locked():
-            if name is None:
-                self.wait_for(getattr(lib, f"pa_context_get_{what}_info_list")(
-                    self.ctx, callback, None))  # fmt: skip
-            else:
-                self.wait_for(getattr(lib, f"pa_context_get_{what}_info_by_name")(
-                    self.ctx, name.encode(), callback, None))  # fmt: skip
+        try:
+            with self.locked():
+                if name is None:
+                    self.wait_for(getattr(lib, f"pa_context_get_{what}_info_list")(
+                        self.ctx, DEVICE_INFO, key))  # fmt: skip
+                else:
+                    self.wait_for(getattr(lib, f"pa_context_get_{what}_info_by_name")(
+                        self.ctx, name.encode(), DEVICE_INFO, key))  # fmt: skip
+        finally:
+            _live.pop(key, None)
         return found
 
     def defaults(self) -> tuple[str, str]:
         """The server's default sink and source names."""
         names = ["", ""]
-
-        def on_info(_c: Any, info: Any, _u: Any) -> None:
-            if info:
-                names[:] = [_text(info.contents.default_sink_name),
-                            _text(info.contents.default_source_name)]  # fmt: skip
-            self._signal()
-
-        callback = pa.ServerInfoCb(on_info)
-        with self.locked():
-            self.wait_for(self.lib.pa_context_get_server_info(self.ctx, callback, None))
+        key = _register((self, names))
+        try:
+            with self.locked():
+                self.wait_for(self.lib.pa_context_get_server_info(self.ctx, SERVER_INFO, key))
+        finally:
+            _live.pop(key, None)
         return names[0], names[1]
 
     def close(self) -> None:
@@ -213,19 +286,16 @@ class _Context:
         if lib.pa_threaded_mainloop_in_thread(self.ml):
             return  # (never closed from its own thread; stop would not return either)
         done = threading.Event()
-
-        def once(_api: Any, _u: Any) -> None:
-            _unpin_thread_state()
-            done.set()
-
-        self._once = pa.MainloopOnce(once)  # (kept: libpulse holds it until it runs)
+        key = _register(done)
         with self.locked():
-            lib.pa_mainloop_api_once(lib.pa_threaded_mainloop_get_api(self.ml), self._once, None)
+            lib.pa_mainloop_api_once(lib.pa_threaded_mainloop_get_api(self.ml), ONCE, key)
         done.wait(1.0)  # bounded: a mainloop that no longer runs must not hang a close
+        _live.pop(key, None)  # (had it not run: it never will, the mainloop stops next)
 
     def _free(self) -> None:
         self.lib.pa_context_unref(self.ctx)
         self.lib.pa_threaded_mainloop_free(self.ml)
+        _live.pop(self.key, None)  # (after: nothing runs on that mainloop any more)
 
 
 def _text(value: bytes | None) -> str:
@@ -443,11 +513,10 @@ class PulseStream:
         self._pending_at = 0.0  # capture time of _pending[0]
         self._usec, self._negative = ctypes.c_uint64(), ctypes.c_int()
         self._peek_data, self._peek_size = ctypes.c_void_p(), ctypes.c_size_t()
-        # Kept referenced for as long as the stream can call them.
         self._state = -1  # the stream's state as its last state callback saw it
-        self._on_state = pa.StreamNotify(self._state_changed)
-        self._on_request = pa.StreamRequest(self._write if kind == "output" else self._read)
-        self._on_underflow = pa.StreamNotify(self._underflowed)
+        # What the module's request thunk calls (STREAM_REQUEST, through the key).
+        self._request = self._write if kind == "output" else self._read
+        self.key = _register(self)  # until close(): libpulse may call back until then
 
     @property
     def active(self) -> bool:
@@ -457,7 +526,7 @@ class PulseStream:
         hold up its refill)."""
         return self._stream is not None and not self.closed and self._state == pa.STREAM_READY
 
-    def _state_changed(self, stream: Any, _u: Any) -> None:
+    def _state_changed(self, stream: Any) -> None:
         self._state = int(self._held.pa_stream_get_state(stream))
         self._ctx._signal()
 
@@ -482,20 +551,20 @@ class PulseStream:
             if not stream:
                 raise AudioUnavailable(f"cannot open {self.device!r}: {ctx.error()}")
             self._stream = stream
-            lib.pa_stream_set_state_callback(stream, self._on_state, None)
+            lib.pa_stream_set_state_callback(stream, STREAM_STATE, self.key)
             if self.kind == "output":
                 tlength = max(block, round(self._ask_s() * RATE) * 2)
                 minreq = _knob_bytes("HELLO_TUI_PULSE_MINREQ_MS", block)
                 attr = pa.BufferAttr(pa.UNSET, tlength, block, minreq, pa.UNSET)
-                lib.pa_stream_set_write_callback(stream, self._on_request, None)
-                lib.pa_stream_set_underflow_callback(stream, self._on_underflow, None)
+                lib.pa_stream_set_write_callback(stream, STREAM_REQUEST, self.key)
+                lib.pa_stream_set_underflow_callback(stream, STREAM_UNDERFLOW, self.key)
                 rc = lib.pa_stream_connect_playback(
                     stream, self.device.encode(), attr, flags, None, None
                 )
             else:
                 fragsize = _knob_bytes("HELLO_TUI_PULSE_FRAGSIZE_MS", block)
                 attr = pa.BufferAttr(pa.UNSET, pa.UNSET, pa.UNSET, pa.UNSET, fragsize)
-                lib.pa_stream_set_read_callback(stream, self._on_request, None)
+                lib.pa_stream_set_read_callback(stream, STREAM_REQUEST, self.key)
                 rc = lib.pa_stream_connect_record(stream, self.device.encode(), attr, flags)
             state = pa.STREAM_FAILED if rc < 0 else lib.pa_stream_get_state(stream)
             while state not in (pa.STREAM_READY, pa.STREAM_FAILED, pa.STREAM_TERMINATED):
@@ -560,7 +629,7 @@ class PulseStream:
         self._report_at = stamp
         return max(soonest, stamp + sink + (self._written - int(i.read_index)) / (2 * RATE))
 
-    def _underflowed(self, _s: Any, _u: Any) -> None:
+    def _underflowed(self) -> None:
         self.underflows += 1
         self._underflow = True
 
@@ -596,7 +665,7 @@ class PulseStream:
             return measured, False
         return expected, False
 
-    def _write(self, stream: Any, nbytes: int, _u: Any) -> None:
+    def _write(self, stream: Any, nbytes: int) -> None:
         """The server wants ``nbytes`` more: whole blocks from the callback, one write.
 
         libpulse is called through :func:`pulse_lib.held` here (the GIL kept): the
@@ -629,7 +698,7 @@ class PulseStream:
         except Exception:  # a callback must not raise into C
             log.exception("pulse playback callback")
 
-    def _read(self, stream: Any, _nbytes: int, _u: Any) -> None:
+    def _read(self, stream: Any, _nbytes: int) -> None:
         """Captured data is there: hand it on in whole blocks with their capture times."""
         try:
             _pin_thread_state()
@@ -696,3 +765,4 @@ class PulseStream:
                 lib.pa_stream_unref(stream)
         if self._own:
             ctx.close()
+        _live.pop(self.key, None)  # (after: no callback of this stream can run any more)

@@ -377,3 +377,65 @@ def test_exit_stops_every_mainloop_thread_a_call_left_open(pulse_backend: PulseD
     pulse_streams._stop_threads_at_exit()
     assert out.closed and mic.closed
     assert _mainloop_threads() == 0
+
+
+DROPPED_STREAM = """
+import gc, sys, time
+from hello_tui.media import devices, pulse_streams
+
+got = []
+mic, _ = devices.open_stream("input", sys.argv[1], lambda *a: got.append(1),
+                             samplerate=48000, blocksize=480)
+mic.start()
+deadline = time.monotonic() + 20
+while len(got) < 5 and time.monotonic() < deadline:
+    time.sleep(0.01)
+seen = len(got)
+del mic  # dropped without close(): only the module's registry still has it
+gc.collect()
+while len(got) < seen + 20 and time.monotonic() < deadline:
+    time.sleep(0.01)  # libpulse goes on calling back: into a freed thunk, before
+print(seen, len(got), pulse_streams.stale_callbacks)
+"""
+
+
+def test_a_stream_dropped_without_close_never_calls_through_a_freed_thunk(
+    pulse_backend: PulseDaemon,
+) -> None:
+    """Each stream used to keep its own ctypes thunks, in a reference cycle with it:
+    dropped unclosed, the cycle collector freed them while libpulse kept their
+    addresses, and the next callback crashed the process (a test worker's SIGSEGV in
+    ctypes' _CallPythonObject on a mainloop thread, session 10). The thunks are now
+    the module's, and a registry keeps each stream until its close (here: at exit)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", DROPPED_STREAM, f"{SINK}.monitor"],
+        env={**os.environ, **pulse_backend.env, devices.BACKEND_ENV: "pulse"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen, total, stale = map(int, proc.stdout.split())
+    assert seen >= 5 and total >= seen + 20  # the stream ran on after it was dropped
+    assert stale == 0
+
+
+def test_open_and_close_leave_no_key_and_no_stale_callback(pulse_backend: PulseDaemon) -> None:
+    from hello_tui.media import pulse_streams
+
+    devices.list_devices("output")  # the listing's context: made once, kept
+    before, stale = len(pulse_streams._live), pulse_streams.stale_callbacks
+    for _ in range(3):
+        tone = Tone()
+        out, _ = devices.open_stream("output", SINK, tone, samplerate=RATE, blocksize=480)
+        mic, _ = devices.open_stream("input", f"{SINK}.monitor", lambda *a: None,
+                                     samplerate=RATE, blocksize=480)  # fmt: skip
+        out.start()
+        mic.start()
+        deadline = time.monotonic() + 10
+        while len(tone.times) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert devices.list_devices("output")  # a listing: a request's key too
+        out.close()
+        mic.close()
+    assert len(tone.times) >= 3
+    assert len(pulse_streams._live) == before
+    assert pulse_streams.stale_callbacks == stale
