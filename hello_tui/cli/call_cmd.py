@@ -762,6 +762,14 @@ def _check_video(ctx: Context, args: argparse.Namespace) -> None:
             raise CliError("--video-out records received video: add --video")
 
 
+def _audio_only(ctx: Context, args: argparse.Namespace) -> None:
+    """An audio-only call loads no PyAV (FFmpeg): its stand-in goes in before
+    anything imports aiortc (media/av_standin.py; not for video or file: endpoints)."""
+    from hello_tui.media.av_standin import audio_only_call
+
+    audio_only_call(*_settings_audio(ctx, args), _settings_video(ctx, args))
+
+
 def _session(
     ctx: Context, args: argparse.Namespace, *, login: bool | None, callers: Any = None
 ) -> Session:
@@ -1050,6 +1058,7 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
                     )
     _check_endpoints(*_settings_audio(ctx, args))
     _check_video(ctx, args)
+    _audio_only(ctx, args)
     check_share(args)  # before dialling, not as a failed share
     session = _session(ctx, args, login=login)
     printer = Printer(args.json)
@@ -1118,6 +1127,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
         )
     _check_endpoints(*_settings_audio(ctx, args))
     _check_video(ctx, args)
+    _audio_only(ctx, args)
     check_share(args)  # before dialling, not as a failed share
     telemetry = Telemetry(ctx, args, session.url)
     telemetry.before()
