@@ -119,6 +119,7 @@ from av import AudioFrame  # the real av, or media/av_standin.py's in an audio-o
 from av.frame import Frame
 from av.packet import Packet
 
+from hello_tui.media import av_standin
 from hello_tui.media.audio_format import make_frame
 from hello_tui.media.eager import EagerQueue, eager_enabled
 from hello_tui.media.opus_decoder import OpusDecoder, OpusError, has_lbrr
@@ -792,12 +793,14 @@ def adapt_peer_connection(
         if kind == "audio":
             adapt_receiver(transceiver.receiver, t)
             adapt_sender(transceiver.sender, t)
+            opus_only_without_av(transceiver)
         return transceiver
 
     for transceiver in pc.getTransceivers():
         if transceiver.kind == "audio":
             adapt_receiver(transceiver.receiver, t)
             adapt_sender(transceiver.sender, t)
+            opus_only_without_av(transceiver)
     setattr(pc, _CREATE, create)
     if fast_enabled():
         install_fast_path(pc)
@@ -805,6 +808,18 @@ def adapt_peer_connection(
         pc.on("track", eager_track_queue)  # first listener: before any sink reads the track
     _ADAPTED.add(pc)
     return pc
+
+
+def opus_only_without_av(transceiver: RTCRtpTransceiver) -> None:
+    """In a process with av's stand-in (``av_standin.py``), an audio transceiver offers
+    and accepts Opus only: aiortc's G.711 and G.722 codecs are FFmpeg's, so a peer
+    without Opus fails negotiation (one line) rather than the call's encoder later.
+    Every peer of ours and every browser offers Opus first, so it is what they get anyway."""
+    if av_standin.installed():
+        transceiver.setCodecPreferences(
+            [c for c in RTCRtpSender.getCapabilities("audio").codecs
+             if c.mimeType.lower() == "audio/opus"]
+        )  # fmt: skip
 
 
 def is_adapted(pc: RTCPeerConnection) -> bool:

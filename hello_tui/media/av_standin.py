@@ -182,17 +182,33 @@ class Packet:
         return cls
 
 
-def _refusing(name: str) -> type:
-    """A class that raises :class:`AvStandinError` when made (or asked ``create``)."""
+class _Refusing(type):
+    """The metaclass of what needs FFmpeg: any class attribute (``VideoFrame.from_ndarray``,
+    ``CodecContext.create``) raises :class:`AvStandinError`, and so does making one."""
 
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise AvStandinError(f"av.{name}")
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AvStandinError(f"av.{cls.__name__}.{name}")
 
-    return type(
-        name,
-        (),
-        {"__init__": refuse, "create": staticmethod(refuse), "__module__": __name__},
-    )
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        raise AvStandinError(f"av.{cls.__name__}")
+
+
+class CodecContext(metaclass=_Refusing):
+    """``av.CodecContext``: encoding and decoding are FFmpeg's."""
+
+
+class AudioResampler(metaclass=_Refusing):
+    """``av.AudioResampler``: libswresample."""
+
+
+class VideoFrame(metaclass=_Refusing):
+    """``av.VideoFrame``: video."""
+
+
+class VideoCodecContext(metaclass=_Refusing):
+    """``av.video.codeccontext.VideoCodecContext``: video."""
 
 
 def open(*args: Any, **kwargs: Any) -> Any:  # av.open
@@ -207,11 +223,6 @@ class _StandinModule(types.ModuleType):
             raise AttributeError(name)
         raise AttributeError(_WHY.format(what=f"{self.__name__}.{name}"))
 
-
-CodecContext = _refusing("CodecContext")
-AudioResampler = _refusing("AudioResampler")
-VideoFrame = _refusing("VideoFrame")
-VideoCodecContext = _refusing("VideoCodecContext")
 
 # What the stand-in provides, by module: every name aiortc 1.16 (outside contrib) and
 # hello_tui's call path take from av at import or use on the audio path. The test
