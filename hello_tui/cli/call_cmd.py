@@ -764,10 +764,11 @@ def _check_video(ctx: Context, args: argparse.Namespace) -> None:
 
 def _audio_only(ctx: Context, args: argparse.Namespace) -> None:
     """An audio-only call loads no PyAV (FFmpeg): its stand-in goes in before
-    anything imports aiortc (media/av_standin.py; not for video or file: endpoints)."""
+    anything imports aiortc (media/av_standin.py; not with video or a file: endpoint)."""
     from hello_tui.media.av_standin import audio_only_call
 
-    audio_only_call(*_settings_audio(ctx, args), _settings_video(ctx, args))
+    ends = (*_settings_audio(ctx, args), ctx.settings.sounds.output)
+    audio_only_call(ends, _settings_video(ctx, args))
 
 
 def _session(

@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import sys
 import types
+from collections.abc import Iterable
 from typing import Any
 
 from hello_tui.media.errors import MediaError
@@ -277,17 +278,14 @@ def install() -> bool:
     return True
 
 
-def audio_only_call(audio_in: str, audio_out: str, video: str | None) -> bool:
+def audio_only_call(endpoints: Iterable[str], video: str | None) -> bool:
     """Install the stand-in for a CLI call that declared itself audio-only: no video,
-    no ``file:`` endpoint (decoded and written by FFmpeg), aiortc adapted (its own
-    Opus encoder is FFmpeg's). True if installed."""
-    if video is not None or audio_in.startswith("file:") or audio_out.startswith("file:"):
+    no ``file:`` among its audio ``endpoints`` (input, output, the sounds' output:
+    FFmpeg decodes and writes files), aiortc adapted (its own Opus encoder is
+    FFmpeg's). True if installed."""
+    if video is not None or any(e.startswith("file:") for e in endpoints):
         return False
-    if os.environ.get("HELLO_TUI_AIORTC_ADAPTER", "1").strip().lower() in (
-        "0",
-        "off",
-        "no",
-        "false",
-    ):
+    adapter = os.environ.get("HELLO_TUI_AIORTC_ADAPTER", "1").strip().lower()
+    if adapter in ("0", "off", "no", "false"):
         return False
     return install()

@@ -105,7 +105,7 @@ def test_not_installed_over_the_real_av_or_when_asked_not_to(
     import av  # noqa: F401  (this process has the real one)
 
     assert not av_standin.install() and not av_standin.installed()
-    assert not av_standin.audio_only_call("sine:440", "null:", None)
+    assert not av_standin.audio_only_call(("sine:440", "null:", ""), None)
     script = "from hello_tui.media import av_standin as s; print(s.install(), s.installed())"
     env = {"HELLO_TUI_AV": "real", "PYTHONPATH": str(HELLO.parent)}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
