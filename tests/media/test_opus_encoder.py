@@ -1,16 +1,19 @@
 """libopus through ctypes (hello_tui/media/opus_encoder.py) encodes as FFmpeg's
-libopus wrapper did with the same options: the CTLs read back, the decoded
-signal matches the input as closely as FFmpeg's packets do, and FEC puts LBRR
-data in the packets (and only then)."""
+libopus wrapper did with the same options: the CTLs read back, the packets are
+FFmpeg's byte for byte on PyAV's own libopus (else, on the system's: the
+decoded signal matches the input as closely as FFmpeg's does), and FEC puts
+LBRR data in the packets (and only then)."""
 
 from __future__ import annotations
+
+import os
 
 import av
 import numpy as np
 import pytest
 
 from hello_tui.media import opus_encoder as oe
-from hello_tui.media.opus_decoder import OpusDecoder, OpusError, has_lbrr
+from hello_tui.media.opus_decoder import OpusDecoder, OpusError, bundled_libopus, has_lbrr
 
 RATE, FRAME = 48_000, 960
 
@@ -73,6 +76,8 @@ def test_packets_decode_to_the_input_as_ffmpegs_do_with_lbrr_only_with_fec(fec: 
     enc = oe.OpusEncoder(fec=fec)
     ours = [enc.encode(pcm[i : i + FRAME]) for i in range(0, len(pcm) - FRAME + 1, FRAME)]
     theirs = _ffmpeg_packets(pcm, fec)
+    if bundled_libopus() is not None and os.environ.get("HELLO_TUI_LIBOPUS") != "system":
+        assert ours == theirs  # the same libopus, set up the same: FFmpeg's packets, byte for byte
     snr, reference = _snr_db(pcm, _decode(ours)), _snr_db(pcm, _decode(theirs))
     assert snr > 3 and snr > reference - 1.0, (snr, reference)  # waveform SNR: Opus is perceptual
     kbit = [sum(map(len, p)) * 8 / (len(p) * 0.02) / 1000 for p in (ours, theirs)]
