@@ -55,9 +55,8 @@ __all__ = [
 ]
 
 _WHY = (
-    "this process runs audio-only without PyAV (hello-tui's av stand-in, "
-    "media/av_standin.py): {what} needs FFmpeg; start the call with --video "
-    "or set HELLO_TUI_AV=real"
+    "{what} needs FFmpeg, which an audio-only call does not load (hello-tui's av "
+    "stand-in, media/av_standin.py; HELLO_TUI_AV=real loads it)"
 )
 
 

@@ -96,7 +96,7 @@ def test_what_needs_ffmpeg_fails_with_one_line_naming_the_stand_in() -> None:
         with pytest.raises(av_standin.AvStandinError) as exc:
             make()
         assert isinstance(exc.value, MediaError) and "\n" not in str(exc.value)
-        assert "stand-in" in str(exc.value) and "--video" in str(exc.value)
+        assert "stand-in" in str(exc.value) and "HELLO_TUI_AV=real" in str(exc.value)
 
 
 def test_not_installed_over_the_real_av_or_when_asked_not_to(
