@@ -1117,6 +1117,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
     ctx = context(args)
     if not has_account(ctx):
         raise CliError("answering needs an account: run 'hello-tui account register NAME'")
+    _audio_only(ctx, args)  # before anything imports aiortc
     from hello_tui.session.callers import Callers
 
     callers = Callers(open_store=ctx.contacts, allowed=args.allow)
@@ -1128,7 +1129,6 @@ def cmd_answer(args: argparse.Namespace) -> int:
         )
     _check_endpoints(*_settings_audio(ctx, args))
     _check_video(ctx, args)
-    _audio_only(ctx, args)
     check_share(args)  # before dialling, not as a failed share
     telemetry = Telemetry(ctx, args, session.url)
     telemetry.before()
