@@ -640,8 +640,8 @@ class SpeechOpusEncoder(Encoder):
             return pcm
         if channels == self.channels:
             return pcm
-        if self.channels == 2:  # mono into a stereo stream: both sides
-            return np.repeat(pcm, 2)
+        if self.channels == 2:  # mono into a stereo stream: both sides at full level
+            return np.repeat(pcm, 2)  # (FFmpeg's upmix: each at -3 dB, so a mono decode 3 dB down)
         pairs = pcm.reshape(-1, channels).astype(np.int32)  # down to mono: the mean
         mono: np.ndarray = (pairs.sum(axis=1) // channels).astype(np.int16)
         return mono
