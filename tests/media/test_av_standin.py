@@ -187,3 +187,25 @@ print("libavcodec" in maps, "libopus" in maps)
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split("\n")[:2] == ["['audio/opus']", "False True"]
+
+
+def test_only_a_call_declared_audio_only_gets_the_stand_in() -> None:
+    script = """
+import os
+from hello_tui.media.av_standin import audio_only_call, installed
+assert not audio_only_call(("device:", "device:", ""), "pattern:")  # video
+assert not audio_only_call(("file:/x.wav", "null:", ""), None)  # FFmpeg decodes it
+assert not audio_only_call(("sine:440", "null:", "file:/cues.wav"), None)  # the sounds' file
+os.environ["HELLO_TUI_AIORTC_ADAPTER"] = "0"  # aiortc's own encoder is FFmpeg's
+assert not audio_only_call(("sine:440", "null:", ""), None) and not installed()
+del os.environ["HELLO_TUI_AIORTC_ADAPTER"]
+assert audio_only_call(("device:", "device:", ""), None) and installed()
+import av
+assert av.__standin__ == "hello_tui.media.av_standin"
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+        env={"PYTHONPATH": str(HELLO.parent)},
+    )  # fmt: skip
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
