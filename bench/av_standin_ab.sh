@@ -5,6 +5,7 @@
 # (the ctypes encoder, the real av), C = this tree (the av stand-in).
 #   bash bench/av_standin_ab.sh [null|device] [rounds]
 # device: the backend follows HELLO_TUI_AUDIO_BACKEND (auto: pulse).
+# ARMS="A C" to run only some arms; SECONDS_PER_CALL (default 4) for longer calls (CPU).
 set -u
 mode=${1:-null}; rounds=${2:-2}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +13,7 @@ base=${HT_BASE:-/work/main}
 python=${PYTHON:-$here/.venv/bin/python}
 [ -x "$python" ] || python=/work/main/.venv/bin/python
 for i in $(seq "$rounds"); do
-  for arm in A B C; do
+  for arm in ${ARMS:-A B C}; do
     case $arm in
       A) code=$base; extra=();;
       B) code=$here; extra=(HELLO_TUI_AV=real);;
@@ -21,6 +22,6 @@ for i in $(seq "$rounds"); do
     echo "== $arm round $i ($(uptime | sed 's/.*load/load/'))"
     # cd: python -m puts the working directory first on sys.path, before PYTHONPATH
     (cd "$code" && env "${extra[@]}" PYTHONPATH="$code" "$python" "$here/bench/call_memory.py" \
-      --mode "$mode" --runs 1 --seconds 4 2>&1 | grep "run 1:")
+      --mode "$mode" --runs 1 --seconds "${SECONDS_PER_CALL:-4}" 2>&1 | grep "run 1:")
   done
 done
