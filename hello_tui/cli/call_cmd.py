@@ -762,6 +762,15 @@ def _check_video(ctx: Context, args: argparse.Namespace) -> None:
             raise CliError("--video-out records received video: add --video")
 
 
+def _audio_only(ctx: Context, args: argparse.Namespace) -> None:
+    """An audio-only call loads no PyAV (FFmpeg): its stand-in goes in before
+    anything imports aiortc (media/av_standin.py; not with video or a file: endpoint)."""
+    from hello_tui.media.av_standin import audio_only_call
+
+    ends = (*_settings_audio(ctx, args), ctx.settings.sounds.output)
+    audio_only_call(ends, _settings_video(ctx, args))
+
+
 def _session(
     ctx: Context, args: argparse.Namespace, *, login: bool | None, callers: Any = None
 ) -> Session:
@@ -1050,6 +1059,7 @@ def _place(args: argparse.Namespace, *, room: bool) -> int:
                     )
     _check_endpoints(*_settings_audio(ctx, args))
     _check_video(ctx, args)
+    _audio_only(ctx, args)
     check_share(args)  # before dialling, not as a failed share
     session = _session(ctx, args, login=login)
     printer = Printer(args.json)
@@ -1107,6 +1117,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
     ctx = context(args)
     if not has_account(ctx):
         raise CliError("answering needs an account: run 'hello-tui account register NAME'")
+    _audio_only(ctx, args)  # before anything imports aiortc
     from hello_tui.session.callers import Callers
 
     callers = Callers(open_store=ctx.contacts, allowed=args.allow)

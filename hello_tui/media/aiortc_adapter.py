@@ -25,7 +25,9 @@ attributes, checked here and by ``tests/media/test_aiortc_adapter.py``):
 - ``RTCRtpReceiver._RTCRtpReceiver__decoder_queue`` / ``__decoder_thread``
   (replaced before the decoder thread starts)
 - ``RTCRtpSender._RTCRtpSender__encoder`` (pre-set; aiortc creates one only if None)
-- ``aiortc.codecs.opus.OpusEncoder``'s ``codec`` / ``resampler`` attributes (subclassed)
+- none for the encoder: :class:`SpeechOpusEncoder` is an ``aiortc.codecs.base.Encoder``
+  on libopus itself (``opus_encoder.py``), so an audio-only process can run
+  without PyAV (``av_standin.py``: docs/media.md, "PyAV out of an audio-only call")
 - ``RemoteStreamTrack._queue`` of an audio track (replaced by an
   :class:`~hello_tui.media.eager.EagerQueue` at the connection's first ``track``
   event: :func:`eager_track_queue`)
@@ -104,19 +106,24 @@ from aiortc import (
     RTCRtpCodecParameters,
     RTCRtpTransceiver,
 )
-from aiortc.codecs.opus import SAMPLE_RATE, SAMPLES_PER_FRAME, TIME_BASE, OpusEncoder
+from aiortc.codecs.base import Encoder
+from aiortc.codecs.opus import SAMPLE_RATE, SAMPLES_PER_FRAME
+from aiortc.codecs.opus import OpusEncoder as AiortcOpusEncoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcdtlstransport import State as _DtlsState
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCEncodedFrame, RTCRtpSender
 from aiortc.rtp import AnyRtcpPacket, RtcpRrPacket, RtcpSrPacket, RtpPacket
-from av import AudioFrame, AudioResampler, CodecContext
+from av import AudioFrame  # the real av, or media/av_standin.py's in an audio-only process
 from av.frame import Frame
+from av.packet import Packet
 
+from hello_tui.media import av_standin
 from hello_tui.media.audio_format import make_frame
 from hello_tui.media.eager import EagerQueue, eager_enabled
 from hello_tui.media.opus_decoder import OpusDecoder, OpusError, has_lbrr
+from hello_tui.media.opus_encoder import OpusEncoder as LibOpusEncoder
 
 __all__ = [
     "SUPPORTED_AIOICE",
@@ -563,63 +570,85 @@ class _InlineDecoderQueue(_ExpandingQueue):
 # ----------------------------------------------------------------- Opus encoder
 
 
-class SpeechOpusEncoder(OpusEncoder):
-    """aiortc's Opus encoder with speech settings: bitrate, channels, FEC, loss, complexity."""
+class SpeechOpusEncoder(Encoder):
+    """aiortc's Opus encoder with speech settings: bitrate, channels, FEC, loss,
+    complexity; libopus through ctypes (:class:`~hello_tui.media.opus_encoder.OpusEncoder`,
+    the settings FFmpeg's wrapper made from the same options), not PyAV's FFmpeg.
+
+    Frames in the codec's format (s16, 48 kHz, 20 ms: what every source here
+    sends) go straight to libopus; a frame of the other channel count is
+    mixed or duplicated, other lengths are re-chunked to 20 ms, anything else
+    goes through PyAV's resampler first (the real av only). The RTP timestamp
+    counts the samples encoded from 0, continuous as FFmpeg's resampler made it
+    (a source's skipped frames must not become a timestamp jump the far side
+    reads as jitter)."""
 
     def __init__(self, tuning: AudioTuning | None = None, channels: int = 1) -> None:
-        super().__init__()
         t = tuning or AudioTuning()
-        layout = "stereo" if channels == 2 else "mono"
-        codec = CodecContext.create("libopus", "w")
-        codec.bit_rate = t.bitrate
-        codec.format = "s16"
-        codec.layout = layout
-        codec.sample_rate = SAMPLE_RATE
-        codec.time_base = TIME_BASE
-        codec.options = {
-            "application": "voip",
-            "fec": "1" if t.fec else "0",
-            "packet_loss": str(max(0, min(100, t.packet_loss_pct))),
-            "compression_level": str(max(0, min(10, t.complexity))),  # = Opus complexity
-        }
-        self.codec = codec
-        self.resampler = AudioResampler(
-            format="s16", layout=layout, rate=SAMPLE_RATE, frame_size=SAMPLES_PER_FRAME
+        self.codec = LibOpusEncoder(
+            SAMPLE_RATE,
+            channels,
+            bitrate=t.bitrate,
+            fec=t.fec,
+            packet_loss_pct=t.packet_loss_pct,
+            complexity=t.complexity,
         )
         self.channels = channels
         self.tuning = t
-        self._layout = layout
-        self._direct: bool | None = None  # frames go straight to libopus (None: undecided)
-        self._next_pts = 0
+        self._layout = "stereo" if channels == 2 else "mono"
+        self._frame = SAMPLES_PER_FRAME * channels  # int16 values per packet
+        self._pending = np.zeros(0, dtype=np.int16)  # a partial frame (odd-sized input)
+        self._resampler: Any = None  # PyAV's, for a frame not in s16 at 48 kHz
+        self._next_pts = 0  # samples encoded so far: the next packet's RTP timestamp
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
-        """aiortc's ``encode``, minus its resampler for frames already in the codec's
-        format (s16, 48 kHz, the codec's layout, 20 ms: what every source here
-        sends), which costs a copy through libswresample per frame for nothing.
-        Decided on the first frame, then kept (the resampler holds samples); the
-        pts stay continuous, as the resampler makes them (a source's skipped
-        frames must not become an RTP timestamp jump the far side reads as jitter)."""
         assert isinstance(frame, AudioFrame)
-        if self._direct is None:
-            self._direct = (
-                frame.format.name == "s16"
-                and frame.sample_rate == SAMPLE_RATE
-                and frame.layout.name == self._layout
-                and frame.samples == SAMPLES_PER_FRAME
+        pcm = self._pcm(frame)
+        if not len(self._pending) and len(pcm) == self._frame:  # the usual 20 ms
+            timestamp = self._next_pts
+            self._next_pts += SAMPLES_PER_FRAME
+            return [self.codec.encode(pcm)], timestamp
+        if len(self._pending):
+            pcm = np.concatenate([self._pending, pcm])
+        timestamp, payloads = self._next_pts, []
+        while len(pcm) >= self._frame:
+            payloads.append(self.codec.encode(pcm[: self._frame]))
+            pcm = pcm[self._frame :]
+            self._next_pts += SAMPLES_PER_FRAME
+        self._pending = pcm.copy()
+        return payloads, timestamp
+
+    def _pcm(self, frame: AudioFrame) -> np.ndarray:
+        """``frame``'s samples, interleaved int16 in the codec's channel count."""
+        if frame.format.name == "s16" and frame.sample_rate == SAMPLE_RATE:
+            channels = len(frame.layout.channels)
+            pcm = np.frombuffer(
+                memoryview(frame.planes[0]), dtype=np.int16, count=frame.samples * channels
             )
-        if not self._direct or frame.samples != SAMPLES_PER_FRAME:
-            self._direct = False
-            return super().encode(frame, force_keyframe)
-        frame.pts, frame.time_base = self._next_pts, TIME_BASE
-        self._next_pts += SAMPLES_PER_FRAME
-        packets = self.codec.encode(frame)
-        if not packets:
-            return [], 0
-        if self.first_packet_pts is None:
-            self.first_packet_pts = packets[0].pts
-        first = packets[0].pts
-        assert first is not None and self.first_packet_pts is not None
-        return [bytes(p) for p in packets], first - self.first_packet_pts
+        else:
+            if self._resampler is None:
+                from av import AudioResampler  # the real av: a file's frames (the stand-in raises)
+
+                self._resampler = AudioResampler(
+                    format="s16", layout=self._layout, rate=SAMPLE_RATE
+                )
+            frame.pts = None  # we count samples ourselves
+            out = self._resampler.resample(frame)
+            if not out:
+                return np.zeros(0, dtype=np.int16)
+            pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in out]).astype(np.int16)
+            return pcm
+        if channels == self.channels:
+            return pcm
+        if self.channels == 2:  # mono into a stereo stream: both sides at full level
+            return np.repeat(pcm, 2)  # (FFmpeg's upmix: each at -3 dB, so a mono decode 3 dB down)
+        pairs = pcm.reshape(-1, channels).astype(np.int32)  # down to mono: the mean
+        mono: np.ndarray = (pairs.sum(axis=1) // channels).astype(np.int16)
+        return mono
+
+    def pack(self, packet: Packet[Any]) -> tuple[list[bytes], int]:
+        """A pre-encoded packet, as aiortc's ``OpusEncoder.pack``."""
+        return AiortcOpusEncoder.pack(self, packet)  # type: ignore[arg-type]  # reads only pts
 
 
 # ----------------------------------------------------------------- installation
@@ -764,12 +793,14 @@ def adapt_peer_connection(
         if kind == "audio":
             adapt_receiver(transceiver.receiver, t)
             adapt_sender(transceiver.sender, t)
+            opus_only_without_av(transceiver)
         return transceiver
 
     for transceiver in pc.getTransceivers():
         if transceiver.kind == "audio":
             adapt_receiver(transceiver.receiver, t)
             adapt_sender(transceiver.sender, t)
+            opus_only_without_av(transceiver)
     setattr(pc, _CREATE, create)
     if fast_enabled():
         install_fast_path(pc)
@@ -777,6 +808,18 @@ def adapt_peer_connection(
         pc.on("track", eager_track_queue)  # first listener: before any sink reads the track
     _ADAPTED.add(pc)
     return pc
+
+
+def opus_only_without_av(transceiver: RTCRtpTransceiver) -> None:
+    """In a process with av's stand-in (``av_standin.py``), an audio transceiver offers
+    and accepts Opus only: aiortc's G.711 and G.722 codecs are FFmpeg's, so a peer
+    without Opus fails negotiation (one line) rather than the call's encoder later.
+    Every peer of ours and every browser offers Opus first, so it is what they get anyway."""
+    if av_standin.installed():
+        transceiver.setCodecPreferences(
+            [c for c in RTCRtpSender.getCapabilities("audio").codecs
+             if c.mimeType.lower() == "audio/opus"]
+        )  # fmt: skip
 
 
 def is_adapted(pc: RTCPeerConnection) -> bool:

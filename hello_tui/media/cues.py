@@ -19,15 +19,17 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError
 
 from hello_tui.media.audio_format import FRAME_SAMPLES, SAMPLE_RATE, Samples, make_frame
 from hello_tui.media.sinks import AudioSink, DeviceSink, open_audio_sink
 from hello_tui.media.sources import AudioSource
+
+if TYPE_CHECKING:  # annotations only: the real av, or its stand-in (av_standin.py)
+    import av
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,13 @@ scale, linear 0..1 where 1.0 is 0 dBov and 0.5 is about -6 dB.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:  # annotations only: the real av, or its stand-in (av_standin.py)
+    import av
 
 FLOOR_DBFS = -127.0
 _FULL_SCALE = 32768.0

@@ -2,10 +2,11 @@
 
 FFmpeg's libopus wrapper (what PyAV and aiortc decode with) never calls
 ``opus_decode`` with ``decode_fec=1``, so the LBRR copy of packet *N* that
-our encoder puts in packet *N+1* was thrown away. This is the system
-``libopus.so.0`` (Debian ``libopus0``, already present as a dependency of
-FFmpeg) called directly; ``opuslib`` is only this binding, so it is not a
-dependency. One :class:`OpusDecoder` per stream: PLC and FEC read the
+our encoder puts in packet *N+1* was thrown away. This is libopus called
+directly: the copy PyAV's wheel bundles when there is one (loaded by path,
+loading neither av nor FFmpeg; the same library FFmpeg used), else the
+system ``libopus.so.0`` (Debian ``libopus0``); ``opuslib`` is only this
+binding, so it is not a dependency. One :class:`OpusDecoder` per stream: PLC and FEC read the
 decoder's state, so every frame of the stream must go through the same one.
 
 :func:`has_lbrr` tells whether a packet carries FEC data (libopus 1.5's
@@ -15,9 +16,13 @@ are counted only when there was something to recover from.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import importlib.machinery
+import os
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -33,10 +38,31 @@ class OpusError(RuntimeError):
 SONAME = "libopus.so.0"
 
 
+def bundled_libopus() -> str | None:
+    """The libopus PyAV's wheel bundles (``av.libs/libopus-*.so*``: 1.6.1 here, where
+    Debian 12 ships 1.3.1), found by path: neither av nor FFmpeg is loaded."""
+    spec = importlib.machinery.PathFinder.find_spec("av")  # sys.path: never the stand-in
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        found = sorted(Path(location).parent.glob("av.libs/libopus-*.so*"))
+        if found:
+            return str(found[-1])
+    return None
+
+
 @cache
 def _lib() -> ctypes.CDLL:
-    # The soname first: find_library runs `ldconfig -p` in a subprocess (10-80 ms,
-    # and the first received packet of a call waits for it on the event loop).
+    # PyAV's libopus when installed (what FFmpeg encoded and decoded with; ~25 % less
+    # CPU per encoded frame than 1.3.1, docs/media.md), else the system's;
+    # HELLO_TUI_LIBOPUS=system keeps the system's (A/B). The soname before
+    # find_library: that runs `ldconfig -p` in a subprocess (10-80 ms, and the first
+    # received packet of a call waits for it on the event loop).
+    choice = os.environ.get("HELLO_TUI_LIBOPUS", "").strip().lower()
+    bundled = bundled_libopus() if choice != "system" else None
+    if bundled is not None:
+        with contextlib.suppress(OSError):
+            return _prototypes(ctypes.CDLL(bundled))
     try:
         lib = ctypes.CDLL(SONAME)
     except OSError:
@@ -45,6 +71,10 @@ def _lib() -> ctypes.CDLL:
             lib = ctypes.CDLL(name)
         except OSError as exc:
             raise OpusError(f"libopus not found ({name}): install libopus0") from exc
+    return _prototypes(lib)
+
+
+def _prototypes(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.opus_decoder_create.restype = ctypes.c_void_p
     lib.opus_decoder_create.argtypes = [ctypes.c_int32, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
     lib.opus_decoder_destroy.restype = None

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError
 
 from hello_tui.media.audio_format import FRAME_SAMPLES, SAMPLE_RATE, Samples
 from hello_tui.media.sinks import AudioSink, DeviceSink, open_audio_sink
 from hello_tui.media.sources import PacedSource, SineSource
+
+if TYPE_CHECKING:  # annotations only: the real av, or its stand-in (av_standin.py)
+    import av
 
 RING_HZ = (440.0, 480.0)
 RING_ON = 1.0  # seconds of tone

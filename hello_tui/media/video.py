@@ -38,15 +38,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av.container import OutputContainer
 
 from hello_tui.media.endpoint import parse_endpoint
 from hello_tui.media.quiet import quiet_stderr
+
+if TYPE_CHECKING:  # an audio-only process has av's stand-in, without containers
+    from av.container import OutputContainer
 
 __all__ = [
     "DEFAULT_FPS",

@@ -35,15 +35,18 @@ NOT_IMPORTED = (
     "aiohttp",  # the signaling WebSocket is websockets' now (9.4 MiB, 105 modules)
     "yarl",
     "multidict",
+    "av",  # PyAV and FFmpeg (~16 MiB): a stand-in instead (media/av_standin.py)
 )
 
 
-async def _hello(*args: str) -> tuple[int, str, str]:
+async def _hello(*args: str, started: list[int] | None = None) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-X", "importtime", "-m", "hello_tui", *args,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env={**os.environ, "HELLO_TUI_ICE_HOSTS": "127.0.0.1"},
     )  # fmt: skip
+    if started is not None:
+        started.append(proc.pid)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -53,18 +56,25 @@ async def test_an_audio_call_through_a_server_imports_only_the_call(env: Env) ->
     code, _, err = await _hello("account", "register", "alice", "--server", env.url)
     assert code == 0, err[-2000:]
     bob = await env.phone("bob")
+    pid: list[int] = []
     caller = asyncio.ensure_future(
         _hello("call", "bob", "--server", env.url, "--audio-in", "sine:440",
-               "--audio-out", "null:", "--duration", "1", "--json")
+               "--audio-out", "null:", "--duration", "2", "--json", started=pid)
     )  # fmt: skip
     incoming = await bob.next_incoming(T)
     await incoming.accept()
     await incoming.wait_for(ev.MediaFlowing, T)
+    with open(f"/proc/{pid[0]}/maps") as maps:  # the caller, mid-call (2 s after connecting)
+        libraries = {line.split()[-1] for line in maps if ".so" in line}
+    assert any("libopus" in path for path in libraries)  # it sees the call's codec
+    ffmpeg = sorted(path for path in libraries if "libavcodec" in path or "libavformat" in path)
+    assert ffmpeg == [], f"an audio-only call loaded FFmpeg: {ffmpeg}"
     code, out, err = await asyncio.wait_for(caller, 60)
     assert code == 0, err[-2000:]
     assert '"kind": "media-flowing"' in out  # a real call took place
     imported = {line.split("|")[-1].strip() for line in err.splitlines() if "import time:" in line}
-    assert {"aiortc", "av", "numpy", "hello_tui.call.engine"} <= imported  # it sees the call
+    assert {"aiortc", "numpy", "hello_tui.call.engine"} <= imported  # it sees the call
+    assert "hello_tui.media.av_standin" in imported
     loaded = sorted(
         name for name in imported for heavy in NOT_IMPORTED
         if name == heavy or name.startswith(heavy + ".")

@@ -29,6 +29,7 @@ from aiortc.rtp import RtpPacket, compute_audio_level_dbov
 from hello_tui.call import events as ev
 from hello_tui.call.peer import new_peer_connection
 from hello_tui.media import aiortc_adapter as ad
+from hello_tui.media import opus_encoder
 from hello_tui.media.audio_format import make_frame
 from hello_tui.media.eager import EagerQueue
 from tests.call import conftest as call_fixtures
@@ -374,13 +375,14 @@ def test_encoder_settings_are_applied() -> None:
     for i in range(100):
         payloads, _ = enc.encode(make_frame(tone[i * FRAME : (i + 1) * FRAME], i * FRAME))
         sizes += [len(p) for p in payloads]
-    assert enc.codec.layout.name == "mono" and enc.codec.bit_rate == 24_000
-    assert enc.codec.options == {}  # libavcodec consumed every option: none was unknown
+    assert enc.codec.channels == 1
+    assert enc.codec.get(opus_encoder.SET_BITRATE + 1) == 24_000
+    assert enc.codec.get(opus_encoder.SET_COMPLEXITY + 1) == 5
     kbps = np.mean(sizes[20:]) * 8 * 50 / 1000
     assert 12 < kbps < 36, kbps
 
 
-def test_encoder_skips_the_resampler_for_frames_in_its_format_with_continuous_timestamps() -> None:
+def test_encoder_timestamps_are_continuous_and_other_shapes_are_converted() -> None:
     tone = (np.sin(2 * np.pi * 440 * np.arange(FRAME * 20) / RATE) * 8000).astype(np.int16)
     enc = ad.SpeechOpusEncoder()
     stamps = []
@@ -389,18 +391,25 @@ def test_encoder_skips_the_resampler_for_frames_in_its_format_with_continuous_ti
         payloads, ts = enc.encode(make_frame(tone[i * FRAME : (i + 1) * FRAME], pts))
         if payloads:
             stamps.append(ts)
-    assert enc._direct is True
-    assert np.all(np.diff(stamps) == FRAME)  # no RTP timestamp jump for a skipped frame
+    assert stamps[0] == 0 and np.all(
+        np.diff(stamps) == FRAME
+    )  # no RTP timestamp jump for a skipped frame
     decoder = OpusDecoder()
     heard = np.concatenate(
         [f.to_ndarray().reshape(-1)[::2] for p in [enc.encode(make_frame(tone[:FRAME], 0))[0][0]]
          for f in decoder.decode(JitterFrame(p, 0))]
     )  # fmt: skip
-    assert np.abs(heard).max() > 1000  # real audio, encoded without the resampler
+    assert np.abs(heard).max() > 1000  # real audio
     stereo = ad.SpeechOpusEncoder(channels=2)  # a peer that asked for stereo: mono is converted
-    for i in range(3):
-        stereo.encode(make_frame(tone[i * FRAME : (i + 1) * FRAME], i * FRAME))
-    assert stereo._direct is False
+    out = [
+        stereo.encode(make_frame(tone[i * FRAME : (i + 1) * FRAME], i * FRAME)) for i in range(3)
+    ]
+    assert [ts for _, ts in out] == [0, FRAME, 2 * FRAME]
+    assert all(len(p) == 1 and p[0][0] & 0x4 for p, _ in out)  # TOC: a stereo packet each
+    odd = ad.SpeechOpusEncoder()  # 15 ms frames: re-chunked to 20 ms packets
+    packets = [odd.encode(make_frame(tone[i * 720 : (i + 1) * 720], i * 720)) for i in range(8)]
+    assert [len(p) for p, _ in packets] == [0, 1, 1, 1, 0, 1, 1, 1]
+    assert [ts for p, ts in packets if p] == [i * FRAME for i in range(6)]
 
 
 # ----------------------------------------------------------------- a real call
@@ -435,8 +444,8 @@ async def test_a_call_with_the_adapter_carries_the_tone_at_speech_settings(env: 
     await incoming.wait_ended(T)
 
     assert isinstance(encoder, ad.SpeechOpusEncoder)
-    assert encoder.codec.layout.name == "mono" and encoder.codec.bit_rate == 32_000
-    assert encoder.codec.options == {}
+    assert encoder.codec.channels == 1
+    assert encoder.codec.get(opus_encoder.SET_BITRATE + 1) == 32_000
     kbps = out.bytesSent / out.packetsSent * 8 * 50 / 1000  # payload per 20 ms packet
     assert 16 < kbps < 48, kbps  # aiortc alone: ~70+ (96 kbit/s stereo)
     assert isinstance(jitter, ad.SpeechJitterBuffer) and jitter.stats.released > 50
