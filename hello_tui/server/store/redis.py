@@ -55,6 +55,7 @@ from hello_tui.server.store.base import (
     DeliveryHandler,
     FrameHandler,
     Store,
+    Tell,
     Updater,
     redact_store_url,
 )
@@ -105,6 +106,34 @@ else
   redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
   redis.call('PEXPIREAT', KEYS[2], ARGV[7], 'GT')
   redis.call('PEXPIREAT', KEYS[2], ARGV[7], 'NX')
+end
+return {1}
+"""
+# _CALL_WRITE, then (only if written) _DELIVER for each further key. KEYS: call,
+# timers, then sessions. ARGV: _CALL_WRITE's seven, the channel prefix, then one
+# payload per session. Returns _CALL_WRITE's reply.
+_CALL_WRITE_DELIVER = """
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == 'cas' and (cur or '') ~= ARGV[2] then
+  if cur then return {0, cur} end
+  return {0}
+end
+if ARGV[3] == '' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[5])
+else
+  redis.call('SET', KEYS[1], ARGV[3], 'PXAT', ARGV[4])
+  if ARGV[6] == '' then
+    redis.call('ZREM', KEYS[2], ARGV[5])
+  else
+    redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
+    redis.call('PEXPIREAT', KEYS[2], ARGV[7], 'GT')
+    redis.call('PEXPIREAT', KEYS[2], ARGV[7], 'NX')
+  end
+end
+for i = 3, #KEYS do
+  local inst = redis.call('GET', KEYS[i])
+  if inst then redis.call('PUBLISH', ARGV[8] .. inst, ARGV[i + 6]) end
 end
 return {1}
 """
@@ -165,6 +194,7 @@ return dead
 # included), so it goes once no instance is left to fire it.
 _SCRIPTS = (
     _CALL_WRITE,
+    _CALL_WRITE_DELIVER,
     _CLAIM_DUE,
     _DELIVER,
     _WINDOW_TAKE,
@@ -500,6 +530,57 @@ class RedisStore(Store):
             guess, checked = current, True
         raise RuntimeError("CallRecord update kept conflicting; gave up")
 
+    async def update_call_then_deliver(
+        self, call_id: str, fn: Updater[CallRecord], tell: Tell
+    ) -> tuple[CallRecord | None, CallRecord | None]:
+        # update_call's compare-and-set, with the deliveries to other instances'
+        # sessions in the same script (_CALL_WRITE_DELIVER): published only if the
+        # write is, one round trip instead of two on the call's path. Sessions held
+        # here get theirs once it is written.
+        guess, checked = self._seen.get(call_id), False
+        if guess is None:  # nothing seen here: read first (an absent record is a fact too)
+            raw = await self._cmd("GET", self._k("call", call_id))
+            guess, checked = (None if raw is None else _bytes(raw)), True
+        decoder = _decoders[CallRecord]
+        for _ in range(_RETRIES):
+            old = None if guess is None else decoder.decode(guess)
+            try:
+                new = fn(old)
+            except Exception:
+                if checked:
+                    raise  # refused on what Redis holds: nothing changed
+                raw = await self._cmd("GET", self._k("call", call_id))  # maybe a stale guess
+                guess, checked = (None if raw is None else _bytes(raw)), True
+                continue
+            data = _encoder.encode(new) if new is not None else b""
+            local: list[tuple[DeliveryHandler, str, Message]] = []
+            remote: list[tuple[str, Message]] = []
+            for session_id, message in tell(old, new):
+                instance = self._instances.get(session_id)
+                handler = self._handlers.get(instance) if instance is not None else None
+                if handler is not None:
+                    local.append((handler, session_id, message))
+                else:
+                    remote.append((session_id, message))
+            keys, args = self._call_write_args("cas", call_id, guess, new, data)
+            if remote:
+                keys += [self._k("session", session_id) for session_id, _ in remote]
+                args += (
+                    self._k("inst", ""),
+                    *(self._payload(sid, message, data or None) for sid, message in remote),
+                )
+                reply = cast("list[Any]", await self._eval(_CALL_WRITE_DELIVER, keys, *args))
+            else:
+                reply = cast("list[Any]", await self._eval(_CALL_WRITE, keys, *args))
+            if int(reply[0]) == 1:
+                self._remember(call_id, data or None)
+                for handler, session_id, message in local:
+                    handler(session_id, message)
+                return old, new
+            guess, checked = (_bytes(reply[1]) if len(reply) > 1 else None), True
+            self._remember(call_id, guess)
+        raise RuntimeError("CallRecord update kept conflicting; gave up")
+
     async def claim_due_calls(self, now: float, lease: float, limit: int = 200) -> list[str]:
         due = await self._eval(
             _CLAIM_DUE, [self._k("timers")],
@@ -546,12 +627,13 @@ class RedisStore(Store):
         payload = self._payload(session_id, message)
         return await self._publish(self._k("session", session_id), payload) > 0
 
-    def _payload(self, session_id: str, message: Message) -> bytes:
+    def _payload(self, session_id: str, message: Message, record: bytes | None = None) -> bytes:
         """What travels on the instance channel: ``sid\\n`` and the frame, or for a
-        hinted message ``sid call_id size\\n``, the record's bytes, then the frame."""
+        hinted message ``sid call_id size\\n``, the record's bytes (``record``, or
+        as last seen here), then the frame."""
         if type(message) in _HINTED:
             call_id: str = message.call_id  # type: ignore[attr-defined]
-            seen = self._seen.get(call_id)
+            seen = record if record is not None else self._seen.get(call_id)
             if seen is not None:
                 head = f"{session_id} {call_id} {len(seen)}\n".encode()
                 return head + seen + encode(message)
