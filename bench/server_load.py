@@ -20,8 +20,12 @@ the highest rate that keeps p99 under the bar, and a closed-loop run (every
 pair back to back) finds the maximum throughput.
 
 The generator speaks raw WebSocket frames (bench/rawws.py: the least CPU
-taken from the servers' cores); ``--generator aiohttp`` runs aiohttp's client,
-as every figure before session 6 did. The servers run on uvloop when it is
+taken from the servers' cores) to set up and log in; the timed exchanges run
+in C (bench/loadgen.c via bench/native_gen.py, ``--generator native``, the
+default since session 10: ~0.2 ms of CPU per exchange against ~0.35 for the
+Python generators), every frame still checked against the expected message;
+``--generator machine`` runs them in Python, ``--generator aiohttp`` with
+aiohttp's client, as every figure before session 6 did. The servers run on uvloop when it is
 installed (``--server-loop asyncio`` for the stdlib loop); ``--loop-ab`` runs
 an asyncio pair and a uvloop pair of instances at once on one Redis, and
 ``--code-ab DIR`` this checkout's pair and another checkout's (a change's A/B
@@ -1656,12 +1660,13 @@ def parse(argv: list[str] | None = None) -> Options:
     )
     ap.add_argument(
         "--generator",
-        default="machine",
-        choices=["machine", "native", "lean", "aiohttp"],
-        help="the load generator: raw frames (bench/rawws.py) checked and answered in the "
-        "read callback (machine), the timed exchanges in C over the same connections "
-        "(native: bench/loadgen.c, built with cc), the same frames through a task per side "
-        "(lean, sessions 6-7) or aiohttp's WebSocket client (the figures before session 6)",
+        default="native",
+        choices=["native", "machine", "lean", "aiohttp"],
+        help="the load generator: the timed exchanges in C over connections Python opened "
+        "and logged in (native, the default since session 10: bench/loadgen.c, built with "
+        "cc), raw frames (bench/rawws.py) checked and answered in Python's read callback "
+        "(machine, sessions 8-9), the same frames through a task per side (lean, sessions "
+        "6-7) or aiohttp's WebSocket client (the figures before session 6)",
     )
     ap.add_argument(
         "--loop-ab",
