@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import shutil
 import struct
@@ -48,10 +49,13 @@ def binary() -> Path:
     out = Path(tempfile.gettempdir()) / f"hello-tui-loadgen-{digest}"
     if not out.exists():
         cc = shutil.which("cc") or shutil.which("gcc")
-        if cc is None:
-            raise RuntimeError("--generator native needs a C compiler (cc)")
-        tmp = out.with_suffix(".tmp")
-        subprocess.run([cc, "-O2", "-o", str(tmp), str(SOURCE)], check=True)
+        compiler = [cc] if cc else []
+        if not compiler and (gxx := shutil.which("g++")):  # dev.sh installs g++
+            compiler = [gxx, "-x", "c"]
+        if not compiler:
+            raise RuntimeError("--generator native needs a C compiler (cc, gcc or g++)")
+        tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")  # parallel builds: each its own
+        subprocess.run([*compiler, "-O2", "-o", str(tmp), str(SOURCE)], check=True)
         tmp.replace(out)
     return out
 
