@@ -182,10 +182,16 @@ class Calls:
             reason.append(TIMED_OUT[rec.state])
             return None
 
-        old, new = await self.hub.store.update_call(call_id, due)
+        def tell(old: CallRecord | None, new: CallRecord | None) -> list[tuple[str, CallEnded]]:
+            if old is None or new is not None or not reason:
+                return []
+            return _endings(old, reason[0], None, None)
+
+        # Ended and told in one round trip on a shared store.
+        old, new = await self.hub.store.update_call_then_deliver(call_id, due, tell)
         if old is None or new is not None or not reason:
             return None
-        await self._ended(old, reason[0])
+        self._forget(old, reason[0])
         return old
 
     # ---------------------------------------------------------------- ending
@@ -223,13 +229,6 @@ class Calls:
             return None
         self._forget(old, reason)
         return old
-
-    async def _ended(
-        self, old: CallRecord, reason: EndReason, actor: str | None = None, ref: int | None = None
-    ) -> None:
-        """The record is deleted: forget the call here and tell every party."""
-        self._forget(old, reason)
-        await self.hub.store.deliver_many(_endings(old, reason, actor, ref))
 
     def _forget(self, old: CallRecord, reason: EndReason) -> None:
         """The record is deleted: this instance's part of the call ends."""
