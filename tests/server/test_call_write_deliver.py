@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 from msgspec.structs import replace
 
@@ -117,3 +118,54 @@ async def test_a_session_held_here_hears_it_once_written(redis_srv: RedisServer)
         assert not await store._cmd("ZSCORE", prefix + "timers", "call-0002")
     finally:
         await store.close()
+
+
+async def test_compare_and_set_by_revision_and_whole_for_older_records(
+    redis_srv: RedisServer,
+) -> None:
+    # A stored record starts with its revision (each write its own), and a
+    # compare-and-set sends those 12 bytes, not the 3-5 KB record: Redis's Lua
+    # hashes every byte of every string it is handed.
+    prefix = f"r{time.monotonic_ns()}:"
+    a, b = RedisStore(redis_srv.url, prefix=prefix), RedisStore(redis_srv.url, prefix=prefix)
+    try:
+        record = replace(_call("call-0003"), offer="v=0\r\n" + "a=x\r\n" * 800)
+        await a.put_call(record)
+        key = prefix + "call:call-0003"
+        stored = await a._cmd("GET", key)
+        assert stored[:1] == b"\xc1" and len(stored) > 4000
+        assert b._resp is not None
+        sent: list[list[Any]] = []
+        submit = b._resp.submit
+
+        def spying(batch: Any) -> None:
+            sent.extend(list(c) for c, _ in batch)
+            submit(batch)
+
+        b._resp.submit = spying  # type: ignore[method-assign]
+        _, new = await b.update_call("call-0003", lambda r: replace(r, state="alerting"))
+        assert new is not None and new.state == "alerting"
+        (script,) = [c for c in sent if c[0] == "EVALSHA"][-1:]
+        assert script[5] == "rev" and script[6] == stored[:12]
+        # The same content written again is a new revision: a guess of the old one fails.
+        stale = await a._cmd("GET", key)
+        await a.update_call("call-0003", lambda r: r)
+        b._seen["call-0003"] = stale
+        _, again = await b.update_call("call-0003", lambda r: replace(r, state="connecting"))
+        assert again is not None and again.state == "connecting"
+        assert [c[5] for c in sent if c[0] == "EVALSHA"][-2:] == ["rev", "rev"]  # stale, retry
+
+        # A record written before revisions (a fleet mid-upgrade) is compared whole:
+        # two such versions share their first bytes, so a stale guess must still fail.
+        old_bytes = msgspec.msgpack.encode(replace(record, state="init"))
+        newer = msgspec.msgpack.encode(replace(record, state="init", video=True))
+        assert old_bytes[:12] == newer[:12]
+        await a._cmd("SET", key, newer)
+        b._seen["call-0003"] = old_bytes
+        old, last = await b.update_call("call-0003", lambda r: replace(r, state="alerting"))
+        assert old is not None and old.video and last is not None  # decided on Redis's copy
+        assert [c[5] for c in sent if c[0] == "EVALSHA"][-2:] == ["cas", "cas"]  # stale, retry
+        assert (await a._cmd("GET", key))[:1] == b"\xc1"  # rewritten with a revision
+    finally:
+        await a.close()
+        await b.close()
