@@ -20,8 +20,12 @@ the highest rate that keeps p99 under the bar, and a closed-loop run (every
 pair back to back) finds the maximum throughput.
 
 The generator speaks raw WebSocket frames (bench/rawws.py: the least CPU
-taken from the servers' cores); ``--generator aiohttp`` runs aiohttp's client,
-as every figure before session 6 did. The servers run on uvloop when it is
+taken from the servers' cores) to set up and log in; the timed exchanges run
+in C (bench/loadgen.c via bench/native_gen.py, ``--generator native``, the
+default since session 10: ~0.2 ms of CPU per exchange against ~0.35 for the
+Python generators), every frame still checked against the expected message;
+``--generator machine`` runs them in Python, ``--generator aiohttp`` with
+aiohttp's client, as every figure before session 6 did. The servers run on uvloop when it is
 installed (``--server-loop asyncio`` for the stdlib loop); ``--loop-ab`` runs
 an asyncio pair and a uvloop pair of instances at once on one Redis, and
 ``--code-ab DIR`` this checkout's pair and another checkout's (a change's A/B
@@ -64,6 +68,7 @@ from hello_tui.signaling import protocol as p
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "bench") not in sys.path:
     sys.path.insert(0, str(ROOT / "bench"))
+import native_gen  # noqa: E402  (bench/native_gen.py: drives bench/loadgen.c)
 import rawws  # noqa: E402  (bench/rawws.py, beside this script)
 
 SERVER_CPU = 0
@@ -347,6 +352,7 @@ class RawConn(Conn):
 
 LEAN = True  # --generator aiohttp: the aiohttp client of the earlier figures
 MACHINE = True  # --generator lean: the lean client driven by a task per side
+NATIVE = False  # --generator native: the timed exchanges run by bench/loadgen.c
 
 
 async def open_account(
@@ -780,6 +786,14 @@ async def run_calls(
     meter = CpuMeter(cpu or {})
     jobs = Jobs(n, rate)
     t0 = jobs.t0
+    if NATIVE:
+        wall, taken = await run_native(live, rate, stats, sdps, meter)
+        jobs.i = taken
+        usage = meter.read(stats.done)
+        if taken < n and not stats.failed:  # every pair broke: the rest never ran
+            stats.failed += n - taken
+            stats.lost += (n - taken) * MSGS_PER_EXCHANGE
+        return stats, wall, usage
     if machine:
         await run_machines(live, jobs, stats, sdps)
     else:
@@ -1055,6 +1069,46 @@ async def run_machines(
         await done
 
 
+async def run_native(
+    live: list[Pair], rate: float, stats: CallStats, sdps: list[tuple[str, str]], meter: CpuMeter
+) -> tuple[float, int]:
+    """The run's exchanges by bench/loadgen.c over these pairs' connections (Python
+    stops reading them meanwhile); its counts, marks and CPU go where the Python
+    generators' go. Returns the wall time from the first scheduled start to the
+    last end, and how many exchanges were started."""
+    specs, transports = [], []
+    for pair in live:
+        fds = []
+        for conn in (pair.caller, pair.callee):
+            transport = cast("RawConn", conn).ws.transport
+            assert transport is not None
+            transport.pause_reading()
+            transports.append(transport)
+            fds.append(transport.get_extra_info("socket").fileno())
+        specs.append(
+            native_gen.PairSpec(
+                fds[0], fds[1], pair.caller.name, pair.callee.name, pair.caller.ref, pair.callee.ref
+            )
+        )
+    try:
+        result = await native_gen.run(specs, sdps, rate, EXCHANGE_TIMEOUT, meter.restart)
+    finally:
+        for transport in transports:
+            transport.resume_reading()
+    for pair in live:  # the refs it used, and more: later runs never reuse one
+        pair.caller.ref += 2 * len(sdps) + 2
+        pair.callee.ref += len(sdps) + 1
+    for i in result.broken:
+        live[i].broken = True
+    meter.add("generator", result.cpu, result.kernel, result.waited)
+    stats.latencies_ms = [(m[6] - m[0]) * 1000 for m in result.marks]
+    stats.marks = result.marks
+    stats.done, stats.failed, stats.lost = result.done, result.failed, result.lost
+    stats.misrouted, stats.verified = result.misrouted, result.verified
+    stats.errors = result.errors
+    return result.t_end - result.t0, result.taken
+
+
 async def leftovers(pairs: list[Pair], wait: float = 0.3) -> int:
     """Frames still queued on any client after a run (each one is misrouted)."""
 
@@ -1104,19 +1158,33 @@ class CpuMeter:
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
+        # Processes that ran and ended within the phase (the native generator), by name:
+        # CPU, of it in the kernel, waiting for a CPU (seconds).
+        self.extra: dict[str, tuple[float, float, float]] = {}
         self.t = time.perf_counter()
         self.stolen = stolen_seconds()
         self.start = {name: self._cpu(pid) for name, pid in pids.items()}
         self.kernel = {name: self._kernel(pid) for name, pid in pids.items()}
         self.waits = {name: runqueue_wait(pid or os.getpid()) for name, pid in pids.items()}
 
-    @staticmethod
-    def _cpu(pid: int) -> float:
-        return time.process_time() if pid == os.getpid() else cpu_seconds(pid)
+    def restart(self) -> None:
+        """The phase starts now (what ran before is not counted)."""
+        self.__init__(self.pids)  # type: ignore[misc]
 
-    @staticmethod
-    def _kernel(pid: int) -> float:
-        return os.times().system if pid == os.getpid() else kernel_seconds(pid)
+    def add(self, name: str, cpu: float, kernel: float, waited: float) -> None:
+        c, k, w = self.extra.get(name, (0.0, 0.0, 0.0))
+        self.extra[name] = (c + cpu, k + kernel, w + waited)
+
+    def _cpu(self, pid: int, name: str = "") -> float:
+        own = time.process_time() if pid == os.getpid() else cpu_seconds(pid)
+        return own + self.extra.get(name, (0.0, 0.0, 0.0))[0]
+
+    def _kernel(self, pid: int, name: str = "") -> float:
+        own = os.times().system if pid == os.getpid() else kernel_seconds(pid)
+        return own + self.extra.get(name, (0.0, 0.0, 0.0))[1]
+
+    def _wait(self, pid: int, name: str = "") -> float:
+        return runqueue_wait(pid or os.getpid()) + self.extra.get(name, (0.0, 0.0, 0.0))[2]
 
     def read(self, exchanges: int = 0) -> str:
         if not self.pids:
@@ -1125,23 +1193,23 @@ class CpuMeter:
         per = ""
         if exchanges:  # CPU per exchange: what a loaded machine distorts least
             per = "; CPU ms per exchange " + ", ".join(
-                f"{name} {1000 * (self._cpu(pid) - self.start[name]) / exchanges:.3f}"
+                f"{name} {1000 * (self._cpu(pid, name) - self.start[name]) / exchanges:.3f}"
                 for name, pid in self.pids.items()
             )
             per += (
                 " (of which in the kernel "
                 + ", ".join(
-                    f"{name} {1000 * (self._kernel(pid) - self.kernel[name]) / exchanges:.3f}"
+                    f"{name} {1000 * (self._kernel(pid, name) - self.kernel[name]) / exchanges:.3f}"
                     for name, pid in self.pids.items()
                 )
                 + ")"
             )
         parts = [
-            f"{name} {100 * (self._cpu(pid) - self.start[name]) / dt:.0f}%"
+            f"{name} {100 * (self._cpu(pid, name) - self.start[name]) / dt:.0f}%"
             for name, pid in self.pids.items()
         ]
         waits = [
-            f"{name} {100 * (runqueue_wait(pid or os.getpid()) - self.waits[name]) / dt:.0f}%"
+            f"{name} {100 * (self._wait(pid, name) - self.waits[name]) / dt:.0f}%"
             for name, pid in self.pids.items()
         ]
         steal = 100 * (stolen_seconds() - self.stolen) / dt / (os.cpu_count() or 1)
@@ -1592,10 +1660,12 @@ def parse(argv: list[str] | None = None) -> Options:
     )
     ap.add_argument(
         "--generator",
-        default="machine",
-        choices=["machine", "lean", "aiohttp"],
-        help="the load generator: raw frames (bench/rawws.py) checked and answered in the "
-        "read callback (machine), the same frames through a task per side (lean, sessions "
+        default="native",
+        choices=["native", "machine", "lean", "aiohttp"],
+        help="the load generator: the timed exchanges in C over connections Python opened "
+        "and logged in (native, the default since session 10: bench/loadgen.c, built with "
+        "cc), raw frames (bench/rawws.py) checked and answered in Python's read callback "
+        "(machine, sessions 8-9), the same frames through a task per side (lean, sessions "
         "6-7) or aiohttp's WebSocket client (the figures before session 6)",
     )
     ap.add_argument(
@@ -1639,14 +1709,15 @@ def parse(argv: list[str] | None = None) -> Options:
         "its unix socket (unix: a Redis on the instances' host)",
     )
     args = ap.parse_args(argv)
-    global PINNING, LEAN, GEN_GC_FREEZE, MACHINE, REDIS_NICE, REDIS_UNIX
+    global PINNING, LEAN, GEN_GC_FREEZE, MACHINE, NATIVE, REDIS_NICE, REDIS_UNIX
     REDIS_NICE = args.redis_nice
     REDIS_UNIX = args.redis_socket == "unix"
     if args.no_pin:
         PINNING = False
     GEN_GC_FREEZE = args.gen_gc == "freeze"
-    LEAN = args.generator in ("machine", "lean")
-    MACHINE = args.generator == "machine"
+    LEAN = args.generator in ("machine", "lean", "native")
+    MACHINE = args.generator in ("machine", "native")
+    NATIVE = args.generator == "native"
     quick = args.quick
     calls = args.calls if args.calls is not None else (400 if quick else 5000)
     rates = args.rates or ("500" if quick else "500,1000,1500,2000,2500,3000")

@@ -41,6 +41,7 @@ from hello_tui.signaling.protocol import (
     EndReason,
     Hangup,
     Incoming,
+    Message,
     Offer,
     Reject,
     RenewAnswer,
@@ -106,6 +107,18 @@ async def _settle(*steps: Coroutine[Any, Any, Any]) -> list[Any]:
     return out
 
 
+def _endings(
+    old: CallRecord, reason: EndReason, actor: str | None, ref: int | None
+) -> list[tuple[str, CallEnded]]:
+    """``call-ended`` for every party and ringing device of a deleted call
+    (``actor``'s copy carries ``ref``, answering its request)."""
+    targets = dict.fromkeys([old.caller, *([old.callee] if old.callee else []), *old.devices])
+    return [
+        (t, CallEnded(call_id=old.call_id, reason=reason, ref=ref if t == actor else None))
+        for t in targets
+    ]
+
+
 class Calls:
     """Handlers for the call messages, plus the timers of this instance's calls."""
 
@@ -169,10 +182,16 @@ class Calls:
             reason.append(TIMED_OUT[rec.state])
             return None
 
-        old, new = await self.hub.store.update_call(call_id, due)
+        def tell(old: CallRecord | None, new: CallRecord | None) -> list[tuple[str, CallEnded]]:
+            if old is None or new is not None or not reason:
+                return []
+            return _endings(old, reason[0], None, None)
+
+        # Ended and told in one round trip on a shared store.
+        old, new = await self.hub.store.update_call_then_deliver(call_id, due, tell)
         if old is None or new is not None or not reason:
             return None
-        await self._ended(old, reason[0])
+        self._forget(old, reason[0])
         return old
 
     # ---------------------------------------------------------------- ending
@@ -199,26 +218,25 @@ class Calls:
                 raise Refusal("not-allowed", "not a party of this call")
             return None
 
-        old, new = await self.hub.store.update_call(call_id, drop)
+        def tell(old: CallRecord | None, new: CallRecord | None) -> list[tuple[str, CallEnded]]:
+            if old is None or new is not None:
+                return []
+            return _endings(old, reason, actor, ref)
+
+        # Deleted and told in one round trip on a shared store.
+        old, new = await self.hub.store.update_call_then_deliver(call_id, drop, tell)
         if old is None or new is not None:
             return None
-        await self._ended(old, reason, actor, ref)
+        self._forget(old, reason)
         return old
 
-    async def _ended(
-        self, old: CallRecord, reason: EndReason, actor: str | None = None, ref: int | None = None
-    ) -> None:
-        """The record is deleted: forget the call here and tell every party."""
+    def _forget(self, old: CallRecord, reason: EndReason) -> None:
+        """The record is deleted: this instance's part of the call ends."""
         call_id = old.call_id
         self._disarm(call_id)
         self.hub.quotas.call_settled(call_id)
         self.hub.metrics.call_ended(reason)
         log.info("call %s ended reason=%s", short(call_id), reason)
-        targets = dict.fromkeys([old.caller, *([old.callee] if old.callee else []), *old.devices])
-        await self.hub.store.deliver_many(
-            (t, CallEnded(call_id=call_id, reason=reason, ref=ref if t == actor else None))
-            for t in targets
-        )
 
     def ended_at_once(self, session: Session, call_id: str, reason: EndReason) -> None:
         """A call that could not even ring: nothing was stored."""
@@ -333,11 +351,16 @@ class Calls:
                 return rec
             return replace(rec, state="alerting", deadline=deadline)
 
-        old, _ = await self.hub.store.update_call(msg.call_id, ring)
+        def tell(old: CallRecord | None, _new: CallRecord | None) -> list[tuple[str, Ringing]]:
+            if old is None or old.state != "init":
+                return []
+            return [(old.caller, Ringing(call_id=msg.call_id))]
+
+        # Written and told in one round trip on a shared store.
+        old, _ = await self.hub.store.update_call_then_deliver(msg.call_id, ring, tell)
         assert old is not None
         if old.state == "init":
             self._arm(msg.call_id, self.hub.settings.ring_timeout, "timeout", {"alerting"})
-            await self.hub.store.deliver(old.caller, Ringing(call_id=msg.call_id))
         session.ok(msg.ref)
 
     async def accept(self, session: Session, msg: Accept) -> None:
@@ -361,20 +384,25 @@ class Calls:
                 deadline=deadline,
             )
 
-        old, _ = await hub.store.update_call(msg.call_id, take)
-        assert old is not None and old.offer is not None
-        hub.quotas.call_settled(msg.call_id)
-        self._arm(msg.call_id, hub.settings.connection_timeout, "media-fail", {"connecting"})
-        session.push(Offer(call_id=msg.call_id, sdp=old.offer, ref=msg.ref))
         accepted = Accepted(
             call_id=msg.call_id,
             callee_key=session.public_key or "",
             callee_chain=await hub.devices.chain_of(session),
         )
         elsewhere = CallEnded(call_id=msg.call_id, reason="answered-elsewhere")
-        await hub.store.deliver_many(
-            [(old.caller, accepted), *((d, elsewhere) for d in old.devices if d != session.id)]
-        )
+
+        def tell(old: CallRecord | None, _new: CallRecord | None) -> list[tuple[str, Message]]:
+            if old is None:
+                return []
+            others = [(d, elsewhere) for d in old.devices if d != session.id]
+            return [(old.caller, accepted), *others]
+
+        # Taken and told in one round trip on a shared store.
+        old, _ = await hub.store.update_call_then_deliver(msg.call_id, take, tell)
+        assert old is not None and old.offer is not None
+        hub.quotas.call_settled(msg.call_id)
+        self._arm(msg.call_id, hub.settings.connection_timeout, "media-fail", {"connecting"})
+        session.push(Offer(call_id=msg.call_id, sdp=old.offer, ref=msg.ref))
         log.info("call %s accepted", short(msg.call_id))
 
     async def reject(self, session: Session, msg: Reject) -> None:

@@ -22,14 +22,15 @@ def test_sdps_are_realistic_and_unique() -> None:
     assert all(3000 <= len(s) <= 5200 and s.startswith("v=0\r\n") for s in flat)
 
 
-@pytest.mark.parametrize("generator", ["machine", "lean", "aiohttp"])
+@pytest.mark.parametrize("generator", ["machine", "native", "lean", "aiohttp"])
 async def test_bench_scenario_loses_and_misroutes_nothing(
     start_server: StartServer, monkeypatch: pytest.MonkeyPatch, generator: str
 ) -> None:
     # The callback-driven raw-frame client (the default), the same frames through a
     # task per side (--generator lean) and aiohttp's (--generator aiohttp) alike.
     monkeypatch.setattr(bench, "LEAN", generator != "aiohttp")
-    monkeypatch.setattr(bench, "MACHINE", generator == "machine")
+    monkeypatch.setattr(bench, "MACHINE", generator in ("machine", "native"))
+    monkeypatch.setattr(bench, "NATIVE", generator == "native")
     # Real timers (not the tests' 0.3 s): a slow CI machine must not end calls early.
     srv = await start_server(
         supervisory_timeout=10.0,
@@ -65,14 +66,15 @@ async def test_bench_scenario_loses_and_misroutes_nothing(
     assert not [k for k in (await srv.store.dump())["records"] if k.startswith("call:")]
 
 
-@pytest.mark.parametrize("generator", ["machine", "lean"])
+@pytest.mark.parametrize("generator", ["machine", "native", "lean"])
 async def test_bench_counts_a_misrouted_call(
     start_server: StartServer, monkeypatch: pytest.MonkeyPatch, generator: str
 ) -> None:
     # Two callees' names swapped in the generator's books: each caller dials the
     # other pair's callee, whose incoming names the wrong caller.
     monkeypatch.setattr(bench, "LEAN", True)
-    monkeypatch.setattr(bench, "MACHINE", generator == "machine")
+    monkeypatch.setattr(bench, "MACHINE", generator in ("machine", "native"))
+    monkeypatch.setattr(bench, "NATIVE", generator == "native")
     srv = await start_server(registrations_per_network=0, pending_calls_per_network=0)
     url = str(srv.server.make_url("")).rstrip("/")
     async with bench.http_session() as http:

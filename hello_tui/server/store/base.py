@@ -29,6 +29,9 @@ DeliveryHandler = Callable[[str, Message], None]
 # is decoded; True: taken as is (sent to the session), False: decode and hand
 # it to the DeliveryHandler.
 FrameHandler = Callable[[str, bytes], bool]
+# What to tell whom once a call update is written: (session id, message) pairs
+# from the (old, new) records; pure, like an Updater (it may run again on a retry).
+Tell = Callable[[CallRecord | None, CallRecord | None], Iterable[tuple[str, Message]]]
 
 
 class Store(ABC):
@@ -125,6 +128,16 @@ class Store(ABC):
         self, call_id: str, fn: Updater[CallRecord]
     ) -> tuple[CallRecord | None, CallRecord | None]:
         """Atomically replace the record with ``fn(record)``; returns (old, new)."""
+
+    async def update_call_then_deliver(
+        self, call_id: str, fn: Updater[CallRecord], tell: Tell
+    ) -> tuple[CallRecord | None, CallRecord | None]:
+        """:meth:`update_call`, then :meth:`deliver_many` of ``tell(old, new)``; a
+        shared store runs both as one script (one round trip): the messages leave
+        only if the update was written, right after it."""
+        old, new = await self.update_call(call_id, fn)
+        await self.deliver_many(tell(old, new))
+        return old, new
 
     async def claim_due_calls(self, now: float, lease: float, limit: int = 200) -> list[str]:
         """Call ids whose ``deadline`` is due, each handed to one claimer only.

@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import random
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any, TypeVar, cast
@@ -55,6 +56,7 @@ from hello_tui.server.store.base import (
     DeliveryHandler,
     FrameHandler,
     Store,
+    Tell,
     Updater,
     redact_store_url,
 )
@@ -84,14 +86,26 @@ _POOL_SIZE = 100
 _POOL_WAIT = 10.0
 
 
-# KEYS: call, timers. ARGV: mode ("cas" or "put"), expected bytes ("" = none),
+# KEYS: call, timers. ARGV: mode ("rev", "cas" or "put"), expected ("rev": the
+# record's revision, its first 12 bytes; "cas": the whole record, "" = none),
 # new bytes ("" = delete), PXAT ms, call id, deadline ("" = no timer), timers PXAT ms.
 # Returns {1} when written, else {0, current bytes} ({0} if there is none).
+# "rev" keeps the 3-5 KB record (the held offer) out of Lua on a compare: Redis 7's
+# Lua hashes every byte of each string a script is handed or reads (~8 µs for
+# 4.5 KB, against 0.6 µs for a plain SET of it: docs/benchmarks.md, session 10).
 _CALL_WRITE = """
-local cur = redis.call('GET', KEYS[1])
-if ARGV[1] == 'cas' and (cur or '') ~= ARGV[2] then
-  if cur then return {0, cur} end
-  return {0}
+if ARGV[1] == 'rev' then
+  if redis.call('GETRANGE', KEYS[1], 0, 11) ~= ARGV[2] then
+    local cur = redis.call('GET', KEYS[1])
+    if cur then return {0, cur} end
+    return {0}
+  end
+elseif ARGV[1] == 'cas' then
+  local cur = redis.call('GET', KEYS[1])
+  if (cur or '') ~= ARGV[2] then
+    if cur then return {0, cur} end
+    return {0}
+  end
 end
 if ARGV[3] == '' then
   redis.call('DEL', KEYS[1])
@@ -105,6 +119,42 @@ else
   redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
   redis.call('PEXPIREAT', KEYS[2], ARGV[7], 'GT')
   redis.call('PEXPIREAT', KEYS[2], ARGV[7], 'NX')
+end
+return {1}
+"""
+# _CALL_WRITE, then (only if written) _DELIVER for each further key. KEYS: call,
+# timers, then sessions. ARGV: _CALL_WRITE's seven, the channel prefix, then one
+# payload per session. Returns _CALL_WRITE's reply.
+_CALL_WRITE_DELIVER = """
+if ARGV[1] == 'rev' then
+  if redis.call('GETRANGE', KEYS[1], 0, 11) ~= ARGV[2] then
+    local cur = redis.call('GET', KEYS[1])
+    if cur then return {0, cur} end
+    return {0}
+  end
+elseif ARGV[1] == 'cas' then
+  local cur = redis.call('GET', KEYS[1])
+  if (cur or '') ~= ARGV[2] then
+    if cur then return {0, cur} end
+    return {0}
+  end
+end
+if ARGV[3] == '' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[5])
+else
+  redis.call('SET', KEYS[1], ARGV[3], 'PXAT', ARGV[4])
+  if ARGV[6] == '' then
+    redis.call('ZREM', KEYS[2], ARGV[5])
+  else
+    redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
+    redis.call('PEXPIREAT', KEYS[2], ARGV[7], 'GT')
+    redis.call('PEXPIREAT', KEYS[2], ARGV[7], 'NX')
+  end
+end
+for i = 3, #KEYS do
+  local inst = redis.call('GET', KEYS[i])
+  if inst then redis.call('PUBLISH', ARGV[8] .. inst, ARGV[i + 6]) end
 end
 return {1}
 """
@@ -165,6 +215,7 @@ return dead
 # included), so it goes once no instance is left to fire it.
 _SCRIPTS = (
     _CALL_WRITE,
+    _CALL_WRITE_DELIVER,
     _CLAIM_DUE,
     _DELIVER,
     _WINDOW_TAKE,
@@ -191,6 +242,34 @@ def _redis_error(error: ReplyError) -> Exception:
     if text.startswith("LOADING"):  # Redis restarted, reading its data: an outage
         return BusyLoadingError(text)
     return ResponseError(text)
+
+
+# A stored call record: _REV, 11 random bytes (its revision: each write its own),
+# then the msgpack. 0xc1 never starts a msgpack document, so records written
+# before revisions (a fleet mid-upgrade) are told apart and compared whole.
+_REV = b"\xc1"
+_REV_SIZE = 12
+_revisions = random.Random(int.from_bytes(os.urandom(16)))  # no syscall per write
+
+
+def _call_bytes(record: CallRecord) -> bytes:
+    """``record`` as stored, under a fresh revision."""
+    return _REV + _revisions.randbytes(_REV_SIZE - 1) + _encoder.encode(record)
+
+
+def _call_record(data: bytes) -> CallRecord:
+    record: CallRecord = _decoders[CallRecord].decode(
+        data[_REV_SIZE:] if data[:1] == _REV else data
+    )
+    return record
+
+
+def _compare(guess: bytes | None) -> tuple[str, bytes]:
+    """The compare-and-set's mode and expected value for ``guess`` (the bytes
+    last seen): its revision when it has one, else the whole record."""
+    if guess is not None and guess[:1] == _REV:
+        return "rev", guess[:_REV_SIZE]
+    return "cas", guess or b""
 
 
 def _ms(until: float) -> int:
@@ -412,7 +491,7 @@ class RedisStore(Store):
         self, mode: str, call_id: str, expected: bytes | None, record: CallRecord | None
     ) -> tuple[bool, bytes | None, bytes | None]:
         """Run ``_CALL_WRITE``; returns (written, the new bytes, Redis's bytes if not)."""
-        data = _encoder.encode(record) if record is not None else b""
+        data = _call_bytes(record) if record is not None else b""
         keys, args = self._call_write_args(mode, call_id, expected, record, data)
         reply = cast("list[Any]", await self._eval(_CALL_WRITE, keys, *args))
         if int(reply[0]) == 1:
@@ -430,7 +509,10 @@ class RedisStore(Store):
         record: CallRecord | None,
         data: bytes,
     ) -> tuple[list[str], tuple[Any, ...]]:
-        """``_CALL_WRITE``'s keys and arguments."""
+        """``_CALL_WRITE``'s keys and arguments (``cas``: against the bytes
+        ``expected``, by their revision when they have one)."""
+        if mode == "cas":
+            mode, expected = _compare(expected)
         deadline = record.deadline if record is not None else None
         return [self._k("call", call_id), self._k("timers")], (
             mode, expected or b"", data, _ms(record.until) if record else 0, call_id,
@@ -450,7 +532,7 @@ class RedisStore(Store):
         # are loaded on every (re)connect, so the write does not miss its script
         # after a restart while a delivery behind it runs; if it does miss, the
         # EVAL below still stores the record before the deliveries are counted.)
-        data = _encoder.encode(record)
+        data = _call_bytes(record)
         keys, args = self._call_write_args("put", record.call_id, None, record, data)
         write = self._cmd("EVALSHA", _SHA[_CALL_WRITE], len(keys), *keys, *args)
         self._remember(record.call_id, data)  # the deliveries' hint: what is written
@@ -467,14 +549,13 @@ class RedisStore(Store):
     async def get_call(self, call_id: str) -> CallRecord | None:
         data = await self._cmd("GET", self._k("call", call_id))
         self._remember(call_id, None if data is None else _bytes(data))
-        return None if data is None else _decoders[CallRecord].decode(_bytes(data))
+        return None if data is None else _call_record(_bytes(data))
 
     async def known_call(self, call_id: str) -> CallRecord | None:
         seen = self._seen.get(call_id)
         if seen is None:
             return await self.get_call(call_id)
-        record: CallRecord = _decoders[CallRecord].decode(seen)
-        return record
+        return _call_record(seen)
 
     async def update_call(
         self, call_id: str, fn: Updater[CallRecord]
@@ -483,9 +564,8 @@ class RedisStore(Store):
         if guess is None:  # nothing seen here: read first (an absent record is a fact too)
             raw = await self._cmd("GET", self._k("call", call_id))
             guess, checked = (None if raw is None else _bytes(raw)), True
-        decoder = _decoders[CallRecord]
         for _ in range(_RETRIES):
-            old = None if guess is None else decoder.decode(guess)
+            old = None if guess is None else _call_record(guess)
             try:
                 new = fn(old)
             except Exception:
@@ -498,6 +578,56 @@ class RedisStore(Store):
             if written:
                 return old, new
             guess, checked = current, True
+        raise RuntimeError("CallRecord update kept conflicting; gave up")
+
+    async def update_call_then_deliver(
+        self, call_id: str, fn: Updater[CallRecord], tell: Tell
+    ) -> tuple[CallRecord | None, CallRecord | None]:
+        # update_call's compare-and-set, with the deliveries to other instances'
+        # sessions in the same script (_CALL_WRITE_DELIVER): published only if the
+        # write is, one round trip instead of two on the call's path. Sessions held
+        # here get theirs once it is written.
+        guess, checked = self._seen.get(call_id), False
+        if guess is None:  # nothing seen here: read first (an absent record is a fact too)
+            raw = await self._cmd("GET", self._k("call", call_id))
+            guess, checked = (None if raw is None else _bytes(raw)), True
+        for _ in range(_RETRIES):
+            old = None if guess is None else _call_record(guess)
+            try:
+                new = fn(old)
+            except Exception:
+                if checked:
+                    raise  # refused on what Redis holds: nothing changed
+                raw = await self._cmd("GET", self._k("call", call_id))  # maybe a stale guess
+                guess, checked = (None if raw is None else _bytes(raw)), True
+                continue
+            data = _call_bytes(new) if new is not None else b""
+            local: list[tuple[DeliveryHandler, str, Message]] = []
+            remote: list[tuple[str, Message]] = []
+            for session_id, message in tell(old, new):
+                instance = self._instances.get(session_id)
+                handler = self._handlers.get(instance) if instance is not None else None
+                if handler is not None:
+                    local.append((handler, session_id, message))
+                else:
+                    remote.append((session_id, message))
+            keys, args = self._call_write_args("cas", call_id, guess, new, data)
+            if remote:
+                keys += [self._k("session", session_id) for session_id, _ in remote]
+                args += (
+                    self._k("inst", ""),
+                    *(self._payload(sid, message, data or None) for sid, message in remote),
+                )
+                reply = cast("list[Any]", await self._eval(_CALL_WRITE_DELIVER, keys, *args))
+            else:
+                reply = cast("list[Any]", await self._eval(_CALL_WRITE, keys, *args))
+            if int(reply[0]) == 1:
+                self._remember(call_id, data or None)
+                for handler, session_id, message in local:
+                    handler(session_id, message)
+                return old, new
+            guess, checked = (_bytes(reply[1]) if len(reply) > 1 else None), True
+            self._remember(call_id, guess)
         raise RuntimeError("CallRecord update kept conflicting; gave up")
 
     async def claim_due_calls(self, now: float, lease: float, limit: int = 200) -> list[str]:
@@ -546,12 +676,13 @@ class RedisStore(Store):
         payload = self._payload(session_id, message)
         return await self._publish(self._k("session", session_id), payload) > 0
 
-    def _payload(self, session_id: str, message: Message) -> bytes:
+    def _payload(self, session_id: str, message: Message, record: bytes | None = None) -> bytes:
         """What travels on the instance channel: ``sid\\n`` and the frame, or for a
-        hinted message ``sid call_id size\\n``, the record's bytes, then the frame."""
+        hinted message ``sid call_id size\\n``, the record's bytes (``record``, or
+        as last seen here), then the frame."""
         if type(message) in _HINTED:
             call_id: str = message.call_id  # type: ignore[attr-defined]
-            seen = self._seen.get(call_id)
+            seen = record if record is not None else self._seen.get(call_id)
             if seen is not None:
                 head = f"{session_id} {call_id} {len(seen)}\n".encode()
                 return head + seen + encode(message)
@@ -870,7 +1001,7 @@ class RedisStore(Store):
         async for _, data in self._scan("call"):
             if data is None:
                 continue
-            record = _decoders[CallRecord].decode(_bytes(data))
+            record = _call_record(_bytes(data))
             named = {record.caller, record.callee, *record.devices}
             if not named.isdisjoint(sessions):
                 out.append(record)
@@ -932,9 +1063,15 @@ class RedisStore(Store):
                 data = await self._r.get(key)
                 if data is not None:
                     pttl = await self._r.pttl(key)
-                    out["records"][f"{kind}:{rest}"] = msgspec.to_builtins(
-                        _decoders[_KINDS[kind]].decode(_bytes(data))
-                    ) | {"ttl_ms": pttl}
+                    blob = _bytes(data)
+                    decoded = (
+                        _call_record(blob)
+                        if kind == "call"
+                        else _decoders[_KINDS[kind]].decode(blob)
+                    )
+                    out["records"][f"{kind}:{rest}"] = msgspec.to_builtins(decoded) | {
+                        "ttl_ms": pttl
+                    }
             elif kind == "presence":
                 # withscores=True: (member, score) pairs, which the reply's type does not say
                 members = cast(
