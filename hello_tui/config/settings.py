@@ -33,11 +33,10 @@ class AudioSettings(_Section):
     auto_gain: bool = True
     # How device: endpoints reach the sound card (media/devices.py): "pulse" (libpulse,
     # a PulseAudio or PipeWire-pulse server), "portaudio" (ALSA...), "auto": pulse when
-    # a server answers and libpulse loads, else PortAudio. PortAudio by default for now:
-    # pulse is leaner and, since session 9, cancels echo as well, but a test worker that
-    # ran hundreds of pulse calls died at its exit in every full run with auto as the
-    # default, cause not found (docs/media.md, "The pulse backend", session 9).
-    backend: Literal["auto", "pulse", "portaudio"] = "portaudio"
+    # a server answers and libpulse loads, else PortAudio (the default: leaner, and since
+    # session 9 the echo canceller's reference is as steady on it: docs/media.md, "The
+    # pulse backend", has the figures both ways).
+    backend: Literal["auto", "pulse", "portaudio"] = "auto"
     # AEC3's config: "tuned" (ours, through the shim when it is built: media/aec3_tuned.py)
     # or "default" (pywebrtc-audio's; ducks the local talker more during double talk).
     echo_tuning: Literal["tuned", "default"] = "tuned"

@@ -45,7 +45,7 @@ _sd: ModuleType | None = None
 _pa_lock = threading.RLock()
 _streams: weakref.WeakSet[Any] = weakref.WeakSet()  # made by open_on: refresh_if_idle waits
 DEVICE_BUSY = -9985  # paDeviceUnavailable: someone (maybe we) holds it, it has not gone
-_backend_setting: Backend = "portaudio"  # [audio] backend (set_backend); docs/media.md
+_backend_setting: Backend = "auto"  # [audio] backend (set_backend); docs/media.md
 PULSE_HOSTAPI = "PulseAudio"  # AudioDevice.hostapi of the pulse backend's devices
 # PortAudio's (ALSA's) names of the sound server's default device: on pulse they mean
 # the default too (unless a device has that name), so configs written for PortAudio work.

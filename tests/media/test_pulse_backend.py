@@ -218,7 +218,7 @@ def test_a_removed_sink_is_no_longer_there(pulse_backend: PulseDaemon) -> None:
 def test_the_backend_setting_and_its_override(monkeypatch: pytest.MonkeyPatch) -> None:
     from hello_tui.config.settings import AudioSettings
 
-    assert AudioSettings().backend == "portaudio"  # the default (docs/media.md, session 9)
+    assert AudioSettings().backend == "auto"  # the default (docs/media.md, session 9)
     monkeypatch.delenv(devices.BACKEND_ENV, raising=False)
     try:
         devices.set_backend("portaudio")
@@ -228,7 +228,7 @@ def test_the_backend_setting_and_its_override(monkeypatch: pytest.MonkeyPatch) -
         with pytest.raises(ValueError, match="unknown audio backend"):
             devices.set_backend("jack")
     finally:
-        devices.set_backend("portaudio")  # the default
+        devices.set_backend("auto")  # the default
 
 
 def test_auto_falls_back_to_portaudio_without_a_server_or_libpulse(
