@@ -69,8 +69,9 @@ async def test_tone_played_on_the_device_sink_is_recorded_by_the_device_source(
     assert mic.dropped <= 5 and mic.stalls <= 2  # bounded, not zero: the machine may be busy
     assert stats.frames >= 50
     # A loaded machine can leave the speaker's callback unrun for a while (on either
-    # backend): the playout buffer then overflows, bounded (half a second).
-    assert stats.underruns <= 1 and stats.drops <= 24_000
+    # backend): the playout buffer then overflows, bounded (half a second), or underruns
+    # a few times (3 in 1.2 s at most: 2 were seen with three helpers loading 2 cores).
+    assert stats.underruns <= 3 and stats.drops <= 24_000
     assert 0 < stats.buffer_ms <= 200
     assert stats.level > 0.1  # the output level meter saw the tone
 

@@ -58,7 +58,11 @@ async def test_settings_lists_a_device_plugged_in_while_it_is_open(pulse: PulseD
         await wait_until(pilot, lambda: screen.meter_source is not None, what="meter open")
         pulse.add_null_sink(PLUGGED)  # plugged in
         pulse.alsa_devices({MIC: f"{MIC}.monitor", SPEAKER: SPEAKER, PLUGGED: PLUGGED})
-        await wait_until(pilot, lambda: f"device:{PLUGGED}" in _outputs(app), what="hot-plug")
+        # PortAudio re-lists by terminating and re-initialising (ALSA probes every
+        # PCM): more than T once, with three helpers loading the 2 cores.
+        await wait_until(
+            pilot, lambda: f"device:{PLUGGED}" in _outputs(app), timeout=2 * T, what="hot-plug"
+        )
         await wait_until(pilot, lambda: screen.meter_source is not None, what="meter back")
         assert "re-read when no call" not in str(screen.query_one("#devices-note").render())
 
