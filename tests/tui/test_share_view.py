@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from textual import events
 from textual.widgets import Digits, Input
 
 from hello_tui.tui.screens.call import CallScreen
@@ -64,6 +65,15 @@ async def test_share_both_ways_from_the_call_screen(server: str, peers: Any) -> 
         assert "hm [b]x" in view.lines[0].text  # shown literally, never as markup
         await pilot.press("escape")
         assert not view.has_focus
+        # i with keys right behind it, all read at once (a script, a paste, a fast
+        # typist; the TUI-to-TUI test's keys under load): none is lost to the call
+        # screen, to which the app handed them before the i's binding ran.
+        for key, char in [("i", "i"), ("x", "x"), ("w", "w"), ("enter", "\r")]:
+            event = events.Key(key, char)
+            event.set_sender(app)
+            app._driver.send_message(event)  # as Pilot.press does, without its waits
+        await wait_until(pilot, lambda: "xw" in view.text(), what="keys queued behind i")
+        await pilot.press("escape")
 
         # g grants: the banner says so, always visible; bob's keys reach our pty.
         await pilot.press("g")

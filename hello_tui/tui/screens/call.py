@@ -83,7 +83,11 @@ class CallScreen(Screen[Any]):
         # Terminal sharing (docs/sharing.md; widgets/shared_terminal.py).
         Binding("s", "share", "Share"),
         Binding("g", "grant", "Grant/revoke control", show=False),
-        Binding("i", "type_in", "Type in the shared terminal", show=False),
+        # Priority: run as the app reads the i, so keys read right behind it (a paste, a
+        # script, a fast typist) already go to the shared terminal; a screen binding ran
+        # later, from this screen's queue, and they were lost. Not while the chat's
+        # line or the shared terminal has the keys (check_action).
+        Binding("i", "type_in", "Type in the shared terminal", show=False, priority=True),
         Binding("p", "pause_share", "Pause the shared view", show=False),
         Binding("y", "copy_share", "Copy the shared screen", show=False),
         # Before the chat log's own (priority), but only while a terminal is shown and
@@ -450,14 +454,14 @@ class CallScreen(Screen[Any]):
     _SCROLL_ACTIONS = frozenset({"share_back", "share_back_line", "share_live"})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action not in self._SCROLL_ACTIONS:
+        if action not in self._SCROLL_ACTIONS and action != "type_in":
             return True
         from textual.widgets import Input
 
         focused = self.focused
         if isinstance(focused, (Input, SharedTerminal)):
             return False  # those keys are theirs (the chat's line, the shared program)
-        return bool(self.query_one(SharePane).side)
+        return True if action == "type_in" else bool(self.query_one(SharePane).side)
 
     def action_share_back(self, pages: int) -> None:
         """A page into the shared terminal's history (negative: towards live)."""

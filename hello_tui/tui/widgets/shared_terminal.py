@@ -391,7 +391,9 @@ class SharePane(Vertical):
         if self.side == "remote" and not getattr(share, "control", False):
             return "their terminal is read-only: they have not given you control"
         self.view.can_focus = True
-        self.view.focus()
+        # Now, not Widget.focus()'s call_later: keys already queued behind this one
+        # (a paste, a script, a fast typist) went to the call screen and were lost.
+        self.screen.set_focus(self.view)
         return ""
 
     def action_leave(self) -> None:
