@@ -544,6 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     module, func = args._handler.split(":")
     if module != "hello_tui.cli.serve_cmd":  # the server's threads are not this measure's
         _malloc_settings()
+        _lean_imports()
 
     def handle() -> int | None:
         if not module.startswith("hello_tui.cli.serve_cmd"):  # the server logs on its own
@@ -577,6 +578,14 @@ def _malloc_settings() -> None:
     from hello_tui.util.malloc_arenas import limit_malloc_arenas
 
     limit_malloc_arenas(1)
+
+
+def _lean_imports() -> None:
+    """Stand-ins a client process puts in place before any handler imports: websockets'
+    version module without importlib.metadata (signaling/websockets_version.py)."""
+    from hello_tui.signaling import websockets_version
+
+    websockets_version.install()
 
 
 def _crashed(args: argparse.Namespace, exc: Exception, command: str) -> int:
