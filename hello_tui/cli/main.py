@@ -542,6 +542,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _process_settings()
     module, func = args._handler.split(":")
+    if module != "hello_tui.cli.serve_cmd":  # the server's threads are not this measure's
+        _malloc_settings()
+        _lean_imports()
 
     def handle() -> int | None:
         if not module.startswith("hello_tui.cli.serve_cmd"):  # the server logs on its own
@@ -566,6 +569,23 @@ def _process_settings() -> None:
     threshold, so the pool only idles (its stacks and buffers). The user's value wins.
     """
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def _malloc_settings() -> None:
+    """One glibc malloc arena for a client process, before any thread starts: the
+    per-thread arenas of the device, warm-up and libpulse threads held ~7 MiB of a
+    pulse ``device:`` call's peak (util/malloc_arenas.py; MALLOC_ARENA_MAX wins)."""
+    from hello_tui.util.malloc_arenas import limit_malloc_arenas
+
+    limit_malloc_arenas(1)
+
+
+def _lean_imports() -> None:
+    """Stand-ins a client process puts in place before any handler imports: websockets'
+    version module without importlib.metadata (signaling/websockets_version.py)."""
+    from hello_tui.signaling import websockets_version
+
+    websockets_version.install()
 
 
 def _crashed(args: argparse.Namespace, exc: Exception, command: str) -> int:

@@ -39,6 +39,33 @@ NOT_IMPORTED = (
 )
 
 
+HEAP_MAX = 64 << 20  # glibc's per-thread arena heap: 64 MiB aligned, reserved as one
+
+
+def thread_arenas(maps: list[str]) -> list[str]:
+    """The per-thread malloc arenas' heaps in a /proc/PID/maps: an anonymous mapping
+    at a 64 MiB boundary whose pages up to the next boundary are anonymous too (the
+    used part rw-p, the rest of the reservation ---p)."""
+    anon = []
+    for line in maps:
+        fields = line.split()
+        if len(fields) == 5:  # no path: anonymous
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            anon.append((lo, hi, fields[1]))
+    heaps = []
+    for i, (lo, hi, perm) in enumerate(anon):
+        if lo % HEAP_MAX or not perm.startswith("rw"):
+            continue
+        end = hi
+        for nlo, nhi, _ in anon[i + 1 :]:
+            if nlo != end or end >= lo + HEAP_MAX:
+                break
+            end = nhi
+        if end == lo + HEAP_MAX:
+            heaps.append(f"{lo:x}-{end:x}")
+    return heaps
+
+
 async def _hello(*args: str, started: list[int] | None = None) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-X", "importtime", "-m", "hello_tui", *args,
@@ -65,7 +92,10 @@ async def test_an_audio_call_through_a_server_imports_only_the_call(env: Env) ->
     await incoming.accept()
     await incoming.wait_for(ev.MediaFlowing, T)
     with open(f"/proc/{pid[0]}/maps") as maps:  # the caller, mid-call (2 s after connecting)
-        libraries = {line.split()[-1] for line in maps if ".so" in line}
+        lines = maps.read().splitlines()
+    libraries = {line.split()[-1] for line in lines if ".so" in line}
+    # one malloc arena (util/malloc_arenas.py): no per-thread heap of its threads
+    assert thread_arenas(lines) == [], "a call's threads got malloc arenas of their own"
     assert any("libopus" in path for path in libraries)  # it sees the call's codec
     ffmpeg = sorted(path for path in libraries if "libavcodec" in path or "libavformat" in path)
     assert ffmpeg == [], f"an audio-only call loaded FFmpeg: {ffmpeg}"
