@@ -17,9 +17,9 @@ built for (:data:`PINNED`), else the binding's default runs (docs/media.md).
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +62,26 @@ class ShimUnavailable(RuntimeError):
 _lib: ctypes.CDLL | None = None
 
 
+def _binding_version() -> str | None:
+    """pywebrtc-audio's installed version, from its ``.dist-info`` directory's name
+    next to the package: ``importlib.metadata`` costs a call ~1 MiB of RSS (it drags
+    zipfile, email, csv...; docs/media.md, "One malloc arena (session 10)"), and
+    nothing else on the call path imports it any more. It answers where the
+    directory is not alone or not there (an unusual install)."""
+    spec = importlib.util.find_spec("pywebrtc_audio")
+    if spec is None or spec.origin is None:
+        return None
+    found = list(Path(spec.origin).parent.parent.glob("pywebrtc_audio-*.dist-info"))
+    if len(found) == 1:
+        return found[0].name[len("pywebrtc_audio-") : -len(".dist-info")]
+    from importlib import metadata
+
+    try:
+        return metadata.version("pywebrtc-audio")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def load_shim() -> ctypes.CDLL:
     """The shim's library, loaded once; :class:`ShimUnavailable` with one line why not."""
     global _lib
@@ -70,10 +90,9 @@ def load_shim() -> ctypes.CDLL:
     path = Path(os.environ.get("HELLO_TUI_AEC3_SHIM") or SHIM)
     if not path.is_file():
         raise ShimUnavailable(f"not built ({path.name}: no g++ or no network at the build)")
-    try:
-        version = metadata.version("pywebrtc-audio")
-    except metadata.PackageNotFoundError:
-        raise ShimUnavailable("pywebrtc-audio is not installed") from None
+    version = _binding_version()
+    if version is None:
+        raise ShimUnavailable("pywebrtc-audio is not installed")
     if version != PINNED:  # other struct layouts: calling in would corrupt memory
         raise ShimUnavailable(f"built for pywebrtc-audio {PINNED}, {version} is installed")
     try:

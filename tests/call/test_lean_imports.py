@@ -36,6 +36,10 @@ NOT_IMPORTED = (
     "yarl",
     "multidict",
     "av",  # PyAV and FFmpeg (~16 MiB): a stand-in instead (media/av_standin.py)
+    # ~1 MiB with zipfile, email, csv: websockets' version module (a stand-in now:
+    # signaling/websockets_version.py) and the AEC3 shim's version check (the
+    # binding's .dist-info name now)
+    "importlib.metadata",
 )
 
 
