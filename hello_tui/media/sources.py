@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
@@ -51,6 +51,9 @@ from hello_tui.media.eager import EagerQueue, frame_queue
 from hello_tui.media.endpoint import parse_endpoint
 from hello_tui.media.errors import MediaError
 from hello_tui.media.levels import rms_dbfs
+
+if TYPE_CHECKING:
+    from hello_tui.media.capture_native import NativeProcessor
 
 STALL_TIMEOUT = 0.200  # no block from the card for this long: send silence meanwhile
 MAX_LATE = 0.100  # seconds behind schedule before a paced source skips ahead
@@ -200,11 +203,11 @@ VOICE_PROBABILITY = 0.5  # the processor's speech probability that counts as tal
 VOICE_DBFS = -40.0  # without a processor: a block this loud counts as talking
 
 
-def _cancels_echo(processor: CaptureProcessor | None) -> bool:
+def _cancels_echo(processor: CaptureProcessor | NativeProcessor | None) -> bool:
     return processor is not None and processor.echo_cancellation
 
 
-def _is_voice(block: Samples, processor: CaptureProcessor | None) -> bool:
+def _is_voice(block: Samples, processor: CaptureProcessor | NativeProcessor | None) -> bool:
     """The processor's voice detector when there is one, else a simple energy gate."""
     if processor is not None:
         return processor.speech_probability >= VOICE_PROBABILITY
@@ -248,7 +251,7 @@ class DeviceSource(AudioSource):
         self._main_loop: asyncio.AbstractEventLoop | None = None
         self._queue: _FrameQueue | None = None
         self._chunks = Rechunker()
-        self.processor: CaptureProcessor | None = None
+        self.processor: CaptureProcessor | NativeProcessor | None = None
         self._start_lock = threading.Lock()
         self._started = False
         # Devices that change (switch): which stream is heard, when it last delivered.
