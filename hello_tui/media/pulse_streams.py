@@ -447,7 +447,20 @@ class PulseStream:
         self._state = -1  # the stream's state as its last state callback saw it
         self._on_state = pa.StreamNotify(self._state_changed)
         self._on_request = pa.StreamRequest(self._write if kind == "output" else self._read)
+        # A microphone whose blocks go to C (media/capture_native.py): libpulse calls
+        # capture_path.cpp's read callback, Python never runs on this stream's thread.
+        self._binding: Any = None
+        native = getattr(callback, "native_capture", None) if kind == "input" else None
+        if native is not None:
+            capture, generation = native
+            self._binding = capture.bind(generation, blocksize)
+            self._on_request = pa.StreamRequest(self._binding.callback_address)
         self._on_underflow = pa.StreamNotify(self._underflowed)
+
+    @property
+    def native(self) -> bool:
+        """The microphone's blocks go to C (a ``native_capture`` callback), not Python."""
+        return self._binding is not None
 
     @property
     def active(self) -> bool:
@@ -495,7 +508,8 @@ class PulseStream:
             else:
                 fragsize = _knob_bytes("HELLO_TUI_PULSE_FRAGSIZE_MS", block)
                 attr = pa.BufferAttr(pa.UNSET, pa.UNSET, pa.UNSET, pa.UNSET, fragsize)
-                lib.pa_stream_set_read_callback(stream, self._on_request, None)
+                userdata = self._binding.handle if self._binding is not None else None
+                lib.pa_stream_set_read_callback(stream, self._on_request, userdata)
                 rc = lib.pa_stream_connect_record(stream, self.device.encode(), attr, flags)
             state = pa.STREAM_FAILED if rc < 0 else lib.pa_stream_get_state(stream)
             while state not in (pa.STREAM_READY, pa.STREAM_FAILED, pa.STREAM_TERMINATED):
@@ -696,3 +710,5 @@ class PulseStream:
                 lib.pa_stream_unref(stream)
         if self._own:
             ctx.close()
+        if self._binding is not None:  # (its callback can no longer run: unset, joined)
+            self._binding.unbind()

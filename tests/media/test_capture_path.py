@@ -9,13 +9,17 @@ closed while its callback runs.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import os
+import time
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
 
-from hello_tui.media import capture_native
+from hello_tui.media import capture_native, devices
 from hello_tui.media import pulse_streams as ps
 from hello_tui.media.audio_format import Rechunker
 from hello_tui.media.audio_processing import (
@@ -23,8 +27,15 @@ from hello_tui.media.audio_processing import (
     CaptureProcessor,
     ProcessingConfig,
     ProcessingStats,
+    attach_processing,
     open_processor,
 )
+from hello_tui.media.levels import rms_dbfs
+from hello_tui.media.sinks import DeviceSink, open_audio_sink
+from hello_tui.media.sources import DeviceSource, SineSource
+from tests.media.conftest import peak_hz
+from tests.media.test_pulse_backend import Tone, _thread_states
+from tests.pulse import SINK, PulseDaemon
 
 RATE = 48_000
 
@@ -213,3 +224,109 @@ def test_the_c_capture_timeline_and_frames_are_the_python_ones(processing: bool)
     if python is not None and native is not None:
         assert _comparable(native.stats()) == _comparable(python.stats())
         assert python.stats().realignments  # the jumps re-paired
+
+
+# --- A real pulse microphone through the C path ---
+
+
+@pytest.fixture
+def pulse_backend(pulse: PulseDaemon, monkeypatch: pytest.MonkeyPatch) -> PulseDaemon:
+    monkeypatch.setenv(devices.BACKEND_ENV, "pulse")
+    return pulse
+
+
+def _open_fds() -> int:
+    """The process's open eventfds (the capture path's wake-ups among them)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # (the listing's own fd, closed since)
+            count += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventfd]"
+    return count
+
+
+async def test_a_pulse_microphone_runs_in_c_and_python_gets_whole_frames(
+    pulse_backend: PulseDaemon,
+) -> None:
+    """A tone played into the null sink, captured from its monitor by a ``device:``
+    source: the stream calls C (no Python thread state on its thread while it runs),
+    the frames are the tone, and open/close rounds pile up no eventfd or state."""
+    tone = Tone()
+    out, _ = devices.open_stream("output", SINK, tone, samplerate=RATE, blocksize=BLOCK)
+    out.start()
+    try:
+        states = _thread_states()
+        fds = []
+        for _ in range(3):
+            source = DeviceSource(f"device:{SINK}.monitor", f"{SINK}.monitor")
+            assert source._stream.native
+            frames = [(await source.recv()).to_ndarray()[0] for _ in range(25)]
+            assert _thread_states() == states  # (the speaker's was there before)
+            source.stop()
+            gc.collect()  # the last round's source is gone
+            fds.append(_open_fds())
+        heard = np.concatenate(frames[5:])
+        assert abs(peak_hz(heard) - 440) < 10 and rms_dbfs(heard) > -20
+        assert fds[1] == fds[2]
+    finally:
+        out.close()
+
+
+async def test_the_c_path_processes_a_pulse_microphone_and_pairs_the_speaker(
+    pulse_backend: PulseDaemon,
+) -> None:
+    """With the processing stage (AEC3 on, the speaker feeding its reference) the
+    frames still come, processed in C, and the pairing got the speaker's far end."""
+    sink = open_audio_sink(f"device:{SINK}", fallback=False)
+    source = DeviceSource(f"device:{SINK}.monitor", f"{SINK}.monitor")
+    assert isinstance(sink, DeviceSink)
+    try:
+        attach_processing(source, sink, ProcessingConfig(), ask_headset=False)
+        assert isinstance(source.processor, capture_native.NativeProcessor)
+        assert source.processor.echo_cancellation and source.processor.trim_fills
+        await sink.start(SineSource("sine:440", 440))
+        for _ in range(25):
+            await source.recv()
+        stats = source.processor.stats()
+        assert stats.frames >= 40 and stats.far_frames > 0 and stats.tuned
+    finally:
+        source.stop()
+        await sink.stop()
+
+
+def test_closing_pulse_microphones_while_their_c_callbacks_run(
+    pulse_backend: PulseDaemon,
+) -> None:
+    """Streams bound to one capture closed and switched while blocks arrive (the
+    mainloop thread in C): nothing crashes, and the capture's eventfd closes once the
+    owner and the last stream have let go, not before."""
+    tone = Tone()
+    out, _ = devices.open_stream("output", SINK, tone, samplerate=RATE, blocksize=BLOCK)
+    out.start()
+    try:
+        gc.collect()  # (an earlier test's capture, freed now rather than mid-count)
+        fds = _open_fds()
+        capture = capture_native.NativeCapture(0.5, -40.0)
+        capture.listen()
+        streams = []
+        for generation in range(6):
+            callback: Any = lambda *_a: None  # noqa: E731
+            callback.native_capture = (capture, generation)
+            mic, _ = devices.open_stream("input", f"{SINK}.monitor", callback,
+                                         samplerate=RATE, blocksize=BLOCK)  # fmt: skip
+            mic.start()
+            streams.append(mic)
+            deadline = time.monotonic() + 5
+            while capture.pop() is None and time.monotonic() < deadline:
+                time.sleep(0.005)
+            capture.switch()  # the next stream's blocks from now on
+            if generation % 2:
+                streams.pop(0).close()  # a stream closed while another one runs
+        del capture, callback, mic  # the owner lets go first: the open streams hold it
+        gc.collect()
+        assert _open_fds() > fds
+        while streams:
+            streams.pop().close()
+        gc.collect()
+        assert _open_fds() == fds
+    finally:
+        out.close()
