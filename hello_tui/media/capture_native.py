@@ -69,7 +69,7 @@ def library() -> Any:
         "cap_stop": (None, [vp]),
         "cap_pop": (c_int, [vp, i16]),
         "cap_counters": (None, [vp, ctypes.POINTER(c_double)]),
-        "cap_bind": (vp, [vp, c_int, c_int, vp, vp, vp]),
+        "cap_bind": (vp, [vp, c_int, c_int, c_double, vp, vp, vp]),
         "cap_unbind": (None, [vp]),
         "cap_stream_overflows": (ctypes.c_int64, [vp]),
         "cap_chunk": (None, [vp, i16, c_int, c_double]),
@@ -259,16 +259,19 @@ class NativeCapture:
         last, overflows, gap, voice, dropped = self._counters
         return last, int(overflows), None if math.isnan(gap) else gap, int(voice), int(dropped)
 
-    def bind(self, generation: int, blocksize: int) -> Binding:
-        """A binding for one pulse record stream of ``generation``."""
-        return Binding(self, generation, blocksize)
+    def bind(self, generation: int, blocksize: int, latency: float) -> Binding:
+        """A binding for one pulse record stream of ``generation`` (``latency``: its
+        capture latency until the server reports one)."""
+        return Binding(self, generation, blocksize, latency)
 
 
 class Binding:
     """A pulse record stream's side of a :class:`NativeCapture`: its userdata for
     ``cap_pulse_read``. Unbind only after the stream is disconnected."""
 
-    def __init__(self, capture: NativeCapture, generation: int, blocksize: int) -> None:
+    def __init__(
+        self, capture: NativeCapture, generation: int, blocksize: int, latency: float
+    ) -> None:
         from hello_tui.media import pulse_lib as pa
 
         lib, raw = capture._lib, pa.lib()
@@ -278,7 +281,7 @@ class Binding:
         def address(fn: Any) -> int:
             return ctypes.cast(fn, ctypes.c_void_p).value or 0
 
-        self.handle = lib.cap_bind(capture.handle, generation, blocksize,
+        self.handle = lib.cap_bind(capture.handle, generation, blocksize, latency,
                                    address(raw.pa_stream_peek), address(raw.pa_stream_drop),
                                    address(raw.pa_stream_get_latency))  # fmt: skip
         self.callback_address = address(lib.cap_pulse_read)

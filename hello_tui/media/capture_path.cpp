@@ -529,11 +529,13 @@ void cap_counters(void* c, double* out) {
     std::memcpy(out, v, sizeof v);
 }
 
-void* cap_bind(void* c, int generation, int blocksize, void* peek, void* drop,
+// latency: the capture latency until the server reports one (PulseStream: the one asked).
+void* cap_bind(void* c, int generation, int blocksize, double latency, void* peek, void* drop,
                void* get_latency) {
     auto* cap = static_cast<Capture*>(c);
     cap->refs++;
     auto* b = new Binding{cap, generation, blocksize};
+    b->latency = latency;
     b->peek = reinterpret_cast<int (*)(void*, const void**, size_t*)>(peek);
     b->drop = reinterpret_cast<int (*)(void*)>(drop);
     b->get_latency = reinterpret_cast<int (*)(void*, uint64_t*, int*)>(get_latency);

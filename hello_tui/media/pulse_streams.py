@@ -453,7 +453,7 @@ class PulseStream:
         native = getattr(callback, "native_capture", None) if kind == "input" else None
         if native is not None:
             capture, generation = native
-            self._binding = capture.bind(generation, blocksize)
+            self._binding = capture.bind(generation, blocksize, self._latency)
             self._on_request = pa.StreamRequest(self._binding.callback_address)
         self._on_underflow = pa.StreamNotify(self._underflowed)
 

@@ -208,7 +208,7 @@ def test_the_c_capture_timeline_and_frames_are_the_python_ones(processing: bool)
     capture = capture_native.NativeCapture(0.5, -40.0)
     capture.set_processor(native)
     capture.listen()
-    binding = capture.bind(0, BLOCK)
+    binding = capture.bind(0, BLOCK, 0.01)
     got = []
     for captured, chunk in ops:
         if chunk is None:
