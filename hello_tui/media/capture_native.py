@@ -23,6 +23,7 @@ import contextlib
 import ctypes
 import math
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,6 +60,8 @@ def library() -> Any:
         "cp_feed_far": (None, [vp, i16, c_int, c_double, c_int]),
         "cp_process": (c_int, [vp, i16, c_int, c_double, c_int, i16]),
         "cp_stats": (None, [vp, ctypes.POINTER(c_double)]),
+        "cp_tap": (None, [vp, c_int]),
+        "cp_tap_take": (ctypes.c_int64, [vp, i16, i16, ctypes.c_int64]),
         "cap_new": (vp, [ctypes.c_float, c_double]),
         "cap_fd": (c_int, [vp]),
         "cap_free": (None, [vp]),
@@ -121,8 +124,7 @@ class NativeProcessor:
         self._in = np.zeros(0, dtype=np.int16)
         self._out = np.zeros(0, dtype=np.int16)
         self._set_module(self.echo_cancellation, reset=False)
-        # Diagnostics (bench/aec.py) tap the Python class only: C never calls back.
-        self.tap = None
+        self._tap: Callable[[Samples, Samples], None] | None = None
 
     def _set_module(self, on: bool, *, reset: bool) -> None:
         cfg = self.config
@@ -140,6 +142,32 @@ class NativeProcessor:
         handle, self.handle = getattr(self, "handle", None), None
         if handle:
             self._lib.cp_free(handle)  # (a capture it is set on keeps it until it ends)
+
+    @property
+    def tap(self) -> Callable[[Samples, Samples], None] | None:
+        """Diagnostics (bench/aec.py, tests): called with each 10 ms (near, far) pair the
+        processor got, as CaptureProcessor's, but later: C keeps the pairs (up to 2
+        minutes) and they are handed over when the tap is unset or ``stats()`` read."""
+        return self._tap
+
+    @tap.setter
+    def tap(self, tap: Callable[[Samples, Samples], None] | None) -> None:
+        self._lib.cp_tap(self.handle, 0)
+        self._flush_tap()  # what was kept goes to the tap it was kept for
+        self._tap = tap
+        if tap is not None:
+            self._lib.cp_tap(self.handle, 1)
+
+    def _flush_tap(self) -> None:
+        tap = self._tap
+        if tap is None:
+            return
+        lib = self._lib
+        n = int(lib.cp_tap_take(self.handle, None, None, 0))
+        near, far = np.zeros(n, dtype=np.int16), np.zeros(n, dtype=np.int16)
+        n = int(lib.cp_tap_take(self.handle, near.ctypes.data, far.ctypes.data, n))
+        for at in range(0, n - n % BLOCK, BLOCK):
+            tap(near[at : at + BLOCK], far[at : at + BLOCK])
 
     @property
     def trim_fills(self) -> bool:
@@ -186,6 +214,35 @@ class NativeProcessor:
         self._held.cp_stats(self.handle, self._stats)
         return list(self._stats)
 
+    # CaptureProcessor's counters, read from C.
+    @property
+    def frames(self) -> int:
+        return int(self._stat()[0])
+
+    @property
+    def far_frames(self) -> int:
+        return int(self._stat()[1])
+
+    @property
+    def far_missing(self) -> int:
+        return int(self._stat()[2])
+
+    @property
+    def realignments(self) -> int:
+        return int(self._stat()[3])
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self._stat()[7]
+
+    @property
+    def gaps_filled(self) -> int:
+        return int(self._stat()[8])
+
+    @property
+    def gaps_trimmed(self) -> int:
+        return int(self._stat()[9])
+
     @property
     def speech_probability(self) -> float:
         return self._stat()[5]
@@ -197,6 +254,7 @@ class NativeProcessor:
     def stats(self) -> ProcessingStats:
         from hello_tui.media.audio_processing import ProcessingStats
 
+        self._flush_tap()
         s = self._stat()
         return ProcessingStats(
             frames=int(s[0]), far_frames=int(s[1]), far_missing=int(s[2]),

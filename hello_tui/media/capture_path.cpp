@@ -114,6 +114,10 @@ struct Pairing {
     float speech_probability = 0, gain_db = 0;
     double cpu_seconds = 0;
     std::vector<int16_t> pending, far_blocks;
+    // CaptureProcessor.tap (diagnostics): the (near, far) pairs kept until Python takes them.
+    bool tapping = false;
+    std::vector<int16_t> tap_near, tap_far;
+    static constexpr size_t kTapMax = size_t{kRate} * 120;  // 2 minutes, then the oldest go
 
     void write(const int16_t* s, int64_t n) {  // (lock held)
         if (n > kFarRing) {
@@ -242,6 +246,17 @@ struct Pairing {
             int64_t l = align();
             for (int i = 0; i < blocks; i++)
                 far_at(first + static_cast<int64_t>(i) * kBlock + l, &far_blocks[i * kBlock]);
+        }
+        if (tapping) {
+            std::lock_guard<std::mutex> g(lock);
+            if (!cancel) std::fill(far_blocks.begin(), far_blocks.end(), 0);
+            tap_near.insert(tap_near.end(), pending.begin(), pending.begin() + blocks * kBlock);
+            tap_far.insert(tap_far.end(), far_blocks.begin(), far_blocks.end());
+            if (tap_near.size() > kTapMax) {
+                size_t extra = tap_near.size() - kTapMax;
+                tap_near.erase(tap_near.begin(), tap_near.begin() + extra);
+                tap_far.erase(tap_far.begin(), tap_far.begin() + extra);
+            }
         }
         double t0 = thread_time();
         aec3_process(module, pending.data(), cancel ? far_blocks.data() : nullptr, out, blocks);
@@ -459,6 +474,26 @@ void cp_stats(void* p, double* out) {
                   double(pr->gaps_filled), double(pr->gaps_trimmed),
                   pr->echo_cancellation ? 1.0 : 0.0};
     std::memcpy(out, v, sizeof v);
+}
+
+// Keep each (near, far) pair from now on (on) or no more (off).
+void cp_tap(void* p, int on) {
+    auto* pr = static_cast<Pairing*>(p);
+    std::lock_guard<std::mutex> g(pr->lock);
+    pr->tapping = on != 0;
+}
+// The kept pairs' samples (each side): call with null buffers for the count, then take them.
+int64_t cp_tap_take(void* p, int16_t* near, int16_t* far, int64_t size) {
+    auto* pr = static_cast<Pairing*>(p);
+    std::lock_guard<std::mutex> g(pr->lock);
+    int64_t n = static_cast<int64_t>(pr->tap_near.size());
+    if (!near || !far) return n;
+    n = std::min(n, size);
+    std::memcpy(near, pr->tap_near.data(), n * sizeof(int16_t));
+    std::memcpy(far, pr->tap_far.data(), n * sizeof(int16_t));
+    pr->tap_near.erase(pr->tap_near.begin(), pr->tap_near.begin() + n);
+    pr->tap_far.erase(pr->tap_far.begin(), pr->tap_far.begin() + n);
+    return n;
 }
 
 void* cap_new(float voice_probability, double voice_dbfs) {

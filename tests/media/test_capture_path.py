@@ -121,8 +121,15 @@ def test_the_c_pairing_and_processing_give_the_python_paths_samples(
     python = CaptureProcessor(config, echo_cancellation=True)
     native = capture_native.NativeProcessor(config, echo_cancellation=True)
     python.trim_fills = native.trim_fills = trim
+    taps: tuple[list[Any], list[Any]] = ([], [])
+    python.tap = lambda n, f: taps[0].append((n.copy(), f.copy()))
+    native.tap = lambda n, f: taps[1].append((n.copy(), f.copy()))
     expected = run(python, ops, switch)
     got = run(native, ops, switch)
+    native.tap = python.tap = None  # (C hands its pairs over now)
+    assert len(taps[0]) == len(taps[1]) == len(expected) // BLOCK
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+               for a, b in zip(*taps, strict=True))  # fmt: skip
     assert len(got) == len(expected) > 200 * BLOCK
     assert np.array_equal(got, expected)
     st = python.stats()
