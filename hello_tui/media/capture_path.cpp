@@ -410,7 +410,12 @@ struct Capture {
             at += kFrame;
         }
         chunks.erase(chunks.begin(), chunks.begin() + at);
+        std::lock_guard<std::mutex> g(out_lock);  // for cap_counters, without `lock`
+        double v[] = {last_block, double(overflows), switch_gap_ms, double(voice_blocks),
+                      double(dropped)};
+        std::memcpy(snapshot, v, sizeof v);
     }
+    double snapshot[5] = {0, 0, NAN, 0, 0};
 };
 
 // PulseStream._take: a chunk captured from `captured` on, in blocks on one timeline.
@@ -556,12 +561,12 @@ int cap_pop(void* c, int16_t* out) {
     return 1;
 }
 // last_block, overflows, switch_gap_ms (NaN: none), voice_blocks, dropped
+// (As of the last block listened to: read under the queue's lock, never behind a block's
+// processing, since the event loop reads it with the GIL held.)
 void cap_counters(void* c, double* out) {
     auto* cap = static_cast<Capture*>(c);
-    std::lock_guard<std::mutex> g(cap->lock);
-    double v[] = {cap->last_block, double(cap->overflows), cap->switch_gap_ms,
-                  double(cap->voice_blocks), double(cap->dropped)};
-    std::memcpy(out, v, sizeof v);
+    std::lock_guard<std::mutex> g(cap->out_lock);
+    std::memcpy(out, cap->snapshot, sizeof cap->snapshot);
 }
 
 // latency: the capture latency until the server reports one (PulseStream: the one asked).
