@@ -38,6 +38,7 @@ __all__ = ["NativeCapture", "NativeProcessor", "available", "library"]
 
 BLOCK = SAMPLE_RATE // 100
 KNOB = "HELLO_TUI_NATIVE_CAPTURE"  # "0": the Python path, to measure against
+TAKE = 4  # frames read per call (one is usual: a wake-up per frame)
 
 _lib: Any = None
 _held: Any = None
@@ -72,6 +73,7 @@ def library() -> Any:
         "cap_stop": (None, [vp]),
         "cap_pop": (c_int, [vp, i16]),
         "cap_counters": (None, [vp, ctypes.POINTER(c_double)]),
+        "cap_take": (c_int, [vp, i16, c_int, ctypes.POINTER(c_double)]),
         "cap_bind": (vp, [vp, c_int, c_int, c_double, vp, vp, vp]),
         "cap_unbind": (None, [vp]),
         "cap_stream_overflows": (ctypes.c_int64, [vp]),
@@ -304,6 +306,17 @@ class NativeCapture:
     def pop(self) -> Samples | None:
         frame = np.empty(FRAME_SAMPLES, dtype=np.int16)
         return frame if self._held.cap_pop(self.handle, frame.ctypes.data) else None
+
+    def take(
+        self,
+    ) -> tuple[np.ndarray[Any, np.dtype[np.int16]], tuple[float, int, float | None, int, int]]:
+        """The frames waiting (rows, oldest first; more may follow: call again while
+        it returns a full batch) and :meth:`counters`, in one call into C."""
+        frames = np.empty((TAKE, FRAME_SAMPLES), dtype=np.int16)
+        n = self._held.cap_take(self.handle, frames.ctypes.data, TAKE, self._counters)
+        last, overflows, gap, voice, dropped = self._counters
+        gap_ms = None if math.isnan(gap) else gap
+        return frames[:n], (last, int(overflows), gap_ms, int(voice), int(dropped))
 
     def drain_wake(self) -> None:
         """Reset the eventfd's counter (the frames are then popped)."""

@@ -561,6 +561,20 @@ int cap_pop(void* c, int16_t* out) {
     return 1;
 }
 // last_block, overflows, switch_gap_ms (NaN: none), voice_blocks, dropped
+// Up to `max` frames into `out` (consecutive) and the counters (cap_counters) into
+// `counters`, in one call: the event loop's whole read per wake-up. Returns the frames.
+int cap_take(void* c, int16_t* out, int max, double* counters) {
+    auto* cap = static_cast<Capture*>(c);
+    std::lock_guard<std::mutex> g(cap->out_lock);
+    int n = 0;
+    for (; n < max && cap->count; n++, out += kFrame) {
+        std::memcpy(out, cap->queue[cap->head], kFrame * sizeof(int16_t));
+        cap->head = (cap->head + 1) % kQueue;
+        cap->count--;
+    }
+    std::memcpy(counters, cap->snapshot, sizeof cap->snapshot);
+    return n;
+}
 // (As of the last block listened to: read under the queue's lock, never behind a block's
 // processing, since the event loop reads it with the GIL held.)
 void cap_counters(void* c, double* out) {

@@ -206,6 +206,9 @@ VOICE_PROBABILITY = 0.5  # the processor's speech probability that counts as tal
 VOICE_DBFS = -40.0  # without a processor: a block this loud counts as talking
 
 
+TAKE_FRAMES = 4  # capture_native.TAKE (not imported at start: the shim loads on first use)
+
+
 def _native_capture() -> NativeCapture | None:
     """The C path for a microphone, when the shim has it (media/capture_native.py)."""
     from hello_tui.media import capture_native
@@ -343,9 +346,13 @@ class DeviceSource(AudioSource):
         if native is None:
             return
         native.drain_wake()
-        while (frame := native.pop()) is not None:
-            self._push(frame)
-        self.last_block, self.overflows, gap, self.voice_blocks, _ = native.counters()
+        while True:
+            frames, counters = native.take()
+            for frame in frames:
+                self._push(frame)
+            if len(frames) < TAKE_FRAMES:
+                break
+        self.last_block, self.overflows, gap, self.voice_blocks, _ = counters
         if gap is not None:
             self.switch_gap_ms = round(gap, 1)
 
