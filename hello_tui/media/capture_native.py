@@ -47,9 +47,9 @@ _held: Any = None
 def library() -> Any:
     """The shim's library with the capture path's functions (aec3_tuned.ShimUnavailable)."""
     global _lib, _held
-    if _lib is not None:
+    lib = aec3_tuned.load_shim()  # (its own cache: a shim made unavailable is seen)
+    if _lib is lib:
         return _lib
-    lib = aec3_tuned.load_shim()
     if not hasattr(lib, "cp_new"):  # a shim built before capture_path.cpp was there
         raise aec3_tuned.ShimUnavailable("built without the capture path")
     vp, i16, c_int, c_double = ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_double
@@ -68,6 +68,8 @@ def library() -> Any:
         "cap_free": (None, [vp]),
         "cap_set_pairing": (None, [vp, vp]),
         "cap_listen": (None, [vp]),
+        "cap_set_wait": (None, [vp, c_int]),
+        "cp_far_waits": (ctypes.c_int64, [vp]),
         "cap_set_voice": (None, [vp, c_int]),
         "cap_switch": (c_int, [vp]),
         "cap_stop": (None, [vp]),
@@ -250,6 +252,11 @@ class NativeProcessor:
         return self._stat()[5]
 
     @property
+    def far_waits(self) -> int:
+        """Captured blocks that waited for the speaker's reference (the C path only)."""
+        return int(self._lib.cp_far_waits(self.handle))
+
+    @property
     def gain_db(self) -> float:
         return self._stat()[6]
 
@@ -279,6 +286,8 @@ class NativeCapture:
             raise OSError("no eventfd for the capture path")
         self.handle = handle
         self.fd = int(lib.cap_fd(handle))
+        # HELLO_TUI_FAR_WAIT=0: blocks never wait for their reference (to measure).
+        lib.cap_set_wait(handle, int(os.environ.get("HELLO_TUI_FAR_WAIT") != "0"))
         self._counters = (ctypes.c_double * 5)()
         self.processor: NativeProcessor | None = None
 

@@ -21,7 +21,9 @@
 // (its eventfd closed) when its owner let go and the last stream was unbound after close.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
@@ -53,6 +55,10 @@ constexpr int64_t kRefine = kRate * 3 / 10;
 constexpr int kFrame = kRate / 50;  // a 20 ms frame, what Python gets
 constexpr double kCaptureJumpS = 0.030;  // pulse_streams.CAPTURE_JUMP_S
 constexpr int kQueue = 16;  // frames waiting for Python; the oldest goes when it is full
+// A block whose reference the speaker has not fed yet waits this long at most, while the
+// speaker feeds (last fed within kFarFreshS): see Pairing::wait_for_far.
+constexpr double kFarWaitS = 0.020;
+constexpr double kFarFreshS = 0.040;
 
 double monotonic() {
     timespec ts;
@@ -94,6 +100,9 @@ struct Clock {
 struct Pairing {
     std::atomic<int> refs{1};  // its owner + the Capture it is set on
     std::mutex lock;  // the far ring and clocks (feed_far, from the speaker's thread)
+    std::condition_variable far_fed;  // (with `lock`) feed_far wrote
+    double last_feed = -1e9;  // monotonic() of the last feed_far
+    int64_t far_waits = 0;  // blocks that waited for their reference
     std::mutex run;   // the module while it processes (set_module swaps it)
     std::vector<int16_t> ring = std::vector<int16_t>(kFarRing);
     int64_t far_count = 0, near_count = 0;
@@ -184,6 +193,29 @@ struct Pairing {
         if (!std::isnan(play_time))
             far_clock.append(play_time - static_cast<double>(far_count) / kRate);
         write(s, n);
+        last_feed = monotonic();
+        far_fed.notify_all();
+    }
+
+    // Before a captured block (its first sample at `capture_time`, `n` samples) is paired:
+    // wait (at most kFarWaitS) until the speaker has fed what it played then, as far as
+    // the far clock says, while the speaker is feeding. In Python the capture callback
+    // waited for the GIL first, which the speaker's callback (the far feed) often held;
+    // in C the block came first, and its reference was not there yet: bench/aec.py's
+    // calls had 2-10x the blocks paired with (partly) no reference (docs/media.md).
+    void wait_for_far(double capture_time, int n) {
+        if (std::isnan(capture_time) || !echo_cancellation) return;
+        std::unique_lock<std::mutex> g(lock);
+        double need = capture_time + static_cast<double>(n) / kRate + kLeadS;
+        auto until = std::chrono::steady_clock::now() +
+                     std::chrono::microseconds(static_cast<int64_t>(kFarWaitS * 1e6));
+        bool waited = false;
+        while (far_clock.n && monotonic() - last_feed < kFarFreshS &&
+               far_clock.median_low() + static_cast<double>(far_count) / kRate < need) {
+            waited = true;
+            if (far_fed.wait_until(g, until) == std::cv_status::timeout) break;
+        }
+        far_waits += waited;
     }
 
     int64_t align() {  // (lock held)
@@ -330,6 +362,7 @@ struct Capture {
     std::vector<int16_t> early;
     bool has_early = false;
     Pairing* pairing = nullptr;
+    bool wait_far = true;  // Pairing::wait_for_far before each block (cap_set_wait)
     std::vector<int16_t> chunks;  // the Rechunker's samples
     std::vector<int16_t> processed;
     int16_t queue[kQueue][kFrame];
@@ -369,6 +402,7 @@ struct Capture {
     }
 
     void take(const int16_t* s, int n, double captured, bool repair) {  // DeviceSource._take
+        if (pairing && wait_far) pairing->wait_for_far(captured, n);
         if (pairing) {
             processed.resize(n + kBlock);
             n = pairing->process(s, n, captured, repair, processed.data());
@@ -523,6 +557,16 @@ void cap_set_pairing(void* c, void* pairing) {
         cap->pairing = p;
     }
     if (old) release_pairing(old);
+}
+void cap_set_wait(void* c, int on) {
+    auto* cap = static_cast<Capture*>(c);
+    std::lock_guard<std::mutex> g(cap->lock);
+    cap->wait_far = on != 0;
+}
+int64_t cp_far_waits(void* p) {
+    auto* pr = static_cast<Pairing*>(p);
+    std::lock_guard<std::mutex> g(pr->lock);
+    return pr->far_waits;
 }
 void cap_listen(void* c) {
     auto* cap = static_cast<Capture*>(c);

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hello_tui.media import capture_native, devices
+from hello_tui.media import aec3_tuned, capture_native, devices
 from hello_tui.media import pulse_streams as ps
 from hello_tui.media.audio_format import Rechunker
 from hello_tui.media.audio_processing import (
@@ -234,6 +234,27 @@ def test_the_c_capture_timeline_and_frames_are_the_python_ones(processing: bool)
 
 
 # --- A real pulse microphone through the C path ---
+
+
+async def test_without_the_shim_the_microphone_and_its_stage_stay_python(
+    pulse_backend: PulseDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pure wheel (no shim, or none with the capture path): the Python stage and the
+    Python read callback, frames as before."""
+    monkeypatch.setattr(aec3_tuned, "_lib", None)
+    monkeypatch.setenv("HELLO_TUI_AEC3_SHIM", "/nonexistent/_aec3_shim.so")
+    assert not capture_native.available()
+    proc, _ = open_processor(ProcessingConfig(), echo_cancellation=True)
+    assert isinstance(proc, CaptureProcessor) and not proc.tuned
+    source = DeviceSource(f"device:{SINK}.monitor", f"{SINK}.monitor")
+    try:
+        assert source._native is None and not source._stream.native
+        source.processor = proc
+        for _ in range(5):
+            await source.recv()
+        assert proc.frames >= 8
+    finally:
+        source.stop()
 
 
 @pytest.fixture
