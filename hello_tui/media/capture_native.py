@@ -12,9 +12,11 @@ Two objects, each a thin ctypes wrapper:
   runs the processor on whole blocks, cuts 20 ms frames and wakes the event loop once
   per frame through an eventfd; Python never runs on the microphone's thread.
 
-Used when the shim is built (with ``capture_path.cpp``) and ``HELLO_TUI_NATIVE_CAPTURE``
-is not ``0`` (the knob, to measure: docs/media.md, "The capture path in C"); without
-the shim (a pure wheel) everything stays in Python, as before.
+The stage is used when the shim is built (with ``capture_path.cpp``) and
+``HELLO_TUI_NATIVE_CAPTURE`` is not ``0``; the read callback only with it ``1``
+(opt-in until its echo cancellation measures as well as the Python path's:
+docs/media.md, "The capture path in C"). Without the shim (a pure wheel)
+everything stays in Python, as before.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from hello_tui.media.audio_format import FRAME_SAMPLES, SAMPLE_RATE, Samples
 if TYPE_CHECKING:
     from hello_tui.media.audio_processing import ProcessingConfig, ProcessingStats
 
-__all__ = ["NativeCapture", "NativeProcessor", "available", "library"]
+__all__ = ["NativeCapture", "NativeProcessor", "available", "library", "read_path"]
 
 BLOCK = SAMPLE_RATE // 100
-KNOB = "HELLO_TUI_NATIVE_CAPTURE"  # "0": the Python path, to measure against
+# "0": all Python; "1": the pulse read callback in C too; unset: the stage in C only.
+KNOB = "HELLO_TUI_NATIVE_CAPTURE"
 TAKE = 4  # frames read per call (one is usual: a wake-up per frame)
 
 _lib: Any = None
@@ -96,7 +99,7 @@ def library() -> Any:
 
 
 def available() -> bool:
-    """The capture path can be used (built, loadable, not switched off by the knob)."""
+    """The stage in C can be used (built, loadable, not switched off by the knob)."""
     if os.environ.get(KNOB) == "0":
         return False
     try:
@@ -104,6 +107,13 @@ def available() -> bool:
     except aec3_tuned.ShimUnavailable:
         return False
     return True
+
+
+def read_path() -> bool:
+    """The pulse read callback in C too (``HELLO_TUI_NATIVE_CAPTURE=1``): opt-in, since
+    its echo cancellation measured below the Python path's (pairing at once instead of
+    after the GIL: docs/media.md, "The capture path in C")."""
+    return os.environ.get(KNOB) == "1" and available()
 
 
 def _time(t: float | None) -> float:
