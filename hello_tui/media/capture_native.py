@@ -72,6 +72,7 @@ def library() -> Any:
         "cap_set_pairing": (None, [vp, vp]),
         "cap_listen": (None, [vp]),
         "cap_set_wait": (None, [vp, c_int]),
+        "cap_set_settle": (None, [vp, c_int]),
         "cp_far_waits": (ctypes.c_int64, [vp]),
         "cap_set_voice": (None, [vp, c_int]),
         "cap_switch": (c_int, [vp]),
@@ -298,6 +299,8 @@ class NativeCapture:
         self.fd = int(lib.cap_fd(handle))
         # HELLO_TUI_FAR_WAIT=0: blocks never wait for their reference (to measure).
         lib.cap_set_wait(handle, int(os.environ.get("HELLO_TUI_FAR_WAIT") != "0"))
+        # HELLO_TUI_PAIR_SETTLE=0: the first block's lag is kept, as in Python (to measure).
+        lib.cap_set_settle(handle, int(os.environ.get("HELLO_TUI_PAIR_SETTLE") != "0"))
         self._counters = (ctypes.c_double * 5)()
         self.processor: NativeProcessor | None = None
 

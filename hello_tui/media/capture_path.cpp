@@ -109,6 +109,9 @@ struct Pairing {
     Clock far_clock, near_clock;
     bool has_lag = false;
     int64_t lag = 0;
+    // The read path in C (a Capture sets it): the first lag follows the clocks until both
+    // have RESYNC_AFTER times, instead of keeping the first block's (see docs/media.md).
+    bool settle = false, settled = false;
     bool resync = false;
     int16_t partial[kBlock];
     int partial_n = 0;
@@ -227,9 +230,10 @@ struct Pairing {
         int64_t measured = 0;
         if (has_far && near_clock.n)
             measured = pyround((near_clock.median_low() - far + kLeadS) * kRate);
-        if (!has_lag) {
+        if (!has_lag || (settle && !settled)) {
             lag = measured;
             has_lag = true;
+            settled = fresh;
         } else if (now ? std::llabs(measured - lag) > kBlock / 10
                        : static_cast<double>(std::llabs(measured - lag)) > kRealignS * kRate) {
             lag = measured;
@@ -307,6 +311,7 @@ struct Pairing {
             far_clock.clear();
             near_clock.clear();
             has_lag = false;
+            settled = false;
             has_fill = false;
             resync = true;
         }
@@ -363,6 +368,7 @@ struct Capture {
     bool has_early = false;
     Pairing* pairing = nullptr;
     bool wait_far = true;  // Pairing::wait_for_far before each block (cap_set_wait)
+    bool settle = true;  // the pairing set on it settles its first lag (cap_set_settle)
     std::vector<int16_t> chunks;  // the Rechunker's samples
     std::vector<int16_t> processed;
     int16_t queue[kQueue][kFrame];
@@ -549,7 +555,11 @@ void cap_free(void* c) { static_cast<Capture*>(c)->release(); }
 void cap_set_pairing(void* c, void* pairing) {
     auto* cap = static_cast<Capture*>(c);
     auto* p = static_cast<Pairing*>(pairing);
-    if (p) p->refs++;
+    if (p) {
+        p->refs++;
+        std::lock_guard<std::mutex> g(p->lock);
+        p->settle = cap->settle;
+    }
     Pairing* old;
     {
         std::lock_guard<std::mutex> g(cap->lock);
@@ -562,6 +572,11 @@ void cap_set_wait(void* c, int on) {
     auto* cap = static_cast<Capture*>(c);
     std::lock_guard<std::mutex> g(cap->lock);
     cap->wait_far = on != 0;
+}
+void cap_set_settle(void* c, int on) {
+    auto* cap = static_cast<Capture*>(c);
+    std::lock_guard<std::mutex> g(cap->lock);
+    cap->settle = on != 0;
 }
 int64_t cp_far_waits(void* p) {
     auto* pr = static_cast<Pairing*>(p);

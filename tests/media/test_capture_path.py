@@ -213,6 +213,7 @@ def test_the_c_capture_timeline_and_frames_are_the_python_ones(processing: bool)
             proc.feed_far(far, 49.9)
     expected = python_capture(ops, python)
     capture = capture_native.NativeCapture(0.5, -40.0)
+    capture._lib.cap_set_settle(capture.handle, 0)  # the Python path keeps the first lag
     capture.set_processor(native)
     capture.listen()
     binding = capture.bind(0, BLOCK, 0.01)
@@ -368,3 +369,28 @@ def test_closing_pulse_microphones_while_their_c_callbacks_run(
         assert _open_fds() == fds
     finally:
         out.close()
+
+
+@pytest.mark.parametrize("settle", [True, False])
+def test_the_read_path_settles_its_first_lag_once_both_clocks_have_times(settle: bool) -> None:
+    """The microphone's first blocks come before the speaker's first times: the first
+    lag is measured without them (0). The read path in C follows the clocks until both
+    have RESYNC_AFTER times (15 ms here); kept, a lag 15 ms off (under REALIGN_S) would
+    pair the whole call wrong (HELLO_TUI_PAIR_SETTLE=0, the Python path's rule)."""
+    capture = capture_native.NativeCapture(0.5, -40.0)
+    capture._lib.cap_set_settle(capture.handle, int(settle))
+    native = capture_native.NativeProcessor(ProcessingConfig(), echo_cancellation=True)
+    capture.set_processor(native)
+    capture.listen()
+    binding = capture.bind(0, BLOCK, 0.01)
+    ramp = np.arange(40 * BLOCK, dtype=np.int16)
+    for k in range(20):  # far sample j is heard at 99.995 + j / RATE: a lag of 15 ms
+        if k == 2:
+            native.feed_far(ramp[: 5 * BLOCK], 99.995)
+        elif k > 2:
+            j = (k + 2) * BLOCK
+            native.feed_far(ramp[j : j + BLOCK], 99.995 + j / RATE)
+        binding.chunk(np.zeros(BLOCK, dtype=np.int16), 100.0 + k * BLOCK / RATE)
+    binding.unbind()
+    assert native.stats().pairing_ms == (15.0 if settle else 0.0)
+    assert native.stats().realignments == 0
