@@ -140,7 +140,8 @@ async def call(phones: Phones, daemon: PulseDaemon, far: Path, heard: Path,
                 f"    pairing lag {st.pairing_ms:.1f} ms, {st.realignments} realignments, "
                 f"{st.gaps_filled} underruns filled ({st.gaps_trimmed} trimmed), "
                 f"far frames {st.far_frames}, near "
-                f"{st.frames}, missing {st.far_missing}"
+                f"{st.frames}, missing {st.far_missing}, "
+                f"waited {getattr(processor, 'far_waits', '-')}"
             )
             if pairs:
                 print(f"    echo delay per 2 s window, ms (peak): {echo_delays(pairs)}")

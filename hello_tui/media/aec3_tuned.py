@@ -27,7 +27,15 @@ import numpy as np
 from hello_tui.media.aec3_build import PINNED  # the version whose headers it is built with
 from hello_tui.media.audio_format import SAMPLE_RATE, Samples
 
-__all__ = ["PINNED", "SHIM", "TUNING", "ShimUnavailable", "TunedProcessor", "load_shim"]
+__all__ = [
+    "PINNED",
+    "SHIM",
+    "TUNING",
+    "ShimUnavailable",
+    "TunedProcessor",
+    "create_handle",
+    "load_shim",
+]
 
 # Where dev.sh and the wheel build put it (gitignored); HELLO_TUI_AEC3_SHIM overrides.
 SHIM = Path(__file__).with_name("_aec3_shim.so")
@@ -161,6 +169,34 @@ def _ptr(a: np.ndarray) -> ctypes._Pointer[ctypes.c_int16]:
     return a.ctypes.data_as(ctypes.POINTER(ctypes.c_int16))
 
 
+def create_handle(
+    *,
+    echo_cancellation: bool,
+    noise_suppression: bool,
+    auto_gain_control: bool,
+    ns_level: int = 1,
+    agc_max_gain_db: float = 50.0,
+    tuning: Mapping[str, float] | None = None,  # None: TUNING
+) -> int:
+    """A processor of the shim (``aec3_create``): the caller destroys it (or hands it to
+    the capture path, media/capture_native.py, which does)."""
+    lib = load_shim()
+    tuning = TUNING if tuning is None else tuning
+    cfg = lib.aec3_config_new()
+    try:
+        for name, value in tuning.items():
+            if lib.aec3_config_set(cfg, name.encode(), float(value)) != 0:
+                raise ShimUnavailable(f"unknown AEC3 config field {name!r}")
+        handle = lib.aec3_create(cfg, SAMPLE_RATE, int(echo_cancellation),
+                                 int(noise_suppression), int(auto_gain_control), ns_level,
+                                 agc_max_gain_db)  # fmt: skip
+    finally:
+        lib.aec3_config_free(cfg)
+    if not handle:
+        raise ShimUnavailable("the shim refused the settings")
+    return int(handle)
+
+
 class TunedProcessor:
     """HPF, AEC3 with ``tuning`` applied to its config, NS, AGC2: 48 kHz mono int16."""
 
@@ -175,20 +211,12 @@ class TunedProcessor:
         tuning: Mapping[str, float] | None = None,  # None: TUNING
     ) -> None:
         lib = load_shim()
-        tuning = TUNING if tuning is None else tuning
-        cfg = lib.aec3_config_new()
-        try:
-            for name, value in tuning.items():
-                if lib.aec3_config_set(cfg, name.encode(), float(value)) != 0:
-                    raise ShimUnavailable(f"unknown AEC3 config field {name!r}")
-            handle = lib.aec3_create(cfg, SAMPLE_RATE, int(echo_cancellation),
-                                     int(noise_suppression), int(auto_gain_control), ns_level,
-                                     agc_max_gain_db)  # fmt: skip
-        finally:
-            lib.aec3_config_free(cfg)
-        if not handle:
-            raise ShimUnavailable("the shim refused the settings")
-        self._lib, self._handle = lib, handle
+        handle = create_handle(echo_cancellation=echo_cancellation,
+                               noise_suppression=noise_suppression,
+                               auto_gain_control=auto_gain_control, ns_level=ns_level,
+                               agc_max_gain_db=agc_max_gain_db, tuning=tuning)  # fmt: skip
+        self._lib = lib
+        self._handle: int | None = handle
         self._held = _held_shim()
         self._aec = echo_cancellation
         self._agc = auto_gain_control

@@ -47,18 +47,22 @@ processor: the call goes on unprocessed.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import statistics
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hello_tui.media import aec3_tuned
 from hello_tui.media.audio_format import SAMPLE_RATE, Samples
+
+if TYPE_CHECKING:
+    from hello_tui.media.capture_native import NativeProcessor
 
 __all__ = [
     "BLOCK",
@@ -407,12 +411,18 @@ class CaptureProcessor:
 
 def open_processor(
     config: ProcessingConfig, *, echo_cancellation: bool
-) -> tuple[CaptureProcessor | None, str | None]:
+) -> tuple[CaptureProcessor | NativeProcessor | None, str | None]:
     """A processor for ``config`` (None when every stage is off), or (None, a
     one-line notice) when the binding cannot be used — never an exception."""
     if not config.any:
         return None, None
+    from hello_tui.media import capture_native
+
     try:
+        if capture_native.available():  # the same stage in C (media/capture_native.py)
+            with contextlib.suppress(aec3_tuned.ShimUnavailable):  # (then: in Python)
+                native = capture_native.NativeProcessor(config, echo_cancellation=echo_cancellation)
+                return native, None
         return CaptureProcessor(config, echo_cancellation=echo_cancellation), None
     except ProcessingUnavailable as exc:
         return None, f"no echo cancellation or noise suppression: {exc}"

@@ -517,6 +517,20 @@ class PulseStream:
         # What the module's request thunk calls (STREAM_REQUEST, through the key).
         self._request = self._write if kind == "output" else self._read
         self.key = _register(self)  # until close(): libpulse may call back until then
+        # A microphone whose blocks go to C (media/capture_native.py): libpulse calls
+        # capture_path.cpp's read callback, Python never runs on this stream's thread.
+        self._binding: Any = None
+        self._native_read: Any = None  # a C function's address (no Python thunk)
+        native = getattr(callback, "native_capture", None) if kind == "input" else None
+        if native is not None:
+            capture, generation = native
+            self._binding = capture.bind(generation, blocksize, self._latency)
+            self._native_read = pa.StreamRequest(self._binding.callback_address)
+
+    @property
+    def native(self) -> bool:
+        """The microphone's blocks go to C (a ``native_capture`` callback), not Python."""
+        return self._binding is not None
 
     @property
     def active(self) -> bool:
@@ -564,7 +578,10 @@ class PulseStream:
             else:
                 fragsize = _knob_bytes("HELLO_TUI_PULSE_FRAGSIZE_MS", block)
                 attr = pa.BufferAttr(pa.UNSET, pa.UNSET, pa.UNSET, pa.UNSET, fragsize)
-                lib.pa_stream_set_read_callback(stream, STREAM_REQUEST, self.key)
+                if self._binding is not None:
+                    lib.pa_stream_set_read_callback(stream, self._native_read, self._binding.handle)
+                else:
+                    lib.pa_stream_set_read_callback(stream, STREAM_REQUEST, self.key)
                 rc = lib.pa_stream_connect_record(stream, self.device.encode(), attr, flags)
             state = pa.STREAM_FAILED if rc < 0 else lib.pa_stream_get_state(stream)
             while state not in (pa.STREAM_READY, pa.STREAM_FAILED, pa.STREAM_TERMINATED):
@@ -765,4 +782,6 @@ class PulseStream:
                 lib.pa_stream_unref(stream)
         if self._own:
             ctx.close()
+        if self._binding is not None:  # (its callback can no longer run: unset, joined)
+            self._binding.unbind()
         _live.pop(self.key, None)  # (after: no callback of this stream can run any more)

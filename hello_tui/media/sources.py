@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
@@ -51,6 +52,11 @@ from hello_tui.media.eager import EagerQueue, frame_queue
 from hello_tui.media.endpoint import parse_endpoint
 from hello_tui.media.errors import MediaError
 from hello_tui.media.levels import rms_dbfs
+
+if TYPE_CHECKING:
+    from hello_tui.media.capture_native import NativeCapture, NativeProcessor
+
+log = logging.getLogger(__name__)
 
 STALL_TIMEOUT = 0.200  # no block from the card for this long: send silence meanwhile
 MAX_LATE = 0.100  # seconds behind schedule before a paced source skips ahead
@@ -200,11 +206,23 @@ VOICE_PROBABILITY = 0.5  # the processor's speech probability that counts as tal
 VOICE_DBFS = -40.0  # without a processor: a block this loud counts as talking
 
 
-def _cancels_echo(processor: CaptureProcessor | None) -> bool:
+TAKE_FRAMES = 4  # capture_native.TAKE (not imported at start: the shim loads on first use)
+
+
+def _native_capture() -> NativeCapture | None:
+    """The C path for a microphone, when the shim has it (media/capture_native.py)."""
+    from hello_tui.media import capture_native
+
+    if not capture_native.read_path():  # (opt-in: HELLO_TUI_NATIVE_CAPTURE=1)
+        return None
+    return capture_native.NativeCapture(VOICE_PROBABILITY, VOICE_DBFS)
+
+
+def _cancels_echo(processor: CaptureProcessor | NativeProcessor | None) -> bool:
     return processor is not None and processor.echo_cancellation
 
 
-def _is_voice(block: Samples, processor: CaptureProcessor | None) -> bool:
+def _is_voice(block: Samples, processor: CaptureProcessor | NativeProcessor | None) -> bool:
     """The processor's voice detector when there is one, else a simple energy gate."""
     if processor is not None:
         return processor.speech_probability >= VOICE_PROBABILITY
@@ -248,7 +266,10 @@ class DeviceSource(AudioSource):
         self._main_loop: asyncio.AbstractEventLoop | None = None
         self._queue: _FrameQueue | None = None
         self._chunks = Rechunker()
-        self.processor: CaptureProcessor | None = None
+        # The pulse backend's microphone with its blocks in C (media/capture_native.py):
+        # frames come through an eventfd, one loop wake-up each; None: the Python path.
+        self._native = _native_capture()
+        self._processor: CaptureProcessor | NativeProcessor | None = None
         self._start_lock = threading.Lock()
         self._started = False
         # Devices that change (switch): which stream is heard, when it last delivered.
@@ -264,12 +285,41 @@ class DeviceSource(AudioSource):
         # The last block captured before anyone listened: (samples, capture time, re-pair).
         self._early: tuple[Samples, float, bool] | None = None
         # Voice while muted (the "you are muted" hint): counted only while ``listening``.
-        self.listening = False
+        self._voice = False
         self.voice_blocks = 0
         self._stream, self.device = open_stream(
             "input", name, self._callback_for(0), samplerate=SAMPLE_RATE, blocksize=MIC_BLOCK,
             latency=MIC_LATENCY,
         )  # fmt: skip
+        if not getattr(self._stream, "native", False):  # PortAudio: the blocks come to Python
+            self._native = None
+
+    @property
+    def processor(self) -> CaptureProcessor | NativeProcessor | None:
+        """The audio processing stage run on each block (set before the call starts)."""
+        return self._processor
+
+    @processor.setter
+    def processor(self, processor: CaptureProcessor | NativeProcessor | None) -> None:
+        self._processor = processor
+        if self._native is not None:
+            from hello_tui.media.capture_native import NativeProcessor
+
+            if processor is not None and not isinstance(processor, NativeProcessor):
+                log.warning("capture path in C: a Python processor, left unprocessed")
+                processor = None
+            self._native.set_processor(processor)
+
+    @property
+    def listening(self) -> bool:
+        """Voice while muted is counted (the "you are muted" hint) while this is set."""
+        return self._voice
+
+    @listening.setter
+    def listening(self, on: bool) -> None:
+        self._voice = on
+        if self._native is not None:
+            self._native.set_voice(on)
 
     def warm(self) -> None:
         """Start the card now (any thread; blocking): blocks are dropped until the
@@ -286,7 +336,25 @@ class DeviceSource(AudioSource):
                 if generation == self._generation:
                     self._callback(indata, frames, when, status)
 
+        if self._native is not None:  # a pulse stream calls C instead (PortAudio: this)
+            callback.native_capture = (self._native, generation)  # type: ignore[attr-defined]
         return callback
+
+    def _on_frames(self) -> None:
+        """The C path's eventfd is readable (the event loop): its frames, in order."""
+        native = self._native
+        if native is None:
+            return
+        native.drain_wake()
+        while True:
+            frames, counters = native.take()
+            for frame in frames:
+                self._push(frame)
+            if len(frames) < TAKE_FRAMES:
+                break
+        self.last_block, self.overflows, gap, self.voice_blocks, _ = counters
+        if gap is not None:
+            self.switch_gap_ms = round(gap, 1)
 
     def _callback(self, indata: npt.NDArray[np.int16], frames: int, when: Any, status: Any) -> None:
         self.last_block = time.monotonic()
@@ -354,10 +422,13 @@ class DeviceSource(AudioSource):
 
     def _listening(self) -> _FrameQueue:
         if self._queue is None:
-            self._main_loop = asyncio.get_running_loop()
+            self._main_loop = loop = asyncio.get_running_loop()
             # Eager: the block's call_soon_threadsafe callback (_push) runs the sender's
             # task (encode, packetise, send) in the same loop iteration (media/eager.py).
             self._queue = frame_queue(maxsize=self.queue_frames)
+            if self._native is not None:  # (the same for the C path's reader)
+                loop.add_reader(self._native.fd, self._on_frames)
+                self._native.listen()
             self.warm()
         return self._queue
 
@@ -381,6 +452,15 @@ class DeviceSource(AudioSource):
             self._stalled = False
         self.frames_sent += 1
         return make_frame(item[0], item[1])
+
+    def _stop_reading(self) -> None:
+        """Take the C path's eventfd off the loop (it closes when its streams let go)."""
+        loop, native = self._main_loop, self._native
+        if native is not None and loop is not None and not loop.is_closed():
+            try:
+                loop.remove_reader(native.fd)
+            except RuntimeError:  # stopped from another thread: let the loop do it
+                loop.call_soon_threadsafe(loop.remove_reader, native.fd)
 
     @property
     def started(self) -> bool:
@@ -416,6 +496,8 @@ class DeviceSource(AudioSource):
             else:
                 old, self._stream = self._stream, stream
                 self._generation = generation
+                if self._native is not None:
+                    self._native.switch()  # the new stream's blocks from now on
                 self._fresh = True
                 self._early = None  # the old stream's: not contiguous with the new one
                 self._switched_from = self._end_adc
@@ -430,7 +512,10 @@ class DeviceSource(AudioSource):
                 started, self._started = self._started, True  # closed: warm() must not start it
                 with self._capture_lock:
                     self._generation = -1
+                if self._native is not None:
+                    self._native.stop()
                 close_stream(self._stream, started=started)
+                self._stop_reading()
             # Ended before the wake: an eager queue may run the reader (the sender's
             # task, which stops this track on its way out) inside put_nowait.
             super().stop()
