@@ -296,6 +296,10 @@ _RESUBSCRIBE_FIRST = 0.05
 _RESUBSCRIBE_MAX = 0.5
 
 
+def _tell_nobody(_old: CallRecord | None, _new: CallRecord | None) -> tuple[()]:
+    return ()
+
+
 class RedisStore(Store):
     """The :class:`Store` seam on Redis (``--redis redis://127.0.0.1:6379/0``)."""
 
@@ -560,25 +564,8 @@ class RedisStore(Store):
     async def update_call(
         self, call_id: str, fn: Updater[CallRecord]
     ) -> tuple[CallRecord | None, CallRecord | None]:
-        guess, checked = self._seen.get(call_id), False
-        if guess is None:  # nothing seen here: read first (an absent record is a fact too)
-            raw = await self._cmd("GET", self._k("call", call_id))
-            guess, checked = (None if raw is None else _bytes(raw)), True
-        for _ in range(_RETRIES):
-            old = None if guess is None else _call_record(guess)
-            try:
-                new = fn(old)
-            except Exception:
-                if checked:
-                    raise  # refused on what Redis holds: nothing changed
-                raw = await self._cmd("GET", self._k("call", call_id))  # maybe a stale guess
-                guess, checked = (None if raw is None else _bytes(raw)), True
-                continue
-            written, _, current = await self._write_call("cas", call_id, guess, new)
-            if written:
-                return old, new
-            guess, checked = current, True
-        raise RuntimeError("CallRecord update kept conflicting; gave up")
+        # The same compare-and-set with nothing to deliver (_CALL_WRITE alone).
+        return await self.update_call_then_deliver(call_id, fn, _tell_nobody)
 
     async def update_call_then_deliver(
         self, call_id: str, fn: Updater[CallRecord], tell: Tell
