@@ -336,6 +336,9 @@ class RedisStore(Store):
         self._pipelined = os.environ.get("HELLO_REDIS_AUTOPIPELINE", "1") != "0"
         self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._flush_soon = False  # a _flush is scheduled (call_soon)
+        # Measurement knob (bar 1, session 10): hold a batch's first command this
+        # long (µs) so commands of several exchanges share one write and one read.
+        self._flush_delay = int(os.environ.get("HELLO_REDIS_FLUSH_DELAY_US", "0")) / 1e6
         self._loop: asyncio.AbstractEventLoop | None = None  # the hot connection's
         # The last command of the batch out on the hot connection: one batch at a
         # time, so commands queued meanwhile leave together (fewer, larger writes
@@ -755,7 +758,10 @@ class RedisStore(Store):
         self._waiting.append((args, future))
         if not self._flush_soon:
             self._flush_soon = True
-            loop.call_soon(self._flush)
+            if self._flush_delay:
+                loop.call_later(self._flush_delay, self._flush)
+            else:
+                loop.call_soon(self._flush)
         return future
 
     def _flush(self) -> None:
