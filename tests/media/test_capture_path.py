@@ -394,3 +394,22 @@ def test_the_read_path_settles_its_first_lag_once_both_clocks_have_times(settle:
     binding.unbind()
     assert native.stats().pairing_ms == (15.0 if settle else 0.0)
     assert native.stats().realignments == 0
+
+
+def test_the_read_path_wakes_the_loop_once_per_frame_not_per_block() -> None:
+    """The event loop's cost on the C read path is one eventfd wake-up per 20 ms frame
+    (docs/media.md, "The capture path in C"): ten 10 ms blocks, five frames, and the
+    eventfd's counter (one per write) says 5, not 10; the frames are the blocks."""
+    capture = capture_native.NativeCapture(0.5, -40.0)
+    capture.listen()
+    binding = capture.bind(0, BLOCK, 0.01)
+    blocks = np.arange(10 * BLOCK, dtype=np.int16).reshape(10, BLOCK)
+    for k, block in enumerate(blocks):
+        binding.chunk(block, 100.0 + k * BLOCK / RATE)
+    wakes = int.from_bytes(os.read(capture.fd, 8), "little")
+    frames, counters = capture.take()  # (at most capture_native.TAKE a call)
+    rest, _ = capture.take()
+    binding.unbind()
+    assert wakes == len(frames) + len(rest) == 5
+    assert np.array_equal(np.concatenate([*frames, *rest]), blocks.ravel())
+    assert counters[4] == 0  # nothing dropped
