@@ -93,39 +93,7 @@ _POOL_WAIT = 10.0
 # "rev" keeps the 3-5 KB record (the held offer) out of Lua on a compare: Redis 7's
 # Lua hashes every byte of each string a script is handed or reads (~8 µs for
 # 4.5 KB, against 0.6 µs for a plain SET of it: docs/benchmarks.md, session 10).
-_CALL_WRITE = """
-if ARGV[1] == 'rev' then
-  if redis.call('GETRANGE', KEYS[1], 0, 11) ~= ARGV[2] then
-    local cur = redis.call('GET', KEYS[1])
-    if cur then return {0, cur} end
-    return {0}
-  end
-elseif ARGV[1] == 'cas' then
-  local cur = redis.call('GET', KEYS[1])
-  if (cur or '') ~= ARGV[2] then
-    if cur then return {0, cur} end
-    return {0}
-  end
-end
-if ARGV[3] == '' then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[5])
-  return {1}
-end
-redis.call('SET', KEYS[1], ARGV[3], 'PXAT', ARGV[4])
-if ARGV[6] == '' then
-  redis.call('ZREM', KEYS[2], ARGV[5])
-else
-  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
-  redis.call('PEXPIREAT', KEYS[2], ARGV[7], 'GT')
-  redis.call('PEXPIREAT', KEYS[2], ARGV[7], 'NX')
-end
-return {1}
-"""
-# _CALL_WRITE, then (only if written) _DELIVER for each further key. KEYS: call,
-# timers, then sessions. ARGV: _CALL_WRITE's seven, the channel prefix, then one
-# payload per session. Returns _CALL_WRITE's reply.
-_CALL_WRITE_DELIVER = """
+_CALL_WRITE_BODY = """
 if ARGV[1] == 'rev' then
   if redis.call('GETRANGE', KEYS[1], 0, 11) ~= ARGV[2] then
     local cur = redis.call('GET', KEYS[1])
@@ -152,12 +120,21 @@ else
     redis.call('PEXPIREAT', KEYS[2], ARGV[7], 'NX')
   end
 end
+"""
+_CALL_WRITE = _CALL_WRITE_BODY + "return {1}\n"
+# _CALL_WRITE, then (only if written) _DELIVER for each further key. KEYS: call,
+# timers, then sessions. ARGV: _CALL_WRITE's seven, the channel prefix, then one
+# payload per session. Returns _CALL_WRITE's reply.
+_CALL_WRITE_DELIVER = (
+    _CALL_WRITE_BODY
+    + """
 for i = 3, #KEYS do
   local inst = redis.call('GET', KEYS[i])
   if inst then redis.call('PUBLISH', ARGV[8] .. inst, ARGV[i + 6]) end
 end
 return {1}
 """
+)
 # KEYS: timers. ARGV: now, lease deadline, limit, timers PXAT ms. Atomic, so
 # each due entry goes to one claimer; it comes due again at the lease deadline
 # unless the claimer's write moves or removes it first.
