@@ -22,6 +22,7 @@ that matches nothing while devices exist is a user error instead
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -33,6 +34,8 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from hello_tui.media.errors import AudioUnavailable, DeviceError
 from hello_tui.media.quiet import quiet_stderr
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["input", "output"]
 Backend = Literal["auto", "pulse", "portaudio"]
@@ -182,13 +185,22 @@ def streams_open() -> int:
         return sum(1 for stream in list(_streams) if not stream.closed)
 
 
+def portaudio_streams_open() -> list[Any]:
+    """The PortAudio streams made by :func:`open_on` that are open now: what a
+    re-initialisation would silence (a pulse stream does not go through PortAudio)."""
+    with _pa_lock:
+        return [s for s in list(_streams) if not s.closed and not _is_pulse(s)]
+
+
 def refresh_if_idle() -> bool:
-    """:func:`refresh` only while no stream of ours is open (PortAudio can re-list
-    devices only by re-initialising, which would silence a call); whether it did."""
+    """:func:`refresh` only while no PortAudio stream of ours is open (PortAudio can
+    re-list devices only by re-initialising, which would silence a call); whether it
+    did."""
     with _pa_lock:
         if backend() == "pulse":
             return True  # listing never disturbs a pulse stream: nothing to wait for
-        if streams_open():
+        if open_now := portaudio_streams_open():
+            log.info("device re-list deferred: %d PortAudio stream(s) open", len(open_now))
             return False
         refresh()
         return True

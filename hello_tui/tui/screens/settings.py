@@ -313,7 +313,8 @@ class SettingsScreen(Screen[bool]):
         from hello_tui.media.sources import DeviceSource
 
         metering = isinstance(self.meter_source, DeviceSource)
-        relist = devices.streams_open() <= int(metering)
+        # PortAudio streams only: re-initialising PortAudio never touches a pulse one.
+        relist = len(devices.portaudio_streams_open()) <= int(metering)
         if relist and metering:
             self.relisting = True
             self.stop_meter()
