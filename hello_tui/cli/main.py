@@ -540,11 +540,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from hello_tui.cli.errors import run_handler
 
-    _process_settings()
     module, func = args._handler.split(":")
-    if module != "hello_tui.cli.serve_cmd":  # the server's threads are not this measure's
-        _malloc_settings()
-        _lean_imports()
+    # (The server's threads and imports are not what the client settings measure.)
+    _process_settings(client=module != "hello_tui.cli.serve_cmd")
 
     def handle() -> int | None:
         if not module.startswith("hello_tui.cli.serve_cmd"):  # the server logs on its own
@@ -561,31 +559,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _crashed(args, exc, func.removeprefix("cmd_").replace("_", " "))
 
 
-def _process_settings() -> None:
+def _process_settings(*, client: bool = False) -> None:
     """Start-up settings that must precede the handler's imports (docs/media.md "Memory").
 
     OpenBLAS (numpy's) starts a pool of (cores - 1) threads at import; the
     only BLAS calls here are dot products of one 20 ms block, below its threading
     threshold, so the pool only idles (its stacks and buffers). The user's value wins.
+
+    A ``client`` command (every one but ``serve``) also gets one glibc malloc arena,
+    before any thread starts: the per-thread arenas of the device, warm-up and libpulse
+    threads held ~7 MiB of a pulse ``device:`` call's peak (util/malloc_arenas.py;
+    MALLOC_ARENA_MAX wins); and websockets' version module without importlib.metadata
+    (signaling/websockets_version.py).
     """
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if client:
+        from hello_tui.signaling import websockets_version
+        from hello_tui.util.malloc_arenas import limit_malloc_arenas
 
-
-def _malloc_settings() -> None:
-    """One glibc malloc arena for a client process, before any thread starts: the
-    per-thread arenas of the device, warm-up and libpulse threads held ~7 MiB of a
-    pulse ``device:`` call's peak (util/malloc_arenas.py; MALLOC_ARENA_MAX wins)."""
-    from hello_tui.util.malloc_arenas import limit_malloc_arenas
-
-    limit_malloc_arenas(1)
-
-
-def _lean_imports() -> None:
-    """Stand-ins a client process puts in place before any handler imports: websockets'
-    version module without importlib.metadata (signaling/websockets_version.py)."""
-    from hello_tui.signaling import websockets_version
-
-    websockets_version.install()
+        limit_malloc_arenas(1)
+        websockets_version.install()
 
 
 def _crashed(args: argparse.Namespace, exc: Exception, command: str) -> int:

@@ -19,7 +19,7 @@ REAL = (
     "print(json.dumps([v.released, v.tag, v.version, v.commit]))"
 )
 CLIENT = (
-    "import json, sys, hello_tui.cli.main as m; m._lean_imports(); "
+    "import json, sys; from hello_tui.signaling import websockets_version as w; w.install(); "
     "import hello_tui.signaling.client, websockets, websockets.http11 as h; "
     "print(json.dumps([websockets.__version__, h.USER_AGENT, 'importlib.metadata' in sys.modules]))"
 )
