@@ -76,7 +76,10 @@ async def test_a_cli_viewer_types_only_when_granted(env: Env) -> None:
         control = await lines.until(lambda x: x["kind"] == "share-control")
         assert (control["side"], control["granted"]) == ("remote", True)
         lines.send('{"cmd": "share-input", "data": "granted keys\\r"}')
-        await _until(lambda: "granted keys" in _screen(sharer, "local"), "the granted keys")
+        # Twice: the tty's echo, then cat's copy (a snapshot between the two differed).
+        await _until(
+            lambda: _screen(sharer, "local").count("granted keys") == 2, "the granted keys"
+        )
         sharer.share.revoke()
         control = await lines.until(lambda x: x["kind"] == "share-control")
         assert control["granted"] is False
