@@ -252,8 +252,12 @@ async def test_a_hostile_sharer_is_bounded(env: Env) -> None:
     await _event(viewer, ev.ShareStarted, side="remote")
     channel.send(b"\x09junk")  # an unknown kind
     channel.send("{not json")
-    screenful = b"x" * 200_000  # compresses to a few hundred bytes
-    for _ in range(40):  # 8 MB of screen bytes at once, over a 1 MiB/s budget
+    # Scrolling lines: ~0.25 s of emulation each here, five times what one frame
+    # may take, so the first is cut short and the rest wait for a snapshot
+    # whatever the load. (Plain "x" costs ~17 ms: whether 40 of them overran the
+    # budget depended on how fast they arrived, and under load they did not.)
+    screenful = b"xy\r\n" * 50_000  # 200 kB, compresses to a few hundred bytes
+    for _ in range(40):  # 8 MB of screen bytes at once
         channel.send(encode_screen(SCREEN_BYTES, screenful))
     await _until(lambda: viewer.share.frames_received >= 40, "the frames")
     assert viewer.share.frames_dropped >= 2 + 20  # the junk, and most of the screen bytes
