@@ -207,7 +207,11 @@ class Session:
             return False
         queue.append(frame)
         if self._writer is None and not self._closing:
-            self._writer = asyncio.get_running_loop().create_task(self._write(queue))
+            task = asyncio.get_running_loop().create_task(self._write(queue))
+            # An eager task (Python >= 3.12's factory) may have sent it all and
+            # finished inside create_task: then there is no writer to remember.
+            if not task.done():
+                self._writer = task
         return True
 
     def _send_now(self, frame: bytes) -> bool:
