@@ -384,35 +384,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     def ready(url: str) -> None:
         print(f"hello-tui server listening on {url}", flush=True)
-        loop = asyncio.get_running_loop()
         logging.getLogger("hello_tui.server").info(
-            "event loop: %s, %s tasks", loop_name(loop), tasks_name(loop)
+            "event loop: %s", loop_name(asyncio.get_running_loop())
         )
 
-    from hello_tui.server.eventloop import (
-        ENV,
-        TASKS_ENV,
-        loop_factory,
-        loop_name,
-        task_factory,
-        tasks_name,
-    )
+    from hello_tui.server.eventloop import ENV, loop_factory, loop_name
     from hello_tui.server.store.persistent import StateFileError
 
     try:
         factory = loop_factory(args.loop or os.environ.get(ENV) or "auto")
     except ValueError as exc:
         raise CliError(f"--loop: {exc}") from None
-    try:
-        tasks = task_factory(os.environ.get(TASKS_ENV) or "auto")
-    except ValueError as exc:
-        raise CliError(f"{TASKS_ENV}: {exc}") from None
 
     try:
         # The echo peer (anyone may call "echo") runs beside the server, as a client.
         with asyncio.Runner(loop_factory=factory) as runner:
-            if tasks is not None:
-                runner.get_loop().set_task_factory(tasks)
             runner.run(
                 serve_with_echo(settings, ready=ready, echo="off" if args.no_echo else "process")
             )

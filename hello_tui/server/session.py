@@ -207,11 +207,7 @@ class Session:
             return False
         queue.append(frame)
         if self._writer is None and not self._closing:
-            task = asyncio.get_running_loop().create_task(self._write(queue))
-            # An eager task (Python >= 3.12's factory) may have sent it all and
-            # finished inside create_task: then there is no writer to remember.
-            if not task.done():
-                self._writer = task
+            self._writer = asyncio.get_running_loop().create_task(self._write(queue))
         return True
 
     def _send_now(self, frame: bytes) -> bool:

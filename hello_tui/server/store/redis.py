@@ -761,9 +761,7 @@ class RedisStore(Store):
             last.add_done_callback(self._landed)
             return
         flush = self._connect_then_flush() if resp is not None else self._flush_redis_py()
-        task = asyncio.get_running_loop().create_task(flush)
-        if not task.done():  # (an eager task may finish inside create_task)
-            self._flusher = task
+        self._flusher = asyncio.get_running_loop().create_task(flush)
 
     def _landed(self, _: asyncio.Future[Any]) -> None:
         """The batch out is answered (or failed): send what waits."""
