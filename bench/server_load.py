@@ -51,6 +51,7 @@ import random
 import re
 import resource
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -107,6 +108,7 @@ def raise_nofile() -> None:
 
 
 PINNING = True  # --no-pin: let the kernel place every process
+SERVER_PYTHON = ""  # --server-python: the servers' interpreter (empty: this one)
 
 
 def pin(pid: int, cpu: int) -> None:
@@ -175,6 +177,8 @@ async def start_server(
     cpu: int = SERVER_CPU,
     loop: str = "auto",
     root: Path = ROOT,
+    python: str = "",
+    env_extra: dict[str, str] | None = None,
 ) -> ServerProc:
     index = len(list(tmp.glob("server-*.log")))
     log = tmp / f"server-{index}.log"
@@ -184,7 +188,7 @@ async def start_server(
         with os.fdopen(fd, "w") as f:
             f.write(ADMIN_TOKEN + "\n")
     cmd = [
-        sys.executable,
+        python or SERVER_PYTHON or sys.executable,
         "-m",
         "hello_tui",
         "serve",
@@ -224,6 +228,8 @@ async def start_server(
     env = None
     if root != ROOT:  # another checkout's server (--code-ab): its code first on the path
         env = {**os.environ, "PYTHONPATH": str(root)}
+    if env_extra:  # --env-ab: the other pair's settings
+        env = {**(env or os.environ), **env_extra}
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
             *cmd, stdout=asyncio.subprocess.PIPE, stderr=err, preexec_fn=child, cwd=root, env=env
@@ -1131,6 +1137,37 @@ class Options:
     server_loop: str = "auto"
     loop_ab: bool = False
     code_ab: Path | None = None
+    python_ab: str = ""
+    env_ab: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pair_ab(self) -> bool:
+        """Two instance pairs at once, the other differing in code, interpreter or env."""
+        return self.code_ab is not None or bool(self.python_ab) or bool(self.env_ab)
+
+
+def host_line() -> str:
+    """The CPU these figures were taken on, and the servers' interpreter: a host
+    drawn from another CPU generation moves every CPU-per-exchange figure (session
+    11 landed on one that took about half session 10's), so each run says which."""
+    info: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    python = SERVER_PYTHON or sys.executable
+    try:
+        version = subprocess.run(
+            [python, "-c", "import platform; print(platform.python_version())"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        version = "?"
+    return (
+        f"{info.get('model name', '?')} (family {info.get('cpu family', '?')}, model "
+        f"{info.get('model', '?')}), {os.cpu_count()} CPUs; the servers' Python: "
+        f"{version} ({python})"
+    )
 
 
 def runqueue_wait(pid: int) -> float:
@@ -1545,16 +1582,25 @@ async def loop_ab_scenario(opts: Options, tmp: Path, keys: Keys) -> list[Row]:
 
     ``--code-ab DIR`` runs the same with this checkout's servers against those
     of another checkout (DIR, e.g. a ``git worktree`` of the commit before a
-    change), both on the default loop: a change's A/B under one load."""
+    change), both on the default loop: a change's A/B under one load.
+    ``--python-ab PATH`` runs the other pair on another interpreter and
+    ``--env-ab KEY=VALUE`` with extra environment (combinable with each other
+    and with ``--code-ab``)."""
     secret = tmp / "secret"
     secret.write_bytes(secrets.token_bytes(32))
     secret.chmod(0o600)
     rows: list[Row] = []
     arms: tuple[str, ...] = ("asyncio", "uvloop")
-    setups = {"asyncio": ("asyncio", ROOT), "uvloop": ("uvloop", ROOT)}
-    if opts.code_ab is not None:
+    setups: dict[str, tuple[Any, ...]] = {
+        "asyncio": ("asyncio", ROOT),
+        "uvloop": ("uvloop", ROOT),
+    }
+    if opts.pair_ab:
         arms = ("this", "other")
-        setups = {"this": (opts.server_loop, ROOT), "other": (opts.server_loop, opts.code_ab)}
+        setups = {
+            "this": (opts.server_loop, ROOT),
+            "other": (opts.server_loop, opts.code_ab or ROOT, opts.python_ab, opts.env_ab),
+        }
     with _redis(opts.redis_cpus[2]) as redis:
         url = _url(redis)
         servers = {
@@ -1608,7 +1654,7 @@ async def main_async(opts: Options) -> int:
         try:
             if opts.idle:
                 rows.append(await idle_scenario(opts, tmp, keys))
-            ab = opts.loop_ab or opts.code_ab is not None
+            ab = opts.loop_ab or opts.pair_ab
             if opts.calls and not opts.redis_only and not ab:
                 rows += await single_scenario(opts, tmp, keys)
             if ab:
@@ -1625,6 +1671,7 @@ async def main_async(opts: Options) -> int:
     for row in rows:
         for note in row.notes:
             print(f"- {row.what}: {note}")
+    print(f"- host: {host_line()}")
     return 0 if all(row.ok is not False for row in rows) else 1
 
 
@@ -1682,6 +1729,26 @@ def parse(argv: list[str] | None = None) -> Options:
         "checkout at DIR (e.g. a git worktree of the commit before a change)",
     )
     ap.add_argument(
+        "--python-ab",
+        metavar="PYTHON",
+        help="only this: like --code-ab, the other pair's servers on this interpreter "
+        "(e.g. a Python 3.13 venv's python with the server's dependencies)",
+    )
+    ap.add_argument(
+        "--env-ab",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only this (repeatable): like --code-ab, the other pair's servers with this "
+        "in their environment (e.g. HELLO_TASKS=lazy)",
+    )
+    ap.add_argument(
+        "--server-python",
+        metavar="PYTHON",
+        help="the servers' interpreter (default: this one); it must import this "
+        "checkout's hello_tui and have the server extra installed",
+    )
+    ap.add_argument(
         "--server-loop",
         default="auto",
         choices=["auto", "uvloop", "asyncio"],
@@ -1709,7 +1776,8 @@ def parse(argv: list[str] | None = None) -> Options:
         "its unix socket (unix: a Redis on the instances' host)",
     )
     args = ap.parse_args(argv)
-    global PINNING, LEAN, GEN_GC_FREEZE, MACHINE, NATIVE, REDIS_NICE, REDIS_UNIX
+    global PINNING, LEAN, GEN_GC_FREEZE, MACHINE, NATIVE, REDIS_NICE, REDIS_UNIX, SERVER_PYTHON
+    SERVER_PYTHON = args.server_python or ""
     REDIS_NICE = args.redis_nice
     REDIS_UNIX = args.redis_socket == "unix"
     if args.no_pin:
@@ -1734,6 +1802,8 @@ def parse(argv: list[str] | None = None) -> Options:
         server_loop=args.server_loop,
         loop_ab=args.loop_ab,
         code_ab=args.code_ab.resolve() if args.code_ab else None,
+        python_ab=args.python_ab or "",
+        env_ab=dict(kv.split("=", 1) for kv in args.env_ab),
     )
 
 

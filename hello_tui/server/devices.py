@@ -14,7 +14,8 @@ rate-limited per account, link requests per network (docs/security.md).
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -80,6 +81,15 @@ def approval_chain(record: AccountRecord, key: str) -> Chain:
     return chain
 
 
+async def _no_chain() -> Chain:
+    return []
+
+
+async def _chain(record_soon: Awaitable[AccountRecord | None], key: str) -> Chain:
+    record = await record_soon
+    return [] if record is None else approval_chain(record, key)
+
+
 def _with_box_key(row: DeviceInfo, record: AccountRecord) -> DeviceInfo:
     found = record.box_keys.get(row.id)
     if found is None:
@@ -104,11 +114,15 @@ class DeviceService:
     async def chain_of(self, session: Session) -> Chain:
         """The approval chain of the key ``session`` signed in with ([] for a first
         device or an anonymous session; ``for_version`` drops it for v1 receivers)."""
+        return await self.chain_soon(session)
+
+    def chain_soon(self, session: Session) -> Coroutine[Any, Any, Chain]:
+        """:meth:`chain_of`, its read queued now (a store that queues reads when
+        called, Redis, sends it with whatever else this turn queues)."""
         key, mine = session.account_key, session.public_key
         if key is None or mine is None:
-            return []
-        record = await self.hub.store.get_account(key)
-        return [] if record is None else approval_chain(record, mine)
+            return _no_chain()
+        return _chain(self.hub.store.get_account(key), mine)
 
     def prune(self) -> None:
         self.link_window.prune()
