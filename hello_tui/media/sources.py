@@ -340,6 +340,31 @@ class DeviceSource(AudioSource):
             callback.native_capture = (self._native, generation)  # type: ignore[attr-defined]
         return callback
 
+    # The send path in C (aiortc_adapter's _NativeSender): while it sends, the frames
+    # never come to the loop; these are what it asks and tells.
+    def native_source(self, stop: Callable[[], None]) -> DeviceSource | None:
+        """This microphone when its frames are C's (the read callback in C, listening)."""
+        if self._native is None or self._queue is None or self.readyState != "live":
+            return None
+        return self
+
+    @property
+    def native_capture(self) -> NativeCapture | None:
+        return self._native
+
+    def native_idle(self) -> bool:
+        """No frame waits for the loop (C's own queue is checked as it attaches)."""
+        return self._queue is None or self._queue.empty()
+
+    def native_sent(self, frames: int) -> None:
+        """C sent ``frames`` of ours: the counters and pts go on as if read here."""
+        self._captured += frames * FRAME_SAMPLES
+        self.frames_sent += frames
+        if self._native is not None:
+            self.last_block, self.overflows, gap, self.voice_blocks, _ = self._native.counters()
+            if gap is not None:
+                self.switch_gap_ms = round(gap, 1)
+
     def _on_frames(self) -> None:
         """The C path's eventfd is readable (the event loop): its frames, in order."""
         native = self._native
