@@ -87,6 +87,7 @@ import logging
 import math
 import os
 import queue
+import socket
 import struct
 import threading
 import time
@@ -1602,6 +1603,7 @@ NATIVE_CHECK_EVERY = 25  # frames the Python loop sends between looks at whether
 # libsrtp's sender guesses the index from its last one within 2^15 packets: aiortc's own
 # session (back after a stretch) must never be further behind than that.
 NATIVE_MAX_STRETCH = 30_000
+NATIVE_MAX_FAILURES = 3  # stretches C gave up on, after which this sender stays Python
 
 
 def native_send_enabled() -> bool:
@@ -1687,11 +1689,15 @@ def direct_pair(connection: Any) -> tuple[Any, str, int] | None:
     """(the socket, the remote host, port) of aioice's nominated pair for RTP when it is
     a plain UDP one (a ``StunProtocol``'s own socket; a TURN relay: None)."""
     pair = getattr(connection, _NOMINATED).get(1)
-    if pair is None or type(pair.protocol) is not _Stun:
+    if pair is None or type(pair.protocol) is not _Stun or pair.local_candidate.type == "relay":
         return None
+    # A relayed candidate's protocol is a StunProtocol too, on aioice's TurnTransport
+    # (no socket of its own, not an asyncio transport): only asyncio's UDP one is sent on.
     transport = pair.protocol.transport
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is None or transport.is_closing():
+    if not isinstance(transport, asyncio.BaseTransport) or transport.is_closing():
+        return None
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.type != socket.SOCK_DGRAM:
         return None
     host, port = pair.remote_addr[:2]
     return sock, host, port
@@ -1719,7 +1725,7 @@ class _NativeSender:
         self.stretches = 0  # (tests and benchmarks read these)
         self.native_frames = 0
         self.cpu_seconds = 0.0
-        self.last_end = ""  # why the last stretch ended
+        self.ends: dict[str, int] = {}  # why stretches ended: how often
         _NATIVE_SENDERS[sender] = self
 
     def frames_in_c(self) -> int:
@@ -1728,6 +1734,8 @@ class _NativeSender:
         return self.native_frames + (send.state().frames if send is not None else 0)
 
     def due(self) -> bool:
+        if self.ends.get("failed", 0) >= NATIVE_MAX_FAILURES:
+            return False
         self.countdown -= 1
         if self.countdown > 0:
             return False
@@ -1786,7 +1794,7 @@ class _NativeSender:
             if ext >> 16:
                 set_srtp_roc(session, ssrc, ext >> 16)
             (state, encode), (srtp, protect) = encoder.codec.native(), srtp_native(session)
-            send = NativeSend(state, encode, srtp, protect)
+            send = NativeSend(state, encode, srtp, protect, keep=(encoder, session))
         except (AiortcAdapterError, OSError, pylibsrtp.Error) as exc:
             log.info("send path in C not used: %s", exc)
             return seq, ext
@@ -1798,18 +1806,21 @@ class _NativeSender:
                 return seq, ext
             self.send = send
             self.stretches += 1
-            state = await self._run(send, source, sock, host, port)
+            await self._run(send, source, sock, host, port)
         finally:
-            self.send = None
-            send.close()  # (detached first)
-        seq, ext = state.seq, ext + state.frames
-        encoder.next_pts += SAMPLES_PER_FRAME * state.frames
-        source.native_sent(state.frames)
-        self.native_frames += state.frames
-        self.cpu_seconds += state.cpu_seconds
+            if self.send is send:  # (cancelled too: the counters stay true)
+                self.send = None
+                send.detach()
+                state = send.state()
+                seq, ext = state.seq, ext + state.frames
+                encoder.next_pts += SAMPLES_PER_FRAME * state.frames
+                source.native_sent(state.frames)
+                self.native_frames += state.frames
+                self.cpu_seconds += state.cpu_seconds
+            send.close()
         return seq, ext
 
-    async def _run(self, send: Any, source: Any, sock: Any, host: str, port: int) -> Any:
+    async def _run(self, send: Any, source: Any, sock: Any, host: str, port: int) -> None:
         """Park while C sends: every tick the SR fields and the transport's counters
         from C's, and a look for anything that ends the stretch."""
         sender, loop = self.sender, asyncio.get_running_loop()
@@ -1843,7 +1854,9 @@ class _NativeSender:
                 apply(state)
                 end = self._ended(state, send, source, track, sock, host, port)
                 if end:
-                    self.last_end = end
+                    self.ends[end] = self.ends.get(end, 0) + 1
+                    if end == "failed":
+                        log.info("send path in C gave up (%d send errors)", state.send_errors)
                     break
         finally:
             self._wake = None
@@ -1851,9 +1864,7 @@ class _NativeSender:
             send.detach()  # no frame on its way to C after this
             if metered is not None:
                 metered(None)
-        state = send.state()
-        apply(state)
-        return state
+            apply(send.state())
 
     def _ended(
         self, state: Any, send: Any, source: Any, track: Any, sock: Any, host: str, port: int

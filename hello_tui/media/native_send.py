@@ -98,7 +98,11 @@ class SendState:
 class NativeSend:
     """One stretch of C sending for one sender (see the module's doc)."""
 
-    def __init__(self, encoder: int, encode_fn: int, srtp: int, protect_fn: int) -> None:
+    def __init__(
+        self, encoder: int, encode_fn: int, srtp: int, protect_fn: int, *, keep: tuple[Any, ...]
+    ) -> None:
+        """``keep``: what owns ``encoder`` and ``srtp`` (they must outlive this object)."""
+        self._keep = keep
         lib = library()
         self._lib, self._held = lib, _held
         handle = lib.sp_new(encoder, encode_fn, srtp, protect_fn)

@@ -159,6 +159,7 @@ struct SendPath {
 
     void give_up() {
         failed = true;
+        snapshot();
         uint64_t one = 1;
         ssize_t rc = ::write(efd, &one, sizeof one);
         (void)rc;
@@ -180,22 +181,25 @@ struct SendPath {
             give_up();
             return 0;  // (the encoder took the frame; Python encodes it again)
         }
-        commit(ntp, level, payload);
         ssize_t sent = ::sendto(fd, buf, len, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&addr),
                                 addr_len);
         if (sent < 0) {
             send_errors++;
             // A full buffer, a refused or unreachable peer: the packet is lost, as on the
             // Python path (asyncio hands the error to the protocol). Anything else (the
-            // socket itself is wrong): Python takes over.
+            // socket itself is wrong): nothing was sent and nothing advances, Python
+            // sends this frame (encoded again) and the ones after.
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS &&
                 errno != ECONNREFUSED && errno != EHOSTUNREACH && errno != ENETUNREACH &&
-                errno != EINTR && errno != EPERM)
+                errno != EINTR && errno != EPERM) {
                 give_up();
+                return 0;
+            }
         } else {
             wire_bytes += len;
             wire_packets++;
         }
+        commit(ntp, level, payload);
         cpu += thread_time() - t0;
         snapshot();
         return 1;
