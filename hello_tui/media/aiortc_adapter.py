@@ -1806,6 +1806,8 @@ class _NativeSender:
                 return seq, ext
             self.send = send
             self.stretches += 1
+            if self.stretches == 1:
+                log.info("send path in C: the capture thread sends (%s:%d)", host, port)
             await self._run(send, source, sock, host, port)
         finally:
             if self.send is send:  # (cancelled too: the counters stay true)
