@@ -1726,6 +1726,7 @@ class _NativeSender:
         self.native_frames = 0
         self.cpu_seconds = 0.0
         self.ends: dict[str, int] = {}  # why stretches ended: how often
+        self._end = ""  # why the running stretch ended
         _NATIVE_SENDERS[sender] = self
 
     def frames_in_c(self) -> int:
@@ -1806,6 +1807,7 @@ class _NativeSender:
                 return seq, ext
             self.send = send
             self.stretches += 1
+            self._end = "cancelled"
             if self.stretches == 1:
                 log.info("send path in C: the capture thread sends (%s:%d)", host, port)
             await self._run(send, source, sock, host, port)
@@ -1814,6 +1816,11 @@ class _NativeSender:
                 self.send = None
                 send.detach()
                 state = send.state()
+                log.info(
+                    "send path in C: stretch %d over (%s) after %d frames, %.0f us a frame, "
+                    "%d send errors", self.stretches, self._end, state.frames,
+                    state.cpu_seconds * 1e6 / max(1, state.frames), state.send_errors,
+                )  # fmt: skip
                 seq, ext = state.seq, ext + state.frames
                 encoder.next_pts += SAMPLES_PER_FRAME * state.frames
                 source.native_sent(state.frames)
@@ -1857,8 +1864,7 @@ class _NativeSender:
                 end = self._ended(state, send, source, track, sock, host, port)
                 if end:
                     self.ends[end] = self.ends.get(end, 0) + 1
-                    if end == "failed":
-                        log.info("send path in C gave up (%d send errors)", state.send_errors)
+                    self._end = end
                     break
         finally:
             self._wake = None
