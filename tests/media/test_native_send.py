@@ -278,7 +278,10 @@ async def connected_peers(
 ) -> tuple[RTCPeerConnection, RTCPeerConnection]:
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
     a, b = new_peer_connection([]), new_peer_connection([])
-    a.addTrack(track)
+    if track is None:  # a renewed connection's sender, before the track moves to it
+        a.addTransceiver("audio", direction="sendrecv")
+    else:
+        a.addTrack(track)
     await a.setLocalDescription(await a.createOffer())
     await b.setRemoteDescription(a.localDescription)
     await b.setLocalDescription(await b.createAnswer())
@@ -597,3 +600,70 @@ def test_without_the_knob_or_the_shim_nothing_changes(monkeypatch: pytest.Monkey
     assert ad.native_send_enabled()
     monkeypatch.setattr(native_send, "available", lambda: False)
     assert not ad.native_send_enabled()
+
+
+async def test_a_renewed_connection_takes_the_track_from_c_at_once(
+    chunk_microphone: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a call's renewal moves its track (Call._move_tracks: the old connection's
+    sender gets None, the new one's the track): the old connection's stretch in C stops
+    at once, the new connection gets every frame from then on, written as the Python
+    path writes them for its own fresh encoder, and C takes the stream there too."""
+    monkeypatch.setenv(native_send.KNOB, "1")
+    monkeypatch.setattr(ad, "NATIVE_CHECK_EVERY", 5)
+    monkeypatch.setattr(ad, "NATIVE_TICK_S", 0.03)
+    source, binding = chunk_microphone
+    metered = MeteredTrack(GatedTrack(source))
+    a1, b1 = await connected_peers(metered, monkeypatch)
+    a2 = b2 = None
+    try:
+        far1 = FarEnd(b1)
+        await until(lambda: source.started)
+        old = ad.native_sender(a1.getSenders()[0])
+        assert old is not None
+        frames = iter(tone_frames(300))
+        t, fed = time.monotonic(), [0]
+
+        async def feed(far: FarEnd, count: int) -> list[np.ndarray]:
+            sent = []
+            for _ in range(count):
+                pcm = next(frames)
+                before = len(far.plain)
+                fed[0] += 1
+                binding.chunk(pcm, t + fed[0] * 0.02)
+                sent.append(pcm)
+                await until(lambda before=before: len(far.plain) > before)
+            return sent
+
+        while old.send is None:
+            await feed(far1, 1)
+        a2, b2 = await connected_peers(None, monkeypatch)
+        far2 = FarEnd(b2)
+        new_sender = a2.getSenders()[0]
+        await until(lambda: vars(new_sender)["_RTCRtpSender__rtp_started"].is_set())
+        a1.getSenders()[0].replaceTrack(None)  # what _move_tracks does, in its order
+        assert old.send is None or not old.send.attached  # C stopped at once
+        new_sender.replaceTrack(metered)
+        heard_before = len(far1.plain)
+        sent = await feed(far2, 120)
+        new = ad.native_sender(new_sender)
+        assert new is not None and new.frames_in_c() > 0 and new.stretches >= 1
+        assert len(far1.plain) == heard_before  # nothing more on the old connection
+        ext_map = vars(new_sender)["_RTCRtpSender__rtp_header_extensions_map"]
+        writer = ad.RtpAudioWriter.for_map(ext_map, vars(new_sender)["_RTCRtpSender__mid"])
+        assert writer is not None
+    finally:
+        for pc in (a1, b1, a2, b2):
+            if pc is not None:
+                await pc.close()
+    assert old.ends.get("stopped") == 1
+    check_stream(far2.plain)
+    encoder = ad.SpeechOpusEncoder()
+    for pcm, plain in zip(sent, far2.plain, strict=True):
+        got = RtpPacket.parse(plain, ext_map)
+        frame = make_frame(pcm, 0)
+        (payload,), _ = encoder.encode(frame)
+        assert plain == writer.serialize(
+            got.payload_type, 1, got.sequence_number, got.timestamp, got.ssrc, payload,
+            got.extensions.abs_send_time, ad.audio_level_dbov(frame),
+        )  # fmt: skip
