@@ -1861,6 +1861,7 @@ class _NativeSender:
                     timer.cancel()
                 state = send.state()
                 apply(state)
+                source.native_sent(0)  # (its counters: last block, overflows, voice)
                 end = self._ended(state, send, source, track, sock, host, port)
                 if end:
                     self.ends[end] = self.ends.get(end, 0) + 1

@@ -360,7 +360,8 @@ class DeviceSource(AudioSource):
         return not self._in_flight and (self._queue is None or self._queue.empty())
 
     def native_sent(self, frames: int) -> None:
-        """C sent ``frames`` of ours: the counters and pts go on as if read here."""
+        """C sent ``frames`` of ours: the counters and pts go on as if read here (0: only
+        the capture's counters, read again)."""
         self._captured += frames * FRAME_SAMPLES
         self.frames_sent += frames
         if self._native is not None:
