@@ -667,3 +667,19 @@ async def test_a_renewed_connection_takes_the_track_from_c_at_once(
             got.payload_type, 1, got.sequence_number, got.timestamp, got.ssrc, payload,
             got.extensions.abs_send_time, ad.audio_level_dbov(frame),
         )  # fmt: skip
+
+
+async def test_with_the_knob_but_without_the_shims_send_path_python_sends(
+    chunk_microphone: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shim built before send_path.cpp (or none): the knob changes nothing, the
+    frames go the Python way."""
+    monkeypatch.setattr(native_send, "available", lambda: False)
+    _, sender, far, feed, a, b = await lockstep(chunk_microphone, monkeypatch)
+    try:
+        await feed(30)
+        assert ad.native_sender(sender) is None
+    finally:
+        await a.close()
+        await b.close()
+    assert len(check_stream(far.plain)) == 30
