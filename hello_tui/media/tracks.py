@@ -72,9 +72,10 @@ class GatedTrack(MediaStreamTrack):
     @muted.setter
     def muted(self, muted: bool) -> None:
         self._muted = muted
-        stop, self._on_mute = self._on_mute, None
-        if muted and stop is not None:  # the send path in C: no frame of ours goes out now
-            stop()
+        if muted:  # the send path in C: no frame of ours goes out from now on
+            stop, self._on_mute = self._on_mute, None
+            if stop is not None:
+                stop()
 
     def native_source(self, stop: Callable[[], None]) -> Any:
         """The microphone whose frames C may send (aiortc_adapter's send path in C):
