@@ -41,6 +41,9 @@ SOURCE = Path(__file__).with_name("aec3_shim.cpp")
 # The microphone's per-block path in C (media/capture_native.py), in the same object: it
 # calls the shim's processor directly, and needs no header beyond the C++ library's.
 CAPTURE_SOURCE = Path(__file__).with_name("capture_path.cpp")
+# The send path in C (media/native_send.py): libopus, RTP, SRTP and sendto through
+# function pointers Python hands it, so it links nothing either.
+SEND_SOURCE = Path(__file__).with_name("send_path.cpp")
 # Set (to anything but "" or "0") to build without the shim, e.g. a distributor's pure wheel.
 SKIP_ENV = "HELLO_TUI_NO_AEC3_SHIM"
 
@@ -119,14 +122,14 @@ def command(cxx: str, hdr: Path, out: Path) -> list[str]:
         "-include", str(hdr / "compat_includes.h"),
         *(f"-I{d}" for d in [*includes, hdr / "abseil"]),
         "-Wno-deprecated-declarations", "-Wno-invalid-offsetof",
-        str(SOURCE), str(CAPTURE_SOURCE), "-o", str(out),
+        str(SOURCE), str(CAPTURE_SOURCE), str(SEND_SOURCE), "-o", str(out),
     ]  # fmt: skip
 
 
 def _key(cxx: str) -> str:
     """What the object depends on: the source, the flags' inputs, the compiler."""
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30)
-    h = hashlib.sha256(SOURCE.read_bytes() + CAPTURE_SOURCE.read_bytes())
+    h = hashlib.sha256(SOURCE.read_bytes() + CAPTURE_SOURCE.read_bytes() + SEND_SOURCE.read_bytes())
     for part in (Path(__file__).read_bytes(), platform.machine().encode(), version.stdout.encode()):
         h.update(part)
     return h.hexdigest()[:32]

@@ -81,10 +81,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import logging
 import math
 import os
 import queue
+import socket
 import struct
 import threading
 import time
@@ -618,6 +621,20 @@ class SpeechOpusEncoder(Encoder):
         self._pending = pcm.copy()
         return payloads, timestamp
 
+    def hands_over(self) -> bool:
+        """The stream can go on in C (media/send_path.cpp: 20 ms mono frames through this
+        libopus state): mono, nothing pending, no resampler in the way."""
+        return self.channels == 1 and not len(self._pending) and self._resampler is None
+
+    @property
+    def next_pts(self) -> int:
+        """The next packet's RTP timestamp (from 0); C's frames advance it too."""
+        return self._next_pts
+
+    @next_pts.setter
+    def next_pts(self, pts: int) -> None:
+        self._next_pts = pts
+
     def _pcm(self, frame: AudioFrame) -> np.ndarray:
         """``frame``'s samples, interleaved int16 in the codec's channel count."""
         if frame.format.name == "s16" and frame.sample_rate == SAMPLE_RATE:
@@ -736,6 +753,15 @@ def adapt_sender(sender: RTCRtpSender, tuning: AudioTuning | None = None) -> Non
         _require(getattr(sender, _SENDER_EXT_MAP), _EXT_IDS)
         _require_method(sender, _RUN_RTP)
         setattr(sender, _RUN_RTP, _fast_rtp_loop(sender, getattr(sender, _RUN_RTP)))
+        own_replace = sender.replaceTrack
+
+        def replace_track(track: Any) -> None:
+            native = native_sender(sender)
+            if native is not None:  # the old track's frames stop going to C at once
+                native.stop_now()
+            own_replace(track)
+
+        sender.replaceTrack = replace_track  # type: ignore[method-assign]
 
 
 def _inline_encoding(
@@ -1458,6 +1484,8 @@ class RtpAudioWriter:
         self._mid = bytes([(mid_id << 4) | (len(mid) - 1)]) + mid if mid_id and mid else b""
         self._abs = (abs_id << 4) | 2 if abs_id else 0
         self._level = level_id << 4 if level_id else None
+        # What the send path in C writes the same way (send_path.cpp's sp_set_rtp).
+        self.native_ids = (self._mid, abs_id, level_id)
 
     @classmethod
     def for_map(cls, ext_map: Any, mid: str | None) -> RtpAudioWriter | None:
@@ -1510,11 +1538,15 @@ def _fast_rtp_loop(
         mid = getattr(sender, _MID)
         pt, ssrc = codec.payloadType or 0, sender._ssrc  # negotiated: never None here
         seq, origin = random_sequence_number(), random32()  # as aiortc
+        ext = seq  # the extended sequence number: libsrtp's packet index (ROC 0 at first)
+        native = _NativeSender(sender, pt, writer) if native_send_enabled() else None
         try:
             while True:
                 if not getattr(sender, _TRACK):
                     await asyncio.sleep(0.02)
                     continue
+                if native is not None and native.due():
+                    seq, ext = await native.stretch(seq, ext, origin)
                 frame = await sender._next_encoded_frame(codec)
                 if frame is None:
                     continue
@@ -1539,6 +1571,7 @@ def _fast_rtp_loop(
                     sender._RTCRtpSender__octet_count += len(payload)  # type: ignore[attr-defined]
                     sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
                     seq = (seq + 1) & 0xFFFF
+                    ext += 1
         except (asyncio.CancelledError, ConnectionError, MediaStreamError):
             pass
         except Exception:  # as aiortc: rtp_exited must be set, or stop() hangs
@@ -1551,6 +1584,325 @@ def _fast_rtp_loop(
         getattr(sender, _RTP_EXITED).set()
 
     return run_rtp
+
+
+# ----------------------------------------------------------------- the send path in C
+#
+# With the microphone's read callback in C and HELLO_TUI_NATIVE_SEND=1, the capture thread
+# encodes, packetises, protects and sends each frame itself (media/send_path.cpp) while
+# the call's path is a plain one; the sender's loop above hands it the stream between two
+# frames and takes it back on any change (docs/media.md, "The send path in C").
+
+_SSL = "_ssl"  # RTCDtlsTransport: the OpenSSL DTLS connection (its keying material)
+_ROLE = "_role"  # RTCDtlsTransport: "client" | "server" (which half of the material is ours)
+_SRTP_PROFILES = "_srtp_profiles"  # RTCDtlsTransport: the SRTPProtectionProfiles it offers
+_SRTP_T = "_srtp"  # pylibsrtp.Session: the cffi "srtp_t *" it owns
+_ENABLED = "_enabled"  # RTCRtpSender: False while the direction does not send (hold)
+NATIVE_TICK_S = 0.1  # the parked loop's look at the stretch (SR fields, changes)
+NATIVE_CHECK_EVERY = 25  # frames the Python loop sends between looks at whether C may
+# libsrtp's sender guesses the index from its last one within 2^15 packets: aiortc's own
+# session (back after a stretch) must never be further behind than that.
+NATIVE_MAX_STRETCH = 30_000
+NATIVE_MAX_FAILURES = 3  # stretches C gave up on, after which this sender stays Python
+
+
+def native_send_enabled() -> bool:
+    """``HELLO_TUI_NATIVE_SEND=1`` and the shim has the send path (opt-in: the knob)."""
+    if os.environ.get("HELLO_TUI_NATIVE_SEND") != "1":
+        return False
+    from hello_tui.media import native_send
+
+    return native_send.available()
+
+
+def tx_srtp_key(dtls: Any) -> tuple[bytes, int]:
+    """(master key and salt, libsrtp profile) of the transport's outbound SRTP, derived
+    again as aiortc's ``RTCDtlsTransport._setup_srtp`` derived them (it keeps only the
+    session): the exporter is deterministic for one DTLS connection."""
+    for name in (_SSL, _ROLE, _SRTP_PROFILES):
+        _require(dtls, name)
+    ssl = getattr(dtls, _SSL)
+    selected = ssl.get_selected_srtp_profile()
+    profile = next(
+        (p for p in getattr(dtls, _SRTP_PROFILES) if p.openssl_profile == selected), None
+    )
+    if profile is None:
+        raise AiortcAdapterError("DTLS negotiated no SRTP profile aiortc offered")
+    view = ssl.export_keying_material(
+        b"EXTRACTOR-dtls_srtp", 2 * (profile.key_length + profile.salt_length)
+    )
+    return profile.get_key_and_salt(view, 1 if getattr(dtls, _ROLE) == "server" else 0), (
+        profile.libsrtp_profile
+    )
+
+
+def sender_srtp_session(dtls: Any, ssrc: int) -> pylibsrtp.Session:
+    """A second outbound SRTP session with aiortc's tx key, for ``ssrc``'s RTP only.
+
+    An RTP packet's keystream is a function of the session keys, the SSRC and its 48-bit
+    index only (RFC 3711 4.1.1, RFC 7714 8.1), and SRTCP has keys and an index of its
+    own: two sessions that protect disjoint indexes never reuse keystream, and aiortc's
+    keeps RTCP. The stream is made for the SSRC at once (so its ROC can be set)."""
+    key, profile = tx_srtp_key(dtls)
+    policy = pylibsrtp.Policy(
+        key=key, ssrc_type=pylibsrtp.Policy.SSRC_SPECIFIC, ssrc_value=ssrc, srtp_profile=profile
+    )
+    policy.allow_repeat_tx = True  # as aiortc's tx policy
+    policy.window_size = 1024
+    return pylibsrtp.Session(policy)
+
+
+@functools.cache
+def _srtp_lib() -> ctypes.CDLL:
+    """pylibsrtp's own libsrtp (2.7, statically in its extension, every srtp_* exported):
+    the library aiortc's sessions already run on, so nothing else is loaded."""
+    from pylibsrtp import _binding
+
+    lib = ctypes.CDLL(_binding.__file__)
+    lib.srtp_set_stream_roc.restype = ctypes.c_int
+    lib.srtp_set_stream_roc.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32]
+    return lib
+
+
+def srtp_native(session: pylibsrtp.Session) -> tuple[int, int]:
+    """(the session's ``srtp_t``, ``srtp_protect``'s address) for C. The session must
+    outlive C's use of it, and only one thread may use it at a time."""
+    from pylibsrtp._binding import ffi  # type: ignore[import-not-found]  # (cffi's, untyped)
+
+    _require(session, _SRTP_T)
+    pointer = int(ffi.cast("uintptr_t", getattr(session, _SRTP_T)[0]))
+    address = ctypes.cast(_srtp_lib().srtp_protect, ctypes.c_void_p).value
+    assert address is not None
+    return pointer, address
+
+
+def set_srtp_roc(session: pylibsrtp.Session, ssrc: int, roc: int) -> None:
+    """Start ``session``'s stream for ``ssrc`` at rollover counter ``roc`` (a fresh
+    session guesses 0; libsrtp 2.7 takes a pending ROC >= 1 as "advanced" and starts
+    there: srtp.c, srtp_estimate_index)."""
+    pointer, _ = srtp_native(session)
+    if _srtp_lib().srtp_set_stream_roc(pointer, ssrc, roc) != 0:
+        raise AiortcAdapterError("libsrtp refused the stream's rollover counter")
+
+
+def direct_pair(connection: Any) -> tuple[Any, str, int] | None:
+    """(the socket, the remote host, port) of aioice's nominated pair for RTP when it is
+    a plain UDP one (a ``StunProtocol``'s own socket; a TURN relay: None)."""
+    pair = getattr(connection, _NOMINATED).get(1)
+    if pair is None or type(pair.protocol) is not _Stun or pair.local_candidate.type == "relay":
+        return None
+    # A relayed candidate's protocol is a StunProtocol too, on aioice's TurnTransport
+    # (no socket of its own, not an asyncio transport): only asyncio's UDP one is sent on.
+    transport = pair.protocol.transport
+    if not isinstance(transport, asyncio.BaseTransport) or transport.is_closing():
+        return None
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.type != socket.SOCK_DGRAM:
+        return None
+    host, port = pair.remote_addr[:2]
+    return sock, host, port
+
+
+def _native_source(sender: RTCRtpSender, stop: Callable[[], None]) -> Any:
+    """The microphone behind the sender's track when C may send its frames (duck-typed:
+    each of our wrappers answers ``native_source(stop)``, a muted gate None; ``stop`` is
+    called at once when that changes), else None."""
+    track = getattr(sender, _TRACK)
+    ask = getattr(track, "native_source", None)
+    return ask(stop) if ask is not None else None
+
+
+class _NativeSender:
+    """One audio sender's stretches of C sending (see the section's comment)."""
+
+    def __init__(self, sender: RTCRtpSender, pt: int, writer: RtpAudioWriter) -> None:
+        for name in (_ENABLED, _TRACK, _ENCODER, *_SR_FIELDS):
+            _require(sender, name)
+        self.sender, self.pt, self.writer = sender, pt, writer
+        self.countdown = NATIVE_CHECK_EVERY  # (Python sends first: aiortc's session has the stream)
+        self.send: Any = None  # the NativeSend of the stretch running
+        self._wake: asyncio.Future[None] | None = None
+        self.stretches = 0  # (tests and benchmarks read these)
+        self.native_frames = 0
+        self.cpu_seconds = 0.0
+        self.ends: dict[str, int] = {}  # why stretches ended: how often
+        self._end = ""  # why the running stretch ended
+        _NATIVE_SENDERS[sender] = self
+
+    def frames_in_c(self) -> int:
+        """Frames C sent so far, the running stretch's included."""
+        send = self.send
+        return self.native_frames + (send.state().frames if send is not None else 0)
+
+    def due(self) -> bool:
+        if self.ends.get("failed", 0) >= NATIVE_MAX_FAILURES:
+            return False
+        self.countdown -= 1
+        if self.countdown > 0:
+            return False
+        self.countdown = NATIVE_CHECK_EVERY
+        return True
+
+    def stop_now(self) -> None:
+        """Frames go back to Python from the next one (mute, a new track: at once)."""
+        send = self.send
+        if send is not None:
+            send.detach()
+            self._poke()
+
+    def _poke(self) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    def _eligible(self) -> tuple[Any, Any, tuple[Any, str, int]] | None:
+        """(the microphone, the encoder, the pair) when C may send now, else None."""
+        found = self.check()
+        return found if isinstance(found, tuple) else None
+
+    def check(self) -> tuple[Any, Any, tuple[Any, str, int]] | str:
+        """What :meth:`_eligible` finds, or why C may not send now (tests, logs)."""
+        sender = self.sender
+        encoder = getattr(sender, _ENCODER)
+        if not getattr(sender, _ENABLED):
+            return "the sender is disabled (direction)"
+        if not isinstance(encoder, SpeechOpusEncoder) or not encoder.hands_over():
+            return "the encoder is not a plain mono SpeechOpusEncoder"
+        dtls = sender.transport
+        path = fast_path(dtls)
+        if path is None or dtls._state is not _CONNECTED or dtls._tx_srtp is None:
+            return "no fast path, or DTLS not connected"
+        pair = direct_pair(path._connection)
+        if pair is None:
+            return "the nominated pair is not a plain UDP one"
+        source = _native_source(sender, self.stop_now)
+        if source is None:
+            return "no microphone with its frames in C behind the track (or muted)"
+        return source, encoder, pair
+
+    async def stretch(self, seq: int, ext: int, origin: int) -> tuple[int, int]:
+        """Let C send from ``seq`` (index ``ext``) while nothing changes; returns where
+        Python goes on from. Does nothing when C may not send now."""
+        from hello_tui.media.native_send import NativeSend
+
+        found = self._eligible()
+        if found is None:
+            return seq, ext
+        source, encoder, (sock, host, port) = found
+        sender, ssrc = self.sender, self.sender._ssrc
+        try:
+            session = sender_srtp_session(sender.transport, ssrc)
+            if ext >> 16:
+                set_srtp_roc(session, ssrc, ext >> 16)
+            (state, encode), (srtp, protect) = encoder.codec.native(), srtp_native(session)
+            send = NativeSend(state, encode, srtp, protect, keep=(encoder, session))
+        except (AiortcAdapterError, OSError, pylibsrtp.Error) as exc:
+            log.info("send path in C not used: %s", exc)
+            return seq, ext
+        try:
+            if not send.set_peer(sock.fileno(), host, port):
+                return seq, ext
+            send.set_rtp(self.pt, ssrc, seq, origin + encoder.next_pts, *self.writer.native_ids)
+            if not source.native_idle() or not send.attach(source.native_capture):
+                return seq, ext
+            self.send = send
+            self.stretches += 1
+            self._end = "cancelled"
+            if self.stretches == 1:
+                log.info("send path in C: the capture thread sends (%s:%d)", host, port)
+            await self._run(send, source, sock, host, port)
+        finally:
+            if self.send is send:  # (cancelled too: the counters stay true)
+                self.send = None
+                send.detach()
+                state = send.state()
+                log.info(
+                    "send path in C: stretch %d over (%s) after %d frames, %.0f us a frame, "
+                    "%d send errors", self.stretches, self._end, state.frames,
+                    state.cpu_seconds * 1e6 / max(1, state.frames), state.send_errors,
+                )  # fmt: skip
+                seq, ext = state.seq, ext + state.frames
+                encoder.next_pts += SAMPLES_PER_FRAME * state.frames
+                source.native_sent(state.frames)
+                self.native_frames += state.frames
+                self.cpu_seconds += state.cpu_seconds
+            send.close()
+        return seq, ext
+
+    async def _run(self, send: Any, source: Any, sock: Any, host: str, port: int) -> None:
+        """Park while C sends: every tick the SR fields and the transport's counters
+        from C's, and a look for anything that ends the stretch."""
+        sender, loop = self.sender, asyncio.get_running_loop()
+        dtls, track = sender.transport, getattr(sender, _TRACK)
+        base = [getattr(sender, name) for name in _SR_FIELDS]
+        wire = [0, 0]  # what was added to the transport's counters so far
+        metered = getattr(track, "level_from", None)
+
+        def apply(state: Any) -> None:
+            if state.packets:
+                setattr(sender, _SR_FIELDS[0], state.ntp)
+                setattr(sender, _SR_FIELDS[1], state.rtp)
+            setattr(sender, _SR_FIELDS[2], base[2] + state.octets)
+            setattr(sender, _SR_FIELDS[3], base[3] + state.packets)
+            setattr(dtls, _TX_BYTES, getattr(dtls, _TX_BYTES) + state.wire_bytes - wire[0])
+            setattr(dtls, _TX_PACKETS, getattr(dtls, _TX_PACKETS) + state.wire_packets - wire[1])
+            wire[:] = [state.wire_bytes, state.wire_packets]
+
+        if metered is not None:
+            metered(lambda: float(send.state().level))
+        loop.add_reader(send.fd, self._poke)
+        try:
+            while True:
+                self._wake = wake = loop.create_future()
+                timer = loop.call_later(NATIVE_TICK_S, self._poke)
+                try:
+                    await wake
+                finally:
+                    timer.cancel()
+                state = send.state()
+                apply(state)
+                source.native_sent(0)  # (its counters: last block, overflows, voice)
+                end = self._ended(state, send, source, track, sock, host, port)
+                if end:
+                    self.ends[end] = self.ends.get(end, 0) + 1
+                    self._end = end
+                    break
+        finally:
+            self._wake = None
+            loop.remove_reader(send.fd)
+            send.detach()  # no frame on its way to C after this
+            if metered is not None:
+                metered(None)
+            apply(send.state())
+
+    def _ended(
+        self, state: Any, send: Any, source: Any, track: Any, sock: Any, host: str, port: int
+    ) -> str:
+        """Why the stretch must end now ("" : it goes on)."""
+        if not send.attached:
+            return "stopped"  # mute or a new track (stop_now)
+        if state.failed:
+            return "failed"
+        if state.packets >= NATIVE_MAX_STRETCH:
+            return "long"
+        if getattr(self.sender, _TRACK) is not track:
+            return "track"
+        found = self._eligible()
+        if found is None:
+            return "ineligible"
+        if found[0] is not source or found[2] != (sock, host, port):
+            return "pair"
+        return ""
+
+
+_NATIVE_SENDERS: weakref.WeakKeyDictionary[RTCRtpSender, _NativeSender] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def native_sender(sender: RTCRtpSender) -> _NativeSender | None:
+    """The sender's C send path's bookkeeping (None: the knob is off, or not started)."""
+    return _NATIVE_SENDERS.get(sender)
 
 
 _FAST_PATHS: weakref.WeakKeyDictionary[Any, _FastPath] = weakref.WeakKeyDictionary()

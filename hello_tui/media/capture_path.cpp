@@ -373,6 +373,10 @@ struct Capture {
     std::vector<int16_t> processed;
     int16_t queue[kQueue][kFrame];
     int head = 0, count = 0;
+    // A native send path (send_path.cpp, cap_set_send) takes the frames instead while set:
+    // set and unset under `lock`, so never while a frame is on its way.
+    int (*send)(void*, const int16_t*) = nullptr;
+    void* send_ctx = nullptr;
 
     void release() {
         if (refs.fetch_sub(1) == 1) {
@@ -383,6 +387,7 @@ struct Capture {
     }
 
     void enqueue(const int16_t* frame) {
+        if (send && send(send_ctx, frame)) return;  // sent from here: no queue, no wake-up
         {
             std::lock_guard<std::mutex> g(out_lock);
             if (count == kQueue) {
@@ -608,6 +613,19 @@ void cap_stop(void* c) {
     auto* cap = static_cast<Capture*>(c);
     std::lock_guard<std::mutex> g(cap->lock);
     cap->generation = -1;
+}
+// The send path's hook (send_path.cpp's sp_frame and its object), or NULL to unset. Set
+// only when no frame waits for Python (the order of frames is kept): 1 done, 0 refused.
+int cap_set_send(void* c, void* fn, void* ctx) {
+    auto* cap = static_cast<Capture*>(c);
+    std::lock_guard<std::mutex> g(cap->lock);
+    if (fn) {
+        std::lock_guard<std::mutex> q(cap->out_lock);
+        if (cap->count) return 0;
+    }
+    cap->send = reinterpret_cast<int (*)(void*, const int16_t*)>(fn);
+    cap->send_ctx = fn ? ctx : nullptr;
+    return 1;
 }
 // The next frame into `out` (kFrame samples): 1, or 0 when none is waiting.
 int cap_pop(void* c, int16_t* out) {

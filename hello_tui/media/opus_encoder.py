@@ -126,6 +126,15 @@ class OpusEncoder:
             raise OpusError("encoder closed")
         return self._state
 
+    def native(self) -> tuple[int, int]:
+        """(this encoder's libopus state, ``opus_encode``'s address in the library that
+        made it): what the send path in C encodes with (media/native_send.py), so a
+        frame encoded there continues this encoder's stream. Only one side may encode at
+        a time; the state stays this object's (freed by :meth:`close`)."""
+        address = ctypes.cast(_encoder_lib().opus_encode, ctypes.c_void_p).value
+        assert address is not None
+        return self._live(), address
+
     def encode(self, pcm: npt.NDArray[np.int16]) -> bytes:
         """One frame (2.5-60 ms; 20 ms here) of interleaved int16 ``pcm``."""
         pcm = np.ascontiguousarray(pcm, dtype=np.int16)

@@ -269,6 +269,7 @@ class DeviceSource(AudioSource):
         # The pulse backend's microphone with its blocks in C (media/capture_native.py):
         # frames come through an eventfd, one loop wake-up each; None: the Python path.
         self._native = _native_capture()
+        self._in_flight = 0  # frames _on_frames took from C and has still to queue
         self._processor: CaptureProcessor | NativeProcessor | None = None
         self._start_lock = threading.Lock()
         self._started = False
@@ -340,18 +341,50 @@ class DeviceSource(AudioSource):
             callback.native_capture = (self._native, generation)  # type: ignore[attr-defined]
         return callback
 
+    # The send path in C (aiortc_adapter's _NativeSender): while it sends, the frames
+    # never come to the loop; these are what it asks and tells.
+    def native_source(self, stop: Callable[[], None]) -> DeviceSource | None:
+        """This microphone when its frames are C's (the read callback in C, listening)."""
+        if self._native is None or self._queue is None or self.readyState != "live":
+            return None
+        return self
+
+    @property
+    def native_capture(self) -> NativeCapture | None:
+        return self._native
+
+    def native_idle(self) -> bool:
+        """No frame waits for the loop (C's own queue is checked as it attaches), nor is
+        on its way there (an eager queue runs the sender inside _on_frames: the frames
+        it took from C after the one being read are not queued yet)."""
+        return not self._in_flight and (self._queue is None or self._queue.empty())
+
+    def native_sent(self, frames: int) -> None:
+        """C sent ``frames`` of ours: the counters and pts go on as if read here (0: only
+        the capture's counters, read again)."""
+        self._captured += frames * FRAME_SAMPLES
+        self.frames_sent += frames
+        if self._native is not None:
+            self.last_block, self.overflows, gap, self.voice_blocks, _ = self._native.counters()
+            if gap is not None:
+                self.switch_gap_ms = round(gap, 1)
+
     def _on_frames(self) -> None:
         """The C path's eventfd is readable (the event loop): its frames, in order."""
         native = self._native
         if native is None:
             return
         native.drain_wake()
-        while True:
-            frames, counters = native.take()
-            for frame in frames:
-                self._push(frame)
-            if len(frames) < TAKE_FRAMES:
-                break
+        try:
+            while True:
+                frames, counters = native.take()
+                for i, frame in enumerate(frames):
+                    self._in_flight = len(frames) - i - 1
+                    self._push(frame)
+                if len(frames) < TAKE_FRAMES:
+                    break
+        finally:
+            self._in_flight = 0
         self.last_block, self.overflows, gap, self.voice_blocks, _ = counters
         if gap is not None:
             self.switch_gap_ms = round(gap, 1)

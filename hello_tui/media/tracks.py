@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -62,11 +62,35 @@ class GatedTrack(MediaStreamTrack):
     def __init__(self, source: MediaStreamTrack) -> None:
         super().__init__()
         self.source = source
-        self.muted = False
+        self._muted = False
+        self._on_mute: Callable[[], None] | None = None
+
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
+    @muted.setter
+    def muted(self, muted: bool) -> None:
+        self._muted = muted
+        if muted:  # the send path in C: no frame of ours goes out from now on
+            stop, self._on_mute = self._on_mute, None
+            if stop is not None:
+                stop()
+
+    def native_source(self, stop: Callable[[], None]) -> Any:
+        """The microphone whose frames C may send (aiortc_adapter's send path in C):
+        none while muted; ``stop`` is called at once when muted."""
+        if self._muted:
+            return None
+        ask = getattr(self.source, "native_source", None)
+        if ask is None:
+            return None
+        self._on_mute = stop
+        return ask(stop)
 
     async def recv(self) -> Received:
         frame = await self.source.recv()
-        if self.muted and isinstance(frame, av.AudioFrame):
+        if self._muted and isinstance(frame, av.AudioFrame):
             for plane in frame.planes:
                 plane.update(bytes(plane.buffer_size))
         return frame
@@ -189,6 +213,7 @@ class MeteredTrack(MediaStreamTrack):
         self.kind = track.kind
         self._track = track
         self._last: av.AudioFrame | None = None
+        self._level_dbov: Callable[[], float] | None = None  # (the send path in C)
         self.frames = 0
         self.width: int | None = None
         self.height: int | None = None
@@ -213,8 +238,20 @@ class MeteredTrack(MediaStreamTrack):
             self._last = frame
         return frame
 
+    def native_source(self, stop: Callable[[], None]) -> Any:
+        """What the wrapped track answers (the send path in C, see GatedTrack's)."""
+        ask = getattr(self._track, "native_source", None)
+        return ask(stop) if ask is not None else None
+
+    def level_from(self, level_dbov: Callable[[], float] | None) -> None:
+        """While C sends the frames (not through here), :meth:`level` is the last one's
+        RFC 6465 level from C, in dB (the same RMS as frame_dbfs, rounded to 1 dB)."""
+        self._level_dbov = level_dbov
+
     def level(self) -> float:
         """audioLevel (0..1) of the last audio frame passed through; 0 before any."""
+        if self._level_dbov is not None:
+            return dbfs_to_level(self._level_dbov())
         frame = self._last
         if frame is None:
             return 0.0
