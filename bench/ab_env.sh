@@ -8,7 +8,7 @@
 #     bash ../shared/peers/side-by-side.sh 8 10 --arms hello-device --no-latency --no-calibrate
 #   .venv/bin/python bench/ab_env_table.py $SBS_WORK/results.json /tmp/ab/ab.log
 #
-# (AB_OFF / AB_ON default to 0 / 1.) Each `answer` (one per call) flips the arm.
+# (AB_OFF / AB_ON default to 0 / 1; AB_VAR=A,B,C sets several to the arm's value.) Each `answer` (one per call) flips the arm.
 # AB_PYTHON: the interpreter (default: the venv next to this script's tree).
 set -eu
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
@@ -19,7 +19,12 @@ if [ "${1:-}" = answer ]; then
   if [ $((n % 2)) = 1 ]; then echo "${AB_OFF:-0}" > "$S/ab.value"; else echo "${AB_ON:-1}" > "$S/ab.value"; fi
   echo "$n $(cat "$S/ab.value")" >> "$S/ab.log"
 fi
-export "${AB_VAR:?AB_VAR: the variable to alternate}=$(cat "$S/ab.value" 2>/dev/null || echo "${AB_ON:-1}")"
+value=$(cat "$S/ab.value" 2>/dev/null || echo "${AB_ON:-1}")
+# AB_VAR may name several variables, comma-separated: all take the arm's value
+# (e.g. the native capture, send and speaker paths on or off together).
+for var in $(echo "${AB_VAR:?AB_VAR: the variable(s) to alternate}" | tr ',' ' '); do
+  export "$var=$value"
+done
 # `python -m` puts the working directory first on sys.path: started from inside another
 # checkout (the harness inherits our cwd), the calls would import that checkout (ab_hello.sh).
 export PYTHONSAFEPATH=1
