@@ -9,16 +9,25 @@ gives PulseStream._play_time's times and flags. Then a real pulse speaker throug
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import time
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
 
-from hello_tui.media import aec3_tuned, capture_native, playout_native
+from hello_tui.media import aec3_tuned, capture_native, devices, playout_native
 from hello_tui.media import pulse_streams as ps
+from hello_tui.media.audio_processing import ProcessingConfig, attach_processing
+from hello_tui.media.levels import rms_dbfs
 from hello_tui.media.playout import PlayoutBuffer, PlayoutConfig
-from hello_tui.media.sinks import DEVICE_PLAYOUT
+from hello_tui.media.sinks import DEVICE_PLAYOUT, DeviceSink, open_audio_sink
+from hello_tui.media.sources import DeviceSource, SineSource
+from tests.media.conftest import peak_hz
+from tests.media.test_pulse_backend import _thread_states, parec
+from tests.pulse import SINK, PulseDaemon
 
 RATE = 48_000
 
@@ -191,3 +200,88 @@ def _c_play_time(binding: Any, measured: float, now: float, told: bool, report: 
     # field, which only _heard_at sets; tests drive it through the Python mirror below.
     binding._lib.spk_test_report(binding.handle, -1.0 if report is None else report)
     return binding.play_time(measured, now, told)
+
+
+@pytest.fixture
+def native_speaker(pulse: PulseDaemon, monkeypatch: pytest.MonkeyPatch) -> PulseDaemon:
+    monkeypatch.setenv(devices.BACKEND_ENV, "pulse")
+    monkeypatch.setenv(playout_native.KNOB, "1")
+    return pulse
+
+
+async def test_a_pulse_speaker_plays_from_c_and_python_only_pushes(
+    native_speaker: PulseDaemon,
+) -> None:
+    """A tone through a ``device:`` sink on the C path: what the server plays is the tone,
+    no Python thread state is made for the speaker's thread, and the stats read from C
+    say the buffer ran (depth, target, a level)."""
+    await asyncio.to_thread(lambda: None)  # (the executor's thread, which parec runs on)
+    states = _thread_states()
+    sink = open_audio_sink(f"device:{SINK}", fallback=False)
+    assert isinstance(sink, DeviceSink) and sink._stream.native
+    assert isinstance(sink.buffer, playout_native.NativePlayout)
+    try:
+        await sink.start(SineSource("sine:440", 440))
+        await asyncio.sleep(0.3)
+        heard = await asyncio.to_thread(parec, native_speaker, f"{SINK}.monitor", 1.0)
+        assert _thread_states() == states  # (the Python path keeps one for its thread)
+        assert abs(peak_hz(heard[4800:]) - 440) < 10 and rms_dbfs(heard[4800:]) > -30
+        stats = sink.stats()
+        assert stats.frames >= 50 and stats.target_ms >= 20 and stats.level_dbfs > -30
+        assert sink.last_block > time.monotonic() - 0.5
+    finally:
+        await sink.stop()
+
+
+async def test_the_c_speaker_feeds_the_c_stages_far_end(native_speaker: PulseDaemon) -> None:
+    """The processing stage's pairing gets the speaker's blocks from C (no Python feed),
+    as many as the card played, and a switch mid-call keeps feeding it."""
+    sink = open_audio_sink(f"device:{SINK}", fallback=False)
+    source = DeviceSource(f"device:{SINK}.monitor", f"{SINK}.monitor")
+    assert isinstance(sink, DeviceSink)
+    try:
+        attach_processing(source, sink, ProcessingConfig(), ask_headset=False)
+        processor = source.processor
+        assert isinstance(processor, capture_native.NativeProcessor)
+        await sink.start(SineSource("sine:440", 440))
+        for _ in range(25):
+            await source.recv()
+        before = processor.stats().far_frames
+        assert before > 20
+        await asyncio.to_thread(sink.switch, SINK)
+        for _ in range(25):
+            await source.recv()
+        assert processor.stats().far_frames > before + 20
+        assert sink.switches == 1 and sink.switch_gap_ms is not None
+    finally:
+        source.stop()
+        await sink.stop()
+
+
+def test_closing_pulse_speakers_while_their_c_callbacks_run(native_speaker: PulseDaemon) -> None:
+    """Speakers switched and closed while their blocks are written from C: nothing
+    crashes, the old generation plays silence, and the C speaker is freed once the owner
+    and its last stream have let go (no stream left on the server)."""
+    for _ in range(3):
+        sink = DeviceSink(f"device:{SINK}", SINK)
+        sink.warm()
+        for i in range(3):
+            sink._consume(np.full(960, 1000 * (i + 1), dtype=np.int16))
+            time.sleep(0.03)
+            sink.switch(SINK)
+        asyncio.run(sink.stop())
+        del sink
+        gc.collect()
+    assert ps.stale_callbacks == 0
+
+
+def test_without_the_knob_the_speaker_stays_python(
+    pulse: PulseDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(devices.BACKEND_ENV, "pulse")
+    monkeypatch.delenv(playout_native.KNOB, raising=False)
+    sink = DeviceSink(f"device:{SINK}", SINK)
+    try:
+        assert not sink._stream.native and isinstance(sink.buffer, PlayoutBuffer)
+    finally:
+        asyncio.run(sink.stop())
