@@ -74,6 +74,9 @@ def library() -> Any:
         "spk_stream_underflows": (ctypes.c_int64, [vp]),
         "spk_play_time": (None, [vp, c_double, c_double, c_int, dp]),
         "spk_test_report": (None, [vp, c_double]),
+        "spk_test_clocks": (None, [vp, vp]),
+        "spk_pulse_write": (None, [vp, ctypes.c_size_t, vp]),
+        "spk_pulse_underflow": (None, [vp, vp]),
     }
     # PyDLL (the GIL kept) for all: each call only copies under a lock that the speaker's
     # thread holds for one block's pull, never waiting on the GIL.

@@ -46,17 +46,22 @@ constexpr double kGapS = 0.012;
 constexpr double kToldAfterS = 0.100;
 constexpr double kRefineS = 0.300;
 
-double monotonic() {
+double real_monotonic() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-double wallclock() {  // time.time()
+double real_wallclock() {  // time.time()
     timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
+
+// The clocks (a test drives both paths on one fake clock: spk_test_clocks).
+std::atomic<double (*)()> g_monotonic{real_monotonic}, g_wallclock{real_wallclock};
+double monotonic() { return g_monotonic.load(std::memory_order_relaxed)(); }
+double wallclock() { return g_wallclock.load(std::memory_order_relaxed)(); }
 
 int64_t pyround(double x) { return static_cast<int64_t>(std::nearbyint(x)); }
 
@@ -679,6 +684,12 @@ void spk_test_report(void* b, double report_at) {
     auto* binding = static_cast<Binding*>(b);
     binding->has_report = report_at >= 0;
     binding->report_at = report_at;
+}
+
+// Tests: time.monotonic() and time.time() from these functions (null: the real clocks).
+void spk_test_clocks(void* mono, void* wall) {
+    g_monotonic = mono ? reinterpret_cast<double (*)()>(mono) : real_monotonic;
+    g_wallclock = wall ? reinterpret_cast<double (*)()>(wall) : real_wallclock;
 }
 
 // libpulse's write callback (pa_stream_request_cb_t), on the stream's mainloop thread with

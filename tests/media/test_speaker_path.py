@@ -285,3 +285,132 @@ def test_without_the_knob_the_speaker_stays_python(
         assert not sink._stream.native and isinstance(sink.buffer, PlayoutBuffer)
     finally:
         asyncio.run(sink.stop())
+
+
+def test_the_c_write_callback_is_pulse_streams_and_device_sinks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """libpulse's write callback in C against PulseStream._write + DeviceSink._callback,
+    both on one fake clock and one fake server (its timing reports: playing or not, stale,
+    corrupt; its underflow messages; requests of one to three blocks, some late): the same
+    bytes written, the same play time and underrun flag for every block."""
+    import ctypes
+
+    from hello_tui.media import pulse_lib as pa
+
+    monkeypatch.setenv("HELLO_TUI_PULSE_PIN", "0")  # (no thread state kept on this thread)
+    lib = playout_native.library()
+    rng = np.random.default_rng(11)
+    clock = {"now": 1000.0}
+    wall = 5000.0  # time.time() - time.monotonic()
+    info = pa.TimingInfo()
+    report = {"ok": True, "latency_us": 30000}
+    written: dict[str, list[bytes]] = {"py": [], "c": []}
+
+    mono_fn = ctypes.CFUNCTYPE(ctypes.c_double)(lambda: clock["now"])
+    wall_fn = ctypes.CFUNCTYPE(ctypes.c_double)(lambda: clock["now"] + wall)
+
+    def c_write(_s: Any, data: int, nbytes: int, *_a: Any) -> int:
+        written["c"].append(ctypes.string_at(data, nbytes))
+        return 0
+
+    def c_latency(_s: Any, usec: Any, negative: Any) -> int:
+        usec[0], negative[0] = report["latency_us"], 0
+        return 0
+
+    write_t = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                               ctypes.c_void_p, ctypes.c_int64, ctypes.c_int)(c_write)  # fmt: skip
+    timing_t = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)(
+        lambda _s: ctypes.addressof(info) if report["ok"] else None
+    )
+    latency_t = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64),
+                                 ctypes.POINTER(ctypes.c_int))(c_latency)  # fmt: skip
+
+    class FakeHeld:
+        def pa_stream_get_timing_info(self, _s: Any) -> Any:
+            return ctypes.pointer(info) if report["ok"] else None
+
+        def pa_stream_get_latency(self, _s: Any, usec: Any, negative: Any) -> int:
+            usec.value, negative.value = report["latency_us"], 0
+            return 0
+
+        def pa_stream_write(self, _s: Any, data: int, nbytes: int, *_a: Any) -> int:
+            written["py"].append(ctypes.string_at(data, nbytes))
+            return 0
+
+    class FakeTime:
+        @staticmethod
+        def monotonic() -> float:
+            return clock["now"]
+
+        @staticmethod
+        def time() -> float:
+            return clock["now"] + wall
+
+    monkeypatch.setattr(ps, "time", FakeTime)
+    monkeypatch.setattr("hello_tui.media.sinks.time", FakeTime)
+    # The Python pair: a PulseStream's write path calling a DeviceSink's callback.
+    sink = object.__new__(DeviceSink)
+    sink._native = None
+    sink.buffer = PlayoutBuffer(DEVICE_PLAYOUT)
+    sink._last_block, sink._card_underflows = 0.0, 0
+    sink._underflow_times = __import__("collections").deque(maxlen=64)
+    sink._fresh, sink._switched_from, sink._end_dac = False, None, None
+    py_blocks: list[tuple[float, bool]] = []
+    sink.far_end = lambda _b, played, flag: py_blocks.append((played - clock["now"], flag))
+    stream = object.__new__(ps.PulseStream)
+    vars(stream).update(
+        blocksize=480, callback=sink._callback, _times=ps._Times(), _status=ps._Status(),
+        _out=np.zeros((480, 1), dtype=np.int16), _held=FakeHeld(), _written=0,
+        _next_play=None, _raw_timing=True, _report_at=None, _gap_seen=float("-inf"),
+        _usec=ctypes.c_uint64(), _negative=ctypes.c_int(), _latency=0.05, _underflow=False,
+        _refine=False, _underflows=0,
+    )  # fmt: skip
+    stream._out_at = stream._out.ctypes.data
+    # The C one, on the same clock.
+    spk = playout_native.NativeSpeaker(DEVICE_PLAYOUT)
+    spk.trace(True)
+    addr = lambda f: ctypes.cast(f, ctypes.c_void_p).value  # noqa: E731
+    handle = lib.spk_bind(spk.handle, 0, 480, 0.05, 1, addr(write_t), addr(timing_t),
+                          addr(latency_t))  # fmt: skip
+    lib.spk_test_clocks(addr(mono_fn), addr(wall_fn))
+    try:
+        audio = (np.sin(np.arange(48000 * 8) * 2 * np.pi * 300 / RATE) * 8000).astype(np.int16)
+        played_bytes, next_push, pushed = 0, clock["now"], 0
+        for _ in range(600):
+            clock["now"] += 0.010 + (float(rng.uniform(0.02, 0.08)) if rng.random() < 0.03
+                                     else float(rng.normal(0, 0.001)))  # fmt: skip
+            while next_push <= clock["now"] and pushed + 960 <= len(audio):
+                frame = audio[pushed : pushed + 960]
+                sink.buffer.push(frame, next_push)
+                spk.playout.push(frame, next_push)
+                pushed += 960
+                next_push += 0.020 + abs(float(rng.normal(0, 0.003)))
+            # The server's last report: taken a little before now, played up to about now.
+            age = float(rng.uniform(0, 0.03))
+            played_bytes = max(played_bytes, stream._written - int(rng.integers(0, 4)) * 960)
+            info.timestamp.tv_sec = int(clock["now"] + wall - age)
+            info.timestamp.tv_usec = int(((clock["now"] + wall - age) % 1) * 1e6)
+            info.sink_usec = int(rng.integers(5000, 15000))
+            info.playing = int(rng.random() > 0.05)
+            info.read_index = played_bytes
+            info.read_index_corrupt = int(rng.random() < 0.02)
+            report["ok"] = rng.random() > 0.02
+            report["latency_us"] = int(rng.integers(10000, 60000))
+            if rng.random() < 0.03:  # the server's underflow message
+                stream._underflowed()
+                lib.spk_pulse_underflow(None, handle)
+            nbytes = 960 * int(rng.choice([1, 1, 1, 2, 3]))
+            stream._write(None, nbytes)
+            lib.spk_pulse_write(None, nbytes, handle)
+        records = []
+        while batch := spk.trace_take():
+            records += batch
+        c_blocks = [(r[4], bool(r[3])) for r in records]
+        assert written["c"] == written["py"]
+        assert c_blocks == py_blocks
+        assert sum(flag for _, flag in py_blocks) >= 5  # gaps were found (and flagged)
+        assert sink.buffer.underruns == spk.playout.underruns
+    finally:
+        lib.spk_test_clocks(None, None)
+        lib.spk_unbind(handle)
