@@ -64,6 +64,11 @@ RATE = 48_000
 # filled underruns went up: not kept (docs/media.md, "The speaker's tlength").
 # 30 ms underran far more often on a loaded machine (session 7).
 LOW_LATENCY_S = 0.050
+# "low" for a speaker whose write callback is C (media/playout_native.py, opt-in): with
+# no GIL to wait for, 35 ms (granted ~27.5) cut the card stage from 23-27 to 12-17 ms and
+# mouth-to-ear by ~10 ms with no more dropouts and no worse echo cancellation, on a quiet
+# machine (docs/media.md, "The speaker path in C"); not yet measured under load.
+NATIVE_LOW_LATENCY_S = 0.035
 HIGH_LATENCY_S = 0.100
 # With ADJUST_LATENCY the server grants about this share of the tlength asked (above).
 GRANTED_OF_ASKED = 0.6
@@ -442,9 +447,9 @@ def _unpin_thread_state() -> None:
         _pinned.done = False
 
 
-def _latency_s(latency: str | float) -> float:
+def _latency_s(latency: str | float, low: float = LOW_LATENCY_S) -> float:
     if latency == "low":  # HELLO_TUI_PULSE_LOW_MS: for measuring (bench/pulse_backend.sh)
-        return float(os.environ.get("HELLO_TUI_PULSE_LOW_MS") or LOW_LATENCY_S * 1000) / 1000
+        return float(os.environ.get("HELLO_TUI_PULSE_LOW_MS") or low * 1000) / 1000
     if latency == "high":
         return HIGH_LATENCY_S
     return max(0.005, float(latency))
@@ -478,7 +483,9 @@ class PulseStream:
     ) -> None:
         self.kind, self.device, self.callback = kind, device, callback
         self.blocksize = blocksize
-        self.requested_latency = _latency_s(latency)
+        native_speaker = kind == "output" and getattr(callback, "native_playback", None)
+        low = NATIVE_LOW_LATENCY_S if native_speaker else LOW_LATENCY_S
+        self.requested_latency = _latency_s(latency, low)
         self._raw_latency = latency
         self.closed = False
         self._underflows = 0
@@ -622,10 +629,10 @@ class PulseStream:
 
     def _ask_s(self) -> float:
         """The playback ``tlength`` to ask for. "low" asks LOW_LATENCY_S as it is
-        (granted ~35 ms); a latency in seconds (the speaker's ladder after
-        underruns, media/output_latency.py) asks enough that the server grants
-        about that much, as PortAudio grants at least what it is asked (its 80 ms
-        step: 90 ms), where asking 80 ms got 50."""
+        (granted ~35 ms; NATIVE_LOW_LATENCY_S for a speaker written from C); a latency
+        in seconds (the speaker's ladder after underruns, media/output_latency.py)
+        asks enough that the server grants about that much, as PortAudio grants at
+        least what it is asked (its 80 ms step: 90 ms), where asking 80 ms got 50."""
         if self._raw_latency == "low":
             return self.requested_latency
         return self.requested_latency / GRANTED_OF_ASKED

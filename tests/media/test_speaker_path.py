@@ -220,6 +220,7 @@ async def test_a_pulse_speaker_plays_from_c_and_python_only_pushes(
     sink = open_audio_sink(f"device:{SINK}", fallback=False)
     assert isinstance(sink, DeviceSink) and sink._stream.native
     assert isinstance(sink.buffer, playout_native.NativePlayout)
+    assert sink._stream.requested_latency == ps.NATIVE_LOW_LATENCY_S  # "low", written from C
     try:
         await sink.start(SineSource("sine:440", 440))
         await asyncio.sleep(0.3)
@@ -283,6 +284,7 @@ def test_without_the_knob_the_speaker_stays_python(
     sink = DeviceSink(f"device:{SINK}", SINK)
     try:
         assert not sink._stream.native and isinstance(sink.buffer, PlayoutBuffer)
+        assert sink._stream.requested_latency == ps.LOW_LATENCY_S
     finally:
         asyncio.run(sink.stop())
 
