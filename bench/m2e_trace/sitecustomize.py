@@ -20,6 +20,8 @@ hello-tui process appends one line per audio event to ``DIR/<command>-<pid>.m2e`
   first sample it pulls sat in the playout buffer, less its offset in its frame
   (so it adds to the frame's first sample's delay), ``card`` = PortAudio's DAC
   time minus its callback time; ``depth`` / ``target`` in ms before the pull.
+  With the speaker path in C (``HELLO_TUI_NATIVE_SPEAKER=1``) C keeps a record per
+  block and the ``Q``/``O`` lines are written from them at the next push.
 
 ``HELLO_TUI_M2E_SET`` (with or without the trace) overrides the latency settings for an
 A/B run, comma-separated: ``sources.MIC_LATENCY=0.01``, ``sources.MIC_BLOCK=480``,

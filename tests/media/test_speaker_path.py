@@ -416,3 +416,24 @@ def test_the_c_write_callback_is_pulse_streams_and_device_sinks(
     finally:
         lib.spk_test_clocks(None, None)
         lib.spk_unbind(handle)
+
+
+async def test_without_the_shim_the_speaker_stays_python(
+    native_speaker: PulseDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pure wheel (no shim, or one built before speaker_path.cpp), the knob set: the
+    Python buffer and write callback, and the tone still plays."""
+    monkeypatch.setattr(aec3_tuned, "_lib", None)
+    monkeypatch.setenv("HELLO_TUI_AEC3_SHIM", "/nonexistent/_aec3_shim.so")
+    assert not playout_native.available()
+    sink = open_audio_sink(f"device:{SINK}", fallback=False)
+    assert isinstance(sink, DeviceSink)
+    try:
+        assert sink._native is None and not sink._stream.native
+        assert isinstance(sink.buffer, PlayoutBuffer)
+        await sink.start(SineSource("sine:440", 440))
+        await asyncio.sleep(0.3)
+        heard = await asyncio.to_thread(parec, native_speaker, f"{SINK}.monitor", 0.6)
+        assert abs(peak_hz(heard[4800:]) - 440) < 10
+    finally:
+        await sink.stop()
