@@ -20,6 +20,8 @@ hello-tui process appends one line per audio event to ``DIR/<command>-<pid>.m2e`
   first sample it pulls sat in the playout buffer, less its offset in its frame
   (so it adds to the frame's first sample's delay), ``card`` = PortAudio's DAC
   time minus its callback time; ``depth`` / ``target`` in ms before the pull.
+  With the speaker path in C (``HELLO_TUI_NATIVE_SPEAKER=1``) C keeps a record per
+  block and the ``Q``/``O`` lines are written from them at the next push.
 
 ``HELLO_TUI_M2E_SET`` (with or without the trace) overrides the latency settings for an
 A/B run, comma-separated: ``sources.MIC_LATENCY=0.01``, ``sources.MIC_BLOCK=480``,
@@ -83,12 +85,44 @@ def _patch_sources(mod) -> None:
     cls._callback, cls._push, cls.recv = _callback, _push, _recv
 
 
+def _pulled(st, t, frames, priming, under, card, told, depth, target, pushed) -> None:
+    """The ``Q`` and ``O`` lines of one speaker block (depth and target in samples
+    before its pull; ``pushed``: the samples pushed before it)."""
+    _say(f"Q {t:.6f} {frames} {int(priming)} {under} {card:.6f} {told}")  # every pull
+    if st is None or priming:
+        return
+    first = pushed - depth  # index of the first sample this pull took
+    q = st["q"]
+    while q and q[0][0] + q[0][1] <= first:
+        q.popleft()
+    if not q or q[0][0] > first:
+        return
+    start, _, t_push = q[0]
+    resid = t - t_push - (first - start) / RATE
+    _say(f"O {t:.6f} {resid:.6f} {card:.6f} {depth * 1000 / RATE:.2f} {target * 1000 / RATE:.2f}")
+
+
 def _patch_sinks(mod) -> None:
     cls = mod.DeviceSink
     consume, callback = cls._consume, cls._callback
 
+    def _drain_native(self, st) -> None:
+        # The speaker path in C (HELLO_TUI_NATIVE_SPEAKER=1): no Python callback per block;
+        # C keeps a record per block, taken here (once per frame pushed).
+        native = getattr(self, "_native", None)
+        if native is None:
+            return
+        if not st.get("traced"):
+            st["traced"] = True
+            native.trace(True)
+        while records := native.trace_take():
+            for t, n, priming, under, card, told, depth, target, pushed in records:
+                _pulled(st, t, int(n), bool(priming), int(under), card, int(told),
+                        int(depth), int(target), int(pushed))  # fmt: skip
+
     def _consume(self, samples):
         st = self.__dict__.setdefault("_m2e", {"pushed": 0, "q": collections.deque()})
+        _drain_native(self, st)
         t = time.monotonic()
         st["q"].append((st["pushed"], len(samples), t))
         st["pushed"] += len(samples)
@@ -105,22 +139,8 @@ def _patch_sinks(mod) -> None:
         card = dac - when.currentTime if dac else -1.0
         under = int(bool(status.output_underflow))
         told = getattr(self._stream, "underflows", -1)  # the pulse server's own messages
-        _say(f"Q {t:.6f} {frames} {int(priming)} {under} {card:.6f} {told}")  # every pull
-        if st is None or priming:
-            return
-        first = st["pushed"] - depth  # index of the first sample this pull took
-        q = st["q"]
-        while q and q[0][0] + q[0][1] <= first:
-            q.popleft()
-        if not q or q[0][0] > first:
-            return
-        start, _, t_push = q[0]
-        resid = t - t_push - (first - start) / RATE
-        dac = when.outputBufferDacTime
-        card = dac - when.currentTime if dac else -1.0
-        _say(
-            f"O {t:.6f} {resid:.6f} {card:.6f} {depth * 1000 / RATE:.2f} {target * 1000 / RATE:.2f}"
-        )
+        pushed = st["pushed"] if st is not None else 0
+        _pulled(st, t, frames, priming, under, card, told, depth, target, pushed)
 
     cls._consume, cls._callback = _consume, _callback
 

@@ -44,6 +44,9 @@ CAPTURE_SOURCE = Path(__file__).with_name("capture_path.cpp")
 # The send path in C (media/native_send.py): libopus, RTP, SRTP and sendto through
 # function pointers Python hands it, so it links nothing either.
 SEND_SOURCE = Path(__file__).with_name("send_path.cpp")
+# The speaker's per-block path in C (media/playout_native.py): it feeds capture_path.cpp's
+# pairing directly. No FMA contraction: its playout is pinned bit for bit to numpy's.
+SPEAKER_SOURCE = Path(__file__).with_name("speaker_path.cpp")
 # Set (to anything but "" or "0") to build without the shim, e.g. a distributor's pure wheel.
 SKIP_ENV = "HELLO_TUI_NO_AEC3_SHIM"
 
@@ -121,15 +124,18 @@ def command(cxx: str, hdr: Path, out: Path) -> list[str]:
         cxx, "-std=c++17", "-O2", "-fPIC", "-shared", *DEFINES, *arch,
         "-include", str(hdr / "compat_includes.h"),
         *(f"-I{d}" for d in [*includes, hdr / "abseil"]),
-        "-Wno-deprecated-declarations", "-Wno-invalid-offsetof",
-        str(SOURCE), str(CAPTURE_SOURCE), str(SEND_SOURCE), "-o", str(out),
+        "-Wno-deprecated-declarations", "-Wno-invalid-offsetof", "-ffp-contract=off",
+        str(SOURCE), str(CAPTURE_SOURCE), str(SEND_SOURCE), str(SPEAKER_SOURCE),
+        "-o", str(out),
     ]  # fmt: skip
 
 
 def _key(cxx: str) -> str:
     """What the object depends on: the source, the flags' inputs, the compiler."""
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30)
-    h = hashlib.sha256(SOURCE.read_bytes() + CAPTURE_SOURCE.read_bytes() + SEND_SOURCE.read_bytes())
+    h = hashlib.sha256(
+        b"".join(src.read_bytes() for src in (SOURCE, CAPTURE_SOURCE, SEND_SOURCE, SPEAKER_SOURCE))
+    )
     for part in (Path(__file__).read_bytes(), platform.machine().encode(), version.stdout.encode()):
         h.update(part)
     return h.hexdigest()[:32]

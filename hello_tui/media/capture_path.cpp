@@ -494,6 +494,8 @@ extern "C" {
 
 void* cp_new() { return new Pairing(); }
 void cp_free(void* p) { release_pairing(static_cast<Pairing*>(p)); }
+// One more owner (speaker_path.cpp's Speaker feeds it); cp_free gives it back.
+void cp_retain(void* p) { static_cast<Pairing*>(p)->refs++; }
 // The module (from aec3_create; the Pairing owns it from now on, and destroys the old).
 void cp_set_module(void* p, void* module, int echo_cancellation, int auto_gain, int reset) {
     void* old = static_cast<Pairing*>(p)->set_module(module, echo_cancellation != 0,

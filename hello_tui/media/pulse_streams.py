@@ -64,6 +64,11 @@ RATE = 48_000
 # filled underruns went up: not kept (docs/media.md, "The speaker's tlength").
 # 30 ms underran far more often on a loaded machine (session 7).
 LOW_LATENCY_S = 0.050
+# "low" for a speaker whose write callback is C (media/playout_native.py, opt-in): with
+# no GIL to wait for, 35 ms (granted ~27.5) cut the card stage from 23-27 to 12-17 ms and
+# mouth-to-ear by ~10 ms with no more dropouts and no worse echo cancellation, on a quiet
+# machine (docs/media.md, "The speaker path in C"); not yet measured under load.
+NATIVE_LOW_LATENCY_S = 0.035
 HIGH_LATENCY_S = 0.100
 # With ADJUST_LATENCY the server grants about this share of the tlength asked (above).
 GRANTED_OF_ASKED = 0.6
@@ -442,9 +447,9 @@ def _unpin_thread_state() -> None:
         _pinned.done = False
 
 
-def _latency_s(latency: str | float) -> float:
+def _latency_s(latency: str | float, low: float = LOW_LATENCY_S) -> float:
     if latency == "low":  # HELLO_TUI_PULSE_LOW_MS: for measuring (bench/pulse_backend.sh)
-        return float(os.environ.get("HELLO_TUI_PULSE_LOW_MS") or LOW_LATENCY_S * 1000) / 1000
+        return float(os.environ.get("HELLO_TUI_PULSE_LOW_MS") or low * 1000) / 1000
     if latency == "high":
         return HIGH_LATENCY_S
     return max(0.005, float(latency))
@@ -478,10 +483,12 @@ class PulseStream:
     ) -> None:
         self.kind, self.device, self.callback = kind, device, callback
         self.blocksize = blocksize
-        self.requested_latency = _latency_s(latency)
+        native_speaker = kind == "output" and getattr(callback, "native_playback", None)
+        low = NATIVE_LOW_LATENCY_S if native_speaker else LOW_LATENCY_S
+        self.requested_latency = _latency_s(latency, low)
         self._raw_latency = latency
         self.closed = False
-        self.underflows = 0
+        self._underflows = 0
         self.overflows = 0
         # A mainloop thread of its own (as ALSA's pulse plugin has one per stream): the
         # capture's processing (echo cancellation) never delays the speaker's refill.
@@ -521,16 +528,33 @@ class PulseStream:
         # capture_path.cpp's read callback, Python never runs on this stream's thread.
         self._binding: Any = None
         self._native_read: Any = None  # a C function's address (no Python thunk)
+        self._native_underflow: Any = None
         native = getattr(callback, "native_capture", None) if kind == "input" else None
         if native is not None:
             capture, generation = native
             self._binding = capture.bind(generation, blocksize, self._latency)
             self._native_read = pa.StreamRequest(self._binding.callback_address)
+        # A speaker whose blocks come from C (media/playout_native.py): libpulse calls
+        # speaker_path.cpp's write and underflow callbacks, Python never runs on its thread.
+        native = getattr(callback, "native_playback", None) if kind == "output" else None
+        if native is not None:
+            speaker, generation = native
+            self._binding = speaker.bind(generation, blocksize, self._latency, self._raw_timing)
+            self._native_read = pa.StreamRequest(self._binding.callback_address)
+            self._native_underflow = pa.StreamNotify(self._binding.underflow_address)
 
     @property
     def native(self) -> bool:
-        """The microphone's blocks go to C (a ``native_capture`` callback), not Python."""
+        """The blocks go to (microphone) or come from (speaker) C, not Python: a
+        ``native_capture`` or ``native_playback`` callback."""
         return self._binding is not None
+
+    @property
+    def underflows(self) -> int:
+        """The server's underflow messages for this (playback) stream so far."""
+        if self._binding is not None and self.kind == "output" and self._binding.handle:
+            return int(self._binding.underflows)
+        return self._underflows
 
     @property
     def active(self) -> bool:
@@ -570,8 +594,13 @@ class PulseStream:
                 tlength = max(block, round(self._ask_s() * RATE) * 2)
                 minreq = _knob_bytes("HELLO_TUI_PULSE_MINREQ_MS", block)
                 attr = pa.BufferAttr(pa.UNSET, tlength, block, minreq, pa.UNSET)
-                lib.pa_stream_set_write_callback(stream, STREAM_REQUEST, self.key)
-                lib.pa_stream_set_underflow_callback(stream, STREAM_UNDERFLOW, self.key)
+                if self._binding is not None:
+                    handle = self._binding.handle
+                    lib.pa_stream_set_write_callback(stream, self._native_read, handle)
+                    lib.pa_stream_set_underflow_callback(stream, self._native_underflow, handle)
+                else:
+                    lib.pa_stream_set_write_callback(stream, STREAM_REQUEST, self.key)
+                    lib.pa_stream_set_underflow_callback(stream, STREAM_UNDERFLOW, self.key)
                 rc = lib.pa_stream_connect_playback(
                     stream, self.device.encode(), attr, flags, None, None
                 )
@@ -600,10 +629,10 @@ class PulseStream:
 
     def _ask_s(self) -> float:
         """The playback ``tlength`` to ask for. "low" asks LOW_LATENCY_S as it is
-        (granted ~35 ms); a latency in seconds (the speaker's ladder after
-        underruns, media/output_latency.py) asks enough that the server grants
-        about that much, as PortAudio grants at least what it is asked (its 80 ms
-        step: 90 ms), where asking 80 ms got 50."""
+        (granted ~35 ms; NATIVE_LOW_LATENCY_S for a speaker written from C); a latency
+        in seconds (the speaker's ladder after underruns, media/output_latency.py)
+        asks enough that the server grants about that much, as PortAudio grants at
+        least what it is asked (its 80 ms step: 90 ms), where asking 80 ms got 50."""
         if self._raw_latency == "low":
             return self.requested_latency
         return self.requested_latency / GRANTED_OF_ASKED
@@ -647,7 +676,7 @@ class PulseStream:
         return max(soonest, stamp + sink + (self._written - int(i.read_index)) / (2 * RATE))
 
     def _underflowed(self) -> None:
-        self.underflows += 1
+        self._underflows += 1
         self._underflow = True
 
     def _play_time(self, measured: float, now: float) -> tuple[float, bool]:
@@ -783,5 +812,7 @@ class PulseStream:
         if self._own:
             ctx.close()
         if self._binding is not None:  # (its callback can no longer run: unset, joined)
+            if self.kind == "output":
+                self._underflows = self.underflows  # (what C counted, kept past the unbind)
             self._binding.unbind()
         _live.pop(self.key, None)  # (after: no callback of this stream can run any more)

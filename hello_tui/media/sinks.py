@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
@@ -36,6 +37,11 @@ from hello_tui.media.endpoint import parse_endpoint
 from hello_tui.media.errors import MediaError
 from hello_tui.media.levels import dbfs_to_level, rms_dbfs
 from hello_tui.media.playout import PlayoutBuffer, PlayoutConfig
+
+if TYPE_CHECKING:  # (the shim loads on first use, not at import)
+    from hello_tui.media.playout_native import NativePlayout, NativeSpeaker
+
+log = logging.getLogger(__name__)
 
 # The card's own buffer ahead of the callback: PortAudio's "low" at first (about 20 ms on
 # ALSA). On a loaded machine that underruns (each underrun a click, and a jump of the echo
@@ -57,6 +63,16 @@ SPEAKER_BLOCK = SAMPLE_RATE // 100  # the callback's pull: 10 ms
 DEVICE_PLAYOUT = PlayoutConfig(
     adaptive=True, underrun_boost_ms=0.0, accelerate_ms=5.0, underrun_refill_ms=20.0
 )
+
+
+def _native_speaker(config: PlayoutConfig) -> NativeSpeaker | None:
+    """The C path for a speaker, when the shim has it and the knob asks for it
+    (media/playout_native.py: HELLO_TUI_NATIVE_SPEAKER=1)."""
+    from hello_tui.media import playout_native
+
+    if not playout_native.available():
+        return None
+    return playout_native.NativeSpeaker(config)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +203,11 @@ class DeviceSink(AudioSink):
     :meth:`switch` moves playout to another device (or reopens this one at
     another ``latency``) mid-call: a new stream pulls from the same buffer;
     only the stream of the current generation plays, the old one gets silence.
+
+    On the pulse backend with ``HELLO_TUI_NATIVE_SPEAKER=1`` all of the per-block work
+    (the write callback, the buffer, the far-end feed to the C processing stage) runs
+    in C (media/playout_native.py); :attr:`buffer` is then the C buffer, and the
+    counters below are read from C when asked.
     """
 
     def __init__(
@@ -197,17 +218,20 @@ class DeviceSink(AudioSink):
         blocksize: int | None = None,
     ) -> None:
         super().__init__(spec)
-        self.buffer = PlayoutBuffer(config or DEVICE_PLAYOUT)
-        self.card_underflows = 0
-        self.far_end: Callable[[Samples, float, bool], None] | None = None
+        config = config or DEVICE_PLAYOUT
+        # The pulse speaker with its blocks in C (media/playout_native.py); None: Python.
+        self._native = _native_speaker(config)
+        self.buffer: PlayoutBuffer | NativePlayout = PlayoutBuffer(config)
+        self._card_underflows = 0
+        self._far_end: Callable[[Samples, float, bool], None] | None = None
         # Devices that change (switch), and the card's underruns the latency policy reads.
         self.name = name
         self.latency: str | float = SPEAKER_LATENCY
         self.blocksize = SPEAKER_BLOCK if blocksize is None else blocksize
         self.switches = 0
-        self.switch_gap_ms: float | None = None  # the last switch: old stream's end → new's start
-        self.underflow_times: collections.deque[float] = collections.deque(maxlen=64)
-        self.last_block = 0.0  # time.monotonic() of the last callback (the device watch)
+        self._switch_gap_ms: float | None = None  # the last switch: old stream's end → new's start
+        self._underflow_times: collections.deque[float] = collections.deque(maxlen=64)
+        self._last_block = 0.0  # time.monotonic() of the last callback (the device watch)
         self._generation = 0
         self._fresh = False
         self._end_dac: float | None = None  # when what the current stream was given ends
@@ -217,8 +241,58 @@ class DeviceSink(AudioSink):
             "output", name, self._callback_for(0), samplerate=SAMPLE_RATE,
             blocksize=self.blocksize, latency=self.latency,
         )  # fmt: skip
+        if not getattr(self._stream, "native", False):  # PortAudio: the blocks come from Python
+            self._native = None
+        if self._native is not None:
+            self.buffer = self._native.playout
         self._running = False
         self._start_lock = threading.Lock()
+
+    @property
+    def far_end(self) -> Callable[[Samples, float, bool], None] | None:
+        """Given each block as it goes to the card (see the class's doc)."""
+        return self._far_end
+
+    @far_end.setter
+    def far_end(self, far_end: Callable[[Samples, float, bool], None] | None) -> None:
+        self._far_end = far_end
+        if self._native is not None:  # C feeds the C processing stage's pairing directly
+            from hello_tui.media.capture_native import NativeProcessor
+
+            processor = getattr(far_end, "__self__", None)
+            if far_end is not None and not isinstance(processor, NativeProcessor):
+                log.warning("speaker path in C: a Python far end, not fed")
+                processor = None
+            self._native.set_pairing(processor)
+
+    @property
+    def card_underflows(self) -> int:
+        """The card ran dry before this many blocks (the latency policy reads it)."""
+        if self._native is not None:
+            return self._native.counters()[1]
+        return self._card_underflows
+
+    @property
+    def underflow_times(self) -> collections.deque[float]:
+        """time.monotonic() of the card's last underruns (at most 64)."""
+        if self._native is not None:
+            return collections.deque(self._native.counters()[4], maxlen=64)
+        return self._underflow_times
+
+    @property
+    def last_block(self) -> float:
+        """time.monotonic() of the last callback (the device watch)."""
+        if self._native is not None:
+            return self._native.counters()[0]
+        return self._last_block
+
+    @property
+    def switch_gap_ms(self) -> float | None:
+        """The last switch: the old stream's end to the new one's start."""
+        if self._native is not None:
+            gap = self._native.counters()[2]
+            return None if gap is None else round(gap, 1)
+        return self._switch_gap_ms
 
     def warm(self) -> None:
         """Start the card now (any thread; blocking): it plays silence until the
@@ -236,21 +310,23 @@ class DeviceSink(AudioSink):
                     return
             outdata.fill(0)
 
+        if self._native is not None:  # a pulse stream calls C instead (PortAudio: this)
+            callback.native_playback = (self._native, generation)  # type: ignore[attr-defined]
         return callback
 
     def _callback(
         self, outdata: npt.NDArray[np.int16], frames: int, when: Any, status: Any
     ) -> None:
-        self.last_block = time.monotonic()
+        self._last_block = time.monotonic()
         if status.output_underflow:
-            self.card_underflows += 1
-            self.underflow_times.append(self.last_block)
+            self._card_underflows += 1
+            self._underflow_times.append(self._last_block)
         played = when.outputBufferDacTime or when.currentTime + self._stream.latency
         fresh = self._fresh
         if fresh:
             self._fresh = False
             if self._switched_from is not None:
-                self.switch_gap_ms = round(max(0.0, played - self._switched_from) * 1000, 1)
+                self._switch_gap_ms = round(max(0.0, played - self._switched_from) * 1000, 1)
         self._end_dac = played + frames / SAMPLE_RATE
         block = self.buffer.pull(frames)
         outdata[:, 0] = block
@@ -305,6 +381,8 @@ class DeviceSink(AudioSink):
                 self._generation = generation
                 self._fresh = True
                 self._switched_from = self._end_dac
+                if self._native is not None:  # (C keeps its own end, as _end_dac)
+                    self._native.set_generation(generation, fresh=True)
                 self.name, self.device, self.latency = name, device, latency
                 self.switches += 1
         close_stream(old, started=running)
@@ -317,6 +395,8 @@ class DeviceSink(AudioSink):
         with self._start_lock:
             with self._play_lock:
                 self._generation = -1
+                if self._native is not None:
+                    self._native.set_generation(-1, fresh=False)
             close_stream(self._stream, started=self._running)
 
     def stats(self) -> SinkStats:
