@@ -1588,7 +1588,7 @@ def _fast_rtp_loop(
 
 # ----------------------------------------------------------------- the send path in C
 #
-# With the microphone's read callback in C and HELLO_TUI_NATIVE_SEND=1, the capture thread
+# With the microphone's read callback in C (unless HELLO_TUI_NATIVE_SEND=0), the capture thread
 # encodes, packetises, protects and sends each frame itself (media/send_path.cpp) while
 # the call's path is a plain one; the sender's loop above hands it the stream between two
 # frames and takes it back on any change (docs/media.md, "The send path in C").
@@ -1607,8 +1607,8 @@ NATIVE_MAX_FAILURES = 3  # stretches C gave up on, after which this sender stays
 
 
 def native_send_enabled() -> bool:
-    """``HELLO_TUI_NATIVE_SEND=1`` and the shim has the send path (opt-in: the knob)."""
-    if os.environ.get("HELLO_TUI_NATIVE_SEND") != "1":
+    """The shim has the send path and ``HELLO_TUI_NATIVE_SEND`` is not ``0``."""
+    if os.environ.get("HELLO_TUI_NATIVE_SEND") == "0":
         return False
     from hello_tui.media import native_send
 

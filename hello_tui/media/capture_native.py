@@ -12,11 +12,12 @@ Two objects, each a thin ctypes wrapper:
   runs the processor on whole blocks, cuts 20 ms frames and wakes the event loop once
   per frame through an eventfd; Python never runs on the microphone's thread.
 
-The stage is used when the shim is built (with ``capture_path.cpp``) and
-``HELLO_TUI_NATIVE_CAPTURE`` is not ``0``; the read callback only with it ``1``
-(opt-in until its echo cancellation measures as well as the Python path's:
-docs/media.md, "The capture path in C"). Without the shim (a pure wheel)
-everything stays in Python, as before.
+Both are used when the shim is built (with ``capture_path.cpp``): the default since
+session 11, when the speaker's half and the send path joined them in C and the three
+together measured cheaper, lower in mouth-to-ear and better at echo cancellation
+(docs/media.md, "All three in C, the default"). ``HELLO_TUI_NATIVE_CAPTURE=stage``
+keeps only the stage in C under the Python read callback, ``0`` all Python (A/Bs).
+Without the shim (a pure wheel) everything stays in Python, as before.
 """
 
 from __future__ import annotations
@@ -111,10 +112,9 @@ def available() -> bool:
 
 
 def read_path() -> bool:
-    """The pulse read callback in C too (``HELLO_TUI_NATIVE_CAPTURE=1``): opt-in, since
-    its echo cancellation measured below the Python path's (pairing at once instead of
-    after the GIL: docs/media.md, "The capture path in C")."""
-    return os.environ.get(KNOB) == "1" and available()
+    """The pulse read callback in C too: the default (``HELLO_TUI_NATIVE_CAPTURE=stage``
+    or ``0`` turns it off; docs/media.md, "All three in C, the default")."""
+    return os.environ.get(KNOB) != "stage" and available()
 
 
 def _time(t: float | None) -> float:

@@ -1,8 +1,8 @@
 """The audio send path in C (``send_path.cpp``, in the AEC3 shim's library): a thin ctypes
 wrapper.
 
-With the microphone's read callback in C (``HELLO_TUI_NATIVE_CAPTURE=1``) and
-``HELLO_TUI_NATIVE_SEND=1`` (opt-in until measured), the capture thread itself encodes,
+With the microphone's read callback in C (the default) and unless
+``HELLO_TUI_NATIVE_SEND=0`` (the A/B knob), the capture thread itself encodes,
 packetises, protects and sends each 20 ms frame while the call's path allows it (a direct
 UDP pair, DTLS up, not muted: the adapter decides, ``aiortc_adapter._NativeStretch``), and
 the event loop is not woken per frame. This module knows nothing of aiortc: it is handed
@@ -72,8 +72,8 @@ def available() -> bool:
 
 
 def enabled() -> bool:
-    """``HELLO_TUI_NATIVE_SEND=1`` and the shim has the send path."""
-    return os.environ.get(KNOB) == "1" and available()
+    """The shim has the send path and ``HELLO_TUI_NATIVE_SEND`` is not ``0``."""
+    return os.environ.get(KNOB) != "0" and available()
 
 
 @dataclass(frozen=True, slots=True)

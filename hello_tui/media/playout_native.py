@@ -13,9 +13,10 @@ Two objects, each a thin ctypes wrapper:
   20 ms and reads counters when asked.
 
 Used when the shim is built (with ``speaker_path.cpp``), the C processing stage is
-(``capture_native.available``: ``HELLO_TUI_NATIVE_CAPTURE`` is not ``0``) and
-``HELLO_TUI_NATIVE_SPEAKER`` is ``1`` (the measuring knob; docs/media.md, "The speaker
-path in C"). Without the shim everything stays in Python, as before.
+(``capture_native.available``: ``HELLO_TUI_NATIVE_CAPTURE`` is not ``0``), unless
+``HELLO_TUI_NATIVE_SPEAKER`` is ``0`` (the A/B knob; the default since session 11:
+docs/media.md, "All three in C, the default"). Without the shim everything stays in
+Python, as before.
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ def library() -> Any:
 
 
 def available() -> bool:
-    """The speaker path in C can be used (built, the C stage on, asked for by the knob)."""
-    if os.environ.get(KNOB) != "1" or not capture_native.available():
+    """The speaker path in C can be used (built, the C stage on, not refused by the knob)."""
+    if os.environ.get(KNOB) == "0" or not capture_native.available():
         return False
     try:
         library()

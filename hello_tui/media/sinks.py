@@ -67,7 +67,7 @@ DEVICE_PLAYOUT = PlayoutConfig(
 
 def _native_speaker(config: PlayoutConfig) -> NativeSpeaker | None:
     """The C path for a speaker, when the shim has it and the knob asks for it
-    (media/playout_native.py: HELLO_TUI_NATIVE_SPEAKER=1)."""
+    (media/playout_native.py; HELLO_TUI_NATIVE_SPEAKER=0: Python)."""
     from hello_tui.media import playout_native
 
     if not playout_native.available():
@@ -204,7 +204,7 @@ class DeviceSink(AudioSink):
     another ``latency``) mid-call: a new stream pulls from the same buffer;
     only the stream of the current generation plays, the old one gets silence.
 
-    On the pulse backend with ``HELLO_TUI_NATIVE_SPEAKER=1`` all of the per-block work
+    On the pulse backend (unless ``HELLO_TUI_NATIVE_SPEAKER=0``) all of the per-block work
     (the write callback, the buffer, the far-end feed to the C processing stage) runs
     in C (media/playout_native.py); :attr:`buffer` is then the C buffer, and the
     counters below are read from C when asked.

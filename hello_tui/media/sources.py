@@ -213,7 +213,7 @@ def _native_capture() -> NativeCapture | None:
     """The C path for a microphone, when the shim has it (media/capture_native.py)."""
     from hello_tui.media import capture_native
 
-    if not capture_native.read_path():  # (opt-in: HELLO_TUI_NATIVE_CAPTURE=1)
+    if not capture_native.read_path():  # (HELLO_TUI_NATIVE_CAPTURE=stage or 0: Python)
         return None
     return capture_native.NativeCapture(VOICE_PROBABILITY, VOICE_DBFS)
 

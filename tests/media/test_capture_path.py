@@ -261,15 +261,17 @@ async def test_without_the_shim_the_microphone_and_its_stage_stay_python(
 @pytest.fixture
 def pulse_backend(pulse: PulseDaemon, monkeypatch: pytest.MonkeyPatch) -> PulseDaemon:
     monkeypatch.setenv(devices.BACKEND_ENV, "pulse")
-    monkeypatch.setenv(capture_native.KNOB, "1")  # the read callback in C (opt-in)
+    monkeypatch.setenv(capture_native.KNOB, "1")  # the read callback in C (the default)
     return pulse
 
 
-def test_the_read_callback_in_c_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_read_callback_in_c_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(capture_native.KNOB, raising=False)
-    assert capture_native.available() and not capture_native.read_path()
+    assert capture_native.available() and capture_native.read_path()
     monkeypatch.setenv(capture_native.KNOB, "1")
     assert capture_native.read_path()
+    monkeypatch.setenv(capture_native.KNOB, "stage")  # the stage only, under Python's callback
+    assert capture_native.available() and not capture_native.read_path()
     monkeypatch.setenv(capture_native.KNOB, "0")
     assert not capture_native.available() and not capture_native.read_path()
 

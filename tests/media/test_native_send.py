@@ -593,9 +593,11 @@ def test_objects_without_the_expected_internals_are_refused() -> None:
         ad._NativeSender(SimpleNamespace(), PT, ad.RtpAudioWriter(1, b"0", 0, 3))  # type: ignore[arg-type]
 
 
-def test_without_the_knob_or_the_shim_nothing_changes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(native_send.KNOB, raising=False)
+def test_with_the_knob_off_or_no_shim_nothing_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(native_send.KNOB, "0")
     assert not ad.native_send_enabled() and not native_send.enabled()
+    monkeypatch.delenv(native_send.KNOB, raising=False)  # the default: on
+    assert ad.native_send_enabled() and native_send.enabled()
     monkeypatch.setenv(native_send.KNOB, "1")
     assert ad.native_send_enabled()
     monkeypatch.setattr(native_send, "available", lambda: False)

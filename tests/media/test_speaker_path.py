@@ -144,8 +144,10 @@ def test_the_comparison_fails_when_the_c_buffer_differs() -> None:
     assert differs
 
 
-def test_the_speaker_path_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_speaker_path_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(playout_native.KNOB, raising=False)
+    assert playout_native.available()
+    monkeypatch.setenv(playout_native.KNOB, "0")
     assert not playout_native.available()
     monkeypatch.setenv(playout_native.KNOB, "1")
     assert playout_native.available()
@@ -276,11 +278,11 @@ def test_closing_pulse_speakers_while_their_c_callbacks_run(native_speaker: Puls
     assert ps.stale_callbacks == 0
 
 
-def test_without_the_knob_the_speaker_stays_python(
+def test_with_the_knob_off_the_speaker_stays_python(
     pulse: PulseDaemon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(devices.BACKEND_ENV, "pulse")
-    monkeypatch.delenv(playout_native.KNOB, raising=False)
+    monkeypatch.setenv(playout_native.KNOB, "0")
     sink = DeviceSink(f"device:{SINK}", SINK)
     try:
         assert not sink._stream.native and isinstance(sink.buffer, PlayoutBuffer)
