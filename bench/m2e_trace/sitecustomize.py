@@ -197,6 +197,8 @@ def _override(mod) -> None:
         fields = _settings("playout")
         if fields:
             mod.DEVICE_PLAYOUT = dataclasses.replace(mod.DEVICE_PLAYOUT, **fields)
+            if hasattr(mod, "NATIVE_DEVICE_PLAYOUT"):  # the speaker written from C
+                mod.NATIVE_DEVICE_PLAYOUT = dataclasses.replace(mod.NATIVE_DEVICE_PLAYOUT, **fields)
 
 
 def _patch_and_set(patch):

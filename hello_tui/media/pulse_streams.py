@@ -64,11 +64,14 @@ RATE = 48_000
 # filled underruns went up: not kept (docs/media.md, "The speaker's tlength").
 # 30 ms underran far more often on a loaded machine (session 7).
 LOW_LATENCY_S = 0.050
-# "low" for a speaker whose write callback is C (media/playout_native.py, opt-in): with
-# no GIL to wait for, 35 ms (granted ~27.5) cut the card stage from 23-27 to 12-17 ms and
-# mouth-to-ear by ~10 ms with no more dropouts and no worse echo cancellation, on a quiet
-# machine (docs/media.md, "The speaker path in C"); not yet measured under load.
-NATIVE_LOW_LATENCY_S = 0.035
+# "low" for a speaker whose write callback is C (media/playout_native.py, the default):
+# with no GIL to wait for, 35 ms (granted ~27.5) cut the card stage from 23-27 to 12-17 ms
+# and mouth-to-ear by ~10 ms with no more dropouts and no worse echo cancellation, and
+# 25 ms another ~6 ms (73.4 -> 67.2, twice, 0-5 ms of dropouts per call), on a quiet
+# machine; 20 ms was worse (70.8 ms, +2 points of CPU: the server cannot hold it). Under
+# load the speaker's ladder (media/output_latency.py) steps up after card underruns
+# (docs/media.md, "The speaker path in C", "All three in C, the default").
+NATIVE_LOW_LATENCY_S = 0.025
 HIGH_LATENCY_S = 0.100
 # With ADJUST_LATENCY the server grants about this share of the tlength asked (above).
 GRANTED_OF_ASKED = 0.6

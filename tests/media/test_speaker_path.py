@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hello_tui.media import aec3_tuned, capture_native, devices, playout_native
+from hello_tui.media import aec3_tuned, capture_native, devices, playout_native, sinks
 from hello_tui.media import pulse_streams as ps
 from hello_tui.media.audio_processing import ProcessingConfig, attach_processing
 from hello_tui.media.levels import rms_dbfs
@@ -223,6 +223,7 @@ async def test_a_pulse_speaker_plays_from_c_and_python_only_pushes(
     assert isinstance(sink, DeviceSink) and sink._stream.native
     assert isinstance(sink.buffer, playout_native.NativePlayout)
     assert sink._stream.requested_latency == ps.NATIVE_LOW_LATENCY_S  # "low", written from C
+    assert sink.buffer.config == sinks.NATIVE_DEVICE_PLAYOUT  # its smaller margin
     try:
         await sink.start(SineSource("sine:440", 440))
         await asyncio.sleep(0.3)
@@ -286,6 +287,7 @@ def test_with_the_knob_off_the_speaker_stays_python(
     sink = DeviceSink(f"device:{SINK}", SINK)
     try:
         assert not sink._stream.native and isinstance(sink.buffer, PlayoutBuffer)
+        assert sink.buffer.config == sinks.DEVICE_PLAYOUT
         assert sink._stream.requested_latency == ps.LOW_LATENCY_S
     finally:
         asyncio.run(sink.stop())
