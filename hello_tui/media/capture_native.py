@@ -92,12 +92,18 @@ def library() -> Any:
     # on (feeding the far end, popping a frame, reading counters): giving the GIL away
     # there cost a wait to take it back, per block.
     held = ctypes.PyDLL(lib._name)
-    for handle in (lib, held):
+    bind(signatures, lib, held)
+    _lib, _held = lib, held
+    return lib
+
+
+def bind(signatures: dict[str, tuple[Any, list[Any]]], *handles: Any) -> None:
+    """Set each function's result and argument types on every handle of the shim (its
+    CDLL and its PyDLL: the send and speaker paths bind theirs the same way)."""
+    for handle in handles:
         for name, (restype, argtypes) in signatures.items():
             fn = getattr(handle, name)
             fn.restype, fn.argtypes = restype, argtypes
-    _lib, _held = lib, held
-    return lib
 
 
 def available() -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from hello_tui.media import aec3_tuned
+from hello_tui.media import aec3_tuned, capture_native
 from hello_tui.media.audio_format import FRAME_SAMPLES, Samples
 
 __all__ = ["KNOB", "NativeSend", "SendState", "available", "enabled", "library"]
@@ -54,10 +54,7 @@ def library() -> Any:
     # CDLL (the GIL given away) for what may wait for a captured block's processing
     # (cap_set_send takes the capture's block lock) or encodes; PyDLL for the snapshot.
     held = ctypes.PyDLL(lib._name)
-    for handle in (lib, held):
-        for name, (restype, argtypes) in signatures.items():
-            fn = getattr(handle, name)
-            fn.restype, fn.argtypes = restype, argtypes
+    capture_native.bind(signatures, lib, held)
     _lib, _held = lib, held
     return lib
 

@@ -82,10 +82,7 @@ def library() -> Any:
     # PyDLL (the GIL kept) for all: each call only copies under a lock that the speaker's
     # thread holds for one block's pull, never waiting on the GIL.
     held = capture_native._held
-    for handle in (lib, held):
-        for name, (restype, argtypes) in signatures.items():
-            fn = getattr(handle, name)
-            fn.restype, fn.argtypes = restype, argtypes
+    capture_native.bind(signatures, lib, held)
     if lib.po_config_fields() != len(fields(PlayoutConfig)):
         raise aec3_tuned.ShimUnavailable("built for another PlayoutConfig")
     _lib, _held = lib, held
