@@ -242,6 +242,11 @@ class AudioTuning:
     fec: bool = True  # in-band FEC (LBRR): the next packet carries a coarse copy
     packet_loss_pct: int = 10  # the loss the encoder expects (drives how much FEC it spends)
     complexity: int = 10  # libopus 0..10; ~1 % of a core at 32 kbit/s mono here
+    # The send path in C's packet duration ([audio] ptime_ms; HELLO_TUI_PTIME_MS overrides
+    # it for A/Bs): 10 sends each processed 10 ms block as it is made, 10 ms sooner than a
+    # 20 ms frame, for twice the packets (docs/media.md, "10 ms packets"). The Python path
+    # stays at 20 ms (its frames come to the loop whole).
+    ptime_ms: int = 20
     stereo: bool | None = None  # None: as negotiated (the peer's fmtp stereo=1), else mono
     min_depth_ms: int = 20  # the jitter buffer's wait for a missing packet: floor ...
     max_depth_ms: int = 80  # ... and ceiling
@@ -250,6 +255,22 @@ class AudioTuning:
     # Recover a lost packet from the next one's in-band FEC (any sender's);
     # HELLO_TUI_OPUS_FEC=0 turns it off (benchmarks compare both).
     decode_fec: bool = field(default_factory=lambda: os.environ.get("HELLO_TUI_OPUS_FEC") != "0")
+
+
+PTIME_KNOB = "HELLO_TUI_PTIME_MS"
+PTIMES = (10, 20)
+
+
+def send_ptime_ms(tuning: AudioTuning) -> int:
+    """The send path in C's packet duration: ``HELLO_TUI_PTIME_MS`` when it is 10 or 20
+    (anything else is ignored, with a log line), else the tuning's (the config's)."""
+    value = os.environ.get(PTIME_KNOB)
+    if value is None:
+        return tuning.ptime_ms
+    if value.strip() in ("10", "20"):
+        return int(value)
+    log.warning("%s=%.20r ignored: 10 or 20", PTIME_KNOB, value)
+    return tuning.ptime_ms
 
 
 # ----------------------------------------------------------------- jitter buffer
@@ -354,6 +375,7 @@ class SpeechJitterBuffer:
         self._held: dict[int, RtpPacket] = {}
         self._next: int | None = None  # sequence number to release next
         self._last_ts: int | None = None  # RTP timestamp of the last released frame
+        self._last_seq: int | None = None  # ... and its sequence number
         self._last_toc: int | None = None
         self._frame = SAMPLES_PER_FRAME  # samples per packet, learnt from timestamps
         self._ref_ts: int | None = None  # timestamp unwrapping for the jitter estimate
@@ -450,11 +472,16 @@ class SpeechJitterBuffer:
 
     def _frame_of(self, packet: RtpPacket) -> JitterFrame:
         data = getattr(packet, "_data", packet.payload)
-        if self._last_ts is not None:
+        if self._last_ts is not None and self._last_seq is not None:
+            # Per packet since the last one released (after a gap, the step spans the
+            # concealed packets too): a sender may change its duration mid-stream (ours
+            # hands a 10 ms stretch in C back to 20 ms Python frames), learnt at once.
+            packets = _seq_diff(packet.sequence_number, self._last_seq)
             step = _ts_diff(packet.timestamp, self._last_ts)
-            if 0 < step <= 6 * SAMPLES_PER_FRAME:  # 120 ms, Opus's longest packet
-                self._frame = step
+            if packets > 0 and step % packets == 0 and 0 < step // packets <= 6 * SAMPLES_PER_FRAME:
+                self._frame = step // packets  # (120 ms: Opus's longest packet)
         self._last_ts = packet.timestamp
+        self._last_seq = packet.sequence_number
         if data:
             self._last_toc = data[0]
         return JitterFrame(data=data, timestamp=packet.timestamp)
@@ -1795,7 +1822,10 @@ class _NativeSender:
             if ext >> 16:
                 set_srtp_roc(session, ssrc, ext >> 16)
             (state, encode), (srtp, protect) = encoder.codec.native(), srtp_native(session)
-            send = NativeSend(state, encode, srtp, protect, keep=(encoder, session))
+            samples = SAMPLES_PER_FRAME * send_ptime_ms(encoder.tuning) // 20
+            send = NativeSend(
+                state, encode, srtp, protect, keep=(encoder, session), samples=samples
+            )
         except (AiortcAdapterError, OSError, pylibsrtp.Error) as exc:
             log.info("send path in C not used: %s", exc)
             return seq, ext
@@ -1822,8 +1852,10 @@ class _NativeSender:
                     state.cpu_seconds * 1e6 / max(1, state.frames), state.send_errors,
                 )  # fmt: skip
                 seq, ext = state.seq, ext + state.frames
-                encoder.next_pts += SAMPLES_PER_FRAME * state.frames
-                source.native_sent(state.frames)
+                # (10 ms packets: the samples C took may end mid-frame; Python's next 20 ms
+                # frame starts at the next sample, and so does its timestamp.)
+                encoder.next_pts += send.samples * state.frames
+                source.native_sent(send.samples * state.frames)
                 self.native_frames += state.frames
                 self.cpu_seconds += state.cpu_seconds
             send.close()

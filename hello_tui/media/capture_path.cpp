@@ -374,9 +374,12 @@ struct Capture {
     int16_t queue[kQueue][kFrame];
     int head = 0, count = 0;
     // A native send path (send_path.cpp, cap_set_send) takes the frames instead while set:
-    // set and unset under `lock`, so never while a frame is on its way.
+    // set and unset under `lock`, so never while a frame is on its way. send_n: samples it
+    // takes at a time (kFrame, or kBlock for 10 ms packets: each processed block goes out
+    // as it is made, not after the next one has made a 20 ms frame).
     int (*send)(void*, const int16_t*) = nullptr;
     void* send_ctx = nullptr;
+    size_t send_n = kFrame;
 
     void release() {
         if (refs.fetch_sub(1) == 1) {
@@ -386,8 +389,7 @@ struct Capture {
         }
     }
 
-    void enqueue(const int16_t* frame) {
-        if (send && send(send_ctx, frame)) return;  // sent from here: no queue, no wake-up
+    void enqueue(const int16_t* frame) {  // (a 20 ms frame for Python)
         {
             std::lock_guard<std::mutex> g(out_lock);
             if (count == kQueue) {
@@ -450,6 +452,12 @@ struct Capture {
         }
         take(s, n, adc, repair);
         size_t at = 0;
+        // Sent from here (no queue, no wake-up) while C takes them; whatever it does not
+        // (it gave up) is Python's, in 20 ms frames from the first sample not sent, so the
+        // stream goes on without a gap (a 10 ms stretch may end mid-frame: the next frame
+        // starts where it ended, and the timestamp C hands back is that sample's).
+        while (send && chunks.size() - at >= send_n && send(send_ctx, chunks.data() + at))
+            at += send_n;
         while (chunks.size() - at >= static_cast<size_t>(kFrame)) {
             enqueue(chunks.data() + at);
             at += kFrame;
@@ -616,9 +624,10 @@ void cap_stop(void* c) {
     std::lock_guard<std::mutex> g(cap->lock);
     cap->generation = -1;
 }
-// The send path's hook (send_path.cpp's sp_frame and its object), or NULL to unset. Set
-// only when no frame waits for Python (the order of frames is kept): 1 done, 0 refused.
-int cap_set_send(void* c, void* fn, void* ctx) {
+// The send path's hook (send_path.cpp's sp_frame and its object, `samples` at a time: kFrame
+// or kBlock), or NULL to unset. Set only when no frame waits for Python (the order of frames
+// is kept): 1 done, 0 refused.
+int cap_set_send(void* c, void* fn, void* ctx, int samples) {
     auto* cap = static_cast<Capture*>(c);
     std::lock_guard<std::mutex> g(cap->lock);
     if (fn) {
@@ -627,6 +636,7 @@ int cap_set_send(void* c, void* fn, void* ctx) {
     }
     cap->send = reinterpret_cast<int (*)(void*, const int16_t*)>(fn);
     cap->send_ctx = fn ? ctx : nullptr;
+    cap->send_n = samples == kBlock ? kBlock : kFrame;
     return 1;
 }
 // The next frame into `out` (kFrame samples): 1, or 0 when none is waiting.

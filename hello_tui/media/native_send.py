@@ -3,7 +3,8 @@ wrapper.
 
 With the microphone's read callback in C (the default) and unless
 ``HELLO_TUI_NATIVE_SEND=0`` (the A/B knob), the capture thread itself encodes,
-packetises, protects and sends each 20 ms frame while the call's path allows it (a direct
+packetises, protects and sends each 20 ms frame (or each 10 ms block: ``samples`` 480,
+``[audio] ptime_ms`` 10) while the call's path allows it (a direct
 UDP pair, DTLS up, not muted: the adapter decides, ``aiortc_adapter._NativeStretch``), and
 the event loop is not woken per frame. This module knows nothing of aiortc: it is handed
 addresses (the sender's libopus state and ``opus_encode``, a libsrtp session and
@@ -22,7 +23,9 @@ import numpy as np
 from hello_tui.media import aec3_tuned, capture_native
 from hello_tui.media.audio_format import FRAME_SAMPLES, Samples
 
-__all__ = ["KNOB", "NativeSend", "SendState", "available", "enabled", "library"]
+SHORT_SAMPLES = FRAME_SAMPLES // 2  # a 10 ms packet's samples (capture_path.cpp's kBlock)
+
+__all__ = ["KNOB", "SHORT_SAMPLES", "NativeSend", "SendState", "available", "enabled", "library"]
 
 KNOB = "HELLO_TUI_NATIVE_SEND"
 PACKET_BUFFER = 4400  # send_path.cpp's largest packet (header, extensions, Opus, SRTP trailer)
@@ -41,15 +44,16 @@ def library() -> Any:
         raise aec3_tuned.ShimUnavailable("built without the send path")
     vp, c_int, u32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32
     signatures: dict[str, tuple[Any, list[Any]]] = {
-        "sp_new": (vp, [vp, vp, vp, vp]),
+        "sp_new": (vp, [vp, vp, vp, vp, c_int]),
         "sp_free": (None, [vp]),
         "sp_fd": (c_int, [vp]),
+        "sp_samples": (c_int, [vp]),
         "sp_set_peer": (c_int, [vp, c_int, ctypes.c_char_p, c_int]),
         # (pt, ssrc, seq, timestamp, mid element, its length, abs-send-time id, level id)
         "sp_set_rtp": (None, [vp, c_int, u32, c_int, u32, ctypes.c_char_p, c_int, c_int, c_int]),
         "sp_state": (None, [vp, ctypes.POINTER(ctypes.c_double)]),
         "sp_packet": (c_int, [vp, vp, ctypes.c_uint64, c_int, vp]),
-        "cap_set_send": (c_int, [vp, vp, vp]),
+        "cap_set_send": (c_int, [vp, vp, vp, c_int]),
     }
     # CDLL (the GIL given away) for what may wait for a captured block's processing
     # (cap_set_send takes the capture's block lock) or encodes; PyDLL for the snapshot.
@@ -79,7 +83,7 @@ class SendState:
 
     seq: int  # the next packet's sequence number
     timestamp: int  # the next packet's RTP timestamp
-    frames: int  # frames taken (each one packet, sent or lost on the wire)
+    frames: int  # frames taken (each one packet of NativeSend.samples, sent or lost on the wire)
     packets: int  # the SR's packet count over the stretch
     octets: int  # the SR's payload octets over the stretch
     ntp: int  # the last packet's NTP time (64-bit), 0 before one
@@ -96,17 +100,22 @@ class NativeSend:
     """One stretch of C sending for one sender (see the module's doc)."""
 
     def __init__(
-        self, encoder: int, encode_fn: int, srtp: int, protect_fn: int, *, keep: tuple[Any, ...]
-    ) -> None:
-        """``keep``: what owns ``encoder`` and ``srtp`` (they must outlive this object)."""
+        self, encoder: int, encode_fn: int, srtp: int, protect_fn: int, *,
+        keep: tuple[Any, ...], samples: int = FRAME_SAMPLES,
+    ) -> None:  # fmt: skip
+        """``keep``: what owns ``encoder`` and ``srtp`` (they must outlive this object);
+        ``samples``: a packet's, FRAME_SAMPLES (20 ms) or SHORT_SAMPLES (10 ms)."""
+        if samples not in (FRAME_SAMPLES, SHORT_SAMPLES):
+            raise ValueError(f"a packet of {samples} samples: 480 or 960")
         self._keep = keep
         lib = library()
         self._lib, self._held = lib, _held
-        handle = lib.sp_new(encoder, encode_fn, srtp, protect_fn)
+        handle = lib.sp_new(encoder, encode_fn, srtp, protect_fn, samples)
         if not handle:
             raise OSError("no eventfd for the send path")
         self.handle: int | None = handle
         self.fd = int(lib.sp_fd(handle))
+        self.samples = int(lib.sp_samples(handle))  # the RTP timestamp's step a packet
         self._capture: Any = None  # the NativeCapture it is attached to (kept alive by it)
         self._state = (ctypes.c_double * 14)()
         self._out = ctypes.create_string_buffer(PACKET_BUFFER)
@@ -140,7 +149,9 @@ class NativeSend:
     def attach(self, capture: Any) -> bool:
         """The capture's frames come here from now on; False (nothing changed) while
         frames already wait for Python (they go first, in order)."""
-        ok = bool(self._lib.cap_set_send(capture.handle, self._lib.sp_frame, self._live()))
+        ok = bool(
+            self._lib.cap_set_send(capture.handle, self._lib.sp_frame, self._live(), self.samples)
+        )
         if ok:
             self._capture = capture
         return ok
@@ -149,7 +160,7 @@ class NativeSend:
         """The frames go to Python again (returns once no frame is on its way here)."""
         capture, self._capture = self._capture, None
         if capture is not None and capture.handle:
-            self._lib.cap_set_send(capture.handle, None, None)
+            self._lib.cap_set_send(capture.handle, None, None, 0)
 
     @property
     def attached(self) -> bool:
@@ -166,11 +177,11 @@ class NativeSend:
         )  # fmt: skip
 
     def packet(self, pcm: Samples, ntp: int, *, protect: bool = False) -> bytes:
-        """The packet C sends for ``pcm`` (one 20 ms mono frame) at NTP time ``ntp``,
-        plain or SRTP; advances as a send does (tests pin it to the Python path)."""
+        """The packet C sends for ``pcm`` (one mono frame of ``samples``) at NTP time
+        ``ntp``, plain or SRTP; advances as a send does (tests pin it to the Python path)."""
         pcm = np.ascontiguousarray(pcm, dtype=np.int16)
-        if len(pcm) != FRAME_SAMPLES:
-            raise ValueError("one 20 ms mono frame")
+        if len(pcm) != self.samples:
+            raise ValueError(f"one mono frame of {self.samples} samples")
         n = self._lib.sp_packet(self._live(), pcm.ctypes.data, ntp, int(protect), self._out)
         if n < 0:
             raise OSError("the send path could not build the packet")

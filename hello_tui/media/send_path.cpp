@@ -1,5 +1,6 @@
 // The audio send path in C, compiled into _aec3_shim.so (aec3_build.py) beside
-// capture_path.cpp: for each processed 20 ms frame, on the microphone's thread, what the
+// capture_path.cpp: for each processed 20 ms frame (or 10 ms: [audio] ptime_ms, the
+// packet's duration chosen at sp_new), on the microphone's thread, what the
 // adapter's sender does on the event loop (hello_tui/media/aiortc_adapter.py): the RFC 6465
 // level, libopus, the RTP packet as RtpAudioWriter writes it, SRTP, sendto on the ICE pair's
 // socket. Python hands it everything it needs (media/native_send.py): the sender's own libopus
@@ -26,6 +27,7 @@
 namespace {
 
 constexpr int kFrame = 960;  // 20 ms at 48 kHz, mono (the only shape the adapter hands over)
+constexpr int kShortFrame = 480;  // 10 ms: a packet per processed block (ptime 10)
 constexpr int kMaxOpus = 4000;  // opus_encoder.MAX_PACKET
 constexpr int kTrailer = 144;  // SRTP_MAX_TRAILER_LEN (tag + MKI), libsrtp 2.x
 constexpr uint64_t kNtpEpoch = 2208988800ULL;  // 1900 -> 1970, aiortc's clock
@@ -71,6 +73,7 @@ void put32(uint8_t* p, uint32_t v) {
 struct SendPath {
     void* encoder;
     OpusEncodeFn encode;
+    int frame_n = kFrame;  // samples a packet (kFrame or kShortFrame): the RTP timestamp's step
     void* srtp;
     SrtpProtectFn protect;
     int fd = -1;  // our dup of the pair's socket
@@ -99,7 +102,7 @@ struct SendPath {
     // The packet for `pcm` into buf (plain RTP; SRTP with `protect`): its length, or -1.
     // Advances nothing: commit() does, once the packet is out.
     int build(const int16_t* pcm, uint64_t ntp, int* level, int* payload_len) {
-        *level = level_dbov(pcm, kFrame);
+        *level = level_dbov(pcm, frame_n);
         uint8_t ext[32];
         int e = 0;
         if (mid_len) {
@@ -131,7 +134,7 @@ struct SendPath {
             std::memcpy(p + 16, ext, e);
             at = 16 + e;
         }
-        int32_t n = encode(encoder, pcm, kFrame, p + at, kMaxOpus);
+        int32_t n = encode(encoder, pcm, frame_n, p + at, kMaxOpus);
         if (n < 0) return -1;
         *payload_len = n;
         return at + n;
@@ -145,7 +148,7 @@ struct SendPath {
         frames++;
         last_level = level;
         seq = static_cast<uint16_t>(seq + 1);
-        ts += kFrame;
+        ts += static_cast<uint32_t>(frame_n);
     }
 
     void snapshot() {
@@ -211,12 +214,15 @@ struct SendPath {
 extern "C" {
 
 // encoder: an OpusEncoder* (the sender's); encode_fn: opus_encode from the library that made it.
-// srtp: an srtp_t; protect_fn: srtp_protect from the libsrtp that made it.
-void* sp_new(void* encoder, void* encode_fn, void* srtp, void* protect_fn) {
+// srtp: an srtp_t; protect_fn: srtp_protect from the libsrtp that made it. samples: a packet's
+// (480: 10 ms, else 960: 20 ms); the same libopus state encodes either (its frame size is
+// per call), so a stretch at 10 ms goes on from, and hands back to, Python's 20 ms frames.
+void* sp_new(void* encoder, void* encode_fn, void* srtp, void* protect_fn, int samples) {
     int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (efd < 0) return nullptr;
     auto* sp = new SendPath();
     sp->encoder = encoder;
+    sp->frame_n = samples == kShortFrame ? kShortFrame : kFrame;
     sp->encode = reinterpret_cast<OpusEncodeFn>(encode_fn);
     sp->srtp = srtp;
     sp->protect = reinterpret_cast<SrtpProtectFn>(protect_fn);
@@ -232,6 +238,9 @@ void sp_free(void* h) {
 }
 
 int sp_fd(void* h) { return static_cast<SendPath*>(h)->efd; }
+
+// Samples a packet: what the capture hands sp_frame at a time (cap_set_send).
+int sp_samples(void* h) { return static_cast<SendPath*>(h)->frame_n; }
 
 // The pair's socket (dup'ed: ours until sp_free) and the peer's numeric address: 0, or -1.
 int sp_set_peer(void* h, int fd, const char* host, int port) {
@@ -281,8 +290,8 @@ void sp_state(void* h, double* out) {
     std::memcpy(out, sp->snap, sizeof sp->snap);
 }
 
-// The packet sp_frame would send for `pcm` at NTP time `ntp` (plain RTP, or SRTP with
-// `protect`), into `out` (>= 4200 bytes); advances as a send does. Tests pin it to the
+// The packet sp_frame would send for `pcm` (sp_samples of them) at NTP time `ntp` (plain RTP,
+// or SRTP with `protect`), into `out` (>= 4200 bytes); advances as a send does. Tests pin it to the
 // Python path's bytes. Returns the length, or -1.
 int sp_packet(void* h, const int16_t* pcm, uint64_t ntp, int protect, uint8_t* out) {
     auto* sp = static_cast<SendPath*>(h);

@@ -262,6 +262,7 @@ class DeviceSource(AudioSource):
         self.stalls = 0
         self._stalled = False
         self._captured = 0
+        self._native_samples = 0  # sent by C, not yet a whole 20 ms frame (native_sent)
         # Not ``_loop``: the track's base (pyee's emitter) owns that name.
         self._main_loop: asyncio.AbstractEventLoop | None = None
         self._queue: _FrameQueue | None = None
@@ -359,11 +360,14 @@ class DeviceSource(AudioSource):
         it took from C after the one being read are not queued yet)."""
         return not self._in_flight and (self._queue is None or self._queue.empty())
 
-    def native_sent(self, frames: int) -> None:
-        """C sent ``frames`` of ours: the counters and pts go on as if read here (0: only
-        the capture's counters, read again)."""
-        self._captured += frames * FRAME_SAMPLES
-        self.frames_sent += frames
+    def native_sent(self, samples: int) -> None:
+        """C sent ``samples`` of ours (in 20 or 10 ms packets): the counters and pts go on
+        as if read here, ``frames_sent`` in 20 ms frames (0: only the capture's counters,
+        read again)."""
+        self._captured += samples
+        self._native_samples += samples
+        self.frames_sent += self._native_samples // FRAME_SAMPLES
+        self._native_samples %= FRAME_SAMPLES
         if self._native is not None:
             self.last_block, self.overflows, gap, self.voice_blocks, _ = self._native.counters()
             if gap is not None:
