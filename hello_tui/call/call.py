@@ -505,7 +505,9 @@ class Call:
                 await task
 
     def _make_pc(self) -> RTCPeerConnection:
-        pc = new_peer_connection(self.options.ice_servers, self.options.ice_transport_policy)
+        pc = new_peer_connection(
+            self.options.ice_servers, self.options.ice_transport_policy, self.options.ptime_ms
+        )
 
         @pc.on("connectionstatechange")
         async def _state() -> None:

@@ -161,14 +161,17 @@ def rtc_configuration(servers: Sequence[RTCIceServer], policy: str = "all") -> R
                             bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)  # fmt: skip
 
 
-def new_peer_connection(servers: Sequence[RTCIceServer], policy: str = "all") -> RTCPeerConnection:
+def new_peer_connection(
+    servers: Sequence[RTCIceServer], policy: str = "all", ptime_ms: int = 20
+) -> RTCPeerConnection:
     """A peer connection with the speech audio path (``media/aiortc_adapter.py``:
-    jitter buffer and Opus settings) unless ``HELLO_TUI_AIORTC_ADAPTER=0``."""
+    jitter buffer and Opus settings, ``ptime_ms`` the send path in C's packet duration)
+    unless ``HELLO_TUI_AIORTC_ADAPTER=0``."""
     pc = RTCPeerConnection(configuration=rtc_configuration(servers, policy))
     aiortc_adapter.gather_every_turn(pc, servers)  # UDP, TCP and TLS relays at once
     aiortc_adapter.pace_checks(pc)  # ICE checks at a 5 ms pace, not 20 ms
     if aiortc_adapter.enabled():
-        aiortc_adapter.adapt_peer_connection(pc)
+        aiortc_adapter.adapt_peer_connection(pc, aiortc_adapter.AudioTuning(ptime_ms=ptime_ms))
     return pc
 
 

@@ -40,6 +40,11 @@ class AudioSettings(_Section):
     # AEC3's config: "tuned" (ours, through the shim when it is built: media/aec3_tuned.py)
     # or "default" (pywebrtc-audio's; ducks the local talker more during double talk).
     echo_tuning: Literal["tuned", "default"] = "tuned"
+    # The duration of each audio packet we send, in ms, when the send path runs in C
+    # (media/send_path.cpp): 10 sends each processed 10 ms block as it is made (10 ms less
+    # mouth-to-ear, twice the packets); 20 (the default) a packet per 20 ms frame.
+    # HELLO_TUI_PTIME_MS overrides it (A/Bs). docs/media.md, "10 ms packets".
+    ptime_ms: Literal[10, 20] = 20
 
 
 class VideoSettings(_Section):

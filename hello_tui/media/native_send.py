@@ -105,6 +105,8 @@ class NativeSend:
     ) -> None:  # fmt: skip
         """``keep``: what owns ``encoder`` and ``srtp`` (they must outlive this object);
         ``samples``: a packet's, FRAME_SAMPLES (20 ms) or SHORT_SAMPLES (10 ms)."""
+        self.handle: int | None = None
+        self._capture: Any = None  # the NativeCapture it is attached to (kept alive by it)
         if samples not in (FRAME_SAMPLES, SHORT_SAMPLES):
             raise ValueError(f"a packet of {samples} samples: 480 or 960")
         self._keep = keep
@@ -113,10 +115,9 @@ class NativeSend:
         handle = lib.sp_new(encoder, encode_fn, srtp, protect_fn, samples)
         if not handle:
             raise OSError("no eventfd for the send path")
-        self.handle: int | None = handle
+        self.handle = handle
         self.fd = int(lib.sp_fd(handle))
         self.samples = int(lib.sp_samples(handle))  # the RTP timestamp's step a packet
-        self._capture: Any = None  # the NativeCapture it is attached to (kept alive by it)
         self._state = (ctypes.c_double * 14)()
         self._out = ctypes.create_string_buffer(PACKET_BUFFER)
 

@@ -58,4 +58,5 @@ def call_options(
         audio_processing=ProcessingConfig.from_switches(
             audio.aec, audio.noise_suppression, audio.auto_gain, audio.echo_tuning
         ),
+        ptime_ms=audio.ptime_ms,
     )

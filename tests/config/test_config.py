@@ -72,6 +72,9 @@ def test_every_key_has_a_comment_above_its_section() -> None:
         ("[contacts]\nbackend = 'csv'\n", "c.toml:2: [contacts] backend: expected one of"),
         ("server = 1\n", "c.toml:1: server: expected a table, got int"),
         ("[telemetry]\nenabled = 'yes'\n", "[telemetry] enabled: expected bool"),
+        ("[audio]\nptime_ms = 30\n", "c.toml:2: [audio] ptime_ms: expected one of 10, 20, got"),
+        ("[audio]\nptime_ms = '10'\n", "c.toml:2: [audio] ptime_ms: expected int, got a string"),
+        ("[audio]\nptime_ms = 20.0\n", "c.toml:2: [audio] ptime_ms: expected"),
     ],
 )
 def test_errors_name_file_line_key_and_expectation(toml: str, expected: str) -> None:
@@ -80,6 +83,12 @@ def test_errors_name_file_line_key_and_expectation(toml: str, expected: str) -> 
     message = str(err.value)
     assert "\n" not in message
     assert expected in message, message
+
+
+def test_ptime_defaults_to_20_and_takes_10(tmp_path: Path) -> None:
+    """The packet duration is 20 ms unless the config says 10 (the send path in C's)."""
+    assert parse_config(b"", Path("c.toml")).audio.ptime_ms == 20
+    assert parse_config(b"[audio]\nptime_ms = 10\n", Path("c.toml")).audio.ptime_ms == 10
 
 
 def test_not_utf8(tmp_path: Path) -> None:

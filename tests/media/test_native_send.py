@@ -153,10 +153,11 @@ def python_packets(
 
 
 def c_send(
-    encoder: ad.SpeechOpusEncoder, srtp: tuple[int, int] = (0, 0), session: Any = None
-) -> native_send.NativeSend:
+    encoder: ad.SpeechOpusEncoder, srtp: tuple[int, int] = (0, 0), session: Any = None,
+    samples: int = FRAME,
+) -> native_send.NativeSend:  # fmt: skip
     state, encode = encoder.codec.native()
-    return native_send.NativeSend(state, encode, *srtp, keep=(encoder, session))
+    return native_send.NativeSend(state, encode, *srtp, keep=(encoder, session), samples=samples)
 
 
 @pytest.mark.parametrize("ids", [(1, 2, 3), (0, 0, 3), (4, 0, 0), (0, 0, 0), (14, 13, 12)], ids=str)
