@@ -182,6 +182,31 @@ def test_a_burst_loss_conceals_at_most_max_conceal_then_skips() -> None:
     assert got[-1].timestamp == 21 * FRAME
 
 
+def test_a_sender_at_10_ms_then_20_is_followed_packet_by_packet() -> None:
+    """Ours sends 10 ms packets while the send path is in C and 20 ms ones when Python
+    takes the stream back: the buffer learns each duration from the packets released
+    one after the other (per sequence step: a gap's span is not a packet's duration),
+    and conceals a lost packet with a frame of the duration around it."""
+    half = FRAME // 2
+    ts = [i * half for i in range(10)] + [10 * half + i * FRAME for i in range(10)]
+    lost = {3, 5, 14}
+    buf = ad.SpeechJitterBuffer(ad.AudioTuning(decode_fec=False), clock=FakeClock())
+    out: list[JitterFrame] = []
+    learnt = {}
+    for seq in range(20):
+        if seq not in lost:
+            out += feed(buf, packet(seq, ts=ts[seq]))
+            learnt[seq] = buf._frame
+    concealed = [(f.timestamp, f.samples) for f in out if isinstance(f, ad.ConcealFrame)]
+    # 3 and 5 at 10 ms (two packets apart: after 3's gap, 4 must not read as 20 ms);
+    # 14 at 20 ms.
+    assert concealed == [(3 * half, half), (5 * half, half), (ts[14], FRAME)]
+    assert [f.timestamp for f in out if not isinstance(f, ad.ConcealFrame)] == [
+        t for i, t in enumerate(ts) if i not in lost
+    ]
+    assert learnt[2] == learnt[9] == half and learnt[11] == learnt[19] == FRAME
+
+
 def test_sequence_and_timestamp_wrap() -> None:
     buf = ad.SpeechJitterBuffer(clock=FakeClock())
     out: list[JitterFrame] = []
