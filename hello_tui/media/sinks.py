@@ -13,6 +13,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import threading
 import time
@@ -70,6 +71,25 @@ DEVICE_PLAYOUT = PlayoutConfig(
 # dropouts either way (quiet A/B, 8 calls; docs/media.md, "All three in C, the default").
 # The jitter term still grows the target when arrivals spread.
 NATIVE_DEVICE_PLAYOUT = dataclasses.replace(DEVICE_PLAYOUT, margin_ms=2.0)
+# The adaptive target's floor (min_target_ms, 20 ms: one 20 ms frame, what the packets
+# were when it was set) for an A/B: with 10 ms packets the sawtooth term is 10 ms, not
+# 15, and a quiet call's target sits on the floor (docs/media.md, "10 ms packets").
+FLOOR_KNOB = "HELLO_TUI_PLAYOUT_FLOOR_MS"
+
+
+def _floored(config: PlayoutConfig) -> PlayoutConfig:
+    """``config`` with ``HELLO_TUI_PLAYOUT_FLOOR_MS`` (5 up to its ceiling) as its floor."""
+    value = os.environ.get(FLOOR_KNOB)
+    if not value:
+        return config
+    try:
+        ms = float(value)
+    except ValueError:
+        ms = math.nan
+    if not 5 <= ms <= config.max_target_ms:
+        log.warning("%s=%.20r ignored: 5 to %g ms", FLOOR_KNOB, value, config.max_target_ms)
+        return config
+    return dataclasses.replace(config, min_target_ms=ms)
 
 
 def _native_speaker(config: PlayoutConfig) -> NativeSpeaker | None:
@@ -226,8 +246,10 @@ class DeviceSink(AudioSink):
     ) -> None:
         super().__init__(spec)
         # The pulse speaker with its blocks in C (media/playout_native.py); None: Python.
-        self._native = _native_speaker(config or NATIVE_DEVICE_PLAYOUT)
-        self.buffer: PlayoutBuffer | NativePlayout = PlayoutBuffer(config or DEVICE_PLAYOUT)
+        self._native = _native_speaker(config or _floored(NATIVE_DEVICE_PLAYOUT))
+        self.buffer: PlayoutBuffer | NativePlayout = PlayoutBuffer(
+            config or _floored(DEVICE_PLAYOUT)
+        )
         self._card_underflows = 0
         self._far_end: Callable[[Samples, float, bool], None] | None = None
         # Devices that change (switch), and the card's underruns the latency policy reads.

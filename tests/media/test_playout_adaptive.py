@@ -29,13 +29,16 @@ def drive(
     skip: frozenset[int] = frozenset(),
     on_pull: Callable[[int], None] | None = None,
     preload: np.ndarray | None = None,
+    frame: int = 960,
 ) -> np.ndarray:
-    """Push 20 ms of a tone per frame k at k·20 ms + late_ms(k) (arrival order kept; frames
-    in ``skip`` never come), pull 10 ms every 10 ms of the card's clock; return what played."""
+    """Push 20 ms (``frame``) of a tone per frame k at k·20 ms + late_ms(k) (arrival order
+    kept; frames in ``skip`` never come), pull 10 ms every 10 ms of the card's clock;
+    return what played."""
     src = tone(int(48000 * (seconds + 1)))
     arrivals: list[float] = []
-    for k in range(int(seconds / 0.020)):
-        at = k * 0.020 + late_ms(k) / 1000
+    period = frame / 48000
+    for k in range(round(seconds / period)):
+        at = k * period + late_ms(k) / 1000
         arrivals.append(max(at, arrivals[-1]) if arrivals else at)
     played, k, j = [], 0, 0
     if preload is not None:  # a burst already waiting when playout starts
@@ -46,7 +49,7 @@ def drive(
             break
         if k < len(arrivals) and arrivals[k] <= t_pull:
             if k not in skip:
-                buf.push(src[k * 960 : (k + 1) * 960], now=arrivals[k])
+                buf.push(src[k * frame : (k + 1) * frame], now=arrivals[k])
             k += 1
             continue
         played.append(buf.pull(480))
@@ -133,6 +136,29 @@ def test_steady_arrivals_shrink_the_target_to_the_floor_without_clicks() -> None
     audible = int(np.count_nonzero(out))
     assert abs(audible + buf.samples_removed - buf.samples_inserted + buf.depth - pushed) <= 4
     assert_smooth(out)
+
+
+def test_10_ms_arrivals_take_5_ms_off_the_sawtooth_once_the_floor_allows_it() -> None:
+    """The target's sawtooth term is (push + pull) / 2: 15 ms for 20 ms frames, 10 ms for
+    10 ms packets; with the margin (5 ms) steady 20 ms frames want 20 ms, 10 ms packets
+    15: under the 20 ms floor (the default) both sit at 20, under a 10 ms floor (the
+    A/B knob) 10 ms packets settle 5 ms lower, with nothing lost and no click."""
+    floor_10 = dataclasses.replace(ADAPTIVE, min_target_ms=10.0)
+    targets = {}
+    for name, config, frame in (("20/20", ADAPTIVE, 960), ("10/20", ADAPTIVE, 480),
+                                ("20/10", floor_10, 960), ("10/10", floor_10, 480)):  # fmt: skip
+        buf = PlayoutBuffer(config)
+        out = drive(buf, 20.0, frame=frame)
+        assert buf.underruns == 0 and buf.overflow_drops == 0, name
+        audible = int(np.count_nonzero(out))
+        pushed = 20 * 48000
+        assert abs(audible + buf.samples_removed - buf.samples_inserted + buf.depth - pushed) <= 4
+        assert_smooth(out)
+        targets[name] = buf.target
+    assert targets == {
+        "20/20": ms_to_samples(20), "10/20": ms_to_samples(20),
+        "20/10": ms_to_samples(20), "10/10": ms_to_samples(15),
+    }  # fmt: skip
 
 
 def test_jittery_arrivals_grow_the_target() -> None:

@@ -100,3 +100,21 @@ async def test_null_sink_counts_and_measures() -> None:
 def test_file_sink_into_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="does not exist"):
         open_audio_sink(f"file:{tmp_path / 'no' / 'out.wav'}")
+
+
+def test_the_floor_knob_lowers_the_device_playouts_floor_and_nothing_else(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HELLO_TUI_PLAYOUT_FLOOR_MS (the 10 ms packets' A/B): the adaptive target's floor
+    of the device playout, C's and Python's; unset, or not 5 up to the ceiling: as is."""
+    from hello_tui.media import sinks
+
+    for config in (sinks.DEVICE_PLAYOUT, sinks.NATIVE_DEVICE_PLAYOUT):
+        monkeypatch.delenv(sinks.FLOOR_KNOB, raising=False)
+        assert sinks._floored(config) is config and config.min_target_ms == 20
+        monkeypatch.setenv(sinks.FLOOR_KNOB, "10")
+        floored = sinks._floored(config)
+        assert floored.min_target_ms == 10 and floored.margin_ms == config.margin_ms
+        for bad in ("x", "2", "500", "nan"):
+            monkeypatch.setenv(sinks.FLOOR_KNOB, bad)
+            assert sinks._floored(config) is config
