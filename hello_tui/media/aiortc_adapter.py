@@ -1631,6 +1631,11 @@ NATIVE_CHECK_EVERY = 25  # frames the Python loop sends between looks at whether
 # session (back after a stretch) must never be further behind than that.
 NATIVE_MAX_STRETCH = 30_000
 NATIVE_MAX_FAILURES = 3  # stretches C gave up on, after which this sender stays Python
+# 10 ms packets (AudioTuning.ptime_ms) only while the far end reports less loss than this
+# of our stream (an RR's fraction lost, over its ~1 s interval): past it, the sender goes
+# back to 20 ms for the rest of the call (half the packets to lose, FEC per 20 ms, half
+# the overhead on a path that may be congested). Not measured: a guard, not a tuning.
+NATIVE_SHORT_MAX_LOSS = 0.05
 
 
 def native_send_enabled() -> bool:
@@ -1754,12 +1759,33 @@ class _NativeSender:
         self.cpu_seconds = 0.0
         self.ends: dict[str, int] = {}  # why stretches ended: how often
         self._end = ""  # why the running stretch ended
+        self.short_ok = True  # 10 ms packets allowed (no lossy report seen yet)
+        _require_method(sender, _HANDLE_RTCP)
+        own_rtcp = getattr(sender, _HANDLE_RTCP)
+
+        async def handle_rtcp(packet: AnyRtcpPacket) -> None:
+            self.rtcp(packet)
+            await own_rtcp(packet)
+
+        setattr(sender, _HANDLE_RTCP, handle_rtcp)
         _NATIVE_SENDERS[sender] = self
 
     def frames_in_c(self) -> int:
         """Frames C sent so far, the running stretch's included."""
         send = self.send
         return self.native_frames + (send.state().frames if send is not None else 0)
+
+    def rtcp(self, packet: AnyRtcpPacket) -> None:
+        """A report of the far end's on our stream: too much loss ends 10 ms packets."""
+        if not self.short_ok or not isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            return
+        ssrc = self.sender._ssrc
+        for report in packet.reports:
+            if report.ssrc == ssrc and report.fraction_lost / 256 >= NATIVE_SHORT_MAX_LOSS:
+                self.short_ok = False
+                log.info("10 ms packets: %.1f %% lost, 20 ms from now on",
+                         report.fraction_lost / 2.56)  # fmt: skip
+                self._poke()  # (a stretch at 10 ms ends at this look)
 
     def due(self) -> bool:
         if self.ends.get("failed", 0) >= NATIVE_MAX_FAILURES:
@@ -1822,7 +1848,8 @@ class _NativeSender:
             if ext >> 16:
                 set_srtp_roc(session, ssrc, ext >> 16)
             (state, encode), (srtp, protect) = encoder.codec.native(), srtp_native(session)
-            samples = SAMPLES_PER_FRAME * send_ptime_ms(encoder.tuning) // 20
+            ptime = send_ptime_ms(encoder.tuning) if self.short_ok else 20
+            samples = SAMPLES_PER_FRAME * ptime // 20
             send = NativeSend(
                 state, encode, srtp, protect, keep=(encoder, session), samples=samples
             )
@@ -1915,6 +1942,8 @@ class _NativeSender:
             return "stopped"  # mute or a new track (stop_now)
         if state.failed:
             return "failed"
+        if send.samples < SAMPLES_PER_FRAME and not self.short_ok:
+            return "lossy"  # (the next stretch sends 20 ms packets)
         if state.packets >= NATIVE_MAX_STRETCH:
             return "long"
         if getattr(self.sender, _TRACK) is not track:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket, RtpPacket
 
 from hello_tui.call import events as ev
 from hello_tui.media import aiortc_adapter as ad
@@ -180,6 +180,32 @@ def covered(plain: list[bytes]) -> int:
     return ((last.timestamp - first.timestamp) & 0xFFFF_FFFF) + _frame_samples(last.payload[0])
 
 
+def check_reference(
+    plain: list[bytes], parsed: list[RtpPacket], signal: np.ndarray, writer: ad.RtpAudioWriter
+) -> list[int]:
+    """Each packet is the reference's (one libopus state from the first packet on) for the
+    samples of ``signal`` its timestamp and duration cover; all of them, unbroken: the
+    packets' sizes."""
+    encoder = ad.SpeechOpusEncoder()
+    ts0, sizes = parsed[0].timestamp, []
+    for i, got in enumerate(parsed):
+        if i:
+            assert got.sequence_number == (parsed[i - 1].sequence_number + 1) & 0xFFFF
+        size = _frame_samples(got.payload[0])
+        sizes.append(size)
+        at = (got.timestamp - ts0) & 0xFFFF_FFFF
+        assert at == sum(sizes[:-1])  # unbroken: each packet starts where the last ended
+        pcm = signal[at : at + size]
+        want = writer.serialize(
+            got.payload_type, 1, got.sequence_number, got.timestamp, got.ssrc,
+            encoder.codec.encode(pcm), got.extensions.abs_send_time,
+            ad.audio_level_dbov(make_frame(pcm, 0)),
+        )  # fmt: skip
+        assert plain[i] == want, f"packet {i} ({size} samples)"
+    assert sum(sizes) == len(signal)
+    return sizes
+
+
 async def test_a_10_ms_stream_switched_between_python_and_c_is_the_reference(
     chunk_microphone: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -247,24 +273,7 @@ async def test_a_10_ms_stream_switched_between_python_and_c_is_the_reference(
         await b.close()
 
     parsed = [RtpPacket.parse(p, ext_map) for p in far.plain]
-    signal = np.concatenate(sent)
-    encoder = ad.SpeechOpusEncoder()
-    ts0, sizes = parsed[0].timestamp, []
-    for i, got in enumerate(parsed):
-        if i:
-            assert got.sequence_number == (parsed[i - 1].sequence_number + 1) & 0xFFFF
-        size = _frame_samples(got.payload[0])
-        sizes.append(size)
-        at = (got.timestamp - ts0) & 0xFFFF_FFFF
-        assert at == sum(sizes[:-1])  # unbroken: each packet starts where the last ended
-        pcm = signal[at : at + size]
-        want = writer.serialize(
-            got.payload_type, 1, got.sequence_number, got.timestamp, got.ssrc,
-            encoder.codec.encode(pcm), got.extensions.abs_send_time,
-            ad.audio_level_dbov(make_frame(pcm, 0)),
-        )  # fmt: skip
-        assert far.plain[i] == want, f"packet {i} ({size} samples)"
-    assert sum(sizes) == len(signal)
+    sizes = check_reference(far.plain, parsed, np.concatenate(sent), writer)
     assert sizes.count(SHORT) > 300 and sizes.count(FRAME) > 40, sizes
     # C handed back after an odd count of blocks (the mute): Python went on mid-frame.
     starts = [sum(sizes[:i]) for i, s in enumerate(sizes) if s == FRAME]
@@ -273,6 +282,71 @@ async def test_a_10_ms_stream_switched_between_python_and_c_is_the_reference(
     assert native.ends.get("stopped", 0) >= 1 and native.ends.get("long", 0) >= 2, native.ends
     assert source.frames_sent == len(sent) // 2 and source.dropped == 0
     ns.check_srs(far, parsed)
+
+
+def loss_report(ssrc: int, fraction_lost: int) -> RtcpRrPacket:
+    """The far end's receiver report on stream ``ssrc`` (``fraction_lost`` / 256 lost)."""
+    info = RtcpReceiverInfo(ssrc=ssrc, fraction_lost=fraction_lost, packets_lost=0,
+                            highest_sequence=0, jitter=0, lsr=0, dlsr=0)  # fmt: skip
+    return RtcpRrPacket(ssrc=0x4242, reports=[info])
+
+
+async def test_a_lossy_report_sends_20_ms_packets_from_then_on(
+    chunk_microphone: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At ptime 10, a far-end report of 2 % loss on our stream changes nothing; one of
+    10 % (over NATIVE_SHORT_MAX_LOSS) ends the stretch at its next look, and C takes the
+    stream again at 20 ms for good: the stream is the reference throughout."""
+    monkeypatch.setenv(native_send.KNOB, "1")
+    monkeypatch.setenv(ad.PTIME_KNOB, "10")
+    monkeypatch.setattr(ad, "NATIVE_CHECK_EVERY", 5)
+    monkeypatch.setattr(ad, "NATIVE_TICK_S", 0.03)
+    source, binding = chunk_microphone
+    a, b = await ns.connected_peers(MeteredTrack(GatedTrack(source)), monkeypatch)
+    try:
+        far = ns.FarEnd(b)
+        await ns.until(lambda: source.started)
+        sender = a.getSenders()[0]
+        native = ad.native_sender(sender)
+        assert native is not None
+        blocks = iter(halves(800))
+        sent: list[np.ndarray] = []
+        t = time.monotonic()
+
+        async def feed(n: int) -> None:
+            for _ in range(n):
+                sent.append(next(blocks))
+                binding.chunk(sent[-1], t + len(sent) * 0.01)
+                await ns.until(lambda: len(sent) * SHORT - covered(far.plain) < FRAME)
+
+        while native.send is None:
+            await feed(1)
+        assert native.send.samples == SHORT
+        await sender._handle_rtcp_packet(loss_report(sender._ssrc, 5))  # 2 %
+        await sender._handle_rtcp_packet(loss_report(sender._ssrc + 1, 200))  # not ours
+        await feed(30)
+        assert native.short_ok and native.stretches == 1 and not native.ends
+        await sender._handle_rtcp_packet(loss_report(sender._ssrc, 26))  # 10 %
+        assert not native.short_ok
+        while native.ends.get("lossy") != 1 or native.send is None:
+            await feed(1)
+        assert native.send.samples == FRAME
+        await feed(100)
+        if len(sent) % 2:
+            await feed(1)
+        await ns.until(lambda: len(sent) * SHORT == covered(far.plain))
+        ext_map = vars(sender)["_RTCRtpSender__rtp_header_extensions_map"]
+        writer = ad.RtpAudioWriter.for_map(ext_map, vars(sender)["_RTCRtpSender__mid"])
+        assert writer is not None
+    finally:
+        await a.close()
+        await b.close()
+    parsed = [RtpPacket.parse(p, ext_map) for p in far.plain]
+    sizes = check_reference(far.plain, parsed, np.concatenate(sent), writer)
+    last_short = max(i for i, size in enumerate(sizes) if size == SHORT)
+    assert sizes.count(SHORT) > 30 and set(sizes[last_short + 1 :]) == {FRAME}
+    assert len(sizes) - last_short > 50
+    assert native.stretches == 2 and native.ends == {"lossy": 1}
 
 
 # ----------------------------------------------------------------- a real call
