@@ -258,7 +258,6 @@ class AudioTuning:
 
 
 PTIME_KNOB = "HELLO_TUI_PTIME_MS"
-PTIMES = (10, 20)
 
 
 def send_ptime_ms(tuning: AudioTuning) -> int:
