@@ -1873,9 +1873,10 @@ class _NativeSender:
                 send.detach()
                 state = send.state()
                 log.info(
-                    "send path in C: stretch %d over (%s) after %d frames, %.0f us a frame, "
-                    "%d send errors", self.stretches, self._end, state.frames,
-                    state.cpu_seconds * 1e6 / max(1, state.frames), state.send_errors,
+                    "send path in C: stretch %d over (%s) after %d packets of %d ms, %.0f us "
+                    "a packet, %d send errors", self.stretches, self._end, state.frames,
+                    send.samples // 48, state.cpu_seconds * 1e6 / max(1, state.frames),
+                    state.send_errors,
                 )  # fmt: skip
                 seq, ext = state.seq, ext + state.frames
                 # (10 ms packets: the samples C took may end mid-frame; Python's next 20 ms
