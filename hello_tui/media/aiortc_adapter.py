@@ -473,6 +473,49 @@ class SpeechJitterBuffer:
             self._since_estimate = 0
             self._estimate()
 
+    # The receive path in C (media/native_recv.py) carries this state on and gives it back.
+    def export_state(self) -> tuple[list[float], list[float], list[tuple[int, int, bytes]]]:
+        """(the fields as recv_path.cpp's rp_set_jitter takes them, the arrival delays
+        oldest first, the held packets as (seq, timestamp, payload))."""
+        s = self.stats
+        fields = [
+            float(self._next is not None), float(self._next or 0),
+            float(self._last_ts is not None), float(self._last_ts or 0),
+            float(self._last_toc is not None), float(self._last_toc or 0), float(self._frame),
+            float(self._ref_ts is not None), float(self._ref_ts or 0), float(self._ext_ts),
+            float(self._since_estimate), self.target_ms, self.jitter_ms,
+            *(float(v) for v in (s.released, s.concealed, s.recovered, s.gaps, s.late,
+                                 s.duplicates, s.resets)),
+        ]  # fmt: skip
+        held = [
+            (seq, p.timestamp, bytes(getattr(p, "_data", p.payload)))
+            for seq, p in self._held.items()
+        ]
+        return fields, list(self._delays), held
+
+    def import_state(
+        self, fields: list[float], delays: list[float], held: list[tuple[int, int, bytes]]
+    ) -> None:
+        """Go on from what :meth:`export_state` (or recv_path.cpp's rp_get_jitter) gave."""
+        self._next = int(fields[1]) if fields[0] else None
+        self._last_ts = int(fields[3]) if fields[2] else None
+        self._last_toc = int(fields[5]) if fields[4] else None
+        self._frame = int(fields[6])
+        self._ref_ts = int(fields[8]) if fields[7] else None
+        self._ext_ts = int(fields[9])
+        self._since_estimate = int(fields[10])
+        self.target_ms, self.jitter_ms = fields[11], fields[12]
+        s = self.stats
+        (s.released, s.concealed, s.recovered, s.gaps, s.late, s.duplicates,
+         s.resets) = (int(v) for v in fields[13:20])  # fmt: skip
+        s.target_ms, s.jitter_ms = self.target_ms, round(self.jitter_ms, 2)
+        self._delays = deque(delays, maxlen=self.WINDOW)
+        self._held = {}
+        for seq, ts, data in held:
+            packet = RtpPacket(payload_type=0, sequence_number=seq, timestamp=ts, payload=data)
+            packet._data = data  # type: ignore[attr-defined]  # aiortc's depayloaded copy
+            self._held[seq] = packet
+
     def _estimate(self) -> None:
         arrived = sorted(self._delays)  # lateness relative to the earliest: minus arrived[0]
         p95 = (arrived[min(len(arrived) - 1, int(len(arrived) * 0.95))] - arrived[0]) * 1000
