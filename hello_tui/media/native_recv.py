@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,9 @@ import numpy as np
 
 from hello_tui.media import aec3_tuned, capture_native
 
-__all__ = ["KNOB", "NativeRecv", "RecvCounters", "available", "enabled", "library"]
+__all__ = [
+    "KNOB", "NativeRecv", "RecvCounters", "available", "consume", "consumers", "enabled", "library",
+]  # fmt: skip
 
 KNOB = "HELLO_TUI_NATIVE_RECV"
 MAX_HELD = 256  # recv_path.cpp's kMaxHeld: a larger jitter buffer capacity stays Python
@@ -37,6 +40,19 @@ WINDOW = 128
 
 _lib: Any = None
 _held: Any = None
+# The sinks whose speaker plays from C (DeviceSink on the pulse backend): each answers
+# ``track`` (what it plays), ``native_playout()`` (the C playout buffer, or None while it
+# cannot take PCM from C) and ``native_received(frames, samples)`` (what C played for it).
+_CONSUMERS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def consume(sink: Any) -> None:
+    """``sink`` may be fed by the receive path in C (see ``_CONSUMERS``)."""
+    _CONSUMERS.add(sink)
+
+
+def consumers() -> list[Any]:
+    return list(_CONSUMERS)
 
 
 def library() -> Any:

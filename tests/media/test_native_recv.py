@@ -7,7 +7,12 @@ the socket and the far end's tone is played.
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import struct
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,17 +21,25 @@ from aiortc.rtp import RtpPacket
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hello_tui.call import events as ev
 from hello_tui.media import aiortc_adapter as ad
-from hello_tui.media import native_recv
+from hello_tui.media import devices, native_recv
+from hello_tui.media.levels import rms_dbfs
 from hello_tui.media.opus_decoder import OpusDecoder, OpusError
 from hello_tui.media.opus_encoder import OpusEncoder
+from tests.call import conftest as call_fixtures
+from tests.call.conftest import RATE, SPEAKER, Env, T, dominant_hz
+from tests.pulse import PulseDaemon
+
+start_env = call_fixtures.start_env
+env = call_fixtures.env
+pulse_devices = call_fixtures.pulse_devices
 
 pytestmark = pytest.mark.skipif(
     not native_recv.available(), reason="the AEC3 shim (with recv_path.cpp) is not built"
 )
 
 FRAME = 960
-RATE = 48_000
 
 
 def opus_packets(n: int, *, fec: bool = True, seed: int = 3) -> list[bytes]:
@@ -301,3 +314,129 @@ def test_hostile_rtp_is_dropped_and_counted() -> None:
     counters = c.counters()
     assert counters.malformed == 6
     assert counters.rtp_packets == 1
+
+
+# ----------------------------------------------------------------- in a real call
+
+
+class Recorder:
+    """A pulse record callback: what the speaker's null sink plays (its monitor)."""
+
+    def __init__(self) -> None:
+        self.blocks: list[np.ndarray] = []
+
+    def __call__(self, data: Any, frames: int, when: Any, status: Any) -> None:
+        self.blocks.append(np.array(data[:, 0], dtype=np.int16))
+
+    def samples(self) -> np.ndarray:
+        return np.concatenate(self.blocks) if self.blocks else np.zeros(0, dtype=np.int16)
+
+
+async def until(check: Callable[[], bool], timeout: float = T) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.02)
+
+
+def pulse_env(monkeypatch: pytest.MonkeyPatch, recv: str = "1") -> None:
+    monkeypatch.setenv(devices.BACKEND_ENV, "pulse")
+    monkeypatch.setenv(native_recv.KNOB, recv)
+
+
+async def test_in_a_real_call_c_reads_the_socket_and_the_speaker_plays_the_tone(
+    env: Env, pulse_devices: PulseDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two phones through the real server; bob plays on a pulse null sink (its blocks in
+    C). Bob's receive path moves to C: the tone arrives at the sink, aiortc's stats and
+    the receiver reports alice gets are C's counters, no RTP goes through Python's path
+    while C reads; the sink leaving C hands the stream back (and its return to C again)
+    without a frame concealed or played twice; a hold hands it back too."""
+    pulse_env(monkeypatch)
+    recorder = Recorder()
+    monitor, _ = devices.open_stream("input", f"{SPEAKER}.monitor", recorder,
+                                     samplerate=RATE, blocksize=480)  # fmt: skip
+    monitor.start()
+    try:
+        alice = await env.phone("alice")
+        bob = await env.phone("bob")
+        call = alice.dial("bob", audio_in="sine:440", audio_out="null:")
+        incoming = await bob.next_incoming(T)
+        await incoming.accept(
+            replace(incoming.options, audio_in="sine:880", audio_out=f"device:{SPEAKER}")
+        )
+        await call.wait_for(ev.MediaFlowing, T)
+        await incoming.wait_for(ev.MediaFlowing, T)
+        assert incoming.pc is not None and call.pc is not None
+        receiver = incoming.pc.getReceivers()[0]
+        path = ad.fast_path(receiver.transport)
+        assert path is not None
+        await until(lambda: ad.native_receiver(receiver) is not None)
+        native = ad.native_receiver(receiver)
+        assert native is not None
+        await until(lambda: native.recv is not None)
+        rtp_before = path.rtp_in
+        reports: list[Any] = []
+        sender = call.pc.getSenders()[0]
+        own = sender._handle_rtcp_packet
+
+        async def rtcp(packet: Any) -> None:
+            reports.extend(r for r in getattr(packet, "reports", []) if r.ssrc == sender._ssrc)
+            await own(packet)
+
+        sender._handle_rtcp_packet = rtcp  # type: ignore[method-assign]
+        await until(lambda: native.last is not None and native.last.rtp_packets > 150)
+        await until(lambda: len(reports) >= 2)
+        assert path.rtp_in == rtp_before  # nothing on Python's RTP path meanwhile
+        c = native.last
+        stats = await receiver.getStats()
+        inbound = next(s for s in stats.values() if s.type == "inbound-rtp")
+        stream = receiver._RTCRtpReceiver__remote_streams[inbound.ssrc]
+        assert inbound.packetsReceived >= c.rtp_packets
+        assert inbound.packetsLost == 0 and reports[-1].packets_lost == 0
+        assert 0 <= reports[-1].jitter < RATE // 10  # (in timestamp units: under 100 ms)
+        assert reports[-1].highest_sequence <= stream.max_seq + stream.cycles
+        assert c.auth_failures == 0 and c.malformed == 0 and c.to_python > 0  # (STUN)
+        # Hostile datagrams to the socket C reads: dropped and counted, the call goes on.
+        ssrc, pt = inbound.ssrc, native.check()[3]  # type: ignore[index]
+        forged = rtp(stream.max_seq + 5, 0, b"\x00" * 80, ssrc=ssrc, pt=pt) + b"\x00" * 10
+        hostile = [forged, forged[:12], b"\x80", b"\x00" * 3, bytes(range(200)), b"\x90" * 3000]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as attacker:
+            for datagram in hostile * 5:
+                attacker.sendto(datagram, native._pair[0].getsockname())
+        packets = native.last.rtp_packets
+        await until(
+            lambda: native.last.auth_failures >= 10 and native.last.rtp_packets > packets + 25
+        )
+        assert native.recv is not None and native.last.ring_drops >= 5  # (over 2048 bytes)
+        jb = receiver._RTCRtpReceiver__jitter_buffer
+        before = (jb.stats.concealed, jb.stats.late, jb.stats.duplicates, jb.stats.gaps)
+        # The sink stops taking C's frames (as after a switch to a PortAudio device): the
+        # stream back to Python, then to C again, without a frame concealed or twice.
+        sink = native._sink
+        stretches = native.stretches
+        monkeypatch.setattr(sink, "native_playout", lambda: None)
+        await until(lambda: native.recv is None)
+        rtp_back = path.rtp_in
+        await until(lambda: path.rtp_in > rtp_back + 10)  # Python's path plays on
+        monkeypatch.undo()
+        pulse_env(monkeypatch)
+        await until(lambda: native.stretches > stretches and native.recv is not None)
+        await until(lambda: native.last is not None and native.last.rtp_packets > 20)
+        after = (jb.stats.concealed, jb.stats.late, jb.stats.duplicates, jb.stats.gaps)
+        assert after == before  # no gap, no packet late or twice, at either hand-over
+        assert native.ends.get("ineligible", 0) >= 1
+        # Hold (the receiver disabled: aiortc drops what comes): back to Python at once.
+        receiver._enabled = False
+        await until(lambda: native.recv is None)
+        receiver._enabled = True
+        await until(lambda: native.recv is not None)
+        await call.hangup()
+        await incoming.wait_ended(T)
+        await until(lambda: native.recv is None)  # the call's end: the thread stopped
+        assert native.ends.get("ended", 0) + native.ends.get("ineligible", 0) >= 2
+    finally:
+        monitor.close()
+    heard = recorder.samples()[RATE:]
+    assert len(heard) > RATE
+    assert abs(dominant_hz(heard) - 440) < 10
+    assert -40 < rms_dbfs(heard) < -3
