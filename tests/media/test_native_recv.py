@@ -12,6 +12,7 @@ import socket
 import struct
 from collections.abc import Callable
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hello_tui.call import events as ev
+from hello_tui.call.peer import new_peer_connection
 from hello_tui.media import aiortc_adapter as ad
 from hello_tui.media import devices, native_recv
 from hello_tui.media.levels import rms_dbfs
@@ -440,3 +442,70 @@ async def test_in_a_real_call_c_reads_the_socket_and_the_speaker_plays_the_tone(
     assert len(heard) > RATE
     assert abs(dominant_hz(heard) - 440) < 10
     assert -40 < rms_dbfs(heard) < -3
+
+
+# ----------------------------------------------------------------- what is pinned
+
+
+def test_the_aiortc_and_asyncio_internals_read_are_where_they_were() -> None:
+    """What _NativeReceiver reads and writes on aiortc 1.16 and Python 3.11's asyncio."""
+    import asyncio.selector_events as selector_events
+
+    from aiortc import RTCPeerConnection
+
+    receiver = RTCPeerConnection().addTransceiver("audio").receiver
+    names = vars(receiver)
+    for name in (ad._REMOTE_STREAMS, ad._RX_CODECS, ad._ACTIVE_SSRC, "_enabled", "_track"):
+        assert name in names, name
+    stream = StreamStatistics(RATE)
+    for name in ad._STATS_FIELDS:
+        assert hasattr(stream, name), name
+    fields = ad._stats_fields(stream)
+    ad._apply_stats(stream, fields)
+    assert ad._stats_fields(stream) == fields
+    # A datagram transport stops and starts reading without losing what the kernel holds.
+    transport = selector_events._SelectorDatagramTransport
+    assert callable(transport.pause_reading) and callable(transport.resume_reading)
+
+
+def test_objects_without_the_expected_internals_are_refused() -> None:
+    with pytest.raises(ad.AiortcAdapterError):
+        ad._NativeReceiver(SimpleNamespace(), SimpleNamespace())  # type: ignore[arg-type]
+    with pytest.raises(ad.AiortcAdapterError):
+        ad.rx_srtp_session(SimpleNamespace(), 1)
+
+
+def test_with_the_knob_off_or_no_shim_python_receives(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(native_recv.KNOB, "0")
+    assert not ad.native_recv_enabled() and not native_recv.enabled()
+    monkeypatch.delenv(native_recv.KNOB, raising=False)  # the default: on
+    assert ad.native_recv_enabled() and native_recv.enabled()
+    monkeypatch.setattr(native_recv, "available", lambda: False)
+    assert not ad.native_recv_enabled()
+
+
+def test_the_rx_key_is_the_one_aiortcs_own_session_unprotects_with() -> None:
+    """A packet protected with the far side's tx key (its own session) is unprotected by
+    a session on our rx key derived again: the key is the same (both roles)."""
+
+    async def main() -> None:
+        a, b = new_peer_connection([]), new_peer_connection([])
+        a.addTransceiver("audio", direction="sendrecv")
+        await a.setLocalDescription(await a.createOffer())
+        await b.setRemoteDescription(a.localDescription)
+        await b.setLocalDescription(await b.createAnswer())
+        await a.setRemoteDescription(b.localDescription)
+        try:
+            async with asyncio.timeout(T):
+                while a.connectionState != "connected" or b.connectionState != "connected":
+                    await asyncio.sleep(0.02)
+            for tx, rx in ((a, b), (b, a)):
+                plain = rtp(7, 1234, b"\x01" * 40, ssrc=0xABCD)
+                protected = tx.getSenders()[0].transport._tx_srtp.protect(plain)
+                session = ad.rx_srtp_session(rx.getReceivers()[0].transport, 0xABCD)
+                assert session.unprotect(protected) == plain
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
