@@ -447,13 +447,14 @@ async def test_in_a_real_call_c_reads_the_socket_and_the_speaker_plays_the_tone(
 # ----------------------------------------------------------------- what is pinned
 
 
-def test_the_aiortc_and_asyncio_internals_read_are_where_they_were() -> None:
+async def test_the_aiortc_and_asyncio_internals_read_are_where_they_were() -> None:
     """What _NativeReceiver reads and writes on aiortc 1.16 and Python 3.11's asyncio."""
     import asyncio.selector_events as selector_events
 
     from aiortc import RTCPeerConnection
 
-    receiver = RTCPeerConnection().addTransceiver("audio").receiver
+    pc = RTCPeerConnection()
+    receiver = pc.addTransceiver("audio").receiver
     names = vars(receiver)
     for name in (ad._REMOTE_STREAMS, ad._RX_CODECS, ad._ACTIVE_SSRC, "_enabled", "_track"):
         assert name in names, name
@@ -466,6 +467,7 @@ def test_the_aiortc_and_asyncio_internals_read_are_where_they_were() -> None:
     # A datagram transport stops and starts reading without losing what the kernel holds.
     transport = selector_events._SelectorDatagramTransport
     assert callable(transport.pause_reading) and callable(transport.resume_reading)
+    await pc.close()
 
 
 def test_objects_without_the_expected_internals_are_refused() -> None:
