@@ -2096,6 +2096,8 @@ class _NativeReceiver:
                     self.stop("ended")
                     return
                 if self.recv is None:
+                    if self.ends.get("failed", 0) >= NATIVE_MAX_FAILURES:
+                        continue  # the socket failed C more than once: Python keeps it
                     if self.path.rtp_in > self._rtp_seen:  # aiortc's session saw the stream
                         self._start(loop)
                     continue
@@ -2109,6 +2111,9 @@ class _NativeReceiver:
             raise
         finally:
             self.stop("cancelled")
+            receiver = self.receiver()
+            if receiver is not None:  # (this object holds the transport, which holds the
+                _NATIVE_RECEIVERS[receiver] = None  # type: ignore[assignment]  # receiver)
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         from hello_tui.media.native_recv import NativeRecv
