@@ -359,9 +359,13 @@ class DeviceSink(AudioSink):
         return playout if playout is self.buffer else None
 
     def native_received(self, frames: int, samples: int) -> None:
-        """What the receive path in C played for this sink (its counters stay true)."""
+        """What the receive path in C played for this sink (its counters stay true, and
+        the track's: the call's media watch reads the frames received there)."""
         self.frames += frames
         self.samples += samples
+        counted = getattr(self.track, "native_frames", None)
+        if counted is not None:
+            counted(frames)
 
     @property
     def started(self) -> bool:

@@ -386,7 +386,10 @@ async def test_in_a_real_call_c_reads_the_socket_and_the_speaker_plays_the_tone(
             await own(packet)
 
         sender._handle_rtcp_packet = rtcp  # type: ignore[method-assign]
+        heard_frames = incoming.media.remote.frames
         await until(lambda: native.last is not None and native.last.rtp_packets > 150)
+        # What C played counts as received (the call's media watch ends a call without).
+        assert incoming.media.remote.frames >= heard_frames + 100
         await until(lambda: len(reports) >= 2)
         assert path.rtp_in == rtp_before  # nothing on Python's RTP path meanwhile
         c = native.last
