@@ -61,6 +61,8 @@ def one_call(
         start = {p.pid: (main_thread_cpu(p.pid), cpu_seconds(p.pid)) for p in (alice, bob)}
         time.sleep(seconds)
         wall = time.monotonic() - t0
+        if alice.poll() is not None or bob.poll() is not None:
+            raise RuntimeError("a side ended before the window did (media-fail?)")
         out = {}
         for side, p in (("caller", alice), ("callee", bob)):
             m0, c0 = start[p.pid]
