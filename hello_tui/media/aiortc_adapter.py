@@ -1978,6 +1978,7 @@ _ACTIVE_SSRC = "_RTCRtpReceiver__active_ssrc"  # ssrc -> datetime (getSynchroniz
 _STATS_FIELDS = ("base_seq", "max_seq", "cycles", "packets_received", "_jitter_q4",
                  "_last_arrival", "_last_timestamp", "_clockrate")  # fmt: skip
 NATIVE_RECV_MAX_STRETCH = 30_000  # packets: aiortc's session guesses the index within 2^15
+SRTP_FAILURES_PER_TICK = 4  # of the stream's packets in 100 ms, none authenticated: hand back
 
 
 def native_recv_enabled() -> bool:
@@ -2049,6 +2050,7 @@ class _NativeReceiver:
         self.ends: dict[str, int] = {}
         self.refused: dict[str, int] = {}  # counters of the running stretch, when it ended
         self.last: Any = None
+        self._before: Any = None  # the counters at the tick before
         self._rtp_seen = -1  # path.rtp_in when the last stretch ended
         self._pair: Any = None
         self._sink: Any = None
@@ -2168,7 +2170,7 @@ class _NativeReceiver:
         self.recv, self._pair, self._sink, self._ssrc = recv, (sock, host, port), sink, ssrc
         self._protocol, self._transport = protocol, transport
         self._base = [0, 0, 0, 0]
-        self.last = None
+        self.last = self._before = None
         loop.add_reader(recv.ring_fd, self.drain)
         self.stretches += 1
         if self.stretches == 1:
@@ -2216,9 +2218,15 @@ class _NativeReceiver:
         s.target_ms, s.jitter_ms = fields[11], round(fields[12], 2)
 
     def _ended(self) -> str:
-        c = self.last
+        c, before = self.last, self._before
+        self._before = c
         if c is not None and c.failed:
             return "failed"
+        if (c is not None and before is not None and c.rtp_packets == before.rtp_packets
+                and c.auth_failures - before.auth_failures >= SRTP_FAILURES_PER_TICK):  # fmt: skip
+            # Packets come but none authenticates: C's session is wrong (a rollover counter
+            # guessed wrong, keys changed): aiortc's own session takes the stream back.
+            return "srtp"
         if c is not None and c.rtp_packets >= NATIVE_RECV_MAX_STRETCH:
             return "long"
         found = self.check()

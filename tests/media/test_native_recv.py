@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pylibsrtp
 import pytest
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import RtpPacket
@@ -514,3 +515,27 @@ def test_the_rx_key_is_the_one_aiortcs_own_session_unprotects_with() -> None:
             await b.close()
 
     asyncio.run(main())
+
+
+def test_an_inbound_session_goes_on_from_the_streams_rollover_counter() -> None:
+    """After 65,536 packets (~22 min) the sender's ROC is 1: C's fresh inbound session
+    must start there (``set_srtp_roc`` from the receiver's ``cycles``), else every
+    packet fails authentication."""
+    key = bytes(range(30))
+
+    def session() -> pylibsrtp.Session:
+        profile = pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+        policy = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_SPECIFIC,
+                                  ssrc_value=0xABCD, srtp_profile=profile)  # fmt: skip
+        policy.window_size = 1024
+        return pylibsrtp.Session(policy)
+
+    tx = session()
+    ad.set_srtp_roc(tx, 0xABCD, 1)
+    plain = rtp(5, 1000, b"\x01" * 40, ssrc=0xABCD)
+    protected = tx.protect(plain)
+    with pytest.raises(pylibsrtp.Error):
+        session().unprotect(protected)
+    rx = session()
+    ad.set_srtp_roc(rx, 0xABCD, 1)
+    assert rx.unprotect(protected) == plain
