@@ -2048,7 +2048,7 @@ class _NativeReceiver:
         self.packets_in_c = 0
         self.cpu_seconds = 0.0
         self.ends: dict[str, int] = {}
-        self.refused: dict[str, int] = {}  # counters of the running stretch, when it ended
+        self.refused: dict[str, int] = {}  # why C could not take over at a tick: how often
         self.last: Any = None
         self._before: Any = None  # the counters at the tick before
         self._rtp_seen = -1  # path.rtp_in when the last stretch ended
