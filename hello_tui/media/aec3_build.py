@@ -47,6 +47,12 @@ SEND_SOURCE = Path(__file__).with_name("send_path.cpp")
 # The speaker's per-block path in C (media/playout_native.py): it feeds capture_path.cpp's
 # pairing directly. No FMA contraction: its playout is pinned bit for bit to numpy's.
 SPEAKER_SOURCE = Path(__file__).with_name("speaker_path.cpp")
+# The receive path in C (media/native_recv.py): SRTP, the jitter buffer, libopus, into the
+# speaker's playout (speaker_path.cpp's po_push), on a thread of its own.
+RECV_SOURCE = Path(__file__).with_name("recv_path.cpp")
+# Everything compiled into the one object (pyproject's package-data must ship each: a
+# wheel or sdist without one cannot build the shim; tests/packaging/test_dependencies.py).
+SOURCES = (SOURCE, CAPTURE_SOURCE, SEND_SOURCE, SPEAKER_SOURCE, RECV_SOURCE)
 # Set (to anything but "" or "0") to build without the shim, e.g. a distributor's pure wheel.
 SKIP_ENV = "HELLO_TUI_NO_AEC3_SHIM"
 
@@ -125,7 +131,7 @@ def command(cxx: str, hdr: Path, out: Path) -> list[str]:
         "-include", str(hdr / "compat_includes.h"),
         *(f"-I{d}" for d in [*includes, hdr / "abseil"]),
         "-Wno-deprecated-declarations", "-Wno-invalid-offsetof", "-ffp-contract=off",
-        str(SOURCE), str(CAPTURE_SOURCE), str(SEND_SOURCE), str(SPEAKER_SOURCE),
+        *(str(src) for src in SOURCES),
         "-o", str(out),
     ]  # fmt: skip
 
@@ -133,9 +139,7 @@ def command(cxx: str, hdr: Path, out: Path) -> list[str]:
 def _key(cxx: str) -> str:
     """What the object depends on: the source, the flags' inputs, the compiler."""
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30)
-    h = hashlib.sha256(
-        b"".join(src.read_bytes() for src in (SOURCE, CAPTURE_SOURCE, SEND_SOURCE, SPEAKER_SOURCE))
-    )
+    h = hashlib.sha256(b"".join(src.read_bytes() for src in SOURCES))
     for part in (Path(__file__).read_bytes(), platform.machine().encode(), version.stdout.encode()):
         h.update(part)
     return h.hexdigest()[:32]

@@ -58,6 +58,15 @@ through the named functions below, never by attribute elsewhere):
 clearing ``turn_server``). It is about reaching the peer, not the audio
 path, so ``HELLO_TUI_AIORTC_ADAPTER=0`` leaves it on.
 
+The receive path in C (``_NativeReceiver``, with the speaker's blocks in C; knob
+``HELLO_TUI_NATIVE_RECV``) reads and writes, on an adapted audio receiver,
+``__remote_streams`` (each ``StreamStatistics``'s ``base_seq``, ``max_seq``, ``cycles``,
+``packets_received``, ``_jitter_q4``, ``_last_arrival``, ``_last_timestamp``), reads
+``__codecs``, ``_enabled`` and ``_track``, sets ``__active_ssrc``, derives the rx SRTP key
+again (``RTCDtlsTransport._ssl``, ``_role``, ``_srtp_profiles``), adds to the transport's
+rx counters, and pauses and resumes asyncio's datagram transport of the pair's
+``StunProtocol`` (``pause_reading``/``resume_reading``).
+
 :func:`pace_checks` starts ICE checks four per aioice tick (a 5 ms pacing
 instead of 20 ms), shadowing ``Connection._check_periodic`` on the instance
 and reading ``Connection._check_list``.
@@ -498,6 +507,51 @@ class SpeechJitterBuffer:
         if self._since_estimate >= 8 or len(self._delays) < 8:
             self._since_estimate = 0
             self._estimate()
+
+    # The receive path in C (media/native_recv.py) carries this state on and gives it back.
+    def export_state(self) -> tuple[list[float], list[float], list[tuple[int, int, bytes]]]:
+        """(the fields as recv_path.cpp's rp_set_jitter takes them, the arrival delays
+        oldest first, the held packets as (seq, timestamp, payload))."""
+        s = self.stats
+        fields = [
+            float(self._next is not None), float(self._next or 0),
+            float(self._last_ts is not None), float(self._last_ts or 0),
+            float(self._last_toc is not None), float(self._last_toc or 0), float(self._frame),
+            float(self._ref_ts is not None), float(self._ref_ts or 0), float(self._ext_ts),
+            float(self._since_estimate), self.target_ms, self.jitter_ms,
+            *(float(v) for v in (s.released, s.concealed, s.recovered, s.gaps, s.late,
+                                 s.duplicates, s.resets)),
+            float(len(self._held)), float(self._last_seq or 0),
+        ]  # fmt: skip
+        held = [
+            (seq, p.timestamp, bytes(getattr(p, "_data", p.payload)))
+            for seq, p in self._held.items()
+        ]
+        return fields, list(self._delays), held
+
+    def import_state(
+        self, fields: list[float], delays: list[float], held: list[tuple[int, int, bytes]]
+    ) -> None:
+        """Go on from what :meth:`export_state` (or recv_path.cpp's rp_get_jitter) gave."""
+        self._next = int(fields[1]) if fields[0] else None
+        self._last_ts = int(fields[3]) if fields[2] else None
+        self._last_seq = int(fields[21]) if fields[2] else None
+        self._last_toc = int(fields[5]) if fields[4] else None
+        self._frame = int(fields[6])
+        self._ref_ts = int(fields[8]) if fields[7] else None
+        self._ext_ts = int(fields[9])
+        self._since_estimate = int(fields[10])
+        self.target_ms, self.jitter_ms = fields[11], fields[12]
+        s = self.stats
+        (s.released, s.concealed, s.recovered, s.gaps, s.late, s.duplicates,
+         s.resets) = (int(v) for v in fields[13:20])  # fmt: skip
+        s.target_ms, s.jitter_ms = self.target_ms, round(self.jitter_ms, 2)
+        self._delays = deque(delays, maxlen=self.WINDOW)
+        self._held = {}
+        for seq, ts, data in held:
+            packet = RtpPacket(payload_type=0, sequence_number=seq, timestamp=ts, payload=data)
+            packet._data = data  # type: ignore[attr-defined]  # aiortc's depayloaded copy
+            self._held[seq] = packet
 
     def _estimate(self) -> None:
         arrived = sorted(self._delays)  # lateness relative to the earliest: minus arrived[0]
@@ -1389,6 +1443,7 @@ class _FastPath:
         self._hooked: weakref.WeakSet[Any] = weakref.WeakSet()
         self.fast_in = 0  # datagrams taken by the fast path (tests read these)
         self.fast_out = 0
+        self.rtp_in = 0  # RTP packets routed to a receiver here (not while C reads)
 
     def data_received(self, data: bytes, component: int) -> None:
         """``aioice.Connection.data_received``: what its protocols got that is not STUN."""
@@ -1420,6 +1475,9 @@ class _FastPath:
         receiver = dtls._rtp_router.route_rtp(packet)
         if receiver is None:
             return
+        self.rtp_in += 1
+        if receiver in _AUDIO_RECEIVERS and receiver not in _NATIVE_RECEIVERS:
+            _watch_receiver(receiver, self)
         if receiver in _AUDIO_RECEIVERS and first & 0x2F == 0 and first >> 6 == 2:
             # version 2, no padding, no CSRC: the payload follows the extensions
             pos = 12
@@ -1646,10 +1704,10 @@ def native_send_enabled() -> bool:
     return native_send.available()
 
 
-def tx_srtp_key(dtls: Any) -> tuple[bytes, int]:
-    """(master key and salt, libsrtp profile) of the transport's outbound SRTP, derived
-    again as aiortc's ``RTCDtlsTransport._setup_srtp`` derived them (it keeps only the
-    session): the exporter is deterministic for one DTLS connection."""
+def tx_srtp_key(dtls: Any, *, rx: bool = False) -> tuple[bytes, int]:
+    """(master key and salt, libsrtp profile) of the transport's outbound SRTP (``rx``:
+    inbound), derived again as aiortc's ``RTCDtlsTransport._setup_srtp`` derived them (it
+    keeps only the sessions): the exporter is deterministic for one DTLS connection."""
     for name in (_SSL, _ROLE, _SRTP_PROFILES):
         _require(dtls, name)
     ssl = getattr(dtls, _SSL)
@@ -1662,9 +1720,8 @@ def tx_srtp_key(dtls: Any) -> tuple[bytes, int]:
     view = ssl.export_keying_material(
         b"EXTRACTOR-dtls_srtp", 2 * (profile.key_length + profile.salt_length)
     )
-    return profile.get_key_and_salt(view, 1 if getattr(dtls, _ROLE) == "server" else 0), (
-        profile.libsrtp_profile
-    )
+    server = getattr(dtls, _ROLE) == "server"
+    return profile.get_key_and_salt(view, 1 if server != rx else 0), (profile.libsrtp_profile)
 
 
 def sender_srtp_session(dtls: Any, ssrc: int) -> pylibsrtp.Session:
@@ -1964,6 +2021,342 @@ _NATIVE_SENDERS: weakref.WeakKeyDictionary[RTCRtpSender, _NativeSender] = (
 def native_sender(sender: RTCRtpSender) -> _NativeSender | None:
     """The sender's C send path's bookkeeping (None: the knob is off, or not started)."""
     return _NATIVE_SENDERS.get(sender)
+
+
+# ----------------------------------------------------------------- the receive path in C
+#
+# With the speaker's blocks in C (a pulse DeviceSink), a thread of C (media/native_recv.py,
+# recv_path.cpp) reads the nominated pair's socket while the path allows it, and the loop
+# is not woken per received packet: the stream's SRTP is unprotected with a session of its
+# own (the rx key derived again), the receiver statistics, the jitter buffer and the
+# decoder's state are carried on from Python's and given back at the end of the stretch.
+# Every other datagram (STUN, DTLS, SRTCP, other streams) comes back through a ring to the
+# pair's StunProtocol, as if asyncio had read it. Internals read here: the receiver's
+# __remote_streams (StreamStatistics: written back every tick, so its RRs and getStats
+# are C's), __codecs, __active_ssrc, _enabled, _track; the transport's rx counters.
+
+_REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"  # ssrc -> StreamStatistics
+_RX_CODECS = "_RTCRtpReceiver__codecs"  # payload type -> RTCRtpCodecParameters
+_ACTIVE_SSRC = "_RTCRtpReceiver__active_ssrc"  # ssrc -> datetime (getSynchronizationSources)
+_STATS_FIELDS = ("base_seq", "max_seq", "cycles", "packets_received", "_jitter_q4",
+                 "_last_arrival", "_last_timestamp", "_clockrate")  # fmt: skip
+NATIVE_RECV_MAX_STRETCH = 30_000  # packets: aiortc's session guesses the index within 2^15
+SRTP_FAILURES_PER_TICK = 4  # of the stream's packets in 100 ms, none authenticated: hand back
+
+
+def native_recv_enabled() -> bool:
+    """The shim has the receive path and ``HELLO_TUI_NATIVE_RECV`` is not ``0``."""
+    if os.environ.get("HELLO_TUI_NATIVE_RECV") == "0":
+        return False
+    from hello_tui.media import native_recv
+
+    return native_recv.available()
+
+
+def rx_srtp_session(dtls: Any, ssrc: int) -> pylibsrtp.Session:
+    """An inbound SRTP session with aiortc's rx key (derived again, as :func:`tx_srtp_key`
+    does the tx one), for ``ssrc``'s RTP only (SRTCP stays aiortc's)."""
+    key, profile = tx_srtp_key(dtls, rx=True)
+    policy = pylibsrtp.Policy(
+        key=key, ssrc_type=pylibsrtp.Policy.SSRC_SPECIFIC, ssrc_value=ssrc, srtp_profile=profile
+    )
+    policy.allow_repeat_tx = True  # as aiortc's rx policy
+    policy.window_size = 1024
+    return pylibsrtp.Session(policy)
+
+
+def _stats_fields(stream: Any) -> list[float]:
+    """A StreamStatistics as recv_path.cpp's rp_set_stats takes it."""
+    base, top, cycles, received, q4, arrival, ts, rate = (getattr(stream, n) for n in _STATS_FIELDS)
+    return [float(base is not None), float(base or 0), float(top is not None), float(top or 0),
+            float(cycles), float(received), float(q4), float(arrival is not None),
+            float(arrival or 0), float(ts is not None), float(ts or 0), float(rate)]  # fmt: skip
+
+
+def _apply_stats(stream: Any, v: list[float]) -> None:
+    stream.base_seq = int(v[1]) if v[0] else None
+    stream.max_seq = int(v[3]) if v[2] else None
+    stream.cycles, stream.packets_received, stream._jitter_q4 = int(v[4]), int(v[5]), int(v[6])
+    stream._last_arrival = int(v[8]) if v[7] else None
+    stream._last_timestamp = int(v[10]) if v[9] else None
+
+
+def _sink_of(track: Any) -> Any:
+    """The sink playing ``track`` with its blocks in C (through wrappers that keep the
+    track they forward as ``.track``), or None."""
+    from hello_tui.media import native_recv
+
+    for sink in native_recv.consumers():
+        t = getattr(sink, "track", None)
+        for _ in range(4):
+            if t is None:
+                break
+            if t is track:
+                return sink
+            t = getattr(t, "track", None)
+    return None
+
+
+class _NativeReceiver:
+    """One audio receiver's stretches of C receiving (see the section's comment)."""
+
+    def __init__(self, receiver: RTCRtpReceiver, path: _FastPath) -> None:
+        for name in (_REMOTE_STREAMS, _RX_CODECS, _ACTIVE_SSRC, _JITTER, _DQUEUE, "_track",
+                     "_enabled"):  # fmt: skip
+            _require(receiver, name)
+        self.receiver = weakref.ref(receiver)
+        self.path = path
+        self.recv: Any = None  # the NativeRecv of the stretch running
+        self.stretches = 0  # (tests and benchmarks read these)
+        self.packets_in_c = 0
+        self.cpu_seconds = 0.0
+        self.ends: dict[str, int] = {}
+        self.refused: dict[str, int] = {}  # why C could not take over at a tick: how often
+        self.last: Any = None
+        self._before: Any = None  # the counters at the tick before
+        self._rtp_seen = -1  # path.rtp_in when the last stretch ended
+        self._pair: Any = None
+        self._sink: Any = None
+        self._ssrc = 0
+        self._protocol: Any = None  # the pair's StunProtocol and transport C reads for
+        self._transport: Any = None
+        self._base = [0, 0, 0, 0]  # wire bytes, packets, frames, samples applied so far
+        _NATIVE_RECEIVERS[receiver] = self
+
+    def check(self) -> tuple[Any, Any, int, int, Any] | str:
+        """(the pair, the sink, the SSRC, the payload type, the decoder) when C may
+        receive now, or why not."""
+        receiver = self.receiver()
+        if receiver is None:
+            return "the receiver is gone"
+        if not receiver._enabled:
+            return "the receiver is disabled (direction)"
+        dtls = receiver.transport
+        if dtls._state is not _CONNECTED or dtls._rx_srtp is None:
+            return "DTLS not connected"
+        pair = direct_pair(self.path._connection)
+        if pair is None:
+            return "the nominated pair is not a plain UDP one"
+        queue = getattr(receiver, _DQUEUE)
+        decoder = getattr(queue, "_decoder", None)
+        if not isinstance(queue, _InlineDecoderQueue) or decoder is None:
+            return "no libopus decoder yet"
+        jb = getattr(receiver, _JITTER)
+        if not isinstance(jb, SpeechJitterBuffer) or jb.capacity > 256:
+            return "not the speech jitter buffer"
+        streams = getattr(receiver, _REMOTE_STREAMS)
+        opus = [pt for pt, c in getattr(receiver, _RX_CODECS).items()
+                if c.mimeType.lower() == "audio/opus"]  # fmt: skip
+        if len(streams) != 1 or len(opus) != 1:
+            return "not one remote stream of one Opus payload type"
+        track = receiver._track
+        sink = _sink_of(track) if track is not None else None
+        if track is None or sink is None or sink.native_playout() is None:
+            return "no speaker with its blocks in C plays the track"
+        if not track._queue.empty():
+            return "decoded frames wait for the sink"
+        return pair, sink, next(iter(streams)), opus[0], decoder
+
+    async def run(self) -> None:
+        """Every tick: a stretch starts when C may receive, ends when it may no longer."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await asyncio.sleep(NATIVE_TICK_S)
+                receiver = self.receiver()
+                if receiver is None or receiver.transport._state in (
+                    _DtlsState.CLOSED, _DtlsState.FAILED,
+                ):  # fmt: skip
+                    self.stop("ended")
+                    return
+                if self.recv is None:
+                    if self.ends.get("failed", 0) >= NATIVE_MAX_FAILURES:
+                        continue  # the socket failed C more than once: Python keeps it
+                    if self.path.rtp_in > self._rtp_seen:  # aiortc's session saw the stream
+                        self._start(loop)
+                    continue
+                self.sync()
+                end = self._ended()
+                if end:
+                    self.stop(end)
+        except Exception:  # a bug here must not leave the socket unread: Python's again
+            log.exception("receive path in C: handing the stream back")
+            self.stop("error")
+            raise
+        finally:
+            self.stop("cancelled")
+            receiver = self.receiver()
+            if receiver is not None:  # (this object holds the transport, which holds the
+                _NATIVE_RECEIVERS[receiver] = None  # type: ignore[assignment]  # receiver)
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        from hello_tui.media.native_recv import NativeRecv
+
+        found = self.check()
+        if isinstance(found, str):
+            self.refused[found] = self.refused.get(found, 0) + 1
+            return
+        (sock, host, port), sink, ssrc, pt, decoder = found
+        receiver = self.receiver()
+        assert receiver is not None
+        jb, dtls = getattr(receiver, _JITTER), receiver.transport
+        stream = getattr(receiver, _REMOTE_STREAMS)[ssrc]
+        t = jb.tuning
+        try:
+            session = rx_srtp_session(dtls, ssrc)
+            if stream.cycles >> 16:
+                set_srtp_roc(session, ssrc, stream.cycles >> 16)
+            srtp, _ = srtp_native(session)
+            unprotect = ctypes.cast(_srtp_lib().srtp_unprotect, ctypes.c_void_p).value or 0
+            state, decode = decoder.native()
+            tuning = (t.min_depth_ms, t.max_depth_ms, t.capacity, t.max_conceal_ms,
+                      float(t.decode_fec))  # fmt: skip
+            recv = NativeRecv(state, decode, tuning, keep=(decoder, session))
+        except (AiortcAdapterError, OSError, pylibsrtp.Error) as exc:
+            log.info("receive path in C not used: %s", exc)
+            self._rtp_seen = self.path.rtp_in
+            return
+        if not recv.set_jitter(*jb.export_state()):
+            recv.close()
+            return
+        recv.set_stats(_stats_fields(stream))
+        playout = sink.native_playout()
+        protocol = getattr(self.path._connection, _NOMINATED)[1].protocol
+        transport = protocol.transport
+        transport.pause_reading()  # the loop reads this socket no more: C does
+        if not recv.start(sock.fileno(), ssrc, pt, srtp, unprotect, playout.handle,
+                          keep=(playout, sink)):  # fmt: skip
+            transport.resume_reading()
+            recv.close()
+            self._rtp_seen = self.path.rtp_in
+            return
+        self.recv, self._pair, self._sink, self._ssrc = recv, (sock, host, port), sink, ssrc
+        self._protocol, self._transport = protocol, transport
+        self._base = [0, 0, 0, 0]
+        self.last = self._before = None
+        loop.add_reader(recv.ring_fd, self.drain)
+        self.stretches += 1
+        if self.stretches == 1:
+            log.info("receive path in C: a thread reads %s:%d's stream", host, port)
+
+    def drain(self) -> None:
+        """The datagrams C handed back, to the pair's protocol as asyncio would."""
+        recv = self.recv
+        if recv is None:
+            return
+        protocol = self._protocol
+        for _ in range(64):
+            item = recv.pop()
+            if item is None:
+                return
+            try:
+                protocol.datagram_received(*item)
+            except Exception:  # as asyncio's _read_ready: logged, the next one goes on
+                log.exception("datagram handler failed")
+
+    def sync(self) -> None:
+        """C's counters into what aiortc, the quality panel and the sink read."""
+        recv, receiver = self.recv, self.receiver()
+        if recv is None or receiver is None:
+            return
+        c = recv.counters()
+        self.last = c
+        dtls = receiver.transport
+        stream = getattr(receiver, _REMOTE_STREAMS).get(self._ssrc)
+        if stream is not None:
+            _apply_stats(stream, recv.stats())
+        if c.rtp_packets:
+            from aiortc import clock
+
+            getattr(receiver, _ACTIVE_SSRC)[self._ssrc] = clock.current_datetime()
+        b = self._base
+        setattr(dtls, _RX_BYTES, getattr(dtls, _RX_BYTES) + c.wire_bytes - b[0])
+        setattr(dtls, _RX_PACKETS, getattr(dtls, _RX_PACKETS) + c.wire_packets - b[1])
+        self._sink.native_received(c.frames - b[2], c.samples - b[3])
+        self._base = [c.wire_bytes, c.wire_packets, c.frames, c.samples]
+        fields, _, _ = recv.jitter()
+        s = getattr(receiver, _JITTER).stats
+        (s.released, s.concealed, s.recovered, s.gaps, s.late, s.duplicates,
+         s.resets) = (int(v) for v in fields[13:20])  # fmt: skip
+        s.target_ms, s.jitter_ms = fields[11], round(fields[12], 2)
+
+    def _ended(self) -> str:
+        c, before = self.last, self._before
+        self._before = c
+        if c is not None and c.failed:
+            return "failed"
+        if (c is not None and before is not None and c.rtp_packets == before.rtp_packets
+                and c.auth_failures - before.auth_failures >= SRTP_FAILURES_PER_TICK):  # fmt: skip
+            # Packets come but none authenticates: C's session is wrong (a rollover counter
+            # guessed wrong, keys changed): aiortc's own session takes the stream back.
+            return "srtp"
+        if c is not None and c.rtp_packets >= NATIVE_RECV_MAX_STRETCH:
+            return "long"
+        found = self.check()
+        if isinstance(found, str):
+            return "ineligible"
+        if found[0] != self._pair or found[1] is not self._sink or found[2] != self._ssrc:
+            return "pair"
+        return ""
+
+    def stop(self, why: str) -> None:
+        """Hand the stream back to Python (the thread joined first: nothing is lost)."""
+        recv, self.recv = self.recv, None
+        if recv is None:
+            return
+        recv.stop()
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(recv.ring_fd)
+        try:
+            self.recv = recv  # (the last sync and the ring's rest, then Python's again)
+            self.drain()
+            self.sync()
+            receiver = self.receiver()
+            if receiver is not None:
+                getattr(receiver, _JITTER).import_state(*recv.jitter())
+        finally:
+            self.recv = None
+            self._transport.resume_reading()  # (a closed transport: nothing)
+            self._rtp_seen = self.path.rtp_in
+            recv.close()
+        c = self.last
+        self.ends[why] = self.ends.get(why, 0) + 1
+        if c is not None:
+            self.packets_in_c += c.rtp_packets
+            self.cpu_seconds += c.cpu_seconds
+            log.info(
+                "receive path in C: stretch %d over (%s) after %d packets, %.0f us a packet, "
+                "%d auth failures, %d replays, %d malformed, %d to Python (%d dropped)",
+                self.stretches, why, c.rtp_packets, c.cpu_seconds * 1e6 / max(1, c.rtp_packets),
+                c.auth_failures, c.replays, c.malformed, c.to_python, c.ring_drops,
+            )  # fmt: skip
+
+
+_NATIVE_RECEIVERS: weakref.WeakKeyDictionary[RTCRtpReceiver, _NativeReceiver] = (
+    weakref.WeakKeyDictionary()
+)
+_RECEIVER_TASKS: set[asyncio.Future[None]] = set()
+
+
+def _watch_receiver(receiver: RTCRtpReceiver, path: _FastPath) -> None:
+    """From the audio receiver's first packet on the fast path: its C stretches' task."""
+    if not native_recv_enabled():
+        _NATIVE_RECEIVERS[receiver] = None  # type: ignore[assignment]  # (never again)
+        return
+    try:
+        native = _NativeReceiver(receiver, path)
+    except AiortcAdapterError as exc:
+        log.info("receive path in C not used: %s", exc)
+        _NATIVE_RECEIVERS[receiver] = None  # type: ignore[assignment]
+        return
+    task = asyncio.ensure_future(native.run())
+    _RECEIVER_TASKS.add(task)
+    task.add_done_callback(_RECEIVER_TASKS.discard)
+
+
+def native_receiver(receiver: RTCRtpReceiver) -> _NativeReceiver | None:
+    """The receiver's C receive path's bookkeeping (None: the knob is off, or not started)."""
+    return _NATIVE_RECEIVERS.get(receiver)
 
 
 _FAST_PATHS: weakref.WeakKeyDictionary[Any, _FastPath] = weakref.WeakKeyDictionary()

@@ -127,6 +127,16 @@ class OpusDecoder:
             _lib().opus_decoder_destroy(self._state)
             self._state = None
 
+    def native(self) -> tuple[int, int]:
+        """(the decoder's ``OpusDecoder*``, ``opus_decode``'s address) for the receive path
+        in C (media/native_recv.py): one decoder state whichever side decodes. This object
+        must outlive C's use of it, and only one thread may decode at a time."""
+        if self._state is None:
+            raise OpusError("decoder closed")
+        address = ctypes.cast(_lib().opus_decode, ctypes.c_void_p).value
+        assert address is not None
+        return self._state, address
+
     def _run(self, data: bytes | None, frame_size: int, fec: bool) -> np.ndarray:
         if self._state is None:
             raise OpusError("decoder closed")

@@ -138,6 +138,7 @@ class AudioSink:
         """Begin consuming ``track`` in a background task."""
         if self._task is not None:
             raise MediaError(f"{self.spec}: sink already started")
+        self.track: MediaStreamTrack | None = track  # (the receive path in C looks it up)
         self._task = asyncio.get_running_loop().create_task(self._run(track))
 
     async def _run(self, track: MediaStreamTrack) -> None:
@@ -365,6 +366,28 @@ class DeviceSink(AudioSink):
     async def start(self, track: MediaStreamTrack) -> None:
         await super().start(track)
         self.warm()
+        if self._native is not None:
+            from hello_tui.media import native_recv
+
+            native_recv.consume(self)
+
+    def native_playout(self) -> NativePlayout | None:
+        """The C playout buffer the receive path in C may push decoded frames into:
+        while the sink plays a pulse stream from C (a switch to a PortAudio stream, a
+        stop: None, and the receive path hands the stream back to the loop)."""
+        if self._native is None or self._closed or not getattr(self._stream, "native", False):
+            return None
+        playout = self._native.playout
+        return playout if playout is self.buffer else None
+
+    def native_received(self, frames: int, samples: int) -> None:
+        """What the receive path in C played for this sink (its counters stay true, and
+        the track's: the call's media watch reads the frames received there)."""
+        self.frames += frames
+        self.samples += samples
+        counted = getattr(self.track, "native_frames", None)
+        if counted is not None:
+            counted(frames)
 
     @property
     def started(self) -> bool:

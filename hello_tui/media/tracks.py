@@ -188,6 +188,11 @@ class TappedTrack(MediaStreamTrack):
         super().stop()
         self.track.stop()
 
+    def native_frames(self, n: int) -> None:
+        """Frames the receive path in C played without coming through :meth:`recv`
+        (the call's media watch counts them as received)."""
+        self.frames += n
+
 
 @dataclass(frozen=True, slots=True)
 class VideoReading:

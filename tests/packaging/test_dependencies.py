@@ -183,3 +183,14 @@ def test_the_tests_run_with_the_pinned_versions() -> None:
         if have != pins[name]:
             wrong.append(f"{name} {have} (constraints.txt: {pins[name]})")
     assert not wrong, "re-run ./dev.sh to reinstall: " + ", ".join(wrong)
+
+
+def test_every_source_of_the_aec3_shim_is_package_data() -> None:
+    """A C source the shim compiles but the wheel and sdist do not ship: an installed
+    hello-tui cannot build its shim (session 12's recv_path.cpp was missed this way)."""
+    from hello_tui.media import aec3_build
+
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        data = tomllib.load(f)["tool"]["setuptools"]["package-data"]["hello_tui.media"]
+    missing = [src.name for src in aec3_build.SOURCES if src.name not in data]
+    assert not missing, f"add {missing} to [tool.setuptools.package-data] in pyproject.toml"
