@@ -2081,6 +2081,11 @@ def _apply_stats(stream: Any, v: list[float]) -> None:
     stream._last_timestamp = int(v[10]) if v[9] else None
 
 
+def _is_rtp(data: bytes) -> bool:
+    """An RTP datagram (RFC 7983's demultiplexing, RTCP's packet types 192-223 excluded)."""
+    return len(data) >= 12 and 128 <= data[0] <= 191 and not 192 <= data[1] <= 223
+
+
 def _sink_of(track: Any) -> Any:
     """The sink playing ``track`` with its blocks in C (through wrappers that keep the
     track they forward as ``.track``), or None."""
@@ -2170,8 +2175,10 @@ class _NativeReceiver:
                     self.stop("ended")
                     return
                 if self.recv is None:
-                    if self.ends.get("failed", 0) >= NATIVE_MAX_FAILURES:
-                        continue  # the socket failed C more than once: Python keeps it
+                    if self.ends.get("failed", 0) + self.ends.get("srtp", 0) >= (
+                        NATIVE_MAX_FAILURES
+                    ):  # the socket or C's session failed C more than once: Python keeps
+                        continue  # it (a wrong session drops each stretch's first packets)
                     if self.path.rtp_in > self._rtp_seen:  # aiortc's session saw the stream
                         self._start(loop)
                     continue
@@ -2244,15 +2251,23 @@ class _NativeReceiver:
         recv = self.recv
         if recv is None:
             return
-        protocol = self._protocol
         for _ in range(64):
             item = recv.pop()
             if item is None:
                 return
-            try:
-                protocol.datagram_received(*item)
-            except Exception:  # as asyncio's _read_ready: logged, the next one goes on
-                log.exception("datagram handler failed")
+            if _is_rtp(item[0]):
+                # RTP C did not take (the far side's new SSRC, another payload type) goes
+                # to Python's jitter buffer, which must first have C's state back: else the
+                # new stream's packets it takes before the next tick are replaced then.
+                self.stop("ssrc", first=item)
+                return
+            self._deliver(item)
+
+    def _deliver(self, item: tuple[bytes, tuple[str, int]]) -> None:
+        try:
+            self._protocol.datagram_received(*item)
+        except Exception:  # as asyncio's _read_ready: logged, the next one goes on
+            log.exception("datagram handler failed")
 
     def sync(self) -> None:
         """C's counters into what aiortc, the quality panel and the sink read."""
@@ -2299,8 +2314,9 @@ class _NativeReceiver:
             return "pair"
         return ""
 
-    def stop(self, why: str) -> None:
-        """Hand the stream back to Python (the thread joined first: nothing is lost)."""
+    def stop(self, why: str, *, first: tuple[bytes, tuple[str, int]] | None = None) -> None:
+        """Hand the stream back to Python (the thread joined first: nothing is lost);
+        ``first``: a datagram popped from the ring, delivered before the ring's rest."""
         recv, self.recv = self.recv, None
         if recv is None:
             return
@@ -2308,12 +2324,18 @@ class _NativeReceiver:
         with contextlib.suppress(Exception):
             asyncio.get_running_loop().remove_reader(recv.ring_fd)
         try:
-            self.recv = recv  # (the last sync and the ring's rest, then Python's again)
-            self.drain()
+            self.recv = recv  # (the last sync, then the ring's rest, then Python's again)
             self.sync()
             receiver = self.receiver()
             if receiver is not None:
                 getattr(receiver, _JITTER).import_state(*recv.jitter())
+            # Python's buffer has C's state: the ring's rest (RTP of another SSRC too) is
+            # Python's.
+            self.recv = None
+            if first is not None:
+                self._deliver(first)
+            while (item := recv.pop()) is not None:  # (bounded: the ring's slots)
+                self._deliver(item)
         finally:
             self.recv = None
             self._transport.resume_reading()  # (a closed transport: nothing)

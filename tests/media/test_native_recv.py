@@ -8,6 +8,7 @@ the socket and the far end's tone is played.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import struct
 from collections.abc import Callable
@@ -539,3 +540,179 @@ def test_an_inbound_session_goes_on_from_the_streams_rollover_counter() -> None:
     rx = session()
     ad.set_srtp_roc(rx, 0xABCD, 1)
     assert rx.unprotect(protected) == plain
+
+
+# ----------------------------------------------------------------- the cases at the edges
+
+
+class CallInC:
+    """Alice calls bob through the real server; bob plays on a pulse null sink whose
+    monitor is recorded (its blocks in C), so bob's receive path may move to C."""
+
+    def __init__(self, env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.env, self.monkeypatch = env, monkeypatch
+        self.recorder = Recorder()
+        self.monitor: Any = None
+
+    async def start(self, audio_in: str = "sine:440", **alice: Any) -> None:
+        self.monitor, _ = devices.open_stream("input", f"{SPEAKER}.monitor", self.recorder,
+                                              samplerate=RATE, blocksize=480)  # fmt: skip
+        self.monitor.start()
+        a = await self.env.phone("alice", **alice)
+        b = await self.env.phone("bob")
+        self.call = a.dial("bob", audio_in=audio_in, audio_out="null:")
+        self.incoming = await b.next_incoming(T)
+        await self.incoming.accept(
+            replace(self.incoming.options, audio_in="sine:880", audio_out=f"device:{SPEAKER}")
+        )
+        await self.call.wait_for(ev.MediaFlowing, T)
+        await self.incoming.wait_for(ev.MediaFlowing, T)
+        assert self.incoming.pc is not None and self.call.pc is not None
+        self.receiver = self.incoming.pc.getReceivers()[0]
+        path = ad.fast_path(self.receiver.transport)
+        assert path is not None
+        self.path = path
+        await until(lambda: ad.native_receiver(self.receiver) is not None)
+        native = ad.native_receiver(self.receiver)
+        assert native is not None
+        self.native = native
+        self.jb = self.receiver._RTCRtpReceiver__jitter_buffer
+
+    async def close(self) -> None:
+        if self.monitor is not None:
+            self.monitor.close()
+
+    async def hangup(self) -> None:
+        await self.call.hangup()
+        await self.incoming.wait_ended(T)
+        await until(lambda: self.native.recv is None)
+
+    async def python_plays_on(self, packets: int = 50) -> None:
+        """Python's path takes ``packets`` more of the stream (the call lives on)."""
+        rtp = self.path.rtp_in
+        await until(lambda: self.path.rtp_in > rtp + packets)
+
+    def heard_since(self, mark: int) -> np.ndarray:
+        return self.recorder.samples()[mark:]
+
+    def assert_tone(self, heard: np.ndarray, hz: float = 440) -> None:
+        assert len(heard) > RATE // 2
+        assert abs(dominant_hz(heard) - hz) < 10
+        assert -40 < rms_dbfs(heard) < -3
+
+
+@pytest.fixture
+async def in_c(env: Env, pulse_devices: PulseDaemon, monkeypatch: pytest.MonkeyPatch) -> Any:
+    pulse_env(monkeypatch)
+    c = CallInC(env, monkeypatch)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+async def test_after_the_socket_fails_c_thrice_python_keeps_it(
+    in_c: CallInC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """C's socket fails (here a pipe whose writer is gone: poll says hang-up, recvfrom
+    ENOTSOCK, as a socket error other than ICMP's): each stretch ends "failed", the
+    packets the kernel held meanwhile are Python's; after NATIVE_MAX_FAILURES stretches
+    C starts no more and the tone plays on."""
+    read_end, write_end = os.pipe()
+    os.close(write_end)
+    own = native_recv.NativeRecv.start
+    monkeypatch.setattr(native_recv.NativeRecv, "start",
+                        lambda self, fd, *a, **k: own(self, read_end, *a, **k))  # fmt: skip
+    try:
+        await in_c.start()
+        native = in_c.native
+        await until(lambda: native.ends.get("failed", 0) >= ad.NATIVE_MAX_FAILURES)
+        assert native.last is not None and native.last.failed and native.last.read_errors >= 1
+        mark = len(in_c.recorder.samples())
+        await in_c.python_plays_on(100)  # ~20 ticks: C would have started again by now
+        assert native.recv is None
+        assert native.stretches == ad.NATIVE_MAX_FAILURES
+        assert native.ends == {"failed": ad.NATIVE_MAX_FAILURES}
+        await until(lambda: len(in_c.recorder.samples()) > mark + RATE)
+        in_c.assert_tone(in_c.heard_since(mark))
+        await in_c.hangup()
+    finally:
+        os.close(read_end)
+
+
+async def test_a_tick_of_packets_none_authenticated_hands_the_stream_back(
+    in_c: CallInC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """C's inbound session has the wrong key (as after the far side's keys changed):
+    the stream's packets come, none authenticates; at the tick after, the stream is
+    Python's ("srtp"), whose session plays it; the call goes on. A session that fails
+    NATIVE_MAX_FAILURES stretches leaves the stream to Python (each such stretch drops
+    a tick's packets)."""
+
+    def wrong_key(dtls: Any, ssrc: int) -> pylibsrtp.Session:
+        key, profile = ad.tx_srtp_key(dtls, rx=True)
+        policy = pylibsrtp.Policy(key=bytes(b ^ 0x5A for b in key), ssrc_value=ssrc,
+                                  ssrc_type=pylibsrtp.Policy.SSRC_SPECIFIC,
+                                  srtp_profile=profile)  # fmt: skip
+        policy.window_size = 1024
+        return pylibsrtp.Session(policy)
+
+    monkeypatch.setattr(ad, "rx_srtp_session", wrong_key)
+    await in_c.start()
+    native = in_c.native
+    await until(lambda: native.ends.get("srtp", 0) >= 1)
+    c = native.last
+    assert c is not None and c.rtp_packets == 0 and c.auth_failures >= ad.SRTP_FAILURES_PER_TICK
+    await until(lambda: native.ends.get("srtp", 0) >= ad.NATIVE_MAX_FAILURES)
+    mark = len(in_c.recorder.samples())
+    await in_c.python_plays_on(100)
+    assert native.recv is None and native.stretches == ad.NATIVE_MAX_FAILURES
+    assert in_c.incoming.pc is not None and in_c.incoming.pc.connectionState == "connected"
+    await until(lambda: len(in_c.recorder.samples()) > mark + RATE)
+    in_c.assert_tone(in_c.heard_since(mark))
+    await in_c.hangup()
+
+
+async def test_a_new_ssrc_while_c_reads_meets_cs_buffer_state(
+    in_c: CallInC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The far side's stream changes SSRC (and sequence numbers, as a new sender's)
+    while C reads: C hands its first packet back through the ring, and the stream is
+    Python's ("ssrc") before Python's jitter buffer takes it: that buffer never takes a
+    packet while C holds its state (else the next tick's import replaced the new
+    stream's first packets). The old stream's tail is dropped (the buffer resets at
+    the jump), the new one plays on."""
+    await in_c.start()
+    native, jb = in_c.native, in_c.jb
+    await until(lambda: native.last is not None and native.last.rtp_packets > 50)
+    taken_while_c: list[int] = []
+    own_add = jb.add
+
+    def add(packet: RtpPacket) -> Any:
+        if native.recv is not None:
+            taken_while_c.append(packet.sequence_number)
+        return own_add(packet)
+
+    monkeypatch.setattr(jb, "add", add)
+    assert in_c.call.pc is not None
+    dtls = in_c.call.pc.getSenders()[0].transport
+    own_send = dtls._send_rtp
+    sent_new = [0]
+
+    async def send_rtp(data: bytes) -> None:  # a new stream: SSRC and sequence numbers
+        seq = (struct.unpack_from("!H", data, 2)[0] + 0x8000) & 0xFFFF
+        sent_new[0] += 1
+        await own_send(data[:2] + struct.pack("!H", seq) + data[4:8] + b"\x0b\xad\xf0\x0d"
+                       + data[12:])  # fmt: skip
+
+    resets = jb.stats.resets
+    mark = len(in_c.recorder.samples())
+    monkeypatch.setattr(dtls, "_send_rtp", send_rtp)
+    await until(lambda: native.ends.get("ssrc", 0) == 1)
+    await until(lambda: jb.stats.released > 0 and sent_new[0] > 100)
+    assert taken_while_c == []
+    assert jb.stats.resets == resets + 1  # the jump: the old stream's tail dropped
+    assert 0x0BADF00D in in_c.receiver._RTCRtpReceiver__remote_streams
+    await until(lambda: len(in_c.recorder.samples()) > mark + RATE + RATE // 2)
+    in_c.assert_tone(in_c.heard_since(mark + RATE // 2))
+    await in_c.hangup()
