@@ -28,11 +28,12 @@ from hello_tui.call import events as ev
 from hello_tui.call.peer import new_peer_connection
 from hello_tui.media import aiortc_adapter as ad
 from hello_tui.media import devices, native_recv
+from hello_tui.media.audio_processing import ProcessingConfig
 from hello_tui.media.levels import rms_dbfs
 from hello_tui.media.opus_decoder import OpusDecoder, OpusError
 from hello_tui.media.opus_encoder import OpusEncoder
 from tests.call import conftest as call_fixtures
-from tests.call.conftest import RATE, SPEAKER, Env, T, dominant_hz
+from tests.call.conftest import MIC, RATE, SPEAKER, Env, T, dominant_hz
 from tests.pulse import PulseDaemon
 
 start_env = call_fixtures.start_env
@@ -717,3 +718,47 @@ async def test_a_new_ssrc_while_c_reads_meets_cs_buffer_state(
     await until(lambda: len(in_c.recorder.samples()) > mark + RATE + RATE // 2)
     in_c.assert_tone(in_c.heard_since(mark + RATE // 2))
     await in_c.hangup()
+
+
+async def test_10_ms_packets_into_c_learnt_480_and_followed_through_20_and_back(
+    in_c: CallInC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice's ``ptime_ms`` 10 (her microphone a pulse monitor with a tone, her send
+    path in C): bob's receive path in C learns 480 samples a packet and conceals
+    nothing; alice's mute hands her send path to Python (20 ms packets), her unmute back
+    to C (10 ms): bob's C jitter buffer follows, 960 then 480, without a concealment or
+    a gap."""
+    from tests.media import test_native_send as ns
+
+    ns.pulse_call_env(monkeypatch)
+    played, _ = devices.open_stream("output", MIC, ns.Tone(440), samplerate=RATE, blocksize=480)
+    played.start()
+    try:
+        await in_c.start(
+            f"device:{MIC}.monitor", ptime_ms=10,
+            audio_processing=ProcessingConfig(aec=False, noise_suppression=False, auto_gain=False),
+        )  # fmt: skip
+        native, jb = in_c.native, in_c.jb
+
+        def learnt() -> int | None:  # the C jitter buffer's samples a packet, C reading
+            recv = native.recv
+            return int(recv.jitter()[0][6]) if recv is not None else None
+
+        def in_c_so_far() -> int:
+            last = native.last if native.recv is not None else None
+            return native.packets_in_c + (last.rtp_packets if last is not None else 0)
+
+        await until(lambda: in_c_so_far() > 200 and native.recv is not None)
+        assert learnt() == 480
+        assert jb.stats.concealed == 0 and jb.stats.gaps == 0, jb.stats
+        for muted, samples in ((True, 960), (False, 480)):
+            in_c.call.mute(muted)
+            await until(lambda samples=samples: learnt() == samples)
+            packets = in_c_so_far()
+            await until(lambda p=packets: in_c_so_far() > p + 50 and native.recv is not None)
+            assert learnt() == samples
+        assert in_c_so_far() > 300
+        assert jb.stats.concealed == 0 and jb.stats.gaps == 0, jb.stats
+        await in_c.hangup()
+    finally:
+        played.close()
