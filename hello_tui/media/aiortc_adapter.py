@@ -1476,8 +1476,12 @@ class _FastPath:
         if receiver is None:
             return
         self.rtp_in += 1
-        if receiver in _AUDIO_RECEIVERS and receiver not in _NATIVE_RECEIVERS:
-            _watch_receiver(receiver, self)
+        if receiver in _AUDIO_RECEIVERS:
+            native = _NATIVE_RECEIVERS.get(receiver, _UNWATCHED)
+            if native is _UNWATCHED:
+                _watch_receiver(receiver, self)
+            elif native is not None and native.recv is not None:
+                native.python_rtp(packet)  # C holds the jitter buffer: it hands back first
         if receiver in _AUDIO_RECEIVERS and first & 0x2F == 0 and first >> 6 == 2:
             # version 2, no padding, no CSRC: the payload follows the extensions
             pos = 12
@@ -2081,11 +2085,6 @@ def _apply_stats(stream: Any, v: list[float]) -> None:
     stream._last_timestamp = int(v[10]) if v[9] else None
 
 
-def _is_rtp(data: bytes) -> bool:
-    """An RTP datagram (RFC 7983's demultiplexing, RTCP's packet types 192-223 excluded)."""
-    return len(data) >= 12 and 128 <= data[0] <= 191 and not 192 <= data[1] <= 223
-
-
 def _sink_of(track: Any) -> Any:
     """The sink playing ``track`` with its blocks in C (through wrappers that keep the
     track they forward as ``.track``), or None."""
@@ -2123,6 +2122,7 @@ class _NativeReceiver:
         self._pair: Any = None
         self._sink: Any = None
         self._ssrc = 0
+        self._pt = 0
         self._protocol: Any = None  # the pair's StunProtocol and transport C reads for
         self._transport: Any = None
         self._base = [0, 0, 0, 0]  # wire bytes, packets, frames, samples applied so far
@@ -2238,6 +2238,7 @@ class _NativeReceiver:
             self._rtp_seen = self.path.rtp_in
             return
         self.recv, self._pair, self._sink, self._ssrc = recv, (sock, host, port), sink, ssrc
+        self._pt = pt
         self._protocol, self._transport = protocol, transport
         self._base = [0, 0, 0, 0]
         self.last = self._before = None
@@ -2252,15 +2253,15 @@ class _NativeReceiver:
         if recv is None:
             return
         for _ in range(64):
+            if self.recv is not recv:
+                return  # (a datagram just delivered ended the stretch: see python_rtp)
             item = recv.pop()
             if item is None:
                 return
-            if _is_rtp(item[0]):
-                # RTP C did not take (the far side's new SSRC, another payload type) goes
-                # to Python's jitter buffer, which must first have C's state back: else the
-                # new stream's packets it takes before the next tick are replaced then.
-                self.stop("ssrc", first=item)
-                return
+            self._deliver(item)
+
+    def _deliver_all(self, items: list[tuple[bytes, tuple[str, int]]]) -> None:
+        for item in items:
             self._deliver(item)
 
     def _deliver(self, item: tuple[bytes, tuple[str, int]]) -> None:
@@ -2314,9 +2315,24 @@ class _NativeReceiver:
             return "pair"
         return ""
 
-    def stop(self, why: str, *, first: tuple[bytes, tuple[str, int]] | None = None) -> None:
+    def python_rtp(self, packet: RtpPacket) -> None:
+        """Python's path is about to hand the receiver an authenticated RTP packet while C
+        reads: C did not take it (the far side's new SSRC, another payload type) or it
+        came through another socket (a new pair nominated). Python's jitter buffer gets
+        it, so it must have C's state first: else the next tick's import would replace
+        what it took meanwhile (packets lost, or played twice)."""
+        if packet.ssrc != self._ssrc:
+            why = "ssrc"
+        elif packet.payload_type != self._pt:
+            why = "payload type"
+        else:
+            why = "socket"
+        self.stop(why, later=True)
+
+    def stop(self, why: str, *, later: bool = False) -> None:
         """Hand the stream back to Python (the thread joined first: nothing is lost);
-        ``first``: a datagram popped from the ring, delivered before the ring's rest."""
+        ``later``: the ring's rest is delivered on the loop's next turn (after the packet
+        being handled now, which came before them)."""
         recv, self.recv = self.recv, None
         if recv is None:
             return
@@ -2329,13 +2345,14 @@ class _NativeReceiver:
             receiver = self.receiver()
             if receiver is not None:
                 getattr(receiver, _JITTER).import_state(*recv.jitter())
-            # Python's buffer has C's state: the ring's rest (RTP of another SSRC too) is
-            # Python's.
             self.recv = None
-            if first is not None:
-                self._deliver(first)
+            rest = []
             while (item := recv.pop()) is not None:  # (bounded: the ring's slots)
-                self._deliver(item)
+                rest.append(item)
+            if later:
+                asyncio.get_running_loop().call_soon(self._deliver_all, rest)
+            else:
+                self._deliver_all(rest)
         finally:
             self.recv = None
             self._transport.resume_reading()  # (a closed transport: nothing)
@@ -2354,6 +2371,7 @@ class _NativeReceiver:
             )  # fmt: skip
 
 
+_UNWATCHED: Any = object()
 _NATIVE_RECEIVERS: weakref.WeakKeyDictionary[RTCRtpReceiver, _NativeReceiver] = (
     weakref.WeakKeyDictionary()
 )

@@ -762,3 +762,59 @@ async def test_10_ms_packets_into_c_learnt_480_and_followed_through_20_and_back(
         await in_c.hangup()
     finally:
         played.close()
+
+
+async def test_a_new_pair_nominated_while_c_reads_is_taken_over_without_a_gap(
+    in_c: CallInC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second candidate pair nominated mid-call (bob gets a second host socket; alice
+    sends to it, then bob's nominated pair is the new one, as after ICE's nomination):
+    the first packet through the new socket hands the stream back ("socket") before
+    Python's jitter buffer takes it, Python reads the new pair, and C takes the new
+    socket over; no packet is lost or played twice (no gap, nothing late or duplicate),
+    and the tone plays on."""
+    from aioice.candidate import Candidate
+    from aioice.ice import CandidatePair, StunProtocol
+
+    await in_c.start()
+    native, jb = in_c.native, in_c.jb
+    await until(lambda: native.last is not None and native.last.rtp_packets > 50)
+    assert in_c.call.pc is not None
+    alice_path = ad.fast_path(in_c.call.pc.getReceivers()[0].transport)
+    assert alice_path is not None
+    bob_ice, alice_ice = in_c.path._connection, alice_path._connection
+    old = bob_ice._nominated[1]
+    assert native._pair[0] is old.protocol.transport.get_extra_info("socket")
+    _, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
+        lambda: StunProtocol(bob_ice), local_addr=("127.0.0.1", 0)
+    )
+    host, port = protocol.transport.get_extra_info("sockname")[:2]
+    protocol.local_candidate = Candidate(foundation="2", component=1, transport="udp",
+                                         priority=1, host=host, port=port, type="host")  # fmt: skip
+    bob_ice._protocols.append(protocol)  # (closed with the connection)
+    taken_while_c: list[int] = []
+    own_add = jb.add
+
+    def add(packet: RtpPacket) -> Any:
+        if native.recv is not None:
+            taken_while_c.append(packet.sequence_number)
+        return own_add(packet)
+
+    monkeypatch.setattr(jb, "add", add)
+    s = jb.stats
+    before = (s.concealed, s.gaps, s.late, s.duplicates, s.resets)
+    ends = dict(native.ends)
+    mark = len(in_c.recorder.samples())
+    to_bob = CandidatePair(alice_ice._nominated[1].protocol, protocol.local_candidate)
+    alice_ice._nominated[1] = to_bob  # alice sends to bob's new socket: Python reads it
+    await until(lambda: native.ends.get("socket", 0) == ends.get("socket", 0) + 1)
+    bob_ice._nominated[1] = CandidatePair(protocol, old.remote_candidate)
+    new_socket = protocol.transport.get_extra_info("socket")
+    await until(lambda: native.recv is not None and native._pair[0] is new_socket)
+    await until(lambda: native.last is not None and native.last.rtp_packets > 100)
+    assert taken_while_c == []
+    s = jb.stats
+    assert (s.concealed, s.gaps, s.late, s.duplicates, s.resets) == before, s
+    await until(lambda: len(in_c.recorder.samples()) > mark + RATE)
+    in_c.assert_tone(in_c.heard_since(mark))
+    await in_c.hangup()
