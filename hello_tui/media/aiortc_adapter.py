@@ -2045,6 +2045,7 @@ _ACTIVE_SSRC = "_RTCRtpReceiver__active_ssrc"  # ssrc -> datetime (getSynchroniz
 _STATS_FIELDS = ("base_seq", "max_seq", "cycles", "packets_received", "_jitter_q4",
                  "_last_arrival", "_last_timestamp", "_clockrate")  # fmt: skip
 NATIVE_RECV_MAX_STRETCH = 30_000  # packets: aiortc's session guesses the index within 2^15
+NATIVE_ELSEWHERE_TICKS = 10  # ticks the receive path stays off a pair the stream left
 SRTP_FAILURES_PER_TICK = 4  # of the stream's packets in 100 ms, none authenticated: hand back
 
 
@@ -2085,6 +2086,17 @@ def _apply_stats(stream: Any, v: list[float]) -> None:
     stream._last_timestamp = int(v[10]) if v[9] else None
 
 
+def _live_stream(streams: dict[int, Any]) -> int | None:
+    """The SSRC of the one remote stream with a packet in the last second (a far side's
+    SSRC change leaves the old stream's statistics behind), or None."""
+    if len(streams) == 1:
+        return next(iter(streams))
+    now = time.time()
+    live = [ssrc for ssrc, s in streams.items()
+            if s._last_arrival is not None and now - s._last_arrival / s._clockrate < 1.0]  # fmt: skip
+    return live[0] if len(live) == 1 else None
+
+
 def _sink_of(track: Any) -> Any:
     """The sink playing ``track`` with its blocks in C (through wrappers that keep the
     track they forward as ``.track``), or None."""
@@ -2123,6 +2135,10 @@ class _NativeReceiver:
         self._sink: Any = None
         self._ssrc = 0
         self._pt = 0
+        # After a hand-back for the stream coming through another socket, the same pair
+        # is not read from C again for a while (each such stretch would end at once).
+        self._elsewhere: Any = None
+        self._elsewhere_ticks = 0
         self._protocol: Any = None  # the pair's StunProtocol and transport C reads for
         self._transport: Any = None
         self._base = [0, 0, 0, 0]  # wire bytes, packets, frames, samples applied so far
@@ -2149,10 +2165,10 @@ class _NativeReceiver:
         jb = getattr(receiver, _JITTER)
         if not isinstance(jb, SpeechJitterBuffer) or jb.capacity > 256:
             return "not the speech jitter buffer"
-        streams = getattr(receiver, _REMOTE_STREAMS)
+        ssrc = _live_stream(getattr(receiver, _REMOTE_STREAMS))
         opus = [pt for pt, c in getattr(receiver, _RX_CODECS).items()
                 if c.mimeType.lower() == "audio/opus"]  # fmt: skip
-        if len(streams) != 1 or len(opus) != 1:
+        if ssrc is None or len(opus) != 1:
             return "not one remote stream of one Opus payload type"
         track = receiver._track
         sink = _sink_of(track) if track is not None else None
@@ -2160,7 +2176,10 @@ class _NativeReceiver:
             return "no speaker with its blocks in C plays the track"
         if not track._queue.empty():
             return "decoded frames wait for the sink"
-        return pair, sink, next(iter(streams)), opus[0], decoder
+        if pair == self._elsewhere and self._elsewhere_ticks > 0:
+            self._elsewhere_ticks -= 1
+            return "the far side sends to another socket than the nominated pair's"
+        return pair, sink, ssrc, opus[0], decoder
 
     async def run(self) -> None:
         """Every tick: a stretch starts when C may receive, ends when it may no longer."""
@@ -2327,6 +2346,7 @@ class _NativeReceiver:
             why = "payload type"
         else:
             why = "socket"
+            self._elsewhere, self._elsewhere_ticks = self._pair, NATIVE_ELSEWHERE_TICKS
         self.stop(why, later=True)
 
     def stop(self, why: str, *, later: bool = False) -> None:

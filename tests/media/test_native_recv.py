@@ -682,7 +682,8 @@ async def test_a_new_ssrc_while_c_reads_meets_cs_buffer_state(
     Python's ("ssrc") before Python's jitter buffer takes it: that buffer never takes a
     packet while C holds its state (else the next tick's import replaced the new
     stream's first packets). The old stream's tail is dropped (the buffer resets at
-    the jump), the new one plays on."""
+    the jump), the new one plays on, without a concealment, and once the old stream is
+    quiet C reads the new one."""
     await in_c.start()
     native, jb = in_c.native, in_c.jb
     await until(lambda: native.last is not None and native.last.rtp_packets > 50)
@@ -706,15 +707,21 @@ async def test_a_new_ssrc_while_c_reads_meets_cs_buffer_state(
         await own_send(data[:2] + struct.pack("!H", seq) + data[4:8] + b"\x0b\xad\xf0\x0d"
                        + data[12:])  # fmt: skip
 
-    resets = jb.stats.resets
+    s = jb.stats
+    before = (s.concealed, s.gaps, s.late, s.duplicates, s.resets)
     mark = len(in_c.recorder.samples())
     monkeypatch.setattr(dtls, "_send_rtp", send_rtp)
     await until(lambda: native.recv is None)
-    await until(lambda: sent_new[0] > 100)
+    await until(lambda: sent_new[0] > 10)
     assert taken_while_c == []
     assert native.ends.get("ssrc", 0) == 1, native.ends
-    assert jb.stats.resets == resets + 1  # the jump: the old stream's tail dropped
     assert 0x0BADF00D in in_c.receiver._RTCRtpReceiver__remote_streams
+    # Once the old stream is a second quiet, C takes the new one over.
+    await until(lambda: native.recv is not None and native._ssrc == 0x0BADF00D)
+    await until(lambda: native.last is not None and native.last.rtp_packets > 50)
+    s = jb.stats
+    after = (s.concealed, s.gaps, s.late, s.duplicates, s.resets)
+    assert after == (*before[:4], before[4] + 1), s  # the jump: the old stream's tail dropped
     await until(lambda: len(in_c.recorder.samples()) > mark + RATE + RATE // 2)
     in_c.assert_tone(in_c.heard_since(mark + RATE // 2))
     await in_c.hangup()
@@ -770,8 +777,8 @@ async def test_a_new_pair_nominated_while_c_reads_is_taken_over_without_a_gap(
     """A second candidate pair nominated mid-call (bob gets a second host socket; alice
     sends to it, then bob's nominated pair is the new one, as after ICE's nomination):
     the first packet through the new socket hands the stream back ("socket") before
-    Python's jitter buffer takes it, Python reads the new pair, and C takes the new
-    socket over; no packet is lost or played twice (no gap, nothing late or duplicate),
+    Python's jitter buffer takes it, Python reads the new pair (C leaves the old one
+    alone meanwhile), and C takes the new socket over; no packet is lost or played twice (no gap, nothing late or duplicate),
     and the tone plays on."""
     from aioice.candidate import Candidate
     from aioice.ice import CandidatePair, StunProtocol
@@ -809,13 +816,19 @@ async def test_a_new_pair_nominated_while_c_reads_is_taken_over_without_a_gap(
     rtp = in_c.path.rtp_in
     alice_ice._nominated[1] = to_bob  # alice sends to bob's new socket: Python reads it
     await until(lambda: in_c.path.rtp_in > rtp + 5)
+    assert taken_while_c == []
+    assert native.ends.get("socket", 0) == ends.get("socket", 0) + 1, native.ends
+    # Bob's nomination lags: C does not read the old socket again meanwhile (each such
+    # stretch would end at its first packet).
+    elsewhere = "the far side sends to another socket than the nominated pair's"
+    await until(lambda: native.refused.get(elsewhere, 0) >= 3)
+    assert native.recv is None and native.ends.get("socket", 0) == ends.get("socket", 0) + 1
     bob_ice._nominated[1] = CandidatePair(protocol, old.remote_candidate)
     new_socket = protocol.transport.get_extra_info("socket")
     await until(lambda: native.recv is not None and native._pair[0] is new_socket)
     await until(lambda: native.last is not None and native.last.rtp_packets > 100)
     assert taken_while_c == []
-    assert native.ends.get("socket", 0) > ends.get("socket", 0), native.ends  # (again if C
-    # started on the old socket before bob's nomination: each hand-back is lossless)
+    assert native.ends.get("socket", 0) == ends.get("socket", 0) + 1, native.ends
     s = jb.stats
     assert (s.concealed, s.gaps, s.late, s.duplicates, s.resets) == before, s
     await until(lambda: len(in_c.recorder.samples()) > mark + RATE)
