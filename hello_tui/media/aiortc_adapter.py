@@ -2090,10 +2090,13 @@ def _live_stream(streams: dict[int, Any]) -> int | None:
     """The SSRC of the one remote stream with a packet in the last second (a far side's
     SSRC change leaves the old stream's statistics behind), or None."""
     if len(streams) == 1:
-        return next(iter(streams))
+        return int(next(iter(streams)))
     now = time.time()
-    live = [ssrc for ssrc, s in streams.items()
-            if s._last_arrival is not None and now - s._last_arrival / s._clockrate < 1.0]  # fmt: skip
+    live = [
+        ssrc
+        for ssrc, s in streams.items()
+        if s._last_arrival is not None and now - s._last_arrival / s._clockrate < 1
+    ]
     return live[0] if len(live) == 1 else None
 
 

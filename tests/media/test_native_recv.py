@@ -778,8 +778,8 @@ async def test_a_new_pair_nominated_while_c_reads_is_taken_over_without_a_gap(
     sends to it, then bob's nominated pair is the new one, as after ICE's nomination):
     the first packet through the new socket hands the stream back ("socket") before
     Python's jitter buffer takes it, Python reads the new pair (C leaves the old one
-    alone meanwhile), and C takes the new socket over; no packet is lost or played twice (no gap, nothing late or duplicate),
-    and the tone plays on."""
+    alone meanwhile), and C takes the new socket over; no packet is lost or played
+    twice (no gap, nothing late or duplicate), and the tone plays on."""
     from aioice.candidate import Candidate
     from aioice.ice import CandidatePair, StunProtocol
 
