@@ -61,10 +61,11 @@ path, so ``HELLO_TUI_AIORTC_ADAPTER=0`` leaves it on.
 The receive path in C (``_NativeReceiver``, with the speaker's blocks in C; knob
 ``HELLO_TUI_NATIVE_RECV``) reads and writes, on an adapted audio receiver,
 ``__remote_streams`` (each ``StreamStatistics``'s ``base_seq``, ``max_seq``, ``cycles``,
-``packets_received``, ``_jitter_q4``, ``_last_arrival``, ``_last_timestamp``), reads
-``__codecs``, ``_enabled`` and ``_track``, sets ``__active_ssrc``, derives the rx SRTP key
-again (``RTCDtlsTransport._ssl``, ``_role``, ``_srtp_profiles``), adds to the transport's
-rx counters, and pauses and resumes asyncio's datagram transport of the pair's
+``packets_received``, ``_jitter_q4``, ``_last_arrival``, ``_last_timestamp``; with
+``_clockrate``, which stream is live after an SSRC change), reads ``__codecs``,
+``_enabled`` and ``_track``, sets ``__active_ssrc``, derives the rx SRTP key again
+(``RTCDtlsTransport._ssl``, ``_role``, ``_srtp_profiles``), adds to the transport's rx
+counters, and pauses and resumes asyncio's datagram transport of the pair's
 ``StunProtocol`` (``pause_reading``/``resume_reading``).
 
 :func:`pace_checks` starts ICE checks four per aioice tick (a 5 ms pacing
