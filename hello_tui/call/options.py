@@ -64,8 +64,8 @@ class CallOptions:
     # "relay": gather and use TURN relays only (config [ice] transport_policy).
     ice_transport_policy: Literal["all", "relay"] = "all"
     audio_processing: ProcessingConfig = DEFAULT_PROCESSING
-    # The send path in C's packet duration (config [audio] ptime_ms): 20 or 10 ms.
-    ptime_ms: int = 20
+    # The send path in C's packet duration (config [audio] ptime_ms): 10 (default) or 20 ms.
+    ptime_ms: int = 10
     # Connected, no audio from the other side for this long: the call is lost
     # (hello_tui.call.media_watch; "reconnecting" is said after STALL_AFTER).
     media_lost_after: float = LOST_AFTER

@@ -42,9 +42,10 @@ class AudioSettings(_Section):
     echo_tuning: Literal["tuned", "default"] = "tuned"
     # The duration of each audio packet we send, in ms, when the send path runs in C
     # (media/send_path.cpp): 10 sends each processed 10 ms block as it is made (10 ms less
-    # mouth-to-ear, twice the packets); 20 (the default) a packet per 20 ms frame.
-    # HELLO_TUI_PTIME_MS overrides it (A/Bs). docs/media.md, "10 ms packets".
-    ptime_ms: Literal[10, 20] = 20
+    # mouth-to-ear, twice the packets; the default since session 12's side-by-side A/B);
+    # 20 a packet per 20 ms frame (less bandwidth). HELLO_TUI_PTIME_MS overrides it (A/Bs).
+    # docs/media.md, "10 ms packets".
+    ptime_ms: Literal[10, 20] = 10
 
 
 class VideoSettings(_Section):

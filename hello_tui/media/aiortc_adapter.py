@@ -256,7 +256,7 @@ class AudioTuning:
     # it for A/Bs): 10 sends each processed 10 ms block as it is made, 10 ms sooner than a
     # 20 ms frame, for twice the packets (docs/media.md, "10 ms packets"). The Python path
     # stays at 20 ms (its frames come to the loop whole).
-    ptime_ms: int = 20
+    ptime_ms: int = 10
     stereo: bool | None = None  # None: as negotiated (the peer's fmtp stereo=1), else mono
     min_depth_ms: int = 20  # the jitter buffer's wait for a missing packet: floor ...
     max_depth_ms: int = 80  # ... and ceiling

@@ -70,7 +70,13 @@ DEVICE_PLAYOUT = PlayoutConfig(
 # callback's waits for the GIL. 2 ms instead of 5: mouth-to-ear 65.5 against 68.1 ms, no
 # dropouts either way (quiet A/B, 8 calls; docs/media.md, "All three in C, the default").
 # The jitter term still grows the target when arrivals spread.
-NATIVE_DEVICE_PLAYOUT = dataclasses.replace(DEVICE_PLAYOUT, margin_ms=2.0)
+# Its floor 15 ms instead of 20 (one 20 ms frame, when all packets were 20 ms): with 10 ms
+# packets (the default ptime since session 12) the sawtooth term is 10 ms, and a quiet call's
+# target sat on the 20 ms floor. Side by side, 8 calls, 10 ms packets against 20: quiet at
+# a 10 ms floor 52.8 against 65.5 ms, no dropouts; under load 3.5-4 the 10 ms floor had
+# dropouts (68 ms a call, median) where 20 ms packets had 2; at 15, under load 4-6.5, 55.2
+# against 66.2 ms and no dropouts in either arm (docs/media.md, "10 ms packets, the default").
+NATIVE_DEVICE_PLAYOUT = dataclasses.replace(DEVICE_PLAYOUT, margin_ms=2.0, min_target_ms=15.0)
 # The adaptive target's floor (min_target_ms, 20 ms: one 20 ms frame, what the packets
 # were when it was set) for an A/B: with 10 ms packets the sawtooth term is 10 ms, not
 # 15, and a quiet call's target sits on the floor (docs/media.md, "10 ms packets").

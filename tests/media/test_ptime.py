@@ -159,7 +159,7 @@ def test_the_knob_overrides_the_setting_and_anything_else_is_ignored(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(ad.PTIME_KNOB, raising=False)
-    assert ad.send_ptime_ms(ad.AudioTuning()) == 20
+    assert ad.send_ptime_ms(ad.AudioTuning()) == 10
     assert ad.send_ptime_ms(ad.AudioTuning(ptime_ms=10)) == 10
     monkeypatch.setenv(ad.PTIME_KNOB, "10")
     assert ad.send_ptime_ms(ad.AudioTuning()) == 10

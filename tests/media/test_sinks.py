@@ -109,9 +109,10 @@ def test_the_floor_knob_lowers_the_device_playouts_floor_and_nothing_else(
     of the device playout, C's and Python's; unset, or not 5 up to the ceiling: as is."""
     from hello_tui.media import sinks
 
-    for config in (sinks.DEVICE_PLAYOUT, sinks.NATIVE_DEVICE_PLAYOUT):
+    # The Python speaker's floor is one 20 ms frame; the C speaker's 15 (10 ms packets).
+    for config, floor in ((sinks.DEVICE_PLAYOUT, 20), (sinks.NATIVE_DEVICE_PLAYOUT, 15)):
         monkeypatch.delenv(sinks.FLOOR_KNOB, raising=False)
-        assert sinks._floored(config) is config and config.min_target_ms == 20
+        assert sinks._floored(config) is config and config.min_target_ms == floor
         monkeypatch.setenv(sinks.FLOOR_KNOB, "10")
         floored = sinks._floored(config)
         assert floored.min_target_ms == 10 and floored.margin_ms == config.margin_ms

@@ -231,7 +231,8 @@ async def test_a_pulse_speaker_plays_from_c_and_python_only_pushes(
         assert _thread_states() == states  # (the Python path keeps one for its thread)
         assert abs(peak_hz(heard[4800:]) - 440) < 10 and rms_dbfs(heard[4800:]) > -30
         stats = sink.stats()
-        assert stats.frames >= 50 and stats.target_ms >= 20 and stats.level_dbfs > -30
+        assert stats.frames >= 50 and stats.level_dbfs > -30
+        assert stats.target_ms >= sinks.NATIVE_DEVICE_PLAYOUT.min_target_ms  # its floor
         assert sink.last_block > time.monotonic() - 0.5
     finally:
         await sink.stop()

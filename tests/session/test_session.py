@@ -66,11 +66,11 @@ def test_options_come_from_the_settings_and_are_replaced_not_mutated() -> None:
     options = call_options(settings, embedded=False, audio_in="sine:300")
     assert options.audio_in == "sine:300" and options.audio_out == settings.audio.output
     assert options.video_width == settings.video.width and options.host_addresses is None
-    assert options.ptime_ms == 20
+    assert options.ptime_ms == 10
     short = msgspec.structs.replace(
-        settings, audio=msgspec.structs.replace(settings.audio, ptime_ms=10)
+        settings, audio=msgspec.structs.replace(settings.audio, ptime_ms=20)
     )
-    assert call_options(short, embedded=False).ptime_ms == 10
+    assert call_options(short, embedded=False).ptime_ms == 20
     changed = replace(options, audio_out="file:/tmp/x.wav")
     assert changed.audio_out == "file:/tmp/x.wav" and changed.audio_in == "sine:300"
     assert options.audio_out == settings.audio.output
