@@ -66,7 +66,9 @@ The receive path in C (``_NativeReceiver``, with the speaker's blocks in C; knob
 ``_enabled`` and ``_track``, sets ``__active_ssrc``, derives the rx SRTP key again
 (``RTCDtlsTransport._ssl``, ``_role``, ``_srtp_profiles``), adds to the transport's rx
 counters, and pauses and resumes asyncio's datagram transport of the pair's
-``StunProtocol`` (``pause_reading``/``resume_reading``).
+``StunProtocol`` (``pause_reading``/``resume_reading``; on Python 3.11.2, whose datagram
+transports have neither, the selector's ``_remove_reader``/``_add_reader`` with the
+transport's ``_sock_fd`` and ``_read_ready``, as later 3.11 releases do).
 
 :func:`pace_checks` starts ICE checks four per aioice tick (a 5 ms pacing
 instead of 20 ms), shadowing ``Connection._check_periodic`` on the instance
@@ -2117,6 +2119,44 @@ def _sink_of(track: Any) -> Any:
     return None
 
 
+_PAUSED = "_hello_tui_paused"  # a datagram transport we paused by hand (Python 3.11.2)
+
+
+def _pauses_itself(transport: Any) -> bool:
+    """Whether asyncio's datagram transport has ``pause_reading`` of its own: Python 3.11.2
+    (Debian 12's, what pipx uses there) has it on stream transports only (later 3.11
+    releases moved it to ``_SelectorTransport``), and the inherited one raises."""
+    return type(transport).pause_reading is not asyncio.ReadTransport.pause_reading
+
+
+def pause_datagram_reading(transport: Any) -> None:
+    """The loop stops reading the transport's socket (the kernel keeps what arrives);
+    where the transport cannot, what later 3.11 releases do: the selector forgets the fd."""
+    if _pauses_itself(transport):
+        transport.pause_reading()
+        return
+    missing = [
+        n for n in ("_loop", "_sock_fd", "_closing", "_read_ready") if not hasattr(transport, n)
+    ]
+    if missing:  # (_loop is a slot, _read_ready a method: hasattr, not vars)
+        raise AiortcAdapterError(f"{type(transport).__name__} has no {', '.join(missing)}")
+    if transport._closing or getattr(transport, _PAUSED, False):
+        return
+    transport._loop._remove_reader(transport._sock_fd)
+    setattr(transport, _PAUSED, True)
+
+
+def resume_datagram_reading(transport: Any) -> None:
+    """Undo :func:`pause_datagram_reading` (a closed transport: nothing)."""
+    if _pauses_itself(transport):
+        transport.resume_reading()
+        return
+    if transport._closing or not getattr(transport, _PAUSED, False):
+        return
+    setattr(transport, _PAUSED, False)
+    transport._loop._add_reader(transport._sock_fd, transport._read_ready)
+
+
 class _NativeReceiver:
     """One audio receiver's stretches of C receiving (see the section's comment)."""
 
@@ -2253,10 +2293,16 @@ class _NativeReceiver:
         playout = sink.native_playout()
         protocol = getattr(self.path._connection, _NOMINATED)[1].protocol
         transport = protocol.transport
-        transport.pause_reading()  # the loop reads this socket no more: C does
+        try:
+            pause_datagram_reading(transport)  # the loop reads this socket no more: C does
+        except AiortcAdapterError as exc:  # another loop's transport: Python keeps reading
+            log.info("receive path in C not used: %s", exc)
+            recv.close()
+            self._rtp_seen = self.path.rtp_in
+            return
         if not recv.start(sock.fileno(), ssrc, pt, srtp, unprotect, playout.handle,
                           keep=(playout, sink)):  # fmt: skip
-            transport.resume_reading()
+            resume_datagram_reading(transport)
             recv.close()
             self._rtp_seen = self.path.rtp_in
             return
@@ -2379,7 +2425,7 @@ class _NativeReceiver:
                 self._deliver_all(rest)
         finally:
             self.recv = None
-            self._transport.resume_reading()  # (a closed transport: nothing)
+            resume_datagram_reading(self._transport)  # (a closed transport: nothing)
             self._rtp_seen = self.path.rtp_in
             recv.close()
         c = self.last
