@@ -591,7 +591,11 @@ void* rp_new(void* decoder, void* decode_fn, const double* tuning) {
         if (ring_fd >= 0) close(ring_fd);
         return nullptr;
     }
-    auto* rp = new RecvPath();
+    // Default-initialized, not value-initialized (`()`): every field with a value has its
+    // initializer, and the held packets (~390 KB), the arrival delays and the scratch
+    // buffers are written before they are read, so their pages stay untouched until used
+    // (zeroing them cost ~0.4 MiB of RSS a call).
+    auto* rp = new RecvPath;
     rp->decoder = decoder;
     rp->decode = reinterpret_cast<OpusDecodeFn>(decode_fn);
     rp->min_depth_ms = tuning[0];
