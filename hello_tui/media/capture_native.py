@@ -106,15 +106,26 @@ def bind(signatures: dict[str, tuple[Any, list[Any]]], *handles: Any) -> None:
             fn.restype, fn.argtypes = restype, argtypes
 
 
-def available() -> bool:
-    """The stage in C can be used (built, loadable, not switched off by the knob)."""
-    if os.environ.get(KNOB) == "0":
-        return False
+def handles() -> tuple[Any, Any]:
+    """The shim's CDLL and its one PyDLL, the capture path's functions bound: the send,
+    speaker and receive paths (which all need the capture path) bind theirs on these two
+    (aec3_tuned.ShimUnavailable)."""
+    lib = library()
+    return lib, _held
+
+
+def loads(part_library: Callable[[], Any]) -> bool:
+    """Whether a C part's ``library()`` loads (a shim without it, or none: no)."""
     try:
-        library()
+        part_library()
     except aec3_tuned.ShimUnavailable:
         return False
     return True
+
+
+def available() -> bool:
+    """The stage in C can be used (built, loadable, not switched off by the knob)."""
+    return os.environ.get(KNOB) != "0" and loads(library)
 
 
 def read_path() -> bool:

@@ -58,7 +58,7 @@ def consumers() -> list[Any]:
 def library() -> Any:
     """The shim's library with the receive path's functions (aec3_tuned.ShimUnavailable)."""
     global _lib, _held
-    lib = aec3_tuned.load_shim()
+    lib, held = capture_native.handles()
     if _lib is lib:
         return _lib
     if not hasattr(lib, "rp_new") or not hasattr(lib, "po_push"):
@@ -84,7 +84,6 @@ def library() -> Any:
     }
     # CDLL (the GIL given away) for what joins the thread or decodes; PyDLL for the
     # reads of a few counters (a lock the thread holds for one packet at most).
-    held = ctypes.PyDLL(lib._name)
     capture_native.bind(signatures, lib, held)
     _lib, _held = lib, held
     return lib
@@ -92,11 +91,7 @@ def library() -> Any:
 
 def available() -> bool:
     """The shim has the receive path (built with ``recv_path.cpp``, loadable)."""
-    try:
-        library()
-    except aec3_tuned.ShimUnavailable:
-        return False
-    return True
+    return capture_native.loads(library)
 
 
 def enabled() -> bool:

@@ -37,7 +37,7 @@ _held: Any = None
 def library() -> Any:
     """The shim's library with the send path's functions (aec3_tuned.ShimUnavailable)."""
     global _lib, _held
-    lib = aec3_tuned.load_shim()
+    lib, held = capture_native.handles()
     if _lib is lib:
         return _lib
     if not hasattr(lib, "sp_new") or not hasattr(lib, "cap_set_send"):
@@ -57,7 +57,6 @@ def library() -> Any:
     }
     # CDLL (the GIL given away) for what may wait for a captured block's processing
     # (cap_set_send takes the capture's block lock) or encodes; PyDLL for the snapshot.
-    held = ctypes.PyDLL(lib._name)
     capture_native.bind(signatures, lib, held)
     _lib, _held = lib, held
     return lib
@@ -65,11 +64,7 @@ def library() -> Any:
 
 def available() -> bool:
     """The shim has the send path (built with ``send_path.cpp``, loadable)."""
-    try:
-        library()
-    except aec3_tuned.ShimUnavailable:
-        return False
-    return True
+    return capture_native.loads(library)
 
 
 def enabled() -> bool:

@@ -48,7 +48,7 @@ _held: Any = None
 def library() -> Any:
     """The shim's library with the speaker path's functions (aec3_tuned.ShimUnavailable)."""
     global _lib, _held
-    lib = capture_native.library()
+    lib, held = capture_native.handles()
     if _lib is lib:
         return _lib
     if not hasattr(lib, "spk_new"):  # a shim built before speaker_path.cpp was there
@@ -81,7 +81,6 @@ def library() -> Any:
     }
     # PyDLL (the GIL kept) for all: each call only copies under a lock that the speaker's
     # thread holds for one block's pull, never waiting on the GIL.
-    held = capture_native._held
     capture_native.bind(signatures, lib, held)
     if lib.po_config_fields() != len(fields(PlayoutConfig)):
         raise aec3_tuned.ShimUnavailable("built for another PlayoutConfig")
@@ -91,13 +90,9 @@ def library() -> Any:
 
 def available() -> bool:
     """The speaker path in C can be used (built, the C stage on, not refused by the knob)."""
-    if os.environ.get(KNOB) == "0" or not capture_native.available():
-        return False
-    try:
-        library()
-    except aec3_tuned.ShimUnavailable:
-        return False
-    return True
+    return (
+        os.environ.get(KNOB) != "0" and capture_native.available() and capture_native.loads(library)
+    )
 
 
 def _config(config: PlayoutConfig) -> Any:
